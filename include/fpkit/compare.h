@@ -1,0 +1,26 @@
+/* fpkit/compare.h — distances between densities on a grid, and moment errors.
+ * All norms are integrals over the grid: L1 = Σ|p - q| h^d, L2 = (Σ(p - q)² h^d)^{1/2},
+ * Linf = max|p - q|. */
+#ifndef FPKIT_COMPARE_H
+#define FPKIT_COMPARE_H
+
+#include <stddef.h>
+#include "fpkit/grid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+double fpk_dist_l1(const fpk_grid *g, const double *p, const double *q);
+double fpk_dist_l2(const fpk_grid *g, const double *p, const double *q);
+double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q);
+/* KL(p ‖ q) = Σ p log(p/q) h^d over cells with p > 0; +Inf if q = 0 where p > 0. Cells where
+ * p <= 0 contribute nothing (negative values are clipped: spectral solvers may produce them). */
+double fpk_dist_kl(const fpk_grid *g, const double *p, const double *q);
+/* Mean and covariance of a grid density (normalised by its own mass). */
+void fpk_density_moments(const fpk_grid *g, const double *p, double *mean, double *cov);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

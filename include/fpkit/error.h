@@ -1,0 +1,48 @@
+/* fpkit/error.h — status codes and error reporting.
+ *
+ * Every fallible function returns an int status (FPK_SUCCESS == 0). The message goes into an
+ * fpk_error record owned by the caller or by the object that failed (nlopt style: the last
+ * error is stored on the object, never in a global). fpk_error_set() is the one reporting
+ * function; it formats the message and returns the status, so code reads
+ *     if (n < 3) return fpk_error_set(err, FPK_EINVAL, "grid.n = %zu: need at least 3 cells", n);
+ */
+#ifndef FPKIT_ERROR_H
+#define FPKIT_ERROR_H
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  FPK_SUCCESS = 0,
+  FPK_EINVAL = 1,    /* invalid argument or configuration value */
+  FPK_ENOMEM = 2,    /* allocation failed */
+  FPK_EIO = 3,       /* file could not be read or written */
+  FPK_ENUMERIC = 4,  /* numerical failure: NaN/Inf, singular matrix, no convergence */
+  FPK_EUNSUP = 5,    /* valid request this build or method does not support */
+  FPK_ECALLBACK = 6  /* a user callback returned a fatal (< 0) status */
+};
+
+#define FPK_ERRMSG_MAX 1024
+
+typedef struct fpk_error {
+  int status;
+  char msg[FPK_ERRMSG_MAX];
+} fpk_error;
+
+/* Records status and a printf-style message in err (err may be NULL); returns status. */
+int fpk_error_set(fpk_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends context ("while reading x.ini: ") to the message already in err; returns err->status. */
+int fpk_error_prefix(fpk_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fpk_error_clear(fpk_error *err);
+/* Copies src into dst (either may be NULL); returns src->status (or FPK_SUCCESS). */
+int fpk_error_copy(fpk_error *dst, const fpk_error *src);
+const char *fpk_strerror(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

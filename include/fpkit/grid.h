@@ -1,0 +1,58 @@
+/* fpkit/grid.h — uniform cell-centred tensor grids in 1, 2 (and later 3) dimensions.
+ *
+ * Cell i along axis a spans [lo[a] + i h[a], lo[a] + (i+1) h[a]] with centre lo[a] + (i+½) h[a].
+ * Flat storage is row-major with axis 0 (x) fastest: flat = i + n[0]*(j + n[1]*k). A field on
+ * the grid is therefore an array shaped [nz][ny][nx] in C order, as in the HDF5 files.
+ * The boundary condition of each axis belongs to the domain, so that every solver and the
+ * Monte Carlo histograms see the same one.
+ */
+#ifndef FPKIT_GRID_H
+#define FPKIT_GRID_H
+
+#include <stddef.h>
+#include "fpkit/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FPK_MAX_DIM 3
+
+typedef enum fpk_bc {
+  FPK_BC_REFLECTING = 0, /* zero total flux J·n = 0 */
+  FPK_BC_PERIODIC = 1,
+  FPK_BC_ABSORBING = 2   /* p = 0 on the boundary; mass leaves, survival is reported */
+} fpk_bc;
+
+typedef struct fpk_grid {
+  size_t dim;
+  size_t n[FPK_MAX_DIM];
+  double lo[FPK_MAX_DIM], hi[FPK_MAX_DIM], h[FPK_MAX_DIM];
+  fpk_bc bc[FPK_MAX_DIM];
+  size_t size;        /* total number of cells */
+  double cell_volume; /* product of h */
+} fpk_grid;
+
+/* Fills g; fails (FPK_EINVAL) for dim outside 1..FPK_MAX_DIM, n < 3, lo >= hi or non-finite bounds. */
+int fpk_grid_init(fpk_grid *g, size_t dim, const size_t *n, const double *lo, const double *hi,
+                  const fpk_bc *bc, fpk_error *err);
+static inline double fpk_grid_center(const fpk_grid *g, size_t axis, size_t i) {
+  return g->lo[axis] + ((double)i + 0.5) * g->h[axis];
+}
+/* Coordinates of the centre of flat cell `flat`, written to x[0..dim-1]. */
+void fpk_grid_point(const fpk_grid *g, size_t flat, double *x);
+/* Integral of a grid field: sum(p) * cell_volume. */
+double fpk_grid_integral(const fpk_grid *g, const double *p);
+const char *fpk_bc_name(fpk_bc bc);
+/* Parses "reflecting" | "periodic" | "absorbing"; returns FPK_EINVAL on anything else. */
+int fpk_bc_parse(const char *s, fpk_bc *bc);
+
+/* Splits [t0, t1] into the fewest equal steps no longer than dt (a relative slack of 1e-9 keeps
+ * t1 - t0 = k*dt from producing k+1 steps). Used by every time stepper so that FP solvers, Monte
+ * Carlo and the exact Euler–Maruyama moments take the same steps. */
+size_t fpk_time_steps(double t0, double t1, double dt, double *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fpkit needs to build, test, run experiments and draw figures.
+# Used by README.md, .ci/run and users alike. Why each dependency: docs/dependencies.md.
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config
+  libgsl-dev          # linear algebra (Van Loan exponential, Lyapunov), special functions
+  libfftw3-dev        # spectral FP solver, FFT kernels
+  libhdf5-dev         # output of every field
+  libcmocka-dev       # unit tests
+  librandom123-dev    # counter-based Philox random streams
+  libinih-dev         # INI config parsing
+  libsuitesparse-dev  # UMFPACK sparse direct LU for implicit FV steps in 2D/3D
+  python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

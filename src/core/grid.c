@@ -1,0 +1,80 @@
+/* Uniform cell-centred tensor grids (fpkit/grid.h). */
+#include "fpkit/grid.h"
+
+#include <math.h>
+#include <string.h>
+
+int fpk_grid_init(fpk_grid *g, size_t dim, const size_t *n, const double *lo, const double *hi,
+                  const fpk_bc *bc, fpk_error *err) {
+  static const char axis_name[] = "xyz";
+  if (dim < 1 || dim > FPK_MAX_DIM)
+    return fpk_error_set(err, FPK_EINVAL, "grid dimension %zu: must be 1, 2 or 3", dim);
+  memset(g, 0, sizeof *g);
+  g->dim = dim;
+  g->size = 1;
+  g->cell_volume = 1.0;
+  for (size_t a = 0; a < dim; a++) {
+    if (n[a] < 3)
+      return fpk_error_set(err, FPK_EINVAL, "grid axis %c: %zu cells, need at least 3",
+                           axis_name[a], n[a]);
+    if (!isfinite(lo[a]) || !isfinite(hi[a]))
+      return fpk_error_set(err, FPK_EINVAL, "grid axis %c: bounds [%g, %g] are not finite",
+                           axis_name[a], lo[a], hi[a]);
+    if (!(lo[a] < hi[a]))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "grid axis %c: bounds [%g, %g] reversed or empty (need lo < hi)",
+                           axis_name[a], lo[a], hi[a]);
+    g->n[a] = n[a];
+    g->lo[a] = lo[a];
+    g->hi[a] = hi[a];
+    g->h[a] = (hi[a] - lo[a]) / (double)n[a];
+    g->bc[a] = bc ? bc[a] : FPK_BC_REFLECTING;
+    g->size *= n[a];
+    g->cell_volume *= g->h[a];
+  }
+  return FPK_SUCCESS;
+}
+
+void fpk_grid_point(const fpk_grid *g, size_t flat, double *x) {
+  for (size_t a = 0; a < g->dim; a++) {
+    x[a] = fpk_grid_center(g, a, flat % g->n[a]);
+    flat /= g->n[a];
+  }
+}
+
+double fpk_grid_integral(const fpk_grid *g, const double *p) {
+  double s = 0.0;
+  for (size_t i = 0; i < g->size; i++) s += p[i];
+  return s * g->cell_volume;
+}
+
+const char *fpk_bc_name(fpk_bc bc) {
+  switch (bc) {
+    case FPK_BC_REFLECTING: return "reflecting";
+    case FPK_BC_PERIODIC: return "periodic";
+    case FPK_BC_ABSORBING: return "absorbing";
+  }
+  return "unknown";
+}
+
+int fpk_bc_parse(const char *s, fpk_bc *bc) {
+  static const fpk_bc all[] = {FPK_BC_REFLECTING, FPK_BC_PERIODIC, FPK_BC_ABSORBING};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (strcmp(s, fpk_bc_name(all[i])) == 0) {
+      *bc = all[i];
+      return FPK_SUCCESS;
+    }
+  return FPK_EINVAL;
+}
+
+size_t fpk_time_steps(double t0, double t1, double dt, double *h) {
+  double span = t1 - t0;
+  if (!(span > 0.0) || !(dt > 0.0)) {
+    *h = 0.0;
+    return 0;
+  }
+  double k = ceil(span / dt * (1.0 - 1e-9));
+  if (k < 1.0) k = 1.0;
+  *h = span / k;
+  return (size_t)k;
+}

@@ -1,0 +1,21 @@
+/* Checked calls of model callbacks (fpkit/model.h). */
+#include "fpkit/model.h"
+
+static int call(const char *what, fpk_field_fn f, const fpk_model *m, double t, size_t n,
+                const double *x, double *out, fpk_error *err) {
+  int rc = f(t, n, x, out, m->params);
+  if (rc == 0) return FPK_SUCCESS;
+  return fpk_error_set(err, rc < 0 ? FPK_ECALLBACK : FPK_ENUMERIC,
+                       "model %s: %s callback returned %d at t = %g (%s)", m->name, what, rc, t,
+                       rc < 0 ? "fatal" : "recoverable");
+}
+
+int fpk_model_drift(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                    fpk_error *err) {
+  return call("drift", m->drift, m, t, n, x, out, err);
+}
+
+int fpk_model_noise(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                    fpk_error *err) {
+  return call("noise", m->noise, m, t, n, x, out, err);
+}
