@@ -1,1 +1,123 @@
-int main(void) { return 0; }
+/* fpkit — command-line front end.
+ *
+ *   fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]
+ *   fpkit --help | --version
+ *
+ * Exit status: 0 on success, 1 on a run failure (bad configuration, numerical failure, I/O),
+ * 2 on a usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/app.h"
+
+static const char usage_text[] =
+    "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
+    "       fpkit --help | --version\n"
+    "\n"
+    "Runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte Carlo\n"
+    "ensemble and the closed form when one exists, compared at the same output times on the same\n"
+    "grid, written to one HDF5 file (see docs/hdf5-layout.md and docs/config.md).\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
+    "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable)\n"
+    "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
+    "  -q, --quiet         print nothing on success\n"
+    "  -h, --help          show this help\n"
+    "  -V, --version       show the version\n";
+
+/* The temporary output file, removed if a signal ends the run (async-signal-safe: unlink). */
+static char temp_path[PATH_MAX];
+
+static void remember_temp(const char *path) {
+  snprintf(temp_path, sizeof temp_path, "%s", path);
+}
+
+static void on_signal(int sig) {
+  if (temp_path[0]) unlink(temp_path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "fpkit: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\nTry 'fpkit --help'.\n");
+  return 2;
+}
+
+static int cmd_run(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
+      {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  fpk_run_options opt = {0};
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  if (!sets) return 1;
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "o:s:j:qh", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o': opt.output = optarg; break;
+      case 's': sets[opt.nsets++] = optarg; break;
+      case 'j': {
+        char *end;
+        errno = 0;
+        long n = strtol(optarg, &end, 10);
+        if (*end || errno || n < 1 || n > 4096) {
+          free(sets);
+          return usage_error("--threads '%s': expected a positive integer", optarg);
+        }
+        opt.threads = (int)n;
+        break;
+      }
+      case 'q': opt.quiet = 1; break;
+      case 'h': fputs(usage_text, stdout); free(sets); return 0;
+      default:
+        free(sets);
+        return usage_error("run: unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind != argc - 1) {
+    free(sets);
+    return usage_error("run: expected exactly one CONFIG file%s",
+                       optind < argc - 1 ? " (extra arguments given)" : "");
+  }
+  opt.config_path = argv[optind];
+  opt.sets = sets;
+  opt.progress = !opt.quiet && isatty(STDERR_FILENO);
+  opt.on_temp_file = remember_temp;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal);
+
+  fpk_error err = {0};
+  int rc = fpk_app_run(&opt, &err);
+  free(sets);
+  if (rc) {
+    fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage_error("%s", "missing command");
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+    printf("fpkit %s\n", FPK_VERSION);
+    return 0;
+  }
+  if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
+  return usage_error("unknown command '%s' (expected 'run')", argv[1]);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds fpkit and runs the whole test suite twice: an optimised build (the numbers users get) and
+# an AddressSanitizer + UndefinedBehaviorSanitizer build. Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFPK_SANITIZE=ON -DFPK_BUILD_BENCH=OFF
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L unit

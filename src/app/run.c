@@ -1,0 +1,579 @@
+/* `fpkit run`: reads a strict INI configuration, builds the model, runs the requested methods
+ * (finite-volume FP, Monte Carlo, closed form) at the same output times on the same grid,
+ * compares every pair and writes one HDF5 file (docs/hdf5-layout.md). */
+#include "app/app.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+
+#include "fpkit/compare.h"
+#include "fpkit/config.h"
+#include "fpkit/exact.h"
+#include "fpkit/fv.h"
+#include "fpkit/grid.h"
+#include "fpkit/io.h"
+#include "fpkit/model.h"
+#include "fpkit/sde.h"
+
+#define MAX_TIMES 1000
+
+/* Everything a run needs, resolved from the configuration. */
+typedef struct experiment {
+  size_t dim;
+  fpk_model *model;
+  fpk_grid grid;
+  fpk_gaussian init;
+  size_t nt;
+  double t[MAX_TIMES];
+  int fv_on, mc_on, exact_on;
+  const fpk_fv_stepper_type *fv_scheme;
+  double fv_dt;
+  fpk_mc_params mc;
+  const char *output;
+} experiment;
+
+/* Results, each [nt][cells] densities and [nt][dim], [nt][dim][dim] moments. */
+typedef struct method_out {
+  const char *name;
+  double *density, *mean, *cov;
+} method_out;
+
+/* ---------------------------------------------------------------- configuration → experiment */
+
+static int read_model(fpk_config *c, experiment *x, fpk_error *err) {
+  static const char *const types[] = {"ou", "bm", NULL};
+  size_t type = 0, d = 1;
+  int rc;
+  if ((rc = fpk_config_choice(c, "model", "type", 1, types, &type, err))) return rc;
+  if ((rc = fpk_config_size(c, "model", "dim", 1, 1, 2, &d, err))) return rc;
+  x->dim = d;
+  double sigma[FPK_MAX_DIM];
+  if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
+  for (size_t i = 0; i < d; i++)
+    if (!(sigma[i] > 0.0))
+      return fpk_config_invalid(c, "model", "sigma", err,
+                                "diffusion must be positive (component %zu is %g)", i, sigma[i]);
+  if (type == 0) {
+    double A[FPK_MAX_DIM * FPK_MAX_DIM] = {0}, mu[FPK_MAX_DIM] = {0}, theta = 1.0;
+    int has_A = fpk_config_has(c, "model", "A"), has_theta = fpk_config_has(c, "model", "theta");
+    if (has_A && has_theta)
+      return fpk_config_invalid(c, "model", "theta", err,
+                                "give either theta (A = theta I) or the matrix A, not both");
+    if (has_A) {
+      if ((rc = fpk_config_doubles(c, "model", "A", 1, d * d, 0, A, err))) return rc;
+    } else {
+      if ((rc = fpk_config_double(c, "model", "theta", 1, -INFINITY, 0, INFINITY, &theta, err)))
+        return rc;
+      for (size_t i = 0; i < d; i++) A[i * d + i] = theta;
+    }
+    if ((rc = fpk_config_doubles(c, "model", "mu", 0, d, 1, mu, err))) return rc;
+    x->model = fpk_model_ou_alloc(d, A, mu, sigma, err);
+  } else {
+    double v[FPK_MAX_DIM] = {0};
+    if ((rc = fpk_config_doubles(c, "model", "drift", 0, d, 1, v, err))) return rc;
+    x->model = fpk_model_bm_alloc(d, v, sigma, err);
+  }
+  return x->model ? FPK_SUCCESS : fpk_error_prefix(err, "%s: [model]: ", fpk_config_name(c));
+}
+
+static int read_grid(fpk_config *c, experiment *x, fpk_error *err) {
+  const size_t d = x->dim;
+  double lo[FPK_MAX_DIM], hi[FPK_MAX_DIM], nd[FPK_MAX_DIM];
+  size_t n[FPK_MAX_DIM];
+  fpk_bc bc[FPK_MAX_DIM];
+  int rc;
+  if ((rc = fpk_config_doubles(c, "grid", "lo", 1, d, 1, lo, err))) return rc;
+  if ((rc = fpk_config_doubles(c, "grid", "hi", 1, d, 1, hi, err))) return rc;
+  if ((rc = fpk_config_doubles(c, "grid", "n", 1, d, 1, nd, err))) return rc;
+  for (size_t a = 0; a < d; a++) {
+    if (nd[a] != floor(nd[a]) || nd[a] < 3 || nd[a] > 1e7)
+      return fpk_config_invalid(c, "grid", "n", err, "cell counts must be integers >= 3");
+    n[a] = (size_t)nd[a];
+    if (!(lo[a] < hi[a]))
+      return fpk_config_invalid(c, "grid", lo[a] == hi[a] ? "hi" : "lo", err,
+                                "bounds reversed or empty on axis %zu (lo = %g, hi = %g)", a,
+                                lo[a], hi[a]);
+  }
+  const char *bcs = "reflecting";
+  if ((rc = fpk_config_string(c, "grid", "bc", 0, &bcs, err))) return rc;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", bcs);
+  size_t k = 0;
+  for (char *save, *tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+    if (k == d || fpk_bc_parse(tok, &bc[k]))
+      return fpk_config_invalid(c, "grid", "bc", err,
+                                "expected 1 or %zu of reflecting, periodic, absorbing", d);
+    k++;
+  }
+  if (k == 1)
+    for (size_t a = 1; a < d; a++) bc[a] = bc[0];
+  else if (k != d)
+    return fpk_config_invalid(c, "grid", "bc", err, "expected 1 or %zu boundary conditions", d);
+  return fpk_grid_init(&x->grid, d, n, lo, hi, bc, err);
+}
+
+static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
+  static const char *const types[] = {"gaussian", "point", NULL};
+  const size_t d = x->dim;
+  size_t type = 0;
+  int rc;
+  fpk_gaussian *g = &x->init;
+  memset(g, 0, sizeof *g);
+  g->dim = d;
+  if ((rc = fpk_config_choice(c, "init", "type", 0, types, &type, err))) return rc;
+  if (type == 0) {
+    if ((rc = fpk_config_doubles(c, "init", "mean", 0, d, 1, g->mean, err))) return rc;
+    if (fpk_config_has(c, "init", "cov")) {
+      if ((rc = fpk_config_doubles(c, "init", "cov", 1, d * d, 0, g->cov, err))) return rc;
+      for (size_t i = 0; i < d; i++)
+        for (size_t j = 0; j < i; j++)
+          if (g->cov[i * d + j] != g->cov[j * d + i])
+            return fpk_config_invalid(c, "init", "cov", err, "covariance must be symmetric");
+      double det = d == 1 ? g->cov[0] : g->cov[0] * g->cov[3] - g->cov[1] * g->cov[2];
+      if (!(g->cov[0] > 0.0) || !(det > 0.0))
+        return fpk_config_invalid(c, "init", "cov", err, "covariance must be positive definite");
+    } else {
+      double sd[FPK_MAX_DIM];
+      if ((rc = fpk_config_doubles(c, "init", "std", 1, d, 1, sd, err))) return rc;
+      for (size_t i = 0; i < d; i++) {
+        if (!(sd[i] > 0.0))
+          return fpk_config_invalid(c, "init", "std", err, "standard deviations must be > 0");
+        g->cov[i * d + i] = sd[i] * sd[i];
+      }
+    }
+  } else {
+    /* A point mass is represented by a narrow Gaussian, the same law for every method, so the
+     * comparison stays exact; the default width is two cells of the coarsest axis. */
+    double w = 0.0;
+    for (size_t a = 0; a < d; a++) w = fmax(w, 2.0 * x->grid.h[a]);
+    if ((rc = fpk_config_doubles(c, "init", "x0", 1, d, 1, g->mean, err))) return rc;
+    if ((rc = fpk_config_double(c, "init", "width", 0, 0.0, 1, INFINITY, &w, err))) return rc;
+    for (size_t i = 0; i < d; i++) g->cov[i * d + i] = w * w;
+  }
+  double out = fpk_gaussian_mass_outside(g, &x->grid);
+  if (out > 1e-6)
+    return fpk_config_invalid(c, "init", type == 0 ? "mean" : "x0", err,
+                              "the initial density puts %.3g of its mass outside the grid (at "
+                              "most 1e-6 allowed): move it or enlarge [grid] lo/hi",
+                              out);
+  return FPK_SUCCESS;
+}
+
+static int read_times(fpk_config *c, experiment *x, fpk_error *err) {
+  int rc;
+  if (fpk_config_has(c, "time", "times")) {
+    if (fpk_config_has(c, "time", "t_end") || fpk_config_has(c, "time", "n_out"))
+      return fpk_config_invalid(c, "time", "times", err,
+                                "give either the list 'times' or 't_end' with 'n_out'");
+    if ((rc = fpk_config_double_list(c, "time", "times", 1, MAX_TIMES, x->t, &x->nt, err)))
+      return rc;
+    for (size_t k = 0; k < x->nt; k++)
+      if (x->t[k] < 0.0 || (k > 0 && !(x->t[k] > x->t[k - 1])))
+        return fpk_config_invalid(c, "time", "times", err,
+                                  "output times must be >= 0 and strictly increasing");
+    if (!(x->t[x->nt - 1] > 0.0))
+      return fpk_config_invalid(c, "time", "times", err, "the last output time must be > 0");
+    return FPK_SUCCESS;
+  }
+  double t_end = 1.0;
+  size_t n_out = 5;
+  if ((rc = fpk_config_double(c, "time", "t_end", 1, 0.0, 1, INFINITY, &t_end, err))) return rc;
+  if ((rc = fpk_config_size(c, "time", "n_out", 0, 2, MAX_TIMES, &n_out, err))) return rc;
+  x->nt = n_out;
+  for (size_t k = 0; k < n_out; k++) x->t[k] = t_end * (double)k / (double)(n_out - 1);
+  return FPK_SUCCESS;
+}
+
+static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
+  int rc, absorbing = 0;
+  for (size_t a = 0; a < x->dim; a++) absorbing |= x->grid.bc[a] == FPK_BC_ABSORBING;
+
+  /* A disabled method's keys are still read and checked (so that `--set mc.enabled=false` works
+   * on any config), but they are required only when the method runs. */
+  x->fv_on = 1;
+  if ((rc = fpk_config_bool(c, "fp", "enabled", 0, &x->fv_on, err))) return rc;
+  {
+    static const char *const methods[] = {"fv", NULL};
+    size_t method = 0;
+    if ((rc = fpk_config_choice(c, "fp", "method", 0, methods, &method, err))) return rc;
+    const char *names[16] = {0};
+    size_t ns = 0, scheme = 0;
+    for (size_t i = 0; fpk_fv_steppers[i] && ns < 15; i++) {
+      names[ns] = fpk_fv_steppers[i]->name;
+      if (fpk_fv_steppers[i] == fpk_fv_tr_bdf2) scheme = ns;
+      ns++;
+    }
+    if ((rc = fpk_config_choice(c, "fp", "scheme", 0, names, &scheme, err))) return rc;
+    x->fv_scheme = fpk_fv_steppers[scheme];
+    if ((rc = fpk_config_double(c, "fp", "dt", x->fv_on, 0.0, 1, INFINITY, &x->fv_dt, err)))
+      return rc;
+  }
+
+  x->mc_on = 1;
+  if ((rc = fpk_config_bool(c, "mc", "enabled", 0, &x->mc_on, err))) return rc;
+  {
+    const char *names[16] = {0};
+    size_t ns = 0, stepper = 0;
+    for (size_t i = 0; fpk_sde_steppers[i] && ns < 15; i++) names[ns++] = fpk_sde_steppers[i]->name;
+    if ((rc = fpk_config_choice(c, "mc", "stepper", 0, names, &stepper, err))) return rc;
+    x->mc.stepper = fpk_sde_steppers[stepper];
+    x->mc.npaths = 100000;
+    x->mc.seed = 1;
+    x->mc.keep_paths = 0;
+    if ((rc = fpk_config_size(c, "mc", "paths", 0, 2, (size_t)1 << 40, &x->mc.npaths, err)))
+      return rc;
+    if ((rc = fpk_config_double(c, "mc", "dt", x->mc_on, 0.0, 1, INFINITY, &x->mc.dt, err)))
+      return rc;
+    if ((rc = fpk_config_u64(c, "mc", "seed", 0, &x->mc.seed, err))) return rc;
+    if ((rc = fpk_config_size(c, "mc", "keep_paths", 0, 0, x->mc.npaths, &x->mc.keep_paths, err)))
+      return rc;
+  }
+  if (x->mc_on && absorbing)
+    return fpk_config_invalid(c, "grid", "bc", err,
+                              "Monte Carlo with absorbing boundaries is not available yet; set "
+                              "[mc] enabled = false");
+
+  x->exact_on = x->model->linear != NULL && !absorbing;
+  int want = x->exact_on;
+  if ((rc = fpk_config_bool(c, "exact", "enabled", 0, &want, err))) return rc;
+  if (want && !x->exact_on)
+    return fpk_config_invalid(c, "exact", "enabled", err,
+                              "no closed form for this model and boundary conditions");
+  x->exact_on = want;
+  if (!x->fv_on && !x->mc_on && !x->exact_on)
+    return fpk_config_invalid(c, "fp", "enabled", err, "every method is disabled: nothing to run");
+  return FPK_SUCCESS;
+}
+
+static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
+                           char *default_out, size_t len, fpk_error *err) {
+  int rc;
+  if ((rc = read_model(c, x, err)) || (rc = read_grid(c, x, err)) || (rc = read_init(c, x, err)) ||
+      (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)))
+    return rc;
+  /* Default output: results/<config stem>.h5 */
+  const char *base = strrchr(opt->config_path, '/');
+  base = base ? base + 1 : opt->config_path;
+  snprintf(default_out, len, "results/%.*s.h5", (int)strcspn(base, "."), base);
+  x->output = default_out;
+  if ((rc = fpk_config_string(c, "output", "file", 0, &x->output, err))) return rc;
+  if (opt->output) x->output = opt->output;
+  return fpk_config_check_unused(c, err);
+}
+
+/* ------------------------------------------------------------------------------- methods */
+
+static int alloc_out(method_out *m, const char *name, const experiment *x) {
+  m->name = name;
+  const size_t d = x->dim;
+  m->density = calloc(x->nt * x->grid.size, sizeof(double));
+  m->mean = calloc(x->nt * d, sizeof(double));
+  m->cov = calloc(x->nt * d * d, sizeof(double));
+  return m->density && m->mean && m->cov ? FPK_SUCCESS : FPK_ENOMEM;
+}
+
+static void free_out(method_out *m) {
+  free(m->density), free(m->mean), free(m->cov);
+}
+
+static void progress(const fpk_run_options *opt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void progress(const fpk_run_options *opt, const char *fmt, ...) {
+  if (!opt->progress) return;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("\r\033[Kfpkit: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fflush(stderr);
+}
+
+/* The initial density on the grid: exact cell averages, renormalised to unit discrete mass (the
+ * mass outside the box was checked to be below 1e-6). */
+static int initial_density(const experiment *x, double *p, fpk_error *err) {
+  int rc = fpk_gaussian_cell_probs(&x->init, &x->grid, p, err);
+  if (rc) return rc;
+  double s = 0.0;
+  for (size_t i = 0; i < x->grid.size; i++) s += p[i];
+  for (size_t i = 0; i < x->grid.size; i++) p[i] /= s * x->grid.cell_volume;
+  return FPK_SUCCESS;
+}
+
+static int run_exact(const experiment *x, method_out *m, fpk_error *err) {
+  const size_t d = x->dim, cells = x->grid.size;
+  for (size_t k = 0; k < x->nt; k++) {
+    fpk_gaussian g;
+    int rc = fpk_exact_linear_law(x->model->linear, &x->init, x->t[k], &g, err);
+    if (!rc) rc = fpk_gaussian_cell_probs(&g, &x->grid, m->density + k * cells, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < cells; i++) m->density[k * cells + i] /= x->grid.cell_volume;
+    memcpy(m->mean + k * d, g.mean, d * sizeof(double));
+    memcpy(m->cov + k * d * d, g.cov, d * d * sizeof(double));
+  }
+  return FPK_SUCCESS;
+}
+
+/* Exact law of the Euler–Maruyama chain the Monte Carlo run simulates, at each output time. */
+static int run_exact_em(const experiment *x, double *mean, double *cov, fpk_error *err) {
+  const size_t d = x->dim;
+  size_t nsteps[MAX_TIMES];
+  double h[MAX_TIMES];
+  for (size_t k = 0; k < x->nt; k++) {
+    nsteps[k] = fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], x->mc.dt, &h[k]);
+    fpk_gaussian g;
+    int rc = fpk_exact_em_law(x->model->linear, &x->init, k + 1, nsteps, h, &g, err);
+    if (rc) return rc;
+    memcpy(mean + k * d, g.mean, d * sizeof(double));
+    memcpy(cov + k * d * d, g.cov, d * d * sizeof(double));
+  }
+  return FPK_SUCCESS;
+}
+
+static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m, double *mass,
+                  double *pmin, size_t *steps, fpk_error *err) {
+  const size_t cells = x->grid.size, d = x->dim;
+  fpk_fv *s = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
+  if (!s) return fpk_error_prefix(err, "[fp]: ");
+  int rc = initial_density(x, m->density, err);
+  if (!rc) rc = fpk_fv_set_density(s, 0.0, m->density);
+  for (size_t k = 0; !rc && k < x->nt; k++) {
+    progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    if ((rc = fpk_fv_evolve(s, x->t[k]))) break;
+    memcpy(m->density + k * cells, fpk_fv_density(s), cells * sizeof(double));
+    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
+    mass[k] = fpk_fv_mass(s);
+    pmin[k] = fpk_fv_min_density(s);
+  }
+  if (rc) fpk_error_set(err, rc, "[fp] %s: %s", x->fv_scheme->name, fpk_fv_errmsg(s));
+  *steps = fpk_fv_steps_taken(s);
+  fpk_fv_free(s);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------- output */
+
+static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, const char *desc) {
+  const size_t d = x->dim, nt = x->nt;
+  char name[64];
+  size_t dims[4] = {nt, 0, 0, 0}, rank = 1 + d;
+  for (size_t a = 0; a < d; a++) dims[1 + a] = x->grid.n[d - 1 - a]; /* [nt][ny][nx] */
+  int rc;
+  snprintf(name, sizeof name, "/%s", m->name);
+  if ((rc = fpk_h5_group(f, name, desc))) return rc;
+  snprintf(name, sizeof name, "/%s/t", m->name);
+  if ((rc = fpk_h5_write(f, name, 1, &nt, x->t, "time", "output times"))) return rc;
+  snprintf(name, sizeof name, "/%s/density", m->name);
+  if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim",
+                         "probability density: cell averages on /grid, indexed [t][y][x]")))
+    return rc;
+  size_t md[3] = {nt, d, d};
+  snprintf(name, sizeof name, "/%s/mean", m->name);
+  if ((rc = fpk_h5_write(f, name, 2, md, m->mean, "length", "mean at each output time")))
+    return rc;
+  snprintf(name, sizeof name, "/%s/cov", m->name);
+  return fpk_h5_write(f, name, 3, md, m->cov, "length^2", "covariance at each output time");
+}
+
+static double mean_dist(size_t d, const double *a, const double *b) {
+  double s = 0.0;
+  for (size_t i = 0; i < d; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+  return sqrt(s);
+}
+
+/* Every metric between two methods at every output time: /errors/<metric>_<a>_<b>. */
+static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, const method_out *b,
+                        double *last) {
+  const size_t nt = x->nt, cells = x->grid.size, d = x->dim;
+  double *v = malloc(6 * nt * sizeof *v);
+  if (!v) return FPK_ENOMEM;
+  for (size_t k = 0; k < nt; k++) {
+    const double *p = a->density + k * cells, *q = b->density + k * cells;
+    v[0 * nt + k] = fpk_dist_l1(&x->grid, p, q);
+    v[1 * nt + k] = fpk_dist_l2(&x->grid, p, q);
+    v[2 * nt + k] = fpk_dist_linf(&x->grid, p, q);
+    v[3 * nt + k] = fpk_dist_kl(&x->grid, p, q);
+    v[4 * nt + k] = mean_dist(d, a->mean + k * d, b->mean + k * d);
+    v[5 * nt + k] = mean_dist(d * d, a->cov + k * d * d, b->cov + k * d * d);
+  }
+  static const char *metric[] = {"l1", "l2", "linf", "kl", "mean", "cov"};
+  static const char *what[] = {
+      "L1 distance of densities, sum |p - q| h^d", "L2 distance of densities",
+      "max-norm distance of densities", "Kullback-Leibler divergence KL(p || q) on the grid",
+      "Euclidean norm of the difference of means", "Frobenius norm of the difference of covariances"};
+  int rc = FPK_SUCCESS;
+  for (size_t m = 0; m < 6 && !rc; m++) {
+    char name[96], desc[256];
+    snprintf(name, sizeof name, "/errors/%s_%s_%s", metric[m], a->name, b->name);
+    snprintf(desc, sizeof desc, "%s, p = %s, q = %s, at each output time", what[m], a->name, b->name);
+    rc = fpk_h5_write(f, name, 1, &nt, v + m * nt, NULL, desc);
+    last[m] = v[m * nt + nt - 1];
+  }
+  free(v);
+  return rc;
+}
+
+static int write_grid(fpk_h5 *f, const experiment *x) {
+  static const char *axis[] = {"x", "y", "z"};
+  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; densities are indexed [t][y][x]");
+  for (size_t a = 0; a < x->dim && !rc; a++) {
+    double *c = malloc(x->grid.n[a] * sizeof *c);
+    if (!c) return FPK_ENOMEM;
+    for (size_t i = 0; i < x->grid.n[a]; i++) c[i] = fpk_grid_center(&x->grid, a, i);
+    char name[32], desc[128];
+    snprintf(name, sizeof name, "/grid/%s", axis[a]);
+    snprintf(desc, sizeof desc, "cell centres along %s; cells [lo + i h, lo + (i+1) h]", axis[a]);
+    rc = fpk_h5_write(f, name, 1, &x->grid.n[a], c, "length", desc);
+    free(c);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", x->grid.lo[a]);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", x->grid.hi[a]);
+    if (!rc) rc = fpk_h5_attr_string(f, name, "bc", fpk_bc_name(x->grid.bc[a]));
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------------------- driver */
+
+typedef struct run_state {
+  fpk_config *cfg;
+  experiment x;
+  fpk_h5 *file;
+  method_out fv, mc, exact;
+  double *fv_mass, *fv_min, *em_mean, *em_cov;
+  fpk_mc_result mcr;
+} run_state;
+
+static void release(run_state *s) {
+  fpk_h5_close(s->file);
+  free_out(&s->fv), free_out(&s->exact);
+  free(s->fv_mass), free(s->fv_min), free(s->em_mean), free(s->em_cov);
+  fpk_mc_result_free(&s->mcr);
+  fpk_model_free(s->x.model);
+  fpk_config_free(s->cfg);
+}
+
+static int h5_failed(fpk_h5 *f, fpk_error *err) {
+  return fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+}
+
+static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
+  experiment *x = &s->x;
+  const size_t nt = x->nt, d = x->dim;
+  int rc;
+  char created[64];
+  time_t now = time(NULL);
+  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+
+  /* Create the output first: an unwritable path fails before any computation. */
+  s->file = fpk_h5_create(x->output, err);
+  if (!s->file) return err->status;
+  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(s->file));
+
+  if (x->exact_on) {
+    progress(opt, "exact");
+    if (alloc_out(&s->exact, "exact", x)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    if ((rc = run_exact(x, &s->exact, err))) return rc;
+  }
+  size_t fv_steps = 0;
+  if (x->fv_on) {
+    if (alloc_out(&s->fv, "fv", x) || !(s->fv_mass = calloc(nt, sizeof(double))) ||
+        !(s->fv_min = calloc(nt, sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    if ((rc = run_fv(opt, x, &s->fv, s->fv_mass, s->fv_min, &fv_steps, err))) return rc;
+  }
+  if (x->mc_on) {
+    progress(opt, "mc  %zu paths", x->mc.npaths);
+    x->mc.nthreads = opt->threads;
+    if ((rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err)))
+      return fpk_error_prefix(err, "[mc]: ");
+    s->mc = (method_out){"mc", s->mcr.density, s->mcr.mean, s->mcr.cov};
+    if (x->exact_on) {
+      if (!(s->em_mean = calloc(nt * d, sizeof(double))) ||
+          !(s->em_cov = calloc(nt * d * d, sizeof(double))))
+        return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+      if ((rc = run_exact_em(x, s->em_mean, s->em_cov, err))) return rc;
+    }
+  }
+  progress(opt, "writing %s", x->output);
+  if (opt->progress) fputs("\r\033[K", stderr);
+
+  fpk_h5 *f = s->file;
+  if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
+      fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(s->cfg)) ||
+      fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+      fpk_h5_attr_u64(f, "/", "seed", x->mc_on ? x->mc.seed : 0) ||
+      fpk_h5_attr_string(f, "/", "created", created) ||
+      fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x))
+    return h5_failed(f, err);
+  if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages"))
+    return h5_failed(f, err);
+  if (x->fv_on) {
+    if (write_method(f, x, &s->fv, "finite-volume Fokker-Planck (Scharfetter-Gummel fluxes)") ||
+        fpk_h5_write(f, "/fv/mass", 1, &nt, s->fv_mass, NULL,
+                     "integral of the density (survival probability with absorbing walls)") ||
+        fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, "1/length^dim", "minimum of the density") ||
+        fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
+        fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
+        fpk_h5_attr_u64(f, "/fv", "steps", fv_steps))
+      return h5_failed(f, err);
+  }
+  if (x->mc_on) {
+    if (write_method(f, x, &s->mc, "Monte Carlo ensemble; density is the normalised histogram") ||
+        fpk_h5_write(f, "/mc/outside", 1, &nt, s->mcr.outside, NULL,
+                     "fraction of paths outside the grid (not in the histogram)") ||
+        fpk_h5_attr_string(f, "/mc", "stepper", x->mc.stepper->name) ||
+        fpk_h5_attr_u64(f, "/mc", "paths", x->mc.npaths) ||
+        fpk_h5_attr_double(f, "/mc", "dt", x->mc.dt) || fpk_h5_attr_u64(f, "/mc", "seed", x->mc.seed))
+      return h5_failed(f, err);
+    if (s->mcr.paths) {
+      size_t pd[3] = {s->mcr.keep_paths, s->mcr.nsteps + 1, d}, np = s->mcr.nsteps + 1;
+      if (fpk_h5_write(f, "/mc/path_t", 1, &np, s->mcr.path_t, "time", "times of recorded path points") ||
+          fpk_h5_write(f, "/mc/paths", 3, pd, s->mcr.paths, "length", "first paths, [path][step][component]"))
+        return h5_failed(f, err);
+    }
+    if (s->em_mean) {
+      size_t md[3] = {nt, d, d};
+      if (fpk_h5_write(f, "/exact/em_mean", 2, md, s->em_mean, "length",
+                       "exact mean of the Euler-Maruyama chain the Monte Carlo run simulates") ||
+          fpk_h5_write(f, "/exact/em_cov", 3, md, s->em_cov, "length^2",
+                       "exact covariance of the Euler-Maruyama chain"))
+        return h5_failed(f, err);
+    }
+  }
+  if (fpk_h5_group(f, "/errors", "distances between methods at each output time"))
+    return h5_failed(f, err);
+  const method_out *pairs[3][2] = {{&s->fv, &s->exact}, {&s->mc, &s->exact}, {&s->mc, &s->fv}};
+  const int on[3] = {x->fv_on && x->exact_on, x->mc_on && x->exact_on, x->mc_on && x->fv_on};
+  if (!opt->quiet)
+    printf("%-12s %12s %12s %12s %12s %12s   (at t = %g)\n", "pair", "L1", "L2", "Linf", "KL",
+           "|dmean|", x->t[nt - 1]);
+  for (size_t p = 0; p < 3; p++) {
+    if (!on[p]) continue;
+    double last[6];
+    if (write_errors(f, x, pairs[p][0], pairs[p][1], last)) return h5_failed(f, err);
+    if (!opt->quiet)
+      printf("%-5s vs %-5s %12.4e %12.4e %12.4e %12.4e %12.4e\n", pairs[p][0]->name,
+             pairs[p][1]->name, last[0], last[1], last[2], last[3], last[4]);
+  }
+  if (fpk_h5_commit(f)) return h5_failed(f, err);
+  if (!opt->quiet) printf("wrote %s\n", x->output);
+  return FPK_SUCCESS;
+}
+
+int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
+  run_state s;
+  memset(&s, 0, sizeof s);
+  char default_out[1024];
+  if (opt->threads > 0) omp_set_num_threads(opt->threads);
+  s.cfg = fpk_config_load(opt->config_path, err);
+  int rc = s.cfg ? FPK_SUCCESS : err->status;
+  for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(s.cfg, opt->sets[i], err);
+  if (!rc) rc = read_experiment(s.cfg, opt, &s.x, default_out, sizeof default_out, err);
+  if (!rc) rc = execute(&s, opt, err);
+  release(&s);
+  return rc;
+}

@@ -1,0 +1,584 @@
+/* Strict INI configuration on top of inih (fpkit/config.h).
+ *
+ * inih's handler carries no line number in Debian's build (INI_HANDLER_LINENO = 0), so the file is
+ * fed through ini_parse_stream with a reader that counts the lines it hands out: when the handler
+ * runs, the count is the line being parsed. */
+#include "fpkit/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+typedef struct entry {
+  char *section, *key, *value;
+  int line;      /* > 0: line in the file; 0: --set; -1: default supplied by a getter */
+  int used;
+  size_t order;  /* when it was first read, for the resolved listing */
+} entry;
+
+struct fpk_config {
+  char *name;
+  entry *e;
+  size_t n, cap;
+  size_t reads;
+  char *resolved;
+  /* parse state */
+  FILE *fp;
+  int line;
+  int continuation; /* the line being parsed starts with white space */
+  entry *last;      /* the pair parsed last, for continuation lines */
+  fpk_error *perr;
+};
+
+static char *dup(const char *s) {
+  size_t k = strlen(s) + 1;
+  char *d = malloc(k);
+  if (d) memcpy(d, s, k);
+  return d;
+}
+
+static entry *find(const fpk_config *c, const char *section, const char *key) {
+  for (size_t i = 0; i < c->n; i++)
+    if (strcmp(c->e[i].section, section) == 0 && strcmp(c->e[i].key, key) == 0) return &c->e[i];
+  return NULL;
+}
+
+static entry *add(fpk_config *c, const char *section, const char *key, const char *value,
+                  int line) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 32;
+    entry *e = realloc(c->e, cap * sizeof *e);
+    if (!e) return NULL;
+    c->e = e;
+    c->cap = cap;
+  }
+  entry *x = &c->e[c->n];
+  *x = (entry){dup(section), dup(key), dup(value), line, 0, 0};
+  if (!x->section || !x->key || !x->value) {
+    free(x->section), free(x->key), free(x->value);
+    return NULL;
+  }
+  c->n++;
+  return x;
+}
+
+/* "file:12" or "--set" or "default": where a value came from. */
+static void origin(const fpk_config *c, const entry *x, char *buf, size_t len) {
+  if (!x || x->line < 0)
+    snprintf(buf, len, "%s", c->name);
+  else if (x->line == 0)
+    snprintf(buf, len, "--set");
+  else
+    snprintf(buf, len, "%s:%d", c->name, x->line);
+}
+
+fpk_config *fpk_config_new(const char *name) {
+  fpk_config *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->name = dup(name ? name : "config");
+  if (!c->name) {
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void fpk_config_free(fpk_config *c) {
+  if (!c) return;
+  for (size_t i = 0; i < c->n; i++) free(c->e[i].section), free(c->e[i].key), free(c->e[i].value);
+  free(c->e);
+  free(c->name);
+  free(c->resolved);
+  free(c);
+}
+
+static char *counting_reader(char *str, int num, void *stream) {
+  fpk_config *c = stream;
+  char *r = fgets(str, num, c->fp);
+  if (r) {
+    c->line++;
+    c->continuation = r[0] == ' ' || r[0] == '\t';
+  }
+  return r;
+}
+
+static int on_pair(void *user, const char *section, const char *name, const char *value) {
+  fpk_config *c = user;
+  if (c->perr->status) return 1; /* keep the first error */
+  if (section[0] == '\0') {
+    fpk_error_set(c->perr, FPK_EINVAL, "%s:%d: key '%s' appears before any [section]", c->name,
+                  c->line, name);
+    return 1;
+  }
+  entry *old = find(c, section, name);
+  if (old && old == c->last && c->continuation) {
+    /* inih hands an indented line after "key = v" over as the same key again (multi-line
+     * values): append it, so a matrix may be written one row per line. */
+    size_t k = strlen(old->value), m = strlen(value);
+    char *v = realloc(old->value, k + m + 2);
+    if (!v) return fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name), 1;
+    v[k] = ' ';
+    memcpy(v + k + 1, value, m + 1);
+    old->value = v;
+    return 1;
+  }
+  if (old) {
+    fpk_error_set(c->perr, FPK_EINVAL, "%s:%d: [%s] %s given twice (first at line %d)", c->name,
+                  c->line, section, name, old->line);
+    return 1;
+  }
+  c->last = add(c, section, name, value, c->line);
+  if (!c->last) fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name);
+  return 1;
+}
+
+fpk_config *fpk_config_load(const char *path, fpk_error *err) {
+  fpk_error local;
+  fpk_error *e = err ? err : &local;
+  fpk_error_clear(e);
+  FILE *fp = fopen(path, "r");
+  if (!fp) {
+    fpk_error_set(e, FPK_EIO, "cannot read config file '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  fpk_config *c = fpk_config_new(path);
+  if (!c) {
+    fclose(fp);
+    fpk_error_set(e, FPK_ENOMEM, "out of memory reading '%s'", path);
+    return NULL;
+  }
+  c->fp = fp;
+  c->perr = e;
+  int rc = ini_parse_stream(counting_reader, c, on_pair, c);
+  fclose(fp);
+  c->fp = NULL;
+  if (!e->status && rc > 0)
+    fpk_error_set(e, FPK_EINVAL,
+                  "%s:%d: syntax error (expected '[section]', 'key = value' or a comment, and "
+                  "lines shorter than 197 characters)",
+                  path, rc);
+  else if (!e->status && rc < 0)
+    fpk_error_set(e, FPK_EIO, "cannot parse config file '%s'", path);
+  if (e->status) {
+    fpk_config_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  size_t k = strlen(s);
+  while (k > 0 && isspace((unsigned char)s[k - 1])) s[--k] = '\0';
+  return s;
+}
+
+int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
+  char buf[1024];
+  if (strlen(assignment) >= sizeof buf)
+    return fpk_error_set(err, FPK_EINVAL, "--set %.40s...: too long", assignment);
+  strcpy(buf, assignment);
+  char *eq = strchr(buf, '=');
+  char *dot = strchr(buf, '.');
+  if (!eq || !dot || dot > eq)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "--set '%s': expected section.key=value (e.g. --set grid.n=200)",
+                         assignment);
+  *eq = '\0';
+  *dot = '\0';
+  char *section = trim(buf), *key = trim(dot + 1), *value = trim(eq + 1);
+  if (!*section || !*key)
+    return fpk_error_set(err, FPK_EINVAL, "--set '%s': empty section or key", assignment);
+  entry *x = find(c, section, key);
+  if (x) {
+    char *v = dup(value);
+    if (!v) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    free(x->value);
+    x->value = v;
+    x->line = 0;
+    return FPK_SUCCESS;
+  }
+  if (!add(c, section, key, value, 0)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  return FPK_SUCCESS;
+}
+
+int fpk_config_has(const fpk_config *c, const char *section, const char *key) {
+  return find(c, section, key) != NULL;
+}
+
+const char *fpk_config_name(const fpk_config *c) { return c->name; }
+
+/* Looks a key up for reading. Returns 1 with *x set if present, 0 if absent (then records the
+ * default `def` when def != NULL), or an error status < 0 never: errors go through the return of
+ * the caller. */
+static int lookup(fpk_config *c, const char *section, const char *key, int required,
+                  entry **x, fpk_error *err) {
+  *x = find(c, section, key);
+  if (*x) {
+    if (!(*x)->used) (*x)->order = ++c->reads;
+    (*x)->used = 1;
+    return FPK_SUCCESS;
+  }
+  if (required)
+    return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s is required but missing", c->name,
+                         section, key);
+  return FPK_SUCCESS;
+}
+
+static void record_default(fpk_config *c, const char *section, const char *key,
+                           const char *value) {
+  entry *x = add(c, section, key, value, -1);
+  if (x) {
+    x->used = 1;
+    x->order = ++c->reads;
+  }
+}
+
+static int bad_value(fpk_config *c, const entry *x, fpk_error *err, const char *expected) {
+  char where[512];
+  origin(c, x, where, sizeof where);
+  return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s = '%s': expected %s", where, x->section,
+                       x->key, x->value, expected);
+}
+
+int fpk_config_invalid(const fpk_config *c, const char *section, const char *key,
+                       fpk_error *err, const char *fmt, ...) {
+  char where[512], why[FPK_ERRMSG_MAX / 2];
+  const entry *x = find(c, section, key);
+  origin(c, x, where, sizeof where);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  if (x)
+    return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s = '%s': %s", where, section, key, x->value,
+                         why);
+  return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s (default): %s", where, section, key, why);
+}
+
+int fpk_config_string(fpk_config *c, const char *section, const char *key, int required,
+                      const char **out, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (x) {
+    if (!x->value[0]) return bad_value(c, x, err, "a non-empty string");
+    *out = x->value;
+  } else if (*out) {
+    record_default(c, section, key, *out);
+  }
+  return FPK_SUCCESS;
+}
+
+int fpk_config_choice(fpk_config *c, const char *section, const char *key, int required,
+                      const char *const *choices, size_t *index, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    record_default(c, section, key, choices[*index]);
+    return FPK_SUCCESS;
+  }
+  for (size_t i = 0; choices[i]; i++)
+    if (strcmp(x->value, choices[i]) == 0) {
+      *index = i;
+      return FPK_SUCCESS;
+    }
+  char expected[512] = "one of";
+  for (size_t i = 0; choices[i]; i++) {
+    size_t k = strlen(expected);
+    snprintf(expected + k, sizeof expected - k, "%s %s", i ? "," : "", choices[i]);
+  }
+  return bad_value(c, x, err, expected);
+}
+
+int fpk_config_bool(fpk_config *c, const char *section, const char *key, int required, int *out,
+                    fpk_error *err) {
+  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    record_default(c, section, key, *out ? "true" : "false");
+    return FPK_SUCCESS;
+  }
+  for (size_t i = 0; i < 4; i++) {
+    if (strcmp(x->value, yes[i]) == 0) return *out = 1, FPK_SUCCESS;
+    if (strcmp(x->value, no[i]) == 0) return *out = 0, FPK_SUCCESS;
+  }
+  return bad_value(c, x, err, "true or false");
+}
+
+/* Parses one finite double occupying the whole of s (after trimming). */
+static int parse_double(const char *s, double *v) {
+  char *end;
+  errno = 0;
+  double d = strtod(s, &end);
+  if (end == s || errno == ERANGE || !isfinite(d)) return 0;
+  while (isspace((unsigned char)*end)) end++;
+  if (*end) return 0;
+  *v = d;
+  return 1;
+}
+
+int fpk_config_double(fpk_config *c, const char *section, const char *key, int required,
+                      double min, int open_min, double max, double *out, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", *out);
+    record_default(c, section, key, buf);
+    return FPK_SUCCESS;
+  }
+  double v;
+  char expected[256];
+  if (open_min && max == INFINITY)
+    snprintf(expected, sizeof expected, "a number > %g", min);
+  else if (max == INFINITY)
+    snprintf(expected, sizeof expected, "a number >= %g", min);
+  else
+    snprintf(expected, sizeof expected, "a number in %s%g, %g]", open_min ? "(" : "[", min, max);
+  if (min == -INFINITY && max == INFINITY) snprintf(expected, sizeof expected, "a finite number");
+  if (!parse_double(x->value, &v)) return bad_value(c, x, err, expected);
+  if (v < min || (open_min && v == min) || v > max) return bad_value(c, x, err, expected);
+  *out = v;
+  return FPK_SUCCESS;
+}
+
+static int parse_u64(const char *s, uint64_t *v) {
+  while (isspace((unsigned char)*s)) s++;
+  if (!isdigit((unsigned char)*s)) return 0;
+  char *end;
+  errno = 0;
+  unsigned long long u = strtoull(s, &end, 10);
+  if (errno == ERANGE) return 0;
+  while (isspace((unsigned char)*end)) end++;
+  if (*end) return 0;
+  *v = (uint64_t)u;
+  return 1;
+}
+
+int fpk_config_size(fpk_config *c, const char *section, const char *key, int required,
+                    size_t min, size_t max, size_t *out, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%zu", *out);
+    record_default(c, section, key, buf);
+    return FPK_SUCCESS;
+  }
+  uint64_t v;
+  char expected[128];
+  snprintf(expected, sizeof expected, "an integer in [%zu, %zu]", min, max);
+  if (!parse_u64(x->value, &v) || v < min || v > max) return bad_value(c, x, err, expected);
+  *out = (size_t)v;
+  return FPK_SUCCESS;
+}
+
+int fpk_config_u64(fpk_config *c, const char *section, const char *key, int required,
+                   uint64_t *out, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)*out);
+    record_default(c, section, key, buf);
+    return FPK_SUCCESS;
+  }
+  if (!parse_u64(x->value, out)) return bad_value(c, x, err, "a non-negative integer");
+  return FPK_SUCCESS;
+}
+
+/* Splits a list on spaces, commas and semicolons; returns the count or -1 on a bad number. */
+static long parse_list(const char *s, double *out, size_t max_n) {
+  char buf[1024];
+  if (strlen(s) >= sizeof buf) return -1;
+  strcpy(buf, s);
+  long n = 0;
+  for (char *save, *tok = strtok_r(buf, " \t,;", &save); tok; tok = strtok_r(NULL, " \t,;", &save)) {
+    double v;
+    if (!parse_double(tok, &v)) return -1;
+    if ((size_t)n < max_n) out[n] = v;
+    n++;
+  }
+  return n;
+}
+
+static void record_list_default(fpk_config *c, const char *section, const char *key,
+                                const double *v, size_t n) {
+  char buf[1024] = "";
+  for (size_t i = 0; i < n; i++) {
+    size_t k = strlen(buf);
+    snprintf(buf + k, sizeof buf - k, "%s%.17g", i ? " " : "", v[i]);
+  }
+  record_default(c, section, key, buf);
+}
+
+int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int required,
+                       size_t n, int broadcast, double *out, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    record_list_default(c, section, key, out, n);
+    return FPK_SUCCESS;
+  }
+  double tmp[64];
+  long k = parse_list(x->value, tmp, 64);
+  char expected[128];
+  if (broadcast && n > 1)
+    snprintf(expected, sizeof expected, "1 or %zu numbers", n);
+  else
+    snprintf(expected, sizeof expected, "%zu number%s", n, n == 1 ? "" : "s");
+  if (k == (long)n) {
+    memcpy(out, tmp, n * sizeof *out);
+  } else if (k == 1 && broadcast) {
+    for (size_t i = 0; i < n; i++) out[i] = tmp[0];
+  } else {
+    return bad_value(c, x, err, expected);
+  }
+  return FPK_SUCCESS;
+}
+
+int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
+                           size_t max_n, double *out, size_t *n, fpk_error *err) {
+  entry *x;
+  int rc = lookup(c, section, key, required, &x, err);
+  if (rc) return rc;
+  if (!x) {
+    record_list_default(c, section, key, out, *n);
+    return FPK_SUCCESS;
+  }
+  long k = parse_list(x->value, out, max_n);
+  if (k < 1 || (size_t)k > max_n) {
+    char expected[128];
+    snprintf(expected, sizeof expected, "a list of 1 to %zu numbers", max_n);
+    return bad_value(c, x, err, expected);
+  }
+  *n = (size_t)k;
+  return FPK_SUCCESS;
+}
+
+/* Levenshtein distance, for "did you mean" suggestions. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return (size_t)-1;
+  size_t row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+int fpk_config_check_unused(const fpk_config *c, fpk_error *err) {
+  for (size_t i = 0; i < c->n; i++) {
+    const entry *x = &c->e[i];
+    if (x->used) continue;
+    char where[512];
+    origin(c, x, where, sizeof where);
+    int section_known = 0;
+    const char *best = NULL;
+    size_t best_d = 3; /* suggest only close matches */
+    char valid[512] = "";
+    for (size_t j = 0; j < c->n; j++) {
+      const entry *y = &c->e[j];
+      if (!y->used) continue;
+      if (strcmp(y->section, x->section) == 0) {
+        section_known = 1;
+        size_t k = strlen(valid);
+        snprintf(valid + k, sizeof valid - k, "%s%s", k ? ", " : "", y->key);
+        size_t d = edit_distance(x->key, y->key);
+        if (d < best_d) best_d = d, best = y->key;
+      }
+    }
+    if (!section_known) {
+      const char *best_s = NULL;
+      best_d = 3;
+      for (size_t j = 0; j < c->n; j++)
+        if (c->e[j].used) {
+          size_t d = edit_distance(x->section, c->e[j].section);
+          if (d < best_d) best_d = d, best_s = c->e[j].section;
+        }
+      if (best_s)
+        return fpk_error_set(err, FPK_EINVAL, "%s: unknown section [%s] (did you mean [%s]?)",
+                             where, x->section, best_s);
+      return fpk_error_set(err, FPK_EINVAL, "%s: unknown section [%s] (key '%s')", where,
+                           x->section, x->key);
+    }
+    if (best)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "%s: unknown key '%s' in [%s] (did you mean '%s'?; valid here: %s)",
+                           where, x->key, x->section, best, valid);
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: unknown key '%s' = '%s' in [%s] (not used by this configuration; "
+                         "valid here: %s)",
+                         where, x->key, x->value, x->section, valid);
+  }
+  return FPK_SUCCESS;
+}
+
+static int by_order(const void *a, const void *b) {
+  const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+  return (x->order > y->order) - (x->order < y->order);
+}
+
+const char *fpk_config_resolved(fpk_config *c) {
+  free(c->resolved);
+  c->resolved = NULL;
+  const entry **v = malloc((c->n ? c->n : 1) * sizeof *v);
+  if (!v) return "";
+  size_t m = 0;
+  for (size_t i = 0; i < c->n; i++)
+    if (c->e[i].used) v[m++] = &c->e[i];
+  qsort(v, m, sizeof *v, by_order);
+  size_t cap = 256, len = 0;
+  char *out = malloc(cap);
+  if (!out) {
+    free(v);
+    return "";
+  }
+  out[0] = '\0';
+  /* Group by section in order of first use. */
+  for (size_t i = 0; i < m; i++) {
+    int first = 1;
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(v[k]->section, v[i]->section) == 0) first = 0;
+    if (!first) continue;
+    for (size_t j = i; j < m; j++) {
+      if (strcmp(v[j]->section, v[i]->section) != 0) continue;
+      size_t need = strlen(v[j]->section) + strlen(v[j]->key) + strlen(v[j]->value) + 32;
+      if (len + need >= cap) {
+        while (len + need >= cap) cap *= 2;
+        char *o = realloc(out, cap);
+        if (!o) break;
+        out = o;
+      }
+      if (j == i) len += (size_t)snprintf(out + len, cap - len, "%s[%s]\n", len ? "\n" : "", v[j]->section);
+      len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", v[j]->key, v[j]->value);
+    }
+  }
+  free(v);
+  c->resolved = out;
+  return out;
+}

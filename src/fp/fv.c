@@ -1,0 +1,386 @@
+/* The finite-volume Fokker–Planck solver object and its time steppers (fpkit/fv.h).
+ *
+ * dp/dt = L(t) p with L from fv_operator.c. Steppers, for a step h from t:
+ *   explicit Euler   p' = p + h L(t) p                        (needs h <= 1 / max|L_ii|)
+ *   implicit Euler   (I - h L(t+h)) p' = p
+ *   Crank–Nicolson   (I - h/2 L(t+h)) p' = p + h/2 L(t) p
+ *   TR-BDF2, γ = 2 - √2 (Bank et al., IEEE Trans. Electron Devices 32, 1985; Hosea & Shampine,
+ *   Appl. Numer. Math. 20, 1996):
+ *     (I - γh/2 L(t+γh)) p_γ = p + γh/2 L(t) p                       (trapezoidal stage)
+ *     (I - (1-γ)/(2-γ) h L(t+h)) p' = [p_γ - (1-γ)² p] / (γ(2-γ))     (BDF2 stage)
+ *   and (1-γ)/(2-γ) = γ/2, so both stages use the one matrix I - (γ/2) h L when L is constant.
+ * Autonomous models: L is assembled once; the factorisation of I - c h L is cached on c·h (see
+ * linsolve.c), so an evolve with a constant step factors once. Non-autonomous models re-assemble
+ * L at each stage time (keeping the UMFPACK symbolic analysis) and refactor numerically.
+ */
+#include "fpkit/fv.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <umfpack.h>
+
+#include "fp/fv_internal.h"
+
+struct fpk_fv;
+typedef int (*step_fn)(struct fpk_fv *s, double t, double h);
+
+/* Private extension of the public type table: the public part comes first, so a pointer to it
+ * is a pointer to the whole (only pointers from fpk_fv_steppers[] are accepted). */
+typedef struct stepper_impl {
+  fpk_fv_stepper_type pub;
+  step_fn step;
+  double c; /* implicit coefficient: the solve is with I - c h L */
+} stepper_impl;
+
+struct fpk_fv {
+  fpk_grid grid;
+  const fpk_model *model;
+  const stepper_impl *T;
+  int autonomous;
+  double dt, t;
+  size_t steps;
+  double *p, *w1, *w2;
+  fpk_fv_op op;
+  fpk_linsolve *ls;
+  fpk_error err;
+};
+
+static const double TRBDF2_GAMMA = 2.0 - 1.4142135623730950488; /* 2 - √2 */
+
+/* Makes op hold L(t). Autonomous models were assembled once at alloc. */
+static int ensure_L(fpk_fv *s, double t) {
+  if (s->op.assembled && (s->autonomous || s->op.t == t)) return FPK_SUCCESS;
+  return fpk_fv_op_assemble(&s->op, s->model, t, &s->err);
+}
+
+/* Factorisation of I - c L(t) current. */
+static int ensure_factor(fpk_fv *s, double t, double c) {
+  if (!s->autonomous) {
+    int rc = ensure_L(s, t);
+    if (rc) return rc;
+    return fpk_linsolve_prepare(s->ls, &s->op, c, 1, &s->err);
+  }
+  return fpk_linsolve_prepare(s->ls, &s->op, c, 0, &s->err);
+}
+
+static int step_explicit_euler(fpk_fv *s, double t, double h) {
+  int rc = ensure_L(s, t);
+  if (rc) return rc;
+  if (!s->autonomous) {
+    const double md = fpk_fv_op_max_diag(&s->op);
+    if (md > 0.0 && h > 1.0 / md)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv explicit-euler: step %g at t = %g exceeds the largest stable, "
+                           "positivity-preserving step 1/max|L_ii| = %.6g",
+                           h, t, 1.0 / md);
+  }
+  fpk_fv_op_apply(&s->op, s->p, s->w1);
+  const size_t n = s->op.n;
+  for (size_t i = 0; i < n; i++) s->p[i] += h * s->w1[i];
+  return FPK_SUCCESS;
+}
+
+static int step_implicit_euler(fpk_fv *s, double t, double h) {
+  int rc = ensure_factor(s, t + h, h);
+  if (rc) return rc;
+  memcpy(s->w1, s->p, s->op.n * sizeof *s->w1);
+  return fpk_linsolve_solve(s->ls, s->w1, s->p, &s->err);
+}
+
+static int step_crank_nicolson(fpk_fv *s, double t, double h) {
+  const size_t n = s->op.n;
+  int rc = ensure_L(s, t);
+  if (rc) return rc;
+  fpk_fv_op_apply(&s->op, s->p, s->w1);
+  for (size_t i = 0; i < n; i++) s->w1[i] = s->p[i] + 0.5 * h * s->w1[i];
+  if ((rc = ensure_factor(s, t + h, 0.5 * h))) return rc;
+  return fpk_linsolve_solve(s->ls, s->w1, s->p, &s->err);
+}
+
+static int step_tr_bdf2(fpk_fv *s, double t, double h) {
+  const double g = TRBDF2_GAMMA, c = 0.5 * g * h;
+  const double a = 1.0 / (g * (2.0 - g)), b = (1.0 - g) * (1.0 - g) / (g * (2.0 - g));
+  const size_t n = s->op.n;
+  int rc = ensure_L(s, t);
+  if (rc) return rc;
+  /* trapezoidal stage to t + γh */
+  fpk_fv_op_apply(&s->op, s->p, s->w1);
+  for (size_t i = 0; i < n; i++) s->w1[i] = s->p[i] + c * s->w1[i];
+  if ((rc = ensure_factor(s, t + g * h, c))) return rc;
+  if ((rc = fpk_linsolve_solve(s->ls, s->w1, s->w2, &s->err))) return rc;
+  /* BDF2 stage to t + h; (1-γ)/(2-γ) h = c */
+  for (size_t i = 0; i < n; i++) s->w1[i] = a * s->w2[i] - b * s->p[i];
+  if ((rc = ensure_factor(s, t + h, c))) return rc;
+  return fpk_linsolve_solve(s->ls, s->w1, s->p, &s->err);
+}
+
+static const stepper_impl explicit_euler_impl = {{"explicit-euler", 1, 0}, step_explicit_euler, 0};
+static const stepper_impl implicit_euler_impl = {{"implicit-euler", 1, 1}, step_implicit_euler, 1};
+static const stepper_impl crank_nicolson_impl = {{"crank-nicolson", 2, 1}, step_crank_nicolson,
+                                                 0.5};
+static const stepper_impl tr_bdf2_impl = {{"tr-bdf2", 2, 1}, step_tr_bdf2,
+                                          0.29289321881345247560 /* γ/2 */};
+
+const fpk_fv_stepper_type *fpk_fv_explicit_euler = &explicit_euler_impl.pub;
+const fpk_fv_stepper_type *fpk_fv_implicit_euler = &implicit_euler_impl.pub;
+const fpk_fv_stepper_type *fpk_fv_crank_nicolson = &crank_nicolson_impl.pub;
+const fpk_fv_stepper_type *fpk_fv_tr_bdf2 = &tr_bdf2_impl.pub;
+
+const fpk_fv_stepper_type *const fpk_fv_steppers[] = {
+    &explicit_euler_impl.pub, &implicit_euler_impl.pub, &crank_nicolson_impl.pub,
+    &tr_bdf2_impl.pub, NULL};
+
+const fpk_fv_stepper_type *fpk_fv_stepper_lookup(const char *name) {
+  if (!name) return NULL;
+  for (size_t k = 0; fpk_fv_steppers[k]; k++)
+    if (strcmp(fpk_fv_steppers[k]->name, name) == 0) return fpk_fv_steppers[k];
+  return NULL;
+}
+
+static const stepper_impl *impl_of(const fpk_fv_stepper_type *T) {
+  for (size_t k = 0; fpk_fv_steppers[k]; k++)
+    if (fpk_fv_steppers[k] == T) return (const stepper_impl *)T;
+  return NULL;
+}
+
+static int check_grid_model(const fpk_grid *grid, const fpk_model *model, fpk_error *err) {
+  if (!grid) return fpk_error_set(err, FPK_EINVAL, "fv: grid is NULL");
+  if (!model) return fpk_error_set(err, FPK_EINVAL, "fv: model is NULL");
+  if (!model->drift || !model->noise)
+    return fpk_error_set(err, FPK_EINVAL, "fv: model %s lacks a drift or noise callback",
+                         model->name ? model->name : "(unnamed)");
+  if (grid->dim < 1 || grid->dim > FPK_MAX_DIM || grid->size == 0)
+    return fpk_error_set(err, FPK_EINVAL, "fv: grid is not initialised (dim %zu)", grid->dim);
+  if (model->dim != grid->dim)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "fv: model %s has dimension %zu but the grid has dimension %zu",
+                         model->name ? model->name : "(unnamed)", model->dim, grid->dim);
+  return FPK_SUCCESS;
+}
+
+void fpk_fv_free(fpk_fv *s) {
+  if (!s) return;
+  fpk_linsolve_free(s->ls);
+  fpk_fv_op_free(&s->op);
+  free(s->p);
+  free(s->w1);
+  free(s->w2);
+  free(s);
+}
+
+fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_stepper_type *T,
+                     double dt, fpk_error *err) {
+  if (check_grid_model(grid, model, err)) return NULL;
+  if (!T) {
+    fpk_error_set(err, FPK_EINVAL, "fv: stepper is NULL");
+    return NULL;
+  }
+  const stepper_impl *impl = impl_of(T);
+  if (!impl) {
+    fpk_error_set(err, FPK_EINVAL, "fv: unknown stepper %s (not one of fpk_fv_steppers)",
+                  T->name ? T->name : "(unnamed)");
+    return NULL;
+  }
+  if (!(dt > 0.0) || !isfinite(dt)) {
+    fpk_error_set(err, FPK_EINVAL, "fv: time step dt = %g, must be positive and finite", dt);
+    return NULL;
+  }
+  fpk_fv *s = calloc(1, sizeof *s);
+  if (!s) {
+    fpk_error_set(err, FPK_ENOMEM, "fv: out of memory");
+    return NULL;
+  }
+  s->grid = *grid;
+  s->model = model;
+  s->T = impl;
+  s->autonomous = (model->flags & FPK_MODEL_AUTONOMOUS) != 0;
+  s->dt = dt;
+  const size_t n = grid->size;
+  int rc = fpk_fv_op_init(&s->op, grid, err);
+  if (rc) {
+    free(s);
+    return NULL;
+  }
+  s->p = calloc(n, sizeof *s->p);
+  s->w1 = malloc(n * sizeof *s->w1);
+  s->w2 = malloc(n * sizeof *s->w2);
+  if (!s->p || !s->w1 || !s->w2) {
+    fpk_fv_free(s);
+    fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for %zu cells", n);
+    return NULL;
+  }
+  if ((rc = fpk_fv_op_assemble(&s->op, model, 0.0, err))) {
+    fpk_error_prefix(err, "fv: assembling the operator at t = 0: ");
+    fpk_fv_free(s);
+    return NULL;
+  }
+  if (!impl->pub.implicit) {
+    const double md = fpk_fv_op_max_diag(&s->op);
+    if (md > 0.0 && dt > 1.0 / md) {
+      fpk_error_set(err, FPK_EINVAL,
+                    "fv explicit-euler: dt = %g exceeds the largest stable, positivity-preserving "
+                    "step 1/max|L_ii| = %.6g (largest allowed dt %.6g); use a smaller dt or an "
+                    "implicit stepper",
+                    dt, 1.0 / md, 1.0 / md);
+      fpk_fv_free(s);
+      return NULL;
+    }
+  } else if (!(s->ls = fpk_linsolve_alloc(&s->op, err))) {
+    fpk_fv_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+int fpk_fv_set_density(fpk_fv *s, double t, const double *p) {
+  if (!s) return FPK_EINVAL;
+  if (!p) return fpk_error_set(&s->err, FPK_EINVAL, "fv: density is NULL");
+  if (!isfinite(t)) return fpk_error_set(&s->err, FPK_EINVAL, "fv: time %g is not finite", t);
+  for (size_t i = 0; i < s->op.n; i++)
+    if (!isfinite(p[i]))
+      return fpk_error_set(&s->err, FPK_EINVAL, "fv: initial density is not finite at cell %zu",
+                           i);
+  memcpy(s->p, p, s->op.n * sizeof *s->p);
+  s->t = t;
+  return FPK_SUCCESS;
+}
+
+int fpk_fv_evolve(fpk_fv *s, double t_target) {
+  if (!s) return FPK_EINVAL;
+  if (!isfinite(t_target) || t_target < s->t)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv: evolve to t = %g, before the current time %g (or not finite)",
+                         t_target, s->t);
+  double h;
+  const size_t k = fpk_time_steps(s->t, t_target, s->dt, &h);
+  const double t0 = s->t;
+  for (size_t i = 0; i < k; i++) {
+    const double t = t0 + (double)i * h;
+    int rc = s->T->step(s, t, h);
+    if (rc) {
+      s->t = t;
+      fpk_error_prefix(&s->err, "fv %s, step %zu at t = %g: ", s->T->pub.name, s->steps, t);
+      return rc;
+    }
+    s->steps++;
+  }
+  s->t = t_target;
+  for (size_t i = 0; i < s->op.n; i++)
+    if (!isfinite(s->p[i]))
+      return fpk_error_set(&s->err, FPK_ENUMERIC,
+                           "fv %s: density not finite at cell %zu at t = %g after %zu steps "
+                           "(dt = %g)",
+                           s->T->pub.name, i, s->t, s->steps, h);
+  return FPK_SUCCESS;
+}
+
+const double *fpk_fv_density(const fpk_fv *s) { return s ? s->p : NULL; }
+double fpk_fv_time(const fpk_fv *s) { return s ? s->t : NAN; }
+double fpk_fv_mass(const fpk_fv *s) { return s ? fpk_grid_integral(&s->grid, s->p) : NAN; }
+size_t fpk_fv_steps_taken(const fpk_fv *s) { return s ? s->steps : 0; }
+const char *fpk_fv_errmsg(const fpk_fv *s) { return s ? s->err.msg : "fv: NULL solver"; }
+const fpk_fv_stepper_type *fpk_fv_stepper(const fpk_fv *s) { return s ? &s->T->pub : NULL; }
+size_t fpk_fv_factorizations(const fpk_fv *s) { return s ? fpk_linsolve_factorizations(s->ls) : 0; }
+
+double fpk_fv_min_density(const fpk_fv *s) {
+  if (!s) return NAN;
+  double m = INFINITY;
+  for (size_t i = 0; i < s->op.n; i++)
+    if (s->p[i] < m) m = s->p[i];
+  return m;
+}
+
+double fpk_fv_explicit_dt_max(const fpk_fv *s) {
+  if (!s) return NAN;
+  /* The solver owns its operator; re-assembling it at the current time (non-autonomous models
+   * only) changes a cache, not the observable state, so the const is cast away here. */
+  fpk_fv *m = (fpk_fv *)s;
+  if (ensure_L(m, m->t)) return NAN;
+  const double md = fpk_fv_op_max_diag(&m->op);
+  return md > 0.0 ? 1.0 / md : INFINITY;
+}
+
+/* Stationary density: solve L p = 0 with the first equation replaced by the mass constraint
+ * Σ p_i |cell| = 1. Since 1ᵀL = 0 the replaced row is a combination of the others, and the ones
+ * row is not in the row space of L when the null space is spanned by a positive vector (L
+ * irreducible), so the bordered matrix is non-singular. Solved once with UMFPACK. */
+int fpk_fv_stationary(const fpk_grid *grid, const fpk_model *model, double *p, fpk_error *err) {
+  int rc = check_grid_model(grid, model, err);
+  if (rc) return rc;
+  if (!p) return fpk_error_set(err, FPK_EINVAL, "fv stationary: output array is NULL");
+  for (size_t a = 0; a < grid->dim; a++)
+    if (grid->bc[a] == FPK_BC_ABSORBING)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "fv stationary: axis %zu is absorbing; a stationary density needs "
+                           "reflecting or periodic boundaries (with absorption the only steady "
+                           "state is p = 0)",
+                           a);
+  if (!(model->flags & FPK_MODEL_AUTONOMOUS))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "fv stationary: model %s is not autonomous (time-dependent coefficients "
+                         "have no stationary density in general)",
+                         model->name ? model->name : "(unnamed)");
+  fpk_fv_op op;
+  if ((rc = fpk_fv_op_init(&op, grid, err))) return rc;
+  if ((rc = fpk_fv_op_assemble(&op, model, 0.0, err))) {
+    fpk_fv_op_free(&op);
+    return rc;
+  }
+  const size_t n = op.n;
+  /* Bordered matrix: every column gets row 0 (= cell volume) first, then its other entries. */
+  const size_t nnz = op.nnz + n;
+  int *Bp = malloc((n + 1) * sizeof *Bp), *Bi = malloc(nnz * sizeof *Bi);
+  double *Bx = malloc(nnz * sizeof *Bx), *rhs = calloc(n, sizeof *rhs);
+  void *sym = NULL, *num = NULL;
+  double control[UMFPACK_CONTROL], info[UMFPACK_INFO];
+  if (!Bp || !Bi || !Bx || !rhs) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "fv stationary: out of memory for %zu cells", n);
+    goto done;
+  }
+  size_t k = 0;
+  for (size_t j = 0; j < n; j++) {
+    Bp[j] = (int)k;
+    Bi[k] = 0;
+    Bx[k++] = grid->cell_volume;
+    for (int q = op.Ap[j]; q < op.Ap[j + 1]; q++) {
+      if (op.Ai[q] == 0) continue;
+      Bi[k] = op.Ai[q];
+      Bx[k++] = op.Ax[q];
+    }
+  }
+  Bp[n] = (int)k;
+  rhs[0] = 1.0;
+  umfpack_di_defaults(control);
+  int st = umfpack_di_symbolic((int)n, (int)n, Bp, Bi, Bx, &sym, control, info);
+  if (st == UMFPACK_OK) st = umfpack_di_numeric(Bp, Bi, Bx, sym, &num, control, info);
+  if (st == UMFPACK_OK) st = umfpack_di_solve(UMFPACK_A, Bp, Bi, Bx, p, rhs, num, control, info);
+  if (st != UMFPACK_OK) {
+    rc = fpk_error_set(err, FPK_ENUMERIC,
+                       "fv stationary: UMFPACK failed on the bordered system (status %d%s)", st,
+                       st == UMFPACK_WARNING_singular_matrix
+                           ? ": singular, the operator is reducible (e.g. zero noise)"
+                           : "");
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(p[i])) {
+      rc = fpk_error_set(err, FPK_ENUMERIC, "fv stationary: non-finite density at cell %zu", i);
+      goto done;
+    }
+  /* One more normalisation removes the round-off of the solve from the mass. */
+  {
+    const double mass = fpk_grid_integral(grid, p);
+    for (size_t i = 0; i < n; i++) p[i] /= mass;
+  }
+  rc = FPK_SUCCESS;
+done:
+  if (num) umfpack_di_free_numeric(&num);
+  if (sym) umfpack_di_free_symbolic(&sym);
+  free(Bp);
+  free(Bi);
+  free(Bx);
+  free(rhs);
+  fpk_fv_op_free(&op);
+  return rc;
+}

@@ -1,0 +1,77 @@
+/* Internal interfaces of the finite-volume Fokker–Planck solver (src/fp/). Not installed.
+ *
+ *   fv_operator.c  the semi-discrete operator L (dp/dt = L p) in compressed-column form, with
+ *                  Scharfetter–Gummel face fluxes, assembled generically over the axes;
+ *   linsolve.c     solves (I - c L) x = b: Thomas / cyclic Thomas in 1D, UMFPACK otherwise, with
+ *                  the factorisation cached per value of c;
+ *   fv.c           the solver object and the time-stepper type tables.
+ * See docs/fv-scheme.md for the scheme.
+ */
+#ifndef FPK_FP_FV_INTERNAL_H
+#define FPK_FP_FV_INTERNAL_H
+
+#include <stddef.h>
+#include "fpkit/error.h"
+#include "fpkit/grid.h"
+#include "fpkit/model.h"
+
+/* Bernoulli function B(z) = z / (e^z - 1), B(0) = 1, accurate for every finite z. */
+double fpk_fv_bernoulli(double z);
+
+/* L stored column by column (CSC, the layout UMFPACK takes): column j holds the rates at which
+ * p_j feeds cells Ai[Ap[j] .. Ap[j+1]-1] (row indices ascending, no duplicates). Every column
+ * sums to zero up to round-off except for absorbing outflow, so 1ᵀL = 0: mass is conserved.
+ * The pattern is fixed at init; assemble() only rewrites Ax. */
+typedef struct fpk_fv_op {
+  fpk_grid grid;
+  size_t n;   /* unknowns = grid.size */
+  size_t nnz;
+  int *Ap;    /* n + 1 */
+  int *Ai;    /* nnz */
+  double *Ax; /* nnz: values of L */
+  /* slot[j*(2*dim+1) + k]: index into Ai/Ax of the entry of column j that is the diagonal (k = 0),
+   * the left neighbour along axis a (k = 1 + 2a) or the right neighbour (k = 2 + 2a); -1 if the
+   * neighbour does not exist (reflecting or absorbing wall). */
+  int *slot;
+  /* Face coefficients along each axis, on the face grid that has n[a] + 1 points along axis a:
+   * out_left[f] = rate at which the cell left of face f loses mass through it,
+   * out_right[f] = the same for the cell right of it (per unit density, per unit time). */
+  double *out_left[FPK_MAX_DIM], *out_right[FPK_MAX_DIM];
+  size_t nfaces[FPK_MAX_DIM];
+  double *xf, *bf, *sf; /* batch buffers: face coordinates, drift, noise (dim * max nfaces) */
+  double t;             /* time of the values in Ax */
+  int assembled;
+} fpk_fv_op;
+
+int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
+void fpk_fv_op_free(fpk_fv_op *op);
+/* Evaluates the model on every face (one batched drift and noise call per axis) and fills Ax. */
+int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
+/* y = L x. */
+void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
+/* max_i |L_ii|. */
+double fpk_fv_op_max_diag(const fpk_fv_op *op);
+
+/* Solver for (I - c L) x = b on the pattern of op. 1D grids use a stored Thomas factorisation
+ * (Sherman–Morrison for the periodic corner entries; no pivoting is needed because I - cL is a
+ * column diagonally dominant M-matrix); 2D/3D use UMFPACK with the symbolic analysis done once.
+ * Up to FPK_LINSOLVE_SLOTS numeric factorisations are kept, keyed on c. */
+#define FPK_LINSOLVE_SLOTS 2
+typedef struct fpk_linsolve fpk_linsolve;
+
+fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err);
+void fpk_linsolve_free(fpk_linsolve *ls);
+/* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
+ * refactor is set (L changed), otherwise factors into the least recently used slot. */
+int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int refactor,
+                         fpk_error *err);
+/* x = (I - c L)^{-1} b with the current factorisation; x and b may not alias. */
+int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *err);
+/* Number of numeric factorisations computed so far (for tests of the caching). */
+size_t fpk_linsolve_factorizations(const fpk_linsolve *ls);
+
+/* Number of factorisations done by the solver object (fv.c); for tests. */
+struct fpk_fv;
+size_t fpk_fv_factorizations(const struct fpk_fv *s);
+
+#endif

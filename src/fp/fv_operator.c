@@ -1,0 +1,293 @@
+/* Assembly of the finite-volume Fokker–Planck operator L with Scharfetter–Gummel fluxes.
+ *
+ * Cell-centred unknowns p_i (fpk_grid order, x fastest). Along axis a, the flux through the face
+ * between cells l and r = l + e_a (spacing h, face-midpoint drift v = b_a and D = ½σ_a²) is
+ *   J = (D/h) [B(-z) p_l - B(z) p_r],  z = v h / D,  B(z) = z / (e^z - 1)
+ * (Scharfetter & Gummel, IEEE Trans. Electron Devices 16, 64 (1969); in the Fokker–Planck setting
+ * Chang & Cooper, J. Comput. Phys. 6, 1 (1970)). So cell l loses (D/h²) B(-z) p_l per unit time
+ * to r and r loses (D/h²) B(z) p_r to l; both coefficients are >= 0, which makes L a Metzler
+ * matrix with zero column sums. Boundary faces: reflecting = no flux; periodic = an ordinary face
+ * between the last and the first cell; absorbing = the half-cell flux to a wall value p = 0 at
+ * distance δ = h/2, i.e. the outflow (D/(δh)) B(∓z_δ) p_cell with z_δ = v δ / D (minus sign at the
+ * upper wall). See docs/fv-scheme.md.
+ */
+#include "fp/fv_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+double fpk_fv_bernoulli(double z) {
+  const double az = fabs(z);
+  if (az < 1e-2) {
+    /* z/(e^z-1) = 1 - z/2 + z²/12 - z⁴/720 + z⁶/30240 - ...; truncation error < 1e-16 here. */
+    const double z2 = z * z;
+    return 1.0 - 0.5 * z + z2 * (1.0 / 12.0 - z2 / 720.0);
+  }
+  if (z > 0.0) {
+    if (z > 745.0) return 0.0; /* z e^{-z} underflows */
+    return z / expm1(z);
+  }
+  /* z < 0: B(z) = -z / (1 - e^z) = |z| / -expm1(z); tends to |z|. */
+  return z / expm1(z);
+}
+
+/* Outflow coefficients of a face: out_l = rate at which the left cell loses mass through it,
+ * out_r = the same for the right cell, for an interior face of width h (h² = h * h). */
+static inline void sg_face(double v, double D, double h, double *out_l, double *out_r) {
+  if (D > 0.0) {
+    const double z = v * h / D, k = D / (h * h);
+    *out_l = k * fpk_fv_bernoulli(-z);
+    *out_r = k * fpk_fv_bernoulli(z);
+  } else { /* D = 0: the SG flux reduces to first-order upwinding */
+    *out_l = (v > 0.0 ? v : 0.0) / h;
+    *out_r = (v < 0.0 ? -v : 0.0) / h;
+  }
+}
+
+/* Outflow coefficient to an absorbing wall at distance δ = h/2 from the centre of a cell of width
+ * h. sign = -1 at the lower wall (outward normal -e_a), +1 at the upper wall. Flux along +e_a
+ * at the lower wall: J = (D/δ)[B(-z)·0 - B(z) p] = -(D/δ) B(z) p, so the cell loses
+ * (D/(δh)) B(z) p; at the upper wall J = (D/δ) B(-z) p. */
+static inline double sg_wall(double v, double D, double h, int sign) {
+  const double delta = 0.5 * h;
+  if (D > 0.0) {
+    const double z = v * delta / D;
+    return D / (delta * h) * fpk_fv_bernoulli(sign > 0 ? -z : z);
+  }
+  const double vn = sign * v; /* outward normal velocity */
+  return (vn > 0.0 ? vn : 0.0) / h;
+}
+
+/* Multi-index of flat cell j. */
+static inline void unflatten(const fpk_grid *g, size_t j, size_t *idx) {
+  for (size_t a = 0; a < g->dim; a++) {
+    idx[a] = j % g->n[a];
+    j /= g->n[a];
+  }
+}
+
+/* Flat index of the face at multi-index idx on the face grid of axis a (n[a] + 1 along a). */
+static inline size_t face_flat(const fpk_grid *g, size_t a, const size_t *idx) {
+  size_t f = 0;
+  for (size_t b = g->dim; b-- > 0;) f = f * (b == a ? g->n[b] + 1 : g->n[b]) + idx[b];
+  return f;
+}
+
+static inline size_t cell_flat(const fpk_grid *g, const size_t *idx) {
+  size_t f = 0;
+  for (size_t b = g->dim; b-- > 0;) f = f * g->n[b] + idx[b];
+  return f;
+}
+
+void fpk_fv_op_free(fpk_fv_op *op) {
+  if (!op) return;
+  free(op->Ap);
+  free(op->Ai);
+  free(op->Ax);
+  free(op->slot);
+  for (size_t a = 0; a < FPK_MAX_DIM; a++) {
+    free(op->out_left[a]);
+    free(op->out_right[a]);
+  }
+  free(op->xf);
+  free(op->bf);
+  free(op->sf);
+  memset(op, 0, sizeof *op);
+}
+
+int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
+  memset(op, 0, sizeof *op);
+  op->grid = *grid;
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = g->size, per = 2 * d + 1;
+  if (n > (size_t)(0x7fffffff / (2 * FPK_MAX_DIM + 1)))
+    return fpk_error_set(err, FPK_EINVAL, "fv: grid of %zu cells is too large for 32-bit indices",
+                         n);
+  op->n = n;
+  size_t maxf = 0;
+  for (size_t a = 0; a < d; a++) {
+    op->nfaces[a] = n / g->n[a] * (g->n[a] + 1);
+    if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
+  }
+  op->Ap = malloc((n + 1) * sizeof *op->Ap);
+  op->Ai = malloc(n * per * sizeof *op->Ai);
+  op->Ax = calloc(n * per, sizeof *op->Ax);
+  op->slot = malloc(n * per * sizeof *op->slot);
+  op->xf = malloc(d * maxf * sizeof *op->xf);
+  op->bf = malloc(d * maxf * sizeof *op->bf);
+  op->sf = malloc(d * maxf * sizeof *op->sf);
+  int ok = op->Ap && op->Ai && op->Ax && op->slot && op->xf && op->bf && op->sf;
+  for (size_t a = 0; a < d && ok; a++) {
+    op->out_left[a] = calloc(op->nfaces[a], sizeof(double));
+    op->out_right[a] = calloc(op->nfaces[a], sizeof(double));
+    ok = op->out_left[a] && op->out_right[a];
+  }
+  if (!ok) {
+    fpk_fv_op_free(op);
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+  }
+
+  /* Pattern: column j has the diagonal and, per axis, the neighbours that exist. */
+  size_t nnz = 0;
+  for (size_t j = 0; j < n; j++) {
+    size_t idx[FPK_MAX_DIM];
+    unflatten(g, j, idx);
+    int rows[2 * FPK_MAX_DIM + 1], kind[2 * FPK_MAX_DIM + 1];
+    size_t m = 0;
+    rows[m] = (int)j;
+    kind[m++] = 0;
+    for (size_t a = 0; a < d; a++) {
+      const size_t na = g->n[a], ia = idx[a];
+      const int periodic = g->bc[a] == FPK_BC_PERIODIC;
+      size_t nb[FPK_MAX_DIM];
+      memcpy(nb, idx, sizeof nb);
+      if (ia > 0 || periodic) { /* left neighbour */
+        nb[a] = ia > 0 ? ia - 1 : na - 1;
+        rows[m] = (int)cell_flat(g, nb);
+        kind[m++] = (int)(1 + 2 * a);
+      }
+      if (ia + 1 < na || periodic) { /* right neighbour */
+        nb[a] = ia + 1 < na ? ia + 1 : 0;
+        rows[m] = (int)cell_flat(g, nb);
+        kind[m++] = (int)(2 + 2 * a);
+      }
+    }
+    /* insertion sort by row (UMFPACK wants ascending row indices) */
+    for (size_t u = 1; u < m; u++)
+      for (size_t v = u; v > 0 && rows[v - 1] > rows[v]; v--) {
+        int tr = rows[v], tk = kind[v];
+        rows[v] = rows[v - 1];
+        kind[v] = kind[v - 1];
+        rows[v - 1] = tr;
+        kind[v - 1] = tk;
+      }
+    op->Ap[j] = (int)nnz;
+    for (size_t k = 0; k < per; k++) op->slot[j * per + k] = -1;
+    for (size_t u = 0; u < m; u++) {
+      op->Ai[nnz] = rows[u];
+      op->slot[j * per + (size_t)kind[u]] = (int)nnz;
+      nnz++;
+    }
+  }
+  op->Ap[n] = (int)nnz;
+  op->nnz = nnz;
+  return FPK_SUCCESS;
+}
+
+int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+
+  /* 1. Face coefficients, one batched model call per axis. */
+  for (size_t a = 0; a < d; a++) {
+    const size_t nf = op->nfaces[a], na = g->n[a];
+    const double h = g->h[a];
+    for (size_t f = 0; f < nf; f++) {
+      size_t rem = f;
+      for (size_t b = 0; b < d; b++) {
+        const size_t nb = b == a ? na + 1 : g->n[b];
+        const size_t ib = rem % nb;
+        rem /= nb;
+        op->xf[b * nf + f] = b == a ? g->lo[a] + (double)ib * h : fpk_grid_center(g, b, ib);
+      }
+    }
+    int rc = fpk_model_drift(model, t, nf, op->xf, op->bf, err);
+    if (rc) return rc;
+    rc = fpk_model_noise(model, t, nf, op->xf, op->sf, err);
+    if (rc) return rc;
+    const double *v = op->bf + a * nf, *sig = op->sf + a * nf;
+    double *ol = op->out_left[a], *orr = op->out_right[a];
+    /* Face index along a of flat face f: (f / prod_{b<a} n_b) % (na + 1). */
+    size_t inner = 1;
+    for (size_t b = 0; b < a; b++) inner *= g->n[b];
+    for (size_t f = 0; f < nf; f++) {
+      const size_t ia = (f / inner) % (na + 1);
+      const double D = 0.5 * sig[f] * sig[f];
+      if (!isfinite(v[f]) || !isfinite(D))
+        return fpk_error_set(err, FPK_ENUMERIC,
+                             "fv: model %s gives a non-finite drift or noise at t = %g on a face "
+                             "of axis %zu",
+                             model->name, t, a);
+      if (ia > 0 && ia < na) {
+        sg_face(v[f], D, h, &ol[f], &orr[f]);
+      } else {
+        switch (g->bc[a]) {
+          case FPK_BC_PERIODIC:
+            sg_face(v[f], D, h, &ol[f], &orr[f]);
+            break;
+          case FPK_BC_ABSORBING:
+            if (ia == 0) {
+              ol[f] = 0.0;
+              orr[f] = sg_wall(v[f], D, h, -1);
+            } else {
+              ol[f] = sg_wall(v[f], D, h, +1);
+              orr[f] = 0.0;
+            }
+            break;
+          case FPK_BC_REFLECTING:
+          default:
+            ol[f] = orr[f] = 0.0;
+            break;
+        }
+      }
+    }
+    if (g->bc[a] == FPK_BC_PERIODIC) {
+      /* The faces at lo and hi are the same face: use the coefficients evaluated at hi for both
+       * so that the cell on each side sees one flux. */
+      for (size_t f = 0; f < nf; f++) {
+        const size_t ia = (f / inner) % (na + 1);
+        if (ia == 0) {
+          const size_t fh = f + na * inner;
+          ol[f] = ol[fh];
+          orr[f] = orr[fh];
+        }
+      }
+    }
+  }
+
+  /* 2. Columns of L: p_j loses through each of its faces and feeds the neighbour behind it. */
+  for (size_t j = 0; j < n; j++) {
+    size_t idx[FPK_MAX_DIM];
+    unflatten(g, j, idx);
+    const int *sl = op->slot + j * per;
+    double diag = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      size_t fi[FPK_MAX_DIM];
+      memcpy(fi, idx, sizeof fi);
+      const size_t fl = face_flat(g, a, fi); /* left face of cell j */
+      fi[a] = idx[a] + 1;
+      const size_t fr = face_flat(g, a, fi); /* right face of cell j */
+      const double out_to_left = op->out_right[a][fl]; /* j is the right cell of its left face */
+      const double out_to_right = op->out_left[a][fr];
+      if (sl[1 + 2 * a] >= 0) op->Ax[sl[1 + 2 * a]] = out_to_left;
+      if (sl[2 + 2 * a] >= 0) op->Ax[sl[2 + 2 * a]] = out_to_right;
+      diag -= out_to_left + out_to_right;
+    }
+    op->Ax[sl[0]] = diag;
+  }
+  op->t = t;
+  op->assembled = 1;
+  return FPK_SUCCESS;
+}
+
+void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
+  const size_t n = op->n;
+  const int *Ap = op->Ap, *Ai = op->Ai;
+  const double *Ax = op->Ax;
+  memset(y, 0, n * sizeof *y);
+  for (size_t j = 0; j < n; j++) {
+    const double xj = x[j];
+    for (int k = Ap[j]; k < Ap[j + 1]; k++) y[Ai[k]] += Ax[k] * xj;
+  }
+}
+
+double fpk_fv_op_max_diag(const fpk_fv_op *op) {
+  const size_t per = 2 * op->grid.dim + 1;
+  double m = 0.0;
+  for (size_t j = 0; j < op->n; j++) {
+    const double v = fabs(op->Ax[op->slot[j * per]]);
+    if (v > m) m = v;
+  }
+  return m;
+}

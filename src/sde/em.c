@@ -1,0 +1,60 @@
+/* SDE steppers: the GSL-style type table of fpkit/sde.h.
+ *
+ * Euler–Maruyama: X_{k+1} = X_k + h b(X_k, t_k) + sqrt(h) σ(X_k, t_k) ∘ Z_k (Kloeden & Platen,
+ * "Numerical Solution of SDEs", 1992, §10.2): strong order ½ (1 for additive noise), weak
+ * order 1. For FPK_MODEL_ADDITIVE models σ does not depend on x, so the noise callback is asked
+ * for one point only (n = 1) and the update uses a per-component constant. */
+#include <math.h>
+#include <string.h>
+
+#include "sde/sde_internal.h"
+
+static int em_step(const fpk_model *m, double t, double h, size_t n, double *x, const double *z,
+                   double *work, fpk_error *err) {
+  const size_t d = m->dim;
+  double *restrict b = work;
+  int rc = fpk_model_drift(m, t, n, x, b, err);
+  if (rc) return rc;
+  const double sqh = sqrt(h);
+  if (m->flags & FPK_MODEL_ADDITIVE) {
+    double x0[FPK_MAX_DIM], sig[FPK_MAX_DIM];
+    for (size_t c = 0; c < d; c++) x0[c] = x[c * n];
+    rc = fpk_model_noise(m, t, 1, x0, sig, err);
+    if (rc) return rc;
+    for (size_t c = 0; c < d; c++) {
+      double *restrict xc = x + c * n;
+      const double *restrict bc = b + c * n;
+      const double *restrict zc = z + c * n;
+      const double k = sqh * sig[c];
+      for (size_t i = 0; i < n; i++) xc[i] += h * bc[i] + k * zc[i];
+    }
+  } else {
+    double *restrict s = work + d * n;
+    rc = fpk_model_noise(m, t, n, x, s, err);
+    if (rc) return rc;
+    double *restrict xx = x;
+    const double *restrict zz = z;
+    for (size_t i = 0; i < d * n; i++) xx[i] += h * b[i] + sqh * s[i] * zz[i];
+  }
+  return FPK_SUCCESS;
+}
+
+static const fpk_sde_stepper_type em_type = {
+    .name = "euler-maruyama",
+    .strong_order = 0.5,
+    .weak_order = 1.0,
+    .normals_per_dim = 1,
+    .step = em_step,
+    .work_per_point = 2,
+};
+
+const fpk_sde_stepper_type *fpk_sde_euler_maruyama = &em_type;
+const fpk_sde_stepper_type *const fpk_sde_steppers[] = {&em_type, NULL};
+
+const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name) {
+  if (!name) return NULL;
+  for (size_t i = 0; fpk_sde_steppers[i]; i++)
+    if (strcmp(fpk_sde_steppers[i]->name, name) == 0) return fpk_sde_steppers[i];
+  if (strcmp(name, "em") == 0) return fpk_sde_euler_maruyama;
+  return NULL;
+}
