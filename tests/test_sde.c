@@ -240,9 +240,9 @@ static void test_em_ou1d_moments(void **state) {
            ou_v, se_v, fabs(r.cov[k] - em_v) / se_v);
     assert_close_abs(r.mean[k], em_m, 4 * se_m);
     assert_close_abs(r.cov[k], em_v, 4 * se_v);
-    if (k == 2) { /* the test could tell EM from the exact transition */
-      assert_true(fabs(ou_m - em_m) > 20 * se_m);
-      assert_true(fabs(ou_v - em_v) > 20 * se_v);
+    if (k == 2) { /* the test could tell EM from the exact transition (57 and 73 SE at 1e6) */
+      assert_true(fabs(ou_m - em_m) > 10 * se_m);
+      assert_true(fabs(ou_v - em_v) > 10 * se_v);
     }
   }
   fpk_mc_result_free(&r);
@@ -297,7 +297,7 @@ static void test_em_ou2d_moments(void **state) {
            "EM vs exact OU differ by up to %.1f SE\n",
            t_out[k], r.mean[2 * k], r.mean[2 * k + 1], r.cov[4 * k], r.cov[4 * k + 1],
            r.cov[4 * k + 3], worst, worst_ou);
-    if (k == 1) assert_true(worst_ou > 20);
+    if (k == 1) assert_true(worst_ou > 10);
   }
   /* 2D histogram against the exact cell probabilities of the EM law (fpkit/exact.h). */
   double *q = malloc(g.size * sizeof *q);
@@ -621,6 +621,10 @@ static void test_failures(void **state) {
   code = -2;
   assert_int_equal(fpk_mc_run(&f, &init, &g, &T, 1, &p, &r, &err), FPK_ECALLBACK);
   printf("  fatal callback failure: %s\n", err.msg);
+  /* Status codes survive without an error record. */
+  assert_int_equal(fpk_mc_run(&f, &init, &g, &T, 1, &p, &r, NULL), FPK_ECALLBACK);
+  fpk_gaussian bad = {.dim = 1, .mean = {0}, .cov = {-1}};
+  assert_int_equal(fpk_mc_run(&f, &bad, &g, &T, 1, &p, &r, NULL), FPK_EINVAL);
 }
 
 static void test_stepper_table(void **state) {

@@ -214,6 +214,27 @@ int fpk_config_has(const fpk_config *c, const char *section, const char *key) {
 
 const char *fpk_config_name(const fpk_config *c) { return c->name; }
 
+/* Levenshtein distance, for "did you mean" suggestions. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return (size_t)-1;
+  size_t row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
 /* Looks a key up for reading. Returns 1 with *x set if present, 0 if absent (then records the
  * default `def` when def != NULL), or an error status < 0 never: errors go through the return of
  * the caller. */
@@ -225,9 +246,22 @@ static int lookup(fpk_config *c, const char *section, const char *key, int requi
     (*x)->used = 1;
     return FPK_SUCCESS;
   }
-  if (required)
+  if (required) {
+    /* A required key that is missing is most often a misspelled one: point at it. */
+    for (size_t i = 0; i < c->n; i++) {
+      const entry *y = &c->e[i];
+      if (!y->used && strcmp(y->section, section) == 0 && edit_distance(y->key, key) <= 2) {
+        char where[512];
+        origin(c, y, where, sizeof where);
+        return fpk_error_set(err, FPK_EINVAL,
+                             "%s: unknown key '%s' in [%s] (did you mean '%s'? [%s] %s is "
+                             "required)",
+                             where, y->key, section, key, section, key);
+      }
+    }
     return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s is required but missing", c->name,
                          section, key);
+  }
   return FPK_SUCCESS;
 }
 
@@ -468,27 +502,6 @@ int fpk_config_double_list(fpk_config *c, const char *section, const char *key, 
   }
   *n = (size_t)k;
   return FPK_SUCCESS;
-}
-
-/* Levenshtein distance, for "did you mean" suggestions. */
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 63 || lb > 63) return (size_t)-1;
-  size_t row[64];
-  for (size_t j = 0; j <= lb; j++) row[j] = j;
-  for (size_t i = 1; i <= la; i++) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= lb; j++) {
-      size_t up = row[j];
-      size_t best = diag + (a[i - 1] != b[j - 1]);
-      if (up + 1 < best) best = up + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      row[j] = best;
-      diag = up;
-    }
-  }
-  return row[lb];
 }
 
 int fpk_config_check_unused(const fpk_config *c, fpk_error *err) {

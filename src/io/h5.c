@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -38,6 +39,10 @@ fpk_h5 *fpk_h5_create(const char *path, fpk_error *err) {
     free(f->path), free(f->tmp), free(f);
     return NULL;
   }
+  /* mkstemp creates 0600; give the result the permissions an ordinary file would get. */
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
   close(fd);
   f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f->file < 0) {
@@ -50,13 +55,13 @@ fpk_h5 *fpk_h5_create(const char *path, fpk_error *err) {
 }
 
 static int attr_string_id(hid_t obj, const char *name, const char *value) {
+  /* Variable-length UTF-8: h5py reads it as str, not bytes. */
   hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, strlen(value) + 1);
-  H5Tset_strpad(type, H5T_STR_NULLTERM);
+  H5Tset_size(type, H5T_VARIABLE);
   H5Tset_cset(type, H5T_CSET_UTF8);
   hid_t space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, value);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, type, &value);
   if (a >= 0) H5Aclose(a);
   H5Sclose(space);
   H5Tclose(type);

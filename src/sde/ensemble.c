@@ -95,7 +95,10 @@ static void record_path(const mc_ctx *C, size_t p0, size_t nb, const double *x, 
       C->paths[((p0 + i) * (C->nsteps_total + 1) + s) * d + c] = x[c * nb + i];
 }
 
-/* Histogram counts, outside count and block moments of the block state at output k. */
+/* Histogram counts, outside count and block moments of the block state at output k.
+ * Periodic axes wrap positions into the box for the histogram only; the state itself, and hence
+ * mean and cov, stay unwrapped (the SDE lives on R^d). Non-periodic axes neither reflect nor
+ * absorb paths: a path outside the box is counted in `outside` and may come back. */
 static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t k, double *part) {
   const fpk_grid *g = C->grid;
   const size_t d = C->d;
@@ -318,7 +321,10 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
               .npaths = params->npaths, .nt = nt, .cells = grid->size,
               .nstat = d + d * (d + 1) / 2, .keep = params->keep_paths};
   int rc = cholesky_psd(init->cov, d, C.chol, err);
-  if (rc) return fpk_error_prefix(err, "Monte Carlo: ");
+  if (rc) {
+    fpk_error_prefix(err, "Monte Carlo: ");
+    return rc;
+  }
   memcpy(C.mean0, init->mean, d * sizeof(double));
 
   size_t *nsteps = calloc(nt, sizeof *nsteps);
@@ -380,8 +386,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   }
   C.paths = res->paths;
 
-  int failed = 0;
-  size_t err_block = (size_t)-1;
+  int failed = 0, fail_status = FPK_SUCCESS;
+  size_t err_block = (size_t)-1; /* lowest failing block: its error is the one reported */
   size_t n_done = 0; /* paths merged so far */
   const int nth = params->nthreads > 0 ? params->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
@@ -391,9 +397,11 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     if (ws_alloc(&W, &C)) {
 #pragma omp critical(fpk_mc_err)
       {
-        if (!failed) fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory (workspace)");
+        if (!failed) {
+          fail_status = fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory (workspace)");
+          err_block = 0;
+        }
         failed = 1;
-        err_block = 0;
       }
     }
 #pragma omp barrier
@@ -410,6 +418,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
           {
             if (b < err_block) {
               err_block = b;
+              fail_status = lerr.status;
               fpk_error_copy(err, &lerr);
             }
           }
@@ -453,7 +462,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     ws_free(&W);
   }
   if (failed) {
-    rc = err && err->status ? err->status : FPK_ENUMERIC;
+    rc = fail_status;
     goto done;
   }
 

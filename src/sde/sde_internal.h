@@ -39,10 +39,10 @@ void fpk_philox_soa(uint64_t seed, uint64_t path0, size_t n, uint64_t call, uint
                     size_t ld);
 
 /* normal.c: Box–Muller on n pairs (n a multiple of FPK_BM_CHUNK):
- *   u = (a + ½) 2^-32 in (0, 1),  φ = π (b_signed + ½) 2^-31 in (-π, π),
+ *   u = (a + ½) 2^-32 in (0, 1),  φ = 2π (b + ½) 2^-32 in (0, 2π),
  *   zc = sqrt(-2 ln u) cos φ,  zs = sqrt(-2 ln u) sin φ.
  * Every pair goes through the same vector code, so a pair's result does not depend on where it
- * sits in the arrays. */
+ * sits in the arrays (the block generator and fpk_rng_normals give identical bits). */
 void fpk_bm_pairs(size_t n, const uint32_t *restrict a, const uint32_t *restrict b,
                   double *restrict zc, double *restrict zs);
 

@@ -45,7 +45,8 @@ INI
 "$py" - "$tmp/t2.h5" "$tmp/stored.ini" <<'PY'
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
-    open(sys.argv[2], "w").write(f.attrs["config"])
+    config = f.attrs["config"]
+    open(sys.argv[2], "w").write(config.decode() if isinstance(config, bytes) else config)
 PY
 "$fpkit" run "$tmp/stored.ini" -o "$tmp/t3.h5" --quiet
 
