@@ -834,7 +834,7 @@ static void test_absorbing_drift(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* 7. Flagship: experiments/ou/ou2d.ini, 160² on [-4, 4]², TR-BDF2 dt 5e-3, L1 at t = 1.       */
+/* 7. Flagship: experiments/ou/ou2d.ini, 200² on [-4, 4]², TR-BDF2 dt 5e-3, L1 at t = 1.       */
 
 static double flagship(size_t N, double *e2_out, double *wall) {
   fpk_model *m = ou2(A_NS, MU0, SIG_NS);
@@ -862,9 +862,10 @@ static double flagship(size_t N, double *e2_out, double *wall) {
   return e1;
 }
 
-/* The flagship target L1 < 2e-3 at t = 1 is NOT met on 160²: the SG scheme measures 2.73e-3
- * there (second order, constant ≈ 7 h²; a central flux gives 2.26e-3, so no 2nd-order flux would
- * meet it either). It is met from about 192² on (200²: ~1.75e-3), and on 160² from t = 2. */
+/* The flagship grid is 200² because the target L1 < 2e-3 at t = 1 is not met on 160²: the SG
+ * scheme measures 2.73e-3 there (second order, constant ≈ 7 h²; a central flux gives 2.26e-3, so
+ * no second-order flux would meet it either). 200² gives ~1.75e-3; the ratio between the two grids
+ * checks the h² scaling. */
 static void test_flagship_2d(void **state) {
   (void)state;
   double e2, wall;
