@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <cmocka.h>
+#include <string.h>
+
+#include "fpkit/grid.h"
+#include "fpkit/model.h"
 
 /* cmocka's assert_float_equal casts to float; these compare doubles. */
 #define assert_close_rel(actual, expected, rtol)                                               \
@@ -40,6 +44,24 @@ static inline double fpk_test_fit_order(size_t n, const double *h, const double 
     sx += x; sy += y; sxx += x * x; sxy += x * y;
   }
   return (n * sxy - sx * sy) / (n * sxx - sx * sx);
+}
+
+/* A grid with default (reflecting) boundaries; fails the test if the grid is invalid. */
+static inline fpk_grid fpk_test_grid(size_t d, const size_t *n, const double *lo,
+                                     const double *hi) {
+  fpk_grid g;
+  fpk_error err = {0};
+  assert_int_equal(fpk_grid_init(&g, d, n, lo, hi, NULL, &err), FPK_SUCCESS);
+  return g;
+}
+
+static inline fpk_gaussian fpk_test_gaussian(size_t d, const double *m, const double *S) {
+  fpk_gaussian g;
+  memset(&g, 0, sizeof g);
+  g.dim = d;
+  memcpy(g.mean, m, d * sizeof *m);
+  memcpy(g.cov, S, d * d * sizeof *S);
+  return g;
 }
 
 #endif

@@ -7,29 +7,13 @@
 #include "fpkit/compare.h"
 #include "fpkit/exact.h"
 
-static fpk_grid make_grid(size_t d, const size_t *n, const double *lo, const double *hi) {
-  fpk_grid g;
-  fpk_error err = {0};
-  assert_int_equal(fpk_grid_init(&g, d, n, lo, hi, NULL, &err), FPK_SUCCESS);
-  return g;
-}
-
-static fpk_gaussian make_gauss(size_t d, const double *m, const double *S) {
-  fpk_gaussian g;
-  memset(&g, 0, sizeof g);
-  g.dim = d;
-  memcpy(g.mean, m, d * sizeof *m);
-  memcpy(g.cov, S, d * d * sizeof *S);
-  return g;
-}
-
 /* 1D, h = 0.5: p - q = (-0.5, 0, 2, -0.5). L1 = 3 h = 1.5, L2 = √(4.5 h) = 1.5, Linf = 2,
  * KL = h [log(1/1.5) + 3 log 3 + 4 log(4/4.5)]. */
 static void test_distances_1d_by_hand(void **state) {
   (void)state;
   size_t n = 4;
   double lo = 0.0, hi = 2.0;
-  fpk_grid g = make_grid(1, &n, &lo, &hi);
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
   const double p[] = {1, 2, 3, 4}, q[] = {1.5, 2, 1, 4.5};
   assert_close_rel(fpk_dist_l1(&g, p, q), 1.5, 1e-15);
   assert_close_rel(fpk_dist_l2(&g, p, q), 1.5, 1e-15);
@@ -49,7 +33,7 @@ static void test_distances_2d_by_hand(void **state) {
   (void)state;
   size_t n[] = {3, 3};
   double lo[] = {0, 0}, hi[] = {1.5, 0.75};
-  fpk_grid g = make_grid(2, n, lo, hi);
+  fpk_grid g = fpk_test_grid(2, n, lo, hi);
   double p[9], q[9];
   for (size_t i = 0; i < 9; i++) {
     p[i] = 1.0;
@@ -68,7 +52,7 @@ static void test_kl_support(void **state) {
   (void)state;
   size_t n = 4;
   double lo = 0.0, hi = 4.0;
-  fpk_grid g = make_grid(1, &n, &lo, &hi);
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
   const double p[] = {0.5, 0.5, 0.0, 0.0}, q[] = {0.25, 0.25, 0.25, 0.25};
   const double q0[] = {0.5, 0.0, 0.25, 0.25}, qneg[] = {0.5, -1e-3, 0.25, 0.25};
   double kl0 = fpk_dist_kl(&g, p, q0), kln = fpk_dist_kl(&g, p, qneg);
@@ -86,7 +70,7 @@ static void test_linf_nan(void **state) {
   (void)state;
   size_t n = 3;
   double lo = 0.0, hi = 1.0;
-  fpk_grid g = make_grid(1, &n, &lo, &hi);
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
   const double p[] = {1, NAN, 0}, q[] = {0, 0, 5};
   assert_true(isnan(fpk_dist_linf(&g, p, q)));
   assert_true(isnan(fpk_dist_l1(&g, p, q)));
@@ -99,13 +83,13 @@ static void test_linf_nan(void **state) {
 static void test_moments_gaussian(void **state) {
   (void)state;
   const double m[] = {0.37, -0.61}, S[] = {0.8, 0.3, 0.3, 0.5};
-  fpk_gaussian g = make_gauss(2, m, S);
+  fpk_gaussian g = fpk_test_gaussian(2, m, S);
   fpk_error err = {0};
   double hs[3], es[3], worst_pt = 0.0, worst_shep = 0.0;
   for (size_t r = 0; r < 3; r++) {
     size_t n[] = {(size_t)40 << r, (size_t)36 << r};
     double lo[] = {-7, -7}, hi[] = {8, 6};
-    fpk_grid G = make_grid(2, n, lo, hi);
+    fpk_grid G = fpk_test_grid(2, n, lo, hi);
     double *p = malloc(G.size * sizeof *p), *q = malloc(G.size * sizeof *q);
     assert_int_equal(fpk_gaussian_density_grid(&g, &G, p, &err), FPK_SUCCESS);
     assert_int_equal(fpk_gaussian_cell_probs(&g, &G, q, &err), FPK_SUCCESS);
@@ -143,7 +127,7 @@ static void test_moments_normalisation(void **state) {
   (void)state;
   size_t n = 4;
   double lo = 0.0, hi = 4.0; /* centres 0.5 1.5 2.5 3.5 */
-  fpk_grid g = make_grid(1, &n, &lo, &hi);
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
   const double p[] = {0, 3, 1, 0}; /* mass 4: mean 1.75, var (3·0.0625 + 0.5625)/4 */
   double mean, var;
   fpk_density_moments(&g, p, &mean, &var);
@@ -156,7 +140,7 @@ static void test_moments_normalisation(void **state) {
   /* 3D: mass on two cells. */
   size_t n3[] = {3, 3, 3};
   double lo3[] = {0, 0, 0}, hi3[] = {3, 3, 3};
-  fpk_grid g3 = make_grid(3, n3, lo3, hi3);
+  fpk_grid g3 = fpk_test_grid(3, n3, lo3, hi3);
   double p3[27] = {0}, m3[3], c3[9];
   p3[0] = 1.0;                  /* (0.5, 0.5, 0.5) */
   p3[2 + 3 * (1 + 3 * 2)] = 1.0; /* (2.5, 1.5, 2.5) */
@@ -174,13 +158,13 @@ static void test_kl_matches_gaussian_kl(void **state) {
   (void)state;
   const double m0[] = {0.2, -0.1}, S0[] = {0.6, 0.2, 0.2, 0.5};
   const double m1[] = {-0.3, 0.3}, S1[] = {1.0, -0.3, -0.3, 0.9};
-  fpk_gaussian g0 = make_gauss(2, m0, S0), g1 = make_gauss(2, m1, S1);
+  fpk_gaussian g0 = fpk_test_gaussian(2, m0, S0), g1 = fpk_test_gaussian(2, m1, S1);
   double exact = fpk_gaussian_kl(&g0, &g1), hs[3], es[3];
   fpk_error err = {0};
   for (size_t r = 0; r < 3; r++) {
     size_t n[] = {(size_t)30 << r, (size_t)30 << r};
     double lo[] = {-7, -7}, hi[] = {7, 7};
-    fpk_grid G = make_grid(2, n, lo, hi);
+    fpk_grid G = fpk_test_grid(2, n, lo, hi);
     double *p = malloc(G.size * sizeof *p), *q = malloc(G.size * sizeof *q);
     assert_int_equal(fpk_gaussian_cell_probs(&g0, &G, p, &err), FPK_SUCCESS);
     assert_int_equal(fpk_gaussian_cell_probs(&g1, &G, q, &err), FPK_SUCCESS);

@@ -27,22 +27,6 @@ static fpk_linear_sde make_ou(size_t d, const double *A, const double *mu, const
   return s;
 }
 
-static fpk_gaussian make_gauss(size_t d, const double *m, const double *S) {
-  fpk_gaussian g;
-  memset(&g, 0, sizeof g);
-  g.dim = d;
-  memcpy(g.mean, m, d * sizeof *m);
-  memcpy(g.cov, S, d * d * sizeof *S);
-  return g;
-}
-
-static fpk_grid make_grid(size_t d, const size_t *n, const double *lo, const double *hi) {
-  fpk_grid g;
-  fpk_error err = {0};
-  assert_int_equal(fpk_grid_init(&g, d, n, lo, hi, NULL, &err), FPK_SUCCESS);
-  return g;
-}
-
 static double max_abs_diff(size_t n, const double *a, const double *b) {
   double m = 0.0;
   for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
@@ -60,7 +44,7 @@ static void test_ou_1d_closed_form(void **state) {
   double worst_m = 0.0, worst_v = 0.0;
   for (size_t a = 0; a < 2; a++) {
     fpk_linear_sde sde = make_ou(1, &theta[a], &mu, &sigma);
-    fpk_gaussian init = make_gauss(1, &m0, &s02), out;
+    fpk_gaussian init = fpk_test_gaussian(1, &m0, &s02), out;
     for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) {
       double t = ts[k], e = exp(-theta[a] * t), e2 = exp(-2 * theta[a] * t);
       double mt = mu + e * (m0 - mu);
@@ -83,7 +67,7 @@ static void test_linear_t0_and_alias(void **state) {
   const double A[] = {1, 0.8, -0.6, 0.5}, mu[] = {0.3, -0.2}, sig[] = {0.7, 1.1};
   const double m0[] = {1.0 / 3.0, -2.0 / 7.0}, S0[] = {0.3, 0.1, 0.1, 0.2};
   fpk_linear_sde sde = make_ou(2, A, mu, sig);
-  fpk_gaussian init = make_gauss(2, m0, S0), out;
+  fpk_gaussian init = fpk_test_gaussian(2, m0, S0), out;
   fpk_error err = {0};
   assert_int_equal(fpk_exact_linear_law(&sde, &init, 0.0, &out, &err), FPK_SUCCESS);
   assert_memory_equal(out.mean, init.mean, 2 * sizeof(double));
@@ -105,7 +89,7 @@ static void test_brownian_drift(void **state) {
   memcpy(sde.c, v, sizeof v);
   memcpy(sde.sigma, sig, sizeof sig);
   const double m0[] = {1, 2, -3}, S0[] = {0.5, 0.1, -0.2, 0.1, 0.4, 0.05, -0.2, 0.05, 0.6};
-  fpk_gaussian init = make_gauss(3, m0, S0), out;
+  fpk_gaussian init = fpk_test_gaussian(3, m0, S0), out;
   double worst = 0.0;
   for (double t = 0.25; t <= 64.0; t *= 4.0) {
     fpk_error err = {0};
@@ -142,7 +126,7 @@ static void test_ou_2d_nonsymmetric(void **state) {
   const double A[] = {1, 0.8, -0.6, 0.5}, mu[] = {0.3, -0.2}, sig[] = {0.7, 1.1};
   const double m0[] = {1.5, -1.0}, S0[] = {0.3, 0.1, 0.1, 0.2};
   fpk_linear_sde sde = make_ou(2, A, mu, sig);
-  fpk_gaussian init = make_gauss(2, m0, S0);
+  fpk_gaussian init = fpk_test_gaussian(2, m0, S0);
   fpk_error err = {0};
   double Sinf[4];
   assert_int_equal(fpk_exact_lyapunov(&sde, Sinf, &err), FPK_SUCCESS);
@@ -245,7 +229,7 @@ static void test_lyapunov(void **state) {
   double r3 = lyap_residual(&s3, S3);
   assert_true(r3 < 1e-13);
   const double m0[] = {0, 0, 0}, Z[9] = {0};
-  fpk_gaussian init = make_gauss(3, m0, Z), far;
+  fpk_gaussian init = fpk_test_gaussian(3, m0, Z), far;
   assert_int_equal(fpk_exact_linear_law(&s3, &init, 80.0, &far, &err), FPK_SUCCESS);
   double d3 = max_abs_diff(9, far.cov, S3);
   assert_true(d3 < 1e-13);
@@ -277,7 +261,7 @@ static void test_linear_invalid_input(void **state) {
   (void)state;
   const double A[] = {1}, mu[] = {0}, sg[] = {1}, m0[] = {0}, S0[] = {1};
   fpk_linear_sde s = make_ou(1, A, mu, sg);
-  fpk_gaussian init = make_gauss(1, m0, S0), out;
+  fpk_gaussian init = fpk_test_gaussian(1, m0, S0), out;
   fpk_error err = {0};
   assert_int_equal(fpk_exact_linear_law(&s, &init, -1.0, &out, &err), FPK_EINVAL);
   assert_non_null(strstr(err.msg, "t = -1"));
@@ -314,7 +298,7 @@ static void test_em_1d_closed_form(void **state) {
   (void)state;
   const double th = 0.8, zero = 0.0, sg = 0.6, m0 = 1.5, s02 = 0.3;
   fpk_linear_sde s = make_ou(1, &th, &zero, &sg);
-  fpk_gaussian init = make_gauss(1, &m0, &s02), out;
+  fpk_gaussian init = fpk_test_gaussian(1, &m0, &s02), out;
   fpk_error err = {0};
   const double hs[] = {0.01, 0.05, 0.3, 1.1};
   const size_t ns[] = {1, 2, 37, 250};
@@ -345,7 +329,7 @@ static void test_em_multi_interval(void **state) {
   const double A[] = {1, 0.8, -0.6, 0.5}, mu[] = {0.3, -0.2}, sg[] = {0.7, 1.1};
   const double m0[] = {1.5, -1.0}, S0[] = {0.3, 0.1, 0.1, 0.2};
   fpk_linear_sde s = make_ou(2, A, mu, sg);
-  fpk_gaussian init = make_gauss(2, m0, S0), all, step = init;
+  fpk_gaussian init = fpk_test_gaussian(2, m0, S0), all, step = init;
   fpk_error err = {0};
   const size_t ns[] = {10, 0, 7, 5};
   const double hs[] = {0.1, 0.0, 0.03, 0.2};
@@ -368,7 +352,7 @@ static void test_em_converges_to_exact(void **state) {
   const double A[] = {1, 0.8, -0.6, 0.5}, mu[] = {0.3, -0.2}, sg[] = {0.7, 1.1};
   const double m0[] = {1.5, -1.0}, S0[] = {0.3, 0.1, 0.1, 0.2};
   fpk_linear_sde s = make_ou(2, A, mu, sg);
-  fpk_gaussian init = make_gauss(2, m0, S0), ex, em;
+  fpk_gaussian init = fpk_test_gaussian(2, m0, S0), ex, em;
   fpk_error err = {0};
   double T = 2.0, hs[4], es[4];
   assert_int_equal(fpk_exact_linear_law(&s, &init, T, &ex, &err), FPK_SUCCESS);
@@ -391,10 +375,10 @@ static void test_density_grid(void **state) {
   fpk_error err = {0};
   /* 1D: point values. */
   const double m1 = 0.4, v1 = 0.49;
-  fpk_gaussian g1 = make_gauss(1, &m1, &v1);
+  fpk_gaussian g1 = fpk_test_gaussian(1, &m1, &v1);
   size_t n1 = 301;
   double lo1 = -7.5, hi1 = 8.3;
-  fpk_grid G1 = make_grid(1, &n1, &lo1, &hi1);
+  fpk_grid G1 = fpk_test_grid(1, &n1, &lo1, &hi1);
   double *p1 = malloc(n1 * sizeof *p1);
   assert_int_equal(fpk_gaussian_density_grid(&g1, &G1, p1, &err), FPK_SUCCESS);
   for (size_t i = 0; i < n1; i += 37) {
@@ -408,10 +392,10 @@ static void test_density_grid(void **state) {
   free(p1);
   /* 2D correlated: the midpoint sum of a Gaussian on a wide grid is spectrally accurate. */
   const double m2[] = {0.3, -0.5}, S2[] = {1.0, 0.6, 0.6, 0.8};
-  fpk_gaussian g2 = make_gauss(2, m2, S2);
+  fpk_gaussian g2 = fpk_test_gaussian(2, m2, S2);
   size_t n2[] = {120, 100};
   double lo2[] = {-9, -9}, hi2[] = {9, 8};
-  fpk_grid G2 = make_grid(2, n2, lo2, hi2);
+  fpk_grid G2 = fpk_test_grid(2, n2, lo2, hi2);
   double *p2 = malloc(G2.size * sizeof *p2);
   assert_int_equal(fpk_gaussian_density_grid(&g2, &G2, p2, &err), FPK_SUCCESS);
   double I2 = fpk_grid_integral(&G2, p2);
@@ -426,10 +410,10 @@ static void test_density_grid(void **state) {
   free(p2);
   /* 3D. */
   const double m3[] = {0.1, 0.2, -0.3}, S3[] = {1.0, 0.3, -0.2, 0.3, 0.7, 0.1, -0.2, 0.1, 0.5};
-  fpk_gaussian g3 = make_gauss(3, m3, S3);
+  fpk_gaussian g3 = fpk_test_gaussian(3, m3, S3);
   size_t n3[] = {40, 36, 30};
   double lo3[] = {-7, -6, -5}, hi3[] = {7, 6, 5};
-  fpk_grid G3 = make_grid(3, n3, lo3, hi3);
+  fpk_grid G3 = fpk_test_grid(3, n3, lo3, hi3);
   double *p3 = malloc(G3.size * sizeof *p3);
   assert_int_equal(fpk_gaussian_density_grid(&g3, &G3, p3, &err), FPK_SUCCESS);
   double I3 = fpk_grid_integral(&G3, p3);
@@ -445,10 +429,10 @@ static void test_gaussian_invalid(void **state) {
   const double zero[] = {0, 0, 0, 0};
   size_t n[] = {5, 5};
   double lo[] = {-1, -1}, hi[] = {1, 1}, p[25];
-  fpk_grid G = make_grid(2, n, lo, hi);
+  fpk_grid G = fpk_test_grid(2, n, lo, hi);
   const double *bad[] = {notpd, zero};
   for (size_t k = 0; k < 2; k++) {
-    fpk_gaussian g = make_gauss(2, m, bad[k]);
+    fpk_gaussian g = fpk_test_gaussian(2, m, bad[k]);
     fpk_error err = {0};
     assert_int_equal(fpk_gaussian_density_grid(&g, &G, p, &err), FPK_EINVAL);
     assert_non_null(strstr(err.msg, "positive definite"));
@@ -456,15 +440,15 @@ static void test_gaussian_invalid(void **state) {
     assert_true(isnan(fpk_gaussian_kl(&g, &g)));
   }
   fpk_error err = {0};
-  fpk_gaussian ga = make_gauss(2, m, asym);
+  fpk_gaussian ga = fpk_test_gaussian(2, m, asym);
   assert_int_equal(fpk_gaussian_density_grid(&ga, &G, p, &err), FPK_EINVAL);
   assert_non_null(strstr(err.msg, "symmetric"));
   const double m1 = 0, v1 = 1;
-  fpk_gaussian g1 = make_gauss(1, &m1, &v1);
+  fpk_gaussian g1 = fpk_test_gaussian(1, &m1, &v1);
   assert_int_equal(fpk_gaussian_density_grid(&g1, &G, p, &err), FPK_EINVAL);
   assert_non_null(strstr(err.msg, "dimension"));
   assert_true(isnan(fpk_gaussian_mass_outside(&g1, &G)));
-  fpk_gaussian g2 = make_gauss(2, m, (const double[]){1, 0, 0, 1});
+  fpk_gaussian g2 = fpk_test_gaussian(2, m, (const double[]){1, 0, 0, 1});
   assert_true(isnan(fpk_gaussian_kl(&g1, &g2)));
 }
 
@@ -489,10 +473,10 @@ static double interval_by_quadrature(double m, double s, double a, double b) {
 static void test_cell_probs_1d(void **state) {
   (void)state;
   const double m = 0.25, v = 0.36, s = 0.6;
-  fpk_gaussian g = make_gauss(1, &m, &v);
+  fpk_gaussian g = fpk_test_gaussian(1, &m, &v);
   size_t n = 80;
   double lo = -6.0, hi = 7.5;
-  fpk_grid G = make_grid(1, &n, &lo, &hi);
+  fpk_grid G = fpk_test_grid(1, &n, &lo, &hi);
   double q[80];
   fpk_error err = {0};
   assert_int_equal(fpk_gaussian_cell_probs(&g, &G, q, &err), FPK_SUCCESS);
@@ -509,7 +493,7 @@ static void test_cell_probs_1d(void **state) {
   assert_close_abs(sum, 1.0 - out, 2e-16 * n);
   /* A box that cuts the mass: the outside mass is large and still exact. */
   double lo2 = -0.3, hi2 = 0.4;
-  fpk_grid G2 = make_grid(1, &n, &lo2, &hi2);
+  fpk_grid G2 = fpk_test_grid(1, &n, &lo2, &hi2);
   assert_int_equal(fpk_gaussian_cell_probs(&g, &G2, q, &err), FPK_SUCCESS);
   double sum2 = 0.0;
   for (size_t i = 0; i < n; i++) sum2 += q[i];
@@ -524,10 +508,10 @@ static void test_cell_probs_1d(void **state) {
 static void test_cell_probs_diagonal(void **state) {
   (void)state;
   const double m[] = {0.2, -0.4}, S[] = {0.5, 0.0, 0.0, 1.5};
-  fpk_gaussian g = make_gauss(2, m, S);
+  fpk_gaussian g = fpk_test_gaussian(2, m, S);
   size_t n[] = {30, 25};
   double lo[] = {-2, -3}, hi[] = {2.5, 2};
-  fpk_grid G = make_grid(2, n, lo, hi);
+  fpk_grid G = fpk_test_grid(2, n, lo, hi);
   double *q = malloc(G.size * sizeof *q);
   fpk_error err = {0};
   assert_int_equal(fpk_gaussian_cell_probs(&g, &G, q, &err), FPK_SUCCESS);
@@ -591,11 +575,11 @@ static void test_cell_probs_correlated(void **state) {
   fpk_error err = {0};
   double worst = 0.0;
   for (size_t k = 0; k < 3; k++) {
-    fpk_gaussian g = make_gauss(2, m, Ss[k]);
+    fpk_gaussian g = fpk_test_gaussian(2, m, Ss[k]);
     /* Cells 0.625 × 0.5: for k = 2 that is ~1 marginal σ but ~10 conditional σ along y. */
     size_t n[] = {16, 14};
     double lo[] = {-5, -4}, hi[] = {5, 3};
-    fpk_grid G = make_grid(2, n, lo, hi);
+    fpk_grid G = fpk_test_grid(2, n, lo, hi);
     double *q = malloc(G.size * sizeof *q);
     assert_int_equal(fpk_gaussian_cell_probs(&g, &G, q, &err), FPK_SUCCESS);
     for (size_t j = 0; j < n[1]; j++)
@@ -608,10 +592,10 @@ static void test_cell_probs_correlated(void **state) {
     free(q);
   }
   /* (ii) wide grid. */
-  fpk_gaussian g = make_gauss(2, m, Ss[0]);
+  fpk_gaussian g = fpk_test_gaussian(2, m, Ss[0]);
   size_t n[] = {60, 50};
   double lo[] = {-9, -9}, hi[] = {9, 8};
-  fpk_grid G = make_grid(2, n, lo, hi);
+  fpk_grid G = fpk_test_grid(2, n, lo, hi);
   double *q = malloc(G.size * sizeof *q);
   assert_int_equal(fpk_gaussian_cell_probs(&g, &G, q, &err), FPK_SUCCESS);
   double sum = 0.0;
@@ -625,7 +609,7 @@ static void test_cell_probs_correlated(void **state) {
   for (size_t r = 0; r < 3; r++) {
     size_t nn[] = {(size_t)48 << r, (size_t)40 << r};
     double l[] = {-6, -6}, h[] = {6, 6};
-    fpk_grid Gr = make_grid(2, nn, l, h);
+    fpk_grid Gr = fpk_test_grid(2, nn, l, h);
     double *qr = malloc(Gr.size * sizeof *qr), *pr = malloc(Gr.size * sizeof *pr);
     assert_int_equal(fpk_gaussian_cell_probs(&g, &Gr, qr, &err), FPK_SUCCESS);
     assert_int_equal(fpk_gaussian_density_grid(&g, &Gr, pr, &err), FPK_SUCCESS);
@@ -651,9 +635,9 @@ static void test_cell_probs_3d(void **state) {
   const double m2[] = {0.3, -0.5}, S2[] = {1.0, 0.5, 0.5, 0.8}, mz = 0.1, vz = 0.6;
   size_t n3[] = {12, 10, 9};
   double lo3[] = {-4, -4, -3}, hi3[] = {4, 3, 3};
-  fpk_grid G3 = make_grid(3, n3, lo3, hi3), G2 = make_grid(2, n3, lo3, hi3);
-  fpk_grid G1 = make_grid(1, &n3[2], &lo3[2], &hi3[2]);
-  fpk_gaussian g3 = make_gauss(3, m3, S3), g2 = make_gauss(2, m2, S2), g1 = make_gauss(1, &mz, &vz);
+  fpk_grid G3 = fpk_test_grid(3, n3, lo3, hi3), G2 = fpk_test_grid(2, n3, lo3, hi3);
+  fpk_grid G1 = fpk_test_grid(1, &n3[2], &lo3[2], &hi3[2]);
+  fpk_gaussian g3 = fpk_test_gaussian(3, m3, S3), g2 = fpk_test_gaussian(2, m2, S2), g1 = fpk_test_gaussian(1, &mz, &vz);
   double *q3 = malloc(G3.size * sizeof *q3), *q2 = malloc(G2.size * sizeof *q2), q1[9];
   fpk_error err = {0};
   assert_int_equal(fpk_gaussian_cell_probs(&g3, &G3, q3, &err), FPK_SUCCESS);
@@ -680,14 +664,14 @@ static double kl_1d(double m0, double v0, double m1, double v1) {
 static void test_gaussian_kl(void **state) {
   (void)state;
   const double m0 = 0.3, v0 = 0.5, m1 = -0.4, v1 = 2.0;
-  fpk_gaussian a = make_gauss(1, &m0, &v0), b = make_gauss(1, &m1, &v1);
+  fpk_gaussian a = fpk_test_gaussian(1, &m0, &v0), b = fpk_test_gaussian(1, &m1, &v1);
   assert_close_rel(fpk_gaussian_kl(&a, &b), kl_1d(m0, v0, m1, v1), 1e-14);
   assert_close_rel(fpk_gaussian_kl(&b, &a), kl_1d(m1, v1, m0, v0), 1e-14);
   assert_close_abs(fpk_gaussian_kl(&a, &a), 0.0, 1e-16);
   /* OU relaxation (closed-forms.md): KL(p_t ‖ π) with v∞ = σ²/(2θ). */
   const double th = 1.0, sg = 1.0, vinf = sg * sg / (2 * th), zero = 0.0;
   fpk_linear_sde s = make_ou(1, &th, &zero, &sg);
-  fpk_gaussian pi = make_gauss(1, &zero, &vinf), pt;
+  fpk_gaussian pi = fpk_test_gaussian(1, &zero, &vinf), pt;
   fpk_error err = {0};
   assert_int_equal(fpk_exact_linear_law(&s, &a, 0.7, &pt, &err), FPK_SUCCESS);
   double r = pt.cov[0] / vinf;
@@ -696,14 +680,14 @@ static void test_gaussian_kl(void **state) {
   /* 3D diagonal. */
   const double M0[] = {0.1, 0.2, 0.3}, M1[] = {-0.5, 0.7, 0.0};
   const double S0[] = {0.4, 0, 0, 0, 1.3, 0, 0, 0, 0.9}, S1[] = {1.1, 0, 0, 0, 0.6, 0, 0, 0, 2.0};
-  fpk_gaussian a3 = make_gauss(3, M0, S0), b3 = make_gauss(3, M1, S1);
+  fpk_gaussian a3 = fpk_test_gaussian(3, M0, S0), b3 = fpk_test_gaussian(3, M1, S1);
   double e3 = 0.0;
   for (size_t i = 0; i < 3; i++) e3 += kl_1d(M0[i], S0[i * 4], M1[i], S1[i * 4]);
   assert_close_rel(fpk_gaussian_kl(&a3, &b3), e3, 1e-14);
   /* 2D correlated. */
   const double P0[] = {1.0, 0.3, 0.3, 0.5}, P1[] = {2.0, -0.4, -0.4, 1.0};
   const double n0[] = {0.2, -0.1}, n1[] = {-0.3, 0.4};
-  fpk_gaussian a2 = make_gauss(2, n0, P0), b2 = make_gauss(2, n1, P1);
+  fpk_gaussian a2 = fpk_test_gaussian(2, n0, P0), b2 = fpk_test_gaussian(2, n1, P1);
   double d1 = P1[0] * P1[3] - P1[1] * P1[2], d0 = P0[0] * P0[3] - P0[1] * P0[2];
   double I1[] = {P1[3] / d1, -P1[1] / d1, -P1[2] / d1, P1[0] / d1};
   double tr = I1[0] * P0[0] + I1[1] * P0[2] + I1[2] * P0[1] + I1[3] * P0[3];

@@ -22,7 +22,10 @@ extern "C" {
 
 /* ---- Random streams ---------------------------------------------------------------------- */
 /* Writes n standard normals of path `path`, stream positions [first, first + n), into z.
- * Position k is the same number whichever (first, n) window it is requested through. */
+ * Position k is the same number whichever (first, n) window it is requested through.
+ * fpk_mc_run draws path p's X_0 from positions 0 .. dim-1 and the normals of step s (0-based,
+ * over the whole run) from positions 4 + s*q*dim + r*dim + c (r < q = stepper normals_per_dim,
+ * component c < dim), so any path can be regenerated with this function. */
 void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, double *z);
 
 /* ---- Steppers (GSL-style type table) ----------------------------------------------------- */

@@ -101,9 +101,11 @@ void fpk_rng_block(uint64_t seed, uint64_t path0, size_t n, uint64_t call0, size
     double *row = z + 4 * j * ld;
     fpk_philox_soa(seed, path0, np, call0 + j, w, np);
     if (np <= ld) { /* rows are wide enough for the padded kernel output: write in place */
-      for (size_t e = 0; e < 4; e++) fpk_icdf_normals(np, w + e * np, row + e * ld);
+      fpk_bm_pairs(np, w, w + np, row, row + ld);
+      fpk_bm_pairs(np, w + 2 * np, w + 3 * np, row + 2 * ld, row + 3 * ld);
     } else {
-      fpk_icdf_normals(4 * np, w, tmp);
+      fpk_bm_pairs(np, w, w + np, tmp, tmp + np);
+      fpk_bm_pairs(np, w + 2 * np, w + 3 * np, tmp + 2 * np, tmp + 3 * np);
       for (size_t e = 0; e < 4; e++) memcpy(row + e * ld, tmp + e * np, n * sizeof(double));
     }
   }
@@ -114,8 +116,8 @@ void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, dou
    * pair 2g = (w0, w1), pair 2g+1 = (w2, w3) of call g, exactly as in fpk_rng_block. */
   enum { G = FPK_BM_CHUNK / 2 };
   const philox4x32_key_t key = make_key(seed);
-  uint32_t a[4 * G];
-  double zo[4 * G];
+  uint32_t a[FPK_BM_CHUNK], b[FPK_BM_CHUNK];
+  double zc[FPK_BM_CHUNK], zs[FPK_BM_CHUNK];
   uint64_t k = first;
   const uint64_t end = first + n;
   while (k < end) {
@@ -125,12 +127,17 @@ void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, dou
       philox4x32_ctr_t c = {{(uint32_t)call, (uint32_t)(call >> 32), (uint32_t)path,
                              (uint32_t)(path >> 32)}};
       philox4x32_ctr_t r = philox4x32(c, key);
-      for (size_t e = 0; e < 4; e++) a[4 * g + e] = r.v[e];
+      a[2 * g] = r.v[0];
+      b[2 * g] = r.v[1];
+      a[2 * g + 1] = r.v[2];
+      b[2 * g + 1] = r.v[3];
     }
-    fpk_icdf_normals(4 * G, a, zo);
+    fpk_bm_pairs(FPK_BM_CHUNK, a, b, zc, zs);
     const uint64_t stop = (call0 + G) * 4 < end ? (call0 + G) * 4 : end;
     for (; k < stop; k++) {
-      z[k - first] = zo[k - call0 * 4];
+      const uint64_t off = k - call0 * 4; /* position within this group of calls */
+      const size_t pair = (size_t)(off / 2);
+      z[k - first] = (off % 2 == 0) ? zc[pair] : zs[pair];
     }
   }
 }

@@ -46,8 +46,6 @@ void fpk_philox_soa(uint64_t seed, uint64_t path0, size_t n, uint64_t call, uint
 void fpk_bm_pairs(size_t n, const uint32_t *restrict a, const uint32_t *restrict b,
                   double *restrict zc, double *restrict zs);
 
-void fpk_icdf_normals(size_t n, const uint32_t *restrict a, double *restrict z);
-
 /* rng.c: normals of paths path0 .. path0+n-1 at calls [call0, call0 + ncalls), i.e. positions
  * [4 call0, 4 (call0 + ncalls)), written row-major z[(k - 4 call0)*ld + i] with ld >= n.
  * scratch: FPK_RNG_SCRATCH(n) bytes, 64-byte aligned. */
