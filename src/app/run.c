@@ -340,7 +340,11 @@ static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m
   fpk_fv *s = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
   if (!s) return fpk_error_prefix(err, "[fp]: ");
   int rc = initial_density(x, m->density, err);
-  if (!rc) rc = fpk_fv_set_density(s, 0.0, m->density);
+  if (rc) {
+    fpk_fv_free(s);
+    return rc;
+  }
+  rc = fpk_fv_set_density(s, 0.0, m->density);
   for (size_t k = 0; !rc && k < x->nt; k++) {
     progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
     if ((rc = fpk_fv_evolve(s, x->t[k]))) break;
@@ -349,6 +353,7 @@ static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m
     mass[k] = fpk_fv_mass(s);
     pmin[k] = fpk_fv_min_density(s);
   }
+  /* The solver keeps its own last error (nlopt style); carry it into the run's error. */
   if (rc) fpk_error_set(err, rc, "[fp] %s: %s", x->fv_scheme->name, fpk_fv_errmsg(s));
   *steps = fpk_fv_steps_taken(s);
   fpk_fv_free(s);
