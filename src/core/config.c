@@ -274,6 +274,15 @@ static void record_default(fpk_config *c, const char *section, const char *key,
   }
 }
 
+/* lookup() for scalar getters: when the key is absent, records `def` (already formatted) as the
+ * value used. *x is NULL then. */
+static int fetch(fpk_config *c, const char *section, const char *key, int required,
+                 const char *def, entry **x, fpk_error *err) {
+  int rc = lookup(c, section, key, required, x, err);
+  if (!rc && !*x && def) record_default(c, section, key, def);
+  return rc;
+}
+
 static int bad_value(fpk_config *c, const entry *x, fpk_error *err, const char *expected) {
   char where[512];
   origin(c, x, where, sizeof where);
@@ -299,26 +308,18 @@ int fpk_config_invalid(const fpk_config *c, const char *section, const char *key
 int fpk_config_string(fpk_config *c, const char *section, const char *key, int required,
                       const char **out, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (x) {
-    if (!x->value[0]) return bad_value(c, x, err, "a non-empty string");
-    *out = x->value;
-  } else if (*out) {
-    record_default(c, section, key, *out);
-  }
+  int rc = fetch(c, section, key, required, *out, &x, err);
+  if (rc || !x) return rc;
+  if (!x->value[0]) return bad_value(c, x, err, "a non-empty string");
+  *out = x->value;
   return FPK_SUCCESS;
 }
 
 int fpk_config_choice(fpk_config *c, const char *section, const char *key, int required,
                       const char *const *choices, size_t *index, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (!x) {
-    record_default(c, section, key, choices[*index]);
-    return FPK_SUCCESS;
-  }
+  int rc = fetch(c, section, key, required, choices[*index], &x, err);
+  if (rc || !x) return rc;
   for (size_t i = 0; choices[i]; i++)
     if (strcmp(x->value, choices[i]) == 0) {
       *index = i;
@@ -336,12 +337,8 @@ int fpk_config_bool(fpk_config *c, const char *section, const char *key, int req
                     fpk_error *err) {
   static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (!x) {
-    record_default(c, section, key, *out ? "true" : "false");
-    return FPK_SUCCESS;
-  }
+  int rc = fetch(c, section, key, required, *out ? "true" : "false", &x, err);
+  if (rc || !x) return rc;
   for (size_t i = 0; i < 4; i++) {
     if (strcmp(x->value, yes[i]) == 0) return *out = 1, FPK_SUCCESS;
     if (strcmp(x->value, no[i]) == 0) return *out = 0, FPK_SUCCESS;
@@ -364,14 +361,10 @@ static int parse_double(const char *s, double *v) {
 int fpk_config_double(fpk_config *c, const char *section, const char *key, int required,
                       double min, int open_min, double max, double *out, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (!x) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.17g", *out);
-    record_default(c, section, key, buf);
-    return FPK_SUCCESS;
-  }
+  char def[64];
+  snprintf(def, sizeof def, "%.17g", *out);
+  int rc = fetch(c, section, key, required, def, &x, err);
+  if (rc || !x) return rc;
   double v;
   char expected[256];
   if (open_min && max == INFINITY)
@@ -403,14 +396,10 @@ static int parse_u64(const char *s, uint64_t *v) {
 int fpk_config_size(fpk_config *c, const char *section, const char *key, int required,
                     size_t min, size_t max, size_t *out, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (!x) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%zu", *out);
-    record_default(c, section, key, buf);
-    return FPK_SUCCESS;
-  }
+  char def[32];
+  snprintf(def, sizeof def, "%zu", *out);
+  int rc = fetch(c, section, key, required, def, &x, err);
+  if (rc || !x) return rc;
   uint64_t v;
   char expected[128];
   snprintf(expected, sizeof expected, "an integer in [%zu, %zu]", min, max);
@@ -422,14 +411,10 @@ int fpk_config_size(fpk_config *c, const char *section, const char *key, int req
 int fpk_config_u64(fpk_config *c, const char *section, const char *key, int required,
                    uint64_t *out, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
-  if (rc) return rc;
-  if (!x) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)*out);
-    record_default(c, section, key, buf);
-    return FPK_SUCCESS;
-  }
+  char def[32];
+  snprintf(def, sizeof def, "%llu", (unsigned long long)*out);
+  int rc = fetch(c, section, key, required, def, &x, err);
+  if (rc || !x) return rc;
   if (!parse_u64(x->value, out)) return bad_value(c, x, err, "a non-negative integer");
   return FPK_SUCCESS;
 }
