@@ -51,7 +51,59 @@ typedef struct fpk_model {
 fpk_model *fpk_model_ou_alloc(size_t dim, const double *A, const double *mu, const double *sigma,
                               fpk_error *err);
 fpk_model *fpk_model_bm_alloc(size_t dim, const double *v, const double *sigma, fpk_error *err);
-void fpk_model_free(fpk_model *m); /* safe on NULL; only for models made by *_alloc above */
+
+/* Overdamped Langevin dynamics with a tilt and a modulated temperature (src/models/langevin.c):
+ *
+ *   dX = (-∇U(X) + F) dt + diag(σ(X)) dW,   σ_a(x) = √(2/β) (1 + ε cos(2π x_a / period)).
+ *
+ * With F = 0 and ε = 0 this is the usual Langevin equation, whose stationary density on ℝ^d (or
+ * on a box with reflecting walls, or on a torus U is periodic on) is the Gibbs density e^{-βU}/Z
+ * (closed-forms.md, "Langevin dynamics"). A tilt F on a torus gives a non-equilibrium steady
+ * state with a constant current, and ε ≠ 0 gives multiplicative noise (Itô convention, as for
+ * every model: the Fokker–Planck flux is J = b p − ∂(D p), D = σ²/2); the 1D closed form of
+ * both is fpk_exact_stationary_periodic_1d(). */
+typedef struct fpk_langevin_params {
+  double beta;               /* inverse temperature > 0 */
+  double amplitude;          /* tilted-cosine: U = -amplitude Σ_a cos(2π x_a / period) */
+  double period;             /* > 0; used by tilted-cosine and by the noise modulation */
+  double tilt[FPK_MAX_DIM];  /* constant force F added to the drift (default 0) */
+  double modulation;         /* ε in σ above, |ε| < 1 (default 0) */
+} fpk_langevin_params;
+
+/* A potential U (GSL-style type table; the functions are private to src/models/):
+ *   "double-well"    U = Σ_a (x_a⁴/4 − x_a²/2)                    (amplitude unused)
+ *   "tilted-cosine"  U = −amplitude Σ_a cos(2π x_a / period)       (the periodic part; the tilt
+ *                                                                   is the force F, not in U) */
+typedef struct fpk_potential_type {
+  const char *name;
+  size_t max_dim;  /* defined for dimensions 1..max_dim */
+  int separable;   /* U(x) = Σ_a u(x_a) for one 1D function u: e^{-βU} factorises over axes */
+  int confining;   /* e^{-βU} has finite mass on ℝ^d for every β > 0 */
+  int periodic;    /* U is periodic with the model's period along every axis */
+} fpk_potential_type;
+
+extern const fpk_potential_type *fpk_potential_double_well;
+extern const fpk_potential_type *fpk_potential_tilted_cosine;
+/* NULL-terminated registry of every potential, and lookup by name (NULL if unknown). */
+extern const fpk_potential_type *const fpk_potentials[];
+const fpk_potential_type *fpk_potential_lookup(const char *name);
+
+/* The Langevin model with the named potential; m->name is "langevin-<potential>", m->linear is
+ * NULL, flags are AUTONOMOUS, plus ADDITIVE when ε = 0. Fails (FPK_EINVAL, nothing allocated) for
+ * an unknown potential (the message lists the known ones), dim outside 1..2, β not positive and
+ * finite, period not positive and finite, |ε| >= 1, or a non-finite amplitude or tilt. */
+fpk_model *fpk_model_langevin_alloc(const char *potential, size_t dim,
+                                    const fpk_langevin_params *p, fpk_error *err);
+/* U(x) (the tilt is not part of U); NaN for a model without a potential (not made by
+ * fpk_model_langevin_alloc) or a NULL argument. */
+double fpk_model_potential(const fpk_model *m, const double *x);
+/* The potential of a Langevin model and its parameters; NULL for any other model. */
+const fpk_potential_type *fpk_model_potential_type(const fpk_model *m);
+const fpk_langevin_params *fpk_model_langevin_params(const fpk_model *m);
+
+/* Safe on NULL; only for models made by the *_alloc functions above (each is one allocation that
+ * starts with the fpk_model, so a plain free() releases it). */
+void fpk_model_free(fpk_model *m);
 
 /* Calls m->drift / m->noise and turns a non-zero return into an error message. */
 int fpk_model_drift(const fpk_model *m, double t, size_t n, const double *x, double *out,

@@ -3,6 +3,7 @@
  * compares every pair and writes one HDF5 file (docs/hdf5-layout.md). */
 #include "app/app.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "fpkit/io.h"
 #include "fpkit/model.h"
 #include "fpkit/sde.h"
+#include "fpkit/spectral.h"
 
 #define MAX_TIMES 1000
 
@@ -30,9 +32,13 @@ typedef struct experiment {
   fpk_gaussian init;
   size_t nt;
   double t[MAX_TIMES];
-  int fv_on, mc_on, exact_on;
+  int fv_on, spectral_on, mc_on, exact_on;
   const fpk_fv_stepper_type *fv_scheme;
   double fv_dt;
+  const fpk_spectral_stepper_type *spectral_scheme;
+  double spectral_dt;
+  fpk_spectral_options spectral_opt;
+  int stationary_on, gap_on; /* [stationary] */
   fpk_mc_params mc;
   const char *output;
 } experiment;
@@ -46,12 +52,38 @@ typedef struct method_out {
 /* ---------------------------------------------------------------- configuration → experiment */
 
 static int read_model(fpk_config *c, experiment *x, fpk_error *err) {
-  static const char *const types[] = {"ou", "bm", NULL};
+  static const char *const types[] = {"ou", "bm", "langevin", NULL};
   size_t type = 0, d = 1;
   int rc;
   if ((rc = fpk_config_choice(c, "model", "type", 1, types, &type, err))) return rc;
   if ((rc = fpk_config_size(c, "model", "dim", 1, 1, 2, &d, err))) return rc;
   x->dim = d;
+  if (type == 2) {
+    /* Overdamped Langevin dX = (-∇U + F) dt + √(2/β)(1 + ε cos(2πx/period)) dW: the noise comes
+     * from beta, so there is no 'sigma' key; 'amplitude' exists for the tilted cosine only. */
+    const char *pots[16] = {0};
+    size_t np = 0, pot = 0;
+    for (size_t i = 0; fpk_potentials[i] && np < 15; i++) pots[np++] = fpk_potentials[i]->name;
+    if ((rc = fpk_config_choice(c, "model", "potential", 1, pots, &pot, err))) return rc;
+    fpk_langevin_params lp = {.amplitude = 1.0, .period = 1.0};
+    if ((rc = fpk_config_double(c, "model", "beta", 1, 0.0, 1, INFINITY, &lp.beta, err)))
+      return rc;
+    if (fpk_potentials[pot] == fpk_potential_tilted_cosine &&
+        (rc = fpk_config_double(c, "model", "amplitude", 0, -INFINITY, 0, INFINITY,
+                                &lp.amplitude, err)))
+      return rc;
+    if ((rc = fpk_config_double(c, "model", "period", 0, 0.0, 1, INFINITY, &lp.period, err)))
+      return rc;
+    if ((rc = fpk_config_doubles(c, "model", "tilt", 0, d, 1, lp.tilt, err))) return rc;
+    if ((rc = fpk_config_double(c, "model", "modulation", 0, -INFINITY, 0, INFINITY,
+                                &lp.modulation, err)))
+      return rc;
+    if (!(fabs(lp.modulation) < 1.0))
+      return fpk_config_invalid(c, "model", "modulation", err,
+                                "must satisfy |modulation| < 1 (the noise must stay positive)");
+    x->model = fpk_model_langevin_alloc(pots[pot], d, &lp, err);
+    return x->model ? FPK_SUCCESS : fpk_error_prefix(err, "%s: [model]: ", fpk_config_name(c));
+  }
   double sigma[FPK_MAX_DIM];
   if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
   for (size_t i = 0; i < d; i++)
@@ -195,12 +227,30 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
 
   /* A disabled method's keys are still read and checked (so that `--set mc.enabled=false` works
    * on any config), but they are required only when the method runs. */
-  x->fv_on = 1;
-  if ((rc = fpk_config_bool(c, "fp", "enabled", 0, &x->fv_on, err))) return rc;
+  int fp_on = 1;
+  if ((rc = fpk_config_bool(c, "fp", "enabled", 0, &fp_on, err))) return rc;
   {
-    static const char *const methods[] = {"fv", NULL};
-    size_t method = 0;
-    if ((rc = fpk_config_choice(c, "fp", "method", 0, methods, &method, err))) return rc;
+    /* method: one or several of fv, spectral (run side by side on the same grid) */
+    const char *list = "fv";
+    if ((rc = fpk_config_string(c, "fp", "method", 0, &list, err))) return rc;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    size_t k = 0;
+    for (char *save, *tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save), k++) {
+      if (strcmp(tok, "fv") == 0)
+        x->fv_on = 1;
+      else if (strcmp(tok, "spectral") == 0)
+        x->spectral_on = 1;
+      else
+        return fpk_config_invalid(c, "fp", "method", err,
+                                  "unknown method '%s': expected fv, spectral or both", tok);
+    }
+    if (k == 0)
+      return fpk_config_invalid(c, "fp", "method", err, "expected fv, spectral or both");
+    x->fv_on &= fp_on;
+    x->spectral_on &= fp_on;
+  }
+  {
     const char *names[16] = {0};
     size_t ns = 0, scheme = 0;
     for (size_t i = 0; fpk_fv_steppers[i] && ns < 15; i++) {
@@ -210,8 +260,76 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     }
     if ((rc = fpk_config_choice(c, "fp", "scheme", 0, names, &scheme, err))) return rc;
     x->fv_scheme = fpk_fv_steppers[scheme];
-    if ((rc = fpk_config_double(c, "fp", "dt", x->fv_on, 0.0, 1, INFINITY, &x->fv_dt, err)))
+    /* A step has no default: read (and recorded) only when the method runs or it is given, so a
+     * stored configuration never carries an invalid placeholder. */
+    if ((x->fv_on || fpk_config_has(c, "fp", "dt")) &&
+        (rc = fpk_config_double(c, "fp", "dt", x->fv_on, 0.0, 1, INFINITY, &x->fv_dt, err)))
       return rc;
+  }
+  {
+    /* [spectral]: the Fourier solver's own settings */
+    const char *names[16] = {0};
+    size_t ns = 0, scheme = 0, planner = 1;
+    for (size_t i = 0; fpk_spectral_steppers[i] && ns < 15; i++) names[ns++] = fpk_spectral_steppers[i]->name;
+    if ((rc = fpk_config_choice(c, "spectral", "scheme", 0, names, &scheme, err))) return rc;
+    x->spectral_scheme = fpk_spectral_steppers[scheme];
+    if ((x->spectral_on || fpk_config_has(c, "spectral", "dt")) &&
+        (rc = fpk_config_double(c, "spectral", "dt", x->spectral_on, 0.0, 1, INFINITY,
+                                &x->spectral_dt, err)))
+      return rc;
+    fpk_spectral_options_default(&x->spectral_opt);
+    static const char *const planners[] = {"estimate", "measure", "patient", NULL};
+    if ((rc = fpk_config_choice(c, "spectral", "planner", 0, planners, &planner, err))) return rc;
+    x->spectral_opt.planner = (fpk_fft_planner)planner;
+    if ((rc = fpk_config_bool(c, "spectral", "dealias", 0, &x->spectral_opt.dealias, err)))
+      return rc;
+    if ((rc = fpk_config_size(c, "spectral", "contour_points", 0, 1, 4096,
+                              &x->spectral_opt.contour_points, err)))
+      return rc;
+    /* wisdom: no default file (FFTW plans afresh each run unless one is named) */
+    x->spectral_opt.wisdom = NULL;
+    if (fpk_config_has(c, "spectral", "wisdom") &&
+        (rc = fpk_config_string(c, "spectral", "wisdom", 1, &x->spectral_opt.wisdom, err)))
+      return rc;
+    if (x->spectral_on) {
+      /* Checked here, with file:line, rather than by the solver */
+      for (size_t a = 0; a < x->dim; a++) {
+        if (x->grid.bc[a] != FPK_BC_PERIODIC)
+          return fpk_config_invalid(c, "grid", "bc", err,
+                                    "method spectral needs periodic boundaries on every axis "
+                                    "(axis %zu is %s): use method = fv, or a periodic box large "
+                                    "enough for the density to decay",
+                                    a, fpk_bc_name(x->grid.bc[a]));
+        if (x->grid.n[a] % 2 || x->grid.n[a] < 8)
+          return fpk_config_invalid(c, "grid", "n", err,
+                                    "method spectral needs an even number of points >= 8 on "
+                                    "every axis (axis %zu has %zu)",
+                                    a, x->grid.n[a]);
+      }
+    }
+  }
+  {
+    /* [stationary]: stationary densities without time stepping, and the spectral gap */
+    x->stationary_on = 0;
+    if ((rc = fpk_config_bool(c, "stationary", "enabled", 0, &x->stationary_on, err))) return rc;
+    x->gap_on = 0;
+    if ((rc = fpk_config_bool(c, "stationary", "gap", 0, &x->gap_on, err))) return rc;
+    if ((x->stationary_on || x->gap_on) && !(x->model->flags & FPK_MODEL_AUTONOMOUS))
+      return fpk_config_invalid(c, "stationary", "enabled", err,
+                                "the model depends on time: no stationary state");
+    if (x->gap_on && !x->spectral_on)
+      return fpk_config_invalid(c, "stationary", "gap", err,
+                                "the gap is computed from the spectral operator: add spectral "
+                                "to [fp] method");
+    if (x->stationary_on && !x->fv_on && !x->spectral_on)
+      return fpk_config_invalid(c, "stationary", "enabled", err,
+                                "needs an FP method ([fp] method = fv and/or spectral)");
+    if ((x->stationary_on || x->gap_on) && x->spectral_on &&
+        x->grid.size > FPK_SPECTRAL_DENSE_MAX)
+      return fpk_config_invalid(c, "stationary", x->gap_on ? "gap" : "enabled", err,
+                                "the spectral stationary solve and gap are dense, limited to %d "
+                                "points (the grid has %zu)",
+                                FPK_SPECTRAL_DENSE_MAX, x->grid.size);
   }
 
   x->mc_on = 1;
@@ -227,7 +345,8 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     x->mc.keep_paths = 0;
     if ((rc = fpk_config_size(c, "mc", "paths", 0, 2, (size_t)1 << 40, &x->mc.npaths, err)))
       return rc;
-    if ((rc = fpk_config_double(c, "mc", "dt", x->mc_on, 0.0, 1, INFINITY, &x->mc.dt, err)))
+    if ((x->mc_on || fpk_config_has(c, "mc", "dt")) &&
+        (rc = fpk_config_double(c, "mc", "dt", x->mc_on, 0.0, 1, INFINITY, &x->mc.dt, err)))
       return rc;
     if ((rc = fpk_config_u64(c, "mc", "seed", 0, &x->mc.seed, err))) return rc;
     if ((rc = fpk_config_size(c, "mc", "keep_paths", 0, 0, x->mc.npaths, &x->mc.keep_paths, err)))
@@ -245,7 +364,7 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     return fpk_config_invalid(c, "exact", "enabled", err,
                               "no closed form for this model and boundary conditions");
   x->exact_on = want;
-  if (!x->fv_on && !x->mc_on && !x->exact_on)
+  if (!x->fv_on && !x->spectral_on && !x->mc_on && !x->exact_on)
     return fpk_config_invalid(c, "fp", "enabled", err, "every method is disabled: nothing to run");
   return FPK_SUCCESS;
 }
@@ -360,6 +479,196 @@ static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m
   return rc;
 }
 
+/* [stationary]: stationary densities (cell averages) by each FP method and in closed form where
+ * one exists, the spectral gap, and the relaxation KL(p_t ‖ π) of each time-dependent run. */
+typedef struct stationary_out {
+  double *fv, *spectral, *exact;
+  double *kl; /* [2][nt]: fv, spectral; KL against exact if known, else the method's own π */
+  const char *exact_what;
+  double gap;
+} stationary_out;
+
+/* The exact stationary density of the model on the grid, when there is a closed form: the
+ * Gaussian N(A⁻¹c, Σ∞) of a stable linear model (cell probabilities renormalised to the box);
+ * returns 0 with *what set, or FPK_EUNSUP when there is none. */
+static int exact_stationary(const experiment *x, double *p, const char **what, fpk_error *err) {
+  const fpk_model *m = x->model;
+  if (m->linear) {
+    fpk_gaussian g = {.dim = x->dim};
+    fpk_error e2 = {0};
+    if (fpk_exact_lyapunov(m->linear, g.cov, &e2)) return FPK_EUNSUP; /* not stable */
+    /* mean: A μ = c, by Cramer's rule (dim <= 2) */
+    const double *A = m->linear->A, *c = m->linear->c;
+    if (x->dim == 1) {
+      g.mean[0] = c[0] / A[0];
+    } else {
+      const double det = A[0] * A[3] - A[1] * A[2];
+      g.mean[0] = (c[0] * A[3] - A[1] * c[1]) / det;
+      g.mean[1] = (A[0] * c[1] - A[2] * c[0]) / det;
+    }
+    int rc = fpk_gaussian_cell_probs(&g, &x->grid, p, err);
+    if (rc) return rc;
+    double sum = 0.0;
+    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
+    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
+    *what = "Gaussian N(A^-1 c, Sigma_inf), Sigma_inf from the Lyapunov equation, renormalised to the box";
+    return FPK_SUCCESS;
+  }
+  /* Any 1D model on a periodic grid: Risken's closed form (tilt, multiplicative noise). */
+  if (x->dim == 1 && x->grid.bc[0] == FPK_BC_PERIODIC) {
+    fpk_error e2 = {0};
+    if (fpk_exact_stationary_periodic_1d(m, &x->grid, p, NULL, &e2) == FPK_SUCCESS) {
+      *what = "1D periodic closed form p = (N/D) int_x^{x+L} exp(Phi(x) - Phi(y)) dy, Phi' = b/D "
+              "(Risken 1989, 11.3), by quadrature";
+      return FPK_SUCCESS;
+    }
+  }
+  /* Gradient Langevin (no tilt, no modulation): the Gibbs density e^{-beta U}/Z on the box. */
+  const fpk_langevin_params *lp = fpk_model_langevin_params(m);
+  if (lp && lp->modulation == 0.0) {
+    int tilted = 0;
+    for (size_t a = 0; a < x->dim; a++) tilted |= lp->tilt[a] != 0.0;
+    if (!tilted) {
+      int rc = fpk_exact_gibbs_cells(m, lp->beta, &x->grid, p, NULL, err);
+      if (rc) return rc;
+      *what = "Gibbs density exp(-beta U)/Z, Z by Gauss-Legendre quadrature over the box";
+      return FPK_SUCCESS;
+    }
+  }
+  return FPK_EUNSUP;
+}
+
+static int run_stationary(const experiment *x, const double *fv_t, const double *spectral_t,
+                          stationary_out *st, fpk_error *err) {
+  const size_t cells = x->grid.size, nt = x->nt;
+  if (!(st->kl = calloc(2 * nt, sizeof(double))) || !(st->exact = calloc(cells, sizeof(double))))
+    return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  int rc;
+  if (x->stationary_on && x->fv_on) {
+    if (!(st->fv = calloc(cells, sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    if ((rc = fpk_fv_stationary(&x->grid, x->model, st->fv, err)))
+      return fpk_error_prefix(err, "[stationary] fv: ");
+  }
+  if (x->stationary_on && x->spectral_on) {
+    if (!(st->spectral = calloc(cells, sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    if ((rc = fpk_spectral_stationary(&x->grid, x->model, st->spectral, err)))
+      return fpk_error_prefix(err, "[stationary] spectral: ");
+  }
+  if (x->gap_on && (rc = fpk_spectral_gap(&x->grid, x->model, &st->gap, err)))
+    return fpk_error_prefix(err, "[stationary] gap: ");
+  rc = exact_stationary(x, st->exact, &st->exact_what, err);
+  if (rc == FPK_EUNSUP) {
+    free(st->exact);
+    st->exact = NULL;
+  } else if (rc) {
+    return rc;
+  }
+  const double *series[2] = {x->fv_on ? fv_t : NULL, x->spectral_on ? spectral_t : NULL};
+  const double *own[2] = {st->fv, st->spectral};
+  double *clipped = NULL;
+  for (size_t m = 0; m < 2; m++) {
+    const double *pi = st->exact ? st->exact : own[m];
+    if (!st->exact && pi) {
+      /* A computed π can be zero or slightly negative (~1e-15, spectral) where the density has
+       * decayed, which would make every KL infinite; floor it at the smallest normal double,
+       * which changes KL by p·log(p/DBL_MIN) ~ 1e-12 in such cells. */
+      if (!clipped && !(clipped = malloc(cells * sizeof *clipped)))
+        return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+      for (size_t i = 0; i < cells; i++) clipped[i] = fmax(pi[i], DBL_MIN);
+      pi = clipped;
+    }
+    for (size_t k = 0; k < nt; k++)
+      st->kl[m * nt + k] = series[m] && pi ? fpk_dist_kl(&x->grid, series[m] + k * cells, pi) : NAN;
+  }
+  free(clipped);
+  return FPK_SUCCESS;
+}
+
+static int write_stationary(fpk_h5 *f, const experiment *x, const stationary_out *st) {
+  const size_t d = x->dim, nt = x->nt;
+  size_t dims[3];
+  for (size_t a = 0; a < d; a++) dims[a] = x->grid.n[d - 1 - a]; /* [ny][nx] */
+  int rc = fpk_h5_group(f, "/stationary",
+                        "stationary densities (cell averages on /grid) computed without time "
+                        "stepping, and relaxation towards them");
+  const char *names[3] = {"fv", "spectral", "exact"};
+  const double *fields[3] = {st->fv, st->spectral, st->exact};
+  const char *what[3] = {"finite volumes: unit-mass null vector of the FV operator (sparse LU)",
+                         "Fourier collocation: unit-mass null vector of the dense operator (LU)",
+                         st->exact_what};
+  for (size_t m = 0; m < 3 && !rc; m++) {
+    if (!fields[m]) continue;
+    char name[64];
+    snprintf(name, sizeof name, "/stationary/%s", names[m]);
+    rc = fpk_h5_write(f, name, d, dims, fields[m], "1/length^dim", what[m]);
+    if (!rc && m < 2 && st->exact)
+      rc = fpk_h5_attr_double(f, name, "l1_vs_exact", fpk_dist_l1(&x->grid, fields[m], st->exact));
+  }
+  const int on[2] = {x->fv_on, x->spectral_on};
+  for (size_t m = 0; m < 2 && !rc; m++) {
+    if (!on[m] || isnan(st->kl[m * nt])) continue;
+    char name[64], desc[160];
+    snprintf(name, sizeof name, "/stationary/kl_%s", names[m]);
+    snprintf(desc, sizeof desc, "KL(p_t || pi) of the %s run at each output time, pi = %s", names[m],
+             st->exact ? "/stationary/exact" : "its own stationary density");
+    rc = fpk_h5_write(f, name, 1, &nt, st->kl + m * nt, NULL, desc);
+  }
+  if (!rc && x->gap_on) {
+    size_t one = 1;
+    rc = fpk_h5_write(f, "/stationary/gap", 1, &one, &st->gap, "1/time",
+                      "spectral gap of the Fourier collocation operator: smallest |Re lambda| "
+                      "over its non-zero eigenvalues");
+  }
+  return rc;
+}
+
+/* Diagnostics of the spectral solver per output time (docs/hdf5-layout.md). */
+typedef struct spectral_diag {
+  double *mass, *min, *tail, *edge;
+  size_t steps;
+  char warning[512];
+} spectral_diag;
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int run_spectral(const fpk_run_options *opt, const experiment *x, method_out *m,
+                        spectral_diag *dg, fpk_error *err) {
+  const size_t cells = x->grid.size, d = x->dim;
+  fpk_spectral_options so = x->spectral_opt;
+  /* FFTW threads pay off only on large 2D grids; small transforms run on one thread. */
+  so.nthreads = cells >= 65536 ? omp_get_max_threads() : 1;
+  fpk_spectral *s = fpk_spectral_alloc(&x->grid, x->model, x->spectral_scheme, x->spectral_dt,
+                                       &so, err);
+  if (!s) return fpk_error_prefix(err, "[spectral]: ");
+  snprintf(dg->warning, sizeof dg->warning, "%s", fpk_spectral_warning(s));
+  int rc = initial_density(x, m->density, err);
+  if (rc) {
+    fpk_spectral_free(s);
+    return rc;
+  }
+  rc = fpk_spectral_set_density(s, 0.0, m->density);
+  for (size_t k = 0; !rc && k < x->nt; k++) {
+    progress(opt, "spectral  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    if ((rc = fpk_spectral_evolve(s, x->t[k]))) break;
+    memcpy(m->density + k * cells, fpk_spectral_density(s), cells * sizeof(double));
+    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
+    dg->mass[k] = fpk_spectral_mass(s);
+    dg->min[k] = fpk_spectral_min_density(s);
+    dg->tail[k] = fpk_spectral_tail_energy(s);
+    dg->edge[k] = fpk_spectral_edge_density(s);
+  }
+  if (rc) fpk_error_set(err, rc, "[spectral] %s: %s", x->spectral_scheme->name, fpk_spectral_errmsg(s));
+  dg->steps = fpk_spectral_steps_taken(s);
+  fpk_spectral_free(s);
+  return rc;
+}
+
 /* ------------------------------------------------------------------------------- output */
 
 static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, const char *desc) {
@@ -447,14 +756,19 @@ typedef struct run_state {
   fpk_config *cfg;
   experiment x;
   fpk_h5 *file;
-  method_out fv, mc, exact;
+  method_out fv, spectral, mc, exact;
   double *fv_mass, *fv_min, *em_mean, *em_cov;
+  spectral_diag sd;
   fpk_mc_result mcr;
+  double wall_fv, wall_spectral, wall_mc; /* seconds, for work–precision diagrams */
+  stationary_out st;
 } run_state;
 
 static void release(run_state *s) {
   fpk_h5_close(s->file);
-  free_out(&s->fv), free_out(&s->exact);
+  free_out(&s->fv), free_out(&s->spectral), free_out(&s->exact);
+  free(s->sd.mass), free(s->sd.min), free(s->sd.tail), free(s->sd.edge);
+  free(s->st.fv), free(s->st.spectral), free(s->st.exact), free(s->st.kl);
   free(s->fv_mass), free(s->fv_min), free(s->em_mean), free(s->em_cov);
   fpk_mc_result_free(&s->mcr);
   fpk_model_free(s->x.model);
@@ -488,13 +802,33 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
     if (alloc_out(&s->fv, "fv", x) || !(s->fv_mass = calloc(nt, sizeof(double))) ||
         !(s->fv_min = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    const double t0 = now_seconds();
     if ((rc = run_fv(opt, x, &s->fv, s->fv_mass, s->fv_min, &fv_steps, err))) return rc;
+    s->wall_fv = now_seconds() - t0;
+  }
+  if (x->spectral_on) {
+    spectral_diag *dg = &s->sd;
+    if (alloc_out(&s->spectral, "spectral", x) || !(dg->mass = calloc(nt, sizeof(double))) ||
+        !(dg->min = calloc(nt, sizeof(double))) || !(dg->tail = calloc(nt, sizeof(double))) ||
+        !(dg->edge = calloc(nt, sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    const double t0 = now_seconds();
+    if ((rc = run_spectral(opt, x, &s->spectral, dg, err))) return rc;
+    s->wall_spectral = now_seconds() - t0;
+    if (dg->warning[0]) fprintf(stderr, "fpkit: warning: [spectral] %s\n", dg->warning);
+  }
+  if (x->stationary_on || x->gap_on) {
+    progress(opt, "stationary");
+    if ((rc = run_stationary(x, s->fv.density, s->spectral.density, &s->st, err)))
+      return rc;
   }
   if (x->mc_on) {
     progress(opt, "mc  %zu paths", x->mc.npaths);
     x->mc.nthreads = opt->threads;
+    const double t0 = now_seconds();
     if ((rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err)))
       return fpk_error_prefix(err, "[mc]: ");
+    s->wall_mc = now_seconds() - t0;
     s->mc = (method_out){"mc", s->mcr.density, s->mcr.mean, s->mcr.cov};
     if (x->exact_on) {
       if (!(s->em_mean = calloc(nt * d, sizeof(double))) ||
@@ -523,16 +857,40 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, "1/length^dim", "minimum of the density") ||
         fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
         fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
-        fpk_h5_attr_u64(f, "/fv", "steps", fv_steps))
+        fpk_h5_attr_u64(f, "/fv", "steps", fv_steps) ||
+        fpk_h5_attr_double(f, "/fv", "wall_seconds", s->wall_fv))
       return h5_failed(f, err);
   }
+  if (x->spectral_on) {
+    const spectral_diag *dg = &s->sd;
+    if (write_method(f, x, &s->spectral,
+                     "Fourier pseudo-spectral Fokker-Planck on the periodic box; density is the "
+                     "cell average of the trigonometric interpolant") ||
+        fpk_h5_write(f, "/spectral/mass", 1, &nt, dg->mass, NULL, "integral of the density") ||
+        fpk_h5_write(f, "/spectral/min_density", 1, &nt, dg->min, "1/length^dim",
+                     "minimum point value of the density (spectral schemes do not preserve "
+                     "positivity: negative values are reported, not clipped)") ||
+        fpk_h5_write(f, "/spectral/tail_energy", 1, &nt, dg->tail, NULL,
+                     "energy in the last 10% of the retained Fourier modes over the total: "
+                     "resolution indicator") ||
+        fpk_h5_write(f, "/spectral/edge_density", 1, &nt, dg->edge, NULL,
+                     "max |p| on the box faces over max |p|: truncation indicator of the box") ||
+        fpk_h5_attr_string(f, "/spectral", "scheme", x->spectral_scheme->name) ||
+        fpk_h5_attr_double(f, "/spectral", "dt", x->spectral_dt) ||
+        fpk_h5_attr_u64(f, "/spectral", "steps", dg->steps) ||
+        fpk_h5_attr_u64(f, "/spectral", "dealias", (uint64_t)x->spectral_opt.dealias) ||
+        fpk_h5_attr_double(f, "/spectral", "wall_seconds", s->wall_spectral))
+      return h5_failed(f, err);
+  }
+  if ((x->stationary_on || x->gap_on) && write_stationary(f, x, &s->st)) return h5_failed(f, err);
   if (x->mc_on) {
     if (write_method(f, x, &s->mc, "Monte Carlo ensemble; density is the normalised histogram") ||
         fpk_h5_write(f, "/mc/outside", 1, &nt, s->mcr.outside, NULL,
                      "fraction of paths outside the grid (not in the histogram)") ||
         fpk_h5_attr_string(f, "/mc", "stepper", x->mc.stepper->name) ||
         fpk_h5_attr_u64(f, "/mc", "paths", x->mc.npaths) ||
-        fpk_h5_attr_double(f, "/mc", "dt", x->mc.dt) || fpk_h5_attr_u64(f, "/mc", "seed", x->mc.seed))
+        fpk_h5_attr_double(f, "/mc", "dt", x->mc.dt) || fpk_h5_attr_u64(f, "/mc", "seed", x->mc.seed) ||
+        fpk_h5_attr_double(f, "/mc", "wall_seconds", s->wall_mc))
       return h5_failed(f, err);
     if (s->mcr.paths) {
       size_t pd[3] = {s->mcr.keep_paths, s->mcr.nsteps + 1, d}, np = s->mcr.nsteps + 1;
@@ -551,17 +909,22 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   }
   if (fpk_h5_group(f, "/errors", "distances between methods at each output time"))
     return h5_failed(f, err);
-  const method_out *pairs[3][2] = {{&s->fv, &s->exact}, {&s->mc, &s->exact}, {&s->mc, &s->fv}};
-  const int on[3] = {x->fv_on && x->exact_on, x->mc_on && x->exact_on, x->mc_on && x->fv_on};
+  /* every pair of methods that ran, named <later>_<earlier> in the order exact, fv, spectral, mc */
+  const method_out *pairs[6][2] = {{&s->fv, &s->exact},      {&s->spectral, &s->exact},
+                                   {&s->spectral, &s->fv},   {&s->mc, &s->exact},
+                                   {&s->mc, &s->fv},         {&s->mc, &s->spectral}};
+  const int on[6] = {x->fv_on && x->exact_on, x->spectral_on && x->exact_on,
+                     x->spectral_on && x->fv_on, x->mc_on && x->exact_on,
+                     x->mc_on && x->fv_on, x->mc_on && x->spectral_on};
   if (!opt->quiet)
-    printf("%-12s %12s %12s %12s %12s %12s   (at t = %g)\n", "pair", "L1", "L2", "Linf", "KL",
+    printf("%-20s %12s %12s %12s %12s %12s   (at t = %g)\n", "pair", "L1", "L2", "Linf", "KL",
            "|dmean|", x->t[nt - 1]);
-  for (size_t p = 0; p < 3; p++) {
+  for (size_t p = 0; p < 6; p++) {
     if (!on[p]) continue;
     double last[6];
     if (write_errors(f, x, pairs[p][0], pairs[p][1], last)) return h5_failed(f, err);
     if (!opt->quiet)
-      printf("%-5s vs %-5s %12.4e %12.4e %12.4e %12.4e %12.4e\n", pairs[p][0]->name,
+      printf("%-8s vs %-8s %12.4e %12.4e %12.4e %12.4e %12.4e\n", pairs[p][0]->name,
              pairs[p][1]->name, last[0], last[1], last[2], last[3], last[4]);
   }
   if (fpk_h5_commit(f)) return h5_failed(f, err);

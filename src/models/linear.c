@@ -94,8 +94,3 @@ fpk_model *fpk_model_ou_alloc(size_t dim, const double *A, const double *mu, con
 fpk_model *fpk_model_bm_alloc(size_t dim, const double *v, const double *sigma, fpk_error *err) {
   return linear_alloc("bm", dim, NULL, v, sigma, err);
 }
-
-void fpk_model_free(fpk_model *m) {
-  /* model is the first member of linear_model */
-  free(m);
-}

@@ -1,5 +1,7 @@
-/* Checked calls of model callbacks (fpkit/model.h). */
+/* Checked calls of model callbacks, and freeing of built-in models (fpkit/model.h). */
 #include "fpkit/model.h"
+
+#include <stdlib.h>
 
 static int call(const char *what, fpk_field_fn f, const fpk_model *m, double t, size_t n,
                 const double *x, double *out, fpk_error *err) {
@@ -18,4 +20,10 @@ int fpk_model_drift(const fpk_model *m, double t, size_t n, const double *x, dou
 int fpk_model_noise(const fpk_model *m, double t, size_t n, const double *x, double *out,
                     fpk_error *err) {
   return call("noise", m->noise, m, t, n, x, out, err);
+}
+
+void fpk_model_free(fpk_model *m) {
+  /* Every built-in model (linear.c, langevin.c) is one allocation whose first member is the
+   * fpk_model, so the pointer handed out is the pointer malloc returned. */
+  free(m);
 }

@@ -96,6 +96,28 @@ expect "unwritable output" 1 "cannot write output file '/nonexistent/dir/x.h5'" 
 expect "missing config" 1 "cannot read config file '$tmp/nope.ini'" run "$tmp/nope.ini" -o "$out"
 expect "explicit step too large" 1 "largest allowed .*dt|dt.* largest" run "$tmp/base.ini" -o "$out" --set fp.scheme=explicit-euler --set fp.dt=0.05
 expect "Monte Carlo blow-up" 1 "[Nn]on-finite|NaN|[Ii]nf" run "$tmp/base.ini" -o "$out" --set model.theta=-400 --set fp.enabled=false --set exact.enabled=false --set time.t_end=20 --set mc.dt=0.05 --set grid.lo=-1e9 --set grid.hi=1e9
+# Fourier spectral solver (issue 3)
+sp=(--set fp.method=spectral --set spectral.dt=0.01 --set mc.enabled=false)
+expect "spectral, reflecting box" 1 "\[grid\] bc = 'reflecting': method spectral needs periodic boundaries .*use method = fv" run "$tmp/base.ini" -o "$out" "${sp[@]}" --set grid.bc=reflecting
+expect "spectral, odd n" 1 "\[grid\] n = '63': method spectral needs an even number of points >= 8" run "$tmp/base.ini" -o "$out" "${sp[@]}" --set grid.bc=periodic --set grid.n=63
+expect "spectral, tiny n" 1 "\[grid\] n = '6': method spectral needs an even number" run "$tmp/base.ini" -o "$out" "${sp[@]}" --set grid.bc=periodic --set grid.n=6
+expect "spectral, no dt" 1 "\[spectral\] dt.*missing|missing.*\[spectral\] dt|dt.*required" run "$tmp/base.ini" -o "$out" --set fp.method=spectral --set grid.bc=periodic --set mc.enabled=false
+expect "unknown FP method" 1 "\[fp\] method = 'fv spectrum': unknown method 'spectrum'" run "$tmp/base.ini" -o "$out" --set "fp.method=fv spectrum"
+expect "phi-functions inaccurate" 1 "phi-functions lose accuracy .*contour points" run "$tmp/base.ini" -o "$out" "${sp[@]}" --set grid.bc=periodic --set spectral.contour_points=3 --set spectral.dt=0.5
+expect "spectral blow-up" 1 "non-finite.*reduce dt" run "$tmp/base.ini" -o "$out" "${sp[@]}" --set grid.bc=periodic --set spectral.scheme=sbdf2 --set spectral.dt=0.4 --set time.t_end=400 --set model.theta=3 --set model.sigma=0.05 --set init.std=0.4 --set grid.lo=-12 --set grid.hi=12
+expect "gap without spectral" 1 "\[stationary\] gap = 'true': the gap is computed from the spectral operator" run "$tmp/base.ini" -o "$out" --set stationary.gap=true
+expect "stationary of nothing" 1 "\[stationary\] enabled = 'true': needs an FP method" run "$tmp/base.ini" -o "$out" --set fp.enabled=false --set stationary.enabled=true
+
+# An unreadable FFTW wisdom file is a warning: the run succeeds and the file is rewritten.
+echo "garbage" > "$tmp/wisdom"
+msg=$("$fpkit" run "$tmp/base.ini" -o "$out" --quiet "${sp[@]}" --set grid.bc=periodic --set "spectral.wisdom=$tmp/wisdom" 2>&1)
+if [ $? -eq 0 ] && grep -q "warning: .*wisdom file .* could not be read" <<<"$msg" && [ -f "$out" ] && grep -q "fftw_wisdom" "$tmp/wisdom"; then
+  pass=$((pass + 1)); echo "ok   unreadable wisdom: $msg"
+else
+  fail=$((fail + 1)); echo "FAIL unreadable wisdom: $msg"
+fi
+rm -f "$out"
+
 expect "bad --set syntax" 1 "expected section.key=value" run "$tmp/base.ini" -o "$out" --set gridn=5
 expect "unknown option" 2 "unknown or incomplete option" run "$tmp/base.ini" --frobnicate
 expect "no config" 2 "expected exactly one CONFIG" run

@@ -1,0 +1,123 @@
+/* fpkit/spectral.h — Fourier pseudo-spectral Fokker–Planck solver on periodic boxes (FFTW).
+ *
+ *   ∂p/∂t = Σ_a ∂_a [ ∂_a(D_a p) − b_a p ],   D_a = ½ σ_a²,
+ *
+ * written in conservative form, so the mean (k = 0 mode) is conserved to round-off whatever b and
+ * σ are. Split as ∂p/∂t = 𝓛p + 𝒩(p, t): the stiff constant-coefficient part 𝓛 = Σ_a D̄_a ∂_a²
+ * (D̄_a the mid-range of D_a over the grid) is diagonal in Fourier space and treated exactly; the
+ * rest, 𝒩 = Σ_a ∂_a² ((D_a − D̄_a) p) − ∂_a(b_a p), is evaluated pseudo-spectrally (products in
+ * physical space, derivatives in Fourier space), with the 2/3 rule removing aliased modes.
+ * See docs/spectral-scheme.md.
+ *
+ * Steppers (GSL-style type table):
+ *   etdrk4   Cox & Matthews, J. Comput. Phys. 176 (2002) 430, eq. (26)–(29); φ-functions by the
+ *            contour integrals of Kassam & Trefethen, SIAM J. Sci. Comput. 26 (2005) 1214.
+ *   sbdf2    IMEX BDF2 (Ascher, Ruuth & Wetton, SIAM J. Numer. Anal. 32 (1995) 797): 𝓛 implicit,
+ *            𝒩 extrapolated; started (and restarted when the step changes) with IMEX Euler.
+ *
+ * The density is exchanged as cell averages on the fpk_grid, like every other method: the solver
+ * represents the trigonometric interpolant of its point values at cell centres, whose exact cell
+ * averages are the Fourier coefficients times sinc(k h / 2) — so comparisons with exact cell
+ * probabilities are not polluted by an O(h²) midpoint error.
+ *
+ * Plans are made once at alloc (FFTW_MEASURE by default) and executed on aligned buffers at every
+ * step; an optional wisdom file is read before planning and rewritten after.
+ */
+#ifndef FPKIT_SPECTRAL_H
+#define FPKIT_SPECTRAL_H
+
+#include <stddef.h>
+#include "fpkit/error.h"
+#include "fpkit/grid.h"
+#include "fpkit/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fpk_spectral fpk_spectral;
+
+typedef struct fpk_spectral_stepper_type {
+  const char *name;
+  int order; /* classical order in time */
+} fpk_spectral_stepper_type;
+
+extern const fpk_spectral_stepper_type *fpk_spectral_etdrk4;
+extern const fpk_spectral_stepper_type *fpk_spectral_sbdf2;
+extern const fpk_spectral_stepper_type *const fpk_spectral_steppers[]; /* NULL-terminated */
+const fpk_spectral_stepper_type *fpk_spectral_stepper_lookup(const char *name);
+
+typedef enum fpk_fft_planner {
+  FPK_FFT_ESTIMATE = 0, /* heuristic plan: no timing, deterministic */
+  FPK_FFT_MEASURE = 1,  /* default: times candidate plans (seconds for large grids) */
+  FPK_FFT_PATIENT = 2
+} fpk_fft_planner;
+
+typedef struct fpk_spectral_options {
+  fpk_fft_planner planner;
+  const char *wisdom;    /* wisdom file read before planning and rewritten after; NULL: none */
+  int dealias;           /* 2/3 rule on the pseudo-spectral terms (default 1) */
+  int nthreads;          /* FFTW threads (default 1) */
+  size_t contour_points; /* points on each Kassam–Trefethen contour (default 32) */
+} fpk_spectral_options;
+
+void fpk_spectral_options_default(fpk_spectral_options *o);
+
+/* Fails (FPK_EINVAL) unless every axis is periodic (use fv or a periodic box for other
+ * boundaries), every n is even and >= 8, dt > 0, and the model's dimension is the grid's; with
+ * FPK_ENUMERIC when the φ-functions of ETDRK4 cannot be evaluated accurately for h = dt (the
+ * contour result is checked against an independent series/closed-form evaluation). A wisdom file
+ * that cannot be read or written is not an error: planning goes on and fpk_spectral_warning says
+ * so. opt may be NULL (defaults). */
+fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
+                                 const fpk_spectral_stepper_type *T, double dt,
+                                 const fpk_spectral_options *opt, fpk_error *err);
+void fpk_spectral_free(fpk_spectral *s); /* safe on NULL */
+
+/* p: cell averages (grid->size values). */
+int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p);
+/* Advances to t_target >= current time in equal steps <= dt (fpk_time_steps). Fails with
+ * FPK_ENUMERIC on a non-finite state, or the model's callback status. */
+int fpk_spectral_evolve(fpk_spectral *s, double t_target);
+
+/* Cell averages of the current density (valid until the next evolve/set). */
+const double *fpk_spectral_density(fpk_spectral *s);
+/* Point values at the cell centres. */
+const double *fpk_spectral_values(fpk_spectral *s);
+double fpk_spectral_time(const fpk_spectral *s);
+size_t fpk_spectral_steps_taken(const fpk_spectral *s);
+const fpk_spectral_stepper_type *fpk_spectral_stepper(const fpk_spectral *s);
+
+/* Diagnostics of the current state (docs/hdf5-layout.md):
+ *   mass        ∫ p (the k = 0 mode times the box volume);
+ *   min_density the minimum point value — negative values are reported, not clipped;
+ *   tail_energy Σ |p̂_k|² over the last 10% of the retained modes (|k_a| > 0.9 k_max,a on any
+ *               axis; k_max is N/3 with the 2/3 rule, N/2 without) divided by Σ over all modes:
+ *               a resolution indicator, ~1e-30 for a resolved smooth density;
+ *   edge_density max |p| over the cells on the box faces divided by max |p|: the truncation
+ *               indicator for a decaying density in a periodic box. */
+double fpk_spectral_mass(const fpk_spectral *s);
+double fpk_spectral_min_density(const fpk_spectral *s);
+double fpk_spectral_tail_energy(const fpk_spectral *s);
+double fpk_spectral_edge_density(const fpk_spectral *s);
+
+const char *fpk_spectral_errmsg(const fpk_spectral *s);
+/* Non-fatal problems met so far (an unreadable wisdom file); "" if none. */
+const char *fpk_spectral_warning(const fpk_spectral *s);
+
+/* Stationary density of an autonomous model on a periodic grid without time stepping: the
+ * unit-mass null vector of the collocation operator (no dealiasing), by a dense LU solve with the
+ * mass condition in place of one equation. Writes cell averages. Dense, so limited to
+ * grid->size <= FPK_SPECTRAL_DENSE_MAX unknowns. */
+#define FPK_SPECTRAL_DENSE_MAX 4096
+int fpk_spectral_stationary(const fpk_grid *grid, const fpk_model *model, double *p,
+                            fpk_error *err);
+/* Spectral gap of the collocation operator: the smallest |Re λ| over its eigenvalues λ ≠ 0
+ * (the zero eigenvalue, whose eigenvector is the stationary density, excluded as the one of
+ * smallest modulus). Relaxation to equilibrium goes like e^{−gap·t}. Same size limit. */
+int fpk_spectral_gap(const fpk_grid *grid, const fpk_model *model, double *gap, fpk_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

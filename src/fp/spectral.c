@@ -1,0 +1,492 @@
+/* The Fourier spectral Fokker–Planck solver object and its time steppers (fpkit/spectral.h).
+ *
+ * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −Σ_a D̄_a k_a² ≤ 0
+ * (spectral_op.c). For a step h from t, with z = hλ:
+ *
+ * ETDRK4 (Cox & Matthews 2002, eq. (26)–(29)):
+ *   a = e^{z/2} û + Q 𝒩(û, t)            Q  = h (e^{z/2} − 1) / z
+ *   b = e^{z/2} û + Q 𝒩(a, t + h/2)
+ *   c = e^{z/2} a + Q (2𝒩(b, t + h/2) − 𝒩(û, t))
+ *   û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c, t + h)
+ *   f1 = h (−4 − z + e^z (4 − 3z + z²)) / z³,  f2 = h (2 + z + e^z (z − 2)) / z³,
+ *   f3 = h (−4 − 3z − z² + e^z (4 − z)) / z³.
+ * The coefficients lose every digit to cancellation as z → 0 when evaluated as written; Kassam &
+ * Trefethen (SIAM J. Sci. Comput. 26 (2005) 1214, §2 and their kursiv.m) evaluate each as the
+ * mean of the same expression over a circle of radius 1 centred at z (Cauchy's integral formula;
+ * the trapezoidal rule converges geometrically), using M points on the upper half circle and the
+ * real part since z is real. The result is checked here against an independent evaluation —
+ * φ-function series for |z| < 1, the recurrence φ_{k+1} = (φ_k − 1/k!)/z otherwise — and alloc
+ * fails if they disagree: the detection the contour size is chosen by.
+ *
+ * SBDF2 (Ascher, Ruuth & Wetton 1995, the "SBDF" scheme of order 2):
+ *   (3û' − 4û + û⁻)/(2h) = λ û' + 2𝒩(û) − 𝒩(û⁻),
+ * started, and restarted whenever the step size changes, by IMEX Euler (û' − û)/h = λû' + 𝒩(û).
+ */
+#include "fpkit/spectral.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fp/spectral_internal.h"
+
+struct fpk_spectral;
+typedef int (*step_fn)(struct fpk_spectral *s, double t, double h);
+
+typedef struct stepper_impl {
+  fpk_spectral_stepper_type pub;
+  step_fn step;
+  size_t nwork; /* complex work arrays of length nc */
+} stepper_impl;
+
+struct fpk_spectral {
+  fpk_spectral_op op;
+  const fpk_model *model;
+  const stepper_impl *T;
+  fpk_spectral_options opt;
+  int autonomous;
+  double dt, t;
+  size_t steps;
+  fftw_complex *uh;     /* state: r2c transform of the point values */
+  fftw_complex *w[6];   /* stepper work arrays */
+  /* ETDRK4 coefficients for step hc (per complex index) */
+  double hc, *E, *E2, *Q, *f1, *f2, *f3;
+  /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
+   * (same_step) */
+  double hist_h;
+  double *values, *cells; /* outputs, computed on demand */
+  int values_ok, cells_ok;
+  char warning[512];
+  fpk_error err;
+};
+
+/* ---------------------------------------------------------------------- φ-functions */
+
+/* The four ETDRK4 coefficient functions divided by h, at z: Q/h, f1/h, f2/h, f3/h. */
+typedef struct etd_coef {
+  double q, f1, f2, f3;
+} etd_coef;
+
+static etd_coef etd_contour(double z, size_t npts) {
+  /* Kassam & Trefethen's contour mean: points z + e^{iθ_j}, θ_j = π (j − ½)/M on the upper half
+   * circle; the lower half gives the complex conjugates, so the full-circle mean is the real
+   * part of the half-circle mean. */
+  double q = 0, f1 = 0, f2 = 0, f3 = 0;
+  for (size_t j = 1; j <= npts; j++) {
+    const double th = M_PI * ((double)j - 0.5) / (double)npts;
+    const double complex w = z + cexp(I * th), w3 = w * w * w, ew = cexp(w);
+    q += creal((cexp(0.5 * w) - 1.0) / w);
+    f1 += creal((-4.0 - w + ew * (4.0 - 3.0 * w + w * w)) / w3);
+    f2 += creal((2.0 + w + ew * (w - 2.0)) / w3);
+    f3 += creal((-4.0 - 3.0 * w - w * w + ew * (4.0 - w)) / w3);
+  }
+  const double s = 1.0 / (double)npts;
+  return (etd_coef){q * s, f1 * s, f2 * s, f3 * s};
+}
+
+/* φ_1, φ_2, φ_3 at z (φ_k(z) = Σ_n z^n/(n+k)!), accurately for every z <= 0. */
+static void phi123(double z, double *p1, double *p2, double *p3) {
+  if (fabs(z) < 1.0) {
+    /* 30 terms: the remainder is below |z|^30/30! < 4e-33 */
+    double t1 = 1.0, t2 = 0.5, t3 = 1.0 / 6.0, s1 = 0, s2 = 0, s3 = 0;
+    for (int n = 0; n < 30; n++) {
+      s1 += t1, s2 += t2, s3 += t3;
+      t1 *= z / (n + 2), t2 *= z / (n + 3), t3 *= z / (n + 4);
+    }
+    *p1 = s1, *p2 = s2, *p3 = s3;
+  } else {
+    *p1 = expm1(z) / z;
+    *p2 = (*p1 - 1.0) / z;
+    *p3 = (*p2 - 0.5) / z;
+  }
+}
+
+/* scale: the size of the terms each coefficient is combined from, Σ |term| (see etd_prepare). */
+static etd_coef etd_reference(double z, etd_coef *scale) {
+  double a1, a2, a3, h1, h2, h3;
+  phi123(z, &a1, &a2, &a3);
+  phi123(0.5 * z, &h1, &h2, &h3);
+  (void)h2, (void)h3;
+  /* Q/h = ½ φ1(z/2); f1/h = φ1 − 3φ2 + 4φ3; f2/h = φ2 − 2φ3; f3/h = −φ2 + 4φ3. The f's are
+   * recombined from series whose own errors are ~1e-16 relative, which the mild cancellation
+   * of these combinations (at most a factor ~50 near |z| = 1) keeps far below the check's
+   * tolerance — except near z ≈ −2.688, where f1 crosses zero. */
+  const double b1 = fabs(a1), b2 = fabs(a2), b3 = fabs(a3);
+  *scale = (etd_coef){0.5 * fabs(h1), b1 + 3.0 * b2 + 4.0 * b3, b2 + 2.0 * b3, b2 + 4.0 * b3};
+  return (etd_coef){0.5 * h1, a1 - 3.0 * a2 + 4.0 * a3, a2 - 2.0 * a3, -a2 + 4.0 * a3};
+}
+
+/* Whether step h, taken at time t, is the step ref up to the round-off of fpk_time_steps: it
+ * makes h = (t1 − t0)/n from output times rounded to within ε|t|, so steps meant to be equal
+ * differ by up to ~2ε(|t| + h). Such steps reuse the ETDRK4 coefficients and continue the SBDF2
+ * history; bitwise equality recomputed the coefficients (seconds on a 1024² grid) and restarted
+ * SBDF2 with first-order IMEX Euler at nearly every output interval. */
+static int same_step(double h, double ref, double t) {
+  return fabs(h - ref) <= 16.0 * DBL_EPSILON * (fabs(t) + ref);
+}
+
+/* |a − b| relative to b, or to the scale of the terms b is made of where b is much smaller
+ * (near a zero of b, where both evaluations only have that scale's absolute accuracy). */
+static double rel_diff(double a, double b, double scale) {
+  return fabs(a - b) / fmax(fmax(fabs(b), scale), 1e-300);
+}
+
+/* Coefficient arrays for step h. The check tolerance, 1e-10 relative, is far above the
+ * contour's accuracy with 32 points (~1e-14 at worst, where a contour point passes near 0 for
+ * z ≈ −1) and far below anything that would change ETDRK4's fourth-order behaviour. It is
+ * relative to the size of the terms the series combines, not to the coefficient itself: f1
+ * crosses zero at z ≈ −2.688, where a purely relative check failed the alloc (on a 1024² grid
+ * some mode nearly always lands there once h·max|λ| > 2.7) although both evaluations agreed to
+ * ~1e-16 absolutely. */
+static int etd_prepare(fpk_spectral *s, double h, double t) {
+  if (s->hc > 0.0 && same_step(h, s->hc, t)) return FPK_SUCCESS;
+  fpk_spectral_op *op = &s->op;
+  const size_t nc = op->nc;
+  double worst = 0.0, worst_z = 0.0;
+  /* λ takes few distinct values along each axis; in 1D every entry is distinct but cheap. */
+  for (size_t c = 0; c < nc; c++) {
+    const double z = h * fpk_spectral_op_lambda(op, c);
+    etd_coef sc;
+    const etd_coef k = etd_contour(z, s->opt.contour_points), r = etd_reference(z, &sc);
+    const double e = fmax(fmax(rel_diff(k.q, r.q, sc.q), rel_diff(k.f1, r.f1, sc.f1)),
+                          fmax(rel_diff(k.f2, r.f2, sc.f2), rel_diff(k.f3, r.f3, sc.f3)));
+    if (!(e <= worst)) worst = e, worst_z = z;
+    s->E[c] = exp(z);
+    s->E2[c] = exp(0.5 * z);
+    s->Q[c] = h * k.q;
+    s->f1[c] = h * k.f1;
+    s->f2[c] = h * k.f2;
+    s->f3[c] = h * k.f3;
+  }
+  if (!(worst <= 1e-10)) {
+    s->hc = 0.0;
+    return fpk_error_set(&s->err, FPK_ENUMERIC,
+                         "spectral etdrk4: the phi-functions lose accuracy for dt = %g: at "
+                         "h*lambda = %.6g the contour integral (%zu points) and the series "
+                         "differ by %.2e relative (tolerance 1e-10); use more contour points "
+                         "(default 32) or another dt",
+                         h, worst_z, s->opt.contour_points, worst);
+  }
+  s->hc = h;
+  return FPK_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- steppers */
+
+/* 𝒩(û) at time t, re-sampling the model first when it depends on time. */
+static int nonlinear(fpk_spectral *s, const fftw_complex *uh, double t, fftw_complex *out) {
+  if (!s->autonomous && s->op.t_model != t) {
+    int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
+    if (rc) return rc;
+  }
+  fpk_spectral_op_apply(&s->op, uh, out, 0);
+  return FPK_SUCCESS;
+}
+
+/* 𝒩 of the field the caller has written into s->op.ct (destroyed), at time t. Re-sampling the
+ * model does not touch ct. */
+static int nonlinear_ct(fpk_spectral *s, double t, fftw_complex *out) {
+  if (!s->autonomous && s->op.t_model != t) {
+    int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
+    if (rc) return rc;
+  }
+  fpk_spectral_op_apply_ct(&s->op, out);
+  return FPK_SUCCESS;
+}
+
+/* The stage values b and c are only ever transformed, so they are written straight into the
+ * transform's scratch array ct (no copy, no array of their own); a is needed again for c, so it
+ * is written to both. */
+static int step_etdrk4(fpk_spectral *s, double t, double h) {
+  int rc = etd_prepare(s, h, t);
+  if (rc) return rc;
+  const size_t nc = s->op.nc;
+  fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
+                         *restrict Na = s->w[2], *restrict Nb = s->w[3], *restrict Nc = s->w[4],
+                         *restrict ct = s->op.ct;
+  const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
+               *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
+  if ((rc = nonlinear(s, u, t, Nu))) return rc;
+  for (size_t c = 0; c < nc; c++) ct[c] = a[c] = E2[c] * u[c] + Q[c] * Nu[c];
+  if ((rc = nonlinear_ct(s, t + 0.5 * h, Na))) return rc;
+  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * u[c] + Q[c] * Na[c]; /* b */
+  if ((rc = nonlinear_ct(s, t + 0.5 * h, Nb))) return rc;
+  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * a[c] + Q[c] * (2.0 * Nb[c] - Nu[c]); /* c */
+  if ((rc = nonlinear_ct(s, t + h, Nc))) return rc;
+  for (size_t c = 0; c < nc; c++)
+    u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * (Na[c] + Nb[c]) + f3[c] * Nc[c];
+  return FPK_SUCCESS;
+}
+
+static int step_sbdf2(fpk_spectral *s, double t, double h) {
+  const fpk_spectral_op *op = &s->op;
+  const size_t ncx = op->ncx, ny = op->ny;
+  fftw_complex *restrict u = s->uh, *restrict uprev = s->w[0], *restrict Nprev = s->w[1],
+                         *restrict N = s->w[2];
+  int rc = nonlinear(s, u, t, N);
+  if (rc) return rc;
+  /* λ = −D̄_x k_x² − D̄_y k_y², as fpk_spectral_op_lambda, by rows */
+  const double *restrict k2x = op->k2[0];
+  const double D0 = op->Dbar[0];
+  const int restart = !(s->hist_h > 0.0 && same_step(h, s->hist_h, t));
+  for (size_t j = 0; j < ny; j++) {
+    const double ly = op->dim == 2 ? op->Dbar[1] * op->k2[1][j] : 0.0;
+    fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
+    const fftw_complex *restrict Nj = N + j * ncx, *restrict Pj = Nprev + j * ncx;
+    if (restart) {
+      /* IMEX Euler start: (1 − hλ) û' = û + h𝒩 */
+      for (size_t i = 0; i < ncx; i++) {
+        const double l = -D0 * k2x[i] - ly;
+        pj[i] = uj[i];
+        uj[i] = (uj[i] + h * Nj[i]) / (1.0 - h * l);
+      }
+    } else {
+      for (size_t i = 0; i < ncx; i++) {
+        const double l = -D0 * k2x[i] - ly;
+        const fftw_complex un =
+            (4.0 * uj[i] - pj[i] + 2.0 * h * (2.0 * Nj[i] - Pj[i])) / (3.0 - 2.0 * h * l);
+        pj[i] = uj[i];
+        uj[i] = un;
+      }
+    }
+  }
+  /* 𝒩 of this step becomes the history: swap instead of copying. */
+  s->w[1] = N, s->w[2] = Nprev;
+  s->hist_h = h;
+  return FPK_SUCCESS;
+}
+
+static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 5};
+static const stepper_impl sbdf2_impl = {{"sbdf2", 2}, step_sbdf2, 3};
+
+const fpk_spectral_stepper_type *fpk_spectral_etdrk4 = &etdrk4_impl.pub;
+const fpk_spectral_stepper_type *fpk_spectral_sbdf2 = &sbdf2_impl.pub;
+const fpk_spectral_stepper_type *const fpk_spectral_steppers[] = {&etdrk4_impl.pub,
+                                                                  &sbdf2_impl.pub, NULL};
+
+const fpk_spectral_stepper_type *fpk_spectral_stepper_lookup(const char *name) {
+  if (!name) return NULL;
+  for (size_t k = 0; fpk_spectral_steppers[k]; k++)
+    if (strcmp(fpk_spectral_steppers[k]->name, name) == 0) return fpk_spectral_steppers[k];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------- object */
+
+void fpk_spectral_options_default(fpk_spectral_options *o) {
+  o->planner = FPK_FFT_MEASURE;
+  o->wisdom = NULL;
+  o->dealias = 1;
+  o->nthreads = 1;
+  o->contour_points = 32;
+}
+
+/* Wisdom: read before planning (a file that exists but cannot be read is reported and
+ * ignored), and rewritten after planning under a temporary name renamed into place, so a
+ * crash never leaves a truncated wisdom file. */
+static void wisdom_load(fpk_spectral *s) {
+  const char *path = s->opt.wisdom;
+  if (!path || !*path) return;
+  if (access(path, F_OK) != 0) return; /* first use: it will be created */
+  if (!fftw_import_wisdom_from_filename(path))
+    snprintf(s->warning, sizeof s->warning,
+             "FFTW wisdom file %s could not be read (ignored; plans made afresh)", path);
+}
+
+static void wisdom_save(fpk_spectral *s) {
+  const char *path = s->opt.wisdom;
+  if (!path || !*path) return;
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) return;
+  if (fftw_export_wisdom_to_filename(tmp) && rename(tmp, path) == 0) return;
+  remove(tmp);
+  if (!s->warning[0])
+    snprintf(s->warning, sizeof s->warning, "FFTW wisdom file %s could not be written: %s",
+             path, strerror(errno));
+}
+
+void fpk_spectral_free(fpk_spectral *s) {
+  if (!s) return;
+  fpk_spectral_op_free(&s->op);
+  fftw_free(s->uh);
+  for (size_t k = 0; k < 6; k++) fftw_free(s->w[k]);
+  free(s->E), free(s->E2), free(s->Q), free(s->f1), free(s->f2), free(s->f3);
+  free(s->values), free(s->cells);
+  free(s);
+}
+
+static const stepper_impl *impl_of(const fpk_spectral_stepper_type *T) {
+  for (size_t k = 0; fpk_spectral_steppers[k]; k++)
+    if (fpk_spectral_steppers[k] == T) return (const stepper_impl *)T;
+  return NULL;
+}
+
+fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
+                                 const fpk_spectral_stepper_type *T, double dt,
+                                 const fpk_spectral_options *opt, fpk_error *err) {
+  const stepper_impl *impl = T ? impl_of(T) : NULL;
+  if (!impl) {
+    fpk_error_set(err, FPK_EINVAL, "spectral: unknown or NULL stepper");
+    return NULL;
+  }
+  if (!(dt > 0.0) || !isfinite(dt)) {
+    fpk_error_set(err, FPK_EINVAL, "spectral: time step dt = %g, must be positive and finite", dt);
+    return NULL;
+  }
+  fpk_spectral *s = calloc(1, sizeof *s);
+  if (!s) {
+    fpk_error_set(err, FPK_ENOMEM, "spectral: out of memory");
+    return NULL;
+  }
+  if (opt)
+    s->opt = *opt;
+  else
+    fpk_spectral_options_default(&s->opt);
+  if (s->opt.contour_points < 1) s->opt.contour_points = 32;
+  s->model = model;
+  s->T = impl;
+  s->dt = dt;
+  s->autonomous = model && (model->flags & FPK_MODEL_AUTONOMOUS);
+  static const unsigned flags[] = {FFTW_ESTIMATE, FFTW_MEASURE, FFTW_PATIENT};
+  const unsigned planner = flags[s->opt.planner <= FPK_FFT_PATIENT ? s->opt.planner : 1];
+  wisdom_load(s);
+  int rc = fpk_spectral_op_init(&s->op, grid, model, planner, s->opt.nthreads, s->opt.dealias,
+                                &s->err);
+  if (!rc) wisdom_save(s);
+  const size_t nc = s->op.nc, M = s->op.M;
+  if (!rc) {
+    s->uh = fftw_alloc_complex(nc);
+    for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
+    if (impl == &etdrk4_impl) {
+      s->E = malloc(nc * sizeof(double)), s->E2 = malloc(nc * sizeof(double));
+      s->Q = malloc(nc * sizeof(double)), s->f1 = malloc(nc * sizeof(double));
+      s->f2 = malloc(nc * sizeof(double)), s->f3 = malloc(nc * sizeof(double));
+    }
+    s->values = malloc(M * sizeof(double));
+    s->cells = fftw_alloc_real(M);
+    int ok = s->uh && s->values && s->cells;
+    for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
+    if (impl == &etdrk4_impl) ok = ok && s->E && s->E2 && s->Q && s->f1 && s->f2 && s->f3;
+    if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
+  }
+  if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
+  /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
+  if (!rc && impl == &etdrk4_impl) rc = etd_prepare(s, dt, 0.0);
+  if (rc) {
+    fpk_error_copy(err, &s->err);
+    fpk_spectral_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p) {
+  for (size_t m = 0; m < s->op.M; m++)
+    if (!isfinite(p[m]))
+      return fpk_error_set(&s->err, FPK_EINVAL, "spectral: initial density is not finite at cell %zu", m);
+  /* fftw_execute_dft_r2c needs an aligned input: go through the aligned cells buffer. */
+  memcpy(s->cells, p, s->op.M * sizeof(double));
+  fpk_spectral_op_from_cells(&s->op, s->cells, s->uh);
+  s->t = t;
+  s->hist_h = 0.0;
+  s->values_ok = s->cells_ok = 0;
+  if (!s->autonomous) return fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
+  if (t_target < s->t)
+    return fpk_error_set(&s->err, FPK_EINVAL, "spectral: cannot evolve backwards from t = %g to %g",
+                         s->t, t_target);
+  if (t_target == s->t) return FPK_SUCCESS;
+  double h;
+  const size_t n = fpk_time_steps(s->t, t_target, s->dt, &h);
+  const double t0 = s->t;
+  s->values_ok = s->cells_ok = 0;
+  for (size_t k = 0; k < n; k++) {
+    const double t = t0 + (double)k * h;
+    int rc = s->T->step(s, t, h);
+    if (rc) return rc;
+    s->steps++;
+    /* A blow-up reaches every mode within a step or two; the mean mode is the cheap witness. */
+    if (!isfinite(creal(s->uh[0])) || !isfinite(cimag(s->uh[1 % s->op.nc])))
+      return fpk_error_set(&s->err, FPK_ENUMERIC,
+                           "spectral %s: the density became non-finite at t = %g (step %zu, dt "
+                           "= %g): the explicit drift term is unstable; reduce dt",
+                           s->T->pub.name, t + h, s->steps, h);
+  }
+  s->t = t_target;
+  for (size_t c = 0; c < s->op.nc; c++)
+    if (!isfinite(creal(s->uh[c])) || !isfinite(cimag(s->uh[c])))
+      return fpk_error_set(&s->err, FPK_ENUMERIC,
+                           "spectral %s: non-finite Fourier coefficient at t = %g; reduce dt",
+                           s->T->pub.name, s->t);
+  return FPK_SUCCESS;
+}
+
+const double *fpk_spectral_values(fpk_spectral *s) {
+  if (!s->values_ok) fpk_spectral_op_to_values(&s->op, s->uh, s->values);
+  s->values_ok = 1;
+  return s->values;
+}
+
+const double *fpk_spectral_density(fpk_spectral *s) {
+  if (!s->cells_ok) fpk_spectral_op_to_cells(&s->op, s->uh, s->cells);
+  s->cells_ok = 1;
+  return s->cells;
+}
+
+double fpk_spectral_time(const fpk_spectral *s) { return s->t; }
+size_t fpk_spectral_steps_taken(const fpk_spectral *s) { return s->steps; }
+const fpk_spectral_stepper_type *fpk_spectral_stepper(const fpk_spectral *s) { return &s->T->pub; }
+const char *fpk_spectral_errmsg(const fpk_spectral *s) { return s->err.msg; }
+const char *fpk_spectral_warning(const fpk_spectral *s) { return s->warning; }
+
+double fpk_spectral_mass(const fpk_spectral *s) {
+  /* û_0 = Σ_m u_m, and ∫ p = Σ_m u_m · cell volume for the trigonometric interpolant. */
+  return creal(s->uh[0]) * s->op.grid.cell_volume;
+}
+
+double fpk_spectral_min_density(const fpk_spectral *s) {
+  const double *u = fpk_spectral_values((fpk_spectral *)s);
+  double m = INFINITY;
+  for (size_t i = 0; i < s->op.M; i++) m = fmin(m, u[i]);
+  return m;
+}
+
+double fpk_spectral_tail_energy(const fpk_spectral *s) {
+  const fpk_spectral_op *op = &s->op;
+  const double kx = 0.9 * (double)(op->dealias ? op->nx / 3 : op->nx / 2);
+  const double ky = 0.9 * (double)(op->dealias ? op->ny / 3 : op->ny / 2);
+  double tail = 0.0, all = 0.0;
+  for (size_t j = 0; j < op->ny; j++) {
+    const double mj = fabs((double)(j <= op->ny / 2 ? (long)j : (long)j - (long)op->ny));
+    for (size_t i = 0; i < op->ncx; i++) {
+      /* r2c stores half the x-spectrum: interior columns stand for two modes */
+      const double w = (i == 0 || 2 * i == op->nx) ? 1.0 : 2.0;
+      const double e = w * (creal(s->uh[j * op->ncx + i]) * creal(s->uh[j * op->ncx + i]) +
+                            cimag(s->uh[j * op->ncx + i]) * cimag(s->uh[j * op->ncx + i]));
+      all += e;
+      if ((double)i > kx || (op->dim == 2 && mj > ky)) tail += e;
+    }
+  }
+  return all > 0.0 ? tail / all : 0.0;
+}
+
+double fpk_spectral_edge_density(const fpk_spectral *s) {
+  const fpk_spectral_op *op = &s->op;
+  const double *u = fpk_spectral_values((fpk_spectral *)s);
+  double edge = 0.0, top = 0.0;
+  for (size_t j = 0; j < op->ny; j++)
+    for (size_t i = 0; i < op->nx; i++) {
+      const double v = fabs(u[j * op->nx + i]);
+      top = fmax(top, v);
+      if (i == 0 || i == op->nx - 1 || (op->dim == 2 && (j == 0 || j == op->ny - 1)))
+        edge = fmax(edge, v);
+    }
+  return top > 0.0 ? edge / top : 0.0;
+}

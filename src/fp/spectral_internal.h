@@ -1,0 +1,82 @@
+/* Internal interfaces of the Fourier spectral Fokker–Planck solver (src/fp/). Not installed.
+ *
+ *   spectral_op.c          wavenumbers, FFTW plans and buffers, the model sampled at the cell
+ *                          centres, and the pseudo-spectral evaluation of the operator;
+ *   spectral.c             the time-stepping solver object (ETDRK4, SBDF2) and its diagnostics;
+ *   spectral_stationary.c  the stationary density and the spectral gap from the dense
+ *                          collocation matrix.
+ * See docs/spectral-scheme.md.
+ */
+#ifndef FPK_FP_SPECTRAL_INTERNAL_H
+#define FPK_FP_SPECTRAL_INTERNAL_H
+
+#include <complex.h> /* before fftw3.h: fftw_complex is then C99's double complex */
+#include <fftw3.h>
+#include <stddef.h>
+
+#include "fpkit/error.h"
+#include "fpkit/grid.h"
+#include "fpkit/model.h"
+#include "fpkit/spectral.h"
+
+/* Real fields are [ny][nx] (x fastest, as fpk_grid); their r2c transforms are [ny][nx/2 + 1].
+ * FFTW's transforms are unnormalised: c2r(r2c(v)) = M v. Fourier-space state in this module is
+ * the r2c output itself, so a physical field is c2r(û) / M. */
+typedef struct fpk_spectral_op {
+  fpk_grid grid;
+  size_t dim, nx, ny, M; /* M = nx * ny real values */
+  size_t ncx, nc;        /* nc = (nx/2 + 1) * ny complex values */
+  /* Per-axis wavenumbers indexed by the Fourier index along that axis (i < ncx for x, j < ny
+   * for y): k1 is the first-derivative multiplier with the Nyquist mode set to 0 (its derivative
+   * is not representable in a real field), k2 = k² including the Nyquist mode. */
+  double *k1[2], *k2[2];
+  /* sinc(k h / 2) per axis: the cell average of e^{ikx} over a cell is e^{ikx_c} sinc(kh/2). */
+  double *avg[2];
+  unsigned char *keep[2]; /* 2/3 rule: 1 if |index| <= N/3 */
+  int dealias;
+  double *x;      /* cell centres, component-major: x[a*M + m] */
+  double *b;      /* drift at the centres: b[a*M + m] */
+  double *dd;     /* D_a - D̄_a at the centres: dd[a*M + m] */
+  double Dbar[2]; /* D̄_a, mid-range of D_a = σ_a²/2 over the grid */
+  int variable_D; /* some D_a is not constant: the ∂²((D - D̄)p) terms are needed */
+  int vary[2];    /* per axis: D_a − D̄_a ≢ 0 (only those axes get the ∂_a² term) */
+  double t_model; /* time at which b and dd were sampled */
+  int sampled;
+  fftw_plan r2c, c2r;
+  double *r, *prod;   /* real scratch (M each), aligned */
+  fftw_complex *ct;   /* complex scratch (nc), aligned */
+  double *sig;        /* model noise scratch (dim*M) */
+} fpk_spectral_op;
+
+/* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
+ * FFTW flags given (FFTW_MEASURE etc.; plans are made before any data is stored, since measuring
+ * overwrites the arrays). */
+int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
+                         unsigned fftw_flags, int nthreads, int dealias, fpk_error *err);
+void fpk_spectral_op_free(fpk_spectral_op *op);
+/* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
+int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
+/* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, for uh the r2c transform
+ * of u, with the model as last sampled; dealiased when op->dealias. With full = 1 it is the whole
+ * operator 𝓛u + 𝒩(u) without dealiasing (the collocation operator of the stationary solver).
+ * uh is not modified; out may not alias uh or op->ct. An out from fftw_alloc_complex saves a
+ * pass: the last transform is written into it directly. */
+void fpk_spectral_op_apply(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out,
+                           int full);
+/* The same (full = 0) for the field whose r2c transform the caller has written into op->ct,
+ * which is destroyed: saves the copy when the caller can produce its input there. */
+void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
+/* The eigenvalue of 𝓛 = Σ_a D̄_a ∂_a² for the mode at complex index c. */
+static inline double fpk_spectral_op_lambda(const fpk_spectral_op *op, size_t c) {
+  const size_t i = c % op->ncx, j = c / op->ncx;
+  double l = -op->Dbar[0] * op->k2[0][i];
+  if (op->dim == 2) l -= op->Dbar[1] * op->k2[1][j];
+  return l;
+}
+/* Cell averages ↔ Fourier coefficients of the interpolant of the point values. */
+void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_complex *uh);
+void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, double *cells);
+/* Point values u = c2r(uh) / M. */
+void fpk_spectral_op_to_values(fpk_spectral_op *op, const fftw_complex *uh, double *u);
+
+#endif

@@ -1,0 +1,324 @@
+/* The pseudo-spectral Fokker–Planck operator on a periodic box (see spectral_internal.h and
+ * docs/spectral-scheme.md): wavenumbers, FFTW plans made once, the model sampled at the cell
+ * centres, and 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) by products in physical space and
+ * derivatives in Fourier space (Canuto, Hussaini, Quarteroni & Zang, Spectral Methods, 2006,
+ * §3.3 on the collocation/pseudo-spectral evaluation and the 2/3 rule). */
+#include "fp/spectral_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double TWO_PI = 6.283185307179586476925;
+
+static int fail_alloc(fpk_error *err) {
+  return fpk_error_set(err, FPK_ENOMEM, "spectral: out of memory");
+}
+
+int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
+                         unsigned fftw_flags, int nthreads, int dealias, fpk_error *err) {
+  memset(op, 0, sizeof *op);
+  if (!grid || !model) return fpk_error_set(err, FPK_EINVAL, "spectral: grid or model is NULL");
+  if (!model->drift || !model->noise)
+    return fpk_error_set(err, FPK_EINVAL, "spectral: model %s lacks a drift or noise callback",
+                         model->name ? model->name : "(unnamed)");
+  if (grid->dim < 1 || grid->dim > 2)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "spectral: grids of dimension %zu are not supported (1 or 2); use fv",
+                         grid->dim);
+  if (model->dim != grid->dim)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "spectral: model %s has dimension %zu but the grid has dimension %zu",
+                         model->name ? model->name : "(unnamed)", model->dim, grid->dim);
+  for (size_t a = 0; a < grid->dim; a++) {
+    if (grid->bc[a] != FPK_BC_PERIODIC)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "spectral: axis %zu has %s boundaries; the Fourier solver needs a "
+                           "periodic box (set bc = periodic on a box large enough for the "
+                           "density to decay, or use method fv)",
+                           a, fpk_bc_name(grid->bc[a]));
+    if (grid->n[a] % 2 != 0 || grid->n[a] < 8)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "spectral: axis %zu has n = %zu points; the Fourier solver needs an "
+                           "even n >= 8",
+                           a, grid->n[a]);
+  }
+  op->grid = *grid;
+  op->dim = grid->dim;
+  op->nx = grid->n[0];
+  op->ny = grid->dim == 2 ? grid->n[1] : 1;
+  op->M = op->nx * op->ny;
+  op->ncx = op->nx / 2 + 1;
+  op->nc = op->ncx * op->ny;
+  op->dealias = dealias;
+  const size_t d = op->dim, M = op->M;
+
+  for (size_t a = 0; a < d; a++) {
+    const size_t n = grid->n[a], len = a == 0 ? op->ncx : n;
+    op->k1[a] = malloc(len * sizeof(double));
+    op->k2[a] = malloc(len * sizeof(double));
+    op->avg[a] = malloc(len * sizeof(double));
+    op->keep[a] = malloc(len);
+    if (!op->k1[a] || !op->k2[a] || !op->avg[a] || !op->keep[a]) return fail_alloc(err);
+    const double L = grid->hi[a] - grid->lo[a], h = grid->h[a];
+    for (size_t i = 0; i < len; i++) {
+      const long m = i <= n / 2 ? (long)i : (long)i - (long)n; /* signed index */
+      const double k = TWO_PI / L * (double)m;
+      const size_t am = (size_t)labs(m);
+      op->k1[a][i] = am == n / 2 ? 0.0 : k;
+      op->k2[a][i] = k * k;
+      op->avg[a][i] = m == 0 ? 1.0 : sin(0.5 * k * h) / (0.5 * k * h);
+      op->keep[a][i] = am <= n / 3;
+    }
+  }
+  op->x = malloc(d * M * sizeof(double));
+  op->b = malloc(d * M * sizeof(double));
+  op->dd = malloc(d * M * sizeof(double));
+  op->sig = malloc(d * M * sizeof(double));
+  op->r = fftw_alloc_real(M);
+  op->prod = fftw_alloc_real(M);
+  op->ct = fftw_alloc_complex(op->nc);
+  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->prod || !op->ct)
+    return fail_alloc(err);
+  for (size_t m = 0; m < M; m++) {
+    double p[FPK_MAX_DIM];
+    fpk_grid_point(grid, m, p);
+    for (size_t a = 0; a < d; a++) op->x[a * M + m] = p[a];
+  }
+
+  /* Plan once; every later transform is a new-array execute on buffers from fftw_alloc_*, which
+   * share the planning buffers' alignment. */
+#ifdef FPK_HAVE_FFTW_THREADS
+  /* FFTW's planner is global and not thread-safe; solvers are made from one thread. */
+  static int threads_ready = 0;
+  if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
+  if (threads_ready > 0) fftw_plan_with_nthreads(nthreads > 1 ? nthreads : 1);
+#else
+  (void)nthreads;
+#endif
+  int dims[2] = {(int)op->ny, (int)op->nx};
+  const int rank = d == 2 ? 2 : 1;
+  const int *shape = d == 2 ? dims : dims + 1;
+  op->r2c = fftw_plan_dft_r2c(rank, shape, op->r, op->ct, fftw_flags);
+  op->c2r = fftw_plan_dft_c2r(rank, shape, op->ct, op->r, fftw_flags);
+  if (!op->r2c || !op->c2r)
+    return fpk_error_set(err, FPK_EUNSUP, "spectral: FFTW could not plan a %zu x %zu transform",
+                         op->ny, op->nx);
+  return FPK_SUCCESS;
+}
+
+void fpk_spectral_op_free(fpk_spectral_op *op) {
+  if (!op) return;
+  for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
+  free(op->x), free(op->b), free(op->dd), free(op->sig);
+  if (op->r2c) fftw_destroy_plan(op->r2c);
+  if (op->c2r) fftw_destroy_plan(op->c2r);
+  fftw_free(op->r);
+  fftw_free(op->prod);
+  fftw_free(op->ct);
+  memset(op, 0, sizeof *op);
+}
+
+int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err) {
+  const size_t d = op->dim, M = op->M;
+  int rc = fpk_model_drift(model, t, M, op->x, op->b, err);
+  if (!rc) rc = fpk_model_noise(model, t, M, op->x, op->sig, err);
+  if (rc) return rc;
+  for (size_t k = 0; k < d * M; k++)
+    if (!isfinite(op->b[k]) || !isfinite(op->sig[k]))
+      return fpk_error_set(err, FPK_ENUMERIC,
+                           "spectral: model %s gives a non-finite drift or noise at t = %g",
+                           model->name ? model->name : "(unnamed)", t);
+  /* D = σ²/2, rounded and stored before use. Computed inside D − D̄, GCC's default
+   * -ffp-contract=fast fuses 0.5σ·σ − D̄ into one FMA whose exact residual is not 0 for a
+   * constant σ (σ = 0.8: ~1e-17): additive noise then looked variable and cost two needless
+   * transforms per evaluation in 2D. */
+  double *D = op->sig;
+  for (size_t k = 0; k < d * M; k++) D[k] = 0.5 * D[k] * D[k];
+  if (!op->sampled) {
+    /* D̄ is fixed at the first sampling: the mid-range minimises max |D − D̄|, the size of the
+     * explicitly treated diffusion, and D̄ >= max D / 2 is the classical condition for the
+     * stabilised semi-implicit treatment of variable diffusion (Douglas & Dupont, SIAM J.
+     * Numer. Anal. 7 (1970) 575). */
+    for (size_t a = 0; a < d; a++) {
+      double lo = INFINITY, hi = -INFINITY;
+      for (size_t m = 0; m < M; m++) lo = fmin(lo, D[a * M + m]), hi = fmax(hi, D[a * M + m]);
+      op->Dbar[a] = 0.5 * (lo + hi);
+    }
+  }
+  int variable = 0; /* whether ∂²((D − D̄)p) terms are needed at this time, per axis */
+  for (size_t a = 0; a < d; a++) {
+    int vary = 0;
+    for (size_t m = 0; m < M; m++) {
+      op->dd[a * M + m] = D[a * M + m] - op->Dbar[a];
+      vary |= op->dd[a * M + m] != 0.0;
+    }
+    op->vary[a] = vary;
+    variable |= vary;
+  }
+  op->variable_D = variable;
+  op->t_model = t;
+  op->sampled = 1;
+  return FPK_SUCCESS;
+}
+
+void fpk_spectral_op_to_values(fpk_spectral_op *op, const fftw_complex *uh, double *u) {
+  memcpy(op->ct, uh, op->nc * sizeof(fftw_complex)); /* c2r destroys its input */
+  fftw_execute_dft_c2r(op->c2r, op->ct, u);
+  const double s = 1.0 / (double)op->M;
+  for (size_t m = 0; m < op->M; m++) u[m] *= s;
+}
+
+void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_complex *uh) {
+  memcpy(op->r, cells, op->M * sizeof(double));
+  fftw_execute_dft_r2c(op->r2c, op->r, uh);
+  for (size_t j = 0; j < op->ny; j++) {
+    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    for (size_t i = 0; i < op->ncx; i++) uh[j * op->ncx + i] /= ay * op->avg[0][i];
+  }
+}
+
+void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, double *cells) {
+  const double s = 1.0 / (double)op->M;
+  for (size_t j = 0; j < op->ny; j++) {
+    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    for (size_t i = 0; i < op->ncx; i++)
+      op->ct[j * op->ncx + i] = uh[j * op->ncx + i] * (s * ay * op->avg[0][i]);
+  }
+  fftw_execute_dft_c2r(op->c2r, op->ct, cells);
+}
+
+/* ---------------------------------------------------------------------- 𝒩 */
+
+/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
+ * (second = 1, multiplier −k_a²). */
+typedef struct term {
+  size_t axis;
+  int second;
+} term;
+
+/* The product (multiplier m of a term) × (fr + i fi): −i m f or −m f. second is a constant at
+ * every call (always inlined), so each kernel below is branch-free and vectorises. */
+static inline __attribute__((always_inline)) void term_mul(int second, double m, double fr,
+                                                           double fi, double *cr, double *ci) {
+  if (second)
+    *cr = -m * fr, *ci = -m * fi;
+  else
+    *cr = m * fi, *ci = -m * fr;
+}
+
+/* One row of a combining pass over n modes (o, f interleaved re/im). Term t's multiplier at x
+ * index i is α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term —
+ * exact either way. mode 0: o += M1 f; 1: o = M1 f; 2: o = M1 f + M2 o. */
+static inline __attribute__((always_inline)) void
+row_kernel(int mode, int s1, int s2, double *restrict o, const double *restrict f, size_t n,
+           const double *restrict A1, double a1, double b1, const double *restrict A2, double a2,
+           double b2) {
+  for (size_t i = 0; i < n; i++) {
+    double cr, ci;
+    term_mul(s1, a1 * A1[i] + b1, f[2 * i], f[2 * i + 1], &cr, &ci);
+    if (mode == 2) {
+      double dr, di;
+      term_mul(s2, a2 * A2[i] + b2, o[2 * i], o[2 * i + 1], &dr, &di);
+      o[2 * i] = cr + dr, o[2 * i + 1] = ci + di;
+    } else if (mode == 1) {
+      o[2 * i] = cr, o[2 * i + 1] = ci;
+    } else {
+      o[2 * i] += cr, o[2 * i + 1] += ci;
+    }
+  }
+}
+
+#define ROW(mode, s1, s2) row_kernel(mode, s1, s2, o, f, n, A1, a1, b1, A2, a2, b2)
+static void row_pass(int mode, int s1, int s2, double *restrict o, const double *restrict f,
+                     size_t n, const double *A1, double a1, double b1, const double *A2, double a2,
+                     double b2) {
+  switch (mode * 4 + s1 * 2 + s2) {
+  case 0: case 1: ROW(0, 0, 0); break;
+  case 2: case 3: ROW(0, 1, 0); break;
+  case 4: case 5: ROW(1, 0, 0); break;
+  case 6: case 7: ROW(1, 1, 0); break;
+  case 8: ROW(2, 0, 0); break;
+  case 9: ROW(2, 0, 1); break;
+  case 10: ROW(2, 1, 0); break;
+  default: ROW(2, 1, 1); break;
+  }
+}
+#undef ROW
+
+/* A pass over the retained modes (all of them unless dealias): mode 0 adds term t1 applied to f
+ * into out; mode 1 sets out = t1(f); mode 2 sets out = t1(f) + t2(out). Modes 1 and 2 also zero
+ * the dropped modes of out (mode 0 leaves them, already zero). */
+static void combine(const fpk_spectral_op *op, int dealias, int mode, fftw_complex *out,
+                    const fftw_complex *f, const term *t1, const term *t2) {
+  const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
+  const double *kx[2] = {op->k1[0], op->k2[0]};
+  for (size_t j = 0; j < op->ny; j++) {
+    double *o = (double *)(out + j * ncx);
+    const double *fr = (const double *)(f + j * ncx);
+    if (dealias && op->dim == 2 && !op->keep[1][j]) {
+      if (mode) memset(o, 0, ncx * sizeof(fftw_complex));
+      continue;
+    }
+    const term *t[2] = {t1, t2 ? t2 : t1};
+    const double *A[2];
+    double al[2], be[2];
+    for (int q = 0; q < 2; q++) {
+      const int x = t[q]->axis == 0;
+      A[q] = kx[t[q]->second];
+      al[q] = x ? 1.0 : 0.0;
+      be[q] = x ? 0.0 : (t[q]->second ? op->k2[1][j] : op->k1[1][j]);
+    }
+    row_pass(mode, t[0]->second, t[1]->second, o, fr, nkx, A[0], al[0], be[0], A[1], al[1],
+             be[1]);
+    if (mode && nkx < ncx) memset(o + 2 * nkx, 0, (ncx - nkx) * sizeof(fftw_complex));
+  }
+}
+
+/* 𝒩 of the field whose transform is in op->ct (destroyed). The terms are transformed one by one
+ * (x drift, x diffusion, y drift, y diffusion — each diffusion term only where D_a varies): the
+ * first into ct, the second straight into out when out has FFTW's alignment, then one pass
+ * combines them (multipliers, 2/3 rule) into out, and each later term is transformed into ct and
+ * added by one more pass. */
+static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
+  const size_t d = op->dim, M = op->M;
+  double *u = op->r, *prod = op->prod;
+  fftw_complex *ct = op->ct;
+  /* u = physical values; the 1/M of the inverse transform is folded into the products below. */
+  fftw_execute_dft_c2r(op->c2r, ct, u);
+  const double s = 1.0 / (double)M;
+  term terms[4];
+  size_t n = 0;
+  for (size_t a = 0; a < d; a++) {
+    terms[n++] = (term){a, 0};
+    if (op->vary[a]) terms[n++] = (term){a, 1};
+  }
+  const int direct = fftw_alignment_of((double *)out) == fftw_alignment_of((double *)ct);
+  for (size_t k = 0; k < n; k++) {
+    const double *coef = (terms[k].second ? op->dd : op->b) + terms[k].axis * M;
+    for (size_t m = 0; m < M; m++) prod[m] = s * coef[m] * u[m];
+    if (k == 1 && direct) {
+      fftw_execute_dft_r2c(op->r2c, prod, out);
+      combine(op, dealias, 2, out, ct, &terms[0], &terms[1]);
+      continue;
+    }
+    fftw_execute_dft_r2c(op->r2c, prod, ct);
+    if (k == 0) {
+      if (n == 1 || !direct) combine(op, dealias, 1, out, ct, &terms[0], NULL);
+    } else {
+      combine(op, dealias, 0, out, ct, &terms[k], NULL);
+    }
+  }
+}
+
+void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out) {
+  evaluate(op, out, op->dealias);
+}
+
+void fpk_spectral_op_apply(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out,
+                           int full) {
+  memcpy(op->ct, uh, op->nc * sizeof(fftw_complex)); /* c2r destroys its input */
+  evaluate(op, out, op->dealias && !full);
+  if (full)
+    for (size_t c = 0; c < op->nc; c++) out[c] += fpk_spectral_op_lambda(op, c) * uh[c];
+}
