@@ -1,0 +1,286 @@
+/* Benchmark: one step of the Fourier spectral Fokker–Planck solver (fpkit/spectral.h) against the
+ * bare cost of the FFTs the step must do (its floor), on 2D periodic grids, one FFTW thread.
+ *   bench_spectral [-t min_seconds] [-r reps] [-m ou|vard|both] [N ...]     (default N: 256 1024)
+ *
+ * Models:
+ *   ou    2D OU dX = −A X dt + diag(σ) dW, A = [[1, 0.6], [−0.4, 0.8]] (non-symmetric), σ = (1, 0.8),
+ *         on the periodic box [−8, 8]²; additive noise, so each evaluation of 𝒩 is one c2r and
+ *         2 r2c (the ∂_a(b_a p) terms);
+ *   vard  on the torus [0, 2π)²: b_a = −sin x_a + 0.5 cos x_{1−a} + 0.3, σ_a = 1 + 0.3 cos x_a;
+ *         D varies, so each evaluation is one c2r and 4 r2c (∂_a(b_a p) and ∂_a²((D_a − D̄_a) p)).
+ * ETDRK4 evaluates 𝒩 4 times per step, SBDF2 once.
+ *
+ * The floor: the transforms of one evaluation — c2r, then the r2c's — executed with plans of the
+ * same type as the solver's (same sizes and flags, FFTW_MEASURE, made after the solver's so the
+ * planner's in-process wisdom gives the same algorithm; out-of-place new-array execute on buffers
+ * from fftw_alloc_*, like spectral_op.c). c2r destroys its input, so the input is restored from a
+ * pristine copy before each evaluation, outside the timed region (the solver's own copy before
+ * its c2r is part of its overhead). Floor per ETDRK4 step = 4 × floor per evaluation; per SBDF2
+ * step = 1 ×.
+ *
+ * Each measurement runs ≥ min_seconds (default 1.5); reps (default 5) interleave floor, ETDRK4
+ * and SBDF2 so that load on the shared machine hits all three alike. Medians over the reps are
+ * printed, with the range of the per-rep ratios; wall clock (CLOCK_MONOTONIC) and process CPU
+ * time (CLOCK_PROCESS_CPUTIME_ID). */
+#include <complex.h>
+#include <fftw3.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fpkit/spectral.h"
+
+static const double TWO_PI = 6.283185307179586476925;
+
+static double clock_s(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+
+/* ---------------------------------------------------------------- variable-D torus model */
+
+static int vard_drift(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t, (void)params;
+  for (size_t a = 0; a < 2; a++)
+    for (size_t i = 0; i < n; i++)
+      out[a * n + i] = -sin(x[a * n + i]) + 0.5 * cos(x[(1 - a) * n + i]) + 0.3;
+  return 0;
+}
+
+static int vard_noise(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t, (void)params;
+  for (size_t a = 0; a < 2; a++)
+    for (size_t i = 0; i < n; i++) out[a * n + i] = 1.0 + 0.3 * cos(x[a * n + i]);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- measurements */
+
+typedef struct meas {
+  double wall, cpu; /* seconds per unit (step or evaluation) */
+} meas;
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void range(const double *v, int n, double *lo, double *hi) {
+  *lo = INFINITY, *hi = -INFINITY;
+  for (int k = 0; k < n; k++) *lo = fmin(*lo, v[k]), *hi = fmax(*hi, v[k]);
+}
+
+/* K steps of the solver, K >= 1. */
+static int run_steps(fpk_spectral *s, double dt, size_t K, meas *m) {
+  const double t0 = now(), c0 = cpu();
+  const int rc = fpk_spectral_evolve(s, fpk_spectral_time(s) + (double)K * dt);
+  m->wall = (now() - t0) / (double)K, m->cpu = (cpu() - c0) / (double)K;
+  if (rc) fprintf(stderr, "bench_spectral: %s\n", fpk_spectral_errmsg(s));
+  return rc;
+}
+
+/* Steps so that one measurement takes >= tmin, from a timing of 2 steps after 2 warm-up steps
+ * (first touch of the work arrays). */
+static size_t calibrate(fpk_spectral *s, double dt, double tmin) {
+  meas m;
+  if (run_steps(s, dt, 2, &m) || run_steps(s, dt, 2, &m)) exit(1);
+  const double k = ceil(tmin / fmax(m.wall, 1e-9));
+  return k < 3 ? 3 : (size_t)k;
+}
+
+typedef struct floor_bufs {
+  fftw_plan r2c, c2r;
+  fftw_complex *cin, *cpristine, *cout;
+  double *r;
+  size_t nc, nr2c;
+} floor_bufs;
+
+/* K evaluations' worth of transforms: per evaluation, restore the c2r input (untimed), then time
+ * c2r + nr2c r2c's. */
+static void run_floor(floor_bufs *f, size_t K, meas *m) {
+  double wall = 0.0, cp = 0.0;
+  for (size_t k = 0; k < K; k++) {
+    memcpy(f->cin, f->cpristine, f->nc * sizeof(fftw_complex));
+    const double t0 = now(), c0 = cpu();
+    fftw_execute_dft_c2r(f->c2r, f->cin, f->r);
+    for (size_t a = 0; a < f->nr2c; a++) fftw_execute_dft_r2c(f->r2c, f->r, f->cout);
+    const double c1 = cpu(), t1 = now();
+    wall += t1 - t0, cp += c1 - c0;
+  }
+  m->wall = wall / (double)K, m->cpu = cp / (double)K;
+}
+
+typedef struct problem {
+  const char *name;
+  fpk_model *owned; /* freed at the end (NULL for the static model) */
+  const fpk_model *model;
+  double lo, hi;
+  double bmax;    /* bound on |b| over the box, for dt */
+  int variable_d; /* 1 + 4 instead of 1 + 2 transforms per evaluation */
+} problem;
+
+static void init_density(const problem *P, const fpk_grid *g, double *p) {
+  for (size_t m = 0; m < g->size; m++) {
+    double x[2];
+    fpk_grid_point(g, m, x);
+    if (P->variable_d)
+      p[m] = (1.0 + 0.5 * cos(x[0] - 1.0) * cos(x[1])) / (TWO_PI * TWO_PI);
+    else
+      p[m] = exp(-((x[0] - 1.0) * (x[0] - 1.0) + (x[1] + 0.5) * (x[1] + 0.5))) / M_PI;
+  }
+}
+
+static void bench_one(const problem *P, size_t N, double tmin, int reps) {
+  fpk_error err = {0};
+  fpk_grid g;
+  const size_t n[2] = {N, N};
+  const double lo[2] = {P->lo, P->lo}, hi[2] = {P->hi, P->hi};
+  const fpk_bc bc[2] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC};
+  if (fpk_grid_init(&g, 2, n, lo, hi, bc, &err)) {
+    fprintf(stderr, "bench_spectral: %s\n", err.msg);
+    exit(1);
+  }
+  /* An explicit step well inside RK4's stability for the advective term |b| k_max dt, rounded
+   * down to a power of 2 so that every evolve() below steps by exactly dt. */
+  const double kmax = TWO_PI / (P->hi - P->lo) * (double)(N / 3);
+  const double dt = exp2(floor(log2(0.1 / (P->bmax * kmax))));
+
+  fpk_spectral_options o;
+  fpk_spectral_options_default(&o);
+  o.planner = FPK_FFT_MEASURE;
+  o.nthreads = 1;
+  fpk_spectral *se = fpk_spectral_alloc(&g, P->model, fpk_spectral_etdrk4, dt, &o, &err);
+  fpk_spectral *ss = se ? fpk_spectral_alloc(&g, P->model, fpk_spectral_sbdf2, dt, &o, &err) : NULL;
+  if (!se || !ss) {
+    fprintf(stderr, "bench_spectral: %s\n", err.msg);
+    exit(1);
+  }
+  double *p = malloc(g.size * sizeof *p);
+  init_density(P, &g, p);
+  if (fpk_spectral_set_density(se, 0.0, p) || fpk_spectral_set_density(ss, 0.0, p)) {
+    fprintf(stderr, "bench_spectral: set_density failed\n");
+    exit(1);
+  }
+
+  /* Floor plans: same rank, sizes, flags, out-of-place, planned after the solver's. */
+  floor_bufs f = {0};
+  const size_t ncx = N / 2 + 1;
+  f.nc = ncx * N;
+  f.nr2c = P->variable_d ? 4 : 2;
+  f.cin = fftw_alloc_complex(f.nc), f.cpristine = fftw_alloc_complex(f.nc);
+  f.cout = fftw_alloc_complex(f.nc);
+  f.r = fftw_alloc_real(N * N);
+  const int shape[2] = {(int)N, (int)N};
+  f.r2c = fftw_plan_dft_r2c(2, shape, f.r, f.cout, FFTW_MEASURE);
+  f.c2r = fftw_plan_dft_c2r(2, shape, f.cin, f.r, FFTW_MEASURE);
+  if (!f.r2c || !f.c2r) {
+    fprintf(stderr, "bench_spectral: FFTW could not plan\n");
+    exit(1);
+  }
+  /* Pristine c2r input: the r2c of the initial density (what the solver's first c2r sees). */
+  memcpy(f.r, p, N * N * sizeof(double));
+  fftw_execute_dft_r2c(f.r2c, f.r, f.cpristine);
+
+  /* Warm up (page faults, caches), then calibrate the step counts. */
+  meas w;
+  run_floor(&f, 4, &w);
+  const size_t Kf = (size_t)fmax(4.0, ceil(tmin / fmax(w.wall, 1e-9)));
+  const size_t Ke = calibrate(se, dt, tmin), Ks = calibrate(ss, dt, tmin);
+
+  double fw[64], fc[64], ew[64], ec[64], sw[64], sc[64], re[64], rec[64], rs[64], rsc[64];
+  if (reps > 64) reps = 64;
+  for (int r = 0; r < reps; r++) {
+    meas mf, me, ms;
+    run_floor(&f, Kf, &mf);
+    if (run_steps(se, dt, Ke, &me) || run_steps(ss, dt, Ks, &ms)) exit(1);
+    fw[r] = 4.0 * mf.wall, fc[r] = 4.0 * mf.cpu; /* per ETDRK4 step */
+    ew[r] = me.wall, ec[r] = me.cpu, sw[r] = ms.wall, sc[r] = ms.cpu;
+    re[r] = ew[r] / fw[r], rec[r] = ec[r] / fc[r];
+    rs[r] = sw[r] / (0.25 * fw[r]), rsc[r] = sc[r] / (0.25 * fc[r]);
+  }
+  const int ffts = (int)(1 + f.nr2c);
+  char grid[32];
+  snprintf(grid, sizeof grid, "%zu^2", N);
+  /* One row per stepper: wall-clock medians, then CPU-time medians; ratio = median of the
+   * per-rep ratios, [min-max] over the reps. */
+  for (int st = 0; st < 2; st++) {
+    const double mult = st ? 0.25 : 1.0; /* floor: 4 evaluations (ETDRK4) or 1 (SBDF2) */
+    double *tw = st ? sw : ew, *tc = st ? sc : ec, *rw = st ? rs : re, *rc = st ? rsc : rec;
+    double lo_w, hi_w, lo_c, hi_c;
+    range(rw, reps, &lo_w, &hi_w), range(rc, reps, &lo_c, &hi_c);
+    printf("%-5s %-7s %-7s %4d %10.3f %10.3f %6.2f [%.2f-%.2f] %10.3f %10.3f %6.2f [%.2f-%.2f] "
+           "%4zu %9.3e\n",
+           P->name, grid, st ? "SBDF2" : "ETDRK4", st ? ffts : 4 * ffts,
+           1e3 * mult * median(fw, reps), 1e3 * median(tw, reps), median(rw, reps), lo_w, hi_w,
+           1e3 * mult * median(fc, reps), 1e3 * median(tc, reps), median(rc, reps), lo_c, hi_c,
+           st ? Ks : Ke, dt);
+  }
+  if (fabs(fpk_spectral_mass(se) - 1.0) > 1e-9 || fabs(fpk_spectral_mass(ss) - 1.0) > 1e-9)
+    fprintf(stderr, "bench_spectral: mass drifted (%.12f, %.12f)\n", fpk_spectral_mass(se),
+            fpk_spectral_mass(ss));
+  fflush(stdout);
+
+  fftw_destroy_plan(f.r2c), fftw_destroy_plan(f.c2r);
+  fftw_free(f.cin), fftw_free(f.cpristine), fftw_free(f.cout), fftw_free(f.r);
+  free(p);
+  fpk_spectral_free(se), fpk_spectral_free(ss);
+}
+
+int main(int argc, char **argv) {
+  double tmin = 1.5;
+  int reps = 5;
+  const char *which = "both";
+  size_t sizes[16], nsizes = 0;
+  for (int k = 1; k < argc; k++) {
+    if (!strcmp(argv[k], "-t") && k + 1 < argc) tmin = atof(argv[++k]);
+    else if (!strcmp(argv[k], "-r") && k + 1 < argc) reps = atoi(argv[++k]);
+    else if (!strcmp(argv[k], "-m") && k + 1 < argc) which = argv[++k];
+    else if (nsizes < 16 && strtoul(argv[k], NULL, 10) >= 8) sizes[nsizes++] = strtoul(argv[k], NULL, 10);
+    else {
+      fprintf(stderr, "usage: bench_spectral [-t min_seconds] [-r reps] [-m ou|vard|both] [N ...]\n");
+      return 2;
+    }
+  }
+  if (!nsizes) sizes[0] = 256, sizes[1] = 1024, nsizes = 2;
+  if (reps < 1) reps = 1;
+
+  fpk_error err = {0};
+  const double A[4] = {1.0, 0.6, -0.4, 0.8}, mu[2] = {0.0, 0.0}, sigma[2] = {1.0, 0.8};
+  fpk_model *ou = fpk_model_ou_alloc(2, A, mu, sigma, &err);
+  if (!ou) {
+    fprintf(stderr, "bench_spectral: %s\n", err.msg);
+    return 1;
+  }
+  static const fpk_model vard = {.name = "vard", .dim = 2, .drift = vard_drift,
+                                 .noise = vard_noise, .params = NULL,
+                                 .flags = FPK_MODEL_AUTONOMOUS, .linear = NULL};
+  /* |b| <= ‖A‖_∞ · 8 on [−8, 8]² for OU; <= 1.8 for vard. */
+  const problem probs[2] = {{"ou", ou, ou, -8.0, 8.0, 1.6 * 8.0, 0},
+                            {"vard", NULL, &vard, 0.0, TWO_PI, 1.8, 1}};
+
+  printf("bench_spectral: %s, planner FFTW_MEASURE, FFTW threads = 1; %d reps of >= %.1f s "
+         "each; medians, [min-max] of the per-rep ratios\n",
+         fftw_version, reps, tmin);
+  printf("%-5s %-7s %-7s %4s %10s %10s %19s %10s %10s %19s %4s %9s\n", "", "", "", "FFTs",
+         "wall:", "", "", "CPU:", "", "", "", "");
+  printf("%-5s %-7s %-7s %4s %10s %10s %19s %10s %10s %19s %4s %9s\n", "model", "grid",
+         "stepper", "/stp", "floor ms", "step ms", "ratio [range]", "floor ms", "step ms",
+         "ratio [range]", "K", "dt");
+  for (size_t k = 0; k < nsizes; k++)
+    for (int q = 0; q < 2; q++) {
+      if (strcmp(which, "both") && strcmp(which, probs[q].name)) continue;
+      bench_one(&probs[q], sizes[k], tmin, reps);
+    }
+  fpk_model_free(ou);
+  return 0;
+}
