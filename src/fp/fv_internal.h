@@ -39,13 +39,17 @@ typedef struct fpk_fv_op {
   double *out_left[FPK_MAX_DIM], *out_right[FPK_MAX_DIM];
   size_t nfaces[FPK_MAX_DIM];
   double *xf, *bf, *sf; /* batch buffers: face coordinates, drift, noise (dim * max nfaces) */
+  /* Cell-centre coordinates and D_a = ½σ_a² there (dim * n each), for the flux J = b p − ∂(D p);
+   * allocated at the first assembly of a model without FPK_MODEL_ADDITIVE, NULL until then. */
+  double *xc, *Dc;
   double t;             /* time of the values in Ax */
   int assembled;
 } fpk_fv_op;
 
 int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
 void fpk_fv_op_free(fpk_fv_op *op);
-/* Evaluates the model on every face (one batched drift and noise call per axis) and fills Ax. */
+/* Evaluates the model on every face (one batched drift and noise call per axis) and, unless the
+ * model is FPK_MODEL_ADDITIVE, the noise at every cell centre (one batched call), and fills Ax. */
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
 /* y = L x. */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);

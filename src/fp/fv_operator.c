@@ -1,15 +1,20 @@
 /* Assembly of the finite-volume Fokker–Planck operator L with Scharfetter–Gummel fluxes.
  *
- * Cell-centred unknowns p_i (fpk_grid order, x fastest). Along axis a, the flux through the face
- * between cells l and r = l + e_a (spacing h, face-midpoint drift v = b_a and D = ½σ_a²) is
- *   J = (D/h) [B(-z) p_l - B(z) p_r],  z = v h / D,  B(z) = z / (e^z - 1)
+ * Cell-centred unknowns p_i (fpk_grid order, x fastest). The Itô Fokker–Planck flux along axis a
+ * is J = b_a p − ∂_a(D_a p), D_a = ½σ_a², i.e. J = −(∂u − v u) with u = D p and v = b/D.
+ * Exponential fitting of u across the face between cells l and r = l + e_a (spacing h; drift b_f
+ * and D_f at the face midpoint, D_l and D_r at the two cell centres) gives
+ *   J = (1/h) [B(-z) D_l p_l - B(z) D_r p_r],  z = v_f h = b_f h / D_f,  B(z) = z / (e^z - 1)
  * (Scharfetter & Gummel, IEEE Trans. Electron Devices 16, 64 (1969); in the Fokker–Planck setting
- * Chang & Cooper, J. Comput. Phys. 6, 1 (1970)). So cell l loses (D/h²) B(-z) p_l per unit time
- * to r and r loses (D/h²) B(z) p_r to l; both coefficients are >= 0, which makes L a Metzler
- * matrix with zero column sums. Boundary faces: reflecting = no flux; periodic = an ordinary face
- * between the last and the first cell; absorbing = the half-cell flux to a wall value p = 0 at
- * distance δ = h/2, i.e. the outflow (D/(δh)) B(∓z_δ) p_cell with z_δ = v δ / D (minus sign at the
- * upper wall). See docs/fv-scheme.md.
+ * Chang & Cooper, J. Comput. Phys. 6, 1 (1970); with variable diffusion Bessemoulin-Chatard,
+ * Numer. Math. 121, 637 (2012)). For constant D this is (D/h)[B(-z) p_l - B(z) p_r]; additive
+ * models (FPK_MODEL_ADDITIVE) skip the centre evaluation and use D_l = D_r = D_f, so their
+ * operator is bitwise the constant-D one. Cell l loses (D_l/h²) B(-z) p_l per unit time to r and
+ * r loses (D_r/h²) B(z) p_r to l; both coefficients are >= 0, which makes L a Metzler matrix with
+ * zero column sums. Boundary faces: reflecting = no flux; periodic = an ordinary face between the
+ * last and the first cell; absorbing = the half-cell flux to a wall value u = D p = 0 (whatever D
+ * is at the wall) at distance δ = h/2, i.e. the outflow (D_cell/(δh)) B(∓z_δ) p_cell with
+ * z_δ = b_f δ / D_f at the wall face (minus sign at the upper wall). See docs/fv-scheme.md.
  */
 #include "fp/fv_internal.h"
 
@@ -33,12 +38,15 @@ double fpk_fv_bernoulli(double z) {
 }
 
 /* Outflow coefficients of a face: out_l = rate at which the left cell loses mass through it,
- * out_r = the same for the right cell, for an interior face of width h (h² = h * h). */
-static inline void sg_face(double v, double D, double h, double *out_l, double *out_r) {
+ * out_r = the same for the right cell, for an interior face of width h (h² = h * h). v and D are
+ * the drift and diffusion at the face, Dl and Dr the diffusion at the left and right cell
+ * centres (Dl = Dr = D for constant D: then k * B below is exactly the constant-D scheme). */
+static inline void sg_face(double v, double D, double Dl, double Dr, double h, double *out_l,
+                           double *out_r) {
   if (D > 0.0) {
-    const double z = v * h / D, k = D / (h * h);
-    *out_l = k * fpk_fv_bernoulli(-z);
-    *out_r = k * fpk_fv_bernoulli(z);
+    const double z = v * h / D;
+    *out_l = Dl / (h * h) * fpk_fv_bernoulli(-z);
+    *out_r = Dr / (h * h) * fpk_fv_bernoulli(z);
   } else { /* D = 0: the SG flux reduces to first-order upwinding */
     *out_l = (v > 0.0 ? v : 0.0) / h;
     *out_r = (v < 0.0 ? -v : 0.0) / h;
@@ -46,14 +54,15 @@ static inline void sg_face(double v, double D, double h, double *out_l, double *
 }
 
 /* Outflow coefficient to an absorbing wall at distance δ = h/2 from the centre of a cell of width
- * h. sign = -1 at the lower wall (outward normal -e_a), +1 at the upper wall. Flux along +e_a
- * at the lower wall: J = (D/δ)[B(-z)·0 - B(z) p] = -(D/δ) B(z) p, so the cell loses
- * (D/(δh)) B(z) p; at the upper wall J = (D/δ) B(-z) p. */
-static inline double sg_wall(double v, double D, double h, int sign) {
+ * h. sign = -1 at the lower wall (outward normal -e_a), +1 at the upper wall. v, D: drift and
+ * diffusion at the wall face; Dc: diffusion at the cell centre. With u = D p = 0 on the wall, the
+ * flux along +e_a at the lower wall is J = (1/δ)[B(-z)·0 - B(z) Dc p] = -(Dc/δ) B(z) p, z = vδ/D,
+ * so the cell loses (Dc/(δh)) B(z) p; at the upper wall J = (Dc/δ) B(-z) p. */
+static inline double sg_wall(double v, double D, double Dc, double h, int sign) {
   const double delta = 0.5 * h;
   if (D > 0.0) {
     const double z = v * delta / D;
-    return D / (delta * h) * fpk_fv_bernoulli(sign > 0 ? -z : z);
+    return Dc / (delta * h) * fpk_fv_bernoulli(sign > 0 ? -z : z);
   }
   const double vn = sign * v; /* outward normal velocity */
   return (vn > 0.0 ? vn : 0.0) / h;
@@ -93,6 +102,8 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   free(op->xf);
   free(op->bf);
   free(op->sf);
+  free(op->xc);
+  free(op->Dc);
   memset(op, 0, sizeof *op);
 }
 
@@ -179,6 +190,35 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n, per = 2 * d + 1;
 
+  /* 0. D at the cell centres (one batched noise call), needed unless σ is constant in x. */
+  const int variable_D = (model->flags & FPK_MODEL_ADDITIVE) == 0;
+  if (variable_D) {
+    if (!op->Dc) {
+      op->xc = calloc(d * n, sizeof *op->xc); /* calloc: GCC cannot see every entry is set */
+      op->Dc = malloc(d * n * sizeof *op->Dc);
+      if (!op->xc || !op->Dc) {
+        free(op->xc);
+        free(op->Dc);
+        op->xc = op->Dc = NULL;
+        return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+      }
+      for (size_t j = 0; j < n; j++) {
+        size_t idx[FPK_MAX_DIM];
+        unflatten(g, j, idx);
+        for (size_t b = 0; b < d; b++) op->xc[b * n + j] = fpk_grid_center(g, b, idx[b]);
+      }
+    }
+    int rc = fpk_model_noise(model, t, n, op->xc, op->Dc, err);
+    if (rc) return rc;
+    for (size_t k = 0; k < d * n; k++) {
+      op->Dc[k] = 0.5 * op->Dc[k] * op->Dc[k];
+      if (!isfinite(op->Dc[k]))
+        return fpk_error_set(err, FPK_ENUMERIC,
+                             "fv: model %s gives a non-finite noise at t = %g at a cell centre",
+                             model->name, t);
+    }
+  }
+
   /* 1. Face coefficients, one batched model call per axis. */
   for (size_t a = 0; a < d; a++) {
     const size_t nf = op->nfaces[a], na = g->n[a];
@@ -201,6 +241,7 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
     /* Face index along a of flat face f: (f / prod_{b<a} n_b) % (na + 1). */
     size_t inner = 1;
     for (size_t b = 0; b < a; b++) inner *= g->n[b];
+    const double *Dca = variable_D ? op->Dc + a * n : NULL;
     for (size_t f = 0; f < nf; f++) {
       const size_t ia = (f / inner) % (na + 1);
       const double D = 0.5 * sig[f] * sig[f];
@@ -209,19 +250,30 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
                              "fv: model %s gives a non-finite drift or noise at t = %g on a face "
                              "of axis %zu",
                              model->name, t, a);
+      /* D at the centres of the cells left (index ia - 1 along a, wrapped) and right (ia, wrapped)
+       * of the face; flat face f = (outer (na + 1) + ia) inner + in, cell = (outer na + i) inner
+       * + in. */
+      double Dl = D, Dr = D;
+      if (Dca) {
+        const size_t in = f % inner, base = (f / (inner * (na + 1))) * na * inner + in;
+        if (ia > 0) Dl = Dca[base + (ia - 1) * inner];
+        else if (g->bc[a] == FPK_BC_PERIODIC) Dl = Dca[base + (na - 1) * inner];
+        if (ia < na) Dr = Dca[base + ia * inner];
+        else if (g->bc[a] == FPK_BC_PERIODIC) Dr = Dca[base];
+      }
       if (ia > 0 && ia < na) {
-        sg_face(v[f], D, h, &ol[f], &orr[f]);
+        sg_face(v[f], D, Dl, Dr, h, &ol[f], &orr[f]);
       } else {
         switch (g->bc[a]) {
           case FPK_BC_PERIODIC:
-            sg_face(v[f], D, h, &ol[f], &orr[f]);
+            sg_face(v[f], D, Dl, Dr, h, &ol[f], &orr[f]);
             break;
           case FPK_BC_ABSORBING:
             if (ia == 0) {
               ol[f] = 0.0;
-              orr[f] = sg_wall(v[f], D, h, -1);
+              orr[f] = sg_wall(v[f], D, Dr, h, -1);
             } else {
-              ol[f] = sg_wall(v[f], D, h, +1);
+              ol[f] = sg_wall(v[f], D, Dl, h, +1);
               orr[f] = 0.0;
             }
             break;
