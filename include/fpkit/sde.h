@@ -1,9 +1,12 @@
 /* fpkit/sde.h — Monte Carlo ensembles of SDE paths.
  *
  * Random numbers come from Random123's Philox4x32-10, a counter-based generator: the key is the
- * user's 64-bit seed, the counter is (path index, position in that path's stream). Path p's
- * normals are a pure function of (seed, p), so every path is the same whatever the number of
- * threads or the order in which paths are computed, and any single path can be regenerated alone.
+ * user's 64-bit seed, the counter is (path index, position in that path's stream). Each call
+ * gives three standard normals by a double-precision ziggurat (McFarland's 2016 layout, 32-bit
+ * values); the rare draws it rejects (3 in 512) take their extra uniforms from a sub-stream of
+ * their own position (counters the main stream never uses). So path p's normals are a pure
+ * function of (seed, p), every path is the same whatever the number of threads or the order in
+ * which paths are computed, and any single path can be regenerated alone.
  * Paths run in fixed blocks; per-block partial sums are reduced in block order, so histograms,
  * means and covariances are bitwise identical with 1 or N threads.
  */
@@ -24,8 +27,9 @@ extern "C" {
 /* Writes n standard normals of path `path`, stream positions [first, first + n), into z.
  * Position k is the same number whichever (first, n) window it is requested through.
  * fpk_mc_run draws path p's X_0 from positions 0 .. dim-1 and the normals of step s (0-based,
- * over the whole run) from positions 4 + s*q*dim + r*dim + c (r < q = stepper normals_per_dim,
- * component c < dim), so any path can be regenerated with this function. */
+ * over the whole run) from positions 3 + s*q*dim + r*dim + c (r < q = stepper normals_per_dim,
+ * component c < dim), so any path can be regenerated with this function. Position k comes from
+ * Philox call k/3 of the path; the bit layout is in src/sde/sde_internal.h. */
 void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, double *z);
 
 /* ---- Steppers (GSL-style type table) ----------------------------------------------------- */

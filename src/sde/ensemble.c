@@ -344,9 +344,10 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   C.t0 = t0k;
   C.nsteps_total = total;
   {
+    /* whole Philox calls: X_0 takes one, a fill ceil(FILL_STEPS * q * d / PER_CALL) */
     size_t rows = FPK_MC_FILL_STEPS * st->normals_per_dim * d;
-    rows = (rows + 3) / 4 * 4;
-    C.zrows = rows > 4 ? rows : 4;
+    rows = (rows + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL * FPK_RNG_PER_CALL;
+    C.zrows = rows > FPK_RNG_PER_CALL ? rows : FPK_RNG_PER_CALL;
   }
 
   const size_t B = FPK_MC_BLOCK, N = params->npaths;
