@@ -9,13 +9,8 @@
 #include "fpkit/sde.h"
 #include "sde/sde_internal.h"
 
-static double clock_s(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+#include "bench_timer.h"
+
 
 int main(int argc, char **argv) {
   const size_t npaths = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;

@@ -32,15 +32,10 @@
 
 #include "fpkit/spectral.h"
 
+#include "bench_timer.h"
+
 static const double TWO_PI = 6.283185307179586476925;
 
-static double clock_s(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* ---------------------------------------------------------------- variable-D torus model */
 

@@ -260,6 +260,23 @@ static void test_gap(void **state) {
   fpk_model_free(ou);
 }
 
+/* The OU test problem on the periodic box [lo, hi] with n points: ETDRK4 from N(−1, 0.3) to
+ * t = 1. Returns the solver (for its density and diagnostics); the grid is written to *g. */
+static fpk_spectral *ou_box_run(const fpk_model *ou, const fpk_gaussian *g0, size_t n, double lo,
+                                double hi, double dt, fpk_grid *g) {
+  fpk_error err = {0};
+  fpk_bc bc = FPK_BC_PERIODIC;
+  assert_int_equal(fpk_grid_init(g, 1, &n, &lo, &hi, &bc, &err), FPK_SUCCESS);
+  double p0[128];
+  assert_true(n <= 128);
+  fpk_gaussian_cell_probs(g0, g, p0, &err);
+  for (size_t i = 0; i < n; i++) p0[i] /= g->h[0];
+  fpk_spectral *s = make(g, ou, fpk_spectral_etdrk4, dt);
+  fpk_spectral_set_density(s, 0.0, p0);
+  assert_int_equal(fpk_spectral_evolve(s, 1.0), FPK_SUCCESS);
+  return s;
+}
+
 /* OU on a large periodic box against the exact law: the drift's jump at the seam is invisible
  * where the density is ~1e-40, and the error reaches ~1e-12 with modest N. */
 static void test_ou_box(void **state) {
@@ -267,21 +284,13 @@ static void test_ou_box(void **state) {
   fpk_error err = {0};
   double A = 1.0, mu = 0.5, sig = 1.0;
   fpk_model *ou = fpk_model_ou_alloc(1, &A, &mu, &sig, &err);
-  size_t n = 96;
-  double lo = -8, hi = 8;
-  fpk_bc bc = FPK_BC_PERIODIC;
-  fpk_grid g;
-  assert_int_equal(fpk_grid_init(&g, 1, &n, &lo, &hi, &bc, &err), FPK_SUCCESS);
   fpk_gaussian g0 = {.dim = 1, .mean = {-1.0}, .cov = {0.3}}, gt;
-  double p0[96], pe[96];
-  fpk_gaussian_cell_probs(&g0, &g, p0, &err);
-  for (size_t i = 0; i < n; i++) p0[i] /= g.h[0];
-  fpk_spectral *s = make(&g, ou, fpk_spectral_etdrk4, 0.001);
-  fpk_spectral_set_density(s, 0.0, p0);
-  assert_int_equal(fpk_spectral_evolve(s, 1.0), FPK_SUCCESS);
+  fpk_grid g;
+  fpk_spectral *s = ou_box_run(ou, &g0, 96, -8, 8, 0.001, &g);
+  double pe[96];
   assert_int_equal(fpk_exact_linear_law(ou->linear, &g0, 1.0, &gt, &err), FPK_SUCCESS);
   fpk_gaussian_cell_probs(&gt, &g, pe, &err);
-  for (size_t i = 0; i < n; i++) pe[i] /= g.h[0];
+  for (size_t i = 0; i < g.n[0]; i++) pe[i] /= g.h[0];
   double e = l1(&g, fpk_spectral_density(s), pe);
   printf("  OU box L1 %.3e  tail %.2e  edge %.2e  min %.2e\n", e, fpk_spectral_tail_energy(s),
          fpk_spectral_edge_density(s), fpk_spectral_min_density(s));
@@ -291,22 +300,10 @@ static void test_ou_box(void **state) {
   fpk_spectral_free(s);
   /* the diagnostics flag what is not resolved: on 32 points the same run has a tail 10 orders
    * larger, and on [-3, 3] the density is far from zero at the box faces */
-  n = 32;
-  assert_int_equal(fpk_grid_init(&g, 1, &n, &lo, &hi, &bc, &err), FPK_SUCCESS);
-  fpk_gaussian_cell_probs(&g0, &g, p0, &err);
-  for (size_t i = 0; i < n; i++) p0[i] /= g.h[0];
-  s = make(&g, ou, fpk_spectral_etdrk4, 0.005);
-  fpk_spectral_set_density(s, 0.0, p0);
-  assert_int_equal(fpk_spectral_evolve(s, 1.0), FPK_SUCCESS);
+  s = ou_box_run(ou, &g0, 32, -8, 8, 0.005, &g);
   assert_true(fpk_spectral_tail_energy(s) > 1e-15);
   fpk_spectral_free(s);
-  lo = -3, hi = 3, n = 64;
-  assert_int_equal(fpk_grid_init(&g, 1, &n, &lo, &hi, &bc, &err), FPK_SUCCESS);
-  fpk_gaussian_cell_probs(&g0, &g, p0, &err);
-  for (size_t i = 0; i < n; i++) p0[i] /= g.h[0];
-  s = make(&g, ou, fpk_spectral_etdrk4, 0.005);
-  fpk_spectral_set_density(s, 0.0, p0);
-  assert_int_equal(fpk_spectral_evolve(s, 1.0), FPK_SUCCESS);
+  s = ou_box_run(ou, &g0, 64, -3, 3, 0.005, &g);
   assert_true(fpk_spectral_edge_density(s) > 1e-5); /* exp(-3²/(2·0.47)) ≈ 7e-5 */
   fpk_spectral_free(s);
   fpk_model_free(ou);

@@ -221,6 +221,14 @@ static int read_times(fpk_config *c, experiment *x, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* A method's time step, `section.dt` > 0. It has no default: it is read (and recorded in the
+ * resolved configuration) only when the method runs or the key is given, so a stored
+ * configuration never carries an invalid placeholder. */
+static int read_step(fpk_config *c, const char *section, int on, double *dt, fpk_error *err) {
+  if (!on && !fpk_config_has(c, section, "dt")) return FPK_SUCCESS;
+  return fpk_config_double(c, section, "dt", on, 0.0, 1, INFINITY, dt, err);
+}
+
 static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
   int rc, absorbing = 0;
   for (size_t a = 0; a < x->dim; a++) absorbing |= x->grid.bc[a] == FPK_BC_ABSORBING;
@@ -260,11 +268,7 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     }
     if ((rc = fpk_config_choice(c, "fp", "scheme", 0, names, &scheme, err))) return rc;
     x->fv_scheme = fpk_fv_steppers[scheme];
-    /* A step has no default: read (and recorded) only when the method runs or it is given, so a
-     * stored configuration never carries an invalid placeholder. */
-    if ((x->fv_on || fpk_config_has(c, "fp", "dt")) &&
-        (rc = fpk_config_double(c, "fp", "dt", x->fv_on, 0.0, 1, INFINITY, &x->fv_dt, err)))
-      return rc;
+    if ((rc = read_step(c, "fp", x->fv_on, &x->fv_dt, err))) return rc;
   }
   {
     /* [spectral]: the Fourier solver's own settings */
@@ -273,10 +277,7 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     for (size_t i = 0; fpk_spectral_steppers[i] && ns < 15; i++) names[ns++] = fpk_spectral_steppers[i]->name;
     if ((rc = fpk_config_choice(c, "spectral", "scheme", 0, names, &scheme, err))) return rc;
     x->spectral_scheme = fpk_spectral_steppers[scheme];
-    if ((x->spectral_on || fpk_config_has(c, "spectral", "dt")) &&
-        (rc = fpk_config_double(c, "spectral", "dt", x->spectral_on, 0.0, 1, INFINITY,
-                                &x->spectral_dt, err)))
-      return rc;
+    if ((rc = read_step(c, "spectral", x->spectral_on, &x->spectral_dt, err))) return rc;
     fpk_spectral_options_default(&x->spectral_opt);
     static const char *const planners[] = {"estimate", "measure", "patient", NULL};
     if ((rc = fpk_config_choice(c, "spectral", "planner", 0, planners, &planner, err))) return rc;
@@ -345,9 +346,7 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     x->mc.keep_paths = 0;
     if ((rc = fpk_config_size(c, "mc", "paths", 0, 2, (size_t)1 << 40, &x->mc.npaths, err)))
       return rc;
-    if ((x->mc_on || fpk_config_has(c, "mc", "dt")) &&
-        (rc = fpk_config_double(c, "mc", "dt", x->mc_on, 0.0, 1, INFINITY, &x->mc.dt, err)))
-      return rc;
+    if ((rc = read_step(c, "mc", x->mc_on, &x->mc.dt, err))) return rc;
     if ((rc = fpk_config_u64(c, "mc", "seed", 0, &x->mc.seed, err))) return rc;
     if ((rc = fpk_config_size(c, "mc", "keep_paths", 0, 0, x->mc.npaths, &x->mc.keep_paths, err)))
       return rc;

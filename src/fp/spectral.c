@@ -177,18 +177,8 @@ static int etd_prepare(fpk_spectral *s, double h, double t) {
 
 /* ---------------------------------------------------------------------- steppers */
 
-/* 𝒩(û) at time t, re-sampling the model first when it depends on time. */
-static int nonlinear(fpk_spectral *s, const fftw_complex *uh, double t, fftw_complex *out) {
-  if (!s->autonomous && s->op.t_model != t) {
-    int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
-    if (rc) return rc;
-  }
-  fpk_spectral_op_apply(&s->op, uh, out, 0);
-  return FPK_SUCCESS;
-}
-
-/* 𝒩 of the field the caller has written into s->op.ct (destroyed), at time t. Re-sampling the
- * model does not touch ct. */
+/* 𝒩 of the field the caller has written into s->op.ct (destroyed), at time t, re-sampling the
+ * model first when it depends on time (sampling does not touch ct). */
 static int nonlinear_ct(fpk_spectral *s, double t, fftw_complex *out) {
   if (!s->autonomous && s->op.t_model != t) {
     int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
@@ -196,6 +186,12 @@ static int nonlinear_ct(fpk_spectral *s, double t, fftw_complex *out) {
   }
   fpk_spectral_op_apply_ct(&s->op, out);
   return FPK_SUCCESS;
+}
+
+/* 𝒩(û) at time t; û is kept (the inverse transform destroys a copy of it in ct). */
+static int nonlinear(fpk_spectral *s, const fftw_complex *uh, double t, fftw_complex *out) {
+  memcpy(s->op.ct, uh, s->op.nc * sizeof *uh);
+  return nonlinear_ct(s, t, out);
 }
 
 /* The stage values b and c are only ever transformed, so they are written straight into the

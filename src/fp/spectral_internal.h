@@ -56,16 +56,14 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 void fpk_spectral_op_free(fpk_spectral_op *op);
 /* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
-/* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, for uh the r2c transform
- * of u, with the model as last sampled; dealiased when op->dealias. With full = 1 it is the whole
- * operator 𝓛u + 𝒩(u) without dealiasing (the collocation operator of the stationary solver).
- * uh is not modified; out may not alias uh or op->ct. An out from fftw_alloc_complex saves a
- * pass: the last transform is written into it directly. */
-void fpk_spectral_op_apply(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out,
-                           int full);
-/* The same (full = 0) for the field whose r2c transform the caller has written into op->ct,
- * which is destroyed: saves the copy when the caller can produce its input there. */
+/* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, with the model as last
+ * sampled and dealiased when op->dealias, for the field u whose r2c transform the caller has
+ * written into op->ct (destroyed by the inverse transform). out may not alias op->ct; an out
+ * from fftw_alloc_complex saves a pass: the last transform is written into it directly. */
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
+/* out = 𝓛u + 𝒩(u), the whole collocation operator without dealiasing, for uh the r2c transform
+ * of u (kept): what the stationary solver assembles. */
+void fpk_spectral_op_apply_full(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out);
 /* The eigenvalue of 𝓛 = Σ_a D̄_a ∂_a² for the mode at complex index c. */
 static inline double fpk_spectral_op_lambda(const fpk_spectral_op *op, size_t c) {
   const size_t i = c % op->ncx, j = c / op->ncx;

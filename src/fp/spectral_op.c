@@ -315,10 +315,8 @@ void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out) {
   evaluate(op, out, op->dealias);
 }
 
-void fpk_spectral_op_apply(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out,
-                           int full) {
+void fpk_spectral_op_apply_full(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out) {
   memcpy(op->ct, uh, op->nc * sizeof(fftw_complex)); /* c2r destroys its input */
-  evaluate(op, out, op->dealias && !full);
-  if (full)
-    for (size_t c = 0; c < op->nc; c++) out[c] += fpk_spectral_op_lambda(op, c) * uh[c];
+  evaluate(op, out, 0);
+  for (size_t c = 0; c < op->nc; c++) out[c] += fpk_spectral_op_lambda(op, c) * uh[c];
 }

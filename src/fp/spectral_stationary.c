@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <gsl/gsl_complex_math.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_eigen.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
@@ -42,7 +43,7 @@ static int build_matrix(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mod
                          "points, or fv's sparse stationary solver)",
                          what, M, FPK_SPECTRAL_DENSE_MAX);
   if ((rc = fpk_spectral_op_sample(op, model, 0.0, err))) return rc;
-  /* apply(full = 1) adds the D̄ part back: the columns are those of the whole operator. */
+  /* apply_full adds the D̄ part back: the columns are those of the whole operator. */
   gsl_matrix *A = gsl_matrix_alloc(M, M);
   double *e = fftw_alloc_real(M), *col = fftw_alloc_real(M);
   fftw_complex *eh = fftw_alloc_complex(op->nc), *ah = fftw_alloc_complex(op->nc);
@@ -55,7 +56,7 @@ static int build_matrix(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mod
     e[j] = 1.0;
     fftw_execute_dft_r2c(op->r2c, e, eh);
     e[j] = 0.0;
-    fpk_spectral_op_apply(op, eh, ah, 1);
+    fpk_spectral_op_apply_full(op, eh, ah);
     fpk_spectral_op_to_values(op, ah, col);
     for (size_t i = 0; i < M; i++) gsl_matrix_set(A, i, j, col[i]);
   }
@@ -83,8 +84,12 @@ int fpk_spectral_stationary(const fpk_grid *grid, const fpk_model *model, double
     rc = fpk_error_set(err, FPK_ENOMEM, "spectral stationary: out of memory");
   } else {
     gsl_vector_set(rhs, 0, 1.0);
-    gsl_set_error_handler_off();
-    if (gsl_linalg_LU_decomp(A, perm, &sign) || gsl_linalg_LU_solve(A, perm, rhs, u))
+    /* GSL's default handler aborts; errors come back as status codes here, and the caller's
+     * handler is restored after (no global state left changed). */
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    const int bad = gsl_linalg_LU_decomp(A, perm, &sign) || gsl_linalg_LU_solve(A, perm, rhs, u);
+    gsl_set_error_handler(old);
+    if (bad)
       rc = fpk_error_set(err, FPK_ENUMERIC,
                          "spectral stationary: the operator of model %s is singular even with "
                          "the mass condition (several stationary states?)",
@@ -128,8 +133,10 @@ int fpk_spectral_gap(const fpk_grid *grid, const fpk_model *model, double *gap, 
   if (!ev || !w) {
     rc = fpk_error_set(err, FPK_ENOMEM, "spectral gap: out of memory");
   } else {
-    gsl_set_error_handler_off();
-    if (gsl_eigen_nonsymm(A, ev, w))
+    gsl_error_handler_t *old = gsl_set_error_handler_off(); /* as in the stationary solve */
+    const int bad = gsl_eigen_nonsymm(A, ev, w);
+    gsl_set_error_handler(old);
+    if (bad)
       rc = fpk_error_set(err, FPK_ENUMERIC, "spectral gap: the QR iteration did not converge");
   }
   if (!rc) {

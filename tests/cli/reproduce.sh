@@ -6,6 +6,7 @@
 set -euo pipefail
 fpkit=$1
 py=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -42,34 +43,19 @@ INI
 "$fpkit" run "$tmp/run.ini" -o "$tmp/t1.h5" --threads 1 --quiet
 "$fpkit" run "$tmp/run.ini" -o "$tmp/t2.h5" --threads 2 --quiet
 # Regenerate from the config stored in t2.h5 alone.
-"$py" - "$tmp/t2.h5" "$tmp/stored.ini" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "r") as f:
-    config = f.attrs["config"]
-    open(sys.argv[2], "w").write(config.decode() if isinstance(config, bytes) else config)
-PY
+"$py" "$here/h5tools.py" config "$tmp/t2.h5" "$tmp/stored.ini"
 "$fpkit" run "$tmp/stored.ini" -o "$tmp/t3.h5" --quiet
 
-"$py" - "$tmp/t1.h5" "$tmp/t2.h5" "$tmp/t3.h5" <<'PY'
-import sys, h5py, numpy as np
-
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-        attrs = dict(f.attrs)
-    return out, attrs
+"$py" - "$here" "$tmp/t1.h5" "$tmp/t2.h5" "$tmp/t3.h5" <<'PY'
+import sys, numpy as np
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, sys.argv.pop(1))
+from h5tools import datasets, identical
 
 d1, a1 = datasets(sys.argv[1])
 d2, a2 = datasets(sys.argv[2])
 d3, a3 = datasets(sys.argv[3])
-fails = []
-for other, label in ((d2, "2 threads"), (d3, "stored config")):
-    if sorted(other) != sorted(d1):
-        fails.append(f"{label}: different datasets {sorted(set(other) ^ set(d1))}")
-    for k in d1:
-        if k in other and d1[k].tobytes() != other[k].tobytes():
-            fails.append(f"{label}: {k} differs (max |diff| {np.max(np.abs(d1[k] - other[k])):.3g})")
+fails = identical(d1, ((d2, "2 threads"), (d3, "stored config")))
 
 for key in ("fpkit_version", "config", "config_file", "seed", "created", "model"):
     if key not in a1: fails.append(f"root attribute {key} missing")

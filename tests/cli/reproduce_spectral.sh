@@ -7,6 +7,7 @@
 set -euo pipefail
 fpkit=$1
 py=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -47,12 +48,7 @@ INI
 
 "$fpkit" run "$tmp/run.ini" -o "$tmp/t1.h5" --threads 1 --quiet
 "$fpkit" run "$tmp/run.ini" -o "$tmp/t2.h5" --threads 2 --quiet
-"$py" - "$tmp/t2.h5" "$tmp/stored.ini" <<'PY'
-import sys, h5py
-with h5py.File(sys.argv[1], "r") as f:
-    c = f.attrs["config"]
-    open(sys.argv[2], "w").write(c.decode() if isinstance(c, bytes) else c)
-PY
+"$py" "$here/h5tools.py" config "$tmp/t2.h5" "$tmp/stored.ini"
 "$fpkit" run "$tmp/stored.ini" -o "$tmp/t3.h5" --quiet
 
 # 1D, for the stationary solves and the gap (dense: O(n^3))
@@ -87,20 +83,13 @@ enabled = false
 INI
 "$fpkit" run "$tmp/st.ini" -o "$tmp/st.h5" --quiet
 
-"$py" - "$tmp/t1.h5" "$tmp/t2.h5" "$tmp/t3.h5" "$tmp/st.h5" <<'PY'
+"$py" - "$here" "$tmp/t1.h5" "$tmp/t2.h5" "$tmp/t3.h5" "$tmp/st.h5" <<'PY'
 import sys, h5py, numpy as np
-def datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-d1, d2, d3, ds = (datasets(p) for p in sys.argv[1:5])
-fails = []
-for other, label in ((d2, "2 threads"), (d3, "stored config")):
-    if sorted(other) != sorted(d1): fails.append(f"{label}: different datasets")
-    for k in d1:
-        if k in other and d1[k].tobytes() != other[k].tobytes():
-            fails.append(f"{label}: {k} differs")
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, sys.argv.pop(1))
+from h5tools import datasets, identical
+d1, d2, d3, ds = (datasets(p)[0] for p in sys.argv[1:5])
+fails = identical(d1, ((d2, "2 threads"), (d3, "stored config")))
 need = ["spectral/density", "spectral/mass", "spectral/min_density", "spectral/tail_energy",
         "spectral/edge_density", "errors/l1_spectral_exact", "errors/l1_spectral_fv",
         "errors/l1_mc_spectral"]
