@@ -11,6 +11,7 @@ pkgs=(
   librandom123-dev    # counter-based Philox random streams
   libinih-dev         # INI config parsing
   libsuitesparse-dev  # UMFPACK sparse direct LU for implicit FV steps in 2D/3D
+  libmatheval-dev     # model expressions, parsed and differentiated symbolically
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
 )
 missing=()

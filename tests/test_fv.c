@@ -162,9 +162,9 @@ static int periodic_noise(double t, size_t n, const double *x, double *out, void
 
 static size_t DIM1 = 1, DIM2 = 2;
 static const fpk_model PERIODIC1 = {"periodic1", 1, periodic_drift, periodic_noise, &DIM1,
-                                    FPK_MODEL_AUTONOMOUS, NULL};
+                                    FPK_MODEL_AUTONOMOUS, NULL, NULL, NULL};
 static const fpk_model PERIODIC2 = {"periodic2", 2, periodic_drift, periodic_noise, &DIM2,
-                                    FPK_MODEL_AUTONOMOUS, NULL};
+                                    FPK_MODEL_AUTONOMOUS, NULL, NULL, NULL};
 
 /* Non-autonomous OU: dX = -(X - a sin(ωt)) dt + σ dW. Mean m' = -m + a sin ωt, so
  * m(t) = m0 e^{-t} + a[(sin ωt - ω cos ωt) + ω e^{-t}]/(1 + ω²); var as for OU with θ = 1. */
@@ -189,7 +189,7 @@ static int moving_noise(double t, size_t n, const double *x, double *out, void *
 
 static moving_ou MOVING = {1.0, 3.0, 1.0};
 static const fpk_model MOVING1 = {"moving-ou", 1, moving_drift, moving_noise, &MOVING,
-                                  FPK_MODEL_ADDITIVE, NULL};
+                                  FPK_MODEL_ADDITIVE, NULL, NULL, NULL};
 
 static fpk_gaussian moving_law(double m0, double s0, double t) {
   const double a = MOVING.a, w = MOVING.omega, s = MOVING.sigma;
@@ -209,7 +209,7 @@ static int failing_drift(double t, size_t n, const double *x, double *out, void 
   return 0;
 }
 static const fpk_model FAILING1 = {"failing", 1, failing_drift, moving_noise, &MOVING,
-                                   FPK_MODEL_ADDITIVE, NULL};
+                                   FPK_MODEL_ADDITIVE, NULL, NULL, NULL};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Building blocks                                                                            */

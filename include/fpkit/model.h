@@ -21,6 +21,13 @@ extern "C" {
 
 typedef int (*fpk_field_fn)(double t, size_t n, const double *x, double *out, void *params);
 
+/* A pathwise strong solution: X_t at n points from X_{t0} = x0 and the Brownian increments
+ * dw = W_t − W_{t0} (both component-major, like the fields). Exists for models whose solution is
+ * a function of the increment alone (Brownian motion with drift, geometric Brownian motion); it is
+ * the exact reference of strong-error studies (fpkit/sde.h, fpk_sde_ladder). */
+typedef int (*fpk_solution_fn)(double t0, double t, size_t n, const double *x0, const double *dw,
+                               double *out, void *params);
+
 enum {
   FPK_MODEL_ADDITIVE = 1u << 0,   /* σ does not depend on x */
   FPK_MODEL_AUTONOMOUS = 1u << 1  /* b and σ do not depend on t (FP operators are built once) */
@@ -44,6 +51,11 @@ typedef struct fpk_model {
   void *params;
   unsigned flags;
   const fpk_linear_sde *linear; /* non-NULL when the drift is linear and the noise additive */
+  /* Optional. ∂σ_c/∂x_c, the diagonal of the noise's Jacobian, same layout as noise: all that
+   * Milstein's scheme needs for diagonal noise (the σσ' term). NULL for additive models (zero) and
+   * for models that cannot provide it (Milstein then refuses them). */
+  fpk_field_fn noise_dx;
+  fpk_solution_fn solution; /* optional, see fpk_solution_fn; NULL when unknown */
 } fpk_model;
 
 /* Built-ins. OU: dX = -A(X - μ) dt + diag(σ) dW, A any real matrix (anisotropic, non-symmetric).

@@ -20,4 +20,11 @@ typedef struct fpk_run_options {
 
 int fpk_app_run(const fpk_run_options *opt, fpk_error *err);
 
+/* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
+ * On failure *model is NULL and err names file:line, key and value. */
+struct fpk_config;
+struct fpk_model;
+int fpk_app_read_model(struct fpk_config *c, size_t *dim, struct fpk_model **model,
+                       fpk_error *err);
+
 #endif

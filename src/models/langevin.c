@@ -113,6 +113,16 @@ static int langevin_noise(double t, size_t n, const double *x, double *out, void
   return 0;
 }
 
+/* ∂σ_a/∂x_a = −s ε k sin(k x_a), for Milstein's σσ' term. */
+static int langevin_noise_dx(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t;
+  const langevin_model *lm = params;
+  const size_t d = lm->model.dim;
+  const double k = 2.0 * M_PI / lm->p.period, c = -lm->noise_scale * lm->p.modulation * k;
+  for (size_t i = 0; i < d * n; i++) out[i] = c * sin(k * x[i]);
+  return 0;
+}
+
 /* The record behind m, or NULL when m is not a Langevin model (recognised by its drift). */
 static const langevin_model *langevin_of(const fpk_model *m) {
   if (!m || m->drift != langevin_drift) return NULL;
@@ -179,6 +189,7 @@ fpk_model *fpk_model_langevin_alloc(const char *potential, size_t dim,
                           .dim = dim,
                           .drift = langevin_drift,
                           .noise = langevin_noise,
+                          .noise_dx = langevin_noise_dx,
                           .params = lm,
                           .flags = flags,
                           .linear = NULL};
