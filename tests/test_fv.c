@@ -161,10 +161,10 @@ static int periodic_noise(double t, size_t n, const double *x, double *out, void
 }
 
 static size_t DIM1 = 1, DIM2 = 2;
-static const fpk_model PERIODIC1 = {"periodic1", 1, periodic_drift, periodic_noise, &DIM1,
-                                    FPK_MODEL_AUTONOMOUS, NULL, NULL, NULL};
-static const fpk_model PERIODIC2 = {"periodic2", 2, periodic_drift, periodic_noise, &DIM2,
-                                    FPK_MODEL_AUTONOMOUS, NULL, NULL, NULL};
+static const fpk_model PERIODIC1 = {.name = "periodic1", .dim = 1, .drift = periodic_drift, .noise = periodic_noise,
+                                  .params = &DIM1, .flags = FPK_MODEL_AUTONOMOUS};
+static const fpk_model PERIODIC2 = {.name = "periodic2", .dim = 2, .drift = periodic_drift, .noise = periodic_noise,
+                                  .params = &DIM2, .flags = FPK_MODEL_AUTONOMOUS};
 
 /* Non-autonomous OU: dX = -(X - a sin(ωt)) dt + σ dW. Mean m' = -m + a sin ωt, so
  * m(t) = m0 e^{-t} + a[(sin ωt - ω cos ωt) + ω e^{-t}]/(1 + ω²); var as for OU with θ = 1. */
@@ -188,8 +188,8 @@ static int moving_noise(double t, size_t n, const double *x, double *out, void *
 }
 
 static moving_ou MOVING = {1.0, 3.0, 1.0};
-static const fpk_model MOVING1 = {"moving-ou", 1, moving_drift, moving_noise, &MOVING,
-                                  FPK_MODEL_ADDITIVE, NULL, NULL, NULL};
+static const fpk_model MOVING1 = {.name = "moving-ou", .dim = 1, .drift = moving_drift, .noise = moving_noise,
+                                  .params = &MOVING, .flags = FPK_MODEL_ADDITIVE};
 
 static fpk_gaussian moving_law(double m0, double s0, double t) {
   const double a = MOVING.a, w = MOVING.omega, s = MOVING.sigma;
@@ -208,8 +208,8 @@ static int failing_drift(double t, size_t n, const double *x, double *out, void 
   for (size_t i = 0; i < n; i++) out[i] = -x[i];
   return 0;
 }
-static const fpk_model FAILING1 = {"failing", 1, failing_drift, moving_noise, &MOVING,
-                                   FPK_MODEL_ADDITIVE, NULL, NULL, NULL};
+static const fpk_model FAILING1 = {.name = "failing", .dim = 1, .drift = failing_drift, .noise = moving_noise,
+                                  .params = &MOVING, .flags = FPK_MODEL_ADDITIVE};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Building blocks                                                                            */

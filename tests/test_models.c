@@ -1,5 +1,7 @@
-/* Tests for the built-in non-linear models (src/models/langevin.c) and their stationary closed
- * forms (src/exact/stationary.c): Gibbs cell averages and the periodic 1D steady state.
+/* Tests for the built-in non-linear models (src/models/langevin.c, gbm.c, bridge.c, mixture.c)
+ * and their closed forms (src/exact/stationary.c): Gibbs cell averages and the periodic 1D
+ * steady state; the pathwise solution of geometric Brownian motion; the Brownian bridge's mean
+ * and variance; the Gaussian-mixture score and the mixture's cell probabilities.
  * References: ../shared/reference/closed-forms.md ("Langevin dynamics": the partition function
  * of the double well in modified Bessel functions), Risken (1989) §11.3 for the tilted periodic
  * potential. The periodic closed form is checked against an independent pointwise evaluation by
@@ -11,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_sf_bessel.h>
 
 #include "fpkit/exact.h"
+#include "fpkit/fv.h"
+#include "fpkit/sde.h"
 
 static fpk_langevin_params params(double beta, double amplitude, double period, double tilt0,
                                   double tilt1, double modulation) {
@@ -669,6 +674,437 @@ static void test_periodic_invalid(void **state) {
   fpk_model_free(tc);
 }
 
+/* ==== geometric Brownian motion ============================================================= */
+
+/* Fields, σ' and the pathwise solution of dX = μX dt + σX dW against the formulas
+ * (closed-forms.md, "Geometric Brownian motion"); E X_t = x0 e^{μt} by integrating the solution
+ * against the law N(0, t) of W_t (trapezoid on ±12√t, spectrally accurate for this integrand),
+ * which pins the Itô correction −σ²/2; and the flow property X_{t0→t2} = X_{t1→t2} ∘ X_{t0→t1}. */
+static void test_gbm(void **state) {
+  (void)state;
+  const double mu[2] = {0.3, -0.7}, sig[2] = {0.4, 1.1};
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_gbm_alloc(2, mu, sig, &err);
+  if (!m) fail_msg("%s", err.msg);
+  assert_string_equal(m->name, "gbm");
+  assert_int_equal(m->dim, 2);
+  assert_int_equal(m->flags, FPK_MODEL_AUTONOMOUS);
+  assert_null(m->linear);
+  assert_non_null(m->noise_dx);
+  assert_non_null(m->solution);
+  const fpk_gbm_params *gp = fpk_model_gbm_params(m);
+  assert_non_null(gp);
+  assert_int_equal(gp->dim, 2);
+  assert_true(gp->mu[0] == 0.3 && gp->mu[1] == -0.7 && gp->sigma[0] == 0.4 && gp->sigma[1] == 1.1);
+  enum { N = 5 };
+  const double x[2 * N] = {0.5, 1.0, 2.5, 1e-3, -0.8, 3.0, 0.2, 1.7, 9.0, 0.05};
+  double b[2 * N], s[2 * N], g[2 * N];
+  assert_int_equal(fpk_model_drift(m, 0.4, N, x, b, &err), FPK_SUCCESS);
+  assert_int_equal(fpk_model_noise(m, 0.4, N, x, s, &err), FPK_SUCCESS);
+  assert_int_equal(fpk_model_noise_dx(m, 0.4, N, x, g, &err), FPK_SUCCESS);
+  for (size_t c = 0; c < 2; c++)
+    for (size_t i = 0; i < N; i++) {
+      assert_true(b[c * N + i] == mu[c] * x[c * N + i]);
+      assert_true(s[c * N + i] == sig[c] * x[c * N + i]);
+      assert_true(g[c * N + i] == sig[c]);
+    }
+  const double dw[2 * N] = {0.3, -1.2, 0.0, 2.2, -0.05, 1.0, -0.4, 0.7, -2.0, 0.01};
+  const double t0 = 0.2, t1 = 0.9, t2 = 1.7;
+  double X[2 * N], Y[2 * N], Z[2 * N], dw2[2 * N];
+  assert_int_equal(m->solution(t0, t2, N, x, dw, X, m->params), 0);
+  for (size_t c = 0; c < 2; c++)
+    for (size_t i = 0; i < N; i++) {
+      const double e = x[c * N + i] * exp((mu[c] - sig[c] * sig[c] / 2) * (t2 - t0) +
+                                          sig[c] * dw[c * N + i]);
+      assert_close_rel(X[c * N + i], e, 1e-15);
+    }
+  for (size_t k = 0; k < 2 * N; k++) dw2[k] = 0.37 * dw[k] - 0.2;
+  double dsum[2 * N];
+  for (size_t k = 0; k < 2 * N; k++) dsum[k] = dw[k] + dw2[k];
+  assert_int_equal(m->solution(t0, t1, N, x, dw, Y, m->params), 0);
+  assert_int_equal(m->solution(t1, t2, N, Y, dw2, Z, m->params), 0);
+  assert_int_equal(m->solution(t0, t2, N, x, dsum, X, m->params), 0);
+  for (size_t k = 0; k < 2 * N; k++) assert_close_rel(Z[k], X[k], 1e-14);
+  /* E X_t = x0 e^{μ t} */
+  double worst = 0.0;
+  for (size_t c = 0; c < 2; c++) {
+    const double t = 1.3, sd = sqrt(t), x0[2] = {1.5, 0.7};
+    const size_t K = 4001;
+    double acc = 0.0;
+    for (size_t k = 0; k < K; k++) {
+      const double w = -12 * sd + 24 * sd * (double)k / (double)(K - 1);
+      double in[2] = {x0[0], x0[1]}, dwk[2] = {w, w}, out[2];
+      assert_int_equal(m->solution(0.0, t, 1, in, dwk, out, m->params), 0);
+      (void)in;
+      const double wt = (k == 0 || k == K - 1) ? 0.5 : 1.0;
+      acc += wt * out[c] * exp(-w * w / (2 * t)) / sqrt(2 * M_PI * t);
+    }
+    acc *= 24 * sd / (double)(K - 1);
+    const double e = x0[c] * exp(mu[c] * t);
+    assert_close_rel(acc, e, 1e-12);
+    worst = fmax(worst, fabs(acc - e) / e);
+  }
+  print_message("GBM: E X_t from the pathwise solution vs x0 e^{mu t}: rel err %.2e\n", worst);
+  fpk_model_free(m);
+
+  const double one = 1.0, zero = 0.0, neg = -1.0, inf = INFINITY, nan = NAN;
+  struct {
+    size_t dim;
+    const double *mu, *sig;
+    const char *msg;
+  } bad[] = {{0, &one, &one, "dimension 0"},      {4, &one, &one, "dimension 4"},
+             {1, &one, &zero, "sigma[0] = 0"},    {1, &one, &neg, "sigma[0] = -1"},
+             {1, &one, &inf, "sigma[0] = inf"},   {1, &nan, &one, "mu[0] = nan"},
+             {1, &inf, &one, "mu[0] = inf"},      {1, NULL, &one, "mu is NULL"}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    assert_null(fpk_model_gbm_alloc(bad[k].dim, bad[k].mu, bad[k].sig, &err));
+    assert_int_equal(err.status, FPK_EINVAL);
+    if (!strstr(err.msg, bad[k].msg)) fail_msg("case %zu: '%s' lacks '%s'", k, err.msg, bad[k].msg);
+  }
+  fpk_model *bm = fpk_model_bm_alloc(1, &one, &one, &err);
+  assert_null(fpk_model_gbm_params(bm));
+  assert_null(fpk_model_gbm_params(NULL));
+  assert_null(fpk_model_bridge_params(bm));
+  assert_null(fpk_model_mixture(bm));
+  fpk_model_free(bm);
+}
+
+/* ==== Brownian bridge ======================================================================= */
+
+static fpk_model *bridge(size_t dim, const double *a, const double *b, double T,
+                         const double *sig) {
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_bridge_alloc(dim, a, b, T, sig, &err);
+  if (!m) fail_msg("fpk_model_bridge_alloc: %s", err.msg);
+  return m;
+}
+
+/* Fields (b − x)/(T − t) and σ, flags, parameters; the recoverable failure at and after T. */
+static void test_bridge_fields(void **state) {
+  (void)state;
+  const double a[2] = {0.5, -1.0}, b[2] = {2.0, 0.3}, T = 1.5, sig[2] = {0.4, 0.9};
+  fpk_model *m = bridge(2, a, b, T, sig);
+  assert_string_equal(m->name, "bridge");
+  assert_int_equal(m->flags, FPK_MODEL_ADDITIVE);
+  assert_null(m->linear);
+  assert_null(m->noise_dx);
+  assert_null(m->solution);
+  const fpk_bridge_params *bp = fpk_model_bridge_params(m);
+  assert_non_null(bp);
+  assert_true(bp->dim == 2 && bp->T == T && bp->a[0] == 0.5 && bp->a[1] == -1.0 &&
+              bp->b[0] == 2.0 && bp->b[1] == 0.3 && bp->sigma[0] == 0.4 && bp->sigma[1] == 0.9);
+  enum { N = 4 };
+  const double x[2 * N] = {-1.0, 0.0, 2.0, 3.5, 0.3, -2.0, 1.0, 0.0};
+  double out[2 * N], s[2 * N];
+  const double ts[3] = {0.0, 0.7, 1.49};
+  fpk_error err = {0};
+  for (size_t k = 0; k < 3; k++) {
+    assert_int_equal(fpk_model_drift(m, ts[k], N, x, out, &err), FPK_SUCCESS);
+    assert_int_equal(fpk_model_noise(m, ts[k], N, x, s, &err), FPK_SUCCESS);
+    for (size_t c = 0; c < 2; c++)
+      for (size_t i = 0; i < N; i++) {
+        const double e = (b[c] - x[c * N + i]) / (T - ts[k]);
+        if (e == 0.0)
+          assert_true(out[c * N + i] == 0.0);
+        else
+          assert_close_rel(out[c * N + i], e, 1e-15);
+        assert_true(s[c * N + i] == sig[c]);
+      }
+  }
+  const double tbad[3] = {T, 2.0, INFINITY};
+  for (size_t k = 0; k < 3; k++) {
+    assert_true(m->drift(tbad[k], N, x, out, m->params) > 0);
+    assert_int_equal(fpk_model_drift(m, tbad[k], N, x, out, &err), FPK_ENUMERIC);
+    assert_non_null(strstr(err.msg, "recoverable"));
+  }
+  assert_true(m->drift(NAN, N, x, out, m->params) > 0);
+  fpk_model_free(m);
+
+  const double one = 1.0, zero = 0.0, nan = NAN;
+  struct {
+    size_t dim;
+    const double *a, *b, T, *s;
+    const char *msg;
+  } bad[] = {{0, &one, &one, 1.0, &one, "dimension 0"},
+             {1, &one, &one, 0.0, &one, "T = 0"},
+             {1, &one, &one, -2.0, &one, "T = -2"},
+             {1, &one, &one, INFINITY, &one, "T = inf"},
+             {1, &nan, &one, 1.0, &one, "a[0] = nan"},
+             {1, &one, &nan, 1.0, &one, "b[0] = nan"},
+             {1, &one, &one, 1.0, &zero, "sigma[0] = 0"},
+             {1, &one, NULL, 1.0, &one, "b is NULL"}};
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    assert_null(fpk_model_bridge_alloc(bad[k].dim, bad[k].a, bad[k].b, bad[k].T, bad[k].s, &err));
+    assert_int_equal(err.status, FPK_EINVAL);
+    if (!strstr(err.msg, bad[k].msg)) fail_msg("case %zu: '%s' lacks '%s'", k, err.msg, bad[k].msg);
+  }
+}
+
+/* Monte Carlo of the bridge from a: Euler–Maruyama's mean is exactly a + (b − a)t_n/T (the
+ * recursion m_{n+1} − b = (m_n − b)(1 − h/(T − t_n)) telescopes), its variance follows
+ * v_{n+1} = v_n (1 − h/(T − t_n))² + σ²h; both within 5 standard errors of 40000 paths. The
+ * continuous variance σ² t(T − t)/T (closed-forms.md) is within O(h) of the chain's. */
+static void test_bridge_monte_carlo(void **state) {
+  (void)state;
+  const double a = 0.5, b = 2.0, T = 1.0, sig = 0.4, v0 = 1e-4;
+  fpk_model *m = bridge(1, &a, &b, T, &sig);
+  const double lo = -2.0, hi = 4.0, t_out[3] = {0.25, 0.5, 0.9}, h = 0.01;
+  const size_t n = 60, npaths = 40000;
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
+  fpk_gaussian init = fpk_test_gaussian(1, &a, &v0);
+  fpk_mc_params p = {.stepper = fpk_sde_euler_maruyama, .npaths = npaths, .dt = h, .seed = 11};
+  fpk_mc_result res = {0};
+  fpk_error err = {0};
+  if (fpk_mc_run(m, &init, &g, t_out, 3, &p, &res, &err)) fail_msg("%s", err.msg);
+  double v = v0, t = 0.0, worst = 0.0;
+  for (size_t k = 0; k < 3; k++) {
+    while (t < t_out[k] - 1e-9) {
+      const double f = 1.0 - h / (T - t);
+      v = v * f * f + sig * sig * h;
+      t += h;
+    }
+    const double mean = a + (b - a) * t_out[k] / T;
+    assert_close_abs(res.mean[k], mean, 5 * sqrt(v / npaths));
+    assert_close_abs(res.cov[k], v, 5 * v * sqrt(2.0 / (npaths - 1)));
+    assert_close_rel(v, sig * sig * t_out[k] * (T - t_out[k]) / T, 0.1);
+    worst = fmax(worst, fabs(res.mean[k] - mean) / sqrt(v / npaths));
+  }
+  print_message("bridge MC: mean within %.2f standard errors of a + (b - a) t/T\n", worst);
+  fpk_mc_result_free(&res);
+  fpk_model_free(m);
+}
+
+/* ==== mixture Langevin ====================================================================== */
+
+static fpk_mixture mixture1(void) {
+  fpk_mixture mx = {.dim = 1, .K = 3};
+  const double w[3] = {0.2, 0.5, 0.3}, mu[3] = {-2.0, 0.3, 1.8}, sd[3] = {0.5, 0.8, 0.3};
+  for (size_t k = 0; k < 3; k++) {
+    mx.weight[k] = w[k];
+    mx.mean[k][0] = mu[k];
+    mx.cov[k][0] = sd[k] * sd[k];
+  }
+  return mx;
+}
+
+/* Unnormalised weights and full, anisotropic covariances. */
+static fpk_mixture mixture2(void) {
+  fpk_mixture mx = {.dim = 2, .K = 3};
+  const double w[3] = {1.0, 2.0, 1.5}, mu[3][2] = {{-1.5, 0.0}, {1.0, 1.0}, {1.0, -1.2}};
+  const double S[3][4] = {{0.3, 0.1, 0.1, 0.2}, {0.25, 0.0, 0.0, 0.6}, {0.2, -0.12, -0.12, 0.3}};
+  for (size_t k = 0; k < 3; k++) {
+    mx.weight[k] = w[k];
+    memcpy(mx.mean[k], mu[k], 2 * sizeof(double));
+    memcpy(mx.cov[k], S[k], 4 * sizeof(double));
+  }
+  return mx;
+}
+
+static fpk_model *mixture_model(const fpk_mixture *mx) {
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_mixture_langevin_alloc(mx, &err);
+  if (!m) fail_msg("fpk_model_mixture_langevin_alloc: %s", err.msg);
+  return m;
+}
+
+/* log N(x; m_k, S_k) for dim <= 2 by the explicit inverse and determinant (no code shared with
+ * the library's Cholesky). */
+static double log_normal(const fpk_mixture *mx, size_t k, const double *x) {
+  const double *S = mx->cov[k], *m = mx->mean[k];
+  if (mx->dim == 1) {
+    const double d = x[0] - m[0];
+    return -0.5 * d * d / S[0] - 0.5 * log(2 * M_PI * S[0]);
+  }
+  const double det = S[0] * S[3] - S[1] * S[2], d0 = x[0] - m[0], d1 = x[1] - m[1];
+  const double q = (S[3] * d0 * d0 - (S[1] + S[2]) * d0 * d1 + S[0] * d1 * d1) / det;
+  return -0.5 * q - 0.5 * log(4 * M_PI * M_PI * det);
+}
+
+/* log p by the naive sum, normalising the weights itself. */
+static double log_p(const fpk_mixture *mx, const double *x) {
+  double s = 0.0, w = 0.0;
+  for (size_t k = 0; k < mx->K; k++) w += mx->weight[k];
+  for (size_t k = 0; k < mx->K; k++) s += mx->weight[k] / w * exp(log_normal(mx, k, x));
+  return log(s);
+}
+
+/* The drift is ∇log p: against central differences of the naive log p (step 1e-5: truncation
+ * ~1e-10 f''', rounding ~1e-11), at points spread over the modes and between them. */
+static void test_mixture_score(void **state) {
+  (void)state;
+  double worst = 0.0;
+  for (size_t dim = 1; dim <= 2; dim++) {
+    const fpk_mixture mx = dim == 1 ? mixture1() : mixture2();
+    fpk_model *m = mixture_model(&mx);
+    enum { N = 41 };
+    double x[2 * N], g[2 * N];
+    for (size_t i = 0; i < N; i++) {
+      x[i] = -3.0 + 6.0 * (double)i / (N - 1) + 0.011;
+      x[N + i] = 2.2 * sin(0.9 * (double)i);
+    }
+    fpk_error err = {0};
+    assert_int_equal(fpk_model_drift(m, 0.0, N, x, g, &err), FPK_SUCCESS);
+    for (size_t i = 0; i < N; i++)
+      for (size_t a = 0; a < dim; a++) {
+        const double hs = 1e-5;
+        double xp[2] = {x[i], x[N + i]}, xm[2] = {x[i], x[N + i]};
+        xp[a] += hs;
+        xm[a] -= hs;
+        const double fd = (log_p(&mx, xp) - log_p(&mx, xm)) / (2 * hs), got = g[a * N + i];
+        assert_close_abs(got, fd, 1e-7 * fabs(fd) + 1e-9);
+        worst = fmax(worst, fabs(got - fd) / fmax(fabs(fd), 1e-2));
+      }
+    fpk_model_free(m);
+  }
+  print_message("mixture score vs central differences of log p: max rel err %.2e\n", worst);
+}
+
+/* Far from the modes every N(x; m_k, S_k) underflows (|x| = 50: log N ~ −5000), but log-sum-exp
+ * keeps the score finite and equal to the dominant component's −S_k⁻¹(x − m_k). */
+static void test_mixture_far(void **state) {
+  (void)state;
+  double worst = 0.0;
+  for (size_t dim = 1; dim <= 2; dim++) {
+    const fpk_mixture mx = dim == 1 ? mixture1() : mixture2();
+    fpk_model *m = mixture_model(&mx);
+    const double radii[3] = {50.0, 1e3, 1e6};
+    for (size_t r = 0; r < 3; r++)
+      for (size_t j = 0; j < 8; j++) {
+        const double phi = 2 * M_PI * (double)j / 8 + 0.1;
+        double x[2] = {radii[r] * cos(phi), radii[r] * sin(phi)}, g[2];
+        if (dim == 1) x[0] = j % 2 ? radii[r] : -radii[r];
+        fpk_error err = {0};
+        assert_int_equal(fpk_model_drift(m, 0.0, 1, x, g, &err), FPK_SUCCESS);
+        size_t kbest = 0;
+        double lbest = -INFINITY;
+        for (size_t k = 0; k < mx.K; k++) {
+          const double l = log(mx.weight[k]) + log_normal(&mx, k, x);
+          if (l > lbest) lbest = l, kbest = k;
+        }
+        const double *S = mx.cov[kbest], *mk = mx.mean[kbest];
+        double e[2];
+        if (dim == 1) {
+          e[0] = -(x[0] - mk[0]) / S[0];
+        } else {
+          const double det = S[0] * S[3] - S[1] * S[2], d0 = x[0] - mk[0], d1 = x[1] - mk[1];
+          e[0] = -(S[3] * d0 - S[1] * d1) / det;
+          e[1] = -(-S[2] * d0 + S[0] * d1) / det;
+        }
+        for (size_t a = 0; a < dim; a++) {
+          assert_true(isfinite(g[a]));
+          assert_close_rel(g[a], e[a], 1e-12);
+          worst = fmax(worst, fabs(g[a] - e[a]) / fabs(e[a]));
+        }
+      }
+    fpk_model_free(m);
+  }
+  print_message("mixture score far from the modes (|x| = 50 .. 1e6): finite, rel err %.2e vs "
+                "the dominant component\n",
+                worst);
+}
+
+static void test_mixture_fields_invalid(void **state) {
+  (void)state;
+  const fpk_mixture mx = mixture2();
+  fpk_model *m = mixture_model(&mx);
+  assert_string_equal(m->name, "mixture-langevin");
+  assert_int_equal(m->flags, FPK_MODEL_ADDITIVE | FPK_MODEL_AUTONOMOUS);
+  assert_null(m->linear);
+  const fpk_mixture *got = fpk_model_mixture(m);
+  assert_non_null(got);
+  assert_int_equal(got->K, 3);
+  assert_close_rel(got->weight[1], 2.0 / 4.5, 1e-15);
+  assert_close_rel(got->weight[0] + got->weight[1] + got->weight[2], 1.0, 1e-15);
+  assert_true(got->cov[2][1] == -0.12 && got->mean[2][1] == -1.2);
+  const double x[4] = {0.1, 5.0, -0.3, 2.0};
+  double s[4];
+  fpk_error err = {0};
+  assert_int_equal(fpk_model_noise(m, 0.0, 2, x, s, &err), FPK_SUCCESS);
+  for (size_t i = 0; i < 4; i++) assert_true(s[i] == sqrt(2.0));
+  fpk_model_free(m);
+
+  const char *msgs[] = {"dimension 0", "0 components", "17 components", "weight[1] = 0",
+                        "weight[2] = -1", "weight[0] = nan", "mean[1][0] = inf",
+                        "covariance 2 is not symmetric", "covariance 0 is not positive definite",
+                        "covariance 1 is not positive definite"};
+  for (size_t k = 0; k < sizeof msgs / sizeof msgs[0]; k++) {
+    fpk_mixture b = mixture2();
+    switch (k) {
+      case 0: b.dim = 0; break;
+      case 1: b.K = 0; break;
+      case 2: b.K = 17; break;
+      case 3: b.weight[1] = 0.0; break;
+      case 4: b.weight[2] = -1.0; break;
+      case 5: b.weight[0] = NAN; break;
+      case 6: b.mean[1][0] = INFINITY; break;
+      case 7: b.cov[2][1] = -0.1; break;
+      case 8: b.cov[0][3] = 0.02; break; /* det = 0.006 - 0.01 < 0 */
+      case 9: b.cov[1][0] = -0.25; break;
+    }
+    fpk_model *mb = fpk_model_mixture_langevin_alloc(&b, &err);
+    if (mb) fail_msg("case %zu (%s) was accepted", k, msgs[k]);
+    assert_int_equal(err.status, FPK_EINVAL);
+    if (!strstr(err.msg, msgs[k])) fail_msg("case %zu: '%s' lacks '%s'", k, err.msg, msgs[k]);
+  }
+  assert_null(fpk_model_mixture_langevin_alloc(NULL, &err));
+}
+
+/* Cell probabilities of the mixture: 1D against differences of the normal CDF (GSL), 2D with full
+ * covariances summing to 1 on a box that holds all but ~1e-15 of the mass; and the finite-volume
+ * stationary density of the model converging to them at second order (Scharfetter–Gummel on a
+ * gradient drift; a check of the score as a whole). */
+static void test_mixture_cells(void **state) {
+  (void)state;
+  const fpk_mixture m1 = mixture1();
+  const size_t n = 50;
+  const double lo = -4.0, hi = 3.5;
+  fpk_grid g = grid1(n, lo, hi, FPK_BC_REFLECTING);
+  double q[400], worst = 0.0;
+  fpk_error err = {0};
+  assert_int_equal(fpk_mixture_cell_probs(&m1, &g, q, &err), FPK_SUCCESS);
+  for (size_t i = 0; i < n; i++) {
+    const double a = lo + (double)i * g.h[0], b = i + 1 == n ? hi : a + g.h[0];
+    double e = 0.0;
+    for (size_t k = 0; k < 3; k++) {
+      const double sd = sqrt(m1.cov[k][0]);
+      e += m1.weight[k] * (gsl_cdf_gaussian_P(b - m1.mean[k][0], sd) -
+                           gsl_cdf_gaussian_P(a - m1.mean[k][0], sd));
+    }
+    assert_close_abs(q[i], e, 1e-15);
+    worst = fmax(worst, fabs(q[i] - e));
+  }
+  const fpk_mixture m2 = mixture2();
+  const size_t n2[2] = {20, 20};
+  const double lo2[2] = {-7.0, -7.0}, hi2[2] = {7.0, 7.0};
+  fpk_grid g2 = fpk_test_grid(2, n2, lo2, hi2);
+  assert_int_equal(fpk_mixture_cell_probs(&m2, &g2, q, &err), FPK_SUCCESS);
+  double sum = 0.0;
+  for (size_t i = 0; i < g2.size; i++) assert_true(q[i] >= 0.0), sum += q[i];
+  assert_close_abs(sum, 1.0, 1e-12);
+  assert_int_equal(fpk_mixture_cell_probs(&m2, &g, q, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "dimension"));
+
+  fpk_model *m = mixture_model(&m1);
+  double l1[2];
+  for (size_t r = 0; r < 2; r++) {
+    const size_t nr = r ? 320 : 160;
+    fpk_grid gr = grid1(nr, lo, hi, FPK_BC_REFLECTING);
+    double *p = malloc(nr * sizeof *p), *e = malloc(nr * sizeof *e);
+    assert_int_equal(fpk_fv_stationary(&gr, m, p, &err), FPK_SUCCESS);
+    assert_int_equal(fpk_mixture_cell_probs(&m1, &gr, e, &err), FPK_SUCCESS);
+    double z = 0.0;
+    for (size_t i = 0; i < nr; i++) z += e[i];
+    l1[r] = 0.0;
+    for (size_t i = 0; i < nr; i++) l1[r] += fabs(p[i] - e[i] / (z * gr.h[0])) * gr.h[0];
+    free(p), free(e);
+  }
+  assert_in_range_d(l1[0] / l1[1], 3.6, 4.4);
+  print_message("mixture cells vs normal CDFs: max err %.1e; FV stationary L1 %.2e -> %.2e "
+                "(ratio %.2f)\n",
+                worst, l1[0], l1[1], l1[0] / l1[1]);
+  fpk_model_free(m);
+}
+
 int main(void) {
   /* QUADPACK references report through their status; GSL's default handler would abort. */
   gsl_set_error_handler_off();
@@ -686,6 +1122,13 @@ int main(void) {
       cmocka_unit_test(test_periodic_flux_ode),
       cmocka_unit_test(test_periodic_extreme_mirror),
       cmocka_unit_test(test_periodic_invalid),
+      cmocka_unit_test(test_gbm),
+      cmocka_unit_test(test_bridge_fields),
+      cmocka_unit_test(test_bridge_monte_carlo),
+      cmocka_unit_test(test_mixture_score),
+      cmocka_unit_test(test_mixture_far),
+      cmocka_unit_test(test_mixture_fields_invalid),
+      cmocka_unit_test(test_mixture_cells),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

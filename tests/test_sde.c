@@ -780,6 +780,25 @@ static void test_failures(void **state) {
     assert_non_null(strstr(err.msg, "path "));
     assert_non_null(strstr(err.msg, "non-finite at t = "));
     assert_null(r.mean);
+    /* The message gives the last finite state; regenerated here alone from the path's normals
+     * (X_0 = z_0, then X += h X³ + √h z), it agrees. */
+    size_t path, step, total;
+    double t1, x, t0;
+    assert_int_equal(sscanf(strstr(err.msg, "path "),
+                            "path %zu became non-finite at t = %lf (step %zu of %zu), from x = "
+                            "(%lf) at t = %lf",
+                            &path, &t1, &step, &total, &x, &t0),
+                     6);
+    assert_int_equal(total, 20);
+    assert_close_abs(t1, 0.5 * step, 1e-12);
+    assert_close_abs(t0, 0.5 * (step - 1), 1e-12);
+    double z[FPK_RNG_STEP0 + 20], y;
+    fpk_rng_normals(p.seed, path, 0, FPK_RNG_STEP0 + 20, z);
+    y = z[0];
+    for (size_t s = 0; s + 1 < step; s++) y += 0.5 * y * y * y + sqrt(0.5) * z[FPK_RNG_STEP0 + s];
+    assert_true(isfinite(y) && fabs(y - x) <= 1e-12 * fabs(y));
+    y += 0.5 * y * y * y + sqrt(0.5) * z[FPK_RNG_STEP0 + step - 1];
+    assert_false(isfinite(y));
   }
   int code = 1;
   fpk_model f = {.name = "failing", .dim = 1, .drift = failing_drift, .noise = unit_noise,

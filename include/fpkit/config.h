@@ -58,6 +58,13 @@ int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int 
 int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
                            size_t max_n, double *out, size_t *n, fpk_error *err);
 
+/* The keys given in [section] (in the file or by --set), in file order, for a section whose every
+ * key is data rather than schema (the named parameters of an expression model, [parameters]).
+ * Marks them used, so fpk_config_check_unused() accepts them and fpk_config_resolved() lists
+ * them; stores the first `max` in keys (strings owned by c) and returns how many there are. */
+size_t fpk_config_section_keys(fpk_config *c, const char *section, const char **keys,
+                               size_t max);
+
 /* Reports, with file:line, a value that passed its type check but fails a check that involves
  * other keys ("[init] mean = 9 puts 3e-2 of the mass outside the grid"). Returns FPK_EINVAL. */
 int fpk_config_invalid(const fpk_config *c, const char *section, const char *key,

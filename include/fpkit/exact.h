@@ -79,6 +79,41 @@ int fpk_exact_gibbs_cells(const fpk_model *m, double beta, const fpk_grid *g, do
 int fpk_exact_stationary_periodic_1d(const fpk_model *m, const fpk_grid *g, double *p,
                                      double *flux, fpk_error *err);
 
+/* ---- The Kolmogorov distribution (src/exact/kolmogorov.c) ------------------------------------ */
+
+/* K(x) = P(sup_{0<=t<=1} |B⁰_t| <= x) for the standard Brownian bridge B⁰ on [0, 1]: the limit
+ * law of √n sup|F_n − F| for n i.i.d. samples of a continuous F (Kolmogorov 1933; Donsker 1952),
+ *   K(x) = 1 − 2 Σ_{k>=1} (−1)^{k−1} e^{−2k²x²} = (√(2π)/x) Σ_{k>=1} e^{−(2k−1)²π²/(8x²)}.
+ * The theta form is used below FPK_KOLMOGOROV_SWITCH and the alternating form above; both are
+ * accurate to about 2e-16 absolute there. fpk_kolmogorov_sf is 1 − K, with relative accuracy
+ * (a few 1e-16) in the upper tail x >= FPK_KOLMOGOROV_SWITCH; fpk_kolmogorov_pdf is K'.
+ * Out of range: x <= 0 gives K = 0, sf = 1, pdf = 0; NaN gives NaN. */
+#define FPK_KOLMOGOROV_SWITCH 1.0
+double fpk_kolmogorov_cdf(double x);
+double fpk_kolmogorov_sf(double x);
+double fpk_kolmogorov_pdf(double x);
+/* The two series alone, each on its whole domain (for tests: they agree where both converge; the
+ * alternating one loses accuracy as x -> 0, the theta one needs many terms as x grows). */
+double fpk_kolmogorov_cdf_alternating(double x);
+double fpk_kolmogorov_cdf_theta(double x);
+/* Quantile x with K(x) = p, and inverse survival x with 1 − K(x) = q (full relative accuracy in
+ * the upper tail; tested for p, q down to 1e-300), by safeguarded Newton/bisection to within a
+ * few ulps of x. p <= 0 gives 0 and p >= 1 +Inf (q: the reverse); NaN gives NaN. */
+double fpk_kolmogorov_quantile(double p);
+double fpk_kolmogorov_isf(double q);
+
+/* E sup|B⁰| = √(π/2) ln 2 (closed-forms.md): also the asymptotic mean of √n sup|F_n − F|, so an
+ * exact sample of size N lies at an expected Kolmogorov–Smirnov distance ≈ FPK_KOLMOGOROV_MEAN/√N
+ * from its own law (the sampling floor of a KS distance). */
+#define FPK_KOLMOGOROV_MEAN 0.86873116063615914183
+/* β = −ζ(1/2)/√(2π): the maximum of a Brownian motion (or bridge) with variance σ² per unit time,
+ * monitored only at grid times h apart, is smaller than the continuous maximum by about β σ √h;
+ * shifting the discrete maximum up by β σ √h corrects it to o(√h) (Broadie, Glasserman & Kou,
+ * "A continuity correction for discrete barrier options", Math. Finance 7(4), 1997; Asmussen,
+ * Glynn & Pitman, "Discretization error in simulation of one-dimensional reflecting Brownian
+ * motion", Ann. Appl. Probab. 5(4), 1995). */
+#define FPK_BGK_BETA 0.58259715793901067021
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,6 +56,10 @@ typedef struct fpk_model {
    * for models that cannot provide it (Milstein then refuses them). */
   fpk_field_fn noise_dx;
   fpk_solution_fn solution; /* optional, see fpk_solution_fn; NULL when unknown */
+  /* Optional. Releases what the model owns besides its own allocation (the libmatheval
+   * evaluators of an expression model); fpk_model_free() calls it before free(). NULL for every
+   * model that is a single allocation. */
+  void (*release)(struct fpk_model *m);
 } fpk_model;
 
 /* Built-ins. OU: dX = -A(X - μ) dt + diag(σ) dW, A any real matrix (anisotropic, non-symmetric).
@@ -113,8 +117,9 @@ double fpk_model_potential(const fpk_model *m, const double *x);
 const fpk_potential_type *fpk_model_potential_type(const fpk_model *m);
 const fpk_langevin_params *fpk_model_langevin_params(const fpk_model *m);
 
-/* Safe on NULL; only for models made by the *_alloc functions above (each is one allocation that
- * starts with the fpk_model, so a plain free() releases it). */
+/* Safe on NULL; only for models made by the *_alloc functions of this header (each is one
+ * allocation that starts with the fpk_model, so a plain free() releases it, after m->release for
+ * an expression model's evaluators). */
 void fpk_model_free(fpk_model *m);
 
 /* Calls m->drift / m->noise and turns a non-zero return into an error message. */
@@ -122,6 +127,9 @@ int fpk_model_drift(const fpk_model *m, double t, size_t n, const double *x, dou
                     fpk_error *err);
 int fpk_model_noise(const fpk_model *m, double t, size_t n, const double *x, double *out,
                     fpk_error *err);
+/* m->noise_dx, or zeros for an additive model without one (FPK_EINVAL for any other model). */
+int fpk_model_noise_dx(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                       fpk_error *err);
 
 /* A Gaussian law N(mean, cov) in dim dimensions; cov row-major. A point mass x0 is represented by
  * N(x0, w² I) with a small width w (see docs/config.md), the same law for every method. */
@@ -130,6 +138,122 @@ typedef struct fpk_gaussian {
   double mean[FPK_MAX_DIM];
   double cov[FPK_MAX_DIM * FPK_MAX_DIM];
 } fpk_gaussian;
+
+/* ==== Models from expressions, GBM, Brownian bridge, mixture Langevin (issue 4) ============== */
+
+/* ---- Expression models (src/models/expr.c) ------------------------------------------------
+ * dX_c = b_c(X, t) dt + σ_c(X, t) dW_c with b and σ written as strings, parsed and
+ * differentiated symbolically by libmatheval. Variables: x (and y, z in 2D/3D), t, and the named
+ * parameters. libmatheval's syntax: + - * / ^ (left-associative: 2^3^2 = 64), unary minus (no
+ * unary plus), parentheses, numbers such as 1, 2.5, 1e-3; functions exp log sqrt sin cos tan cot
+ * sec csc asin acos atan acot asec acsc sinh cosh tanh coth sech csch asinh acosh atanh acoth
+ * asech acsch abs step delta nandelta erf; constants e pi and the others of its manual (log2e
+ * log10e ln2 ln10 pi_2 pi_4 1_pi 2_pi 2_sqrtpi sqrt2 sqrt1_2). */
+typedef struct fpk_expr_spec {
+  size_t dim;                     /* 1, 2 or 3 */
+  const char *drift[FPK_MAX_DIM]; /* b_c(x, y, z, t, params...) */
+  const char *noise[FPK_MAX_DIM]; /* σ_c(...): the diagonal noise amplitude, NOT D = σ²/2 */
+  size_t nparams;                 /* at most FPK_EXPR_MAX_PARAMS */
+  const char *const *param_names; /* named constants usable in the expressions */
+  const double *param_values;     /* finite */
+} fpk_expr_spec;
+
+#define FPK_EXPR_MAX_PARAMS 32
+/* The evaluators are per OpenMP thread number (libmatheval's evaluator is not re-entrant); a
+ * callback run by a thread numbered >= this returns a fatal status. */
+#define FPK_EXPR_MAX_THREADS 256
+
+/* The model (m->name "expr"). Fails (FPK_EINVAL, nothing allocated) when an expression does not
+ * parse — the message gives the column, the expression and a caret —, uses a symbol that is
+ * neither a variable nor a parameter (the message names it and the known names), or when a
+ * parameter name is not an identifier, is x, y, z or t, or is a libmatheval function or constant.
+ * Flags: ADDITIVE when no noise expression contains x, y or z; AUTONOMOUS when no expression
+ * contains t (both after libmatheval's simplification). m->noise_dx is ∂σ_c/∂x_c by symbolic
+ * differentiation, set when the noise is not additive and each σ_c depends on x_c alone (diagonal
+ * noise in the sense of Kloeden & Platen 1992, §10.3, which is all that Milstein's scheme uses);
+ * NULL otherwise. m->linear and m->solution are NULL.
+ * A callback never fails on a non-finite value (log of a negative number, division by zero):
+ * it returns NaN or ±inf in out, which the FP solvers and the Monte Carlo engine detect and report
+ * with the time and the path. The callbacks may run on up to FPK_EXPR_MAX_THREADS OpenMP threads
+ * at once, but one model must not be evaluated from two parallel regions at the same time (nested
+ * parallelism, or two user threads with their own teams): such a clash is detected and the
+ * callback returns a fatal status rather than a wrong number. */
+fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err);
+
+/* Checks one expression as fpk_model_expr_alloc() does (syntax, then known symbols) for a model
+ * of dimension dim with the given parameters; on failure err holds the same message without the
+ * component's name, so a configuration reader can put its own file:line in front. */
+int fpk_expr_check(const char *expr, size_t dim, size_t nparams, const char *const *param_names,
+                   fpk_error *err);
+/* Checks a parameter name: an identifier that is not x, y, z, t or a libmatheval function or
+ * constant. */
+int fpk_expr_check_name(const char *name, fpk_error *err);
+
+enum {
+  FPK_EXPR_DRIFT = 0,        /* canonical form of b_c (libmatheval's simplified string) */
+  FPK_EXPR_NOISE = 1,        /* canonical form of σ_c */
+  FPK_EXPR_NOISE_DX = 2,     /* canonical form of ∂σ_c/∂x_c (NULL when m->noise_dx is NULL) */
+  FPK_EXPR_DRIFT_SOURCE = 3, /* b_c as given */
+  FPK_EXPR_NOISE_SOURCE = 4  /* σ_c as given */
+};
+/* The expression `which` of component c, owned by m; NULL for a model not made by
+ * fpk_model_expr_alloc, c >= dim or an unknown `which`. Canonical forms print numbers with 6
+ * significant digits (libmatheval's "%g"); evaluation uses the full doubles. */
+const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c);
+
+/* ---- Geometric Brownian motion (src/models/gbm.c) ----------------------------------------
+ * dX_c = μ_c X_c dt + σ_c X_c dW_c, independent components. m->noise_dx = σ_c, m->solution is
+ * X_t = X_{t0} exp((μ − σ²/2)(t − t0) + σ (W_t − W_{t0})) (closed-forms.md, "Geometric Brownian
+ * motion"). Flags: AUTONOMOUS. Fails for dim outside 1..FPK_MAX_DIM, non-finite μ, σ not positive
+ * and finite. */
+typedef struct fpk_gbm_params {
+  size_t dim;
+  double mu[FPK_MAX_DIM], sigma[FPK_MAX_DIM];
+} fpk_gbm_params;
+fpk_model *fpk_model_gbm_alloc(size_t dim, const double *mu, const double *sigma, fpk_error *err);
+const fpk_gbm_params *fpk_model_gbm_params(const fpk_model *m); /* NULL for other models */
+
+/* ---- Brownian bridge (src/models/bridge.c) ------------------------------------------------
+ * From a at t = 0 to b at t = T: dX_c = (b_c − X_c)/(T − t) dt + σ_c dW_c on [0, T)
+ * (closed-forms.md, "Brownian motion and the Brownian bridge"). a is stored as documentation and
+ * the natural initial point; the SDE does not use it. The drift callback returns 1 (recoverable)
+ * for t >= T, where the drift is singular. Flags: ADDITIVE (not AUTONOMOUS). Fails for dim
+ * outside 1..FPK_MAX_DIM, non-finite a or b, T not positive and finite, σ not positive and
+ * finite. */
+typedef struct fpk_bridge_params {
+  size_t dim;
+  double a[FPK_MAX_DIM], b[FPK_MAX_DIM], T, sigma[FPK_MAX_DIM];
+} fpk_bridge_params;
+fpk_model *fpk_model_bridge_alloc(size_t dim, const double *a, const double *b, double T,
+                                  const double *sigma, fpk_error *err);
+const fpk_bridge_params *fpk_model_bridge_params(const fpk_model *m); /* NULL for others */
+
+/* ---- Langevin dynamics with the exact score of a Gaussian mixture (src/models/mixture.c) --
+ * dX = ∇log p(X) dt + √2 dW with p = Σ_k w_k N(m_k, S_k): p is stationary (closed-forms.md,
+ * "Langevin dynamics": dX = ∇log π dt + √2 dW), and the dynamics is reversible, so p restricted
+ * to a box with reflecting walls is the stationary law there. The score is
+ * Σ_k r_k S_k⁻¹(m_k − x) with responsibilities r_k = softmax_k(log w_k + log N(x; m_k, S_k)) by
+ * log-sum-exp (closed-forms.md, "Gaussian mixtures"), finite far from every mode. */
+#define FPK_MIXTURE_MAX 16
+typedef struct fpk_mixture {
+  size_t dim, K;
+  double weight[FPK_MIXTURE_MAX];                    /* > 0; normalised to sum 1 by the model */
+  double mean[FPK_MIXTURE_MAX][FPK_MAX_DIM];
+  double cov[FPK_MIXTURE_MAX][FPK_MAX_DIM * FPK_MAX_DIM]; /* row-major, symmetric positive definite */
+} fpk_mixture;
+/* m->name "mixture-langevin"; flags ADDITIVE | AUTONOMOUS. Fails for dim outside 1..FPK_MAX_DIM,
+ * K outside 1..FPK_MIXTURE_MAX, a weight not positive and finite, a non-finite mean, a covariance
+ * that is not symmetric (to 1e-12 of its largest entry) or not positive definite. */
+fpk_model *fpk_model_mixture_langevin_alloc(const fpk_mixture *mix, fpk_error *err);
+/* The mixture of a model made by fpk_model_mixture_langevin_alloc (weights normalised); NULL for
+ * any other model. */
+const fpk_mixture *fpk_model_mixture(const fpk_model *m);
+/* q[c] = probability of cell c under the mixture, Σ_k w_k P_k(cell) with the exact Gaussian cell
+ * probabilities of fpk_gaussian_cell_probs() (fpkit/exact.h): erf products for 1D and diagonal
+ * covariances, Gauss–Legendre quadrature otherwise. Σ q = 1 − the mass outside the box. */
+int fpk_mixture_cell_probs(const fpk_mixture *mix, const fpk_grid *g, double *q, fpk_error *err);
+
+/* ==== end of the issue 4 models section ===================================================== */
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,8 @@
  * user's 64-bit seed, the counter is (path index, position in that path's stream). Each call
  * gives three standard normals by a double-precision ziggurat (McFarland's 2016 layout, 32-bit
  * values); the rare draws it rejects (3 in 512) take their extra uniforms from a sub-stream of
- * their own position (counters the main stream never uses). So path p's normals are a pure
+ * their own position (counters the main stream never uses), and the killing tests at absorbing
+ * walls from another, keyed by (path, step) (see "Killing"). So path p's normals are a pure
  * function of (seed, p), every path is the same whatever the number of threads or the order in
  * which paths are computed, and any single path can be regenerated alone.
  * Paths run in fixed blocks; per-block partial sums are reduced in block order, so histograms,
@@ -13,6 +14,7 @@
 #ifndef FPKIT_SDE_H
 #define FPKIT_SDE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "fpkit/error.h"
@@ -33,20 +35,44 @@ extern "C" {
 void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, double *z);
 
 /* ---- Steppers (GSL-style type table) ----------------------------------------------------- */
+/* A stepper advances a batch of points by one step of size h. Its randomness comes in as
+ * standard normals z, normals_per_dim rows per component, component-major in blocks of n:
+ *     z[(r*dim + c)*n + i],   r < normals_per_dim.
+ * Row 0 is ξ₁ = ΔW/√h, the Brownian increment of the step. Row 1 (normals_per_dim = 2) is ξ₂,
+ * independent of ξ₁, which with it gives the iterated integral I₁₀ = ∫_t^{t+h} (W_s − W_t) ds:
+ *     I₁₀ = h^{3/2} (ξ₁ + ξ₂/√3) / 2      (Kloeden & Platen 1992, §10.4, eq. (4.3)).
+ * So a coarse step can be given exactly the Brownian path of several fine steps (fpk_sde_ladder
+ * sums ΔW and I₁₀ over them and converts back to ξ₁, ξ₂).
+ * work: work_fixed + work_per_point*dim*n doubles, owned by one thread, zeroed when allocated and
+ * kept between calls, so a stepper may cache per-step coefficients in its first work_fixed
+ * doubles (keyed by h: the exact OU stepper keeps its transition matrices there). */
 typedef struct fpk_sde_stepper_type {
   const char *name;
-  double strong_order, weak_order;
-  size_t normals_per_dim; /* standard normals consumed per step and per dimension */
-  /* Advances the n points in x (component-major) from t to t + h. z holds normals_per_dim*dim*n
-   * standard normals, component-major in blocks of n. work has room for work_per_point*dim*n. */
+  double strong_order, weak_order; /* for the models the stepper accepts (0: exact in law) */
+  size_t normals_per_dim;          /* standard normals consumed per step and per dimension */
   int (*step)(const fpk_model *m, double t, double h, size_t n, double *x, const double *z,
               double *work, fpk_error *err);
-  size_t work_per_point;
+  size_t work_per_point, work_fixed;
+  /* Optional: whether the stepper can integrate m (FPK_EINVAL with the reason otherwise), e.g.
+   * Milstein needs noise_dx for multiplicative noise, SRA1 additive noise. NULL: any model. */
+  int (*check)(const fpk_model *m, fpk_error *err);
 } fpk_sde_stepper_type;
 
+/* Euler–Maruyama: strong ½ (1 for additive noise), weak 1.            "euler-maruyama" ("em")
+ * Milstein for diagonal noise: strong 1, weak 1.                      "milstein"
+ * Rößler's SRA1 for additive noise: strong 1.5, weak 2.               "sra1"
+ * Tamed Euler (drifts that grow faster than linearly): strong ½.      "tamed-euler"
+ * Exact transition of linear models (OU, Brownian motion): exact.     "exact-ou"
+ * The references and the update formulas are in src/sde/<name>.c and docs/sde-schemes.md. */
 extern const fpk_sde_stepper_type *fpk_sde_euler_maruyama;
+extern const fpk_sde_stepper_type *fpk_sde_milstein;
+extern const fpk_sde_stepper_type *fpk_sde_sra1;
+extern const fpk_sde_stepper_type *fpk_sde_tamed_euler;
+extern const fpk_sde_stepper_type *fpk_sde_exact_ou;
 extern const fpk_sde_stepper_type *const fpk_sde_steppers[]; /* NULL-terminated */
 const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name);
+/* FPK_SUCCESS if st can integrate m, else FPK_EINVAL naming the stepper, the model and why. */
+int fpk_sde_stepper_check(const fpk_sde_stepper_type *st, const fpk_model *m, fpk_error *err);
 
 /* ---- Ensembles --------------------------------------------------------------------------- */
 typedef struct fpk_mc_params {
@@ -56,15 +82,25 @@ typedef struct fpk_mc_params {
   uint64_t seed;
   size_t keep_paths;   /* record the first K paths at every step (0: none) */
   int nthreads;        /* <= 0: OpenMP default */
+  /* Absorbing axes only (see "Killing" below): FPK_MC_BRIDGE_ON (0, so the default of a zeroed
+   * struct) adds the Brownian-bridge crossing test to the exit test; FPK_MC_BRIDGE_OFF (< 0)
+   * kills on exits seen at the step ends only, whose survival error is O(sqrt(h)) (kept for
+   * comparison). No effect without an absorbing axis. */
+  int bridge_correction;
 } fpk_mc_params;
+
+enum { FPK_MC_BRIDGE_ON = 0, FPK_MC_BRIDGE_OFF = -1 };
 
 typedef struct fpk_mc_result {
   size_t nt, dim, cells;
   double *t;           /* [nt] output times */
   double *density;     /* [nt][cells] histogram normalised as a density on the grid */
-  double *mean;        /* [nt][dim] */
-  double *cov;         /* [nt][dim][dim], unbiased (divides by npaths - 1) */
-  double *outside;     /* [nt] fraction of paths outside the grid (not in the histogram) */
+  double *mean;        /* [nt][dim] of the surviving paths (NaN if none survives) */
+  double *cov;         /* [nt][dim][dim], unbiased over the survivors (divides by survivors - 1;
+                        * NaN with fewer than 2) */
+  double *outside;     /* [nt] fraction of all paths that survive but lie outside the grid
+                        * (not in the histogram; only possible across non-absorbing axes) */
+  double *survival;    /* [nt] fraction of paths not killed (1 without absorbing axes) */
   size_t nsteps;       /* total steps per path */
   double *path_t;      /* [nsteps+1] times of recorded path points, or NULL */
   double *paths;       /* [keep_paths][nsteps+1][dim], or NULL */
@@ -73,12 +109,112 @@ typedef struct fpk_mc_result {
 
 /* Simulates params->npaths paths from X_0 ~ init under model, from t = 0 to the increasing
  * output times t_out[0..nt-1] (t_out[0] may be 0), histogramming on grid. Periodic axes wrap
- * positions into the box for the histogram. Fails with FPK_ENUMERIC if a path becomes non-finite
- * (naming the path and time). res must be released with fpk_mc_result_free. */
+ * positions into the box for the histogram; reflecting axes do not reflect paths (a path beyond
+ * them is counted in `outside` and may come back); absorbing axes kill paths (below). Fails with
+ * FPK_ENUMERIC if a path becomes non-finite, naming the path, the time, the step and the last
+ * finite state (regenerated alone from the streams). res must be released with
+ * fpk_mc_result_free. */
 int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid *grid,
                const double *t_out, size_t nt, const fpk_mc_params *params, fpk_mc_result *res,
                fpk_error *err);
 void fpk_mc_result_free(fpk_mc_result *res); /* safe on NULL and on a zeroed struct */
+
+/* ---- Killing at absorbing walls (docs/killed-diffusions.md) -------------------------------- */
+/* On an axis with FPK_BC_ABSORBING, fpk_mc_run kills a path
+ *  - when it starts outside [lo, hi] on that axis, or is outside after a step (exit test), and
+ *  - with the bridge correction, also when it stays inside at both ends of a step but the
+ *    Brownian bridge between them would have touched a wall: for each wall a with both X_k and
+ *    X_{k+1} on the inside, with probability fpk_bridge_hit_prob(X_k, X_{k+1}, a, σ²h), σ the
+ *    noise of that component at (X_k, t_k); the test of step s, axis c, wall w (0 lower, 1 upper)
+ *    kills when fpk_rng_kill_uniform(seed, path, s, c, w) < that probability.
+ * The exit test alone misses the excursions between step ends and overestimates the survival by
+ * O(sqrt(h)) (Gobet, "Weak approximation of killed diffusion using Euler schemes", Stoch. Proc.
+ * Appl. 87, 2000); the crossing test restores O(h) (Gobet 2000; Baldi, "Exact asymptotics for the
+ * probability of exit from a domain and applications to simulation", Ann. Probab. 23, 1995;
+ * Mannella, "Absorbing boundaries and optimal stopping in a stochastic differential equation",
+ * Phys. Lett. A 254, 1999), and is exact in law for Brownian motion with constant drift and one
+ * wall. A killed path is frozen at its last state inside the domain (the model is not evaluated
+ * beyond an absorbing wall; a path that starts outside stays at X_0); it leaves the histogram,
+ * `outside` and the moments, while the histogram is still divided by all paths: the density
+ * integrates to survival - outside, as the FV density with absorbing walls to its mass. */
+
+/* exp(-2 (x0 - a)(x1 - a) / s2h): the probability that a Brownian bridge of variance s2h = σ²h
+ * from x0 to x1, both on the same side of the wall a, touches it (1 on the wall). */
+static inline double fpk_bridge_hit_prob(double x0, double x1, double a, double s2h) {
+  return exp(-(2.0 * (x0 - a) * (x1 - a) / s2h));
+}
+
+/* The uniform in (0, 1) ((w + 1/2) 2^-32 of a Philox word of its own sub-stream) of the crossing
+ * test of path `path`, step `step` (0-based, over the whole run), axis `axis`, wall `wall`
+ * (0 lower, 1 upper): a pure function of its arguments, independent of the normals. */
+double fpk_rng_kill_uniform(uint64_t seed, uint64_t path, uint64_t step, size_t axis, int wall);
+
+/* ---- Refinement ladders on shared Brownian paths (src/sde/ladder.c) ----------------------- */
+/* Convergence studies need every resolution driven by the same Brownian path: the strong error
+ * E|X^h_T − X_T|² is a pathwise quantity, and coupled differences f(X^h_T) − f(X_T) have a far
+ * smaller variance than f(X^h_T) alone. A ladder simulates each path once on the finest time grid
+ * (the reference level, or the finest ladder level) with the normals of fpk_mc_run at that step
+ * (so the fine path of path p is the one fpk_mc_run would draw, and any path can be regenerated
+ * alone), and every coarser level takes, on each of its steps, the sums of the fine increments it
+ * spans: ΔW = Σ ΔW_k and I₁₀ = Σ (h (W_{t_k} − W_{t_0}) + I₁₀,k), handed to the stepper as ξ₁, ξ₂
+ * (see the stepper type). All levels advance together, one block of paths at a time; per-block
+ * statistics are merged in block order, so results are bitwise the same for any thread count. */
+typedef enum fpk_ladder_ref {
+  FPK_LADDER_REF_FINEST = 0, /* the finest ladder level (its own errors are 0) */
+  FPK_LADDER_REF_LEVEL = 1,  /* an extra level of ref_steps steps, with ref_stepper */
+  FPK_LADDER_REF_EXACT = 2   /* the model's pathwise solution (model->solution) from W_T */
+} fpk_ladder_ref;
+
+/* Functionals of the final state: out[j*n + i] = f_j(x_i) for the n points x (component-major).
+ * Called from several threads at once (give thread-safe code); returns 0 or an error status. */
+typedef int (*fpk_functional_fn)(size_t n, const double *x, double *out, void *params);
+
+typedef struct fpk_ladder_params {
+  const fpk_sde_stepper_type *stepper; /* every ladder level (NULL: Euler–Maruyama) */
+  size_t nlevels;                      /* 1 .. FPK_LADDER_MAX */
+  const size_t *steps;                 /* [nlevels] steps over [0, T], strictly increasing */
+  fpk_ladder_ref reference;
+  size_t ref_steps;                    /* FPK_LADDER_REF_LEVEL: a multiple of every steps[l] */
+  const fpk_sde_stepper_type *ref_stepper; /* NULL: stepper */
+  double T;
+  size_t npaths;
+  uint64_t seed;
+  int nthreads;                        /* <= 0: OpenMP default */
+  size_t nfun;                         /* 0 .. FPK_LADDER_MAX_FUN functionals */
+  fpk_functional_fn functional;
+  void *functional_params;
+} fpk_ladder_params;
+
+#define FPK_LADDER_MAX 16
+#define FPK_LADDER_MAX_FUN 8
+#define FPK_LADDER_GROUPS 20
+
+/* Sample statistics over the paths, each a mean and an unbiased variance (divide the variance by
+ * npaths for the squared standard error of the mean). Level l = 0..nlevels-1; row nlevels of
+ * fun_* is the reference (the extra level, the exact solution, or the finest level again). */
+typedef struct fpk_ladder_result {
+  size_t nlevels, nfun, npaths, fine_steps;
+  double sq_err_mean[FPK_LADDER_MAX], sq_err_var[FPK_LADDER_MAX]; /* |X^l_T − X^ref_T|² */
+  double fun_mean[FPK_LADDER_MAX + 1][FPK_LADDER_MAX_FUN];        /* f_j(X^l_T) */
+  double fun_var[FPK_LADDER_MAX + 1][FPK_LADDER_MAX_FUN];
+  double diff_mean[FPK_LADDER_MAX][FPK_LADDER_MAX_FUN];           /* f_j(X^l_T) − f_j(X^ref_T) */
+  double diff_var[FPK_LADDER_MAX][FPK_LADDER_MAX_FUN];
+  /* The same means over ngroups disjoint groups of paths (contiguous blocks), for jackknife
+   * errors of anything computed from them — such as a fitted order, whose levels share paths and
+   * so have correlated errors that per-level standard errors do not describe. */
+  size_t ngroups;
+  double group_paths[FPK_LADDER_GROUPS];
+  double group_sq_err[FPK_LADDER_GROUPS][FPK_LADDER_MAX];
+  double group_fun[FPK_LADDER_GROUPS][FPK_LADDER_MAX + 1][FPK_LADDER_MAX_FUN];
+  double group_diff[FPK_LADDER_GROUPS][FPK_LADDER_MAX][FPK_LADDER_MAX_FUN];
+} fpk_ladder_result;
+
+/* Runs the ladder from X_0 ~ init to time T. Fails (FPK_EINVAL) when steps are not increasing,
+ * a level does not divide the fine grid, the stepper cannot integrate the model or is not a
+ * pathwise scheme (exact-ou), or the reference is EXACT and model->solution is NULL; with
+ * FPK_ENUMERIC naming level, path, step and time when a path becomes non-finite. */
+int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_ladder_params *p,
+                   fpk_ladder_result *res, fpk_error *err);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,12 @@ typedef struct fpk_run_options {
 } fpk_run_options;
 
 int fpk_app_run(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit converge` (src/app/converge.c): same options; fails (non-zero) when an order is
+ * unresolved or misses an expected value, after writing the file. */
+int fpk_app_converge(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit bridge` (src/app/bridge.c): the Brownian bridge, Kolmogorov's law of its supremum and
+ * the KS band (docs/bridge-donsker.md); same options. */
+int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err);
 
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */

@@ -288,11 +288,12 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     if ((rc = fpk_config_u64(c, "mc", "seed", 0, &x->mc.seed, err))) return rc;
     if ((rc = fpk_config_size(c, "mc", "keep_paths", 0, 0, x->mc.npaths, &x->mc.keep_paths, err)))
       return rc;
+    /* absorbing walls: the Brownian-bridge crossing test (docs/killed-diffusions.md); false
+     * leaves the exit test alone, whose survival error is O(sqrt(dt)) */
+    int bridge = 1;
+    if ((rc = fpk_config_bool(c, "mc", "bridge_correction", 0, &bridge, err))) return rc;
+    x->mc.bridge_correction = bridge ? FPK_MC_BRIDGE_ON : FPK_MC_BRIDGE_OFF;
   }
-  if (x->mc_on && absorbing)
-    return fpk_config_invalid(c, "grid", "bc", err,
-                              "Monte Carlo with absorbing boundaries is not available yet; set "
-                              "[mc] enabled = false");
 
   x->exact_on = x->model->linear != NULL && !absorbing;
   int want = x->exact_on;
@@ -426,8 +427,10 @@ typedef struct stationary_out {
 } stationary_out;
 
 /* The exact stationary density of the model on the grid, when there is a closed form: the
- * Gaussian N(A⁻¹c, Σ∞) of a stable linear model (cell probabilities renormalised to the box);
- * returns 0 with *what set, or FPK_EUNSUP when there is none. */
+ * Gaussian N(A⁻¹c, Σ∞) of a stable linear model, or the mixture of a mixture-Langevin model on a
+ * reflecting box (cell probabilities renormalised to the box); the 1D periodic closed form; the
+ * Gibbs density of a gradient Langevin model. Returns 0 with *what set, or FPK_EUNSUP when there
+ * is none. */
 static int exact_stationary(const experiment *x, double *p, const char **what, fpk_error *err) {
   const fpk_model *m = x->model;
   if (m->linear) {
@@ -449,6 +452,21 @@ static int exact_stationary(const experiment *x, double *p, const char **what, f
     for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
     for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
     *what = "Gaussian N(A^-1 c, Sigma_inf), Sigma_inf from the Lyapunov equation, renormalised to the box";
+    return FPK_SUCCESS;
+  }
+  /* dX = grad log p dt + sqrt(2) dW is reversible with zero flux p grad log p - grad p = 0, so on
+   * a box with reflecting walls its stationary law is p restricted to the box (model.h). */
+  const fpk_mixture *mix = fpk_model_mixture(m);
+  if (mix) {
+    int reflecting = 1;
+    for (size_t a = 0; a < x->dim; a++) reflecting &= x->grid.bc[a] == FPK_BC_REFLECTING;
+    if (!reflecting) return FPK_EUNSUP;
+    int rc = fpk_mixture_cell_probs(mix, &x->grid, p, err);
+    if (rc) return rc;
+    double sum = 0.0;
+    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
+    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
+    *what = "Gaussian mixture sum_k w_k N(m_k, S_k), exact cell probabilities renormalised to the box";
     return FPK_SUCCESS;
   }
   /* Any 1D model on a periodic grid: Risken's closed form (tilt, multiplicative noise). */
@@ -824,6 +842,10 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
     if (write_method(f, x, &s->mc, "Monte Carlo ensemble; density is the normalised histogram") ||
         fpk_h5_write(f, "/mc/outside", 1, &nt, s->mcr.outside, NULL,
                      "fraction of paths outside the grid (not in the histogram)") ||
+        fpk_h5_write(f, "/mc/survival", 1, &nt, s->mcr.survival, NULL,
+                     "fraction of paths not killed at an absorbing wall (1 without one)") ||
+        fpk_h5_attr_u64(f, "/mc", "bridge_correction",
+                        x->mc.bridge_correction == FPK_MC_BRIDGE_ON) ||
         fpk_h5_attr_string(f, "/mc", "stepper", x->mc.stepper->name) ||
         fpk_h5_attr_u64(f, "/mc", "paths", x->mc.npaths) ||
         fpk_h5_attr_double(f, "/mc", "dt", x->mc.dt) || fpk_h5_attr_u64(f, "/mc", "seed", x->mc.seed) ||

@@ -1,6 +1,8 @@
 /* fpkit — command-line front end.
  *
  *   fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]
+ *   fpkit converge CONFIG [same options]
+ *   fpkit bridge CONFIG [same options]
  *   fpkit --help | --version
  *
  * Exit status: 0 on success, 1 on a run failure (bad configuration, numerical failure, I/O),
@@ -18,11 +20,18 @@
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
+    "       fpkit converge CONFIG [same options]\n"
+    "       fpkit bridge CONFIG [same options]\n"
     "       fpkit --help | --version\n"
     "\n"
-    "Runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte Carlo\n"
-    "ensemble and the closed form when one exists, compared at the same output times on the same\n"
-    "grid, written to one HDF5 file (see docs/hdf5-layout.md and docs/config.md).\n"
+    "run: runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte\n"
+    "Carlo ensemble and the closed form when one exists, compared at the same output times on the\n"
+    "same grid, written to one HDF5 file (see docs/hdf5-layout.md and docs/config.md).\n"
+    "converge: a refinement ladder in dt on shared Brownian paths; strong and weak errors with\n"
+    "Monte Carlo standard errors and fitted orders with confidence intervals (docs/sde-schemes.md).\n"
+    "Exits 1 when an order is unresolved or misses [converge] expect_strong/expect_weak.\n"
+    "bridge: Brownian bridge moments, Kolmogorov's law of sup|bridge| (continuity correction) and\n"
+    "the coverage of the Kolmogorov-Smirnov band, against closed forms (docs/bridge-donsker.md).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
@@ -52,7 +61,10 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
-static int cmd_run(int argc, char **argv) {
+typedef int (*command_fn)(const fpk_run_options *opt, fpk_error *err);
+
+/* Every command takes the same options: CONFIG, -o, --set, --threads, --quiet. */
+static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   static const struct option longopts[] = {
       {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
       {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
@@ -82,13 +94,16 @@ static int cmd_run(int argc, char **argv) {
       case 'h': fputs(usage_text, stdout); free(sets); return 0;
       default:
         free(sets);
-        return usage_error("run: unknown or incomplete option '%s'", argv[optind - 1]);
+        fprintf(stderr, "fpkit: %s: unknown or incomplete option '%s'\nTry 'fpkit --help'.\n",
+                name, argv[optind - 1]);
+        return 2;
     }
   }
   if (optind != argc - 1) {
     free(sets);
-    return usage_error("run: expected exactly one CONFIG file%s",
-                       optind < argc - 1 ? " (extra arguments given)" : "");
+    fprintf(stderr, "fpkit: %s: expected exactly one CONFIG file%s\nTry 'fpkit --help'.\n", name,
+            optind < argc - 1 ? " (extra arguments given)" : "");
+    return 2;
   }
   opt.config_path = argv[optind];
   opt.sets = sets;
@@ -99,7 +114,7 @@ static int cmd_run(int argc, char **argv) {
   signal(SIGHUP, on_signal);
 
   fpk_error err = {0};
-  int rc = fpk_app_run(&opt, &err);
+  int rc = fn(&opt, &err);
   free(sets);
   if (rc) {
     fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
@@ -118,6 +133,9 @@ int main(int argc, char **argv) {
     printf("fpkit %s\n", FPK_VERSION);
     return 0;
   }
-  if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected 'run')", argv[1]);
+  if (!strcmp(argv[1], "run")) return cmd_config(argc - 1, argv + 1, "run", fpk_app_run);
+  if (!strcmp(argv[1], "converge"))
+    return cmd_config(argc - 1, argv + 1, "converge", fpk_app_converge);
+  if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
+  return usage_error("unknown command '%s' (expected run, converge or bridge)", argv[1]);
 }

@@ -489,6 +489,21 @@ int fpk_config_double_list(fpk_config *c, const char *section, const char *key, 
   return FPK_SUCCESS;
 }
 
+size_t fpk_config_section_keys(fpk_config *c, const char *section, const char **keys,
+                               size_t max) {
+  size_t k = 0;
+  for (size_t i = 0; i < c->n; i++) {
+    entry *x = &c->e[i];
+    /* defaults recorded by getters (line < 0) were not given: not keys of the user's section */
+    if (x->line < 0 || strcmp(x->section, section) != 0) continue;
+    if (!x->used) x->order = ++c->reads;
+    x->used = 1;
+    if (k < max) keys[k] = x->key;
+    k++;
+  }
+  return k;
+}
+
 int fpk_config_check_unused(const fpk_config *c, fpk_error *err) {
   for (size_t i = 0; i < c->n; i++) {
     const entry *x = &c->e[i];

@@ -22,8 +22,21 @@ int fpk_model_noise(const fpk_model *m, double t, size_t n, const double *x, dou
   return call("noise", m->noise, m, t, n, x, out, err);
 }
 
+int fpk_model_noise_dx(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                       fpk_error *err) {
+  if (!m->noise_dx) {
+    for (size_t i = 0; i < m->dim * n; i++) out[i] = 0.0; /* additive: σ' = 0 */
+    if (m->flags & FPK_MODEL_ADDITIVE) return FPK_SUCCESS;
+    return fpk_error_set(err, FPK_EINVAL, "model %s has no noise derivative",
+                         m->name ? m->name : "?");
+  }
+  return call("noise derivative", m->noise_dx, m, t, n, x, out, err);
+}
+
 void fpk_model_free(fpk_model *m) {
   /* Every built-in model (linear.c, langevin.c) is one allocation whose first member is the
-   * fpk_model, so the pointer handed out is the pointer malloc returned. */
+   * fpk_model, so the pointer handed out is the pointer malloc returned. An expression model
+   * (expr.c) also owns libmatheval evaluators, which its release hook destroys first. */
+  if (m && m->release) m->release(m);
   free(m);
 }

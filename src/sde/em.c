@@ -1,4 +1,4 @@
-/* SDE steppers: the GSL-style type table of fpkit/sde.h.
+/* The Euler–Maruyama stepper (fpkit/sde.h).
  *
  * Euler–Maruyama: X_{k+1} = X_k + h b(X_k, t_k) + sqrt(h) σ(X_k, t_k) ∘ Z_k (Kloeden & Platen,
  * "Numerical Solution of SDEs", 1992, §10.2): strong order ½ (1 for additive noise), weak
@@ -39,22 +39,14 @@ static int em_step(const fpk_model *m, double t, double h, size_t n, double *x, 
   return FPK_SUCCESS;
 }
 
-static const fpk_sde_stepper_type em_type = {
+const fpk_sde_stepper_type fpk_sde_em_type = {
     .name = "euler-maruyama",
     .strong_order = 0.5,
     .weak_order = 1.0,
     .normals_per_dim = 1,
     .step = em_step,
     .work_per_point = 2,
+    .work_fixed = 0,
+    .check = NULL,
 };
 
-const fpk_sde_stepper_type *fpk_sde_euler_maruyama = &em_type;
-const fpk_sde_stepper_type *const fpk_sde_steppers[] = {&em_type, NULL};
-
-const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name) {
-  if (!name) return NULL;
-  for (size_t i = 0; fpk_sde_steppers[i]; i++)
-    if (strcmp(fpk_sde_steppers[i]->name, name) == 0) return fpk_sde_steppers[i];
-  if (strcmp(name, "em") == 0) return fpk_sde_euler_maruyama;
-  return NULL;
-}

@@ -13,9 +13,20 @@
  * pairwise update ("Updating formulae and a pairwise algorithm for computing sample variances",
  * 1979):  n = nA + nB,  δ = mB - mA,  m = mA + δ nB/n,  M = MA + MB + δ δᵀ nA nB / n.
  * Every floating-point operation is therefore the same whatever the number of threads or the
- * schedule, and the results are bitwise identical. */
+ * schedule, and the results are bitwise identical.
+ *
+ * Killing (absorbing axes, fpkit/sde.h "Killing"): each block keeps an alive flag per path. A
+ * step saves the state and σ at its start, the stepper moves the whole block (the batch stays
+ * rectangular), then dead paths are put back where they froze, the exit and bridge-crossing tests
+ * run on the living ones, and newly killed paths are put back at their last inside state. The
+ * crossing uniforms come from their own Philox sub-stream (sde_internal.h), drawn only where the
+ * crossing probability can exceed the smallest uniform 2^-33, so the decision is a pure function
+ * of (seed, path, step) and costs nothing away from the walls. Partials carry the number of
+ * survivors of the block, and the pairwise update weighs by it. Without an absorbing axis none
+ * of this runs and every operation is the one of an unkilled run. */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,12 +43,15 @@ typedef struct {
   const double *h, *t0; /* [nt] step size and start time of interval k */
   double *paths;        /* result->paths or NULL */
   size_t zrows;         /* rows of the per-thread normals buffer */
+  int absorbing, bridge; /* some axis absorbs; the crossing test is on */
 } mc_ctx;
 
 typedef struct {
   double *x, *z, *work;
   void *scratch;
-  uint64_t *hist, *nout;
+  uint64_t *hist, *nout, *nalive;
+  double *xprev, *sig; /* absorbing only: state and σ at the start of the step */
+  unsigned char *alive, *flag;
 } mc_ws;
 
 static void *alloc64(size_t bytes) {
@@ -52,6 +66,11 @@ static void ws_free(mc_ws *w) {
   free(w->scratch);
   free(w->hist);
   free(w->nout);
+  free(w->nalive);
+  free(w->xprev);
+  free(w->sig);
+  free(w->alive);
+  free(w->flag);
   memset(w, 0, sizeof *w);
 }
 
@@ -60,32 +79,28 @@ static int ws_alloc(mc_ws *w, const mc_ctx *C) {
   memset(w, 0, sizeof *w);
   w->x = alloc64(d * B * sizeof(double));
   w->z = alloc64(C->zrows * B * sizeof(double));
-  w->work = alloc64((C->st->work_per_point ? C->st->work_per_point : 1) * d * B * sizeof(double));
+  const size_t nwork = C->st->work_fixed + (C->st->work_per_point ? C->st->work_per_point : 1) * d * B;
+  w->work = alloc64(nwork * sizeof(double));
   w->scratch = alloc64(FPK_RNG_SCRATCH(B));
   w->hist = calloc(C->nt * C->cells, sizeof(uint64_t));
   w->nout = calloc(C->nt, sizeof(uint64_t));
-  if (!w->x || !w->z || !w->work || !w->scratch || !w->hist || !w->nout) {
+  w->nalive = calloc(C->nt, sizeof(uint64_t));
+  if (C->absorbing) {
+    w->xprev = alloc64(d * B * sizeof(double));
+    w->sig = alloc64(d * B * sizeof(double));
+    w->alive = malloc(B);
+    w->flag = malloc(B);
+  }
+  if (!w->x || !w->z || !w->work || !w->scratch || !w->hist || !w->nout || !w->nalive ||
+      (C->absorbing && (!w->xprev || !w->sig || !w->alive || !w->flag))) {
     ws_free(w);
     return -1;
   }
+  /* steppers may cache per-step coefficients at the start of work (fpkit/sde.h): zero = empty */
+  memset(w->work, 0, nwork * sizeof(double));
   return 0;
 }
 
-/* Index of the first path in the block with a non-finite component, or nb if none. The fast
- * check ORs a flag over all components (vectorises); the slow scan runs only on failure. */
-static size_t first_nonfinite(const double *x, size_t d, size_t nb) {
-  unsigned bad = 0;
-  for (size_t k = 0; k < d * nb; k++) {
-    uint64_t u;
-    memcpy(&u, &x[k], sizeof u);
-    bad |= (unsigned)((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
-  }
-  if (!bad) return nb;
-  for (size_t i = 0; i < nb; i++)
-    for (size_t c = 0; c < d; c++)
-      if (!isfinite(x[c * nb + i])) return i;
-  return nb;
-}
 
 static void record_path(const mc_ctx *C, size_t p0, size_t nb, const double *x, size_t s) {
   if (!C->paths || p0 >= C->keep) return;
@@ -95,17 +110,21 @@ static void record_path(const mc_ctx *C, size_t p0, size_t nb, const double *x, 
       C->paths[((p0 + i) * (C->nsteps_total + 1) + s) * d + c] = x[c * nb + i];
 }
 
-/* Histogram counts, outside count and block moments of the block state at output k.
- * Periodic axes wrap positions into the box for the histogram only; the state itself, and hence
- * mean and cov, stay unwrapped (the SDE lives on R^d). Non-periodic axes neither reflect nor
- * absorb paths: a path outside the box is counted in `outside` and may come back. */
-static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t k, double *part) {
+/* Histogram counts, outside and survivor counts and block moments of the living paths of the
+ * block (nlive of nb) at output k. Periodic axes wrap positions into the box for the histogram
+ * only; the state itself, and hence mean and cov, stay unwrapped (the SDE lives on R^d).
+ * Reflecting axes do not reflect paths: a path outside the box is counted in `outside` and may
+ * come back. Absorbing axes have killed every path outside them (kill_test). */
+static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t nlive, size_t k, double *part) {
   const fpk_grid *g = C->grid;
   const size_t d = C->d;
   const double *x = W->x;
+  /* alive flags, or NULL when every path of the block lives (no killing: the unmasked loops) */
+  const unsigned char *al = nlive < nb ? W->alive : NULL;
   uint64_t *hist = W->hist + k * C->cells;
   uint64_t out = 0;
   for (size_t i = 0; i < nb; i++) {
+    if (al && !al[i]) continue;
     size_t flat = 0, stride = 1;
     int inside = 1;
     for (size_t a = 0; a < d; a++) {
@@ -134,14 +153,23 @@ static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t k, double *part
       out++;
   }
   W->nout[k] += out;
+  W->nalive[k] += nlive;
 
-  /* Block mean and centred co-moment (packed upper triangle), two passes in path order. */
-  double *m = part, *M = part + d;
+  /* Survivor count, block mean and centred co-moment (packed upper triangle) of the survivors,
+   * two passes in path order. */
+  double *m = part + 1, *M = part + 1 + d;
+  part[0] = (double)nlive;
+  if (nlive == 0) return; /* an empty block: skipped by the merge */
   for (size_t a = 0; a < d; a++) {
     double s = 0.0;
     const double *xa = x + a * nb;
-    for (size_t i = 0; i < nb; i++) s += xa[i];
-    m[a] = s / (double)nb;
+    if (al) {
+      for (size_t i = 0; i < nb; i++)
+        if (al[i]) s += xa[i];
+    } else {
+      for (size_t i = 0; i < nb; i++) s += xa[i];
+    }
+    m[a] = s / (double)nlive;
   }
   size_t q = 0;
   for (size_t a = 0; a < d; a++)
@@ -149,15 +177,174 @@ static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t k, double *part
       double s = 0.0;
       const double *xa = x + a * nb, *xb = x + b * nb;
       const double ma = m[a], mb = m[b];
-      for (size_t i = 0; i < nb; i++) s += (xa[i] - ma) * (xb[i] - mb);
+      if (al) {
+        for (size_t i = 0; i < nb; i++)
+          if (al[i]) s += (xa[i] - ma) * (xb[i] - mb);
+      } else {
+        for (size_t i = 0; i < nb; i++) s += (xa[i] - ma) * (xb[i] - mb);
+      }
       M[q] = s;
     }
 }
 
-static int nonfinite_error(fpk_error *err, size_t path, double t, size_t s, size_t total) {
+/* Start time and size of global step s (0-based: from X_s to X_{s+1}). */
+static double step_time(const mc_ctx *C, size_t s, double *h) {
+  size_t k = 0;
+  while (k + 1 < C->nt && s >= C->nsteps[k]) s -= C->nsteps[k++];
+  *h = C->h[k];
+  return C->t0[k] + (double)s * C->h[k];
+}
+
+/* X_n of path `path` regenerated alone: X_0 and the n steps from the path's own streams, the
+ * stepper run on a batch of one with a fresh workspace. Only a failure report needs it, so the
+ * hot loop keeps no history. The batch of one may round differently from the block's batch in
+ * the last bits (vectorised loops), which does not matter for a report. */
+static int regenerate(const mc_ctx *C, uint64_t path, size_t n, double *x) {
+  const size_t d = C->d, q = C->st->normals_per_dim * d;
+  double z[FPK_RNG_PER_CALL * FPK_MAX_DIM];
+  double *zs = malloc(q * sizeof(double));
+  double *work = calloc(C->st->work_fixed + (C->st->work_per_point ? C->st->work_per_point : 1) * d,
+                        sizeof(double));
+  void *scratch = alloc64(FPK_RNG_SCRATCH(1));
+  int rc = zs && work && scratch ? FPK_SUCCESS : FPK_ENOMEM;
+  if (!rc) fpk_mc_initial_state(C->seed, path, 1, d, C->mean0, C->chol, x, z, scratch);
+  fpk_error lerr = {0, ""};
+  for (size_t s = 0; !rc && s < n; s++) {
+    double h;
+    const double t = step_time(C, s, &h);
+    fpk_rng_normals(C->seed, path, FPK_RNG_STEP0 + (uint64_t)s * q, q, zs);
+    rc = C->st->step(C->model, t, h, 1, x, zs, work, &lerr);
+  }
+  free(zs);
+  free(work);
+  free(scratch);
+  return rc;
+}
+
+/* Path `path` is non-finite after step s (1-based; 0: X_0). The message gives the last finite
+ * state X_{s-1}, regenerated alone (regenerate), and its time. */
+static int nonfinite_error(const mc_ctx *C, fpk_error *err, size_t path, size_t s) {
+  if (s == 0)
+    return fpk_error_set(err, FPK_ENUMERIC,
+                         "Monte Carlo: path %zu became non-finite at t = 0 (step 0 of %zu)", path,
+                         C->nsteps_total);
+  double h, x[FPK_MAX_DIM];
+  const double t = step_time(C, s - 1, &h);
+  char xs[4 * 32] = "?";
+  if (regenerate(C, path, s - 1, x) == FPK_SUCCESS) {
+    size_t len = 0;
+    for (size_t c = 0; c < C->d; c++)
+      len += (size_t)snprintf(xs + len, sizeof xs - len, "%s%.17g", c ? ", " : "", x[c]);
+  }
   return fpk_error_set(err, FPK_ENUMERIC,
-                       "Monte Carlo: path %zu became non-finite at t = %.17g (step %zu of %zu)",
-                       path, t, s, total);
+                       "Monte Carlo: path %zu became non-finite at t = %.17g (step %zu of %zu), "
+                       "from x = (%s) at t = %.17g",
+                       path, t + h, s, C->nsteps_total, xs, t);
+}
+
+/* ---- killing (absorbing axes) ---- */
+
+/* Crossing tests with 2 (x_k - a)(x_{k+1} - a) / (σ²h) >= KILL_Q_MAX are skipped: their
+ * probability exp(-q) < e^-23 < 2^-33 is below the smallest uniform (w + 1/2) 2^-32, so they
+ * could not kill; skipping them changes no decision and saves the exp and the Philox call. */
+#define KILL_Q_MAX 23.0
+_Static_assert(KILL_Q_MAX > 33 * 0.69314718055994531, "KILL_Q_MAX must exceed ln 2^33");
+
+/* Whether point i (component-major, block of nb) lies in [lo, hi] on every absorbing axis. */
+static int inside_absorbing(const fpk_grid *g, size_t d, const double *x, size_t nb, size_t i) {
+  for (size_t a = 0; a < d; a++) {
+    if (g->bc[a] != FPK_BC_ABSORBING) continue;
+    const double v = x[a * nb + i];
+    if (!(v >= g->lo[a] && v <= g->hi[a])) return 0;
+  }
+  return 1;
+}
+
+/* Before step s: the state and (crossing test) the noise at the step's start. */
+static int kill_prepare(const mc_ctx *C, mc_ws *W, size_t nb, double t, fpk_error *err) {
+  const size_t d = C->d;
+  memcpy(W->xprev, W->x, d * nb * sizeof(double));
+  if (!C->bridge) return FPK_SUCCESS;
+  if (C->model->flags & FPK_MODEL_ADDITIVE) { /* one point, as em.c */
+    double x0[FPK_MAX_DIM], sig[FPK_MAX_DIM];
+    for (size_t c = 0; c < d; c++) x0[c] = W->xprev[c * nb];
+    int rc = fpk_model_noise(C->model, t, 1, x0, sig, err);
+    if (rc) return rc;
+    for (size_t c = 0; c < d; c++)
+      for (size_t i = 0; i < nb; i++) W->sig[c * nb + i] = sig[c];
+    return FPK_SUCCESS;
+  }
+  return fpk_model_noise(C->model, t, nb, W->xprev, W->sig, err);
+}
+
+/* After step s (0-based) of size h, before the finiteness check: puts the dead paths back where
+ * they froze (the stepper moved the whole block). */
+static void kill_restore(const mc_ctx *C, mc_ws *W, size_t nb, size_t nlive) {
+  if (nlive == nb) return;
+  const unsigned char *restrict al = W->alive;
+  for (size_t c = 0; c < C->d; c++) {
+    double *restrict xc = W->x + c * nb;
+    const double *restrict pc = W->xprev + c * nb;
+    for (size_t i = 0; i < nb; i++) xc[i] = al[i] ? xc[i] : pc[i]; /* a blend: no branches */
+  }
+}
+
+/* After step s: the exit test and the crossing test on the living paths of the block starting at
+ * path p0; the killed ones are frozen at their state before the step. Returns the survivors. */
+static size_t kill_test(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t nlive, size_t s,
+                        double h) {
+  const fpk_grid *g = C->grid;
+  const size_t d = C->d;
+  const double *x = W->x, *xp = W->xprev;
+  /* Pass 1, branch-free over the block: flag the paths that are outside an absorbing axis or
+   * close enough to a wall for a crossing test to run, (x_k - a)(x_{k+1} - a) < 12 σ²h, a 4%
+   * margin over the exact cut q < 23 (so no path that pass 2 would kill is missed). */
+  unsigned char *restrict f = W->flag;
+  memset(f, 0, nb);
+  for (size_t a = 0; a < d; a++) {
+    if (g->bc[a] != FPK_BC_ABSORBING) continue;
+    const double lo = g->lo[a], hi = g->hi[a];
+    const double *restrict xa = x + a * nb, *restrict pa = xp + a * nb;
+    const double *restrict sa = W->sig + a * nb;
+    if (C->bridge)
+      for (size_t i = 0; i < nb; i++) {
+        const double v = xa[i], u = pa[i], near = 12.0 * (sa[i] * sa[i] * h);
+        const double dl = (u - lo) * (v - lo), du = (hi - u) * (hi - v);
+        f[i] |= (unsigned char)(!((v >= lo) & (v <= hi)) | (dl < near) | (du < near));
+      }
+    else
+      for (size_t i = 0; i < nb; i++) f[i] |= (unsigned char)!((xa[i] >= lo) & (xa[i] <= hi));
+  }
+  /* Pass 2, on the flagged living paths: the exact decisions. */
+  for (size_t i = 0; i < nb; i++) {
+    if (!f[i] || !W->alive[i]) continue;
+    int kill = !inside_absorbing(g, d, x, nb, i);
+    uint32_t w[8];
+    unsigned drawn = 0; /* Philox calls of the killing sub-stream drawn for this path and step */
+    for (size_t a = 0; a < d && !kill && C->bridge; a++) {
+      if (g->bc[a] != FPK_BC_ABSORBING) continue;
+      const double sg = W->sig[a * nb + i], s2h = sg * sg * h;
+      const double x0 = xp[a * nb + i], x1 = x[a * nb + i];
+      for (unsigned wall = 0; wall < 2 && !kill; wall++) {
+        const double wa = wall ? g->hi[a] : g->lo[a];
+        /* the expression of fpk_bridge_hit_prob, so that tests can replay the decision */
+        const double q = 2.0 * (x0 - wa) * (x1 - wa) / s2h;
+        if (!(q < KILL_Q_MAX)) continue; /* also NaN: σ = 0 with a point on the wall */
+        const unsigned e = 2u * (unsigned)a + wall, call = e / 4;
+        if (!(drawn >> call & 1u)) {
+          fpk_philox_kill(C->seed, p0 + i, 2 * (uint64_t)s + call, w + 4 * call);
+          drawn |= 1u << call;
+        }
+        kill = ((double)w[e] + 0.5) * 0x1p-32 < exp(-q);
+      }
+    }
+    if (kill) {
+      W->alive[i] = 0;
+      nlive--;
+      for (size_t c = 0; c < d; c++) W->x[c * nb + i] = xp[c * nb + i];
+    }
+  }
+  return nlive;
 }
 
 /* Simulates block blk over the whole time span; part receives nt * nstat block moments. */
@@ -167,26 +354,25 @@ static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_er
   const size_t per_step = C->st->normals_per_dim * d;
   double *restrict x = W->x;
 
-  /* X_0 = mean + L Z with Z at stream positions 0..d-1 (call 0). */
-  fpk_rng_block(C->seed, p0, nb, 0, 1, W->z, nb, W->scratch);
-  for (size_t c = 0; c < d; c++) {
-    double *xc = x + c * nb;
-    for (size_t i = 0; i < nb; i++) xc[i] = C->mean0[c];
-    for (size_t j = 0; j <= c; j++) {
-      const double l = C->chol[c * d + j];
-      if (l == 0.0) continue;
-      const double *zj = W->z + j * nb;
-      for (size_t i = 0; i < nb; i++) xc[i] += l * zj[i];
+  fpk_mc_initial_state(C->seed, p0, nb, d, C->mean0, C->chol, x, W->z, W->scratch);
+  size_t bad = fpk_first_nonfinite(x, d, nb);
+  if (bad < nb) return nonfinite_error(C, err, p0 + bad, 0);
+  size_t nlive = nb;
+  if (C->absorbing) /* a path that starts beyond an absorbing wall is dead at t = 0 */
+    for (size_t i = 0; i < nb; i++) {
+      W->alive[i] = (unsigned char)inside_absorbing(C->grid, d, x, nb, i);
+      nlive -= !W->alive[i];
     }
-  }
-  size_t bad = first_nonfinite(x, d, nb);
-  if (bad < nb) return nonfinite_error(err, p0 + bad, 0.0, 0, C->nsteps_total);
   record_path(C, p0, nb, x, 0);
 
   size_t s = 0; /* global step index */
   for (size_t k = 0; k < C->nt; k++) {
     const double h = C->h[k], t0 = C->t0[k];
     for (size_t j = 0; j < C->nsteps[k]; j++, s++) {
+      if (C->absorbing && nlive == 0) { /* the whole block is dead and frozen */
+        record_path(C, p0, nb, x, s + 1);
+        continue;
+      }
       const size_t sl = s % FPK_MC_FILL_STEPS;
       if (sl == 0) {
         size_t nfill = C->nsteps_total - s;
@@ -196,57 +382,18 @@ static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_er
         fpk_rng_block(C->seed, p0, nb, call0, ncalls, W->z, nb, W->scratch);
       }
       const double t = t0 + (double)j * h;
-      int rc = C->st->step(C->model, t, h, nb, x, W->z + sl * per_step * nb, W->work, err);
+      int rc = C->absorbing ? kill_prepare(C, W, nb, t, err) : FPK_SUCCESS;
+      if (!rc) rc = C->st->step(C->model, t, h, nb, x, W->z + sl * per_step * nb, W->work, err);
       if (rc)
         return fpk_error_prefix(err, "Monte Carlo, %s step %zu at t = %g (paths %zu..%zu): ",
                                 C->st->name, s + 1, t, p0, p0 + nb - 1);
-      bad = first_nonfinite(x, d, nb);
-      if (bad < nb) return nonfinite_error(err, p0 + bad, t + h, s + 1, C->nsteps_total);
+      if (C->absorbing) kill_restore(C, W, nb, nlive);
+      bad = fpk_first_nonfinite(x, d, nb);
+      if (bad < nb) return nonfinite_error(C, err, p0 + bad, s + 1);
+      if (C->absorbing && nlive) nlive = kill_test(C, W, p0, nb, nlive, s, h);
       record_path(C, p0, nb, x, s + 1);
     }
-    observe(C, W, nb, k, part + k * C->nstat);
-  }
-  return FPK_SUCCESS;
-}
-
-/* Lower Cholesky factor of a symmetric positive semidefinite matrix (zero columns allowed). */
-static int cholesky_psd(const double *S, size_t d, double *L, fpk_error *err) {
-  double scale = 0.0;
-  for (size_t i = 0; i < d; i++) scale = fmax(scale, fabs(S[i * d + i]));
-  const double tol = 1e-13 * (scale > 0.0 ? scale : 1.0);
-  memset(L, 0, sizeof(double) * FPK_MAX_DIM * FPK_MAX_DIM);
-  for (size_t i = 0; i < d; i++)
-    for (size_t j = 0; j < d; j++) {
-      if (!isfinite(S[i * d + j]))
-        return fpk_error_set(err, FPK_EINVAL, "initial covariance [%zu][%zu] is not finite", i, j);
-      if (fabs(S[i * d + j] - S[j * d + i]) > 1e-12 * (scale > 0.0 ? scale : 1.0))
-        return fpk_error_set(err, FPK_EINVAL,
-                             "initial covariance is not symmetric: [%zu][%zu] = %g, [%zu][%zu] = %g",
-                             i, j, S[i * d + j], j, i, S[j * d + i]);
-    }
-  for (size_t j = 0; j < d; j++) {
-    double p = S[j * d + j];
-    for (size_t k = 0; k < j; k++) p -= L[j * d + k] * L[j * d + k];
-    if (p < -tol)
-      return fpk_error_set(err, FPK_EINVAL,
-                           "initial covariance is not positive semidefinite (pivot %zu = %g)", j, p);
-    if (p <= tol) { /* degenerate direction: the rest of the column must vanish */
-      for (size_t i = j + 1; i < d; i++) {
-        double v = S[i * d + j];
-        for (size_t k = 0; k < j; k++) v -= L[i * d + k] * L[j * d + k];
-        if (fabs(v) > sqrt(tol) * sqrt(scale > 0.0 ? scale : 1.0))
-          return fpk_error_set(err, FPK_EINVAL,
-                               "initial covariance is not positive semidefinite (column %zu)", j);
-      }
-      continue;
-    }
-    const double ljj = sqrt(p);
-    L[j * d + j] = ljj;
-    for (size_t i = j + 1; i < d; i++) {
-      double v = S[i * d + j];
-      for (size_t k = 0; k < j; k++) v -= L[i * d + k] * L[j * d + k];
-      L[i * d + j] = v / ljj;
-    }
+    observe(C, W, nb, nlive, k, part + k * C->nstat);
   }
   return FPK_SUCCESS;
 }
@@ -258,6 +405,7 @@ void fpk_mc_result_free(fpk_mc_result *res) {
   free(res->mean);
   free(res->cov);
   free(res->outside);
+  free(res->survival);
   free(res->path_t);
   free(res->paths);
   memset(res, 0, sizeof *res);
@@ -298,9 +446,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: keep_paths = %zu exceeds npaths = %zu",
                          params->keep_paths, params->npaths);
   const fpk_sde_stepper_type *st = params->stepper ? params->stepper : fpk_sde_euler_maruyama;
-  if (!st->step || st->normals_per_dim < 1)
-    return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: stepper %s is incomplete",
-                         st->name ? st->name : "?");
+  int rc = fpk_sde_stepper_check(st, model, err);
+  if (rc) return fpk_error_prefix(err, "Monte Carlo: ");
   if (nt < 1) return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: no output times (nt = 0)");
   for (size_t k = 0; k < nt; k++) {
     if (!isfinite(t_out[k]))
@@ -319,8 +466,10 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 
   mc_ctx C = {.model = model, .grid = grid, .st = st, .seed = params->seed, .d = d,
               .npaths = params->npaths, .nt = nt, .cells = grid->size,
-              .nstat = d + d * (d + 1) / 2, .keep = params->keep_paths};
-  int rc = cholesky_psd(init->cov, d, C.chol, err);
+              .nstat = 1 + d + d * (d + 1) / 2, .keep = params->keep_paths};
+  for (size_t a = 0; a < d; a++) C.absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
+  C.bridge = C.absorbing && params->bridge_correction >= 0;
+  rc = fpk_cholesky_psd(init->cov, d, C.chol, err);
   if (rc) {
     fpk_error_prefix(err, "Monte Carlo: ");
     return rc;
@@ -363,16 +512,19 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   res->mean = calloc(nt * d, sizeof(double));
   res->cov = calloc(nt * d * d, sizeof(double));
   res->outside = malloc(nt * sizeof(double));
+  res->survival = malloc(nt * sizeof(double));
   if (params->keep_paths) {
     res->path_t = malloc((total + 1) * sizeof(double));
     res->paths = malloc(params->keep_paths * (total + 1) * d * sizeof(double));
   }
   uint64_t *counts = calloc(nt * grid->size, sizeof(uint64_t));
-  uint64_t *nout = calloc(nt, sizeof(uint64_t));
+  uint64_t *nout = calloc(nt, sizeof(uint64_t)), *nalive = calloc(nt, sizeof(uint64_t));
   double *part = malloc(R * nt * C.nstat * sizeof(double));
-  double *M2 = calloc(nt * C.nstat, sizeof(double)); /* running mean (d) + co-moment (packed) */
-  if (!res->t || !res->density || !res->mean || !res->cov || !res->outside || !counts || !nout ||
-      !part || !M2 || (params->keep_paths && (!res->path_t || !res->paths))) {
+  /* running count (1), mean (d) and co-moment (packed) of the survivors */
+  double *M2 = calloc(nt * C.nstat, sizeof(double));
+  if (!res->t || !res->density || !res->mean || !res->cov || !res->outside || !res->survival ||
+      !counts || !nout || !nalive || !part || !M2 ||
+      (params->keep_paths && (!res->path_t || !res->paths))) {
     rc = fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory for %zu outputs x %zu cells",
                        nt, grid->size);
     goto done;
@@ -389,7 +541,6 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 
   int failed = 0, fail_status = FPK_SUCCESS;
   size_t err_block = (size_t)-1; /* lowest failing block: its error is the one reported */
-  size_t n_done = 0; /* paths merged so far */
   const int nth = params->nthreads > 0 ? params->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -430,34 +581,35 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 #pragma omp single
       {
         if (!failed)
-          for (size_t b = b0; b < b1; b++) {
-            const size_t nB = N - b * B < B ? N - b * B : B, nA = n_done, n = nA + nB;
+          for (size_t b = b0; b < b1; b++)
             for (size_t k = 0; k < nt; k++) {
+              /* counts are whole numbers below 2^53: exact as doubles */
               const double *pb = part + ((b - b0) * nt + k) * C.nstat;
               double *tot = M2 + k * C.nstat;
-              if (nA == 0) {
+              const double nB = pb[0], nA = tot[0], n = nA + nB;
+              if (nB == 0.0) continue;
+              if (nA == 0.0) {
                 memcpy(tot, pb, C.nstat * sizeof(double));
                 continue;
               }
               double delta[FPK_MAX_DIM];
               for (size_t a = 0; a < d; a++) {
-                delta[a] = pb[a] - tot[a];
-                tot[a] += delta[a] * ((double)nB / (double)n);
+                delta[a] = pb[1 + a] - tot[1 + a];
+                tot[1 + a] += delta[a] * (nB / n);
               }
-              const double w = (double)nA * (double)nB / (double)n;
-              size_t q = d;
+              const double w = nA * nB / n;
+              size_t q = 1 + d;
               for (size_t a = 0; a < d; a++)
                 for (size_t c = a; c < d; c++, q++) tot[q] += pb[q] + delta[a] * delta[c] * w;
+              tot[0] = n;
             }
-            n_done = n;
-          }
       }
     }
     if (W.hist) {
 #pragma omp critical(fpk_mc_hist)
       {
         for (size_t i = 0; i < nt * C.cells; i++) counts[i] += W.hist[i];
-        for (size_t k = 0; k < nt; k++) nout[k] += W.nout[k];
+        for (size_t k = 0; k < nt; k++) nout[k] += W.nout[k], nalive[k] += W.nalive[k];
       }
     }
     ws_free(&W);
@@ -472,12 +624,13 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     for (size_t i = 0; i < nt * grid->size; i++) res->density[i] = (double)counts[i] * norm;
     for (size_t k = 0; k < nt; k++) {
       res->outside[k] = (double)nout[k] / (double)N;
-      const double *tot = M2 + k * C.nstat;
-      for (size_t a = 0; a < d; a++) res->mean[k * d + a] = tot[a];
-      size_t q = d;
+      res->survival[k] = (double)nalive[k] / (double)N;
+      const double *tot = M2 + k * C.nstat, n = tot[0];
+      for (size_t a = 0; a < d; a++) res->mean[k * d + a] = n > 0.0 ? tot[1 + a] : NAN;
+      size_t q = 1 + d;
       for (size_t a = 0; a < d; a++)
         for (size_t c = a; c < d; c++, q++) {
-          const double v = tot[q] / (double)(N - 1);
+          const double v = n > 1.0 ? tot[q] / (n - 1.0) : NAN;
           res->cov[(k * d + a) * d + c] = v;
           res->cov[(k * d + c) * d + a] = v;
         }
@@ -491,6 +644,7 @@ done:
   free(t0k);
   free(counts);
   free(nout);
+  free(nalive);
   free(part);
   free(M2);
   if (rc) fpk_mc_result_free(res);

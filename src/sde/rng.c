@@ -287,3 +287,17 @@ void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, dou
     }
   }
 }
+
+void fpk_philox_kill(uint64_t seed, uint64_t path, uint64_t j, uint32_t w[4]) {
+  const philox4x32_ctr_t c = {{(uint32_t)j, (uint32_t)(j >> 32) | 0x40000000u, (uint32_t)path,
+                               (uint32_t)(path >> 32)}};
+  const philox4x32_ctr_t r = philox4x32(c, make_key(seed));
+  for (int e = 0; e < 4; e++) w[e] = r.v[e];
+}
+
+double fpk_rng_kill_uniform(uint64_t seed, uint64_t path, uint64_t step, size_t axis, int wall) {
+  const uint64_t q = 2 * (uint64_t)axis + (wall ? 1u : 0u);
+  uint32_t w[4];
+  fpk_philox_kill(seed, path, 2 * step + q / 4, w);
+  return ((double)w[q % 4] + 0.5) * 0x1p-32;
+}

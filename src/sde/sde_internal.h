@@ -3,11 +3,12 @@
  * Stream layout (see fpkit/sde.h): path p's normals form one sequence indexed by a 64-bit
  * position k = 3j + e, e = 0, 1, 2. Normals come from a ziggurat (ziggurat.c) fed by
  * Philox4x32-10 with key = (seed lo, seed hi):
- *  - main stream: call j has counter (j lo, j hi, p lo, p hi) (j < 2^63, so bit 31 of counter
- *    word 1 is 0) and words (w0, w1, w2, w3). Position 3j + e takes the 32-bit value w_e and
- *    the 10-bit field b = (w3 >> 10e) & 0x3ff (w3's top two bits are unused): slot
- *    s = b & 0x1ff, sign = b >> 9 (1: negative). Index and sign bits are never reused for the
- *    value (Doornik 2005).
+ *  - main stream: call j has counter (j lo, j hi, p lo, p hi) (j < 2^62, so bits 31 and 30 of
+ *    counter word 1 are 0: positions stay below 3 2^62, which no run approaches) and words
+ *    (w0, w1, w2, w3). Position 3j + e takes the 32-bit value w_e and the 10-bit field
+ *    b = (w3 >> 10e) & 0x3ff (w3's top two bits are unused): slot s = b & 0x1ff,
+ *    sign = b >> 9 (1: negative). Index and sign bits are never reused for the value
+ *    (Doornik 2005).
  *  - fast path, s < FPK_ZIG_RECTS (509 of 512 slots, 99.41%): |z| = (w_e + 1/2) 2^-32 X_s;
  *  - slow path, s >= FPK_ZIG_RECTS: the selector V = (s - FPK_ZIG_RECTS) 2^32 + w_e picks the
  *    tail, an overhang or the cap, sampled by rejection with uniforms from the rejection
@@ -17,6 +18,15 @@
  *    (w2, w3). (Sub-streams of positions k and k + 2^56 coincide; no run reaches 2^56.)
  * So the normal at position k is a pure function of (seed, p, k), whichever block, window or
  * thread computes it.
+ *  - killing sub-stream (absorbing axes only, ensemble.c): the uniforms u = (w + 1/2) 2^-32 of
+ *    the Brownian-bridge crossing tests of step s come from calls with counter
+ *        (j lo, j hi | 2^30, p lo, p hi),   j = 2s + (2a + w)/4, word (2a + w) mod 4,
+ *    for axis a and wall w (0 lower, 1 upper): bit 30 set and bit 31 clear, so neither the main
+ *    stream (bit 30 clear) nor the rejection sub-stream (bit 31 set) produces these counters
+ *    (j < 2^62 for s < 2^61). They are drawn only for paths near a wall and never shift the
+ *    normals, so runs with and without absorbing walls, with and without the correction, move
+ *    every path with the same Brownian increments; and the decisions are a pure function of
+ *    (seed, p, s, a, w), like the normals.
  * Positions [0, FPK_RNG_STEP0) are reserved for the initial condition (X_0 uses the first dim
  * of them); step s (0-based, counted over the whole run) uses positions
  *     FPK_RNG_STEP0 + s*q*dim + r*dim + c,   r < q = stepper->normals_per_dim, c < dim,
@@ -26,7 +36,9 @@
 #define FPK_SDE_INTERNAL_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fpkit/sde.h"
 
@@ -51,6 +63,9 @@ _Static_assert(FPK_MC_FILL_STEPS % FPK_RNG_PER_CALL == 0, "FPK_MC_FILL_STEPS");
  * structure-of-arrays: w[e*ld + i] is word e of path path0 + i. */
 void fpk_philox_soa(uint64_t seed, uint64_t path0, size_t n, uint64_t call, uint32_t *w,
                     size_t ld);
+
+/* rng.c: the four words of the killing sub-stream's call j of path `path` (layout above). */
+void fpk_philox_kill(uint64_t seed, uint64_t path, uint64_t j, uint32_t w[4]);
 
 /* rng.c: normals of paths path0 .. path0+n-1 at calls [call0, call0 + ncalls), i.e. positions
  * [3 call0, 3 (call0 + ncalls)), written row-major z[(k - 3 call0)*ld + i] with ld >= n.
@@ -81,5 +96,37 @@ static inline double fpk_zig_fast(uint32_t w, uint32_t b) {
  * (seed, path[i], k[i], sel[i]) only, however many draws are passed together. */
 void fpk_zig_slow(uint64_t seed, size_t n, const uint64_t *k, const uint64_t *path,
                   const uint64_t *sel, double *out);
+
+/* initial.c: lower Cholesky factor L (row-major, FPK_MAX_DIM² entries, zero above the
+ * diagonal) of the symmetric positive semidefinite d×d matrix S; zero columns for degenerate
+ * directions. FPK_EINVAL for a non-finite, non-symmetric or indefinite S. */
+int fpk_cholesky_psd(const double *S, size_t d, double *L, fpk_error *err);
+/* initial.c: X_0 = mean + L Z for paths p0 .. p0+nb-1 (component-major x, d*nb), Z the normals at
+ * stream positions 0..d-1 of each path. z: room for FPK_RNG_PER_CALL*nb doubles; scratch as for
+ * fpk_rng_block. Every engine starts its paths here, so path p has the same X_0 in all of them. */
+void fpk_mc_initial_state(uint64_t seed, uint64_t p0, size_t nb, size_t d, const double *mean,
+                          const double *chol, double *x, double *z, void *scratch);
+
+/* The stepper type tables (one file each: em.c, milstein.c, sra1.c, tamed_euler.c,
+ * exact_ou.c); the public pointers and the registry are in steppers.c. */
+extern const fpk_sde_stepper_type fpk_sde_em_type, fpk_sde_milstein_type, fpk_sde_sra1_type,
+    fpk_sde_tamed_euler_type, fpk_sde_exact_ou_type;
+
+/* Index of the first of the nb points (component-major, d components) with a non-finite
+ * component, or nb if none. The fast check ORs a flag over all components (vectorises); the slow
+ * scan runs only on failure. */
+static inline size_t fpk_first_nonfinite(const double *x, size_t d, size_t nb) {
+  unsigned bad = 0;
+  for (size_t k = 0; k < d * nb; k++) {
+    uint64_t u;
+    memcpy(&u, &x[k], sizeof u);
+    bad |= (unsigned)((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+  }
+  if (!bad) return nb;
+  for (size_t i = 0; i < nb; i++)
+    for (size_t c = 0; c < d; c++)
+      if (!isfinite(x[c * nb + i])) return i;
+  return nb;
+}
 
 #endif

@@ -1,0 +1,902 @@
+/* `fpkit converge`: a refinement ladder in dt on shared Brownian paths (fpk_sde_ladder), strong
+ * and weak errors with their Monte Carlo standard errors, orders fitted with confidence
+ * intervals (fpkit/fit.h), one HDF5 file and a table (docs/sde-schemes.md, docs/config.md).
+ *
+ * Errors at step h, each with its standard error s:
+ *  - strong: e = √E|X^h_T − X^ref_T|² (RMS over paths), s = SE(mean of squares)/(2e) (delta
+ *    method). The reference is the model's pathwise solution when it has one (GBM, Brownian
+ *    motion), else a finer level on the same paths;
+ *  - weak, for each functional f: e = E f(X^h_T) − E f(X_T), estimated
+ *      (a) with no Monte Carlo noise at all where the law of the scheme is known exactly
+ *          ("discrete reference": Euler–Maruyama on a linear model is a Gaussian chain,
+ *          fpk_exact_em_law; on geometric Brownian motion E X_N and E X_N² are products), against
+ *          the exact law (Gauss–Hermite quadrature of the Gaussian or log-normal law);
+ *      (b) by Monte Carlo, coupled: mean of f(X^h) − f(X^ref) plus the exactly known bias of the
+ *          reference (0 for the pathwise solution, the discrete-law bias for Euler–Maruyama on a
+ *          linear model), whose variance is far below that of f(X^h);
+ *      (c) else uncoupled, mean of f(X^h) minus the exact value when one exists;
+ *      (d) else relative to the reference level only (reported as such).
+ *    The weak order is fitted from (a) when available, else from the Monte Carlo estimate.
+ * A series whose points are not resolved (an error within 3 standard errors of zero) or whose
+ * interval is wider than [converge] max_halfwidth gets no order: the command says so and how many
+ * paths would resolve it, and exits non-zero. */
+#include "app/app.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <matheval.h>
+#include <omp.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_integration.h>
+
+#include "fpkit/config.h"
+#include "fpkit/exact.h"
+#include "fpkit/fit.h"
+#include "fpkit/io.h"
+#include "fpkit/model.h"
+#include "fpkit/sde.h"
+#include "sde/sde_internal.h"
+
+#define MAXL FPK_LADDER_MAX
+#define MAXF FPK_LADDER_MAX_FUN
+#define GH_NODES 64 /* Gauss–Hermite nodes per axis: exact for polynomials of degree < 128 */
+
+/* ------------------------------------------------------------------------- functionals */
+
+typedef struct functionals {
+  size_t n, dim;
+  void *ev[MAXF];
+  char *src[MAXF];
+} functionals;
+
+static char *const var_names[FPK_MAX_DIM] = {"x", "y", "z"};
+
+static void functionals_free(functionals *F) {
+  for (size_t j = 0; j < F->n; j++) {
+    if (F->ev[j]) evaluator_destroy(F->ev[j]);
+    free(F->src[j]);
+  }
+  memset(F, 0, sizeof *F);
+}
+
+/* libmatheval evaluators keep the variable values in the evaluator itself, so evaluation is
+ * serialised; it is once per path and level, a small fraction of the simulation. */
+static int functional_eval(size_t n, const double *x, double *out, void *params) {
+  functionals *F = params;
+  int bad = 0;
+#pragma omp critical(fpk_matheval)
+  {
+    double v[FPK_MAX_DIM];
+    for (size_t i = 0; i < n; i++) {
+      for (size_t c = 0; c < F->dim; c++) v[c] = x[c * n + i];
+      for (size_t j = 0; j < F->n; j++)
+        out[j * n + i] = evaluator_evaluate(F->ev[j], (int)F->dim, (char **)var_names, v);
+    }
+  }
+  for (size_t k = 0; k < F->n * n; k++) bad |= !isfinite(out[k]);
+  return bad ? 1 : 0;
+}
+
+/* "x, x^2, exp(-x^2)": one functional per comma-separated expression in x (y, z). */
+static int read_functionals(fpk_config *c, size_t dim, functionals *F, fpk_error *err) {
+  memset(F, 0, sizeof *F);
+  F->dim = dim;
+  const char *list = "";
+  int rc;
+  if ((rc = fpk_config_string(c, "converge", "weak", 0, &list, err))) return rc;
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ' || *tok == '\t') tok++;
+    size_t len = strlen(tok);
+    while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t')) tok[--len] = '\0';
+    if (!len) continue;
+    if (F->n == MAXF)
+      return fpk_config_invalid(c, "converge", "weak", err, "at most %d functionals", MAXF);
+    void *ev;
+#pragma omp critical(fpk_matheval)
+    ev = evaluator_create(tok);
+    if (!ev)
+      return fpk_config_invalid(c, "converge", "weak", err,
+                                "cannot parse the functional \"%s\" (an expression in %s)", tok,
+                                dim == 1 ? "x" : dim == 2 ? "x and y" : "x, y and z");
+    F->ev[F->n] = ev;
+    F->src[F->n] = strdup(tok);
+    F->n++;
+    char **names;
+    int count;
+    evaluator_get_variables(ev, &names, &count);
+    for (int k = 0; k < count; k++) {
+      int known = 0;
+      for (size_t a = 0; a < dim; a++) known |= strcmp(names[k], var_names[a]) == 0;
+      if (!known)
+        return fpk_config_invalid(c, "converge", "weak", err,
+                                  "functional \"%s\" uses '%s'; only %s may appear", tok, names[k],
+                                  dim == 1 ? "x" : dim == 2 ? "x and y" : "x, y and z");
+    }
+    if (!F->src[F->n - 1]) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  }
+  return FPK_SUCCESS;
+}
+
+/* --------------------------------------------------------------- exact expectations E f(X) */
+
+/* E f(m + L √2 u) under the weight e^{-|u|²}/π^{d/2}, tensor Gauss–Hermite; when lognormal, each
+ * component is then mapped through x0_c exp(·) (the GBM law). */
+static int gauss_expect(const functionals *F, size_t d, const double *m, const double *L,
+                        const double *x0_lognormal, double *Ef, fpk_error *err) {
+  gsl_integration_fixed_workspace *q =
+      gsl_integration_fixed_alloc(gsl_integration_fixed_hermite, GH_NODES, 0.0, 1.0, 0.0, 0.0);
+  if (!q) return fpk_error_set(err, FPK_ENOMEM, "out of memory (quadrature)");
+  const double *u = gsl_integration_fixed_nodes(q), *w = gsl_integration_fixed_weights(q);
+  size_t npts = 1;
+  for (size_t a = 0; a < d; a++) npts *= GH_NODES;
+  double *x = malloc(npts * d * sizeof(double)), *wt = malloc(npts * sizeof(double));
+  double *f = malloc(npts * (F->n ? F->n : 1) * sizeof(double));
+  int rc = FPK_SUCCESS;
+  if (!x || !wt || !f) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory (quadrature)");
+    goto done;
+  }
+  const double norm = pow(M_PI, -0.5 * (double)d);
+  for (size_t p = 0; p < npts; p++) {
+    size_t idx[FPK_MAX_DIM], r = p;
+    double v[FPK_MAX_DIM];
+    wt[p] = norm;
+    for (size_t a = 0; a < d; a++) {
+      idx[a] = r % GH_NODES;
+      r /= GH_NODES;
+      v[a] = M_SQRT2 * u[idx[a]];
+      wt[p] *= w[idx[a]];
+    }
+    for (size_t c = 0; c < d; c++) {
+      double s = m[c];
+      for (size_t k = 0; k <= c; k++) s += L[c * d + k] * v[k];
+      x[c * npts + p] = x0_lognormal ? x0_lognormal[c] * exp(s) : s;
+    }
+  }
+  if (functional_eval(npts, x, f, (void *)F)) {
+    /* a functional that overflows at a far quadrature node: report, do not guess */
+    rc = fpk_error_set(err, FPK_ENUMERIC, "a functional is not finite at a Gauss-Hermite node "
+                       "of the exact law (it grows too fast for E f to exist or be computed)");
+    goto done;
+  }
+  for (size_t j = 0; j < F->n; j++) {
+    double s = 0.0;
+    for (size_t p = 0; p < npts; p++) s += wt[p] * f[j * npts + p];
+    Ef[j] = s;
+  }
+done:
+  free(x), free(wt), free(f);
+  gsl_integration_fixed_free(q);
+  return rc;
+}
+
+static int gaussian_expect(const functionals *F, const fpk_gaussian *g, double *Ef,
+                           fpk_error *err) {
+  double L[FPK_MAX_DIM * FPK_MAX_DIM];
+  int rc = fpk_cholesky_psd(g->cov, g->dim, L, err);
+  return rc ? rc : gauss_expect(F, g->dim, g->mean, L, NULL, Ef, err);
+}
+
+/* ------------------------------------------------------------------------------ settings */
+
+typedef enum { REF_AUTO, REF_EXACT, REF_LEVEL, REF_FINEST } ref_choice;
+
+typedef struct study {
+  size_t dim;
+  fpk_model *model;
+  fpk_gaussian init;
+  int point_init;
+  double T;
+  const fpk_sde_stepper_type *stepper, *ref_stepper;
+  size_t L, steps[MAXL], ref_steps;
+  fpk_ladder_ref ref;
+  size_t npaths;
+  uint64_t seed;
+  int strong;
+  functionals F;
+  double level, max_halfwidth;
+  int corrected; /* fit log e = a + p log h + c h (fpkit/fit.h) */
+  int has_expect_strong, has_expect_weak;
+  double expect_strong, expect_weak;
+  const char *output;
+} study;
+
+static int read_stepper(fpk_config *c, const char *key, const fpk_sde_stepper_type **st,
+                        fpk_error *err) {
+  const char *names[16] = {0};
+  size_t n = 0, k = 0;
+  for (size_t i = 0; fpk_sde_steppers[i] && n < 15; i++) names[n++] = fpk_sde_steppers[i]->name;
+  for (size_t i = 0; i < n; i++)
+    if (*st == fpk_sde_steppers[i]) k = i;
+  int rc = fpk_config_choice(c, "converge", key, 0, names, &k, err);
+  if (!rc) *st = fpk_sde_steppers[k];
+  return rc;
+}
+
+static int read_study(fpk_config *c, const fpk_run_options *opt, study *S, char *default_out,
+                      size_t len, fpk_error *err) {
+  int rc;
+  if ((rc = fpk_app_read_model(c, &S->dim, &S->model, err))) return rc;
+  const size_t d = S->dim;
+
+  /* [init]: a point (exact, no width: there is no grid here) or a Gaussian */
+  static const char *const types[] = {"point", "gaussian", NULL};
+  size_t type = 0;
+  fpk_gaussian *g = &S->init;
+  memset(g, 0, sizeof *g);
+  g->dim = d;
+  if ((rc = fpk_config_choice(c, "init", "type", 0, types, &type, err))) return rc;
+  if (type == 0) {
+    if ((rc = fpk_config_doubles(c, "init", "x0", 1, d, 1, g->mean, err))) return rc;
+    S->point_init = 1;
+  } else {
+    double sd[FPK_MAX_DIM];
+    if ((rc = fpk_config_doubles(c, "init", "mean", 0, d, 1, g->mean, err))) return rc;
+    if ((rc = fpk_config_doubles(c, "init", "std", 1, d, 1, sd, err))) return rc;
+    for (size_t a = 0; a < d; a++) {
+      if (!(sd[a] > 0.0))
+        return fpk_config_invalid(c, "init", "std", err, "standard deviations must be > 0");
+      g->cov[a * d + a] = sd[a] * sd[a];
+    }
+  }
+  if ((rc = fpk_config_double(c, "time", "t_end", 1, 0.0, 1, INFINITY, &S->T, err))) return rc;
+
+  S->stepper = fpk_sde_euler_maruyama;
+  if ((rc = read_stepper(c, "stepper", &S->stepper, err))) return rc;
+  if (fpk_sde_stepper_check(S->stepper, S->model, err))
+    return fpk_config_invalid(c, "converge", "stepper", err, "%s", err->msg);
+
+  /* the ladder: step counts, or step sizes that must divide the horizon */
+  double v[MAXL];
+  size_t nv = 0;
+  const int has_steps = fpk_config_has(c, "converge", "steps"),
+            has_dt = fpk_config_has(c, "converge", "dt");
+  if (has_steps == has_dt)
+    return fpk_config_invalid(c, "converge", has_steps ? "dt" : "steps", err,
+                              "give the ladder as either 'steps' (counts over [0, t_end]) or "
+                              "'dt' (step sizes), exactly one of them");
+  const char *key = has_steps ? "steps" : "dt";
+  if ((rc = fpk_config_double_list(c, "converge", key, 1, MAXL, v, &nv, err))) return rc;
+  if (nv < 2)
+    return fpk_config_invalid(c, "converge", key, err, "a ladder needs at least 2 levels");
+  for (size_t l = 0; l < nv; l++) {
+    double n = has_steps ? v[l] : S->T / v[l];
+    if (!(v[l] > 0.0) || fabs(n - nearbyint(n)) > 1e-9 * n || nearbyint(n) < 1.0 || n > 1e9)
+      return fpk_config_invalid(c, "converge", key, err,
+                                has_steps ? "step counts must be positive integers (%g)"
+                                          : "dt = %g does not divide the horizon t_end = %g "
+                                            "(t_end/dt = %.6g is not an integer)",
+                                v[l], S->T, n);
+    S->steps[l] = (size_t)nearbyint(n);
+  }
+  /* any order in the file; the ladder runs coarse to fine */
+  for (size_t a = 1; a < nv; a++)
+    for (size_t b = a; b > 0 && S->steps[b] < S->steps[b - 1]; b--) {
+      size_t t = S->steps[b];
+      S->steps[b] = S->steps[b - 1];
+      S->steps[b - 1] = t;
+    }
+  for (size_t l = 1; l < nv; l++) {
+    if (S->steps[l] == S->steps[l - 1])
+      return fpk_config_invalid(c, "converge", key, err, "level %zu steps given twice",
+                                S->steps[l]);
+    if (S->steps[nv - 1] % S->steps[l - 1])
+      return fpk_config_invalid(c, "converge", key, err,
+                                "%zu steps does not divide the finest level's %zu: levels must "
+                                "be nested to share Brownian paths",
+                                S->steps[l - 1], S->steps[nv - 1]);
+  }
+  S->L = nv;
+
+  static const char *const refs[] = {"auto", "exact", "level", "finest", NULL};
+  size_t ref = REF_AUTO;
+  if ((rc = fpk_config_choice(c, "converge", "reference", 0, refs, &ref, err))) return rc;
+  if (ref == REF_AUTO) ref = S->model->solution ? REF_EXACT : REF_LEVEL;
+  if (ref == REF_EXACT && !S->model->solution)
+    return fpk_config_invalid(c, "converge", "reference", err,
+                              "model %s has no pathwise exact solution: use level or finest",
+                              S->model->name);
+  S->ref = ref == REF_EXACT ? FPK_LADDER_REF_EXACT
+                            : ref == REF_LEVEL ? FPK_LADDER_REF_LEVEL : FPK_LADDER_REF_FINEST;
+  /* Default reference stepper: the highest strong order that can integrate the model, so that
+   * the reference's own error (correlated with the levels' errors: same path) does not bend the
+   * fitted slope. With the same stepper 8x finer, Euler-Maruyama on OU fits 1.05-1.07, not 1. */
+  S->ref_stepper = S->stepper;
+  {
+    fpk_error quiet = {0, ""};
+    const fpk_sde_stepper_type *best[] = {fpk_sde_sra1, fpk_sde_milstein};
+    for (size_t i = 0; i < 2; i++)
+      if (best[i]->strong_order > S->ref_stepper->strong_order &&
+          !fpk_sde_stepper_check(best[i], S->model, &quiet)) {
+        S->ref_stepper = best[i];
+        break;
+      }
+  }
+  S->ref_steps = 8 * S->steps[nv - 1];
+  if (S->ref == FPK_LADDER_REF_LEVEL || fpk_config_has(c, "converge", "reference_steps")) {
+    if ((rc = fpk_config_size(c, "converge", "reference_steps", 0, 2, (size_t)1e9, &S->ref_steps,
+                              err)))
+      return rc;
+    if (S->ref_steps % S->steps[nv - 1] || S->ref_steps == S->steps[nv - 1])
+      return fpk_config_invalid(c, "converge", "reference_steps", err,
+                                "must be a multiple (> 1) of the finest level's %zu steps",
+                                S->steps[nv - 1]);
+  }
+  if (S->ref == FPK_LADDER_REF_LEVEL || fpk_config_has(c, "converge", "reference_stepper")) {
+    if ((rc = read_stepper(c, "reference_stepper", &S->ref_stepper, err))) return rc;
+    if (fpk_sde_stepper_check(S->ref_stepper, S->model, err))
+      return fpk_config_invalid(c, "converge", "reference_stepper", err, "%s", err->msg);
+  }
+  S->npaths = 10000;
+  if ((rc = fpk_config_size(c, "converge", "paths", 0, 2, (size_t)1e10, &S->npaths, err)))
+    return rc;
+  S->seed = 1;
+  if ((rc = fpk_config_u64(c, "converge", "seed", 0, &S->seed, err))) return rc;
+  S->strong = 1;
+  if ((rc = fpk_config_bool(c, "converge", "strong", 0, &S->strong, err))) return rc;
+  if ((rc = read_functionals(c, d, &S->F, err))) return rc;
+  if (!S->strong && !S->F.n)
+    return fpk_config_invalid(c, "converge", "strong", err,
+                              "nothing to measure: strong = false and no weak functionals");
+  S->level = 0.95;
+  if ((rc = fpk_config_double(c, "converge", "level", 0, 0.5, 0, 0.9999, &S->level, err)))
+    return rc;
+  static const char *const fits[] = {"plain", "corrected", NULL};
+  size_t fit = 1;
+  if ((rc = fpk_config_choice(c, "converge", "fit", 0, fits, &fit, err))) return rc;
+  S->corrected = (int)fit;
+  if (S->corrected && nv < 4)
+    return fpk_config_invalid(c, "converge", key, err, "the corrected fit (3 parameters) needs at "
+                              "least 4 levels; give more or set fit = plain");
+  S->max_halfwidth = 0.15;
+  if ((rc = fpk_config_double(c, "converge", "max_halfwidth", 0, 0.0, 1, INFINITY,
+                              &S->max_halfwidth, err)))
+    return rc;
+  if ((S->has_expect_strong = fpk_config_has(c, "converge", "expect_strong")) &&
+      (rc = fpk_config_double(c, "converge", "expect_strong", 1, 0.0, 1, 10.0, &S->expect_strong,
+                              err)))
+    return rc;
+  if ((S->has_expect_weak = fpk_config_has(c, "converge", "expect_weak")) &&
+      (rc = fpk_config_double(c, "converge", "expect_weak", 1, 0.0, 1, 10.0, &S->expect_weak,
+                              err)))
+    return rc;
+  if (S->has_expect_strong && !S->strong)
+    return fpk_config_invalid(c, "converge", "expect_strong", err, "strong errors are disabled");
+  if (S->has_expect_weak && !S->F.n)
+    return fpk_config_invalid(c, "converge", "expect_weak", err, "no weak functionals given");
+
+  const char *base = strrchr(opt->config_path, '/');
+  base = base ? base + 1 : opt->config_path;
+  snprintf(default_out, len, "results/%.*s.h5", (int)strcspn(base, "."), base);
+  S->output = default_out;
+  if ((rc = fpk_config_string(c, "output", "file", 0, &S->output, err))) return rc;
+  if (opt->output) S->output = opt->output;
+  return fpk_config_check_unused(c, err);
+}
+
+/* --------------------------------------------------------------------------- the analysis */
+
+/* One error series over the ladder and its fit. */
+typedef struct series {
+  const char *name;           /* "strong", "weak/<j>" */
+  const char *method;         /* how the errors were obtained */
+  double e[MAXL], se[MAXL];   /* signed errors (weak) or RMS (strong); se = 0: deterministic */
+  size_t n;                   /* points in the fit (the finest level drops out when it is the
+                                 reference itself) */
+  int deterministic;
+  size_t ngroups;                           /* jackknife replicates (0: none) */
+  double jk[FPK_LADDER_GROUPS][MAXL];       /* errors with group g left out */
+  double order_plain_se;                    /* the fit's own (per-level, uncorrelated) SE */
+  fpk_order_fit fit;
+  int resolved;
+  double paths_needed;        /* when unresolved by Monte Carlo noise */
+  char why[FPK_ERRMSG_MAX + 256];
+} series;
+
+static void analyse(const study *S, const double *h, series *s, fpk_error *err) {
+  s->resolved = 0;
+  double ae[MAXL];
+  double worst = 0.0; /* largest (3 SE / |e|)² over the points */
+  for (size_t l = 0; l < s->n; l++) {
+    ae[l] = fabs(s->e[l]);
+    if (!s->deterministic) {
+      const double r = ae[l] > 0.0 ? 3.0 * s->se[l] / ae[l] : INFINITY;
+      if (r * r > worst) worst = r * r;
+    }
+  }
+  if (!s->deterministic && worst > 1.0) {
+    size_t bad = 0;
+    for (size_t l = 0; l < s->n; l++)
+      if (!(3.0 * s->se[l] < ae[l])) {
+        bad = l;
+        break;
+      }
+    s->paths_needed = ceil((double)S->npaths * worst * 1.5);
+    snprintf(s->why, sizeof s->why,
+             "Monte Carlo error too large to resolve the order: at h = %.4g the error %.3g has "
+             "standard error %.3g (needs |error| > 3 SE); about %.3g paths would resolve it",
+             h[bad], s->e[bad], s->se[bad], s->paths_needed);
+    return;
+  }
+  fpk_error ferr = {0, ""};
+  /* Deterministic errors have no noise to hide the next term of the expansion: with enough
+   * levels they get a second correction term (h²), else the interval, which measures only the
+   * scatter about the fitted curve, is narrower than the bias of the truncated model. */
+  const int terms = S->corrected ? (s->deterministic && s->n >= 5 ? 2 : 1) : 0;
+  if (fpk_fit_order(s->n, h, ae, s->deterministic ? NULL : s->se, terms, S->level, &s->fit,
+                    &ferr)) {
+    snprintf(s->why, sizeof s->why, "no fit: %s", ferr.msg);
+    return;
+  }
+  s->order_plain_se = s->fit.se;
+  if (!s->deterministic && s->ngroups >= 5) {
+    /* Delete-a-group jackknife over the path groups (Efron & Tibshirani, "An Introduction to the
+     * Bootstrap", 1993, §11.5): the levels share paths, so their errors are correlated, which
+     * the per-level standard errors of the weighted fit ignore (on SRA1, 30 seeds: the fit's own
+     * 95% interval covered 80%). The jackknife refits with group g left out and takes the spread
+     * of the orders; the interval is Student's t with G − 1 degrees of freedom. */
+    const size_t G = s->ngroups;
+    double pg[FPK_LADDER_GROUPS], mean = 0.0;
+    for (size_t g = 0; g < G; g++) {
+      double a[MAXL];
+      fpk_order_fit fg;
+      for (size_t l = 0; l < s->n; l++) a[l] = fabs(s->jk[g][l]);
+      if (fpk_fit_order(s->n, h, a, s->se, terms, S->level, &fg, &ferr)) {
+        snprintf(s->why, sizeof s->why, "no jackknife fit without path group %zu: %s", g,
+                 ferr.msg);
+        return;
+      }
+      pg[g] = fg.order;
+      mean += fg.order / (double)G;
+    }
+    double ss = 0.0;
+    for (size_t g = 0; g < G; g++) ss += (pg[g] - mean) * (pg[g] - mean);
+    const double se = sqrt(ss * (double)(G - 1) / (double)G);
+    const double q = gsl_cdf_tdist_Pinv(0.5 * (1.0 + S->level), (double)(G - 1));
+    s->fit.se = se;
+    s->fit.ci_lo = s->fit.order - q * se;
+    s->fit.ci_hi = s->fit.order + q * se;
+  }
+  const double hw = 0.5 * (s->fit.ci_hi - s->fit.ci_lo);
+  if (hw > S->max_halfwidth) {
+    if (!s->deterministic) {
+      /* the Monte Carlo part of the width shrinks like 1/√N */
+      const double f = hw / S->max_halfwidth;
+      s->paths_needed = ceil((double)S->npaths * f * f * 1.2);
+      snprintf(s->why, sizeof s->why,
+               "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g; about %.3g "
+               "paths would narrow it (if the scatter is Monte Carlo noise; otherwise refine the "
+               "ladder towards smaller steps)",
+               s->fit.order, 100 * S->level, hw, S->max_halfwidth, s->paths_needed);
+    } else {
+      snprintf(s->why, sizeof s->why,
+               "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g: the errors "
+               "are not yet asymptotic; refine the ladder towards smaller steps",
+               s->fit.order, 100 * S->level, hw, S->max_halfwidth);
+    }
+    return;
+  }
+  (void)err;
+  s->resolved = 1;
+}
+
+typedef struct result {
+  fpk_ladder_result lr;
+  double h[MAXL];
+  series strong;
+  series weak_mc[MAXF], weak_det[MAXF];
+  int has_det[MAXF], has_exact[MAXF];
+  double exact_value[MAXF];
+  double wall;
+} result;
+
+/* The discrete (no Monte Carlo) weak errors and the exact values, where known. */
+static int exact_references(const study *S, result *R, double *ref_bias, int *ref_bias_known,
+                            fpk_error *err) {
+  const size_t nf = S->F.n, d = S->dim;
+  const fpk_model *m = S->model;
+  const fpk_gbm_params *gbm = fpk_model_gbm_params(m);
+  int rc;
+  for (size_t j = 0; j < nf; j++) R->has_exact[j] = 0, ref_bias_known[j] = 0;
+  if (!nf) return FPK_SUCCESS;
+  double Ef[MAXF];
+  if (m->linear) {
+    fpk_gaussian law;
+    if ((rc = fpk_exact_linear_law(m->linear, &S->init, S->T, &law, err)) ||
+        (rc = gaussian_expect(&S->F, &law, Ef, err)))
+      return rc;
+  } else if (gbm && S->point_init) {
+    double mu[FPK_MAX_DIM], L[FPK_MAX_DIM * FPK_MAX_DIM] = {0};
+    for (size_t c = 0; c < d; c++) {
+      mu[c] = (gbm->mu[c] - 0.5 * gbm->sigma[c] * gbm->sigma[c]) * S->T;
+      L[c * d + c] = gbm->sigma[c] * sqrt(S->T);
+    }
+    if ((rc = gauss_expect(&S->F, d, mu, L, S->init.mean, Ef, err))) return rc;
+  } else {
+    return FPK_SUCCESS;
+  }
+  for (size_t j = 0; j < nf; j++) {
+    R->has_exact[j] = 1;
+    R->exact_value[j] = Ef[j];
+    if (S->ref == FPK_LADDER_REF_EXACT) ref_bias_known[j] = 1, ref_bias[j] = 0.0;
+  }
+  /* Euler–Maruyama on a linear model: the chain is Gaussian with known moments */
+  const int em = S->stepper == fpk_sde_euler_maruyama;
+  if (m->linear && (em || (S->ref == FPK_LADDER_REF_LEVEL && S->ref_stepper == fpk_sde_euler_maruyama))) {
+    for (size_t l = 0; l <= S->L; l++) {
+      const int is_ref = l == S->L;
+      if (is_ref && !(S->ref == FPK_LADDER_REF_LEVEL && S->ref_stepper == fpk_sde_euler_maruyama))
+        continue;
+      if (!is_ref && !em) continue;
+      const size_t N = is_ref ? S->ref_steps : S->steps[l];
+      const double h = S->T / (double)N;
+      fpk_gaussian law;
+      double Eh[MAXF];
+      if ((rc = fpk_exact_em_law(m->linear, &S->init, 1, &N, &h, &law, err)) ||
+          (rc = gaussian_expect(&S->F, &law, Eh, err)))
+        return rc;
+      for (size_t j = 0; j < nf; j++) {
+        if (is_ref) {
+          ref_bias_known[j] = 1;
+          ref_bias[j] = Eh[j] - Ef[j];
+        } else {
+          R->has_det[j] = 1;
+          R->weak_det[j].e[l] = Eh[j] - Ef[j];
+        }
+      }
+    }
+  }
+  /* Euler–Maruyama on GBM from a point, functionals x and x^2 (1D): E X_N = x0 (1 + μh)^N and
+   * E X_N² = x0² ((1 + μh)² + σ²h)^N, since the factors 1 + μh + σ√h Z are independent. */
+  if (gbm && em && d == 1 && S->point_init) {
+    const double x0 = S->init.mean[0], mu = gbm->mu[0], s2 = gbm->sigma[0] * gbm->sigma[0];
+    for (size_t j = 0; j < nf; j++) {
+      const char *canon = evaluator_get_string(S->F.ev[j]);
+      const int k = strcmp(canon, "x") == 0 ? 1 : strcmp(canon, "(x^2)") == 0 ? 2 : 0;
+      if (!k) continue;
+      R->has_det[j] = 1;
+      for (size_t l = 0; l < S->L; l++) {
+        const double h = S->T / (double)S->steps[l], N = (double)S->steps[l];
+        const double f = k == 1 ? 1.0 + mu * h : (1.0 + mu * h) * (1.0 + mu * h) + s2 * h;
+        /* x0^k (f^N − e^{cT}) without cancellation: expm1 of the log difference */
+        const double c = k == 1 ? mu : 2.0 * mu + s2;
+        R->weak_det[j].e[l] = pow(x0, k) * exp(c * S->T) * expm1(N * log1p(f - 1.0) - c * S->T);
+      }
+    }
+  }
+  return FPK_SUCCESS;
+}
+
+static void print_table(const study *S, const result *R) {
+  const char *refname = S->ref == FPK_LADDER_REF_EXACT ? "exact pathwise solution"
+                        : S->ref == FPK_LADDER_REF_LEVEL ? "reference level"
+                                                         : "finest level";
+  printf("%s on %s, T = %g, %zu paths, seed %llu; reference: %s", S->stepper->name,
+         S->model->name, S->T, S->npaths, (unsigned long long)S->seed, refname);
+  if (S->ref == FPK_LADDER_REF_LEVEL)
+    printf(" (%zu steps, %s)", S->ref_steps, S->ref_stepper->name);
+  printf("\n%8s %12s", "steps", "h");
+  if (S->strong) printf(" %12s %10s", "strong", "+-SE");
+  for (size_t j = 0; j < S->F.n; j++) {
+    printf(" %12s %10s", "weak", "+-SE");
+    if (R->has_det[j]) printf(" %12s", "weak exact");
+  }
+  printf("\n%21s", "");
+  if (S->strong) printf(" %23s", "(RMS)");
+  for (size_t j = 0; j < S->F.n; j++) {
+    printf(" %23.23s", S->F.src[j]);
+    if (R->has_det[j]) printf(" %12s", "(discrete)");
+  }
+  printf("\n");
+  for (size_t l = 0; l < S->L; l++) {
+    printf("%8zu %12.5g", S->steps[l], R->h[l]);
+    if (S->strong) printf(" %12.4e %10.2e", R->strong.e[l], R->strong.se[l]);
+    for (size_t j = 0; j < S->F.n; j++) {
+      printf(" %12.4e %10.2e", R->weak_mc[j].e[l], R->weak_mc[j].se[l]);
+      if (R->has_det[j]) printf(" %12.4e", R->weak_det[j].e[l]);
+    }
+    printf("\n");
+  }
+  const double pct = 100.0 * S->level;
+  if (S->strong) {
+    const series *s = &R->strong;
+    if (s->resolved)
+      printf("strong order %.3f, %g%% CI [%.3f, %.3f] (%zu levels)\n", s->fit.order, pct,
+             s->fit.ci_lo, s->fit.ci_hi, s->n);
+    else
+      printf("strong order: unresolved: %s\n", s->why);
+  }
+  for (size_t j = 0; j < S->F.n; j++) {
+    const series *s = R->has_det[j] ? &R->weak_det[j] : &R->weak_mc[j];
+    if (s->resolved)
+      printf("weak order [%s] %.3f, %g%% CI [%.3f, %.3f] (%s)\n", S->F.src[j], s->fit.order, pct,
+             s->fit.ci_lo, s->fit.ci_hi, s->method);
+    else
+      printf("weak order [%s]: unresolved: %s\n", S->F.src[j], s->why);
+    if (R->has_det[j]) {
+      const series *mc = &R->weak_mc[j];
+      if (mc->resolved)
+        printf("  Monte Carlo estimate: %.3f, CI [%.3f, %.3f] (%s)\n", mc->fit.order,
+               mc->fit.ci_lo, mc->fit.ci_hi, mc->method);
+      else
+        printf("  Monte Carlo estimate: %s\n", mc->why);
+    }
+  }
+}
+
+static int write_series(fpk_h5 *f, const char *group, const series *s, size_t L, double level) {
+  char name[256];
+  const size_t n = L;
+  snprintf(name, sizeof name, "%s/error", group);
+  if (fpk_h5_write(f, name, 1, &n, s->e, NULL, "error at each level (signed for weak errors)"))
+    return -1;
+  snprintf(name, sizeof name, "%s/standard_error", group);
+  if (fpk_h5_write(f, name, 1, &n, s->se, NULL,
+                   "Monte Carlo standard error of each error (0: deterministic)"))
+    return -1;
+  const double nan = NAN;
+  if (fpk_h5_attr_string(f, group, "method", s->method) ||
+      fpk_h5_attr_u64(f, group, "fitted_levels", s->n) ||
+      fpk_h5_attr_u64(f, group, "resolved", (uint64_t)s->resolved) ||
+      fpk_h5_attr_double(f, group, "order", s->resolved ? s->fit.order : nan) ||
+      fpk_h5_attr_double(f, group, "order_se", s->resolved ? s->fit.se : nan) ||
+      fpk_h5_attr_double(f, group, "ci_lo", s->resolved ? s->fit.ci_lo : nan) ||
+      fpk_h5_attr_double(f, group, "ci_hi", s->resolved ? s->fit.ci_hi : nan) ||
+      fpk_h5_attr_double(f, group, "ci_level", level) ||
+      fpk_h5_attr_double(f, group, "intercept", s->resolved ? s->fit.intercept : nan) ||
+      fpk_h5_attr_double(f, group, "birge_ratio", s->resolved ? s->fit.birge : nan) ||
+      fpk_h5_attr_double(f, group, "correction", s->resolved ? s->fit.correction : nan) ||
+      fpk_h5_attr_u64(f, group, "jackknife_groups", s->deterministic ? 0 : s->ngroups) ||
+      fpk_h5_attr_double(f, group, "order_se_uncorrelated", s->resolved ? s->order_plain_se : nan) ||
+      fpk_h5_attr_string(f, group, "unresolved_reason", s->resolved ? "" : s->why))
+    return -1;
+  return 0;
+}
+
+/* The mean over all paths but group g's: (N m − n_g m_g)/(N − n_g). */
+static double loo(double N, double mean, double ng, double mean_g) {
+  return (N * mean - ng * mean_g) / (N - ng);
+}
+
+static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_error *err) {
+  const size_t L = S->L, nf = S->F.n;
+  result *R = calloc(1, sizeof *R);
+  if (!R) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  char created[64];
+  time_t now = time(NULL);
+  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  int rc;
+  fpk_h5 *f = fpk_h5_create(S->output, err);
+  if (!f) {
+    free(R);
+    return err->status;
+  }
+  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(f));
+
+  fpk_ladder_params lp = {.stepper = S->stepper, .nlevels = L, .steps = S->steps,
+                          .reference = S->ref, .ref_steps = S->ref_steps,
+                          .ref_stepper = S->ref_stepper, .T = S->T, .npaths = S->npaths,
+                          .seed = S->seed, .nthreads = opt->threads, .nfun = nf,
+                          .functional = functional_eval, .functional_params = &S->F};
+  const double t0 = omp_get_wtime();
+  if ((rc = fpk_sde_ladder(S->model, &S->init, &lp, &R->lr, err))) {
+    fpk_error_prefix(err, "converge: ");
+    goto fail;
+  }
+  R->wall = omp_get_wtime() - t0;
+  for (size_t l = 0; l < L; l++) R->h[l] = S->T / (double)S->steps[l];
+
+  double ref_bias[MAXF] = {0};
+  int ref_bias_known[MAXF] = {0};
+  if ((rc = exact_references(S, R, ref_bias, ref_bias_known, err))) goto fail;
+
+  /* the finest level is the reference itself: its errors are 0 and leave the fit */
+  const size_t nfit = S->ref == FPK_LADDER_REF_FINEST ? L - 1 : L;
+  const double N = (double)R->lr.npaths;
+  const size_t G = R->lr.ngroups;
+  if (S->strong) {
+    series *s = &R->strong;
+    s->name = "strong";
+    s->method = S->ref == FPK_LADDER_REF_EXACT ? "RMS error against the pathwise exact solution"
+                : S->ref == FPK_LADDER_REF_LEVEL ? "RMS error against the reference level"
+                                                 : "RMS error against the finest level";
+    s->n = nfit;
+    for (size_t l = 0; l < L; l++) {
+      const double ms = R->lr.sq_err_mean[l];
+      s->e[l] = sqrt(ms);
+      s->se[l] = ms > 0.0 ? sqrt(R->lr.sq_err_var[l] / N) / (2.0 * s->e[l]) : 0.0;
+      for (size_t g = 0; g < G; g++)
+        s->jk[g][l] = sqrt(loo(N, ms, R->lr.group_paths[g], R->lr.group_sq_err[g][l]));
+    }
+    s->ngroups = G;
+    analyse(S, R->h, s, err);
+  }
+  /* a reference level of higher weak order than the ladder's scheme has a bias that is
+   * negligible against the levels' errors: the coupled difference alone is then the estimate */
+  const int ref_better = S->ref == FPK_LADDER_REF_LEVEL &&
+                         S->ref_stepper->weak_order > S->stepper->weak_order;
+  for (size_t j = 0; j < nf; j++) {
+    series *s = &R->weak_mc[j];
+    s->n = nfit;
+    const int coupled_only = !ref_bias_known[j] && (ref_better || !R->has_exact[j]);
+    for (size_t l = 0; l < L; l++) {
+      for (size_t g = 0; g < G; g++) {
+        const double ng = R->lr.group_paths[g];
+        s->jk[g][l] = coupled_only || ref_bias_known[j]
+                          ? loo(N, R->lr.diff_mean[l][j], ng, R->lr.group_diff[g][l][j])
+                          : loo(N, R->lr.fun_mean[l][j], ng, R->lr.group_fun[g][l][j]);
+      }
+      if (coupled_only) {
+        s->e[l] = R->lr.diff_mean[l][j];
+        s->se[l] = sqrt(R->lr.diff_var[l][j] / N);
+      } else if (ref_bias_known[j]) {
+        s->e[l] = R->lr.diff_mean[l][j] + ref_bias[j];
+        s->se[l] = sqrt(R->lr.diff_var[l][j] / N);
+        for (size_t g = 0; g < G; g++) s->jk[g][l] += ref_bias[j];
+      } else if (R->has_exact[j]) {
+        s->e[l] = R->lr.fun_mean[l][j] - R->exact_value[j];
+        s->se[l] = sqrt(R->lr.fun_var[l][j] / N);
+        for (size_t g = 0; g < G; g++) s->jk[g][l] -= R->exact_value[j];
+      }
+    }
+    s->ngroups = G;
+    if (coupled_only) {
+      s->method = ref_better ? "Monte Carlo, coupled with a reference level of higher weak order "
+                               "(its bias neglected)"
+                             : "Monte Carlo, relative to the reference (its own bias unknown)";
+    } else if (ref_bias_known[j]) {
+      s->method = S->ref == FPK_LADDER_REF_EXACT
+                      ? "Monte Carlo, coupled with the pathwise exact solution"
+                      : "Monte Carlo, coupled with the reference level plus its exact bias";
+      if (S->ref != FPK_LADDER_REF_EXACT) s->n = L;
+    } else if (R->has_exact[j]) {
+      s->method = "Monte Carlo mean minus the exact expectation (uncoupled)";
+      s->n = L;
+    }
+    analyse(S, R->h, s, err);
+    if (R->has_det[j]) {
+      series *t = &R->weak_det[j];
+      t->deterministic = 1;
+      t->n = L;
+      t->method = "exact law of the discrete scheme against the exact law (no Monte Carlo)";
+      analyse(S, R->h, t, err);
+    }
+  }
+  if (!opt->quiet) print_table(S, R);
+
+  /* ---- HDF5 */
+  {
+    const size_t n = L;
+    double steps_d[MAXL];
+    for (size_t l = 0; l < L; l++) steps_d[l] = (double)S->steps[l];
+    if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
+        fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(cfg)) ||
+        fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+        fpk_h5_attr_u64(f, "/", "seed", S->seed) ||
+        fpk_h5_attr_string(f, "/", "created", created) ||
+        fpk_h5_attr_string(f, "/", "model", S->model->name) ||
+        fpk_h5_group(f, "/converge", "refinement ladder on shared Brownian paths") ||
+        fpk_h5_write(f, "/converge/steps", 1, &n, steps_d, NULL, "steps over [0, T] per level") ||
+        fpk_h5_write(f, "/converge/h", 1, &n, R->h, "time", "step size per level") ||
+        fpk_h5_attr_string(f, "/converge", "stepper", S->stepper->name) ||
+        fpk_h5_attr_double(f, "/converge", "strong_order_theory", S->stepper->strong_order) ||
+        fpk_h5_attr_double(f, "/converge", "weak_order_theory", S->stepper->weak_order) ||
+        fpk_h5_attr_string(f, "/converge", "reference",
+                           S->ref == FPK_LADDER_REF_EXACT ? "exact"
+                           : S->ref == FPK_LADDER_REF_LEVEL ? "level" : "finest") ||
+        fpk_h5_attr_u64(f, "/converge", "reference_steps",
+                        S->ref == FPK_LADDER_REF_LEVEL ? S->ref_steps : 0) ||
+        fpk_h5_attr_string(f, "/converge", "reference_stepper", S->ref_stepper->name) ||
+        fpk_h5_attr_double(f, "/converge", "T", S->T) ||
+        fpk_h5_attr_u64(f, "/converge", "paths", R->lr.npaths) ||
+        fpk_h5_attr_u64(f, "/converge", "fine_steps", R->lr.fine_steps) ||
+        fpk_h5_attr_double(f, "/converge", "wall_seconds", R->wall) ||
+        fpk_h5_attr_string(f, "/converge", "fit", S->corrected ? "corrected" : "plain"))
+      goto h5fail;
+    if (S->strong) {
+      double ms[MAXL], msv[MAXL];
+      for (size_t l = 0; l < L; l++) ms[l] = R->lr.sq_err_mean[l], msv[l] = R->lr.sq_err_var[l];
+      if (fpk_h5_group(f, "/converge/strong", "strong error sqrt(E|X^h_T - X^ref_T|^2)") ||
+          write_series(f, "/converge/strong", &R->strong, L, S->level) ||
+          fpk_h5_write(f, "/converge/strong/mean_square", 1, &n, ms, NULL,
+                       "mean over paths of |X^h_T - X^ref_T|^2") ||
+          fpk_h5_write(f, "/converge/strong/variance_square", 1, &n, msv, NULL,
+                       "sample variance over paths of |X^h_T - X^ref_T|^2"))
+        goto h5fail;
+    }
+    if (nf && fpk_h5_group(f, "/converge/weak", "weak errors E f(X^h_T) - E f(X_T)"))
+      goto h5fail;
+    for (size_t j = 0; j < nf; j++) {
+      char g[128], g2[160];
+      snprintf(g, sizeof g, "/converge/weak/%zu", j);
+      double fm[MAXL + 1], fv[MAXL + 1];
+      const size_t n1 = L + 1;
+      for (size_t l = 0; l <= L; l++) fm[l] = R->lr.fun_mean[l][j], fv[l] = R->lr.fun_var[l][j];
+      if (fpk_h5_group(f, g, "one functional") ||
+          fpk_h5_attr_string(f, g, "functional", S->F.src[j]) ||
+          fpk_h5_attr_double(f, g, "exact_value", R->has_exact[j] ? R->exact_value[j] : NAN) ||
+          fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/mean", g), g2), 1, &n1, fm, NULL,
+                       "mean of f over paths at each level, then at the reference") ||
+          fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/variance", g), g2), 1, &n1, fv, NULL,
+                       "sample variance of f at each level, then at the reference"))
+        goto h5fail;
+      snprintf(g2, sizeof g2, "%s/monte_carlo", g);
+      if (fpk_h5_group(f, g2, "weak error by Monte Carlo") ||
+          write_series(f, g2, &R->weak_mc[j], L, S->level))
+        goto h5fail;
+      if (R->has_det[j]) {
+        snprintf(g2, sizeof g2, "%s/discrete", g);
+        if (fpk_h5_group(f, g2, "weak error of the exact law of the scheme (no Monte Carlo)") ||
+            write_series(f, g2, &R->weak_det[j], L, S->level))
+          goto h5fail;
+      }
+    }
+  }
+  if (fpk_h5_commit(f)) goto h5fail;
+  fpk_h5_close(f);
+  f = NULL;
+  if (!opt->quiet) printf("wrote %s (%.2f s)\n", S->output, R->wall);
+
+  /* ---- verdict: unresolved series and missed expectations fail the command */
+  rc = FPK_SUCCESS;
+  {
+    char msg[FPK_ERRMSG_MAX] = "";
+    size_t used = 0;
+#define ADD(...) used += (size_t)snprintf(msg + used, used < sizeof msg ? sizeof msg - used : 0, __VA_ARGS__)
+    if (S->strong) {
+      const series *s = &R->strong;
+      if (!s->resolved)
+        ADD("strong order unresolved: %s. ", s->why);
+      else if (S->has_expect_strong && !(s->fit.ci_lo <= S->expect_strong &&
+                                         S->expect_strong <= s->fit.ci_hi))
+        ADD("strong order %.3f, CI [%.3f, %.3f], misses the expected %g. ", s->fit.order,
+            s->fit.ci_lo, s->fit.ci_hi, S->expect_strong);
+    }
+    for (size_t j = 0; j < nf; j++) {
+      const series *s = R->has_det[j] ? &R->weak_det[j] : &R->weak_mc[j];
+      if (!s->resolved)
+        ADD("weak order [%s] unresolved: %s. ", S->F.src[j], s->why);
+      else if (S->has_expect_weak &&
+               !(s->fit.ci_lo <= S->expect_weak && S->expect_weak <= s->fit.ci_hi))
+        ADD("weak order [%s] %.3f, CI [%.3f, %.3f], misses the expected %g. ", S->F.src[j],
+            s->fit.order, s->fit.ci_lo, s->fit.ci_hi, S->expect_weak);
+    }
+#undef ADD
+    if (msg[0]) {
+      if (used >= 2 && used < sizeof msg) msg[used - 1] = '\0';
+      rc = fpk_error_set(err, FPK_ENUMERIC, "converge: %s (results written to %s)", msg,
+                         S->output);
+    }
+  }
+  free(R);
+  return rc;
+
+h5fail:
+  rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+fail:
+  fpk_h5_close(f);
+  free(R);
+  return rc;
+}
+
+int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
+  study S;
+  memset(&S, 0, sizeof S);
+  char default_out[1024];
+  if (opt->threads > 0) omp_set_num_threads(opt->threads);
+  fpk_config *cfg = fpk_config_load(opt->config_path, err);
+  int rc = cfg ? FPK_SUCCESS : err->status;
+  for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(cfg, opt->sets[i], err);
+  if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
+  if (!rc) rc = run_study(&S, cfg, opt, err);
+  functionals_free(&S.F);
+  fpk_model_free(S.model);
+  fpk_config_free(cfg);
+  return rc;
+}
