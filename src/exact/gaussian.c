@@ -10,27 +10,11 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_integration.h>
 
+#include "core/linalg.h"
+
 #define D FPK_MAX_DIM
 
 /* ---- small dense helpers ------------------------------------------------------------------ */
-
-/* Lower Cholesky factor L (row-major, zero above the diagonal) of the symmetric d×d S (only its
- * lower triangle is read); returns the first index whose pivot is not positive, or -1. */
-static int cholesky(size_t d, const double *S, double *L) {
-  memset(L, 0, d * d * sizeof *L);
-  for (size_t j = 0; j < d; j++) {
-    double s = S[j * d + j];
-    for (size_t k = 0; k < j; k++) s -= L[j * d + k] * L[j * d + k];
-    if (!(s > 0.0) || !isfinite(s)) return (int)j;
-    L[j * d + j] = sqrt(s);
-    for (size_t i = j + 1; i < d; i++) {
-      double t = S[i * d + j];
-      for (size_t k = 0; k < j; k++) t -= L[i * d + k] * L[j * d + k];
-      L[i * d + j] = t / L[j * d + j];
-    }
-  }
-  return -1;
-}
 
 /* Solves L y = b (forward substitution). */
 static void lower_solve(size_t d, const double *L, const double *b, double *y) {
@@ -70,7 +54,7 @@ static int gaussian_setup(const fpk_gaussian *g, const fpk_grid *grid, const voi
                              "cov[%zu][%zu] = %g)", i, j, a, j, i, b);
     }
   }
-  int bad = cholesky(d, g->cov, L);
+  int bad = fpk_cholesky_pd(d, g->cov, L);
   if (bad >= 0)
     return fpk_error_set(err, FPK_EINVAL,
                          "Gaussian: covariance is not positive definite (Cholesky pivot %d "
@@ -279,7 +263,7 @@ double fpk_gaussian_kl(const fpk_gaussian *g0, const fpk_gaussian *g1) {
   if (!g0 || !g1 || g0->dim != g1->dim || g0->dim < 1 || g0->dim > D) return NAN;
   size_t d = g0->dim;
   double L0[D * D], L1[D * D];
-  if (cholesky(d, g0->cov, L0) >= 0 || cholesky(d, g1->cov, L1) >= 0) return NAN;
+  if (fpk_cholesky_pd(d, g0->cov, L0) >= 0 || fpk_cholesky_pd(d, g1->cov, L1) >= 0) return NAN;
   double tr = 0.0, maha = 0.0, delta[D], y[D];
   for (size_t j = 0; j < d; j++) {
     double col[D];

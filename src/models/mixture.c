@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/linalg.h"
 #include "fpkit/exact.h"
 
 #define D FPK_MAX_DIM
@@ -29,24 +30,6 @@ typedef struct mixture_model {
   double logc[KMAX];     /* log w_k − ½ d log 2π − ½ log det S_k */
 } mixture_model;
 
-/* S = L Lᵀ for a d×d row-major S; returns 0, or 1 when S is not (numerically) positive
- * definite. */
-static int cholesky(size_t d, const double *S, double *L) {
-  memset(L, 0, d * d * sizeof *L);
-  for (size_t j = 0; j < d; j++) {
-    double s = S[j * d + j];
-    for (size_t k = 0; k < j; k++) s -= L[j * d + k] * L[j * d + k];
-    if (!(s > 0.0) || !isfinite(s)) return 1;
-    const double ljj = sqrt(s);
-    L[j * d + j] = ljj;
-    for (size_t i = j + 1; i < d; i++) {
-      double v = S[i * d + j];
-      for (size_t k = 0; k < j; k++) v -= L[i * d + k] * L[j * d + k];
-      L[i * d + j] = v / ljj;
-    }
-  }
-  return 0;
-}
 
 static int mixture_drift(double t, size_t n, const double *x, double *out, void *params) {
   (void)t;
@@ -132,7 +115,7 @@ fpk_model *fpk_model_mixture_langevin_alloc(const fpk_mixture *mix, fpk_error *e
                                  "model mixture-langevin: covariance %zu is not symmetric "
                                  "(cov[%zu][%zu] = %g, cov[%zu][%zu] = %g)",
                                  k, a, b, S[a * d + b], b, a, S[b * d + a]);
-    if (!bad && cholesky(d, S, mm->L[k]))
+    if (!bad && fpk_cholesky_pd(d, S, mm->L[k]) >= 0)
       bad = 1, fpk_error_set(err, FPK_EINVAL,
                              "model mixture-langevin: covariance %zu is not positive definite", k);
     if (bad) {
@@ -150,7 +133,7 @@ fpk_model *fpk_model_mixture_langevin_alloc(const fpk_mixture *mix, fpk_error *e
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b < d; b++)
         mm->mix.cov[k][a * d + b] = 0.5 * (mix->cov[k][a * d + b] + mix->cov[k][b * d + a]);
-    cholesky(d, mm->mix.cov[k], mm->L[k]);
+    fpk_cholesky_pd(d, mm->mix.cov[k], mm->L[k]);
     double logdet = 0.0;
     for (size_t a = 0; a < d; a++) logdet += 2.0 * log(mm->L[k][a * d + a]);
     mm->logc[k] = log(mm->mix.weight[k]) - 0.5 * ((double)d * log(2.0 * M_PI) + logdet);
