@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fpk_test.h"
+#include "fpk_test_mc.h"
 #include "fpkit/exact.h"
 #include "fpkit/fv.h"
 #include "fpkit/sde.h"
@@ -295,18 +296,9 @@ static void test_threads_bitwise(void **state) {
   assert_int_equal(fpk_grid_init(&g, 2, n, lo, hi, bc, &err), FPK_SUCCESS);
   const double t_out[] = {0.0, 0.25, 1.0, 1.7};
   /* 391 blocks: two reduction rounds, a partial last block */
-  const size_t N = 100037, nt = 4, d = 2;
-  fpk_mc_result r[2] = {{0}, {0}};
-  for (int k = 0; k < 2; k++) {
-    fpk_mc_params p = {.npaths = N, .dt = 0.1, .seed = 42, .keep_paths = 3, .nthreads = k + 1};
-    assert_int_equal(fpk_mc_run(m, &init, &g, t_out, nt, &p, &r[k], &err), FPK_SUCCESS);
-  }
-  assert_memory_equal(r[0].density, r[1].density, nt * g.size * sizeof(double));
-  assert_memory_equal(r[0].mean, r[1].mean, nt * d * sizeof(double));
-  assert_memory_equal(r[0].cov, r[1].cov, nt * d * d * sizeof(double));
-  assert_memory_equal(r[0].outside, r[1].outside, nt * sizeof(double));
-  assert_memory_equal(r[0].survival, r[1].survival, nt * sizeof(double));
-  assert_memory_equal(r[0].paths, r[1].paths, 3 * (r[0].nsteps + 1) * d * sizeof(double));
+  const size_t N = 100037, nt = 4;
+  fpk_mc_result r[2];
+  fpk_test_mc_threads_bitwise(m, &init, &g, t_out, nt, N, r);
   printf("threads 1 vs 2 (absorbing x, periodic y): density, mean, cov, outside, survival, paths "
          "bitwise identical (S = %.6f %.6f %.6f %.6f)\n",
          r[0].survival[0], r[0].survival[1], r[0].survival[2], r[0].survival[3]);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fpk_test.h"
+#include "fpk_test_mc.h"
 #include "fpkit/exact.h"
 #include "fpkit/sde.h"
 #include "sde/sde_internal.h"
@@ -609,18 +610,8 @@ static void test_threads_bitwise(void **state) {
   const double t_out[] = {0.0, 0.25, 1.0, 1.7};
   /* 391 blocks: two reduction rounds, a partial last block. */
   const size_t N = 100037;
-  fpk_mc_result r[2] = {{0}, {0}};
-  for (int k = 0; k < 2; k++) {
-    fpk_mc_params p = {.npaths = N, .dt = 0.1, .seed = 42, .keep_paths = 3, .nthreads = k + 1};
-    assert_int_equal(fpk_mc_run(m, &init, &g, t_out, 4, &p, &r[k], &err), FPK_SUCCESS);
-  }
-  const size_t nt = 4, d = 2;
-  assert_memory_equal(r[0].density, r[1].density, nt * g.size * sizeof(double));
-  assert_memory_equal(r[0].mean, r[1].mean, nt * d * sizeof(double));
-  assert_memory_equal(r[0].cov, r[1].cov, nt * d * d * sizeof(double));
-  assert_memory_equal(r[0].outside, r[1].outside, nt * sizeof(double));
-  assert_memory_equal(r[0].paths, r[1].paths, 3 * (r[0].nsteps + 1) * d * sizeof(double));
-  assert_memory_equal(r[0].path_t, r[1].path_t, (r[0].nsteps + 1) * sizeof(double));
+  fpk_mc_result r[2];
+  fpk_test_mc_threads_bitwise(m, &init, &g, t_out, 4, N, r);
   printf("threads 1 vs 2: density, mean, cov, outside, paths bitwise identical (mean[t=1.7] = "
          "%.17g)\n", r[0].mean[6]);
   for (int k = 0; k < 2; k++) fpk_mc_result_free(&r[k]);
