@@ -12,6 +12,7 @@ pkgs=(
   libinih-dev         # INI config parsing
   libsuitesparse-dev  # UMFPACK sparse direct LU for implicit FV steps in 2D/3D
   libmatheval-dev     # model expressions, parsed and differentiated symbolically
+  libopenblas-serial-dev  # BLAS products of the separable Gibbs kernels (grid Sinkhorn)
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
 )
 missing=()

@@ -14,6 +14,8 @@ typedef struct fpk_run_options {
   int threads;              /* <= 0: OpenMP default */
   int quiet;                /* no summary on stdout */
   int progress;             /* progress lines on stderr */
+  int allow_unconverged;    /* `ot` only: exit 0 when a solve did not converge (main.c rejects
+                               the option for the other commands) */
   /* Called once the temporary output file exists, so a signal handler can remove it. */
   void (*on_temp_file)(const char *tmp_path);
 } fpk_run_options;
@@ -25,6 +27,10 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err);
 /* `fpkit bridge` (src/app/bridge.c): the Brownian bridge, Kolmogorov's law of its supremum and
  * the KS band (docs/bridge-donsker.md); same options. */
 int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit ot` (src/app/ot.c): entropic OT between two densities on one grid (docs/ot.md); same
+ * options plus allow_unconverged. Fails (non-zero) on an unconverged solve, after writing the
+ * file, unless allow_unconverged. */
+int fpk_app_ot(const fpk_run_options *opt, fpk_error *err);
 
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */

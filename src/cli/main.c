@@ -3,6 +3,7 @@
  *   fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]
  *   fpkit converge CONFIG [same options]
  *   fpkit bridge CONFIG [same options]
+ *   fpkit ot CONFIG [same options] [--allow-unconverged]
  *   fpkit --help | --version
  *
  * Exit status: 0 on success, 1 on a run failure (bad configuration, numerical failure, I/O),
@@ -22,6 +23,7 @@ static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
     "       fpkit converge CONFIG [same options]\n"
     "       fpkit bridge CONFIG [same options]\n"
+    "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
     "       fpkit --help | --version\n"
     "\n"
     "run: runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte\n"
@@ -32,12 +34,17 @@ static const char usage_text[] =
     "Exits 1 when an order is unresolved or misses [converge] expect_strong/expect_weak.\n"
     "bridge: Brownian bridge moments, Kolmogorov's law of sup|bridge| (continuity correction) and\n"
     "the coverage of the Kolmogorov-Smirnov band, against closed forms (docs/bridge-donsker.md).\n"
+    "ot: entropic optimal transport between two densities on one grid (Gaussians, mixtures or\n"
+    "fields of an fpkit HDF5 file), for a list of eps: values, potentials, plan moments, Sinkhorn\n"
+    "divergence, closed forms between Gaussians (docs/ot.md). Exits 1 when a solve does not\n"
+    "converge (after writing the file) unless --allow-unconverged.\n"
     "\n"
     "options:\n"
     "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
     "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable)\n"
     "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet         print nothing on success\n"
+    "      --allow-unconverged  (ot) exit 0 when a solve stops at max_iter unconverged\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n";
 
@@ -68,7 +75,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   static const struct option longopts[] = {
       {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
       {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+      {"help", no_argument, NULL, 'h'},          {"allow-unconverged", no_argument, NULL, 'U'},
+      {NULL, 0, NULL, 0}};
   fpk_run_options opt = {0};
   const char **sets = calloc((size_t)argc + 1, sizeof *sets);
   if (!sets) return 1;
@@ -91,6 +99,13 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
         break;
       }
       case 'q': opt.quiet = 1; break;
+      case 'U':
+        if (strcmp(name, "ot")) {
+          free(sets);
+          return usage_error("--allow-unconverged applies to 'fpkit ot' only (not %s)", name);
+        }
+        opt.allow_unconverged = 1;
+        break;
       case 'h': fputs(usage_text, stdout); free(sets); return 0;
       default:
         free(sets);
@@ -137,5 +152,6 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "converge"))
     return cmd_config(argc - 1, argv + 1, "converge", fpk_app_converge);
   if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
-  return usage_error("unknown command '%s' (expected run, converge or bridge)", argv[1]);
+  if (!strcmp(argv[1], "ot")) return cmd_config(argc - 1, argv + 1, "ot", fpk_app_ot);
+  return usage_error("unknown command '%s' (expected run, converge, bridge or ot)", argv[1]);
 }

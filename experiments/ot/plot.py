@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""Figures and tables of experiments/ot (README.md there) from the files `fpkit ot` wrote.
+
+  plot.py [-r RESULTS_DIR] [-o FIG_DIR]
+
+Reads RESULTS_DIR/ot_*.h5 (default results/), prints one table per experiment, writes
+FIG_DIR/ot_gauss2d.png, ot_w2.png, ot_fv_mc.png, ot_mixtures256.png (those whose files exist)
+and FIG_DIR/ot_summary.json. Exit status 2 when no file can be read.
+"""
+import argparse
+import json
+import os
+import sys
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def load(path):
+    if not os.path.exists(path):
+        return None
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+        out["attrs"] = dict(f["ot"].attrs)
+        out["root"] = dict(f.attrs)
+    return out
+
+
+def gauss2d(d, figdir, summary):
+    eps = d["ot/eps"]
+    ex = d["ot/exact/value"]
+    rp, rd, rc = (d["ot/exact/rel_error_primal"], d["ot/exact/rel_error_dual"],
+                  d["ot/exact/rel_error_cross"])
+    print("(a) 2D Gaussians, non-commuting covariances: OT_eps and the plan's cross-covariance "
+          f"vs the closed form ({d['ot/a'].shape[1]} x {d['ot/a'].shape[0]} cells)")
+    print(f"{'eps':>8} {'OT_eps':>14} {'exact':>14} {'rel err OT':>11} {'rel err C':>11} "
+          f"{'iter':>7} {'seconds':>9} {'ms/iter':>8} {'kernel':>6}")
+    kern = str(d["attrs"]["kernels_used"]).split()
+    rows = []
+    for j, e in enumerate(eps):
+        print(f"{e:8.3g} {d['ot/primal'][j]:14.10f} {ex[j]:14.10f} {rp[j]:11.2e} {rc[j]:11.2e} "
+              f"{d['ot/iterations'][j]:7.0f} {d['ot/seconds'][j]:9.2f} "
+              f"{1e3 * d['ot/seconds_per_iteration'][j]:8.2f} {kern[j]:>6}")
+        rows.append(dict(eps=float(e), primal=float(d["ot/primal"][j]), exact=float(ex[j]),
+                         rel_error_value=float(rp[j]), rel_error_cross=float(rc[j]),
+                         iterations=int(d["ot/iterations"][j]), seconds=float(d["ot/seconds"][j]),
+                         kernel=kern[j]))
+    summary["gauss2d"] = rows
+    w2 = float(d["ot/exact/w2sq"][0])
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.3))
+    ax[0].loglog(eps, rp, "o-", label="OT$_\\varepsilon$ (primal)")
+    ax[0].loglog(eps, rd, "x--", label="OT$_\\varepsilon$ (dual)")
+    ax[0].loglog(eps, rc, "s-", label="cross-covariance (Frobenius)")
+    ax[0].axhline(1e-4, color="gray", lw=0.8, ls=":")
+    ax[0].set_xlabel("$\\varepsilon$")
+    ax[0].set_ylabel("relative error vs closed form")
+    ax[0].set_title("grid Sinkhorn vs Gaussian closed form")
+    ax[0].legend()
+    ax[1].semilogx(eps, d["ot/primal"], "o", label="grid Sinkhorn")
+    ax[1].semilogx(eps, ex, "-", label="closed form")
+    ax[1].axhline(w2, color="gray", ls="--", label=f"$W_2^2$ = {w2:.6f}")
+    ax[1].set_xlabel("$\\varepsilon$")
+    ax[1].set_ylabel("OT$_\\varepsilon$")
+    ax[1].legend()
+    C = d["ot/cross"]
+    Ce = d["ot/exact/cross"]
+    for (a, b), m in zip(((0, 0), (0, 1), (1, 0), (1, 1)), "os^v"):
+        ax[2].semilogx(eps, C[:, a, b], m, label=f"C[{a}][{b}] grid")
+        ax[2].semilogx(eps, Ce[:, a, b], "-", color=ax[2].lines[-1].get_color())
+    ax[2].set_xlabel("$\\varepsilon$")
+    ax[2].set_ylabel("cross-covariance of the plan")
+    ax[2].set_title("markers: grid; lines: closed form")
+    ax[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(figdir, "ot_gauss2d.png"), dpi=110)
+    plt.close(fig)
+
+
+def w2(d, figdir, summary, d2=None):
+    eps = d["ot/eps"]
+    w2sq = float(d["ot/exact/w2sq"][0])
+    S, OT = d["ot/divergence"], d["ot/primal"]
+    Se = d["ot/exact/divergence"]
+    cells = float(d["ot/w2sq_1d_cells"][0])
+    print("\n(b) S_eps -> W2^2 as eps -> 0 (1D Gaussians, "
+          f"{d['ot/a'].shape[0]} cells): W2^2 = {w2sq:.12f} (Bures), "
+          f"{cells:.12f} (exact 1D OT of the cell densities, fpk_ot_1d_cells)")
+    print(f"{'eps':>8} {'S_eps':>16} {'|S - W2^2|':>11} {'|S_exact - W2^2|':>17} "
+          f"{'rel err S':>10} {'OT_eps - W2^2':>14}")
+    rows = []
+    for j, e in enumerate(eps):
+        print(f"{e:8.3g} {S[j]:16.12f} {abs(S[j] - w2sq):11.3e} {abs(Se[j] - w2sq):17.3e} "
+              f"{abs(S[j] - Se[j]) / Se[j]:10.2e} {OT[j] - w2sq:14.6e}")
+        rows.append(dict(eps=float(e), S=float(S[j]), S_minus_W2=float(S[j] - w2sq),
+                         S_exact_minus_W2=float(Se[j] - w2sq), OT_minus_W2=float(OT[j] - w2sq)))
+    summary["w2_1d"] = dict(w2sq=w2sq, w2sq_cells=cells, rows=rows)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.3))
+    ax[0].loglog(eps, np.abs(S - w2sq), "o-", label="$|S_\\varepsilon - W_2^2|$ grid (1D)")
+    ax[0].loglog(eps, np.abs(Se - w2sq), "-", color="k", lw=0.8, label="closed form")
+    ax[0].loglog(eps, np.abs(OT - w2sq), "s--", label="$|$OT$_\\varepsilon - W_2^2|$ (1D)")
+    ax[0].axhline(abs(cells - w2sq), color="gray", ls=":",
+                  label="$|W_2^2$(cells) $- W_2^2|$, fpk_ot_1d_cells")
+    if d2 is not None and "ot/divergence" in d2:
+        w22 = float(d2["ot/exact/w2sq"][0])
+        ax[0].loglog(d2["ot/eps"], np.abs(d2["ot/divergence"] - w22), "^-",
+                     label="$|S_\\varepsilon - W_2^2|$ grid (2D)")
+    ax[0].set_xlabel("$\\varepsilon$")
+    ax[0].set_ylabel("distance to $W_2^2$")
+    ax[0].legend(fontsize=8)
+    ax[0].set_title("Sinkhorn divergence debiases OT$_\\varepsilon$")
+    x = d["grid/x"]
+    ax[1].plot(x, d["ot/a"] / (x[1] - x[0]), label="source density")
+    ax[1].plot(x, d["ot/b"] / (x[1] - x[0]), label="target density")
+    ax[1].set_xlim(-5, 5)
+    ax[1].legend()
+    ax[1].set_xlabel("x")
+    fig.tight_layout()
+    fig.savefig(os.path.join(figdir, "ot_w2.png"), dpi=110)
+    plt.close(fig)
+
+
+def fv_mc(files, figdir, summary):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    out = {}
+    for ax, dim in zip(axes, ("1d", "2d")):
+        any_ = False
+        for pair, style in (("fv_mc", "o-"), ("fv_exact", "s--"), ("mc_exact", "^:")):
+            d = files.get(f"ou{dim}_{pair}")
+            if d is None:
+                continue
+            any_ = True
+            t, S = d["ot/t"], d["ot/divergence"][:, 0]
+            eps = d["ot/eps"][0]
+            ax.semilogy(t, np.maximum(np.abs(S), 1e-17), style, label=pair.replace("_", " vs "))
+            out[f"ou{dim}_{pair}"] = dict(eps=float(eps), t=t.tolist(), S=S.tolist(),
+                                          mass_difference=float(d["attrs"]["mass_difference"]),
+                                          converged=int(d["attrs"]["converged"]))
+            print(f"\n(c) OU {dim}, {pair.replace('_', ' vs ')}: S_eps at eps = {eps:g}, "
+                  f"mass difference before normalising {d['attrs']['mass_difference']:.2e}")
+            print(f"{'t':>6} {'S_eps':>12} {'OT_eps(a,b)':>12} {'iter':>6} {'seconds':>8}")
+            for k in range(len(t)):
+                print(f"{t[k]:6.3g} {S[k]:12.4e} {d['ot/primal'][k, 0]:12.6f} "
+                      f"{d['ot/iterations'][k, 0]:6.0f} {d['ot/seconds'][k, 0]:8.2f}")
+        if any_:
+            ax.set_xlabel("t")
+            ax.set_ylabel("$S_\\varepsilon$ (|value|)")
+            ax.set_title(f"OU {dim}: flagship run, eps = {eps:g}")
+            ax.legend()
+    summary["fv_mc"] = out
+    fig.tight_layout()
+    fig.savefig(os.path.join(figdir, "ot_fv_mc.png"), dpi=110)
+    plt.close(fig)
+
+
+def mixtures(files, figdir, summary):
+    names = [k for k in ("fft", "blas", "lse", "auto") if files.get(f"mixtures256_{k}")]
+    print("\n(d) 256 x 256 grid between two Gaussian mixtures, once per requested back-end")
+    print(f"{'kernel':>6} {'eps':>7} {'OT_eps':>14} {'iter':>6} {'seconds':>9} {'ms/iter':>9} "
+          f"{'final':>6} {'fallbacks':>9} {'converged':>9}")
+    rows = {}
+    for k in names:
+        d = files[f"mixtures256_{k}"]
+        j = -1
+        print(f"{k:>6} {d['ot/eps'][j]:7.3g} {d['ot/primal'][j]:14.10f} "
+              f"{d['ot/iterations'][j]:6.0f} {d['ot/seconds'][j]:9.2f} "
+              f"{1e3 * d['ot/seconds_per_iteration'][j]:9.2f} "
+              f"{str(d['attrs']['kernels_used']).split()[j]:>6} {d['ot/fallbacks'][j]:9.0f} "
+              f"{int(d['attrs']['converged']):9d}")
+        log = str(d["attrs"]["kernel_log"])
+        fb = [ln.strip() for ln in log.splitlines() if "refused" in ln]
+        for ln in fb[:3]:
+            print(f"         {ln[:150]}")
+        if len(fb) > 3:
+            print(f"         ... {len(fb) - 3} more fallback lines (/ot attribute kernel_log)")
+        rows[k] = dict(eps=float(d["ot/eps"][j]), primal=float(d["ot/primal"][j]),
+                       iterations=int(d["ot/iterations"][j]), seconds=float(d["ot/seconds"][j]),
+                       ms_per_iteration=1e3 * float(d["ot/seconds_per_iteration"][j]),
+                       fallbacks=int(d["ot/fallbacks"][j]), fallback_lines=fb)
+    if names:
+        vals = [rows[k]["primal"] for k in names]
+        spread = (max(vals) - min(vals)) / abs(np.mean(vals))
+        print(f"  OT_eps agrees across back-ends to {spread:.1e} relative")
+        rows["relative_spread_of_values"] = spread
+    summary["mixtures256"] = rows
+    if not names:
+        return
+    d = files[f"mixtures256_{'auto' if 'auto' in names else names[0]}"]
+    x, y = d["grid/x"], d["grid/y"]
+    h = x[1] - x[0]
+    ext = (x[0] - h / 2, x[-1] + h / 2, y[0] - h / 2, y[-1] + h / 2)
+    fig, ax = plt.subplots(1, 4, figsize=(19, 4.5))
+    ax[0].imshow(d["ot/a"] / h**2, origin="lower", extent=ext, cmap="Blues")
+    ax[0].set_title("source mixture a")
+    ax[1].imshow(d["ot/b"] / h**2, origin="lower", extent=ext, cmap="Reds")
+    ax[1].set_title("target mixture b")
+    # entropic barycentric map: E[y | x] = x - grad f(x) / 2 for the cost |x - y|^2
+    f = d["ot/f"]
+    gy, gx = np.gradient(f, h, h)
+    s = 8
+    X, Y = np.meshgrid(x, y)
+    mask = d["ot/a"] > 1e-3 * d["ot/a"].max()
+    im = ax[2].imshow(np.where(mask, f, np.nan), origin="lower", extent=ext, cmap="viridis")
+    fig.colorbar(im, ax=ax[2], shrink=0.8)
+    ax[2].contour(X, Y, d["ot/b"], levels=4, colors="r", linewidths=0.6)
+    m2 = mask[::s, ::s]
+    ax[2].quiver(X[::s, ::s][m2], Y[::s, ::s][m2], -0.5 * gx[::s, ::s][m2], -0.5 * gy[::s, ::s][m2],
+                 angles="xy", scale_units="xy", scale=1, width=0.002, color="w")
+    ax[2].set_title("potential f, displacement $-\\nabla f/2$ (arrows), target (red)")
+    ks = [k for k in ("fft", "blas", "lse", "auto") if k in rows]
+    ax[3].bar(ks, [rows[k]["ms_per_iteration"] for k in ks], color="C0")
+    for i, k in enumerate(ks):
+        ax[3].text(i, rows[k]["ms_per_iteration"], f"{rows[k]['iterations']} it\n"
+                   f"{rows[k]['fallbacks']} fb", ha="center", va="bottom", fontsize=8)
+    ax[3].set_ylabel("ms per iteration (whole solve)")
+    ax[3].set_title(f"requested back-end, eps = {rows[ks[0]]['eps']:g}")
+    for a in ax[:3]:
+        a.set_xlabel("x")
+        a.set_ylabel("y")
+    fig.tight_layout()
+    fig.savefig(os.path.join(figdir, "ot_mixtures256.png"), dpi=110)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-r", "--results", default="results")
+    ap.add_argument("-o", "--output", default=None, help="figure directory (default: RESULTS)")
+    a = ap.parse_args()
+    figdir = a.output or a.results
+    os.makedirs(figdir, exist_ok=True)
+    names = ["gauss2d", "gauss1d", "mixtures256_fft", "mixtures256_blas", "mixtures256_lse",
+             "mixtures256_auto"] + [f"ou{d}_{p}" for d in ("1d", "2d")
+                                    for p in ("fv_mc", "fv_exact", "mc_exact")]
+    files = {}
+    for n in names:
+        try:
+            files[n] = load(os.path.join(a.results, f"ot_{n}.h5"))
+        except OSError as e:
+            print(f"cannot read ot_{n}.h5: {e}", file=sys.stderr)
+            files[n] = None
+    if not any(files.values()):
+        print(f"no ot_*.h5 file in {a.results}", file=sys.stderr)
+        return 2
+    summary = {}
+    if files["gauss2d"]:
+        gauss2d(files["gauss2d"], figdir, summary)
+    if files["gauss1d"]:
+        w2(files["gauss1d"], figdir, summary, files["gauss2d"])
+    if any(files.get(f"ou{d}_{p}") for d in ("1d", "2d") for p in ("fv_mc", "fv_exact", "mc_exact")):
+        fv_mc(files, figdir, summary)
+    mixtures(files, figdir, summary)
+    with open(os.path.join(figdir, "ot_summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=float)
+    print(f"\nfigures and ot_summary.json in {figdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

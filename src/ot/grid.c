@@ -1,0 +1,414 @@
+/* Grid Sinkhorn: densities on one fpkit grid, squared Euclidean cost between cell centres
+ * (fpkit/ot.h). The engine (sinkhorn.c) sees the kernel only through log-sum-exp products; this
+ * file picks a kernel back-end per ε, falls back when one cannot represent ε or refuses a product,
+ * and computes the plan's moments and cost from kernel products, never forming the N × N plan.
+ *
+ * Moments: E_π[x_a (y_b − lo_b)] = Σ_i x_ia a_i e^{f_i/ε} Σ_j K_ij b_j e^{g_j/ε} (y_jb − lo_b):
+ * one product per b with the positive weight y_jb − lo_b folded into the log-domain input.
+ * The transport cost follows from the moments, ⟨π, |x − y|²⟩ = Σ_a E x_a² + E y_a² − 2 E x_a y_a,
+ * in coordinates centred on the box so the cancellation stays at rounding level.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot/ot_internal.h"
+
+#define GRID_LOG_CAP 16384
+
+struct fpk_ot_grid {
+  fpk_grid g;
+  size_t N;
+  const ot_kernel_impl *requested; /* NULL: automatic */
+  void *state[3];                  /* per back-end, allocated on first use */
+  int active;                      /* index into fpk_ot_kernel_types */
+  double accuracy, eps;
+  size_t fallbacks;
+  double *a, *b, *loga, *logb, *xc; /* xc: centred coordinates, dim × N */
+  double *t1, *t2;                  /* N each */
+  ot_engine_work W;
+  char log[GRID_LOG_CAP];
+  fpk_error err;
+};
+
+static void grid_log(fpk_ot_grid *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void grid_log(fpk_ot_grid *w, const char *fmt, ...) {
+  size_t len = strlen(w->log);
+  if (len + 1 >= GRID_LOG_CAP) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(w->log + len, GRID_LOG_CAP - len, fmt, ap);
+  va_end(ap);
+}
+
+static int kernel_index(const fpk_ot_kernel_type *t) {
+  for (int k = 0; fpk_ot_kernel_types[k]; k++)
+    if (fpk_ot_kernel_types[k] == t) return k;
+  return -1;
+}
+
+void fpk_ot_grid_free(fpk_ot_grid *w) {
+  if (!w) return;
+  for (int k = 0; k < 3; k++)
+    if (w->state[k]) OT_KERNEL_IMPL(fpk_ot_kernel_types[k])->free(w->state[k]);
+  free(w->a);
+  free(w->b);
+  free(w->loga);
+  free(w->logb);
+  free(w->xc);
+  free(w->t1);
+  free(w->t2);
+  free(w->W.fh);
+  free(w->W.gh);
+  free(w->W.in_a);
+  free(w->W.in_b);
+  free(w->W.history);
+  free(w);
+}
+
+fpk_ot_grid *fpk_ot_grid_alloc(const fpk_grid *g, const fpk_ot_kernel_type *kernel,
+                               fpk_error *err) {
+  if (kernel && kernel_index(kernel) < 0) {
+    fpk_error_set(err, FPK_EINVAL, "ot: unknown kernel back-end");
+    return NULL;
+  }
+  fpk_ot_grid *w = calloc(1, sizeof *w);
+  if (!w) goto nomem;
+  w->g = *g;
+  w->N = g->size;
+  w->requested = kernel ? OT_KERNEL_IMPL(kernel) : NULL;
+  w->active = -1;
+  const size_t N = w->N;
+  w->a = malloc(N * sizeof(double));
+  w->b = malloc(N * sizeof(double));
+  w->loga = malloc(N * sizeof(double));
+  w->logb = malloc(N * sizeof(double));
+  w->xc = malloc(g->dim * N * sizeof(double));
+  w->t1 = malloc(N * sizeof(double));
+  w->t2 = malloc(N * sizeof(double));
+  w->W.fh = malloc(N * sizeof(double));
+  w->W.gh = malloc(N * sizeof(double));
+  w->W.in_a = malloc(N * sizeof(double));
+  w->W.in_b = malloc(N * sizeof(double));
+  if (!w->a || !w->b || !w->loga || !w->logb || !w->xc || !w->t1 || !w->t2 || !w->W.fh ||
+      !w->W.gh || !w->W.in_a || !w->W.in_b)
+    goto nomem;
+  double x[FPK_MAX_DIM];
+  for (size_t c = 0; c < N; c++) {
+    fpk_grid_point(g, c, x);
+    for (size_t a = 0; a < g->dim; a++) w->xc[a * N + c] = x[a] - 0.5 * (g->lo[a] + g->hi[a]);
+  }
+  return w;
+nomem:
+  fpk_ot_grid_free(w);
+  fpk_error_set(err, FPK_ENOMEM, "ot: out of memory for a grid of %zu cells", g->size);
+  return NULL;
+}
+
+/* The automatic rule (fpkit/ot.h): by the Gibbs kernel's smallest value across the box. */
+static int auto_kernel(const fpk_ot_grid *w, double eps) {
+  double L2 = 0;
+  for (size_t a = 0; a < w->g.dim; a++) {
+    double L = w->g.hi[a] - w->g.lo[a];
+    if (L * L > L2) L2 = L * L;
+  }
+  if (eps >= L2 / log(1e6) && w->N >= 4096) return 0;
+  if (eps >= L2 / 600) return 1;
+  return 2;
+}
+
+/* Makes back-end k ready at ε: 0, or 1 when it refuses (the reason is logged), or −status on a
+ * fatal error (in err). */
+static int try_kernel(fpk_ot_grid *w, int k, double eps, fpk_error *err) {
+  const ot_kernel_impl *K = OT_KERNEL_IMPL(fpk_ot_kernel_types[k]);
+  if (!w->state[k] && !(w->state[k] = K->alloc(&w->g, err))) return -FPK_ENOMEM;
+  fpk_error e = {0};
+  int rc = K->set_eps(w->state[k], eps, w->accuracy, &e);
+  if (rc > 0) {
+    grid_log(w, "  eps %-10.4g %s refused: %s\n", eps, K->pub.name, e.msg);
+    return 1;
+  }
+  if (rc < 0) {
+    fpk_error_copy(err, &e);
+    return -(e.status ? e.status : FPK_ENUMERIC);
+  }
+  return 0;
+}
+
+/* Activates the first back-end from `from` on (in fallback order) that accepts ε. */
+static int activate(fpk_ot_grid *w, int from, double eps, fpk_error *err) {
+  for (int k = from; fpk_ot_kernel_types[k]; k++) {
+    int rc = try_kernel(w, k, eps, err);
+    if (rc < 0) return -rc;
+    if (rc == 0) {
+      if (k != from) w->fallbacks++;
+      w->active = k;
+      w->eps = eps;
+      return 0;
+    }
+  }
+  return fpk_error_set(err, FPK_ENUMERIC, "ot: no kernel back-end accepts eps = %g", eps);
+}
+
+static int grid_set_eps(void *ctx, double eps, fpk_error *err) {
+  fpk_ot_grid *w = ctx;
+  int first = w->requested ? kernel_index(&w->requested->pub) : auto_kernel(w, eps);
+  int rc = activate(w, first, eps, err);
+  if (!rc)
+    grid_log(w, "  eps %-10.4g kernel %s\n", eps, fpk_ot_kernel_types[w->active]->name);
+  return rc;
+}
+
+static int grid_lse(void *ctx, int dir, double eps, const double *in, double *out,
+                    fpk_error *err) {
+  (void)dir; /* one grid, symmetric cost: both directions are the same product */
+  fpk_ot_grid *w = ctx;
+  if (w->active < 0 || w->eps != eps) {
+    int rc = grid_set_eps(w, eps, err);
+    if (rc) return rc;
+  }
+  for (;;) {
+    const ot_kernel_impl *K = OT_KERNEL_IMPL(fpk_ot_kernel_types[w->active]);
+    fpk_error e = {0};
+    int rc = K->apply(w->state[w->active], in, out, &e);
+    if (rc == 0) return 0;
+    if (rc < 0) {
+      fpk_error_copy(err, &e);
+      return e.status ? e.status : FPK_ENUMERIC;
+    }
+    grid_log(w, "  eps %-10.4g %s refused a product: %s\n", eps, K->pub.name, e.msg);
+    if (!fpk_ot_kernel_types[w->active + 1])
+      return fpk_error_set(err, FPK_ENUMERIC, "ot: the last kernel back-end refused: %s", e.msg);
+    rc = activate(w, w->active + 1, eps, err);
+    if (rc) return rc;
+    w->fallbacks++;
+  }
+}
+
+/* E_π[x_a y_b] (centred coordinates) for the plan of (f, g), and E x_a, E y_b, with r, c the row
+ * and column sums. */
+static int cross_moments(fpk_ot_grid *w, double eps, const double *f, const double *g,
+                         const double *r, const double *c, double *exy, fpk_error *err) {
+  const size_t N = w->N, d = w->g.dim;
+  const double inv = 1 / eps;
+  for (size_t bax = 0; bax < d; bax++) {
+    /* y_b − lo_b > 0 in centred coordinates: lo_b = −L_b/2 */
+    const double lo = -0.5 * (w->g.hi[bax] - w->g.lo[bax]);
+    const double *y = w->xc + bax * N;
+    for (size_t j = 0; j < N; j++) w->t1[j] = w->logb[j] + g[j] * inv + log(y[j] - lo);
+    int rc = grid_lse(w, 0, eps, w->t1, w->t2, err);
+    if (rc) return rc;
+    double ey = 0;
+    for (size_t i = 0; i < N; i++) ey += r[i] * w->xc[bax * N + i];
+    (void)c;
+    for (size_t aax = 0; aax < d; aax++) {
+      const double *x = w->xc + aax * N;
+      double s = 0, ex = 0;
+      for (size_t i = 0; i < N; i++) {
+        if (w->a[i] > 0) s += x[i] * exp(w->loga[i] + f[i] * inv + w->t2[i]);
+        ex += r[i] * x[i];
+      }
+      (void)ey;
+      exy[aax * d + bax] = s + lo * ex; /* E[x_a (y_b − lo)] + lo E[x_a] */
+    }
+  }
+  return FPK_SUCCESS;
+}
+
+static int grid_cost(void *ctx, double eps, const double *f, const double *g, const double *r,
+                     const double *c, double *cost, fpk_error *err) {
+  fpk_ot_grid *w = ctx;
+  const size_t N = w->N, d = w->g.dim;
+  double exy[FPK_MAX_DIM * FPK_MAX_DIM];
+  int rc = cross_moments(w, eps, f, g, r, c, exy, err);
+  if (rc) return rc;
+  double s = 0;
+  for (size_t a = 0; a < d; a++) {
+    const double *x = w->xc + a * N;
+    double ex2 = 0, ey2 = 0;
+    for (size_t i = 0; i < N; i++) {
+      ex2 += r[i] * x[i] * x[i];
+      ey2 += c[i] * x[i] * x[i];
+    }
+    s += ex2 + ey2 - 2 * exy[a * d + a];
+  }
+  *cost = s;
+  return FPK_SUCCESS;
+}
+
+static int prepare(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,
+                   fpk_ot_result *r) {
+  int rc = ot_check_params(p, &w->err);
+  if (rc) return rc;
+  return ot_prepare_marginals(w->N, a, w->N, b, p, w->a, w->b, w->loga, w->logb, r, &w->err);
+}
+
+static double support_cmax(const fpk_ot_grid *w) {
+  /* largest |x_i − y_j|² between cells carrying mass: per axis the extreme coordinates */
+  double s = 0;
+  for (size_t ax = 0; ax < w->g.dim; ax++) {
+    const double *x = w->xc + ax * w->N;
+    double amin = INFINITY, amax = -INFINITY, bmin = INFINITY, bmax = -INFINITY;
+    for (size_t i = 0; i < w->N; i++) {
+      if (w->a[i] > 0) amin = fmin(amin, x[i]), amax = fmax(amax, x[i]);
+      if (w->b[i] > 0) bmin = fmin(bmin, x[i]), bmax = fmax(bmax, x[i]);
+    }
+    double dm = fmax(amax - bmin, bmax - amin);
+    s += dm * dm;
+  }
+  return s;
+}
+
+int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,
+                      double *f, double *g, fpk_ot_result *r) {
+  fpk_error_clear(&w->err);
+  memset(r, 0, sizeof *r);
+  w->log[0] = 0;
+  w->fallbacks = 0;
+  w->active = -1;
+  int rc = prepare(w, a, b, p, r);
+  if (rc) return rc;
+  w->accuracy = 1e-2 * p->tol;
+  size_t hcap = p->max_iter / p->check_every + p->max_iter / 8 + 64;
+  if (hcap > w->W.hcap) {
+    double *h = realloc(w->W.history, hcap * sizeof *h);
+    if (!h) return fpk_error_set(&w->err, FPK_ENOMEM, "ot: out of memory for the error history");
+    w->W.history = h;
+    w->W.hcap = hcap;
+  }
+  ot_problem P = {.n = w->N, .m = w->N, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
+                  .cmax = support_cmax(w), .ctx = w, .set_eps = grid_set_eps,
+                  .lse = grid_lse, .cost = grid_cost};
+  char elog[GRID_LOG_CAP / 2];
+  rc = ot_engine_solve(&P, p, f, g, &w->W, r, elog, sizeof elog, &w->err);
+  grid_log(w, "%s", elog);
+  return rc;
+}
+
+/* Row and column sums of the plan of (f, g) at ε (into t1 → r, W.fh/W.gh as scratch). */
+static int plan_marginals(fpk_ot_grid *w, const double *f, const double *g, double eps,
+                          double *r, double *c) {
+  const size_t N = w->N;
+  const double inv = 1 / eps;
+  for (size_t j = 0; j < N; j++) w->t1[j] = w->logb[j] + g[j] * inv;
+  int rc = grid_lse(w, 0, eps, w->t1, r, &w->err);
+  if (rc) return rc;
+  for (size_t i = 0; i < N; i++) r[i] = w->a[i] > 0 ? exp(w->loga[i] + f[i] * inv + r[i]) : 0;
+  for (size_t i = 0; i < N; i++) w->t1[i] = w->loga[i] + f[i] * inv;
+  rc = grid_lse(w, 1, eps, w->t1, c, &w->err);
+  if (rc) return rc;
+  for (size_t j = 0; j < N; j++) c[j] = w->b[j] > 0 ? exp(w->logb[j] + g[j] * inv + c[j]) : 0;
+  return FPK_SUCCESS;
+}
+
+static int load_weights(fpk_ot_grid *w, const double *a, const double *b, double eps) {
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = eps;
+  p.normalize = 1;
+  fpk_ot_result r;
+  int rc = prepare(w, a, b, &p, &r);
+  if (rc) return rc;
+  if (w->accuracy <= 0) w->accuracy = 1e-11;
+  return grid_set_eps(w, eps, &w->err);
+}
+
+int fpk_ot_grid_moments(fpk_ot_grid *w, const double *a, const double *b, const double *f,
+                        const double *g, double eps, fpk_ot_moments *mo) {
+  fpk_error_clear(&w->err);
+  int rc = load_weights(w, a, b, eps);
+  if (rc) return rc;
+  const size_t N = w->N, d = w->g.dim;
+  double *r = w->W.fh, *c = w->W.gh;
+  rc = plan_marginals(w, f, g, eps, r, c);
+  if (rc) return rc;
+  double exy[FPK_MAX_DIM * FPK_MAX_DIM];
+  rc = cross_moments(w, eps, f, g, r, c, exy, &w->err);
+  if (rc) return rc;
+  memset(mo, 0, sizeof *mo);
+  mo->dim = d;
+  double mass_r = 0, mass_c = 0;
+  for (size_t i = 0; i < N; i++) mass_r += r[i], mass_c += c[i];
+  double mx[FPK_MAX_DIM], my[FPK_MAX_DIM];
+  for (size_t a1 = 0; a1 < d; a1++) {
+    const double *x = w->xc + a1 * N;
+    double sx = 0, sy = 0;
+    for (size_t i = 0; i < N; i++) sx += r[i] * x[i], sy += c[i] * x[i];
+    mx[a1] = sx / mass_r;
+    my[a1] = sy / mass_c;
+    const double centre = 0.5 * (w->g.lo[a1] + w->g.hi[a1]);
+    mo->mean_x[a1] = mx[a1] + centre;
+    mo->mean_y[a1] = my[a1] + centre;
+  }
+  for (size_t a1 = 0; a1 < d; a1++)
+    for (size_t a2 = 0; a2 < d; a2++) {
+      const double *x1 = w->xc + a1 * N, *x2 = w->xc + a2 * N;
+      double sx = 0, sy = 0;
+      for (size_t i = 0; i < N; i++) {
+        sx += r[i] * (x1[i] - mx[a1]) * (x2[i] - mx[a2]);
+        sy += c[i] * (x1[i] - my[a1]) * (x2[i] - my[a2]);
+      }
+      mo->cov_x[a1 * d + a2] = sx / mass_r;
+      mo->cov_y[a1 * d + a2] = sy / mass_c;
+      /* E[x yᵀ] − E x E yᵀ, over the plan's own mass */
+      mo->cross[a1 * d + a2] = exy[a1 * d + a2] / mass_r - mx[a1] * my[a2];
+    }
+  return FPK_SUCCESS;
+}
+
+int fpk_ot_grid_plan(fpk_ot_grid *w, const double *a, const double *b, const double *f,
+                     const double *g, double eps, double *plan) {
+  fpk_error_clear(&w->err);
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = eps;
+  p.normalize = 1;
+  fpk_ot_result r;
+  int rc = prepare(w, a, b, &p, &r);
+  if (rc) return rc;
+  const size_t N = w->N, d = w->g.dim;
+  for (size_t i = 0; i < N; i++)
+    for (size_t j = 0; j < N; j++) {
+      double c2 = 0;
+      for (size_t ax = 0; ax < d; ax++) {
+        double dx = w->xc[ax * N + i] - w->xc[ax * N + j];
+        c2 += dx * dx;
+      }
+      double ab = w->a[i] * w->b[j];
+      plan[i * N + j] = ab > 0 ? ab * exp((f[i] + g[j] - c2) / eps) : 0;
+    }
+  return FPK_SUCCESS;
+}
+
+const double *fpk_ot_grid_history(const fpk_ot_grid *w, size_t *n) {
+  *n = w->W.hlen;
+  return w->W.history;
+}
+const char *fpk_ot_grid_log(const fpk_ot_grid *w) { return w->log; }
+size_t fpk_ot_grid_fallbacks(const fpk_ot_grid *w) { return w->fallbacks; }
+const char *fpk_ot_grid_errmsg(const fpk_ot_grid *w) { return w->err.msg; }
+
+int fpk_ot_grid_divergence(fpk_ot_grid *w, const double *a, const double *b,
+                           const fpk_ot_params *p, double *s, fpk_ot_result r[3]) {
+  const size_t N = w->N;
+  double *f = malloc(N * sizeof *f), *g = malloc(N * sizeof *g);
+  if (!f || !g) {
+    free(f);
+    free(g);
+    return fpk_error_set(&w->err, FPK_ENOMEM, "ot: out of memory");
+  }
+  fpk_ot_params q = *p;
+  q.warm_start = 0;
+  fpk_ot_result res[3];
+  const double *pairs[3][2] = {{a, b}, {a, a}, {b, b}};
+  int rc = FPK_SUCCESS;
+  for (int k = 0; k < 3 && !rc; k++) rc = fpk_ot_grid_solve(w, pairs[k][0], pairs[k][1], &q, f, g, &res[k]);
+  free(f);
+  free(g);
+  if (rc) return rc;
+  *s = res[0].dual - 0.5 * res[1].dual - 0.5 * res[2].dual;
+  if (r) memcpy(r, res, sizeof res);
+  return FPK_SUCCESS;
+}

@@ -1,0 +1,328 @@
+/* The Sinkhorn engine shared by the dense and grid solvers (fpkit/ot.h states the convention).
+ *
+ * Log-domain iteration (Peyré & Cuturi, "Computational Optimal Transport", Found. Trends Mach.
+ * Learn. 11(5–6), 2019, Remark 4.23; Schmitzer, SIAM J. Sci. Comput. 41(3), 2019):
+ *   f̂ = T_a(g):  f̂_i = −ε log Σ_j exp(log b_j + g_j/ε − C_ij/ε),
+ *   ĝ = T_b(f):  ĝ_j = −ε log Σ_i exp(log a_i + f_i/ε − C_ij/ε).
+ * The row sums of the plan of (f, g) are r_i = a_i exp((f_i − f̂_i)/ε), so the marginal error of
+ * the current pair costs nothing beyond the next half-step: with g = T_b(f) the column marginal is
+ * exact and ‖r − a‖₁ is the whole stopping criterion.
+ *
+ * ε-scaling (Kosowsky & Yuille 1994; Schmitzer 2019 §3.2): ε_0 = the largest cost (or the user's
+ * eps_start), ε_{k+1} = max(ε, factor·ε_k); each stage starts from the last potentials and stops
+ * at stage_tol, the final one at tol.
+ *
+ * Over-relaxation (Thibault, Chizat, Dossal & Papadakis, Algorithms 14(5):143, 2021; Young's SOR
+ * theory for the alternating projections): f ← f + ω(f̂ − f), g ← g + ω(ĝ − g). Near the
+ * solution Sinkhorn contracts the error by a factor ρ per iteration; the optimal
+ * ω = 2/(1 + √(1 − ρ)) turns 1 − ρ into about 2√(1 − ρ), which at small ε (ρ → 1) divides the
+ * iteration count by ~1/√(1 − ρ). The automatic mode measures ρ from the errors of plain
+ * iterations and switches once three successive estimates agree; it returns to ω = 1 if the error
+ * grows tenfold. With ω ≠ 1 the columns are no longer exact after a g-step, so the error is the
+ * row error of (f, g) plus the column error seen at the last g-step; when that falls below the
+ * tolerance the stage finishes with plain steps, so the pair returned has exact columns and a
+ * measured row error.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ot/ot_internal.h"
+
+void fpk_ot_params_init(fpk_ot_params *p) {
+  memset(p, 0, sizeof *p);
+  p->eps = 1;
+  p->tol = 1e-9;
+  p->max_iter = 100000;
+  p->check_every = 1;
+  p->eps_start = 0;
+  p->eps_factor = 0.5;
+  p->stage_tol = 1e-3;
+  p->omega = 0;
+}
+
+int ot_check_params(const fpk_ot_params *p, fpk_error *err) {
+  if (!p) return fpk_error_set(err, FPK_EINVAL, "ot: no parameters given");
+  if (!(p->eps > 0) || !isfinite(p->eps))
+    return fpk_error_set(err, FPK_EINVAL, "ot: eps = %g: the regularisation must be > 0 and finite",
+                         p->eps);
+  if (!(p->tol > 0) || !isfinite(p->tol))
+    return fpk_error_set(err, FPK_EINVAL, "ot: tol = %g: must be > 0", p->tol);
+  if (p->max_iter < 1) return fpk_error_set(err, FPK_EINVAL, "ot: max_iter = 0");
+  if (p->check_every < 1) return fpk_error_set(err, FPK_EINVAL, "ot: check_every = 0");
+  if (!(p->eps_factor > 0 && p->eps_factor < 1))
+    return fpk_error_set(err, FPK_EINVAL, "ot: eps_factor = %g: must lie in (0, 1)",
+                         p->eps_factor);
+  if (!(p->eps_start >= 0) || !isfinite(p->eps_start))
+    return fpk_error_set(err, FPK_EINVAL, "ot: eps_start = %g: must be >= 0 (0: automatic)",
+                         p->eps_start);
+  if (!(p->stage_tol >= 0) || !isfinite(p->stage_tol))
+    return fpk_error_set(err, FPK_EINVAL, "ot: stage_tol = %g: must be >= 0", p->stage_tol);
+  if (!(p->omega == 0 || (p->omega >= 1 && p->omega < 2)))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "ot: omega = %g: must be 0 (automatic) or lie in [1, 2)", p->omega);
+  return FPK_SUCCESS;
+}
+
+static int check_weights(const char *name, size_t n, const double *w, double *mass,
+                         fpk_error *err) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(w[i]) || w[i] < 0)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "ot: %s[%zu] = %g: marginal weights must be finite and >= 0", name, i,
+                           w[i]);
+    s += w[i];
+  }
+  if (!(s > 0)) return fpk_error_set(err, FPK_EINVAL, "ot: marginal %s has zero mass", name);
+  *mass = s;
+  return FPK_SUCCESS;
+}
+
+int ot_prepare_marginals(size_t n, const double *a, size_t m, const double *b,
+                         const fpk_ot_params *p, double *an, double *bn, double *loga,
+                         double *logb, fpk_ot_result *r, fpk_error *err) {
+  double sa = 0, sb = 0;
+  int rc = check_weights("a", n, a, &sa, err);
+  if (!rc) rc = check_weights("b", m, b, &sb, err);
+  if (rc) return rc;
+  r->mass_a = sa;
+  r->mass_b = sb;
+  /* Masses within 1e-9 of 1 are rescaled silently: the difference is below any tolerance a
+   * solve can meet. Anything larger is a modelling decision the caller must make. */
+  if (!p->normalize && (fabs(sa - 1) > 1e-9 || fabs(sb - 1) > 1e-9))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "ot: the marginals have masses %.12g (a) and %.12g (b), %s by %.3g; "
+                         "both must be 1 (ask for normalize to rescale them)",
+                         sa, sb, fabs(sa - sb) > 1e-9 ? "differing" : "off 1",
+                         fabs(sa - sb) > 1e-9 ? fabs(sa - sb) : fmax(fabs(sa - 1), fabs(sb - 1)));
+  for (size_t i = 0; i < n; i++) {
+    an[i] = a[i] / sa;
+    loga[i] = an[i] > 0 ? log(an[i]) : -INFINITY;
+  }
+  for (size_t j = 0; j < m; j++) {
+    bn[j] = b[j] / sb;
+    logb[j] = bn[j] > 0 ? log(bn[j]) : -INFINITY;
+  }
+  return FPK_SUCCESS;
+}
+
+/* out = −ε log Σ exp(logw + pot/ε − C/ε) along direction dir (T_a for dir 0, T_b for dir 1). */
+static int half_step(const ot_problem *P, int dir, double eps, const double *pot, double *in,
+                     double *out, fpk_error *err) {
+  const size_t len = dir == 0 ? P->m : P->n;
+  const double *logw = dir == 0 ? P->logb : P->loga;
+  const double inv = 1 / eps;
+  for (size_t k = 0; k < len; k++) in[k] = logw[k] + pot[k] * inv;
+  int rc = P->lse(P->ctx, dir, eps, in, out, err);
+  if (rc) return rc;
+  const size_t olen = dir == 0 ? P->n : P->m;
+  for (size_t k = 0; k < olen; k++) out[k] *= -eps;
+  return FPK_SUCCESS;
+}
+
+/* ‖w ∘ exp((p − p̂)/ε) − w‖₁ */
+static double marginal_error(size_t n, const double *w, const double *p, const double *ph,
+                             double eps) {
+  double e = 0;
+  for (size_t i = 0; i < n; i++)
+    if (w[i] > 0) e += w[i] * fabs(expm1((p[i] - ph[i]) / eps));
+  return e;
+}
+
+static void record(ot_engine_work *W, double e) {
+  if (W->hlen < W->hcap) W->history[W->hlen++] = e;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+logf_append(char *log, size_t cap, const char *fmt, ...) {
+  if (!log || !cap) return;
+  size_t len = strlen(log);
+  if (len + 1 >= cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(log + len, cap - len, fmt, ap);
+  va_end(ap);
+}
+
+#define RHO_WINDOW 10
+
+/* One ε stage; *iter counts iterations over all stages. Returns the last measured error. */
+static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, double tol,
+                     double *f, double *g, ot_engine_work *W, size_t *iter, double *err_out,
+                     double *omega_out, fpk_error *err) {
+  const size_t n = P->n, m = P->m;
+  double *fh = W->fh, *gh = W->gh;
+  int rc = half_step(P, 1, eps, f, W->in_b, g, err); /* g = T_b(f): exact columns */
+  if (rc) return rc;
+  const int automatic = p->omega == 0;
+  double omega = automatic ? 1 : p->omega;
+  int polishing = 0, auto_off = 0;
+  double eb_last = 0, e = INFINITY, e_switch = NAN;
+  double ring[2 * RHO_WINDOW + 1];
+  size_t nring = 0, local = 0, deadline = 0;
+  while (*iter < p->max_iter) {
+    rc = half_step(P, 0, eps, g, W->in_a, fh, err);
+    if (rc) return rc;
+    (*iter)++;
+    local++;
+    if (local % p->check_every == 0 || polishing) {
+      e = marginal_error(n, P->a, f, fh, eps) + (omega != 1 ? eb_last : 0);
+      record(W, e);
+      if (!isfinite(e))
+        return fpk_error_set(err, FPK_ENUMERIC,
+                             "ot: the marginal error became %g at iteration %zu (eps = %g)", e,
+                             *iter, eps);
+      if (e <= tol) {
+        if (omega == 1) break; /* (f, g) with g = T_b(f) is the answer */
+        /* Finish with plain steps: exact columns, then a measured row error. */
+        omega = 1;
+        polishing = 1;
+        rc = half_step(P, 1, eps, f, W->in_b, g, err);
+        if (rc) return rc;
+        continue;
+      }
+      if (automatic && !auto_off && !polishing) {
+        if (omega == 1) {
+          /* ρ from two successive windows of RHO_WINDOW checks; single-step ratios are too noisy
+           * to resolve 1 − ρ ~ 1e-3. */
+          if (nring == 2 * RHO_WINDOW + 1) {
+            memmove(ring, ring + 1, 2 * RHO_WINDOW * sizeof *ring);
+            nring--;
+          }
+          ring[nring++] = e;
+          if (nring == 2 * RHO_WINDOW + 1) {
+            const double span = (double)(RHO_WINDOW * (polishing ? 1 : p->check_every));
+            double ra = pow(ring[2 * RHO_WINDOW] / ring[RHO_WINDOW], 1 / span);
+            double rb = pow(ring[RHO_WINDOW] / ring[0], 1 / span);
+
+            if (ra > 0.5 && ra < 1 && fabs(ra - rb) <= 0.1 * (1 - ra)) {
+              omega = fmin(1.95, 2 / (1 + sqrt(1 - ra)));
+              e_switch = e;
+              deadline = local + (size_t)(20 / (2 - omega));
+            }
+          }
+        } else if (e > 100 * e_switch || (local > deadline && e > e_switch)) {
+          /* SOR errors rise for a while after the switch (the transient of the non-normal
+           * iteration); growing a hundredfold, or still above the switch level after 20/(2 − ω)
+           * iterations, means ρ was not the asymptotic rate: plain Sinkhorn from here. */
+          omega = 1;
+          auto_off = 1;
+          rc = half_step(P, 1, eps, f, W->in_b, g, err);
+          if (rc) return rc;
+          continue;
+        }
+      }
+    }
+    if (omega == 1) {
+      memcpy(f, fh, n * sizeof *f);
+      rc = half_step(P, 1, eps, f, W->in_b, g, err);
+      if (rc) return rc;
+    } else {
+      for (size_t i = 0; i < n; i++) f[i] += omega * (fh[i] - f[i]);
+      rc = half_step(P, 1, eps, f, W->in_b, gh, err);
+      if (rc) return rc;
+      eb_last = marginal_error(m, P->b, g, gh, eps);
+      for (size_t j = 0; j < m; j++) g[j] += omega * (gh[j] - g[j]);
+    }
+  }
+  *err_out = e;
+  *omega_out = omega;
+  return FPK_SUCCESS;
+}
+
+int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, double *g,
+                    ot_engine_work *W, fpk_ot_result *r, char *log, size_t logcap,
+                    fpk_error *err) {
+  const size_t n = P->n, m = P->m;
+  if (!p->warm_start) {
+    memset(f, 0, n * sizeof *f);
+    memset(g, 0, m * sizeof *g);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      if (!isfinite(f[i]))
+        return fpk_error_set(err, FPK_EINVAL, "ot: warm start f[%zu] = %g is not finite", i, f[i]);
+    for (size_t j = 0; j < m; j++)
+      if (!isfinite(g[j]))
+        return fpk_error_set(err, FPK_EINVAL, "ot: warm start g[%zu] = %g is not finite", j, g[j]);
+  }
+  W->hlen = 0;
+  if (log && logcap) log[0] = 0;
+  double eps = p->eps_start > 0 ? p->eps_start : P->cmax;
+  if (!(eps > p->eps)) eps = p->eps;
+  size_t iter = 0, stages = 0;
+  double e = INFINITY, omega = 1;
+  int rc;
+  for (;;) {
+    const int final = eps <= p->eps * (1 + 1e-12);
+    if (final) eps = p->eps;
+    stages++;
+    if (P->set_eps && (rc = P->set_eps(P->ctx, eps, err))) return rc;
+    const double tol_s = final ? p->tol : fmax(p->tol, p->stage_tol);
+    size_t before = iter;
+    rc = run_stage(P, p, eps, tol_s, f, g, W, &iter, &e, &omega, err);
+    if (rc) return rc;
+    logf_append(log, logcap, "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f\n", eps,
+                iter - before, e, omega);
+    if (final) break;
+    if (iter >= p->max_iter) {
+      /* Out of iterations before the last stage: report at the requested ε all the same. */
+      eps = p->eps;
+      stages++;
+      if (P->set_eps && (rc = P->set_eps(P->ctx, eps, err))) return rc;
+      rc = half_step(P, 1, eps, f, W->in_b, g, err);
+      if (rc) return rc;
+      logf_append(log, logcap, "  eps %-10.4g: iteration cap reached before this stage\n", eps);
+      break;
+    }
+    eps = fmax(p->eps, eps * p->eps_factor);
+  }
+
+  /* Values of the pair (f, g) at the requested ε, from its exact marginals. */
+  eps = p->eps;
+  double *fh = W->fh, *gh = W->gh;
+  rc = half_step(P, 0, eps, g, W->in_a, fh, err);
+  if (!rc) rc = half_step(P, 1, eps, f, W->in_b, gh, err);
+  if (rc) return rc;
+  double mass = 0, ea = 0, eb = 0, fr = 0, gc = 0, fa = 0, gb = 0;
+  for (size_t i = 0; i < n; i++) {
+    double ri = P->a[i] > 0 ? P->a[i] * exp((f[i] - fh[i]) / eps) : 0;
+    fh[i] = ri; /* row sums, reused by the cost callback */
+    mass += ri;
+    ea += fabs(ri - P->a[i]);
+    if (P->a[i] > 0) {
+      fr += f[i] * ri;
+      fa += f[i] * P->a[i];
+    }
+  }
+  for (size_t j = 0; j < m; j++) {
+    double cj = P->b[j] > 0 ? P->b[j] * exp((g[j] - gh[j]) / eps) : 0;
+    gh[j] = cj;
+    eb += fabs(cj - P->b[j]);
+    if (P->b[j] > 0) {
+      gc += g[j] * cj;
+      gb += g[j] * P->b[j];
+    }
+  }
+  double cost = 0;
+  rc = P->cost(P->ctx, eps, f, g, fh, gh, &cost, err);
+  if (rc) return rc;
+  r->eps = eps;
+  r->cost = cost;
+  r->primal = fr + gc + eps * (1 - mass);
+  r->kl = (fr + gc - cost) / eps + (1 - mass);
+  r->dual = fa + gb - eps * (mass - 1);
+  r->err_a = ea;
+  r->err_b = eb;
+  r->iterations = iter;
+  r->stages = stages;
+  r->converged = ea + eb <= p->tol;
+  r->omega = omega;
+  if (!isfinite(r->primal) || !isfinite(r->dual) || !isfinite(cost))
+    return fpk_error_set(err, FPK_ENUMERIC,
+                         "ot: non-finite value (primal %g, dual %g, cost %g) at eps = %g",
+                         r->primal, r->dual, cost, eps);
+  return FPK_SUCCESS;
+}
