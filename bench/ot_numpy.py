@@ -15,6 +15,8 @@ An iteration is one T_a (+ one T_b unless it stopped), the count fpkit reports. 
 timed in its fastest NumPy form: -C/eps (and its transpose, C-contiguous) formed once, then per
 half-step np.add(in[None, :], -C/eps, out=T), T.max(axis=1), T -= max[:, None],
 np.exp(T, out=T), T.sum(axis=1) -- one preallocated n x m buffer, no temporaries of that size.
+By default the rows are processed in blocks of 256 (the scratch block stays in cache: about 20%
+faster than the whole matrix at n = 2000); --whole uses one n x m scratch instead.
 The value reported is the dual D(f, g) = <f, a> + <g, b> - eps (sum pi - 1) and the transport
 cost <pi, C> of the final pair (one more pass, inside the timed region like fpkit's final
 evaluation).
@@ -24,7 +26,7 @@ method='sinkhorn_log', stopThr=tol) with its own stopping rule (it checks the co
 every 10 iterations, and its regulariser reg*sum(pi log pi) differs from fpkit's KL: compare the
 plan and the iterations, not the value).
 
-Usage: ot_numpy.py [n [eps [reps [--pot]]]]   (defaults 2000 0.5 3). NumPy's ufuncs and
+Usage: ot_numpy.py [n [eps [reps]]] [--whole] [--pot]   (defaults 2000 0.25 3). NumPy's ufuncs and
 reductions are single-threaded.
 """
 import math
@@ -53,12 +55,37 @@ def lse_rows(in_, negC, T, out):
     return out
 
 
-def sinkhorn_log(a, b, C, eps, tol, max_iter):
+def lse_rows_blocked(in_, negC, T, out, block):
+    """lse_rows over blocks of `block` rows (T: block x m scratch), so each block's scratch stays
+    in cache: about 20% faster than the whole matrix at n = 2000 (6.5 against 8 ns per entry)."""
+    n = negC.shape[0]
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        lse_rows(in_, negC[i0:i1], T[: i1 - i0], out[i0:i1])
+    return out
+
+
+def sinkhorn_log(a, b, C, eps, tol, max_iter, block=256):
     n, m = C.shape
     negC = C * (-1.0 / eps)
     negCT = np.ascontiguousarray(negC.T)
     Tn = np.empty((n, m))
     Tm = Tn if n == m else np.empty((m, n))
+    if block > 0:
+        Tbn, Tbm = np.empty((block, m)), np.empty((block, n))
+
+        def lse_n(in_, out):
+            return lse_rows_blocked(in_, negC, Tbn, out, block)
+
+        def lse_m(in_, out):
+            return lse_rows_blocked(in_, negCT, Tbm, out, block)
+    else:
+
+        def lse_n(in_, out):
+            return lse_rows(in_, negC, Tn, out)
+
+        def lse_m(in_, out):
+            return lse_rows(in_, negCT, Tm, out)
     loga, logb = np.log(a), np.log(b)
     f = np.zeros(n)
     g = np.empty(m)
@@ -66,12 +93,12 @@ def sinkhorn_log(a, b, C, eps, tol, max_iter):
     inv = 1.0 / eps
 
     def T_b(f, out):  # g = -eps LSE_i(log a_i + f_i/eps - C_ij/eps)
-        lse_rows(loga + f * inv, negCT, Tm, out)
+        lse_m(loga + f * inv, out)
         out *= -eps
         return out
 
     def T_a(g, out):
-        lse_rows(logb + g * inv, negC, Tn, out)
+        lse_n(logb + g * inv, out)
         out *= -eps
         return out
 
@@ -101,8 +128,9 @@ def sinkhorn_log(a, b, C, eps, tol, max_iter):
 def main():
     args = [s for s in sys.argv[1:] if not s.startswith("--")]
     want_pot = "--pot" in sys.argv
+    block = 0 if "--whole" in sys.argv else 256
     n = int(args[0]) if len(args) > 0 else 2000
-    eps = float(args[1]) if len(args) > 1 else 0.5
+    eps = float(args[1]) if len(args) > 1 else 0.25
     reps = int(args[2]) if len(args) > 2 else 3
     tol = 1e-9
     x, y = points(n)
@@ -115,10 +143,11 @@ def main():
     worst = 0.0
     for _ in range(reps):
         t0, c0 = time.perf_counter(), time.process_time()
-        f, g, it, err, dual, cost = sinkhorn_log(a, b, C, eps, tol, 1000000)
+        f, g, it, err, dual, cost = sinkhorn_log(a, b, C, eps, tol, 1000000, block)
         el, cl = time.perf_counter() - t0, time.process_time() - c0
         best, worst, best_cpu = min(best, el), max(worst, el), min(best_cpu, cl)
-    print(f"numpy dense mode=plain threads=1 n={n} eps={eps:g} iters={it} wall={best:.4f} "
+    print(f"numpy dense mode=plain threads=1 form={'blocked' + str(block) if block else 'whole'} "
+          f"n={n} eps={eps:g} iters={it} wall={best:.4f} "
           f"wall_max={worst:.4f} cpu={best_cpu:.4f} ms_per_iter={1e3 * best / it:.4f} "
           f"err={err:.3e} converged={int(err <= tol)} dual={dual:.12g} cost={cost:.12g}",
           flush=True)
