@@ -11,6 +11,8 @@
 
 #include "fpkit/exact.h"
 
+#include <omp.h>
+
 #define D FPK_MAX_DIM
 
 /* OU dX = -A(X - μ) dt + diag(σ) dW, i.e. c = A μ. */
@@ -204,6 +206,41 @@ static double lyap_residual(const fpk_linear_sde *s, const double *S) {
 }
 
 /* Lyapunov residual in 1D/2D/3D, the 1D value σ²/(2θ), and the 3D limit of the law. */
+/* The linear law from several threads at once gives, bitwise, the serial answer. The Monte Carlo
+ * engine calls it from its threads (the exact OU step caches one per thread), and the matrix
+ * exponential inside runs on GSL's cblas: a BLAS that is not safe under concurrent calls (Debian's
+ * serial OpenBLAS, when it served GSL) returned wrong laws here (errors ~1e-2, intermittently). */
+static void test_linear_law_concurrent(void **state) {
+  (void)state;
+  const double A[] = {1.0, 0.5, -0.3, 2.0}, mu[] = {0.5, -1.0}, sig[] = {0.8, 0.4};
+  const double m0[] = {2.0, 1.0}, S0[] = {0.04, 0.01, 0.01, 0.09};
+  fpk_linear_sde sde = make_ou(2, A, mu, sig);
+  fpk_gaussian init = fpk_test_gaussian(2, m0, S0);
+  enum { CALLS = 4000 };
+  double ref[CALLS][6];
+  for (size_t k = 0; k < CALLS; k++) {
+    fpk_gaussian g;
+    fpk_error err = {0};
+    assert_int_equal(fpk_exact_linear_law(&sde, &init, 0.01 * (double)(k % 97 + 1), &g, &err),
+                     FPK_SUCCESS);
+    memcpy(ref[k], g.mean, 2 * sizeof(double));
+    memcpy(ref[k] + 2, g.cov, 4 * sizeof(double));
+  }
+  size_t mismatches = 0;
+#pragma omp parallel for num_threads(4) schedule(dynamic, 1) reduction(+ : mismatches)
+  for (size_t k = 0; k < CALLS; k++) {
+    fpk_gaussian g;
+    fpk_error err = {0};
+    double got[6] = {0};
+    if (fpk_exact_linear_law(&sde, &init, 0.01 * (double)(k % 97 + 1), &g, &err) == 0) {
+      memcpy(got, g.mean, 2 * sizeof(double));
+      memcpy(got + 2, g.cov, 4 * sizeof(double));
+    }
+    if (memcmp(got, ref[k], sizeof got) != 0) mismatches++;
+  }
+  assert_int_equal(mismatches, 0);
+}
+
 static void test_lyapunov(void **state) {
   (void)state;
   fpk_error err = {0};
@@ -704,6 +741,7 @@ int main(void) {
       cmocka_unit_test(test_linear_t0_and_alias),
       cmocka_unit_test(test_brownian_drift),
       cmocka_unit_test(test_ou_2d_nonsymmetric),
+      cmocka_unit_test(test_linear_law_concurrent),
       cmocka_unit_test(test_lyapunov),
       cmocka_unit_test(test_lyapunov_rejects_unstable),
       cmocka_unit_test(test_linear_invalid_input),

@@ -6,7 +6,7 @@
  * §4 on separable kernels): with the field stored as [n2][n1][n0] (axis 0 fastest),
  *   axis 0:  W = V K_0ᵀ on the (n1 n2) × n0 matrix of rows (K_0 is symmetric);
  *   axis a:  W_o = K_a V_o for each block o of the outer axes, V_o an n_a × (Π_{b<a} n_b) matrix;
- * each a single cblas_dgemm (n2 of them for axis 1 in 3D). Cost O(N Σ_a n_a) per product,
+ * each a single dgemm (n2 of them for axis 1 in 3D). Cost O(N Σ_a n_a) per product,
  * memory Σ_a n_a² + 2N doubles.
  *
  * Threads. The dgemm passes run on one thread at a time, inside one named critical section:
@@ -17,6 +17,17 @@
  * rounding differences. A single call is deterministic, and OpenBLAS blocks a large product
  * better than we could by hand. So the result does not depend on the thread count, and only the
  * elementwise work (exp, log, the checks) is split over fixed blocks.
+ *
+ * Which BLAS. OpenBLAS is not linked: it is loaded here, on first use, with dlopen(RTLD_LOCAL),
+ * and only its dgemm_ is looked up. Linked, it would export cblas_* into the process and serve
+ * GSL's calls too (the dynamic linker takes the first definition, and libgslcblas comes in only
+ * as libgsl's dependency, after every directly linked library). GSL calls BLAS from inside the
+ * Monte Carlo threads (the matrix exponential of the exact OU step, LU solves), where OpenBLAS
+ * races as above: we measured wrong OU transition laws (mean errors ~1e-2, 4-7 standard errors
+ * of a 20000-path ensemble), intermittently, on 2 threads (tests/test_exact.c,
+ * test_linear_law_concurrent). Loaded locally, OpenBLAS stays private to this file and GSL keeps
+ * its reference libgslcblas, which is reentrant. If the library cannot be loaded, set_eps
+ * refuses (recoverably) and the grid solver falls back to the next back-end, saying why.
  *
  * Accuracy. Every term is nonnegative, so there is no cancellation: each axis pass multiplies the
  * relative error by at most 1 + γ_{n_a} + u (the n_a-term inner products and the rounded kernel
@@ -38,15 +49,52 @@
  * set_eps refuses when a kernel entry itself would lose accuracy: exp(−L_a²/ε) < 1e-300 on some
  * axis, L_a = (n_a − 1) h_a, i.e. ε < L_a²/690; such an ε leaves only far-apart cells
  * unresolved, which apply would then refuse for most inputs anyway. */
-#include <cblas.h>
+#include <dlfcn.h>
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/vmath.h"
 #include "ot/ot_internal.h"
+
+/* OpenBLAS's Fortran-interface dgemm (column-major; every argument by reference). */
+typedef void dgemm_fn(const char *transa, const char *transb, const int *m, const int *n,
+                      const int *k, const double *alpha, const double *a, const int *lda,
+                      const double *b, const int *ldb, const double *beta, double *c,
+                      const int *ldc);
+
+/* The library, loaded once per process (the handle is never closed: the function pointer lives
+ * as long as the process). FPK_OPENBLAS_LIBRARY is the file CMake found through pkg-config. */
+#ifndef FPK_OPENBLAS_LIBRARY
+#define FPK_OPENBLAS_LIBRARY "libopenblas.so.0"
+#endif
+static dgemm_fn *openblas_dgemm;
+static char openblas_failure[256];
+static pthread_once_t openblas_once = PTHREAD_ONCE_INIT;
+
+static void openblas_load(void) {
+  void *lib = dlopen(FPK_OPENBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+  void *sym = lib ? dlsym(lib, "dgemm_") : NULL;
+  if (!sym) {
+    const char *why = dlerror();
+    snprintf(openblas_failure, sizeof openblas_failure, "%s", why ? why : "no dgemm_");
+    return;
+  }
+  memcpy(&openblas_dgemm, &sym, sizeof sym); /* ISO C has no void* to function pointer cast */
+}
+
+/* Row-major C = A B (A is m×k, B is k×n, all contiguous): in column-major storage this is
+ * Cᵀ = Bᵀ Aᵀ, the same arrays read as their transposes. */
+static void rowmajor_gemm(size_t m, size_t n, size_t k, const double *A, const double *B,
+                          double *C) {
+  const int M = (int)m, N = (int)n, K = (int)k;
+  const double one = 1.0, zero = 0.0;
+  openblas_dgemm("N", "N", &N, &M, &K, &one, B, &N, A, &K, &zero, C, &N);
+}
 
 #define BLAS_U (DBL_EPSILON / 2)
 #define BLAS_MAX_EXPO 690.0  /* exp(−690) = 2.97e-300: the smallest kernel entry allowed */
@@ -118,6 +166,11 @@ static int blas_set_eps(void *state, double eps, double accuracy, fpk_error *err
     fpk_error_set(err, FPK_EINVAL, "blas: eps = %g and accuracy = %g must be positive", eps,
                   accuracy);
     return -FPK_EINVAL;
+  }
+  pthread_once(&openblas_once, openblas_load);
+  if (!openblas_dgemm) {
+    fpk_error_set(err, FPK_EUNSUP, "blas: OpenBLAS could not be loaded (%s)", openblas_failure);
+    return 1;
   }
   double rel = 5 * BLAS_U;
   for (size_t a = 0; a < s->dim; a++) {
@@ -216,8 +269,7 @@ static int blas_apply(void *state, const double *in, double *out, fpk_error *err
 #pragma omp critical(fpk_ot_kernel_blas_dgemm)
   {
     const size_t n0 = s->n[0], R = N / n0;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)n0, (int)n0, 1.0, b0,
-                (int)n0, s->K[0], (int)n0, 0.0, b1, (int)n0);
+    rowmajor_gemm(R, n0, n0, b0, s->K[0], b1);
     for (size_t a = 1; a < d; a++) {
       const double *src = a % 2 ? b1 : b0;
       double *dst = a % 2 ? b0 : b1;
@@ -226,9 +278,7 @@ static int blas_apply(void *state, const double *in, double *out, fpk_error *err
       for (size_t b = 0; b < a; b++) inner *= s->n[b];
       const size_t outer = N / (inner * na);
       for (size_t o = 0; o < outer; o++)
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)na, (int)inner, (int)na,
-                    1.0, s->K[a], (int)na, src + o * na * inner, (int)inner, 0.0,
-                    dst + o * na * inner, (int)inner);
+        rowmajor_gemm(na, inner, na, s->K[a], src + o * na * inner, dst + o * na * inner);
     }
   }
 #pragma omp parallel num_threads(nt) if (N >= OT_PARALLEL_MIN)
