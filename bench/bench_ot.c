@@ -1,6 +1,6 @@
 /* Benchmark: entropic OT (issue 5), the peer of bench/ot_numpy.py (run both with bench/run_ot.sh).
  *
- *   bench_ot dense [n [eps [reps [threads [modes]]]]]  defaults 2000 0.25 3 "1,2" "plain,default"
+ *   bench_ot dense [n [eps [reps [threads [modes]]]]]  defaults 2000 0.25 3 "1,2" "log,plain,default"
  *   bench_ot grid  [reps [nmax [threads [which]]]] defaults 3 512 "1" all
  *
  * dense: n points in 1D against n points, uniform weights, cost |x − y|², u_i = (i + ½)/n,
@@ -10,7 +10,9 @@
  * per thread count, each the best of `reps` solves (tol 1e-9 on the L1 marginal error):
  *   plain    eps_start = eps (no ε-scaling), omega = 1, check_every = 1: the iteration of the
  *            NumPy peer, f = −ε LSE_j(log b_j + g_j/ε − C_ij/ε), then g likewise, stopping when
- *            ‖π1 − a‖₁ <= tol after the g-step — the apples-to-apples row;
+ *            ‖π1 − a‖₁ <= tol after the g-step — the apples-to-apples row, with the solver's
+ *            default evaluation of the log-sum-exps (FPK_OT_DENSE_AUTO: absorbed products);
+ *   log      the same, every log-sum-exp in the log domain (FPK_OT_DENSE_LOG), as NumPy does;
  *   default  fpk_ot_params_init + eps: ε-scaling from the largest cost and automatic
  *            over-relaxation.
  * Thread counts are set with omp_set_num_threads before each workspace is allocated (the dense
@@ -91,14 +93,17 @@ static void run_dense(size_t n, double eps, int reps, const int *threads, int nt
     if (!w) die("dense alloc", err.msg);
     if (fpk_ot_dense_set_points(w, 1, x, y, FPK_OT_COST_SQEUCLID))
       die("set_points", fpk_ot_dense_errmsg(w));
-    for (int mode = 0; mode < 2; mode++) {
-      if (!strstr(modes, mode ? "default" : "plain")) continue;
+    static const char *const names[3] = {"log", "plain", "default"};
+    for (int mode = 0; mode < 3; mode++) {
+      if (!strstr(modes, names[mode])) continue;
+      if (fpk_ot_dense_set_method(w, mode == 0 ? FPK_OT_DENSE_LOG : FPK_OT_DENSE_AUTO))
+        die("set_method", fpk_ot_dense_errmsg(w));
       fpk_ot_params p;
       fpk_ot_params_init(&p);
       p.eps = eps;
       p.tol = 1e-9;
       p.max_iter = 1000000;
-      if (mode == 0) {
+      if (mode < 2) {
         p.eps_start = eps;
         p.omega = 1;
         p.check_every = 1;
@@ -113,12 +118,14 @@ static void run_dense(size_t n, double eps, int reps, const int *threads, int nt
         if (el > worst) worst = el;
         if (cl < best_cpu) best_cpu = cl;
       }
+      size_t anchors, absorbed, logdomain;
+      fpk_ot_dense_counts(w, &anchors, &absorbed, &logdomain);
       printf("fpkit dense mode=%s threads=%d n=%zu eps=%g iters=%zu stages=%zu wall=%.4f "
              "wall_max=%.4f cpu=%.4f ms_per_iter=%.4f err=%.3e converged=%d dual=%.12g "
-             "primal=%.12g cost=%.12g omega=%.3f\n",
-             mode ? "default" : "plain", threads[k], n, eps, r.iterations, r.stages, best, worst,
-             best_cpu, 1e3 * best / (double)r.iterations, r.err_a + r.err_b, r.converged, r.dual,
-             r.primal, r.cost, r.omega);
+             "primal=%.12g cost=%.12g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu\n",
+             names[mode], threads[k], n, eps, r.iterations, r.stages, best, worst, best_cpu,
+             1e3 * best / (double)r.iterations, r.err_a + r.err_b, r.converged, r.dual, r.primal,
+             r.cost, r.omega, anchors, absorbed, logdomain);
       fflush(stdout);
     }
     fpk_ot_dense_free(w);
@@ -354,7 +361,7 @@ static void run_grid(int reps, size_t nmax, const int *threads, int nthr, const 
 int main(int argc, char **argv) {
   const char *usage = "usage: bench_ot dense [n [eps [reps [threads [modes]]]]]\n"
                       "       bench_ot grid [reps [nmax [threads [which]]]]\n"
-                      "threads: a comma-separated list, e.g. 1,2; modes: plain,default;\n"
+                      "threads: a comma-separated list, e.g. 1,2; modes: log,plain,default;\n"
                       "which: all or back-end names (fft, blas, lse, auto)\n";
   if (argc < 2) {
     fputs(usage, stderr);
@@ -366,7 +373,7 @@ int main(int argc, char **argv) {
     const double eps = argc > 3 ? atof(argv[3]) : 0.25;
     const int reps = argc > 4 ? atoi(argv[4]) : 3;
     nthr = parse_threads(argc > 5 ? argv[5] : "1,2", threads, 8);
-    const char *modes = argc > 6 ? argv[6] : "plain,default";
+    const char *modes = argc > 6 ? argv[6] : "log,plain,default";
     if (n < 2 || !(eps > 0) || reps < 1 || !nthr) {
       fputs(usage, stderr);
       return 1;

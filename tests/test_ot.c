@@ -234,6 +234,86 @@ static void test_dense_costs(void **state) {
   free(x), free(y), free(a), free(b), free(C), free(f), free(g);
 }
 
+/* Absorbed products (FPK_OT_DENSE_AUTO) against the log domain (FPK_OT_DENSE_LOG) on the same
+ * problems: the same iterates to rounding, so the same values and iteration counts; plain
+ * Sinkhorn warm-started 300ε from the solution moves the potentials by hundreds of ε at first,
+ * which must re-anchor rather than lose accuracy; a zero weight keeps the log domain. */
+static void test_dense_absorbed(void **state) {
+  (void)state;
+  const size_t n = 240, m = 180;
+  double *x = malloc(n * sizeof *x), *y = malloc(m * sizeof *y), *a = malloc(n * sizeof *a);
+  double *b = malloc(m * sizeof *b), *f0 = malloc(n * sizeof *f0), *g0 = malloc(m * sizeof *g0);
+  double *f1 = malloc(n * sizeof *f1), *g1 = malloc(m * sizeof *g1);
+  for (size_t i = 0; i < n; i++) { /* logistic quantiles, uniform weights */
+    const double u = ((double)i + 0.5) / (double)n;
+    x[i] = sqrt(3) / M_PI * log(u / (1 - u));
+    a[i] = 1.0 / (double)n;
+  }
+  for (size_t j = 0; j < m; j++) { /* shifted exponential quantiles, uneven weights */
+    const double u = ((double)j + 0.5) / (double)m;
+    y[j] = -log1p(-u) - 0.5;
+    b[j] = (1 + 0.5 * sin(0.1 * (double)j)) / (double)m;
+  }
+  fpk_error err = {0};
+  fpk_ot_dense *w = fpk_ot_dense_alloc(n, m, &err);
+  assert_int_equal(fpk_ot_dense_set_points(w, 1, x, y, FPK_OT_COST_SQEUCLID), 0);
+  struct { double eps, eps_start; } cases[] = {{0.5, 0}, {0.005, 0}, {0.02, 0.02}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    fpk_ot_params p;
+    fpk_ot_params_init(&p);
+    p.eps = cases[k].eps;
+    p.eps_start = cases[k].eps_start;
+    p.normalize = 1;
+    p.tol = 1e-10;
+    if (p.eps_start > 0) { /* plain Sinkhorn from potentials 300ε away from the solution */
+      p.omega = 1;
+      p.warm_start = 1;
+      for (size_t i = 0; i < n; i++) f0[i] = f1[i] = 6 * sin(3 * x[i]);
+      for (size_t j = 0; j < m; j++) g0[j] = g1[j] = 6 * cos(2 * y[j]);
+    }
+    fpk_ot_result r0, r1;
+    size_t anchors, absorbed, logdomain;
+    assert_int_equal(fpk_ot_dense_set_method(w, FPK_OT_DENSE_LOG), 0);
+    assert_int_equal(fpk_ot_dense_solve(w, a, b, &p, f0, g0, &r0), 0);
+    fpk_ot_dense_counts(w, &anchors, &absorbed, &logdomain);
+    assert_int_equal(anchors + absorbed, 0);
+    assert_int_equal(fpk_ot_dense_set_method(w, FPK_OT_DENSE_AUTO), 0);
+    assert_int_equal(fpk_ot_dense_solve(w, a, b, &p, f1, g1, &r1), 0);
+    fpk_ot_dense_counts(w, &anchors, &absorbed, &logdomain);
+    print_message("eps = %g%s: %zu iterations (log %zu), %zu anchors, %zu absorbed, %zu log "
+                  "half-steps; dual %.15g vs %.15g\n", p.eps, p.eps_start > 0 ? " plain" : "",
+                  r1.iterations, r0.iterations, anchors, absorbed, logdomain, r1.dual, r0.dual);
+    assert_true(r0.converged && r1.converged);
+    assert_true(absorbed > 2 * r1.iterations - 2 * anchors - 2 * r1.stages - 2);
+    assert_true(anchors >= r1.stages);
+    if (p.eps_start > 0) assert_true(anchors >= 2); /* the first iterations drift past the bound */
+    assert_true(r1.iterations + 1 >= r0.iterations && r0.iterations + 1 >= r1.iterations);
+    assert_close_rel(r1.dual, r0.dual, 1e-12);
+    assert_close_rel(r1.cost, r0.cost, 1e-10);
+    /* potentials agree to rounding of their own size (scaled by ε: the update is −ε·log) */
+    double df = 0;
+    for (size_t i = 0; i < n; i++) df = fmax(df, fabs(f1[i] - f0[i]) / (p.eps + fabs(f0[i])));
+    for (size_t j = 0; j < m; j++) df = fmax(df, fabs(g1[j] - g0[j]) / (p.eps + fabs(g0[j])));
+    assert_true(df < 1e-9);
+  }
+  /* a zero weight: the log domain throughout */
+  b[7] = 0;
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = 0.1;
+  p.normalize = 1;
+  fpk_ot_result r;
+  assert_int_equal(fpk_ot_dense_solve(w, a, b, &p, f1, g1, &r), 0);
+  assert_true(r.converged);
+  size_t anchors, absorbed, logdomain;
+  fpk_ot_dense_counts(w, &anchors, &absorbed, &logdomain);
+  assert_int_equal(anchors + absorbed, 0);
+  assert_true(logdomain >= 2 * r.iterations - 1);
+  assert_int_equal(fpk_ot_dense_set_method(w, (fpk_ot_dense_method)7), FPK_EINVAL);
+  fpk_ot_dense_free(w);
+  free(x), free(y), free(a), free(b), free(f0), free(g0), free(f1), free(g1);
+}
+
 /* S_ε on the grid against the Gaussian closed form; S_ε(a, a) = 0. */
 static void test_divergence(void **state) {
   (void)state;
@@ -410,7 +490,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_grid_1d_exact),       cmocka_unit_test(test_grid_2d_exact),
       cmocka_unit_test(test_grid_small_eps),      cmocka_unit_test(test_dense_matches_grid),
-      cmocka_unit_test(test_dense_costs),         cmocka_unit_test(test_divergence),
+      cmocka_unit_test(test_dense_costs),         cmocka_unit_test(test_dense_absorbed),
+      cmocka_unit_test(test_divergence),
       cmocka_unit_test(test_threads),             cmocka_unit_test(test_acceleration_and_warm_start),
       cmocka_unit_test(test_bad_input),
   };

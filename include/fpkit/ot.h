@@ -88,7 +88,8 @@ typedef struct fpk_ot_result {
 typedef struct fpk_ot_dense fpk_ot_dense;
 
 /* Workspace for n × m problems: the cost, its transpose (column updates read rows) and O(n + m)
- * buffers; no allocation during solves beyond the error history. */
+ * buffers; no allocation during solves beyond the error history and, at the first solve that
+ * uses absorbed products (fpk_ot_dense_set_method), one more n × m kernel. */
 fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err);
 void fpk_ot_dense_free(fpk_ot_dense *w); /* NULL is safe */
 /* A user cost matrix C (n × m, row-major, finite). */
@@ -103,6 +104,20 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
  * (FPK_ENUMERIC); the message is on w. */
 int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const fpk_ot_params *p,
                        double *f, double *g, fpk_ot_result *r);
+/* How the half-steps' log-sum-exps are evaluated (both give the same iterates, to rounding):
+ *  - FPK_OT_DENSE_AUTO (default): where every weight is positive, through a stored kernel into
+ *    which the potentials of an anchor iteration are absorbed (Schmitzer 2019, §3.2): one
+ *    matrix-vector product and n + m exponentials per half-step instead of n·m exponentials, each
+ *    output certified against underflow (relative loss <= 1e-15), re-anchored in the log domain
+ *    when the potentials drift or ε changes. Costs one more n × m matrix, allocated at the first
+ *    solve (if that fails, the log domain is used).
+ *  - FPK_OT_DENSE_LOG: every half-step in the log domain (max-shifted log-sum-exp). */
+typedef enum { FPK_OT_DENSE_AUTO = 0, FPK_OT_DENSE_LOG = 1 } fpk_ot_dense_method;
+int fpk_ot_dense_set_method(fpk_ot_dense *w, fpk_ot_dense_method method);
+/* Half-steps of the last solve: re-anchorings (log-domain row half-steps that rebuilt the
+ * kernel), absorbed products, and other log-domain half-steps. Any pointer may be NULL. */
+void fpk_ot_dense_counts(const fpk_ot_dense *w, size_t *anchors, size_t *absorbed,
+                         size_t *logdomain);
 /* The plan π (n × m) of potentials f, g at ε. */
 int fpk_ot_dense_plan(fpk_ot_dense *w, const double *a, const double *b, const double *f,
                       const double *g, double eps, double *plan);
