@@ -57,8 +57,9 @@ typedef struct fpk_ot_params {
   /* Over-relaxation f ← f + ω(f̂ − f) (Thibault, Chizat, Dossal & Papadakis, "Overrelaxed
    * Sinkhorn–Knopp algorithm for regularized optimal transport", Algorithms 14(5), 2021):
    * 1 = plain Sinkhorn; in (1, 2): fixed ω; 0 = automatic (default): plain iterations until the
-   * observed contraction factor ρ settles, then ω = 2/(1 + √(1 − ρ)), reset to 1 when the error
-   * grows. */
+   * observed contraction factor settles, then ω = 2/(1 + √(1 − ρ)) with ρ inferred by Young's SOR
+   * relation, raised again as later rates are measured; each raise is a trial that restores the
+   * saved potentials and the last working ω when the error grows (docs/ot.md). */
   double omega;
   int warm_start;      /* use the f, g passed in as the starting potentials (default 0: zeros) */
   int normalize;       /* 1: rescale a and b to mass 1 (a mass difference is reported in the
@@ -80,7 +81,7 @@ typedef struct fpk_ot_result {
   size_t stages;       /* ε values visited */
   int converged;       /* err_a + err_b <= tol at the final ε */
   double mass_a, mass_b; /* input masses before any normalisation */
-  double omega;        /* the relaxation in use at return */
+  double omega;        /* the largest relaxation used in the final stage */
 } fpk_ot_result;
 
 /* ---- Dense log-domain Sinkhorn (src/ot/dense.c) ------------------------------------------- */

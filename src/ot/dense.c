@@ -72,11 +72,7 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->alpha);
   free(w->beta);
   free(w->v);
-  free(w->W.fh);
-  free(w->W.gh);
-  free(w->W.in_a);
-  free(w->W.in_b);
-  free(w->W.history);
+  ot_engine_work_free(&w->W);
   free(w);
 }
 
@@ -107,12 +103,8 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->alpha = malloc(n * sizeof(double));
   w->beta = malloc(m * sizeof(double));
   w->v = malloc(nm * sizeof(double));
-  w->W.fh = malloc(n * sizeof(double));
-  w->W.in_b = malloc(n * sizeof(double));
-  w->W.gh = malloc(m * sizeof(double));
-  w->W.in_a = malloc(m * sizeof(double));
   if (!w->C || !w->Ct || !w->a || !w->loga || !w->b || !w->logb || !w->tmp || !w->rowacc ||
-      !w->alpha || !w->beta || !w->v || !w->W.fh || !w->W.in_b || !w->W.gh || !w->W.in_a)
+      !w->alpha || !w->beta || !w->v || ot_engine_work_alloc(&w->W, n, m))
     goto nomem;
   return w;
 nomem:

@@ -60,11 +60,7 @@ void fpk_ot_grid_free(fpk_ot_grid *w) {
   free(w->xc);
   free(w->t1);
   free(w->t2);
-  free(w->W.fh);
-  free(w->W.gh);
-  free(w->W.in_a);
-  free(w->W.in_b);
-  free(w->W.history);
+  ot_engine_work_free(&w->W);
   free(w);
 }
 
@@ -88,12 +84,8 @@ fpk_ot_grid *fpk_ot_grid_alloc(const fpk_grid *g, const fpk_ot_kernel_type *kern
   w->xc = malloc(g->dim * N * sizeof(double));
   w->t1 = malloc(N * sizeof(double));
   w->t2 = malloc(N * sizeof(double));
-  w->W.fh = malloc(N * sizeof(double));
-  w->W.gh = malloc(N * sizeof(double));
-  w->W.in_a = malloc(N * sizeof(double));
-  w->W.in_b = malloc(N * sizeof(double));
-  if (!w->a || !w->b || !w->loga || !w->logb || !w->xc || !w->t1 || !w->t2 || !w->W.fh ||
-      !w->W.gh || !w->W.in_a || !w->W.in_b)
+  if (!w->a || !w->b || !w->loga || !w->logb || !w->xc || !w->t1 || !w->t2 ||
+      ot_engine_work_alloc(&w->W, N, N))
     goto nomem;
   double x[FPK_MAX_DIM];
   for (size_t c = 0; c < N; c++) {

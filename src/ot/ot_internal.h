@@ -62,9 +62,15 @@ typedef struct ot_problem {
 /* Work space of the engine: 2(n + m) doubles, and history of capacity hcap. */
 typedef struct ot_engine_work {
   double *fh, *gh, *in_a, *in_b; /* f̂ (n), ĝ (m), lse inputs (m, n) */
+  double *fs, *gs;               /* (f, g) saved when the relaxation changes (n, m) */
   double *history;
   size_t hcap, hlen;
 } ot_engine_work;
+
+/* The buffers of W for n × m problems (history excluded: sized per solve); 0 or FPK_ENOMEM.
+ * _free releases everything, history included, and leaves W zeroed. */
+int ot_engine_work_alloc(ot_engine_work *W, size_t n, size_t m);
+void ot_engine_work_free(ot_engine_work *W);
 
 /* Checks and (with p->normalize) rescales a and b into an and bn, filling loga/logb and the
  * masses in r. FPK_EINVAL with a message naming the first bad entry. */

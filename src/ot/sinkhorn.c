@@ -16,9 +16,9 @@
  * theory for the alternating projections): f ← f + ω(f̂ − f), g ← g + ω(ĝ − g). Near the
  * solution Sinkhorn contracts the error by a factor ρ per iteration; the optimal
  * ω = 2/(1 + √(1 − ρ)) turns 1 − ρ into about 2√(1 − ρ), which at small ε (ρ → 1) divides the
- * iteration count by ~1/√(1 − ρ). The automatic mode measures ρ from the errors of plain
- * iterations and switches once three successive estimates agree; it returns to ω = 1 if the error
- * grows tenfold. With ω ≠ 1 the columns are no longer exact after a g-step, so the error is the
+ * iteration count by ~1/√(1 − ρ). The automatic mode (see run_stage) measures the rate, raises
+ * ω towards the optimum in safeguarded trials and restores the saved pair when a trial fails.
+ * With ω ≠ 1 the columns are no longer exact after a g-step, so the error is the
  * row error of (f, g) plus the column error seen at the last g-step; when that falls below the
  * tolerance the stage finishes with plain steps, so the pair returned has exact columns and a
  * measured row error.
@@ -27,6 +27,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ot/ot_internal.h"
@@ -147,9 +148,54 @@ logf_append(char *log, size_t cap, const char *fmt, ...) {
   va_end(ap);
 }
 
-#define RHO_WINDOW 10
+int ot_engine_work_alloc(ot_engine_work *W, size_t n, size_t m) {
+  W->fh = malloc(n * sizeof(double));
+  W->gh = malloc(m * sizeof(double));
+  W->in_a = malloc(m * sizeof(double));
+  W->in_b = malloc(n * sizeof(double));
+  W->fs = malloc(n * sizeof(double));
+  W->gs = malloc(m * sizeof(double));
+  return W->fh && W->gh && W->in_a && W->in_b && W->fs && W->gs ? 0 : FPK_ENOMEM;
+}
 
-/* One ε stage; *iter counts iterations over all stages. Returns the last measured error. */
+void ot_engine_work_free(ot_engine_work *W) {
+  free(W->fh);
+  free(W->gh);
+  free(W->in_a);
+  free(W->in_b);
+  free(W->fs);
+  free(W->gs);
+  free(W->history);
+  memset(W, 0, sizeof *W);
+}
+
+/* Automatic over-relaxation (omega = 0).
+ *
+ * Near the solution Sinkhorn is a two-block Gauss–Seidel iteration on the linearised scaling
+ * equations, a consistently ordered (2-cyclic) system, so Young's SOR theory applies (Thibault,
+ * Chizat, Dossal & Papadakis, Algorithms 14(5), 2021, §3; Lehmann, von Renesse, Sambale &
+ * Uschmajew, Optim. Lett. 16, 2022): if plain Sinkhorn contracts the error by ρ = μ² per
+ * iteration, the relaxation ω (<= the optimum) contracts it by the largest root λ of
+ *   (λ + ω − 1)² = λ ω² ρ     (Young, Trans. AMS 76, 1954, eq. (5.8)),
+ * and ω* = 2/(1 + √(1 − ρ)) gives λ = ω* − 1 ≈ 1 − 2√(1 − ρ). The engine measures λ over two
+ * successive windows of RHO_WINDOW checks; when they agree to 10% of 1 − λ it infers
+ *   ρ̂ = (λ + ω − 1)² / (λ ω²)   (= λ at ω = 1)
+ * and moves to ω* (at most OMEGA_MAX). Early rates understate the asymptotic ρ, so this repeats:
+ * each measurement at the current ω can raise it again (a rate measured above ω* gives ρ̂ with
+ * ω* = ω, so ω does not overshoot through this formula).
+ * Safeguard: every raise is a trial. (f, g) are saved first; the trial fails when the error grows
+ * a hundredfold (or becomes non-finite) or is still above its level at the raise after
+ * 40/(2 − ω) iterations (the transient of the non-normal SOR iteration: errors first rise, by a
+ * factor ~5 measured, then fall). A failed trial restores the saved pair, returns to the last
+ * relaxation that had made progress and stops adapting in this stage; a trial that brings the
+ * error below its level at the raise makes ω the new fallback. Before returning, a stage
+ * finishes with plain steps so that the returned pair has exact columns. */
+#define RHO_WINDOW 10
+#define OMEGA_MAX 1.95
+#define OMEGA_RAISES 8 /* at most this many raises per stage */
+
+/* One ε stage; *iter counts iterations over all stages. Returns the last measured error and the
+ * largest relaxation used. */
 static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, double tol,
                      double *f, double *g, ot_engine_work *W, size_t *iter, double *err_out,
                      double *omega_out, fpk_error *err) {
@@ -158,8 +204,8 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
   int rc = half_step(P, 1, eps, f, W->in_b, g, err); /* g = T_b(f): exact columns */
   if (rc) return rc;
   const int automatic = p->omega == 0;
-  double omega = automatic ? 1 : p->omega;
-  int polishing = 0, auto_off = 0;
+  double omega = automatic ? 1 : p->omega, omega_good = omega, omega_used = omega;
+  int polishing = 0, frozen = !automatic, raises = 0;
   double eb_last = 0, e = INFINITY, e_switch = NAN;
   double ring[2 * RHO_WINDOW + 1];
   size_t nring = 0, local = 0, deadline = 0;
@@ -171,6 +217,21 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
     if (local % p->check_every == 0 || polishing) {
       e = marginal_error(n, P->a, f, fh, eps) + (omega != 1 ? eb_last : 0);
       record(W, e);
+      if (!frozen && !polishing && omega != omega_good) { /* a trial */
+        if (!(e <= 100 * e_switch) || (local > deadline && e > e_switch)) {
+          memcpy(f, W->fs, n * sizeof *f);
+          memcpy(g, W->gs, m * sizeof *g);
+          omega = omega_good;
+          frozen = 1;
+          rc = half_step(P, 1, eps, f, W->in_b, g, err);
+          if (rc) return rc;
+          continue;
+        }
+        if (e <= e_switch) { /* past the transient: ω makes progress */
+          omega_good = omega;
+          nring = 0;
+        }
+      }
       if (!isfinite(e))
         return fpk_error_set(err, FPK_ENUMERIC,
                              "ot: the marginal error became %g at iteration %zu (eps = %g)", e,
@@ -184,35 +245,30 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
         if (rc) return rc;
         continue;
       }
-      if (automatic && !auto_off && !polishing) {
-        if (omega == 1) {
-          /* ρ from two successive windows of RHO_WINDOW checks; single-step ratios are too noisy
-           * to resolve 1 − ρ ~ 1e-3. */
-          if (nring == 2 * RHO_WINDOW + 1) {
-            memmove(ring, ring + 1, 2 * RHO_WINDOW * sizeof *ring);
-            nring--;
-          }
-          ring[nring++] = e;
-          if (nring == 2 * RHO_WINDOW + 1) {
-            const double span = (double)(RHO_WINDOW * (polishing ? 1 : p->check_every));
-            double ra = pow(ring[2 * RHO_WINDOW] / ring[RHO_WINDOW], 1 / span);
-            double rb = pow(ring[RHO_WINDOW] / ring[0], 1 / span);
-
-            if (ra > 0.5 && ra < 1 && fabs(ra - rb) <= 0.1 * (1 - ra)) {
-              omega = fmin(1.95, 2 / (1 + sqrt(1 - ra)));
+      if (!frozen && !polishing && omega == omega_good && raises < OMEGA_RAISES) {
+        if (nring == 2 * RHO_WINDOW + 1) {
+          memmove(ring, ring + 1, 2 * RHO_WINDOW * sizeof *ring);
+          nring--;
+        }
+        ring[nring++] = e;
+        if (nring == 2 * RHO_WINDOW + 1) {
+          const double span = (double)(RHO_WINDOW * p->check_every);
+          const double ra = pow(ring[2 * RHO_WINDOW] / ring[RHO_WINDOW], 1 / span);
+          const double rb = pow(ring[RHO_WINDOW] / ring[0], 1 / span);
+          if (ra > 0.5 && ra < 1 && fabs(ra - rb) <= 0.1 * (1 - ra)) {
+            const double rho = (ra + omega - 1) * (ra + omega - 1) / (ra * omega * omega);
+            const double target = rho < 1 ? fmin(OMEGA_MAX, 2 / (1 + sqrt(1 - rho))) : OMEGA_MAX;
+            if (target > omega + 0.02) {
+              memcpy(W->fs, f, n * sizeof *f);
+              memcpy(W->gs, g, m * sizeof *g);
+              omega = target;
+              omega_used = fmax(omega_used, omega);
               e_switch = e;
-              deadline = local + (size_t)(20 / (2 - omega));
+              deadline = local + (size_t)(40 / (2 - omega));
+              raises++;
+              nring = 0;
             }
           }
-        } else if (e > 100 * e_switch || (local > deadline && e > e_switch)) {
-          /* SOR errors rise for a while after the switch (the transient of the non-normal
-           * iteration); growing a hundredfold, or still above the switch level after 20/(2 − ω)
-           * iterations, means ρ was not the asymptotic rate: plain Sinkhorn from here. */
-          omega = 1;
-          auto_off = 1;
-          rc = half_step(P, 1, eps, f, W->in_b, g, err);
-          if (rc) return rc;
-          continue;
         }
       }
     }
@@ -229,7 +285,7 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
     }
   }
   *err_out = e;
-  *omega_out = omega;
+  *omega_out = omega_used;
   return FPK_SUCCESS;
 }
 
