@@ -183,12 +183,16 @@ void ot_engine_work_free(ot_engine_work *W) {
  * and moves to ω* (at most OMEGA_MAX). Early rates understate the asymptotic ρ, so this repeats:
  * each measurement at the current ω can raise it again (a rate measured above ω* gives ρ̂ with
  * ω* = ω, so ω does not overshoot through this formula).
- * Safeguard: every raise is a trial. (f, g) are saved first; the trial fails when the error grows
- * a hundredfold (or becomes non-finite) or is still above its level at the raise after
- * 40/(2 − ω) iterations (the transient of the non-normal SOR iteration: errors first rise, by a
- * factor ~5 measured, then fall). A failed trial restores the saved pair, returns to the last
- * relaxation that had made progress and stops adapting in this stage; a trial that brings the
- * error below its level at the raise makes ω the new fallback. Before returning, a stage
+ * Safeguard. Over-relaxed Sinkhorn is not globally convergent (Thibault et al. §4 need a
+ * Lyapunov bound on ω): far enough from the linear regime it can diverge, even after a stretch
+ * of fast progress (measured: two mixtures on 256², ε = 0.01, ω = 1.90 went from 1e-6 to 3e33).
+ * So while ω > 1 the pair with the smallest error so far is kept, and the relaxation fails when
+ * the error exceeds 100 times that smallest one (or is not finite), or when no new smallest error
+ * has come for 40/(2 − ω) iterations (longer than the transient of the non-normal SOR iteration,
+ * whose errors first rise, by ~5× measured, then fall; counted from the raise for a new ω). A
+ * failure restores the best pair and steps ω down, halfway to 1 (or to the last relaxation that
+ * had made progress, if higher), and the stage raises no more. A raise
+ * becomes the new fallback once the error falls below its level at the raise. Before returning, a stage
  * finishes with plain steps so that the returned pair has exact columns. */
 #define RHO_WINDOW 10
 #define OMEGA_MAX 1.95
@@ -198,7 +202,7 @@ void ot_engine_work_free(ot_engine_work *W) {
  * largest relaxation used. */
 static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, double tol,
                      double *f, double *g, ot_engine_work *W, size_t *iter, double *err_out,
-                     double *omega_out, fpk_error *err) {
+                     double *omega_out, size_t *restores, fpk_error *err) {
   const size_t n = P->n, m = P->m;
   double *fh = W->fh, *gh = W->gh;
   int rc = half_step(P, 1, eps, f, W->in_b, g, err); /* g = T_b(f): exact columns */
@@ -206,9 +210,9 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
   const int automatic = p->omega == 0;
   double omega = automatic ? 1 : p->omega, omega_good = omega, omega_used = omega;
   int polishing = 0, frozen = !automatic, raises = 0;
-  double eb_last = 0, e = INFINITY, e_switch = NAN;
+  double eb_last = 0, e = INFINITY, e_switch = NAN, e_best = INFINITY;
   double ring[2 * RHO_WINDOW + 1];
-  size_t nring = 0, local = 0, deadline = 0;
+  size_t nring = 0, local = 0, best_at = 0, patience = 0, settled = 0;
   while (*iter < p->max_iter) {
     rc = half_step(P, 0, eps, g, W->in_a, fh, err);
     if (rc) return rc;
@@ -217,20 +221,36 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
     if (local % p->check_every == 0 || polishing) {
       e = marginal_error(n, P->a, f, fh, eps) + (omega != 1 ? eb_last : 0);
       record(W, e);
-      if (!frozen && !polishing && omega != omega_good) { /* a trial */
-        if (!(e <= 100 * e_switch) || (local > deadline && e > e_switch)) {
+      if (automatic && !polishing && omega > 1) {
+        if (!(e <= 100 * e_best) || local > best_at + patience) { /* the safeguard */
           memcpy(f, W->fs, n * sizeof *f);
           memcpy(g, W->gs, m * sizeof *g);
-          omega = omega_good;
+          (*restores)++;
+          const double half = 1 + (omega - 1) / 2;
+          omega = omega != omega_good ? fmax(omega_good, half) : half; /* a trial's, or not */
+          if (omega < 1.02) omega = 1;
+          omega_good = omega;
           frozen = 1;
+          nring = 0;
+          best_at = local;
+          patience = (size_t)(100 / (2 - omega));
+          eb_last = 0; /* the columns of (f, T_b(f)) are exact */
+          e_best = INFINITY; /* the restored pair's own error is the new reference, */
+          settled = local + 2; /* once the error again includes a column part */
           rc = half_step(P, 1, eps, f, W->in_b, g, err);
           if (rc) return rc;
           continue;
         }
-        if (e <= e_switch) { /* past the transient: ω makes progress */
+        if (omega != omega_good && e <= e_switch) { /* past the transient: ω makes progress */
           omega_good = omega;
           nring = 0;
         }
+      }
+      if (automatic && local >= settled && e < e_best) { /* the pair to return to */
+        e_best = e;
+        best_at = local;
+        memcpy(W->fs, f, n * sizeof *f);
+        memcpy(W->gs, g, m * sizeof *g);
       }
       if (!isfinite(e))
         return fpk_error_set(err, FPK_ENUMERIC,
@@ -259,12 +279,13 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
             const double rho = (ra + omega - 1) * (ra + omega - 1) / (ra * omega * omega);
             const double target = rho < 1 ? fmin(OMEGA_MAX, 2 / (1 + sqrt(1 - rho))) : OMEGA_MAX;
             if (target > omega + 0.02) {
-              memcpy(W->fs, f, n * sizeof *f);
-              memcpy(W->gs, g, m * sizeof *g);
               omega = target;
               omega_used = fmax(omega_used, omega);
               e_switch = e;
-              deadline = local + (size_t)(40 / (2 - omega));
+              best_at = local;
+              e_best = INFINITY; /* errors under ω ≠ 1 add the column error: a new reference */
+              settled = local + 2;
+              patience = (size_t)(100 / (2 - omega));
               raises++;
               nring = 0;
             }
@@ -318,10 +339,15 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
     if (P->set_eps && (rc = P->set_eps(P->ctx, eps, err))) return rc;
     const double tol_s = final ? p->tol : fmax(p->tol, p->stage_tol);
     size_t before = iter;
-    rc = run_stage(P, p, eps, tol_s, f, g, W, &iter, &e, &omega, err);
+    size_t restores = 0;
+    rc = run_stage(P, p, eps, tol_s, f, g, W, &iter, &e, &omega, &restores, err);
     if (rc) return rc;
-    logf_append(log, logcap, "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f\n", eps,
+    logf_append(log, logcap, "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f", eps,
                 iter - before, e, omega);
+    if (restores)
+      logf_append(log, logcap, "  (safeguard: best pair restored %zu time%s)", restores,
+                  restores > 1 ? "s" : "");
+    logf_append(log, logcap, "\n");
     if (final) break;
     if (iter >= p->max_iter) {
       /* Out of iterations before the last stage: report at the requested ε all the same. */
