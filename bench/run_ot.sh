@@ -143,7 +143,7 @@ END {
     g = "fpkit plain 1"
     if ((g "sw") in lo)
       printf "goal >= 5x NumPy on the same iteration (fpkit plain, 1 thread): median %.2fx (%s); lowest wall %.2fx, lowest CPU %.2fx\n",
-             median(g), median(g) >= 5 ? "met" : "NOT met", lo[g "sw"], lo[g "sc"]
+             median(g), (median(g) >= 5 ? "met" : "NOT met"), lo[g "sw"], lo[g "sc"]
   }
   if (nk) {
     ns = 0; for (s in sizes) sz[++ns] = s + 0
