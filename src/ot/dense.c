@@ -168,7 +168,6 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
   return FPK_SUCCESS;
 }
 
-/* log Σ_j exp(in_j − row_j/ε) for every row of an nr × nc matrix. */
 /* Arguments of exp are clamped from below at −708: exp(−708) ≈ 3·10⁻³⁰⁸, so each clamped term
  * adds at most that to a sum ≥ 1 (the largest term is exp(0)), far below rounding, while
  * libmvec's exp leaves its vector path for arguments below about −708 (12.7 ns per call of 4
@@ -176,18 +175,20 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
  * comparison is written so that a NaN passes through and is seen by the engine's checks. */
 #define LSE_EXP_FLOOR (-708.0)
 
-/* log Σ_j exp(in_j − row_j/ε) with the maximum subtracted; t is scratch for nc values. The max
- * and the sum are SIMD reductions (fixed lane order, so the result is the same on any thread):
- * a scalar sum would wait on each add's latency, which cost more than the exp. */
-static double row_lse(size_t nc, const double *restrict in, const double *restrict row, double inv,
-                      double *restrict t) {
+/* s = Σ_j exp(t_j − max), t_j = in_j − row_j/ε, and *mx = max (−∞ with s = 0 when every t_j is
+ * −∞); t is scratch for nc values and keeps the terms. The max and the sum are SIMD reductions
+ * (fixed lane order, so the result is the same on any thread): a scalar sum would wait on each
+ * add's latency, which cost more than the exp. */
+static double row_exp_sum(size_t nc, const double *restrict in, const double *restrict row,
+                          double inv, double *restrict t, double *mx_out) {
   double mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
   for (size_t j = 0; j < nc; j++) {
     t[j] = in[j] - row[j] * inv;
     mx = t[j] > mx ? t[j] : mx;
   }
-  if (mx == -INFINITY) return -INFINITY;
+  *mx_out = mx;
+  if (mx == -INFINITY) return 0;
 #pragma omp simd
   for (size_t j = 0; j < nc; j++) {
     const double u = t[j] - mx;
@@ -197,9 +198,18 @@ static double row_lse(size_t nc, const double *restrict in, const double *restri
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (size_t j = 0; j < nc; j++) s += t[j];
-  return mx + log(s);
+  return s;
 }
 
+/* log Σ_j exp(in_j − row_j/ε), the maximum subtracted. */
+static double row_lse(size_t nc, const double *restrict in, const double *restrict row, double inv,
+                      double *restrict t) {
+  double mx;
+  const double s = row_exp_sum(nc, in, row, inv, t, &mx);
+  return mx == -INFINITY ? -INFINITY : mx + log(s);
+}
+
+/* log Σ_j exp(in_j − row_j/ε) for every row of an nr × nc matrix. */
 static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, double eps,
                      const double *in, double *out) {
   const double inv = 1 / eps;
@@ -232,11 +242,9 @@ static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *o
 #pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
-    double *restrict k = w->K + i * m;
-    out[i] = row_lse(m, in, w->C + i * m, inv, k); /* k holds exp(t_j − max) */
-    double s = 0;
-#pragma omp simd reduction(+ : s)
-    for (size_t j = 0; j < m; j++) s += k[j];
+    double *restrict k = w->K + i * m, mx;
+    const double s = row_exp_sum(m, in, w->C + i * m, inv, k, &mx); /* k: exp(t_j − max) */
+    out[i] = mx + log(s); /* every weight is positive here: mx is finite */
     const double r = 1 / s;
 #pragma omp simd
     for (size_t j = 0; j < m; j++) k[j] *= r;
@@ -253,9 +261,9 @@ static int scaled_inputs(size_t len, const double *in, const double *anchor, con
                          double *v, double *vmax) {
   int ok = 1;
   for (size_t k = 0; k < len; k++) {
-    const double d = in[k] - anchor[k] - (shift ? shift[k] : 0);
+    v[k] = in[k] - anchor[k];
+    const double d = v[k] - (shift ? shift[k] : 0);
     ok &= d <= ABS_DRIFT && d >= -ABS_DRIFT; /* false for NaN */
-    v[k] = d + (shift ? shift[k] : 0);
   }
   if (!ok) return 0;
   fpk_vexp(len, v, v);
