@@ -9,5 +9,7 @@ cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFPK_SANITIZE=ON -DFPK_BUILD_BENCH=OFF
 cmake --build build-asan -j"$jobs"
+# tests/lsan.supp: a leak inside HDF5 1.10.8 on damaged files (upstream issue), explained there.
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"

@@ -399,9 +399,36 @@ static void test_positivity(void **state) {
   spike_run(&g2, o2, fpk_fv_explicit_euler, 0.999 * explicit_dt_max(&g2, o2), 0.5, 5, &mn);
   printf("  explicit Euler 2D below the bound: min p = %.3g\n", mn);
   assert_true(mn >= 0.0);
-  spike_run(&g1, o1, fpk_fv_crank_nicolson, 0.5, 0.5, 1, &mn);
-  printf("  Crank-Nicolson 1D dt 0.5 (not positivity preserving): min p = %.3g\n", mn);
-  assert_true(mn < 0.0);
+  /* Crank-Nicolson at dt 0.5 is far beyond its positivity bound 2/max|L_ii| (~0.005 here): the
+   * output guard (fpkit/guard.h) refuses the density and names the bound and the remedy ... */
+  {
+    double *p0 = calloc(g1.size, sizeof *p0);
+    p0[120] = 1.0 / g1.cell_volume;
+    fpk_fv *s = make(&g1, o1, fpk_fv_crank_nicolson, 0.5, p0);
+    assert_int_equal(fpk_fv_evolve(s, 0.5), FPK_ENUMERIC);
+    const char *msg = fpk_fv_errmsg(s);
+    printf("  Crank-Nicolson 1D dt 0.5: %s\n", msg);
+    assert_non_null(strstr(msg, "fv crank-nicolson"));
+    assert_non_null(strstr(msg, "at t = 0.5"));
+    assert_non_null(strstr(msg, "negative beyond rounding"));
+    assert_non_null(strstr(msg, "non-negative only for dt <= 0.00"));
+    assert_non_null(strstr(msg, "use implicit-euler"));
+    /* ... and the density it refused is still there to look at: negative */
+    assert_true(fpk_fv_min_density(s) < -1e-3);
+    fpk_fv_free(s);
+    /* a guard opened up (negative_tol = 1e3: anything down to -1000 max p) lets it through */
+    s = make(&g1, o1, fpk_fv_crank_nicolson, 0.5, p0);
+    fpk_density_guard loose;
+    fpk_density_guard_init(&loose);
+    loose.negative_tol = 1e3;
+    assert_int_equal(fpk_fv_set_guard(s, &loose), FPK_SUCCESS);
+    evolve_ok(s, 0.5);
+    mn = fpk_fv_min_density(s);
+    printf("  Crank-Nicolson 1D dt 0.5 under negative_tol = 1e3: min p = %.3g\n", mn);
+    assert_true(mn < 0.0);
+    fpk_fv_free(s);
+    free(p0);
+  }
   fpk_model_free(o1);
   fpk_model_free(o2);
 }
@@ -729,7 +756,8 @@ static void test_absorbing_sine(void **state) {
         assert_true(S < prevS); /* strictly decreasing */
         prevS = S;
         double hs;
-        const size_t per = fpk_time_steps(0.0, 0.05, dt, &hs);
+        size_t per;
+        assert_int_equal(fpk_time_steps(0.0, 0.05, dt, &per, &hs, NULL), FPK_SUCCESS);
         const double disc = pow(stability(T, -lam_h * hs), (double)(per * (size_t)q));
         const double ex = exp(-D * PI * PI * t / (L * L));
         if (fabs(S - disc) / disc > worst_disc) worst_disc = fabs(S - disc) / disc;

@@ -198,6 +198,9 @@ static void test_finest_is_mc_run(void **state) {
   assert_true(r.fun_mean[2][0] == mr.mean[0]);
   assert_true(r.fun_var[2][0] == mr.cov[0]);
   assert_true(r.fun_mean[0][0] != mr.mean[0]); /* the coarse levels do differ */
+  /* the scale of the reference state, E|X^ref_T|², from the same paths */
+  const double N = 3000.0;
+  assert_close_rel(r.ref_sq_mean, mr.mean[0] * mr.mean[0] + mr.cov[0] * (N - 1.0) / N, 1e-12);
   fpk_mc_result_free(&mr);
   fpk_model_free(ou);
 }
@@ -313,6 +316,48 @@ static void test_refusals(void **state) {
   fpk_model_free(ou);
 }
 
+/* Step counts: every level takes at least one step and at most FPK_LADDER_MAX_STEPS, checked
+ * before any path is simulated (a count from a cast of 2.5e19 once became 0 steps elsewhere, and
+ * a 1e13-step level would run for days instead of failing); a step too small to move t is
+ * refused. Each call below must return at once. */
+static void test_step_limits(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double A = 1.0, m = 0.0, s = 1.0, x0 = 1.0;
+  fpk_model *ou = fpk_model_ou_alloc(1, &A, &m, &s, &err);
+  fpk_gaussian init = point(1, &x0);
+  fpk_ladder_result r;
+  const size_t zero[2] = {0, 8}, huge[2] = {8, (size_t)2e12}, wrapped[2] = {8, SIZE_MAX};
+  fpk_ladder_params p = {.stepper = fpk_sde_euler_maruyama, .nlevels = 2, .steps = zero,
+                         .reference = FPK_LADDER_REF_FINEST, .T = 1.0, .npaths = 100};
+  assert_int_equal(fpk_sde_ladder(ou, &init, &p, &r, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "from 1"));
+  p.steps = huge;
+  assert_int_equal(fpk_sde_ladder(ou, &init, &p, &r, &err), FPK_EINVAL);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "2000000000000 steps per path, more than the limit of 1e+12"));
+  p.steps = wrapped;
+  assert_int_equal(fpk_sde_ladder(ou, &init, &p, &r, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "limit"));
+  /* the reference level too, which a caller may make 8x the finest */
+  const size_t ok[2] = {8, 16};
+  p.steps = ok;
+  p.reference = FPK_LADDER_REF_LEVEL;
+  p.ref_steps = (size_t)16e11;
+  assert_int_equal(fpk_sde_ladder(ou, &init, &p, &r, &err), FPK_EINVAL);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "reference level has 1600000000000 steps"));
+  /* a horizon so short that T/2 rounds to 0: no step would move t */
+  p.reference = FPK_LADDER_REF_FINEST;
+  const size_t two[2] = {2, 4};
+  p.steps = two;
+  p.T = 4.9406564584124654e-324;
+  assert_int_equal(fpk_sde_ladder(ou, &init, &p, &r, &err), FPK_EINVAL);
+  print_message("%s\n", err.msg);
+  assert_non_null(strstr(err.msg, "resolution"));
+  fpk_model_free(ou);
+}
+
 /* Euler–Maruyama on the double well from far out blows up at a coarse step: the error names the
  * level, the path and the time; tamed Euler on the same ladder does not. */
 static void test_blow_up_reported(void **state) {
@@ -339,6 +384,7 @@ int main(void) {
       cmocka_unit_test(test_coupling_exact),        cmocka_unit_test(test_finest_is_mc_run),
       cmocka_unit_test(test_threads_bitwise),       cmocka_unit_test(test_exact_ou),
       cmocka_unit_test(test_refusals),              cmocka_unit_test(test_blow_up_reported),
+      cmocka_unit_test(test_step_limits),
       cmocka_unit_test(test_orders_em_milstein_gbm), cmocka_unit_test(test_orders_additive),
       cmocka_unit_test(test_orders_modulated_noise),
   };

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include "fpkit/error.h"
 #include "fpkit/grid.h"
+#include "fpkit/guard.h"
 #include "fpkit/model.h"
 
 #ifdef __cplusplus
@@ -55,8 +56,16 @@ void fpk_fv_free(fpk_fv *s); /* safe on NULL */
 
 /* Copies p (grid->size values, a density: integral 1 for a probability) as the state at time t. */
 int fpk_fv_set_density(fpk_fv *s, double t, const double *p);
-/* Advances to t_target >= current time. Fails with FPK_ENUMERIC on a non-finite density. */
+/* Advances to t_target >= current time, then checks the density (the output guard,
+ * fpkit/guard.h): finite, min p >= -negative_tol·max p, and the mass of fpk_fv_set_density kept
+ * within mass_tol (relative) — with an absorbing wall, the mass may only decrease. A failed check
+ * returns FPK_ENUMERIC with the method, time, quantity and likely cause (the scheme's positivity
+ * bound on dt) in fpk_fv_errmsg; the density is left as computed, for inspection. Fails with
+ * FPK_EINVAL when the interval needs more than FPK_MAX_STEPS steps. */
 int fpk_fv_evolve(fpk_fv *s, double t_target);
+/* Tolerances of the output guard (spec->mass_tol, spec->negative_tol; the expected mass comes
+ * from the density set). Defaults: FPK_GUARD_MASS_TOL, FPK_GUARD_NEGATIVE_TOL. */
+int fpk_fv_set_guard(fpk_fv *s, const fpk_density_guard *spec);
 
 const double *fpk_fv_density(const fpk_fv *s);
 double fpk_fv_time(const fpk_fv *s);

@@ -47,10 +47,18 @@ const char *fpk_bc_name(fpk_bc bc);
 /* Parses "reflecting" | "periodic" | "absorbing"; returns FPK_EINVAL on anything else. */
 int fpk_bc_parse(const char *s, fpk_bc *bc);
 
+/* Largest number of steps in one output interval. Beyond it a run cannot finish (10¹² steps of
+ * even a one-cell problem take hours) and counts would soon leave the integers a double holds
+ * exactly; such a dt is an input error, reported with the numbers. */
+#define FPK_MAX_STEPS 1e12
+
 /* Splits [t0, t1] into the fewest equal steps no longer than dt (a relative slack of 1e-9 keeps
- * t1 - t0 = k*dt from producing k+1 steps). Used by every time stepper so that FP solvers, Monte
- * Carlo and the exact Euler–Maruyama moments take the same steps. */
-size_t fpk_time_steps(double t0, double t1, double dt, double *h);
+ * t1 - t0 = k*dt from producing k+1 steps): *n steps of size *h, *n >= 1 when t1 > t0 and 0 when
+ * t1 == t0. The count is computed in floating point and refused (FPK_EINVAL, with the numbers)
+ * beyond FPK_MAX_STEPS, or when the step is too small to move t (below the resolution of a double
+ * near t1), or for non-finite or reversed input. Used by every time stepper so that FP solvers,
+ * Monte Carlo and the exact Euler–Maruyama moments take the same steps. */
+int fpk_time_steps(double t0, double t1, double dt, size_t *n, double *h, fpk_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,28 @@
-/* fpkit/io.h — HDF5 output (layout: docs/hdf5-layout.md).
+/* fpkit/io.h — HDF5 output and input (layout: docs/hdf5-layout.md).
  *
- * A file is created under a temporary name beside its destination ("out.h5.tmp.XXXXXX") and
- * renamed onto the destination only by fpk_h5_commit, after everything was written and closed.
- * A failed or interrupted run therefore never leaves a file that looks whole: fpk_h5_abort (also
- * called by fpk_h5_close on an uncommitted file) removes the temporary. Creating the file first
- * thing makes an unwritable output path fail before any computation.
+ * Writing. A file is created under a temporary name beside its destination ("out.h5.tmp.XXXXXX")
+ * and renamed onto the destination only by fpk_h5_commit, after everything was written, closed
+ * and flushed to the disk (fsync of the file, then of its directory after the rename): a failed,
+ * interrupted or crashed run never leaves a file that looks whole. fpk_h5_close on an uncommitted
+ * file removes the temporary. Before anything is computed, fpk_h5_create checks the destination:
+ * it must not be empty, a directory, a device or any other non-regular file, nor one of the run's
+ * inputs; an existing regular file is replaced only if fpkit wrote it (an HDF5 file with the root
+ * attribute fpkit_version) unless the caller forces it. Temporaries of the same destination left
+ * by a killed run (SIGKILL cannot be caught) are removed then; one that another process still
+ * has open (HDF5 holds a lock on it) is left alone.
+ *
+ * Every dataset carries HDF5's Fletcher-32 checksum (filter on a chunked layout) and the file
+ * format's own metadata checksums (format >= 1.8), so silent corruption of a stored result is
+ * an error when it is read back, not a wrong number. Every dataset is checked before it is
+ * written: a non-finite value is refused (FPK_ENUMERIC) unless the dataset is declared to use
+ * NaN for "not defined" (fpk_h5_write_undefined) or the file records a failed run
+ * (fpk_h5_mark_failed). When HDF5 fails, the message ends with the operating system's reason
+ * when HDF5 reported one ("No space left on device").
+ *
+ * Reading (fpk_h5_reader). Inputs are opened only if they are regular files (a FIFO would block
+ * HDF5 forever); every attribute and dataset is read only after its type class and dataspace
+ * were checked against what the caller expects, so a malformed file is an error naming the file,
+ * the object and what was found, never an overflow or a silent NaN.
  */
 #ifndef FPKIT_IO_H
 #define FPKIT_IO_H
@@ -17,26 +35,89 @@
 extern "C" {
 #endif
 
+/* ---- Writing ----------------------------------------------------------------------------- */
+
 typedef struct fpk_h5 fpk_h5;
 
-fpk_h5 *fpk_h5_create(const char *path, fpk_error *err);
+typedef struct fpk_h5_create_options {
+  int force;                 /* replace an existing regular file that fpkit did not write */
+  const char *const *inputs; /* files the run reads: the output may not be any of them */
+  size_t ninputs;
+} fpk_h5_create_options;
+
+/* Checks the destination (see above) and creates the temporary file. opt may be NULL (no
+ * inputs, not forced). Fails with FPK_EIO or FPK_EINVAL naming the path and the reason. */
+fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err);
+/* How many stale temporaries of this destination fpk_h5_create removed. */
+size_t fpk_h5_stale_removed(const fpk_h5 *f);
 /* Creates a group; intermediate groups of "a/b" must exist. */
 int fpk_h5_group(fpk_h5 *f, const char *name, const char *description);
-/* Writes a double dataset of the given rank/shape with "units" and "description" attributes
- * (either may be NULL). */
+/* Writes a double dataset of the given rank (1..8) and shape with "units" and "description"
+ * attributes (either may be NULL). Refuses a non-finite value (FPK_ENUMERIC, naming the dataset
+ * and the index) unless the file is marked failed. */
 int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, const double *data,
                  const char *units, const char *description);
+/* The same for a dataset where NaN means "not defined" (the mean of no surviving path, a
+ * relative error without a reference); nan_means is stored as its attribute "nan". Infinities
+ * are still refused. */
+int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
+                           const double *data, const char *units, const char *description,
+                           const char *nan_means);
 /* Attributes on an existing object ("/" for the root). */
 int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const char *value);
 int fpk_h5_attr_double(fpk_h5 *f, const char *object, const char *name, double value);
 int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t value);
-/* Closes the file and renames it onto its destination. */
+/* Records that the run failed (the root attributes failed = 1 and failed_reason): the file is
+ * kept for inspection (--keep-failed) and its fields are written as they are, non-finite values
+ * included. */
+int fpk_h5_mark_failed(fpk_h5 *f, const char *reason);
+/* Closes the file, flushes it to the disk and renames it onto its destination. */
 int fpk_h5_commit(fpk_h5 *f);
 /* Closes and removes the temporary file; safe on NULL and after commit. Frees f. */
 void fpk_h5_close(fpk_h5 *f);
 /* Name of the temporary file (for a signal handler that must remove it). */
 const char *fpk_h5_temp_path(const fpk_h5 *f);
 const char *fpk_h5_errmsg(const fpk_h5 *f);
+/* Status of the last failure on f (FPK_SUCCESS if none). */
+int fpk_h5_status(const fpk_h5 *f);
+
+/* ---- Reading ----------------------------------------------------------------------------- */
+
+#define FPK_H5_MAX_RANK 8
+
+typedef struct fpk_h5_reader fpk_h5_reader;
+
+/* Opens an existing HDF5 file read-only. Fails (FPK_EIO) when it cannot be read, is not a
+ * regular file, or is not HDF5; err names the path and the reason. */
+fpk_h5_reader *fpk_h5_reader_open(const char *path, fpk_error *err);
+void fpk_h5_reader_close(fpk_h5_reader *r); /* NULL is safe */
+const char *fpk_h5_reader_path(const fpk_h5_reader *r);
+const char *fpk_h5_reader_errmsg(const fpk_h5_reader *r);
+
+/* 1 if every link of the absolute path exists (a group or a dataset), else 0. */
+int fpk_h5_exists(fpk_h5_reader *r, const char *path);
+/* 1 if path is a dataset, 0 if there is no such object or it is a group, -1 if it exists but
+ * cannot be opened (a damaged file: the error is on r). */
+int fpk_h5_is_dataset(fpk_h5_reader *r, const char *path);
+/* Shape of a numeric (integer or floating-point) dataset: *rank (0 for a scalar) and dims.
+ * Fails (FPK_EINVAL) for a missing object, a group, a non-numeric type or rank > 8. */
+int fpk_h5_dataset_shape(fpk_h5_reader *r, const char *path, size_t *rank, size_t *dims);
+/* Reads a numeric dataset of exactly n elements as doubles (converted by HDF5). Fails when the
+ * element count differs, the type is not numeric, or the read fails (a checksum mismatch
+ * included), naming the dataset. */
+int fpk_h5_read_doubles(fpk_h5_reader *r, const char *path, size_t n, double *out);
+/* A numeric attribute holding one value (a scalar, or a simple dataspace of one element) of
+ * object ("/" for the root). Fails naming the object, the attribute and the shape found. */
+int fpk_h5_read_attr_double(fpk_h5_reader *r, const char *object, const char *name, double *v);
+/* A string attribute (scalar; fixed or variable length): *out is malloc'd, NUL-terminated. */
+int fpk_h5_read_attr_string(fpk_h5_reader *r, const char *object, const char *name, char **out);
+/* 1 if object has the attribute. */
+int fpk_h5_has_attr(fpk_h5_reader *r, const char *object, const char *name);
+/* The datasets of the file as "/a/b, /c, ..." (at most len bytes, "..." when cut). */
+void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len);
+
+/* 1 if path is an HDF5 file that fpkit wrote (root attribute fpkit_version), else 0. */
+int fpk_h5_is_fpkit_file(const char *path);
 
 #ifdef __cplusplus
 }

@@ -188,6 +188,14 @@ typedef struct fpk_ladder_params {
 #define FPK_LADDER_MAX 16
 #define FPK_LADDER_MAX_FUN 8
 #define FPK_LADDER_GROUPS 20
+/* Most steps per path of any level, the reference level included (the same limit as
+ * FPK_MAX_STEPS for time stepping elsewhere). A ladder that fine cannot finish: 10¹² steps of one
+ * path take hours, and a study needs thousands of paths. The limit also keeps every count far
+ * from where the arithmetic would fail silently: times t = k h are exact while k < 2⁵³ ≈ 9e15,
+ * stream positions 3 + s q d (≤ 6e12 here) stay far below 2⁵⁶, where rejection sub-streams
+ * repeat, and a count never reaches a size_t conversion of a double ≥ 2⁶⁴ (undefined; it gave
+ * 0 steps). */
+#define FPK_LADDER_MAX_STEPS FPK_MAX_STEPS
 
 /* Sample statistics over the paths, each a mean and an unbiased variance (divide the variance by
  * npaths for the squared standard error of the mean). Level l = 0..nlevels-1; row nlevels of
@@ -195,6 +203,7 @@ typedef struct fpk_ladder_params {
 typedef struct fpk_ladder_result {
   size_t nlevels, nfun, npaths, fine_steps;
   double sq_err_mean[FPK_LADDER_MAX], sq_err_var[FPK_LADDER_MAX]; /* |X^l_T − X^ref_T|² */
+  double ref_sq_mean; /* mean of |X^ref_T|²: the scale of the state, for round-off tests */
   double fun_mean[FPK_LADDER_MAX + 1][FPK_LADDER_MAX_FUN];        /* f_j(X^l_T) */
   double fun_var[FPK_LADDER_MAX + 1][FPK_LADDER_MAX_FUN];
   double diff_mean[FPK_LADDER_MAX][FPK_LADDER_MAX_FUN];           /* f_j(X^l_T) − f_j(X^ref_T) */
@@ -209,10 +218,12 @@ typedef struct fpk_ladder_result {
   double group_diff[FPK_LADDER_GROUPS][FPK_LADDER_MAX][FPK_LADDER_MAX_FUN];
 } fpk_ladder_result;
 
-/* Runs the ladder from X_0 ~ init to time T. Fails (FPK_EINVAL) when steps are not increasing,
- * a level does not divide the fine grid, the stepper cannot integrate the model or is not a
- * pathwise scheme (exact-ou), or the reference is EXACT and model->solution is NULL; with
- * FPK_ENUMERIC naming level, path, step and time when a path becomes non-finite. */
+/* Runs the ladder from X_0 ~ init to time T. Fails (FPK_EINVAL) before any work when steps are
+ * not increasing from 1, a level (or the reference level) has more than FPK_LADDER_MAX_STEPS
+ * steps or a step too small to move t, a level does not divide the fine grid, the stepper cannot
+ * integrate the model or is not a pathwise scheme (exact-ou), or the reference is EXACT and
+ * model->solution is NULL; with FPK_ENUMERIC naming level, path, step and time when a path
+ * becomes non-finite. */
 int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_ladder_params *p,
                    fpk_ladder_result *res, fpk_error *err);
 

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include "fpkit/error.h"
 #include "fpkit/grid.h"
+#include "fpkit/guard.h"
 #include "fpkit/model.h"
 
 #ifdef __cplusplus
@@ -76,9 +77,16 @@ void fpk_spectral_free(fpk_spectral *s); /* safe on NULL */
 
 /* p: cell averages (grid->size values). */
 int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p);
-/* Advances to t_target >= current time in equal steps <= dt (fpk_time_steps). Fails with
- * FPK_ENUMERIC on a non-finite state, or the model's callback status. */
+/* Advances to t_target >= current time in equal steps <= dt (fpk_time_steps), then checks the
+ * cell averages (the output guard, fpkit/guard.h): finite, min >= -negative_tol·max, mass of
+ * fpk_spectral_set_density kept within mass_tol. Fails with FPK_ENUMERIC on a non-finite state or
+ * a failed guard (the message names the time, the quantity and the likely cause: the explicit
+ * drift's stable step, or under-resolution), FPK_EINVAL beyond FPK_MAX_STEPS steps, or the
+ * model's callback status. */
 int fpk_spectral_evolve(fpk_spectral *s, double t_target);
+/* Tolerances of the output guard (spec->mass_tol, spec->negative_tol). Defaults:
+ * FPK_GUARD_MASS_TOL, FPK_GUARD_NEGATIVE_TOL. */
+int fpk_spectral_set_guard(fpk_spectral *s, const fpk_density_guard *spec);
 
 /* Cell averages of the current density (valid until the next evolve/set). */
 const double *fpk_spectral_density(fpk_spectral *s);

@@ -16,11 +16,26 @@ typedef struct fpk_run_options {
   int progress;             /* progress lines on stderr */
   int allow_unconverged;    /* `ot` only: exit 0 when a solve did not converge (main.c rejects
                                the option for the other commands) */
+  int force;                /* replace an existing output file fpkit did not write */
+  int keep_failed;          /* on a numerical failure (a guard), still write the file, with the
+                               root attributes failed = 1 and failed_reason */
   /* Called once the temporary output file exists, so a signal handler can remove it. */
   void (*on_temp_file)(const char *tmp_path);
 } fpk_run_options;
 
 int fpk_app_run(const fpk_run_options *opt, fpk_error *err);
+
+/* The output file of a command (src/app/output.c), created before any computation after the
+ * checks of fpk_h5_create: the configuration file and the `ninputs` files in `inputs` are the
+ * run's inputs, opt->force allows replacing a file fpkit did not write. Registers the temporary
+ * with opt->on_temp_file and says on stderr when stale temporaries were removed. */
+struct fpk_h5;
+struct fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
+                                     const char *const *inputs, size_t ninputs, fpk_error *err);
+/* A numerical failure (FPK_ENUMERIC from a solver's output guard) under --keep-failed: marks f
+ * failed with the reason, so the caller writes what it has and commits; returns FPK_SUCCESS, or
+ * the writer's error. The command still fails with `failure` afterwards. */
+int fpk_app_mark_failed(struct fpk_h5 *f, const fpk_error *failure, fpk_error *err);
 /* `fpkit converge` (src/app/converge.c): same options; fails (non-zero) when an order is
  * unresolved or misses an expected value, after writing the file. */
 int fpk_app_converge(const fpk_run_options *opt, fpk_error *err);

@@ -711,11 +711,15 @@ static int write_bridge(fpk_h5 *f, const bridge_part *B) {
                              "a + (b - a) t / T");
   if (!rc) rc = fpk_h5_write(f, "/bridge/exact_cov", 2, d2, B->exact_cov, "length^2",
                              "sigma^2 min(s,t) (T - max(s,t)) / T");
-  if (!rc) rc = fpk_h5_write(f, "/bridge/z_mean", 1, &n1, B->z_mean, NULL,
-                             "(mean - exact) / sqrt(exact var / paths); NaN at t = 0, T");
-  if (!rc) rc = fpk_h5_write(f, "/bridge/z_cov", 2, d2, B->z_cov, NULL,
-                             "(cov - exact) / sqrt((S_ss S_tt + S_st^2) / (paths - 1)); NaN on "
-                             "the rows and columns of t = 0, T");
+  if (!rc)
+    rc = fpk_h5_write_undefined(f, "/bridge/z_mean", 1, &n1, B->z_mean, NULL,
+                                "(mean - exact) / sqrt(exact var / paths); NaN at t = 0, T",
+                                "t = 0 or T, where the exact variance is 0");
+  if (!rc)
+    rc = fpk_h5_write_undefined(f, "/bridge/z_cov", 2, d2, B->z_cov, NULL,
+                                "(cov - exact) / sqrt((S_ss S_tt + S_st^2) / (paths - 1)); NaN "
+                                "on the rows and columns of t = 0, T",
+                                "t = 0 or T, where the exact variance is 0");
   if (!rc && B->keep)
     rc = fpk_h5_write(f, "/bridge/paths", 2, pd, B->paths, "length", "first paths, [path][k]");
   const char *g = "/bridge";
@@ -902,9 +906,8 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
   time_t now = time(NULL);
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   /* Create the output first: an unwritable path fails before any computation. */
-  fpk_h5 *f = fpk_h5_create(r->output, err);
+  fpk_h5 *f = fpk_app_create_output(opt, r->output, NULL, 0, err);
   if (!f) return err->status;
-  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(f));
   const int nth = opt->threads > 0 ? opt->threads : omp_get_max_threads();
   int rc = FPK_SUCCESS;
   double t0 = omp_get_wtime();

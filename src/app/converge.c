@@ -17,12 +17,17 @@
  *      (c) else uncoupled, mean of f(X^h) minus the exact value when one exists;
  *      (d) else relative to the reference level only (reported as such).
  *    The weak order is fitted from (a) when available, else from the Monte Carlo estimate.
- * A series whose points are not resolved (an error within 3 standard errors of zero) or whose
- * interval is wider than [converge] max_halfwidth gets no order: the command says so and how many
- * paths would resolve it, and exits non-zero. */
+ * A series gets an order only when its errors determine one (analyse(): enough levels, errors
+ * finite, non-zero and above the round-off, each beyond 3 standard errors of zero, at least 5
+ * jackknife groups, a fit, a finite interval no wider than [converge] max_halfwidth and lying
+ * above 0). Otherwise it is unresolved: the command writes the file with resolved = 0 and
+ * unresolved_cause / unresolved_reason on the series and no order, says on stderr which order,
+ * why and what to change, and exits 1 (docs/sde-schemes.md, "Resolution"). */
 #include "app/app.h"
 
+#include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,15 +270,38 @@ static int read_study(fpk_config *c, const fpk_run_options *opt, study *S, char 
   if ((rc = fpk_config_double_list(c, "converge", key, 1, MAXL, v, &nv, err))) return rc;
   if (nv < 2)
     return fpk_config_invalid(c, "converge", key, err, "a ladder needs at least 2 levels");
+  /* Counts are formed and checked in floating point before any conversion: (size_t) of a double
+   * >= 2^64 is undefined (elsewhere 2.5e19 steps became 0). Every level takes at least one step
+   * and at most FPK_LADDER_MAX_STEPS (fpkit/sde.h says why). */
   for (size_t l = 0; l < nv; l++) {
-    double n = has_steps ? v[l] : S->T / v[l];
-    if (!(v[l] > 0.0) || fabs(n - nearbyint(n)) > 1e-9 * n || nearbyint(n) < 1.0 || n > 1e9)
+    if (!(v[l] > 0.0))
+      return fpk_config_invalid(c, "converge", key, err, "%s must be > 0 (%g)",
+                                has_steps ? "step counts" : "step sizes", v[l]);
+    const double n = has_steps ? v[l] : S->T / v[l];
+    if (!(n <= FPK_LADDER_MAX_STEPS)) {
+      if (has_steps)
+        return fpk_config_invalid(c, "converge", key, err,
+                                  "a level of %.6g steps per path is more than the limit of %.0e",
+                                  n, FPK_LADDER_MAX_STEPS);
+      return fpk_config_invalid(c, "converge", key, err,
+                                "dt = %g gives t_end/dt = %.6g steps per path (t_end = %g), more "
+                                "than the limit of %.0e: use dt >= %.3g",
+                                v[l], n, S->T, FPK_LADDER_MAX_STEPS, S->T / FPK_LADDER_MAX_STEPS);
+    }
+    if (fabs(n - nearbyint(n)) > 1e-9 * n || nearbyint(n) < 1.0)
       return fpk_config_invalid(c, "converge", key, err,
                                 has_steps ? "step counts must be positive integers (%g)"
                                           : "dt = %g does not divide the horizon t_end = %g "
-                                            "(t_end/dt = %.6g is not an integer)",
+                                            "(t_end/dt = %.6g is not an integer >= 1)",
                                 v[l], S->T, n);
     S->steps[l] = (size_t)nearbyint(n);
+    /* every step must move t */
+    const double hl = S->T / (double)S->steps[l];
+    if (!(hl > 0.0) || !(S->T - hl < S->T))
+      return fpk_config_invalid(c, "converge", key, err,
+                                "%zu steps over t_end = %g make a step of %g, below the "
+                                "resolution of t_end: t would not advance",
+                                S->steps[l], S->T, hl);
   }
   /* any order in the file; the ladder runs coarse to fine */
   for (size_t a = 1; a < nv; a++)
@@ -296,6 +324,7 @@ static int read_study(fpk_config *c, const fpk_run_options *opt, study *S, char 
 
   static const char *const refs[] = {"auto", "exact", "level", "finest", NULL};
   size_t ref = REF_AUTO;
+  const int ref_given = fpk_config_has(c, "converge", "reference");
   if ((rc = fpk_config_choice(c, "converge", "reference", 0, refs, &ref, err))) return rc;
   if (ref == REF_AUTO) ref = S->model->solution ? REF_EXACT : REF_LEVEL;
   if (ref == REF_EXACT && !S->model->solution)
@@ -318,17 +347,50 @@ static int read_study(fpk_config *c, const fpk_run_options *opt, study *S, char 
         break;
       }
   }
-  S->ref_steps = 8 * S->steps[nv - 1];
-  if (S->ref == FPK_LADDER_REF_LEVEL || fpk_config_has(c, "converge", "reference_steps")) {
-    if ((rc = fpk_config_size(c, "converge", "reference_steps", 0, 2, (size_t)1e9, &S->ref_steps,
-                              err)))
+  /* reference_steps and reference_stepper describe a reference level: with the exact solution or
+   * the finest level as the reference they would be silently unused (and were once written to
+   * the file as if they had been used), so they are refused there */
+  if (S->ref != FPK_LADDER_REF_LEVEL) {
+    static const char *const level_keys[] = {"reference_steps", "reference_stepper"};
+    for (size_t i = 0; i < 2; i++)
+      if (fpk_config_has(c, "converge", level_keys[i]))
+        return fpk_config_invalid(
+            c, "converge", level_keys[i], err,
+            "applies to reference = level only; the reference here is %s%s",
+            S->ref == FPK_LADDER_REF_EXACT ? "the exact solution (pathwise closed form) of the "
+                                             "model"
+                                           : "the finest ladder level",
+            ref == REF_EXACT && !ref_given
+                ? " (reference = auto picks it when the model has one); set reference = level "
+                  "to use a reference level"
+                : "; set reference = level to use a reference level");
+  } else {
+    /* default: 8x the finest level, which may itself be near the limit */
+    const double dflt = 8.0 * (double)S->steps[nv - 1];
+    S->ref_steps = dflt <= FPK_LADDER_MAX_STEPS ? 8 * S->steps[nv - 1] : 0;
+    if (!fpk_config_has(c, "converge", "reference_steps") && !S->ref_steps) {
+      if (2.0 * (double)S->steps[nv - 1] > FPK_LADDER_MAX_STEPS)
+        return fpk_config_invalid(c, "converge", key, err,
+                                  "the finest level's %zu steps leave no room for a reference "
+                                  "level (at least 2 x finer, at most %.0e steps per path; the "
+                                  "default is 8 x = %.6g): use a coarser finest level, or "
+                                  "reference = finest",
+                                  S->steps[nv - 1], FPK_LADDER_MAX_STEPS, dflt);
+      return fpk_config_invalid(c, "converge", key, err,
+                                "the default reference level, 8 x the finest level's %zu steps = "
+                                "%.6g steps per path, is more than the limit of %.0e: give "
+                                "reference_steps (a multiple of %zu, at most %.0e) or a coarser "
+                                "finest level",
+                                S->steps[nv - 1], dflt, FPK_LADDER_MAX_STEPS, S->steps[nv - 1],
+                                FPK_LADDER_MAX_STEPS);
+    }
+    if ((rc = fpk_config_size(c, "converge", "reference_steps", 0, 2,
+                              (size_t)FPK_LADDER_MAX_STEPS, &S->ref_steps, err)))
       return rc;
     if (S->ref_steps % S->steps[nv - 1] || S->ref_steps == S->steps[nv - 1])
       return fpk_config_invalid(c, "converge", "reference_steps", err,
                                 "must be a multiple (> 1) of the finest level's %zu steps",
                                 S->steps[nv - 1]);
-  }
-  if (S->ref == FPK_LADDER_REF_LEVEL || fpk_config_has(c, "converge", "reference_stepper")) {
     if ((rc = read_stepper(c, "reference_stepper", &S->ref_stepper, err))) return rc;
     if (fpk_sde_stepper_check(S->ref_stepper, S->model, err))
       return fpk_config_invalid(c, "converge", "reference_stepper", err, "%s", err->msg);
@@ -393,49 +455,155 @@ typedef struct series {
   size_t ngroups;                           /* jackknife replicates (0: none) */
   double jk[FPK_LADDER_GROUPS][MAXL];       /* errors with group g left out */
   double order_plain_se;                    /* the fit's own (per-level, uncorrelated) SE */
+  double scale[MAXL];         /* size of the quantity whose error e is: an |e| within
+                                 ROUNDOFF_FACTOR ε of it is rounding, not a scheme error */
+  const char *scale_name;     /* what scale[] measures, for the message */
+  int ref_bias_unknown;       /* weak errors relative to a reference whose bias is not known */
   fpk_order_fit fit;
   int resolved;
+  const char *cause;          /* a short key of why it is unresolved (the file's
+                                 unresolved_cause), "" when resolved */
   double paths_needed;        /* when unresolved by Monte Carlo noise */
   char why[FPK_ERRMSG_MAX + 256];
 } series;
 
-static void analyse(const study *S, const double *h, series *s, fpk_error *err) {
+/* An error below 10⁴ ε times the size of the quantity (2.2e-12 relative) is rounding: the exact
+ * discrete laws subtract two numbers of that size, and every path's state carries a few ε of it
+ * per step, so below that the "error" no longer depends on h as the scheme's does. */
+#define ROUNDOFF_FACTOR 1e4
+/* The jackknife interval needs this many groups of paths (FPK_LADDER_GROUPS at most). */
+#define MIN_GROUPS 5
+
+static void unresolved(series *s, const char *cause, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void unresolved(series *s, const char *cause, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->why, sizeof s->why, fmt, ap);
+  va_end(ap);
+  s->cause = cause;
   s->resolved = 0;
-  double ae[MAXL];
-  double worst = 0.0; /* largest (3 SE / |e|)² over the points */
-  for (size_t l = 0; l < s->n; l++) {
-    ae[l] = fabs(s->e[l]);
-    if (!s->deterministic) {
-      const double r = ae[l] > 0.0 ? 3.0 * s->se[l] / ae[l] : INFINITY;
-      if (r * r > worst) worst = r * r;
-    }
-  }
-  if (!s->deterministic && worst > 1.0) {
-    size_t bad = 0;
-    for (size_t l = 0; l < s->n; l++)
-      if (!(3.0 * s->se[l] < ae[l])) {
-        bad = l;
-        break;
-      }
-    s->paths_needed = ceil((double)S->npaths * worst * 1.5);
-    snprintf(s->why, sizeof s->why,
-             "Monte Carlo error too large to resolve the order: at h = %.4g the error %.3g has "
-             "standard error %.3g (needs |error| > 3 SE); about %.3g paths would resolve it",
-             h[bad], s->e[bad], s->se[bad], s->paths_needed);
-    return;
-  }
-  fpk_error ferr = {0, ""};
+}
+
+/* What can hold the errors up as h -> 0 in this study, for a series whose errors do not
+ * decrease. */
+static const char *plateau_advice(const study *S, const series *s, char *buf, size_t len) {
+  size_t u = 0;
+#define PUT(...) u += (size_t)snprintf(buf + u, u < len ? len - u : 0, __VA_ARGS__)
+  if (S->ref == FPK_LADDER_REF_LEVEL)
+    PUT("the reference level's own error (%zu steps of %s: raise reference_steps, or give a "
+        "reference_stepper of higher order); ", S->ref_steps, S->ref_stepper->name);
+  if (s->ref_bias_unknown) PUT("the reference's unknown weak bias; ");
+  if (!s->deterministic) PUT("Monte Carlo noise (raise paths); ");
+  PUT("or steps too large for the asymptotic regime (refine the ladder towards smaller "
+      "steps)");
+#undef PUT
+  return buf;
+}
+
+static void analyse(const study *S, const double *h, series *s, fpk_error *err) {
+  (void)err;
+  s->resolved = 0;
+  s->cause = "";
+  s->paths_needed = 0.0;
+  const int strong = s->name && strcmp(s->name, "strong") == 0;
+  const char *what = s->deterministic ? "exact discrete" : strong ? "strong" : "Monte Carlo";
   /* Deterministic errors have no noise to hide the next term of the expansion: with enough
    * levels they get a second correction term (h²), else the interval, which measures only the
    * scatter about the fitted curve, is narrower than the bias of the truncated model. */
   const int terms = S->corrected ? (s->deterministic && s->n >= 5 ? 2 : 1) : 0;
+  /* 1. enough levels for the fit (fpk_fit_order: k parameters, one more without SEs) */
+  const size_t k = 2 + (size_t)terms, nmin = s->deterministic ? k + 1 : k;
+  if (s->n < nmin) {
+    unresolved(s, "too_few_levels",
+               "only %zu level%s enter%s the fit%s, and the %s fit (%zu parameters%s) needs %zu: "
+               "add levels to the ladder%s",
+               s->n, s->n == 1 ? "" : "s", s->n == 1 ? "s" : "",
+               S->ref == FPK_LADDER_REF_FINEST && !s->deterministic
+                   ? " (the finest level is the reference itself and leaves it)" : "",
+               S->corrected ? "corrected" : "plain", k,
+               s->deterministic ? ", and one more since exact errors have no standard errors"
+                                : "",
+               nmin, S->corrected ? ", or set fit = plain" : "");
+    return;
+  }
+  /* 2. errors that are exactly 0 or at the round-off level of the quantity: no order */
+  double ae[MAXL];
+  size_t nzero = 0, small = MAXL;
+  for (size_t l = 0; l < s->n; l++) {
+    if (!isfinite(s->e[l]) || !(s->se[l] >= 0.0) || !isfinite(s->se[l])) {
+      unresolved(s, "not_finite",
+                 "the %s error at h = %.4g is %g with standard error %g, not a finite number: "
+                 "the levels overflow (use smaller steps, or tamed-euler) or a functional grows "
+                 "too fast for its mean to exist",
+                 what, h[l], s->e[l], s->se[l]);
+      return;
+    }
+    ae[l] = fabs(s->e[l]);
+    nzero += ae[l] == 0.0;
+    if (small == MAXL && !(ae[l] > ROUNDOFF_FACTOR * DBL_EPSILON * s->scale[l])) small = l;
+  }
+  if (nzero == s->n) {
+    unresolved(s, "zero_error",
+               "the %s error is exactly 0 at every level: %s, so there is no order to "
+               "measure; %s",
+               what,
+               strong ? "the scheme reproduces the reference exactly"
+                      : "the scheme is exact for this functional (or it does not depend on the "
+                        "state)",
+               strong ? "set strong = false" : "drop the functional from weak");
+    return;
+  }
+  if (small < MAXL) {
+    unresolved(s, "round_off",
+               "the %s error at h = %.4g, %.3g, is at the round-off level of %s (%.3g; it must "
+               "exceed %.0e times that): rounding, not the scheme, sets it, so the slope means "
+               "nothing; use a coarser ladder (larger steps, or a longer t_end), or leave this "
+               "order out if the scheme is exact for this model",
+               what, h[small], s->e[small], s->scale_name, s->scale[small],
+               ROUNDOFF_FACTOR * DBL_EPSILON);
+    return;
+  }
+  /* 3. every point resolved above its Monte Carlo noise */
+  double worst = 0.0; /* largest (3 SE / |e|)² over the points */
+  size_t bad = MAXL;
+  if (!s->deterministic)
+    for (size_t l = 0; l < s->n; l++) {
+      const double r = 3.0 * s->se[l] / ae[l];
+      if (!(r < 1.0) && bad == MAXL) bad = l;
+      if (!(r * r <= worst)) worst = r * r;
+    }
+  if (bad < MAXL) {
+    s->paths_needed = ceil((double)S->npaths * worst * 1.5);
+    unresolved(s, "monte_carlo_noise",
+               "Monte Carlo error too large to resolve the order: at h = %.4g the error %.3g has "
+               "standard error %.3g (needs |error| > 3 SE); about %.3g paths would resolve it "
+               "(raise paths, or drop the finer levels, where the error is smaller)",
+               h[bad], s->e[bad], s->se[bad], s->paths_needed);
+    return;
+  }
+  /* 4. the interval of a Monte Carlo series comes from the jackknife over path groups */
+  if (!s->deterministic && s->ngroups < MIN_GROUPS) {
+    const double need = (double)((MIN_GROUPS - 1) * FPK_MC_BLOCK + 1);
+    s->paths_needed = need;
+    unresolved(s, "too_few_groups",
+               "%zu paths make only %zu group%s of up to %d paths, and the confidence interval "
+               "needs at least %d (a jackknife over groups: the levels share paths, so their "
+               "errors are correlated and per-level standard errors alone misstate the "
+               "interval); use paths >= %.0f",
+               S->npaths, s->ngroups, s->ngroups == 1 ? "" : "s", FPK_MC_BLOCK, MIN_GROUPS,
+               need);
+    return;
+  }
+  /* 5. the fit */
+  fpk_error ferr = {0, ""};
   if (fpk_fit_order(s->n, h, ae, s->deterministic ? NULL : s->se, terms, S->level, &s->fit,
                     &ferr)) {
-    snprintf(s->why, sizeof s->why, "no fit: %s", ferr.msg);
+    unresolved(s, "no_fit", "no fit: %s", ferr.msg);
     return;
   }
   s->order_plain_se = s->fit.se;
-  if (!s->deterministic && s->ngroups >= 5) {
+  if (!s->deterministic) {
     /* Delete-a-group jackknife over the path groups (Efron & Tibshirani, "An Introduction to the
      * Bootstrap", 1993, §11.5): the levels share paths, so their errors are correlated, which
      * the per-level standard errors of the weighted fit ignore (on SRA1, 30 seeds: the fit's own
@@ -448,8 +616,10 @@ static void analyse(const study *S, const double *h, series *s, fpk_error *err) 
       fpk_order_fit fg;
       for (size_t l = 0; l < s->n; l++) a[l] = fabs(s->jk[g][l]);
       if (fpk_fit_order(s->n, h, a, s->se, terms, S->level, &fg, &ferr)) {
-        snprintf(s->why, sizeof s->why, "no jackknife fit without path group %zu: %s", g,
-                 ferr.msg);
+        unresolved(s, "no_fit",
+                   "no jackknife fit without path group %zu: %s (that group carries the error "
+                   "at this level: raise paths)",
+                   g, ferr.msg);
         return;
       }
       pg[g] = fg.order;
@@ -463,26 +633,48 @@ static void analyse(const study *S, const double *h, series *s, fpk_error *err) 
     s->fit.ci_lo = s->fit.order - q * se;
     s->fit.ci_hi = s->fit.order + q * se;
   }
+  /* 6. a finite order and interval */
+  if (!isfinite(s->fit.order) || !isfinite(s->fit.se) || !isfinite(s->fit.ci_lo) ||
+      !isfinite(s->fit.ci_hi)) {
+    unresolved(s, "interval_not_finite",
+               "the fit gives order %g with a %g%% interval [%g, %g], which is not finite: the "
+               "levels do not determine the slope; give more levels over a wider range of "
+               "steps%s",
+               s->fit.order, 100 * S->level, s->fit.ci_lo, s->fit.ci_hi,
+               s->deterministic ? "" : ", or more paths");
+    return;
+  }
+  /* 7. an interval no wider than max_halfwidth */
   const double hw = 0.5 * (s->fit.ci_hi - s->fit.ci_lo);
-  if (hw > S->max_halfwidth) {
+  if (!(hw <= S->max_halfwidth)) {
     if (!s->deterministic) {
       /* the Monte Carlo part of the width shrinks like 1/√N */
       const double f = hw / S->max_halfwidth;
       s->paths_needed = ceil((double)S->npaths * f * f * 1.2);
-      snprintf(s->why, sizeof s->why,
-               "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g; about %.3g "
-               "paths would narrow it (if the scatter is Monte Carlo noise; otherwise refine the "
-               "ladder towards smaller steps)",
-               s->fit.order, 100 * S->level, hw, S->max_halfwidth, s->paths_needed);
+      unresolved(s, "interval_too_wide",
+                 "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g; about %.3g "
+                 "paths would narrow it (if the scatter is Monte Carlo noise; otherwise refine "
+                 "the ladder towards smaller steps)",
+                 s->fit.order, 100 * S->level, hw, S->max_halfwidth, s->paths_needed);
     } else {
-      snprintf(s->why, sizeof s->why,
-               "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g: the errors "
-               "are not yet asymptotic; refine the ladder towards smaller steps",
-               s->fit.order, 100 * S->level, hw, S->max_halfwidth);
+      unresolved(s, "interval_too_wide",
+                 "order %.3f has a %g%% interval ±%.3f, wider than max_halfwidth = %g: the "
+                 "errors are not yet asymptotic; refine the ladder towards smaller steps",
+                 s->fit.order, 100 * S->level, hw, S->max_halfwidth);
     }
     return;
   }
-  (void)err;
+  /* 8. errors that decrease with h: an order whose interval reaches 0 or below is no order */
+  if (!(s->fit.ci_lo > 0.0)) {
+    char advice[512];
+    unresolved(s, "not_decreasing",
+               "the errors do not decrease with h: the fitted order %.3f has a %g%% interval "
+               "[%.3f, %.3f], which is not above 0, so it is no convergence order; something "
+               "that does not vanish as h -> 0 dominates the errors: %s",
+               s->fit.order, 100 * S->level, s->fit.ci_lo, s->fit.ci_hi,
+               plateau_advice(S, s, advice, sizeof advice));
+    return;
+  }
   s->resolved = 1;
 }
 
@@ -573,14 +765,23 @@ static int exact_references(const study *S, result *R, double *ref_bias, int *re
   return FPK_SUCCESS;
 }
 
+/* What the reference really was, in words (the table and /converge reference_description). */
+static void reference_description(const study *S, char *buf, size_t len) {
+  if (S->ref == FPK_LADDER_REF_EXACT)
+    snprintf(buf, len, "exact solution (pathwise closed form) of %s from W_T", S->model->name);
+  else if (S->ref == FPK_LADDER_REF_LEVEL)
+    snprintf(buf, len, "reference level: %zu steps of %s on the same paths", S->ref_steps,
+             S->ref_stepper->name);
+  else
+    snprintf(buf, len, "finest ladder level: %zu steps of %s", S->steps[S->L - 1],
+             S->stepper->name);
+}
+
 static void print_table(const study *S, const result *R) {
-  const char *refname = S->ref == FPK_LADDER_REF_EXACT ? "exact pathwise solution"
-                        : S->ref == FPK_LADDER_REF_LEVEL ? "reference level"
-                                                         : "finest level";
+  char refdesc[256];
+  reference_description(S, refdesc, sizeof refdesc);
   printf("%s on %s, T = %g, %zu paths, seed %llu; reference: %s", S->stepper->name,
-         S->model->name, S->T, S->npaths, (unsigned long long)S->seed, refname);
-  if (S->ref == FPK_LADDER_REF_LEVEL)
-    printf(" (%zu steps, %s)", S->ref_steps, S->ref_stepper->name);
+         S->model->name, S->T, S->npaths, (unsigned long long)S->seed, refdesc);
   printf("\n%8s %12s", "steps", "h");
   if (S->strong) printf(" %12s %10s", "strong", "+-SE");
   for (size_t j = 0; j < S->F.n; j++) {
@@ -630,6 +831,14 @@ static void print_table(const study *S, const result *R) {
   }
 }
 
+/* A number that is defined: written; one that is not (the order of an unresolved series, the
+ * Birge ratio of a fit without residual degrees of freedom, an unknown exact value): left out,
+ * so that no reader takes a placeholder for a result (and the writer refuses non-finite
+ * values). */
+static int attr_defined(fpk_h5 *f, const char *object, const char *name, int defined, double v) {
+  return defined && isfinite(v) ? fpk_h5_attr_double(f, object, name, v) : 0;
+}
+
 static int write_series(fpk_h5 *f, const char *group, const series *s, size_t L, double level) {
   char name[256];
   const size_t n = L;
@@ -640,21 +849,23 @@ static int write_series(fpk_h5 *f, const char *group, const series *s, size_t L,
   if (fpk_h5_write(f, name, 1, &n, s->se, NULL,
                    "Monte Carlo standard error of each error (0: deterministic)"))
     return -1;
-  const double nan = NAN;
+  const int r = s->resolved;
   if (fpk_h5_attr_string(f, group, "method", s->method) ||
       fpk_h5_attr_u64(f, group, "fitted_levels", s->n) ||
-      fpk_h5_attr_u64(f, group, "resolved", (uint64_t)s->resolved) ||
-      fpk_h5_attr_double(f, group, "order", s->resolved ? s->fit.order : nan) ||
-      fpk_h5_attr_double(f, group, "order_se", s->resolved ? s->fit.se : nan) ||
-      fpk_h5_attr_double(f, group, "ci_lo", s->resolved ? s->fit.ci_lo : nan) ||
-      fpk_h5_attr_double(f, group, "ci_hi", s->resolved ? s->fit.ci_hi : nan) ||
+      fpk_h5_attr_u64(f, group, "resolved", (uint64_t)r) ||
+      attr_defined(f, group, "order", r, s->fit.order) ||
+      attr_defined(f, group, "order_se", r, s->fit.se) ||
+      attr_defined(f, group, "ci_lo", r, s->fit.ci_lo) ||
+      attr_defined(f, group, "ci_hi", r, s->fit.ci_hi) ||
       fpk_h5_attr_double(f, group, "ci_level", level) ||
-      fpk_h5_attr_double(f, group, "intercept", s->resolved ? s->fit.intercept : nan) ||
-      fpk_h5_attr_double(f, group, "birge_ratio", s->resolved ? s->fit.birge : nan) ||
-      fpk_h5_attr_double(f, group, "correction", s->resolved ? s->fit.correction : nan) ||
-      fpk_h5_attr_u64(f, group, "jackknife_groups", s->deterministic ? 0 : s->ngroups) ||
-      fpk_h5_attr_double(f, group, "order_se_uncorrelated", s->resolved ? s->order_plain_se : nan) ||
-      fpk_h5_attr_string(f, group, "unresolved_reason", s->resolved ? "" : s->why))
+      attr_defined(f, group, "intercept", r, s->fit.intercept) ||
+      attr_defined(f, group, "birge_ratio", r, s->fit.birge) ||
+      attr_defined(f, group, "correction", r, s->fit.correction) ||
+      fpk_h5_attr_u64(f, group, "jackknife_groups",
+                      s->deterministic || s->ngroups < MIN_GROUPS ? 0 : s->ngroups) ||
+      attr_defined(f, group, "order_se_uncorrelated", r, s->order_plain_se) ||
+      fpk_h5_attr_string(f, group, "unresolved_reason", r ? "" : s->why) ||
+      fpk_h5_attr_string(f, group, "unresolved_cause", r ? "" : s->cause))
     return -1;
   return 0;
 }
@@ -672,12 +883,11 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
   time_t now = time(NULL);
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   int rc;
-  fpk_h5 *f = fpk_h5_create(S->output, err);
+  fpk_h5 *f = fpk_app_create_output(opt, S->output, NULL, 0, err);
   if (!f) {
     free(R);
     return err->status;
   }
-  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(f));
 
   fpk_ladder_params lp = {.stepper = S->stepper, .nlevels = L, .steps = S->steps,
                           .reference = S->ref, .ref_steps = S->ref_steps,
@@ -715,6 +925,8 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
         s->jk[g][l] = sqrt(loo(N, ms, R->lr.group_paths[g], R->lr.group_sq_err[g][l]));
     }
     s->ngroups = G;
+    for (size_t l = 0; l < L; l++) s->scale[l] = sqrt(R->lr.ref_sq_mean);
+    s->scale_name = "the reference state, RMS |X_T|";
     analyse(S, R->h, s, err);
   }
   /* a reference level of higher weak order than the ladder's scheme has a bias that is
@@ -746,6 +958,11 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
       }
     }
     s->ngroups = G;
+    /* the size of f itself, RMS over the paths at the reference */
+    const double fm = R->lr.fun_mean[L][j], fsc = sqrt(R->lr.fun_var[L][j] + fm * fm);
+    for (size_t l = 0; l < L; l++) s->scale[l] = fsc;
+    s->scale_name = "f, RMS over the paths";
+    s->ref_bias_unknown = coupled_only && !ref_better;
     if (coupled_only) {
       s->method = ref_better ? "Monte Carlo, coupled with a reference level of higher weak order "
                                "(its bias neglected)"
@@ -765,6 +982,9 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
       t->deterministic = 1;
       t->n = L;
       t->method = "exact law of the discrete scheme against the exact law (no Monte Carlo)";
+      for (size_t l = 0; l < L; l++)
+        t->scale[l] = fmax(fabs(R->exact_value[j]), fabs(R->exact_value[j] + t->e[l]));
+      t->scale_name = "E f";
       analyse(S, R->h, t, err);
     }
   }
@@ -773,6 +993,8 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
   /* ---- HDF5 */
   {
     const size_t n = L;
+    char refdesc[256];
+    reference_description(S, refdesc, sizeof refdesc);
     double steps_d[MAXL];
     for (size_t l = 0; l < L; l++) steps_d[l] = (double)S->steps[l];
     if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
@@ -790,15 +1012,23 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
         fpk_h5_attr_string(f, "/converge", "reference",
                            S->ref == FPK_LADDER_REF_EXACT ? "exact"
                            : S->ref == FPK_LADDER_REF_LEVEL ? "level" : "finest") ||
-        fpk_h5_attr_u64(f, "/converge", "reference_steps",
-                        S->ref == FPK_LADDER_REF_LEVEL ? S->ref_steps : 0) ||
-        fpk_h5_attr_string(f, "/converge", "reference_stepper", S->ref_stepper->name) ||
+        fpk_h5_attr_string(f, "/converge", "reference_description", refdesc) ||
         fpk_h5_attr_double(f, "/converge", "T", S->T) ||
         fpk_h5_attr_u64(f, "/converge", "paths", R->lr.npaths) ||
         fpk_h5_attr_u64(f, "/converge", "fine_steps", R->lr.fine_steps) ||
         fpk_h5_attr_double(f, "/converge", "wall_seconds", R->wall) ||
         fpk_h5_attr_string(f, "/converge", "fit", S->corrected ? "corrected" : "plain"))
       goto h5fail;
+    /* the stepper and steps of the reference only where it is a simulated level: the exact
+     * solution has neither (no attribute rather than a placeholder that reads as a value) */
+    if (S->ref != FPK_LADDER_REF_EXACT) {
+      const int lev = S->ref == FPK_LADDER_REF_LEVEL;
+      if (fpk_h5_attr_u64(f, "/converge", "reference_steps",
+                          lev ? S->ref_steps : S->steps[L - 1]) ||
+          fpk_h5_attr_string(f, "/converge", "reference_stepper",
+                             (lev ? S->ref_stepper : S->stepper)->name))
+        goto h5fail;
+    }
     if (S->strong) {
       double ms[MAXL], msv[MAXL];
       for (size_t l = 0; l < L; l++) ms[l] = R->lr.sq_err_mean[l], msv[l] = R->lr.sq_err_var[l];
@@ -820,7 +1050,7 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
       for (size_t l = 0; l <= L; l++) fm[l] = R->lr.fun_mean[l][j], fv[l] = R->lr.fun_var[l][j];
       if (fpk_h5_group(f, g, "one functional") ||
           fpk_h5_attr_string(f, g, "functional", S->F.src[j]) ||
-          fpk_h5_attr_double(f, g, "exact_value", R->has_exact[j] ? R->exact_value[j] : NAN) ||
+          attr_defined(f, g, "exact_value", R->has_exact[j], R->exact_value[j]) ||
           fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/mean", g), g2), 1, &n1, fm, NULL,
                        "mean of f over paths at each level, then at the reference") ||
           fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/variance", g), g2), 1, &n1, fv, NULL,
@@ -843,36 +1073,55 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
   f = NULL;
   if (!opt->quiet) printf("wrote %s (%.2f s)\n", S->output, R->wall);
 
-  /* ---- verdict: unresolved series and missed expectations fail the command */
+  /* ---- verdict: unresolved series and missed expectations fail the command. Each failing
+   * order gets its own line on stderr (the reasons are long and several may fail); the error
+   * names them all. */
   rc = FPK_SUCCESS;
   {
-    char msg[FPK_ERRMSG_MAX] = "";
-    size_t used = 0;
-#define ADD(...) used += (size_t)snprintf(msg + used, used < sizeof msg ? sizeof msg - used : 0, __VA_ARGS__)
+    char names[FPK_ERRMSG_MAX / 2] = "";
+    size_t used = 0, nbad = 0, nunres = 0;
+#define NAME(...) used += (size_t)snprintf(names + used, used < sizeof names ? sizeof names - used : 0, __VA_ARGS__)
     if (S->strong) {
       const series *s = &R->strong;
-      if (!s->resolved)
-        ADD("strong order unresolved: %s. ", s->why);
-      else if (S->has_expect_strong && !(s->fit.ci_lo <= S->expect_strong &&
-                                         S->expect_strong <= s->fit.ci_hi))
-        ADD("strong order %.3f, CI [%.3f, %.3f], misses the expected %g. ", s->fit.order,
-            s->fit.ci_lo, s->fit.ci_hi, S->expect_strong);
+      if (!s->resolved) {
+        fprintf(stderr, "fpkit: converge: strong order unresolved (%s): %s\n", s->cause, s->why);
+        NAME("%sstrong (unresolved: %s)", nbad ? ", " : "", s->cause);
+        nbad++, nunres++;
+      } else if (S->has_expect_strong && !(s->fit.ci_lo <= S->expect_strong &&
+                                           S->expect_strong <= s->fit.ci_hi)) {
+        fprintf(stderr, "fpkit: converge: strong order %.3f, CI [%.3f, %.3f], misses the "
+                "expected %g\n", s->fit.order, s->fit.ci_lo, s->fit.ci_hi, S->expect_strong);
+        NAME("%sstrong (misses %g)", nbad ? ", " : "", S->expect_strong);
+        nbad++;
+      }
     }
     for (size_t j = 0; j < nf; j++) {
       const series *s = R->has_det[j] ? &R->weak_det[j] : &R->weak_mc[j];
-      if (!s->resolved)
-        ADD("weak order [%s] unresolved: %s. ", S->F.src[j], s->why);
-      else if (S->has_expect_weak &&
-               !(s->fit.ci_lo <= S->expect_weak && S->expect_weak <= s->fit.ci_hi))
-        ADD("weak order [%s] %.3f, CI [%.3f, %.3f], misses the expected %g. ", S->F.src[j],
-            s->fit.order, s->fit.ci_lo, s->fit.ci_hi, S->expect_weak);
+      if (!s->resolved) {
+        fprintf(stderr, "fpkit: converge: weak order [%s] unresolved (%s): %s\n", S->F.src[j],
+                s->cause, s->why);
+        NAME("%sweak [%s] (unresolved: %s)", nbad ? ", " : "", S->F.src[j], s->cause);
+        nbad++, nunres++;
+      } else if (S->has_expect_weak &&
+                 !(s->fit.ci_lo <= S->expect_weak && S->expect_weak <= s->fit.ci_hi)) {
+        fprintf(stderr, "fpkit: converge: weak order [%s] %.3f, CI [%.3f, %.3f], misses the "
+                "expected %g\n", S->F.src[j], s->fit.order, s->fit.ci_lo, s->fit.ci_hi,
+                S->expect_weak);
+        NAME("%sweak [%s] (misses %g)", nbad ? ", " : "", S->F.src[j], S->expect_weak);
+        nbad++;
+      }
     }
-#undef ADD
-    if (msg[0]) {
-      if (used >= 2 && used < sizeof msg) msg[used - 1] = '\0';
-      rc = fpk_error_set(err, FPK_ENUMERIC, "converge: %s (results written to %s)", msg,
-                         S->output);
-    }
+#undef NAME
+    /* FPK_EINVAL, not FPK_ENUMERIC: every number was computed and written correctly; the study
+     * as configured does not determine an order (more paths, another ladder or reference), or
+     * its order is not the one the configuration expects. `fpkit --help` promises exit 1 for
+     * both, the status the CLI gives FPK_EINVAL (FPK_ENUMERIC is a numerical failure). */
+    if (nbad)
+      rc = fpk_error_set(err, FPK_EINVAL,
+                         "converge: %zu order%s failed: %s; %s is written%s", nbad,
+                         nbad == 1 ? "" : "s", names, S->output,
+                         nunres ? ", with resolved = 0 and the reason on each unresolved order"
+                                : "");
   }
   free(R);
   return rc;

@@ -24,9 +24,9 @@
  * unchanged). The command solves at 2ε and halves; every ε in the file and on stdout is the
  * user's ε of the ½ convention.
  *
- * Exit status: 1 on bad input (file:line, key and value named; no output file), on a solver
- * failure, and when a solve did not converge (after writing the file, marked converged = 0)
- * unless --allow-unconverged. */
+ * Exit status: 1 on bad input (file:line, key and value named; no output file); 3 on a numerical
+ * failure (a solve's output guard, no file unless --keep-failed) and when a solve did not converge
+ * (after writing the file, marked converged = 0) unless --allow-unconverged. */
 #include "app/app.h"
 
 #include <errno.h>
@@ -38,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <hdf5.h>
 #include <omp.h>
 
 #include "fpkit/config.h"
@@ -266,81 +265,36 @@ static void describe_grid(const fpk_grid *g, char *buf, size_t len) {
              g->hi[0], g->lo[1], g->hi[1]);
 }
 
-/* ---- HDF5 marginals */
+/* ---- HDF5 marginals (read through fpkit/io.h's checked reader) */
 
-/* H5Lvisit callback (unversioned names: the same source builds with HDF5 1.10 and 1.12+). */
-static herr_t list_datasets(hid_t group, const char *name, const H5L_info_t *info, void *op) {
-  (void)info;
-  sbuf *b = op;
-  if (b->len >= 300) return 0;
-  hid_t o = H5Oopen(group, name, H5P_DEFAULT);
-  if (o < 0) return 0;
-  if (H5Iget_type(o) == H5I_DATASET) sb_printf(b, "%s/%s", b->len ? ", " : "", name);
-  H5Oclose(o);
-  return 0;
+/* The reader's error as the error of [section] file. */
+static int file_error(fpk_config *c, const marginal *m, fpk_h5_reader *f, fpk_error *err) {
+  return fpk_config_invalid(c, m->section, "file", err, "%s", fpk_h5_reader_errmsg(f));
 }
 
-/* Reads a double attribute of an object; 0 on success. */
-static int read_attr_double(hid_t obj, const char *name, double *v) {
-  if (H5Aexists(obj, name) <= 0) return -1;
-  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-  if (a < 0) return -1;
-  herr_t rc = H5Aread(a, H5T_NATIVE_DOUBLE, v);
-  H5Aclose(a);
-  return rc < 0 ? -1 : 0;
-}
-
-/* Length of a 1D dataset, or 0. */
-static size_t dataset_len1(hid_t f, const char *path) {
-  if (H5Lexists(f, path, H5P_DEFAULT) <= 0) return 0;
-  hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-  if (d < 0) return 0;
-  hid_t s = H5Dget_space(d);
-  hsize_t dims[2] = {0, 0};
-  int rank = H5Sget_simple_extent_ndims(s);
-  if (rank == 1) H5Sget_simple_extent_dims(s, dims, NULL);
-  H5Sclose(s);
-  H5Dclose(d);
-  return rank == 1 ? (size_t)dims[0] : 0;
-}
-
-static int read_dataset1(hid_t f, const char *path, double *out) {
-  hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-  if (d < 0) return -1;
-  herr_t rc = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
-  H5Dclose(d);
-  return rc < 0 ? -1 : 0;
-}
-
-/* Whether every component of `path` exists (H5Lexists needs the parents to exist). */
-static int path_exists(hid_t f, const char *path) {
-  char buf[1024];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *s = buf + 1; *s; s++)
-    if (*s == '/') {
-      *s = '\0';
-      if (H5Lexists(f, buf, H5P_DEFAULT) <= 0) return 0;
-      *s = '/';
-    }
-  return H5Lexists(f, buf, H5P_DEFAULT) > 0;
-}
-
-/* The grid of an fpkit file: /grid/x (and /grid/y, /grid/z) with attributes lo, hi. */
-static int file_grid(fpk_config *c, const marginal *m, hid_t f, fpk_grid *g, fpk_error *err) {
+/* The grid of an fpkit file: /grid/x (and /grid/y, /grid/z) with scalar attributes lo, hi. */
+static int file_grid(fpk_config *c, const marginal *m, fpk_h5_reader *f, fpk_grid *g,
+                     fpk_error *err) {
   static const char *const axes[] = {"/grid/x", "/grid/y", "/grid/z"};
   size_t n[FPK_MAX_DIM], d = 0;
   double lo[FPK_MAX_DIM], hi[FPK_MAX_DIM];
-  if (H5Lexists(f, "/grid", H5P_DEFAULT) <= 0)
+  if (!fpk_h5_exists(f, "/grid"))
     return fpk_config_invalid(c, m->section, "file", err,
                               "no /grid in %s: not an fpkit output with a grid "
                               "(docs/hdf5-layout.md)", m->file);
-  for (d = 0; d < FPK_MAX_DIM && (n[d] = dataset_len1(f, axes[d])); d++) {
-    hid_t x = H5Dopen2(f, axes[d], H5P_DEFAULT);
-    int bad = x < 0 || read_attr_double(x, "lo", &lo[d]) || read_attr_double(x, "hi", &hi[d]);
-    if (x >= 0) H5Dclose(x);
-    if (bad)
-      return fpk_config_invalid(c, m->section, "file", err,
-                                "%s: %s lacks its 'lo'/'hi' attributes", m->file, axes[d]);
+  for (d = 0; d < FPK_MAX_DIM; d++) {
+    const int is = fpk_h5_is_dataset(f, axes[d]);
+    if (is < 0) return file_error(c, m, f, err);
+    if (!is) break;
+    size_t rank, dims[FPK_H5_MAX_RANK];
+    if (fpk_h5_dataset_shape(f, axes[d], &rank, dims)) return file_error(c, m, f, err);
+    if (rank != 1)
+      return fpk_config_invalid(c, m->section, "file", err, "%s: %s is not a 1D array of cell "
+                                "centres", m->file, axes[d]);
+    n[d] = dims[0];
+    if (fpk_h5_read_attr_double(f, axes[d], "lo", &lo[d]) ||
+        fpk_h5_read_attr_double(f, axes[d], "hi", &hi[d]))
+      return file_error(c, m, f, err);
   }
   if (d == 0)
     return fpk_config_invalid(c, m->section, "file", err, "%s: no /grid/x dataset", m->file);
@@ -352,7 +306,11 @@ static int file_grid(fpk_config *c, const marginal *m, hid_t f, fpk_grid *g, fpk
   for (size_t a = 0; a < d; a++) {
     double *x = malloc(n[a] * sizeof *x);
     if (!x) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    int bad = read_dataset1(f, axes[a], x);
+    if (fpk_h5_read_doubles(f, axes[a], n[a], x)) {
+      free(x);
+      return file_error(c, m, f, err);
+    }
+    int bad = 0;
     for (size_t i = 0; !bad && i < n[a]; i++)
       bad = !(fabs(x[i] - fpk_grid_center(g, a, i)) <= 1e-9 * g->h[a]);
     free(x);
@@ -393,99 +351,40 @@ static int read_time_key(fpk_config *c, marginal *m, size_t nfile, fpk_error *er
   return FPK_SUCCESS;
 }
 
-static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
-  int rc;
-  static const char *const values[] = {"density", "probability", NULL};
-  if ((rc = fpk_config_string(c, m->section, "file", 1, &m->file, err)) ||
-      (rc = fpk_config_string(c, m->section, "dataset", 1, &m->dataset, err)) ||
-      (rc = fpk_config_choice(c, m->section, "values", 0, values, &m->values, err)) ||
-      (rc = fpk_config_bool(c, m->section, "clip_negative", 0, &m->clip, err)))
-    return rc;
-  if (access(m->file, R_OK))
-    return fpk_config_invalid(c, m->section, "file", err, "cannot read it: %s", strerror(errno));
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors are reported here, not by HDF5's stack */
-  hid_t f = H5Fopen(m->file, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0)
-    return fpk_config_invalid(c, m->section, "file", err, "not a readable HDF5 file");
-  hid_t d = -1, s = -1;
-  double *buf = NULL;
-  rc = file_grid(c, m, f, &m->fgrid, err);
-  if (rc) goto done;
+/* The times of a field with a time axis: the dataset `t` beside it when there is one (it must
+ * then hold nfile finite times: an unreadable one is an error, not NaN), else NaN (unknown). */
+static int read_field_times(fpk_config *c, marginal *m, fpk_h5_reader *f, size_t nfile,
+                            double *tf, fpk_error *err) {
+  for (size_t k = 0; k < nfile; k++) tf[k] = NAN;
+  char tpath[1024];
+  snprintf(tpath, sizeof tpath, "%s", m->dataset);
+  char *slash = strrchr(tpath, '/');
+  snprintf(slash + 1, sizeof tpath - (size_t)(slash + 1 - tpath), "t");
+  const int is = fpk_h5_is_dataset(f, tpath);
+  if (is < 0) return file_error(c, m, f, err);
+  if (!is) return FPK_SUCCESS;
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  if (fpk_h5_dataset_shape(f, tpath, &rank, dims)) return file_error(c, m, f, err);
+  if (rank != 1 || dims[0] != nfile) return FPK_SUCCESS; /* not this field's times */
+  if (fpk_h5_read_doubles(f, tpath, nfile, tf)) return file_error(c, m, f, err);
+  for (size_t k = 0; k < nfile; k++)
+    if (!isfinite(tf[k]))
+      return fpk_config_invalid(c, m->section, "file", err, "%s: %s[%zu] = %g is not a time",
+                                m->file, tpath, k, tf[k]);
+  return FPK_SUCCESS;
+}
+
+/* Copies the fields used (one time or all) as cell probabilities, checking each value. */
+static int take_fields(fpk_config *c, marginal *m, const double *buf, const double *tf,
+                       size_t off, size_t nfile, fpk_error *err) {
   const fpk_grid *g = &m->fgrid;
   const size_t N = g->size, dim = g->dim;
-  if (m->dataset[0] != '/' || !path_exists(f, m->dataset) ||
-      (d = H5Dopen2(f, m->dataset, H5P_DEFAULT)) < 0) {
-    sbuf names = {0};
-    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_NATIVE, list_datasets, &names);
-    rc = fpk_config_invalid(c, m->section, "dataset", err,
-                            "no such dataset in %s (an absolute path; datasets there: %s%s)",
-                            m->file, sb_str(&names), names.len >= 300 ? ", ..." : "");
-    free(names.s);
-    goto done;
-  }
-  s = H5Dget_space(d);
-  int rank = H5Sget_simple_extent_ndims(s);
-  hsize_t dims[8] = {0};
-  if (rank < 1 || rank > 8) rank = 0;
-  else H5Sget_simple_extent_dims(s, dims, NULL);
-  /* [t][y][x] or [y][x] (x fastest), as fpkit writes densities */
-  int fits = rank == (int)dim || rank == (int)dim + 1;
-  const int off = rank == (int)dim + 1;
-  for (size_t a = 0; fits && a < dim; a++) fits = dims[off + dim - 1 - a] == g->n[a];
-  if (!fits) {
-    char gd[128];
-    describe_grid(g, gd, sizeof gd);
-    rc = fpk_config_invalid(c, m->section, "dataset", err,
-                            "its shape (rank %d) is not that of a field on the file's grid "
-                            "(%s), optionally with a leading time axis", rank, gd);
-    goto done;
-  }
-  m->time_axis = off;
-  const size_t nfile = off ? (size_t)dims[0] : 1;
-  if (off && (nfile < 1 || nfile > MAX_FILE_TIMES)) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "time axis of %zu entries", nfile);
-    goto done;
-  }
-  if (off) {
-    if ((rc = read_time_key(c, m, nfile, err))) goto done;
-  } else if (fpk_config_has(c, m->section, "time")) {
-    rc = fpk_config_invalid(c, m->section, "time", err,
-                            "%s has no time axis (it is one field on the grid)", m->dataset);
-    goto done;
-  }
-  buf = malloc(nfile * N * sizeof *buf);
-  if (!buf) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory reading %s", m->dataset);
-    goto done;
-  }
-  if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "cannot read it as numbers");
-    goto done;
-  }
-  /* the times: a dataset `t` beside the field, else the indices */
-  double *tf = malloc(nfile * sizeof *tf);
-  if (!tf) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    goto done;
-  }
-  for (size_t k = 0; k < nfile; k++) tf[k] = NAN;
-  if (off) {
-    char tpath[1024];
-    snprintf(tpath, sizeof tpath, "%s", m->dataset);
-    char *slash = strrchr(tpath, '/');
-    snprintf(slash + 1, sizeof tpath - (size_t)(slash + 1 - tpath), "t");
-    if (path_exists(f, tpath) && dataset_len1(f, tpath) == nfile) read_dataset1(f, tpath, tf);
-  }
   const size_t k0 = m->all ? 0 : (off ? m->time_index : 0);
   m->nt = m->all ? nfile : 1;
   m->p = malloc(m->nt * N * sizeof *m->p);
   m->t = malloc(m->nt * sizeof *m->t);
   m->mass = malloc(m->nt * sizeof *m->mass);
-  if (!m->p || !m->t || !m->mass) {
-    free(tf);
-    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    goto done;
-  }
+  if (!m->p || !m->t || !m->mass) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   const double scale = m->values == 0 ? g->cell_volume : 1.0;
   for (size_t k = 0; k < m->nt; k++) {
     const double *src = buf + (k0 + k) * N;
@@ -500,14 +399,12 @@ static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
         else snprintf(at, sizeof at, "[%zu][%zu]", iy, ix);
         char tk[48] = "";
         if (off) snprintf(tk, sizeof tk, "[%zu]", k0 + k);
-        free(tf);
-        rc = fpk_config_invalid(c, m->section, "dataset", err,
-                                "%s%s%s = %g: a marginal must be finite and >= 0%s", m->dataset,
-                                tk, at, v,
-                                isfinite(v) ? " (clip_negative = true sets negative values to 0 "
-                                              "and records the mass removed)"
-                                            : "");
-        goto done;
+        return fpk_config_invalid(c, m->section, "dataset", err,
+                                  "%s%s%s = %g: a marginal must be finite and >= 0%s",
+                                  m->dataset, tk, at, v,
+                                  isfinite(v) ? " (clip_negative = true sets negative values to "
+                                                "0 and records the mass removed)"
+                                              : "");
       }
       if (v < 0) {
         clipped -= v * scale;
@@ -516,26 +413,99 @@ static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
       dst[i] = v * scale;
       mass += dst[i];
     }
-    if (!(mass > 0)) {
-      free(tf);
-      rc = fpk_config_invalid(c, m->section, "dataset", err, "the field at time index %zu has "
-                              "zero mass", k0 + k);
-      goto done;
-    }
+    if (!(mass > 0))
+      return fpk_config_invalid(c, m->section, "dataset", err,
+                                "the field at time index %zu has zero mass", k0 + k);
     m->mass[k] = mass;
     if (clipped > m->clipped) m->clipped = clipped;
   }
-  free(tf);
+  return FPK_SUCCESS;
+}
+
+static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
+  int rc;
+  static const char *const values[] = {"density", "probability", NULL};
+  if ((rc = fpk_config_string(c, m->section, "file", 1, &m->file, err)) ||
+      (rc = fpk_config_string(c, m->section, "dataset", 1, &m->dataset, err)) ||
+      (rc = fpk_config_choice(c, m->section, "values", 0, values, &m->values, err)) ||
+      (rc = fpk_config_bool(c, m->section, "clip_negative", 0, &m->clip, err)))
+    return rc;
+  fpk_error e = {0};
+  fpk_h5_reader *f = fpk_h5_reader_open(m->file, &e);
+  if (!f) return fpk_config_invalid(c, m->section, "file", err, "%s", e.msg);
+  double *buf = NULL, *tf = NULL;
+  rc = file_grid(c, m, f, &m->fgrid, err);
+  if (rc) goto done;
+  const fpk_grid *g = &m->fgrid;
+  const size_t N = g->size, dim = g->dim;
+  const int is = m->dataset[0] == '/' ? fpk_h5_is_dataset(f, m->dataset) : 0;
+  if (is < 0) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
+    goto done;
+  }
+  if (!is) {
+    char names[320];
+    fpk_h5_list_datasets(f, names, sizeof names);
+    rc = fpk_config_invalid(c, m->section, "dataset", err,
+                            "no such dataset in %s (an absolute path; datasets there: %s)",
+                            m->file, names);
+    goto done;
+  }
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  if (fpk_h5_dataset_shape(f, m->dataset, &rank, dims)) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
+    goto done;
+  }
+  /* [t][y][x] or [y][x] (x fastest), as fpkit writes densities */
+  int fits = rank == dim || rank == dim + 1;
+  const size_t off = rank == dim + 1;
+  for (size_t a = 0; fits && a < dim; a++) fits = dims[off + dim - 1 - a] == g->n[a];
+  if (!fits) {
+    char gd[128];
+    describe_grid(g, gd, sizeof gd);
+    rc = fpk_config_invalid(c, m->section, "dataset", err,
+                            "its shape (rank %zu) is not that of a field on the file's grid "
+                            "(%s), optionally with a leading time axis", rank, gd);
+    goto done;
+  }
+  m->time_axis = (int)off;
+  const size_t nfile = off ? dims[0] : 1;
+  if (off && (nfile < 1 || nfile > MAX_FILE_TIMES)) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "time axis of %zu entries", nfile);
+    goto done;
+  }
+  if (off) {
+    if ((rc = read_time_key(c, m, nfile, err))) goto done;
+  } else if (fpk_config_has(c, m->section, "time")) {
+    rc = fpk_config_invalid(c, m->section, "time", err,
+                            "%s has no time axis (it is one field on the grid)", m->dataset);
+    goto done;
+  }
+  buf = malloc(nfile * N * sizeof *buf);
+  tf = malloc(nfile * sizeof *tf);
+  if (!buf || !tf) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory reading %s", m->dataset);
+    goto done;
+  }
+  if (fpk_h5_read_doubles(f, m->dataset, nfile * N, buf)) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
+    goto done;
+  }
+  if (off) {
+    if ((rc = read_field_times(c, m, f, nfile, tf, err))) goto done;
+  } else {
+    tf[0] = NAN;
+  }
+  if ((rc = take_fields(c, m, buf, tf, off, nfile, err))) goto done;
   char tdesc[64] = "";
   if (off && m->all) snprintf(tdesc, sizeof tdesc, ", all %zu times", nfile);
-  else if (off) snprintf(tdesc, sizeof tdesc, ", time index %zu (t = %g)", k0, m->t[0]);
+  else if (off) snprintf(tdesc, sizeof tdesc, ", time index %zu (t = %g)", m->time_index, m->t[0]);
   snprintf(m->what, sizeof m->what, "hdf5 %s:%s (%s%s)", m->file, m->dataset,
            m->values == 0 ? "density x cell volume" : "probabilities", tdesc);
 done:
   free(buf);
-  if (s >= 0) H5Sclose(s);
-  if (d >= 0) H5Dclose(d);
-  H5Fclose(f);
+  free(tf);
+  fpk_h5_reader_close(f);
   return rc;
 }
 
@@ -1367,9 +1337,12 @@ static int execute(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
   time_t now = time(NULL);
   strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   /* Create the output first: an unwritable path fails before any computation. */
-  fpk_h5 *f = fpk_h5_create(r->output, err);
+  const char *inputs[2];
+  size_t ninputs = 0;
+  if (r->src.type == M_HDF5) inputs[ninputs++] = r->src.file;
+  if (r->tgt.type == M_HDF5) inputs[ninputs++] = r->tgt.file;
+  fpk_h5 *f = fpk_app_create_output(opt, r->output, inputs, ninputs, err);
   if (!f) return err->status;
-  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(f));
   if (!opt->quiet && r->normalize) {
     const size_t k = r->max_mass_k;
     char at[64] = "";

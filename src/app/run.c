@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -17,12 +18,18 @@
 #include "fpkit/exact.h"
 #include "fpkit/fv.h"
 #include "fpkit/grid.h"
+#include "fpkit/guard.h"
 #include "fpkit/io.h"
 #include "fpkit/model.h"
 #include "fpkit/sde.h"
 #include "fpkit/spectral.h"
 
 #define MAX_TIMES 1000
+/* Largest grid: 1e7 cells of 8 bytes are 80 MB per field and output time. */
+#define MAX_CELLS 1e7
+/* The smallest standard deviation whose square is a normal double: below it a variance
+ * underflows (then a Gaussian start is a point mass: use [init] type = point). */
+#define MIN_STD 1.4916681462400413e-154
 
 /* Everything a run needs, resolved from the configuration. */
 typedef struct experiment {
@@ -40,6 +47,7 @@ typedef struct experiment {
   fpk_spectral_options spectral_opt;
   int stationary_on, gap_on; /* [stationary] */
   fpk_mc_params mc;
+  fpk_density_guard guard; /* [guard] tolerances of the FP solvers' output guards */
   const char *output;
 } experiment;
 
@@ -60,15 +68,24 @@ static int read_grid(fpk_config *c, experiment *x, fpk_error *err) {
   if ((rc = fpk_config_doubles(c, "grid", "lo", 1, d, 1, lo, err))) return rc;
   if ((rc = fpk_config_doubles(c, "grid", "hi", 1, d, 1, hi, err))) return rc;
   if ((rc = fpk_config_doubles(c, "grid", "n", 1, d, 1, nd, err))) return rc;
+  double cells = 1.0;
   for (size_t a = 0; a < d; a++) {
-    if (nd[a] != floor(nd[a]) || nd[a] < 3 || nd[a] > 1e7)
-      return fpk_config_invalid(c, "grid", "n", err, "cell counts must be integers >= 3");
+    if (nd[a] != floor(nd[a]) || nd[a] < 3 || nd[a] > MAX_CELLS)
+      return fpk_config_invalid(c, "grid", "n", err,
+                                "cell counts must be integers in [3, %.0f] (axis %zu: %g)",
+                                MAX_CELLS, a, nd[a]);
+    cells *= nd[a];
     n[a] = (size_t)nd[a];
     if (!(lo[a] < hi[a]))
       return fpk_config_invalid(c, "grid", lo[a] == hi[a] ? "hi" : "lo", err,
                                 "bounds reversed or empty on axis %zu (lo = %g, hi = %g)", a,
                                 lo[a], hi[a]);
   }
+  if (cells > MAX_CELLS)
+    return fpk_config_invalid(c, "grid", "n", err,
+                              "the grid has %.3g cells, more than the limit of %.0f (every "
+                              "method stores a field per output time)",
+                              cells, MAX_CELLS);
   const char *bcs = "reflecting";
   if ((rc = fpk_config_string(c, "grid", "bc", 0, &bcs, err))) return rc;
   char buf[256];
@@ -104,6 +121,12 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
         for (size_t j = 0; j < i; j++)
           if (g->cov[i * d + j] != g->cov[j * d + i])
             return fpk_config_invalid(c, "init", "cov", err, "covariance must be symmetric");
+      for (size_t i = 0; i < d; i++)
+        if (g->cov[i * d + i] > 0.0 && g->cov[i * d + i] < MIN_STD * MIN_STD)
+          return fpk_config_invalid(c, "init", "cov", err,
+                                    "variance %g is below the smallest normal double (%.3g): "
+                                    "for a point start use [init] type = point",
+                                    g->cov[i * d + i], MIN_STD * MIN_STD);
       double det = d == 1 ? g->cov[0] : g->cov[0] * g->cov[3] - g->cov[1] * g->cov[2];
       if (!(g->cov[0] > 0.0) || !(det > 0.0))
         return fpk_config_invalid(c, "init", "cov", err, "covariance must be positive definite");
@@ -113,6 +136,11 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
       for (size_t i = 0; i < d; i++) {
         if (!(sd[i] > 0.0))
           return fpk_config_invalid(c, "init", "std", err, "standard deviations must be > 0");
+        if (sd[i] < MIN_STD)
+          return fpk_config_invalid(c, "init", "std", err,
+                                    "std = %g: its square underflows (std must be >= %.3g); for "
+                                    "a point start use [init] type = point",
+                                    sd[i], MIN_STD);
         g->cov[i * d + i] = sd[i] * sd[i];
       }
     }
@@ -123,6 +151,10 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
     for (size_t a = 0; a < d; a++) w = fmax(w, 2.0 * x->grid.h[a]);
     if ((rc = fpk_config_doubles(c, "init", "x0", 1, d, 1, g->mean, err))) return rc;
     if ((rc = fpk_config_double(c, "init", "width", 0, 0.0, 1, INFINITY, &w, err))) return rc;
+    if (w < MIN_STD)
+      return fpk_config_invalid(c, "init", "width", err,
+                                "width = %g: its square underflows (width must be >= %.3g)", w,
+                                MIN_STD);
     for (size_t i = 0; i < d; i++) g->cov[i * d + i] = w * w;
   }
   double out = fpk_gaussian_mass_outside(g, &x->grid);
@@ -307,11 +339,65 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* [guard]: tolerances of the FP solvers' output guards (fpkit/guard.h, docs/testing.md). */
+static int read_guard(fpk_config *c, experiment *x, fpk_error *err) {
+  fpk_density_guard_init(&x->guard);
+  int rc = fpk_config_double(c, "guard", "mass_tol", 0, 0.0, 0, 1.0, &x->guard.mass_tol, err);
+  if (!rc)
+    rc = fpk_config_double(c, "guard", "negative_tol", 0, 0.0, 0, 1.0, &x->guard.negative_tol,
+                           err);
+  return rc;
+}
+
+/* Every method's step count over every output interval, checked here so that a tiny dt is an
+ * error with file:line rather than a run that cannot end (a count beyond 2^64 once became 0
+ * steps and the initial density was written at every time); and the memory of kept paths. */
+static int check_steps(fpk_config *c, const experiment *x, fpk_error *err) {
+  const struct {
+    int on;
+    const char *section;
+    double dt;
+  } m[3] = {{x->fv_on, "fp", x->fv_dt},
+            {x->spectral_on, "spectral", x->spectral_dt},
+            {x->mc_on, "mc", x->mc.dt}};
+  double mc_steps = 0.0;
+  for (size_t i = 0; i < 3; i++) {
+    if (!m[i].on) continue;
+    double total = 0.0;
+    for (size_t k = 0; k < x->nt; k++) {
+      size_t n;
+      double h;
+      fpk_error e = {0};
+      if (fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], m[i].dt, &n, &h, &e))
+        return fpk_config_invalid(c, m[i].section, "dt", err, "%s", e.msg);
+      total += (double)n;
+    }
+    if (total > FPK_MAX_STEPS)
+      return fpk_config_invalid(c, m[i].section, "dt", err,
+                                "%.3g steps in all, more than the limit of %.0e", total,
+                                FPK_MAX_STEPS);
+    if (i == 2) mc_steps = total;
+  }
+  if (x->mc_on && x->mc.keep_paths) {
+    const double bytes =
+        (double)x->mc.keep_paths * (mc_steps + 1.0) * (double)x->dim * sizeof(double);
+    const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (ram > 0.0 && bytes > 0.5 * ram)
+      return fpk_config_invalid(c, "mc", "keep_paths", err,
+                                "storing %zu paths x %.0f steps x %zu components takes %.3g GB, "
+                                "more than half of this machine's %.3g GB: keep fewer paths",
+                                x->mc.keep_paths, mc_steps + 1.0, x->dim, bytes / 1e9,
+                                ram / 1e9);
+  }
+  return FPK_SUCCESS;
+}
+
 static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
                            char *default_out, size_t len, fpk_error *err) {
   int rc;
   if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) || (rc = read_init(c, x, err)) ||
-      (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)))
+      (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
+      (rc = read_guard(c, x, err)) || (rc = check_steps(c, x, err)))
     return rc;
   /* Default output: results/<config stem>.h5 */
   const char *base = strrchr(opt->config_path, '/');
@@ -361,6 +447,19 @@ static int initial_density(const experiment *x, double *p, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* After a method failed at output k - 1: NaN for everything from output k on ("not computed"),
+ * which only a file kept with --keep-failed shows. */
+static void not_computed(const experiment *x, method_out *m, size_t k, double *const *series,
+                         size_t nseries) {
+  const size_t cells = x->grid.size, d = x->dim;
+  for (size_t j = k; j < x->nt; j++) {
+    for (size_t i = 0; i < cells; i++) m->density[j * cells + i] = NAN;
+    for (size_t i = 0; i < d; i++) m->mean[j * d + i] = NAN;
+    for (size_t i = 0; i < d * d; i++) m->cov[j * d * d + i] = NAN;
+    for (size_t q = 0; q < nseries; q++) series[q][j] = NAN;
+  }
+}
+
 static int run_exact(const experiment *x, method_out *m, fpk_error *err) {
   const size_t d = x->dim, cells = x->grid.size;
   for (size_t k = 0; k < x->nt; k++) {
@@ -369,22 +468,50 @@ static int run_exact(const experiment *x, method_out *m, fpk_error *err) {
     if (!rc) rc = fpk_gaussian_cell_probs(&g, &x->grid, m->density + k * cells, err);
     if (rc) return rc;
     for (size_t i = 0; i < cells; i++) m->density[k * cells + i] /= x->grid.cell_volume;
+    /* the guard: the law's mass in the box is at most 1 */
+    fpk_density_guard spec = x->guard;
+    spec.mass = NAN;
+    spec.mass_max = 1.0;
+    if ((rc = fpk_guard_density(&x->grid, m->density + k * cells, &spec, "exact (closed form)",
+                                x->t[k], err)) ||
+        (rc = fpk_guard_finite(g.cov, d * d, "exact (closed form)", "covariance", x->t[k], err)))
+      return rc;
     memcpy(m->mean + k * d, g.mean, d * sizeof(double));
     memcpy(m->cov + k * d * d, g.cov, d * d * sizeof(double));
   }
   return FPK_SUCCESS;
 }
 
-/* Exact law of the Euler–Maruyama chain the Monte Carlo run simulates, at each output time. */
-static int run_exact_em(const experiment *x, double *mean, double *cov, fpk_error *err) {
+/* The exact law of the chain the Monte Carlo run simulates, when it has a closed form: the
+ * Gaussian law of the Euler–Maruyama chain (closed-forms.md), which is also Milstein's (the noise of
+ * a linear model is constant, so Milstein's correction vanishes), or, for exact-ou, the law of the
+ * diffusion itself, which its transitions sample exactly. NULL: no closed form (sra1, tamed Euler,
+ * non-linear models). The law reported beside the ensemble must be that of the stepper that ran:
+ * the Euler–Maruyama law of a stiff model overflows where exact-ou is exact. */
+static const char *chain_law(const experiment *x) {
+  if (!x->mc_on || !x->exact_on) return NULL;
+  if (x->mc.stepper == fpk_sde_euler_maruyama || x->mc.stepper == fpk_sde_milstein)
+    return "euler-maruyama";
+  if (x->mc.stepper == fpk_sde_exact_ou) return "exact-ou";
+  return NULL;
+}
+
+/* That law's mean and covariance at each output time. */
+static int run_chain_law(const experiment *x, const method_out *exact, double *mean, double *cov,
+                         fpk_error *err) {
   const size_t d = x->dim;
+  if (x->mc.stepper == fpk_sde_exact_ou) {
+    memcpy(mean, exact->mean, x->nt * d * sizeof(double));
+    memcpy(cov, exact->cov, x->nt * d * d * sizeof(double));
+    return FPK_SUCCESS;
+  }
   size_t nsteps[MAX_TIMES];
   double h[MAX_TIMES];
   for (size_t k = 0; k < x->nt; k++) {
-    nsteps[k] = fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], x->mc.dt, &h[k]);
+    int rc = fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], x->mc.dt, &nsteps[k], &h[k], err);
     fpk_gaussian g;
-    int rc = fpk_exact_em_law(x->model->linear, &x->init, k + 1, nsteps, h, &g, err);
-    if (rc) return rc;
+    if (!rc) rc = fpk_exact_em_law(x->model->linear, &x->init, k + 1, nsteps, h, &g, err);
+    if (rc) return fpk_error_prefix(err, "law of the %s chain: ", x->mc.stepper->name);
     memcpy(mean + k * d, g.mean, d * sizeof(double));
     memcpy(cov + k * d * d, g.cov, d * d * sizeof(double));
   }
@@ -402,16 +529,22 @@ static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m
     return rc;
   }
   rc = fpk_fv_set_density(s, 0.0, m->density);
-  for (size_t k = 0; !rc && k < x->nt; k++) {
+  if (!rc) rc = fpk_fv_set_guard(s, &x->guard);
+  size_t k = 0;
+  for (; !rc && k < x->nt; k++) {
     progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
-    if ((rc = fpk_fv_evolve(s, x->t[k]))) break;
+    rc = fpk_fv_evolve(s, x->t[k]);
+    if (rc && rc != FPK_ENUMERIC) break;
+    /* a density that failed its guard is kept as computed, for --keep-failed */
     memcpy(m->density + k * cells, fpk_fv_density(s), cells * sizeof(double));
     fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
     mass[k] = fpk_fv_mass(s);
     pmin[k] = fpk_fv_min_density(s);
+    if (rc) break;
   }
+  if (rc) not_computed(x, m, k + 1, (double *[]){mass, pmin}, 2);
   /* The solver keeps its own last error (nlopt style); carry it into the run's error. */
-  if (rc) fpk_error_set(err, rc, "[fp] %s: %s", x->fv_scheme->name, fpk_fv_errmsg(s));
+  if (rc) fpk_error_set(err, rc, "[fp]: %s", fpk_fv_errmsg(s));
   *steps = fpk_fv_steps_taken(s);
   fpk_fv_free(s);
   return rc;
@@ -608,17 +741,22 @@ static int run_spectral(const fpk_run_options *opt, const experiment *x, method_
     return rc;
   }
   rc = fpk_spectral_set_density(s, 0.0, m->density);
-  for (size_t k = 0; !rc && k < x->nt; k++) {
+  if (!rc) rc = fpk_spectral_set_guard(s, &x->guard);
+  size_t k = 0;
+  for (; !rc && k < x->nt; k++) {
     progress(opt, "spectral  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
-    if ((rc = fpk_spectral_evolve(s, x->t[k]))) break;
+    rc = fpk_spectral_evolve(s, x->t[k]);
+    if (rc && rc != FPK_ENUMERIC) break;
     memcpy(m->density + k * cells, fpk_spectral_density(s), cells * sizeof(double));
     fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
     dg->mass[k] = fpk_spectral_mass(s);
     dg->min[k] = fpk_spectral_min_density(s);
     dg->tail[k] = fpk_spectral_tail_energy(s);
     dg->edge[k] = fpk_spectral_edge_density(s);
+    if (rc) break;
   }
-  if (rc) fpk_error_set(err, rc, "[spectral] %s: %s", x->spectral_scheme->name, fpk_spectral_errmsg(s));
+  if (rc) not_computed(x, m, k + 1, (double *[]){dg->mass, dg->min, dg->tail, dg->edge}, 4);
+  if (rc) fpk_error_set(err, rc, "[spectral]: %s", fpk_spectral_errmsg(s));
   dg->steps = fpk_spectral_steps_taken(s);
   fpk_spectral_free(s);
   return rc;
@@ -626,7 +764,10 @@ static int run_spectral(const fpk_run_options *opt, const experiment *x, method_
 
 /* ------------------------------------------------------------------------------- output */
 
-static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, const char *desc) {
+/* nan_means: NULL when every value must be finite, else what NaN means in mean and cov (the
+ * moments of an ensemble with no survivor). */
+static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, const char *desc,
+                        const char *nan_means) {
   const size_t d = x->dim, nt = x->nt;
   char name[64];
   size_t dims[4] = {nt, 0, 0, 0}, rank = 1 + d;
@@ -642,10 +783,15 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
     return rc;
   size_t md[3] = {nt, d, d};
   snprintf(name, sizeof name, "/%s/mean", m->name);
-  if ((rc = fpk_h5_write(f, name, 2, md, m->mean, "length", "mean at each output time")))
+  if ((rc = nan_means ? fpk_h5_write_undefined(f, name, 2, md, m->mean, "length",
+                                               "mean at each output time", nan_means)
+                      : fpk_h5_write(f, name, 2, md, m->mean, "length", "mean at each output time")))
     return rc;
   snprintf(name, sizeof name, "/%s/cov", m->name);
-  return fpk_h5_write(f, name, 3, md, m->cov, "length^2", "covariance at each output time");
+  return nan_means ? fpk_h5_write_undefined(f, name, 3, md, m->cov, "length^2",
+                                            "covariance at each output time", nan_means)
+                   : fpk_h5_write(f, name, 3, md, m->cov, "length^2",
+                                  "covariance at each output time");
 }
 
 static double mean_dist(size_t d, const double *a, const double *b) {
@@ -712,11 +858,14 @@ typedef struct run_state {
   experiment x;
   fpk_h5 *file;
   method_out fv, spectral, mc, exact;
-  double *fv_mass, *fv_min, *em_mean, *em_cov;
+  double *fv_mass, *fv_min, *chain_mean, *chain_cov;
   spectral_diag sd;
   fpk_mc_result mcr;
   double wall_fv, wall_spectral, wall_mc; /* seconds, for work–precision diagrams */
   stationary_out st;
+  size_t fv_steps;
+  int failed;        /* a numerical failure under --keep-failed: `failure` says which */
+  fpk_error failure;
 } run_state;
 
 static void release(run_state *s) {
@@ -724,42 +873,44 @@ static void release(run_state *s) {
   free_out(&s->fv), free_out(&s->spectral), free_out(&s->exact);
   free(s->sd.mass), free(s->sd.min), free(s->sd.tail), free(s->sd.edge);
   free(s->st.fv), free(s->st.spectral), free(s->st.exact), free(s->st.kl);
-  free(s->fv_mass), free(s->fv_min), free(s->em_mean), free(s->em_cov);
+  free(s->fv_mass), free(s->fv_min), free(s->chain_mean), free(s->chain_cov);
   fpk_mc_result_free(&s->mcr);
   fpk_model_free(s->x.model);
   fpk_config_free(s->cfg);
 }
 
+/* The writer's error (its status: FPK_EIO, or FPK_ENUMERIC for a non-finite value); a failure
+ * outside the writer (memory for the distances) has none of its own. */
 static int h5_failed(fpk_h5 *f, fpk_error *err) {
-  return fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+  const int st = fpk_h5_status(f);
+  if (!st) return fpk_error_set(err, FPK_ENOMEM, "out of memory while writing the output");
+  return fpk_error_set(err, st, "%s", fpk_h5_errmsg(f));
 }
 
-static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
+/* Runs every method that is on. A method that fails stops the run; a numerical failure (an
+ * output guard) under --keep-failed instead turns off the methods not yet run and returns
+ * FPK_ENUMERIC, so that what was computed can be written with the failure recorded. */
+static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   experiment *x = &s->x;
   const size_t nt = x->nt, d = x->dim;
   int rc;
-  char created[64];
-  time_t now = time(NULL);
-  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-
-  /* Create the output first: an unwritable path fails before any computation. */
-  s->file = fpk_h5_create(x->output, err);
-  if (!s->file) return err->status;
-  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(s->file));
-
+  int *later[] = {&x->spectral_on, &x->stationary_on, &x->gap_on, &x->mc_on};
   if (x->exact_on) {
     progress(opt, "exact");
     if (alloc_out(&s->exact, "exact", x)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
     if ((rc = run_exact(x, &s->exact, err))) return rc;
   }
-  size_t fv_steps = 0;
   if (x->fv_on) {
     if (alloc_out(&s->fv, "fv", x) || !(s->fv_mass = calloc(nt, sizeof(double))) ||
         !(s->fv_min = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
     const double t0 = now_seconds();
-    if ((rc = run_fv(opt, x, &s->fv, s->fv_mass, s->fv_min, &fv_steps, err))) return rc;
+    rc = run_fv(opt, x, &s->fv, s->fv_mass, s->fv_min, &s->fv_steps, err);
     s->wall_fv = now_seconds() - t0;
+    if (rc) {
+      for (size_t i = 0; i < 4; i++) *later[i] = 0;
+      return rc;
+    }
   }
   if (x->spectral_on) {
     spectral_diag *dg = &s->sd;
@@ -768,29 +919,58 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         !(dg->edge = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
     const double t0 = now_seconds();
-    if ((rc = run_spectral(opt, x, &s->spectral, dg, err))) return rc;
+    rc = run_spectral(opt, x, &s->spectral, dg, err);
     s->wall_spectral = now_seconds() - t0;
     if (dg->warning[0]) fprintf(stderr, "fpkit: warning: [spectral] %s\n", dg->warning);
+    if (rc) {
+      for (size_t i = 1; i < 4; i++) *later[i] = 0;
+      return rc;
+    }
   }
   if (x->stationary_on || x->gap_on) {
     progress(opt, "stationary");
-    if ((rc = run_stationary(x, s->fv.density, s->spectral.density, &s->st, err)))
+    if ((rc = run_stationary(x, s->fv.density, s->spectral.density, &s->st, err))) {
+      x->stationary_on = x->gap_on = x->mc_on = 0;
       return rc;
+    }
   }
   if (x->mc_on) {
     progress(opt, "mc  %zu paths", x->mc.npaths);
     x->mc.nthreads = opt->threads;
     const double t0 = now_seconds();
-    if ((rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err)))
+    if ((rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err))) {
+      x->mc_on = 0; /* the engine keeps nothing of a failed ensemble */
       return fpk_error_prefix(err, "[mc]: ");
+    }
     s->wall_mc = now_seconds() - t0;
     s->mc = (method_out){"mc", s->mcr.density, s->mcr.mean, s->mcr.cov};
-    if (x->exact_on) {
-      if (!(s->em_mean = calloc(nt * d, sizeof(double))) ||
-          !(s->em_cov = calloc(nt * d * d, sizeof(double))))
+    if (chain_law(x)) {
+      if (!(s->chain_mean = calloc(nt * d, sizeof(double))) ||
+          !(s->chain_cov = calloc(nt * d * d, sizeof(double))))
         return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-      if ((rc = run_exact_em(x, s->em_mean, s->em_cov, err))) return rc;
+      if ((rc = run_chain_law(x, &s->exact, s->chain_mean, s->chain_cov, err))) return rc;
     }
+  }
+  return FPK_SUCCESS;
+}
+
+static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
+  experiment *x = &s->x;
+  const size_t nt = x->nt, d = x->dim;
+  char created[64];
+  time_t now = time(NULL);
+  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+
+  /* Create the output first: a bad or unwritable path fails before any computation. */
+  s->file = fpk_app_create_output(opt, x->output, NULL, 0, err);
+  if (!s->file) return err->status;
+
+  int rc = compute(s, opt, err);
+  if (rc) {
+    if (rc != FPK_ENUMERIC || !opt->keep_failed) return rc;
+    s->failed = 1;
+    s->failure = *err;
+    if ((rc = fpk_app_mark_failed(s->file, &s->failure, err))) return rc;
   }
   progress(opt, "writing %s", x->output);
   if (opt->progress) fputs("\r\033[K", stderr);
@@ -803,16 +983,16 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       fpk_h5_attr_string(f, "/", "created", created) ||
       fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x))
     return h5_failed(f, err);
-  if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages"))
+  if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages", NULL))
     return h5_failed(f, err);
   if (x->fv_on) {
-    if (write_method(f, x, &s->fv, "finite-volume Fokker-Planck (Scharfetter-Gummel fluxes)") ||
+    if (write_method(f, x, &s->fv, "finite-volume Fokker-Planck (Scharfetter-Gummel fluxes)", NULL) ||
         fpk_h5_write(f, "/fv/mass", 1, &nt, s->fv_mass, NULL,
                      "integral of the density (survival probability with absorbing walls)") ||
         fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, "1/length^dim", "minimum of the density") ||
         fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
         fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
-        fpk_h5_attr_u64(f, "/fv", "steps", fv_steps) ||
+        fpk_h5_attr_u64(f, "/fv", "steps", s->fv_steps) ||
         fpk_h5_attr_double(f, "/fv", "wall_seconds", s->wall_fv))
       return h5_failed(f, err);
   }
@@ -820,7 +1000,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
     const spectral_diag *dg = &s->sd;
     if (write_method(f, x, &s->spectral,
                      "Fourier pseudo-spectral Fokker-Planck on the periodic box; density is the "
-                     "cell average of the trigonometric interpolant") ||
+                     "cell average of the trigonometric interpolant", NULL) ||
         fpk_h5_write(f, "/spectral/mass", 1, &nt, dg->mass, NULL, "integral of the density") ||
         fpk_h5_write(f, "/spectral/min_density", 1, &nt, dg->min, "1/length^dim",
                      "minimum point value of the density (spectral schemes do not preserve "
@@ -839,7 +1019,8 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   }
   if ((x->stationary_on || x->gap_on) && write_stationary(f, x, &s->st)) return h5_failed(f, err);
   if (x->mc_on) {
-    if (write_method(f, x, &s->mc, "Monte Carlo ensemble; density is the normalised histogram") ||
+    if (write_method(f, x, &s->mc, "Monte Carlo ensemble; density is the normalised histogram",
+                     "no surviving path (mean), fewer than 2 (cov)") ||
         fpk_h5_write(f, "/mc/outside", 1, &nt, s->mcr.outside, NULL,
                      "fraction of paths outside the grid (not in the histogram)") ||
         fpk_h5_write(f, "/mc/survival", 1, &nt, s->mcr.survival, NULL,
@@ -857,12 +1038,21 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
           fpk_h5_write(f, "/mc/paths", 3, pd, s->mcr.paths, "length", "first paths, [path][step][component]"))
         return h5_failed(f, err);
     }
-    if (s->em_mean) {
+    const char *law = chain_law(x);
+    char what[160];
+    snprintf(what, sizeof what, "%s (/exact/chain_mean, /exact/chain_cov)",
+             law && !strcmp(law, "exact-ou") ? "the exact transition, the law of the diffusion"
+                                             : "the exact law of the Euler-Maruyama chain");
+    if (fpk_h5_attr_string(f, "/mc", "chain_law", law ? what : "none")) return h5_failed(f, err);
+    if (s->chain_mean) {
       size_t md[3] = {nt, d, d};
-      if (fpk_h5_write(f, "/exact/em_mean", 2, md, s->em_mean, "length",
-                       "exact mean of the Euler-Maruyama chain the Monte Carlo run simulates") ||
-          fpk_h5_write(f, "/exact/em_cov", 3, md, s->em_cov, "length^2",
-                       "exact covariance of the Euler-Maruyama chain"))
+      if (fpk_h5_write(f, "/exact/chain_mean", 2, md, s->chain_mean, "length",
+                       "exact mean of the chain the Monte Carlo run simulates (its stepper, its "
+                       "steps): the noise-free reference for /mc/mean") ||
+          fpk_h5_write(f, "/exact/chain_cov", 3, md, s->chain_cov, "length^2",
+                       "exact covariance of the chain the Monte Carlo run simulates") ||
+          fpk_h5_attr_string(f, "/exact/chain_mean", "stepper", x->mc.stepper->name) ||
+          fpk_h5_attr_string(f, "/exact/chain_cov", "stepper", x->mc.stepper->name))
         return h5_failed(f, err);
     }
   }
@@ -887,6 +1077,9 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
              pairs[p][1]->name, last[0], last[1], last[2], last[3], last[4]);
   }
   if (fpk_h5_commit(f)) return h5_failed(f, err);
+  if (s->failed)
+    return fpk_error_set(err, s->failure.status, "%s (kept: %s written with failed = 1)",
+                         s->failure.msg, x->output);
   if (!opt->quiet) printf("wrote %s\n", x->output);
   return FPK_SUCCESS;
 }

@@ -1,13 +1,15 @@
 /* fpkit — command-line front end.
  *
  *   fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]
+ *                    [--force] [--keep-failed]
  *   fpkit converge CONFIG [same options]
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
  *   fpkit --help | --version
  *
- * Exit status: 0 on success, 1 on a run failure (bad configuration, numerical failure, I/O),
- * 2 on a usage error. */
+ * Exit status: 0 on success, 1 on a run failure (bad configuration or input, I/O), 2 on a usage
+ * error, 3 on a numerical failure (an output guard refused a result: the numbers would have been
+ * wrong; docs/testing.md). */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -21,6 +23,7 @@
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
+    "                        [--force] [--keep-failed]\n"
     "       fpkit converge CONFIG [same options]\n"
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
@@ -36,7 +39,7 @@ static const char usage_text[] =
     "the coverage of the Kolmogorov-Smirnov band, against closed forms (docs/bridge-donsker.md).\n"
     "ot: entropic optimal transport between two densities on one grid (Gaussians, mixtures or\n"
     "fields of an fpkit HDF5 file), for a list of eps: values, potentials, plan moments, Sinkhorn\n"
-    "divergence, closed forms between Gaussians (docs/ot.md). Exits 1 when a solve does not\n"
+    "divergence, closed forms between Gaussians (docs/ot.md). Exits 3 when a solve does not\n"
     "converge (after writing the file) unless --allow-unconverged.\n"
     "\n"
     "options:\n"
@@ -44,9 +47,18 @@ static const char usage_text[] =
     "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable)\n"
     "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet         print nothing on success\n"
+    "      --force         replace an existing output file that fpkit did not write\n"
+    "      --keep-failed   on a numerical failure still write the file, marked failed\n"
     "      --allow-unconverged  (ot) exit 0 when a solve stops at max_iter unconverged\n"
     "  -h, --help          show this help\n"
-    "  -V, --version       show the version\n";
+    "  -V, --version       show the version\n"
+    "\n"
+    "The output is checked before anything is computed: it may not be a directory, a device, an\n"
+    "input, or an existing file fpkit did not write (unless --force). Every result is checked\n"
+    "(finite, mass, sign) before it is written.\n"
+    "exit status: 0 success; 1 bad input or I/O error; 2 usage error; 3 numerical failure: a\n"
+    "result failed its check (no file is written unless --keep-failed), a state became\n"
+    "non-finite, or an OT solve did not converge.\n";
 
 /* The temporary output file, removed if a signal ends the run (async-signal-safe: unlink). */
 static char temp_path[PATH_MAX];
@@ -76,6 +88,7 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
       {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},          {"allow-unconverged", no_argument, NULL, 'U'},
+      {"force", no_argument, NULL, 'F'},         {"keep-failed", no_argument, NULL, 'K'},
       {NULL, 0, NULL, 0}};
   fpk_run_options opt = {0};
   const char **sets = calloc((size_t)argc + 1, sizeof *sets);
@@ -91,14 +104,16 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
         char *end;
         errno = 0;
         long n = strtol(optarg, &end, 10);
-        if (*end || errno || n < 1 || n > 4096) {
+        if (*end || errno || end == optarg || n < 1 || n > 4096) {
           free(sets);
-          return usage_error("--threads '%s': expected a positive integer", optarg);
+          return usage_error("--threads '%s': expected an integer in [1, 4096]", optarg);
         }
         opt.threads = (int)n;
         break;
       }
       case 'q': opt.quiet = 1; break;
+      case 'F': opt.force = 1; break;
+      case 'K': opt.keep_failed = 1; break;
       case 'U':
         if (strcmp(name, "ot")) {
           free(sets);
@@ -133,7 +148,7 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   free(sets);
   if (rc) {
     fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
-    return 1;
+    return err.status == FPK_ENUMERIC ? 3 : 1;
   }
   return 0;
 }

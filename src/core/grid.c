@@ -67,14 +67,32 @@ int fpk_bc_parse(const char *s, fpk_bc *bc) {
   return FPK_EINVAL;
 }
 
-size_t fpk_time_steps(double t0, double t1, double dt, double *h) {
-  double span = t1 - t0;
-  if (!(span > 0.0) || !(dt > 0.0)) {
-    *h = 0.0;
-    return 0;
-  }
+int fpk_time_steps(double t0, double t1, double dt, size_t *n, double *h, fpk_error *err) {
+  *n = 0;
+  *h = 0.0;
+  const double span = t1 - t0;
+  if (!isfinite(t0) || !isfinite(t1) || !isfinite(span) || span < 0.0)
+    return fpk_error_set(err, FPK_EINVAL, "time steps: interval [%g, %g] is not finite or reversed",
+                         t0, t1);
+  if (!(dt > 0.0) || !isfinite(dt))
+    return fpk_error_set(err, FPK_EINVAL, "time steps: dt = %g must be finite and > 0", dt);
+  if (span == 0.0) return FPK_SUCCESS;
+  /* In floating point: (size_t) of a count >= 2^64 is undefined (it gave 0 steps). */
   double k = ceil(span / dt * (1.0 - 1e-9));
   if (k < 1.0) k = 1.0;
-  *h = span / k;
-  return (size_t)k;
+  if (!(k <= FPK_MAX_STEPS))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "dt = %g splits [%g, %g] into %.3g steps, more than the limit of %.0e "
+                         "steps per output interval: use dt >= %.3g",
+                         dt, t0, t1, k, FPK_MAX_STEPS, span / FPK_MAX_STEPS);
+  const double step = span / k;
+  /* Every step must move t: below the spacing of doubles near t1, t + h == t. */
+  if (!(t1 - step < t1) || !(t0 + step > t0))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "dt = %g is below the resolution of the time t = %g (the spacing of "
+                         "doubles there is %.3g): t would not advance",
+                         dt, t1, nextafter(fabs(t1), INFINITY) - fabs(t1));
+  *h = step;
+  *n = (size_t)k;
+  return FPK_SUCCESS;
 }

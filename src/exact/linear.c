@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include <gsl/gsl_eigen.h>
+#include <gsl/gsl_errno.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_matrix.h>
 #include <gsl/gsl_mode.h>
@@ -31,8 +32,10 @@
 #define D FPK_MAX_DIM
 /* Largest ‖A‖₁ τ for which a block exponential is taken directly. */
 #define VANLOAN_MAX_NORM 1.0
-/* Largest number of doublings (2^k substeps); beyond that t is effectively infinite. */
-#define VANLOAN_MAX_DOUBLINGS 200
+/* Largest number of doublings (2^k substeps): enough to bring any finite ‖A‖₁ t (at most
+ * DBL_MAX < 2^1024) down to 1, so a huge t (1e300) gives the law at that time — the stationary law
+ * for a stable A, an overflow error for an unstable one — rather than a failed exponential. */
+#define VANLOAN_MAX_DOUBLINGS 1100
 
 /* ---- small dense helpers (row-major d×d, d <= 3) -------------------------------------------- */
 
@@ -125,13 +128,22 @@ static int check_init(const fpk_linear_sde *sde, const fpk_gaussian *init, const
 
 /* ---- Van Loan block exponentials ------------------------------------------------------------ */
 
+static double max_abs(size_t n, const double *v) {
+  double m = 0.0;
+  for (size_t i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
+  return m;
+}
+
 /* exp(M) for an n×n row-major M (n <= 2D), via GSL's scaling and squaring. */
 static int expm(size_t n, const double *M, double *E, fpk_error *err) {
   gsl_matrix_const_view Mv = gsl_matrix_const_view_array(M, n, n);
   gsl_matrix_view Ev = gsl_matrix_view_array(E, n, n);
   int s = gsl_linalg_exponential_ss(&Mv.matrix, &Ev.matrix, GSL_PREC_DOUBLE);
   if (s || !all_finite(n * n, E))
-    return fpk_error_set(err, FPK_ENUMERIC, "matrix exponential failed (GSL status %d)", s);
+    return fpk_error_set(err, FPK_ENUMERIC,
+                         "the %zux%zu Van Loan matrix exponential failed (GSL status %d, %s; "
+                         "largest entry %g)",
+                         n, n, s, s ? gsl_strerror(s) : "non-finite result", max_abs(n * n, M));
   return FPK_SUCCESS;
 }
 

@@ -16,11 +16,13 @@
 #include "fpkit/fv.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <umfpack.h>
 
 #include "fp/fv_internal.h"
+#include "fpkit/guard.h"
 
 struct fpk_fv;
 typedef int (*step_fn)(struct fpk_fv *s, double t, double h);
@@ -44,6 +46,11 @@ struct fpk_fv {
   fpk_fv_op op;
   fpk_linsolve *ls;
   fpk_error err;
+  /* Output guard: tolerances; the expected mass is that of the density set, kept without an
+   * absorbing wall, non-increasing with one (mass_prev is the mass at the last output). */
+  fpk_density_guard guard;
+  int absorbing;
+  double mass0, mass_prev;
 };
 
 static const double TRBDF2_GAMMA = 2.0 - 1.4142135623730950488; /* 2 - √2 */
@@ -196,6 +203,8 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   s->T = impl;
   s->autonomous = (model->flags & FPK_MODEL_AUTONOMOUS) != 0;
   s->dt = dt;
+  fpk_density_guard_init(&s->guard);
+  for (size_t a = 0; a < grid->dim; a++) s->absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   const size_t n = grid->size;
   int rc = fpk_fv_op_init(&s->op, grid, err);
   if (rc) {
@@ -243,7 +252,41 @@ int fpk_fv_set_density(fpk_fv *s, double t, const double *p) {
                            i);
   memcpy(s->p, p, s->op.n * sizeof *s->p);
   s->t = t;
+  s->mass0 = s->mass_prev = fpk_grid_integral(&s->grid, s->p);
   return FPK_SUCCESS;
+}
+
+int fpk_fv_set_guard(fpk_fv *s, const fpk_density_guard *spec) {
+  if (!s) return FPK_EINVAL;
+  if (!spec || !(spec->mass_tol >= 0.0) || !(spec->negative_tol >= 0.0))
+    return fpk_error_set(&s->err, FPK_EINVAL, "fv: guard tolerances must be >= 0");
+  s->guard.mass_tol = spec->mass_tol;
+  s->guard.negative_tol = spec->negative_tol;
+  return FPK_SUCCESS;
+}
+
+/* Why a density may have failed its guard, for the message: the scheme's positivity bound. */
+static void guard_cause(fpk_fv *s) {
+  const double md = fpk_fv_op_max_diag(&s->op);
+  const double limit = md > 0.0 ? 1.0 / md : INFINITY;
+  if (s->T == &crank_nicolson_impl || s->T == &tr_bdf2_impl) {
+    /* The explicit half of a trapezoidal step, I + c h L, is non-negative only for
+     * c h max|L_ii| <= 1: h <= 2/max|L_ii| (CN), h <= 2/(γ max|L_ii|) (the TR stage of TR-BDF2,
+     * whose BDF2 stage has a negative weight and guarantees nothing). */
+    const double c = s->T == &crank_nicolson_impl ? 0.5 : 0.5 * TRBDF2_GAMMA;
+    fpk_guard_cause(&s->err,
+             "%s keeps densities non-negative only for dt <= %.3g here (1/max|L_ii| = %.3g; dt = "
+             "%g): a very stiff drift or a large step; use implicit-euler, which is "
+             "positivity-preserving for any dt, or a smaller dt",
+             s->T->pub.name, limit / (2.0 * c), limit, s->dt);
+  } else if (s->T == &explicit_euler_impl) {
+    fpk_guard_cause(&s->err, "explicit-euler needs dt <= 1/max|L_ii| = %.3g (dt = %g)", limit, s->dt);
+  } else {
+    fpk_guard_cause(&s->err,
+             "implicit-euler is positivity-preserving for any dt, so the model's coefficients "
+             "are extreme on this grid (1/max|L_ii| = %.3g): check drift and noise",
+             limit);
+  }
 }
 
 int fpk_fv_evolve(fpk_fv *s, double t_target) {
@@ -253,11 +296,13 @@ int fpk_fv_evolve(fpk_fv *s, double t_target) {
                          "fv: evolve to t = %g, before the current time %g (or not finite)",
                          t_target, s->t);
   double h;
-  const size_t k = fpk_time_steps(s->t, t_target, s->dt, &h);
+  size_t k;
+  int rc = fpk_time_steps(s->t, t_target, s->dt, &k, &h, &s->err);
+  if (rc) return fpk_error_prefix(&s->err, "fv %s: ", s->T->pub.name);
   const double t0 = s->t;
   for (size_t i = 0; i < k; i++) {
     const double t = t0 + (double)i * h;
-    int rc = s->T->step(s, t, h);
+    rc = s->T->step(s, t, h);
     if (rc) {
       s->t = t;
       fpk_error_prefix(&s->err, "fv %s, step %zu at t = %g: ", s->T->pub.name, s->steps, t);
@@ -266,12 +311,23 @@ int fpk_fv_evolve(fpk_fv *s, double t_target) {
     s->steps++;
   }
   s->t = t_target;
-  for (size_t i = 0; i < s->op.n; i++)
-    if (!isfinite(s->p[i]))
-      return fpk_error_set(&s->err, FPK_ENUMERIC,
-                           "fv %s: density not finite at cell %zu at t = %g after %zu steps "
-                           "(dt = %g)",
-                           s->T->pub.name, i, s->t, s->steps, h);
+  /* The output guard (fpkit/guard.h): finite, non-negative to rounding, mass kept (or, with an
+   * absorbing wall, not grown). */
+  fpk_density_guard spec = s->guard;
+  const double mass = fpk_grid_integral(&s->grid, s->p);
+  if (s->absorbing) {
+    spec.mass = NAN;
+    spec.mass_max = s->mass_prev;
+  } else {
+    spec.mass = s->mass0;
+  }
+  char method[96];
+  snprintf(method, sizeof method, "fv %s (%zu steps of %g)", s->T->pub.name, k, h);
+  if ((rc = fpk_guard_density(&s->grid, s->p, &spec, method, s->t, &s->err))) {
+    guard_cause(s);
+    return rc;
+  }
+  s->mass_prev = mass;
   return FPK_SUCCESS;
 }
 

@@ -1,28 +1,279 @@
-/* HDF5 writer with write-to-temporary-then-rename semantics (fpkit/io.h). */
+/* HDF5 output and input (fpkit/io.h): a writer with checked destinations, checksummed datasets and
+ * durable temporary-then-rename commits, and a reader that checks every dataspace before it reads.
+ */
+#define _GNU_SOURCE /* mkostemp */
 #include "fpkit/io.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
 
+/* fpkit reports HDF5 failures through fpk_error; HDF5's own stack printing would only add noise
+ * (the reason worth keeping is extracted by h5_reason). */
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* ---- the reason of an HDF5 failure -------------------------------------------------------- */
+
+typedef struct reason_walk {
+  char os[160];    /* the operating system's message, from a low-level I/O error */
+  char inner[160]; /* the innermost error description */
+} reason_walk;
+
+static herr_t reason_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  reason_walk *w = data;
+  if (!e->desc) return 0;
+  if (n == 0) snprintf(w->inner, sizeof w->inner, "%s", e->desc);
+  /* HDF5's POSIX drivers report "..., errno = 28, error message = 'No space left on device', ..." */
+  const char *m = strstr(e->desc, "error message = '");
+  if (m && !w->os[0]) {
+    m += strlen("error message = '");
+    const char *end = strchr(m, '\'');
+    size_t k = end ? (size_t)(end - m) : strlen(m);
+    if (k >= sizeof w->os) k = sizeof w->os - 1;
+    memcpy(w->os, m, k);
+    w->os[k] = '\0';
+  }
+  return 0;
+}
+
+/* ": No space left on device" (or the innermost HDF5 message) for the failure just reported on
+ * the default error stack; "" if HDF5 recorded nothing. */
+static void h5_reason(char *buf, size_t len) {
+  reason_walk w = {"", ""};
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_cb, &w);
+  H5Eclear2(H5E_DEFAULT);
+  if (w.os[0])
+    snprintf(buf, len, ": %s", w.os);
+  else if (w.inner[0])
+    snprintf(buf, len, " (HDF5: %s)", w.inner);
+  else
+    buf[0] = '\0';
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+/* The file is built in memory (HDF5's core driver without a backing store) and written to the
+ * temporary by fpkit with plain write(2) calls. HDF5 itself therefore never does file I/O: a full
+ * disk is an error of ours, reported with its reason, instead of a failed H5Fclose — which in HDF5
+ * 1.10 leaves a freed file in its ID table and crashes the program at exit (H5F__close_cb from
+ * H5_term_library; HDFFV-11052, fixed in HDF5 1.14.1). The bytes are taken when HDF5 frees its
+ * image at the end of H5Fclose (H5Pset_file_image_callbacks), after the final flush: the image of
+ * H5Fget_file_image would be an extra copy, and in HDF5 1.10.8 it carries a stale superblock
+ * checksum for the version-2 superblock used here. The temporary is created and locked (flock)
+ * at once and stays open and locked until the commit, so that remove_stale can tell a live run's
+ * temporary from a killed one's. */
 struct fpk_h5 {
   hid_t file;
+  int fd; /* the temporary, locked */
   char *path, *tmp;
-  int committed;
+  int committed, failed;
+  size_t stale;
+  /* the in-memory image: its size (the core driver grows it by exactly what it writes), and
+   * what happened when it was written out at close */
+  size_t image_size;
+  int write_image, image_written, image_errno;
   fpk_error err;
 };
 
 const char *fpk_h5_errmsg(const fpk_h5 *f) { return f ? f->err.msg : "no file"; }
+int fpk_h5_status(const fpk_h5 *f) { return f ? f->err.status : FPK_EIO; }
 const char *fpk_h5_temp_path(const fpk_h5 *f) { return f ? f->tmp : NULL; }
+size_t fpk_h5_stale_removed(const fpk_h5 *f) { return f ? f->stale : 0; }
 
-fpk_h5 *fpk_h5_create(const char *path, fpk_error *err) {
-  /* The library reports through fpk_error; HDF5's own stack printing would only add noise. */
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+/* Records an HDF5 failure on f with the reason HDF5 gave, and returns the status. */
+static int h5_fail(fpk_h5 *f, int status, const char *fmt, const char *name) {
+  char what[512], why[200];
+  h5_reason(why, sizeof why);
+  snprintf(what, sizeof what, fmt, name);
+  return fpk_error_set(&f->err, status, "%s: %s%s", f->path, what, why);
+}
+
+/* The directory part of path ("." when there is none), in buf. */
+static void dir_of(const char *path, char *buf, size_t len) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(buf, len, ".");
+  else if (slash == path)
+    snprintf(buf, len, "/");
+  else
+    snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int fpk_h5_is_fpkit_file(const char *path) {
+  struct stat st;
+  if (stat(path, &st) || !S_ISREG(st.st_mode)) return 0;
+  quiet_hdf5();
+  if (H5Fis_hdf5(path) <= 0) return 0;
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) return 0;
+  int yes = H5Aexists(f, "fpkit_version") > 0;
+  H5Fclose(f);
+  H5Eclear2(H5E_DEFAULT);
+  return yes;
+}
+
+static const char *file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISCHR(m)) return "character device";
+  if (S_ISBLK(m)) return "block device";
+  if (S_ISFIFO(m)) return "FIFO";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISLNK(m)) return "symbolic link";
+  return "special file";
+}
+
+/* Everything that can be known about the destination before a run computes anything. */
+static int check_destination(const char *path, const fpk_h5_create_options *opt,
+                             fpk_error *err) {
+  if (!path || !path[0])
+    return fpk_error_set(err, FPK_EINVAL, "the output path is empty: give a file name with -o");
+  const size_t k = strlen(path);
+  if (path[k - 1] == '/')
+    return fpk_error_set(err, FPK_EINVAL, "output '%s' names a directory: give a file name",
+                         path);
+  struct stat st;
+  if (lstat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "output '%s' is a directory: give a file name (e.g. %s/out.h5)", path,
+                           path);
+    if (S_ISLNK(st.st_mode) && !(opt && opt->force))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "output '%s' is a symbolic link: fpkit would replace the link, not "
+                           "its target; name the target, or use --force to replace the link",
+                           path);
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "output '%s' is a %s, not a regular file: fpkit writes results only "
+                           "to regular files",
+                           path, file_kind(st.st_mode));
+    for (size_t i = 0; opt && i < opt->ninputs; i++) {
+      struct stat in;
+      if (opt->inputs[i] && stat(opt->inputs[i], &in) == 0 && in.st_dev == st.st_dev &&
+          in.st_ino == st.st_ino)
+        return fpk_error_set(err, FPK_EINVAL,
+                             "output '%s' is the input file '%s': refusing to overwrite an "
+                             "input; choose another output path",
+                             path, opt->inputs[i]);
+    }
+    if (S_ISREG(st.st_mode) && !(opt && opt->force) && !fpk_h5_is_fpkit_file(path))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "output '%s' exists and is not an fpkit result (no HDF5 root "
+                           "attribute fpkit_version): refusing to replace it; choose another "
+                           "path, or use --force to replace it",
+                           path);
+  } else if (errno != ENOENT) {
+    return fpk_error_set(err, FPK_EIO, "cannot check output '%s': %s", path, strerror(errno));
+  }
+  char dir[4096];
+  dir_of(path, dir, sizeof dir);
+  if (stat(dir, &st))
+    return fpk_error_set(err, FPK_EIO, "cannot write output '%s': directory '%s': %s", path, dir,
+                         strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return fpk_error_set(err, FPK_EIO, "cannot write output '%s': '%s' is not a directory", path,
+                         dir);
+  if (access(dir, W_OK | X_OK))
+    return fpk_error_set(err, FPK_EIO, "cannot write output '%s': directory '%s': %s", path, dir,
+                         strerror(errno));
+  return FPK_SUCCESS;
+}
+
+/* Removes "<base>.tmp.XXXXXX" files of this destination that no process has open. A run that is
+ * writing one holds HDF5's lock (flock) on it; a run killed by SIGKILL left it unlocked. */
+static size_t remove_stale(const char *path) {
+  char dir[4096];
+  dir_of(path, dir, sizeof dir);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char prefix[1024];
+  if ((size_t)snprintf(prefix, sizeof prefix, "%s.tmp.", base) >= sizeof prefix) return 0;
+  const size_t np = strlen(prefix);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  size_t removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *name = e->d_name;
+    if (strncmp(name, prefix, np) || strlen(name) != np + 6) continue;
+    int pattern = 1; /* mkstemp's six characters */
+    for (size_t i = np; i < np + 6; i++)
+      pattern &= (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+                 (name[i] >= '0' && name[i] <= '9');
+    if (!pattern) continue;
+    char full[8192];
+    snprintf(full, sizeof full, "%s/%s", dir, name);
+    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        unlink(full) == 0)
+      removed++;
+    close(fd);
+  }
+  closedir(d);
+  return removed;
+}
+
+/* ---- the core driver's image, through fpkit's allocator ---- */
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  ((fpk_h5 *)udata)->image_size = size;
+  return malloc(size ? size : 1);
+}
+
+static void *image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op,
+                          void *udata) {
+  (void)op, (void)udata;
+  return memcpy(dest, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+  (void)op;
+  void *p = realloc(ptr, size ? size : 1);
+  if (p) ((fpk_h5 *)udata)->image_size = size;
+  return p;
+}
+
+static int write_all(int fd, const unsigned char *buf, size_t n);
+
+/* HDF5 frees the image when the file closes, after its last flush: the finished file. It is
+ * written to the temporary only when fpk_h5_commit asked for it; a failure is recorded (HDF5 is
+ * told all went well, so that its close completes) and reported by the commit. */
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+  fpk_h5 *f = udata;
+  if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && f->write_image && ptr) {
+    f->write_image = 0;
+    errno = 0;
+    if (write_all(f->fd, ptr, f->image_size))
+      f->image_errno = errno ? errno : EIO;
+    else
+      f->image_written = 1;
+  }
+  free(ptr);
+  return 0;
+}
+
+/* The callbacks' user data is the fpk_h5 itself, shared by every copy of the property list. */
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata) {
+  (void)udata;
+  return 0;
+}
+
+fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
+  quiet_hdf5();
+  if (check_destination(path, opt, err)) return NULL;
   fpk_h5 *f = calloc(1, sizeof *f);
   size_t k = strlen(path);
   if (!f || !(f->path = malloc(k + 1)) || !(f->tmp = malloc(k + 16))) {
@@ -31,26 +282,41 @@ fpk_h5 *fpk_h5_create(const char *path, fpk_error *err) {
     return NULL;
   }
   memcpy(f->path, path, k + 1);
+  f->stale = remove_stale(path);
   snprintf(f->tmp, k + 16, "%s.tmp.XXXXXX", path);
   f->file = H5I_INVALID_HID;
-  int fd = mkstemp(f->tmp);
-  if (fd < 0) {
+  f->fd = mkostemp(f->tmp, O_CLOEXEC);
+  if (f->fd < 0) {
     fpk_error_set(err, FPK_EIO, "cannot write output file '%s': %s", path, strerror(errno));
     free(f->path), free(f->tmp), free(f);
     return NULL;
   }
+  if (flock(f->fd, LOCK_EX | LOCK_NB)) { /* not fatal: only the stale-file cleanup needs it */ }
   /* mkstemp creates 0600; give the result the permissions an ordinary file would get. */
   mode_t mask = umask(0);
   umask(mask);
-  fchmod(fd, 0666 & ~mask);
-  close(fd);
-  f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f->file < 0) {
-    fpk_error_set(err, FPK_EIO, "cannot create HDF5 file '%s'", f->tmp);
+  if (fchmod(f->fd, 0666 & ~mask)) { /* not fatal: the file stays private */ }
+  /* File format >= 1.8: version-2 object headers, B-trees and superblock carry checksums of
+   * their own, so corrupted metadata is detected as well as corrupted data. */
+  /* increment 1: the image grows to exactly the end of what was written, which is the file */
+  H5FD_file_image_callbacks_t callbacks = {image_malloc,     image_memcpy,     image_realloc,
+                                           image_free,       image_udata_copy, image_udata_free,
+                                           f};
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0 || H5Pset_fapl_core(fapl, 1, 0) < 0 ||
+      H5Pset_file_image_callbacks(fapl, &callbacks) < 0 ||
+      H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+      (f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    fpk_error_set(err, FPK_EIO, "cannot create HDF5 file '%s'%s", f->tmp, why);
+    if (fapl >= 0) H5Pclose(fapl);
+    close(f->fd);
     unlink(f->tmp);
     free(f->path), free(f->tmp), free(f);
     return NULL;
   }
+  H5Pclose(fapl);
   return f;
 }
 
@@ -70,36 +336,102 @@ static int attr_string_id(hid_t obj, const char *name, const char *value) {
 
 int fpk_h5_group(fpk_h5 *f, const char *name, const char *description) {
   hid_t g = H5Gcreate2(f->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (g < 0) return fpk_error_set(&f->err, FPK_EIO, "%s: cannot create group '%s'", f->path, name);
+  if (g < 0) return h5_fail(f, FPK_EIO, "cannot create group '%s'", name);
   int rc = description ? attr_string_id(g, "description", description) : 0;
   H5Gclose(g);
-  if (rc) return fpk_error_set(&f->err, FPK_EIO, "%s: cannot annotate group '%s'", f->path, name);
+  if (rc) return h5_fail(f, FPK_EIO, "cannot annotate group '%s'", name);
   return FPK_SUCCESS;
+}
+
+/* Chunked layout with the Fletcher-32 checksum: chunks of at most 1 MiB, cut along the leading
+ * axes (a row of a time series, a slab of a field), so that a reader of one time slice reads
+ * little more than that slice. An empty dataset stays contiguous (nothing to check). */
+static hid_t checksummed_layout(size_t rank, const hsize_t *dims) {
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (dcpl < 0) return dcpl;
+  hsize_t chunk[FPK_H5_MAX_RANK], total = 1;
+  for (size_t a = 0; a < rank; a++) chunk[a] = dims[a], total *= dims[a];
+  if (total == 0) return dcpl;
+  const hsize_t limit = (hsize_t)1 << 17; /* doubles: 1 MiB */
+  for (size_t a = 0; a < rank; a++) {
+    hsize_t inner = 1;
+    for (size_t b = a + 1; b < rank; b++) inner *= chunk[b];
+    if (inner * chunk[a] <= limit) break;
+    chunk[a] = inner >= limit ? 1 : limit / inner;
+  }
+  if (H5Pset_chunk(dcpl, (int)rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) {
+    H5Pclose(dcpl);
+    return H5Pcreate(H5P_DATASET_CREATE);
+  }
+  return dcpl;
+}
+
+/* The first value a dataset may not hold: non-finite (nan_ok: infinite); (size_t)-1 if none. */
+static size_t first_bad(const double *v, size_t n, int nan_ok) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i]) && !(nan_ok && isnan(v[i]))) return i;
+  return (size_t)-1;
+}
+
+static int write_dataset(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
+                         const double *data, const char *units, const char *description,
+                         const char *nan_means) {
+  hsize_t hd[FPK_H5_MAX_RANK] = {0};
+  if (rank < 1 || rank > FPK_H5_MAX_RANK)
+    return fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s' has rank %zu", f->path, name, rank);
+  size_t n = 1;
+  for (size_t i = 0; i < rank; i++) hd[i] = dims[i], n *= dims[i];
+  /* The last guard before a number reaches a file (fpkit/guard.h does the checks with causes;
+   * this one catches whatever a caller did not check). */
+  const size_t bad = f->failed ? (size_t)-1 : first_bad(data, n, nan_means != NULL);
+  if (bad != (size_t)-1) {
+    char at[160] = "";
+    size_t rest = bad;
+    for (size_t i = rank; i-- > 0;) {
+      char part[32];
+      snprintf(part, sizeof part, "[%zu]", rest % dims[i]);
+      memmove(at + strlen(part), at, strlen(at) + 1);
+      memcpy(at, part, strlen(part));
+      rest /= dims[i];
+    }
+    return fpk_error_set(&f->err, FPK_ENUMERIC,
+                         "%s: dataset '%s'%s = %g is not finite: refusing to write it (a solver "
+                         "produced a value its checks did not catch; please report it)",
+                         f->path, name, at, data[bad]);
+  }
+  hid_t space = H5Screate_simple((int)rank, hd, NULL);
+  hid_t dcpl = checksummed_layout(rank, hd);
+  hid_t d = H5Dcreate2(f->file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  herr_t rc = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  if (rc >= 0 && units) rc = attr_string_id(d, "units", units);
+  if (rc >= 0 && description) rc = attr_string_id(d, "description", description);
+  if (rc >= 0 && nan_means) rc = attr_string_id(d, "nan", nan_means);
+  int status = rc < 0 ? h5_fail(f, FPK_EIO, "cannot write dataset '%s'", name) : FPK_SUCCESS;
+  if (d >= 0) H5Dclose(d);
+  if (dcpl >= 0) H5Pclose(dcpl);
+  H5Sclose(space);
+  return status;
 }
 
 int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, const double *data,
                  const char *units, const char *description) {
-  hsize_t hd[8];
-  if (rank < 1 || rank > 8)
-    return fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s' has rank %zu", f->path, name, rank);
-  for (size_t i = 0; i < rank; i++) hd[i] = dims[i];
-  hid_t space = H5Screate_simple((int)rank, hd, NULL);
-  hid_t d = H5Dcreate2(f->file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-  if (rc >= 0 && units) rc = attr_string_id(d, "units", units);
-  if (rc >= 0 && description) rc = attr_string_id(d, "description", description);
-  if (d >= 0) H5Dclose(d);
-  H5Sclose(space);
-  if (rc < 0)
-    return fpk_error_set(&f->err, FPK_EIO, "%s: cannot write dataset '%s'", f->path, name);
-  return FPK_SUCCESS;
+  return write_dataset(f, name, rank, dims, data, units, description, NULL);
+}
+
+int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
+                           const double *data, const char *units, const char *description,
+                           const char *nan_means) {
+  return write_dataset(f, name, rank, dims, data, units, description,
+                       nan_means ? nan_means : "not defined");
 }
 
 static int with_object(fpk_h5 *f, const char *object, const char *name, hid_t *obj) {
   *obj = H5Oopen(f->file, object, H5P_DEFAULT);
-  if (*obj < 0)
+  if (*obj < 0) {
+    H5Eclear2(H5E_DEFAULT);
     return fpk_error_set(&f->err, FPK_EIO, "%s: no object '%s' for attribute '%s'", f->path,
                          object, name);
+  }
   return FPK_SUCCESS;
 }
 
@@ -107,9 +439,9 @@ int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const ch
   hid_t o;
   if (with_object(f, object, name, &o)) return f->err.status;
   int rc = attr_string_id(o, name, value);
+  int status = rc ? h5_fail(f, FPK_EIO, "cannot write attribute '%s'", name) : FPK_SUCCESS;
   H5Oclose(o);
-  if (rc) return fpk_error_set(&f->err, FPK_EIO, "%s: cannot write attribute '%s'", f->path, name);
-  return FPK_SUCCESS;
+  return status;
 }
 
 static int attr_scalar(fpk_h5 *f, const char *object, const char *name, hid_t ftype, hid_t mtype,
@@ -119,14 +451,18 @@ static int attr_scalar(fpk_h5 *f, const char *object, const char *name, hid_t ft
   hid_t space = H5Screate(H5S_SCALAR);
   hid_t a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
   herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, value);
+  int status = rc < 0 ? h5_fail(f, FPK_EIO, "cannot write attribute '%s'", name) : FPK_SUCCESS;
   if (a >= 0) H5Aclose(a);
   H5Sclose(space);
   H5Oclose(o);
-  if (rc < 0) return fpk_error_set(&f->err, FPK_EIO, "%s: cannot write attribute '%s'", f->path, name);
-  return FPK_SUCCESS;
+  return status;
 }
 
 int fpk_h5_attr_double(fpk_h5 *f, const char *object, const char *name, double value) {
+  if (!isfinite(value) && !f->failed)
+    return fpk_error_set(&f->err, FPK_ENUMERIC,
+                         "%s: attribute '%s' of '%s' = %g is not finite: refusing to write it",
+                         f->path, name, object, value);
   return attr_scalar(f, object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
@@ -134,22 +470,395 @@ int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t va
   return attr_scalar(f, object, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value);
 }
 
+int fpk_h5_mark_failed(fpk_h5 *f, const char *reason) {
+  f->failed = 1;
+  int rc = fpk_h5_attr_u64(f, "/", "failed", 1);
+  return rc ? rc : fpk_h5_attr_string(f, "/", "failed_reason", reason ? reason : "");
+}
+
+/* fsync of a directory, which makes a rename in it durable. */
+static int sync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  /* Some file systems cannot sync a directory (EINVAL): the rename is then as durable as the
+   * file system makes it. */
+  if (rc && (errno == EINVAL || errno == ENOTSUP)) rc = 0;
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
+/* write(2) all of buf, across partial writes and signals. */
+static int write_all(int fd, const unsigned char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, buf, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    buf += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 int fpk_h5_commit(fpk_h5 *f) {
-  herr_t rc = H5Fclose(f->file);
+  /* H5Fclose flushes into the image and frees it: image_free writes it to the temporary. */
+  f->write_image = 1;
+  herr_t closed = H5Fclose(f->file);
   f->file = H5I_INVALID_HID;
-  if (rc < 0) return fpk_error_set(&f->err, FPK_EIO, "%s: closing the HDF5 file failed", f->path);
+  f->write_image = 0;
+  if (closed < 0) return h5_fail(f, FPK_EIO, "closing the HDF5 file failed%s", "");
+  if (f->image_errno)
+    return fpk_error_set(&f->err, FPK_EIO, "cannot write '%s' (%zu bytes): %s", f->tmp,
+                         f->image_size, strerror(f->image_errno));
+  if (!f->image_written)
+    return fpk_error_set(&f->err, FPK_EIO, "%s: HDF5 closed the file without handing over its "
+                         "image", f->path);
+  if (fsync(f->fd))
+    return fpk_error_set(&f->err, FPK_EIO, "%s: cannot flush '%s' to the disk: %s", f->path,
+                         f->tmp, strerror(errno));
   if (rename(f->tmp, f->path) != 0)
     return fpk_error_set(&f->err, FPK_EIO, "cannot rename '%s' to '%s': %s", f->tmp, f->path,
                          strerror(errno));
   f->committed = 1;
+  close(f->fd); /* releases the lock; the file is the result now */
+  f->fd = -1;
+  char dir[4096];
+  dir_of(f->path, dir, sizeof dir);
+  if (sync_dir(dir))
+    return fpk_error_set(&f->err, FPK_EIO, "%s: written, but its directory could not be flushed "
+                         "to the disk: %s", f->path, strerror(errno));
   return FPK_SUCCESS;
 }
 
 void fpk_h5_close(fpk_h5 *f) {
   if (!f) return;
   if (f->file >= 0) H5Fclose(f->file);
+  H5Eclear2(H5E_DEFAULT);
   if (!f->committed) unlink(f->tmp);
+  if (f->fd >= 0) close(f->fd);
   free(f->path);
   free(f->tmp);
   free(f);
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+struct fpk_h5_reader {
+  hid_t file;
+  char *path;
+  fpk_error err;
+};
+
+const char *fpk_h5_reader_path(const fpk_h5_reader *r) { return r ? r->path : ""; }
+const char *fpk_h5_reader_errmsg(const fpk_h5_reader *r) { return r ? r->err.msg : "no file"; }
+
+fpk_h5_reader *fpk_h5_reader_open(const char *path, fpk_error *err) {
+  quiet_hdf5();
+  struct stat st;
+  if (stat(path, &st))
+    return fpk_error_set(err, FPK_EIO, "cannot read '%s': %s", path, strerror(errno)), NULL;
+  /* HDF5 opens by name and seeks: on a FIFO it would wait for a writer forever. */
+  if (!S_ISREG(st.st_mode))
+    return fpk_error_set(err, FPK_EIO,
+                         "'%s' is a %s, not a regular file: HDF5 inputs must be regular files",
+                         path, file_kind(st.st_mode)),
+           NULL;
+  if (access(path, R_OK))
+    return fpk_error_set(err, FPK_EIO, "cannot read '%s': %s", path, strerror(errno)), NULL;
+  if (H5Fis_hdf5(path) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return fpk_error_set(err, FPK_EIO, "'%s' is not an HDF5 file", path), NULL;
+  }
+  fpk_h5_reader *r = calloc(1, sizeof *r);
+  size_t k = strlen(path);
+  if (!r || !(r->path = malloc(k + 1))) {
+    free(r);
+    return fpk_error_set(err, FPK_ENOMEM, "out of memory"), NULL;
+  }
+  memcpy(r->path, path, k + 1);
+  r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (r->file < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    fpk_error_set(err, FPK_EIO, "cannot open HDF5 file '%s'%s", path, why);
+    free(r->path), free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void fpk_h5_reader_close(fpk_h5_reader *r) {
+  if (!r) return;
+  if (r->file >= 0) H5Fclose(r->file);
+  H5Eclear2(H5E_DEFAULT);
+  free(r->path);
+  free(r);
+}
+
+/* Every link of an absolute path: H5Lexists needs the parents to exist. */
+int fpk_h5_exists(fpk_h5_reader *r, const char *path) {
+  if (!path || path[0] != '/') return 0;
+  if (!path[1]) return 1;
+  char buf[1024];
+  if (strlen(path) >= sizeof buf) return 0;
+  snprintf(buf, sizeof buf, "%s", path);
+  int ok = 1;
+  for (char *s = buf + 1; ok && *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      ok = H5Lexists(r->file, buf, H5P_DEFAULT) > 0;
+      *s = '/';
+    }
+  ok = ok && H5Lexists(r->file, buf, H5P_DEFAULT) > 0;
+  H5Eclear2(H5E_DEFAULT);
+  return ok;
+}
+
+int fpk_h5_is_dataset(fpk_h5_reader *r, const char *path) {
+  if (!fpk_h5_exists(r, path)) return 0;
+  /* The link is there: an object that cannot be opened is a damaged file, not an absent one. */
+  hid_t o = H5Oopen(r->file, path, H5P_DEFAULT);
+  if (o < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    fpk_error_set(&r->err, FPK_EIO, "%s: '%s' exists but cannot be opened%s (a damaged file)",
+                  r->path, path, why);
+    return -1;
+  }
+  int yes = H5Iget_type(o) == H5I_DATASET;
+  H5Oclose(o);
+  return yes;
+}
+
+static int numeric_class(hid_t type) {
+  const H5T_class_t c = H5Tget_class(type);
+  return c == H5T_INTEGER || c == H5T_FLOAT;
+}
+
+/* "[3][1000]" or "scalar": a dataspace as the messages show it. */
+static int space_shape(hid_t space, size_t *rank, size_t *dims, hsize_t *npoints, char *desc,
+                       size_t len) {
+  const H5S_class_t c = H5Sget_simple_extent_type(space);
+  if (c == H5S_SCALAR) {
+    *rank = 0, *npoints = 1;
+    snprintf(desc, len, "a scalar");
+    return 0;
+  }
+  if (c != H5S_SIMPLE) {
+    snprintf(desc, len, "an empty (null) dataspace");
+    return -1;
+  }
+  int nd = H5Sget_simple_extent_ndims(space);
+  if (nd < 0 || nd > FPK_H5_MAX_RANK) {
+    snprintf(desc, len, "rank %d", nd);
+    return -1;
+  }
+  hsize_t hd[FPK_H5_MAX_RANK];
+  H5Sget_simple_extent_dims(space, hd, NULL);
+  *rank = (size_t)nd, *npoints = 1;
+  size_t k = (size_t)snprintf(desc, len, "shape ");
+  for (int a = 0; a < nd; a++) {
+    dims[a] = (size_t)hd[a];
+    *npoints *= hd[a];
+    if (k < len) k += (size_t)snprintf(desc + k, len - k, "[%llu]", (unsigned long long)hd[a]);
+  }
+  return 0;
+}
+
+int fpk_h5_dataset_shape(fpk_h5_reader *r, const char *path, size_t *rank, size_t *dims) {
+  const int is = fpk_h5_is_dataset(r, path);
+  if (is < 0) return r->err.status;
+  if (!is) return fpk_error_set(&r->err, FPK_EINVAL, "%s: no dataset '%s'", r->path, path);
+  hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
+  if (d < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    return fpk_error_set(&r->err, FPK_EIO, "%s: cannot open dataset '%s'%s", r->path, path, why);
+  }
+  hid_t type = H5Dget_type(d), space = H5Dget_space(d);
+  int rc = FPK_SUCCESS;
+  char desc[160];
+  hsize_t np;
+  if (type < 0 || space < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    rc = fpk_error_set(&r->err, FPK_EIO, "%s: cannot read the type or shape of '%s'%s", r->path,
+                       path, why);
+  } else if (!numeric_class(type)) {
+    rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' does not hold numbers", r->path,
+                       path);
+  } else if (space_shape(space, rank, dims, &np, desc, sizeof desc)) {
+    rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' has %s: expected an array",
+                       r->path, path, desc);
+  }
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  H5Dclose(d);
+  return rc;
+}
+
+int fpk_h5_read_doubles(fpk_h5_reader *r, const char *path, size_t n, double *out) {
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  int rc = fpk_h5_dataset_shape(r, path, &rank, dims);
+  if (rc) return rc;
+  size_t total = 1;
+  for (size_t a = 0; a < rank; a++) total *= dims[a];
+  if (total != n)
+    return fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' has %zu values, expected %zu",
+                         r->path, path, total, n);
+  hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
+  herr_t st = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out);
+  if (st < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    rc = fpk_error_set(&r->err, FPK_EIO,
+                       "%s: cannot read dataset '%s'%s (a damaged file: a checksum mismatch or "
+                       "corrupted metadata)",
+                       r->path, path, why);
+  }
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
+/* Opens attribute `name` of `object`; < 0 with r->err set. */
+static hid_t open_attr(fpk_h5_reader *r, const char *object, const char *name) {
+  if (!fpk_h5_exists(r, object))
+    return fpk_error_set(&r->err, FPK_EINVAL, "%s: no object '%s'", r->path, object), -1;
+  hid_t o = H5Oopen(r->file, object, H5P_DEFAULT);
+  if (o < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    return fpk_error_set(&r->err, FPK_EIO, "%s: cannot open '%s'%s", r->path, object, why), -1;
+  }
+  hid_t a = -1;
+  if (H5Aexists(o, name) <= 0)
+    fpk_error_set(&r->err, FPK_EINVAL, "%s: '%s' has no attribute '%s'", r->path, object, name);
+  else if ((a = H5Aopen(o, name, H5P_DEFAULT)) < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    fpk_error_set(&r->err, FPK_EIO, "%s: cannot open attribute '%s' of '%s'%s", r->path, name,
+                  object, why);
+  }
+  H5Oclose(o);
+  H5Eclear2(H5E_DEFAULT);
+  return a;
+}
+
+int fpk_h5_has_attr(fpk_h5_reader *r, const char *object, const char *name) {
+  if (!fpk_h5_exists(r, object)) return 0;
+  htri_t yes = H5Aexists_by_name(r->file, object, name, H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return yes > 0;
+}
+
+int fpk_h5_read_attr_double(fpk_h5_reader *r, const char *object, const char *name, double *v) {
+  hid_t a = open_attr(r, object, name);
+  if (a < 0) return r->err.status;
+  hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  hsize_t np = 0;
+  char desc[160] = "an unreadable dataspace";
+  int rc = FPK_SUCCESS;
+  if (type < 0 || !numeric_class(type))
+    rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: attribute '%s' of '%s' is not a number",
+                       r->path, name, object);
+  else if (space < 0 || space_shape(space, &rank, dims, &np, desc, sizeof desc) || np != 1)
+    rc = fpk_error_set(&r->err, FPK_EINVAL,
+                       "%s: attribute '%s' of '%s' has %s (%llu values): expected one number",
+                       r->path, name, object, desc, (unsigned long long)np);
+  else if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    rc = fpk_error_set(&r->err, FPK_EIO, "%s: cannot read attribute '%s' of '%s'%s", r->path,
+                       name, object, why);
+  }
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  H5Aclose(a);
+  return rc;
+}
+
+int fpk_h5_read_attr_string(fpk_h5_reader *r, const char *object, const char *name, char **out) {
+  *out = NULL;
+  hid_t a = open_attr(r, object, name);
+  if (a < 0) return r->err.status;
+  hid_t type = H5Aget_type(a), space = H5Aget_space(a), mem = -1;
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  hsize_t np = 0;
+  char desc[160] = "an unreadable dataspace";
+  int rc = FPK_SUCCESS;
+  if (type < 0 || H5Tget_class(type) != H5T_STRING) {
+    rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: attribute '%s' of '%s' is not a string",
+                       r->path, name, object);
+  } else if (space < 0 || space_shape(space, &rank, dims, &np, desc, sizeof desc) || np != 1) {
+    rc = fpk_error_set(&r->err, FPK_EINVAL,
+                       "%s: attribute '%s' of '%s' has %s: expected one string", r->path, name,
+                       object, desc);
+  } else if (H5Tis_variable_str(type) > 0) {
+    mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, H5T_VARIABLE);
+    char *s = NULL;
+    if (H5Aread(a, mem, &s) < 0 || !s) {
+      rc = fpk_error_set(&r->err, FPK_EIO, "%s: cannot read attribute '%s' of '%s'", r->path,
+                         name, object);
+    } else {
+      size_t k = strlen(s);
+      if ((*out = malloc(k + 1))) memcpy(*out, s, k + 1);
+      else rc = fpk_error_set(&r->err, FPK_ENOMEM, "out of memory");
+    }
+    if (s) H5free_memory(s);
+  } else {
+    const size_t k = H5Tget_size(type);
+    mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, k + 1);
+    H5Tset_strpad(mem, H5T_STR_NULLTERM);
+    if (!(*out = calloc(k + 2, 1)))
+      rc = fpk_error_set(&r->err, FPK_ENOMEM, "out of memory");
+    else if (H5Aread(a, mem, *out) < 0)
+      rc = fpk_error_set(&r->err, FPK_EIO, "%s: cannot read attribute '%s' of '%s'", r->path,
+                         name, object);
+  }
+  if (rc) free(*out), *out = NULL;
+  if (mem >= 0) H5Tclose(mem);
+  if (type >= 0) H5Tclose(type);
+  if (space >= 0) H5Sclose(space);
+  H5Aclose(a);
+  H5Eclear2(H5E_DEFAULT);
+  return rc;
+}
+
+typedef struct list_walk {
+  char *buf;
+  size_t len, used;
+  int cut;
+} list_walk;
+
+/* H5Lvisit callback; unversioned names, so the same source builds with HDF5 1.10 and 1.12+. */
+static herr_t list_cb(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+  (void)info;
+  list_walk *w = data;
+  hid_t o = H5Oopen(group, name, H5P_DEFAULT);
+  if (o < 0) return 0;
+  const int dataset = H5Iget_type(o) == H5I_DATASET;
+  H5Oclose(o);
+  if (!dataset) return 0;
+  const size_t need = strlen(name) + 3;
+  if (w->used + need + 8 >= w->len) {
+    w->cut = 1;
+    return 1; /* stop */
+  }
+  w->used += (size_t)snprintf(w->buf + w->used, w->len - w->used, "%s/%s", w->used ? ", " : "",
+                              name);
+  return 0;
+}
+
+void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len) {
+  if (!len) return;
+  buf[0] = '\0';
+  list_walk w = {buf, len, 0, 0};
+  H5Lvisit(r->file, H5_INDEX_NAME, H5_ITER_NATIVE, list_cb, &w);
+  H5Eclear2(H5E_DEFAULT);
+  if (w.cut && w.used + 5 < len) snprintf(buf + w.used, len - w.used, ", ...");
 }

@@ -26,10 +26,12 @@
  * of this runs and every operation is the one of an unkilled run. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fpkit/guard.h"
 #include "sde/sde_internal.h"
 
 typedef struct {
@@ -485,8 +487,29 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   size_t total = 0;
   for (size_t k = 0; k < nt; k++) {
     t0k[k] = k ? t_out[k - 1] : 0.0;
-    nsteps[k] = fpk_time_steps(t0k[k], t_out[k], params->dt, &hk[k]);
+    if ((rc = fpk_time_steps(t0k[k], t_out[k], params->dt, &nsteps[k], &hk[k], err))) {
+      free(nsteps), free(hk), free(t0k);
+      return fpk_error_prefix(err, "Monte Carlo: ");
+    }
     total += nsteps[k];
+  }
+  if ((double)total > FPK_MAX_STEPS) {
+    free(nsteps), free(hk), free(t0k);
+    return fpk_error_set(err, FPK_EINVAL,
+                         "Monte Carlo: dt = %g gives %zu steps per path, more than the limit of "
+                         "%.0e",
+                         params->dt, total, FPK_MAX_STEPS);
+  }
+  /* Kept paths are the one allocation that grows with the step count: size it in floating point
+   * and name it, rather than fail below as "out of memory" for the histograms. */
+  const double kept_bytes =
+      (double)params->keep_paths * ((double)total + 1.0) * (double)d * sizeof(double);
+  if (params->keep_paths && kept_bytes > (double)(SIZE_MAX / 2)) {
+    free(nsteps), free(hk), free(t0k);
+    return fpk_error_set(err, FPK_ENOMEM,
+                         "Monte Carlo: keeping %zu paths x %zu steps x %zu components needs %.3g "
+                         "GB: keep fewer paths",
+                         params->keep_paths, total + 1, d, kept_bytes / 1e9);
   }
   C.nsteps = nsteps;
   C.h = hk;
@@ -523,10 +546,16 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   /* running count (1), mean (d) and co-moment (packed) of the survivors */
   double *M2 = calloc(nt * C.nstat, sizeof(double));
   if (!res->t || !res->density || !res->mean || !res->cov || !res->outside || !res->survival ||
-      !counts || !nout || !nalive || !part || !M2 ||
-      (params->keep_paths && (!res->path_t || !res->paths))) {
+      !counts || !nout || !nalive || !part || !M2) {
     rc = fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory for %zu outputs x %zu cells",
                        nt, grid->size);
+    goto done;
+  }
+  if (params->keep_paths && (!res->path_t || !res->paths)) {
+    rc = fpk_error_set(err, FPK_ENOMEM,
+                       "Monte Carlo: out of memory keeping %zu paths x %zu steps x %zu "
+                       "components (%.3g GB): keep fewer paths",
+                       params->keep_paths, total + 1, d, kept_bytes / 1e9);
     goto done;
   }
   memcpy(res->t, t_out, nt * sizeof(double));
@@ -619,6 +648,20 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     goto done;
   }
 
+  /* Output guard (fpkit/guard.h): every surviving path is either in a histogram cell or
+   * outside the grid, exactly (integer counts). */
+  for (size_t k = 0; k < nt; k++) {
+    uint64_t inside = 0;
+    for (size_t i = 0; i < grid->size; i++) inside += counts[k * grid->size + i];
+    if (inside + nout[k] != nalive[k] || nalive[k] > N) {
+      rc = fpk_guard_fail(err, "Monte Carlo", t_out[k],
+                          "histogram %llu + outside %llu != surviving paths %llu of %zu; likely "
+                          "cause: a defect in the ensemble engine (please report it)",
+                          (unsigned long long)inside, (unsigned long long)nout[k],
+                          (unsigned long long)nalive[k], N);
+      goto done;
+    }
+  }
   {
     const double norm = 1.0 / ((double)N * grid->cell_volume);
     for (size_t i = 0; i < nt * grid->size; i++) res->density[i] = (double)counts[i] * norm;

@@ -21,8 +21,9 @@
 #include "sde/sde_internal.h"
 
 #define NLEV (FPK_LADDER_MAX + 1)
-/* quantities per path: squared errors [L], functionals [L+1][nfun], differences [L][nfun] */
-#define NQ_MAX (FPK_LADDER_MAX + (2 * FPK_LADDER_MAX + 1) * FPK_LADDER_MAX_FUN)
+/* quantities per path: squared errors [L], functionals [L+1][nfun], differences [L][nfun], then
+ * |X^ref_T|² (the scale against which an error is at the round-off level) */
+#define NQ_MAX (FPK_LADDER_MAX + (2 * FPK_LADDER_MAX + 1) * FPK_LADDER_MAX_FUN + 1)
 
 typedef struct {
   const fpk_model *model;
@@ -198,6 +199,10 @@ static int run_block(const lctx *C, lws *W, size_t blk, double *part, fpk_error 
                          "ladder: functional callback returned %d (paths %zu..%zu)", rc, p0,
                          p0 + nb - 1);
   for (size_t j = 0; j < nf; j++) block_moments(W->fref + j * nb, nb, part + 2 * (L + L * nf + j));
+  for (size_t i = 0; i < nb; i++) W->val[i] = 0.0;
+  for (size_t c = 0; c < d; c++)
+    for (size_t i = 0; i < nb; i++) W->val[i] += xr[c * nb + i] * xr[c * nb + i];
+  block_moments(W->val, nb, part + 2 * (C->nq - 1));
   for (size_t l = 0; l < L; l++) {
     const double *xl = W->x[l];
     for (size_t i = 0; i < nb; i++) W->val[i] = 0.0;
@@ -241,11 +246,18 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
   if (p->nfun > FPK_LADDER_MAX_FUN || (p->nfun && !p->functional))
     return fpk_error_set(err, FPK_EINVAL, "ladder: %zu functionals (at most %d, with a callback)",
                          p->nfun, FPK_LADDER_MAX_FUN);
-  for (size_t l = 0; l < p->nlevels; l++)
+  for (size_t l = 0; l < p->nlevels; l++) {
     if (p->steps[l] < 1 || (l && p->steps[l] <= p->steps[l - 1]))
       return fpk_error_set(err, FPK_EINVAL,
                            "ladder: step counts must increase strictly from 1 (level %zu has %zu)",
                            l, p->steps[l]);
+    if ((double)p->steps[l] > FPK_LADDER_MAX_STEPS)
+      return fpk_error_set(err, FPK_EINVAL, "ladder: level %zu has %zu steps per path, more than "
+                           "the limit of %.0e", l, p->steps[l], FPK_LADDER_MAX_STEPS);
+  }
+  if (p->reference == FPK_LADDER_REF_LEVEL && (double)p->ref_steps > FPK_LADDER_MAX_STEPS)
+    return fpk_error_set(err, FPK_EINVAL, "ladder: the reference level has %zu steps per path, "
+                         "more than the limit of %.0e", p->ref_steps, FPK_LADDER_MAX_STEPS);
   const fpk_sde_stepper_type *st = p->stepper ? p->stepper : fpk_sde_euler_maruyama;
   const fpk_sde_stepper_type *rs = p->ref_stepper ? p->ref_stepper : st;
   C->model = model;
@@ -288,10 +300,14 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
                            l, n, C->fine);
     C->m[l] = C->fine / n;
     C->H[l] = p->T / (double)n;
+    /* every step must move t (t = k H is formed by multiplication, but t + H must differ) */
+    if (!(C->H[l] > 0.0) || !(p->T - C->H[l] < p->T))
+      return fpk_error_set(err, FPK_EINVAL, "ladder: level %zu's step T/%zu = %g is below the "
+                           "resolution of T = %g: t would not advance", l, n, C->H[l], p->T);
     if (C->st[l]->normals_per_dim > C->q) C->q = C->st[l]->normals_per_dim;
   }
   C->hf = p->T / (double)C->fine;
-  C->nq = C->L + (2 * C->L + 1) * C->nfun;
+  C->nq = C->L + (2 * C->L + 1) * C->nfun + 1;
   size_t rows = FPK_MC_FILL_STEPS * C->q * d;
   rows = (rows + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL * FPK_RNG_PER_CALL;
   C->zrows = rows > FPK_RNG_PER_CALL ? rows : FPK_RNG_PER_CALL;
@@ -405,6 +421,7 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
     res->sq_err_mean[l] = tot[l][0];
     res->sq_err_var[l] = tot[l][1] / dof;
   }
+  res->ref_sq_mean = tot[C.nq - 1][0];
   for (size_t l = 0; l <= L; l++)
     for (size_t j = 0; j < nf; j++) {
       res->fun_mean[l][j] = tot[L + l * nf + j][0];

@@ -93,9 +93,9 @@ printf '[random]\nseed = 2\n' > "$tmp/empty.ini"
 expect "nothing to run" 1 "empty.ini: nothing to run: give at least one of the sections \[bridge\], \[kolmogorov\], \[ks_band\]" bridge "$tmp/empty.ini" -o "$out"
 expect "all parts disabled" 1 "nothing to run" bridge "$b" -o "$out" --set bridge.enabled=false --set kolmogorov.enabled=false --set ks_band.enabled=false
 expect "disabled part still checked" 1 "\[bridge\] T = '0': expected a number > 0" bridge "$b" -o "$out" --set bridge.enabled=false --set bridge.T=0
-expect "unwritable output" 1 "cannot write output file '/nonexistent/dir/x.h5'" bridge "$b" -o /nonexistent/dir/x.h5
+expect "unwritable output" 1 "cannot write output '/nonexistent/dir/x.h5': directory '/nonexistent/dir': No such file" bridge "$b" -o /nonexistent/dir/x.h5
 expect "missing config" 1 "cannot read config file '$tmp/nope.ini'" bridge "$tmp/nope.ini" -o "$out"
-expect "bad --threads" 2 "--threads '0': expected a positive integer" bridge "$b" -o "$out" --threads 0
+expect "bad --threads" 2 "--threads '0': expected an integer in \[1, 4096\]" bridge "$b" -o "$out" --threads 0
 expect "unknown option" 2 "bridge: unknown or incomplete option" bridge "$b" --frobnicate
 expect "no config" 2 "bridge: expected exactly one CONFIG" bridge
 if "$fpkit" --help | grep -q "fpkit bridge CONFIG"; then

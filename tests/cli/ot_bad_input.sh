@@ -144,14 +144,14 @@ expect "NaN marginal" 1 "\[target\] dataset = '/fv/density': /fv/density\[2\]\[3
 expect "mass mismatch" 1 "\[ot\] normalize = 'false': the marginals have masses 0.98.* \(source\) and 1 \(target\) at time index 1.*differing by 0.02" ot "$h" -o "$out" --set "source.file=$tmp/light.h5"
 expect "grids differ (two files)" 1 "\[target\] file = '$tmp/othergrid.h5': its grid \(50 cells on \[-6, 6\]\) differs from the \[source\] file's grid \(60 cells" ot "$h" -o "$out" --set "target.file=$tmp/othergrid.h5"
 expect "grids differ ([grid])" 1 "\[source\] file = '$tmp/good.h5': its grid \(60 cells on \[-6, 6\]\) differs from the \[grid\] grid \(64 cells" ot "$h" -o "$out" --set grid.dim=1 --set grid.n=64 --set grid.lo=-6 --set grid.hi=6
-expect "missing file" 1 "\[source\] file = '$tmp/nope.h5': cannot read it" ot "$h" -o "$out" --set "source.file=$tmp/nope.h5"
-expect "not HDF5" 1 "\[source\] file = '$tmp/base.ini': not a readable HDF5 file" ot "$h" -o "$out" --set "source.file=$tmp/base.ini"
+expect "missing file" 1 "\[source\] file = '$tmp/nope.h5': cannot read '$tmp/nope.h5': No such file" ot "$h" -o "$out" --set "source.file=$tmp/nope.h5"
+expect "not HDF5" 1 "\[source\] file = '$tmp/base.ini': '$tmp/base.ini' is not an HDF5 file" ot "$h" -o "$out" --set "source.file=$tmp/base.ini"
 expect "missing dataset" 1 "\[source\] dataset = '/mc/density': no such dataset .*datasets there: /fv/density" ot "$h" -o "$out" --set source.dataset=/mc/density
 expect "time out of range" 1 "\[target\] time = '3': expected an index in \[0, 2\], last or all" ot "$h" -o "$out" --set target.time=3
 expect "time missing" 1 "\[source\] dataset = '/fv/density': .* has a time axis of 3 entries: give \[source\] time" ot "$(sed '0,/^time = all/{/^time = all/d}' "$h" > "$tmp/notime.ini"; echo "$tmp/notime.ini")" -o "$out"
 expect "time on a static field" 1 "\[source\] time = '0': /static/density has no time axis" ot "$h" -o "$out" --set source.dataset=/static/density --set source.time=0
 expect "not a field" 1 "\[source\] dataset = '/fv/t': its shape \(rank 1\) is not that of a field on the file's grid" ot "$h" -o "$out" --set source.dataset=/fv/t
-expect "unwritable output" 1 "cannot write output file '/nonexistent/dir/x.h5'" ot "$b" -o /nonexistent/dir/x.h5
+expect "unwritable output" 1 "cannot write output '/nonexistent/dir/x.h5': directory '/nonexistent/dir': No such file" ot "$b" -o /nonexistent/dir/x.h5
 expect "--allow-unconverged elsewhere" 2 "--allow-unconverged applies to 'fpkit ot' only" bridge "$b" --allow-unconverged
 expect "unknown option" 2 "ot: unknown or incomplete option" ot "$b" --frobnicate
 expect "no config" 2 "ot: expected exactly one CONFIG" ot

@@ -60,7 +60,7 @@ fails = identical(d1, ((d2, "2 threads"), (d3, "stored config")))
 for key in ("fpkit_version", "config", "config_file", "seed", "created", "model"):
     if key not in a1: fails.append(f"root attribute {key} missing")
 if a1.get("seed") != 42: fails.append(f"seed attribute {a1.get('seed')} != 42")
-need = ["grid/x", "grid/y", "exact/density", "exact/mean", "exact/cov", "exact/em_mean",
+need = ["grid/x", "grid/y", "exact/density", "exact/mean", "exact/cov", "exact/chain_mean",
         "fv/t", "fv/density", "fv/mass", "mc/density", "mc/mean", "mc/cov", "mc/outside",
         "mc/paths", "errors/l1_fv_exact", "errors/l1_mc_exact", "errors/l1_mc_fv", "errors/kl_fv_exact"]
 for k in need:
@@ -75,7 +75,7 @@ if not fails:
     if not (l1[-1] < 2e-2): fails.append(f"FV L1 error at t=1 is {l1[-1]:.3g}")
     mc = d1["errors/l1_mc_exact"][-1]
     if not (0.05 < mc < 0.6): fails.append(f"MC L1 error {mc:.3g} outside the expected noise range")
-    em = d1["exact/em_mean"][-1]; m = d1["mc/mean"][-1]
+    em = d1["exact/chain_mean"][-1]; m = d1["mc/mean"][-1]
     if np.max(np.abs(em - m)) > 0.03: fails.append(f"MC mean {m} far from EM mean {em}")
 print("\n".join(fails) if fails else "all datasets identical across threads and from the stored config")
 print(f"{0 if fails else 1} passed, {1 if fails else 0} failed")
