@@ -3,6 +3,7 @@
 #include "fpk_test.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +13,44 @@
 
 static char path[64];
 
-static fpk_config *load_text(const char *text, fpk_error *err) {
+/* Writes `len` bytes (a NUL among them if the test wants one) to a temporary file and loads it. */
+static fpk_config *load_bytes(const char *text, size_t len, fpk_error *err) {
   snprintf(path, sizeof path, "/tmp/fpk_cfg_XXXXXX");
   int fd = mkstemp(path);
   assert_true(fd >= 0);
-  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
   close(fd);
   fpk_config *c = fpk_config_load(path, err);
   unlink(path);
   return c;
+}
+
+static fpk_config *load_text(const char *text, fpk_error *err) {
+  return load_bytes(text, strlen(text), err);
+}
+
+/* printf into a fresh heap string (the long-line texts). */
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  assert_true(n >= 0);
+  char *s = malloc((size_t)n + 1);
+  assert_non_null(s);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+static char *repeat(char ch, size_t n) {
+  char *s = malloc(n + 1);
+  assert_non_null(s);
+  memset(s, ch, n);
+  s[n] = '\0';
+  return s;
 }
 
 #define assert_contains(hay, needle)                                              \
@@ -147,7 +177,7 @@ static void test_set_overrides_and_resolved(void **state) {
 static void test_broadcast_and_lists(void **state) {
   (void)state;
   fpk_error err = {0};
-  fpk_config *c = load_text("[a]\ns = 0.5\nt = 0; 0.5; 1\nm = 1 2 3\n", &err);
+  fpk_config *c = load_text("[a]\ns = 0.5\nt = 0, 0.5 1\nm = 1 2 3\n", &err);
   double s[2], t[8], m[4];
   size_t nt = 0;
   assert_int_equal(fpk_config_doubles(c, "a", "s", 1, 2, 1, s, &err), 0);
@@ -167,6 +197,300 @@ static void test_broadcast_and_lists(void **state) {
   fpk_config_free(c);
 }
 
+/* Debian's inih (r55, INI_MAX_LINE 200) split longer lines into 199-byte pieces parsed as lines:
+ * the tail of a long comment became a key (D3), and the line numbers after it were off. */
+static void test_long_comment_injects_nothing(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  char *cc = repeat('c', 5000);
+  char *text = format("[model]\n; %s mu = 3.0\n   # %s\ntheta = 1\n", cc, cc);
+  fpk_config *c = load_text(text, &err);
+  assert_non_null(c);
+  assert_false(fpk_config_has(c, "model", "mu"));
+  double th = 0;
+  assert_int_equal(fpk_config_double(c, "model", "theta", 1, 0, 1, INFINITY, &th, &err), 0);
+  assert_int_equal(fpk_config_check_unused(c, &err), 0);
+  fpk_config_free(c);
+  free(text);
+  /* A long inline comment is fine when the content before it fits. */
+  text = format("[model]\ntheta = 1     ; %s\nsigma = 2\n", cc);
+  c = load_text(text, &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_double(c, "model", "theta", 1, 0, 1, INFINITY, &th, &err), 0);
+  assert_true(th == 1.0);
+  assert_int_equal(fpk_config_double(c, "model", "sigma", 1, 0, 1, INFINITY, &th, &err), 0);
+  assert_true(th == 2.0);
+  assert_int_equal(fpk_config_check_unused(c, &err), 0);
+  fpk_config_free(c);
+  free(text);
+  free(cc);
+}
+
+static void test_line_numbers_after_long_comment(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  char *cc = repeat('c', 5000);
+  char *text = format("[model]\n; %s\ntheta = 1\nthis line has no equals sign\n", cc);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg, ":4: syntax error");
+  free(text);
+  text = format("[model]\n; %s\ntheta = 1\ntheta = 2\n", cc);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg, ":4: [model] theta given twice (first at line 3)");
+  free(text);
+  text = format("[model]\n# %s\ntheta = 1\n[grid]\nn = 2\n", cc);
+  fpk_config *c = load_text(text, &err);
+  assert_non_null(c);
+  size_t n = 0;
+  assert_int_equal(fpk_config_size(c, "grid", "n", 1, 3, 1000, &n, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":5: [grid] n = '2'");
+  fpk_config_free(c);
+  free(text);
+  free(cc);
+}
+
+static void test_long_line_refused(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* 4 + 300 bytes of content: refused whole (never split), naming its line and the limit that
+   * inih's buffer gives (200 bytes, with the newline and the NUL). */
+  char *ones = repeat('1', 300);
+  char *text = format("[a]\nx = 1\nv = %s\ny = 2\n", ones);
+  assert_null(load_text(text, &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+  assert_contains(err.msg, ":3: line is 304 bytes long; the limit is 198: split a long value "
+                           "over indented continuation lines");
+  free(text);
+  text = format("[a]\nv = %s ; a comment\n", ones);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg,
+                  ":2: line is 304 bytes long (after removing its comment); the limit is 198");
+  free(text);
+  /* The longest line that fits: 198 bytes; a long value over continuation lines is fine. */
+  text = format("[a]\nv = %.194s\nw = %.190s\n    %.190s\n", ones, ones, ones);
+  fpk_config *c = load_text(text, &err);
+  assert_non_null(c);
+  const char *w = NULL;
+  assert_int_equal(fpk_config_string(c, "a", "w", 1, &w, &err), 0);
+  assert_int_equal(strlen(w), 381);
+  fpk_config_free(c);
+  free(text);
+  free(ones);
+}
+
+static void test_huge_section_name(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* A 1 MB section name on line 5 (the reproducer's error named line 5272 of a 40-line file). */
+  char *m = repeat('m', 1 << 20);
+  char *text = format("; c\n[a]\nx = 1\n\n[%s]\ny = 2\n", m);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg, ":5: line is 1048578 bytes long; the limit is 198");
+  free(text);
+  free(m);
+}
+
+/* inih cuts section and key names at 49 bytes (MAX_SECTION, MAX_NAME) and ignores text after a
+ * section's ']'. */
+static void test_inih_names_not_cut(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  char *name = repeat('s', 50);
+  char *text = format("[a]\nx = 1\n[%s]\ny = 2\n", name);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg, ":3: section name is 50 bytes long; the limit is 49");
+  free(text);
+  text = format("[a]\nx = 1\n%s = 1\n  2\n", name);
+  assert_null(load_text(text, &err));
+  assert_contains(err.msg, ":3: key is 50 bytes long; the limit is 49");
+  free(text);
+  free(name);
+  assert_null(load_text("[a]\nx = 1\n[grid] n = 64\n", &err));
+  assert_contains(err.msg, ":3: 'n = 64' after the section header '[grid]'");
+  fpk_config *c = load_text("[grid]   ; the box\nn = 64\n", &err);
+  assert_non_null(c);
+  assert_true(fpk_config_has(c, "grid", "n"));
+  fpk_config_free(c);
+}
+
+/* D11: a NUL byte ended the line silently ("theta = 1.0\0garbage" read as 1.0). */
+static void test_nul_byte(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  static const char nul[] = "[model]\ntype = ou\n; x\ntheta = 1.0\0 + garbage\nsigma = 1\n";
+  assert_null(load_bytes(nul, sizeof nul - 1, &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+  assert_contains(err.msg, ":4:12: NUL byte");
+  static const char nul_comment[] = "[a]\nx = 1 ; \0\n";
+  assert_null(load_bytes(nul_comment, sizeof nul_comment - 1, &err));
+  assert_contains(err.msg, ":2:9: NUL byte");
+}
+
+static void test_invalid_utf8(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* Latin-1, an overlong '/', a surrogate, a sequence cut by the end of the line, a code point
+   * above U+10FFFF: line:column of the first bad byte. */
+  assert_null(load_text("[a]\nname = caf\xe9\n", &err));
+  assert_contains(err.msg, ":2:11: invalid UTF-8 (byte 0xE9");
+  assert_null(load_text("[a]\nx = \xc0\xaf\n", &err));
+  assert_contains(err.msg, ":2:5: invalid UTF-8 (byte 0xC0");
+  assert_null(load_text("[a]\n; \xed\xa0\x80\n", &err));
+  assert_contains(err.msg, ":2:3: invalid UTF-8 (byte 0xED");
+  assert_null(load_text("[a]\nx = 1\ny = \xe2\x82\n", &err));
+  assert_contains(err.msg, ":3:5: invalid UTF-8 (byte 0xE2");
+  assert_null(load_text("[a]\nx = \xf4\x90\x80\x80\n", &err));
+  assert_contains(err.msg, ":2:5: invalid UTF-8 (byte 0xF4");
+  /* --set values must be UTF-8 too. */
+  fpk_config *c = load_text("[a]\nx = 1\n", &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_set(c, "a.label=caf\xe9", &err), FPK_EINVAL);
+  assert_contains(err.msg, "--set: invalid UTF-8 at byte 12 of the assignment (byte 0xE9)");
+  assert_int_equal(fpk_config_set(c, "a.label=caf\xc3\xa9", &err), 0);
+  fpk_config_free(c);
+}
+
+static void test_valid_utf8(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* Valid UTF-8 in comments (a long one too: inih used to split it inside a character) and in
+   * a string value, after a byte order mark. */
+  char *sigmas = malloc(2 * 150 + 1);
+  assert_non_null(sigmas);
+  for (size_t i = 0; i < 150; i++) memcpy(sigmas + 2 * i, "\xcf\x83", 2);
+  sigmas[300] = '\0';
+  char *text = format("\xef\xbb\xbf; Schr\xc3\xb6" "dinger %s\n[a]\nlabel = \xe2\x88\x91 "
+                      "Schr\xc3\xb6" "dinger \xf0\x9d\x9c\x8e  ; \xcf\x83\xc2\xb2\n",
+                      sigmas);
+  fpk_config *c = load_text(text, &err);
+  assert_non_null(c);
+  const char *label = NULL;
+  assert_int_equal(fpk_config_string(c, "a", "label", 1, &label, &err), 0);
+  assert_string_equal(label, "\xe2\x88\x91 Schr\xc3\xb6" "dinger \xf0\x9d\x9c\x8e");
+  assert_int_equal(fpk_config_check_unused(c, &err), 0);
+  fpk_config_free(c);
+  free(text);
+  free(sigmas);
+}
+
+/* D14: "lo = -4 ; -2" became (-4, -4): ' ;' starts a comment, and the one value left was
+ * broadcast to both axes. */
+static void test_broadcast_refused_after_comment(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_config *c = load_text("[grid]\nlo = -4 ; -2\nhi = 4 4\n", &err);
+  assert_non_null(c);
+  double lo[2] = {0, 0};
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":2: [grid] lo = '-4': one value where 2 are expected, and the line "
+                           "has the comment '; -2' (';' after a space starts a comment): write "
+                           "all 2 values separated by spaces or commas (lo = -4 -2), or remove "
+                           "the comment");
+  assert_true(lo[0] == 0 && lo[1] == 0); /* nothing written */
+  /* A --set value replaces the value and its comment: one value is broadcast again. */
+  assert_int_equal(fpk_config_set(c, "grid.lo=-3", &err), 0);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), 0);
+  assert_true(lo[0] == -3 && lo[1] == -3);
+  fpk_config_free(c);
+
+  /* The comment of a continuation line counts for its entry; '#' is a comment too. */
+  c = load_text("[grid]\nlo =\n   -4   ; -2\nhi = 4 # 5\nA = 1 0.8  ; row 1\n   -0.6 0.5 # row 2\n",
+                &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":2: [grid] lo = ");
+  assert_contains(err.msg, "and line 3 has the comment '; -2'");
+  double hi[3];
+  assert_int_equal(fpk_config_doubles(c, "grid", "hi", 1, 3, 1, hi, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":4: [grid] hi = '4': one value where 3 are expected, and the line "
+                           "has the comment '# 5' ('#' after a space starts a comment)");
+  double A[4];
+  assert_int_equal(fpk_config_doubles(c, "grid", "A", 1, 4, 0, A, &err), 0);
+  assert_true(A[0] == 1 && A[1] == 0.8 && A[2] == -0.6 && A[3] == 0.5);
+  fpk_config_free(c);
+}
+
+static void test_lists_without_semicolons(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_config *c = load_text("[grid]\nlo = -4 -2\nhi = -4, -2 # two values\nn = 4,5\n", &err);
+  assert_non_null(c);
+  double lo[2], hi[2], n[2];
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), 0);
+  assert_true(lo[0] == -4 && lo[1] == -2);
+  assert_int_equal(fpk_config_doubles(c, "grid", "hi", 1, 2, 1, hi, &err), 0);
+  assert_true(hi[0] == -4 && hi[1] == -2);
+  assert_int_equal(fpk_config_doubles(c, "grid", "n", 1, 2, 0, n, &err), 0);
+  assert_true(n[0] == 4 && n[1] == 5);
+  fpk_config_free(c);
+
+  /* ';' not after white space is part of the value, and no list separator. */
+  c = load_text("[grid]\nlo = -4;-2\nhi = 1;2 ; x\nfile = a;b#c.h5 # the file\n[time]\n"
+                "times = 0;0.5\n",
+                &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":2: [grid] lo = '-4;-2': ';' is not a list separator (in a file ';' "
+                           "after a space starts a comment); lists are separated by spaces or "
+                           "commas: write lo = -4 -2");
+  assert_int_equal(fpk_config_doubles(c, "grid", "hi", 1, 2, 0, hi, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":3: [grid] hi = '1;2': ';' is not a list separator");
+  double t[8];
+  size_t nt = 0;
+  assert_int_equal(fpk_config_double_list(c, "time", "times", 1, 8, t, &nt, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":6: [time] times = '0;0.5': ';' is not a list separator");
+  const char *file = NULL;
+  assert_int_equal(fpk_config_string(c, "grid", "file", 1, &file, &err), 0);
+  assert_string_equal(file, "a;b#c.h5");
+  fpk_config_free(c);
+}
+
+/* --set takes the value as it is (no comment): ';' there is refused by the list getters too,
+ * where "--set grid.lo=-4;-2" used to give (-4, -2) and the same text in a file (-4, -4). */
+static void test_set_semicolon_refused(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_config *c = load_text("[grid]\nlo = -4 -2\n", &err);
+  assert_non_null(c);
+  double lo[2];
+  assert_int_equal(fpk_config_set(c, "grid.lo=-4;-2", &err), 0);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
+  assert_contains(err.msg, "--set: [grid] lo = '-4;-2': ';' is not a list separator");
+  assert_int_equal(fpk_config_set(c, "grid.lo=-4 ; -2", &err), 0);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
+  assert_contains(err.msg, "write lo = -4 -2");
+  assert_int_equal(fpk_config_set(c, "grid.lo=-4,-2", &err), 0);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), 0);
+  assert_true(lo[0] == -4 && lo[1] == -2);
+  fpk_config_free(c);
+}
+
+/* A commented single value where no broadcast applies is fine (the shipped configs have
+ * "n_out = 5 ; t = 0, 0.5, ..."); a value emptied by a comment says what was removed. */
+static void test_comment_without_broadcast(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_config *c = load_text("[time]\nt_end = 0.5\nn_out = 3            ; t = 0, 0.25, 0.5\n"
+                            "[fp]\ndt = ; 0.01\nm = 7 ; one value\nt = 0.5 # seven\n",
+                            &err);
+  assert_non_null(c);
+  size_t n_out = 0;
+  assert_int_equal(fpk_config_size(c, "time", "n_out", 1, 2, 1000, &n_out, &err), 0);
+  assert_int_equal(n_out, 3);
+  double m = 0, t[8];
+  size_t nt = 0;
+  assert_int_equal(fpk_config_doubles(c, "fp", "m", 1, 1, 1, &m, &err), 0);
+  assert_true(m == 7);
+  assert_int_equal(fpk_config_double_list(c, "fp", "t", 1, 8, t, &nt, &err), 0);
+  assert_true(nt == 1 && t[0] == 0.5);
+  double dt = 0;
+  assert_int_equal(fpk_config_double(c, "fp", "dt", 1, 0, 1, INFINITY, &dt, &err), FPK_EINVAL);
+  assert_contains(err.msg, ":5: [fp] dt = '': expected a number > 0 (line 5 has the comment "
+                           "'; 0.01'");
+  assert_contains(fpk_config_resolved(c), "n_out = 3\n");
+  fpk_config_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typed_values),
@@ -175,6 +499,18 @@ int main(void) {
       cmocka_unit_test(test_syntax_and_duplicates),
       cmocka_unit_test(test_set_overrides_and_resolved),
       cmocka_unit_test(test_broadcast_and_lists),
+      cmocka_unit_test(test_long_comment_injects_nothing),
+      cmocka_unit_test(test_line_numbers_after_long_comment),
+      cmocka_unit_test(test_long_line_refused),
+      cmocka_unit_test(test_huge_section_name),
+      cmocka_unit_test(test_inih_names_not_cut),
+      cmocka_unit_test(test_nul_byte),
+      cmocka_unit_test(test_invalid_utf8),
+      cmocka_unit_test(test_valid_utf8),
+      cmocka_unit_test(test_broadcast_refused_after_comment),
+      cmocka_unit_test(test_lists_without_semicolons),
+      cmocka_unit_test(test_set_semicolon_refused),
+      cmocka_unit_test(test_comment_without_broadcast),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,13 +22,16 @@ extern "C" {
 typedef struct fpk_config fpk_config;
 
 /* Reads an INI file. Fails (FPK_EIO) when the file cannot be read, (FPK_EINVAL) on a syntax
- * error or a key given twice, naming file:line. */
+ * error, a key given twice, a line too long for inih once its comment is removed, a NUL byte or
+ * invalid UTF-8, naming file:line (file:line:column for a byte). Comments: ';' or '#' at the start
+ * of a line or after white space, to the end of the line. */
 fpk_config *fpk_config_load(const char *path, fpk_error *err);
 /* An empty configuration (for programs that build one with fpk_config_set). */
 fpk_config *fpk_config_new(const char *name);
 void fpk_config_free(fpk_config *c);
 
-/* Applies "section.key=value", replacing any value from the file. */
+/* Applies "section.key=value", replacing any value from the file (and its comment). The value is
+ * taken as it is (no comment is removed); invalid UTF-8 is refused. */
 int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err);
 
 /* Whether section.key was given (file or --set). Does not mark it used. */
@@ -50,11 +53,13 @@ int fpk_config_size(fpk_config *c, const char *section, const char *key, int req
                     size_t min, size_t max, size_t *out, fpk_error *err);
 int fpk_config_u64(fpk_config *c, const char *section, const char *key, int required,
                    uint64_t *out, fpk_error *err);
-/* A list of finite doubles separated by spaces, commas or semicolons. Exactly `n` values are
- * expected; with broadcast = 1 a single value is also accepted and copied n times. */
+/* A list of finite doubles separated by white space or commas; a ';' in the value is refused (in a
+ * file ';' after white space starts a comment, so "lo = -4;-2" and "lo = -4 ; -2" would differ).
+ * Exactly `n` values are expected; with broadcast = 1 a single value is also accepted and copied
+ * n times, unless one of the entry's lines had an inline comment ("lo = -4 ; -2"). */
 int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int required,
                        size_t n, int broadcast, double *out, fpk_error *err);
-/* A list of 1..max_n finite doubles; *n receives the count. */
+/* A list of 1..max_n finite doubles, separated as above; *n receives the count. */
 int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
                            size_t max_n, double *out, size_t *n, fpk_error *err);
 

@@ -1,8 +1,15 @@
 /* Strict INI configuration on top of inih (fpkit/config.h).
  *
- * inih's handler carries no line number in Debian's build (INI_HANDLER_LINENO = 0), so the file is
- * fed through ini_parse_stream with a reader that counts the lines it hands out: when the handler
- * runs, the count is the line being parsed. */
+ * inih still parses sections, keys, values and continuation lines, but it never sees the file:
+ * ini_parse_stream gets line_reader, which reads whole lines itself (getline) and hands inih one
+ * line per call. Two reasons. inih's handler carries no line number in Debian's build
+ * (INI_HANDLER_LINENO = 0), so the reader counts lines: when the handler runs, the count is the
+ * line being parsed. And Debian's inih (r55: INI_MAX_LINE 200 on the stack, no realloc) takes
+ * whatever one fgets-style call returns as a line: a line of 200 bytes or more came back in
+ * 199-byte pieces, each parsed as a line of its own, so the tail of a long comment became a key
+ * and every line number after it was off. The reader never splits or truncates: it removes the
+ * comment (one rule, below), then refuses a line whose content does not fit inih's buffer, a NUL
+ * byte and invalid UTF-8, with file:line[:column]. */
 #include "fpkit/config.h"
 
 #include <ctype.h>
@@ -20,6 +27,8 @@ typedef struct entry {
   int line;      /* > 0: line in the file; 0: --set; -1: default supplied by a getter */
   int used;
   size_t order;  /* when it was first read, for the resolved listing */
+  char *comment;    /* the inline comment of one of its lines ("; -2"), or NULL */
+  int comment_line; /* the line of that comment (the key's, or a continuation line's) */
 } entry;
 
 struct fpk_config {
@@ -30,11 +39,19 @@ struct fpk_config {
   char *resolved;
   /* parse state */
   FILE *fp;
+  char *buf;          /* the whole line being parsed (getline), whatever its length */
+  size_t bufcap;
   int line;
-  int continuation; /* the line being parsed starts with white space */
-  entry *last;      /* the pair parsed last, for continuation lines */
+  int continuation;    /* the line being parsed starts with white space */
+  const char *comment; /* its inline comment (in buf), NULL if none */
+  entry *last;         /* the pair parsed last, for continuation lines */
   fpk_error *perr;
 };
+
+/* inih's own limits on names (MAX_SECTION and MAX_NAME in ini.c, 50 with the NUL): it copies a
+ * longer section name cut short with strncpy, and a continuation line reaches the handler under
+ * the previous key's name cut the same way. */
+#define INI_NAME_MAX 49
 
 static char *dup(const char *s) {
   size_t k = strlen(s) + 1;
@@ -59,7 +76,7 @@ static entry *add(fpk_config *c, const char *section, const char *key, const cha
     c->cap = cap;
   }
   entry *x = &c->e[c->n];
-  *x = (entry){dup(section), dup(key), dup(value), line, 0, 0};
+  *x = (entry){dup(section), dup(key), dup(value), line, 0, 0, NULL, 0};
   if (!x->section || !x->key || !x->value) {
     free(x->section), free(x->key), free(x->value);
     return NULL;
@@ -91,21 +108,153 @@ fpk_config *fpk_config_new(const char *name) {
 
 void fpk_config_free(fpk_config *c) {
   if (!c) return;
-  for (size_t i = 0; i < c->n; i++) free(c->e[i].section), free(c->e[i].key), free(c->e[i].value);
+  for (size_t i = 0; i < c->n; i++) {
+    entry *x = &c->e[i];
+    free(x->section), free(x->key), free(x->value), free(x->comment);
+  }
   free(c->e);
   free(c->name);
   free(c->resolved);
   free(c);
 }
 
-static char *counting_reader(char *str, int num, void *stream) {
-  fpk_config *c = stream;
-  char *r = fgets(str, num, c->fp);
-  if (r) {
-    c->line++;
-    c->continuation = r[0] == ' ' || r[0] == '\t';
+static int blank(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
+}
+
+/* Offset of the first byte of s[0..n) that is a NUL or starts an ill-formed UTF-8 sequence
+ * (Unicode 15, table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or n. */
+static size_t bad_text(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char b = s[i];
+    if (b > 0 && b < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) k = 1;
+    else if (b == 0xE0) k = 2, lo = 0xA0;
+    else if (b == 0xED) k = 2, hi = 0x9F;
+    else if (b >= 0xE1 && b <= 0xEF) k = 2;
+    else if (b == 0xF0) k = 3, lo = 0x90;
+    else if (b == 0xF4) k = 3, hi = 0x8F;
+    else if (b >= 0xF1 && b <= 0xF3) k = 3;
+    else return i; /* NUL, a continuation byte, 0xC0, 0xC1, 0xF5..0xFF */
+    if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (size_t j = 2; j <= k; j++)
+      if ((s[i + j] & 0xC0) != 0x80) return i;
+    i += k + 1;
   }
-  return r;
+  return n;
+}
+
+/* Reports a NUL byte or invalid UTF-8 at byte offset `at` of s ("file:4:12: ..."). */
+static int text_error(fpk_error *err, const char *where, const unsigned char *s, size_t at) {
+  if (s[at] == 0)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s:%zu: NUL byte (a configuration file is text; the rest of the line "
+                         "would be ignored)",
+                         where, at + 1);
+  return fpk_error_set(err, FPK_EINVAL,
+                       "%s:%zu: invalid UTF-8 (byte 0x%02X; a configuration file is UTF-8 text)",
+                       where, at + 1, s[at]);
+}
+
+/* The ini_reader given to ini_parse_stream: an fgets with inih's buffer (str, num), fed from
+ * whole lines. The one comment rule: ';' or '#' starts a comment at the start of a line (after
+ * optional white space) or after white space anywhere in it. The comment is removed here, so inih
+ * never applies its own rules (';' only, inline only after white space); a full-line comment of
+ * any length is handed over as an empty line, and an inline comment is remembered (c->comment)
+ * for the handler, so that a single value with a comment after it is not broadcast (a file said
+ * "lo = -4 ; -2" and meant two numbers). Returns NULL at the end of the file and on an error,
+ * which is left in c->perr. */
+static char *line_reader(char *str, int num, void *stream) {
+  fpk_config *c = stream;
+  if (c->perr->status) return NULL; /* stop at the first error */
+  errno = 0;
+  ssize_t got = getline(&c->buf, &c->bufcap, c->fp);
+  if (got < 0) {
+    if (ferror(c->fp))
+      fpk_error_set(c->perr, FPK_EIO, "%s:%d: cannot read: %s", c->name, c->line + 1,
+                    strerror(errno ? errno : EIO));
+    else if (errno == ENOMEM)
+      fpk_error_set(c->perr, FPK_ENOMEM, "%s:%d: out of memory", c->name, c->line + 1);
+    return NULL;
+  }
+  c->line++;
+  char *s = c->buf, where[512];
+  size_t n = (size_t)got;
+  snprintf(where, sizeof where, "%s:%d", c->name, c->line);
+  /* getline, unlike fgets, reports the bytes after a NUL, so a NUL can be refused rather than
+   * ending the line there unseen. */
+  size_t bad = bad_text((const unsigned char *)s, n);
+  if (bad < n) {
+    text_error(c->perr, where, (const unsigned char *)s, bad);
+    return NULL;
+  }
+  size_t start = 0; /* a UTF-8 byte order mark is allowed at the start of the file */
+  if (c->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) start = 3;
+  size_t end = n, cut = n;
+  for (size_t i = start; i < n; i++)
+    if ((s[i] == ';' || s[i] == '#') && (i == start || blank(s[i - 1]))) {
+      cut = i;
+      break;
+    }
+  size_t len = cut; /* the content: up to the comment, without trailing white space */
+  while (len > start && blank(s[len - 1])) len--;
+  while (end > cut && blank(s[end - 1])) end--;
+  s[end] = '\0';
+  len -= start;
+  c->comment = cut < n && len > 0 ? s + cut : NULL;
+  /* inih's buffer holds num bytes: the content, '\n' and the NUL. A line that does not fit is
+   * refused whole, never split. */
+  size_t limit = num > 2 ? (size_t)num - 2 : 0;
+  if (len > limit) {
+    fpk_error_set(c->perr, FPK_EINVAL,
+                  "%s: line is %zu bytes long%s; the limit is %zu: split a long value over "
+                  "indented continuation lines",
+                  where, len, cut < n ? " (after removing its comment)" : "", limit);
+    return NULL;
+  }
+  memcpy(str, s + start, len);
+  str[len] = '\n';
+  str[len + 1] = '\0';
+  c->continuation = len > 0 && blank(str[0]);
+  /* A section header: inih ignores whatever follows its ']' and cuts a long name short. */
+  char *h = str;
+  while (blank(*h)) h++;
+  if (*h == '[') {
+    char *close = strchr(h, ']');
+    if (close) {
+      char *rest = close + 1;
+      while (blank(*rest)) rest++;
+      if (*rest) {
+        str[len] = '\0';
+        fpk_error_set(c->perr, FPK_EINVAL,
+                      "%s: '%s' after the section header '%.*s': put it on a line of its own",
+                      where, rest, (int)(close + 1 - h), h);
+        return NULL;
+      }
+      if (close - h - 1 > INI_NAME_MAX) {
+        fpk_error_set(c->perr, FPK_EINVAL,
+                      "%s: section name is %zu bytes long; the limit is %d", where,
+                      (size_t)(close - h - 1), INI_NAME_MAX);
+        return NULL;
+      }
+    }
+  }
+  return str;
+}
+
+/* Keeps the current line's inline comment with x, unless one of its lines had one already. */
+static int note_comment(fpk_config *c, entry *x) {
+  if (!c->comment || x->comment) return FPK_SUCCESS;
+  if (!(x->comment = dup(c->comment)))
+    return fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name);
+  x->comment_line = c->line;
+  return FPK_SUCCESS;
 }
 
 static int on_pair(void *user, const char *section, const char *name, const char *value) {
@@ -114,6 +263,11 @@ static int on_pair(void *user, const char *section, const char *name, const char
   if (section[0] == '\0') {
     fpk_error_set(c->perr, FPK_EINVAL, "%s:%d: key '%s' appears before any [section]", c->name,
                   c->line, name);
+    return 1;
+  }
+  if (strlen(name) > INI_NAME_MAX) {
+    fpk_error_set(c->perr, FPK_EINVAL, "%s:%d: key is %zu bytes long; the limit is %d", c->name,
+                  c->line, strlen(name), INI_NAME_MAX);
     return 1;
   }
   entry *old = find(c, section, name);
@@ -126,6 +280,7 @@ static int on_pair(void *user, const char *section, const char *name, const char
     v[k] = ' ';
     memcpy(v + k + 1, value, m + 1);
     old->value = v;
+    note_comment(c, old);
     return 1;
   }
   if (old) {
@@ -134,7 +289,10 @@ static int on_pair(void *user, const char *section, const char *name, const char
     return 1;
   }
   c->last = add(c, section, name, value, c->line);
-  if (!c->last) fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name);
+  if (!c->last)
+    fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name);
+  else
+    note_comment(c, c->last);
   return 1;
 }
 
@@ -155,14 +313,16 @@ fpk_config *fpk_config_load(const char *path, fpk_error *err) {
   }
   c->fp = fp;
   c->perr = e;
-  int rc = ini_parse_stream(counting_reader, c, on_pair, c);
+  int rc = ini_parse_stream(line_reader, c, on_pair, c);
   fclose(fp);
   c->fp = NULL;
+  free(c->buf);
+  c->buf = NULL;
+  c->comment = NULL;
   if (!e->status && rc > 0)
     fpk_error_set(e, FPK_EINVAL,
-                  "%s:%d: syntax error (expected '[section]', 'key = value' or a comment, and "
-                  "lines shorter than 197 characters)",
-                  path, rc);
+                  "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)", path,
+                  rc);
   else if (!e->status && rc < 0)
     fpk_error_set(e, FPK_EIO, "cannot parse config file '%s'", path);
   if (e->status) {
@@ -181,6 +341,13 @@ static char *trim(char *s) {
 
 int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
   char buf[1024];
+  /* A --set value is taken as it is: no comment is removed (a shell word has none), but it must
+   * be text like a file, and the list getters refuse ';' in it as in a file. */
+  size_t bad = bad_text((const unsigned char *)assignment, strlen(assignment));
+  if (assignment[bad])
+    return fpk_error_set(err, FPK_EINVAL,
+                         "--set: invalid UTF-8 at byte %zu of the assignment (byte 0x%02X)",
+                         bad + 1, (unsigned char)assignment[bad]);
   if (strlen(assignment) >= sizeof buf)
     return fpk_error_set(err, FPK_EINVAL, "--set %.40s...: too long", assignment);
   strcpy(buf, assignment);
@@ -202,6 +369,9 @@ int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
     free(x->value);
     x->value = v;
     x->line = 0;
+    free(x->comment); /* the file's comment went with the file's value */
+    x->comment = NULL;
+    x->comment_line = 0;
     return FPK_SUCCESS;
   }
   if (!add(c, section, key, value, 0)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
@@ -286,6 +456,12 @@ static int fetch(fpk_config *c, const char *section, const char *key, int requir
 static int bad_value(fpk_config *c, const entry *x, fpk_error *err, const char *expected) {
   char where[512];
   origin(c, x, where, sizeof where);
+  if (x->comment) /* the value may have lost a part to a comment: show what was removed */
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: [%s] %s = '%s': expected %s (line %d has the comment '%s': '%c' "
+                         "after a space starts a comment)",
+                         where, x->section, x->key, x->value, expected, x->comment_line,
+                         x->comment, x->comment[0]);
   return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s = '%s': expected %s", where, x->section,
                        x->key, x->value, expected);
 }
@@ -419,19 +595,79 @@ int fpk_config_u64(fpk_config *c, const char *section, const char *key, int requ
   return FPK_SUCCESS;
 }
 
-/* Splits a list on spaces, commas and semicolons; returns the count or -1 on a bad number. */
+/* Splits a list on white space and commas; returns the count, -1 on a bad number, -2 when out of
+ * memory. Stores the first max_n values. */
 static long parse_list(const char *s, double *out, size_t max_n) {
-  char buf[1024];
-  if (strlen(s) >= sizeof buf) return -1;
-  strcpy(buf, s);
+  char *buf = dup(s);
+  if (!buf) return -2;
   long n = 0;
-  for (char *save, *tok = strtok_r(buf, " \t,;", &save); tok; tok = strtok_r(NULL, " \t,;", &save)) {
+  for (char *save, *tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
     double v;
-    if (!parse_double(tok, &v)) return -1;
+    if (!parse_double(tok, &v)) {
+      free(buf);
+      return -1;
+    }
     if ((size_t)n < max_n) out[n] = v;
     n++;
   }
+  free(buf);
   return n;
+}
+
+/* s with its items (between white space, commas and semicolons) joined by one space,
+ * for the corrected value a message suggests. */
+static void respaced(const char *s, char *out, size_t len) {
+  size_t k = 0;
+  out[0] = '\0';
+  for (const char *p = s; *p && k + 1 < len;) {
+    size_t skip = strspn(p, " \t,;"), item = strcspn(p + skip, " \t,;");
+    p += skip;
+    if (!item) break;
+    int w = snprintf(out + k, len - k, "%s%.*s", k ? " " : "", (int)item, p);
+    if (w < 0 || (size_t)w >= len - k) break;
+    k += (size_t)w;
+    p += item;
+  }
+}
+
+/* ';' separates nothing. In a file it starts a comment after white space, and elsewhere a file
+ * and --set used to split on it: "lo = -4 ; -2" (one number and a comment) and
+ * "--set grid.lo=-4;-2" (two numbers) looked alike and meant different things. */
+static int check_separators(fpk_config *c, const entry *x, fpk_error *err) {
+  if (!strchr(x->value, ';')) return FPK_SUCCESS;
+  char where[512], fixed[256];
+  origin(c, x, where, sizeof where);
+  respaced(x->value, fixed, sizeof fixed);
+  return fpk_error_set(err, FPK_EINVAL,
+                       "%s: [%s] %s = '%s': ';' is not a list separator (in a file ';' after a "
+                       "space starts a comment); lists are separated by spaces or commas: "
+                       "write %s = %s",
+                       where, x->section, x->key, x->value, x->key, fixed);
+}
+
+/* A single value is broadcast to every axis only when nothing on its lines was cut off as a
+ * comment: "lo = -4 ; -2" gave (-4, -4) silently. */
+static int check_broadcast(fpk_config *c, const entry *x, size_t n, fpk_error *err) {
+  if (!x->comment) return FPK_SUCCESS;
+  char where[512], line[64] = "the line", all[256] = "", joined[512];
+  origin(c, x, where, sizeof where);
+  if (x->comment_line != x->line) snprintf(line, sizeof line, "line %d", x->comment_line);
+  /* When the value and the comment's text together are the n numbers, show them as one list. */
+  snprintf(joined, sizeof joined, "%s %s", x->value, x->comment + 1);
+  respaced(joined, all, sizeof all);
+  double *tmp = malloc(n * sizeof *tmp);
+  if (!tmp) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  char example[320] = "";
+  if (!strchr(all, ';') && parse_list(all, tmp, n) == (long)n)
+    snprintf(example, sizeof example, " (%s = %s)", x->key, all);
+  free(tmp);
+  return fpk_error_set(err, FPK_EINVAL,
+                       "%s: [%s] %s = '%s': one value where %zu are expected, and %s has the "
+                       "comment '%s' ('%c' after a space starts a comment): write all %zu values "
+                       "separated by spaces or commas%s, or remove the comment to use that one "
+                       "value for all %zu",
+                       where, x->section, x->key, x->value, n, line, x->comment, x->comment[0], n,
+                       example, n);
 }
 
 static void record_list_default(fpk_config *c, const char *section, const char *key,
@@ -453,21 +689,27 @@ int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int 
     record_list_default(c, section, key, out, n);
     return FPK_SUCCESS;
   }
-  double tmp[64];
-  long k = parse_list(x->value, tmp, 64);
+  if ((rc = check_separators(c, x, err))) return rc;
+  double *tmp = malloc((n ? n : 1) * sizeof *tmp);
+  if (!tmp) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  long k = parse_list(x->value, tmp, n ? n : 1);
   char expected[128];
   if (broadcast && n > 1)
     snprintf(expected, sizeof expected, "1 or %zu numbers", n);
   else
     snprintf(expected, sizeof expected, "%zu number%s", n, n == 1 ? "" : "s");
-  if (k == (long)n) {
+  if (k == -2) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  } else if (k == (long)n) {
     memcpy(out, tmp, n * sizeof *out);
-  } else if (k == 1 && broadcast) {
-    for (size_t i = 0; i < n; i++) out[i] = tmp[0];
+  } else if (k == 1 && broadcast && n > 1) {
+    if (!(rc = check_broadcast(c, x, n, err)))
+      for (size_t i = 0; i < n; i++) out[i] = tmp[0];
   } else {
-    return bad_value(c, x, err, expected);
+    rc = bad_value(c, x, err, expected);
   }
-  return FPK_SUCCESS;
+  free(tmp);
+  return rc;
 }
 
 int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
@@ -479,7 +721,9 @@ int fpk_config_double_list(fpk_config *c, const char *section, const char *key, 
     record_list_default(c, section, key, out, *n);
     return FPK_SUCCESS;
   }
+  if ((rc = check_separators(c, x, err))) return rc;
   long k = parse_list(x->value, out, max_n);
+  if (k == -2) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   if (k < 1 || (size_t)k > max_n) {
     char expected[128];
     snprintf(expected, sizeof expected, "a list of 1 to %zu numbers", max_n);

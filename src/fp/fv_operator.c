@@ -43,10 +43,16 @@ double fpk_fv_bernoulli(double z) {
  * centres (Dl = Dr = D for constant D: then k * B below is exactly the constant-D scheme). */
 static inline void sg_face(double v, double D, double Dl, double Dr, double h, double *out_l,
                            double *out_r) {
-  if (D > 0.0) {
-    const double z = v * h / D;
+  const double z = D > 0.0 ? v * h / D : 0.0;
+  if (D > 0.0 && fabs(z) <= 745.0) {
     *out_l = Dl / (h * h) * fpk_fv_bernoulli(-z);
     *out_r = Dr / (h * h) * fpk_fv_bernoulli(z);
+  } else if (D > 0.0) {
+    /* |z| > 745 (or z = ±inf when D underflows, e.g. σ = 1e-160): B(-z) = z (1 + e^{-z} + ...)
+     * is z to rounding and B(z) underflows to 0, so (Dl/h²) B(-z) = (Dl/D) v/h, the upwind
+     * limit, formed without the overflow of z itself. */
+    *out_l = v > 0.0 ? Dl / D * v / h : 0.0;
+    *out_r = v < 0.0 ? Dr / D * -v / h : 0.0;
   } else { /* D = 0: the SG flux reduces to first-order upwinding */
     *out_l = (v > 0.0 ? v : 0.0) / h;
     *out_r = (v < 0.0 ? -v : 0.0) / h;
@@ -60,9 +66,11 @@ static inline void sg_face(double v, double D, double Dl, double Dr, double h, d
  * so the cell loses (Dc/(δh)) B(z) p; at the upper wall J = (Dc/δ) B(-z) p. */
 static inline double sg_wall(double v, double D, double Dc, double h, int sign) {
   const double delta = 0.5 * h;
-  if (D > 0.0) {
-    const double z = v * delta / D;
-    return Dc / (delta * h) * fpk_fv_bernoulli(sign > 0 ? -z : z);
+  const double z = D > 0.0 ? v * delta / D : 0.0;
+  if (D > 0.0 && fabs(z) <= 745.0) return Dc / (delta * h) * fpk_fv_bernoulli(sign > 0 ? -z : z);
+  if (D > 0.0) { /* the upwind limit, as in sg_face */
+    const double vn = sign * v;
+    return vn > 0.0 ? Dc / D * vn / h : 0.0;
   }
   const double vn = sign * v; /* outward normal velocity */
   return (vn > 0.0 ? vn : 0.0) / h;

@@ -799,6 +799,7 @@ int fpk_h5_read_attr_string(fpk_h5_reader *r, const char *object, const char *na
   } else if (H5Tis_variable_str(type) > 0) {
     mem = H5Tcopy(H5T_C_S1);
     H5Tset_size(mem, H5T_VARIABLE);
+    H5Tset_cset(mem, H5Tget_cset(type)); /* HDF5 converts no string between ASCII and UTF-8 */
     char *s = NULL;
     if (H5Aread(a, mem, &s) < 0 || !s) {
       rc = fpk_error_set(&r->err, FPK_EIO, "%s: cannot read attribute '%s' of '%s'", r->path,
@@ -814,6 +815,7 @@ int fpk_h5_read_attr_string(fpk_h5_reader *r, const char *object, const char *na
     mem = H5Tcopy(H5T_C_S1);
     H5Tset_size(mem, k + 1);
     H5Tset_strpad(mem, H5T_STR_NULLTERM);
+    H5Tset_cset(mem, H5Tget_cset(type));
     if (!(*out = calloc(k + 2, 1)))
       rc = fpk_error_set(&r->err, FPK_ENOMEM, "out of memory");
     else if (H5Aread(a, mem, *out) < 0)

@@ -1,0 +1,326 @@
+/* HDF5 output and input (fpkit/io.h): the destination checks made before any computation, stale
+ * temporaries, the refusal of non-finite values, Fletcher-32 checksums that catch every flipped
+ * bit in a dataset, and a reader that checks each dataspace before it reads (an attribute stored
+ * as an array once overflowed a stack buffer; a FIFO once blocked HDF5 forever). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "fpk_test.h"
+#include "fpkit/io.h"
+
+static char dir[64];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/fpk_io_XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd);
+}
+
+static const char *in_dir(const char *name) {
+  static char buf[4][256];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+  return buf[k];
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+#define assert_msg_has(msg, text)                                                  \
+  do {                                                                             \
+    if (!strstr((msg), (text))) fail_msg("message lacks \"%s\": %s", (text), (msg)); \
+  } while (0)
+
+/* A committed fpkit file at path with one dataset "/v" of n values and a root attribute. */
+static void write_result(const char *path, size_t n, const double *v, int force) {
+  fpk_error err = {0};
+  fpk_h5_create_options o = {.force = force};
+  fpk_h5 *f = fpk_h5_create(path, &o, &err);
+  if (!f) fail_msg("create %s: %s", path, err.msg);
+  assert_int_equal(fpk_h5_attr_string(f, "/", "fpkit_version", "test"), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_write(f, "/v", 1, &n, v, "length", "values"), FPK_SUCCESS);
+  if (fpk_h5_commit(f)) fail_msg("commit: %s", fpk_h5_errmsg(f));
+  fpk_h5_close(f);
+}
+
+static void test_destination(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  double v[3] = {1, 2, 3};
+  assert_null(fpk_h5_create("", NULL, &err));
+  assert_msg_has(err.msg, "output path is empty");
+  assert_null(fpk_h5_create(dir, NULL, &err));
+  assert_msg_has(err.msg, "is a directory");
+  assert_null(fpk_h5_create(in_dir("sub/"), NULL, &err));
+  assert_msg_has(err.msg, "names a directory");
+  assert_null(fpk_h5_create("/dev/null", NULL, &err));
+  assert_msg_has(err.msg, "is a character device, not a regular file");
+  assert_int_equal(mkfifo(in_dir("fifo"), 0600), 0);
+  assert_null(fpk_h5_create(in_dir("fifo"), NULL, &err));
+  assert_msg_has(err.msg, "is a FIFO");
+  assert_null(fpk_h5_create(in_dir("nodir/x.h5"), NULL, &err));
+  assert_int_equal(err.status, FPK_EIO);
+  assert_msg_has(err.msg, "No such file or directory");
+
+  /* a file fpkit did not write is replaced only when forced */
+  write_text(in_dir("notes.txt"), "precious\n");
+  assert_null(fpk_h5_create(in_dir("notes.txt"), NULL, &err));
+  assert_msg_has(err.msg, "is not an fpkit result");
+  assert_msg_has(err.msg, "--force");
+  write_result(in_dir("notes.txt"), 3, v, 1);
+  assert_int_equal(fpk_h5_is_fpkit_file(in_dir("notes.txt")), 1);
+  /* an fpkit result is replaced without --force */
+  write_result(in_dir("notes.txt"), 3, v, 0);
+
+  /* a symbolic link would be replaced by the result, not written through: refused unless forced */
+  assert_int_equal(symlink(in_dir("notes.txt"), in_dir("link.h5")), 0);
+  assert_null(fpk_h5_create(in_dir("link.h5"), NULL, &err));
+  assert_msg_has(err.msg, "symbolic link");
+
+  /* the output may not be an input, even forced and under another name */
+  write_text(in_dir("run.ini"), "[model]\n");
+  const char *inputs[] = {in_dir("run.ini")};
+  fpk_h5_create_options o = {.force = 1, .inputs = inputs, .ninputs = 1};
+  char other[256];
+  snprintf(other, sizeof other, "%s/./run.ini", dir);
+  assert_null(fpk_h5_create(other, &o, &err));
+  assert_msg_has(err.msg, "is the input file");
+  FILE *f = fopen(in_dir("run.ini"), "r");
+  char line[32] = "";
+  assert_non_null(fgets(line, sizeof line, f));
+  fclose(f);
+  assert_string_equal(line, "[model]\n"); /* untouched */
+
+  /* an uncommitted file leaves nothing behind */
+  fpk_h5 *h = fpk_h5_create(in_dir("gone.h5"), NULL, &err);
+  assert_non_null(h);
+  struct stat st;
+  assert_int_equal(stat(fpk_h5_temp_path(h), &st), 0);
+  fpk_h5_close(h);
+  assert_int_not_equal(stat(in_dir("gone.h5"), &st), 0);
+}
+
+/* Temporaries of the same destination that no process holds are removed; a held one is not. */
+static void test_stale(void **state) {
+  (void)state;
+  write_text(in_dir("out.h5.tmp.AbC123"), "left by kill -9");
+  write_text(in_dir("out.h5.tmp.HeLd99"), "a live run");
+  write_text(in_dir("out.h5.tmp.short"), "not fpkit's pattern");
+  write_text(in_dir("other.h5.tmp.XyZ789"), "another destination");
+  int held = open(in_dir("out.h5.tmp.HeLd99"), O_RDONLY);
+  assert_true(held >= 0);
+  assert_int_equal(flock(held, LOCK_EX), 0);
+  fpk_error err = {0};
+  fpk_h5 *f = fpk_h5_create(in_dir("out.h5"), NULL, &err);
+  if (!f) fail_msg("%s", err.msg);
+  assert_int_equal(fpk_h5_stale_removed(f), 1);
+  struct stat st;
+  assert_int_not_equal(stat(in_dir("out.h5.tmp.AbC123"), &st), 0);
+  assert_int_equal(stat(in_dir("out.h5.tmp.HeLd99"), &st), 0);
+  assert_int_equal(stat(in_dir("out.h5.tmp.short"), &st), 0);
+  assert_int_equal(stat(in_dir("other.h5.tmp.XyZ789"), &st), 0);
+  /* the writer's own temporary is locked: a second writer to the same path leaves it alone */
+  fpk_h5 *g = fpk_h5_create(in_dir("out.h5"), NULL, &err);
+  assert_non_null(g);
+  assert_int_equal(fpk_h5_stale_removed(g), 0);
+  assert_int_equal(stat(fpk_h5_temp_path(f), &st), 0);
+  fpk_h5_close(g);
+  fpk_h5_close(f);
+  close(held);
+}
+
+static void test_nonfinite(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_h5 *f = fpk_h5_create(in_dir("nan.h5"), NULL, &err);
+  assert_non_null(f);
+  double m[2][3] = {{1, 2, 3}, {4, 5, NAN}};
+  size_t dims[2] = {2, 3};
+  assert_int_equal(fpk_h5_write(f, "/m", 2, dims, &m[0][0], NULL, NULL), FPK_ENUMERIC);
+  assert_msg_has(fpk_h5_errmsg(f), "dataset '/m'[1][2] = nan is not finite");
+  assert_int_equal(fpk_h5_status(f), FPK_ENUMERIC);
+  /* NaN declared as "not defined" is written, with what it means; infinity never */
+  assert_int_equal(fpk_h5_write_undefined(f, "/u", 2, dims, &m[0][0], NULL, NULL, "no survivor"),
+                   FPK_SUCCESS);
+  m[0][1] = -INFINITY;
+  assert_int_equal(fpk_h5_write_undefined(f, "/w", 2, dims, &m[0][0], NULL, NULL, "x"),
+                   FPK_ENUMERIC);
+  assert_int_equal(fpk_h5_attr_double(f, "/", "dt", NAN), FPK_ENUMERIC);
+  /* a failed run kept for inspection writes its fields as they are */
+  if (fpk_h5_mark_failed(f, "fv at t = 1: mass = -2")) fail_msg("%s", fpk_h5_errmsg(f));
+  if (fpk_h5_write(f, "/m", 2, dims, &m[0][0], NULL, NULL)) fail_msg("%s", fpk_h5_errmsg(f));
+  assert_int_equal(fpk_h5_commit(f), FPK_SUCCESS);
+  fpk_h5_close(f);
+  fpk_h5_reader *r = fpk_h5_reader_open(in_dir("nan.h5"), &err);
+  assert_non_null(r);
+  double failed;
+  char *why;
+  assert_int_equal(fpk_h5_read_attr_double(r, "/", "failed", &failed), FPK_SUCCESS);
+  assert_close_abs(failed, 1.0, 0.0);
+  assert_int_equal(fpk_h5_read_attr_string(r, "/", "failed_reason", &why), FPK_SUCCESS);
+  assert_string_equal(why, "fv at t = 1: mass = -2");
+  free(why);
+  assert_int_equal(fpk_h5_read_attr_string(r, "/u", "nan", &why), FPK_SUCCESS);
+  assert_string_equal(why, "no survivor");
+  free(why);
+  fpk_h5_reader_close(r);
+}
+
+/* Round trip, then every single-bit flip inside the stored values of a dataset is an error on
+ * reading (Fletcher-32), never a silently different number. */
+static void test_checksums(void **state) {
+  (void)state;
+  enum { N = 3000 };
+  double *v = malloc(N * sizeof *v), *back = malloc(N * sizeof *back);
+  for (size_t i = 0; i < N; i++) v[i] = 12345.678 + 0.001 * (double)i;
+  const char *path = in_dir("ck.h5");
+  write_result(path, N, v, 0);
+  fpk_error err = {0};
+  fpk_h5_reader *r = fpk_h5_reader_open(path, &err);
+  assert_non_null(r);
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  assert_int_equal(fpk_h5_dataset_shape(r, "/v", &rank, dims), FPK_SUCCESS);
+  assert_int_equal(rank, 1);
+  assert_int_equal(dims[0], N);
+  assert_int_equal(fpk_h5_read_doubles(r, "/v", N, back), FPK_SUCCESS);
+  assert_memory_equal(v, back, N * sizeof *v);
+  char list[128];
+  fpk_h5_list_datasets(r, list, sizeof list);
+  assert_string_equal(list, "/v");
+  fpk_h5_reader_close(r);
+
+  /* locate the values in the file */
+  FILE *f = fopen(path, "rb");
+  fseek(f, 0, SEEK_END);
+  const long size = ftell(f);
+  unsigned char *bytes = malloc((size_t)size);
+  fseek(f, 0, SEEK_SET);
+  assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+  fclose(f);
+  long at = -1;
+  for (long k = 0; k + (long)sizeof(double) <= size && at < 0; k++)
+    if (!memcmp(bytes + k, &v[0], sizeof(double))) at = k;
+  assert_true(at >= 0);
+  size_t flips = 0, caught = 0;
+  for (long k = at; k < at + (long)(N * sizeof(double)); k += 97) {
+    const unsigned char bit = (unsigned char)(1u << (k % 8));
+    bytes[k] ^= bit;
+    FILE *w = fopen(in_dir("flip.h5"), "wb");
+    fwrite(bytes, 1, (size_t)size, w);
+    fclose(w);
+    bytes[k] ^= bit;
+    flips++;
+    fpk_h5_reader *c = fpk_h5_reader_open(in_dir("flip.h5"), &err);
+    assert_non_null(c);
+    const int rc = fpk_h5_read_doubles(c, "/v", N, back);
+    if (rc) {
+      caught++;
+      assert_msg_has(fpk_h5_reader_errmsg(c), "cannot read dataset '/v'");
+    }
+    fpk_h5_reader_close(c);
+  }
+  printf("  Fletcher-32: %zu of %zu single-bit flips in the values detected on reading\n", caught,
+         flips);
+  assert_true(flips > 200);
+  assert_int_equal(caught, flips);
+  free(bytes), free(v), free(back);
+}
+
+/* Files fpkit did not write: every shape is checked before a read. */
+static void test_reader_malformed(void **state) {
+  (void)state;
+  const char *path = in_dir("bad.h5");
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t n = 1000, five = 5;
+  double big[1000] = {0};
+  hid_t s = H5Screate_simple(1, &n, NULL);
+  hid_t d = H5Dcreate2(f, "/x", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, big);
+  hid_t a = H5Acreate2(d, "lo", H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT); /* an array */
+  H5Awrite(a, H5T_NATIVE_DOUBLE, big);
+  H5Aclose(a);
+  hid_t str = H5Tcopy(H5T_C_S1);
+  H5Tset_size(str, 4);
+  hid_t sc = H5Screate(H5S_SCALAR);
+  a = H5Acreate2(d, "name", str, sc, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, str, "abcd");
+  H5Aclose(a);
+  H5Dclose(d);
+  hid_t s5 = H5Screate_simple(1, &five, NULL);
+  d = H5Dcreate2(f, "/words", str, s5, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dclose(d);
+  H5Sclose(s5), H5Sclose(sc), H5Sclose(s), H5Tclose(str);
+  H5Fclose(f);
+
+  fpk_error err = {0};
+  fpk_h5_reader *r = fpk_h5_reader_open(path, &err);
+  assert_non_null(r);
+  double x[5];
+  assert_int_equal(fpk_h5_read_attr_double(r, "/x", "lo", x), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "attribute 'lo' of '/x' has shape [1000]");
+  assert_msg_has(fpk_h5_reader_errmsg(r), "expected one number");
+  assert_int_equal(fpk_h5_read_attr_double(r, "/x", "name", x), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "is not a number");
+  char *name;
+  assert_int_equal(fpk_h5_read_attr_string(r, "/x", "name", &name), FPK_SUCCESS);
+  assert_string_equal(name, "abcd"); /* fixed length, no terminator stored */
+  free(name);
+  assert_int_equal(fpk_h5_read_attr_string(r, "/x", "lo", &name), FPK_EINVAL);
+  assert_int_equal(fpk_h5_read_attr_double(r, "/x", "hi", x), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "has no attribute 'hi'");
+  assert_int_equal(fpk_h5_read_doubles(r, "/x", 5, x), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "has 1000 values, expected 5");
+  assert_int_equal(fpk_h5_read_doubles(r, "/words", 5, x), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "does not hold numbers");
+  assert_int_equal(fpk_h5_read_doubles(r, "/nope", 5, x), FPK_EINVAL);
+  assert_int_equal(fpk_h5_is_dataset(r, "/nope/deeper"), 0);
+  assert_int_equal(fpk_h5_is_dataset(r, "/"), 0);
+  assert_int_equal(fpk_h5_has_attr(r, "/x", "lo"), 1);
+  fpk_h5_reader_close(r);
+  assert_int_equal(fpk_h5_is_fpkit_file(path), 0);
+
+  /* inputs that are not HDF5 files, or not regular files: refused at once (a FIFO would block
+   * H5Fopen forever) */
+  write_text(in_dir("text.h5"), "not hdf5");
+  assert_null(fpk_h5_reader_open(in_dir("text.h5"), &err));
+  assert_msg_has(err.msg, "is not an HDF5 file");
+  assert_int_equal(mkfifo(in_dir("pipe.h5"), 0600), 0);
+  assert_null(fpk_h5_reader_open(in_dir("pipe.h5"), &err));
+  assert_msg_has(err.msg, "is a FIFO, not a regular file");
+  assert_null(fpk_h5_reader_open(dir, &err));
+  assert_msg_has(err.msg, "is a directory");
+  assert_null(fpk_h5_reader_open(in_dir("absent.h5"), &err));
+  assert_msg_has(err.msg, "No such file");
+  fpk_h5_reader_close(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_destination),
+      cmocka_unit_test(test_stale),
+      cmocka_unit_test(test_nonfinite),
+      cmocka_unit_test(test_checksums),
+      cmocka_unit_test(test_reader_malformed),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
