@@ -1137,8 +1137,10 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
   if (!rc) rc = fpk_h5_write(f, "/ot/eps", 1, &r->neps, r->eps, "length^2",
                              "regularisation eps of each solve (the cost convention of [ot] cost)");
   if (!rc && r->time_loop)
-    rc = fpk_h5_write(f, "/ot/t", 1, &r->nt, r->t, "time",
-                      "times of the marginals (NaN where the file has no t beside the dataset)");
+    rc = fpk_h5_write_undefined(f, "/ot/t", 1, &r->nt, r->t, "time",
+                                "times of the marginals (NaN where the file has no t beside the "
+                                "dataset)",
+                                "the file has no times beside the dataset");
   double *spi = malloc(S * sizeof *spi);
   if (!spi) return FPK_ENOMEM;
   for (size_t s = 0; s < S; s++) spi[s] = r->secs[s] / fmax(1.0, r->iters[s]);

@@ -345,7 +345,9 @@ int fpk_h5_group(fpk_h5 *f, const char *name, const char *description) {
 
 /* Chunked layout with the Fletcher-32 checksum: chunks of at most 1 MiB, cut along the leading
  * axes (a row of a time series, a slab of a field), so that a reader of one time slice reads
- * little more than that slice. An empty dataset stays contiguous (nothing to check). */
+ * little more than that slice. The number of slabs per chunk divides the axis: HDF5 stores edge
+ * chunks whole, so 11 time slices in chunks of 3 would take the room of 12. An empty dataset
+ * stays contiguous (nothing to check). */
 static hid_t checksummed_layout(size_t rank, const hsize_t *dims) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   if (dcpl < 0) return dcpl;
@@ -357,7 +359,9 @@ static hid_t checksummed_layout(size_t rank, const hsize_t *dims) {
     hsize_t inner = 1;
     for (size_t b = a + 1; b < rank; b++) inner *= chunk[b];
     if (inner * chunk[a] <= limit) break;
-    chunk[a] = inner >= limit ? 1 : limit / inner;
+    hsize_t k = inner >= limit ? 1 : limit / inner;
+    while (dims[a] % k) k--; /* the largest divisor of dims[a] that fits */
+    chunk[a] = k;
   }
   if (H5Pset_chunk(dcpl, (int)rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) {
     H5Pclose(dcpl);
