@@ -59,8 +59,11 @@ for rep in 1 2 3 4 5; do
     elif (( n <= 96 ));  then dt=0.02
     elif (( n <= 128 )); then dt=2.5e-3
     else                      dt=1e-3; fi
+    # The coarse n are under-resolved on purpose (the left end of the diagram): their densities
+    # dip below zero by up to 8% of the maximum, which the output guard refuses by default
+    # (docs/testing.md); here it is loosened to admit any negative value.
     fpkit $cfg/ou_periodic.ini --set fp.method=spectral --set grid.n=$n --set spectral.dt=$dt \
-      -o $out/ou_spectral_n${n}_r$rep.h5
+      --set guard.negative_tol=1 -o $out/ou_spectral_n${n}_r$rep.h5
   done
 done
 fpkit $cfg/ou_periodic.ini -o $out/ou_periodic.h5      # the side-by-side run as configured
