@@ -15,6 +15,7 @@
 #include "fpk_test.h"
 #include "fpkit/exact.h"
 #include "fpkit/ot.h"
+#include "ot/ot_internal.h" /* white-box hooks of the output checks */
 
 static int quick(void) {
   const char *q = getenv("FPK_TEST_QUICK");
@@ -533,6 +534,348 @@ static void test_bad_input(void **state) {
   free_case(&c);
 }
 
+/* ---- large ε (defect D7) ---------------------------------------------------------------------
+ * As ε → ∞ the plan tends to a⊗b and OT_ε = ⟨a⊗b, C⟩ − Var_{a⊗b}(C)/(2ε) + O(ε⁻²): the value's
+ * ε-dependent part, the excess OT_ε − ⟨a⊗b, C⟩ (fpk_ot_result.excess), shrinks like 1/ε while the
+ * potentials' O(|C|) part does not. Before the centred representation the solvers returned, at
+ * ε = 1e16 on [-10, 10], OT_ε = −3.69 against 2.97 and called it converged.
+ * The checks, per ε from 1 to 1e100: the value against the closed form (the Gaussians are
+ * discretised on a box wide enough that the discrete ⟨a⊗b, C⟩ matches the continuous one to
+ * ~1e-15); the excess against the closed form's ε-dependent part Σ_i φ_i (relative: this is the
+ * part that used to drown); ε KL against its leading term; S_ε against its closed form, also with
+ * equal means, where S_ε itself is O(1/ε); the cross-covariance; and the signs: OT_ε >= 0,
+ * ⟨π, C⟩ >= 0, KL >= 0, S_ε >= 0, OT_ε <= ⟨a⊗b, C⟩. */
+static const double LARGE_EPS[] = {1, 10, 1e3, 1e6, 1e12, 1e16, 1e20, 1e100};
+#define N_LARGE_EPS (sizeof LARGE_EPS / sizeof LARGE_EPS[0])
+
+/* The closed form's ε-dependent part Φ = OT_ε − |m0 − m1|² − Tr A − Tr B (d <= 2). For ε >= 1e3
+ * from its series in 1/σ² (σ² = ε/2), summed in long double: per eigenvalue λ of 4AB,
+ * φ = σ² F(λ/σ⁴), F(x) = −x/4 + x²/32 − x³/96 + 5x⁴/1024 − 7x⁵/2560 + 7x⁶/4096 + O(x⁷), so
+ * Φ = Σ_k c_k σ^{2−4k} Tr((4AB)^k) (here x < 1e-4: the tail is below 1e-28 of Φ). Below, from
+ * the value at ε minus the value at 1e300 (Φ < 1e-299 there), good to ~u·OT_ε absolutely. */
+static double closed_excess(const fpk_gaussian *A, const fpk_gaussian *B, double eps) {
+  fpk_error err = {0};
+  if (eps < 1e3) {
+    double v, vinf;
+    assert_int_equal(fpk_gaussian_entropic_ot(A, B, eps, &v, NULL, &err), FPK_SUCCESS);
+    assert_int_equal(fpk_gaussian_entropic_ot(A, B, 1e300, &vinf, NULL, &err), FPK_SUCCESS);
+    return v - vinf;
+  }
+  static const long double c[6] = {-1.0L / 4, 1.0L / 32, -1.0L / 96, 5.0L / 1024, -7.0L / 2560,
+                                   7.0L / 4096};
+  const size_t d = A->dim;
+  long double M[4] = {0}, Pk[4] = {0}, T[4];
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j < d; j++) {
+      long double sum = 0;
+      for (size_t k = 0; k < d; k++) sum += (long double)A->cov[i * d + k] * B->cov[k * d + j];
+      M[i * d + j] = 4 * sum;
+      Pk[i * d + j] = i == j;
+    }
+  const long double s = 0.5L * eps;
+  long double phi = 0, spow = s; /* σ^{2 − 4k} */
+  for (int k = 0; k < 6; k++) {
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        long double sum = 0;
+        for (size_t q = 0; q < d; q++) sum += Pk[i * d + q] * M[q * d + j];
+        T[i * d + j] = sum;
+      }
+    memcpy(Pk, T, sizeof T);
+    long double tr = 0;
+    for (size_t i = 0; i < d; i++) tr += Pk[i * d + i];
+    spow /= s * s;
+    phi += c[k] * spow * tr;
+  }
+  return (double)phi;
+}
+
+static void check_large_eps_result(const char *what, double eps, const fpk_ot_result *r,
+                                   double value, double excess, double atol_excess) {
+  if (!(r->converged && r->kl >= 0 && r->cost >= 0 && r->primal >= 0 && r->dual >= 0 &&
+        r->dual <= r->base && r->excess <= 0))
+    fail_msg("%s, eps = %g: converged %d, KL %g, cost %g, primal %g, dual %g, base %g, excess %g",
+             what, eps, r->converged, r->kl, r->cost, r->primal, r->dual, r->base, r->excess);
+  assert_close_rel(r->dual, value, eps >= 1e3 ? 1e-13 : 1e-9);
+  assert_close_rel(r->primal, value, eps >= 1e3 ? 1e-12 : 1e-8);
+  /* The excess, relative (the closed form's own is exact to ~1e-13 of the value where taken
+   * from a difference: atol_excess) */
+  assert_close_abs(r->excess, excess, fmax(1e-9 * fabs(excess), atol_excess));
+}
+
+static void test_large_eps_1d(void **state) {
+  (void)state;
+  /* one thread: dozens of small solves, whose parallel regions would cost more than their work on
+   * a loaded machine (threads are covered by test_large_eps_2d) */
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  /* 400 cells on [−11, 11]: the Gaussians of make_case (σ = 1, 0.71) are 10σ inside */
+  grid_case c = make_case(1, 400, 11);
+  const size_t n = c.g.size;
+  fpk_error err = {0};
+  fpk_ot_grid *w = fpk_ot_grid_alloc(&c.g, NULL, &err);
+  fpk_ot_dense *wd = fpk_ot_dense_alloc(n, n, &err);
+  double *x = malloc(n * sizeof *x), *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  for (size_t i = 0; i < n; i++) x[i] = fpk_grid_center(&c.g, 0, i);
+  assert_int_equal(fpk_ot_dense_set_points(wd, 1, x, x, FPK_OT_COST_SQEUCLID), 0);
+  /* the discrete variances, for the leading terms */
+  double ma = 0, mb = 0, va = 0, vb = 0;
+  for (size_t i = 0; i < n; i++) ma += c.a[i] * x[i], mb += c.b[i] * x[i];
+  for (size_t i = 0; i < n; i++)
+    va += c.a[i] * (x[i] - ma) * (x[i] - ma), vb += c.b[i] * (x[i] - mb) * (x[i] - mb);
+  /* equal means, different variances: S_ε = (a² − b²)²/ε + O(ε⁻³) */
+  const double m0[1] = {0.2}, s0[1] = {1}, s1[1] = {0.45};
+  fpk_gaussian E0 = fpk_test_gaussian(1, m0, s0), E1 = fpk_test_gaussian(1, m0, s1);
+  double *e0 = malloc(n * sizeof *e0), *e1 = malloc(n * sizeof *e1);
+  density_weights(&c.g, &E0, e0);
+  density_weights(&c.g, &E1, e1);
+  for (size_t k = 0; k < N_LARGE_EPS; k++) {
+    const double eps = LARGE_EPS[k];
+    fpk_ot_params p;
+    fpk_ot_params_init(&p);
+    p.eps = eps;
+    double value, Ccf;
+    assert_int_equal(fpk_gaussian_entropic_ot(&c.A, &c.B, eps, &value, &Ccf, &err), 0);
+    const double excess = closed_excess(&c.A, &c.B, eps);
+    const double atol = eps < 1e3 ? 4e-16 * value : 0; /* a difference below 1e3 */
+    fpk_ot_result rg, rd;
+    if (fpk_ot_grid_solve(w, c.a, c.b, &p, f, g, &rg)) fail_msg("%s", fpk_ot_grid_errmsg(w));
+    check_large_eps_result("grid", eps, &rg, value, excess, atol);
+    fpk_ot_moments mo;
+    assert_int_equal(fpk_ot_grid_moments(w, c.a, c.b, f, g, eps, &mo), 0);
+    assert_close_rel(mo.cross[0], Ccf, 1e-8);
+    /* the dense solver where it is centred (ε >= the cost's oscillation, 22² here; below, its
+     * log-domain path is that of test_dense_matches_grid) */
+    const int dense = eps >= 1e3;
+    if (dense) {
+      if (fpk_ot_dense_solve(wd, c.a, c.b, &p, f, g, &rd)) fail_msg("%s", fpk_ot_dense_errmsg(wd));
+      check_large_eps_result("dense", eps, &rd, value, excess, atol);
+      assert_close_abs(rd.excess, rg.excess, 1e-11 * fabs(rg.excess) + 1e-15 * value);
+    }
+    if (eps >= 1e6) { /* leading terms: excess −2 va vb/ε, ε KL 2 va vb/ε */
+      assert_close_rel(rg.excess, -2 * va * vb / eps, 1e-10);
+      assert_close_rel(rg.kl * eps, 2 * va * vb / eps, 1e-10);
+      assert_close_rel(rd.kl * eps, 2 * va * vb / eps, 1e-10);
+    }
+    /* S_ε: different means, then equal means (S_ε = O(1/ε), nothing left to hide behind) */
+    double s, sd, scf;
+    assert_int_equal(fpk_ot_grid_divergence(w, c.a, c.b, &p, &s, NULL), 0);
+    assert_int_equal(fpk_gaussian_sinkhorn_divergence(&c.A, &c.B, eps, &scf, &err), 0);
+    assert_true(s >= 0);
+    assert_close_rel(s, scf, 1e-9);
+    fpk_ot_result r3[3], r3d[3];
+    assert_int_equal(fpk_ot_grid_divergence(w, e0, e1, &p, &s, r3), 0);
+    assert_int_equal(fpk_gaussian_sinkhorn_divergence(&E0, &E1, eps, &scf, &err), 0);
+    /* S_ε = |m_a − m_b|² + the excesses' combination; the discrete means agree only to the
+     * rounding of Σ a x (|m_a − m_b|² ~ (4u max|x|)², 2e-29 here, which is all of S_ε beyond
+     * ε ~ 1e28), so the combination is checked on its own, relative */
+    const double dm2 = (4 * 1.1e-16 * 11) * (4 * 1.1e-16 * 11);
+    if (!(s > 0)) fail_msg("eps = %g: S_eps = %g (grid)", eps, s);
+    assert_close_abs(s, scf, 1e-6 * scf + dm2);
+    assert_close_rel(r3[0].excess - 0.5 * (r3[1].excess + r3[2].excess), scf, 1e-6);
+    if (dense) {
+      assert_int_equal(fpk_ot_dense_divergence(1, n, x, e0, n, x, e1, FPK_OT_COST_SQEUCLID, &p,
+                                               &sd, r3d, &err), 0);
+      if (!(sd > 0)) fail_msg("eps = %g: S_eps = %g (dense)", eps, sd);
+      assert_close_abs(sd, scf, 1e-6 * scf + dm2);
+      assert_close_rel(r3d[0].excess - 0.5 * (r3d[1].excess + r3d[2].excess), scf, 1e-6);
+    }
+    print_message("1D eps = %-6g OT %.15g (closed form %.15g), excess %.6e (%.6e), KL %.3e, "
+                  "S(equal means) %.6e (%.6e)\n", eps, rg.dual, value, rg.excess, excess, rg.kl,
+                  s, scf);
+  }
+  fpk_ot_grid_free(w);
+  fpk_ot_dense_free(wd);
+  free(x), free(f), free(g), free(e0), free(e1);
+  free_case(&c);
+  omp_set_num_threads(saved);
+}
+
+/* 2D, non-commuting covariances, 60² on [−10.5, 10.5]² (the Gaussians 8.7σ inside): the grid
+ * solver against the closed forms from ε = 1 to 1e100, on both sides of its switch to the
+ * centred products (at ε = 2 Σ_a max|x_a − m_a| max|y_a − m_b| ≈ 440: continuity). The dense
+ * solver on the points of a 30² grid against the grid solver on that grid (the same discrete
+ * problem), and both bitwise the same on 1 and 2 threads. */
+static void test_large_eps_2d(void **state) {
+  (void)state;
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1); /* as in test_large_eps_1d; 1 and 2 threads compared below */
+  grid_case c = make_case(2, 60, 10.5);
+  fpk_error err = {0};
+  fpk_ot_grid *w = fpk_ot_grid_alloc(&c.g, NULL, &err);
+  const double eps_list[] = {1, 50, 400, 480, 1e6, 1e16, 1e100};
+  for (size_t k = 0; k < sizeof eps_list / sizeof eps_list[0]; k++) {
+    const double eps = eps_list[k];
+    fpk_ot_params p;
+    fpk_ot_params_init(&p);
+    p.eps = eps;
+    double value, C[4];
+    assert_int_equal(fpk_gaussian_entropic_ot(&c.A, &c.B, eps, &value, C, &err), 0);
+    const double excess = closed_excess(&c.A, &c.B, eps);
+    const double atol = eps < 1e3 ? 4e-16 * value : 0;
+    fpk_ot_result rg;
+    if (fpk_ot_grid_solve(w, c.a, c.b, &p, c.f, c.h, &rg)) fail_msg("%s", fpk_ot_grid_errmsg(w));
+    const int centred = strstr(fpk_ot_grid_log(w), "centred") != NULL;
+    check_large_eps_result("grid 2D", eps, &rg, value, excess, atol);
+    fpk_ot_moments mo;
+    assert_int_equal(fpk_ot_grid_moments(w, c.a, c.b, c.f, c.h, eps, &mo), 0);
+    for (size_t q = 0; q < 4; q++) assert_close_abs(mo.cross[q], C[q], 1e-8 * fabs(C[0]));
+    double s, scf;
+    assert_int_equal(fpk_ot_grid_divergence(w, c.a, c.b, &p, &s, NULL), 0);
+    assert_int_equal(fpk_gaussian_sinkhorn_divergence(&c.A, &c.B, eps, &scf, &err), 0);
+    assert_true(s >= 0);
+    assert_close_rel(s, scf, 1e-9);
+    print_message("2D eps = %-6g %s OT %.15g (closed form %.15g), excess %.6e (%.6e), KL %.3e\n",
+                  eps, centred ? "centred " : "standard", rg.dual, value, rg.excess, excess,
+                  rg.kl);
+  }
+  fpk_ot_grid_free(w);
+  free_case(&c);
+
+  grid_case d = make_case(2, 30, 10.5);
+  const size_t N = d.g.size;
+  double *x = malloc(2 * N * sizeof *x), *buf = malloc(4 * N * sizeof *buf);
+  for (size_t i = 0; i < N; i++) fpk_grid_point(&d.g, i, x + 2 * i);
+  const double eps2[] = {1e6, 1e100};
+  for (size_t k = 0; k < 2; k++) {
+    fpk_ot_params p;
+    fpk_ot_params_init(&p);
+    p.eps = eps2[k];
+    fpk_ot_result r1[2], r2[2];
+    for (int t = 1; t <= 2; t++) {
+      omp_set_num_threads(t);
+      fpk_ot_grid *wt = fpk_ot_grid_alloc(&d.g, NULL, &err);
+      fpk_ot_dense *wdt = fpk_ot_dense_alloc(N, N, &err);
+      assert_int_equal(fpk_ot_dense_set_points(wdt, 2, x, x, FPK_OT_COST_SQEUCLID), 0);
+      fpk_ot_result *rr = t == 1 ? r1 : r2;
+      for (int k2 = 0; k2 < 2; k2++) {
+        int rc = k2 == 0 ? fpk_ot_grid_solve(wt, d.a, d.b, &p, d.f, d.h, &rr[0])
+                         : fpk_ot_dense_solve(wdt, d.a, d.b, &p, d.f, d.h, &rr[1]);
+        if (rc) fail_msg("%s", k2 ? fpk_ot_dense_errmsg(wdt) : fpk_ot_grid_errmsg(wt));
+        double *fs = buf + 2 * (size_t)k2 * N, *gs = fs + N;
+        if (t == 1) {
+          memcpy(fs, d.f, N * sizeof *fs), memcpy(gs, d.h, N * sizeof *gs);
+        } else { /* the centred products give the same bits on 1 and 2 threads */
+          assert_memory_equal(fs, d.f, N * sizeof *fs);
+          assert_memory_equal(gs, d.h, N * sizeof *gs);
+          assert_true(r1[k2].dual == r2[k2].dual && r1[k2].kl == r2[k2].kl &&
+                      r1[k2].cost == r2[k2].cost);
+        }
+      }
+      fpk_ot_grid_free(wt);
+      fpk_ot_dense_free(wdt);
+    }
+    const fpk_ot_result *rg = &r1[0], *rd = &r1[1];
+    if (!(rd->converged && rd->kl >= 0 && rd->cost >= 0 && rd->primal >= 0 && rd->excess <= 0))
+      fail_msg("dense 2D, eps = %g: KL %g, cost %g, primal %g, excess %g", eps2[k], rd->kl,
+               rd->cost, rd->primal, rd->excess);
+    assert_close_rel(rd->dual, rg->dual, 1e-14);
+    assert_close_rel(rd->base, rg->base, 1e-14);
+    assert_close_rel(rd->excess, rg->excess, 1e-11);
+    assert_close_rel(rd->kl, rg->kl, 1e-10);
+    assert_close_rel(rd->cost - rd->base, rg->cost - rg->base, 1e-10);
+  }
+  omp_set_num_threads(saved);
+  free(x), free(buf);
+  free_case(&d);
+}
+
+/* ---- output checks (issue 11) ---------------------------------------------------------------
+ * Every solve of every other test here runs the checks and must pass them (they are silent on
+ * all of those problems: every back-end, ε from 1e-3 to 1e100, warm starts, unconverged solves,
+ * zero weights, over-relaxation with restores). Here they are made to fire: through the loss
+ * that defect D7 shipped (the uncentred representation forced at large ε), and through a hook
+ * that spoils one reported number at a time. */
+static int guard_mode;
+static void spoil(fpk_ot_result *r) {
+  switch (guard_mode) {
+    case 1: r->kl = -1e-3; break;
+    case 2: r->cost = NAN; break;
+    case 3: r->primal = r->dual = r->base + 1e-3; break;
+    case 4: r->primal = r->dual + 1; break;
+    case 5: r->cost = -0.5; break;
+    default: break;
+  }
+}
+
+static void expect_guard(int rc, const char *msg, const char *const *parts) {
+  if (rc != FPK_ENUMERIC) fail_msg("status %d, message '%s'", rc, msg);
+  for (size_t k = 0; parts[k]; k++)
+    if (!strstr(msg, parts[k])) fail_msg("'%s' not in '%s'", parts[k], msg);
+  print_message("%s\n", msg);
+}
+
+static void test_output_guards(void **state) {
+  (void)state;
+  /* the problem of shared/defects/ot_large_eps_garbage.ini */
+  const size_t n = 200, nn[1] = {200};
+  const double lo[1] = {-10}, hi[1] = {10}, m0[1] = {0.3}, v0[1] = {0.64}, m1[1] = {-0.5},
+               v1[1] = {1.69};
+  fpk_grid g = fpk_test_grid(1, nn, lo, hi);
+  fpk_gaussian A = fpk_test_gaussian(1, m0, v0), B = fpk_test_gaussian(1, m1, v1);
+  double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *x = malloc(n * sizeof *x);
+  double *f = malloc(n * sizeof *f), *h = malloc(n * sizeof *h);
+  density_weights(&g, &A, a);
+  density_weights(&g, &B, b);
+  for (size_t i = 0; i < n; i++) x[i] = fpk_grid_center(&g, 0, i);
+  fpk_error err = {0};
+  fpk_ot_grid *w = fpk_ot_grid_alloc(&g, NULL, &err);
+  fpk_ot_dense *wd = fpk_ot_dense_alloc(n, n, &err);
+  assert_int_equal(fpk_ot_dense_set_points(wd, 1, x, x, FPK_OT_COST_SQEUCLID), 0);
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  fpk_ot_result r;
+
+  /* The defect, with the centring switched off: OT_ε = −3.69 at ε = 1e16 (caught by the sign
+   * of the value) and relative error 4e-4 at 1e12 (caught by KL: ε·KL = −1.2e-3). */
+  ot_test_force_standard = 1;
+  p.eps = 1e16;
+  expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
+               (const char *const[]){"ot (grid, kernel blas) at eps = 1e+16", "OT_eps (primal) = -",
+                                     "cannot be negative",
+                                     "likely cause: eps far beyond the cost scale", NULL});
+  expect_guard(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), fpk_ot_dense_errmsg(wd),
+               (const char *const[]){"ot (dense", "eps = 1e+16", "OT_eps (primal) = -",
+                                     "eps far beyond the cost scale", NULL});
+  p.eps = 1e12;
+  expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
+               (const char *const[]){"eps = 1e+12", "KL = -", "KL(pi | a x b) >= 0",
+                                     "eps far beyond the cost scale", NULL});
+  ot_test_force_standard = 0;
+  assert_int_equal(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), FPK_SUCCESS);
+  assert_int_equal(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), FPK_SUCCESS);
+
+  /* One spoiled number at a time, at ε = 1 (grid: blas; then lse by name; dense). */
+  p.eps = 1;
+  ot_test_result_hook = spoil;
+  guard_mode = 1;
+  expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
+               (const char *const[]){"ot (grid, kernel blas) at eps = 1:", "KL = -0.001",
+                                     "likely cause: kernel underflow", "use kernel = lse", NULL});
+  guard_mode = 2;
+  expect_guard(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), fpk_ot_dense_errmsg(wd),
+               (const char *const[]){"ot (dense", "<pi, C> (cost) = nan",
+                                     "is not finite", "non-finite", NULL});
+  guard_mode = 3;
+  expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
+               (const char *const[]){"OT_eps (dual) =", "> <a x b, C> =", NULL});
+  guard_mode = 4;
+  fpk_ot_grid *wl = fpk_ot_grid_alloc(&g, fpk_ot_kernel_lse, &err);
+  expect_guard(fpk_ot_grid_solve(wl, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(wl),
+               (const char *const[]){"ot (grid, kernel lse)", "primal - dual = ",
+                                     "exceeds its bound", "marginal errors", NULL});
+  guard_mode = 5;
+  expect_guard(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), fpk_ot_dense_errmsg(wd),
+               (const char *const[]){"<pi, C> (cost) = -0.5", "nonnegative", NULL});
+  guard_mode = 0;
+  ot_test_result_hook = NULL;
+  assert_int_equal(fpk_ot_grid_solve(wl, a, b, &p, f, h, &r), FPK_SUCCESS);
+  fpk_ot_grid_free(wl);
+  fpk_ot_grid_free(w);
+  fpk_ot_dense_free(wd);
+  free(a), free(b), free(x), free(f), free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_grid_1d_exact),       cmocka_unit_test(test_grid_2d_exact),
@@ -542,6 +885,8 @@ int main(void) {
       cmocka_unit_test(test_divergence),
       cmocka_unit_test(test_threads),             cmocka_unit_test(test_acceleration_and_warm_start),
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_large_eps_1d),        cmocka_unit_test(test_large_eps_2d),
+      cmocka_unit_test(test_output_guards),
   };
   if (getenv("FPK_TEST_FILTER")) cmocka_set_test_filter(getenv("FPK_TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);

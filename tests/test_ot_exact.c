@@ -394,6 +394,95 @@ static void test_sinkhorn_divergence(void **state) {
   }
 }
 
+/* ==== Large ε (defect D7) ====================================================================
+ * As ε → ∞ the ε-dependent part of OT_ε, Φ = OT_ε − |m0 − m1|² − Tr A − Tr B, tends to 0 like
+ * −Tr(AB)/ε while the formula's terms Tr D and dσ²(1 − ln 2σ²) grow like ε: a literal evaluation
+ * cancels everything. The reference here is a series in 1/σ⁴, summed in long double from traces
+ * only (no eigen-decomposition, no square root): per eigenvalue λ of 4AB, φ = σ² F(λ/σ⁴) with
+ *   F(x) = log1p(q/2) − q, q = √(1 + x) − 1,
+ *        = −x/4 + x²/32 − x³/96 + 5x⁴/1024 − 7x⁵/2560 + 7x⁶/4096 + O(x⁷),
+ * so Φ = Σ_k c_k σ^{2−4k} Tr((4AB)^k) (ε >= 1e3 here, x < 1e-4: the tail is below 1e-27 of Φ).
+ * Φ and S_ε with equal means (a pure Φ combination, ~Tr(A − B)²/ε) are compared relative, up to
+ * ε = 1e300 (σ⁴ = 2.5e599: the old r = √(λ + σ⁴) overflowed beyond ε ~ 1e154). */
+static long double series_phi(size_t d, const double *A, const double *B, double eps) {
+  static const long double c[6] = {-1.0L / 4, 1.0L / 32, -1.0L / 96, 5.0L / 1024, -7.0L / 2560,
+                                   7.0L / 4096};
+  long double M[D * D] = {0}, Pk[D * D] = {0}, T[D * D];
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j < d; j++) {
+      long double sum = 0;
+      for (size_t k = 0; k < d; k++) sum += (long double)A[i * d + k] * B[k * d + j];
+      M[i * d + j] = 4 * sum;
+      Pk[i * d + j] = i == j;
+    }
+  const long double s = 0.5L * eps;
+  long double phi = 0, spow = s;
+  for (int k = 0; k < 6; k++) {
+    for (size_t i = 0; i < d; i++)
+      for (size_t j = 0; j < d; j++) {
+        long double sum = 0;
+        for (size_t q = 0; q < d; q++) sum += Pk[i * d + q] * M[q * d + j];
+        T[i * d + j] = sum;
+      }
+    memcpy(Pk, T, sizeof T);
+    long double tr = 0;
+    for (size_t i = 0; i < d; i++) tr += Pk[i * d + i];
+    spow /= s * s;
+    phi += c[k] * spow * tr;
+  }
+  return phi;
+}
+
+static void test_large_eps_closed_form(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double eps_list[] = {1e3, 1e6, 1e9, 1e12, 1e16, 1e20, 1e50, 1e100, 1e200, 1e300};
+  double worst_phi = 0, worst_s = 0, worst_c = 0;
+  for (size_t d = 1; d <= 3; d++) {
+    fpk_gaussian g0, g1;
+    problem(d, &g0, &g1);
+    fpk_gaussian h1 = g1; /* g1's covariance, g0's mean */
+    memcpy(h1.mean, g0.mean, sizeof h1.mean);
+    const double consts = mean_dist2(&g0, &g1) + trace(d, g0.cov) + trace(d, g1.cov);
+    for (size_t k = 0; k < sizeof eps_list / sizeof eps_list[0]; k++) {
+      const double eps = eps_list[k];
+      double C[D * D], v, s;
+      v = ot_value(&g0, &g1, eps, C);
+      /* the value: its ε-dependent part is below rounding of the constant beyond ~1e16 */
+      const long double phi = series_phi(d, g0.cov, g1.cov, eps);
+      assert_close_rel(v, (double)((long double)consts + phi), 1e-15);
+      if (eps <= 1e9) { /* Φ from the value itself, where it is above the constant's rounding */
+        const double e = fabs((double)((long double)v - consts - phi) / (double)phi);
+        worst_phi = fmax(worst_phi, e);
+        assert_true(e < 1e-15 * consts / fabs((double)phi) + 1e-12);
+      }
+      /* S_ε with equal means: Φ(A, B) − ½Φ(A, A) − ½Φ(B, B), exactly representable scales */
+      assert_int_equal(fpk_gaussian_sinkhorn_divergence(&g0, &h1, eps, &s, &err), 0);
+      const long double sref = series_phi(d, g0.cov, g1.cov, eps) -
+                               0.5L * series_phi(d, g0.cov, g0.cov, eps) -
+                               0.5L * series_phi(d, g1.cov, g1.cov, eps);
+      assert_true(s > 0);
+      assert_close_rel(s, (double)sref, 1e-12);
+      worst_s = fmax(worst_s, fabs(s / (double)sref - 1));
+      /* the cross-covariance ½ A^{1/2} (D − σ²I) A^{−1/2} = 2AB/ε + O(ε⁻³): its leading term,
+       * where the next one is below 1e-13 of it */
+      if (eps >= 1e9) {
+        for (size_t i = 0; i < d; i++)
+          for (size_t j = 0; j < d; j++) {
+            double ab = 0;
+            for (size_t q = 0; q < d; q++) ab += g0.cov[i * d + q] * g1.cov[q * d + j];
+            const double lead = 2 * ab / eps;
+            worst_c = fmax(worst_c, fabs(C[i * d + j] - lead) / (2.0 / eps));
+            assert_close_abs(C[i * d + j], lead, 1e-13 * 2.0 / eps * 4);
+          }
+      }
+      assert_true(isfinite(v) && v <= consts);
+    }
+  }
+  print_message("large eps: Phi rel err <= %.2e (eps <= 1e9), S_eps (equal means) rel err <= "
+                "%.2e, cross vs 2AB/eps <= %.2e (units of 2/eps)\n", worst_phi, worst_s, worst_c);
+}
+
 static void test_gaussian_bad_input(void **state) {
   (void)state;
   fpk_gaussian g0, g1;
@@ -752,6 +841,7 @@ int main(void) {
       cmocka_unit_test(test_small_eps_limit),
       cmocka_unit_test(test_w2sq),
       cmocka_unit_test(test_sinkhorn_divergence),
+      cmocka_unit_test(test_large_eps_closed_form),
       cmocka_unit_test(test_gaussian_bad_input),
       cmocka_unit_test(test_1d_points_sorted),
       cmocka_unit_test(test_1d_points_weighted),

@@ -444,6 +444,97 @@ static void test_threads_bitwise(void **state) {
   threads_case(&g3, 0.5);
 }
 
+/* ---- the automatic choice (kernel = NULL) ----------------------------------------------------
+ * blas wherever blas itself accepts ε (its set_eps test, ε >= max_a L_a²/690 with L_a the extent
+ * between cell centres), not only above L²/600 as the first rule had it (a held-out 2D case at
+ * ε = 0.5 on 256² fell in between and ran lse, 4x slower); lse below; and a back-end that
+ * refused once in a solve is not picked again at that ε or a smaller one. */
+static size_t count(const char *hay, const char *needle) {
+  size_t k = 0;
+  for (const char *q = strstr(hay, needle); q; q = strstr(q + 1, needle)) k++;
+  return k;
+}
+
+static void solve_auto(const fpk_grid *g, const double *a, const double *b, double eps,
+                       double eps_start, fpk_ot_grid **wout) {
+  fpk_error err = {0};
+  fpk_ot_grid *w = fpk_ot_grid_alloc(g, NULL, &err);
+  assert_non_null(w);
+  double *f = malloc(g->size * sizeof *f), *h = malloc(g->size * sizeof *h);
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = eps;
+  p.eps_start = eps_start;
+  p.normalize = 1;
+  fpk_ot_result r;
+  if (fpk_ot_grid_solve(w, a, b, &p, f, h, &r)) fail_msg("%s", fpk_ot_grid_errmsg(w));
+  assert_true(r.converged);
+  free(f), free(h);
+  *wout = w;
+}
+
+static void test_auto_kernel_rule(void **state) {
+  (void)state;
+  /* 1D, 200 cells on [−9, 9]: blas accepts down to (199 h)²/690 = 0.4649, the old rule stopped
+   * at 18²/600 = 0.54 */
+  size_t n1[] = {200};
+  double lo1[] = {-9}, hi1[] = {9};
+  fpk_grid g = make_grid(1, n1, lo1, hi1);
+  const double lim = ot_blas_min_eps(&g);
+  assert_true(lim < 0.5 && 0.5 < 18.0 * 18.0 / 600);
+  assert_true(ot_blas_accepts_eps(&g, lim * (1 + 1e-12)));
+  assert_false(ot_blas_accepts_eps(&g, lim * (1 - 1e-12)));
+  double *a = malloc(200 * sizeof *a), *b = malloc(200 * sizeof *b);
+  for (size_t i = 0; i < 200; i++) {
+    const double x = fpk_grid_center(&g, 0, i);
+    a[i] = exp(-0.5 * x * x), b[i] = exp(-(x - 0.5) * (x - 0.5));
+  }
+  fpk_ot_grid *w;
+  const double cases[][2] = {{0.5, 0.5}, {1.001 * lim, 1.001 * lim}, {0.5, 0}};
+  for (size_t k = 0; k < 3; k++) { /* one stage each, then the default schedule down to 0.5 */
+    solve_auto(&g, a, b, cases[k][0], cases[k][1], &w);
+    const char *log = fpk_ot_grid_log(w);
+    if (!strstr(log, "kernel blas") || strstr(log, "kernel lse") || strstr(log, "refused"))
+      fail_msg("eps = %g (blas accepts down to %g):\n%s", cases[k][0], lim, log);
+    assert_int_equal(fpk_ot_grid_fallbacks(w), 0);
+    fpk_ot_grid_free(w);
+  }
+  solve_auto(&g, a, b, 0.999 * lim, 0.999 * lim, &w); /* below blas's limit: lse at once */
+  if (!strstr(fpk_ot_grid_log(w), "kernel lse") || strstr(fpk_ot_grid_log(w), "refused"))
+    fail_msg("eps = %g:\n%s", 0.999 * lim, fpk_ot_grid_log(w));
+  fpk_ot_grid_free(w);
+  free(a), free(b);
+
+  /* 2D, 40² on [0, 1]², a point mass in a corner: at ε = 0.0025 blas accepts the ε but refuses
+   * the product whose far outputs fall to e^{−760}; the next stage, ε = 0.0015, is still above
+   * blas's limit (0.00138), but the solve does not try blas again: one fallback, not one per
+   * stage. */
+  size_t n2[] = {40, 40};
+  double lo2[] = {0, 0}, hi2[] = {1, 1};
+  fpk_grid g2 = make_grid(2, n2, lo2, hi2);
+  assert_true(ot_blas_accepts_eps(&g2, 0.0015) && !ot_blas_accepts_eps(&g2, 0.00125));
+  double *a2 = calloc(g2.size, sizeof *a2), *b2 = malloc(g2.size * sizeof *b2);
+  a2[0] = 1;
+  for (size_t i = 0; i < g2.size; i++) b2[i] = 1.0 / (double)g2.size;
+  fpk_error err = {0};
+  w = fpk_ot_grid_alloc(&g2, NULL, &err);
+  double *f = malloc(g2.size * sizeof *f), *h = malloc(g2.size * sizeof *h);
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = 0.0015;
+  p.eps_start = 0.01; /* stages 0.01, 0.005, 0.0025, 0.0015 */
+  fpk_ot_result r;
+  if (fpk_ot_grid_solve(w, a2, b2, &p, f, h, &r)) fail_msg("%s", fpk_ot_grid_errmsg(w));
+  const char *log = fpk_ot_grid_log(w);
+  print_message("point mass, stages 0.01 .. 0.0015:\n%s", log);
+  assert_true(r.converged);
+  assert_int_equal(count(log, "refused"), 1);
+  assert_int_equal(fpk_ot_grid_fallbacks(w), 1);
+  assert_non_null(strstr(log, "eps 0.0015     kernel lse"));
+  fpk_ot_grid_free(w);
+  free(a2), free(b2), free(f), free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry),
@@ -455,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_apply_refusals),
       cmocka_unit_test(test_fft_loose_accuracy),
       cmocka_unit_test(test_threads_bitwise),
+      cmocka_unit_test(test_auto_kernel_rule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

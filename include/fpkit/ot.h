@@ -21,6 +21,19 @@
  * schedule ε_0 > ε_1 > … > ε, warm-starting each stage from the last (Kosowsky & Yuille 1994;
  * Schmitzer 2019 §3.2); intermediate stages stop at a looser tolerance, the final one at tol.
  *
+ * Large ε: as ε → ∞ the plan tends to a⊗b and OT_ε = ⟨a⊗b, C⟩ − Var_{a⊗b}(C)/(2ε) + …, while the
+ * potentials keep an O(|C|) part, so the log-domain steps above would lose ε·1e-16 to rounding.
+ * Once ε reaches the scale of the (centred) cost both solvers switch to a centred representation:
+ * the cost minus its a- and b-weighted row and column means, whose potentials are O(|C|²/ε),
+ * with every half-step written as −ε log1p(small sum of nonnegative terms); the value is then
+ * exact to rounding at any ε (docs/ot.md, "Large ε").
+ *
+ * Output checks: every solve verifies what it reports (finite; OT_ε, ⟨π, C⟩ >= 0 for a cost >= 0;
+ * KL >= 0; the primal–dual gap within its bound from the marginal errors; dual <= ⟨a⊗b, C⟩;
+ * a converged solve's value that of the converged pair), to rounding tolerances stated in
+ * src/ot/sinkhorn.c, and fails with FPK_ENUMERIC and a message naming the method, ε, the
+ * quantity, the bound and the likely cause otherwise (docs/ot.md, "Output checks").
+ *
  * Two solvers share this engine:
  *  - fpk_ot_dense: any cost matrix (point clouds, user costs), O(nm) per iteration;
  *  - fpk_ot_grid: densities on one fpkit grid (1D, 2D, 3D) with the squared Euclidean cost, whose
@@ -82,6 +95,15 @@ typedef struct fpk_ot_result {
   int converged;       /* err_a + err_b <= tol at the final ε */
   double mass_a, mass_b; /* input masses before any normalisation */
   double omega;        /* the largest relaxation used in the final stage */
+  /* ⟨a⊗b, C⟩, the value of the independent plan: the limit of OT_ε as ε → ∞, and an upper bound
+   * of OT_ε at every ε. */
+  double base;
+  /* dual − base, computed without cancellation: in (−base, 0] up to the marginal error, and
+   * ~ −Var_{a⊗b}(C)/(2ε) at large ε, where it keeps its relative accuracy (the solvers centre
+   * the cost there, docs/ot.md). The Sinkhorn divergence is best formed from these: for
+   * |x − y|², S_ε = |m_a − m_b|² + excess_ab − ½(excess_aa + excess_bb), where the bases'
+   * combination, exactly |m_a − m_b|², would otherwise be left to cancellation. */
+  double excess;
 } fpk_ot_result;
 
 /* ---- Dense log-domain Sinkhorn (src/ot/dense.c) ------------------------------------------- */
@@ -101,8 +123,10 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
 /* Solves OT_ε(a, b) (a: n, b: m, nonnegative, see params.normalize). f (n) and g (m) receive the
  * potentials (and are read first when params.warm_start). Returns FPK_SUCCESS also when the
  * iteration cap was reached: then r->converged = 0. Fails on bad input (FPK_EINVAL: negative or
- * non-finite weights, mass mismatch, ε <= 0, no cost set) and on a non-finite potential
- * (FPK_ENUMERIC); the message is on w. */
+ * non-finite weights, mass mismatch, ε <= 0, no cost set) and on a non-finite potential or a
+ * failed output check (FPK_ENUMERIC; r is filled all the same); the message is on w. From ε >= the
+ * cost's oscillation (max C − min C) on, the solve is centred (docs/ot.md) and uses no absorbed
+ * products. */
 int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const fpk_ot_params *p,
                        double *f, double *g, fpk_ot_result *r);
 /* How the half-steps' log-sum-exps are evaluated (both give the same iterates, to rounding):
@@ -143,7 +167,7 @@ typedef struct fpk_ot_kernel_type {
  * while every output exceeds the FFT's rounding bound by the accuracy asked (large ε only). */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_fft;
 /* Per-axis dense kernel matrices applied by BLAS (dgemm) in the scaling domain, O(N Σ n_a);
- * accepted while no kernel entry or scaled product under/overflows. */
+ * accepted while no kernel entry or scaled product under/overflows (ε >= max_a L_a²/690). */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_blas;
 /* Per-axis log-sum-exp over blocks of B cells: each output sums the blocks whose bound on their
  * terms is within e^{-37}/n of the running sum, so the blocks left out change it by less than
@@ -166,7 +190,12 @@ void fpk_ot_grid_free(fpk_ot_grid *w);
 /* Solves OT_ε(a, b) for cell probabilities a, b (g->size values each, Σ = 1; a density p is
  * passed as p·cell_volume), cost |x − y|² between cell centres. f, g: potentials (g->size each).
  * Automatic kernel choice per stage: fft when the Gibbs kernel stays above 1e-6 across the box
- * (ε >= L²/ln 1e6 for the longest side L) and N >= 4096; blas while ε >= L²/600; lse otherwise. */
+ * (ε >= L²/ln 1e6 for the longest side L) and N >= 4096; blas wherever blas accepts ε (every
+ * per-axis kernel entry >= e^{−690}: ε >= max_a L_a²/690, L_a = (n_a − 1) h_a the extent between
+ * cell centres); lse otherwise; a back-end that refused in this solve is not chosen again at that
+ * ε or below. From ε >= 2 Σ_a max|x_a − m_a| max|y_a − m_b| (m_a, m_b the means of a and b) the
+ * solve is centred (docs/ot.md, "Large ε") and uses no kernel back-end, named or automatic.
+ * Failures as fpk_ot_dense_solve. */
 int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,
                       double *f, double *g, fpk_ot_result *r);
 
@@ -198,7 +227,9 @@ const char *fpk_ot_grid_errmsg(const fpk_ot_grid *w);
 
 /* S_ε(a, b) = OT_ε(a, b) − ½ OT_ε(a, a) − ½ OT_ε(b, b) (Genevay, Peyré & Cuturi 2018; Feydy et
  * al. 2019), from three solves on w with params p; r (may be NULL) receives the three results
- * [ab, aa, bb]. S_ε >= 0 and S_ε → W2² as ε → 0. */
+ * [ab, aa, bb]. S_ε >= 0, S_ε → W2² as ε → 0 and S_ε → |m_a − m_b|² as ε → ∞ (½ that for the
+ * cost ½|x − y|²); formed as that mean term plus the combination of the three results' excess,
+ * so that it keeps its relative accuracy as ε grows (fpk_ot_result.excess). */
 int fpk_ot_grid_divergence(fpk_ot_grid *w, const double *a, const double *b,
                            const fpk_ot_params *p, double *s, fpk_ot_result r[3]);
 int fpk_ot_dense_divergence(size_t d, size_t n, const double *x, const double *a, size_t m,
@@ -226,6 +257,8 @@ int fpk_ot_1d_cells(const fpk_grid *ga, const double *a, const fpk_grid *gb, con
  * Cuturi 2020; Mallasto, Gerolin & Minh 2021), σ² = ε/2:
  *   D = (4 A^{1/2} B A^{1/2} + σ⁴ I)^{1/2},  C = ½ A^{1/2} D A^{−1/2} − ½σ² I,
  *   OT_ε = |m0 − m1|² + Tr A + Tr B − Tr D + dσ²(1 − ln 2σ²) + σ² ln det(D + σ² I).
+ * Evaluated per eigenvalue λ of 4A^{1/2}BA^{1/2} so that the σ²-sized terms cancel analytically
+ * (accurate for every ε > 0 up to 1e300, src/exact/gaussian_ot.c).
  * cross (d × d, may be NULL) receives C, the plan's cross-covariance; the plan is
  * N([m0; m1], [[A, C], [Cᵀ, B]]). For the cost ½|x − y|², OT is half this value at ε/2. */
 int fpk_gaussian_entropic_ot(const fpk_gaussian *g0, const fpk_gaussian *g1, double eps,

@@ -793,7 +793,10 @@ static void final_kernel(const char *log, char *out, size_t len) {
     char buf[512];
     snprintf(buf, sizeof buf, "%.*s", (int)(n < 511 ? n : 511), line);
     const char *k = strstr(buf, " kernel ");
-    if (k) {
+    if (strstr(buf, "centred large-eps products")) {
+      snprintf(out, len, "centred");
+      active = -2;
+    } else if (k) {
       for (int i = 0; fpk_ot_kernel_types[i]; i++)
         if (!strcmp(k + 8, fpk_ot_kernel_types[i]->name)) active = i;
     } else if (active >= 0 && strstr(buf, "refused a product")) {
@@ -807,6 +810,7 @@ static void final_kernel(const char *log, char *out, size_t len) {
   }
   if (active >= 0) snprintf(out, len, "%s", fpk_ot_kernel_types[active]->name);
 }
+
 
 static void print_fallbacks(const ot_run *r, const fpk_run_options *opt, const char *label,
                             const char *log) {
@@ -879,6 +883,7 @@ static void solve_label(const ot_run *r, size_t k, size_t j, char *buf, size_t l
 /* Self term OT_ε(m, m) at time k, ε index j (user's convention), solved once per field. */
 typedef struct self_cache {
   double *val, *conv, *iters; /* [nt_m][neps] */
+  double *excess;             /* dual − ⟨p⊗p, C⟩ without cancellation (fpk_ot_result.excess) */
 } self_cache;
 
 static int self_term(ot_run *r, fpk_ot_grid *w, const fpk_run_options *opt, const marginal *m,
@@ -889,10 +894,12 @@ static int self_term(ot_run *r, fpk_ot_grid *w, const fpk_run_options *opt, cons
   const double *p = field(m, k, N);
   fpk_ot_params q = solve_params(r, r->eps[j]);
   fpk_ot_result res;
-  if (fpk_ot_grid_solve(w, p, p, &q, f, g, &res))
-    return fpk_error_set(err, FPK_ENUMERIC, "ot: OT(%s, %s) at eps = %g: %s", m->section,
-                         m->section, r->eps[j], fpk_ot_grid_errmsg(w));
+  const int st = fpk_ot_grid_solve(w, p, p, &q, f, g, &res);
+  if (st)
+    return fpk_error_set(err, st, "ot: OT(%s, %s) at eps = %g: %s", m->section, m->section,
+                         r->eps[j], fpk_ot_grid_errmsg(w));
   cache->val[idx] = (r->half ? 0.5 : 1.0) * res.dual;
+  cache->excess[idx] = res.excess;
   cache->conv[idx] = res.converged;
   cache->iters[idx] = (double)res.iterations;
   char label[160];
@@ -904,6 +911,19 @@ static int self_term(ot_run *r, fpk_ot_grid *w, const fpk_run_options *opt, cons
   print_fallbacks(r, opt, lab2, fpk_ot_grid_log(w));
   r->total_fallbacks += fpk_ot_grid_fallbacks(w);
   return FPK_SUCCESS;
+}
+
+/* |m_a − m_b|² between the means of the (normalised) cell probabilities a and b. */
+static double mean_gap_sq(const fpk_grid *g, const double *a, const double *b) {
+  double ma[FPK_MAX_DIM] = {0}, mb[FPK_MAX_DIM] = {0}, sa = 0.0, sb = 0.0, x[FPK_MAX_DIM];
+  for (size_t i = 0; i < g->size; i++) {
+    fpk_grid_point(g, i, x);
+    sa += a[i], sb += b[i];
+    for (size_t k = 0; k < g->dim; k++) ma[k] += a[i] * x[k], mb[k] += b[i] * x[k];
+  }
+  double gap = 0.0;
+  for (size_t k = 0; k < g->dim; k++) gap += (ma[k] / sa - mb[k] / sb) * (ma[k] / sa - mb[k] / sb);
+  return gap;
 }
 
 static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
@@ -919,14 +939,15 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
   if (r->divergence) {
     const size_t na = r->src.nt * neps, nb = r->tgt.nt * neps;
     ca.val = malloc(na * sizeof(double)), ca.conv = malloc(na * sizeof(double));
-    ca.iters = malloc(na * sizeof(double));
+    ca.iters = malloc(na * sizeof(double)), ca.excess = malloc(na * sizeof(double));
     cb.val = malloc(nb * sizeof(double)), cb.conv = malloc(nb * sizeof(double));
-    cb.iters = malloc(nb * sizeof(double));
+    cb.iters = malloc(nb * sizeof(double)), cb.excess = malloc(nb * sizeof(double));
     if (ca.val && cb.val) {
       for (size_t i = 0; i < na; i++) ca.val[i] = NAN;
       for (size_t i = 0; i < nb; i++) cb.val[i] = NAN;
     }
-    if (!ca.val || !ca.conv || !ca.iters || !cb.val || !cb.conv || !cb.iters)
+    if (!ca.val || !ca.conv || !ca.iters || !ca.excess || !cb.val || !cb.conv || !cb.iters ||
+        !cb.excess)
       rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
   }
   if (!f || !g || !f2 || !g2 || !an || !bn) rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
@@ -953,8 +974,9 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       fpk_ot_params q = solve_params(r, r->eps[j]);
       fpk_ot_result res;
       const double t0 = omp_get_wtime();
-      if (fpk_ot_grid_solve(w, a, b, &q, f, g, &res)) {
-        rc = fpk_error_set(err, FPK_ENUMERIC, "ot: %s: %s", label, fpk_ot_grid_errmsg(w));
+      const int st = fpk_ot_grid_solve(w, a, b, &q, f, g, &res);
+      if (st) { /* FPK_ENUMERIC: the solve's output guard (docs/ot.md) */
+        rc = fpk_error_set(err, st, "ot: %s: %s", label, fpk_ot_grid_errmsg(w));
         break;
       }
       r->secs[s] = omp_get_wtime() - t0;
@@ -1021,7 +1043,11 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
         r->conv_bb[s] = cb.conv[ib];
         r->iters_aa[s] = ca.iters[ia];
         r->iters_bb[s] = cb.iters[ib];
-        r->div[s] = r->dual[s] - 0.5 * (r->ot_aa[s] + r->ot_bb[s]);
+        /* S_ε = |m_a − m_b|² + excess_ab − ½(excess_aa + excess_bb): the bases ⟨a⊗b, C⟩
+         * cancel to the squared mean difference, so S_ε keeps its relative accuracy at any ε,
+         * where dual − ½(OT_aa + OT_bb) would lose it to the cancellation of the bases. */
+        r->div[s] = half * (mean_gap_sq(&r->grid, a, b) + res.excess -
+                            0.5 * (ca.excess[ia] + cb.excess[ib]));
       }
     }
   }
@@ -1031,7 +1057,8 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
     for (size_t i = 0; i < r->src.nt * neps; i++) r->unconverged += ca.conv[i] == 0;
     for (size_t i = 0; i < r->tgt.nt * neps; i++) r->unconverged += cb.conv[i] == 0;
   }
-  free(ca.val), free(ca.conv), free(ca.iters), free(cb.val), free(cb.conv), free(cb.iters);
+  free(ca.val), free(ca.conv), free(ca.iters), free(ca.excess);
+  free(cb.val), free(cb.conv), free(cb.iters), free(cb.excess);
   free(f), free(g), free(f2), free(g2), free(an), free(bn);
   fpk_ot_grid_free(w);
   return rc;
@@ -1202,6 +1229,7 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
                                                "solve; attributes eps, time_index, kernel, log");
   sbuf kernels = {0};
   for (size_t s = 0; !rc && s < S; s++) {
+    if (!r->kernels[s]) continue; /* not solved: a run kept with --keep-failed */
     const size_t k = s / r->neps, j = s % r->neps;
     char name[64];
     if (r->time_loop) snprintf(name, sizeof name, "/ot/history/%zu_%zu", k, j);
@@ -1363,6 +1391,13 @@ static int execute(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
   int rc = alloc_results(r, err);
   if (!rc && r->exact) rc = run_exact(r, err);
   if (!rc) rc = run_solves(r, opt, err);
+  /* A numerical failure (a solve's output guard) under --keep-failed: the solves done so far are
+   * written, the others are NaN, and the file says why (the command still fails). */
+  fpk_error failure = {0};
+  if (rc == FPK_ENUMERIC && opt->keep_failed) {
+    failure = *err;
+    rc = fpk_app_mark_failed(f, &failure, err);
+  }
   if (!rc) {
     if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
         fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(r->cfg)) ||
@@ -1373,6 +1408,9 @@ static int execute(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
   }
   fpk_h5_close(f); /* removes the temporary file unless committed */
+  if (!rc && failure.status)
+    return fpk_error_set(err, failure.status, "%s (kept: %s written with failed = 1)",
+                         failure.msg, r->output);
   if (!rc && !opt->quiet) {
     print_summary(r);
     printf("wrote %s\n", r->output);

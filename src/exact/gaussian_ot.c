@@ -17,8 +17,14 @@
  * and, per eigenvalue, −r_i + s(1 − ln 2s) + s ln(r_i + s) = −e_i + s ln((e_i + 2s)/(2s)), so
  *   OT_ε = |m0 − m1|² + Tr A + Tr B + Σ_i φ_i,   φ_i = s·log1p(e_i / (2s)) − e_i.
  * The large terms dσ²(1 − ln 2σ²) and Tr D (both ~ dε/2) cancel analytically instead of in
- * floating point, so the value keeps its digits for ε from 1e-12 to 1e6. At s = 0, φ_i = −√λ_i
- * and the same sum is W2² (Bures): Σ √λ_i = 2 Tr (A^{1/2} B A^{1/2})^{1/2}.
+ * floating point: σ² never multiplies a logarithm of order 1. In the brief's terms, with
+ * ρ_i = e_i/s = x/(√(1 + x) + 1), x = λ_i/s², φ_i = s (log1p(ρ_i/2) − ρ_i): at large ε,
+ * φ_i = −λ_i/(4s) + λ_i²/(32 s³) + …, every digit kept. Two details make this hold for every
+ * representable ε: r_i = hypot(√λ_i, s) (s² overflows beyond ε ~ 1e154, and underflows below
+ * 1e-154), and s·log1p(y) is written (e_i/2)·(log1p(y)/y), y = e_i/(2s), so that y underflowing
+ * at huge ε still gives φ_i = −e_i/2 (not −e_i). At s = 0, φ_i = −√λ_i and the same sum is W2²
+ * (Bures): Σ √λ_i = 2 Tr (A^{1/2} B A^{1/2})^{1/2}. Checked against a long-double series at
+ * ε up to 1e300 (tests/test_ot_exact.c, test_large_eps_closed_form).
  * The Sinkhorn divergence S_ε = OT_ε(μ, ν) − ½OT_ε(μ, μ) − ½OT_ε(ν, ν) (Genevay, Peyré & Cuturi
  * 2018; Feydy et al. 2019) then reduces to |m0 − m1|² + Φ(A, B) − ½Φ(A, A) − ½Φ(B, B) with
  * Φ = Σ φ_i: the traces cancel exactly, and S_ε(μ, μ) is exactly 0.
@@ -155,9 +161,15 @@ static int covariance_term(const char *fn, size_t d, const double *A, const doub
   for (size_t i = 0; i < d; i++) {
     /* M is positive definite; a negative eigenvalue is rounding of a tiny one. */
     const double l = fmax(lambda[i], 0.0);
-    const double r = sqrt(l + s * s);
+    const double r = hypot(sqrt(l), s);
     e[i] = l > 0.0 ? l / (r + s) : 0.0;
-    sum += s > 0.0 ? s * log1p(e[i] / (2.0 * s)) - e[i] : -e[i];
+    if (s > 0.0) {
+      const double y = e[i] / (2.0 * s); /* log1p(y)/y: 1 − y/2 + y²/3 below 1e-5 */
+      const double ly = y < 1e-5 ? 1.0 - y * (0.5 - y / 3.0) : log1p(y) / y;
+      sum += 0.5 * e[i] * ly - e[i];
+    } else {
+      sum += -e[i];
+    }
   }
   *phi = sum;
 

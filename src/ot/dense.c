@@ -29,10 +29,20 @@
  * ABS_DRIFT of the anchor (so v = exp(in − β) cannot overflow); otherwise the row half-step
  * re-anchors (one log-domain half-step, plus the n·m divisions) and the column half-step is
  * computed in the log domain. A new ε always re-anchors.
+ *
+ * Large ε: the centred representation (ot_internal.h). With the row and column means
+ * c_i = Σ_j b_j C_ij, d_j = Σ_i a_i C_ij and κ = ⟨a, c⟩ = ⟨a⊗b, C⟩, the split α_i = c_i − κ,
+ * β_j = d_j leaves C̃_ij = C_ij − α_i − β_j with vanishing weighted row and column means. When ε
+ * is at least the oscillation of C (max − min over all entries, so every |C̃_ij|/ε <= 2), the
+ * solve runs on f̃ = f − α, g̃ = g − β and each half-step is
+ *   f̂̃_i = −ε log1p(⟨b, g̃⟩/ε + Σ_j b_j ψ((g̃_j − C̃_ij)/ε)),
+ * a sum of nonnegative terms ψ (n·m evaluations, no anchor); ⟨π, C̃⟩ = Σ a_i b_j expm1(u_ij) C̃_ij.
+ * The potentials are returned as f̃ + α, g̃ + β.
  */
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +64,10 @@ struct fpk_ot_dense {
   double K_eps;
   int use_absorbed;
   size_t anchors, absorbed, logdomain;
+  /* Centring (large ε): α (n), β (m), whether the last solve used it, and the cost's ranges. */
+  double *calpha, *cbeta;
+  int centred;
+  double kappa, osc, cabs;
   ot_engine_work W;
   fpk_error err;
 };
@@ -72,6 +86,8 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->alpha);
   free(w->beta);
   free(w->v);
+  free(w->calpha);
+  free(w->cbeta);
   ot_engine_work_free(&w->W);
   free(w);
 }
@@ -103,8 +119,11 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->alpha = malloc(n * sizeof(double));
   w->beta = malloc(m * sizeof(double));
   w->v = malloc(nm * sizeof(double));
+  w->calpha = malloc(n * sizeof(double));
+  w->cbeta = malloc(m * sizeof(double));
   if (!w->C || !w->Ct || !w->a || !w->loga || !w->b || !w->logb || !w->tmp || !w->rowacc ||
-      !w->alpha || !w->beta || !w->v || ot_engine_work_alloc(&w->W, n, m))
+      !w->alpha || !w->beta || !w->v || !w->calpha || !w->cbeta ||
+      ot_engine_work_alloc(&w->W, n, m))
     goto nomem;
   return w;
 nomem:
@@ -394,6 +413,146 @@ static int dense_cost(void *ctx, double eps, const double *f, const double *g, c
   return FPK_SUCCESS;
 }
 
+/* ---- centred representation (large ε) ---------------------------------------------------- */
+
+/* out_r = log1p(⟨w, ℓ⟩ + Σ_k w_k ψ(ℓ_k − C̃_rk/ε)), ℓ = pot/ε, over the rows r of C (dir 0, weights
+ * b) or of Cᵀ (dir 1, weights a); C̃_rk = (M_rk − α_r) − β_k with the roles of α, β swapped for
+ * dir 1. Every ψ >= 0: the sum has the relative accuracy of its terms. */
+static int dense_pert(void *ctx, int dir, double eps, const double *pot, double *out,
+                      fpk_error *err) {
+  (void)err;
+  fpk_ot_dense *w = ctx;
+  const size_t nr = dir ? w->m : w->n, nc = dir ? w->n : w->m;
+  const double *M = dir ? w->Ct : w->C, *wt = dir ? w->a : w->b;
+  const double *sr = dir ? w->cbeta : w->calpha, *sc = dir ? w->calpha : w->cbeta;
+  const double inv = 1 / eps;
+  const size_t nm = w->n > w->m ? w->n : w->m;
+  double *ell = w->v, first = 0;
+  for (size_t k = 0; k < nc; k++) {
+    ell[k] = pot[k] * inv;
+    if (wt[k] > 0) first += wt[k] * ell[k];
+  }
+#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+  {
+    double *restrict z = w->tmp + (size_t)omp_get_thread_num() * nm;
+#pragma omp for schedule(static)
+    for (size_t r = 0; r < nr; r++) {
+      const double *restrict row = M + r * nc;
+      const double s_r = sr[r];
+      double zmax = 0, s = 0;
+#pragma omp simd reduction(max : zmax)
+      for (size_t k = 0; k < nc; k++) {
+        z[k] = ell[k] - ((row[k] - s_r) - sc[k]) * inv; /* finite: zero weights included */
+        const double az = z[k] < 0 ? -z[k] : z[k];
+        zmax = az > zmax ? az : zmax;
+      }
+      if (zmax < 0.5) { /* the usual case at large ε: the polynomial, vectorised */
+#pragma omp simd reduction(+ : s)
+        for (size_t k = 0; k < nc; k++) s += wt[k] * ot_psi_small(z[k]);
+      } else {
+        for (size_t k = 0; k < nc; k++)
+          if (wt[k] > 0) s += wt[k] * ot_psi(z[k]);
+      }
+      out[r] = log1p(first + s);
+    }
+  }
+  return FPK_SUCCESS;
+}
+
+/* ⟨π, C̃⟩ = Σ_ij a_i b_j expm1(u_ij) C̃_ij, u_ij = (f̃_i + g̃_j − C̃_ij)/ε (Σ a_i b_j C̃_ij = 0). */
+static int dense_cost_centred(void *ctx, double eps, const double *f, const double *g,
+                              const double *row, const double *col, double *cost,
+                              fpk_error *err) {
+  (void)row;
+  (void)col;
+  (void)err;
+  fpk_ot_dense *w = ctx;
+  const size_t n = w->n, m = w->m;
+  const double inv = 1 / eps;
+#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+    if (w->n * w->m >= OT_PARALLEL_MIN)
+  for (size_t i = 0; i < n; i++) {
+    double s = 0;
+    if (w->a[i] > 0) {
+      const double *restrict C = w->C + i * m, *restrict b = w->b, *restrict be = w->cbeta;
+      const double al = w->calpha[i], fi = f[i];
+      double umax = 0;
+#pragma omp simd reduction(max : umax)
+      for (size_t j = 0; j < m; j++) {
+        const double u = (fi + g[j] - ((C[j] - al) - be[j])) * inv;
+        const double au = u < 0 ? -u : u;
+        umax = au > umax ? au : umax;
+      }
+      if (umax < 0.5) { /* expm1(u) = u + ψ(u), vectorised */
+#pragma omp simd reduction(+ : s)
+        for (size_t j = 0; j < m; j++) {
+          const double ct = (C[j] - al) - be[j], u = (fi + g[j] - ct) * inv;
+          s += b[j] * (u + ot_psi_small(u)) * ct;
+        }
+      } else {
+        for (size_t j = 0; j < m; j++)
+          if (b[j] > 0) {
+            const double ct = (C[j] - al) - be[j];
+            s += b[j] * expm1((fi + g[j] - ct) * inv) * ct;
+          }
+      }
+      s *= w->a[i];
+    }
+    w->rowacc[i] = s;
+  }
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += w->rowacc[i];
+  *cost = s;
+  return FPK_SUCCESS;
+}
+
+static void dense_method(void *ctx, char *buf, size_t cap) {
+  const fpk_ot_dense *w = ctx;
+  snprintf(buf, cap, "dense%s", w->centred           ? ", centred large-eps products"
+                                : w->use_absorbed ? ", absorbed products"
+                                                  : ", log domain");
+}
+
+/* One pass over C and one over Cᵀ: the largest cost on the support (ε_0), the range of C on the
+ * support and over all entries, the row and column means and κ = ⟨a⊗b, C⟩, and the split. */
+static void dense_cost_stats(fpk_ot_dense *w, double *cmax_out, double *cmin_out) {
+  const size_t n = w->n, m = w->m;
+  double cmax = 0, cmin = INFINITY, lo = INFINITY, hi = -INFINITY, cabs = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double *restrict C = w->C + i * m, *restrict b = w->b;
+    double c = 0;
+#pragma omp simd reduction(+ : c) reduction(min : lo) reduction(max : hi)
+    for (size_t j = 0; j < m; j++) {
+      c += b[j] * C[j];
+      lo = C[j] < lo ? C[j] : lo;
+      hi = C[j] > hi ? C[j] : hi;
+    }
+    w->calpha[i] = c;
+    if (w->a[i] > 0)
+      for (size_t j = 0; j < m; j++)
+        if (b[j] > 0) {
+          cmax = C[j] > cmax ? C[j] : cmax;
+          cmin = C[j] < cmin ? C[j] : cmin;
+          cabs = fabs(C[j]) > cabs ? fabs(C[j]) : cabs;
+        }
+  }
+  for (size_t j = 0; j < m; j++) {
+    const double *restrict Ct = w->Ct + j * n, *restrict a = w->a;
+    double d = 0;
+#pragma omp simd reduction(+ : d)
+    for (size_t i = 0; i < n; i++) d += a[i] * Ct[i];
+    w->cbeta[j] = d;
+  }
+  double kappa = 0;
+  for (size_t i = 0; i < n; i++) kappa += w->a[i] * w->calpha[i];
+  for (size_t i = 0; i < n; i++) w->calpha[i] -= kappa;
+  w->kappa = kappa;
+  w->osc = hi - lo;
+  w->cabs = cabs;
+  *cmax_out = cmax;
+  *cmin_out = cmin;
+}
+
 int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const fpk_ot_params *p,
                        double *f, double *g, fpk_ot_result *r) {
   fpk_error_clear(&w->err);
@@ -411,26 +570,48 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
     w->W.history = h;
     w->W.hcap = hcap;
   }
-  /* The largest cost between atoms that carry mass: the default ε_0 of the schedule. */
-  double cmax = 0;
-  for (size_t i = 0; i < w->n; i++)
-    if (w->a[i] > 0)
-      for (size_t j = 0; j < w->m; j++)
-        if (w->b[j] > 0 && w->C[i * w->m + j] > cmax) cmax = w->C[i * w->m + j];
+  /* The largest cost between atoms that carry mass (the default ε_0 of the schedule), the
+   * centring split, and the representation: centred once ε reaches the cost's oscillation. */
+  double cmax, cmin;
+  dense_cost_stats(w, &cmax, &cmin);
+  w->centred = !ot_test_force_standard && p->eps >= w->osc;
   /* Absorbed products need every weight positive (an empty atom's potential is only defined
    * through the log domain) and room for the kernel; every solve starts without an anchor, so
    * that its numbers do not depend on earlier solves. */
   int positive = 1;
   for (size_t i = 0; i < w->n; i++) positive &= w->a[i] > 0;
   for (size_t j = 0; j < w->m; j++) positive &= w->b[j] > 0;
-  if (w->method == FPK_OT_DENSE_AUTO && positive && !w->K)
+  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K)
     w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
-  w->use_absorbed = w->method == FPK_OT_DENSE_AUTO && positive && w->K;
+  w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
-                  .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost};
-  return ot_engine_solve(&P, p, f, g, &w->W, r, NULL, 0, &w->err);
+                  .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
+                  .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
+                  .method = dense_method};
+  if (w->centred) {
+    P.centred = 1;
+    P.pert = dense_pert;
+    P.cost = dense_cost_centred;
+    P.alpha = w->calpha;
+    P.beta = w->cbeta;
+    /* The problem solved is the one with the exactly centred cost, whose constant is κ itself;
+     * ⟨a, α⟩ + ⟨b, β⟩ equals it only up to the rounding of α and β (u·κ, which would be all of
+     * the excess at large ε). */
+    P.shift = w->kappa;
+    P.cscale = 2 * w->osc; /* |C̃_ij| <= |C_ij − c_i| + |d_j − κ| <= 2 osc */
+    if (p->warm_start) {
+      for (size_t i = 0; i < w->n; i++) f[i] -= w->calpha[i];
+      for (size_t j = 0; j < w->m; j++) g[j] -= w->cbeta[j];
+    }
+  }
+  rc = ot_engine_solve(&P, p, f, g, &w->W, r, NULL, 0, &w->err);
+  if (w->centred) {
+    for (size_t i = 0; i < w->n; i++) f[i] += w->calpha[i];
+    for (size_t j = 0; j < w->m; j++) g[j] += w->cbeta[j];
+  }
+  return rc;
 }
 
 int fpk_ot_dense_plan(fpk_ot_dense *w, const double *a, const double *b, const double *f,
@@ -481,7 +662,21 @@ int fpk_ot_dense_divergence(size_t d, size_t n, const double *x, const double *a
     fpk_ot_dense_free(w);
   }
   if (rc) return rc;
-  *s = res[0].dual - 0.5 * res[1].dual - 0.5 * res[2].dual;
+  /* S_ε = ⟨a⊗b, C⟩ − ½⟨a⊗a, C⟩ − ½⟨b⊗b, C⟩ + (the excesses' combination); for |x − y|² the first
+   * part is exactly |m_a − m_b|² (half of it for ½|x − y|²), formed here from the means instead of
+   * from three nearly equal numbers (which would leave S_ε to rounding as ε → ∞). */
+  double sa = 0, sb = 0, energy = 0;
+  for (size_t i = 0; i < n; i++) sa += a[i];
+  for (size_t j = 0; j < m; j++) sb += b[j];
+  for (size_t c = 0; c < d; c++) {
+    double ma = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) ma += a[i] * x[i * d + c];
+    for (size_t j = 0; j < m; j++) mb += b[j] * y[j * d + c];
+    const double dm = ma / sa - mb / sb;
+    energy += dm * dm;
+  }
+  if (cost == FPK_OT_COST_HALF_SQEUCLID) energy *= 0.5;
+  *s = energy + (res[0].excess - 0.5 * (res[1].excess + res[2].excess));
   if (r) memcpy(r, res, sizeof res);
   return FPK_SUCCESS;
 }

@@ -7,6 +7,11 @@
  * one product per b with the positive weight y_jb − lo_b folded into the log-domain input.
  * The transport cost follows from the moments, ⟨π, |x − y|²⟩ = Σ_a E x_a² + E y_a² − 2 E x_a y_a,
  * in coordinates centred on the box so the cancellation stays at rounding level.
+ *
+ * Large ε (ε >= 2 Σ_a max|x_a − m_a| max|y_a − m_b|, the centred cost's scale): the solve runs in
+ * the centred representation of ot_internal.h with the bilinear cost −2(x − m_a)·(y − m_b) and the
+ * separable products of grid_centred.c instead of a kernel back-end, so that the potentials, the
+ * value's ε-dependent part and the cross-covariance keep their digits as ε → ∞.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -28,6 +33,9 @@ struct fpk_ot_grid {
   size_t fallbacks;
   double *a, *b, *loga, *logb, *xc; /* xc: centred coordinates, dim × N */
   double *t1, *t2;                  /* N each */
+  double refused_at[3];             /* per back-end: the largest ε it refused in this solve */
+  ot_centred *cen;                  /* centred products (allocated on first use) */
+  int centred;                      /* the current solve / moments use them */
   ot_engine_work W;
   char log[GRID_LOG_CAP];
   fpk_error err;
@@ -60,6 +68,7 @@ void fpk_ot_grid_free(fpk_ot_grid *w) {
   free(w->xc);
   free(w->t1);
   free(w->t2);
+  ot_centred_free(w->cen);
   ot_engine_work_free(&w->W);
   free(w);
 }
@@ -99,15 +108,20 @@ nomem:
   return NULL;
 }
 
-/* The automatic rule (fpkit/ot.h): by the Gibbs kernel's smallest value across the box. */
+/* The automatic rule (fpkit/ot.h): fft while the Gibbs kernel stays above 1e-6 across the box
+ * on grids of 4096 cells or more (below that blas is as fast); blas wherever its own set_eps test
+ * accepts ε (ot_blas_accepts_eps: no kernel entry below e^{−690}); lse otherwise. A back-end that
+ * refused ε (at set-up or on a product) earlier in this solve is not chosen again at that ε or
+ * any smaller one (a smaller ε only makes its outputs smaller), so a solve falls back at most
+ * once per back-end instead of at every stage. */
 static int auto_kernel(const fpk_ot_grid *w, double eps) {
   double L2 = 0;
   for (size_t a = 0; a < w->g.dim; a++) {
     double L = w->g.hi[a] - w->g.lo[a];
     if (L * L > L2) L2 = L * L;
   }
-  if (eps >= L2 / log(1e6) && w->N >= 4096) return 0;
-  if (eps >= L2 / 600) return 1;
+  if (eps >= L2 / log(1e6) && w->N >= 4096 && !(eps <= w->refused_at[0])) return 0;
+  if (ot_blas_accepts_eps(&w->g, eps) && !(eps <= w->refused_at[1])) return 1;
   return 2;
 }
 
@@ -120,6 +134,7 @@ static int try_kernel(fpk_ot_grid *w, int k, double eps, fpk_error *err) {
   int rc = K->set_eps(w->state[k], eps, w->accuracy, &e);
   if (rc > 0) {
     grid_log(w, "  eps %-10.4g %s refused: %s\n", eps, K->pub.name, e.msg);
+    w->refused_at[k] = fmax(w->refused_at[k], eps);
     return 1;
   }
   if (rc < 0) {
@@ -171,6 +186,7 @@ static int grid_lse(void *ctx, int dir, double eps, const double *in, double *ou
       return e.status ? e.status : FPK_ENUMERIC;
     }
     grid_log(w, "  eps %-10.4g %s refused a product: %s\n", eps, K->pub.name, e.msg);
+    w->refused_at[w->active] = fmax(w->refused_at[w->active], eps);
     if (!fpk_ot_kernel_types[w->active + 1])
       return fpk_error_set(err, FPK_ENUMERIC, "ot: the last kernel back-end refused: %s", e.msg);
     rc = activate(w, w->active + 1, eps, err);
@@ -230,6 +246,58 @@ static int grid_cost(void *ctx, double eps, const double *f, const double *g, co
   return FPK_SUCCESS;
 }
 
+/* ---- centred representation (large ε) ------------------------------------------------------ */
+
+/* Sets up the centring for the weights in w->a, w->b and decides whether ε uses it. */
+static int centre(fpk_ot_grid *w, double eps) {
+  if (!w->cen && !(w->cen = ot_centred_alloc(&w->g, &w->err))) return w->err.status;
+  ot_centred_setup(w->cen, w->a, w->b);
+  w->centred = !ot_test_force_standard && ot_centred_applies(w->cen, eps);
+  return FPK_SUCCESS;
+}
+
+static int grid_set_eps_centred(void *ctx, double eps, fpk_error *err) {
+  fpk_ot_grid *w = ctx;
+  int rc = ot_centred_set_eps(w->cen, eps, err);
+  if (!rc)
+    grid_log(w, "  eps %-10.4g centred large-eps products (rho = %.3g)\n", eps,
+             ot_centred_scale(w->cen) / eps);
+  return rc;
+}
+
+static int grid_pert(void *ctx, int dir, double eps, const double *pot, double *out,
+                     fpk_error *err) {
+  fpk_ot_grid *w = ctx;
+  int rc = ot_centred_set_eps(w->cen, eps, err);
+  return rc ? rc : ot_centred_half(w->cen, dir, pot, out);
+}
+
+/* ⟨π, C̃⟩ = −2 Σ_a E_π[x̃_a ỹ_a]. */
+static int grid_cost_centred(void *ctx, double eps, const double *f, const double *g,
+                             const double *r, const double *c, double *cost, fpk_error *err) {
+  (void)r;
+  (void)c;
+  fpk_ot_grid *w = ctx;
+  const size_t d = w->g.dim;
+  double exy[FPK_MAX_DIM * FPK_MAX_DIM];
+  int rc = ot_centred_set_eps(w->cen, eps, err);
+  if (!rc) rc = ot_centred_cross(w->cen, f, g, exy);
+  if (rc) return rc;
+  double s = 0;
+  for (size_t a = 0; a < d; a++) s += exy[a * d + a];
+  *cost = -2 * s;
+  return FPK_SUCCESS;
+}
+
+static void grid_method(void *ctx, char *buf, size_t cap) {
+  const fpk_ot_grid *w = ctx;
+  if (w->centred)
+    snprintf(buf, cap, "grid, centred large-eps products");
+  else
+    snprintf(buf, cap, "grid, kernel %s",
+             w->active >= 0 ? fpk_ot_kernel_types[w->active]->name : "(none)");
+}
+
 static int prepare(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,
                    fpk_ot_result *r) {
   int rc = ot_check_params(p, &w->err);
@@ -260,7 +328,9 @@ int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fp
   w->log[0] = 0;
   w->fallbacks = 0;
   w->active = -1;
+  for (int k = 0; k < 3; k++) w->refused_at[k] = 0;
   int rc = prepare(w, a, b, p, r);
+  if (!rc) rc = centre(w, p->eps);
   if (rc) return rc;
   w->accuracy = 1e-2 * p->tol;
   size_t hcap = p->max_iter / p->check_every + p->max_iter / 8 + 64;
@@ -270,11 +340,30 @@ int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fp
     w->W.history = h;
     w->W.hcap = hcap;
   }
+  const double cmax = support_cmax(w);
   ot_problem P = {.n = w->N, .m = w->N, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
-                  .cmax = support_cmax(w), .ctx = w, .set_eps = grid_set_eps,
-                  .lse = grid_lse, .cost = grid_cost};
+                  .cmax = cmax, .ctx = w, .set_eps = grid_set_eps,
+                  .lse = grid_lse, .cost = grid_cost, .base = ot_centred_shift(w->cen),
+                  .cscale = cmax, .prod_rel = w->accuracy, .cost_nonneg = 1,
+                  .method = grid_method};
+  const double *al = ot_centred_alpha(w->cen), *be = ot_centred_beta(w->cen);
+  if (w->centred) {
+    P.centred = 1;
+    P.set_eps = grid_set_eps_centred;
+    P.pert = grid_pert;
+    P.cost = grid_cost_centred;
+    P.alpha = al;
+    P.beta = be;
+    P.shift = P.base;
+    P.cscale = ot_centred_scale(w->cen);
+    P.prod_rel = 0; /* the centred products lose only rounding */
+    if (p->warm_start)
+      for (size_t i = 0; i < w->N; i++) f[i] -= al[i], g[i] -= be[i];
+  }
   char elog[GRID_LOG_CAP / 2];
   rc = ot_engine_solve(&P, p, f, g, &w->W, r, elog, sizeof elog, &w->err);
+  if (w->centred)
+    for (size_t i = 0; i < w->N; i++) f[i] += al[i], g[i] += be[i];
   grid_log(w, "%s", elog);
   return rc;
 }
@@ -315,9 +404,29 @@ int fpk_ot_grid_moments(fpk_ot_grid *w, const double *a, const double *b, const 
   const size_t N = w->N, d = w->g.dim;
   double *r = w->W.fh, *c = w->W.gh;
   rc = plan_marginals(w, f, g, eps, r, c);
+  if (!rc) rc = centre(w, eps);
   if (rc) return rc;
   double exy[FPK_MAX_DIM * FPK_MAX_DIM];
-  rc = cross_moments(w, eps, f, g, r, c, exy, &w->err);
+  if (w->centred) {
+    /* E_π[x̃ ỹᵀ] from the centred products (its first-order part 2 Cov_a Cov_b/ε would drown in
+     * the rounding of E[x yᵀ] − E x E yᵀ); the centred potentials f − α, g − β are accurate to
+     * u·|C| absolutely, which is all the first-order products need. */
+    const double *al = ot_centred_alpha(w->cen), *be = ot_centred_beta(w->cen);
+    for (size_t i = 0; i < N; i++) w->t1[i] = f[i] - al[i], w->t2[i] = g[i] - be[i];
+    rc = ot_centred_set_eps(w->cen, eps, &w->err);
+    if (!rc) rc = ot_centred_cross(w->cen, w->t1, w->t2, exy);
+    /* r − a and c − b, which the kernel products give only to rounding of a and b: W.in_a and
+     * W.in_b receive a_i expm1((f̃_i − f̂̃_i)/ε) and b_j expm1((g̃_j − ĝ̃_j)/ε). */
+    double *dr = w->W.in_a, *dc = w->W.in_b;
+    if (!rc) rc = ot_centred_half(w->cen, 0, w->t2, dr);
+    if (!rc) rc = ot_centred_half(w->cen, 1, w->t1, dc);
+    for (size_t i = 0; !rc && i < N; i++) {
+      dr[i] = w->a[i] > 0 ? w->a[i] * expm1(w->t1[i] / eps + dr[i]) : 0;
+      dc[i] = w->b[i] > 0 ? w->b[i] * expm1(w->t2[i] / eps + dc[i]) : 0;
+    }
+  } else {
+    rc = cross_moments(w, eps, f, g, r, c, exy, &w->err);
+  }
   if (rc) return rc;
   memset(mo, 0, sizeof *mo);
   mo->dim = d;
@@ -345,8 +454,24 @@ int fpk_ot_grid_moments(fpk_ot_grid *w, const double *a, const double *b, const 
       mo->cov_x[a1 * d + a2] = sx / mass_r;
       mo->cov_y[a1 * d + a2] = sy / mass_c;
       /* E[x yᵀ] − E x E yᵀ, over the plan's own mass */
-      mo->cross[a1 * d + a2] = exy[a1 * d + a2] / mass_r - mx[a1] * my[a2];
+      if (!w->centred) mo->cross[a1 * d + a2] = exy[a1 * d + a2] / mass_r - mx[a1] * my[a2];
     }
+  if (w->centred) {
+    /* exy = Σ π x̃ ỹᵀ with x̃ = x − m_a, ỹ = y − m_b; E_π x̃ = Σ (r − a) x̃ (Σ a x̃ = 0). */
+    double ex[FPK_MAX_DIM], ey[FPK_MAX_DIM];
+    for (size_t a1 = 0; a1 < d; a1++) {
+      const double *x = w->xc + a1 * N;
+      double sx = 0, sy = 0, ma = 0, mb = 0;
+      for (size_t i = 0; i < N; i++) ma += w->a[i] * x[i], mb += w->b[i] * x[i];
+      for (size_t i = 0; i < N; i++)
+        sx += w->W.in_a[i] * (x[i] - ma), sy += w->W.in_b[i] * (x[i] - mb);
+      ex[a1] = sx / mass_r;
+      ey[a1] = sy / mass_c;
+    }
+    for (size_t a1 = 0; a1 < d; a1++)
+      for (size_t a2 = 0; a2 < d; a2++)
+        mo->cross[a1 * d + a2] = exy[a1 * d + a2] / mass_r - ex[a1] * ey[a2];
+  }
   return FPK_SUCCESS;
 }
 
@@ -400,7 +525,18 @@ int fpk_ot_grid_divergence(fpk_ot_grid *w, const double *a, const double *b,
   free(f);
   free(g);
   if (rc) return rc;
-  *s = res[0].dual - 0.5 * res[1].dual - 0.5 * res[2].dual;
+  /* S_ε = |m_a − m_b|² + excess_ab − ½(excess_aa + excess_bb): the bases' combination
+   * ⟨a⊗b, C⟩ − ½⟨a⊗a, C⟩ − ½⟨b⊗b, C⟩ is exactly |m_a − m_b|², formed from Σ (a_i − b_i) x_i rather
+   * than left to cancel between three nearly equal values (fpkit/ot.h, fpk_ot_result.excess). */
+  double sa = 0, sb = 0, energy = 0;
+  for (size_t i = 0; i < N; i++) sa += a[i], sb += b[i];
+  for (size_t ax = 0; ax < w->g.dim; ax++) {
+    const double *x = w->xc + ax * N;
+    double dm = 0;
+    for (size_t i = 0; i < N; i++) dm += (a[i] / sa - b[i] / sb) * x[i];
+    energy += dm * dm;
+  }
+  *s = energy + (res[0].excess - 0.5 * (res[1].excess + res[2].excess));
   if (r) memcpy(r, res, sizeof res);
   return FPK_SUCCESS;
 }

@@ -157,6 +157,28 @@ nomem:
   return NULL;
 }
 
+/* The exponent test of set_eps, shared with the automatic choice (grid.c). */
+static int expo_ok(size_t n, double h, double eps) {
+  const double L = (double)(n - 1) * h;
+  return L * L / eps <= BLAS_MAX_EXPO;
+}
+
+int ot_blas_accepts_eps(const fpk_grid *g, double eps) {
+  if (!(eps > 0) || !isfinite(eps)) return 0;
+  for (size_t a = 0; a < g->dim; a++)
+    if (!expo_ok(g->n[a], g->h[a], eps)) return 0;
+  return 1;
+}
+
+double ot_blas_min_eps(const fpk_grid *g) {
+  double m = 0;
+  for (size_t a = 0; a < g->dim; a++) {
+    const double L = (double)(g->n[a] - 1) * g->h[a];
+    m = fmax(m, L * L / BLAS_MAX_EXPO);
+  }
+  return m;
+}
+
 static double gamma_n(size_t n) { return (double)n * BLAS_U / (1 - (double)n * BLAS_U); }
 
 static int blas_set_eps(void *state, double eps, double accuracy, fpk_error *err) {
@@ -175,7 +197,7 @@ static int blas_set_eps(void *state, double eps, double accuracy, fpk_error *err
   double rel = 5 * BLAS_U;
   for (size_t a = 0; a < s->dim; a++) {
     const double L = (double)(s->n[a] - 1) * s->h[a], expo = L * L / eps;
-    if (!(expo <= BLAS_MAX_EXPO)) {
+    if (!expo_ok(s->n[a], s->h[a], eps)) {
       fpk_error_set(err, FPK_EUNSUP,
                     "blas: eps = %.4g too small: the axis-%zu kernel's smallest entry "
                     "exp(-%.1f) is below 1e-300 (needs eps >= L^2/%.0f = %.4g)",

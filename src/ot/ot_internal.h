@@ -3,6 +3,7 @@
 #ifndef FPK_OT_INTERNAL_H
 #define FPK_OT_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include "fpkit/ot.h"
 
@@ -43,6 +44,47 @@ extern const ot_kernel_impl ot_kernel_fft, ot_kernel_blas, ot_kernel_lse;
 
 /* ---- The Sinkhorn engine (src/ot/sinkhorn.c) ------------------------------------------------ */
 
+/* The centred ("large-ε") representation. For any split C_ij = C̃_ij + α_i + β_j and any plan π
+ * with marginals a and b, ⟨π, C⟩ = ⟨π, C̃⟩ + ⟨a, α⟩ + ⟨b, β⟩, and the potentials of C are those of
+ * C̃ shifted by α and β; so OT_ε(C) = ⟨a, α⟩ + ⟨b, β⟩ + OT_ε(C̃). The solvers choose the split that
+ * centres the cost, Σ_j b_j C̃_ij = 0 = Σ_i a_i C̃_ij (dense: C̃ = C − c_i − d_j + κ with the
+ * row and column means c, d and κ = ⟨a⊗b, C⟩; grid: C̃ = −2(x − m_a)·(y − m_b) for the means m_a,
+ * m_b of a and b). Then as ε grows the centred potentials f̃ = f − α, g̃ = g − β shrink like
+ * |C̃|²/ε instead of staying O(|C|), and the half-steps are evaluated as
+ *   f̂̃_i = −ε log1p(T_i),  T_i = Σ_j b_j expm1(z_ij),  z_ij = (g̃_j − C̃_ij)/ε,
+ *   T_i = ⟨b, g̃⟩/ε + Σ_j b_j ψ(z_ij),  ψ(z) = e^z − 1 − z >= 0,
+ * the first-order term Σ_j b_j C̃_ij/ε being zero by construction (taken as exactly 0: the
+ * problem solved is the one with the exactly centred cost, which differs from the computed C̃ by
+ * rounding of its entries). Every term is then a small number computed to relative accuracy:
+ * the potentials, ε·KL and OT_ε − ⟨a, α⟩ − ⟨b, β⟩ (all O(|C̃|²/ε)) keep their digits for any ε,
+ * where the log-domain form −ε log Σ_j b_j exp(z_ij) loses ε·u to the rounding of a sum near 1. */
+
+/* ψ(z) = e^z − 1 − z (>= 0) to a few ulps: a Taylor polynomial for |z| < 1/2 (terms to z^16/16!,
+ * whose tail is below 10⁻¹⁷ of z²/2), expm1(z) − z beyond (cancellation below 4.4 ulp there). */
+/* The polynomial alone (valid for |z| < 1/2), branch-free so that loops over it vectorise. */
+static inline double ot_psi_small(double z) {
+  double p = 1.0 / 20922789888000;
+  p = p * z + 1.0 / 1307674368000;
+  p = p * z + 1.0 / 87178291200;
+  p = p * z + 1.0 / 6227020800;
+  p = p * z + 1.0 / 479001600;
+  p = p * z + 1.0 / 39916800;
+  p = p * z + 1.0 / 3628800;
+  p = p * z + 1.0 / 362880;
+  p = p * z + 1.0 / 40320;
+  p = p * z + 1.0 / 5040;
+  p = p * z + 1.0 / 720;
+  p = p * z + 1.0 / 120;
+  p = p * z + 1.0 / 24;
+  p = p * z + 1.0 / 6;
+  p = p * z + 1.0 / 2;
+  return z * z * p;
+}
+
+static inline double ot_psi(double z) {
+  return z > -0.5 && z < 0.5 ? ot_psi_small(z) : expm1(z) - z;
+}
+
 typedef struct ot_problem {
   size_t n, m;
   const double *a, *b;       /* normalised weights */
@@ -54,9 +96,28 @@ typedef struct ot_problem {
   /* dir 0: out_i = log Σ_j exp(in_j − C_ij/ε), i < n, in of length m.
    * dir 1: out_j = log Σ_i exp(in_i − C_ij/ε), j < m, in of length n. */
   int (*lse)(void *ctx, int dir, double eps, const double *in, double *out, fpk_error *err);
-  /* ⟨π, C⟩ for the plan of (f, g) at ε; row/col: its marginals (computed by the engine). */
+  /* ⟨π, C⟩ for the plan of (f, g) at ε (centred: ⟨π, C̃⟩ for the centred potentials); row/col:
+   * its marginals (computed by the engine). */
   int (*cost)(void *ctx, double eps, const double *f, const double *g, const double *row,
               const double *col, double *cost, fpk_error *err);
+  /* Centred representation (above): the engine iterates on f̃, g̃ and calls pert instead of lse:
+   * dir 0: out_i = log1p(T_i) = log Σ_j b_j exp((pot_j − C̃_ij)/ε) (pot = g̃, length m);
+   * dir 1: out_j = log Σ_i a_i exp((pot_i − C̃_ij)/ε) (pot = f̃, length n); note the weights
+   * are inside. alpha (n), beta (m): the split; shift: the constant of the exactly centred
+   * cost, ⟨a⊗b, C⟩ (= ⟨a, α⟩ + ⟨b, β⟩ for the exact split). */
+  int centred;
+  int (*pert)(void *ctx, int dir, double eps, const double *pot, double *out, fpk_error *err);
+  const double *alpha, *beta;
+  double shift;
+  /* For the output checks: ⟨a⊗b, C⟩ (OT_ε <= it), the rounding scale of the cost the engine sees
+   * (max |C| on the support, or max |C̃| when centred), whether C >= 0 on the support, and a
+   * description of the method for messages ("dense", "grid, kernel blas"). */
+  double base, cscale;
+  /* The relative accuracy the products are certified to beyond rounding (grid: the accuracy
+   * asked of the fft and blas back-ends, 1e-2·tol; 0 where only rounding is lost). */
+  double prod_rel;
+  int cost_nonneg;
+  void (*method)(void *ctx, char *buf, size_t cap);
 } ot_problem;
 
 /* Work space of the engine: 2(n + m) doubles, and history of capacity hcap. */
@@ -84,5 +145,44 @@ int ot_check_params(const fpk_ot_params *p, fpk_error *err);
 int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, double *g,
                     ot_engine_work *w, fpk_ot_result *r, char *log, size_t logcap,
                     fpk_error *err);
+
+/* White-box test hooks (tests/test_ot.c; never set by the library). ot_test_force_standard != 0
+ * keeps the standard (uncentred) representation at every ε, as before the centred one existed,
+ * so that the output checks can be seen to catch its loss of accuracy; ot_test_result_hook, when
+ * set, may alter the result just before the output checks. */
+extern int ot_test_force_standard;
+extern void (*ot_test_result_hook)(fpk_ot_result *r);
+
+/* ---- Centred products on a grid (src/ot/grid_centred.c) --------------------------------------
+ * For the squared Euclidean cost between the cell centres of one grid, the centred cost is
+ * bilinear, C̃_ij = −2 x̃_i·ỹ_j (x̃ = x − m_a, ỹ = y − m_b), so exp(−C̃/ε) is separable and the
+ * half-step sums Σ_j w_j ψ(ℓ_j + 2x̃_i·ỹ_j/ε) are computed by per-axis matrix products. */
+typedef struct ot_centred ot_centred;
+ot_centred *ot_centred_alloc(const fpk_grid *g, fpk_error *err);
+void ot_centred_free(ot_centred *c);
+/* Means of a and b (normalised weights, g->size each), the split α_i = |x_i − m_b|²,
+ * β_j = |y_j − m_a|² − |m_a − m_b|² (C = C̃ + α + β), shift = ⟨a, α⟩ + ⟨b, β⟩ = ⟨a⊗b, C⟩ and
+ * the centred cost scale ρ_ε·ε = 2 Σ_a max|x̃_a| max|ỹ_a| (over the grid). */
+void ot_centred_setup(ot_centred *c, const double *a, const double *b);
+double ot_centred_shift(const ot_centred *c);
+double ot_centred_scale(const ot_centred *c);
+const double *ot_centred_alpha(const ot_centred *c);
+const double *ot_centred_beta(const ot_centred *c);
+/* The per-axis matrices at ε; FPK_ENOMEM (in err) when they do not fit. */
+int ot_centred_set_eps(ot_centred *c, double eps, fpk_error *err);
+/* The pert half-step of ot_problem (dir 0: pot = g̃, out_i over the source cells). */
+int ot_centred_half(ot_centred *c, int dir, const double *pot, double *out);
+/* E_π[x̃_a ỹ_b] (d × d) for the plan of the centred potentials f̃, g̃: the first-order part
+ * from the covariances, the rest from separable products (no cancellation at large ε). */
+int ot_centred_cross(ot_centred *c, const double *ft, const double *gt, double *exy);
+/* Whether ε is large enough for the centred products: ρ_ε = scale/ε <= 1 (every per-axis
+ * exponent |2x̃ỹ/ε| <= 1, so no term of the separable expansion exceeds e) and the matrices fit. */
+int ot_centred_applies(const ot_centred *c, double eps);
+
+/* The blas back-end's own test of ε at set-up (kernel_blas.c), for the automatic choice: every
+ * per-axis kernel entry exp(−L_a²/ε) >= e^{−690}, L_a = (n_a − 1) h_a; ot_blas_min_eps is the
+ * smallest such ε, max_a L_a²/690. */
+int ot_blas_accepts_eps(const fpk_grid *g, double eps);
+double ot_blas_min_eps(const fpk_grid *g);
 
 #endif

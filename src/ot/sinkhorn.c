@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fpkit/guard.h"
 #include "ot/ot_internal.h"
 
 void fpk_ot_params_init(fpk_ot_params *p) {
@@ -110,14 +111,23 @@ int ot_prepare_marginals(size_t n, const double *a, size_t m, const double *b,
   return FPK_SUCCESS;
 }
 
-/* out = −ε log Σ exp(logw + pot/ε − C/ε) along direction dir (T_a for dir 0, T_b for dir 1). */
+int ot_test_force_standard = 0;
+void (*ot_test_result_hook)(fpk_ot_result *r) = NULL;
+
+/* out = −ε log Σ exp(logw + pot/ε − C/ε) along direction dir (T_a for dir 0, T_b for dir 1); in
+ * the centred representation the same with C̃, evaluated as −ε log1p(T) by P->pert. */
 static int half_step(const ot_problem *P, int dir, double eps, const double *pot, double *in,
                      double *out, fpk_error *err) {
-  const size_t len = dir == 0 ? P->m : P->n;
-  const double *logw = dir == 0 ? P->logb : P->loga;
-  const double inv = 1 / eps;
-  for (size_t k = 0; k < len; k++) in[k] = logw[k] + pot[k] * inv;
-  int rc = P->lse(P->ctx, dir, eps, in, out, err);
+  int rc;
+  if (P->centred) {
+    rc = P->pert(P->ctx, dir, eps, pot, out, err);
+  } else {
+    const size_t len = dir == 0 ? P->m : P->n;
+    const double *logw = dir == 0 ? P->logb : P->loga;
+    const double inv = 1 / eps;
+    for (size_t k = 0; k < len; k++) in[k] = logw[k] + pot[k] * inv;
+    rc = P->lse(P->ctx, dir, eps, in, out, err);
+  }
   if (rc) return rc;
   const size_t olen = dir == 0 ? P->n : P->m;
   for (size_t k = 0; k < olen; k++) out[k] *= -eps;
@@ -312,6 +322,120 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
   return FPK_SUCCESS;
 }
 
+/* The sums behind the reported values (ot_engine_solve), kept for the output checks. */
+typedef struct ot_value_terms {
+  double ea, eb;       /* ‖r − a‖₁, ‖c − b‖₁ */
+  double dma, dmb;     /* Σ_i (r_i − a_i), Σ_j (c_j − b_j) */
+  double fa, gb;       /* ⟨a, f⟩, ⟨b, g⟩ (working representation) */
+  double gap, corr;    /* Σ (r − a) f + Σ (c − b) g; centred: Σ (r − a) α + Σ (c − b) β */
+  double cost;         /* the cost callback's value */
+  double fabs, gabs;   /* largest |f|, |g| on the supports (working representation) */
+  double fmin, fmax, gmin, gmax; /* of the full potentials f (+ α), g (+ β) on the supports */
+} ot_value_terms;
+
+static const char *likely_cause(const ot_problem *P, const char *method, double eps,
+                                int finite, char *buf, size_t cap) {
+  if (!finite)
+    return "a non-finite potential or kernel product (exp overflowing at this eps, or a kernel "
+           "back-end returning NaN)";
+  if (!P->centred && eps > P->cscale) {
+    snprintf(buf, cap,
+             "eps far beyond the cost scale (eps / largest cost = %.3g): the potentials are "
+             "O(cost) while what they carry is O(cost^2/eps), and -eps*log(sum near 1) rounds "
+             "away eps*1e-16 of it; the centred large-eps products were not used",
+             P->cscale > 0 ? eps / P->cscale : INFINITY);
+    return buf;
+  }
+  if (strstr(method, "kernel fft") || strstr(method, "kernel blas")) {
+    snprintf(buf, cap,
+             "kernel underflow or rounding in the scaling-domain products of %s: use kernel = lse "
+             "(exact to rounding at every eps)", method);
+    return buf;
+  }
+  return "rounding in the products beyond what their certificates allow (a bug: please report "
+         "the problem)";
+}
+
+/* The output checks (issue 11). Tolerances. The potentials returned by a half-step carry an
+ * absolute error of about u(|f| + |C|) (standard representation, ε up to the cost scale: beyond
+ * it the solvers centre) or u(|f̃| + |C̃|²/ε) (centred), and every value is a sum of at most n + m
+ * such terms; so with
+ *   W = max|f| + max|g| + |cost term| + (max |C| or max |C̃|·min(1, max |C̃|/ε))
+ * (supports, working representation), ε·KL must be >= −τ_KL = −64 u √(n + m) W − 4 min(ε, max|C|) δ
+ * (δ: the relative accuracy the products are certified to, P->prod_rel: a product off by δ moves
+ * a potential by ε δ, and ε is at most about max |C| in the standard representation), and the
+ * values, which add the constant of the split and are compared with ⟨a⊗b, C⟩, are checked to
+ * τ = τ_KL + 64 u √(n + m) (|shift| + ⟨a⊗b, C⟩). These are loose rounding bounds (the measured
+ * errors are far below), but the loss the checks are there to catch, ε·u times the cost scale
+ * when ε is far beyond it, exceeds them by orders of magnitude (min(ε, max|C|) keeps it from
+ * being excused).
+ * Checked: every value finite; OT_ε (primal) >= −τ and ⟨π, C⟩ >= −τ for a cost >= 0; KL >= −τ_KL/ε;
+ * the primal–dual gap within its bound from the marginal errors,
+ *   |P − D| = |Σ (r − a) f + Σ (c − b) g| <= ½‖r − a‖₁ osc(f) + ½‖c − b‖₁ osc(g)
+ *             + |Σ(r − a) mid(f) + Σ(c − b) mid(g)|    (+ τ),
+ * (f − mid f is at most osc/2 in size; osc and mid over the supports), which puts OT_ε between D
+ * and P up to that bound; D <= ⟨a⊗b, C⟩ + τ (D <= OT_ε <= the value of the plan a⊗b); and a
+ * final stage that stopped at error <= tol returns a pair whose recomputed error is <= tol. */
+static int ot_check_output(const ot_problem *P, const fpk_ot_params *p, const fpk_ot_result *r,
+                           const ot_value_terms *t, double e_final, fpk_error *err) {
+  const double u = DBL_EPSILON / 2, eps = r->eps, sq = sqrt((double)(P->n + P->m));
+  const double cterm = P->centred ? P->cscale * fmin(1, P->cscale / eps) : P->cscale;
+  const double W = t->fabs + t->gabs + fabs(t->cost) + cterm;
+  const double tau_kl = 64 * u * sq * W + 4 * fmin(eps, P->cscale) * P->prod_rel;
+  const double tau = tau_kl + 64 * u * sq * (fabs(P->shift) + fabs(P->base));
+  const double B = 0.5 * t->ea * (t->fmax - t->fmin) + 0.5 * t->eb * (t->gmax - t->gmin) +
+                   fabs(t->dma * 0.5 * (t->fmax + t->fmin) + t->dmb * 0.5 * (t->gmax + t->gmin));
+  char quantity[160] = "", bound[200] = "";
+  int finite = 1;
+  const double vals[] = {r->cost, r->kl, r->primal, r->dual, r->err_a, r->err_b, r->base,
+                         r->excess};
+  static const char *names[] = {"<pi, C> (cost)", "KL", "OT_eps (primal)", "OT_eps (dual)",
+                                "marginal error |pi 1 - a|_1", "marginal error |pi^T 1 - b|_1",
+                                "<a x b, C>", "OT_eps - <a x b, C>"};
+  for (size_t k = 0; k < sizeof vals / sizeof vals[0] && finite; k++)
+    if (!isfinite(vals[k])) {
+      finite = 0;
+      snprintf(quantity, sizeof quantity, "%s = %g", names[k], vals[k]);
+      snprintf(bound, sizeof bound, "is not finite (every reported number must be)");
+    }
+  if (finite && P->cost_nonneg && !(r->primal >= -tau)) {
+    snprintf(quantity, sizeof quantity, "OT_eps (primal) = %.6g", r->primal);
+    snprintf(bound, sizeof bound,
+             "< -%.3g: an entropic OT value with cost >= 0 and KL >= 0 cannot be negative", tau);
+  } else if (finite && P->cost_nonneg && !(r->cost >= -tau)) {
+    snprintf(quantity, sizeof quantity, "<pi, C> (cost) = %.6g", r->cost);
+    snprintf(bound, sizeof bound, "< -%.3g: the cost is nonnegative on the support", tau);
+  } else if (finite && !(r->kl * eps >= -tau_kl)) {
+    snprintf(quantity, sizeof quantity, "KL = %.6g", r->kl);
+    snprintf(bound, sizeof bound, "< -%.3g: KL(pi | a x b) >= 0 (to rounding, eps KL >= -%.3g)",
+             tau_kl / eps, tau_kl);
+  } else if (finite && !(fabs(r->primal - r->dual) <= B + tau)) {
+    snprintf(quantity, sizeof quantity, "primal - dual = %.6g", r->primal - r->dual);
+    snprintf(bound, sizeof bound,
+             "exceeds its bound %.3g from the marginal errors (%.3g, %.3g) and the potentials' "
+             "oscillations (%.3g, %.3g)",
+             B + tau, r->err_a, r->err_b, t->fmax - t->fmin, t->gmax - t->gmin);
+  } else if (finite && !(r->dual <= r->base + tau)) {
+    snprintf(quantity, sizeof quantity, "OT_eps (dual) = %.10g", r->dual);
+    snprintf(bound, sizeof bound,
+             "> <a x b, C> = %.10g (+ %.3g): the dual is below OT_eps, itself below the value "
+             "of the plan a x b", r->base, tau);
+  } else if (finite && e_final <= p->tol &&
+             !(r->err_a + r->err_b <= p->tol * (1 + 1e-9) + 64 * u * sq)) {
+    snprintf(quantity, sizeof quantity, "marginal error %.3g", r->err_a + r->err_b);
+    snprintf(bound, sizeof bound,
+             "> tol = %.3g, although the final stage stopped at error %.3g: the reported value "
+             "is not that of the converged pair", p->tol, e_final);
+  } else if (finite) {
+    return FPK_SUCCESS;
+  }
+  char method[96] = "?", who[160], cause[400];
+  if (P->method) P->method(P->ctx, method, sizeof method);
+  snprintf(who, sizeof who, "ot (%s) at eps = %g", method, eps);
+  fpk_guard_fail(err, who, NAN, "%s %s", quantity, bound);
+  return fpk_guard_cause(err, "%s", likely_cause(P, method, eps, finite, cause, sizeof cause));
+}
+
 int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, double *g,
                     ot_engine_work *W, fpk_ot_result *r, char *log, size_t logcap,
                     fpk_error *err) {
@@ -332,7 +456,7 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
   double eps = p->eps_start > 0 ? p->eps_start : P->cmax;
   if (!(eps > p->eps)) eps = p->eps;
   size_t iter = 0, stages = 0;
-  double e = INFINITY, omega = 1;
+  double e = INFINITY, omega = 1, e_final = INFINITY;
   int rc;
   for (;;) {
     const int final = eps <= p->eps * (1 + 1e-12);
@@ -344,6 +468,7 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
     size_t restores = 0;
     rc = run_stage(P, p, eps, tol_s, f, g, W, &iter, &e, &omega, &restores, err);
     if (rc) return rc;
+    if (final) e_final = e;
     logf_append(log, logcap, "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f", eps,
                 iter - before, e, omega);
     if (restores)
@@ -364,49 +489,76 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
     eps = fmax(p->eps, eps * p->eps_factor);
   }
 
-  /* Values of the pair (f, g) at the requested ε, from its exact marginals. */
+  /* Values of the pair (f, g) at the requested ε, from its exact marginals. With the mass
+   * defect e_i = expm1((f_i − f̂_i)/ε) (r_i = a_i (1 + e_i)), Σ_i a_i = 1 taken as exact, and Σπ − 1
+   * = Σ_i a_i e_i:
+   *   dual   D = ⟨a, f⟩ + ⟨b, g⟩ − ε Σ_i a_i e_i,
+   *   primal P = ⟨π, C⟩ + ε KL = D + gap,  gap = Σ_i (r_i − a_i) f_i + Σ_j (c_j − b_j) g_j,
+   *   ε KL   = D + gap − ⟨π, C⟩,
+   * every difference of nearly equal numbers written as a sum of small terms (ε e_i ≈ f_i − f̂_i
+   * at large ε instead of ε (Σ r − 1)). Centred: f, g are f̃, g̃, the cost callback gives ⟨π, C̃⟩,
+   * and ⟨π, C⟩ = shift + ⟨π, C̃⟩ + ⟨r − a, α⟩ + ⟨c − b, β⟩ (the identity of ot_internal.h with the
+   * plan's own marginals). */
   eps = p->eps;
   double *fh = W->fh, *gh = W->gh;
   rc = half_step(P, 0, eps, g, W->in_a, fh, err);
   if (!rc) rc = half_step(P, 1, eps, f, W->in_b, gh, err);
   if (rc) return rc;
-  double mass = 0, ea = 0, eb = 0, fr = 0, gc = 0, fa = 0, gb = 0;
+  ot_value_terms t = {0};
+  t.fmin = t.gmin = INFINITY;
+  t.fmax = t.gmax = -INFINITY;
   for (size_t i = 0; i < n; i++) {
-    double ri = P->a[i] > 0 ? P->a[i] * exp((f[i] - fh[i]) / eps) : 0;
-    fh[i] = ri; /* row sums, reused by the cost callback */
-    mass += ri;
-    ea += fabs(ri - P->a[i]);
+    double ri = 0;
     if (P->a[i] > 0) {
-      fr += f[i] * ri;
-      fa += f[i] * P->a[i];
+      const double e = expm1((f[i] - fh[i]) / eps), ae = P->a[i] * e;
+      ri = P->a[i] + ae;
+      t.ea += fabs(ae);
+      t.dma += ae;
+      t.fa += P->a[i] * f[i];
+      t.gap += ae * f[i];
+      t.fabs = fmax(t.fabs, fabs(f[i]));
+      const double full = P->alpha ? f[i] + P->alpha[i] : f[i];
+      if (P->alpha) t.corr += ae * P->alpha[i];
+      t.fmin = fmin(t.fmin, full);
+      t.fmax = fmax(t.fmax, full);
     }
+    fh[i] = ri; /* row sums, reused by the cost callback */
   }
   for (size_t j = 0; j < m; j++) {
-    double cj = P->b[j] > 0 ? P->b[j] * exp((g[j] - gh[j]) / eps) : 0;
-    gh[j] = cj;
-    eb += fabs(cj - P->b[j]);
+    double cj = 0;
     if (P->b[j] > 0) {
-      gc += g[j] * cj;
-      gb += g[j] * P->b[j];
+      const double e = expm1((g[j] - gh[j]) / eps), be = P->b[j] * e;
+      cj = P->b[j] + be;
+      t.eb += fabs(be);
+      t.dmb += be;
+      t.gb += P->b[j] * g[j];
+      t.gap += be * g[j];
+      t.gabs = fmax(t.gabs, fabs(g[j]));
+      const double full = P->beta ? g[j] + P->beta[j] : g[j];
+      if (P->beta) t.corr += be * P->beta[j];
+      t.gmin = fmin(t.gmin, full);
+      t.gmax = fmax(t.gmax, full);
     }
+    gh[j] = cj;
   }
   double cost = 0;
   rc = P->cost(P->ctx, eps, f, g, fh, gh, &cost, err);
   if (rc) return rc;
+  t.cost = cost;
+  const double dual_ex = t.fa + t.gb - eps * t.dma;
   r->eps = eps;
-  r->cost = cost;
-  r->primal = fr + gc + eps * (1 - mass);
-  r->kl = (fr + gc - cost) / eps + (1 - mass);
-  r->dual = fa + gb - eps * (mass - 1);
-  r->err_a = ea;
-  r->err_b = eb;
+  r->cost = P->shift + (cost + t.corr);
+  r->dual = P->shift + dual_ex;
+  r->primal = P->shift + (dual_ex + (t.gap + t.corr));
+  r->kl = (dual_ex + t.gap - cost) / eps;
+  r->base = P->base;
+  r->excess = P->centred ? dual_ex + (P->shift - P->base) : r->dual - P->base;
+  r->err_a = t.ea;
+  r->err_b = t.eb;
   r->iterations = iter;
   r->stages = stages;
-  r->converged = ea + eb <= p->tol;
+  r->converged = t.ea + t.eb <= p->tol;
   r->omega = omega;
-  if (!isfinite(r->primal) || !isfinite(r->dual) || !isfinite(cost))
-    return fpk_error_set(err, FPK_ENUMERIC,
-                         "ot: non-finite value (primal %g, dual %g, cost %g) at eps = %g",
-                         r->primal, r->dual, cost, eps);
-  return FPK_SUCCESS;
+  if (ot_test_result_hook) ot_test_result_hook(r);
+  return ot_check_output(P, p, r, &t, e_final, err);
 }
