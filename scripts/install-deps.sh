@@ -14,6 +14,9 @@ pkgs=(
   libmatheval-dev     # model expressions, parsed and differentiated symbolically
   libopenblas-serial-dev  # BLAS products of the separable Gibbs kernels (grid Sinkhorn)
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
+  # the fuzz run of scripts/test.sh (scripts/fuzz.sh): clang, its libFuzzer and sanitizer
+  # runtimes, its OpenMP, and llvm-symbolizer for readable stacks
+  clang libclang-rt-14-dev libomp-14-dev llvm-14
 )
 missing=()
 for p in "${pkgs[@]}"; do

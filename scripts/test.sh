@@ -13,3 +13,8 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+# Fuzzing (fuzz/README.md): every libFuzzer target for a fixed number of executions with a fixed
+# seed from the checked-in seed corpus, the inputs of fixed findings, then a leak check of each
+# input kept; a few minutes. Needs clang and libclang-rt-14-dev (scripts/install-deps.sh);
+# skipped, with a message, without them.
+bash scripts/fuzz.sh --ci

@@ -53,6 +53,15 @@ static char *repeat(char ch, size_t n) {
   return s;
 }
 
+/* n copies of ch in a static buffer (for building a string with format()). */
+static const char *repeat_static(char ch, size_t n) {
+  static char buf[1024];
+  if (n >= sizeof buf) n = sizeof buf - 1;
+  memset(buf, ch, n);
+  buf[n] = '\0';
+  return buf;
+}
+
 #define assert_contains(hay, needle)                                              \
   do {                                                                            \
     if (!strstr((hay), (needle))) fail_msg("'%s' does not contain '%s'", (hay), (needle)); \
@@ -456,9 +465,12 @@ static void test_set_semicolon_refused(void **state) {
   assert_int_equal(fpk_config_set(c, "grid.lo=-4;-2", &err), 0);
   assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
   assert_contains(err.msg, "--set: [grid] lo = '-4;-2': ';' is not a list separator");
-  assert_int_equal(fpk_config_set(c, "grid.lo=-4 ; -2", &err), 0);
-  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), FPK_EINVAL);
-  assert_contains(err.msg, "write lo = -4 -2");
+  /* ';' after a space would be a comment in the resolved configuration stored in the output:
+   * refused by --set itself (found by fuzz/fuzz_config.c) */
+  assert_int_equal(fpk_config_set(c, "grid.lo=-4 ; -2", &err), FPK_EINVAL);
+  assert_contains(err.msg, "--set grid.lo = '-4 ; -2': ';' after white space starts a comment "
+                           "in a configuration file");
+  assert_contains(err.msg, "(lists are separated by spaces or commas: '-4 -2')");
   assert_int_equal(fpk_config_set(c, "grid.lo=-4,-2", &err), 0);
   assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), 0);
   assert_true(lo[0] == -4 && lo[1] == -2);
@@ -491,6 +503,184 @@ static void test_comment_without_broadcast(void **state) {
   fpk_config_free(c);
 }
 
+/* fpk_config_parse: the same rules and messages from memory as from a file (fpk_config_load reads
+ * the file and calls it), with the given name in place of the path; the text needs no NUL at its
+ * end, and its last line no '\n'. */
+static void test_parse_from_memory(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* a buffer whose bytes continue past len: only len bytes are read */
+  static const char text[] = "[grid]\nn = 64 ; cells\nlo = -4, -2\n[fp]\ndt = 1e-3XYZ";
+  fpk_config *c = fpk_config_parse("mem.ini", text, sizeof text - 4, &err);
+  assert_non_null(c);
+  assert_int_equal(err.status, 0);
+  assert_string_equal(fpk_config_name(c), "mem.ini");
+  size_t n = 0;
+  double lo[2], dt = 0;
+  assert_int_equal(fpk_config_size(c, "grid", "n", 1, 3, 1000, &n, &err), 0);
+  assert_int_equal(n, 64);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 1, 2, 1, lo, &err), 0);
+  assert_int_equal(fpk_config_double(c, "fp", "dt", 1, 0.0, 1, INFINITY, &dt, &err), 0);
+  assert_true(dt == 1e-3);
+  assert_int_equal(fpk_config_set(c, "fp.dt=2e-3", &err), 0);
+  assert_int_equal(fpk_config_check_unused(c, &err), 0);
+  assert_contains(fpk_config_resolved(c), "[grid]\nn = 64\nlo = -4, -2\n");
+  fpk_config_free(c);
+
+  /* the messages of the file reader, with the name for the path */
+  static const char nul[] = "[model]\ntype = ou\n; x\ntheta = 1.0\0 + garbage\nsigma = 1\n";
+  assert_null(fpk_config_parse("mem.ini", nul, sizeof nul - 1, &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+  assert_contains(err.msg, "mem.ini:4:12: NUL byte");
+  assert_null(load_bytes(nul, sizeof nul - 1, &err));
+  assert_contains(err.msg, ":4:12: NUL byte");
+  static const char dup[] = "[a]\nx = 1\r\ny = 2\r\nx = 3";
+  assert_null(fpk_config_parse("d.ini", dup, sizeof dup - 1, &err));
+  assert_contains(err.msg, "d.ini:4: [a] x given twice (first at line 2)");
+  assert_null(fpk_config_parse(NULL, "[a]\nno equals\n", 14, &err));
+  assert_contains(err.msg, "config:2: syntax error");
+  assert_null(fpk_config_parse("u.ini", "[a]\nx = \xc0\xaf", 10, &err));
+  assert_contains(err.msg, "u.ini:2:5: invalid UTF-8 (byte 0xC0");
+  assert_null(fpk_config_parse("n.ini", NULL, 3, &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+
+  /* empty text: an empty configuration (NULL allowed with no bytes), which a getter then reads */
+  c = fpk_config_parse("empty", NULL, 0, &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_size(c, "grid", "n", 1, 3, 1000, &n, &err), FPK_EINVAL);
+  assert_contains(err.msg, "empty: [grid] n is required but missing");
+  fpk_config_free(c);
+  c = fpk_config_parse("bom", "\xEF\xBB\xBF[a]\nx = 1", 12, &err);
+  assert_non_null(c);
+  assert_true(fpk_config_has(c, "a", "x"));
+  fpk_config_free(c);
+}
+
+/* fpk_config_load reads at most FPK_CONFIG_MAX_BYTES (a device such as /dev/zero has no end). */
+static void test_load_size_limit(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  snprintf(path, sizeof path, "/tmp/fpk_cfg_XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, (off_t)FPK_CONFIG_MAX_BYTES + 1), 0);
+  close(fd);
+  assert_null(fpk_config_load(path, &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+  assert_contains(err.msg, "is larger than 16 MiB");
+  /* exactly the limit is read (and refused for its NUL bytes, at line 1 column 1) */
+  assert_int_equal(truncate(path, (off_t)FPK_CONFIG_MAX_BYTES), 0);
+  assert_null(fpk_config_load(path, &err));
+  assert_contains(err.msg, ":1:1: NUL byte");
+  unlink(path);
+  assert_null(fpk_config_load("/", &err));
+  assert_int_equal(err.status, FPK_EIO);
+  assert_contains(err.msg, "cannot read config file '/'");
+}
+
+/* The resolved configuration (stored in every output file) reads back as the same values: long
+ * values go over continuation lines, "key =" followed by indented lines gives no leading space,
+ * and --set refuses what a file could not hold (found by fuzz/fuzz_config.c; inputs in
+ * fuzz/regressions/config/). */
+static void test_resolved_reads_back(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  char *times = malloc(4096);
+  assert_non_null(times);
+  strcpy(times, "[time]\ntimes = 0.001");
+  for (int i = 2; i <= 80; i++)
+    sprintf(times + strlen(times), "%s%.3f", i % 10 == 1 ? "\n  " : " ", 0.001 * i);
+  strcat(times, "\n[grid]\nbc =\n   reflecting\n  periodic\n[output]\nfile=/");
+  for (int i = 0; i < 192; i++) strcat(times, "d"); /* a 198-byte line */
+  strcat(times, "\n");
+  fpk_config *c = load_text(times, &err);
+  assert_non_null(c);
+  double t[128];
+  size_t nt = 0;
+  const char *bc = NULL, *file = NULL;
+  assert_int_equal(fpk_config_double_list(c, "time", "times", 1, 128, t, &nt, &err), 0);
+  assert_int_equal(nt, 80);
+  assert_int_equal(fpk_config_string(c, "grid", "bc", 1, &bc, &err), 0);
+  assert_string_equal(bc, "reflecting periodic");
+  assert_int_equal(fpk_config_string(c, "output", "file", 1, &file, &err), 0);
+  char *resolved = strdup(fpk_config_resolved(c));
+  assert_non_null(resolved);
+  /* every line fits inih's buffer; the long file name goes on a "file=" line */
+  for (char *p = resolved, *nl; *p; p = nl + 1) {
+    nl = strchr(p, '\n');
+    assert_non_null(nl);
+    assert_true(nl - p <= 198);
+  }
+  assert_contains(resolved, "\nfile=/ddd");
+  fpk_config *r = fpk_config_parse("resolved", resolved, strlen(resolved), &err);
+  assert_non_null(r);
+  double t2[128];
+  size_t nt2 = 0;
+  const char *bc2 = NULL, *file2 = NULL;
+  assert_int_equal(fpk_config_double_list(r, "time", "times", 1, 128, t2, &nt2, &err), 0);
+  assert_int_equal(nt2, 80);
+  assert_memory_equal(t, t2, 80 * sizeof *t);
+  assert_int_equal(fpk_config_string(r, "grid", "bc", 1, &bc2, &err), 0);
+  assert_string_equal(bc2, "reflecting periodic");
+  assert_int_equal(fpk_config_string(r, "output", "file", 1, &file2, &err), 0);
+  assert_string_equal(file2, file);
+  assert_string_equal(fpk_config_resolved(r), resolved);
+  fpk_config_free(r);
+  free(resolved);
+  fpk_config_free(c);
+  free(times);
+}
+
+static void test_set_refuses_unstorable(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_config *c = load_text("[output]\nfile = a.h5\n", &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_set(c, "output.file=a.h5\n[model]\nmu = 1", &err), FPK_EINVAL);
+  assert_contains(err.msg, "--set output.file: the value has a line break (at byte 5)");
+  assert_int_equal(fpk_config_set(c, "output.file=a #b.h5", &err), FPK_EINVAL);
+  assert_contains(err.msg, "'#' after white space starts a comment in a configuration file");
+  char *set = format("output.file=/%s", repeat_static('x', 300));
+  assert_int_equal(fpk_config_set(c, set, &err), FPK_EINVAL);
+  assert_contains(err.msg, "--set output.file: the value (301 bytes) cannot be split at single "
+                           "spaces into lines of at most 198 bytes");
+  free(set);
+  set = format("parameters.%s=2", repeat_static('k', 50));
+  assert_int_equal(fpk_config_set(c, set, &err), FPK_EINVAL);
+  assert_contains(err.msg, "key name is 50 bytes long; the limit is 49");
+  free(set);
+  /* what a file could hold is taken: ';' or '#' inside a word or first ("file =;b" in a file;
+   * the resolved text writes "file=;b"), a long list split over lines */
+  assert_int_equal(fpk_config_set(c, "output.wisdom=;b", &err), 0);
+  assert_int_equal(fpk_config_set(c, "output.file=a;b#c.h5", &err), 0);
+  set = format("time.times=%s", "0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 0.1 0.2 0.3 0.4 0.5 0.6 "
+                                "0.7 0.8 0.9 1.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 0.1 0.2 "
+                                "0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 "
+                                "0.9 1.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0");
+  assert_int_equal(fpk_config_set(c, set, &err), 0);
+  free(set);
+  const char *file = NULL;
+  assert_int_equal(fpk_config_string(c, "output", "file", 1, &file, &err), 0);
+  assert_string_equal(file, "a;b#c.h5");
+  double t[64];
+  size_t nt = 0;
+  assert_int_equal(fpk_config_double_list(c, "time", "times", 1, 64, t, &nt, &err), 0);
+  assert_int_equal(nt, 60);
+  const char *wisdom = NULL;
+  assert_int_equal(fpk_config_string(c, "output", "wisdom", 1, &wisdom, &err), 0);
+  assert_string_equal(wisdom, ";b");
+  const char *resolved = fpk_config_resolved(c);
+  assert_contains(resolved, "\n 0.");
+  assert_contains(resolved, "\nwisdom=;b\n");
+  fpk_config *r = fpk_config_parse("resolved", resolved, strlen(resolved), &err);
+  assert_non_null(r);
+  fpk_config_section_keys(r, "output", NULL, 0);
+  fpk_config_section_keys(r, "time", NULL, 0);
+  assert_string_equal(fpk_config_resolved(r), resolved);
+  fpk_config_free(r);
+  fpk_config_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typed_values),
@@ -511,6 +701,10 @@ int main(void) {
       cmocka_unit_test(test_lists_without_semicolons),
       cmocka_unit_test(test_set_semicolon_refused),
       cmocka_unit_test(test_comment_without_broadcast),
+      cmocka_unit_test(test_parse_from_memory),
+      cmocka_unit_test(test_load_size_limit),
+      cmocka_unit_test(test_resolved_reads_back),
+      cmocka_unit_test(test_set_refuses_unstorable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

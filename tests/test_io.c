@@ -314,6 +314,29 @@ static void test_reader_malformed(void **state) {
   fpk_h5_reader_close(NULL);
 }
 
+/* A shape whose count of doubles does not fit in memory (2^22 x 2^21 x 2^21 = 2^64 values: the
+ * count wrapped to 0 and a 0-byte buffer was handed to H5Dread; found by fuzz_h5) is refused. */
+static void test_reader_huge_shape(void **state) {
+  (void)state;
+  const char *path = in_dir("huge.h5");
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dims[3] = {(hsize_t)1 << 22, (hsize_t)1 << 21, (hsize_t)1 << 21}, chunk[3] = {1, 1, 1};
+  hid_t s = H5Screate_simple(3, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, 3, chunk); /* never written: the file stays small */
+  hid_t d = H5Dcreate2(f, "/huge", H5T_IEEE_F64LE, s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  assert_true(d >= 0);
+  H5Dclose(d), H5Pclose(dcpl), H5Sclose(s), H5Fclose(f);
+  fpk_error err = {0};
+  fpk_h5_reader *r = fpk_h5_reader_open(path, &err);
+  assert_non_null(r);
+  size_t rank, shape[FPK_H5_MAX_RANK];
+  assert_int_equal(fpk_h5_dataset_shape(r, "/huge", &rank, shape), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "more values than memory can hold");
+  double x;
+  assert_int_equal(fpk_h5_read_doubles(r, "/huge", 0, &x), FPK_EINVAL);
+  fpk_h5_reader_close(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_destination),
@@ -321,6 +344,7 @@ int main(void) {
       cmocka_unit_test(test_nonfinite),
       cmocka_unit_test(test_checksums),
       cmocka_unit_test(test_reader_malformed),
+      cmocka_unit_test(test_reader_huge_shape),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

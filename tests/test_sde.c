@@ -816,6 +816,166 @@ static void test_stepper_table(void **state) {
   assert_int_equal(fpk_sde_euler_maruyama->normals_per_dim, 1);
 }
 
+/* ---- 7. Checkpoints ----------------------------------------------------------------------- */
+/* A run stopped by its checkpoint callback after a round of blocks and resumed from the state it
+ * handed out (copied, as a file would) gives the uninterrupted result bit for bit, with 1 or 2
+ * threads before and after; a checkpoint that lets the run go on changes nothing. */
+
+typedef struct mc_saved {
+  size_t polls, ask_at; /* the poll that asks for a checkpoint (1-based; 0: none) */
+  int stop;             /* the checkpoint stops the run (FPK_EINTR) or lets it go on */
+  size_t taken;
+  fpk_mc_state st; /* a deep copy of the last state handed out */
+  uint64_t *counts, *outside, *alive;
+  double *moments, *paths;
+} mc_saved;
+
+static int mc_poll(void *user) {
+  mc_saved *c = user;
+  return ++c->polls == c->ask_at;
+}
+
+static void *dup_bytes(const void *p, size_t n) {
+  void *q = malloc(n ? n : 1);
+  assert_non_null(q);
+  if (n) memcpy(q, p, n);
+  return q;
+}
+
+static int mc_save(const fpk_mc_state *st, void *user) {
+  mc_saved *c = user;
+  const size_t nt = st->nt, nstat = FPK_MC_NSTAT(st->dim);
+  free(c->counts), free(c->outside), free(c->alive), free(c->moments), free(c->paths);
+  c->counts = dup_bytes(st->counts, nt * st->cells * sizeof(uint64_t));
+  c->outside = dup_bytes(st->outside, nt * sizeof(uint64_t));
+  c->alive = dup_bytes(st->alive, nt * sizeof(uint64_t));
+  c->moments = dup_bytes(st->moments, nt * nstat * sizeof(double));
+  c->paths = dup_bytes(st->paths, st->kept_rows * (st->nsteps + 1) * st->dim * sizeof(double));
+  c->st = *st;
+  c->st.counts = c->counts, c->st.outside = c->outside, c->st.alive = c->alive;
+  c->st.moments = c->moments, c->st.paths = c->paths;
+  c->taken++;
+  return c->stop ? FPK_EINTR : FPK_SUCCESS;
+}
+
+static void mc_saved_free(mc_saved *c) {
+  free(c->counts), free(c->outside), free(c->alive), free(c->moments), free(c->paths);
+}
+
+static void assert_mc_equal(const fpk_mc_result *a, const fpk_mc_result *b) {
+  const size_t nt = a->nt, d = a->dim;
+  assert_int_equal(a->nsteps, b->nsteps);
+  assert_memory_equal(a->density, b->density, nt * a->cells * sizeof(double));
+  assert_memory_equal(a->mean, b->mean, nt * d * sizeof(double));
+  assert_memory_equal(a->cov, b->cov, nt * d * d * sizeof(double));
+  assert_memory_equal(a->outside, b->outside, nt * sizeof(double));
+  assert_memory_equal(a->survival, b->survival, nt * sizeof(double));
+  if (a->keep_paths)
+    assert_memory_equal(a->paths, b->paths, a->keep_paths * (a->nsteps + 1) * d * sizeof(double));
+}
+
+/* Every interruption point (after round 1, 2, ...) and thread counts 1 -> 2 and 2 -> 1. */
+static void mc_checkpoints(const char *what, const fpk_model *m, const fpk_gaussian *init,
+                           const fpk_grid *g, const double *t_out, size_t nt,
+                           const fpk_mc_params *base, size_t rounds) {
+  fpk_error err = {0};
+  fpk_mc_params p = *base;
+  p.nthreads = 1;
+  fpk_mc_result ref = {0}, r = {0};
+  assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &ref, &err), FPK_SUCCESS);
+  for (size_t at = 1; at < rounds; at++)
+    for (int th = 1; th <= 2; th++) {
+      mc_saved c = {.ask_at = at, .stop = 1};
+      p = *base;
+      p.nthreads = th;
+      p.poll = mc_poll, p.checkpoint = mc_save, p.user = &c;
+      const int rc = fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err);
+      assert_int_equal(rc, FPK_EINTR);
+      assert_null(r.density);
+      assert_int_equal(c.taken, 1);
+      assert_int_equal(c.st.next_block, at * FPK_MC_ROUND);
+      if (at == 1 && th == 1) printf("  %s: %s\n", what, err.msg);
+      /* resume with the other thread count, itself checkpointed (going on) after a round */
+      mc_saved c2 = {.ask_at = 1, .stop = 0};
+      p = *base;
+      p.nthreads = 3 - th;
+      p.resume = &c.st;
+      p.poll = mc_poll, p.checkpoint = mc_save, p.user = &c2;
+      assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err), FPK_SUCCESS);
+      assert_int_equal(c2.taken, at + 1 < rounds ? 1 : 0);
+      assert_mc_equal(&ref, &r);
+      fpk_mc_result_free(&r);
+      if (c2.taken) {
+        /* and from the state that going-on checkpoint handed out */
+        p = *base;
+        p.nthreads = th;
+        p.resume = &c2.st;
+        assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err), FPK_SUCCESS);
+        assert_mc_equal(&ref, &r);
+        fpk_mc_result_free(&r);
+      }
+      mc_saved_free(&c2);
+      mc_saved_free(&c);
+    }
+  printf("  %s: interrupted after each of %zu rounds, resumed with 1 <-> 2 threads: bitwise "
+         "identical (mean[last] = %.17g)\n",
+         what, rounds - 1, ref.mean[(nt - 1) * m->dim]);
+  /* a state of another run is refused */
+  {
+    mc_saved c = {.ask_at = 1, .stop = 1};
+    p = *base;
+    p.poll = mc_poll, p.checkpoint = mc_save, p.user = &c;
+    assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err), FPK_EINTR);
+    p = *base;
+    p.npaths = base->npaths + 1;
+    p.resume = &c.st;
+    assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err), FPK_EINVAL);
+    printf("  another run's state: %s\n", err.msg);
+    c.counts[0]++; /* and an inconsistent one */
+    p = *base;
+    p.resume = &c.st;
+    assert_int_equal(fpk_mc_run(m, init, g, t_out, nt, &p, &r, &err), FPK_EINVAL);
+    printf("  inconsistent state: %s\n", err.msg);
+    mc_saved_free(&c);
+  }
+  fpk_mc_result_free(&ref);
+}
+
+static void test_checkpoint_resume(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* 2D OU, periodic x reflecting, kept paths within the first round */
+  const double A[4] = {1.0, 0.8, -0.5, 1.5}, mu[2] = {0.5, -0.3}, sig[2] = {1.0, 0.6};
+  fpk_model *m2 = fpk_model_ou_alloc(2, A, mu, sig, &err);
+  fpk_gaussian init2 = {.dim = 2, .mean = {1.5, 1.0}, .cov = {0.2, 0.05, 0.05, 0.1}};
+  const size_t n2[2] = {12, 10};
+  const double lo2[2] = {-3, -3}, hi2[2] = {3, 3};
+  const fpk_bc bc2[2] = {FPK_BC_PERIODIC, FPK_BC_REFLECTING};
+  fpk_grid g2;
+  assert_int_equal(fpk_grid_init(&g2, 2, n2, lo2, hi2, bc2, &err), FPK_SUCCESS);
+  const double t2[] = {0.0, 0.2, 0.3};
+  /* three rounds of 256 blocks, a partial last block */
+  const size_t R = FPK_MC_ROUND * FPK_MC_BLOCK, N = 2 * R + 1000 + 37;
+  fpk_mc_params p = {.npaths = N, .dt = 0.1, .seed = 42, .keep_paths = 5};
+  mc_checkpoints("2D OU", m2, &init2, &g2, t2, 3, &p, 3);
+
+  /* 1D Brownian motion with drift between absorbing walls, with the bridge correction, and more
+   * kept paths than the first round holds (a state with kept_rows < keep_paths) */
+  const double v = 0.5, s1 = 1.0;
+  fpk_model *bm = fpk_model_bm_alloc(1, &v, &s1, &err);
+  fpk_gaussian init1 = {.dim = 1, .mean = {0.2}, .cov = {0.09}};
+  const size_t n1 = 20;
+  const double lo1 = -1.0, hi1 = 1.0;
+  const fpk_bc bc1 = FPK_BC_ABSORBING;
+  fpk_grid g1;
+  assert_int_equal(fpk_grid_init(&g1, 1, &n1, &lo1, &hi1, &bc1, &err), FPK_SUCCESS);
+  const double t1[] = {0.1, 0.25};
+  fpk_mc_params q = {.npaths = N, .dt = 0.05, .seed = 7, .keep_paths = R + 100};
+  mc_checkpoints("1D BM, absorbing", bm, &init1, &g1, t1, 2, &q, 3);
+  fpk_model_free(m2);
+  fpk_model_free(bm);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normals_moments),    cmocka_unit_test(test_normals_windows),
@@ -827,7 +987,7 @@ int main(void) {
       cmocka_unit_test(test_em_gbm_multiplicative), cmocka_unit_test(test_histogram_ou1d),
       cmocka_unit_test(test_histogram_periodic), cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_keep_paths),         cmocka_unit_test(test_bad_params),
-      cmocka_unit_test(test_failures),
+      cmocka_unit_test(test_failures),           cmocka_unit_test(test_checkpoint_resume),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,17 +21,33 @@ extern "C" {
 
 typedef struct fpk_config fpk_config;
 
-/* Reads an INI file. Fails (FPK_EIO) when the file cannot be read, (FPK_EINVAL) on a syntax
- * error, a key given twice, a line too long for inih once its comment is removed, a NUL byte or
- * invalid UTF-8, naming file:line (file:line:column for a byte). Comments: ';' or '#' at the start
- * of a line or after white space, to the end of the line. */
+/* Parses INI text from memory: `len` bytes at `text` (NUL bytes included, and refused like any
+ * other; no terminating NUL is needed; text may be NULL when len is 0). `name` stands for the
+ * file in every message ("name:line"; NULL gives "config") and is what fpk_config_name returns.
+ * The rules and the messages are those of fpk_config_load, which reads a file whole and calls
+ * this: fails (FPK_EINVAL) on a syntax error, a key before any [section], a key given twice, a
+ * line too long for inih once its comment is removed (198 bytes of content), a section or key
+ * name over 49 bytes, text after a section header, a NUL byte or invalid UTF-8 (a UTF-8 byte
+ * order mark may start the text), naming name:line (name:line:column for a byte); FPK_ENOMEM when
+ * out of memory. Comments: ';' or '#' at the start of a line or after white space, to the end of
+ * the line. Lines end at '\n' ("\r\n" too: the '\r' is white space); the last needs none. The
+ * text is not kept: the configuration owns copies of every name and value. */
+fpk_config *fpk_config_parse(const char *name, const char *text, size_t len, fpk_error *err);
+/* The largest configuration file fpk_config_load reads (16 MiB: a configuration is a few kB). */
+#define FPK_CONFIG_MAX_BYTES (16 << 20)
+/* Reads an INI file whole and parses it (fpk_config_parse, with the path as the name). Fails
+ * (FPK_EIO) when the file cannot be opened or read, (FPK_EINVAL) when it is larger than
+ * FPK_CONFIG_MAX_BYTES or does not parse. */
 fpk_config *fpk_config_load(const char *path, fpk_error *err);
 /* An empty configuration (for programs that build one with fpk_config_set). */
 fpk_config *fpk_config_new(const char *name);
 void fpk_config_free(fpk_config *c);
 
 /* Applies "section.key=value", replacing any value from the file (and its comment). The value is
- * taken as it is (no comment is removed); invalid UTF-8 is refused. */
+ * taken as it is (no comment is removed), but it must be one a file could hold, since the
+ * resolved configuration writes it back in a file's syntax: invalid UTF-8, a line break, a ';' or
+ * '#' after white space (a comment in a file), a section or key name over 49 bytes, and a value
+ * that cannot be split at single spaces into lines of 198 bytes are refused (FPK_EINVAL). */
 int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err);
 
 /* Whether section.key was given (file or --set). Does not mark it used. */
@@ -78,7 +94,10 @@ int fpk_config_invalid(const fpk_config *c, const char *section, const char *key
 /* FPK_EINVAL naming the first key or section that no getter asked for. */
 int fpk_config_check_unused(const fpk_config *c, fpk_error *err);
 
-/* The configuration as used: every key read, with defaults, in INI syntax. Owned by c. */
+/* The configuration as used: every key read, with defaults, in INI syntax. Owned by c. It reads
+ * back (fpk_config_parse) as the same values: a long value is written over indented continuation
+ * lines split at single spaces, and "key=value" is written where "key = value" would not read
+ * back (a value starting with ';' or '#', or a line one or two bytes too long). */
 const char *fpk_config_resolved(fpk_config *c);
 /* "path" the configuration was loaded from (or the name given to fpk_config_new). */
 const char *fpk_config_name(const fpk_config *c);

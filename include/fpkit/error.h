@@ -22,8 +22,18 @@ enum {
   FPK_EIO = 3,       /* file could not be read or written */
   FPK_ENUMERIC = 4,  /* numerical failure: NaN/Inf, singular matrix, no convergence */
   FPK_EUNSUP = 5,    /* valid request this build or method does not support */
-  FPK_ECALLBACK = 6  /* a user callback returned a fatal (< 0) status */
+  FPK_ECALLBACK = 6, /* a user callback returned a fatal (< 0) status */
+  FPK_EINTR = 7      /* interrupted by the caller's poll (fpk_interrupt_fn): not a failure; the
+                        object is left at a safe point (a step boundary, a round of paths) from
+                        which the same call continues, bit for bit (docs/checkpoint.md) */
 };
+
+/* An interrupt poll (fpk_fv_set_interrupt, fpk_spectral_set_interrupt, fpk_mc_params.poll):
+ * called at every safe point of a long computation (between time steps, between rounds of Monte
+ * Carlo paths) with the user pointer it was registered with; non-zero asks the computation to
+ * stop there with FPK_EINTR (or, for Monte Carlo, to hand its state to a checkpoint callback).
+ * It runs in the computation's thread: keep it cheap (a flag, a clock). */
+typedef int (*fpk_interrupt_fn)(void *user);
 
 #define FPK_ERRMSG_MAX 1024
 

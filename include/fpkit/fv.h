@@ -67,6 +67,54 @@ int fpk_fv_evolve(fpk_fv *s, double t_target);
  * from the density set). Defaults: FPK_GUARD_MASS_TOL, FPK_GUARD_NEGATIVE_TOL. */
 int fpk_fv_set_guard(fpk_fv *s, const fpk_density_guard *spec);
 
+/* ---- Checkpoints (docs/checkpoint.md) ------------------------------------------------------
+ * An evolve can be interrupted between two time steps and continued later, in this object or in
+ * a fresh one, with results bitwise identical to an uninterrupted evolve (same build):
+ *
+ *   fpk_fv_set_interrupt(s, poll, user);     // poll(user) is called before every step
+ *   rc = fpk_fv_evolve(s, t1);               // FPK_EINTR: stopped at a step boundary
+ *   fpk_fv_state st; fpk_fv_get_state(s, &st);   // save st (and st.p[0 .. grid->size-1])
+ *   ...
+ *   fpk_fv *r = fpk_fv_alloc(same grid, model, stepper, dt);  fpk_fv_set_guard(r, same);
+ *   fpk_fv_restore(r, &st);                  // then fpk_fv_evolve(r, t1) finishes the interval
+ *
+ * An interrupted evolve keeps its interval: [t0, t1] split into n steps of h by fpk_time_steps,
+ * i of them done, so the continuation takes the same steps at the same times t0 + j h (a fresh
+ * split of [t0 + i h, t1] would change h and every bit after it). One-step schemes need nothing
+ * else of the past: the density, the step position and the output guard's masses are the state,
+ * with one cache — an implicit stepper keeps the factorisations of I − c h L and reuses one for a
+ * step that differs from its own in the last bits (steps of different output intervals do), so
+ * the restored solver must factor for exactly the steps the uninterrupted one holds (`cache`).
+ * The operator itself is a function of the model, grid and time, rebuilt identically. */
+
+#define FPK_FV_STATE_CACHE 8
+
+/* The complete state at a step boundary. p points into the solver (valid until the next evolve,
+ * restore or set) for fpk_fv_get_state, and is copied by fpk_fv_restore. */
+typedef struct fpk_fv_state {
+  double t;       /* current time */
+  size_t steps;   /* steps taken since alloc (fpk_fv_steps_taken) */
+  /* The interrupted evolve, when n > 0: interval [t0, t1] in n steps of h, i < n done, and
+   * t == t0 + i h. n == 0: none is pending (the state is at an output time). */
+  double t0, t1, h;
+  size_t n, i;
+  double mass0, mass_prev; /* output guard: the expected mass, the mass at the last output */
+  const double *p;         /* grid->size values */
+  /* The cached factorisations (their steps and order of use); opaque: save and give back. */
+  double cache[FPK_FV_STATE_CACHE];
+} fpk_fv_state;
+
+/* poll (NULL: none) is called before every time step of fpk_fv_evolve; when it returns non-zero
+ * the evolve returns FPK_EINTR at that step boundary, with the message naming the time, and a
+ * later fpk_fv_evolve to the same target continues it (another target is FPK_EINVAL while an
+ * interrupted evolve is pending). */
+int fpk_fv_set_interrupt(fpk_fv *s, fpk_interrupt_fn poll, void *user);
+int fpk_fv_get_state(const fpk_fv *s, fpk_fv_state *st);
+/* Puts a state saved by fpk_fv_get_state (from an object with the same grid, model, stepper and
+ * dt) into s. Checks it (FPK_EINVAL naming the field): finite values, a pending interval whose
+ * split by fpk_time_steps with this solver's dt gives the same n and h, t == t0 + i h. */
+int fpk_fv_restore(fpk_fv *s, const fpk_fv_state *st);
+
 const double *fpk_fv_density(const fpk_fv *s);
 double fpk_fv_time(const fpk_fv *s);
 double fpk_fv_mass(const fpk_fv *s);       /* integral of p: survival probability when absorbing */

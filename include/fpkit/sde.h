@@ -75,6 +75,8 @@ const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name);
 int fpk_sde_stepper_check(const fpk_sde_stepper_type *st, const fpk_model *m, fpk_error *err);
 
 /* ---- Ensembles --------------------------------------------------------------------------- */
+struct fpk_mc_state;
+
 typedef struct fpk_mc_params {
   const fpk_sde_stepper_type *stepper;
   size_t npaths;
@@ -87,9 +89,47 @@ typedef struct fpk_mc_params {
    * kills on exits seen at the step ends only, whose survival error is O(sqrt(h)) (kept for
    * comparison). No effect without an absorbing axis. */
   int bridge_correction;
+  /* Checkpoints (see "Checkpoints" below; all NULL: none, and the engine does nothing extra).
+   * poll(user) is called once after every round of paths but the last; when it returns non-zero
+   * the state after that round is assembled and passed to checkpoint(state, user), which returns
+   * 0 to go on, FPK_EINTR to stop the run there (fpk_mc_run returns FPK_EINTR and no result), or
+   * another status to fail with it. Both run in one thread while the others wait. */
+  fpk_interrupt_fn poll;
+  int (*checkpoint)(const struct fpk_mc_state *state, void *user);
+  void *user;
+  /* Continue from a state handed to checkpoint by a run with the same model, initial law, grid,
+   * output times and parameters (NULL: from the start); the result is bitwise the one of the
+   * uninterrupted run, for any thread count before and after. */
+  const struct fpk_mc_state *resume;
 } fpk_mc_params;
 
 enum { FPK_MC_BRIDGE_ON = 0, FPK_MC_BRIDGE_OFF = -1 };
+
+/* ---- Checkpoints (docs/checkpoint.md) ------------------------------------------------------ */
+/* Paths are simulated in blocks of FPK_MC_BLOCK_PATHS and reduced round by round, in block order
+ * (histogram and survivor counts are integers; the moments are merged pairwise, block after
+ * block). The state after a round is therefore the next block to run and what the blocks before
+ * it added up to, which no later block changes: a run resumed from it takes every remaining
+ * floating-point operation of the uninterrupted one. Arrays are owned by the engine during the
+ * checkpoint call (copy them), by the caller for `resume`. */
+#define FPK_MC_BLOCK_PATHS 256
+/* Statistics per output time in `moments`: survivor count, mean (dim), co-moment (packed upper
+ * triangle, dim (dim + 1) / 2). */
+#define FPK_MC_NSTAT(dim) (1 + (dim) + (dim) * ((dim) + 1) / 2)
+
+typedef struct fpk_mc_state {
+  /* the run it belongs to, checked on resume */
+  size_t npaths, nt, cells, dim, nsteps, keep_paths;
+  uint64_t seed;
+  size_t next_block;       /* blocks [0, next_block) are done */
+  size_t paths_done;       /* min(npaths, next_block * FPK_MC_BLOCK_PATHS) */
+  const uint64_t *counts;  /* [nt][cells] histogram counts of the paths done */
+  const uint64_t *outside; /* [nt] survivors outside the grid */
+  const uint64_t *alive;   /* [nt] survivors */
+  const double *moments;   /* [nt][FPK_MC_NSTAT(dim)] merged block moments of the survivors */
+  size_t kept_rows;        /* min(keep_paths, paths_done) */
+  const double *paths;     /* [kept_rows][nsteps + 1][dim]: the recorded paths done so far */
+} fpk_mc_state;
 
 typedef struct fpk_mc_result {
   size_t nt, dim, cells;

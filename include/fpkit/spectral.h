@@ -88,6 +88,48 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target);
  * FPK_GUARD_MASS_TOL, FPK_GUARD_NEGATIVE_TOL. */
 int fpk_spectral_set_guard(fpk_spectral *s, const fpk_density_guard *spec);
 
+/* ---- Checkpoints (docs/checkpoint.md) ------------------------------------------------------
+ * As for finite volumes (fpkit/fv.h): an evolve interrupted between two steps keeps its interval
+ * (the same n steps of h), and a state saved with fpk_spectral_get_state and put into a fresh
+ * object (same grid, model, stepper, dt and options) by fpk_spectral_restore continues it bit
+ * for bit. The state is the Fourier coefficients û themselves (cell averages would not give them
+ * back to the last bit), the step position, the guard's expected mass, the step of the ETDRK4
+ * coefficients in use (a step that changed with an output interval recomputes them: the restored
+ * object recomputes them for the same step), and SBDF2's history — û and 𝒩̂ of the previous step
+ * and that step's size, which decide whether the next step is a BDF2 step or a restart. FFT
+ * plans are part of the build's arithmetic: with planner = measure FFTW may choose another
+ * algorithm in another process, which changes the last bits, so a checkpoint carries FFTW's
+ * wisdom (fpk_spectral_export_wisdom) and a resumed process imports it before planning. */
+
+/* Arrays hold nc complex numbers as (re, im) pairs of doubles, 2·nc values (FFTW's layout); for
+ * fpk_spectral_get_state they point into the solver (valid until the next evolve, restore or
+ * set), for fpk_spectral_restore they are copied. */
+typedef struct fpk_spectral_state {
+  double t;
+  size_t steps;
+  /* the interrupted evolve when n > 0: [t0, t1] in n steps of h, i < n done, t == t0 + i h */
+  double t0, t1, h;
+  size_t n, i;
+  double mass;        /* output guard: the expected mass */
+  double hc;          /* etdrk4: the step its coefficients were computed for (0: none) */
+  double hist_h;      /* sbdf2: the step of the history (0: none, the next step restarts) */
+  size_t nc;          /* complex coefficients per array */
+  const double *uh;   /* the state û */
+  const double *uprev, *nprev; /* sbdf2 with hist_h > 0: û and 𝒩̂ of the previous step; else NULL */
+} fpk_spectral_state;
+
+/* poll (NULL: none) is called before every step of fpk_spectral_evolve; non-zero stops it with
+ * FPK_EINTR at that step boundary, and a later evolve to the same target continues it. */
+int fpk_spectral_set_interrupt(fpk_spectral *s, fpk_interrupt_fn poll, void *user);
+int fpk_spectral_get_state(const fpk_spectral *s, fpk_spectral_state *st);
+/* Checks (FPK_EINVAL naming the field): nc, finite values, the pending interval is this solver's
+ * split (fpk_time_steps with its dt), history only for sbdf2 and coefficients only for etdrk4. */
+int fpk_spectral_restore(fpk_spectral *s, const fpk_spectral_state *st);
+/* FFTW's wisdom (every plan made so far in this process) as a malloc'd string, NULL on failure;
+ * and its import (before fpk_spectral_alloc), FPK_EINVAL when FFTW rejects the string. */
+char *fpk_spectral_export_wisdom(void);
+int fpk_spectral_import_wisdom(const char *wisdom);
+
 /* Cell averages of the current density (valid until the next evolve/set). */
 const double *fpk_spectral_density(fpk_spectral *s);
 /* Point values at the cell centres. */

@@ -3,6 +3,7 @@
 #ifndef FPK_APP_H
 #define FPK_APP_H
 
+#include <signal.h>
 #include <stddef.h>
 #include "fpkit/error.h"
 
@@ -21,8 +22,20 @@ typedef struct fpk_run_options {
                                root attributes failed = 1 and failed_reason */
   /* Called once the temporary output file exists, so a signal handler can remove it. */
   void (*on_temp_file)(const char *tmp_path);
+  /* Checkpoints, `run` only (main.c refuses them for the other commands; docs/checkpoint.md). */
+  double checkpoint_every;     /* seconds between checkpoints; 0: none (unless resuming) */
+  const char *checkpoint_path; /* NULL: OUT.ckpt beside the output (resuming: the file resumed) */
+  const char *resume_path;     /* continue the run saved there; config_path and sets are unused */
+  /* Set (to the signal's number) by the signal handler of a checkpointed run: the run writes a
+   * checkpoint at its next safe point and returns FPK_EINTR. NULL: never. */
+  volatile sig_atomic_t *interrupted;
+  /* The temporary of a checkpoint being written (NULL once it is renamed or removed), so that a
+   * second signal, which ends the process at once, can remove it. */
+  void (*on_checkpoint_temp)(const char *tmp_path);
 } fpk_run_options;
 
+/* `fpkit run`. Returns FPK_EINTR when a signal stopped a checkpointed run: err then says where,
+ * which checkpoint was written and how to resume. */
 int fpk_app_run(const fpk_run_options *opt, fpk_error *err);
 
 /* The output file of a command (src/app/output.c), created before any computation after the

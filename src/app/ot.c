@@ -49,6 +49,8 @@
 
 #define MAX_EPS 64
 #define MAX_FILE_TIMES 100000
+/* Largest grid read from a file: 1e7 cells, the limit of `fpkit run` (src/app/run.c). */
+#define MAX_FILE_CELLS 1e7
 /* The full plan is N² doubles: at most 2^24 entries (128 MiB, a 4096-cell grid). */
 #define PLAN_MAX_ENTRIES ((size_t)1 << 24)
 /* A specified law may leave at most this much mass outside the box (as `fpkit run` [init]). */
@@ -298,6 +300,14 @@ static int file_grid(fpk_config *c, const marginal *m, fpk_h5_reader *f, fpk_gri
   }
   if (d == 0)
     return fpk_config_invalid(c, m->section, "file", err, "%s: no /grid/x dataset", m->file);
+  /* The same bound as `fpkit run`'s grids: a damaged or hostile file may claim any shape, and a
+   * small file with unwritten chunks would still make us allocate and fill what it claims. */
+  double cells = 1.0;
+  for (size_t a = 0; a < d; a++) cells *= (double)n[a];
+  if (cells > MAX_FILE_CELLS)
+    return fpk_config_invalid(c, m->section, "file", err,
+                              "%s: its grid has %.3g cells, more than the limit of %.0f", m->file,
+                              cells, MAX_FILE_CELLS);
   fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_REFLECTING, FPK_BC_REFLECTING, FPK_BC_REFLECTING};
   fpk_error e = {0};
   if (fpk_grid_init(g, d, n, lo, hi, bc, &e))

@@ -1,8 +1,12 @@
 /* `fpkit run`: reads a strict INI configuration, builds the model, runs the requested methods
  * (finite-volume FP, Monte Carlo, closed form) at the same output times on the same grid,
- * compares every pair and writes one HDF5 file (docs/hdf5-layout.md). */
+ * compares every pair and writes one HDF5 file (docs/hdf5-layout.md). With checkpoints
+ * (--checkpoint-every, --resume; docs/checkpoint.md) the run writes its whole state at safe points
+ * (between methods, between time steps, between rounds of Monte Carlo paths) when the interval
+ * has passed or a signal came, and a resumed run continues from it to the same bits. */
 #include "app/app.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,6 +60,63 @@ typedef struct method_out {
   const char *name;
   double *density, *mean, *cov;
 } method_out;
+
+/* [stationary]: stationary densities (cell averages) by each FP method and in closed form where
+ * one exists, the spectral gap, and the relaxation KL(p_t ‖ π) of each time-dependent run. */
+typedef struct stationary_out {
+  double *fv, *spectral, *exact;
+  double *kl; /* [2][nt]: fv, spectral; KL against exact if known, else the method's own π */
+  const char *exact_what;
+  double gap;
+} stationary_out;
+
+/* Diagnostics of the spectral solver per output time (docs/hdf5-layout.md). */
+typedef struct spectral_diag {
+  double *mass, *min, *tail, *edge;
+  size_t steps;
+  char warning[512];
+} spectral_diag;
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct run_state {
+  fpk_config *cfg;
+  experiment x;
+  fpk_h5 *file;
+  method_out fv, spectral, mc, exact;
+  double *fv_mass, *fv_min, *chain_mean, *chain_cov;
+  spectral_diag sd;
+  fpk_mc_result mcr;
+  double wall_fv, wall_spectral, wall_mc; /* seconds, for work–precision diagrams */
+  stationary_out st;
+  size_t fv_steps;
+  int failed;        /* a numerical failure under --keep-failed: `failure` says which */
+  fpk_error failure;
+  /* Checkpoints (docs/checkpoint.md). */
+  const fpk_run_options *opt;
+  int ck_on;                  /* checkpoints are written (--checkpoint-every or --resume) */
+  double ck_every, ck_last;   /* seconds between them (INFINITY: on signals only); the last */
+  char *ck_path;              /* where they go */
+  int ck_written;             /* this process wrote one there */
+  int ck_hold;                /* a checkpoint was just taken inside an evolve (ck_poll) */
+  fpk_error ck_err;           /* the outcome of a checkpoint taken inside the Monte Carlo engine */
+  char where[256];            /* where the run stands, for the messages */
+  /* methods done, and outputs done by the time steppers (what a checkpoint holds) */
+  int exact_done, fv_done, spectral_done, stationary_done;
+  size_t fv_k, spectral_k;
+  /* Resume: the checkpoint (open while the methods read their state), what it stored, and the
+   * Monte Carlo state read from it. */
+  fpk_h5_reader *resume;
+  char *config_text, *config_file, *output, *exact_what;
+  char created[64];           /* UTC time the run started (a resumed run keeps the first one) */
+  double mc_t0;               /* now_seconds() minus the Monte Carlo seconds spent before */
+  uint64_t *mc_counts, *mc_outside, *mc_alive;
+  double *mc_moments, *mc_paths;
+} run_state;
 
 /* ---------------------------------------------------------------- configuration → experiment */
 
@@ -518,46 +579,277 @@ static int run_chain_law(const experiment *x, const method_out *exact, double *m
   return FPK_SUCCESS;
 }
 
-static int run_fv(const fpk_run_options *opt, const experiment *x, method_out *m, double *mass,
-                  double *pmin, size_t *steps, fpk_error *err) {
-  const size_t cells = x->grid.size, d = x->dim;
-  fpk_fv *s = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
-  if (!s) return fpk_error_prefix(err, "[fp]: ");
-  int rc = initial_density(x, m->density, err);
+/* ------------------------------------------------------------------------------- checkpoints */
+/* docs/checkpoint.md. Safe points: every time step of fv and spectral (their interrupt poll),
+ * every round of Monte Carlo paths (the engine's poll and checkpoint callback), and the points
+ * between methods. At each, ck_poll decides (a signal came, or the interval has passed) and
+ * ck_take writes the whole state of the run to the checkpoint file. */
+
+/* What runs when a checkpoint is taken: the solver state of the method in progress (none between
+ * methods) and the seconds spent in it so far, earlier processes included. */
+typedef struct ck_progress {
+  const char *method;
+  const fpk_fv_state *fv;
+  const fpk_spectral_state *spectral;
+  const fpk_mc_state *mc;
+  double wall;
+} ck_progress;
+
+static int write_checkpoint(run_state *s, const ck_progress *ip, fpk_error *err);
+
+/* The signal that asked the run to stop at its next safe point, or 0. */
+static int ck_signal(const run_state *s) {
+  return s->opt->interrupted ? (int)*s->opt->interrupted : 0;
+}
+
+/* The poll of every safe point: a signal came, or the interval has passed since the last
+ * checkpoint. The poll that follows a checkpoint taken inside an evolve is at the same step
+ * boundary (the evolve is called again): it lets one step pass, so that even a tiny interval
+ * makes progress. */
+static int ck_poll(void *user) {
+  run_state *s = user;
+  if (ck_signal(s)) return 1;
+  if (s->ck_hold) {
+    s->ck_hold = 0;
+    return 0;
+  }
+  return now_seconds() - s->ck_last >= s->ck_every;
+}
+
+/* At a safe point whose poll fired: writes the checkpoint (s->where says where the run stands).
+ * FPK_EINTR when a signal asked to stop (err: where, the file, how to resume), FPK_SUCCESS to go
+ * on. A checkpoint that cannot be written is a warning when it was only due (the run goes on and
+ * tries again after the interval), an error when a signal asked for it. */
+static int ck_take(run_state *s, const ck_progress *ip, fpk_error *err) {
+  fpk_error e = {0};
+  const int sig = ck_signal(s);
+  const int rc = write_checkpoint(s, ip, &e);
+  s->ck_last = now_seconds();
   if (rc) {
-    fpk_fv_free(s);
-    return rc;
+    if (sig)
+      return fpk_error_set(err, rc, "interrupted %s, but the checkpoint could not be written: %s",
+                           s->where, e.msg);
+    fprintf(stderr, "fpkit: warning: checkpoint %s not written: %s\n", s->where, e.msg);
+    return FPK_SUCCESS;
   }
-  rc = fpk_fv_set_density(s, 0.0, m->density);
-  if (!rc) rc = fpk_fv_set_guard(s, &x->guard);
+  s->ck_written = 1;
+  if (!sig) return FPK_SUCCESS;
+  return fpk_error_set(err, FPK_EINTR,
+                       "interrupted %s, checkpoint written to %s: resume with fpkit run --resume %s",
+                       s->where, s->ck_path, s->ck_path);
+}
+
+/* The safe point before a method. */
+static int ck_between(run_state *s, const char *next, fpk_error *err) {
+  if (!s->ck_on || !ck_poll(s)) return FPK_SUCCESS;
+  snprintf(s->where, sizeof s->where, "before %s", next);
+  return ck_take(s, NULL, err);
+}
+
+/* ---- reading a checkpoint back (every shape checked: fpkit/io.h's reader) */
+
+static int ck_read_failed(run_state *s, int rc, fpk_error *err) {
+  return fpk_error_set(err, rc ? rc : FPK_EIO, "%s (a damaged checkpoint, or not one of this run)",
+                       fpk_h5_reader_errmsg(s->resume));
+}
+
+static void shape_text(size_t rank, const size_t *dims, char *buf, size_t len) {
   size_t k = 0;
-  for (; !rc && k < x->nt; k++) {
-    progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
-    rc = fpk_fv_evolve(s, x->t[k]);
-    if (rc && rc != FPK_ENUMERIC) break;
-    /* a density that failed its guard is kept as computed, for --keep-failed */
-    memcpy(m->density + k * cells, fpk_fv_density(s), cells * sizeof(double));
-    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
-    mass[k] = fpk_fv_mass(s);
-    pmin[k] = fpk_fv_min_density(s);
-    if (rc) break;
+  buf[0] = '\0';
+  for (size_t a = 0; a < rank && k < len; a++)
+    k += (size_t)snprintf(buf + k, len - k, "[%zu]", dims[a]);
+  if (!rank) snprintf(buf, len, "a scalar");
+}
+
+/* Dataset `path` of exactly the shape dims[0..rank-1], into out. */
+static int ck_array(run_state *s, const char *path, size_t rank, const size_t *dims, double *out,
+                    fpk_error *err) {
+  size_t r, have[FPK_H5_MAX_RANK], n = 1;
+  int rc = fpk_h5_dataset_shape(s->resume, path, &r, have);
+  if (rc) return ck_read_failed(s, rc, err);
+  int same = r == rank;
+  for (size_t a = 0; a < rank; a++) same = same && have[a] == dims[a], n *= dims[a];
+  if (!same) {
+    char h[160], w[160];
+    shape_text(r, have, h, sizeof h);
+    shape_text(rank, dims, w, sizeof w);
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: dataset '%s' has shape %s, this run's configuration needs %s (a "
+                         "damaged checkpoint)",
+                         fpk_h5_reader_path(s->resume), path, h, w);
   }
-  if (rc) not_computed(x, m, k + 1, (double *[]){mass, pmin}, 2);
-  /* The solver keeps its own last error (nlopt style); carry it into the run's error. */
-  if (rc) fpk_error_set(err, rc, "[fp]: %s", fpk_fv_errmsg(s));
-  *steps = fpk_fv_steps_taken(s);
-  fpk_fv_free(s);
+  if ((rc = fpk_h5_read_doubles(s->resume, path, n, out))) return ck_read_failed(s, rc, err);
+  return FPK_SUCCESS;
+}
+
+/* A finite number attribute. */
+static int ck_attr(run_state *s, const char *object, const char *name, double *v, fpk_error *err) {
+  int rc = fpk_h5_read_attr_double(s->resume, object, name, v);
+  if (rc) return ck_read_failed(s, rc, err);
+  if (!isfinite(*v))
+    return fpk_error_set(err, FPK_EINVAL, "%s: attribute '%s' of '%s' is %g (a damaged checkpoint)",
+                         fpk_h5_reader_path(s->resume), name, object, *v);
+  return FPK_SUCCESS;
+}
+
+/* A whole-number attribute in [0, max]. */
+static int ck_count(run_state *s, const char *object, const char *name, double max, size_t *v,
+                    fpk_error *err) {
+  double d;
+  int rc = ck_attr(s, object, name, &d, err);
+  if (rc) return rc;
+  if (!(d >= 0.0 && d <= max && d == floor(d)))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: attribute '%s' of '%s' is %g, expected a whole number in [0, %g] (a "
+                         "damaged checkpoint)",
+                         fpk_h5_reader_path(s->resume), name, object, d, max);
+  *v = (size_t)d;
+  return FPK_SUCCESS;
+}
+
+/* [nt][ny][nx] or [nt][nx] (rank 1 + dim), as the output writes densities; *rank on return. */
+static size_t field_dims(const experiment *x, size_t lead, size_t *dims) {
+  size_t r = 0;
+  if (lead) dims[r++] = lead;
+  for (size_t a = 0; a < x->dim; a++) dims[r++] = x->grid.n[x->dim - 1 - a];
+  return r;
+}
+
+/* The outputs of a method as write_method wrote them: density, mean, cov. */
+static int ck_read_method(run_state *s, method_out *m, fpk_error *err) {
+  const experiment *x = &s->x;
+  char name[64];
+  size_t dims[4], rank = field_dims(x, x->nt, dims), md[3] = {x->nt, x->dim, x->dim};
+  int rc;
+  snprintf(name, sizeof name, "/%s/density", m->name);
+  if ((rc = ck_array(s, name, rank, dims, m->density, err))) return rc;
+  snprintf(name, sizeof name, "/%s/mean", m->name);
+  if ((rc = ck_array(s, name, 2, md, m->mean, err))) return rc;
+  snprintf(name, sizeof name, "/%s/cov", m->name);
+  return ck_array(s, name, 3, md, m->cov, err);
+}
+
+/* The step position common to the fv and spectral states: attributes of /<method>/state. */
+static int ck_read_position(run_state *s, const char *obj, double *t, size_t *steps, double *t0,
+                            double *t1, double *h, size_t *n, size_t *i, fpk_error *err) {
+  int rc;
+  if ((rc = ck_attr(s, obj, "t", t, err)) || (rc = ck_count(s, obj, "steps", 1e18, steps, err)) ||
+      (rc = ck_attr(s, obj, "t0", t0, err)) || (rc = ck_attr(s, obj, "t1", t1, err)) ||
+      (rc = ck_attr(s, obj, "h", h, err)) || (rc = ck_count(s, obj, "n", FPK_MAX_STEPS, n, err)) ||
+      (rc = ck_count(s, obj, "i", FPK_MAX_STEPS, i, err)))
+    return rc;
+  return FPK_SUCCESS;
+}
+
+/* /fv of a checkpoint: outputs done (all of them when *done), steps, seconds, and the solver state
+ * put into fv. */
+static int ck_read_fv(run_state *s, fpk_fv *fv, size_t *k, int *done, double *wall,
+                      fpk_error *err) {
+  const experiment *x = &s->x;
+  const size_t nt = x->nt;
+  size_t flag;
+  int rc;
+  if ((rc = ck_read_method(s, &s->fv, err)) ||
+      (rc = ck_array(s, "/fv/mass", 1, &nt, s->fv_mass, err)) ||
+      (rc = ck_array(s, "/fv/min_density", 1, &nt, s->fv_min, err)) ||
+      (rc = ck_count(s, "/fv", "done", 1, &flag, err)) ||
+      (rc = ck_count(s, "/fv", "outputs_done", (double)nt, k, err)) ||
+      (rc = ck_count(s, "/fv", "steps", 1e18, &s->fv_steps, err)) ||
+      (rc = ck_attr(s, "/fv", "wall_seconds", wall, err)))
+    return rc;
+  *done = (int)flag;
+  if (*done) return *k == nt ? FPK_SUCCESS : fpk_error_set(err, FPK_EINVAL,
+                                                           "%s: /fv done with %zu of %zu outputs",
+                                                           fpk_h5_reader_path(s->resume), *k, nt);
+  if (!fv)
+    return fpk_error_set(err, FPK_EINVAL, "%s: /fv is not done", fpk_h5_reader_path(s->resume));
+  fpk_fv_state st = {0};
+  double *p = malloc(x->grid.size * sizeof *p);
+  if (!p) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  size_t dims[3], rank = field_dims(x, 0, dims);
+  const char *o = "/fv/state";
+  const size_t nc = FPK_FV_STATE_CACHE;
+  if (!(rc = ck_array(s, "/fv/state/p", rank, dims, p, err)) &&
+      !(rc = ck_array(s, "/fv/state/cache", 1, &nc, st.cache, err)) &&
+      !(rc = ck_read_position(s, o, &st.t, &st.steps, &st.t0, &st.t1, &st.h, &st.n, &st.i, err)) &&
+      !(rc = ck_attr(s, o, "mass0", &st.mass0, err)) &&
+      !(rc = ck_attr(s, o, "mass_prev", &st.mass_prev, err))) {
+    st.p = p;
+    if (fpk_fv_restore(fv, &st))
+      rc = fpk_error_set(err, FPK_EINVAL, "%s: %s", fpk_h5_reader_path(s->resume),
+                         fpk_fv_errmsg(fv));
+  }
+  free(p);
   return rc;
 }
 
-/* [stationary]: stationary densities (cell averages) by each FP method and in closed form where
- * one exists, the spectral gap, and the relaxation KL(p_t ‖ π) of each time-dependent run. */
-typedef struct stationary_out {
-  double *fv, *spectral, *exact;
-  double *kl; /* [2][nt]: fv, spectral; KL against exact if known, else the method's own π */
-  const char *exact_what;
-  double gap;
-} stationary_out;
+static int run_fv(run_state *s, fpk_error *err) {
+  const experiment *x = &s->x;
+  const fpk_run_options *opt = s->opt;
+  method_out *m = &s->fv;
+  double *mass = s->fv_mass, *pmin = s->fv_min;
+  const size_t cells = x->grid.size, d = x->dim;
+  size_t k = 0, flag = 0;
+  int rc, done = 0;
+  double wall = 0.0; /* seconds spent before this process */
+  const int resumed = s->resume && fpk_h5_exists(s->resume, "/fv");
+  if (resumed && ((rc = ck_count(s, "/fv", "done", 1, &flag, err)) || flag)) {
+    /* done before the checkpoint: its outputs only */
+    if (!rc) rc = ck_read_fv(s, NULL, &k, &done, &s->wall_fv, err);
+    return rc;
+  }
+  fpk_fv *fv = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
+  if (!fv) return fpk_error_prefix(err, "[fp]: ");
+  if (resumed) {
+    if ((rc = ck_read_fv(s, fv, &k, &done, &wall, err))) {
+      fpk_fv_free(fv);
+      return rc;
+    }
+  } else if ((rc = initial_density(x, m->density, err))) {
+    fpk_fv_free(fv);
+    return rc;
+  } else {
+    rc = fpk_fv_set_density(fv, 0.0, m->density);
+  }
+  if (!rc) rc = fpk_fv_set_guard(fv, &x->guard);
+  if (!rc && s->ck_on) rc = fpk_fv_set_interrupt(fv, ck_poll, s);
+  const double t0 = now_seconds() - wall;
+  while (!rc && k < x->nt) {
+    progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    rc = fpk_fv_evolve(fv, x->t[k]);
+    if (rc == FPK_EINTR) {
+      /* a safe point inside the interval: checkpoint, then go on with the same evolve */
+      fpk_fv_state st;
+      fpk_fv_get_state(fv, &st);
+      s->fv_k = k;
+      snprintf(s->where, sizeof s->where, "at t = %g (fv, output %zu of %zu)", st.t, k + 1,
+               x->nt);
+      const ck_progress ip = {.method = "fv", .fv = &st, .wall = now_seconds() - t0};
+      if ((rc = ck_take(s, &ip, err))) {
+        fpk_fv_free(fv);
+        return rc;
+      }
+      s->ck_hold = 1;
+      continue;
+    }
+    if (rc && rc != FPK_ENUMERIC) break;
+    /* a density that failed its guard is kept as computed, for --keep-failed */
+    memcpy(m->density + k * cells, fpk_fv_density(fv), cells * sizeof(double));
+    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
+    mass[k] = fpk_fv_mass(fv);
+    pmin[k] = fpk_fv_min_density(fv);
+    if (rc) break;
+    k++;
+  }
+  s->wall_fv = now_seconds() - t0;
+  if (rc) not_computed(x, m, k + 1, (double *[]){mass, pmin}, 2);
+  /* The solver keeps its own last error (nlopt style); carry it into the run's error. */
+  if (rc) fpk_error_set(err, rc, "[fp]: %s", fpk_fv_errmsg(fv));
+  s->fv_steps = fpk_fv_steps_taken(fv);
+  s->fv_k = k;
+  fpk_fv_free(fv);
+  return rc;
+}
 
 /* The exact stationary density of the model on the grid, when there is a closed form: the
  * Gaussian N(A⁻¹c, Σ∞) of a stable linear model, or the mixture of a mixture-Langevin model on a
@@ -712,53 +1004,128 @@ static int write_stationary(fpk_h5 *f, const experiment *x, const stationary_out
   return rc;
 }
 
-/* Diagnostics of the spectral solver per output time (docs/hdf5-layout.md). */
-typedef struct spectral_diag {
-  double *mass, *min, *tail, *edge;
-  size_t steps;
-  char warning[512];
-} spectral_diag;
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+
+/* /spectral of a checkpoint, as ck_read_fv: outputs, diagnostics, and the solver state (û, the
+ * step position, SBDF2's history) put into sp. */
+static int ck_read_spectral(run_state *s, fpk_spectral *sp, size_t *k, int *done, double *wall,
+                            fpk_error *err) {
+  const experiment *x = &s->x;
+  const size_t nt = x->nt;
+  spectral_diag *dg = &s->sd;
+  size_t flag;
+  int rc;
+  if ((rc = ck_read_method(s, &s->spectral, err)) ||
+      (rc = ck_array(s, "/spectral/mass", 1, &nt, dg->mass, err)) ||
+      (rc = ck_array(s, "/spectral/min_density", 1, &nt, dg->min, err)) ||
+      (rc = ck_array(s, "/spectral/tail_energy", 1, &nt, dg->tail, err)) ||
+      (rc = ck_array(s, "/spectral/edge_density", 1, &nt, dg->edge, err)) ||
+      (rc = ck_count(s, "/spectral", "done", 1, &flag, err)) ||
+      (rc = ck_count(s, "/spectral", "outputs_done", (double)nt, k, err)) ||
+      (rc = ck_count(s, "/spectral", "steps", 1e18, &dg->steps, err)) ||
+      (rc = ck_attr(s, "/spectral", "wall_seconds", wall, err)))
+    return rc;
+  *done = (int)flag;
+  if (*done) return *k == nt ? FPK_SUCCESS : fpk_error_set(err, FPK_EINVAL,
+                                                           "%s: /spectral done with %zu of %zu "
+                                                           "outputs",
+                                                           fpk_h5_reader_path(s->resume), *k, nt);
+  if (!sp)
+    return fpk_error_set(err, FPK_EINVAL, "%s: /spectral is not done",
+                         fpk_h5_reader_path(s->resume));
+  fpk_spectral_state st, cur;
+  memset(&st, 0, sizeof st);
+  fpk_spectral_get_state(sp, &cur);
+  const size_t nc = cur.nc, cd[2] = {nc, 2};
+  const char *o = "/spectral/state";
+  if ((rc = ck_read_position(s, o, &st.t, &st.steps, &st.t0, &st.t1, &st.h, &st.n, &st.i, err)) ||
+      (rc = ck_attr(s, o, "mass", &st.mass, err)) || (rc = ck_attr(s, o, "hc", &st.hc, err)) ||
+      (rc = ck_attr(s, o, "hist_h", &st.hist_h, err)))
+    return rc;
+  const int hist = st.hist_h != 0.0;
+  double *buf = malloc((hist ? 6 : 2) * nc * sizeof *buf);
+  if (!buf) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  st.nc = nc;
+  st.uh = buf;
+  if (hist) st.uprev = buf + 2 * nc, st.nprev = buf + 4 * nc;
+  if (!(rc = ck_array(s, "/spectral/state/uh", 2, cd, buf, err)) && hist &&
+      !(rc = ck_array(s, "/spectral/state/uprev", 2, cd, buf + 2 * nc, err)))
+    rc = ck_array(s, "/spectral/state/nprev", 2, cd, buf + 4 * nc, err);
+  if (!rc && fpk_spectral_restore(sp, &st))
+    rc = fpk_error_set(err, FPK_EINVAL, "%s: %s", fpk_h5_reader_path(s->resume),
+                       fpk_spectral_errmsg(sp));
+  free(buf);
+  return rc;
 }
 
-static int run_spectral(const fpk_run_options *opt, const experiment *x, method_out *m,
-                        spectral_diag *dg, fpk_error *err) {
+static int run_spectral(run_state *s, fpk_error *err) {
+  const experiment *x = &s->x;
+  const fpk_run_options *opt = s->opt;
+  method_out *m = &s->spectral;
+  spectral_diag *dg = &s->sd;
   const size_t cells = x->grid.size, d = x->dim;
   fpk_spectral_options so = x->spectral_opt;
   /* FFTW threads pay off only on large 2D grids; small transforms run on one thread. */
   so.nthreads = cells >= 65536 ? omp_get_max_threads() : 1;
-  fpk_spectral *s = fpk_spectral_alloc(&x->grid, x->model, x->spectral_scheme, x->spectral_dt,
-                                       &so, err);
-  if (!s) return fpk_error_prefix(err, "[spectral]: ");
-  snprintf(dg->warning, sizeof dg->warning, "%s", fpk_spectral_warning(s));
-  int rc = initial_density(x, m->density, err);
-  if (rc) {
-    fpk_spectral_free(s);
+  size_t k = 0, flag = 0;
+  int rc, done = 0;
+  double wall = 0.0; /* seconds spent before this process */
+  const int resumed = s->resume && fpk_h5_exists(s->resume, "/spectral");
+  if (resumed && ((rc = ck_count(s, "/spectral", "done", 1, &flag, err)) || flag)) {
+    if (!rc) rc = ck_read_spectral(s, NULL, &k, &done, &s->wall_spectral, err);
     return rc;
   }
-  rc = fpk_spectral_set_density(s, 0.0, m->density);
-  if (!rc) rc = fpk_spectral_set_guard(s, &x->guard);
-  size_t k = 0;
-  for (; !rc && k < x->nt; k++) {
-    progress(opt, "spectral  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
-    rc = fpk_spectral_evolve(s, x->t[k]);
-    if (rc && rc != FPK_ENUMERIC) break;
-    memcpy(m->density + k * cells, fpk_spectral_density(s), cells * sizeof(double));
-    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
-    dg->mass[k] = fpk_spectral_mass(s);
-    dg->min[k] = fpk_spectral_min_density(s);
-    dg->tail[k] = fpk_spectral_tail_energy(s);
-    dg->edge[k] = fpk_spectral_edge_density(s);
-    if (rc) break;
+  fpk_spectral *sp = fpk_spectral_alloc(&x->grid, x->model, x->spectral_scheme, x->spectral_dt,
+                                        &so, err);
+  if (!sp) return fpk_error_prefix(err, "[spectral]: ");
+  snprintf(dg->warning, sizeof dg->warning, "%s", fpk_spectral_warning(sp));
+  if (resumed) {
+    if ((rc = ck_read_spectral(s, sp, &k, &done, &wall, err))) {
+      fpk_spectral_free(sp);
+      return rc;
+    }
+  } else if ((rc = initial_density(x, m->density, err))) {
+    fpk_spectral_free(sp);
+    return rc;
+  } else {
+    rc = fpk_spectral_set_density(sp, 0.0, m->density);
   }
+  if (!rc) rc = fpk_spectral_set_guard(sp, &x->guard);
+  if (!rc && s->ck_on) rc = fpk_spectral_set_interrupt(sp, ck_poll, s);
+  const double t0 = now_seconds() - wall;
+  while (!rc && k < x->nt) {
+    progress(opt, "spectral  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    rc = fpk_spectral_evolve(sp, x->t[k]);
+    if (rc == FPK_EINTR) {
+      fpk_spectral_state st;
+      fpk_spectral_get_state(sp, &st);
+      s->spectral_k = k;
+      snprintf(s->where, sizeof s->where, "at t = %g (spectral, output %zu of %zu)", st.t, k + 1,
+               x->nt);
+      const ck_progress ip = {.method = "spectral", .spectral = &st, .wall = now_seconds() - t0};
+      if ((rc = ck_take(s, &ip, err))) {
+        fpk_spectral_free(sp);
+        return rc;
+      }
+      s->ck_hold = 1;
+      continue;
+    }
+    if (rc && rc != FPK_ENUMERIC) break;
+    memcpy(m->density + k * cells, fpk_spectral_density(sp), cells * sizeof(double));
+    fpk_density_moments(&x->grid, m->density + k * cells, m->mean + k * d, m->cov + k * d * d);
+    dg->mass[k] = fpk_spectral_mass(sp);
+    dg->min[k] = fpk_spectral_min_density(sp);
+    dg->tail[k] = fpk_spectral_tail_energy(sp);
+    dg->edge[k] = fpk_spectral_edge_density(sp);
+    if (rc) break;
+    k++;
+  }
+  s->wall_spectral = now_seconds() - t0;
   if (rc) not_computed(x, m, k + 1, (double *[]){dg->mass, dg->min, dg->tail, dg->edge}, 4);
-  if (rc) fpk_error_set(err, rc, "[spectral]: %s", fpk_spectral_errmsg(s));
-  dg->steps = fpk_spectral_steps_taken(s);
-  fpk_spectral_free(s);
+  if (rc) fpk_error_set(err, rc, "[spectral]: %s", fpk_spectral_errmsg(sp));
+  dg->steps = fpk_spectral_steps_taken(sp);
+  s->spectral_k = k;
+  fpk_spectral_free(sp);
   return rc;
 }
 
@@ -853,23 +1220,10 @@ static int write_grid(fpk_h5 *f, const experiment *x) {
 
 /* ------------------------------------------------------------------------------- driver */
 
-typedef struct run_state {
-  fpk_config *cfg;
-  experiment x;
-  fpk_h5 *file;
-  method_out fv, spectral, mc, exact;
-  double *fv_mass, *fv_min, *chain_mean, *chain_cov;
-  spectral_diag sd;
-  fpk_mc_result mcr;
-  double wall_fv, wall_spectral, wall_mc; /* seconds, for work–precision diagrams */
-  stationary_out st;
-  size_t fv_steps;
-  int failed;        /* a numerical failure under --keep-failed: `failure` says which */
-  fpk_error failure;
-} run_state;
 
 static void release(run_state *s) {
   fpk_h5_close(s->file);
+  fpk_h5_reader_close(s->resume);
   free_out(&s->fv), free_out(&s->spectral), free_out(&s->exact);
   free(s->sd.mass), free(s->sd.min), free(s->sd.tail), free(s->sd.edge);
   free(s->st.fv), free(s->st.spectral), free(s->st.exact), free(s->st.kl);
@@ -877,6 +1231,10 @@ static void release(run_state *s) {
   fpk_mc_result_free(&s->mcr);
   fpk_model_free(s->x.model);
   fpk_config_free(s->cfg);
+  free(s->ck_path);
+  free(s->config_text), free(s->config_file), free(s->output), free(s->exact_what);
+  free(s->mc_counts), free(s->mc_outside), free(s->mc_alive), free(s->mc_moments);
+  free(s->mc_paths);
 }
 
 /* The writer's error (its status: FPK_EIO, or FPK_ENUMERIC for a non-finite value); a failure
@@ -887,62 +1245,446 @@ static int h5_failed(fpk_h5 *f, fpk_error *err) {
   return fpk_error_set(err, st, "%s", fpk_h5_errmsg(f));
 }
 
+/* ---- writing a checkpoint (layout: docs/checkpoint.md) */
+
+/* The root attribute that marks a checkpoint, and the version of its layout. */
+static const char CK_MARKER[] =
+    "fpkit run checkpoint: the state of an interrupted run; continue it with fpkit run --resume "
+    "FILE (docs/checkpoint.md)";
+#define CK_FORMAT 1
+
+/* The configuration the output stores: the checkpoint's own text when resuming (the run's
+ * configuration, verbatim), else the resolved one. */
+static const char *config_text(run_state *s) {
+  return s->config_text ? s->config_text : fpk_config_resolved(s->cfg);
+}
+
+static int ck_write_position(fpk_h5 *f, const char *o, double t, size_t steps, double t0,
+                             double t1, double h, size_t n, size_t i) {
+  return fpk_h5_attr_double(f, o, "t", t) || fpk_h5_attr_u64(f, o, "steps", steps) ||
+         fpk_h5_attr_double(f, o, "t0", t0) || fpk_h5_attr_double(f, o, "t1", t1) ||
+         fpk_h5_attr_double(f, o, "h", h) || fpk_h5_attr_u64(f, o, "n", n) ||
+         fpk_h5_attr_u64(f, o, "i", i);
+}
+
+/* /fv: every output array (rows from outputs_done on are not results yet), and the solver state
+ * unless fv is done (st NULL). Non-zero on a failure (the error is on f). */
+static int ck_write_fv(fpk_h5 *f, run_state *s, const fpk_fv_state *st, double wall) {
+  const experiment *x = &s->x;
+  const size_t nt = x->nt;
+  const int done = st == NULL;
+  if (write_method(f, x, &s->fv, "finite volumes: outputs done so far (outputs_done)", NULL) ||
+      fpk_h5_write(f, "/fv/mass", 1, &nt, s->fv_mass, NULL, NULL) ||
+      fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, NULL, NULL) ||
+      fpk_h5_attr_u64(f, "/fv", "done", (uint64_t)done) ||
+      fpk_h5_attr_u64(f, "/fv", "outputs_done", done ? nt : s->fv_k) ||
+      fpk_h5_attr_u64(f, "/fv", "steps", done ? s->fv_steps : st->steps) ||
+      fpk_h5_attr_double(f, "/fv", "wall_seconds", done ? s->wall_fv : wall))
+    return 1;
+  if (done) return 0;
+  size_t dims[3], rank = field_dims(x, 0, dims);
+  return fpk_h5_group(f, "/fv/state", "finite-volume solver at a step boundary (fpk_fv_state)") ||
+         fpk_h5_write(f, "/fv/state/p", rank, dims, st->p, "1/length^dim", "density at t") ||
+         fpk_h5_write(f, "/fv/state/cache", 1, (const size_t[]){FPK_FV_STATE_CACHE}, st->cache,
+                      NULL, "the solver's cached factorisations (fpk_fv_state.cache, opaque)") ||
+         ck_write_position(f, "/fv/state", st->t, st->steps, st->t0, st->t1, st->h, st->n,
+                           st->i) ||
+         fpk_h5_attr_double(f, "/fv/state", "mass0", st->mass0) ||
+         fpk_h5_attr_double(f, "/fv/state", "mass_prev", st->mass_prev);
+}
+
+/* /spectral: the same, with the diagnostics, and the Fourier state (û, SBDF2's history). */
+static int ck_write_spectral(fpk_h5 *f, run_state *s, const fpk_spectral_state *st,
+                             double wall) {
+  const experiment *x = &s->x;
+  const spectral_diag *dg = &s->sd;
+  const size_t nt = x->nt;
+  const int done = st == NULL;
+  if (write_method(f, x, &s->spectral, "spectral: outputs done so far (outputs_done)", NULL) ||
+      fpk_h5_write(f, "/spectral/mass", 1, &nt, dg->mass, NULL, NULL) ||
+      fpk_h5_write(f, "/spectral/min_density", 1, &nt, dg->min, NULL, NULL) ||
+      fpk_h5_write(f, "/spectral/tail_energy", 1, &nt, dg->tail, NULL, NULL) ||
+      fpk_h5_write(f, "/spectral/edge_density", 1, &nt, dg->edge, NULL, NULL) ||
+      fpk_h5_attr_u64(f, "/spectral", "done", (uint64_t)done) ||
+      fpk_h5_attr_u64(f, "/spectral", "outputs_done", done ? nt : s->spectral_k) ||
+      fpk_h5_attr_u64(f, "/spectral", "steps", done ? dg->steps : st->steps) ||
+      fpk_h5_attr_double(f, "/spectral", "wall_seconds", done ? s->wall_spectral : wall))
+    return 1;
+  if (done) return 0;
+  const char *o = "/spectral/state";
+  const size_t cd[2] = {st->nc, 2};
+  if (fpk_h5_group(f, o, "spectral solver at a step boundary (fpk_spectral_state)") ||
+      fpk_h5_write(f, "/spectral/state/uh", 2, cd, st->uh, NULL,
+                   "Fourier coefficients (r2c of the point values), [mode][re, im]") ||
+      ck_write_position(f, o, st->t, st->steps, st->t0, st->t1, st->h, st->n, st->i) ||
+      fpk_h5_attr_double(f, o, "mass", st->mass) || fpk_h5_attr_double(f, o, "hc", st->hc) ||
+      fpk_h5_attr_double(f, o, "hist_h", st->hist_h))
+    return 1;
+  if (st->hist_h == 0.0) return 0;
+  return fpk_h5_write(f, "/spectral/state/uprev", 2, cd, st->uprev, NULL,
+                      "sbdf2 history: coefficients of the previous step") ||
+         fpk_h5_write(f, "/spectral/state/nprev", 2, cd, st->nprev, NULL,
+                      "sbdf2 history: the explicit term of the previous step");
+}
+
+/* /stationary, once done: the fields, the relaxation KL (NaN for a method that did not run), the
+ * gap and the description of the closed form. */
+static int ck_write_stationary(fpk_h5 *f, run_state *s) {
+  const experiment *x = &s->x;
+  const stationary_out *st = &s->st;
+  size_t dims[3], rank = field_dims(x, 0, dims), kd[2] = {2, x->nt};
+  if (fpk_h5_group(f, "/stationary", "stationary densities: done") ||
+      (st->fv && fpk_h5_write(f, "/stationary/fv", rank, dims, st->fv, NULL, NULL)) ||
+      (st->spectral &&
+       fpk_h5_write(f, "/stationary/spectral", rank, dims, st->spectral, NULL, NULL)) ||
+      (st->exact && fpk_h5_write(f, "/stationary/exact", rank, dims, st->exact, NULL, NULL)) ||
+      (st->exact && fpk_h5_attr_string(f, "/stationary/exact", "what", st->exact_what)) ||
+      fpk_h5_write_undefined(f, "/stationary/kl", 2, kd, st->kl, NULL, "[fv, spectral][t]",
+                             "the method did not run") ||
+      fpk_h5_attr_double(f, "/stationary", "gap", st->gap))
+    return 1;
+  return 0;
+}
+
+/* /mc while the ensemble runs: the engine's state after a round (fpk_mc_state); the integer
+ * counts are stored as doubles, exact below 2^53 (paths are at most 2^40). */
+static int ck_write_mc(fpk_h5 *f, const fpk_mc_state *st, double wall) {
+  const size_t nt = st->nt, n = nt * st->cells, nstat = FPK_MC_NSTAT(st->dim);
+  double *v = malloc((n > 2 * nt ? n : 2 * nt) * sizeof *v);
+  if (!v) return 1; /* f has no error: h5_failed reports the memory */
+  size_t cd[2] = {nt, st->cells}, md[2] = {nt, nstat};
+  for (size_t i = 0; i < n; i++) v[i] = (double)st->counts[i];
+  int bad = fpk_h5_group(f, "/mc", "Monte Carlo ensemble in progress (fpk_mc_state)") ||
+            fpk_h5_write(f, "/mc/counts", 2, cd, v, NULL, "histogram counts of the paths done") ||
+            fpk_h5_write(f, "/mc/moments", 2, md, st->moments, NULL,
+                         "survivors, mean, packed co-moment of the paths done");
+  for (size_t k = 0; k < nt; k++) v[k] = (double)st->outside[k], v[nt + k] = (double)st->alive[k];
+  bad = bad || fpk_h5_write(f, "/mc/outside", 1, &nt, v, NULL, "survivors outside the grid") ||
+        fpk_h5_write(f, "/mc/alive", 1, &nt, v + nt, NULL, "survivors");
+  free(v);
+  if (!bad && st->kept_rows) {
+    size_t pd[3] = {st->kept_rows, st->nsteps + 1, st->dim};
+    bad = fpk_h5_write(f, "/mc/paths", 3, pd, st->paths, "length", "kept paths done");
+  }
+  return bad || fpk_h5_attr_u64(f, "/mc", "next_block", st->next_block) ||
+         fpk_h5_attr_u64(f, "/mc", "paths_done", st->paths_done) ||
+         fpk_h5_attr_u64(f, "/mc", "kept_rows", st->kept_rows) ||
+         fpk_h5_attr_double(f, "/mc", "wall_seconds", wall);
+}
+
+/* The whole state of the run at a safe point, written through the output writer (a temporary
+ * renamed onto the checkpoint: the previous checkpoint stays whole until the new one is). */
+static int write_checkpoint(run_state *s, const ck_progress *ip, fpk_error *err) {
+  const experiment *x = &s->x;
+  const fpk_run_options *opt = s->opt;
+  const char *inputs[2] = {opt->config_path, x->output};
+  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2};
+  fpk_h5 *f = fpk_h5_create(s->ck_path, &co, err);
+  if (!f) return err->status;
+  if (opt->on_checkpoint_temp) opt->on_checkpoint_temp(fpk_h5_temp_path(f));
+  const char *method = ip ? ip->method : "none";
+  const double wall = ip ? ip->wall : 0.0;
+  /* the FFT plans of this process, so that a resumed one makes the same (fpkit/spectral.h) */
+  char *wisdom =
+      x->spectral_on || x->gap_on || x->stationary_on ? fpk_spectral_export_wisdom() : NULL;
+  int bad = fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
+            fpk_h5_attr_string(f, "/", "fpkit_checkpoint", CK_MARKER) ||
+            fpk_h5_attr_u64(f, "/", "checkpoint_format", CK_FORMAT) ||
+            fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
+            fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+            fpk_h5_attr_string(f, "/", "output", x->output) ||
+            fpk_h5_attr_string(f, "/", "created", s->created) ||
+            fpk_h5_attr_double(f, "/", "checkpoint_every",
+                               isfinite(s->ck_every) ? s->ck_every : 0.0) ||
+            fpk_h5_attr_string(f, "/", "in_progress", method) ||
+            fpk_h5_attr_string(f, "/", "where", s->where) ||
+            (wisdom && fpk_h5_attr_string(f, "/", "fftw_wisdom", wisdom)) || write_grid(f, x);
+  free(wisdom);
+  if (!bad && s->exact_done)
+    bad = write_method(f, x, &s->exact, "closed form: done", NULL) ||
+          fpk_h5_attr_u64(f, "/exact", "done", 1);
+  if (!bad && x->fv_on && (s->fv_done || (ip && ip->fv)))
+    bad = ck_write_fv(f, s, s->fv_done ? NULL : ip->fv, wall);
+  if (!bad && x->spectral_on && (s->spectral_done || (ip && ip->spectral)))
+    bad = ck_write_spectral(f, s, s->spectral_done ? NULL : ip->spectral, wall);
+  if (!bad && s->stationary_done) bad = ck_write_stationary(f, s);
+  if (!bad && ip && ip->mc) bad = ck_write_mc(f, ip->mc, wall);
+  if (!bad) bad = fpk_h5_commit(f);
+  const int rc = bad ? h5_failed(f, err) : FPK_SUCCESS;
+  fpk_h5_close(f);
+  if (opt->on_checkpoint_temp) opt->on_checkpoint_temp(NULL);
+  return rc;
+}
+
+/* The Monte Carlo engine's checkpoint callback (fpk_mc_params.checkpoint). */
+static int mc_checkpoint(const fpk_mc_state *st, void *user) {
+  run_state *s = user;
+  snprintf(s->where, sizeof s->where, "in mc after %zu of %zu paths", st->paths_done,
+           st->npaths);
+  const ck_progress ip = {.method = "mc", .mc = st, .wall = now_seconds() - s->mc_t0};
+  fpk_error_clear(&s->ck_err);
+  return ck_take(s, &ip, &s->ck_err);
+}
+
+/* ---- reading the other parts of a checkpoint back */
+
+/* Whole numbers in [0, max] stored as doubles, into n uint64 values. */
+static int ck_counts(run_state *s, const char *path, size_t rank, const size_t *dims, size_t n,
+                     double max, double *buf, uint64_t *out, fpk_error *err) {
+  int rc = ck_array(s, path, rank, dims, buf, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < n; i++) {
+    if (!(buf[i] >= 0.0 && buf[i] <= max && buf[i] == floor(buf[i])))
+      return fpk_error_set(err, FPK_EINVAL,
+                           "%s: '%s'[%zu] = %g is not a count in [0, %g] (a damaged checkpoint)",
+                           fpk_h5_reader_path(s->resume), path, i, buf[i], max);
+    out[i] = (uint64_t)buf[i];
+  }
+  return FPK_SUCCESS;
+}
+
+/* /mc: the engine's state, into st (arrays owned by s). */
+static int ck_read_mc(run_state *s, fpk_mc_state *st, double *wall, fpk_error *err) {
+  const experiment *x = &s->x;
+  const size_t nt = x->nt, cells = x->grid.size, d = x->dim, N = x->mc.npaths;
+  const size_t nstat = FPK_MC_NSTAT(d);
+  const size_t nblocks = (N + FPK_MC_BLOCK_PATHS - 1) / FPK_MC_BLOCK_PATHS;
+  size_t total = 0;
+  for (size_t k = 0; k < nt; k++) {
+    size_t n;
+    double h;
+    int rc = fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], x->mc.dt, &n, &h, err);
+    if (rc) return rc;
+    total += n;
+  }
+  memset(st, 0, sizeof *st);
+  int rc;
+  if ((rc = ck_count(s, "/mc", "next_block", (double)nblocks, &st->next_block, err)) ||
+      (rc = ck_count(s, "/mc", "paths_done", (double)N, &st->paths_done, err)) ||
+      (rc = ck_count(s, "/mc", "kept_rows", (double)x->mc.keep_paths, &st->kept_rows, err)) ||
+      (rc = ck_attr(s, "/mc", "wall_seconds", wall, err)))
+    return rc;
+  const size_t kept = st->kept_rows;
+  double *buf = malloc((nt * cells > nt ? nt * cells : nt) * sizeof *buf);
+  s->mc_counts = malloc(nt * cells * sizeof(uint64_t));
+  s->mc_outside = malloc(nt * sizeof(uint64_t));
+  s->mc_alive = malloc(nt * sizeof(uint64_t));
+  s->mc_moments = malloc(nt * nstat * sizeof(double));
+  if (kept) s->mc_paths = malloc(kept * (total + 1) * d * sizeof(double));
+  if (!buf || !s->mc_counts || !s->mc_outside || !s->mc_alive || !s->mc_moments ||
+      (kept && !s->mc_paths)) {
+    free(buf);
+    return fpk_error_set(err, FPK_ENOMEM, "out of memory reading the Monte Carlo state");
+  }
+  size_t cd[2] = {nt, cells}, md[2] = {nt, nstat}, pd[3] = {kept, total + 1, d};
+  if (!(rc = ck_counts(s, "/mc/counts", 2, cd, nt * cells, (double)N, buf, s->mc_counts, err)) &&
+      !(rc = ck_counts(s, "/mc/outside", 1, &nt, nt, (double)N, buf, s->mc_outside, err)) &&
+      !(rc = ck_counts(s, "/mc/alive", 1, &nt, nt, (double)N, buf, s->mc_alive, err)) &&
+      !(rc = ck_array(s, "/mc/moments", 2, md, s->mc_moments, err)) && kept)
+    rc = ck_array(s, "/mc/paths", 3, pd, s->mc_paths, err);
+  free(buf);
+  if (rc) return rc;
+  *st = (fpk_mc_state){.npaths = N, .nt = nt, .cells = cells, .dim = d, .nsteps = total,
+                       .keep_paths = x->mc.keep_paths, .seed = x->mc.seed,
+                       .next_block = st->next_block,
+                       .paths_done = st->paths_done, .counts = s->mc_counts,
+                       .outside = s->mc_outside, .alive = s->mc_alive, .moments = s->mc_moments,
+                       .kept_rows = kept, .paths = s->mc_paths};
+  return FPK_SUCCESS;
+}
+
+/* /stationary, done before the checkpoint. */
+static int ck_read_stationary(run_state *s, fpk_error *err) {
+  const experiment *x = &s->x;
+  stationary_out *st = &s->st;
+  const size_t cells = x->grid.size;
+  size_t dims[3], rank = field_dims(x, 0, dims), kd[2] = {2, x->nt};
+  if (!(st->kl = calloc(2 * x->nt, sizeof(double))))
+    return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  int rc = ck_array(s, "/stationary/kl", 2, kd, st->kl, err);
+  if (!rc) rc = ck_attr(s, "/stationary", "gap", &st->gap, err);
+  const char *names[3] = {"/stationary/fv", "/stationary/spectral", "/stationary/exact"};
+  double **fields[3] = {&st->fv, &st->spectral, &st->exact};
+  const int want[3] = {x->stationary_on && x->fv_on, x->stationary_on && x->spectral_on, -1};
+  for (size_t m = 0; m < 3 && !rc; m++) {
+    const int is = fpk_h5_is_dataset(s->resume, names[m]);
+    if (is < 0) return ck_read_failed(s, FPK_EIO, err);
+    if (want[m] >= 0 && is != want[m])
+      return fpk_error_set(err, FPK_EINVAL, "%s: %s '%s' (a damaged checkpoint)",
+                           fpk_h5_reader_path(s->resume), is ? "unexpected" : "no", names[m]);
+    if (!is) continue;
+    if (!(*fields[m] = calloc(cells, sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    rc = ck_array(s, names[m], rank, dims, *fields[m], err);
+  }
+  if (!rc && st->exact) {
+    if ((rc = fpk_h5_read_attr_string(s->resume, "/stationary/exact", "what", &s->exact_what)))
+      return ck_read_failed(s, rc, err);
+    st->exact_what = s->exact_what;
+  }
+  return rc;
+}
+
+/* A string attribute of the checkpoint's root, into *out (malloc'd). */
+static int ck_string(run_state *s, const char *name, char **out, fpk_error *err) {
+  int rc = fpk_h5_read_attr_string(s->resume, "/", name, out);
+  return rc ? ck_read_failed(s, rc, err) : FPK_SUCCESS;
+}
+
+/* The configuration stored in the checkpoint, parsed by the configuration layer (which reads
+ * files): through a temporary file, removed at once. */
+static fpk_config *load_stored_config(const char *text, const char *ckpt, fpk_error *err) {
+  char name[4200];
+  snprintf(name, sizeof name, "%s (stored config)", ckpt);
+  fpk_config *c = fpk_config_parse(name, text, strlen(text), err);
+  if (!c)
+    fpk_error_prefix(err, "checkpoint %s: its stored configuration does not parse: ", ckpt);
+  return c;
+}
+
+/* --resume: opens the checkpoint, checks what it is and which version wrote it, and takes the
+ * run's configuration, configuration path, output, start time and checkpoint interval from it
+ * (the command line's -o, --checkpoint and --checkpoint-every still apply). */
+static int open_resume(run_state *s, fpk_run_options *o, fpk_error *err) {
+  const char *path = o->resume_path;
+  if (!(s->resume = fpk_h5_reader_open(path, err))) return err->status;
+  fpk_h5_reader *r = s->resume;
+  if (!fpk_h5_has_attr(r, "/", "fpkit_checkpoint"))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "'%s' is not an fpkit checkpoint (no root attribute fpkit_checkpoint): "
+                         "--resume takes the file that fpkit run --checkpoint-every writes "
+                         "(OUT.h5.ckpt by default)",
+                         path);
+  char *version = NULL;
+  int rc = ck_string(s, "fpkit_version", &version, err);
+  if (rc) return rc;
+  if (strcmp(version, FPK_VERSION)) {
+    rc = fpk_error_set(err, FPK_EINVAL,
+                       "checkpoint '%s' was written by fpkit %s; this is fpkit %s: a run resumes "
+                       "only with the version that started it (run its configuration again)",
+                       path, version, FPK_VERSION);
+    free(version);
+    return rc;
+  }
+  free(version);
+  double format, every;
+  if ((rc = ck_attr(s, "/", "checkpoint_format", &format, err))) return rc;
+  if (format != CK_FORMAT)
+    return fpk_error_set(err, FPK_EINVAL, "checkpoint '%s' has layout %g, this fpkit reads %d",
+                         path, format, CK_FORMAT);
+  char *created = NULL;
+  if ((rc = ck_string(s, "config", &s->config_text, err)) ||
+      (rc = ck_string(s, "config_file", &s->config_file, err)) ||
+      (rc = ck_string(s, "output", &s->output, err)) ||
+      (rc = ck_string(s, "created", &created, err)) ||
+      (rc = ck_attr(s, "/", "checkpoint_every", &every, err)))
+    return rc;
+  snprintf(s->created, sizeof s->created, "%s", created);
+  free(created);
+  if (fpk_h5_has_attr(r, "/", "fftw_wisdom")) {
+    char *wisdom = NULL;
+    if ((rc = ck_string(s, "fftw_wisdom", &wisdom, err))) return rc;
+    rc = fpk_spectral_import_wisdom(wisdom);
+    free(wisdom);
+    if (rc)
+      return fpk_error_set(err, FPK_EINVAL, "checkpoint '%s': FFTW rejects its stored wisdom",
+                           path);
+  }
+  if (!(s->cfg = load_stored_config(s->config_text, path, err))) return err->status;
+  o->config_path = s->config_file;
+  if (!o->output) o->output = s->output;
+  if (!(o->checkpoint_every > 0.0)) o->checkpoint_every = every > 0.0 ? every : INFINITY;
+  if (!o->checkpoint_path) o->checkpoint_path = path;
+  return FPK_SUCCESS;
+}
+
 /* Runs every method that is on. A method that fails stops the run; a numerical failure (an
  * output guard) under --keep-failed instead turns off the methods not yet run and returns
- * FPK_ENUMERIC, so that what was computed can be written with the failure recorded. */
+ * FPK_ENUMERIC, so that what was computed can be written with the failure recorded. With
+ * checkpoints, FPK_EINTR: a signal stopped the run at a safe point, whose checkpoint is written.
+ * A resumed run takes the methods done from the checkpoint and continues the one in progress. */
 static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   experiment *x = &s->x;
   const size_t nt = x->nt, d = x->dim;
   int rc;
   int *later[] = {&x->spectral_on, &x->stationary_on, &x->gap_on, &x->mc_on};
   if (x->exact_on) {
+    if ((rc = ck_between(s, "exact", err))) return rc;
     progress(opt, "exact");
     if (alloc_out(&s->exact, "exact", x)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    if ((rc = run_exact(x, &s->exact, err))) return rc;
+    if (s->resume && fpk_h5_exists(s->resume, "/exact"))
+      rc = ck_read_method(s, &s->exact, err);
+    else
+      rc = run_exact(x, &s->exact, err);
+    if (rc) return rc;
+    s->exact_done = 1;
   }
   if (x->fv_on) {
+    if ((rc = ck_between(s, "fv", err))) return rc;
     if (alloc_out(&s->fv, "fv", x) || !(s->fv_mass = calloc(nt, sizeof(double))) ||
         !(s->fv_min = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    const double t0 = now_seconds();
-    rc = run_fv(opt, x, &s->fv, s->fv_mass, s->fv_min, &s->fv_steps, err);
-    s->wall_fv = now_seconds() - t0;
-    if (rc) {
+    if ((rc = run_fv(s, err))) {
+      if (rc == FPK_EINTR) return rc;
       for (size_t i = 0; i < 4; i++) *later[i] = 0;
       return rc;
     }
+    s->fv_done = 1;
   }
   if (x->spectral_on) {
+    if ((rc = ck_between(s, "spectral", err))) return rc;
     spectral_diag *dg = &s->sd;
     if (alloc_out(&s->spectral, "spectral", x) || !(dg->mass = calloc(nt, sizeof(double))) ||
         !(dg->min = calloc(nt, sizeof(double))) || !(dg->tail = calloc(nt, sizeof(double))) ||
         !(dg->edge = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    const double t0 = now_seconds();
-    rc = run_spectral(opt, x, &s->spectral, dg, err);
-    s->wall_spectral = now_seconds() - t0;
+    rc = run_spectral(s, err);
     if (dg->warning[0]) fprintf(stderr, "fpkit: warning: [spectral] %s\n", dg->warning);
     if (rc) {
+      if (rc == FPK_EINTR) return rc;
       for (size_t i = 1; i < 4; i++) *later[i] = 0;
       return rc;
     }
+    s->spectral_done = 1;
   }
   if (x->stationary_on || x->gap_on) {
+    if ((rc = ck_between(s, "stationary", err))) return rc;
     progress(opt, "stationary");
-    if ((rc = run_stationary(x, s->fv.density, s->spectral.density, &s->st, err))) {
+    if (s->resume && fpk_h5_exists(s->resume, "/stationary"))
+      rc = ck_read_stationary(s, err);
+    else
+      rc = run_stationary(x, s->fv.density, s->spectral.density, &s->st, err);
+    if (rc) {
       x->stationary_on = x->gap_on = x->mc_on = 0;
       return rc;
     }
+    s->stationary_done = 1;
   }
   if (x->mc_on) {
+    if ((rc = ck_between(s, "mc", err))) return rc;
     progress(opt, "mc  %zu paths", x->mc.npaths);
     x->mc.nthreads = opt->threads;
-    const double t0 = now_seconds();
-    if ((rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err))) {
+    fpk_mc_state resume;
+    double wall = 0.0;
+    if (s->resume && fpk_h5_exists(s->resume, "/mc")) {
+      if ((rc = ck_read_mc(s, &resume, &wall, err))) return rc;
+      x->mc.resume = &resume;
+    }
+    if (s->ck_on) {
+      x->mc.poll = ck_poll;
+      x->mc.checkpoint = mc_checkpoint;
+      x->mc.user = s;
+    }
+    s->mc_t0 = now_seconds() - wall;
+    rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err);
+    x->mc.resume = NULL;
+    if (rc) {
       x->mc_on = 0; /* the engine keeps nothing of a failed ensemble */
+      /* stopped by its checkpoint (a signal), or the checkpoint failed: that is the error */
+      if (s->ck_err.status) return fpk_error_copy(err, &s->ck_err);
       return fpk_error_prefix(err, "[mc]: ");
     }
-    s->wall_mc = now_seconds() - t0;
+    s->wall_mc = now_seconds() - s->mc_t0;
     s->mc = (method_out){"mc", s->mcr.density, s->mcr.mean, s->mcr.cov};
     if (chain_law(x)) {
       if (!(s->chain_mean = calloc(nt * d, sizeof(double))) ||
@@ -954,18 +1696,63 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* Where checkpoints go and whether that destination is usable, before anything is computed:
+ * --checkpoint FILE, the checkpoint resumed from, or OUT.ckpt beside the output. */
+static int ck_prepare(run_state *s, const fpk_run_options *opt, fpk_error *err) {
+  const experiment *x = &s->x;
+  s->ck_on = opt->checkpoint_every > 0.0 || opt->resume_path;
+  if (!s->ck_on) return FPK_SUCCESS;
+  s->ck_every = opt->checkpoint_every > 0.0 ? opt->checkpoint_every : INFINITY;
+  s->ck_last = now_seconds();
+  const size_t k = opt->checkpoint_path ? strlen(opt->checkpoint_path) : strlen(x->output) + 5;
+  if (!(s->ck_path = malloc(k + 1))) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  if (opt->checkpoint_path)
+    memcpy(s->ck_path, opt->checkpoint_path, k + 1);
+  else
+    snprintf(s->ck_path, k + 1, "%s.ckpt", x->output);
+  if (!strcmp(s->ck_path, x->output))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "the checkpoint file '%s' is the output: give another --checkpoint path",
+                         s->ck_path);
+  /* Create and drop a temporary: the destination checks of the output writer, and the removal
+   * of temporaries a killed checkpoint left. */
+  const char *inputs[2] = {opt->config_path, x->output};
+  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2};
+  fpk_h5 *f = fpk_h5_create(s->ck_path, &co, err);
+  if (!f) return fpk_error_prefix(err, "checkpoint: ");
+  const size_t stale = fpk_h5_stale_removed(f);
+  if (stale && !opt->quiet)
+    fprintf(stderr, "fpkit: removed %zu stale temporary file%s of %s left by an interrupted run\n",
+            stale, stale == 1 ? "" : "s", s->ck_path);
+  fpk_h5_close(f);
+  return FPK_SUCCESS;
+}
+
 static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   experiment *x = &s->x;
   const size_t nt = x->nt, d = x->dim;
-  char created[64];
-  time_t now = time(NULL);
-  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  if (!s->created[0]) {
+    time_t now = time(NULL);
+    strftime(s->created, sizeof s->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  }
 
-  /* Create the output first: a bad or unwritable path fails before any computation. */
-  s->file = fpk_app_create_output(opt, x->output, NULL, 0, err);
+  /* Create the output first: a bad or unwritable path fails before any computation. A resumed
+   * run's checkpoint is one of its inputs. */
+  const char *inputs[1] = {opt->resume_path};
+  s->file = fpk_app_create_output(opt, x->output, inputs, opt->resume_path ? 1 : 0, err);
   if (!s->file) return err->status;
+  int rc = ck_prepare(s, opt, err);
+  if (rc) return rc;
+  if (s->resume && !opt->quiet) {
+    char *where = NULL;
+    fpk_h5_read_attr_string(s->resume, "/", "where", &where);
+    fprintf(stderr, "fpkit: resuming %s from %s%s%s\n", opt->config_path, opt->resume_path,
+            where && where[0] ? ", interrupted " : "", where ? where : "");
+    free(where);
+  }
 
-  int rc = compute(s, opt, err);
+  rc = compute(s, opt, err);
+  if (rc == FPK_EINTR) return rc;
   if (rc) {
     if (rc != FPK_ENUMERIC || !opt->keep_failed) return rc;
     s->failed = 1;
@@ -977,10 +1764,10 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
 
   fpk_h5 *f = s->file;
   if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-      fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(s->cfg)) ||
+      fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
       fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
       fpk_h5_attr_u64(f, "/", "seed", x->mc_on ? x->mc.seed : 0) ||
-      fpk_h5_attr_string(f, "/", "created", created) ||
+      fpk_h5_attr_string(f, "/", "created", s->created) ||
       fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x))
     return h5_failed(f, err);
   if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages", NULL))
@@ -1077,6 +1864,9 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
              pairs[p][1]->name, last[0], last[1], last[2], last[3], last[4]);
   }
   if (fpk_h5_commit(f)) return h5_failed(f, err);
+  /* The output is whole: the checkpoints of the run are of no more use. */
+  if (s->ck_on && (s->ck_written || opt->resume_path)) unlink(s->ck_path);
+  if (opt->resume_path && strcmp(opt->resume_path, s->ck_path)) unlink(opt->resume_path);
   if (s->failed)
     return fpk_error_set(err, s->failure.status, "%s (kept: %s written with failed = 1)",
                          s->failure.msg, x->output);
@@ -1088,12 +1878,20 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   run_state s;
   memset(&s, 0, sizeof s);
   char default_out[1024];
+  /* a resumed run takes its configuration, output and interval from the checkpoint */
+  fpk_run_options o = *opt;
+  s.opt = &o;
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
-  s.cfg = fpk_config_load(opt->config_path, err);
-  int rc = s.cfg ? FPK_SUCCESS : err->status;
-  for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(s.cfg, opt->sets[i], err);
-  if (!rc) rc = read_experiment(s.cfg, opt, &s.x, default_out, sizeof default_out, err);
-  if (!rc) rc = execute(&s, opt, err);
+  int rc;
+  if (opt->resume_path) {
+    rc = open_resume(&s, &o, err);
+  } else {
+    s.cfg = fpk_config_load(opt->config_path, err);
+    rc = s.cfg ? FPK_SUCCESS : err->status;
+    for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(s.cfg, opt->sets[i], err);
+  }
+  if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
+  if (!rc) rc = execute(&s, &o, err);
   release(&s);
   return rc;
 }

@@ -1,7 +1,8 @@
 /* fpkit — command-line front end.
  *
  *   fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]
- *                    [--force] [--keep-failed]
+ *                    [--force] [--keep-failed] [--checkpoint-every DURATION [--checkpoint FILE]]
+ *   fpkit run --resume FILE [-o OUT.h5] [--threads N] [--quiet] [--force] [--checkpoint FILE]
  *   fpkit converge CONFIG [same options]
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
@@ -9,10 +10,13 @@
  *
  * Exit status: 0 on success, 1 on a run failure (bad configuration or input, I/O), 2 on a usage
  * error, 3 on a numerical failure (an output guard refused a result: the numbers would have been
- * wrong; docs/testing.md). */
+ * wrong; docs/testing.md); 128 + the signal's number (130 SIGINT, 143 SIGTERM, 129 SIGHUP) when a
+ * signal stopped a checkpointed run after writing its checkpoint (docs/checkpoint.md). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +27,9 @@
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
-    "                        [--force] [--keep-failed]\n"
+    "                        [--force] [--keep-failed] [--checkpoint-every T [--checkpoint FILE]]\n"
+    "       fpkit run --resume FILE [-o OUT.h5] [--threads N] [--quiet] [--force]\n"
+    "                        [--checkpoint-every T] [--checkpoint FILE]\n"
     "       fpkit converge CONFIG [same options]\n"
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
@@ -48,8 +54,16 @@ static const char usage_text[] =
     "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet         print nothing on success\n"
     "      --force         replace an existing output file that fpkit did not write\n"
-    "      --keep-failed   on a numerical failure still write the file, marked failed\n"
+    "      --keep-failed   (run, ot) on a numerical failure still write the file, marked\n"
+    "                      failed, with the reason\n"
     "      --allow-unconverged  (ot) exit 0 when a solve stops at max_iter unconverged\n"
+    "      --checkpoint-every T  (run) write a restartable checkpoint every T (60s, 5m, 1h, or\n"
+    "                      seconds); SIGINT/SIGTERM/SIGHUP then write one at the next safe point\n"
+    "                      and exit 128 + the signal (130 for SIGINT); a second signal aborts\n"
+    "      --checkpoint FILE   (run) where checkpoints go (default: OUT.h5.ckpt)\n"
+    "      --resume FILE   (run) continue the run saved in checkpoint FILE (no CONFIG, no --set):\n"
+    "                      same results, bit for bit, as the uninterrupted run; the checkpoint is\n"
+    "                      removed once the output is written (docs/checkpoint.md)\n"
     "  -h, --help          show this help\n"
     "  -V, --version       show the version\n"
     "\n"
@@ -58,19 +72,61 @@ static const char usage_text[] =
     "(finite, mass, sign) before it is written.\n"
     "exit status: 0 success; 1 bad input or I/O error; 2 usage error; 3 numerical failure: a\n"
     "result failed its check (no file is written unless --keep-failed), a state became\n"
-    "non-finite, or an OT solve did not converge.\n";
+    "non-finite, or an OT solve did not converge; 128 + N: signal N stopped a checkpointed run\n"
+    "(its checkpoint is written).\n";
 
-/* The temporary output file, removed if a signal ends the run (async-signal-safe: unlink). */
+/* The temporary output file, removed if a signal ends the run (async-signal-safe: unlink), and
+ * the temporary of a checkpoint being written. */
 static char temp_path[PATH_MAX];
+static char checkpoint_temp[PATH_MAX];
 
 static void remember_temp(const char *path) {
   snprintf(temp_path, sizeof temp_path, "%s", path);
 }
 
+static void remember_checkpoint_temp(const char *path) {
+  if (!path) {
+    checkpoint_temp[0] = '\0';
+    return;
+  }
+  snprintf(checkpoint_temp, sizeof checkpoint_temp, "%s", path);
+}
+
 static void on_signal(int sig) {
   if (temp_path[0]) unlink(temp_path);
+  if (checkpoint_temp[0]) unlink(checkpoint_temp);
   signal(sig, SIG_DFL);
   raise(sig);
+}
+
+/* A checkpointed run: the first signal only asks the run to write a checkpoint at its next safe
+ * point and stop (the run polls this flag); a second one ends the process at once, as without
+ * checkpoints (the checkpoint written last, if any, is whole and stays). */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal_checkpoint(int sig) {
+  if (interrupted) on_signal(sig);
+  interrupted = sig;
+}
+
+/* --checkpoint-every: "60s", "5m", "1h", "0.5s" or a plain number of seconds, > 0 and finite. */
+static int parse_duration(const char *s, double *out) {
+  if (!isdigit((unsigned char)s[0]) && !(s[0] == '.' && isdigit((unsigned char)s[1]))) return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s) return -1;
+  double unit = 1.0;
+  if (*end == 's')
+    end++;
+  else if (*end == 'm')
+    unit = 60.0, end++;
+  else if (*end == 'h')
+    unit = 3600.0, end++;
+  v *= unit;
+  if (*end || !isfinite(v) || !(v > 0.0)) return -1;
+  *out = v;
+  return 0;
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -89,6 +145,9 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       {"threads", required_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},          {"allow-unconverged", no_argument, NULL, 'U'},
       {"force", no_argument, NULL, 'F'},         {"keep-failed", no_argument, NULL, 'K'},
+      {"checkpoint-every", required_argument, NULL, 'C'},
+      {"checkpoint", required_argument, NULL, 'P'},
+      {"resume", required_argument, NULL, 'R'},
       {NULL, 0, NULL, 0}};
   fpk_run_options opt = {0};
   const char **sets = calloc((size_t)argc + 1, sizeof *sets);
@@ -113,7 +172,16 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       }
       case 'q': opt.quiet = 1; break;
       case 'F': opt.force = 1; break;
-      case 'K': opt.keep_failed = 1; break;
+      case 'K':
+        /* converge and bridge have no partial result worth keeping: their numerical failure is
+         * a non-finite path, and nothing of the ensemble is kept */
+        if (strcmp(name, "run") && strcmp(name, "ot")) {
+          free(sets);
+          return usage_error("--keep-failed applies to 'fpkit run' and 'fpkit ot' only (not %s)",
+                             name);
+        }
+        opt.keep_failed = 1;
+        break;
       case 'U':
         if (strcmp(name, "ot")) {
           free(sets);
@@ -121,6 +189,35 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
         }
         opt.allow_unconverged = 1;
         break;
+      case 'C':
+      case 'P':
+      case 'R': {
+        const char *opt_name =
+            c == 'C' ? "--checkpoint-every" : c == 'P' ? "--checkpoint" : "--resume";
+        if (strcmp(name, "run")) {
+          free(sets);
+          fprintf(stderr,
+                  "fpkit: %s applies to 'fpkit run' only (not %s): checkpoints are not "
+                  "implemented for this command yet\nTry 'fpkit --help'.\n",
+                  opt_name, name);
+          return 2;
+        }
+        if (c == 'C' && parse_duration(optarg, &opt.checkpoint_every)) {
+          free(sets);
+          return usage_error("--checkpoint-every '%s': expected a duration > 0 such as 60s, 5m, "
+                             "1h or a number of seconds",
+                             optarg);
+        }
+        if (c == 'P' || c == 'R') {
+          if (!optarg[0]) {
+            free(sets);
+            fprintf(stderr, "fpkit: %s: empty file name\nTry 'fpkit --help'.\n", opt_name);
+            return 2;
+          }
+          *(c == 'P' ? &opt.checkpoint_path : &opt.resume_path) = optarg;
+        }
+        break;
+      }
       case 'h': fputs(usage_text, stdout); free(sets); return 0;
       default:
         free(sets);
@@ -129,23 +226,48 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
         return 2;
     }
   }
-  if (optind != argc - 1) {
+  if (opt.resume_path) {
+    /* the configuration is the checkpoint's: nothing may change it */
+    const char *bad = optind < argc ? "a CONFIG file" : opt.nsets ? "--set" : NULL;
+    if (bad) {
+      free(sets);
+      fprintf(stderr,
+              "fpkit: run: %s cannot be given with --resume: a resumed run takes its "
+              "configuration from the checkpoint\nTry 'fpkit --help'.\n",
+              bad);
+      return 2;
+    }
+  } else if (optind != argc - 1) {
     free(sets);
     fprintf(stderr, "fpkit: %s: expected exactly one CONFIG file%s\nTry 'fpkit --help'.\n", name,
             optind < argc - 1 ? " (extra arguments given)" : "");
     return 2;
+  } else if (opt.checkpoint_path && !(opt.checkpoint_every > 0.0)) {
+    free(sets);
+    return usage_error("%s: --checkpoint needs --checkpoint-every (or --resume)", name);
   }
-  opt.config_path = argv[optind];
+  opt.config_path = opt.resume_path ? NULL : argv[optind];
   opt.sets = sets;
   opt.progress = !opt.quiet && isatty(STDERR_FILENO);
   opt.on_temp_file = remember_temp;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  signal(SIGHUP, on_signal);
+  const int checkpointed = opt.checkpoint_every > 0.0 || opt.resume_path;
+  if (checkpointed) {
+    opt.interrupted = &interrupted;
+    opt.on_checkpoint_temp = remember_checkpoint_temp;
+  }
+  void (*handler)(int) = checkpointed ? on_signal_checkpoint : on_signal;
+  signal(SIGINT, handler);
+  signal(SIGTERM, handler);
+  signal(SIGHUP, handler);
 
   fpk_error err = {0};
   int rc = fn(&opt, &err);
   free(sets);
+  if (rc == FPK_EINTR && interrupted) {
+    /* stopped at a safe point by a signal; the message names the checkpoint */
+    fprintf(stderr, "fpkit: %s\n", err.msg);
+    return 128 + (int)interrupted;
+  }
   if (rc) {
     fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
     return err.status == FPK_ENUMERIC ? 3 : 1;

@@ -1,19 +1,21 @@
 /* Strict INI configuration on top of inih (fpkit/config.h).
  *
- * inih still parses sections, keys, values and continuation lines, but it never sees the file:
- * ini_parse_stream gets line_reader, which reads whole lines itself (getline) and hands inih one
- * line per call. Two reasons. inih's handler carries no line number in Debian's build
- * (INI_HANDLER_LINENO = 0), so the reader counts lines: when the handler runs, the count is the
- * line being parsed. And Debian's inih (r55: INI_MAX_LINE 200 on the stack, no realloc) takes
- * whatever one fgets-style call returns as a line: a line of 200 bytes or more came back in
- * 199-byte pieces, each parsed as a line of its own, so the tail of a long comment became a key
- * and every line number after it was off. The reader never splits or truncates: it removes the
- * comment (one rule, below), then refuses a line whose content does not fit inih's buffer, a NUL
- * byte and invalid UTF-8, with file:line[:column]. */
+ * Text is parsed from memory (fpk_config_parse; fpk_config_load reads the file whole, then parses
+ * it, so a file and a buffer follow one path). inih still parses sections, keys, values and
+ * continuation lines, but it never sees the text: ini_parse_stream gets line_reader, which cuts
+ * whole lines itself and hands inih one line per call. Two reasons. inih's handler carries no
+ * line number in Debian's build (INI_HANDLER_LINENO = 0), so the reader counts lines: when the
+ * handler runs, the count is the line being parsed. And Debian's inih (r55: INI_MAX_LINE 200 on
+ * the stack, no realloc) takes whatever one fgets-style call returns as a line: a line of 200
+ * bytes or more came back in 199-byte pieces, each parsed as a line of its own, so the tail of a
+ * long comment became a key and every line number after it was off. The reader never splits or
+ * truncates: it removes the comment (one rule, below), then refuses a line whose content does not
+ * fit inih's buffer, a NUL byte and invalid UTF-8, with file:line[:column]. */
 #include "fpkit/config.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,8 +40,9 @@ struct fpk_config {
   size_t reads;
   char *resolved;
   /* parse state */
-  FILE *fp;
-  char *buf;          /* the whole line being parsed (getline), whatever its length */
+  const char *text;   /* the whole text being parsed, len bytes (NULs included) */
+  size_t len, pos;    /* pos: the start of the next line */
+  char *buf;          /* a copy of the line being parsed, whatever its length */
   size_t bufcap;
   int line;
   int continuation;    /* the line being parsed starts with white space */
@@ -52,6 +55,8 @@ struct fpk_config {
  * longer section name cut short with strncpy, and a continuation line reaches the handler under
  * the previous key's name cut the same way. */
 #define INI_NAME_MAX 49
+/* The content of one line that inih's buffer holds (INI_MAX_LINE with its '\n' and NUL). */
+#define INI_CONTENT_MAX (INI_MAX_LINE - 2)
 
 static char *dup(const char *s) {
   size_t k = strlen(s) + 1;
@@ -122,6 +127,68 @@ static int blank(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
 }
 
+/* Appends k bytes to out[*len..] (cap bytes in all, room kept for a NUL; out may be NULL) and
+ * counts them in *len whether they fit or not. */
+static void emit(char *out, size_t cap, size_t *len, const char *p, size_t k) {
+  if (out && *len + 1 < cap) memcpy(out + *len, p, *len + k < cap ? k : cap - 1 - *len);
+  *len += k;
+}
+
+/* Writes `key = value` as fpkit's reader reads it back (out may be NULL to measure): one line
+ * when it fits in INI_CONTENT_MAX bytes, else the value split over indented continuation lines,
+ * which the reader joins with one space. A split is made only at a single space between two
+ * non-blank characters, the second of which starts no comment and no section header (';', '#',
+ * '['), so the pieces read back exactly; the first line is "key=piece" when "key = piece" would
+ * not fit or when the value starts with ';' or '#' (which would start a comment after a space).
+ * Returns the length written (without a NUL; at most cap - 1 bytes are stored), or -1 when the
+ * value cannot be written so: a run of more than a line's worth of bytes without such a space, a
+ * line break in it, or a comment character after white space. */
+static long entry_text(const char *key, const char *value, char *out, size_t cap) {
+  const size_t kl = strlen(key), vl = strlen(value);
+  for (size_t i = 0; i < vl; i++)
+    if (value[i] == '\n' ||
+        ((value[i] == ';' || value[i] == '#') && i > 0 && blank(value[i - 1])))
+      return -1;
+  /* "key = ;x" would be a comment: a value that starts with one is written "key=;x" */
+  const int starts_comment = vl > 0 && (value[0] == ';' || value[0] == '#');
+  size_t len = 0;
+#define EMIT(p, k) emit(out, cap, &len, p, k)
+  for (int tight = starts_comment; tight < 2; tight++) {
+    const char *eq = tight ? "=" : " = ";
+    const size_t el = strlen(eq);
+    if (kl + el > INI_CONTENT_MAX) return -1;
+    size_t pos = 0, budget = INI_CONTENT_MAX - kl - el, ok = 1;
+    len = 0;
+    EMIT(key, kl);
+    EMIT(eq, el);
+    while (vl - pos > budget) {
+      size_t cut = 0; /* the last allowed split within the budget */
+      for (size_t p = pos + 1; p <= pos + budget && p + 1 < vl; p++)
+        if (value[p] == ' ' && !blank(value[p - 1]) && !blank(value[p + 1]) &&
+            !strchr(";#[", value[p + 1]))
+          cut = p;
+      if (!cut) {
+        ok = 0;
+        break;
+      }
+      EMIT(value + pos, cut - pos);
+      EMIT("\n ", 2);
+      pos = cut + 1;
+      budget = INI_CONTENT_MAX - 1;
+    }
+    if (!ok) {
+      if (pos == 0) continue; /* the first piece did not fit: try "key=" */
+      return -1;
+    }
+    EMIT(value + pos, vl - pos);
+    EMIT("\n", 1);
+    if (out && cap) out[len < cap ? len : cap - 1] = '\0';
+    return (long)len;
+  }
+#undef EMIT
+  return -1;
+}
+
 /* Offset of the first byte of s[0..n) that is a NUL or starts an ill-formed UTF-8 sequence
  * (Unicode 15, table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF), or n. */
 static size_t bad_text(const unsigned char *s, size_t n) {
@@ -172,23 +239,32 @@ static int text_error(fpk_error *err, const char *where, const unsigned char *s,
  * which is left in c->perr. */
 static char *line_reader(char *str, int num, void *stream) {
   fpk_config *c = stream;
-  if (c->perr->status) return NULL; /* stop at the first error */
-  errno = 0;
-  ssize_t got = getline(&c->buf, &c->bufcap, c->fp);
-  if (got < 0) {
-    if (ferror(c->fp))
-      fpk_error_set(c->perr, FPK_EIO, "%s:%d: cannot read: %s", c->name, c->line + 1,
-                    strerror(errno ? errno : EIO));
-    else if (errno == ENOMEM)
-      fpk_error_set(c->perr, FPK_ENOMEM, "%s:%d: out of memory", c->name, c->line + 1);
+  if (c->perr->status || c->pos >= c->len) return NULL; /* the first error, or the end */
+  /* The next line, its '\n' included (none at the end of a text without one), copied into buf
+   * with a NUL after it; NUL bytes inside it are kept, to be refused below rather than ending
+   * the line there unseen. */
+  const char *at = c->text + c->pos;
+  const char *nl = memchr(at, '\n', c->len - c->pos);
+  size_t n = nl ? (size_t)(nl - at) + 1 : c->len - c->pos;
+  if (c->line == INT_MAX) {
+    fpk_error_set(c->perr, FPK_EINVAL, "%s: more than %d lines", c->name, INT_MAX);
     return NULL;
   }
+  if (n + 1 > c->bufcap) {
+    char *b = realloc(c->buf, n + 1);
+    if (!b) {
+      fpk_error_set(c->perr, FPK_ENOMEM, "%s:%d: out of memory", c->name, c->line + 1);
+      return NULL;
+    }
+    c->buf = b;
+    c->bufcap = n + 1;
+  }
+  memcpy(c->buf, at, n);
+  c->buf[n] = '\0';
+  c->pos += n;
   c->line++;
   char *s = c->buf, where[512];
-  size_t n = (size_t)got;
   snprintf(where, sizeof where, "%s:%d", c->name, c->line);
-  /* getline, unlike fgets, reports the bytes after a NUL, so a NUL can be refused rather than
-   * ending the line there unseen. */
   size_t bad = bad_text((const unsigned char *)s, n);
   if (bad < n) {
     text_error(c->perr, where, (const unsigned char *)s, bad);
@@ -277,8 +353,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
     size_t k = strlen(old->value), m = strlen(value);
     char *v = realloc(old->value, k + m + 2);
     if (!v) return fpk_error_set(c->perr, FPK_ENOMEM, "%s: out of memory", c->name), 1;
-    v[k] = ' ';
-    memcpy(v + k + 1, value, m + 1);
+    if (k) v[k++] = ' '; /* "key =" then indented lines: no leading space */
+    memcpy(v + k, value, m + 1);
     old->value = v;
     note_comment(c, old);
     return 1;
@@ -296,6 +372,45 @@ static int on_pair(void *user, const char *section, const char *name, const char
   return 1;
 }
 
+fpk_config *fpk_config_parse(const char *name, const char *text, size_t len, fpk_error *err) {
+  fpk_error local;
+  fpk_error *e = err ? err : &local;
+  fpk_error_clear(e);
+  if (!text && len) {
+    fpk_error_set(e, FPK_EINVAL, "%s: no text (NULL with %zu bytes)", name ? name : "config",
+                  len);
+    return NULL;
+  }
+  fpk_config *c = fpk_config_new(name);
+  if (!c) {
+    fpk_error_set(e, FPK_ENOMEM, "out of memory reading '%s'", name ? name : "config");
+    return NULL;
+  }
+  c->text = text;
+  c->len = len;
+  c->pos = 0;
+  c->perr = e;
+  int rc = ini_parse_stream(line_reader, c, on_pair, c);
+  c->text = NULL;
+  free(c->buf);
+  c->buf = NULL;
+  c->bufcap = 0;
+  c->comment = NULL;
+  c->last = NULL;
+  c->perr = NULL;
+  if (!e->status && rc > 0)
+    fpk_error_set(e, FPK_EINVAL,
+                  "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)",
+                  c->name, rc);
+  else if (!e->status && rc < 0)
+    fpk_error_set(e, FPK_ENOMEM, "out of memory parsing '%s'", c->name);
+  if (e->status) {
+    fpk_config_free(c);
+    return NULL;
+  }
+  return c;
+}
+
 fpk_config *fpk_config_load(const char *path, fpk_error *err) {
   fpk_error local;
   fpk_error *e = err ? err : &local;
@@ -305,30 +420,43 @@ fpk_config *fpk_config_load(const char *path, fpk_error *err) {
     fpk_error_set(e, FPK_EIO, "cannot read config file '%s': %s", path, strerror(errno));
     return NULL;
   }
-  fpk_config *c = fpk_config_new(path);
-  if (!c) {
-    fclose(fp);
-    fpk_error_set(e, FPK_ENOMEM, "out of memory reading '%s'", path);
-    return NULL;
+  /* The whole file (a pipe or a FIFO too), at most FPK_CONFIG_MAX_BYTES. */
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  int failed = 0;
+  for (;;) {
+    if (len == cap) {
+      if (cap > FPK_CONFIG_MAX_BYTES) {
+        fpk_error_set(e, FPK_EINVAL,
+                      "config file '%s' is larger than %d MiB: not a configuration", path,
+                      FPK_CONFIG_MAX_BYTES >> 20);
+        failed = 1;
+        break;
+      }
+      size_t ncap = cap ? 2 * cap : 4096;
+      if (ncap > (size_t)FPK_CONFIG_MAX_BYTES + 1) ncap = (size_t)FPK_CONFIG_MAX_BYTES + 1;
+      char *t = realloc(text, ncap);
+      if (!t) {
+        fpk_error_set(e, FPK_ENOMEM, "out of memory reading '%s'", path);
+        failed = 1;
+        break;
+      }
+      text = t;
+      cap = ncap;
+    }
+    errno = 0;
+    len += fread(text + len, 1, cap - len, fp);
+    if (ferror(fp)) {
+      fpk_error_set(e, FPK_EIO, "cannot read config file '%s': %s", path,
+                    strerror(errno ? errno : EIO));
+      failed = 1;
+      break;
+    }
+    if (feof(fp)) break;
   }
-  c->fp = fp;
-  c->perr = e;
-  int rc = ini_parse_stream(line_reader, c, on_pair, c);
   fclose(fp);
-  c->fp = NULL;
-  free(c->buf);
-  c->buf = NULL;
-  c->comment = NULL;
-  if (!e->status && rc > 0)
-    fpk_error_set(e, FPK_EINVAL,
-                  "%s:%d: syntax error (expected '[section]', 'key = value' or a comment)", path,
-                  rc);
-  else if (!e->status && rc < 0)
-    fpk_error_set(e, FPK_EIO, "cannot parse config file '%s'", path);
-  if (e->status) {
-    fpk_config_free(c);
-    return NULL;
-  }
+  fpk_config *c = failed ? NULL : fpk_config_parse(path, text, len, e);
+  free(text);
   return c;
 }
 
@@ -338,6 +466,8 @@ static char *trim(char *s) {
   while (k > 0 && isspace((unsigned char)s[k - 1])) s[--k] = '\0';
   return s;
 }
+
+static void respaced(const char *s, char *out, size_t len);
 
 int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
   char buf[1024];
@@ -362,6 +492,37 @@ int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
   char *section = trim(buf), *key = trim(dot + 1), *value = trim(eq + 1);
   if (!*section || !*key)
     return fpk_error_set(err, FPK_EINVAL, "--set '%s': empty section or key", assignment);
+  /* The value must be one a file could hold: the resolved configuration, stored in every output
+   * file, writes it in a file's syntax, and reading that back must give the same value. */
+  if (strlen(section) > INI_NAME_MAX || strlen(key) > INI_NAME_MAX)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "--set '%.60s...': %s name is %zu bytes long; the limit is %d",
+                         assignment, strlen(section) > INI_NAME_MAX ? "section" : "key",
+                         strlen(section) > INI_NAME_MAX ? strlen(section) : strlen(key),
+                         INI_NAME_MAX);
+  const char *nl = strchr(value, '\n');
+  if (nl)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "--set %s.%s: the value has a line break (at byte %zu): a value is one "
+                         "line", section, key, (size_t)(nl - value) + 1);
+  for (const char *p = value; *p; p++)
+    if ((*p == ';' || *p == '#') && p > value && blank(p[-1])) {
+      char fixed[256];
+      respaced(value, fixed, sizeof fixed);
+      return fpk_error_set(err, FPK_EINVAL,
+                           "--set %s.%s = '%s': '%c' after white space starts a comment in a "
+                           "configuration file, so the value could not be stored as it is in the "
+                           "resolved configuration%s%s%s",
+                           section, key, value, *p,
+                           *p == ';' ? " (lists are separated by spaces or commas: '" : "",
+                           *p == ';' ? fixed : "", *p == ';' ? "')" : "");
+    }
+  if (entry_text(key, value, NULL, 0) < 0)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "--set %s.%s: the value (%zu bytes) cannot be split at single spaces "
+                         "into lines of at most %d bytes, so it could not be stored in the "
+                         "resolved configuration",
+                         section, key, strlen(value), INI_CONTENT_MAX);
   entry *x = find(c, section, key);
   if (x) {
     char *v = dup(value);
@@ -824,7 +985,12 @@ const char *fpk_config_resolved(fpk_config *c) {
     if (!first) continue;
     for (size_t j = i; j < m; j++) {
       if (strcmp(v[j]->section, v[i]->section) != 0) continue;
+      /* a long value goes over continuation lines, so that the text reads back (entry_text);
+       * one that cannot (not from a file, nor from fpk_config_set) is written on one line */
+      const long text = entry_text(v[j]->key, v[j]->value, NULL, 0);
       size_t need = strlen(v[j]->section) + strlen(v[j]->key) + strlen(v[j]->value) + 32;
+      if (text > 0 && (size_t)text + strlen(v[j]->section) + 32 > need)
+        need = (size_t)text + strlen(v[j]->section) + 32;
       if (len + need >= cap) {
         while (len + need >= cap) cap *= 2;
         char *o = realloc(out, cap);
@@ -832,7 +998,10 @@ const char *fpk_config_resolved(fpk_config *c) {
         out = o;
       }
       if (j == i) len += (size_t)snprintf(out + len, cap - len, "%s[%s]\n", len ? "\n" : "", v[j]->section);
-      len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", v[j]->key, v[j]->value);
+      if (text >= 0)
+        len += (size_t)entry_text(v[j]->key, v[j]->value, out + len, cap - len);
+      else
+        len += (size_t)snprintf(out + len, cap - len, "%s = %s\n", v[j]->key, v[j]->value);
     }
   }
   free(v);

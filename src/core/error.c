@@ -56,6 +56,7 @@ const char *fpk_strerror(int status) {
     case FPK_ENUMERIC: return "numerical failure";
     case FPK_EUNSUP: return "not supported";
     case FPK_ECALLBACK: return "callback failed";
+    case FPK_EINTR: return "interrupted";
     default: return "unknown error";
   }
 }

@@ -12,6 +12,10 @@
  * Autonomous models: L is assembled once; the factorisation of I - c h L is cached on c·h (see
  * linsolve.c), so an evolve with a constant step factors once. Non-autonomous models re-assemble
  * L at each stage time (keeping the UMFPACK symbolic analysis) and refactor numerically.
+ * Checkpoints (fpkit/fv.h): an optional poll before every step can stop an evolve at a step
+ * boundary; the interval's split is kept so that the continuation takes the same steps, and the
+ * state (fpk_fv_get_state) includes the keys of the cached factorisations, which a restored
+ * solver factors again exactly.
  */
 #include "fpkit/fv.h"
 
@@ -51,6 +55,12 @@ struct fpk_fv {
   fpk_density_guard guard;
   int absorbing;
   double mass0, mass_prev;
+  /* Interrupts (fpk_fv_set_interrupt) and the evolve they left pending: [iv_t0, iv_t1] in iv_n
+   * steps of iv_h, iv_i done (iv_n == 0: none). */
+  fpk_interrupt_fn poll;
+  void *poll_user;
+  double iv_t0, iv_t1, iv_h;
+  size_t iv_n, iv_i;
 };
 
 static const double TRBDF2_GAMMA = 2.0 - 1.4142135623730950488; /* 2 - √2 */
@@ -252,6 +262,7 @@ int fpk_fv_set_density(fpk_fv *s, double t, const double *p) {
                            i);
   memcpy(s->p, p, s->op.n * sizeof *s->p);
   s->t = t;
+  s->iv_n = 0; /* a new start: no interrupted evolve */
   s->mass0 = s->mass_prev = fpk_grid_integral(&s->grid, s->p);
   return FPK_SUCCESS;
 }
@@ -291,25 +302,47 @@ static void guard_cause(fpk_fv *s) {
 
 int fpk_fv_evolve(fpk_fv *s, double t_target) {
   if (!s) return FPK_EINVAL;
-  if (!isfinite(t_target) || t_target < s->t)
-    return fpk_error_set(&s->err, FPK_EINVAL,
-                         "fv: evolve to t = %g, before the current time %g (or not finite)",
-                         t_target, s->t);
-  double h;
-  size_t k;
-  int rc = fpk_time_steps(s->t, t_target, s->dt, &k, &h, &s->err);
-  if (rc) return fpk_error_prefix(&s->err, "fv %s: ", s->T->pub.name);
-  const double t0 = s->t;
-  for (size_t i = 0; i < k; i++) {
+  if (s->iv_n) {
+    /* an interrupted evolve: continue its interval, with its steps */
+    if (t_target != s->iv_t1)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv: an interrupted evolve to t = %.17g is pending (at t = %g): "
+                           "evolve to that time first (asked for %.17g)",
+                           s->iv_t1, s->t, t_target);
+  } else {
+    if (!isfinite(t_target) || t_target < s->t)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv: evolve to t = %g, before the current time %g (or not finite)",
+                           t_target, s->t);
+    int rc = fpk_time_steps(s->t, t_target, s->dt, &s->iv_n, &s->iv_h, &s->err);
+    if (rc) return fpk_error_prefix(&s->err, "fv %s: ", s->T->pub.name);
+    s->iv_t0 = s->t;
+    s->iv_t1 = t_target;
+    s->iv_i = 0;
+  }
+  const double t0 = s->iv_t0, h = s->iv_h;
+  const size_t k = s->iv_n;
+  int rc;
+  for (size_t i = s->iv_i; i < k; i++) {
     const double t = t0 + (double)i * h;
+    if (s->poll && s->poll(s->poll_user)) {
+      /* a safe point: the state is p at t, i steps of the interval done */
+      s->iv_i = i;
+      s->t = t;
+      return fpk_error_set(&s->err, FPK_EINTR,
+                           "fv %s: interrupted at t = %g (step %zu of %zu to t = %g)",
+                           s->T->pub.name, t, i, k, s->iv_t1);
+    }
     rc = s->T->step(s, t, h);
     if (rc) {
       s->t = t;
+      s->iv_n = 0;
       fpk_error_prefix(&s->err, "fv %s, step %zu at t = %g: ", s->T->pub.name, s->steps, t);
       return rc;
     }
     s->steps++;
   }
+  s->iv_n = 0;
   s->t = t_target;
   /* The output guard (fpkit/guard.h): finite, non-negative to rounding, mass kept (or, with an
    * absorbing wall, not grown). */
@@ -328,6 +361,83 @@ int fpk_fv_evolve(fpk_fv *s, double t_target) {
     return rc;
   }
   s->mass_prev = mass;
+  return FPK_SUCCESS;
+}
+
+int fpk_fv_set_interrupt(fpk_fv *s, fpk_interrupt_fn poll, void *user) {
+  if (!s) return FPK_EINVAL;
+  s->poll = poll;
+  s->poll_user = user;
+  return FPK_SUCCESS;
+}
+
+_Static_assert(2 * FPK_LINSOLVE_SLOTS <= FPK_FV_STATE_CACHE, "FPK_FV_STATE_CACHE");
+
+/* The factorisation cache matters only where it is reused: implicit steppers of autonomous
+ * models (the others refactor at every stage). */
+static int cache_kept(const fpk_fv *s) { return s->ls && s->autonomous; }
+
+int fpk_fv_get_state(const fpk_fv *s, fpk_fv_state *st) {
+  if (!s || !st) return FPK_EINVAL;
+  *st = (fpk_fv_state){.t = s->t, .steps = s->steps, .mass0 = s->mass0,
+                       .mass_prev = s->mass_prev, .p = s->p};
+  if (s->iv_n) {
+    st->t0 = s->iv_t0, st->t1 = s->iv_t1, st->h = s->iv_h;
+    st->n = s->iv_n, st->i = s->iv_i;
+  }
+  /* cache[k] = step key of slot k (0: empty), cache[SLOTS + k] = its recency */
+  if (cache_kept(s)) fpk_linsolve_cache_get(s->ls, st->cache, st->cache + FPK_LINSOLVE_SLOTS);
+  return FPK_SUCCESS;
+}
+
+int fpk_fv_restore(fpk_fv *s, const fpk_fv_state *st) {
+  if (!s) return FPK_EINVAL;
+  if (!st || !st->p) return fpk_error_set(&s->err, FPK_EINVAL, "fv restore: no state or density");
+  if (!isfinite(st->t) || !isfinite(st->mass0) || !isfinite(st->mass_prev))
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv restore: time %g or guard masses %g, %g not finite", st->t,
+                         st->mass0, st->mass_prev);
+  if ((double)st->steps > 1e18)
+    return fpk_error_set(&s->err, FPK_EINVAL, "fv restore: step count %zu out of range",
+                         st->steps);
+  if (st->n) {
+    /* the pending interval must be the split this solver would make, and t a point of it */
+    size_t n;
+    double h;
+    fpk_error e = {0};
+    if (fpk_time_steps(st->t0, st->t1, s->dt, &n, &h, &e) || n != st->n || h != st->h)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv restore: the pending interval [%.17g, %.17g] in %zu steps of "
+                           "%.17g is not this solver's split (dt = %g)",
+                           st->t0, st->t1, st->n, st->h, s->dt);
+    if (st->i >= st->n || st->t != st->t0 + (double)st->i * st->h)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv restore: t = %.17g is not step %zu of the pending interval", st->t,
+                           st->i);
+  }
+  for (size_t i = 0; i < s->op.n; i++)
+    if (!isfinite(st->p[i]))
+      return fpk_error_set(&s->err, FPK_EINVAL, "fv restore: density not finite at cell %zu", i);
+  for (size_t k = cache_kept(s) ? 2 * FPK_LINSOLVE_SLOTS : 0; k < FPK_FV_STATE_CACHE; k++)
+    if (st->cache[k] != 0.0)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "fv restore: a factorisation cache this solver does not keep (%s)",
+                           s->ls ? "the model depends on time" : "explicit stepper");
+  if (cache_kept(s)) {
+    int rc = fpk_linsolve_cache_set(s->ls, &s->op, st->cache, st->cache + FPK_LINSOLVE_SLOTS,
+                                    &s->err);
+    if (rc) return fpk_error_prefix(&s->err, "fv restore: ");
+  }
+  memmove(s->p, st->p, s->op.n * sizeof *s->p);
+  s->t = st->t;
+  s->steps = st->steps;
+  s->mass0 = st->mass0;
+  s->mass_prev = st->mass_prev;
+  s->iv_n = st->n;
+  s->iv_i = st->i;
+  s->iv_t0 = st->n ? st->t0 : 0.0;
+  s->iv_t1 = st->n ? st->t1 : 0.0;
+  s->iv_h = st->n ? st->h : 0.0;
   return FPK_SUCCESS;
 }
 

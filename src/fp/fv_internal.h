@@ -71,6 +71,13 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
                          fpk_error *err);
 /* x = (I - c L)^{-1} b with the current factorisation; x and b may not alias. */
 int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *err);
+/* The cache, for checkpoints (fpk_fv_state): the key c of each slot (0: empty) and its recency
+ * (0 = least recently used, among the valid slots). Steps that differ in the last bits reuse a
+ * cached factorisation, so the cache is part of a solver's state: cache_set rebuilds it in a
+ * solver of the same operator, each key factored exactly into its slot, in the same order. */
+void fpk_linsolve_cache_get(const fpk_linsolve *ls, double *keys, double *recency);
+int fpk_linsolve_cache_set(fpk_linsolve *ls, const fpk_fv_op *op, const double *keys,
+                           const double *recency, fpk_error *err);
 /* Number of numeric factorisations computed so far (for tests of the caching). */
 size_t fpk_linsolve_factorizations(const fpk_linsolve *ls);
 

@@ -264,6 +264,48 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
   return FPK_SUCCESS;
 }
 
+void fpk_linsolve_cache_get(const fpk_linsolve *ls, double *keys, double *recency) {
+  for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) {
+    const slot *s = &ls->s[k];
+    keys[k] = s->valid ? s->key : 0.0;
+    recency[k] = 0.0;
+    for (int j = 0; j < FPK_LINSOLVE_SLOTS; j++)
+      if (s->valid && ls->s[j].valid && ls->s[j].stamp < s->stamp) recency[k] += 1.0;
+  }
+}
+
+int fpk_linsolve_cache_set(fpk_linsolve *ls, const fpk_fv_op *op, const double *keys,
+                           const double *recency, fpk_error *err) {
+  int nvalid = 0;
+  for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) {
+    if (!(keys[k] >= 0.0) || !isfinite(keys[k]))
+      return fpk_error_set(err, FPK_EINVAL, "fv: factorisation key %g is not a step", keys[k]);
+    nvalid += keys[k] > 0.0;
+  }
+  for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) {
+    if (!(keys[k] > 0.0)) continue;
+    int same = 0;
+    for (int j = 0; j < FPK_LINSOLVE_SLOTS; j++) same += keys[j] > 0.0 && recency[j] == recency[k];
+    if (!(recency[k] >= 0.0 && recency[k] < nvalid && recency[k] == floor(recency[k])) || same != 1)
+      return fpk_error_set(err, FPK_EINVAL, "fv: factorisation recencies are not a ranking");
+  }
+  for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) ls->s[k].valid = 0;
+  ls->cur = -1;
+  for (int r = 0; r < nvalid; r++)
+    for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) {
+      if (!(keys[k] > 0.0) || recency[k] != r) continue;
+      slot *s = &ls->s[k];
+      int rc = ls->kind == KIND_TRIDIAG ? factor_tridiag(ls, op, keys[k], s, err)
+                                        : factor_umfpack(ls, op, keys[k], s, err);
+      if (rc) return rc;
+      ls->nfact++;
+      s->valid = 1;
+      s->key = keys[k];
+      s->stamp = ++ls->clock;
+    }
+  return FPK_SUCCESS;
+}
+
 int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *err) {
   if (ls->cur < 0)
     return fpk_error_set(err, FPK_ENUMERIC, "fv: linear solve without a factorisation");

@@ -21,6 +21,10 @@
  * SBDF2 (Ascher, Ruuth & Wetton 1995, the "SBDF" scheme of order 2):
  *   (3û' − 4û + û⁻)/(2h) = λ û' + 2𝒩(û) − 𝒩(û⁻),
  * started, and restarted whenever the step size changes, by IMEX Euler (û' − û)/h = λû' + 𝒩(û).
+ *
+ * Checkpoints (fpkit/spectral.h): an optional poll before every step stops an evolve at a step
+ * boundary with its interval kept; the saved state is û with the step position, ETDRK4's
+ * coefficient step and SBDF2's history, since both are reused across steps equal to round-off.
  */
 #include "fpkit/spectral.h"
 
@@ -64,6 +68,12 @@ struct fpk_spectral {
   char warning[512];
   fpk_error err;
   fpk_density_guard guard; /* output guard; the expected mass is that of the density set */
+  /* Interrupts (fpk_spectral_set_interrupt) and the evolve they left pending: [iv_t0, iv_t1] in
+   * iv_n steps of iv_h, iv_i done (iv_n == 0: none). */
+  fpk_interrupt_fn poll;
+  void *poll_user;
+  double iv_t0, iv_t1, iv_h;
+  size_t iv_n, iv_i;
 };
 
 /* ---------------------------------------------------------------------- φ-functions */
@@ -392,6 +402,7 @@ int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p) {
   fpk_spectral_op_from_cells(&s->op, s->cells, s->uh);
   s->guard.mass = fpk_grid_integral(&s->op.grid, p);
   s->t = t;
+  s->iv_n = 0; /* a new start: no interrupted evolve */
   s->hist_h = 0.0;
   s->values_ok = s->cells_ok = 0;
   if (!s->autonomous) return fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
@@ -429,33 +440,180 @@ static int guard_cause(fpk_spectral *s) {
 }
 
 int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
-  if (t_target < s->t)
-    return fpk_error_set(&s->err, FPK_EINVAL, "spectral: cannot evolve backwards from t = %g to %g",
-                         s->t, t_target);
-  if (t_target == s->t) return FPK_SUCCESS;
-  double h;
-  size_t n;
-  int rc = fpk_time_steps(s->t, t_target, s->dt, &n, &h, &s->err);
-  if (rc) return fpk_error_prefix(&s->err, "spectral %s: ", s->T->pub.name);
-  const double t0 = s->t;
+  int rc;
+  if (s->iv_n) {
+    /* an interrupted evolve: continue its interval, with its steps */
+    if (t_target != s->iv_t1)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "spectral: an interrupted evolve to t = %.17g is pending (at t = %g): "
+                           "evolve to that time first (asked for %.17g)",
+                           s->iv_t1, s->t, t_target);
+  } else {
+    if (t_target < s->t)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "spectral: cannot evolve backwards from t = %g to %g", s->t, t_target);
+    if (t_target == s->t) return FPK_SUCCESS;
+    rc = fpk_time_steps(s->t, t_target, s->dt, &s->iv_n, &s->iv_h, &s->err);
+    if (rc) return fpk_error_prefix(&s->err, "spectral %s: ", s->T->pub.name);
+    s->iv_t0 = s->t;
+    s->iv_t1 = t_target;
+    s->iv_i = 0;
+  }
+  const double t0 = s->iv_t0, h = s->iv_h;
+  const size_t n = s->iv_n;
   s->values_ok = s->cells_ok = 0;
-  for (size_t k = 0; k < n; k++) {
+  for (size_t k = s->iv_i; k < n; k++) {
     const double t = t0 + (double)k * h;
-    if ((rc = s->T->step(s, t, h))) return rc;
+    if (s->poll && s->poll(s->poll_user)) {
+      /* a safe point: the state is û at t, k steps of the interval done */
+      s->iv_i = k;
+      s->t = t;
+      return fpk_error_set(&s->err, FPK_EINTR,
+                           "spectral %s: interrupted at t = %g (step %zu of %zu to t = %g)",
+                           s->T->pub.name, t, k, n, s->iv_t1);
+    }
+    if ((rc = s->T->step(s, t, h))) {
+      s->iv_n = 0;
+      return rc;
+    }
     s->steps++;
     /* A blow-up reaches every mode within a step or two; the mean mode is the cheap witness. */
     if (!isfinite(creal(s->uh[0])) || !isfinite(cimag(s->uh[1 % s->op.nc]))) {
+      s->iv_n = 0;
       fpk_guard_fail(&s->err, s->T->pub.name, t + h,
                      "the density became non-finite (spectral, step %zu, dt = %g)", s->steps, h);
       return guard_cause(s);
     }
   }
+  s->iv_n = 0;
   s->t = t_target;
   /* The output guard (fpkit/guard.h) on the cell averages that are reported. */
   char method[64];
   snprintf(method, sizeof method, "spectral %s", s->T->pub.name);
   if (fpk_guard_density(&s->op.grid, fpk_spectral_density(s), &s->guard, method, s->t, &s->err))
     return guard_cause(s);
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_set_interrupt(fpk_spectral *s, fpk_interrupt_fn poll, void *user) {
+  if (!s) return FPK_EINVAL;
+  s->poll = poll;
+  s->poll_user = user;
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_get_state(const fpk_spectral *s, fpk_spectral_state *st) {
+  if (!s || !st) return FPK_EINVAL;
+  *st = (fpk_spectral_state){.t = s->t, .steps = s->steps, .mass = s->guard.mass,
+                             .nc = s->op.nc, .uh = (const double *)s->uh};
+  if (s->iv_n) {
+    st->t0 = s->iv_t0, st->t1 = s->iv_t1, st->h = s->iv_h;
+    st->n = s->iv_n, st->i = s->iv_i;
+  }
+  if (s->T == &etdrk4_impl) st->hc = s->hc;
+  if (s->T == &sbdf2_impl && s->hist_h > 0.0) {
+    st->hist_h = s->hist_h;
+    st->uprev = (const double *)s->w[0];
+    st->nprev = (const double *)s->w[1];
+  }
+  return FPK_SUCCESS;
+}
+
+/* The first non-finite value of n doubles, or n. */
+static size_t first_nonfinite(const double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return i;
+  return n;
+}
+
+int fpk_spectral_restore(fpk_spectral *s, const fpk_spectral_state *st) {
+  if (!s) return FPK_EINVAL;
+  const size_t nc = s->op.nc;
+  if (!st || !st->uh) return fpk_error_set(&s->err, FPK_EINVAL, "spectral restore: no state");
+  if (st->nc != nc)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "spectral restore: the state has %zu Fourier coefficients, this grid %zu",
+                         st->nc, nc);
+  if (!isfinite(st->t) || !isfinite(st->mass) || (double)st->steps > 1e18)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "spectral restore: time %g, mass %g or step count %zu out of range", st->t,
+                         st->mass, st->steps);
+  if (st->n) {
+    size_t n;
+    double h;
+    fpk_error e = {0};
+    if (fpk_time_steps(st->t0, st->t1, s->dt, &n, &h, &e) || n != st->n || h != st->h)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "spectral restore: the pending interval [%.17g, %.17g] in %zu steps "
+                           "of %.17g is not this solver's split (dt = %g)",
+                           st->t0, st->t1, st->n, st->h, s->dt);
+    if (st->i >= st->n || st->t != st->t0 + (double)st->i * st->h)
+      return fpk_error_set(&s->err, FPK_EINVAL,
+                           "spectral restore: t = %.17g is not step %zu of the pending interval",
+                           st->t, st->i);
+  }
+  const int etd = s->T == &etdrk4_impl, sbdf = s->T == &sbdf2_impl;
+  if (etd ? !(st->hc > 0.0 && isfinite(st->hc)) : st->hc != 0.0)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "spectral restore: coefficient step hc = %g does not fit %s", st->hc,
+                         s->T->pub.name);
+  const int hist = st->hist_h != 0.0;
+  if (hist && (!sbdf || !(st->hist_h > 0.0 && isfinite(st->hist_h)) || !st->uprev || !st->nprev))
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "spectral restore: a history (step %g) %s", st->hist_h,
+                         sbdf ? "without its arrays" : "is only for sbdf2");
+  size_t bad = first_nonfinite(st->uh, 2 * nc);
+  if (bad == 2 * nc && hist) {
+    bad = first_nonfinite(st->uprev, 2 * nc);
+    if (bad == 2 * nc) bad = first_nonfinite(st->nprev, 2 * nc);
+  }
+  if (bad < 2 * nc)
+    return fpk_error_set(&s->err, FPK_EINVAL, "spectral restore: a non-finite coefficient (%zu)",
+                         bad / 2);
+  if (etd && st->hc != s->hc) {
+    /* the coefficients of the uninterrupted run: recomputed for exactly its step */
+    s->hc = 0.0;
+    int rc = etd_prepare(s, st->hc, st->t);
+    if (rc) return rc;
+  }
+  memmove(s->uh, st->uh, nc * sizeof *s->uh);
+  if (sbdf) {
+    s->hist_h = hist ? st->hist_h : 0.0;
+    if (hist) {
+      memmove(s->w[0], st->uprev, nc * sizeof *s->uh);
+      memmove(s->w[1], st->nprev, nc * sizeof *s->uh);
+    }
+  }
+  s->t = st->t;
+  s->steps = st->steps;
+  s->guard.mass = st->mass;
+  s->iv_n = st->n;
+  s->iv_i = st->i;
+  s->iv_t0 = st->n ? st->t0 : 0.0;
+  s->iv_t1 = st->n ? st->t1 : 0.0;
+  s->iv_h = st->n ? st->h : 0.0;
+  s->values_ok = s->cells_ok = 0;
+  return FPK_SUCCESS;
+}
+
+/* Wisdom carries a checksum of the planner's configuration, which FFTW's threads change: both
+ * ends set the planner up for threads first, as fpk_spectral_op_init does before it plans (the
+ * call is idempotent in FFTW 3.3), so that a process that exported before its first plan and one
+ * that imports before its first plan agree with those that planned. */
+static void planner_setup(void) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  fftw_init_threads();
+#endif
+}
+
+char *fpk_spectral_export_wisdom(void) {
+  planner_setup();
+  return fftw_export_wisdom_to_string();
+}
+
+int fpk_spectral_import_wisdom(const char *wisdom) {
+  planner_setup();
+  if (!wisdom || !fftw_import_wisdom_from_string(wisdom)) return FPK_EINVAL;
   return FPK_SUCCESS;
 }
 

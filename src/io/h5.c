@@ -663,10 +663,19 @@ static int space_shape(hid_t space, size_t *rank, size_t *dims, hsize_t *npoints
   H5Sget_simple_extent_dims(space, hd, NULL);
   *rank = (size_t)nd, *npoints = 1;
   size_t k = (size_t)snprintf(desc, len, "shape ");
+  /* The count must fit, as doubles, in memory: a product that wraps around (a 3D grid of 2^61
+   * cells read as 2^61 x 8 = 0 bytes) gave a buffer far smaller than what H5Dread writes. */
+  const hsize_t most = (hsize_t)(SIZE_MAX / sizeof(double));
+  int too_many = 0;
   for (int a = 0; a < nd; a++) {
     dims[a] = (size_t)hd[a];
-    *npoints *= hd[a];
+    if (hd[a] > most || (hd[a] && *npoints > most / hd[a])) too_many = 1;
+    else *npoints *= hd[a];
     if (k < len) k += (size_t)snprintf(desc + k, len - k, "[%llu]", (unsigned long long)hd[a]);
+  }
+  if (too_many) {
+    if (k < len) snprintf(desc + k, len - k, ": more values than memory can hold");
+    return -2;
   }
   return 0;
 }
@@ -693,9 +702,11 @@ int fpk_h5_dataset_shape(fpk_h5_reader *r, const char *path, size_t *rank, size_
   } else if (!numeric_class(type)) {
     rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' does not hold numbers", r->path,
                        path);
-  } else if (space_shape(space, rank, dims, &np, desc, sizeof desc)) {
-    rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' has %s: expected an array",
-                       r->path, path, desc);
+  } else {
+    const int bad = space_shape(space, rank, dims, &np, desc, sizeof desc);
+    if (bad)
+      rc = fpk_error_set(&r->err, FPK_EINVAL, "%s: dataset '%s' has %s%s", r->path, path, desc,
+                         bad == -2 ? "" : ": expected an array");
   }
   if (type >= 0) H5Tclose(type);
   if (space >= 0) H5Sclose(space);

@@ -42,7 +42,16 @@
 #include <matheval.h>
 #include <omp.h>
 
+/* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang 14 only answers
+ * __has_feature(address_sanitizer) (the fuzz targets, fuzz/README.md). */
 #if defined(__SANITIZE_ADDRESS__)
+#define FPK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FPK_ASAN 1
+#endif
+#endif
+#if defined(FPK_ASAN)
 /* LeakSanitizer reads this hook at start-up (sanitizer_common's documented interface). */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libmatheval.so\n"; }

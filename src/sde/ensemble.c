@@ -23,7 +23,14 @@
  * crossing probability can exceed the smallest uniform 2^-33, so the decision is a pure function
  * of (seed, path, step) and costs nothing away from the walls. Partials carry the number of
  * survivors of the block, and the pairwise update weighs by it. Without an absorbing axis none
- * of this runs and every operation is the one of an unkilled run. */
+ * of this runs and every operation is the one of an unkilled run.
+ *
+ * Checkpoints (fpkit/sde.h): the rounds are the safe points. After a round the moments of every
+ * block before it are merged (in block order) and no later block changes them; the integer
+ * counts are order-free. With a poll set, one call after each round decides; only when it asks
+ * do the threads fold their histograms into the shared counts (and zero their own), so that the
+ * state can be handed to the checkpoint callback. A resumed run starts from those counts and
+ * moments at the next block: the remaining merges are the same operations on the same values. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -33,6 +40,8 @@
 
 #include "fpkit/guard.h"
 #include "sde/sde_internal.h"
+
+_Static_assert(FPK_MC_BLOCK_PATHS == FPK_MC_BLOCK, "FPK_MC_BLOCK_PATHS");
 
 typedef struct {
   const fpk_model *model;
@@ -250,7 +259,9 @@ static int nonfinite_error(const mc_ctx *C, fpk_error *err, size_t path, size_t 
  * probability exp(-q) < e^-23 < 2^-33 is below the smallest uniform (w + 1/2) 2^-32, so they
  * could not kill; skipping them changes no decision and saves the exp and the Philox call. */
 #define KILL_Q_MAX 23.0
-_Static_assert(KILL_Q_MAX > 33 * 0.69314718055994531, "KILL_Q_MAX must exceed ln 2^33");
+/* in integers (a floating-point comparison is no integer constant expression; clang refuses it):
+ * 23 > 33 ln 2 = 22.87 */
+_Static_assert((int)KILL_Q_MAX * 1000000 > 33 * 693148, "KILL_Q_MAX must exceed ln 2^33");
 
 /* Whether point i (component-major, block of nb) lies in [lo, hi] on every absorbing axis. */
 static int inside_absorbing(const fpk_grid *g, size_t d, const double *x, size_t nb, size_t i) {
@@ -413,6 +424,54 @@ void fpk_mc_result_free(fpk_mc_result *res) {
   memset(res, 0, sizeof *res);
 }
 
+/* A resume state must belong to this run and be consistent: shapes, counts (each output's
+ * histogram plus outside equals its survivors, at most the paths done), finite moments. */
+static int check_resume(const fpk_mc_state *r, const mc_ctx *C, size_t nblocks, fpk_error *err) {
+  const size_t d = C->d, B = FPK_MC_BLOCK;
+  if (r->npaths != C->npaths || r->nt != C->nt || r->cells != C->cells || r->dim != d ||
+      r->nsteps != C->nsteps_total || r->keep_paths != C->keep || r->seed != C->seed)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "Monte Carlo: the resume state is of another run (%zu paths, %zu outputs, "
+                         "%zu cells, dim %zu, %zu steps, %zu kept, seed %llu; this run: %zu, %zu, "
+                         "%zu, %zu, %zu, %zu, %llu)",
+                         r->npaths, r->nt, r->cells, r->dim, r->nsteps, r->keep_paths,
+                         (unsigned long long)r->seed, C->npaths, C->nt, C->cells, d,
+                         C->nsteps_total, C->keep, (unsigned long long)C->seed);
+  const size_t done = r->next_block * B < C->npaths ? r->next_block * B : C->npaths;
+  const size_t kept = C->keep < done ? C->keep : done;
+  if (r->next_block > nblocks || r->paths_done != done || r->kept_rows != kept)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "Monte Carlo: resume state at block %zu of %zu with %zu paths done and "
+                         "%zu kept rows is inconsistent",
+                         r->next_block, nblocks, r->paths_done, r->kept_rows);
+  if (!r->counts || !r->outside || !r->alive || !r->moments || (kept && !r->paths))
+    return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: resume state without its arrays");
+  for (size_t k = 0; k < C->nt; k++) {
+    uint64_t inside = 0;
+    for (size_t i = 0; i < C->cells; i++) inside += r->counts[k * C->cells + i];
+    if (inside + r->outside[k] != r->alive[k] || r->alive[k] > done)
+      return fpk_error_set(err, FPK_EINVAL,
+                           "Monte Carlo: resume state at output %zu: histogram %llu + outside "
+                           "%llu != survivors %llu (of %zu paths done)",
+                           k, (unsigned long long)inside, (unsigned long long)r->outside[k],
+                           (unsigned long long)r->alive[k], done);
+    if ((double)r->alive[k] != r->moments[k * C->nstat])
+      return fpk_error_set(err, FPK_EINVAL,
+                           "Monte Carlo: resume state at output %zu: %llu survivors but moments "
+                           "of %g",
+                           k, (unsigned long long)r->alive[k], r->moments[k * C->nstat]);
+  }
+  for (size_t i = 0; i < C->nt * C->nstat; i++)
+    if (!isfinite(r->moments[i]))
+      return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: resume state: moment %zu not finite", i);
+  const size_t np = kept * (C->nsteps_total + 1) * d;
+  for (size_t i = 0; i < np; i++)
+    if (!isfinite(r->paths[i]))
+      return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: resume state: kept path value %zu not "
+                           "finite", i);
+  return FPK_SUCCESS;
+}
+
 int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid *grid,
                const double *t_out, size_t nt, const fpk_mc_params *params, fpk_mc_result *res,
                fpk_error *err) {
@@ -525,6 +584,12 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   const size_t B = FPK_MC_BLOCK, N = params->npaths;
   const size_t nblocks = (N + B - 1) / B;
   const size_t R = nblocks < FPK_MC_ROUND ? nblocks : FPK_MC_ROUND;
+  const fpk_mc_state *resume = params->resume;
+  if (resume && (rc = check_resume(resume, &C, nblocks, err))) {
+    free(nsteps), free(hk), free(t0k);
+    return rc;
+  }
+  const size_t first_block = resume ? resume->next_block : 0;
   res->nt = nt;
   res->dim = d;
   res->cells = grid->size;
@@ -567,8 +632,19 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
         res->path_t[s] = j == nsteps[k] ? t_out[k] : t0k[k] + (double)j * hk[k];
   }
   C.paths = res->paths;
+  if (resume) {
+    memcpy(counts, resume->counts, nt * grid->size * sizeof(uint64_t));
+    memcpy(nout, resume->outside, nt * sizeof(uint64_t));
+    memcpy(nalive, resume->alive, nt * sizeof(uint64_t));
+    memcpy(M2, resume->moments, nt * C.nstat * sizeof(double));
+    if (resume->kept_rows)
+      memcpy(res->paths, resume->paths, resume->kept_rows * (total + 1) * d * sizeof(double));
+  }
 
   int failed = 0, fail_status = FPK_SUCCESS;
+  /* checkpoints: the poll asked for one after this round (want); the callback's status (stop) */
+  int want = 0, stop = FPK_SUCCESS;
+  size_t stopped_at = 0;
   size_t err_block = (size_t)-1; /* lowest failing block: its error is the one reported */
   const int nth = params->nthreads > 0 ? params->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
@@ -586,7 +662,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
       }
     }
 #pragma omp barrier
-    for (size_t b0 = 0; b0 < nblocks; b0 += R) {
+    for (size_t b0 = first_block; b0 < nblocks; b0 += R) {
       const size_t b1 = b0 + R < nblocks ? b0 + R : nblocks;
 #pragma omp for schedule(dynamic, 1)
       for (size_t b = b0; b < b1; b++) {
@@ -632,7 +708,38 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
                 for (size_t c = a; c < d; c++, q++) tot[q] += pb[q] + delta[a] * delta[c] * w;
               tot[0] = n;
             }
+        /* a safe point between rounds (none after the last: the run is complete) */
+        if (!failed && params->poll && b1 < nblocks) want = params->poll(params->user) != 0;
       }
+      if (want) {
+        /* every thread folds its counts into the shared ones, so the state is complete */
+        if (W.hist) {
+#pragma omp critical(fpk_mc_hist)
+          {
+            for (size_t i = 0; i < nt * C.cells; i++) counts[i] += W.hist[i];
+            for (size_t k = 0; k < nt; k++) nout[k] += W.nout[k], nalive[k] += W.nalive[k];
+          }
+          memset(W.hist, 0, nt * C.cells * sizeof(uint64_t));
+          memset(W.nout, 0, nt * sizeof(uint64_t));
+          memset(W.nalive, 0, nt * sizeof(uint64_t));
+        }
+#pragma omp barrier
+#pragma omp single
+        {
+          const size_t done = b1 * B < N ? b1 * B : N;
+          const size_t kept = params->keep_paths < done ? params->keep_paths : done;
+          const fpk_mc_state st = {.npaths = N, .nt = nt, .cells = C.cells, .dim = d,
+                                   .nsteps = total, .keep_paths = params->keep_paths,
+                                   .seed = C.seed,
+                                   .next_block = b1, .paths_done = done, .counts = counts,
+                                   .outside = nout, .alive = nalive, .moments = M2,
+                                   .kept_rows = kept, .paths = res->paths};
+          stop = params->checkpoint ? params->checkpoint(&st, params->user) : FPK_SUCCESS;
+          stopped_at = done;
+          want = 0;
+        }
+      }
+      if (stop) break;
     }
     if (W.hist) {
 #pragma omp critical(fpk_mc_hist)
@@ -645,6 +752,17 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   }
   if (failed) {
     rc = fail_status;
+    goto done;
+  }
+  if (stop) {
+    rc = stop == FPK_EINTR
+             ? fpk_error_set(err, FPK_EINTR,
+                             "Monte Carlo: stopped by its checkpoint after %zu of %zu paths",
+                             stopped_at, N)
+             : fpk_error_set(err, stop,
+                             "Monte Carlo: the checkpoint callback failed after %zu of %zu paths "
+                             "(status %d)",
+                             stopped_at, N, stop);
     goto done;
   }
 
