@@ -59,6 +59,11 @@ int fpk_bc_parse(const char *s, fpk_bc *bc);
  * near t1), or for non-finite or reversed input. Used by every time stepper so that FP solvers,
  * Monte Carlo and the exact Euler–Maruyama moments take the same steps. */
 int fpk_time_steps(double t0, double t1, double dt, size_t *n, double *h, fpk_error *err);
+/* For a solver restored in the middle of an interval (a checkpoint): FPK_SUCCESS if n steps of h
+ * are the split fpk_time_steps(t0, t1, dt) makes and t is the time of step i < n of it, else
+ * FPK_EINVAL saying which. */
+int fpk_time_steps_position(double t0, double t1, double dt, size_t n, double h, size_t i,
+                            double t, fpk_error *err);
 
 #ifdef __cplusplus
 }

@@ -96,3 +96,19 @@ int fpk_time_steps(double t0, double t1, double dt, size_t *n, double *h, fpk_er
   *n = (size_t)k;
   return FPK_SUCCESS;
 }
+
+int fpk_time_steps_position(double t0, double t1, double dt, size_t n, double h, size_t i,
+                            double t, fpk_error *err) {
+  size_t nn;
+  double hh;
+  fpk_error e = {0};
+  if (fpk_time_steps(t0, t1, dt, &nn, &hh, &e) || nn != n || hh != h)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "the pending interval [%.17g, %.17g] in %zu steps of %.17g is not the "
+                         "split of dt = %g",
+                         t0, t1, n, h, dt);
+  if (i >= n || t != t0 + (double)i * h)
+    return fpk_error_set(err, FPK_EINVAL, "t = %.17g is not step %zu of the pending interval", t,
+                         i);
+  return FPK_SUCCESS;
+}

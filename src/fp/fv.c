@@ -400,21 +400,9 @@ int fpk_fv_restore(fpk_fv *s, const fpk_fv_state *st) {
   if ((double)st->steps > 1e18)
     return fpk_error_set(&s->err, FPK_EINVAL, "fv restore: step count %zu out of range",
                          st->steps);
-  if (st->n) {
-    /* the pending interval must be the split this solver would make, and t a point of it */
-    size_t n;
-    double h;
-    fpk_error e = {0};
-    if (fpk_time_steps(st->t0, st->t1, s->dt, &n, &h, &e) || n != st->n || h != st->h)
-      return fpk_error_set(&s->err, FPK_EINVAL,
-                           "fv restore: the pending interval [%.17g, %.17g] in %zu steps of "
-                           "%.17g is not this solver's split (dt = %g)",
-                           st->t0, st->t1, st->n, st->h, s->dt);
-    if (st->i >= st->n || st->t != st->t0 + (double)st->i * st->h)
-      return fpk_error_set(&s->err, FPK_EINVAL,
-                           "fv restore: t = %.17g is not step %zu of the pending interval", st->t,
-                           st->i);
-  }
+  if (st->n && fpk_time_steps_position(st->t0, st->t1, s->dt, st->n, st->h, st->i, st->t,
+                                        &s->err))
+    return fpk_error_prefix(&s->err, "fv restore: ");
   for (size_t i = 0; i < s->op.n; i++)
     if (!isfinite(st->p[i]))
       return fpk_error_set(&s->err, FPK_EINVAL, "fv restore: density not finite at cell %zu", i);

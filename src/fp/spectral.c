@@ -538,20 +538,9 @@ int fpk_spectral_restore(fpk_spectral *s, const fpk_spectral_state *st) {
     return fpk_error_set(&s->err, FPK_EINVAL,
                          "spectral restore: time %g, mass %g or step count %zu out of range", st->t,
                          st->mass, st->steps);
-  if (st->n) {
-    size_t n;
-    double h;
-    fpk_error e = {0};
-    if (fpk_time_steps(st->t0, st->t1, s->dt, &n, &h, &e) || n != st->n || h != st->h)
-      return fpk_error_set(&s->err, FPK_EINVAL,
-                           "spectral restore: the pending interval [%.17g, %.17g] in %zu steps "
-                           "of %.17g is not this solver's split (dt = %g)",
-                           st->t0, st->t1, st->n, st->h, s->dt);
-    if (st->i >= st->n || st->t != st->t0 + (double)st->i * st->h)
-      return fpk_error_set(&s->err, FPK_EINVAL,
-                           "spectral restore: t = %.17g is not step %zu of the pending interval",
-                           st->t, st->i);
-  }
+  if (st->n && fpk_time_steps_position(st->t0, st->t1, s->dt, st->n, st->h, st->i, st->t,
+                                        &s->err))
+    return fpk_error_prefix(&s->err, "spectral restore: ");
   const int etd = s->T == &etdrk4_impl, sbdf = s->T == &sbdf2_impl;
   if (etd ? !(st->hc > 0.0 && isfinite(st->hc)) : st->hc != 0.0)
     return fpk_error_set(&s->err, FPK_EINVAL,
