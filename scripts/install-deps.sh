@@ -14,6 +14,8 @@ pkgs=(
   libmatheval-dev     # model expressions, parsed and differentiated symbolically
   libopenblas-serial-dev  # BLAS products of the separable Gibbs kernels (grid Sinkhorn)
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
+  python3-xarray python3-h5netcdf   # the test that opens every output as labelled arrays
+  doxygen             # the API reference (cmake --build build --target docs)
   # the fuzz run of scripts/test.sh (scripts/fuzz.sh): clang, its libFuzzer and sanitizer
   # runtimes, its OpenMP, and llvm-symbolizer for readable stacks
   clang libclang-rt-14-dev libomp-14-dev llvm-14
