@@ -28,6 +28,8 @@ for f in include/fpkit/version.h include/fpkit/fv.h include/fpkit/ot.h bin/fpkit
          share/doc/fpkit/LICENSE share/doc/fpkit/CITATION.cff; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
+grep -q "^version: $version\$" "$prefix/share/doc/fpkit/CITATION.cff" ||
+  fail "CITATION.cff does not give version $version (project(VERSION) in CMakeLists.txt)"
 # Nothing of the commands or of the build tree in the installed package.
 for f in $(cd "$prefix" && find . -type f | sort); do
   case $f in *fpkit_app*|*fpkit_internal*|*/app/*) fail "installed: $f" ;; esac
@@ -48,8 +50,9 @@ for e in "${examples[@]}"; do
   # shellcheck disable=SC2046
   "$cc" "${cflags[@]}" "$src/examples/$e.c" -o "$work/pc/$e" $(pkg-config --cflags --libs fpkit) -lm ||
     fail "$e: pkg-config shared link"
-  ldd "$work/pc/$e" | grep -q "libfpkit.so.0 => $prefix/$libdir/libfpkit.so.0" ||
-    LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/$e" | grep -q "libfpkit.so.0 => $prefix/$libdir" ||
+  # (the output kept first: grep -q would stop reading early, and pipefail blame ldd for it)
+  deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/$e")
+  grep -q "libfpkit.so.0 => $prefix/$libdir/libfpkit.so.0" <<< "$deps" ||
     fail "$e: does not load the installed libfpkit.so.0"
   LD_LIBRARY_PATH=$prefix/$libdir "$work/pc/$e" > "$work/pc/$e.out" ||
     { cat "$work/pc/$e.out"; fail "$e (pkg-config, shared) failed"; }
@@ -58,7 +61,7 @@ for e in "${examples[@]}"; do
   "$cc" "${cflags[@]}" "$src/examples/$e.c" -o "$work/pc/${e}_static" $(pkg-config --cflags fpkit) \
     $(pkg-config --libs --static fpkit | sed 's/-lfpkit\b/-l:libfpkit.a/') -lm ||
     fail "$e: pkg-config --static link"
-  if readelf -d "$work/pc/${e}_static" | grep -q 'NEEDED.*libfpkit'; then
+  if readelf -d "$work/pc/${e}_static" | grep 'NEEDED.*libfpkit'; then
     fail "${e}_static needs libfpkit.so"
   fi
   env -u LD_LIBRARY_PATH "$work/pc/${e}_static" > "$work/pc/${e}_static.out" ||
@@ -79,9 +82,9 @@ ctest --test-dir "$work/cm" --output-on-failure > "$work/cm-test.log" 2>&1 ||
   { cat "$work/cm-test.log"; fail "the CMake-built examples"; }
 grep -E 'tests passed|Total Test' "$work/cm-test.log" | sed 's/^/  /'
 for e in "${examples[@]}"; do
-  if readelf -d "$work/cm/${e}_static" | grep -q 'NEEDED.*libfpkit'; then
+  if readelf -d "$work/cm/${e}_static" | grep 'NEEDED.*libfpkit'; then
     fail "${e}_static (fpkit::fpkit_static) needs libfpkit.so"
   fi
-  readelf -d "$work/cm/$e" | grep -q 'NEEDED.*libfpkit.so.0' || fail "$e (fpkit::fpkit) does not link libfpkit.so.0"
+  readelf -d "$work/cm/$e" | grep 'NEEDED.*libfpkit.so.0' > /dev/null || fail "$e (fpkit::fpkit) does not link libfpkit.so.0"
 done
 echo "install_examples: CMake find_package: ${#examples[@]} examples (fpkit::fpkit and fpkit::fpkit_static) pass; $(( $(date +%s) - t0 )) s"
