@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # libfpkit.so exports the fpk_ API and nothing else (docs/install.md "Exported symbols"):
 #  1. every defined dynamic symbol starts with fpk_ (internal helpers such as ot_* stay local);
-#  2. every function declared in the public headers include/fpkit/*.h is exported (a declared
+#  2. libfpkit.a (cmake/fpkitLocalize.cmake) defines the same global symbols, nothing more;
+#  3. every function declared in the public headers include/fpkit/*.h is exported (a declared
 #     but undefined function, or one the version script hid, fails here rather than at a
 #     user's link).
-# Usage: bash check_exports.sh LIBFPKIT_SO SOURCE_DIR GENERATED_INCLUDE_DIR
+# Usage: bash check_exports.sh LIBFPKIT_SO SOURCE_DIR GENERATED_INCLUDE_DIR LIBFPKIT_A
 set -euo pipefail
-lib=$1 src=$2 gen=$3
+lib=$1 src=$2 gen=$3 archive=$4
 # Code of the version-script node (FPK_0 ...) and the linker's own symbols are not exports of
 # ours; nm -D --defined-only lists symbol names only, one per line after the type letter.
 exported=$(nm -D --defined-only "$lib" | awk 'NF >= 3 { print $3 }' | sed 's/@.*//' | sort -u)
@@ -16,6 +17,13 @@ fail=0
 if [ -n "$bad" ]; then
   echo "check_exports: FAIL: libfpkit.so exports symbols without the fpk_ prefix:" >&2
   printf '  %s\n' $bad >&2
+  fail=1
+fi
+# The static library: its global defined symbols (not the undefined references) are the same.
+static_globals=$(nm -g --defined-only "$archive" | awk 'NF >= 3 { print $3 }' | sort -u)
+if [ "$static_globals" != "$exported" ]; then
+  echo "check_exports: FAIL: libfpkit.a's global symbols differ from libfpkit.so's exports:" >&2
+  diff <(printf '%s\n' "$exported") <(printf '%s\n' "$static_globals") | sed 's/^/  /' >&2 || true
   fail=1
 fi
 # Declarations: the headers without comments; a function is a name fpk_... followed by "(" that
@@ -61,5 +69,6 @@ if [ "$ndeclared" -lt 50 ]; then
 fi
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ $fail -eq 0 ] || exit 1
-echo "check_exports: $(basename "$lib"): soname $soname, $count exported symbols, all fpk_;" \
-     "$ndeclared functions declared in the public headers, all exported"
+echo "check_exports: $(basename "$lib"): soname $soname, $count exported symbols, all fpk_" \
+     "(libfpkit.a: the same $count global symbols); $ndeclared functions declared in the public" \
+     "headers, all exported"
