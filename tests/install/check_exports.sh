@@ -39,12 +39,14 @@ for d in sys.argv[1:]:
         # the C++ guards (extern "C" { ... }), then every preprocessor line
         text = re.sub(r"#ifdef __cplusplus.*?#endif", " ", text, flags=re.S)
         text = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", " ", text, flags=re.M)
-        # drop the bodies of static inline functions: only file-level text remains
+        # drop the bodies of static inline functions and structs: only file-level text remains
         out, depth = [], 0
         for ch in text:
             if ch == "{": depth += 1
             if depth == 0: out.append(ch)
-            if ch == "}": depth -= 1
+            if ch == "}":
+                depth -= 1
+                if depth == 0: out.append(";")  # a body ends a statement, as ";" does
         text = "".join(out)
         for stmt in text.split(";"):
             if re.search(r"\bstatic\b", stmt) or re.search(r"\btypedef\b", stmt):
