@@ -137,7 +137,9 @@ typedef struct fpk_h5_diff {
   size_t ndiffer;      /* elements whose 64 bits differ (NaNs with different payloads included) */
   size_t nan_mismatch; /* elements NaN in one file and not in the other */
   double max_abs;      /* max |a - b| over differing elements where neither is NaN */
-  double max_rel;      /* max |a - b| / max(|a|, |b|) over the same elements */
+  double max_rel;      /* max |a - b| / max(|a|, |b|) over the same elements (large where both
+                          are near 0: a covariance of 1e-17 against 0) */
+  double max_abs_a;    /* max |a| over the finite elements of A: the scale of the dataset */
   int wall_clock;      /* a measured time, not a result: the dataset's name contains "seconds"
                           (fpkit's name for wall-clock timings, /ot/seconds), which no rerun
                           reproduces */

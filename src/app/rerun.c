@@ -191,8 +191,10 @@ static void print_comparison(const fpk_h5_comparison *c, const char *file, const
     printf("  %s: ", d->path);
     switch (d->kind) {
       case FPK_H5_DIFF_VALUES:
-        printf("%zu of %zu elements differ, max |a-b| = %.3e, max relative difference = %.3e",
-               d->ndiffer, d->nelements, d->max_abs, d->max_rel);
+        printf("%zu of %zu elements differ, max |a-b| = %.3e", d->ndiffer, d->nelements,
+               d->max_abs);
+        if (d->max_abs_a > 0.0) printf(" (%.2e of max |a|)", d->max_abs / d->max_abs_a);
+        printf(", max relative difference = %.3e", d->max_rel);
         if (d->nan_mismatch) printf(", %zu NaN in one file only", d->nan_mismatch);
         break;
       case FPK_H5_DIFF_SHAPE:

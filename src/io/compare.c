@@ -74,6 +74,8 @@ static size_t count(size_t rank, const size_t *dims) {
  * different payloads differ, and a NaN equals a NaN of the same bits. */
 static void compare_values(const double *a, const double *b, size_t n, fpk_h5_diff *d) {
   d->nelements = n;
+  for (size_t i = 0; i < n; i++)
+    if (isfinite(a[i]) && fabs(a[i]) > d->max_abs_a) d->max_abs_a = fabs(a[i]);
   for (size_t i = 0; i < n; i++) {
     if (!memcmp(&a[i], &b[i], sizeof(double))) continue;
     d->ndiffer++;
