@@ -119,6 +119,51 @@ void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len);
 /* 1 if path is an HDF5 file that fpkit wrote (root attribute fpkit_version), else 0. */
 int fpk_h5_is_fpkit_file(const char *path);
 
+/* ---- Comparing two files (src/io/compare.c) ---------------------------------------------- */
+
+/* How one dataset of file A compares with the dataset of the same path in file B. */
+typedef enum fpk_h5_diff_kind {
+  FPK_H5_DIFF_VALUES = 1, /* same shape, some elements differ in at least one bit */
+  FPK_H5_DIFF_SHAPE,      /* different rank or dimensions */
+  FPK_H5_DIFF_ONLY_IN_A,  /* a dataset of A that B lacks */
+  FPK_H5_DIFF_ONLY_IN_B   /* a dataset of B that A lacks */
+} fpk_h5_diff_kind;
+
+typedef struct fpk_h5_diff {
+  char *path; /* "/fv/density" */
+  fpk_h5_diff_kind kind;
+  size_t rank_a, rank_b, dims_a[FPK_H5_MAX_RANK], dims_b[FPK_H5_MAX_RANK];
+  size_t nelements;    /* FPK_H5_DIFF_VALUES: elements compared */
+  size_t ndiffer;      /* elements whose 64 bits differ (NaNs with different payloads included) */
+  size_t nan_mismatch; /* elements NaN in one file and not in the other */
+  double max_abs;      /* max |a - b| over differing elements where neither is NaN */
+  double max_rel;      /* max |a - b| / max(|a|, |b|) over the same elements (large where both
+                          are near 0: a covariance of 1e-17 against 0) */
+  double max_abs_a;    /* max |a| over the finite elements of A: the scale of the dataset */
+  int wall_clock;      /* a measured time, not a result: the dataset's name contains "seconds"
+                          (fpkit's name for wall-clock timings, /ot/seconds), which no rerun
+                          reproduces */
+} fpk_h5_diff;
+
+typedef struct fpk_h5_comparison {
+  size_t ndatasets;   /* paths that are a dataset in A or in B */
+  size_t nidentical;  /* of them, bitwise identical in both */
+  size_t nelements;   /* elements of the identical datasets */
+  size_t ndiffs;      /* the others, sorted by path */
+  size_t nresults;    /* of the others, those that are not wall_clock: 0 means the results agree */
+  fpk_h5_diff *diffs;
+} fpk_h5_comparison;
+
+/* Compares every dataset of two HDF5 files (all groups, recursively): the same set of dataset
+ * paths, the same shapes, and bitwise-identical values, NaN payloads included. Numeric datasets
+ * are read as doubles through fpk_h5_reader (checked types and dataspaces, Fletcher-32 checked;
+ * integers convert exactly up to 2^53). Attributes are not compared. Fails (FPK_EIO/FPK_EINVAL,
+ * err naming file and dataset) when a file cannot be read or holds a non-numeric dataset; on
+ * success *out holds the result (release with fpk_h5_comparison_free). */
+int fpk_h5_compare_files(const char *path_a, const char *path_b, fpk_h5_comparison *out,
+                         fpk_error *err);
+void fpk_h5_comparison_free(fpk_h5_comparison *c);
+
 #ifdef __cplusplus
 }
 #endif

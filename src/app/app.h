@@ -32,6 +32,16 @@ typedef struct fpk_run_options {
   /* The temporary of a checkpoint being written (NULL once it is renamed or removed), so that a
    * second signal, which ends the process at once, can remove it. */
   void (*on_checkpoint_temp)(const char *tmp_path);
+  /* Provenance (src/app/output.c writes it to /provenance): the command line as given. */
+  int argc;
+  const char *const *argv;
+  /* The configuration as text, instead of the file config_path (fpkit rerun: the configuration
+   * stored in a result), parsed under the name config_name; config_path then only names the
+   * original configuration file in the record. NULL: read config_path. */
+  const char *config_text;
+  const char *config_name;
+  /* fpkit rerun: the file whose stored configuration is run again; an input, never written. */
+  const char *rerun_of;
 } fpk_run_options;
 
 /* `fpkit run`. Returns FPK_EINTR when a signal stopped a checkpointed run: err then says where,
@@ -49,6 +59,18 @@ struct fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *pat
  * failed with the reason, so the caller writes what it has and commits; returns FPK_SUCCESS, or
  * the writer's error. The command still fails with `failure` afterwards. */
 int fpk_app_mark_failed(struct fpk_h5 *f, const fpk_error *failure, fpk_error *err);
+/* Writes the end time into /provenance (the rest of it, start time included, is written by
+ * fpk_app_create_output) and commits f (fpk_h5_commit). Returns non-zero on failure, with the
+ * message on f (fpk_h5_errmsg), like fpk_h5_commit. */
+int fpk_app_commit_output(struct fpk_h5 *f, const fpk_run_options *opt);
+/* The command's configuration: opt->config_text parsed as opt->config_name when given, else the
+ * file opt->config_path; then opt->sets applied. NULL on failure (err says why). */
+struct fpk_config *fpk_app_load_config(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit rerun` (src/app/rerun.c): runs the command stored in opt->rerun_of again from its stored
+ * configuration, into opt->output (NULL: FILE.rerun.h5; never FILE itself), then compares every
+ * dataset. Returns FPK_SUCCESS when the rerun ran and was compared: *identical is then 1 when
+ * every dataset is bitwise identical, else 0 (the differences are printed on stdout). */
+int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err);
 /* `fpkit converge` (src/app/converge.c): same options; fails (non-zero) when an order is
  * unresolved or misses an expected value, after writing the file. */
 int fpk_app_converge(const fpk_run_options *opt, fpk_error *err);

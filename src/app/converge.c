@@ -1002,6 +1002,7 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
         fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
         fpk_h5_attr_u64(f, "/", "seed", S->seed) ||
         fpk_h5_attr_string(f, "/", "created", created) ||
+        fpk_h5_attr_string(f, "/", "command", "converge") ||
         fpk_h5_attr_string(f, "/", "model", S->model->name) ||
         fpk_h5_group(f, "/converge", "refinement ladder on shared Brownian paths") ||
         fpk_h5_write(f, "/converge/steps", 1, &n, steps_d, NULL, "steps over [0, T] per level") ||
@@ -1068,7 +1069,7 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
       }
     }
   }
-  if (fpk_h5_commit(f)) goto h5fail;
+  if (fpk_app_commit_output(f, opt)) goto h5fail;
   fpk_h5_close(f);
   f = NULL;
   if (!opt->quiet) printf("wrote %s (%.2f s)\n", S->output, R->wall);
@@ -1139,9 +1140,8 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
   memset(&S, 0, sizeof S);
   char default_out[1024];
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
-  fpk_config *cfg = fpk_config_load(opt->config_path, err);
+  fpk_config *cfg = fpk_app_load_config(opt, err);
   int rc = cfg ? FPK_SUCCESS : err->status;
-  for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(cfg, opt->sets[i], err);
   if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
   if (!rc) rc = run_study(&S, cfg, opt, err);
   functionals_free(&S.F);

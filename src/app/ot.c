@@ -1414,7 +1414,7 @@ static int execute(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
         fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
         fpk_h5_attr_string(f, "/", "created", created) ||
         fpk_h5_attr_string(f, "/", "command", "ot") || write_grid(f, &r->grid) ||
-        write_results(f, r) || fpk_h5_commit(f))
+        write_results(f, r) || fpk_app_commit_output(f, opt))
       rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
   }
   fpk_h5_close(f); /* removes the temporary file unless committed */
@@ -1447,9 +1447,8 @@ int fpk_app_ot(const fpk_run_options *opt, fpk_error *err) {
   memset(&r, 0, sizeof r);
   char default_out[1024];
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
-  r.cfg = fpk_config_load(opt->config_path, err);
+  r.cfg = fpk_app_load_config(opt, err);
   int rc = r.cfg ? FPK_SUCCESS : err->status;
-  for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(r.cfg, opt->sets[i], err);
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
   if (!rc) rc = execute(&r, opt, err);
   release(&r);

@@ -1,16 +1,48 @@
 /* Output files of the commands: checked, created first, removed on failure (fpkit/io.h). */
 #include "app/app.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "fpkit/config.h"
 #include "fpkit/io.h"
+#include "fpkit/provenance.h"
+
+/* /provenance (docs/reproducibility.md): what built and ran this, how it was invoked and where,
+ * and when it started; fpk_app_commit_output adds the end time. */
+static int write_provenance(fpk_h5 *f, const fpk_run_options *opt) {
+  fpk_provenance p;
+  fpk_provenance_collect(&p);
+  fpk_provenance_field fields[FPK_PROVENANCE_NFIELDS];
+  const size_t n = fpk_provenance_fields(&p, fields, FPK_PROVENANCE_NFIELDS);
+  if (fpk_h5_group(f, "/provenance",
+                   "what built and ran this file: code, compiler, flags, libraries, host, "
+                   "command line, times (docs/reproducibility.md)"))
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    if (fpk_h5_attr_string(f, "/provenance", fields[i].name, fields[i].value)) return -1;
+  char *line = fpk_shell_join(opt->argc, opt->argv);
+  char cwd[PATH_MAX], start[32];
+  if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "unknown");
+  fpk_utc_now(start);
+  const int bad = !line || fpk_h5_attr_u64(f, "/provenance", "threads", (uint64_t)p.threads) ||
+                  fpk_h5_attr_string(f, "/provenance", "command_line", line) ||
+                  fpk_h5_attr_string(f, "/provenance", "working_directory", cwd) ||
+                  fpk_h5_attr_string(f, "/provenance", "start_time", start) ||
+                  (opt->rerun_of && fpk_h5_attr_string(f, "/provenance", "rerun_of", opt->rerun_of));
+  free(line);
+  return bad ? -1 : 0;
+}
 
 fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
                               const char *const *inputs, size_t ninputs, fpk_error *err) {
   const char **all = calloc(ninputs + 1, sizeof *all);
   if (!all) return fpk_error_set(err, FPK_ENOMEM, "out of memory"), NULL;
-  all[0] = opt->config_path;
+  /* a rerun's configuration comes from the file rerun: that file is the input never to write */
+  all[0] = opt->rerun_of ? opt->rerun_of : opt->config_path;
   for (size_t i = 0; i < ninputs; i++) all[1 + i] = inputs[i];
   const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 1};
   fpk_h5 *f = fpk_h5_create(path, &co, err);
@@ -21,7 +53,34 @@ fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
   if (stale && !opt->quiet)
     fprintf(stderr, "fpkit: removed %zu stale temporary file%s of %s left by an interrupted run\n",
             stale, stale == 1 ? "" : "s", path);
+  if (write_provenance(f, opt)) {
+    fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+    fpk_h5_close(f);
+    return NULL;
+  }
   return f;
+}
+
+int fpk_app_commit_output(fpk_h5 *f, const fpk_run_options *opt) {
+  (void)opt;
+  char end[32];
+  fpk_utc_now(end);
+  if (fpk_h5_attr_string(f, "/provenance", "end_time", end)) return -1;
+  return fpk_h5_commit(f);
+}
+
+fpk_config *fpk_app_load_config(const fpk_run_options *opt, fpk_error *err) {
+  fpk_config *c =
+      opt->config_text
+          ? fpk_config_parse(opt->config_name ? opt->config_name : "stored config",
+                             opt->config_text, strlen(opt->config_text), err)
+          : fpk_config_load(opt->config_path, err);
+  for (size_t i = 0; c && i < opt->nsets; i++)
+    if (fpk_config_set(c, opt->sets[i], err)) {
+      fpk_config_free(c);
+      c = NULL;
+    }
+  return c;
 }
 
 int fpk_app_mark_failed(fpk_h5 *f, const fpk_error *failure, fpk_error *err) {

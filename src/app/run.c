@@ -1768,6 +1768,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
       fpk_h5_attr_u64(f, "/", "seed", x->mc_on ? x->mc.seed : 0) ||
       fpk_h5_attr_string(f, "/", "created", s->created) ||
+      fpk_h5_attr_string(f, "/", "command", "run") ||
       fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x))
     return h5_failed(f, err);
   if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages", NULL))
@@ -1863,7 +1864,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       printf("%-8s vs %-8s %12.4e %12.4e %12.4e %12.4e %12.4e\n", pairs[p][0]->name,
              pairs[p][1]->name, last[0], last[1], last[2], last[3], last[4]);
   }
-  if (fpk_h5_commit(f)) return h5_failed(f, err);
+  if (fpk_app_commit_output(f, opt)) return h5_failed(f, err);
   /* The output is whole: the checkpoints of the run are of no more use. */
   if (s->ck_on && (s->ck_written || opt->resume_path)) unlink(s->ck_path);
   if (opt->resume_path && strcmp(opt->resume_path, s->ck_path)) unlink(opt->resume_path);
@@ -1886,9 +1887,8 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   if (opt->resume_path) {
     rc = open_resume(&s, &o, err);
   } else {
-    s.cfg = fpk_config_load(opt->config_path, err);
+    s.cfg = fpk_app_load_config(opt, err);
     rc = s.cfg ? FPK_SUCCESS : err->status;
-    for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(s.cfg, opt->sets[i], err);
   }
   if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
   if (!rc) rc = execute(&s, &o, err);

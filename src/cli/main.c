@@ -6,6 +6,7 @@
  *   fpkit converge CONFIG [same options]
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
+ *   fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]
  *   fpkit --help | --version
  *
  * Exit status: 0 on success, 1 on a run failure (bad configuration or input, I/O), 2 on a usage
@@ -33,6 +34,7 @@ static const char usage_text[] =
     "       fpkit converge CONFIG [same options]\n"
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
+    "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
     "       fpkit --help | --version\n"
     "\n"
     "run: runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte\n"
@@ -47,6 +49,11 @@ static const char usage_text[] =
     "fields of an fpkit HDF5 file), for a list of eps: values, potentials, plan moments, Sinkhorn\n"
     "divergence, closed forms between Gaussians (docs/ot.md). Exits 3 when a solve does not\n"
     "converge (after writing the file) unless --allow-unconverged.\n"
+    "rerun: runs the command stored in an fpkit output FILE again from its stored configuration\n"
+    "into NEW (default FILE.rerun.h5; never FILE itself) and compares every dataset bit for bit:\n"
+    "exit 0 when all are identical, 1 listing those that differ and by how much; differences of\n"
+    "build flags, compiler, commit and library versions are printed as notes\n"
+    "(docs/reproducibility.md).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
@@ -137,6 +144,10 @@ static int usage_error(const char *fmt, const char *arg) {
 }
 
 typedef int (*command_fn)(const fpk_run_options *opt, fpk_error *err);
+
+/* The whole command line, recorded in every output's /provenance. */
+static int full_argc;
+static const char *const *full_argv;
 
 /* Every command takes the same options: CONFIG, -o, --set, --threads, --quiet. */
 static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
@@ -248,6 +259,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   }
   opt.config_path = opt.resume_path ? NULL : argv[optind];
   opt.sets = sets;
+  opt.argc = full_argc;
+  opt.argv = full_argv;
   opt.progress = !opt.quiet && isatty(STDERR_FILENO);
   opt.on_temp_file = remember_temp;
   const int checkpointed = opt.checkpoint_every > 0.0 || opt.resume_path;
@@ -275,7 +288,71 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   return 0;
 }
 
+/* fpkit rerun FILE [-o NEW] [--threads N] [--quiet] [--force]: exit 0 when every dataset of the
+ * rerun is bitwise identical to FILE's, 1 when one differs or the rerun fails, 2 on usage, 3
+ * when the rerun failed numerically without writing a file. */
+static int cmd_rerun(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"output", required_argument, NULL, 'o'}, {"threads", required_argument, NULL, 'j'},
+      {"quiet", no_argument, NULL, 'q'},         {"force", no_argument, NULL, 'F'},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+  fpk_run_options opt = {0};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o':
+        if (!optarg[0]) return usage_error("%s", "rerun: -o: empty file name");
+        opt.output = optarg;
+        break;
+      case 'j': {
+        char *end;
+        errno = 0;
+        long n = strtol(optarg, &end, 10);
+        if (*end || errno || end == optarg || n < 1 || n > 4096)
+          return usage_error("--threads '%s': expected an integer in [1, 4096]", optarg);
+        opt.threads = (int)n;
+        break;
+      }
+      case 'q': opt.quiet = 1; break;
+      case 'F': opt.force = 1; break;
+      case 'h': fputs(usage_text, stdout); return 0;
+      default:
+        fprintf(stderr, "fpkit: rerun: unknown or incomplete option '%s'\nTry 'fpkit --help'.\n",
+                argv[optind - 1]);
+        return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    fprintf(stderr, "fpkit: rerun: expected exactly one FILE.h5%s\nTry 'fpkit --help'.\n",
+            optind < argc - 1 ? " (extra arguments given)" : "");
+    return 2;
+  }
+  opt.rerun_of = argv[optind];
+  opt.argc = full_argc;
+  opt.argv = full_argv;
+  opt.progress = !opt.quiet && isatty(STDERR_FILENO);
+  opt.on_temp_file = remember_temp;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal);
+  fpk_error err = {0};
+  int identical = 0;
+  const int rc = fpk_app_rerun(&opt, &identical, &err);
+  if (rc) {
+    fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "rerun failed");
+    return err.status == FPK_ENUMERIC ? 3 : 1;
+  }
+  return identical ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+  /* a copy of the pointers: getopt_long reorders argv */
+  static const char *argv_as_given[4096];
+  full_argc = argc < 4096 ? argc : 4095;
+  for (int i = 0; i < full_argc; i++) argv_as_given[i] = argv[i];
+  full_argv = argv_as_given;
   if (argc < 2) return usage_error("%s", "missing command");
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     fputs(usage_text, stdout);
@@ -290,5 +367,6 @@ int main(int argc, char **argv) {
     return cmd_config(argc - 1, argv + 1, "converge", fpk_app_converge);
   if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
   if (!strcmp(argv[1], "ot")) return cmd_config(argc - 1, argv + 1, "ot", fpk_app_ot);
-  return usage_error("unknown command '%s' (expected run, converge, bridge or ot)", argv[1]);
+  if (!strcmp(argv[1], "rerun")) return cmd_rerun(argc - 1, argv + 1);
+  return usage_error("unknown command '%s' (expected run, converge, bridge, ot or rerun)", argv[1]);
 }
