@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed, the same output everywhere
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import transforms  # noqa: E402
 
 #: Figure widths in inches: one column and two columns (the whole text width) of a two-column
 #: journal page (APS, Elsevier and SIAM are within 0.1 in of these).
@@ -158,15 +159,33 @@ def legend_outside(ax, where="right", **kw):
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
+    # Below the axes: anchored 30 pt under their bottom edge, clear of the tick labels and the
+    # x label whatever the axes' height.
+    below = transforms.offset_copy(ax.transAxes, fig=ax.figure, y=-30, units="points")
     place = {
         "right": dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0),
         "top": dict(loc="lower center", bbox_to_anchor=(0.5, 1.02), borderaxespad=0.0,
                     ncol=min(len(handles), 3)),
-        "bottom": dict(loc="upper center", bbox_to_anchor=(0.5, -0.18), borderaxespad=0.0,
-                       ncol=min(len(handles), 3)),
+        "bottom": dict(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
+                       borderaxespad=0.0, ncol=min(len(handles), 3)),
     }[where]
     place.update(kw)
     return ax.legend(handles, labels, **place)
+
+
+def legend_above(fig, ax=None, handles=None, labels=None, ncol=None, space=0.08):
+    """One legend for the whole figure, above every panel (the handles of ``ax``, or those
+    given): the constrained layout's area shrinks by ``space`` (a fraction of the figure
+    height) to hold it, so it covers no panel. Returns the Legend, or None."""
+    if handles is None:
+        handles, labels = (ax or fig.axes[0]).get_legend_handles_labels()
+    if not handles:
+        return None
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(rect=(0, 0, 1, 1 - space))
+    return fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0),
+                      ncol=ncol or min(len(handles), 4), borderaxespad=0.2)
 
 
 def panel_label(ax, text, **kw):
