@@ -152,16 +152,17 @@ def pair_style(p, q, **overrides):
     return out
 
 
-def legend_outside(ax, where="right", **kw):
+def legend_outside(ax, where="right", below=30, **kw):
     """A legend beside the axes (``where``: right, top, bottom) so it never covers data.
-    Constrained layout (figure()) makes room for it. Returns the Legend, or None when nothing
-    is labelled."""
+    Constrained layout (figure()) makes room for it. ``below``: for where="bottom", the gap in
+    points between the axes' bottom edge and the legend (30 clears one line of tick labels and
+    an x label). Returns the Legend, or None when nothing is labelled."""
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
     # Below the axes: anchored 30 pt under their bottom edge, clear of the tick labels and the
     # x label whatever the axes' height.
-    below = transforms.offset_copy(ax.transAxes, fig=ax.figure, y=-30, units="points")
+    below = transforms.offset_copy(ax.transAxes, fig=ax.figure, y=-below, units="points")
     place = {
         "right": dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0),
         "top": dict(loc="lower center", bbox_to_anchor=(0.5, 1.02), borderaxespad=0.0,

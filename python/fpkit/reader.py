@@ -158,7 +158,7 @@ class Result:
       path, kind ('run', 'converge', 'bridge', 'ot'), command (root attribute ``command``, else
       kind), attrs (root attributes), version (``fpkit_version``), config (Config), provenance
       (dict), grid (Grid, or None where the file has none), group(path) -> Group,
-      dataset(path) -> numpy array, has_dimension_scales(group), to_xarray(group).
+      dataset(path) -> numpy array, datasets(group) -> dict, has_dimension_scales(group), to_xarray(group).
     """
 
     kind = "unknown"
@@ -242,6 +242,16 @@ class Result:
 
     def __contains__(self, path):
         return path in self._f
+
+    def datasets(self, group="/"):
+        """Every dataset below ``group`` as a dict: path relative to the group -> numpy array
+        (e.g. ``{"ot/eps": ..., "grid/x": ...}`` for the root). Reads them all: for small
+        files or groups."""
+        out = {}
+        self._f[group].visititems(
+            lambda name, obj: out.__setitem__(name, obj[()])
+            if isinstance(obj, h5py.Dataset) else None)
+        return out
 
     def has_dimension_scales(self, group="/"):
         """True when some dataset in ``group`` is an HDF5 dimension scale or has scales
