@@ -143,7 +143,7 @@ def fig_moments(B, outdir, checks, summary):
     a.fill_between(t, em - 2 * sd, em + 2 * sd, color=fplot.OKABE_ITO["vermillion"],
                    alpha=0.1, label="exact mean ± 2 sd")
     a.set(xlabel="t", ylabel="X(t)")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[0, 1]
     a.plot(t, np.diag(cov), "k.", label="sample variance")
     a.plot(t, np.diag(ec), "-", color=fplot.OKABE_ITO["vermillion"], label="exact σ² t(T-t)/T")
@@ -171,7 +171,7 @@ def fig_moments(B, outdir, checks, summary):
     a.plot(g, np.exp(-g * g / 2) / np.sqrt(2 * np.pi), "-", color=fplot.OKABE_ITO["vermillion"],
            label="N(0, 1)")
     a.set(xlabel="z")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     save(fig, os.path.join(outdir, "bridge_moments"))
 
 
@@ -215,7 +215,7 @@ def fig_kolmogorov(K, outdir, checks, summary):
         "quantiles": {"p": qp, "exact": qe, "raw": qr, "corrected": qc, "se": se},
         "wall_seconds": float(K["@wall_seconds"])}
 
-    fig, ax = fplot.figure(columns=2, aspect=0.45, nrows=1, ncols=3)
+    fig, ax = fplot.figure(columns=2, aspect=0.6, nrows=1, ncols=3)
     a = ax[0]
     h = 1.0 / m
     a.loglog(m, ksr, "o-", label="raw discrete max")
@@ -226,7 +226,7 @@ def fig_kolmogorov(K, outdir, checks, summary):
     a.loglog(m, beta * np.sqrt(h) * pdf_max, "--", color="C0", lw=0.8,
              label="β√h · max K′ (shift alone)")
     a.set(xlabel="grid steps m (h = 1/m)", ylabel="KS distance to Kolmogorov's law")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[1]
     x = K["max_raw"]  # sorted
     c = beta * np.sqrt(1.0 / head_m)
@@ -238,13 +238,13 @@ def fig_kolmogorov(K, outdir, checks, summary):
     a.axhspan(-floor, floor, color="k", alpha=0.1, label="± floor")
     a.axhline(0, color="k", lw=0.8)
     a.set(xlabel="x", ylabel="F_N(x) − K(x)")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[2]
     a.errorbar(qp, qr - qe, yerr=se, fmt="o", capsize=3, label="raw − exact")
     a.errorbar(qp + 0.002, qc - qe, yerr=se, fmt="s", capsize=3, label="corrected − exact")
     a.axhline(0, color="k", lw=0.8)
     a.set(xlabel="p", ylabel="quantile error")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     save(fig, os.path.join(outdir, "bridge_kolmogorov"))
 
 
@@ -281,7 +281,7 @@ def fig_band(S, outdir, checks, summary):
         "ks_stephens": S["ks_stephens"], "floor": float(S["@floor"]),
         "wall_seconds": float(S["@wall_seconds"])}
 
-    fig, ax = fplot.figure(columns=2, aspect=0.45, nrows=1, ncols=3)
+    fig, ax = fplot.figure(columns=2, aspect=0.6, nrows=1, ncols=3)
     a = ax[0]
     if "sample_u" in S:
         for u in S["sample_u"]:
@@ -297,7 +297,7 @@ def fig_band(S, outdir, checks, summary):
         a.axhline(s * kst, color=fplot.OKABE_ITO["vermillion"], ls=":", lw=1,
                   label="± Stephens" if s > 0 else None)
     a.set(xlabel="u = Φ(x)", ylabel="√n (F_n − Φ)", ylim=(-2.2, 2.2))
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[1]
     a.errorbar(n, ca, yerr=COVERAGE_SE * sea, fmt="o", capsize=3, label="asymptotic band ± 2 SE")
     a.errorbar(n * 1.05, cs, yerr=COVERAGE_SE * ses, fmt="s", capsize=3,
@@ -309,7 +309,7 @@ def fig_band(S, outdir, checks, summary):
     a.axhline(level, color="k", lw=0.8)
     a.set_xscale("log")
     a.set(xlabel="n", ylabel="coverage")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[2]
     bins = np.linspace(0.2, 2.5, 60)
     a.hist(S["sqrt_n_d"], bins=bins, density=True, alpha=0.5, label=f"√n D_n, n = {nh}")
@@ -317,7 +317,7 @@ def fig_band(S, outdir, checks, summary):
     a.plot(xg[1:], np.diff(kolmogorov_cdf(xg)) / np.diff(xg), "k", lw=1, label="Kolmogorov K′")
     a.axvline(k, color="k", ls="--", lw=0.8)
     a.set(xlabel="x")
-    fplot.legend_outside(a, "bottom", ncol=2)
+    fplot.legend_outside(a, "bottom", ncol=1)
     save(fig, os.path.join(outdir, "bridge_ks_band"))
 
 
