@@ -36,7 +36,6 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -29,7 +29,8 @@ class InputError(Exception):
 
 def read_run(path):
     """The parts of one 1D `fpkit run` file the studies use (read through fpkit.open), as plain
-    numpy arrays and numbers: x, lo, hi, bc, n, h, config (the stored text), model, version;
+    numpy arrays and numbers: x, lo, hi, bc, n, h, config (the stored configuration, an
+    fpkit.Config: dict of sections, .text), model, version;
     per method group present among exact, fv, spectral a dict of its datasets and attributes;
     errors; stationary (its datasets, and "attrs": per dataset its attributes)."""
     try:
@@ -43,7 +44,7 @@ def read_run(path):
             raise InputError(f"{path}: not an `fpkit run` file with a /grid")
         x = r.grid.x
         run = {"path": path, "x": x.centres, "lo": x.lo, "hi": x.hi, "bc": x.bc or "",
-               "config": r.config.text, "model": r.attrs.get("model", ""),
+               "config": r.config, "model": r.attrs.get("model", ""),
                "version": r.version or "", "n": x.n, "h": x.h}
         for m in ("exact", "fv", "spectral"):
             if m in r.methods:

@@ -25,14 +25,12 @@ Targets (exit status 1 if missed): stationary L1 < 1e-11 at the largest N; time-
 """
 
 import argparse
-import configparser
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROUNDOFF = 1e-13     # errors below this are treated as the round-off plateau: not fitted
@@ -42,8 +40,7 @@ TARGET_XCHECK = 1e-12
 
 
 def model_params(run):
-    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    cp.read_string(run["config"])
+    cp = run["config"]  # the stored configuration, parsed by fpkit (dict of sections)
     m = cp["model"]
     return {"beta": float(m["beta"]), "amplitude": float(m.get("amplitude", "1")),
             "period": float(m["period"]), "tilt": float(m.get("tilt", "0").split()[0])}
@@ -179,11 +176,11 @@ def main():
     fig, (ax0, ax1) = fplot.figure(columns=2, aspect=0.62, nrows=1, ncols=2,
                                    gridspec_kw={"width_ratios": [1, 1.35]})
     xr = ref["x"]
-    ax0.plot(xr, ref["spectral"]["density"][0], color="grey", lw=1.2, label="initial, t = 0")
+    ax0.plot(xr, ref["spectral"]["density"][0], color="grey", label="initial, t = 0")
     ax0.plot(xr, ref["spectral"]["density"][-1], color=fplot.method_colour("spectral"),
              label=f"t = {ref['spectral']['t'][-1]:g} (N = {ref['n']})")
     stat_ref = ref["stationary"].get("exact", risken_cells(par, ref["lo"], ref["hi"], ref["n"]))
-    ax0.plot(xr, stat_ref, "k--", lw=1.4, label="stationary (Risken, exact)")
+    ax0.plot(xr, stat_ref, "k--", label="stationary (Risken, exact)")
     ax0.set_xlabel("x")
     ax0.set_ylabel("density (cell averages)")
     ax0.set_xlim(ref["lo"], ref["hi"])
@@ -200,12 +197,12 @@ def main():
                fplot.OKABE_ITO["bluish_green"], "^", "--")]
     for label, xs, ys, fit, col, mk, ls in series:
         ys = np.asarray(ys)
-        ax1.semilogy(xs, np.maximum(ys, 1e-17), ls=ls, marker=mk, color=col, ms=5, lw=1.2,
+        ax1.semilogy(xs, np.maximum(ys, 1e-17), ls=ls, marker=mk, color=col,
                      label=label)
         if fit:
             xf = np.array([fit["N_fitted"][0], fit["N_fitted"][-1]])
             ax1.semilogy(xf, 10 ** (fit["intercept"] + fit["slope_log10_per_N"] * xf), ":",
-                         color=col, lw=2.2,
+                         color=col, lw=1.5,
                          label=f"  fit: slope {fit['slope_log10_per_N']:+.3f} decades/N "
                                f"(N = {xf[0]:.0f}–{xf[1]:.0f})")
     ax1.axhline(TARGET_STAT, color="grey", lw=0.8, ls="-.")

@@ -27,7 +27,6 @@ box is wide enough).
 """
 
 import argparse
-import configparser
 import os
 import sys
 
@@ -45,8 +44,7 @@ WINDOW = (1e-12, 1e-3)  # fit where KL / KL(0) lies in this range
 
 
 def beta_of(run):
-    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    cp.read_string(run["config"])
+    cp = run["config"]  # the stored configuration, parsed by fpkit (dict of sections)
     if cp["model"].get("potential") != "double-well":
         raise C.InputError(f"{run['path']}: not a double-well run")
     return float(cp["model"]["beta"])

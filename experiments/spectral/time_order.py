@@ -23,7 +23,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 TARGETS = {"etdrk4": (4, 3.7, 4.3), "sbdf2": (2, 1.7, 2.3)}

@@ -30,7 +30,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 LABELS = {"fv": "finite volumes (Scharfetter–Gummel, TR-BDF2, dt = h/2)",

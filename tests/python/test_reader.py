@@ -10,6 +10,7 @@ known facts (the exact density integrates to 1, times increase, shapes match the
 """
 
 import configparser
+import importlib.util
 import io
 import os
 import tempfile
@@ -143,9 +144,7 @@ class RunFiles(unittest.TestCase):
             self.assertEqual(list(r.coords("stationary", "spectral")), ["x"])
 
     def test_labelled_with_xarray(self):
-        try:
-            import xarray  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("xarray") is None:
             self.skipTest("no xarray")
         with fpkit.open(path("ou2d.h5")) as r:
             da = r.field("fv", labelled=True)
