@@ -171,8 +171,8 @@ def plot_errors(ax, run):
         ax.tick_params(axis="y", which="minor", labelsize=6)
         fplot.legend_outside(ax, "bottom", ncol=1)
         if dropped:
-            ax.text(0.02, 0.02, f"values < {ROUNDOFF:.0e} (round-off) not drawn", fontsize=6,
-                    color="grey", transform=ax.transAxes)
+            ax.text(1.0, 1.02, f"values < {ROUNDOFF:.0e} (round-off) not drawn", fontsize=6,
+                    color="grey", ha="right", va="bottom", transform=ax.transAxes)
     else:
         ax.text(0.5, 0.5, "no error data\n(needs two methods)", ha="center", va="center",
                 transform=ax.transAxes, color="grey")
