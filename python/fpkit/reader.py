@@ -197,7 +197,10 @@ class Result:
         """The stored configuration (Config: dict of sections, plus ``.text``). An empty Config
         when the file has no ``config`` attribute."""
         if self._config is None:
-            self._config = Config(self.attrs.get("config", ""))
+            try:
+                self._config = Config(self.attrs.get("config", ""))
+            except configparser.Error as e:
+                raise self._error(f"the stored config attribute is not INI text ({e})") from None
         return self._config
 
     @property
@@ -290,6 +293,8 @@ class RunResult(Result):
     """
 
     kind = "run"
+    # Dimensions of the stored Monte Carlo paths (indexed by path and step, not output time).
+    _PATH_DIMS = {"paths": ("path", "step", "component"), "path_t": ("step",)}
 
     @property
     def methods(self):
@@ -306,24 +311,34 @@ class RunResult(Result):
 
     def times(self, method=None):
         """Output times of ``method`` (default: the first method present)."""
-        method = method or self.methods[0]
+        if method is None:
+            if not self.methods:
+                raise self._error("no method group (/exact, /fv, /spectral, /mc)")
+            method = self.methods[0]
         return np.asarray(self._method(method)["t"][()], dtype=float)
 
     def coords(self, method, name="density"):
         """Coordinates of ``/<method>/<name>``: an ordered dict dim -> array, one entry per
         axis of the dataset. Dims: ``t`` (output times), ``y``, ``x`` (cell centres) where the
         shape matches the grid, ``component``/``row``/``column`` for mean and covariance
-        vectors and matrices, ``dim_<k>`` otherwise (with indices 0..n-1)."""
-        g = self._f[method] if method in self._f else None
-        if g is None or name not in g:
+        vectors and matrices, ``path``/``step``/``component`` for /mc/paths, ``dim_<k>``
+        otherwise (with indices 0..n-1)."""
+        g = self._f.get(method)
+        if not isinstance(g, h5py.Group) or name not in g:
             raise self._error(f"no dataset /{method}/{name}")
-        return self._coords(g[name].shape, self.times(method) if "t" in g else None, name)
+        t = np.asarray(g["t"][()], dtype=float) if "t" in g else None
+        return self._coords(g[name].shape, t, name)
 
     def _coords(self, shape, t, name):
+        if name in self._PATH_DIMS and len(self._PATH_DIMS[name]) == len(shape):
+            return {d: np.arange(n) for d, n in zip(self._PATH_DIMS[name], shape)}
         grid = self.grid
         dims = [None] * len(shape)
         lead = 0
-        if t is not None and len(shape) >= 1 and shape[0] == t.size and name not in ("t",):
+        # /mc/paths [K][steps+1][dim] and /mc/path_t are indexed by path and step, not by
+        # output time, even where K or steps + 1 happens to equal the number of output times
+        if t is not None and len(shape) >= 1 and shape[0] == t.size and \
+                name not in ("t", "paths", "path_t"):
             dims[0] = ("t", t)
             lead = 1
         if grid is not None and len(shape) - lead >= grid.dim and \
@@ -347,7 +362,7 @@ class RunResult(Result):
         (needs xarray; ImportError otherwise)."""
         g = self._method(method) if method in KNOWN_METHODS or method in self.methods \
             else self._f.get(method)
-        if g is None or name not in g:
+        if not isinstance(g, h5py.Group) or name not in g:
             raise self._error(f"no dataset /{method}/{name}")
         values = g[name][()]
         if not labelled:
