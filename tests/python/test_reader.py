@@ -54,7 +54,7 @@ class RunFiles(unittest.TestCase):
                     self.assertEqual(list(r.coords(m)), ["t"] + list(r.grid.dims))
                     self.assertEqual(list(r.coords(m, "mean")), ["t", "component"])
                     self.assertEqual(list(r.coords(m, "cov")), ["t", "row", "column"])
-            self.assertEqual(list(r.coords("mc", "paths")), ["path", "step", "component"])
+                self.assertEqual(list(r.coords("mc", "paths")), ["path", "step", "component"])
                 # the exact density is a probability density on the grid (the box holds the
                 # Gaussian to ~1e-9 here)
                 mass = r.field("exact").reshape(r.times().size, -1).sum(axis=1)
