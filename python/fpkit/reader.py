@@ -271,12 +271,15 @@ class Result:
         self._f[group].visititems(visit)
         return bool(found)
 
-    def to_xarray(self, group):
-        """``xarray.open_dataset(path, engine="h5netcdf", group=group)``: the group as an xarray
-        Dataset labelled by the file's dimension scales (python3-xarray, python3-h5netcdf)."""
+    def to_xarray(self, group, **kwargs):
+        """``xarray.open_dataset(path, engine="h5netcdf", group=group, **kwargs)``: the group as
+        an xarray Dataset labelled by the file's dimension scales (python3-xarray,
+        python3-h5netcdf). Axes without a scale get h5netcdf's ``phony_dim_<k>`` names
+        (``phony_dims="sort"``, the default here; h5netcdf refuses such a file otherwise)."""
         import xarray  # optional dependency, imported only here
 
-        return xarray.open_dataset(self.path, engine="h5netcdf", group=group)
+        kwargs.setdefault("phony_dims", "sort")
+        return xarray.open_dataset(self.path, engine="h5netcdf", group=group, **kwargs)
 
 
 class RunResult(Result):

@@ -156,15 +156,34 @@ class RunFiles(unittest.TestCase):
             e = r.errors("l1", "mc", "exact", labelled=True)
             self.assertEqual(e.dims, ("t",))
 
-    def test_to_xarray_where_dimension_scales(self):
-        with fpkit.open(path("ou1d.h5")) as r:
-            if not r.has_dimension_scales("fv"):
-                self.skipTest("this fpkit writes no HDF5 dimension scales yet")
-            try:
-                ds = r.to_xarray("fv")
-            except ImportError:
-                self.skipTest("no xarray/h5netcdf")
+    def test_to_xarray(self):
+        if importlib.util.find_spec("xarray") is None or \
+                importlib.util.find_spec("h5netcdf") is None:
+            self.skipTest("no xarray or h5netcdf")
+        with fpkit.open(path("ou2d.h5")) as r:
+            ds = r.to_xarray("fv")
             np.testing.assert_array_equal(ds["density"].values, r.field("fv"))
+            if r.has_dimension_scales("fv"):  # a file with scales: labelled by them
+                self.assertEqual(ds["density"].dims, ("t", "y", "x"))
+        # scales attached inside the group (a copy of a 1D file): xarray labels by them
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "scales.h5")
+            with h5py.File(path("ou1d.h5"), "r") as src, h5py.File(p, "w") as f:
+                for k, v in src.attrs.items():
+                    f.attrs[k] = v
+                src.copy("grid", f)
+                src.copy("fv", f)
+                f["fv/x"] = f["grid/x"][()]
+                f["fv/t"].make_scale("t")
+                f["fv/x"].make_scale("x")
+                f["fv/density"].dims[0].attach_scale(f["fv/t"])
+                f["fv/density"].dims[1].attach_scale(f["fv/x"])
+            with fpkit.open(p) as r:
+                self.assertTrue(r.has_dimension_scales("fv"))
+                ds = r.to_xarray("fv")
+                self.assertEqual(ds["density"].dims, ("t", "x"))
+                np.testing.assert_array_equal(ds["x"].values, r.grid.x.centres)
+                np.testing.assert_array_equal(ds["density"].values, r.field("fv"))
 
 
 @unittest.skipUnless(OUT and os.path.isdir(OUT), "FPK_TEST_OUTPUTS not set (run python_reader.sh)")
