@@ -133,7 +133,9 @@ def fv_mc(files, figdir, summary):
     out = {}
     for ax, dim in zip(axes, ("1d", "2d")):
         any_ = False
-        for pair, style in (("fv_mc", "o-"), ("fv_exact", "s--"), ("mc_exact", "^:")):
+        # each pair drawn as in every fpkit figure (fpkit.plot.PAIR_STYLE: fv vs mc as mc_fv)
+        for pair, style in (("fv_mc", ("mc", "fv")), ("fv_exact", ("fv", "exact")),
+                            ("mc_exact", ("mc", "exact"))):
             d = files.get(f"ou{dim}_{pair}")
             if d is None:
                 continue
@@ -141,7 +143,8 @@ def fv_mc(files, figdir, summary):
             t, S = d["ot/t"], d["ot/divergence"][:, 0]
             eps = d["ot/eps"][0]
             shown = np.abs(S) > 1e-12  # S = 0 to rounding where both are the same field (t = 0)
-            ax.semilogy(t[shown], np.abs(S[shown]), style, label=pair.replace("_", " vs "))
+            ax.semilogy(t[shown], np.abs(S[shown]),
+                        **fplot.pair_style(*style, label=pair.replace("_", " vs ")))
             out[f"ou{dim}_{pair}"] = dict(eps=float(eps), t=t.tolist(), S=S.tolist(),
                                           mass_difference=float(d["attrs"]["mass_difference"]),
                                           converged=int(d["attrs"]["converged"]))
