@@ -5,7 +5,8 @@ Usage:
     /usr/bin/python3 experiments/bridge/figures.py [FILE.h5] [-o OUTDIR] [--json FILE]
 
 Reads FILE.h5 (default results/bridge/bridge.h5), written by `fpkit bridge`; writes
-OUTDIR/bridge_moments.png, bridge_kolmogorov.png, bridge_ks_band.png (default OUTDIR: results)
+OUTDIR/bridge_moments.png, bridge_kolmogorov.png, bridge_ks_band.png (default OUTDIR: results;
+with --format pdf|svg|png, repeatable or a comma list, those extensions instead)
 and a JSON summary (default: beside FILE.h5, summary.json). Every number comes from the file; the
 only other input is the table EXACT_COVERAGE below.
 
@@ -23,14 +24,12 @@ import json
 import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import h5py  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
-DPI = 120
+FORMATS = ["png"]  # set by main() from --format
 Z_MAX = 5.0
 KS_FLOOR_FACTOR = 3.0
 QUANTILE_SE = 3.0
@@ -73,15 +72,22 @@ def kolmogorov_cdf(x):
 
 
 def read(path):
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file (did run.sh run?)")
-    out = {}
-    with h5py.File(path, "r") as f:
-        out["attrs"] = {k: f.attrs[k] for k in f.attrs}
-        for g in ("bridge", "kolmogorov", "ks_band"):
-            if g in f:
-                out[g] = {k: f[g][k][()] for k in f[g]}
-                out[g].update({"@" + k: v for k, v in f[g].attrs.items()})
+    """The three parts of an `fpkit bridge` file (through fpkit.open): {part: {dataset: array,
+    "@attribute": value}} and "attrs" (the root attributes)."""
+    try:
+        result = fpkit.open(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (did run.sh run?)") from None
+    except (OSError, fpkit.FormatError) as e:
+        raise InputError(str(e)) from None
+    with result as r:
+        if r.kind != "bridge":
+            raise InputError(f"{path}: not an `fpkit bridge` file ({r.kind})")
+        out = {"attrs": r.attrs}
+        for part in r.parts:
+            g = r.group(part)
+            out[part] = {k: g[k] for k in g.datasets()}
+            out[part].update({"@" + k: v for k, v in g.attrs.items()})
     return out
 
 
@@ -126,43 +132,47 @@ def fig_moments(B, outdir, checks, summary):
                          "paths": n, "steps": int(B["@steps"]),
                          "wall_seconds": float(B["@wall_seconds"])}
 
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    fig, ax = fplot.figure(columns=2, aspect=0.8, nrows=2, ncols=2)
     a = ax[0, 0]
     sd = np.sqrt(np.diag(ec))
     if "paths" in B:
         for p in B["paths"]:
             a.plot(t, p, lw=0.6, alpha=0.5)
     a.plot(t, mean, "k", lw=2, label="sample mean")
-    a.plot(t, em, "r--", lw=1.5, label="exact a + (b-a)t/T")
-    a.fill_between(t, em - 2 * sd, em + 2 * sd, color="r", alpha=0.1, label="exact mean ± 2 sd")
-    a.set(xlabel="t", ylabel="X(t)", title="bridge paths, mean vs exact")
-    a.legend(fontsize=8)
+    a.plot(t, em, "--", color=fplot.OKABE_ITO["vermillion"], lw=1.5, label="exact a + (b-a)t/T")
+    a.fill_between(t, em - 2 * sd, em + 2 * sd, color=fplot.OKABE_ITO["vermillion"],
+                   alpha=0.1, label="exact mean ± 2 sd")
+    a.set(xlabel="t", ylabel="X(t)")
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[0, 1]
     a.plot(t, np.diag(cov), "k.", label="sample variance")
-    a.plot(t, np.diag(ec), "r-", label="exact σ² t(T-t)/T")
+    a.plot(t, np.diag(ec), "-", color=fplot.OKABE_ITO["vermillion"], label="exact σ² t(T-t)/T")
     if "em_var" in B:
-        a.plot(t, B["em_var"], "g.", ms=4, label="Euler–Maruyama on the SDE")
-        a.plot(t, B["em_var_exact"], "g-", lw=0.8, label="exact variance of the EM chain")
+        a.plot(t, B["em_var"], ".", color=fplot.OKABE_ITO["bluish_green"], ms=4,
+               label="Euler–Maruyama on the SDE")
+        a.plot(t, B["em_var_exact"], "-", color=fplot.OKABE_ITO["bluish_green"], lw=0.8,
+               label="exact variance of the EM chain")
     k = len(t) // 4
-    a.plot(t, cov[k], "b.", ms=4, label=f"sample cov(X(t_{k}), X(t))")
-    a.plot(t, ec[k], "b-", lw=1, label="exact σ² min(s,t)(T-max)/T")
-    a.set(xlabel="t", ylabel="covariance", title="variance and one covariance row")
-    a.legend(fontsize=8)
+    a.plot(t, cov[k], ".", color=fplot.OKABE_ITO["blue"], ms=4,
+           label=f"sample cov(X(t_{k}), X(t))")
+    a.plot(t, ec[k], "-", color=fplot.OKABE_ITO["blue"], lw=1,
+           label="exact σ² min(s,t)(T-max)/T")
+    a.set(xlabel="t", ylabel="covariance")
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[1, 0]
     im = a.imshow(zc, origin="lower", cmap="RdBu_r", vmin=-4, vmax=4,
                   extent=[t[0], t[-1], t[0], t[-1]])
     fig.colorbar(im, ax=a, label="z")
-    a.set(xlabel="t", ylabel="s", title="z-scores of the covariance entries")
+    a.set(xlabel="t", ylabel="s")
     a = ax[1, 1]
     zs = np.concatenate([inner, zm[1:-1]])
     a.hist(zs, bins=50, density=True, alpha=0.6, label=f"{zs.size} z-scores")
     g = np.linspace(-5, 5, 201)
-    a.plot(g, np.exp(-g * g / 2) / np.sqrt(2 * np.pi), "r", label="N(0, 1)")
-    a.set(xlabel="z", title="z-scores (correlated, so only roughly N(0,1))")
-    a.legend(fontsize=8)
-    fig.suptitle(f"Brownian bridge, exact on the grid: {n} paths")
-    fig.tight_layout()
-    save(fig, os.path.join(outdir, "bridge_moments.png"))
+    a.plot(g, np.exp(-g * g / 2) / np.sqrt(2 * np.pi), "-", color=fplot.OKABE_ITO["vermillion"],
+           label="N(0, 1)")
+    a.set(xlabel="z")
+    fplot.legend_outside(a, "bottom", ncol=1)
+    save(fig, os.path.join(outdir, "bridge_moments"))
 
 
 def fig_kolmogorov(K, outdir, checks, summary):
@@ -205,7 +215,7 @@ def fig_kolmogorov(K, outdir, checks, summary):
         "quantiles": {"p": qp, "exact": qe, "raw": qr, "corrected": qc, "se": se},
         "wall_seconds": float(K["@wall_seconds"])}
 
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig, ax = fplot.figure(columns=2, aspect=0.6, nrows=1, ncols=3)
     a = ax[0]
     h = 1.0 / m
     a.loglog(m, ksr, "o-", label="raw discrete max")
@@ -215,9 +225,8 @@ def fig_kolmogorov(K, outdir, checks, summary):
     pdf_max = float(np.max(K["pdf"]))
     a.loglog(m, beta * np.sqrt(h) * pdf_max, "--", color="C0", lw=0.8,
              label="β√h · max K′ (shift alone)")
-    a.set(xlabel="grid steps m (h = 1/m)", ylabel="KS distance to Kolmogorov's law",
-          title="sup|B⁰| monitored on m points")
-    a.legend(fontsize=8)
+    a.set(xlabel="grid steps m (h = 1/m)", ylabel="KS distance to Kolmogorov's law")
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[1]
     x = K["max_raw"]  # sorted
     c = beta * np.sqrt(1.0 / head_m)
@@ -228,17 +237,15 @@ def fig_kolmogorov(K, outdir, checks, summary):
     a.plot(x + c, ecdf - kc, lw=1, label="corrected, + β√h")
     a.axhspan(-floor, floor, color="k", alpha=0.1, label="± floor")
     a.axhline(0, color="k", lw=0.8)
-    a.set(xlabel="x", ylabel="F_N(x) − K(x)",
-          title="empirical CDF of the maximum minus Kolmogorov's")
-    a.legend(fontsize=8)
+    a.set(xlabel="x", ylabel="F_N(x) − K(x)")
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[2]
     a.errorbar(qp, qr - qe, yerr=se, fmt="o", capsize=3, label="raw − exact")
     a.errorbar(qp + 0.002, qc - qe, yerr=se, fmt="s", capsize=3, label="corrected − exact")
     a.axhline(0, color="k", lw=0.8)
-    a.set(xlabel="p", ylabel="quantile error", title=f"quantiles ± 1 SE (m = {head_m})")
-    a.legend(fontsize=8)
-    fig.tight_layout()
-    save(fig, os.path.join(outdir, "bridge_kolmogorov.png"))
+    a.set(xlabel="p", ylabel="quantile error")
+    fplot.legend_outside(a, "bottom", ncol=1)
+    save(fig, os.path.join(outdir, "bridge_kolmogorov"))
 
 
 def fig_band(S, outdir, checks, summary):
@@ -274,7 +281,7 @@ def fig_band(S, outdir, checks, summary):
         "ks_stephens": S["ks_stephens"], "floor": float(S["@floor"]),
         "wall_seconds": float(S["@wall_seconds"])}
 
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig, ax = fplot.figure(columns=2, aspect=0.6, nrows=1, ncols=3)
     a = ax[0]
     if "sample_u" in S:
         for u in S["sample_u"]:
@@ -287,10 +294,10 @@ def fig_band(S, outdir, checks, summary):
     for s in (-1, 1):
         a.axhline(s * k, color="k", ls="--", lw=1,
                   label="± k_α (asymptotic band)" if s > 0 else None)
-        a.axhline(s * kst, color="r", ls=":", lw=1, label="± Stephens" if s > 0 else None)
-    a.set(xlabel="u = Φ(x)", ylabel="√n (F_n − Φ)", ylim=(-2.2, 2.2),
-          title=f"empirical process, n = {nh}: inside the band iff √n D_n <= k_α")
-    a.legend(fontsize=8, loc="lower center", ncol=2)
+        a.axhline(s * kst, color=fplot.OKABE_ITO["vermillion"], ls=":", lw=1,
+                  label="± Stephens" if s > 0 else None)
+    a.set(xlabel="u = Φ(x)", ylabel="√n (F_n − Φ)", ylim=(-2.2, 2.2))
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[1]
     a.errorbar(n, ca, yerr=COVERAGE_SE * sea, fmt="o", capsize=3, label="asymptotic band ± 2 SE")
     a.errorbar(n * 1.05, cs, yerr=COVERAGE_SE * ses, fmt="s", capsize=3,
@@ -301,25 +308,22 @@ def fig_band(S, outdir, checks, summary):
         a.plot(en, [EXACT_COVERAGE[v][1] for v in en], "C1-", lw=0.8, label="exact, Stephens")
     a.axhline(level, color="k", lw=0.8)
     a.set_xscale("log")
-    a.set(xlabel="n", ylabel="coverage", title=f"KS band coverage over {R} repetitions")
-    a.legend(fontsize=8)
+    a.set(xlabel="n", ylabel="coverage")
+    fplot.legend_outside(a, "bottom", ncol=1)
     a = ax[2]
     bins = np.linspace(0.2, 2.5, 60)
     a.hist(S["sqrt_n_d"], bins=bins, density=True, alpha=0.5, label=f"√n D_n, n = {nh}")
     xg = np.linspace(0.3, 2.5, 300)
     a.plot(xg[1:], np.diff(kolmogorov_cdf(xg)) / np.diff(xg), "k", lw=1, label="Kolmogorov K′")
     a.axvline(k, color="k", ls="--", lw=0.8)
-    a.set(xlabel="x", title="Donsker: √n sup|F_n − Φ| vs sup|B⁰|")
-    a.legend(fontsize=8)
-    fig.tight_layout()
-    save(fig, os.path.join(outdir, "bridge_ks_band.png"))
+    a.set(xlabel="x")
+    fplot.legend_outside(a, "bottom", ncol=1)
+    save(fig, os.path.join(outdir, "bridge_ks_band"))
 
 
 def save(fig, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    print(f"wrote {path}")
+    """path without extension gets one file per --format."""
+    fplot.save(fig, path, FORMATS)
 
 
 def plain(obj):
@@ -339,7 +343,9 @@ def main():
     ap.add_argument("file", nargs="?", default="results/bridge/bridge.h5")
     ap.add_argument("-o", "--outdir", default="results")
     ap.add_argument("--json", default=None)
+    fplot.add_format_argument(ap)
     args = ap.parse_args()
+    FORMATS[:] = args.format
     run = read(args.file)
     checks = Checks()
     summary = {"file": args.file}

@@ -1,66 +1,75 @@
 """Log-log figure of one `fpkit converge` file: errors with their Monte Carlo standard errors,
-the fitted slope and its confidence interval (all read from the HDF5 file).
+the fitted slope and its confidence interval (all read from the HDF5 file with the fpkit package,
+python/fpkit; drawn in its paper style, fpkit.plot).
 
-usage: /usr/bin/python3 experiments/converge/plot.py RESULT.h5 FIGURE.png
+usage: /usr/bin/python3 experiments/converge/plot.py RESULT.h5 FIGURE.png [--format pdf|svg|png]
+
+FIGURE's extension is the default format; with --format (repeatable or a comma list) FIGURE's
+stem gets each format's extension instead.
 """
+import argparse
+import os
 import sys
 
-import h5py
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def series(ax, h, g, label, marker):
-    e = np.abs(g["error"][()])
-    se = g["standard_error"][()]
-    ax.errorbar(h, e, yerr=1.96 * se, fmt=marker, capsize=3, label=None)
-    if g.attrs["resolved"]:
-        p, lo, hi = g.attrs["order"], g.attrs["ci_lo"], g.attrs["ci_hi"]
-        a, c = g.attrs["intercept"], g.attrs["correction"]
+def series(ax, h, s, label, marker, colour):
+    """One fpkit.Series: errors with 95% error bars, and the fitted model where resolved."""
+    ax.errorbar(h, np.abs(s.error), yerr=1.96 * s.standard_error, fmt=marker, color=colour,
+                label=None)
+    if s.resolved:
+        p, lo, hi = s.fit["order"], s.fit["ci_lo"], s.fit["ci_hi"]
+        a, c = s.fit["intercept"], s.fit["correction"]
         hh = np.geomspace(h.min(), h.max(), 50)
         # the fitted model (its second correction term, used for deterministic errors, is not
         # stored and is negligible on the drawn range)
-        ax.plot(hh, np.exp(a + p * np.log(hh) + c * hh), "-", lw=1,
-                color=ax.lines[-1].get_color() if ax.lines else None,
+        ax.plot(hh, np.exp(a + p * np.log(hh) + c * hh), "-", color=colour,
                 label=f"{label}: order {p:.3f} [{lo:.3f}, {hi:.3f}]")
     else:
-        ax.plot([], [], marker, label=f"{label}: unresolved")
+        ax.plot([], [], marker, color=colour, label=f"{label}: unresolved")
 
 
 def main():
-    path, fig_path = sys.argv[1], sys.argv[2]
-    with h5py.File(path, "r") as f:
-        c = f["converge"]
-        h = c["h"][()]
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        if "strong" in c:
-            series(ax, h, c["strong"], "strong (RMS)", "o")
-        if "weak" in c:
-            for k in c["weak"]:
-                w = c["weak"][k]
-                name = w.attrs["functional"]
-                name = name.decode() if isinstance(name, bytes) else name
-                g = w["discrete"] if "discrete" in w else w["monte_carlo"]
-                tag = "exact discrete law" if "discrete" in w else "Monte Carlo"
-                series(ax, h, g, f"weak E[{name}] ({tag})", "s")
-        stepper = c.attrs["stepper"]
-        stepper = stepper.decode() if isinstance(stepper, bytes) else stepper
-        model = f.attrs["model"]
-        model = model.decode() if isinstance(model, bytes) else model
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("result", metavar="RESULT.h5")
+    ap.add_argument("figure", metavar="FIGURE.png")
+    ext = os.path.splitext(sys.argv[2] if len(sys.argv) > 2 else "")[1].lstrip(".").lower()
+    fplot.add_format_argument(ap, default=(ext if ext in fplot.FORMATS else "png",))
+    args = ap.parse_args()
+    try:
+        r = fpkit.open(args.result)
+    except (OSError, fpkit.FormatError) as e:
+        print(f"plot.py: error: {e}", file=sys.stderr)
+        return 2
+    with r:
+        if r.kind != "converge":
+            print(f"plot.py: error: {args.result}: not an `fpkit converge` file", file=sys.stderr)
+            return 2
+        h = r.h
+        fig, ax = fplot.figure(columns=1, aspect=0.8)
+        colours = iter(fplot.CYCLE)
+        if r.strong is not None:
+            series(ax, h, r.strong, "strong (RMS)", "o", next(colours))
+        for w in r.weak:
+            tag = "exact discrete law" if w.discrete is not None else "Monte Carlo"
+            series(ax, h, w.best, f"weak E[{w.functional}] ({tag})", "s", next(colours))
+        info = r.info
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("step h")
-        ax.set_ylabel("error at T")
-        ax.set_title(f"{stepper} on {model}, {int(c.attrs['paths'])} paths, 95% CI")
-        ax.legend(fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(fig_path, dpi=120)
-    print(f"wrote {fig_path}")
+        ax.set_ylabel("error at T (95% CI)")
+        # what was run, as a panel label (not a title): stepper, model, paths
+        fplot.panel_label(ax, f"{info['stepper']}, {r.attrs.get('model', '?')}, "
+                              f"{int(info['paths'])} paths", fontsize=7)
+        fplot.legend_outside(ax, "bottom", ncol=1)
+        ax.grid(True, which="major")
+        fplot.save(fig, args.figure, args.format)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

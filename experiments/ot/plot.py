@@ -4,31 +4,40 @@
   plot.py [-r RESULTS_DIR] [-o FIG_DIR]
 
 Reads RESULTS_DIR/ot_*.h5 (default results/), prints one table per experiment, writes
-FIG_DIR/ot_gauss2d.png, ot_w2.png, ot_fv_mc.png, ot_mixtures256.png (those whose files exist)
-and FIG_DIR/ot_summary.json. Exit status 2 when no file can be read.
+FIG_DIR/ot_gauss2d, ot_w2, ot_fv_mc, ot_mixtures256 (those whose files exist) as .png, or as
+each --format (pdf, svg, png; repeatable or a comma list), and FIG_DIR/ot_summary.json. Files
+are read with the fpkit package (python/fpkit) and drawn in its paper style (fpkit.plot).
+Exit status 2 when no file can be read.
 """
 import argparse
 import json
 import os
 import sys
 
-import h5py
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
+
+FORMATS = ["png"]  # set by main() from --format
 
 
 def load(path):
+    """Every dataset of an `fpkit ot` file by path ("ot/eps", "grid/x", ...), with the /ot
+    attributes as "attrs" and the root attributes as "root"; None when the file is absent."""
     if not os.path.exists(path):
         return None
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-        out["attrs"] = dict(f["ot"].attrs)
-        out["root"] = dict(f.attrs)
+    with fpkit.open(path) as r:
+        if r.kind != "ot":
+            raise fpkit.FormatError(f"{path}: not an `fpkit ot` file ({r.kind})")
+        out = r.datasets()
+        out["attrs"] = r.ot.attrs
+        out["root"] = r.attrs
     return out
+
+
+def save(fig, figdir, name):
+    fplot.save(fig, os.path.join(figdir, name), FORMATS)
 
 
 def gauss2d(d, figdir, summary):
@@ -53,21 +62,20 @@ def gauss2d(d, figdir, summary):
                          kernel=kern[j]))
     summary["gauss2d"] = rows
     w2 = float(d["ot/exact/w2sq"][0])
-    fig, ax = plt.subplots(1, 3, figsize=(15, 4.3))
+    fig, ax = fplot.figure(columns=2, aspect=0.42, nrows=1, ncols=3)
     ax[0].loglog(eps, rp, "o-", label="OT$_\\varepsilon$ (primal)")
     ax[0].loglog(eps, rd, "x--", label="OT$_\\varepsilon$ (dual)")
     ax[0].loglog(eps, rc, "s-", label="cross-covariance (Frobenius)")
     ax[0].axhline(1e-4, color="gray", lw=0.8, ls=":")
     ax[0].set_xlabel("$\\varepsilon$")
     ax[0].set_ylabel("relative error vs closed form")
-    ax[0].set_title("grid Sinkhorn vs Gaussian closed form")
-    ax[0].legend()
+    fplot.legend_outside(ax[0], "bottom", ncol=1)
     ax[1].semilogx(eps, d["ot/primal"], "o", label="grid Sinkhorn")
     ax[1].semilogx(eps, ex, "-", label="closed form")
     ax[1].axhline(w2, color="gray", ls="--", label=f"$W_2^2$ = {w2:.6f}")
     ax[1].set_xlabel("$\\varepsilon$")
     ax[1].set_ylabel("OT$_\\varepsilon$")
-    ax[1].legend()
+    fplot.legend_outside(ax[1], "bottom", ncol=1)
     C = d["ot/cross"]
     Ce = d["ot/exact/cross"]
     for (a, b), m in zip(((0, 0), (0, 1), (1, 0), (1, 1)), "os^v"):
@@ -75,11 +83,9 @@ def gauss2d(d, figdir, summary):
         ax[2].semilogx(eps, Ce[:, a, b], "-", color=ax[2].lines[-1].get_color())
     ax[2].set_xlabel("$\\varepsilon$")
     ax[2].set_ylabel("cross-covariance of the plan")
-    ax[2].set_title("markers: grid; lines: closed form")
-    ax[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figdir, "ot_gauss2d.png"), dpi=110)
-    plt.close(fig)
+    ax[2].plot([], [], "k-", label="closed form (lines)")
+    fplot.legend_outside(ax[2], "bottom", ncol=2)
+    save(fig, figdir, "ot_gauss2d")
 
 
 def w2(d, figdir, summary, d2=None):
@@ -100,7 +106,7 @@ def w2(d, figdir, summary, d2=None):
         rows.append(dict(eps=float(e), S=float(S[j]), S_minus_W2=float(S[j] - w2sq),
                          S_exact_minus_W2=float(Se[j] - w2sq), OT_minus_W2=float(OT[j] - w2sq)))
     summary["w2_1d"] = dict(w2sq=w2sq, w2sq_cells=cells, rows=rows)
-    fig, ax = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, ax = fplot.figure(columns=2, aspect=0.5, nrows=1, ncols=2)
     ax[0].loglog(eps, np.abs(S - w2sq), "o-", label="$|S_\\varepsilon - W_2^2|$ grid (1D)")
     ax[0].loglog(eps, np.abs(Se - w2sq), "-", color="k", lw=0.8, label="closed form")
     ax[0].loglog(eps, np.abs(OT - w2sq), "s--", label="$|$OT$_\\varepsilon - W_2^2|$ (1D)")
@@ -112,25 +118,24 @@ def w2(d, figdir, summary, d2=None):
                      label="$|S_\\varepsilon - W_2^2|$ grid (2D)")
     ax[0].set_xlabel("$\\varepsilon$")
     ax[0].set_ylabel("distance to $W_2^2$")
-    ax[0].legend(fontsize=8)
-    ax[0].set_title("Sinkhorn divergence debiases OT$_\\varepsilon$")
+    fplot.legend_outside(ax[0], "bottom", ncol=1)
     x = d["grid/x"]
     ax[1].plot(x, d["ot/a"] / (x[1] - x[0]), label="source density")
     ax[1].plot(x, d["ot/b"] / (x[1] - x[0]), label="target density")
     ax[1].set_xlim(-5, 5)
-    ax[1].legend()
+    fplot.legend_outside(ax[1], "bottom", ncol=2)
     ax[1].set_xlabel("x")
-    fig.tight_layout()
-    fig.savefig(os.path.join(figdir, "ot_w2.png"), dpi=110)
-    plt.close(fig)
+    save(fig, figdir, "ot_w2")
 
 
 def fv_mc(files, figdir, summary):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, axes = fplot.figure(columns=2, aspect=0.5, nrows=1, ncols=2)
     out = {}
     for ax, dim in zip(axes, ("1d", "2d")):
         any_ = False
-        for pair, style in (("fv_mc", "o-"), ("fv_exact", "s--"), ("mc_exact", "^:")):
+        # each pair drawn as in every fpkit figure (fpkit.plot.PAIR_STYLE: fv vs mc as mc_fv)
+        for pair, style in (("fv_mc", ("mc", "fv")), ("fv_exact", ("fv", "exact")),
+                            ("mc_exact", ("mc", "exact"))):
             d = files.get(f"ou{dim}_{pair}")
             if d is None:
                 continue
@@ -138,7 +143,8 @@ def fv_mc(files, figdir, summary):
             t, S = d["ot/t"], d["ot/divergence"][:, 0]
             eps = d["ot/eps"][0]
             shown = np.abs(S) > 1e-12  # S = 0 to rounding where both are the same field (t = 0)
-            ax.semilogy(t[shown], np.abs(S[shown]), style, label=pair.replace("_", " vs "))
+            ax.semilogy(t[shown], np.abs(S[shown]),
+                        **fplot.pair_style(*style, label=pair.replace("_", " vs ")))
             out[f"ou{dim}_{pair}"] = dict(eps=float(eps), t=t.tolist(), S=S.tolist(),
                                           mass_difference=float(d["attrs"]["mass_difference"]),
                                           converged=int(d["attrs"]["converged"]))
@@ -151,13 +157,10 @@ def fv_mc(files, figdir, summary):
         if any_:
             ax.set_xlabel("t")
             ax.set_ylabel("$S_\\varepsilon$ (|value|)")
-            ax.set_title(f"OU {dim} flagship run, eps = {eps:g} (FV vs exact at t = 0: S = 0)",
-                         fontsize=10)
-            ax.legend()
+            fplot.panel_label(ax, f"OU {dim}, eps = {eps:g}")
+            fplot.legend_outside(ax, "bottom", ncol=3)
     summary["fv_mc"] = out
-    fig.tight_layout()
-    fig.savefig(os.path.join(figdir, "ot_fv_mc.png"), dpi=110)
-    plt.close(fig)
+    save(fig, figdir, "ot_fv_mc")
 
 
 def mixtures(files, figdir, summary):
@@ -203,11 +206,11 @@ def mixtures(files, figdir, summary):
     x, y = d["grid/x"], d["grid/y"]
     h = x[1] - x[0]
     ext = (x[0] - h / 2, x[-1] + h / 2, y[0] - h / 2, y[-1] + h / 2)
-    fig, ax = plt.subplots(1, 4, figsize=(19, 4.5))
+    fig, ax = fplot.figure(columns=2, aspect=0.45, nrows=1, ncols=4)
     ax[0].imshow(d["ot/a"] / h**2, origin="lower", extent=ext, cmap="Blues")
-    ax[0].set_title("source mixture a")
+    fplot.panel_label(ax[0], "source a")
     ax[1].imshow(d["ot/b"] / h**2, origin="lower", extent=ext, cmap="Reds")
-    ax[1].set_title("target mixture b")
+    fplot.panel_label(ax[1], "target b")
     # entropic barycentric map: E[y | x] = x - grad f(x) / 2 for the cost |x - y|^2
     f = d["ot/f"]
     gy, gx = np.gradient(f, h, h)
@@ -220,7 +223,7 @@ def mixtures(files, figdir, summary):
     m2 = mask[::s, ::s]
     ax[2].quiver(X[::s, ::s][m2], Y[::s, ::s][m2], -0.5 * gx[::s, ::s][m2], -0.5 * gy[::s, ::s][m2],
                  angles="xy", scale_units="xy", scale=1, width=0.003, color="w", alpha=0.8)
-    ax[2].set_title("potential f, displacement $-\\nabla f/2$ (arrows), target (red)")
+    fplot.panel_label(ax[2], "f, $-\\nabla f/2$ (arrows), b (red)")
     ks = [k for k in ("fft", "blas", "lse", "auto") if k in rows]
     neps = len(rows[ks[0]]["sweep"])
     wbar = 0.8 / neps
@@ -236,23 +239,23 @@ def mixtures(files, figdir, summary):
     ax[3].set_xticks(np.arange(len(ks)), ks)
     ax[3].set_yscale("log")
     ax[3].set_ylim(top=8 * top)
-    ax[3].legend(fontsize=8, loc="upper left")
-    ax[3].set_xlabel("requested back-end (label: back-end of the final stage)")
-    ax[3].set_ylabel("ms per iteration (whole solve, all stages)")
-    ax[3].set_title(f"256 x 256, tol = {rows[ks[0]]['tol']:g}")
+    fplot.legend_outside(ax[3], "bottom", below=40, ncol=1)
+    ax[3].set_xlabel("requested back-end\n(label: final stage's)")
+    ax[3].set_ylabel("ms per iteration")
+    fplot.panel_label(ax[3], f"{len(x)} x {len(y)}, tol = {rows[ks[0]]['tol']:g}")
     for a in ax[:3]:
         a.set_xlabel("x")
         a.set_ylabel("y")
-    fig.tight_layout()
-    fig.savefig(os.path.join(figdir, "ot_mixtures256.png"), dpi=110)
-    plt.close(fig)
+    save(fig, figdir, "ot_mixtures256")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-r", "--results", default="results")
     ap.add_argument("-o", "--output", default=None, help="figure directory (default: RESULTS)")
+    fplot.add_format_argument(ap)
     a = ap.parse_args()
+    FORMATS[:] = a.format
     figdir = a.output or a.results
     os.makedirs(figdir, exist_ok=True)
     names = ["gauss2d", "gauss1d", "mixtures256_fft", "mixtures256_blas", "mixtures256_lse",
@@ -262,7 +265,7 @@ def main():
     for n in names:
         try:
             files[n] = load(os.path.join(a.results, f"ot_{n}.h5"))
-        except OSError as e:
+        except (OSError, fpkit.FormatError) as e:
             print(f"cannot read ot_{n}.h5: {e}", file=sys.stderr)
             files[n] = None
     if not any(files.values()):

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Helpers shared by the spectral experiment scripts (experiments/spectral/*.py).
 
-Reading `fpkit run` files (docs/hdf5-layout.md: datasets looked up by name), the exact projection
+Reading `fpkit run` files through the fpkit package (python/fpkit, docs/python.md), the figure
+formats (--format) and the paper style (fpkit.plot), the exact projection
 of a fine Fourier solution onto a coarse grid of cell averages, least-squares rates, Gibbs cell
 averages by Gauss-Legendre quadrature, and the pass/fail bookkeeping that makes every script a
 check (non-zero exit when a stated target is missed).
@@ -13,60 +14,50 @@ import os
 import re
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import h5py  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
-DPI = 120
+fplot.style()
+FORMATS = ["png"]  # set by parse_args() from --format
 
 
 class InputError(Exception):
     """A missing file or one without the datasets a study needs."""
 
 
-def text(value):
-    """An HDF5 string attribute as str."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return text(value.item())
-    return str(value)
-
-
 def read_run(path):
-    """The parts of one 1D run file the studies use, as plain numpy arrays and floats."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file (did run.sh run?)")
+    """The parts of one 1D `fpkit run` file the studies use (read through fpkit.open), as plain
+    numpy arrays and numbers: x, lo, hi, bc, n, h, config (the stored configuration, an
+    fpkit.Config: dict of sections, .text), model, version;
+    per method group present among exact, fv, spectral a dict of its datasets and attributes;
+    errors; stationary (its datasets, and "attrs": per dataset its attributes)."""
     try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise InputError(f"{path}: not an HDF5 file ({e})") from e
-    with f:
-        if "grid/x" not in f:
-            raise InputError(f"{path}: no /grid/x")
-        gx = f["grid/x"]
-        run = {"path": path, "x": gx[()], "lo": float(gx.attrs["lo"]), "hi": float(gx.attrs["hi"]),
-               "bc": text(gx.attrs.get("bc", "")), "config": text(f.attrs.get("config", "")),
-               "model": text(f.attrs.get("model", "")),
-               "version": text(f.attrs.get("fpkit_version", ""))}
-        run["n"] = run["x"].size
-        run["h"] = (run["hi"] - run["lo"]) / run["n"]
+        result = fpkit.open(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file (did run.sh run?)") from None
+    except (OSError, fpkit.FormatError) as e:
+        raise InputError(str(e)) from None
+    with result as r:
+        if r.kind != "run" or r.grid is None:
+            raise InputError(f"{path}: not an `fpkit run` file with a /grid")
+        x = r.grid.x
+        run = {"path": path, "x": x.centres, "lo": x.lo, "hi": x.hi, "bc": x.bc or "",
+               "config": r.config, "model": r.attrs.get("model", ""),
+               "version": r.version or "", "n": x.n, "h": x.h}
         for m in ("exact", "fv", "spectral"):
-            if m in f:
-                g = f[m]
-                d = {k: g[k][()] for k in g.keys()}
-                d.update({k: (text(v) if isinstance(v, (bytes, str)) else v)
-                          for k, v in g.attrs.items()})
+            if m in r.methods:
+                g = r.group(m)
+                d = {k: g[k] for k in g.datasets()}
+                d.update(g.attrs)
                 run[m] = d
-        if "errors" in f:
-            run["errors"] = {k: f["errors"][k][()] for k in f["errors"].keys()}
-        if "stationary" in f:
-            g = f["stationary"]
-            st = {k: g[k][()] for k in g.keys()}
-            st["attrs"] = {k: dict(g[k].attrs) for k in g.keys()}
-            run["stationary"] = st
+        if "errors" in r:
+            run["errors"] = {f"{a}_{p}_{q}": r.errors(a, p, q) for a, p, q in r.error_pairs()}
+        st = r.stationary
+        if st is not None:
+            run["stationary"] = {k: st[k] for k in st.datasets()}
+            run["stationary"]["attrs"] = {k: st.dataset_attrs(k) for k in st.datasets()}
     return run
 
 
@@ -203,10 +194,17 @@ def write_json(path, obj):
     print(f"wrote {path}")
 
 
+def parse_args(parser):
+    """Adds --format (pdf|svg|png, repeatable or a comma list; default png) and parses."""
+    fplot.add_format_argument(parser)
+    args = parser.parse_args()
+    FORMATS[:] = args.format
+    return args
+
+
 def save(fig, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    print(f"wrote {path}")
+    """Writes path (its .png extension replaced) in every --format."""
+    fplot.save(fig, path, FORMATS)
 
 
 def main_wrapper(main):

@@ -6,7 +6,9 @@ Usage:
 
 Reads RESULTS_DIR/tilted_n<N>.h5, tilted_ref.h5 (N = 256) and the tilted_nodealias_* runs that
 experiments/spectral/run.sh writes (default RESULTS_DIR: results/spectral). Writes
-OUTDIR/spectral_convergence.png (default OUTDIR: results) and RESULTS_DIR/convergence.json.
+OUTDIR/spectral_convergence.png (default OUTDIR: results;
+.pdf/.svg/.png with --format pdf|svg|png, repeatable or a comma list) and
+RESULTS_DIR/convergence.json.
 
 Two errors against N, both L1 = sum |p - q| h over the N cells:
   (i)  stationary: /stationary/spectral (null vector of the dense collocation operator) against
@@ -23,13 +25,12 @@ Targets (exit status 1 if missed): stationary L1 < 1e-11 at the largest N; time-
 """
 
 import argparse
-import configparser
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROUNDOFF = 1e-13     # errors below this are treated as the round-off plateau: not fitted
@@ -39,8 +40,7 @@ TARGET_XCHECK = 1e-12
 
 
 def model_params(run):
-    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    cp.read_string(run["config"])
+    cp = run["config"]  # the stored configuration, parsed by fpkit (dict of sections)
     m = cp["model"]
     return {"beta": float(m["beta"]), "amplitude": float(m.get("amplitude", "1")),
             "period": float(m["period"]), "tilt": float(m.get("tilt", "0").split()[0])}
@@ -99,7 +99,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="?", default="results/spectral")
     ap.add_argument("-o", "--outdir", default="results")
-    args = ap.parse_args()
+    args = C.parse_args(ap)
     chk = C.Checks("convergence.py (a)")
 
     runs = C.runs_matching(args.results, r"tilted_n(\d+)\.h5", int)
@@ -173,49 +173,48 @@ def main():
         "failed": chk.failed})
 
     # ---- figure
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1, 1.35]})
+    fig, (ax0, ax1) = fplot.figure(columns=2, aspect=0.62, nrows=1, ncols=2,
+                                   gridspec_kw={"width_ratios": [1, 1.35]})
     xr = ref["x"]
-    ax0.plot(xr, ref["spectral"]["density"][0], color="grey", lw=1.2, label="initial, t = 0")
-    ax0.plot(xr, ref["spectral"]["density"][-1], color="C0", lw=1.6,
+    ax0.plot(xr, ref["spectral"]["density"][0], color="grey", label="initial, t = 0")
+    ax0.plot(xr, ref["spectral"]["density"][-1], color=fplot.method_colour("spectral"),
              label=f"t = {ref['spectral']['t'][-1]:g} (N = {ref['n']})")
     stat_ref = ref["stationary"].get("exact", risken_cells(par, ref["lo"], ref["hi"], ref["n"]))
-    ax0.plot(xr, stat_ref, "k--", lw=1.4, label="stationary (Risken, exact)")
+    ax0.plot(xr, stat_ref, "k--", label="stationary (Risken, exact)")
     ax0.set_xlabel("x")
     ax0.set_ylabel("density (cell averages)")
     ax0.set_xlim(ref["lo"], ref["hi"])
     ax0.set_ylim(bottom=0)
-    ax0.set_title(f"tilted periodic potential on the torus\n"
-                  f"β = {par['beta']:g}, U = −{par['amplitude']:g}·cos x, F = {par['tilt']:g}",
-                  fontsize=10)
-    ax0.legend(fontsize=8)
+    fplot.panel_label(ax0, f"β = {par['beta']:g}, U = −{par['amplitude']:g}·cos x, "
+                           f"F = {par['tilt']:g}")
+    fplot.legend_outside(ax0, "bottom", ncol=1)
 
-    series = [("stationary vs exact (Risken)", ns, stat, fits["stationary"], "C3", "o", "-"),
+    series = [("stationary vs exact (Risken)", ns, stat, fits["stationary"],
+               fplot.OKABE_ITO["black"], "o", "-"),
               (f"t = 1 vs N = {ref['n']}, dealiased (default)", ns, tdep, fits["time_dealias"],
-               "C0", "s", "-"),
+               fplot.method_colour("spectral"), "s", "-"),
               (f"t = 1 vs N = {ref['n']}, no dealiasing", ns_nd, tdep_nd, fits["time_nodealias"],
-               "C2", "^", "--")]
+               fplot.OKABE_ITO["bluish_green"], "^", "--")]
     for label, xs, ys, fit, col, mk, ls in series:
         ys = np.asarray(ys)
-        ax1.semilogy(xs, np.maximum(ys, 1e-17), ls=ls, marker=mk, color=col, ms=5, lw=1.2,
+        ax1.semilogy(xs, np.maximum(ys, 1e-17), ls=ls, marker=mk, color=col,
                      label=label)
         if fit:
             xf = np.array([fit["N_fitted"][0], fit["N_fitted"][-1]])
             ax1.semilogy(xf, 10 ** (fit["intercept"] + fit["slope_log10_per_N"] * xf), ":",
-                         color=col, lw=2.2,
+                         color=col, lw=1.5,
                          label=f"  fit: slope {fit['slope_log10_per_N']:+.3f} decades/N "
                                f"(N = {xf[0]:.0f}–{xf[1]:.0f})")
     ax1.axhline(TARGET_STAT, color="grey", lw=0.8, ls="-.")
-    ax1.text(ns[-1], TARGET_STAT * 1.6, "target 1e-11", ha="right", fontsize=8, color="grey")
+    ax1.text(ns[-1], TARGET_STAT * 1.6, "target 1e-11", ha="right", fontsize=6, color="grey")
     ax1.axhspan(1e-17, ROUNDOFF, color="grey", alpha=0.08)
-    ax1.text(ns[0], ROUNDOFF * 0.4, "round-off: not fitted", fontsize=8, color="grey", va="top")
+    ax1.text(ns[0], ROUNDOFF * 0.4, "round-off: not fitted", fontsize=6, color="grey",
+             va="top")
     ax1.set_ylim(1e-16, 1)
     ax1.set_xlabel("N (points on the torus)")
     ax1.set_ylabel(r"$L^1$ error")
-    ax1.set_title("Fourier spectral: exponential convergence in N (ETDRK4, dt = 1e-3)",
-                  fontsize=10)
     ax1.grid(True, which="major", alpha=0.3)
-    ax1.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    fplot.legend_outside(ax1, "bottom", ncol=1)
     C.save(fig, os.path.join(args.outdir, "spectral_convergence.png"))
     return chk.exit_status()
 

@@ -5,7 +5,8 @@ Usage:
     /usr/bin/python3 experiments/spectral/double_well.py [RESULTS_DIR] [-o OUTDIR]
 
 Reads RESULTS_DIR/dw_beta<beta>.h5 written by experiments/spectral/run.sh (default RESULTS_DIR:
-results/spectral). Writes OUTDIR/spectral_double_well.png (default OUTDIR: results),
+results/spectral). Writes OUTDIR/spectral_double_well.png (default OUTDIR: results;
+.pdf/.svg instead of, or beside, .png with --format pdf|svg|png, repeatable or a comma list),
 RESULTS_DIR/double_well.json and RESULTS_DIR/double_well.txt (the table).
 
 Per beta:
@@ -26,12 +27,12 @@ box is wide enough).
 """
 
 import argparse
-import configparser
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -43,8 +44,7 @@ WINDOW = (1e-12, 1e-3)  # fit where KL / KL(0) lies in this range
 
 
 def beta_of(run):
-    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"))
-    cp.read_string(run["config"])
+    cp = run["config"]  # the stored configuration, parsed by fpkit (dict of sections)
     if cp["model"].get("potential") != "double-well":
         raise C.InputError(f"{run['path']}: not a double-well run")
     return float(cp["model"]["beta"])
@@ -110,7 +110,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="?", default="results/spectral")
     ap.add_argument("-o", "--outdir", default="results")
-    args = ap.parse_args()
+    args = C.parse_args(ap)
     chk = C.Checks("double_well.py (d)")
 
     runs = C.runs_matching(args.results, r"dw_beta([0-9.]+)\.h5", float)
@@ -169,7 +169,8 @@ def main():
 
     # ---- figure: top row densities / pointwise errors / table; bottom row KL per beta
     nb = len(rows)
-    fig = plt.figure(figsize=(4.2 * max(nb, 3), 9.5))
+    fplot.style()
+    fig = plt.figure(figsize=fplot.figure_size(columns=2, aspect=0.95))
     gs = fig.add_gridspec(2, max(nb, 3) * 2, height_ratios=[1, 1])
     third = max(nb, 3) * 2 // 3
     ax_d = fig.add_subplot(gs[0, :third])
@@ -177,7 +178,7 @@ def main():
     ax_t = fig.add_subplot(gs[0, 2 * third:])
     cols = [f"C{i}" for i in range(nb)]
     for d, col in zip(rows, cols):
-        ax_d.plot(d["x"], d["spectral_stationary"], color=col, lw=1.6, label=f"β = {d['beta']:g}")
+        ax_d.plot(d["x"], d["spectral_stationary"], color=col, label=f"β = {d['beta']:g}")
         ax_d.plot(d["x"], d["gibbs"], "k:", lw=1.0)
         err = np.abs(d["spectral_stationary"] - d["gibbs"])
         ax_e.semilogy(d["x"], np.maximum(err, 1e-20), color=col, lw=1.0,
@@ -188,16 +189,14 @@ def main():
     ax_d.plot([], [], "k:", lw=1.0, label=r"Gibbs $e^{-\beta U}/Z$")
     ax_d.set_xlabel("x")
     ax_d.set_ylabel("stationary density")
-    ax_d.set_title("stationary density: collocation (solid), Gibbs (dotted)", fontsize=10)
     ax_d.set_xlim(-2.5, 2.5)
     ax_d.set_ylim(0, 1.25 * max(float(np.max(d["gibbs"])) for d in rows))
-    ax_d.legend(fontsize=8, loc="upper left")
+    fplot.legend_outside(ax_d, "bottom", ncol=2)
     ax_e.plot([], [], color="grey", ls="--", lw=0.8, label="finite volumes (same colours)")
     ax_e.set_ylim(1e-21, 1e-1)
     ax_e.set_xlabel("x")
     ax_e.set_ylabel("|p − Gibbs| (cell averages)")
-    ax_e.set_title("pointwise error of the stationary density", fontsize=10)
-    ax_e.legend(fontsize=7, loc="lower center", ncol=2)
+    fplot.legend_outside(ax_e, "bottom", ncol=1)
     ax_e.grid(True, which="major", alpha=0.3)
     ax_t.axis("off")
     cells = [[f"{d['beta']:g}", f"{d['l1_spectral']:.1e}",
@@ -208,22 +207,22 @@ def main():
                                                 "fitted rate/2", "rel. diff"],
                      loc="center", cellLoc="center")
     tab.auto_set_font_size(False)
-    tab.set_fontsize(9)
-    tab.scale(1.0, 1.6)
-    ax_t.set_title("L1 vs Gibbs; KL decay rate/2 vs gap", fontsize=10)
+    tab.set_fontsize(6)
+    tab.auto_set_column_width(list(range(6)))
+    tab.scale(1.0, 1.3)
     for i, (d, col) in enumerate(zip(rows, cols)):
         width = 2 * max(nb, 3) // nb
         ax = fig.add_subplot(gs[1, i * width:(i + 1) * width])
-        ax.semilogy(d["t"], np.where(d["kl"] > 0, d["kl"], np.nan), "o", ms=3.5, color=col,
+        ax.semilogy(d["t"], np.where(d["kl"] > 0, d["kl"], np.nan), "o", ms=2.5, color=col,
                     label="KL(p_t ‖ π), spectral")
-        ax.semilogy(d["t"][d["window"]], d["kl"][d["window"]], "o", ms=6, mfc="none",
+        ax.semilogy(d["t"][d["window"]], d["kl"][d["window"]], "o", ms=4, mfc="none",
                     color="k", label="fit window")
         if "rate" in d:
             tt = np.linspace(0, d["t"][-1], 50)
             ax.semilogy(tt, np.exp(d["log_intercept"] - d["rate"] * tt), "k--", lw=1.0,
                         label=f"fit: rate/2 = {d['rate_half']:.4f}")
             t0, k0 = d["t"][d["window"]][0], d["kl"][d["window"]][0]
-            ax.semilogy(tt, k0 * np.exp(-2 * d["gap"] * (tt - t0)), color="C7", lw=3, alpha=0.35,
+            ax.semilogy(tt, k0 * np.exp(-2 * d["gap"] * (tt - t0)), color="grey", lw=3, alpha=0.35,
                         label=rf"$e^{{-2\,\mathrm{{gap}}\,t}}$, gap = {d['gap']:.4f}")
         if "kl_fv" in d:
             kf = np.asarray(d["kl_fv"])
@@ -233,12 +232,9 @@ def main():
         ax.set_xlabel("t")
         if i == 0:
             ax.set_ylabel("KL(p_t ‖ Gibbs)")
-        ax.set_title(f"β = {d['beta']:g}: relaxation from N(1.2, 0.2²)", fontsize=10)
+        fplot.panel_label(ax, f"β = {d['beta']:g}")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle("Double well U = x⁴/4 − x²/2 on the periodic box [−3.5, 3.5], "
-                 f"Fourier N = {rows[0]['n']}, ETDRK4", fontsize=11)
-    fig.tight_layout()
+        fplot.legend_outside(ax, "bottom", ncol=1)
     C.save(fig, os.path.join(args.outdir, "spectral_double_well.png"))
     return chk.exit_status()
 

@@ -6,7 +6,9 @@ Usage:
 
 Reads RESULTS_DIR/tilted_{etdrk4,sbdf2}_dt<dt>.h5 and tilted_dtref.h5 (same N, ETDRK4 with
 dt = 1e-4) written by experiments/spectral/run.sh (default RESULTS_DIR: results/spectral).
-Writes OUTDIR/spectral_time_order.png (default OUTDIR: results) and RESULTS_DIR/time_order.json.
+Writes OUTDIR/spectral_time_order.png (default OUTDIR: results;
+.pdf/.svg/.png with --format pdf|svg|png, repeatable or a comma list) and
+RESULTS_DIR/time_order.json.
 
 Error: L1 = sum |p - p_ref| h of /spectral/density at the final time against the reference run
 (same grid, so this is the time error of the semi-discrete system alone). Order: least-squares
@@ -20,18 +22,19 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
 TARGETS = {"etdrk4": (4, 3.7, 4.3), "sbdf2": (2, 1.7, 2.3)}
-STYLE = {"etdrk4": dict(color="C0", marker="o"), "sbdf2": dict(color="C1", marker="s")}
+STYLE = {"etdrk4": dict(color=fplot.OKABE_ITO["blue"], marker="o"),
+         "sbdf2": dict(color=fplot.OKABE_ITO["vermillion"], marker="s")}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="?", default="results/spectral")
     ap.add_argument("-o", "--outdir", default="results")
-    args = ap.parse_args()
+    args = C.parse_args(ap)
     chk = C.Checks("time_order.py (b)")
 
     ref = C.read_run(os.path.join(args.results, "tilted_dtref.h5"))
@@ -72,22 +75,21 @@ def main():
         "reference": {"scheme": ref["spectral"]["scheme"], "dt": float(ref["spectral"]["dt"])},
         **res, "failed": chk.failed})
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = fplot.figure(columns=1, aspect=0.85)
     for scheme, (nominal, _, _) in TARGETS.items():
         d = res[scheme]
         dts, errs = np.array(d["dt"]), np.array(d["l1"])
-        ax.loglog(dts, errs, lw=1.4, ms=6, **STYLE[scheme],
+        ax.loglog(dts, errs, **STYLE[scheme],
                   label=f"{scheme.upper()}: fitted order {d['order']:.2f}")
         # reference slope through the smallest-dt point, shifted down by 3x
         xs = np.array([dts.min(), dts.max()])
         ax.loglog(xs, errs[np.argmin(dts)] / 3 * (xs / dts.min()) ** nominal, ":",
-                  color=STYLE[scheme]["color"], lw=1.5, label=f"slope {nominal} (reference)")
+                  color=STYLE[scheme]["color"], label=f"slope {nominal} (reference)")
     ax.set_xlabel("time step dt")
     ax.set_ylabel(r"$L^1$ error at t = %g vs dt = %g" % (tend, ref["spectral"]["dt"]))
-    ax.set_title(f"Order in time: tilted periodic potential, Fourier N = {ref['n']}", fontsize=10)
+    fplot.panel_label(ax, f"Fourier N = {ref['n']}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=9, loc="lower right")
-    fig.tight_layout()
+    fplot.legend_outside(ax, "bottom", ncol=2)
     C.save(fig, os.path.join(args.outdir, "spectral_time_order.png"))
     return chk.exit_status()
 

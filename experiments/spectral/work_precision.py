@@ -6,7 +6,9 @@ Usage:
 
 Reads RESULTS_DIR/ou_{fv,spectral}_n<n>_r<rep>.h5 (each resolution run several times) written by
 experiments/spectral/run.sh (default RESULTS_DIR: results/spectral). Writes
-OUTDIR/spectral_work_precision.png (default OUTDIR: results) and RESULTS_DIR/work_precision.json.
+OUTDIR/spectral_work_precision.png (default OUTDIR: results;
+.pdf/.svg/.png with --format pdf|svg|png, repeatable or a comma list) and
+RESULTS_DIR/work_precision.json.
 
 Error: /errors/l1_<method>_exact at the last output time (t = 2), the L1 distance to the exact
 cell averages of the Gaussian law. Work: the /<method> attribute wall_seconds (time in the solver,
@@ -27,12 +29,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 
 LABELS = {"fv": "finite volumes (Scharfetter–Gummel, TR-BDF2, dt = h/2)",
           "spectral": "Fourier spectral (ETDRK4)"}
-STYLE = {"fv": dict(color="C0", marker="o"), "spectral": dict(color="C3", marker="s")}
+STYLE = {m: dict(color=fplot.method_colour(m), marker=fplot.METHOD_STYLE[m]["marker"])
+         for m in ("fv", "spectral")}
 
 
 def collect(results, method):
@@ -92,7 +95,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("results", nargs="?", default="results/spectral")
     ap.add_argument("-o", "--outdir", default="results")
-    args = ap.parse_args()
+    args = C.parse_args(ap)
     chk = C.Checks("work_precision.py (c)")
 
     fv = collect(args.results, "fv")
@@ -150,28 +153,25 @@ def main():
         "fv": fv, "spectral": sp, "fv_slope_vs_n": slope, "at_fv_levels": levels,
         "crossover": cross, "failed": chk.failed})
 
-    fig, ax = plt.subplots(figsize=(8, 5.8))
+    fig, ax = fplot.figure(columns=1, aspect=0.9)
     for name, rows in (("fv", fv), ("spectral", sp)):
         w = np.array([d["wall"] for d in rows])
         e = np.array([d["l1"] for d in rows])
-        ax.loglog(w, e, lw=1.4, ms=6, label=LABELS[name], **STYLE[name])
+        ax.loglog(w, e, label=LABELS[name], **STYLE[name])
         for d in rows:
             ax.annotate(f"{d['n']}", (d["wall"], d["l1"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=7, color=STYLE[name]["color"])
+                        xytext=(4, 3), fontsize=5, color=STYLE[name]["color"])
     if cross and cross["fv_cheaper_at_l1"] is not None:
         lo, hi = cross["spectral_cheaper_below_l1"], cross["fv_cheaper_at_l1"]
         ax.axhspan(lo, hi, color="grey", alpha=0.12, lw=0)
-        ax.text(0.02, lo / 1.5, "crossover band: below it the spectral solver is cheaper",
-                transform=ax.get_yaxis_transform(), ha="left", va="top", fontsize=8,
+        ax.text(0.02, lo / 1.5, "crossover: spectral cheaper below",
+                transform=ax.get_yaxis_transform(), ha="left", va="top", fontsize=6,
                 color="dimgrey")
     ax.set_xlabel("wall time in the solver [s] (best of 5 runs)")
     ax.set_ylabel(r"$L^1$ error vs exact at t = %g" % fv[0]["t"])
-    ax.set_title("Work–precision: OU (θ = 1, σ = 1) from N(1.5, 0.25²), "
-                 "periodic box [−6, 6]\n"
-                 "labels: number of cells / points n", fontsize=10)
+    fplot.panel_label(ax, "labels: cells / points n", fontsize=6)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    fplot.legend_outside(ax, "bottom", ncol=1)
     C.save(fig, os.path.join(args.outdir, "spectral_work_precision.png"))
     return chk.exit_status()
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Smoke test of the figure script: tiny 1D and 2D OU runs through `fpkit run`, then
-# experiments/ou/plot.py on each; the PNGs must exist and be non-empty.
+# Smoke test of every figure script (experiments/*/plot.py, figures.py, spectral/*.py): small
+# outputs of every command (tests/python/make_outputs.sh), then each script on them in every
+# format. Each figure must exist and be what its extension says: a PDF starts with %PDF, an SVG
+# parses as XML with an <svg> root, a PNG has the PNG signature. A file that is not an fpkit
+# output must be refused with a non-zero status and a message naming it.
 # Usage (CTest): bash tests/cli/plot_smoke.sh <path-to-fpkit-binary> <source-dir>
 # Skips (exit 0, "SKIP: ...") when /usr/bin/python3 lacks matplotlib or h5py.
 set -euo pipefail
 
 fpkit=${1:?usage: plot_smoke.sh FPKIT_BINARY SOURCE_DIR}
 src=${2:?usage: plot_smoke.sh FPKIT_BINARY SOURCE_DIR}
+src=$(cd "$src" && pwd)
 py=/usr/bin/python3
-plot=$src/experiments/ou/plot.py
+ex=$src/experiments
 
 if [[ ! -x $py ]] || ! "$py" -c 'import matplotlib, h5py, numpy' 2>/dev/null; then
   echo "SKIP: $py lacks matplotlib, h5py or numpy (Debian: python3-matplotlib python3-h5py)"
@@ -17,76 +21,84 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+export MPLCONFIGDIR=$tmp/mpl
+bash "$src/tests/python/make_outputs.sh" "$fpkit" "$src" "$tmp/out"
+o=$tmp/out
+fig=$tmp/fig
 
-cat >"$tmp/tiny1d.ini" <<'EOF'
-[model]
-type = ou
-dim = 1
-theta = 1
-sigma = 1
+# check_figures FORMAT STEM...: every STEM.FORMAT exists and has FORMAT's signature.
+check_figures() {
+  local fmt=$1; shift
+  "$py" - "$fmt" "$@" <<'PY'
+import sys, xml.etree.ElementTree as ET
+fmt, stems = sys.argv[1], sys.argv[2:]
+for stem in stems:
+    path = f"{stem}.{fmt}"
+    try:
+        data = open(path, "rb").read()
+    except OSError as e:
+        sys.exit(f"FAIL: {e}")
+    if fmt == "pdf":
+        ok = data.startswith(b"%PDF")
+    elif fmt == "png":
+        ok = data.startswith(b"\x89PNG\r\n\x1a\n")
+    else:
+        try:
+            ok = ET.fromstring(data).tag.endswith("svg")
+        except ET.ParseError as e:
+            sys.exit(f"FAIL: {path}: not XML ({e})")
+    if not ok or len(data) < 1000:
+        sys.exit(f"FAIL: {path} is not a {fmt} figure ({len(data)} bytes)")
+    print(f"ok: {path.rsplit('/', 1)[-1]} ({len(data)} bytes)")
+PY
+}
 
-[grid]
-lo = -4
-hi = 4
-n = 64
-
-[init]
-mean = 1
-std = 0.3
-
-[time]
-t_end = 0.5
-n_out = 3
-
-[fp]
-dt = 0.01
-
-[mc]
-paths = 20000
-dt = 0.01
-seed = 3
-EOF
-
-cat >"$tmp/tiny2d.ini" <<'EOF'
-[model]
-type = ou
-dim = 2
-A = 1 0.5 -0.5 1
-sigma = 0.7
-
-[grid]
-lo = -3
-hi = 3
-n = 32
-
-[init]
-mean = 1 0
-std = 0.3
-
-[time]
-t_end = 0.5
-n_out = 3
-
-[fp]
-dt = 0.01
-
-[mc]
-paths = 20000
-dt = 0.01
-seed = 3
-EOF
-
-for case in tiny1d tiny2d; do
-  "$fpkit" run "$tmp/$case.ini" -o "$tmp/$case.h5" --quiet
-  [[ -s $tmp/$case.h5 ]] || { echo "FAIL: fpkit wrote no $case.h5"; exit 1; }
-  "$py" "$plot" "$tmp/$case.h5" -o "$tmp/fig"
-  [[ -s $tmp/fig/$case.png ]] || { echo "FAIL: plot.py wrote no non-empty $case.png"; exit 1; }
-  echo "ok: $case.png ($(stat -c %s "$tmp/fig/$case.png") bytes)"
+# Every script once, writing all three formats (one drawing per figure, saved three times).
+fmt=png,pdf,svg
+d=$fig/all
+# fpkit run: the OU figure script, 1D and 2D
+"$py" "$ex/ou/plot.py" "$o/ou1d.h5" "$o/ou2d.h5" -o "$d" --format "$fmt" >/dev/null
+# fpkit converge
+for name in em_ou em_gbm; do
+  "$py" "$ex/converge/plot.py" "$o/converge/$name.h5" "$d/converge_$name.png" \
+    --format "$fmt" >/dev/null
+done
+# fpkit ot: every figure
+"$py" "$ex/ot/plot.py" -r "$o" -o "$d" --format "$fmt" >/dev/null
+# fpkit bridge (small: its targets may be missed, exit 1; 2 or more is an error)
+rc=0
+"$py" "$ex/bridge/figures.py" "$o/bridge/bridge.h5" -o "$d" --json "$d/bridge.json" \
+  --format "$fmt" >/dev/null 2>&1 || rc=$?
+(( rc <= 1 )) || { echo "FAIL: bridge/figures.py exit $rc"; exit 1; }
+# the spectral study (short ladders: targets missed, exit 1; 2 or more is an error)
+for script in convergence time_order work_precision double_well; do
+  rc=0
+  "$py" "$ex/spectral/$script.py" "$o/spectral" -o "$d" --format "$fmt" >/dev/null 2>&1 \
+    || rc=$?
+  (( rc <= 1 )) || { echo "FAIL: spectral/$script.py exit $rc"; exit 1; }
+done
+for f in png pdf svg; do
+  check_figures "$f" "$d"/{ou1d,ou2d,converge_em_ou,converge_em_gbm} \
+    "$d"/ot_{gauss2d,w2,fv_mc,mixtures256} "$d"/bridge_{moments,kolmogorov,ks_band} \
+    "$d"/spectral_{convergence,time_order,work_precision,double_well}
 done
 
+# Default format (no --format): PNG, as run.sh and the READMEs expect; a comma list works.
+"$py" "$ex/ou/plot.py" "$o/ou1d.h5" -o "$fig/default" >/dev/null
+check_figures png "$fig/default/ou1d"
+"$py" "$ex/ou/plot.py" "$o/ou1d.h5" -o "$fig/both" --format pdf,svg >/dev/null
+check_figures pdf "$fig/both/ou1d"
+check_figures svg "$fig/both/ou1d"
+[[ ! -e $fig/both/ou1d.png ]] || { echo "FAIL: --format pdf,svg also wrote a PNG"; exit 1; }
+
 # A file that is not an fpkit output must be refused with a non-zero status.
-if "$py" "$plot" "$tmp/tiny1d.ini" -o "$tmp/fig" 2>"$tmp/err"; then
+printf '[model]\ntype = ou\n' >"$tmp/tiny1d.ini"
+if "$py" "$ex/ou/plot.py" "$tmp/tiny1d.ini" -o "$fig" 2>"$tmp/err"; then
   echo "FAIL: plot.py accepted a non-HDF5 file"; exit 1
 fi
 grep -q "tiny1d.ini" "$tmp/err" || { echo "FAIL: error message does not name the file"; exit 1; }
 echo "ok: bad input refused: $(cat "$tmp/err")"
+if "$py" "$ex/converge/plot.py" "$o/ou1d.h5" "$fig/x.png" 2>"$tmp/err"; then
+  echo "FAIL: converge/plot.py accepted a run file"; exit 1
+fi
+echo "ok: converge/plot.py refused a run file: $(cat "$tmp/err")"
