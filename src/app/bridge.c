@@ -933,7 +933,7 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
   fpk_app_progress bar;
 #define PART_START(name, unit, total)                                      \
   (fpk_app_progress_start(&bar, opt->progress, name, unit, total, 0),    \
-   part_bar = opt->progress ? &bar : NULL, part_done = 0, omp_get_wtime())
+   part_bar = fpk_app_progress_on(&bar) ? &bar : NULL, part_done = 0, omp_get_wtime())
 #define PART_END() (fpk_app_progress_end(&bar), part_bar = NULL)
   double t0;
   if (r->B.on) {
@@ -987,6 +987,7 @@ int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err) {
   for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(r.cfg, opt->sets[i], err);
   if (!rc) rc = fpk_app_set_keys(r.cfg, "bridge", err); /* src/app/keys.c */
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);
   release(&r);
   return rc;

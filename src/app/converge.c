@@ -898,7 +898,7 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
                           .functional = functional_eval, .functional_params = &S->F};
   fpk_app_progress bar;
   fpk_app_progress_start(&bar, opt->progress, "converge", "paths", S->npaths, 0);
-  if (opt->progress) lp.progress = fpk_app_progress_cb, lp.progress_user = &bar;
+  if (fpk_app_progress_on(&bar)) lp.progress = fpk_app_progress_cb, lp.progress_user = &bar;
   const double t0 = omp_get_wtime();
   rc = fpk_sde_ladder(S->model, &S->init, &lp, &R->lr, err);
   fpk_app_progress_end(&bar);
@@ -1151,6 +1151,7 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
   for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(cfg, opt->sets[i], err);
   if (!rc) rc = fpk_app_set_keys(cfg, "converge", err); /* src/app/keys.c */
   if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(cfg));
   if (!rc) rc = run_study(&S, cfg, opt, err);
   functionals_free(&S.F);
   fpk_model_free(S.model);

@@ -6,7 +6,8 @@
  *
  * An entry: section, key, type, flags (R: required; V: the default, range or requirement depends
  * on other keys, said in the description, and only the type is checked), default as text, range,
- * choices, an example value for a template, `when` (conditions "section.key=v1|v2" joined by
+ * choices, an example value for a template (a template writes every key that has one, and
+ * comments out the others with their default), `when` (conditions "section.key=v1|v2" joined by
  * ",": when the key is read; NULL: always) and a one-line description. */
 #include "app/keys.h"
 
@@ -25,6 +26,8 @@
   {s, k, FPK_KEY_SIZE, fl, def, 0, 0, 0, lo, hi, NULL, ex, when, doc}
 #define KU(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_U64, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
 #define KB(s, k, fl, def, when, doc) {s, k, FPK_KEY_BOOL, fl, def, 0, 0, 0, 0, 0, NULL, NULL, when, doc}
+/* a bool a template writes out (an example on an optional key: written, not commented) */
+#define KBX(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_BOOL, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
 #define KC(s, k, fl, def, ch, ex, when, doc) \
   {s, k, FPK_KEY_CHOICE, fl, def, 0, 0, 0, 0, 0, ch, ex, when, doc}
 #define KS(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_STRING, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
@@ -214,7 +217,7 @@ static const fpk_config_key converge_keys[] = {
 
 static const fpk_config_key bridge_keys[] = {
     KU("random", "seed", 0, "1", NULL, NULL, "Philox seed of every part"),
-    KB("bridge", "enabled", 0, "true", NULL, "Brownian bridge moments against the closed form"),
+    KBX("bridge", "enabled", 0, "true", "true", NULL, "Brownian bridge moments against the closed form"),
     KD("bridge", "a", 0, "0", -INF, INF, 0, NULL, NULL, "start"),
     KD("bridge", "b", 0, "0", -INF, INF, 0, NULL, NULL, "end, at time T"),
     KD("bridge", "T", 0, "1", 0, INF, 1, NULL, NULL, "horizon"),
@@ -223,14 +226,14 @@ static const fpk_config_key bridge_keys[] = {
     KZ("bridge", "paths", 0, "100000", 2, (uint64_t)1 << 40, NULL, NULL, "number of paths"),
     KZ("bridge", "keep_paths", V, "0", 0, 100, NULL, NULL, "paths stored (0 .. min(paths, 100))"),
     KB("bridge", "em", 0, "false", NULL, "also the Euler-Maruyama bridge SDE"),
-    KB("kolmogorov", "enabled", 0, "true", NULL, "Kolmogorov's law of sup|bridge|"),
+    KBX("kolmogorov", "enabled", 0, "true", "true", NULL, "Kolmogorov's law of sup|bridge|"),
     KZ("kolmogorov", "paths", 0, "100000", 2, (uint64_t)1 << 40, NULL, NULL, "number of paths"),
     KZ("kolmogorov", "steps", 0, "2000", 2, 131072, NULL, NULL, "grid points of the finest path"),
     KDL("kolmogorov", "ladder", V, NULL, 15, NULL, NULL,
         "coarser grids, each dividing steps (default: steps alone)"),
     KDL("kolmogorov", "quantiles", V, "0.9 0.95 0.99", 16, NULL, NULL,
         "probabilities of the reported quantiles"),
-    KB("ks_band", "enabled", 0, "true", NULL, "coverage of the Kolmogorov-Smirnov band"),
+    KBX("ks_band", "enabled", 0, "true", "true", NULL, "coverage of the Kolmogorov-Smirnov band"),
     KZ("ks_band", "n", 0, "1000", 1, 1000000, NULL, NULL, "sample size"),
     KZ("ks_band", "repetitions", 0, "4000", 2, (uint64_t)1 << 40, NULL, NULL, "repetitions"),
     KD("ks_band", "alpha", 0, "0.05", 0, 1, 1, NULL, NULL, "band level 1 - alpha"),
@@ -439,6 +442,21 @@ static int is_model(const char *m) {
   return 0;
 }
 
+/* Templates that would not run: the command cannot do anything with the model. */
+static const struct {
+  const char *command, *model, *why;
+} no_template[] = {
+    {"converge", "bm", "Euler-Maruyama is exact for Brownian motion with constant drift and noise: "
+                       "every level's error is round-off, there is no order to measure"},
+};
+
+static const char *template_refused(const char *command, const char *model) {
+  for (size_t i = 0; i < sizeof no_template / sizeof no_template[0]; i++)
+    if (model && !strcmp(no_template[i].command, command) && !strcmp(no_template[i].model, model))
+      return no_template[i].why;
+  return NULL;
+}
+
 /* "run" or "run/ou": the command and the model (NULL). Returns 0, or prints why not. */
 static int split_name(const char *arg, const command_keys **k, char *model, size_t len) {
   const char *slash = strchr(arg, '/');
@@ -508,7 +526,7 @@ static int write_template(const command_keys *k, const char *model) {
   for (size_t i = 0; i < k->n && na < MAX_ASSIGN; i++) {
     const fpk_config_key *e = &k->keys[i];
     if (e->type == FPK_KEY_DATA) continue;
-    fill[i] = e->example && ((e->flags & R) || (e->flags & V));
+    fill[i] = e->example != NULL; /* required keys, and optional ones worth writing out */
     val[i] = fill[i] ? e->example : e->def;
     if (model && !strcmp(e->section, "model") && !strcmp(e->key, "type")) {
       val[i] = model;
@@ -579,6 +597,7 @@ int fpk_app_config_template(int argc, char **argv) {
       printf("%-28s %s\n", commands[i].name, commands[i].what);
       if (strcmp(commands[i].name, "run") && strcmp(commands[i].name, "converge")) continue;
       for (size_t m = 0; model_types[m]; m++) {
+        if (template_refused(commands[i].name, model_types[m])) continue;
         char name[64];
         snprintf(name, sizeof name, "%s/%s", commands[i].name, model_types[m]);
         printf("%-28s %s with [model] type = %s\n", name, commands[i].name, model_types[m]);
@@ -590,5 +609,10 @@ int fpk_app_config_template(int argc, char **argv) {
   char model[64];
   int rc = split_name(argv[1], &k, model, sizeof model);
   if (rc) return rc;
+  const char *why = template_refused(k->name, model);
+  if (why) {
+    fprintf(stderr, "fpkit: no template %s: %s\n", argv[1], why);
+    return 2;
+  }
   return write_template(k, model[0] ? model : NULL);
 }

@@ -1456,6 +1456,7 @@ int fpk_app_ot(const fpk_run_options *opt, fpk_error *err) {
   for (size_t i = 0; !rc && i < opt->nsets; i++) rc = fpk_config_set(r.cfg, opt->sets[i], err);
   if (!rc) rc = fpk_app_set_keys(r.cfg, "ot", err); /* src/app/keys.c */
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);
   release(&r);
   return rc;

@@ -27,7 +27,9 @@ static void duration(double s, char *buf, size_t len) {
     return;
   }
   const long t = (long)(s + 0.5);
-  if (t < 60)
+  if (s < 10.0)
+    snprintf(buf, len, "%.1fs", s);
+  else if (t < 60)
     snprintf(buf, len, "%lds", t);
   else if (t < 3600)
     snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
@@ -95,6 +97,10 @@ void fpk_app_progress_update(fpk_app_progress *p, size_t done) {
   describe(p, t, line, sizeof line);
   fprintf(stderr, "fpkit: %s\n", line);
   fflush(stderr);
+}
+
+int fpk_app_progress_on(const fpk_app_progress *p) {
+  return p->mode != FPK_PROGRESS_NONE || fpk_app_log_enabled(FPK_LOG_INFO);
 }
 
 void fpk_app_progress_cb(void *user, size_t done, size_t total) {

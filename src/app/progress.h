@@ -32,6 +32,8 @@ void fpk_app_progress_start(fpk_app_progress *p, int mode, const char *phase, co
                             size_t total, size_t done0);
 /* done units of the phase are complete; draws when due (bar: 0.1 s apart; plain: each 10%). */
 void fpk_app_progress_update(fpk_app_progress *p, size_t done);
+/* Whether p wants the library's reports: progress is shown, or a log records the counts. */
+int fpk_app_progress_on(const fpk_app_progress *p);
 /* fpk_progress_fn for the library: user is an fpk_app_progress; reports base + done. */
 void fpk_app_progress_cb(void *user, size_t done, size_t total);
 /* Ends a phase: clears the bar, or prints (plain) and logs the count, time and rate. */

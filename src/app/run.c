@@ -831,7 +831,7 @@ static int run_fv(run_state *s, fpk_error *err) {
   fpk_app_progress bar;
   fpk_app_progress_start(&bar, opt->progress, "fv", "steps", steps_before(x, x->fv_dt, x->nt),
                          steps_before(x, x->fv_dt, k));
-  if (!rc && opt->progress) rc = fpk_fv_set_progress(fv, fpk_app_progress_cb, &bar);
+  if (!rc && fpk_app_progress_on(&bar)) rc = fpk_fv_set_progress(fv, fpk_app_progress_cb, &bar);
   const double t0 = now_seconds() - wall;
   while (!rc && k < x->nt) {
     bar.base = steps_before(x, x->fv_dt, k);
@@ -1116,7 +1116,7 @@ static int run_spectral(run_state *s, fpk_error *err) {
   fpk_app_progress_start(&bar, opt->progress, "spectral", "steps",
                          steps_before(x, x->spectral_dt, x->nt),
                          steps_before(x, x->spectral_dt, k));
-  if (!rc && opt->progress) rc = fpk_spectral_set_progress(sp, fpk_app_progress_cb, &bar);
+  if (!rc && fpk_app_progress_on(&bar)) rc = fpk_spectral_set_progress(sp, fpk_app_progress_cb, &bar);
   const double t0 = now_seconds() - wall;
   while (!rc && k < x->nt) {
     bar.base = steps_before(x, x->spectral_dt, k);
@@ -1708,7 +1708,7 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
     fpk_app_progress bar;
     fpk_app_progress_start(&bar, opt->progress, "mc", "paths", x->mc.npaths,
                            x->mc.resume ? x->mc.resume->paths_done : 0);
-    if (opt->progress) {
+    if (fpk_app_progress_on(&bar)) {
       x->mc.progress = fpk_app_progress_cb;
       x->mc.progress_user = &bar;
     }
@@ -1931,6 +1931,7 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   }
   if (!rc) rc = fpk_app_set_keys(s.cfg, "run", err); /* src/app/keys.c */
   if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", config_text(&s));
   if (!rc) rc = execute(&s, &o, err);
   release(&s);
   return rc;
