@@ -984,9 +984,21 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       snprintf(bar.phase, sizeof bar.phase, "ot %s", label);
       fpk_app_progress_update(&bar, s);
       fpk_ot_params q = solve_params(r, r->eps[j]);
+      /* on a terminal, the iterations of this solve (a long one can take minutes); plain
+       * output and the log keep one line per solve */
+      fpk_app_progress iters;
+      char phase[sizeof iters.phase];
+      snprintf(phase, sizeof phase, "ot %s (%zu/%zu)", label, s + 1, nsolves(r));
+      const int bar_on = opt->progress == FPK_PROGRESS_BAR;
+      if (bar_on) {
+        fpk_app_progress_start(&iters, FPK_PROGRESS_BAR, phase, "iterations", 0, 0);
+        q.progress = fpk_app_progress_cb;
+        q.progress_user = &iters;
+      }
       fpk_ot_result res;
       const double t0 = omp_get_wtime();
       const int st = fpk_ot_grid_solve(w, a, b, &q, f, g, &res);
+      if (bar_on) fpk_app_progress_end(&iters);
       if (st) { /* FPK_ENUMERIC: the solve's output guard (docs/ot.md) */
         rc = fpk_error_set(err, st, "ot: %s: %s", label, fpk_ot_grid_errmsg(w));
         break;

@@ -300,9 +300,10 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   opt.sets = sets;
   /* auto: a bar on a terminal unless --quiet; nothing on a pipe or file (a batch job asks for
    * --progress=plain) */
-  opt.progress = progress_mode >= 0                          ? progress_mode
-                 : !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR
-                                                             : FPK_PROGRESS_NONE;
+  if (progress_mode >= 0)
+    opt.progress = progress_mode;
+  else
+    opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
   if (log_path) {
     /* an unwritable log is a usage error, found before anything is computed */
     fpk_error lerr = {0};
