@@ -681,6 +681,79 @@ static void test_set_refuses_unstorable(void **state) {
   fpk_config_free(c);
 }
 
+/* The key table (fpk_config_add_schema): a getter reading a key as the table says succeeds; a key
+ * missing from the table, or read with another type, requirement, default, range or an
+ * undocumented choice, fails with an internal error naming both; [parameters]-like sections are
+ * data; FPK_KEY_VARIES checks the type only. */
+static void test_schema_checks_every_read(void **state) {
+  (void)state;
+  static const char *const schemes[] = {"implicit-euler", "tr-bdf2", NULL};
+  static const char *const schemes3[] = {"implicit-euler", "tr-bdf2", "explicit-euler", NULL};
+  static const fpk_config_key table[] = {
+      {"grid", "n", FPK_KEY_SIZE, 0, "64", 0, 0, 0, 2, 4096, NULL, NULL, NULL, "cells"},
+      {"fp", "dt", FPK_KEY_DOUBLE, FPK_KEY_REQUIRED, NULL, 0, INFINITY, 1, 0, 0, NULL, "0.01",
+       NULL, "step"},
+      {"fp", "scheme", FPK_KEY_CHOICE, 0, "tr-bdf2", 0, 0, 0, 0, 0, schemes, NULL, NULL, "stepper"},
+      {"fp", "on", FPK_KEY_BOOL, 0, "true", 0, 0, 0, 0, 0, NULL, NULL, NULL, "run it"},
+      {"grid", "lo", FPK_KEY_LIST, 0, "-4", 0, 0, 0, 0, 0, NULL, NULL, NULL, "lower edges"},
+      {"mc", "keep", FPK_KEY_SIZE, FPK_KEY_VARIES, "0", 0, 0, 0, 0, 0, NULL, NULL, NULL, "<= paths"},
+      {"parameters", "*", FPK_KEY_DATA, 0, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, "names"},
+  };
+  fpk_error err = {0};
+  fpk_config *c = load_text("[fp]\ndt = 0.5\n[parameters]\nk = 3\n", &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_add_schema(c, table, sizeof table / sizeof table[0], &err), 0);
+  size_t n = 64, k = 1, keep = 7;
+  double dt = 0, lo[2] = {-4, -4}, kv = 0;
+  int on = 1;
+  /* as the table says */
+  assert_int_equal(fpk_config_size(c, "grid", "n", 0, 2, 4096, &n, &err), 0);
+  assert_int_equal(fpk_config_double(c, "fp", "dt", 1, 0.0, 1, INFINITY, &dt, &err), 0);
+  assert_true(dt == 0.5);
+  assert_int_equal(fpk_config_choice(c, "fp", "scheme", 0, schemes, &k, &err), 0);
+  assert_int_equal(fpk_config_bool(c, "fp", "on", 0, &on, &err), 0);
+  assert_int_equal(fpk_config_doubles(c, "grid", "lo", 0, 2, 1, lo, &err), 0);
+  assert_int_equal(fpk_config_size(c, "mc", "keep", 0, 0, 1000, &keep, &err), 0); /* varies */
+  assert_int_equal(fpk_config_double(c, "parameters", "k", 1, -INFINITY, 0, INFINITY, &kv, &err), 0);
+  assert_true(kv == 3.0);
+  /* drift: each mismatch is an internal error, and nothing is read */
+  struct {
+    int rc;
+    const char *what;
+  } bad[8];
+  size_t nb = 0;
+  n = 32;
+#define BAD(call, text) bad[nb].rc = (call), bad[nb].what = text, nb++
+  BAD(fpk_config_size(c, "grid", "n", 0, 2, 4096, &n, &err), "default");
+  n = 64;
+  BAD(fpk_config_size(c, "grid", "n", 0, 1, 4096, &n, &err), "range");
+  BAD(fpk_config_size(c, "grid", "n", 1, 2, 4096, &n, &err), "requirement");
+  BAD(fpk_config_u64(c, "grid", "n", 0, (uint64_t *)&keep, &err), "type");
+  BAD(fpk_config_choice(c, "fp", "scheme", 0, schemes3, &k, &err), "undocumented choice");
+  BAD(fpk_config_double(c, "fp", "dt", 1, 0.0, 0, INFINITY, &dt, &err), "open or closed");
+  BAD(fpk_config_bool(c, "fp", "verbose", 0, &on, &err), "missing");
+  lo[1] = 0.0;
+  BAD(fpk_config_doubles(c, "grid", "lo", 0, 2, 1, lo, &err), "list default");
+#undef BAD
+  for (size_t i = 0; i < nb; i++) {
+    if (bad[i].rc != FPK_EINVAL) fail_msg("schema mismatch (%s) was accepted", bad[i].what);
+  }
+  fpk_error e2 = {0};
+  assert_int_equal(fpk_config_bool(c, "fp", "verbose", 0, &on, &e2), FPK_EINVAL);
+  assert_contains(e2.msg, "internal error: [fp] verbose");
+  assert_contains(e2.msg, "not in the key table");
+  n = 32;
+  assert_int_equal(fpk_config_size(c, "grid", "n", 0, 2, 4096, &n, &e2), FPK_EINVAL);
+  assert_contains(e2.msg, "internal error: [grid] n is read as size in [2, 4096], default 32");
+  assert_contains(e2.msg, "default 64");
+  fpk_config_free(c);
+  /* without a schema, nothing is checked */
+  c = load_text("[fp]\ndt = 0.5\n", &err);
+  assert_non_null(c);
+  assert_int_equal(fpk_config_bool(c, "fp", "verbose", 0, &on, &err), 0);
+  fpk_config_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_typed_values),
@@ -705,6 +778,7 @@ int main(void) {
       cmocka_unit_test(test_load_size_limit),
       cmocka_unit_test(test_resolved_reads_back),
       cmocka_unit_test(test_set_refuses_unstorable),
+      cmocka_unit_test(test_schema_checks_every_read),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,53 @@ int fpk_config_check_unused(const fpk_config *c, fpk_error *err);
  * lines split at single spaces, and "key=value" is written where "key = value" would not read
  * back (a value starting with ';' or '#', or a line one or two bytes too long). */
 const char *fpk_config_resolved(fpk_config *c);
+/* ---- The key table (schema) ------------------------------------------------------------
+ * A program that reads a configuration declares every key it may ask for in a table: section,
+ * key, type, default, range and a one-line description. The same table drives listings and
+ * templates (`fpkit keys`, `fpkit config`), and, once set on a configuration, every typed getter
+ * checks that the key it is asked for is in the table with the same type, requirement, default
+ * and range; a mismatch fails with an "internal error" message naming both, so a table that has
+ * drifted from the code fails the first test or run that reads that key. */
+typedef enum fpk_key_type {
+  FPK_KEY_DOUBLE,      /* fpk_config_double: min, max, open_min */
+  FPK_KEY_SIZE,        /* fpk_config_size: imin, imax */
+  FPK_KEY_U64,         /* fpk_config_u64 */
+  FPK_KEY_BOOL,        /* fpk_config_bool: def "true" or "false" */
+  FPK_KEY_CHOICE,      /* fpk_config_choice: choices */
+  FPK_KEY_STRING,      /* fpk_config_string */
+  FPK_KEY_LIST,        /* fpk_config_doubles: a fixed count of numbers (per axis, ...) */
+  FPK_KEY_DOUBLE_LIST, /* fpk_config_double_list: 1 to imax numbers */
+  FPK_KEY_DATA         /* key "*": every key of the section is data (fpk_config_section_keys),
+                          each read as a finite double ([parameters]) */
+} fpk_key_type;
+
+#define FPK_KEY_REQUIRED 1u /* no default: the key must be given (getters pass required = 1) */
+#define FPK_KEY_VARIES 2u   /* the default, range or requirement depends on other keys (doc
+                               says how): only the type (and choices) are checked */
+
+typedef struct fpk_config_key {
+  const char *section, *key;
+  fpk_key_type type;
+  unsigned flags;           /* FPK_KEY_REQUIRED, FPK_KEY_VARIES */
+  const char *def;          /* the default as text ("0.5", "true", a choice; a list default is
+                               one number for every entry); NULL: none (required, or absent) */
+  double min, max;          /* FPK_KEY_DOUBLE: the range; open_min excludes min */
+  int open_min;
+  uint64_t imin, imax;      /* FPK_KEY_SIZE: the range; FPK_KEY_DOUBLE_LIST: imax numbers */
+  const char *const *choices; /* FPK_KEY_CHOICE: NULL-terminated */
+  const char *example;      /* a value for a template when there is no default */
+  const char *when;         /* NULL: always read; else when it is ("model.type = ou") */
+  const char *doc;          /* one line */
+} fpk_config_key;
+
+/* Adds a table of n keys to the schema of c (at most 8 tables; the table is not copied and must
+ * outlive c). Getters then check every key against the tables; a key may appear in several
+ * entries (a key whose range differs between models), and matches when one entry does. */
+int fpk_config_add_schema(fpk_config *c, const fpk_config_key *table, size_t n, fpk_error *err);
+/* Type names for listings: "double", "size", "u64", "bool", "choice", "string", "list",
+ * "list", "data". */
+const char *fpk_config_type_name(fpk_key_type t);
+
 /* "path" the configuration was loaded from (or the name given to fpk_config_new). */
 const char *fpk_config_name(const fpk_config *c);
 

@@ -10,6 +10,7 @@
 #define FPKIT_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,15 @@ enum {
  * stop there with FPK_EINTR (or, for Monte Carlo, to hand its state to a checkpoint callback).
  * It runs in the computation's thread: keep it cheap (a flag, a clock). */
 typedef int (*fpk_interrupt_fn)(void *user);
+
+/* A progress report (fpk_fv_set_progress, fpk_spectral_set_progress, fpk_mc_params.progress,
+ * fpk_ladder_params.progress), SUNDIALS-style: called by a long computation with the user pointer
+ * it was registered with, `done` units of work out of `total` (time steps of the current evolve,
+ * paths of the ensemble). It is called from one thread only (the calling thread, or OpenMP's
+ * thread 0 between two blocks of paths), never concurrently with itself, and it only observes:
+ * nothing it does changes a number of the computation (tested bitwise with it on and off). Keep
+ * it cheap: it may be called after every time step. */
+typedef void (*fpk_progress_fn)(void *user, size_t done, size_t total);
 
 #define FPK_ERRMSG_MAX 1024
 

@@ -109,6 +109,9 @@ typedef struct fpk_fv_state {
  * later fpk_fv_evolve to the same target continues it (another target is FPK_EINVAL while an
  * interrupted evolve is pending). */
 int fpk_fv_set_interrupt(fpk_fv *s, fpk_interrupt_fn poll, void *user);
+/* progress (NULL: none) is called after every time step of fpk_fv_evolve with the steps done and
+ * the steps of that evolve (fpkit/error.h, fpk_progress_fn); it changes no number. */
+int fpk_fv_set_progress(fpk_fv *s, fpk_progress_fn progress, void *user);
 int fpk_fv_get_state(const fpk_fv *s, fpk_fv_state *st);
 /* Puts a state saved by fpk_fv_get_state (from an object with the same grid, model, stepper and
  * dt) into s. Checks it (FPK_EINVAL naming the field): finite values, a pending interval whose

@@ -78,6 +78,10 @@ typedef struct fpk_ot_params {
   int normalize;       /* 1: rescale a and b to mass 1 (a mass difference is reported in the
                           result); 0 (default): refuse masses that differ by more than 1e-12
                           relative, or are not 1 within 1e-9 */
+  /* Progress (NULL, the default: none; fpkit/error.h): progress(progress_user, iterations done,
+   * max_iter) after every Sinkhorn iteration, over all stages; it changes no number. */
+  fpk_progress_fn progress;
+  void *progress_user;
 } fpk_ot_params;
 
 /* Defaults as documented above, eps = 1. */

@@ -101,6 +101,11 @@ typedef struct fpk_mc_params {
    * output times and parameters (NULL: from the start); the result is bitwise the one of the
    * uninterrupted run, for any thread count before and after. */
   const struct fpk_mc_state *resume;
+  /* Progress (NULL: none; fpkit/error.h): progress(progress_user, paths done, npaths), called by
+   * OpenMP's thread 0 after each block of paths it ran and once at the end; it changes no
+   * number (the reduction order does not depend on it). */
+  fpk_progress_fn progress;
+  void *progress_user;
 } fpk_mc_params;
 
 enum { FPK_MC_BRIDGE_ON = 0, FPK_MC_BRIDGE_OFF = -1 };
@@ -223,6 +228,10 @@ typedef struct fpk_ladder_params {
   size_t nfun;                         /* 0 .. FPK_LADDER_MAX_FUN functionals */
   fpk_functional_fn functional;
   void *functional_params;
+  /* Progress (NULL: none; fpkit/error.h): progress(progress_user, paths done, npaths), called by
+   * OpenMP's thread 0 after each block of paths it ran and once at the end; changes no number. */
+  fpk_progress_fn progress;
+  void *progress_user;
 } fpk_ladder_params;
 
 #define FPK_LADDER_MAX 16

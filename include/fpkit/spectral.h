@@ -121,6 +121,9 @@ typedef struct fpk_spectral_state {
 /* poll (NULL: none) is called before every step of fpk_spectral_evolve; non-zero stops it with
  * FPK_EINTR at that step boundary, and a later evolve to the same target continues it. */
 int fpk_spectral_set_interrupt(fpk_spectral *s, fpk_interrupt_fn poll, void *user);
+/* progress (NULL: none) is called after every step of fpk_spectral_evolve with the steps done and
+ * the steps of that evolve (fpkit/error.h, fpk_progress_fn); it changes no number. */
+int fpk_spectral_set_progress(fpk_spectral *s, fpk_progress_fn progress, void *user);
 int fpk_spectral_get_state(const fpk_spectral *s, fpk_spectral_state *st);
 /* Checks (FPK_EINVAL naming the field): nc, finite values, the pending interval is this solver's
  * split (fpk_time_steps with its dt), history only for sbdf2 and coefficients only for etdrk4. */

@@ -14,7 +14,7 @@ typedef struct fpk_run_options {
   size_t nsets;
   int threads;              /* <= 0: OpenMP default */
   int quiet;                /* no summary on stdout */
-  int progress;             /* progress lines on stderr */
+  int progress;             /* FPK_PROGRESS_NONE, _BAR or _PLAIN (src/app/progress.h) */
   int allow_unconverged;    /* `ot` only: exit 0 when a solve did not converge (main.c rejects
                                the option for the other commands) */
   int force;                /* replace an existing output file fpkit did not write */

@@ -23,6 +23,8 @@
  * statistics are computed after the parallel loop. Every output is therefore bitwise the same
  * for any number of threads (tests/cli/bridge_run.sh). */
 #include "app/app.h"
+#include "app/keys.h"
+#include "app/progress.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +42,19 @@
 #include "fpkit/model.h"
 #include "fpkit/sde.h"
 #include "sde/sde_internal.h"
+
+/* The progress of the part running (NULL: none; src/app/progress.h): its loops count finished
+ * units and OpenMP's thread 0 draws them, so nothing of a result depends on it. */
+static fpk_app_progress *part_bar;
+static size_t part_done;
+
+static void part_tick(size_t units) {
+  if (!part_bar) return;
+  size_t done;
+#pragma omp atomic capture
+  done = part_done += units;
+  if (omp_get_thread_num() == 0) fpk_app_progress_update(part_bar, done);
+}
 
 /* Stream of path i of a part: the part in bits 48..55 of the Philox path counter (paths are
  * limited to 2^40 per part). */
@@ -375,6 +390,7 @@ static int run_bridge(bridge_part *B, uint64_t seed, int nthreads, fpk_error *er
         for (size_t i = 0; i < nb && p0 + i < B->keep; i++)
           memcpy(B->paths + (p0 + i) * n1, x + i * n1, n1 * sizeof(double));
         block_moments(nb, n1, x, part + (b - b0) * nstat);
+        part_tick(nb);
       }
 #pragma omp single
       if (!failed) {
@@ -481,7 +497,9 @@ static int run_bridge_em(bridge_part *B, uint64_t seed, int nthreads, fpk_error 
   init.dim = 1;
   init.mean[0] = B->a; /* a point start: zero covariance */
   fpk_mc_params mp = {.stepper = fpk_sde_euler_maruyama, .npaths = B->N, .dt = h, .seed = seed,
-                      .keep_paths = 0, .nthreads = nthreads};
+                      .keep_paths = 0, .nthreads = nthreads,
+                      .progress = part_bar ? fpk_app_progress_cb : NULL,
+                      .progress_user = part_bar};
   fpk_mc_result res;
   memset(&res, 0, sizeof res);
   int rc = fpk_grid_init(&grid, 1, &cells, &lo, &hi, NULL, err);
@@ -574,6 +592,7 @@ static int run_kolmogorov(kolmo_part *K, uint64_t seed, int nthreads, fpk_error 
       if (f) continue;
       const size_t p0 = b * KOLMO_BLOCK, nb = N - p0 < KOLMO_BLOCK ? N - p0 : KOLMO_BLOCK;
       kolmo_paths(K, seed, p0, nb, z, scratch, mx);
+      part_tick(nb);
     }
     free(z), free(mx), free(scratch);
   }
@@ -656,6 +675,7 @@ static int run_band(band_part *S, uint64_t seed, int nthreads, fpk_error *err) {
           qsort(xs, n, sizeof *xs, cmp_double);
         }
       }
+      part_tick(1);
     }
     free(z), free(u), free(v);
   }
@@ -910,17 +930,34 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
   if (!f) return err->status;
   const int nth = opt->threads > 0 ? opt->threads : omp_get_max_threads();
   int rc = FPK_SUCCESS;
-  double t0 = omp_get_wtime();
-  if (r->B.on && !(rc = run_bridge(&r->B, r->seed, nth, err))) r->B.wall = omp_get_wtime() - t0;
-  t0 = omp_get_wtime();
-  if (!rc && r->B.on && r->B.em && !(rc = run_bridge_em(&r->B, r->seed, nth, err)))
-    r->B.em_wall = omp_get_wtime() - t0;
-  t0 = omp_get_wtime();
-  if (!rc && r->K.on && !(rc = run_kolmogorov(&r->K, r->seed, nth, err)))
-    r->K.wall = omp_get_wtime() - t0;
-  t0 = omp_get_wtime();
-  if (!rc && r->S.on && !(rc = run_band(&r->S, r->seed, nth, err)))
-    r->S.wall = omp_get_wtime() - t0;
+  fpk_app_progress bar;
+#define PART_START(name, unit, total)                                      \
+  (fpk_app_progress_start(&bar, opt->progress, name, unit, total, 0),    \
+   part_bar = fpk_app_progress_on(&bar) ? &bar : NULL, part_done = 0, omp_get_wtime())
+#define PART_END() (fpk_app_progress_end(&bar), part_bar = NULL)
+  double t0;
+  if (r->B.on) {
+    t0 = PART_START("bridge", "paths", r->B.N);
+    if (!(rc = run_bridge(&r->B, r->seed, nth, err))) r->B.wall = omp_get_wtime() - t0;
+    PART_END();
+  }
+  if (!rc && r->B.on && r->B.em) {
+    t0 = PART_START("bridge em", "paths", r->B.N);
+    if (!(rc = run_bridge_em(&r->B, r->seed, nth, err))) r->B.em_wall = omp_get_wtime() - t0;
+    PART_END();
+  }
+  if (!rc && r->K.on) {
+    t0 = PART_START("kolmogorov", "paths", r->K.N);
+    if (!(rc = run_kolmogorov(&r->K, r->seed, nth, err))) r->K.wall = omp_get_wtime() - t0;
+    PART_END();
+  }
+  if (!rc && r->S.on) {
+    t0 = PART_START("ks_band", "repetitions", r->S.R);
+    if (!(rc = run_band(&r->S, r->seed, nth, err))) r->S.wall = omp_get_wtime() - t0;
+    PART_END();
+  }
+#undef PART_START
+#undef PART_END
   if (!rc) {
     if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
         fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(r->cfg)) ||
@@ -947,7 +984,9 @@ int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err) {
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
   r.cfg = fpk_app_load_config(opt, err);
   int rc = r.cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = fpk_app_set_keys(r.cfg, "bridge", err); /* src/app/keys.c */
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);
   release(&r);
   return rc;

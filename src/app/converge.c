@@ -24,6 +24,8 @@
  * unresolved_cause / unresolved_reason on the series and no order, says on stderr which order,
  * why and what to change, and exits 1 (docs/sde-schemes.md, "Resolution"). */
 #include "app/app.h"
+#include "app/keys.h"
+#include "app/progress.h"
 
 #include <float.h>
 #include <math.h>
@@ -894,8 +896,13 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
                           .ref_stepper = S->ref_stepper, .T = S->T, .npaths = S->npaths,
                           .seed = S->seed, .nthreads = opt->threads, .nfun = nf,
                           .functional = functional_eval, .functional_params = &S->F};
+  fpk_app_progress bar;
+  fpk_app_progress_start(&bar, opt->progress, "converge", "paths", S->npaths, 0);
+  if (fpk_app_progress_on(&bar)) lp.progress = fpk_app_progress_cb, lp.progress_user = &bar;
   const double t0 = omp_get_wtime();
-  if ((rc = fpk_sde_ladder(S->model, &S->init, &lp, &R->lr, err))) {
+  rc = fpk_sde_ladder(S->model, &S->init, &lp, &R->lr, err);
+  fpk_app_progress_end(&bar);
+  if (rc) {
     fpk_error_prefix(err, "converge: ");
     goto fail;
   }
@@ -1142,7 +1149,9 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
   fpk_config *cfg = fpk_app_load_config(opt, err);
   int rc = cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = fpk_app_set_keys(cfg, "converge", err); /* src/app/keys.c */
   if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(cfg));
   if (!rc) rc = run_study(&S, cfg, opt, err);
   functionals_free(&S.F);
   fpk_model_free(S.model);

@@ -28,6 +28,8 @@
  * failure (a solve's output guard, no file unless --keep-failed) and when a solve did not converge
  * (after writing the file, marked converged = 0) unless --allow-unconverged. */
 #include "app/app.h"
+#include "app/keys.h"
+#include "app/progress.h"
 
 #include <errno.h>
 #include <math.h>
@@ -963,6 +965,8 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
   if (!f || !g || !f2 || !g2 || !an || !bn) rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
   const double half = r->half ? 0.5 : 1.0;
   const double t_all = omp_get_wtime();
+  fpk_app_progress bar;
+  fpk_app_progress_start(&bar, opt->progress, "ot", "solves", nsolves(r), 0);
   for (size_t k = 0; !rc && k < r->nt; k++) {
     const double *a = field(&r->src, k, N), *b = field(&r->tgt, k, N);
     if (d == 1) {
@@ -977,14 +981,24 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       const size_t s = k * neps + j;
       char label[160];
       solve_label(r, k, j, label, sizeof label);
-      if (opt->progress) {
-        fprintf(stderr, "\r\033[Kfpkit: ot %s (%zu/%zu)", label, s + 1, nsolves(r));
-        fflush(stderr);
-      }
+      snprintf(bar.phase, sizeof bar.phase, "ot %s", label);
+      fpk_app_progress_update(&bar, s);
       fpk_ot_params q = solve_params(r, r->eps[j]);
+      /* on a terminal, the iterations of this solve (a long one can take minutes); plain
+       * output and the log keep one line per solve */
+      fpk_app_progress iters;
+      char phase[sizeof iters.phase];
+      snprintf(phase, sizeof phase, "ot %s (%zu/%zu)", label, s + 1, nsolves(r));
+      const int bar_on = opt->progress == FPK_PROGRESS_BAR;
+      if (bar_on) {
+        fpk_app_progress_start(&iters, FPK_PROGRESS_BAR, phase, "iterations", 0, 0);
+        q.progress = fpk_app_progress_cb;
+        q.progress_user = &iters;
+      }
       fpk_ot_result res;
       const double t0 = omp_get_wtime();
       const int st = fpk_ot_grid_solve(w, a, b, &q, f, g, &res);
+      if (bar_on) fpk_app_progress_end(&iters);
       if (st) { /* FPK_ENUMERIC: the solve's output guard (docs/ot.md) */
         rc = fpk_error_set(err, st, "ot: %s: %s", label, fpk_ot_grid_errmsg(w));
         break;
@@ -1061,7 +1075,9 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       }
     }
   }
-  if (opt->progress) fprintf(stderr, "\r\033[K");
+  snprintf(bar.phase, sizeof bar.phase, "ot");
+  if (!rc) bar.done = nsolves(r);
+  fpk_app_progress_end(&bar);
   r->wall = omp_get_wtime() - t_all;
   if (!rc && r->divergence) { /* unconverged self terms, each counted once */
     for (size_t i = 0; i < r->src.nt * neps; i++) r->unconverged += ca.conv[i] == 0;
@@ -1449,7 +1465,9 @@ int fpk_app_ot(const fpk_run_options *opt, fpk_error *err) {
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
   r.cfg = fpk_app_load_config(opt, err);
   int rc = r.cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = fpk_app_set_keys(r.cfg, "ot", err); /* src/app/keys.c */
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);
   release(&r);
   return rc;

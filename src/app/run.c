@@ -5,6 +5,8 @@
  * (between methods, between time steps, between rounds of Monte Carlo paths) when the interval
  * has passed or a signal came, and a resumed run continues from it to the same bits. */
 #include "app/app.h"
+#include "app/keys.h"
+#include "app/progress.h"
 
 #include <errno.h>
 #include <float.h>
@@ -488,13 +490,26 @@ static void free_out(method_out *m) {
 static void progress(const fpk_run_options *opt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void progress(const fpk_run_options *opt, const char *fmt, ...) {
-  if (!opt->progress) return;
+  char line[512];
   va_list ap;
   va_start(ap, fmt);
-  fputs("\r\033[Kfpkit: ", stderr);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  fflush(stderr);
+  fpk_app_status(opt->progress, "%s", line); /* src/app/progress.c: bar, plain line, log */
+}
+
+/* Time steps of a stepping method before output k (0 .. nt), from t = 0: the split
+ * fpk_time_steps makes, as the solvers do; for the progress of fv and spectral. */
+static size_t steps_before(const experiment *x, double dt, size_t k) {
+  size_t n = 0;
+  double t = 0.0;
+  for (size_t j = 0; j < k; j++) {
+    size_t m = 0;
+    double h;
+    if (x->t[j] > t && !fpk_time_steps(t, x->t[j], dt, &m, &h, NULL)) n += m;
+    t = x->t[j];
+  }
+  return n;
 }
 
 /* The initial density on the grid: exact cell averages, renormalised to unit discrete mass (the
@@ -813,9 +828,13 @@ static int run_fv(run_state *s, fpk_error *err) {
   }
   if (!rc) rc = fpk_fv_set_guard(fv, &x->guard);
   if (!rc && s->ck_on) rc = fpk_fv_set_interrupt(fv, ck_poll, s);
+  fpk_app_progress bar;
+  fpk_app_progress_start(&bar, opt->progress, "fv", "steps", steps_before(x, x->fv_dt, x->nt),
+                         steps_before(x, x->fv_dt, k));
+  if (!rc && fpk_app_progress_on(&bar)) rc = fpk_fv_set_progress(fv, fpk_app_progress_cb, &bar);
   const double t0 = now_seconds() - wall;
   while (!rc && k < x->nt) {
-    progress(opt, "fv  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    bar.base = steps_before(x, x->fv_dt, k);
     rc = fpk_fv_evolve(fv, x->t[k]);
     if (rc == FPK_EINTR) {
       /* a safe point inside the interval: checkpoint, then go on with the same evolve */
@@ -842,6 +861,7 @@ static int run_fv(run_state *s, fpk_error *err) {
     k++;
   }
   s->wall_fv = now_seconds() - t0;
+  fpk_app_progress_end(&bar);
   if (rc) not_computed(x, m, k + 1, (double *[]){mass, pmin}, 2);
   /* The solver keeps its own last error (nlopt style); carry it into the run's error. */
   if (rc) fpk_error_set(err, rc, "[fp]: %s", fpk_fv_errmsg(fv));
@@ -1092,9 +1112,14 @@ static int run_spectral(run_state *s, fpk_error *err) {
   }
   if (!rc) rc = fpk_spectral_set_guard(sp, &x->guard);
   if (!rc && s->ck_on) rc = fpk_spectral_set_interrupt(sp, ck_poll, s);
+  fpk_app_progress bar;
+  fpk_app_progress_start(&bar, opt->progress, "spectral", "steps",
+                         steps_before(x, x->spectral_dt, x->nt),
+                         steps_before(x, x->spectral_dt, k));
+  if (!rc && fpk_app_progress_on(&bar)) rc = fpk_spectral_set_progress(sp, fpk_app_progress_cb, &bar);
   const double t0 = now_seconds() - wall;
   while (!rc && k < x->nt) {
-    progress(opt, "spectral  t = %g (%zu/%zu)", x->t[k], k + 1, x->nt);
+    bar.base = steps_before(x, x->spectral_dt, k);
     rc = fpk_spectral_evolve(sp, x->t[k]);
     if (rc == FPK_EINTR) {
       fpk_spectral_state st;
@@ -1121,6 +1146,7 @@ static int run_spectral(run_state *s, fpk_error *err) {
     k++;
   }
   s->wall_spectral = now_seconds() - t0;
+  fpk_app_progress_end(&bar);
   if (rc) not_computed(x, m, k + 1, (double *[]){dg->mass, dg->min, dg->tail, dg->edge}, 4);
   if (rc) fpk_error_set(err, rc, "[spectral]: %s", fpk_spectral_errmsg(sp));
   dg->steps = fpk_spectral_steps_taken(sp);
@@ -1639,7 +1665,11 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         !(dg->edge = calloc(nt, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
     rc = run_spectral(s, err);
-    if (dg->warning[0]) fprintf(stderr, "fpkit: warning: [spectral] %s\n", dg->warning);
+    if (dg->warning[0]) {
+      fpk_app_progress_clear(opt->progress);
+      fprintf(stderr, "fpkit: warning: [spectral] %s\n", dg->warning);
+      fpk_app_log(FPK_LOG_WARN, "[spectral] %s", dg->warning);
+    }
     if (rc) {
       if (rc == FPK_EINTR) return rc;
       for (size_t i = 1; i < 4; i++) *later[i] = 0;
@@ -1662,7 +1692,6 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   }
   if (x->mc_on) {
     if ((rc = ck_between(s, "mc", err))) return rc;
-    progress(opt, "mc  %zu paths", x->mc.npaths);
     x->mc.nthreads = opt->threads;
     fpk_mc_state resume;
     double wall = 0.0;
@@ -1676,7 +1705,17 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       x->mc.user = s;
     }
     s->mc_t0 = now_seconds() - wall;
+    fpk_app_progress bar;
+    fpk_app_progress_start(&bar, opt->progress, "mc", "paths", x->mc.npaths,
+                           x->mc.resume ? x->mc.resume->paths_done : 0);
+    if (fpk_app_progress_on(&bar)) {
+      x->mc.progress = fpk_app_progress_cb;
+      x->mc.progress_user = &bar;
+    }
     rc = fpk_mc_run(x->model, &x->init, &x->grid, x->t, nt, &x->mc, &s->mcr, err);
+    x->mc.progress = NULL;
+    x->mc.progress_user = NULL;
+    fpk_app_progress_end(&bar);
     x->mc.resume = NULL;
     if (rc) {
       x->mc_on = 0; /* the engine keeps nothing of a failed ensemble */
@@ -1760,7 +1799,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
     if ((rc = fpk_app_mark_failed(s->file, &s->failure, err))) return rc;
   }
   progress(opt, "writing %s", x->output);
-  if (opt->progress) fputs("\r\033[K", stderr);
+  fpk_app_progress_clear(opt->progress);
 
   fpk_h5 *f = s->file;
   if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
@@ -1890,7 +1929,9 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
     s.cfg = fpk_app_load_config(opt, err);
     rc = s.cfg ? FPK_SUCCESS : err->status;
   }
+  if (!rc) rc = fpk_app_set_keys(s.cfg, "run", err); /* src/app/keys.c */
   if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", config_text(&s));
   if (!rc) rc = execute(&s, &o, err);
   release(&s);
   return rc;

@@ -7,6 +7,10 @@
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
  *   fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]
+ *   every command above also takes [--progress=auto|bar|plain|none] [--log FILE
+ *                    [--log-level error|warn|info|debug]] (docs/workflow.md)
+ *   fpkit keys [COMMAND[/MODEL]]        the configuration keys (src/app/keys.c)
+ *   fpkit config TEMPLATE | --list     a commented starting configuration
  *   fpkit --help | --version
  *
  * Exit status: 0 on success, 1 on a run failure (bad configuration or input, I/O), 2 on a usage
@@ -22,9 +26,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/keys.h"
+#include "app/progress.h"
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
@@ -35,6 +42,8 @@ static const char usage_text[] =
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
     "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
+    "       fpkit keys [COMMAND[/MODEL]]   every configuration key: type, default, range\n"
+    "       fpkit config TEMPLATE | --list   a commented starting config (run, run/ou, ...)\n"
     "       fpkit --help | --version\n"
     "\n"
     "run: runs the experiment described by the INI file CONFIG: a Fokker-Planck solver, a Monte\n"
@@ -59,7 +68,11 @@ static const char usage_text[] =
     "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
     "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable)\n"
     "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
-    "  -q, --quiet         print nothing on success\n"
+    "  -q, --quiet         print nothing on success (and no progress unless --progress)\n"
+    "      --progress=M    auto (default: a bar on a terminal, nothing otherwise), bar, plain\n"
+    "                      (one line per phase and per 10%, for logs), none (docs/workflow.md)\n"
+    "      --log FILE      append timestamped lines (phases, timings, warnings, status) to FILE\n"
+    "      --log-level L   error, warn, info (default) or debug (adds the resolved config)\n"
     "      --force         replace an existing output file that fpkit did not write\n"
     "      --keep-failed   (run, ot) on a numerical failure still write the file, marked\n"
     "                      failed, with the reason\n"
@@ -136,6 +149,12 @@ static int parse_duration(const char *s, double *out) {
   return 0;
 }
 
+static double wall_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "fpkit: ");
   fprintf(stderr, fmt, arg);
@@ -159,7 +178,13 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       {"checkpoint-every", required_argument, NULL, 'C'},
       {"checkpoint", required_argument, NULL, 'P'},
       {"resume", required_argument, NULL, 'R'},
+      {"progress", required_argument, NULL, 'g'},
+      {"log", required_argument, NULL, 'l'},
+      {"log-level", required_argument, NULL, 'v'},
       {NULL, 0, NULL, 0}};
+  int progress_mode = -1; /* --progress: -1 auto */
+  const char *log_path = NULL;
+  int log_level = FPK_LOG_INFO;
   fpk_run_options opt = {0};
   const char **sets = calloc((size_t)argc + 1, sizeof *sets);
   if (!sets) return 1;
@@ -182,6 +207,31 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
         break;
       }
       case 'q': opt.quiet = 1; break;
+      case 'g': {
+        static const char *const modes[] = {"none", "bar", "plain"}; /* FPK_PROGRESS_* */
+        progress_mode = -2;
+        for (int i = 0; i < 3; i++)
+          if (!strcmp(optarg, modes[i])) progress_mode = i;
+        if (!strcmp(optarg, "auto")) progress_mode = -1;
+        if (progress_mode == -2) {
+          free(sets);
+          return usage_error("--progress '%s': expected auto, bar, plain or none", optarg);
+        }
+        break;
+      }
+      case 'l':
+        if (!optarg[0]) {
+          free(sets);
+          return usage_error("%s", "--log: empty file name");
+        }
+        log_path = optarg;
+        break;
+      case 'v':
+        if ((log_level = fpk_app_log_level(optarg)) < 0) {
+          free(sets);
+          return usage_error("--log-level '%s': expected error, warn, info or debug", optarg);
+        }
+        break;
       case 'F': opt.force = 1; break;
       case 'K':
         /* converge and bridge have no partial result worth keeping: their numerical failure is
@@ -261,7 +311,26 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   opt.sets = sets;
   opt.argc = full_argc;
   opt.argv = full_argv;
-  opt.progress = !opt.quiet && isatty(STDERR_FILENO);
+  /* auto: a bar on a terminal unless --quiet; nothing on a pipe or file (a batch job asks for
+   * --progress=plain) */
+  if (progress_mode >= 0)
+    opt.progress = progress_mode;
+  else
+    opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
+  if (log_path) {
+    /* an unwritable log is a usage error, found before anything is computed */
+    fpk_error lerr = {0};
+    if (fpk_app_log_open(log_path, log_level, &lerr)) {
+      free(sets);
+      return usage_error("%s", lerr.msg);
+    }
+    char cmdline[2048] = "";
+    for (int i = 0; i < argc; i++) {
+      size_t k = strlen(cmdline);
+      snprintf(cmdline + k, sizeof cmdline - k, "%s%s", i ? " " : "fpkit ", argv[i]);
+    }
+    fpk_app_log(FPK_LOG_INFO, "start: %s (fpkit %s)", cmdline, FPK_VERSION);
+  }
   opt.on_temp_file = remember_temp;
   const int checkpointed = opt.checkpoint_every > 0.0 || opt.resume_path;
   if (checkpointed) {
@@ -274,18 +343,25 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   signal(SIGHUP, handler);
 
   fpk_error err = {0};
+  const double t0 = wall_seconds();
   int rc = fn(&opt, &err);
   free(sets);
+  int status = 0;
   if (rc == FPK_EINTR && interrupted) {
     /* stopped at a safe point by a signal; the message names the checkpoint */
     fprintf(stderr, "fpkit: %s\n", err.msg);
-    return 128 + (int)interrupted;
-  }
-  if (rc) {
+    status = 128 + (int)interrupted;
+    fpk_app_log(FPK_LOG_WARN, "%s", err.msg);
+  } else if (rc) {
+    fpk_app_progress_clear(opt.progress);
     fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
-    return err.status == FPK_ENUMERIC ? 3 : 1;
+    status = err.status == FPK_ENUMERIC ? 3 : 1;
+    fpk_app_log(FPK_LOG_ERROR, "%s", err.msg[0] ? err.msg : "run failed");
   }
-  return 0;
+  fpk_app_log(status ? FPK_LOG_ERROR : FPK_LOG_INFO, "end: %s exit %d after %.3f s", name,
+              status, wall_seconds() - t0);
+  fpk_app_log_close();
+  return status;
 }
 
 /* fpkit rerun FILE [-o NEW] [--threads N] [--quiet] [--force]: exit 0 when every dataset of the
@@ -332,7 +408,7 @@ static int cmd_rerun(int argc, char **argv) {
   opt.rerun_of = argv[optind];
   opt.argc = full_argc;
   opt.argv = full_argv;
-  opt.progress = !opt.quiet && isatty(STDERR_FILENO);
+  opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
   opt.on_temp_file = remember_temp;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
@@ -368,5 +444,9 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
   if (!strcmp(argv[1], "ot")) return cmd_config(argc - 1, argv + 1, "ot", fpk_app_ot);
   if (!strcmp(argv[1], "rerun")) return cmd_rerun(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected run, converge, bridge, ot or rerun)", argv[1]);
+  if (!strcmp(argv[1], "keys")) return fpk_app_keys(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "config")) return fpk_app_config_template(argc - 1, argv + 1);
+  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, rerun, keys or "
+                     "config)",
+                     argv[1]);
 }

@@ -49,6 +49,9 @@ struct fpk_config {
   const char *comment; /* its inline comment (in buf), NULL if none */
   entry *last;         /* the pair parsed last, for continuation lines */
   fpk_error *perr;
+  /* the key tables (fpk_config_add_schema), checked by every getter when nschema > 0 */
+  const fpk_config_key *schema[8];
+  size_t schema_n[8], nschema;
 };
 
 /* inih's own limits on names (MAX_SECTION and MAX_NAME in ini.c, 50 with the NUL): it copies a
@@ -566,6 +569,159 @@ static size_t edit_distance(const char *a, const char *b) {
   return row[lb];
 }
 
+/* ---- the key table (fpk_config_add_schema) */
+
+int fpk_config_add_schema(fpk_config *c, const fpk_config_key *table, size_t n, fpk_error *err) {
+  if (c->nschema == sizeof c->schema / sizeof c->schema[0])
+    return fpk_error_set(err, FPK_EINVAL, "fpk_config_add_schema: at most %zu tables",
+                         sizeof c->schema / sizeof c->schema[0]);
+  c->schema[c->nschema] = table;
+  c->schema_n[c->nschema++] = n;
+  return FPK_SUCCESS;
+}
+
+const char *fpk_config_type_name(fpk_key_type t) {
+  static const char *const names[] = {"double", "size",   "u64",  "bool", "choice",
+                                      "string", "list",   "list", "data"};
+  return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+/* What a getter asks for: the type, whether the key is required, its default and range. */
+typedef struct want {
+  fpk_key_type type;
+  int required;
+  double dval;            /* FPK_KEY_DOUBLE default */
+  uint64_t ival;          /* FPK_KEY_SIZE, FPK_KEY_U64 default */
+  const char *sval;       /* FPK_KEY_BOOL, FPK_KEY_CHOICE, FPK_KEY_STRING default (may be NULL) */
+  double min, max;
+  int open_min;
+  uint64_t imin, imax;
+  const char *const *choices;
+  const double *list;     /* FPK_KEY_LIST, FPK_KEY_DOUBLE_LIST defaults */
+  size_t nlist;
+} want;
+
+static int same_text(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int parse_double(const char *s, double *v);
+static int parse_u64(const char *s, uint64_t *v);
+
+/* Whether table entry e describes what the getter asks for. */
+static int entry_matches(const fpk_config_key *e, const want *w) {
+  if (e->type != w->type) return 0;
+  if (w->choices) {
+    /* every value the code accepts is in the table (no undocumented value), and the table's
+     * default is the code's */
+    for (size_t i = 0; w->choices[i]; i++) {
+      int found = 0;
+      for (size_t j = 0; e->choices && e->choices[j]; j++) found |= !strcmp(w->choices[i], e->choices[j]);
+      if (!found) return 0;
+    }
+  }
+  if (e->flags & FPK_KEY_VARIES) return 1;
+  if (w->required != !!(e->flags & FPK_KEY_REQUIRED)) return 0;
+  double d;
+  uint64_t u;
+  switch (w->type) {
+    case FPK_KEY_DOUBLE:
+      if (e->min != w->min || e->max != w->max || !!e->open_min != !!w->open_min) return 0;
+      return w->required || (e->def && parse_double(e->def, &d) && d == w->dval);
+    case FPK_KEY_SIZE:
+      if (e->imin != w->imin || e->imax != w->imax) return 0;
+      return w->required || (e->def && parse_u64(e->def, &u) && u == w->ival);
+    case FPK_KEY_U64: return w->required || (e->def && parse_u64(e->def, &u) && u == w->ival);
+    case FPK_KEY_BOOL:
+    case FPK_KEY_CHOICE:
+    case FPK_KEY_STRING: return w->required || same_text(e->def, w->sval);
+    case FPK_KEY_DOUBLE_LIST:
+      if (e->imax != w->imax) return 0;
+      /* fall through */
+    case FPK_KEY_LIST:
+      if (w->required) return 1;
+      if (!e->def || !parse_double(e->def, &d)) return 0;
+      for (size_t i = 0; i < w->nlist; i++)
+        if (w->list[i] != d) return 0;
+      return 1;
+    case FPK_KEY_DATA: return 1;
+  }
+  return 0;
+}
+
+/* "size in [2, 4096], optional, default 64": a getter's request, for the internal error. */
+static void describe_want(const want *w, char *buf, size_t len) {
+  int k = snprintf(buf, len, "%s", fpk_config_type_name(w->type));
+  if (k < 0 || (size_t)k >= len) return;
+  char *p = buf + k;
+  len -= (size_t)k;
+  switch (w->type) {
+    case FPK_KEY_DOUBLE:
+      k = snprintf(p, len, " in %s%.17g, %.17g]", w->open_min ? "(" : "[", w->min, w->max);
+      break;
+    case FPK_KEY_SIZE:
+      k = snprintf(p, len, " in [%llu, %llu]", (unsigned long long)w->imin,
+                   (unsigned long long)w->imax);
+      break;
+    case FPK_KEY_DOUBLE_LIST: k = snprintf(p, len, " of 1..%llu", (unsigned long long)w->imax); break;
+    default: k = 0;
+  }
+  if (k < 0 || (size_t)k >= len) return;
+  p += k, len -= (size_t)k;
+  if (w->required) {
+    snprintf(p, len, ", required");
+    return;
+  }
+  switch (w->type) {
+    case FPK_KEY_DOUBLE: snprintf(p, len, ", default %.17g", w->dval); break;
+    case FPK_KEY_SIZE:
+    case FPK_KEY_U64: snprintf(p, len, ", default %llu", (unsigned long long)w->ival); break;
+    case FPK_KEY_LIST:
+    case FPK_KEY_DOUBLE_LIST:
+      snprintf(p, len, ", default %.17g%s", w->nlist ? w->list[0] : NAN,
+               w->nlist > 1 ? " ..." : "");
+      break;
+    default: snprintf(p, len, ", default %s", w->sval ? w->sval : "(none)");
+  }
+}
+
+/* With a schema set: the key must be in a table, as the getter reads it. */
+static int schema_check(const fpk_config *c, const char *section, const char *key,
+                        const want *w, fpk_error *err) {
+  if (!c->nschema) return FPK_SUCCESS;
+  const fpk_config_key *seen = NULL;
+  for (size_t t = 0; t < c->nschema; t++)
+    for (size_t i = 0; i < c->schema_n[t]; i++) {
+      const fpk_config_key *e = &c->schema[t][i];
+      if (strcmp(e->section, section)) continue;
+      if (e->type == FPK_KEY_DATA && w->type == FPK_KEY_DOUBLE) return FPK_SUCCESS;
+      if (strcmp(e->key, key)) continue;
+      if (entry_matches(e, w)) return FPK_SUCCESS;
+      seen = e;
+    }
+  char got[256];
+  describe_want(w, got, sizeof got);
+  if (!seen)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "internal error: [%s] %s (read as %s) is not in the key table: add it "
+                         "(src/app/keys.c)",
+                         section, key, got);
+  char choices[256] = "";
+  for (size_t j = 0; seen->choices && seen->choices[j]; j++) {
+    size_t k = strlen(choices);
+    snprintf(choices + k, sizeof choices - k, "%s%s", j ? "|" : " ", seen->choices[j]);
+  }
+  return fpk_error_set(err, FPK_EINVAL,
+                       "internal error: [%s] %s is read as %s, but the key table has %s%s in "
+                       "[%.17g, %.17g] / [%llu, %llu], %s, default %s: the table "
+                       "(src/app/keys.c) and the code disagree",
+                       section, key, got, fpk_config_type_name(seen->type), choices, seen->min,
+                       seen->max, (unsigned long long)seen->imin,
+                       (unsigned long long)seen->imax,
+                       seen->flags & FPK_KEY_REQUIRED ? "required" : "optional",
+                       seen->def ? seen->def : "(none)");
+}
+
 /* Looks a key up for reading. Returns 1 with *x set if present, 0 if absent (then records the
  * default `def` when def != NULL), or an error status < 0 never: errors go through the return of
  * the caller. */
@@ -645,7 +801,10 @@ int fpk_config_invalid(const fpk_config *c, const char *section, const char *key
 int fpk_config_string(fpk_config *c, const char *section, const char *key, int required,
                       const char **out, fpk_error *err) {
   entry *x;
-  int rc = fetch(c, section, key, required, *out, &x, err);
+  const want w = {.type = FPK_KEY_STRING, .required = required, .sval = *out};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, *out, &x, err);
   if (rc || !x) return rc;
   if (!x->value[0]) return bad_value(c, x, err, "a non-empty string");
   *out = x->value;
@@ -655,7 +814,11 @@ int fpk_config_string(fpk_config *c, const char *section, const char *key, int r
 int fpk_config_choice(fpk_config *c, const char *section, const char *key, int required,
                       const char *const *choices, size_t *index, fpk_error *err) {
   entry *x;
-  int rc = fetch(c, section, key, required, choices[*index], &x, err);
+  const want w = {.type = FPK_KEY_CHOICE, .required = required, .sval = choices[*index],
+                  .choices = choices};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, choices[*index], &x, err);
   if (rc || !x) return rc;
   for (size_t i = 0; choices[i]; i++)
     if (strcmp(x->value, choices[i]) == 0) {
@@ -674,7 +837,10 @@ int fpk_config_bool(fpk_config *c, const char *section, const char *key, int req
                     fpk_error *err) {
   static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
   entry *x;
-  int rc = fetch(c, section, key, required, *out ? "true" : "false", &x, err);
+  const want w = {.type = FPK_KEY_BOOL, .required = required, .sval = *out ? "true" : "false"};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, *out ? "true" : "false", &x, err);
   if (rc || !x) return rc;
   for (size_t i = 0; i < 4; i++) {
     if (strcmp(x->value, yes[i]) == 0) return *out = 1, FPK_SUCCESS;
@@ -700,7 +866,11 @@ int fpk_config_double(fpk_config *c, const char *section, const char *key, int r
   entry *x;
   char def[64];
   snprintf(def, sizeof def, "%.17g", *out);
-  int rc = fetch(c, section, key, required, def, &x, err);
+  const want w = {.type = FPK_KEY_DOUBLE, .required = required, .dval = *out, .min = min,
+                  .max = max, .open_min = open_min};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, def, &x, err);
   if (rc || !x) return rc;
   double v;
   char expected[256];
@@ -735,7 +905,11 @@ int fpk_config_size(fpk_config *c, const char *section, const char *key, int req
   entry *x;
   char def[32];
   snprintf(def, sizeof def, "%zu", *out);
-  int rc = fetch(c, section, key, required, def, &x, err);
+  const want w = {.type = FPK_KEY_SIZE, .required = required, .ival = *out, .imin = min,
+                  .imax = max};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, def, &x, err);
   if (rc || !x) return rc;
   uint64_t v;
   char expected[128];
@@ -750,7 +924,10 @@ int fpk_config_u64(fpk_config *c, const char *section, const char *key, int requ
   entry *x;
   char def[32];
   snprintf(def, sizeof def, "%llu", (unsigned long long)*out);
-  int rc = fetch(c, section, key, required, def, &x, err);
+  const want w = {.type = FPK_KEY_U64, .required = required, .ival = *out};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = fetch(c, section, key, required, def, &x, err);
   if (rc || !x) return rc;
   if (!parse_u64(x->value, out)) return bad_value(c, x, err, "a non-negative integer");
   return FPK_SUCCESS;
@@ -844,7 +1021,10 @@ static void record_list_default(fpk_config *c, const char *section, const char *
 int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int required,
                        size_t n, int broadcast, double *out, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
+  const want w = {.type = FPK_KEY_LIST, .required = required, .list = out, .nlist = n};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = lookup(c, section, key, required, &x, err);
   if (rc) return rc;
   if (!x) {
     record_list_default(c, section, key, out, n);
@@ -876,7 +1056,11 @@ int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int 
 int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
                            size_t max_n, double *out, size_t *n, fpk_error *err) {
   entry *x;
-  int rc = lookup(c, section, key, required, &x, err);
+  const want w = {.type = FPK_KEY_DOUBLE_LIST, .required = required, .imax = max_n, .list = out,
+                  .nlist = required ? 0 : *n};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  rc = lookup(c, section, key, required, &x, err);
   if (rc) return rc;
   if (!x) {
     record_list_default(c, section, key, out, *n);

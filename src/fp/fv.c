@@ -59,6 +59,8 @@ struct fpk_fv {
    * steps of iv_h, iv_i done (iv_n == 0: none). */
   fpk_interrupt_fn poll;
   void *poll_user;
+  fpk_progress_fn progress; /* fpk_fv_set_progress: observes only */
+  void *progress_user;
   double iv_t0, iv_t1, iv_h;
   size_t iv_n, iv_i;
 };
@@ -341,6 +343,7 @@ int fpk_fv_evolve(fpk_fv *s, double t_target) {
       return rc;
     }
     s->steps++;
+    if (s->progress) s->progress(s->progress_user, i + 1, k);
   }
   s->iv_n = 0;
   s->t = t_target;
@@ -361,6 +364,13 @@ int fpk_fv_evolve(fpk_fv *s, double t_target) {
     return rc;
   }
   s->mass_prev = mass;
+  return FPK_SUCCESS;
+}
+
+int fpk_fv_set_progress(fpk_fv *s, fpk_progress_fn progress, void *user) {
+  if (!s) return FPK_EINVAL;
+  s->progress = progress;
+  s->progress_user = user;
   return FPK_SUCCESS;
 }
 

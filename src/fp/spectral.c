@@ -72,6 +72,8 @@ struct fpk_spectral {
    * iv_n steps of iv_h, iv_i done (iv_n == 0: none). */
   fpk_interrupt_fn poll;
   void *poll_user;
+  fpk_progress_fn progress; /* fpk_spectral_set_progress: observes only */
+  void *progress_user;
   double iv_t0, iv_t1, iv_h;
   size_t iv_n, iv_i;
 };
@@ -484,6 +486,7 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
                      "the density became non-finite (spectral, step %zu, dt = %g)", s->steps, h);
       return guard_cause(s);
     }
+    if (s->progress) s->progress(s->progress_user, k + 1, n);
   }
   s->iv_n = 0;
   s->t = t_target;
@@ -492,6 +495,13 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
   snprintf(method, sizeof method, "spectral %s", s->T->pub.name);
   if (fpk_guard_density(&s->op.grid, fpk_spectral_density(s), &s->guard, method, s->t, &s->err))
     return guard_cause(s);
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_set_progress(fpk_spectral *s, fpk_progress_fn progress, void *user) {
+  if (!s) return FPK_EINVAL;
+  s->progress = progress;
+  s->progress_user = user;
   return FPK_SUCCESS;
 }
 

@@ -229,6 +229,7 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
     rc = half_step(P, 0, eps, g, W->in_a, fh, err);
     if (rc) return rc;
     (*iter)++;
+    if (p->progress) p->progress(p->progress_user, *iter, p->max_iter); /* observes only */
     local++;
     if (local % p->check_every == 0 || polishing) {
       e = marginal_error(n, P->a, f, fh, eps) + (omega != 1 ? eb_last : 0);

@@ -646,6 +646,9 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   int want = 0, stop = FPK_SUCCESS;
   size_t stopped_at = 0;
   size_t err_block = (size_t)-1; /* lowest failing block: its error is the one reported */
+  /* progress: blocks finished by any thread; thread 0 reports them (fpk_progress_fn), so the
+   * callback never runs concurrently and nothing of the reduction depends on it */
+  size_t blocks_done = first_block;
   const int nth = params->nthreads > 0 ? params->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -681,6 +684,13 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
           }
 #pragma omp atomic write
           failed = 1;
+        }
+        if (params->progress) {
+          size_t bd;
+#pragma omp atomic capture
+          bd = ++blocks_done;
+          if (omp_get_thread_num() == 0)
+            params->progress(params->progress_user, bd * B < N ? bd * B : N, N);
         }
       }
 #pragma omp single
@@ -750,6 +760,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     }
     ws_free(&W);
   }
+  if (params->progress && !failed && !stop) params->progress(params->progress_user, N, N);
   if (failed) {
     rc = fail_status;
     goto done;

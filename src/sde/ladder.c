@@ -333,6 +333,7 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
   if (!part) return fpk_error_set(err, FPK_ENOMEM, "ladder: out of memory (%zu blocks)", nblocks);
   int failed = 0;
   size_t err_block = (size_t)-1;
+  size_t blocks_done = 0; /* progress: thread 0 reports (fpk_progress_fn); changes no number */
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -363,9 +364,17 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
 #pragma omp atomic write
         failed = 1;
       }
+      if (p->progress) {
+        size_t bd;
+#pragma omp atomic capture
+        bd = ++blocks_done;
+        if (omp_get_thread_num() == 0)
+          p->progress(p->progress_user, bd * B < p->npaths ? bd * B : p->npaths, p->npaths);
+      }
     }
     lws_free(&W, C.nlev);
   }
+  if (p->progress && !failed) p->progress(p->progress_user, p->npaths, p->npaths);
   if (failed) {
     free(part);
     return rc ? rc : FPK_ENUMERIC;

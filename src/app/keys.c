@@ -1,0 +1,620 @@
+/* The configuration keys of every command: one table each, which the parser checks every read
+ * against (fpk_config_add_schema: a getter asking for a key that is not here, or with another
+ * type, default or range, fails with an internal error, so the table cannot drift from the code),
+ * and from which `fpkit keys` lists the keys and `fpkit config TEMPLATE` writes a starting
+ * configuration (docs/workflow.md).
+ *
+ * An entry: section, key, type, flags (R: required; V: the default, range or requirement depends
+ * on other keys, said in the description, and only the type is checked), default as text, range,
+ * choices, an example value for a template (a template writes every key that has one, and
+ * comments out the others with their default), `when` (conditions "section.key=v1|v2" joined by
+ * ",": when the key is read; NULL: always) and a one-line description. */
+#include "app/keys.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R FPK_KEY_REQUIRED
+#define V FPK_KEY_VARIES
+#define INF INFINITY
+
+#define KD(s, k, fl, def, mn, mx, om, ex, when, doc) \
+  {s, k, FPK_KEY_DOUBLE, fl, def, mn, mx, om, 0, 0, NULL, ex, when, doc}
+#define KZ(s, k, fl, def, lo, hi, ex, when, doc) \
+  {s, k, FPK_KEY_SIZE, fl, def, 0, 0, 0, lo, hi, NULL, ex, when, doc}
+#define KU(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_U64, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
+#define KB(s, k, fl, def, when, doc) {s, k, FPK_KEY_BOOL, fl, def, 0, 0, 0, 0, 0, NULL, NULL, when, doc}
+/* a bool a template writes out (an example on an optional key: written, not commented) */
+#define KBX(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_BOOL, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
+#define KC(s, k, fl, def, ch, ex, when, doc) \
+  {s, k, FPK_KEY_CHOICE, fl, def, 0, 0, 0, 0, 0, ch, ex, when, doc}
+#define KS(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_STRING, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
+#define KL(s, k, fl, def, ex, when, doc) {s, k, FPK_KEY_LIST, fl, def, 0, 0, 0, 0, 0, NULL, ex, when, doc}
+#define KDL(s, k, fl, def, mx, ex, when, doc) \
+  {s, k, FPK_KEY_DOUBLE_LIST, fl, def, 0, 0, 0, 0, mx, NULL, ex, when, doc}
+#define KDATA(s, ex, when, doc) {s, "*", FPK_KEY_DATA, 0, NULL, 0, 0, 0, 0, 0, NULL, ex, when, doc}
+
+/* Registries the code builds its choices from (fpk_sde_steppers, fpk_fv_steppers, ...): written
+ * out here so that a new entry there fails the check until it is described here. */
+static const char *const model_types[] = {"ou", "bm", "langevin", "gbm", "bridge",
+                                          "mixture-langevin", "expr", NULL};
+static const char *const potentials[] = {"double-well", "tilted-cosine", NULL};
+static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1", "tamed-euler",
+                                           "exact-ou", NULL};
+static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "crank-nicolson",
+                                         "tr-bdf2", NULL};
+static const char *const spectral_schemes[] = {"etdrk4", "sbdf2", NULL};
+static const char *const planners[] = {"estimate", "measure", "patient", NULL};
+static const char *const run_init_types[] = {"gaussian", "point", "expr", "file", NULL};
+static const char *const init_methods[] = {"exact", "fv", "spectral", "mc", NULL};
+static const char *const converge_init_types[] = {"point", "gaussian", NULL};
+static const char *const references[] = {"auto", "exact", "level", "finest", NULL};
+static const char *const fits[] = {"plain", "corrected", NULL};
+static const char *const ot_kernels[] = {"auto", "fft", "blas", "lse", NULL};
+static const char *const ot_costs[] = {"sqeuclid", "half", NULL};
+static const char *const ot_potentials[] = {"none", "last", "all", NULL};
+static const char *const marginal_types[] = {"gaussian", "mixture", "hdf5", NULL};
+static const char *const marginal_values[] = {"density", "probability", NULL};
+static const char *const discretizations[] = {"points", "cells", NULL};
+
+#define OUT_FILE                                                                        \
+  KS("output", "file", V, "results/<CONFIG stem>.h5", NULL, NULL,                       \
+     "output HDF5 file (-o overrides; default results/<config file stem>.h5)")
+
+/* [model] and [parameters] (src/app/model_config.c): run and converge. */
+#define MODEL_KEYS                                                                                 \
+  KC("model", "type", R, NULL, model_types, "ou", NULL,                                          \
+     "the diffusion: ou, bm (Brownian motion with drift), langevin, gbm, bridge, "               \
+     "mixture-langevin, expr"),                                                                  \
+  KZ("model", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the state"),                       \
+  KL("model", "sigma", R, NULL, "1", "model.type=ou|bm|gbm|bridge",                              \
+     "noise amplitude per axis (diagonal, > 0); one value for every axis"),                      \
+  KD("model", "theta", R, NULL, -INF, INF, 0, "1", "model.type=ou",                              \
+     "mean reversion rate, A = theta I (required unless A is given)"),                           \
+  KL("model", "A", V, NULL, NULL, "model.type=ou",                                               \
+     "drift matrix, dim x dim row-major, dX = -A (X - mu) dt + sigma dW (instead of theta)"),    \
+  KL("model", "mu", 0, "0", NULL, "model.type=ou|gbm",                                           \
+     "ou: long-run mean per axis; gbm: growth rate per axis (dX = mu X dt + sigma X dW)"),       \
+  KL("model", "drift", 0, "0", NULL, "model.type=bm", "constant drift per axis"),               \
+  KL("model", "a", 0, "0", NULL, "model.type=bridge", "start of the bridge per axis"),          \
+  KL("model", "b", 0, "0", NULL, "model.type=bridge", "end of the bridge per axis, at time T"), \
+  KD("model", "T", R, NULL, 0, INF, 1, "2", "model.type=bridge",                                 \
+     "time the bridge reaches b (> [time] t_end)"),                                              \
+  KC("model", "potential", R, NULL, potentials, "double-well", "model.type=langevin",           \
+     "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW"),          \
+  KD("model", "beta", R, NULL, 0, INF, 1, "1", "model.type=langevin", "inverse temperature"),   \
+  KD("model", "amplitude", 0, "1", -INF, INF, 0, NULL,                                           \
+     "model.type=langevin,model.potential=tilted-cosine", "amplitude of the cosine potential"),   \
+  KD("model", "period", 0, "1", 0, INF, 1, NULL, "model.type=langevin",                          \
+     "period of the potential (and of the noise modulation)"),                                   \
+  KL("model", "tilt", 0, "0", NULL, "model.type=langevin", "constant force per axis"),          \
+  KD("model", "modulation", 0, "0", -INF, INF, 0, NULL, "model.type=langevin",                   \
+     "noise modulation epsilon, |epsilon| < 1"),                                                 \
+  KDL("model", "weights", R, NULL, 16, "0.5 0.5", "model.type=mixture-langevin",                 \
+      "mixture weights (K of them, > 0); dX = grad log p dt + sqrt(2) dW"),                      \
+  KL("model", "means", R, NULL, "-1 1", "model.type=mixture-langevin",                           \
+     "component means, K x dim numbers"),                                                        \
+  KL("model", "stds", V, NULL, "0.5", "model.type=mixture-langevin",                             \
+     "component standard deviations, K x dim (or one for all); or give covs"),                   \
+  KL("model", "covs", V, NULL, NULL, "model.type=mixture-langevin",                              \
+     "component covariances, K x dim x dim row-major (instead of stds)"),                        \
+  KS("model", "drift", R, NULL, "-theta*x", "model.type=expr,model.dim=1",                       \
+     "drift b(x, t): an expression in x, t and [parameters]"),                                   \
+  KS("model", "noise", R, NULL, "s", "model.type=expr,model.dim=1",                              \
+     "noise sigma(x, t) (the amplitude of dW): an expression"),                                  \
+  KS("model", "drift_x", R, NULL, "-theta*x", "model.type=expr,model.dim=2",                     \
+     "x component of the drift: an expression in x, y, t and [parameters]"),                     \
+  KS("model", "drift_y", R, NULL, "-theta*y", "model.type=expr,model.dim=2",                     \
+     "y component of the drift"),                                                                \
+  KS("model", "noise_x", R, NULL, "s", "model.type=expr,model.dim=2", "noise on the x axis"),   \
+  KS("model", "noise_y", R, NULL, "s", "model.type=expr,model.dim=2", "noise on the y axis"),   \
+  KDATA("parameters", "theta=1 s=0.5", "model.type=expr",                                        \
+        "every key is a parameter name of the expressions, with a finite number")
+
+static const fpk_config_key run_keys[] = {
+    MODEL_KEYS,
+    KL("grid", "lo", R, NULL, "-4", NULL, "lower edge per axis (one value for every axis)"),
+    KL("grid", "hi", R, NULL, "4", NULL, "upper edge per axis"),
+    KL("grid", "n", R, NULL, "200", NULL,
+       "cells per axis, >= 3, at most 1e7 cells in all (spectral: even, >= 8)"),
+    KS("grid", "bc", 0, "reflecting", NULL, NULL,
+       "boundary per axis: reflecting, periodic or absorbing (one for every axis)"),
+    KC("init", "type", 0, "gaussian", run_init_types, NULL, NULL,
+       "initial law: gaussian, point (a narrow Gaussian), expr (a density expression), file "
+       "(a field of an fpkit HDF5 file)"),
+    KL("init", "mean", 0, "0", NULL, "init.type=gaussian", "mean per axis"),
+    KL("init", "std", R, NULL, "0.5", "init.type=gaussian",
+       "standard deviation per axis (required unless cov is given)"),
+    KL("init", "cov", V, NULL, NULL, "init.type=gaussian",
+       "covariance, dim x dim row-major (instead of std)"),
+    KL("init", "x0", R, NULL, "0", "init.type=point", "the point per axis"),
+    KD("init", "width", V, "2 cells", 0, INF, 1, NULL, "init.type=point",
+       "standard deviation of the narrow Gaussian standing for the point (default: two cells "
+       "of the coarsest axis)"),
+    KS("init", "density", V, NULL, "exp(-x^4)", "init.type=expr",
+       "initial density: an expression in x, y and [parameters] names, normalised on the grid"),
+    KS("init", "file", V, NULL, NULL, "init.type=file", "path of an fpkit HDF5 file"),
+    KC("init", "method", 0, "fv", init_methods, NULL, "init.type=file",
+       "which method's field of the file to start from"),
+    KS("init", "time", 0, "last", NULL, "init.type=file",
+       "which output time of the file: a number or last"),
+    KDL("time", "times", V, NULL, 1000, NULL, NULL,
+        "output times, increasing, >= 0 (instead of t_end and n_out)"),
+    KD("time", "t_end", R, NULL, 0, INF, 1, "1", NULL,
+       "last output time (required unless times is given)"),
+    KZ("time", "n_out", 0, "5", 2, 1000, NULL, NULL, "output times, equally spaced on [0, t_end]"),
+    KDL("time", "times", V, NULL, 1024, NULL, "model.type=bridge",
+        "(read again to check that the bridge's T lies after the last output time)"),
+    KB("fp", "enabled", 0, "true", NULL, "run the Fokker-Planck solvers"),
+    KS("fp", "method", 0, "fv", NULL, NULL, "fv, spectral or both (\"fv spectral\")"),
+    KC("fp", "scheme", 0, "tr-bdf2", fv_schemes, NULL, NULL, "finite-volume time stepper"),
+    KD("fp", "dt", V, NULL, 0, INF, 1, "0.01", NULL,
+       "finite-volume time step (required when fv runs)"),
+    KC("spectral", "scheme", 0, "etdrk4", spectral_schemes, NULL, NULL, "spectral time stepper"),
+    KD("spectral", "dt", V, NULL, 0, INF, 1, NULL, NULL,
+       "spectral time step (required when spectral runs)"),
+    KC("spectral", "planner", 0, "measure", planners, NULL, NULL,
+       "FFTW planner (estimate: bitwise repeatable runs)"),
+    KB("spectral", "dealias", 0, "true", NULL, "2/3-rule dealiasing of the products"),
+    KZ("spectral", "contour_points", 0, "32", 1, 4096, NULL, NULL,
+       "contour points of the ETDRK4 coefficients"),
+    KS("spectral", "wisdom", V, NULL, NULL, NULL, "FFTW wisdom file (none by default)"),
+    KB("stationary", "enabled", 0, "false", NULL,
+       "stationary densities without time stepping (autonomous models)"),
+    KB("stationary", "gap", 0, "false", NULL, "the spectral gap of the generator"),
+    KB("mc", "enabled", 0, "true", NULL, "run the Monte Carlo ensemble"),
+    KC("mc", "stepper", 0, "euler-maruyama", sde_steppers, NULL, NULL, "SDE scheme"),
+    KZ("mc", "paths", 0, "100000", 2, (uint64_t)1 << 40, NULL, NULL, "number of paths"),
+    KD("mc", "dt", V, NULL, 0, INF, 1, "0.01", NULL, "SDE time step (required when mc runs)"),
+    KU("mc", "seed", 0, "1", NULL, NULL, "Philox seed (results do not depend on threads)"),
+    KZ("mc", "keep_paths", V, "0", 0, 0, NULL, NULL,
+       "store the first K paths at every step (0 .. paths)"),
+    KB("mc", "bridge_correction", 0, "true", NULL,
+       "absorbing walls: Brownian-bridge crossing test between steps"),
+    KB("exact", "enabled", V, "true if a closed form exists", NULL,
+       "closed-form reference (linear models)"),
+    KD("guard", "mass_tol", 0, "1e-6", 0, 1, 0, NULL, NULL,
+       "output guard: largest relative mass change"),
+    KD("guard", "negative_tol", 0, "1e-6", 0, 1, 0, NULL, NULL,
+       "output guard: most negative density, relative to the maximum"),
+    OUT_FILE,
+};
+
+static const fpk_config_key converge_keys[] = {
+    MODEL_KEYS,
+    KC("init", "type", 0, "point", converge_init_types, NULL, NULL, "initial law: point or gaussian"),
+    KL("init", "x0", R, NULL, "1", "init.type=point", "the starting point per axis"),
+    KL("init", "mean", 0, "0", NULL, "init.type=gaussian", "mean per axis"),
+    KL("init", "std", R, NULL, NULL, "init.type=gaussian", "standard deviation per axis"),
+    KD("time", "t_end", R, NULL, 0, INF, 1, "1", NULL, "horizon T"),
+    KDL("converge", "steps", V, NULL, 16, "8 16 32 64", NULL,
+        "the ladder as step counts over [0, T], increasing, each dividing the next (or dt)"),
+    KDL("converge", "dt", V, NULL, 16, NULL, NULL, "the ladder as step sizes (instead of steps)"),
+    KC("converge", "stepper", 0, "euler-maruyama", sde_steppers, NULL, NULL,
+       "scheme of every ladder level"),
+    KC("converge", "reference", 0, "auto", references, NULL, NULL,
+       "reference: exact (pathwise solution), level (a finer level), finest, auto"),
+    KZ("converge", "reference_steps", V, "8 x the finest level", 2, 1000000000000ULL, NULL,
+       "converge.reference=level", "steps of the reference level"),
+    KC("converge", "reference_stepper", V, "strongest the model accepts", sde_steppers, NULL,
+       "converge.reference=level", "scheme of the reference level"),
+    KZ("converge", "paths", 0, "10000", 2, 10000000000ULL, NULL, NULL, "number of paths"),
+    KU("converge", "seed", 0, "1", NULL, NULL, "Philox seed"),
+    KB("converge", "strong", 0, "true", NULL, "strong errors E|X^h_T - X_T|^2"),
+    KS("converge", "weak", 0, "", NULL, NULL,
+       "weak functionals: comma-separated expressions in x (y), e.g. \"x, x^2\""),
+    KD("converge", "level", 0, "0.95", 0.5, 0.9999, 0, NULL, NULL, "confidence level of the intervals"),
+    KC("converge", "fit", 0, "corrected", fits, NULL, NULL, "order fit: plain or corrected"),
+    KD("converge", "max_halfwidth", 0, "0.15", 0, INF, 1, NULL, NULL,
+       "largest confidence half-width of a resolved order"),
+    KD("converge", "expect_strong", V, NULL, 0, 10, 1, NULL, NULL,
+       "expected strong order: exit 1 when outside the interval"),
+    KD("converge", "expect_weak", V, NULL, 0, 10, 1, NULL, NULL,
+       "expected weak order: exit 1 when outside the interval"),
+    OUT_FILE,
+};
+
+static const fpk_config_key bridge_keys[] = {
+    KU("random", "seed", 0, "1", NULL, NULL, "Philox seed of every part"),
+    KBX("bridge", "enabled", 0, "true", "true", NULL, "Brownian bridge moments against the closed form"),
+    KD("bridge", "a", 0, "0", -INF, INF, 0, NULL, NULL, "start"),
+    KD("bridge", "b", 0, "0", -INF, INF, 0, NULL, NULL, "end, at time T"),
+    KD("bridge", "T", 0, "1", 0, INF, 1, NULL, NULL, "horizon"),
+    KD("bridge", "sigma", 0, "1", 0, INF, 1, NULL, NULL, "noise amplitude"),
+    KZ("bridge", "steps", 0, "100", 2, 1000, NULL, NULL, "time steps"),
+    KZ("bridge", "paths", 0, "100000", 2, (uint64_t)1 << 40, NULL, NULL, "number of paths"),
+    KZ("bridge", "keep_paths", V, "0", 0, 100, NULL, NULL, "paths stored (0 .. min(paths, 100))"),
+    KB("bridge", "em", 0, "false", NULL, "also the Euler-Maruyama bridge SDE"),
+    KBX("kolmogorov", "enabled", 0, "true", "true", NULL, "Kolmogorov's law of sup|bridge|"),
+    KZ("kolmogorov", "paths", 0, "100000", 2, (uint64_t)1 << 40, NULL, NULL, "number of paths"),
+    KZ("kolmogorov", "steps", 0, "2000", 2, 131072, NULL, NULL, "grid points of the finest path"),
+    KDL("kolmogorov", "ladder", V, NULL, 15, NULL, NULL,
+        "coarser grids, each dividing steps (default: steps alone)"),
+    KDL("kolmogorov", "quantiles", V, "0.9 0.95 0.99", 16, NULL, NULL,
+        "probabilities of the reported quantiles"),
+    KBX("ks_band", "enabled", 0, "true", "true", NULL, "coverage of the Kolmogorov-Smirnov band"),
+    KZ("ks_band", "n", 0, "1000", 1, 1000000, NULL, NULL, "sample size"),
+    KZ("ks_band", "repetitions", 0, "4000", 2, (uint64_t)1 << 40, NULL, NULL, "repetitions"),
+    KD("ks_band", "alpha", 0, "0.05", 0, 1, 1, NULL, NULL, "band level 1 - alpha"),
+    KDL("ks_band", "ladder", V, NULL, 15, NULL, NULL, "smaller sample sizes (default: n alone)"),
+    KZ("ks_band", "keep_paths", V, "5", 0, 20, NULL, NULL,
+       "samples stored (0 .. min(repetitions, 20))"),
+    OUT_FILE,
+};
+
+#define MARGINAL(sec, ex_type, ex_mean)                                                        \
+  KC(sec, "type", R, NULL, marginal_types, ex_type, NULL, "gaussian, mixture or hdf5 (a field)"), \
+  KL(sec, "mean", 0, "0", ex_mean, sec ".type=gaussian", "mean per axis"),                     \
+  KL(sec, "std", V, NULL, "0.5", sec ".type=gaussian", "standard deviation per axis (or cov)"), \
+  KL(sec, "cov", V, NULL, NULL, sec ".type=gaussian", "covariance, dim x dim (instead of std)"), \
+  KDL(sec, "weights", R, NULL, 16, "0.5 0.5", sec ".type=mixture", "mixture weights"),        \
+  KL(sec, "means", R, NULL, "-1 1", sec ".type=mixture", "component means, K x dim"),          \
+  KL(sec, "stds", V, NULL, "0.5", sec ".type=mixture", "component standard deviations (or covs)"), \
+  KL(sec, "covs", V, NULL, NULL, sec ".type=mixture", "component covariances, K x dim x dim"),  \
+  KC(sec, "discretize", 0, "points", discretizations, NULL, sec ".type=gaussian|mixture",      \
+     "density at cell centres (points) or cell averages (cells)"),                              \
+  KS(sec, "file", R, NULL, "results/ou1d.h5", sec ".type=hdf5", "fpkit HDF5 file"),             \
+  KS(sec, "dataset", R, NULL, "/fv/density", sec ".type=hdf5", "the field's dataset"),         \
+  KC(sec, "values", 0, "density", marginal_values, NULL, sec ".type=hdf5",                      \
+     "the dataset holds densities or cell probabilities"),                                      \
+  KB(sec, "clip_negative", 0, "false", sec ".type=hdf5", "set small negative values to 0"),    \
+  KS(sec, "time", V, NULL, NULL, sec ".type=hdf5",                                              \
+     "index on the time axis (0-based), last or all (required with a time axis)")
+
+static const fpk_config_key ot_keys[] = {
+    KZ("grid", "dim", R, NULL, 1, 2, "1", NULL,
+       "dimension ([grid] is required unless a marginal is hdf5, whose file gives the grid)"),
+    KL("grid", "n", R, NULL, "128", NULL, "cells per axis"),
+    KL("grid", "lo", R, NULL, "-4", NULL, "lower edge per axis"),
+    KL("grid", "hi", R, NULL, "4", NULL, "upper edge per axis"),
+    MARGINAL("source", "gaussian", "-1"),
+    MARGINAL("target", "gaussian", "1"),
+    KDL("ot", "eps", R, NULL, 64, "0.1 0.01", NULL, "entropic regularisations, each > 0"),
+    KD("ot", "tol", 0, "1e-9", 0, 1, 1, NULL, NULL, "stop when the L1 marginal error is <= tol at the final eps"),
+    KZ("ot", "max_iter", 0, "100000", 1, 1000000000, NULL, NULL, "most iterations of one solve, over all its eps stages"),
+    KZ("ot", "check_every", 0, "1", 1, 1000000, NULL, NULL, "iterations between marginal-error checks"),
+    KD("ot", "eps_start", 0, "0", 0, INF, 0, NULL, NULL, "first eps of the eps-scaling (0: the largest cost; <= eps: no scaling)"),
+    KD("ot", "eps_factor", 0, "0.5", 0, 1, 1, NULL, NULL, "eps-scaling: eps_{k+1} = max(eps, eps_factor eps_k)"),
+    KD("ot", "stage_tol", 0, "1e-3", 0, 1, 0, NULL, NULL, "marginal error ending an intermediate eps stage"),
+    KD("ot", "omega", 0, "0", 0, 2, 0, NULL, NULL, "over-relaxation: 0 automatic, 1 plain Sinkhorn, else fixed in [1, 2)"),
+    KC("ot", "kernel", 0, "auto", ot_kernels, NULL, NULL, "Gibbs-kernel back-end tried first (falls back fft -> blas -> lse)"),
+    KB("ot", "normalize", 0, "false", NULL, "rescale both marginals to unit mass"),
+    KC("ot", "cost", 0, "sqeuclid", ot_costs, NULL, NULL, "cost |x - y|^2 or |x - y|^2 / 2"),
+    KB("ot", "divergence", 0, "false", NULL, "also the Sinkhorn divergence S_eps"),
+    KB("ot", "plan", 0, "false", NULL, "write the full plan of the last solve (N x N doubles; N <= 4096)"),
+    KC("ot", "potentials", 0, "last", ot_potentials, NULL, NULL, "dual potentials written: of no solve, the last, or all"),
+    KB("ot", "exact", V, "true between two Gaussians", NULL, "closed forms between Gaussians"),
+    OUT_FILE,
+};
+
+typedef struct command_keys {
+  const char *name;
+  const fpk_config_key *keys;
+  size_t n;
+  const char *what;
+} command_keys;
+
+#define COMMAND(name, table, what) {name, table, sizeof table / sizeof table[0], what}
+static const command_keys commands[] = {
+    COMMAND("run", run_keys, "fpkit run: Fokker-Planck, Monte Carlo and closed forms"),
+    COMMAND("converge", converge_keys, "fpkit converge: refinement ladders in dt"),
+    COMMAND("bridge", bridge_keys, "fpkit bridge: Brownian bridge, Kolmogorov, KS band"),
+    COMMAND("ot", ot_keys, "fpkit ot: entropic optimal transport"),
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const command_keys *find_command(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, name)) return &commands[i];
+  return NULL;
+}
+
+int fpk_app_set_keys(fpk_config *c, const char *command, fpk_error *err) {
+  const command_keys *k = find_command(command);
+  if (!k) return fpk_error_set(err, FPK_EINVAL, "internal error: no key table for '%s'", command);
+  return fpk_config_add_schema(c, k->keys, k->n, err);
+}
+
+/* ---- conditions ("section.key=v1|v2,section.key=v") */
+
+/* The value a template gives section.key: the value written, else the default. NULL: none. */
+typedef struct assignment {
+  const char *section, *key, *value;
+} assignment;
+
+#define MAX_ASSIGN 256
+
+static const char *value_of(const assignment *a, size_t n, const char *section, size_t slen,
+                            const char *key, size_t klen) {
+  for (size_t i = 0; i < n; i++)
+    if (strlen(a[i].section) == slen && !strncmp(a[i].section, section, slen) &&
+        strlen(a[i].key) == klen && !strncmp(a[i].key, key, klen))
+      return a[i].value;
+  return NULL;
+}
+
+/* Whether every condition of `when` holds under the assignments. */
+static int holds(const char *when, const assignment *a, size_t n) {
+  if (!when) return 1;
+  for (const char *p = when; *p;) {
+    const size_t len = strcspn(p, ",");
+    const char *dot = memchr(p, '.', len), *eq = memchr(p, '=', len);
+    if (!dot || !eq || eq < dot) return 0;
+    const char *v = value_of(a, n, p, (size_t)(dot - p), dot + 1, (size_t)(eq - dot - 1));
+    int ok = 0;
+    for (const char *q = eq + 1, *end = p + len; v && q < end;) {
+      size_t vl = strcspn(q, "|,");
+      if (q + vl > end) vl = (size_t)(end - q);
+      if (strlen(v) == vl && !strncmp(v, q, vl)) ok = 1;
+      q += vl + 1;
+    }
+    if (!ok) return 0;
+    p += len + (p[len] == ',');
+  }
+  return 1;
+}
+
+/* ---- listing */
+
+static void range_text(const fpk_config_key *e, char *buf, size_t len) {
+  buf[0] = '\0';
+  switch (e->type) {
+    case FPK_KEY_DOUBLE:
+      if (e->min == -INF && e->max == INF)
+        snprintf(buf, len, "finite");
+      else
+        snprintf(buf, len, "%s%g, %g]", e->open_min ? "(" : "[", e->min, e->max);
+      break;
+    case FPK_KEY_SIZE:
+      if (e->flags & V && !e->imax)
+        snprintf(buf, len, "see description");
+      else
+        snprintf(buf, len, "[%llu, %llu]", (unsigned long long)e->imin,
+                 (unsigned long long)e->imax);
+      break;
+    case FPK_KEY_DOUBLE_LIST: snprintf(buf, len, "1..%llu numbers", (unsigned long long)e->imax); break;
+    case FPK_KEY_LIST: snprintf(buf, len, "numbers"); break;
+    case FPK_KEY_U64: snprintf(buf, len, "[0, 2^64)"); break;
+    case FPK_KEY_CHOICE: {
+      size_t k = 0;
+      for (size_t i = 0; e->choices[i] && k + 1 < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", i ? "|" : "", e->choices[i]);
+      break;
+    }
+    default: break;
+  }
+}
+
+static void default_text(const fpk_config_key *e, char *buf, size_t len) {
+  if (e->type == FPK_KEY_DATA)
+    snprintf(buf, len, "-");
+  else if (e->flags & R)
+    snprintf(buf, len, "required");
+  else if (e->def)
+    snprintf(buf, len, "%s", e->def[0] ? e->def : "\"\"");
+  else
+    snprintf(buf, len, "(none)");
+}
+
+static const char *type_text(const fpk_config_key *e) {
+  return e->type == FPK_KEY_DOUBLE_LIST ? "list" : fpk_config_type_name(e->type);
+}
+
+/* Entries of one command, filtered by model (NULL: all). */
+static void list_keys(const command_keys *k, const char *model) {
+  assignment a = {"model", "type", model};
+  size_t w[4] = {strlen("KEY"), strlen("TYPE"), strlen("DEFAULT"), strlen("RANGE")};
+  char buf[4][256];
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass) {
+      printf("# %s\n%-*s  %-*s  %-*s  %-*s  %s\n", k->what, (int)w[0], "KEY", (int)w[1], "TYPE",
+             (int)w[2], "DEFAULT", (int)w[3], "RANGE", "DESCRIPTION [WHEN]");
+    }
+    for (size_t i = 0; i < k->n; i++) {
+      const fpk_config_key *e = &k->keys[i];
+      const char *mt = model && e->when ? strstr(e->when, "model.type=") : NULL;
+      if (mt) { /* only the condition on model.type is evaluated here */
+        char cond[128];
+        snprintf(cond, sizeof cond, "%.*s", (int)strcspn(mt, ","), mt);
+        if (!holds(cond, &a, 1)) continue;
+      }
+      snprintf(buf[0], sizeof buf[0], "%s.%s", e->section, e->key);
+      snprintf(buf[1], sizeof buf[1], "%s", type_text(e));
+      default_text(e, buf[2], sizeof buf[2]);
+      range_text(e, buf[3], sizeof buf[3]);
+      if (!pass) {
+        for (int c = 0; c < 4; c++)
+          if (strlen(buf[c]) > w[c]) w[c] = strlen(buf[c]);
+        continue;
+      }
+      printf("%-*s  %-*s  %-*s  %-*s  %s", (int)w[0], buf[0], (int)w[1], buf[1], (int)w[2],
+             buf[2], (int)w[3], buf[3], e->doc);
+      if (e->when) printf(" [when %s]", e->when);
+      if (e->flags & V) printf(" [varies]");
+      putchar('\n');
+    }
+  }
+}
+
+static int is_model(const char *m) {
+  for (size_t i = 0; model_types[i]; i++)
+    if (!strcmp(model_types[i], m)) return 1;
+  return 0;
+}
+
+/* Templates that would not run: the command cannot do anything with the model. */
+static const struct {
+  const char *command, *model, *why;
+} no_template[] = {
+    {"converge", "bm", "Euler-Maruyama is exact for Brownian motion with constant drift and noise: "
+                       "every level's error is round-off, there is no order to measure"},
+};
+
+static const char *template_refused(const char *command, const char *model) {
+  for (size_t i = 0; i < sizeof no_template / sizeof no_template[0]; i++)
+    if (model && !strcmp(no_template[i].command, command) && !strcmp(no_template[i].model, model))
+      return no_template[i].why;
+  return NULL;
+}
+
+/* "run" or "run/ou": the command and the model (NULL). Returns 0, or prints why not. */
+static int split_name(const char *arg, const command_keys **k, char *model, size_t len) {
+  const char *slash = strchr(arg, '/');
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "%.*s", (int)(slash ? (size_t)(slash - arg) : strlen(arg)), arg);
+  model[0] = '\0';
+  if (slash) snprintf(model, len, "%s", slash + 1);
+  *k = find_command(cmd);
+  if (!*k) {
+    fprintf(stderr, "fpkit: unknown command '%s' (expected run, converge, bridge or ot)\n", cmd);
+    return 2;
+  }
+  if (model[0] && (strcmp(cmd, "run") && strcmp(cmd, "converge"))) {
+    fprintf(stderr, "fpkit: '%s' has no [model] section: use '%s'\n", arg, cmd);
+    return 2;
+  }
+  if (model[0] && !is_model(model)) {
+    fprintf(stderr, "fpkit: unknown model '%s' (expected one of:", model);
+    for (size_t i = 0; model_types[i]; i++) fprintf(stderr, " %s", model_types[i]);
+    fprintf(stderr, ")\n");
+    return 2;
+  }
+  return 0;
+}
+
+int fpk_app_keys(int argc, char **argv) {
+  if (argc > 2 || (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))) {
+    fputs("usage: fpkit keys [COMMAND[/MODEL]]\n"
+          "Lists every configuration key of COMMAND (run, converge, bridge, ot; all without "
+          "one):\nsection.key, type, default, range and description; MODEL (run/ou, "
+          "converge/gbm, ...)\nkeeps the [model] keys of that model type. The parser checks "
+          "every key it reads\nagainst this same table (docs/workflow.md).\n",
+          argc > 2 ? stderr : stdout);
+    return argc > 2 ? 2 : 0;
+  }
+  if (argc == 1) {
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+      if (i) putchar('\n');
+      list_keys(&commands[i], NULL);
+    }
+    return 0;
+  }
+  const command_keys *k;
+  char model[64];
+  int rc = split_name(argv[1], &k, model, sizeof model);
+  if (rc) return rc;
+  list_keys(k, model[0] ? model : NULL);
+  return 0;
+}
+
+/* ---- templates */
+
+static void print_comment(const char *text) {
+  printf("# %s\n", text);
+}
+
+static int write_template(const command_keys *k, const char *model) {
+  assignment a[MAX_ASSIGN];
+  size_t na = 0;
+  /* the value of every key: the model asked for, examples of the keys to fill, defaults */
+  const char **val = calloc(k->n, sizeof *val);
+  int *fill = calloc(k->n, sizeof *fill);
+  if (!val || !fill) {
+    free(val), free(fill);
+    return 1;
+  }
+  for (size_t i = 0; i < k->n && na < MAX_ASSIGN; i++) {
+    const fpk_config_key *e = &k->keys[i];
+    if (e->type == FPK_KEY_DATA) continue;
+    fill[i] = e->example != NULL; /* required keys, and optional ones worth writing out */
+    val[i] = fill[i] ? e->example : e->def;
+    if (model && !strcmp(e->section, "model") && !strcmp(e->key, "type")) {
+      val[i] = model;
+      fill[i] = 1;
+    }
+    if (!value_of(a, na, e->section, strlen(e->section), e->key, strlen(e->key)))
+      a[na++] = (assignment){e->section, e->key, val[i]};
+  }
+  printf("# fpkit %s configuration%s%s, generated by `fpkit config` from the key table the\n"
+         "# parser checks against (src/app/keys.c): required keys carry an example value, the\n"
+         "# others show their default, commented out. `fpkit keys %s` lists every key.\n",
+         k->name, model ? " for model " : "", model ? model : "", k->name);
+  /* sections in order of first appearance */
+  const char *done_sections[64];
+  size_t nsec = 0;
+  for (size_t i = 0; i < k->n; i++) {
+    const char *sec = k->keys[i].section;
+    int seen = 0;
+    for (size_t s = 0; s < nsec; s++) seen |= !strcmp(done_sections[s], sec);
+    if (seen || nsec == 64) continue;
+    done_sections[nsec++] = sec;
+    int header = 0;
+    for (size_t j = i; j < k->n; j++) {
+      const fpk_config_key *e = &k->keys[j];
+      if (strcmp(e->section, sec) || !holds(e->when, a, na)) continue;
+      int dup = 0; /* a key listed twice (read in two places): once */
+      for (size_t q = i; q < j; q++)
+        dup |= !strcmp(k->keys[q].section, sec) && !strcmp(k->keys[q].key, e->key) &&
+               holds(k->keys[q].when, a, na);
+      if (dup) continue;
+      if (!header) printf("\n[%s]\n", sec), header = 1;
+      char range[256], line[512];
+      range_text(e, range, sizeof range);
+      snprintf(line, sizeof line, "%s (%s%s%s)", e->doc, type_text(e), range[0] ? " " : "",
+               range);
+      print_comment(line);
+      if (e->type == FPK_KEY_DATA) {
+        /* "theta=1 s=0.5": one key per name */
+        char ex[256];
+        snprintf(ex, sizeof ex, "%s", e->example ? e->example : "");
+        for (char *save, *tok = strtok_r(ex, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+          char *eq = strchr(tok, '=');
+          if (eq) *eq = '\0', printf("%s = %s\n", tok, eq + 1);
+        }
+      } else if (fill[j]) {
+        printf("%s = %s\n", e->key, val[j]);
+      } else {
+        printf("# %s = %s\n", e->key,
+               e->flags & R ? "(required)" : e->def ? e->def : "(no default)");
+      }
+    }
+  }
+  free(val), free(fill);
+  return 0;
+}
+
+int fpk_app_config_template(int argc, char **argv) {
+  if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs("usage: fpkit config TEMPLATE | --list\n"
+          "Prints a commented starting configuration for TEMPLATE (run, run/MODEL, converge,\n"
+          "converge/MODEL, bridge, ot; --list shows them), generated from the key table the\n"
+          "parser checks against: fpkit config run/langevin > my.ini\n",
+          argc == 2 ? stdout : stderr);
+    return argc == 2 ? 0 : 2;
+  }
+  if (!strcmp(argv[1], "--list")) {
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+      printf("%-28s %s\n", commands[i].name, commands[i].what);
+      if (strcmp(commands[i].name, "run") && strcmp(commands[i].name, "converge")) continue;
+      for (size_t m = 0; model_types[m]; m++) {
+        if (template_refused(commands[i].name, model_types[m])) continue;
+        char name[64];
+        snprintf(name, sizeof name, "%s/%s", commands[i].name, model_types[m]);
+        printf("%-28s %s with [model] type = %s\n", name, commands[i].name, model_types[m]);
+      }
+    }
+    return 0;
+  }
+  const command_keys *k;
+  char model[64];
+  int rc = split_name(argv[1], &k, model, sizeof model);
+  if (rc) return rc;
+  const char *why = template_refused(k->name, model);
+  if (why) {
+    fprintf(stderr, "fpkit: no template %s: %s\n", argv[1], why);
+    return 2;
+  }
+  return write_template(k, model[0] ? model : NULL);
+}
