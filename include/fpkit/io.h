@@ -144,7 +144,8 @@ int fpk_h5_field_times(fpk_h5_reader *r, const char *dataset, size_t nt, double 
 /* The density of `method` ("fv", "spectral", "exact", "mc") of a `fpkit run` output on g at
  * `time`, an entry of /method/t (equal within 1e-12 relative), or the last when time is NaN:
  * g->size values into out, the stored time into *t_found and its index into *index (either may
- * be NULL). A time not stored is an error listing the nearest stored ones. */
+ * be NULL). A time not stored is an error listing the nearest stored ones (and *index is then
+ * SIZE_MAX, so that a caller can tell it from the other errors). */
 int fpk_h5_read_density(fpk_h5_reader *r, const struct fpk_grid *g, const char *method,
                         double time, double *out, double *t_found, size_t *index,
                         fpk_error *err);

@@ -4,6 +4,7 @@
  * object, never a silently wrong field. Used by `fpkit ot` (HDF5 marginals) and `fpkit run`
  * ([init] type = file). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,7 +163,7 @@ static void nearest_times(const double *t, size_t nt, double time, char *buf, si
       if (!used[i] && (best == nt || fabs(t[i] - time) < fabs(t[best] - time))) best = i;
     used[best] = 1;
     if (k < len) {
-      const int w = snprintf(buf + k, len - k, "%s%.17g (index %zu)", pick ? ", " : "", t[best],
+      const int w = snprintf(buf + k, len - k, "%s%.15g (index %zu)", pick ? ", " : "", t[best],
                              best);
       if (w > 0) k += (size_t)w;
     }
@@ -205,10 +206,11 @@ int fpk_h5_read_density(fpk_h5_reader *r, const fpk_grid *g, const char *method,
       for (size_t i = 0; i < nt && k == nt; i++)
         if (fabs(t[i] - time) <= 1e-12 * fmax(1.0, fabs(time))) k = i;
       if (k == nt) {
+        if (index) *index = SIZE_MAX;
         char near[512];
         nearest_times(t, nt, time, near, sizeof near);
         rc = fpk_error_set(err, FPK_EINVAL,
-                           "%s: no output at t = %.17g in /%s/t (%zu times; the nearest: %s)",
+                           "%s: no output at t = %.15g in /%s/t (%zu times; the nearest: %s)",
                            file, time, method, nt, near);
       }
     }

@@ -173,15 +173,16 @@ static void append(char *out, size_t len, const char *s) {
   if (k + 1 < len) snprintf(out + k, len - k, "%s", s);
 }
 
-/* The name list "x, y, t, a, b" of a model. */
-static void known_names(size_t dim, size_t np, const char *const *pn, char *out, size_t len) {
+/* The name list "x, y, t, a, b" of a model ("x, y, a, b" of a density: with_t = 0). */
+static void known_names(size_t dim, size_t np, const char *const *pn, int with_t, char *out,
+                        size_t len) {
   out[0] = '\0';
-  for (size_t a = 0; a < dim; a++) append(out, len, axis_names[a]), append(out, len, ", ");
-  append(out, len, "t");
+  for (size_t a = 0; a < dim; a++) append(out, len, a ? ", " : ""), append(out, len, axis_names[a]);
+  if (with_t) append(out, len, ", t");
   for (size_t i = 0; i < np; i++) append(out, len, ", "), append(out, len, pn[i]);
 }
 
-static int check_locked(const char *s, size_t dim, size_t np, const char *const *pn,
+static int check_locked(const char *s, size_t dim, size_t np, const char *const *pn, int with_t,
                         fpk_error *err) {
   if (!s) return fpk_error_set(err, FPK_EINVAL, "expression is NULL");
   const size_t len = strlen(s);
@@ -228,16 +229,19 @@ static int check_locked(const char *s, size_t dim, size_t np, const char *const 
   evaluator_get_variables(e, &vars, &nv);
   int rc = FPK_SUCCESS;
   for (int v = 0; v < nv && !rc; v++) {
-    int known = strcmp(vars[v], "t") == 0;
+    int known = with_t && strcmp(vars[v], "t") == 0;
     for (size_t a = 0; a < dim; a++) known |= strcmp(vars[v], axis_names[a]) == 0;
     for (size_t i = 0; i < np; i++) known |= strcmp(vars[v], pn[i]) == 0;
     if (known) continue;
     char names[512];
-    known_names(dim, np, pn, names, sizeof names);
+    known_names(dim, np, pn, with_t, names, sizeof names);
     int axis = 0;
     for (size_t a = dim; a < FPK_MAX_DIM; a++) axis |= strcmp(vars[v], axis_names[a]) == 0;
     rc = fpk_error_set(err, FPK_EINVAL, "unknown symbol '%s' in \"%s\"%s (known: %s)", vars[v], s,
-                       axis ? dim == 1 ? " (the model is 1D)" : " (the model is 2D)" : "", names);
+                       axis ? dim == 1 ? " (the model is 1D)" : " (the model is 2D)"
+                       : !with_t && !strcmp(vars[v], "t") ? " (an initial density has no time)"
+                                                          : "",
+                       names);
   }
   evaluator_destroy(e);
   return rc;
@@ -289,7 +293,7 @@ int fpk_expr_check(const char *expr, size_t dim, size_t nparams, const char *con
   if (nparams && !param_names) return fpk_error_set(err, FPK_EINVAL, "parameter names are NULL");
   int rc;
 #pragma omp critical(fpk_matheval)
-  rc = check_locked(expr, dim, nparams, param_names, err);
+  rc = check_locked(expr, dim, nparams, param_names, 1, err);
   return rc;
 }
 
@@ -588,7 +592,10 @@ int fpk_expr_cell_averages(const char *expr, const fpk_grid *g, size_t nparams,
   if (nparams > FPK_EXPR_MAX_PARAMS)
     return fpk_error_set(err, FPK_EINVAL, "%zu parameters, at most %d", nparams,
                          FPK_EXPR_MAX_PARAMS);
-  int rc = fpk_expr_check(expr, d, nparams, param_names, err);
+  if (nparams && !param_names) return fpk_error_set(err, FPK_EINVAL, "parameter names are NULL");
+  int rc;
+#pragma omp critical(fpk_matheval)
+  rc = check_locked(expr, d, nparams, param_names, 0, err); /* no t: a density has no time */
   if (rc) return rc;
   void *e = NULL;
   char **vars = NULL;
