@@ -653,7 +653,7 @@ int fpk_expr_cell_averages(const char *expr, const fpk_grid *g, size_t nparams,
         else if (d == 2) snprintf(at, sizeof at, "x = %.9g, y = %.9g", x[0], x[1]);
         else snprintf(at, sizeof at, "x = %.9g, y = %.9g, z = %.9g", x[0], x[1], x[2]);
         rc = fpk_error_set(err, FPK_EINVAL,
-                           "\"%s\" is %.17g at %s (a quadrature node of cell %zu): a density "
+                           "\"%s\" is %.9g at %s (a quadrature node of cell %zu): a density "
                            "must be finite and >= 0 on the grid",
                            expr, f, at, cell);
       }
