@@ -155,6 +155,12 @@ static void test_read_field(void **state) {
   assert_true(k == SIZE_MAX);
   assert_msg_has(err.msg, "no output at t = 0.3 in /fv/t (3 times; the nearest: 0.25 (index 1), "
                           "0 (index 0), 1 (index 2))");
+  double two[40];
+  assert_int_equal(fpk_h5_read_doubles_rows(r, "/fv/density", 1, 2, 20, two), 0);
+  assert_memory_equal(two, dens + 20, sizeof two);
+  assert_int_equal(fpk_h5_read_doubles_rows(r, "/fv/density", 2, 2, 20, two), FPK_EINVAL);
+  assert_msg_has(fpk_h5_reader_errmsg(r), "no entries [2, 4) of 20 values");
+  assert_int_equal(fpk_h5_read_doubles_rows(r, "/fv/density", 0, 1, 21, two), FPK_EINVAL);
   assert_int_equal(fpk_h5_read_density(r, &g, "mc", NAN, out, &tf, &k, &err), FPK_EINVAL);
   assert_msg_has(err.msg, "has no /mc group");
   fpk_h5_reader_close(r);

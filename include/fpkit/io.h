@@ -141,6 +141,11 @@ int fpk_h5_read_field(fpk_h5_reader *r, const struct fpk_grid *g, const char *da
  * 1D array of nt values (which must then be finite), else NaN (unknown). */
 int fpk_h5_field_times(fpk_h5_reader *r, const char *dataset, size_t nt, double *t,
                        fpk_error *err);
+/* Entries [first, first + count) along axis 0 of a numeric dataset whose other axes hold row_len
+ * values (one time of a field [nt][ny][nx]), as doubles: only those are read. Fails when the
+ * shape does not fit or the read fails (a checksum mismatch included). */
+int fpk_h5_read_doubles_rows(fpk_h5_reader *r, const char *path, size_t first, size_t count,
+                             size_t row_len, double *out);
 /* The density of `method` ("fv", "spectral", "exact", "mc") of a `fpkit run` output on g at
  * `time`, an entry of /method/t (equal within 1e-12 relative), or the last when time is NaN:
  * g->size values into out, the stored time into *t_found and its index into *index (either may

@@ -187,11 +187,8 @@ int fpk_h5_read_density(fpk_h5_reader *r, const fpk_grid *g, const char *method,
   if (!axis)
     return fpk_error_set(err, FPK_EINVAL, "%s:%s has no time axis (not a `fpkit run` output)",
                          file, dpath);
-  double *t = malloc(nt * sizeof *t), *all = malloc(nt * g->size * sizeof *all);
-  if (!t || !all) {
-    free(t), free(all);
-    return fpk_error_set(err, FPK_ENOMEM, "out of memory reading %s:%s", file, dpath);
-  }
+  double *t = malloc(nt * sizeof *t);
+  if (!t) return fpk_error_set(err, FPK_ENOMEM, "out of memory reading %s:%s", file, dpath);
   size_t k = nt;
   rc = fpk_h5_field_times(r, dpath, nt, t, err);
   if (!rc && isnan(t[0]))
@@ -215,12 +212,13 @@ int fpk_h5_read_density(fpk_h5_reader *r, const fpk_grid *g, const char *method,
       }
     }
   }
-  if (!rc) rc = fpk_h5_read_field(r, g, dpath, nt, all, err);
+  /* that time only: a field of many times is never read whole */
+  if (!rc && (rc = fpk_h5_read_doubles_rows(r, dpath, k, 1, g->size, out)))
+    rc = reader_error(r, err, rc);
   if (!rc) {
-    memcpy(out, all + k * g->size, g->size * sizeof *out);
     if (t_found) *t_found = t[k];
     if (index) *index = k;
   }
-  free(t), free(all);
+  free(t);
   return rc;
 }
