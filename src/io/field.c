@@ -60,8 +60,9 @@ int fpk_h5_read_grid(fpk_h5_reader *r, double max_cells, fpk_grid *g, fpk_error 
   double cells = 1.0;
   for (size_t a = 0; a < d; a++) cells *= (double)n[a];
   if (cells > max_cells)
-    return fpk_error_set(err, FPK_EINVAL, "%s: its grid has %.3g cells, more than the limit of %.0f",
-                         file, cells, max_cells);
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: its grid has %.3g cells, more than the limit of %.0f", file, cells,
+                         max_cells);
   fpk_error e = {0};
   if (fpk_grid_init(g, d, n, lo, hi, bc, &e))
     return fpk_error_set(err, FPK_EINVAL, "%s: bad grid: %s", file, e.msg);

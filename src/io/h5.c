@@ -902,7 +902,8 @@ int fpk_h5_read_doubles_rows(fpk_h5_reader *r, const char *path, size_t first, s
   for (size_t a = 1; a < rank; a++) cnt[a] = dims[a];
   const hsize_t nmem = (hsize_t)count * row_len;
   hid_t ms = H5Screate_simple(1, &nmem, NULL);
-  herr_t st = fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
+  herr_t st =
+      fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
   if (st >= 0) st = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out);
   if (st < 0) {
     char why[200];
