@@ -46,6 +46,18 @@ double fpk_grid_integral(const fpk_grid *g, const double *p);
 const char *fpk_bc_name(fpk_bc bc);
 /* Parses "reflecting" | "periodic" | "absorbing"; returns FPK_EINVAL on anything else. */
 int fpk_bc_parse(const char *s, fpk_bc *bc);
+/* 1 if a and b are the same grid: the same dimension, cell counts and boundary conditions, and
+ * bounds equal within 1e-12 of the axis length (bounds read back from a file, or written as
+ * decimals in two configurations, may differ in the last bits), else 0. */
+int fpk_grid_equal(const fpk_grid *a, const fpk_grid *b);
+/* "60 cells on [-6, 6]" or "40 x 30 cells on [-3, 3] x [-2, 2]"; with with_bc, the boundary
+ * conditions follow (", reflecting" or ", periodic x reflecting"). Always NUL-terminated. */
+void fpk_grid_describe(const fpk_grid *g, int with_bc, char *buf, size_t len);
+/* The largest fraction of the mass of p (cell averages >= 0, positive mass) that lies in one
+ * outermost layer of cells at a non-periodic wall: a density that does not decay inside the box
+ * (the check of an initial law given on the grid). *axis and *side (0 lower, 1 upper) say which
+ * layer; both may be NULL. 0 when every axis is periodic. */
+double fpk_grid_wall_mass(const fpk_grid *g, const double *p, size_t *axis, int *side);
 
 /* Largest number of steps in one output interval. Beyond it a run cannot finish (10¹² steps of
  * even a one-cell problem take hours) and counts would soon leave the integers a double holds

@@ -164,6 +164,42 @@ int fpk_h5_compare_files(const char *path_a, const char *path_b, fpk_h5_comparis
                          fpk_error *err);
 void fpk_h5_comparison_free(fpk_h5_comparison *c);
 
+/* ---- Grids and fields of fpkit files (src/io/field.c) -------------------------------------
+ * The readers `fpkit ot` and `fpkit run` ([init] type = file) share. Every error is FPK_EINVAL
+ * (FPK_EIO for an object that cannot be opened, FPK_ENOMEM) with err naming the file, the
+ * object and what was found. */
+struct fpk_grid;
+/* The grid of an fpkit file: /grid/x (/grid/y, /grid/z) with scalar attributes lo, hi and, when
+ * present, bc (reflecting when absent). Fails when there is no /grid, an axis is not 1D, the
+ * grid has more than max_cells cells, or the stored centres are not the uniform cell-centred
+ * grid of lo, hi. */
+int fpk_h5_read_grid(fpk_h5_reader *r, double max_cells, struct fpk_grid *g, fpk_error *err);
+/* The shape of a field on g: [ny][nx] (*nt = 1, *time_axis = 0) or [nt][ny][nx] (*time_axis =
+ * 1, 1 <= nt <= max_times). Fails for a missing dataset (the message lists the datasets there)
+ * or another shape. */
+int fpk_h5_field_shape(fpk_h5_reader *r, const struct fpk_grid *g, const char *dataset,
+                       size_t max_times, size_t *nt, int *time_axis, fpk_error *err);
+/* Reads nt fields of g->size values each (as stored: no check of the values). */
+int fpk_h5_read_field(fpk_h5_reader *r, const struct fpk_grid *g, const char *dataset, size_t nt,
+                      double *values, fpk_error *err);
+/* The times of a field with nt entries on its time axis: the dataset `t` beside it when it is a
+ * 1D array of nt values (which must then be finite), else NaN (unknown). */
+int fpk_h5_field_times(fpk_h5_reader *r, const char *dataset, size_t nt, double *t,
+                       fpk_error *err);
+/* Entries [first, first + count) along axis 0 of a numeric dataset whose other axes hold row_len
+ * values (one time of a field [nt][ny][nx]), as doubles: only those are read. Fails when the
+ * shape does not fit or the read fails (a checksum mismatch included). */
+int fpk_h5_read_doubles_rows(fpk_h5_reader *r, const char *path, size_t first, size_t count,
+                             size_t row_len, double *out);
+/* The density of `method` ("fv", "spectral", "exact", "mc") of a `fpkit run` output on g at
+ * `time`, an entry of /method/t (equal within 1e-12 relative), or the last when time is NaN:
+ * g->size values into out, the stored time into *t_found and its index into *index (either may
+ * be NULL). A time not stored is an error listing the nearest stored ones (and *index is then
+ * SIZE_MAX, so that a caller can tell it from the other errors). */
+int fpk_h5_read_density(fpk_h5_reader *r, const struct fpk_grid *g, const char *method,
+                        double time, double *out, double *t_found, size_t *index,
+                        fpk_error *err);
+
 #ifdef __cplusplus
 }
 #endif

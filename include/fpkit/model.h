@@ -201,6 +201,15 @@ enum {
  * significant digits (libmatheval's "%g"); evaluation uses the full doubles. */
 const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c);
 
+/* Cell averages of a density given as an expression of x (y, z in 2D/3D) and the named
+ * parameters (no t) on g: avg[cell] = the 3-point Gauss-Legendre rule per axis on each cell, so
+ * O(h^6) for a smooth density. Not normalised. Fails (FPK_EINVAL) on a syntax error (column and
+ * caret, as fpk_model_expr_alloc), an unknown symbol (named, with the known ones), or a negative
+ * or non-finite value at some quadrature node (the message gives the value and the point). */
+int fpk_expr_cell_averages(const char *expr, const fpk_grid *g, size_t nparams,
+                           const char *const *param_names, const double *param_values,
+                           double *avg, fpk_error *err);
+
 /* ---- Geometric Brownian motion (src/models/gbm.c) ----------------------------------------
  * dX_c = μ_c X_c dt + σ_c X_c dW_c, independent components. m->noise_dx = σ_c, m->solution is
  * X_t = X_{t0} exp((μ − σ²/2)(t − t0) + σ (W_t − W_{t0})) (closed-forms.md, "Geometric Brownian

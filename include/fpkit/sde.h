@@ -84,6 +84,14 @@ typedef struct fpk_mc_params {
   uint64_t seed;
   size_t keep_paths;   /* record the first K paths at every step (0: none) */
   int nthreads;        /* <= 0: OpenMP default */
+  /* An initial law given on the grid instead of the Gaussian `init` of fpk_mc_run (which may
+   * then be NULL): the piecewise-constant density with cell masses init_cells[grid->size]
+   * (finite, >= 0, a positive sum; normalised inside). Path p's X_0 comes from Philox call 0 of
+   * its stream (positions 0..2): the cell by inversion of the cumulative masses at a 53-bit
+   * uniform from words 0 and 1, the point uniform inside the cell from words 2 (x) and 3 (y).
+   * So X_0 is exact in law, a pure function of (seed, p), and bitwise the same for any thread
+   * count. 1D and 2D grids (FPK_EUNSUP beyond). NULL: the Gaussian start. */
+  const double *init_cells;
   /* Absorbing axes only (see "Killing" below): FPK_MC_BRIDGE_ON (0, so the default of a zeroed
    * struct) adds the Brownian-bridge crossing test to the exit test; FPK_MC_BRIDGE_OFF (< 0)
    * kills on exits seen at the step ends only, whose survival error is O(sqrt(h)) (kept for

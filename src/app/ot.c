@@ -66,32 +66,39 @@ static const char *const marginal_types[] = {"gaussian", "mixture", "hdf5", NULL
 
 /* ------------------------------------------------------------------------- small helpers */
 
-typedef struct sbuf {
+/* Text that grows (the kernel log of every solve): a POSIX memory stream, opened on first use.
+ * The log is informative: when the stream cannot be opened, text is dropped rather than the run
+ * failed. */
+typedef struct text {
+  FILE *f;
   char *s;
-  size_t len, cap;
-} sbuf;
+  size_t len;
+} text;
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
+static void text_printf(text *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_printf(text *b, const char *fmt, ...) {
+  if (!b->f && !(b->f = open_memstream(&b->s, &b->len))) return;
   va_list ap;
   va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
+  vfprintf(b->f, fmt, ap);
   va_end(ap);
-  if (k < 0) return;
-  if (b->len + (size_t)k + 1 > b->cap) {
-    size_t cap = (b->cap ? 2 * b->cap : 4096) + (size_t)k;
-    char *s = realloc(b->s, cap);
-    if (!s) return; /* the log is informative: drop text rather than fail the run */
-    b->s = s;
-    b->cap = cap;
-  }
-  va_start(ap, fmt);
-  vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)k;
 }
 
-static const char *sb_str(const sbuf *b) { return b->s ? b->s : ""; }
+/* Ends the text: closing the stream leaves the whole text in b->s (a later text_printf would
+ * start another). */
+static void text_close(text *b) {
+  if (b->f) fclose(b->f);
+  b->f = NULL;
+}
+
+/* The text of a closed stream. */
+static const char *text_str(const text *b) { return b->s ? b->s : ""; }
+
+static void text_free(text *b) {
+  text_close(b);
+  free(b->s);
+  memset(b, 0, sizeof *b);
+}
 
 static char *dupstr(const char *s) {
   size_t k = strlen(s) + 1;
@@ -158,7 +165,7 @@ typedef struct ot_run {
   /* closed forms [neps] */
   double ex_value[MAX_EPS], ex_cross[MAX_EPS * FPK_MAX_DIM * FPK_MAX_DIM], ex_div[MAX_EPS];
   double ex_w2sq;
-  sbuf klog;
+  text klog;
   size_t unconverged, total_fallbacks;
   double wall;
 } ot_run;
@@ -250,87 +257,18 @@ static int read_grid(fpk_config *c, fpk_grid *g, fpk_error *err) {
   return fpk_grid_init(g, d, n, lo, hi, bc, err);
 }
 
-static int same_grid(const fpk_grid *a, const fpk_grid *b) {
-  if (a->dim != b->dim) return 0;
-  for (size_t k = 0; k < a->dim; k++) {
-    const double L = a->hi[k] - a->lo[k];
-    if (a->n[k] != b->n[k] || fabs(a->lo[k] - b->lo[k]) > 1e-12 * L ||
-        fabs(a->hi[k] - b->hi[k]) > 1e-12 * L)
-      return 0;
-  }
-  return 1;
-}
-
-static void describe_grid(const fpk_grid *g, char *buf, size_t len) {
-  if (g->dim == 1)
-    snprintf(buf, len, "%zu cells on [%g, %g]", g->n[0], g->lo[0], g->hi[0]);
-  else
-    snprintf(buf, len, "%zu x %zu cells on [%g, %g] x [%g, %g]", g->n[0], g->n[1], g->lo[0],
-             g->hi[0], g->lo[1], g->hi[1]);
-}
-
 /* ---- HDF5 marginals (read through fpkit/io.h's checked reader) */
 
-/* The reader's error as the error of [section] file. */
-static int file_error(fpk_config *c, const marginal *m, fpk_h5_reader *f, fpk_error *err) {
-  return fpk_config_invalid(c, m->section, "file", err, "%s", fpk_h5_reader_errmsg(f));
-}
-
-/* The grid of an fpkit file: /grid/x (and /grid/y, /grid/z) with scalar attributes lo, hi. */
+/* The grid of an fpkit file (fpkit/io.h's reader), as the error of [section] file. OT takes no
+ * boundary conditions (it transports on the box): a file's bc are dropped, as [grid] has none. */
 static int file_grid(fpk_config *c, const marginal *m, fpk_h5_reader *f, fpk_grid *g,
                      fpk_error *err) {
-  static const char *const axes[] = {"/grid/x", "/grid/y", "/grid/z"};
-  size_t n[FPK_MAX_DIM], d = 0;
-  double lo[FPK_MAX_DIM], hi[FPK_MAX_DIM];
-  if (!fpk_h5_exists(f, "/grid"))
-    return fpk_config_invalid(c, m->section, "file", err,
-                              "no /grid in %s: not an fpkit output with a grid "
-                              "(docs/hdf5-layout.md)", m->file);
-  for (d = 0; d < FPK_MAX_DIM; d++) {
-    const int is = fpk_h5_is_dataset(f, axes[d]);
-    if (is < 0) return file_error(c, m, f, err);
-    if (!is) break;
-    size_t rank, dims[FPK_H5_MAX_RANK];
-    if (fpk_h5_dataset_shape(f, axes[d], &rank, dims)) return file_error(c, m, f, err);
-    if (rank != 1)
-      return fpk_config_invalid(c, m->section, "file", err, "%s: %s is not a 1D array of cell "
-                                "centres", m->file, axes[d]);
-    n[d] = dims[0];
-    if (fpk_h5_read_attr_double(f, axes[d], "lo", &lo[d]) ||
-        fpk_h5_read_attr_double(f, axes[d], "hi", &hi[d]))
-      return file_error(c, m, f, err);
-  }
-  if (d == 0)
-    return fpk_config_invalid(c, m->section, "file", err, "%s: no /grid/x dataset", m->file);
-  /* The same bound as `fpkit run`'s grids: a damaged or hostile file may claim any shape, and a
-   * small file with unwritten chunks would still make us allocate and fill what it claims. */
-  double cells = 1.0;
-  for (size_t a = 0; a < d; a++) cells *= (double)n[a];
-  if (cells > MAX_FILE_CELLS)
-    return fpk_config_invalid(c, m->section, "file", err,
-                              "%s: its grid has %.3g cells, more than the limit of %.0f", m->file,
-                              cells, MAX_FILE_CELLS);
-  fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_REFLECTING, FPK_BC_REFLECTING, FPK_BC_REFLECTING};
   fpk_error e = {0};
-  if (fpk_grid_init(g, d, n, lo, hi, bc, &e))
-    return fpk_config_invalid(c, m->section, "file", err, "%s: bad grid: %s", m->file, e.msg);
-  /* The centres must be those of the uniform grid the attributes describe. */
-  for (size_t a = 0; a < d; a++) {
-    double *x = malloc(n[a] * sizeof *x);
-    if (!x) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    if (fpk_h5_read_doubles(f, axes[a], n[a], x)) {
-      free(x);
-      return file_error(c, m, f, err);
-    }
-    int bad = 0;
-    for (size_t i = 0; !bad && i < n[a]; i++)
-      bad = !(fabs(x[i] - fpk_grid_center(g, a, i)) <= 1e-9 * g->h[a]);
-    free(x);
-    if (bad)
-      return fpk_config_invalid(c, m->section, "file", err,
-                                "%s: %s is not the uniform cell-centred grid of its lo, hi",
-                                m->file, axes[a]);
+  if (fpk_h5_read_grid(f, MAX_FILE_CELLS, g, &e)) {
+    if (e.status == FPK_ENOMEM) return fpk_error_copy(err, &e);
+    return fpk_config_invalid(c, m->section, "file", err, "%s", e.msg);
   }
+  for (size_t a = 0; a < FPK_MAX_DIM; a++) g->bc[a] = FPK_BC_REFLECTING;
   return FPK_SUCCESS;
 }
 
@@ -360,29 +298,6 @@ static int read_time_key(fpk_config *c, marginal *m, size_t nfile, fpk_error *er
                               "expected an index in [0, %zu], last or all (%s has %zu times)",
                               nfile - 1, m->dataset, nfile);
   m->time_index = (size_t)k;
-  return FPK_SUCCESS;
-}
-
-/* The times of a field with a time axis: the dataset `t` beside it when there is one (it must
- * then hold nfile finite times: an unreadable one is an error, not NaN), else NaN (unknown). */
-static int read_field_times(fpk_config *c, marginal *m, fpk_h5_reader *f, size_t nfile,
-                            double *tf, fpk_error *err) {
-  for (size_t k = 0; k < nfile; k++) tf[k] = NAN;
-  char tpath[1024];
-  snprintf(tpath, sizeof tpath, "%s", m->dataset);
-  char *slash = strrchr(tpath, '/');
-  snprintf(slash + 1, sizeof tpath - (size_t)(slash + 1 - tpath), "t");
-  const int is = fpk_h5_is_dataset(f, tpath);
-  if (is < 0) return file_error(c, m, f, err);
-  if (!is) return FPK_SUCCESS;
-  size_t rank, dims[FPK_H5_MAX_RANK];
-  if (fpk_h5_dataset_shape(f, tpath, &rank, dims)) return file_error(c, m, f, err);
-  if (rank != 1 || dims[0] != nfile) return FPK_SUCCESS; /* not this field's times */
-  if (fpk_h5_read_doubles(f, tpath, nfile, tf)) return file_error(c, m, f, err);
-  for (size_t k = 0; k < nfile; k++)
-    if (!isfinite(tf[k]))
-      return fpk_config_invalid(c, m->section, "file", err, "%s: %s[%zu] = %g is not a time",
-                                m->file, tpath, k, tf[k]);
   return FPK_SUCCESS;
 }
 
@@ -449,43 +364,14 @@ static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
   rc = file_grid(c, m, f, &m->fgrid, err);
   if (rc) goto done;
   const fpk_grid *g = &m->fgrid;
-  const size_t N = g->size, dim = g->dim;
-  const int is = m->dataset[0] == '/' ? fpk_h5_is_dataset(f, m->dataset) : 0;
-  if (is < 0) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
+  const size_t N = g->size;
+  size_t nfile;
+  int off;
+  if (fpk_h5_field_shape(f, g, m->dataset, MAX_FILE_TIMES, &nfile, &off, &e)) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", e.msg);
     goto done;
   }
-  if (!is) {
-    char names[320];
-    fpk_h5_list_datasets(f, names, sizeof names);
-    rc = fpk_config_invalid(c, m->section, "dataset", err,
-                            "no such dataset in %s (an absolute path; datasets there: %s)",
-                            m->file, names);
-    goto done;
-  }
-  size_t rank, dims[FPK_H5_MAX_RANK];
-  if (fpk_h5_dataset_shape(f, m->dataset, &rank, dims)) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
-    goto done;
-  }
-  /* [t][y][x] or [y][x] (x fastest), as fpkit writes densities */
-  int fits = rank == dim || rank == dim + 1;
-  const size_t off = rank == dim + 1;
-  for (size_t a = 0; fits && a < dim; a++) fits = dims[off + dim - 1 - a] == g->n[a];
-  if (!fits) {
-    char gd[128];
-    describe_grid(g, gd, sizeof gd);
-    rc = fpk_config_invalid(c, m->section, "dataset", err,
-                            "its shape (rank %zu) is not that of a field on the file's grid "
-                            "(%s), optionally with a leading time axis", rank, gd);
-    goto done;
-  }
-  m->time_axis = (int)off;
-  const size_t nfile = off ? dims[0] : 1;
-  if (off && (nfile < 1 || nfile > MAX_FILE_TIMES)) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "time axis of %zu entries", nfile);
-    goto done;
-  }
+  m->time_axis = off;
   if (off) {
     if ((rc = read_time_key(c, m, nfile, err))) goto done;
   } else if (fpk_config_has(c, m->section, "time")) {
@@ -499,16 +385,19 @@ static int read_hdf5_marginal(fpk_config *c, marginal *m, fpk_error *err) {
     rc = fpk_error_set(err, FPK_ENOMEM, "out of memory reading %s", m->dataset);
     goto done;
   }
-  if (fpk_h5_read_doubles(f, m->dataset, nfile * N, buf)) {
-    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", fpk_h5_reader_errmsg(f));
+  if (fpk_h5_read_field(f, g, m->dataset, nfile, buf, &e)) {
+    rc = fpk_config_invalid(c, m->section, "dataset", err, "%s", e.msg);
     goto done;
   }
   if (off) {
-    if ((rc = read_field_times(c, m, f, nfile, tf, err))) goto done;
+    if (fpk_h5_field_times(f, m->dataset, nfile, tf, &e)) {
+      rc = fpk_config_invalid(c, m->section, "file", err, "%s", e.msg);
+      goto done;
+    }
   } else {
     tf[0] = NAN;
   }
-  if ((rc = take_fields(c, m, buf, tf, off, nfile, err))) goto done;
+  if ((rc = take_fields(c, m, buf, tf, (size_t)off, nfile, err))) goto done;
   char tdesc[64] = "";
   if (off && m->all) snprintf(tdesc, sizeof tdesc, ", all %zu times", nfile);
   else if (off) snprintf(tdesc, sizeof tdesc, ", time index %zu (t = %g)", m->time_index, m->t[0]);
@@ -711,10 +600,10 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, ot_run *r, cha
     if (!r->have_grid) {
       r->grid = m->fgrid;
       r->have_grid = 1;
-    } else if (!same_grid(&r->grid, &m->fgrid)) {
+    } else if (!fpk_grid_equal(&r->grid, &m->fgrid)) {
       char a[160], b[160];
-      describe_grid(&m->fgrid, a, sizeof a);
-      describe_grid(&r->grid, b, sizeof b);
+      fpk_grid_describe(&m->fgrid, 0, a, sizeof a);
+      fpk_grid_describe(&r->grid, 0, b, sizeof b);
       return fpk_config_invalid(c, m->section, "file", err,
                                 "its grid (%s) differs from the %s grid (%s): source and target "
                                 "must live on the same grid",
@@ -916,7 +805,7 @@ static int self_term(ot_run *r, fpk_ot_grid *w, const fpk_run_options *opt, cons
   cache->iters[idx] = (double)res.iterations;
   char label[160];
   solve_label(r, k, j, label, sizeof label);
-  sb_printf(&r->klog, "%s: OT(%s, %s)\n%s", label, m->section, m->section,
+  text_printf(&r->klog, "%s: OT(%s, %s)\n%s", label, m->section, m->section,
             fpk_ot_grid_log(w));
   char lab2[200];
   snprintf(lab2, sizeof lab2, " [%s, OT(%s, %s)]", label, m->section, m->section);
@@ -1009,7 +898,7 @@ static int run_solves(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
       char kname[32];
       final_kernel(log, kname, sizeof kname);
       r->kernels[s] = dupstr(kname);
-      sb_printf(&r->klog, "%s: OT(source, target)\n%s", label, log);
+      text_printf(&r->klog, "%s: OT(source, target)\n%s", label, log);
       char lab2[200];
       snprintf(lab2, sizeof lab2, " [%s]", label);
       print_fallbacks(r, opt, lab2, log);
@@ -1253,7 +1142,7 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
   }
   if (!rc) rc = fpk_h5_group(f, "/ot/history", "marginal error err_a + err_b at every check of each "
                                                "solve; attributes eps, time_index, kernel, log");
-  sbuf kernels = {0};
+  text kernels = {0};
   for (size_t s = 0; !rc && s < S; s++) {
     if (!r->kernels[s]) continue; /* not solved: a run kept with --keep-failed */
     const size_t k = s / r->neps, j = s % r->neps;
@@ -1265,8 +1154,9 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
     if (!rc) rc = fpk_h5_attr_u64(f, name, "time_index", k);
     if (!rc) rc = fpk_h5_attr_string(f, name, "kernel", r->kernels[s]);
     if (!rc) rc = fpk_h5_attr_string(f, name, "log", r->logs[s]);
-    sb_printf(&kernels, "%s%s", s ? " " : "", r->kernels[s]);
+    text_printf(&kernels, "%s%s", s ? " " : "", r->kernels[s]);
   }
+  text_close(&kernels);
   if (!rc) rc = write_marginal(f, r, &r->src, "/ot/a", "/ot/mass_a");
   if (!rc) rc = write_marginal(f, r, &r->tgt, "/ot/b", "/ot/mass_b");
   if (!rc && d == 1)
@@ -1309,8 +1199,8 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
   const char *kname = r->kernel ? fpk_ot_kernel_types[r->kernel - 1]->name : "auto";
   if (!rc) rc = fpk_h5_attr_string(f, grp, "cost", r->half ? "half" : "sqeuclid");
   if (!rc) rc = fpk_h5_attr_string(f, grp, "kernel", kname);
-  if (!rc) rc = fpk_h5_attr_string(f, grp, "kernels_used", sb_str(&kernels));
-  if (!rc) rc = fpk_h5_attr_string(f, grp, "kernel_log", sb_str(&r->klog));
+  if (!rc) rc = fpk_h5_attr_string(f, grp, "kernels_used", text_str(&kernels));
+  if (!rc) rc = fpk_h5_attr_string(f, grp, "kernel_log", text_str(&r->klog));
   if (!rc) rc = fpk_h5_attr_u64(f, grp, "fallbacks", r->total_fallbacks);
   if (!rc) rc = fpk_h5_attr_u64(f, grp, "converged", r->unconverged == 0);
   if (!rc) rc = fpk_h5_attr_u64(f, grp, "unconverged", r->unconverged);
@@ -1323,7 +1213,7 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
   if (!rc) rc = fpk_h5_attr_u64(f, grp, "dim", d);
   if (!rc) rc = fpk_h5_attr_u64(f, grp, "cells", N);
   if (!rc) rc = fpk_h5_attr_double(f, grp, "wall_seconds", r->wall);
-  free(kernels.s);
+  text_free(&kernels);
   return rc;
 }
 
@@ -1331,7 +1221,7 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
 
 static void print_summary(const ot_run *r) {
   char gd[160];
-  describe_grid(&r->grid, gd, sizeof gd);
+  fpk_grid_describe(&r->grid, 0, gd, sizeof gd);
   printf("ot          source: %s\n", r->src.what);
   printf("            target: %s\n", r->tgt.what);
   printf("            %s, cost %s, kernel %s, tol %g (%.2f s)\n", gd,
@@ -1384,7 +1274,7 @@ static void release(ot_run *r) {
     if (r->kernels) free(r->kernels[s]);
   }
   free(r->hist), free(r->hist_len), free(r->logs), free(r->kernels);
-  free(r->klog.s);
+  text_free(&r->klog);
   fpk_config_free(r->cfg);
 }
 
@@ -1424,6 +1314,7 @@ static int execute(ot_run *r, const fpk_run_options *opt, fpk_error *err) {
     failure = *err;
     rc = fpk_app_mark_failed(f, &failure, err);
   }
+  text_close(&r->klog); /* the solves are done: the log is whole */
   if (!rc) {
     if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
         fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(r->cfg)) ||

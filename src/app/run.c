@@ -43,6 +43,16 @@ typedef struct experiment {
   fpk_model *model;
   fpk_grid grid;
   fpk_gaussian init;
+  /* [init] type = expr or file: the initial density itself (cell averages of unit mass), which
+   * every method starts from (Monte Carlo samples it exactly); NULL for the Gaussian starts. */
+  size_t init_type;  /* INIT_GAUSSIAN, INIT_POINT, INIT_EXPR, INIT_FILE */
+  double *init_p;
+  const char *init_expr;    /* expr: the expression as given */
+  double init_norm;         /* expr: Z = ∫ f over the grid; file: the stored field's mass */
+  const char *init_file, *init_method; /* file: where it was read */
+  double init_time;         /* file: the time asked (NaN: last); then the stored time */
+  size_t init_index;        /* file: its index in /method/t */
+  size_t init_clipped;      /* file: negative values (within the guard) set to 0 */
   size_t nt;
   double t[MAX_TIMES];
   int fv_on, spectral_on, mc_on, exact_on;
@@ -167,8 +177,36 @@ static int read_grid(fpk_config *c, experiment *x, fpk_error *err) {
   return fpk_grid_init(&x->grid, d, n, lo, hi, bc, err);
 }
 
+enum { INIT_GAUSSIAN = 0, INIT_POINT = 1, INIT_EXPR = 2, INIT_FILE = 3 };
+
+/* [init] type = expr: density; type = file: file, method, time. The density itself is computed
+ * or read by load_init, once the guard tolerances are known. */
+static int read_init_law(fpk_config *c, experiment *x, fpk_error *err) {
+  int rc;
+  if (x->init_type == INIT_EXPR)
+    return fpk_config_string(c, "init", "density", 1, &x->init_expr, err);
+  static const char *const methods[] = {"fv", "spectral", "exact", "mc", NULL};
+  size_t m = 0;
+  const char *time = "last";
+  if ((rc = fpk_config_string(c, "init", "file", 1, &x->init_file, err)) ||
+      (rc = fpk_config_choice(c, "init", "method", 0, methods, &m, err)) ||
+      (rc = fpk_config_string(c, "init", "time", 0, &time, err)))
+    return rc;
+  x->init_method = methods[m];
+  x->init_time = NAN;
+  if (strcmp(time, "last")) {
+    char *end;
+    errno = 0;
+    x->init_time = strtod(time, &end);
+    if (end == time || *end || errno || !isfinite(x->init_time))
+      return fpk_config_invalid(c, "init", "time", err,
+                                "expected a time stored in the file or 'last'");
+  }
+  return FPK_SUCCESS;
+}
+
 static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
-  static const char *const types[] = {"gaussian", "point", NULL};
+  static const char *const types[] = {"gaussian", "point", "expr", "file", NULL};
   const size_t d = x->dim;
   size_t type = 0;
   int rc;
@@ -176,6 +214,8 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
   memset(g, 0, sizeof *g);
   g->dim = d;
   if ((rc = fpk_config_choice(c, "init", "type", 0, types, &type, err))) return rc;
+  x->init_type = type;
+  if (type >= INIT_EXPR) return read_init_law(c, x, err);
   if (type == 0) {
     if ((rc = fpk_config_doubles(c, "init", "mean", 0, d, 1, g->mean, err))) return rc;
     if (fpk_config_has(c, "init", "cov")) {
@@ -390,12 +430,18 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     x->mc.bridge_correction = bridge ? FPK_MC_BRIDGE_ON : FPK_MC_BRIDGE_OFF;
   }
 
-  x->exact_on = x->model->linear != NULL && !absorbing;
+  /* the closed forms propagate Gaussian laws: none from a density given on the grid */
+  const int gaussian_start = x->init_type < INIT_EXPR;
+  x->exact_on = x->model->linear != NULL && !absorbing && gaussian_start;
   int want = x->exact_on;
   if ((rc = fpk_config_bool(c, "exact", "enabled", 0, &want, err))) return rc;
   if (want && !x->exact_on)
     return fpk_config_invalid(c, "exact", "enabled", err,
-                              "no closed form for this model and boundary conditions");
+                              gaussian_start
+                                  ? "no closed form for this model and boundary conditions"
+                                  : "no closed form from [init] type = %s: the closed forms "
+                                    "propagate Gaussian initial laws only",
+                              x->init_type == INIT_EXPR ? "expr" : "file");
   x->exact_on = want;
   if (!x->fv_on && !x->spectral_on && !x->mc_on && !x->exact_on)
     return fpk_config_invalid(c, "fp", "enabled", err, "every method is disabled: nothing to run");
@@ -409,6 +455,123 @@ static int read_guard(fpk_config *c, experiment *x, fpk_error *err) {
   if (!rc)
     rc = fpk_config_double(c, "guard", "negative_tol", 0, 0.0, 0, 1.0, &x->guard.negative_tol,
                            err);
+  return rc;
+}
+
+/* ---- [init] type = expr or file: the initial density on the grid */
+
+/* A density from an expression of x (y) and the parameters of [parameters]: cell averages
+ * (3-point Gauss-Legendre per axis, O(h^6)), normalised on the grid; Z is reported. */
+static int load_init_expr(fpk_config *c, experiment *x, fpk_error *err) {
+  const fpk_grid *g = &x->grid;
+  const char *names[2 * FPK_EXPR_MAX_PARAMS];
+  double values[FPK_EXPR_MAX_PARAMS];
+  int rc;
+  const size_t np = fpk_config_section_keys(c, "parameters", names, 2 * FPK_EXPR_MAX_PARAMS);
+  if (np > FPK_EXPR_MAX_PARAMS)
+    return fpk_config_invalid(c, "parameters", names[FPK_EXPR_MAX_PARAMS], err,
+                              "too many parameters (%zu, at most %d)", np, FPK_EXPR_MAX_PARAMS);
+  for (size_t i = 0; i < np; i++) {
+    fpk_error e = {0};
+    if (fpk_expr_check_name(names[i], &e))
+      return fpk_config_invalid(c, "parameters", names[i], err, "%s", e.msg);
+    if ((rc = fpk_config_double(c, "parameters", names[i], 1, -INFINITY, 0, INFINITY, &values[i],
+                                err)))
+      return rc;
+  }
+  fpk_error e = {0};
+  rc = fpk_expr_cell_averages(x->init_expr, g, np, names, values, x->init_p, &e);
+  if (rc == FPK_ENOMEM) return fpk_error_copy(err, &e);
+  if (rc) return fpk_config_invalid(c, "init", "density", err, "%s", e.msg);
+  const double Z = fpk_grid_integral(g, x->init_p);
+  if (!(Z > 0.0) || !isfinite(Z))
+    return fpk_config_invalid(c, "init", "density", err,
+                              "the density integrates to %g over the grid: nothing to normalise",
+                              Z);
+  for (size_t i = 0; i < g->size; i++) x->init_p[i] /= Z;
+  x->init_norm = Z;
+  size_t axis;
+  int side;
+  const double wall = fpk_grid_wall_mass(g, x->init_p, &axis, &side);
+  if (wall > 1e-6)
+    return fpk_config_invalid(c, "init", "density", err,
+                              "the density puts %.3g of its mass in the outermost cells at %c = "
+                              "%g (at most 1e-6 allowed, as for a Gaussian start): it does not "
+                              "decay inside the grid; enlarge [grid] lo/hi",
+                              wall, "xyz"[axis], side ? g->hi[axis] : g->lo[axis]);
+  return FPK_SUCCESS;
+}
+
+/* The density of another run (its file, method and time) on the same grid: finite, negative
+ * values only within the guard (set to 0), renormalised to mass 1 when its mass is not 1 to
+ * rounding (reported). A field of mass 1 is taken bit for bit. */
+static int load_init_file(fpk_config *c, experiment *x, fpk_error *err) {
+  const fpk_grid *g = &x->grid;
+  fpk_error e = {0};
+  fpk_h5_reader *r = fpk_h5_reader_open(x->init_file, &e);
+  if (!r) return fpk_config_invalid(c, "init", "file", err, "%s", e.msg);
+  fpk_grid fg;
+  char group[32];
+  snprintf(group, sizeof group, "/%s", x->init_method);
+  const double asked = x->init_time;
+  size_t index = 0;
+  int rc = fpk_h5_read_grid(r, MAX_CELLS, &fg, &e);
+  if (rc) {
+    rc = fpk_config_invalid(c, "init", "file", err, "%s", e.msg);
+  } else if (!fpk_grid_equal(&fg, g)) {
+    char a[256], b[256];
+    fpk_grid_describe(&fg, 1, a, sizeof a);
+    fpk_grid_describe(g, 1, b, sizeof b);
+    rc = fpk_config_invalid(c, "init", "file", err,
+                            "its grid (%s) differs from this run's [grid] (%s): a density "
+                            "continues on the grid it was computed on",
+                            a, b);
+  } else if (!fpk_h5_exists(r, group)) {
+    rc = fpk_config_invalid(c, "init", "method", err,
+                            "%s has no %s group: the method did not run there", x->init_file,
+                            group);
+  } else if ((rc = fpk_h5_read_density(r, g, x->init_method, asked, x->init_p, &x->init_time,
+                                       &index, &e))) {
+    rc = fpk_config_invalid(c, "init", index == SIZE_MAX ? "time" : "file", err, "%s", e.msg);
+  }
+  fpk_h5_reader_close(r);
+  if (rc) return rc;
+  x->init_index = index;
+  double top = 0.0;
+  for (size_t i = 0; i < g->size; i++) {
+    if (!isfinite(x->init_p[i]))
+      return fpk_config_invalid(c, "init", "file", err, "%s/density[%zu] cell %zu = %g: not finite",
+                                group, index, i, x->init_p[i]);
+    top = fmax(top, x->init_p[i]);
+  }
+  for (size_t i = 0; i < g->size; i++)
+    if (x->init_p[i] < 0.0) {
+      if (x->init_p[i] < -x->guard.negative_tol * top)
+        return fpk_config_invalid(c, "init", "file", err,
+                                  "%s/density[%zu] cell %zu = %g: below -negative_tol x max "
+                                  "= %g ([guard] negative_tol = %g); a density must be >= 0",
+                                  group, index, i, x->init_p[i], -x->guard.negative_tol * top,
+                                  x->guard.negative_tol);
+      x->init_p[i] = 0.0;
+      x->init_clipped++;
+    }
+  const double mass = fpk_grid_integral(g, x->init_p);
+  if (!(mass > 0.0))
+    return fpk_config_invalid(c, "init", "file", err, "%s/density at t = %g has zero mass", group,
+                              x->init_time);
+  x->init_norm = mass;
+  if (fabs(mass - 1.0) > 1e-12)
+    for (size_t i = 0; i < g->size; i++) x->init_p[i] /= mass;
+  return FPK_SUCCESS;
+}
+
+static int load_init(fpk_config *c, experiment *x, fpk_error *err) {
+  if (x->init_type < INIT_EXPR) return FPK_SUCCESS;
+  if (!(x->init_p = malloc(x->grid.size * sizeof(double))))
+    return fpk_error_set(err, FPK_ENOMEM, "out of memory for the initial density");
+  int rc = x->init_type == INIT_EXPR ? load_init_expr(c, x, err) : load_init_file(c, x, err);
+  /* Monte Carlo samples the same law exactly (piecewise constant on the cells) */
+  if (!rc) x->mc.init_cells = x->init_p;
   return rc;
 }
 
@@ -460,7 +623,8 @@ static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment
   int rc;
   if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) || (rc = read_init(c, x, err)) ||
       (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
-      (rc = read_guard(c, x, err)) || (rc = check_steps(c, x, err)))
+      (rc = read_guard(c, x, err)) || (rc = load_init(c, x, err)) ||
+      (rc = check_steps(c, x, err)))
     return rc;
   /* Default output: results/<config stem>.h5 */
   const char *base = strrchr(opt->config_path, '/');
@@ -515,6 +679,10 @@ static size_t steps_before(const experiment *x, double dt, size_t k) {
 /* The initial density on the grid: exact cell averages, renormalised to unit discrete mass (the
  * mass outside the box was checked to be below 1e-6). */
 static int initial_density(const experiment *x, double *p, fpk_error *err) {
+  if (x->init_p) { /* [init] type = expr or file: computed and checked by load_init */
+    memcpy(p, x->init_p, x->grid.size * sizeof *p);
+    return FPK_SUCCESS;
+  }
   int rc = fpk_gaussian_cell_probs(&x->init, &x->grid, p, err);
   if (rc) return rc;
   double s = 0.0;
@@ -1244,6 +1412,38 @@ static int write_grid(fpk_h5 *f, const experiment *x) {
   return rc;
 }
 
+/* /init: what the run started from, for [init] type = expr or file (docs/hdf5-layout.md). */
+static int write_init(fpk_h5 *f, const experiment *x) {
+  if (x->init_type == INIT_EXPR)
+    return fpk_h5_group(f, "/init",
+                        "initial density from an expression: cell averages (3-point "
+                        "Gauss-Legendre per axis) of density / normaliser") ||
+           fpk_h5_attr_string(f, "/init", "type", "expr") ||
+           fpk_h5_attr_string(f, "/init", "density", x->init_expr) ||
+           fpk_h5_attr_double(f, "/init", "normaliser", x->init_norm);
+  if (x->init_type == INIT_FILE)
+    return fpk_h5_group(f, "/init", "initial density from another run's output") ||
+           fpk_h5_attr_string(f, "/init", "type", "file") ||
+           fpk_h5_attr_string(f, "/init", "file", x->init_file) ||
+           fpk_h5_attr_string(f, "/init", "method", x->init_method) ||
+           fpk_h5_attr_double(f, "/init", "time", x->init_time) ||
+           fpk_h5_attr_u64(f, "/init", "time_index", x->init_index) ||
+           fpk_h5_attr_double(f, "/init", "mass", x->init_norm) ||
+           fpk_h5_attr_u64(f, "/init", "clipped", x->init_clipped);
+  return FPK_SUCCESS;
+}
+
+static void print_init(const experiment *x) {
+  if (x->init_type == INIT_EXPR)
+    printf("init      density = %s, normalised on the grid: Z = %.17g\n", x->init_expr,
+           x->init_norm);
+  else if (x->init_type == INIT_FILE)
+    printf("init      %s /%s/density at t = %.17g (index %zu): mass %.17g%s%s\n", x->init_file,
+           x->init_method, x->init_time, x->init_index, x->init_norm,
+           fabs(x->init_norm - 1.0) > 1e-12 ? ", renormalised to 1" : "",
+           x->init_clipped ? ", negative values set to 0" : "");
+}
+
 /* ------------------------------------------------------------------------------- driver */
 
 
@@ -1256,6 +1456,7 @@ static void release(run_state *s) {
   free(s->fv_mass), free(s->fv_min), free(s->chain_mean), free(s->chain_cov);
   fpk_mc_result_free(&s->mcr);
   fpk_model_free(s->x.model);
+  free(s->x.init_p);
   fpk_config_free(s->cfg);
   free(s->ck_path);
   free(s->config_text), free(s->config_file), free(s->output), free(s->exact_what);
@@ -1777,8 +1978,11 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
 
   /* Create the output first: a bad or unwritable path fails before any computation. A resumed
    * run's checkpoint is one of its inputs. */
-  const char *inputs[1] = {opt->resume_path};
-  s->file = fpk_app_create_output(opt, x->output, inputs, opt->resume_path ? 1 : 0, err);
+  const char *inputs[2];
+  size_t ninputs = 0;
+  if (opt->resume_path) inputs[ninputs++] = opt->resume_path;
+  if (x->init_file) inputs[ninputs++] = x->init_file; /* [init] type = file */
+  s->file = fpk_app_create_output(opt, x->output, inputs, ninputs, err);
   if (!s->file) return err->status;
   int rc = ck_prepare(s, opt, err);
   if (rc) return rc;
@@ -1808,8 +2012,10 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       fpk_h5_attr_u64(f, "/", "seed", x->mc_on ? x->mc.seed : 0) ||
       fpk_h5_attr_string(f, "/", "created", s->created) ||
       fpk_h5_attr_string(f, "/", "command", "run") ||
-      fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x))
+      fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x) ||
+      write_init(f, x))
     return h5_failed(f, err);
+  if (!opt->quiet) print_init(x);
   if (x->exact_on && write_method(f, x, &s->exact, "closed form (Van Loan); densities are exact cell averages", NULL))
     return h5_failed(f, err);
   if (x->fv_on) {

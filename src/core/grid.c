@@ -2,6 +2,7 @@
 #include "fpkit/grid.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 int fpk_grid_init(fpk_grid *g, size_t dim, const size_t *n, const double *lo, const double *hi,
@@ -111,4 +112,63 @@ int fpk_time_steps_position(double t0, double t1, double dt, size_t n, double h,
     return fpk_error_set(err, FPK_EINVAL, "t = %.17g is not step %zu of the pending interval", t,
                          i);
   return FPK_SUCCESS;
+}
+
+int fpk_grid_equal(const fpk_grid *a, const fpk_grid *b) {
+  if (a->dim != b->dim) return 0;
+  for (size_t k = 0; k < a->dim; k++) {
+    const double L = a->hi[k] - a->lo[k];
+    if (a->n[k] != b->n[k] || a->bc[k] != b->bc[k] || fabs(a->lo[k] - b->lo[k]) > 1e-12 * L ||
+        fabs(a->hi[k] - b->hi[k]) > 1e-12 * L)
+      return 0;
+  }
+  return 1;
+}
+
+void fpk_grid_describe(const fpk_grid *g, int with_bc, char *buf, size_t len) {
+  if (!len) return;
+  buf[0] = '\0';
+  size_t k = 0;
+#define FPK_PUT(...)                                                         \
+  do {                                                                       \
+    if (k < len) {                                                           \
+      const int w = snprintf(buf + k, len - k, __VA_ARGS__);                 \
+      if (w > 0) k += (size_t)w;                                             \
+    }                                                                        \
+  } while (0)
+  for (size_t a = 0; a < g->dim; a++) FPK_PUT("%s%zu", a ? " x " : "", g->n[a]);
+  FPK_PUT(" cells on ");
+  for (size_t a = 0; a < g->dim; a++) FPK_PUT("%s[%g, %g]", a ? " x " : "", g->lo[a], g->hi[a]);
+  if (with_bc) {
+    int same = 1;
+    for (size_t a = 1; a < g->dim; a++) same &= g->bc[a] == g->bc[0];
+    for (size_t a = 0; a < (same ? 1 : g->dim); a++)
+      FPK_PUT("%s%s", a ? " x " : ", ", fpk_bc_name(g->bc[a]));
+  }
+#undef FPK_PUT
+}
+
+double fpk_grid_wall_mass(const fpk_grid *g, const double *p, size_t *axis, int *side) {
+  double total = 0.0, worst = 0.0;
+  for (size_t i = 0; i < g->size; i++) total += p[i];
+  if (axis) *axis = 0;
+  if (side) *side = 0;
+  if (!(total > 0.0)) return 0.0;
+  for (size_t a = 0; a < g->dim; a++) {
+    if (g->bc[a] == FPK_BC_PERIODIC) continue;
+    size_t stride = 1;
+    for (size_t b = 0; b < a; b++) stride *= g->n[b];
+    for (int s = 0; s < 2; s++) {
+      const size_t layer = s ? g->n[a] - 1 : 0;
+      double m = 0.0;
+      for (size_t i = 0; i < g->size; i++)
+        if ((i / stride) % g->n[a] == layer) m += p[i];
+      if (m / total > worst) {
+        worst = m / total;
+        if (axis) *axis = a;
+        if (side) *side = s;
+      }
+    }
+  }
+  return worst;
 }

@@ -879,3 +879,43 @@ void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len) {
   H5Eclear2(H5E_DEFAULT);
   if (w.cut && w.used + 5 < len) snprintf(buf + w.used, len - w.used, ", ...");
 }
+
+/* Entries [first, first + count) along axis 0 (a time slice of a field [nt][ny][nx]): a hyperslab
+ * of the file's dataspace, so only those chunks are read and checksummed. */
+int fpk_h5_read_doubles_rows(fpk_h5_reader *r, const char *path, size_t first, size_t count,
+                             size_t row_len, double *out) {
+  size_t rank, dims[FPK_H5_MAX_RANK];
+  int rc = fpk_h5_dataset_shape(r, path, &rank, dims);
+  if (rc) return rc;
+  size_t per = 1;
+  for (size_t a = 1; a < rank; a++) per *= dims[a];
+  if (rank < 1 || per != row_len || first > dims[0] || count > dims[0] - first)
+    return fpk_error_set(&r->err, FPK_EINVAL,
+                         "%s: dataset '%s' has no entries [%zu, %zu) of %zu values along its "
+                         "first axis",
+                         r->path, path, first, first + count, row_len);
+  hid_t d = H5Dopen2(r->file, path, H5P_DEFAULT);
+  hid_t fs = d < 0 ? -1 : H5Dget_space(d);
+  hsize_t start[FPK_H5_MAX_RANK] = {0}, cnt[FPK_H5_MAX_RANK];
+  start[0] = first;
+  cnt[0] = count;
+  for (size_t a = 1; a < rank; a++) cnt[a] = dims[a];
+  const hsize_t nmem = (hsize_t)count * row_len;
+  hid_t ms = H5Screate_simple(1, &nmem, NULL);
+  herr_t st =
+      fs < 0 || ms < 0 ? -1 : H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL);
+  if (st >= 0) st = H5Dread(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out);
+  if (st < 0) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    rc = fpk_error_set(&r->err, FPK_EIO,
+                       "%s: cannot read dataset '%s'%s (a damaged file: a checksum mismatch or "
+                       "corrupted metadata)",
+                       r->path, path, why);
+  }
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  if (d >= 0) H5Dclose(d);
+  H5Eclear2(H5E_DEFAULT);
+  return rc;
+}

@@ -50,6 +50,8 @@ typedef struct {
   uint64_t seed;
   size_t d, npaths, nt, cells, nstat, nsteps_total, keep;
   double mean0[FPK_MAX_DIM], chol[FPK_MAX_DIM * FPK_MAX_DIM];
+  double *cdf;      /* an initial law on the grid (params->init_cells): cumulative masses */
+  size_t cdf_last;  /* its last cell with mass */
   const size_t *nsteps; /* [nt] steps in interval k (ending at t_out[k]) */
   const double *h, *t0; /* [nt] step size and start time of interval k */
   double *paths;        /* result->paths or NULL */
@@ -198,6 +200,16 @@ static void observe(const mc_ctx *C, mc_ws *W, size_t nb, size_t nlive, size_t k
     }
 }
 
+/* X_0 of paths p0 .. p0+nb-1: the Gaussian start, or the law on the grid. z: FPK_RNG_PER_CALL*nb
+ * doubles (malloc'd: reused as 4*nb words for the grid law), scratch as for fpk_rng_block. */
+static void start_paths(const mc_ctx *C, uint64_t p0, size_t nb, double *x, double *z,
+                        void *scratch) {
+  if (C->cdf)
+    fpk_mc_initial_cells(C->seed, p0, nb, C->grid, C->cdf, C->cdf_last, x, (uint32_t *)(void *)z);
+  else
+    fpk_mc_initial_state(C->seed, p0, nb, C->d, C->mean0, C->chol, x, z, scratch);
+}
+
 /* Start time and size of global step s (0-based: from X_s to X_{s+1}). */
 static double step_time(const mc_ctx *C, size_t s, double *h) {
   size_t k = 0;
@@ -212,13 +224,13 @@ static double step_time(const mc_ctx *C, size_t s, double *h) {
  * the last bits (vectorised loops), which does not matter for a report. */
 static int regenerate(const mc_ctx *C, uint64_t path, size_t n, double *x) {
   const size_t d = C->d, q = C->st->normals_per_dim * d;
-  double z[FPK_RNG_PER_CALL * FPK_MAX_DIM];
+  double *z = malloc(FPK_RNG_PER_CALL * FPK_MAX_DIM * sizeof(double));
   double *zs = malloc(q * sizeof(double));
   double *work = calloc(C->st->work_fixed + (C->st->work_per_point ? C->st->work_per_point : 1) * d,
                         sizeof(double));
   void *scratch = alloc64(FPK_RNG_SCRATCH(1));
-  int rc = zs && work && scratch ? FPK_SUCCESS : FPK_ENOMEM;
-  if (!rc) fpk_mc_initial_state(C->seed, path, 1, d, C->mean0, C->chol, x, z, scratch);
+  int rc = z && zs && work && scratch ? FPK_SUCCESS : FPK_ENOMEM;
+  if (!rc) start_paths(C, path, 1, x, z, scratch);
   fpk_error lerr = {0, ""};
   for (size_t s = 0; !rc && s < n; s++) {
     double h;
@@ -226,6 +238,7 @@ static int regenerate(const mc_ctx *C, uint64_t path, size_t n, double *x) {
     fpk_rng_normals(C->seed, path, FPK_RNG_STEP0 + (uint64_t)s * q, q, zs);
     rc = C->st->step(C->model, t, h, 1, x, zs, work, &lerr);
   }
+  free(z);
   free(zs);
   free(work);
   free(scratch);
@@ -367,7 +380,7 @@ static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_er
   const size_t per_step = C->st->normals_per_dim * d;
   double *restrict x = W->x;
 
-  fpk_mc_initial_state(C->seed, p0, nb, d, C->mean0, C->chol, x, W->z, W->scratch);
+  start_paths(C, p0, nb, x, W->z, W->scratch);
   size_t bad = fpk_first_nonfinite(x, d, nb);
   if (bad < nb) return nonfinite_error(C, err, p0 + bad, 0);
   size_t nlive = nb;
@@ -477,9 +490,9 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
                fpk_error *err) {
   if (!res) return fpk_error_set(err, FPK_EINVAL, "fpk_mc_run: result pointer is NULL");
   memset(res, 0, sizeof *res);
-  if (!model || !init || !grid || !params || (!t_out && nt))
+  if (!model || !(init || (params && params->init_cells)) || !grid || !params || (!t_out && nt))
     return fpk_error_set(err, FPK_EINVAL, "fpk_mc_run: %s is NULL",
-                         !model ? "model" : !init ? "init" : !grid ? "grid" : !params ? "params"
+                         !model ? "model" : !params ? "params" : !init ? "init" : !grid ? "grid"
                                                                                      : "t_out");
   const size_t d = model->dim;
   if (d < 1 || d > FPK_MAX_DIM)
@@ -488,7 +501,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   if (!model->drift || !model->noise)
     return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: model %s lacks a drift or noise callback",
                          model->name ? model->name : "?");
-  if (init->dim != d)
+  if (!params->init_cells && init->dim != d)
     return fpk_error_set(err, FPK_EINVAL,
                          "Monte Carlo: initial law has dimension %zu but the model has %zu",
                          init->dim, d);
@@ -521,7 +534,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
                            "Monte Carlo: output times must increase: t[%zu] = %g after t[%zu] = %g",
                            k, t_out[k], k - 1, t_out[k - 1]);
   }
-  for (size_t c = 0; c < d; c++)
+  for (size_t c = 0; c < d && !params->init_cells; c++)
     if (!isfinite(init->mean[c]))
       return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: initial mean[%zu] is not finite", c);
 
@@ -530,30 +543,37 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
               .nstat = 1 + d + d * (d + 1) / 2, .keep = params->keep_paths};
   for (size_t a = 0; a < d; a++) C.absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   C.bridge = C.absorbing && params->bridge_correction >= 0;
-  rc = fpk_cholesky_psd(init->cov, d, C.chol, err);
+  if (params->init_cells) {
+    if (!(C.cdf = malloc(grid->size * sizeof(double))))
+      return fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory");
+    rc = fpk_mc_cell_cdf(grid, params->init_cells, C.cdf, &C.cdf_last, err);
+  } else {
+    rc = fpk_cholesky_psd(init->cov, d, C.chol, err);
+    if (!rc) memcpy(C.mean0, init->mean, d * sizeof(double));
+  }
   if (rc) {
+    free(C.cdf);
     fpk_error_prefix(err, "Monte Carlo: ");
     return rc;
   }
-  memcpy(C.mean0, init->mean, d * sizeof(double));
 
   size_t *nsteps = calloc(nt, sizeof *nsteps);
   double *hk = calloc(nt, sizeof *hk), *t0k = calloc(nt, sizeof *t0k);
   if (!nsteps || !hk || !t0k) {
-    free(nsteps), free(hk), free(t0k);
+    free(nsteps), free(hk), free(t0k), free(C.cdf);
     return fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory");
   }
   size_t total = 0;
   for (size_t k = 0; k < nt; k++) {
     t0k[k] = k ? t_out[k - 1] : 0.0;
     if ((rc = fpk_time_steps(t0k[k], t_out[k], params->dt, &nsteps[k], &hk[k], err))) {
-      free(nsteps), free(hk), free(t0k);
+      free(nsteps), free(hk), free(t0k), free(C.cdf);
       return fpk_error_prefix(err, "Monte Carlo: ");
     }
     total += nsteps[k];
   }
   if ((double)total > FPK_MAX_STEPS) {
-    free(nsteps), free(hk), free(t0k);
+    free(nsteps), free(hk), free(t0k), free(C.cdf);
     return fpk_error_set(err, FPK_EINVAL,
                          "Monte Carlo: dt = %g gives %zu steps per path, more than the limit of "
                          "%.0e",
@@ -564,7 +584,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   const double kept_bytes =
       (double)params->keep_paths * ((double)total + 1.0) * (double)d * sizeof(double);
   if (params->keep_paths && kept_bytes > (double)(SIZE_MAX / 2)) {
-    free(nsteps), free(hk), free(t0k);
+    free(nsteps), free(hk), free(t0k), free(C.cdf);
     return fpk_error_set(err, FPK_ENOMEM,
                          "Monte Carlo: keeping %zu paths x %zu steps x %zu components needs %.3g "
                          "GB: keep fewer paths",
@@ -586,7 +606,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   const size_t R = nblocks < FPK_MC_ROUND ? nblocks : FPK_MC_ROUND;
   const fpk_mc_state *resume = params->resume;
   if (resume && (rc = check_resume(resume, &C, nblocks, err))) {
-    free(nsteps), free(hk), free(t0k);
+    free(nsteps), free(hk), free(t0k), free(C.cdf);
     return rc;
   }
   const size_t first_block = resume ? resume->next_block : 0;
@@ -812,6 +832,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 
 done:
   free(nsteps);
+  free(C.cdf);
   free(hk);
   free(t0k);
   free(counts);

@@ -63,3 +63,58 @@ void fpk_mc_initial_state(uint64_t seed, uint64_t p0, size_t nb, size_t d, const
     }
   }
 }
+
+/* ---- initial laws given on the grid ----------------------------------------------------------
+ * A piecewise-constant density on the cells: the cell by inversion of the cumulative masses with
+ * a 53-bit uniform, the point uniform inside the cell. All from Philox call 0 of the path's main
+ * stream (positions 0..2, reserved for X_0: sde_internal.h), so X_0 is a pure function of
+ * (seed, path) as for the Gaussian start, and the increments are the same in both. */
+
+int fpk_mc_cell_cdf(const fpk_grid *g, const double *mass, double *cdf, size_t *last,
+                    fpk_error *err) {
+  if (g->dim > 2)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "an initial law on a %zuD grid: implemented in 1D and 2D (the 2 uniforms "
+                         "of Philox call 0 left after the cell place one point in at most 2 "
+                         "dimensions)",
+                         g->dim);
+  double s = 0.0;
+  *last = g->size;
+  for (size_t i = 0; i < g->size; i++) {
+    if (!isfinite(mass[i]) || mass[i] < 0.0)
+      return fpk_error_set(err, FPK_EINVAL, "initial cell mass [%zu] = %g: must be finite and >= 0",
+                           i, mass[i]);
+    s += mass[i];
+    cdf[i] = s;
+    if (mass[i] > 0.0) *last = i;
+  }
+  if (!(s > 0.0) || !isfinite(s))
+    return fpk_error_set(err, FPK_EINVAL, "initial cell masses sum to %g: need a positive mass", s);
+  return FPK_SUCCESS;
+}
+
+void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid *g,
+                          const double *cdf, size_t last, double *x, uint32_t *w) {
+  fpk_philox_soa(seed, p0, nb, 0, w, nb);
+  const size_t N = g->size, d = g->dim;
+  const double total = cdf[N - 1];
+  for (size_t i = 0; i < nb; i++) {
+    /* u in (0, 1) from the top 53 bits of (w0, w1) */
+    const uint64_t bits = ((uint64_t)w[i] << 21) | (w[nb + i] >> 11);
+    const double target = ((double)bits + 0.5) * 0x1p-53 * total;
+    size_t lo = 0, hi = N - 1;
+    while (lo < hi) { /* the first cell whose cumulative mass exceeds target */
+      const size_t mid = lo + (hi - lo) / 2;
+      if (cdf[mid] > target) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > last) lo = last; /* target rounded up to the total: the last cell with mass */
+    size_t rest = lo;
+    for (size_t a = 0; a < d; a++) {
+      const size_t ia = rest % g->n[a];
+      rest /= g->n[a];
+      const double v = ((double)w[(2 + a) * nb + i] + 0.5) * 0x1p-32;
+      x[a * nb + i] = g->lo[a] + ((double)ia + v) * g->h[a];
+    }
+  }
+}
