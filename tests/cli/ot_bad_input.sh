@@ -172,7 +172,7 @@ if "$fpkit" ot "$b" -o "$out" --set ot.kernel=fft --set grid.n=80 > "$tmp/fb.txt
 else
   fail=$((fail + 1)); echo "FAIL kernel fallback"; cat "$tmp/fb.txt"
 fi
-if "$fpkit" --help | grep -q "fpkit ot CONFIG"; then
+if "$fpkit" --help | grep "fpkit ot CONFIG" > /dev/null; then  # whole output read: no SIGPIPE under pipefail
   pass=$((pass + 1)); echo "ok   --help lists ot"
 else
   fail=$((fail + 1)); echo "FAIL --help does not list ot"
