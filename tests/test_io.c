@@ -479,7 +479,9 @@ static void test_xdmf(void **state) {
   assert_msg_has(xml, "<!-- written by fpkit");
   assert_msg_has(xml, "CollectionType=\"Temporal\"");
   assert_msg_has(xml, "<Time Value=\"0.25\"/>");
-  assert_msg_has(xml, "TopologyType=\"2DRectMesh\" Dimensions=\"3 4\"");
+  assert_msg_has(xml, "TopologyType=\"3DCoRectMesh\" Dimensions=\"1 3 4\"");
+  assert_msg_has(xml, "Format=\"XML\">0 -1 0.5</DataItem>"); /* origin z y x */
+  assert_msg_has(xml, "Format=\"XML\">1 1 1</DataItem>");    /* spacing */
   assert_msg_has(xml, ">f2.h5:/fv/density</DataItem>");
   assert_msg_has(xml, "Format=\"XML\">1 0 0 1 1 1 1 3 4</DataItem>");
   assert_true(strstr(xml, dir) == NULL); /* the file name, not its directory */

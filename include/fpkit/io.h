@@ -145,12 +145,13 @@ void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len);
 /* The sidecar's path for an HDF5 path: "out.h5" -> "out.xmf" (".hdf5" too; any other name gets
  * ".xmf" appended), in buf. */
 void fpk_xdmf_path(const char *h5_path, char *buf, size_t len);
-/* Writes the XDMF 3 description of fields of the committed HDF5 file h5_path: a rectilinear mesh
- * on the cell centres (the scales attached to the fields' spatial axes) and one temporal
- * collection per distinct time axis, one grid per output time whose attributes are hyperslabs
- * "FILE.h5:/group/density" (the file name only, so the pair can be moved together). Each field
- * is [nt][ny][nx] or [nt][nz][ny][nx] with scales on every axis. Written to a temporary beside
- * it, flushed and renamed; an existing sidecar is replaced only if fpkit wrote it. */
+/* Writes the XDMF 3 description of fields of the committed HDF5 file h5_path: a uniform mesh
+ * (3DCoRectMesh, one layer thick in 2D) whose nodes are the cell centres (the evenly spaced
+ * scales attached to the fields' spatial axes), and one temporal collection per distinct time
+ * axis, one grid per output time whose attributes are hyperslabs of "FILE.h5:/group/density"
+ * (the file name only, so the pair can be moved together). Each field is [nt][ny][nx] or
+ * [nt][nz][ny][nx] with scales on every axis. Written to a temporary beside it, flushed and
+ * renamed; an existing sidecar is replaced only if fpkit wrote it. */
 int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfields,
                    fpk_error *err);
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ typedef struct field {
   int rank; /* 3 ([t][y][x]) or 4 ([t][z][y][x]) */
   hsize_t dims[4];
   char axis[4][512]; /* scale paths, axis 0 = time */
+  double origin[4], spacing[4]; /* of the spatial axes 1.. (cell centres) */
   double *t;
   size_t collection;
 } field;
@@ -80,6 +82,29 @@ static int read_field(hid_t file, const char *path, field *fl, fpk_error *err) {
   H5Sclose(sp);
   H5Dclose(d);
   if (rc) return rc;
+  /* The mesh: the cell centres of the scales on the spatial axes, which fpkit's grids space
+   * evenly (checked: a sidecar of another grid would misplace every value). */
+  for (int a = 1; a < fl->rank && !rc; a++) {
+    const size_t n = (size_t)fl->dims[a];
+    double *c = malloc((n ? n : 1) * sizeof *c);
+    hid_t sc = c ? H5Dopen2(file, fl->axis[a], H5P_DEFAULT) : -1;
+    if (!c) rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    else if (sc < 0 || H5Dread(sc, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) < 0)
+      rc = fpk_error_set(err, FPK_EIO, "cannot read the coordinates '%s' of '%s'", fl->axis[a],
+                         path);
+    if (sc >= 0) H5Dclose(sc);
+    if (!rc) {
+      fl->origin[a] = n ? c[0] : 0.0;
+      fl->spacing[a] = n > 1 ? (c[n - 1] - c[0]) / (double)(n - 1) : 1.0;
+      for (size_t i = 1; i < n && !rc; i++)
+        if (fabs(c[i] - c[0] - (double)i * fl->spacing[a]) > 1e-9 * fabs(fl->spacing[a]) * (double)n)
+          rc = fpk_error_set(err, FPK_EINVAL, "the coordinates '%s' of '%s' are not evenly "
+                             "spaced: the XDMF sidecar describes uniform grids only",
+                             fl->axis[a], path);
+    }
+    free(c);
+  }
+  H5Eclear2(H5E_DEFAULT);
   if (!(fl->t = malloc(fl->dims[0] * sizeof *fl->t)))
     return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   hid_t ts = H5Dopen2(file, fl->axis[0], H5P_DEFAULT);
@@ -127,12 +152,24 @@ static void put_xml(FILE *o, const char *file, const field *fl, size_t nf, size_
     for (hsize_t k = 0; k < f0->dims[0]; k++) {
       fprintf(o, "      <Grid Name=\"t%llu\" GridType=\"Uniform\">\n", (unsigned long long)k);
       fprintf(o, "        <Time Value=\"%.17g\"/>\n", f0->t[k]);
-      fprintf(o, "        <Topology TopologyType=\"%dDRectMesh\" Dimensions=\"", sd);
+      /* A 3D mesh of nodes at the cell centres, one layer thick in 2D: ParaView 5.11's XDMF
+       * reader misreads the coordinates of a 2DRectMesh and the values of a 2DCoRectMesh.
+       * Origin, spacing and dimensions are listed z, y, x (slowest first), as in the data. */
+      fprintf(o, "        <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%s",
+              sd == 2 ? "1 " : "");
       for (int a = 1; a <= sd; a++)
         fprintf(o, "%s%llu", a > 1 ? " " : "", (unsigned long long)f0->dims[a]);
-      fprintf(o, "\"/>\n        <Geometry GeometryType=\"%s\">\n", sd == 2 ? "VXVY" : "VXVYVZ");
-      for (int a = sd; a >= 1; a--) /* x first: the last axis */
-        put_hdf_item(o, "          ", file, f0->axis[a], 1, &f0->dims[a]);
+      fputs("\"/>\n        <Geometry GeometryType=\"ORIGIN_DXDYDZ\">\n", o);
+      fputs("          <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" "
+            "Format=\"XML\">", o);
+      if (sd == 2) fputs("0 ", o);
+      for (int a = 1; a <= sd; a++) fprintf(o, "%s%.17g", a > 1 ? " " : "", f0->origin[a]);
+      fputs("</DataItem>\n", o);
+      fputs("          <DataItem Dimensions=\"3\" NumberType=\"Float\" Precision=\"8\" "
+            "Format=\"XML\">", o);
+      if (sd == 2) fputs("1 ", o);
+      for (int a = 1; a <= sd; a++) fprintf(o, "%s%.17g", a > 1 ? " " : "", f0->spacing[a]);
+      fputs("</DataItem>\n", o);
       fputs("        </Geometry>\n", o);
       for (size_t i = 0; i < nf; i++) {
         if (fl[i].collection != c) continue;
@@ -141,9 +178,10 @@ static void put_xml(FILE *o, const char *file, const field *fl, size_t nf, size_
         fputs("\" AttributeType=\"Scalar\" Center=\"Node\">\n", o);
         fprintf(o, "          <DataItem ItemType=\"HyperSlab\" Dimensions=\"1");
         for (int a = 1; a <= sd; a++) fprintf(o, " %llu", (unsigned long long)fl[i].dims[a]);
-        fprintf(o, "\" Type=\"HyperSlab\">\n");
+        fprintf(o, "\" NumberType=\"Float\" Precision=\"8\" Type=\"HyperSlab\">\n");
         /* start, stride, count of the slab, one column per axis */
-        fprintf(o, "            <DataItem Dimensions=\"3 %d\" Format=\"XML\">%llu", sd + 1,
+        fprintf(o, "            <DataItem Dimensions=\"3 %d\" NumberType=\"UInt\" Precision=\"4\" "
+                "Format=\"XML\">%llu", sd + 1,
                 (unsigned long long)k);
         for (int a = 1; a <= sd; a++) fputs(" 0", o);
         for (int a = 0; a <= sd; a++) fputs(" 1", o);
@@ -215,6 +253,8 @@ int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfield
       int same = fl[j].rank == fl[i].rank;
       for (int a = 0; same && a < fl[i].rank; a++) same = fl[j].dims[a] == fl[i].dims[a];
       same = same && !memcmp(fl[j].t, fl[i].t, fl[i].dims[0] * sizeof *fl[i].t);
+      for (int a = 1; same && a < fl[i].rank; a++)
+        same = fl[j].origin[a] == fl[i].origin[a] && fl[j].spacing[a] == fl[i].spacing[a];
       if (same) {
         fl[i].collection = fl[j].collection;
         break;

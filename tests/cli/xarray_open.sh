@@ -243,6 +243,7 @@ if os.path.exists(xmf):
                 continue
             name, _, ds = item.text.strip().partition(":")
             check(name == "run2.h5", f"XDMF refers to {name}, not the file name run2.h5")
+            check(ds.endswith("/density"), f"XDMF refers to {ds}")
             shape = tuple(int(v) for v in item.get("Dimensions").split())
             check(ds in f and f[ds].shape == shape, f"XDMF {ds} {shape} not in the file")
         times = [float(e.get("Value")) for e in root.iter("Time")]
@@ -257,6 +258,18 @@ if os.path.exists(xmf):
                   f"hyperslab {s.tolist()} of {full}")
         names = {a.get("Name") for a in root.iter("Attribute")}
         check(names == {"exact", "fv", "mc"}, f"XDMF attributes {names}")
+        # the mesh: nodes at the cell centres of /grid, listed z y x (one layer in 2D)
+        gx, gy = f["grid/x"][()], f["grid/y"][()]
+        for topo in root.iter("Topology"):
+            check(topo.get("TopologyType") == "3DCoRectMesh"
+                  and topo.get("Dimensions") == f"1 {gy.size} {gx.size}", f"topology {topo.attrib}")
+        for geo in root.iter("Geometry"):
+            origin, spacing = ([float(v) for v in e.text.split()] for e in geo)
+            check(geo.get("GeometryType") == "ORIGIN_DXDYDZ"
+                  and np.allclose(origin, [0, gy[0], gx[0]], rtol=0, atol=1e-14)
+                  and np.allclose(spacing, [1, gy[1] - gy[0], gx[1] - gx[0]], rtol=1e-12),
+                  f"geometry {origin} {spacing}")
+        check(sum(1 for _ in root.iter("Grid")) == 1 + 3, "one collection of 3 time grids")
 
 C = open_all(f"{tmp}/converge.h5")
 with h5py.File(f"{tmp}/converge.h5", "r") as f:
