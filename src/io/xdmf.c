@@ -153,7 +153,8 @@ static void put_xml(FILE *o, const char *file, const field *fl, size_t nf, size_
       fprintf(o, "      <Grid Name=\"t%llu\" GridType=\"Uniform\">\n", (unsigned long long)k);
       fprintf(o, "        <Time Value=\"%.17g\"/>\n", f0->t[k]);
       /* A 3D mesh of nodes at the cell centres, one layer thick in 2D: ParaView 5.11's XDMF
-       * reader misreads the coordinates of a 2DRectMesh and the values of a 2DCoRectMesh.
+       * reader put the x coordinates on the y axis of a 2D/3DRectMesh read from the file, and
+       * misread the values of a 2DCoRectMesh.
        * Origin, spacing and dimensions are listed z, y, x (slowest first), as in the data. */
       fprintf(o, "        <Topology TopologyType=\"3DCoRectMesh\" Dimensions=\"%s",
               sd == 2 ? "1 " : "");

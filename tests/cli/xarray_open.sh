@@ -6,7 +6,8 @@
 # run file). The old h5py paths and shapes are unchanged; datasets are chunked, shuffled,
 # deflated and Fletcher-32 checksummed; the XDMF sidecar of a 2D run is well-formed XML whose
 # every reference exists with the stated dimensions and whose times are /fv/t, and it is removed
-# (when fpkit wrote it) by a 1D run to the same path and never replaces a file fpkit did not write.
+# (when fpkit wrote it) by a 1D run to the same path and never replaces a file fpkit did not write;
+# where pvbatch is installed, ParaView's XDMF reader gives every field bit for bit.
 # Usage: bash tests/cli/xarray_open.sh FPKIT_BINARY SOURCE_DIR
 set -euo pipefail
 fpkit=$1
@@ -319,6 +320,52 @@ if fails:
     sys.exit(1)
 print("xarray opened every group of 7 files of 4 commands; XDMF sidecar checked")
 PY
+
+# Where ParaView is installed (not needed otherwise; Debian: paraview python3-paraview), its XDMF
+# reader must give every method at every output time bit for bit, on the grid's origin/spacing.
+if command -v pvbatch > /dev/null; then
+  cat > "$tmp/pv.py" <<'PY'
+import sys
+from paraview.simple import XDMFReader
+from paraview import servermanager as sm
+r = XDMFReader(FileNames=[sys.argv[1]])
+r.UpdatePipelineInformation()
+with open(sys.argv[2], "w") as out:
+    for tv in r.TimestepValues:
+        r.UpdatePipeline(tv)
+        d = sm.Fetch(r)
+        pd = d.GetPointData()
+        for i in range(pd.GetNumberOfArrays()):
+            a = pd.GetArray(i)
+            vals = " ".join(repr(a.GetValue(j)) for j in range(a.GetNumberOfTuples()))
+            out.write(f"{tv!r} {a.GetName()} {d.GetDimensions()[0]} {d.GetDimensions()[1]} "
+                      f"{d.GetOrigin()[0]!r} {d.GetOrigin()[1]!r} {d.GetSpacing()[0]!r} "
+                      f"{d.GetSpacing()[1]!r} {vals}\n")
+PY
+  pvbatch "$tmp/pv.py" "$tmp/run2.xmf" "$tmp/pv.txt" > "$tmp/pv.log" 2>&1 || { cat "$tmp/pv.log"; exit 1; }
+  "$py" - "$tmp" <<'PY'
+import sys, h5py, numpy as np
+tmp = sys.argv[1]
+with h5py.File(f"{tmp}/run2.h5", "r") as f:
+    t, gx, gy = f["fv/t"][()], f["grid/x"][()], f["grid/y"][()]
+    seen = 0
+    for line in open(f"{tmp}/pv.txt"):
+        p = line.split()
+        tv, name, nx, ny = float(p[0]), p[1], int(p[2]), int(p[3])
+        ox, oy, hx, hy = map(float, p[4:8])
+        k = int(np.flatnonzero(t == tv)[0])
+        ref = f[f"{name}/density"][k].ravel()
+        got = np.array(p[8:], dtype=float)
+        assert (nx, ny) == (gx.size, gy.size) and ox == gx[0] and oy == gy[0], line[:120]
+        assert np.isclose(hx, gx[1] - gx[0], rtol=1e-12) and np.isclose(hy, gy[1] - gy[0], rtol=1e-12)
+        assert np.array_equal(got, ref), f"ParaView's {name} at t = {tv} differs from the file"
+        seen += 1
+    assert seen == 3 * t.size, f"ParaView gave {seen} arrays, want {3 * t.size}"
+print(f"ParaView (pvbatch) read {seen} fields of run2.xmf bit for bit")
+PY
+else
+  echo "pvbatch not installed: ParaView check skipped"
+fi
 
 # the sidecar of an earlier 2D run is removed by a 1D run to the same path; a file fpkit did not
 # write is never replaced (the HDF5 file is written, the command fails and says why)
