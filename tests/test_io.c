@@ -486,6 +486,32 @@ static void test_xdmf(void **state) {
   assert_msg_has(xml, "Format=\"XML\">1 0 0 1 1 1 1 3 4</DataItem>");
   assert_true(strstr(xml, dir) == NULL); /* the file name, not its directory */
   struct stat st;
+  /* 3D: [t][z][y][x] */
+  {
+    fpk_error err = {0};
+    fpk_h5 *f = fpk_h5_create(in_dir("f3.h5"), NULL, &err);
+    assert_non_null(f);
+    const double x[4] = {0.5, 1.5, 2.5, 3.5}, y[3] = {-1, 0, 1}, z[2] = {10, 20}, t[1] = {0};
+    double field[24] = {0};
+    const size_t d[4] = {1, 2, 3, 4};
+    if (fpk_h5_attr_string(f, "/", "fpkit_version", "test") || fpk_h5_group(f, "/grid", NULL) ||
+        fpk_h5_write_scale(f, "/grid/x", 4, x, NULL, NULL) ||
+        fpk_h5_write_scale(f, "/grid/y", 3, y, NULL, NULL) ||
+        fpk_h5_write_scale(f, "/grid/z", 2, z, NULL, NULL) || fpk_h5_group(f, "/mc", NULL) ||
+        fpk_h5_write_scale(f, "/mc/t", 1, t, NULL, NULL) ||
+        fpk_h5_write(f, "/mc/density", 4, d, field, NULL, NULL) ||
+        fpk_h5_attach_scales(f, "/mc/density", "t z y x") ||
+        fpk_h5_xdmf_field(f, "/mc/density") || fpk_h5_commit(f))
+      fail_msg("%s", fpk_h5_errmsg(f));
+    fpk_h5_close(f);
+    xml = slurp(in_dir("f3.xmf"));
+    assert_non_null(xml);
+    assert_msg_has(xml, "TopologyType=\"3DCoRectMesh\" Dimensions=\"2 3 4\"");
+    assert_msg_has(xml, "Format=\"XML\">10 -1 0.5</DataItem>");
+    assert_msg_has(xml, "Format=\"XML\">10 1 1</DataItem>");
+    assert_msg_has(xml, "<Attribute Name=\"mc\"");
+    assert_msg_has(xml, "Format=\"XML\">0 0 0 0 1 1 1 1 1 2 3 4</DataItem>");
+  }
   /* a failed run: no sidecar, and the earlier one (fpkit's) is gone */
   write_field2d(in_dir("f2.h5"), 1, 0);
   assert_int_not_equal(stat(in_dir("f2.xmf"), &st), 0);

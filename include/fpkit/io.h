@@ -11,9 +11,10 @@
  * by a killed run (SIGKILL cannot be caught) are removed then; one that another process still
  * has open (HDF5 holds a lock on it) is left alone.
  *
- * Every dataset carries HDF5's Fletcher-32 checksum (filter on a chunked layout) and the file
- * format's own metadata checksums (format >= 1.8), so silent corruption of a stored result is
- * an error when it is read back, not a wrong number. Every dataset is checked before it is
+ * Every dataset carries HDF5's Fletcher-32 checksum (filter on a chunked layout, after byte
+ * shuffle and deflate at level 1, so it covers the bytes as stored) and the file format's own
+ * metadata checksums (format >= 1.8), so silent corruption of a stored result is an error when
+ * it is read back, not a wrong number. Every dataset is checked before it is
  * written: a non-finite value is refused (FPK_ENUMERIC) unless the dataset is declared to use
  * NaN for "not defined" (fpk_h5_write_undefined) or the file records a failed run
  * (fpk_h5_mark_failed). When HDF5 fails, the message ends with the operating system's reason

@@ -639,9 +639,9 @@ static hid_t find_scale(fpk_h5 *f, const char *dataset, const char *group, const
       return -1;
     }
     s = H5Dopen2(f->file, own, H5P_DEFAULT);
-    if (s >= 0 && H5Aexists(s, "REFERENCE_LIST") > 0) H5Adelete(s, "REFERENCE_LIST");
-    if (s < 0) {
-      h5_fail(f, FPK_EIO, "cannot open the copied dimension scale '%s'", own);
+    if (s < 0 || (H5Aexists(s, "REFERENCE_LIST") > 0 && H5Adelete(s, "REFERENCE_LIST") < 0)) {
+      if (s >= 0) H5Dclose(s);
+      h5_fail(f, FPK_EIO, "cannot set up the copied dimension scale '%s'", own);
       return -1;
     }
     snprintf(path, sizeof path, "%s", own);
