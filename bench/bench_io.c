@@ -2,9 +2,11 @@
  * datasets written by H5Dwrite to a contiguous layout through the default sec2 driver: no
  * checksum, no check of the values, left in the page cache) and plain HDF5 followed by fsync of
  * the file (the same durability as fpkit's commit). fpkit's writer adds a finiteness scan of every
- * value, chunking with Fletcher-32, and an in-memory image (HDF5's core driver) written by fpkit
- * with write(2), then fsync of the file and of its directory (issue 11). Prints one line per
- * mode: seconds to write and commit, and the file size.
+ * value, chunking with byte shuffle, deflate (level 1, issue 12) and Fletcher-32, and an in-memory
+ * image (HDF5's core driver) written by fpkit with write(2), then fsync of the file and of its
+ * directory (issue 11). Prints one line per mode: seconds to write and commit, and the file size.
+ * The values here repeat with period 9973 and deflate far better than a solver's fields (ratio
+ * 0.6 for the flagship 2D output, docs/performance.md): the file sizes are not representative.
  *   bench_io MODE TOTAL_MB NSETS DIR     MODE = fpkit | plain | plain-fsync
  * Memory (peak RSS) is measured around it by bench/run_io.sh with /usr/bin/time. */
 #include <hdf5.h>

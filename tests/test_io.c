@@ -1,7 +1,8 @@
 /* HDF5 output and input (fpkit/io.h): the destination checks made before any computation, stale
  * temporaries, the refusal of non-finite values, Fletcher-32 checksums that catch every flipped
  * bit in a dataset, and a reader that checks each dataspace before it reads (an attribute stored
- * as an array once overflowed a stack buffer; a FIFO once blocked HDF5 forever). */
+ * as an array once overflowed a stack buffer; a FIFO once blocked HDF5 forever); dimension scales
+ * checked against the axes they label, and the XDMF sidecar of a 2D field. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 #include "fpk_test.h"
 #include "fpkit/io.h"
@@ -187,12 +189,18 @@ static void test_nonfinite(void **state) {
 }
 
 /* Round trip, then every single-bit flip inside the stored values of a dataset is an error on
- * reading (Fletcher-32), never a silently different number. */
+ * reading (Fletcher-32 over the shuffled and deflated chunk), never a silently different number.
+ * The values carry random low bits, so that deflate leaves the chunk at more than half its 24000 bytes and
+ * the flips, one every 53 bytes, number over 200. */
 static void test_checksums(void **state) {
   (void)state;
   enum { N = 3000 };
   double *v = malloc(N * sizeof *v), *back = malloc(N * sizeof *back);
-  for (size_t i = 0; i < N; i++) v[i] = 12345.678 + 0.001 * (double)i;
+  uint64_t lcg = 12345;
+  for (size_t i = 0; i < N; i++) {
+    lcg = lcg * 6364136223846793005u + 1442695040888963407u;
+    v[i] = 12345.678 + 0.001 * (double)i + (double)(lcg >> 11) * 0x1p-60;
+  }
   const char *path = in_dir("ck.h5");
   write_result(path, N, v, 0);
   fpk_error err = {0};
@@ -209,7 +217,22 @@ static void test_checksums(void **state) {
   assert_string_equal(list, "/v");
   fpk_h5_reader_close(r);
 
-  /* locate the values in the file */
+  /* locate the stored chunk of the values in the file: it is compressed, so its bytes are not
+   * the values' */
+  hid_t hf = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t hd = H5Dopen2(hf, "/v", H5P_DEFAULT);
+  hsize_t nchunks = 0, offset[1], stored = 0;
+  haddr_t addr = 0;
+  unsigned mask = 0;
+  hid_t hs = H5Dget_space(hd); /* HDF5 1.10 takes no H5S_ALL here */
+  assert_true(H5Dget_num_chunks(hd, hs, &nchunks) >= 0);
+  assert_int_equal(nchunks, 1);
+  assert_true(H5Dget_chunk_info(hd, hs, 0, offset, &mask, &addr, &stored) >= 0);
+  H5Sclose(hs);
+  assert_int_equal(mask, 0); /* every filter applied */
+  hid_t dcpl = H5Dget_create_plist(hd);
+  assert_int_equal(H5Pget_nfilters(dcpl), 3); /* shuffle, deflate, Fletcher-32 */
+  H5Pclose(dcpl), H5Dclose(hd), H5Fclose(hf);
   FILE *f = fopen(path, "rb");
   fseek(f, 0, SEEK_END);
   const long size = ftell(f);
@@ -217,12 +240,10 @@ static void test_checksums(void **state) {
   fseek(f, 0, SEEK_SET);
   assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
   fclose(f);
-  long at = -1;
-  for (long k = 0; k + (long)sizeof(double) <= size && at < 0; k++)
-    if (!memcmp(bytes + k, &v[0], sizeof(double))) at = k;
-  assert_true(at >= 0);
+  const long at = (long)addr;
+  assert_true(at > 0 && at + (long)stored <= size);
   size_t flips = 0, caught = 0;
-  for (long k = at; k < at + (long)(N * sizeof(double)); k += 97) {
+  for (long k = at; k < at + (long)stored; k += 53) {
     const unsigned char bit = (unsigned char)(1u << (k % 8));
     bytes[k] ^= bit;
     FILE *w = fopen(in_dir("flip.h5"), "wb");
@@ -337,6 +358,169 @@ static void test_reader_huge_shape(void **state) {
   fpk_h5_reader_close(r);
 }
 
+
+/* Dimension scales: a coordinate found in /grid is copied into the dataset's group (netCDF-4
+ * readers give a group only its own coordinate values), an index axis is shared from an
+ * ancestor, and every mismatch is an error naming the dataset, the axis and both lengths. */
+static void test_scales(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const char *path = in_dir("dims.h5");
+  fpk_h5 *f = fpk_h5_create(path, NULL, &err);
+  assert_non_null(f);
+  const double x[4] = {0.5, 1.5, 2.5, 3.5}, t[3] = {0, 1, 2};
+  double field[12] = {0}, mean[6] = {0};
+  const size_t d34[2] = {3, 4}, d43[2] = {4, 3}, d32[2] = {3, 2};
+#define OK(call) \
+  if ((call)) fail_msg("%s: %s", #call, fpk_h5_errmsg(f))
+  OK(fpk_h5_attr_string(f, "/", "fpkit_version", "test"));
+  OK(fpk_h5_group(f, "/grid", NULL));
+  OK(fpk_h5_write_scale(f, "/grid/x", 4, x, "length", "cell centres"));
+  OK(fpk_h5_index_dim(f, "/component", 2));
+  OK(fpk_h5_group(f, "/fv", NULL));
+  OK(fpk_h5_write_scale(f, "/fv/t", 3, t, "time", "output times"));
+  OK(fpk_h5_write(f, "/fv/density", 2, d34, field, NULL, NULL));
+  OK(fpk_h5_attach_scales(f, "/fv/density", "t x"));
+  OK(fpk_h5_write(f, "/fv/mean", 2, d32, mean, NULL, NULL));
+  OK(fpk_h5_attach_scales(f, "/fv/mean", "t component"));
+  /* mismatches */
+  OK(fpk_h5_write(f, "/fv/swapped", 2, d43, field, NULL, NULL));
+  assert_int_equal(fpk_h5_attach_scales(f, "/fv/swapped", "t x"), FPK_EINVAL);
+  assert_msg_has(fpk_h5_errmsg(f), "axis 0 of '/fv/swapped' has length 4 but its dimension "
+                                   "scale '/fv/t' has length 3");
+  assert_int_equal(fpk_h5_attach_scales(f, "/fv/swapped", "x"), FPK_EINVAL);
+  assert_msg_has(fpk_h5_errmsg(f), "'/fv/swapped' has rank 2 but 1 dimension names ('x')");
+  assert_int_equal(fpk_h5_attach_scales(f, "/fv/swapped", "x nope"), FPK_EINVAL);
+  assert_msg_has(fpk_h5_errmsg(f), "no dimension scale 'nope' for dataset '/fv/swapped'");
+  assert_int_equal(fpk_h5_attach_scales(f, "/fv/swapped", "x density"), FPK_EINVAL);
+  assert_msg_has(fpk_h5_errmsg(f), "'/fv/density' (axis 'density' of '/fv/swapped') is not a "
+                                   "dimension scale");
+  assert_int_equal(fpk_h5_make_scale(f, "/fv/density"), FPK_EINVAL);
+  assert_msg_has(fpk_h5_errmsg(f), "'/fv/density' is not 1-D");
+  assert_int_equal(fpk_h5_attach_scales(f, "/fv/none", "t"), FPK_EINVAL);
+#undef OK
+  if (fpk_h5_commit(f)) fail_msg("commit: %s", fpk_h5_errmsg(f));
+  fpk_h5_close(f);
+
+  hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t density = H5Dopen2(h, "/fv/density", H5P_DEFAULT), copy = H5Dopen2(h, "/fv/x", H5P_DEFAULT);
+  hid_t grid = H5Dopen2(h, "/grid/x", H5P_DEFAULT), ft = H5Dopen2(h, "/fv/t", H5P_DEFAULT);
+  hid_t comp = H5Dopen2(h, "/component", H5P_DEFAULT), m = H5Dopen2(h, "/fv/mean", H5P_DEFAULT);
+  assert_true(copy >= 0);
+  assert_int_equal(H5DSis_scale(copy), 1);
+  assert_int_equal(H5DSis_attached(density, ft, 0), 1);
+  assert_int_equal(H5DSis_attached(density, copy, 1), 1);
+  assert_int_equal(H5DSis_attached(density, grid, 1), 0); /* the group's own copy */
+  assert_int_equal(H5DSis_attached(m, comp, 1), 1);       /* the root's index axis */
+  double back[4];
+  assert_true(H5Dread(copy, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+  assert_memory_equal(back, x, sizeof x);
+  char name[128] = "";
+  H5DSget_scale_name(comp, name, sizeof name);
+  assert_string_equal(name, "This is a netCDF dimension but not a netCDF variable.         2");
+  H5DSget_scale_name(copy, name, sizeof name);
+  assert_string_equal(name, "x");
+  H5Dclose(density), H5Dclose(copy), H5Dclose(grid), H5Dclose(ft), H5Dclose(comp), H5Dclose(m);
+  H5Fclose(h);
+}
+
+static char *slurp(const char *path) {
+  FILE *in = fopen(path, "r");
+  if (!in) return NULL;
+  static char buf[1 << 16];
+  const size_t k = fread(buf, 1, sizeof buf - 1, in);
+  buf[k] = '\0';
+  fclose(in);
+  return buf;
+}
+
+/* A 2D field over time: the committed file gets its XDMF sidecar, naming the file (not its path)
+ * and each time slice; a failed run gets none, and removes an earlier one of fpkit's. */
+static void write_field2d(const char *path, int failed, int rank2) {
+  fpk_error err = {0};
+  fpk_h5 *f = fpk_h5_create(path, NULL, &err);
+  assert_non_null(f);
+  const double x[4] = {0.5, 1.5, 2.5, 3.5}, y[3] = {-1, 0, 1}, t[2] = {0, 0.25};
+  double field[24];
+  for (size_t i = 0; i < 24; i++) field[i] = (double)i;
+  const size_t d[3] = {2, 3, 4};
+  if (fpk_h5_attr_string(f, "/", "fpkit_version", "test") || fpk_h5_group(f, "/grid", NULL) ||
+      fpk_h5_write_scale(f, "/grid/x", 4, x, "length", NULL) ||
+      fpk_h5_write_scale(f, "/grid/y", 3, y, "length", NULL) || fpk_h5_group(f, "/fv", NULL) ||
+      fpk_h5_write_scale(f, "/fv/t", 2, t, "time", NULL) ||
+      fpk_h5_write(f, "/fv/density", rank2 ? 2 : 3, rank2 ? d + 1 : d, field, NULL, NULL) ||
+      fpk_h5_attach_scales(f, "/fv/density", rank2 ? "y x" : "t y x") ||
+      fpk_h5_xdmf_field(f, "/fv/density") || (failed && fpk_h5_mark_failed(f, "test")))
+    fail_msg("%s", fpk_h5_errmsg(f));
+  const int rc = fpk_h5_commit(f);
+  if (rank2) {
+    assert_int_equal(rc, FPK_EINVAL);
+    assert_msg_has(fpk_h5_errmsg(f), "written, but not its XDMF sidecar: '/fv/density' has rank "
+                                     "2: an XDMF field is [t][y][x] or [t][z][y][x]");
+  } else if (rc) {
+    fail_msg("commit: %s", fpk_h5_errmsg(f));
+  }
+  fpk_h5_close(f);
+}
+
+static void test_xdmf(void **state) {
+  (void)state;
+  char side[256];
+  fpk_xdmf_path("a/b.h5", side, sizeof side);
+  assert_string_equal(side, "a/b.xmf");
+  fpk_xdmf_path("c.hdf5", side, sizeof side);
+  assert_string_equal(side, "c.xmf");
+  fpk_xdmf_path("d.out", side, sizeof side);
+  assert_string_equal(side, "d.out.xmf");
+
+  write_field2d(in_dir("f2.h5"), 0, 0);
+  const char *xml = slurp(in_dir("f2.xmf"));
+  assert_non_null(xml);
+  assert_msg_has(xml, "<!-- written by fpkit");
+  assert_msg_has(xml, "CollectionType=\"Temporal\"");
+  assert_msg_has(xml, "<Time Value=\"0.25\"/>");
+  assert_msg_has(xml, "TopologyType=\"3DCoRectMesh\" Dimensions=\"1 3 4\"");
+  assert_msg_has(xml, "Format=\"XML\">0 -1 0.5</DataItem>"); /* origin z y x */
+  assert_msg_has(xml, "Format=\"XML\">1 1 1</DataItem>");    /* spacing */
+  assert_msg_has(xml, ">f2.h5:/fv/density</DataItem>");
+  assert_msg_has(xml, "Format=\"XML\">1 0 0 1 1 1 1 3 4</DataItem>");
+  assert_true(strstr(xml, dir) == NULL); /* the file name, not its directory */
+  struct stat st;
+  /* 3D: [t][z][y][x] */
+  {
+    fpk_error err = {0};
+    fpk_h5 *f = fpk_h5_create(in_dir("f3.h5"), NULL, &err);
+    assert_non_null(f);
+    const double x[4] = {0.5, 1.5, 2.5, 3.5}, y[3] = {-1, 0, 1}, z[2] = {10, 20}, t[1] = {0};
+    double field[24] = {0};
+    const size_t d[4] = {1, 2, 3, 4};
+    if (fpk_h5_attr_string(f, "/", "fpkit_version", "test") || fpk_h5_group(f, "/grid", NULL) ||
+        fpk_h5_write_scale(f, "/grid/x", 4, x, NULL, NULL) ||
+        fpk_h5_write_scale(f, "/grid/y", 3, y, NULL, NULL) ||
+        fpk_h5_write_scale(f, "/grid/z", 2, z, NULL, NULL) || fpk_h5_group(f, "/mc", NULL) ||
+        fpk_h5_write_scale(f, "/mc/t", 1, t, NULL, NULL) ||
+        fpk_h5_write(f, "/mc/density", 4, d, field, NULL, NULL) ||
+        fpk_h5_attach_scales(f, "/mc/density", "t z y x") ||
+        fpk_h5_xdmf_field(f, "/mc/density") || fpk_h5_commit(f))
+      fail_msg("%s", fpk_h5_errmsg(f));
+    fpk_h5_close(f);
+    xml = slurp(in_dir("f3.xmf"));
+    assert_non_null(xml);
+    assert_msg_has(xml, "TopologyType=\"3DCoRectMesh\" Dimensions=\"2 3 4\"");
+    assert_msg_has(xml, "Format=\"XML\">10 -1 0.5</DataItem>");
+    assert_msg_has(xml, "Format=\"XML\">10 1 1</DataItem>");
+    assert_msg_has(xml, "<Attribute Name=\"mc\"");
+    assert_msg_has(xml, "Format=\"XML\">0 0 0 0 1 1 1 1 1 2 3 4</DataItem>");
+  }
+  /* a failed run: no sidecar, and the earlier one (fpkit's) is gone */
+  write_field2d(in_dir("f2.h5"), 1, 0);
+  assert_int_not_equal(stat(in_dir("f2.xmf"), &st), 0);
+  /* a field that is not [t][y][x]: the file is committed, the sidecar refused */
+  write_field2d(in_dir("r2.h5"), 0, 1);
+  assert_int_equal(stat(in_dir("r2.h5"), &st), 0);
+  assert_int_not_equal(stat(in_dir("r2.xmf"), &st), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_destination),
@@ -345,6 +529,8 @@ int main(void) {
       cmocka_unit_test(test_checksums),
       cmocka_unit_test(test_reader_malformed),
       cmocka_unit_test(test_reader_huge_shape),
+      cmocka_unit_test(test_scales),
+      cmocka_unit_test(test_xdmf),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,9 +11,10 @@
  * by a killed run (SIGKILL cannot be caught) are removed then; one that another process still
  * has open (HDF5 holds a lock on it) is left alone.
  *
- * Every dataset carries HDF5's Fletcher-32 checksum (filter on a chunked layout) and the file
- * format's own metadata checksums (format >= 1.8), so silent corruption of a stored result is
- * an error when it is read back, not a wrong number. Every dataset is checked before it is
+ * Every dataset carries HDF5's Fletcher-32 checksum (filter on a chunked layout, after byte
+ * shuffle and deflate at level 1, so it covers the bytes as stored) and the file format's own
+ * metadata checksums (format >= 1.8), so silent corruption of a stored result is an error when
+ * it is read back, not a wrong number. Every dataset is checked before it is
  * written: a non-finite value is refused (FPK_ENUMERIC) unless the dataset is declared to use
  * NaN for "not defined" (fpk_h5_write_undefined) or the file records a failed run
  * (fpk_h5_mark_failed). When HDF5 fails, the message ends with the operating system's reason
@@ -63,6 +64,28 @@ int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, c
 int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                            const double *data, const char *units, const char *description,
                            const char *nan_means);
+/* Dimension scales (HDF5 H5DS, the netCDF-4 data model), so that netCDF-4 readers (xarray with
+ * engine "h5netcdf", netCDF-C) open every group with named, labelled axes. A dimension is named
+ * by the last component of its scale's path. fpk_h5_make_scale makes an existing 1-D dataset a
+ * coordinate (its values label the axis: /grid/x, /fv/t); fpk_h5_write_scale writes one;
+ * fpk_h5_index_dim creates an axis without values (netCDF's "dimension without a variable":
+ * a never-written float dataset of length n, no storage) for indices such as a vector component.
+ * fpk_h5_attach_scales attaches to each axis of `dataset` the scale named by the space-separated
+ * `dims` ("t y x"), looked up in the dataset's group, then its ancestors (which netCDF-4 readers
+ * see), then /grid. A coordinate found outside the dataset's group is first copied into it
+ * (netCDF-4 readers give a group the values of its own coordinates only); an index axis is used
+ * where it is. Fails (FPK_EINVAL, naming the dataset, the axis and both lengths) when the number
+ * of names differs from the rank, a scale is missing, or a scale's length differs from the
+ * axis. */
+int fpk_h5_make_scale(fpk_h5 *f, const char *dataset);
+int fpk_h5_write_scale(fpk_h5 *f, const char *name, size_t n, const double *values,
+                       const char *units, const char *description);
+int fpk_h5_index_dim(fpk_h5 *f, const char *name, size_t n);
+int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims);
+/* Registers a field [t][y][x] or [t][z][y][x] (its axes attached to scales: time first) for the
+ * XDMF sidecar (fpk_xdmf_write), which fpk_h5_commit writes beside the file when at least one
+ * field was registered and the run did not fail. */
+int fpk_h5_xdmf_field(fpk_h5 *f, const char *dataset);
 /* Attributes on an existing object ("/" for the root). */
 int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const char *value);
 int fpk_h5_attr_double(fpk_h5 *f, const char *object, const char *name, double value);
@@ -71,7 +94,9 @@ int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t va
  * kept for inspection (--keep-failed) and its fields are written as they are, non-finite values
  * included. */
 int fpk_h5_mark_failed(fpk_h5 *f, const char *reason);
-/* Closes the file, flushes it to the disk and renames it onto its destination. */
+/* Closes the file, flushes it to the disk and renames it onto its destination; then, for a
+ * file with XDMF fields (fpk_h5_xdmf_field) that did not fail, writes the sidecar
+ * (fpk_xdmf_write); without one, removes a sidecar an earlier fpkit run left at that path. */
 int fpk_h5_commit(fpk_h5 *f);
 /* Closes and removes the temporary file; safe on NULL and after commit. Frees f. */
 void fpk_h5_close(fpk_h5 *f);
@@ -115,6 +140,21 @@ int fpk_h5_read_attr_string(fpk_h5_reader *r, const char *object, const char *na
 int fpk_h5_has_attr(fpk_h5_reader *r, const char *object, const char *name);
 /* The datasets of the file as "/a/b, /c, ..." (at most len bytes, "..." when cut). */
 void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len);
+
+/* ---- XDMF sidecar (ParaView, VisIt) ------------------------------------------------------- */
+
+/* The sidecar's path for an HDF5 path: "out.h5" -> "out.xmf" (".hdf5" too; any other name gets
+ * ".xmf" appended), in buf. */
+void fpk_xdmf_path(const char *h5_path, char *buf, size_t len);
+/* Writes the XDMF 3 description of fields of the committed HDF5 file h5_path: a uniform mesh
+ * (3DCoRectMesh, one layer thick in 2D) whose nodes are the cell centres (the evenly spaced
+ * scales attached to the fields' spatial axes), and one temporal collection per distinct time
+ * axis, one grid per output time whose attributes are hyperslabs of "FILE.h5:/group/density"
+ * (the file name only, so the pair can be moved together). Each field is [nt][ny][nx] or
+ * [nt][nz][ny][nx] with scales on every axis. Written to a temporary beside it, flushed and
+ * renamed; an existing sidecar is replaced only if fpkit wrote it. */
+int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfields,
+                   fpk_error *err);
 
 /* 1 if path is an HDF5 file that fpkit wrote (root attribute fpkit_version), else 0. */
 int fpk_h5_is_fpkit_file(const char *path);

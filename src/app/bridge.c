@@ -765,6 +765,23 @@ static int write_bridge(fpk_h5 *f, const bridge_part *B) {
     if (!rc) rc = fpk_h5_attr_double(f, g, "em_bias_mid_over_sigma2h", B->em_bias_mid);
     if (!rc) rc = fpk_h5_attr_double(f, g, "em_wall_seconds", B->em_wall);
   }
+  /* Dimension scales (netCDF-4, xarray): the grid times t, a copy s for the first axis of the
+   * covariances (an array cannot have two axes of one name there), the kept paths. */
+  static const char *const dims[][2] = {
+      {"mean", "t"},         {"cov", "s t"},   {"exact_mean", "t"}, {"exact_cov", "s t"},
+      {"z_mean", "t"},       {"z_cov", "s t"}, {"paths", "path t"}, {"em_mean", "t"},
+      {"em_var", "t"},       {"em_var_exact", "t"}};
+  if (!rc) rc = fpk_h5_make_scale(f, "/bridge/t");
+  if (!rc) rc = fpk_h5_write_scale(f, "/bridge/s", n1, B->t, "time",
+                                   "grid times: the first axis of cov, exact_cov, z_cov");
+  if (!rc && B->keep) rc = fpk_h5_index_dim(f, "/bridge/path", B->keep);
+  for (size_t i = 0; !rc && i < sizeof dims / sizeof *dims; i++) {
+    if ((!B->keep && !strcmp(dims[i][0], "paths")) || (!B->em && !strncmp(dims[i][0], "em_", 3)))
+      continue;
+    char name[64];
+    snprintf(name, sizeof name, "/bridge/%s", dims[i][0]);
+    rc = fpk_h5_attach_scales(f, name, dims[i][1]);
+  }
   return rc;
 }
 
@@ -816,6 +833,23 @@ static int write_kolmogorov(fpk_h5 *f, const kolmo_part *K) {
   if (!rc) rc = fpk_h5_attr_double(f, grp, "ks_raw", K->ks_raw[K->head]);
   if (!rc) rc = fpk_h5_attr_double(f, grp, "ks_corrected", K->ks_cor[K->head]);
   if (!rc) rc = fpk_h5_attr_double(f, grp, "wall_seconds", K->wall);
+  /* Dimension scales (netCDF-4, xarray): the levels, the probabilities of the quantiles, the
+   * paths, the abscissae of cdf and pdf. */
+  static const char *const dims[][2] = {
+      {"steps", "level"},          {"h", "level"},           {"ks_raw", "level"},
+      {"ks_corrected", "level"},   {"mean_raw", "level"},    {"mean_corrected", "level"},
+      {"quantile_exact", "quantile_p"}, {"quantile_raw", "quantile_p"},
+      {"quantile_corrected", "quantile_p"}, {"quantile_se", "quantile_p"},
+      {"max_raw", "path"},         {"cdf", "x"},             {"pdf", "x"}};
+  if (!rc) rc = fpk_h5_index_dim(f, "/kolmogorov/level", L);
+  if (!rc) rc = fpk_h5_index_dim(f, "/kolmogorov/path", N);
+  if (!rc) rc = fpk_h5_make_scale(f, "/kolmogorov/quantile_p");
+  if (!rc) rc = fpk_h5_make_scale(f, "/kolmogorov/x");
+  for (size_t i = 0; !rc && i < sizeof dims / sizeof *dims; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "/kolmogorov/%s", dims[i][0]);
+    rc = fpk_h5_attach_scales(f, name, dims[i][1]);
+  }
   return rc;
 }
 
@@ -859,6 +893,22 @@ static int write_band(fpk_h5 *f, const band_part *S) {
   if (!rc) rc = fpk_h5_attr_double(f, g, "coverage_asymptotic", S->cov_a[S->head]);
   if (!rc) rc = fpk_h5_attr_double(f, g, "coverage_stephens", S->cov_s[S->head]);
   if (!rc) rc = fpk_h5_attr_double(f, g, "wall_seconds", S->wall);
+  /* Dimension scales (netCDF-4, xarray): the sample sizes n, the repetitions, the kept samples. */
+  static const char *const dims[][2] = {
+      {"coverage_asymptotic", "n"}, {"coverage_stephens", "n"}, {"se_asymptotic", "n"},
+      {"se_stephens", "n"},         {"mean_sqrt_n_d", "n"},     {"ks_asymptotic", "n"},
+      {"ks_stephens", "n"},         {"sqrt_n_d", "repetition"},
+      {"sample_x", "kept_repetition sample"}, {"sample_u", "kept_repetition sample"}};
+  if (!rc) rc = fpk_h5_make_scale(f, "/ks_band/n");
+  if (!rc) rc = fpk_h5_index_dim(f, "/ks_band/repetition", R);
+  if (!rc && S->keep) rc = fpk_h5_index_dim(f, "/ks_band/kept_repetition", S->keep);
+  if (!rc && S->keep) rc = fpk_h5_index_dim(f, "/ks_band/sample", S->n);
+  for (size_t i = 0; !rc && i < sizeof dims / sizeof *dims; i++) {
+    if (!S->keep && !strncmp(dims[i][0], "sample_", 7)) continue;
+    char name[64];
+    snprintf(name, sizeof name, "/ks_band/%s", dims[i][0]);
+    rc = fpk_h5_attach_scales(f, name, dims[i][1]);
+  }
   return rc;
 }
 

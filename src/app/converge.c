@@ -845,11 +845,13 @@ static int write_series(fpk_h5 *f, const char *group, const series *s, size_t L,
   char name[256];
   const size_t n = L;
   snprintf(name, sizeof name, "%s/error", group);
-  if (fpk_h5_write(f, name, 1, &n, s->e, NULL, "error at each level (signed for weak errors)"))
+  if (fpk_h5_write(f, name, 1, &n, s->e, NULL, "error at each level (signed for weak errors)") ||
+      fpk_h5_attach_scales(f, name, "level"))
     return -1;
   snprintf(name, sizeof name, "%s/standard_error", group);
   if (fpk_h5_write(f, name, 1, &n, s->se, NULL,
-                   "Monte Carlo standard error of each error (0: deterministic)"))
+                   "Monte Carlo standard error of each error (0: deterministic)") ||
+      fpk_h5_attach_scales(f, name, "level"))
     return -1;
   const int r = s->resolved;
   if (fpk_h5_attr_string(f, group, "method", s->method) ||
@@ -1014,6 +1016,11 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
         fpk_h5_group(f, "/converge", "refinement ladder on shared Brownian paths") ||
         fpk_h5_write(f, "/converge/steps", 1, &n, steps_d, NULL, "steps over [0, T] per level") ||
         fpk_h5_write(f, "/converge/h", 1, &n, R->h, "time", "step size per level") ||
+        /* index axes of every series below (netCDF-4 dimensions seen by the subgroups) */
+        fpk_h5_index_dim(f, "/converge/level", n) ||
+        fpk_h5_index_dim(f, "/converge/level_and_reference", n + 1) ||
+        fpk_h5_attach_scales(f, "/converge/steps", "level") ||
+        fpk_h5_attach_scales(f, "/converge/h", "level") ||
         fpk_h5_attr_string(f, "/converge", "stepper", S->stepper->name) ||
         fpk_h5_attr_double(f, "/converge", "strong_order_theory", S->stepper->strong_order) ||
         fpk_h5_attr_double(f, "/converge", "weak_order_theory", S->stepper->weak_order) ||
@@ -1045,7 +1052,9 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
           fpk_h5_write(f, "/converge/strong/mean_square", 1, &n, ms, NULL,
                        "mean over paths of |X^h_T - X^ref_T|^2") ||
           fpk_h5_write(f, "/converge/strong/variance_square", 1, &n, msv, NULL,
-                       "sample variance over paths of |X^h_T - X^ref_T|^2"))
+                       "sample variance over paths of |X^h_T - X^ref_T|^2") ||
+          fpk_h5_attach_scales(f, "/converge/strong/mean_square", "level") ||
+          fpk_h5_attach_scales(f, "/converge/strong/variance_square", "level"))
         goto h5fail;
     }
     if (nf && fpk_h5_group(f, "/converge/weak", "weak errors E f(X^h_T) - E f(X_T)"))
@@ -1061,8 +1070,10 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
           attr_defined(f, g, "exact_value", R->has_exact[j], R->exact_value[j]) ||
           fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/mean", g), g2), 1, &n1, fm, NULL,
                        "mean of f over paths at each level, then at the reference") ||
+          fpk_h5_attach_scales(f, g2, "level_and_reference") ||
           fpk_h5_write(f, (snprintf(g2, sizeof g2, "%s/variance", g), g2), 1, &n1, fv, NULL,
-                       "sample variance of f at each level, then at the reference"))
+                       "sample variance of f at each level, then at the reference") ||
+          fpk_h5_attach_scales(f, g2, "level_and_reference"))
         goto h5fail;
       snprintf(g2, sizeof g2, "%s/monte_carlo", g);
       if (fpk_h5_group(f, g2, "weak error by Monte Carlo") ||

@@ -1020,17 +1020,27 @@ static int write_solves(fpk_h5 *f, const ot_run *r, const char *name, size_t nin
   if (r->time_loop) dims[k++] = r->nt;
   dims[k++] = r->neps;
   for (size_t i = 0; i < ninner; i++) dims[k++] = inner[i];
-  return fpk_h5_write(f, name, k, dims, data, units, desc);
+  int rc = fpk_h5_write(f, name, k, dims, data, units, desc);
+  /* dimension scales: [t] eps [component [component2]] */
+  char names[64];
+  snprintf(names, sizeof names, "%s%s%s", r->time_loop ? "t eps" : "eps",
+           ninner >= 1 ? " component" : "", ninner >= 2 ? " component2" : "");
+  return rc ? rc : fpk_h5_attach_scales(f, name, names);
 }
 
-/* A field on the grid: [ny][nx] (prefix dims first). */
+/* A field on the grid: [ny][nx] (prefix dims first, their dimension scales named by
+ * pre_dims: "t eps", "t", ""). */
 static int write_field(fpk_h5 *f, const ot_run *r, const char *name, size_t npre,
-                       const size_t *pre, const double *data, const char *units,
-                       const char *desc) {
+                       const size_t *pre, const char *pre_dims, const double *data,
+                       const char *units, const char *desc) {
   size_t dims[8], k = 0;
   for (size_t i = 0; i < npre; i++) dims[k++] = pre[i];
   for (size_t a = r->grid.dim; a-- > 0;) dims[k++] = r->grid.n[a];
-  return fpk_h5_write(f, name, k, dims, data, units, desc);
+  int rc = fpk_h5_write(f, name, k, dims, data, units, desc);
+  char names[64];
+  snprintf(names, sizeof names, "%s%s%s", pre_dims, pre_dims[0] ? " " : "",
+           r->grid.dim == 1 ? "x" : r->grid.dim == 2 ? "y x" : "z y x");
+  return rc ? rc : fpk_h5_attach_scales(f, name, names);
 }
 
 static int write_grid(fpk_h5 *f, const fpk_grid *g) {
@@ -1043,11 +1053,14 @@ static int write_grid(fpk_h5 *f, const fpk_grid *g) {
     char name[32], desc[128];
     snprintf(name, sizeof name, "/grid/%s", axis[a]);
     snprintf(desc, sizeof desc, "cell centres along %s; cells [lo + i h, lo + (i+1) h]", axis[a]);
-    rc = fpk_h5_write(f, name, 1, &g->n[a], c, "length", desc);
+    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", desc);
     free(c);
     if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
     if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
   }
+  /* the index axes of the moments, seen by every group (netCDF-4 dimensions of the root) */
+  if (!rc) rc = fpk_h5_index_dim(f, "/component", g->dim);
+  if (!rc) rc = fpk_h5_index_dim(f, "/component2", g->dim);
   return rc;
 }
 
@@ -1057,9 +1070,10 @@ static int write_marginal(fpk_h5 *f, const ot_run *r, const marginal *m, const c
   char desc[768];
   snprintf(desc, sizeof desc, "%s marginal: cell probabilities as given (%s)%s", m->section,
            m->what, m->all ? ", [t][...]" : "");
-  int rc = write_field(f, r, name, m->all ? 1 : 0, &pre, m->p, NULL, desc);
+  int rc = write_field(f, r, name, m->all ? 1 : 0, &pre, m->all ? "t" : "", m->p, NULL, desc);
   if (!rc) rc = fpk_h5_write(f, mass_name, 1, &pre, m->mass, NULL,
                              "sum of the cell probabilities (per time with time = all)");
+  if (!rc) rc = fpk_h5_attach_scales(f, mass_name, m->all ? "t" : "one");
   if (!rc) rc = fpk_h5_attr_string(f, name, "source", m->what);
   if (!rc && m->type == M_HDF5) {
     rc = fpk_h5_attr_string(f, name, "file", m->file);
@@ -1076,13 +1090,16 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
   int rc = fpk_h5_group(f, grp, r->half ? "entropic OT, cost |x - y|^2 / 2 (solved as |x - y|^2 "
                                           "at 2 eps, value, cost and potentials halved)"
                                         : "entropic OT, cost |x - y|^2");
-  if (!rc) rc = fpk_h5_write(f, "/ot/eps", 1, &r->neps, r->eps, "length^2",
+  if (!rc) rc = fpk_h5_write_scale(f, "/ot/eps", r->neps, r->eps, "length^2",
                              "regularisation eps of each solve (the cost convention of [ot] cost)");
   if (!rc && r->time_loop)
     rc = fpk_h5_write_undefined(f, "/ot/t", 1, &r->nt, r->t, "time",
                                 "times of the marginals (NaN where the file has no t beside the "
                                 "dataset)",
                                 "the file has no times beside the dataset");
+  if (!rc && r->time_loop) rc = fpk_h5_make_scale(f, "/ot/t");
+  /* a length-1 axis (a marginal without a time loop, w2sq) */
+  if (!rc) rc = fpk_h5_index_dim(f, "/ot/one", 1);
   double *spi = malloc(S * sizeof *spi);
   if (!spi) return FPK_ENOMEM;
   for (size_t s = 0; s < S; s++) spi[s] = r->secs[s] / fmax(1.0, r->iters[s]);
@@ -1129,16 +1146,17 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
     if (!rc) rc = write_solves(f, r, "/ot/iterations_bb", 0, NULL, r->iters_bb, NULL, "iterations of OT(b, b)");
   }
   if (!rc && r->potentials == POT_LAST) {
-    rc = write_field(f, r, "/ot/f", 0, NULL, r->f, "length^2",
+    rc = write_field(f, r, "/ot/f", 0, NULL, "", r->f, "length^2",
                      "dual potential f on the source cells, last solve (last time, last eps)");
-    if (!rc) rc = write_field(f, r, "/ot/g", 0, NULL, r->g, "length^2",
+    if (!rc) rc = write_field(f, r, "/ot/g", 0, NULL, "", r->g, "length^2",
                               "dual potential g on the target cells, last solve");
   } else if (!rc && r->potentials == POT_ALL) {
     size_t pre[2], np = 0;
     if (r->time_loop) pre[np++] = r->nt;
     pre[np++] = r->neps;
-    rc = write_field(f, r, "/ot/f", np, pre, r->f, "length^2", "dual potential f of every solve");
-    if (!rc) rc = write_field(f, r, "/ot/g", np, pre, r->g, "length^2", "dual potential g of every solve");
+    const char *pd = r->time_loop ? "t eps" : "eps";
+    rc = write_field(f, r, "/ot/f", np, pre, pd, r->f, "length^2", "dual potential f of every solve");
+    if (!rc) rc = write_field(f, r, "/ot/g", np, pre, pd, r->g, "length^2", "dual potential g of every solve");
   }
   if (!rc) rc = fpk_h5_group(f, "/ot/history", "marginal error err_a + err_b at every check of each "
                                                "solve; attributes eps, time_index, kernel, log");
@@ -1150,6 +1168,11 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
     if (r->time_loop) snprintf(name, sizeof name, "/ot/history/%zu_%zu", k, j);
     else snprintf(name, sizeof name, "/ot/history/%zu", j);
     rc = fpk_h5_write(f, name, 1, &r->hist_len[s], r->hist[s], NULL, NULL);
+    /* each solve made its own number of checks: an index axis per history */
+    char dim[80];
+    snprintf(dim, sizeof dim, "/ot/history/checks_%s", name + strlen("/ot/history/"));
+    if (!rc) rc = fpk_h5_index_dim(f, dim, r->hist_len[s]);
+    if (!rc) rc = fpk_h5_attach_scales(f, name, strrchr(dim, '/') + 1);
     if (!rc) rc = fpk_h5_attr_double(f, name, "eps", r->eps[j]);
     if (!rc) rc = fpk_h5_attr_u64(f, name, "time_index", k);
     if (!rc) rc = fpk_h5_attr_string(f, name, "kernel", r->kernels[s]);
@@ -1163,11 +1186,16 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
     rc = fpk_h5_write(f, "/ot/w2sq_1d_cells", 1, &r->nt, r->w2_1d, "length^2",
                       "exact W2^2 between the marginals as piecewise-uniform cell densities "
                       "(fpk_ot_1d_cells, no eps; halved for cost = half), per time");
+  if (!rc && d == 1)
+    rc = fpk_h5_attach_scales(f, "/ot/w2sq_1d_cells", r->time_loop ? "t" : "one");
   if (!rc && r->plan) {
     const size_t pd[2] = {N, N};
     rc = fpk_h5_write(f, "/ot/plan", 2, pd, r->planv, NULL,
                       "plan pi[i][j] of the last solve, i = source cell, j = target cell (flat "
                       "indices, x fastest)");
+    if (!rc) rc = fpk_h5_index_dim(f, "/ot/source_cell", N);
+    if (!rc) rc = fpk_h5_index_dim(f, "/ot/target_cell", N);
+    if (!rc) rc = fpk_h5_attach_scales(f, "/ot/plan", "source_cell target_cell");
   }
   if (!rc && r->exact) {
     const size_t ne = r->neps, one = 1;
@@ -1194,6 +1222,17 @@ static int write_results(fpk_h5 *f, const ot_run *r) {
     if (!rc && r->divergence)
       rc = fpk_h5_write(f, "/ot/exact/rel_error_divergence", 1, &ne, re_s, NULL,
                         "|divergence - exact| / |exact|");
+    /* dimension scales: eps (copied from /ot/eps into this group), the moments' components */
+    static const char *const dims[][2] = {
+        {"value", "eps"}, {"cross", "eps component component2"}, {"divergence", "eps"},
+        {"w2sq", "one"},  {"rel_error_primal", "eps"},           {"rel_error_dual", "eps"},
+        {"rel_error_cross", "eps"}, {"rel_error_divergence", "eps"}};
+    for (size_t i = 0; !rc && i < sizeof dims / sizeof *dims; i++) {
+      if (!r->divergence && !strcmp(dims[i][0], "rel_error_divergence")) continue;
+      char name[64];
+      snprintf(name, sizeof name, "/ot/exact/%s", dims[i][0]);
+      rc = fpk_h5_attach_scales(f, name, dims[i][1]);
+    }
     if (!rc) rc = fpk_h5_attr_double(f, "/ot/exact", "w2sq", r->ex_w2sq);
   }
   const char *kname = r->kernel ? fpk_ot_kernel_types[r->kernel - 1]->name : "auto";

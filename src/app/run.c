@@ -1161,6 +1161,7 @@ static int write_stationary(fpk_h5 *f, const experiment *x, const stationary_out
   int rc = fpk_h5_group(f, "/stationary",
                         "stationary densities (cell averages on /grid) computed without time "
                         "stepping, and relaxation towards them");
+  if (!rc) rc = fpk_h5_write_scale(f, "/stationary/t", nt, x->t, "time", "output times");
   const char *names[3] = {"fv", "spectral", "exact"};
   const double *fields[3] = {st->fv, st->spectral, st->exact};
   const char *what[3] = {"finite volumes: unit-mass null vector of the FV operator (sparse LU)",
@@ -1171,6 +1172,7 @@ static int write_stationary(fpk_h5 *f, const experiment *x, const stationary_out
     char name[64];
     snprintf(name, sizeof name, "/stationary/%s", names[m]);
     rc = fpk_h5_write(f, name, d, dims, fields[m], "1/length^dim", what[m]);
+    if (!rc) rc = fpk_h5_attach_scales(f, name, d == 1 ? "x" : d == 2 ? "y x" : "z y x");
     if (!rc && m < 2 && st->exact)
       rc = fpk_h5_attr_double(f, name, "l1_vs_exact", fpk_dist_l1(&x->grid, fields[m], st->exact));
   }
@@ -1182,12 +1184,15 @@ static int write_stationary(fpk_h5 *f, const experiment *x, const stationary_out
     snprintf(desc, sizeof desc, "KL(p_t || pi) of the %s run at each output time, pi = %s", names[m],
              st->exact ? "/stationary/exact" : "its own stationary density");
     rc = fpk_h5_write(f, name, 1, &nt, st->kl + m * nt, NULL, desc);
+    if (!rc) rc = fpk_h5_attach_scales(f, name, "t");
   }
   if (!rc && x->gap_on) {
     size_t one = 1;
     rc = fpk_h5_write(f, "/stationary/gap", 1, &one, &st->gap, "1/time",
                       "spectral gap of the Fourier collocation operator: smallest |Re lambda| "
                       "over its non-zero eigenvalues");
+    if (!rc) rc = fpk_h5_index_dim(f, "/stationary/one", 1);
+    if (!rc) rc = fpk_h5_attach_scales(f, "/stationary/gap", "one");
   }
   return rc;
 }
@@ -1337,22 +1342,26 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
   snprintf(name, sizeof name, "/%s", m->name);
   if ((rc = fpk_h5_group(f, name, desc))) return rc;
   snprintf(name, sizeof name, "/%s/t", m->name);
-  if ((rc = fpk_h5_write(f, name, 1, &nt, x->t, "time", "output times"))) return rc;
+  if ((rc = fpk_h5_write_scale(f, name, nt, x->t, "time", "output times"))) return rc;
   snprintf(name, sizeof name, "/%s/density", m->name);
   if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim",
-                         "probability density: cell averages on /grid, indexed [t][y][x]")))
+                         "probability density: cell averages on /grid, indexed [t][y][x]")) ||
+      (rc = fpk_h5_attach_scales(f, name, d == 1 ? "t x" : d == 2 ? "t y x" : "t z y x")) ||
+      (d >= 2 && (rc = fpk_h5_xdmf_field(f, name))))
     return rc;
   size_t md[3] = {nt, d, d};
   snprintf(name, sizeof name, "/%s/mean", m->name);
   if ((rc = nan_means ? fpk_h5_write_undefined(f, name, 2, md, m->mean, "length",
                                                "mean at each output time", nan_means)
-                      : fpk_h5_write(f, name, 2, md, m->mean, "length", "mean at each output time")))
+                      : fpk_h5_write(f, name, 2, md, m->mean, "length", "mean at each output time")) ||
+      (rc = fpk_h5_attach_scales(f, name, "t component")))
     return rc;
   snprintf(name, sizeof name, "/%s/cov", m->name);
-  return nan_means ? fpk_h5_write_undefined(f, name, 3, md, m->cov, "length^2",
-                                            "covariance at each output time", nan_means)
-                   : fpk_h5_write(f, name, 3, md, m->cov, "length^2",
-                                  "covariance at each output time");
+  rc = nan_means ? fpk_h5_write_undefined(f, name, 3, md, m->cov, "length^2",
+                                          "covariance at each output time", nan_means)
+                 : fpk_h5_write(f, name, 3, md, m->cov, "length^2",
+                                "covariance at each output time");
+  return rc ? rc : fpk_h5_attach_scales(f, name, "t component component2");
 }
 
 static double mean_dist(size_t d, const double *a, const double *b) {
@@ -1387,6 +1396,7 @@ static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, con
     snprintf(name, sizeof name, "/errors/%s_%s_%s", metric[m], a->name, b->name);
     snprintf(desc, sizeof desc, "%s, p = %s, q = %s, at each output time", what[m], a->name, b->name);
     rc = fpk_h5_write(f, name, 1, &nt, v + m * nt, NULL, desc);
+    if (!rc) rc = fpk_h5_attach_scales(f, name, "t");
     last[m] = v[m * nt + nt - 1];
   }
   free(v);
@@ -1403,12 +1413,15 @@ static int write_grid(fpk_h5 *f, const experiment *x) {
     char name[32], desc[128];
     snprintf(name, sizeof name, "/grid/%s", axis[a]);
     snprintf(desc, sizeof desc, "cell centres along %s; cells [lo + i h, lo + (i+1) h]", axis[a]);
-    rc = fpk_h5_write(f, name, 1, &x->grid.n[a], c, "length", desc);
+    rc = fpk_h5_write_scale(f, name, x->grid.n[a], c, "length", desc);
     free(c);
     if (!rc) rc = fpk_h5_attr_double(f, name, "lo", x->grid.lo[a]);
     if (!rc) rc = fpk_h5_attr_double(f, name, "hi", x->grid.hi[a]);
     if (!rc) rc = fpk_h5_attr_string(f, name, "bc", fpk_bc_name(x->grid.bc[a]));
   }
+  /* the index axes of the moments, seen by every group (netCDF-4 dimensions of the root) */
+  if (!rc) rc = fpk_h5_index_dim(f, "/component", x->dim);
+  if (!rc) rc = fpk_h5_index_dim(f, "/component2", x->dim);
   return rc;
 }
 
@@ -2023,6 +2036,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         fpk_h5_write(f, "/fv/mass", 1, &nt, s->fv_mass, NULL,
                      "integral of the density (survival probability with absorbing walls)") ||
         fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, "1/length^dim", "minimum of the density") ||
+        fpk_h5_attach_scales(f, "/fv/mass", "t") || fpk_h5_attach_scales(f, "/fv/min_density", "t") ||
         fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
         fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
         fpk_h5_attr_u64(f, "/fv", "steps", s->fv_steps) ||
@@ -2043,6 +2057,10 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
                      "resolution indicator") ||
         fpk_h5_write(f, "/spectral/edge_density", 1, &nt, dg->edge, NULL,
                      "max |p| on the box faces over max |p|: truncation indicator of the box") ||
+        fpk_h5_attach_scales(f, "/spectral/mass", "t") ||
+        fpk_h5_attach_scales(f, "/spectral/min_density", "t") ||
+        fpk_h5_attach_scales(f, "/spectral/tail_energy", "t") ||
+        fpk_h5_attach_scales(f, "/spectral/edge_density", "t") ||
         fpk_h5_attr_string(f, "/spectral", "scheme", x->spectral_scheme->name) ||
         fpk_h5_attr_double(f, "/spectral", "dt", x->spectral_dt) ||
         fpk_h5_attr_u64(f, "/spectral", "steps", dg->steps) ||
@@ -2058,6 +2076,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
                      "fraction of paths outside the grid (not in the histogram)") ||
         fpk_h5_write(f, "/mc/survival", 1, &nt, s->mcr.survival, NULL,
                      "fraction of paths not killed at an absorbing wall (1 without one)") ||
+        fpk_h5_attach_scales(f, "/mc/outside", "t") || fpk_h5_attach_scales(f, "/mc/survival", "t") ||
         fpk_h5_attr_u64(f, "/mc", "bridge_correction",
                         x->mc.bridge_correction == FPK_MC_BRIDGE_ON) ||
         fpk_h5_attr_string(f, "/mc", "stepper", x->mc.stepper->name) ||
@@ -2067,8 +2086,10 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
       return h5_failed(f, err);
     if (s->mcr.paths) {
       size_t pd[3] = {s->mcr.keep_paths, s->mcr.nsteps + 1, d}, np = s->mcr.nsteps + 1;
-      if (fpk_h5_write(f, "/mc/path_t", 1, &np, s->mcr.path_t, "time", "times of recorded path points") ||
-          fpk_h5_write(f, "/mc/paths", 3, pd, s->mcr.paths, "length", "first paths, [path][step][component]"))
+      if (fpk_h5_write_scale(f, "/mc/path_t", np, s->mcr.path_t, "time", "times of recorded path points") ||
+          fpk_h5_write(f, "/mc/paths", 3, pd, s->mcr.paths, "length", "first paths, [path][step][component]") ||
+          fpk_h5_index_dim(f, "/mc/path", s->mcr.keep_paths) ||
+          fpk_h5_attach_scales(f, "/mc/paths", "path path_t component"))
         return h5_failed(f, err);
     }
     const char *law = chain_law(x);
@@ -2084,12 +2105,15 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
                        "steps): the noise-free reference for /mc/mean") ||
           fpk_h5_write(f, "/exact/chain_cov", 3, md, s->chain_cov, "length^2",
                        "exact covariance of the chain the Monte Carlo run simulates") ||
+          fpk_h5_attach_scales(f, "/exact/chain_mean", "t component") ||
+          fpk_h5_attach_scales(f, "/exact/chain_cov", "t component component2") ||
           fpk_h5_attr_string(f, "/exact/chain_mean", "stepper", x->mc.stepper->name) ||
           fpk_h5_attr_string(f, "/exact/chain_cov", "stepper", x->mc.stepper->name))
         return h5_failed(f, err);
     }
   }
-  if (fpk_h5_group(f, "/errors", "distances between methods at each output time"))
+  if (fpk_h5_group(f, "/errors", "distances between methods at each output time") ||
+      fpk_h5_write_scale(f, "/errors/t", nt, x->t, "time", "output times"))
     return h5_failed(f, err);
   /* every pair of methods that ran, named <later>_<earlier> in the order exact, fv, spectral, mc */
   const method_out *pairs[6][2] = {{&s->fv, &s->exact},      {&s->spectral, &s->exact},

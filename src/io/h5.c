@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* mkostemp */
 #include "fpkit/io.h"
+#include "io/xdmf_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 /* fpkit reports HDF5 failures through fpk_error; HDF5's own stack printing would only add noise
  * (the reason worth keeping is extracted by h5_reason). */
@@ -81,6 +83,8 @@ struct fpk_h5 {
    * what happened when it was written out at close */
   size_t image_size;
   int write_image, image_written, image_errno;
+  char **xdmf; /* fields the XDMF sidecar describes (fpk_h5_xdmf_field) */
+  size_t nxdmf;
   fpk_error err;
 };
 
@@ -343,7 +347,13 @@ int fpk_h5_group(fpk_h5 *f, const char *name, const char *description) {
   return FPK_SUCCESS;
 }
 
-/* Chunked layout with the Fletcher-32 checksum: chunks of at most 1 MiB, cut along the leading
+/* The deflate level of every dataset (docs/performance.md, "HDF5 compression": on the 2D OU
+ * output, levels above 1 made the file a few percent smaller for a longer write). */
+#ifndef FPK_H5_DEFLATE_LEVEL
+#define FPK_H5_DEFLATE_LEVEL 1
+#endif
+
+/* Chunked layout with byte shuffle, deflate and the Fletcher-32 checksum: chunks of at most 1 MiB, cut along the leading
  * axes (a row of a time series, a slab of a field), so that a reader of one time slice reads
  * little more than that slice. The number of slabs per chunk divides the axis: HDF5 stores edge
  * chunks whole, so 11 time slices in chunks of 3 would take the room of 12. An empty dataset
@@ -363,11 +373,18 @@ static hid_t checksummed_layout(size_t rank, const hsize_t *dims) {
     while (dims[a] % k) k--; /* the largest divisor of dims[a] that fits */
     chunk[a] = k;
   }
-  if (H5Pset_chunk(dcpl, (int)rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) {
-    H5Pclose(dcpl);
-    return H5Pcreate(H5P_DATASET_CREATE);
-  }
+  /* Filters run in the order set when writing (the reverse when reading): byte shuffle, deflate,
+   * then the checksum of the bytes as stored, so a flipped bit is caught before inflating. A
+   * missing deflate filter (an HDF5 built without zlib) only leaves the data uncompressed. */
+  if (H5Pset_chunk(dcpl, (int)rank, chunk) < 0) goto contiguous;
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0 &&
+      (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, FPK_H5_DEFLATE_LEVEL) < 0))
+    goto contiguous;
+  if (H5Pset_fletcher32(dcpl) < 0) goto contiguous;
   return dcpl;
+contiguous:
+  H5Pclose(dcpl);
+  return H5Pcreate(H5P_DATASET_CREATE);
 }
 
 /* The first value a dataset may not hold: non-finite (nan_ok: infinite); (size_t)-1 if none. */
@@ -480,6 +497,221 @@ int fpk_h5_mark_failed(fpk_h5 *f, const char *reason) {
   return rc ? rc : fpk_h5_attr_string(f, "/", "failed_reason", reason ? reason : "");
 }
 
+/* ---- dimension scales (netCDF-4 / xarray) ----------------------------------------------- */
+
+/* netCDF-4's mark of a dimension that has no coordinate variable (netCDF-C's nc4hdf.c writes the
+ * NAME attribute of its placeholder dataset this way; h5netcdf and netCDF-C skip it as a
+ * variable and keep it as a dimension). */
+#define NOT_A_VARIABLE "This is a netCDF dimension but not a netCDF variable."
+
+/* The group part of a dataset path ("/" for "/t"), in buf. */
+static void group_of(const char *path, char *buf, size_t len) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path)
+    snprintf(buf, len, "/");
+  else
+    snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+static const char *base_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* 1 if the link exists (its parents included), else 0. */
+static int link_exists(hid_t file, const char *path) {
+  char buf[1024];
+  if (path[0] != '/' || strlen(path) >= sizeof buf) return 0;
+  if (!path[1]) return 1;
+  snprintf(buf, sizeof buf, "%s", path);
+  int ok = 1;
+  for (char *s = buf + 1; ok && *s; s++)
+    if (*s == '/') {
+      *s = '\0';
+      ok = H5Lexists(file, buf, H5P_DEFAULT) > 0;
+      *s = '/';
+    }
+  ok = ok && H5Lexists(file, buf, H5P_DEFAULT) > 0;
+  H5Eclear2(H5E_DEFAULT);
+  return ok;
+}
+
+/* 1-D length of a dataset, or -1 if it is not 1-D. */
+static long long length_1d(hid_t d) {
+  hid_t sp = H5Dget_space(d);
+  hsize_t n = 0;
+  const int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+  if (nd == 1) H5Sget_simple_extent_dims(sp, &n, NULL);
+  if (sp >= 0) H5Sclose(sp);
+  return nd == 1 ? (long long)n : -1;
+}
+
+int fpk_h5_make_scale(fpk_h5 *f, const char *dataset) {
+  hid_t d = H5Dopen2(f->file, dataset, H5P_DEFAULT);
+  if (d < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return fpk_error_set(&f->err, FPK_EINVAL, "%s: no dataset '%s' to make a dimension scale",
+                         f->path, dataset);
+  }
+  int rc = FPK_SUCCESS;
+  if (length_1d(d) < 0)
+    rc = fpk_error_set(&f->err, FPK_EINVAL, "%s: '%s' is not 1-D: only a 1-D dataset can be a "
+                       "dimension scale", f->path, dataset);
+  else if (H5DSset_scale(d, base_of(dataset)) < 0)
+    rc = h5_fail(f, FPK_EIO, "cannot make '%s' a dimension scale", dataset);
+  H5Dclose(d);
+  return rc;
+}
+
+int fpk_h5_write_scale(fpk_h5 *f, const char *name, size_t n, const double *values,
+                       const char *units, const char *description) {
+  int rc = fpk_h5_write(f, name, 1, &n, values, units, description);
+  return rc ? rc : fpk_h5_make_scale(f, name);
+}
+
+int fpk_h5_index_dim(fpk_h5 *f, const char *name, size_t n) {
+  /* netCDF-C's placeholder: a 32-bit float dataset of the dimension's length that is never
+   * written (no storage is allocated; it reads as zeros). */
+  hsize_t hn = n;
+  hid_t space = H5Screate_simple(1, &hn, NULL);
+  hid_t d = H5Dcreate2(f->file, name, H5T_IEEE_F32BE, space, H5P_DEFAULT, H5P_DEFAULT,
+                       H5P_DEFAULT);
+  char mark[96];
+  snprintf(mark, sizeof mark, "%s%10zu", NOT_A_VARIABLE, n);
+  int rc = d < 0 || H5DSset_scale(d, mark) < 0
+               ? h5_fail(f, FPK_EIO, "cannot create the dimension '%s'", name)
+               : FPK_SUCCESS;
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  return rc;
+}
+
+/* 1 if the scale d is an index axis (a netCDF dimension without a variable). */
+static int is_index_dim(hid_t d) {
+  char name[128] = "";
+  if (H5DSget_scale_name(d, name, sizeof name) < 0) H5Eclear2(H5E_DEFAULT);
+  return strncmp(name, NOT_A_VARIABLE, strlen(NOT_A_VARIABLE)) == 0;
+}
+
+/* Opens the scale `dim` for a dataset in `group`: the group itself, then its ancestors (the
+ * groups whose dimensions netCDF-4 readers see), then /grid. A coordinate scale found outside the
+ * group is copied into it first, because netCDF-4 readers (xarray) give a group the values only
+ * of its own coordinate variables; an index axis (no values) is used where it is. Sets *where to
+ * the path of the scale attached. < 0 with f->err set when there is none. */
+static hid_t find_scale(fpk_h5 *f, const char *dataset, const char *group, const char *dim,
+                        char *where, size_t len) {
+  char g[1024], path[1200];
+  snprintf(g, sizeof g, "%s", group);
+  int found = 0;
+  for (;;) {
+    snprintf(path, sizeof path, "%s/%s", strcmp(g, "/") ? g : "", dim);
+    if ((found = link_exists(f->file, path)) || !strcmp(g, "/")) break;
+    char up[1024];
+    group_of(g, up, sizeof up);
+    snprintf(g, sizeof g, "%s", up);
+  }
+  if (!found) {
+    snprintf(path, sizeof path, "/grid/%s", dim);
+    if (!link_exists(f->file, path)) {
+      fpk_error_set(&f->err, FPK_EINVAL,
+                    "%s: no dimension scale '%s' for dataset '%s' (looked in %s, its ancestors "
+                    "and /grid)",
+                    f->path, dim, dataset, group);
+      return -1;
+    }
+  }
+  hid_t s = H5Dopen2(f->file, path, H5P_DEFAULT);
+  if (s < 0 || H5DSis_scale(s) <= 0) {
+    if (s >= 0) H5Dclose(s);
+    H5Eclear2(H5E_DEFAULT);
+    fpk_error_set(&f->err, FPK_EINVAL, "%s: '%s' (axis '%s' of '%s') is not a dimension scale",
+                  f->path, path, dim, dataset);
+    return -1;
+  }
+  char own[1200];
+  snprintf(own, sizeof own, "%s/%s", strcmp(group, "/") ? group : "", dim);
+  if (strcmp(own, path) && !is_index_dim(s)) {
+    /* H5Ocopy keeps values, layout, filters and attributes (units, description, lo, hi, CLASS,
+     * NAME); the copy's REFERENCE_LIST would name the datasets attached to the original. */
+    H5Dclose(s);
+    if (H5Ocopy(f->file, path, f->file, own, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+      h5_fail(f, FPK_EIO, "cannot copy the dimension scale into '%s'", own);
+      return -1;
+    }
+    s = H5Dopen2(f->file, own, H5P_DEFAULT);
+    if (s < 0 || (H5Aexists(s, "REFERENCE_LIST") > 0 && H5Adelete(s, "REFERENCE_LIST") < 0)) {
+      if (s >= 0) H5Dclose(s);
+      h5_fail(f, FPK_EIO, "cannot set up the copied dimension scale '%s'", own);
+      return -1;
+    }
+    snprintf(path, sizeof path, "%s", own);
+  }
+  snprintf(where, len, "%s", path);
+  return s;
+}
+
+int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims) {
+  char names[FPK_H5_MAX_RANK][64];
+  size_t k = 0;
+  for (const char *p = dims ? dims : ""; *p;) {
+    while (*p == ' ') p++;
+    if (!*p) break;
+    const size_t w = strcspn(p, " ");
+    if (k == FPK_H5_MAX_RANK || w >= sizeof names[0])
+      return fpk_error_set(&f->err, FPK_EINVAL, "%s: dimension names '%s' of '%s': too many or "
+                           "too long", f->path, dims, dataset);
+    snprintf(names[k++], sizeof names[0], "%.*s", (int)w, p);
+    p += w;
+  }
+  hid_t d = H5Dopen2(f->file, dataset, H5P_DEFAULT);
+  if (d < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return fpk_error_set(&f->err, FPK_EINVAL, "%s: no dataset '%s' to attach scales to",
+                         f->path, dataset);
+  }
+  hid_t sp = H5Dget_space(d);
+  hsize_t shape[FPK_H5_MAX_RANK] = {0};
+  const int rank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+  if (rank > 0 && rank <= FPK_H5_MAX_RANK) H5Sget_simple_extent_dims(sp, shape, NULL);
+  if (sp >= 0) H5Sclose(sp);
+  int rc = FPK_SUCCESS;
+  if (rank < 0 || (size_t)rank != k)
+    rc = fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s' has rank %d but %zu dimension "
+                       "names ('%s')", f->path, dataset, rank, k, dims ? dims : "");
+  char group[1024];
+  group_of(dataset, group, sizeof group);
+  for (size_t a = 0; a < k && !rc; a++) {
+    char where[1200];
+    hid_t s = find_scale(f, dataset, group, names[a], where, sizeof where);
+    if (s < 0) {
+      rc = f->err.status;
+      break;
+    }
+    const long long n = length_1d(s);
+    if (n != (long long)shape[a])
+      rc = fpk_error_set(&f->err, FPK_EINVAL,
+                         "%s: axis %zu of '%s' has length %llu but its dimension scale '%s' has "
+                         "length %lld",
+                         f->path, a, dataset, (unsigned long long)shape[a], where, n);
+    else if (H5DSattach_scale(d, s, (unsigned)a) < 0)
+      rc = h5_fail(f, FPK_EIO, "cannot attach a dimension scale to '%s'", dataset);
+    H5Dclose(s);
+  }
+  H5Dclose(d);
+  return rc;
+}
+
+int fpk_h5_xdmf_field(fpk_h5 *f, const char *dataset) {
+  char **grown = realloc(f->xdmf, (f->nxdmf + 1) * sizeof *grown);
+  if (!grown) return fpk_error_set(&f->err, FPK_ENOMEM, "out of memory");
+  f->xdmf = grown;
+  const size_t k = strlen(dataset);
+  if (!(f->xdmf[f->nxdmf] = malloc(k + 1)))
+    return fpk_error_set(&f->err, FPK_ENOMEM, "out of memory");
+  memcpy(f->xdmf[f->nxdmf++], dataset, k + 1);
+  return FPK_SUCCESS;
+}
+
 /* fsync of a directory, which makes a rename in it durable. */
 static int sync_dir(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
@@ -504,6 +736,19 @@ static int write_all(int fd, const unsigned char *buf, size_t n) {
     n -= (size_t)w;
   }
   return 0;
+}
+
+/* A sidecar of an earlier run to the same path would describe datasets this file may not have:
+ * removed when it is fpkit's (fpk_xdmf_write marks it). */
+static void remove_fpkit_sidecar(const char *h5_path) {
+  char side[4200], head[256] = "";
+  fpk_xdmf_path(h5_path, side, sizeof side);
+  FILE *in = fopen(side, "r");
+  if (!in) return;
+  const size_t k = fread(head, 1, sizeof head - 1, in);
+  head[k] = '\0';
+  fclose(in);
+  if (strstr(head, FPK_XDMF_MARK)) unlink(side);
 }
 
 int fpk_h5_commit(fpk_h5 *f) {
@@ -533,6 +778,15 @@ int fpk_h5_commit(fpk_h5 *f) {
   if (sync_dir(dir))
     return fpk_error_set(&f->err, FPK_EIO, "%s: written, but its directory could not be flushed "
                          "to the disk: %s", f->path, strerror(errno));
+  /* The sidecar describes only what the committed file holds, so it is written after it. */
+  if (f->nxdmf && !f->failed) {
+    fpk_error e = {0};
+    if (fpk_xdmf_write(f->path, (const char *const *)f->xdmf, f->nxdmf, &e))
+      return fpk_error_set(&f->err, e.status, "%s: written, but not its XDMF sidecar: %s",
+                           f->path, e.msg);
+  } else {
+    remove_fpkit_sidecar(f->path);
+  }
   return FPK_SUCCESS;
 }
 
@@ -542,6 +796,8 @@ void fpk_h5_close(fpk_h5 *f) {
   H5Eclear2(H5E_DEFAULT);
   if (!f->committed) unlink(f->tmp);
   if (f->fd >= 0) close(f->fd);
+  for (size_t i = 0; i < f->nxdmf; i++) free(f->xdmf[i]);
+  free(f->xdmf);
   free(f->path);
   free(f->tmp);
   free(f);
