@@ -27,6 +27,22 @@ class FormatError(ValueError):
     The message starts with the file's path."""
 
 
+_NETCDF_DIM_ONLY = b"This is a netCDF dimension but not a netCDF variable."
+
+
+def _is_index_axis(obj):
+    """Whether obj is an index axis of the netCDF convention (a dimension scale that stores no
+    values: vector components, levels, iterations; docs/hdf5-layout.md): not data."""
+    if not isinstance(obj, h5py.Dataset):
+        return False
+    name = obj.attrs.get("NAME")
+    if isinstance(name, np.ndarray):
+        name = name.tobytes()
+    if isinstance(name, str):
+        name = name.encode()
+    return isinstance(name, bytes) and name.startswith(_NETCDF_DIM_ONLY)
+
+
 def _value(v):
     """An HDF5 attribute as a plain Python value: str for strings, int/float for 1-element
     numbers, numpy arrays otherwise."""
@@ -138,7 +154,8 @@ class Group:
         return list(self._g.keys())
 
     def datasets(self):
-        return [k for k, v in self._g.items() if isinstance(v, h5py.Dataset)]
+        return [k for k, v in self._g.items()
+                if isinstance(v, h5py.Dataset) and not _is_index_axis(v)]
 
     def get(self, name, default=None):
         return self[name] if name in self._g else default
@@ -249,11 +266,11 @@ class Result:
     def datasets(self, group="/"):
         """Every dataset below ``group`` as a dict: path relative to the group -> numpy array
         (e.g. ``{"ot/eps": ..., "grid/x": ...}`` for the root). Reads them all: for small
-        files or groups."""
+        files or groups. Index axes (dimension scales that store no values) are left out."""
         out = {}
         self._f[group].visititems(
             lambda name, obj: out.__setitem__(name, obj[()])
-            if isinstance(obj, h5py.Dataset) else None)
+            if isinstance(obj, h5py.Dataset) and not _is_index_axis(obj) else None)
         return out
 
     def has_dimension_scales(self, group="/"):
@@ -542,7 +559,7 @@ class OTResult(Result):
     def history(self):
         if "ot/history" not in self._f:
             return {}
-        return {k: v[()] for k, v in self._f["ot/history"].items()}
+        return {k: v[()] for k, v in self._f["ot/history"].items() if not _is_index_axis(v)}
 
     def marginals(self, cell_densities=False):
         """The marginals (a, b) as stored (cell probabilities); divided by the cell volume
