@@ -1395,9 +1395,19 @@ static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, con
     char name[96], desc[256];
     snprintf(name, sizeof name, "/errors/%s_%s_%s", metric[m], a->name, b->name);
     snprintf(desc, sizeof desc, "%s, p = %s, q = %s, at each output time", what[m], a->name, b->name);
-    rc = fpk_h5_write(f, name, 1, &nt, v + m * nt, NULL, desc);
-    if (!rc) rc = fpk_h5_attach_scales(f, name, "t");
     last[m] = v[m * nt + nt - 1];
+    if (m == 3) {
+      /* KL(p || q) is +inf where q = 0 in a cell with p > 0 (a start from a field whose
+       * negatives were cleared, an empty histogram cell): a true value, not a failure, but the
+       * writer takes no infinity: stored as NaN with its meaning */
+      for (size_t k = 0; k < nt; k++)
+        if (isinf(v[m * nt + k]) && v[m * nt + k] > 0.0) v[m * nt + k] = NAN;
+      rc = fpk_h5_write_undefined(f, name, 1, &nt, v + m * nt, NULL, desc,
+                                  "+infinity: q = 0 in a cell where p > 0");
+    } else {
+      rc = fpk_h5_write(f, name, 1, &nt, v + m * nt, NULL, desc);
+    }
+    if (!rc) rc = fpk_h5_attach_scales(f, name, "t");
   }
   free(v);
   return rc;

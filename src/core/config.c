@@ -612,13 +612,17 @@ static int parse_u64(const char *s, uint64_t *v);
 static int entry_matches(const fpk_config_key *e, const want *w) {
   if (e->type != w->type) return 0;
   if (w->choices) {
-    /* every value the code accepts is in the table (no undocumented value), and the table's
-     * default is the code's */
-    for (size_t i = 0; w->choices[i]; i++) {
+    /* the same set of values: every value the code accepts is in the table (no undocumented
+     * value) and every value the table offers is accepted (no template the parser refuses) */
+    size_t ncode = 0, ntable = 0;
+    for (; w->choices[ncode]; ncode++) {
       int found = 0;
-      for (size_t j = 0; e->choices && e->choices[j]; j++) found |= !strcmp(w->choices[i], e->choices[j]);
+      for (size_t j = 0; e->choices && e->choices[j]; j++)
+        found |= !strcmp(w->choices[ncode], e->choices[j]);
       if (!found) return 0;
     }
+    while (e->choices && e->choices[ntable]) ntable++;
+    if (ntable != ncode) return 0;
   }
   if (e->flags & FPK_KEY_VARIES) return 1;
   if (w->required != !!(e->flags & FPK_KEY_REQUIRED)) return 0;

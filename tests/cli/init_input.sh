@@ -228,6 +228,17 @@ if "$fpkit" run "$tmp/f2d.ini" -o "$tmp/f2d.h5" --quiet &&
 else
   bad "2D file start"
 fi
+# a start from the spectral field (its small negatives cleared to 0) with FV and spectral: at
+# t = 0 the spectral density is positive where FV's is 0, so KL(spectral || fv) is +infinity, a
+# true value stored as NaN with its meaning, not a failed run
+sed -e "s|^file = .*|file = $tmp/e2d.h5\nmethod = spectral|" "$tmp/f2d.ini" > "$tmp/s2d.ini"
+if "$fpkit" run "$tmp/s2d.ini" -o "$tmp/s2d.h5" --quiet &&
+   "$py" -c "import sys,h5py,math; d=h5py.File(sys.argv[1])['errors/kl_spectral_fv']; sys.exit(int(not (math.isnan(d[0]) and math.isfinite(d[1]) and d.attrs['nan'].startswith('+infinity'))))" \
+     "$tmp/s2d.h5"; then
+  ok "2D start from a cleared spectral field: KL = +infinity stored as NaN, exit 0"
+else
+  bad "2D start from a cleared spectral field"
+fi
 
 # --- bad input: exit 1, file:line, key and value, no output file --------------------------------
 expect() {
