@@ -64,6 +64,14 @@ static void test_kl_support(void **state) {
   assert_close_abs(fpk_dist_kl(&g, p, q2), 0.0, 0.0);
   assert_close_abs(fpk_dist_kl(&g, pneg, q2), 0.0, 0.0);
   assert_close_rel(fpk_dist_kl(&g, pneg, q), log(2.0), 1e-15);
+  /* a NaN or an infinity in either field, even in a cell skipped for p = 0 or after a cell with
+   * q = 0: NaN, never 0 (a failed field would read as perfect agreement) nor +inf */
+  const double pnan[] = {0.5, 0.5, NAN, 0.0}, qnan[] = {0.25, 0.25, 0.25, NAN};
+  const double pinf[] = {0.5, INFINITY, 0.0, 0.0};
+  assert_true(isnan(fpk_dist_kl(&g, pnan, q)));
+  assert_true(isnan(fpk_dist_kl(&g, p, qnan)));
+  assert_true(isnan(fpk_dist_kl(&g, pinf, q)));
+  assert_true(isnan(fpk_dist_kl(&g, p, (const double[]){0.5, 0.0, NAN, 0.25})));
 }
 
 static void test_linf_nan(void **state) {

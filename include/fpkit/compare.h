@@ -14,8 +14,9 @@ extern "C" {
 double fpk_dist_l1(const fpk_grid *g, const double *p, const double *q);
 double fpk_dist_l2(const fpk_grid *g, const double *p, const double *q);
 double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q);
-/* KL(p ‖ q) = Σ p log(p/q) h^d over cells with p > 0; +Inf if q = 0 where p > 0. Cells where
- * p <= 0 contribute nothing (negative values are clipped: spectral solvers may produce them). */
+/* KL(p ‖ q) = Σ p log(p/q) h^d over cells with p > 0; +Inf if q <= 0 where p > 0; NaN if p or q
+ * has a non-finite value anywhere. Cells where p <= 0 contribute nothing (negative values are
+ * clipped: spectral solvers may produce them). */
 double fpk_dist_kl(const fpk_grid *g, const double *p, const double *q);
 /* Mean and covariance of a grid density (normalised by its own mass). */
 void fpk_density_moments(const fpk_grid *g, const double *p, double *mean, double *cov);

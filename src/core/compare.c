@@ -34,12 +34,19 @@ double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q) {
  * q <= 0 where p > 0 makes the divergence infinite. */
 double fpk_dist_kl(const fpk_grid *g, const double *p, const double *q) {
   double s = 0.0;
+  int infinite = 0;
   for (size_t i = 0; i < g->size; i++) {
+    /* a non-finite value anywhere (a field kept by --keep-failed) has no divergence: NaN, never
+     * the 0 that skipping its cells would give, nor the +inf of a support mismatch */
+    if (!isfinite(p[i]) || !isfinite(q[i])) return NAN;
     if (!(p[i] > 0.0)) continue;
-    if (!(q[i] > 0.0)) return INFINITY;
+    if (!(q[i] > 0.0)) {
+      infinite = 1;
+      continue;
+    }
     s += p[i] * log(p[i] / q[i]);
   }
-  return s * g->cell_volume;
+  return infinite ? INFINITY : s * g->cell_volume;
 }
 
 /* Two passes (mean, then centred second moments) to avoid the cancellation of E[xx] - E[x]². The

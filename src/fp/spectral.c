@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fp/spectral_internal.h"
@@ -298,18 +299,48 @@ void fpk_spectral_options_default(fpk_spectral_options *o) {
 /* Wisdom: read before planning (a file that exists but cannot be read is reported and
  * ignored), and rewritten after planning under a temporary name renamed into place, so a
  * crash never leaves a truncated wisdom file. */
+static int wisdom_replaceable(const char *path);
+
 static void wisdom_load(fpk_spectral *s) {
   const char *path = s->opt.wisdom;
   if (!path || !*path) return;
   if (access(path, F_OK) != 0) return; /* first use: it will be created */
-  if (!fftw_import_wisdom_from_filename(path))
+  if (!wisdom_replaceable(path))
+    snprintf(s->warning, sizeof s->warning,
+             "FFTW wisdom file %s is not an FFTW wisdom file: ignored and left as it is (plans "
+             "made afresh)",
+             path);
+  else if (!fftw_import_wisdom_from_filename(path))
     snprintf(s->warning, sizeof s->warning,
              "FFTW wisdom file %s could not be read (ignored; plans made afresh)", path);
+}
+
+/* Whether path may be (re)written with wisdom: absent, or a regular file that FFTW wrote (its
+ * text starts with "(fftw-"). Anything else, a configuration, a result, the output of this very
+ * run, is never overwritten: a mistyped [spectral] wisdom key must not destroy a file. */
+static int wisdom_replaceable(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT;
+  if (!S_ISREG(st.st_mode)) return 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  char head[6] = {0};
+  const size_t n = fread(head, 1, sizeof head, f);
+  fclose(f);
+  return n == sizeof head && memcmp(head, "(fftw-", sizeof head) == 0;
 }
 
 static void wisdom_save(fpk_spectral *s) {
   const char *path = s->opt.wisdom;
   if (!path || !*path) return;
+  if (!wisdom_replaceable(path)) {
+    if (!s->warning[0])
+      snprintf(s->warning, sizeof s->warning,
+               "FFTW wisdom file %s not written: it exists and is not an FFTW wisdom file "
+               "(left as it is)",
+               path);
+    return;
+  }
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp) return;
   if (fftw_export_wisdom_to_filename(tmp) && rename(tmp, path) == 0) return;
