@@ -219,6 +219,12 @@ static void test_expr_cell_averages(void **state) {
                           "time) (known: x, s)");
   assert_int_equal(fpk_expr_cell_averages("exp(-x^2", &g, 0, NULL, NULL, avg, &err), FPK_EINVAL);
   assert_msg_has(err.msg, "cannot parse");
+  /* values near the subnormal range: precision already lost, refused with the remedy; a small
+   * but normal scale is fine */
+  assert_int_equal(fpk_expr_cell_averages("exp(-x^2)*1e-320", &g, 0, NULL, NULL, avg, &err),
+                   FPK_EINVAL);
+  assert_msg_has(err.msg, "multiply it by a constant");
+  assert_int_equal(fpk_expr_cell_averages("exp(-x^2)*1e-280", &g, 0, NULL, NULL, avg, &err), 0);
 }
 
 /* X_0 from a law on the grid: the histogram at t = 0 has the cell probabilities (chi-square),

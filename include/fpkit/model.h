@@ -205,7 +205,8 @@ const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c);
  * parameters (no t) on g: avg[cell] = the 3-point Gauss-Legendre rule per axis on each cell, so
  * O(h^6) for a smooth density. Not normalised. Fails (FPK_EINVAL) on a syntax error (column and
  * caret, as fpk_model_expr_alloc), an unknown symbol (named, with the known ones), or a negative
- * or non-finite value at some quadrature node (the message gives the value and the point). */
+ * or non-finite value at some quadrature node (the message gives the value and the point), or a
+ * largest cell average below DBL_MIN/DBL_EPSILON (~1e-292: precision lost to subnormals). */
 int fpk_expr_cell_averages(const char *expr, const fpk_grid *g, size_t nparams,
                            const char *const *param_names, const double *param_values,
                            double *avg, fpk_error *err);
