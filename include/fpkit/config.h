@@ -122,11 +122,14 @@ typedef enum fpk_key_type {
 #define FPK_KEY_REQUIRED 1u /* no default: the key must be given (getters pass required = 1) */
 #define FPK_KEY_VARIES 2u   /* the default, range or requirement depends on other keys (doc
                                says how): only the type (and choices) are checked */
+#define FPK_KEY_OPEN_MAX 4u /* FPK_KEY_DOUBLE: max itself is refused too, by a check the command
+                               makes after the getter (which has closed upper bounds): listed as
+                               "..., max)" */
 
 typedef struct fpk_config_key {
   const char *section, *key;
   fpk_key_type type;
-  unsigned flags;           /* FPK_KEY_REQUIRED, FPK_KEY_VARIES */
+  unsigned flags;           /* FPK_KEY_REQUIRED, FPK_KEY_VARIES, FPK_KEY_OPEN_MAX */
   const char *def;          /* the default as text ("0.5", "true", a choice; a list default is
                                one number for every entry); NULL: none (required, or absent) */
   double min, max;          /* FPK_KEY_DOUBLE: the range; open_min excludes min */

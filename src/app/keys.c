@@ -237,7 +237,7 @@ static const fpk_config_key bridge_keys[] = {
     KBX("ks_band", "enabled", 0, "true", "true", NULL, "coverage of the Kolmogorov-Smirnov band"),
     KZ("ks_band", "n", 0, "1000", 1, 1000000, NULL, NULL, "sample size"),
     KZ("ks_band", "repetitions", 0, "4000", 2, (uint64_t)1 << 40, NULL, NULL, "repetitions"),
-    KD("ks_band", "alpha", 0, "0.05", 0, 1, 1, NULL, NULL, "band level 1 - alpha"),
+    KD("ks_band", "alpha", FPK_KEY_OPEN_MAX, "0.05", 0, 1, 1, NULL, NULL, "band level 1 - alpha"),
     KDL("ks_band", "ladder", V, NULL, 15, NULL, NULL, "smaller sample sizes (default: n alone)"),
     KZ("ks_band", "keep_paths", V, "5", 0, 20, NULL, NULL,
        "samples stored (0 .. min(repetitions, 20))"),
@@ -365,7 +365,9 @@ static void range_text(const fpk_config_key *e, char *buf, size_t len) {
       if (e->min == -INF && e->max == INF)
         snprintf(buf, len, "finite");
       else
-        snprintf(buf, len, "%s%g, %g]", e->open_min ? "(" : "[", e->min, e->max);
+        /* values are finite doubles: an infinite bound is never reached, so it is open */
+        snprintf(buf, len, "%s%g, %g%s", e->open_min || e->min == -INF ? "(" : "[", e->min,
+                 e->max, e->max == INF || (e->flags & FPK_KEY_OPEN_MAX) ? ")" : "]");
       break;
     case FPK_KEY_SIZE:
       if (e->flags & V && !e->imax)

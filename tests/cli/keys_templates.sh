@@ -74,6 +74,18 @@ grep -q '^model.beta ' <<< "$ou" && fail "keys run/ou lists langevin's beta"
 grep -q '^mc.paths  *size  *100000  *\[2, 1099511627776\]' <<< "$ou" ||
   fail "keys run: mc.paths row: $(grep '^mc.paths' <<< "$ou")"
 
+# (2b) listed ranges are those the parser accepts: values are finite (never "inf]"), and an upper
+# bound the command refuses after the getter is listed open (ks_band.alpha = 1 is refused)
+all=$("$fpkit" keys run; "$fpkit" keys converge; "$fpkit" keys bridge; "$fpkit" keys ot)
+grep -q 'inf\]' <<< "$all" && fail "a range lists inf as allowed: $(grep 'inf\]' <<< "$all" | head -1)"
+grep -q '^ks_band.alpha .*(0, 1) ' <<< "$all" || fail "ks_band.alpha: $(grep '^ks_band.alpha' <<< "$all")"
+"$fpkit" config bridge > "$tmp/b.ini"
+set +e
+"$fpkit" bridge "$tmp/b.ini" -o "$tmp/alpha.h5" --quiet --set ks_band.alpha=1 > /dev/null 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "ks_band.alpha = 1 accepted (exit $rc) though listed as outside (0, 1)"
+
 # (3) unknown names
 for args in "keys nosuch" "keys run/nosuch" "keys bridge/ou" "config nosuch" "config converge/bm" "config"; do
   set +e
