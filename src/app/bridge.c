@@ -984,7 +984,11 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
 #define PART_START(name, unit, total)                                      \
   (fpk_app_progress_start(&bar, opt->progress, name, unit, total, 0),    \
    part_bar = fpk_app_progress_on(&bar) ? &bar : NULL, part_done = 0, omp_get_wtime())
-#define PART_END() (fpk_app_progress_end(&bar), part_bar = NULL)
+/* the end line counts what was done: every unit when the part succeeded (thread 0 draws only
+ * the counts it saw, which may stop short of the total), else the units finished */
+#define PART_END()                                                                    \
+  (fpk_app_progress_update(&bar, rc ? part_done : bar.total), fpk_app_progress_end(&bar), \
+   part_bar = NULL)
   double t0;
   if (r->B.on) {
     t0 = PART_START("bridge", "paths", r->B.N);

@@ -125,3 +125,14 @@ for png in bridge_moments bridge_kolmogorov bridge_ks_band; do
   [ -s "$tmp/fig/$png.png" ] || { echo "figure $png.png missing"; exit 1; }
 done
 echo "$(tail -1 "$tmp/figures.log")"
+
+# The end line of every part counts all its units, with any thread count (thread 0 draws only the
+# counts it saw: "ks_band done: 497 repetitions" for 500 before the fix).
+"$fpkit" bridge "$src/experiments/bridge/bridge.ini" -o "$tmp/prog.h5" --quiet --progress=plain \
+  --threads 2 --set bridge.paths=2000 --set bridge.steps=16 --set kolmogorov.paths=2000 \
+  --set kolmogorov.steps=200 --set "kolmogorov.ladder=5 10 50 100" --set ks_band.repetitions=500 \
+  --set ks_band.n=100 --set "ks_band.ladder=10 30" 2> "$tmp/prog.txt" > /dev/null
+for want in "bridge done: 2000 paths" "kolmogorov done: 2000 paths" "ks_band done: 500 repetitions"; do
+  grep -q "$want" "$tmp/prog.txt" || { echo "progress end line: no '$want' in:"; cat "$tmp/prog.txt"; exit 1; }
+done
+echo "progress end lines count every unit"
