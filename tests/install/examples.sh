@@ -87,4 +87,25 @@ for e in "${examples[@]}"; do
   fi
   readelf -d "$work/cm/$e" | grep 'NEEDED.*libfpkit.so.0' > /dev/null || fail "$e (fpkit::fpkit) does not link libfpkit.so.0"
 done
+# A C++-only CMake project (project(x CXX)) links the shared library through find_package:
+# the C-language dependency lookups of the static target are skipped there.
+if command -v c++ > /dev/null; then
+  mkdir -p "$work/cxx"
+  cat > "$work/cxx/main.cpp" <<'CPP'
+#include <fpkit/version.h>
+#include <cstdio>
+#include <cstring>
+int main() { std::printf("%s\n", fpk_version()); return std::strcmp(fpk_version(), FPK_VERSION_STRING) != 0; }
+CPP
+  cat > "$work/cxx/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.16)
+project(cxxuser CXX)
+find_package(fpkit 0.1 REQUIRED)
+add_executable(cxxuser main.cpp)
+target_link_libraries(cxxuser PRIVATE fpkit::fpkit)
+CM
+  { cmake -S "$work/cxx" -B "$work/cxx/b" -DCMAKE_PREFIX_PATH="$prefix" &&
+    cmake --build "$work/cxx/b" && LD_LIBRARY_PATH="$prefix/$libdir" "$work/cxx/b/cxxuser"; } \
+    > "$work/cxx.log" 2>&1 || { cat "$work/cxx.log"; fail "C++-only project with find_package(fpkit)"; }
+fi
 echo "install_examples: CMake find_package: ${#examples[@]} examples (fpkit::fpkit and fpkit::fpkit_static) pass; $(( $(date +%s) - t0 )) s"
