@@ -4,10 +4,13 @@
 #   config/  the shipped configurations (experiments/, tests/defects/) and a few with --set lines,
 #            expression models, mixtures and continuation lines
 #   expr/    expression models in the target's line format (fuzz/fuzz_expr.c)
-#   h5/      fpkit's own outputs of tiny runs (run: FV, Monte Carlo, spectral; ot), the same files rewritten
-#            in HDF5's earliest format (no metadata checksums, so that mutated bytes reach the
-#            parsers behind them; by /usr/bin/python3 with h5py), and the two damaged files of
-#            tests/defects
+#   h5/      fpkit's own outputs of tiny runs (run: FV, Monte Carlo, spectral, FV started from
+#            another output's density, [init] type = file, which adds /init), in the current layout
+#            (dimension scales, shuffle + deflate + Fletcher-32 chunks, /provenance), the same
+#            files rewritten in HDF5's earliest format (no metadata checksums and contiguous
+#            datasets, so that mutated bytes reach the parsers behind them; the dimension scales
+#            rebuilt there; by /usr/bin/python3 with h5py), a minimal marginal, and the two damaged
+#            files of tests/defects
 # Kept small (a few hundred kB in all): grids of 6 to 32 cells, a few hundred paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -192,10 +195,47 @@ run run experiments/ou/ou2d.ini --set grid.n=8 --set time.t_end=0.2 --set time.n
 run run experiments/spectral/ou_periodic.ini --set grid.n=32 --set init.std=0.7 \
   --set init.mean=0 --set guard.negative_tol=0.1 --set time.t_end=0.1 --set time.n_out=2 \
   --set fp.method=spectral -o "$out/h5/spectral1d.h5"
+# FV from the density of fv1d.h5 at t = 0.1 ([init] type = file): the /init group; run in $out/h5 so
+# that /init's attribute file names fv1d.h5 beside it
+cat > "$tmp/init_file.ini" <<'INI'
+[model]
+type = ou
+dim = 1
+theta = 1.0
+mu = 0.0
+sigma = 1.0
+
+[init]
+type = file
+file = fv1d.h5
+method = fv
+time = 0.1
+
+[grid]
+lo = -4.5
+hi = 4.5
+n = 12
+bc = reflecting
+
+[time]
+t_end = 0.2
+n_out = 2
+
+[fp]
+method = fv
+dt = 2e-2
+
+[mc]
+enabled = false
+INI
+(cd "$out/h5" && run run "$tmp/init_file.ini" -o fv1d_init.h5)
+# the XDMF sidecars of the 2D fields are not inputs of the target
+rm -f "$out"/h5/*.xmf
 cp tests/defects/corrupt_mc_t.h5 tests/defects/grid_attr_array.h5 "$out/h5/"
 chmod 644 "$out"/h5/*.h5
 # The same files in HDF5's earliest format: superblock 0, version-1 object headers, symbol
-# tables, contiguous datasets, no checksums.
+# tables, contiguous datasets, no checksums. Dimension scales hold object references, which do
+# not carry over from one file to another: the copy makes the same scales and attaches them anew.
 /usr/bin/python3 - "$tmp/ou1d.h5" "$out/h5/ou1d_v0.h5" "$out/h5/mc2d.h5" "$out/h5/mc2d_v0.h5" \
   "$out/h5/minimal_v0.h5" <<'EOF'
 import sys
@@ -203,17 +243,30 @@ import h5py
 import numpy as np
 def copy(src, dst):
     with h5py.File(src, "r") as a, h5py.File(dst, "w", libver="earliest") as b:
+        scale = ("CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST")
         def attrs(x, y):
             for k, v in x.attrs.items():
-                y.attrs[k] = v
+                if k not in scale:
+                    y.attrs[k] = v
         attrs(a, b)
+        datasets = []
         def visit(name, obj):
             if isinstance(obj, h5py.Group):
                 attrs(obj, b.require_group(name))
             else:
                 d = b.create_dataset(name, data=obj[()])
                 attrs(obj, d)
+                datasets.append(name)
         a.visititems(visit)
+        for name in datasets:
+            if h5py.h5ds.is_scale(a[name].id):
+                label = a[name].attrs.get("NAME", b"")
+                label = label.decode() if isinstance(label, bytes) else str(label)
+                b[name].make_scale(label.split("\0")[0])
+        for name in datasets:
+            for i, dim in enumerate(a[name].dims):
+                for s in dim.values():
+                    b[name].dims[i].attach_scale(b[s.name])
 args = sys.argv[1:-1]
 for i in range(0, len(args), 2):
     copy(args[i], args[i + 1])

@@ -128,7 +128,12 @@ upstream_of() {
     /fuzz check failed/ && !on { print ""; done = 1; exit }
     /ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|ALARM: working|out-of-memory/ && !on {
       on = 1; heap = $0 ~ /heap-buffer-overflow|heap-use-after-free|double-free/
+      overflow = $0 ~ /heap-buffer-overflow/
     }
+    # An overflow next to a block that is already freed: that block is only the nearest one to a
+    # wild address (a buffer handed to the library is live during the call), so the crash frame
+    # decides. For a use after free, who freed it is the point.
+    on && overflow && /freed by thread/ && crash_seen { print crash; done = 1; exit }
     on && /allocated by thread|freed by thread/ { alloc = 1; next }
     on && /^ *#[0-9]+ 0x/ {
       if (runtime($0)) next
