@@ -201,7 +201,9 @@ class Result:
       path, kind ('run', 'converge', 'bridge', 'ot'), command (root attribute ``command``, else
       kind), attrs (root attributes), version (``fpkit_version``), config (Config), provenance
       (dict), grid (Grid, or None where the file has none), group(path) -> Group,
-      dataset(path) -> numpy array, datasets(group) -> dict, has_dimension_scales(group), to_xarray(group).
+      dataset(path) -> numpy array, datasets(group) -> dict, axes(path), dims(path) and
+      labelled(path) (the file's dimension names and coordinates), has_dimension_scales(group),
+      to_xarray(group).
     """
 
     kind = "unknown"
@@ -339,8 +341,8 @@ class Result:
 
         The names and values are the file's own: those of the HDF5 dimension scales attached
         to the dataset (docs/hdf5-layout.md), the names xarray.open_dataset(path,
-        engine="h5netcdf", group=...) gives. Files without scales (written before fpkit 0.12)
-        get the names of docs/hdf5-layout.md by the dataset's name, else a name by length only
+        engine="h5netcdf", group=...) gives. Files without scales (written before fpkit wrote
+        them) get the names of docs/hdf5-layout.md by the dataset's name, else a name by length only
         where one dimension of the file has that length, else ``dim_<k>``: two dimensions of
         the same length (output times and cells, or x and y of a square grid) are never told
         apart by length."""
@@ -380,8 +382,7 @@ class Result:
         "survival": ("t",), "tail_energy": ("t",),
     }
     _LAYOUT_GROUP_DIMS = {"stationary": {"fv": ("<grid>",), "spectral": ("<grid>",),
-                                         "exact": ("<grid>",), "gap": ("one",)},
-                          "errors": {}}
+                                         "exact": ("<grid>",), "gap": ("one",)}}
 
     def _fallback_times(self, group):
         """Output times for a file without scales: the group's ``t``, else the first method
@@ -392,6 +393,8 @@ class Result:
         return None
 
     def _guess_axes(self, dset):
+        """(name, values) per axis of a dataset without scales: the layout's names by the
+        dataset's name where rank and lengths agree, else by length where unambiguous."""
         shape = dset.shape
         group = dset.parent
         gname = group.name.strip("/")
@@ -411,8 +414,10 @@ class Result:
         if layout is not None:
             names = []
             for d in layout:
-                names.extend(grid.dims if d == "<grid>" and grid is not None else
-                             ([] if d == "<grid>" else [d]))
+                if d != "<grid>":
+                    names.append(d)
+                elif grid is not None:
+                    names.extend(grid.dims)
             if len(names) == len(shape) and all(
                     known.get(d) is None or known[d].size == n for d, n in zip(names, shape)):
                 return [(d, known.get(d)) for d in names]

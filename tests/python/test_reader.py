@@ -302,7 +302,7 @@ class DimensionNames(unittest.TestCase):
                 with h5py.File(old, "a") as f:
                     n = f["grid/x"].size  # = the number of output times
                     f["fv/unknown_same_length"] = np.zeros(n)
-                    f["fv/unknown_own_length"] = np.zeros(f["fv/t"].size * 0 + 7)
+                    f["fv/unknown_own_length"] = np.zeros(7)
                     f["fv/unknown_square"] = np.zeros((n, n))
                 with fpkit.open(old) as r, fpkit.open(path(name)) as new:
                     self.assertFalse(r.has_dimension_scales("/"))
@@ -318,6 +318,21 @@ class DimensionNames(unittest.TestCase):
                     self.assertEqual(r.dims("fv/unknown_same_length"), ("dim_0",))
                     self.assertEqual(r.dims("fv/unknown_square"), ("dim_0", "dim_1"))
                     self.assertEqual(r.dims("fv/unknown_own_length"), ("dim_0",))
+            # where the lengths differ (5 output times, 64 cells) a length names its dimension
+            old = os.path.join(d, "ou1d.h5")
+            strip_scales(path("ou1d.h5"), old)
+            with h5py.File(old, "a") as f:
+                f["fv/unknown_t"] = np.zeros(5)
+                f["fv/unknown_t_x"] = np.zeros((5, 64))
+                f["fv/unknown_x_x"] = np.zeros((64, 64))
+            with fpkit.open(old) as r:
+                self.assertEqual(r.dims("fv/unknown_t"), ("t",))
+                self.assertEqual(r.dims("fv/unknown_t_x"), ("t", "x"))
+                self.assertEqual(r.dims("fv/unknown_x_x"), ("dim_0", "dim_1"))
+                da = r.labelled("fv/unknown_t_x")
+                np.testing.assert_array_equal(da["t"].values, r.times("fv"))
+                np.testing.assert_array_equal(da["x"].values, r.grid.x.centres)
+                self.assertEqual(r.dims("mc/paths"), ("path", "path_t", "component"))
 
 
 @unittest.skipUnless(OUT and os.path.isdir(OUT), "FPK_TEST_OUTPUTS not set (run python_reader.sh)")
