@@ -17,6 +17,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
+import matplotlib  # noqa: E402
+from matplotlib import transforms  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 
 FORMATS = ["png"]  # set by main() from --format
@@ -131,7 +135,7 @@ def w2(d, figdir, summary, d2=None):
 def fv_mc(files, figdir, summary):
     fig, axes = fplot.figure(columns=2, aspect=0.5, nrows=1, ncols=2)
     out = {}
-    for ax, dim in zip(axes, ("1d", "2d")):
+    for letter, ax, dim in zip("ab", axes, ("1d", "2d")):
         any_ = False
         # each pair drawn as in every fpkit figure (fpkit.plot.PAIR_STYLE: fv vs mc as mc_fv)
         for pair, style in (("fv_mc", ("mc", "fv")), ("fv_exact", ("fv", "exact")),
@@ -157,7 +161,7 @@ def fv_mc(files, figdir, summary):
         if any_:
             ax.set_xlabel("t")
             ax.set_ylabel("$S_\\varepsilon$ (|value|)")
-            fplot.panel_label(ax, f"OU {dim}, eps = {eps:g}")
+            fplot.panel_label(ax, f"({letter}) OU {dim.upper()}, $\\varepsilon$ = {eps:g}")
             fplot.legend_outside(ax, "bottom", ncol=3)
     summary["fv_mc"] = out
     save(fig, figdir, "ot_fv_mc")
@@ -208,9 +212,9 @@ def mixtures(files, figdir, summary):
     ext = (x[0] - h / 2, x[-1] + h / 2, y[0] - h / 2, y[-1] + h / 2)
     fig, ax = fplot.figure(columns=2, aspect=0.45, nrows=1, ncols=4)
     ax[0].imshow(d["ot/a"] / h**2, origin="lower", extent=ext, cmap="Blues")
-    fplot.panel_label(ax[0], "source a")
+    fplot.panel_label(ax[0], "(a) source a")
     ax[1].imshow(d["ot/b"] / h**2, origin="lower", extent=ext, cmap="Reds")
-    fplot.panel_label(ax[1], "target b")
+    fplot.panel_label(ax[1], "(b) target b")
     # entropic barycentric map: E[y | x] = x - grad f(x) / 2 for the cost |x - y|^2
     f = d["ot/f"]
     gy, gx = np.gradient(f, h, h)
@@ -218,12 +222,21 @@ def mixtures(files, figdir, summary):
     X, Y = np.meshgrid(x, y)
     mask = d["ot/a"] > 1e-3 * d["ot/a"].max()
     im = ax[2].imshow(np.where(mask, f, np.nan), origin="lower", extent=ext, cmap="viridis")
-    fig.colorbar(im, ax=ax[2], shrink=0.8)
+    fig.colorbar(im, ax=ax[2], shrink=0.8, label="potential f")
     ax[2].contour(X, Y, d["ot/b"], levels=4, colors="r", linewidths=0.6)
     m2 = mask[::s, ::s]
     ax[2].quiver(X[::s, ::s][m2], Y[::s, ::s][m2], -0.5 * gx[::s, ::s][m2], -0.5 * gy[::s, ::s][m2],
                  angles="xy", scale_units="xy", scale=1, width=0.003, color="w", alpha=0.8)
-    fplot.panel_label(ax[2], "f, $-\\nabla f/2$ (arrows), b (red)")
+    fplot.panel_label(ax[2], "(c)")
+    # what panel (c) shows, in its legend (not a title): the arrows and the contour lines as
+    # they look on the image (a tuple handle: the mark drawn over a patch of the colour map)
+    on_image = Patch(facecolor=matplotlib.colormaps["viridis"](0.55), edgecolor="none")
+    arrow = Line2D([], [], color="w", marker="$\\rightarrow$", markersize=9, linestyle="none")
+    below = transforms.offset_copy(ax[2].transAxes, fig=fig, y=-30, units="points")
+    ax[2].legend([(on_image, arrow), Line2D([], [], color="r", linewidth=0.6)],
+                 ["$-\\nabla f/2$ (barycentric map)", "target b (contours)"],
+                 loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
+                 borderaxespad=0.0, ncol=1)
     ks = [k for k in ("fft", "blas", "lse", "auto") if k in rows]
     neps = len(rows[ks[0]]["sweep"])
     wbar = 0.8 / neps
@@ -239,10 +252,11 @@ def mixtures(files, figdir, summary):
     ax[3].set_xticks(np.arange(len(ks)), ks)
     ax[3].set_yscale("log")
     ax[3].set_ylim(top=8 * top)
-    fplot.legend_outside(ax[3], "bottom", below=40, ncol=1)
+    fplot.legend_outside(ax[3], "bottom", below=40, ncol=1,
+                         title=f"{len(x)} x {len(y)} cells, tol = {rows[ks[0]]['tol']:g}")
     ax[3].set_xlabel("requested back-end\n(label: final stage's)")
     ax[3].set_ylabel("ms per iteration")
-    fplot.panel_label(ax[3], f"{len(x)} x {len(y)}, tol = {rows[ks[0]]['tol']:g}")
+    fplot.panel_label(ax[3], "(d)")
     for a in ax[:3]:
         a.set_xlabel("x")
         a.set_ylabel("y")

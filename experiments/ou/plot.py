@@ -27,6 +27,8 @@ panel with the L1 errors against time (log scale) and the Monte Carlo noise floo
 2D figure: for the first, middle and last output times, finite volumes as an image with the exact
 density as contour lines on top (row 1) and the Monte Carlo histogram on the same colour scale
 (row 2); a last column with the L1 errors against time and the trajectory of the mean.
+No titles: each panel has a panel label ("(a) t = 0"); what it shows is in the legend (above the
+figure) and the axis labels.
 """
 
 import argparse
@@ -36,6 +38,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
+import matplotlib  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -44,6 +49,7 @@ PAIRS = (("fv", "exact"), ("mc", "exact"), ("mc", "fv"))
 ROUNDOFF = 1e-12  # L1 distances below this (e.g. FV vs exact at t = 0) are round-off: not drawn
 MAX_1D_PANELS = 5
 ZOOM_THRESHOLD = 1e-3
+CMAP = "viridis"
 
 
 class InputError(Exception):
@@ -169,10 +175,10 @@ def plot_errors(ax, run):
         ax.yaxis.set_minor_formatter(
             LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         ax.tick_params(axis="y", which="minor", labelsize=6)
+        if dropped:  # a legend entry without a mark, not a note over the panel
+            ax.plot([], [], linestyle="none",
+                    label=f"values < {ROUNDOFF:.0e} (round-off) not drawn")
         fplot.legend_outside(ax, "bottom", ncol=1)
-        if dropped:
-            ax.text(1.0, 1.02, f"values < {ROUNDOFF:.0e} (round-off) not drawn", fontsize=6,
-                    color="grey", ha="right", va="bottom", transform=ax.transAxes)
     else:
         ax.text(0.5, 0.5, "no error data\n(needs two methods)", ha="center", va="center",
                 transform=ax.transAxes, color="grey")
@@ -184,8 +190,13 @@ def plot_errors(ax, run):
 # ----------------------------------------------------------------------------------- 1D
 
 
+def panel_letter(i):
+    """(a), (b), ... for the i-th visible panel (reading order)."""
+    return f"({chr(ord('a') + i)})"
+
+
 def plot_1d_time(ax, run, k):
-    """Densities of every method at output time k."""
+    """Densities of every method at output time k (which are which: the figure's legend)."""
     xe = run["xe"]
     xc = 0.5 * (xe[1:] + xe[:-1])
     meth = run["methods"]
@@ -196,7 +207,6 @@ def plot_1d_time(ax, run, k):
         ax.plot(xc, meth["fv"]["density"][k], **fplot.method_style("fv", marker="", lw=1.3))
     if "exact" in meth:
         ax.plot(xc, meth["exact"]["density"][k], **fplot.method_style("exact"))
-    ax.set_title(f"t = {run['t'][k]:.4g}")
     ax.set_xlabel("x")
     ax.set_ylabel("density")
     ax.set_xlim(*visible_range(run, 0))
@@ -211,9 +221,11 @@ def figure_1d(run):
     fig, axes = fplot.figure(columns=2, aspect=0.36 * nrows, nrows=nrows, ncols=ncols,
                              squeeze=False)
     axes = axes.ravel()
-    for ax, k in zip(axes, ks):
+    for i, (ax, k) in enumerate(zip(axes, ks)):
         plot_1d_time(ax, run, k)
+        fplot.panel_label(ax, f"{panel_letter(i)} t = {run['t'][k]:.4g}")
     plot_errors(axes[len(ks)], run)
+    fplot.panel_label(axes[len(ks)], panel_letter(len(ks)))
     for ax in axes[npanels:]:
         ax.set_visible(False)
     fplot.legend_above(fig, axes[0], space=0.06)
@@ -224,31 +236,28 @@ def figure_1d(run):
 
 
 def plot_2d_time(ax_top, ax_bottom, run, k):
-    """Row 1: FV image (exact if no FV) with exact contours. Row 2: MC on the same scale."""
+    """Row 1: FV image (exact if no FV) with exact contours. Row 2: MC on the same scale.
+    Which is which is in the figure's legend (legend_2d), not in a title."""
     xe, ye = run["xe"], run["ye"]
     xc, yc = 0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1])
     meth = run["methods"]
     images = [m for m in ("fv", "exact", "mc") if m in meth]
     vmax = max(float(np.nanmax(meth[m]["density"][k])) for m in images) or 1.0
-    style = dict(cmap="viridis", vmin=0.0, vmax=vmax, shading="flat", rasterized=True)
+    style = dict(cmap=CMAP, vmin=0.0, vmax=vmax, shading="flat", rasterized=True)
 
     back = "fv" if "fv" in meth else ("exact" if "exact" in meth else None)
     mesh = None
     if back is not None:
         mesh = ax_top.pcolormesh(xe, ye, meth[back]["density"][k], **style)
-        label = "FV" if back == "fv" else "exact"
         if back == "fv" and "exact" in meth:
             levels = np.linspace(0, vmax, 8)[1:-1]
             ax_top.contour(xc, yc, meth["exact"]["density"][k], levels=levels, colors="white",
                            linewidths=0.6, linestyles="--")
-            label = "FV, exact (contours)"
-        ax_top.set_title(f"t = {run['t'][k]:.4g}: {label}")
     else:
         ax_top.set_visible(False)
 
     if "mc" in meth:
         mesh = ax_bottom.pcolormesh(xe, ye, meth["mc"]["density"][k], **style)
-        ax_bottom.set_title(f"t = {run['t'][k]:.4g}: MC")
     else:
         ax_bottom.set_visible(False)
 
@@ -285,6 +294,29 @@ def plot_mean_trajectory(ax, run):
     ax.grid(True)
 
 
+def legend_2d(fig, run):
+    """The figure's legend, above the panels: what the colour images and the contour lines of
+    each row are (in place of titles)."""
+    meth = run["methods"]
+    colour = Patch(facecolor=matplotlib.colormaps[CMAP](0.55), edgecolor="none")
+    handles, labels = [], []
+    back = "fv" if "fv" in meth else ("exact" if "exact" in meth else None)
+    if back is not None:
+        handles.append(colour)
+        labels.append(f"{fplot.method_label(back)} density (colour, top row)")
+        if back == "fv" and "exact" in meth:
+            contour = Line2D([], [], color="white", linestyle="--", linewidth=0.8)
+            handles.append((colour, contour))
+            labels.append(f"{fplot.method_label('exact')} (contours, top row)")
+    if "mc" in meth:
+        handles.append(colour)
+        labels.append(f"{fplot.method_label('mc')} histogram (colour, bottom row)")
+    # a (patch, line) tuple is drawn by matplotlib's default HandlerTuple as the dashed white
+    # line over the colour patch: the contours as they look on the image
+    return fplot.legend_above(fig, handles=handles, labels=labels, ncol=len(handles),
+                              space=0.06)
+
+
 def figure_2d(run):
     nt = run["t"].size
     ks = sorted(set([0, nt // 2, nt - 1]))
@@ -298,6 +330,19 @@ def figure_2d(run):
                          label="density")
     plot_errors(axes[0, -1], run)
     plot_mean_trajectory(axes[1, -1], run)
+    # panel labels in reading order, row by row; the output time on the density panels
+    letter = 0
+    for row in range(2):
+        for j in range(ncols):
+            ax = axes[row, j]
+            if not ax.get_visible():
+                continue
+            text = panel_letter(letter)
+            if j < len(ks):
+                text += f" t = {run['t'][ks[j]]:.4g}"
+            fplot.panel_label(ax, text)
+            letter += 1
+    legend_2d(fig, run)
     return fig
 
 

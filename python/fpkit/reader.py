@@ -59,9 +59,35 @@ def _value(v):
     return v
 
 
+#: Attributes of the HDF5 dimension-scale API and of netCDF-4 (object references, internal ids):
+#: bookkeeping, not metadata of the data; left out as xarray leaves them out.
+_SCALE_ATTRS = frozenset(("CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "_Netcdf4Dimid",
+                          "_Netcdf4Coordinates", "_nc3_strict"))
+
+
 def _attrs(obj):
-    """All attributes of an h5py object as a dict of plain values."""
-    return {k: _value(v) for k, v in obj.attrs.items()}
+    """All attributes of an h5py object as a dict of plain values, less the dimension-scale
+    bookkeeping (_SCALE_ATTRS)."""
+    return {k: _value(v) for k, v in obj.attrs.items() if k not in _SCALE_ATTRS}
+
+
+def _scale_axes(dset):
+    """The dimensions of dset as the file's HDF5 dimension scales name them: a list of
+    (name, scale) per axis, scale the h5py Dataset of the dimension scale (its values are the
+    coordinate, unless it is an index axis). The name of a dimension is the last component of
+    the path of the scale attached to that axis (the last one where several are attached),
+    which is what netCDF-4 and xarray's h5netcdf engine read; a dataset that is itself a
+    dimension scale (a coordinate such as /fv/t) is its own single dimension. None when some
+    axis has no scale attached (files written before fpkit wrote scales)."""
+    if h5py.h5ds.is_scale(dset.id):
+        return [(dset.name.rsplit("/", 1)[-1], dset)] if dset.ndim == 1 else None
+    axes = []
+    for dim in dset.dims:
+        if len(dim) == 0:
+            return None
+        scale = dim[len(dim) - 1]
+        axes.append((scale.name.rsplit("/", 1)[-1], scale))
+    return axes
 
 
 class Config(dict):
@@ -175,7 +201,9 @@ class Result:
       path, kind ('run', 'converge', 'bridge', 'ot'), command (root attribute ``command``, else
       kind), attrs (root attributes), version (``fpkit_version``), config (Config), provenance
       (dict), grid (Grid, or None where the file has none), group(path) -> Group,
-      dataset(path) -> numpy array, datasets(group) -> dict, has_dimension_scales(group), to_xarray(group).
+      dataset(path) -> numpy array, datasets(group) -> dict, axes(path), dims(path) and
+      labelled(path) (the file's dimension names and coordinates), has_dimension_scales(group),
+      to_xarray(group).
     """
 
     kind = "unknown"
@@ -299,6 +327,112 @@ class Result:
         return xarray.open_dataset(self.path, engine="h5netcdf", group=group, **kwargs)
 
 
+    # -- labelled arrays: dimension names and coordinates from the file's dimension scales
+    def _dataset_obj(self, path):
+        obj = self._f.get(path)
+        if not isinstance(obj, h5py.Dataset):
+            raise self._error(f"no dataset /{path.strip('/')}")
+        return obj
+
+    def axes(self, path):
+        """The axes of the dataset at ``path``: a list, one (dim, values) per axis, dim the
+        dimension's name and values its coordinate (a numpy array), or None for an index axis
+        (a dimension without values: ``component``, ``path``, ``level``, ...).
+
+        The names and values are the file's own: those of the HDF5 dimension scales attached
+        to the dataset (docs/hdf5-layout.md), the names xarray.open_dataset(path,
+        engine="h5netcdf", group=...) gives. Files without scales (written before fpkit wrote
+        them) get the names of docs/hdf5-layout.md by the dataset's name, else a name by length only
+        where one dimension of the file has that length, else ``dim_<k>``: two dimensions of
+        the same length (output times and cells, or x and y of a square grid) are never told
+        apart by length."""
+        dset = self._dataset_obj(path)
+        scaled = _scale_axes(dset)
+        if scaled is not None:
+            return [(name, None if _is_index_axis(scale) else scale[()])
+                    for name, scale in scaled]
+        return self._guess_axes(dset)
+
+    def dims(self, path):
+        """The dimension names of the dataset at ``path`` (see ``axes``)."""
+        return tuple(name for name, _ in self.axes(path))
+
+    def labelled(self, path):
+        """The dataset at ``path`` as an xarray.DataArray named by the path, with the file's
+        dimension names, its coordinates (index axes are dimensions without coordinate values,
+        as in xarray.open_dataset) and the dataset's attributes (needs xarray)."""
+        import xarray  # optional dependency, imported only here
+
+        dset = self._dataset_obj(path)
+        if _is_index_axis(dset):
+            raise self._error(f"/{path.strip('/')} is an index axis (a dimension without "
+                              "values), not data")
+        axes = self.axes(path)
+        coords = {name: (name, values) for name, values in axes if values is not None}
+        return xarray.DataArray(dset[()], dims=[name for name, _ in axes], coords=coords,
+                                name=dset.name.lstrip("/"), attrs=_attrs(dset))
+
+    #: Dimensions of fpkit's datasets by name (docs/hdf5-layout.md), for files without
+    #: dimension scales; "<grid>" stands for the grid's dims, ("y", "x") or ("x",).
+    _LAYOUT_DIMS = {
+        "density": ("t", "<grid>"), "mean": ("t", "component"), "chain_mean": ("t", "component"),
+        "cov": ("t", "component", "component2"), "chain_cov": ("t", "component", "component2"),
+        "paths": ("path", "path_t", "component"), "path_t": ("path_t",), "t": ("t",),
+        "x": ("x",), "y": ("y",), "mass": ("t",), "min_density": ("t",), "outside": ("t",),
+        "survival": ("t",), "tail_energy": ("t",),
+    }
+    _LAYOUT_GROUP_DIMS = {"stationary": {"fv": ("<grid>",), "spectral": ("<grid>",),
+                                         "exact": ("<grid>",), "gap": ("one",)}}
+
+    def _fallback_times(self, group):
+        """Output times for a file without scales: the group's ``t``, else the first method
+        group's (every method of a run writes the same output times)."""
+        for g in (group, *(self._f.get(m) for m in KNOWN_METHODS)):
+            if isinstance(g, h5py.Group) and isinstance(g.get("t"), h5py.Dataset):
+                return np.asarray(g["t"][()], dtype=float)
+        return None
+
+    def _guess_axes(self, dset):
+        """(name, values) per axis of a dataset without scales: the layout's names by the
+        dataset's name where rank and lengths agree, else by length where unambiguous."""
+        shape = dset.shape
+        group = dset.parent
+        gname = group.name.strip("/")
+        name = dset.name.rsplit("/", 1)[-1]
+        grid = self.grid
+        t = self._fallback_times(group)
+        known = {"t": t}
+        if grid is not None:
+            known.update({a: grid.axes[a].centres for a in grid.dims})
+        layout = self._LAYOUT_GROUP_DIMS.get(gname, {}).get(name)
+        if layout is None and gname == "errors":
+            layout = ("t",)
+        if layout is None and gname == "stationary" and name.startswith("kl_"):
+            layout = ("t",)
+        if layout is None:
+            layout = self._LAYOUT_DIMS.get(name)
+        if layout is not None:
+            names = []
+            for d in layout:
+                if d != "<grid>":
+                    names.append(d)
+                elif grid is not None:
+                    names.extend(grid.dims)
+            if len(names) == len(shape) and all(
+                    known.get(d) is None or known[d].size == n for d, n in zip(names, shape)):
+                return [(d, known.get(d)) for d in names]
+        # By length, only where exactly one dimension of the file has that length and only one
+        # axis of the dataset has it: never a choice between equal lengths.
+        lengths = {d: v.size for d, v in known.items() if v is not None}
+        out = []
+        for k, n in enumerate(shape):
+            match = [d for d, m in lengths.items() if m == n]
+            if len(match) == 1 and list(shape).count(n) == 1:
+                out.append((match[0], known[match[0]]))
+            else:
+                out.append((f"dim_{k}", None))
+        return out
+
 class RunResult(Result):
     """An ``fpkit run`` file: one group per method (``/exact``, ``/fv``, ``/spectral``,
     ``/mc``), ``/errors``, and optionally ``/stationary``.
@@ -313,9 +447,6 @@ class RunResult(Result):
     """
 
     kind = "run"
-    # Dimensions of the stored Monte Carlo paths (indexed by path and step, not output time).
-    _PATH_DIMS = {"paths": ("path", "step", "component"), "path_t": ("step",)}
-
     @property
     def methods(self):
         """The method groups present: each holds ``t`` and ``density``."""
@@ -337,64 +468,35 @@ class RunResult(Result):
             method = self.methods[0]
         return np.asarray(self._method(method)["t"][()], dtype=float)
 
-    def coords(self, method, name="density"):
-        """Coordinates of ``/<method>/<name>``: an ordered dict dim -> array, one entry per
-        axis of the dataset. Dims: ``t`` (output times), ``y``, ``x`` (cell centres) where the
-        shape matches the grid, ``component``/``row``/``column`` for mean and covariance
-        vectors and matrices, ``path``/``step``/``component`` for /mc/paths, ``dim_<k>``
-        otherwise (with indices 0..n-1)."""
-        g = self._f.get(method)
+    def _dataset_path(self, method, name):
+        g = self._method(method) if method in KNOWN_METHODS or method in self.methods \
+            else self._f.get(method)
         if not isinstance(g, h5py.Group) or name not in g:
             raise self._error(f"no dataset /{method}/{name}")
-        t = np.asarray(g["t"][()], dtype=float) if "t" in g else None
-        return self._coords(g[name].shape, t, name)
+        return f"{method}/{name}"
 
-    def _coords(self, shape, t, name):
-        if name in self._PATH_DIMS and len(self._PATH_DIMS[name]) == len(shape):
-            return {d: np.arange(n) for d, n in zip(self._PATH_DIMS[name], shape)}
-        grid = self.grid
-        dims = [None] * len(shape)
-        lead = 0
-        # /mc/paths [K][steps+1][dim] and /mc/path_t are indexed by path and step, not by
-        # output time, even where K or steps + 1 happens to equal the number of output times
-        if t is not None and len(shape) >= 1 and shape[0] == t.size and \
-                name not in ("t", "paths", "path_t"):
-            dims[0] = ("t", t)
-            lead = 1
-        if grid is not None and len(shape) - lead >= grid.dim and \
-                tuple(shape[len(shape) - grid.dim:]) == grid.shape:
-            for k, axis in enumerate(grid.dims):
-                dims[len(shape) - grid.dim + k] = (axis, grid.axes[axis].centres)
-        rest = [k for k in range(len(shape)) if dims[k] is None]
-        names = {1: ["component"], 2: ["row", "column"]}.get(len(rest), [])
-        if name not in ("mean", "cov", "chain_mean", "chain_cov", "cross", "cov_x", "cov_y",
-                        "mean_x", "mean_y"):
-            names = []
-        for j, k in enumerate(rest):
-            dims[k] = (names[j] if j < len(names) else f"dim_{k}", np.arange(shape[k]))
-        return dict(dims)
+    def coords(self, method, name="density"):
+        """Coordinates of ``/<method>/<name>``: a dict dim -> array, one entry per axis of the
+        dataset, in axis order; the dimension names and values are the file's dimension scales
+        (``axes``, the names xarray gives): ``t`` (output times), ``y``, ``x`` (cell centres),
+        ``component``, ``component2`` for mean vectors and covariance matrices, ``path``,
+        ``path_t``, ``component`` for /mc/paths. An index axis (a dimension without values,
+        such as ``component``) gets 0..n-1."""
+        path = self._dataset_path(method, name)
+        shape = self._f[path].shape
+        return {d: (np.arange(n) if v is None else v)
+                for (d, v), n in zip(self.axes(path), shape)}
 
     def field(self, method, name="density", labelled=False):
         """The dataset ``/<method>/<name>`` (``density``: [t][x] or [t][y][x], x fastest).
 
         labelled=False: a numpy array (coordinates from ``coords``). labelled=True: an
-        xarray.DataArray with dims and coords from ``coords`` and the dataset's attributes
-        (needs xarray; ImportError otherwise)."""
-        g = self._method(method) if method in KNOWN_METHODS or method in self.methods \
-            else self._f.get(method)
-        if not isinstance(g, h5py.Group) or name not in g:
-            raise self._error(f"no dataset /{method}/{name}")
-        values = g[name][()]
-        if not labelled:
-            return values
-        return self._labelled(values, self.coords(method, name), f"{method}/{name}",
-                              _attrs(g[name]))
-
-    @staticmethod
-    def _labelled(values, coords, name, attrs):
-        import xarray  # optional dependency, imported only here
-
-        return xarray.DataArray(values, dims=list(coords), coords=coords, name=name, attrs=attrs)
+        xarray.DataArray (``labelled``: the file's dimension names and coordinates, the
+        dataset's attributes; needs xarray, ImportError otherwise)."""
+        path = self._dataset_path(method, name)
+        if labelled:
+            return self.labelled(path)
+        return self._f[path][()]
 
     def error_pairs(self):
         """Every (metric, p, q) with a dataset /errors/<metric>_<p>_<q>."""
@@ -417,10 +519,9 @@ class RunResult(Result):
         if key not in self._f:
             have = ", ".join("_".join(e) for e in self.error_pairs()) or "none"
             raise self._error(f"no dataset /{key} (present: {have})")
-        values = np.asarray(self._f[key][()], dtype=float)
-        if not labelled:
-            return values
-        return self._labelled(values, {"t": self.times(p)}, key, _attrs(self._f[key]))
+        if labelled:
+            return self.labelled(key)
+        return np.asarray(self._f[key][()], dtype=float)
 
     @property
     def stationary(self):
@@ -479,7 +580,13 @@ class ConvergeResult(Result):
 
     @property
     def steps(self):
-        return self._f["converge/steps"][()]
+        """The step counts of the levels, coarse to fine, as integers (the file may store them
+        as doubles)."""
+        steps = np.asarray(self._f["converge/steps"][()])
+        as_int = np.rint(steps).astype(np.int64)
+        if not np.array_equal(as_int, steps):
+            raise self._error(f"/converge/steps holds non-integer step counts {steps}")
+        return as_int
 
     @property
     def h(self):

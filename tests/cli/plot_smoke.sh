@@ -53,27 +53,54 @@ for stem in stems:
 PY
 }
 
+# Figures carry no titles (docs/python.md: panel labels, legends and axis labels say what a
+# panel shows): every script runs under a wrapper that fails the save of a figure with an axes
+# title or a figure title, with exit status 3 (bridge and spectral scripts may exit 1).
+cat >"$tmp/no_titles.py" <<'PY'
+import os, runpy, sys
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib.figure import Figure
+save = Figure.savefig
+def fail(what):
+    print(f"FAIL: {sys.argv[0]}: {what}", file=sys.stderr)
+    sys.exit(3)
+def checked_save(fig, *args, **kw):
+    for ax in fig.get_axes():
+        for loc in ("left", "center", "right"):
+            if ax.get_title(loc):
+                fail(f"a title {ax.get_title(loc)!r} on a panel")
+    if fig._suptitle is not None and fig._suptitle.get_text():
+        fail(f"a figure title {fig._suptitle.get_text()!r}")
+    return save(fig, *args, **kw)
+Figure.savefig = checked_save
+script, sys.argv = sys.argv[1], sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python3 script` does
+runpy.run_path(script, run_name="__main__")
+PY
+draw=("$py" "$tmp/no_titles.py")
+
 # Every script once, writing all three formats (one drawing per figure, saved three times).
 fmt=png,pdf,svg
 d=$fig/all
 # fpkit run: the OU figure script, 1D and 2D
-"$py" "$ex/ou/plot.py" "$o/ou1d.h5" "$o/ou2d.h5" -o "$d" --format "$fmt" >/dev/null
+"${draw[@]}" "$ex/ou/plot.py" "$o/ou1d.h5" "$o/ou2d.h5" -o "$d" --format "$fmt" >/dev/null
 # fpkit converge
 for name in em_ou em_gbm; do
-  "$py" "$ex/converge/plot.py" "$o/converge/$name.h5" "$d/converge_$name.png" \
+  "${draw[@]}" "$ex/converge/plot.py" "$o/converge/$name.h5" "$d/converge_$name.png" \
     --format "$fmt" >/dev/null
 done
 # fpkit ot: every figure
-"$py" "$ex/ot/plot.py" -r "$o" -o "$d" --format "$fmt" >/dev/null
+"${draw[@]}" "$ex/ot/plot.py" -r "$o" -o "$d" --format "$fmt" >/dev/null
 # fpkit bridge (small: its targets may be missed, exit 1; 2 or more is an error)
 rc=0
-"$py" "$ex/bridge/figures.py" "$o/bridge/bridge.h5" -o "$d" --json "$d/bridge.json" \
+"${draw[@]}" "$ex/bridge/figures.py" "$o/bridge/bridge.h5" -o "$d" --json "$d/bridge.json" \
   --format "$fmt" >/dev/null 2>&1 || rc=$?
 (( rc <= 1 )) || { echo "FAIL: bridge/figures.py exit $rc"; exit 1; }
 # the spectral study (short ladders: targets missed, exit 1; 2 or more is an error)
 for script in convergence time_order work_precision double_well; do
   rc=0
-  "$py" "$ex/spectral/$script.py" "$o/spectral" -o "$d" --format "$fmt" >/dev/null 2>&1 \
+  "${draw[@]}" "$ex/spectral/$script.py" "$o/spectral" -o "$d" --format "$fmt" >/dev/null 2>&1 \
     || rc=$?
   (( rc <= 1 )) || { echo "FAIL: spectral/$script.py exit $rc"; exit 1; }
 done

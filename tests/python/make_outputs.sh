@@ -10,13 +10,17 @@
 #                                        32..200-cell grids and 2-3 values of eps
 #   spectral/*.h5                        fpkit run, every file experiments/spectral/*.py reads,
 #                                        with short ladders
+#   labels/st1d.h5 labels/sq2d.h5        fpkit run with lengths that coincide (dimension names
+#                                        must come from the file, not from lengths): 20 output
+#                                        times on 20 cells (1D, /stationary); 12 output times,
+#                                        12 kept paths on a 12 x 12 grid (2D, /stationary)
 # About 3 s on 2 cores.
 set -euo pipefail
 fpkit=${1:?usage: make_outputs.sh FPKIT_BINARY SOURCE_DIR OUTDIR}
 src=${2:?usage: make_outputs.sh FPKIT_BINARY SOURCE_DIR OUTDIR}
 out=${3:?usage: make_outputs.sh FPKIT_BINARY SOURCE_DIR OUTDIR}
 ex=$src/experiments
-mkdir -p "$out/converge" "$out/bridge" "$out/spectral"
+mkdir -p "$out/converge" "$out/bridge" "$out/spectral" "$out/labels"
 q=(--quiet --threads 1)
 
 # fpkit run: the OU flagship, small.
@@ -88,3 +92,9 @@ for beta in 1 2; do
   "$fpkit" run "$cfg/double_well.ini" -o "$s/dw_beta$beta.h5" "${q[@]}" --set model.beta=$beta \
     --set time.t_end=10
 done
+
+# fpkit run with coinciding lengths: n_out = cells (1D), n_out = nx = ny = kept paths (2D).
+"$fpkit" run "$cfg/tilted.ini" -o "$out/labels/st1d.h5" "${q[@]}" --set grid.n=20 \
+  --set time.n_out=20 --set fp.method=fv --set fp.dt=1e-2
+"$fpkit" run "$ex/ou/ou2d.ini" -o "$out/labels/sq2d.h5" "${q[@]}" --set grid.n=12 \
+  --set time.n_out=12 --set mc.paths=2000 --set mc.keep_paths=12 --set stationary.enabled=true

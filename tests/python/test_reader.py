@@ -53,8 +53,8 @@ class RunFiles(unittest.TestCase):
                     self.assertEqual(p.shape, (t.size,) + r.grid.shape)
                     self.assertEqual(list(r.coords(m)), ["t"] + list(r.grid.dims))
                     self.assertEqual(list(r.coords(m, "mean")), ["t", "component"])
-                    self.assertEqual(list(r.coords(m, "cov")), ["t", "row", "column"])
-                self.assertEqual(list(r.coords("mc", "paths")), ["path", "step", "component"])
+                    self.assertEqual(list(r.coords(m, "cov")), ["t", "component", "component2"])
+                self.assertEqual(list(r.coords("mc", "paths")), ["path", "path_t", "component"])
                 # the exact density is a probability density on the grid (the box holds the
                 # Gaussian to ~1e-9 here)
                 mass = r.field("exact").reshape(r.times().size, -1).sum(axis=1)
@@ -175,6 +175,166 @@ class RunFiles(unittest.TestCase):
             self.assertNotIn("component", r.datasets())
 
 
+def h5_files():
+    """Every output file make_outputs.sh wrote, relative to OUT."""
+    out = []
+    for d, _, names in os.walk(OUT):
+        out.extend(os.path.relpath(os.path.join(d, n), OUT) for n in names if n.endswith(".h5"))
+    return sorted(out)
+
+
+def groups_and_datasets(p):
+    """{group path: [dataset names]} of every group of p, index axes left out."""
+    out = {}
+    with h5py.File(p, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                out.setdefault("/" + name, [])
+            elif not fpkit.reader._is_index_axis(obj):
+                out.setdefault(obj.parent.name, []).append(name.rsplit("/", 1)[-1])
+        out["/"] = []
+        f.visititems(visit)
+    return out
+
+
+def strip_scales(src, dst):
+    """A copy of src as fpkit wrote files before it wrote dimension scales: the same groups,
+    datasets and attributes, with no scale attached, no dataset a scale, no index axis."""
+    with h5py.File(src, "r") as fi, h5py.File(dst, "w") as fo:
+        def copy_attrs(i, o):
+            for k, v in i.attrs.items():
+                if k not in fpkit.reader._SCALE_ATTRS:
+                    o.attrs[k] = v
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                copy_attrs(obj, fo.require_group(name))
+            elif not fpkit.reader._is_index_axis(obj):
+                copy_attrs(obj, fo.create_dataset(name, data=obj[()]))
+        copy_attrs(fi, fo)
+        fi.visititems(visit)
+
+
+@unittest.skipUnless(OUT and os.path.isdir(OUT), "FPK_TEST_OUTPUTS not set (run python_reader.sh)")
+class DimensionNames(unittest.TestCase):
+    """Labelled arrays are named by the file's dimension scales: the names and coordinates
+    xarray.open_dataset gives, never guessed from lengths."""
+
+    def setUp(self):
+        if importlib.util.find_spec("xarray") is None or \
+                importlib.util.find_spec("h5netcdf") is None:
+            self.skipTest("no xarray or h5netcdf")
+
+    def test_every_dataset_as_xarray_names_it(self):
+        import xarray as xr
+        files = h5_files()
+        self.assertGreater(len(files), 30)  # every command's output (make_outputs.sh)
+        kinds, checked = set(), 0
+        for name in files:
+            p = path(name)
+            with fpkit.open(p) as r, h5py.File(p, "r") as f:
+                kinds.add(r.kind)
+                for group, names in groups_and_datasets(p).items():
+                    with xr.open_dataset(p, engine="h5netcdf", group=group) as ds:
+                        for n in names:
+                            where = f"{name}:{group.rstrip('/')}/{n}"
+                            with self.subTest(where):
+                                self.assertIn(n, ds.variables, where)
+                                want = ds[n]
+                                da = r.labelled(f"{group}/{n}")
+                                self.assertEqual(da.dims, want.dims, where)
+                                self.assertEqual(r.dims(f"{group}/{n}"), want.dims, where)
+                                self.assertEqual(sorted(da.coords), sorted(want.coords), where)
+                                for c in da.coords:
+                                    np.testing.assert_array_equal(da[c].values,
+                                                                  want[c].values, where)
+                                np.testing.assert_array_equal(da.values, f[group][n][()])
+                                checked += 1
+                        if r.kind == "run" and group.strip("/") in \
+                                r.methods + (("stationary",) if r.stationary else ()):
+                            # the run-file accessors return the same labels
+                            m = group.strip("/")
+                            for n in names:
+                                self.assertEqual(r.field(m, n, labelled=True).dims, ds[n].dims)
+                                self.assertEqual(tuple(r.coords(m, n)), ds[n].dims)
+                if r.kind == "run":
+                    for metric, a, b in r.error_pairs():
+                        self.assertEqual(r.errors(metric, a, b, labelled=True).dims, ("t",))
+        self.assertEqual(kinds, {"run", "converge", "bridge", "ot"})
+        self.assertGreater(checked, 500)
+
+    def test_output_times_equal_to_cells(self):
+        # 20 output times on 20 cells: /stationary/fv is on the grid, not in time
+        with fpkit.open(path("labels/st1d.h5")) as r:
+            self.assertEqual(r.times("fv").size, r.grid.x.n)
+            st = r.field("stationary", "fv", labelled=True)
+            self.assertEqual(st.dims, ("x",))
+            np.testing.assert_array_equal(st["x"].values, r.grid.x.centres)
+            self.assertEqual(r.field("stationary", "kl_fv", labelled=True).dims, ("t",))
+            self.assertEqual(r.field("fv", labelled=True).dims, ("t", "x"))
+
+    def test_square_grid_equal_to_output_times_and_paths(self):
+        # a 12 x 12 grid, 12 output times, 12 kept paths
+        with fpkit.open(path("labels/sq2d.h5")) as r:
+            self.assertEqual(r.grid.shape, (12, 12))
+            self.assertEqual(r.times().size, 12)
+            for m in ("fv", "exact"):
+                st = r.field("stationary", m, labelled=True)
+                self.assertEqual(st.dims, ("y", "x"))
+                np.testing.assert_array_equal(st["y"].values, r.grid.y.centres)
+            d = r.field("fv", labelled=True)
+            self.assertEqual(d.dims, ("t", "y", "x"))
+            np.testing.assert_array_equal(d["t"].values, r.times("fv"))
+            paths = r.field("mc", "paths", labelled=True)
+            self.assertEqual(paths.shape[0], 12)
+            self.assertEqual(paths.dims, ("path", "path_t", "component"))
+            np.testing.assert_array_equal(paths["path_t"].values, raw(path("labels/sq2d.h5"),
+                                                                      "mc/path_t"))
+            self.assertNotIn("path", paths.coords)  # an index axis: no coordinate values
+            self.assertEqual(list(r.coords("mc", "paths")["path"]), list(range(12)))
+
+    def test_files_without_scales(self):
+        # older files: names by the layout's dataset names, by length only where unambiguous
+        with tempfile.TemporaryDirectory() as d:
+            for name, grid_dims in (("labels/st1d.h5", ("x",)), ("labels/sq2d.h5", ("y", "x"))):
+                old = os.path.join(d, os.path.basename(name))
+                strip_scales(path(name), old)
+                with h5py.File(old, "a") as f:
+                    n = f["grid/x"].size  # = the number of output times
+                    f["fv/unknown_same_length"] = np.zeros(n)
+                    f["fv/unknown_own_length"] = np.zeros(7)
+                    f["fv/unknown_square"] = np.zeros((n, n))
+                with fpkit.open(old) as r, fpkit.open(path(name)) as new:
+                    self.assertFalse(r.has_dimension_scales("/"))
+                    for m in ("fv", "stationary") + (("mc",) if "mc" in new.methods else ()):
+                        for ds in new.group(m).datasets():
+                            self.assertEqual(r.dims(f"{m}/{ds}"), new.dims(f"{m}/{ds}"),
+                                             f"{old}: {m}/{ds}")
+                    st = r.field("stationary", "fv", labelled=True)
+                    self.assertEqual(st.dims, grid_dims)
+                    np.testing.assert_array_equal(st["x"].values, r.grid.x.centres)
+                    for metric, a, b in r.error_pairs():
+                        self.assertEqual(r.dims(f"errors/{metric}_{a}_{b}"), ("t",))
+                    self.assertEqual(r.dims("fv/unknown_same_length"), ("dim_0",))
+                    self.assertEqual(r.dims("fv/unknown_square"), ("dim_0", "dim_1"))
+                    self.assertEqual(r.dims("fv/unknown_own_length"), ("dim_0",))
+            # where the lengths differ (5 output times, 64 cells) a length names its dimension
+            old = os.path.join(d, "ou1d.h5")
+            strip_scales(path("ou1d.h5"), old)
+            with h5py.File(old, "a") as f:
+                f["fv/unknown_t"] = np.zeros(5)
+                f["fv/unknown_t_x"] = np.zeros((5, 64))
+                f["fv/unknown_x_x"] = np.zeros((64, 64))
+            with fpkit.open(old) as r:
+                self.assertEqual(r.dims("fv/unknown_t"), ("t",))
+                self.assertEqual(r.dims("fv/unknown_t_x"), ("t", "x"))
+                self.assertEqual(r.dims("fv/unknown_x_x"), ("dim_0", "dim_1"))
+                da = r.labelled("fv/unknown_t_x")
+                np.testing.assert_array_equal(da["t"].values, r.times("fv"))
+                np.testing.assert_array_equal(da["x"].values, r.grid.x.centres)
+                self.assertEqual(r.dims("mc/paths"), ("path", "path_t", "component"))
+
+
 @unittest.skipUnless(OUT and os.path.isdir(OUT), "FPK_TEST_OUTPUTS not set (run python_reader.sh)")
 class OtherCommands(unittest.TestCase):
     def test_converge(self):
@@ -183,6 +343,8 @@ class OtherCommands(unittest.TestCase):
             self.assertEqual(r.kind, "converge")
             np.testing.assert_array_equal(r.h, f["converge/h"][()])
             np.testing.assert_array_equal(r.steps, f["converge/steps"][()])
+            self.assertEqual(r.steps.dtype.kind, "i")  # step counts, whatever the file stores
+            self.assertEqual(r.steps.tolist(), [8, 16, 32, 64, 128])
             self.assertTrue(np.all(np.diff(r.h) < 0), "levels coarse to fine")
             s = r.strong
             np.testing.assert_array_equal(s.error, f["converge/strong/error"][()])
