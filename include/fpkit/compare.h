@@ -17,6 +17,9 @@ double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q);
 /* KL(p ‖ q) = Σ p log(p/q) h^d over cells with p > 0; +Inf if q = 0 where p > 0. Cells where
  * p <= 0 contribute nothing (negative values are clipped: spectral solvers may produce them). */
 double fpk_dist_kl(const fpk_grid *g, const double *p, const double *q);
+/* Euclidean distance (Σ (a_i - b_i)²)^{1/2} of two vectors of n values: the error of a mean
+ * (n = dim) or, as the Frobenius norm, of a covariance (n = dim²). */
+double fpk_dist_euclid(size_t n, const double *a, const double *b);
 /* Mean and covariance of a grid density (normalised by its own mass). */
 void fpk_density_moments(const fpk_grid *g, const double *p, double *mean, double *cov);
 
