@@ -459,13 +459,70 @@ static void test_long_group(void **state) {
   fpk_h5_reader_close(r);
 }
 
+/* ---- the file: the marker, the version, the layout */
+
+static int write_marked(fpk_h5 *f, void *arg) {
+  (void)arg;
+  return fpk_ckpt_mark(f);
+}
+
+static int write_unmarked(fpk_h5 *f, void *arg) {
+  (void)arg;
+  return fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION);
+}
+
+/* fpk_ckpt_open after e (NULL: none): the reader, or NULL with the message in err. */
+static fpk_h5_reader *open_edited(const char *valid, const edit *e, fpk_error *err) {
+  const char *path = in_dir("edited.h5");
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "cp '%s' '%s'", valid, path);
+  assert_int_equal(system(cmd), 0);
+  if (e) apply(path, e);
+  return fpk_ckpt_open(path, err);
+}
+
+static void test_open(void **state) {
+  (void)state;
+  char valid[256];
+  snprintf(valid, sizeof valid, "%s", write_file("marked.h5", write_marked, NULL));
+  fpk_error err = {0};
+  fpk_h5_reader *r = open_edited(valid, NULL, &err);
+  if (!r) fail_msg("%s", err.msg);
+  double format;
+  assert_int_equal(fpk_h5_read_attr_double(r, "/", "checkpoint_format", &format), FPK_SUCCESS);
+  assert_true(format == FPK_CKPT_FORMAT);
+  fpk_h5_reader_close(r);
+
+  assert_null(fpk_ckpt_open(write_file("unmarked.h5", write_unmarked, NULL), &err));
+  assert_int_equal(err.status, FPK_EINVAL);
+  assert_msg_has(err.msg, "is not an fpkit checkpoint (no root attribute fpkit_checkpoint)");
+  hid_t f = H5Fopen(valid, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_true(H5LTset_attribute_string(f, "/", "fpkit_version", "0.0.0-other") >= 0);
+  H5Fclose(f);
+  assert_null(open_edited(valid, NULL, &err));
+  assert_msg_has(err.msg, "was written by fpkit 0.0.0-other; this is fpkit " FPK_VERSION);
+  snprintf(valid, sizeof valid, "%s", write_file("marked.h5", write_marked, NULL));
+  assert_null(open_edited(valid, set_attr("/", "checkpoint_format", 2.0), &err));
+  assert_msg_has(err.msg, "has layout 2, this fpkit reads 1");
+  assert_null(open_edited(valid, del_attr("/", "checkpoint_format"), &err));
+  assert_msg_has(err.msg, "has no attribute 'checkpoint_format'");
+  /* not HDF5 at all */
+  FILE *t = fopen(in_dir("text.ckpt"), "w");
+  assert_non_null(t);
+  fputs("not a checkpoint\n", t);
+  fclose(t);
+  assert_null(fpk_ckpt_open(in_dir("text.ckpt"), &err));
+  assert_int_equal(err.status, FPK_EIO);
+}
+
 int main(void) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the damaged files make HDF5 complain on stderr */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fv_roundtrip),       cmocka_unit_test(test_fv_malformed),
       cmocka_unit_test(test_spectral_roundtrip), cmocka_unit_test(test_spectral_malformed),
       cmocka_unit_test(test_mc_roundtrip),       cmocka_unit_test(test_mc_malformed),
-      cmocka_unit_test(test_long_group),
+      cmocka_unit_test(test_long_group),         cmocka_unit_test(test_open),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

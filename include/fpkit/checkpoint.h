@@ -27,6 +27,20 @@
 extern "C" {
 #endif
 
+/* ---- The file ----------------------------------------------------------------------------- */
+
+/* The version of the checkpoint layout (root attribute checkpoint_format). */
+#define FPK_CKPT_FORMAT 1
+
+/* Marks f as a checkpoint: the root attributes fpkit_version (this library's), fpkit_checkpoint
+ * (what the file is and how to continue it) and checkpoint_format. Returns the writer's status. */
+int fpk_ckpt_mark(fpk_h5 *f);
+/* Opens a checkpoint for reading: refused (NULL; FPK_EIO for a file that cannot be read or is not
+ * HDF5, else FPK_EINVAL, naming the file) unless it has the fpkit_checkpoint marker, was written
+ * by this version of fpkit (a run resumes only with the version that started it: no other
+ * promises the same numbers) and has layout FPK_CKPT_FORMAT. */
+fpk_h5_reader *fpk_ckpt_open(const char *path, fpk_error *err);
+
 /* ---- Checked reads of a checkpoint --------------------------------------------------------- */
 
 /* Dataset `path` of exactly the shape dims[0..rank-1] (rank 0: a scalar) into out

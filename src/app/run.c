@@ -1399,12 +1399,6 @@ static int h5_failed(fpk_h5 *f, fpk_error *err) {
 
 /* ---- writing a checkpoint (layout: docs/checkpoint.md) */
 
-/* The root attribute that marks a checkpoint, and the version of its layout. */
-static const char CK_MARKER[] =
-    "fpkit run checkpoint: the state of an interrupted run; continue it with fpkit run --resume "
-    "FILE (docs/checkpoint.md)";
-#define CK_FORMAT 1
-
 /* The configuration the output stores: the checkpoint's own text when resuming (the run's
  * configuration, verbatim), else the resolved one. */
 static const char *config_text(run_state *s) {
@@ -1491,10 +1485,7 @@ static int write_checkpoint(run_state *s, const ck_progress *ip, fpk_error *err)
   /* the FFT plans of this process, so that a resumed one makes the same (fpkit/spectral.h) */
   char *wisdom =
       x->spectral_on || x->gap_on || x->stationary_on ? fpk_spectral_export_wisdom() : NULL;
-  int bad = fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-            fpk_h5_attr_string(f, "/", "fpkit_checkpoint", CK_MARKER) ||
-            fpk_h5_attr_u64(f, "/", "checkpoint_format", CK_FORMAT) ||
-            fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
+  int bad = fpk_ckpt_mark(f) || fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
             fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
             fpk_h5_attr_string(f, "/", "output", x->output) ||
             fpk_h5_attr_string(f, "/", "created", s->created) ||
@@ -1599,36 +1590,15 @@ static fpk_config *load_stored_config(const char *text, const char *ckpt, fpk_er
   return c;
 }
 
-/* --resume: opens the checkpoint, checks what it is and which version wrote it, and takes the
- * run's configuration, configuration path, output, start time and checkpoint interval from it
- * (the command line's -o, --checkpoint and --checkpoint-every still apply). */
+/* --resume: opens the checkpoint (fpk_ckpt_open checks what it is and which version wrote it)
+ * and takes the run's configuration, configuration path, output, start time and checkpoint
+ * interval from it (the command line's -o, --checkpoint and --checkpoint-every still apply). */
 static int open_resume(run_state *s, fpk_run_options *o, fpk_error *err) {
   const char *path = o->resume_path;
-  if (!(s->resume = fpk_h5_reader_open(path, err))) return err->status;
+  if (!(s->resume = fpk_ckpt_open(path, err))) return err->status;
   fpk_h5_reader *r = s->resume;
-  if (!fpk_h5_has_attr(r, "/", "fpkit_checkpoint"))
-    return fpk_error_set(err, FPK_EINVAL,
-                         "'%s' is not an fpkit checkpoint (no root attribute fpkit_checkpoint): "
-                         "--resume takes the file that fpkit run --checkpoint-every writes "
-                         "(OUT.h5.ckpt by default)",
-                         path);
-  char *version = NULL;
-  int rc = ck_string(s, "fpkit_version", &version, err);
-  if (rc) return rc;
-  if (strcmp(version, FPK_VERSION)) {
-    rc = fpk_error_set(err, FPK_EINVAL,
-                       "checkpoint '%s' was written by fpkit %s; this is fpkit %s: a run resumes "
-                       "only with the version that started it (run its configuration again)",
-                       path, version, FPK_VERSION);
-    free(version);
-    return rc;
-  }
-  free(version);
-  double format, every;
-  if ((rc = fpk_ckpt_read_finite(s->resume, "/", "checkpoint_format", &format, err))) return rc;
-  if (format != CK_FORMAT)
-    return fpk_error_set(err, FPK_EINVAL, "checkpoint '%s' has layout %g, this fpkit reads %d",
-                         path, format, CK_FORMAT);
+  double every;
+  int rc;
   char *created = NULL;
   if ((rc = ck_string(s, "config", &s->config_text, err)) ||
       (rc = ck_string(s, "config_file", &s->config_file, err)) ||

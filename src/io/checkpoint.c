@@ -85,6 +85,58 @@ int fpk_ckpt_read_counts(fpk_h5_reader *r, const char *path, size_t rank, const 
   return FPK_SUCCESS;
 }
 
+/* ---- the file */
+
+/* The root attribute that marks a checkpoint. */
+static const char MARKER[] =
+    "fpkit run checkpoint: the state of an interrupted run; continue it with fpkit run --resume "
+    "FILE (docs/checkpoint.md)";
+
+int fpk_ckpt_mark(fpk_h5 *f) {
+  int rc;
+  if ((rc = fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION)) ||
+      (rc = fpk_h5_attr_string(f, "/", "fpkit_checkpoint", MARKER)) ||
+      (rc = fpk_h5_attr_u64(f, "/", "checkpoint_format", FPK_CKPT_FORMAT)))
+    return rc;
+  return FPK_SUCCESS;
+}
+
+static int check_mark(fpk_h5_reader *r, const char *path, fpk_error *err) {
+  if (!fpk_h5_has_attr(r, "/", "fpkit_checkpoint"))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "'%s' is not an fpkit checkpoint (no root attribute fpkit_checkpoint): "
+                         "--resume takes the file that fpkit run --checkpoint-every writes "
+                         "(OUT.h5.ckpt by default)",
+                         path);
+  char *version = NULL;
+  int rc = fpk_h5_read_attr_string(r, "/", "fpkit_version", &version);
+  if (rc) return read_failed(r, rc, err);
+  if (strcmp(version, FPK_VERSION)) {
+    rc = fpk_error_set(err, FPK_EINVAL,
+                       "checkpoint '%s' was written by fpkit %s; this is fpkit %s: a run resumes "
+                       "only with the version that started it (run its configuration again)",
+                       path, version, FPK_VERSION);
+    free(version);
+    return rc;
+  }
+  free(version);
+  double format;
+  if ((rc = fpk_ckpt_read_finite(r, "/", "checkpoint_format", &format, err))) return rc;
+  if (format != FPK_CKPT_FORMAT)
+    return fpk_error_set(err, FPK_EINVAL, "checkpoint '%s' has layout %g, this fpkit reads %d",
+                         path, format, FPK_CKPT_FORMAT);
+  return FPK_SUCCESS;
+}
+
+fpk_h5_reader *fpk_ckpt_open(const char *path, fpk_error *err) {
+  fpk_h5_reader *r = fpk_h5_reader_open(path, err);
+  if (r && check_mark(r, path, err)) {
+    fpk_h5_reader_close(r);
+    return NULL;
+  }
+  return r;
+}
+
 /* ---- shared pieces */
 
 /* group + "/" + name into buf; FPK_EINVAL when it does not fit (no fpkit group comes close). */
