@@ -962,73 +962,6 @@ static int run_fv(run_state *s, fpk_error *err) {
   return rc;
 }
 
-/* The exact stationary density of the model on the grid, when there is a closed form: the
- * Gaussian N(A⁻¹c, Σ∞) of a stable linear model, or the mixture of a mixture-Langevin model on a
- * reflecting box (cell probabilities renormalised to the box); the 1D periodic closed form; the
- * Gibbs density of a gradient Langevin model. Returns 0 with *what set, or FPK_EUNSUP when there
- * is none. */
-static int exact_stationary(const experiment *x, double *p, const char **what, fpk_error *err) {
-  const fpk_model *m = x->model;
-  if (m->linear) {
-    fpk_gaussian g = {.dim = x->dim};
-    fpk_error e2 = {0};
-    if (fpk_exact_lyapunov(m->linear, g.cov, &e2)) return FPK_EUNSUP; /* not stable */
-    /* mean: A μ = c, by Cramer's rule (dim <= 2) */
-    const double *A = m->linear->A, *c = m->linear->c;
-    if (x->dim == 1) {
-      g.mean[0] = c[0] / A[0];
-    } else {
-      const double det = A[0] * A[3] - A[1] * A[2];
-      g.mean[0] = (c[0] * A[3] - A[1] * c[1]) / det;
-      g.mean[1] = (A[0] * c[1] - A[2] * c[0]) / det;
-    }
-    int rc = fpk_gaussian_cell_probs(&g, &x->grid, p, err);
-    if (rc) return rc;
-    double sum = 0.0;
-    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
-    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
-    *what = "Gaussian N(A^-1 c, Sigma_inf), Sigma_inf from the Lyapunov equation, renormalised to the box";
-    return FPK_SUCCESS;
-  }
-  /* dX = grad log p dt + sqrt(2) dW is reversible with zero flux p grad log p - grad p = 0, so on
-   * a box with reflecting walls its stationary law is p restricted to the box (model.h). */
-  const fpk_mixture *mix = fpk_model_mixture(m);
-  if (mix) {
-    int reflecting = 1;
-    for (size_t a = 0; a < x->dim; a++) reflecting &= x->grid.bc[a] == FPK_BC_REFLECTING;
-    if (!reflecting) return FPK_EUNSUP;
-    int rc = fpk_mixture_cell_probs(mix, &x->grid, p, err);
-    if (rc) return rc;
-    double sum = 0.0;
-    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
-    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
-    *what = "Gaussian mixture sum_k w_k N(m_k, S_k), exact cell probabilities renormalised to the box";
-    return FPK_SUCCESS;
-  }
-  /* Any 1D model on a periodic grid: Risken's closed form (tilt, multiplicative noise). */
-  if (x->dim == 1 && x->grid.bc[0] == FPK_BC_PERIODIC) {
-    fpk_error e2 = {0};
-    if (fpk_exact_stationary_periodic_1d(m, &x->grid, p, NULL, &e2) == FPK_SUCCESS) {
-      *what = "1D periodic closed form p = (N/D) int_x^{x+L} exp(Phi(x) - Phi(y)) dy, Phi' = b/D "
-              "(Risken 1989, 11.3), by quadrature";
-      return FPK_SUCCESS;
-    }
-  }
-  /* Gradient Langevin (no tilt, no modulation): the Gibbs density e^{-beta U}/Z on the box. */
-  const fpk_langevin_params *lp = fpk_model_langevin_params(m);
-  if (lp && lp->modulation == 0.0) {
-    int tilted = 0;
-    for (size_t a = 0; a < x->dim; a++) tilted |= lp->tilt[a] != 0.0;
-    if (!tilted) {
-      int rc = fpk_exact_gibbs_cells(m, lp->beta, &x->grid, p, NULL, err);
-      if (rc) return rc;
-      *what = "Gibbs density exp(-beta U)/Z, Z by Gauss-Legendre quadrature over the box";
-      return FPK_SUCCESS;
-    }
-  }
-  return FPK_EUNSUP;
-}
-
 static int run_stationary(const experiment *x, const double *fv_t, const double *spectral_t,
                           stationary_out *st, fpk_error *err) {
   const size_t cells = x->grid.size, nt = x->nt;
@@ -1049,11 +982,14 @@ static int run_stationary(const experiment *x, const double *fv_t, const double 
   }
   if (x->gap_on && (rc = fpk_spectral_gap(&x->grid, x->model, &st->gap, err)))
     return fpk_error_prefix(err, "[stationary] gap: ");
-  rc = exact_stationary(x, st->exact, &st->exact_what, err);
+  /* the closed form when there is one (fpkit/exact.h); none is not an error */
+  fpk_error e = {0};
+  rc = fpk_exact_stationary_cells(x->model, &x->grid, st->exact, &st->exact_what, &e);
   if (rc == FPK_EUNSUP) {
     free(st->exact);
     st->exact = NULL;
   } else if (rc) {
+    *err = e;
     return rc;
   }
   const double *series[2] = {x->fv_on ? fv_t : NULL, x->spectral_on ? spectral_t : NULL};
