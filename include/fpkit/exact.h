@@ -113,6 +113,12 @@ double fpk_kolmogorov_cdf_theta(double x);
  * few ulps of x. p <= 0 gives 0 and p >= 1 +Inf (q: the reverse); NaN gives NaN. */
 double fpk_kolmogorov_quantile(double p);
 double fpk_kolmogorov_isf(double q);
+/* Kolmogorov–Smirnov distance sup_y |F_n(y) − K(y)| between the empirical law of the n values
+ * y_i = scale·x_i + shift (x sorted increasing, scale > 0, n >= 1) and the Kolmogorov law K: a
+ * goodness-of-fit check of a sample of √n sup|F_n − F| statistics (or of Brownian-bridge maxima).
+ * The supremum is attained at a sample point, from one side or the other:
+ * max_i max(i/n − K(y_i), K(y_i) − (i−1)/n). */
+double fpk_kolmogorov_ks_distance(const double *x, size_t n, double scale, double shift);
 
 /* E sup|B⁰| = √(π/2) ln 2 (closed-forms.md): also the asymptotic mean of √n sup|F_n − F|, so an
  * exact sample of size N lies at an expected Kolmogorov–Smirnov distance ≈ FPK_KOLMOGOROV_MEAN/√N

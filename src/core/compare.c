@@ -30,6 +30,12 @@ double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q) {
   return m;
 }
 
+double fpk_sorted_quantile(const double *x, size_t n, double p) {
+  double r = ceil((double)n * p);
+  size_t i = r < 1.0 ? 1 : (r > (double)n ? n : (size_t)r);
+  return x[i - 1];
+}
+
 /* Plain sum of squares in order (no scaling against overflow): the values `fpkit run` compared
  * before this moved here, bit for bit. */
 double fpk_dist_euclid(size_t n, const double *a, const double *b) {
