@@ -192,6 +192,33 @@ static void test_kl_matches_gaussian_kl(void **state) {
   assert_in_range_d(order, 1.9, 2.1);
 }
 
+/* The error of a mean (n = dim) and, as the Frobenius norm, of a covariance (n = dim²): by hand,
+ * 0 for equal vectors, and NaN carried. */
+static void test_euclid_by_hand(void **state) {
+  (void)state;
+  const double a[4] = {1.0, 2.0, 3.0, 4.0}, b[4] = {4.0, 6.0, 3.0, 4.0};
+  assert_true(fpk_dist_euclid(2, a, b) == 5.0); /* the 3-4-5 triangle, exactly */
+  assert_true(fpk_dist_euclid(4, a, b) == 5.0);
+  assert_true(fpk_dist_euclid(1, a + 2, b + 2) == 0.0);
+  assert_true(fpk_dist_euclid(0, a, b) == 0.0);
+  const double c[2] = {1.0, NAN};
+  assert_true(isnan(fpk_dist_euclid(2, a, c)));
+}
+
+/* The order statistic x_(⌈np⌉), clamped to the sample: by hand. */
+static void test_sorted_quantile(void **state) {
+  (void)state;
+  const double x[5] = {1.0, 2.0, 3.0, 4.0, 5.0};
+  assert_true(fpk_sorted_quantile(x, 5, 0.5) == 3.0);  /* ⌈2.5⌉ = 3 */
+  assert_true(fpk_sorted_quantile(x, 5, 0.4) == 2.0);  /* ⌈2⌉ = 2: left-continuous */
+  assert_true(fpk_sorted_quantile(x, 5, 0.41) == 3.0);
+  assert_true(fpk_sorted_quantile(x, 5, 0.0) == 1.0);
+  assert_true(fpk_sorted_quantile(x, 5, -1.0) == 1.0);
+  assert_true(fpk_sorted_quantile(x, 5, 1.0) == 5.0);
+  assert_true(fpk_sorted_quantile(x, 5, 2.0) == 5.0);
+  assert_true(fpk_sorted_quantile(x, 1, 0.7) == 1.0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_distances_1d_by_hand),
@@ -201,6 +228,8 @@ int main(void) {
       cmocka_unit_test(test_moments_gaussian),
       cmocka_unit_test(test_moments_normalisation),
       cmocka_unit_test(test_kl_matches_gaussian_kl),
+      cmocka_unit_test(test_euclid_by_hand),
+      cmocka_unit_test(test_sorted_quantile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -735,6 +735,52 @@ static void test_gaussian_kl(void **state) {
   print_message("KL 2D: %.17g (expected %.17g)\n", fpk_gaussian_kl(&a2, &b2), e2);
 }
 
+/* fpk_exact_stationary_cells: the closed form it picks is the one computed directly (bitwise), the
+ * density has unit mass on the box, and models without one are FPK_EUNSUP with a reason. */
+static void test_stationary_cells(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const size_t n = 61;
+  const double lo = -3.0, hi = 3.0;
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
+  double p[61], q[61];
+  const char *what = NULL;
+  /* OU: N(μ, σ²/(2A)) restricted to the box */
+  fpk_model *ou = fpk_model_ou_alloc(1, (double[]){2.0}, (double[]){0.5}, (double[]){1.0}, &err);
+  assert_non_null(ou);
+  assert_int_equal(fpk_exact_stationary_cells(ou, &g, p, &what, &err), FPK_SUCCESS);
+  assert_non_null(strstr(what, "Lyapunov"));
+  fpk_gaussian law = {.dim = 1, .mean = {0.5}, .cov = {0.25}};
+  assert_int_equal(fpk_gaussian_cell_probs(&law, &g, q, &err), FPK_SUCCESS);
+  double sum = 0.0, mass = 0.0;
+  for (size_t i = 0; i < n; i++) sum += q[i];
+  for (size_t i = 0; i < n; i++) q[i] /= sum * g.cell_volume, mass += p[i] * g.cell_volume;
+  assert_memory_equal(p, q, sizeof p);
+  assert_close_abs(mass, 1.0, 1e-14);
+  fpk_model_free(ou);
+  /* an unstable OU has none */
+  fpk_model *up = fpk_model_ou_alloc(1, (double[]){-1.0}, (double[]){0.0}, (double[]){1.0}, &err);
+  assert_non_null(up);
+  assert_int_equal(fpk_exact_stationary_cells(up, &g, p, NULL, &err), FPK_EUNSUP);
+  assert_non_null(strstr(err.msg, "no closed-form stationary density"));
+  fpk_model_free(up);
+  /* double well: the Gibbs density with the model's β */
+  fpk_langevin_params lp = {.beta = 2.0, .amplitude = 1.0, .period = 1.0};
+  fpk_model *dw = fpk_model_langevin_alloc("double-well", 1, &lp, &err);
+  assert_non_null(dw);
+  assert_int_equal(fpk_exact_stationary_cells(dw, &g, p, &what, &err), FPK_SUCCESS);
+  assert_non_null(strstr(what, "Gibbs"));
+  assert_int_equal(fpk_exact_gibbs_cells(dw, 2.0, &g, q, NULL, &err), FPK_SUCCESS);
+  assert_memory_equal(p, q, sizeof p);
+  fpk_model_free(dw);
+  /* tilted, on a reflecting box: none (the flux is not zero) */
+  lp.tilt[0] = 0.5;
+  fpk_model *tilted = fpk_model_langevin_alloc("double-well", 1, &lp, &err);
+  assert_non_null(tilted);
+  assert_int_equal(fpk_exact_stationary_cells(tilted, &g, p, NULL, &err), FPK_EUNSUP);
+  fpk_model_free(tilted);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ou_1d_closed_form),
@@ -755,6 +801,7 @@ int main(void) {
       cmocka_unit_test(test_cell_probs_correlated),
       cmocka_unit_test(test_cell_probs_3d),
       cmocka_unit_test(test_gaussian_kl),
+      cmocka_unit_test(test_stationary_cells),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,28 @@ static void test_out_of_range(void **state) {
   }
 }
 
+/* The KS distance to K: by hand for one point (max(1 − K(y), K(y))), 0.5 for one point at the
+ * median, the scale and shift applied before K, and the quantiles of K themselves (y_i = the
+ * (i − 1/2)/n quantile) at the smallest possible distance 1/(2n). */
+static void test_ks_distance(void **state) {
+  (void)state;
+  const double one = 1.0;
+  const double k1 = fpk_kolmogorov_cdf(1.0);
+  assert_true(fpk_kolmogorov_ks_distance(&one, 1, 1.0, 0.0) == fmax(1.0 - k1, k1));
+  const double med = fpk_kolmogorov_quantile(0.5);
+  assert_close_abs(fpk_kolmogorov_ks_distance(&med, 1, 1.0, 0.0), 0.5, 1e-15);
+  const double half = 0.5 * med;
+  assert_close_abs(fpk_kolmogorov_ks_distance(&half, 1, 2.0, 0.0), 0.5, 1e-15);
+  assert_close_abs(fpk_kolmogorov_ks_distance(&half, 1, 1.0, half), 0.5, 1e-15);
+  enum { N = 200 };
+  double q[N];
+  for (size_t i = 0; i < N; i++) q[i] = fpk_kolmogorov_quantile(((double)i + 0.5) / N);
+  assert_close_abs(fpk_kolmogorov_ks_distance(q, N, 1.0, 0.0), 0.5 / N, 1e-14);
+  /* the whole sample shifted far right: every K(y) = 1 while F_n is 0 just below the first
+   * point, so the distance is K(y_1) − 0 = 1 */
+  assert_close_abs(fpk_kolmogorov_ks_distance(q, N, 1.0, 10.0), 1.0, 1e-15);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_series_agree),
@@ -183,6 +205,7 @@ int main(void) {
       cmocka_unit_test(test_quantiles),
       cmocka_unit_test(test_moments),
       cmocka_unit_test(test_out_of_range),
+      cmocka_unit_test(test_ks_distance),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

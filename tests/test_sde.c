@@ -976,6 +976,67 @@ static void test_checkpoint_resume(void **state) {
   fpk_model_free(bm);
 }
 
+/* Moments of the form E X^k, E X Y, E e^{aX}: polynomials of degree < 128 exactly (to rounding),
+ * the lognormal mean x0 e^{μ + s²/2}; a singular covariance; a functional that overflows at a far
+ * node is FPK_ENUMERIC, as is a failing one. */
+typedef struct moments_args {
+  size_t d, nfun; /* the functionals asked for: the first nfun of x, x², x⁴, xy */
+} moments_args;
+
+static int moments_fn(size_t n, const double *x, double *out, void *params) {
+  const moments_args *m = params;
+  for (size_t i = 0; i < n; i++) {
+    const double a = x[i], b = m->d > 1 ? x[n + i] : 0.0, v[4] = {a, a * a, a * a * a * a, a * b};
+    for (size_t j = 0; j < m->nfun; j++) out[j * n + i] = v[j];
+  }
+  return 0;
+}
+
+static int overflow_fn(size_t n, const double *x, double *out, void *params) {
+  (void)params;
+  for (size_t i = 0; i < n; i++) out[i] = exp(exp(fabs(x[i])));
+  return 0;
+}
+
+static int failing_fn(size_t n, const double *x, double *out, void *params) {
+  (void)n, (void)x, (void)out, (void)params;
+  return FPK_ECALLBACK;
+}
+
+static void test_gaussian_expect(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  double E[4];
+  /* 1D N(0.3, 0.49): E X, E X², E X⁴ = μ⁴ + 6μ²σ² + 3σ⁴ */
+  moments_args d = {1, 4};
+  fpk_gaussian g = {.dim = 1, .mean = {0.3}, .cov = {0.49}};
+  assert_int_equal(fpk_gaussian_expect(&g, 4, moments_fn, &d, E, &err), FPK_SUCCESS);
+  assert_close_rel(E[0], 0.3, 1e-14);
+  assert_close_rel(E[1], 0.09 + 0.49, 1e-14);
+  assert_close_rel(E[2], 0.0081 + 6 * 0.09 * 0.49 + 3 * 0.49 * 0.49, 1e-13);
+  /* 2D correlated, and a singular covariance (X = Y): E XY = cov + means */
+  d = (moments_args){2, 4};
+  fpk_gaussian g2 = {.dim = 2, .mean = {0.5, -1.0}, .cov = {1.0, 0.6, 0.6, 2.0}};
+  assert_int_equal(fpk_gaussian_expect(&g2, 4, moments_fn, &d, E, &err), FPK_SUCCESS);
+  assert_close_rel(E[3], 0.6 - 0.5, 1e-13);
+  fpk_gaussian g3 = {.dim = 2, .mean = {0.0, 0.0}, .cov = {1.0, 1.0, 1.0, 1.0}};
+  assert_int_equal(fpk_gaussian_expect(&g3, 4, moments_fn, &d, E, &err), FPK_SUCCESS);
+  assert_close_rel(E[3], 1.0, 1e-13);
+  /* lognormal: X = x0 exp(μ + s Z), E X = x0 exp(μ + s²/2) */
+  d = (moments_args){1, 2};
+  const double mu = 0.1, sd = 0.4, x0 = 2.0;
+  assert_int_equal(fpk_gauss_hermite_expect(1, &mu, &sd, &x0, 2, moments_fn, &d, E, &err),
+                   FPK_SUCCESS);
+  assert_close_rel(E[0], x0 * exp(mu + 0.5 * sd * sd), 1e-14);
+  assert_close_rel(E[1], x0 * x0 * exp(2 * mu + 2 * sd * sd), 1e-13);
+  /* failures */
+  assert_int_equal(fpk_gaussian_expect(&g, 1, overflow_fn, NULL, E, &err), FPK_ENUMERIC);
+  assert_non_null(strstr(err.msg, "not finite at a Gauss-Hermite node"));
+  assert_int_equal(fpk_gaussian_expect(&g, 1, failing_fn, NULL, E, &err), FPK_ENUMERIC);
+  fpk_gaussian bad = {.dim = 1, .mean = {0.0}, .cov = {-1.0}};
+  assert_int_equal(fpk_gaussian_expect(&bad, 1, moments_fn, &d, E, &err), FPK_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normals_moments),    cmocka_unit_test(test_normals_windows),
@@ -988,6 +1049,7 @@ int main(void) {
       cmocka_unit_test(test_histogram_periodic), cmocka_unit_test(test_threads_bitwise),
       cmocka_unit_test(test_keep_paths),         cmocka_unit_test(test_bad_params),
       cmocka_unit_test(test_failures),           cmocka_unit_test(test_checkpoint_resume),
+      cmocka_unit_test(test_gaussian_expect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,18 @@ int fpk_exact_gibbs_cells(const fpk_model *m, double beta, const fpk_grid *g, do
 int fpk_exact_stationary_periodic_1d(const fpk_model *m, const fpk_grid *g, double *p,
                                      double *flux, fpk_error *err);
 
+/* The exact stationary density of m on the box of g, as cell averages (Σ p·cell_volume = 1),
+ * when fpkit knows a closed form for it, tried in this order: a stable linear model (Gaussian
+ * N(A⁻¹c, Σ∞), Σ∞ from the Lyapunov equation; dim <= 2), a mixture-Langevin model on a box with
+ * reflecting walls (the mixture), each as cell probabilities renormalised to the box; any 1D model
+ * on a periodic grid (fpk_exact_stationary_periodic_1d); a Langevin model without tilt and
+ * without noise modulation (fpk_exact_gibbs_cells with m's β). *what (may be NULL) is set to a
+ * one-line description of the closed form used. FPK_EUNSUP (err saying so) when there is none:
+ * an unstable linear model, a mixture on a non-reflecting box, a tilted or modulated Langevin
+ * model off the periodic 1D case, any other model; other failures as the functions above. */
+int fpk_exact_stationary_cells(const fpk_model *m, const fpk_grid *g, double *p,
+                               const char **what, fpk_error *err);
+
 /* ---- The Kolmogorov distribution (src/exact/kolmogorov.c) ------------------------------------ */
 
 /* K(x) = P(sup_{0<=t<=1} |B⁰_t| <= x) for the standard Brownian bridge B⁰ on [0, 1]: the limit
@@ -101,6 +113,12 @@ double fpk_kolmogorov_cdf_theta(double x);
  * few ulps of x. p <= 0 gives 0 and p >= 1 +Inf (q: the reverse); NaN gives NaN. */
 double fpk_kolmogorov_quantile(double p);
 double fpk_kolmogorov_isf(double q);
+/* Kolmogorov–Smirnov distance sup_y |F_n(y) − K(y)| between the empirical law of the n values
+ * y_i = scale·x_i + shift (x sorted increasing, scale > 0, n >= 1) and the Kolmogorov law K: a
+ * goodness-of-fit check of a sample of √n sup|F_n − F| statistics (or of Brownian-bridge maxima).
+ * The supremum is attained at a sample point, from one side or the other:
+ * max_i max(i/n − K(y_i), K(y_i) − (i−1)/n). */
+double fpk_kolmogorov_ks_distance(const double *x, size_t n, double scale, double shift);
 
 /* E sup|B⁰| = √(π/2) ln 2 (closed-forms.md): also the asymptotic mean of √n sup|F_n − F|, so an
  * exact sample of size N lies at an expected Kolmogorov–Smirnov distance ≈ FPK_KOLMOGOROV_MEAN/√N

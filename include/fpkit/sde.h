@@ -284,6 +284,25 @@ typedef struct fpk_ladder_result {
 int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_ladder_params *p,
                    fpk_ladder_result *res, fpk_error *err);
 
+/* ---- Exact expectations of functionals (src/sde/expect.c) --------------------------------- */
+
+/* Gauss–Hermite nodes per axis of fpk_gaussian_expect: exact for polynomials of degree < 128 in
+ * the underlying normal variables. */
+#define FPK_GH_NODES 64
+
+/* Ef[j] = E f_j(X), j < nfun (at most FPK_LADDER_MAX_FUN), by tensor Gauss–Hermite quadrature
+ * (FPK_GH_NODES^d nodes, one call of f with all of them): X = m + L Z with Z standard normal in
+ * ℝ^d (L lower triangular, row-major d×d: the law N(m, L Lᵀ)), or, when x0 is not NULL, the
+ * lognormal X_c = x0[c] exp((m + L Z)_c) (geometric Brownian motion at a time). FPK_ENUMERIC when
+ * f fails or gives a non-finite value at a node (a functional that grows too fast for E f to
+ * exist or be computed there), FPK_ENOMEM. */
+int fpk_gauss_hermite_expect(size_t d, const double *m, const double *L, const double *x0,
+                             size_t nfun, fpk_functional_fn f, void *params, double *Ef,
+                             fpk_error *err);
+/* The same for a Gaussian law g (its covariance may be singular: a PSD Cholesky factor). */
+int fpk_gaussian_expect(const fpk_gaussian *g, size_t nfun, fpk_functional_fn f, void *params,
+                        double *Ef, fpk_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,7 @@
 #include <omp.h>
 
 #include "fpkit/config.h"
+#include "fpkit/compare.h"
 #include "fpkit/exact.h"
 #include "fpkit/grid.h"
 #include "fpkit/io.h"
@@ -127,26 +128,6 @@ static void *alloc64(size_t bytes) {
 static int cmp_double(const void *a, const void *b) {
   const double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
-}
-
-/* Kolmogorov–Smirnov distance sup_x |F_N(x) − K(x)| between the empirical law of the sample
- * scale·x_i + shift (x sorted increasing, scale > 0) and K: the supremum is attained at a sample
- * point, from one side or the other, max_i max(i/N − K(y_i), K(y_i) − (i−1)/N). */
-static double ks_distance(const double *x, size_t N, double scale, double shift) {
-  double d = 0.0;
-  for (size_t i = 0; i < N; i++) {
-    const double k = fpk_kolmogorov_cdf(scale * x[i] + shift);
-    d = fmax(d, fmax((double)(i + 1) / (double)N - k, k - (double)i / (double)N));
-  }
-  return d;
-}
-
-/* The empirical p-quantile of a sorted sample: the order statistic x_(⌈Np⌉) (the left-continuous
- * inverse of the empirical CDF). */
-static double order_quantile(const double *x, size_t N, double p) {
-  double r = ceil((double)N * p);
-  size_t i = r < 1.0 ? 1 : (r > (double)N ? N : (size_t)r);
-  return x[i - 1];
 }
 
 /* ------------------------------------------------------------------------- configuration */
@@ -611,8 +592,8 @@ static int run_kolmogorov(kolmo_part *K, uint64_t seed, int nthreads, fpk_error 
     qsort(x, N, sizeof *x, cmp_double);
     K->mean_raw[j] = sum / (double)N;
     K->mean_cor[j] = K->mean_raw[j] + c;
-    K->ks_raw[j] = ks_distance(x, N, 1.0, 0.0);
-    K->ks_cor[j] = ks_distance(x, N, 1.0, c);
+    K->ks_raw[j] = fpk_kolmogorov_ks_distance(x, N, 1.0, 0.0);
+    K->ks_cor[j] = fpk_kolmogorov_ks_distance(x, N, 1.0, c);
   }
   /* Quantiles on the headline grid, with the asymptotic standard error of a sample quantile,
    * √(p(1 − p)/N)/f(q) (e.g. Serfling, "Approximation Theorems of Mathematical Statistics",
@@ -622,7 +603,7 @@ static int run_kolmogorov(kolmo_part *K, uint64_t seed, int nthreads, fpk_error 
   for (size_t i = 0; i < K->nq; i++) {
     const double p = K->qp[i];
     K->q_exact[i] = fpk_kolmogorov_quantile(p);
-    K->q_raw[i] = order_quantile(x, N, p);
+    K->q_raw[i] = fpk_sorted_quantile(x, N, p);
     K->q_cor[i] = K->q_raw[i] + c;
     K->q_se[i] = sqrt(p * (1.0 - p) / (double)N) / fpk_kolmogorov_pdf(K->q_exact[i]);
   }
@@ -709,8 +690,8 @@ static int run_band(band_part *S, uint64_t seed, int nthreads, fpk_error *err) {
     S->mean_a[j] = sum / (double)R;
     memcpy(sorted, d, R * sizeof(double));
     qsort(sorted, R, sizeof *sorted, cmp_double);
-    S->ks_a[j] = ks_distance(sorted, R, rn, 0.0);
-    S->ks_s[j] = ks_distance(sorted, R, st, 0.0);
+    S->ks_a[j] = fpk_kolmogorov_ks_distance(sorted, R, rn, 0.0);
+    S->ks_s[j] = fpk_kolmogorov_ks_distance(sorted, R, st, 0.0);
   }
   free(sorted);
   return FPK_SUCCESS;

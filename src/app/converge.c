@@ -38,7 +38,6 @@
 #include <matheval.h>
 #include <omp.h>
 #include <gsl/gsl_cdf.h>
-#include <gsl/gsl_integration.h>
 
 #include "fpkit/config.h"
 #include "fpkit/exact.h"
@@ -46,11 +45,9 @@
 #include "fpkit/io.h"
 #include "fpkit/model.h"
 #include "fpkit/sde.h"
-#include "sde/sde_internal.h"
 
 #define MAXL FPK_LADDER_MAX
 #define MAXF FPK_LADDER_MAX_FUN
-#define GH_NODES 64 /* Gauss–Hermite nodes per axis: exact for polynomials of degree < 128 */
 
 /* ------------------------------------------------------------------------- functionals */
 
@@ -128,66 +125,6 @@ static int read_functionals(fpk_config *c, size_t dim, functionals *F, fpk_error
     if (!F->src[F->n - 1]) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   }
   return FPK_SUCCESS;
-}
-
-/* --------------------------------------------------------------- exact expectations E f(X) */
-
-/* E f(m + L √2 u) under the weight e^{-|u|²}/π^{d/2}, tensor Gauss–Hermite; when lognormal, each
- * component is then mapped through x0_c exp(·) (the GBM law). */
-static int gauss_expect(const functionals *F, size_t d, const double *m, const double *L,
-                        const double *x0_lognormal, double *Ef, fpk_error *err) {
-  gsl_integration_fixed_workspace *q =
-      gsl_integration_fixed_alloc(gsl_integration_fixed_hermite, GH_NODES, 0.0, 1.0, 0.0, 0.0);
-  if (!q) return fpk_error_set(err, FPK_ENOMEM, "out of memory (quadrature)");
-  const double *u = gsl_integration_fixed_nodes(q), *w = gsl_integration_fixed_weights(q);
-  size_t npts = 1;
-  for (size_t a = 0; a < d; a++) npts *= GH_NODES;
-  double *x = malloc(npts * d * sizeof(double)), *wt = malloc(npts * sizeof(double));
-  double *f = malloc(npts * (F->n ? F->n : 1) * sizeof(double));
-  int rc = FPK_SUCCESS;
-  if (!x || !wt || !f) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory (quadrature)");
-    goto done;
-  }
-  const double norm = pow(M_PI, -0.5 * (double)d);
-  for (size_t p = 0; p < npts; p++) {
-    size_t idx[FPK_MAX_DIM], r = p;
-    double v[FPK_MAX_DIM];
-    wt[p] = norm;
-    for (size_t a = 0; a < d; a++) {
-      idx[a] = r % GH_NODES;
-      r /= GH_NODES;
-      v[a] = M_SQRT2 * u[idx[a]];
-      wt[p] *= w[idx[a]];
-    }
-    for (size_t c = 0; c < d; c++) {
-      double s = m[c];
-      for (size_t k = 0; k <= c; k++) s += L[c * d + k] * v[k];
-      x[c * npts + p] = x0_lognormal ? x0_lognormal[c] * exp(s) : s;
-    }
-  }
-  if (functional_eval(npts, x, f, (void *)F)) {
-    /* a functional that overflows at a far quadrature node: report, do not guess */
-    rc = fpk_error_set(err, FPK_ENUMERIC, "a functional is not finite at a Gauss-Hermite node "
-                       "of the exact law (it grows too fast for E f to exist or be computed)");
-    goto done;
-  }
-  for (size_t j = 0; j < F->n; j++) {
-    double s = 0.0;
-    for (size_t p = 0; p < npts; p++) s += wt[p] * f[j * npts + p];
-    Ef[j] = s;
-  }
-done:
-  free(x), free(wt), free(f);
-  gsl_integration_fixed_free(q);
-  return rc;
-}
-
-static int gaussian_expect(const functionals *F, const fpk_gaussian *g, double *Ef,
-                           fpk_error *err) {
-  double L[FPK_MAX_DIM * FPK_MAX_DIM];
-  int rc = fpk_cholesky_psd(g->cov, g->dim, L, err);
-  return rc ? rc : gauss_expect(F, g->dim, g->mean, L, NULL, Ef, err);
 }
 
 /* ------------------------------------------------------------------------------ settings */
@@ -586,14 +523,14 @@ static void analyse(const study *S, const double *h, series *s, fpk_error *err) 
   }
   /* 4. the interval of a Monte Carlo series comes from the jackknife over path groups */
   if (!s->deterministic && s->ngroups < MIN_GROUPS) {
-    const double need = (double)((MIN_GROUPS - 1) * FPK_MC_BLOCK + 1);
+    const double need = (double)((MIN_GROUPS - 1) * FPK_MC_BLOCK_PATHS + 1);
     s->paths_needed = need;
     unresolved(s, "too_few_groups",
                "%zu paths make only %zu group%s of up to %d paths, and the confidence interval "
                "needs at least %d (a jackknife over groups: the levels share paths, so their "
                "errors are correlated and per-level standard errors alone misstate the "
                "interval); use paths >= %.0f",
-               S->npaths, s->ngroups, s->ngroups == 1 ? "" : "s", FPK_MC_BLOCK, MIN_GROUPS,
+               S->npaths, s->ngroups, s->ngroups == 1 ? "" : "s", FPK_MC_BLOCK_PATHS, MIN_GROUPS,
                need);
     return;
   }
@@ -703,7 +640,7 @@ static int exact_references(const study *S, result *R, double *ref_bias, int *re
   if (m->linear) {
     fpk_gaussian law;
     if ((rc = fpk_exact_linear_law(m->linear, &S->init, S->T, &law, err)) ||
-        (rc = gaussian_expect(&S->F, &law, Ef, err)))
+        (rc = fpk_gaussian_expect(&law, S->F.n, functional_eval, (void *)&S->F, Ef, err)))
       return rc;
   } else if (gbm && S->point_init) {
     double mu[FPK_MAX_DIM], L[FPK_MAX_DIM * FPK_MAX_DIM] = {0};
@@ -711,7 +648,8 @@ static int exact_references(const study *S, result *R, double *ref_bias, int *re
       mu[c] = (gbm->mu[c] - 0.5 * gbm->sigma[c] * gbm->sigma[c]) * S->T;
       L[c * d + c] = gbm->sigma[c] * sqrt(S->T);
     }
-    if ((rc = gauss_expect(&S->F, d, mu, L, S->init.mean, Ef, err))) return rc;
+    if ((rc = fpk_gauss_hermite_expect(d, mu, L, S->init.mean, S->F.n, functional_eval,
+                                        (void *)&S->F, Ef, err))) return rc;
   } else {
     return FPK_SUCCESS;
   }
@@ -733,7 +671,7 @@ static int exact_references(const study *S, result *R, double *ref_bias, int *re
       fpk_gaussian law;
       double Eh[MAXF];
       if ((rc = fpk_exact_em_law(m->linear, &S->init, 1, &N, &h, &law, err)) ||
-          (rc = gaussian_expect(&S->F, &law, Eh, err)))
+          (rc = fpk_gaussian_expect(&law, S->F.n, functional_eval, (void *)&S->F, Eh, err)))
         return rc;
       for (size_t j = 0; j < nf; j++) {
         if (is_ref) {

@@ -19,6 +19,7 @@
 
 #include <omp.h>
 
+#include "fpkit/checkpoint.h"
 #include "fpkit/compare.h"
 #include "fpkit/config.h"
 #include "fpkit/exact.h"
@@ -126,8 +127,7 @@ typedef struct run_state {
   char *config_text, *config_file, *output, *exact_what;
   char created[64];           /* UTC time the run started (a resumed run keeps the first one) */
   double mc_t0;               /* now_seconds() minus the Monte Carlo seconds spent before */
-  uint64_t *mc_counts, *mc_outside, *mc_alive;
-  double *mc_moments, *mc_paths;
+  fpk_mc_state mc_resume;     /* arrays owned: fpk_h5_mc_state_free */
 } run_state;
 
 /* ---------------------------------------------------------------- configuration → experiment */
@@ -829,65 +829,11 @@ static int ck_between(run_state *s, const char *next, fpk_error *err) {
   return ck_take(s, NULL, err);
 }
 
-/* ---- reading a checkpoint back (every shape checked: fpkit/io.h's reader) */
+/* ---- reading a checkpoint back (every shape checked: fpkit/checkpoint.h) */
 
 static int ck_read_failed(run_state *s, int rc, fpk_error *err) {
   return fpk_error_set(err, rc ? rc : FPK_EIO, "%s (a damaged checkpoint, or not one of this run)",
                        fpk_h5_reader_errmsg(s->resume));
-}
-
-static void shape_text(size_t rank, const size_t *dims, char *buf, size_t len) {
-  size_t k = 0;
-  buf[0] = '\0';
-  for (size_t a = 0; a < rank && k < len; a++)
-    k += (size_t)snprintf(buf + k, len - k, "[%zu]", dims[a]);
-  if (!rank) snprintf(buf, len, "a scalar");
-}
-
-/* Dataset `path` of exactly the shape dims[0..rank-1], into out. */
-static int ck_array(run_state *s, const char *path, size_t rank, const size_t *dims, double *out,
-                    fpk_error *err) {
-  size_t r, have[FPK_H5_MAX_RANK], n = 1;
-  int rc = fpk_h5_dataset_shape(s->resume, path, &r, have);
-  if (rc) return ck_read_failed(s, rc, err);
-  int same = r == rank;
-  for (size_t a = 0; a < rank; a++) same = same && have[a] == dims[a], n *= dims[a];
-  if (!same) {
-    char h[160], w[160];
-    shape_text(r, have, h, sizeof h);
-    shape_text(rank, dims, w, sizeof w);
-    return fpk_error_set(err, FPK_EINVAL,
-                         "%s: dataset '%s' has shape %s, this run's configuration needs %s (a "
-                         "damaged checkpoint)",
-                         fpk_h5_reader_path(s->resume), path, h, w);
-  }
-  if ((rc = fpk_h5_read_doubles(s->resume, path, n, out))) return ck_read_failed(s, rc, err);
-  return FPK_SUCCESS;
-}
-
-/* A finite number attribute. */
-static int ck_attr(run_state *s, const char *object, const char *name, double *v, fpk_error *err) {
-  int rc = fpk_h5_read_attr_double(s->resume, object, name, v);
-  if (rc) return ck_read_failed(s, rc, err);
-  if (!isfinite(*v))
-    return fpk_error_set(err, FPK_EINVAL, "%s: attribute '%s' of '%s' is %g (a damaged checkpoint)",
-                         fpk_h5_reader_path(s->resume), name, object, *v);
-  return FPK_SUCCESS;
-}
-
-/* A whole-number attribute in [0, max]. */
-static int ck_count(run_state *s, const char *object, const char *name, double max, size_t *v,
-                    fpk_error *err) {
-  double d;
-  int rc = ck_attr(s, object, name, &d, err);
-  if (rc) return rc;
-  if (!(d >= 0.0 && d <= max && d == floor(d)))
-    return fpk_error_set(err, FPK_EINVAL,
-                         "%s: attribute '%s' of '%s' is %g, expected a whole number in [0, %g] (a "
-                         "damaged checkpoint)",
-                         fpk_h5_reader_path(s->resume), name, object, d, max);
-  *v = (size_t)d;
-  return FPK_SUCCESS;
 }
 
 /* [nt][ny][nx] or [nt][nx] (rank 1 + dim), as the output writes densities; *rank on return. */
@@ -905,23 +851,11 @@ static int ck_read_method(run_state *s, method_out *m, fpk_error *err) {
   size_t dims[4], rank = field_dims(x, x->nt, dims), md[3] = {x->nt, x->dim, x->dim};
   int rc;
   snprintf(name, sizeof name, "/%s/density", m->name);
-  if ((rc = ck_array(s, name, rank, dims, m->density, err))) return rc;
+  if ((rc = fpk_ckpt_read_array(s->resume, name, rank, dims, m->density, err))) return rc;
   snprintf(name, sizeof name, "/%s/mean", m->name);
-  if ((rc = ck_array(s, name, 2, md, m->mean, err))) return rc;
+  if ((rc = fpk_ckpt_read_array(s->resume, name, 2, md, m->mean, err))) return rc;
   snprintf(name, sizeof name, "/%s/cov", m->name);
-  return ck_array(s, name, 3, md, m->cov, err);
-}
-
-/* The step position common to the fv and spectral states: attributes of /<method>/state. */
-static int ck_read_position(run_state *s, const char *obj, double *t, size_t *steps, double *t0,
-                            double *t1, double *h, size_t *n, size_t *i, fpk_error *err) {
-  int rc;
-  if ((rc = ck_attr(s, obj, "t", t, err)) || (rc = ck_count(s, obj, "steps", 1e18, steps, err)) ||
-      (rc = ck_attr(s, obj, "t0", t0, err)) || (rc = ck_attr(s, obj, "t1", t1, err)) ||
-      (rc = ck_attr(s, obj, "h", h, err)) || (rc = ck_count(s, obj, "n", FPK_MAX_STEPS, n, err)) ||
-      (rc = ck_count(s, obj, "i", FPK_MAX_STEPS, i, err)))
-    return rc;
-  return FPK_SUCCESS;
+  return fpk_ckpt_read_array(s->resume, name, 3, md, m->cov, err);
 }
 
 /* /fv of a checkpoint: outputs done (all of them when *done), steps, seconds, and the solver state
@@ -933,12 +867,12 @@ static int ck_read_fv(run_state *s, fpk_fv *fv, size_t *k, int *done, double *wa
   size_t flag;
   int rc;
   if ((rc = ck_read_method(s, &s->fv, err)) ||
-      (rc = ck_array(s, "/fv/mass", 1, &nt, s->fv_mass, err)) ||
-      (rc = ck_array(s, "/fv/min_density", 1, &nt, s->fv_min, err)) ||
-      (rc = ck_count(s, "/fv", "done", 1, &flag, err)) ||
-      (rc = ck_count(s, "/fv", "outputs_done", (double)nt, k, err)) ||
-      (rc = ck_count(s, "/fv", "steps", 1e18, &s->fv_steps, err)) ||
-      (rc = ck_attr(s, "/fv", "wall_seconds", wall, err)))
+      (rc = fpk_ckpt_read_array(s->resume, "/fv/mass", 1, &nt, s->fv_mass, err)) ||
+      (rc = fpk_ckpt_read_array(s->resume, "/fv/min_density", 1, &nt, s->fv_min, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/fv", "done", 1, &flag, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/fv", "outputs_done", (double)nt, k, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/fv", "steps", 1e18, &s->fv_steps, err)) ||
+      (rc = fpk_ckpt_read_finite(s->resume, "/fv", "wall_seconds", wall, err)))
     return rc;
   *done = (int)flag;
   if (*done) return *k == nt ? FPK_SUCCESS : fpk_error_set(err, FPK_EINVAL,
@@ -946,23 +880,12 @@ static int ck_read_fv(run_state *s, fpk_fv *fv, size_t *k, int *done, double *wa
                                                            fpk_h5_reader_path(s->resume), *k, nt);
   if (!fv)
     return fpk_error_set(err, FPK_EINVAL, "%s: /fv is not done", fpk_h5_reader_path(s->resume));
-  fpk_fv_state st = {0};
-  double *p = malloc(x->grid.size * sizeof *p);
-  if (!p) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-  size_t dims[3], rank = field_dims(x, 0, dims);
-  const char *o = "/fv/state";
-  const size_t nc = FPK_FV_STATE_CACHE;
-  if (!(rc = ck_array(s, "/fv/state/p", rank, dims, p, err)) &&
-      !(rc = ck_array(s, "/fv/state/cache", 1, &nc, st.cache, err)) &&
-      !(rc = ck_read_position(s, o, &st.t, &st.steps, &st.t0, &st.t1, &st.h, &st.n, &st.i, err)) &&
-      !(rc = ck_attr(s, o, "mass0", &st.mass0, err)) &&
-      !(rc = ck_attr(s, o, "mass_prev", &st.mass_prev, err))) {
-    st.p = p;
-    if (fpk_fv_restore(fv, &st))
-      rc = fpk_error_set(err, FPK_EINVAL, "%s: %s", fpk_h5_reader_path(s->resume),
-                         fpk_fv_errmsg(fv));
-  }
-  free(p);
+  fpk_fv_state st;
+  rc = fpk_h5_read_fv_state(s->resume, "/fv/state", &x->grid, &st, err);
+  if (!rc && fpk_fv_restore(fv, &st))
+    rc = fpk_error_set(err, FPK_EINVAL, "%s: %s", fpk_h5_reader_path(s->resume),
+                       fpk_fv_errmsg(fv));
+  fpk_h5_fv_state_free(&st);
   return rc;
 }
 
@@ -976,7 +899,7 @@ static int run_fv(run_state *s, fpk_error *err) {
   int rc, done = 0;
   double wall = 0.0; /* seconds spent before this process */
   const int resumed = s->resume && fpk_h5_exists(s->resume, "/fv");
-  if (resumed && ((rc = ck_count(s, "/fv", "done", 1, &flag, err)) || flag)) {
+  if (resumed && ((rc = fpk_ckpt_read_count(s->resume, "/fv", "done", 1, &flag, err)) || flag)) {
     /* done before the checkpoint: its outputs only */
     if (!rc) rc = ck_read_fv(s, NULL, &k, &done, &s->wall_fv, err);
     return rc;
@@ -1039,73 +962,6 @@ static int run_fv(run_state *s, fpk_error *err) {
   return rc;
 }
 
-/* The exact stationary density of the model on the grid, when there is a closed form: the
- * Gaussian N(A⁻¹c, Σ∞) of a stable linear model, or the mixture of a mixture-Langevin model on a
- * reflecting box (cell probabilities renormalised to the box); the 1D periodic closed form; the
- * Gibbs density of a gradient Langevin model. Returns 0 with *what set, or FPK_EUNSUP when there
- * is none. */
-static int exact_stationary(const experiment *x, double *p, const char **what, fpk_error *err) {
-  const fpk_model *m = x->model;
-  if (m->linear) {
-    fpk_gaussian g = {.dim = x->dim};
-    fpk_error e2 = {0};
-    if (fpk_exact_lyapunov(m->linear, g.cov, &e2)) return FPK_EUNSUP; /* not stable */
-    /* mean: A μ = c, by Cramer's rule (dim <= 2) */
-    const double *A = m->linear->A, *c = m->linear->c;
-    if (x->dim == 1) {
-      g.mean[0] = c[0] / A[0];
-    } else {
-      const double det = A[0] * A[3] - A[1] * A[2];
-      g.mean[0] = (c[0] * A[3] - A[1] * c[1]) / det;
-      g.mean[1] = (A[0] * c[1] - A[2] * c[0]) / det;
-    }
-    int rc = fpk_gaussian_cell_probs(&g, &x->grid, p, err);
-    if (rc) return rc;
-    double sum = 0.0;
-    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
-    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
-    *what = "Gaussian N(A^-1 c, Sigma_inf), Sigma_inf from the Lyapunov equation, renormalised to the box";
-    return FPK_SUCCESS;
-  }
-  /* dX = grad log p dt + sqrt(2) dW is reversible with zero flux p grad log p - grad p = 0, so on
-   * a box with reflecting walls its stationary law is p restricted to the box (model.h). */
-  const fpk_mixture *mix = fpk_model_mixture(m);
-  if (mix) {
-    int reflecting = 1;
-    for (size_t a = 0; a < x->dim; a++) reflecting &= x->grid.bc[a] == FPK_BC_REFLECTING;
-    if (!reflecting) return FPK_EUNSUP;
-    int rc = fpk_mixture_cell_probs(mix, &x->grid, p, err);
-    if (rc) return rc;
-    double sum = 0.0;
-    for (size_t i = 0; i < x->grid.size; i++) sum += p[i];
-    for (size_t i = 0; i < x->grid.size; i++) p[i] /= sum * x->grid.cell_volume;
-    *what = "Gaussian mixture sum_k w_k N(m_k, S_k), exact cell probabilities renormalised to the box";
-    return FPK_SUCCESS;
-  }
-  /* Any 1D model on a periodic grid: Risken's closed form (tilt, multiplicative noise). */
-  if (x->dim == 1 && x->grid.bc[0] == FPK_BC_PERIODIC) {
-    fpk_error e2 = {0};
-    if (fpk_exact_stationary_periodic_1d(m, &x->grid, p, NULL, &e2) == FPK_SUCCESS) {
-      *what = "1D periodic closed form p = (N/D) int_x^{x+L} exp(Phi(x) - Phi(y)) dy, Phi' = b/D "
-              "(Risken 1989, 11.3), by quadrature";
-      return FPK_SUCCESS;
-    }
-  }
-  /* Gradient Langevin (no tilt, no modulation): the Gibbs density e^{-beta U}/Z on the box. */
-  const fpk_langevin_params *lp = fpk_model_langevin_params(m);
-  if (lp && lp->modulation == 0.0) {
-    int tilted = 0;
-    for (size_t a = 0; a < x->dim; a++) tilted |= lp->tilt[a] != 0.0;
-    if (!tilted) {
-      int rc = fpk_exact_gibbs_cells(m, lp->beta, &x->grid, p, NULL, err);
-      if (rc) return rc;
-      *what = "Gibbs density exp(-beta U)/Z, Z by Gauss-Legendre quadrature over the box";
-      return FPK_SUCCESS;
-    }
-  }
-  return FPK_EUNSUP;
-}
-
 static int run_stationary(const experiment *x, const double *fv_t, const double *spectral_t,
                           stationary_out *st, fpk_error *err) {
   const size_t cells = x->grid.size, nt = x->nt;
@@ -1126,11 +982,14 @@ static int run_stationary(const experiment *x, const double *fv_t, const double 
   }
   if (x->gap_on && (rc = fpk_spectral_gap(&x->grid, x->model, &st->gap, err)))
     return fpk_error_prefix(err, "[stationary] gap: ");
-  rc = exact_stationary(x, st->exact, &st->exact_what, err);
+  /* the closed form when there is one (fpkit/exact.h); none is not an error */
+  fpk_error e = {0};
+  rc = fpk_exact_stationary_cells(x->model, &x->grid, st->exact, &st->exact_what, &e);
   if (rc == FPK_EUNSUP) {
     free(st->exact);
     st->exact = NULL;
   } else if (rc) {
+    *err = e;
     return rc;
   }
   const double *series[2] = {x->fv_on ? fv_t : NULL, x->spectral_on ? spectral_t : NULL};
@@ -1209,14 +1068,14 @@ static int ck_read_spectral(run_state *s, fpk_spectral *sp, size_t *k, int *done
   size_t flag;
   int rc;
   if ((rc = ck_read_method(s, &s->spectral, err)) ||
-      (rc = ck_array(s, "/spectral/mass", 1, &nt, dg->mass, err)) ||
-      (rc = ck_array(s, "/spectral/min_density", 1, &nt, dg->min, err)) ||
-      (rc = ck_array(s, "/spectral/tail_energy", 1, &nt, dg->tail, err)) ||
-      (rc = ck_array(s, "/spectral/edge_density", 1, &nt, dg->edge, err)) ||
-      (rc = ck_count(s, "/spectral", "done", 1, &flag, err)) ||
-      (rc = ck_count(s, "/spectral", "outputs_done", (double)nt, k, err)) ||
-      (rc = ck_count(s, "/spectral", "steps", 1e18, &dg->steps, err)) ||
-      (rc = ck_attr(s, "/spectral", "wall_seconds", wall, err)))
+      (rc = fpk_ckpt_read_array(s->resume, "/spectral/mass", 1, &nt, dg->mass, err)) ||
+      (rc = fpk_ckpt_read_array(s->resume, "/spectral/min_density", 1, &nt, dg->min, err)) ||
+      (rc = fpk_ckpt_read_array(s->resume, "/spectral/tail_energy", 1, &nt, dg->tail, err)) ||
+      (rc = fpk_ckpt_read_array(s->resume, "/spectral/edge_density", 1, &nt, dg->edge, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/spectral", "done", 1, &flag, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/spectral", "outputs_done", (double)nt, k, err)) ||
+      (rc = fpk_ckpt_read_count(s->resume, "/spectral", "steps", 1e18, &dg->steps, err)) ||
+      (rc = fpk_ckpt_read_finite(s->resume, "/spectral", "wall_seconds", wall, err)))
     return rc;
   *done = (int)flag;
   if (*done) return *k == nt ? FPK_SUCCESS : fpk_error_set(err, FPK_EINVAL,
@@ -1227,27 +1086,12 @@ static int ck_read_spectral(run_state *s, fpk_spectral *sp, size_t *k, int *done
     return fpk_error_set(err, FPK_EINVAL, "%s: /spectral is not done",
                          fpk_h5_reader_path(s->resume));
   fpk_spectral_state st, cur;
-  memset(&st, 0, sizeof st);
   fpk_spectral_get_state(sp, &cur);
-  const size_t nc = cur.nc, cd[2] = {nc, 2};
-  const char *o = "/spectral/state";
-  if ((rc = ck_read_position(s, o, &st.t, &st.steps, &st.t0, &st.t1, &st.h, &st.n, &st.i, err)) ||
-      (rc = ck_attr(s, o, "mass", &st.mass, err)) || (rc = ck_attr(s, o, "hc", &st.hc, err)) ||
-      (rc = ck_attr(s, o, "hist_h", &st.hist_h, err)))
-    return rc;
-  const int hist = st.hist_h != 0.0;
-  double *buf = malloc((hist ? 6 : 2) * nc * sizeof *buf);
-  if (!buf) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-  st.nc = nc;
-  st.uh = buf;
-  if (hist) st.uprev = buf + 2 * nc, st.nprev = buf + 4 * nc;
-  if (!(rc = ck_array(s, "/spectral/state/uh", 2, cd, buf, err)) && hist &&
-      !(rc = ck_array(s, "/spectral/state/uprev", 2, cd, buf + 2 * nc, err)))
-    rc = ck_array(s, "/spectral/state/nprev", 2, cd, buf + 4 * nc, err);
+  rc = fpk_h5_read_spectral_state(s->resume, "/spectral/state", cur.nc, &st, err);
   if (!rc && fpk_spectral_restore(sp, &st))
     rc = fpk_error_set(err, FPK_EINVAL, "%s: %s", fpk_h5_reader_path(s->resume),
                        fpk_spectral_errmsg(sp));
-  free(buf);
+  fpk_h5_spectral_state_free(&st);
   return rc;
 }
 
@@ -1264,7 +1108,8 @@ static int run_spectral(run_state *s, fpk_error *err) {
   int rc, done = 0;
   double wall = 0.0; /* seconds spent before this process */
   const int resumed = s->resume && fpk_h5_exists(s->resume, "/spectral");
-  if (resumed && ((rc = ck_count(s, "/spectral", "done", 1, &flag, err)) || flag)) {
+  if (resumed &&
+      ((rc = fpk_ckpt_read_count(s->resume, "/spectral", "done", 1, &flag, err)) || flag)) {
     if (!rc) rc = ck_read_spectral(s, NULL, &k, &done, &s->wall_spectral, err);
     return rc;
   }
@@ -1364,12 +1209,6 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
   return rc ? rc : fpk_h5_attach_scales(f, name, "t component component2");
 }
 
-static double mean_dist(size_t d, const double *a, const double *b) {
-  double s = 0.0;
-  for (size_t i = 0; i < d; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
-  return sqrt(s);
-}
-
 /* Every metric between two methods at every output time: /errors/<metric>_<a>_<b>. */
 static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, const method_out *b,
                         double *last) {
@@ -1382,8 +1221,8 @@ static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, con
     v[1 * nt + k] = fpk_dist_l2(&x->grid, p, q);
     v[2 * nt + k] = fpk_dist_linf(&x->grid, p, q);
     v[3 * nt + k] = fpk_dist_kl(&x->grid, p, q);
-    v[4 * nt + k] = mean_dist(d, a->mean + k * d, b->mean + k * d);
-    v[5 * nt + k] = mean_dist(d * d, a->cov + k * d * d, b->cov + k * d * d);
+    v[4 * nt + k] = fpk_dist_euclid(d, a->mean + k * d, b->mean + k * d);
+    v[5 * nt + k] = fpk_dist_euclid(d * d, a->cov + k * d * d, b->cov + k * d * d);
   }
   static const char *metric[] = {"l1", "l2", "linf", "kl", "mean", "cov"};
   static const char *what[] = {
@@ -1483,8 +1322,7 @@ static void release(run_state *s) {
   fpk_config_free(s->cfg);
   free(s->ck_path);
   free(s->config_text), free(s->config_file), free(s->output), free(s->exact_what);
-  free(s->mc_counts), free(s->mc_outside), free(s->mc_alive), free(s->mc_moments);
-  free(s->mc_paths);
+  fpk_h5_mc_state_free(&s->mc_resume);
 }
 
 /* The writer's error (its status: FPK_EIO, or FPK_ENUMERIC for a non-finite value); a failure
@@ -1497,24 +1335,10 @@ static int h5_failed(fpk_h5 *f, fpk_error *err) {
 
 /* ---- writing a checkpoint (layout: docs/checkpoint.md) */
 
-/* The root attribute that marks a checkpoint, and the version of its layout. */
-static const char CK_MARKER[] =
-    "fpkit run checkpoint: the state of an interrupted run; continue it with fpkit run --resume "
-    "FILE (docs/checkpoint.md)";
-#define CK_FORMAT 1
-
 /* The configuration the output stores: the checkpoint's own text when resuming (the run's
  * configuration, verbatim), else the resolved one. */
 static const char *config_text(run_state *s) {
   return s->config_text ? s->config_text : fpk_config_resolved(s->cfg);
-}
-
-static int ck_write_position(fpk_h5 *f, const char *o, double t, size_t steps, double t0,
-                             double t1, double h, size_t n, size_t i) {
-  return fpk_h5_attr_double(f, o, "t", t) || fpk_h5_attr_u64(f, o, "steps", steps) ||
-         fpk_h5_attr_double(f, o, "t0", t0) || fpk_h5_attr_double(f, o, "t1", t1) ||
-         fpk_h5_attr_double(f, o, "h", h) || fpk_h5_attr_u64(f, o, "n", n) ||
-         fpk_h5_attr_u64(f, o, "i", i);
 }
 
 /* /fv: every output array (rows from outputs_done on are not results yet), and the solver state
@@ -1532,15 +1356,7 @@ static int ck_write_fv(fpk_h5 *f, run_state *s, const fpk_fv_state *st, double w
       fpk_h5_attr_double(f, "/fv", "wall_seconds", done ? s->wall_fv : wall))
     return 1;
   if (done) return 0;
-  size_t dims[3], rank = field_dims(x, 0, dims);
-  return fpk_h5_group(f, "/fv/state", "finite-volume solver at a step boundary (fpk_fv_state)") ||
-         fpk_h5_write(f, "/fv/state/p", rank, dims, st->p, "1/length^dim", "density at t") ||
-         fpk_h5_write(f, "/fv/state/cache", 1, (const size_t[]){FPK_FV_STATE_CACHE}, st->cache,
-                      NULL, "the solver's cached factorisations (fpk_fv_state.cache, opaque)") ||
-         ck_write_position(f, "/fv/state", st->t, st->steps, st->t0, st->t1, st->h, st->n,
-                           st->i) ||
-         fpk_h5_attr_double(f, "/fv/state", "mass0", st->mass0) ||
-         fpk_h5_attr_double(f, "/fv/state", "mass_prev", st->mass_prev);
+  return fpk_h5_write_fv_state(f, "/fv/state", &x->grid, st) != FPK_SUCCESS;
 }
 
 /* /spectral: the same, with the diagnostics, and the Fourier state (û, SBDF2's history). */
@@ -1561,20 +1377,7 @@ static int ck_write_spectral(fpk_h5 *f, run_state *s, const fpk_spectral_state *
       fpk_h5_attr_double(f, "/spectral", "wall_seconds", done ? s->wall_spectral : wall))
     return 1;
   if (done) return 0;
-  const char *o = "/spectral/state";
-  const size_t cd[2] = {st->nc, 2};
-  if (fpk_h5_group(f, o, "spectral solver at a step boundary (fpk_spectral_state)") ||
-      fpk_h5_write(f, "/spectral/state/uh", 2, cd, st->uh, NULL,
-                   "Fourier coefficients (r2c of the point values), [mode][re, im]") ||
-      ck_write_position(f, o, st->t, st->steps, st->t0, st->t1, st->h, st->n, st->i) ||
-      fpk_h5_attr_double(f, o, "mass", st->mass) || fpk_h5_attr_double(f, o, "hc", st->hc) ||
-      fpk_h5_attr_double(f, o, "hist_h", st->hist_h))
-    return 1;
-  if (st->hist_h == 0.0) return 0;
-  return fpk_h5_write(f, "/spectral/state/uprev", 2, cd, st->uprev, NULL,
-                      "sbdf2 history: coefficients of the previous step") ||
-         fpk_h5_write(f, "/spectral/state/nprev", 2, cd, st->nprev, NULL,
-                      "sbdf2 history: the explicit term of the previous step");
+  return fpk_h5_write_spectral_state(f, "/spectral/state", st) != FPK_SUCCESS;
 }
 
 /* /stationary, once done: the fields, the relaxation KL (NaN for a method that did not run), the
@@ -1596,29 +1399,10 @@ static int ck_write_stationary(fpk_h5 *f, run_state *s) {
   return 0;
 }
 
-/* /mc while the ensemble runs: the engine's state after a round (fpk_mc_state); the integer
- * counts are stored as doubles, exact below 2^53 (paths are at most 2^40). */
+/* /mc while the ensemble runs: the engine's state after a round (fpkit/checkpoint.h), and the
+ * seconds spent. */
 static int ck_write_mc(fpk_h5 *f, const fpk_mc_state *st, double wall) {
-  const size_t nt = st->nt, n = nt * st->cells, nstat = FPK_MC_NSTAT(st->dim);
-  double *v = malloc((n > 2 * nt ? n : 2 * nt) * sizeof *v);
-  if (!v) return 1; /* f has no error: h5_failed reports the memory */
-  size_t cd[2] = {nt, st->cells}, md[2] = {nt, nstat};
-  for (size_t i = 0; i < n; i++) v[i] = (double)st->counts[i];
-  int bad = fpk_h5_group(f, "/mc", "Monte Carlo ensemble in progress (fpk_mc_state)") ||
-            fpk_h5_write(f, "/mc/counts", 2, cd, v, NULL, "histogram counts of the paths done") ||
-            fpk_h5_write(f, "/mc/moments", 2, md, st->moments, NULL,
-                         "survivors, mean, packed co-moment of the paths done");
-  for (size_t k = 0; k < nt; k++) v[k] = (double)st->outside[k], v[nt + k] = (double)st->alive[k];
-  bad = bad || fpk_h5_write(f, "/mc/outside", 1, &nt, v, NULL, "survivors outside the grid") ||
-        fpk_h5_write(f, "/mc/alive", 1, &nt, v + nt, NULL, "survivors");
-  free(v);
-  if (!bad && st->kept_rows) {
-    size_t pd[3] = {st->kept_rows, st->nsteps + 1, st->dim};
-    bad = fpk_h5_write(f, "/mc/paths", 3, pd, st->paths, "length", "kept paths done");
-  }
-  return bad || fpk_h5_attr_u64(f, "/mc", "next_block", st->next_block) ||
-         fpk_h5_attr_u64(f, "/mc", "paths_done", st->paths_done) ||
-         fpk_h5_attr_u64(f, "/mc", "kept_rows", st->kept_rows) ||
+  return fpk_h5_write_mc_state(f, "/mc", st) ||
          fpk_h5_attr_double(f, "/mc", "wall_seconds", wall);
 }
 
@@ -1637,10 +1421,7 @@ static int write_checkpoint(run_state *s, const ck_progress *ip, fpk_error *err)
   /* the FFT plans of this process, so that a resumed one makes the same (fpkit/spectral.h) */
   char *wisdom =
       x->spectral_on || x->gap_on || x->stationary_on ? fpk_spectral_export_wisdom() : NULL;
-  int bad = fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-            fpk_h5_attr_string(f, "/", "fpkit_checkpoint", CK_MARKER) ||
-            fpk_h5_attr_u64(f, "/", "checkpoint_format", CK_FORMAT) ||
-            fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
+  int bad = fpk_ckpt_mark(f) || fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
             fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
             fpk_h5_attr_string(f, "/", "output", x->output) ||
             fpk_h5_attr_string(f, "/", "created", s->created) ||
@@ -1678,69 +1459,22 @@ static int mc_checkpoint(const fpk_mc_state *st, void *user) {
 
 /* ---- reading the other parts of a checkpoint back */
 
-/* Whole numbers in [0, max] stored as doubles, into n uint64 values. */
-static int ck_counts(run_state *s, const char *path, size_t rank, const size_t *dims, size_t n,
-                     double max, double *buf, uint64_t *out, fpk_error *err) {
-  int rc = ck_array(s, path, rank, dims, buf, err);
-  if (rc) return rc;
-  for (size_t i = 0; i < n; i++) {
-    if (!(buf[i] >= 0.0 && buf[i] <= max && buf[i] == floor(buf[i])))
-      return fpk_error_set(err, FPK_EINVAL,
-                           "%s: '%s'[%zu] = %g is not a count in [0, %g] (a damaged checkpoint)",
-                           fpk_h5_reader_path(s->resume), path, i, buf[i], max);
-    out[i] = (uint64_t)buf[i];
-  }
-  return FPK_SUCCESS;
-}
-
 /* /mc: the engine's state, into st (arrays owned by s). */
 static int ck_read_mc(run_state *s, fpk_mc_state *st, double *wall, fpk_error *err) {
   const experiment *x = &s->x;
-  const size_t nt = x->nt, cells = x->grid.size, d = x->dim, N = x->mc.npaths;
-  const size_t nstat = FPK_MC_NSTAT(d);
-  const size_t nblocks = (N + FPK_MC_BLOCK_PATHS - 1) / FPK_MC_BLOCK_PATHS;
   size_t total = 0;
-  for (size_t k = 0; k < nt; k++) {
+  for (size_t k = 0; k < x->nt; k++) {
     size_t n;
     double h;
     int rc = fpk_time_steps(k ? x->t[k - 1] : 0.0, x->t[k], x->mc.dt, &n, &h, err);
     if (rc) return rc;
     total += n;
   }
-  memset(st, 0, sizeof *st);
-  int rc;
-  if ((rc = ck_count(s, "/mc", "next_block", (double)nblocks, &st->next_block, err)) ||
-      (rc = ck_count(s, "/mc", "paths_done", (double)N, &st->paths_done, err)) ||
-      (rc = ck_count(s, "/mc", "kept_rows", (double)x->mc.keep_paths, &st->kept_rows, err)) ||
-      (rc = ck_attr(s, "/mc", "wall_seconds", wall, err)))
-    return rc;
-  const size_t kept = st->kept_rows;
-  double *buf = malloc((nt * cells > nt ? nt * cells : nt) * sizeof *buf);
-  s->mc_counts = malloc(nt * cells * sizeof(uint64_t));
-  s->mc_outside = malloc(nt * sizeof(uint64_t));
-  s->mc_alive = malloc(nt * sizeof(uint64_t));
-  s->mc_moments = malloc(nt * nstat * sizeof(double));
-  if (kept) s->mc_paths = malloc(kept * (total + 1) * d * sizeof(double));
-  if (!buf || !s->mc_counts || !s->mc_outside || !s->mc_alive || !s->mc_moments ||
-      (kept && !s->mc_paths)) {
-    free(buf);
-    return fpk_error_set(err, FPK_ENOMEM, "out of memory reading the Monte Carlo state");
-  }
-  size_t cd[2] = {nt, cells}, md[2] = {nt, nstat}, pd[3] = {kept, total + 1, d};
-  if (!(rc = ck_counts(s, "/mc/counts", 2, cd, nt * cells, (double)N, buf, s->mc_counts, err)) &&
-      !(rc = ck_counts(s, "/mc/outside", 1, &nt, nt, (double)N, buf, s->mc_outside, err)) &&
-      !(rc = ck_counts(s, "/mc/alive", 1, &nt, nt, (double)N, buf, s->mc_alive, err)) &&
-      !(rc = ck_array(s, "/mc/moments", 2, md, s->mc_moments, err)) && kept)
-    rc = ck_array(s, "/mc/paths", 3, pd, s->mc_paths, err);
-  free(buf);
-  if (rc) return rc;
-  *st = (fpk_mc_state){.npaths = N, .nt = nt, .cells = cells, .dim = d, .nsteps = total,
-                       .keep_paths = x->mc.keep_paths, .seed = x->mc.seed,
-                       .next_block = st->next_block,
-                       .paths_done = st->paths_done, .counts = s->mc_counts,
-                       .outside = s->mc_outside, .alive = s->mc_alive, .moments = s->mc_moments,
-                       .kept_rows = kept, .paths = s->mc_paths};
-  return FPK_SUCCESS;
+  const fpk_mc_state expect = {.npaths = x->mc.npaths, .nt = x->nt, .cells = x->grid.size,
+                               .dim = x->dim, .nsteps = total, .keep_paths = x->mc.keep_paths,
+                               .seed = x->mc.seed};
+  int rc = fpk_h5_read_mc_state(s->resume, "/mc", &expect, st, err);
+  return rc ? rc : fpk_ckpt_read_finite(s->resume, "/mc", "wall_seconds", wall, err);
 }
 
 /* /stationary, done before the checkpoint. */
@@ -1751,8 +1485,8 @@ static int ck_read_stationary(run_state *s, fpk_error *err) {
   size_t dims[3], rank = field_dims(x, 0, dims), kd[2] = {2, x->nt};
   if (!(st->kl = calloc(2 * x->nt, sizeof(double))))
     return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-  int rc = ck_array(s, "/stationary/kl", 2, kd, st->kl, err);
-  if (!rc) rc = ck_attr(s, "/stationary", "gap", &st->gap, err);
+  int rc = fpk_ckpt_read_array(s->resume, "/stationary/kl", 2, kd, st->kl, err);
+  if (!rc) rc = fpk_ckpt_read_finite(s->resume, "/stationary", "gap", &st->gap, err);
   const char *names[3] = {"/stationary/fv", "/stationary/spectral", "/stationary/exact"};
   double **fields[3] = {&st->fv, &st->spectral, &st->exact};
   const int want[3] = {x->stationary_on && x->fv_on, x->stationary_on && x->spectral_on, -1};
@@ -1765,7 +1499,7 @@ static int ck_read_stationary(run_state *s, fpk_error *err) {
     if (!is) continue;
     if (!(*fields[m] = calloc(cells, sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "out of memory");
-    rc = ck_array(s, names[m], rank, dims, *fields[m], err);
+    rc = fpk_ckpt_read_array(s->resume, names[m], rank, dims, *fields[m], err);
   }
   if (!rc && st->exact) {
     if ((rc = fpk_h5_read_attr_string(s->resume, "/stationary/exact", "what", &s->exact_what)))
@@ -1792,42 +1526,21 @@ static fpk_config *load_stored_config(const char *text, const char *ckpt, fpk_er
   return c;
 }
 
-/* --resume: opens the checkpoint, checks what it is and which version wrote it, and takes the
- * run's configuration, configuration path, output, start time and checkpoint interval from it
- * (the command line's -o, --checkpoint and --checkpoint-every still apply). */
+/* --resume: opens the checkpoint (fpk_ckpt_open checks what it is and which version wrote it)
+ * and takes the run's configuration, configuration path, output, start time and checkpoint
+ * interval from it (the command line's -o, --checkpoint and --checkpoint-every still apply). */
 static int open_resume(run_state *s, fpk_run_options *o, fpk_error *err) {
   const char *path = o->resume_path;
-  if (!(s->resume = fpk_h5_reader_open(path, err))) return err->status;
+  if (!(s->resume = fpk_ckpt_open(path, err))) return err->status;
   fpk_h5_reader *r = s->resume;
-  if (!fpk_h5_has_attr(r, "/", "fpkit_checkpoint"))
-    return fpk_error_set(err, FPK_EINVAL,
-                         "'%s' is not an fpkit checkpoint (no root attribute fpkit_checkpoint): "
-                         "--resume takes the file that fpkit run --checkpoint-every writes "
-                         "(OUT.h5.ckpt by default)",
-                         path);
-  char *version = NULL;
-  int rc = ck_string(s, "fpkit_version", &version, err);
-  if (rc) return rc;
-  if (strcmp(version, FPK_VERSION)) {
-    rc = fpk_error_set(err, FPK_EINVAL,
-                       "checkpoint '%s' was written by fpkit %s; this is fpkit %s: a run resumes "
-                       "only with the version that started it (run its configuration again)",
-                       path, version, FPK_VERSION);
-    free(version);
-    return rc;
-  }
-  free(version);
-  double format, every;
-  if ((rc = ck_attr(s, "/", "checkpoint_format", &format, err))) return rc;
-  if (format != CK_FORMAT)
-    return fpk_error_set(err, FPK_EINVAL, "checkpoint '%s' has layout %g, this fpkit reads %d",
-                         path, format, CK_FORMAT);
+  double every;
+  int rc;
   char *created = NULL;
   if ((rc = ck_string(s, "config", &s->config_text, err)) ||
       (rc = ck_string(s, "config_file", &s->config_file, err)) ||
       (rc = ck_string(s, "output", &s->output, err)) ||
       (rc = ck_string(s, "created", &created, err)) ||
-      (rc = ck_attr(s, "/", "checkpoint_every", &every, err)))
+      (rc = fpk_ckpt_read_finite(s->resume, "/", "checkpoint_every", &every, err)))
     return rc;
   snprintf(s->created, sizeof s->created, "%s", created);
   free(created);
@@ -1917,11 +1630,10 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   if (x->mc_on) {
     if ((rc = ck_between(s, "mc", err))) return rc;
     x->mc.nthreads = opt->threads;
-    fpk_mc_state resume;
     double wall = 0.0;
     if (s->resume && fpk_h5_exists(s->resume, "/mc")) {
-      if ((rc = ck_read_mc(s, &resume, &wall, err))) return rc;
-      x->mc.resume = &resume;
+      if ((rc = ck_read_mc(s, &s->mc_resume, &wall, err))) return rc;
+      x->mc.resume = &s->mc_resume;
     }
     if (s->ck_on) {
       x->mc.poll = ck_poll;

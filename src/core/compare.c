@@ -30,6 +30,20 @@ double fpk_dist_linf(const fpk_grid *g, const double *p, const double *q) {
   return m;
 }
 
+double fpk_sorted_quantile(const double *x, size_t n, double p) {
+  double r = ceil((double)n * p);
+  size_t i = r < 1.0 ? 1 : (r > (double)n ? n : (size_t)r);
+  return x[i - 1];
+}
+
+/* Plain sum of squares in order (no scaling against overflow): the values `fpkit run` compared
+ * before this moved here, bit for bit. */
+double fpk_dist_euclid(size_t n, const double *a, const double *b) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+  return sqrt(s);
+}
+
 /* Cells with p <= 0 (including negative values from spectral solvers) contribute nothing;
  * q <= 0 where p > 0 makes the divergence infinite. */
 double fpk_dist_kl(const fpk_grid *g, const double *p, const double *q) {

@@ -192,3 +192,12 @@ double fpk_kolmogorov_isf(double q) {
   if (q >= 1.0) return 0.0;
   return q <= 0.5 ? solve(q, 1) : solve(1.0 - q, 0);
 }
+
+double fpk_kolmogorov_ks_distance(const double *x, size_t n, double scale, double shift) {
+  double d = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    const double k = fpk_kolmogorov_cdf(scale * x[i] + shift);
+    d = fmax(d, fmax((double)(i + 1) / (double)n - k, k - (double)i / (double)n));
+  }
+  return d;
+}

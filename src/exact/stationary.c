@@ -649,3 +649,80 @@ int fpk_exact_stationary_periodic_1d(const fpk_model *m, const fpk_grid *g, doub
   free(pr), free(q);
   return rc;
 }
+
+/* ---- the closed form of a model's stationary law, when there is one ------------------------- */
+
+/* Cell probabilities q (Σ q = mass in the box) as cell averages of the law restricted to the box. */
+static void renormalise(const fpk_grid *g, double *p) {
+  double sum = 0.0;
+  for (size_t i = 0; i < g->size; i++) sum += p[i];
+  for (size_t i = 0; i < g->size; i++) p[i] /= sum * g->cell_volume;
+}
+
+static int none(fpk_error *err, const char *why) {
+  return fpk_error_set(err, FPK_EUNSUP, "no closed-form stationary density: %s", why);
+}
+
+int fpk_exact_stationary_cells(const fpk_model *m, const fpk_grid *g, double *p,
+                               const char **what, fpk_error *err) {
+  const char *unused;
+  if (!what) what = &unused;
+  if (m->linear) {
+    fpk_gaussian law = {.dim = g->dim};
+    fpk_error e2 = {0};
+    if (fpk_exact_lyapunov(m->linear, law.cov, &e2)) return none(err, e2.msg); /* not stable */
+    if (g->dim > 2) return none(err, "a linear model in more than 2 dimensions");
+    /* mean: A μ = c, by Cramer's rule (dim <= 2) */
+    const double *A = m->linear->A, *c = m->linear->c;
+    if (g->dim == 1) {
+      law.mean[0] = c[0] / A[0];
+    } else {
+      const double det = A[0] * A[3] - A[1] * A[2];
+      law.mean[0] = (c[0] * A[3] - A[1] * c[1]) / det;
+      law.mean[1] = (A[0] * c[1] - A[2] * c[0]) / det;
+    }
+    int rc = fpk_gaussian_cell_probs(&law, g, p, err);
+    if (rc) return rc;
+    renormalise(g, p);
+    *what = "Gaussian N(A^-1 c, Sigma_inf), Sigma_inf from the Lyapunov equation, renormalised to "
+            "the box";
+    return FPK_SUCCESS;
+  }
+  /* dX = grad log p dt + sqrt(2) dW is reversible with zero flux p grad log p - grad p = 0, so on
+   * a box with reflecting walls its stationary law is p restricted to the box (model.h). */
+  const fpk_mixture *mix = fpk_model_mixture(m);
+  if (mix) {
+    int reflecting = 1;
+    for (size_t a = 0; a < g->dim; a++) reflecting &= g->bc[a] == FPK_BC_REFLECTING;
+    if (!reflecting) return none(err, "a mixture-Langevin model on a box without reflecting walls");
+    int rc = fpk_mixture_cell_probs(mix, g, p, err);
+    if (rc) return rc;
+    renormalise(g, p);
+    *what = "Gaussian mixture sum_k w_k N(m_k, S_k), exact cell probabilities renormalised to the "
+            "box";
+    return FPK_SUCCESS;
+  }
+  /* Any 1D model on a periodic grid: Risken's closed form (tilt, multiplicative noise). */
+  if (g->dim == 1 && g->bc[0] == FPK_BC_PERIODIC) {
+    fpk_error e2 = {0};
+    if (fpk_exact_stationary_periodic_1d(m, g, p, NULL, &e2) == FPK_SUCCESS) {
+      *what = "1D periodic closed form p = (N/D) int_x^{x+L} exp(Phi(x) - Phi(y)) dy, Phi' = b/D "
+              "(Risken 1989, 11.3), by quadrature";
+      return FPK_SUCCESS;
+    }
+  }
+  /* Gradient Langevin (no tilt, no modulation): the Gibbs density e^{-beta U}/Z on the box. */
+  const fpk_langevin_params *lp = fpk_model_langevin_params(m);
+  if (lp && lp->modulation == 0.0) {
+    int tilted = 0;
+    for (size_t a = 0; a < g->dim; a++) tilted |= lp->tilt[a] != 0.0;
+    if (!tilted) {
+      int rc = fpk_exact_gibbs_cells(m, lp->beta, g, p, NULL, err);
+      if (rc) return rc;
+      *what = "Gibbs density exp(-beta U)/Z, Z by Gauss-Legendre quadrature over the box";
+      return FPK_SUCCESS;
+    }
+  }
+  return none(err, "not a stable linear model, a mixture-Langevin model on a reflecting box, a 1D "
+                   "model on a periodic grid or an untilted, unmodulated Langevin model");
+}
