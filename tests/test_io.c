@@ -466,15 +466,16 @@ static void write_field2d(const char *path, int failed, int rank2) {
 static void test_xdmf(void **state) {
   (void)state;
   char side[256];
+  /* the whole name + ".xmf": out.h5, out.hdf5 and out are three results with three sidecars */
   fpk_xdmf_path("a/b.h5", side, sizeof side);
-  assert_string_equal(side, "a/b.xmf");
+  assert_string_equal(side, "a/b.h5.xmf");
   fpk_xdmf_path("c.hdf5", side, sizeof side);
-  assert_string_equal(side, "c.xmf");
+  assert_string_equal(side, "c.hdf5.xmf");
   fpk_xdmf_path("d.out", side, sizeof side);
   assert_string_equal(side, "d.out.xmf");
 
   write_field2d(in_dir("f2.h5"), 0, 0);
-  const char *xml = slurp(in_dir("f2.xmf"));
+  const char *xml = slurp(in_dir("f2.h5.xmf"));
   assert_non_null(xml);
   assert_msg_has(xml, "<!-- written by fpkit");
   assert_msg_has(xml, "CollectionType=\"Temporal\"");
@@ -504,7 +505,7 @@ static void test_xdmf(void **state) {
         fpk_h5_xdmf_field(f, "/mc/density") || fpk_h5_commit(f))
       fail_msg("%s", fpk_h5_errmsg(f));
     fpk_h5_close(f);
-    xml = slurp(in_dir("f3.xmf"));
+    xml = slurp(in_dir("f3.h5.xmf"));
     assert_non_null(xml);
     assert_msg_has(xml, "TopologyType=\"3DCoRectMesh\" Dimensions=\"2 3 4\"");
     assert_msg_has(xml, "Format=\"XML\">10 -1 0.5</DataItem>");
@@ -514,11 +515,183 @@ static void test_xdmf(void **state) {
   }
   /* a failed run: no sidecar, and the earlier one (fpkit's) is gone */
   write_field2d(in_dir("f2.h5"), 1, 0);
-  assert_int_not_equal(stat(in_dir("f2.xmf"), &st), 0);
+  assert_int_not_equal(stat(in_dir("f2.h5.xmf"), &st), 0);
   /* a field that is not [t][y][x]: the file is committed, the sidecar refused */
   write_field2d(in_dir("r2.h5"), 0, 1);
   assert_int_equal(stat(in_dir("r2.h5"), &st), 0);
-  assert_int_not_equal(stat(in_dir("r2.xmf"), &st), 0);
+  assert_int_not_equal(stat(in_dir("r2.h5.xmf"), &st), 0);
+}
+
+/* A 2D field over time written to path with options o: FPK_SUCCESS, the commit's status, or -1
+ * when fpk_h5_create refused (err says why). */
+static int commit_field2d(const char *path, const fpk_h5_create_options *o, fpk_error *err) {
+  fpk_h5 *f = fpk_h5_create(path, o, err);
+  if (!f) return -1;
+  const double x[4] = {0.5, 1.5, 2.5, 3.5}, y[3] = {-1, 0, 1}, t[2] = {0, 0.25};
+  double field[24];
+  for (size_t i = 0; i < 24; i++) field[i] = (double)i;
+  const size_t d[3] = {2, 3, 4};
+  if (fpk_h5_group(f, "/grid", NULL) || fpk_h5_write_scale(f, "/grid/x", 4, x, NULL, NULL) ||
+      fpk_h5_write_scale(f, "/grid/y", 3, y, NULL, NULL) || fpk_h5_group(f, "/fv", NULL) ||
+      fpk_h5_write_scale(f, "/fv/t", 2, t, NULL, NULL) ||
+      fpk_h5_write(f, "/fv/density", 3, d, field, NULL, NULL) ||
+      fpk_h5_attach_scales(f, "/fv/density", "t y x") || fpk_h5_xdmf_field(f, "/fv/density"))
+    fail_msg("%s", fpk_h5_errmsg(f));
+  const int rc = fpk_h5_commit(f);
+  if (rc) fpk_error_set(err, rc, "%s", fpk_h5_errmsg(f));
+  fpk_h5_close(f);
+  return rc;
+}
+
+/* A file with no XDMF field (a 1D result) at path: its commit removes only fpkit's sidecar of
+ * this same file. */
+static void commit_1d(const char *path, int force) {
+  fpk_error err = {0};
+  fpk_h5_create_options o = {.force = force};
+  double v[2] = {1, 2};
+  size_t n = 2;
+  fpk_h5 *f = fpk_h5_create(path, &o, &err);
+  if (!f) fail_msg("create %s: %s", path, err.msg);
+  if (fpk_h5_write(f, "/v", 1, &n, v, NULL, NULL) || fpk_h5_commit(f))
+    fail_msg("%s", fpk_h5_errmsg(f));
+  fpk_h5_close(f);
+}
+
+static int exists(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+/* OUT.h5, OUT.hdf5 and OUT once shared the sidecar OUT.xmf: a rerun to OUT.hdf5 replaced OUT.h5's
+ * and a 1D run to OUT.hdf5 deleted it. A sidecar is now the whole name + ".xmf", and a sidecar is
+ * replaced or removed only when it is fpkit's sidecar of the file being written. */
+static void test_sidecar_names(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const char *names[3] = {"s.h5", "s.hdf5", "s"};
+  for (int i = 0; i < 3; i++)
+    if (commit_field2d(in_dir(names[i]), NULL, &err)) fail_msg("%s: %s", names[i], err.msg);
+  char side[300], want[64];
+  for (int i = 0; i < 3; i++) {
+    fpk_xdmf_path(in_dir(names[i]), side, sizeof side);
+    const char *xml = slurp(side);
+    if (!xml) fail_msg("no sidecar %s", side);
+    snprintf(want, sizeof want, ">%s:/fv/density</DataItem>", names[i]);
+    assert_msg_has(xml, want);
+  }
+  /* a 1D result to s.hdf5 removes s.hdf5's sidecar, not s.h5's */
+  commit_1d(in_dir("s.hdf5"), 0);
+  assert_false(exists(in_dir("s.hdf5.xmf")));
+  assert_true(exists(in_dir("s.h5.xmf")));
+  /* fpkit's sidecar of another file at this file's sidecar path (copied there, or renamed): not
+   * fpkit's sidecar of this file, so refused unless forced, and never removed by a 1D result */
+  char *copy = strdup(slurp(in_dir("s.h5.xmf")));
+  write_text(in_dir("o.h5.xmf"), copy);
+  assert_int_equal(commit_field2d(in_dir("o.h5"), NULL, &err), -1);
+  assert_msg_has(err.msg, "o.h5.xmf' exists and is not the XDMF sidecar fpkit wrote for");
+  commit_1d(in_dir("o.h5"), 1);
+  assert_string_equal(slurp(in_dir("o.h5.xmf")), copy);
+  /* the name fpkit gave sidecars before, s.xmf: removed when it is fpkit's sidecar of s.h5 and
+   * s.h5 is written again; kept when it describes another file */
+  write_text(in_dir("s.xmf"), copy);
+  commit_field2d(in_dir("s.h5"), NULL, &err);
+  assert_false(exists(in_dir("s.xmf")));
+  write_text(in_dir("s.xmf"), copy);
+  commit_1d(in_dir("s.hdf5"), 0);
+  assert_true(exists(in_dir("s.xmf")));
+  free(copy);
+}
+
+/* The sidecar's path is checked by fpk_h5_create, before anything is computed, with the output's
+ * rules; a checkpoint (no_sidecar) never gets one. */
+static void test_sidecar_destination(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  write_text(in_dir("u.h5.xmf"), "<?xml version=\"1.0\"?><!-- my ParaView state --><Xdmf/>");
+  assert_null(fpk_h5_create(in_dir("u.h5"), NULL, &err));
+  assert_msg_has(err.msg, "u.h5.xmf' exists and is not the XDMF sidecar fpkit wrote for");
+  assert_msg_has(err.msg, "set force (fpkit: --force)");
+  assert_false(exists(in_dir("u.h5")));
+  const fpk_h5_create_options forced = {.force = 1};
+  if (commit_field2d(in_dir("u.h5"), &forced, &err)) fail_msg("%s", err.msg);
+  assert_msg_has(slurp(in_dir("u.h5.xmf")), ">u.h5:/fv/density<");
+  /* a directory there is an error even when forced */
+  assert_int_equal(mkdir(in_dir("v.h5.xmf"), 0700), 0);
+  assert_null(fpk_h5_create(in_dir("v.h5"), &forced, &err));
+  assert_msg_has(err.msg, "v.h5.xmf', where the XDMF sidecar of");
+  assert_msg_has(err.msg, "is not a regular file");
+  /* a symbolic link: refused unless forced, like the output */
+  assert_int_equal(symlink("elsewhere", in_dir("w.h5.xmf")), 0);
+  assert_null(fpk_h5_create(in_dir("w.h5"), NULL, &err));
+  assert_msg_has(err.msg, "is a symbolic link");
+  /* no_sidecar (checkpoints): the path is not checked, nothing is written there */
+  const fpk_h5_create_options ck = {.no_sidecar = 1};
+  if (commit_field2d(in_dir("v.h5"), &ck, &err)) fail_msg("%s", err.msg);
+  if (commit_field2d(in_dir("k.h5.ckpt"), &ck, &err)) fail_msg("%s", err.msg);
+  assert_false(exists(in_dir("k.h5.ckpt.xmf")));
+}
+
+/* Names: none goes into an XML comment ("--" is not allowed there); a name XDMF readers cannot
+ * reference (':', where they end the file name) gets no sidecar, decided by fpk_h5_create, and the
+ * file itself is written; a name whose first byte ParaView would drop gets "./" before it. */
+static void test_sidecar_bad_names(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  if (commit_field2d(in_dir("a--b.h5"), NULL, &err)) fail_msg("%s", err.msg);
+  const char *xml = slurp(in_dir("a--b.h5.xmf"));
+  assert_non_null(xml);
+  for (const char *c = strstr(xml, "<!--"); c; c = strstr(c + 4, "<!--")) {
+    const char *end = strstr(c + 4, "-->");
+    assert_non_null(end);
+    for (const char *p = c + 4; p < end; p++) assert_false(p[0] == '-' && p[1] == '-');
+  }
+  assert_msg_has(xml, ">a--b.h5:/fv/density<");
+  fpk_h5 *f = fpk_h5_create(in_dir("r_21:00.h5"), NULL, &err);
+  assert_non_null(f);
+  assert_non_null(fpk_h5_sidecar_skipped(f));
+  assert_msg_has(fpk_h5_sidecar_skipped(f), "':'");
+  fpk_h5_close(f);
+  if (commit_field2d(in_dir("r_21:00.h5"), NULL, &err)) fail_msg("%s", err.msg);
+  assert_true(exists(in_dir("r_21:00.h5")));
+  assert_false(exists(in_dir("r_21:00.h5.xmf")));
+  assert_int_equal(fpk_xdmf_write(in_dir("r_21:00.h5"), (const char *const[]){"/fv/density"}, 1,
+                                  &err), FPK_EINVAL);
+  assert_msg_has(err.msg, "':'");
+  if (commit_field2d(in_dir("\xc3\xa9t\xc3\xa9.h5"), NULL, &err)) fail_msg("%s", err.msg);
+  assert_msg_has(slurp(in_dir("\xc3\xa9t\xc3\xa9.h5.xmf")), ">./\xc3\xa9t\xc3\xa9.h5:/fv/density<");
+  /* and the sidecar is still recognised as this file's: a 1D result removes it */
+  commit_1d(in_dir("\xc3\xa9t\xc3\xa9.h5"), 0);
+  assert_false(exists(in_dir("\xc3\xa9t\xc3\xa9.h5.xmf")));
+  f = fpk_h5_create(in_dir("bad\xff.h5"), NULL, &err);
+  assert_non_null(f);
+  assert_msg_has(fpk_h5_sidecar_skipped(f), "UTF-8");
+  fpk_h5_close(f);
+}
+
+/* Every file the library writes carries fpkit_version (fpk_version()), so that a program using
+ * the library can write the same path again without force; writing the attribute again replaces
+ * it. */
+static void test_library_version(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  double v[3] = {1, 2, 3};
+  size_t n = 3;
+  for (int run = 0; run < 2; run++) {
+    fpk_h5 *f = fpk_h5_create(in_dir("lib.h5"), NULL, &err);
+    if (!f) fail_msg("run %d: %s", run, err.msg);
+    if (fpk_h5_write(f, "/v", 1, &n, v, NULL, NULL) ||
+        (run && fpk_h5_attr_string(f, "/", "fpkit_version", "again")) || fpk_h5_commit(f))
+      fail_msg("%s", fpk_h5_errmsg(f));
+    fpk_h5_close(f);
+    assert_int_equal(fpk_h5_is_fpkit_file(in_dir("lib.h5")), 1);
+  }
+  fpk_h5_reader *r = fpk_h5_reader_open(in_dir("lib.h5"), &err);
+  assert_non_null(r);
+  char *version = NULL;
+  assert_int_equal(fpk_h5_read_attr_string(r, "/", "fpkit_version", &version), FPK_SUCCESS);
+  assert_string_equal(version, "again");
+  free(version);
+  fpk_h5_reader_close(r);
 }
 
 int main(void) {
@@ -531,6 +704,10 @@ int main(void) {
       cmocka_unit_test(test_reader_huge_shape),
       cmocka_unit_test(test_scales),
       cmocka_unit_test(test_xdmf),
+      cmocka_unit_test(test_sidecar_names),
+      cmocka_unit_test(test_sidecar_destination),
+      cmocka_unit_test(test_sidecar_bad_names),
+      cmocka_unit_test(test_library_version),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

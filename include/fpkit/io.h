@@ -7,7 +7,9 @@
  * file removes the temporary. Before anything is computed, fpk_h5_create checks the destination:
  * it must not be empty, a directory, a device or any other non-regular file, nor one of the run's
  * inputs; an existing regular file is replaced only if fpkit wrote it (an HDF5 file with the root
- * attribute fpkit_version) unless the caller forces it. Temporaries of the same destination left
+ * attribute fpkit_version, which fpk_h5_create writes into every file: fpk_version()) unless the
+ * caller forces it. The path of the XDMF sidecar (fpk_xdmf_path) is checked then as well, with the
+ * same rules, unless the file never gets one (no_sidecar). Temporaries of the same destination left
  * by a killed run (SIGKILL cannot be caught) are removed then; one that another process still
  * has open (HDF5 holds a lock on it) is left alone.
  *
@@ -41,9 +43,13 @@ extern "C" {
 typedef struct fpk_h5 fpk_h5;
 
 typedef struct fpk_h5_create_options {
-  int force;                 /* replace an existing regular file that fpkit did not write */
+  int force;                 /* replace an existing regular file that fpkit did not write (at the
+                                output's path or its sidecar's) */
   const char *const *inputs; /* files the run reads: the output may not be any of them */
   size_t ninputs;
+  int no_sidecar;            /* never an XDMF sidecar (a checkpoint): its path is not checked,
+                                fpk_h5_xdmf_field registers nothing that is written, and the commit
+                                only removes an earlier sidecar fpkit wrote for this file */
 } fpk_h5_create_options;
 
 /* Checks the destination (see above) and creates the temporary file. opt may be NULL (no
@@ -51,6 +57,10 @@ typedef struct fpk_h5_create_options {
 fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err);
 /* How many stale temporaries of this destination fpk_h5_create removed. */
 size_t fpk_h5_stale_removed(const fpk_h5 *f);
+/* Non-NULL when fpk_h5_create decided that this file gets no XDMF sidecar because XDMF readers
+ * cannot reference its name (a ':' in it): why, as a phrase, for the caller's warning. The HDF5
+ * file itself is written as usual. */
+const char *fpk_h5_sidecar_skipped(const fpk_h5 *f);
 /* Creates a group; intermediate groups of "a/b" must exist. */
 int fpk_h5_group(fpk_h5 *f, const char *name, const char *description);
 /* Writes a double dataset of the given rank (1..8) and shape with "units" and "description"
@@ -86,7 +96,7 @@ int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims);
  * XDMF sidecar (fpk_xdmf_write), which fpk_h5_commit writes beside the file when at least one
  * field was registered and the run did not fail. */
 int fpk_h5_xdmf_field(fpk_h5 *f, const char *dataset);
-/* Attributes on an existing object ("/" for the root). */
+/* Attributes on an existing object ("/" for the root); writing one again replaces it. */
 int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const char *value);
 int fpk_h5_attr_double(fpk_h5 *f, const char *object, const char *name, double value);
 int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t value);
@@ -96,7 +106,8 @@ int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t va
 int fpk_h5_mark_failed(fpk_h5 *f, const char *reason);
 /* Closes the file, flushes it to the disk and renames it onto its destination; then, for a
  * file with XDMF fields (fpk_h5_xdmf_field) that did not fail, writes the sidecar
- * (fpk_xdmf_write); without one, removes a sidecar an earlier fpkit run left at that path. */
+ * (fpk_xdmf_write; a foreign file there is replaced only when forced); without one, removes a
+ * sidecar that fpkit wrote for this same file (never one that refers to another file). */
 int fpk_h5_commit(fpk_h5 *f);
 /* Closes and removes the temporary file; safe on NULL and after commit. Frees f. */
 void fpk_h5_close(fpk_h5 *f);
@@ -143,16 +154,19 @@ void fpk_h5_list_datasets(fpk_h5_reader *r, char *buf, size_t len);
 
 /* ---- XDMF sidecar (ParaView, VisIt) ------------------------------------------------------- */
 
-/* The sidecar's path for an HDF5 path: "out.h5" -> "out.xmf" (".hdf5" too; any other name gets
- * ".xmf" appended), in buf. */
+/* The sidecar's path for an HDF5 path, the whole name plus ".xmf": "out.h5" -> "out.h5.xmf", so
+ * that out.h5, out.hdf5 and out have sidecars of their own (fpkit before issue 12 wrote "out.xmf"
+ * for "out.h5"; such a sidecar of the same file is removed when the file is written again). */
 void fpk_xdmf_path(const char *h5_path, char *buf, size_t len);
 /* Writes the XDMF 3 description of fields of the committed HDF5 file h5_path: a uniform mesh
  * (3DCoRectMesh, one layer thick in 2D) whose nodes are the cell centres (the evenly spaced
  * scales attached to the fields' spatial axes), and one temporal collection per distinct time
  * axis, one grid per output time whose attributes are hyperslabs of "FILE.h5:/group/density"
- * (the file name only, so the pair can be moved together). Each field is [nt][ny][nx] or
- * [nt][nz][ny][nx] with scales on every axis. Written to a temporary beside it, flushed and
- * renamed; an existing sidecar is replaced only if fpkit wrote it. */
+ * (the file name only, so the pair can be moved together; the first such reference says which
+ * file the sidecar describes). Each field is [nt][ny][nx] or [nt][nz][ny][nx] with scales on every
+ * axis. Written to a temporary beside it, flushed and renamed; an existing file there is replaced
+ * only if it is fpkit's sidecar of this same HDF5 file. Fails (FPK_EINVAL) for a file name with a
+ * ':', which XDMF readers take for the end of the file name. */
 int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfields,
                    fpk_error *err);
 

@@ -53,6 +53,9 @@ fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
   if (stale && !opt->quiet)
     fprintf(stderr, "fpkit: removed %zu stale temporary file%s of %s left by an interrupted run\n",
             stale, stale == 1 ? "" : "s", path);
+  if (fpk_h5_sidecar_skipped(f)) /* decided now, before anything is computed */
+    fprintf(stderr, "fpkit: warning: %s gets no XDMF sidecar (ParaView, VisIt) if it holds 2D or "
+            "3D fields: %s; the HDF5 file is written as usual\n", path, fpk_h5_sidecar_skipped(f));
   if (write_provenance(f, opt)) {
     fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
     fpk_h5_close(f);

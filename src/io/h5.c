@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* mkostemp */
 #include "fpkit/io.h"
+#include "fpkit/version.h"
 #include "io/xdmf_internal.h"
 
 #include <dirent.h>
@@ -85,6 +86,9 @@ struct fpk_h5 {
   int write_image, image_written, image_errno;
   char **xdmf; /* fields the XDMF sidecar describes (fpk_h5_xdmf_field) */
   size_t nxdmf;
+  int force;              /* the caller's opt->force: also for a foreign file at the sidecar's path */
+  int no_sidecar;         /* opt->no_sidecar: never a sidecar (checkpoints) */
+  const char *no_sidecar_reason; /* decided at creation: XDMF cannot name this file */
   fpk_error err;
 };
 
@@ -92,6 +96,7 @@ const char *fpk_h5_errmsg(const fpk_h5 *f) { return f ? f->err.msg : "no file"; 
 int fpk_h5_status(const fpk_h5 *f) { return f ? f->err.status : FPK_EIO; }
 const char *fpk_h5_temp_path(const fpk_h5 *f) { return f ? f->tmp : NULL; }
 size_t fpk_h5_stale_removed(const fpk_h5 *f) { return f ? f->stale : 0; }
+const char *fpk_h5_sidecar_skipped(const fpk_h5 *f) { return f ? f->no_sidecar_reason : NULL; }
 
 /* Records an HDF5 failure on f with the reason HDF5 gave, and returns the status. */
 static int h5_fail(fpk_h5 *f, int status, const char *fmt, const char *name) {
@@ -153,7 +158,8 @@ static int check_destination(const char *path, const fpk_h5_create_options *opt,
     if (S_ISLNK(st.st_mode) && !(opt && opt->force))
       return fpk_error_set(err, FPK_EINVAL,
                            "output '%s' is a symbolic link: fpkit would replace the link, not "
-                           "its target; name the target, or use --force to replace the link",
+                           "its target; name the target, or set force (fpkit: --force) to "
+                           "replace the link",
                            path);
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
       return fpk_error_set(err, FPK_EINVAL,
@@ -173,7 +179,7 @@ static int check_destination(const char *path, const fpk_h5_create_options *opt,
       return fpk_error_set(err, FPK_EINVAL,
                            "output '%s' exists and is not an fpkit result (no HDF5 root "
                            "attribute fpkit_version): refusing to replace it; choose another "
-                           "path, or use --force to replace it",
+                           "path, or set force (fpkit: --force) to replace it",
                            path);
   } else if (errno != ENOENT) {
     return fpk_error_set(err, FPK_EIO, "cannot check output '%s': %s", path, strerror(errno));
@@ -275,9 +281,19 @@ static herr_t image_udata_free(void *udata) {
   return 0;
 }
 
+static int attr_string_id(hid_t obj, const char *name, const char *value);
+
 fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
   quiet_hdf5();
   if (check_destination(path, opt, err)) return NULL;
+  /* The XDMF sidecar's destination is checked now too, with the output's rules, so that a
+   * conflict there fails before anything is computed rather than after the whole run. A name
+   * XDMF cannot reference gets no sidecar (the caller may say so: fpk_h5_sidecar_skipped). */
+  const int no_sidecar = opt && opt->no_sidecar;
+  const char *no_sidecar_reason = no_sidecar ? NULL : fpk_xdmf_name_problem(path);
+  if (!no_sidecar && !no_sidecar_reason &&
+      fpk_xdmf_check_destination(path, opt && opt->force, err))
+    return NULL;
   fpk_h5 *f = calloc(1, sizeof *f);
   size_t k = strlen(path);
   if (!f || !(f->path = malloc(k + 1)) || !(f->tmp = malloc(k + 16))) {
@@ -286,6 +302,9 @@ fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_er
     return NULL;
   }
   memcpy(f->path, path, k + 1);
+  f->force = opt && opt->force;
+  f->no_sidecar = no_sidecar;
+  f->no_sidecar_reason = no_sidecar_reason;
   f->stale = remove_stale(path);
   snprintf(f->tmp, k + 16, "%s.tmp.XXXXXX", path);
   f->file = H5I_INVALID_HID;
@@ -321,10 +340,27 @@ fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_er
     return NULL;
   }
   H5Pclose(fapl);
+  /* Every file the library writes is recognisable as fpkit's (fpk_h5_is_fpkit_file), so that the
+   * same program may replace it later without force. */
+  if (attr_string_id(f->file, "fpkit_version", fpk_version())) {
+    char why[200];
+    h5_reason(why, sizeof why);
+    fpk_error_set(err, FPK_EIO, "cannot write the attribute fpkit_version of '%s'%s", f->tmp, why);
+    fpk_h5_close(f);
+    return NULL;
+  }
   return f;
 }
 
+/* Writing an attribute again replaces it (fpk_h5_create writes fpkit_version, which the
+ * commands write as well). */
+static int delete_attr(hid_t obj, const char *name) {
+  const htri_t there = H5Aexists(obj, name);
+  return there < 0 || (there > 0 && H5Adelete(obj, name) < 0) ? -1 : 0;
+}
+
 static int attr_string_id(hid_t obj, const char *name, const char *value) {
+  if (delete_attr(obj, name)) return -1;
   /* Variable-length UTF-8: h5py reads it as str, not bytes. */
   hid_t type = H5Tcopy(H5T_C_S1);
   H5Tset_size(type, H5T_VARIABLE);
@@ -470,7 +506,7 @@ static int attr_scalar(fpk_h5 *f, const char *object, const char *name, hid_t ft
   hid_t o;
   if (with_object(f, object, name, &o)) return f->err.status;
   hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t a = delete_attr(o, name) ? -1 : H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
   herr_t rc = a < 0 ? -1 : H5Awrite(a, mtype, value);
   int status = rc < 0 ? h5_fail(f, FPK_EIO, "cannot write attribute '%s'", name) : FPK_SUCCESS;
   if (a >= 0) H5Aclose(a);
@@ -738,19 +774,6 @@ static int write_all(int fd, const unsigned char *buf, size_t n) {
   return 0;
 }
 
-/* A sidecar of an earlier run to the same path would describe datasets this file may not have:
- * removed when it is fpkit's (fpk_xdmf_write marks it). */
-static void remove_fpkit_sidecar(const char *h5_path) {
-  char side[4200], head[256] = "";
-  fpk_xdmf_path(h5_path, side, sizeof side);
-  FILE *in = fopen(side, "r");
-  if (!in) return;
-  const size_t k = fread(head, 1, sizeof head - 1, in);
-  head[k] = '\0';
-  fclose(in);
-  if (strstr(head, FPK_XDMF_MARK)) unlink(side);
-}
-
 int fpk_h5_commit(fpk_h5 *f) {
   /* H5Fclose flushes into the image and frees it: image_free writes it to the temporary. */
   f->write_image = 1;
@@ -779,13 +802,15 @@ int fpk_h5_commit(fpk_h5 *f) {
     return fpk_error_set(&f->err, FPK_EIO, "%s: written, but its directory could not be flushed "
                          "to the disk: %s", f->path, strerror(errno));
   /* The sidecar describes only what the committed file holds, so it is written after it. */
-  if (f->nxdmf && !f->failed) {
+  if (f->nxdmf && !f->failed && !f->no_sidecar && !f->no_sidecar_reason) {
     fpk_error e = {0};
-    if (fpk_xdmf_write(f->path, (const char *const *)f->xdmf, f->nxdmf, &e))
+    if (fpk_xdmf_write_forced(f->path, (const char *const *)f->xdmf, f->nxdmf, f->force, &e))
       return fpk_error_set(&f->err, e.status, "%s: written, but not its XDMF sidecar: %s",
                            f->path, e.msg);
   } else {
-    remove_fpkit_sidecar(f->path);
+    /* A sidecar of an earlier run to this path would describe datasets this file may not have:
+     * removed when it is fpkit's sidecar of this file, never anything else. */
+    fpk_xdmf_remove_own(f->path);
   }
   return FPK_SUCCESS;
 }

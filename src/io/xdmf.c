@@ -19,12 +19,52 @@
 
 #include "io/xdmf_internal.h"
 
+/* The whole output name plus ".xmf" (as the checkpoint is OUT.ckpt): out.h5, out.hdf5 and out
+ * are different results and get different sidecars. */
 void fpk_xdmf_path(const char *h5_path, char *buf, size_t len) {
-  const size_t k = strlen(h5_path);
-  size_t stem = k;
-  if (k > 3 && !strcmp(h5_path + k - 3, ".h5")) stem = k - 3;
-  else if (k > 5 && !strcmp(h5_path + k - 5, ".hdf5")) stem = k - 5;
-  snprintf(buf, len, "%.*s.xmf", (int)stem, h5_path);
+  snprintf(buf, len, "%s.xmf", h5_path);
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* 1 if s is valid UTF-8 (XML requires it of the whole document). */
+static int valid_utf8(const unsigned char *s) {
+  while (*s) {
+    int more = *s < 0x80 ? 0 : (*s >> 5) == 6 ? 1 : (*s >> 4) == 14 ? 2 : (*s >> 3) == 30 ? 3 : -1;
+    if (more < 0) return 0;
+    for (s++; more > 0; more--, s++)
+      if ((*s >> 6) != 2) return 0;
+  }
+  return 1;
+}
+
+/* What ParaView 5.11's XDMF reader (xdmf2, XdmfHDF.cxx) does with the text "FILE:/dataset",
+ * tried with pvbatch on every printable ASCII character and on UTF-8 names: it splits at the
+ * first ':' (an absolute or "./" path does not help), and it drops leading white space and
+ * leading non-ASCII bytes ("é.h5" opened ".h5"); spaces, '&', '<', '"', '#', '%', '|' and
+ * non-ASCII bytes after the first character are read as they are. */
+const char *fpk_xdmf_name_problem(const char *h5_path) {
+  const char *name = base_name(h5_path);
+  if (strchr(name, ':'))
+    return "its name holds a ':', where XDMF readers end the file name of \"FILE:/dataset\"";
+  if (!valid_utf8((const unsigned char *)name))
+    return "its name is not valid UTF-8, which the XML of a sidecar must be";
+  for (const char *c = name; *c; c++)
+    if ((unsigned char)*c < 0x20 && *c != '\t' && *c != '\n')
+      return "its name holds a control character, which XML cannot carry";
+  return NULL;
+}
+
+/* The file as the sidecar names it: its name, after "./" when it begins with white space or a
+ * non-ASCII byte, which the reader would drop. */
+static void hdf_file_ref(const char *h5_path, char *buf, size_t len) {
+  const char *name = base_name(h5_path);
+  const unsigned char c = (unsigned char)name[0];
+  const int guard = c == ' ' || c == '\t' || c == '\n' || c >= 0x80;
+  snprintf(buf, len, "%s%s", guard ? "./" : "", name);
 }
 
 #define MAX_FIELDS 16
@@ -114,15 +154,25 @@ static int read_field(hid_t file, const char *path, field *fl, fpk_error *err) {
   return rc;
 }
 
+/* The entity of a character that XML character data or an attribute value cannot hold as it
+ * is; NULL for the others. */
+static const char *xml_entity(char c) {
+  switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    default: return NULL;
+  }
+}
+
 /* Text as XML character data or attribute value. */
 static void put_escaped(FILE *o, const char *s) {
-  for (; *s; s++) switch (*s) {
-      case '&': fputs("&amp;", o); break;
-      case '<': fputs("&lt;", o); break;
-      case '>': fputs("&gt;", o); break;
-      case '"': fputs("&quot;", o); break;
-      default: fputc(*s, o);
-    }
+  for (; *s; s++) {
+    const char *e = xml_entity(*s);
+    if (e) fputs(e, o);
+    else fputc(*s, o);
+  }
 }
 
 static void put_hdf_item(FILE *o, const char *indent, const char *file, const char *dataset,
@@ -138,9 +188,11 @@ static void put_hdf_item(FILE *o, const char *indent, const char *file, const ch
 
 /* The XML of every collection into o. */
 static void put_xml(FILE *o, const char *file, const field *fl, size_t nf, size_t ncoll) {
-  fprintf(o, "<?xml version=\"1.0\" ?>\n<!-- " FPK_XDMF_MARK " %s: the fields of %s over time "
-          "(XDMF 3; open this file in ParaView or VisIt, with %s beside it) -->\n",
-          FPK_VERSION, file, file);
+  /* No name goes into the comment: "--" is not allowed there, and names are in the DataItems
+   * (escaped), the first of which says which file this sidecar describes (fpk_xdmf_remove_own). */
+  fprintf(o, "<?xml version=\"1.0\" ?>\n<!-- " FPK_XDMF_MARK " %s: the fields of the HDF5 file "
+          "named in the DataItems over time (XDMF 3; open this file in ParaView or VisIt, with "
+          "that file beside it) -->\n", FPK_VERSION);
   fputs("<Xdmf Version=\"3.0\">\n  <Domain>\n", o);
   for (size_t c = 0; c < ncoll; c++) {
     const field *f0 = NULL;
@@ -213,29 +265,129 @@ static int sync_parent(const char *path) {
   return rc;
 }
 
-/* The sidecar replaces only a file fpkit wrote. */
-static int replaceable(const char *side, fpk_error *err) {
+/* What is at a sidecar's path. */
+typedef enum side_state {
+  SIDE_NONE,    /* nothing */
+  SIDE_OURS,    /* fpkit's sidecar of the HDF5 file in question */
+  SIDE_FOREIGN, /* a regular file: someone else's, or fpkit's sidecar of another file */
+  SIDE_LINK,    /* a symbolic link (rename would replace the link, not its target) */
+  SIDE_SPECIAL  /* a directory, a FIFO, a device... */
+} side_state;
+
+/* 1 if the first HDF reference of a sidecar's text is the file `name` ("name:/..."), escaped as
+ * put_hdf_item writes it: the file the sidecar describes. */
+static int refers_to(const char *text, const char *name) {
+  static const char tag[] = "Format=\"HDF\">";
+  const char *p = strstr(text, tag);
+  if (!p) return 0;
+  p += sizeof tag - 1;
+  for (const char *c = name; *c; c++) {
+    const char *e = xml_entity(*c);
+    if (e) {
+      if (strncmp(p, e, strlen(e))) return 0;
+      p += strlen(e);
+    } else if (*p++ != *c) {
+      return 0;
+    }
+  }
+  return p[0] == ':' && p[1] == '/';
+}
+
+static int side_state_of(const char *side, const char *h5_path, side_state *state,
+                         fpk_error *err) {
+  struct stat st;
+  if (lstat(side, &st)) {
+    if (errno == ENOENT) return *state = SIDE_NONE, FPK_SUCCESS;
+    return fpk_error_set(err, FPK_EIO, "cannot check the XDMF sidecar '%s': %s", side,
+                         strerror(errno));
+  }
+  if (S_ISLNK(st.st_mode)) return *state = SIDE_LINK, FPK_SUCCESS;
+  if (!S_ISREG(st.st_mode)) return *state = SIDE_SPECIAL, FPK_SUCCESS;
   FILE *in = fopen(side, "r");
-  if (!in) return errno == ENOENT ? FPK_SUCCESS
-                                  : fpk_error_set(err, FPK_EIO, "cannot check '%s': %s", side,
-                                                  strerror(errno));
-  char head[256];
+  if (!in)
+    return fpk_error_set(err, FPK_EIO, "cannot check the XDMF sidecar '%s': %s", side,
+                         strerror(errno));
+  /* the first HDF reference comes within the first 2 KiB plus the escaped names */
+  char head[16384];
   const size_t k = fread(head, 1, sizeof head - 1, in);
   head[k] = '\0';
   fclose(in);
-  if (strstr(head, FPK_XDMF_MARK)) return FPK_SUCCESS;
-  return fpk_error_set(err, FPK_EINVAL, "'%s' exists and fpkit did not write it: not replacing "
-                       "it with the XDMF sidecar", side);
+  char ref[1024];
+  hdf_file_ref(h5_path, ref, sizeof ref);
+  *state = strstr(head, FPK_XDMF_MARK) && refers_to(head, ref) ? SIDE_OURS : SIDE_FOREIGN;
+  return FPK_SUCCESS;
+}
+
+int fpk_xdmf_check_destination(const char *h5_path, int force, fpk_error *err) {
+  char side[4200];
+  fpk_xdmf_path(h5_path, side, sizeof side);
+  side_state state;
+  int rc = side_state_of(side, h5_path, &state, err);
+  if (rc) return rc;
+  switch (state) {
+    case SIDE_SPECIAL:
+      return fpk_error_set(err, FPK_EINVAL, "'%s', where the XDMF sidecar of '%s' goes, is not a "
+                           "regular file (a directory?): move it, or choose another output path",
+                           side, h5_path);
+    case SIDE_LINK:
+      if (force) return FPK_SUCCESS;
+      return fpk_error_set(err, FPK_EINVAL, "'%s', where the XDMF sidecar of '%s' goes, is a "
+                           "symbolic link: fpkit would replace the link, not its target; choose "
+                           "another output path, or set force (fpkit: --force) to replace the "
+                           "link", side, h5_path);
+    case SIDE_FOREIGN:
+      if (force) return FPK_SUCCESS;
+      return fpk_error_set(err, FPK_EINVAL, "'%s' exists and is not the XDMF sidecar fpkit wrote "
+                           "for '%s': refusing to replace it; move it, choose another output "
+                           "path, or set force (fpkit: --force) to replace it", side, h5_path);
+    default:
+      return FPK_SUCCESS;
+  }
+}
+
+/* The sidecar name of fpkit before 0.x: "out.h5" and "out.hdf5" -> "out.xmf", in buf; "" for
+ * other names (whose sidecar was already NAME.xmf). */
+static void legacy_path(const char *h5_path, char *buf, size_t len) {
+  const size_t k = strlen(h5_path);
+  size_t stem = 0;
+  if (k > 3 && !strcmp(h5_path + k - 3, ".h5")) stem = k - 3;
+  else if (k > 5 && !strcmp(h5_path + k - 5, ".hdf5")) stem = k - 5;
+  if (stem) snprintf(buf, len, "%.*s.xmf", (int)stem, h5_path);
+  else buf[0] = '\0';
+}
+
+/* Removes a sidecar at `side` if it is fpkit's sidecar of h5_path. */
+static void remove_if_ours(const char *side, const char *h5_path) {
+  fpk_error e = {0};
+  side_state state;
+  if (side[0] && !side_state_of(side, h5_path, &state, &e) && state == SIDE_OURS) unlink(side);
+}
+
+void fpk_xdmf_remove_own(const char *h5_path) {
+  char side[4200];
+  fpk_xdmf_path(h5_path, side, sizeof side);
+  remove_if_ours(side, h5_path);
+  legacy_path(h5_path, side, sizeof side);
+  remove_if_ours(side, h5_path);
 }
 
 int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfields,
                    fpk_error *err) {
+  return fpk_xdmf_write_forced(h5_path, fields, nfields, 0, err);
+}
+
+int fpk_xdmf_write_forced(const char *h5_path, const char *const *fields, size_t nfields,
+                          int force, fpk_error *err) {
   if (nfields == 0 || nfields > MAX_FIELDS)
     return fpk_error_set(err, FPK_EINVAL, "XDMF sidecar of '%s': %zu fields (1 to %d)", h5_path,
                          nfields, MAX_FIELDS);
+  const char *problem = fpk_xdmf_name_problem(h5_path);
+  if (problem)
+    return fpk_error_set(err, FPK_EINVAL, "no XDMF sidecar can describe '%s': %s", h5_path,
+                         problem);
   char side[4200];
   fpk_xdmf_path(h5_path, side, sizeof side);
-  int rc = replaceable(side, err);
+  int rc = fpk_xdmf_check_destination(h5_path, force, err);
   if (rc) return rc;
   field *fl = calloc(nfields, sizeof *fl);
   if (!fl) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
@@ -277,8 +429,9 @@ int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfield
     mode_t mask = umask(0);
     umask(mask);
     if (fchmod(fd, 0666 & ~mask)) { /* not fatal: the file stays private */ }
-    const char *slash = strrchr(h5_path, '/');
-    put_xml(o, slash ? slash + 1 : h5_path, fl, nfields, ncoll);
+    char ref[1024];
+    hdf_file_ref(h5_path, ref, sizeof ref);
+    put_xml(o, ref, fl, nfields, ncoll);
     if (fflush(o) || ferror(o) || fsync(fd))
       rc = fpk_error_set(err, FPK_EIO, "cannot write '%s': %s", tmp, strerror(errno));
   }
@@ -292,6 +445,11 @@ int fpk_xdmf_write(const char *h5_path, const char *const *fields, size_t nfield
     rc = fpk_error_set(err, FPK_EIO, "cannot rename '%s' to '%s': %s", tmp, side,
                        strerror(errno));
   if (rc && tmp[0]) unlink(tmp);
+  if (!rc) { /* the sidecar this file had under fpkit's earlier name describes its old contents */
+    char legacy[4200];
+    legacy_path(h5_path, legacy, sizeof legacy);
+    remove_if_ours(legacy, h5_path);
+  }
   if (!rc && sync_parent(side))
     rc = fpk_error_set(err, FPK_EIO, "'%s' written, but its directory could not be flushed: %s",
                        side, strerror(errno));

@@ -6,7 +6,10 @@
 # run file). The old h5py paths and shapes are unchanged; datasets are chunked, shuffled,
 # deflated and Fletcher-32 checksummed; the XDMF sidecar of a 2D run is well-formed XML whose
 # every reference exists with the stated dimensions and whose times are /fv/t, and it is removed
-# (when fpkit wrote it) by a 1D run to the same path and never replaces a file fpkit did not write;
+# (when fpkit wrote it for that file) by a 1D run to the same path; OUT.h5, OUT.hdf5 and OUT have
+# sidecars of their own (OUT.h5.xmf, ...); a foreign file or a directory at the sidecar's path is
+# refused before anything is computed (--force replaces a file); no output name reaches an XML
+# comment, and a name with ':' (which XDMF readers cut) gets a warning and no sidecar;
 # where pvbatch is installed, ParaView's XDMF reader gives every field bit for bit.
 # Usage: bash tests/cli/xarray_open.sh FPKIT_BINARY SOURCE_DIR
 set -euo pipefail
@@ -218,7 +221,7 @@ check(dims(R1["/errors"], "l1_fv_exact") == ("t",) and
 check(dims(R1["/stationary"], "fv") == ("x",) and dims(R1["/stationary"], "gap") == ("one",),
       "/stationary dims")
 check(np.array_equal(R1["/grid"]["x"].values, gx), "/grid x")
-check(not os.path.exists(f"{tmp}/run1.xmf"), "a 1D run wrote an XDMF sidecar")
+check(not os.path.exists(f"{tmp}/run1.h5.xmf"), "a 1D run wrote an XDMF sidecar")
 
 with h5py.File(f"{tmp}/run2.h5", "r") as f:
     gx, gy, t = f["grid/x"][()], f["grid/y"][()], f["fv/t"][()]
@@ -233,8 +236,8 @@ for m in ("exact", "fv", "mc"):
 
 # XDMF sidecar: well-formed, every HDF reference exists with the stated dimensions, the times
 # are /fv/t, the hyperslabs select one time slice inside the field.
-xmf = f"{tmp}/run2.xmf"
-check(os.path.exists(xmf), "no run2.xmf beside run2.h5")
+xmf = f"{tmp}/run2.h5.xmf"
+check(os.path.exists(xmf), "no run2.h5.xmf beside run2.h5")
 if os.path.exists(xmf):
     root = ET.parse(xmf).getroot()
     check(root.tag == "Xdmf" and root.get("Version") == "3.0", "Xdmf root")
@@ -342,7 +345,7 @@ with open(sys.argv[2], "w") as out:
                       f"{d.GetOrigin()[0]!r} {d.GetOrigin()[1]!r} {d.GetSpacing()[0]!r} "
                       f"{d.GetSpacing()[1]!r} {vals}\n")
 PY
-  pvbatch "$tmp/pv.py" "$tmp/run2.xmf" "$tmp/pv.txt" > "$tmp/pv.log" 2>&1 || { cat "$tmp/pv.log"; exit 1; }
+  pvbatch "$tmp/pv.py" "$tmp/run2.h5.xmf" "$tmp/pv.txt" > "$tmp/pv.log" 2>&1 || { cat "$tmp/pv.log"; exit 1; }
   "$py" - "$tmp" <<'PY'
 import sys, h5py, numpy as np
 tmp = sys.argv[1]
@@ -361,21 +364,70 @@ with h5py.File(f"{tmp}/run2.h5", "r") as f:
         assert np.array_equal(got, ref), f"ParaView's {name} at t = {tv} differs from the file"
         seen += 1
     assert seen == 3 * t.size, f"ParaView gave {seen} arrays, want {3 * t.size}"
-print(f"ParaView (pvbatch) read {seen} fields of run2.xmf bit for bit")
+print(f"ParaView (pvbatch) read {seen} fields of run2.h5.xmf bit for bit")
 PY
 else
   echo "pvbatch not installed: ParaView check skipped"
 fi
 
-# the sidecar of an earlier 2D run is removed by a 1D run to the same path; a file fpkit did not
-# write is never replaced (the HDF5 file is written, the command fails and says why)
-cp "$tmp/run2.h5" "$tmp/same.h5" && cp "$tmp/run2.xmf" "$tmp/same.xmf"
+# the sidecar of an earlier 2D run is removed by a 1D run to the same path
+fail() { echo "xarray_open: $*"; exit 1; }
+cp "$tmp/run2.h5" "$tmp/same.h5" && cp "$tmp/run2.h5.xmf" "$tmp/same.h5.xmf"
+sed -i 's/>run2.h5:/>same.h5:/' "$tmp/same.h5.xmf"
 "$fpkit" run "$tmp/run1.ini" -o "$tmp/same.h5" "${q[@]}"
-[ ! -e "$tmp/same.xmf" ] || { echo "stale sidecar left beside a 1D result"; exit 1; }
-echo "<Xdmf/>" > "$tmp/foreign.xmf"
+[ ! -e "$tmp/same.h5.xmf" ] || fail "stale sidecar left beside a 1D result"
+# OUT.h5, OUT.hdf5 and OUT once shared OUT.xmf: a 2D run to run2.hdf5 replaced run2.h5's sidecar,
+# and a 1D run to run2.hdf5 then deleted it
+cp "$tmp/run2.h5.xmf" "$tmp/run2.keep"
+"$fpkit" run "$tmp/run2.ini" -o "$tmp/run2.hdf5" "${q[@]}"
+cmp -s "$tmp/run2.h5.xmf" "$tmp/run2.keep" || fail "a run to run2.hdf5 changed run2.h5's sidecar"
+grep -q '>run2.hdf5:/fv/density<' "$tmp/run2.hdf5.xmf" || fail "run2.hdf5.xmf does not describe run2.hdf5"
+"$fpkit" run "$tmp/run1.ini" -o "$tmp/run2.hdf5" "${q[@]}"
+[ ! -e "$tmp/run2.hdf5.xmf" ] || fail "run2.hdf5.xmf left beside a 1D result"
+cmp -s "$tmp/run2.h5.xmf" "$tmp/run2.keep" || fail "a 1D run to run2.hdf5 touched run2.h5's sidecar"
+# fpkit's sidecar of another file at this file's sidecar path is never removed
+cp "$tmp/run2.keep" "$tmp/other.h5.xmf"
+"$fpkit" run "$tmp/run1.ini" -o "$tmp/other.h5" "${q[@]}" --force
+cmp -s "$tmp/other.h5.xmf" "$tmp/run2.keep" || fail "a sidecar of run2.h5 was removed by a run to other.h5"
+# a file fpkit did not write (or a directory) at the sidecar's path is refused before anything
+# is computed: no HDF5 file either; --force replaces a file, never a directory
+echo '<?xml version="1.0"?><!-- my ParaView state --><Xdmf/>' > "$tmp/foreign.h5.xmf"
+cp "$tmp/foreign.h5.xmf" "$tmp/foreign.keep"
 rc=0
 "$fpkit" run "$tmp/run2.ini" -o "$tmp/foreign.h5" "${q[@]}" 2> "$tmp/foreign.err" || rc=$?
-[ "$rc" -ne 0 ] || { echo "a foreign foreign.xmf was accepted"; exit 1; }
-grep -q "foreign.xmf' exists and fpkit did not write it" "$tmp/foreign.err" || { cat "$tmp/foreign.err"; exit 1; }
-[ "$(cat "$tmp/foreign.xmf")" = "<Xdmf/>" ] || { echo "foreign.xmf was changed"; exit 1; }
+[ "$rc" -ne 0 ] || fail "a foreign foreign.h5.xmf was accepted"
+grep -q "foreign.h5.xmf' exists and is not the XDMF sidecar fpkit wrote for" "$tmp/foreign.err" ||
+  { cat "$tmp/foreign.err"; fail "foreign sidecar: wrong message"; }
+! grep -q "written, but not" "$tmp/foreign.err" || fail "the foreign sidecar was found after computing"
+[ ! -e "$tmp/foreign.h5" ] || fail "foreign.h5 written although its sidecar path was refused"
+cmp -s "$tmp/foreign.h5.xmf" "$tmp/foreign.keep" || fail "foreign.h5.xmf was changed"
+"$fpkit" run "$tmp/run2.ini" -o "$tmp/foreign.h5" "${q[@]}" --force
+grep -q '>foreign.h5:/fv/density<' "$tmp/foreign.h5.xmf" || fail "--force did not replace foreign.h5.xmf"
+mkdir "$tmp/dir.h5.xmf"
+rc=0
+"$fpkit" run "$tmp/run2.ini" -o "$tmp/dir.h5" "${q[@]}" --force 2> "$tmp/dir.err" || rc=$?
+[ "$rc" -ne 0 ] && [ ! -e "$tmp/dir.h5" ] || fail "a directory at the sidecar's path was accepted"
+grep -q "dir.h5.xmf', where the XDMF sidecar of .* is not a regular file" "$tmp/dir.err" ||
+  { cat "$tmp/dir.err"; fail "directory sidecar: wrong message"; }
+# names: "--" once reached an XML comment (ill-formed XML); ':' is where XDMF readers cut
+# "FILE:/dataset", so such a file gets a warning before computing and no sidecar
+"$fpkit" run "$tmp/run2.ini" -o "$tmp/a--b.h5" "${q[@]}"
+"$py" -c "import sys, xml.dom.minidom as m; m.parse(sys.argv[1])" "$tmp/a--b.h5.xmf" ||
+  fail "a--b.h5.xmf is not well-formed XML"
+"$fpkit" run "$tmp/run2.ini" -o "$tmp/r_21:00.h5" "${q[@]}" 2> "$tmp/colon.err" ||
+  { cat "$tmp/colon.err"; fail "a run to r_21:00.h5 failed"; }
+grep -q "warning: .*r_21:00.h5 gets no XDMF sidecar.*':'" "$tmp/colon.err" ||
+  { cat "$tmp/colon.err"; fail "no warning for a name with ':'"; }
+[ -e "$tmp/r_21:00.h5" ] && [ ! -e "$tmp/r_21:00.h5.xmf" ] || fail "r_21:00.h5: file or sidecar"
+if command -v pvbatch > /dev/null; then
+  # a name ParaView would cut at its first byte (non-ASCII) is written "./NAME"
+  "$fpkit" run "$tmp/run2.ini" -o "$tmp/é--b.h5" "${q[@]}"
+  pvbatch "$tmp/pv.py" "$tmp/é--b.h5.xmf" "$tmp/pv2.txt" > "$tmp/pv2.log" 2>&1 ||
+    { cat "$tmp/pv2.log"; fail "ParaView cannot read é--b.h5.xmf"; }
+  [ "$(wc -l < "$tmp/pv2.txt")" -eq "$(wc -l < "$tmp/pv.txt")" ] ||
+    { cat "$tmp/pv2.log"; fail "ParaView read $(wc -l < "$tmp/pv2.txt") arrays of é--b.h5.xmf"; }
+  cmp -s "$tmp/pv.txt" "$tmp/pv2.txt" ||
+    fail "ParaView's é--b.h5 values differ from run2.h5's"
+  echo "ParaView (pvbatch) read é--b.h5.xmf as run2.h5.xmf"
+fi
 echo "xarray_open: OK"
