@@ -175,7 +175,7 @@ static const fpk_config_key run_keys[] = {
        "absorbing walls: Brownian-bridge crossing test between steps"),
     KB("exact", "enabled", V, "true if a closed form exists", NULL,
        "closed-form reference (linear models)"),
-    KD("guard", "mass_tol", 0, "1e-6", 0, 1, 0, NULL, NULL,
+    KD("guard", "mass_tol", 0, "1e-6", 0, 1, 1, NULL, NULL,
        "output guard: largest relative mass change"),
     KD("guard", "negative_tol", 0, "1e-6", 0, 1, 0, NULL, NULL,
        "output guard: most negative density, relative to the maximum"),

@@ -451,7 +451,7 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
 /* [guard]: tolerances of the FP solvers' output guards (fpkit/guard.h, docs/testing.md). */
 static int read_guard(fpk_config *c, experiment *x, fpk_error *err) {
   fpk_density_guard_init(&x->guard);
-  int rc = fpk_config_double(c, "guard", "mass_tol", 0, 0.0, 0, 1.0, &x->guard.mass_tol, err);
+  int rc = fpk_config_double(c, "guard", "mass_tol", 0, 0.0, 1, 1.0, &x->guard.mass_tol, err);
   if (!rc)
     rc = fpk_config_double(c, "guard", "negative_tol", 0, 0.0, 0, 1.0, &x->guard.negative_tol,
                            err);
@@ -1242,7 +1242,8 @@ static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, con
       for (size_t k = 0; k < nt; k++)
         if (isinf(v[m * nt + k]) && v[m * nt + k] > 0.0) v[m * nt + k] = NAN;
       rc = fpk_h5_write_undefined(f, name, 1, &nt, v + m * nt, NULL, desc,
-                                  "+infinity: q = 0 in a cell where p > 0");
+                                  "+infinity: q = 0 in a cell where p > 0 (in a file "
+                                  "marked failed, also: a non-finite density)");
     } else {
       rc = fpk_h5_write(f, name, 1, &nt, v + m * nt, NULL, desc);
     }
@@ -1412,7 +1413,7 @@ static int write_checkpoint(run_state *s, const ck_progress *ip, fpk_error *err)
   const experiment *x = &s->x;
   const fpk_run_options *opt = s->opt;
   const char *inputs[2] = {opt->config_path, x->output};
-  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2};
+  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2, .no_sidecar = 1};
   fpk_h5 *f = fpk_h5_create(s->ck_path, &co, err);
   if (!f) return err->status;
   if (opt->on_checkpoint_temp) opt->on_checkpoint_temp(fpk_h5_temp_path(f));
@@ -1692,7 +1693,7 @@ static int ck_prepare(run_state *s, const fpk_run_options *opt, fpk_error *err) 
   /* Create and drop a temporary: the destination checks of the output writer, and the removal
    * of temporaries a killed checkpoint left. */
   const char *inputs[2] = {opt->config_path, x->output};
-  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2};
+  const fpk_h5_create_options co = {.inputs = inputs, .ninputs = 2, .no_sidecar = 1};
   fpk_h5 *f = fpk_h5_create(s->ck_path, &co, err);
   if (!f) return fpk_error_prefix(err, "checkpoint: ");
   const size_t stale = fpk_h5_stale_removed(f);
