@@ -360,7 +360,18 @@ static void test_bad_input(void **state) {
   assert_non_null(s);
   assert_non_null(strstr(fpk_spectral_warning(s), "could not be read"));
   fpk_spectral_free(s);
-  /* it was rewritten with real wisdom, which now loads silently */
+  /* it is not FFTW's, so it is left as it is (a mistyped wisdom key must not destroy a file) */
+  char text[32] = {0};
+  FILE *wf = fopen(path, "rb");
+  assert_non_null(wf);
+  assert_int_equal(fread(text, 1, sizeof text - 1, wf), 18);
+  fclose(wf);
+  assert_string_equal(text, "not wisdom at all\n");
+  /* a wisdom file FFTW wrote is rewritten and loads silently */
+  remove(path);
+  s = fpk_spectral_alloc(&g, &m, fpk_spectral_etdrk4, 0.01, &o, &err);
+  assert_non_null(s);
+  fpk_spectral_free(s);
   s = fpk_spectral_alloc(&g, &m, fpk_spectral_etdrk4, 0.01, &o, &err);
   assert_non_null(s);
   assert_string_equal(fpk_spectral_warning(s), "");

@@ -307,8 +307,8 @@ static void wisdom_load(fpk_spectral *s) {
   if (access(path, F_OK) != 0) return; /* first use: it will be created */
   if (!wisdom_replaceable(path))
     snprintf(s->warning, sizeof s->warning,
-             "FFTW wisdom file %s is not an FFTW wisdom file: ignored and left as it is (plans "
-             "made afresh)",
+             "FFTW wisdom file %s could not be read: it is not an FFTW wisdom file (ignored and "
+             "left as it is; plans made afresh)",
              path);
   else if (!fftw_import_wisdom_from_filename(path))
     snprintf(s->warning, sizeof s->warning,
