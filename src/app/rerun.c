@@ -2,6 +2,7 @@
  * from its stored configuration into NEW, never into FILE, and compares every dataset bit for
  * bit (fpk_h5_compare_files); differences of build and host (/provenance) are reported as notes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/progress.h"
 #include "fpkit/io.h"
 #include "fpkit/provenance.h"
 
@@ -306,7 +308,26 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
     o.keep_failed = s.failed && (fn == fpk_app_run || fn == fpk_app_ot);
     if (!opt->quiet) printf("rerunning: fpkit %s from %s\n", s.command, name);
     fpk_error run_err = {0};
+    /* --quiet without progress: the command's own reports on stderr (converge's unresolved
+     * order, which the original printed too) are not the rerun's; its error comes back in
+     * run_err and is reported below */
+    int saved_stderr = -1;
+    if (opt->quiet && opt->progress == FPK_PROGRESS_NONE) {
+      fflush(stderr);
+      const int devnull = open("/dev/null", O_WRONLY);
+      if (devnull >= 0 && (saved_stderr = dup(STDERR_FILENO)) >= 0 &&
+          dup2(devnull, STDERR_FILENO) < 0) {
+        close(saved_stderr);
+        saved_stderr = -1;
+      }
+      if (devnull >= 0) close(devnull);
+    }
     const int run_rc = fn(&o, &run_err);
+    if (saved_stderr >= 0) {
+      fflush(stderr);
+      dup2(saved_stderr, STDERR_FILENO);
+      close(saved_stderr);
+    }
     struct stat after;
     /* A command that fails after writing its file (an unresolved order in converge, a failure
      * kept with --keep-failed) still produced a result to compare: the commit renames a new
@@ -328,6 +349,10 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
     rc = fpk_h5_compare_files(file, out, &c, err);
     if (!rc) {
       *identical = c.nresults == 0;
+      fpk_app_log(*identical ? FPK_LOG_INFO : FPK_LOG_WARN,
+                  "rerun of %s: %s (%zu datasets and %zu attributes compared, %zu differ)",
+                  opt->rerun_of, *identical ? "identical" : "differs", c.ndatasets,
+                  c.nattributes, c.nresults);
       /* --quiet: nothing on stdout, the verdict is the exit status; what differs still goes to
        * stderr, as an error would */
       if (!opt->quiet)
