@@ -75,7 +75,7 @@ static int list_objects(const char *path, int datasets_only, name_list *l, fpk_e
   H5Eclear2(H5E_DEFAULT);
   if (l->oom) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   if (rc < 0) return fpk_error_set(err, FPK_EIO, "%s: cannot list its datasets", path);
-  qsort(l->names, l->n, sizeof *l->names, by_name);
+  if (l->n) qsort(l->names, l->n, sizeof *l->names, by_name); /* names is NULL when n = 0 */
   return FPK_SUCCESS;
 }
 
@@ -443,7 +443,7 @@ static int list_attributes(hid_t obj, name_list *l) {
   const herr_t rc = H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_attribute, l);
   H5Eclear2(H5E_DEFAULT);
   if (rc < 0 || l->oom) return -1;
-  qsort(l->names, l->n, sizeof *l->names, by_name);
+  if (l->n) qsort(l->names, l->n, sizeof *l->names, by_name); /* names is NULL when n = 0 */
   return 0;
 }
 
@@ -596,7 +596,7 @@ int fpk_h5_compare_files(const char *path_a, const char *path_b, fpk_h5_comparis
   if (!rc) rc = compare_attributes(path_a, path_b, out, err);
   if (rc)
     fpk_h5_comparison_free(out);
-  else
+  else if (out->ndiffs)
     qsort(out->diffs, out->ndiffs, sizeof *out->diffs, by_diff_path);
   return rc;
 }
