@@ -1,7 +1,9 @@
 /* Bitwise comparison of two HDF5 files (fpk_h5_compare_files, fpkit/io.h), what `fpkit rerun`
  * reports: identical files, one value off by one ulp, a different shape, a dataset missing from
  * either side, NaN payloads and signed zeros told apart, wall-clock timings set aside, a nested
- * group, and files that cannot be read. */
+ * group, and files that cannot be read; attributes (results stored as attributes, bitwise; strings
+ * as text; present in one file only), with timings, records, the root's creation time and
+ * /provenance set aside. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -44,10 +46,19 @@ typedef struct variant {
   uint64_t nan_payload;
   int negative_zero; /* /times[0] = -0.0 instead of 0.0 */
   double seconds;    /* /a/seconds: a wall-clock timing */
+  /* attributes */
+  double order;         /* /a/b@order: a result stored as an attribute */
+  const char *scheme;   /* /a@scheme, a string; NULL: absent */
+  double wall_seconds;  /* /a@wall_seconds: a timing */
+  const char *created;  /* root created: a time stamp, not compared */
+  const char *version;  /* root fpkit_version: a record (note) */
+  const char *host;     /* /provenance@host: not compared */
 } variant;
 
 static const variant base = {.bump_index = SIZE_MAX, .field_n = 12, .nan_payload = 1,
-                             .seconds = 0.25};
+                             .seconds = 0.25, .order = 1.0, .scheme = "tr-bdf2",
+                             .wall_seconds = 0.5, .created = "2026-12-06T20:00:00Z",
+                             .version = "test", .host = "here"};
 
 static double nan_with(uint64_t payload) {
   uint64_t bits = 0x7ff8000000000000ull | payload;
@@ -66,9 +77,15 @@ static void write_file(const char *path, const variant *v) {
   if (v->bump_index < 16) field[v->bump_index] = nextafter(field[v->bump_index], 2.0);
   const double undefined[3] = {1.0, nan_with(v->nan_payload), 3.0};
   const size_t dims[2] = {v->field_n / 4, 4}, n3 = 3, n1 = 1;
-  assert_int_equal(fpk_h5_attr_string(f, "/", "fpkit_version", "test"), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_attr_string(f, "/", "fpkit_version", v->version), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_attr_string(f, "/", "created", v->created), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_group(f, "/provenance", NULL), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_attr_string(f, "/provenance", "host", v->host), FPK_SUCCESS);
   assert_int_equal(fpk_h5_group(f, "/a", NULL), FPK_SUCCESS);
   assert_int_equal(fpk_h5_group(f, "/a/b", NULL), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_attr_double(f, "/a/b", "order", v->order), FPK_SUCCESS);
+  if (v->scheme) assert_int_equal(fpk_h5_attr_string(f, "/a", "scheme", v->scheme), FPK_SUCCESS);
+  assert_int_equal(fpk_h5_attr_double(f, "/a", "wall_seconds", v->wall_seconds), FPK_SUCCESS);
   assert_int_equal(fpk_h5_write(f, "/a/field", 2, dims, field, NULL, NULL), FPK_SUCCESS);
   assert_int_equal(fpk_h5_write_undefined(f, "/a/b/mean", 1, &n3, undefined, NULL, NULL, "none"),
                    FPK_SUCCESS);
@@ -100,6 +117,91 @@ static void test_identical(void **state) {
   assert_int_equal(c.ndiffs, 0);
   assert_int_equal(c.nresults, 0);
   assert_int_equal(c.nelements, 12 + 3 + 1 + 3);
+  /* fpkit_version; /a/b@order, /a@scheme, /a@wall_seconds; the writer's attributes of the
+   * datasets (units, description, nan) are compared too, while root created and /provenance
+   * are not */
+  assert_true(c.nattributes >= 4);
+  assert_int_equal(c.nattr_identical, c.nattributes);
+  fpk_h5_comparison_free(&c);
+}
+
+/* A result stored as an attribute, one ulp off: a difference of the results, with both values. */
+static void test_attribute_value(void **state) {
+  (void)state;
+  variant v = base;
+  v.order = nextafter(1.0, 2.0);
+  fpk_h5_comparison c = compare_with(&v);
+  assert_int_equal(c.ndiffs, 1);
+  assert_int_equal(c.nresults, 1);
+  assert_int_equal(c.nidentical, 4);
+  const fpk_h5_diff *d = &c.diffs[0];
+  assert_string_equal(d->path, "/a/b@order");
+  assert_int_equal(d->kind, FPK_H5_DIFF_ATTR_VALUE);
+  assert_false(d->wall_clock || d->record);
+  assert_string_equal(d->value_a, "1");
+  assert_string_equal(d->value_b, "1.0000000000000002");
+  fpk_h5_comparison_free(&c);
+
+  /* bitwise: -0 is not +0 */
+  v = base;
+  v.order = 0.0;
+  write_file(in_dir("a.h5"), &v);
+  v.order = -0.0;
+  write_file(in_dir("b.h5"), &v);
+  fpk_error err = {0};
+  assert_int_equal(fpk_h5_compare_files(in_dir("a.h5"), in_dir("b.h5"), &c, &err), 0);
+  assert_int_equal(c.nresults, 1);
+  assert_string_equal(c.diffs[0].value_a, "0");
+  assert_string_equal(c.diffs[0].value_b, "-0");
+  fpk_h5_comparison_free(&c);
+}
+
+/* A string attribute edited, removed or added. */
+static void test_attribute_string_and_presence(void **state) {
+  (void)state;
+  variant v = base;
+  v.scheme = "euler";
+  fpk_h5_comparison c = compare_with(&v);
+  assert_int_equal(c.nresults, 1);
+  assert_string_equal(c.diffs[0].path, "/a@scheme");
+  assert_string_equal(c.diffs[0].value_a, "'tr-bdf2'");
+  assert_string_equal(c.diffs[0].value_b, "'euler'");
+  fpk_h5_comparison_free(&c);
+
+  v.scheme = NULL;
+  c = compare_with(&v);
+  assert_int_equal(c.nresults, 1);
+  assert_int_equal(c.diffs[0].kind, FPK_H5_DIFF_ATTR_ONLY_IN_A);
+  assert_string_equal(c.diffs[0].path, "/a@scheme");
+  assert_string_equal(c.diffs[0].value_a, "'tr-bdf2'");
+  assert_null(c.diffs[0].value_b);
+  fpk_h5_comparison_free(&c);
+
+  /* the other way round */
+  write_file(in_dir("a.h5"), &v);
+  write_file(in_dir("b.h5"), &base);
+  fpk_error err = {0};
+  assert_int_equal(fpk_h5_compare_files(in_dir("a.h5"), in_dir("b.h5"), &c, &err), 0);
+  assert_int_equal(c.nresults, 1);
+  assert_int_equal(c.diffs[0].kind, FPK_H5_DIFF_ATTR_ONLY_IN_B);
+  fpk_h5_comparison_free(&c);
+}
+
+/* Timings, records and what is not compared: never a difference of the results. */
+static void test_attribute_not_results(void **state) {
+  (void)state;
+  variant v = base;
+  v.wall_seconds = 0.75;
+  v.created = "2026-12-07T08:00:00Z";
+  v.host = "elsewhere";
+  v.version = "other";
+  fpk_h5_comparison c = compare_with(&v);
+  assert_int_equal(c.nresults, 0);
+  assert_int_equal(c.ndiffs, 2); /* created and /provenance are not compared at all */
+  assert_string_equal(c.diffs[0].path, "/@fpkit_version");
+  assert_true(c.diffs[0].record);
+  assert_string_equal(c.diffs[1].path, "/a@wall_seconds");
+  assert_true(c.diffs[1].wall_clock);
   fpk_h5_comparison_free(&c);
 }
 
@@ -234,6 +336,9 @@ int main(void) {
       cmocka_unit_test(test_shape),      cmocka_unit_test(test_missing),
       cmocka_unit_test(test_nan_payload_and_zero_sign),
       cmocka_unit_test(test_wall_clock), cmocka_unit_test(test_unreadable),
+      cmocka_unit_test(test_attribute_value),
+      cmocka_unit_test(test_attribute_string_and_presence),
+      cmocka_unit_test(test_attribute_not_results),
       cmocka_unit_test(test_provenance),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -175,16 +175,21 @@ int fpk_h5_is_fpkit_file(const char *path);
 
 /* ---- Comparing two files (src/io/compare.c) ---------------------------------------------- */
 
-/* How one dataset of file A compares with the dataset of the same path in file B. */
+/* How one dataset (or one attribute) of file A compares with the one of the same path in B. */
 typedef enum fpk_h5_diff_kind {
-  FPK_H5_DIFF_VALUES = 1, /* same shape, some elements differ in at least one bit */
-  FPK_H5_DIFF_SHAPE,      /* different rank or dimensions */
-  FPK_H5_DIFF_ONLY_IN_A,  /* a dataset of A that B lacks */
-  FPK_H5_DIFF_ONLY_IN_B   /* a dataset of B that A lacks */
+  FPK_H5_DIFF_VALUES = 1,     /* same shape, some elements differ in at least one bit */
+  FPK_H5_DIFF_SHAPE,          /* different rank or dimensions */
+  FPK_H5_DIFF_ONLY_IN_A,      /* a dataset of A that B lacks */
+  FPK_H5_DIFF_ONLY_IN_B,      /* a dataset of B that A lacks */
+  FPK_H5_DIFF_ATTR_VALUE,     /* an attribute of the same object in both files whose type,
+                                 shape or value differs (numbers bitwise, strings as text) */
+  FPK_H5_DIFF_ATTR_ONLY_IN_A, /* an attribute of A that B lacks (on an object B has, or on a
+                                 group only A has) */
+  FPK_H5_DIFF_ATTR_ONLY_IN_B  /* the converse */
 } fpk_h5_diff_kind;
 
 typedef struct fpk_h5_diff {
-  char *path; /* "/fv/density" */
+  char *path; /* "/fv/density"; an attribute: "OBJECT@NAME", "/converge/strong@order", "/@config" */
   fpk_h5_diff_kind kind;
   size_t rank_a, rank_b, dims_a[FPK_H5_MAX_RANK], dims_b[FPK_H5_MAX_RANK];
   size_t nelements;    /* FPK_H5_DIFF_VALUES: elements compared */
@@ -194,26 +199,42 @@ typedef struct fpk_h5_diff {
   double max_rel;      /* max |a - b| / max(|a|, |b|) over the same elements (large where both
                           are near 0: a covariance of 1e-17 against 0) */
   double max_abs_a;    /* max |a| over the finite elements of A: the scale of the dataset */
-  int wall_clock;      /* a measured time, not a result: the dataset's name contains "seconds"
-                          (fpkit's name for wall-clock timings, /ot/seconds), which no rerun
-                          reproduces */
+  int wall_clock;      /* a measured time, not a result: the dataset's or attribute's name
+                          contains "seconds" (fpkit's name for wall-clock timings, /ot/seconds,
+                          /fv@wall_seconds), which no rerun reproduces */
+  int record;          /* an attribute that records the run, not a result: the root attributes
+                          created, fpkit_version and config_file */
+  char *value_a;       /* attribute kinds: the values as text, for reports ("1.5", "'tr-bdf2'", */
+  char *value_b;       /* "[0 1 2]"; a long string around its first difference); NULL: absent */
 } fpk_h5_diff;
 
 typedef struct fpk_h5_comparison {
-  size_t ndatasets;   /* paths that are a dataset in A or in B */
-  size_t nidentical;  /* of them, bitwise identical in both */
-  size_t nelements;   /* elements of the identical datasets */
-  size_t ndiffs;      /* the others, sorted by path */
-  size_t nresults;    /* of the others, those that are not wall_clock: 0 means the results agree */
+  size_t ndatasets;        /* paths that are a dataset in A or in B */
+  size_t nidentical;       /* of them, bitwise identical in both */
+  size_t nelements;        /* elements of the identical datasets */
+  size_t nattributes;      /* attributes compared: on an object of A or B, outside /provenance,
+                              not a dimension-scale attribute */
+  size_t nattr_identical;  /* of them, identical in both */
+  size_t ndiffs;           /* the datasets and attributes that differ, sorted by path */
+  size_t nresults;         /* of the differences, those that are neither wall_clock nor record:
+                              0 means the results agree */
   fpk_h5_diff *diffs;
 } fpk_h5_comparison;
 
 /* Compares every dataset of two HDF5 files (all groups, recursively): the same set of dataset
  * paths, the same shapes, and bitwise-identical values, NaN payloads included. Numeric datasets
  * are read as doubles through fpk_h5_reader (checked types and dataspaces, Fletcher-32 checked;
- * integers convert exactly up to 2^53). Attributes are not compared. Fails (FPK_EIO/FPK_EINVAL,
- * err naming file and dataset) when a file cannot be read or holds a non-numeric dataset; on
- * success *out holds the result (release with fpk_h5_comparison_free). */
+ * integers convert exactly up to 2^53). Then the attributes of every object (the root, groups
+ * and datasets): numeric attributes bitwise in their native type (the type, the shape and every
+ * bit of every element), string attributes as text (fixed or variable length alike); an
+ * attribute of another class differs unless its bytes do not (references and variable-length
+ * data always differ). Not compared: the group /provenance and everything in it (the build and
+ * host of each file, which a caller reports separately), and HDF5's dimension-scale attributes
+ * (DIMENSION_LIST, REFERENCE_LIST, CLASS, NAME) and netCDF's (_Netcdf4Dimid,
+ * _Netcdf4Coordinates, _NCProperties): their references are file addresses, and the scales they
+ * name are compared as datasets. Fails (FPK_EIO/FPK_EINVAL, err naming file and dataset) when a
+ * file cannot be read or holds a non-numeric dataset; on success *out holds the result (release
+ * with fpk_h5_comparison_free). */
 int fpk_h5_compare_files(const char *path_a, const char *path_b, fpk_h5_comparison *out,
                          fpk_error *err);
 void fpk_h5_comparison_free(fpk_h5_comparison *c);

@@ -1,5 +1,6 @@
 /* Output files of the commands: checked, created first, removed on failure (fpkit/io.h). */
 #include "app/app.h"
+#include "app/progress.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -39,12 +40,13 @@ static int write_provenance(fpk_h5 *f, const fpk_run_options *opt) {
 
 fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
                               const char *const *inputs, size_t ninputs, fpk_error *err) {
-  const char **all = calloc(ninputs + 1, sizeof *all);
+  const char **all = calloc(ninputs + 2, sizeof *all);
   if (!all) return fpk_error_set(err, FPK_ENOMEM, "out of memory"), NULL;
   /* a rerun's configuration comes from the file rerun: that file is the input never to write */
   all[0] = opt->rerun_of ? opt->rerun_of : opt->config_path;
   for (size_t i = 0; i < ninputs; i++) all[1 + i] = inputs[i];
-  const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 1};
+  all[ninputs + 1] = fpk_app_log_path(); /* --log: replacing it would lose the log */
+  const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 2};
   fpk_h5 *f = fpk_h5_create(path, &co, err);
   free(all);
   if (!f) return NULL;

@@ -49,9 +49,15 @@ enum { FPK_LOG_ERROR = 0, FPK_LOG_WARN = 1, FPK_LOG_INFO = 2, FPK_LOG_DEBUG = 3 
 /* "error", "warn", "info", "debug" → level, or -1. */
 int fpk_app_log_level(const char *name);
 /* Opens path for appending (created if missing) and keeps lines of level <= `level`. Fails with
- * FPK_EIO and the reason when the file cannot be opened for writing. One log per process: the
- * commands are one run each. */
-int fpk_app_log_open(const char *path, int level, fpk_error *err);
+ * FPK_EINVAL, before writing anything, when path is one of the ninputs files `inputs` (the same
+ * device and inode; NULL entries are skipped) or an existing regular file that is not empty and
+ * whose first line is not a line of this log; with FPK_EIO and the reason when the file cannot
+ * be opened for writing. One log per process: the commands are one run each. */
+int fpk_app_log_open(const char *path, int level, const char *const *inputs, size_t ninputs,
+                     fpk_error *err);
+/* The path of the open log, NULL when none: an input the output may not replace
+ * (fpk_app_create_output). */
+const char *fpk_app_log_path(void);
 /* One timestamped line ("2026-12-06T20:41:07.123Z fpkit[1234] info: ...") when a log is open and
  * level <= its level; otherwise nothing. */
 void fpk_app_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

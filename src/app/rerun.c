@@ -2,6 +2,7 @@
  * from its stored configuration into NEW, never into FILE, and compares every dataset bit for
  * bit (fpk_h5_compare_files); differences of build and host (/provenance) are reported as notes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/progress.h"
 #include "fpkit/io.h"
 #include "fpkit/provenance.h"
 
@@ -170,50 +172,81 @@ static void provenance_notes(const char *file, const char *rerun) {
   fpk_h5_reader_close(b);
 }
 
-static void print_shape(size_t rank, const size_t *dims) {
-  putchar('[');
-  for (size_t i = 0; i < rank; i++) printf(i ? " %zu" : "%zu", dims[i]);
-  putchar(']');
+static void print_shape(FILE *o, size_t rank, const size_t *dims) {
+  fputc('[', o);
+  for (size_t i = 0; i < rank; i++) fprintf(o, i ? " %zu" : "%zu", dims[i]);
+  fputc(']', o);
 }
 
-static void print_comparison(const fpk_h5_comparison *c, const char *file, const char *rerun) {
-  const size_t ntiming = c->ndiffs - c->nresults;
+static int is_attribute(const fpk_h5_diff *d) { return d->kind >= FPK_H5_DIFF_ATTR_VALUE; }
+
+/* The verdict and every difference, on o (stdout; stderr under --quiet, which keeps stdout
+ * empty). Timings and records of the run are notes: they differ without the results differing. */
+static void print_comparison(FILE *o, const fpk_h5_comparison *c, const char *file,
+                             const char *rerun) {
+  size_t ntiming = 0, nrecords = 0, ndataset_timing = 0, ndataset_results = 0;
+  for (size_t i = 0; i < c->ndiffs; i++) {
+    const fpk_h5_diff *d = &c->diffs[i];
+    ntiming += d->wall_clock;
+    nrecords += d->record;
+    if (!is_attribute(d)) *(d->wall_clock ? &ndataset_timing : &ndataset_results) += 1;
+  }
+  const size_t ndatasets = c->ndatasets - ndataset_timing;
+  const size_t nattributes = c->nattributes - (ntiming - ndataset_timing) - nrecords;
   if (!c->nresults) {
-    printf("identical: %zu datasets, bitwise (%zu values)\n", c->ndatasets - ntiming,
-           c->nelements);
+    fprintf(o, "identical: %zu datasets, bitwise (%zu values), and %zu attributes\n", ndatasets,
+            c->nelements, nattributes);
   } else {
-    printf("differ: %zu of %zu datasets (%zu bitwise identical); %s vs %s:\n", c->nresults,
-           c->ndatasets - ntiming, c->nidentical, file, rerun);
+    fprintf(o,
+            "differ: %zu of %zu datasets (%zu bitwise identical) and %zu of %zu attributes; %s "
+            "vs %s:\n",
+            ndataset_results, ndatasets, c->nidentical, c->nresults - ndataset_results,
+            nattributes, file, rerun);
   }
   for (size_t i = 0; i < c->ndiffs; i++) {
     const fpk_h5_diff *d = &c->diffs[i];
-    if (d->wall_clock) continue;
-    printf("  %s: ", d->path);
+    if (d->wall_clock || d->record) continue;
+    fprintf(o, "  %s: ", d->path);
     switch (d->kind) {
       case FPK_H5_DIFF_VALUES:
-        printf("%zu of %zu elements differ, max |a-b| = %.3e", d->ndiffer, d->nelements,
-               d->max_abs);
-        if (d->max_abs_a > 0.0) printf(" (%.2e of max |a|)", d->max_abs / d->max_abs_a);
-        printf(", max relative difference = %.3e", d->max_rel);
-        if (d->nan_mismatch) printf(", %zu NaN in one file only", d->nan_mismatch);
+        fprintf(o, "%zu of %zu elements differ, max |a-b| = %.3e", d->ndiffer, d->nelements,
+                d->max_abs);
+        if (d->max_abs_a > 0.0) fprintf(o, " (%.2e of max |a|)", d->max_abs / d->max_abs_a);
+        fprintf(o, ", max relative difference = %.3e", d->max_rel);
+        if (d->nan_mismatch) fprintf(o, ", %zu NaN in one file only", d->nan_mismatch);
         break;
       case FPK_H5_DIFF_SHAPE:
-        printf("shape differs: stored ");
-        print_shape(d->rank_a, d->dims_a);
-        printf(" vs rerun ");
-        print_shape(d->rank_b, d->dims_b);
+        fprintf(o, "shape differs: stored ");
+        print_shape(o, d->rank_a, d->dims_a);
+        fprintf(o, " vs rerun ");
+        print_shape(o, d->rank_b, d->dims_b);
         break;
-      case FPK_H5_DIFF_ONLY_IN_A: printf("missing from the rerun"); break;
-      case FPK_H5_DIFF_ONLY_IN_B: printf("only in the rerun (not in the stored file)"); break;
+      case FPK_H5_DIFF_ONLY_IN_A: fprintf(o, "missing from the rerun"); break;
+      case FPK_H5_DIFF_ONLY_IN_B: fprintf(o, "only in the rerun (not in the stored file)"); break;
+      case FPK_H5_DIFF_ATTR_VALUE:
+        fprintf(o, "stored %s vs rerun %s", d->value_a, d->value_b);
+        break;
+      case FPK_H5_DIFF_ATTR_ONLY_IN_A:
+        fprintf(o, "missing from the rerun (stored %s)", d->value_a);
+        break;
+      case FPK_H5_DIFF_ATTR_ONLY_IN_B:
+        fprintf(o, "only in the rerun (not in the stored file): %s", d->value_b);
+        break;
     }
-    putchar('\n');
+    fputc('\n', o);
+  }
+  for (size_t i = 0; i < c->ndiffs; i++) {
+    const fpk_h5_diff *d = &c->diffs[i];
+    if (!d->record) continue;
+    fprintf(o, "note: %s (a record of the run, not a result) differs: stored %s vs rerun %s\n",
+            d->path, d->value_a ? d->value_a : "(absent)", d->value_b ? d->value_b : "(absent)");
   }
   if (ntiming) {
-    printf("note: %zu wall-clock timing dataset%s differ%s, as measured times do (not results):",
-           ntiming, ntiming == 1 ? "" : "s", ntiming == 1 ? "s" : "");
+    fprintf(o, "note: %zu wall-clock timing%s differ%s, as measured times do (not results):",
+            ntiming, ntiming == 1 ? "" : "s", ntiming == 1 ? "s" : "");
     for (size_t i = 0; i < c->ndiffs; i++)
-      if (c->diffs[i].wall_clock) printf(" %s", c->diffs[i].path);
-    putchar('\n');
+      if (c->diffs[i].wall_clock) fprintf(o, " %s", c->diffs[i].path);
+    fputc('\n', o);
   }
 }
 
@@ -275,7 +308,26 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
     o.keep_failed = s.failed && (fn == fpk_app_run || fn == fpk_app_ot);
     if (!opt->quiet) printf("rerunning: fpkit %s from %s\n", s.command, name);
     fpk_error run_err = {0};
+    /* --quiet without progress: the command's own reports on stderr (converge's unresolved
+     * order, which the original printed too) are not the rerun's; its error comes back in
+     * run_err and is reported below */
+    int saved_stderr = -1;
+    if (opt->quiet && opt->progress == FPK_PROGRESS_NONE) {
+      fflush(stderr);
+      const int devnull = open("/dev/null", O_WRONLY);
+      if (devnull >= 0 && (saved_stderr = dup(STDERR_FILENO)) >= 0 &&
+          dup2(devnull, STDERR_FILENO) < 0) {
+        close(saved_stderr);
+        saved_stderr = -1;
+      }
+      if (devnull >= 0) close(devnull);
+    }
     const int run_rc = fn(&o, &run_err);
+    if (saved_stderr >= 0) {
+      fflush(stderr);
+      dup2(saved_stderr, STDERR_FILENO);
+      close(saved_stderr);
+    }
     struct stat after;
     /* A command that fails after writing its file (an unresolved order in converge, a failure
      * kept with --keep-failed) still produced a result to compare: the commit renames a new
@@ -297,7 +349,16 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
     rc = fpk_h5_compare_files(file, out, &c, err);
     if (!rc) {
       *identical = c.nresults == 0;
-      if (!*identical || !opt->quiet) print_comparison(&c, opt->rerun_of, out_given);
+      fpk_app_log(*identical ? FPK_LOG_INFO : FPK_LOG_WARN,
+                  "rerun of %s: %s (%zu datasets and %zu attributes compared, %zu differ)",
+                  opt->rerun_of, *identical ? "identical" : "differs", c.ndatasets,
+                  c.nattributes, c.nresults);
+      /* --quiet: nothing on stdout, the verdict is the exit status; what differs still goes to
+       * stderr, as an error would */
+      if (!opt->quiet)
+        print_comparison(stdout, &c, opt->rerun_of, out_given);
+      else if (!*identical)
+        print_comparison(stderr, &c, opt->rerun_of, out_given);
       if (!opt->quiet) printf("wrote %s\n", out_given);
       fpk_h5_comparison_free(&c);
     }

@@ -7,8 +7,8 @@
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
  *   fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]
- *   every command above also takes [--progress=auto|bar|plain|none] [--log FILE
- *                    [--log-level error|warn|info|debug]] (docs/workflow.md)
+ *   every command above (rerun included) also takes [--progress=auto|bar|plain|none]
+ *                    [--log FILE [--log-level error|warn|info|debug]] (docs/workflow.md)
  *   fpkit keys [COMMAND[/MODEL]]        the configuration keys (src/app/keys.c)
  *   fpkit config TEMPLATE | --list     a commented starting configuration
  *   fpkit --help | --version
@@ -26,12 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
 #include "app/keys.h"
 #include "app/progress.h"
+#include "fpkit/provenance.h"
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
@@ -42,6 +44,8 @@ static const char usage_text[] =
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
     "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
+    "       each of run, converge, bridge, ot and rerun also takes [--progress=M]\n"
+    "                        [--log FILE [--log-level L]]\n"
     "       fpkit keys [COMMAND[/MODEL]]   every configuration key: type, default, range\n"
     "       fpkit config TEMPLATE | --list   a commented starting config (run, run/ou, ...)\n"
     "       fpkit --help | --version\n"
@@ -62,16 +66,22 @@ static const char usage_text[] =
     "into NEW (default FILE.rerun.h5; never FILE itself) and compares every dataset bit for bit:\n"
     "exit 0 when all are identical, 1 listing those that differ and by how much; differences of\n"
     "build flags, compiler, commit and library versions are printed as notes\n"
-    "(docs/reproducibility.md).\n"
+    "(docs/reproducibility.md). Attributes are compared too (numbers bitwise, strings as\n"
+    "text), except /provenance, the root's creation time and wall-clock timings. With --quiet\n"
+    "nothing goes to stdout: the verdict is the exit status, and what differs goes to stderr.\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5)\n"
-    "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable)\n"
+    "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5;\n"
+    "                      rerun: FILE.rerun.h5)\n"
+    "  -s, --set K=V       override a configuration key, e.g. --set grid.n=400 (repeatable;\n"
+    "                      not rerun)\n"
     "  -j, --threads N     number of OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet         print nothing on success (and no progress unless --progress)\n"
     "      --progress=M    auto (default: a bar on a terminal, nothing otherwise), bar, plain\n"
     "                      (one line per phase and per 10%, for logs), none (docs/workflow.md)\n"
-    "      --log FILE      append timestamped lines (phases, timings, warnings, status) to FILE\n"
+    "      --log FILE      append timestamped lines (phases, timings, warnings, status) to FILE:\n"
+    "                      a new file, an empty one or an fpkit log; never the CONFIG, FILE.h5\n"
+    "                      or another existing file (exit 2), never the output\n"
     "      --log-level L   error, warn, info (default) or debug (adds the resolved config)\n"
     "      --force         replace an existing output file that fpkit did not write\n"
     "      --keep-failed   (run, ot) on a numerical failure still write the file, marked\n"
@@ -168,7 +178,19 @@ typedef int (*command_fn)(const fpk_run_options *opt, fpk_error *err);
 static int full_argc;
 static const char *const *full_argv;
 
-/* Every command takes the same options: CONFIG, -o, --set, --threads, --quiet. */
+/* fpkit rerun as a command_fn: its verdict (0 when every dataset and attribute is identical) is
+ * kept here for the exit status, as a command's failure is kept in its error. */
+static int rerun_differs;
+
+static int rerun_command(const fpk_run_options *opt, fpk_error *err) {
+  int identical = 0;
+  const int rc = fpk_app_rerun(opt, &identical, err);
+  rerun_differs = !rc && !identical;
+  return rc;
+}
+
+/* Every command takes the same options: CONFIG (rerun: FILE.h5), -o, --set (not rerun),
+ * --threads, --quiet, --force, --progress, --log, --log-level; some take more. */
 static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   static const struct option longopts[] = {
       {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
@@ -193,8 +215,22 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   opterr = 0;
   while ((c = getopt_long(argc, argv, "o:s:j:qh", longopts, NULL)) != -1) {
     switch (c) {
-      case 'o': opt.output = optarg; break;
-      case 's': sets[opt.nsets++] = optarg; break;
+      case 'o':
+        if (fn == rerun_command && !optarg[0]) {
+          free(sets);
+          return usage_error("%s", "rerun: -o: empty file name");
+        }
+        opt.output = optarg;
+        break;
+      case 's':
+        if (fn == rerun_command) {
+          free(sets);
+          return usage_error("--set '%s': a rerun runs the stored configuration as it is (no "
+                             "--set)",
+                             optarg);
+        }
+        sets[opt.nsets++] = optarg;
+        break;
       case 'j': {
         char *end;
         errno = 0;
@@ -300,14 +336,18 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
     }
   } else if (optind != argc - 1) {
     free(sets);
-    fprintf(stderr, "fpkit: %s: expected exactly one CONFIG file%s\nTry 'fpkit --help'.\n", name,
+    fprintf(stderr, "fpkit: %s: expected exactly one %s%s\nTry 'fpkit --help'.\n", name,
+            fn == rerun_command ? "FILE.h5" : "CONFIG file",
             optind < argc - 1 ? " (extra arguments given)" : "");
     return 2;
   } else if (opt.checkpoint_path && !(opt.checkpoint_every > 0.0)) {
     free(sets);
     return usage_error("%s: --checkpoint needs --checkpoint-every (or --resume)", name);
   }
-  opt.config_path = opt.resume_path ? NULL : argv[optind];
+  if (fn == rerun_command)
+    opt.rerun_of = argv[optind];
+  else
+    opt.config_path = opt.resume_path ? NULL : argv[optind];
   opt.sets = sets;
   opt.argc = full_argc;
   opt.argv = full_argv;
@@ -318,18 +358,28 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   else
     opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
   if (log_path) {
-    /* an unwritable log is a usage error, found before anything is computed */
+    /* an unwritable log, or one that would append to an input, is a usage error, found before
+     * anything is computed; the output refuses the log in turn (fpk_app_create_output) */
+    const char *input = opt.rerun_of ? opt.rerun_of : opt.resume_path ? opt.resume_path
+                                                                        : opt.config_path;
     fpk_error lerr = {0};
-    if (fpk_app_log_open(log_path, log_level, &lerr)) {
+    struct stat sl, so;
+    if (opt.output && (!strcmp(opt.output, log_path) ||
+                       (!stat(opt.output, &so) && !stat(log_path, &sl) && so.st_dev == sl.st_dev &&
+                        so.st_ino == sl.st_ino))) {
+      free(sets);
+      return usage_error("--log '%s' is the output file: give another log file", log_path);
+    }
+    if (fpk_app_log_open(log_path, log_level, &input, 1, &lerr)) {
       free(sets);
       return usage_error("%s", lerr.msg);
     }
-    char cmdline[2048] = "";
-    for (int i = 0; i < argc; i++) {
-      size_t k = strlen(cmdline);
-      snprintf(cmdline + k, sizeof cmdline - k, "%s%s", i ? " " : "fpkit ", argv[i]);
-    }
-    fpk_app_log(FPK_LOG_INFO, "start: %s (fpkit %s)", cmdline, FPK_VERSION);
+    /* the command line as typed: getopt_long has permuted argv by now (full_argv is the copy
+     * made before), quoted as a shell would need it */
+    char *cmdline = fpk_shell_join(full_argc - 1, full_argv + 1);
+    fpk_app_log(FPK_LOG_INFO, "start: fpkit %s (fpkit %s)", cmdline ? cmdline : name,
+                FPK_VERSION);
+    free(cmdline);
   }
   opt.on_temp_file = remember_temp;
   const int checkpointed = opt.checkpoint_every > 0.0 || opt.resume_path;
@@ -357,6 +407,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
     fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "run failed");
     status = err.status == FPK_ENUMERIC ? 3 : 1;
     fpk_app_log(FPK_LOG_ERROR, "%s", err.msg[0] ? err.msg : "run failed");
+  } else if (fn == rerun_command && rerun_differs) {
+    status = 1; /* the rerun ran and differs: the differences are printed */
   }
   fpk_app_log(status ? FPK_LOG_ERROR : FPK_LOG_INFO, "end: %s exit %d after %.3f s", name,
               status, wall_seconds() - t0);
@@ -364,64 +416,9 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   return status;
 }
 
-/* fpkit rerun FILE [-o NEW] [--threads N] [--quiet] [--force]: exit 0 when every dataset of the
- * rerun is bitwise identical to FILE's, 1 when one differs or the rerun fails, 2 on usage, 3
- * when the rerun failed numerically without writing a file. */
-static int cmd_rerun(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"output", required_argument, NULL, 'o'}, {"threads", required_argument, NULL, 'j'},
-      {"quiet", no_argument, NULL, 'q'},         {"force", no_argument, NULL, 'F'},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-  fpk_run_options opt = {0};
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
-    switch (c) {
-      case 'o':
-        if (!optarg[0]) return usage_error("%s", "rerun: -o: empty file name");
-        opt.output = optarg;
-        break;
-      case 'j': {
-        char *end;
-        errno = 0;
-        long n = strtol(optarg, &end, 10);
-        if (*end || errno || end == optarg || n < 1 || n > 4096)
-          return usage_error("--threads '%s': expected an integer in [1, 4096]", optarg);
-        opt.threads = (int)n;
-        break;
-      }
-      case 'q': opt.quiet = 1; break;
-      case 'F': opt.force = 1; break;
-      case 'h': fputs(usage_text, stdout); return 0;
-      default:
-        fprintf(stderr, "fpkit: rerun: unknown or incomplete option '%s'\nTry 'fpkit --help'.\n",
-                argv[optind - 1]);
-        return 2;
-    }
-  }
-  if (optind != argc - 1) {
-    fprintf(stderr, "fpkit: rerun: expected exactly one FILE.h5%s\nTry 'fpkit --help'.\n",
-            optind < argc - 1 ? " (extra arguments given)" : "");
-    return 2;
-  }
-  opt.rerun_of = argv[optind];
-  opt.argc = full_argc;
-  opt.argv = full_argv;
-  opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
-  opt.on_temp_file = remember_temp;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  signal(SIGHUP, on_signal);
-  fpk_error err = {0};
-  int identical = 0;
-  const int rc = fpk_app_rerun(&opt, &identical, &err);
-  if (rc) {
-    fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "rerun failed");
-    return err.status == FPK_ENUMERIC ? 3 : 1;
-  }
-  return identical ? 0 : 1;
-}
+/* fpkit rerun FILE [-o NEW] [options]: cmd_config with rerun_command; exit 0 when every dataset
+ * and attribute of the rerun is identical to FILE's, 1 when one differs or the rerun fails, 2 on
+ * usage, 3 when the rerun failed numerically without writing a file. */
 
 int main(int argc, char **argv) {
   /* a copy of the pointers: getopt_long reorders argv */
@@ -443,7 +440,7 @@ int main(int argc, char **argv) {
     return cmd_config(argc - 1, argv + 1, "converge", fpk_app_converge);
   if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
   if (!strcmp(argv[1], "ot")) return cmd_config(argc - 1, argv + 1, "ot", fpk_app_ot);
-  if (!strcmp(argv[1], "rerun")) return cmd_rerun(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "rerun")) return cmd_config(argc - 1, argv + 1, "rerun", rerun_command);
   if (!strcmp(argv[1], "keys")) return fpk_app_keys(argc - 1, argv + 1);
   if (!strcmp(argv[1], "config")) return fpk_app_config_template(argc - 1, argv + 1);
   return usage_error("unknown command '%s' (expected run, converge, bridge, ot, rerun, keys or "

@@ -5,7 +5,8 @@
 # bar rewrites one line (\r), auto prints nothing when stderr is not a terminal, a bad mode is a
 # usage error; (3) --log appends timestamped phase, timing and end lines, the resolved
 # configuration at debug, the error at every level; an unwritable log is a usage error (exit 2)
-# before anything is computed.
+# before anything is computed, and so is a log that is the config, an input, the output or an
+# existing file that is not an fpkit log; the start line is the command line as typed.
 # Usage: bash tests/cli/progress.sh FPKIT_BINARY SOURCE_DIR
 set -euo pipefail
 fpkit=$1
@@ -190,4 +191,47 @@ set +e
 rc=$?
 set -e
 [ $rc -eq 2 ] || fail "--log-level chatty: exit $rc, expected 2"
+# the start line is the command line as typed (getopt_long permutes argv: options first)
+"$fpkit" run "$tmp/run.ini" -q -o "$tmp/l7.h5" --log "$tmp/typed.log" --set mc.paths=2000 --threads 2
+grep -qF " info: start: fpkit run $tmp/run.ini -q -o $tmp/l7.h5 --log $tmp/typed.log --set mc.paths=2000 --threads 2 (fpkit " "$tmp/typed.log" ||
+  fail "log: start line is not the command line as typed: $(head -1 "$tmp/typed.log")"
+# --log never appends to an input or a file that is not a log, nor is the log the output: usage
+# errors (exit 2) before anything is computed, the file unchanged
+cp "$tmp/run.ini" "$tmp/cfg.ini"
+ln "$tmp/cfg.ini" "$tmp/cfg-hard.ini"
+printf '#!/bin/sh\necho important\n' > "$tmp/notes.sh"
+for target in "$tmp/cfg.ini" "$tmp/cfg-hard.ini" "$tmp/l1.h5" "$tmp/notes.sh" "$tmp/l8.h5"; do
+  before=$( [ -e "$target" ] && sha256sum < "$target" || echo absent)
+  set +e
+  "$fpkit" run "$tmp/cfg.ini" -o "$tmp/l8.h5" -q --log "$target" 2> "$tmp/self.err"; rc=$?
+  set -e
+  [ $rc -eq 2 ] || fail "--log $target: exit $rc, expected 2: $(cat "$tmp/self.err")"
+  grep -Eq "is the input|is not an fpkit log|is the output" "$tmp/self.err" || fail "--log $target: message: $(cat "$tmp/self.err")"
+  after=$( [ -e "$target" ] && sha256sum < "$target" || echo absent)
+  [ "$before" = "$after" ] || fail "--log $target: the file changed"
+  [ -e "$tmp/l8.h5" ] && fail "--log $target: the run went ahead"
+done
+# --resume: the checkpoint is the input
+set +e
+"$fpkit" run --resume "$tmp/l1.h5" -q --log "$tmp/l1.h5" 2> "$tmp/self.err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "--resume X --log X: exit $rc, expected 2"
+# the output refuses the log when only the run knows the output ([output] file)
+sed "s|^\[fp\]|[output]\nfile = $tmp/cfg-out.log\n\n[fp]|" "$tmp/run.ini" > "$tmp/cfg-out.ini"
+set +e
+"$fpkit" run "$tmp/cfg-out.ini" -q --log "$tmp/cfg-out.log" 2> "$tmp/self.err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "[output] file = the log: exit $rc, expected 1: $(cat "$tmp/self.err")"
+grep -q "refusing to overwrite an input" "$tmp/self.err" || fail "[output] file = the log: message: $(cat "$tmp/self.err")"
+grep -q " info: start: " "$tmp/cfg-out.log" || fail "[output] file = the log: the log was replaced"
+# an empty file and an existing log are fine; a directory is not
+: > "$tmp/empty.log"
+"$fpkit" run "$tmp/run.ini" -o "$tmp/l9.h5" -q --log "$tmp/empty.log" --set mc.paths=2000
+"$fpkit" run "$tmp/run.ini" -o "$tmp/l9.h5" -q --log "$tmp/empty.log" --set mc.paths=2000
+[ "$(grep -c ' info: start: ' "$tmp/empty.log")" -eq 2 ] || fail "log: an empty file or an fpkit log refused"
+mkdir "$tmp/logdir"
+set +e
+"$fpkit" run "$tmp/run.ini" -o "$tmp/l10.h5" -q --log "$tmp/logdir" 2> /dev/null; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "--log DIR: exit $rc, expected 2"
 echo "progress: ok"

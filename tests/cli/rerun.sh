@@ -4,7 +4,9 @@
 # their stored configuration bitwise identical (exit 0); the file checked is never written (same
 # sha256; -o FILE, a hard link and a symbolic link to it refused); a changed value is found and
 # measured (exit 1); a changed build-flag record is a note (exit 0); a file without its stored
-# configuration is a clear error; /provenance holds what docs/reproducibility.md lists.
+# configuration is a clear error; /provenance holds what docs/reproducibility.md lists; edited
+# results stored as attributes differ (exit 1) while timings, the creation time and /provenance
+# do not; --quiet keeps stdout empty; rerun takes --progress and --log.
 # Usage: bash tests/cli/rerun.sh FPKIT_BINARY SOURCE_DIR
 set -uo pipefail
 fpkit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -261,6 +263,82 @@ print("\n".join(fails))
 sys.exit(1 if fails else 0)
 PY
 ok
+
+# ---- 7. results stored as attributes: an edited one is a difference (exit 1), named with both
+# values; timings, the root's creation time and /provenance are not results
+cp converge.h5 conv_edit.h5
+cp bridge.h5 bridge_edit.h5
+cp ot.h5 ot_edit.h5
+cp run1.h5 attrs_edit.h5
+"$py" - <<'PY'
+import h5py, numpy as np
+with h5py.File("conv_edit.h5", "r+") as f:
+    g = f["converge/strong"]
+    g.attrs["order"] = 1.5
+    g.attrs["ci_lo"] = 1.45
+with h5py.File("bridge_edit.h5", "r+") as f:
+    a = f["kolmogorov"].attrs
+    a["ks_corrected"] = np.nextafter(a["ks_corrected"], 1.0)  # one ulp
+with h5py.File("ot_edit.h5", "r+") as f:
+    f["ot"].attrs["converged"] = np.uint64(0)
+with h5py.File("attrs_edit.h5", "r+") as f:
+    f["fv"].attrs["scheme"] = "euler"            # a string
+    del f["mc"].attrs["seed"]                    # removed
+    f["fv"].attrs["wall_seconds"] = 1e9          # a timing: a note
+    f.attrs["created"] = "1999-01-01T00:00:00Z"  # not compared
+    f["provenance"].attrs["host"] = "elsewhere"  # a note
+PY
+rc=0
+"$fpkit" rerun conv_edit.h5 > conv_edit.out 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && ok || bad "edited converge order: exit $rc, want 1: $(cat conv_edit.out)"
+grep -q "^differ: 0 of [0-9]* datasets ([0-9]* bitwise identical) and 2 of [0-9]* attributes" conv_edit.out && ok || bad "edited converge order: summary: $(cat conv_edit.out)"
+grep -q "^  /converge/strong@order: stored 1.5 vs rerun [0-9.]*$" conv_edit.out && ok || bad "edited order: line: $(cat conv_edit.out)"
+grep -q "^  /converge/strong@ci_lo: stored 1.45 vs rerun " conv_edit.out && ok || bad "edited ci_lo: line: $(cat conv_edit.out)"
+rc=0
+"$fpkit" rerun bridge_edit.h5 > bridge_edit.out 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^  /kolmogorov@ks_corrected: stored " bridge_edit.out && ok || bad "ks_corrected one ulp off: exit $rc: $(cat bridge_edit.out)"
+rc=0
+"$fpkit" rerun ot_edit.h5 > ot_edit.out 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^  /ot@converged: stored 0 vs rerun 1$" ot_edit.out && ok || bad "ot converged: exit $rc: $(cat ot_edit.out)"
+rc=0
+"$fpkit" rerun attrs_edit.h5 > attrs_edit.out 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && ok || bad "edited attributes: exit $rc: $(cat attrs_edit.out)"
+grep -q "^  /fv@scheme: stored 'euler' vs rerun 'tr-bdf2'$" attrs_edit.out && ok || bad "string attribute: $(cat attrs_edit.out)"
+grep -q "^  /mc@seed: only in the rerun (not in the stored file): 7$" attrs_edit.out && ok || bad "removed attribute: $(cat attrs_edit.out)"
+grep -q "^differ: 0 of [0-9]* datasets .* and 2 of [0-9]* attributes" attrs_edit.out && ok || bad "timing, created or provenance counted as a result: $(cat attrs_edit.out)"
+grep -q "^note: .*wall-clock timings differ.*/fv@wall_seconds" attrs_edit.out && ok || bad "no timing note: $(cat attrs_edit.out)"
+grep -q "^note: host differs: stored 'elsewhere'" attrs_edit.out && ok || bad "no host note: $(cat attrs_edit.out)"
+grep -q "created" attrs_edit.out && bad "root created compared: $(cat attrs_edit.out)" || ok
+
+# ---- 8. rerun --quiet: nothing on stdout; the verdict is the exit status, differences on stderr
+rc=0
+"$fpkit" rerun run1.h5 -o quiet.h5 --quiet > quiet.stdout 2> quiet.stderr || rc=$?
+[ "$rc" -eq 0 ] && [ ! -s quiet.stdout ] && [ ! -s quiet.stderr ] && ok || bad "rerun --quiet, identical: exit $rc, stdout '$(cat quiet.stdout)', stderr '$(cat quiet.stderr)'"
+rc=0
+"$fpkit" rerun conv_edit.h5 -o quiet2.h5 --quiet > quiet.stdout 2> quiet.stderr || rc=$?
+[ "$rc" -eq 1 ] && [ ! -s quiet.stdout ] && grep -q "/converge/strong@order" quiet.stderr && ok || bad "rerun --quiet, differs: exit $rc, stdout '$(cat quiet.stdout)', stderr '$(cat quiet.stderr)'"
+# converge's own report of an unresolved order (the original printed it too) is not the rerun's
+"$fpkit" converge "$src/experiments/converge/em_gbm.ini" -o unresolved.h5 --quiet --set converge.paths=20 2> /dev/null
+rc=0
+"$fpkit" rerun unresolved.h5 --quiet > quiet.stdout 2> quiet.stderr || rc=$?
+[ "$rc" -eq 0 ] && [ ! -s quiet.stdout ] && [ ! -s quiet.stderr ] && ok || bad "rerun --quiet of an unresolved converge file: exit $rc, stdout '$(cat quiet.stdout)', stderr '$(cat quiet.stderr)'"
+
+# ---- 9. rerun takes --progress and --log like the other commands, and --set is refused
+rc=0
+"$fpkit" rerun run1.h5 -o progress.h5 --quiet --progress=plain --log rerun.log > progress.out 2> progress.err || rc=$?
+[ "$rc" -eq 0 ] && ok || bad "rerun --progress --log: exit $rc: $(cat progress.err)"
+grep -q "^fpkit: mc done" progress.err && ok || bad "rerun --progress=plain: no progress lines: $(cat progress.err)"
+grep -q " info: start: fpkit rerun run1.h5 -o progress.h5 --quiet --progress=plain --log rerun.log (fpkit " rerun.log && ok || bad "rerun log: start line: $(cat rerun.log)"
+grep -q " info: rerun of run1.h5: identical" rerun.log && ok || bad "rerun log: no verdict: $(cat rerun.log)"
+grep -q " info: end: rerun exit 0 after " rerun.log && ok || bad "rerun log: no end line: $(cat rerun.log)"
+before=$(sha256sum < run1.h5)
+rc=0
+"$fpkit" rerun run1.h5 -o progress.h5 --log run1.h5 > /dev/null 2> logself.err || rc=$?
+[ "$rc" -eq 2 ] && grep -q "is the input 'run1.h5'" logself.err && ok || bad "rerun --log FILE.h5: exit $rc, want 2: $(cat logself.err)"
+[ "$(sha256sum < run1.h5)" = "$before" ] && ok || bad "run1.h5 changed by rerun --log run1.h5"
+rc=0
+"$fpkit" rerun run1.h5 --set mc.paths=10 > /dev/null 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && ok || bad "rerun --set: exit $rc, want 2"
 
 echo "rerun: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
