@@ -43,7 +43,9 @@ static herr_t collect_object(hid_t group, const char *name, const H5L_info_t *in
   name_list *l = data;
   if (info->type != H5L_TYPE_HARD) return 0;
   hid_t o = H5Oopen(group, name, H5P_DEFAULT);
-  if (o < 0) return 0; /* an object that cannot be opened: the checked read reports it */
+  /* an object that cannot be opened stays in the list, so that its read (or the opening of its
+   * attributes) fails naming it: dropped, a damaged dataset would compare as "identical" */
+  if (o < 0) return names_push(l, "/", name);
   const int is_dataset = H5Iget_type(o) == H5I_DATASET;
   H5Oclose(o);
   if (l->datasets_only && !is_dataset) return 0;
