@@ -711,6 +711,12 @@ def open(path):  # noqa: A001 - the natural name; the builtin stays reachable as
         f = h5py.File(path, "r")
     except OSError as e:
         raise FormatError(f"{path}: not an HDF5 file ({e})") from None
+    if "fpkit_checkpoint" in f.attrs:
+        # a restart file of `fpkit run --checkpoint-every` (docs/checkpoint.md): its fields stop
+        # where the run was interrupted, so it is not read as a result
+        f.close()
+        raise FormatError(f"{path}: an fpkit checkpoint, not a result: continue it with "
+                          f"`fpkit run --resume {path}`")
     kind = _kind(f)
     if kind is None or "fpkit_version" not in f.attrs:
         f.close()

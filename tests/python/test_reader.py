@@ -418,6 +418,21 @@ class BadInput(unittest.TestCase):
                 fpkit.open(p)
             self.assertIn("not an fpkit output", str(cm.exception))
 
+    def test_checkpoint_refused(self):
+        # a checkpoint (root attribute fpkit_checkpoint) holds fields cut at the interruption
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "run.h5.ckpt")
+            with h5py.File(p, "w") as f:
+                f.attrs["fpkit_version"] = "0.1.0"
+                f.attrs["fpkit_checkpoint"] = "fpkit run checkpoint"
+                f["grid/x"] = np.arange(3.0)
+                f["fv/t"] = np.zeros(1)
+                f["fv/density"] = np.zeros((1, 3))
+            with self.assertRaises(fpkit.FormatError) as cm:
+                fpkit.open(p)
+            self.assertIn("checkpoint, not a result", str(cm.exception))
+            self.assertIn("--resume", str(cm.exception))
+
 
 class PlotModule(unittest.TestCase):
     def test_sizes_and_style(self):
