@@ -11,6 +11,7 @@
  * the grid sums are trapezoidal rules, exponentially accurate once h is below the narrowest
  * kernel width involved (σ√(t(1 − s)) for the marginal, σ√(T − t) for the drift). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +263,16 @@ static void check_case(sb_case *c, const char *label) {
   const double rT = drift_rel_l2(c, c->p, c->drift, T);
   print_message("%s drift at t = T (limit): L2 %.2e\n", label, rT);
   assert_true(rT <= 1e-3);
+  /* within τ_r of the end: the linear interpolation to the limit, O(τ_r²) */
+  const double tr = fpk_sb_resolved_tau(c->sb);
+  assert_true(tr < T);
+  const double tn = T - 0.25 * tr; /* not the midpoint: a reversed weight would show */
+  assert_int_equal(fpk_sb_drift(c->sb, tn, c->drift, NULL), FPK_SUCCESS);
+  /* weights: p_T (c->p), the marginal at tn being unresolved on the grid */
+  const double rn = drift_rel_l2(c, c->p, c->drift, tn);
+  print_message("%s drift at t = T - tau_r/4 = %.6g (interpolated, tau_r = %.3g): L2 %.2e\n",
+                label, tn, tr, rn);
+  assert_true(rn <= 0.1 * tr);
 }
 
 /* Backward drift at t: σ²∇log φ̂_t = −b + σ²∇log p_t = −b − σ²Σ_t⁻¹(x − μ_t). */
@@ -431,6 +442,65 @@ static void test_underflow_mask(void **state) {
   free(mask);
 }
 
+/* The marginal and both drifts are bitwise the same on 1 and 2 threads (2D 128²: the products run
+ * in parallel above 16384 cells), and every Sinkhorn back-end gives the same bridge to the solver
+ * tolerance (the propagations always use lse). */
+static void test_threads_and_kernels(void **state) {
+  (void)state;
+  const int nt = omp_get_max_threads();
+  double *out[2][3];
+  for (int k = 0; k < 2; k++) {
+    omp_set_num_threads(k + 1);
+    sb_case c = make_case(2, 128, 7.5, 0.3, 1);
+    const size_t N = c.g.size;
+    for (int q = 0; q < 3; q++) out[k][q] = malloc(2 * N * sizeof(double));
+    assert_int_equal(fpk_sb_marginal(c.sb, 0.5, out[k][0], NULL, NULL), FPK_SUCCESS);
+    assert_int_equal(fpk_sb_drift(c.sb, 0.5, out[k][1], NULL), FPK_SUCCESS);
+    assert_int_equal(fpk_sb_backward_drift(c.sb, 0.3, out[k][2], NULL), FPK_SUCCESS);
+    if (k == 1) {
+      assert_memory_equal(out[0][0], out[1][0], N * sizeof(double));
+      assert_memory_equal(out[0][1], out[1][1], 2 * N * sizeof(double));
+      assert_memory_equal(out[0][2], out[1][2], 2 * N * sizeof(double));
+    }
+    free_case(&c);
+  }
+  omp_set_num_threads(nt);
+  for (int k = 0; k < 2; k++)
+    for (int q = 0; q < 3; q++) free(out[k][q]);
+
+  size_t n[1] = {400};
+  double lo[1] = {-8}, hi[1] = {8};
+  fpk_grid g = fpk_test_grid(1, n, lo, hi);
+  gauss_bridge G = make_bridge(1, 0.5, 1);
+  fpk_gaussian g0 = fpk_test_gaussian(1, G.m0, G.A), g1 = fpk_test_gaussian(1, G.m1, G.B);
+  double *a = malloc(g.size * sizeof(double)), *b = malloc(g.size * sizeof(double));
+  double *pref = malloc(g.size * sizeof(double)), *p = malloc(g.size * sizeof(double));
+  density_weights(&g, &g0, a);
+  density_weights(&g, &g1, b);
+  for (int k = -1; fpk_ot_kernel_types[k < 0 ? 0 : k]; k++) {
+    fpk_sb_params prm;
+    fpk_sb_params_init(&prm);
+    prm.sigma = 0.5;
+    prm.kernel = k < 0 ? NULL : fpk_ot_kernel_types[k];
+    fpk_error err = {0};
+    fpk_sb *s = fpk_sb_alloc(&g, &prm, &err);
+    assert_non_null(s);
+    if (fpk_sb_solve(s, a, b, NULL)) fail_msg("%s", fpk_sb_errmsg(s));
+    assert_int_equal(fpk_sb_marginal(s, 0.5, k < 0 ? pref : p, NULL, NULL), FPK_SUCCESS);
+    if (k >= 0) {
+      double l1 = 0;
+      for (size_t i = 0; i < g.size; i++) l1 += fabs(p[i] - pref[i]);
+      print_message("kernel %s: |p_t - p_t(auto)|_1 = %.2e\n", fpk_ot_kernel_types[k]->name, l1);
+      assert_true(l1 <= 2e-9);
+    }
+    fpk_sb_free(s);
+  }
+  free(a);
+  free(b);
+  free(pref);
+  free(p);
+}
+
 static void expect_einval(int rc, const char *msg, const char *needle) {
   assert_int_equal(rc, FPK_EINVAL);
   if (!strstr(msg, needle)) fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
@@ -491,15 +561,27 @@ static void test_bad_input(void **state) {
   expect_einval(fpk_sb_log_phi_hat(s, NAN, out), fpk_sb_errmsg(s), "t = nan");
   expect_einval(fpk_sb_drift(s, 2, out, NULL), fpk_sb_errmsg(s), "t = 2");
   expect_einval(fpk_sb_backward_drift(s, -1, out, NULL), fpk_sb_errmsg(s), "t = -1");
-  /* unresolved near the ends: a refusal with the reason, never a wrong number */
-  assert_int_equal(fpk_sb_drift(s, 1 - 1e-6, out, NULL), FPK_ENUMERIC);
-  assert_non_null(strstr(fpk_sb_errmsg(s), "does not resolve"));
-  assert_int_equal(fpk_sb_backward_drift(s, 1e-6, out, NULL), FPK_ENUMERIC);
+  /* the marginal unresolved near an end: a refusal with the reason, never a wrong number */
   assert_int_equal(fpk_sb_marginal(s, 1e-7, out, NULL, NULL), FPK_ENUMERIC);
+  assert_non_null(strstr(fpk_sb_errmsg(s), "does not resolve"));
   assert_non_null(strstr(fpk_sb_errmsg(s), "mass"));
-  /* the ends themselves are fine */
+  /* the drifts near the ends are interpolated; the ends themselves are limits */
+  assert_int_equal(fpk_sb_drift(s, 1 - 1e-6, out, NULL), FPK_SUCCESS);
+  assert_int_equal(fpk_sb_backward_drift(s, 1e-6, out, NULL), FPK_SUCCESS);
   assert_int_equal(fpk_sb_drift(s, 1, out, NULL), FPK_SUCCESS);
   assert_int_equal(fpk_sb_backward_drift(s, 0, out, NULL), FPK_SUCCESS);
+  fpk_sb_free(s);
+  /* a grid too coarse for any interior kernel (σ²T < 1.2 h²): interior drifts refused */
+  fpk_sb_params_init(&p);
+  p.sigma = 0.1;
+  s = fpk_sb_alloc(&g, &p, &err);
+  assert_non_null(s);
+  if (fpk_sb_solve(s, a, b, NULL)) fail_msg("%s", fpk_sb_errmsg(s));
+  assert_true(fpk_sb_resolved_tau(s) > 1);
+  assert_int_equal(fpk_sb_drift(s, 0.5, out, NULL), FPK_ENUMERIC);
+  assert_non_null(strstr(fpk_sb_errmsg(s), "refine the grid"));
+  assert_int_equal(fpk_sb_backward_drift(s, 0.5, out, NULL), FPK_ENUMERIC);
+  assert_int_equal(fpk_sb_drift(s, 1, out, NULL), FPK_SUCCESS);
   fpk_sb_free(s);
   fpk_sb_free(NULL);
   free(a);
@@ -529,6 +611,7 @@ int main(void) {
       cmocka_unit_test(test_drift_consistency),
       cmocka_unit_test(test_underflow_mask),
       cmocka_unit_test(test_gaussian_2d),
+      cmocka_unit_test(test_threads_and_kernels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,14 +107,19 @@ int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass)
  * (one-sided at the walls; 0 where b or a neighbour is 0): the only difference taken, of the input
  * data. mask (g->size, may be NULL): 1 where p_t underflows (log p_t < log DBL_MIN), 0 elsewhere;
  * the drift is finite there too (the formula needs only φ_T > 0 somewhere).
- * Accuracy: exact to the quadrature while σ²(T − t) >= 1.2 max_a h_a² (docs/sb.md); closer to T
- * (t < T) the grid cannot resolve the kernel and the call fails with FPK_ENUMERIC naming the
- * resolved limit. */
+ * Accuracy: exact to the quadrature while T − t >= fpk_sb_resolved_tau (σ²(T − t) >= 1.2 max_a
+ * h_a², docs/sb.md). Closer to T the grid cannot resolve K_{T−t} (the weights would collapse onto
+ * the cell and the formula tend to 0): the drift there is the linear interpolation in t between
+ * the last resolved time and the limit at T, error O(τ_r²) = O(h⁴/σ⁴). If τ_r >= T no interior
+ * time is resolved and the call fails with FPK_ENUMERIC (the ends still work). */
 int fpk_sb_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
 /* Backward drift b̂(x, t) = σ²∇log φ̂_t = (E_ŵ[z] − x)/t, ŵ(z) ∝ K_t(z, x) φ̂_0(z), the drift of
- * the reversed process; at t = 0 the limit σ²∇log p_0 − σ²∇log φ_0. Resolved while
- * σ²t >= 1.2 max_a h_a². */
+ * the reversed process; at t = 0 the limit σ²∇log p_0 − σ²∇log φ_0. Resolved for t >=
+ * fpk_sb_resolved_tau, interpolated to the limit below, as the forward drift. */
 int fpk_sb_backward_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
+/* τ_r = 1.2 max_a h_a²/σ²: the shortest propagation time whose kernel the grid resolves (the
+ * trapezoidal rule on a Gaussian of variance σ²τ errs by about 2 exp(−2π²σ²τ/h²) <= 1e-10). */
+double fpk_sb_resolved_tau(const fpk_sb *s);
 
 const char *fpk_sb_errmsg(const fpk_sb *s);
 

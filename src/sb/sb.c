@@ -20,8 +20,8 @@
  * and E_w[y_a] = lo_a + exp(LSE(log φ_T + log(y_a − lo_a)) − LSE(log φ_T)): a ratio of two
  * kernel applications with positive weights, so no sign is lost in the log domain. The
  * quadrature of E_w is a trapezoidal rule of a Gaussian of variance σ²τ times a smooth function:
- * relative error about 2 exp(−2π²σ²τ/h²), below 1e-10 for σ²τ >= 1.2 h²; closer to the end the
- * call refuses (see sb_resolved). At the end itself the limit is used (fpkit/sb.h).
+ * relative error about 2 exp(−2π²σ²τ/h²), below 1e-10 for σ²τ >= 1.2 h² (fpk_sb_resolved_tau);
+ * closer to the end the drift is interpolated linearly in t to the end limit (fpkit/sb.h).
  */
 #include <float.h>
 #include <math.h>
@@ -50,6 +50,7 @@ struct fpk_sb {
   double *lphat0, *lphiT;   /* log φ̂_0, log φ_T */
   double *xr;               /* dim × N: cell centre − lo_a (> 0) */
   double *t1, *t2, *t3, *t4, *t5;
+  double *dbuf;             /* dim × N: the end limit, for the interpolation near the ends */
   int solved;
   fpk_error err;
 };
@@ -69,7 +70,7 @@ void fpk_sb_free(fpk_sb *s) {
   fpk_ot_grid_free(s->ot);
   if (s->lse) s->K->free(s->lse);
   double *bufs[] = {s->a, s->b, s->f, s->gp, s->lphat0, s->lphiT, s->xr,
-                    s->t1, s->t2, s->t3, s->t4, s->t5};
+                    s->t1, s->t2, s->t3, s->t4, s->t5, s->dbuf};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
   free(s);
 }
@@ -134,6 +135,7 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
     if (!(*bufs[k] = malloc(N * sizeof(double)))) goto nomem;
   if (!(s->xr = malloc(s->d * N * sizeof(double)))) goto nomem;
+  if (!(s->dbuf = malloc(s->d * N * sizeof(double)))) goto nomem;
   double x[FPK_MAX_DIM];
   for (size_t c = 0; c < N; c++) {
     fpk_grid_point(g, c, x);
@@ -320,21 +322,25 @@ static void add_score(fpk_sb *s, const double *w, double *out) {
   }
 }
 
-static int resolved(fpk_sb *s, double tau, double t, const char *what) {
-  const double v = s->p.sigma * s->p.sigma * tau, h2 = hmax2(s);
-  if (v >= SB_RESOLVED * h2) return FPK_SUCCESS;
-  return fpk_error_set(&s->err, FPK_ENUMERIC,
-                       "sb: %s at t = %g: the kernel over the remaining time %g has variance "
-                       "sigma^2 tau = %.3g < %.2g h^2 = %.3g, which the grid does not resolve; "
-                       "query the drift at tau >= %.6g from the end or at the end itself, or "
-                       "refine the grid",
-                       what, t, tau, v, SB_RESOLVED, SB_RESOLVED * h2,
-                       SB_RESOLVED * h2 / (s->p.sigma * s->p.sigma));
+/* The shortest propagation time the grid resolves: σ²τ >= SB_RESOLVED max_a h_a². */
+double fpk_sb_resolved_tau(const fpk_sb *s) {
+  return SB_RESOLVED * hmax2(s) / (s->p.sigma * s->p.sigma);
 }
 
 static void fill_mask(fpk_sb *s, const double *lp, unsigned char *mask) {
   const double floor = log(DBL_MIN);
   for (size_t i = 0; i < s->N; i++) mask[i] = !(lp[i] >= floor);
+}
+
+/* End limit: σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T (dir 0, forward drift at T) and
+ * σ²∇log φ̂_0 = σ²∇log p_0 − σ²∇log φ_0 (dir 1, backward drift at 0); the other potential is
+ * propagated over the whole horizon. */
+static int end_limit(fpk_sb *s, int dir, double *out) {
+  int rc = kernel_drift(s, dir == 0 ? s->lphat0 : s->lphiT, s->p.T, out);
+  if (rc) return rc;
+  for (size_t k = 0; k < s->d * s->N; k++) out[k] = -out[k];
+  add_score(s, dir == 0 ? s->b : s->a, out);
+  return FPK_SUCCESS;
 }
 
 /* dir 0: forward drift σ²∇log φ_t; dir 1: backward drift σ²∇log φ̂_t. */
@@ -344,18 +350,26 @@ static int drift(fpk_sb *s, int dir, double t, double *out, unsigned char *mask)
   if (rc) return rc;
   const double T = s->p.T;
   const double tau = dir == 0 ? T - t : t; /* time over which the potential is propagated */
-  if (tau > 0) {
-    if ((rc = resolved(s, tau, t, what))) return rc;
-    rc = kernel_drift(s, dir == 0 ? s->lphiT : s->lphat0, tau, out);
+  const double *pot = dir == 0 ? s->lphiT : s->lphat0;
+  const double tr = fpk_sb_resolved_tau(s);
+  if (tau == 0) {
+    rc = end_limit(s, dir, out);
+  } else if (tau >= tr) {
+    rc = kernel_drift(s, pot, tau, out);
+  } else if (tr < T) {
+    /* Within tr of the end the grid cannot resolve K_τ (the weights would collapse onto the cell
+     * itself and the formula tend to 0): linear interpolation in t between the last resolved
+     * time and the end limit, error O(tr²) = O(h⁴/σ⁴) for a drift smooth in t (docs/sb.md). */
+    rc = kernel_drift(s, pot, tr, out);
+    if (!rc) rc = end_limit(s, dir, s->dbuf);
+    const double w = tau / tr;
+    for (size_t k = 0; !rc && k < s->d * s->N; k++) out[k] = w * out[k] + (1 - w) * s->dbuf[k];
   } else {
-    /* End limit: σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T (forward, at T) and
-     * σ²∇log φ̂_0 = σ²∇log p_0 − σ²∇log φ_0 (backward, at 0); the other potential is
-     * propagated over the whole horizon, well resolved. */
-    rc = kernel_drift(s, dir == 0 ? s->lphat0 : s->lphiT, T, out);
-    if (!rc) {
-      for (size_t k = 0; k < s->d * s->N; k++) out[k] = -out[k];
-      add_score(s, dir == 0 ? s->b : s->a, out);
-    }
+    return fpk_error_set(&s->err, FPK_ENUMERIC,
+                         "sb: %s at t = %g: the grid resolves no heat kernel shorter than "
+                         "tau = %.3g (sigma^2 tau >= %.2g h^2 = %.3g), longer than T = %g: only "
+                         "the ends are available; refine the grid (h^2 <= sigma^2 T / %.2g)",
+                         what, t, tr, SB_RESOLVED, SB_RESOLVED * hmax2(s), T, SB_RESOLVED);
   }
   if (rc) return rc;
   for (size_t k = 0; k < s->d * s->N; k++)
