@@ -53,7 +53,7 @@ static void mat_mul(size_t d, const double *A, const double *B, double *C) {
 
 typedef struct gauss_bridge {
   size_t d;
-  double m0[2], m1[2], A[4], B[4], C[4], sigma, T;
+  double m0[3], m1[3], A[9], B[9], C[9], sigma, T;
 } gauss_bridge;
 
 /* μ_t, Σ_t and the drift b(x, t) = c + K(x − μ_t) (this file's derivation, any T). */
@@ -442,6 +442,72 @@ static void test_underflow_mask(void **state) {
   free(mask);
 }
 
+/* 3D smoke test (32³ on [−8, 8]³, σ = 1.5, T = 1; anisotropic diagonal covariances): mass, mean
+ * and covariance of p_{T/2} against the closed form, and a finite drift. */
+static void test_gaussian_3d(void **state) {
+  (void)state;
+  size_t n[3] = {32, 32, 32};
+  double lo[3] = {-8, -8, -8}, hi[3] = {8, 8, 8};
+  fpk_grid g = fpk_test_grid(3, n, lo, hi);
+  gauss_bridge G;
+  memset(&G, 0, sizeof G);
+  G.d = 3;
+  G.sigma = 1.5;
+  G.T = 1;
+  const double m0[3] = {-0.5, 0.3, 0.1}, m1[3] = {0.6, -0.2, 0.4};
+  const double va[3] = {0.8, 0.5, 1.0}, vb[3] = {0.6, 1.1, 0.7};
+  for (size_t a = 0; a < 3; a++) {
+    G.m0[a] = m0[a], G.m1[a] = m1[a];
+    G.A[a * 4] = va[a], G.B[a * 4] = vb[a];
+  }
+  fpk_gaussian g0 = fpk_test_gaussian(3, G.m0, G.A), g1 = fpk_test_gaussian(3, G.m1, G.B);
+  fpk_error err = {0};
+  double value;
+  assert_int_equal(fpk_gaussian_entropic_ot(&g0, &g1, 2 * G.sigma * G.sigma, &value, G.C, &err),
+                   FPK_SUCCESS);
+  const size_t N = g.size;
+  double *a = malloc(N * sizeof(double)), *b = malloc(N * sizeof(double));
+  double *p = malloc(N * sizeof(double)), *dr = malloc(3 * N * sizeof(double));
+  density_weights(&g, &g0, a);
+  density_weights(&g, &g1, b);
+  fpk_sb_params prm;
+  fpk_sb_params_init(&prm);
+  prm.sigma = G.sigma;
+  fpk_sb *s = fpk_sb_alloc(&g, &prm, &err);
+  assert_non_null(s);
+  if (fpk_sb_solve(s, a, b, NULL)) fail_msg("%s", fpk_sb_errmsg(s));
+  double mass;
+  if (fpk_sb_marginal(s, 0.5, p, NULL, &mass)) fail_msg("%s", fpk_sb_errmsg(s));
+  double m[3] = {0}, S[9] = {0}, mt[3], St[9];
+  for (size_t i = 0; i < N; i++) {
+    double x[3];
+    fpk_grid_point(&g, i, x);
+    for (size_t q = 0; q < 3; q++) m[q] += p[i] * x[q] / mass;
+  }
+  for (size_t i = 0; i < N; i++) {
+    double x[3];
+    fpk_grid_point(&g, i, x);
+    for (size_t q = 0; q < 3; q++)
+      for (size_t r = 0; r < 3; r++) S[q * 3 + r] += p[i] * (x[q] - m[q]) * (x[r] - m[r]) / mass;
+  }
+  gb_marginal(&G, 0.5, mt, St);
+  double em = 0, nm = 0, eS = 0, nS = 0;
+  for (size_t q = 0; q < 3; q++) em += (m[q] - mt[q]) * (m[q] - mt[q]), nm += mt[q] * mt[q];
+  for (size_t q = 0; q < 9; q++) eS += (S[q] - St[q]) * (S[q] - St[q]), nS += St[q] * St[q];
+  print_message("3D t = 0.5: mass - 1 = %.2e, mean %.2e, cov %.2e\n", mass - 1, sqrt(em / nm),
+                sqrt(eS / nS));
+  assert_close_abs(mass, 1, 2e-9);
+  assert_true(sqrt(em / nm) <= 1e-6);
+  assert_true(sqrt(eS / nS) <= 1e-6);
+  if (fpk_sb_drift(s, 0.5, dr, NULL)) fail_msg("%s", fpk_sb_errmsg(s));
+  for (size_t k = 0; k < 3 * N; k++) assert_true(isfinite(dr[k]));
+  fpk_sb_free(s);
+  free(a);
+  free(b);
+  free(p);
+  free(dr);
+}
+
 /* The marginal and both drifts are bitwise the same on 1 and 2 threads (2D 128²: the products run
  * in parallel above 16384 cells), and every Sinkhorn back-end gives the same bridge to the solver
  * tolerance (the propagations always use lse). */
@@ -552,8 +618,23 @@ static void test_bad_input(void **state) {
   b[20] = keep;
   for (size_t i = 0; i < g.size; i++) a[i] *= 2;
   expect_einval(fpk_sb_solve(s, a, b, NULL), fpk_sb_errmsg(s), "masses 2");
-  for (size_t i = 0; i < g.size; i++) a[i] /= 2;
   expect_einval(fpk_sb_marginal(s, 0.5, out, NULL, NULL), fpk_sb_errmsg(s), "before");
+  {
+    /* with ot.normalize the same masses are rescaled: p_0 is a/2 */
+    fpk_sb_params pn = p;
+    pn.ot.normalize = 1;
+    fpk_sb *sn = fpk_sb_alloc(&g, &pn, &err);
+    assert_non_null(sn);
+    fpk_ot_result rn;
+    if (fpk_sb_solve(sn, a, b, &rn)) fail_msg("%s", fpk_sb_errmsg(sn));
+    assert_close_rel(rn.mass_a, 2, 1e-12);
+    double mass, l1 = 0;
+    assert_int_equal(fpk_sb_marginal(sn, 0, out, NULL, &mass), FPK_SUCCESS);
+    for (size_t i = 0; i < g.size; i++) l1 += fabs(out[i] - a[i] / 2);
+    assert_true(l1 <= 1e-9);
+    fpk_sb_free(sn);
+  }
+  for (size_t i = 0; i < g.size; i++) a[i] /= 2;
   if (fpk_sb_solve(s, a, b, NULL)) fail_msg("%s", fpk_sb_errmsg(s));
   /* t outside [0, T] */
   expect_einval(fpk_sb_marginal(s, -0.1, out, NULL, NULL), fpk_sb_errmsg(s), "t = -0.1");
@@ -612,6 +693,7 @@ int main(void) {
       cmocka_unit_test(test_underflow_mask),
       cmocka_unit_test(test_gaussian_2d),
       cmocka_unit_test(test_threads_and_kernels),
+      cmocka_unit_test(test_gaussian_3d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

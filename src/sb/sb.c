@@ -276,8 +276,9 @@ int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass)
                          "sb: the marginal at t = %g has mass %.12g, off 1 by %.3g > mass_tol = "
                          "%g; likely cause: the grid does not resolve the heat kernels near the "
                          "ends (the bridge variance sigma^2 t (T - t)/T = %.3g against h^2 = %.3g; "
-                         "the quadrature needs about %.2g h^2): refine the grid or query further "
-                         "from the ends",
+                         "the quadrature needs about %.2g h^2; refine the grid or query further "
+                         "from the ends), or the bridge's spread sigma^2 t (T - t)/T reaches the "
+                         "walls of the box (widen it)",
                          t, m, fabs(m - 1), s->p.mass_tol, v, hmax2(s), SB_RESOLVED);
   }
   return FPK_SUCCESS;
