@@ -303,8 +303,8 @@ static void check_backward(sb_case *c, double t, double rtol) {
 
 static void test_gaussian_1d(void **state) {
   (void)state;
-  const double sigmas[] = {0.3, 1};
-  for (size_t k = 0; k < 2; k++) {
+  const double sigmas[] = {0.3, 1, 2};
+  for (size_t k = 0; k < 3; k++) {
     sb_case c = make_case(1, 400, 8, sigmas[k], 1);
     char label[64];
     snprintf(label, sizeof label, "1D sigma %.2g T 1", sigmas[k]);
@@ -316,6 +316,21 @@ static void test_gaussian_1d(void **state) {
   /* T != 1: ε = 2σ²T = 1 with σ = 0.5, T = 2 (a wrong factor T would show) */
   sb_case c = make_case(1, 400, 8, 0.5, 2);
   check_case(&c, "1D sigma 0.5 T 2");
+  free_case(&c);
+  /* σ = 10 on [−8, 8]: ε = 200 is solved in the centred representation (docs/ot.md); the ends
+   * are still a and b, but the bridge's spread (σ²T/4 = 25 at T/2) leaves the box: the marginal
+   * in between is refused (mass), not returned wrong. */
+  c = make_case(1, 400, 8, 10, 1);
+  double mass, l1a = 0, l1b = 0;
+  assert_int_equal(fpk_sb_marginal(c.sb, 0, c.p, NULL, &mass), FPK_SUCCESS);
+  for (size_t i = 0; i < c.g.size; i++) l1a += fabs(c.p[i] - c.a[i]);
+  assert_int_equal(fpk_sb_marginal(c.sb, 1, c.p, NULL, &mass), FPK_SUCCESS);
+  for (size_t i = 0; i < c.g.size; i++) l1b += fabs(c.p[i] - c.b[i]);
+  print_message("1D sigma 10 (centred solve): ends L1 %.2e %.2e\n", l1a, l1b);
+  assert_true(l1a <= 1e-9 && l1b <= 1e-9);
+  assert_int_equal(fpk_sb_marginal(c.sb, 0.5, c.p, NULL, &mass), FPK_ENUMERIC);
+  print_message("1D sigma 10: mass at T/2 = %.6g, refused: %s\n", mass, fpk_sb_errmsg(c.sb));
+  assert_non_null(strstr(fpk_sb_errmsg(c.sb), "walls of the box"));
   free_case(&c);
 }
 

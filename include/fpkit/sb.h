@@ -95,7 +95,9 @@ int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi);
 /* The marginal at t as cell probabilities p_i = V exp(log φ_t + log φ̂_t) (p may be NULL), its
  * log (log_p may be NULL; −∞ where zero, never formed from underflowed factors) and mass Σ p
  * (may be NULL). At t = 0 and T these are the row and column sums of the plan (a and b to the
- * Sinkhorn tolerance). FPK_ENUMERIC when |Σ p − 1| > mass_tol. */
+ * Sinkhorn tolerance). FPK_ENUMERIC when |Σ p − 1| > mass_tol, the message naming the likely
+ * cause: the grid does not resolve the kernels this close to an end (σ²t(T − t)/T < 1.2 h²), or
+ * the bridge reaches the walls of the box. The arrays are written also then. */
 int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass);
 
 /* Forward drift b(x, t) = σ²∇log φ_t at every cell centre (drift: dim × g->size, component-major

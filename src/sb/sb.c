@@ -49,6 +49,7 @@ struct fpk_sb {
   double *f, *gp;           /* OT potentials */
   double *lphat0, *lphiT;   /* log φ̂_0, log φ_T */
   double *xr;               /* dim × N: cell centre − lo_a (> 0) */
+  double *logxr;            /* dim × N: its log, the weight of the drift's numerator */
   double *t1, *t2, *t3, *t4, *t5;
   double *dbuf;             /* dim × N: the end limit, for the interpolation near the ends */
   int solved;
@@ -69,7 +70,7 @@ void fpk_sb_free(fpk_sb *s) {
   if (!s) return;
   fpk_ot_grid_free(s->ot);
   if (s->lse) s->K->free(s->lse);
-  double *bufs[] = {s->a, s->b, s->f, s->gp, s->lphat0, s->lphiT, s->xr,
+  double *bufs[] = {s->a, s->b, s->f, s->gp, s->lphat0, s->lphiT, s->xr, s->logxr,
                     s->t1, s->t2, s->t3, s->t4, s->t5, s->dbuf};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
   free(s);
@@ -135,11 +136,15 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
     if (!(*bufs[k] = malloc(N * sizeof(double)))) goto nomem;
   if (!(s->xr = malloc(s->d * N * sizeof(double)))) goto nomem;
+  if (!(s->logxr = malloc(s->d * N * sizeof(double)))) goto nomem;
   if (!(s->dbuf = malloc(s->d * N * sizeof(double)))) goto nomem;
   double x[FPK_MAX_DIM];
   for (size_t c = 0; c < N; c++) {
     fpk_grid_point(g, c, x);
-    for (size_t a = 0; a < s->d; a++) s->xr[a * N + c] = x[a] - g->lo[a];
+    for (size_t a = 0; a < s->d; a++) {
+      s->xr[a * N + c] = x[a] - g->lo[a];
+      s->logxr[a * N + c] = log(s->xr[a * N + c]);
+    }
   }
   return s;
 nomem:
@@ -271,15 +276,20 @@ int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass)
     for (size_t i = 0; i < s->N; i++) p[i] = exp(lp[i]);
   if (mass) *mass = m;
   if (!(fabs(m - 1) <= s->p.mass_tol)) {
-    const double T = s->p.T, v = s->p.sigma * s->p.sigma * t * (T - t) / T;
+    const double T = s->p.T, v = s->p.sigma * s->p.sigma * t * (T - t) / T, h2 = hmax2(s);
+    if (v < SB_RESOLVED * h2)
+      return fpk_error_set(&s->err, FPK_ENUMERIC,
+                           "sb: the marginal at t = %g has mass %.12g, off 1 by %.3g > mass_tol "
+                           "= %g; likely cause: the grid does not resolve the heat kernels this "
+                           "close to an end (the bridge variance sigma^2 t (T - t)/T = %.3g < "
+                           "%.2g h^2 = %.3g): refine the grid or query further from the ends",
+                           t, m, fabs(m - 1), s->p.mass_tol, v, SB_RESOLVED, SB_RESOLVED * h2);
     return fpk_error_set(&s->err, FPK_ENUMERIC,
                          "sb: the marginal at t = %g has mass %.12g, off 1 by %.3g > mass_tol = "
-                         "%g; likely cause: the grid does not resolve the heat kernels near the "
-                         "ends (the bridge variance sigma^2 t (T - t)/T = %.3g against h^2 = %.3g; "
-                         "the quadrature needs about %.2g h^2; refine the grid or query further "
-                         "from the ends), or the bridge's spread sigma^2 t (T - t)/T reaches the "
-                         "walls of the box (widen it)",
-                         t, m, fabs(m - 1), s->p.mass_tol, v, hmax2(s), SB_RESOLVED);
+                         "%g; likely cause: the bridge reaches the walls of the box (its spread "
+                         "sigma^2 t (T - t)/T = %.3g adds to the ends' variances; the grid's "
+                         "kernels stop at the walls): widen the box",
+                         t, m, fabs(m - 1), s->p.mass_tol, v);
   }
   return FPK_SUCCESS;
 }
@@ -293,7 +303,8 @@ static int kernel_drift(fpk_sb *s, const double *logpot, double tau, double *out
   if (rc) return rc;
   for (size_t a = 0; a < s->d; a++) {
     const double *y = s->xr + a * N;
-    for (size_t j = 0; j < N; j++) in[j] = logpot[j] + log(y[j]); /* y − lo > 0 */
+    const double *logy = s->logxr + a * N; /* y − lo > 0 */
+    for (size_t j = 0; j < N; j++) in[j] = logpot[j] + logy[j];
     if ((rc = lse_apply(s, tau, in, num))) return rc;
     for (size_t i = 0; i < N; i++) {
       /* den_i = −∞ only if logpot is −∞ everywhere, which a solve excludes */
