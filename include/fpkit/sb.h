@@ -1,0 +1,131 @@
+/* fpkit/sb.h — Schrödinger bridges on an fpkit grid (docs/sb.md).
+ *
+ * The Schrödinger bridge between two densities μ0, μT for a reference process R on [0, T] is the
+ * path measure closest to R in KL with those end marginals. For the Brownian reference
+ * dX = σ dW (per axis, isotropic) the static bridge is the entropic OT plan with the cost
+ * |x − y|² at ε = 2σ²T (the heat kernel K_T(x, y) = (2πσ²T)^{−d/2} exp(−|x − y|²/ε) is the
+ * Gibbs kernel up to its constant), and the dynamic bridge is that plan's mixture of Brownian
+ * bridges. It is described by the Schrödinger system
+ *   π(x, y) = φ̂_0(x) K_T(x, y) φ_T(y),
+ *   φ̂_t(x) = ∫ K_t(z, x) φ̂_0(z) dz   (forward heat equation),
+ *   φ_t(x)  = ∫ K_{T−t}(x, y) φ_T(y) dy (backward heat equation),
+ *   p_t = φ_t φ̂_t,   forward drift b(x, t) = σ²∇log φ_t(x),
+ *   backward drift b̂(x, t) = σ²∇log φ̂_t(x) (the drift of the time reversal Y_s = X_{T−s}, at
+ *   physical time t).
+ * (Schrödinger 1931; Léonard, "A survey of the Schrödinger problem", DCDS-A 34(4), 2014; the
+ * Gaussian case: Bunne, Hsieh, Cuturi & Krause, AISTATS 2023.)
+ *
+ * On the grid every integral is the quadrature of the cell centres, the one the OT solver uses
+ * (a trapezoidal rule, exponentially accurate once the kernel's width σ√t exceeds the cell size),
+ * and every kernel application is a separable log-sum-exp, so no potential underflows.
+ *
+ * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
+ * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
+ * Not built yet (docs/sb.md): the OU and general references, samplers, KL diagnostics, the
+ * `fpkit sb` command.
+ */
+#ifndef FPKIT_SB_H
+#define FPKIT_SB_H
+
+#include <stddef.h>
+#include "fpkit/error.h"
+#include "fpkit/grid.h"
+#include "fpkit/ot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A reference process (type table as fpk_sde_stepper_type and fpk_ot_kernel_type). */
+typedef struct fpk_sb_reference_type {
+  const char *name;
+  const char *description;
+} fpk_sb_reference_type;
+
+/* dX = σ dW per axis: heat kernels, static bridge = entropic OT at ε = 2σ²T. */
+extern const fpk_sb_reference_type *fpk_sb_reference_brownian;
+/* NULL-terminated list of the references built so far. */
+extern const fpk_sb_reference_type *const fpk_sb_reference_types[];
+/* By name; NULL if unknown. */
+const fpk_sb_reference_type *fpk_sb_reference_find(const char *name);
+
+typedef struct fpk_sb_params {
+  const fpk_sb_reference_type *reference; /* NULL: Brownian */
+  double sigma;  /* noise level σ > 0 of the reference (default 1) */
+  double T;      /* horizon T > 0 (default 1) */
+  /* The static solve: every field is used as given except eps, which is set to 2σ²T
+   * (default: fpk_ot_params_init, tol 1e-9). */
+  fpk_ot_params ot;
+  /* Sinkhorn's kernel back-end (NULL: automatic, fpk_ot_grid_solve). The time propagations
+   * always use the log-sum-exp back-end, exact to rounding at every ε_t. */
+  const fpk_ot_kernel_type *kernel;
+  /* The marginal queries fail (FPK_ENUMERIC) when Σ p_t differs from 1 by more than this
+   * (default 1e-6): the grid does not resolve the heat kernel at that t (docs/sb.md). */
+  double mass_tol;
+} fpk_sb_params;
+
+/* Defaults as documented above. */
+void fpk_sb_params_init(fpk_sb_params *p);
+
+typedef struct fpk_sb fpk_sb;
+
+/* Plans a bridge on grid g (1D–3D; boundary conditions are ignored: the reference lives on ℝ^d
+ * and the grid is the quadrature of the box). FPK_EINVAL (in err) for σ <= 0, T <= 0 (or not
+ * finite), an unknown reference or bad OT parameters; the message names the value. */
+fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err);
+void fpk_sb_free(fpk_sb *s); /* NULL is safe */
+
+/* Solves the static problem between the end marginals a (t = 0) and b (t = T), cell
+ * probabilities (g->size values each, >= 0, finite, Σ = 1 unless p->ot.normalize). r (may be
+ * NULL) receives the OT result (its eps is 2σ²T). FPK_EINVAL on bad input, naming the cell and
+ * value; FPK_ENUMERIC when Sinkhorn did not converge to p->ot.tol (the message says how far). */
+int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r);
+
+/* ε = 2σ²T of the static problem. */
+double fpk_sb_eps(const fpk_sb *s);
+
+/* Potentials at time t in [0, T] after a solve (g->size values, −∞ where zero), as densities per
+ * unit volume with the gauge of docs/sb.md (log φ̂_0 = log(a/V) + f/ε, log φ_T = log(b/V) + g/ε +
+ * (d/2) log(πε), V the cell volume, f, g the OT potentials):
+ *   log φ̂_t = log Σ_z V K_t(z, ·) φ̂_0(z),   log φ_t = log Σ_y V K_{T−t}(·, y) φ_T(y),
+ * by separable log-sum-exps at ε_t = 2σ²t and 2σ²(T − t); t = 0 (resp. T) returns φ̂_0 (φ_T). */
+int fpk_sb_log_phi_hat(fpk_sb *s, double t, double *log_phi_hat);
+int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi);
+
+/* The marginal at t as cell probabilities p_i = V exp(log φ_t + log φ̂_t) (p may be NULL), its
+ * log (log_p may be NULL; −∞ where zero, never formed from underflowed factors) and mass Σ p
+ * (may be NULL). At t = 0 and T these are the row and column sums of the plan (a and b to the
+ * Sinkhorn tolerance). FPK_ENUMERIC when |Σ p − 1| > mass_tol, the message naming the likely
+ * cause: the grid does not resolve the kernels this close to an end (σ²t(T − t)/T < 1.2 h²), or
+ * the bridge reaches the walls of the box. The arrays are written also then. */
+int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass);
+
+/* Forward drift b(x, t) = σ²∇log φ_t at every cell centre (drift: dim × g->size, component-major
+ * drift[a·size + i]), from the kernel's own gradient, without differences:
+ *   b(x, t) = (E_w[y] − x)/(T − t),   w(y) ∝ K_{T−t}(x, y) φ_T(y),
+ * E_w[y_a] a ratio of two log-domain kernel applications (to φ_T and (y_a − lo_a)φ_T). At t = T
+ * the limit σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T is used, with σ²∇log φ̂_T(x) =
+ * (E[X_0 | X_T = x] − x)/T from the kernel at ε and ∇log p_T the centred difference of log b
+ * (one-sided at the walls; 0 where b or a neighbour is 0): the only difference taken, of the input
+ * data. mask (g->size, may be NULL): 1 where p_t underflows (log p_t < log DBL_MIN), 0 elsewhere;
+ * the drift is finite there too (the formula needs only φ_T > 0 somewhere).
+ * Accuracy: exact to the quadrature while T − t >= fpk_sb_resolved_tau (σ²(T − t) >= 1.2 max_a
+ * h_a², docs/sb.md). Closer to T the grid cannot resolve K_{T−t} (the weights would collapse onto
+ * the cell and the formula tend to 0): the drift there is the linear interpolation in t between
+ * the last resolved time and the limit at T, error O(τ_r²) = O(h⁴/σ⁴). If τ_r >= T no interior
+ * time is resolved and the call fails with FPK_ENUMERIC (the ends still work). */
+int fpk_sb_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
+/* Backward drift b̂(x, t) = σ²∇log φ̂_t = (E_ŵ[z] − x)/t, ŵ(z) ∝ K_t(z, x) φ̂_0(z), the drift of
+ * the reversed process; at t = 0 the limit σ²∇log p_0 − σ²∇log φ_0. Resolved for t >=
+ * fpk_sb_resolved_tau, interpolated to the limit below, as the forward drift. */
+int fpk_sb_backward_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
+/* τ_r = 1.2 max_a h_a²/σ²: the shortest propagation time whose kernel the grid resolves (the
+ * trapezoidal rule on a Gaussian of variance σ²τ errs by about 2 exp(−2π²σ²τ/h²) <= 1e-10). */
+double fpk_sb_resolved_tau(const fpk_sb *s);
+
+const char *fpk_sb_errmsg(const fpk_sb *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
