@@ -28,6 +28,7 @@
 #define FPKIT_SB_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "fpkit/error.h"
 #include "fpkit/grid.h"
 #include "fpkit/ot.h"
@@ -124,6 +125,55 @@ int fpk_sb_backward_drift(fpk_sb *s, double t, double *drift, unsigned char *mas
 double fpk_sb_resolved_tau(const fpk_sb *s);
 
 const char *fpk_sb_errmsg(const fpk_sb *s);
+
+/* ---- Sampling (docs/sb.md, "Sampling") ----------------------------------------------------- */
+/* Monte Carlo paths of the bridge, 1D and 2D grids (FPK_EUNSUP in 3D), two ways:
+ *  - fpk_sb_sample_exact: (X_0, X_T) from the static plan π_ij = V²φ̂_0(x_i)K_T(x_i, y_j)φ_T(y_j)
+ *    (X_0's cell from a, X_T's cell from the row π(i, ·)/a_i ∝ K_T(x_i, ·)φ_T, each point uniform
+ *    in its cell: exactly the law of the discrete plan made piecewise constant on cells × cells),
+ *    then Brownian bridges of σW pinned at (0, X_0) and (T, X_T) at the output times, sampled in
+ *    time order (X_t given X_{t'} and X_T), so stored paths have the right joint law.
+ *  - fpk_sb_sample_em: Euler–Maruyama on dX = b(X, t) dt + σ dW from X_0 ~ a (the same X_0 as
+ *    the exact sampler for the same seed), b the forward drift fpk_sb_drift at each step's left
+ *    time, multilinear between cell centres (constant beyond the outer centres); each output
+ *    interval is split into equal steps <= dt (fpk_time_steps).
+ * Streams (Philox, fpkit/sde.h): path p's X_0 comes from call 0 exactly as fpk_mc_run's
+ * init_cells; the exact sampler's X_T from call 1 (words 0, 1: the cell by inversion at a 53-bit
+ * uniform; 2, 3: the point) and its bridge normals from positions 6 + k·dim + c (output k, in
+ * time order); EM's increments of step s from positions 3 + s·dim + c, as fpk_mc_run with the
+ * "em" stepper. Results are bitwise identical for any thread count (per-path streams, fixed
+ * blocks of FPK_MC_BLOCK_PATHS paths reduced in block order). */
+typedef struct fpk_sb_sample_params {
+  size_t npaths;      /* >= 1 */
+  uint64_t seed;
+  size_t nt;          /* >= 1 output times */
+  const double *t;    /* [nt] nondecreasing, in [0, T] */
+  size_t keep_paths;  /* store the first K paths at the output times (0: none) */
+  int nthreads;       /* <= 0: OpenMP default */
+  double dt;          /* EM only: largest step (> 0) */
+} fpk_sb_sample_params;
+
+/* Zeroes p (no times, no paths), then dt = 0.01. */
+void fpk_sb_sample_params_init(fpk_sb_sample_params *p);
+
+typedef struct fpk_sb_sample_result {
+  size_t nt, dim, cells, npaths, kept;
+  double *t;        /* [nt] */
+  double *mass;     /* [nt][cells] fraction of the paths in each cell (the histogram) */
+  double *outside;  /* [nt] fraction of the paths outside the box */
+  double *mean;     /* [nt][dim] */
+  double *cov;      /* [nt][dim][dim] sample covariance (divisor npaths − 1; 0 if npaths = 1) */
+  double *paths;    /* [kept][nt][dim] */
+  size_t nsteps;    /* EM: steps taken (0 for the exact sampler) */
+} fpk_sb_sample_result;
+
+/* After fpk_sb_solve. FPK_EINVAL (message on s) for no solve yet, npaths = 0, nt = 0, an output
+ * time outside [0, T] or out of order, dt <= 0 (EM), naming the value; FPK_EUNSUP in 3D;
+ * FPK_ENUMERIC (EM) when fpk_sb_drift fails (no interior time resolved, docs/sb.md). r is
+ * written only on success; free it with fpk_sb_sample_result_free. */
+int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r);
+int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r);
+void fpk_sb_sample_result_free(fpk_sb_sample_result *r); /* NULL and zeroed structs are safe */
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,517 @@
+/* Monte Carlo sampling of the Schrödinger bridge (fpkit/sb.h, "Sampling"; docs/sb.md).
+ *
+ * Exact sampler. The static plan of the cell-centred discretisation is π_ij ∝ a_i K_T(x_i, y_j)
+ * φ_T(y_j) e^{f_i/ε} with row sums a: X_0's cell is drawn from a, X_T's from the row, whose log
+ * weights log φ_T(y_j) − |x_i − y_j|²/ε are exponentiated after subtracting their maximum (no
+ * underflow of the whole row). A row costs O(N): paths are grouped by their start cell (a
+ * counting sort in path order), so each row is formed once, whatever the number of paths.
+ * Points are uniform in their cells, and the Brownian bridge of σW between (0, X_0) and (T, X_T)
+ * is sampled forward in time: given X_{t'} (t' < t < T),
+ *   X_t = X_{t'} + (t − t')/(T − t') (X_T − X_{t'}) + σ √((t − t')(T − t)/(T − t')) Z.
+ *
+ * Euler–Maruyama. x ← x + b(x, t_k) h + σ√h Z with the forward drift tabulated by fpk_sb_drift at
+ * every step's left time once for all paths (its cost, a few kernel applications per level, does
+ * not grow with the paths), interpolated multilinearly between cell centres. t_k < T always, so
+ * the drift at T itself (the end limit) is never used; the last step maps x to about
+ * E[X_T | X_{T−h} = x] plus σ√h Z (b h = E_w[y] − x there), never beyond: no instability.
+ *
+ * Reproducibility: every per-path number is a function of (seed, path) only; paths run in fixed
+ * blocks of FPK_MC_BLOCK; histograms are integer counts; means and co-moments are formed per block
+ * (two passes over the block's points) and merged in block order (Chan, Golub & LeVeque 1979). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fpkit/sb.h"
+#include "sb/sb_internal.h"
+#include "sde/sde_internal.h"
+
+void fpk_sb_sample_params_init(fpk_sb_sample_params *p) {
+  memset(p, 0, sizeof *p);
+  p->dt = 0.01;
+}
+
+void fpk_sb_sample_result_free(fpk_sb_sample_result *r) {
+  if (!r) return;
+  free(r->t);
+  free(r->mass);
+  free(r->outside);
+  free(r->mean);
+  free(r->cov);
+  free(r->paths);
+  memset(r, 0, sizeof *r);
+}
+
+static int check_params(fpk_sb *s, const fpk_sb_sample_params *p, int em, const char *what) {
+  fpk_error *err = sb_error(s);
+  fpk_error_clear(err);
+  if (!sb_is_solved(s))
+    return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler called before a successful fpk_sb_solve",
+                         what);
+  const fpk_grid *g = sb_grid(s);
+  if (g->dim > 2)
+    return fpk_error_set(err, FPK_EUNSUP, "sb: %s sampler on a %zuD grid: implemented in 1D and "
+                         "2D (the cell draws place a point with the two uniforms left in a "
+                         "Philox call)", what, g->dim);
+  if (p->npaths == 0)
+    return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: npaths = 0: need at least one path",
+                         what);
+  if (p->nt == 0 || !p->t)
+    return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: nt = %zu output times%s: need at "
+                         "least one", what, p->nt, p->t ? "" : " (t = NULL)");
+  const double T = sb_params(s)->T;
+  for (size_t k = 0; k < p->nt; k++) {
+    if (!(p->t[k] >= 0 && p->t[k] <= T))
+      return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: output time t[%zu] = %g is outside "
+                           "[0, T] = [0, %g]", what, k, p->t[k], T);
+    if (k > 0 && p->t[k] < p->t[k - 1])
+      return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: output time t[%zu] = %g < t[%zu] = "
+                           "%g: the times must be nondecreasing", what, k, p->t[k], k - 1,
+                           p->t[k - 1]);
+  }
+  if (em && (!(p->dt > 0) || !isfinite(p->dt)))
+    return fpk_error_set(err, FPK_EINVAL, "sb: em sampler: dt = %g must be positive and finite",
+                         p->dt);
+  return FPK_SUCCESS;
+}
+
+static int alloc_result(const fpk_sb_sample_params *p, const fpk_grid *g,
+                        fpk_sb_sample_result *r) {
+  memset(r, 0, sizeof *r);
+  const size_t nt = p->nt, d = g->dim;
+  r->nt = nt, r->dim = d, r->cells = g->size, r->npaths = p->npaths;
+  r->kept = p->keep_paths < p->npaths ? p->keep_paths : p->npaths;
+  r->t = malloc(nt * sizeof(double));
+  r->mass = calloc(nt * g->size, sizeof(double));
+  r->outside = calloc(nt, sizeof(double));
+  r->mean = calloc(nt * d, sizeof(double));
+  r->cov = calloc(nt * d * d, sizeof(double));
+  r->paths = r->kept ? malloc(r->kept * nt * d * sizeof(double)) : NULL;
+  if (!r->t || !r->mass || !r->outside || !r->mean || !r->cov || (r->kept && !r->paths)) {
+    fpk_sb_sample_result_free(r);
+    return FPK_ENOMEM;
+  }
+  memcpy(r->t, p->t, nt * sizeof(double));
+  return FPK_SUCCESS;
+}
+
+/* The cell whose cumulative weight first exceeds u·total (u from the top 53 bits of (w0, w1)),
+ * never past `last`, the last cell of positive weight: fpk_mc_initial_cells' inversion. */
+static size_t invert_cdf(const double *cdf, size_t n, size_t last, uint32_t w0, uint32_t w1) {
+  const uint64_t bits = ((uint64_t)w0 << 21) | (w1 >> 11);
+  const double target = ((double)bits + 0.5) * 0x1p-53 * cdf[n - 1];
+  size_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (cdf[mid] > target) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo > last ? last : lo;
+}
+
+/* A point uniform in cell c from the words u[0..dim-1] (fpk_mc_initial_cells' formula). */
+static void point_in_cell(const fpk_grid *g, size_t c, const uint32_t *u, double *x) {
+  for (size_t a = 0; a < g->dim; a++) {
+    const size_t ia = c % g->n[a];
+    c /= g->n[a];
+    x[a] = g->lo[a] + ((double)ia + ((double)u[a] + 0.5) * 0x1p-32) * g->h[a];
+  }
+}
+
+/* Cell of point x, or SIZE_MAX outside the box (the upper walls belong to the last cells). */
+static size_t cell_of(const fpk_grid *g, const double *x) {
+  size_t c = 0, stride = 1;
+  for (size_t a = 0; a < g->dim; a++) {
+    if (!(x[a] >= g->lo[a] && x[a] <= g->hi[a])) return SIZE_MAX;
+    size_t ia = (size_t)((x[a] - g->lo[a]) / g->h[a]);
+    if (ia >= g->n[a]) ia = g->n[a] - 1;
+    c += ia * stride;
+    stride *= g->n[a];
+  }
+  return c;
+}
+
+/* Per-block statistics of output k: count, mean (dim), co-moment (dim × dim), from nb points
+ * x[i*dim + a]. */
+static void block_moments(const double *x, size_t nb, size_t d, double *st) {
+  double m[2] = {0, 0};
+  for (size_t i = 0; i < nb; i++)
+    for (size_t a = 0; a < d; a++) m[a] += x[i * d + a];
+  for (size_t a = 0; a < d; a++) m[a] /= (double)nb;
+  double *M = st + 1 + d;
+  memset(M, 0, d * d * sizeof(double));
+  for (size_t i = 0; i < nb; i++)
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) M[a * d + b] += (x[i * d + a] - m[a]) * (x[i * d + b] - m[b]);
+  st[0] = (double)nb;
+  for (size_t a = 0; a < d; a++) st[1 + a] = m[a];
+}
+
+/* Merge block statistics in block order into r (Chan et al.'s pairwise update). */
+static void reduce_moments(const double *st, size_t nblocks, size_t nt, size_t d,
+                           fpk_sb_sample_result *r) {
+  const size_t ns = 1 + d + d * d;
+  for (size_t k = 0; k < nt; k++) {
+    double n = 0, m[2] = {0, 0}, M[4] = {0, 0, 0, 0};
+    for (size_t b = 0; b < nblocks; b++) {
+      const double *s = st + (b * nt + k) * ns;
+      const double nb = s[0], nn = n + nb;
+      double dl[2];
+      for (size_t a = 0; a < d; a++) dl[a] = s[1 + a] - m[a];
+      for (size_t a = 0; a < d; a++)
+        for (size_t c = 0; c < d; c++) M[a * d + c] += s[1 + d + a * d + c] + dl[a] * dl[c] * n * nb / nn;
+      for (size_t a = 0; a < d; a++) m[a] += dl[a] * nb / nn;
+      n = nn;
+    }
+    for (size_t a = 0; a < d; a++) r->mean[k * d + a] = m[a];
+    for (size_t q = 0; q < d * d; q++) r->cov[k * d * d + q] = n > 1 ? M[q] / (n - 1) : 0;
+  }
+}
+
+/* Per-block output: the points of the block at output k are xs[(k*nb + i)*d + a]; histogram
+ * counts into cnt (per thread), statistics into st, the kept paths into r. */
+static void block_outputs(const fpk_grid *g, size_t nt, size_t p0, size_t nb, const double *xs,
+                          uint64_t *cnt, uint64_t *out, double *st, fpk_sb_sample_result *r) {
+  const size_t d = g->dim, ns = 1 + d + d * d;
+  for (size_t k = 0; k < nt; k++) {
+    const double *x = xs + k * nb * d;
+    for (size_t i = 0; i < nb; i++) {
+      const size_t c = cell_of(g, x + i * d);
+      if (c == SIZE_MAX) out[k]++;
+      else cnt[k * g->size + c]++;
+      if (p0 + i < r->kept)
+        memcpy(r->paths + ((p0 + i) * nt + k) * d, x + i * d, d * sizeof(double));
+    }
+    block_moments(x, nb, d, st + k * ns);
+  }
+}
+
+static void finish(const fpk_grid *g, size_t nt, size_t npaths, const uint64_t *cnt,
+                   const uint64_t *out, const double *st, size_t nblocks,
+                   fpk_sb_sample_result *r) {
+  for (size_t q = 0; q < nt * g->size; q++) r->mass[q] = (double)cnt[q] / (double)npaths;
+  for (size_t k = 0; k < nt; k++) r->outside[k] = (double)out[k] / (double)npaths;
+  reduce_moments(st, nblocks, nt, g->dim, r);
+}
+
+static int nomem(fpk_sb *s, const char *what) {
+  return fpk_error_set(sb_error(s), FPK_ENOMEM, "sb: %s sampler: out of memory", what);
+}
+
+/* X_0 of paths p0 .. p0 + nb − 1 (x0[i*d + a]) and their cells, from Philox call 0. */
+static void draw_x0(uint64_t seed, size_t p0, size_t nb, const fpk_grid *g, const double *cdf,
+                    size_t last, double *x0, size_t *cell, uint32_t *w) {
+  fpk_philox_soa(seed, p0, nb, 0, w, nb);
+  for (size_t i = 0; i < nb; i++) {
+    const size_t c = invert_cdf(cdf, g->size, last, w[i], w[nb + i]);
+    const uint32_t u[2] = {w[2 * nb + i], w[3 * nb + i]};
+    point_in_cell(g, c, u, x0 + i * g->dim);
+    if (cell) cell[i] = c;
+  }
+}
+
+int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
+  int rc = check_params(s, p, 0, "exact");
+  if (rc) return rc;
+  const fpk_grid *g = sb_grid(s);
+  const fpk_sb_params *sp = sb_params(s);
+  const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
+  const double T = sp->T, sigma = sp->sigma, eps = fpk_sb_eps(s);
+  const double *a = sb_a(s), *lphiT = sb_log_phi_T(s);
+  const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
+  const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
+  fpk_error tmp = {0};
+
+  double *cdf = malloc(N * sizeof(double));
+  double *x0 = malloc(np * d * sizeof(double)), *xT = malloc(np * d * sizeof(double));
+  size_t *cell0 = malloc(np * sizeof(size_t)), *count = calloc(N + 1, sizeof(size_t));
+  size_t *order = malloc(np * sizeof(size_t));
+  uint64_t *cnt = calloc((size_t)nth * nt * N, sizeof(uint64_t));
+  uint64_t *out = calloc((size_t)nth * nt, sizeof(uint64_t));
+  double *st = malloc(nblocks * nt * ns * sizeof(double));
+  uint32_t *w = malloc(4 * FPK_MC_BLOCK * sizeof(uint32_t));
+  if (!cdf || !x0 || !xT || !cell0 || !count || !order || !cnt || !out || !st || !w ||
+      alloc_result(p, g, r)) {
+    free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
+    free(st), free(w);
+    return nomem(s, "exact");
+  }
+  size_t last;
+  rc = fpk_mc_cell_cdf(g, a, cdf, &last, &tmp);
+  if (rc) { /* a was validated by the solve; kept for safety */
+    fpk_sb_sample_result_free(r);
+    free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
+    free(st), free(w);
+    return fpk_error_set(sb_error(s), rc, "sb: exact sampler: %s", tmp.msg);
+  }
+  /* X_0 of every path, and the paths grouped by start cell (counting sort, path order kept) */
+  for (size_t p0 = 0; p0 < np; p0 += FPK_MC_BLOCK) {
+    const size_t nb = np - p0 < FPK_MC_BLOCK ? np - p0 : FPK_MC_BLOCK;
+    draw_x0(p->seed, p0, nb, g, cdf, last, x0 + p0 * d, cell0 + p0, w);
+  }
+  for (size_t q = 0; q < np; q++) count[cell0[q] + 1]++;
+  for (size_t c = 0; c < N; c++) count[c + 1] += count[c];
+  {
+    size_t *pos = malloc(N * sizeof(size_t));
+    if (!pos) {
+      fpk_sb_sample_result_free(r);
+      free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
+      free(st), free(w);
+      return nomem(s, "exact");
+    }
+    memcpy(pos, count, N * sizeof(size_t));
+    for (size_t q = 0; q < np; q++) order[pos[cell0[q]]++] = q;
+    free(pos);
+  }
+  int fail = 0;
+  /* X_T: one row of the plan per start cell in use, in parallel over cells; each path's draw
+   * uses its own Philox call 1, so the order of cells does not matter */
+#pragma omp parallel num_threads(nth)
+  {
+    double *row = malloc(N * sizeof(double)), xi[2];
+    if (!row) {
+#pragma omp atomic write
+      fail = 1;
+    }
+#pragma omp for schedule(dynamic)
+    for (size_t c = 0; c < N; c++) {
+      if (!row || count[c] == count[c + 1]) continue;
+      fpk_grid_point(g, c, xi);
+      double mx = -INFINITY;
+      for (size_t j = 0; j < N; j++) {
+        double yj[2], r2 = 0;
+        fpk_grid_point(g, j, yj);
+        for (size_t ax = 0; ax < d; ax++) r2 += (xi[ax] - yj[ax]) * (xi[ax] - yj[ax]);
+        row[j] = lphiT[j] - r2 / eps;
+        if (row[j] > mx) mx = row[j];
+      }
+      double acc = 0;
+      size_t lastj = 0;
+      for (size_t j = 0; j < N; j++) {
+        const double wj = exp(row[j] - mx); /* −∞ (b_j = 0) gives 0 */
+        if (wj > 0) lastj = j;
+        acc += wj;
+        row[j] = acc;
+      }
+      for (size_t k = count[c]; k < count[c + 1]; k++) {
+        const size_t q = order[k];
+        uint32_t wq[4];
+        fpk_philox_soa(p->seed, q, 1, 1, wq, 1);
+        const size_t cj = invert_cdf(row, N, lastj, wq[0], wq[1]);
+        point_in_cell(g, cj, wq + 2, xT + q * d);
+      }
+    }
+    free(row);
+  }
+  if (fail) {
+    fpk_sb_sample_result_free(r);
+    free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
+    free(st), free(w);
+    return nomem(s, "exact");
+  }
+  /* the bridges, block by block */
+  const size_t ncalls = (nt * d + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL;
+#pragma omp parallel num_threads(nth)
+  {
+    const int me = omp_get_thread_num();
+    double *z = malloc(ncalls * FPK_RNG_PER_CALL * FPK_MC_BLOCK * sizeof(double));
+    double *xs = malloc(nt * FPK_MC_BLOCK * d * sizeof(double));
+    void *scratch = aligned_alloc(64, FPK_RNG_SCRATCH(FPK_MC_BLOCK));
+    if (!z || !xs || !scratch) {
+#pragma omp atomic write
+      fail = 1;
+    }
+#pragma omp for schedule(dynamic)
+    for (size_t b = 0; b < nblocks; b++) {
+      if (!z || !xs || !scratch) continue;
+      const size_t p0 = b * FPK_MC_BLOCK, nb = np - p0 < FPK_MC_BLOCK ? np - p0 : FPK_MC_BLOCK;
+      /* normals at positions 6 + k·d + c: Philox calls 2 .. 2 + ncalls − 1 */
+      fpk_rng_block(p->seed, p0, nb, 2, ncalls, z, nb, scratch);
+      for (size_t i = 0; i < nb; i++) {
+        double x[2], tp = 0;
+        const double *xe = xT + (p0 + i) * d;
+        memcpy(x, x0 + (p0 + i) * d, d * sizeof(double));
+        for (size_t k = 0; k < nt; k++) {
+          const double t = p->t[k];
+          if (t == T) {
+            memcpy(x, xe, d * sizeof(double));
+          } else if (t > tp) {
+            const double fr = (t - tp) / (T - tp), sd = sigma * sqrt((t - tp) * (T - t) / (T - tp));
+            for (size_t ax = 0; ax < d; ax++)
+              x[ax] += fr * (xe[ax] - x[ax]) + sd * z[(k * d + ax) * nb + i];
+          }
+          tp = t;
+          memcpy(xs + (k * nb + i) * d, x, d * sizeof(double));
+        }
+      }
+      block_outputs(g, nt, p0, nb, xs, cnt + (size_t)me * nt * N, out + (size_t)me * nt,
+                    st + b * nt * ns, r);
+    }
+    free(z), free(xs), free(scratch);
+  }
+  if (!fail) {
+    for (int th = 1; th < nth; th++) {
+      for (size_t q = 0; q < nt * N; q++) cnt[q] += cnt[(size_t)th * nt * N + q];
+      for (size_t k = 0; k < nt; k++) out[k] += out[(size_t)th * nt + k];
+    }
+    finish(g, nt, np, cnt, out, st, nblocks, r);
+  }
+  free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
+  free(st), free(w);
+  if (fail) {
+    fpk_sb_sample_result_free(r);
+    return nomem(s, "exact");
+  }
+  return FPK_SUCCESS;
+}
+
+/* Multilinear interpolation of the tabulated drift D (dim × N, component-major) at x; constant
+ * beyond the outer cell centres. */
+static void interp_drift(const fpk_grid *g, const double *D, const double *x, double *b) {
+  const size_t d = g->dim, N = g->size;
+  size_t i0[2];
+  double fr[2];
+  for (size_t a = 0; a < d; a++) {
+    const double u = (x[a] - g->lo[a]) / g->h[a] - 0.5;
+    const size_t n = g->n[a];
+    if (n == 1 || !(u > 0)) i0[a] = 0, fr[a] = 0;
+    else if (u >= (double)(n - 1)) i0[a] = n - 2, fr[a] = 1;
+    else i0[a] = (size_t)u, fr[a] = u - (double)i0[a];
+  }
+  for (size_t a = 0; a < d; a++) b[a] = 0;
+  for (unsigned corner = 0; corner < (1u << d); corner++) {
+    double wgt = 1;
+    size_t c = 0, stride = 1;
+    for (size_t a = 0; a < d; a++) {
+      const unsigned up = (corner >> a) & 1u;
+      wgt *= up ? fr[a] : 1 - fr[a];
+      c += (i0[a] + (g->n[a] > 1 ? up : 0)) * stride;
+      stride *= g->n[a];
+    }
+    if (wgt == 0) continue;
+    for (size_t a = 0; a < d; a++) b[a] += wgt * D[a * N + c];
+  }
+}
+
+int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
+  int rc = check_params(s, p, 1, "em");
+  if (rc) return rc;
+  const fpk_grid *g = sb_grid(s);
+  const fpk_sb_params *sp = sb_params(s);
+  const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
+  const double sigma = sp->sigma;
+  const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
+  const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
+  fpk_error tmp = {0};
+
+  /* the time levels: each output interval split by fpk_time_steps */
+  size_t nsteps = 0;
+  size_t *nk = malloc(nt * sizeof(size_t));
+  double *hk = malloc(nt * sizeof(double));
+  if (!nk || !hk) {
+    free(nk), free(hk);
+    return nomem(s, "em");
+  }
+  for (size_t k = 0; k < nt; k++) {
+    const double t0 = k ? p->t[k - 1] : 0;
+    nk[k] = 0, hk[k] = 0;
+    if (p->t[k] > t0 && (rc = fpk_time_steps(t0, p->t[k], p->dt, &nk[k], &hk[k], &tmp))) {
+      free(nk), free(hk);
+      return fpk_error_set(sb_error(s), rc, "sb: em sampler: %s", tmp.msg);
+    }
+    nsteps += nk[k];
+  }
+  double *tl = malloc((nsteps ? nsteps : 1) * sizeof(double));
+  double *hl = malloc((nsteps ? nsteps : 1) * sizeof(double));
+  size_t *after = malloc(nt * sizeof(size_t)); /* output k is the state after `after[k]` steps */
+  double *D = malloc((nsteps ? nsteps : 1) * d * N * sizeof(double));
+  double *cdf = malloc(N * sizeof(double));
+  uint64_t *cnt = calloc((size_t)nth * nt * N, sizeof(uint64_t));
+  uint64_t *out = calloc((size_t)nth * nt, sizeof(uint64_t));
+  double *st = malloc(nblocks * nt * ns * sizeof(double));
+  int fail = !tl || !hl || !after || !D || !cdf || !cnt || !out || !st;
+  if (!fail && alloc_result(p, g, r)) fail = 1;
+#define EM_FREE() \
+  (free(nk), free(hk), free(tl), free(hl), free(after), free(D), free(cdf), free(cnt), free(out), \
+   free(st))
+  if (fail) {
+    EM_FREE();
+    return nomem(s, "em");
+  }
+  r->nsteps = nsteps;
+  for (size_t k = 0, l = 0; k < nt; k++) {
+    const double t0 = k ? p->t[k - 1] : 0;
+    for (size_t i = 0; i < nk[k]; i++, l++) tl[l] = t0 + (double)i * hk[k], hl[l] = hk[k];
+    after[k] = l;
+  }
+  for (size_t l = 0; l < nsteps; l++)
+    if ((rc = fpk_sb_drift(s, tl[l], D + l * d * N, NULL))) {
+      fpk_sb_sample_result_free(r);
+      EM_FREE();
+      return rc; /* the message is on s */
+    }
+  size_t last;
+  if ((rc = fpk_mc_cell_cdf(g, sb_a(s), cdf, &last, &tmp))) {
+    fpk_sb_sample_result_free(r);
+    EM_FREE();
+    return fpk_error_set(sb_error(s), rc, "sb: em sampler: %s", tmp.msg);
+  }
+  const size_t fill = FPK_MC_FILL_STEPS; /* steps whose normals are drawn together */
+#pragma omp parallel num_threads(nth)
+  {
+    const int me = omp_get_thread_num();
+    double *z = malloc(fill * d * FPK_MC_BLOCK * sizeof(double));
+    double *xs = malloc(nt * FPK_MC_BLOCK * d * sizeof(double));
+    double *x = malloc(FPK_MC_BLOCK * d * sizeof(double));
+    uint32_t *w = malloc(4 * FPK_MC_BLOCK * sizeof(uint32_t));
+    void *scratch = aligned_alloc(64, FPK_RNG_SCRATCH(FPK_MC_BLOCK));
+    if (!z || !xs || !x || !w || !scratch) {
+#pragma omp atomic write
+      fail = 1;
+    }
+#pragma omp for schedule(dynamic)
+    for (size_t b = 0; b < nblocks; b++) {
+      if (!z || !xs || !x || !w || !scratch) continue;
+      const size_t p0 = b * FPK_MC_BLOCK, nb = np - p0 < FPK_MC_BLOCK ? np - p0 : FPK_MC_BLOCK;
+      draw_x0(p->seed, p0, nb, g, cdf, last, x, NULL, w);
+      size_t k = 0;
+      for (size_t l = 0; l <= nsteps; l++) {
+        while (k < nt && after[k] == l) { /* outputs reached after l steps */
+          memcpy(xs + k * nb * d, x, nb * d * sizeof(double));
+          k++;
+        }
+        if (l == nsteps) break;
+        if (l % fill == 0) { /* positions 3 + l·d + c: Philox calls 1 + l·d/3 onwards */
+          const size_t nst = nsteps - l < fill ? nsteps - l : fill;
+          fpk_rng_block(p->seed, p0, nb, (FPK_RNG_STEP0 + l * d) / FPK_RNG_PER_CALL,
+                        (nst * d + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL, z, nb, scratch);
+        }
+        const double h = hl[l], sq = sigma * sqrt(h);
+        const double *Dl = D + l * d * N, *zl = z + (l % fill) * d * nb;
+        for (size_t i = 0; i < nb; i++) {
+          double bx[2];
+          interp_drift(g, Dl, x + i * d, bx);
+          for (size_t a = 0; a < d; a++) x[i * d + a] += bx[a] * h + sq * zl[a * nb + i];
+        }
+      }
+      block_outputs(g, nt, p0, nb, xs, cnt + (size_t)me * nt * N, out + (size_t)me * nt,
+                    st + b * nt * ns, r);
+    }
+    free(z), free(xs), free(x), free(w), free(scratch);
+  }
+  if (!fail) {
+    for (int th = 1; th < nth; th++) {
+      for (size_t q = 0; q < nt * N; q++) cnt[q] += cnt[(size_t)th * nt * N + q];
+      for (size_t k = 0; k < nt; k++) out[k] += out[(size_t)th * nt + k];
+    }
+    finish(g, nt, np, cnt, out, st, nblocks, r);
+  }
+  EM_FREE();
+#undef EM_FREE
+  if (fail) {
+    fpk_sb_sample_result_free(r);
+    return nomem(s, "em");
+  }
+  return FPK_SUCCESS;
+}
