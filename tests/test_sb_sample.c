@@ -170,7 +170,9 @@ static void test_em_order(void **state) {
   const double dts[] = {0.2, 0.1, 0.05, 0.025};
   fpk_sb_sample_params sp;
   fpk_sb_sample_params_init(&sp);
-  sp.npaths = scale(400000), sp.seed = 7, sp.nt = 2, sp.t = ts;
+  /* not scaled under FPK_TEST_QUICK: at dt = 0.025 the bias (0.006) is 3 standard errors at
+   * this N and would drown at N/10; the run costs 0.3 s in Release */
+  sp.npaths = 400000, sp.seed = 7, sp.nt = 2, sp.t = ts;
   for (size_t q = 0; q < 4; q++) {
     sp.dt = dts[q];
     fpk_sb_sample_result r;
@@ -191,6 +193,45 @@ static void test_em_order(void **state) {
     print_message("EM weak order of the variance at t = %.1f: %.3f\n", ts[k], order);
     /* weak order 1; 0.5 or 2 would fall outside */
     assert_in_range_d(order, 0.7, 1.4);
+  }
+  free_case(&c);
+}
+
+/* Near T the drift is stiff (b ≈ (E[X_T | x] − x)/(T − t)) and, within τ_r of T, the linear
+ * interpolation in t of fpk_sb_drift. σ = 0.3 on 400 cells: τ_r = 1.2 h²/σ² = 0.021, so steps
+ * of 0.01 and below step into that zone. At this σ the end law is nearly a deterministic map of
+ * X_0, so the common X_0 dominates the sampling error: EM is compared with the exact sampler of
+ * the same seed (the same X_0), whose variance carries the same X_0 noise. */
+static void test_em_near_end(void **state) {
+  (void)state;
+  scase c = make_case(1, 400, 8, 0.3, 1);
+  const double ts[] = {1};
+  const double dts[] = {0.04, 0.02, 0.01, 0.005, 0.0025};
+  fpk_sb_sample_params sp;
+  fpk_sb_sample_params_init(&sp);
+  sp.npaths = scale(400000), sp.seed = 11, sp.nt = 1, sp.t = ts;
+  double mt[1], St[1];
+  closed_form(&c, 1, mt, St);
+  St[0] += c.g.h[0] * c.g.h[0] / 12;
+  const double se = St[0] * sqrt(2.0 / (double)sp.npaths);
+  fpk_sb_sample_result r;
+  if (fpk_sb_sample_exact(c.sb, &sp, &r)) fail_msg("exact: %s", fpk_sb_errmsg(c.sb));
+  const double var_exact = r.cov[0];
+  print_message("tau_r = %.4f; exact sampler, same X_0: var err %+.5f (se %.5f)\n",
+                fpk_sb_resolved_tau(c.sb), var_exact - St[0], se);
+  fpk_sb_sample_result_free(&r);
+  for (size_t q = 0; q < 5; q++) {
+    sp.dt = dts[q];
+    if (fpk_sb_sample_em(c.sb, &sp, &r)) fail_msg("em: %s", fpk_sb_errmsg(c.sb));
+    double l1, fl;
+    hist_l1(&c, &r, 0, &l1, &fl);
+    print_message("EM sigma 0.3 dt %.4f t 1: mean err %+.5f var err %+.5f, minus exact's %+.5f; "
+                  "L1 %.4f floor %.4f\n", dts[q], r.mean[0] - mt[0], r.cov[0] - St[0],
+                  r.cov[0] - var_exact, l1, fl);
+    assert_true(r.outside[0] == 0);
+    assert_true(fabs(r.cov[0] - var_exact) <= 4 * se);
+    assert_true(l1 <= 1.5 * fl);
+    fpk_sb_sample_result_free(&r);
   }
   free_case(&c);
 }
@@ -314,6 +355,7 @@ int main(void) {
       cmocka_unit_test(test_exact_1d),
       cmocka_unit_test(test_exact_2d),
       cmocka_unit_test(test_em_order),
+      cmocka_unit_test(test_em_near_end),
       cmocka_unit_test(test_threads),
       cmocka_unit_test(test_bad_input),
   };
