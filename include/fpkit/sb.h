@@ -21,7 +21,7 @@
  *
  * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
  * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
- * Not built yet (docs/sb.md): the OU and general references, samplers, KL diagnostics, the
+ * Not built yet (docs/sb.md): the OU and general references, KL diagnostics, the
  * `fpkit sb` command.
  */
 #ifndef FPKIT_SB_H
