@@ -403,3 +403,18 @@ int fpk_sb_drift(fpk_sb *s, double t, double *out, unsigned char *mask) {
 int fpk_sb_backward_drift(fpk_sb *s, double t, double *out, unsigned char *mask) {
   return drift(s, 1, t, out, mask);
 }
+
+/* For src/sb/diagnostics.c (sb_internal.h). */
+void sb_get_view(fpk_sb *s, sb_view *v) {
+  v->g = &s->g;
+  v->sigma = s->p.sigma;
+  v->T = s->p.T;
+  v->eps = s->eps;
+  v->logV = s->logV;
+  v->a = s->a;
+  v->b = s->b;
+  v->lphat0 = s->lphat0;
+  v->lphiT = s->lphiT;
+  v->solved = s->solved;
+  v->err = &s->err;
+}

@@ -16,4 +16,15 @@ typedef struct sb_reference_impl {
 
 extern const sb_reference_impl sb_reference_brownian;
 
+/* ---- for src/sb/diagnostics.c: a read-only view of a bridge's solved state ---- */
+typedef struct sb_view {
+  const fpk_grid *g;
+  double sigma, T, eps, logV;
+  const double *a, *b;          /* normalised end marginals (cell masses) */
+  const double *lphat0, *lphiT; /* log φ̂_0, log φ_T (gauge of fpkit/sb.h) */
+  int solved;
+  fpk_error *err; /* the bridge's error slot (fpk_sb_errmsg) */
+} sb_view;
+void sb_get_view(fpk_sb *s, sb_view *v);
+
 #endif
