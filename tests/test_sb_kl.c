@@ -22,6 +22,12 @@
 #include "fpkit/ot.h"
 #include "fpkit/sb.h"
 
+/* 2D grid: 100² cells on [−8, 8]² (h = 0.16; the box holds the tails to below 1e-12) */
+#define N2D 100
+#define L2D 8
+#define SLOPE_LO 7.5 /* fitted over σ = 1 … 0.125, pre-asymptotic at σ = 1 */
+#define SLOPE_HI 8.5
+
 static const double m1a[1] = {-0.5}, S1a[1] = {1}, m1b[1] = {1}, S1b[1] = {0.5};
 static const double m2a[2] = {-0.5, 0.3}, S2a[4] = {1, 0.3, 0.3, 0.5};
 static const double m2b[2] = {0.8, -0.2}, S2b[4] = {0.4, -0.2, -0.2, 1.2};
@@ -152,40 +158,152 @@ static void test_static_brute_force(void **state) {
   print_message("static KL: potentials %.15g, double sum %.15g (plan mass %.15g), closed form "
                 "%.15g\n", kl, brute, mass, kl_closed(&c));
   assert_close_rel(kl, brute, 1e-12);
+  assert_close_rel(kl, kl_closed(&c), 1e-8); /* h = 0.0875 = 0.18σ: the quadrature is exact */
   free(lph);
   free(lphi);
   free_case(&c);
 }
 
+/* Static vs closed form vs Girsanov, and the kinetic energy vs its closed form; 1D. The
+ * Girsanov value must improve with the number of Gauss–Legendre intervals. */
+static void check_1d(double sigma, double T) {
+  kl_case c = make_case(1, 400, 8, sigma, T);
+  const double klc = kl_closed(&c);
+  const double kec = kinetic_closed_1d(c.g0.cov[0], c.g1.cov[0], c.C[0],
+                                       c.g1.mean[0] - c.g0.mean[0], c.sigma, c.T);
+  double kl;
+  assert_int_equal(fpk_sb_kl_static(c.sb, &kl), FPK_SUCCESS);
+  print_message("1D sigma %.2g T %g: static %.12g closed %.12g (rel %.2e)\n", c.sigma, c.T, kl,
+                klc, fabs(kl - klc) / klc);
+  assert_close_rel(kl, klc, 1e-9);
+  const size_t ns[] = {1, 4, 8};
+  double rel[3];
+  for (size_t j = 0; j < 3; j++) {
+    fpk_sb_path_diag r;
+    assert_int_equal(fpk_sb_path_diagnostics(c.sb, ns[j], &r), FPK_SUCCESS);
+    assert_close_rel(r.kl_static, kl, 1e-15);
+    rel[j] = fabs(r.kl_girsanov - kl) / kl;
+    print_message("  %zu intervals (%zu nodes): Girsanov %.12g rel %.2e; kinetic %.12g closed "
+                  "%.12g rel %.2e; strips %.3g %.3g, tau_r %.3g\n", ns[j], r.n_nodes,
+                  r.kl_girsanov, rel[j], r.kinetic, kec, fabs(r.kinetic - kec) / kec,
+                  r.kl_strips, r.kinetic_strips, r.tau_r);
+    if (ns[j] >= 4) {
+      assert_true(rel[j] <= 1e-9);
+      assert_close_rel(r.kinetic, kec, 1e-9);
+    }
+  }
+  /* improves with the nodes until the floor (~1e-11, the Sinkhorn tolerance and rounding) */
+  assert_true(rel[1] <= rel[0] || rel[0] <= 1e-10);
+  free_case(&c);
+}
+
 static void test_gaussian_1d(void **state) {
   (void)state;
-  const double sigmas[] = {0.3, 1};
-  for (size_t k = 0; k < 2; k++) {
+  check_1d(0.3, 1);
+  check_1d(1, 1);
+  check_1d(0.5, 2); /* ε = 1 at T = 2: a wrong factor T shows */
+}
+
+/* σ → 0: the kinetic energy tends to W2²/T (Benamou–Brenier). Each grid value matches the closed
+ * form at its σ, and the excess over W2² falls like σ⁸: the bridge's marginals minimise
+ * ∫∫|v|² p + (σ⁴/4)∫∫|∇log p|² p over curves from μ0 to μT, a σ⁴ perturbation of the
+ * Benamou–Brenier problem, which moves the minimiser by O(σ⁴) and so raises its kinetic part,
+ * stationary at the unperturbed optimum, by O(σ⁸) (the 1D closed form: local exponents 7.66,
+ * 7.97, 8.00 for σ = 1 → 0.5 → 0.25 → 0.125). */
+static void test_kinetic_sigma_to_zero(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double sigmas[] = {1, 0.5, 0.25, 0.125};
+  double excess[4], w2sq = 0;
+  for (size_t k = 0; k < 4; k++) {
     kl_case c = make_case(1, 400, 8, sigmas[k], 1);
-    const double klc = kl_closed(&c);
+    if (k == 0) assert_int_equal(fpk_gaussian_w2sq(&c.g0, &c.g1, &w2sq, &err), FPK_SUCCESS);
+    fpk_sb_path_diag r;
+    assert_int_equal(fpk_sb_path_diagnostics(c.sb, 2, &r), FPK_SUCCESS);
     const double kec = kinetic_closed_1d(c.g0.cov[0], c.g1.cov[0], c.C[0],
                                          c.g1.mean[0] - c.g0.mean[0], c.sigma, c.T);
-    double kl;
-    assert_int_equal(fpk_sb_kl_static(c.sb, &kl), FPK_SUCCESS);
-    print_message("1D sigma %.2g: static %.12g closed %.12g (rel %.2e)\n", c.sigma, kl, klc,
-                  fabs(kl - klc) / klc);
-    const size_t ns[] = {1, 2, 4, 8, 16};
-    for (size_t j = 0; j < 5; j++) {
-      fpk_sb_path_diag r;
-      assert_int_equal(fpk_sb_path_diagnostics(c.sb, ns[j], &r), FPK_SUCCESS);
-      print_message("  n %2zu (%3zu nodes): Girsanov %.12g rel %.2e; kinetic %.12g closed %.12g "
-                    "rel %.2e; strips %.3g %.3g tau_r %.3g\n", ns[j], r.n_nodes, r.kl_girsanov,
-                    fabs(r.kl_girsanov - kl) / kl, r.kinetic, kec, fabs(r.kinetic - kec) / kec,
-                    r.kl_strips, r.kinetic_strips, r.tau_r);
-    }
+    excess[k] = r.kinetic - w2sq;
+    print_message("sigma %.3g: kinetic %.12g closed %.12g (rel %.2e), W2^2 %.12g, excess %.3e, "
+                  "tau_r %.3g\n", sigmas[k], r.kinetic, kec, fabs(r.kinetic - kec) / kec, w2sq,
+                  excess[k], r.tau_r);
+    assert_close_rel(r.kinetic, kec, 1e-7);
+    assert_true(excess[k] > 0);
     free_case(&c);
   }
+  /* least-squares slope of log excess against log σ */
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t k = 0; k < 4; k++) {
+    const double x = log(sigmas[k]), y = log(excess[k]);
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  const double slope = (4 * sxy - sx * sy) / (4 * sxx - sx * sx);
+  print_message("excess kinetic energy over W2^2 ~ sigma^%.3f\n", slope);
+  assert_true(slope > SLOPE_LO && slope < SLOPE_HI);
+  /* the last halving (0.25 → 0.125) is in the asymptotic regime: σ⁸ (closed form: 7.998) */
+  const double last = log2(excess[2] / excess[3]);
+  print_message("last halving: excess ratio 2^%.3f\n", last);
+  assert_true(last > 7.8 && last < 8.2);
+}
+
+/* 2D, non-commuting covariances: static vs closed form vs Girsanov. */
+static void test_gaussian_2d(void **state) {
+  (void)state;
+  const double sigmas[] = {0.5, 1};
+  for (size_t k = 0; k < 2; k++) {
+    kl_case c = make_case(2, N2D, L2D, sigmas[k], 1);
+    const double klc = kl_closed(&c);
+    fpk_sb_path_diag r;
+    assert_int_equal(fpk_sb_path_diagnostics(c.sb, 2, &r), FPK_SUCCESS);
+    print_message("2D sigma %.2g: static %.12g closed %.12g (rel %.2e); Girsanov %.12g (rel "
+                  "%.2e, %zu nodes); kinetic %.12g\n", c.sigma, r.kl_static, klc,
+                  fabs(r.kl_static - klc) / klc, r.kl_girsanov,
+                  fabs(r.kl_girsanov - r.kl_static) / r.kl_static, r.n_nodes, r.kinetic);
+    assert_close_rel(r.kl_static, klc, 1e-8);
+    assert_close_rel(r.kl_girsanov, r.kl_static, 1e-6);
+    free_case(&c);
+  }
+}
+
+static void test_bad_input(void **state) {
+  (void)state;
+  size_t n = 50;
+  double lo = -5, hi = 5;
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
+  fpk_sb_params p;
+  fpk_sb_params_init(&p);
+  fpk_error err = {0};
+  fpk_sb *s = fpk_sb_alloc(&g, &p, &err);
+  assert_non_null(s);
+  double kl = -1;
+  fpk_sb_path_diag r;
+  assert_int_equal(fpk_sb_kl_static(s, &kl), FPK_EINVAL);
+  assert_non_null(strstr(fpk_sb_errmsg(s), "before a successful fpk_sb_solve"));
+  assert_true(kl == -1);
+  assert_int_equal(fpk_sb_path_diagnostics(s, 4, &r), FPK_EINVAL);
+  assert_non_null(strstr(fpk_sb_errmsg(s), "before a successful fpk_sb_solve"));
+  fpk_sb_free(s);
+
+  kl_case c = make_case(1, 200, 8, 1, 1);
+  assert_int_equal(fpk_sb_path_diagnostics(c.sb, 0, &r), FPK_EINVAL);
+  print_message("n_intervals = 0: %s\n", fpk_sb_errmsg(c.sb));
+  assert_non_null(strstr(fpk_sb_errmsg(c.sb), "n_intervals = 0"));
+  free_case(&c);
+
+  /* h = 0.2, σ = 0.1: τ_r = 4.8 > T/2, no interior time resolved */
+  c = make_case(1, 80, 8, 0.1, 1);
+  assert_int_equal(fpk_sb_path_diagnostics(c.sb, 2, &r), FPK_ENUMERIC);
+  print_message("unresolved: %s\n", fpk_sb_errmsg(c.sb));
+  assert_non_null(strstr(fpk_sb_errmsg(c.sb), "refine the grid"));
+  free_case(&c);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_static_brute_force),
       cmocka_unit_test(test_gaussian_1d),
+      cmocka_unit_test(test_kinetic_sigma_to_zero),
+      cmocka_unit_test(test_gaussian_2d),
+      cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

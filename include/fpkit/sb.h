@@ -147,6 +147,7 @@ typedef struct fpk_sb_path_diag {
   /* The parts of kl_girsanov and kinetic from the two end strips [0, τ_r] and [T − τ_r, T]
    * (docs/sb.md): a scale for the error of the end treatment. */
   double kl_strips, kinetic_strips;
+  size_t strip_points; /* points of each strip's rule: 6 (quintic), 4 (cubic) or 2 */
   double tau_r;       /* the strip width fpk_sb_resolved_tau (0 if the strips are empty) */
   size_t n_nodes;     /* time nodes evaluated (each: 2 + 2(1 + d) kernel applications) */
 } fpk_sb_path_diag;
@@ -154,9 +155,9 @@ typedef struct fpk_sb_path_diag {
 /* Static KL, Girsanov KL and kinetic energy after a solve. The time integrals: composite 5-point
  * Gauss–Legendre (exact for degree 9) on n_intervals equal subintervals of [τ_r, T − τ_r] (where
  * the grid resolves every kernel), plus on each end strip of width τ_r = fpk_sb_resolved_tau the
- * integral of the cubic through the integrand at the end (the plan's row or column sums and the
- * drifts' end limits) and at τ_r, 2τ_r, 3τ_r from it (Adams–Moulton weights; the trapezoid of
- * the strip's ends when 4τ_r > T). FPK_EINVAL before a solve or for n_intervals = 0;
+ * integral of the quintic through the integrand at the end (the plan's row or column sums and
+ * the drifts' end limits) and at τ_r, …, 5τ_r from it (Adams–Moulton weights; the cubic through
+ * 4 points when 6τ_r > T, the trapezoid of the strip's ends when 4τ_r > T). FPK_EINVAL before a solve or for n_intervals = 0;
  * FPK_ENUMERIC when 2τ_r >= T (no interior time resolved: refine the grid). */
 int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out);
 

@@ -16,8 +16,8 @@
  * (p_t and b are analytic in t on (0, T) and continuous at the ends for smooth end densities), so
  * Gauss–Legendre converges fast on [τ_r, T − τ_r], where every kernel is resolved; on the end
  * strips the drift is only the module's linear interpolation and p_t is not resolved, so the
- * integrand there is the cubic through the end value and three resolved times (error O(τ_r⁵)),
- * plus (9/24)τ_r times the O(h²) error of the end limit's difference of log a, log b (measured
+ * integrand there is the quintic through the end value and five resolved times (error O(τ_r⁷)),
+ * plus (475/1440)τ_r times the O(h²) error of the end limit's difference of log a, log b (measured
  * in docs/sb.md).
  */
 #include <math.h>
@@ -139,14 +139,16 @@ int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out
       r.n_nodes++;
     }
   }
-  /* The end strips [0, τ_r] and [T − τ_r, T]: the cubic through the end and three resolved
-   * times at steps of τ_r (the Adams–Moulton weights τ_r/24 (9, 19, −5, 1)), error O(τ_r⁵);
-   * the trapezoid from the strip's two ends when 4τ_r > T leaves no room for them. */
+  /* The end strips [0, τ_r] and [T − τ_r, T]: the quintic through the end and five resolved
+   * times at steps of τ_r (Adams–Moulton weights τ_r/1440 (475, 1427, −798, 482, −173, 27)),
+   * error O(τ_r⁷); the cubic (τ_r/24 (9, 19, −5, 1), O(τ_r⁵)) when 6τ_r > T >= 4τ_r, the
+   * trapezoid of the strip's two ends when 4τ_r > T. */
   if (tr > 0) {
-    const int cubic = 4 * tr <= T;
-    const double wc[4] = {9.0 / 24, 19.0 / 24, -5.0 / 24, 1.0 / 24}, wt[2] = {0.5, 0.5};
-    const double *wq = cubic ? wc : wt;
-    const int nq = cubic ? 4 : 2;
+    static const double w6[6] = {475.0 / 1440, 1427.0 / 1440, -798.0 / 1440,
+                                 482.0 / 1440, -173.0 / 1440, 27.0 / 1440};
+    static const double w4[4] = {9.0 / 24, 19.0 / 24, -5.0 / 24, 1.0 / 24}, w2[2] = {0.5, 0.5};
+    const int nq = 6 * tr <= T ? 6 : 4 * tr <= T ? 4 : 2;
+    const double *wq = nq == 6 ? w6 : nq == 4 ? w4 : w2;
     for (int end = 0; end < 2; end++)
       for (int q = 0; q < nq; q++) {
         const double t = end == 0 ? q * tr : T - q * tr;
@@ -155,6 +157,7 @@ int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out
         r.kinetic_strips += tr * wq[q] * E;
         r.n_nodes++;
       }
+    r.strip_points = (size_t)nq;
   }
   r.kl_girsanov = kl + r.kl_strips;
   r.kinetic = ke + r.kinetic_strips;
