@@ -11,7 +11,8 @@
  * The bridge's marginal (1D) is N(m_t, Σ_t), Σ_t = (1 − s)²A + s²B + 2s(1 − s)C + σ²Ts(1 − s),
  * s = t/T; its probability-flow velocity is affine, v = ṁ + Σ̇/(2Σ)(x − m_t), so
  *   ∫∫|v|² p = ∫_0^T (ṁ² + Σ̇²/(4Σ)) dt   (a 1D integral, by 400-point Gauss–Legendre here),
- * which tends to W2²/T = ((m1 − m0)² + (√B − √A)²)/T as σ → 0 (C → √(AB)).
+ * which tends to W2²/T = ((m1 − m0)² + (√B − √A)²)/T as σ → 0 (C → √(AB)); in 2D
+ * v = ṁ + M(x − m_t) with MΣ + ΣM = Σ̇ (kinetic_closed).
  * Gaussians are discretised by their density at cell centres, normalised (as tests/test_sb.c). */
 #include <math.h>
 #include <stdlib.h>
@@ -133,6 +134,64 @@ static double kinetic_closed_1d(double A, double B, double C, double dm, double 
   return k;
 }
 
+/* The same for d <= 2 with any covariances: v = ṁ + M(x − m_t), M symmetric (v is a gradient:
+ * b = σ²∇log φ_t and ∇log p_t are) solving the Lyapunov equation MΣ + ΣM = Σ̇, so
+ * E|v|² = |ṁ|² + Tr(MΣM); in 1D M = Σ̇/(2Σ) as above. */
+static double kinetic_closed(const kl_case *c) {
+  const size_t d = c->d;
+  if (d == 1)
+    return kinetic_closed_1d(c->g0.cov[0], c->g1.cov[0], c->C[0], c->g1.mean[0] - c->g0.mean[0],
+                             c->sigma, c->T);
+  static const double gx[5] = {-0.9061798459386640, -0.5384693101056831, 0, 0.5384693101056831,
+                               0.9061798459386640};
+  static const double gw[5] = {0.2369268850561891, 0.4786286704993665, 0.5688888888888889,
+                               0.4786286704993665, 0.2369268850561891};
+  const double *A = c->g0.cov, *B = c->g1.cov, *C = c->C, T = c->T, s2T = c->sigma * c->sigma * T;
+  double dm2 = 0;
+  for (size_t k = 0; k < 2; k++)
+    dm2 += (c->g1.mean[k] - c->g0.mean[k]) * (c->g1.mean[k] - c->g0.mean[k]) / (T * T);
+  const size_t n = 80;
+  double ke = 0;
+  for (size_t j = 0; j < n; j++)
+    for (int q = 0; q < 5; q++) {
+      const double s = ((double)j + 0.5 + 0.5 * gx[q]) / (double)n;
+      double S[4], D[4];
+      for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 2; b++) {
+          const size_t ab = a * 2 + b, ba = b * 2 + a;
+          S[ab] = (1 - s) * (1 - s) * A[ab] + s * s * B[ab] + s * (1 - s) * (C[ab] + C[ba]) +
+                  (a == b ? s2T * s * (1 - s) : 0);
+          D[ab] = (-2 * (1 - s) * A[ab] + 2 * s * B[ab] + (1 - 2 * s) * (C[ab] + C[ba]) +
+                   (a == b ? s2T * (1 - 2 * s) : 0)) / T;
+        }
+      /* unknowns (m11, m12, m22): rows the (1,1), (1,2), (2,2) entries of MΣ + ΣM */
+      const double L[3][3] = {{2 * S[0], 2 * S[1], 0},
+                              {S[1], S[0] + S[3], S[1]},
+                              {0, 2 * S[1], 2 * S[3]}};
+      const double r[3] = {D[0], D[1], D[3]};
+      const double det = L[0][0] * (L[1][1] * L[2][2] - L[1][2] * L[2][1]) -
+                         L[0][1] * (L[1][0] * L[2][2] - L[1][2] * L[2][0]) +
+                         L[0][2] * (L[1][0] * L[2][1] - L[1][1] * L[2][0]);
+      double m[3];
+      for (int col = 0; col < 3; col++) { /* Cramer */
+        double Lc[3][3];
+        memcpy(Lc, L, sizeof Lc);
+        for (int row = 0; row < 3; row++) Lc[row][col] = r[row];
+        m[col] = (Lc[0][0] * (Lc[1][1] * Lc[2][2] - Lc[1][2] * Lc[2][1]) -
+                  Lc[0][1] * (Lc[1][0] * Lc[2][2] - Lc[1][2] * Lc[2][0]) +
+                  Lc[0][2] * (Lc[1][0] * Lc[2][1] - Lc[1][1] * Lc[2][0])) / det;
+      }
+      const double M[4] = {m[0], m[1], m[1], m[2]};
+      double MS[4], tr = 0; /* Tr(MΣM) */
+      for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 2; b++) MS[a * 2 + b] = M[a * 2] * S[b] + M[a * 2 + 1] * S[2 + b];
+      for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 2; b++) tr += MS[a * 2 + b] * M[b * 2 + a];
+      ke += 0.5 / (double)n * gw[q] * T * (dm2 + tr);
+    }
+  return ke;
+}
+
 /* The closed-form static KL equals the brute-force double sum over the grid plan. */
 static void test_static_brute_force(void **state) {
   (void)state;
@@ -169,8 +228,7 @@ static void test_static_brute_force(void **state) {
 static void check_1d(double sigma, double T) {
   kl_case c = make_case(1, 400, 8, sigma, T);
   const double klc = kl_closed(&c);
-  const double kec = kinetic_closed_1d(c.g0.cov[0], c.g1.cov[0], c.C[0],
-                                       c.g1.mean[0] - c.g0.mean[0], c.sigma, c.T);
+  const double kec = kinetic_closed(&c);
   double kl;
   assert_int_equal(fpk_sb_kl_static(c.sb, &kl), FPK_SUCCESS);
   print_message("1D sigma %.2g T %g: static %.12g closed %.12g (rel %.2e)\n", c.sigma, c.T, kl,
@@ -254,14 +312,32 @@ static void test_gaussian_2d(void **state) {
     const double klc = kl_closed(&c);
     fpk_sb_path_diag r;
     assert_int_equal(fpk_sb_path_diagnostics(c.sb, 2, &r), FPK_SUCCESS);
+    const double kec = kinetic_closed(&c);
     print_message("2D sigma %.2g: static %.12g closed %.12g (rel %.2e); Girsanov %.12g (rel "
-                  "%.2e, %zu nodes); kinetic %.12g\n", c.sigma, r.kl_static, klc,
-                  fabs(r.kl_static - klc) / klc, r.kl_girsanov,
-                  fabs(r.kl_girsanov - r.kl_static) / r.kl_static, r.n_nodes, r.kinetic);
+                  "%.2e, %zu nodes); kinetic %.12g closed %.12g (rel %.2e)\n", c.sigma,
+                  r.kl_static, klc, fabs(r.kl_static - klc) / klc, r.kl_girsanov,
+                  fabs(r.kl_girsanov - r.kl_static) / r.kl_static, r.n_nodes, r.kinetic, kec,
+                  fabs(r.kinetic - kec) / kec);
     assert_close_rel(r.kl_static, klc, 1e-8);
     assert_close_rel(r.kl_girsanov, r.kl_static, 1e-6);
+    assert_close_rel(r.kinetic, kec, 1e-6);
     free_case(&c);
   }
+  /* the 2D closed form itself tends to W2² (non-commuting Bures term) as σ → 0 */
+  kl_case z;
+  memset(&z, 0, sizeof z);
+  z.d = 2, z.sigma = 0.02, z.T = 1;
+  z.g0 = fpk_test_gaussian(2, m2a, S2a);
+  z.g1 = fpk_test_gaussian(2, m2b, S2b);
+  fpk_error err = {0};
+  double value, w2sq;
+  assert_int_equal(fpk_gaussian_entropic_ot(&z.g0, &z.g1, 2 * z.sigma * z.sigma, &value, z.C, &err),
+                   FPK_SUCCESS);
+  assert_int_equal(fpk_gaussian_w2sq(&z.g0, &z.g1, &w2sq, &err), FPK_SUCCESS);
+  const double kz = kinetic_closed(&z);
+  print_message("2D closed-form kinetic energy at sigma 0.02: %.15g, W2^2 %.15g (rel %.2e)\n", kz,
+                w2sq, fabs(kz - w2sq) / w2sq);
+  assert_close_rel(kz, w2sq, 1e-9);
 }
 
 static void test_bad_input(void **state) {
