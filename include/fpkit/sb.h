@@ -21,7 +21,7 @@
  *
  * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
  * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
- * Not built yet (docs/sb.md): the OU and general references, KL diagnostics, the
+ * Not built yet (docs/sb.md): the OU and general references, the Monte Carlo KL estimate, the
  * `fpkit sb` command.
  */
 #ifndef FPKIT_SB_H
@@ -125,6 +125,42 @@ int fpk_sb_backward_drift(fpk_sb *s, double t, double *drift, unsigned char *mas
 double fpk_sb_resolved_tau(const fpk_sb *s);
 
 const char *fpk_sb_errmsg(const fpk_sb *s);
+
+/* ---- Path-measure diagnostics (src/sb/diagnostics.c, docs/sb.md "Path-measure diagnostics") --
+ * Convention: the reference path measure R starts from R_0 = μ0 (the bridge's own initial law),
+ * so KL(μ0 ‖ R_0) = 0 and KL(P* ‖ R) = KL(π* ‖ μ0 ⊗ K_T) = ∫ KL(π*(·|x) ‖ K_T(x, ·)) dμ0(x).
+ * (For another R_0 add KL(μ0 ‖ R_0): the rest of P*'s path law given X_0 is unchanged.) */
+
+/* The static KL on the grid, KL(π* ‖ R_0T) = Σ_ij π_ij log(π_ij / (a_i V K_T(x_i, y_j))), in
+ * closed form from the potentials (π_ij = V² φ̂_0(x_i) K_T(x_i, y_j) φ_T(y_j)):
+ *   KL = Σ_i p0_i log(V φ̂_0(x_i)/a_i) + Σ_j pT_j log φ_T(y_j),
+ * p0, pT the plan's exact row and column sums (a, b to the Sinkhorn tolerance). No time
+ * propagation is needed beyond one kernel application each way. FPK_EINVAL before a solve. */
+int fpk_sb_kl_static(fpk_sb *s, double *kl);
+
+typedef struct fpk_sb_path_diag {
+  double kl_static;   /* fpk_sb_kl_static */
+  /* Girsanov: KL(μ0 ‖ R_0) + ½∫_0^T Σ_i p_t(i) |b(x_i, t)/σ|² dt, first term 0 (convention). */
+  double kl_girsanov;
+  /* ∫_0^T Σ_i p_t(i) |v(x_i, t)|² dt, v = b − ½σ²∇log p_t = ½(b − b̂) the probability-flow
+   * velocity (no differences: both drifts come from the kernels); → W2²(μ0, μT)/T as σ → 0. */
+  double kinetic;
+  /* The parts of kl_girsanov and kinetic from the two end strips [0, τ_r] and [T − τ_r, T]
+   * (docs/sb.md): a scale for the error of the end treatment. */
+  double kl_strips, kinetic_strips;
+  size_t strip_points; /* points of each strip's rule: 6 (quintic), 4 (cubic) or 2 */
+  double tau_r;       /* the strip width fpk_sb_resolved_tau (0 if the strips are empty) */
+  size_t n_nodes;     /* time nodes evaluated (each: 2 + 2(1 + d) kernel applications) */
+} fpk_sb_path_diag;
+
+/* Static KL, Girsanov KL and kinetic energy after a solve. The time integrals: composite 5-point
+ * Gauss–Legendre (exact for degree 9) on n_intervals equal subintervals of [τ_r, T − τ_r] (where
+ * the grid resolves every kernel), plus on each end strip of width τ_r = fpk_sb_resolved_tau the
+ * integral of the quintic through the integrand at the end (the plan's row or column sums and
+ * the drifts' end limits) and at τ_r, …, 5τ_r from it (Adams–Moulton weights; the cubic through
+ * 4 points when 6τ_r > T, the trapezoid of the strip's ends when 4τ_r > T). FPK_EINVAL before a solve or for n_intervals = 0;
+ * FPK_ENUMERIC when 2τ_r >= T (no interior time resolved: refine the grid). */
+int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out);
 
 /* ---- Sampling (docs/sb.md, "Sampling") ----------------------------------------------------- */
 /* Monte Carlo paths of the bridge, 1D and 2D grids (FPK_EUNSUP in 3D), two ways:

@@ -27,6 +27,13 @@
 #include "sb/sb_internal.h"
 #include "sde/sde_internal.h"
 
+/* The solved state, through sb.c's read-only view. */
+static sb_view view(fpk_sb *s) {
+  sb_view v;
+  sb_get_view(s, &v);
+  return v;
+}
+
 void fpk_sb_sample_params_init(fpk_sb_sample_params *p) {
   memset(p, 0, sizeof *p);
   p->dt = 0.01;
@@ -44,12 +51,12 @@ void fpk_sb_sample_result_free(fpk_sb_sample_result *r) {
 }
 
 static int check_params(fpk_sb *s, const fpk_sb_sample_params *p, int em, const char *what) {
-  fpk_error *err = sb_error(s);
+  fpk_error *err = view(s).err;
   fpk_error_clear(err);
-  if (!sb_is_solved(s))
+  if (!view(s).solved)
     return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler called before a successful fpk_sb_solve",
                          what);
-  const fpk_grid *g = sb_grid(s);
+  const fpk_grid *g = view(s).g;
   if (g->dim > 2)
     return fpk_error_set(err, FPK_EUNSUP, "sb: %s sampler on a %zuD grid: implemented in 1D and "
                          "2D (the cell draws place a point with the two uniforms left in a "
@@ -60,7 +67,7 @@ static int check_params(fpk_sb *s, const fpk_sb_sample_params *p, int em, const 
   if (p->nt == 0 || !p->t)
     return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: nt = %zu output times%s: need at "
                          "least one", what, p->nt, p->t ? "" : " (t = NULL)");
-  const double T = sb_params(s)->T;
+  const double T = view(s).T;
   for (size_t k = 0; k < p->nt; k++) {
     if (!(p->t[k] >= 0 && p->t[k] <= T))
       return fpk_error_set(err, FPK_EINVAL, "sb: %s sampler: output time t[%zu] = %g is outside "
@@ -196,7 +203,7 @@ static void finish(const fpk_grid *g, size_t nt, size_t npaths, const uint64_t *
 }
 
 static int nomem(fpk_sb *s, const char *what) {
-  return fpk_error_set(sb_error(s), FPK_ENOMEM, "sb: %s sampler: out of memory", what);
+  return fpk_error_set(view(s).err, FPK_ENOMEM, "sb: %s sampler: out of memory", what);
 }
 
 /* X_0 of paths p0 .. p0 + nb − 1 (x0[i*d + a]) and their cells, from Philox call 0. */
@@ -214,11 +221,10 @@ static void draw_x0(uint64_t seed, size_t p0, size_t nb, const fpk_grid *g, cons
 int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 0, "exact");
   if (rc) return rc;
-  const fpk_grid *g = sb_grid(s);
-  const fpk_sb_params *sp = sb_params(s);
+  const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
-  const double T = sp->T, sigma = sp->sigma, eps = fpk_sb_eps(s);
-  const double *a = sb_a(s), *lphiT = sb_log_phi_T(s);
+  const double T = view(s).T, sigma = view(s).sigma, eps = view(s).eps;
+  const double *a = view(s).a, *lphiT = view(s).lphiT;
   const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
   fpk_error tmp = {0};
@@ -243,7 +249,7 @@ int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_
     fpk_sb_sample_result_free(r);
     free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
     free(st), free(w);
-    return fpk_error_set(sb_error(s), rc, "sb: exact sampler: %s", tmp.msg);
+    return fpk_error_set(view(s).err, rc, "sb: exact sampler: %s", tmp.msg);
   }
   /* X_0 of every path, and the paths grouped by start cell (counting sort, path order kept) */
   for (size_t p0 = 0; p0 < np; p0 += FPK_MC_BLOCK) {
@@ -397,10 +403,9 @@ static void interp_drift(const fpk_grid *g, const double *D, const double *x, do
 int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 1, "em");
   if (rc) return rc;
-  const fpk_grid *g = sb_grid(s);
-  const fpk_sb_params *sp = sb_params(s);
+  const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
-  const double sigma = sp->sigma;
+  const double sigma = view(s).sigma;
   const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
   fpk_error tmp = {0};
@@ -418,7 +423,7 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
     nk[k] = 0, hk[k] = 0;
     if (p->t[k] > t0 && (rc = fpk_time_steps(t0, p->t[k], p->dt, &nk[k], &hk[k], &tmp))) {
       free(nk), free(hk);
-      return fpk_error_set(sb_error(s), rc, "sb: em sampler: %s", tmp.msg);
+      return fpk_error_set(view(s).err, rc, "sb: em sampler: %s", tmp.msg);
     }
     nsteps += nk[k];
   }
@@ -452,10 +457,10 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
       return rc; /* the message is on s */
     }
   size_t last;
-  if ((rc = fpk_mc_cell_cdf(g, sb_a(s), cdf, &last, &tmp))) {
+  if ((rc = fpk_mc_cell_cdf(g, view(s).a, cdf, &last, &tmp))) {
     fpk_sb_sample_result_free(r);
     EM_FREE();
-    return fpk_error_set(sb_error(s), rc, "sb: em sampler: %s", tmp.msg);
+    return fpk_error_set(view(s).err, rc, "sb: em sampler: %s", tmp.msg);
   }
   const size_t fill = FPK_MC_FILL_STEPS; /* steps whose normals are drawn together */
 #pragma omp parallel num_threads(nth)

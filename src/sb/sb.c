@@ -404,10 +404,17 @@ int fpk_sb_backward_drift(fpk_sb *s, double t, double *out, unsigned char *mask)
   return drift(s, 1, t, out, mask);
 }
 
-/* For src/sb/sample.c (sb_internal.h). */
-const fpk_grid *sb_grid(const fpk_sb *s) { return &s->g; }
-const fpk_sb_params *sb_params(const fpk_sb *s) { return &s->p; }
-int sb_is_solved(const fpk_sb *s) { return s->solved; }
-fpk_error *sb_error(fpk_sb *s) { return &s->err; }
-const double *sb_a(const fpk_sb *s) { return s->a; }
-const double *sb_log_phi_T(const fpk_sb *s) { return s->lphiT; }
+/* For src/sb/diagnostics.c (sb_internal.h). */
+void sb_get_view(fpk_sb *s, sb_view *v) {
+  v->g = &s->g;
+  v->sigma = s->p.sigma;
+  v->T = s->p.T;
+  v->eps = s->eps;
+  v->logV = s->logV;
+  v->a = s->a;
+  v->b = s->b;
+  v->lphat0 = s->lphat0;
+  v->lphiT = s->lphiT;
+  v->solved = s->solved;
+  v->err = &s->err;
+}

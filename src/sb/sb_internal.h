@@ -16,14 +16,15 @@ typedef struct sb_reference_impl {
 
 extern const sb_reference_impl sb_reference_brownian;
 
-/* sb.c, for the samplers (sample.c): the plan's grid and parameters, whether a solve succeeded,
- * the object's error (messages for fpk_sb_errmsg), the normalised start marginal a and log φ_T
- * (g->size values each, valid after a solve). */
-const fpk_grid *sb_grid(const fpk_sb *s);
-const fpk_sb_params *sb_params(const fpk_sb *s);
-int sb_is_solved(const fpk_sb *s);
-fpk_error *sb_error(fpk_sb *s);
-const double *sb_a(const fpk_sb *s);
-const double *sb_log_phi_T(const fpk_sb *s);
+/* ---- for src/sb/diagnostics.c: a read-only view of a bridge's solved state ---- */
+typedef struct sb_view {
+  const fpk_grid *g;
+  double sigma, T, eps, logV;
+  const double *a, *b;          /* normalised end marginals (cell masses) */
+  const double *lphat0, *lphiT; /* log φ̂_0, log φ_T (gauge of fpkit/sb.h) */
+  int solved;
+  fpk_error *err; /* the bridge's error slot (fpk_sb_errmsg) */
+} sb_view;
+void sb_get_view(fpk_sb *s, sb_view *v);
 
 #endif
