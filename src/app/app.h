@@ -81,6 +81,9 @@ int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err);
  * options plus allow_unconverged. Fails (non-zero) on an unconverged solve, after writing the
  * file, unless allow_unconverged. */
 int fpk_app_ot(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit sb` (src/app/sb.c): the Schrödinger bridge between two densities on one grid, Brownian
+ * reference (docs/sb.md "The command"); same options. */
+int fpk_app_sb(const fpk_run_options *opt, fpk_error *err);
 
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */

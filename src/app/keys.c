@@ -289,6 +289,40 @@ static const fpk_config_key ot_keys[] = {
     OUT_FILE,
 };
 
+static const char *const sb_references[] = {"brownian", NULL};
+static const char *const sb_sample_methods[] = {"exact", "em", "none", NULL};
+
+/* `fpkit sb` (src/app/sb.c; docs/sb.md "The command"). */
+static const fpk_config_key sb_keys[] = {
+    KZ("grid", "dim", R, NULL, 1, 2, "1", NULL,
+       "dimension ([grid] is required unless a marginal is hdf5, whose file gives the grid)"),
+    KL("grid", "n", R, NULL, "96", NULL, "cells per axis"),
+    KL("grid", "lo", R, NULL, "-5", NULL, "lower edge per axis"),
+    KL("grid", "hi", R, NULL, "5", NULL, "upper edge per axis"),
+    MARGINAL("mu0", "gaussian", "-1"),
+    MARGINAL("muT", "gaussian", "1"),
+    KC("sb", "reference", 0, "brownian", sb_references, NULL, NULL,
+       "reference process: brownian, dX = sigma dW"),
+    KD("sb", "sigma", R, NULL, -INF, INF, 0, "1", NULL, "noise level of the reference (> 0)"),
+    KD("sb", "T", 0, "1", -INF, INF, 0, NULL, NULL, "horizon (> 0); eps = 2 sigma^2 T"),
+    KDL("sb", "times", R, NULL, 1024, "0 0.25 0.5 0.75 1", NULL,
+        "output times, increasing, each in [0, T]"),
+    KD("sb", "tol", 0, "1e-9", 0, 1, 1, NULL, NULL, "Sinkhorn tolerance on the L1 marginal error"),
+    KZ("sb", "max_iter", 0, "100000", 1, 1000000000, NULL, NULL, "most Sinkhorn iterations"),
+    KB("sb", "normalize", 0, "false", NULL, "rescale both marginals to unit mass"),
+    KC("sample", "method", 0, "exact", sb_sample_methods, NULL, NULL,
+       "exact (plan + Brownian bridges), em (Euler-Maruyama on the bridge SDE) or none"),
+    KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, "sample.method=exact|em",
+       "number of paths"),
+    KU("sample", "seed", 0, "1", NULL, "sample.method=exact|em", "Philox seed"),
+    KZ("sample", "keep_paths", 0, "10", 0, 1000, NULL, "sample.method=exact|em",
+       "paths stored at the output times (at most paths)"),
+    KD("sample", "dt", 0, "0.01", 0, INF, 1, NULL, "sample.method=em", "largest EM step (> 0)"),
+    KZ("diagnostics", "intervals", 0, "8", 0, 100000, NULL, NULL,
+       "Gauss-Legendre subintervals of the KL and kinetic-energy time integrals (0: none)"),
+    OUT_FILE,
+};
+
 typedef struct command_keys {
   const char *name;
   const fpk_config_key *keys;
@@ -302,6 +336,7 @@ static const command_keys commands[] = {
     COMMAND("converge", converge_keys, "fpkit converge: refinement ladders in dt"),
     COMMAND("bridge", bridge_keys, "fpkit bridge: Brownian bridge, Kolmogorov, KS band"),
     COMMAND("ot", ot_keys, "fpkit ot: entropic optimal transport"),
+    COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian reference"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -261,12 +261,13 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
     fn = !strcmp(s.command, "run")        ? fpk_app_run
          : !strcmp(s.command, "converge") ? fpk_app_converge
          : !strcmp(s.command, "bridge")   ? fpk_app_bridge
+         : !strcmp(s.command, "sb")       ? fpk_app_sb
          : !strcmp(s.command, "ot")       ? fpk_app_ot
                                           : NULL;
     if (!fn)
       rc = fpk_error_set(err, FPK_EINVAL,
                          "'%s': stored command '%s' is not one fpkit rerun knows (run, converge, "
-                         "bridge, ot)",
+                         "bridge, ot, sb)",
                          opt->rerun_of, s.command);
   }
   if (!rc) {

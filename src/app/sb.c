@@ -1,0 +1,501 @@
+/* `fpkit sb`: the Schrödinger bridge between two densities on one grid, Brownian reference
+ * dX = σ dW on [0, T] (fpkit/sb.h, docs/sb.md "The command"; keys: `fpkit keys sb`; output:
+ * docs/hdf5-layout.md "`fpkit sb` output").
+ *
+ * [mu0] and [muT] are read as `fpkit ot` reads [source] and [target] (src/app/marginal.c: a
+ * Gaussian, a mixture or one field of an fpkit HDF5 file), then one static solve (entropic OT at
+ * ε = 2σ²T), the marginal p_t (cell probabilities) and forward drift at every output time, the
+ * path diagnostics (static and Girsanov KL, kinetic energy) and a Monte Carlo sample (exact or
+ * Euler–Maruyama), whose histograms are compared with p_t in L1 beside the sampling floor.
+ *
+ * Exit status: 1 on bad input (file:line, key and value named; no output file); 3 when the solve
+ * did not converge or a query failed numerically (no output file). */
+#include "app/app.h"
+#include "app/keys.h"
+#include "app/marginal.h"
+#include "app/progress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <omp.h>
+
+#include "fpkit/config.h"
+#include "fpkit/grid.h"
+#include "fpkit/io.h"
+#include "fpkit/sb.h"
+
+#define MAX_TIMES 1024
+/* Masses within this of 1 are accepted without normalize (the OT solver's own rule). */
+#define MASS_TOL 1e-9
+#define MAX_KEEP_PATHS 1000
+
+enum { SAMPLE_EXACT = 0, SAMPLE_EM = 1, SAMPLE_NONE = 2 };
+static const char *const sample_methods[] = {"exact", "em", "none", NULL};
+static const char *const references[] = {"brownian", NULL};
+
+typedef struct sb_run {
+  fpk_config *cfg;
+  fpk_grid grid;
+  fpk_app_marginal mu0, muT;
+  double sigma, T, tol;
+  size_t max_iter;
+  int normalize;
+  size_t nt;
+  double times[MAX_TIMES];
+  size_t method, npaths, keep, intervals;
+  uint64_t seed;
+  double dt;
+  const char *output;
+  /* results */
+  fpk_ot_result ot;
+  double eps, tau_r;
+  double *marg, *drift, *mask, *mass, *mean, *cov; /* [nt][N], [nt][d][N], [nt][N], [nt], ... */
+  fpk_sb_path_diag diag;
+  fpk_sb_sample_result smp;
+  double *l1, *floor_l1; /* [nt] */
+  double wall;
+} sb_run;
+
+/* ------------------------------------------------------------------------- configuration */
+
+static int read_marginals(fpk_config *c, sb_run *r, fpk_error *err) {
+  int rc;
+  int have_grid = 0;
+  fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
+  ms[0]->section = "mu0";
+  ms[1]->section = "muT";
+  for (int i = 0; i < 2; i++)
+    if ((rc = fpk_config_choice(c, ms[i]->section, "type", 1, fpk_app_marginal_types,
+                                &ms[i]->type, err)))
+      return rc;
+  if (fpk_app_grid_given(c)) {
+    if ((rc = fpk_app_read_box_grid(c, &r->grid, err))) return rc;
+    have_grid = 1;
+  }
+  for (int i = 0; i < 2; i++) {
+    fpk_app_marginal *m = ms[i];
+    if (m->type != FPK_APP_MARGINAL_HDF5) continue;
+    if ((rc = fpk_app_marginal_read_hdf5(c, m, err))) return rc;
+    if (m->all)
+      return fpk_config_invalid(c, m->section, "time", err,
+                                "time = all: a bridge joins two single fields; give an index or "
+                                "last");
+    if (!have_grid) {
+      r->grid = m->fgrid;
+      have_grid = 1;
+    } else if (!fpk_grid_equal(&r->grid, &m->fgrid)) {
+      char a[160], b[160];
+      fpk_grid_describe(&m->fgrid, 0, a, sizeof a);
+      fpk_grid_describe(&r->grid, 0, b, sizeof b);
+      return fpk_config_invalid(c, m->section, "file", err,
+                                "its grid (%s) differs from the other grid (%s): mu0 and muT "
+                                "must live on the same grid", a, b);
+    }
+  }
+  if (!have_grid)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%s: [grid] dim, n, lo, hi are required (neither [mu0] nor [muT] is an "
+                         "HDF5 file that would give the grid)", fpk_config_name(c));
+  if (r->grid.dim > 2)
+    return fpk_error_set(err, FPK_EINVAL, "%s: the grid is %zu-dimensional; fpkit sb handles 1 "
+                         "and 2", fpk_config_name(c), r->grid.dim);
+  for (int i = 0; i < 2; i++)
+    if (ms[i]->type != FPK_APP_MARGINAL_HDF5 &&
+        (rc = fpk_app_marginal_read_spec(c, ms[i], &r->grid, err)))
+      return rc;
+  return FPK_SUCCESS;
+}
+
+static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, char *default_out,
+                       size_t len, fpk_error *err) {
+  int rc;
+  size_t ref = 0;
+  if ((rc = fpk_config_choice(c, "sb", "reference", 0, references, &ref, err))) return rc;
+  /* σ and T with the range -inf..inf, so that the message below names the value and the rule */
+  r->sigma = 1, r->T = 1, r->tol = 1e-9, r->max_iter = 100000, r->normalize = 0;
+  if ((rc = fpk_config_double(c, "sb", "sigma", 1, -INFINITY, 0, INFINITY, &r->sigma, err)))
+    return rc;
+  if (!(r->sigma > 0))
+    return fpk_config_invalid(c, "sb", "sigma", err,
+                              "sigma = %g: the reference dX = sigma dW needs sigma > 0", r->sigma);
+  if ((rc = fpk_config_double(c, "sb", "T", 0, -INFINITY, 0, INFINITY, &r->T, err))) return rc;
+  if (!(r->T > 0))
+    return fpk_config_invalid(c, "sb", "T", err, "T = %g: the horizon must be > 0", r->T);
+  if ((rc = fpk_config_double_list(c, "sb", "times", 1, MAX_TIMES, r->times, &r->nt, err)))
+    return rc;
+  for (size_t k = 0; k < r->nt; k++) {
+    if (!(r->times[k] >= 0 && r->times[k] <= r->T))
+      return fpk_config_invalid(c, "sb", "times", err,
+                                "time %zu is %g, outside [0, T] = [0, %g]", k + 1, r->times[k],
+                                r->T);
+    if (k && !(r->times[k] > r->times[k - 1]))
+      return fpk_config_invalid(c, "sb", "times", err,
+                                "times must increase (time %zu is %g, after %g)", k + 1,
+                                r->times[k], r->times[k - 1]);
+  }
+  if ((rc = fpk_config_double(c, "sb", "tol", 0, 0.0, 1, 1.0, &r->tol, err)) ||
+      (rc = fpk_config_size(c, "sb", "max_iter", 0, 1, (size_t)1e9, &r->max_iter, err)) ||
+      (rc = fpk_config_bool(c, "sb", "normalize", 0, &r->normalize, err)))
+    return rc;
+  if ((rc = read_marginals(c, r, err))) return rc;
+  /* equal masses (Gaussians and mixtures are discretised to mass 1; fields carry their own) */
+  fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
+  for (int i = 0; i < 2 && !r->normalize; i++)
+    if (!(fabs(ms[i]->mass[0] - 1) <= MASS_TOL))
+      return fpk_config_invalid(c, ms[i]->section,
+                                ms[i]->type == FPK_APP_MARGINAL_HDF5 ? "dataset" : "type", err,
+                                "the mass of [%s] is %.12g (of [%s]: %.12g), not 1 within %g: "
+                                "set [sb] normalize = true to rescale both to 1",
+                                ms[i]->section, ms[i]->mass[0], ms[1 - i]->section,
+                                ms[1 - i]->mass[0], MASS_TOL);
+  for (int i = 0; i < 2 && r->normalize; i++)
+    for (size_t j = 0; j < r->grid.size; j++) ms[i]->p[j] /= ms[i]->mass[0];
+
+  r->method = SAMPLE_EXACT, r->npaths = 100000, r->seed = 1, r->dt = 0.01, r->keep = 10;
+  if ((rc = fpk_config_choice(c, "sample", "method", 0, sample_methods, &r->method, err)))
+    return rc;
+  if (r->method != SAMPLE_NONE) {
+    if ((rc = fpk_config_size(c, "sample", "paths", 0, 1, (size_t)1e9, &r->npaths, err)) ||
+        (rc = fpk_config_u64(c, "sample", "seed", 0, &r->seed, err)) ||
+        (rc = fpk_config_size(c, "sample", "keep_paths", 0, 0, MAX_KEEP_PATHS, &r->keep, err)))
+      return rc;
+    if (r->keep > r->npaths) r->keep = r->npaths;
+  }
+  if (r->method == SAMPLE_EM &&
+      (rc = fpk_config_double(c, "sample", "dt", 0, 0.0, 1, INFINITY, &r->dt, err)))
+    return rc;
+  r->intervals = 8;
+  if ((rc = fpk_config_size(c, "diagnostics", "intervals", 0, 0, 100000, &r->intervals, err)))
+    return rc;
+
+  const char *base = strrchr(opt->config_path, '/');
+  base = base ? base + 1 : opt->config_path;
+  snprintf(default_out, len, "results/%.*s.h5", (int)strcspn(base, "."), base);
+  r->output = default_out;
+  if ((rc = fpk_config_string(c, "output", "file", 0, &r->output, err))) return rc;
+  if (opt->output) r->output = opt->output;
+  return fpk_config_check_unused(c, err);
+}
+
+/* ------------------------------------------------------------------------- computation */
+
+/* Mean [d] and covariance [d][d] of cell probabilities p (mass 1 assumed: divided by Σ p). */
+static void grid_moments(const fpk_grid *g, const double *p, double *mean, double *cov) {
+  const size_t d = g->dim, N = g->size;
+  double m[2] = {0, 0}, S[4] = {0, 0, 0, 0}, tot = 0;
+  for (size_t i = 0; i < N; i++) {
+    const double x[2] = {fpk_grid_center(g, 0, i % g->n[0]),
+                         d > 1 ? fpk_grid_center(g, 1, i / g->n[0]) : 0};
+    tot += p[i];
+    for (size_t a = 0; a < d; a++) m[a] += p[i] * x[a];
+  }
+  for (size_t a = 0; a < d; a++) m[a] /= tot;
+  for (size_t i = 0; i < N; i++) {
+    const double x[2] = {fpk_grid_center(g, 0, i % g->n[0]) - m[0],
+                         d > 1 ? fpk_grid_center(g, 1, i / g->n[0]) - m[1] : 0};
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) S[a * d + b] += p[i] * x[a] * x[b];
+  }
+  for (size_t a = 0; a < d; a++) mean[a] = m[a];
+  for (size_t q = 0; q < d * d; q++) cov[q] = S[q] / tot;
+}
+
+static int compute(sb_run *r, int threads, fpk_error *err) {
+  const fpk_grid *g = &r->grid;
+  const size_t N = g->size, d = g->dim, nt = r->nt;
+  fpk_sb_params par;
+  fpk_sb_params_init(&par);
+  par.sigma = r->sigma;
+  par.T = r->T;
+  par.ot.tol = r->tol;
+  par.ot.max_iter = r->max_iter;
+  fpk_sb *s = fpk_sb_alloc(g, &par, err);
+  if (!s) return err->status;
+  int rc = FPK_SUCCESS;
+  r->marg = malloc(nt * N * sizeof *r->marg);
+  r->drift = malloc(nt * d * N * sizeof *r->drift);
+  r->mask = malloc(nt * N * sizeof *r->mask);
+  r->mass = malloc(nt * sizeof *r->mass);
+  r->mean = malloc(nt * d * sizeof *r->mean);
+  r->cov = malloc(nt * d * d * sizeof *r->cov);
+  r->l1 = malloc(nt * sizeof *r->l1);
+  r->floor_l1 = malloc(nt * sizeof *r->floor_l1);
+  unsigned char *mk = malloc(N);
+  if (!r->marg || !r->drift || !r->mask || !r->mass || !r->mean || !r->cov || !r->l1 ||
+      !r->floor_l1 || !mk) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for the bridge's fields");
+    goto done;
+  }
+  if ((rc = fpk_sb_solve(s, r->mu0.p, r->muT.p, &r->ot))) {
+    fpk_error_set(err, rc, "sb: %s", fpk_sb_errmsg(s));
+    goto done;
+  }
+  r->eps = fpk_sb_eps(s);
+  r->tau_r = fpk_sb_resolved_tau(s);
+  for (size_t k = 0; k < nt && !rc; k++) {
+    const double t = r->times[k];
+    if ((rc = fpk_sb_marginal(s, t, r->marg + k * N, NULL, &r->mass[k])) ||
+        (rc = fpk_sb_drift(s, t, r->drift + k * d * N, mk))) {
+      fpk_error_set(err, rc, "sb: at t = %g: %s", t, fpk_sb_errmsg(s));
+      break;
+    }
+    for (size_t i = 0; i < N; i++) r->mask[k * N + i] = mk[i];
+    grid_moments(g, r->marg + k * N, r->mean + k * d, r->cov + k * d * d);
+  }
+  if (!rc && r->intervals && (rc = fpk_sb_path_diagnostics(s, r->intervals, &r->diag)))
+    fpk_error_set(err, rc, "sb: diagnostics: %s", fpk_sb_errmsg(s));
+  if (!rc && r->method != SAMPLE_NONE) {
+    fpk_sb_sample_params sp;
+    fpk_sb_sample_params_init(&sp);
+    sp.npaths = r->npaths;
+    sp.seed = r->seed;
+    sp.nt = nt;
+    sp.t = r->times;
+    sp.keep_paths = r->keep;
+    sp.nthreads = threads;
+    sp.dt = r->dt;
+    rc = r->method == SAMPLE_EXACT ? fpk_sb_sample_exact(s, &sp, &r->smp)
+                                   : fpk_sb_sample_em(s, &sp, &r->smp);
+    if (rc) fpk_error_set(err, rc, "sb: sampling: %s", fpk_sb_errmsg(s));
+    /* L1 of the histogram against p_t (paths outside the box count in full) and the sampling
+     * floor E||q^ - q||_1 = sum sqrt(2 q (1 - q) / (pi n)) (normal approximation per cell) */
+    for (size_t k = 0; k < nt && !rc; k++) {
+      double l1 = r->smp.outside[k], fl = 0;
+      for (size_t i = 0; i < N; i++) {
+        const double q = r->marg[k * N + i];
+        l1 += fabs(r->smp.mass[k * N + i] - q);
+        fl += sqrt(fmax(0, 2 * q * (1 - q)) / (M_PI * (double)r->npaths));
+      }
+      r->l1[k] = l1, r->floor_l1[k] = fl;
+    }
+  }
+done:
+  free(mk);
+  fpk_sb_free(s);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------- output */
+
+static const char *grid_dims(const fpk_grid *g) { return g->dim == 1 ? "x" : "y x"; }
+
+/* A field [pre...][ny][nx] with the dimension scales "pre_dims y x". */
+static int write_field(fpk_h5 *f, const fpk_grid *g, const char *name, size_t npre,
+                       const size_t *pre, const char *pre_dims, const double *data,
+                       const char *units, const char *desc) {
+  size_t dims[8], k = 0;
+  for (size_t i = 0; i < npre; i++) dims[k++] = pre[i];
+  for (size_t a = g->dim; a-- > 0;) dims[k++] = g->n[a];
+  int rc = fpk_h5_write(f, name, k, dims, data, units, desc);
+  char names[64];
+  snprintf(names, sizeof names, "%s%s%s", pre_dims, pre_dims[0] ? " " : "", grid_dims(g));
+  return rc ? rc : fpk_h5_attach_scales(f, name, names);
+}
+
+static int write_data(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
+                      const double *v, const char *units, const char *desc, const char *scales) {
+  int rc = fpk_h5_write(f, name, rank, dims, v, units, desc);
+  return rc ? rc : fpk_h5_attach_scales(f, name, scales);
+}
+
+static int write_grid(fpk_h5 *f, const fpk_grid *g) {
+  static const char *axis[] = {"x", "y"};
+  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; fields are indexed [y][x]");
+  for (size_t a = 0; a < g->dim && !rc; a++) {
+    double *c = malloc(g->n[a] * sizeof *c);
+    if (!c) return FPK_ENOMEM;
+    for (size_t i = 0; i < g->n[a]; i++) c[i] = fpk_grid_center(g, a, i);
+    char name[32];
+    snprintf(name, sizeof name, "/grid/%s", axis[a]);
+    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", "cell centres");
+    free(c);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
+  }
+  if (!rc) rc = fpk_h5_index_dim(f, "/component", g->dim);
+  if (!rc) rc = fpk_h5_index_dim(f, "/component2", g->dim);
+  return rc;
+}
+
+static int write_results(fpk_h5 *f, const sb_run *r) {
+  const fpk_grid *g = &r->grid;
+  const size_t d = g->dim, nt = r->nt;
+  const size_t td[1] = {nt}, tdd[2] = {nt, d}, tddd[3] = {nt, d, d}, tc[1] = {nt};
+  const size_t tcomp[2] = {nt, d};
+  int rc = fpk_h5_group(f, "/sb", "Schroedinger bridge, Brownian reference dX = sigma dW on "
+                                  "[0, T] (docs/sb.md)");
+  if (!rc) rc = fpk_h5_write_scale(f, "/sb/t", nt, r->times, "time", "output times");
+  if (!rc) rc = write_field(f, g, "/sb/marginal", 1, tc, "t", r->marg, NULL,
+                            "bridge marginal p_t as cell probabilities (sum 1; divide by the "
+                            "cell volume for a density), [t][y][x]");
+  if (!rc) rc = write_data(f, "/sb/mass", 1, td, r->mass, NULL, "sum of p_t", "t");
+  if (!rc) rc = write_data(f, "/sb/mean", 2, tdd, r->mean, "length",
+                           "mean of p_t over the cell centres", "t component");
+  if (!rc) rc = write_data(f, "/sb/cov", 3, tddd, r->cov, "length^2",
+                           "covariance of p_t over the cell centres", "t component component2");
+  if (!rc) rc = write_field(f, g, "/sb/drift", 2, tcomp, "t component", r->drift,
+                            "length/time", "forward drift b(x, t) = sigma^2 grad log phi_t at the "
+                            "cell centres, [t][component][y][x] (fpk_sb_drift)");
+  if (!rc) rc = write_field(f, g, "/sb/mask", 1, tc, "t", r->mask, NULL,
+                            "1 where p_t underflows (the drift there is the kernel formula's "
+                            "finite extrapolation), else 0");
+  if (!rc) rc = fpk_h5_attr_string(f, "/sb", "reference", "brownian");
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "sigma", r->sigma);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "T", r->T);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "eps", r->eps);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "tau_r", r->tau_r);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "tol", r->tol);
+  if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "iterations", r->ot.iterations);
+  if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "converged", (uint64_t)r->ot.converged);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "err_mu0", r->ot.err_a);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "err_muT", r->ot.err_b);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "marginal_error", r->ot.err_a + r->ot.err_b);
+  if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "normalize", (uint64_t)r->normalize);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "wall_seconds", r->wall);
+  if (!rc && r->intervals) {
+    const fpk_sb_path_diag *D = &r->diag;
+    rc = fpk_h5_attr_double(f, "/sb", "kl_static", D->kl_static);
+    if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kl_girsanov", D->kl_girsanov);
+    if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kinetic", D->kinetic);
+    if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kl_strips", D->kl_strips);
+    if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kinetic_strips", D->kinetic_strips);
+    if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "diagnostics_intervals", r->intervals);
+    if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "diagnostics_nodes", D->n_nodes);
+  }
+  /* the end marginals as given (cell probabilities, after normalize) */
+  const fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
+  for (int i = 0; i < 2 && !rc; i++) {
+    char grp[16], name[32], desc[768];
+    snprintf(grp, sizeof grp, "/%s", ms[i]->section);
+    snprintf(name, sizeof name, "/%s/p", ms[i]->section);
+    snprintf(desc, sizeof desc, "[%s] as cell probabilities (%s)", ms[i]->section, ms[i]->what);
+    rc = fpk_h5_group(f, grp, i == 0 ? "the marginal at t = 0" : "the marginal at t = T");
+    if (!rc) rc = write_field(f, g, name, 0, NULL, "", ms[i]->p, NULL, desc);
+    if (!rc) rc = fpk_h5_attr_string(f, grp, "source", ms[i]->what);
+    if (!rc) rc = fpk_h5_attr_double(f, grp, "mass", ms[i]->mass[0]);
+    if (!rc && ms[i]->type == FPK_APP_MARGINAL_HDF5) {
+      rc = fpk_h5_attr_string(f, grp, "file", ms[i]->file);
+      if (!rc) rc = fpk_h5_attr_string(f, grp, "dataset", ms[i]->dataset);
+    }
+  }
+  if (!rc && r->method != SAMPLE_NONE) {
+    const fpk_sb_sample_result *S = &r->smp;
+    rc = fpk_h5_group(f, "/sample", "Monte Carlo paths of the bridge (fpk_sb_sample_exact or "
+                                    "fpk_sb_sample_em)");
+    if (!rc) rc = fpk_h5_write_scale(f, "/sample/t", nt, r->times, "time", "output times");
+    if (!rc) rc = write_field(f, g, "/sample/histogram", 1, tc, "t", S->mass, NULL,
+                              "fraction of the paths in each cell, [t][y][x]");
+    if (!rc) rc = write_data(f, "/sample/outside", 1, td, S->outside, NULL,
+                             "fraction of the paths outside the box", "t");
+    if (!rc) rc = write_data(f, "/sample/mean", 2, tdd, S->mean, "length", "sample mean",
+                             "t component");
+    if (!rc) rc = write_data(f, "/sample/cov", 3, tddd, S->cov, "length^2",
+                             "sample covariance (divisor paths - 1)", "t component component2");
+    if (!rc) rc = write_data(f, "/sample/l1_error", 1, td, r->l1, NULL,
+                             "||histogram - p_t||_1 + outside (p_t: /sb/marginal)", "t");
+    if (!rc) rc = write_data(f, "/sample/l1_floor", 1, td, r->floor_l1, NULL,
+                             "sampling floor sum sqrt(2 q (1 - q) / (pi paths)), q = p_t", "t");
+    if (!rc && S->kept) {
+      const size_t pd[3] = {S->kept, nt, d};
+      rc = fpk_h5_index_dim(f, "/sample/path", S->kept);
+      if (!rc) rc = write_data(f, "/sample/paths", 3, pd, S->paths, "length",
+                               "the first keep_paths paths at the output times", "path t component");
+    }
+    if (!rc) rc = fpk_h5_attr_string(f, "/sample", "method", sample_methods[r->method]);
+    if (!rc) rc = fpk_h5_attr_u64(f, "/sample", "paths", r->npaths);
+    if (!rc) rc = fpk_h5_attr_u64(f, "/sample", "seed", r->seed);
+    if (!rc) rc = fpk_h5_attr_u64(f, "/sample", "kept", S->kept);
+    if (!rc && r->method == SAMPLE_EM) rc = fpk_h5_attr_double(f, "/sample", "dt", r->dt);
+    if (!rc && r->method == SAMPLE_EM) rc = fpk_h5_attr_u64(f, "/sample", "steps", S->nsteps);
+  }
+  return rc;
+}
+
+static void print_summary(const sb_run *r) {
+  char gd[160];
+  fpk_grid_describe(&r->grid, 0, gd, sizeof gd);
+  const size_t d = r->grid.dim;
+  printf("sb          mu0: %s\n", r->mu0.what);
+  printf("            muT: %s\n", r->muT.what);
+  printf("            %s, brownian sigma %g, T %g, eps = 2 sigma^2 T = %g (%.2f s)\n", gd,
+         r->sigma, r->T, r->eps, r->wall);
+  printf("sinkhorn    %zu iterations, marginal error %.3g (tol %g)\n", r->ot.iterations,
+         r->ot.err_a + r->ot.err_b, r->tol);
+  if (r->intervals)
+    printf("kl          static %.12g, girsanov %.12g (rel diff %.2e), kinetic %.12g\n",
+           r->diag.kl_static, r->diag.kl_girsanov,
+           fabs(r->diag.kl_girsanov - r->diag.kl_static) / fabs(r->diag.kl_static),
+           r->diag.kinetic);
+  printf("%10s %14s %14s", "t", "mean[0]", "cov[0][0]");
+  if (r->method != SAMPLE_NONE) printf(" %10s %10s", "L1 sample", "floor");
+  printf("\n");
+  for (size_t k = 0; k < r->nt; k++) {
+    printf("%10.4g %14.8g %14.8g", r->times[k], r->mean[k * d], r->cov[k * d * d]);
+    if (r->method != SAMPLE_NONE) printf(" %10.4f %10.4f", r->l1[k], r->floor_l1[k]);
+    printf("\n");
+  }
+}
+
+static void release(sb_run *r) {
+  fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
+  for (int i = 0; i < 2; i++) free(ms[i]->p), free(ms[i]->t), free(ms[i]->mass);
+  free(r->marg), free(r->drift), free(r->mask), free(r->mass), free(r->mean), free(r->cov);
+  free(r->l1), free(r->floor_l1);
+  fpk_sb_sample_result_free(&r->smp);
+  fpk_config_free(r->cfg);
+}
+
+static int execute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
+  char created[64];
+  time_t now = time(NULL);
+  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  const char *inputs[2];
+  size_t ninputs = 0;
+  if (r->mu0.type == FPK_APP_MARGINAL_HDF5) inputs[ninputs++] = r->mu0.file;
+  if (r->muT.type == FPK_APP_MARGINAL_HDF5) inputs[ninputs++] = r->muT.file;
+  /* created first: an unwritable path fails before any computation */
+  fpk_h5 *f = fpk_app_create_output(opt, r->output, inputs, ninputs, err);
+  if (!f) return err->status;
+  const double t0 = omp_get_wtime();
+  int rc = compute(r, opt->threads, err);
+  r->wall = omp_get_wtime() - t0;
+  if (!rc && !r->ot.converged)
+    rc = fpk_error_set(err, FPK_ENUMERIC,
+                       "sb: Sinkhorn did not converge (marginal error %.3g > [sb] tol = %g after "
+                       "%zu iterations): raise [sb] max_iter", r->ot.err_a + r->ot.err_b, r->tol,
+                       r->ot.iterations);
+  if (!rc) {
+    if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
+        fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(r->cfg)) ||
+        fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+        fpk_h5_attr_string(f, "/", "created", created) ||
+        fpk_h5_attr_string(f, "/", "command", "sb") || write_grid(f, &r->grid) ||
+        write_results(f, r) || fpk_app_commit_output(f, opt))
+      rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+  }
+  fpk_h5_close(f); /* removes the temporary file unless committed */
+  if (!rc && !opt->quiet) {
+    print_summary(r);
+    printf("wrote %s\n", r->output);
+  }
+  return rc;
+}
+
+int fpk_app_sb(const fpk_run_options *opt, fpk_error *err) {
+  sb_run r;
+  memset(&r, 0, sizeof r);
+  char default_out[1024];
+  if (opt->threads > 0) omp_set_num_threads(opt->threads);
+  r.cfg = fpk_app_load_config(opt, err);
+  int rc = r.cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = fpk_app_set_keys(r.cfg, "sb", err); /* src/app/keys.c */
+  if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
+  if (!rc) rc = execute(&r, opt, err);
+  release(&r);
+  return rc;
+}
