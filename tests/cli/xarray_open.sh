@@ -3,7 +3,7 @@
 # named dimensions and the coordinate values of docs/hdf5-layout.md ("Dimension scales"): fpkit
 # run in 1D (exact, fv, spectral, mc with kept paths, stationary, gap) and 2D, converge, bridge,
 # ot (1D with a plan and every potential, 2D with the closed forms, marginals over time from a
-# run file). The old h5py paths and shapes are unchanged; datasets are chunked, shuffled,
+# run file), sb (2D, with kept paths). The old h5py paths and shapes are unchanged; datasets are chunked, shuffled,
 # deflated and Fletcher-32 checksummed; the XDMF sidecar of a 2D run is well-formed XML whose
 # every reference exists with the stated dimensions and whose times are /fv/t, and it is removed
 # (when fpkit wrote it for that file) by a 1D run to the same path; OUT.h5, OUT.hdf5 and OUT have
@@ -156,6 +156,28 @@ q=(--quiet --threads 1)
 "$fpkit" ot "$tmp/ot1.ini" -o "$tmp/ot1.h5" "${q[@]}"
 "$fpkit" ot "$tmp/ot2.ini" -o "$tmp/ot2.h5" "${q[@]}"
 "$fpkit" ot "$tmp/otrun.ini" -o "$tmp/otrun.h5" "${q[@]}"
+cat > "$tmp/sb2.ini" <<'INI'
+[grid]
+dim = 2
+n = 24 20
+lo = -5 -4
+hi = 5 4
+[mu0]
+type = gaussian
+mean = -0.5 0.2
+std = 0.8 0.7
+[muT]
+type = gaussian
+mean = 0.6 -0.3
+std = 0.8 0.6
+[sb]
+sigma = 1
+times = 0 0.5 1
+[sample]
+paths = 1000
+keep_paths = 3
+INI
+"$fpkit" sb "$tmp/sb2.ini" -o "$tmp/sb2.h5" "${q[@]}"
 
 "$py" - "$tmp" <<'PY'
 import os, sys, xml.etree.ElementTree as ET
@@ -315,13 +337,28 @@ check(dims(O3["/ot"], "primal") == ("t", "eps") and np.array_equal(O3["/ot"]["t"
       "/ot/primal over time")
 check(dims(O3["/ot"], "a") == ("t", "x") and dims(O3["/ot"], "b") == ("x",), "/ot/a, /ot/b dims")
 
-for v in (R1, R2, C, B, O1, O2, O3):
+S = open_all(f"{tmp}/sb2.h5")
+with h5py.File(f"{tmp}/sb2.h5", "r") as f:
+    sb_t = f["sb/t"][()]
+sb = S.get("/sb")
+if sb is not None:
+    check(dims(sb, "marginal") == ("t", "y", "x") and np.array_equal(sb["t"].values, sb_t),
+          "/sb/marginal dims")
+    check(dims(sb, "drift") == ("t", "component", "y", "x"), "/sb/drift dims")
+    check(dims(sb, "cov") == ("t", "component", "component2"), "/sb/cov dims")
+smp = S.get("/sample")
+if smp is not None:
+    check(dims(smp, "histogram") == ("t", "y", "x"), "/sample/histogram dims")
+    check(dims(smp, "paths") == ("path", "t", "component"), "/sample/paths dims")
+if "/mu0" in S:
+    check(dims(S["/mu0"], "p") == ("y", "x"), "/mu0/p dims")
+for v in (R1, R2, C, B, O1, O2, O3, S):
     for ds in v.values():
         ds.close()
 if fails:
     print("\n".join("FAIL: " + s for s in fails))
     sys.exit(1)
-print("xarray opened every group of 7 files of 4 commands; XDMF sidecar checked")
+print("xarray opened every group of 8 files of 5 commands; XDMF sidecar checked")
 PY
 
 # Where ParaView is installed (not needed otherwise; Debian: paraview python3-paraview), its XDMF
