@@ -21,8 +21,8 @@
  *
  * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
  * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
- * Not built yet (docs/sb.md): the OU and general references, the Monte Carlo KL estimate, the
- * `fpkit sb` command.
+ * Not built yet (docs/sb.md): the OU and general references, the Monte Carlo KL estimate. The
+ * command `fpkit sb` (src/app/sb.c) drives this module.
  */
 #ifndef FPKIT_SB_H
 #define FPKIT_SB_H
