@@ -231,7 +231,9 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
     goto done;
   }
   if ((rc = fpk_sb_solve(s, r->mu0.p, r->muT.p, &r->ot))) {
-    fpk_error_set(err, rc, "sb: %s", fpk_sb_errmsg(s));
+    /* the library names its own parameters (ot.max_iter): say which keys set them here */
+    fpk_error_set(err, rc, "%s (here [sb] max_iter = %zu, tol = %g)", fpk_sb_errmsg(s),
+                  r->max_iter, r->tol);
     goto done;
   }
   r->eps = fpk_sb_eps(s);

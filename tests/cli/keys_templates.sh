@@ -65,7 +65,7 @@ for m in missing:
 sys.exit(1 if missing or used < 50 else 0)
 PY
 # every command has a table; a model filter keeps that model's keys
-for cmd in run converge bridge ot; do
+for cmd in run converge bridge ot sb; do
   grep -q '^output.file ' <<< "$("$fpkit" keys "$cmd")" || fail "keys $cmd: no output.file"
 done
 ou=$("$fpkit" keys run/ou)
@@ -76,7 +76,7 @@ grep -q '^mc.paths  *size  *100000  *\[2, 1099511627776\]' <<< "$ou" ||
 
 # (2b) listed ranges are those the parser accepts: values are finite (never "inf]"), and an upper
 # bound the command refuses after the getter is listed open (ks_band.alpha = 1 is refused)
-all=$("$fpkit" keys run; "$fpkit" keys converge; "$fpkit" keys bridge; "$fpkit" keys ot)
+all=$("$fpkit" keys run; "$fpkit" keys converge; "$fpkit" keys bridge; "$fpkit" keys ot; "$fpkit" keys sb)
 grep -q 'inf\]' <<< "$all" && fail "a range lists inf as allowed: $(grep 'inf\]' <<< "$all" | head -1)"
 grep -q '^ks_band.alpha .*(0, 1) ' <<< "$all" || fail "ks_band.alpha: $(grep '^ks_band.alpha' <<< "$all")"
 "$fpkit" config bridge > "$tmp/b.ini"

@@ -118,6 +118,9 @@ expect "NaN density" 1 "nan.ini:[0-9]+: \[muT\] dataset = '/static/density': /st
 expect "unknown method" 1 "\[sample\] method = 'milstein': expected one of exact, em, none" sb "$b" -o "$out" --set sample.method=milstein
 expect "em dt = 0" 1 "\[sample\] dt = '0'" sb "$b" -o "$out" --set sample.method=em --set sample.dt=0
 expect "unknown reference" 1 "\[sb\] reference = 'ou': expected one of brownian" sb "$b" -o "$out" --set sb.reference=ou
+# an unconverged solve is a numerical failure (exit 3), with no file either
+expect "max_iter = 2" 3 "Sinkhorn stopped at marginal error .* \(here \[sb\] max_iter = 2, tol = 1e-09\)" \
+  sb "$b" -o "$out" --set sb.max_iter=2
 # normalize accepts the light field
 if "$fpkit" sb "$(h5target light)" -o "$out" --quiet --set sb.normalize=true && [ -s "$out" ]; then
   pass=$((pass + 1)); echo "ok   normalize = true accepts mass 0.98"
