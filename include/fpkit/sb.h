@@ -84,6 +84,9 @@ int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r);
 
 /* ε = 2σ²T of the static problem. */
 double fpk_sb_eps(const fpk_sb *s);
+/* The L1 marginal error err_a + err_b at each check of the last solve's Sinkhorn iterations, over
+ * all its ε stages (fpk_ot_grid_history; owned by s, valid until the next solve); *n checks. */
+const double *fpk_sb_history(const fpk_sb *s, size_t *n);
 
 /* Potentials at time t in [0, T] after a solve (g->size values, −∞ where zero), as densities per
  * unit volume with the gauge of docs/sb.md (log φ̂_0 = log(a/V) + f/ε, log φ_T = log(b/V) + g/ε +

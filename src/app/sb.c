@@ -57,6 +57,8 @@ typedef struct sb_run {
   fpk_sb_path_diag diag;
   fpk_sb_sample_result smp;
   double *l1, *floor_l1; /* [nt] */
+  double *history;       /* [nhist] Sinkhorn marginal error at each check */
+  size_t nhist;
   double wall;
 } sb_run;
 
@@ -236,6 +238,12 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
                   r->max_iter, r->tol);
     goto done;
   }
+  const double *h = fpk_sb_history(s, &r->nhist);
+  if (r->nhist && !(r->history = malloc(r->nhist * sizeof *r->history))) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for the Sinkhorn history");
+    goto done;
+  }
+  if (r->nhist) memcpy(r->history, h, r->nhist * sizeof *h);
   r->eps = fpk_sb_eps(s);
   r->tau_r = fpk_sb_resolved_tau(s);
   for (size_t k = 0; k < nt && !rc; k++) {
@@ -345,6 +353,12 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   if (!rc) rc = write_field(f, g, "/sb/mask", 1, tc, "t", r->mask, NULL,
                             "1 where p_t underflows (the drift there is the kernel formula's "
                             "finite extrapolation), else 0");
+  if (!rc && r->nhist) {
+    rc = fpk_h5_index_dim(f, "/sb/check", r->nhist);
+    if (!rc) rc = write_data(f, "/sb/history", 1, &r->nhist, r->history, NULL,
+                             "Sinkhorn (IPF) L1 marginal error err_mu0 + err_muT at each check, "
+                             "over all eps-scaling stages", "check");
+  }
   if (!rc) rc = fpk_h5_attr_string(f, "/sb", "reference", "brownian");
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "sigma", r->sigma);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "T", r->T);
@@ -446,7 +460,7 @@ static void release(sb_run *r) {
   fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
   for (int i = 0; i < 2; i++) free(ms[i]->p), free(ms[i]->t), free(ms[i]->mass);
   free(r->marg), free(r->drift), free(r->mask), free(r->mass), free(r->mean), free(r->cov);
-  free(r->l1), free(r->floor_l1);
+  free(r->l1), free(r->floor_l1), free(r->history);
   fpk_sb_sample_result_free(&r->smp);
   fpk_config_free(r->cfg);
 }

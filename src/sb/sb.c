@@ -155,6 +155,7 @@ nomem:
 
 const char *fpk_sb_errmsg(const fpk_sb *s) { return s->err.msg; }
 double fpk_sb_eps(const fpk_sb *s) { return s->eps; }
+const double *fpk_sb_history(const fpk_sb *s, size_t *n) { return fpk_ot_grid_history(s->ot, n); }
 
 int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r) {
   fpk_error_clear(&s->err);

@@ -122,6 +122,10 @@ for name, m0, A, m1, B, sigma, T in cases:
         ks, kg = sb.attrs["kl_static"], sb.attrs["kl_girsanov"]
         check(abs(ks - kg) <= 1e-6 * abs(ks), f"{name}: KL static {ks:.10g} vs Girsanov {kg:.10g} "
               f"(rel {abs(ks - kg) / abs(ks):.2e} <= 1e-6)")
+        hist = sb["history"][:]
+        check(hist.size >= 2 and hist[-1] <= 1e-9 and hist[0] > hist[-1] and
+              abs(hist[-1] - sb.attrs["marginal_error"]) <= 1e-12,
+              f"{name}: Sinkhorn history of {hist.size} checks, {hist[0]:.2e} -> {hist[-1]:.2e}")
         mar = sb["marginal"][:]
         check(np.allclose(mar.reshape(len(t), -1).sum(axis=1), 1, atol=1e-6), f"{name}: p_t sums to 1")
         check(np.all(np.isfinite(sb["drift"][:])), f"{name}: drift finite")
