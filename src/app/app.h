@@ -64,8 +64,15 @@ int fpk_app_mark_failed(struct fpk_h5 *f, const fpk_error *failure, fpk_error *e
  * message on f (fpk_h5_errmsg), like fpk_h5_commit. */
 int fpk_app_commit_output(struct fpk_h5 *f, const fpk_run_options *opt);
 /* The command's configuration: opt->config_text parsed as opt->config_name when given, else the
- * file opt->config_path; then opt->sets applied. NULL on failure (err says why). */
-struct fpk_config *fpk_app_load_config(const fpk_run_options *opt, fpk_error *err);
+ * file opt->config_path; then opt->sets applied and, when command is not NULL, the command's key
+ * table set (src/app/keys.c). NULL on failure (err says why). */
+struct fpk_config *fpk_app_load_config(const fpk_run_options *opt, const char *command,
+                                       fpk_error *err);
+/* The root attributes every command's output carries (docs/hdf5-layout.md): the resolved
+ * configuration, its file, the creation time and the command (fpkit_version is the writer's).
+ * Returns non-zero with the message on f, like the fpk_h5 writers. */
+int fpk_app_write_root(struct fpk_h5 *f, const fpk_run_options *opt, const char *config,
+                       const char *command, const char *created);
 /* `fpkit rerun` (src/app/rerun.c): runs the command stored in opt->rerun_of again from its stored
  * configuration, into opt->output (NULL: FILE.rerun.h5; never FILE itself), then compares every
  * dataset. Returns FPK_SUCCESS when the rerun ran and was compared: *identical is then 1 when

@@ -994,12 +994,8 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
 #undef PART_START
 #undef PART_END
   if (!rc) {
-    if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-        fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(r->cfg)) ||
-        fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+    if (fpk_app_write_root(f, opt, fpk_config_resolved(r->cfg), "bridge", created) ||
         fpk_h5_attr_u64(f, "/", "seed", r->seed) ||
-        fpk_h5_attr_string(f, "/", "created", created) ||
-        fpk_h5_attr_string(f, "/", "command", "bridge") ||
         (r->B.on && write_bridge(f, &r->B)) || (r->K.on && write_kolmogorov(f, &r->K)) ||
         (r->S.on && write_band(f, &r->S)) || fpk_app_commit_output(f, opt))
       rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
@@ -1017,9 +1013,8 @@ int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err) {
   memset(&r, 0, sizeof r);
   char default_out[1024];
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
-  r.cfg = fpk_app_load_config(opt, err);
+  r.cfg = fpk_app_load_config(opt, "bridge", err);
   int rc = r.cfg ? FPK_SUCCESS : err->status;
-  if (!rc) rc = fpk_app_set_keys(r.cfg, "bridge", err); /* src/app/keys.c */
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);

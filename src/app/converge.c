@@ -944,12 +944,8 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
     reference_description(S, refdesc, sizeof refdesc);
     double steps_d[MAXL];
     for (size_t l = 0; l < L; l++) steps_d[l] = (double)S->steps[l];
-    if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-        fpk_h5_attr_string(f, "/", "config", fpk_config_resolved(cfg)) ||
-        fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+    if (fpk_app_write_root(f, opt, fpk_config_resolved(cfg), "converge", created) ||
         fpk_h5_attr_u64(f, "/", "seed", S->seed) ||
-        fpk_h5_attr_string(f, "/", "created", created) ||
-        fpk_h5_attr_string(f, "/", "command", "converge") ||
         fpk_h5_attr_string(f, "/", "model", S->model->name) ||
         fpk_h5_group(f, "/converge", "refinement ladder on shared Brownian paths") ||
         fpk_h5_write(f, "/converge/steps", 1, &n, steps_d, NULL, "steps over [0, T] per level") ||
@@ -1096,9 +1092,8 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
   memset(&S, 0, sizeof S);
   char default_out[1024];
   if (opt->threads > 0) omp_set_num_threads(opt->threads);
-  fpk_config *cfg = fpk_app_load_config(opt, err);
+  fpk_config *cfg = fpk_app_load_config(opt, "converge", err);
   int rc = cfg ? FPK_SUCCESS : err->status;
-  if (!rc) rc = fpk_app_set_keys(cfg, "converge", err); /* src/app/keys.c */
   if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(cfg));
   if (!rc) rc = run_study(&S, cfg, opt, err);

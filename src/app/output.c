@@ -1,5 +1,6 @@
 /* Output files of the commands: checked, created first, removed on failure (fpkit/io.h). */
 #include "app/app.h"
+#include "app/keys.h"
 #include "app/progress.h"
 
 #include <limits.h>
@@ -74,7 +75,8 @@ int fpk_app_commit_output(fpk_h5 *f, const fpk_run_options *opt) {
   return fpk_h5_commit(f);
 }
 
-fpk_config *fpk_app_load_config(const fpk_run_options *opt, fpk_error *err) {
+fpk_config *fpk_app_load_config(const fpk_run_options *opt, const char *command,
+                                fpk_error *err) {
   fpk_config *c =
       opt->config_text
           ? fpk_config_parse(opt->config_name ? opt->config_name : "stored config",
@@ -85,7 +87,19 @@ fpk_config *fpk_app_load_config(const fpk_run_options *opt, fpk_error *err) {
       fpk_config_free(c);
       c = NULL;
     }
+  if (c && command && fpk_app_set_keys(c, command, err)) {
+    fpk_config_free(c);
+    c = NULL;
+  }
   return c;
+}
+
+int fpk_app_write_root(fpk_h5 *f, const fpk_run_options *opt, const char *config,
+                       const char *command, const char *created) {
+  return fpk_h5_attr_string(f, "/", "config", config) ||
+         fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+         fpk_h5_attr_string(f, "/", "created", created) ||
+         fpk_h5_attr_string(f, "/", "command", command);
 }
 
 int fpk_app_mark_failed(fpk_h5 *f, const fpk_error *failure, fpk_error *err) {

@@ -1742,12 +1742,8 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   fpk_app_progress_clear(opt->progress);
 
   fpk_h5 *f = s->file;
-  if (fpk_h5_attr_string(f, "/", "fpkit_version", FPK_VERSION) ||
-      fpk_h5_attr_string(f, "/", "config", config_text(s)) ||
-      fpk_h5_attr_string(f, "/", "config_file", opt->config_path) ||
+  if (fpk_app_write_root(f, opt, config_text(s), "run", s->created) ||
       fpk_h5_attr_u64(f, "/", "seed", x->mc_on ? x->mc.seed : 0) ||
-      fpk_h5_attr_string(f, "/", "created", s->created) ||
-      fpk_h5_attr_string(f, "/", "command", "run") ||
       fpk_h5_attr_string(f, "/", "model", x->model->name) || write_grid(f, x) ||
       write_init(f, x))
     return h5_failed(f, err);
@@ -1879,7 +1875,7 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   if (opt->resume_path) {
     rc = open_resume(&s, &o, err);
   } else {
-    s.cfg = fpk_app_load_config(opt, err);
+    s.cfg = fpk_app_load_config(opt, NULL, err); /* keys below: a resume loads its own */
     rc = s.cfg ? FPK_SUCCESS : err->status;
   }
   if (!rc) rc = fpk_app_set_keys(s.cfg, "run", err); /* src/app/keys.c */
