@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fpk_test.h"
+#include "fpk_test_sb.h"
 #include "fpkit/exact.h"
 #include "fpkit/sb.h"
 
@@ -23,13 +24,6 @@ static const double m1a[1] = {-0.5}, S1a[1] = {1}, m1b[1] = {1}, S1b[1] = {0.5};
 static const double m2a[2] = {-0.5, 0.3}, S2a[4] = {1, 0.3, 0.3, 0.5};
 static const double m2b[2] = {0.8, -0.2}, S2b[4] = {0.4, -0.2, -0.2, 1.2};
 
-static void density_weights(const fpk_grid *g, const fpk_gaussian *G, double *p) {
-  fpk_error err = {0};
-  assert_int_equal(fpk_gaussian_density_grid(G, g, p, &err), FPK_SUCCESS);
-  double s = 0;
-  for (size_t i = 0; i < g->size; i++) s += p[i];
-  for (size_t i = 0; i < g->size; i++) p[i] /= s;
-}
 
 /* ---- closed forms (d <= 2) ---------------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fpk_test.h"
+#include "fpk_test_sb.h"
 #include "fpkit/exact.h"
 #include "fpkit/ot.h"
 #include "fpkit/sb.h"
@@ -42,13 +43,6 @@ typedef struct kl_case {
   fpk_sb *sb;
 } kl_case;
 
-static void density_weights(const fpk_grid *g, const fpk_gaussian *G, double *p) {
-  fpk_error err = {0};
-  assert_int_equal(fpk_gaussian_density_grid(G, g, p, &err), FPK_SUCCESS);
-  double s = 0;
-  for (size_t i = 0; i < g->size; i++) s += p[i];
-  for (size_t i = 0; i < g->size; i++) p[i] /= s;
-}
 
 static kl_case make_case(size_t d, size_t n, double L, double sigma, double T) {
   kl_case c;
