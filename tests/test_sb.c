@@ -682,6 +682,7 @@ static void test_bad_input(void **state) {
 static void test_reference_registry(void **state) {
   (void)state;
   assert_ptr_equal(fpk_sb_reference_find("brownian"), fpk_sb_reference_brownian);
+  assert_ptr_equal(fpk_sb_reference_find("ou"), fpk_sb_reference_ou);
   assert_null(fpk_sb_reference_find("nope"));
   assert_null(fpk_sb_reference_find(NULL));
   size_t k = 0;
@@ -689,7 +690,7 @@ static void test_reference_registry(void **state) {
     assert_non_null(fpk_sb_reference_types[k]->description);
     k++;
   }
-  assert_int_equal(k, 1);
+  assert_int_equal(k, 2);
 }
 
 int main(void) {

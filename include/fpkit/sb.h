@@ -1,5 +1,13 @@
 /* fpkit/sb.h — Schrödinger bridges on an fpkit grid (docs/sb.md).
  *
+ * References: Brownian dX = σ dW (below) and OU dX = −θX dt + σ dW, whose kernel
+ * K_τ(x, y) ∝ exp(−|y − e^{−θτ}x|²/(2v_τ)), v_τ = σ²(1 − e^{−2θτ})/(2θ), is separable but not a
+ * convolution; it is the heat kernel of the cost |x − y|² at ε'_τ = 2v_τ e^{θτ} between two diagonal
+ * scalings, so the static OU bridge is the entropic OT plan at ε' = 2σ² sinh(θT)/θ (all of the grid
+ * Sinkhorn's back-ends apply) and every propagation is a heat propagation framed by the scalings.
+ * With a reference drift f (f = −θx) the forward drift is b = f + σ²∇log φ_t and the backward drift
+ * b̂ = −f + σ²∇log φ̂_t (below: f = 0).
+ *
  * The Schrödinger bridge between two densities μ0, μT for a reference process R on [0, T] is the
  * path measure closest to R in KL with those end marginals. For the Brownian reference
  * dX = σ dW (per axis, isotropic) the static bridge is the entropic OT plan with the cost
@@ -21,7 +29,7 @@
  *
  * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
  * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
- * Not built yet (docs/sb.md): the OU and general references, the Monte Carlo KL estimate. The
+ * Not built yet (docs/sb.md): references other than Brownian and OU. The
  * command `fpkit sb` (src/app/sb.c) drives this module.
  */
 #ifndef FPKIT_SB_H
@@ -45,6 +53,9 @@ typedef struct fpk_sb_reference_type {
 
 /* dX = σ dW per axis: heat kernels, static bridge = entropic OT at ε = 2σ²T. */
 extern const fpk_sb_reference_type *fpk_sb_reference_brownian;
+/* dX = −θX dt + σ dW per axis (θ = fpk_sb_params.theta > 0): Gaussian kernels
+ * N(e^{−θτ}x, σ²(1 − e^{−2θτ})/(2θ)); static bridge = entropic OT at ε = 2σ² sinh(θT)/θ. */
+extern const fpk_sb_reference_type *fpk_sb_reference_ou;
 /* NULL-terminated list of the references built so far. */
 extern const fpk_sb_reference_type *const fpk_sb_reference_types[];
 /* By name; NULL if unknown. */
@@ -54,7 +65,9 @@ typedef struct fpk_sb_params {
   const fpk_sb_reference_type *reference; /* NULL: Brownian */
   double sigma;  /* noise level σ > 0 of the reference (default 1) */
   double T;      /* horizon T > 0 (default 1) */
-  /* The static solve: every field is used as given except eps, which is set to 2σ²T
+  double theta;  /* OU reference only: the rate θ > 0, θT <= 100 (default 1) */
+  /* The static solve: every field is used as given except eps, which is set to 2σ²T (Brownian)
+   * or 2σ² sinh(θT)/θ (OU)
    * (default: fpk_ot_params_init, tol 1e-9). */
   fpk_ot_params ot;
   /* Sinkhorn's kernel back-end (NULL: automatic, fpk_ot_grid_solve). The time propagations
@@ -82,7 +95,7 @@ void fpk_sb_free(fpk_sb *s); /* NULL is safe */
  * value; FPK_ENUMERIC when Sinkhorn did not converge to p->ot.tol (the message says how far). */
 int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r);
 
-/* ε = 2σ²T of the static problem. */
+/* ε of the static OT problem (cost |x − y|²): 2σ²T (Brownian), 2σ² sinh(θT)/θ (OU). */
 double fpk_sb_eps(const fpk_sb *s);
 /* The L1 marginal error err_a + err_b at each check of the last solve's Sinkhorn iterations, over
  * all its ε stages (fpk_ot_grid_history; owned by s, valid until the next solve); *n checks. */
@@ -92,7 +105,9 @@ const double *fpk_sb_history(const fpk_sb *s, size_t *n);
  * unit volume with the gauge of docs/sb.md (log φ̂_0 = log(a/V) + f/ε, log φ_T = log(b/V) + g/ε +
  * (d/2) log(πε), V the cell volume, f, g the OT potentials):
  *   log φ̂_t = log Σ_z V K_t(z, ·) φ̂_0(z),   log φ_t = log Σ_y V K_{T−t}(·, y) φ_T(y),
- * by separable log-sum-exps at ε_t = 2σ²t and 2σ²(T − t); t = 0 (resp. T) returns φ̂_0 (φ_T). */
+ * by separable log-sum-exps at ε_t = 2σ²t and 2σ²(T − t); t = 0 (resp. T) returns φ̂_0 (φ_T).
+ * OU: the same with K_t(z, x) ∝ exp(−|x − e^{−θt}z|²/(2v_t)), the gauge's f/ε taking the OU
+ * scalings (docs/sb.md, "The OU reference"). */
 int fpk_sb_log_phi_hat(fpk_sb *s, double t, double *log_phi_hat);
 int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi);
 
@@ -100,31 +115,37 @@ int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi);
  * log (log_p may be NULL; −∞ where zero, never formed from underflowed factors) and mass Σ p
  * (may be NULL). At t = 0 and T these are the row and column sums of the plan (a and b to the
  * Sinkhorn tolerance). FPK_ENUMERIC when |Σ p − 1| > mass_tol, the message naming the likely
- * cause: the grid does not resolve the kernels this close to an end (σ²t(T − t)/T < 1.2 h²), or
+ * cause: the grid does not resolve the kernels this close to an end (the reference bridge's
+ * variance, σ²t(T − t)/T for the Brownian reference, < 1.2 h²), or
  * the bridge reaches the walls of the box. The arrays are written also then. */
 int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass);
 
-/* Forward drift b(x, t) = σ²∇log φ_t at every cell centre (drift: dim × g->size, component-major
- * drift[a·size + i]), from the kernel's own gradient, without differences:
- *   b(x, t) = (E_w[y] − x)/(T − t),   w(y) ∝ K_{T−t}(x, y) φ_T(y),
+/* Forward drift b(x, t) = f(x) + σ²∇log φ_t at every cell centre (f = −θx for OU, 0 for Brownian;
+ * drift: dim × g->size, component-major drift[a·size + i]), from the kernel's own gradient,
+ * without differences:
+ *   σ²∇log φ_t(x) = (E_w[y] − x)/(T − t),   w(y) ∝ K_{T−t}(x, y) φ_T(y)
+ * (OU: σ²κ(E_w[y] − κx)/v_τ, κ = e^{−θτ}, τ = T − t),
  * E_w[y_a] a ratio of two log-domain kernel applications (to φ_T and (y_a − lo_a)φ_T). At t = T
  * the limit σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T is used, with σ²∇log φ̂_T(x) =
  * (E[X_0 | X_T = x] − x)/T from the kernel at ε and ∇log p_T the centred difference of log b
  * (one-sided at the walls; 0 where b or a neighbour is 0): the only difference taken, of the input
  * data. mask (g->size, may be NULL): 1 where p_t underflows (log p_t < log DBL_MIN), 0 elsewhere;
  * the drift is finite there too (the formula needs only φ_T > 0 somewhere).
- * Accuracy: exact to the quadrature while T − t >= fpk_sb_resolved_tau (σ²(T − t) >= 1.2 max_a
- * h_a², docs/sb.md). Closer to T the grid cannot resolve K_{T−t} (the weights would collapse onto
- * the cell and the formula tend to 0): the drift there is the linear interpolation in t between
+ * Accuracy: exact to the quadrature while T − t >= fpk_sb_resolved_tau (the kernel variance
+ * v_{T−t} >= 1.2 max_a h_a², docs/sb.md). Closer to T the grid cannot resolve K_{T−t} (the weights
+ * would collapse onto the cell and the formula tend to 0): σ²∇log φ_t there is the linear
+ * interpolation in t between
  * the last resolved time and the limit at T, error O(τ_r²) = O(h⁴/σ⁴). If τ_r >= T no interior
  * time is resolved and the call fails with FPK_ENUMERIC (the ends still work). */
 int fpk_sb_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
-/* Backward drift b̂(x, t) = σ²∇log φ̂_t = (E_ŵ[z] − x)/t, ŵ(z) ∝ K_t(z, x) φ̂_0(z), the drift of
- * the reversed process; at t = 0 the limit σ²∇log p_0 − σ²∇log φ_0. Resolved for t >=
+/* Backward drift b̂(x, t) = −f(x) + σ²∇log φ̂_t, σ²∇log φ̂_t = (E_ŵ[z] − x)/t (OU:
+ * σ²(κE_ŵ[z] − x)/v_t), ŵ(z) ∝ K_t(z, x) φ̂_0(z), the drift of the reversed process Y_s = X_{T−s}
+ * at physical time t (b + b̂ = σ²∇log p_t); at t = 0 the limit σ²∇log p_0 − σ²∇log φ_0. Resolved for t >=
  * fpk_sb_resolved_tau, interpolated to the limit below, as the forward drift. */
 int fpk_sb_backward_drift(fpk_sb *s, double t, double *drift, unsigned char *mask);
-/* τ_r = 1.2 max_a h_a²/σ²: the shortest propagation time whose kernel the grid resolves (the
- * trapezoidal rule on a Gaussian of variance σ²τ errs by about 2 exp(−2π²σ²τ/h²) <= 1e-10). */
+/* τ_r: the shortest propagation time whose kernel the grid resolves, v_τ = 1.2 max_a h_a² (the
+ * trapezoidal rule on a Gaussian of variance v errs by about 2 exp(−2π²v/h²) <= 1e-10): 1.2h²/σ²
+ * for the Brownian reference, −log(1 − 2.4θh²/σ²)/(2θ) for OU (∞ when σ²/(2θ) <= 1.2h²). */
 double fpk_sb_resolved_tau(const fpk_sb *s);
 
 const char *fpk_sb_errmsg(const fpk_sb *s);
@@ -143,7 +164,7 @@ int fpk_sb_kl_static(fpk_sb *s, double *kl);
 
 typedef struct fpk_sb_path_diag {
   double kl_static;   /* fpk_sb_kl_static */
-  /* Girsanov: KL(μ0 ‖ R_0) + ½∫_0^T Σ_i p_t(i) |b(x_i, t)/σ|² dt, first term 0 (convention). */
+  /* Girsanov: KL(μ0 ‖ R_0) + ½∫_0^T Σ_i p_t(i) |(b − f)(x_i, t)/σ|² dt, first term 0 (convention). */
   double kl_girsanov;
   /* ∫_0^T Σ_i p_t(i) |v(x_i, t)|² dt, v = b − ½σ²∇log p_t = ½(b − b̂) the probability-flow
    * velocity (no differences: both drifts come from the kernels); → W2²(μ0, μT)/T as σ → 0. */
@@ -170,8 +191,9 @@ int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out
  *  - fpk_sb_sample_exact: (X_0, X_T) from the static plan π_ij = V²φ̂_0(x_i)K_T(x_i, y_j)φ_T(y_j)
  *    (X_0's cell from a, X_T's cell from the row π(i, ·)/a_i ∝ K_T(x_i, ·)φ_T, each point uniform
  *    in its cell: exactly the law of the discrete plan made piecewise constant on cells × cells),
- *    then Brownian bridges of σW pinned at (0, X_0) and (T, X_T) at the output times, sampled in
- *    time order (X_t given X_{t'} and X_T), so stored paths have the right joint law.
+ *    then bridges of the reference (Brownian bridges of σW; OU bridges) pinned at (0, X_0) and
+ *    (T, X_T) at the output times, sampled in time order (X_t given X_{t'} and X_T), so stored
+ *    paths have the right joint law.
  *  - fpk_sb_sample_em: Euler–Maruyama on dX = b(X, t) dt + σ dW from X_0 ~ a (the same X_0 as
  *    the exact sampler for the same seed), b the forward drift fpk_sb_drift at each step's left
  *    time, multilinear between cell centres (constant beyond the outer centres); each output

@@ -3,15 +3,15 @@
  * probability-flow velocity.
  *
  * Convention: R_0 = μ0, so KL(P* ‖ R) = KL(π* ‖ μ0 ⊗ K_T) (disintegrating both path measures at
- * (X_0, X_T): given the ends both are the same Brownian bridge).
+ * (X_0, X_T): given the ends both are the same bridge of the reference).
  *
  * Static, on the grid: π_ij = V² φ̂_0(x_i) K_T(x_i, y_j) φ_T(y_j) and R_ij = a_i V K_T(x_i, y_j),
  * so log(π_ij/R_ij) = log(V φ̂_0(x_i)/a_i) + log φ_T(y_j) and the double sum splits into the row
  * and column sums of π: KL = Σ_i p0_i log(V φ̂_0/a)_i + Σ_j pT_j log φ_T(y_j). K_T's quadrature
  * never enters, so this is exact to rounding for the grid plan.
  *
- * Girsanov: P* is R_0 = μ0 driven by b = σ²∇log φ_t, R by 0, so KL = ½ E∫|b/σ|² dt =
- * ½∫ Σ p_t |b|²/σ² dt. Agreement with the static value is a test of the whole chain: the
+ * Girsanov: P* is R_0 = μ0 driven by b = f + σ²∇log φ_t, R by f = −θx, so KL = ½ E∫|(b − f)/σ|² dt
+ * = ½∫ Σ p_t |b − f|²/σ² dt. Agreement with the static value is a test of the whole chain: the
  * propagations, the drift from the kernels and the time quadrature. The integrand is smooth in t
  * (p_t and b are analytic in t on (0, T) and continuous at the ends for smooth end densities), so
  * Gauss–Legendre converges fast on [τ_r, T − τ_r], where every kernel is resolved; on the end
@@ -61,7 +61,7 @@ done:
   return rc;
 }
 
-/* The two integrands at time t: G = ½ Σ p |b|²/σ², E = Σ p |½(b − b̂)|². */
+/* The two integrands at time t: G = ½ Σ p |b − f|²/σ², E = Σ p |½(b − b̂)|². */
 typedef struct diag_work {
   double *lph, *lphi, *fwd, *bwd;
 } diag_work;
@@ -73,14 +73,17 @@ static int integrands(fpk_sb *s, const sb_view *v, diag_work *w, double t, doubl
   if ((rc = fpk_sb_log_phi_hat(s, t, w->lph)) || (rc = fpk_sb_log_phi(s, t, w->lphi)) ||
       (rc = fpk_sb_drift(s, t, w->fwd, NULL)) || (rc = fpk_sb_backward_drift(s, t, w->bwd, NULL)))
     return rc;
-  double g = 0, e = 0;
+  double g = 0, e = 0, x[FPK_MAX_DIM];
   for (size_t i = 0; i < N; i++) {
     if (w->lph[i] == -INFINITY || w->lphi[i] == -INFINITY) continue; /* p = 0 */
     const double p = exp(v->logV + w->lph[i] + w->lphi[i]);
     double b2 = 0, v2 = 0;
+    if (v->theta != 0) fpk_grid_point(v->g, i, x);
     for (size_t a = 0; a < d; a++) {
       const double fb = w->fwd[a * N + i], bb = w->bwd[a * N + i];
-      b2 += fb * fb;
+      /* b − f, f = −θx the reference's drift (0 for the Brownian reference) */
+      const double u = v->theta != 0 ? fb + v->theta * x[a] : fb;
+      b2 += u * u;
       v2 += 0.25 * (fb - bb) * (fb - bb);
     }
     g += p * b2;

@@ -1,13 +1,18 @@
 /* Monte Carlo sampling of the Schrödinger bridge (fpkit/sb.h, "Sampling"; docs/sb.md).
  *
  * Exact sampler. The static plan of the cell-centred discretisation is π_ij ∝ a_i K_T(x_i, y_j)
- * φ_T(y_j) e^{f_i/ε} with row sums a: X_0's cell is drawn from a, X_T's from the row, whose log
- * weights log φ_T(y_j) − |x_i − y_j|²/ε are exponentiated after subtracting their maximum (no
- * underflow of the whole row). A row costs O(N): paths are grouped by their start cell (a
+ * φ_T(y_j) e^{f_i/ε} with row sums a, in the OT form π_ij ∝ exp(lrow_i + lcol_j − |x_i − y_j|²/ε)
+ * (sb_view; for the OU reference ε is the Brownian-form ε' of sb.c's top comment): X_0's cell is
+ * drawn from a, X_T's from the row, whose log weights lcol_j − |x_i − y_j|²/ε are exponentiated
+ * after subtracting their maximum (no underflow of the whole row). A row costs O(N): paths are grouped by their start cell (a
  * counting sort in path order), so each row is formed once, whatever the number of paths.
- * Points are uniform in their cells, and the Brownian bridge of σW between (0, X_0) and (T, X_T)
- * is sampled forward in time: given X_{t'} (t' < t < T),
- *   X_t = X_{t'} + (t − t')/(T − t') (X_T − X_{t'}) + σ √((t − t')(T − t)/(T − t')) Z.
+ * Points are uniform in their cells, and the reference's bridge between (0, X_0) and (T, X_T) is
+ * sampled forward in time: given X_{t'} = x' (t' < t < T) and X_T = y, with the transition laws
+ * N(κ_1 x', v_1) over t − t' and N(κ_2 x, v_2) over T − t (sb_reference_law), Gaussian
+ * conditioning gives
+ *   X_t = (κ_1 v_2 x' + κ_2 v_1 y)/(v_2 + κ_2² v_1) + √(v_1 v_2/(v_2 + κ_2² v_1)) Z,
+ * the Brownian bridge X_{t'} + (t − t')/(T − t') (y − X_{t'}) + σ√((t − t')(T − t)/(T − t')) Z
+ * for θ = 0, where it is evaluated in that form.
  *
  * Euler–Maruyama. x ← x + b(x, t_k) h + σ√h Z with the forward drift tabulated by fpk_sb_drift at
  * every step's left time once for all paths (its cost, a few kernel applications per level, does
@@ -223,8 +228,8 @@ int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_
   if (rc) return rc;
   const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
-  const double T = view(s).T, sigma = view(s).sigma, eps = view(s).eps;
-  const double *a = view(s).a, *lphiT = view(s).lphiT;
+  const double T = view(s).T, sigma = view(s).sigma, eps = view(s).eps, theta = view(s).theta;
+  const double *a = view(s).a, *lcol = view(s).lcol;
   const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
   fpk_error tmp = {0};
@@ -289,7 +294,7 @@ int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_
         double yj[2], r2 = 0;
         fpk_grid_point(g, j, yj);
         for (size_t ax = 0; ax < d; ax++) r2 += (xi[ax] - yj[ax]) * (xi[ax] - yj[ax]);
-        row[j] = lphiT[j] - r2 / eps;
+        row[j] = lcol[j] - r2 / eps;
         if (row[j] > mx) mx = row[j];
       }
       double acc = 0;
@@ -342,10 +347,17 @@ int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_
           const double t = p->t[k];
           if (t == T) {
             memcpy(x, xe, d * sizeof(double));
-          } else if (t > tp) {
+          } else if (t > tp && theta == 0) {
             const double fr = (t - tp) / (T - tp), sd = sigma * sqrt((t - tp) * (T - t) / (T - tp));
             for (size_t ax = 0; ax < d; ax++)
               x[ax] += fr * (xe[ax] - x[ax]) + sd * z[(k * d + ax) * nb + i];
+          } else if (t > tp) {
+            double k1, v1, k2, v2;
+            sb_reference_law(sigma, theta, t - tp, &k1, &v1);
+            sb_reference_law(sigma, theta, T - t, &k2, &v2);
+            const double den = v2 + k2 * k2 * v1, sd = sqrt(v1 * v2 / den);
+            for (size_t ax = 0; ax < d; ax++)
+              x[ax] = (k1 * v2 * x[ax] + k2 * v1 * xe[ax]) / den + sd * z[(k * d + ax) * nb + i];
           }
           tp = t;
           memcpy(xs + (k * nb + i) * d, x, d * sizeof(double));

@@ -1,27 +1,41 @@
-/* Schrödinger bridges with the Brownian reference on an fpkit grid (fpkit/sb.h, docs/sb.md).
+/* Schrödinger bridges with a linear reference on an fpkit grid (fpkit/sb.h, docs/sb.md).
+ *
+ * References. dX = −θX dt + σ dW per axis (θ = 0: Brownian), transition density
+ *   K_τ(x, y) = (πε_τ)^{−d/2} exp(−|y − κ_τ x|²/ε_τ),  κ_τ = e^{−θτ},  ε_τ = 2v_τ,
+ * v_τ = σ²(1 − e^{−2θτ})/(2θ) (sb_reference_law). Expanding the square,
+ *   |y − κx|²/ε_τ = |x − y|²/ε'_τ − κ(1 − κ)|x|²/ε_τ + (1 − κ)|y|²/ε_τ,  ε'_τ = ε_τ/κ,
+ * so the OU kernel is the heat kernel of the cost |x − y|² at ε'_τ between two diagonal scalings.
+ * Scalings are absorbed by Sinkhorn's potentials, so the static OU bridge is the entropic OT plan
+ * of |x − y|² at ε' = ε_T/κ_T = 2σ² sinh(θT)/θ (2σ²T at θ = 0), solved by the grid Sinkhorn with
+ * all its back-ends, and every propagation is the Brownian one at ε'_τ framed by the two scalings
+ * (for θ = 0 both scalings are exactly 0 and the code path is the heat kernel's).
  *
  * Static problem. The grid Sinkhorn (src/ot/grid.c) returns OT potentials (f, g) with the plan
- *   π_ij = a_i b_j exp((f_i + g_j − |x_i − y_j|²)/ε),   ε = 2σ²T,
+ *   π_ij = a_i b_j exp((f_i + g_j − |x_i − y_j|²)/ε'),
  * in cell masses. The Schrödinger system on the grid's quadrature (cell volume V) reads
- *   π_ij = V² φ̂_0(x_i) K_T(x_i, y_j) φ_T(y_j),   K_τ(x, y) = Π_a (πε_τ)^{−1/2} e^{−(x_a − y_a)²/ε_τ},
- * ε_τ = 2σ²τ, so with the gauge that puts K_T's constant on φ_T:
- *   log φ̂_0 = log(a/V) + f/ε,   log φ_T = log(b/V) + g/ε + (d/2) log(πε).
- * Then φ_0(x_i) = Σ_j V K_T φ_T(y_j) = Σ_j b_j e^{(g_j − C_ij)/ε} and V φ̂_0 φ_0 = the plan's row
- * sums (a to the Sinkhorn tolerance); likewise at T.
+ *   π_ij = V² φ̂_0(x_i) K_T(x_i, y_j) φ_T(y_j),
+ * so with the gauge that puts K_T's constant on φ_T:
+ *   log φ̂_0 = log(a/V) + f/ε' − κ_T(1 − κ_T)|x|²/ε_T,
+ *   log φ_T = log(b/V) + g/ε' + (1 − κ_T)|y|²/ε_T + (d/2) log(πε_T).
+ * Then φ_0(x_i) = Σ_j V K_T(x_i, y_j) φ_T(y_j) and V φ̂_0 φ_0 = the plan's row sums (a to the
+ * Sinkhorn tolerance); likewise at T.
  *
- * Propagation. φ̂_t = Σ_z V K_t(z, ·) φ̂_0(z) and φ_t = Σ_y V K_{T−t}(·, y) φ_T(y) are separable
- * log-sum-exps: the OT module's "lse" kernel back-end at ε_t (exact to rounding at every ε, −∞
- * inputs allowed), plus the constant Σ_a log(h_a/√(πε_t)). Nothing is formed outside the log
- * domain except p_t = V exp(log φ_t + log φ̂_t) itself.
+ * Propagation. φ̂_t(y) = Σ_x V K_t(x, y) φ̂_0(x) (forward: the Fokker–Planck equation of the
+ * reference) and φ_t(x) = Σ_y V K_{T−t}(x, y) φ_T(y) (backward: its Kolmogorov backward equation)
+ * are separable log-sum-exps: the OT module's "lse" kernel back-end at ε'_τ (exact to rounding at
+ * every ε, −∞ inputs allowed), plus the scalings and the constant Σ_a log(h_a/√(πε_τ)). Nothing is
+ * formed outside the log domain except p_t = V exp(log φ_t + log φ̂_t) itself.
  *
- * Drift without differences. ∇_x log Σ_y K_τ(x, y) φ_T(y) = (E_w[y] − x)/(σ²τ) with
- * w(y) ∝ K_τ(x, y) φ_T(y) (the kernel's gradient is −2(x − y)/ε_τ K_τ), so
- *   b(x, t) = σ²∇log φ_t(x) = (E_w[y] − x)/(T − t),
- * and E_w[y_a] = lo_a + exp(LSE(log φ_T + log(y_a − lo_a)) − LSE(log φ_T)): a ratio of two
- * kernel applications with positive weights, so no sign is lost in the log domain. The
- * quadrature of E_w is a trapezoidal rule of a Gaussian of variance σ²τ times a smooth function:
- * relative error about 2 exp(−2π²σ²τ/h²), below 1e-10 for σ²τ >= 1.2 h² (fpk_sb_resolved_tau);
- * closer to the end the drift is interpolated linearly in t to the end limit (fpkit/sb.h).
+ * Drift without differences. ∇_x K_τ(x, y) = 2κ(y − κx)/ε_τ K_τ, so
+ *   σ²∇log φ_t(x) = 2σ²κ (E_w[y] − κx)/ε_τ,  w(y) ∝ K_τ(x, y) φ_T(y),  τ = T − t,
+ * and likewise σ²∇log φ̂_t(y) = 2σ² (κ E_ŵ[x] − y)/ε_τ, ŵ(x) ∝ K_τ(x, y) φ̂_0(x), τ = t. E_w[y_a] =
+ * lo_a + exp(LSE(log φ_T + log(y_a − lo_a)) − LSE(log φ_T)) with the kernel's weights: a ratio of
+ * two kernel applications with positive weights, so no sign is lost in the log domain (the
+ * scalings of the weighted variable cancel in the ratio). The forward drift is b = f + σ²∇log φ_t
+ * and the backward drift b̂ = −f + σ²∇log φ̂_t, f(x) = −θx. The quadrature of E_w is a trapezoidal
+ * rule of a Gaussian of variance v_τ (in y; v_τ/κ² >= v_τ in x) times a smooth function: relative
+ * error about 2 exp(−2π² v_τ/h²), below 1e-10 for v_τ >= 1.2 h² (fpk_sb_resolved_tau); closer to
+ * the end the score part is interpolated linearly in t to the end limit (fpkit/sb.h).
  */
 #include <float.h>
 #include <math.h>
@@ -31,26 +45,35 @@
 #include "ot/ot_internal.h"
 #include "sb/sb_internal.h"
 
-/* σ²τ >= SB_RESOLVED h² for the propagated kernel's quadrature to be exact to ~1e-10: the
+/* v_τ >= SB_RESOLVED h² for the propagated kernel's quadrature to be exact to ~1e-10: the
  * trapezoidal rule on a Gaussian of variance v errs by about 2 exp(−2π² v/h²) (Trefethen &
  * Weideman, SIAM Rev. 56(3), 2014), 1e-10 at v/h² = 1.2. */
 #define SB_RESOLVED 1.2
+
+/* Directions of a propagation: FWD sums over the kernel's first argument (φ̂, forward in time),
+ * BWD over its second (φ, backward in time). */
+enum { SB_FWD = 0, SB_BWD = 1 };
 
 struct fpk_sb {
   fpk_grid g;
   size_t N, d;
   fpk_sb_params p;
   const sb_reference_impl *ref;
+  double theta;             /* the reference's rate (0: Brownian) */
   fpk_ot_grid *ot;
   const ot_kernel_impl *K; /* the lse back-end, for the propagations */
   void *lse;
-  double eps, logV;
+  double eps;               /* ε' of the static OT problem (cost |x − y|²) */
+  double epsT, kappaT;      /* ε_T = 2 v_T and κ_T of the reference kernel over [0, T] */
+  double logV;
   double *a, *b;            /* normalised end marginals (cell masses) */
   double *f, *gp;           /* OT potentials */
+  double *lrow, *lcol;      /* log(a/V) + f/ε', log(b/V) + g/ε' (the plan in OT form) */
   double *lphat0, *lphiT;   /* log φ̂_0, log φ_T */
+  double *xsq;              /* |x|² at the cell centres (the OU kernel's scalings) */
   double *xr;               /* dim × N: cell centre − lo_a (> 0) */
   double *logxr;            /* dim × N: its log, the weight of the drift's numerator */
-  double *t1, *t2, *t3, *t4, *t5;
+  double *t1, *t2, *t3, *t4, *t5, *t6;
   double *dbuf;             /* dim × N: the end limit, for the interpolation near the ends */
   int solved;
   fpk_error err;
@@ -61,6 +84,7 @@ void fpk_sb_params_init(fpk_sb_params *p) {
   p->reference = NULL;
   p->sigma = 1;
   p->T = 1;
+  p->theta = 1;
   fpk_ot_params_init(&p->ot);
   p->kernel = NULL;
   p->mass_tol = 1e-6;
@@ -70,8 +94,8 @@ void fpk_sb_free(fpk_sb *s) {
   if (!s) return;
   fpk_ot_grid_free(s->ot);
   if (s->lse) s->K->free(s->lse);
-  double *bufs[] = {s->a, s->b, s->f, s->gp, s->lphat0, s->lphiT, s->xr, s->logxr,
-                    s->t1, s->t2, s->t3, s->t4, s->t5, s->dbuf};
+  double *bufs[] = {s->a,  s->b,  s->f,  s->gp, s->lrow, s->lcol, s->lphat0, s->lphiT, s->xsq,
+                    s->xr, s->logxr, s->t1, s->t2, s->t3, s->t4, s->t5, s->t6, s->dbuf};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
   free(s);
 }
@@ -98,12 +122,17 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
     return NULL;
   }
   const sb_reference_impl *ref = SB_REFERENCE_IMPL(rt);
+  if (ref->check && ref->check(p, err)) return NULL;
+  const double theta = ref->rate(p);
+  double kappaT, vT;
+  sb_reference_law(p->sigma, theta, p->T, &kappaT, &vT);
   fpk_ot_params q = p->ot;
-  q.eps = ref->eps(p->sigma, p->T);
+  q.eps = 2 * vT / kappaT;
   if (!(q.eps > 0) || !isfinite(q.eps)) {
     fpk_error_set(err, FPK_EINVAL,
-                  "sb: eps = 2 sigma^2 T = %g (sigma = %g, T = %g) is not a positive finite number",
-                  q.eps, p->sigma, p->T);
+                  "sb: the static problem's eps = %g (sigma = %g, T = %g, %s reference) is not a "
+                  "positive finite number",
+                  q.eps, p->sigma, p->T, rt->name);
     return NULL;
   }
   fpk_error e = {0};
@@ -119,7 +148,10 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
   s->p = *p;
   s->p.reference = rt;
   s->ref = ref;
+  s->theta = theta;
   s->eps = q.eps;
+  s->epsT = 2 * vT;
+  s->kappaT = kappaT;
   s->logV = log(g->cell_volume);
   s->K = &ot_kernel_lse;
   const size_t N = s->N;
@@ -131,8 +163,8 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
     fpk_sb_free(s);
     return NULL;
   }
-  double **bufs[] = {&s->a, &s->b, &s->f, &s->gp, &s->lphat0, &s->lphiT,
-                     &s->t1, &s->t2, &s->t3, &s->t4, &s->t5};
+  double **bufs[] = {&s->a,  &s->b,  &s->f,  &s->gp, &s->lrow, &s->lcol, &s->lphat0, &s->lphiT,
+                     &s->xsq, &s->t1, &s->t2, &s->t3, &s->t4, &s->t5, &s->t6};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++)
     if (!(*bufs[k] = malloc(N * sizeof(double)))) goto nomem;
   if (!(s->xr = malloc(s->d * N * sizeof(double)))) goto nomem;
@@ -141,7 +173,9 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
   double x[FPK_MAX_DIM];
   for (size_t c = 0; c < N; c++) {
     fpk_grid_point(g, c, x);
+    s->xsq[c] = 0;
     for (size_t a = 0; a < s->d; a++) {
+      s->xsq[c] += x[a] * x[a];
       s->xr[a * N + c] = x[a] - g->lo[a];
       s->logxr[a * N + c] = log(s->xr[a * N + c]);
     }
@@ -167,27 +201,31 @@ int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r) 
   int rc = fpk_ot_grid_solve(s->ot, a, b, &q, s->f, s->gp, &res);
   if (r) *r = res;
   if (rc)
-    return fpk_error_set(&s->err, rc, "sb: static problem (eps = 2 sigma^2 T = %g): %s", s->eps,
-                         fpk_ot_grid_errmsg(s->ot));
+    return fpk_error_set(&s->err, rc, "sb: static problem (eps = %g, %s reference): %s", s->eps,
+                         s->p.reference->name, fpk_ot_grid_errmsg(s->ot));
   if (!res.converged)
     return fpk_error_set(&s->err, FPK_ENUMERIC,
                          "sb: Sinkhorn stopped at marginal error %.3g > tol %g after %zu "
-                         "iterations (eps = 2 sigma^2 T = %g); raise ot.max_iter, or refine the "
+                         "iterations (eps = %g, %s reference); raise ot.max_iter, or refine the "
                          "grid if h^2/eps = %.3g is large",
                          res.err_a + res.err_b, q.tol, res.iterations, s->eps,
-                         s->g.h[0] * s->g.h[0] / s->eps);
+                         s->p.reference->name, s->g.h[0] * s->g.h[0] / s->eps);
   /* The solver validated a and b (finite, >= 0, masses); its normalisation, repeated here. */
   const size_t N = s->N;
   double sa = 0, sbm = 0;
   for (size_t i = 0; i < N; i++) sa += a[i], sbm += b[i];
-  double cT = 0; /* (d/2) log(πε): K_T's constant, carried by φ_T */
-  for (size_t ax = 0; ax < s->d; ax++) cT += 0.5 * log(M_PI * s->eps);
-  const double inv = 1 / s->eps;
+  double cT = 0; /* (d/2) log(πε_T): K_T's constant, carried by φ_T */
+  for (size_t ax = 0; ax < s->d; ax++) cT += 0.5 * log(M_PI * s->epsT);
+  const double inv = 1 / s->eps, k = s->kappaT;
+  /* the OU scalings (exactly 0 for the Brownian reference, κ = 1) */
+  const double sx = k * (1 - k) / s->epsT, sy = (1 - k) / s->epsT;
   for (size_t i = 0; i < N; i++) {
     s->a[i] = a[i] / sa;
     s->b[i] = b[i] / sbm;
-    s->lphat0[i] = s->a[i] > 0 ? log(s->a[i]) - s->logV + s->f[i] * inv : -INFINITY;
-    s->lphiT[i] = s->b[i] > 0 ? log(s->b[i]) - s->logV + s->gp[i] * inv + cT : -INFINITY;
+    s->lrow[i] = s->a[i] > 0 ? log(s->a[i]) - s->logV + s->f[i] * inv : -INFINITY;
+    s->lcol[i] = s->b[i] > 0 ? log(s->b[i]) - s->logV + s->gp[i] * inv : -INFINITY;
+    s->lphat0[i] = s->lrow[i] - sx * s->xsq[i];
+    s->lphiT[i] = s->lcol[i] + sy * s->xsq[i] + cT;
     if (isnan(s->lphat0[i]) || isnan(s->lphiT[i]) || s->lphat0[i] == INFINITY ||
         s->lphiT[i] == INFINITY)
       return fpk_error_set(&s->err, FPK_ENUMERIC,
@@ -197,7 +235,6 @@ int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r) 
   s->solved = 1;
   return FPK_SUCCESS;
 }
-
 static int check_t(fpk_sb *s, double t, const char *what) {
   fpk_error_clear(&s->err);
   if (!s->solved)
@@ -209,47 +246,73 @@ static int check_t(fpk_sb *s, double t, const char *what) {
   return FPK_SUCCESS;
 }
 
-/* out = log Σ_z exp(in_z − |x − z|²/ε_τ) with the lse back-end (no constant). τ > 0. */
-static int lse_apply(fpk_sb *s, double tau, const double *in, double *out) {
+/* out = log Σ_z exp(in_z − |x − z|²/eps) with the lse back-end (no constant). */
+static int lse_apply(fpk_sb *s, double eps, const double *in, double *out) {
   fpk_error e = {0};
-  const double eps_t = s->ref->eps(s->p.sigma, tau);
-  int rc = s->K->set_eps(s->lse, eps_t, 0, &e);
+  int rc = s->K->set_eps(s->lse, eps, 0, &e);
   if (!rc) rc = s->K->apply(s->lse, in, out, &e);
   if (rc)
     return fpk_error_set(&s->err, rc < 0 ? FPK_ENUMERIC : (e.status ? e.status : FPK_ENUMERIC),
-                         "sb: log-sum-exp kernel at eps = %g: %s", eps_t, e.msg);
+                         "sb: log-sum-exp kernel at eps = %g: %s", eps, e.msg);
   return FPK_SUCCESS;
 }
 
-/* out = log Σ_z V K_τ(·, z) exp(in_z): the heat propagation over τ >= 0 (τ = 0: a copy). */
-static int propagate(fpk_sb *s, const double *in, double tau, double *out) {
+/* The reference kernel over τ > 0 in the form of the file's top comment: ε_τ = 2v_τ, κ_τ, the
+ * Brownian-form ε'_τ = ε_τ/κ_τ and the scalings sx = κ(1 − κ)/ε_τ, sy = (1 − κ)/ε_τ (both 0 for
+ * the Brownian reference). */
+typedef struct kernel_form {
+  double kappa, eps, eps_bm, sx, sy;
+} kernel_form;
+
+static kernel_form kernel_at(const fpk_sb *s, double tau) {
+  kernel_form k;
+  double v;
+  sb_reference_law(s->p.sigma, s->theta, tau, &k.kappa, &v);
+  k.eps = 2 * v;
+  k.eps_bm = k.eps / k.kappa;
+  k.sx = k.kappa * (1 - k.kappa) / k.eps;
+  k.sy = (1 - k.kappa) / k.eps;
+  return k;
+}
+
+/* dir SB_FWD: out(y) = log Σ_x V K_τ(x, y) exp(in(x)) (φ̂ forward over τ);
+ * dir SB_BWD: out(x) = log Σ_y V K_τ(x, y) exp(in(y)) (φ backward over τ); τ = 0: a copy. */
+static int propagate(fpk_sb *s, int dir, const double *in, double tau, double *out) {
+  const size_t N = s->N;
   if (tau == 0) {
-    memcpy(out, in, s->N * sizeof *out);
+    memcpy(out, in, N * sizeof *out);
     return FPK_SUCCESS;
   }
-  int rc = lse_apply(s, tau, in, out);
+  const kernel_form k = kernel_at(s, tau);
+  /* the scaling of the summed variable goes in, that of the output variable comes out */
+  const double sin_ = dir == SB_FWD ? k.sx : -k.sy, sout = dir == SB_FWD ? -k.sy : k.sx;
+  const double *src = in;
+  if (sin_ != 0) {
+    for (size_t i = 0; i < N; i++) s->t6[i] = in[i] + sin_ * s->xsq[i];
+    src = s->t6;
+  }
+  int rc = lse_apply(s, k.eps_bm, src, out);
   if (rc) return rc;
-  const double eps_t = s->ref->eps(s->p.sigma, tau);
-  double c = s->logV - 0.5 * (double)s->d * log(M_PI * eps_t);
-  for (size_t i = 0; i < s->N; i++) out[i] += c; /* −∞ stays −∞ */
+  const double c = s->logV - 0.5 * (double)s->d * log(M_PI * k.eps);
+  for (size_t i = 0; i < N; i++) out[i] += c + sout * s->xsq[i]; /* −∞ stays −∞ */
   return FPK_SUCCESS;
 }
 
 int fpk_sb_log_phi_hat(fpk_sb *s, double t, double *log_phi_hat) {
   int rc = check_t(s, t, "log phi_hat");
-  return rc ? rc : propagate(s, s->lphat0, t, log_phi_hat);
+  return rc ? rc : propagate(s, SB_FWD, s->lphat0, t, log_phi_hat);
 }
 
 int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi) {
   int rc = check_t(s, t, "log phi");
-  return rc ? rc : propagate(s, s->lphiT, s->p.T - t, log_phi);
+  return rc ? rc : propagate(s, SB_BWD, s->lphiT, s->p.T - t, log_phi);
 }
 
 /* log p_t into lp (with lph, lphi as scratch); the mass into *mass. */
 static int log_marginal(fpk_sb *s, double t, double *lph, double *lphi, double *lp,
                         double *mass) {
-  int rc = propagate(s, s->lphat0, t, lph);
-  if (!rc) rc = propagate(s, s->lphiT, s->p.T - t, lphi);
+  int rc = propagate(s, SB_FWD, s->lphat0, t, lph);
+  if (!rc) rc = propagate(s, SB_BWD, s->lphiT, s->p.T - t, lphi);
   if (rc) return rc;
   double m = 0;
   for (size_t i = 0; i < s->N; i++) {
@@ -277,40 +340,57 @@ int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass)
     for (size_t i = 0; i < s->N; i++) p[i] = exp(lp[i]);
   if (mass) *mass = m;
   if (!(fabs(m - 1) <= s->p.mass_tol)) {
-    const double T = s->p.T, v = s->p.sigma * s->p.sigma * t * (T - t) / T, h2 = hmax2(s);
+    /* the reference bridge's variance at t, v_t v_{T−t}/(v_{T−t} + κ_{T−t}² v_t) (σ²t(T − t)/T
+     * for the Brownian reference): the kernels' width the grid must resolve */
+    double k1, v1, k2, v2;
+    sb_reference_law(s->p.sigma, s->theta, t, &k1, &v1);
+    sb_reference_law(s->p.sigma, s->theta, s->p.T - t, &k2, &v2);
+    const double v = v1 * v2 / (v2 + k2 * k2 * v1), h2 = hmax2(s);
     if (v < SB_RESOLVED * h2)
       return fpk_error_set(&s->err, FPK_ENUMERIC,
                            "sb: the marginal at t = %g has mass %.12g, off 1 by %.3g > mass_tol "
-                           "= %g; likely cause: the grid does not resolve the heat kernels this "
-                           "close to an end (the bridge variance sigma^2 t (T - t)/T = %.3g < "
-                           "%.2g h^2 = %.3g): refine the grid or query further from the ends",
+                           "= %g; likely cause: the grid does not resolve the reference's kernels "
+                           "this close to an end (the reference bridge's variance %.3g < %.2g h^2 "
+                           "= %.3g): refine the grid or query further from the ends",
                            t, m, fabs(m - 1), s->p.mass_tol, v, SB_RESOLVED, SB_RESOLVED * h2);
     return fpk_error_set(&s->err, FPK_ENUMERIC,
                          "sb: the marginal at t = %g has mass %.12g, off 1 by %.3g > mass_tol = "
-                         "%g; likely cause: the bridge reaches the walls of the box (its spread "
-                         "sigma^2 t (T - t)/T = %.3g adds to the ends' variances; the grid's "
-                         "kernels stop at the walls): widen the box",
+                         "%g; likely cause: the bridge reaches the walls of the box (the reference "
+                         "bridge's variance %.3g adds to the ends' spread; the grid's kernels stop "
+                         "at the walls): widen the box",
                          t, m, fabs(m - 1), s->p.mass_tol, v);
   }
   return FPK_SUCCESS;
 }
 
-/* out[a·N + i] = (E_w[y_a] − x_ia)/τ, w(y) ∝ K_τ(x_i, y) exp(logpot(y)): σ²∇ log of the
- * propagated potential, from two log-domain products per axis (fpkit/sb.h). */
-static int kernel_drift(fpk_sb *s, const double *logpot, double tau, double *out) {
+/* The score part of a drift, from two log-domain products per axis (top comment):
+ * dir SB_BWD: out = σ²∇_x log Σ_y K_τ(x, y) e^{logpot(y)} = 2σ²κ(E_w[y] − κx)/ε_τ (φ_t, τ = T − t);
+ * dir SB_FWD: out = σ²∇_y log Σ_x K_τ(x, y) e^{logpot(x)} = 2σ²(κE_ŵ[x] − y)/ε_τ (φ̂_t, τ = t).
+ * out is dim × N, component-major. */
+static int kernel_score(fpk_sb *s, int dir, const double *logpot, double tau, double *out) {
   const size_t N = s->N;
-  double *den = s->t1, *in = s->t2, *num = s->t3;
-  int rc = lse_apply(s, tau, logpot, den);
+  const kernel_form k = kernel_at(s, tau);
+  double *den = s->t1, *in = s->t2, *num = s->t3, *base = s->t6;
+  /* the kernel's factor of the averaged variable (it cancels in the ratio but sets the weights) */
+  const double sin_ = dir == SB_FWD ? k.sx : -k.sy;
+  for (size_t j = 0; j < N; j++) base[j] = logpot[j] + sin_ * s->xsq[j];
+  int rc = lse_apply(s, k.eps_bm, base, den);
   if (rc) return rc;
+  const double c = 2 * s->p.sigma * s->p.sigma / k.eps, kap = k.kappa;
   for (size_t a = 0; a < s->d; a++) {
-    const double *y = s->xr + a * N;
-    const double *logy = s->logxr + a * N; /* y − lo > 0 */
-    for (size_t j = 0; j < N; j++) in[j] = logpot[j] + logy[j];
-    if ((rc = lse_apply(s, tau, in, num))) return rc;
+    const double *z = s->xr + a * N;       /* z − lo > 0 */
+    const double *logz = s->logxr + a * N;
+    const double lo = s->g.lo[a];
+    for (size_t j = 0; j < N; j++) in[j] = base[j] + logz[j];
+    if ((rc = lse_apply(s, k.eps_bm, in, num))) return rc;
     for (size_t i = 0; i < N; i++) {
-      /* den_i = −∞ only if logpot is −∞ everywhere, which a solve excludes */
-      const double ey = exp(num[i] - den[i]);
-      out[a * N + i] = (ey - y[i]) / tau;
+      /* den_i = −∞ only if logpot is −∞ everywhere, which a solve excludes; e = E[z] − lo */
+      const double e = exp(num[i] - den[i]);
+      /* with x = lo + z_i: E[y] − κx = e − κz_i + (1 − κ)lo, κE[x] − y = κe − z_i − (1 − κ)lo
+       * (for κ = 1 the shift drops out exactly) */
+      const double gap = dir == SB_BWD ? (kap == 1 ? e - z[i] : e - kap * z[i] + (1 - kap) * lo)
+                                       : (kap == 1 ? e - z[i] : kap * e - z[i] - (1 - kap) * lo);
+      out[a * N + i] = c * (dir == SB_BWD ? kap : 1) * gap;
     }
   }
   return FPK_SUCCESS;
@@ -335,9 +415,14 @@ static void add_score(fpk_sb *s, const double *w, double *out) {
   }
 }
 
-/* The shortest propagation time the grid resolves: σ²τ >= SB_RESOLVED max_a h_a². */
+/* The shortest propagation time the grid resolves: v_τ >= SB_RESOLVED max_a h_a², i.e.
+ * τ = 1.2h²/σ² (Brownian) or −log(1 − 2θ·1.2h²/σ²)/(2θ) (OU; ∞ when the stationary variance
+ * σ²/(2θ) is itself below 1.2h²). */
 double fpk_sb_resolved_tau(const fpk_sb *s) {
-  return SB_RESOLVED * hmax2(s) / (s->p.sigma * s->p.sigma);
+  const double r = SB_RESOLVED * hmax2(s) / (s->p.sigma * s->p.sigma);
+  if (s->theta == 0) return r;
+  const double x = 2 * s->theta * r;
+  return x < 1 ? -log1p(-x) / (2 * s->theta) : INFINITY;
 }
 
 static void fill_mask(fpk_sb *s, const double *lp, unsigned char *mask) {
@@ -345,46 +430,55 @@ static void fill_mask(fpk_sb *s, const double *lp, unsigned char *mask) {
   for (size_t i = 0; i < s->N; i++) mask[i] = !(lp[i] >= floor);
 }
 
-/* End limit: σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T (dir 0, forward drift at T) and
- * σ²∇log φ̂_0 = σ²∇log p_0 − σ²∇log φ_0 (dir 1, backward drift at 0); the other potential is
- * propagated over the whole horizon. */
-static int end_limit(fpk_sb *s, int dir, double *out) {
-  int rc = kernel_drift(s, dir == 0 ? s->lphat0 : s->lphiT, s->p.T, out);
+/* End limits of the score parts: σ²∇log φ_T = σ²∇log p_T − σ²∇log φ̂_T (which 0, forward drift
+ * at T) and σ²∇log φ̂_0 = σ²∇log p_0 − σ²∇log φ_0 (which 1, backward drift at 0); the other
+ * potential is propagated over the whole horizon. */
+static int end_limit(fpk_sb *s, int which, double *out) {
+  int rc = which == 0 ? kernel_score(s, SB_FWD, s->lphat0, s->p.T, out)
+                      : kernel_score(s, SB_BWD, s->lphiT, s->p.T, out);
   if (rc) return rc;
   for (size_t k = 0; k < s->d * s->N; k++) out[k] = -out[k];
-  add_score(s, dir == 0 ? s->b : s->a, out);
+  add_score(s, which == 0 ? s->b : s->a, out);
   return FPK_SUCCESS;
 }
 
-/* dir 0: forward drift σ²∇log φ_t; dir 1: backward drift σ²∇log φ̂_t. */
-static int drift(fpk_sb *s, int dir, double t, double *out, unsigned char *mask) {
-  const char *what = dir == 0 ? "forward drift" : "backward drift";
+/* which 0: forward drift f + σ²∇log φ_t; which 1: backward drift −f + σ²∇log φ̂_t; f = −θx. */
+static int drift(fpk_sb *s, int which, double t, double *out, unsigned char *mask) {
+  const char *what = which == 0 ? "forward drift" : "backward drift";
   int rc = check_t(s, t, what);
   if (rc) return rc;
   const double T = s->p.T;
-  const double tau = dir == 0 ? T - t : t; /* time over which the potential is propagated */
-  const double *pot = dir == 0 ? s->lphiT : s->lphat0;
+  const double tau = which == 0 ? T - t : t; /* time over which the potential is propagated */
+  const int dir = which == 0 ? SB_BWD : SB_FWD;
+  const double *pot = which == 0 ? s->lphiT : s->lphat0;
   const double tr = fpk_sb_resolved_tau(s);
   if (tau == 0) {
-    rc = end_limit(s, dir, out);
+    rc = end_limit(s, which, out);
   } else if (tau >= tr) {
-    rc = kernel_drift(s, pot, tau, out);
+    rc = kernel_score(s, dir, pot, tau, out);
   } else if (tr < T) {
     /* Within tr of the end the grid cannot resolve K_τ (the weights would collapse onto the cell
      * itself and the formula tend to 0): linear interpolation in t between the last resolved
      * time and the end limit, error O(tr²) = O(h⁴/σ⁴) for a drift smooth in t (docs/sb.md). */
-    rc = kernel_drift(s, pot, tr, out);
-    if (!rc) rc = end_limit(s, dir, s->dbuf);
+    rc = kernel_score(s, dir, pot, tr, out);
+    if (!rc) rc = end_limit(s, which, s->dbuf);
     const double w = tau / tr;
     for (size_t k = 0; !rc && k < s->d * s->N; k++) out[k] = w * out[k] + (1 - w) * s->dbuf[k];
   } else {
     return fpk_error_set(&s->err, FPK_ENUMERIC,
-                         "sb: %s at t = %g: the grid resolves no heat kernel shorter than "
-                         "tau = %.3g (sigma^2 tau >= %.2g h^2 = %.3g), longer than T = %g: only "
-                         "the ends are available; refine the grid (h^2 <= sigma^2 T / %.2g)",
+                         "sb: %s at t = %g: the grid resolves no reference kernel shorter than "
+                         "tau = %.3g (kernel variance >= %.2g h^2 = %.3g), longer than T = %g: "
+                         "only the ends are available; refine the grid (h^2 <= sigma^2 T / %.2g "
+                         "for the brownian reference)",
                          what, t, tr, SB_RESOLVED, SB_RESOLVED * hmax2(s), T, SB_RESOLVED);
   }
   if (rc) return rc;
+  if (s->theta != 0) { /* ±f = ∓θx */
+    const double th = which == 0 ? -s->theta : s->theta;
+    for (size_t a = 0; a < s->d; a++)
+      for (size_t i = 0; i < s->N; i++)
+        out[a * s->N + i] += th * (s->g.lo[a] + s->xr[a * s->N + i]);
+  }
   for (size_t k = 0; k < s->d * s->N; k++)
     if (!isfinite(out[k]))
       return fpk_error_set(&s->err, FPK_ENUMERIC, "sb: %s at t = %g: non-finite value %g at "
@@ -405,12 +499,15 @@ int fpk_sb_backward_drift(fpk_sb *s, double t, double *out, unsigned char *mask)
   return drift(s, 1, t, out, mask);
 }
 
-/* For src/sb/diagnostics.c (sb_internal.h). */
+/* For src/sb/diagnostics.c and sample.c (sb_internal.h). */
 void sb_get_view(fpk_sb *s, sb_view *v) {
   v->g = &s->g;
   v->sigma = s->p.sigma;
   v->T = s->p.T;
+  v->theta = s->theta;
   v->eps = s->eps;
+  v->lrow = s->lrow;
+  v->lcol = s->lcol;
   v->logV = s->logV;
   v->a = s->a;
   v->b = s->b;
