@@ -289,7 +289,7 @@ static const fpk_config_key ot_keys[] = {
     OUT_FILE,
 };
 
-static const char *const sb_references[] = {"brownian", NULL};
+static const char *const sb_references[] = {"brownian", "ou", NULL};
 static const char *const sb_sample_methods[] = {"exact", "em", "none", NULL};
 
 /* `fpkit sb` (src/app/sb.c; docs/sb.md "The command"). */
@@ -302,9 +302,11 @@ static const fpk_config_key sb_keys[] = {
     MARGINAL("mu0", "gaussian", "-1"),
     MARGINAL("muT", "gaussian", "1"),
     KC("sb", "reference", 0, "brownian", sb_references, NULL, NULL,
-       "reference process: brownian, dX = sigma dW"),
+       "reference process: brownian, dX = sigma dW; ou, dX = -theta X dt + sigma dW"),
+    KD("sb", "theta", R, NULL, -INF, INF, 0, "1", "sb.reference=ou",
+       "OU rate theta > 0, theta T <= 100; eps = 2 sigma^2 sinh(theta T)/theta"),
     KD("sb", "sigma", R, NULL, -INF, INF, 0, "1", NULL, "noise level of the reference (> 0)"),
-    KD("sb", "T", 0, "1", -INF, INF, 0, NULL, NULL, "horizon (> 0); eps = 2 sigma^2 T"),
+    KD("sb", "T", 0, "1", -INF, INF, 0, NULL, NULL, "horizon (> 0); eps = 2 sigma^2 T (brownian)"),
     KDL("sb", "times", R, NULL, 1024, "0 0.25 0.5 0.75 1", NULL,
         "output times, increasing, each in [0, T]"),
     KD("sb", "tol", 0, "1e-9", 0, 1, 1, NULL, NULL, "Sinkhorn tolerance on the L1 marginal error"),
@@ -336,7 +338,7 @@ static const command_keys commands[] = {
     COMMAND("converge", converge_keys, "fpkit converge: refinement ladders in dt"),
     COMMAND("bridge", bridge_keys, "fpkit bridge: Brownian bridge, Kolmogorov, KS band"),
     COMMAND("ot", ot_keys, "fpkit ot: entropic optimal transport"),
-    COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian reference"),
+    COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian or OU reference"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

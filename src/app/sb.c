@@ -1,10 +1,10 @@
 /* `fpkit sb`: the Schrödinger bridge between two densities on one grid, Brownian reference
- * dX = σ dW on [0, T] (fpkit/sb.h, docs/sb.md "The command"; keys: `fpkit keys sb`; output:
+ * dX = σ dW or OU reference dX = −θX dt + σ dW on [0, T] (fpkit/sb.h, docs/sb.md "The command"; keys: `fpkit keys sb`; output:
  * docs/hdf5-layout.md "`fpkit sb` output").
  *
  * [mu0] and [muT] are read as `fpkit ot` reads [source] and [target] (src/app/marginal.c: a
  * Gaussian, a mixture or one field of an fpkit HDF5 file), then one static solve (entropic OT at
- * ε = 2σ²T), the marginal p_t (cell probabilities) and forward drift at every output time, the
+ * ε = 2σ²T, or 2σ² sinh(θT)/θ for OU), the marginal p_t (cell probabilities) and forward drift at every output time, the
  * path diagnostics (static and Girsanov KL, kinetic energy) and a Monte Carlo sample (exact or
  * Euler–Maruyama), whose histograms are compared with p_t in L1 beside the sampling floor.
  *
@@ -35,13 +35,15 @@
 
 enum { SAMPLE_EXACT = 0, SAMPLE_EM = 1, SAMPLE_NONE = 2 };
 static const char *const sample_methods[] = {"exact", "em", "none", NULL};
-static const char *const references[] = {"brownian", NULL};
+static const char *const references[] = {"brownian", "ou", NULL};
 
 typedef struct sb_run {
   fpk_config *cfg;
   fpk_grid grid;
   fpk_app_marginal mu0, muT;
   double sigma, T, tol;
+  size_t reference; /* index into references[] (fpk_sb_reference_find) */
+  double theta;     /* OU only */
   size_t max_iter;
   int normalize;
   size_t nt;
@@ -117,6 +119,16 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
   int rc;
   size_t ref = 0;
   if ((rc = fpk_config_choice(c, "sb", "reference", 0, references, &ref, err))) return rc;
+  r->reference = ref;
+  r->theta = 0;
+  if (!strcmp(references[ref], "ou")) {
+    if ((rc = fpk_config_double(c, "sb", "theta", 1, -INFINITY, 0, INFINITY, &r->theta, err)))
+      return rc;
+    if (!(r->theta > 0))
+      return fpk_config_invalid(c, "sb", "theta", err,
+                                "theta = %g: the OU reference dX = -theta X dt + sigma dW needs "
+                                "theta > 0 (theta = 0 is reference = brownian)", r->theta);
+  }
   /* σ and T with the range -inf..inf, so that the message below names the value and the rule */
   r->sigma = 1, r->T = 1, r->tol = 1e-9, r->max_iter = 100000, r->normalize = 0;
   if ((rc = fpk_config_double(c, "sb", "sigma", 1, -INFINITY, 0, INFINITY, &r->sigma, err)))
@@ -127,6 +139,11 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
   if ((rc = fpk_config_double(c, "sb", "T", 0, -INFINITY, 0, INFINITY, &r->T, err))) return rc;
   if (!(r->T > 0))
     return fpk_config_invalid(c, "sb", "T", err, "T = %g: the horizon must be > 0", r->T);
+  if (r->theta > 0 && !(r->theta * r->T <= 100))
+    return fpk_config_invalid(c, "sb", "theta", err,
+                              "theta = %g with T = %g: theta T = %g > 100, the OU reference has "
+                              "forgotten its start (e^{-theta T} < 4e-44); lower theta or T",
+                              r->theta, r->T, r->theta * r->T);
   if ((rc = fpk_config_double_list(c, "sb", "times", 1, MAX_TIMES, r->times, &r->nt, err)))
     return rc;
   for (size_t k = 0; k < r->nt; k++) {
@@ -211,8 +228,10 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
   const size_t N = g->size, d = g->dim, nt = r->nt;
   fpk_sb_params par;
   fpk_sb_params_init(&par);
+  par.reference = fpk_sb_reference_find(references[r->reference]);
   par.sigma = r->sigma;
   par.T = r->T;
+  if (r->theta > 0) par.theta = r->theta;
   par.ot.tol = r->tol;
   par.ot.max_iter = r->max_iter;
   fpk_sb *s = fpk_sb_alloc(g, &par, err);
@@ -336,8 +355,8 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   const size_t d = g->dim, nt = r->nt;
   const size_t td[1] = {nt}, tdd[2] = {nt, d}, tddd[3] = {nt, d, d}, tc[1] = {nt};
   const size_t tcomp[2] = {nt, d};
-  int rc = fpk_h5_group(f, "/sb", "Schroedinger bridge, Brownian reference dX = sigma dW on "
-                                  "[0, T] (docs/sb.md)");
+  int rc = fpk_h5_group(f, "/sb", "Schroedinger bridge on [0, T], reference dX = -theta X dt + "
+                                  "sigma dW (theta = 0: Brownian; docs/sb.md)");
   if (!rc) rc = fpk_h5_write_scale(f, "/sb/t", nt, r->times, "time", "output times");
   if (!rc) rc = write_field(f, g, "/sb/marginal", 1, tc, "t", r->marg, NULL,
                             "bridge marginal p_t as cell probabilities (sum 1; divide by the "
@@ -348,7 +367,7 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   if (!rc) rc = write_data(f, "/sb/cov", 3, tddd, r->cov, "length^2",
                            "covariance of p_t over the cell centres", "t component component2");
   if (!rc) rc = write_field(f, g, "/sb/drift", 2, tcomp, "t component", r->drift,
-                            "length/time", "forward drift b(x, t) = sigma^2 grad log phi_t at the "
+                            "length/time", "forward drift b(x, t) = -theta x + sigma^2 grad log phi_t at the "
                             "cell centres, [t][component][y][x] (fpk_sb_drift)");
   if (!rc) rc = write_field(f, g, "/sb/mask", 1, tc, "t", r->mask, NULL,
                             "1 where p_t underflows (the drift there is the kernel formula's "
@@ -359,7 +378,8 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
                              "Sinkhorn (IPF) L1 marginal error err_mu0 + err_muT at each check, "
                              "over all eps-scaling stages", "check");
   }
-  if (!rc) rc = fpk_h5_attr_string(f, "/sb", "reference", "brownian");
+  if (!rc) rc = fpk_h5_attr_string(f, "/sb", "reference", references[r->reference]);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "theta", r->theta);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "sigma", r->sigma);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "T", r->T);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "eps", r->eps);
@@ -437,8 +457,12 @@ static void print_summary(const sb_run *r) {
   const size_t d = r->grid.dim;
   printf("sb          mu0: %s\n", r->mu0.what);
   printf("            muT: %s\n", r->muT.what);
-  printf("            %s, brownian sigma %g, T %g, eps = 2 sigma^2 T = %g (%.2f s)\n", gd,
-         r->sigma, r->T, r->eps, r->wall);
+  if (r->theta > 0)
+    printf("            %s, ou theta %g sigma %g, T %g, eps = 2 sigma^2 sinh(theta T)/theta = %g "
+           "(%.2f s)\n", gd, r->theta, r->sigma, r->T, r->eps, r->wall);
+  else
+    printf("            %s, brownian sigma %g, T %g, eps = 2 sigma^2 T = %g (%.2f s)\n", gd,
+           r->sigma, r->T, r->eps, r->wall);
   printf("sinkhorn    %zu iterations, marginal error %.3g (tol %g)\n", r->ot.iterations,
          r->ot.err_a + r->ot.err_b, r->tol);
   if (r->intervals)

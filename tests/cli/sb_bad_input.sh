@@ -117,7 +117,13 @@ expect "NaN density" 1 "nan.ini:[0-9]+: \[muT\] dataset = '/static/density': /st
   sb "$(h5target nan)" -o "$out"
 expect "unknown method" 1 "\[sample\] method = 'milstein': expected one of exact, em, none" sb "$b" -o "$out" --set sample.method=milstein
 expect "em dt = 0" 1 "\[sample\] dt = '0'" sb "$b" -o "$out" --set sample.method=em --set sample.dt=0
-expect "unknown reference" 1 "\[sb\] reference = 'ou': expected one of brownian" sb "$b" -o "$out" --set sb.reference=ou
+expect "unknown reference" 1 "\[sb\] reference = 'bessel': expected one of brownian, ou" sb "$b" -o "$out" --set sb.reference=bessel
+expect "ou without theta" 1 "\[sb\] theta.*(required|missing)" sb "$b" -o "$out" --set sb.reference=ou
+expect "ou theta = 0" 1 "--set: \[sb\] theta = '0': theta = 0: the OU reference .* needs theta > 0" \
+  sb "$b" -o "$out" --set sb.reference=ou --set sb.theta=0
+expect "ou theta T > 100" 1 "\[sb\] theta = '150': .*theta T = 150 > 100" \
+  sb "$b" -o "$out" --set sb.reference=ou --set sb.theta=150
+expect "theta without ou" 1 "unknown key 'theta' = '1' in \[sb\]" sb "$b" -o "$out" --set sb.theta=1
 # an unconverged solve is a numerical failure (exit 3), with no file either
 expect "max_iter = 2" 3 "Sinkhorn stopped at marginal error .* \(here \[sb\] max_iter = 2, tol = 1e-09\)" \
   sb "$b" -o "$out" --set sb.max_iter=2
