@@ -8,6 +8,11 @@
  * path diagnostics (static and Girsanov KL, kinetic energy) and a Monte Carlo sample (exact or
  * Euler–Maruyama), whose histograms are compared with p_t in L1 beside the sampling floor.
  *
+ * Also written at the output times: the potentials log φ_t, log φ̂_t and the backward drift; with
+ * EM sampling, the Monte Carlo KL along the paths, checked against the static KL (a warning, not
+ * an error, beyond 4 standard errors + KL·dt/T). Progress (--progress): the Sinkhorn iterations,
+ * then one unit per output time, the diagnostics and the sample.
+ *
  * Exit status: 1 on bad input (file:line, key and value named; no output file); 3 when the solve
  * did not converge or a query failed numerically (no output file). */
 #include "app/app.h"
