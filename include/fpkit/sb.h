@@ -226,6 +226,18 @@ typedef struct fpk_sb_sample_result {
   double *cov;      /* [nt][dim][dim] sample covariance (divisor npaths − 1; 0 if npaths = 1) */
   double *paths;    /* [kept][nt][dim] */
   size_t nsteps;    /* EM: steps taken (0 for the exact sampler) */
+  /* EM only (NaN from the exact sampler): Monte Carlo KL(P* ‖ R) along the simulated paths
+   * (docs/sb.md "Path-measure diagnostics"). With u = (b − f)/σ at each step's left point (b the
+   * interpolated forward drift, f the reference's drift, 0 for the Brownian reference) and ΔW =
+   * √h Z the step's own Brownian increment, per path
+   *   L = Σ_steps (u·ΔW + ½|u|² h)   (log dP/dR of the EM chain against the reference walk with
+   *                                   the same steps: exact, not an approximation of it),
+   *   E = Σ_steps ½|u|² h            (the Girsanov integrand along the path; E[L] = E[E]),
+   * plus KL(μ0 ‖ R_0) = 0 (the convention above). kl_mc = mean L, kl_mc_energy = mean E, each
+   * with its standard error sqrt(var/npaths) (var with divisor npaths − 1; NaN for 1 path). Both
+   * estimate the KL of the EM chain, which differs from KL(P* ‖ R) by O(dt) (plus the drift's
+   * interpolation error, O(h²)). */
+  double kl_mc, kl_mc_se, kl_mc_energy, kl_mc_energy_se;
 } fpk_sb_sample_result;
 
 /* After fpk_sb_solve. FPK_EINVAL (message on s) for no solve yet, npaths = 0, nt = 0, an output

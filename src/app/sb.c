@@ -8,6 +8,11 @@
  * path diagnostics (static and Girsanov KL, kinetic energy) and a Monte Carlo sample (exact or
  * Euler–Maruyama), whose histograms are compared with p_t in L1 beside the sampling floor.
  *
+ * Also written at the output times: the potentials log φ_t, log φ̂_t and the backward drift; with
+ * EM sampling, the Monte Carlo KL along the paths, checked against the static KL (a warning, not
+ * an error, beyond 4 standard errors + KL·dt/T). Progress (--progress): the Sinkhorn iterations,
+ * then one unit per output time, the diagnostics and the sample.
+ *
  * Exit status: 1 on bad input (file:line, key and value named; no output file); 3 when the solve
  * did not converge or a query failed numerically (no output file). */
 #include "app/app.h"
@@ -32,6 +37,11 @@
 /* Masses within this of 1 are accepted without normalize (the OT solver's own rule). */
 #define MASS_TOL 1e-9
 #define MAX_KEEP_PATHS 1000
+/* The Monte Carlo KL along EM paths is checked against the static KL: a warning (not an error:
+ * Monte Carlo noise is not a wrong number) when they differ by more than this many standard
+ * errors plus the bias scale kl_static·dt/T of the EM chain (docs/sb.md: the measured O(dt) bias
+ * is 0.07 kl_static·dt/T for the Gaussian cases there). */
+#define KL_MC_SES 4
 
 enum { SAMPLE_EXACT = 0, SAMPLE_EM = 1, SAMPLE_NONE = 2 };
 static const char *const sample_methods[] = {"exact", "em", "none", NULL};
@@ -56,6 +66,9 @@ typedef struct sb_run {
   fpk_ot_result ot;
   double eps, tau_r;
   double *marg, *drift, *mask, *mass, *mean, *cov; /* [nt][N], [nt][d][N], [nt][N], [nt], ... */
+  double *lphi, *lphihat, *bdrift; /* log φ_t, log φ̂_t [nt][N]; backward drift [nt][d][N] */
+  double kl_static;                /* fpk_sb_kl_static (also without [diagnostics]) */
+  int kl_mc_warn;                  /* EM: |kl_mc − kl_static| > KL_MC_SES SE + bias scale */
   fpk_sb_path_diag diag;
   fpk_sb_sample_result smp;
   double *l1, *floor_l1; /* [nt] */
@@ -223,7 +236,8 @@ static void grid_moments(const fpk_grid *g, const double *p, double *mean, doubl
   for (size_t q = 0; q < d * d; q++) cov[q] = S[q] / tot;
 }
 
-static int compute(sb_run *r, int threads, fpk_error *err) {
+static int compute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
+  const int threads = opt->threads;
   const fpk_grid *g = &r->grid;
   const size_t N = g->size, d = g->dim, nt = r->nt;
   fpk_sb_params par;
@@ -234,6 +248,24 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
   if (r->theta > 0) par.theta = r->theta;
   par.ot.tol = r->tol;
   par.ot.max_iter = r->max_iter;
+  /* Progress (src/app/progress.c): the solve's Sinkhorn iterations through the OT module's
+   * callback (total unknown: the ε stages and the stopping rule decide), then one phase whose
+   * units are the stages after it: each output time (potentials, marginal, both drifts), the
+   * diagnostics and the sample. Observes only: the results are the same with it on or off. */
+  fpk_app_progress solve_bar, stages;
+  const size_t nstages = nt + (r->intervals ? 1 : 0) + (r->method != SAMPLE_NONE ? 1 : 0);
+  /* the iteration count has no total: live on a terminal (bar) and in the log; plain prints one
+   * line for the solve, as `fpkit ot` does per solve */
+  if (opt->progress == FPK_PROGRESS_PLAIN)
+    fpk_app_status(opt->progress, "sb solve: Sinkhorn at eps = 2 sigma^2 T = %g, tol %g",
+                   2 * r->sigma * r->sigma * r->T, r->tol);
+  fpk_app_progress_start(&solve_bar, opt->progress == FPK_PROGRESS_BAR ? FPK_PROGRESS_BAR
+                                                                        : FPK_PROGRESS_NONE,
+                         "sb solve", "iterations", 0, 0);
+  if (fpk_app_progress_on(&solve_bar)) {
+    par.ot.progress = fpk_app_progress_cb;
+    par.ot.progress_user = &solve_bar;
+  }
   fpk_sb *s = fpk_sb_alloc(g, &par, err);
   if (!s) return err->status;
   int rc = FPK_SUCCESS;
@@ -245,13 +277,18 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
   r->cov = malloc(nt * d * d * sizeof *r->cov);
   r->l1 = malloc(nt * sizeof *r->l1);
   r->floor_l1 = malloc(nt * sizeof *r->floor_l1);
+  r->lphi = malloc(nt * N * sizeof *r->lphi);
+  r->lphihat = malloc(nt * N * sizeof *r->lphihat);
+  r->bdrift = malloc(nt * d * N * sizeof *r->bdrift);
   unsigned char *mk = malloc(N);
   if (!r->marg || !r->drift || !r->mask || !r->mass || !r->mean || !r->cov || !r->l1 ||
-      !r->floor_l1 || !mk) {
+      !r->floor_l1 || !r->lphi || !r->lphihat || !r->bdrift || !mk) {
     rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for the bridge's fields");
     goto done;
   }
-  if ((rc = fpk_sb_solve(s, r->mu0.p, r->muT.p, &r->ot))) {
+  rc = fpk_sb_solve(s, r->mu0.p, r->muT.p, &r->ot);
+  fpk_app_progress_end(&solve_bar);
+  if (rc) {
     /* the library names its own parameters (ot.max_iter): say which keys set them here */
     fpk_error_set(err, rc, "%s (here [sb] max_iter = %zu, tol = %g)", fpk_sb_errmsg(s),
                   r->max_iter, r->tol);
@@ -265,9 +302,19 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
   if (r->nhist) memcpy(r->history, h, r->nhist * sizeof *h);
   r->eps = fpk_sb_eps(s);
   r->tau_r = fpk_sb_resolved_tau(s);
+  if ((rc = fpk_sb_kl_static(s, &r->kl_static))) {
+    fpk_error_set(err, rc, "sb: static KL: %s", fpk_sb_errmsg(s));
+    goto done;
+  }
+  fpk_app_progress_start(&stages, opt->progress, "sb", "stages", nstages, 0);
   for (size_t k = 0; k < nt && !rc; k++) {
     const double t = r->times[k];
+    snprintf(stages.phase, sizeof stages.phase, "sb t = %g", t);
+    fpk_app_progress_update(&stages, k);
     if ((rc = fpk_sb_marginal(s, t, r->marg + k * N, NULL, &r->mass[k])) ||
+        (rc = fpk_sb_log_phi(s, t, r->lphi + k * N)) ||
+        (rc = fpk_sb_log_phi_hat(s, t, r->lphihat + k * N)) ||
+        (rc = fpk_sb_backward_drift(s, t, r->bdrift + k * d * N, NULL)) ||
         (rc = fpk_sb_drift(s, t, r->drift + k * d * N, mk))) {
       fpk_error_set(err, rc, "sb: at t = %g: %s", t, fpk_sb_errmsg(s));
       break;
@@ -275,8 +322,12 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
     for (size_t i = 0; i < N; i++) r->mask[k * N + i] = mk[i];
     grid_moments(g, r->marg + k * N, r->mean + k * d, r->cov + k * d * d);
   }
+  snprintf(stages.phase, sizeof stages.phase, "sb diagnostics");
+  if (!rc) fpk_app_progress_update(&stages, nt);
   if (!rc && r->intervals && (rc = fpk_sb_path_diagnostics(s, r->intervals, &r->diag)))
     fpk_error_set(err, rc, "sb: diagnostics: %s", fpk_sb_errmsg(s));
+  snprintf(stages.phase, sizeof stages.phase, "sb sample %s", sample_methods[r->method]);
+  if (!rc) fpk_app_progress_update(&stages, nt + (r->intervals ? 1 : 0));
   if (!rc && r->method != SAMPLE_NONE) {
     fpk_sb_sample_params sp;
     fpk_sb_sample_params_init(&sp);
@@ -301,7 +352,14 @@ static int compute(sb_run *r, int threads, fpk_error *err) {
       }
       r->l1[k] = l1, r->floor_l1[k] = fl;
     }
+    if (!rc && r->method == SAMPLE_EM)
+      r->kl_mc_warn = isfinite(r->smp.kl_mc_se) && /* one path: no standard error, no check */
+                      !(fabs(r->smp.kl_mc - r->kl_static) <=
+                        KL_MC_SES * r->smp.kl_mc_se + fabs(r->kl_static) * r->dt / r->T);
   }
+  snprintf(stages.phase, sizeof stages.phase, "sb");
+  if (!rc) stages.done = nstages;
+  fpk_app_progress_end(&stages);
 done:
   free(mk);
   fpk_sb_free(s);
@@ -372,6 +430,18 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   if (!rc) rc = write_field(f, g, "/sb/mask", 1, tc, "t", r->mask, NULL,
                             "1 where p_t underflows (the drift there is the kernel formula's "
                             "finite extrapolation), else 0");
+  if (!rc) rc = write_field(f, g, "/sb/log_phi", 1, tc, "t", r->lphi, NULL,
+                            "log phi_t, the backward Schroedinger potential as a density per unit "
+                            "volume (gauge of fpkit/sb.h; -inf where zero), [t][y][x] "
+                            "(fpk_sb_log_phi); p_t = V exp(log_phi + log_phi_hat), V the cell "
+                            "volume");
+  if (!rc) rc = write_field(f, g, "/sb/log_phi_hat", 1, tc, "t", r->lphihat, NULL,
+                            "log phi_hat_t, the forward Schroedinger potential (-inf where zero), "
+                            "[t][y][x] (fpk_sb_log_phi_hat)");
+  if (!rc) rc = write_field(f, g, "/sb/backward_drift", 2, tcomp, "t component", r->bdrift,
+                            "length/time", "backward drift sigma^2 grad log phi_hat_t at the "
+                            "cell centres, [t][component][y][x] (fpk_sb_backward_drift); drift + "
+                            "backward_drift = sigma^2 grad log p_t");
   if (!rc && r->nhist) {
     rc = fpk_h5_index_dim(f, "/sb/check", r->nhist);
     if (!rc) rc = write_data(f, "/sb/history", 1, &r->nhist, r->history, NULL,
@@ -392,10 +462,10 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "marginal_error", r->ot.err_a + r->ot.err_b);
   if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "normalize", (uint64_t)r->normalize);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "wall_seconds", r->wall);
+  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kl_static", r->kl_static);
   if (!rc && r->intervals) {
     const fpk_sb_path_diag *D = &r->diag;
-    rc = fpk_h5_attr_double(f, "/sb", "kl_static", D->kl_static);
-    if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kl_girsanov", D->kl_girsanov);
+    rc = fpk_h5_attr_double(f, "/sb", "kl_girsanov", D->kl_girsanov);
     if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kinetic", D->kinetic);
     if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kl_strips", D->kl_strips);
     if (!rc) rc = fpk_h5_attr_double(f, "/sb", "kinetic_strips", D->kinetic_strips);
@@ -447,6 +517,15 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
     if (!rc) rc = fpk_h5_attr_u64(f, "/sample", "kept", S->kept);
     if (!rc && r->method == SAMPLE_EM) rc = fpk_h5_attr_double(f, "/sample", "dt", r->dt);
     if (!rc && r->method == SAMPLE_EM) rc = fpk_h5_attr_u64(f, "/sample", "steps", S->nsteps);
+    if (!rc && r->method == SAMPLE_EM) { /* the Monte Carlo KL along the paths (fpkit/sb.h) */
+      rc = fpk_h5_attr_double(f, "/sample", "kl_mc", S->kl_mc);
+      if (!rc) rc = fpk_h5_attr_double(f, "/sample", "kl_mc_se", S->kl_mc_se);
+      if (!rc) rc = fpk_h5_attr_double(f, "/sample", "kl_mc_energy", S->kl_mc_energy);
+      if (!rc) rc = fpk_h5_attr_double(f, "/sample", "kl_mc_energy_se", S->kl_mc_energy_se);
+      if (!rc) rc = fpk_h5_attr_double(f, "/sample", "kl_mc_bias_scale",
+                                       fabs(r->kl_static) * r->dt / r->T);
+      if (!rc) rc = fpk_h5_attr_u64(f, "/sample", "kl_mc_warning", (uint64_t)r->kl_mc_warn);
+    }
   }
   return rc;
 }
@@ -470,6 +549,11 @@ static void print_summary(const sb_run *r) {
            r->diag.kl_static, r->diag.kl_girsanov,
            fabs(r->diag.kl_girsanov - r->diag.kl_static) / fabs(r->diag.kl_static),
            r->diag.kinetic);
+  if (r->method == SAMPLE_EM)
+    printf("kl mc       %.6g +- %.2g along the EM paths (%+.2f SE from static %.8g; "
+           "energy form %.6g +- %.2g)\n", r->smp.kl_mc, r->smp.kl_mc_se,
+           (r->smp.kl_mc - r->kl_static) / r->smp.kl_mc_se, r->kl_static, r->smp.kl_mc_energy,
+           r->smp.kl_mc_energy_se);
   printf("%10s %14s %14s", "t", "mean[0]", "cov[0][0]");
   if (r->method != SAMPLE_NONE) printf(" %10s %10s", "L1 sample", "floor");
   printf("\n");
@@ -485,6 +569,7 @@ static void release(sb_run *r) {
   for (int i = 0; i < 2; i++) free(ms[i]->p), free(ms[i]->t), free(ms[i]->mass);
   free(r->marg), free(r->drift), free(r->mask), free(r->mass), free(r->mean), free(r->cov);
   free(r->l1), free(r->floor_l1), free(r->history);
+  free(r->lphi), free(r->lphihat), free(r->bdrift);
   fpk_sb_sample_result_free(&r->smp);
   fpk_config_free(r->cfg);
 }
@@ -501,8 +586,19 @@ static int execute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
   fpk_h5 *f = fpk_app_create_output(opt, r->output, inputs, ninputs, err);
   if (!f) return err->status;
   const double t0 = omp_get_wtime();
-  int rc = compute(r, opt->threads, err);
+  int rc = compute(r, opt, err);
   r->wall = omp_get_wtime() - t0;
+  if (!rc && r->kl_mc_warn) { /* Monte Carlo noise is not a wrong number: a warning */
+    char w[640];
+    snprintf(w, sizeof w, "the Monte Carlo KL along the EM paths, %.6g +- %.2g, differs from the "
+             "static KL %.8g by more than %d standard errors + the bias scale KL dt/T = %.2g: "
+             "lower [sample] dt, or refine the grid (EM interpolates the drift between cell "
+             "centres), or raise [sample] paths (docs/sb.md)", r->smp.kl_mc,
+             r->smp.kl_mc_se, r->kl_static, KL_MC_SES, fabs(r->kl_static) * r->dt / r->T);
+    fpk_app_progress_clear(opt->progress);
+    fprintf(stderr, "fpkit: warning: %s\n", w);
+    fpk_app_log(FPK_LOG_WARN, "%s", w);
+  }
   if (!rc && !r->ot.converged)
     rc = fpk_error_set(err, FPK_ENUMERIC,
                        "sb: Sinkhorn did not converge (marginal error %.3g > [sb] tol = %g after "

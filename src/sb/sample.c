@@ -105,6 +105,7 @@ static int alloc_result(const fpk_sb_sample_params *p, const fpk_grid *g,
     return FPK_ENOMEM;
   }
   memcpy(r->t, p->t, nt * sizeof(double));
+  r->kl_mc = r->kl_mc_se = r->kl_mc_energy = r->kl_mc_energy_se = NAN; /* set by EM only */
   return FPK_SUCCESS;
 }
 
@@ -412,6 +413,40 @@ static void interp_drift(const fpk_grid *g, const double *D, const double *x, do
   }
 }
 
+/* The reference's drift f(x, t) at x: zero for the Brownian reference dX = σ dW. A reference
+ * with a drift (OU: f = −θx) returns it here; the forward drift tabulated by fpk_sb_drift is
+ * then f + σ²∇log φ_t and the Girsanov integrand u = (b − f)/σ of the KL estimate below. */
+static void reference_drift(fpk_sb *s, const double *x, double t, double *f) {
+  (void)x, (void)t;
+  for (size_t a = 0; a < view(s).g->dim; a++) f[a] = 0;
+}
+
+/* Per-block statistics of the two per-path KL estimators L and E (fpkit/sb.h): count, means and
+ * co-moments Σ(L − L̄)², Σ(E − Ē)², two passes over the block's values. */
+enum { KLS_N, KLS_ML, KLS_ME, KLS_LL, KLS_EE, KLS_SIZE };
+static void block_kl(const double *L, const double *E, size_t nb, double *st) {
+  double ml = 0, me = 0, ll = 0, ee = 0;
+  for (size_t i = 0; i < nb; i++) ml += L[i], me += E[i];
+  ml /= (double)nb, me /= (double)nb;
+  for (size_t i = 0; i < nb; i++) ll += (L[i] - ml) * (L[i] - ml), ee += (E[i] - me) * (E[i] - me);
+  st[KLS_N] = (double)nb, st[KLS_ML] = ml, st[KLS_ME] = me, st[KLS_LL] = ll, st[KLS_EE] = ee;
+}
+
+/* Block statistics merged in block order (Chan, Golub & LeVeque 1979), as reduce_moments. */
+static void reduce_kl(const double *st, size_t nblocks, fpk_sb_sample_result *r) {
+  double n = 0, ml = 0, me = 0, ll = 0, ee = 0;
+  for (size_t b = 0; b < nblocks; b++) {
+    const double *q = st + b * KLS_SIZE, nb = q[KLS_N], nn = n + nb;
+    const double dl = q[KLS_ML] - ml, de = q[KLS_ME] - me, w = n * nb / nn;
+    ll += q[KLS_LL] + dl * dl * w, ee += q[KLS_EE] + de * de * w;
+    ml += dl * nb / nn, me += de * nb / nn;
+    n = nn;
+  }
+  r->kl_mc = ml, r->kl_mc_energy = me;
+  r->kl_mc_se = n > 1 ? sqrt(ll / (n - 1) / n) : NAN;
+  r->kl_mc_energy_se = n > 1 ? sqrt(ee / (n - 1) / n) : NAN;
+}
+
 int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 1, "em");
   if (rc) return rc;
@@ -447,11 +482,12 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
   uint64_t *cnt = calloc((size_t)nth * nt * N, sizeof(uint64_t));
   uint64_t *out = calloc((size_t)nth * nt, sizeof(uint64_t));
   double *st = malloc(nblocks * nt * ns * sizeof(double));
-  int fail = !tl || !hl || !after || !D || !cdf || !cnt || !out || !st;
+  double *klst = malloc(nblocks * KLS_SIZE * sizeof(double)); /* block_kl per block */
+  int fail = !tl || !hl || !after || !D || !cdf || !cnt || !out || !st || !klst;
   if (!fail && alloc_result(p, g, r)) fail = 1;
 #define EM_FREE() \
   (free(nk), free(hk), free(tl), free(hl), free(after), free(D), free(cdf), free(cnt), free(out), \
-   free(st))
+   free(st), free(klst))
   if (fail) {
     EM_FREE();
     return nomem(s, "em");
@@ -483,15 +519,18 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
     double *x = malloc(FPK_MC_BLOCK * d * sizeof(double));
     uint32_t *w = malloc(4 * FPK_MC_BLOCK * sizeof(uint32_t));
     void *scratch = aligned_alloc(64, FPK_RNG_SCRATCH(FPK_MC_BLOCK));
-    if (!z || !xs || !x || !w || !scratch) {
+    /* per path: L = Σ u·ΔW + ½|u|²h and E = Σ ½|u|²h (fpkit/sb.h, kl_mc) */
+    double *L = malloc(2 * FPK_MC_BLOCK * sizeof(double)), *E = L ? L + FPK_MC_BLOCK : NULL;
+    if (!z || !xs || !x || !w || !scratch || !L) {
 #pragma omp atomic write
       fail = 1;
     }
 #pragma omp for schedule(dynamic)
     for (size_t b = 0; b < nblocks; b++) {
-      if (!z || !xs || !x || !w || !scratch) continue;
+      if (!z || !xs || !x || !w || !scratch || !L) continue;
       const size_t p0 = b * FPK_MC_BLOCK, nb = np - p0 < FPK_MC_BLOCK ? np - p0 : FPK_MC_BLOCK;
       draw_x0(p->seed, p0, nb, g, cdf, last, x, NULL, w);
+      for (size_t i = 0; i < nb; i++) L[i] = 0, E[i] = 0;
       size_t k = 0;
       for (size_t l = 0; l <= nsteps; l++) {
         while (k < nt && after[k] == l) { /* outputs reached after l steps */
@@ -504,18 +543,28 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
           fpk_rng_block(p->seed, p0, nb, (FPK_RNG_STEP0 + l * d) / FPK_RNG_PER_CALL,
                         (nst * d + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL, z, nb, scratch);
         }
-        const double h = hl[l], sq = sigma * sqrt(h);
+        const double h = hl[l], sh = sqrt(h), sq = sigma * sh;
         const double *Dl = D + l * d * N, *zl = z + (l % fill) * d * nb;
         for (size_t i = 0; i < nb; i++) {
-          double bx[2];
+          double bx[2], fx[2], uw = 0, uu = 0;
           interp_drift(g, Dl, x + i * d, bx);
+          reference_drift(s, x + i * d, tl[l], fx);
+          /* Girsanov along the path: the EM transition N(x + bh, σ²h) against the reference's
+           * N(x + fh, σ²h) at the point reached, x' − x − fh = (b − f)h + σ√h Z, has the log
+           * ratio u·√h Z + ½|u|²h, u = (b − f)/σ */
+          for (size_t a = 0; a < d; a++) {
+            const double u = (bx[a] - fx[a]) / sigma;
+            uw += u * sh * zl[a * nb + i], uu += u * u;
+          }
+          L[i] += uw + 0.5 * uu * h, E[i] += 0.5 * uu * h;
           for (size_t a = 0; a < d; a++) x[i * d + a] += bx[a] * h + sq * zl[a * nb + i];
         }
       }
       block_outputs(g, nt, p0, nb, xs, cnt + (size_t)me * nt * N, out + (size_t)me * nt,
                     st + b * nt * ns, r);
+      block_kl(L, E, nb, klst + b * KLS_SIZE);
     }
-    free(z), free(xs), free(x), free(w), free(scratch);
+    free(z), free(xs), free(x), free(w), free(scratch), free(L);
   }
   if (!fail) {
     for (int th = 1; th < nth; th++) {
@@ -523,6 +572,7 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
       for (size_t k = 0; k < nt; k++) out[k] += out[(size_t)th * nt + k];
     }
     finish(g, nt, np, cnt, out, st, nblocks, r);
+    reduce_kl(klst, nblocks, r);
   }
   EM_FREE();
 #undef EM_FREE

@@ -345,6 +345,9 @@ if sb is not None:
     check(dims(sb, "marginal") == ("t", "y", "x") and np.array_equal(sb["t"].values, sb_t),
           "/sb/marginal dims")
     check(dims(sb, "drift") == ("t", "component", "y", "x"), "/sb/drift dims")
+    check(dims(sb, "backward_drift") == ("t", "component", "y", "x"), "/sb/backward_drift dims")
+    check(dims(sb, "log_phi") == ("t", "y", "x") and dims(sb, "log_phi_hat") == ("t", "y", "x"),
+          "/sb/log_phi, log_phi_hat dims")
     check(dims(sb, "cov") == ("t", "component", "component2"), "/sb/cov dims")
 smp = S.get("/sample")
 if smp is not None:
