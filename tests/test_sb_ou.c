@@ -364,6 +364,18 @@ static void test_samplers(void **state) {
       assert_true(fabs(zm) <= (em ? 6 : 4.5));
       assert_true(fabs(zv) <= (em ? 6 : 4.5));
     }
+    if (em) {
+      /* KL(P* ‖ R) along the EM paths with u = (b − f)/σ, f = −θx: within 4 standard errors plus
+       * the O(dt) bias scale KL·dt/T of the static value (a missing f would be off by O(1)) */
+      double kl;
+      assert_int_equal(fpk_sb_kl_static(c.sb, &kl), FPK_SUCCESS);
+      const double tolL = 4 * r.kl_mc_se + kl * sp.dt / c.T;
+      const double tolE = 4 * r.kl_mc_energy_se + kl * sp.dt / c.T;
+      print_message("OU KL static %.6g, MC %.6g +- %.2g, energy %.6g +- %.2g\n", kl, r.kl_mc,
+                    r.kl_mc_se, r.kl_mc_energy, r.kl_mc_energy_se);
+      assert_true(fabs(r.kl_mc - kl) <= tolL);
+      assert_true(fabs(r.kl_mc_energy - kl) <= tolE);
+    }
     fpk_sb_sample_result_free(&r);
   }
   free_case(&c);

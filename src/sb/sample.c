@@ -413,12 +413,13 @@ static void interp_drift(const fpk_grid *g, const double *D, const double *x, do
   }
 }
 
-/* The reference's drift f(x, t) at x: zero for the Brownian reference dX = σ dW. A reference
- * with a drift (OU: f = −θx) returns it here; the forward drift tabulated by fpk_sb_drift is
- * then f + σ²∇log φ_t and the Girsanov integrand u = (b − f)/σ of the KL estimate below. */
+/* The reference's drift f(x, t) at x: −θx (0 for the Brownian reference dX = σ dW). The forward
+ * drift tabulated by fpk_sb_drift is f + σ²∇log φ_t and the Girsanov integrand of the KL estimate
+ * below u = (b − f)/σ. */
 static void reference_drift(fpk_sb *s, const double *x, double t, double *f) {
-  (void)x, (void)t;
-  for (size_t a = 0; a < view(s).g->dim; a++) f[a] = 0;
+  (void)t;
+  const double theta = view(s).theta; /* f = −θx (0: Brownian) */
+  for (size_t a = 0; a < view(s).g->dim; a++) f[a] = -theta * x[a];
 }
 
 /* Per-block statistics of the two per-path KL estimators L and E (fpkit/sb.h): count, means and
