@@ -630,6 +630,26 @@ int sb_ipf_backward_drift(sb_ipf *s, double t, double *drift, unsigned char *mas
   return drift_at(s, t, -1, drift, mask);
 }
 
+int sb_ipf_kl_static(sb_ipf *s, double *kl) {
+  fpk_error_clear(&s->err);
+  if (!s->solved)
+    return fpk_error_set(&s->err, FPK_EINVAL, "sb ipf: no successful solve to query");
+  const size_t n = s->n, K = s->nout - 1;
+  const double *f0 = s->phat_v, *u0 = s->phi_v, *fT = s->phat_v + K * n, *uT = s->phi_v + K * n;
+  const double l0 = s->phat_ls[0] + s->phi_ls[0], lT = s->phat_ls[K] + s->phi_ls[K];
+  double acc = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    if (f0[i] > 0.0 && u0[i] > 0.0 && s->a[i] > 0.0) {
+      const double lphat = s->phat_ls[0] + log(f0[i]);
+      acc += exp(l0 + log(f0[i]) + log(u0[i])) * (lphat - log(s->a[i]));
+    }
+    if (fT[i] > 0.0 && uT[i] > 0.0)
+      acc += exp(lT + log(fT[i]) + log(uT[i])) * (s->phi_ls[K] + log(uT[i]));
+  }
+  *kl = acc;
+  return FPK_SUCCESS;
+}
+
 int sb_ipf_duality_sums(sb_ipf *s, const double *p0, const double *uT, double *sums) {
   fpk_error_clear(&s->err);
   const size_t n = s->n, N = s->N;

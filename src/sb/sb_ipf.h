@@ -86,6 +86,12 @@ int sb_ipf_drift(sb_ipf *s, double t, double *drift, unsigned char *mask);
  * the cell, only for non-additive noise); differences and mask as sb_ipf_drift. */
 int sb_ipf_backward_drift(sb_ipf *s, double t, double *drift, unsigned char *mask);
 
+/* KL(π* ‖ R_0T) of the discrete plan π_ij = φ̂_0(i) K_ij φ_T(j) against R_ij = a_i K_ij, K = the
+ * chain's N-step transition matrix (R_0 = a, the convention of fpk_sb_kl_static), in closed form
+ * from the potentials: Σ_i p_0(i) log(φ̂_0(i)/a_i) + Σ_j p_T(j) log φ_T(j) (φ̂ in cell masses);
+ * no propagation. FPK_EINVAL before a solve. */
+int sb_ipf_kl_static(sb_ipf *s, double *kl);
+
 /* Discrete duality check (tests): propagates p0 forward and uT backward through every level
  * with the solver's two steps (no rescaling) and writes sums[n] = Σ_i u_n(i) p_n(i), n = 0..N. */
 int sb_ipf_duality_sums(sb_ipf *s, const double *p0, const double *uT, double *sums);
