@@ -18,6 +18,7 @@
 #include "fpk_test.h"
 #include "fpk_test_sb.h"
 #include "fpkit/exact.h"
+#include "fpkit/fv.h"
 #include "fpkit/sb.h"
 #include "fpkit/sde.h"
 #include "fp/fv_internal.h"
@@ -373,6 +374,75 @@ static void test_stationary_multiplicative(void **state) {
   assert_in_range_d(order, 1.7, 2.3);
 }
 
+/* A time-dependent reference whose own law at T is b: the bridge is the reference, so p_t must be
+ * the implicit-Euler FV solution (fpk_fv, which assembles L at the end of each step as the IPF
+ * does) to rounding, and the forward drift the model's f. Assembling at the start of the steps
+ * instead would differ by O(dt) = 1e-2. */
+static void test_time_dependent_reference(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const char *names[1] = {"k"};
+  const double vals[1] = {3};
+  fpk_expr_spec es = {.dim = 1,
+                      .drift = {"-x + 2*sin(k*t)"},
+                      .noise = {"0.6 + 0.2*cos(x)"},
+                      .nparams = 1,
+                      .param_names = names,
+                      .param_values = vals};
+  fpk_model *m = fpk_model_expr_alloc(&es, &err);
+  if (!m) fail_msg("%s", err.msg);
+  assert_false(m->flags & FPK_MODEL_AUTONOMOUS);
+  fpk_grid g = grid1(160, -5, 5, FPK_BC_REFLECTING);
+  const size_t n = g.size;
+  const double V = g.cell_volume, dt = 0.01, ts[3] = {0.25, 0.5, 0.75};
+  double *a = malloc(n * sizeof *a), *dens = malloc(n * sizeof *dens);
+  double *ref = malloc(4 * n * sizeof *ref), *p = malloc(n * sizeof *p);
+  const double m0[1] = {-1}, S0[1] = {0.25};
+  fpk_gaussian G0 = fpk_test_gaussian(1, m0, S0);
+  density_weights(&g, &G0, a);
+  fpk_fv *fv = fpk_fv_alloc(&g, m, fpk_fv_implicit_euler, dt, &err);
+  if (!fv) fail_msg("%s", err.msg);
+  for (size_t i = 0; i < n; i++) dens[i] = a[i] / V;
+  assert_int_equal(fpk_fv_set_density(fv, 0, dens), FPK_SUCCESS);
+  const double tt[4] = {0.25, 0.5, 0.75, 1};
+  for (size_t k = 0; k < 4; k++) {
+    assert_int_equal(fpk_fv_evolve(fv, tt[k]), FPK_SUCCESS);
+    const double *q = fpk_fv_density(fv);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += q[i] * V;
+    for (size_t i = 0; i < n; i++) ref[k * n + i] = q[i] * V / sum;
+  }
+  sb_ipf *s = make_ipf(&g, m, 1, dt, 3, ts);
+  if (sb_ipf_solve(s, a, ref + 3 * n)) fail_msg("%s", sb_ipf_errmsg(s));
+  size_t nh;
+  const double *hist = sb_ipf_history(s, &nh);
+  print_message("time-dependent reference: %zu IPF iteration(s), error %.2e\n", nh, hist[nh - 1]);
+  assert_true(nh <= 2);
+  double *drift = malloc(n * sizeof *drift), *f = malloc(n * sizeof *f), *x = malloc(n * sizeof *x);
+  for (size_t i = 0; i < n; i++) x[i] = fpk_grid_center(&g, 0, i);
+  for (size_t k = 0; k < 4; k++) {
+    assert_int_equal(sb_ipf_marginal(s, tt[k], p, NULL, NULL), FPK_SUCCESS);
+    double l1 = 0, ed = 0;
+    for (size_t i = 0; i < n; i++) l1 += fabs(p[i] - ref[k * n + i]);
+    assert_int_equal(sb_ipf_drift(s, tt[k], drift, NULL), FPK_SUCCESS);
+    assert_int_equal(fpk_model_drift(m, tt[k], n, x, f, &err), FPK_SUCCESS);
+    for (size_t i = 0; i < n; i++) ed = fmax(ed, fabs(drift[i] - f[i]));
+    print_message("  t = %.2f: L1 to fpk_fv %.2e, max |drift - f| %.2e\n", tt[k], l1, ed);
+    assert_true(l1 < 1e-12);
+    assert_true(ed < 1e-9);
+  }
+  free(a);
+  free(dens);
+  free(ref);
+  free(p);
+  free(drift);
+  free(f);
+  free(x);
+  fpk_fv_free(fv);
+  sb_ipf_free(s);
+  fpk_model_free(m);
+}
+
 /* ---- 3. double-well reference, Monte Carlo of the bridge SDE ----------------------------- */
 
 /* Linear interpolation of a cell-centred field f (1D) at x, constant beyond the outer centres. */
@@ -643,6 +713,7 @@ int main(void) {
       cmocka_unit_test(test_brownian_order_1d),
       cmocka_unit_test(test_brownian_2d),
       cmocka_unit_test(test_stationary_multiplicative),
+      cmocka_unit_test(test_time_dependent_reference),
       cmocka_unit_test(test_double_well_mc),
       cmocka_unit_test(test_mask),
       cmocka_unit_test(test_bad_input),
