@@ -21,6 +21,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,7 @@ struct sb_ipf {
   double *phat_v, *phat_ls; /* nout × n values (max 1) and nout log scales: φ̂ in cell masses */
   double *phi_v, *phi_ls;   /* the same for φ */
   double *w1, *w2, *w3;     /* n scratch */
+  double *num;              /* n: the end marginal without the cells where the potential underflows */
   double *xc, *fb, *sg, *xs, *grad; /* d × n: centres, drift, noise, shifted points, gradient */
   unsigned char *valid;             /* n */
   double sigma_min, logV;
@@ -79,6 +81,7 @@ void sb_ipf_free(sb_ipf *s) {
   free(s->w1);
   free(s->w2);
   free(s->w3);
+  free(s->num);
   free(s->xc);
   free(s->fb);
   free(s->sg);
@@ -218,6 +221,7 @@ sb_ipf *sb_ipf_alloc(const fpk_grid *g, const sb_ipf_params *p, fpk_error *err) 
   s->w1 = malloc(n * sizeof(double));
   s->w2 = malloc(n * sizeof(double));
   s->w3 = malloc(n * sizeof(double));
+  s->num = malloc(n * sizeof(double));
   s->xc = malloc(d * n * sizeof(double));
   s->fb = malloc(d * n * sizeof(double));
   s->sg = malloc(d * n * sizeof(double));
@@ -225,7 +229,7 @@ sb_ipf *sb_ipf_alloc(const fpk_grid *g, const sb_ipf_params *p, fpk_error *err) 
   s->grad = malloc(d * n * sizeof(double));
   s->valid = malloc(n);
   if (!s->a || !s->b || !s->phat_v || !s->phi_v || !s->phat_ls || !s->phi_ls || !s->w1 || !s->w2 ||
-      !s->w3 || !s->xc || !s->fb || !s->sg || !s->xs || !s->grad || !s->valid) {
+      !s->w3 || !s->num || !s->xc || !s->fb || !s->sg || !s->xs || !s->grad || !s->valid) {
     rc = fpk_error_set(err, FPK_ENOMEM, "sb ipf: out of memory for a grid of %zu cells and %zu "
                        "output times", n, s->nout);
     goto fail;
@@ -352,17 +356,38 @@ static double l1_error(size_t n, const double *u, double lu, const double *v, do
   return e;
 }
 
-/* The refusal when a propagated potential underflows inside the support of an end marginal. */
-static int underflow_refusal(sb_ipf *s, const char *what, const char *where, size_t cell) {
+/* num = m, except 0 where the potential v (max 1) is below DBL_MIN: there the ratio m/v has lost
+ * its digits, and the cell is dropped from the marginal for this half-step. Returns the mass so
+ * dropped; *first is the first such cell (n if none). */
+static double drop_underflow(size_t n, const double *m, const double *v, double *num,
+                             size_t *first) {
+  double lost = 0.0;
+  *first = n;
+  for (size_t i = 0; i < n; i++) {
+    num[i] = m[i];
+    if (m[i] > 0.0 && !(v[i] >= DBL_MIN)) {
+      lost += m[i];
+      num[i] = 0.0;
+      if (*first == n) *first = i;
+    }
+  }
+  return lost;
+}
+
+/* The refusal when a propagated potential underflows on cells holding mass of an end marginal. */
+static int underflow_refusal(sb_ipf *s, const char *what, const char *where, size_t cell,
+                             double lost) {
   /* The largest distance between the supports of a and b (their bounding boxes), the scale of
-   * the reference kernel's dynamic range d²/(2σ²T). */
+   * the reference kernel's dynamic range d²/(2σ²T); cells below tol/n, which hold less than tol
+   * together, do not count (densities positive on the whole box would give its diagonal). */
+  const double thr = s->p.tol / (double)s->n;
   double d2 = 0.0;
   for (size_t ax = 0; ax < s->d; ax++) {
     double alo = INFINITY, ahi = -INFINITY, blo = INFINITY, bhi = -INFINITY;
     for (size_t j = 0; j < s->n; j++) {
       const double x = s->xc[ax * s->n + j];
-      if (s->a[j] > 0.0) alo = fmin(alo, x), ahi = fmax(ahi, x);
-      if (s->b[j] > 0.0) blo = fmin(blo, x), bhi = fmax(bhi, x);
+      if (s->a[j] >= thr) alo = fmin(alo, x), ahi = fmax(ahi, x);
+      if (s->b[j] >= thr) blo = fmin(blo, x), bhi = fmax(bhi, x);
     }
     const double dd = fmax(bhi - alo, ahi - blo);
     d2 += dd * dd;
@@ -370,13 +395,17 @@ static int underflow_refusal(sb_ipf *s, const char *what, const char *where, siz
   const double sig = s->sigma_min, T = s->p.T;
   double x[FPK_MAX_DIM];
   fpk_grid_point(&s->g, cell, x);
+  char tail[96] = "";
+  if (lost < 1e-3) snprintf(tail, sizeof tail, ", or (only far tails are lost) raise tol above %.3g", 2 * lost);
   return fpk_error_set(
       &s->err, FPK_ENUMERIC,
-      "sb ipf: %s underflows (below 1e-308 of its largest value) at cell %zu (x = %g%s) inside "
-      "the support of %s: sigma = %g is too small for this box and horizon (T = %g, largest "
-      "distance between the supports %g, d^2/(2 sigma^2 T) = %.0f; the FP-based bridge is "
-      "reliable for d^2/(2 sigma^2 T) < ~690): raise sigma or T, or bring the marginals closer",
-      what, cell, x[0], s->d > 1 ? ", ..." : "", where, sig, T, sqrt(d2), d2 / (2 * sig * sig * T));
+      "sb ipf: %s underflows (below 1e-308 of its largest value) on cells holding %.3g of the "
+      "mass of %s (tol = %g; the first at cell %zu, x = %g%s): sigma = %g is too small for this "
+      "box and horizon (T = %g, largest distance between the supports %g, d^2/(2 sigma^2 T) = "
+      "%.0f; the FP-based bridge is reliable for d^2/(2 sigma^2 T) < ~690): raise sigma or T, "
+      "or bring the marginals closer%s",
+      what, lost, where, s->p.tol, cell, x[0], s->d > 1 ? ", ..." : "", sig, T, sqrt(d2),
+      d2 / (2 * sig * sig * T), tail);
 }
 
 static int check_marginal(sb_ipf *s, const double *in, double *out, const char *name) {
@@ -410,18 +439,26 @@ int sb_ipf_solve(sb_ipf *s, const double *a, const double *b) {
   /* φ_N = 1 gives φ_0 = 1 exactly: Mᵀ1 = 1 (M is column-stochastic). */
   for (size_t i = 0; i < n; i++) phi[i] = 1.0;
   double e0 = INFINITY;
+  /* Cells where a potential underflows are dropped from the marginal divided by it (their mass
+   * then counts in the marginal error): far tails of densities that are positive on the whole
+   * box must not stop a bridge whose mass is well inside the reliable range. When the dropped
+   * mass reaches tol/2 the bridge cannot converge: refused. */
+  const double max_lost = 0.5 * s->p.tol;
+  memcpy(s->num, s->a, n * sizeof *s->num);
   for (size_t it = 0; it < s->p.max_iter; it++) {
-    divide_log(n, s->a, phi, lphi, phat, &lphat); /* φ̂_0 = a/φ_0 */
+    size_t cell;
+    divide_log(n, s->num, phi, lphi, phat, &lphat); /* φ̂_0 = a/φ_0 */
     if ((rc = forward(s, phat, &lphat))) return rc;
-    for (size_t i = 0; i < n; i++)
-      if (s->b[i] > 0.0 && !(phat[i] >= DBL_MIN))
-        return underflow_refusal(s, "phi_hat_T (the reference's law at T from a)", "b", i);
-    divide_log(n, s->b, phat, lphat, phi, &lphi); /* φ_N = b/φ̂_N */
+    const double lostT = drop_underflow(n, s->b, phat, s->num, &cell);
+    if (lostT >= max_lost)
+      return underflow_refusal(s, "phi_hat_T (the reference's law at T from a)", "b", cell, lostT);
+    divide_log(n, s->num, phat, lphat, phi, &lphi); /* φ_N = b/φ̂_N */
     if ((rc = backward(s, phi, &lphi))) return rc;
-    for (size_t i = 0; i < n; i++)
-      if (s->a[i] > 0.0 && !(phi[i] >= DBL_MIN))
-        return underflow_refusal(s, "phi_0 (the backward potential at 0 from b)", "a", i);
-    e0 = l1_error(n, phi, lphi, s->phat_v, s->phat_ls[0], s->a);
+    const double lost0 = drop_underflow(n, s->a, phi, s->num, &cell);
+    if (lost0 >= max_lost)
+      return underflow_refusal(s, "phi_0 (the backward potential at 0 from b)", "a", cell, lost0);
+    /* ‖p_0 − a‖₁ + ‖p_T − b‖₁; the second is the mass of b dropped at T (p_T = b elsewhere). */
+    e0 = l1_error(n, phi, lphi, s->phat_v, s->phat_ls[0], s->a) + lostT;
     if (s->nhist == s->hcap) {
       const size_t cap = s->hcap ? 2 * s->hcap : 64;
       double *h = realloc(s->hist, cap * sizeof *h);
@@ -440,7 +477,7 @@ int sb_ipf_solve(sb_ipf *s, const double *a, const double *b) {
   }
   return fpk_error_set(&s->err, FPK_ENUMERIC,
                        "sb ipf: IPF did not reach tol = %g in max_iter = %zu iterations (L1 "
-                       "marginal error at t = 0: %g): raise max_iter or tol",
+                       "marginal error %g): raise max_iter or tol",
                        s->p.tol, s->p.max_iter, e0);
 }
 

@@ -11,7 +11,8 @@
  *   φ̂_0 φ_0 = a,  φ̂_N φ_N = b,  p_n = φ_n φ̂_n,
  * so Σ_i φ_n(i) φ̂_n(i) is the same at every level n (discrete duality) and Σ p_n = Σ b = 1.
  * Fortet/IPF: φ_0 = 1; repeat { φ̂_0 = a/φ_0; forward; φ_N = b/φ̂_N; backward } until
- * ‖φ_0 φ̂_0 − a‖₁ < tol (p_T = b holds exactly after each backward pass).
+ * ‖φ_0 φ̂_0 − a‖₁ < tol (p_T = b holds exactly after each backward pass). Cells where φ̂_T (φ_0)
+ * underflows are dropped from b (a) for that half-step and their mass counts in the error.
  * Every vector is stored rescaled (values with max 1 and the log of the scale), so potentials
  * spanning hundreds of orders of magnitude across time neither overflow nor underflow.
  *
@@ -51,13 +52,15 @@ void sb_ipf_free(sb_ipf *s); /* NULL is safe */
 
 /* Solves for the end marginals a (t = 0) and b (t = T), cell probabilities (g->size each).
  * FPK_EINVAL for a negative, NaN or infinite entry, a zero mass, or a mass not 1 within 1e-9
- * without normalize (the cell and value named); FPK_ENUMERIC when φ̂_T underflows inside the
- * support of b or φ_0 inside the support of a (σ too small for the box: the message gives σ, T,
- * the distance between the supports, d²/(2σ²T) and what to change), or when IPF does not reach
- * tol in max_iter iterations (the error reached is named). */
+ * without normalize (the cell and value named); FPK_ENUMERIC when φ̂_T underflows (< DBL_MIN
+ * of its maximum) on cells holding tol/2 or more of the mass of b, or φ_0 of a (σ too small for
+ * the box: the message gives the mass, σ, T, the distance between the supports, d²/(2σ²T) and
+ * what to change), or when IPF does not reach tol in max_iter iterations (the error named). */
 int sb_ipf_solve(sb_ipf *s, const double *a, const double *b);
 
-/* ‖p_0 − a‖₁ after each IPF iteration of the last solve (owned by s); *n iterations. */
+/* ‖p_0 − a‖₁ + ‖p_T − b‖₁ after each IPF iteration of the last solve (owned by s); the second
+ * term is the mass of b on cells dropped for underflow, 0 unless σ is near the reliable limit;
+ * *n iterations. */
 const double *sb_ipf_history(const sb_ipf *s, size_t *n);
 /* The output times (0 and T included, sorted, duplicates merged); *n of them. */
 const double *sb_ipf_times(const sb_ipf *s, size_t *n);
