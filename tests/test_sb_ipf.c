@@ -749,12 +749,13 @@ static void test_bad_input(void **state) {
   fpk_grid g2 = fpk_test_grid(2, nn, lo, hi);
   assert_null(sb_ipf_alloc(&g2, &pp, &err));
   assert_non_null(strstr(err.msg, "dimension"));
-  fpk_expr_spec es = {.dim = 1, .drift = {"0"}, .noise = {"0.5*x"}};
+  fpk_expr_spec es = {.dim = 1, .drift = {"0"}, .noise = {"0.5*step(x)"}};
   fpk_model *deg = fpk_model_expr_alloc(&es, &err);
-  assert_non_null(deg);
+  if (!deg) fail_msg("%s", err.msg);
   pp.model = deg;
-  assert_null(sb_ipf_alloc(&g, &pp, &err)); /* σ = 0.5x changes sign */
-  assert_non_null(strstr(err.msg, "sigma finite and > 0"));
+  assert_null(sb_ipf_alloc(&g, &pp, &err)); /* σ = 0 on the left half */
+  print_message("degenerate noise: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "sigma_0 = 0 at cell 0"));
   pp.model = bm1;
   pp.dt = 0;
   assert_null(sb_ipf_alloc(&g, &pp, &err));

@@ -239,19 +239,21 @@ sb_ipf *sb_ipf_alloc(const fpk_grid *g, const sb_ipf_params *p, fpk_error *err) 
     fpk_grid_point(g, j, x);
     for (size_t a = 0; a < d; a++) s->xc[a * n + j] = x[a];
   }
-  /* The noise at the cell centres at t = 0: finite and > 0 (the potentials are positive only
-   * if the chain spreads everywhere), and its minimum for the messages. */
+  /* The noise at the cell centres at t = 0: finite and nonzero (the law depends on σ² only; the
+   * potentials are positive only if the chain spreads everywhere), and min |σ| for the messages. */
   if ((rc = fpk_model_noise(m, 0.0, n, s->xc, s->sg, err))) goto fail;
   s->sigma_min = INFINITY;
   for (size_t k = 0; k < d * n; k++) {
-    if (!(s->sg[k] > 0.0) || !isfinite(s->sg[k])) {
+    if (!(s->sg[k] != 0.0) || !isfinite(s->sg[k])) {
+      double x[FPK_MAX_DIM];
+      fpk_grid_point(g, k % n, x);
       rc = fpk_error_set(err, FPK_EINVAL,
-                         "sb ipf: the reference %s has noise sigma_%zu = %g at cell %zu (t = 0): "
-                         "the FP-based bridge needs sigma finite and > 0 everywhere",
-                         m->name, k / n, s->sg[k], k % n);
+                         "sb ipf: the reference %s has noise sigma_%zu = %g at cell %zu (x = %g%s, "
+                         "t = 0): the FP-based bridge needs a finite, nonzero noise everywhere",
+                         m->name, k / n, s->sg[k], k % n, x[0], d > 1 ? ", ..." : "");
       goto fail;
     }
-    if (s->sg[k] < s->sigma_min) s->sigma_min = s->sg[k];
+    if (fabs(s->sg[k]) < s->sigma_min) s->sigma_min = fabs(s->sg[k]);
   }
   if ((rc = fpk_fv_op_init(&s->op, g, err))) goto fail;
   s->op_init = 1;

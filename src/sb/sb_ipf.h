@@ -45,7 +45,7 @@ typedef struct sb_ipf sb_ipf;
 
 /* Plans the bridge: checks the parameters (FPK_EINVAL naming the value: T, dt, an output time
  * outside [0, T] or out of order, a model of another dimension, an absorbing wall (the reference
- * must keep its mass: reflecting or periodic walls only), a noise that is not finite and > 0 at
+ * must keep its mass: reflecting or periodic walls only), a noise that is zero or not finite at
  * some cell centre at t = 0) and builds the time levels and the operator. */
 sb_ipf *sb_ipf_alloc(const fpk_grid *g, const sb_ipf_params *p, fpk_error *err);
 void sb_ipf_free(sb_ipf *s); /* NULL is safe */
