@@ -71,6 +71,9 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
                          fpk_error *err);
 /* x = (I - c L)^{-1} b with the current factorisation; x and b may not alias. */
 int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *err);
+/* x = (I - c L)^{-T} b with the same factorisation (the adjoint step of the backward Kolmogorov
+ * equation, src/sb/ipf.c: discrete duality needs exactly the transpose); x, b may not alias. */
+int fpk_linsolve_solve_transpose(fpk_linsolve *ls, const double *b, double *x, fpk_error *err);
 /* The cache, for checkpoints (fpk_fv_state): the key c of each slot (0: empty) and its recency
  * (0 = least recently used, among the valid slots). Steps that differ in the last bits reuse a
  * cached factorisation, so the cache is part of a solver's state: cache_set rebuilds it in a

@@ -27,6 +27,10 @@ typedef struct slot {
   /* tridiagonal */
   double *mult, *dinv, *sup, *z;
   double beta_top, gamma, den; /* cyclic: M[0][n-1], Sherman–Morrison γ and 1 + vᵀz */
+  /* cyclic, for the transposed solve Mᵀx = b (Mᵀ = Tᵀ + v uᵀ): zt = T⁻ᵀv, alpha_bot = M[n-1][0]
+   * (u = (γ, 0, …, 0, α)) and dent = 1 + uᵀzt */
+  double *zt;
+  double alpha_bot, dent;
   /* UMFPACK */
   double *Mx;
   void *numeric;
@@ -67,6 +71,7 @@ void fpk_linsolve_free(fpk_linsolve *ls) {
     free(s->dinv);
     free(s->sup);
     free(s->z);
+    free(s->zt);
     free(s->Mx);
     if (s->numeric) umfpack_di_free_numeric(&s->numeric);
   }
@@ -103,7 +108,8 @@ fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err) {
       s->dinv = malloc(n * sizeof *s->dinv);
       s->sup = malloc(n * sizeof *s->sup);
       s->z = malloc(n * sizeof *s->z);
-      ok = s->mult && s->dinv && s->sup && s->z;
+      s->zt = malloc(n * sizeof *s->zt);
+      ok = s->mult && s->dinv && s->sup && s->z && s->zt;
     }
   } else {
     ls->kind = KIND_UMFPACK;
@@ -166,6 +172,15 @@ static void thomas_solve(size_t n, const slot *s, double *x) {
   for (size_t i = n - 1; i-- > 0;) x[i] = (x[i] - s->sup[i] * x[i + 1]) * s->dinv[i];
 }
 
+/* Tᵀx = b with the factorisation T = LU of thomas_factor (L unit lower bidiagonal with the
+ * multipliers, U upper bidiagonal with pivots 1/dinv and super-diagonal sup): Uᵀy = b forward,
+ * then Lᵀx = y backward. */
+static void thomas_solve_transpose(size_t n, const slot *s, double *x) {
+  x[0] *= s->dinv[0];
+  for (size_t i = 1; i < n; i++) x[i] = (x[i] - s->sup[i - 1] * x[i - 1]) * s->dinv[i];
+  for (size_t i = n - 1; i-- > 0;) x[i] -= s->mult[i + 1] * x[i + 1];
+}
+
 static int factor_tridiag(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s,
                           fpk_error *err) {
   const size_t n = ls->n;
@@ -201,6 +216,14 @@ static int factor_tridiag(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot 
     thomas_solve(n, s, s->z);
     s->den = 1.0 + s->z[0] + beta_top * s->z[n - 1] / gamma;
     if (!(s->den != 0.0) || !isfinite(s->den)) goto singular;
+    /* Mᵀ = Tᵀ + v uᵀ: Sherman–Morrison with the roles of u and v exchanged. */
+    memset(s->zt, 0, n * sizeof *s->zt);
+    s->zt[0] = 1.0;
+    s->zt[n - 1] = beta_top / gamma;
+    thomas_solve_transpose(n, s, s->zt);
+    s->alpha_bot = alpha_bot;
+    s->dent = 1.0 + gamma * s->zt[0] + alpha_bot * s->zt[n - 1];
+    if (!(s->dent != 0.0) || !isfinite(s->dent)) goto singular;
   } else if (thomas_factor(n, sub, diag, s)) {
     goto singular;
   }
@@ -324,6 +347,29 @@ int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *
                              ls->info, ls->Wi, ls->W);
   if (st != UMFPACK_OK)
     return fpk_error_set(err, FPK_ENUMERIC, "fv: UMFPACK solve failed (%s, status %d)",
+                         umf_status(st), st);
+  return FPK_SUCCESS;
+}
+
+int fpk_linsolve_solve_transpose(fpk_linsolve *ls, const double *b, double *x, fpk_error *err) {
+  if (ls->cur < 0)
+    return fpk_error_set(err, FPK_ENUMERIC, "fv: linear solve without a factorisation");
+  slot *s = &ls->s[ls->cur];
+  const size_t n = ls->n;
+  if (ls->kind == KIND_TRIDIAG) {
+    memcpy(x, b, n * sizeof *x);
+    thomas_solve_transpose(n, s, x);
+    if (ls->periodic) {
+      const double f = (s->gamma * x[0] + s->alpha_bot * x[n - 1]) / s->dent;
+      for (size_t i = 0; i < n; i++) x[i] -= f * s->zt[i];
+    }
+    return FPK_SUCCESS;
+  }
+  /* UMFPACK_At solves Aᵀx = b with the same numeric factorisation (no refactoring). */
+  int st = umfpack_di_wsolve(UMFPACK_At, ls->Ap, ls->Ai, s->Mx, x, b, s->numeric, ls->control,
+                             ls->info, ls->Wi, ls->W);
+  if (st != UMFPACK_OK)
+    return fpk_error_set(err, FPK_ENUMERIC, "fv: UMFPACK transposed solve failed (%s, status %d)",
                          umf_status(st), st);
   return FPK_SUCCESS;
 }
