@@ -1,10 +1,10 @@
 /* Monte Carlo sampling of the Schrödinger bridge (fpkit/sb.h, "Sampling"; docs/sb.md).
  *
  * Exact sampler. The static plan of the cell-centred discretisation is π_ij ∝ a_i K_T(x_i, y_j)
- * φ_T(y_j) e^{f_i/ε} with row sums a: X_0's cell is drawn from a, X_T's from the row, whose log
- * weights log φ_T(y_j) − |x_i − y_j|²/ε are exponentiated after subtracting their maximum (no
- * underflow of the whole row). A row costs O(N): paths are grouped by their start cell (a
- * counting sort in path order), so each row is formed once, whatever the number of paths.
+ * φ_T(y_j) e^{f_i/ε} with row sums a: X_0's cell is drawn from a, X_T's from the row, inverted in
+ * two stages (outer axis, then inner: draw_xT below), O(n) weights per distinct start cell and per
+ * distinct (inner start index, outer end cell), each set exponentiated after subtracting its
+ * maximum (no underflow).
  * Points are uniform in their cells, and the Brownian bridge of σW between (0, X_0) and (T, X_T)
  * is sampled forward in time: given X_{t'} (t' < t < T),
  *   X_t = X_{t'} + (t − t')/(T − t') (X_T − X_{t'}) + σ √((t − t')(T − t)/(T − t')) Z.
