@@ -55,7 +55,10 @@ static void make_input(const fpk_grid *g, double c, size_t holes, double *in) {
   for (size_t i = 0; i < g->size; i++) {
     double x[FPK_MAX_DIM], r2 = 0;
     fpk_grid_point(g, i, x);
-    for (size_t a = 0; a < g->dim; a++) r2 += (x[a] - 0.2 * (double)(a + 1)) * (x[a] - 0.2 * (double)(a + 1));
+    for (size_t a = 0; a < g->dim; a++) {
+      const double dx = x[a] - 0.2 * (double)(a + 1);
+      r2 += dx * dx;
+    }
     in[i] = -c * r2 + 0.3 * sin(3.0 * (double)i) + 50;
     if (holes && (i * 7) % holes == 0) in[i] = -INFINITY;
   }

@@ -278,7 +278,8 @@ static int draw_xT(fpk_sb *s, const fpk_sb_sample_params *p, const size_t *cell0
   size_t *pos = malloc(N * sizeof(size_t));
   int rc = FPK_SUCCESS, fail = 0;
   if (!P || !U || !rho || !y1s || !count2 || !order2 || !pos) {
-    rc = P ? nomem(s, "exact") : fpk_error_set(view(s).err, e.status, "sb: exact sampler: %s", e.msg);
+    rc = P ? nomem(s, "exact")
+           : fpk_error_set(view(s).err, e.status, "sb: exact sampler: %s", e.msg);
     goto done;
   }
   if ((rc = ot_grid_propagate_axis(P, 0, 0, eps, NULL, SB_XT_ACCURACY, lphiT, U, &e))) {
