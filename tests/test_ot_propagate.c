@@ -104,7 +104,7 @@ static void run_grid(size_t d, const size_t *n, double L) {
   double lo[3] = {-L, -L * 0.8, -L * 1.1}, hi[3] = {L, L * 0.8, L * 1.1};
   fpk_grid g = fpk_test_grid(d, n, lo, hi);
   fpk_error err = {0};
-  ot_propagator *P = ot_propagator_alloc(&g, &err);
+  ot_propagator *P = ot_propagator_alloc(&g, 1, &err);
   assert_non_null(P);
   double *in = malloc(g.size * sizeof *in);
   const double kap[3] = {0.7, 1.3, 0.5};
@@ -164,7 +164,7 @@ static void test_axis(void **state) {
   double lo[2] = {-2, -1}, hi[2] = {2, 1};
   fpk_grid g = fpk_test_grid(2, n, lo, hi), g1 = fpk_test_grid(1, n, lo, hi);
   fpk_error err = {0};
-  ot_propagator *P = ot_propagator_alloc(&g, &err);
+  ot_propagator *P = ot_propagator_alloc(&g, 1, &err);
   assert_non_null(P);
   double in[95], out[95];
   long double ex[19];
@@ -189,7 +189,7 @@ static void test_bad_input(void **state) {
   double lo[2] = {0, 0}, hi[2] = {1, 1};
   fpk_grid g = fpk_test_grid(2, n, lo, hi);
   fpk_error err = {0};
-  ot_propagator *P = ot_propagator_alloc(&g, &err);
+  ot_propagator *P = ot_propagator_alloc(&g, 1, &err);
   double in[64], out[64];
   for (size_t i = 0; i < 64; i++) in[i] = -INFINITY;
   assert_int_equal(ot_grid_propagate(P, 0, 0.1, NULL, 1e-12, in, out, &err), 0);

@@ -204,7 +204,9 @@ typedef struct ot_propagator ot_propagator;
 typedef struct ot_propagate_stats {
   size_t calls, fft, gemm_passes, exact_outputs; /* counts since alloc (tests, benchmarks) */
 } ot_propagate_stats;
-ot_propagator *ot_propagator_alloc(const fpk_grid *g, fpk_error *err);
+/* with_fft: plan the fft back-end for step 1 (FFTW's planner: from one thread at a time, as
+ * the grid solver's alloc); 0: never use it (e.g. for single-axis passes only). */
+ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *err);
 void ot_propagator_free(ot_propagator *P); /* NULL is safe */
 int ot_grid_propagate(ot_propagator *P, int dir, double eps, const double *kappa,
                       double accuracy, const double *in, double *out, fpk_error *err);

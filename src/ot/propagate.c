@@ -73,7 +73,7 @@ struct ot_propagator {
   double *terms;         /* max n: one line's log terms (step 3) */
   double eps, kappa[3];  /* the kernels' parameters (eps = 0: none built) */
   int dir;
-  void *fft;             /* kernel_fft state (NULL until the first κ = 1 call) */
+  void *fft;             /* kernel_fft state (NULL: step 1 skipped) */
   double fft_eps, fft_acc;
   int fft_status;        /* of set_eps at (fft_eps, fft_acc): 0 accepted, else refused */
   ot_propagate_stats stats;
@@ -87,7 +87,7 @@ void ot_propagator_free(ot_propagator *P) {
   free(P);
 }
 
-ot_propagator *ot_propagator_alloc(const fpk_grid *g, fpk_error *err) {
+ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *err) {
   if (!g || g->dim < 1 || g->dim > 3) {
     fpk_error_set(err, FPK_EINVAL, "propagate: grids of dimension 1 to 3 only");
     return NULL;
@@ -110,6 +110,11 @@ ot_propagator *ot_propagator_alloc(const fpk_grid *g, fpk_error *err) {
   P->shift = malloc(P->N * sizeof(double));
   P->terms = malloc(nmax * sizeof(double));
   if (!P->v || !P->w || !P->buf || !P->shift || !P->terms) goto nomem;
+  /* planned here, not at the first call: FFTW's planner is not thread-safe (kernel_fft.c) */
+  if (with_fft && !(P->fft = ot_kernel_fft.alloc(g, err))) {
+    ot_propagator_free(P);
+    return NULL;
+  }
   return P;
 nomem:
   ot_propagator_free(P);
@@ -270,15 +275,14 @@ int ot_grid_propagate(ot_propagator *P, int dir, double eps, const double *kappa
     }
   P->stats.calls++;
   /* 1. the fft back-end (κ = 1) */
-  if (unit) {
+  if (unit && P->fft) {
     fpk_error e = {0};
-    if (!P->fft && !(P->fft = ot_kernel_fft.alloc(&P->g, &e))) P->fft_status = 1;
-    if (P->fft && (P->fft_eps != eps || P->fft_acc != accuracy)) {
+    if (P->fft_eps != eps || P->fft_acc != accuracy) {
       P->fft_status = ot_kernel_fft.set_eps(P->fft, eps, accuracy, &e);
       P->fft_eps = eps;
       P->fft_acc = accuracy;
     }
-    if (P->fft && P->fft_status == 0) {
+    if (P->fft_status == 0) {
       const int rc = ot_kernel_fft.apply(P->fft, in, out, &e);
       if (rc == 0) {
         P->stats.fft++;

@@ -271,7 +271,7 @@ static int draw_xT(fpk_sb *s, const fpk_sb_sample_params *p, const size_t *cell0
   const double eps = view(s).eps, h1 = d > 1 ? g->h[1] : 0;
   const double *lphiT = view(s).lphiT;
   fpk_error e = {0};
-  ot_propagator *P = ot_propagator_alloc(g, &e);
+  ot_propagator *P = ot_propagator_alloc(g, 0, &e);
   double *U = malloc(N * sizeof(double)), *rho = malloc(np * sizeof(double));
   uint32_t *y1s = malloc(np * sizeof(uint32_t));
   size_t *count2 = calloc(N + 1, sizeof(size_t)), *order2 = malloc(np * sizeof(size_t));

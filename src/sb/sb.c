@@ -125,7 +125,7 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
     fpk_sb_free(s);
     return NULL;
   }
-  if (!(s->prop = ot_propagator_alloc(g, err))) {
+  if (!(s->prop = ot_propagator_alloc(g, 1, err))) {
     fpk_sb_free(s);
     return NULL;
   }
