@@ -198,11 +198,14 @@ int ot_blas_available(void);
  * FPK_ENUMERIC). Every output is within `accuracy` (absolute, in the log; relative in the sum) of
  * the exact sum, or exact to rounding: the fft back-end when κ = 1 and its bounds accept, else
  * one dgemm per axis with a shift per line, outputs it cannot certify recomputed by an exact
- * log-sum-exp (the choice and the bounds: propagate.c). Not thread-safe on one propagator;
+ * log-sum-exp, or (κ = 1, more than N/32 such outputs) the lse back-end for the whole
+ * application (the choice and the bounds: propagate.c). Not thread-safe on one propagator;
  * results independent of the thread count. */
 typedef struct ot_propagator ot_propagator;
 typedef struct ot_propagate_stats {
-  size_t calls, fft, gemm_passes, exact_outputs; /* counts since alloc (tests, benchmarks) */
+  /* counts since alloc (tests, benchmarks): calls, applications by fft, dgemm passes, outputs
+   * summed exactly one by one, applications redone by the lse back-end */
+  size_t calls, fft, gemm_passes, exact_outputs, lse;
 } ot_propagate_stats;
 /* with_fft: plan the fft back-end for step 1 (FFTW's planner: from one thread at a time, as
  * the grid solver's alloc); 0: never use it (e.g. for single-axis passes only). */
