@@ -13,6 +13,8 @@
 #include "fpk_test_sb.h"
 #include "fpkit/exact.h"
 #include "fpkit/sb.h"
+#include "sb/sb_internal.h"
+#include "sde/sde_internal.h"
 
 static int quick(void) {
   const char *q = getenv("FPK_TEST_QUICK");
@@ -156,6 +158,101 @@ static void test_exact_2d(void **state) {
 }
 
 /* EM's weak error: |variance error| at t = T/2 and T against the closed form, for dt halving. */
+/* The exact sampler's X_T cell is the inverse, at the path's 53-bit uniform (Philox call 1, words
+ * 0 and 1; fpkit/sb.h), of the CDF of the plan's row π(i, ·) ∝ K_T(x_i, ·) φ_T over the cells in
+ * index order. The sampler inverts it in two stages (outer axis, then inner; src/sb/sample.c):
+ * here every path's cell is compared with the inverse of the full row CDF, formed directly in
+ * long double from log φ_T, for a non-square grid (axis 0 and 1 of different sizes and steps)
+ * and 1D. Paths whose uniform lies within 1e-10 of a CDF step may go either way (at most a few
+ * are expected: 2e4 paths × ~700 steps × 2e-10). */
+static void check_row_law(size_t d, const size_t *n, const double *lo, const double *hi) {
+  fpk_grid g = fpk_test_grid(d, n, lo, hi);
+  const size_t N = g.size;
+  double *a = malloc(N * sizeof(double)), *b = malloc(N * sizeof(double));
+  fpk_gaussian g0 = fpk_test_gaussian(d, d == 1 ? m1a : m2a, d == 1 ? S1a : S2a);
+  fpk_gaussian g1 = fpk_test_gaussian(d, d == 1 ? m1b : m2b, d == 1 ? S1b : S2b);
+  density_weights(&g, &g0, a);
+  density_weights(&g, &g1, b);
+  fpk_sb_params p;
+  fpk_sb_params_init(&p);
+  p.sigma = 0.8;
+  fpk_error err = {0};
+  fpk_sb *sb = fpk_sb_alloc(&g, &p, &err);
+  assert_non_null(sb);
+  assert_int_equal(fpk_sb_solve(sb, a, b, NULL), FPK_SUCCESS);
+  sb_view v;
+  sb_get_view(sb, &v);
+  const double ts[2] = {0, 1};
+  fpk_sb_sample_params sp;
+  fpk_sb_sample_params_init(&sp);
+  sp.npaths = scale(20000), sp.seed = 7, sp.nt = 2, sp.t = ts, sp.keep_paths = sp.npaths;
+  fpk_sb_sample_result r;
+  assert_int_equal(fpk_sb_sample_exact(sb, &sp, &r), FPK_SUCCESS);
+  long double *cdf = malloc(N * sizeof(long double));
+  size_t row_of = SIZE_MAX, ambiguous = 0, checked = 0;
+  for (size_t q = 0; q < sp.npaths; q++) {
+    size_t c[2];
+    for (int e = 0; e < 2; e++) { /* the cells of X_0 and X_T (points are inside cells) */
+      c[e] = 0;
+      size_t stride = 1;
+      for (size_t ax = 0; ax < d; ax++) {
+        const double x = r.paths[(q * 2 + (size_t)e) * d + ax];
+        c[e] += (size_t)((x - g.lo[ax]) / g.h[ax]) * stride;
+        stride *= g.n[ax];
+      }
+    }
+    if (c[0] != row_of) { /* the row's CDF, long double, exact coordinate differences */
+      long double mx = -INFINITY;
+      for (size_t j = 0; j < N; j++) {
+        long double r2 = 0;
+        size_t ci = c[0], cj = j;
+        for (size_t ax = 0; ax < d; ax++) {
+          const long double dx = ((long double)(ci % g.n[ax]) - (long double)(cj % g.n[ax])) *
+                                 g.h[ax];
+          r2 += dx * dx;
+          ci /= g.n[ax], cj /= g.n[ax];
+        }
+        cdf[j] = v.lphiT[j] - r2 / v.eps;
+        if (cdf[j] > mx) mx = cdf[j];
+      }
+      long double acc = 0;
+      for (size_t j = 0; j < N; j++) cdf[j] = acc += expl(cdf[j] - mx);
+      for (size_t j = 0; j < N; j++) cdf[j] /= acc;
+      row_of = c[0];
+    }
+    uint32_t w[4];
+    fpk_philox_soa(sp.seed, q, 1, 1, w, 1);
+    const uint64_t bits = ((uint64_t)w[0] << 21) | (w[1] >> 11);
+    const long double u = ((long double)bits + 0.5L) * 0x1p-53L;
+    size_t j = 0;
+    while (j + 1 < N && !(cdf[j] > u)) j++;
+    const int near = fabsl(cdf[j] - u) < 1e-10L || (j > 0 && fabsl(u - cdf[j - 1]) < 1e-10L);
+    if (c[1] != j) {
+      if (!near) fail_msg("%zuD path %zu from cell %zu: X_T in cell %zu, the row's inverse CDF at "
+                          "u = %.17Lg gives %zu", d, q, c[0], c[1], u, j);
+      ambiguous++;
+    }
+    checked++;
+  }
+  print_message("%zuD: %zu paths' X_T cells = the row's inverse CDF (%zu at a step within 1e-10)\n",
+                d, checked, ambiguous);
+  assert_true(ambiguous <= 3);
+  free(cdf);
+  fpk_sb_sample_result_free(&r);
+  fpk_sb_free(sb);
+  free(a), free(b);
+}
+
+static void test_exact_row_law(void **state) {
+  (void)state;
+  const size_t n2[2] = {23, 31};
+  const double lo2[2] = {-6, -5}, hi2[2] = {6, 5};
+  check_row_law(2, n2, lo2, hi2);
+  const size_t n1[1] = {150};
+  const double lo1[1] = {-7}, hi1[1] = {7};
+  check_row_law(1, n1, lo1, hi1);
+}
+
 static void test_em_order(void **state) {
   (void)state;
   double verr[2][4];
@@ -384,6 +481,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exact_1d),
       cmocka_unit_test(test_exact_2d),
+      cmocka_unit_test(test_exact_row_law),
       cmocka_unit_test(test_em_order),
       cmocka_unit_test(test_em_near_end),
       cmocka_unit_test(test_em_2d),

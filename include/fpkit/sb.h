@@ -70,8 +70,11 @@ typedef struct fpk_sb_params {
    * or 2σ² sinh(θT)/θ (OU)
    * (default: fpk_ot_params_init, tol 1e-9). */
   fpk_ot_params ot;
-  /* Sinkhorn's kernel back-end (NULL: automatic, fpk_ot_grid_solve). The time propagations
-   * always use the log-sum-exp back-end, exact to rounding at every ε_t. */
+  /* Sinkhorn's kernel back-end (NULL: automatic, fpk_ot_grid_solve). The time propagations do
+   * not use it: they go through the OT module's log-domain propagation (fft where its rounding
+   * bound certifies every output, else per-axis products with a shift per line, any output these
+   * cannot certify by an exact log-sum-exp), every log within 1e-12 of the exact log-sum-exp at
+   * every ε_t (docs/sb.md, "Log-domain propagation"). */
   const fpk_ot_kernel_type *kernel;
   /* The marginal queries fail (FPK_ENUMERIC) when Σ p_t differs from 1 by more than this
    * (default 1e-6): the grid does not resolve the heat kernel at that t (docs/sb.md). */

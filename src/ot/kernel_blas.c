@@ -96,6 +96,22 @@ static void rowmajor_gemm(size_t m, size_t n, size_t k, const double *A, const d
   openblas_dgemm("N", "N", &N, &M, &K, &one, B, &N, A, &K, &zero, C, &N);
 }
 
+/* For src/ot/propagate.c (ot_internal.h): row-major C = A B through the privately loaded
+ * OpenBLAS, inside the same critical section as this back-end's own calls. FPK_EUNSUP (nothing
+ * written) when the library could not be loaded. */
+int ot_blas_gemm(size_t m, size_t n, size_t k, const double *A, const double *B, double *C) {
+  pthread_once(&openblas_once, openblas_load);
+  if (!openblas_dgemm) return FPK_EUNSUP;
+#pragma omp critical(fpk_ot_kernel_blas_dgemm)
+  rowmajor_gemm(m, n, k, A, B, C);
+  return 0;
+}
+
+int ot_blas_available(void) {
+  pthread_once(&openblas_once, openblas_load);
+  return openblas_dgemm != NULL;
+}
+
 #define BLAS_U (DBL_EPSILON / 2)
 #define BLAS_MAX_EXPO 690.0  /* exp(−690) = 2.97e-300: the smallest kernel entry allowed */
 #define BLAS_VB 4096         /* elementwise blocks (exp, log) */

@@ -184,5 +184,40 @@ int ot_centred_applies(const ot_centred *c, double eps);
  * smallest such ε, max_a L_a²/690. */
 int ot_blas_accepts_eps(const fpk_grid *g, double eps);
 double ot_blas_min_eps(const fpk_grid *g);
+/* Row-major C = A B (m × k by k × n) by the privately loaded OpenBLAS (serialised); FPK_EUNSUP
+ * when it could not be loaded (ot_blas_available() == 0). */
+int ot_blas_gemm(size_t m, size_t n, size_t k, const double *A, const double *B, double *C);
+int ot_blas_available(void);
+
+/* ---- Grid propagation (src/ot/propagate.c) ---------------------------------------------------
+ * The kernel applications outside Sinkhorn (the Schrödinger-bridge queries), in the log domain:
+ *   dir 0: out_i = log Σ_j exp(in_j − Σ_a (y_ja − κ_a x_ia)²/ε)   (out at the x cells),
+ *   dir 1: out_j = log Σ_i exp(in_i − Σ_a (y_ja − κ_a x_ia)²/ε)   (out at the y cells),
+ * x, y the cell centres of g, κ = NULL for all κ_a = 1 (the heat kernel; dir is then irrelevant),
+ * else a per-axis scale > 0 (the OU kernel exp(−|y − κx|²/ε)). in_j may be −∞ (not NaN or +∞:
+ * FPK_ENUMERIC). Every output is within `accuracy` (absolute, in the log; relative in the sum) of
+ * the exact sum, or exact to rounding: the fft back-end when κ = 1 and its bounds accept, else
+ * one dgemm per axis with a shift per line, outputs it cannot certify recomputed by an exact
+ * log-sum-exp, or (κ = 1, more than N/32 such outputs) the lse back-end for the whole
+ * application (the choice and the bounds: propagate.c). Not thread-safe on one propagator;
+ * results independent of the thread count. */
+typedef struct ot_propagator ot_propagator;
+typedef struct ot_propagate_stats {
+  /* counts since alloc (tests, benchmarks): calls, applications by fft, dgemm passes, outputs
+   * summed exactly one by one, applications redone by the lse back-end */
+  size_t calls, fft, gemm_passes, exact_outputs, lse;
+} ot_propagate_stats;
+/* with_fft: plan the fft back-end for step 1 (FFTW's planner: from one thread at a time, as
+ * the grid solver's alloc); 0: never use it (e.g. for single-axis passes only). */
+ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *err);
+void ot_propagator_free(ot_propagator *P); /* NULL is safe */
+int ot_grid_propagate(ot_propagator *P, int dir, double eps, const double *kappa,
+                      double accuracy, const double *in, double *out, fpk_error *err);
+/* One pass only: the 1D sums along axis `axis` (the same kernel factor and bounds), e.g.
+ * out[.., i0, ..] = log Σ_j0 exp(in[.., j0, ..] − (y_j0 − κ_0 x_i0)²/ε) for axis 0. */
+int ot_grid_propagate_axis(ot_propagator *P, size_t axis, int dir, double eps,
+                           const double *kappa, double accuracy, const double *in, double *out,
+                           fpk_error *err);
+void ot_propagate_get_stats(const ot_propagator *P, ot_propagate_stats *s);
 
 #endif

@@ -3,9 +3,10 @@
  * Exact sampler. The static plan of the cell-centred discretisation is π_ij ∝ a_i K_T(x_i, y_j)
  * φ_T(y_j) e^{f_i/ε} with row sums a, in the OT form π_ij ∝ exp(lrow_i + lcol_j − |x_i − y_j|²/ε)
  * (sb_view; for the OU reference ε is the Brownian-form ε' of sb.c's top comment): X_0's cell is
- * drawn from a, X_T's from the row, whose log weights lcol_j − |x_i − y_j|²/ε are exponentiated
- * after subtracting their maximum (no underflow of the whole row). A row costs O(N): paths are grouped by their start cell (a
- * counting sort in path order), so each row is formed once, whatever the number of paths.
+ * drawn from a, X_T's from the row ∝ exp(lcol_j − |x_i − y_j|²/ε), inverted in two stages (outer
+ * axis, then inner: draw_xT below), O(n) weights per distinct start cell and per distinct (inner
+ * start index, outer end cell), each set exponentiated after subtracting its maximum (no
+ * underflow).
  * Points are uniform in their cells, and the reference's bridge between (0, X_0) and (T, X_T) is
  * sampled forward in time: given X_{t'} = x' (t' < t < T) and X_T = y, with the transition laws
  * N(κ_1 x', v_1) over t − t' and N(κ_2 x, v_2) over T − t (sb_reference_law), Gaussian
@@ -30,6 +31,7 @@
 
 #include "fpkit/sb.h"
 #include "sb/sb_internal.h"
+#include "ot/ot_internal.h"
 #include "sde/sde_internal.h"
 
 /* The solved state, through sb.c's read-only view. */
@@ -224,13 +226,157 @@ static void draw_x0(uint64_t seed, size_t p0, size_t nb, const fpk_grid *g, cons
   }
 }
 
+/* ---- X_T given X_0's cell --------------------------------------------------------------------
+ * The row of the plan for the start cell i = (i0, i1) (1D: n1 = 1, i1 = y1 = 0) is
+ *   π(i, y) ∝ K_0(x_i0, y0) K_1(x_i1, y1) φ_T(y0, y1),   K_a(x, y) = exp(−(x − y)²/ε),
+ * and the cell of X_T is its inverse CDF at the path's 53-bit uniform u, cells in index order
+ * y = y0 + n0·y1 (y1 the outer axis). Inverting that CDF is the same as inverting it in two
+ * stages with the same u (exact arithmetic): first y1 from the marginal of the outer axis,
+ *   m(y1) ∝ K_1(x_i1, y1) exp(U[y1][i0]),   U[y1][i0] = log Σ_y0 K_0(x_i0, y0) φ_T(y0, y1),
+ * at target u·Σm, then y0 from the conditional ∝ K_0(x_i0, y0) φ_T(y0, y1) at the same target's
+ * position inside y1's interval, ρ = (u·Σm − M(y1 − 1))/m(y1) ∈ [0, 1) (M the cumulative sum).
+ * U is one axis-0 pass of the propagation (ot_grid_propagate_axis, relative accuracy 1e-13 on
+ * the weights m), made once; the marginal depends on the start cell (n1 weights), the
+ * conditional on (i0, y1) only (n0 weights), so the paths are grouped twice (by start cell, then
+ * by (i0, y1)) and every weight vector is formed once: O(n0 n1 (n0 + n1)) = O(N^{3/2}) work plus
+ * O(log n) per path, instead of O(N) per distinct start cell (O(N²) at worst). Per path, the
+ * result depends only on its uniform and these tables: the same for any thread count.
+ * tests/test_sb_sample.c checks every path's cell against the inverse of the full row CDF. */
+#define SB_XT_ACCURACY 1e-13
+
+/* First index whose cumulative weight exceeds target, never past `last` (the last positive). */
+static size_t invert_target(const double *cdf, size_t n, size_t last, double target) {
+  size_t lo = 0, hi = n - 1;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (cdf[mid] > target) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo > last ? last : lo;
+}
+
+/* cdf = cumulative sums of exp(logw − max) (n values, logw overwritten); *last = the last index
+ * of positive weight. logw has at least one finite entry. */
+static void weights_cdf(double *logw, size_t n, double *cdf, size_t *last) {
+  double mx = -INFINITY;
+  for (size_t j = 0; j < n; j++) mx = logw[j] > mx ? logw[j] : mx;
+  double acc = 0;
+  *last = 0;
+  for (size_t j = 0; j < n; j++) {
+    const double wj = exp(logw[j] - mx); /* −∞ gives 0 */
+    if (wj > 0) *last = j;
+    acc += wj;
+    cdf[j] = acc;
+  }
+}
+
+static int draw_xT(fpk_sb *s, const fpk_sb_sample_params *p, const size_t *cell0,
+                   const size_t *count, const size_t *order, int nth, double *xT) {
+  const fpk_grid *g = view(s).g;
+  const size_t N = g->size, d = g->dim, np = p->npaths;
+  const size_t n0 = g->n[0], n1 = d > 1 ? g->n[1] : 1;
+  const double eps = view(s).eps, h1 = d > 1 ? g->h[1] : 0;
+  const double *lphiT = view(s).lcol; /* the plan's column weights in OT form (sb_view) */
+  fpk_error e = {0};
+  ot_propagator *P = ot_propagator_alloc(g, 0, &e);
+  double *U = malloc(N * sizeof(double)), *rho = malloc(np * sizeof(double));
+  uint32_t *y1s = malloc(np * sizeof(uint32_t));
+  size_t *count2 = calloc(N + 1, sizeof(size_t)), *order2 = malloc(np * sizeof(size_t));
+  size_t *pos = malloc(N * sizeof(size_t));
+  int rc = FPK_SUCCESS, fail = 0;
+  if (!P || !U || !rho || !y1s || !count2 || !order2 || !pos) {
+    rc = P ? nomem(s, "exact")
+           : fpk_error_set(view(s).err, e.status, "sb: exact sampler: %s", e.msg);
+    goto done;
+  }
+  if ((rc = ot_grid_propagate_axis(P, 0, 0, eps, NULL, SB_XT_ACCURACY, lphiT, U, &e))) {
+    rc = fpk_error_set(view(s).err, rc, "sb: exact sampler: %s", e.msg);
+    goto done;
+  }
+  const size_t nmax = n0 > n1 ? n0 : n1;
+  /* stage 1: y1 and ρ per path, one marginal per start cell in use */
+#pragma omp parallel num_threads(nth)
+  {
+    double *lw = malloc(nmax * sizeof(double)), *c1 = malloc(nmax * sizeof(double));
+    if (!lw || !c1) {
+#pragma omp atomic write
+      fail = 1;
+    }
+#pragma omp for schedule(dynamic, 16)
+    for (size_t c = 0; c < N; c++) {
+      if (!lw || !c1 || count[c] == count[c + 1]) continue;
+      const size_t i0 = c % n0, i1 = c / n0;
+      for (size_t y1 = 0; y1 < n1; y1++) {
+        const double dx = ((double)i1 - (double)y1) * h1;
+        lw[y1] = U[y1 * n0 + i0] - dx * dx / eps;
+      }
+      size_t last;
+      weights_cdf(lw, n1, c1, &last);
+      for (size_t k = count[c]; k < count[c + 1]; k++) {
+        const size_t q = order[k];
+        uint32_t wq[4];
+        fpk_philox_soa(p->seed, q, 1, 1, wq, 1);
+        const uint64_t bits = ((uint64_t)wq[0] << 21) | (wq[1] >> 11);
+        const double target = ((double)bits + 0.5) * 0x1p-53 * c1[n1 - 1];
+        const size_t y1 = invert_target(c1, n1, last, target);
+        const double below = y1 ? c1[y1 - 1] : 0;
+        const double r = (target - below) / (c1[y1] - below);
+        y1s[q] = (uint32_t)y1;
+        rho[q] = r < 0 ? 0 : r < 1 ? r : 1 - 0x1p-53; /* rounding at the capped end */
+      }
+    }
+    free(lw), free(c1);
+  }
+  if (fail) {
+    rc = nomem(s, "exact");
+    goto done;
+  }
+  /* stage 2: group by (i0, y1), one conditional per group in use */
+  for (size_t q = 0; q < np; q++) count2[cell0[q] % n0 + n0 * y1s[q] + 1]++;
+  for (size_t c = 0; c < N; c++) count2[c + 1] += count2[c];
+  memcpy(pos, count2, N * sizeof(size_t));
+  for (size_t q = 0; q < np; q++) order2[pos[cell0[q] % n0 + n0 * y1s[q]]++] = q;
+#pragma omp parallel num_threads(nth)
+  {
+    double *lw = malloc(nmax * sizeof(double)), *c2 = malloc(nmax * sizeof(double));
+    if (!lw || !c2) {
+#pragma omp atomic write
+      fail = 1;
+    }
+#pragma omp for schedule(dynamic, 16)
+    for (size_t key = 0; key < N; key++) {
+      if (!lw || !c2 || count2[key] == count2[key + 1]) continue;
+      const size_t i0 = key % n0, y1 = key / n0;
+      for (size_t y0 = 0; y0 < n0; y0++) {
+        const double dx = ((double)i0 - (double)y0) * g->h[0];
+        lw[y0] = lphiT[y1 * n0 + y0] - dx * dx / eps;
+      }
+      size_t last;
+      weights_cdf(lw, n0, c2, &last);
+      for (size_t k = count2[key]; k < count2[key + 1]; k++) {
+        const size_t q = order2[k];
+        uint32_t wq[4];
+        fpk_philox_soa(p->seed, q, 1, 1, wq, 1);
+        const size_t y0 = invert_target(c2, n0, last, rho[q] * c2[n0 - 1]);
+        point_in_cell(g, y0 + n0 * y1, wq + 2, xT + q * d);
+      }
+    }
+    free(lw), free(c2);
+  }
+  if (fail) rc = nomem(s, "exact");
+done:
+  ot_propagator_free(P);
+  free(U), free(rho), free(y1s), free(count2), free(order2), free(pos);
+  return rc;
+}
+
 int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 0, "exact");
   if (rc) return rc;
   const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
-  const double T = view(s).T, sigma = view(s).sigma, eps = view(s).eps, theta = view(s).theta;
-  const double *a = view(s).a, *lcol = view(s).lcol;
+  const double T = view(s).T, sigma = view(s).sigma, theta = view(s).theta;
+  const double *a = view(s).a;
   const size_t nblocks = (np + FPK_MC_BLOCK - 1) / FPK_MC_BLOCK, ns = 1 + d + d * d;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
   fpk_error tmp = {0};
@@ -276,52 +422,15 @@ int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_
     for (size_t q = 0; q < np; q++) order[pos[cell0[q]]++] = q;
     free(pos);
   }
-  int fail = 0;
-  /* X_T: one row of the plan per start cell in use, in parallel over cells; each path's draw
-   * uses its own Philox call 1, so the order of cells does not matter */
-#pragma omp parallel num_threads(nth)
-  {
-    double *row = malloc(N * sizeof(double)), xi[2];
-    if (!row) {
-#pragma omp atomic write
-      fail = 1;
-    }
-#pragma omp for schedule(dynamic)
-    for (size_t c = 0; c < N; c++) {
-      if (!row || count[c] == count[c + 1]) continue;
-      fpk_grid_point(g, c, xi);
-      double mx = -INFINITY;
-      for (size_t j = 0; j < N; j++) {
-        double yj[2], r2 = 0;
-        fpk_grid_point(g, j, yj);
-        for (size_t ax = 0; ax < d; ax++) r2 += (xi[ax] - yj[ax]) * (xi[ax] - yj[ax]);
-        row[j] = lcol[j] - r2 / eps;
-        if (row[j] > mx) mx = row[j];
-      }
-      double acc = 0;
-      size_t lastj = 0;
-      for (size_t j = 0; j < N; j++) {
-        const double wj = exp(row[j] - mx); /* −∞ (b_j = 0) gives 0 */
-        if (wj > 0) lastj = j;
-        acc += wj;
-        row[j] = acc;
-      }
-      for (size_t k = count[c]; k < count[c + 1]; k++) {
-        const size_t q = order[k];
-        uint32_t wq[4];
-        fpk_philox_soa(p->seed, q, 1, 1, wq, 1);
-        const size_t cj = invert_cdf(row, N, lastj, wq[0], wq[1]);
-        point_in_cell(g, cj, wq + 2, xT + q * d);
-      }
-    }
-    free(row);
-  }
-  if (fail) {
+  /* X_T given X_0's cell, in two stages (draw_xT) */
+  rc = draw_xT(s, p, cell0, count, order, nth, xT);
+  if (rc) {
     fpk_sb_sample_result_free(r);
     free(cdf), free(x0), free(xT), free(cell0), free(count), free(order), free(cnt), free(out);
     free(st), free(w);
-    return nomem(s, "exact");
+    return rc;
   }
+  int fail = 0;
   /* the bridges, block by block */
   const size_t ncalls = (nt * d + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL;
 #pragma omp parallel num_threads(nth)

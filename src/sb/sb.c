@@ -61,8 +61,7 @@ struct fpk_sb {
   const sb_reference_impl *ref;
   double theta;             /* the reference's rate (0: Brownian) */
   fpk_ot_grid *ot;
-  const ot_kernel_impl *K; /* the lse back-end, for the propagations */
-  void *lse;
+  ot_propagator *prop; /* the time propagations (ot_grid_propagate) */
   double eps;               /* ε' of the static OT problem (cost |x − y|²) */
   double epsT, kappaT;      /* ε_T = 2 v_T and κ_T of the reference kernel over [0, T] */
   double logV;
@@ -93,7 +92,7 @@ void fpk_sb_params_init(fpk_sb_params *p) {
 void fpk_sb_free(fpk_sb *s) {
   if (!s) return;
   fpk_ot_grid_free(s->ot);
-  if (s->lse) s->K->free(s->lse);
+  ot_propagator_free(s->prop);
   double *bufs[] = {s->a,  s->b,  s->f,  s->gp, s->lrow, s->lcol, s->lphat0, s->lphiT, s->xsq,
                     s->xr, s->logxr, s->t1, s->t2, s->t3, s->t4, s->t5, s->t6, s->dbuf};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
@@ -153,13 +152,12 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
   s->epsT = 2 * vT;
   s->kappaT = kappaT;
   s->logV = log(g->cell_volume);
-  s->K = &ot_kernel_lse;
   const size_t N = s->N;
   if (!(s->ot = fpk_ot_grid_alloc(g, p->kernel, err))) {
     fpk_sb_free(s);
     return NULL;
   }
-  if (!(s->lse = s->K->alloc(g, err))) {
+  if (!(s->prop = ot_propagator_alloc(g, 1, err))) {
     fpk_sb_free(s);
     return NULL;
   }
@@ -246,14 +244,14 @@ static int check_t(fpk_sb *s, double t, const char *what) {
   return FPK_SUCCESS;
 }
 
-/* out = log Σ_z exp(in_z − |x − z|²/eps) with the lse back-end (no constant). */
+/* out = log Σ_z exp(in_z − |x − z|²/eps) (no constant) by ot_grid_propagate: every output
+ * within SB_PROP_ACCURACY of the exact log-sum-exp (fft, line-shifted dgemm, or exact). */
+#define SB_PROP_ACCURACY 1e-12
 static int lse_apply(fpk_sb *s, double eps, const double *in, double *out) {
   fpk_error e = {0};
-  int rc = s->K->set_eps(s->lse, eps, 0, &e);
-  if (!rc) rc = s->K->apply(s->lse, in, out, &e);
+  int rc = ot_grid_propagate(s->prop, 0, eps, NULL, SB_PROP_ACCURACY, in, out, &e);
   if (rc)
-    return fpk_error_set(&s->err, rc < 0 ? FPK_ENUMERIC : (e.status ? e.status : FPK_ENUMERIC),
-                         "sb: log-sum-exp kernel at eps = %g: %s", eps, e.msg);
+    return fpk_error_set(&s->err, rc, "sb: kernel propagation at eps = %g: %s", eps, e.msg);
   return FPK_SUCCESS;
 }
 
