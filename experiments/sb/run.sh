@@ -16,7 +16,7 @@
 # then gaussian.py, poster.py and mccann.py: the numbers on stdout, one [ok]/[FAIL] line per
 # target, figures results/sb_*.png and results/sb/{gauss,poster,mccann}_summary.json.
 # Usage: bash experiments/sb/run.sh [BUILD_DIR] [--format pdf|svg|png] (default: build), from
-# anywhere. FPK_SB_FULL=1 adds the 2D sigma = 0.05 case of (a) (464^2 cells, ~1.5 min alone).
+# anywhere. FPK_SB_FULL=1 adds the 2D sigma = 0.05 case of (a) (512^2 cells, ~2 min alone).
 # Exit status: non-zero if a command fails or a target is missed. About 1.5 min on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,7 +75,7 @@ cases2d="2 64 9 t7 exact,em
 0.3 144 5.5 t7 exact
 0.1 256 5 t5 none"
 if [ "${FPK_SB_FULL:-0}" = 1 ]; then cases2d="$cases2d
-0.05 464 4.5 t5 none"; fi
+0.05 512 5 t5 none"; fi
 while read -r sigma n box times methods; do
   for method in ${methods//,/ }; do
     suffix=$([ "$method" = em ] && echo _em || true)
