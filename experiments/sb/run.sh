@@ -16,7 +16,7 @@
 # then gaussian.py, poster.py and mccann.py: the numbers on stdout, one [ok]/[FAIL] line per
 # target, figures results/sb_*.png and results/sb/{gauss,poster,mccann}_summary.json.
 # Usage: bash experiments/sb/run.sh [BUILD_DIR] [--format pdf|svg|png] (default: build), from
-# anywhere. FPK_SB_FULL=1 adds the 2D sigma = 0.05 case of (a) (512^2 cells, ~2 min alone).
+# anywhere. FPK_SB_FULL=1 adds the 2D sigma = 0.05 case of (a) (512^2 cells, ~3 min alone).
 # Exit status: non-zero if a command fails or a target is missed. About 1.5 min on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
