@@ -121,7 +121,15 @@ EOF
 step "(c) figure, fit and checks"
 $py "$here/mccann.py" -r results "${formats[@]}" || status=1
 
-# (d), (e): later parts of issue 13 (see the header).
+# (d), (e): later parts of issue 13 (see the header). Hooks, in the pattern above (a config
+# here, `sb` writing results/sb/<name>.h5, a script that prints its numbers, draws
+# results/sb_<name>.* and exits 1 on a missed target):
+# step "(d) mixture -> N(0, I), OU reference, vs the reversed OU noising process"
+# sb "$here/diffusion_ou.ini" -o "$out/diffusion_ou.h5"
+# $py "$here/diffusion.py" -r results "${formats[@]}" || status=1
+# step "(e) double-well Langevin reference, FP-based IPF, vs Monte Carlo"
+# sb "$here/double_well.ini" -o "$out/double_well.h5"
+# $py "$here/double_well.py" -r results "${formats[@]}" || status=1
 
 echo "total $((SECONDS - start)) s"
 if ((status)); then
