@@ -22,9 +22,10 @@
  *
  * Propagation. φ̂_t(y) = Σ_x V K_t(x, y) φ̂_0(x) (forward: the Fokker–Planck equation of the
  * reference) and φ_t(x) = Σ_y V K_{T−t}(x, y) φ_T(y) (backward: its Kolmogorov backward equation)
- * are separable log-sum-exps: the OT module's "lse" kernel back-end at ε'_τ (exact to rounding at
- * every ε, −∞ inputs allowed), plus the scalings and the constant Σ_a log(h_a/√(πε_τ)). Nothing is
- * formed outside the log domain except p_t = V exp(log φ_t + log φ̂_t) itself.
+ * are log-domain heat propagations at ε'_τ (ot_grid_propagate, src/ot/propagate.c: fft,
+ * line-shifted dgemm or exact log-sum-exp, every output within 1e-12 of the exact one, −∞ inputs
+ * allowed), plus the scalings and the constant Σ_a log(h_a/√(πε_τ)). Nothing is formed outside the
+ * log domain except p_t = V exp(log φ_t + log φ̂_t) itself.
  *
  * Drift without differences. ∇_x K_τ(x, y) = 2κ(y − κx)/ε_τ K_τ, so
  *   σ²∇log φ_t(x) = 2σ²κ (E_w[y] − κx)/ε_τ,  w(y) ∝ K_τ(x, y) φ_T(y),  τ = T − t,
