@@ -3,7 +3,10 @@
 mixture μ0 to N(0, 1) with the OU reference dX = −θX dt + σ dW (θ = 1, σ = √2, stationary law
 N(0, 1)) against the time reversal of the diffusion model's OU noising process started from μ0.
 
-  ou_reversal.py [-r RESULTS_DIR] [-o FIG_DIR] [--format pdf|svg|png]
+  ou_reversal.py [-r RESULTS_DIR] [--format pdf|svg|png]
+
+Reads RESULTS_DIR/sb/ou_reversal_T*.h5 (experiments/sb/run.sh), writes RESULTS_DIR/sb_ou_reversal.*
+and RESULTS_DIR/sb/ou_reversal_summary.json.
 
 The noising process is the reference itself, so its marginals are the noised mixture
 (closed-forms.md, "Gaussian mixtures under linear forward SDEs"): q_t = Σ_k w_k N(a_t μ_k,
@@ -76,13 +79,12 @@ def analyse(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-r", "--results", default="results")
-    ap.add_argument("-o", "--figdir", default="results")
     fplot.add_format_argument(ap)
     args = ap.parse_args()
-    files = sorted(glob.glob(os.path.join(args.results, "sb_ou_reversal_T*.h5")),
+    files = sorted(glob.glob(os.path.join(args.results, "sb", "ou_reversal_T*.h5")),
                    key=lambda p: float(re.search(r"_T([0-9.]+)\.h5$", p).group(1)))
     if not files:
-        print("ou_reversal.py: no results/sb_ou_reversal_T*.h5", file=sys.stderr)
+        print(f"ou_reversal.py: no {args.results}/sb/ou_reversal_T*.h5", file=sys.stderr)
         return 2
     rows, curves = [], {}
     print(f"{'T':>5} {'KL(P*|R)':>11} {'KL(N01|q_T)':>12} {'max L1(p,q)':>12} "
@@ -114,7 +116,7 @@ def main():
     if np.isfinite(last["backward"]) and not last["backward"] <= 1e-3:
         print(f"FAIL: T = {last['T']}: backward drift off the reversal by {last['backward']:.2e}")
         ok = False
-    with open(os.path.join(args.figdir, "sb_ou_reversal.json"), "w") as fh:
+    with open(os.path.join(args.results, "sb", "ou_reversal_summary.json"), "w") as fh:
         json.dump({"rows": rows, "rates": fit}, fh, indent=1)
 
     fig, (ax1, ax2) = fplot.figure(2, aspect=0.36, ncols=2)
@@ -139,7 +141,7 @@ def main():
             ax2.semilogy(T, y, marker="o", ms=3, lw=1, label=lab)
     ax2.set_xlabel("horizon T")
     ax2.legend(frameon=False, fontsize=7)
-    fplot.save(fig, os.path.join(args.figdir, "sb_ou_reversal"), args.format)
+    fplot.save(fig, os.path.join(args.results, "sb_ou_reversal"), args.format)
     return 0 if ok else 1
 
 

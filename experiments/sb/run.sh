@@ -9,12 +9,14 @@
 #                                                          -> results/sb/poster_*.h5
 #  (c) sigma -> 0: the bridge's marginals approach McCann's interpolation (1D, L1 vs sigma, fitted
 #      rate)                                               -> results/sb/mccann_s*.h5
-# Later parts of issue 13 add here (hooks, not built yet):
-#  (d) mixture -> N(0, I) with an OU reference over a long horizon vs the time reversal of the
-#      OU noising process of a diffusion model (exact score of the noised mixture)
+#  (d) mixture -> N(0, 1) with an OU reference over horizons T = 0.5 .. 8 vs the time reversal of
+#      the OU noising process of a diffusion model (exact score of the noised mixture)
+#                                                          -> results/sb/ou_reversal_T*.h5
 #  (e) a double-well Langevin reference solved by the FP-based IPF, checked by Monte Carlo
-# then gaussian.py, poster.py and mccann.py: the numbers on stdout, one [ok]/[FAIL] line per
-# target, figures results/sb_*.png and results/sb/{gauss,poster,mccann}_summary.json.
+#                                                          -> results/sb/double_well.h5
+# then gaussian.py, poster.py, mccann.py, ou_reversal.py and double_well.py: the numbers on
+# stdout, one [ok]/[FAIL] line (or FAIL: line) per target, figures results/sb_*.png and
+# results/sb/*_summary.json.
 # Usage: bash experiments/sb/run.sh [BUILD_DIR] [--format pdf|svg|png] (default: build), from
 # anywhere. FPK_SB_FULL=1 adds the 2D sigma = 0.05 case of (a) (512^2 cells, ~3 min alone).
 # Exit status: non-zero if a command fails or a target is missed. About 1.5 min on 2 cores.
@@ -121,15 +123,20 @@ EOF
 step "(c) figure, fit and checks"
 $py "$here/mccann.py" -r results "${formats[@]}" || status=1
 
-# (d), (e): later parts of issue 13 (see the header). Hooks, in the pattern above (a config
-# here, `sb` writing results/sb/<name>.h5, a script that prints its numbers, draws
-# results/sb_<name>.* and exits 1 on a missed target):
-# step "(d) mixture -> N(0, I), OU reference, vs the reversed OU noising process"
-# sb "$here/diffusion_ou.ini" -o "$out/diffusion_ou.h5"
-# $py "$here/diffusion.py" -r results "${formats[@]}" || status=1
-# step "(e) double-well Langevin reference, FP-based IPF, vs Monte Carlo"
-# sb "$here/double_well.ini" -o "$out/double_well.h5"
-# $py "$here/double_well.py" -r results "${formats[@]}" || status=1
+# (d) The special case of the poster: a mixture to N(0, 1) with the OU reference (theta = 1,
+# sigma = sqrt(2), stationary N(0, 1)) over horizons T = 0.5 .. 8, against the reversal of the OU
+# noising process of a diffusion model (the exact score of the noised mixture).
+step "(d) mixture -> N(0, 1), OU reference, vs the reversed OU noising process"
+for T in 0.5 1 2 4 8; do
+  times=$($py -c "print(' '.join('%.6g' % ($T * k / 20) for k in range(21)))")
+  sb "$here/ou_reversal.ini" -o "$out/ou_reversal_T$T.h5" --set sb.T=$T --set "sb.times=$times"
+done
+$py "$here/ou_reversal.py" -r results "${formats[@]}" || status=1
+
+# (e) A double-well Langevin reference (FP-based IPF), checked by Monte Carlo only.
+step "(e) double-well Langevin reference, FP-based IPF, vs Euler-Maruyama on the bridge SDE"
+sb "$here/double_well.ini" -o "$out/double_well.h5"
+$py "$here/double_well.py" -r results "${formats[@]}" || status=1
 
 echo "total $((SECONDS - start)) s"
 if ((status)); then
