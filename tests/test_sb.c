@@ -683,6 +683,7 @@ static void test_reference_registry(void **state) {
   (void)state;
   assert_ptr_equal(fpk_sb_reference_find("brownian"), fpk_sb_reference_brownian);
   assert_ptr_equal(fpk_sb_reference_find("ou"), fpk_sb_reference_ou);
+  assert_ptr_equal(fpk_sb_reference_find("model"), fpk_sb_reference_model);
   assert_null(fpk_sb_reference_find("nope"));
   assert_null(fpk_sb_reference_find(NULL));
   size_t k = 0;
@@ -690,7 +691,7 @@ static void test_reference_registry(void **state) {
     assert_non_null(fpk_sb_reference_types[k]->description);
     k++;
   }
-  assert_int_equal(k, 2);
+  assert_int_equal(k, 3);
 }
 
 int main(void) {

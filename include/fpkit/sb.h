@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include "fpkit/error.h"
 #include "fpkit/grid.h"
+#include "fpkit/model.h"
 #include "fpkit/ot.h"
 
 #ifdef __cplusplus
@@ -56,6 +57,13 @@ extern const fpk_sb_reference_type *fpk_sb_reference_brownian;
 /* dX = −θX dt + σ dW per axis (θ = fpk_sb_params.theta > 0): Gaussian kernels
  * N(e^{−θτ}x, σ²(1 − e^{−2θτ})/(2θ)); static bridge = entropic OT at ε = 2σ² sinh(θT)/θ. */
 extern const fpk_sb_reference_type *fpk_sb_reference_ou;
+/* Any fpkit model dX = f(x, t) dt + diag(σ(x, t)) dW (fpk_sb_params.model; built-ins, Langevin,
+ * expression models): the Schrödinger system of the model's implicit-Euler Scharfetter–Gummel
+ * finite-volume chain, solved by Fortet/IPF with the backward Kolmogorov step the exact transpose
+ * of the forward one (discrete duality), potentials stored rescaled (docs/sb.md, "FP-based IPF").
+ * Queries answer at the chain's time levels only (fpk_sb_params.nt, t, dt); the Euler–Maruyama
+ * sampler needs an additive isotropic noise and steps on those levels; no exact sampler. */
+extern const fpk_sb_reference_type *fpk_sb_reference_model;
 /* NULL-terminated list of the references built so far. */
 extern const fpk_sb_reference_type *const fpk_sb_reference_types[];
 /* By name; NULL if unknown. */
@@ -79,9 +87,18 @@ typedef struct fpk_sb_params {
   /* The marginal queries fail (FPK_ENUMERIC) when Σ p_t differs from 1 by more than this
    * (default 1e-6): the grid does not resolve the heat kernel at that t (docs/sb.md). */
   double mass_tol;
+  /* ---- The model reference only (fpk_sb_reference_model); sigma, theta, ot.eps, kernel and
+   * mass_tol are then unused, ot.tol, ot.max_iter and ot.normalize apply to IPF. ---- */
+  const fpk_model *model; /* the reference; borrowed, must outlive the bridge */
+  double dt;              /* largest step of the chain (default 0.01) */
+  /* The times the queries will be asked at (nondecreasing, in [0, T]; 0 and T are added): the
+   * bridge answers at these and at every level of the chain between them (each interval split
+   * into equal steps <= dt, as fpk_time_steps and the Euler–Maruyama sampler split it). */
+  size_t nt;
+  const double *t;
 } fpk_sb_params;
 
-/* Defaults as documented above. */
+/* Defaults as documented above (dt = 0.01, no model, no times). */
 void fpk_sb_params_init(fpk_sb_params *p);
 
 typedef struct fpk_sb fpk_sb;
@@ -98,10 +115,12 @@ void fpk_sb_free(fpk_sb *s); /* NULL is safe */
  * value; FPK_ENUMERIC when Sinkhorn did not converge to p->ot.tol (the message says how far). */
 int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r);
 
-/* ε of the static OT problem (cost |x − y|²): 2σ²T (Brownian), 2σ² sinh(θT)/θ (OU). */
+/* ε of the static OT problem (cost |x − y|²): 2σ²T (Brownian), 2σ² sinh(θT)/θ (OU); NaN for the
+ * model reference (no Gibbs kernel). */
 double fpk_sb_eps(const fpk_sb *s);
 /* The L1 marginal error err_a + err_b at each check of the last solve's Sinkhorn iterations, over
- * all its ε stages (fpk_ot_grid_history; owned by s, valid until the next solve); *n checks. */
+ * all its ε stages (fpk_ot_grid_history; owned by s, valid until the next solve); *n checks. The
+ * model reference: after each IPF iteration. */
 const double *fpk_sb_history(const fpk_sb *s, size_t *n);
 
 /* Potentials at time t in [0, T] after a solve (g->size values, −∞ where zero), as densities per

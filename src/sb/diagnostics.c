@@ -31,6 +31,10 @@ int fpk_sb_kl_static(fpk_sb *s, double *kl) {
   fpk_error_clear(v.err);
   if (!v.solved)
     return fpk_error_set(v.err, FPK_EINVAL, "sb: static KL asked before a successful fpk_sb_solve");
+  if (v.ipf) { /* the discrete chain's plan (src/sb/ipf.c) */
+    int rc = sb_ipf_kl_static(v.ipf, kl);
+    return rc ? fpk_error_set(v.err, rc, "%s", sb_ipf_errmsg(v.ipf)) : FPK_SUCCESS;
+  }
   const size_t N = v.g->size;
   double *lphi0 = malloc(N * sizeof *lphi0), *lphatT = malloc(N * sizeof *lphatT);
   int rc = FPK_SUCCESS;
@@ -98,6 +102,72 @@ static int integrands(fpk_sb *s, const sb_view *v, diag_work *w, double t, doubl
   return FPK_SUCCESS;
 }
 
+/* The model reference: the integrands at every level of the chain (the only times it answers),
+ * with u = (b − f)/σ per axis from the model's own f and σ at the cell centres, integrated by the
+ * trapezoidal rule over the levels: first order in the step like the chain itself, so the
+ * Girsanov value agrees with the static one to O(dt + h²) (docs/sb.md). */
+static int model_diagnostics(fpk_sb *s, const sb_view *v, fpk_sb_path_diag *out) {
+  const fpk_model *m = v->model;
+  const size_t N = v->g->size, d = v->g->dim;
+  size_t nl = 0;
+  const double *tl = sb_ipf_times(v->ipf, &nl);
+  fpk_sb_path_diag r = {0};
+  int rc = fpk_sb_kl_static(s, &r.kl_static);
+  if (rc) return rc;
+  double *buf = malloc((2 + 5 * d) * N * sizeof(double));
+  if (!buf) return fpk_error_set(v->err, FPK_ENOMEM, "sb: out of memory for the path diagnostics");
+  double *lph = buf, *lphi = buf + N, *fwd = buf + 2 * N, *bwd = fwd + d * N, *xc = bwd + d * N;
+  double *f = xc + d * N, *sg = f + d * N;
+  double x[FPK_MAX_DIM];
+  for (size_t i = 0; i < N; i++) {
+    fpk_grid_point(v->g, i, x);
+    for (size_t a = 0; a < d; a++) xc[a * N + i] = x[a];
+  }
+  double Gp = 0, Ep = 0;
+  for (size_t k = 0; k < nl; k++) {
+    const double t = tl[k];
+    if ((rc = fpk_sb_log_phi_hat(s, t, lph)) || (rc = fpk_sb_log_phi(s, t, lphi)) ||
+        (rc = fpk_sb_drift(s, t, fwd, NULL)) || (rc = fpk_sb_backward_drift(s, t, bwd, NULL)))
+      goto done;
+    if (m->drift(t, N, xc, f, m->params) || m->noise(t, N, xc, sg, m->params)) {
+      rc = fpk_error_set(v->err, FPK_ENUMERIC, "sb: path diagnostics: the reference model's drift "
+                         "or noise failed at t = %g", t);
+      goto done;
+    }
+    double g = 0, e = 0;
+    for (size_t i = 0; i < N; i++) {
+      if (lph[i] == -INFINITY || lphi[i] == -INFINITY) continue;
+      const double p = exp(v->logV + lph[i] + lphi[i]);
+      double u2 = 0, v2 = 0;
+      for (size_t a = 0; a < d; a++) {
+        const size_t q = a * N + i;
+        const double u = (fwd[q] - f[q]) / sg[q];
+        u2 += u * u;
+        v2 += 0.25 * (fwd[q] - bwd[q]) * (fwd[q] - bwd[q]);
+      }
+      g += p * u2;
+      e += p * v2;
+    }
+    const double G = 0.5 * g, E = e;
+    if (!isfinite(G) || !isfinite(E)) {
+      rc = fpk_error_set(v->err, FPK_ENUMERIC, "sb: path diagnostics: non-finite integrand at t = "
+                         "%g (KL %g, kinetic %g)", t, G, E);
+      goto done;
+    }
+    if (k) {
+      const double h = t - tl[k - 1];
+      r.kl_girsanov += 0.5 * h * (G + Gp);
+      r.kinetic += 0.5 * h * (E + Ep);
+    }
+    Gp = G, Ep = E;
+    r.n_nodes++;
+  }
+  *out = r;
+done:
+  free(buf);
+  return rc;
+}
+
 int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out) {
   sb_view v;
   sb_get_view(s, &v);
@@ -109,6 +179,7 @@ int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out
     return fpk_error_set(v.err, FPK_EINVAL,
                          "sb: path diagnostics: n_intervals = 0: the time rule needs at least one "
                          "Gauss-Legendre interval");
+  if (v.ipf) return model_diagnostics(s, &v, out);
   const double T = v.T, tr = fpk_sb_resolved_tau(s);
   if (!(2 * tr < T))
     return fpk_error_set(v.err, FPK_ENUMERIC,

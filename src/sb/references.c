@@ -41,18 +41,34 @@ static int ou_check(const fpk_sb_params *p, fpk_error *err) {
 
 const sb_reference_impl sb_reference_brownian = {
     {"brownian", "dX = sigma dW: heat kernels, static bridge = entropic OT at eps = 2 sigma^2 T"},
-    NULL, brownian_rate};
+    SB_REF_KERNEL, NULL, brownian_rate};
 
 const sb_reference_impl sb_reference_ou = {
     {"ou", "dX = -theta X dt + sigma dW: Gaussian kernels N(e^{-theta t} x, v_t), static bridge = "
            "entropic OT at eps = 2 sigma^2 sinh(theta T)/theta"},
-    ou_check, ou_rate};
+    SB_REF_KERNEL, ou_check, ou_rate};
+
+static int model_check(const fpk_sb_params *p, fpk_error *err) {
+  if (!p->model)
+    return fpk_error_set(err, FPK_EINVAL, "sb: the model reference needs fpk_sb_params.model");
+  if (!(p->dt > 0) || !isfinite(p->dt))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "sb: dt = %g: the model reference's time step must be positive and finite",
+                         p->dt);
+  return FPK_SUCCESS;
+}
+
+const sb_reference_impl sb_reference_model = {
+    {"model", "any fpkit model dX = f dt + diag(sigma(x, t)) dW: Fortet/IPF on the finite-volume "
+              "chain and its exact transpose (docs/sb.md, FP-based IPF)"},
+    SB_REF_MODEL, model_check, brownian_rate};
 
 const fpk_sb_reference_type *fpk_sb_reference_brownian = &sb_reference_brownian.pub;
 const fpk_sb_reference_type *fpk_sb_reference_ou = &sb_reference_ou.pub;
+const fpk_sb_reference_type *fpk_sb_reference_model = &sb_reference_model.pub;
 
-const fpk_sb_reference_type *const fpk_sb_reference_types[] = {&sb_reference_brownian.pub,
-                                                               &sb_reference_ou.pub, NULL};
+const fpk_sb_reference_type *const fpk_sb_reference_types[] = {
+    &sb_reference_brownian.pub, &sb_reference_ou.pub, &sb_reference_model.pub, NULL};
 
 const fpk_sb_reference_type *fpk_sb_reference_find(const char *name) {
   for (size_t i = 0; name && fpk_sb_reference_types[i]; i++)

@@ -25,6 +25,7 @@
  * blocks of FPK_MC_BLOCK; histograms are integer counts; means and co-moments are formed per block
  * (two passes over the block's points) and merged in block order (Chan, Golub & LeVeque 1979). */
 #include <math.h>
+#include <stdio.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,10 @@ done:
 int fpk_sb_sample_exact(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 0, "exact");
   if (rc) return rc;
+  if (view(s).ipf)
+    return fpk_error_set(view(s).err, FPK_EUNSUP,
+                         "sb: exact sampler: the model reference has no closed-form bridges to "
+                         "fill the static plan's pairs with; use the Euler-Maruyama sampler");
   const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
   const double T = view(s).T, sigma = view(s).sigma, theta = view(s).theta;
@@ -526,7 +531,14 @@ static void interp_drift(const fpk_grid *g, const double *D, const double *x, do
  * drift tabulated by fpk_sb_drift is f + σ²∇log φ_t and the Girsanov integrand of the KL estimate
  * below u = (b − f)/σ. */
 static void reference_drift(fpk_sb *s, const double *x, double t, double *f) {
-  (void)t;
+  const fpk_model *m = view(s).model;
+  /* one point: component-major with n = 1 is the plain vector; a failure (the point left the
+   * model's domain) leaves NaN, caught by the finiteness check of the estimate */
+  if (m) {
+    if (m->drift(t, 1, x, f, m->params))
+      for (size_t a = 0; a < m->dim; a++) f[a] = NAN;
+    return;
+  }
   const double theta = view(s).theta; /* f = −θx (0: Brownian) */
   for (size_t a = 0; a < view(s).g->dim; a++) f[a] = -theta * x[a];
 }
@@ -560,6 +572,9 @@ static void reduce_kl(const double *st, size_t nblocks, fpk_sb_sample_result *r)
 int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_result *r) {
   int rc = check_params(s, p, 1, "em");
   if (rc) return rc;
+  if (view(s).no_sampling)
+    return fpk_error_set(view(s).err, FPK_EUNSUP, "sb: Euler-Maruyama sampler: %s",
+                         view(s).no_sampling);
   const fpk_grid *g = view(s).g;
   const size_t N = g->size, d = g->dim, nt = p->nt, np = p->npaths;
   const double sigma = view(s).sigma;
@@ -612,6 +627,13 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
     if ((rc = fpk_sb_drift(s, tl[l], D + l * d * N, NULL))) {
       fpk_sb_sample_result_free(r);
       EM_FREE();
+      if (view(s).ipf && rc == FPK_EINVAL) { /* a step off the chain's levels */
+        char msg[FPK_ERRMSG_MAX];
+        snprintf(msg, sizeof msg, "%s", view(s).err->msg);
+        return fpk_error_set(view(s).err, rc, "sb: em sampler: %s (the model reference answers "
+                             "at the levels of its chain only: sample with the output times and "
+                             "dt the bridge was planned with)", msg);
+      }
       return rc; /* the message is on s */
     }
   size_t last;

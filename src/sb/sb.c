@@ -75,6 +75,10 @@ struct fpk_sb {
   double *logxr;            /* dim × N: its log, the weight of the drift's numerator */
   double *t1, *t2, *t3, *t4, *t5, *t6;
   double *dbuf;             /* dim × N: the end limit, for the interpolation near the ends */
+  /* the model reference (FP-based IPF, src/sb/ipf.c); NULL for the kernel references */
+  sb_ipf *ipf;
+  double model_sigma;       /* the σ of an additive isotropic model (EM sampling), else NaN */
+  const char *no_sampling;  /* why EM sampling is refused, or NULL */
   int solved;
   fpk_error err;
 };
@@ -88,16 +92,173 @@ void fpk_sb_params_init(fpk_sb_params *p) {
   fpk_ot_params_init(&p->ot);
   p->kernel = NULL;
   p->mass_tol = 1e-6;
+  p->dt = 0.01;
 }
 
 void fpk_sb_free(fpk_sb *s) {
   if (!s) return;
   fpk_ot_grid_free(s->ot);
   ot_propagator_free(s->prop);
+  sb_ipf_free(s->ipf);
   double *bufs[] = {s->a,  s->b,  s->f,  s->gp, s->lrow, s->lcol, s->lphat0, s->lphiT, s->xsq,
                     s->xr, s->logxr, s->t1, s->t2, s->t3, s->t4, s->t5, s->t6, s->dbuf};
   for (size_t k = 0; k < sizeof bufs / sizeof *bufs; k++) free(bufs[k]);
   free(s);
+}
+
+/* ---- The model reference: FP-based IPF (src/sb/ipf.c) ------------------------------------ */
+
+/* The time levels: 0, the given times and T, each interval split into equal steps <= dt as
+ * fpk_time_steps splits it (so Euler–Maruyama with the same times and dt steps on them). */
+static int model_levels(const fpk_sb_params *p, double **out, size_t *nout, fpk_error *err) {
+  const double T = p->T;
+  for (size_t k = 0; k < p->nt; k++) {
+    const double t = p->t[k];
+    if (!(t >= 0 && t <= T))
+      return fpk_error_set(err, FPK_EINVAL, "sb: time %zu is %g, outside [0, T] = [0, %g]", k + 1,
+                           t, T);
+    if (k && !(t >= p->t[k - 1]))
+      return fpk_error_set(err, FPK_EINVAL, "sb: times must not decrease (time %zu is %g, after "
+                           "%g)", k + 1, t, p->t[k - 1]);
+  }
+  /* the breakpoints 0, t..., T without repeats */
+  double *bp = malloc((p->nt + 2) * sizeof *bp);
+  if (!bp) return fpk_error_set(err, FPK_ENOMEM, "sb: out of memory for the time levels");
+  size_t nb = 0;
+  bp[nb++] = 0;
+  for (size_t k = 0; k < p->nt; k++)
+    if (p->t[k] > bp[nb - 1]) bp[nb++] = p->t[k];
+  if (T > bp[nb - 1]) bp[nb++] = T;
+  size_t total = 1;
+  for (size_t k = 0; k + 1 < nb; k++) {
+    size_t n;
+    double h;
+    int rc = fpk_time_steps(bp[k], bp[k + 1], p->dt, &n, &h, err);
+    if (rc) {
+      free(bp);
+      return rc;
+    }
+    total += n;
+  }
+  double *tl = malloc(total * sizeof *tl);
+  if (!tl) {
+    free(bp);
+    return fpk_error_set(err, FPK_ENOMEM, "sb: out of memory for %zu time levels", total);
+  }
+  size_t m = 0;
+  tl[m++] = 0;
+  for (size_t k = 0; k + 1 < nb; k++) {
+    size_t n;
+    double h;
+    fpk_time_steps(bp[k], bp[k + 1], p->dt, &n, &h, err);
+    for (size_t j = 1; j < n; j++) tl[m++] = bp[k] + (double)j * h;
+    tl[m++] = bp[k + 1];
+  }
+  free(bp);
+  *out = tl;
+  *nout = m;
+  return FPK_SUCCESS;
+}
+
+/* σ of an additive, autonomous model with the same noise on every axis (what the Euler–Maruyama
+ * sampler takes), or NaN with the reason in *why. */
+static double model_sigma(const fpk_model *m, const fpk_grid *g, const char **why) {
+  *why = "the model's noise is not additive and autonomous (the bridge's Euler-Maruyama sampler "
+         "takes one constant sigma)";
+  if (!(m->flags & FPK_MODEL_ADDITIVE) || !(m->flags & FPK_MODEL_AUTONOMOUS)) return NAN;
+  double x[FPK_MAX_DIM], sg[FPK_MAX_DIM];
+  fpk_grid_point(g, 0, x);
+  if (m->noise(0, 1, x, sg, m->params)) return NAN;
+  for (size_t a = 1; a < m->dim; a++)
+    if (fabs(sg[a]) != fabs(sg[0])) {
+      *why = "the model's noise differs between the axes (the bridge's Euler-Maruyama sampler "
+             "takes one sigma for every axis)";
+      return NAN;
+    }
+  if (!(fabs(sg[0]) > 0) || !isfinite(sg[0])) return NAN;
+  *why = NULL;
+  return fabs(sg[0]);
+}
+
+static fpk_sb *alloc_model(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) {
+  const sb_reference_impl *ref = &sb_reference_model;
+  if (!(p->T > 0) || !isfinite(p->T)) {
+    fpk_error_set(err, FPK_EINVAL, "sb: T = %g: the horizon must be positive and finite", p->T);
+    return NULL;
+  }
+  if (ref->check(p, err)) return NULL;
+  if (p->model->dim != g->dim) {
+    fpk_error_set(err, FPK_EINVAL, "sb: the reference model is %zu-dimensional, the grid %zu",
+                  p->model->dim, g->dim);
+    return NULL;
+  }
+  double *levels = NULL;
+  size_t nlev = 0;
+  if (model_levels(p, &levels, &nlev, err)) return NULL;
+  fpk_sb *s = calloc(1, sizeof *s);
+  if (!s) {
+    free(levels);
+    fpk_error_set(err, FPK_ENOMEM, "sb: out of memory");
+    return NULL;
+  }
+  s->g = *g;
+  s->N = g->size;
+  s->d = g->dim;
+  s->p = *p;
+  s->p.reference = &ref->pub;
+  s->p.t = NULL; /* not owned */
+  s->p.nt = 0;
+  s->ref = ref;
+  s->eps = NAN;
+  s->logV = log(g->cell_volume);
+  sb_ipf_params ip;
+  sb_ipf_params_init(&ip);
+  ip.model = p->model;
+  ip.T = p->T;
+  /* every level is an output time of the chain: each interval between two of them is one step
+   * (the margin keeps rounding of t0 + jh from splitting it again) */
+  ip.dt = p->dt * (1 + 1e-9);
+  ip.nt = nlev;
+  ip.t = levels;
+  ip.tol = p->ot.tol;
+  ip.max_iter = p->ot.max_iter;
+  ip.normalize = p->ot.normalize;
+  s->ipf = sb_ipf_alloc(g, &ip, err);
+  free(levels);
+  if (!s->ipf || !(s->a = malloc(s->N * sizeof(double))) ||
+      !(s->b = malloc(s->N * sizeof(double)))) {
+    if (s->ipf) fpk_error_set(err, FPK_ENOMEM, "sb: out of memory for a grid of %zu cells", s->N);
+    fpk_sb_free(s);
+    return NULL;
+  }
+  s->model_sigma = model_sigma(p->model, g, &s->no_sampling);
+  return s;
+}
+
+/* The IPF object's error as the bridge's (status rc). */
+static int ipf_error(fpk_sb *s, int rc) {
+  return fpk_error_set(&s->err, rc, "%s", sb_ipf_errmsg(s->ipf));
+}
+
+static int solve_model(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r) {
+  fpk_ot_result res;
+  memset(&res, 0, sizeof res);
+  res.eps = NAN;
+  int rc = sb_ipf_solve(s->ipf, a, b);
+  size_t nh = 0;
+  const double *h = sb_ipf_history(s->ipf, &nh);
+  res.iterations = nh;
+  res.stages = 1;
+  res.err_a = nh ? h[nh - 1] : NAN;
+  res.converged = rc == 0;
+  double ma = 0, mb = 0;
+  for (size_t i = 0; i < s->N; i++) ma += a[i], mb += b[i];
+  res.mass_a = ma, res.mass_b = mb;
+  if (r) *r = res;
+  if (rc) return ipf_error(s, rc);
+  for (size_t i = 0; i < s->N; i++) s->a[i] = a[i] / ma, s->b[i] = b[i] / mb;
+  s->solved = 1;
+  return FPK_SUCCESS;
 }
 
 fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) {
@@ -108,6 +269,7 @@ fpk_sb *fpk_sb_alloc(const fpk_grid *g, const fpk_sb_params *p, fpk_error *err) 
     fpk_error_set(err, FPK_EINVAL, "sb: unknown reference process");
     return NULL;
   }
+  if (SB_REFERENCE_IMPL(rt)->kind == SB_REF_MODEL) return alloc_model(g, p, err);
   if (!(p->sigma > 0) || !isfinite(p->sigma)) {
     fpk_error_set(err, FPK_EINVAL, "sb: sigma = %g: the noise level must be positive and finite",
                   p->sigma);
@@ -188,11 +350,14 @@ nomem:
 
 const char *fpk_sb_errmsg(const fpk_sb *s) { return s->err.msg; }
 double fpk_sb_eps(const fpk_sb *s) { return s->eps; }
-const double *fpk_sb_history(const fpk_sb *s, size_t *n) { return fpk_ot_grid_history(s->ot, n); }
+const double *fpk_sb_history(const fpk_sb *s, size_t *n) {
+  return s->ipf ? sb_ipf_history(s->ipf, n) : fpk_ot_grid_history(s->ot, n);
+}
 
 int fpk_sb_solve(fpk_sb *s, const double *a, const double *b, fpk_ot_result *r) {
   fpk_error_clear(&s->err);
   s->solved = 0;
+  if (s->ipf) return solve_model(s, a, b, r);
   fpk_ot_params q = s->p.ot;
   q.eps = s->eps;
   q.warm_start = 0;
@@ -299,11 +464,13 @@ static int propagate(fpk_sb *s, int dir, const double *in, double tau, double *o
 
 int fpk_sb_log_phi_hat(fpk_sb *s, double t, double *log_phi_hat) {
   int rc = check_t(s, t, "log phi_hat");
+  if (!rc && s->ipf) return (rc = sb_ipf_log_phi_hat(s->ipf, t, log_phi_hat)) ? ipf_error(s, rc) : 0;
   return rc ? rc : propagate(s, SB_FWD, s->lphat0, t, log_phi_hat);
 }
 
 int fpk_sb_log_phi(fpk_sb *s, double t, double *log_phi) {
   int rc = check_t(s, t, "log phi");
+  if (!rc && s->ipf) return (rc = sb_ipf_log_phi(s->ipf, t, log_phi)) ? ipf_error(s, rc) : 0;
   return rc ? rc : propagate(s, SB_BWD, s->lphiT, s->p.T - t, log_phi);
 }
 
@@ -332,6 +499,7 @@ static double hmax2(const fpk_sb *s) {
 int fpk_sb_marginal(fpk_sb *s, double t, double *p, double *log_p, double *mass) {
   int rc = check_t(s, t, "marginal");
   if (rc) return rc;
+  if (s->ipf) return (rc = sb_ipf_marginal(s->ipf, t, p, log_p, mass)) ? ipf_error(s, rc) : 0;
   double *lp = log_p ? log_p : s->t3, m;
   rc = log_marginal(s, t, s->t1, s->t2, lp, &m);
   if (rc) return rc;
@@ -418,6 +586,7 @@ static void add_score(fpk_sb *s, const double *w, double *out) {
  * τ = 1.2h²/σ² (Brownian) or −log(1 − 2θ·1.2h²/σ²)/(2θ) (OU; ∞ when the stationary variance
  * σ²/(2θ) is itself below 1.2h²). */
 double fpk_sb_resolved_tau(const fpk_sb *s) {
+  if (s->ipf) return 0; /* the chain answers at its levels; nothing is interpolated */
   const double r = SB_RESOLVED * hmax2(s) / (s->p.sigma * s->p.sigma);
   if (s->theta == 0) return r;
   const double x = 2 * s->theta * r;
@@ -491,10 +660,20 @@ static int drift(fpk_sb *s, int which, double t, double *out, unsigned char *mas
 }
 
 int fpk_sb_drift(fpk_sb *s, double t, double *out, unsigned char *mask) {
+  if (s->ipf) {
+    int rc = check_t(s, t, "forward drift");
+    if (!rc) rc = sb_ipf_drift(s->ipf, t, out, mask);
+    return rc && !s->err.status ? ipf_error(s, rc) : rc;
+  }
   return drift(s, 0, t, out, mask);
 }
 
 int fpk_sb_backward_drift(fpk_sb *s, double t, double *out, unsigned char *mask) {
+  if (s->ipf) {
+    int rc = check_t(s, t, "backward drift");
+    if (!rc) rc = sb_ipf_backward_drift(s->ipf, t, out, mask);
+    return rc && !s->err.status ? ipf_error(s, rc) : rc;
+  }
   return drift(s, 1, t, out, mask);
 }
 
@@ -514,4 +693,8 @@ void sb_get_view(fpk_sb *s, sb_view *v) {
   v->lphiT = s->lphiT;
   v->solved = s->solved;
   v->err = &s->err;
+  v->ipf = s->ipf;
+  v->model = s->ipf ? s->p.model : NULL;
+  v->no_sampling = s->no_sampling;
+  if (s->ipf) v->sigma = s->model_sigma;
 }
