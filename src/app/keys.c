@@ -63,54 +63,57 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KS("output", "file", V, "results/<CONFIG stem>.h5", NULL, NULL,                       \
      "output HDF5 file (-o overrides; default results/<config file stem>.h5)")
 
-/* [model] and [parameters] (src/app/model_config.c): run and converge. */
-#define MODEL_KEYS                                                                                 \
-  KC("model", "type", R, NULL, model_types, "ou", NULL,                                          \
+/* [model] and [parameters] (src/app/model_config.c): run and converge (MODEL_KEYS), and sb with
+ * reference = model (MODEL_KEYS_IF: C is the condition of the entries that have none, CC a
+ * prefix of every other condition). */
+#define MODEL_KEYS MODEL_KEYS_IF(NULL, "")
+#define MODEL_KEYS_IF(C, CC)                                                                                 \
+  KC("model", "type", R, NULL, model_types, "ou", C,                                          \
      "the diffusion: ou, bm (Brownian motion with drift), langevin, gbm, bridge, "               \
      "mixture-langevin, expr"),                                                                  \
-  KZ("model", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the state"),                       \
-  KL("model", "sigma", R, NULL, "1", "model.type=ou|bm|gbm|bridge",                              \
+  KZ("model", "dim", R, NULL, 1, 2, "1", C, "dimension of the state"),                       \
+  KL("model", "sigma", R, NULL, "1", CC "model.type=ou|bm|gbm|bridge",                              \
      "noise amplitude per axis (diagonal, > 0); one value for every axis"),                      \
-  KD("model", "theta", R, NULL, -INF, INF, 0, "1", "model.type=ou",                              \
+  KD("model", "theta", R, NULL, -INF, INF, 0, "1", CC "model.type=ou",                              \
      "mean reversion rate, A = theta I (required unless A is given)"),                           \
-  KL("model", "A", V, NULL, NULL, "model.type=ou",                                               \
+  KL("model", "A", V, NULL, NULL, CC "model.type=ou",                                               \
      "drift matrix, dim x dim row-major, dX = -A (X - mu) dt + sigma dW (instead of theta)"),    \
-  KL("model", "mu", 0, "0", NULL, "model.type=ou|gbm",                                           \
+  KL("model", "mu", 0, "0", NULL, CC "model.type=ou|gbm",                                           \
      "ou: long-run mean per axis; gbm: growth rate per axis (dX = mu X dt + sigma X dW)"),       \
-  KL("model", "drift", 0, "0", NULL, "model.type=bm", "constant drift per axis"),               \
-  KL("model", "a", 0, "0", NULL, "model.type=bridge", "start of the bridge per axis"),          \
-  KL("model", "b", 0, "0", NULL, "model.type=bridge", "end of the bridge per axis, at time T"), \
-  KD("model", "T", R, NULL, 0, INF, 1, "2", "model.type=bridge",                                 \
+  KL("model", "drift", 0, "0", NULL, CC "model.type=bm", "constant drift per axis"),               \
+  KL("model", "a", 0, "0", NULL, CC "model.type=bridge", "start of the bridge per axis"),          \
+  KL("model", "b", 0, "0", NULL, CC "model.type=bridge", "end of the bridge per axis, at time T"), \
+  KD("model", "T", R, NULL, 0, INF, 1, "2", CC "model.type=bridge",                                 \
      "time the bridge reaches b (> [time] t_end)"),                                              \
-  KC("model", "potential", R, NULL, potentials, "double-well", "model.type=langevin",           \
+  KC("model", "potential", R, NULL, potentials, "double-well", CC "model.type=langevin",           \
      "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW"),          \
-  KD("model", "beta", R, NULL, 0, INF, 1, "1", "model.type=langevin", "inverse temperature"),   \
+  KD("model", "beta", R, NULL, 0, INF, 1, "1", CC "model.type=langevin", "inverse temperature"),   \
   KD("model", "amplitude", 0, "1", -INF, INF, 0, NULL,                                           \
-     "model.type=langevin,model.potential=tilted-cosine", "amplitude of the cosine potential"),   \
-  KD("model", "period", 0, "1", 0, INF, 1, NULL, "model.type=langevin",                          \
+     CC "model.type=langevin,model.potential=tilted-cosine", "amplitude of the cosine potential"),   \
+  KD("model", "period", 0, "1", 0, INF, 1, NULL, CC "model.type=langevin",                          \
      "period of the potential (and of the noise modulation)"),                                   \
-  KL("model", "tilt", 0, "0", NULL, "model.type=langevin", "constant force per axis"),          \
-  KD("model", "modulation", 0, "0", -INF, INF, 0, NULL, "model.type=langevin",                   \
+  KL("model", "tilt", 0, "0", NULL, CC "model.type=langevin", "constant force per axis"),          \
+  KD("model", "modulation", 0, "0", -INF, INF, 0, NULL, CC "model.type=langevin",                   \
      "noise modulation epsilon, |epsilon| < 1"),                                                 \
-  KDL("model", "weights", R, NULL, 16, "0.5 0.5", "model.type=mixture-langevin",                 \
+  KDL("model", "weights", R, NULL, 16, "0.5 0.5", CC "model.type=mixture-langevin",                 \
       "mixture weights (K of them, > 0); dX = grad log p dt + sqrt(2) dW"),                      \
-  KL("model", "means", R, NULL, "-1 1", "model.type=mixture-langevin",                           \
+  KL("model", "means", R, NULL, "-1 1", CC "model.type=mixture-langevin",                           \
      "component means, K x dim numbers"),                                                        \
-  KL("model", "stds", V, NULL, "0.5", "model.type=mixture-langevin",                             \
+  KL("model", "stds", V, NULL, "0.5", CC "model.type=mixture-langevin",                             \
      "component standard deviations, K x dim (or one for all); or give covs"),                   \
-  KL("model", "covs", V, NULL, NULL, "model.type=mixture-langevin",                              \
+  KL("model", "covs", V, NULL, NULL, CC "model.type=mixture-langevin",                              \
      "component covariances, K x dim x dim row-major (instead of stds)"),                        \
-  KS("model", "drift", R, NULL, "-theta*x", "model.type=expr,model.dim=1",                       \
+  KS("model", "drift", R, NULL, "-theta*x", CC "model.type=expr,model.dim=1",                       \
      "drift b(x, t): an expression in x, t and [parameters]"),                                   \
-  KS("model", "noise", R, NULL, "s", "model.type=expr,model.dim=1",                              \
+  KS("model", "noise", R, NULL, "s", CC "model.type=expr,model.dim=1",                              \
      "noise sigma(x, t) (the amplitude of dW): an expression"),                                  \
-  KS("model", "drift_x", R, NULL, "-theta*x", "model.type=expr,model.dim=2",                     \
+  KS("model", "drift_x", R, NULL, "-theta*x", CC "model.type=expr,model.dim=2",                     \
      "x component of the drift: an expression in x, y, t and [parameters]"),                     \
-  KS("model", "drift_y", R, NULL, "-theta*y", "model.type=expr,model.dim=2",                     \
+  KS("model", "drift_y", R, NULL, "-theta*y", CC "model.type=expr,model.dim=2",                     \
      "y component of the drift"),                                                                \
-  KS("model", "noise_x", R, NULL, "s", "model.type=expr,model.dim=2", "noise on the x axis"),   \
-  KS("model", "noise_y", R, NULL, "s", "model.type=expr,model.dim=2", "noise on the y axis"),   \
-  KDATA("parameters", "theta=1 s=0.5", "model.type=expr",                                        \
+  KS("model", "noise_x", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the x axis"),   \
+  KS("model", "noise_y", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the y axis"),   \
+  KDATA("parameters", "theta=1 s=0.5", CC "model.type=expr",                                        \
         "every key is a parameter name of the expressions, with a finite number")
 
 static const fpk_config_key run_keys[] = {
@@ -289,7 +292,7 @@ static const fpk_config_key ot_keys[] = {
     OUT_FILE,
 };
 
-static const char *const sb_references[] = {"brownian", "ou", NULL};
+static const char *const sb_references[] = {"brownian", "ou", "model", NULL};
 static const char *const sb_sample_methods[] = {"exact", "em", "none", NULL};
 
 /* `fpkit sb` (src/app/sb.c; docs/sb.md "The command"). */
@@ -302,24 +305,31 @@ static const fpk_config_key sb_keys[] = {
     MARGINAL("mu0", "gaussian", "-1"),
     MARGINAL("muT", "gaussian", "1"),
     KC("sb", "reference", 0, "brownian", sb_references, NULL, NULL,
-       "reference process: brownian, dX = sigma dW; ou, dX = -theta X dt + sigma dW"),
+       "reference process: brownian, dX = sigma dW; ou, dX = -theta X dt + sigma dW; model, "
+       "the SDE of [model] (FP-based IPF, docs/sb.md)"),
+    KD("sb", "dt", 0, "0.01", 0, INF, 1, NULL, "sb.reference=model",
+       "largest step of the finite-volume chain (its levels are where the bridge answers; EM "
+       "steps on them)"),
     KD("sb", "theta", R, NULL, -INF, INF, 0, "1", "sb.reference=ou",
        "OU rate theta > 0, theta T <= 100; eps = 2 sigma^2 sinh(theta T)/theta"),
-    KD("sb", "sigma", R, NULL, -INF, INF, 0, "1", NULL, "noise level of the reference (> 0)"),
+    KD("sb", "sigma", R, NULL, -INF, INF, 0, "1", "sb.reference=brownian|ou",
+       "noise level of the reference (> 0)"),
     KD("sb", "T", 0, "1", -INF, INF, 0, NULL, NULL, "horizon (> 0); eps = 2 sigma^2 T (brownian)"),
+    MODEL_KEYS_IF("sb.reference=model", "sb.reference=model,"),
     KDL("sb", "times", R, NULL, 1024, "0 0.25 0.5 0.75 1", NULL,
         "output times, increasing, each in [0, T]"),
     KD("sb", "tol", 0, "1e-9", 0, 1, 1, NULL, NULL, "Sinkhorn tolerance on the L1 marginal error"),
     KZ("sb", "max_iter", 0, "100000", 1, 1000000000, NULL, NULL, "most Sinkhorn iterations"),
     KB("sb", "normalize", 0, "false", NULL, "rescale both marginals to unit mass"),
-    KC("sample", "method", 0, "exact", sb_sample_methods, NULL, NULL,
-       "exact (plan + Brownian bridges), em (Euler-Maruyama on the bridge SDE) or none"),
+    KC("sample", "method", V, "exact (em for reference = model)", sb_sample_methods, NULL, NULL,
+       "exact (plan + reference bridges), em (Euler-Maruyama on the bridge SDE) or none"),
     KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, "sample.method=exact|em",
        "number of paths"),
     KU("sample", "seed", 0, "1", NULL, "sample.method=exact|em", "Philox seed"),
     KZ("sample", "keep_paths", 0, "10", 0, 1000, NULL, "sample.method=exact|em",
        "paths stored at the output times (at most paths)"),
-    KD("sample", "dt", 0, "0.01", 0, INF, 1, NULL, "sample.method=em", "largest EM step (> 0)"),
+    KD("sample", "dt", 0, "0.01", 0, INF, 1, NULL, "sample.method=em,sb.reference=brownian|ou",
+       "largest EM step (> 0; reference = model steps on the chain's levels, [sb] dt)"),
     KZ("diagnostics", "intervals", 0, "8", 0, 100000, NULL, NULL,
        "Gauss-Legendre subintervals of the KL and kinetic-energy time integrals (0: none)"),
     OUT_FILE,

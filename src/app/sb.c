@@ -45,7 +45,7 @@
 
 enum { SAMPLE_EXACT = 0, SAMPLE_EM = 1, SAMPLE_NONE = 2 };
 static const char *const sample_methods[] = {"exact", "em", "none", NULL};
-static const char *const references[] = {"brownian", "ou", NULL};
+static const char *const references[] = {"brownian", "ou", "model", NULL};
 
 typedef struct sb_run {
   fpk_config *cfg;
@@ -54,6 +54,9 @@ typedef struct sb_run {
   double sigma, T, tol;
   size_t reference; /* index into references[] (fpk_sb_reference_find) */
   double theta;     /* OU only */
+  fpk_model *model; /* reference = model: [model] (fpk_app_read_model), owned */
+  size_t model_dim;
+  double sb_dt;     /* reference = model: the chain's largest step ([sb] dt) */
   size_t max_iter;
   int normalize;
   size_t nt;
@@ -142,13 +145,22 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
                                 "theta = %g: the OU reference dX = -theta X dt + sigma dW needs "
                                 "theta > 0 (theta = 0 is reference = brownian)", r->theta);
   }
+  const int model = !strcmp(references[ref], "model");
   /* σ and T with the range -inf..inf, so that the message below names the value and the rule */
-  r->sigma = 1, r->T = 1, r->tol = 1e-9, r->max_iter = 100000, r->normalize = 0;
-  if ((rc = fpk_config_double(c, "sb", "sigma", 1, -INFINITY, 0, INFINITY, &r->sigma, err)))
-    return rc;
-  if (!(r->sigma > 0))
-    return fpk_config_invalid(c, "sb", "sigma", err,
-                              "sigma = %g: the reference dX = sigma dW needs sigma > 0", r->sigma);
+  r->sigma = NAN, r->T = 1, r->tol = 1e-9, r->max_iter = 100000, r->normalize = 0;
+  if (model) {
+    /* the reference is [model]; its noise is the model's own */
+    if ((rc = fpk_app_read_model(c, &r->model_dim, &r->model, err))) return rc;
+    r->sb_dt = 0.01;
+    if ((rc = fpk_config_double(c, "sb", "dt", 0, 0.0, 1, INFINITY, &r->sb_dt, err))) return rc;
+  } else {
+    if ((rc = fpk_config_double(c, "sb", "sigma", 1, -INFINITY, 0, INFINITY, &r->sigma, err)))
+      return rc;
+    if (!(r->sigma > 0))
+      return fpk_config_invalid(c, "sb", "sigma", err,
+                                "sigma = %g: the reference dX = sigma dW needs sigma > 0",
+                                r->sigma);
+  }
   if ((rc = fpk_config_double(c, "sb", "T", 0, -INFINITY, 0, INFINITY, &r->T, err))) return rc;
   if (!(r->T > 0))
     return fpk_config_invalid(c, "sb", "T", err, "T = %g: the horizon must be > 0", r->T);
@@ -174,6 +186,10 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
       (rc = fpk_config_bool(c, "sb", "normalize", 0, &r->normalize, err)))
     return rc;
   if ((rc = read_marginals(c, r, err))) return rc;
+  if (model && r->model_dim != r->grid.dim)
+    return fpk_config_invalid(c, "model", "dim", err,
+                              "the reference model is %zu-dimensional and the grid %zu-dimensional",
+                              r->model_dim, r->grid.dim);
   /* equal masses (Gaussians and mixtures are discretised to mass 1; fields carry their own) */
   fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
   for (int i = 0; i < 2 && !r->normalize; i++)
@@ -187,9 +203,23 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
   for (int i = 0; i < 2 && r->normalize; i++)
     for (size_t j = 0; j < r->grid.size; j++) ms[i]->p[j] /= ms[i]->mass[0];
 
-  r->method = SAMPLE_EXACT, r->npaths = 100000, r->seed = 1, r->dt = 0.01, r->keep = 10;
+  /* the model reference has no closed-form bridges: Euler-Maruyama by default */
+  r->method = model ? SAMPLE_EM : SAMPLE_EXACT;
+  r->npaths = 100000, r->seed = 1, r->dt = 0.01, r->keep = 10;
   if ((rc = fpk_config_choice(c, "sample", "method", 0, sample_methods, &r->method, err)))
     return rc;
+  if (model && r->method == SAMPLE_EM &&
+      (!(r->model->flags & FPK_MODEL_ADDITIVE) || !(r->model->flags & FPK_MODEL_AUTONOMOUS)))
+    return fpk_config_invalid(c, "sample", "method", err,
+                              "method = em: the bridge's Euler-Maruyama sampler takes one constant "
+                              "sigma, and the noise of [model] (%s) depends on x or t: use method "
+                              "= none (the marginals, drifts and KL are computed all the same)",
+                              r->model->name);
+  if (model && r->method == SAMPLE_EXACT)
+    return fpk_config_invalid(c, "sample", "method", err,
+                              "the exact sampler fills the static plan's pairs with the reference's "
+                              "bridges, which a model reference does not have in closed form: use "
+                              "method = em (on the chain's levels) or none");
   if (r->method != SAMPLE_NONE) {
     if ((rc = fpk_config_size(c, "sample", "paths", 0, 1, (size_t)1e9, &r->npaths, err)) ||
         (rc = fpk_config_u64(c, "sample", "seed", 0, &r->seed, err)) ||
@@ -197,7 +227,9 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
       return rc;
     if (r->keep > r->npaths) r->keep = r->npaths;
   }
-  if (r->method == SAMPLE_EM &&
+  /* the model reference answers at its chain's levels only: EM steps on them ([sb] dt) */
+  if (model) r->dt = r->sb_dt;
+  if (r->method == SAMPLE_EM && !model &&
       (rc = fpk_config_double(c, "sample", "dt", 0, 0.0, 1, INFINITY, &r->dt, err)))
     return rc;
   r->intervals = 8;
@@ -243,7 +275,14 @@ static int compute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
   fpk_sb_params par;
   fpk_sb_params_init(&par);
   par.reference = fpk_sb_reference_find(references[r->reference]);
-  par.sigma = r->sigma;
+  if (r->model) {
+    par.model = r->model;
+    par.dt = r->sb_dt;
+    par.nt = nt;
+    par.t = r->times;
+  } else {
+    par.sigma = r->sigma;
+  }
   par.T = r->T;
   if (r->theta > 0) par.theta = r->theta;
   par.ot.tol = r->tol;
@@ -256,9 +295,13 @@ static int compute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
   const size_t nstages = nt + (r->intervals ? 1 : 0) + (r->method != SAMPLE_NONE ? 1 : 0);
   /* the iteration count has no total: live on a terminal (bar) and in the log; plain prints one
    * line for the solve, as `fpkit ot` does per solve */
-  if (opt->progress == FPK_PROGRESS_PLAIN)
-    fpk_app_status(opt->progress, "sb solve: Sinkhorn at eps = 2 sigma^2 T = %g, tol %g",
-                   2 * r->sigma * r->sigma * r->T, r->tol);
+  if (opt->progress == FPK_PROGRESS_PLAIN && !r->model)
+    fpk_app_status(opt->progress, "sb solve: Sinkhorn at eps = %g, tol %g",
+                   r->theta > 0 ? 2 * r->sigma * r->sigma * sinh(r->theta * r->T) / r->theta
+                                : 2 * r->sigma * r->sigma * r->T, r->tol);
+  if (opt->progress == FPK_PROGRESS_PLAIN && r->model)
+    fpk_app_status(opt->progress, "sb solve: IPF on the finite-volume chain (dt %g), tol %g",
+                   r->sb_dt, r->tol);
   fpk_app_progress_start(&solve_bar, opt->progress == FPK_PROGRESS_BAR ? FPK_PROGRESS_BAR
                                                                         : FPK_PROGRESS_NONE,
                          "sb solve", "iterations", 0, 0);
@@ -450,9 +493,11 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   }
   if (!rc) rc = fpk_h5_attr_string(f, "/sb", "reference", references[r->reference]);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "theta", r->theta);
-  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "sigma", r->sigma);
+  if (!rc && !r->model) rc = fpk_h5_attr_double(f, "/sb", "sigma", r->sigma);
+  if (!rc && r->model) rc = fpk_h5_attr_string(f, "/sb", "model", r->model->name);
+  if (!rc && r->model) rc = fpk_h5_attr_double(f, "/sb", "dt", r->sb_dt);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "T", r->T);
-  if (!rc) rc = fpk_h5_attr_double(f, "/sb", "eps", r->eps);
+  if (!rc && !r->model) rc = fpk_h5_attr_double(f, "/sb", "eps", r->eps);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "tau_r", r->tau_r);
   if (!rc) rc = fpk_h5_attr_double(f, "/sb", "tol", r->tol);
   if (!rc) rc = fpk_h5_attr_u64(f, "/sb", "iterations", r->ot.iterations);
@@ -536,14 +581,17 @@ static void print_summary(const sb_run *r) {
   const size_t d = r->grid.dim;
   printf("sb          mu0: %s\n", r->mu0.what);
   printf("            muT: %s\n", r->muT.what);
-  if (r->theta > 0)
+  if (r->model)
+    printf("            %s, model %s, T %g, FP-based IPF with dt %g (%.2f s)\n", gd,
+           r->model->name, r->T, r->sb_dt, r->wall);
+  else if (r->theta > 0)
     printf("            %s, ou theta %g sigma %g, T %g, eps = 2 sigma^2 sinh(theta T)/theta = %g "
            "(%.2f s)\n", gd, r->theta, r->sigma, r->T, r->eps, r->wall);
   else
     printf("            %s, brownian sigma %g, T %g, eps = 2 sigma^2 T = %g (%.2f s)\n", gd,
            r->sigma, r->T, r->eps, r->wall);
-  printf("sinkhorn    %zu iterations, marginal error %.3g (tol %g)\n", r->ot.iterations,
-         r->ot.err_a + r->ot.err_b, r->tol);
+  printf("%-11s %zu iterations, marginal error %.3g (tol %g)\n", r->model ? "ipf" : "sinkhorn",
+         r->ot.iterations, r->ot.err_a + r->ot.err_b, r->tol);
   if (r->intervals)
     printf("kl          static %.12g, girsanov %.12g (rel diff %.2e), kinetic %.12g\n",
            r->diag.kl_static, r->diag.kl_girsanov,
@@ -568,6 +616,7 @@ static void release(sb_run *r) {
   fpk_app_marginal *ms[2] = {&r->mu0, &r->muT};
   for (int i = 0; i < 2; i++) free(ms[i]->p), free(ms[i]->t), free(ms[i]->mass);
   free(r->marg), free(r->drift), free(r->mask), free(r->mass), free(r->mean), free(r->cov);
+  fpk_model_free(r->model);
   free(r->l1), free(r->floor_l1), free(r->history);
   free(r->lphi), free(r->lphihat), free(r->bdrift);
   fpk_sb_sample_result_free(&r->smp);

@@ -124,6 +124,24 @@ expect "ou theta = 0" 1 "--set: \[sb\] theta = '0': theta = 0: the OU reference 
 expect "ou theta T > 100" 1 "\[sb\] theta = '150': .*theta T = 150 > 100" \
   sb "$b" -o "$out" --set sb.reference=ou --set sb.theta=150
 expect "theta without ou" 1 "unknown key 'theta' = '1' in \[sb\]" sb "$b" -o "$out" --set sb.theta=1
+# the model reference (FP-based IPF): [model] required, its dimension the grid's, no exact sampler,
+# EM steps on the chain's levels ([sample] dt is not used), refusals of the IPF path named
+m=(--set sb.reference=model --set model.type=langevin --set model.potential=double-well
+   --set model.dim=1 --set model.beta=2)
+expect "model without [model]" 1 "\[model\] type.*(required|missing)" sb "$b" -o "$out" --set sb.reference=model --set sample.method=em
+expect "model: sigma not used" 1 "unknown key 'sigma' = '0.8' in \[sb\]" sb "$b" -o "$out" "${m[@]}"
+nosig=$(variant '/^sigma = 0.8/d' nosigma)
+expect "model: exact sampler" 1 "\[sample\] method = 'exact': the exact sampler .* use method = em" \
+  sb "$nosig" -o "$out" "${m[@]}" --set sample.method=exact
+expect "model: dimension" 1 "\[model\] dim = '2': the reference model is 2-dimensional and the grid 1-dimensional" \
+  sb "$nosig" -o "$out" "${m[@]}" --set model.dim=2
+expect "model: sample dt" 1 "unknown key 'dt' = '0.01' in \[sample\]" \
+  sb "$nosig" -o "$out" "${m[@]}" --set sample.dt=0.01
+expect "model: sb dt = 0" 1 "\[sb\] dt = '0'" sb "$nosig" -o "$out" "${m[@]}" --set sb.dt=0
+expect "model: multiplicative noise, em" 1 "\[sample\] method = .*Euler-Maruyama sampler takes one constant sigma.*use method = none" \
+  sb "$nosig" -o "$out" "${m[@]}" --set model.modulation=0.3
+expect "model: sigma too small for the box" 3 "sigma|underflow" \
+  sb "$nosig" -o "$out" "${m[@]}" --set model.beta=5000
 # an unconverged solve is a numerical failure (exit 3), with no file either
 expect "max_iter = 2" 3 "Sinkhorn stopped at marginal error .* \(here \[sb\] max_iter = 2, tol = 1e-09\)" \
   sb "$b" -o "$out" --set sb.max_iter=2
