@@ -97,7 +97,7 @@ def analyse(path):
                                                   G.drift(tk, X)))
         out["resolved"].append(bool(tk == 0 or tk == T or
                                     min(tk, T - tk) >= sb["@tau_r"]))
-    if "@kl_static" in sb:
+    if "@kl_girsanov" in sb:  # kl_static is always written; kl_girsanov with [diagnostics] intervals > 0
         out["kl_static"], out["kl_girsanov"] = sb["@kl_static"], sb["@kl_girsanov"]
     if "sample" in run:
         smp = run["sample"]
