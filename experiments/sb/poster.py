@@ -93,16 +93,18 @@ def inputs(results):
 
 
 def read_ot(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        out["gx"] = [f["grid"][a][()] for a in ("x", "y") if a in f["grid"]]
-        out["glo"] = [float(f["grid"][a].attrs["lo"]) for a in ("x", "y") if a in f["grid"]]
-        out["ghi"] = [float(f["grid"][a].attrs["hi"]) for a in ("x", "y") if a in f["grid"]]
-        g = f["ot"]
-        for k in g:
-            if isinstance(g[k], h5py.Dataset):
-                out[k] = g[k][()]
-    out["config"] = sbref.read_config(path)
+    """An `fpkit ot` file as {"gx", "glo", "ghi": centres, lo, hi per axis, every dataset of
+    /ot by name, "config": the stored configuration}, read with the fpkit reader."""
+    with fpkit.open(path) as r:
+        axes = list(r.grid.axes.values())
+        out = {"gx": [a.centres for a in axes], "glo": [a.lo for a in axes],
+               "ghi": [a.hi for a in axes]}
+        ot = r.ot
+        for k in ot.keys():
+            v = ot[k]
+            if not isinstance(v, fpkit.Group):
+                out[k] = v
+        out["config"] = r.config
     return out
 
 
