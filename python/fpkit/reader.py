@@ -201,10 +201,10 @@ class Result:
     Common to every command's file:
       path, kind ('run', 'converge', 'bridge', 'ot', 'sb'), command (root attribute
       ``command``, else kind), attrs (root attributes), version (``fpkit_version``), config
-      (Config), provenance (dict), grid (Grid, or None where the file has none), group(path) -> Group,
-      dataset(path) -> numpy array, datasets(group) -> dict, axes(path), dims(path) and
-      labelled(path) (the file's dimension names and coordinates), has_dimension_scales(group),
-      to_xarray(group).
+      (Config), provenance (dict), grid (Grid, or None where the file has none),
+      group(path) -> Group, dataset(path) -> numpy array, datasets(group) -> dict, axes(path),
+      dims(path) and labelled(path) (the file's dimension names and coordinates),
+      has_dimension_scales(group), to_xarray(group).
     """
 
     kind = "unknown"
