@@ -35,6 +35,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 import sbref  # noqa: E402
@@ -59,62 +60,66 @@ class Checks:
         return bool(ok)
 
 
-def closed_form(run):
-    """The GaussianBridge of the file's [mu0], [muT] (Gaussians given by mean and std or cov)."""
-    cfg = run["config"]
-    d = len(run["x"])
+def closed_form(r):
+    """The GaussianBridge of the file's [mu0], [muT] (Gaussians given by mean and std or cov);
+    r: the file's fpkit.SBResult."""
+    cfg, d = r.config, r.grid.dim
 
     def law(sec):
-        m = np.array(cfg[sec]["mean"].split(), float)
+        m = cfg.numbers(sec, "mean")
         if "cov" in cfg[sec]:
-            S = np.array(cfg[sec]["cov"].split(), float).reshape(d, d)
+            S = cfg.numbers(sec, "cov").reshape(d, d)
         else:
-            S = np.diag(np.array(cfg[sec]["std"].split(), float) ** 2)
+            S = np.diag(cfg.numbers(sec, "std") ** 2)
         return m, S
 
     m0, A = law("mu0")
     m1, B = law("muT")
-    return sbref.GaussianBridge(m0, A, m1, B, run["sb"]["@sigma"], run["sb"]["@T"])
+    return sbref.GaussianBridge(m0, A, m1, B, r.sigma, r.T)
 
 
 def analyse(path):
-    run = sbref.read_sb(path)
-    run["config"] = sbref.read_config(path)
-    G = closed_form(run)
-    sb = run["sb"]
-    t, T = sb["t"], sb["@T"]
-    X = sbref.mesh(run)
-    out = dict(file=path, sigma=sb["@sigma"], T=T, eps=sb["@eps"], tau_r=sb["@tau_r"],
-               cells=[len(x) for x in run["x"]], h=run["h"], lo=run["lo"], hi=run["hi"],
-               t=t.tolist(), wall_seconds=sb["@wall_seconds"], iterations=sb["@iterations"],
-               mean=[], cov=[], drift=[], resolved=[], mass=sb["mass"].tolist())
+    with fpkit.open(path) as r:
+        if r.kind != "sb":
+            raise ValueError(f"{path}: not an `fpkit sb` file")
+        G = closed_form(r)
+        info, axes = r.info, list(r.grid.axes.values())
+        t, T = r.t, r.T
+        X = r.points()
+        P, B, mean, cov, kl = r.marginal(), r.drift(), r.mean, r.cov, r.kl
+        out = dict(file=path, sigma=r.sigma, T=T, eps=r.eps, tau_r=info["tau_r"],
+                   cells=[a.n for a in axes], h=[a.h for a in axes], lo=[a.lo for a in axes],
+                   hi=[a.hi for a in axes], t=t.tolist(), wall_seconds=info["wall_seconds"],
+                   iterations=info["iterations"], mean=[], cov=[], drift=[], resolved=[],
+                   mass=r.mass.tolist())
+        smp = r.sample
+        if smp is not None:
+            l1, floor = r.sample_l1()
+            smp_mean = smp["mean"]
     for k, tk in enumerate(t):
         m, S = G.marginal(tk)
-        out["mean"].append(float(np.linalg.norm(sb["mean"][k] - m)
+        out["mean"].append(float(np.linalg.norm(mean[k] - m)
                                  / max(np.linalg.norm(m), np.sqrt(np.trace(S)))))
-        out["cov"].append(float(np.linalg.norm(np.atleast_2d(sb["cov"][k]) - S) / np.linalg.norm(S)))
-        out["drift"].append(sbref.weighted_rel_l2(sb["marginal"][k], sb["drift"][k],
-                                                  G.drift(tk, X)))
-        out["resolved"].append(bool(tk == 0 or tk == T or
-                                    min(tk, T - tk) >= sb["@tau_r"]))
-    if "@kl_girsanov" in sb:  # kl_static is always written; kl_girsanov with [diagnostics] intervals > 0
-        out["kl_static"], out["kl_girsanov"] = sb["@kl_static"], sb["@kl_girsanov"]
-    if "sample" in run:
-        smp = run["sample"]
-        n = int(smp["@paths"])
-        out["method"] = smp["@method"]
+        out["cov"].append(float(np.linalg.norm(np.atleast_2d(cov[k]) - S) / np.linalg.norm(S)))
+        out["drift"].append(sbref.weighted_rel_l2(P[k], B[k], G.drift(tk, X)))
+        out["resolved"].append(bool(tk == 0 or tk == T or min(tk, T - tk) >= info["tau_r"]))
+    if "girsanov" in kl:
+        out["kl_static"], out["kl_girsanov"] = kl["static"], kl["girsanov"]
+    if smp is not None:
+        n = int(smp.attrs["paths"])
+        out["method"] = smp.attrs["method"]
         out["paths"] = n
-        out["l1_ratio"] = (smp["l1_error"] / smp["l1_floor"]).tolist()
+        out["l1_ratio"] = (l1 / floor).tolist()
         z = []
         for k, tk in enumerate(t):
             m, S = G.marginal(tk)
-            if smp["@method"] == "exact":
+            if out["method"] == "exact":
                 s = tk / T
-                S = S + ((1 - s) ** 2 + s ** 2) * np.diag(np.array(run["h"]) ** 2) / 12
-            z.append(float(np.max(np.abs(smp["mean"][k] - m) / np.sqrt(np.diag(S) / n))))
+                S = S + ((1 - s) ** 2 + s ** 2) * np.diag(np.array(out["h"]) ** 2) / 12
+            z.append(float(np.max(np.abs(smp_mean[k] - m) / np.sqrt(np.diag(S) / n))))
         out["mean_z"] = z
-        if smp["@method"] == "em":
-            out["dt"], out["steps"] = smp["@dt"], smp["@steps"]
+        if out["method"] == "em":
+            out["dt"], out["steps"] = smp.attrs["dt"], smp.attrs["steps"]
     return out
 
 

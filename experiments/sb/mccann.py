@@ -36,6 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
 import numpy as np  # noqa: E402
 import sbref  # noqa: E402
@@ -50,6 +51,19 @@ def mixture(cfg, sec):
     def nums(k):
         return [float(v) for v in cfg[sec][k].split()]
     return sbref.Mixture1D(nums("weights"), nums("means"), nums("stds"))
+
+
+def read(path):
+    """What this script uses of an `fpkit sb` file (1D), through the fpkit reader: the
+    configuration, output times, horizon, sigma, marginals (cell probabilities [t][x]), the
+    kinetic energy (NaN without [diagnostics]) and the grid's centres, lo, hi and h."""
+    with fpkit.open(path) as r:
+        if r.kind != "sb":
+            raise ValueError(f"{path}: not an `fpkit sb` file")
+        x = r.grid.x
+        return dict(config=r.config, t=r.t, T=r.T, sigma=r.sigma, marginal=r.marginal(),
+                    kinetic=np.nan if r.kinetic is None else r.kinetic, x=x.centres, lo=x.lo,
+                    hi=x.hi, h=x.h)
 
 
 def gaussian_l1(v1, v2):
@@ -95,8 +109,7 @@ def main():
     runs = []
     for p in files:
         try:
-            r = sbref.read_sb(p)
-            r["config"] = sbref.read_config(p)
+            r = read(p)
         except (OSError, ValueError, KeyError) as e:
             print(f"mccann.py: {p}: {e}", file=sys.stderr)
             return 2
@@ -106,26 +119,26 @@ def main():
     u = sbref.quantile_nodes()
     qmu, qnu = mu.quantile(u), nu.quantile(u)
     w2 = sbref.w2sq_1d(qmu, qnu, u)
-    t = runs[0]["sb"]["t"]
-    T = runs[0]["sb"]["@T"]
-    sigma = np.array([r["sb"]["@sigma"] for r in runs])
+    t = runs[0]["t"]
+    T = runs[0]["T"]
+    sigma = np.array([r["sigma"] for r in runs])
     L1 = np.zeros((len(runs), len(t)))
     kin = []
     print(f"mu0 = {mu.w} N({mu.m}, {mu.s}^2), muT = {nu.w} N({nu.m}, {nu.s}^2); W2^2 = {w2:.8f}")
     print(f"{'sigma':>7} {'cells':>6} " + " ".join(f"{'t=' + format(tk, 'g'):>10}" for tk in t)
           + f" {'kinetic*T - W2^2':>17}")
     for i, r in enumerate(runs):
-        if not np.allclose(r["sb"]["t"], t):
+        if not np.allclose(r["t"], t):
             print(f"mccann.py: {files[i]}: other output times", file=sys.stderr)
             return 2
-        edges = np.linspace(r["lo"][0], r["hi"][0], len(r["x"][0]) + 1)
+        edges = np.linspace(r["lo"], r["hi"], len(r["x"]) + 1)
         for k, tk in enumerate(t):
-            L1[i, k] = np.abs(r["sb"]["marginal"][k]
+            L1[i, k] = np.abs(r["marginal"][k]
                               - sbref.mccann_cells(mu, nu, tk / T, edges, u, qmu, qnu)).sum()
-        kin.append(r["sb"].get("@kinetic", np.nan) * T - w2)
-        print(f"{sigma[i]:7.4g} {len(r['x'][0]):6d} " + " ".join(f"{v:10.3e}" for v in L1[i])
+        kin.append(r["kinetic"] * T - w2)
+        print(f"{sigma[i]:7.4g} {len(r['x']):6d} " + " ".join(f"{v:10.3e}" for v in L1[i])
               + f" {kin[-1]:17.3e}")
-    edges = np.linspace(runs[0]["lo"][0], runs[0]["hi"][0], len(runs[0]["x"][0]) + 1)
+    edges = np.linspace(runs[0]["lo"], runs[0]["hi"], len(runs[0]["x"]) + 1)
     ref = max(np.abs(sbref.mccann_cells(mu, nu, 0.0, edges, u, qmu, qnu) - mu.cells(edges)).sum(),
               np.abs(sbref.mccann_cells(mu, nu, 1.0, edges, u, qmu, qnu) - nu.cells(edges)).sum())
     check(ref < 1e-6, f"the McCann reference at t = 0, 1 vs the exact cells: L1 {ref:.1e} < 1e-6")
@@ -178,15 +191,15 @@ def main():
     fplot.legend_outside(a, "right")
     a = ax[1]
     r0 = runs[0]
-    x = r0["x"][0]
-    edges = np.linspace(r0["lo"][0], r0["hi"][0], len(x) + 1)
-    h = r0["h"][0]
+    x = r0["x"]
+    edges = np.linspace(r0["lo"], r0["hi"], len(x) + 1)
+    h = r0["h"]
     a.plot(x, sbref.mccann_cells(mu, nu, t[mid] / T, edges, u, qmu, qnu) / h, "k--", lw=1.2,
            label="McCann")
     for i in (0, 2, 4, 6, len(runs) - 1):
         if i < len(runs):
-            xi = runs[i]["x"][0]
-            a.plot(xi, runs[i]["sb"]["marginal"][mid] / runs[i]["h"][0], "-", lw=0.8,
+            xi = runs[i]["x"]
+            a.plot(xi, runs[i]["marginal"][mid] / runs[i]["h"], "-", lw=0.8,
                    label=f"σ = {sigma[i]:g}")
     a.set_xlabel("x")
     a.set_ylabel(f"density at t = {t[mid]:g}")

@@ -27,8 +27,8 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 W, MU, SD = np.array([0.3, 0.7]), np.array([-2.0, 1.5]), np.array([0.4, 0.6])
@@ -49,15 +49,14 @@ def noised(x, t, theta, sigma):
 
 
 def analyse(path):
-    with h5py.File(path, "r") as f:
-        sb = f["sb"]
-        theta, sigma, T = (float(sb.attrs[k]) for k in ("theta", "sigma", "T"))
-        x = f["grid/x"][()]
+    with fpkit.open(path) as r:
+        theta, sigma, T = r.theta, r.sigma, r.T
+        x = r.grid.x.centres
         h = x[1] - x[0]
-        ts = sb["t"][()]
-        P, B = sb["marginal"][()], sb["drift"][()][:, 0]
-        BW = sb["backward_drift"][()][:, 0] if "backward_drift" in sb else None
-        row = {"T": T, "kl_bridge": float(sb.attrs["kl_static"])}
+        ts = r.t
+        P, B = r.marginal(), r.drift()[:, 0]
+        BW = r.drift(backward=True)[:, 0] if "sb/backward_drift" in r else None
+        row = {"T": T, "kl_bridge": r.kl["static"]}
     qT, _ = noised(x, T, theta, sigma)
     qT = qT * h / (qT * h).sum()
     mT = np.exp(-0.5 * x * x)

@@ -36,6 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -92,16 +93,18 @@ def inputs(results):
 
 
 def read_ot(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        out["gx"] = [f["grid"][a][()] for a in ("x", "y") if a in f["grid"]]
-        out["glo"] = [float(f["grid"][a].attrs["lo"]) for a in ("x", "y") if a in f["grid"]]
-        out["ghi"] = [float(f["grid"][a].attrs["hi"]) for a in ("x", "y") if a in f["grid"]]
-        g = f["ot"]
-        for k in g:
-            if isinstance(g[k], h5py.Dataset):
-                out[k] = g[k][()]
-    out["config"] = sbref.read_config(path)
+    """An `fpkit ot` file as {"gx", "glo", "ghi": centres, lo, hi per axis, every dataset of
+    /ot by name, "config": the stored configuration}, read with the fpkit reader."""
+    with fpkit.open(path) as r:
+        axes = list(r.grid.axes.values())
+        out = {"gx": [a.centres for a in axes], "glo": [a.lo for a in axes],
+               "ghi": [a.hi for a in axes]}
+        ot = r.ot
+        for k in ot.keys():
+            v = ot[k]
+            if not isinstance(v, fpkit.Group):
+                out[k] = v
+        out["config"] = r.config
     return out
 
 
@@ -349,11 +352,13 @@ def discrete_plan(x, a, y, b, eps, iters=100000):
 
 
 def figure5(results, checks, summary):
-    run = sbref.read_sb(os.path.join(results, "sb", "poster_particles.h5"))
-    sb = run["sb"]
-    x = run["x"][0]
-    h = run["h"][0]
-    t, T, sigma = sb["t"], sb["@T"], sb["@sigma"]
+    with fpkit.open(os.path.join(results, "sb", "poster_particles.h5")) as r:
+        ax_x = r.grid.x
+        x, h, lo, hi = ax_x.centres, ax_x.h, ax_x.lo, ax_x.hi
+        t, T, sigma, eps = r.t, r.T, r.sigma, r.eps
+        marginal = r.marginal()               # cell probabilities [t][x]
+        l1_error, l1_floor = r.sample_l1()
+        kept, npaths = r.paths, r.sample.attrs["paths"]
     x0, a0 = np.array(PARTICLES_0["x"]), np.array(PARTICLES_0["w"])
     xT, bT = np.array(PARTICLES_T["x"]), np.array(PARTICLES_T["w"])
     pi = discrete_plan(x0, a0, xT, bT, 2 * sigma ** 2 * T)
@@ -367,10 +372,10 @@ def figure5(results, checks, summary):
         # midpoint cell probabilities (the grid's quadrature: density at the centre x h)
         dens = np.sum(pi[:, :, None] * np.exp(-(x[None, None, :] - m[:, :, None]) ** 2 / (2 * var)),
                       axis=(0, 1)) / np.sqrt(2 * np.pi * var)
-        e = float(np.abs(sb["marginal"][k] - dens * h).sum())
+        e = float(np.abs(marginal[k] - dens * h).sum())
         if e > worst:
             worst, worst_t = e, tk
-    print(f"[figure 5] sigma^2 = {sigma ** 2:g} (eps = 2 sigma^2 T = {sb['@eps']:g}), "
+    print(f"[figure 5] sigma^2 = {sigma ** 2:g} (eps = 2 sigma^2 T = {eps:g}), "
           f"{len(x)} cells, h = {h:g}: grid p_t vs the discrete plan's Brownian-bridge mixture: "
           f"max L1 {worst:.1e} (t = {worst_t:g}) over {len(t) - 2} interior times")
     print("  discrete plan (rows x0 = " + ", ".join(f"{v:g}" for v in x0) + "; columns xT = "
@@ -379,21 +384,19 @@ def figure5(results, checks, summary):
         print("   " + " ".join(f"{v:.4f}" for v in pi[i]))
     checks.check(worst <= BRIDGE_TOL, f"figure 5: grid marginal vs closed form {worst:.1e} <= "
                  f"{BRIDGE_TOL:g}")
-    smp = run["sample"]
-    ratio = smp["l1_error"] / smp["l1_floor"]
+    ratio = l1_error / l1_floor
     inner = (t > 0) & (t < T)
-    print(f"  exact sampler, {smp['@paths']} paths: L1 / floor {ratio[inner].min():.2f}-"
+    print(f"  exact sampler, {npaths} paths: L1 / floor {ratio[inner].min():.2f}-"
           f"{ratio[inner].max():.2f} (interior times)")
     checks.check(np.all(ratio[inner] <= L1_FLOORS), f"figure 5: sampler within {L1_FLOORS} floors")
-    summary["figure5"] = dict(sigma=sigma, eps=sb["@eps"], marginal_l1_max=worst,
+    summary["figure5"] = dict(sigma=sigma, eps=eps, marginal_l1_max=worst,
                               plan=pi.tolist(), l1_ratio=ratio.tolist())
 
     fig, ax = fplot.figure(columns=2, aspect=0.42)
-    P = sb["marginal"] / h
-    lo, hi = run["lo"][0], run["hi"][0]
+    P = marginal / h
     ax.imshow(np.sqrt(P.T), origin="lower", aspect="auto", extent=[t[0], t[-1], lo, hi],
               cmap="Greys", interpolation="bilinear", vmax=np.sqrt(np.quantile(P[inner], 0.999)))
-    paths = smp["paths"][:, :, 0]
+    paths = kept[:, :, 0]
     start = np.argmin(np.abs(paths[:, 0][:, None] - x0[None, :]), axis=1)
     for p in range(paths.shape[0]):
         ax.plot(t, paths[p], "-", lw=0.35, alpha=0.6, color=fplot.CYCLE[start[p] % len(fplot.CYCLE)])

@@ -10,15 +10,20 @@
 - mccann_cells(): McCann's displacement interpolation between two 1D laws, as exact cell
   probabilities, from the quantile functions: mu_t = ((1 - t) Id + t T*)#mu, T* = G^-1 o F, whose
   quantile function is (1 - t) F^-1 + t G^-1 (Villani 2003, Thm 2.18; Santambrogio 2015, 2.2).
-- read_sb(): the datasets and attributes of an `fpkit sb` file (docs/hdf5-layout.md) as a dict.
+- read_sb(): the datasets and attributes of an `fpkit sb` file (docs/hdf5-layout.md) as a dict,
+  through the fpkit reader (python/fpkit: fpkit.open gives the SBResult itself).
 
 Needs numpy and h5py only (the project's Python dependencies: docs/dependencies.md).
 """
 
 import math
+import os
+import sys
 
-import h5py
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
 
 _erfc = np.vectorize(math.erfc, otypes=[float])
 
@@ -183,24 +188,22 @@ def w2sq_1d(qmu, qnu, u):
 
 
 def read_sb(path):
-    """An `fpkit sb` file as {"x": [centres per axis], "lo", "hi", "sb": {dataset: array,
-    "@attr": value}, "sample": {...} (when present), "mu0", "muT"}. Raises OSError for a missing
-    or unreadable file, ValueError for a file another command wrote."""
-    out = {}
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("command") not in ("sb", b"sb"):
+    """An `fpkit sb` file as {"x": [centres per axis], "lo", "hi", "h", "sb": {dataset: array,
+    "@attr": value}, "sample": {...} (when present), "mu0", "muT"}, read with the fpkit reader
+    (python/fpkit; new scripts can use fpkit.open(path), an SBResult, directly). Raises OSError
+    for a missing or unreadable file, ValueError for a file another command wrote."""
+    with fpkit.open(path) as r:
+        if r.kind != "sb":
             raise ValueError(f"{path}: not an `fpkit sb` file")
-        out["x"] = [f["grid"][a][()] for a in ("x", "y", "z") if a in f["grid"]]
-        out["lo"] = [float(f["grid"][a].attrs["lo"]) for a in ("x", "y", "z") if a in f["grid"]]
-        out["hi"] = [float(f["grid"][a].attrs["hi"]) for a in ("x", "y", "z") if a in f["grid"]]
+        axes = list(r.grid.axes.values())
+        out = {"x": [a.centres for a in axes], "lo": [a.lo for a in axes],
+               "hi": [a.hi for a in axes]}
         for part in ("sb", "sample", "mu0", "muT"):
-            if part not in f:
+            if part not in r:
                 continue
-            g = f[part]
-            d = {k: g[k][()] for k in g if isinstance(g[k], h5py.Dataset)}
-            for k, v in g.attrs.items():
-                d["@" + k] = v.decode() if isinstance(v, bytes) else (
-                    v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v)
+            g = r.group(part)
+            d = {k: g[k] for k in g.keys()}
+            d.update({"@" + k: v for k, v in g.attrs.items()})
             out[part] = d
     out["h"] = [(hi - lo) / len(x) for lo, hi, x in zip(out["lo"], out["hi"], out["x"])]
     return out
@@ -208,15 +211,9 @@ def read_sb(path):
 
 def read_config(path):
     """The resolved configuration of an fpkit file (root attribute `config`) as
-    {section: {key: value string}}."""
-    import configparser
-    with h5py.File(path, "r") as f:
-        text = f.attrs["config"]
-    text = text.decode() if isinstance(text, bytes) else str(text)
-    cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
-    cp.optionxform = str
-    cp.read_string(text)
-    return {s: dict(cp[s]) for s in cp.sections()}
+    {section: {key: value string}} (fpkit.Config)."""
+    with fpkit.open(path) as r:
+        return r.config
 
 
 def mesh(run):

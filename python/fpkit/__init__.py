@@ -9,14 +9,17 @@ xarray (python3-xarray, python3-h5netcdf) is optional and imported only when ask
         print(r.kind, r.methods)                  # 'run', ('exact', 'fv', 'mc')
         p = r.field("fv")                         # numpy array [t][x]
         e = r.errors("l1", "fv", "exact")         # [t]
+    with fpkit.open("results/sb/gauss2d_s1.h5") as r:  # `fpkit sb`: an SBResult
+        p = r.density(0.5)                        # p_t / cell volume [y][x]
+        b = r.drift(0.5)                          # [component][y][x]
 
 See docs/python.md for the whole interface and docs/hdf5-layout.md for the files.
 """
 
 from .reader import (  # noqa: F401
     Axis, BridgeResult, Config, ConvergeResult, FormatError, Grid, Group, OTResult, Result,
-    RunResult, Series, Weak, open,
+    RunResult, SBResult, Series, Weak, open,
 )
 
-__all__ = ["open", "Result", "RunResult", "ConvergeResult", "BridgeResult", "OTResult", "Grid",
-           "Axis", "Group", "Config", "Series", "Weak", "FormatError"]
+__all__ = ["open", "Result", "RunResult", "ConvergeResult", "BridgeResult", "OTResult", "SBResult",
+           "Grid", "Axis", "Group", "Config", "Series", "Weak", "FormatError"]

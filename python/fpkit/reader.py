@@ -1,11 +1,12 @@
 """Reading fpkit's HDF5 output files (layout: docs/hdf5-layout.md).
 
 ``open(path)`` looks at the file and returns the Result subclass for the command that wrote it:
-RunResult (``fpkit run``), ConvergeResult (``fpkit converge``), BridgeResult (``fpkit bridge``)
-or OTResult (``fpkit ot``). Every result is a context manager holding the file open read-only;
-arrays are read when asked for and returned as numpy arrays (float64 where the file stores
-doubles), strings as str, numeric attributes as Python numbers. Datasets are looked up by name,
-never by position, so files with extra groups or datasets (newer fpkit) still read.
+RunResult (``fpkit run``), ConvergeResult (``fpkit converge``), BridgeResult (``fpkit bridge``),
+OTResult (``fpkit ot``) or SBResult (``fpkit sb``). Every result is a context manager holding the
+file open read-only; arrays are read when asked for and returned as numpy arrays (float64 where
+the file stores doubles), strings as str, numeric attributes as Python numbers. Datasets are
+looked up by name, never by position, so files with extra groups or datasets (newer fpkit)
+still read.
 """
 
 import configparser
@@ -198,12 +199,12 @@ class Result:
     """An fpkit output file, open read-only. Use as a context manager or call ``close()``.
 
     Common to every command's file:
-      path, kind ('run', 'converge', 'bridge', 'ot'), command (root attribute ``command``, else
-      kind), attrs (root attributes), version (``fpkit_version``), config (Config), provenance
-      (dict), grid (Grid, or None where the file has none), group(path) -> Group,
-      dataset(path) -> numpy array, datasets(group) -> dict, axes(path), dims(path) and
-      labelled(path) (the file's dimension names and coordinates), has_dimension_scales(group),
-      to_xarray(group).
+      path, kind ('run', 'converge', 'bridge', 'ot', 'sb'), command (root attribute
+      ``command``, else kind), attrs (root attributes), version (``fpkit_version``), config
+      (Config), provenance (dict), grid (Grid, or None where the file has none),
+      group(path) -> Group, dataset(path) -> numpy array, datasets(group) -> dict, axes(path),
+      dims(path) and labelled(path) (the file's dimension names and coordinates),
+      has_dimension_scales(group), to_xarray(group).
     """
 
     kind = "unknown"
@@ -678,7 +679,265 @@ class OTResult(Result):
         return a, b
 
 
-_KINDS = {"run": RunResult, "converge": ConvergeResult, "bridge": BridgeResult, "ot": OTResult}
+class SBResult(Result):
+    """An ``fpkit sb`` file: the Schrödinger bridge between /mu0 and /muT (docs/sb.md; layout:
+    docs/hdf5-layout.md, "`fpkit sb` output").
+
+    Fields are indexed [t][y][x] (1D: [t][x]) and the drifts [t][component][y][x], component 0
+    the x component; ``t`` is an output time, picked by value (``time_index``), None for all.
+
+      info                    attributes of /sb (sigma, T, eps, reference, theta, tau_r,
+                              iterations, converged, err_mu0, err_muT, kl_static, kl_girsanov,
+                              kinetic, wall_seconds, ...)
+      reference, sigma, T, eps, theta   the reference dX = -theta X dt + sigma dW (theta = 0:
+                              Brownian) and eps of the static problem
+      t, time_index(t)        output times [nt]; the index of output time t
+      sb, sample, mu0, muT    Groups (sample None with ``[sample] method = none``)
+      marginal(t, density=False, labelled=False)   p_t as cell probabilities (sum 1), or with
+                              density=True divided by the cell volume (a density: sum x cell
+                              volume = 1); ``density(t)`` is the latter
+      log_phi(t), log_phi_hat(t)   the potentials (per unit volume; p = V exp(log_phi +
+                              log_phi_hat), V the cell volume); ``log_marginal(t)`` that log p_t
+      drift(t, backward=False, labelled=False)   b (or b-hat) [t][component][y][x]
+      mask(t)                 bool: True where p_t underflows (the drift is the extrapolation)
+      score(t), velocity(t)   grad log p_t = (b + b-hat) / sigma^2 and the probability-flow
+                              velocity (b - b-hat) / 2, same shape as drift
+      reference_drift(), control(t)   f(x) of the reference (-theta x) on the cells,
+                              [component][y][x], and b - f = sigma^2 grad log phi_t
+      points()                cell centres [component][y][x] (the drift's layout)
+      mean, cov, mass, history   moments [nt][d], [nt][d][d], sum of p_t [nt], Sinkhorn
+                              err_mu0 + err_muT at every check
+      end_marginals(density=False)   (mu0, muT) [y][x] as cell probabilities or densities
+      kl                      dict of the KL(P* | R) values present: static, girsanov, mc,
+                              mc_se; ``kinetic`` the kinetic energy (None when not computed)
+      sample_method, histogram(t, density=False), sample_l1(), paths
+                              the Monte Carlo sample: method ('exact' or 'em'), histograms of
+                              the paths on the grid, (l1_error, l1_floor) [nt], kept paths
+                              [path][nt][d] at the output times
+    """
+
+    kind = "sb"
+
+    # -- the bridge's parameters
+    @property
+    def info(self):
+        return _attrs(self._f["sb"])
+
+    @property
+    def reference(self):
+        return str(self.info.get("reference", "brownian"))
+
+    @property
+    def sigma(self):
+        return float(self.info["sigma"])
+
+    @property
+    def T(self):  # noqa: N802 - the horizon's name in docs/sb.md
+        return float(self.info["T"])
+
+    @property
+    def eps(self):
+        return float(self.info["eps"])
+
+    @property
+    def theta(self):
+        """The OU reference's theta; 0 for the Brownian reference."""
+        return float(self.info.get("theta", 0.0))
+
+    # -- groups
+    def _group_or_none(self, name):
+        return Group(self._f[name]) if isinstance(self._f.get(name), h5py.Group) else None
+
+    @property
+    def sb(self):
+        return Group(self._f["sb"])
+
+    @property
+    def sample(self):
+        """The /sample group, or None (``[sample] method = none``)."""
+        return self._group_or_none("sample")
+
+    @property
+    def mu0(self):
+        return self._group_or_none("mu0")
+
+    @property
+    def muT(self):  # noqa: N802 - the file's group name
+        return self._group_or_none("muT")
+
+    # -- times
+    @property
+    def t(self):
+        """The output times [nt] (/sb/t)."""
+        return np.asarray(self._f["sb/t"][()], dtype=float)
+
+    def time_index(self, t):
+        """The index k of output time t: the k with |t_k - t| <= 1e-9 max(T, 1). FormatError
+        (listing the output times) when t is not one of them: nothing is interpolated."""
+        times = self.t
+        k = int(np.argmin(np.abs(times - t)))
+        if not abs(times[k] - t) <= 1e-9 * max(self.T, 1.0):
+            raise self._error(f"t = {t:g} is not an output time (/sb/t: "
+                              f"{' '.join(f'{v:g}' for v in times)})")
+        return k
+
+    def _at(self, path, t, labelled=False):
+        """The dataset at path, whole (t None) or at output time t (its first axis)."""
+        if labelled:
+            da = self.labelled(path)
+            return da if t is None else da.isel({da.dims[0]: self.time_index(t)})
+        dset = self._dataset_obj(path)
+        return dset[()] if t is None else dset[self.time_index(t)]
+
+    # -- fields on the grid
+    def marginal(self, t=None, density=False, labelled=False):
+        """p_t at output time t ([y][x]), or at every output time ([t][y][x]) when t is None:
+        cell probabilities as stored (their sum is ``mass``, 1 up to the solver's tolerance),
+        or with density=True divided by the cell volume (a density on the grid)."""
+        p = self._at("sb/marginal", t, labelled)
+        return p / self.grid.cell_volume if density else p
+
+    def density(self, t=None, labelled=False):
+        """``marginal(t, density=True)``: p_t / cell volume."""
+        return self.marginal(t, density=True, labelled=labelled)
+
+    def log_phi(self, t=None, labelled=False):
+        """log phi_t (fpk_sb_log_phi; -inf where phi_t is zero)."""
+        return self._at("sb/log_phi", t, labelled)
+
+    def log_phi_hat(self, t=None, labelled=False):
+        """log phi-hat_t (fpk_sb_log_phi_hat)."""
+        return self._at("sb/log_phi_hat", t, labelled)
+
+    def log_marginal(self, t=None):
+        """log p_t of the cell probabilities from the potentials, log V + log_phi +
+        log_phi_hat (finite where p_t underflows to 0 in ``marginal``)."""
+        return np.log(self.grid.cell_volume) + self.log_phi(t) + self.log_phi_hat(t)
+
+    def drift(self, t=None, backward=False, labelled=False):
+        """The forward drift b(x, t) = f + sigma^2 grad log phi_t, or with backward=True the
+        backward drift b-hat = -f + sigma^2 grad log phi-hat_t (of the reversal, at physical
+        time t): [component][y][x] at t, [t][component][y][x] for every time."""
+        return self._at("sb/backward_drift" if backward else "sb/drift", t, labelled)
+
+    def mask(self, t=None):
+        """Where p_t underflows (bool, [y][x] or [t][y][x]): the drift there is the finite
+        extrapolation of docs/sb.md."""
+        return self._at("sb/mask", t) != 0
+
+    def score(self, t=None):
+        """grad log p_t = (b + b-hat) / sigma^2, shaped as ``drift``."""
+        return (self.drift(t) + self.drift(t, backward=True)) / self.sigma ** 2
+
+    def velocity(self, t=None):
+        """The probability-flow velocity v = (b - b-hat) / 2 = b - sigma^2/2 grad log p_t,
+        shaped as ``drift`` (its kinetic energy is the ``kinetic`` attribute)."""
+        return 0.5 * (self.drift(t) - self.drift(t, backward=True))
+
+    def points(self):
+        """The cell centres as [component][y][x] (1D: [1][x]), the layout of a drift at one
+        time: a closed-form drift evaluated at points() compares with drift(t) elementwise."""
+        g = self.grid
+        centres = [g.axes[a].centres for a in g.axes]  # x, y
+        mesh = np.meshgrid(*centres, indexing="ij")    # each [x][y]
+        return np.stack([m.T for m in mesh])
+
+    def reference_drift(self):
+        """The reference's drift f on the cells, [component][y][x]: 0 (brownian), -theta x
+        (ou). FormatError for a reference whose drift this reader does not know."""
+        if self.reference == "brownian":
+            return np.zeros_like(self.points())
+        if self.reference == "ou":
+            return -self.theta * self.points()
+        raise self._error(f"reference {self.reference!r}: its drift f is not known to the "
+                          "reader (brownian, ou)")
+
+    def control(self, t=None):
+        """b - f = sigma^2 grad log phi_t, the control the bridge adds to the reference (its
+        p-weighted square / (2 sigma^2) integrates to the Girsanov KL)."""
+        return self.drift(t) - self.reference_drift()
+
+    # -- per-time numbers
+    @property
+    def mean(self):
+        return np.asarray(self._f["sb/mean"][()], dtype=float)
+
+    @property
+    def cov(self):
+        return np.asarray(self._f["sb/cov"][()], dtype=float)
+
+    @property
+    def mass(self):
+        return np.asarray(self._f["sb/mass"][()], dtype=float)
+
+    @property
+    def history(self):
+        return np.asarray(self._f["sb/history"][()], dtype=float)
+
+    def end_marginals(self, density=False):
+        """(mu0, muT) as /mu0/p, /muT/p store them (cell probabilities after ``normalize``),
+        or divided by the cell volume."""
+        a, b = self._f["mu0/p"][()], self._f["muT/p"][()]
+        if density:
+            a, b = a / self.grid.cell_volume, b / self.grid.cell_volume
+        return a, b
+
+    @property
+    def kl(self):
+        """KL(P* | R) as the file has it (docs/sb.md, "Path-measure diagnostics"): ``static``
+        always, ``girsanov`` with [diagnostics] intervals > 0, ``mc`` and ``mc_se`` with the
+        em sampler."""
+        a, out = self.info, {}
+        for key, name in (("kl_static", "static"), ("kl_girsanov", "girsanov")):
+            if key in a:
+                out[name] = float(a[key])
+        if "sample" in self._f:
+            s = _attrs(self._f["sample"])
+            for key, name in (("kl_mc", "mc"), ("kl_mc_se", "mc_se")):
+                if key in s:
+                    out[name] = float(s[key])
+        return out
+
+    @property
+    def kinetic(self):
+        """The kinetic energy of the probability-flow velocity, or None when not computed."""
+        k = self.info.get("kinetic")
+        return None if k is None else float(k)
+
+    # -- the Monte Carlo sample
+    def _sample(self):
+        if "sample" not in self._f:
+            raise self._error("no /sample group (the run had [sample] method = none)")
+        return self._f["sample"]
+
+    @property
+    def sample_method(self):
+        """'exact', 'em', or None when there is no sample."""
+        return str(_attrs(self._f["sample"])["method"]) if "sample" in self._f else None
+
+    def histogram(self, t=None, density=False, labelled=False):
+        """The fraction of the paths in each cell at output time t ([y][x]) or at every time,
+        comparable with marginal(t); with density=True divided by the cell volume, comparable
+        with density(t). Paths outside the box are in /sample/outside."""
+        self._sample()
+        h = self._at("sample/histogram", t, labelled)
+        return h / self.grid.cell_volume if density else h
+
+    def sample_l1(self):
+        """(l1_error, l1_floor) [nt]: |histogram - p_t|_1 + outside, and the expected L1 of an
+        exact sample of that size (their ratio is about 1 for a correct sampler)."""
+        g = self._sample()
+        return (np.asarray(g["l1_error"][()], dtype=float),
+                np.asarray(g["l1_floor"][()], dtype=float))
+
+    @property
+    def paths(self):
+        """The kept paths [path][nt][d] at the output times, or None without a sample."""
+        return self._f["sample/paths"][()] if "sample/paths" in self._f else None
+
+
+_KINDS = {"run": RunResult, "converge": ConvergeResult, "bridge": BridgeResult, "ot": OTResult,
+          "sb": SBResult}
 
 
 def _kind(f):
@@ -688,6 +947,8 @@ def _kind(f):
         return command
     if "converge" in f:
         return "converge"
+    if "sb" in f and "grid" in f and isinstance(f.get("sb/marginal"), h5py.Dataset):
+        return "sb"
     if "ot" in f and "command" in f.attrs:
         return "ot"
     if any(p in f for p in BridgeResult.PARTS):
@@ -700,7 +961,7 @@ def _kind(f):
 
 def open(path):  # noqa: A001 - the natural name; the builtin stays reachable as builtins.open
     """Opens an fpkit output file read-only and returns its Result (RunResult,
-    ConvergeResult, BridgeResult or OTResult, by the command that wrote it).
+    ConvergeResult, BridgeResult, OTResult or SBResult, by the command that wrote it).
 
     Raises FileNotFoundError for a missing file and FormatError (a ValueError whose message
     starts with the path) for a file that is not HDF5 or not an fpkit output."""
@@ -721,5 +982,5 @@ def open(path):  # noqa: A001 - the natural name; the builtin stays reachable as
     if kind is None or "fpkit_version" not in f.attrs:
         f.close()
         raise FormatError(f"{path}: not an fpkit output file (no fpkit_version attribute or "
-                          "no /grid, /converge, /bridge or /ot)")
+                          "no /grid, /converge, /bridge, /ot or /sb)")
     return _KINDS[kind](path, f, kind)
