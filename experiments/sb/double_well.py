@@ -19,8 +19,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+import fpkit  # noqa: E402
 import fpkit.plot as fplot  # noqa: E402
-import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -33,19 +33,20 @@ def main():
     if not os.path.exists(path):
         print(f"double_well.py: no {path}", file=sys.stderr)
         return 2
-    with h5py.File(path, "r") as f:
-        sb, smp = f["sb"], f["sample"]
-        x = f["grid/x"][()]
-        ts, P = sb["t"][()], sb["marginal"][()]
-        mean, cov = sb["mean"][()][:, 0], sb["cov"][()][:, 0, 0]
-        hist, l1, floor = smp["histogram"][()], smp["l1_error"][()], smp["l1_floor"][()]
-        smean, scov = smp["mean"][()][:, 0], smp["cov"][()][:, 0, 0]
-        paths = smp["paths"][()] if "paths" in smp else None
+    with fpkit.open(path) as r:
+        x = r.grid.x.centres
+        ts, P = r.t, r.marginal()
+        mean, cov = r.mean[:, 0], r.cov[:, 0, 0]
+        hist = r.histogram()
+        l1, floor = r.sample_l1()
+        smp = r.sample
+        smean, scov = smp["mean"][:, 0], smp["cov"][:, 0, 0]
+        paths = r.paths
         n = int(smp.attrs["paths"])
-        kl = {k: float(sb.attrs[k]) for k in ("kl_static", "kl_girsanov")}
+        kl = {"kl_static": r.kl["static"], "kl_girsanov": r.kl["girsanov"]}
         kl.update({k: float(smp.attrs[k]) for k in ("kl_mc", "kl_mc_se", "kl_mc_energy",
                                                      "kl_mc_energy_se", "kl_mc_bias_scale")})
-        dt, T = float(sb.attrs["dt"]), float(sb.attrs["T"])
+        dt, T = float(r.info["dt"]), r.T
     ok = True
     print(f"{'t':>6} {'mean grid':>11} {'mean EM':>11} {'z':>6} {'var grid':>10} {'var EM':>10} "
           f"{'L1 EM':>8} {'floor':>8} {'ratio':>6}")

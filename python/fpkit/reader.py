@@ -729,7 +729,15 @@ class SBResult(Result):
 
     @property
     def sigma(self):
-        return float(self.info["sigma"])
+        """The reference's sigma (brownian, ou); NaN for ``reference = model``, whose noise is the
+        model's own (see ``model``)."""
+        return float(self.info.get("sigma", np.nan))
+
+    @property
+    def model(self):
+        """The reference model's name for ``reference = model`` (e.g. ``langevin-double-well``),
+        else None; its configuration is in ``config`` ([model])."""
+        return str(self.info["model"]) if "model" in self.info else None
 
     @property
     def T(self):  # noqa: N802 - the horizon's name in docs/sb.md
@@ -737,7 +745,9 @@ class SBResult(Result):
 
     @property
     def eps(self):
-        return float(self.info["eps"])
+        """The static OT problem's eps (2 sigma^2 T; OU: 2 sigma^2 sinh(theta T)/theta); NaN for
+        ``reference = model`` (no Gibbs kernel)."""
+        return float(self.info.get("eps", np.nan))
 
     @property
     def theta(self):
@@ -850,7 +860,8 @@ class SBResult(Result):
         if self.reference == "ou":
             return -self.theta * self.points()
         raise self._error(f"reference {self.reference!r}: its drift f is not known to the "
-                          "reader (brownian, ou)")
+                          "reader (brownian, ou; for reference = model evaluate [model] from "
+                          "config)")
 
     def control(self, t=None):
         """b - f = sigma^2 grad log phi_t, the control the bridge adds to the reference (its

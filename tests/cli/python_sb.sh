@@ -34,6 +34,12 @@ sb -o "$tmp/sb2d.h5" --set grid.dim=2 --set "grid.n=40 36" --set "grid.lo=-6 -5"
   --set "muT.std=0.6 0.5" --set sample.method=em --set sample.paths=20000
 sb -o "$tmp/ou1d.h5" --set sb.reference=ou --set sb.theta=1 --set sb.sigma=0.7 --set grid.n=200 \
   --set grid.lo=-6 --set grid.hi=6 --set sample.method=none
+# the model reference (no sigma in [sb]: the noise is the model's)
+sed '/^sigma = /d' "$tmp/sb.ini" > "$tmp/model.ini"
+"$fpkit" sb "$tmp/model.ini" -o "$tmp/model1d.h5" --quiet --threads 1 \
+  --set sb.reference=model --set model.type=langevin --set model.dim=1 \
+  --set model.potential=double-well --set model.beta=2 --set grid.n=100 --set grid.lo=-3 \
+  --set grid.hi=3 --set sb.dt=0.01 --set sample.paths=2000 --set mu0.std=0.4 --set muT.std=0.4
 cd "$tmp"
 FPK_TEST_OUTPUTS="$tmp" PYTHONPATH="$src/python" \
   "$py" "$src/tests/python/test_sb_reader.py" -v 2>&1

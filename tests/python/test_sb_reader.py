@@ -25,7 +25,7 @@ import numpy as np
 import fpkit
 
 OUT = os.environ.get("FPK_TEST_OUTPUTS", "")
-FILES = ("sb1d.h5", "sb2d.h5", "ou1d.h5")
+FILES = ("sb1d.h5", "sb2d.h5", "ou1d.h5", "model1d.h5")
 
 
 def path(name):
@@ -172,6 +172,19 @@ class SBFiles(unittest.TestCase):
         with fpkit.open(path("sb2d.h5")) as r:
             self.assertFalse(np.any(r.reference_drift()))
             np.testing.assert_array_equal(r.control(), r.drift())
+
+    def test_model_reference(self):
+        # reference = model: no sigma or eps (NaN), the model's name, the chain's dt; the
+        # reader does not guess the model's drift
+        with fpkit.open(path("model1d.h5")) as r:
+            self.assertEqual(r.reference, "model")
+            self.assertEqual(r.model, "langevin-double-well")
+            self.assertTrue(np.isnan(r.sigma) and np.isnan(r.eps))
+            self.assertEqual(float(r.info["dt"]), 0.01)
+            self.assertEqual(r.sample_method, "em")
+            np.testing.assert_allclose(r.density(0.5).sum() * r.grid.cell_volume, 1, rtol=1e-9)
+            with self.assertRaisesRegex(fpkit.FormatError, "reference = model"):
+                r.reference_drift()
 
     def test_kl_values(self):
         with fpkit.open(path("sb1d.h5")) as r:
