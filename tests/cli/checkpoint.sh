@@ -67,7 +67,7 @@ dt = 0.002
 seed = 11
 keep_paths = 3
 INI
-if ldd "$fpkit" 2>/dev/null | grep -q libasan; then
+if ldd "$fpkit" 2>/dev/null | grep libasan >/dev/null; then
   sed -i 's/^dt = 1e-5/dt = 1e-4/; s/^paths = 400000/paths = 140000/; s/^dt = 0.002/dt = 0.02/' "$tmp/run.ini"
   echo "(sanitizer build: smaller problem)"
 fi
