@@ -118,7 +118,8 @@ typedef struct ot_problem {
    * description of the method for messages ("dense", "grid, kernel blas"). */
   double base, cscale;
   /* The relative accuracy the products are certified to beyond rounding (grid: the accuracy
-   * asked of the fft and blas back-ends, 1e-2·tol; 0 where only rounding is lost). */
+   * asked of every grid kernel product — fft, blas and blas-lines certify to it, lse to
+   * rounding — 1e-2·tol; 0 where only rounding is lost). */
   double prod_rel;
   int cost_nonneg;
   void (*method)(void *ctx, char *buf, size_t cap);

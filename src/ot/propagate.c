@@ -7,6 +7,9 @@
  * over the g->size cell centres, κ_a = 1 (the heat kernel, a convolution; both directions agree)
  * unless given (the OU kernel, separable but not a convolution).
  *
+ * Step 2 below is also the grid Sinkhorn's internal "blas-lines" kernel back-end
+ * (kernel_lines.c, through ot_grid_propagate_lines: κ = 1, no fft, refused instead of lse).
+ *
  * Order of choice, every output certified to relative accuracy `accuracy` (so the log to that
  * absolute accuracy) or computed exactly:
  *  1. κ = 1: the fft back-end (kernel_fft.c), when its set_eps and apply accept (their rounding
