@@ -148,6 +148,73 @@ static void test_lines_product(void **state) {
   free(in), free(out), free(ref), free(o2);
 }
 
+/* Brute force for grids of 1 to 3 dimensions (axis 0 fastest), long double. */
+static void reference_nd(const fpk_grid *g, const double *in, double eps, double *out) {
+  const size_t N = g->size, d = g->dim;
+  for (size_t i = 0; i < N; i++) {
+    long double m = -INFINITY, s = 0;
+    for (int pass = 0; pass < 2; pass++)
+      for (size_t j = 0; j < N; j++) {
+        if (in[j] == -INFINITY) continue;
+        long double c = 0;
+        size_t ii = i, jj = j;
+        for (size_t a = 0; a < d; a++) {
+          const long double dx = ((long double)(ii % g->n[a]) - (long double)(jj % g->n[a])) * g->h[a];
+          c += dx * dx;
+          ii /= g->n[a], jj /= g->n[a];
+        }
+        const long double t = in[j] - c / eps;
+        if (pass == 0 && t > m) m = t;
+        if (pass == 1) s += expl(t - m);
+      }
+    out[i] = m == -INFINITY ? -INFINITY : (double)(m + logl(s));
+  }
+}
+
+/* 1D (400 cells on [−10, 10]) and 3D (14 × 12 × 10 on [−6, 6]³) at ε below blas's limit
+ * (L²/1500): random input in [−3, 3] and a steep ramp −c·x_0 along axis 0 (range ~1800 along
+ * each line: outputs far down the ramp are summed exactly), both exact to the accuracy asked. */
+static void test_lines_product_dims(void **state) {
+  (void)state;
+  if (!ot_blas_available()) skip();
+  size_t n1[] = {400}, n3[] = {14, 12, 10};
+  double lo[] = {-10, -6, -6, -6}, hi[] = {10, 6, 6, 6};
+  const fpk_grid grids[2] = {fpk_test_grid(1, n1, lo, hi), fpk_test_grid(3, n3, lo + 1, hi + 1)};
+  const double slope[2] = {90, 150};
+  for (int k = 0; k < 2; k++) {
+    const fpk_grid *g = &grids[k];
+    const size_t N = g->size;
+    const double L = (double)(g->n[0] - 1) * g->h[0], eps = L * L / 1500;
+    assert_false(ot_blas_accepts_eps(g, eps));
+    double *in = malloc(N * sizeof *in), *out = malloc(N * sizeof *out);
+    double *ref = malloc(N * sizeof *ref);
+    assert_true(in && out && ref);
+    fpk_error e = {0};
+    ot_propagator *P = ot_propagator_alloc_lines(g, &e);
+    assert_non_null(P);
+    uint64_t s = 777;
+    for (int kind = 0; kind < 2; kind++) {
+      for (size_t i = 0; i < N; i++) {
+        double x[3];
+        fpk_grid_point(g, i, x);
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        in[i] = kind ? -slope[k] * x[0] : 6 * (double)(s >> 11) * 0x1.0p-53 - 3;
+      }
+      size_t nexact = 0;
+      assert_int_equal(ot_grid_propagate_lines(P, eps, ACC, N, in, out, &nexact), 0);
+      reference_nd(g, in, eps, ref);
+      double scale, er = max_err(N, out, ref, &scale);
+      print_message("%zuD, %s input: %zu outputs summed exactly, max |out - ref| = %.3g (log "
+                    "values up to %.3g)\n", g->dim, kind ? "ramp" : "random", nexact, er, scale);
+      assert_true(er <= ACC + 8 * DBL_EPSILON * scale);
+      if (kind == 0) assert_int_equal(nexact, 0);
+      else assert_true(nexact > 0);
+    }
+    ot_propagator_free(P);
+    free(in), free(out), free(ref);
+  }
+}
+
 /* ---- in the solver ------------------------------------------------------------------------ */
 
 static void gaussian(const fpk_grid *g, double m0, double m1, double s00, double s01, double s11,
@@ -299,6 +366,7 @@ static void test_lines_fallback(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lines_product),
+      cmocka_unit_test(test_lines_product_dims),
       cmocka_unit_test(test_lines_in_solve),
       cmocka_unit_test(test_lines_fallback),
   };
