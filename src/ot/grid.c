@@ -126,8 +126,8 @@ nomem:
 /* Whether the automatic choice may use blas-lines at ε: never for a back-end asked for by name
  * (those fall back along the public order fft → blas → lse), only on grids of
  * >= GRID_LINES_MIN_CELLS cells, and not at an ε at or below one where it refused in this solve
- * (its uncertified outputs only multiply as ε falls). No lower limit on ε: every output it
- * returns is certified, and where too many are not it refuses once and lse takes over. */
+ * (the rule of auto_kernel). No lower limit on ε: every output it returns is certified, and where
+ * too many are not it refuses once and lse takes over. */
 static int grid_lines_allowed(const fpk_ot_grid *w, double eps) {
   return !w->requested && w->N >= GRID_LINES_MIN_CELLS && !(eps <= w->refused_at[K_LINES]);
 }
@@ -222,7 +222,7 @@ static int grid_lse(void *ctx, int dir, double eps, const double *in, double *ou
     const size_t before = w->fallbacks;
     rc = activate(w, w->active + 1, eps, err);
     if (rc) return rc;
-    w->fallbacks = before + 1; /* one fallback for this stage, however many refused */
+    w->fallbacks = before + 1; /* one per refused product, however many refuse after it */
     grid_log(w, "  eps %-10.4g kernel %s\n", eps, chain[w->active]->pub.name);
   }
 }
