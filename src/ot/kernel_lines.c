@@ -8,7 +8,7 @@
  * max_a L_a²/690 (a kernel entry would underflow) and every product whose smallest output falls
  * ~690 below the field's maximum. Small-ε Sinkhorn on a wide box is exactly that: on 256² over
  * [−7.5, 7.5]² (L²/690 = 0.32) the last stages of a σ = 0.3 bridge (ε = 0.218, 0.18) fell to lse,
- * 45 ms per product against about 4 ms here. With a shift per line, an output is lost only when
+ * 45 ms per product against about 2 ms here. With a shift per line, an output is lost only when
  * its own line's kernel-weighted sum underflows, not the field's, and every output carries its own
  * certificate: relative error <= γ_n + 6u plus an absolute E = (2n + 2)·DBL_MIN from underflow,
  * accepted when that is <= accuracy/d per pass (the d passes compose to `accuracy`, the
