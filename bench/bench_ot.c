@@ -27,7 +27,8 @@
  * the difference between solves of K and of 1 iteration, divided by K − 1, so the set-up and the
  * final evaluation drop out), at
  *   eps = 0.5   (large: fft, blas and lse all accept; "auto" = kernel NULL picks fft here),
- *   eps = 1e-3  (small: fft and blas refuse, only lse accepts; also "auto"),
+ *   eps = 1e-3  (small: fft and blas refuse, lse accepts; "auto" runs the grid solver's
+ *               internal blas-lines product, docs/ot.md),
  *   eps = 1e-3·(64/n)²  (lse at a fixed kernel width in cells, ≈ 12 cells),
  * then a least-squares fit of log time against log N (N = n²) per back-end and ε. Every time is
  * the best of `reps` repetitions, in wall clock and CPU time (the machine is often shared).
@@ -311,9 +312,12 @@ static void run_grid(int reps, size_t nmax, const int *threads, int nthr, const 
         if (!kt) { /* a short solve says which back-end the automatic rule runs */
           timing probe;
           time_iter(NULL, &G, eps, a, b, 1e9, 1, &probe, used, sizeof used, &fb);
+          /* a public back-end, or the solver's internal blas-lines product (docs/ot.md) */
           const fpk_ot_kernel_type *u = fpk_ot_kernel_find(used);
-          refused = u ? time_apply(OT_KERNEL_IMPL(u), &G, eps, in, out, reps, &ta, msg, sizeof msg)
-                      : 1;
+          const ot_kernel_impl *U = u ? OT_KERNEL_IMPL(u)
+                                    : !strcmp(used, ot_kernel_lines.pub.name) ? &ot_kernel_lines
+                                                                               : NULL;
+          refused = U ? time_apply(U, &G, eps, in, out, reps, &ta, msg, sizeof msg) : 1;
           if (!refused)
             no_iter = time_iter(NULL, &G, eps, a, b, ta.wall, reps, &ti, used, sizeof used, &fb);
         } else {

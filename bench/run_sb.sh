@@ -8,8 +8,8 @@
 # Builds nothing: pass a build directory that has bench/bench_sb
 # (cmake --build BUILD --target bench_sb).
 #   bash bench/run_sb.sh BUILD_DIR [reps [n [npaths [nt]]]]
-# Defaults: 5 repetitions of n = 256, 10^6 paths, 20 times (about 7 s per repetition on an idle
-# machine, most of it the static solve).
+# Defaults: 5 repetitions of n = 256, 10^6 paths, 20 times (about 1.5 s of CPU per repetition,
+# more than half of it the exact sampler; docs/performance.md).
 set -euo pipefail
 usage="usage: bash bench/run_sb.sh BUILD_DIR [reps [n [npaths [nt]]]]"
 build=${1:?$usage}

@@ -196,7 +196,9 @@ void fpk_ot_grid_free(fpk_ot_grid *w);
  * Automatic kernel choice per stage: fft when the Gibbs kernel stays above 1e-6 across the box
  * (ε >= L²/ln 1e6 for the longest side L) and N >= 4096; blas wherever blas accepts ε (every
  * per-axis kernel entry >= e^{−690}: ε >= max_a L_a²/690, L_a = (n_a − 1) h_a the extent between
- * cell centres); lse otherwise; a back-end that refused in this solve is not chosen again at that
+ * cell centres); below that, on grids of N >= 4096 cells, the internal blas-lines product (the
+ * same dgemm with one shift per line of each axis pass, every output certified or summed exactly;
+ * docs/ot.md); lse otherwise; a back-end that refused in this solve is not chosen again at that
  * ε or below. From ε >= 2 Σ_a max|x_a − m_a| max|y_a − m_b| (m_a, m_b the means of a and b) the
  * solve is centred (docs/ot.md, "Large ε") and uses no kernel back-end, named or automatic.
  * Failures as fpk_ot_dense_solve. */

@@ -23,17 +23,30 @@
 
 #define GRID_LOG_CAP 16384
 
+/* The back-ends in fallback order: the public ones (fpk_ot_kernel_types: fft, blas, lse) and,
+ * between blas and lse, the internal blas-lines product (kernel_lines.c), which only the
+ * automatic choice uses (grid_lines_allowed). */
+#define GRID_NCHAIN 4
+enum { K_FFT, K_BLAS, K_LINES, K_LSE };
+static const ot_kernel_impl *const chain[GRID_NCHAIN] = {&ot_kernel_fft, &ot_kernel_blas,
+                                                         &ot_kernel_lines, &ot_kernel_lse};
+
+/* The automatic choice uses blas-lines on grids of at least this many cells, fft's threshold.
+ * Below it an lse product costs about a millisecond or less (64²: 1.0 ms against 0.05 ms by
+ * blas-lines) and is exact to rounding, so small problems keep the exact path. */
+#define GRID_LINES_MIN_CELLS 4096
+
 struct fpk_ot_grid {
   fpk_grid g;
   size_t N;
   const ot_kernel_impl *requested; /* NULL: automatic */
-  void *state[3];                  /* per back-end, allocated on first use */
-  int active;                      /* index into fpk_ot_kernel_types */
+  void *state[GRID_NCHAIN];        /* per back-end, allocated on first use */
+  int active;                      /* index into chain[] */
   double accuracy, eps;
   size_t fallbacks;
   double *a, *b, *loga, *logb, *xc; /* xc: centred coordinates, dim × N */
   double *t1, *t2;                  /* N each */
-  double refused_at[3];             /* per back-end: the largest ε it refused in this solve */
+  double refused_at[GRID_NCHAIN];   /* per back-end: the largest ε it refused in this solve */
   ot_centred *cen;                  /* centred products (allocated on first use) */
   int centred;                      /* the current solve / moments use them */
   ot_engine_work W;
@@ -53,14 +66,16 @@ static void grid_log(fpk_ot_grid *w, const char *fmt, ...) {
 
 static int kernel_index(const fpk_ot_kernel_type *t) {
   for (int k = 0; fpk_ot_kernel_types[k]; k++)
-    if (fpk_ot_kernel_types[k] == t) return k;
+    if (fpk_ot_kernel_types[k] == t)
+      for (int c = 0; c < GRID_NCHAIN; c++)
+        if (&chain[c]->pub == t) return c;
   return -1;
 }
 
 void fpk_ot_grid_free(fpk_ot_grid *w) {
   if (!w) return;
-  for (int k = 0; k < 3; k++)
-    if (w->state[k]) OT_KERNEL_IMPL(fpk_ot_kernel_types[k])->free(w->state[k]);
+  for (int k = 0; k < GRID_NCHAIN; k++)
+    if (w->state[k]) chain[k]->free(w->state[k]);
   free(w->a);
   free(w->b);
   free(w->loga);
@@ -108,27 +123,38 @@ nomem:
   return NULL;
 }
 
+/* Whether the automatic choice may use blas-lines at ε: never for a back-end asked for by name
+ * (those fall back along the public order fft → blas → lse), only on grids of
+ * >= GRID_LINES_MIN_CELLS cells, and not at an ε at or below one where it refused in this solve
+ * (the rule of auto_kernel). No lower limit on ε: every output it returns is certified, and where
+ * too many are not it refuses once and lse takes over. */
+static int grid_lines_allowed(const fpk_ot_grid *w, double eps) {
+  return !w->requested && w->N >= GRID_LINES_MIN_CELLS && !(eps <= w->refused_at[K_LINES]);
+}
+
 /* The automatic rule (fpkit/ot.h): fft while the Gibbs kernel stays above 1e-6 across the box
  * on grids of 4096 cells or more (below that blas is as fast); blas wherever its own set_eps test
- * accepts ε (ot_blas_accepts_eps: no kernel entry below e^{−690}); lse otherwise. A back-end that
- * refused ε (at set-up or on a product) earlier in this solve is not chosen again at that ε or
- * any smaller one (a smaller ε only makes its outputs smaller), so a solve falls back at most
- * once per back-end instead of at every stage. */
+ * accepts ε (ot_blas_accepts_eps: no kernel entry below e^{−690}); blas-lines where
+ * grid_lines_allowed; lse otherwise. A back-end that refused ε (at set-up or on a product)
+ * earlier in this solve is not chosen again at that ε or any smaller one (a smaller ε only makes
+ * its outputs smaller), so a solve falls back at most once per back-end instead of at every
+ * stage. */
 static int auto_kernel(const fpk_ot_grid *w, double eps) {
   double L2 = 0;
   for (size_t a = 0; a < w->g.dim; a++) {
     double L = w->g.hi[a] - w->g.lo[a];
     if (L * L > L2) L2 = L * L;
   }
-  if (eps >= L2 / log(1e6) && w->N >= 4096 && !(eps <= w->refused_at[0])) return 0;
-  if (ot_blas_accepts_eps(&w->g, eps) && !(eps <= w->refused_at[1])) return 1;
-  return 2;
+  if (eps >= L2 / log(1e6) && w->N >= 4096 && !(eps <= w->refused_at[K_FFT])) return K_FFT;
+  if (ot_blas_accepts_eps(&w->g, eps) && !(eps <= w->refused_at[K_BLAS])) return K_BLAS;
+  if (grid_lines_allowed(w, eps)) return K_LINES;
+  return K_LSE;
 }
 
 /* Makes back-end k ready at ε: 0, or 1 when it refuses (the reason is logged), or −status on a
  * fatal error (in err). */
 static int try_kernel(fpk_ot_grid *w, int k, double eps, fpk_error *err) {
-  const ot_kernel_impl *K = OT_KERNEL_IMPL(fpk_ot_kernel_types[k]);
+  const ot_kernel_impl *K = chain[k];
   if (!w->state[k] && !(w->state[k] = K->alloc(&w->g, err))) return -FPK_ENOMEM;
   fpk_error e = {0};
   int rc = K->set_eps(w->state[k], eps, w->accuracy, &e);
@@ -144,17 +170,21 @@ static int try_kernel(fpk_ot_grid *w, int k, double eps, fpk_error *err) {
   return 0;
 }
 
-/* Activates the first back-end from `from` on (in fallback order) that accepts ε. */
+/* Activates the first back-end from `from` on (in fallback order, blas-lines only where
+ * grid_lines_allowed) that accepts ε; a refusal on the way counts one fallback. */
 static int activate(fpk_ot_grid *w, int from, double eps, fpk_error *err) {
-  for (int k = from; fpk_ot_kernel_types[k]; k++) {
+  int refused = 0;
+  for (int k = from; k < GRID_NCHAIN; k++) {
+    if (k == K_LINES && !grid_lines_allowed(w, eps)) continue;
     int rc = try_kernel(w, k, eps, err);
     if (rc < 0) return -rc;
     if (rc == 0) {
-      if (k != from) w->fallbacks++;
+      if (refused) w->fallbacks++;
       w->active = k;
       w->eps = eps;
       return 0;
     }
+    refused = 1;
   }
   return fpk_error_set(err, FPK_ENUMERIC, "ot: no kernel back-end accepts eps = %g", eps);
 }
@@ -164,7 +194,7 @@ static int grid_set_eps(void *ctx, double eps, fpk_error *err) {
   int first = w->requested ? kernel_index(&w->requested->pub) : auto_kernel(w, eps);
   int rc = activate(w, first, eps, err);
   if (!rc)
-    grid_log(w, "  eps %-10.4g kernel %s\n", eps, fpk_ot_kernel_types[w->active]->name);
+    grid_log(w, "  eps %-10.4g kernel %s\n", eps, chain[w->active]->pub.name);
   return rc;
 }
 
@@ -177,7 +207,7 @@ static int grid_lse(void *ctx, int dir, double eps, const double *in, double *ou
     if (rc) return rc;
   }
   for (;;) {
-    const ot_kernel_impl *K = OT_KERNEL_IMPL(fpk_ot_kernel_types[w->active]);
+    const ot_kernel_impl *K = chain[w->active];
     fpk_error e = {0};
     int rc = K->apply(w->state[w->active], in, out, &e);
     if (rc == 0) return 0;
@@ -187,11 +217,13 @@ static int grid_lse(void *ctx, int dir, double eps, const double *in, double *ou
     }
     grid_log(w, "  eps %-10.4g %s refused a product: %s\n", eps, K->pub.name, e.msg);
     w->refused_at[w->active] = fmax(w->refused_at[w->active], eps);
-    if (!fpk_ot_kernel_types[w->active + 1])
+    if (w->active + 1 >= GRID_NCHAIN)
       return fpk_error_set(err, FPK_ENUMERIC, "ot: the last kernel back-end refused: %s", e.msg);
+    const size_t before = w->fallbacks;
     rc = activate(w, w->active + 1, eps, err);
     if (rc) return rc;
-    w->fallbacks++;
+    w->fallbacks = before + 1; /* one per refused product, however many refuse after it */
+    grid_log(w, "  eps %-10.4g kernel %s\n", eps, chain[w->active]->pub.name);
   }
 }
 
@@ -295,7 +327,7 @@ static void grid_method(void *ctx, char *buf, size_t cap) {
     snprintf(buf, cap, "grid, centred large-eps products");
   else
     snprintf(buf, cap, "grid, kernel %s",
-             w->active >= 0 ? fpk_ot_kernel_types[w->active]->name : "(none)");
+             w->active >= 0 ? chain[w->active]->pub.name : "(none)");
 }
 
 static int prepare(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,
@@ -328,7 +360,7 @@ int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fp
   w->log[0] = 0;
   w->fallbacks = 0;
   w->active = -1;
-  for (int k = 0; k < 3; k++) w->refused_at[k] = 0;
+  for (int k = 0; k < GRID_NCHAIN; k++) w->refused_at[k] = 0;
   int rc = prepare(w, a, b, p, r);
   if (!rc) rc = centre(w, p->eps);
   if (rc) return rc;

@@ -32,6 +32,10 @@ typedef struct ot_kernel_impl {
 /* The three back-ends (kernel_fft.c, kernel_blas.c, kernel_lse.c); each file also defines the
  * public pointer, e.g. const fpk_ot_kernel_type *fpk_ot_kernel_fft = &ot_kernel_fft.pub. */
 extern const ot_kernel_impl ot_kernel_fft, ot_kernel_blas, ot_kernel_lse;
+/* Internal to the grid solver's automatic choice, not in the public registry (kernel_lines.c):
+ * the blas back-end's per-axis dgemm with one shift per line of each pass (ot_grid_propagate's
+ * step 2), uncertified outputs summed exactly, refused beyond N/32 of them. */
+extern const ot_kernel_impl ot_kernel_lines;
 
 /* Tolerance of 1-ulp-level terms: e^{-37} < 1e-16, so terms this far below the running maximum
  * of a log-sum-exp change it by less than rounding. */
@@ -114,7 +118,8 @@ typedef struct ot_problem {
    * description of the method for messages ("dense", "grid, kernel blas"). */
   double base, cscale;
   /* The relative accuracy the products are certified to beyond rounding (grid: the accuracy
-   * asked of the fft and blas back-ends, 1e-2·tol; 0 where only rounding is lost). */
+   * asked of every grid kernel product — fft, blas and blas-lines certify to it, lse to
+   * rounding — 1e-2·tol; 0 where only rounding is lost). */
   double prod_rel;
   int cost_nonneg;
   void (*method)(void *ctx, char *buf, size_t cap);
@@ -219,5 +224,15 @@ int ot_grid_propagate_axis(ot_propagator *P, size_t axis, int dir, double eps,
                            const double *kappa, double accuracy, const double *in, double *out,
                            fpk_error *err);
 void ot_propagate_get_stats(const ot_propagator *P, ot_propagate_stats *s);
+/* For the grid solver's internal "blas-lines" back-end (kernel_lines.c): a propagator with
+ * neither the fft nor the lse back-end, and steps 2–3 alone for κ = 1: every output certified to
+ * `accuracy` or summed exactly, at most max_exact of the latter over all passes (*nexact: how
+ * many were); 1 (out incomplete) when more would be needed. The caller checks the input and that
+ * OpenBLAS is loaded. ot_propagate_pass_rel(n): the rounding bound of a pass along n cells, which
+ * accuracy/dim must exceed. */
+ot_propagator *ot_propagator_alloc_lines(const fpk_grid *g, fpk_error *err);
+int ot_grid_propagate_lines(ot_propagator *P, double eps, double accuracy, size_t max_exact,
+                            const double *in, double *out, size_t *nexact);
+double ot_propagate_pass_rel(size_t n);
 
 #endif

@@ -7,6 +7,9 @@
  * over the g->size cell centres, κ_a = 1 (the heat kernel, a convolution; both directions agree)
  * unless given (the OU kernel, separable but not a convolution).
  *
+ * Step 2 below is also the grid Sinkhorn's internal "blas-lines" kernel back-end
+ * (kernel_lines.c, through ot_grid_propagate_lines: κ = 1, no fft, refused instead of lse).
+ *
  * Order of choice, every output certified to relative accuracy `accuracy` (so the log to that
  * absolute accuracy) or computed exactly:
  *  1. κ = 1: the fft back-end (kernel_fft.c), when its set_eps and apply accept (their rounding
@@ -96,7 +99,8 @@ void ot_propagator_free(ot_propagator *P) {
   free(P);
 }
 
-ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *err) {
+static ot_propagator *propagator_alloc(const fpk_grid *g, int with_fft, int with_lse,
+                                       fpk_error *err) {
   if (!g || g->dim < 1 || g->dim > 3) {
     fpk_error_set(err, FPK_EINVAL, "propagate: grids of dimension 1 to 3 only");
     return NULL;
@@ -119,7 +123,7 @@ ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *e
   P->shift = malloc(P->N * sizeof(double));
   P->terms = malloc(nmax * sizeof(double));
   if (!P->v || !P->w || !P->buf || !P->shift || !P->terms) goto nomem;
-  if (!(P->lse = ot_kernel_lse.alloc(g, err))) {
+  if (with_lse && !(P->lse = ot_kernel_lse.alloc(g, err))) {
     ot_propagator_free(P);
     return NULL;
   }
@@ -133,6 +137,14 @@ nomem:
   ot_propagator_free(P);
   fpk_error_set(err, FPK_ENOMEM, "propagate: out of memory for a grid of %zu cells", g->size);
   return NULL;
+}
+
+ot_propagator *ot_propagator_alloc(const fpk_grid *g, int with_fft, fpk_error *err) {
+  return propagator_alloc(g, with_fft, 1, err);
+}
+
+ot_propagator *ot_propagator_alloc_lines(const fpk_grid *g, fpk_error *err) {
+  return propagator_alloc(g, 0, 0, err);
 }
 
 void ot_propagate_get_stats(const ot_propagator *P, ot_propagate_stats *s) { *s = P->stats; }
@@ -188,6 +200,12 @@ static double exact_output(ot_propagator *P, size_t a, const double *in, size_t 
   return m + log(s);
 }
 
+/* The rounding bound of one pass along an axis of n cells (the acceptance test of step 2): the
+ * accuracy asked per pass must exceed it for any output to be certified. */
+double ot_propagate_pass_rel(size_t n) {
+  return (double)n * PROP_U / (1 - (double)n * PROP_U) + 6 * PROP_U;
+}
+
 /* One pass along axis a: in → out (N values each; they do not alias). At most *budget outputs
  * are recomputed exactly (decremented); 1 (out incomplete) when more would be needed. */
 static int pass(ot_propagator *P, size_t a, const double *in, double *out, double acc_pass,
@@ -198,7 +216,7 @@ static int pass(ot_propagator *P, size_t a, const double *in, double *out, doubl
   const size_t O = N / (n * S); /* outer blocks */
   const size_t nlines = N / n;
   double *v = P->v, *w = P->w, *M = P->shift;
-  const double rel = (double)n * PROP_U / (1 - (double)n * PROP_U) + 6 * PROP_U;
+  const double rel = ot_propagate_pass_rel(n);
   const double E = (2.0 * (double)n + 2) * DBL_MIN;
   /* accept w >= thr (and normal); thr = +∞ when the accuracy asked is below rounding */
   const double thr = acc_pass > rel ? fmax(E / (acc_pass - rel), DBL_MIN) : INFINITY;
@@ -385,4 +403,35 @@ int ot_grid_propagate_axis(ot_propagator *P, size_t axis, int dir, double eps,
   size_t budget = SIZE_MAX;
   pass(P, axis, in, out, accuracy, use_gemm, &budget);
   return FPK_SUCCESS;
+}
+
+/* Steps 2–3 alone, κ = 1, for the grid solver's "blas-lines" product (kernel_lines.c): at most
+ * max_exact outputs summed exactly over all passes; 1 (out incomplete) beyond. The caller checks
+ * the input (no NaN, no +∞) and that OpenBLAS is loaded (ot_blas_available). */
+int ot_grid_propagate_lines(ot_propagator *P, double eps, double accuracy, size_t max_exact,
+                            const double *in, double *out, size_t *nexact) {
+  const size_t d = P->dim;
+  const double kap[3] = {1, 1, 1};
+  if (P->eps != eps || memcmp(P->kappa, kap, sizeof kap) || P->dir != 0) {
+    P->eps = eps;
+    memcpy(P->kappa, kap, sizeof kap);
+    P->dir = 0;
+    build_kernels(P);
+  }
+  const double acc_pass = accuracy / (double)d;
+  size_t budget = max_exact;
+  int over;
+  P->stats.calls++;
+  if (d == 1) {
+    over = pass(P, 0, in, out, acc_pass, 1, &budget);
+  } else if (d == 2) {
+    over = pass(P, 0, in, P->buf, acc_pass, 1, &budget) ||
+           pass(P, 1, P->buf, out, acc_pass, 1, &budget);
+  } else {
+    over = pass(P, 0, in, out, acc_pass, 1, &budget) ||
+           pass(P, 1, out, P->buf, acc_pass, 1, &budget) ||
+           pass(P, 2, P->buf, out, acc_pass, 1, &budget);
+  }
+  if (nexact) *nexact = max_exact - budget;
+  return over;
 }
