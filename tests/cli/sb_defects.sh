@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Defects of `fpkit sb` found by hostile testing (issue 13), inputs in tests/defects/sb/: each
+# case states what the command must do; before its fix each printed a wrong number with exit 0
+# (or failed otherwise as said).
+# Usage: bash tests/cli/sb_defects.sh FPKIT_BINARY SOURCE_DIR
+set -uo pipefail
+fpkit=$1
+src=$2
+dir=$src/tests/defects/sb
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+export OMP_NUM_THREADS=1
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# expect_fail NAME STATUS PATTERN ARGS...: exit STATUS, stderr matching PATTERN, no output file
+expect_fail() {
+  local name=$1 want=$2 pat=$3
+  shift 3
+  rm -f "$tmp/out.h5"
+  "$fpkit" sb "$@" -o "$tmp/out.h5" > "$tmp/stdout" 2> "$tmp/stderr"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want: $(cat "$tmp/stderr")"
+  elif ! grep -qE "$pat" "$tmp/stderr"; then bad "$name: message lacks /$pat/: $(cat "$tmp/stderr")"
+  elif [ -e "$tmp/out.h5" ]; then bad "$name: output file left behind"
+  else ok "$name: $(head -c 200 "$tmp/stderr")"; fi
+}
+
+# S1: the path diagnostics on marginals that lost mass at the walls (Girsanov KL 5.8% off, exit 0)
+expect_fail "S1 walls sigma 5" 3 "path diagnostics at t = .*mass .*widen the box" \
+  "$dir/girsanov_walls_exit0.ini"
+expect_fail "S1 walls sigma 100" 3 "path diagnostics at t = .*widen the box" \
+  "$dir/girsanov_walls_exit0.ini" --set sb.sigma=100
+
+echo "sb_defects: $pass passed, $fail failed"
+[ "$fail" = 0 ]
