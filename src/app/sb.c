@@ -226,6 +226,12 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
         (rc = fpk_config_size(c, "sample", "keep_paths", 0, 0, MAX_KEEP_PATHS, &r->keep, err)))
       return rc;
     if (r->keep > r->npaths) r->keep = r->npaths;
+    /* EM writes the Monte Carlo KL's standard errors, which one path does not have (NaN): refuse
+     * here, with the key, rather than after the whole computation at the write */
+    if (r->method == SAMPLE_EM && r->npaths < 2)
+      return fpk_config_invalid(c, "sample", "paths", err,
+                                "paths = %zu with method = em: the Monte Carlo KL along the paths "
+                                "and its standard error need at least 2 paths", r->npaths);
   }
   /* the model reference answers at its chain's levels only: EM steps on them ([sb] dt) */
   if (model) r->dt = r->sb_dt;

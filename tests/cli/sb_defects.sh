@@ -33,5 +33,13 @@ expect_fail "S1 walls sigma 5" 3 "path diagnostics at t = .*mass .*widen the box
 expect_fail "S1 walls sigma 100" 3 "path diagnostics at t = .*widen the box" \
   "$dir/girsanov_walls_exit0.ini" --set sb.sigma=100
 
+# S2: one EM path: refused at [sample] paths (was: computed, then failed writing kl_mc_se = NaN)
+expect_fail "S2 em one path" 1 "em_one_path.ini:[0-9]+: \\[sample\\] paths = '1'.*at least 2 paths" \
+  "$dir/em_one_path.ini"
+# the exact sampler takes one path (covariance 0, documented)
+if "$fpkit" sb "$dir/em_one_path.ini" -o "$tmp/one.h5" --quiet --set sample.method=exact; then
+  ok "S2 exact one path runs"
+else bad "S2 exact one path failed"; fi
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
