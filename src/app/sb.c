@@ -432,6 +432,28 @@ static int write_field(fpk_h5 *f, const fpk_grid *g, const char *name, size_t np
   return rc ? rc : fpk_h5_attach_scales(f, name, names);
 }
 
+/* A log-potential field [nt][y][x] (write_field's layout): log 0 = −∞ where an end marginal is 0
+ * is stored as NaN with the "nan" attribute saying so (the writer refuses infinities, and before
+ * this every marginal with a zero cell — a narrow Gaussian, a field with empty cells — failed at
+ * the write after the whole computation). */
+static int write_log_field(fpk_h5 *f, const fpk_grid *g, const char *name, size_t nt,
+                           const double *data, const char *desc) {
+  const size_t n = nt * g->size;
+  double *v = malloc((n ? n : 1) * sizeof *v);
+  if (!v) return FPK_ENOMEM;
+  for (size_t i = 0; i < n; i++) v[i] = data[i] == -INFINITY ? NAN : data[i];
+  size_t dims[4], k = 0;
+  dims[k++] = nt;
+  for (size_t a = g->dim; a-- > 0;) dims[k++] = g->n[a];
+  int rc = fpk_h5_write_undefined(f, name, k, dims, v, NULL, desc,
+                                  "log 0: the potential is 0 at this cell (an end marginal is 0 "
+                                  "where it starts or ends)");
+  free(v);
+  char names[64];
+  snprintf(names, sizeof names, "t %s", grid_dims(g));
+  return rc ? rc : fpk_h5_attach_scales(f, name, names);
+}
+
 static int write_data(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                       const double *v, const char *units, const char *desc, const char *scales) {
   int rc = fpk_h5_write(f, name, rank, dims, v, units, desc);
@@ -479,13 +501,13 @@ static int write_results(fpk_h5 *f, const sb_run *r) {
   if (!rc) rc = write_field(f, g, "/sb/mask", 1, tc, "t", r->mask, NULL,
                             "1 where p_t underflows (the drift there is the kernel formula's "
                             "finite extrapolation), else 0");
-  if (!rc) rc = write_field(f, g, "/sb/log_phi", 1, tc, "t", r->lphi, NULL,
+  if (!rc) rc = write_log_field(f, g, "/sb/log_phi", nt, r->lphi,
                             "log phi_t, the backward Schroedinger potential as a density per unit "
-                            "volume (gauge of fpkit/sb.h; -inf where zero), [t][y][x] "
+                            "volume (gauge of fpkit/sb.h; NaN where zero: log 0), [t][y][x] "
                             "(fpk_sb_log_phi); p_t = V exp(log_phi + log_phi_hat), V the cell "
                             "volume");
-  if (!rc) rc = write_field(f, g, "/sb/log_phi_hat", 1, tc, "t", r->lphihat, NULL,
-                            "log phi_hat_t, the forward Schroedinger potential (-inf where zero), "
+  if (!rc) rc = write_log_field(f, g, "/sb/log_phi_hat", nt, r->lphihat,
+                            "log phi_hat_t, the forward Schroedinger potential (NaN where zero: log 0), "
                             "[t][y][x] (fpk_sb_log_phi_hat)");
   if (!rc) rc = write_field(f, g, "/sb/backward_drift", 2, tcomp, "t component", r->bdrift,
                             "length/time", "backward drift sigma^2 grad log phi_hat_t at the "

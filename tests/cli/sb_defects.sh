@@ -41,5 +41,22 @@ if "$fpkit" sb "$dir/em_one_path.ini" -o "$tmp/one.h5" --quiet --set sample.meth
   ok "S2 exact one path runs"
 else bad "S2 exact one path failed"; fi
 
+# S3: a marginal with zero cells: log phi = -inf there was refused by the writer (exit 1, no
+# file); now the file, log 0 stored as NaN with the "nan" attribute, p_t and the drift finite
+rm -f "$tmp/z.h5"
+if "$fpkit" sb "$dir/zero_cells_log_phi_write.ini" -o "$tmp/z.h5" --quiet 2> "$tmp/stderr" &&
+  /usr/bin/python3 - "$tmp/z.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    lphi = f["/sb/log_phi"][...]
+    assert np.isnan(lphi[-1]).sum() > 0, "no zero cell at t = T: the case does not test S3"
+    assert "nan" in f["/sb/log_phi"].attrs and "nan" in f["/sb/log_phi_hat"].attrs
+    # NaN exactly where the end marginal muT is 0, finite elsewhere
+    assert (np.isnan(lphi[-1]) == (f["/muT/p"][...] == 0)).all()
+    assert np.isfinite(f["/sb/marginal"][...]).all() and np.isfinite(f["/sb/drift"][...]).all()
+PY
+then ok "S3 zero cells: written, log 0 as NaN"
+else bad "S3 zero cells: $(cat "$tmp/stderr")"; fi
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
