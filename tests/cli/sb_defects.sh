@@ -58,5 +58,20 @@ PY
 then ok "S3 zero cells: written, log 0 as NaN"
 else bad "S3 zero cells: $(cat "$tmp/stderr")"; fi
 
+# S4: EM with output times ending before T: kl_mc must be the KL over [0, T] (was: over [0, T/2],
+# 1.08 against 2.41, with a warning blaming dt, the grid and the paths)
+rm -f "$tmp/k.h5"
+if "$fpkit" sb "$dir/em_kl_truncated_times.ini" -o "$tmp/k.h5" --quiet 2> "$tmp/stderr" &&
+  [ ! -s "$tmp/stderr" ] && /usr/bin/python3 - "$tmp/k.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    s, sb = f["/sample"].attrs, f["/sb"].attrs
+    gap = abs(s["kl_mc"] - sb["kl_static"])
+    assert gap <= 4 * s["kl_mc_se"] + s["kl_mc_bias_scale"], (s["kl_mc"], sb["kl_static"])
+    assert s["kl_mc_warning"] == 0 and s["steps"] == 100, dict(s)
+PY
+then ok "S4 em kl over [0, T] with times 0 0.5"
+else bad "S4 em kl with truncated times: $(cat "$tmp/stderr")"; fi
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
