@@ -73,5 +73,10 @@ PY
 then ok "S4 em kl over [0, T] with times 0 0.5"
 else bad "S4 em kl with truncated times: $(cat "$tmp/stderr")"; fi
 
+# S5: EM on a drift cut by the walls between the output times (was: histogram at T 9 floors off,
+# exit 0)
+expect_fail "S5 em walls" 3 "em sampler: the drift at t = .*mass .*widen the box" \
+  "$dir/em_walls_exit0.ini"
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
