@@ -78,5 +78,15 @@ else bad "S4 em kl with truncated times: $(cat "$tmp/stderr")"; fi
 expect_fail "S5 em walls" 3 "em sampler: the drift at t = .*mass .*widen the box" \
   "$dir/em_walls_exit0.ini"
 
+# S6: a mixture component narrower than the cells lost by the point rule, the rest renormalised
+expect_fail "S6 narrow component" 1 "\\[mu0\\] discretize = 'points': component 1: .*holds 0 of its mass" \
+  "$dir/narrow_component_lost.ini"
+if "$fpkit" sb "$dir/narrow_component_lost.ini" -o "$tmp/n.h5" --quiet --set mu0.discretize=cells &&
+  /usr/bin/python3 -c "
+import sys, h5py
+with h5py.File(sys.argv[1], 'r') as f: m = f['/sb/mean'][0, 0]
+assert abs(m + 0.5) < 0.03, m  # the cell of -2 has its centre at -2.03" "$tmp/n.h5"; then ok "S6 narrow component with cells: mean -0.516 (cell centres)"
+else bad "S6 narrow component with discretize = cells"; fi
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
