@@ -639,9 +639,9 @@ int fpk_sb_sample_em(fpk_sb *s, const fpk_sb_sample_params *p, fpk_sb_sample_res
     double mass;
     if (!view(s).ipf && tl[l] >= tau_r && tl[l] <= Tend - tau_r &&
         (rc = fpk_sb_marginal(s, tl[l], NULL, NULL, &mass))) {
+      fpk_error_prefix(view(s).err, "sb: em sampler: the drift at t = %g: ", tl[l]);
       fpk_sb_sample_result_free(r);
       EM_FREE();
-      fpk_error_prefix(view(s).err, "sb: em sampler: the drift at t = %g: ", tl[l]);
       return rc;
     }
     if ((rc = fpk_sb_drift(s, tl[l], D + l * d * N, NULL))) {
