@@ -88,5 +88,21 @@ with h5py.File(sys.argv[1], 'r') as f: m = f['/sb/mean'][0, 0]
 assert abs(m + 0.5) < 0.03, m  # the cell of -2 has its centre at -2.03" "$tmp/n.h5"; then ok "S6 narrow component with cells: mean -0.516 (cell centres)"
 else bad "S6 narrow component with discretize = cells"; fi
 
+# S7: an unresolved Girsanov time integral (6.2 % off the static KL) without a word
+"$fpkit" sb "$dir/girsanov_unresolved_ou.ini" -o "$tmp/g8.h5" --quiet 2> "$tmp/g8.err"
+"$fpkit" sb "$dir/girsanov_unresolved_ou.ini" -o "$tmp/g128.h5" --quiet \
+  --set diagnostics.intervals=128 2> "$tmp/g128.err"
+if grep -q "warning: the Girsanov KL .*raise \[diagnostics\] intervals (now 8)" "$tmp/g8.err" &&
+  [ ! -s "$tmp/g128.err" ] && /usr/bin/python3 - "$tmp" <<'PY'
+import sys, h5py
+with h5py.File(f"{sys.argv[1]}/g8.h5", "r") as f: assert f["/sb"].attrs["kl_girsanov_warning"] == 1
+with h5py.File(f"{sys.argv[1]}/g128.h5", "r") as f:
+    a = f["/sb"].attrs
+    assert a["kl_girsanov_warning"] == 0
+    assert abs(a["kl_girsanov"] / a["kl_static"] - 1) < 1e-6, (a["kl_girsanov"], a["kl_static"])
+PY
+then ok "S7 unresolved Girsanov integral: warned (8 intervals), quiet and within 1e-6 at 128"
+else bad "S7 unresolved Girsanov integral: $(cat "$tmp/g8.err" "$tmp/g128.err")"; fi
+
 echo "sb_defects: $pass passed, $fail failed"
 [ "$fail" = 0 ]
