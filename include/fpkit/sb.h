@@ -219,7 +219,8 @@ int fpk_sb_path_diagnostics(fpk_sb *s, size_t n_intervals, fpk_sb_path_diag *out
  *  - fpk_sb_sample_em: Euler–Maruyama on dX = b(X, t) dt + σ dW from X_0 ~ a (the same X_0 as
  *    the exact sampler for the same seed), b the forward drift fpk_sb_drift at each step's left
  *    time, multilinear between cell centres (constant beyond the outer centres); each output
- *    interval is split into equal steps <= dt (fpk_time_steps).
+ *    interval is split into equal steps <= dt (fpk_time_steps), and [t_last, T] too when the last
+ *    output time is before T (the paths run on to T for kl_mc, a KL over [0, T]).
  * Streams (Philox, fpkit/sde.h): path p's X_0 comes from call 0 exactly as fpk_mc_run's
  * init_cells; the exact sampler's X_T from call 1 (words 0, 1: the cell by inversion at a 53-bit
  * uniform; 2, 3: the point) and its bridge normals from positions 6 + k·dim + c (output k, in

@@ -77,10 +77,11 @@ static int integrands(fpk_sb *s, const sb_view *v, diag_work *w, double t, doubl
   if ((rc = fpk_sb_log_phi_hat(s, t, w->lph)) || (rc = fpk_sb_log_phi(s, t, w->lphi)) ||
       (rc = fpk_sb_drift(s, t, w->fwd, NULL)) || (rc = fpk_sb_backward_drift(s, t, w->bwd, NULL)))
     return rc;
-  double g = 0, e = 0, x[FPK_MAX_DIM];
+  double g = 0, e = 0, m = 0, x[FPK_MAX_DIM];
   for (size_t i = 0; i < N; i++) {
     if (w->lph[i] == -INFINITY || w->lphi[i] == -INFINITY) continue; /* p = 0 */
     const double p = exp(v->logV + w->lph[i] + w->lphi[i]);
+    m += p;
     double b2 = 0, v2 = 0;
     if (v->theta != 0) fpk_grid_point(v->g, i, x);
     for (size_t a = 0; a < d; a++) {
@@ -92,6 +93,18 @@ static int integrands(fpk_sb *s, const sb_view *v, diag_work *w, double t, doubl
     }
     g += p * b2;
     e += p * v2;
+  }
+  /* A node whose p_t has lost mass (the bridge reaches the walls, or the grid does not resolve
+   * the kernels) gives a wrong integrand, and the Girsanov KL and kinetic energy would be wrong
+   * numbers with no error: the marginal query's own mass rule (mass_tol, with its diagnosis)
+   * decides, asked only where Σ p_t is visibly off 1 so that the common case costs nothing. */
+  if (!(fabs(m - 1) <= 1e-12)) {
+    double mq;
+    const int rc_m = fpk_sb_marginal(s, t, NULL, NULL, &mq);
+    if (rc_m) { /* the marginal's message is in v->err already: prefix it (no aliasing) */
+      fpk_error_prefix(v->err, "sb: path diagnostics at t = %g: ", t);
+      return rc_m;
+    }
   }
   *G = 0.5 * g / (v->sigma * v->sigma);
   *E = e;

@@ -190,7 +190,7 @@ print("\n".join(bad) or f"ok   {len(ref)} datasets and attributes bitwise equal 
 sys.exit(1 if bad else 0)
 PY
 [ -s "$tmp/p-none.err" ] && fail "--progress=none printed: $(cat "$tmp/p-none.err")"
-grep -q "^fpkit: sb solve: Sinkhorn at eps = 0.936" "$tmp/p-plain.err" ||
+grep -qE "^fpkit: sb solve: Sinkhorn at eps = (2 sigma\^2 T = )?0.936" "$tmp/p-plain.err" ||
   fail "plain: no solve line: $(cat "$tmp/p-plain.err")"
 grep -q "^fpkit: sb: 8 stages$" "$tmp/p-plain.err" || fail "plain: no start line (6 times + diagnostics + sample)"
 grep -q "^fpkit: sb t = 0.5  *[0-9]*% 2/8 stages" "$tmp/p-plain.err" || fail "plain: no stage line"

@@ -153,6 +153,8 @@ PY
 "$fpkit" rerun "$tmp/g2.h5" -o "$tmp/g2r.h5" --threads 2 --quiet
 echo "ok   rerun identical (1 and 2 threads)"
 # keys and config templates exist for sb
-"$fpkit" keys sb > "$tmp/keys.txt" && grep -q "sigma" "$tmp/keys.txt" # no pipe: grep -q would cut the listing short (SIGPIPE)
+# (to a file: `keys | grep -q` dies of SIGPIPE when grep exits first, exit 141 under pipefail)
+"$fpkit" keys sb > "$tmp/keys.txt"
+grep -q "sigma" "$tmp/keys.txt"
 "$fpkit" config sb > "$tmp/template.ini"
 echo "sb_run: all checks passed"
