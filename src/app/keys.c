@@ -84,7 +84,7 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KL("model", "a", 0, "0", NULL, CC "model.type=bridge", "start of the bridge per axis"),          \
   KL("model", "b", 0, "0", NULL, CC "model.type=bridge", "end of the bridge per axis, at time T"), \
   KD("model", "T", R, NULL, 0, INF, 1, "2", CC "model.type=bridge",                                 \
-     "time the bridge reaches b (> [time] t_end)"),                                              \
+     "time the bridge reaches b (> [time] t_end; in fpkit sb > [sb] T)"),                                              \
   KC("model", "potential", R, NULL, potentials, "double-well", CC "model.type=langevin",           \
      "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW"),          \
   KD("model", "beta", R, NULL, 0, INF, 1, "1", CC "model.type=langevin", "inverse temperature"),   \

@@ -168,6 +168,15 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sb_run *r, cha
   if ((rc = fpk_config_double(c, "sb", "T", 0, -INFINITY, 0, INFINITY, &r->T, err))) return rc;
   if (!(r->T > 0))
     return fpk_config_invalid(c, "sb", "T", err, "T = %g: the horizon must be > 0", r->T);
+  if (model && !strcmp(r->model->name, "bridge")) {
+    /* the Brownian-bridge model's drift (b − x)/(T_b − t) is singular at its own T_b */
+    double Tb = 0;
+    if ((rc = fpk_config_double(c, "model", "T", 1, 0.0, 1, INFINITY, &Tb, err))) return rc;
+    if (!(Tb > r->T))
+      return fpk_config_invalid(c, "model", "T", err,
+                                "T = %g: the bridge model's drift is singular at its T, which must "
+                                "exceed the horizon [sb] T = %g", Tb, r->T);
+  }
   if (r->theta > 0 && !(r->theta * r->T <= 100))
     return fpk_config_invalid(c, "sb", "theta", err,
                               "theta = %g with T = %g: theta T = %g > 100, the OU reference has "

@@ -255,6 +255,30 @@ sb_ipf *sb_ipf_alloc(const fpk_grid *g, const sb_ipf_params *p, fpk_error *err) 
     }
     if (fabs(s->sg[k]) < s->sigma_min) s->sigma_min = fabs(s->sg[k]);
   }
+  /* A noise that changes sign between two neighbouring centres vanishes between them: the
+   * diffusion cannot cross there (σ = x: the reference never crosses 0), but the chain, which
+   * sees σ only at centres and faces, would leak through and return a bridge that does not
+   * exist. Refuse it (a zero that σ only touches, σ = x², is not detected). */
+  for (size_t a = 0, stride = 1; a < d; stride *= g->n[a], a++)
+    for (size_t j = 0; j < n; j++) {
+      const size_t i = (j / stride) % g->n[a];
+      if (i + 1 >= g->n[a]) continue;
+      const double s0 = s->sg[a * n + j], s1 = s->sg[a * n + j + stride];
+      if ((s0 > 0) != (s1 > 0)) {
+        double x0[FPK_MAX_DIM], x1[FPK_MAX_DIM];
+        fpk_grid_point(g, j, x0);
+        fpk_grid_point(g, j + stride, x1);
+        rc = fpk_error_set(err, FPK_EINVAL,
+                           "sb ipf: the noise sigma_%zu of the reference %s changes sign between "
+                           "x = %g (%g) and x = %g (%g) along axis %zu at t = 0: it vanishes "
+                           "between them, where the diffusion cannot cross, and no bridge across "
+                           "that point exists; move the box or the marginals to one side (a noise "
+                           "that jumps without vanishing, sign(x): give |sigma|, the law depends "
+                           "on sigma^2 only)",
+                           a, m->name, x0[a], s0, x1[a], s1, a);
+        goto fail;
+      }
+    }
   if ((rc = fpk_fv_op_init(&s->op, g, err))) goto fail;
   s->op_init = 1;
   if ((rc = fpk_fv_op_assemble(&s->op, m, 0.0, err))) goto fail;
@@ -402,11 +426,13 @@ static int underflow_refusal(sb_ipf *s, const char *what, const char *where, siz
   return fpk_error_set(
       &s->err, FPK_ENUMERIC,
       "sb ipf: %s underflows (below 1e-308 of its largest value) on cells holding %.3g of the "
-      "mass of %s (tol = %g; the first at cell %zu, x = %g%s): sigma = %g is too small for this "
-      "box and horizon (T = %g, largest distance between the supports %g, d^2/(2 sigma^2 T) = "
-      "%.0f; the FP-based bridge is reliable for d^2/(2 sigma^2 T) < ~690): raise sigma or T, "
-      "or bring the marginals closer%s",
-      what, lost, where, s->p.tol, cell, x[0], s->d > 1 ? ", ..." : "", sig, T, sqrt(d2),
+      "mass of %s (tol = %g; the first at cell %zu, x = %g%s): the reference does not reach it "
+      "from the other end in time T = %g. Either sigma = %g is too small for this box and horizon "
+      "(largest distance between the supports %g, d^2/(2 sigma^2 T) = %.0f; the FP-based bridge "
+      "is reliable below ~690): raise sigma or T, or bring the marginals closer%s; or the "
+      "reference's drift or noise confines it away from those cells (a barrier, a drift that "
+      "pushes out, a noise that vanishes): then no bridge exists",
+      what, lost, where, s->p.tol, cell, x[0], s->d > 1 ? ", ..." : "", T, sig, sqrt(d2),
       d2 / (2 * sig * sig * T), tail);
 }
 
