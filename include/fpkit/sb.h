@@ -28,8 +28,8 @@
  * and every kernel application is a separable log-sum-exp, so no potential underflows.
  *
  * Use: fpk_sb_alloc (plan: grid, reference, σ, T) → fpk_sb_solve (a, b) → queries at any t in
- * [0, T] → fpk_sb_free. Errors: int status (fpkit/error.h), message on the object (fpk_sb_errmsg).
- * Not built yet (docs/sb.md): references other than Brownian and OU. The
+ * [0, T] (the model reference: at its chain's levels) → fpk_sb_free. Errors: int status
+ * (fpkit/error.h), message on the object (fpk_sb_errmsg). Limits: docs/sb.md, last section. The
  * command `fpkit sb` (src/app/sb.c) drives this module.
  */
 #ifndef FPKIT_SB_H
