@@ -109,14 +109,16 @@ else bad "S7 unresolved Girsanov integral: $(cat "$tmp/g8.err" "$tmp/g128.err")"
 expect_fail "S8 model bridge T" 1 "model_bridge_T_equal.ini:[0-9]+: \[model\] T = '1': .*must exceed the horizon \[sb\] T = 1" \
   "$dir/model_bridge_T_equal.ini"
 # S9: an unreachable target: refused, the message naming both causes (was: "sigma is too small"
-# against its own criterion)
-expect_fail "S9 unreachable target" 3 "does not reach it .*confines it .*no bridge exists" \
+# against its own criterion). x = 0 is a face of the grid: 1/x there is 1e16 or infinite depending
+# on the build's rounding, so either refusal.
+expect_fail "S9 unreachable target" 3 "does not reach it .*confines it .*no bridge exists|non-finite drift or noise" \
   "$dir/model_unreachable_message.ini"
 # S10: a noise that changes sign between two centres (sigma = x): refused (was: a "bridge" through
 # the barrier at 0, exit 0), for an even and an odd number of cells
 expect_fail "S10 noise vanishing at 0 (n = 120)" 1 "noise sigma_0 of the reference .* changes sign between x = -0.0416667" \
   "$dir/model_noise_zero_between_centres.ini"
-expect_fail "S10 noise vanishing at 0 (n = 121)" 1 "changes sign between" \
+# (n = 121: the middle centre is 0 or 1e-16 depending on the build's rounding: either refusal)
+expect_fail "S10 noise vanishing at 0 (n = 121)" 1 "changes sign between|noise sigma_0 = 0 at cell 60" \
   "$dir/model_noise_zero_between_centres.ini" --set grid.n=121
 
 echo "sb_defects: $pass passed, $fail failed"
