@@ -1,0 +1,227 @@
+/* Gaussian mixtures with exact noised densities, scores and Tweedie denoisers
+ * (fpkit/diffusion.h, docs/diffusion.md). Under x_t = a x0 + b z the mixture stays a mixture,
+ * p_t = Σ_k w_k N(a μ_k, C_k), C_k = a²Σ_k + b²I (closed-forms.md, "Gaussian mixtures under
+ * linear forward SDEs"). Per call, each component's C_k is factored once (Cholesky), then per
+ * point: v_k = C_k⁻¹(x − aμ_k), log N_k = −½(d log 2π + log det C_k + (x − aμ_k)·v_k), the
+ * responsibilities by log-sum-exp, and
+ *   score = −Σ r_k v_k,   m_k = μ_k + aΣ_k v_k,   E[x0 | x] = Σ r_k m_k,
+ *   Cov[x0 | x] = Σ r_k (P_k + m_k m_kᵀ) − E Eᵀ,  P_k = Σ_k − a²Σ_k C_k⁻¹ Σ_k
+ * (the Gaussian conditional of x0 given x_t within component k, then the law of total
+ * covariance). */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/linalg.h"
+#include "fpkit/diffusion.h"
+
+#define GMM_MAX_DIM 3
+
+struct fpk_gmm {
+  size_t d, K;
+  double *w, *logw, *mu, *S; /* K, K, K×d, K×d×d */
+};
+
+void fpk_gmm_free(fpk_gmm *m) {
+  if (!m) return;
+  free(m->w), free(m->logw), free(m->mu), free(m->S);
+  free(m);
+}
+
+size_t fpk_gmm_dim(const fpk_gmm *m) { return m->d; }
+size_t fpk_gmm_components(const fpk_gmm *m) { return m->K; }
+
+fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double *means,
+                       const double *covs, fpk_error *err) {
+  if (dim < 1 || dim > GMM_MAX_DIM) {
+    fpk_error_set(err, FPK_EINVAL, "gmm: dim = %zu: 1 to %d dimensions", dim, GMM_MAX_DIM);
+    return NULL;
+  }
+  if (K < 1) {
+    fpk_error_set(err, FPK_EINVAL, "gmm: no components");
+    return NULL;
+  }
+  double sw = 0;
+  for (size_t k = 0; k < K; k++) {
+    if (!(weights[k] > 0) || !isfinite(weights[k])) {
+      fpk_error_set(err, FPK_EINVAL, "gmm: weight %zu = %g must be positive and finite", k + 1,
+                    weights[k]);
+      return NULL;
+    }
+    sw += weights[k];
+  }
+  if (!(fabs(sw - 1) <= 1e-12)) {
+    fpk_error_set(err, FPK_EINVAL, "gmm: the weights sum to %.17g, off 1 by %.3g (> 1e-12)", sw,
+                  sw - 1);
+    return NULL;
+  }
+  for (size_t k = 0; k < K * dim; k++)
+    if (!isfinite(means[k])) {
+      fpk_error_set(err, FPK_EINVAL, "gmm: mean %zu, component %zu = %g is not finite",
+                    k / dim + 1, k % dim + 1, means[k]);
+      return NULL;
+    }
+  for (size_t k = 0; k < K; k++) {
+    const double *S = covs + k * dim * dim;
+    double L[GMM_MAX_DIM * GMM_MAX_DIM];
+    for (size_t i = 0; i < dim; i++)
+      for (size_t j = 0; j < i; j++)
+        if (!(fabs(S[i * dim + j] - S[j * dim + i]) <=
+              1e-12 * (fabs(S[i * dim + j]) + fabs(S[j * dim + i])))) {
+          fpk_error_set(err, FPK_EINVAL, "gmm: covariance %zu is not symmetric (entries (%zu, "
+                        "%zu) = %g and (%zu, %zu) = %g)", k + 1, i + 1, j + 1, S[i * dim + j],
+                        j + 1, i + 1, S[j * dim + i]);
+          return NULL;
+        }
+    const int bad = fpk_cholesky_pd(dim, S, L);
+    if (bad >= 0) {
+      fpk_error_set(err, FPK_EINVAL, "gmm: covariance %zu is not positive definite (Cholesky "
+                    "pivot %d fails)", k + 1, bad + 1);
+      return NULL;
+    }
+  }
+  fpk_gmm *m = calloc(1, sizeof *m);
+  if (!m || !(m->w = malloc(K * sizeof(double))) || !(m->logw = malloc(K * sizeof(double))) ||
+      !(m->mu = malloc(K * dim * sizeof(double))) ||
+      !(m->S = malloc(K * dim * dim * sizeof(double)))) {
+    fpk_gmm_free(m);
+    fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory for %zu components", K);
+    return NULL;
+  }
+  m->d = dim, m->K = K;
+  for (size_t k = 0; k < K; k++) m->w[k] = weights[k] / sw, m->logw[k] = log(m->w[k]);
+  memcpy(m->mu, means, K * dim * sizeof(double));
+  memcpy(m->S, covs, K * dim * dim * sizeof(double));
+  return m;
+}
+
+/* Per component at one time: C⁻¹, log det C, the Tweedie gain G = aΣC⁻¹ and P = Σ − aΣC⁻¹aΣ. */
+typedef struct comp_t {
+  double Ci[GMM_MAX_DIM * GMM_MAX_DIM], G[GMM_MAX_DIM * GMM_MAX_DIM];
+  double P[GMM_MAX_DIM * GMM_MAX_DIM], amu[GMM_MAX_DIM], logdet;
+} comp_t;
+
+/* Inverse of C = LLᵀ (d <= 3) from its Cholesky factor, by solving LLᵀX = I column by column. */
+static void chol_inverse(size_t d, const double *L, double *Ci) {
+  for (size_t c = 0; c < d; c++) {
+    double y[GMM_MAX_DIM], x[GMM_MAX_DIM];
+    for (size_t i = 0; i < d; i++) { /* L y = e_c */
+      double s = i == c ? 1 : 0;
+      for (size_t j = 0; j < i; j++) s -= L[i * d + j] * y[j];
+      y[i] = s / L[i * d + i];
+    }
+    for (size_t i = d; i-- > 0;) { /* Lᵀ x = y */
+      double s = y[i];
+      for (size_t j = i + 1; j < d; j++) s -= L[j * d + i] * x[j];
+      x[i] = s / L[i * d + i];
+    }
+    for (size_t i = 0; i < d; i++) Ci[i * d + c] = x[i];
+  }
+}
+
+int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, const double *x,
+                 double *log_p, double *score, double *denoised, double *post_cov,
+                 fpk_error *err) {
+  const size_t d = m->d, K = m->K;
+  double a = 1, b2 = 0;
+  if (s) {
+    const double T = fpk_schedule_T(s);
+    if (!(t >= 0 && t <= T))
+      return fpk_error_set(err, FPK_EINVAL, "gmm: t = %g is outside [0, T] = [0, %g]", t, T);
+    a = fpk_schedule_mean_coef(s, t);
+    b2 = t == 0 ? 0 : fpk_schedule_var(s, t);
+    if (!isfinite(a) || !isfinite(b2) || b2 < 0)
+      return fpk_error_set(err, FPK_ENUMERIC, "gmm: the schedule gives a = %g, b^2 = %g at t = %g",
+                           a, b2, t);
+  }
+  comp_t *cp = malloc(K * sizeof *cp);
+  if (!cp) return fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory");
+  for (size_t k = 0; k < K; k++) {
+    const double *S = m->S + k * d * d;
+    double C[GMM_MAX_DIM * GMM_MAX_DIM], L[GMM_MAX_DIM * GMM_MAX_DIM];
+    for (size_t i = 0; i < d * d; i++) C[i] = a * a * S[i];
+    for (size_t i = 0; i < d; i++) C[i * d + i] += b2;
+    const int bad = fpk_cholesky_pd(d, C, L);
+    if (bad >= 0) {
+      free(cp);
+      return fpk_error_set(err, FPK_ENUMERIC, "gmm: the noised covariance of component %zu is "
+                           "not positive definite at t = %g (a = %g, b^2 = %g)", k + 1, t, a, b2);
+    }
+    comp_t *c = cp + k;
+    c->logdet = 0;
+    for (size_t i = 0; i < d; i++) c->logdet += 2 * log(L[i * d + i]);
+    chol_inverse(d, L, c->Ci);
+    for (size_t i = 0; i < d; i++) c->amu[i] = a * m->mu[k * d + i];
+    for (size_t i = 0; i < d; i++) /* G = aΣC⁻¹ */
+      for (size_t j = 0; j < d; j++) {
+        double g = 0;
+        for (size_t l = 0; l < d; l++) g += S[i * d + l] * c->Ci[l * d + j];
+        c->G[i * d + j] = a * g;
+      }
+    for (size_t i = 0; i < d; i++) /* P = Σ − GaΣ */
+      for (size_t j = 0; j < d; j++) {
+        double g = 0;
+        for (size_t l = 0; l < d; l++) g += c->G[i * d + l] * a * S[l * d + j];
+        c->P[i * d + j] = S[i * d + j] - g;
+      }
+  }
+  const double log2pi = log(2 * M_PI);
+  const int nth = n >= 4096 ? omp_get_max_threads() : 1;
+  double *lwbuf = malloc((size_t)nth * K * (1 + GMM_MAX_DIM) * sizeof(double));
+  if (!lwbuf) {
+    free(cp);
+    return fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory");
+  }
+#pragma omp parallel for num_threads(nth) schedule(static)
+  for (size_t i = 0; i < n; i++) {
+    double *lw = lwbuf + (size_t)omp_get_thread_num() * K * (1 + GMM_MAX_DIM);
+    double *vk = lw + K; /* K × d: C_k⁻¹(x − aμ_k) */
+    double xi[GMM_MAX_DIM];
+    for (size_t c = 0; c < d; c++) xi[c] = x[c * n + i];
+    double mx = -INFINITY;
+    for (size_t k = 0; k < K; k++) {
+      const comp_t *c = cp + k;
+      double df[GMM_MAX_DIM], q = 0;
+      for (size_t u = 0; u < d; u++) df[u] = xi[u] - c->amu[u];
+      for (size_t u = 0; u < d; u++) {
+        double v = 0;
+        for (size_t w = 0; w < d; w++) v += c->Ci[u * d + w] * df[w];
+        vk[k * d + u] = v;
+        q += df[u] * v;
+      }
+      lw[k] = m->logw[k] - 0.5 * ((double)d * log2pi + c->logdet + q);
+      if (lw[k] > mx) mx = lw[k];
+    }
+    double sum = 0;
+    for (size_t k = 0; k < K; k++) sum += exp(lw[k] - mx);
+    const double lse = mx + log(sum);
+    if (log_p) log_p[i] = lse;
+    double sc[GMM_MAX_DIM] = {0}, E[GMM_MAX_DIM] = {0}, M2[GMM_MAX_DIM * GMM_MAX_DIM] = {0};
+    for (size_t k = 0; k < K; k++) {
+      const double r = exp(lw[k] - lse);
+      const comp_t *c = cp + k;
+      double mk[GMM_MAX_DIM];
+      for (size_t u = 0; u < d; u++) {
+        sc[u] -= r * vk[k * d + u];
+        double g = m->mu[k * d + u];
+        for (size_t w = 0; w < d; w++) g += c->G[u * d + w] * (xi[w] - c->amu[w]);
+        mk[u] = g;
+        E[u] += r * g;
+      }
+      if (post_cov)
+        for (size_t u = 0; u < d; u++)
+          for (size_t w = 0; w < d; w++) M2[u * d + w] += r * (c->P[u * d + w] + mk[u] * mk[w]);
+    }
+    for (size_t u = 0; u < d; u++) {
+      if (score) score[u * n + i] = sc[u];
+      if (denoised) denoised[u * n + i] = E[u];
+    }
+    if (post_cov)
+      for (size_t u = 0; u < d; u++)
+        for (size_t w = 0; w < d; w++) post_cov[(u * d + w) * n + i] = M2[u * d + w] - E[u] * E[w];
+  }
+  free(lwbuf);
+  free(cp);
+  return FPK_SUCCESS;
+}
