@@ -198,12 +198,14 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
     const double lse = mx + log(sum);
     if (log_p) log_p[i] = lse;
     double sc[GMM_MAX_DIM] = {0}, E[GMM_MAX_DIM] = {0}, M2[GMM_MAX_DIM * GMM_MAX_DIM] = {0};
+    const int tweedie = denoised || post_cov;
     for (size_t k = 0; k < K; k++) {
       const double r = exp(lw[k] - lse);
       const comp_t *c = cp + k;
       double mk[GMM_MAX_DIM];
+      for (size_t u = 0; u < d; u++) sc[u] -= r * vk[k * d + u];
+      if (!tweedie) continue;
       for (size_t u = 0; u < d; u++) {
-        sc[u] -= r * vk[k * d + u];
         double g = m->mu[k * d + u];
         for (size_t w = 0; w < d; w++) g += c->G[u * d + w] * (xi[w] - c->amu[w]);
         mk[u] = g;
