@@ -28,6 +28,7 @@
 #define FPKIT_DIFFUSION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "fpkit/error.h"
 
 #ifdef __cplusplus
@@ -97,6 +98,14 @@ void fpk_gmm_free(fpk_gmm *m); /* NULL is safe */
 size_t fpk_gmm_dim(const fpk_gmm *m);
 size_t fpk_gmm_components(const fpk_gmm *m);
 
+/* Mean (dim) and covariance (dim × dim) of the data law. */
+void fpk_gmm_moments(const fpk_gmm *m, double *mean, double *cov);
+/* n exact samples of the data law (component-major, dim × n): sample i uses the normals of
+ * Philox path path0 + i, positions 0 .. dim (fpk_rng_normals): position 0 picks the component by
+ * inverting the cumulative weights at Φ(z_0), positions 1 .. dim give μ_k + L_k z (L_k the
+ * Cholesky factor of Σ_k). The same samples for any thread count. */
+void fpk_gmm_sample(const fpk_gmm *m, uint64_t seed, uint64_t path0, size_t n, double *x);
+
 /* The noised mixture at time t of schedule s (s = NULL: the data, t ignored), at n points x
  * (component-major, dim × n). Any output may be NULL:
  *   log_p[n]        log p_t(x);
@@ -108,6 +117,52 @@ size_t fpk_gmm_components(const fpk_gmm *m);
 int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, const double *x,
                  double *log_p, double *score, double *denoised, double *post_cov,
                  fpk_error *err);
+
+
+/* ---- Denoising score matching with a linear-in-parameters model (src/diffusion/dsm.c) ------
+ * At each noise level t_l the score is fitted by least squares (Vincent 2011; Song & Ermon 2019,
+ * eq. 2): minimise over θ the empirical loss
+ *   J(θ) = (1/n) Σ_i |s_θ(x_t,i) + z_i/b_t|²,   x_t,i = a_t x0_i + b_t z_i,  x0_i ~ the mixture,
+ * with s_θ(x)_c = Σ_j θ_cj φ_j(x̃), x̃ = x/√(a_t² v0 + b_t²) (v0 the data's mean variance per
+ * axis), features φ = (1, x̃, √(2/M) cos(ω_m·x̃ + β_m)), m < M, random Fourier features
+ * (Rahimi & Recht 2007) with ω_m ~ N(0, I/ℓ²), β_m ~ U(0, 2π), and a ridge λ. The normal
+ * equations (XᵀX + nλI)θ = Xᵀy are solved by GSL's Cholesky. The DSM loss differs from the
+ * explicit score-matching loss E|s − ∇log p_t|² by a constant, its minimum over all functions,
+ *   J* = d/b_t² − E_{p_t}|∇log p_t|²,
+ * reached by the exact score: the fit's loss on held-out samples is compared with the exact
+ * score's loss on the same samples (both estimate J* + E|s − ∇log p_t|²). */
+typedef struct fpk_dsm_params {
+  size_t nlevels;     /* >= 1 noise levels */
+  const double *t;    /* [nlevels] increasing, in (0, T] */
+  size_t nfeatures;   /* M random Fourier features (default 200) */
+  double lengthscale; /* ℓ in the standardised variable (default 0.25) */
+  double ridge;       /* λ >= 0 (default 1e-6) */
+  size_t nsamples;    /* training samples per level (default 50000) */
+  size_t nvalid;      /* held-out samples per level (default 20000) */
+  uint64_t seed;      /* Philox seed (default 1) */
+} fpk_dsm_params;
+
+void fpk_dsm_params_init(fpk_dsm_params *p);
+
+typedef struct fpk_dsm fpk_dsm;
+
+/* Per level: the training loss, the held-out loss of the fit, the held-out loss of the exact
+ * score (same samples), and the held-out explicit score-matching error E|s_θ − ∇log p_t|². */
+typedef struct fpk_dsm_level {
+  double t, train_loss, valid_loss, exact_loss, esm_error;
+} fpk_dsm_level;
+
+/* Fits the score of `data` noised by `s` at the levels. FPK_EINVAL for bad parameters (no
+ * levels, a level outside (0, T] or out of order, no features, negative ridge), FPK_ENUMERIC
+ * when the normal equations are singular (raise ridge). */
+fpk_dsm *fpk_dsm_fit(const fpk_gmm *data, const fpk_schedule *s, const fpk_dsm_params *p,
+                     fpk_error *err);
+void fpk_dsm_free(fpk_dsm *m); /* NULL is safe */
+const fpk_dsm_level *fpk_dsm_levels(const fpk_dsm *m, size_t *nlevels);
+/* The fitted score at t (component-major, dim × n): the fit of the nearest level below and above
+ * t interpolated linearly in t (the first/last level's fit outside [t_1, t_L]). */
+int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double *score,
+                  fpk_error *err);
 
 #ifdef __cplusplus
 }

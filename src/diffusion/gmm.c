@@ -15,17 +15,20 @@
 
 #include "core/linalg.h"
 #include "fpkit/diffusion.h"
+#include "fpkit/sde.h"
 
 #define GMM_MAX_DIM 3
 
 struct fpk_gmm {
   size_t d, K;
   double *w, *logw, *mu, *S; /* K, K, K×d, K×d×d */
+  double *L;                 /* K×d×d: Cholesky factors of the Σ_k (sampling) */
+  double *cw;                /* K: cumulative weights */
 };
 
 void fpk_gmm_free(fpk_gmm *m) {
   if (!m) return;
-  free(m->w), free(m->logw), free(m->mu), free(m->S);
+  free(m->w), free(m->logw), free(m->mu), free(m->S), free(m->L), free(m->cw);
   free(m);
 }
 
@@ -84,7 +87,8 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
   fpk_gmm *m = calloc(1, sizeof *m);
   if (!m || !(m->w = malloc(K * sizeof(double))) || !(m->logw = malloc(K * sizeof(double))) ||
       !(m->mu = malloc(K * dim * sizeof(double))) ||
-      !(m->S = malloc(K * dim * dim * sizeof(double)))) {
+      !(m->S = malloc(K * dim * dim * sizeof(double))) ||
+      !(m->L = malloc(K * dim * dim * sizeof(double))) || !(m->cw = malloc(K * sizeof(double)))) {
     fpk_gmm_free(m);
     fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory for %zu components", K);
     return NULL;
@@ -93,7 +97,48 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
   for (size_t k = 0; k < K; k++) m->w[k] = weights[k] / sw, m->logw[k] = log(m->w[k]);
   memcpy(m->mu, means, K * dim * sizeof(double));
   memcpy(m->S, covs, K * dim * dim * sizeof(double));
+  double c = 0;
+  for (size_t k = 0; k < K; k++) {
+    fpk_cholesky_pd(dim, m->S + k * dim * dim, m->L + k * dim * dim);
+    c += m->w[k];
+    m->cw[k] = c;
+  }
+  m->cw[K - 1] = 1; /* the last component takes whatever rounding left */
   return m;
+}
+
+void fpk_gmm_moments(const fpk_gmm *m, double *mean, double *cov) {
+  const size_t d = m->d;
+  for (size_t a = 0; a < d; a++) {
+    mean[a] = 0;
+    for (size_t k = 0; k < m->K; k++) mean[a] += m->w[k] * m->mu[k * d + a];
+  }
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      double v = 0;
+      for (size_t k = 0; k < m->K; k++)
+        v += m->w[k] * (m->S[k * d * d + a * d + b] + (m->mu[k * d + a] - mean[a]) *
+                                                          (m->mu[k * d + b] - mean[b]));
+      cov[a * d + b] = v;
+    }
+}
+
+void fpk_gmm_sample(const fpk_gmm *m, uint64_t seed, uint64_t path0, size_t n, double *x) {
+  const size_t d = m->d;
+#pragma omp parallel for schedule(static) if (n >= 4096)
+  for (size_t i = 0; i < n; i++) {
+    double z[1 + GMM_MAX_DIM];
+    fpk_rng_normals(seed, path0 + i, 0, 1 + d, z);
+    const double u = 0.5 * erfc(-z[0] / sqrt(2.0)); /* Φ(z_0): uniform on (0, 1) */
+    size_t k = 0;
+    while (k + 1 < m->K && u > m->cw[k]) k++;
+    const double *L = m->L + k * d * d;
+    for (size_t a = 0; a < d; a++) {
+      double v = m->mu[k * d + a];
+      for (size_t b = 0; b <= a; b++) v += L[a * d + b] * z[1 + b];
+      x[a * n + i] = v;
+    }
+  }
 }
 
 /* Per component at one time: C⁻¹, log det C, the Tweedie gain G = aΣC⁻¹ and P = Σ − aΣC⁻¹aΣ. */
