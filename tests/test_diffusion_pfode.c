@@ -107,18 +107,19 @@ static const sampler_case CASES[] = {
 
 static double x_start[NPTS], x_exact[NPTS];
 
-static void exact_points(const fpk_schedule *s) {
+static void exact_points(const fpk_schedule *s, double t_max) {
   for (int i = 0; i < NPTS; i++) {
     const double u = (i + 0.5) / NPTS;
-    x_start[i] = cdf_inv(s, fpk_schedule_T(s), u);
+    x_start[i] = cdf_inv(s, t_max, u);
     x_exact[i] = cdf_inv(s, T_MIN, u);
   }
 }
 
-static double run_err(fix *f, const char *name, const char *grid, size_t N, size_t *nfe) {
+static double run_err_tmax(fix *f, const char *name, const char *grid, size_t N, double t_max,
+                          size_t *nfe) {
   fpk_pfode_params p;
   fpk_pfode_params_init(&p);
-  p.sampler = name, p.grid = grid, p.steps = N, p.t_min = T_MIN;
+  p.sampler = name, p.grid = grid, p.steps = N, p.t_min = T_MIN, p.t_max = t_max;
   double x[NPTS];
   memcpy(x, x_start, sizeof x);
   fpk_error err = {0};
@@ -128,11 +129,14 @@ static double run_err(fix *f, const char *name, const char *grid, size_t N, size
   for (int i = 0; i < NPTS; i++) e += fabs(x[i] - x_exact[i]);
   return e / NPTS;
 }
+static double run_err(fix *f, const char *name, const char *grid, size_t N, size_t *nfe) {
+  return run_err_tmax(f, name, grid, N, NAN, nfe);
+}
 
 static void test_orders(void **state) {
   (void)state;
   fix f = make_fix();
-  exact_points(f.s);
+  exact_points(f.s, 1);
   double nfe_tol[NCASES];
   printf("  sampler         grid            order [95%% CI]          NFE to 1e-3   errors "
          "(N = 8..4096)\n");
@@ -178,6 +182,74 @@ static void test_orders(void **state) {
   assert_true(4 * nfe_tol[5] <= nfe_tol[0]);
   assert_true(1.8 * nfe_tol[4] <= nfe_tol[0]);
   free_fix(&f);
+}
+
+/* The other schedules (vp-cosine from T − 1e-3, sub-VP, VE σ 0.01…50, OU θ = 1, σ = √2 over
+ * T = 5): every sampler on every grid at N = 256 and 512 against the exact map; the error
+ * must be below 0.1 and fall by at least 0.7 × 2^order per doubling (1.4 for first order). */
+static void test_other_schedules(void **state) {
+  (void)state;
+  const fpk_schedule_type *ty[4] = {fpk_schedule_vp_cosine, fpk_schedule_subvp,
+                                    fpk_schedule_ve, fpk_schedule_ou};
+  const char *gs[3] = {"time-uniform", "logsnr-uniform", "edm"};
+  for (int k = 0; k < 4; k++) {
+    fix f = make_fix();
+    fpk_schedule_free(f.s);
+    fpk_schedule_params sp;
+    fpk_schedule_params_init(&sp);
+    if (ty[k] == fpk_schedule_ou) sp.T = 5;
+    fpk_error err = {0};
+    f.s = fpk_schedule_alloc(ty[k], &sp, &err);
+    f.ctx.schedule = f.s;
+    const double t_max = ty[k] == fpk_schedule_vp_cosine ? sp.T - 1e-3 : sp.T;
+    exact_points(f.s, t_max);
+    for (const fpk_pfode_type *const *t = fpk_pfode_types; *t; t++)
+      for (int g = 0; g < 3; g++) {
+        size_t nfe;
+        const double e1 = run_err_tmax(&f, (*t)->name, gs[g], 256, t_max, &nfe),
+                     e2 = run_err_tmax(&f, (*t)->name, gs[g], 512, t_max, &nfe);
+        /* time-uniform grids put the last step across Δλ ≈ ½ log(1 + Δt/t_min) (b² ∝ t near
+         * 0): with t_min = 1e-3 and Δt = T/N that is not small at N = 512 (OU, T = 5: Δλ ≈ 1.2),
+         * so there only convergence (×1.4 per doubling) is asked of the higher orders */
+        const double drop = (*t)->order == 1 || g == 0 ? 1.4 : 0.7 * pow(2, (*t)->order);
+        if (getenv("PFODE_VERBOSE"))
+          printf("%-10s %-15s %-15s %.3e %.3e\n", ty[k]->name, (*t)->name, gs[g], e1, e2);
+        if (!(e1 < 0.1 && (e1 / e2 > drop || e2 < 1e-9)))
+          fail_msg("%s %s %s: errors %.3g (N = 256), %.3g (N = 512)", ty[k]->name, (*t)->name,
+                   gs[g], e1, e2);
+      }
+    free_fix(&f);
+  }
+}
+
+/* 2D, component-major: one Gaussian with a diagonal covariance. The PF-ODE map is affine per
+ * axis, x ↦ a' m + (s'/s)(x − a m) with s² = a²S + b² at each end. */
+static void test_2d_gaussian(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_schedule_params sp;
+  fpk_schedule_params_init(&sp);
+  fpk_schedule *s = fpk_schedule_alloc(fpk_schedule_vp_linear, &sp, &err);
+  const double w[1] = {1}, m[2] = {1, -2}, S[4] = {0.25, 0, 0, 2};
+  fpk_gmm *g = fpk_gmm_alloc(2, 1, w, m, S, &err);
+  fpk_gmm_score_ctx ctx = {g, s};
+  enum { M = 100 };
+  double x[2 * M], y[2 * M];
+  for (int i = 0; i < M; i++) x[i] = -3 + 0.06 * i, x[M + i] = 2 - 0.04 * i;
+  const double a1 = fpk_schedule_mean_coef(s, 1), b1 = fpk_schedule_var(s, 1);
+  const double a0 = fpk_schedule_mean_coef(s, T_MIN), b0 = fpk_schedule_var(s, T_MIN);
+  for (int c = 0; c < 2; c++)
+    for (int i = 0; i < M; i++) {
+      const double s1 = sqrt(a1 * a1 * S[3 * c] + b1), s0 = sqrt(a0 * a0 * S[3 * c] + b0);
+      y[c * M + i] = a0 * m[c] + s0 / s1 * (x[c * M + i] - a1 * m[c]);
+    }
+  fpk_pfode_params p;
+  fpk_pfode_params_init(&p);
+  p.dim = 2, p.sampler = "dpm-solver-3", p.steps = 1000;
+  assert_int_equal(fpk_pfode_sample(&p, s, fpk_gmm_score_fn, &ctx, M, x, NULL, &err), 0);
+  for (int i = 0; i < 2 * M; i++) assert_close_abs(x[i], y[i], 1e-8);
+  fpk_gmm_free(g);
+  fpk_schedule_free(s);
 }
 
 /* ---- quantiles of the prior onto p_{t_min} ---------------------------------------------- */
@@ -262,7 +334,7 @@ static void test_denoise_and_threads(void **state) {
     omp_set_num_threads(1);
     size_t nfe = 0;
     assert_int_equal(fpk_pfode_sample(&p, f.s, fpk_gmm_score_fn, &f.ctx, M, x1, &nfe, &err), 0);
-    assert_int_equal(nfe, 25 * (size_t)(*t)->nfe_per_step - ((*t) == fpk_pfode_heun));
+    assert_int_equal(nfe, 25 * (size_t)(*t)->nfe_per_step);
     omp_set_num_threads(2);
     assert_int_equal(fpk_pfode_sample(&p, f.s, fpk_gmm_score_fn, &f.ctx, M, x2, NULL, &err), 0);
     omp_set_num_threads(nth);
@@ -271,7 +343,7 @@ static void test_denoise_and_threads(void **state) {
     for (int i = 0; i < M; i++) x2[i] = gsl_cdf_ugaussian_Pinv((i + 0.5) / M);
     p.denoise = 1;
     assert_int_equal(fpk_pfode_sample(&p, f.s, fpk_gmm_score_fn, &f.ctx, M, x2, &nfe, &err), 0);
-    assert_int_equal(nfe, 25 * (size_t)(*t)->nfe_per_step - ((*t) == fpk_pfode_heun) + 1);
+    assert_int_equal(nfe, 25 * (size_t)(*t)->nfe_per_step + 1);
     assert_int_equal(fpk_gmm_eval(f.g, f.s, T_MIN, M, x1, NULL, NULL, d, NULL, &err), 0);
     for (int i = 0; i < M; i++) assert_close_abs(x2[i], d[i], 1e-12 * (1 + fabs(d[i])));
   }
@@ -340,8 +412,15 @@ static void test_bad_input(void **state) {
   expect_einval(&f, p, "'karras'");
   p = p0, p.grid = "edm", p.rho = 0;
   expect_einval(&f, p, "rho = 0");
-  double x[2] = {0, 1};
   fpk_error err = {0};
+  fpk_schedule_params sp;
+  fpk_schedule_params_init(&sp);
+  fpk_schedule *cs = fpk_schedule_alloc(fpk_schedule_vp_cosine, &sp, &err);
+  double x[3] = {0, 1, 2};
+  assert_int_equal(fpk_pfode_sample(&p0, cs, fpk_gmm_score_fn, &f.ctx, 3, x, NULL, &err),
+                   FPK_EINVAL);
+  if (!strstr(err.msg, "vp-cosine")) fail_msg("%s", err.msg);
+  fpk_schedule_free(cs);
   assert_int_equal(fpk_pfode_sample(&p0, f.s, failing_score, NULL, 2, x, NULL, &err),
                    FPK_ECALLBACK);
   assert_non_null(strstr(err.msg, "score callback"));
@@ -352,7 +431,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_and_grids), cmocka_unit_test(test_orders),
       cmocka_unit_test(test_prior_quantiles),    cmocka_unit_test(test_denoise_and_threads),
-      cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_other_schedules),
+      cmocka_unit_test(test_2d_gaussian),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

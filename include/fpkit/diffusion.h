@@ -119,8 +119,9 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
  * (Tweedie). Samplers (a GSL-style table; name, order, score evaluations per step):
  *   "euler"           Euler in t on the ODE above (order 1, 1 NFE/step);
  *   "heun"            Heun in σ on x̂ (Karras et al. 2022, Algorithm 1 without churn): the
- *                     trapezoidal correction on every step but the last, which is an Euler step
- *                     (order 2, 2 NFE/step, 2N − 1 in all);
+ *                     trapezoidal correction on every step, as Algorithm 1 does for every
+ *                     σ_{i+1} ≠ 0 (here all: t_min > 0); its final Euler step to σ = 0 gives
+ *                     x̂ − σ ε̂ = x̂0, which is the Tweedie step of `denoise` (order 2, 2 NFE/step);
  *   "ddim"            DDIM (Song, Meng & Ermon 2021) = DPM-Solver-1 (Lu et al. 2022, eq. 3.7):
  *                     x_t = (a_t/a_s) x_s − b_t (e^h − 1) ε̂(x_s, s), h = λ_t − λ_s (order 1,
  *                     1 NFE/step); "dpm-solver-1" is accepted as its alias;
@@ -153,7 +154,7 @@ typedef struct fpk_pfode_type {
   const char *name;
   const char *description;
   int order;        /* global order in the step size */
-  int nfe_per_step; /* score evaluations per step (heun: one fewer on the last step) */
+  int nfe_per_step; /* score evaluations per step */
 } fpk_pfode_type;
 
 extern const fpk_pfode_type *fpk_pfode_euler;
@@ -199,7 +200,7 @@ void fpk_pfode_params_init(fpk_pfode_params *p);
  * integrated in fixed blocks spread over OpenMP threads, so the result is bitwise the same for
  * any thread count (when score is pointwise). nfe (may be NULL): score evaluations per point.
  * FPK_EINVAL (naming the value) for an unknown sampler or grid, t_min <= 0, t_min >= t_max,
- * t_max > T, steps < 1, dim < 1; FPK_ECALLBACK when score fails; FPK_ENUMERIC for a non-finite
+ * t_max > T or where a_t = 0 (vp-cosine at T), steps < 1, dim < 1; FPK_ECALLBACK when score fails; FPK_ENUMERIC for a non-finite
  * result. */
 int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score_fn score,
                      void *user, size_t n, double *x, size_t *nfe, fpk_error *err);

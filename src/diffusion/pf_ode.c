@@ -36,8 +36,7 @@ typedef struct pfode_impl {
 static const pfode_impl impls[] = {
     {{"euler", "Euler in t on dx/dt = f x - g^2/2 score (Song et al. 2021, eq. 13)", 1, 1},
      P_EULER},
-    {{"heun", "Heun in sigma = b/a on x/a, Euler last step (Karras et al. 2022, Algorithm 1)", 2,
-      2},
+    {{"heun", "Heun in sigma = b/a on x/a (Karras et al. 2022, Algorithm 1, no churn)", 2, 2},
      P_HEUN},
     {{"ddim", "DDIM = DPM-Solver-1: x_t = (a_t/a_s) x_s - b_t (e^h - 1) eps (Lu et al. 2022, eq. 3.7)",
       1, 1},
@@ -96,6 +95,13 @@ static int check_span(const fpk_schedule *s, double t_max, double t_min, size_t 
     return fpk_error_set(err, FPK_EINVAL, "pfode: t_min = %g must be below t_max = %g", t_min,
                          t_max);
   if (N < 1) return fpk_error_set(err, FPK_EINVAL, "pfode: steps = %zu: need at least 1", N);
+  /* the samplers divide by a_t (and scale by a_t/a_s): a signal below 1e-8 at t_max (vp-cosine
+   * at T, where a_T = 0 up to rounding) would turn every step into a cancellation */
+  const double aT = fpk_schedule_mean_coef(s, t_max);
+  if (!(aT >= 1e-8))
+    return fpk_error_set(err, FPK_EINVAL, "pfode: t_max = %g: the signal a_t = %g vanishes there "
+                         "(%s; need a_t >= 1e-8): use a smaller t_max", t_max, aT,
+                         fpk_schedule_type_of(s)->name);
   return FPK_SUCCESS;
 }
 
@@ -204,13 +210,11 @@ static int run_block(int kind, block *B, size_t N, const double *tg, double *x) 
       case P_HEUN: { /* on x̂ = x/a in σ = b/a: dx̂/dσ = ε̂ (Karras et al. 2022, Alg. 1) */
         const double ss = cs.b / cs.a, st = ct.b / ct.a, ds = st - ss;
         if (eps_at(B, cs, x, e0)) return -1;
+        /* Algorithm 1 corrects every step with σ_{i+1} ≠ 0, here all (t_min > 0); its last
+         * Euler step to σ = 0 gives x̂ − σ ε̂ = x̂0, the optional Tweedie step (denoise) */
         for (size_t j = 0; j < m; j++) u[j] = ct.a * (x[j] / cs.a + ds * e0[j]);
-        if (i + 1 < N) { /* the trapezoidal correction, skipped on the last step */
-          if (eps_at(B, ct, u, e1)) return -1;
-          for (size_t j = 0; j < m; j++)
-            u[j] = ct.a * (x[j] / cs.a + 0.5 * ds * (e0[j] + e1[j]));
-        }
-        memcpy(x, u, m * sizeof *x);
+        if (eps_at(B, ct, u, e1)) return -1;
+        for (size_t j = 0; j < m; j++) x[j] = ct.a * (x[j] / cs.a + 0.5 * ds * (e0[j] + e1[j]));
         break;
       }
       case P_DDIM: { /* Lu et al. 2022, eq. 3.7 */
@@ -334,8 +338,7 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
     free(buf);
   }
   free(tg);
-  /* heun skips its correction on the last step; the Tweedie step costs one evaluation */
-  if (nfe) *nfe = N * (size_t)st->nfe_per_step - (kind == P_HEUN) + (p->denoise != 0);
+  if (nfe) *nfe = N * (size_t)st->nfe_per_step + (p->denoise != 0); /* + the Tweedie step */
   if (fail == 1)
     return fpk_error_set(err, FPK_ECALLBACK, "pfode %s: the score callback failed at t = %g",
                          st->name, fail_t);
