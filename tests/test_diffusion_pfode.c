@@ -347,6 +347,17 @@ static void test_denoise_and_threads(void **state) {
     assert_int_equal(fpk_gmm_eval(f.g, f.s, T_MIN, M, x1, NULL, NULL, d, NULL, &err), 0);
     for (int i = 0; i < M; i++) assert_close_abs(x2[i], d[i], 1e-12 * (1 + fabs(d[i])));
   }
+  /* "dpm-solver" with order 3 is dpm-solver-3 */
+  for (int k = 0; k < 2; k++) {
+    double *y = k ? x2 : x1;
+    for (int i = 0; i < M; i++) y[i] = gsl_cdf_ugaussian_Pinv((i + 0.5) / M);
+    fpk_pfode_params p;
+    fpk_pfode_params_init(&p);
+    p.sampler = k ? "dpm-solver" : "dpm-solver-3", p.order = 3, p.steps = 10;
+    fpk_error err = {0};
+    assert_int_equal(fpk_pfode_sample(&p, f.s, fpk_gmm_score_fn, &f.ctx, M, y, NULL, &err), 0);
+  }
+  assert_memory_equal(x1, x2, M * sizeof *x1);
   free(x1), free(x2), free(d);
   free_fix(&f);
 }
@@ -408,6 +419,10 @@ static void test_bad_input(void **state) {
   expect_einval(&f, p, "steps = 0");
   p = p0, p.sampler = "rk45";
   expect_einval(&f, p, "'rk45'");
+  p = p0, p.sampler = "heun", p.order = 3;
+  expect_einval(&f, p, "has order 2, not order = 3");
+  p = p0, p.sampler = "dpm-solver", p.order = 4;
+  expect_einval(&f, p, "order = 4");
   p = p0, p.grid = "karras";
   expect_einval(&f, p, "'karras'");
   p = p0, p.grid = "edm", p.rho = 0;

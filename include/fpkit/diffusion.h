@@ -181,7 +181,9 @@ int fpk_time_grid(const fpk_time_grid_type *grid, const fpk_schedule *s, double 
                   double t_min, size_t N, double rho, double *t, fpk_error *err);
 
 typedef struct fpk_pfode_params {
-  const char *sampler; /* a name of fpk_pfode_types (default "dpm-solver-2") */
+  const char *sampler; /* a name of fpk_pfode_types (default "dpm-solver-2"), or "dpm-solver"
+                          with order 1, 2 or 3 */
+  int order;           /* 0 (default): the sampler's; else it must be the sampler's order */
   const char *grid;    /* a name of fpk_time_grid_types (default "logsnr-uniform") */
   double t_max;        /* start, 0 < t_max <= T (default T; vp-cosine needs t_max < T) */
   double t_min;        /* end, 0 < t_min < t_max (default 1e-3) */
@@ -199,7 +201,8 @@ void fpk_pfode_params_init(fpk_pfode_params *p);
  * given points; out: the points at t_min, or x̂0 with denoise). Points are independent: they are
  * integrated in fixed blocks spread over OpenMP threads, so the result is bitwise the same for
  * any thread count (when score is pointwise). nfe (may be NULL): score evaluations per point.
- * FPK_EINVAL (naming the value) for an unknown sampler or grid, t_min <= 0, t_min >= t_max,
+ * FPK_EINVAL (naming the value) for an unknown sampler or grid, an order the sampler (or the
+ * dpm-solver family) does not have, t_min <= 0, t_min >= t_max,
  * t_max > T or where a_t = 0 (vp-cosine at T), steps < 1, dim < 1; FPK_ECALLBACK when score fails; FPK_ENUMERIC for a non-finite
  * result. */
 int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score_fn score,

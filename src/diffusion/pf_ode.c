@@ -279,10 +279,20 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
     return fpk_error_set(err, FPK_EINVAL, "pfode: %s is NULL",
                          !p ? "params" : !s ? "schedule" : !score ? "score" : "x");
   const fpk_pfode_type *st = fpk_pfode_find(p->sampler);
+  if (!st && p->sampler && !strcmp(p->sampler, "dpm-solver")) { /* the family: pick by order */
+    static const fpk_pfode_type *const fam[3] = {&impls[2].pub, &impls[3].pub, &impls[4].pub};
+    if (p->order < 1 || p->order > 3)
+      return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = 'dpm-solver' with order = %d: "
+                           "its table has orders 1, 2, 3", p->order);
+    st = fam[p->order - 1];
+  }
   if (!st)
     return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = '%s' is unknown (euler, heun, ddim, "
-                         "dpm-solver-1, dpm-solver-2, dpm-solver-3, dpm-solver++2m)",
-                         p->sampler ? p->sampler : "(null)");
+                         "dpm-solver-1, dpm-solver-2, dpm-solver-3, dpm-solver++2m, or "
+                         "dpm-solver with order 1-3)", p->sampler ? p->sampler : "(null)");
+  if (p->order && p->order != st->order)
+    return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = '%s' has order %d, not order = %d",
+                         p->sampler, st->order, p->order);
   const fpk_time_grid_type *gt = fpk_time_grid_find(p->grid);
   if (!gt)
     return fpk_error_set(err, FPK_EINVAL, "pfode: grid = '%s' is unknown (time-uniform, "
