@@ -185,9 +185,9 @@ typedef struct fpk_pfode_params {
                           with order 1, 2 or 3 */
   int order;           /* 0 (default): the sampler's; else it must be the sampler's order */
   const char *grid;    /* a name of fpk_time_grid_types (default "logsnr-uniform") */
-  double t_max;        /* start, 0 < t_max <= T (default T; vp-cosine needs t_max < T) */
+  double t_max;        /* start, 0 < t_max <= T (default NaN, meaning T; vp-cosine: < T) */
   double t_min;        /* end, 0 < t_min < t_max (default 1e-3) */
-  size_t steps;        /* N >= 1 steps */
+  size_t steps;        /* N >= 1 steps (default 0: must be set) */
   double rho;          /* EDM ρ (default 7) */
   int denoise;         /* 1: after reaching t_min, return x̂0 = E[x0 | x_tmin] = (x + b²∇log p)/a
                           (Tweedie; one more score evaluation); 0 (default): return x_tmin */
@@ -203,8 +203,9 @@ void fpk_pfode_params_init(fpk_pfode_params *p);
  * any thread count (when score is pointwise). nfe (may be NULL): score evaluations per point.
  * FPK_EINVAL (naming the value) for an unknown sampler or grid, an order the sampler (or the
  * dpm-solver family) does not have, t_min <= 0, t_min >= t_max,
- * t_max > T or where a_t = 0 (vp-cosine at T), steps < 1, dim < 1; FPK_ECALLBACK when score fails; FPK_ENUMERIC for a non-finite
- * result. */
+ * t_max > T or where a_t < 1e-8 (vp-cosine at T), steps < 1, dim < 1; FPK_ECALLBACK when score
+ * fails; FPK_ENUMERIC for a non-finite result (after a failure some blocks of x may hold their
+ * results and others their inputs). */
 int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score_fn score,
                      void *user, size_t n, double *x, size_t *nfe, fpk_error *err);
 /* ==== end of the probability-flow ODE section ============================================ */
