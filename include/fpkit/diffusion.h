@@ -164,6 +164,107 @@ const fpk_dsm_level *fpk_dsm_levels(const fpk_dsm *m, size_t *nlevels);
 int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double *score,
                   fpk_error *err);
 
+/* ==== Probability-flow ODE samplers (issue 14 part 4, PF-ODE; docs/diffusion.md,
+ * "Probability-flow ODE samplers") ========================================================
+ *
+ * The probability-flow ODE of a schedule (Song et al. 2021, eq. 13), integrated backward from
+ * t_max to t_min > 0:  dx/dt = f(t) x − ½ g(t)² ∇log p_t(x).  Equivalently, with σ = b/a and
+ * x̂ = x/a, dx̂/dσ = ε̂(x, t) where ε̂ = −b_t ∇log p_t(x) is the noise prediction (Karras et al.
+ * 2022, eq. 4 with s = 1 after scaling), and x̂0 = (x + b² ∇log p_t)/a is the data prediction
+ * (Tweedie). Samplers (a GSL-style table; name, order, score evaluations per step):
+ *   "euler"           Euler in t on the ODE above (order 1, 1 NFE/step);
+ *   "heun"            Heun in σ on x̂ (Karras et al. 2022, Algorithm 1 without churn): the
+ *                     trapezoidal correction on every step, as Algorithm 1 does for every
+ *                     σ_{i+1} ≠ 0 (here all: t_min > 0); its final Euler step to σ = 0 gives
+ *                     x̂ − σ ε̂ = x̂0, which is the Tweedie step of `denoise` (order 2, 2 NFE/step);
+ *   "ddim"            DDIM (Song, Meng & Ermon 2021) = DPM-Solver-1 (Lu et al. 2022, eq. 3.7):
+ *                     x_t = (a_t/a_s) x_s − b_t (e^h − 1) ε̂(x_s, s), h = λ_t − λ_s (order 1,
+ *                     1 NFE/step); "dpm-solver-1" is accepted as its alias;
+ *   "dpm-solver-2"    singlestep DPM-Solver-2, r1 = 1/2 (Lu et al. 2022, Algorithm 1) (order 2,
+ *                     2 NFE/step);
+ *   "dpm-solver-3"    singlestep DPM-Solver-3, r1 = 1/3, r2 = 2/3 (Lu et al. 2022, Algorithm 2)
+ *                     (order 3, 3 NFE/step);
+ *   "dpm-solver++2m"  multistep DPM-Solver++(2M) in the data prediction (Lu et al. 2023,
+ *                     Algorithm 2; first step first order) (order 2, 1 NFE/step).
+ * Time grids t_0 = t_max > t_1 > ... > t_N = t_min: "time-uniform" (uniform in t),
+ * "logsnr-uniform" (uniform in λ = log(a/b)), "edm" (Karras et al. 2022, eq. 5:
+ * σ_i = (σ_max^{1/ρ} + (i/N)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ on σ = b/a, mapped back to t through
+ * fpk_schedule_t_of_lambda(−log σ)). */
+
+/* A score callback, SUNDIALS style: out (dim × n, component-major like x) = ∇log p_t at the n
+ * points x; non-zero return is a failure (reported as FPK_ECALLBACK). The samplers call it on
+ * blocks of points from several OpenMP threads at once: it must be reentrant. The dimension is
+ * the caller's (fpk_pfode_params.dim). */
+typedef int (*fpk_score_fn)(double t, size_t n, const double *x, double *out, void *user);
+
+/* The exact score of a Gaussian mixture under a schedule: pass fpk_gmm_score_fn with a pointer
+ * to this as user (it calls fpk_gmm_eval; reentrant). */
+typedef struct fpk_gmm_score_ctx {
+  const fpk_gmm *gmm;
+  const fpk_schedule *schedule;
+} fpk_gmm_score_ctx;
+int fpk_gmm_score_fn(double t, size_t n, const double *x, double *out, void *user);
+
+typedef struct fpk_pfode_type {
+  const char *name;
+  const char *description;
+  int order;        /* global order in the step size */
+  int nfe_per_step; /* score evaluations per step */
+} fpk_pfode_type;
+
+extern const fpk_pfode_type *fpk_pfode_euler;
+extern const fpk_pfode_type *fpk_pfode_heun;
+extern const fpk_pfode_type *fpk_pfode_ddim;
+extern const fpk_pfode_type *fpk_pfode_dpm_solver_2;
+extern const fpk_pfode_type *fpk_pfode_dpm_solver_3;
+extern const fpk_pfode_type *fpk_pfode_dpm_solver_pp2m;
+/* NULL-terminated list; lookup by name ("dpm-solver-1" finds ddim), NULL if unknown. */
+extern const fpk_pfode_type *const fpk_pfode_types[];
+const fpk_pfode_type *fpk_pfode_find(const char *name);
+
+typedef struct fpk_time_grid_type {
+  const char *name;
+  const char *description;
+} fpk_time_grid_type;
+extern const fpk_time_grid_type *const fpk_time_grid_types[]; /* NULL-terminated */
+const fpk_time_grid_type *fpk_time_grid_find(const char *name);
+
+/* The N + 1 times t[0] = t_max > ... > t[N] = t_min of a grid (rho: the EDM exponent, used by
+ * "edm" only, > 0). FPK_EINVAL (naming the value) for t_min <= 0, t_min >= t_max, t_max > T,
+ * N < 1, rho <= 0. */
+int fpk_time_grid(const fpk_time_grid_type *grid, const fpk_schedule *s, double t_max,
+                  double t_min, size_t N, double rho, double *t, fpk_error *err);
+
+typedef struct fpk_pfode_params {
+  const char *sampler; /* a name of fpk_pfode_types (default "dpm-solver-2"), or "dpm-solver"
+                          with order 1, 2 or 3 */
+  int order;           /* 0 (default): the sampler's; else it must be the sampler's order */
+  const char *grid;    /* a name of fpk_time_grid_types (default "logsnr-uniform") */
+  double t_max;        /* start, 0 < t_max <= T (default NaN, meaning T; vp-cosine: < T) */
+  double t_min;        /* end, 0 < t_min < t_max (default 1e-3) */
+  size_t steps;        /* N >= 1 steps (default 0: must be set) */
+  double rho;          /* EDM ρ (default 7) */
+  int denoise;         /* 1: after reaching t_min, return x̂0 = E[x0 | x_tmin] = (x + b²∇log p)/a
+                          (Tweedie; one more score evaluation); 0 (default): return x_tmin */
+  size_t dim;          /* dimension of the points (default 1) */
+} fpk_pfode_params;
+
+void fpk_pfode_params_init(fpk_pfode_params *p);
+
+/* Integrates the PF-ODE of schedule s from t_max to t_min for n points x (dim × n,
+ * component-major; in: the points at t_max, drawn by the caller from the prior or mapped from
+ * given points; out: the points at t_min, or x̂0 with denoise). Points are independent: they are
+ * integrated in fixed blocks spread over OpenMP threads, so the result is bitwise the same for
+ * any thread count (when score is pointwise). nfe (may be NULL): score evaluations per point.
+ * FPK_EINVAL (naming the value) for an unknown sampler or grid, an order the sampler (or the
+ * dpm-solver family) does not have, t_min <= 0, t_min >= t_max,
+ * t_max > T or where a_t < 1e-8 (vp-cosine at T), steps < 1, dim < 1; FPK_ECALLBACK when score
+ * fails; FPK_ENUMERIC for a non-finite result (after a failure some blocks of x may hold their
+ * results and others their inputs). */
+int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score_fn score,
+                     void *user, size_t n, double *x, size_t *nfe, fpk_error *err);
+/* ==== end of the probability-flow ODE section ============================================ */
+
 #ifdef __cplusplus
 }
 #endif
