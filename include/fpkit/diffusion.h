@@ -265,6 +265,9 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
                      void *user, size_t n, double *x, size_t *nfe, fpk_error *err);
 /* ==== end of the probability-flow ODE section ============================================ */
 
+/* The fitted DSM score as a score callback (user: the fpk_dsm *), for the samplers above. */
+int fpk_dsm_score_fn(double t, size_t n, const double *x, double *out, void *user);
+
 #ifdef __cplusplus
 }
 #endif

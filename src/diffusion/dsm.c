@@ -239,3 +239,7 @@ int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double 
   free(F), free(tmp);
   return FPK_SUCCESS;
 }
+
+int fpk_dsm_score_fn(double t, size_t n, const double *x, double *out, void *user) {
+  return fpk_dsm_score((const fpk_dsm *)user, t, n, x, out, NULL) ? -1 : 0;
+}
