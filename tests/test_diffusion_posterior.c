@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "fpk_test.h"
+#include "fpkit/compare.h"
 #include "fpkit/diffusion.h"
+#include "fpkit/fv.h"
 
 /* The 2D prior of tests/test_diffusion.c: three components, full covariances. */
 static const double W[3] = {0.2, 0.5, 0.3};
@@ -200,6 +202,108 @@ static void test_dps_score(void **state) {
   fpk_schedule_free(s);
 }
 
+/* 1D denoising (H = 1): the law each sampler produces, from its reverse-time Fokker–Planck
+ * equation solved by FV (TR-BDF2) from π = N(0, 1) under vp-linear down to t = 0, against the
+ * exact posterior on the grid; the Girsanov bound for DPS; and overdamped Langevin on π_post
+ * (drift ∇log π_post, noise √2), whose FV stationary density is the posterior to O(h²). */
+static const double W1[2] = {0.3, 0.7}, MU1[2] = {-1.5, 1.2}, VAR1[2] = {0.25, 0.36};
+static const double H1[1] = {1}, Y1[1] = {-0.4};
+static const double SY1 = 0.4;
+
+static int post_score_t0(double t, size_t n, const double *x, double *out, void *user) {
+  (void)t;
+  return fpk_gmm_eval(user, NULL, 0, n, x, NULL, out, NULL, NULL, NULL);
+}
+static int sqrt2_noise(double t, size_t n, const double *x, double *out, void *user) {
+  (void)t, (void)x, (void)user;
+  for (size_t i = 0; i < n; i++) out[i] = M_SQRT2;
+  return 0;
+}
+
+static void reverse_law(const fpk_schedule *s, double eta, fpk_diffusion_score_fn fn, void *user,
+                        const fpk_grid *g, double *out) {
+  fpk_error err = {0};
+  fpk_reverse_model *r = fpk_reverse_model_alloc(s, 1, eta, fn, user, &err);
+  if (!r) fail_msg("reverse: %s", err.msg);
+  for (size_t i = 0; i < g->size; i++) {
+    const double x = fpk_grid_center(g, 0, i);
+    out[i] = exp(-0.5 * x * x) / sqrt(2 * M_PI);
+  }
+  fpk_fv *fv = fpk_fv_alloc(g, fpk_reverse_model_get(r), fpk_fv_tr_bdf2, 2e-4, &err);
+  if (!fv) fail_msg("fv: %s", err.msg);
+  assert_int_equal(fpk_fv_set_density(fv, 0, out), 0);
+  if (fpk_fv_evolve(fv, fpk_schedule_T(s))) fail_msg("evolve: %s", fpk_fv_errmsg(fv));
+  memcpy(out, fpk_fv_density(fv), g->size * sizeof(double));
+  fpk_fv_free(fv);
+  fpk_reverse_model_free(r);
+}
+
+static void test_sampler_laws_1d(void **state) {
+  (void)state;
+  fpk_schedule *s = vp();
+  fpk_error err = {0};
+  fpk_gmm *prior = fpk_gmm_alloc(1, 2, W1, MU1, VAR1, &err);
+  fpk_gmm *post = fpk_posterior_gmm(1, 2, W1, MU1, VAR1, 1, H1, Y1, SY1, &err);
+  if (!prior || !post) fail_msg("gmm: %s", err.msg);
+  const size_t n = 400;
+  size_t nn[1] = {n};
+  double lo[1] = {-8}, hi[1] = {8};
+  fpk_grid g = fpk_test_grid(1, nn, lo, hi);
+  double *x = malloc(n * sizeof(double)), *pe = malloc(n * sizeof(double));
+  double *q = malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) x[i] = fpk_grid_center(&g, 0, i);
+  assert_int_equal(fpk_gmm_eval(post, NULL, 0, n, x, pe, NULL, NULL, NULL, NULL), 0);
+  for (size_t i = 0; i < n; i++) pe[i] = exp(pe[i]);
+  fpk_gmm_score exact = {post, s};
+  fpk_dps_problem dps = {prior, s, 1, H1, Y1, SY1};
+  const char *names[4] = {"reverse SDE, exact posterior score", "PF-ODE, exact posterior score",
+                          "reverse SDE, DPS score", "PF-ODE, DPS score"};
+  double tv[4], kl[4];
+  for (int k = 0; k < 4; k++) {
+    reverse_law(s, k % 2 ? 0 : 1, k < 2 ? fpk_gmm_score_field : fpk_dps_score_field,
+                k < 2 ? (void *)&exact : (void *)&dps, &g, q);
+    tv[k] = 0.5 * fpk_dist_l1(&g, pe, q);
+    kl[k] = fpk_dist_kl(&g, pe, q);
+    print_message("%-36s: TV %.2e, KL(post || law) %.2e\n", names[k], tv[k], kl[k]);
+  }
+  /* the exact score reproduces the posterior to the FV's accuracy (the PF-ODE's upwinding is
+   * first order); DPS is measurably off */
+  assert_true(tv[0] < 5e-4 && tv[1] < 2e-2);
+  assert_true(tv[2] > 10 * tv[0] && tv[2] > 1e-3);
+  /* Girsanov for DPS: KL(post || DPS law) <= KL(p_T(.|y) || π) + ½∫g²E|s_dps − s_post|² */
+  fpk_girsanov_bound b;
+  assert_int_equal(fpk_girsanov_bound_eval(post, s, 0, fpk_dps_score_field, &dps, &g, 64, 1, &b,
+                                           &err), 0);
+  print_message("Girsanov for DPS: bound %.3e (KL(p_T||pi) %.2e + score term %.3e) >= true KL "
+                "%.3e\n", b.bound, b.kl_prior, b.score_term, kl[2]);
+  assert_true(b.bound >= kl[2]);
+  /* Langevin on π_post: the FV stationary density of dX = ∇log π_post dt + √2 dW */
+  fpk_model lm = {.name = "langevin-post", .dim = 1, .drift = post_score_t0,
+                  .noise = sqrt2_noise, .params = post,
+                  .flags = FPK_MODEL_ADDITIVE | FPK_MODEL_AUTONOMOUS};
+  double e[2];
+  for (int j = 0; j < 2; j++) {
+    size_t nj[1] = {j ? 2 * n : n};
+    fpk_grid gj = fpk_test_grid(1, nj, lo, hi);
+    double *xs = malloc(nj[0] * sizeof(double)), *ps = malloc(nj[0] * sizeof(double));
+    double *pl = malloc(nj[0] * sizeof(double));
+    for (size_t i = 0; i < nj[0]; i++) xs[i] = fpk_grid_center(&gj, 0, i);
+    assert_int_equal(fpk_gmm_eval(post, NULL, 0, nj[0], xs, ps, NULL, NULL, NULL, NULL), 0);
+    for (size_t i = 0; i < nj[0]; i++) ps[i] = exp(ps[i]);
+    assert_int_equal(fpk_fv_stationary(&gj, &lm, pl, &err), 0);
+    e[j] = fpk_dist_l1(&gj, ps, pl);
+    free(xs), free(ps), free(pl);
+  }
+  print_message("Langevin on pi_post, FV stationary density: L1 %.2e (%zu cells), %.2e (%zu), "
+                "order %.2f\n", e[0], n, e[1], 2 * n, log2(e[0] / e[1]));
+  assert_true(e[1] < 1e-4);
+  assert_true(log2(e[0] / e[1]) > 1.8);
+  free(x), free(pe), free(q);
+  fpk_gmm_free(prior);
+  fpk_gmm_free(post);
+  fpk_schedule_free(s);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   double wp[3], mp[6], Cp[12];
@@ -225,6 +329,7 @@ int main(void) {
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_exact_posterior_against_grid),
       cmocka_unit_test(test_dps_score),
+      cmocka_unit_test(test_sampler_laws_1d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

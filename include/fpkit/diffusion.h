@@ -198,6 +198,16 @@ fpk_gmm *fpk_posterior_gmm(size_t dim, size_t K, const double *weights, const do
 int fpk_dps_score(const fpk_gmm *prior, const fpk_schedule *s, double t, size_t m,
                   const double *H, const double *y, double sigma_y, size_t n, const double *x,
                   double *score, fpk_error *err);
+/* The same as an fpk_diffusion_score_fn (for fpk_reverse_model_alloc and the samplers): pass
+ * the address of an fpk_dps_problem as user. */
+typedef struct fpk_dps_problem {
+  const fpk_gmm *prior;
+  const fpk_schedule *schedule;
+  size_t m;
+  const double *H, *y;
+  double sigma_y;
+} fpk_dps_problem;
+int fpk_dps_score_field(double t, size_t n, const double *x, double *score, void *user);
 
 #ifdef __cplusplus
 }

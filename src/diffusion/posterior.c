@@ -183,3 +183,9 @@ int fpk_dps_score(const fpk_gmm *prior, const fpk_schedule *s, double t, size_t 
   free(den), free(cov);
   return rc;
 }
+
+int fpk_dps_score_field(double t, size_t n, const double *x, double *score, void *user) {
+  const fpk_dps_problem *p = user;
+  return fpk_dps_score(p->prior, p->schedule, t, p->m, p->H, p->y, p->sigma_y, n, x, score,
+                       NULL);
+}
