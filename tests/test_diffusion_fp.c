@@ -8,6 +8,8 @@
  *  - the Girsanov bound KL(p_0 ‖ p_model) ≤ KL(p_T ‖ π) + ½∫g²E|s − ∇log p_t|² dt for the score
  *    of another mixture, the true KL from the FV solution of the reverse SDE with that score;
  *  - bad input. */
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_odeiv2.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +271,76 @@ static void test_girsanov(void **state) {
   fpk_schedule_free(s);
 }
 
+/* ---- the 1D probability-flow map ----------------------------------------------------------- */
+
+typedef struct { fpk_gmm *m; fpk_schedule *s; } ode_ctx;
+static int pf_rhs(double t, const double *y, double *dy, void *params) {
+  const ode_ctx *c = params;
+  double sc;
+  if (fpk_gmm_eval(c->m, c->s, t, 1, y, NULL, &sc, NULL, NULL, NULL)) return GSL_EBADFUNC;
+  dy[0] = fpk_schedule_f(c->s, t) * y[0] - 0.5 * fpk_schedule_g2(c->s, t) * sc;
+  return GSL_SUCCESS;
+}
+
+static void test_pf_map_1d(void **state) {
+  (void)state;
+  /* F_{t1}⁻¹ ∘ F_{t0} against the PF-ODE dx/dt = f x − ½g²∇log p_t integrated by GSL's rk8pd
+   * (tolerances 1e-13) from t0 = T = 1 under vp-linear: the map is the ODE's flow. */
+  fpk_schedule *s = make_schedule(fpk_schedule_vp_linear, 1);
+  fpk_gmm *m = make_gmm(W, MU, VAR);
+  ode_ctx c = {m, s};
+  gsl_odeiv2_system sys = {pf_rhs, NULL, 1, &c};
+  const double xs[7] = {-5, -3, -1, 0, 0.5, 2, 6}; /* 6: 1 − F_T ≈ 1e-9, the upper tail */
+  const double t1s[3] = {0.5, 0.1, 0};
+  fpk_error err = {0};
+  double worst = 0;
+  for (int j = 0; j < 3; j++) {
+    double map[7], back[7];
+    assert_int_equal(fpk_gmm1d_pf_map(2, W, MU, VAR, s, 1, t1s[j], 7, xs, map, &err), 0);
+    assert_int_equal(fpk_gmm1d_pf_map(2, W, MU, VAR, s, t1s[j], 1, 7, map, back, &err), 0);
+    for (int i = 0; i < 7; i++) {
+      gsl_odeiv2_driver *d = gsl_odeiv2_driver_alloc_y_new(&sys, gsl_odeiv2_step_rk8pd, -1e-3,
+                                                           1e-13, 1e-13);
+      double t = 1, y[1] = {xs[i]};
+      assert_int_equal(gsl_odeiv2_driver_apply(d, &t, t1s[j], y), GSL_SUCCESS);
+      gsl_odeiv2_driver_free(d);
+      worst = fmax(worst, fabs(y[0] - map[i]) / fmax(1, fabs(map[i])));
+      assert_close_abs(back[i], xs[i], 1e-12 * fmax(1, fabs(xs[i])));
+    }
+  }
+  print_message("1D PF map F_t1^-1 o F_T vs the PF-ODE (rk8pd, tol 1e-13), t1 = 0.5, 0.1, 0: "
+                "worst %.1e\n", worst);
+  assert_true(worst < 1e-9);
+  /* F + (1 − F) = 1, F′ = p (4th-order differences), and the far tails keep relative accuracy */
+  double F[7], S[7], lp[7];
+  assert_int_equal(fpk_gmm1d_cdf(2, W, MU, VAR, s, 0.3, 7, xs, F, S, &err), 0);
+  assert_int_equal(fpk_gmm_eval(m, s, 0.3, 7, xs, lp, NULL, NULL, NULL, NULL), 0);
+  double wd = 0;
+  for (int i = 0; i < 7; i++) {
+    assert_close_abs(F[i] + S[i], 1, 2e-16);
+    const double h = 1e-3, xp[4] = {xs[i] - 2 * h, xs[i] - h, xs[i] + h, xs[i] + 2 * h};
+    double Fp[4], Sp[4];
+    assert_int_equal(fpk_gmm1d_cdf(2, W, MU, VAR, s, 0.3, 4, xp, Fp, Sp, &err), 0);
+    /* differences of the smaller of F and 1 − F: no cancellation in the tails */
+    const double *G = F[i] <= S[i] ? Fp : Sp, sg = F[i] <= S[i] ? 1 : -1;
+    const double dF = sg * (G[0] - 8 * G[1] + 8 * G[2] - G[3]) / (12 * h);
+    wd = fmax(wd, fabs(dF - exp(lp[i])) / exp(lp[i]));
+  }
+  print_message("dF/dx vs p_t (4th-order differences, h = 1e-3): worst relative %.1e\n", wd);
+  assert_true(wd < 1e-9);
+  /* a point 30 sd out: sf ~ 1e-200, the map still inverts it */
+  const double far = 30;
+  double fm;
+  if (fpk_gmm1d_pf_map(2, W, MU, VAR, s, 1, 0, 1, &far, &fm, &err)) fail_msg("%s", err.msg);
+  double back;
+  assert_int_equal(fpk_gmm1d_pf_map(2, W, MU, VAR, s, 0, 1, 1, &fm, &back, &err), 0);
+  assert_close_rel(back, far, 1e-12);
+  assert_int_equal(fpk_gmm1d_pf_map(2, W, MU, VAR, s, 1, 0, 1, (const double[]){1e3}, &fm, &err),
+                   FPK_ENUMERIC);
+  fpk_gmm_free(m);
+  fpk_schedule_free(s);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   fpk_schedule *s = make_schedule(fpk_schedule_ou, 1);
@@ -302,6 +374,7 @@ int main(void) {
       cmocka_unit_test(test_pf_ode_continuity_fv),
       cmocka_unit_test(test_reverse_fp_spectral),
       cmocka_unit_test(test_girsanov),
+      cmocka_unit_test(test_pf_map_1d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

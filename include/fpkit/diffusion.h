@@ -165,6 +165,23 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
                             size_t nq, double prior_var, fpk_girsanov_bound *out,
                             fpk_error *err);
 
+/* The 1D probability-flow map. In 1D the PF-ODE dx/dt = f x − ½g²∇log p_t transports p_{t0} to
+ * p_{t1} monotonically, so its flow map is the monotone rearrangement F_{t1}⁻¹ ∘ F_{t0} (F_t the
+ * CDF of p_t): every ODE sampler's endpoint error is measurable path by path. The 1D mixture is
+ * given by its parameters (K weights, means, variances; fpk_gmm has no accessors), noised by s
+ * (NULL: the data). cdf[n] and sf[n] (either may be NULL) get F_t(x) and 1 − F_t(x), each from
+ * erfc, so each keeps full relative accuracy in its own tail; map[n] gets F_{t1}⁻¹(F_{t0}(x)), by
+ * safeguarded Newton on the logarithm of whichever of F and 1 − F is below ½. FPK_EINVAL for
+ * K = 0, a weight or variance that is not positive, t outside [0, T]; FPK_ENUMERIC for a point so
+ * far out that the smaller of F and 1 − F underflows (~38 sd), or an inversion that does not
+ * converge. */
+int fpk_gmm1d_cdf(size_t K, const double *w, const double *mu, const double *var,
+                  const fpk_schedule *s, double t, size_t n, const double *x, double *cdf,
+                  double *sf, fpk_error *err);
+int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *var,
+                     const fpk_schedule *s, double t0, double t1, size_t n, const double *x,
+                     double *map, fpk_error *err);
+
 /* ---- Posterior sampling (issue 14 part 7; src/diffusion/posterior.c) ----------------------
  * The linear inverse problem y = H x0 + e, e ~ N(0, σ_y² I_m), H an m × d matrix (row-major,
  * 1 ≤ m ≤ d ≤ 3), with the Gaussian-mixture prior x0 ~ Σ w_k N(μ_k, Σ_k). The posterior is the

@@ -164,3 +164,123 @@ done:
   if (tab) gsl_integration_glfixed_table_free(tab);
   return rc;
 }
+
+/* ---- 1D CDF and the probability-flow map ------------------------------------------------- */
+
+/* The noised components N(a μ_k, a² var_k + b²) at t (s = NULL: the data). */
+static int comp1d(size_t K, const double *w, const double *var, const fpk_schedule *s, double t,
+                  double *a, double *sd, fpk_error *err) {
+  if (K < 1) return fpk_error_set(err, FPK_EINVAL, "gmm1d: no components");
+  for (size_t k = 0; k < K; k++) {
+    if (!(w[k] > 0) || !isfinite(w[k]))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: weight %zu = %g must be positive", k + 1,
+                           w[k]);
+    if (!(var[k] > 0) || !isfinite(var[k]))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: variance %zu = %g must be positive", k + 1,
+                           var[k]);
+  }
+  double aa = 1, b2 = 0;
+  if (s) {
+    const double T = fpk_schedule_T(s);
+    if (!(t >= 0 && t <= T))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: t = %g outside [0, T = %g]", t, T);
+    aa = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
+  }
+  *a = aa;
+  for (size_t k = 0; k < K; k++) sd[k] = sqrt(aa * aa * var[k] + b2);
+  return 0;
+}
+
+/* F, 1 − F and p at one point. */
+static void cdf1(size_t K, const double *w, const double *mu, double a, const double *sd,
+                 double x, double *F, double *S, double *p) {
+  double f = 0, sv = 0, d = 0;
+  for (size_t k = 0; k < K; k++) {
+    const double z = (x - a * mu[k]) / sd[k];
+    f += w[k] * 0.5 * erfc(-z * M_SQRT1_2);
+    sv += w[k] * 0.5 * erfc(z * M_SQRT1_2);
+    d += w[k] * exp(-0.5 * z * z) / (sd[k] * sqrt(2 * M_PI));
+  }
+  *F = f, *S = sv, *p = d;
+}
+
+int fpk_gmm1d_cdf(size_t K, const double *w, const double *mu, const double *var,
+                  const fpk_schedule *s, double t, size_t n, const double *x, double *cdf,
+                  double *sf, fpk_error *err) {
+  double *sd = malloc((K ? K : 1) * sizeof(double)), a;
+  if (!sd) return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
+  int rc = comp1d(K, w, var, s, t, &a, sd, err);
+  for (size_t i = 0; !rc && i < n; i++) {
+    double F, S, p;
+    cdf1(K, w, mu, a, sd, x[i], &F, &S, &p);
+    if (cdf) cdf[i] = F;
+    if (sf) sf[i] = S;
+  }
+  free(sd);
+  return rc;
+}
+
+int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *var,
+                     const fpk_schedule *s, double t0, double t1, size_t n, const double *x,
+                     double *map, fpk_error *err) {
+  double *sd0 = malloc((K ? K : 1) * sizeof(double)), *sd1 = malloc((K ? K : 1) * sizeof(double));
+  double a0, a1;
+  if (!sd0 || !sd1) {
+    free(sd0), free(sd1);
+    return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
+  }
+  int rc = comp1d(K, w, var, s, t0, &a0, sd0, err);
+  if (!rc) rc = comp1d(K, w, var, s, t1, &a1, sd1, err);
+  /* mixture mean and sd at t1 and t0 for the starting guess (the Gaussian map) */
+  double m0 = 0, m1 = 0, v0 = 0, v1 = 0;
+  for (size_t k = 0; !rc && k < K; k++) m0 += w[k] * a0 * mu[k], m1 += w[k] * a1 * mu[k];
+  for (size_t k = 0; !rc && k < K; k++) {
+    v0 += w[k] * (sd0[k] * sd0[k] + (a0 * mu[k] - m0) * (a0 * mu[k] - m0));
+    v1 += w[k] * (sd1[k] * sd1[k] + (a1 * mu[k] - m1) * (a1 * mu[k] - m1));
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    double F0, S0, p0;
+    cdf1(K, w, mu, a0, sd0, x[i], &F0, &S0, &p0);
+    const int lower = F0 <= S0; /* invert the smaller of F and 1 − F, in logarithms */
+    const double target = log(lower ? F0 : S0);
+    if (!isfinite(target)) { /* the smaller of F and 1 − F underflowed */
+      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: x = %g is beyond the representable tail at "
+                         "t = %g", x[i], t0);
+      break;
+    }
+    /* h(y) = ±(log F1(y) − target) (the S side with the sign flipped), increasing in y. */
+    double y = m1 + sqrt(v1 / v0) * (x[i] - m0);
+    double lo = -INFINITY, hi = INFINITY;
+    int ok = 0;
+    for (int it = 0; it < 200; it++) {
+      double F1, S1, p1;
+      cdf1(K, w, mu, a1, sd1, y, &F1, &S1, &p1);
+      const double G = lower ? F1 : S1;
+      double h = lower ? log(G) - target : target - log(G);
+      if (h > 0) hi = y; else if (h < 0) lo = y; else { ok = 1; break; }
+      /* Newton: dh/dy = p/G (both sides) */
+      double yn = (G > 0 && p1 > 0) ? y - h * G / p1 : NAN;
+      if (!(yn > lo && yn < hi)) {
+        /* outside the bracket: bisect, or expand an open bracket by the mixture's sd */
+        if (isfinite(lo) && isfinite(hi)) yn = 0.5 * (lo + hi);
+        else if (isfinite(lo)) yn = lo + sqrt(v1) * (1 + it);
+        else yn = hi - sqrt(v1) * (1 + it);
+      }
+      const double dy = fabs(yn - y);
+      y = yn;
+      if (dy <= 4e-16 * (fabs(y) + sqrt(v1)) ||
+          (isfinite(lo) && isfinite(hi) && hi - lo <= 4e-16 * (fabs(y) + sqrt(v1)))) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: the inversion at x = %g did not converge",
+                         x[i]);
+      break;
+    }
+    map[i] = y;
+  }
+  free(sd0), free(sd1);
+  return rc;
+}
