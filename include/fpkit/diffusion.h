@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "fpkit/error.h"
+#include "fpkit/grid.h"
+#include "fpkit/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -165,7 +167,7 @@ int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double 
                   fpk_error *err);
 
 /* ==== Probability-flow ODE samplers (issue 14 part 4, PF-ODE; docs/diffusion.md,
- * "Probability-flow ODE samplers") ========================================================
+ * "Probability-flow ODE samplers") =================================================
  *
  * The probability-flow ODE of a schedule (Song et al. 2021, eq. 13), integrated backward from
  * t_max to t_min > 0:  dx/dt = f(t) x − ½ g(t)² ∇log p_t(x).  Equivalently, with σ = b/a and
@@ -267,6 +269,111 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
 
 /* The fitted DSM score as a score callback (user: the fpk_dsm *), for the samplers above. */
 int fpk_dsm_score_fn(double t, size_t n, const double *x, double *out, void *user);
+
+/* ---- Exactness checks on the grid (issue 14 part 5; src/diffusion/fpcheck.c) --------------
+ * The reverse-time dynamics of a schedule as an fpkit model, so that fpkit's Fokker–Planck
+ * solvers (fpkit/fv.h, fpkit/spectral.h) propagate a density backwards through the schedule, and
+ * the Girsanov bound on KL(p_data ‖ p_model) (docs/diffusion.md, "Exactness checks on the
+ * grid"). */
+
+/* Score fields are fpk_score_fn (above); the exact mixture score is fpk_gmm_score_fn with an
+ * fpk_gmm_score_ctx. */
+
+/* The reverse-time family of a schedule with score s, in reverse time τ = T − t ∈ [0, T]:
+ *   dY = [−f(T−τ) Y + ½(1 + η²) g(T−τ)² s(T−τ, Y)] dτ + η g(T−τ) dW,
+ * whose marginals are p_{T−τ} for every η ≥ 0 when s = ∇log p (Song et al. 2021, eq. (6) and
+ * (13); the η-family of Zhang & Chen 2023). η = 1: the reverse-time SDE (Anderson 1982);
+ * η = 0: the probability-flow ODE, whose Fokker–Planck equation is the continuity equation
+ * ∂_τ q + ∇·(v q) = 0 with v = −f x + ½g² s (zero noise: fpkit's FV flux is then first-order
+ * upwinding). The model (fpk_reverse_model_get) is additive and non-autonomous, of dimension dim
+ * (1..FPK_MAX_DIM); it points at s, score and user, which must outlive it. FPK_EINVAL for
+ * η < 0 or non-finite, dim out of range or a NULL score. */
+typedef struct fpk_reverse_model fpk_reverse_model;
+fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, double eta,
+                                           fpk_score_fn score, void *user,
+                                           fpk_error *err);
+const fpk_model *fpk_reverse_model_get(const fpk_reverse_model *r);
+void fpk_reverse_model_free(fpk_reverse_model *r); /* NULL is safe */
+
+/* The right-hand side of the Girsanov bound (Song, Durkan, Murray & Ermon, "Maximum likelihood
+ * training of score-based diffusion models", NeurIPS 2021, Theorem 1):
+ *   KL(p_{t_min} ‖ p_model) ≤ KL(p_T ‖ π) + ½ ∫_{t_min}^T g(t)² E_{p_t}|s(t, X) − ∇log p_t(X)|² dt,
+ * p_t the exact noised mixture data, π = N(0, prior_var I), p_model the law at t_min of the
+ * reverse SDE (η = 1) with score s started from π. Both terms on the grid: x by the midpoint rule
+ * over grid's cells (the grid must cover the mass: its dim is the mixture's), t by nq-point
+ * Gauss–Legendre on [t_min, T] (GSL). Exact up to these quadratures. FPK_EINVAL for
+ * t_min outside [0, T), nq < 1, prior_var ≤ 0, a grid of another dimension; the score's status
+ * as FPK_ECALLBACK. */
+typedef struct fpk_girsanov_bound {
+  double kl_prior;   /* KL(p_T ‖ π) */
+  double score_term; /* ½ ∫ g² E|s − ∇log p_t|² dt */
+  double bound;      /* their sum */
+} fpk_girsanov_bound;
+int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t_min,
+                            fpk_score_fn score, void *user, const fpk_grid *grid,
+                            size_t nq, double prior_var, fpk_girsanov_bound *out,
+                            fpk_error *err);
+
+/* The 1D probability-flow map. In 1D the PF-ODE dx/dt = f x − ½g²∇log p_t transports p_{t0} to
+ * p_{t1} monotonically, so its flow map is the monotone rearrangement F_{t1}⁻¹ ∘ F_{t0} (F_t the
+ * CDF of p_t): every ODE sampler's endpoint error is measurable path by path. The 1D mixture is
+ * given by its parameters (K weights, means, variances; fpk_gmm has no accessors), noised by s
+ * (NULL: the data). cdf[n] and sf[n] (either may be NULL) get F_t(x) and 1 − F_t(x), each from
+ * erfc, so each keeps full relative accuracy in its own tail; map[n] gets F_{t1}⁻¹(F_{t0}(x)), by
+ * safeguarded Newton on the logarithm of whichever of F and 1 − F is below ½. FPK_EINVAL for
+ * K = 0, a weight or variance that is not positive, t outside [0, T]; FPK_ENUMERIC for a point so
+ * far out that the smaller of F and 1 − F underflows (~38 sd), or an inversion that does not
+ * converge. */
+int fpk_gmm1d_cdf(size_t K, const double *w, const double *mu, const double *var,
+                  const fpk_schedule *s, double t, size_t n, const double *x, double *cdf,
+                  double *sf, fpk_error *err);
+int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *var,
+                     const fpk_schedule *s, double t0, double t1, size_t n, const double *x,
+                     double *map, fpk_error *err);
+
+/* ---- Posterior sampling (issue 14 part 7; src/diffusion/posterior.c) ----------------------
+ * The linear inverse problem y = H x0 + e, e ~ N(0, σ_y² I_m), H an m × d matrix (row-major,
+ * 1 ≤ m ≤ d ≤ 3), with the Gaussian-mixture prior x0 ~ Σ w_k N(μ_k, Σ_k). The posterior is the
+ * Gaussian mixture (Bishop 2006, §2.3.3, per component)
+ *   w'_k ∝ w_k N(y; Hμ_k, S_k),  S_k = HΣ_kHᵀ + σ_y² I,
+ *   μ'_k = μ_k + Σ_kHᵀS_k⁻¹(y − Hμ_k),  Σ'_k = Σ_k − Σ_kHᵀS_k⁻¹HΣ_k,
+ * the weights by log-sum-exp. Noising is independent of y, so the noised posterior is this
+ * mixture noised by the schedule: its exact score is fpk_gmm_eval of the posterior mixture. */
+
+/* The posterior's parameters (w'[K], μ'[K × d], Σ'[K × d × d], the prior's layout). FPK_EINVAL
+ * for m or d out of range, σ_y ≤ 0 or non-finite, a non-finite y or H; FPK_ENUMERIC when an S_k
+ * or a Σ'_k is not positive definite. */
+int fpk_posterior_params(size_t dim, size_t K, const double *weights, const double *means,
+                         const double *covs, size_t m, const double *H, const double *y,
+                         double sigma_y, double *w_post, double *mu_post, double *cov_post,
+                         fpk_error *err);
+/* The same as a mixture (fpk_gmm_free it). */
+fpk_gmm *fpk_posterior_gmm(size_t dim, size_t K, const double *weights, const double *means,
+                           const double *covs, size_t m, const double *H, const double *y,
+                           double sigma_y, fpk_error *err);
+
+/* The DPS approximation of the noised posterior score (Chung, Kim, Mccann, Klasky & Ye,
+ * "Diffusion posterior sampling for general noisy inverse problems", ICLR 2023, eq. (10)–(11),
+ * with the plain likelihood gradient, no step-size rescaling):
+ *   ∇log p_t(x) + J(x)ᵀ Hᵀ (y − H x̂0(x)) / σ_y²,   x̂0 = E[x0 | x_t = x] (Tweedie),
+ * with the exact Jacobian J = ∂x̂0/∂x = (a_t/b_t²) Cov[x0 | x_t = x] (symmetric; J = I/a_t at
+ * b_t = 0), from fpk_gmm_eval's denoiser and posterior covariance of the prior. Exact at t = 0
+ * (it is then ∇log of the posterior); an approximation for t > 0 (it replaces p(y | x_t) by
+ * N(y; H x̂0, σ_y² I)). score[dim × n], component-major. Errors as fpk_gmm_eval, and FPK_EINVAL
+ * for m out of range or σ_y ≤ 0. */
+int fpk_dps_score(const fpk_gmm *prior, const fpk_schedule *s, double t, size_t m,
+                  const double *H, const double *y, double sigma_y, size_t n, const double *x,
+                  double *score, fpk_error *err);
+/* The same as an fpk_score_fn (for fpk_reverse_model_alloc and the samplers): pass
+ * the address of an fpk_dps_problem as user. */
+typedef struct fpk_dps_problem {
+  const fpk_gmm *prior;
+  const fpk_schedule *schedule;
+  size_t m;
+  const double *H, *y;
+  double sigma_y;
+} fpk_dps_problem;
+int fpk_dps_score_field(double t, size_t n, const double *x, double *score, void *user);
 
 #ifdef __cplusplus
 }

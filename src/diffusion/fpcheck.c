@@ -1,0 +1,281 @@
+/* Exactness checks on the grid (fpkit/diffusion.h, docs/diffusion.md "Exactness checks on the
+ * grid"): the reverse-time η-family of a schedule as an fpkit model, and the Girsanov bound.
+ *
+ * Reverse time. With forward marginals p_t of dX = f X dt + g dW, the process
+ *   dY = [−f Y + ½(1 + η²) g² ∇log p] dτ + η g dW,   t = T − τ,
+ * has marginals p_{T−τ}: its Fokker–Planck equation ∂_τ q = −∇·((−f x + ½(1+η²)g²∇log p) q)
+ * + ½η²g²Δq is satisfied by q = p_{T−τ}, because −∂_t p = ∇·(f x p) − ½g²Δp and
+ * ½g²Δp = ½g²∇·(p∇log p) (Anderson 1982; Song et al. 2021, eq. (6), (13)). η = 1 is the
+ * reverse SDE, η = 0 the probability-flow ODE.
+ *
+ * Girsanov. For two reverse SDEs with the same noise g and drifts differing by g²(s − ∇log p),
+ * KL of the path laws is ½∫ g² E|s − ∇log p|² dt (Girsanov), plus KL of the initial laws; the
+ * data processing inequality gives the bound on the endpoint laws (Song, Durkan, Murray & Ermon
+ * 2021, Theorem 1). */
+#include <gsl/gsl_integration.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "fpkit/diffusion.h"
+
+struct fpk_reverse_model {
+  fpk_model model; /* params points back at this struct */
+  const fpk_schedule *s;
+  double eta, T;
+  fpk_score_fn score;
+  void *user;
+};
+
+/* b(τ, y) = −f(T−τ) y + ½(1 + η²) g(T−τ)² s(T−τ, y). The score is written into out first. */
+static int reverse_drift(double tau, size_t n, const double *x, double *out, void *params) {
+  const struct fpk_reverse_model *r = params;
+  double t = r->T - tau;
+  if (t < 0) t = 0; /* the last step's rounding */
+  const int rc = r->score(t, n, x, out, r->user);
+  if (rc) return rc > 0 ? rc : -1;
+  const double f = fpk_schedule_f(r->s, t);
+  const double c = 0.5 * (1 + r->eta * r->eta) * fpk_schedule_g2(r->s, t);
+  const size_t m = r->model.dim * n;
+  for (size_t i = 0; i < m; i++) out[i] = -f * x[i] + c * out[i];
+  return 0;
+}
+
+static int reverse_noise(double tau, size_t n, const double *x, double *out, void *params) {
+  (void)x;
+  const struct fpk_reverse_model *r = params;
+  double t = r->T - tau;
+  if (t < 0) t = 0;
+  const double sg = r->eta * sqrt(fpk_schedule_g2(r->s, t));
+  const size_t m = r->model.dim * n;
+  for (size_t i = 0; i < m; i++) out[i] = sg;
+  return 0;
+}
+
+fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, double eta,
+                                           fpk_score_fn score, void *user,
+                                           fpk_error *err) {
+  if (!s || !score) {
+    fpk_error_set(err, FPK_EINVAL, "reverse model: NULL schedule or score");
+    return NULL;
+  }
+  if (dim < 1 || dim > FPK_MAX_DIM) {
+    fpk_error_set(err, FPK_EINVAL, "reverse model: dim = %zu: 1 to %d dimensions", dim,
+                  FPK_MAX_DIM);
+    return NULL;
+  }
+  if (!(eta >= 0) || !isfinite(eta)) {
+    fpk_error_set(err, FPK_EINVAL, "reverse model: eta = %g must be >= 0 and finite", eta);
+    return NULL;
+  }
+  struct fpk_reverse_model *r = calloc(1, sizeof *r);
+  if (!r) {
+    fpk_error_set(err, FPK_ENOMEM, "reverse model: out of memory");
+    return NULL;
+  }
+  r->s = s, r->eta = eta, r->T = fpk_schedule_T(s), r->score = score, r->user = user;
+  r->model.name = eta == 0 ? "pf-ode" : "reverse-sde";
+  r->model.dim = dim;
+  r->model.drift = reverse_drift;
+  r->model.noise = reverse_noise;
+  r->model.params = r;
+  r->model.flags = FPK_MODEL_ADDITIVE;
+  return r;
+}
+
+const fpk_model *fpk_reverse_model_get(const fpk_reverse_model *r) { return &r->model; }
+void fpk_reverse_model_free(fpk_reverse_model *r) { free(r); }
+
+int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t_min,
+                            fpk_score_fn score, void *user, const fpk_grid *grid,
+                            size_t nq, double prior_var, fpk_girsanov_bound *out,
+                            fpk_error *err) {
+  if (!data || !s || !score || !grid || !out)
+    return fpk_error_set(err, FPK_EINVAL, "girsanov: NULL argument");
+  const double T = fpk_schedule_T(s);
+  const size_t d = fpk_gmm_dim(data);
+  if (!(t_min >= 0 && t_min < T))
+    return fpk_error_set(err, FPK_EINVAL, "girsanov: t_min = %g outside [0, T = %g)", t_min, T);
+  if (nq < 1) return fpk_error_set(err, FPK_EINVAL, "girsanov: nq = 0 quadrature nodes");
+  if (!(prior_var > 0) || !isfinite(prior_var))
+    return fpk_error_set(err, FPK_EINVAL, "girsanov: prior_var = %g must be positive", prior_var);
+  if (grid->dim != d)
+    return fpk_error_set(err, FPK_EINVAL, "girsanov: grid of dimension %zu, mixture of %zu",
+                         grid->dim, d);
+  const size_t n = grid->size;
+  double *x = malloc(d * n * sizeof(double)), *lp = malloc(n * sizeof(double));
+  double *sc = malloc(d * n * sizeof(double)), *se = malloc(d * n * sizeof(double));
+  gsl_integration_glfixed_table *tab = gsl_integration_glfixed_table_alloc(nq);
+  int rc = 0;
+  if (!x || !lp || !sc || !se || !tab) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "girsanov: out of memory");
+    goto done;
+  }
+  for (size_t j = 0; j < n; j++) {
+    double pt[FPK_MAX_DIM];
+    fpk_grid_point(grid, j, pt);
+    for (size_t c = 0; c < d; c++) x[c * n + j] = pt[c];
+  }
+  /* KL(p_T ‖ π), midpoint rule: Σ p (log p − log π) h^d. */
+  rc = fpk_gmm_eval(data, s, T, n, x, lp, NULL, NULL, NULL, err);
+  if (rc) goto done;
+  double kl = 0;
+  for (size_t j = 0; j < n; j++) {
+    double r2 = 0;
+    for (size_t c = 0; c < d; c++) r2 += x[c * n + j] * x[c * n + j];
+    const double lpi = -0.5 * (double)d * log(2 * M_PI * prior_var) - 0.5 * r2 / prior_var;
+    kl += exp(lp[j]) * (lp[j] - lpi);
+  }
+  out->kl_prior = kl * grid->cell_volume;
+  /* ½ ∫ g² E_{p_t}|s − ∇log p_t|² dt, Gauss–Legendre in t. */
+  double I = 0;
+  for (size_t q = 0; q < nq; q++) {
+    double t, wq;
+    gsl_integration_glfixed_point(t_min, T, q, &t, &wq, tab);
+    rc = fpk_gmm_eval(data, s, t, n, x, lp, se, NULL, NULL, err);
+    if (rc) goto done;
+    const int cr = score(t, n, x, sc, user);
+    if (cr) {
+      rc = fpk_error_set(err, FPK_ECALLBACK, "girsanov: the score returned %d at t = %g", cr, t);
+      goto done;
+    }
+    double e = 0;
+    for (size_t j = 0; j < n; j++) {
+      double r2 = 0;
+      for (size_t c = 0; c < d; c++) {
+        const double dv = sc[c * n + j] - se[c * n + j];
+        r2 += dv * dv;
+      }
+      e += exp(lp[j]) * r2;
+    }
+    I += wq * fpk_schedule_g2(s, t) * e * grid->cell_volume;
+  }
+  out->score_term = 0.5 * I;
+  out->bound = out->kl_prior + out->score_term;
+  if (!isfinite(out->bound))
+    rc = fpk_error_set(err, FPK_ENUMERIC, "girsanov: non-finite bound (KL %g, score term %g)",
+                       out->kl_prior, out->score_term);
+done:
+  free(x), free(lp), free(sc), free(se);
+  if (tab) gsl_integration_glfixed_table_free(tab);
+  return rc;
+}
+
+/* ---- 1D CDF and the probability-flow map ------------------------------------------------- */
+
+/* The noised components N(a μ_k, a² var_k + b²) at t (s = NULL: the data). */
+static int comp1d(size_t K, const double *w, const double *var, const fpk_schedule *s, double t,
+                  double *a, double *sd, fpk_error *err) {
+  if (K < 1) return fpk_error_set(err, FPK_EINVAL, "gmm1d: no components");
+  for (size_t k = 0; k < K; k++) {
+    if (!(w[k] > 0) || !isfinite(w[k]))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: weight %zu = %g must be positive", k + 1,
+                           w[k]);
+    if (!(var[k] > 0) || !isfinite(var[k]))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: variance %zu = %g must be positive", k + 1,
+                           var[k]);
+  }
+  double aa = 1, b2 = 0;
+  if (s) {
+    const double T = fpk_schedule_T(s);
+    if (!(t >= 0 && t <= T))
+      return fpk_error_set(err, FPK_EINVAL, "gmm1d: t = %g outside [0, T = %g]", t, T);
+    aa = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
+  }
+  *a = aa;
+  for (size_t k = 0; k < K; k++) sd[k] = sqrt(aa * aa * var[k] + b2);
+  return 0;
+}
+
+/* F, 1 − F and p at one point. */
+static void cdf1(size_t K, const double *w, const double *mu, double a, const double *sd,
+                 double x, double *F, double *S, double *p) {
+  double f = 0, sv = 0, d = 0;
+  for (size_t k = 0; k < K; k++) {
+    const double z = (x - a * mu[k]) / sd[k];
+    f += w[k] * 0.5 * erfc(-z * M_SQRT1_2);
+    sv += w[k] * 0.5 * erfc(z * M_SQRT1_2);
+    d += w[k] * exp(-0.5 * z * z) / (sd[k] * sqrt(2 * M_PI));
+  }
+  *F = f, *S = sv, *p = d;
+}
+
+int fpk_gmm1d_cdf(size_t K, const double *w, const double *mu, const double *var,
+                  const fpk_schedule *s, double t, size_t n, const double *x, double *cdf,
+                  double *sf, fpk_error *err) {
+  double *sd = malloc((K ? K : 1) * sizeof(double)), a;
+  if (!sd) return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
+  int rc = comp1d(K, w, var, s, t, &a, sd, err);
+  for (size_t i = 0; !rc && i < n; i++) {
+    double F, S, p;
+    cdf1(K, w, mu, a, sd, x[i], &F, &S, &p);
+    if (cdf) cdf[i] = F;
+    if (sf) sf[i] = S;
+  }
+  free(sd);
+  return rc;
+}
+
+int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *var,
+                     const fpk_schedule *s, double t0, double t1, size_t n, const double *x,
+                     double *map, fpk_error *err) {
+  double *sd0 = malloc((K ? K : 1) * sizeof(double)), *sd1 = malloc((K ? K : 1) * sizeof(double));
+  double a0, a1;
+  if (!sd0 || !sd1) {
+    free(sd0), free(sd1);
+    return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
+  }
+  int rc = comp1d(K, w, var, s, t0, &a0, sd0, err);
+  if (!rc) rc = comp1d(K, w, var, s, t1, &a1, sd1, err);
+  /* mixture mean and sd at t1 and t0 for the starting guess (the Gaussian map) */
+  double m0 = 0, m1 = 0, v0 = 0, v1 = 0;
+  for (size_t k = 0; !rc && k < K; k++) m0 += w[k] * a0 * mu[k], m1 += w[k] * a1 * mu[k];
+  for (size_t k = 0; !rc && k < K; k++) {
+    v0 += w[k] * (sd0[k] * sd0[k] + (a0 * mu[k] - m0) * (a0 * mu[k] - m0));
+    v1 += w[k] * (sd1[k] * sd1[k] + (a1 * mu[k] - m1) * (a1 * mu[k] - m1));
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    double F0, S0, p0;
+    cdf1(K, w, mu, a0, sd0, x[i], &F0, &S0, &p0);
+    const int lower = F0 <= S0; /* invert the smaller of F and 1 − F, in logarithms */
+    const double target = log(lower ? F0 : S0);
+    if (!isfinite(target)) { /* the smaller of F and 1 − F underflowed */
+      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: x = %g is beyond the representable tail at "
+                         "t = %g", x[i], t0);
+      break;
+    }
+    /* h(y) = ±(log F1(y) − target) (the S side with the sign flipped), increasing in y. */
+    double y = m1 + sqrt(v1 / v0) * (x[i] - m0);
+    double lo = -INFINITY, hi = INFINITY;
+    int ok = 0;
+    for (int it = 0; it < 200; it++) {
+      double F1, S1, p1;
+      cdf1(K, w, mu, a1, sd1, y, &F1, &S1, &p1);
+      const double G = lower ? F1 : S1;
+      double h = lower ? log(G) - target : target - log(G);
+      if (h > 0) hi = y; else if (h < 0) lo = y; else { ok = 1; break; }
+      /* Newton: dh/dy = p/G (both sides) */
+      double yn = (G > 0 && p1 > 0) ? y - h * G / p1 : NAN;
+      if (!(yn > lo && yn < hi)) {
+        /* outside the bracket: bisect, or expand an open bracket by the mixture's sd */
+        if (isfinite(lo) && isfinite(hi)) yn = 0.5 * (lo + hi);
+        else if (isfinite(lo)) yn = lo + sqrt(v1) * (1 + it);
+        else yn = hi - sqrt(v1) * (1 + it);
+      }
+      const double dy = fabs(yn - y);
+      y = yn;
+      if (dy <= 4e-16 * (fabs(y) + sqrt(v1)) ||
+          (isfinite(lo) && isfinite(hi) && hi - lo <= 4e-16 * (fabs(y) + sqrt(v1)))) {
+        ok = 1;
+        break;
+      }
+    }
+    if (!ok) {
+      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: the inversion at x = %g did not converge",
+                         x[i]);
+      break;
+    }
+    map[i] = y;
+  }
+  free(sd0), free(sd1);
+  return rc;
+}
