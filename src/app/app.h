@@ -91,6 +91,8 @@ int fpk_app_ot(const fpk_run_options *opt, fpk_error *err);
 /* `fpkit sb` (src/app/sb.c): the Schrödinger bridge between two densities on one grid, Brownian
  * reference (docs/sb.md "The command"); same options. */
 int fpk_app_sb(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit sample`: diffusion samplers with exact mixture scores (src/app/sample.c). */
+int fpk_app_sample(const fpk_run_options *opt, fpk_error *err);
 
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */

@@ -335,6 +335,61 @@ static const fpk_config_key sb_keys[] = {
     OUT_FILE,
 };
 
+static const char *const sample_schedules[] = {"ou", "vp-linear", "vp-cosine", "subvp", "ve", NULL};
+static const char *const sample_methods[] = {"euler", "heun", "ddim", "dpm-solver-2",
+                                             "dpm-solver-3", "dpm-solver++2m", NULL};
+static const char *const sample_grids[] = {"time-uniform", "logsnr-uniform", "edm", NULL};
+static const char *const sample_families[] = {"pf-ode", NULL};
+static const char *const sample_starts[] = {"exact", "prior", NULL};
+
+/* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
+static const fpk_config_key sample_keys[] = {
+    KZ("data", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the data"),
+    KDL("data", "weights", R, NULL, 16, "0.3 0.7", NULL, "mixture weights (sum 1 within 1e-12)"),
+    KDL("data", "means", R, NULL, 32, "-2 1.5", NULL, "component means, K x dim"),
+    KDL("data", "stds", V, NULL, 32, "0.4 0.6", NULL,
+        "component standard deviations, K x dim (or one for all); or give covs"),
+    KDL("data", "covs", V, NULL, 64, NULL, NULL,
+        "component covariances, K x dim x dim (instead of stds)"),
+    KC("schedule", "type", 0, "vp-linear", sample_schedules, NULL, NULL,
+       "noising schedule: ou, vp-linear, vp-cosine, subvp, ve (docs/diffusion.md)"),
+    KD("schedule", "T", 0, "1", 0, INF, 1, NULL, NULL, "horizon"),
+    KD("schedule", "theta", 0, "1", 0, INF, 1, NULL, "schedule.type=ou", "OU rate"),
+    KD("schedule", "sigma", 0, "1.4142135623730951", 0, INF, 1, NULL, "schedule.type=ou",
+       "OU noise (default sqrt 2: stationary N(0, 1))"),
+    KD("schedule", "beta_min", 0, "0.1", -INF, INF, 0, NULL, "schedule.type=vp-linear|subvp",
+       "beta at t = 0 (> 0)"),
+    KD("schedule", "beta_max", 0, "20", -INF, INF, 0, NULL, "schedule.type=vp-linear|subvp",
+       "beta at t = T (> beta_min)"),
+    KD("schedule", "s", 0, "0.008", 0, INF, 1, NULL, "schedule.type=vp-cosine", "cosine offset"),
+    KD("schedule", "sigma_min", 0, "0.01", -INF, INF, 0, NULL, "schedule.type=ve", "sigma(0) (> 0)"),
+    KD("schedule", "sigma_max", 0, "50", -INF, INF, 0, NULL, "schedule.type=ve",
+       "sigma(T) (> sigma_min)"),
+    KC("sampler", "family", 0, "pf-ode", sample_families, NULL, NULL,
+       "pf-ode: probability-flow ODE samplers"),
+    KC("sampler", "method", 0, "dpm-solver-2", sample_methods, NULL, NULL,
+       "PF-ODE sampler (docs/diffusion.md, Probability-flow ODE samplers)"),
+    KC("sampler", "grid", 0, "logsnr-uniform", sample_grids, NULL, NULL, "time grid"),
+    KZ("sampler", "steps", 0, "20", 1, 1000000, NULL, NULL, "steps from t_max to t_min"),
+    KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
+    KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,
+       "start time, <= T"),
+    KD("sampler", "rho", 0, "7", 0, INF, 1, NULL, NULL, "EDM rho (grid = edm)"),
+    KB("sampler", "denoise", 0, "false", NULL,
+       "end with the Tweedie denoiser x0-hat = E[x0 | x_tmin] (target: the data law)"),
+    KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, NULL, "number of points"),
+    KU("sample", "seed", 0, "1", NULL, NULL, "Philox seed"),
+    KZ("sample", "keep", 0, "10", 0, 1000, NULL, NULL, "points stored (at most paths)"),
+    KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,
+       "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains); prior: "
+       "N(0, b_T^2 I)"),
+    KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the histogram grid"),
+    KL("grid", "n", R, NULL, "200", NULL, "cells per axis"),
+    KL("grid", "lo", R, NULL, "-5", NULL, "lower edge per axis"),
+    KL("grid", "hi", R, NULL, "5", NULL, "upper edge per axis"),
+    OUT_FILE,
+};
+
 typedef struct command_keys {
   const char *name;
   const fpk_config_key *keys;
@@ -348,7 +403,8 @@ static const command_keys commands[] = {
     COMMAND("converge", converge_keys, "fpkit converge: refinement ladders in dt"),
     COMMAND("bridge", bridge_keys, "fpkit bridge: Brownian bridge, Kolmogorov, KS band"),
     COMMAND("ot", ot_keys, "fpkit ot: entropic optimal transport"),
-    COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian or OU reference"),
+    COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian, OU or model reference"),
+    COMMAND("sample", sample_keys, "fpkit sample: diffusion samplers with exact mixture scores"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

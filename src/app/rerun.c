@@ -262,6 +262,7 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
          : !strcmp(s.command, "converge") ? fpk_app_converge
          : !strcmp(s.command, "bridge")   ? fpk_app_bridge
          : !strcmp(s.command, "sb")       ? fpk_app_sb
+         : !strcmp(s.command, "sample")   ? fpk_app_sample
          : !strcmp(s.command, "ot")       ? fpk_app_ot
                                           : NULL;
     if (!fn)

@@ -44,6 +44,7 @@ static const char usage_text[] =
     "       fpkit bridge CONFIG [same options]\n"
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
     "       fpkit sb CONFIG [same options]\n"
+    "       fpkit sample CONFIG [same options]\n"
     "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
     "       each of run, converge, bridge, ot and rerun also takes [--progress=M]\n"
     "                        [--log FILE [--log-level L]]\n"
@@ -442,10 +443,12 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "bridge")) return cmd_config(argc - 1, argv + 1, "bridge", fpk_app_bridge);
   if (!strcmp(argv[1], "ot")) return cmd_config(argc - 1, argv + 1, "ot", fpk_app_ot);
   if (!strcmp(argv[1], "sb")) return cmd_config(argc - 1, argv + 1, "sb", fpk_app_sb);
+  if (!strcmp(argv[1], "sample"))
+    return cmd_config(argc - 1, argv + 1, "sample", fpk_app_sample);
   if (!strcmp(argv[1], "rerun")) return cmd_config(argc - 1, argv + 1, "rerun", rerun_command);
   if (!strcmp(argv[1], "keys")) return fpk_app_keys(argc - 1, argv + 1);
   if (!strcmp(argv[1], "config")) return fpk_app_config_template(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, rerun, keys "
+  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, sample, rerun, keys "
                      "or config)",
                      argv[1]);
 }

@@ -1,0 +1,482 @@
+/* `fpkit sample CONFIG`: diffusion-model samplers with the exact score of a Gaussian mixture
+ * (fpkit/diffusion.h, docs/diffusion.md "The command"; keys: `fpkit keys sample`).
+ *
+ * [data] a mixture (weights, means, stds or covs) in 1D or 2D; [schedule] a noising schedule;
+ * [sampler] a probability-flow ODE sampler (family = pf-ode: euler, heun, ddim, dpm-solver-1/2/3,
+ * dpm-solver++2m on a time grid) with its steps, t_min, t_max and the final denoising step;
+ * [sample] the number of points, where they start (exact: x_tmax = a x0 + b z from the data law,
+ * so that only the sampler's error remains; prior: N(0, b_T² I)) and the seed; [grid] the box of
+ * the histograms. Writes the target's exact cell probabilities (p_{t_min}, or the data law with
+ * denoise) and density at the cell centres, the sample's histogram, moments and first points,
+ * and the distance to the target: the histogram's L1 beside the sampling floor, and in 1D the KS
+ * distance to the exact CDF.
+ *
+ * Exit status: 1 on bad input (file:line, key and value named; no output file); 3 when the
+ * sampler fails numerically. */
+#include "app/app.h"
+#include "app/keys.h"
+#include "app/marginal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fpkit/config.h"
+#include "fpkit/diffusion.h"
+#include "fpkit/grid.h"
+#include "fpkit/io.h"
+#include "fpkit/sde.h"
+
+#define MAX_K 16
+#define MAX_KEEP 1000
+
+static const char *const families[] = {"pf-ode", NULL};
+static const char *const starts[] = {"exact", "prior", NULL};
+
+typedef struct sample_run {
+  fpk_config *cfg;
+  fpk_grid grid;
+  size_t d, K;
+  double w[MAX_K], mu[MAX_K * 2], S[MAX_K * 4];
+  const fpk_schedule_type *stype;
+  fpk_schedule_params sp;
+  fpk_pfode_params pp;
+  const char *sampler, *tgrid;
+  size_t start, npaths, keep;
+  uint64_t seed;
+  const char *output;
+  /* results */
+  double *x;               /* [d][n] final points */
+  double *target, *hist;   /* [N] cell probabilities */
+  double *density;         /* [N] target density at the cell centres */
+  double mean[2], cov[4], tmean[2], tcov[4];
+  double l1, floor_l1, outside, ks, t_target;
+  size_t nfe;
+  double wall;
+} sample_run;
+
+static int read_data(fpk_config *c, sample_run *r, fpk_error *err) {
+  int rc;
+  size_t d = 1, nw = 0, nm = 0, ns = 0;
+  if ((rc = fpk_config_size(c, "data", "dim", 1, 1, 2, &d, err))) return rc;
+  if ((rc = fpk_config_double_list(c, "data", "weights", 1, MAX_K, r->w, &nw, err))) return rc;
+  double means[MAX_K * 2], sd[MAX_K * 4];
+  if ((rc = fpk_config_double_list(c, "data", "means", 1, MAX_K * 2, means, &nm, err))) return rc;
+  if (nm != nw * d)
+    return fpk_config_invalid(c, "data", "means", err, "%zu numbers for %zu components in %zuD: "
+                              "need K x dim = %zu", nm, nw, d, nw * d);
+  const int has_covs = fpk_config_has(c, "data", "covs");
+  if (has_covs) {
+    if ((rc = fpk_config_double_list(c, "data", "covs", 1, MAX_K * 4, sd, &ns, err))) return rc;
+    if (ns != nw * d * d)
+      return fpk_config_invalid(c, "data", "covs", err, "%zu numbers: need K x dim x dim = %zu",
+                                ns, nw * d * d);
+    memcpy(r->S, sd, ns * sizeof(double));
+  } else {
+    if ((rc = fpk_config_double_list(c, "data", "stds", 1, MAX_K * 2, sd, &ns, err))) return rc;
+    if (ns != nw * d && ns != 1)
+      return fpk_config_invalid(c, "data", "stds", err, "%zu numbers: need K x dim = %zu (or "
+                                "one for all)", ns, nw * d);
+    for (size_t k = 0; k < nw; k++)
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = 0; b < d; b++) {
+          const double s = ns == 1 ? sd[0] : sd[k * d + a];
+          r->S[k * d * d + a * d + b] = a == b ? s * s : 0;
+        }
+  }
+  r->d = d, r->K = nw;
+  memcpy(r->mu, means, nm * sizeof(double));
+  /* the constructor's checks (weights summing to 1, positive definite), at the keys */
+  fpk_error e = {0};
+  fpk_gmm *m = fpk_gmm_alloc(d, nw, r->w, r->mu, r->S, &e);
+  if (!m)
+    return fpk_config_invalid(c, "data", strstr(e.msg, "weight") ? "weights"
+                                         : has_covs                ? "covs"
+                                                                   : "stds",
+                              err, "%s", e.msg);
+  fpk_gmm_free(m);
+  return FPK_SUCCESS;
+}
+
+static int read_schedule(fpk_config *c, sample_run *r, fpk_error *err) {
+  static const char *names[8];
+  size_t k = 0, idx = 0;
+  for (; fpk_schedule_types[k] && k < 7; k++) names[k] = fpk_schedule_types[k]->name;
+  names[k] = NULL;
+  int rc;
+  for (size_t i = 0; names[i]; i++)
+    if (!strcmp(names[i], "vp-linear")) idx = i;
+  if ((rc = fpk_config_choice(c, "schedule", "type", 0, names, &idx, err))) return rc;
+  r->stype = fpk_schedule_types[idx];
+  fpk_schedule_params *p = &r->sp;
+  fpk_schedule_params_init(p);
+  const char *t = r->stype->name;
+  if ((rc = fpk_config_double(c, "schedule", "T", 0, 0.0, 1, INFINITY, &p->T, err))) return rc;
+  if (!strcmp(t, "ou") &&
+      ((rc = fpk_config_double(c, "schedule", "theta", 0, 0.0, 1, INFINITY, &p->theta, err)) ||
+       (rc = fpk_config_double(c, "schedule", "sigma", 0, 0.0, 1, INFINITY, &p->sigma, err))))
+    return rc;
+  if ((!strcmp(t, "vp-linear") || !strcmp(t, "subvp")) &&
+      ((rc = fpk_config_double(c, "schedule", "beta_min", 0, -INFINITY, 0, INFINITY, &p->beta_min,
+                               err)) ||
+       (rc = fpk_config_double(c, "schedule", "beta_max", 0, -INFINITY, 0, INFINITY, &p->beta_max,
+                               err))))
+    return rc;
+  if (!strcmp(t, "vp-cosine") &&
+      (rc = fpk_config_double(c, "schedule", "s", 0, 0.0, 1, INFINITY, &p->s, err)))
+    return rc;
+  if (!strcmp(t, "ve") &&
+      ((rc = fpk_config_double(c, "schedule", "sigma_min", 0, -INFINITY, 0, INFINITY,
+                               &p->sigma_min, err)) ||
+       (rc = fpk_config_double(c, "schedule", "sigma_max", 0, -INFINITY, 0, INFINITY,
+                               &p->sigma_max, err))))
+    return rc;
+  fpk_error e = {0};
+  fpk_schedule *s = fpk_schedule_alloc(r->stype, p, &e);
+  if (!s) {
+    const char *key = strstr(e.msg, "beta_max") && !(p->beta_max > p->beta_min) ? "beta_max"
+                      : strstr(e.msg, "beta")                                  ? "beta_min"
+                      : strstr(e.msg, "sigma_max") && !(p->sigma_max > p->sigma_min)
+                          ? "sigma_max"
+                      : strstr(e.msg, "sigma_min") ? "sigma_min"
+                                                   : "type";
+    return fpk_config_invalid(c, "schedule", key, err, "%s", e.msg);
+  }
+  fpk_schedule_free(s);
+  return FPK_SUCCESS;
+}
+
+static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
+  int rc;
+  size_t fam = 0;
+  if ((rc = fpk_config_choice(c, "sampler", "family", 0, families, &fam, err))) return rc;
+  static const char *methods[16], *grids[8];
+  size_t k = 0, m = 0, g = 0;
+  for (; fpk_pfode_types[k] && k < 15; k++) methods[k] = fpk_pfode_types[k]->name;
+  methods[k] = NULL;
+  for (k = 0; methods[k]; k++)
+    if (!strcmp(methods[k], "dpm-solver-2")) m = k;
+  for (k = 0; fpk_time_grid_types[k] && k < 7; k++) grids[k] = fpk_time_grid_types[k]->name;
+  grids[k] = NULL;
+  for (k = 0; grids[k]; k++)
+    if (!strcmp(grids[k], "logsnr-uniform")) g = k;
+  if ((rc = fpk_config_choice(c, "sampler", "method", 0, methods, &m, err)) ||
+      (rc = fpk_config_choice(c, "sampler", "grid", 0, grids, &g, err)))
+    return rc;
+  fpk_pfode_params *p = &r->pp;
+  fpk_pfode_params_init(p);
+  p->sampler = methods[m];
+  p->grid = grids[g];
+  p->dim = r->d;
+  size_t steps = 20;
+  int denoise = 0;
+  const double T = r->sp.T;
+  /* vp-cosine's β is infinite at T: start just below it */
+  p->t_max = !strcmp(r->stype->name, "vp-cosine") ? T * (1 - 1e-3) : T;
+  if ((rc = fpk_config_size(c, "sampler", "steps", 0, 1, 1000000, &steps, err)) ||
+      (rc = fpk_config_double(c, "sampler", "t_min", 0, -INFINITY, 0, INFINITY, &p->t_min, err)) ||
+      (rc = fpk_config_double(c, "sampler", "t_max", 0, -INFINITY, 0, INFINITY, &p->t_max, err)) ||
+      (rc = fpk_config_double(c, "sampler", "rho", 0, 0.0, 1, INFINITY, &p->rho, err)) ||
+      (rc = fpk_config_bool(c, "sampler", "denoise", 0, &denoise, err)))
+    return rc;
+  p->steps = steps;
+  p->denoise = denoise;
+  if (!(p->t_min > 0 && p->t_min < p->t_max))
+    return fpk_config_invalid(c, "sampler", "t_min", err, "t_min = %g must be in (0, t_max = %g)",
+                              p->t_min, p->t_max);
+  if (!(p->t_max <= T))
+    return fpk_config_invalid(c, "sampler", "t_max", err, "t_max = %g must be <= T = %g",
+                              p->t_max, T);
+  return FPK_SUCCESS;
+}
+
+static int read_config(fpk_config *c, const fpk_run_options *opt, sample_run *r, char *dflt,
+                       size_t len, fpk_error *err) {
+  int rc;
+  if ((rc = read_data(c, r, err)) || (rc = read_schedule(c, r, err)) ||
+      (rc = read_sampler(c, r, err)))
+    return rc;
+  r->npaths = 100000, r->seed = 1, r->keep = 10, r->start = 0;
+  if ((rc = fpk_config_size(c, "sample", "paths", 0, 1, (size_t)1e9, &r->npaths, err)) ||
+      (rc = fpk_config_u64(c, "sample", "seed", 0, &r->seed, err)) ||
+      (rc = fpk_config_size(c, "sample", "keep", 0, 0, MAX_KEEP, &r->keep, err)) ||
+      (rc = fpk_config_choice(c, "sample", "start", 0, starts, &r->start, err)))
+    return rc;
+  if (r->keep > r->npaths) r->keep = r->npaths;
+  if ((rc = fpk_app_read_box_grid(c, &r->grid, err))) return rc;
+  if (r->grid.dim != r->d)
+    return fpk_config_invalid(c, "grid", "dim", err, "the grid is %zuD and the data %zuD",
+                              r->grid.dim, r->d);
+  const char *base = strrchr(opt->config_path, '/');
+  base = base ? base + 1 : opt->config_path;
+  snprintf(dflt, len, "results/%.*s.h5", (int)strcspn(base, "."), base);
+  r->output = dflt;
+  if ((rc = fpk_config_string(c, "output", "file", 0, &r->output, err))) return rc;
+  if (opt->output) r->output = opt->output;
+  return fpk_config_check_unused(c, err);
+}
+
+/* The exact CDF of the 1D target (the data noised to t; t = 0: the data). */
+static double cdf1(const sample_run *r, const fpk_schedule *s, double t, double x) {
+  const double a = t > 0 ? fpk_schedule_mean_coef(s, t) : 1, b2 = t > 0 ? fpk_schedule_var(s, t) : 0;
+  double F = 0;
+  for (size_t k = 0; k < r->K; k++)
+    F += r->w[k] * 0.5 * erfc(-(x - a * r->mu[k]) / sqrt(2 * (a * a * r->S[k] + b2)));
+  return F;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int compute(sample_run *r, fpk_error *err) {
+  const size_t n = r->npaths, d = r->d, N = r->grid.size;
+  fpk_gmm *m = fpk_gmm_alloc(d, r->K, r->w, r->mu, r->S, err);
+  fpk_schedule *s = m ? fpk_schedule_alloc(r->stype, &r->sp, err) : NULL;
+  if (!s) {
+    fpk_gmm_free(m);
+    return err->status;
+  }
+  int rc = FPK_SUCCESS;
+  r->x = malloc(d * n * sizeof(double));
+  r->target = malloc(N * sizeof(double));
+  r->hist = calloc(N, sizeof(double));
+  r->density = malloc(N * sizeof(double));
+  double *xc = malloc(d * N * sizeof(double));
+  if (!r->x || !r->target || !r->hist || !r->density || !xc) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
+    goto done;
+  }
+  /* start: x0 from the data law, then x_tmax = a x0 + b z (exact), or b_T z (prior) */
+  const double tmax = r->pp.t_max, a = fpk_schedule_mean_coef(s, tmax);
+  const double b = sqrt(fpk_schedule_var(s, tmax)), bT = sqrt(fpk_schedule_var(s, r->sp.T));
+  fpk_gmm_sample(m, r->seed, 0, n, r->x);
+  for (size_t i = 0; i < n; i++) {
+    double z[2];
+    fpk_rng_normals(r->seed, i, 1 + d, d, z);
+    for (size_t c = 0; c < d; c++)
+      r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : bT * z[c];
+  }
+  fpk_gmm_score_ctx ctx = {m, s};
+  if ((rc = fpk_pfode_sample(&r->pp, s, fpk_gmm_score_fn, &ctx, n, r->x, &r->nfe, err))) goto done;
+  /* the target: p_{t_min}, or the data law after the final denoising step */
+  r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
+  for (size_t i = 0; i < N; i++) {
+    double p[2];
+    fpk_grid_point(&r->grid, i, p);
+    for (size_t c = 0; c < d; c++) xc[c * N + i] = p[c];
+  }
+  if ((rc = fpk_gmm_eval(m, r->t_target > 0 ? s : NULL, r->t_target, N, xc, r->density, NULL,
+                         NULL, NULL, err)))
+    goto done;
+  double mass = 0;
+  for (size_t i = 0; i < N; i++) {
+    r->density[i] = exp(r->density[i]);
+    r->target[i] = r->density[i] * r->grid.cell_volume;
+    mass += r->target[i];
+  }
+  if (d == 1) /* exact cell probabilities by the CDF (the point rule's O(h²) would blur L1) */
+    for (size_t i = 0; i < N; i++)
+      r->target[i] = cdf1(r, s, r->t_target, r->grid.lo[0] + (double)(i + 1) * r->grid.h[0]) -
+                     cdf1(r, s, r->t_target, r->grid.lo[0] + (double)i * r->grid.h[0]);
+  /* histogram, moments, L1 and its sampling floor, KS in 1D */
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    double p[2];
+    for (size_t c = 0; c < d; c++) p[c] = r->x[c * n + i];
+    size_t cell = 0, stride = 1;
+    int in = 1;
+    for (size_t c = 0; c < d; c++) {
+      const double u = (p[c] - r->grid.lo[c]) / r->grid.h[c];
+      if (!(u >= 0 && u < (double)r->grid.n[c])) in = 0;
+      else cell += (size_t)u * stride;
+      stride *= r->grid.n[c];
+    }
+    if (in) r->hist[cell] += 1.0 / (double)n;
+    else out++;
+  }
+  r->outside = (double)out / (double)n;
+  r->l1 = r->outside, r->floor_l1 = 0;
+  for (size_t i = 0; i < N; i++) {
+    r->l1 += fabs(r->hist[i] - r->target[i]);
+    const double q = r->target[i] > 0 ? r->target[i] : 0;
+    r->floor_l1 += sqrt(2 * q * (1 - q) / (M_PI * (double)n));
+  }
+  fpk_gmm_moments(m, r->tmean, r->tcov); /* the data's; noised below */
+  if (r->t_target > 0) {
+    const double at = fpk_schedule_mean_coef(s, r->t_target), bt2 = fpk_schedule_var(s, r->t_target);
+    for (size_t c = 0; c < d; c++) r->tmean[c] *= at;
+    for (size_t q = 0; q < d * d; q++) r->tcov[q] *= at * at;
+    for (size_t c = 0; c < d; c++) r->tcov[c * d + c] += bt2;
+  }
+  for (size_t c = 0; c < d; c++) {
+    double sm = 0;
+    for (size_t i = 0; i < n; i++) sm += r->x[c * n + i];
+    r->mean[c] = sm / (double)n;
+  }
+  for (size_t c = 0; c < d; c++)
+    for (size_t e = 0; e < d; e++) {
+      double v = 0;
+      for (size_t i = 0; i < n; i++)
+        v += (r->x[c * n + i] - r->mean[c]) * (r->x[e * n + i] - r->mean[e]);
+      r->cov[c * d + e] = n > 1 ? v / (double)(n - 1) : 0;
+    }
+  r->ks = NAN;
+  if (d == 1) {
+    double *srt = malloc(n * sizeof(double));
+    if (!srt) {
+      rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+      goto done;
+    }
+    memcpy(srt, r->x, n * sizeof(double));
+    qsort(srt, n, sizeof(double), cmp_double);
+    double ks = 0;
+    for (size_t i = 0; i < n; i++) {
+      const double F = cdf1(r, s, r->t_target, srt[i]);
+      ks = fmax(ks, fmax(fabs(F - (double)i / (double)n), fabs(F - (double)(i + 1) / (double)n)));
+    }
+    r->ks = ks;
+    free(srt);
+  }
+done:
+  free(xc);
+  fpk_schedule_free(s);
+  fpk_gmm_free(m);
+  return rc;
+}
+
+static int write_results(fpk_h5 *f, const sample_run *r) {
+  const fpk_grid *g = &r->grid;
+  const size_t d = r->d, n = r->npaths, K = r->K;
+  static const char *axis[] = {"x", "y"};
+  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; fields are indexed [y][x]");
+  for (size_t a = 0; a < d && !rc; a++) {
+    double *c = malloc(g->n[a] * sizeof *c);
+    if (!c) return FPK_ENOMEM;
+    for (size_t i = 0; i < g->n[a]; i++) c[i] = fpk_grid_center(g, a, i);
+    char name[32];
+    snprintf(name, sizeof name, "/grid/%s", axis[a]);
+    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", "cell centres");
+    free(c);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
+  }
+  if (!rc) rc = fpk_h5_index_dim(f, "/component", d);
+  if (!rc) rc = fpk_h5_index_dim(f, "/component2", d);
+  if (!rc) rc = fpk_h5_index_dim(f, "/mixture_component", K);
+  const char *gd = d == 1 ? "x" : "y x";
+  size_t gdims[2];
+  for (size_t a = 0; a < d; a++) gdims[a] = g->n[d - 1 - a];
+  /* /data */
+  if (!rc) rc = fpk_h5_group(f, "/data", "the data law: a Gaussian mixture (fpk_gmm)");
+  const size_t dk[1] = {K}, dkd[2] = {K, d}, dkdd[3] = {K, d, d};
+  if (!rc) rc = fpk_h5_write(f, "/data/weights", 1, dk, r->w, NULL, "mixture weights");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/data/weights", "mixture_component");
+  if (!rc) rc = fpk_h5_write(f, "/data/means", 2, dkd, r->mu, "length", "component means");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/data/means", "mixture_component component");
+  if (!rc) rc = fpk_h5_write(f, "/data/covs", 3, dkdd, r->S, "length^2", "component covariances");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/data/covs", "mixture_component component component2");
+  /* /target */
+  if (!rc) rc = fpk_h5_group(f, "/target", "the exact law the sample should follow: p_{t_min} "
+                                           "(or the data with denoise)");
+  if (!rc) rc = fpk_h5_write(f, "/target/p", d, gdims, r->target, NULL,
+                             "exact cell probabilities of the target (1D: CDF differences; 2D: "
+                             "density at the centres x cell volume)");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/target/p", gd);
+  if (!rc) rc = fpk_h5_write(f, "/target/density", d, gdims, r->density, "1/length^dim",
+                             "exact target density at the cell centres");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/target/density", gd);
+  const size_t dd[1] = {d}, ddd[2] = {d, d};
+  if (!rc) rc = fpk_h5_write(f, "/target/mean", 1, dd, r->tmean, "length", "target mean");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/target/mean", "component");
+  if (!rc) rc = fpk_h5_write(f, "/target/cov", 2, ddd, r->tcov, "length^2", "target covariance");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/target/cov", "component component2");
+  if (!rc) rc = fpk_h5_attr_double(f, "/target", "t", r->t_target);
+  /* /sample */
+  if (!rc) rc = fpk_h5_group(f, "/sample", "the sampler's points at t_min (or x0-hat with "
+                                           "denoise) and their distance to the target");
+  if (!rc) rc = fpk_h5_write(f, "/sample/histogram", d, gdims, r->hist, NULL,
+                             "fraction of the points in each cell");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/sample/histogram", gd);
+  if (!rc) rc = fpk_h5_write(f, "/sample/mean", 1, dd, r->mean, "length", "sample mean");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/sample/mean", "component");
+  if (!rc) rc = fpk_h5_write(f, "/sample/cov", 2, ddd, r->cov, "length^2",
+                             "sample covariance (divisor n - 1)");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/sample/cov", "component component2");
+  if (!rc && r->keep) {
+    double *kp = malloc(r->keep * d * sizeof(double));
+    if (!kp) return FPK_ENOMEM;
+    for (size_t i = 0; i < r->keep; i++)
+      for (size_t c = 0; c < d; c++) kp[i * d + c] = r->x[c * n + i];
+    const size_t kd[2] = {r->keep, d};
+    rc = fpk_h5_index_dim(f, "/sample/point", r->keep);
+    if (!rc) rc = fpk_h5_write(f, "/sample/points", 2, kd, kp, "length", "the first points");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/sample/points", "point component");
+    free(kp);
+  }
+  const char *S = "/sample";
+  if (!rc) rc = fpk_h5_attr_string(f, S, "family", "pf-ode");
+  if (!rc) rc = fpk_h5_attr_string(f, S, "method", r->pp.sampler);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->pp.grid);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "schedule", r->stype->name);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "start", starts[r->start]);
+  if (!rc) rc = fpk_h5_attr_u64(f, S, "steps", r->pp.steps);
+  if (!rc) rc = fpk_h5_attr_u64(f, S, "nfe", r->nfe);
+  if (!rc) rc = fpk_h5_attr_u64(f, S, "paths", n);
+  if (!rc) rc = fpk_h5_attr_u64(f, S, "seed", r->seed);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "t_min", r->pp.t_min);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "t_max", r->pp.t_max);
+  if (!rc) rc = fpk_h5_attr_u64(f, S, "denoise", (uint64_t)r->pp.denoise);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "l1_error", r->l1);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "l1_floor", r->floor_l1);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "outside", r->outside);
+  if (!rc && d == 1) rc = fpk_h5_attr_double(f, S, "ks", r->ks);
+  if (!rc) rc = fpk_h5_attr_double(f, S, "wall_seconds", r->wall);
+  return rc;
+}
+
+static void release(sample_run *r) {
+  free(r->x), free(r->target), free(r->hist), free(r->density);
+  fpk_config_free(r->cfg);
+}
+
+int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
+  sample_run r;
+  memset(&r, 0, sizeof r);
+  char dflt[1024];
+  if (opt->threads > 0) omp_set_num_threads(opt->threads);
+  r.cfg = fpk_app_load_config(opt, "sample", err);
+  int rc = r.cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = read_config(r.cfg, opt, &r, dflt, sizeof dflt, err);
+  fpk_h5 *f = NULL;
+  char created[64];
+  time_t now = time(NULL);
+  strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  if (!rc && !(f = fpk_app_create_output(opt, r.output, NULL, 0, err))) rc = err->status;
+  if (!rc) {
+    const double t0 = omp_get_wtime();
+    rc = compute(&r, err);
+    r.wall = omp_get_wtime() - t0;
+  }
+  if (!rc && (fpk_app_write_root(f, opt, fpk_config_resolved(r.cfg), "sample", created) ||
+              write_results(f, &r) || fpk_app_commit_output(f, opt)))
+    rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
+  if (f) fpk_h5_close(f);
+  if (!rc && !opt->quiet) {
+    printf("sample      %zuD mixture of %zu, schedule %s, %s on %s grid, %zu steps (NFE %zu), "
+           "t %g -> %g%s, %zu points from %s (%.2f s)\n", r.d, r.K, r.stype->name,
+           r.pp.sampler, r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,
+           r.pp.denoise ? " + denoise" : "", r.npaths, starts[r.start], r.wall);
+    printf("distance    L1 %.4f (sampling floor %.4f), outside %.2g", r.l1, r.floor_l1, r.outside);
+    if (r.d == 1) printf(", KS %.4g", r.ks);
+    printf("\nmean        ");
+    for (size_t c = 0; c < r.d; c++) printf("%.6g (exact %.6g) ", r.mean[c], r.tmean[c]);
+    printf("\nwrote %s\n", r.output);
+  }
+  release(&r);
+  return rc;
+}

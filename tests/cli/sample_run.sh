@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `fpkit sample` (src/app/sample.c, docs/diffusion.md "The command"): probability-flow samplers
+# with the exact score of a mixture, against the exact target law.
+#  - DPM-Solver-3 with 40 steps from exact samples of p_tmax: histogram L1 within 1.5 sampling
+#    floors of the exact cell probabilities and KS within the Monte Carlo bound; Euler with 4 steps
+#    shows its error (L1 over 3 floors: the check can fail); 2D; the final denoising step against
+#    the data law;
+#  - bitwise identical for 1 and 2 threads (fpkit rerun);
+#  - bad input: file:line, key, value, exit 1, no file.
+# Usage: bash tests/cli/sample_run.sh FPKIT_BINARY SOURCE_DIR
+set -uo pipefail
+fpkit=$1
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+"$fpkit" config sample > "$tmp/s.ini" || { echo "FAIL config sample"; exit 1; }
+run() { "$fpkit" sample "$tmp/s.ini" --quiet "$@"; }
+check() { # file, max L1/floor (or min with "min:"), KS bound ("" to skip)
+  "$py" - "$@" <<'PY'
+import sys, h5py, numpy as np
+path, lim, ksb = sys.argv[1], sys.argv[2], sys.argv[3]
+with h5py.File(path, "r") as f:
+    a = f["sample"].attrs
+    r = a["l1_error"] / a["l1_floor"]
+    p = f["target/p"][()]; h = f["sample/histogram"][()]
+    assert abs(p.sum() - 1) < 1e-3, p.sum()
+    assert abs(h.sum() + a["outside"] - 1) < 1e-9
+    msg = f"L1/floor {r:.2f}" + (f", KS {a['ks']:.4g}" if "ks" in a else "")
+    if lim.startswith("min:"):
+        ok = r > float(lim[4:])
+    else:
+        ok = r <= float(lim)
+    if ksb:
+        ok = ok and a["ks"] <= float(ksb)
+    print(msg)
+    sys.exit(0 if ok else 1)
+PY
+}
+if run -o "$tmp/d3.h5" --set sampler.method=dpm-solver-3 --set sampler.steps=40 --set sample.paths=20000 &&
+   m=$(check "$tmp/d3.h5" 1.5 0.015); then ok "dpm-solver-3, 40 steps: $m"; else bad "dpm-solver-3: $m"; fi
+if run -o "$tmp/e4.h5" --set sampler.method=euler --set sampler.grid=time-uniform --set sampler.steps=4 --set sample.paths=20000 &&
+   m=$(check "$tmp/e4.h5" min:3 ""); then ok "euler, 4 steps: its error shows ($m)"; else bad "euler 4 steps: $m"; fi
+if run -o "$tmp/d2.h5" --set data.dim=2 --set "data.means=-2 0 1.5 1" --set "data.stds=0.4 0.5 0.6 0.3" \
+     --set grid.dim=2 --set "grid.n=60 60" --set "grid.lo=-5 -5" --set "grid.hi=5 5" \
+     --set sampler.steps=30 --set sample.paths=40000 && m=$(check "$tmp/d2.h5" 1.5 ""); then
+  ok "2D dpm-solver-2, 30 steps: $m"; else bad "2D: $m"; fi
+if run -o "$tmp/dn.h5" --set sampler.denoise=true --set sampler.steps=40 --set sample.paths=20000 &&
+   m=$(check "$tmp/dn.h5" 100 "") && "$py" -c "
+import h5py, sys; f = h5py.File('$tmp/dn.h5'); sys.exit(0 if f['target'].attrs['t'] == 0 else 1)"; then
+  ok "denoise: the target is the data law ($m)"; else bad "denoise"; fi
+if "$fpkit" rerun "$tmp/d3.h5" -o "$tmp/d3r.h5" --threads 2 --quiet; then
+  ok "rerun with 2 threads: identical"; else bad "rerun differs"; fi
+
+expect() { # name, regex, args...
+  local name=$1 re=$2; shift 2
+  rm -f "$tmp/bad.h5"
+  local msg; msg=$("$fpkit" sample "$tmp/s.ini" -o "$tmp/bad.h5" "$@" 2>&1 >/dev/null); local rc=$?
+  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
+  else bad "$name: exit $rc, message: $msg"; fi
+}
+expect "weights" "\[data\] weights = '0.3 0.6'.*off 1 by -0.1" --set "data.weights=0.3 0.6"
+expect "covariance" "\[data\] covs = '0.16 -1'.*covariance 2 is not positive definite" --set "data.covs=0.16 -1"
+expect "means count" "\[data\] means = '1': 1 numbers for 2 components" --set "data.means=1"
+expect "beta_min" "\[schedule\] beta_min = '-1'.*beta_min = -1" --set schedule.beta_min=-1
+expect "beta decreasing" "\[schedule\] beta_max = '0.05'.*increasing" --set schedule.beta_max=0.05
+expect "ve sigma" "\[schedule\] sigma_max = '0.001'.*sigma_min < sigma_max" --set schedule.type=ve --set schedule.sigma_max=0.001
+expect "t_min >= t_max" "\[sampler\] t_min = '1'.*must be in \(0, t_max" --set sampler.t_min=1
+expect "t_min = 0" "\[sampler\] t_min = '0'" --set sampler.t_min=0
+expect "t_max > T" "\[sampler\] t_max = '2'.*<= T = 1" --set sampler.t_max=2
+expect "steps = 0" "\[sampler\] steps = '0'" --set sampler.steps=0
+expect "unknown method" "\[sampler\] method = 'rk4': expected one of" --set sampler.method=rk4
+expect "grid dim" "\[grid\] dim = '2'.*the grid is 2D and the data 1D" --set grid.dim=2 --set "grid.n=10 10" --set "grid.lo=-5 -5" --set "grid.hi=5 5"
+echo "sample_run: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
