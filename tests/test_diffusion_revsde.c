@@ -448,6 +448,11 @@ static int same_run(const fpk_revsde_type *type, const fpk_revsde_params *p0, si
   return same;
 }
 
+static int failing_score(double t, size_t n, const double *x, double *out, void *user) {
+  (void)t, (void)n, (void)x, (void)out, (void)user;
+  return FPK_ENUMERIC;
+}
+
 static void test_threads_and_bad_input(void **state) {
   (void)state;
   /* bitwise the same with 1 and 2 threads (n not a multiple of the block) */
@@ -504,12 +509,12 @@ static void test_threads_and_bad_input(void **state) {
   assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 0, 0.01, 1, 100, 1, &r, &err), FPK_EINVAL);
   assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 10, 0, 1, 100, 1, &r, &err), FPK_EINVAL);
   assert_int_equal(fpk_ddpm_mixture_sample(&MIX1, s, 2, 4, 1, 0, x, &err), FPK_EINVAL);
-  /* a failing score callback's status comes back */
-  fpk_gmm_score_ctx bad_ctx = {g, s};
+  /* a failing score callback's status comes back, with the time */
+  fpk_revsde_params_init(&p);
   p.nsteps = 3, p.t_min = 0.01;
-  fpk_error e2 = {0};
-  (void)bad_ctx;
-  assert_int_equal(fpk_revsde_sample(fpk_revsde_em, s, fpk_gmm_score_cb, &ctx, &p, 1, 4, x, NULL, &e2), 0);
+  assert_int_equal(fpk_revsde_sample(fpk_revsde_em, s, failing_score, NULL, &p, 1, 4, x, NULL,
+                                     &err), FPK_ENUMERIC);
+  assert_non_null(strstr(err.msg, "the score failed at t = 1"));
   fpk_gmm_free(g);
   fpk_schedule_free(s);
 }

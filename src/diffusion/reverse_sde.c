@@ -411,9 +411,10 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
     }
     if (lrc) {
 #pragma omp critical(fpk_revsde_err)
-      if (!status) {
-        status = lrc;
+      if (!status) { /* the only writer; other threads read it atomically */
         if (err) *err = lerr;
+#pragma omp atomic write
+        status = lrc;
       }
     }
     free(xb), free(sb), free(zb);
@@ -483,7 +484,7 @@ int fpk_ddpm_elbo(const fpk_ddpm_mixture *mix, const fpk_schedule *s, size_t N, 
   res->N = N;
   const size_t d = mix->dim;
   const double dd = (double)d;
-  /* t_i, i = 1..N: t_1 = t_min, t_N = t_max (N = 1: the single time t_max... use t_min) */
+  /* t_i, i = 1..N: t_1 = t_min, t_N = t_max (N = 1: the single latent at t_min) */
 #define TI(i) (N == 1 ? t_min : t_min + (t_max - t_min) * (double)((i) - 1) / (double)(N - 1))
   double ex2 = 0;
   for (size_t k = 0; k < mix->K; k++)
