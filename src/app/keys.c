@@ -337,9 +337,10 @@ static const fpk_config_key sb_keys[] = {
 
 static const char *const sample_schedules[] = {"ou", "vp-linear", "vp-cosine", "subvp", "ve", NULL};
 static const char *const sample_methods[] = {"euler", "heun", "ddim", "dpm-solver-2",
-                                             "dpm-solver-3", "dpm-solver++2m", NULL};
+                                             "dpm-solver-3", "dpm-solver++2m", "reverse-em", "pc",
+                                             "ancestral", NULL};
 static const char *const sample_grids[] = {"time-uniform", "logsnr-uniform", "edm", NULL};
-static const char *const sample_families[] = {"pf-ode", NULL};
+static const char *const sample_families[] = {"pf-ode", "reverse-sde", NULL};
 static const char *const sample_starts[] = {"exact", "prior", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
@@ -366,10 +367,17 @@ static const fpk_config_key sample_keys[] = {
     KD("schedule", "sigma_max", 0, "50", -INF, INF, 0, NULL, "schedule.type=ve",
        "sigma(T) (> sigma_min)"),
     KC("sampler", "family", 0, "pf-ode", sample_families, NULL, NULL,
-       "pf-ode: probability-flow ODE samplers"),
-    KC("sampler", "method", 0, "dpm-solver-2", sample_methods, NULL, NULL,
-       "PF-ODE sampler (docs/diffusion.md, Probability-flow ODE samplers)"),
-    KC("sampler", "grid", 0, "logsnr-uniform", sample_grids, NULL, NULL, "time grid"),
+       "pf-ode: probability-flow ODE samplers; reverse-sde: reverse-time SDE samplers"),
+    KC("sampler", "method", V, "dpm-solver-2 (pf-ode), reverse-em (reverse-sde)", sample_methods,
+       NULL, NULL, "the sampler, of the family (docs/diffusion.md)"),
+    KC("sampler", "grid", 0, "logsnr-uniform", sample_grids, NULL, "sampler.family=pf-ode",
+       "time grid (reverse-sde: time-uniform)"),
+    KD("sampler", "snr", 0, "0.16", 0, INF, 1, NULL, "sampler.method=pc",
+       "predictor-corrector signal-to-noise ratio r"),
+    KZ("sampler", "corrector_steps", 0, "1", 1, 1000, NULL, "sampler.method=pc",
+       "Langevin corrector steps per step"),
+    KB("sampler", "exact_transitions", 0, "true", "sampler.method=ancestral",
+       "sample the exact reverse transitions of the mixture (false: Ho et al.'s Gaussian step)"),
     KZ("sampler", "steps", 0, "20", 1, 1000000, NULL, NULL, "steps from t_max to t_min"),
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
     KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,

@@ -33,7 +33,10 @@
 #define MAX_K 16
 #define MAX_KEEP 1000
 
-static const char *const families[] = {"pf-ode", NULL};
+static const char *const families[] = {"pf-ode", "reverse-sde", NULL};
+enum { FAMILY_PFODE, FAMILY_REVSDE };
+/* The reverse-SDE noise comes from Philox seed + this (the start points use seed's paths). */
+#define SDE_SEED_OFFSET 0x9E3779B97F4A7C15ULL
 static const char *const starts[] = {"exact", "prior", NULL};
 
 typedef struct sample_run {
@@ -44,6 +47,11 @@ typedef struct sample_run {
   const fpk_schedule_type *stype;
   fpk_schedule_params sp;
   fpk_pfode_params pp;
+  size_t family;
+  const fpk_revsde_type *sde;
+  double snr;
+  size_t correctors;
+  int exact_transitions;
   const char *sampler, *tgrid;
   size_t start, npaths, keep;
   uint64_t seed;
@@ -153,9 +161,12 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   int rc;
   size_t fam = 0;
   if ((rc = fpk_config_choice(c, "sampler", "family", 0, families, &fam, err))) return rc;
-  static const char *methods[16], *grids[8];
-  size_t k = 0, m = 0, g = 0;
+  r->family = fam;
+  static const char *methods[24], *grids[8];
+  size_t k = 0, m = 0, g = 0, np = 0;
   for (; fpk_pfode_types[k] && k < 15; k++) methods[k] = fpk_pfode_types[k]->name;
+  np = k;
+  for (size_t q = 0; fpk_revsde_types[q] && k < 23; q++, k++) methods[k] = fpk_revsde_types[q]->name;
   methods[k] = NULL;
   for (k = 0; methods[k]; k++)
     if (!strcmp(methods[k], "dpm-solver-2")) m = k;
@@ -163,8 +174,22 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   grids[k] = NULL;
   for (k = 0; grids[k]; k++)
     if (!strcmp(grids[k], "logsnr-uniform")) g = k;
-  if ((rc = fpk_config_choice(c, "sampler", "method", 0, methods, &m, err)) ||
-      (rc = fpk_config_choice(c, "sampler", "grid", 0, grids, &g, err)))
+  if (fam == FAMILY_REVSDE) m = np; /* reverse-em */
+  if ((rc = fpk_config_choice(c, "sampler", "method", 0, methods, &m, err))) return rc;
+  if ((fam == FAMILY_PFODE) != (m < np))
+    return fpk_config_invalid(c, "sampler", "method", err, "%s is not a sampler of family = %s "
+                              "(pf-ode: euler, heun, ddim, dpm-solver-2/3, dpm-solver++2m; "
+                              "reverse-sde: reverse-em, pc, ancestral)", methods[m], families[fam]);
+  if (fam == FAMILY_PFODE && (rc = fpk_config_choice(c, "sampler", "grid", 0, grids, &g, err)))
+    return rc;
+  r->sde = fam == FAMILY_REVSDE ? fpk_revsde_find(methods[m]) : NULL;
+  r->snr = 0.16, r->correctors = 1, r->exact_transitions = 1;
+  if (r->sde && !strcmp(methods[m], "pc") &&
+      ((rc = fpk_config_double(c, "sampler", "snr", 0, 0.0, 1, INFINITY, &r->snr, err)) ||
+       (rc = fpk_config_size(c, "sampler", "corrector_steps", 0, 1, 1000, &r->correctors, err))))
+    return rc;
+  if (r->sde && !strcmp(methods[m], "ancestral") &&
+      (rc = fpk_config_bool(c, "sampler", "exact_transitions", 0, &r->exact_transitions, err)))
     return rc;
   fpk_pfode_params *p = &r->pp;
   fpk_pfode_params_init(p);
@@ -262,7 +287,24 @@ static int compute(sample_run *r, fpk_error *err) {
       r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : bT * z[c];
   }
   fpk_gmm_score_ctx ctx = {m, s};
-  if ((rc = fpk_pfode_sample(&r->pp, s, fpk_gmm_score_fn, &ctx, n, r->x, &r->nfe, err))) goto done;
+  if (r->family == FAMILY_PFODE) {
+    if ((rc = fpk_pfode_sample(&r->pp, s, fpk_gmm_score_fn, &ctx, n, r->x, &r->nfe, err)))
+      goto done;
+  } else {
+    fpk_revsde_params q;
+    fpk_revsde_params_init(&q);
+    q.nsteps = r->pp.steps;
+    q.t_min = r->pp.t_min;
+    q.t_max = r->pp.t_max;
+    q.denoise = r->pp.denoise;
+    q.snr = r->snr;
+    q.corrector_steps = r->correctors;
+    q.seed = r->seed + SDE_SEED_OFFSET;
+    fpk_ddpm_mixture mix = {d, r->K, r->w, r->mu, r->S};
+    q.exact = r->exact_transitions ? &mix : NULL;
+    if ((rc = fpk_revsde_sample(r->sde, s, fpk_gmm_score_fn, &ctx, &q, d, n, r->x, &r->nfe, err)))
+      goto done;
+  }
   /* the target: p_{t_min}, or the data law after the final denoising step */
   r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
   for (size_t i = 0; i < N; i++) {
@@ -419,9 +461,10 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
     free(kp);
   }
   const char *S = "/sample";
-  if (!rc) rc = fpk_h5_attr_string(f, S, "family", "pf-ode");
-  if (!rc) rc = fpk_h5_attr_string(f, S, "method", r->pp.sampler);
-  if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->pp.grid);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "family", families[r->family]);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "method", r->sde ? r->sde->name : r->pp.sampler);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->family == FAMILY_PFODE ? r->pp.grid
+                                                                          : "time-uniform");
   if (!rc) rc = fpk_h5_attr_string(f, S, "schedule", r->stype->name);
   if (!rc) rc = fpk_h5_attr_string(f, S, "start", starts[r->start]);
   if (!rc) rc = fpk_h5_attr_u64(f, S, "steps", r->pp.steps);
@@ -469,7 +512,7 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
   if (!rc && !opt->quiet) {
     printf("sample      %zuD mixture of %zu, schedule %s, %s on %s grid, %zu steps (NFE %zu), "
            "t %g -> %g%s, %zu points from %s (%.2f s)\n", r.d, r.K, r.stype->name,
-           r.pp.sampler, r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,
+           r.sde ? r.sde->name : r.pp.sampler, r.sde ? "time-uniform" : r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,
            r.pp.denoise ? " + denoise" : "", r.npaths, starts[r.start], r.wall);
     printf("distance    L1 %.4f (sampling floor %.4f), outside %.2g", r.l1, r.floor_l1, r.outside);
     if (r.d == 1) printf(", KS %.4g", r.ks);

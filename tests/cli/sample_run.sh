@@ -51,6 +51,13 @@ if run -o "$tmp/dn.h5" --set sampler.denoise=true --set sampler.steps=40 --set s
    m=$(check "$tmp/dn.h5" 100 "") && "$py" -c "
 import h5py, sys; f = h5py.File('$tmp/dn.h5'); sys.exit(0 if f['target'].attrs['t'] == 0 else 1)"; then
   ok "denoise: the target is the data law ($m)"; else bad "denoise"; fi
+for mth in reverse-em ancestral; do
+  if run -o "$tmp/$mth.h5" --set sampler.family=reverse-sde --set sampler.method=$mth \
+       --set sampler.steps=100 --set sample.paths=20000 && m=$(check "$tmp/$mth.h5" 1.5 0.02); then
+    ok "reverse-sde $mth, 100 steps: $m"; else bad "reverse-sde $mth: $m"; fi
+done
+if "$fpkit" rerun "$tmp/reverse-em.h5" -o "$tmp/rer.h5" --threads 2 --quiet; then
+  ok "reverse-em rerun with 2 threads: identical"; else bad "reverse-em rerun differs"; fi
 if "$fpkit" rerun "$tmp/d3.h5" -o "$tmp/d3r.h5" --threads 2 --quiet; then
   ok "rerun with 2 threads: identical"; else bad "rerun differs"; fi
 
@@ -72,6 +79,8 @@ expect "t_min = 0" "\[sampler\] t_min = '0'" --set sampler.t_min=0
 expect "t_max > T" "\[sampler\] t_max = '2'.*<= T = 1" --set sampler.t_max=2
 expect "steps = 0" "\[sampler\] steps = '0'" --set sampler.steps=0
 expect "unknown method" "\[sampler\] method = 'rk4': expected one of" --set sampler.method=rk4
+expect "family mismatch" "\[sampler\] method = 'euler': euler is not a sampler of family = reverse-sde" --set sampler.family=reverse-sde --set sampler.method=euler
+expect "grid with reverse-sde" "unknown key 'grid' = 'edm' in \[sampler\]" --set sampler.family=reverse-sde --set sampler.grid=edm
 expect "grid dim" "\[grid\] dim = '2'.*the grid is 2D and the data 1D" --set grid.dim=2 --set "grid.n=10 10" --set "grid.lo=-5 -5" --set "grid.hi=5 5"
 echo "sample_run: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
