@@ -219,7 +219,7 @@ static void test_mala_ks_mixture(void **state) {
   print_message("mixture, alpha=0.5: KS MALA %.4f (acc %.3f), ULA %.4f; 1%% point %.4f\n", ks_m,
                 r.acceptance, ks_u, 1.63 / sqrt((double)n));
   assert_true(ks_m * sqrt((double)n) < 1.63);
-  assert_true(ks_u > 2 * ks_m);
+  if (n >= 10000) assert_true(ks_u > 2 * ks_m); /* ULA's bias (0.025) above MALA's noise */
   fpk_lmc_result_free(&r);
   free(x);
   fpk_lmc_gmm_free(a);
@@ -235,7 +235,7 @@ static void test_mala_ks_mixture(void **state) {
  * 100 × 50 give 0.2014 (docs/diffusion.md). */
 static void test_annealed_recovers_weights(void **state) {
   (void)state;
-  const size_t n = scaled(10000);
+  const size_t n = scaled(6000);
   fpk_error err = {0};
   fpk_gmm *m = fpk_gmm_alloc(1, 2, W2M, MU2M, COV2M, &err);
   fpk_lmc_gmm *a = fpk_lmc_gmm_alloc(m, 10, &err);
