@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Defects found by hostile testing of `fpkit sample` (issue 14); reproducers in
+# tests/defects/diffusion/.
+#  - 2D targets thinner than a grid cell: the cell probabilities (density x cell volume) are then
+#    wrong by O(1), so the command must refuse (exit 1, [grid] n named, no file) instead of
+#    reporting the point rule's error as the sampler's; a fine enough grid still runs.
+# Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
+set -uo pipefail
+fpkit=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+thin=$src/tests/defects/diffusion/thin_target_coarse_grid_2d.ini
+expect() { # name, regex, args...
+  local name=$1 re=$2; shift 2
+  rm -f "$tmp/bad.h5"
+  local msg; msg=$("$fpkit" sample "$thin" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
+  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
+  else bad "$name: exit $rc, message: $msg"; fi
+}
+expect "thin component, coarse grid" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000
+expect "nearly singular covariance" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000 \
+  --set "data.covs=1 0.99999999 0.99999999 1 1 -0.2 -0.2 0.3"
+expect "thin component after denoise" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000 \
+  --set sampler.denoise=true --set sampler.t_min=0.5
+if "$fpkit" sample "$thin" -o "$tmp/fine.h5" --quiet --set sample.paths=1000 \
+     --set "data.covs=0.04 0 0 0.04 1 -0.2 -0.2 0.3"; then ok "a grid finer than the target runs"
+else bad "a grid finer than the target was refused"; fi
+echo "sample_defects: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
