@@ -215,6 +215,21 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   if (!(p->t_max <= T))
     return fpk_config_invalid(c, "sampler", "t_max", err, "t_max = %g must be <= T = %g",
                               p->t_max, T);
+  /* The score-driven reverse-SDE steps need a finite g² and a signal at t_max (pf-ode refuses
+   * a_t < 1e-8 itself): vp-cosine at t_max = T (β infinite) or a vanished a_t made reverse-em and
+   * pc diverge to |x| ~ 1e86 with exit 0. The exact ancestral transitions need neither. */
+  if (r->sde && r->sde != fpk_revsde_ancestral) {
+    fpk_error e = {0};
+    fpk_schedule *s = fpk_schedule_alloc(r->stype, &r->sp, &e);
+    const double at = s ? fpk_schedule_mean_coef(s, p->t_max) : 1;
+    const double g2 = s ? fpk_schedule_g2(s, p->t_max) : 1;
+    fpk_schedule_free(s);
+    if (!(at >= 1e-8) || !(g2 < 1e12))
+      return fpk_config_invalid(c, "sampler", "t_max", err, "t_max = %g: the signal a_t = %g "
+                                "vanishes or g^2 = %g blows up there (%s; need a_t >= 1e-8 and "
+                                "g^2 < 1e12 for %s): use a smaller t_max", p->t_max, at, g2,
+                                r->stype->name, r->sde->name);
+  }
   return FPK_SUCCESS;
 }
 

@@ -4,6 +4,8 @@
 #  - 2D targets thinner than a grid cell: the cell probabilities (density x cell volume) are then
 #    wrong by O(1), so the command must refuse (exit 1, [grid] n named, no file) instead of
 #    reporting the point rule's error as the sampler's; a fine enough grid still runs.
+#  - reverse-em and pc from a t_max where beta is infinite (vp-cosine at T) or a_t vanished
+#    diverged with exit 0: exit 1 naming [sampler] t_max; the exact ancestral chain still runs.
 # Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
 set -uo pipefail
 fpkit=$1 src=$2
@@ -28,5 +30,19 @@ expect "thin component after denoise" "\[grid\] n = '100 100'.*component 1" --se
 if "$fpkit" sample "$thin" -o "$tmp/fine.h5" --quiet --set sample.paths=1000 \
      --set "data.covs=0.04 0 0 0.04 1 -0.2 -0.2 0.3"; then ok "a grid finer than the target runs"
 else bad "a grid finer than the target was refused"; fi
+van=$src/tests/defects/diffusion/revsde_vanishing_signal_exit0.ini
+expect_van() { # name, regex, args...
+  local name=$1 re=$2; shift 2
+  rm -f "$tmp/bad.h5"
+  local msg; msg=$("$fpkit" sample "$van" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
+  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
+  else bad "$name: exit $rc, message: $msg"; fi
+}
+expect_van "reverse-em, vp-cosine at T" "\[sampler\] t_max = '1'.*g\^2" --set sample.paths=1000
+expect_van "pc, vp-cosine at T" "\[sampler\] t_max = '1'" --set sample.paths=1000 --set sampler.method=pc
+expect_van "reverse-em, beta_max = 1e6" "\[sampler\] t_max = '1'.*a_t = 0" --set sample.paths=1000 \
+  --set schedule.type=vp-linear --set schedule.beta_max=1e6
+if "$fpkit" sample "$van" -o "$tmp/anc.h5" --quiet --set sample.paths=1000 --set sampler.method=ancestral
+then ok "ancestral (exact transitions) from vp-cosine's T runs"; else bad "ancestral refused"; fi
 echo "sample_defects: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
