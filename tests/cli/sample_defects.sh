@@ -6,6 +6,9 @@
 #    reporting the point rule's error as the sampler's; a fine enough grid still runs.
 #  - reverse-em and pc from a t_max where beta is infinite (vp-cosine at T) or a_t vanished
 #    diverged with exit 0: exit 1 naming [sampler] t_max; the exact ancestral chain still runs.
+#  - a box that cuts off target mass: l1_error counted the sample's outside fraction against 0, so
+#    an exact sampler showed 15 sampling floors; it must stay within 1.5 floors (1D and 2D), and
+#    h + outside = 1 still.
 # Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
 set -uo pipefail
 fpkit=$1 src=$2
@@ -44,5 +47,20 @@ expect_van "reverse-em, beta_max = 1e6" "\[sampler\] t_max = '1'.*a_t = 0" --set
   --set schedule.type=vp-linear --set schedule.beta_max=1e6
 if "$fpkit" sample "$van" -o "$tmp/anc.h5" --quiet --set sample.paths=1000 --set sampler.method=ancestral
 then ok "ancestral (exact transitions) from vp-cosine's T runs"; else bad "ancestral refused"; fi
+cut=$src/tests/defects/diffusion/grid_not_covering_target_l1.ini
+ratio() { /usr/bin/python3 -c "
+import h5py, sys
+a = h5py.File(sys.argv[1], 'r')['sample'].attrs
+print(f\"{a['l1_error'] / a['l1_floor']:.2f} {a['outside']:.3f}\")" "$1"; }
+for dim in 1 2; do
+  extra=()
+  [ $dim = 2 ] && extra=(--set data.dim=2 --set "data.means=-2 0 1.5 1" --set "data.stds=0.4 0.5 0.6 0.3"
+    --set grid.dim=2 --set "grid.n=60 60" --set "grid.lo=-1 -5" --set "grid.hi=5 5")
+  if "$fpkit" sample "$cut" -o "$tmp/cut$dim.h5" --quiet --set sample.paths=40000 "${extra[@]}" &&
+     r=$(ratio "$tmp/cut$dim.h5") && /usr/bin/python3 -c "
+import sys; r, o = map(float, sys.argv[1:]); sys.exit(0 if r < 1.5 and o > 0.2 else 1)" $r; then
+    ok "${dim}D exact sampler on a box cutting 30% off: L1/floor, outside = $r"
+  else bad "${dim}D exact sampler on a cut box: L1/floor, outside = ${r:-?}"; fi
+done
 echo "sample_defects: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
