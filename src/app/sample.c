@@ -88,6 +88,10 @@ static int read_data(fpk_config *c, sample_run *r, fpk_error *err) {
     if (ns != nw * d && ns != 1)
       return fpk_config_invalid(c, "data", "stds", err, "%zu numbers: need K x dim = %zu (or "
                                 "one for all)", ns, nw * d);
+    for (size_t q = 0; q < ns; q++) /* squared below: a negative one would pass as |sd| */
+      if (!(sd[q] > 0 && isfinite(sd[q])))
+        return fpk_config_invalid(c, "data", "stds", err, "standard deviation %zu = %g must be "
+                                  "positive and finite", q + 1, sd[q]);
     for (size_t k = 0; k < nw; k++)
       for (size_t a = 0; a < d; a++)
         for (size_t b = 0; b < d; b++) {

@@ -9,6 +9,8 @@
 #  - a box that cuts off target mass: l1_error counted the sample's outside fraction against 0, so
 #    an exact sampler showed 15 sampling floors; it must stay within 1.5 floors (1D and 2D), and
 #    h + outside = 1 still.
+#  - a negative standard deviation in [data] stds was squared into a valid variance, silently:
+#    exit 1 naming the key.
 # Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
 set -uo pipefail
 fpkit=$1 src=$2
@@ -62,5 +64,10 @@ import sys; r, o = map(float, sys.argv[1:]); sys.exit(0 if r < 1.5 and o > 0.2 e
     ok "${dim}D exact sampler on a box cutting 30% off: L1/floor, outside = $r"
   else bad "${dim}D exact sampler on a cut box: L1/floor, outside = ${r:-?}"; fi
 done
+rm -f "$tmp/neg.h5"
+msg=$("$fpkit" sample "$cut" -o "$tmp/neg.h5" --quiet --set sample.paths=100 --set "data.stds=-0.4 0.6" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -eq 1 ] && grep -Eq "\[data\] stds = '-0.4 0.6'.*deviation 1 = -0.4 must be positive" <<<"$msg" &&
+   [ ! -e "$tmp/neg.h5" ]; then ok "negative std: $msg"; else bad "negative std: exit $rc, $msg"; fi
 echo "sample_defects: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
