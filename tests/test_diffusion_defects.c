@@ -4,7 +4,12 @@
  *    posterior weight of the other component underflows to 0 and fpk_gmm_alloc requires
  *    positive weights ("weight 2 = 0 must be positive"). The posterior is then, to double
  *    precision, the surviving component: the mixture must be built and its log-density and
- *    score must be those of that component. */
+ *    score must be those of that component.
+ *  - the EDM time grid (Karras et al. 2022, eq. 5) summed σ^{1/ρ} = e^{−λ/ρ} directly: for a
+ *    small ρ (1e-3) e^{−λ_T/ρ} overflowed and every run failed with "lambda = -nan" (no key
+ *    named); for a huge ρ (1e300) σ^{1/ρ} rounded to 1 and the grid collapsed to 8 equal times
+ *    and one jump, accepted silently. ρ = 7 must keep eq. 5's times; ρ → ∞ must tend to the
+ *    logSNR-uniform grid (its limit); every grid strictly decreasing. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -37,9 +42,42 @@ static void test_posterior_gmm_underflowing_weight(void **state) {
   fpk_gmm_free(g);
 }
 
+static void test_edm_grid_extreme_rho(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_schedule_params sp;
+  fpk_schedule_params_init(&sp);
+  fpk_schedule *s = fpk_schedule_alloc(fpk_schedule_vp_linear, &sp, &err);
+  assert_non_null(s);
+  enum { N = 10 };
+  double t[N + 1], tl[N + 1];
+  const double rhos[] = {1e-3, 0.5, 7, 1e6, 1e300};
+  for (size_t r = 0; r < sizeof rhos / sizeof *rhos; r++) {
+    assert_int_equal(fpk_time_grid(fpk_time_grid_find("edm"), s, 1, 1e-3, N, rhos[r], t, &err), 0);
+    for (size_t i = 0; i < N; i++) assert_true(t[i] > t[i + 1]);
+  }
+  /* ρ = 7: eq. 5 directly on σ = b/a */
+  assert_int_equal(fpk_time_grid(fpk_time_grid_find("edm"), s, 1, 1e-3, N, 7, t, &err), 0);
+  const double l0 = fpk_schedule_lambda(s, 1), l1 = fpk_schedule_lambda(s, 1e-3);
+  for (size_t i = 1; i < N; i++) {
+    const double u = (double)i / N, smax = exp(-l0), smin = exp(-l1);
+    const double sg = pow(pow(smax, 1 / 7.0) + u * (pow(smin, 1 / 7.0) - pow(smax, 1 / 7.0)), 7);
+    double ti;
+    assert_int_equal(fpk_schedule_t_of_lambda(s, -log(sg), &ti, &err), 0);
+    assert_close_rel(t[i], ti, 1e-12);
+  }
+  /* ρ → ∞: the logSNR-uniform grid */
+  assert_int_equal(fpk_time_grid(fpk_time_grid_find("edm"), s, 1, 1e-3, N, 1e300, t, &err), 0);
+  assert_int_equal(fpk_time_grid(fpk_time_grid_find("logsnr-uniform"), s, 1, 1e-3, N, 7, tl, &err),
+                   0);
+  for (size_t i = 0; i <= N; i++) assert_close_rel(t[i], tl[i], 1e-12);
+  fpk_schedule_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posterior_gmm_underflowing_weight),
+      cmocka_unit_test(test_edm_grid_extreme_rho),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
