@@ -124,10 +124,10 @@ int fpk_time_grid(const fpk_time_grid_type *grid, const fpk_schedule *s, double 
     switch (kind) {
       case G_TIME: t[i] = t_max + u * (t_min - t_max); continue;
       case G_LOGSNR: lam = l0 + u * (l1 - l0); break;
-      default: { /* σ = e^{−λ} */
-        const double a = exp(-l0 / rho), b = exp(-l1 / rho);
-        lam = -rho * log(a + u * (b - a));
-      }
+      default: /* σ = e^{−λ}: σ_max^{1/ρ}(1 + u((σ_min/σ_max)^{1/ρ} − 1)) without forming
+                * σ^{1/ρ}, which overflowed for small ρ and rounded to 1 for huge ρ (the
+                * logSNR-uniform limit as ρ → ∞) */
+        lam = l0 - rho * log1p(u * expm1((l0 - l1) / rho));
     }
     rc = fpk_schedule_t_of_lambda(s, lam, &t[i], err);
     if (rc) return rc;

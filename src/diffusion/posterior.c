@@ -10,6 +10,7 @@
  * noised score, with x̂0 the Tweedie denoiser and its exact Jacobian (a_t/b_t²) Cov[x0 | x_t]
  * (the derivative of E[x0 | x_t = x] = (x + b²∇log p_t)/a is (I + b²∇²log p_t)/a, which
  * second-order Tweedie writes as (a/b²) Cov[x0 | x_t]). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +139,14 @@ fpk_gmm *fpk_posterior_gmm(size_t dim, size_t K, const double *weights, const do
   fpk_gmm *g = NULL;
   if (!w || !mu || !C)
     fpk_error_set(err, FPK_ENOMEM, "posterior: out of memory");
-  else if (!fpk_posterior_params(dim, K, weights, means, covs, m, H, y, sigma_y, w, mu, C, err))
+  else if (!fpk_posterior_params(dim, K, weights, means, covs, m, H, y, sigma_y, w, mu, C, err)) {
+    /* A posterior weight that underflowed to 0 (y far in one component's tail) is kept as the
+     * smallest normal double, which fpk_gmm_alloc accepts and which changes no sum: refusing it
+     * ("weight = 0 must be positive") rejected a legitimate observation. */
+    for (size_t k = 0; k < K; k++)
+      if (w[k] == 0) w[k] = DBL_MIN;
     g = fpk_gmm_alloc(dim, K, w, mu, C, err);
+  }
   free(w), free(mu), free(C);
   return g;
 }

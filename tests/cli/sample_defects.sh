@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Defects found by hostile testing of `fpkit sample` (issue 14); reproducers in
+# tests/defects/diffusion/.
+#  - 2D targets thinner than a grid cell: the cell probabilities (density x cell volume) are then
+#    wrong by O(1), so the command must refuse (exit 1, [grid] n named, no file) instead of
+#    reporting the point rule's error as the sampler's; a fine enough grid still runs.
+#  - reverse-em and pc from a t_max where beta is infinite (vp-cosine at T) or a_t vanished
+#    diverged with exit 0: exit 1 naming [sampler] t_max; the exact ancestral chain still runs.
+#  - a box that cuts off target mass: l1_error counted the sample's outside fraction against 0, so
+#    an exact sampler showed 15 sampling floors; it must stay within 1.5 floors (1D and 2D), and
+#    h + outside = 1 still.
+#  - a negative standard deviation in [data] stds was squared into a valid variance, silently:
+#    exit 1 naming the key.
+# Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
+set -uo pipefail
+fpkit=$1 src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok   $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+thin=$src/tests/defects/diffusion/thin_target_coarse_grid_2d.ini
+expect() { # name, regex, args...
+  local name=$1 re=$2; shift 2
+  rm -f "$tmp/bad.h5"
+  local msg; msg=$("$fpkit" sample "$thin" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
+  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
+  else bad "$name: exit $rc, message: $msg"; fi
+}
+expect "thin component, coarse grid" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000
+expect "nearly singular covariance" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000 \
+  --set "data.covs=1 0.99999999 0.99999999 1 1 -0.2 -0.2 0.3"
+expect "thin component after denoise" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000 \
+  --set sampler.denoise=true --set sampler.t_min=0.5
+if "$fpkit" sample "$thin" -o "$tmp/fine.h5" --quiet --set sample.paths=1000 \
+     --set "data.covs=0.04 0 0 0.04 1 -0.2 -0.2 0.3"; then ok "a grid finer than the target runs"
+else bad "a grid finer than the target was refused"; fi
+van=$src/tests/defects/diffusion/revsde_vanishing_signal_exit0.ini
+expect_van() { # name, regex, args...
+  local name=$1 re=$2; shift 2
+  rm -f "$tmp/bad.h5"
+  local msg; msg=$("$fpkit" sample "$van" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
+  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
+  else bad "$name: exit $rc, message: $msg"; fi
+}
+expect_van "reverse-em, vp-cosine at T" "\[sampler\] t_max = '1'.*g\^2" --set sample.paths=1000
+expect_van "pc, vp-cosine at T" "\[sampler\] t_max = '1'" --set sample.paths=1000 --set sampler.method=pc
+expect_van "reverse-em, beta_max = 1e6" "\[sampler\] t_max = '1'.*a_t = 0" --set sample.paths=1000 \
+  --set schedule.type=vp-linear --set schedule.beta_max=1e6
+if "$fpkit" sample "$van" -o "$tmp/anc.h5" --quiet --set sample.paths=1000 --set sampler.method=ancestral
+then ok "ancestral (exact transitions) from vp-cosine's T runs"; else bad "ancestral refused"; fi
+cut=$src/tests/defects/diffusion/grid_not_covering_target_l1.ini
+ratio() { /usr/bin/python3 -c "
+import h5py, sys
+a = h5py.File(sys.argv[1], 'r')['sample'].attrs
+print(f\"{a['l1_error'] / a['l1_floor']:.2f} {a['outside']:.3f}\")" "$1"; }
+for dim in 1 2; do
+  extra=()
+  [ $dim = 2 ] && extra=(--set data.dim=2 --set "data.means=-2 0 1.5 1" --set "data.stds=0.4 0.5 0.6 0.3"
+    --set grid.dim=2 --set "grid.n=60 60" --set "grid.lo=-1 -5" --set "grid.hi=5 5")
+  if "$fpkit" sample "$cut" -o "$tmp/cut$dim.h5" --quiet --set sample.paths=40000 "${extra[@]}" &&
+     r=$(ratio "$tmp/cut$dim.h5") && /usr/bin/python3 -c "
+import sys; r, o = map(float, sys.argv[1:]); sys.exit(0 if r < 1.5 and o > 0.2 else 1)" $r; then
+    ok "${dim}D exact sampler on a box cutting 30% off: L1/floor, outside = $r"
+  else bad "${dim}D exact sampler on a cut box: L1/floor, outside = ${r:-?}"; fi
+done
+rm -f "$tmp/neg.h5"
+msg=$("$fpkit" sample "$cut" -o "$tmp/neg.h5" --quiet --set sample.paths=100 --set "data.stds=-0.4 0.6" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -eq 1 ] && grep -Eq "\[data\] stds = '-0.4 0.6'.*deviation 1 = -0.4 must be positive" <<<"$msg" &&
+   [ ! -e "$tmp/neg.h5" ]; then ok "negative std: $msg"; else bad "negative std: exit $rc, $msg"; fi
+echo "sample_defects: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
