@@ -363,11 +363,9 @@ static int compute(sample_run *r, fpk_error *err) {
   if ((rc = fpk_gmm_eval(m, r->t_target > 0 ? s : NULL, r->t_target, N, xc, r->density, NULL,
                          NULL, NULL, err)))
     goto done;
-  double mass = 0;
   for (size_t i = 0; i < N; i++) {
     r->density[i] = exp(r->density[i]);
     r->target[i] = r->density[i] * r->grid.cell_volume;
-    mass += r->target[i];
   }
   if (d == 1) /* exact cell probabilities by the CDF (the point rule's O(h²) would blur L1) */
     for (size_t i = 0; i < N; i++)
