@@ -382,7 +382,8 @@ static const fpk_config_key sample_keys[] = {
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
     KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,
        "start time, <= T"),
-    KD("sampler", "rho", 0, "7", 0, INF, 1, NULL, NULL, "EDM rho (grid = edm)"),
+    KD("sampler", "rho", 0, "7", 0, INF, 1, NULL, "sampler.family=pf-ode,sampler.grid=edm",
+       "EDM rho"),
     KB("sampler", "denoise", 0, "false", NULL,
        "end with the Tweedie denoiser x0-hat = E[x0 | x_tmin] (target: the data law)"),
     KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, NULL, "number of points"),
@@ -390,7 +391,7 @@ static const fpk_config_key sample_keys[] = {
     KZ("sample", "keep", 0, "10", 0, 1000, NULL, NULL, "points stored (at most paths)"),
     KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,
        "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains); prior: "
-       "N(0, b_T^2 I)"),
+       "N(0, b_tmax^2 I)"),
     KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the histogram grid"),
     KL("grid", "n", R, NULL, "200", NULL, "cells per axis"),
     KL("grid", "lo", R, NULL, "-5", NULL, "lower edge per axis"),

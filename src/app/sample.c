@@ -5,7 +5,7 @@
  * [sampler] a probability-flow ODE sampler (family = pf-ode: euler, heun, ddim, dpm-solver-1/2/3,
  * dpm-solver++2m on a time grid) with its steps, t_min, t_max and the final denoising step;
  * [sample] the number of points, where they start (exact: x_tmax = a x0 + b z from the data law,
- * so that only the sampler's error remains; prior: N(0, b_T² I)) and the seed; [grid] the box of
+ * so that only the sampler's error remains; prior: N(0, b_{t_max}² I)) and the seed; [grid] the box of
  * the histograms. Writes the target's exact cell probabilities (p_{t_min}, or the data law with
  * denoise) and density at the cell centres, the sample's histogram, moments and first points,
  * and the distance to the target: the histogram's L1 beside the sampling floor, and in 1D the KS
@@ -208,8 +208,11 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   if ((rc = fpk_config_size(c, "sampler", "steps", 0, 1, 1000000, &steps, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_min", 0, -INFINITY, 0, INFINITY, &p->t_min, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_max", 0, -INFINITY, 0, INFINITY, &p->t_max, err)) ||
-      (rc = fpk_config_double(c, "sampler", "rho", 0, 0.0, 1, INFINITY, &p->rho, err)) ||
       (rc = fpk_config_bool(c, "sampler", "denoise", 0, &denoise, err)))
+    return rc;
+  /* ρ shapes the EDM grid only: elsewhere it is an unknown key (strict config) */
+  if (fam == FAMILY_PFODE && !strcmp(grids[g], "edm") &&
+      (rc = fpk_config_double(c, "sampler", "rho", 0, 0.0, 1, INFINITY, &p->rho, err)))
     return rc;
   p->steps = steps;
   p->denoise = denoise;
@@ -324,15 +327,16 @@ static int compute(sample_run *r, fpk_error *err) {
     rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
     goto done;
   }
-  /* start: x0 from the data law, then x_tmax = a x0 + b z (exact), or b_T z (prior) */
+  /* start: x0 from the data law, then x_tmax = a x0 + b z (exact), or b z (prior: the law the
+   * noise alone gives at t_max, N(0, b_{t_max}² I), whatever t_max; at T the usual prior) */
   const double tmax = r->pp.t_max, a = fpk_schedule_mean_coef(s, tmax);
-  const double b = sqrt(fpk_schedule_var(s, tmax)), bT = sqrt(fpk_schedule_var(s, r->sp.T));
+  const double b = sqrt(fpk_schedule_var(s, tmax));
   fpk_gmm_sample(m, r->seed, 0, n, r->x);
   for (size_t i = 0; i < n; i++) {
     double z[2];
     fpk_rng_normals(r->seed, i, 1 + d, d, z);
     for (size_t c = 0; c < d; c++)
-      r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : bT * z[c];
+      r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : b * z[c];
   }
   fpk_gmm_score_ctx ctx = {m, s};
   if (r->family == FAMILY_PFODE) {

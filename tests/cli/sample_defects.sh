@@ -69,5 +69,26 @@ msg=$("$fpkit" sample "$cut" -o "$tmp/neg.h5" --quiet --set sample.paths=100 --s
 rc=$?
 if [ $rc -eq 1 ] && grep -Eq "\[data\] stds = '-0.4 0.6'.*deviation 1 = -0.4 must be positive" <<<"$msg" &&
    [ ! -e "$tmp/neg.h5" ]; then ok "negative std: $msg"; else bad "negative std: exit $rc, $msg"; fi
+# rho outside the EDM grid: an unknown key (was accepted and ignored)
+d=$(cd "$(dirname "$0")/../defects/diffusion" && pwd)
+rm -f "$tmp/rho.h5"
+msg=$("$fpkit" sample "$d/rho_ignored_silently.ini" -o "$tmp/rho.h5" --quiet 2>&1 >/dev/null)
+rc=$?
+if [ $rc -eq 1 ] && grep -q "unknown key 'rho'" <<<"$msg" && [ ! -e "$tmp/rho.h5" ]; then
+  ok "rho with reverse-sde: $msg"; else bad "rho with reverse-sde: exit $rc, $msg"; fi
+# start = prior with t_max < T: N(0, b_tmax^2 I) (was b_T: 9 floors off on OU at t_max = T/2).
+# One step to t_min just below t_max barely moves the points: their variance is the start's.
+if "$fpkit" sample "$d/prior_start_uses_bT_not_btmax.ini" -o "$tmp/prior.h5" --quiet \
+     --set sampler.t_min=0.4999 --set sampler.steps=1 &&
+   /usr/bin/python3 - "$tmp/prior.h5" <<'PY'
+import sys, h5py, math
+f = h5py.File(sys.argv[1], "r")
+a = f["sample"].attrs
+btmax2 = 1 - math.exp(-2 * a["t_max"])  # OU theta 1, sigma sqrt 2 (the reproducer's schedule)
+v = f["sample/cov"][()].ravel()[0]
+print(f"b_tmax^2 {btmax2:.4f} (b_T^2 {1 - math.exp(-2):.4f}), start variance {v:.4f}")
+sys.exit(0 if abs(v / btmax2 - 1) < 0.03 else 1)
+PY
+then ok "start = prior draws N(0, b_tmax^2)"; else bad "start = prior"; fi
 echo "sample_defects: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
