@@ -91,6 +91,10 @@ int fpk_app_ot(const fpk_run_options *opt, fpk_error *err);
 /* `fpkit sb` (src/app/sb.c): the Schrödinger bridge between two densities on one grid, Brownian
  * reference (docs/sb.md "The command"); same options. */
 int fpk_app_sb(const fpk_run_options *opt, fpk_error *err);
+/* /grid of a box grid: cell centres as dimension scales (lo, hi), /component and /component2
+ * index axes (src/app/output.c; fpkit sb and fpkit sample). */
+struct fpk_grid;
+int fpk_app_write_box_grid(struct fpk_h5 *f, const struct fpk_grid *g);
 /* `fpkit sample`: diffusion samplers with exact mixture scores (src/app/sample.c). */
 int fpk_app_sample(const fpk_run_options *opt, fpk_error *err);
 

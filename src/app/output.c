@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fpkit/config.h"
+#include "fpkit/grid.h"
 #include "fpkit/io.h"
 #include "fpkit/provenance.h"
 
@@ -106,4 +107,25 @@ int fpk_app_mark_failed(fpk_h5 *f, const fpk_error *failure, fpk_error *err) {
   if (fpk_h5_mark_failed(f, failure->msg))
     return fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
   return FPK_SUCCESS;
+}
+
+/* /grid of a box grid (1D, 2D): the cell centres as dimension scales with their lo and hi, and
+ * the index axes /component, /component2 (sb and sample). */
+int fpk_app_write_box_grid(fpk_h5 *f, const fpk_grid *g) {
+  static const char *axis[] = {"x", "y"};
+  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; fields are indexed [y][x]");
+  for (size_t a = 0; a < g->dim && !rc; a++) {
+    double *c = malloc(g->n[a] * sizeof *c);
+    if (!c) return FPK_ENOMEM;
+    for (size_t i = 0; i < g->n[a]; i++) c[i] = fpk_grid_center(g, a, i);
+    char name[32];
+    snprintf(name, sizeof name, "/grid/%s", axis[a]);
+    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", "cell centres");
+    free(c);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
+    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
+  }
+  if (!rc) rc = fpk_h5_index_dim(f, "/component", g->dim);
+  if (!rc) rc = fpk_h5_index_dim(f, "/component2", g->dim);
+  return rc;
 }

@@ -371,10 +371,14 @@ static int compute(sample_run *r, fpk_error *err) {
     r->density[i] = exp(r->density[i]);
     r->target[i] = r->density[i] * r->grid.cell_volume;
   }
-  if (d == 1) /* exact cell probabilities by the CDF (the point rule's O(h²) would blur L1) */
-    for (size_t i = 0; i < N; i++)
-      r->target[i] = cdf1(r, s, r->t_target, r->grid.lo[0] + (double)(i + 1) * r->grid.h[0]) -
-                     cdf1(r, s, r->t_target, r->grid.lo[0] + (double)i * r->grid.h[0]);
+  if (d == 1) { /* exact cell probabilities by the CDF (the point rule's O(h²) would blur L1) */
+    double Flo = cdf1(r, s, r->t_target, r->grid.lo[0]); /* each edge's CDF once */
+    for (size_t i = 0; i < N; i++) {
+      const double Fhi = cdf1(r, s, r->t_target, r->grid.lo[0] + (double)(i + 1) * r->grid.h[0]);
+      r->target[i] = Fhi - Flo;
+      Flo = Fhi;
+    }
+  }
   /* histogram, moments, L1 and its sampling floor, KS in 1D */
   size_t out = 0;
   for (size_t i = 0; i < n; i++) {
@@ -451,21 +455,7 @@ done:
 static int write_results(fpk_h5 *f, const sample_run *r) {
   const fpk_grid *g = &r->grid;
   const size_t d = r->d, n = r->npaths, K = r->K;
-  static const char *axis[] = {"x", "y"};
-  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; fields are indexed [y][x]");
-  for (size_t a = 0; a < d && !rc; a++) {
-    double *c = malloc(g->n[a] * sizeof *c);
-    if (!c) return FPK_ENOMEM;
-    for (size_t i = 0; i < g->n[a]; i++) c[i] = fpk_grid_center(g, a, i);
-    char name[32];
-    snprintf(name, sizeof name, "/grid/%s", axis[a]);
-    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", "cell centres");
-    free(c);
-    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
-    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
-  }
-  if (!rc) rc = fpk_h5_index_dim(f, "/component", d);
-  if (!rc) rc = fpk_h5_index_dim(f, "/component2", d);
+  int rc = fpk_app_write_box_grid(f, g);
   if (!rc) rc = fpk_h5_index_dim(f, "/mixture_component", K);
   const char *gd = d == 1 ? "x" : "y x";
   size_t gdims[2];

@@ -473,24 +473,6 @@ static int write_data(fpk_h5 *f, const char *name, size_t rank, const size_t *di
   return rc ? rc : fpk_h5_attach_scales(f, name, scales);
 }
 
-static int write_grid(fpk_h5 *f, const fpk_grid *g) {
-  static const char *axis[] = {"x", "y"};
-  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; fields are indexed [y][x]");
-  for (size_t a = 0; a < g->dim && !rc; a++) {
-    double *c = malloc(g->n[a] * sizeof *c);
-    if (!c) return FPK_ENOMEM;
-    for (size_t i = 0; i < g->n[a]; i++) c[i] = fpk_grid_center(g, a, i);
-    char name[32];
-    snprintf(name, sizeof name, "/grid/%s", axis[a]);
-    rc = fpk_h5_write_scale(f, name, g->n[a], c, "length", "cell centres");
-    free(c);
-    if (!rc) rc = fpk_h5_attr_double(f, name, "lo", g->lo[a]);
-    if (!rc) rc = fpk_h5_attr_double(f, name, "hi", g->hi[a]);
-  }
-  if (!rc) rc = fpk_h5_index_dim(f, "/component", g->dim);
-  if (!rc) rc = fpk_h5_index_dim(f, "/component2", g->dim);
-  return rc;
-}
 
 static int write_results(fpk_h5 *f, const sb_run *r) {
   const fpk_grid *g = &r->grid;
@@ -717,7 +699,7 @@ static int execute(sb_run *r, const fpk_run_options *opt, fpk_error *err) {
                        r->ot.iterations);
   if (!rc) {
     if (fpk_app_write_root(f, opt, fpk_config_resolved(r->cfg), "sb", created) ||
-        write_grid(f, &r->grid) ||
+        fpk_app_write_box_grid(f, &r->grid) ||
         write_results(f, r) || fpk_app_commit_output(f, opt))
       rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
   }
