@@ -18,8 +18,8 @@ See docs/python.md for the whole interface and docs/hdf5-layout.md for the files
 
 from .reader import (  # noqa: F401
     Axis, BridgeResult, Config, ConvergeResult, FormatError, Grid, Group, OTResult, Result,
-    RunResult, SBResult, Series, Weak, open,
+    RunResult, SampleResult, SBResult, Series, Weak, open,
 )
 
 __all__ = ["open", "Result", "RunResult", "ConvergeResult", "BridgeResult", "OTResult", "SBResult",
-           "Grid", "Axis", "Group", "Config", "Series", "Weak", "FormatError"]
+           "SampleResult", "Grid", "Axis", "Group", "Config", "Series", "Weak", "FormatError"]

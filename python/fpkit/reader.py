@@ -199,7 +199,7 @@ class Result:
     """An fpkit output file, open read-only. Use as a context manager or call ``close()``.
 
     Common to every command's file:
-      path, kind ('run', 'converge', 'bridge', 'ot', 'sb'), command (root attribute
+      path, kind ('run', 'converge', 'bridge', 'ot', 'sb', 'sample'), command (root attribute
       ``command``, else kind), attrs (root attributes), version (``fpkit_version``), config
       (Config), provenance (dict), grid (Grid, or None where the file has none),
       group(path) -> Group, dataset(path) -> numpy array, datasets(group) -> dict, axes(path),
@@ -947,8 +947,108 @@ class SBResult(Result):
         return self._f["sample/paths"][()] if "sample/paths" in self._f else None
 
 
+class SampleResult(Result):
+    """An ``fpkit sample`` file: a diffusion-model sampler run with the exact score of a Gaussian
+    mixture, against the exact target law (docs/diffusion.md "The command"; layout:
+    docs/hdf5-layout.md, "`fpkit sample` output"). Grid fields are indexed [y][x] (1D: [x]).
+
+      info                    attributes of /sample (family, method, grid, schedule, start,
+                              steps, nfe, paths, seed, t_min, t_max, l1_error, l1_floor,
+                              outside, ks in 1D, map_error in 1D PF-ODE runs, ...)
+      family, method, nfe, paths   the sampler and its cost
+      data                    dict weights [K], means [K][d], covs [K][d][d]: the data law
+      t_target                the time of the target law (t_min, or 0 after denoising)
+      target(density=False)   the exact target as cell probabilities (density: at the centres)
+      histogram(density=False)  the sample's cell fractions (density: divided by the cell volume)
+      points                  the kept points [point][d]
+      mean, cov, target_mean, target_cov   sample and exact moments
+      l1(), floors()          l1_error and (l1_error / l1_floor): the histogram's distance to
+                              the target on cells + outside, in units of an exact sample's
+      ks                      the Kolmogorov-Smirnov distance to the target (1D; else None)
+      part(name)              an optional group (e.g. "convergence", "trace", "fp", "dsm",
+                              "posterior") as a Group, or None when the run did not write it
+    """
+
+    kind = "sample"
+
+    @property
+    def info(self):
+        return _attrs(self._f["sample"])
+
+    @property
+    def family(self):
+        return str(self.info.get("family", ""))
+
+    @property
+    def method(self):
+        return str(self.info.get("method", ""))
+
+    @property
+    def nfe(self):
+        return int(self.info.get("nfe", 0))
+
+    @property
+    def paths(self):
+        return int(self.info.get("paths", 0))
+
+    @property
+    def data(self):
+        if "data" not in self._f:
+            return {}
+        return {k: self._f["data"][k][()] for k in ("weights", "means", "covs")
+                if k in self._f["data"]}
+
+    @property
+    def t_target(self):
+        return float(_attrs(self._f["target"]).get("t", float("nan")))
+
+    def target(self, density=False):
+        """The exact target: cell probabilities (1D by CDF differences, so they sum to the
+        mass inside the box), or with density=True the density at the cell centres."""
+        return self._f["target/density" if density else "target/p"][()]
+
+    def histogram(self, density=False):
+        h = self._f["sample/histogram"][()]
+        return h / self.grid.cell_volume if density else h
+
+    @property
+    def points(self):
+        return self._f["sample/points"][()] if "sample/points" in self._f else None
+
+    @property
+    def mean(self):
+        return self._f["sample/mean"][()]
+
+    @property
+    def cov(self):
+        return self._f["sample/cov"][()]
+
+    @property
+    def target_mean(self):
+        return self._f["target/mean"][()]
+
+    @property
+    def target_cov(self):
+        return self._f["target/cov"][()]
+
+    def l1(self):
+        return float(self.info["l1_error"])
+
+    def floors(self):
+        a = self.info
+        return float(a["l1_error"]) / float(a["l1_floor"])
+
+    @property
+    def ks(self):
+        v = self.info.get("ks")
+        return None if v is None else float(v)
+
+    def part(self, name):
+        return Group(self._f[name]) if isinstance(self._f.get(name), h5py.Group) else None
+
+
 _KINDS = {"run": RunResult, "converge": ConvergeResult, "bridge": BridgeResult, "ot": OTResult,
-          "sb": SBResult}
+          "sb": SBResult, "sample": SampleResult}
 
 
 def _kind(f):
@@ -972,7 +1072,8 @@ def _kind(f):
 
 def open(path):  # noqa: A001 - the natural name; the builtin stays reachable as builtins.open
     """Opens an fpkit output file read-only and returns its Result (RunResult,
-    ConvergeResult, BridgeResult, OTResult or SBResult, by the command that wrote it).
+    ConvergeResult, BridgeResult, OTResult, SBResult or SampleResult, by the command that
+    wrote it).
 
     Raises FileNotFoundError for a missing file and FormatError (a ValueError whose message
     starts with the path) for a file that is not HDF5 or not an fpkit output."""
@@ -993,5 +1094,5 @@ def open(path):  # noqa: A001 - the natural name; the builtin stays reachable as
     if kind is None or "fpkit_version" not in f.attrs:
         f.close()
         raise FormatError(f"{path}: not an fpkit output file (no fpkit_version attribute or "
-                          "no /grid, /converge, /bridge, /ot or /sb)")
+                          "no /grid, /converge, /bridge, /ot, /sb or /sample)")
     return _KINDS[kind](path, f, kind)
