@@ -378,7 +378,11 @@ static const fpk_config_key sample_keys[] = {
        "Langevin corrector steps per step"),
     KB("sampler", "exact_transitions", 0, "true", "sampler.method=ancestral",
        "sample the exact reverse transitions of the mixture (false: Ho et al.'s Gaussian step)"),
-    KZ("sampler", "steps", 0, "20", 1, 1000000, NULL, NULL, "steps from t_max to t_min"),
+    KDL("sampler", "steps", 0, "20", 32, NULL, NULL,
+        "steps from t_max to t_min (1 to 1e6); an increasing list (8 16 32 ...) runs a ladder "
+        "from the same start points and writes /convergence"),
+    KD("sampler", "target_error", 0, "0.001", 0, INF, 1, NULL, NULL,
+       "ladder only: the error whose NFE /convergence nfe_to_target interpolates"),
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
     KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,
        "start time, <= T"),

@@ -26,6 +26,7 @@
 
 #include "fpkit/config.h"
 #include "fpkit/diffusion.h"
+#include "fpkit/fit.h"
 #include "fpkit/grid.h"
 #include "fpkit/io.h"
 #include "fpkit/sde.h"
@@ -38,6 +39,37 @@ enum { FAMILY_PFODE, FAMILY_REVSDE };
 /* The reverse-SDE noise comes from Philox seed + this (the start points use seed's paths). */
 #define SDE_SEED_OFFSET 0x9E3779B97F4A7C15ULL
 static const char *const starts[] = {"exact", "prior", NULL};
+
+/* ---- h14-ode: the exact 1D map error, the steps ladder (/convergence), the reverse-time FP check
+ * (/fp) and the DSM score (/dsm); definitions at the end of the file ---------------------------- */
+#define MAX_RUNGS 32
+typedef struct ode_ext {
+  /* [sampler] steps as a list: a ladder of rungs from the same start points */
+  size_t nrungs, steps[MAX_RUNGS];
+  double target_error;
+  /* the exact map error (1D, pf-ode, no denoise): e_i = |X_i − F_{t_min}⁻¹(F_{t_max}(x_{t_max,i}))| */
+  int has_map;
+  double *x0; /* the start points x_{t_max} */
+  double map_err, map_se, map_max;
+  /* per rung */
+  size_t rung_nfe[MAX_RUNGS];
+  double rung_err[MAX_RUNGS], rung_se[MAX_RUNGS], rung_ks[MAX_RUNGS];
+  int rung_used[MAX_RUNGS];
+  fpk_order_fit fit;
+  int fit_ok;
+  char fit_note[256];
+  double nfe_target;
+  char target_note[256];
+} ode_ext;
+struct sample_run;
+static int ode_read_steps(fpk_config *c, struct sample_run *r, size_t *steps, fpk_error *err);
+static int ode_read_config(fpk_config *c, struct sample_run *r, fpk_error *err);
+static int ode_keep_start(struct sample_run *r, fpk_error *err);
+static int ode_after_sampling(struct sample_run *r, const fpk_schedule *s, fpk_error *err);
+static int ode_compute(struct sample_run *r, fpk_error *err);
+static int ode_write(fpk_h5 *f, const struct sample_run *r);
+static void ode_print(const struct sample_run *r);
+static void ode_release(struct sample_run *r);
 
 typedef struct sample_run {
   fpk_config *cfg;
@@ -56,6 +88,7 @@ typedef struct sample_run {
   size_t start, npaths, keep;
   uint64_t seed;
   const char *output;
+  ode_ext ode; /* h14-ode */
   /* results */
   double *x;               /* [d][n] final points */
   double *target, *hist;   /* [N] cell probabilities */
@@ -205,7 +238,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   const double T = r->sp.T;
   /* vp-cosine's β is infinite at T: start just below it */
   p->t_max = !strcmp(r->stype->name, "vp-cosine") ? T * (1 - 1e-3) : T;
-  if ((rc = fpk_config_size(c, "sampler", "steps", 0, 1, 1000000, &steps, err)) ||
+  if ((rc = ode_read_steps(c, r, &steps, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_min", 0, -INFINITY, 0, INFINITY, &p->t_min, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_max", 0, -INFINITY, 0, INFINITY, &p->t_max, err)) ||
       (rc = fpk_config_bool(c, "sampler", "denoise", 0, &denoise, err)))
@@ -292,6 +325,7 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sample_run *r,
   r->output = dflt;
   if ((rc = fpk_config_string(c, "output", "file", 0, &r->output, err))) return rc;
   if (opt->output) r->output = opt->output;
+  if ((rc = ode_read_config(c, r, err))) return rc;
   return fpk_config_check_unused(c, err);
 }
 
@@ -338,6 +372,7 @@ static int compute(sample_run *r, fpk_error *err) {
     for (size_t c = 0; c < d; c++)
       r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : b * z[c];
   }
+  if ((rc = ode_keep_start(r, err))) goto done;
   fpk_gmm_score_ctx ctx = {m, s};
   if (r->family == FAMILY_PFODE) {
     if ((rc = fpk_pfode_sample(&r->pp, s, fpk_gmm_score_fn, &ctx, n, r->x, &r->nfe, err)))
@@ -357,6 +392,7 @@ static int compute(sample_run *r, fpk_error *err) {
     if ((rc = fpk_revsde_sample(r->sde, s, fpk_gmm_score_fn, &ctx, &q, d, n, r->x, &r->nfe, err)))
       goto done;
   }
+  if ((rc = ode_after_sampling(r, s, err))) goto done;
   /* the target: p_{t_min}, or the data law after the final denoising step */
   r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
   for (size_t i = 0; i < N; i++) {
@@ -526,11 +562,126 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_double(f, S, "outside", r->outside);
   if (!rc && d == 1) rc = fpk_h5_attr_double(f, S, "ks", r->ks);
   if (!rc) rc = fpk_h5_attr_double(f, S, "wall_seconds", r->wall);
+  if (!rc) rc = ode_write(f, r);
   return rc;
 }
 
+/* ==== h14-ode: the exact 1D map error, the steps ladder, ... ================================== */
+
+/* [sampler] steps: one number (as before) or an increasing list of rungs, each run from the same
+ * start points (the same seed). *steps gets the finest (last) rung, the one /sample holds. */
+static int ode_read_steps(fpk_config *c, sample_run *r, size_t *steps, fpk_error *err) {
+  double v[MAX_RUNGS];
+  size_t n = 1; /* absent: the one default rung */
+  v[0] = (double)*steps;
+  int rc;
+  if ((rc = fpk_config_double_list(c, "sampler", "steps", 0, MAX_RUNGS, v, &n, err))) return rc;
+  for (size_t j = 0; j < n; j++) {
+    if (!(v[j] >= 1 && v[j] <= 1e6 && v[j] == floor(v[j])))
+      return fpk_config_invalid(c, "sampler", "steps", err, "entry %zu = %g: steps must be whole "
+                                "numbers from 1 to 1000000", j + 1, v[j]);
+    if (j > 0 && !(v[j] > v[j - 1]))
+      return fpk_config_invalid(c, "sampler", "steps", err, "entry %zu = %g after %g: a ladder of "
+                                "steps must be strictly increasing (coarse to fine)", j + 1, v[j],
+                                v[j - 1]);
+    r->ode.steps[j] = (size_t)v[j];
+  }
+  r->ode.nrungs = n;
+  *steps = r->ode.steps[n - 1];
+  return FPK_SUCCESS;
+}
+
+static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc;
+  o->target_error = 1e-3;
+  if ((rc = fpk_config_double(c, "sampler", "target_error", 0, 0.0, 1, INFINITY, &o->target_error,
+                              err)))
+    return rc;
+  /* In 1D the PF-ODE flow map is F_{t_min}⁻¹ ∘ F_{t_max} (docs/diffusion.md, "Exact check: the
+   * 1D monotone map"): every path's endpoint error is known exactly. */
+  o->has_map = r->d == 1 && r->family == FAMILY_PFODE && !r->pp.denoise;
+  return FPK_SUCCESS;
+}
+
+static int ode_keep_start(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (!o->has_map) return FPK_SUCCESS;
+  free(o->x0);
+  o->x0 = malloc(r->npaths * sizeof(double));
+  if (!o->x0) return fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", r->npaths);
+  memcpy(o->x0, r->x, r->npaths * sizeof(double));
+  return FPK_SUCCESS;
+}
+
+/* e_i = |X_i − F_{t_min}⁻¹(F_{t_max}(x_{t_max,i}))| by fpk_gmm1d_pf_map (safeguarded Newton on
+ * log F or log(1 − F), fpcheck.c); its mean, the standard error of the mean over the paths and
+ * the largest. Summed in path order: the same for any thread count. */
+static int ode_after_sampling(sample_run *r, const fpk_schedule *s, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (!o->has_map) return FPK_SUCCESS;
+  const size_t n = r->npaths;
+  double *map = malloc(n * sizeof(double));
+  if (!map) return fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
+  int rc = fpk_gmm1d_pf_map(r->K, r->w, r->mu, r->S, s, r->pp.t_max, r->pp.t_min, n, o->x0, map,
+                            err);
+  if (rc) {
+    free(map);
+    return rc;
+  }
+  double sum = 0, mx = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double e = fabs(r->x[i] - map[i]);
+    sum += e;
+    if (e > mx) mx = e;
+  }
+  const double mean = sum / (double)n;
+  double v = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double dv = fabs(r->x[i] - map[i]) - mean;
+    v += dv * dv;
+  }
+  o->map_err = mean;
+  o->map_se = n > 1 ? sqrt(v / (double)(n - 1) / (double)n) : 0;
+  o->map_max = mx;
+  free(map);
+  if (!isfinite(o->map_err) || !isfinite(o->map_max))
+    return fpk_error_set(err, FPK_ENUMERIC, "sample: non-finite map error %g", o->map_err);
+  return FPK_SUCCESS;
+}
+
+static int ode_compute(sample_run *r, fpk_error *err) {
+  return compute(r, err);
+}
+
+static int ode_write(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const char *S = "/sample";
+  int rc = FPK_SUCCESS;
+  if (o->has_map) {
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error", o->map_err);
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_se", o->map_se);
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_max", o->map_max);
+  }
+  return rc;
+}
+
+static void ode_print(const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  if (o->has_map)
+    printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
+           "F_tmax)\n", o->map_err, o->map_se, o->map_max);
+}
+
+static void ode_release(sample_run *r) {
+  free(r->ode.x0);
+  r->ode.x0 = NULL;
+}
+/* ==== end of h14-ode =========================================================================== */
+
 static void release(sample_run *r) {
   free(r->x), free(r->target), free(r->hist), free(r->density);
+  ode_release(r);
   fpk_config_free(r->cfg);
 }
 
@@ -549,7 +700,7 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
   if (!rc && !(f = fpk_app_create_output(opt, r.output, NULL, 0, err))) rc = err->status;
   if (!rc) {
     const double t0 = omp_get_wtime();
-    rc = compute(&r, err);
+    rc = ode_compute(&r, err);
     r.wall = omp_get_wtime() - t0;
   }
   if (!rc && (fpk_app_write_root(f, opt, fpk_config_resolved(r.cfg), "sample", created) ||
@@ -565,7 +716,9 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
     if (r.d == 1) printf(", KS %.4g", r.ks);
     printf("\nmean        ");
     for (size_t c = 0; c < r.d; c++) printf("%.6g (exact %.6g) ", r.mean[c], r.tmean[c]);
-    printf("\nwrote %s\n", r.output);
+    printf("\n");
+    ode_print(&r);
+    printf("wrote %s\n", r.output);
   }
   release(&r);
   return rc;

@@ -61,6 +61,23 @@ if "$fpkit" rerun "$tmp/reverse-em.h5" -o "$tmp/rer.h5" --threads 2 --quiet; the
 if "$fpkit" rerun "$tmp/d3.h5" -o "$tmp/d3r.h5" --threads 2 --quiet; then
   ok "rerun with 2 threads: identical"; else bad "rerun differs"; fi
 
+# h14-ode: the exact path-by-path map error (1D pf-ode, no denoise) against F_tmin^-1 o F_tmax
+# (docs/diffusion.md, "Exact check: the 1D monotone map"): DPM-Solver-3 with 512 steps below
+# 1e-6; Euler time-uniform with 8 steps within a factor 1.5 of the library's 4.9e-2 on the same
+# problem (the default config is it); Euler's error doubling when its steps halve (64 -> 128).
+mapattr() { "$py" -c "import h5py,sys; a=h5py.File(sys.argv[1])['sample'].attrs; print(a['map_error'], a['map_error_se'], a['map_error_max'])" "$1"; }
+mrun() { run -o "$tmp/$1.h5" --set sample.paths=20000 --set sampler.method=$2 --set sampler.grid=$3 --set sampler.steps=$4 && mapattr "$tmp/$1.h5"; }
+if m=$(mrun m3 dpm-solver-3 logsnr-uniform 512) && "$py" -c "import sys; e,se,mx=map(float,sys.argv[1:]); sys.exit(0 if 0<e<1e-6 and 0<se<e and e<=mx else 1)" $m; then
+  ok "map error, dpm-solver-3 512 steps: $m"; else bad "map error dpm-solver-3: $m"; fi
+if m8=$(mrun e8 euler time-uniform 8) && "$py" -c "import sys; e=float(sys.argv[1]); sys.exit(0 if 4.9e-2/1.5<e<4.9e-2*1.5 else 1)" $m8; then
+  ok "map error, euler 8 steps vs the library's 4.9e-2: $m8"; else bad "map error euler 8: $m8"; fi
+if a=$(mrun e64 euler time-uniform 64) && b=$(mrun e128 euler time-uniform 128) &&
+   q=$("$py" -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" ${a%% *} ${b%% *}) &&
+   "$py" -c "import sys; sys.exit(0 if 1.8<=float(sys.argv[1])<=2.2 else 1)" "$q"; then
+  ok "map error, euler 64 -> 128 steps: ratio $q"; else bad "map error euler ratio: $a / $b = ${q:-}"; fi
+if "$py" -c "import h5py,sys; sys.exit(1 if 'map_error' in h5py.File(sys.argv[1])['sample'].attrs else 0)" "$tmp/dn.h5"; then
+  ok "no map error with denoise"; else bad "map error written with denoise"; fi
+
 expect() { # name, regex, args...
   local name=$1 re=$2; shift 2
   rm -f "$tmp/bad.h5"
