@@ -650,8 +650,129 @@ static int ode_after_sampling(sample_run *r, const fpk_schedule *s, fpk_error *e
   return FPK_SUCCESS;
 }
 
+/* The ladder: every rung from the same start points (compute() draws them from the seed), the
+ * finest rung last so that /sample holds it. The error per rung is the exact map error where
+ * there is one (1D pf-ode), else the histogram L1 (with its sampling floor, and KS in 1D). */
 static int ode_compute(sample_run *r, fpk_error *err) {
-  return compute(r, err);
+  ode_ext *o = &r->ode;
+  if (o->nrungs <= 1) return compute(r, err);
+  int rc = FPK_SUCCESS;
+  for (size_t j = 0; j < o->nrungs && !rc; j++) {
+    if (j > 0) {
+      free(r->x), free(r->target), free(r->hist), free(r->density);
+      r->x = r->target = r->hist = r->density = NULL;
+    }
+    r->pp.steps = o->steps[j];
+    if ((rc = compute(r, err))) break;
+    o->rung_nfe[j] = r->nfe;
+    o->rung_err[j] = o->has_map ? o->map_err : r->l1;
+    o->rung_se[j] = o->has_map ? o->map_se : r->floor_l1;
+    o->rung_ks[j] = r->ks;
+  }
+  if (rc) return rc;
+  /* The fitted order of error ∝ NFE^−p: fpk_fit_order (fpkit/fit.h, as fpkit converge) on
+   * h = 1/NFE. Ordinary least squares: the rungs share their start points (and noise), so
+   * their errors are not independent draws and the per-rung standard errors are no weights;
+   * the interval comes from the residuals (Student's t, n − 2 degrees of freedom). The L1
+   * metric measures the sampler's error only above its sampling floor: rungs within 3 floors
+   * of it are left out of the fit. */
+  double h[MAX_RUNGS], e[MAX_RUNGS];
+  size_t nu = 0;
+  for (size_t j = 0; j < o->nrungs; j++) {
+    o->rung_used[j] = o->rung_err[j] > 0 && (o->has_map || o->rung_err[j] > 3 * o->rung_se[j]);
+    if (o->rung_used[j]) h[nu] = 1.0 / (double)o->rung_nfe[j], e[nu] = o->rung_err[j], nu++;
+  }
+  o->fit_ok = 0;
+  o->fit_note[0] = 0;
+  if (nu < 3) {
+    snprintf(o->fit_note, sizeof o->fit_note, "only %zu rung%s enter%s the fit (it needs 3)%s",
+             nu, nu == 1 ? "" : "s", nu == 1 ? "s" : "",
+             o->has_map ? "" : ": the others are within 3 sampling floors of the L1 (add coarser "
+                               "rungs or paths)");
+  } else {
+    fpk_error fe = {0};
+    if (fpk_fit_order(nu, h, e, NULL, 0, 0.95, &o->fit, &fe))
+      snprintf(o->fit_note, sizeof o->fit_note, "no fit: %.200s", fe.msg);
+    else
+      o->fit_ok = 1;
+  }
+  /* NFE to reach target_error: log-log interpolation between the first pair of consecutive
+   * rungs whose errors bracket it. */
+  o->nfe_target = NAN;
+  snprintf(o->target_note, sizeof o->target_note, "target_error %g is not bracketed by the "
+           "rungs' errors (%.3g at NFE %zu ... %.3g at NFE %zu)", o->target_error, o->rung_err[0],
+           o->rung_nfe[0], o->rung_err[o->nrungs - 1], o->rung_nfe[o->nrungs - 1]);
+  for (size_t j = 0; j + 1 < o->nrungs; j++) {
+    const double e0 = o->rung_err[j], e1 = o->rung_err[j + 1], tg = o->target_error;
+    if (e0 >= tg && e1 < tg && e1 > 0) {
+      const double l0 = log((double)o->rung_nfe[j]), l1 = log((double)o->rung_nfe[j + 1]);
+      o->nfe_target = exp(l0 + (log(tg) - log(e0)) * (l1 - l0) / (log(e1) - log(e0)));
+      snprintf(o->target_note, sizeof o->target_note, "interpolated log-log between NFE %zu and "
+               "%zu", o->rung_nfe[j], o->rung_nfe[j + 1]);
+      break;
+    }
+  }
+  return FPK_SUCCESS;
+}
+
+static int ode_write_ladder(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const size_t n = o->nrungs, dn[1] = {n};
+  double st[MAX_RUNGS], nf[MAX_RUNGS], used[MAX_RUNGS];
+  for (size_t j = 0; j < n; j++)
+    st[j] = (double)o->steps[j], nf[j] = (double)o->rung_nfe[j], used[j] = o->rung_used[j];
+  const char *G = "/convergence";
+  int rc = fpk_h5_group(f, G, "the steps ladder: every rung from the same start points; the "
+                              "error against NFE and its fitted order");
+  if (!rc) rc = fpk_h5_index_dim(f, "/convergence/rung", n);
+  if (!rc) rc = fpk_h5_write(f, "/convergence/steps", 1, dn, st, NULL, "steps of the rung");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/nfe", 1, dn, nf, NULL,
+                             "score evaluations per path");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/error", 1, dn, o->rung_err, o->has_map ? "length"
+                                                                                     : NULL,
+                             o->has_map ? "map_error: mean exact endpoint error over the paths"
+                                        : "l1_error of the histogram (cells + outside)");
+  if (!rc && o->has_map)
+    rc = fpk_h5_write(f, "/convergence/error_se", 1, dn, o->rung_se, "length",
+                      "standard error of map_error over the paths");
+  if (!rc && !o->has_map)
+    rc = fpk_h5_write(f, "/convergence/l1_floor", 1, dn, o->rung_se, NULL,
+                      "the L1 an exact sample of that size has on average");
+  if (!rc && r->d == 1 && !o->has_map)
+    rc = fpk_h5_write(f, "/convergence/ks", 1, dn, o->rung_ks, NULL, "KS distance to the exact CDF");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/used", 1, dn, used, NULL,
+                             "1: the rung enters the fit of the order");
+  const char *vars[] = {"steps", "nfe", "error", "error_se", "l1_floor", "ks", "used"};
+  for (size_t q = 0; q < 7 && !rc; q++) {
+    if ((q == 3 && !o->has_map) || (q == 4 && o->has_map) || (q == 5 && (r->d != 1 || o->has_map)))
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/convergence/%s", vars[q]);
+    rc = fpk_h5_attach_scales(f, path, "rung");
+  }
+  const size_t d1[1] = {1};
+  double nt = o->nfe_target;
+  if (!rc) rc = fpk_h5_write_undefined(f, "/convergence/nfe_to_target", 1, d1, &nt, NULL,
+                                       "NFE at which the error reaches target_error (log-log "
+                                       "interpolation between the bracketing rungs)",
+                                       "target_error not bracketed by the rungs");
+  if (!rc) rc = fpk_h5_attr_string(f, "/convergence/nfe_to_target", "note", o->target_note);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "metric", o->has_map ? "map_error" : "l1_error");
+  if (!rc) rc = fpk_h5_attr_double(f, G, "target_error", o->target_error);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "fit_rule", o->has_map
+      ? "error = C NFE^-order, ordinary least squares on log-log over every rung (fpk_fit_order)"
+      : "error = C NFE^-order, ordinary least squares on log-log over the rungs whose l1_error "
+        "exceeds 3 l1_floor (fpk_fit_order)");
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "fit_points", o->fit_ok ? o->fit.npoints : 0);
+  if (!rc && o->fit_ok) {
+    rc = fpk_h5_attr_double(f, G, "order", o->fit.order);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_se", o->fit.se);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_ci_lo", o->fit.ci_lo);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_ci_hi", o->fit.ci_hi);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_level", 0.95);
+  }
+  if (!rc && !o->fit_ok) rc = fpk_h5_attr_string(f, G, "fit_note", o->fit_note);
+  return rc;
 }
 
 static int ode_write(fpk_h5 *f, const sample_run *r) {
@@ -663,11 +784,22 @@ static int ode_write(fpk_h5 *f, const sample_run *r) {
     if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_se", o->map_se);
     if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_max", o->map_max);
   }
+  if (!rc && o->nrungs > 1) rc = ode_write_ladder(f, r);
   return rc;
 }
 
 static void ode_print(const sample_run *r) {
   const ode_ext *o = &r->ode;
+  if (o->nrungs > 1) {
+    printf("ladder      %s per rung:", o->has_map ? "map error" : "L1");
+    for (size_t j = 0; j < o->nrungs; j++)
+      printf(" %.3g (NFE %zu)%s", o->rung_err[j], o->rung_nfe[j], o->rung_used[j] ? "" : "*");
+    if (o->fit_ok)
+      printf("\norder       %.3f [%.3f, %.3f] (95%%), NFE to %g: %.4g\n", o->fit.order,
+             o->fit.ci_lo, o->fit.ci_hi, o->target_error, o->nfe_target);
+    else
+      printf("\norder       none: %s\n", o->fit_note);
+  }
   if (o->has_map)
     printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
            "F_tmax)\n", o->map_err, o->map_se, o->map_max);
