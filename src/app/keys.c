@@ -344,6 +344,7 @@ static const char *const sample_families[] = {"pf-ode", "reverse-sde", NULL};
 static const char *const sample_starts[] = {"exact", "prior", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
+static const char *const sample_fp_solvers[] = {"none", "fv", "spectral", NULL}; /* h14-ode */
 static const fpk_config_key sample_keys[] = {
     KZ("data", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the data"),
     KDL("data", "weights", R, NULL, 16, "0.3 0.7", NULL, "mixture weights (sum 1 within 1e-12)"),
@@ -396,6 +397,15 @@ static const fpk_config_key sample_keys[] = {
     KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,
        "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains); prior: "
        "N(0, b_tmax^2 I)"),
+    /* h14-ode: the reverse-time Fokker-Planck check */
+    KC("fp", "solver", 0, "none", sample_fp_solvers, NULL, NULL,
+       "solve the reverse-time FP equation with the exact score on [grid] from the exact p_tmax "
+       "to t_min and compare with p_tmin: none, fv (finite volumes, TR-BDF2), spectral "
+       "(Fourier ETDRK4 on the box made periodic: even n >= 8)"),
+    KD("fp", "eta", 0, "1", 0, INF, 0, NULL, "fp.solver=fv|spectral",
+       "1: the reverse SDE's FP equation; 0: the PF-ODE continuity equation (any eta >= 0)"),
+    KD("fp", "dt", 0, "0.0005", 0, INF, 1, NULL, "fp.solver=fv|spectral", "FP time step"),
+    /* end h14-ode */
     KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the histogram grid"),
     KL("grid", "n", R, NULL, "200", NULL, "cells per axis"),
     KL("grid", "lo", R, NULL, "-5", NULL, "lower edge per axis"),

@@ -27,9 +27,12 @@
 #include "fpkit/config.h"
 #include "fpkit/diffusion.h"
 #include "fpkit/fit.h"
+#include "fpkit/fv.h"
 #include "fpkit/grid.h"
+#include "fpkit/guard.h"
 #include "fpkit/io.h"
 #include "fpkit/sde.h"
+#include "fpkit/spectral.h"
 
 #define MAX_K 16
 #define MAX_KEEP 1000
@@ -60,10 +63,15 @@ typedef struct ode_ext {
   char fit_note[256];
   double nfe_target;
   char target_note[256];
+  /* [fp]: the reverse-time Fokker–Planck check */
+  size_t fp_solver;
+  double fp_eta, fp_dt, fp_l1, fp_mass, fp_out_tmax, fp_out_tmin, fp_edge;
+  double *fp_density;
 } ode_ext;
 struct sample_run;
 static int ode_read_steps(fpk_config *c, struct sample_run *r, size_t *steps, fpk_error *err);
 static int ode_read_config(fpk_config *c, struct sample_run *r, fpk_error *err);
+static int ode_read_fp(fpk_config *c, struct sample_run *r, fpk_error *err);
 static int ode_keep_start(struct sample_run *r, fpk_error *err);
 static int ode_after_sampling(struct sample_run *r, const fpk_schedule *s, fpk_error *err);
 static int ode_compute(struct sample_run *r, fpk_error *err);
@@ -601,7 +609,7 @@ static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
   /* In 1D the PF-ODE flow map is F_{t_min}⁻¹ ∘ F_{t_max} (docs/diffusion.md, "Exact check: the
    * 1D monotone map"): every path's endpoint error is known exactly. */
   o->has_map = r->d == 1 && r->family == FAMILY_PFODE && !r->pp.denoise;
-  return FPK_SUCCESS;
+  return ode_read_fp(c, r, err);
 }
 
 static int ode_keep_start(sample_run *r, fpk_error *err) {
@@ -653,9 +661,8 @@ static int ode_after_sampling(sample_run *r, const fpk_schedule *s, fpk_error *e
 /* The ladder: every rung from the same start points (compute() draws them from the seed), the
  * finest rung last so that /sample holds it. The error per rung is the exact map error where
  * there is one (1D pf-ode), else the histogram L1 (with its sampling floor, and KS in 1D). */
-static int ode_compute(sample_run *r, fpk_error *err) {
+static int ode_ladder(sample_run *r, fpk_error *err) {
   ode_ext *o = &r->ode;
-  if (o->nrungs <= 1) return compute(r, err);
   int rc = FPK_SUCCESS;
   for (size_t j = 0; j < o->nrungs && !rc; j++) {
     if (j > 0) {
@@ -713,6 +720,171 @@ static int ode_compute(sample_run *r, fpk_error *err) {
     }
   }
   return FPK_SUCCESS;
+}
+
+/* ---- The reverse-time Fokker–Planck check ([fp]) ----------------------------------------------
+ * From the exact p_{t_max} on [grid], solve down to t_min the Fokker–Planck equation of the
+ * reverse-time η-family with the exact score (fpk_reverse_model_alloc: η = 1 the reverse SDE,
+ * η = 0 the PF-ODE continuity equation; docs/diffusion.md, "Exactness checks on the grid"), by
+ * finite volumes (TR-BDF2, the box's reflecting walls) or the Fourier spectral solver (ETDRK4, the
+ * box made periodic), exactly as tests/test_diffusion_fp.c does, and compare the cell
+ * probabilities with the exact p_{t_min}'s (1D: CDF differences; 2D: density × cell volume). */
+static const char *const fp_solvers[] = {"none", "fv", "spectral", NULL};
+enum { FP_NONE, FP_FV, FP_SPECTRAL };
+
+static int ode_read_fp(fpk_config *c, sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc;
+  o->fp_solver = FP_NONE, o->fp_eta = 1, o->fp_dt = 5e-4;
+  if ((rc = fpk_config_choice(c, "fp", "solver", 0, fp_solvers, &o->fp_solver, err))) return rc;
+  if (o->fp_solver == FP_NONE) return FPK_SUCCESS;
+  if ((rc = fpk_config_double(c, "fp", "eta", 0, 0.0, 0, INFINITY, &o->fp_eta, err)) ||
+      (rc = fpk_config_double(c, "fp", "dt", 0, 0.0, 1, INFINITY, &o->fp_dt, err)))
+    return rc;
+  if (o->fp_solver == FP_SPECTRAL)
+    for (size_t a = 0; a < r->grid.dim; a++)
+      if (r->grid.n[a] % 2 || r->grid.n[a] < 8)
+        return fpk_config_invalid(c, "grid", "n", err, "%zu cells on axis %zu: [fp] solver = "
+                                  "spectral needs an even number of cells, at least 8",
+                                  r->grid.n[a], a);
+  return FPK_SUCCESS;
+}
+
+/* Exact cell probabilities of p_t on g (1D: CDF differences; 2D: density at the centres × cell
+ * volume). */
+static int ode_cell_probs(const sample_run *r, const fpk_gmm *m, const fpk_schedule *s, double t,
+                          const fpk_grid *g, double *P, fpk_error *err) {
+  const size_t N = g->size, d = r->d;
+  if (d == 1) {
+    double Flo = cdf1(r, s, t, g->lo[0]);
+    for (size_t i = 0; i < N; i++) {
+      const double Fhi = cdf1(r, s, t, g->lo[0] + (double)(i + 1) * g->h[0]);
+      P[i] = Fhi - Flo;
+      Flo = Fhi;
+    }
+    return FPK_SUCCESS;
+  }
+  double *xc = calloc(d * N, sizeof(double));
+  if (!xc) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < N; i++) {
+    double p[FPK_MAX_DIM] = {0};
+    fpk_grid_point(g, i, p);
+    for (size_t c = 0; c < d; c++) xc[c * N + i] = p[c];
+  }
+  int rc = fpk_gmm_eval(m, s, t, N, xc, P, NULL, NULL, NULL, err);
+  for (size_t i = 0; !rc && i < N; i++) P[i] = exp(P[i]) * g->cell_volume;
+  free(xc);
+  return rc;
+}
+
+static int ode_fp_check(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (o->fp_solver == FP_NONE) return FPK_SUCCESS;
+  const size_t N = r->grid.size, d = r->d;
+  fpk_gmm *m = fpk_gmm_alloc(d, r->K, r->w, r->mu, r->S, err);
+  fpk_schedule *s = m ? fpk_schedule_alloc(r->stype, &r->sp, err) : NULL;
+  if (!s) {
+    fpk_gmm_free(m);
+    return err->status;
+  }
+  fpk_gmm_score_ctx ctx = {m, s};
+  fpk_reverse_model *rm = fpk_reverse_model_alloc(s, d, o->fp_eta, fpk_gmm_score_fn, &ctx, err);
+  fpk_grid g = r->grid;
+  fpk_fv *fv = NULL;
+  fpk_spectral *sp = NULL;
+  double *P0 = malloc(N * sizeof(double)), *P1 = malloc(N * sizeof(double));
+  o->fp_density = malloc(N * sizeof(double));
+  int rc = rm ? FPK_SUCCESS : err->status;
+  if (!rc && (!P0 || !P1 || !o->fp_density))
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for the [fp] grid");
+  if (!rc && o->fp_solver == FP_SPECTRAL) {
+    fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC, FPK_BC_PERIODIC};
+    rc = fpk_grid_init(&g, d, r->grid.n, r->grid.lo, r->grid.hi, bc, err);
+  }
+  const double T = fpk_schedule_T(s), tau0 = T - r->pp.t_max, tau1 = T - r->pp.t_min;
+  if (!rc) rc = ode_cell_probs(r, m, s, r->pp.t_max, &g, P0, err);
+  if (!rc) rc = ode_cell_probs(r, m, s, r->pp.t_min, &g, P1, err);
+  double m0 = 0, m1 = 0;
+  for (size_t i = 0; !rc && i < N; i++) m0 += P0[i], m1 += P1[i];
+  o->fp_out_tmax = 1 - m0, o->fp_out_tmin = 1 - m1;
+  for (size_t i = 0; !rc && i < N; i++) P0[i] /= g.cell_volume; /* cell averages */
+  const double *p = NULL;
+  if (!rc && o->fp_solver == FP_FV) {
+    fv = fpk_fv_alloc(&g, fpk_reverse_model_get(rm), fpk_fv_tr_bdf2, o->fp_dt, err);
+    if (!fv) rc = err->status;
+    if (!rc && (fpk_fv_set_density(fv, tau0, P0) || fpk_fv_evolve(fv, tau1)))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp] fv: %s", fpk_fv_errmsg(fv));
+    if (!rc) p = fpk_fv_density(fv);
+  } else if (!rc) {
+    fpk_spectral_options so;
+    fpk_spectral_options_default(&so);
+    so.planner = FPK_FFT_ESTIMATE; /* deterministic plans: the same bits on every run */
+    sp = fpk_spectral_alloc(&g, fpk_reverse_model_get(rm), fpk_spectral_etdrk4, o->fp_dt, &so,
+                            err);
+    if (!sp) rc = err->status;
+    if (!rc && (fpk_spectral_set_density(sp, tau0, P0) || fpk_spectral_evolve(sp, tau1)))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp] spectral: %s", fpk_spectral_errmsg(sp));
+    if (!rc) p = fpk_spectral_density(sp), o->fp_edge = fpk_spectral_edge_density(sp);
+  }
+  if (!rc) {
+    /* finite and nonnegative within the guard's tolerance, as fpkit run checks its output */
+    fpk_density_guard gd;
+    fpk_density_guard_init(&gd);
+    gd.mass = m0;
+    rc = fpk_guard_density(&g, p, &gd, o->fp_solver == FP_FV ? "[fp] fv" : "[fp] spectral",
+                           r->pp.t_min, err);
+  }
+  if (!rc) {
+    double l1 = 0, mass = 0;
+    for (size_t i = 0; i < N; i++) {
+      o->fp_density[i] = p[i];
+      l1 += fabs(p[i] * g.cell_volume - P1[i]);
+      mass += p[i] * g.cell_volume;
+    }
+    o->fp_l1 = l1, o->fp_mass = mass;
+    if (!isfinite(l1) || !isfinite(mass))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp]: non-finite L1 %g or mass %g", l1, mass);
+  }
+  fpk_fv_free(fv);
+  fpk_spectral_free(sp);
+  fpk_reverse_model_free(rm);
+  free(P0), free(P1);
+  fpk_schedule_free(s);
+  fpk_gmm_free(m);
+  return rc;
+}
+
+static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const size_t d = r->d;
+  size_t gdims[2];
+  for (size_t a = 0; a < d; a++) gdims[a] = r->grid.n[d - 1 - a];
+  const char *G = "/fp";
+  int rc = fpk_h5_group(f, G, "the reverse-time Fokker-Planck equation with the exact score, "
+                              "solved on [grid] from the exact p_{t_max} down to t_min");
+  if (!rc) rc = fpk_h5_write(f, "/fp/density", d, gdims, o->fp_density, "1/length^dim",
+                             "the solution at t_min (cell averages)");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/fp/density", d == 1 ? "x" : "y x");
+  if (!rc) rc = fpk_h5_attr_string(f, G, "solver", fp_solvers[o->fp_solver]);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "scheme", o->fp_solver == FP_FV
+                                                       ? "finite volumes, TR-BDF2, reflecting walls"
+                                                       : "Fourier spectral, ETDRK4, periodic box");
+  if (!rc) rc = fpk_h5_attr_double(f, G, "eta", o->fp_eta);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "dt", o->fp_dt);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "t_from", r->pp.t_max);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "t_to", r->pp.t_min);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "l1_to_exact", o->fp_l1);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "mass", o->fp_mass);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmax", o->fp_out_tmax);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmin", o->fp_out_tmin);
+  if (!rc && o->fp_solver == FP_SPECTRAL) rc = fpk_h5_attr_double(f, G, "edge_density", o->fp_edge);
+  return rc;
+}
+
+static int ode_compute(sample_run *r, fpk_error *err) {
+  int rc = r->ode.nrungs > 1 ? ode_ladder(r, err) : compute(r, err);
+  if (!rc) rc = ode_fp_check(r, err);
+  return rc;
 }
 
 static int ode_write_ladder(fpk_h5 *f, const sample_run *r) {
@@ -785,6 +957,7 @@ static int ode_write(fpk_h5 *f, const sample_run *r) {
     if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_max", o->map_max);
   }
   if (!rc && o->nrungs > 1) rc = ode_write_ladder(f, r);
+  if (!rc && o->fp_solver != FP_NONE) rc = ode_write_fp(f, r);
   return rc;
 }
 
@@ -800,14 +973,17 @@ static void ode_print(const sample_run *r) {
     else
       printf("\norder       none: %s\n", o->fit_note);
   }
+  if (o->fp_solver != FP_NONE)
+    printf("fp check    %s, eta %g, dt %g: L1 to the exact p_tmin %.3g, mass %.12g\n",
+           fp_solvers[o->fp_solver], o->fp_eta, o->fp_dt, o->fp_l1, o->fp_mass);
   if (o->has_map)
     printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
            "F_tmax)\n", o->map_err, o->map_se, o->map_max);
 }
 
 static void ode_release(sample_run *r) {
-  free(r->ode.x0);
-  r->ode.x0 = NULL;
+  free(r->ode.x0), free(r->ode.fp_density);
+  r->ode.x0 = NULL, r->ode.fp_density = NULL;
 }
 /* ==== end of h14-ode =========================================================================== */
 

@@ -78,6 +78,33 @@ if a=$(mrun e64 euler time-uniform 64) && b=$(mrun e128 euler time-uniform 128) 
 if "$py" -c "import h5py,sys; sys.exit(1 if 'map_error' in h5py.File(sys.argv[1])['sample'].attrs else 0)" "$tmp/dn.h5"; then
   ok "no map error with denoise"; else bad "map error written with denoise"; fi
 
+# h14-ode: the reverse-time Fokker-Planck check ([fp]) with the exact score from the exact p_tmax
+# (docs/diffusion.md, "Exactness checks on the grid"): the spectral solver on the periodic-enough
+# box [-10, 10] (p below 1e-20 at its ends), 256 cells, ETDRK4 dt 2.5e-4, reproduces p_tmin to
+# <= 1e-8 L1 (the issue's number) for the reverse SDE (eta = 1) and the PF-ODE continuity
+# equation (eta = 0); finite volumes converge at order 2 in h (200 -> 400 cells of [-8, 8]).
+fpattr() { "$py" -c "
+import h5py, sys, numpy as np
+f = h5py.File(sys.argv[1]); a = f['fp'].attrs; p = f['fp/density'][()]
+assert p.shape == f['target/p'].shape and np.isfinite(p).all() and p.min() >= -1e-6 * p.max()
+assert abs(a['mass'] - 1) < 1e-6, a['mass']
+print(a['l1_to_exact'])" "$1"; }
+fprun() { local o=$1; shift; run -o "$tmp/$o.h5" --set sample.paths=1000 "$@" && fpattr "$tmp/$o.h5"; }
+sp=(--set fp.solver=spectral --set grid.lo=-10 --set grid.hi=10 --set grid.n=256 --set fp.dt=2.5e-4)
+for eta in 1 0; do
+  if l=$(fprun fps$eta "${sp[@]}" --set fp.eta=$eta) && "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-8 else 1)" "$l"; then
+    ok "fp spectral eta = $eta: L1 to p_tmin $l"; else bad "fp spectral eta = $eta: L1 ${l:-}"; fi
+done
+if "$fpkit" rerun "$tmp/fps1.h5" -o "$tmp/fpsr.h5" --threads 2 --quiet; then
+  ok "fp spectral rerun with 2 threads: identical"; else bad "fp spectral rerun differs"; fi
+fv=(--set fp.solver=fv --set grid.lo=-8 --set grid.hi=8 --set fp.dt=2e-4)
+if a=$(fprun fv200 "${fv[@]}" --set grid.n=200) && b=$(fprun fv400 "${fv[@]}" --set grid.n=400) &&
+   q=$("$py" -c "import sys, math; print(math.log2(float(sys.argv[1]) / float(sys.argv[2])))" "$a" "$b") &&
+   "$py" -c "import sys; sys.exit(0 if 1.8 <= float(sys.argv[1]) <= 2.2 else 1)" "$q"; then
+  ok "fp fv eta = 1: L1 $a (200 cells), $b (400), order $q"; else bad "fp fv: $a, $b, order ${q:-}"; fi
+if "$py" -c "import h5py,sys; sys.exit(1 if 'fp' in h5py.File(sys.argv[1]) else 0)" "$tmp/d3.h5"; then
+  ok "no /fp without [fp] solver"; else bad "/fp written without [fp] solver"; fi
+
 expect() { # name, regex, args...
   local name=$1 re=$2; shift 2
   rm -f "$tmp/bad.h5"
@@ -99,5 +126,10 @@ expect "unknown method" "\[sampler\] method = 'rk4': expected one of" --set samp
 expect "family mismatch" "\[sampler\] method = 'euler': euler is not a sampler of family = reverse-sde" --set sampler.family=reverse-sde --set sampler.method=euler
 expect "grid with reverse-sde" "unknown key 'grid' = 'edm' in \[sampler\]" --set sampler.family=reverse-sde --set sampler.grid=edm
 expect "grid dim" "\[grid\] dim = '2'.*the grid is 2D and the data 1D" --set grid.dim=2 --set "grid.n=10 10" --set "grid.lo=-5 -5" --set "grid.hi=5 5"
+expect "fp spectral odd n" "\[grid\] n = '201'.*spectral needs an even number" --set fp.solver=spectral --set grid.n=201
+expect "fp eta < 0" "\[fp\] eta = '-1'" --set fp.solver=fv --set fp.eta=-1
+expect "fp dt = 0" "\[fp\] dt = '0'" --set fp.solver=fv --set fp.dt=0
+expect "fp eta without a solver" "unknown key 'eta' = '0' in \[fp\]" --set fp.eta=0
+expect "fp unknown solver" "\[fp\] solver = 'fd'" --set fp.solver=fd
 echo "sample_run: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
