@@ -345,6 +345,7 @@ static const char *const sample_starts[] = {"exact", "prior", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
 static const char *const sample_fp_solvers[] = {"none", "fv", "spectral", NULL}; /* h14-ode */
+static const char *const sample_score_models[] = {"exact", "dsm", NULL};   /* h14-ode */
 static const fpk_config_key sample_keys[] = {
     KZ("data", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the data"),
     KDL("data", "weights", R, NULL, 16, "0.3 0.7", NULL, "mixture weights (sum 1 within 1e-12)"),
@@ -405,6 +406,20 @@ static const fpk_config_key sample_keys[] = {
     KD("fp", "eta", 0, "1", 0, INF, 0, NULL, "fp.solver=fv|spectral",
        "1: the reverse SDE's FP equation; 0: the PF-ODE continuity equation (any eta >= 0)"),
     KD("fp", "dt", 0, "0.0005", 0, INF, 1, NULL, "fp.solver=fv|spectral", "FP time step"),
+    KC("score", "model", 0, "exact", sample_score_models, NULL, NULL,
+       "exact: the mixture's score; dsm: a score fitted by denoising score matching (random "
+       "Fourier features, ridge least squares) at levels log-spaced over [t_min, t_max]"),
+    KZ("score", "levels", 0, "12", 1, 1000, NULL, "score.model=dsm", "noise levels of the fit"),
+    KZ("score", "features", 0, "200", 1, 100000, NULL, "score.model=dsm",
+       "random Fourier features M"),
+    KD("score", "lengthscale", 0, "0.25", 0, INF, 1, NULL, "score.model=dsm",
+       "feature length scale in the standardised variable"),
+    KD("score", "ridge", 0, "1e-06", 0, INF, 0, NULL, "score.model=dsm", "ridge lambda >= 0"),
+    KZ("score", "samples", 0, "50000", 1, 100000000, NULL, "score.model=dsm",
+       "training samples per level (>= 1 + dim + features)"),
+    KZ("score", "valid", 0, "20000", 2, 100000000, NULL, "score.model=dsm",
+       "held-out samples per level"),
+    KU("score", "seed", 0, "1", NULL, "score.model=dsm", "Philox seed of the fit"),
     /* end h14-ode */
     KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the histogram grid"),
     KL("grid", "n", R, NULL, "200", NULL, "cells per axis"),
