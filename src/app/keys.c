@@ -344,6 +344,8 @@ static const char *const sample_families[] = {"pf-ode", "reverse-sde", NULL};
 static const char *const sample_starts[] = {"exact", "prior", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
+static const char *const sample_fp_solvers[] = {"none", "fv", "spectral", NULL}; /* h14-ode */
+static const char *const sample_score_models[] = {"exact", "dsm", NULL};   /* h14-ode */
 static const fpk_config_key sample_keys[] = {
     KZ("data", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the data"),
     KDL("data", "weights", R, NULL, 16, "0.3 0.7", NULL, "mixture weights (sum 1 within 1e-12)"),
@@ -378,7 +380,11 @@ static const fpk_config_key sample_keys[] = {
        "Langevin corrector steps per step"),
     KB("sampler", "exact_transitions", 0, "true", "sampler.method=ancestral",
        "sample the exact reverse transitions of the mixture (false: Ho et al.'s Gaussian step)"),
-    KZ("sampler", "steps", 0, "20", 1, 1000000, NULL, NULL, "steps from t_max to t_min"),
+    KDL("sampler", "steps", 0, "20", 32, NULL, NULL,
+        "steps from t_max to t_min (1 to 1e6); an increasing list (8 16 32 ...) runs a ladder "
+        "from the same start points and writes /convergence"),
+    KD("sampler", "target_error", 0, "0.001", 0, INF, 1, NULL, NULL,
+       "ladder only: the error whose NFE /convergence nfe_to_target interpolates"),
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
     KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,
        "start time, <= T"),
@@ -392,6 +398,29 @@ static const fpk_config_key sample_keys[] = {
     KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,
        "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains); prior: "
        "N(0, b_tmax^2 I)"),
+    /* h14-ode: the reverse-time Fokker-Planck check */
+    KC("fp", "solver", 0, "none", sample_fp_solvers, NULL, NULL,
+       "solve the reverse-time FP equation with the exact score on [grid] from the exact p_tmax "
+       "to t_min and compare with p_tmin: none, fv (finite volumes, TR-BDF2), spectral "
+       "(Fourier ETDRK4 on the box made periodic: even n >= 8)"),
+    KD("fp", "eta", 0, "1", 0, INF, 0, NULL, "fp.solver=fv|spectral",
+       "1: the reverse SDE's FP equation; 0: the PF-ODE continuity equation (any eta >= 0)"),
+    KD("fp", "dt", 0, "0.0005", 0, INF, 1, NULL, "fp.solver=fv|spectral", "FP time step"),
+    KC("score", "model", 0, "exact", sample_score_models, NULL, NULL,
+       "exact: the mixture's score; dsm: a score fitted by denoising score matching (random "
+       "Fourier features, ridge least squares) at levels log-spaced over [t_min, t_max]"),
+    KZ("score", "levels", 0, "12", 1, 1000, NULL, "score.model=dsm", "noise levels of the fit"),
+    KZ("score", "features", 0, "200", 1, 100000, NULL, "score.model=dsm",
+       "random Fourier features M"),
+    KD("score", "lengthscale", 0, "0.25", 0, INF, 1, NULL, "score.model=dsm",
+       "feature length scale in the standardised variable"),
+    KD("score", "ridge", 0, "1e-06", 0, INF, 0, NULL, "score.model=dsm", "ridge lambda >= 0"),
+    KZ("score", "samples", 0, "50000", 1, 100000000, NULL, "score.model=dsm",
+       "training samples per level (>= 1 + dim + features)"),
+    KZ("score", "valid", 0, "20000", 2, 100000000, NULL, "score.model=dsm",
+       "held-out samples per level"),
+    KU("score", "seed", 0, "1", NULL, "score.model=dsm", "Philox seed of the fit"),
+    /* end h14-ode */
     KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the histogram grid"),
     KL("grid", "n", R, NULL, "200", NULL, "cells per axis"),
     KL("grid", "lo", R, NULL, "-5", NULL, "lower edge per axis"),

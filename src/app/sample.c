@@ -26,9 +26,13 @@
 
 #include "fpkit/config.h"
 #include "fpkit/diffusion.h"
+#include "fpkit/fit.h"
+#include "fpkit/fv.h"
 #include "fpkit/grid.h"
+#include "fpkit/guard.h"
 #include "fpkit/io.h"
 #include "fpkit/sde.h"
+#include "fpkit/spectral.h"
 
 #define MAX_K 16
 #define MAX_KEEP 1000
@@ -38,6 +42,50 @@ enum { FAMILY_PFODE, FAMILY_REVSDE };
 /* The reverse-SDE noise comes from Philox seed + this (the start points use seed's paths). */
 #define SDE_SEED_OFFSET 0x9E3779B97F4A7C15ULL
 static const char *const starts[] = {"exact", "prior", NULL};
+
+/* ---- h14-ode: the exact 1D map error, the steps ladder (/convergence), the reverse-time FP check
+ * (/fp) and the DSM score (/dsm); definitions at the end of the file ---------------------------- */
+#define MAX_RUNGS 32
+typedef struct ode_ext {
+  /* [sampler] steps as a list: a ladder of rungs from the same start points */
+  size_t nrungs, steps[MAX_RUNGS];
+  double target_error;
+  /* the exact map error (1D, pf-ode, no denoise): e_i = |X_i − F_{t_min}⁻¹(F_{t_max}(x_{t_max,i}))| */
+  int has_map;
+  double *x0; /* the start points x_{t_max} */
+  double map_err, map_se, map_max;
+  /* per rung */
+  size_t rung_nfe[MAX_RUNGS];
+  double rung_err[MAX_RUNGS], rung_se[MAX_RUNGS], rung_ks[MAX_RUNGS];
+  int rung_used[MAX_RUNGS];
+  fpk_order_fit fit;
+  int fit_ok;
+  char fit_note[256];
+  double nfe_target;
+  char target_note[256];
+  /* [fp]: the reverse-time Fokker–Planck check */
+  size_t fp_solver;
+  double fp_eta, fp_dt, fp_l1, fp_mass, fp_out_tmax, fp_out_tmin, fp_edge;
+  double *fp_density;
+  /* [score] model = dsm */
+  size_t score_model, dsm_levels;
+  fpk_dsm_params dsm_p;
+  fpk_dsm *dsm;
+  double *dsm_jstar;
+  fpk_girsanov_bound girsanov;
+} ode_ext;
+struct sample_run;
+static int ode_read_steps(fpk_config *c, struct sample_run *r, size_t *steps, fpk_error *err);
+static int ode_read_config(fpk_config *c, struct sample_run *r, fpk_error *err);
+static int ode_read_fp(fpk_config *c, struct sample_run *r, fpk_error *err);
+static int ode_read_score(fpk_config *c, struct sample_run *r, fpk_error *err);
+static void ode_score(const struct sample_run *r, fpk_score_fn *fn, void **user);
+static int ode_keep_start(struct sample_run *r, fpk_error *err);
+static int ode_after_sampling(struct sample_run *r, const fpk_schedule *s, fpk_error *err);
+static int ode_compute(struct sample_run *r, fpk_error *err);
+static int ode_write(fpk_h5 *f, const struct sample_run *r);
+static void ode_print(const struct sample_run *r);
+static void ode_release(struct sample_run *r);
 
 typedef struct sample_run {
   fpk_config *cfg;
@@ -56,6 +104,7 @@ typedef struct sample_run {
   size_t start, npaths, keep;
   uint64_t seed;
   const char *output;
+  ode_ext ode; /* h14-ode */
   /* results */
   double *x;               /* [d][n] final points */
   double *target, *hist;   /* [N] cell probabilities */
@@ -205,7 +254,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   const double T = r->sp.T;
   /* vp-cosine's β is infinite at T: start just below it */
   p->t_max = !strcmp(r->stype->name, "vp-cosine") ? T * (1 - 1e-3) : T;
-  if ((rc = fpk_config_size(c, "sampler", "steps", 0, 1, 1000000, &steps, err)) ||
+  if ((rc = ode_read_steps(c, r, &steps, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_min", 0, -INFINITY, 0, INFINITY, &p->t_min, err)) ||
       (rc = fpk_config_double(c, "sampler", "t_max", 0, -INFINITY, 0, INFINITY, &p->t_max, err)) ||
       (rc = fpk_config_bool(c, "sampler", "denoise", 0, &denoise, err)))
@@ -292,6 +341,7 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sample_run *r,
   r->output = dflt;
   if ((rc = fpk_config_string(c, "output", "file", 0, &r->output, err))) return rc;
   if (opt->output) r->output = opt->output;
+  if ((rc = ode_read_config(c, r, err))) return rc;
   return fpk_config_check_unused(c, err);
 }
 
@@ -338,9 +388,13 @@ static int compute(sample_run *r, fpk_error *err) {
     for (size_t c = 0; c < d; c++)
       r->x[c * n + i] = r->start == 0 ? a * r->x[c * n + i] + b * z[c] : b * z[c];
   }
+  if ((rc = ode_keep_start(r, err))) goto done;
   fpk_gmm_score_ctx ctx = {m, s};
+  fpk_score_fn score_fn = fpk_gmm_score_fn; /* h14-ode: or the DSM fit */
+  void *score_user = &ctx;
+  ode_score(r, &score_fn, &score_user);
   if (r->family == FAMILY_PFODE) {
-    if ((rc = fpk_pfode_sample(&r->pp, s, fpk_gmm_score_fn, &ctx, n, r->x, &r->nfe, err)))
+    if ((rc = fpk_pfode_sample(&r->pp, s, score_fn, score_user, n, r->x, &r->nfe, err)))
       goto done;
   } else {
     fpk_revsde_params q;
@@ -354,9 +408,10 @@ static int compute(sample_run *r, fpk_error *err) {
     q.seed = r->seed + SDE_SEED_OFFSET;
     fpk_ddpm_mixture mix = {d, r->K, r->w, r->mu, r->S};
     q.exact = r->exact_transitions ? &mix : NULL;
-    if ((rc = fpk_revsde_sample(r->sde, s, fpk_gmm_score_fn, &ctx, &q, d, n, r->x, &r->nfe, err)))
+    if ((rc = fpk_revsde_sample(r->sde, s, score_fn, score_user, &q, d, n, r->x, &r->nfe, err)))
       goto done;
   }
+  if ((rc = ode_after_sampling(r, s, err))) goto done;
   /* the target: p_{t_min}, or the data law after the final denoising step */
   r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
   for (size_t i = 0; i < N; i++) {
@@ -526,11 +581,617 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_double(f, S, "outside", r->outside);
   if (!rc && d == 1) rc = fpk_h5_attr_double(f, S, "ks", r->ks);
   if (!rc) rc = fpk_h5_attr_double(f, S, "wall_seconds", r->wall);
+  if (!rc) rc = ode_write(f, r);
   return rc;
 }
 
+/* ==== h14-ode: the exact 1D map error, the steps ladder, ... ================================== */
+
+/* [sampler] steps: one number (as before) or an increasing list of rungs, each run from the same
+ * start points (the same seed). *steps gets the finest (last) rung, the one /sample holds. */
+static int ode_read_steps(fpk_config *c, sample_run *r, size_t *steps, fpk_error *err) {
+  double v[MAX_RUNGS];
+  size_t n = 1; /* absent: the one default rung */
+  v[0] = (double)*steps;
+  int rc;
+  if ((rc = fpk_config_double_list(c, "sampler", "steps", 0, MAX_RUNGS, v, &n, err))) return rc;
+  for (size_t j = 0; j < n; j++) {
+    if (!(v[j] >= 1 && v[j] <= 1e6 && v[j] == floor(v[j])))
+      return fpk_config_invalid(c, "sampler", "steps", err, "entry %zu = %g: steps must be whole "
+                                "numbers from 1 to 1000000", j + 1, v[j]);
+    if (j > 0 && !(v[j] > v[j - 1]))
+      return fpk_config_invalid(c, "sampler", "steps", err, "entry %zu = %g after %g: a ladder of "
+                                "steps must be strictly increasing (coarse to fine)", j + 1, v[j],
+                                v[j - 1]);
+    r->ode.steps[j] = (size_t)v[j];
+  }
+  r->ode.nrungs = n;
+  *steps = r->ode.steps[n - 1];
+  return FPK_SUCCESS;
+}
+
+static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc;
+  o->target_error = 1e-3;
+  if ((rc = fpk_config_double(c, "sampler", "target_error", 0, 0.0, 1, INFINITY, &o->target_error,
+                              err)))
+    return rc;
+  /* In 1D the PF-ODE flow map is F_{t_min}⁻¹ ∘ F_{t_max} (docs/diffusion.md, "Exact check: the
+   * 1D monotone map"): every path's endpoint error is known exactly. */
+  o->has_map = r->d == 1 && r->family == FAMILY_PFODE && !r->pp.denoise;
+  if ((rc = ode_read_score(c, r, err))) return rc;
+  return ode_read_fp(c, r, err);
+}
+
+static int ode_keep_start(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (!o->has_map) return FPK_SUCCESS;
+  free(o->x0);
+  o->x0 = malloc(r->npaths * sizeof(double));
+  if (!o->x0) return fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", r->npaths);
+  memcpy(o->x0, r->x, r->npaths * sizeof(double));
+  return FPK_SUCCESS;
+}
+
+/* e_i = |X_i − F_{t_min}⁻¹(F_{t_max}(x_{t_max,i}))| by fpk_gmm1d_pf_map (safeguarded Newton on
+ * log F or log(1 − F), fpcheck.c); its mean, the standard error of the mean over the paths and
+ * the largest. Summed in path order: the same for any thread count. */
+static int ode_after_sampling(sample_run *r, const fpk_schedule *s, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (!o->has_map) return FPK_SUCCESS;
+  const size_t n = r->npaths;
+  double *map = malloc(n * sizeof(double));
+  if (!map) return fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
+  int rc = fpk_gmm1d_pf_map(r->K, r->w, r->mu, r->S, s, r->pp.t_max, r->pp.t_min, n, o->x0, map,
+                            err);
+  if (rc) {
+    free(map);
+    return rc;
+  }
+  double sum = 0, mx = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double e = fabs(r->x[i] - map[i]);
+    sum += e;
+    if (e > mx) mx = e;
+  }
+  const double mean = sum / (double)n;
+  double v = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double dv = fabs(r->x[i] - map[i]) - mean;
+    v += dv * dv;
+  }
+  o->map_err = mean;
+  o->map_se = n > 1 ? sqrt(v / (double)(n - 1) / (double)n) : 0;
+  o->map_max = mx;
+  free(map);
+  if (!isfinite(o->map_err) || !isfinite(o->map_max))
+    return fpk_error_set(err, FPK_ENUMERIC, "sample: non-finite map error %g", o->map_err);
+  return FPK_SUCCESS;
+}
+
+/* The ladder: every rung from the same start points (compute() draws them from the seed), the
+ * finest rung last so that /sample holds it. The error per rung is the exact map error where
+ * there is one (1D pf-ode), else the histogram L1 (with its sampling floor, and KS in 1D). */
+static int ode_ladder(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc = FPK_SUCCESS;
+  for (size_t j = 0; j < o->nrungs && !rc; j++) {
+    if (j > 0) {
+      free(r->x), free(r->target), free(r->hist), free(r->density);
+      r->x = r->target = r->hist = r->density = NULL;
+    }
+    r->pp.steps = o->steps[j];
+    if ((rc = compute(r, err))) break;
+    o->rung_nfe[j] = r->nfe;
+    o->rung_err[j] = o->has_map ? o->map_err : r->l1;
+    o->rung_se[j] = o->has_map ? o->map_se : r->floor_l1;
+    o->rung_ks[j] = r->ks;
+  }
+  if (rc) return rc;
+  /* The fitted order of error ∝ NFE^−p: fpk_fit_order (fpkit/fit.h, as fpkit converge) on
+   * h = 1/NFE. Ordinary least squares: the rungs share their start points (and noise), so
+   * their errors are not independent draws and the per-rung standard errors are no weights;
+   * the interval comes from the residuals (Student's t, n − 2 degrees of freedom). The L1
+   * metric measures the sampler's error only above its sampling floor: rungs within 3 floors
+   * of it are left out of the fit. */
+  double h[MAX_RUNGS], e[MAX_RUNGS];
+  size_t nu = 0;
+  for (size_t j = 0; j < o->nrungs; j++) {
+    o->rung_used[j] = o->rung_err[j] > 0 && (o->has_map || o->rung_err[j] > 3 * o->rung_se[j]);
+    if (o->rung_used[j]) h[nu] = 1.0 / (double)o->rung_nfe[j], e[nu] = o->rung_err[j], nu++;
+  }
+  o->fit_ok = 0;
+  o->fit_note[0] = 0;
+  if (nu < 3) {
+    snprintf(o->fit_note, sizeof o->fit_note, "only %zu rung%s enter%s the fit (it needs 3)%s",
+             nu, nu == 1 ? "" : "s", nu == 1 ? "s" : "",
+             o->has_map ? "" : ": the others are within 3 sampling floors of the L1 (add coarser "
+                               "rungs or paths)");
+  } else {
+    fpk_error fe = {0};
+    if (fpk_fit_order(nu, h, e, NULL, 0, 0.95, &o->fit, &fe))
+      snprintf(o->fit_note, sizeof o->fit_note, "no fit: %.200s", fe.msg);
+    else
+      o->fit_ok = 1;
+  }
+  /* NFE to reach target_error: log-log interpolation between the first pair of consecutive
+   * rungs whose errors bracket it. */
+  o->nfe_target = NAN;
+  snprintf(o->target_note, sizeof o->target_note, "target_error %g is not bracketed by the "
+           "rungs' errors (%.3g at NFE %zu ... %.3g at NFE %zu)", o->target_error, o->rung_err[0],
+           o->rung_nfe[0], o->rung_err[o->nrungs - 1], o->rung_nfe[o->nrungs - 1]);
+  for (size_t j = 0; j + 1 < o->nrungs; j++) {
+    const double e0 = o->rung_err[j], e1 = o->rung_err[j + 1], tg = o->target_error;
+    if (e0 >= tg && e1 < tg && e1 > 0) {
+      const double l0 = log((double)o->rung_nfe[j]), l1 = log((double)o->rung_nfe[j + 1]);
+      o->nfe_target = exp(l0 + (log(tg) - log(e0)) * (l1 - l0) / (log(e1) - log(e0)));
+      snprintf(o->target_note, sizeof o->target_note, "interpolated log-log between NFE %zu and "
+               "%zu", o->rung_nfe[j], o->rung_nfe[j + 1]);
+      break;
+    }
+  }
+  return FPK_SUCCESS;
+}
+
+/* ---- The reverse-time Fokker–Planck check ([fp]) ----------------------------------------------
+ * From the exact p_{t_max} on [grid], solve down to t_min the Fokker–Planck equation of the
+ * reverse-time η-family with the exact score (fpk_reverse_model_alloc: η = 1 the reverse SDE,
+ * η = 0 the PF-ODE continuity equation; docs/diffusion.md, "Exactness checks on the grid"), by
+ * finite volumes (TR-BDF2, the box's reflecting walls) or the Fourier spectral solver (ETDRK4, the
+ * box made periodic), exactly as tests/test_diffusion_fp.c does, and compare the cell
+ * probabilities with the exact p_{t_min}'s (1D: CDF differences; 2D: density × cell volume). */
+static const char *const fp_solvers[] = {"none", "fv", "spectral", NULL};
+enum { FP_NONE, FP_FV, FP_SPECTRAL };
+
+static int ode_read_fp(fpk_config *c, sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc;
+  o->fp_solver = FP_NONE, o->fp_eta = 1, o->fp_dt = 5e-4;
+  if ((rc = fpk_config_choice(c, "fp", "solver", 0, fp_solvers, &o->fp_solver, err))) return rc;
+  if (o->fp_solver == FP_NONE) return FPK_SUCCESS;
+  if ((rc = fpk_config_double(c, "fp", "eta", 0, 0.0, 0, INFINITY, &o->fp_eta, err)) ||
+      (rc = fpk_config_double(c, "fp", "dt", 0, 0.0, 1, INFINITY, &o->fp_dt, err)))
+    return rc;
+  if (o->fp_solver == FP_SPECTRAL)
+    for (size_t a = 0; a < r->grid.dim; a++)
+      if (r->grid.n[a] % 2 || r->grid.n[a] < 8)
+        return fpk_config_invalid(c, "grid", "n", err, "%zu cells on axis %zu: [fp] solver = "
+                                  "spectral needs an even number of cells, at least 8",
+                                  r->grid.n[a], a);
+  return FPK_SUCCESS;
+}
+
+/* Exact cell probabilities of p_t on g (1D: CDF differences; 2D: density at the centres × cell
+ * volume). */
+static int ode_cell_probs(const sample_run *r, const fpk_gmm *m, const fpk_schedule *s, double t,
+                          const fpk_grid *g, double *P, fpk_error *err) {
+  const size_t N = g->size, d = r->d;
+  if (d == 1) {
+    double Flo = cdf1(r, s, t, g->lo[0]);
+    for (size_t i = 0; i < N; i++) {
+      const double Fhi = cdf1(r, s, t, g->lo[0] + (double)(i + 1) * g->h[0]);
+      P[i] = Fhi - Flo;
+      Flo = Fhi;
+    }
+    return FPK_SUCCESS;
+  }
+  double *xc = calloc(d * N, sizeof(double));
+  if (!xc) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  for (size_t i = 0; i < N; i++) {
+    double p[FPK_MAX_DIM] = {0};
+    fpk_grid_point(g, i, p);
+    for (size_t c = 0; c < d; c++) xc[c * N + i] = p[c];
+  }
+  int rc = fpk_gmm_eval(m, s, t, N, xc, P, NULL, NULL, NULL, err);
+  for (size_t i = 0; !rc && i < N; i++) P[i] = exp(P[i]) * g->cell_volume;
+  free(xc);
+  return rc;
+}
+
+static int ode_fp_check(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (o->fp_solver == FP_NONE) return FPK_SUCCESS;
+  const size_t N = r->grid.size, d = r->d;
+  fpk_gmm *m = fpk_gmm_alloc(d, r->K, r->w, r->mu, r->S, err);
+  fpk_schedule *s = m ? fpk_schedule_alloc(r->stype, &r->sp, err) : NULL;
+  if (!s) {
+    fpk_gmm_free(m);
+    return err->status;
+  }
+  fpk_gmm_score_ctx ctx = {m, s};
+  fpk_reverse_model *rm = fpk_reverse_model_alloc(s, d, o->fp_eta, fpk_gmm_score_fn, &ctx, err);
+  fpk_grid g = r->grid;
+  fpk_fv *fv = NULL;
+  fpk_spectral *sp = NULL;
+  double *P0 = malloc(N * sizeof(double)), *P1 = malloc(N * sizeof(double));
+  o->fp_density = malloc(N * sizeof(double));
+  int rc = rm ? FPK_SUCCESS : err->status;
+  if (!rc && (!P0 || !P1 || !o->fp_density))
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for the [fp] grid");
+  if (!rc && o->fp_solver == FP_SPECTRAL) {
+    fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC, FPK_BC_PERIODIC};
+    rc = fpk_grid_init(&g, d, r->grid.n, r->grid.lo, r->grid.hi, bc, err);
+  }
+  const double T = fpk_schedule_T(s), tau0 = T - r->pp.t_max, tau1 = T - r->pp.t_min;
+  if (!rc) rc = ode_cell_probs(r, m, s, r->pp.t_max, &g, P0, err);
+  if (!rc) rc = ode_cell_probs(r, m, s, r->pp.t_min, &g, P1, err);
+  double m0 = 0, m1 = 0;
+  for (size_t i = 0; !rc && i < N; i++) m0 += P0[i], m1 += P1[i];
+  o->fp_out_tmax = 1 - m0, o->fp_out_tmin = 1 - m1;
+  for (size_t i = 0; !rc && i < N; i++) P0[i] /= g.cell_volume; /* cell averages */
+  const double *p = NULL;
+  if (!rc && o->fp_solver == FP_FV) {
+    fv = fpk_fv_alloc(&g, fpk_reverse_model_get(rm), fpk_fv_tr_bdf2, o->fp_dt, err);
+    if (!fv) rc = err->status;
+    if (!rc && (fpk_fv_set_density(fv, tau0, P0) || fpk_fv_evolve(fv, tau1)))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp] fv: %s", fpk_fv_errmsg(fv));
+    if (!rc) p = fpk_fv_density(fv);
+  } else if (!rc) {
+    fpk_spectral_options so;
+    fpk_spectral_options_default(&so);
+    so.planner = FPK_FFT_ESTIMATE; /* deterministic plans: the same bits on every run */
+    sp = fpk_spectral_alloc(&g, fpk_reverse_model_get(rm), fpk_spectral_etdrk4, o->fp_dt, &so,
+                            err);
+    if (!sp) rc = err->status;
+    if (!rc && (fpk_spectral_set_density(sp, tau0, P0) || fpk_spectral_evolve(sp, tau1)))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp] spectral: %s", fpk_spectral_errmsg(sp));
+    if (!rc) p = fpk_spectral_density(sp), o->fp_edge = fpk_spectral_edge_density(sp);
+  }
+  if (!rc) {
+    /* finite and nonnegative within the guard's tolerance, as fpkit run checks its output */
+    fpk_density_guard gd;
+    fpk_density_guard_init(&gd);
+    gd.mass = m0;
+    rc = fpk_guard_density(&g, p, &gd, o->fp_solver == FP_FV ? "[fp] fv" : "[fp] spectral",
+                           r->pp.t_min, err);
+  }
+  if (!rc) {
+    double l1 = 0, mass = 0;
+    for (size_t i = 0; i < N; i++) {
+      o->fp_density[i] = p[i];
+      l1 += fabs(p[i] * g.cell_volume - P1[i]);
+      mass += p[i] * g.cell_volume;
+    }
+    o->fp_l1 = l1, o->fp_mass = mass;
+    if (!isfinite(l1) || !isfinite(mass))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "[fp]: non-finite L1 %g or mass %g", l1, mass);
+  }
+  fpk_fv_free(fv);
+  fpk_spectral_free(sp);
+  fpk_reverse_model_free(rm);
+  free(P0), free(P1);
+  fpk_schedule_free(s);
+  fpk_gmm_free(m);
+  return rc;
+}
+
+static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const size_t d = r->d;
+  size_t gdims[2];
+  for (size_t a = 0; a < d; a++) gdims[a] = r->grid.n[d - 1 - a];
+  const char *G = "/fp";
+  int rc = fpk_h5_group(f, G, "the reverse-time Fokker-Planck equation with the exact score, "
+                              "solved on [grid] from the exact p_{t_max} down to t_min");
+  if (!rc) rc = fpk_h5_write(f, "/fp/density", d, gdims, o->fp_density, "1/length^dim",
+                             "the solution at t_min (cell averages)");
+  if (!rc) rc = fpk_h5_attach_scales(f, "/fp/density", d == 1 ? "x" : "y x");
+  if (!rc) rc = fpk_h5_attr_string(f, G, "solver", fp_solvers[o->fp_solver]);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "scheme", o->fp_solver == FP_FV
+                                                       ? "finite volumes, TR-BDF2, reflecting walls"
+                                                       : "Fourier spectral, ETDRK4, periodic box");
+  if (!rc) rc = fpk_h5_attr_double(f, G, "eta", o->fp_eta);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "dt", o->fp_dt);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "t_from", r->pp.t_max);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "t_to", r->pp.t_min);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "l1_to_exact", o->fp_l1);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "mass", o->fp_mass);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmax", o->fp_out_tmax);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmin", o->fp_out_tmin);
+  if (!rc && o->fp_solver == FP_SPECTRAL) rc = fpk_h5_attr_double(f, G, "edge_density", o->fp_edge);
+  return rc;
+}
+
+/* ---- The DSM score ([score] model = dsm) --------------------------------------------------------
+ * A score fitted by denoising score matching (fpk_dsm_fit: random Fourier features, ridge least
+ * squares; docs/diffusion.md "Score matching") at `levels` times log-spaced over [t_min, t_max],
+ * then used by the sampler in place of the exact score (fpk_dsm_score_fn, linear in t between
+ * levels). Per level, /dsm reports the fit's losses beside the exact score's on the same held-out
+ * samples and the exact minimum J* = d/b_t² − E_{p_t}|∇log p_t|² (the Fisher information by the
+ * midpoint rule on a fine internal grid: spectrally accurate for the smooth, fast-decaying p_t),
+ * and the Girsanov term ½∫_{t_min}^T g² E|s_θ − ∇log p_t|² dt (fpk_girsanov_bound_eval on [grid]). */
+static const char *const score_models[] = {"exact", "dsm", NULL};
+
+static int ode_read_score(fpk_config *c, sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  int rc;
+  fpk_dsm_params_init(&o->dsm_p);
+  o->score_model = 0, o->dsm_levels = 12;
+  if ((rc = fpk_config_choice(c, "score", "model", 0, score_models, &o->score_model, err)))
+    return rc;
+  if (o->score_model == 0) return FPK_SUCCESS;
+  fpk_dsm_params *p = &o->dsm_p;
+  if ((rc = fpk_config_size(c, "score", "levels", 0, 1, 1000, &o->dsm_levels, err)) ||
+      (rc = fpk_config_size(c, "score", "features", 0, 1, 100000, &p->nfeatures, err)) ||
+      (rc = fpk_config_double(c, "score", "lengthscale", 0, 0.0, 1, INFINITY, &p->lengthscale,
+                              err)) ||
+      (rc = fpk_config_double(c, "score", "ridge", 0, 0.0, 0, INFINITY, &p->ridge, err)) ||
+      (rc = fpk_config_size(c, "score", "samples", 0, 1, (size_t)1e8, &p->nsamples, err)) ||
+      (rc = fpk_config_size(c, "score", "valid", 0, 2, (size_t)1e8, &p->nvalid, err)) ||
+      (rc = fpk_config_u64(c, "score", "seed", 0, &p->seed, err)))
+    return rc;
+  if (p->nsamples < 1 + r->d + p->nfeatures)
+    return fpk_config_invalid(c, "score", "samples", err, "%zu training samples for %zu "
+                              "parameters per component (1 + dim + features): need at least as "
+                              "many samples", p->nsamples, 1 + r->d + p->nfeatures);
+  return FPK_SUCCESS;
+}
+
+/* E_{p_t}|∇log p_t|² by the midpoint rule on a grid covering every noised component to ±12 sd
+ * with cells of 1/16 of the narrowest one's sd (capped at 2·10⁴ cells per axis in 1D, 800 in 2D). */
+static int ode_fisher(const sample_run *r, const fpk_gmm *m, const fpk_schedule *s, double t,
+                      double *fisher, fpk_error *err) {
+  const size_t d = r->d;
+  const double a = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
+  double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY}, sdmin = INFINITY;
+  for (size_t k = 0; k < r->K; k++)
+    for (size_t c = 0; c < d; c++) {
+      const double sd = sqrt(a * a * r->S[k * d * d + c * d + c] + b2);
+      lo[c] = fmin(lo[c], a * r->mu[k * d + c] - 12 * sd);
+      hi[c] = fmax(hi[c], a * r->mu[k * d + c] + 12 * sd);
+      /* the narrowest conditional sd (full covariances in 2D) */
+      sdmin = fmin(sdmin, sd);
+    }
+  if (d == 2)
+    for (size_t k = 0; k < r->K; k++) {
+      const double *S = r->S + 4 * k;
+      const double c00 = a * a * S[0] + b2, c11 = a * a * S[3] + b2, c01 = a * a * S[1];
+      const double det = c00 * c11 - c01 * c01;
+      sdmin = fmin(sdmin, fmin(sqrt(det / c11), sqrt(det / c00)));
+    }
+  const size_t cap = d == 1 ? 20000 : 800;
+  size_t n[2] = {1, 1};
+  for (size_t c = 0; c < d; c++) {
+    const double want = ceil((hi[c] - lo[c]) / (sdmin / 16));
+    n[c] = want > (double)cap ? cap : (size_t)want;
+    if (n[c] < 64) n[c] = 64;
+  }
+  fpk_grid g;
+  fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_REFLECTING, FPK_BC_REFLECTING, FPK_BC_REFLECTING};
+  int rc = fpk_grid_init(&g, d, n, lo, hi, bc, err);
+  if (rc) return rc;
+  const size_t N = g.size;
+  double *x = calloc(d * N, sizeof(double)), *lp = malloc(N * sizeof(double));
+  double *sc = malloc(d * N * sizeof(double));
+  if (!x || !lp || !sc) rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < N; i++) {
+    double pt[FPK_MAX_DIM] = {0};
+    fpk_grid_point(&g, i, pt);
+    for (size_t c = 0; c < d; c++) x[c * N + i] = pt[c];
+  }
+  if (!rc) rc = fpk_gmm_eval(m, s, t, N, x, lp, sc, NULL, NULL, err);
+  double I = 0;
+  for (size_t i = 0; !rc && i < N; i++) {
+    double q = 0;
+    for (size_t c = 0; c < d; c++) q += sc[c * N + i] * sc[c * N + i];
+    I += exp(lp[i]) * q;
+  }
+  *fisher = I * g.cell_volume;
+  free(x), free(lp), free(sc);
+  return rc;
+}
+
+static int ode_fit_dsm(sample_run *r, fpk_error *err) {
+  ode_ext *o = &r->ode;
+  if (o->score_model == 0) return FPK_SUCCESS;
+  fpk_gmm *m = fpk_gmm_alloc(r->d, r->K, r->w, r->mu, r->S, err);
+  fpk_schedule *s = m ? fpk_schedule_alloc(r->stype, &r->sp, err) : NULL;
+  if (!s) {
+    fpk_gmm_free(m);
+    return err->status;
+  }
+  const size_t L = o->dsm_levels;
+  double *t = malloc(L * sizeof(double));
+  o->dsm_jstar = malloc(L * sizeof(double));
+  int rc = t && o->dsm_jstar ? FPK_SUCCESS : fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  /* log-spaced over [t_min, t_max]; one level: t_min */
+  for (size_t l = 0; !rc && l < L; l++)
+    t[l] = L == 1 ? r->pp.t_min
+                  : exp(log(r->pp.t_min) + (double)l / (double)(L - 1) *
+                                               (log(r->pp.t_max) - log(r->pp.t_min)));
+  if (!rc && L > 1) t[L - 1] = r->pp.t_max;
+  o->dsm_p.nlevels = L, o->dsm_p.t = t;
+  if (!rc && !(o->dsm = fpk_dsm_fit(m, s, &o->dsm_p, err))) rc = err->status;
+  o->dsm_p.t = NULL;
+  for (size_t l = 0; !rc && l < L; l++) {
+    double I;
+    if ((rc = ode_fisher(r, m, s, t[l], &I, err))) break;
+    o->dsm_jstar[l] = (double)r->d / fpk_schedule_var(s, t[l]) - I;
+  }
+  /* the Girsanov term of the fitted score (and KL(p_T ‖ N(0, b_T² I))), both on [grid] */
+  if (!rc) {
+    fpk_girsanov_bound gb;
+    rc = fpk_girsanov_bound_eval(m, s, r->pp.t_min, fpk_dsm_score_fn, o->dsm, &r->grid, 32,
+                                 fpk_schedule_var(s, fpk_schedule_T(s)), &gb, err);
+    if (!rc) o->girsanov = gb;
+  }
+  free(t);
+  fpk_schedule_free(s);
+  fpk_gmm_free(m);
+  return rc;
+}
+
+static void ode_score(const sample_run *r, fpk_score_fn *fn, void **user) {
+  if (r->ode.dsm) *fn = fpk_dsm_score_fn, *user = r->ode.dsm;
+}
+
+static int ode_write_dsm(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  size_t L;
+  const fpk_dsm_level *lv = fpk_dsm_levels(o->dsm, &L);
+  double *v = malloc(5 * L * sizeof(double));
+  if (!v) return FPK_ENOMEM;
+  for (size_t l = 0; l < L; l++) {
+    v[l] = lv[l].t, v[L + l] = lv[l].train_loss, v[2 * L + l] = lv[l].valid_loss;
+    v[3 * L + l] = lv[l].exact_loss, v[4 * L + l] = lv[l].esm_error;
+  }
+  const size_t dl[1] = {L};
+  const char *G = "/dsm";
+  int rc = fpk_h5_group(f, G, "the score fitted by denoising score matching (fpk_dsm_fit) and "
+                              "used by the sampler");
+  if (!rc) rc = fpk_h5_write_scale(f, "/dsm/t", L, v, "time", "the noise levels");
+  if (!rc) rc = fpk_h5_write(f, "/dsm/train_loss", 1, dl, v + L, NULL,
+                             "DSM loss (1/n) sum |s(x_t) + z/b_t|^2 on the training samples");
+  if (!rc) rc = fpk_h5_write(f, "/dsm/valid_loss", 1, dl, v + 2 * L, NULL,
+                             "DSM loss of the fit on the held-out samples");
+  if (!rc) rc = fpk_h5_write(f, "/dsm/exact_loss", 1, dl, v + 3 * L, NULL,
+                             "DSM loss of the exact score on the same held-out samples");
+  if (!rc) rc = fpk_h5_write(f, "/dsm/esm_error", 1, dl, v + 4 * L, NULL,
+                             "held-out E|s_fit - grad log p_t|^2");
+  if (!rc) rc = fpk_h5_write(f, "/dsm/j_star", 1, dl, o->dsm_jstar, NULL,
+                             "exact minimum of the DSM loss, d/b_t^2 - E|grad log p_t|^2");
+  const char *vars[] = {"train_loss", "valid_loss", "exact_loss", "esm_error", "j_star"};
+  for (size_t q = 0; q < 5 && !rc; q++) {
+    char path[64];
+    snprintf(path, sizeof path, "/dsm/%s", vars[q]);
+    rc = fpk_h5_attach_scales(f, path, "t");
+  }
+  const fpk_dsm_params *p = &o->dsm_p;
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "features", p->nfeatures);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "lengthscale", p->lengthscale);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "ridge", p->ridge);
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "samples", p->nsamples);
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "valid", p->nvalid);
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "seed", p->seed);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "girsanov_score_term", o->girsanov.score_term);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "girsanov_kl_prior", o->girsanov.kl_prior);
+  free(v);
+  return rc;
+}
+
+static int ode_compute(sample_run *r, fpk_error *err) {
+  int rc = ode_fit_dsm(r, err);
+  if (!rc) rc = r->ode.nrungs > 1 ? ode_ladder(r, err) : compute(r, err);
+  if (!rc) rc = ode_fp_check(r, err);
+  return rc;
+}
+
+static int ode_write_ladder(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const size_t n = o->nrungs, dn[1] = {n};
+  double st[MAX_RUNGS], nf[MAX_RUNGS], used[MAX_RUNGS];
+  for (size_t j = 0; j < n; j++)
+    st[j] = (double)o->steps[j], nf[j] = (double)o->rung_nfe[j], used[j] = o->rung_used[j];
+  const char *G = "/convergence";
+  int rc = fpk_h5_group(f, G, "the steps ladder: every rung from the same start points; the "
+                              "error against NFE and its fitted order");
+  if (!rc) rc = fpk_h5_index_dim(f, "/convergence/rung", n);
+  if (!rc) rc = fpk_h5_write(f, "/convergence/steps", 1, dn, st, NULL, "steps of the rung");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/nfe", 1, dn, nf, NULL,
+                             "score evaluations per path");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/error", 1, dn, o->rung_err, o->has_map ? "length"
+                                                                                     : NULL,
+                             o->has_map ? "map_error: mean exact endpoint error over the paths"
+                                        : "l1_error of the histogram (cells + outside)");
+  if (!rc && o->has_map)
+    rc = fpk_h5_write(f, "/convergence/error_se", 1, dn, o->rung_se, "length",
+                      "standard error of map_error over the paths");
+  if (!rc && !o->has_map)
+    rc = fpk_h5_write(f, "/convergence/l1_floor", 1, dn, o->rung_se, NULL,
+                      "the L1 an exact sample of that size has on average");
+  if (!rc && r->d == 1 && !o->has_map)
+    rc = fpk_h5_write(f, "/convergence/ks", 1, dn, o->rung_ks, NULL, "KS distance to the exact CDF");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/used", 1, dn, used, NULL,
+                             "1: the rung enters the fit of the order");
+  const char *vars[] = {"steps", "nfe", "error", "error_se", "l1_floor", "ks", "used"};
+  for (size_t q = 0; q < 7 && !rc; q++) {
+    if ((q == 3 && !o->has_map) || (q == 4 && o->has_map) || (q == 5 && (r->d != 1 || o->has_map)))
+      continue;
+    char path[64];
+    snprintf(path, sizeof path, "/convergence/%s", vars[q]);
+    rc = fpk_h5_attach_scales(f, path, "rung");
+  }
+  const size_t d1[1] = {1};
+  double nt = o->nfe_target;
+  if (!rc) rc = fpk_h5_write_undefined(f, "/convergence/nfe_to_target", 1, d1, &nt, NULL,
+                                       "NFE at which the error reaches target_error (log-log "
+                                       "interpolation between the bracketing rungs)",
+                                       "target_error not bracketed by the rungs");
+  if (!rc) rc = fpk_h5_attr_string(f, "/convergence/nfe_to_target", "note", o->target_note);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "metric", o->has_map ? "map_error" : "l1_error");
+  if (!rc) rc = fpk_h5_attr_double(f, G, "target_error", o->target_error);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "fit_rule", o->has_map
+      ? "error = C NFE^-order, ordinary least squares on log-log over every rung (fpk_fit_order)"
+      : "error = C NFE^-order, ordinary least squares on log-log over the rungs whose l1_error "
+        "exceeds 3 l1_floor (fpk_fit_order)");
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "fit_points", o->fit_ok ? o->fit.npoints : 0);
+  if (!rc && o->fit_ok) {
+    rc = fpk_h5_attr_double(f, G, "order", o->fit.order);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_se", o->fit.se);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_ci_lo", o->fit.ci_lo);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_ci_hi", o->fit.ci_hi);
+    if (!rc) rc = fpk_h5_attr_double(f, G, "order_level", 0.95);
+  }
+  if (!rc && !o->fit_ok) rc = fpk_h5_attr_string(f, G, "fit_note", o->fit_note);
+  return rc;
+}
+
+static int ode_write(fpk_h5 *f, const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  const char *S = "/sample";
+  int rc = FPK_SUCCESS;
+  if (o->has_map) {
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error", o->map_err);
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_se", o->map_se);
+    if (!rc) rc = fpk_h5_attr_double(f, S, "map_error_max", o->map_max);
+  }
+  if (!rc && o->nrungs > 1) rc = ode_write_ladder(f, r);
+  if (!rc && o->fp_solver != FP_NONE) rc = ode_write_fp(f, r);
+  if (!rc && o->dsm) rc = ode_write_dsm(f, r);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "score", score_models[o->score_model]);
+  return rc;
+}
+
+static void ode_print(const sample_run *r) {
+  const ode_ext *o = &r->ode;
+  if (o->nrungs > 1) {
+    printf("ladder      %s per rung:", o->has_map ? "map error" : "L1");
+    for (size_t j = 0; j < o->nrungs; j++)
+      printf(" %.3g (NFE %zu)%s", o->rung_err[j], o->rung_nfe[j], o->rung_used[j] ? "" : "*");
+    if (o->fit_ok)
+      printf("\norder       %.3f [%.3f, %.3f] (95%%), NFE to %g: %.4g\n", o->fit.order,
+             o->fit.ci_lo, o->fit.ci_hi, o->target_error, o->nfe_target);
+    else
+      printf("\norder       none: %s\n", o->fit_note);
+  }
+  if (o->dsm) {
+    size_t L;
+    const fpk_dsm_level *lv = fpk_dsm_levels(o->dsm, &L);
+    double worst = 0;
+    for (size_t l = 0; l < L; l++)
+      worst = fmax(worst, (lv[l].valid_loss - lv[l].exact_loss) / fabs(lv[l].exact_loss));
+    printf("dsm score   %zu levels: held-out loss at most %.3g%% above the exact score's; "
+           "Girsanov term %.4g\n", L, 100 * worst, o->girsanov.score_term);
+  }
+  if (o->fp_solver != FP_NONE)
+    printf("fp check    %s, eta %g, dt %g: L1 to the exact p_tmin %.3g, mass %.12g\n",
+           fp_solvers[o->fp_solver], o->fp_eta, o->fp_dt, o->fp_l1, o->fp_mass);
+  if (o->has_map)
+    printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
+           "F_tmax)\n", o->map_err, o->map_se, o->map_max);
+}
+
+static void ode_release(sample_run *r) {
+  free(r->ode.x0), free(r->ode.fp_density), free(r->ode.dsm_jstar);
+  fpk_dsm_free(r->ode.dsm);
+  r->ode.x0 = NULL, r->ode.fp_density = NULL, r->ode.dsm_jstar = NULL, r->ode.dsm = NULL;
+}
+/* ==== end of h14-ode =========================================================================== */
+
 static void release(sample_run *r) {
   free(r->x), free(r->target), free(r->hist), free(r->density);
+  ode_release(r);
   fpk_config_free(r->cfg);
 }
 
@@ -549,7 +1210,7 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
   if (!rc && !(f = fpk_app_create_output(opt, r.output, NULL, 0, err))) rc = err->status;
   if (!rc) {
     const double t0 = omp_get_wtime();
-    rc = compute(&r, err);
+    rc = ode_compute(&r, err);
     r.wall = omp_get_wtime() - t0;
   }
   if (!rc && (fpk_app_write_root(f, opt, fpk_config_resolved(r.cfg), "sample", created) ||
@@ -565,7 +1226,9 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
     if (r.d == 1) printf(", KS %.4g", r.ks);
     printf("\nmean        ");
     for (size_t c = 0; c < r.d; c++) printf("%.6g (exact %.6g) ", r.mean[c], r.tmean[c]);
-    printf("\nwrote %s\n", r.output);
+    printf("\n");
+    ode_print(&r);
+    printf("wrote %s\n", r.output);
   }
   release(&r);
   return rc;

@@ -61,6 +61,72 @@ if "$fpkit" rerun "$tmp/reverse-em.h5" -o "$tmp/rer.h5" --threads 2 --quiet; the
 if "$fpkit" rerun "$tmp/d3.h5" -o "$tmp/d3r.h5" --threads 2 --quiet; then
   ok "rerun with 2 threads: identical"; else bad "rerun differs"; fi
 
+# h14-ode: the exact path-by-path map error (1D pf-ode, no denoise) against F_tmin^-1 o F_tmax
+# (docs/diffusion.md, "Exact check: the 1D monotone map"): DPM-Solver-3 with 512 steps below
+# 1e-6; Euler time-uniform with 8 steps within a factor 1.5 of the library's 4.9e-2 on the same
+# problem (the default config is it); Euler's error doubling when its steps halve (64 -> 128).
+mapattr() { "$py" -c "import h5py,sys; a=h5py.File(sys.argv[1])['sample'].attrs; print(a['map_error'], a['map_error_se'], a['map_error_max'])" "$1"; }
+mrun() { run -o "$tmp/$1.h5" --set sample.paths=20000 --set sampler.method=$2 --set sampler.grid=$3 --set sampler.steps=$4 && mapattr "$tmp/$1.h5"; }
+if m=$(mrun m3 dpm-solver-3 logsnr-uniform 512) && "$py" -c "import sys; e,se,mx=map(float,sys.argv[1:]); sys.exit(0 if 0<e<1e-6 and 0<se<e and e<=mx else 1)" $m; then
+  ok "map error, dpm-solver-3 512 steps: $m"; else bad "map error dpm-solver-3: $m"; fi
+if m8=$(mrun e8 euler time-uniform 8) && "$py" -c "import sys; e=float(sys.argv[1]); sys.exit(0 if 4.9e-2/1.5<e<4.9e-2*1.5 else 1)" $m8; then
+  ok "map error, euler 8 steps vs the library's 4.9e-2: $m8"; else bad "map error euler 8: $m8"; fi
+if a=$(mrun e64 euler time-uniform 64) && b=$(mrun e128 euler time-uniform 128) &&
+   q=$("$py" -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" ${a%% *} ${b%% *}) &&
+   "$py" -c "import sys; sys.exit(0 if 1.8<=float(sys.argv[1])<=2.2 else 1)" "$q"; then
+  ok "map error, euler 64 -> 128 steps: ratio $q"; else bad "map error euler ratio: $a / $b = ${q:-}"; fi
+if "$py" -c "import h5py,sys; sys.exit(1 if 'map_error' in h5py.File(sys.argv[1])['sample'].attrs else 0)" "$tmp/dn.h5"; then
+  ok "no map error with denoise"; else bad "map error written with denoise"; fi
+
+# h14-ode: the reverse-time Fokker-Planck check ([fp]) with the exact score from the exact p_tmax
+# (docs/diffusion.md, "Exactness checks on the grid"): the spectral solver on the periodic-enough
+# box [-10, 10] (p below 1e-20 at its ends), 256 cells, ETDRK4 dt 2.5e-4, reproduces p_tmin to
+# <= 1e-8 L1 (the issue's number) for the reverse SDE (eta = 1) and the PF-ODE continuity
+# equation (eta = 0); finite volumes converge at order 2 in h (200 -> 400 cells of [-8, 8]).
+fpattr() { "$py" -c "
+import h5py, sys, numpy as np
+f = h5py.File(sys.argv[1]); a = f['fp'].attrs; p = f['fp/density'][()]
+assert p.shape == f['target/p'].shape and np.isfinite(p).all() and p.min() >= -1e-6 * p.max()
+assert abs(a['mass'] - 1) < 1e-6, a['mass']
+print(a['l1_to_exact'])" "$1"; }
+fprun() { local o=$1; shift; run -o "$tmp/$o.h5" --set sample.paths=1000 "$@" && fpattr "$tmp/$o.h5"; }
+sp=(--set fp.solver=spectral --set grid.lo=-10 --set grid.hi=10 --set grid.n=256 --set fp.dt=2.5e-4)
+for eta in 1 0; do
+  if l=$(fprun fps$eta "${sp[@]}" --set fp.eta=$eta) && "$py" -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-8 else 1)" "$l"; then
+    ok "fp spectral eta = $eta: L1 to p_tmin $l"; else bad "fp spectral eta = $eta: L1 ${l:-}"; fi
+done
+if "$fpkit" rerun "$tmp/fps1.h5" -o "$tmp/fpsr.h5" --threads 2 --quiet; then
+  ok "fp spectral rerun with 2 threads: identical"; else bad "fp spectral rerun differs"; fi
+fv=(--set fp.solver=fv --set grid.lo=-8 --set grid.hi=8 --set fp.dt=2e-4)
+if a=$(fprun fv200 "${fv[@]}" --set grid.n=200) && b=$(fprun fv400 "${fv[@]}" --set grid.n=400) &&
+   q=$("$py" -c "import sys, math; print(math.log2(float(sys.argv[1]) / float(sys.argv[2])))" "$a" "$b") &&
+   "$py" -c "import sys; sys.exit(0 if 1.8 <= float(sys.argv[1]) <= 2.2 else 1)" "$q"; then
+  ok "fp fv eta = 1: L1 $a (200 cells), $b (400), order $q"; else bad "fp fv: $a, $b, order ${q:-}"; fi
+if "$py" -c "import h5py,sys; sys.exit(1 if 'fp' in h5py.File(sys.argv[1]) else 0)" "$tmp/d3.h5"; then
+  ok "no /fp without [fp] solver"; else bad "/fp written without [fp] solver"; fi
+
+# h14-ode: [score] model = dsm: the score fitted by denoising score matching (12 levels log-spaced
+# over [t_min, t_max], 2e4 samples, 150 features): its held-out DSM loss within 1% of the exact
+# score's on the same samples at every level (the issue's number), and the sampler with it
+# (DPM-Solver-3, 30 steps) farther from the target than with the exact score (map error, KS, L1).
+dsmargs=(--set sample.paths=5000 --set sampler.method=dpm-solver-3 --set sampler.steps=30)
+if run -o "$tmp/dsm.h5" "${dsmargs[@]}" --set score.model=dsm --set score.samples=20000 --set score.features=150 &&
+   run -o "$tmp/dsmx.h5" "${dsmargs[@]}" && m=$("$py" - "$tmp/dsm.h5" "$tmp/dsmx.h5" <<'PY'
+import sys, h5py, numpy as np
+f, x = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+g = f["dsm"]; v, e, j = g["valid_loss"][()], g["exact_loss"][()], g["j_star"][()]
+rel = (v - e) / np.abs(e)
+a, b = f["sample"].attrs, x["sample"].attrs
+okk = len(v) == 12 and (np.abs(rel) < 0.01).all() and a["score"] == "dsm" and b["score"] == "exact"
+okk &= a["map_error"] > 10 * b["map_error"] and a["ks"] > 2 * b["ks"] and a["l1_error"] > b["l1_error"]
+okk &= 0 < g.attrs["girsanov_score_term"] < 1 and (np.abs(e / j - 1) < 0.05).all()
+print(f"held-out loss vs the exact score's at most {100 * rel.max():+.3f}%; map error {a['map_error']:.3g} "
+      f"(exact score {b['map_error']:.3g}), KS {a['ks']:.3g} ({b['ks']:.3g}), L1 {a['l1_error']:.3g} "
+      f"({b['l1_error']:.3g}); Girsanov term {g.attrs['girsanov_score_term']:.3g}")
+sys.exit(0 if okk else 1)
+PY
+); then ok "dsm score: $m"; else bad "dsm score: ${m:-}"; fi
+
 expect() { # name, regex, args...
   local name=$1 re=$2; shift 2
   rm -f "$tmp/bad.h5"
@@ -82,5 +148,15 @@ expect "unknown method" "\[sampler\] method = 'rk4': expected one of" --set samp
 expect "family mismatch" "\[sampler\] method = 'euler': euler is not a sampler of family = reverse-sde" --set sampler.family=reverse-sde --set sampler.method=euler
 expect "grid with reverse-sde" "unknown key 'grid' = 'edm' in \[sampler\]" --set sampler.family=reverse-sde --set sampler.grid=edm
 expect "grid dim" "\[grid\] dim = '2'.*the grid is 2D and the data 1D" --set grid.dim=2 --set "grid.n=10 10" --set "grid.lo=-5 -5" --set "grid.hi=5 5"
+expect "fp spectral odd n" "\[grid\] n = '201'.*spectral needs an even number" --set fp.solver=spectral --set grid.n=201
+expect "fp eta < 0" "\[fp\] eta = '-1'" --set fp.solver=fv --set fp.eta=-1
+expect "fp dt = 0" "\[fp\] dt = '0'" --set fp.solver=fv --set fp.dt=0
+expect "fp eta without a solver" "unknown key 'eta' = '0' in \[fp\]" --set fp.eta=0
+expect "fp unknown solver" "\[fp\] solver = 'fd'" --set fp.solver=fd
+expect "dsm samples < parameters" "\[score\] samples = '100'.*need at least" --set score.model=dsm --set score.samples=100
+expect "dsm ridge < 0" "\[score\] ridge = '-1'" --set score.model=dsm --set score.ridge=-1
+expect "dsm levels = 0" "\[score\] levels = '0'" --set score.model=dsm --set score.levels=0
+expect "dsm key with the exact score" "unknown key 'features' = '10' in \[score\]" --set score.features=10
+expect "unknown score model" "\[score\] model = 'nn'" --set score.model=nn
 echo "sample_run: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
