@@ -341,6 +341,7 @@ static const char *const sample_methods[] = {"euler", "heun", "ddim", "dpm-solve
                                              "ancestral", NULL};
 static const char *const sample_grids[] = {"time-uniform", "logsnr-uniform", "edm", NULL};
 static const char *const sample_families[] = {"pf-ode", "reverse-sde", NULL};
+static const char *const sample_ladder_metrics[] = {"map_error", "l1_error", "ks", NULL};
 static const char *const sample_starts[] = {"exact", "prior", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
@@ -385,6 +386,13 @@ static const fpk_config_key sample_keys[] = {
         "from the same start points and writes /convergence"),
     KD("sampler", "target_error", 0, "0.001", 0, INF, 1, NULL, NULL,
        "ladder only: the error whose NFE /convergence nfe_to_target interpolates"),
+    KC("sampler", "ladder_metric", V, "map_error (1D pf-ode), l1_error otherwise",
+       sample_ladder_metrics, NULL, NULL,
+       "ladder only: the error fitted against NFE: map_error (1D pf-ode without denoise: the "
+       "exact path-by-path map error), l1_error (histogram L1, cells + outside), ks (1D)"),
+    KZ("sampler", "fit_min_steps", 0, "1", 1, 1000000, NULL, NULL,
+       "ladder only: rungs with fewer steps are written but left out of the fitted order (the "
+       "pre-asymptotic range)"),
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
     KD("sampler", "t_max", V, "T (vp-cosine: 0.999 T)", -INF, INF, 0, NULL, NULL,
        "start time, <= T"),

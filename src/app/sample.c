@@ -46,10 +46,15 @@ static const char *const starts[] = {"exact", "prior", NULL};
 /* ---- h14-ode: the exact 1D map error, the steps ladder (/convergence), the reverse-time FP check
  * (/fp) and the DSM score (/dsm); definitions at the end of the file ---------------------------- */
 #define MAX_RUNGS 32
+static const char *const ladder_metrics[] = {"map_error", "l1_error", "ks", NULL};
+enum { LADDER_MAP, LADDER_L1, LADDER_KS };
+/* E[√n D_n] → √(π/2) ln 2 for an exact sample (Kolmogorov's limit law): the KS sampling floor */
+#define KS_FLOOR_CONST 0.86873
 typedef struct ode_ext {
   /* [sampler] steps as a list: a ladder of rungs from the same start points */
   size_t nrungs, steps[MAX_RUNGS];
   double target_error;
+  size_t metric, fit_min_steps; /* LADDER_MAP/L1/KS; rungs below fit_min_steps are not fitted */
   /* the exact map error (1D, pf-ode, no denoise): e_i = |X_i − F_{t_min}⁻¹(F_{t_max}(x_{t_max,i}))| */
   int has_map;
   double *x0; /* the start points x_{t_max} */
@@ -620,6 +625,20 @@ static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
   /* In 1D the PF-ODE flow map is F_{t_min}⁻¹ ∘ F_{t_max} (docs/diffusion.md, "Exact check: the
    * 1D monotone map"): every path's endpoint error is known exactly. */
   o->has_map = r->d == 1 && r->family == FAMILY_PFODE && !r->pp.denoise;
+  o->metric = o->has_map ? LADDER_MAP : LADDER_L1;
+  if ((rc = fpk_config_choice(c, "sampler", "ladder_metric", 0, ladder_metrics, &o->metric, err)))
+    return rc;
+  if (o->metric == LADDER_MAP && !o->has_map)
+    return fpk_config_invalid(c, "sampler", "ladder_metric", err, "map_error needs the exact 1D "
+                              "map: dim 1, family pf-ode, denoise false (use l1_error%s)",
+                              r->d == 1 ? " or ks" : "");
+  if (o->metric == LADDER_KS && r->d != 1)
+    return fpk_config_invalid(c, "sampler", "ladder_metric", err, "ks is defined in 1D only (use "
+                              "l1_error)");
+  o->fit_min_steps = 1;
+  if ((rc = fpk_config_size(c, "sampler", "fit_min_steps", 0, 1, 1000000, &o->fit_min_steps,
+                            err)))
+    return rc;
   if ((rc = ode_read_score(c, r, err))) return rc;
   return ode_read_fp(c, r, err);
 }
@@ -684,7 +703,7 @@ static int ode_ladder(sample_run *r, fpk_error *err) {
     r->pp.steps = o->steps[j];
     if ((rc = compute(r, err))) break;
     o->rung_nfe[j] = r->nfe;
-    o->rung_err[j] = o->has_map ? o->map_err : r->l1;
+    o->rung_err[j] = o->metric == LADDER_MAP ? o->map_err : o->metric == LADDER_L1 ? r->l1 : r->ks;
     o->rung_se[j] = o->has_map ? o->map_se : r->floor_l1;
     o->rung_ks[j] = r->ks;
   }
@@ -692,13 +711,17 @@ static int ode_ladder(sample_run *r, fpk_error *err) {
   /* The fitted order of error ∝ NFE^−p: fpk_fit_order (fpkit/fit.h, as fpkit converge) on
    * h = 1/NFE. Ordinary least squares: the rungs share their start points (and noise), so
    * their errors are not independent draws and the per-rung standard errors are no weights;
-   * the interval comes from the residuals (Student's t, n − 2 degrees of freedom). The L1
-   * metric measures the sampler's error only above its sampling floor: rungs within 3 floors
-   * of it are left out of the fit. */
+   * the interval comes from the residuals (Student's t, n − 2 degrees of freedom). The L1 and
+   * KS metrics measure the sampler's error only above their sampling floors (an exact sample's
+   * mean L1; 0.8687/√n for KS): rungs within 3 floors are left out of the fit, and so are the
+   * rungs below fit_min_steps (the pre-asymptotic range). */
   double h[MAX_RUNGS], e[MAX_RUNGS];
   size_t nu = 0;
+  const double ks_floor = KS_FLOOR_CONST / sqrt((double)r->npaths);
   for (size_t j = 0; j < o->nrungs; j++) {
-    o->rung_used[j] = o->rung_err[j] > 0 && (o->has_map || o->rung_err[j] > 3 * o->rung_se[j]);
+    const double floor_j = o->metric == LADDER_MAP ? 0
+                           : o->metric == LADDER_L1 ? 3 * o->rung_se[j] : 3 * ks_floor;
+    o->rung_used[j] = o->rung_err[j] > floor_j && o->steps[j] >= o->fit_min_steps;
     if (o->rung_used[j]) h[nu] = 1.0 / (double)o->rung_nfe[j], e[nu] = o->rung_err[j], nu++;
   }
   o->fit_ok = 0;
@@ -706,8 +729,9 @@ static int ode_ladder(sample_run *r, fpk_error *err) {
   if (nu < 3) {
     snprintf(o->fit_note, sizeof o->fit_note, "only %zu rung%s enter%s the fit (it needs 3)%s",
              nu, nu == 1 ? "" : "s", nu == 1 ? "s" : "",
-             o->has_map ? "" : ": the others are within 3 sampling floors of the L1 (add coarser "
-                               "rungs or paths)");
+             o->metric == LADDER_MAP ? " (raise fit_min_steps less, or add rungs)"
+                                     : ": the others are within 3 sampling floors or below "
+                                       "fit_min_steps (add coarser rungs or paths)");
   } else {
     fpk_error fe = {0};
     if (fpk_fit_order(nu, h, e, NULL, 0, 0.95, &o->fit, &fe))
@@ -1090,10 +1114,12 @@ static int ode_write_ladder(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_write(f, "/convergence/steps", 1, dn, st, NULL, "steps of the rung");
   if (!rc) rc = fpk_h5_write(f, "/convergence/nfe", 1, dn, nf, NULL,
                              "score evaluations per path");
-  if (!rc) rc = fpk_h5_write(f, "/convergence/error", 1, dn, o->rung_err, o->has_map ? "length"
-                                                                                     : NULL,
-                             o->has_map ? "map_error: mean exact endpoint error over the paths"
-                                        : "l1_error of the histogram (cells + outside)");
+  if (!rc) rc = fpk_h5_write(f, "/convergence/error", 1, dn, o->rung_err,
+                             o->metric == LADDER_MAP ? "length" : NULL,
+                             o->metric == LADDER_MAP
+                                 ? "map_error: mean exact endpoint error over the paths"
+                             : o->metric == LADDER_L1 ? "l1_error of the histogram (cells + outside)"
+                                                      : "ks: KS distance to the exact CDF");
   if (!rc && o->has_map)
     rc = fpk_h5_write(f, "/convergence/error_se", 1, dn, o->rung_se, "length",
                       "standard error of map_error over the paths");
@@ -1119,12 +1145,18 @@ static int ode_write_ladder(fpk_h5 *f, const sample_run *r) {
                                        "interpolation between the bracketing rungs)",
                                        "target_error not bracketed by the rungs");
   if (!rc) rc = fpk_h5_attr_string(f, "/convergence/nfe_to_target", "note", o->target_note);
-  if (!rc) rc = fpk_h5_attr_string(f, G, "metric", o->has_map ? "map_error" : "l1_error");
+  if (!rc) rc = fpk_h5_attr_string(f, G, "metric", ladder_metrics[o->metric]);
+  if (!rc) rc = fpk_h5_attr_u64(f, G, "fit_min_steps", o->fit_min_steps);
   if (!rc) rc = fpk_h5_attr_double(f, G, "target_error", o->target_error);
-  if (!rc) rc = fpk_h5_attr_string(f, G, "fit_rule", o->has_map
-      ? "error = C NFE^-order, ordinary least squares on log-log over every rung (fpk_fit_order)"
-      : "error = C NFE^-order, ordinary least squares on log-log over the rungs whose l1_error "
-        "exceeds 3 l1_floor (fpk_fit_order)");
+  if (!rc) rc = fpk_h5_attr_string(f, G, "fit_rule", o->metric == LADDER_MAP
+      ? "error = C NFE^-order, ordinary least squares on log-log over the rungs with steps >= "
+        "fit_min_steps (fpk_fit_order)"
+      : o->metric == LADDER_L1
+      ? "error = C NFE^-order, ordinary least squares on log-log over the rungs with steps >= "
+        "fit_min_steps whose l1_error exceeds 3 l1_floor (fpk_fit_order)"
+      : "error = C NFE^-order, ordinary least squares on log-log over the rungs with steps >= "
+        "fit_min_steps whose ks exceeds 3 x 0.8687/sqrt(paths), the KS of an exact sample "
+        "(fpk_fit_order)");
   if (!rc) rc = fpk_h5_attr_u64(f, G, "fit_points", o->fit_ok ? o->fit.npoints : 0);
   if (!rc && o->fit_ok) {
     rc = fpk_h5_attr_double(f, G, "order", o->fit.order);
@@ -1156,7 +1188,8 @@ static int ode_write(fpk_h5 *f, const sample_run *r) {
 static void ode_print(const sample_run *r) {
   const ode_ext *o = &r->ode;
   if (o->nrungs > 1) {
-    printf("ladder      %s per rung:", o->has_map ? "map error" : "L1");
+    printf("ladder      %s per rung:", o->metric == LADDER_MAP ? "map error"
+                                         : o->metric == LADDER_L1 ? "L1" : "KS");
     for (size_t j = 0; j < o->nrungs; j++)
       printf(" %.3g (NFE %zu)%s", o->rung_err[j], o->rung_nfe[j], o->rung_used[j] ? "" : "*");
     if (o->fit_ok)

@@ -5,7 +5,8 @@
 #    NFE: euler (time-uniform) 1, heun (edm) 2, dpm-solver-3 (logsnr-uniform) 3, each within
 #    +-0.15, with a 95% interval narrower than +-0.15; nfe_to_target bracketed for euler (between
 #    its rungs) and NaN with a note where the errors never cross it; /sample holds the finest rung;
-#  - the L1 metric (reverse-sde): rungs within 3 sampling floors are left out of the fit;
+#  - the L1 metric (reverse-sde): rungs within 3 sampling floors are left out of the fit; the KS
+#    metric likewise (floor 0.8687/sqrt(n)), and rungs below fit_min_steps;
 #  - bitwise identical for 1 and 2 threads (fpkit rerun);
 #  - bad lists (non-increasing, zero, fractional) refused naming [sampler] steps, no file.
 # Usage: bash tests/cli/sample_ladder.sh FPKIT_BINARY SOURCE_DIR
@@ -62,6 +63,24 @@ with h5py.File(sys.argv[1], "r") as f:
     sys.exit(0 if okk else 1)
 PY
 ); then ok "reverse-em L1 ladder: $m"; else bad "reverse-em L1 ladder: ${m:-}"; fi
+# The KS metric (1D reverse-em, 4e4 paths): a rung enters the fit when its KS exceeds 3 x the
+# KS of an exact sample, 0.8687/sqrt(n); fit_min_steps = 2 leaves the 1-step rung out as well.
+if run -o "$tmp/ks.h5" --set sample.paths=40000 --set sampler.family=reverse-sde \
+     --set "sampler.steps=1 2 4 8 16 256" --set sampler.ladder_metric=ks \
+     --set sampler.fit_min_steps=2 && m=$("$py" - "$tmp/ks.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    c = f["convergence"]; a = c.attrs
+    e, ks, st, u = c["error"][()], c["ks"][()], c["steps"][()], c["used"][()] > 0.5
+    floor = 0.86873 / np.sqrt(40000)
+    okk = a["metric"] == "ks" and (e == ks).all() and a["fit_min_steps"] == 2
+    okk &= (u == ((e > 3 * floor) & (st >= 2))).all() and not u[0] and not u[-1] and u[1:4].all()
+    okk &= 0.6 < a["order"] < 1.6
+    print("KS/floor " + " ".join(f"{x:.1f}" for x in e / floor) + f", used "
+          f"{u.astype(int).tolist()}, order {a['order']:.2f}")
+    sys.exit(0 if okk else 1)
+PY
+); then ok "reverse-em KS ladder: $m"; else bad "reverse-em KS ladder: ${m:-}"; fi
 
 expect() { # name, regex, args...
   local name=$1 re=$2; shift 2
@@ -75,5 +94,12 @@ expect "decreasing" "\[sampler\] steps = '16 8'.*strictly increasing" --set "sam
 expect "zero rung" "\[sampler\] steps = '0 8 16'.*entry 1 = 0" --set "sampler.steps=0 8 16"
 expect "fractional" "\[sampler\] steps = '8 12.5'.*whole numbers" --set "sampler.steps=8 12.5"
 expect "target_error" "\[sampler\] target_error = '0'" --set "sampler.steps=8 16 32" --set sampler.target_error=0
+expect "map metric without a map" "\[sampler\] ladder_metric = 'map_error'.*exact 1D map" \
+  --set sampler.family=reverse-sde --set "sampler.steps=8 16" --set sampler.ladder_metric=map_error
+expect "ks in 2D" "\[sampler\] ladder_metric = 'ks'.*1D only" --set data.dim=2 \
+  --set "data.means=-2 0 1.5 1" --set "data.stds=0.4 0.5 0.6 0.3" --set grid.dim=2 \
+  --set "grid.n=60 60" --set "grid.lo=-5 -5" \
+  --set "grid.hi=5 5" --set "sampler.steps=8 16" --set sampler.ladder_metric=ks
+expect "fit_min_steps 0" "\[sampler\] fit_min_steps = '0'" --set sampler.fit_min_steps=0
 echo "sample_ladder: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
