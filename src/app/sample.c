@@ -70,7 +70,7 @@ typedef struct ode_ext {
   char target_note[256];
   /* [fp]: the reverse-time Fokker–Planck check */
   size_t fp_solver;
-  double fp_eta, fp_dt, fp_l1, fp_mass, fp_out_tmax, fp_out_tmin, fp_edge;
+  double fp_eta, fp_dt, fp_l1, fp_kl, fp_mass, fp_out_tmax, fp_out_tmin, fp_edge;
   double *fp_density;
   /* [score] model = dsm */
   size_t score_model, dsm_levels;
@@ -813,6 +813,8 @@ static int ode_cell_probs(const sample_run *r, const fpk_gmm *m, const fpk_sched
   return rc;
 }
 
+static void ode_score(const sample_run *r, fpk_score_fn *fn, void **user);
+
 static int ode_fp_check(sample_run *r, fpk_error *err) {
   ode_ext *o = &r->ode;
   if (o->fp_solver == FP_NONE) return FPK_SUCCESS;
@@ -823,8 +825,14 @@ static int ode_fp_check(sample_run *r, fpk_error *err) {
     fpk_gmm_free(m);
     return err->status;
   }
+  /* the sampler's score: the exact one, or the DSM fit ([score] model = dsm), so that with a
+   * fitted score /fp holds the exact law of the continuous-time sampler that uses it, and
+   * KL(p_{t_min} ‖ it) can stand beside the Girsanov term that bounds it */
   fpk_gmm_score_ctx ctx = {m, s};
-  fpk_reverse_model *rm = fpk_reverse_model_alloc(s, d, o->fp_eta, fpk_gmm_score_fn, &ctx, err);
+  fpk_score_fn score = fpk_gmm_score_fn;
+  void *user = &ctx;
+  ode_score(r, &score, &user);
+  fpk_reverse_model *rm = fpk_reverse_model_alloc(s, d, o->fp_eta, score, user, err);
   fpk_grid g = r->grid;
   fpk_fv *fv = NULL;
   fpk_spectral *sp = NULL;
@@ -880,6 +888,20 @@ static int ode_fp_check(sample_run *r, fpk_error *err) {
     o->fp_l1 = l1, o->fp_mass = mass;
     if (!isfinite(l1) || !isfinite(mass))
       rc = fpk_error_set(err, FPK_ENUMERIC, "[fp]: non-finite L1 %g or mass %g", l1, mass);
+    /* KL(p_{t_min} ‖ q) over the cells, both normalised on the box (the direction the Girsanov
+     * bound holds for); NaN where q has no mass on a cell that p_{t_min} charges (a spectral
+     * solution can dip below 0 at the 1e-15 level in the tails) */
+    double kl = 0;
+    for (size_t i = 0; !rc && i < N; i++) {
+      const double pe = P1[i] / m1, q = p[i] * g.cell_volume / mass;
+      if (pe <= 0) continue;
+      if (!(q > 0)) {
+        kl = NAN;
+        break;
+      }
+      kl += pe * log(pe / q);
+    }
+    o->fp_kl = kl;
   }
   fpk_fv_free(fv);
   fpk_spectral_free(sp);
@@ -896,8 +918,12 @@ static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
   size_t gdims[2];
   for (size_t a = 0; a < d; a++) gdims[a] = r->grid.n[d - 1 - a];
   const char *G = "/fp";
-  int rc = fpk_h5_group(f, G, "the reverse-time Fokker-Planck equation with the exact score, "
-                              "solved on [grid] from the exact p_{t_max} down to t_min");
+  int rc = fpk_h5_group(f, G, o->dsm ? "the reverse-time Fokker-Planck equation with the DSM "
+                                       "score, solved on [grid] from the exact p_{t_max} down to "
+                                       "t_min"
+                                     : "the reverse-time Fokker-Planck equation with the exact "
+                                       "score, solved on [grid] from the exact p_{t_max} down to "
+                                       "t_min");
   if (!rc) rc = fpk_h5_write(f, "/fp/density", d, gdims, o->fp_density, "1/length^dim",
                              "the solution at t_min (cell averages)");
   if (!rc) rc = fpk_h5_attach_scales(f, "/fp/density", d == 1 ? "x" : "y x");
@@ -910,6 +936,8 @@ static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_double(f, G, "t_from", r->pp.t_max);
   if (!rc) rc = fpk_h5_attr_double(f, G, "t_to", r->pp.t_min);
   if (!rc) rc = fpk_h5_attr_double(f, G, "l1_to_exact", o->fp_l1);
+  if (!rc) rc = fpk_h5_attr_double(f, G, "kl_exact_to_fp", o->fp_kl);
+  if (!rc) rc = fpk_h5_attr_string(f, G, "score", o->dsm ? "dsm" : "exact");
   if (!rc) rc = fpk_h5_attr_double(f, G, "mass", o->fp_mass);
   if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmax", o->fp_out_tmax);
   if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmin", o->fp_out_tmin);
@@ -1208,8 +1236,9 @@ static void ode_print(const sample_run *r) {
            "Girsanov term %.4g\n", L, 100 * worst, o->girsanov.score_term);
   }
   if (o->fp_solver != FP_NONE)
-    printf("fp check    %s, eta %g, dt %g: L1 to the exact p_tmin %.3g, mass %.12g\n",
-           fp_solvers[o->fp_solver], o->fp_eta, o->fp_dt, o->fp_l1, o->fp_mass);
+    printf("fp check    %s, eta %g, dt %g, %s score: L1 to the exact p_tmin %.3g, KL(p_tmin | "
+           "fp) %.4g, mass %.12g\n", fp_solvers[o->fp_solver], o->fp_eta, o->fp_dt,
+           o->dsm ? "dsm" : "exact", o->fp_l1, o->fp_kl, o->fp_mass);
   if (o->has_map)
     printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
            "F_tmax)\n", o->map_err, o->map_se, o->map_max);
