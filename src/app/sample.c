@@ -936,7 +936,10 @@ static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_double(f, G, "t_from", r->pp.t_max);
   if (!rc) rc = fpk_h5_attr_double(f, G, "t_to", r->pp.t_min);
   if (!rc) rc = fpk_h5_attr_double(f, G, "l1_to_exact", o->fp_l1);
-  if (!rc) rc = fpk_h5_attr_double(f, G, "kl_exact_to_fp", o->fp_kl);
+  if (!rc && isfinite(o->fp_kl)) rc = fpk_h5_attr_double(f, G, "kl_exact_to_fp", o->fp_kl);
+  if (!rc && !isfinite(o->fp_kl))
+    rc = fpk_h5_attr_string(f, G, "kl_note", "no kl_exact_to_fp: the solution is <= 0 on a cell "
+                                             "that p_tmin charges (a spectral solution's tails)");
   if (!rc) rc = fpk_h5_attr_string(f, G, "score", o->dsm ? "dsm" : "exact");
   if (!rc) rc = fpk_h5_attr_double(f, G, "mass", o->fp_mass);
   if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmax", o->fp_out_tmax);
