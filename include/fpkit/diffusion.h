@@ -634,6 +634,52 @@ int fpk_sample_ks_gmm1d(size_t K, const double *weights, const double *means, co
 
 /* ==== end of Langevin section ============================================================== */
 
+
+/* ==== Log-Sobolev decay of KL under Langevin (issue 14 part 5, last bullet;
+ * src/diffusion/fpcheck.c; docs/diffusion.md "Log-Sobolev decay check") ======================
+ *
+ * Overdamped Langevin with stationary law π, dX = ∇log π(X) dt + √2 dW (π a mixture: its exact
+ * score), relaxes in relative entropy: d/dt KL(p_t ‖ π) = −I(p_t ‖ π) (the relative Fisher
+ * information), so a log-Sobolev inequality KL(p ‖ π) ≤ I(p ‖ π)/(2ρ) gives
+ * KL(p_t ‖ π) ≤ e^{−2ρt} KL(p_0 ‖ π) (Bakry & Émery 1985 for ρ-convex −log π: ρ = 1/s² for
+ * N(0, s²I); Holley & Stroock 1987 for bounded perturbations; Otto & Villani 2000,
+ * Markowich & Villani 2000). Near π, KL ≈ ½χ², which decays at twice the spectral gap λ
+ * (fpk_spectral_gap of the same model), and ρ ≤ λ. */
+
+/* The model dX = ∇log π(X) dt + √2 dW (name "langevin-gmm", dimension that of π, additive and
+ * autonomous, drift by fpk_gmm_eval with no schedule): for fpkit's FP solvers and
+ * fpk_spectral_gap. One allocation that starts with the fpk_model: release it with
+ * fpk_model_free. π must outlive it. FPK_EINVAL for π NULL. */
+fpk_model *fpk_gmm_langevin_model_alloc(const fpk_gmm *pi, fpk_error *err);
+
+/* KL(p ‖ q) = Σ_j vol [p_j log(p_j/q_j) − p_j + q_j] of two densities on g (each term ≥ 0; the
+ * −p + q terms cancel for equal masses and remove the rounding of the masses, and each term is
+ * evaluated without cancellation, so values down to ~1e-30 are meaningful). p_j ≤ 0 counts as 0;
+ * +∞ where q_j ≤ 0 < p_j. */
+double fpk_grid_relative_entropy(const fpk_grid *g, const double *p, const double *q);
+
+typedef struct fpk_kl_decay_params {
+  double dt;           /* TR-BDF2 step of the FV solver (default 1e-2) */
+  int exact_reference; /* 0 (default): KL to the FV operator's own equilibrium (fpk_fv_stationary:
+                        * the discrete Gibbs density), so the decay is that of the discrete
+                        * operator down to rounding, its rate the discrete gap (O(h²) from the
+                        * continuous one); 1: to π at the cell centres normalised on the grid
+                        * (KL then levels off at the O(h²)-small KL of the two equilibria) */
+} fpk_kl_decay_params;
+void fpk_kl_decay_params_init(fpk_kl_decay_params *p);
+
+/* KL(p_t ‖ π) at the nt non-decreasing times t (from t = 0) for the Langevin dynamics above,
+ * solved by the finite-volume solver (fpkit/fv.h, TR-BDF2, Scharfetter–Gummel fluxes) on g
+ * (reflecting or periodic walls; the mixture's dimension) from the density p0 (g->size
+ * values ≥ 0, normalised to mass 1 on the grid). par NULL: the defaults. FPK_EINVAL (naming the
+ * function, the argument and its value) for a grid of another dimension or with an absorbing
+ * wall, dt ≤ 0, decreasing or negative times, a negative or non-finite p0 or one without mass;
+ * the solver's status and message (prefixed) when it fails. */
+int fpk_langevin_kl_decay(const fpk_gmm *pi, const fpk_grid *g, const double *p0,
+                          const fpk_kl_decay_params *par, size_t nt, const double *t, double *kl,
+                          fpk_error *err);
+/* ==== end of the log-Sobolev section ======================================================== */
+
 #ifdef __cplusplus
 }
 #endif
