@@ -399,7 +399,9 @@ int fpk_ddpm_mixture_sample(const fpk_ddpm_mixture *m, const fpk_schedule *s, do
 
 #define FPK_REVSDE_BLOCK 256
 
-/* Stochastic samplers from t_max down to t_min on the time-uniform grid
+/* Stochastic samplers from t_max down to t_min on a time grid t_max = t_N > … > t_0 = t_min:
+ * params.grid names one of fpk_time_grid_types (the grids of the probability-flow samplers,
+ * fpk_time_grid; EDM with params.rho), by default "time-uniform",
  * t_i = t_min + (t_max − t_min) i/N, i = N … 0 (GSL-style table):
  *   "reverse-em"  Euler–Maruyama on the reverse SDE dX = [f X − g² ∇log p_t(X)] dt + g dW̄
  *                 (Anderson 1982; Song et al. 2021, eq. 6), coefficients at the step's start t_i:
@@ -446,13 +448,17 @@ typedef struct fpk_revsde_params {
   int nthreads;           /* <= 0: OpenMP default */
   const struct fpk_ddpm_mixture *exact; /* ancestral: the exact transitions of this mixture
                                           * (NULL: Ho et al.'s Gaussian p_θ from the score) */
+  const char *grid;       /* a name of fpk_time_grid_types: "time-uniform" (default; NULL means
+                           * it too), "logsnr-uniform" or "edm" */
+  double rho;             /* EDM ρ > 0 for grid "edm" (default 7) */
 } fpk_revsde_params;
 
 void fpk_revsde_params_init(fpk_revsde_params *p); /* defaults above, N = 100, t_min = 1e-3 */
 
 /* Runs n paths from x (component-major dim × n, the states at t_max; overwritten by the states at
  * t_min, or x̂0 with denoise). FPK_EINVAL naming the key and value for N < 1, t_min <= 0 or
- * >= t_max, t_max > T, snr <= 0, M < 1; the status of a failing score call; FPK_ENUMERIC (path,
+ * >= t_max, t_max > T, snr <= 0, M < 1, an unknown grid, rho <= 0 with "edm" (and what
+ * fpk_time_grid refuses: a t_max where a_t < 1e-8); the status of a failing score call; FPK_ENUMERIC (path,
  * time) when a path becomes non-finite. Returns the total score evaluations per path in *nfe
  * (may be NULL). */
 int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_score_fn score,

@@ -60,6 +60,8 @@ void fpk_revsde_params_init(fpk_revsde_params *p) {
   p->t_min = 1e-3;
   p->snr = 0.16;
   p->corrector_steps = 1;
+  p->grid = "time-uniform";
+  p->rho = 7;
 }
 
 /* ---- mixtures at a time ------------------------------------------------------------------- */
@@ -244,8 +246,30 @@ static void rev_exact_step(size_t d, size_t K, const rev_comp *rc, double *xi, c
 
 /* ---- the samplers ------------------------------------------------------------------------- */
 
-static double grid_t(const fpk_revsde_params *p, double tmax, size_t i) {
-  return i == p->nsteps ? tmax : p->t_min + (tmax - p->t_min) * (double)i / (double)p->nsteps;
+/* The grid increasing in its index: tg[0] = t_min < … < tg[N] = t_max. Time-uniform keeps its
+ * original formula (bitwise the results of the earlier versions); the others come from
+ * fpk_time_grid (pf_ode.c: the same grids as the probability-flow samplers), reversed. */
+static int revsde_grid(const fpk_revsde_params *p, const fpk_schedule *s, double tmax,
+                       double *tg, fpk_error *err) {
+  const size_t N = p->nsteps;
+  const char *name = p->grid ? p->grid : "time-uniform";
+  const fpk_time_grid_type *gt = fpk_time_grid_find(name);
+  if (!gt)
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: grid = '%s' is not a time grid: "
+                         "use time-uniform, logsnr-uniform or edm", name);
+  if (!strcmp(gt->name, "time-uniform")) {
+    for (size_t i = 0; i < N; i++)
+      tg[i] = p->t_min + (tmax - p->t_min) * (double)i / (double)N;
+    tg[N] = tmax;
+    return FPK_SUCCESS;
+  }
+  double *t = malloc((N + 1) * sizeof *t);
+  if (!t) return fpk_error_set(err, FPK_ENOMEM, "fpk_revsde_sample: out of memory");
+  int rc = fpk_time_grid(gt, s, tmax, p->t_min, N, p->rho, t, err);
+  if (rc) fpk_error_prefix(err, "fpk_revsde_sample (grid %s): ", gt->name);
+  for (size_t i = 0; !rc && i <= N; i++) tg[i] = t[N - i];
+  free(t);
+  return rc;
 }
 
 int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_score_fn score,
@@ -280,6 +304,15 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
                            "points %zu", p->exact->dim, dim);
   }
   const size_t N = p->nsteps, M = im->kind == R_PC ? p->corrector_steps : 0;
+  double *tg = malloc((N + 1) * sizeof *tg);
+  if (!tg) return fpk_error_set(err, FPK_ENOMEM, "revsde: out of memory");
+  {
+    const int grc = revsde_grid(p, s, tmax, tg, err);
+    if (grc) {
+      free(tg);
+      return grc;
+    }
+  }
   const size_t S = im->kind == R_EM ? dim : im->kind == R_PC ? (1 + M) * dim : dim + 1;
   size_t nfe_path = exact ? 0 : N * (1 + M);
   if (p->denoise && (score || !exact)) nfe_path++;
@@ -289,14 +322,17 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
   const size_t K = exact ? p->exact->K : 0;
   if (exact) {
     rcs = malloc(N * K * sizeof *rcs);
-    if (!rcs) return fpk_error_set(err, FPK_ENOMEM, "revsde: out of memory");
+    if (!rcs) {
+      free(tg);
+      return fpk_error_set(err, FPK_ENOMEM, "revsde: out of memory");
+    }
     for (size_t i = N; i >= 1; i--) {
-      const double t1 = grid_t(p, tmax, i), t0 = grid_t(p, tmax, i - 1);
+      const double t1 = tg[i], t0 = tg[i - 1];
       int rc = rev_comp_init(p->exact, fpk_schedule_mean_coef(s, t0), fpk_schedule_var(s, t0),
                              fpk_schedule_mean_coef(s, t1), fpk_schedule_var(s, t1),
                              rcs + (i - 1) * K, err);
       if (rc) {
-        free(rcs);
+        free(rcs), free(tg);
         return rc;
       }
     }
@@ -320,7 +356,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
       for (size_t c = 0; c < dim; c++) memcpy(xb + c * nb, x + c * n + i0, nb * sizeof *xb);
       for (size_t j = 0; j < N && !lrc; j++) {
         const size_t i = N - j;
-        const double t1 = grid_t(p, tmax, i), t0 = grid_t(p, tmax, i - 1), h = t1 - t0;
+        const double t1 = tg[i], t0 = tg[i - 1], h = t1 - t0;
         for (size_t q = 0; q < nb; q++) fpk_rng_normals(p->seed, i0 + q, j * S, S, zb + q * S);
         if (exact) {
           const rev_comp *rc = rcs + (i - 1) * K;
@@ -414,7 +450,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
     }
     free(xb), free(sb), free(zb);
   }
-  free(rcs);
+  free(rcs), free(tg);
   return status;
 }
 
