@@ -340,6 +340,29 @@ static void test_grids(void **state) {
     double *x2 = run(fpk_revsde_pc, s, &MIX1, &p, m);
     assert_memory_equal(x1, x2, m * sizeof *x1);
     free(x1), free(x2);
+    /* the exact chain's final Tweedie step without a score callback (the mixture's own score,
+     * one fpk_gmm for the run) equals the one with the exact-score callback, bitwise; the
+     * mixture passed as a view of an fpk_gmm */
+    fpk_gmm *g = gmm_of(&MIX1);
+    const fpk_ddpm_mixture view = fpk_gmm_mixture_view(g);
+    fpk_revsde_params_init(&p);
+    p.nsteps = 5, p.t_min = TMIN, p.seed = 4, p.exact = &view, p.denoise = 1;
+    p.grid = "logsnr-uniform";
+    double *y1 = malloc(m * sizeof *y1), *y2 = malloc(m * sizeof *y2);
+    fpk_error err = {0};
+    assert_int_equal(fpk_ddpm_mixture_sample(&MIX1, s, 1, m, 11, 0, y1, &err), 0);
+    memcpy(y2, y1, m * sizeof *y1);
+    fpk_gmm_score_ctx ctx = {g, s};
+    size_t nfe1 = 9, nfe2 = 9;
+    assert_int_equal(fpk_revsde_sample(fpk_revsde_ancestral, s, NULL, NULL, &p, 1, m, y1, &nfe1,
+                                       &err), 0);
+    assert_int_equal(fpk_revsde_sample(fpk_revsde_ancestral, s, fpk_gmm_score_fn, &ctx, &p, 1, m,
+                                       y2, &nfe2, &err), 0);
+    assert_memory_equal(y1, y2, m * sizeof *y1);
+    assert_int_equal(nfe1, 0);
+    assert_int_equal(nfe2, 1);
+    free(y1), free(y2);
+    fpk_gmm_free(g);
   }
   /* refusals: an unknown grid, and EDM's rho */
   {

@@ -99,6 +99,17 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
 void fpk_gmm_free(fpk_gmm *m); /* NULL is safe */
 size_t fpk_gmm_dim(const fpk_gmm *m);
 size_t fpk_gmm_components(const fpk_gmm *m);
+/* Accessors (owned by m, valid until fpk_gmm_free; the constructor's layout): fpk_gmm_size = K
+ * (the same as fpk_gmm_components); weights[K] as stored, i.e. the given weights divided by their
+ * sum (which was within 1e-12 of 1); means[K × dim], row k the mean of component k;
+ * covs[K × dim × dim], component k's covariance row-major at covs + k·dim² (in 1D: the K
+ * variances, the `var` argument of fpk_gmm1d_cdf / fpk_gmm1d_pf_map). So the functions that take
+ * a mixture by its arrays (fpk_sample_mode_weights, fpk_gmm1d_*, fpk_posterior_*) accept an
+ * fpk_gmm's: fpk_gmm_weights(g), fpk_gmm_means(g), fpk_gmm_covs(g). */
+size_t fpk_gmm_size(const fpk_gmm *m);
+const double *fpk_gmm_weights(const fpk_gmm *m);
+const double *fpk_gmm_means(const fpk_gmm *m);
+const double *fpk_gmm_covs(const fpk_gmm *m);
 
 /* Mean (dim) and covariance (dim × dim) of the data law. */
 void fpk_gmm_moments(const fpk_gmm *m, double *mean, double *cov);
@@ -317,7 +328,8 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
 /* The 1D probability-flow map. In 1D the PF-ODE dx/dt = f x − ½g²∇log p_t transports p_{t0} to
  * p_{t1} monotonically, so its flow map is the monotone rearrangement F_{t1}⁻¹ ∘ F_{t0} (F_t the
  * CDF of p_t): every ODE sampler's endpoint error is measurable path by path. The 1D mixture is
- * given by its parameters (K weights, means, variances; fpk_gmm has no accessors), noised by s
+ * given by its parameters (K weights, means, variances: for an fpk_gmm g, fpk_gmm_weights(g),
+ * fpk_gmm_means(g), fpk_gmm_covs(g)), noised by s
  * (NULL: the data). cdf[n] and sf[n] (either may be NULL) get F_t(x) and 1 − F_t(x), each from
  * erfc, so each keeps full relative accuracy in its own tail; map[n] gets F_{t1}⁻¹(F_{t0}(x)), by
  * safeguarded Newton on the logarithm of whichever of F and 1 − F is below ½. FPK_EINVAL for
@@ -396,6 +408,9 @@ typedef struct fpk_ddpm_mixture {
  * Bitwise the same for any thread count. FPK_EINVAL for a bad mixture or t outside [0, T]. */
 int fpk_ddpm_mixture_sample(const fpk_ddpm_mixture *m, const fpk_schedule *s, double t, size_t n,
                             uint64_t seed, uint64_t path0, double *x, fpk_error *err);
+/* The mixture m as an fpk_ddpm_mixture viewing m's arrays (valid while m lives): e.g.
+ * fpk_revsde_params.exact for a mixture held as an fpk_gmm. */
+fpk_ddpm_mixture fpk_gmm_mixture_view(const fpk_gmm *m);
 
 #define FPK_REVSDE_BLOCK 256
 

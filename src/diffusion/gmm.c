@@ -34,6 +34,14 @@ void fpk_gmm_free(fpk_gmm *m) {
 
 size_t fpk_gmm_dim(const fpk_gmm *m) { return m->d; }
 size_t fpk_gmm_components(const fpk_gmm *m) { return m->K; }
+size_t fpk_gmm_size(const fpk_gmm *m) { return m->K; }
+const double *fpk_gmm_weights(const fpk_gmm *m) { return m->w; }
+const double *fpk_gmm_means(const fpk_gmm *m) { return m->mu; }
+const double *fpk_gmm_covs(const fpk_gmm *m) { return m->S; }
+fpk_ddpm_mixture fpk_gmm_mixture_view(const fpk_gmm *m) {
+  fpk_ddpm_mixture v = {m->d, m->K, m->w, m->mu, m->S};
+  return v;
+}
 
 fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double *means,
                        const double *covs, fpk_error *err) {

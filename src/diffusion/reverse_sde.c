@@ -337,6 +337,15 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
       }
     }
   }
+  /* the denoising step of the exact chain without a callback: the mixture's own score */
+  fpk_gmm *gden = NULL;
+  if (p->denoise && !score) {
+    gden = fpk_gmm_alloc(dim, K, p->exact->weights, p->exact->means, p->exact->covs, err);
+    if (!gden) {
+      free(rcs), free(tg);
+      return err ? err->status : FPK_ENOMEM;
+    }
+  }
   const size_t B = FPK_REVSDE_BLOCK, nblocks = (n + B - 1) / B;
   int status = FPK_SUCCESS;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
@@ -429,10 +438,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
           if ((lrc = score(p->t_min, nb, xb, sb, user)))
             fpk_error_set(&lerr, lrc, "revsde: the score failed at t_min = %g", p->t_min);
         } else { /* exact mixture without a callback: its own score */
-          fpk_gmm *g = fpk_gmm_alloc(dim, K, p->exact->weights, p->exact->means, p->exact->covs,
-                                     &lerr);
-          lrc = g ? fpk_gmm_eval(g, s, p->t_min, nb, xb, NULL, sb, NULL, NULL, &lerr) : lerr.status;
-          fpk_gmm_free(g);
+          lrc = fpk_gmm_eval(gden, s, p->t_min, nb, xb, NULL, sb, NULL, NULL, &lerr);
         }
         if (!lrc)
           for (size_t q = 0; q < nb * dim; q++) xb[q] = (xb[q] + b2 * sb[q]) / a;
@@ -451,6 +457,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
     free(xb), free(sb), free(zb);
   }
   free(rcs), free(tg);
+  fpk_gmm_free(gden);
   return status;
 }
 
