@@ -67,7 +67,9 @@ void fpk_schedule_params_init(fpk_schedule_params *p);
 typedef struct fpk_schedule fpk_schedule;
 
 /* FPK_EINVAL (in err, naming the parameter and value) for a parameter out of range (β ≤ 0,
- * β_min >= β_max, σ_min >= σ_max, T <= 0, ...). */
+ * β_min >= β_max, σ_min >= σ_max, T <= 0, ...), and where the variances would leave the doubles:
+ * ve needs 1e-150 <= σ_min and σ_max <= 1e150, ou needs σ <= 1e150 and σ²/(2θ) in
+ * [1e-300, 1e300]. Within these, no schedule function returns NaN on [0, T]. */
 fpk_schedule *fpk_schedule_alloc(const fpk_schedule_type *type, const fpk_schedule_params *p,
                                  fpk_error *err);
 void fpk_schedule_free(fpk_schedule *s); /* NULL is safe */
@@ -82,8 +84,9 @@ double fpk_schedule_var(const fpk_schedule *s, double t);
 double fpk_schedule_f(const fpk_schedule *s, double t);
 double fpk_schedule_g2(const fpk_schedule *s, double t);
 double fpk_schedule_lambda(const fpk_schedule *s, double t);
-/* The time with λ_t = lambda (λ is strictly decreasing in t), in closed form for every type;
- * lambda = +∞ gives 0. FPK_EINVAL when lambda is below λ_T or NaN. */
+/* The time with λ_t = lambda (λ is strictly decreasing in t), in closed form for every type
+ * (to ~1e-11 relative down to t = 1e-12); lambda = +∞ gives 0. FPK_EINVAL when lambda is below
+ * λ_T or NaN, or −∞ (where a_t underflowed to 0, on a whole interval with a huge β). */
 int fpk_schedule_t_of_lambda(const fpk_schedule *s, double lambda, double *t, fpk_error *err);
 
 /* ---- Gaussian mixtures with exact noised scores ------------------------------------------- */
@@ -126,7 +129,9 @@ void fpk_gmm_sample(const fpk_gmm *m, uint64_t seed, uint64_t path0, size_t n, d
  *   denoised[dim × n]  E[x0 | x_t = x] (Tweedie);
  *   post_cov[dim × dim × n]  Cov[x0 | x_t = x], entry (c, e) of point i at (c·dim + e)·n + i.
  * FPK_EINVAL for t outside [0, T]; FPK_ENUMERIC if a noised covariance is not positive definite
- * (t = 0 with a singular Σ_k cannot happen: the constructor checked). */
+ * (t = 0 with a singular Σ_k cannot happen: the constructor checked). Points are not checked
+ * (the samplers check their own paths): a non-finite point, or one so far out (|x| beyond
+ * ~1e150) that its quadratic form overflows, gets NaN outputs. */
 int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, const double *x,
                  double *log_p, double *score, double *denoised, double *post_cov,
                  fpk_error *err);
@@ -473,7 +478,9 @@ void fpk_revsde_params_init(fpk_revsde_params *p); /* defaults above, N = 100, t
 /* Runs n paths from x (component-major dim × n, the states at t_max; overwritten by the states at
  * t_min, or x̂0 with denoise). FPK_EINVAL naming the key and value for N < 1, t_min <= 0 or
  * >= t_max, t_max > T, snr <= 0, M < 1, an unknown grid, rho <= 0 with "edm" (and what
- * fpk_time_grid refuses: a t_max where a_t < 1e-8); the status of a failing score call; FPK_ENUMERIC (path,
+ * fpk_time_grid refuses); for the score-driven samplers (all but ancestral with exact) a t_max
+ * where a_t < 1e-8 or g² >= 1e12 (a huge β, vp-cosine at T: the steps would overflow); for the
+ * exact chain a grid time where a_t underflowed to 0; the status of a failing score call; FPK_ENUMERIC (path,
  * time) when a path becomes non-finite. Returns the total score evaluations per path in *nfe
  * (may be NULL). */
 int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_score_fn score,
@@ -504,6 +511,9 @@ typedef struct fpk_ddpm_elbo_result {
   double entropy0, entropy0_se;   /* h(p_0) */
 } fpk_ddpm_elbo_result;
 
+/* FPK_EINVAL naming the argument for N < 2 (the latents t_1 = t_min and t_N = t_max are two),
+ * t_min, t_max out of order or range, nsamples < 2; FPK_ENUMERIC when a term is not finite (a
+ * t_min so small that SNR = a²/b² overflows). */
 int fpk_ddpm_elbo(const fpk_ddpm_mixture *mix, const fpk_schedule *s,
                   size_t N, double t_min, double t_max, size_t nsamples, uint64_t seed,
                   fpk_ddpm_elbo_result *res, fpk_error *err);

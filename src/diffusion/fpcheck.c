@@ -56,21 +56,21 @@ fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, do
                                            fpk_score_fn score, void *user,
                                            fpk_error *err) {
   if (!s || !score) {
-    fpk_error_set(err, FPK_EINVAL, "reverse model: NULL schedule or score");
+    fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc: NULL schedule or score");
     return NULL;
   }
   if (dim < 1 || dim > FPK_MAX_DIM) {
-    fpk_error_set(err, FPK_EINVAL, "reverse model: dim = %zu: 1 to %d dimensions", dim,
+    fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc: dim = %zu: 1 to %d dimensions", dim,
                   FPK_MAX_DIM);
     return NULL;
   }
   if (!(eta >= 0) || !isfinite(eta)) {
-    fpk_error_set(err, FPK_EINVAL, "reverse model: eta = %g must be >= 0 and finite", eta);
+    fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc: eta = %g must be >= 0 and finite", eta);
     return NULL;
   }
   struct fpk_reverse_model *r = calloc(1, sizeof *r);
   if (!r) {
-    fpk_error_set(err, FPK_ENOMEM, "reverse model: out of memory");
+    fpk_error_set(err, FPK_ENOMEM, "fpk_reverse_model_alloc: out of memory");
     return NULL;
   }
   r->s = s, r->eta = eta, r->T = fpk_schedule_T(s), r->score = score, r->user = user;
@@ -91,16 +91,16 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
                             size_t nq, double prior_var, fpk_girsanov_bound *out,
                             fpk_error *err) {
   if (!data || !s || !score || !grid || !out)
-    return fpk_error_set(err, FPK_EINVAL, "girsanov: NULL argument");
+    return fpk_error_set(err, FPK_EINVAL, "fpk_girsanov_bound_eval: NULL argument");
   const double T = fpk_schedule_T(s);
   const size_t d = fpk_gmm_dim(data);
   if (!(t_min >= 0 && t_min < T))
-    return fpk_error_set(err, FPK_EINVAL, "girsanov: t_min = %g outside [0, T = %g)", t_min, T);
-  if (nq < 1) return fpk_error_set(err, FPK_EINVAL, "girsanov: nq = 0 quadrature nodes");
+    return fpk_error_set(err, FPK_EINVAL, "fpk_girsanov_bound_eval: t_min = %g outside [0, T = %g)", t_min, T);
+  if (nq < 1) return fpk_error_set(err, FPK_EINVAL, "fpk_girsanov_bound_eval: nq = 0 quadrature nodes");
   if (!(prior_var > 0) || !isfinite(prior_var))
-    return fpk_error_set(err, FPK_EINVAL, "girsanov: prior_var = %g must be positive", prior_var);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_girsanov_bound_eval: prior_var = %g must be positive", prior_var);
   if (grid->dim != d)
-    return fpk_error_set(err, FPK_EINVAL, "girsanov: grid of dimension %zu, mixture of %zu",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_girsanov_bound_eval: grid of dimension %zu, mixture of %zu",
                          grid->dim, d);
   const size_t n = grid->size;
   double *x = malloc(d * n * sizeof(double)), *lp = malloc(n * sizeof(double));
@@ -108,7 +108,7 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
   gsl_integration_glfixed_table *tab = gsl_integration_glfixed_table_alloc(nq);
   int rc = 0;
   if (!x || !lp || !sc || !se || !tab) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "girsanov: out of memory");
+    rc = fpk_error_set(err, FPK_ENOMEM, "fpk_girsanov_bound_eval: out of memory");
     goto done;
   }
   for (size_t j = 0; j < n; j++) {
@@ -136,7 +136,7 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
     if (rc) goto done;
     const int cr = score(t, n, x, sc, user);
     if (cr) {
-      rc = fpk_error_set(err, FPK_ECALLBACK, "girsanov: the score returned %d at t = %g", cr, t);
+      rc = fpk_error_set(err, FPK_ECALLBACK, "fpk_girsanov_bound_eval: the score returned %d at t = %g", cr, t);
       goto done;
     }
     double e = 0;
@@ -153,7 +153,7 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
   out->score_term = 0.5 * I;
   out->bound = out->kl_prior + out->score_term;
   if (!isfinite(out->bound))
-    rc = fpk_error_set(err, FPK_ENUMERIC, "girsanov: non-finite bound (KL %g, score term %g)",
+    rc = fpk_error_set(err, FPK_ENUMERIC, "fpk_girsanov_bound_eval: non-finite bound (KL %g, score term %g)",
                        out->kl_prior, out->score_term);
 done:
   free(x), free(lp), free(sc), free(se);
@@ -164,22 +164,22 @@ done:
 /* ---- 1D CDF and the probability-flow map ------------------------------------------------- */
 
 /* The noised components N(a μ_k, a² var_k + b²) at t (s = NULL: the data). */
-static int comp1d(size_t K, const double *w, const double *var, const fpk_schedule *s, double t,
-                  double *a, double *sd, fpk_error *err) {
-  if (K < 1) return fpk_error_set(err, FPK_EINVAL, "gmm1d: no components");
+static int comp1d(const char *fn, size_t K, const double *w, const double *var,
+                  const fpk_schedule *s, double t, double *a, double *sd, fpk_error *err) {
+  if (K < 1) return fpk_error_set(err, FPK_EINVAL, "%s: K = 0 components: give at least one", fn);
   for (size_t k = 0; k < K; k++) {
     if (!(w[k] > 0) || !isfinite(w[k]))
-      return fpk_error_set(err, FPK_EINVAL, "gmm1d: weight %zu = %g must be positive", k + 1,
+      return fpk_error_set(err, FPK_EINVAL, "%s: weight %zu = %g must be positive", fn, k + 1,
                            w[k]);
     if (!(var[k] > 0) || !isfinite(var[k]))
-      return fpk_error_set(err, FPK_EINVAL, "gmm1d: variance %zu = %g must be positive", k + 1,
+      return fpk_error_set(err, FPK_EINVAL, "%s: variance %zu = %g must be positive", fn, k + 1,
                            var[k]);
   }
   double aa = 1, b2 = 0;
   if (s) {
     const double T = fpk_schedule_T(s);
     if (!(t >= 0 && t <= T))
-      return fpk_error_set(err, FPK_EINVAL, "gmm1d: t = %g outside [0, T = %g]", t, T);
+      return fpk_error_set(err, FPK_EINVAL, "%s: t = %g outside [0, T = %g]", fn, t, T);
     aa = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
   }
   *a = aa;
@@ -204,8 +204,8 @@ int fpk_gmm1d_cdf(size_t K, const double *w, const double *mu, const double *var
                   const fpk_schedule *s, double t, size_t n, const double *x, double *cdf,
                   double *sf, fpk_error *err) {
   double *sd = malloc((K ? K : 1) * sizeof(double)), a;
-  if (!sd) return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
-  int rc = comp1d(K, w, var, s, t, &a, sd, err);
+  if (!sd) return fpk_error_set(err, FPK_ENOMEM, "fpk_gmm1d_cdf: out of memory");
+  int rc = comp1d("fpk_gmm1d_cdf", K, w, var, s, t, &a, sd, err);
   for (size_t i = 0; !rc && i < n; i++) {
     double F, S, p;
     cdf1(K, w, mu, a, sd, x[i], &F, &S, &p);
@@ -223,10 +223,10 @@ int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *
   double a0, a1;
   if (!sd0 || !sd1) {
     free(sd0), free(sd1);
-    return fpk_error_set(err, FPK_ENOMEM, "gmm1d: out of memory");
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_gmm1d_pf_map: out of memory");
   }
-  int rc = comp1d(K, w, var, s, t0, &a0, sd0, err);
-  if (!rc) rc = comp1d(K, w, var, s, t1, &a1, sd1, err);
+  int rc = comp1d("fpk_gmm1d_pf_map", K, w, var, s, t0, &a0, sd0, err);
+  if (!rc) rc = comp1d("fpk_gmm1d_pf_map", K, w, var, s, t1, &a1, sd1, err);
   /* mixture mean and sd at t1 and t0 for the starting guess (the Gaussian map) */
   double m0 = 0, m1 = 0, v0 = 0, v1 = 0;
   for (size_t k = 0; !rc && k < K; k++) m0 += w[k] * a0 * mu[k], m1 += w[k] * a1 * mu[k];
@@ -240,7 +240,7 @@ int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *
     const int lower = F0 <= S0; /* invert the smaller of F and 1 − F, in logarithms */
     const double target = log(lower ? F0 : S0);
     if (!isfinite(target)) { /* the smaller of F and 1 − F underflowed */
-      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: x = %g is beyond the representable tail at "
+      rc = fpk_error_set(err, FPK_ENUMERIC, "fpk_gmm1d_pf_map: x = %g is beyond the representable tail at "
                          "t = %g", x[i], t0);
       break;
     }
@@ -271,7 +271,7 @@ int fpk_gmm1d_pf_map(size_t K, const double *w, const double *mu, const double *
       }
     }
     if (!ok) {
-      rc = fpk_error_set(err, FPK_ENUMERIC, "gmm1d: the inversion at x = %g did not converge",
+      rc = fpk_error_set(err, FPK_ENUMERIC, "fpk_gmm1d_pf_map: the inversion at x = %g did not converge",
                          x[i]);
       break;
     }
