@@ -17,6 +17,7 @@
 
 #include "fpk_test.h"
 #include "fpkit/diffusion.h"
+#include "fpkit/fv.h"
 #include "fpkit/spectral.h"
 
 static fpk_gmm *gmm1(size_t K, const double *w, const double *mu, const double *var) {
@@ -252,6 +253,19 @@ static void test_lsi_bad_input(void **state) {
   assert_non_null(strstr(err.msg, "dimension 2"));
   assert_null(fpk_gmm_langevin_model_alloc(NULL, &err));
   assert_non_null(strstr(err.msg, "pi is NULL"));
+  /* the discrete equilibrium of the 1D product formula is fpk_fv_stationary's null vector:
+   * started there, KL(p_0 ‖ reference) is 0 to rounding */
+  {
+    double q[50];
+    fpk_model *mod = fpk_gmm_langevin_model_alloc(pi, &err);
+    assert_non_null(mod);
+    assert_int_equal(fpk_fv_stationary(&g, mod, q, &err), 0);
+    fpk_model_free(mod);
+    for (int j = 0; j < 50; j++) assert_true(q[j] > 0);
+    assert_int_equal(fpk_langevin_kl_decay(pi, &g, q, &par, 2, t, kl, &err), 0);
+    print_message("KL(discrete equilibrium | product-formula reference) = %.3e\n", kl[0]);
+    assert_true(kl[0] < 1e-24);
+  }
   /* the exact reference: KL(0) against π at the centres equals the discrete one to O(h²) */
   double kl_e[2];
   par.exact_reference = 1;

@@ -691,8 +691,10 @@ double fpk_grid_relative_entropy(const fpk_grid *g, const double *p, const doubl
 
 typedef struct fpk_kl_decay_params {
   double dt;           /* TR-BDF2 step of the FV solver (default 1e-2) */
-  int exact_reference; /* 0 (default): KL to the FV operator's own equilibrium (fpk_fv_stationary:
-                        * the discrete Gibbs density), so the decay is that of the discrete
+  int exact_reference; /* 0 (default): KL to the FV operator's own equilibrium (the discrete
+                        * Gibbs density: in 1D with reflecting walls by its zero-flux product
+                        * formula, accurate in the tails; else fpk_fv_stationary's null vector,
+                        * floored at 1e-300), so the decay is that of the discrete
                         * operator down to rounding, its rate the discrete gap (O(h²) from the
                         * continuous one); 1: to π at the cell centres normalised on the grid
                         * (KL then levels off at the O(h²)-small KL of the two equilibria) */

@@ -417,12 +417,35 @@ int fpk_langevin_kl_decay(const fpk_gmm *pi, const fpk_grid *g, const double *p0
     rc = fpk_gmm_eval(pi, NULL, 0, n, x, ref, NULL, NULL, NULL, err);
     if (rc) goto done;
     for (size_t j = 0; j < n; j++) ref[j] = exp(ref[j]);
-  } else { /* the discrete equilibrium: the null vector of the FV operator */
+  } else if (g->dim == 1 && g->bc[0] == FPK_BC_REFLECTING) {
+    /* The discrete equilibrium in 1D with reflecting walls: zero Scharfetter–Gummel flux
+     * through every face, out_l p_l = out_r p_r, i.e. p_{j+1}/p_j = B(−z)/B(z) = e^z with
+     * z = b(x_{j+½}) h / D, D = 1 (docs/fv-scheme.md: the discrete Gibbs density). Summed in
+     * logarithms it is positive with full relative accuracy in the tails, where the LU null
+     * vector of fpk_fv_stationary carries absolute rounding (even negative values) and
+     * KL(p ‖ q) would be +∞. */
+    const size_t nf = n > 1 ? n - 1 : 1;
+    x = malloc(2 * nf * sizeof *x);
+    if (!x) {
+      rc = fpk_error_set(err, FPK_ENOMEM, "%s: out of memory", fn);
+      goto done;
+    }
+    double *bf = x + nf;
+    for (size_t j = 0; j + 1 < n; j++) x[j] = g->lo[0] + (double)(j + 1) * g->h[0];
+    if (n > 1 && (rc = fpk_gmm_eval(pi, NULL, 0, n - 1, x, NULL, bf, NULL, NULL, err))) goto done;
+    ref[0] = 0;
+    for (size_t j = 0; j + 1 < n; j++) ref[j + 1] = ref[j] + bf[j] * g->h[0];
+    double mx = -INFINITY;
+    for (size_t j = 0; j < n; j++) mx = ref[j] > mx ? ref[j] : mx;
+    for (size_t j = 0; j < n; j++) ref[j] = exp(ref[j] - mx);
+  } else { /* the discrete equilibrium: the null vector of the FV operator (LU); its rounding
+            * in the far tails is absolute, so it is floored at 1e-300 to keep KL finite */
     rc = fpk_fv_stationary(g, m, ref, err);
     if (rc) {
       fpk_error_prefix(err, "%s: ", fn);
       goto done;
     }
+    for (size_t j = 0; j < n; j++) ref[j] = ref[j] > 1e-300 ? ref[j] : 1e-300;
   }
   const double mr = fpk_grid_integral(g, ref);
   if (!(mr > 0) || !isfinite(mr)) {
