@@ -305,6 +305,63 @@ static void test_gmm_against_fv(void **state) {
   fpk_gmm_free(m);
 }
 
+/* Accessors: the constructor's layout, weights as stored (normalised), and the views. */
+static void test_gmm_accessors(void **state) {
+  (void)state;
+  const double w[3] = {0.2, 0.3, 0.5 - 4e-13}; /* sums to 1 − 4e-13: accepted, normalised */
+  const double mu[6] = {-1, 0.5, 2, -0.25, 0.75, 3};
+  const double S[12] = {0.4, 0.1, 0.1, 0.3, 1, -0.2, -0.2, 0.5, 0.7, 0, 0, 0.2};
+  fpk_error err = {0};
+  fpk_gmm *g = fpk_gmm_alloc(2, 3, w, mu, S, &err);
+  assert_non_null(g);
+  assert_int_equal(fpk_gmm_dim(g), 2);
+  assert_int_equal(fpk_gmm_size(g), 3);
+  assert_int_equal(fpk_gmm_components(g), 3);
+  const double *gw = fpk_gmm_weights(g), *gm = fpk_gmm_means(g), *gS = fpk_gmm_covs(g);
+  double sw = 0;
+  for (int k = 0; k < 3; k++) {
+    assert_close_rel(gw[k], w[k] / (1 - 4e-13), 1e-15);
+    sw += gw[k];
+  }
+  assert_close_rel(sw, 1, 2e-16);
+  assert_memory_equal(gm, mu, sizeof mu);
+  assert_memory_equal(gS, S, sizeof S);
+  /* a copy built from the accessors is the same mixture: same log p at a few points */
+  fpk_gmm *h = fpk_gmm_alloc(fpk_gmm_dim(g), fpk_gmm_size(g), gw, gm, gS, &err);
+  assert_non_null(h);
+  const double x[8] = {-1, 0, 1, 2.5, 0.3, -0.2, 0.7, 3};
+  double l1[4], l2[4];
+  assert_int_equal(fpk_gmm_eval(g, NULL, 0, 4, x, l1, NULL, NULL, NULL, &err), 0);
+  assert_int_equal(fpk_gmm_eval(h, NULL, 0, 4, x, l2, NULL, NULL, NULL, &err), 0);
+  for (int i = 0; i < 4; i++) assert_close_rel(l1[i], l2[i], 1e-15);
+  fpk_gmm_free(h);
+  /* the fpk_ddpm_mixture view points at the same arrays */
+  const fpk_ddpm_mixture v = fpk_gmm_mixture_view(g);
+  assert_int_equal(v.dim, 2);
+  assert_int_equal(v.K, 3);
+  assert_ptr_equal(v.weights, gw);
+  assert_ptr_equal(v.means, gm);
+  assert_ptr_equal(v.covs, gS);
+  fpk_gmm_free(g);
+  /* 1D: the covariances are the variances fpk_gmm1d_cdf takes; samples through the view equal
+   * those from the raw arrays bitwise */
+  const double w1[2] = {0.25, 0.75}, m1[2] = {-1, 1}, v1[2] = {0.3, 0.6};
+  fpk_gmm *g1 = fpk_gmm_alloc(1, 2, w1, m1, v1, &err);
+  assert_non_null(g1);
+  double F1[3], F2[3];
+  const double xs[3] = {-2, 0.1, 1.5};
+  assert_int_equal(fpk_gmm1d_cdf(2, w1, m1, v1, NULL, 0, 3, xs, F1, NULL, &err), 0);
+  assert_int_equal(fpk_gmm1d_cdf(fpk_gmm_size(g1), fpk_gmm_weights(g1), fpk_gmm_means(g1),
+                                 fpk_gmm_covs(g1), NULL, 0, 3, xs, F2, NULL, &err), 0);
+  assert_memory_equal(F1, F2, sizeof F1);
+  const fpk_ddpm_mixture raw = {1, 2, w1, m1, v1}, view = fpk_gmm_mixture_view(g1);
+  double s1[64], s2[64];
+  assert_int_equal(fpk_ddpm_mixture_sample(&raw, NULL, 0, 64, 9, 0, s1, &err), 0);
+  assert_int_equal(fpk_ddpm_mixture_sample(&view, NULL, 0, 64, 9, 0, s2, &err), 0);
+  assert_memory_equal(s1, s2, sizeof s1);
+  fpk_gmm_free(g1);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   fpk_error err = {0};
@@ -345,6 +402,7 @@ static void test_bad_input(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_gmm_accessors),
       cmocka_unit_test(test_schedules_solve_their_sde),
       cmocka_unit_test(test_gmm_exact_fields),
       cmocka_unit_test(test_gmm_batch_and_mass),

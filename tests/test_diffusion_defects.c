@@ -9,9 +9,26 @@
  *    small ρ (1e-3) e^{−λ_T/ρ} overflowed and every run failed with "lambda = -nan" (no key
  *    named); for a huge ρ (1e300) σ^{1/ρ} rounded to 1 and the grid collapsed to 8 equal times
  *    and one jump, accepted silently. ρ = 7 must keep eq. 5's times; ρ → ∞ must tend to the
- *    logSNR-uniform grid (its limit); every grid strictly decreasing. */
+ *    logSNR-uniform grid (its limit); every grid strictly decreasing.
+ *  - fpk_ddpm_elbo with N = 1 put its one latent at t_min, ignored t_max, and compared with a
+ *    "continuous" bound of two independent Monte Carlo entropies at the same time: now refused,
+ *    naming N. A t_min so small that SNR = a²/b² overflows returned nelbo = inf with success:
+ *    now FPK_ENUMERIC naming t_min.
+ *  - extreme schedules: ve with σ_min < 1e-150 (σ_min² underflows) or σ_max > 1e150 gave
+ *    b² = NaN at every t > 0, and every sampler then failed with "noised covariance not positive
+ *    definite (b^2 = -nan)"; ou with σ² or σ²/(2θ) outside the doubles did the same: refused by
+ *    fpk_schedule_alloc naming the parameters and the bounds. A huge β (a_t underflows to 0)
+ *    made fpk_schedule_t_of_lambda return t = NaN with success for λ = −∞. Near t = 0 the
+ *    inverse lost digits: subvp (−2 log a near a = 1) 8e-4 and vp-cosine (acos near φ0, and
+ *    φ(t) − φ0 in b²) 2e-3 relative at t = 1e-12; now the t ↔ λ round trip holds to 1e-11.
+ *  - reverse-time samplers from a t_max where a_t vanishes or g² blows up (huge β, vp-cosine at
+ *    T): reverse-em returned overflowing garbage (finite, ~1e80) with success, the exact
+ *    ancestral chain "transition variance -nan <= 0 (the grid is too fine)": now refusals
+ *    naming t_max, a_t and g² (the exact chain: the time where a_t underflowed); the exact chain
+ *    from vp-cosine's T still runs. Every refusal names the function. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fpk_test.h"
 #include "fpkit/diffusion.h"
@@ -74,10 +91,180 @@ static void test_edm_grid_extreme_rho(void **state) {
   fpk_schedule_free(s);
 }
 
+static void expect_msg(const fpk_error *err, const char *a, const char *b) {
+  if (!strstr(err->msg, a) || (b && !strstr(err->msg, b)))
+    fail_msg("message '%s' lacks '%s' / '%s'", err->msg, a, b ? b : "");
+}
+
+static const double W1[2] = {0.3, 0.7}, MU1[2] = {-2, 1.5}, S1[2] = {0.25, 0.5};
+static const fpk_ddpm_mixture MIX1 = {1, 2, W1, MU1, S1};
+
+static fpk_schedule *sched(const fpk_schedule_type *ty, double a, double b, fpk_error *err) {
+  fpk_schedule_params p;
+  fpk_schedule_params_init(&p);
+  if (ty == fpk_schedule_ve) p.sigma_min = a, p.sigma_max = b;
+  else if (ty == fpk_schedule_ou) p.theta = a, p.sigma = b;
+  else if (ty == fpk_schedule_vp_cosine) p.s = a;
+  else p.beta_min = a, p.beta_max = b;
+  return fpk_schedule_alloc(ty, &p, err);
+}
+
+static void test_elbo_one_latent_and_tiny_tmin(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_schedule *s = sched(fpk_schedule_vp_linear, 0.1, 20, &err);
+  fpk_ddpm_elbo_result r;
+  assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 1, 0.01, 1, 1000, 1, &r, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_ddpm_elbo: N = 1", "N >= 2");
+  assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 0, 0.01, 1, 1000, 1, &r, &err), FPK_EINVAL);
+  expect_msg(&err, "N = 0", NULL);
+  /* N = 2: the two ends, finite */
+  assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 2, 0.01, 1, 1000, 1, &r, &err), 0);
+  assert_true(isfinite(r.nelbo) && isfinite(r.cont_nelbo) && r.N == 2);
+  /* t_min = 1e-310: b² subnormal, SNR = a²/b² = inf: refused, not inf with success */
+  assert_int_equal(fpk_ddpm_elbo(&MIX1, s, 3, 1e-310, 1, 1000, 1, &r, &err), FPK_ENUMERIC);
+  expect_msg(&err, "fpk_ddpm_elbo: the bound is not finite", "t_min = 1e-310");
+  fpk_schedule_free(s);
+}
+
+/* Every schedule function at t in [0, T] is a number or ±inf, never NaN, for parameters at the
+ * edges of what fpk_schedule_alloc accepts; beyond them it refuses, naming them. */
+static void test_extreme_schedules(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  struct {
+    const fpk_schedule_type *ty;
+    double a, b;
+    const char *m1, *m2; /* NULL: accepted */
+  } cs[] = {
+      {fpk_schedule_ve, 1e-200, 1, "fpk_schedule_alloc (ve): sigma_min = 1e-200", "1e-150"},
+      {fpk_schedule_ve, 1e-3, 1e200, "sigma_max = 1e+200", "1e150"},
+      {fpk_schedule_ve, 1e-150, 1e150, NULL, NULL},
+      {fpk_schedule_ou, 1e-300, 1e300, "fpk_schedule_alloc (ou): theta = 1e-300, sigma = 1e+300",
+       "rescale"},
+      {fpk_schedule_ou, 1e300, 1, "sigma^2/(2 theta) = 5e-301", "[1e-300, 1e300]"},
+      {fpk_schedule_ou, 1e200, 1e-40, NULL, NULL},
+      {fpk_schedule_vp_linear, 0.1, 1e6, NULL, NULL},
+      {fpk_schedule_vp_linear, 1e-300, 1e300, NULL, NULL},
+      {fpk_schedule_subvp, 0.1, 1e6, NULL, NULL},
+      {fpk_schedule_vp_cosine, 0.008, 0, NULL, NULL},
+      {fpk_schedule_vp_cosine, 1e-300, 0, NULL, NULL},
+  };
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    fpk_schedule *s = sched(cs[i].ty, cs[i].a, cs[i].b, &err);
+    if (cs[i].m1) {
+      assert_null(s);
+      expect_msg(&err, cs[i].m1, cs[i].m2);
+      continue;
+    }
+    if (!s) fail_msg("%s %g %g refused: %s", cs[i].ty->name, cs[i].a, cs[i].b, err.msg);
+    const double ts[] = {0, 1e-300, 1e-12, 1e-3, 0.5, 1 - 1e-12, 1};
+    for (size_t k = 0; k < sizeof ts / sizeof *ts; k++) {
+      const double t = ts[k];
+      const double v[5] = {fpk_schedule_mean_coef(s, t), fpk_schedule_var(s, t),
+                           fpk_schedule_f(s, t), fpk_schedule_g2(s, t),
+                           fpk_schedule_lambda(s, t)};
+      for (int j = 0; j < 5; j++)
+        if (isnan(v[j]))
+          fail_msg("%s (%g, %g): function %d is NaN at t = %g", cs[i].ty->name, cs[i].a, cs[i].b,
+                   j, t);
+      assert_true(v[1] >= 0 && v[0] >= 0);
+      /* the inverse of λ: a time, or a refusal naming λ; never NaN with success */
+      double tl = -1;
+      const int rc = fpk_schedule_t_of_lambda(s, v[4], &tl, &err);
+      if (rc) expect_msg(&err, "fpk_schedule_t_of_lambda", "lambda = ");
+      else assert_true(tl >= 0 && tl <= 1);
+      if (!rc && isfinite(v[4]) && v[0] > 1e-8 && v[1] > 1e-290 && t > 0)
+        assert_close_rel(tl, t, 1e-11);
+    }
+    fpk_schedule_free(s);
+  }
+  /* huge β: λ = −∞ where a_t underflowed: t is not determined */
+  fpk_schedule *s = sched(fpk_schedule_vp_linear, 0.1, 1e6, &err);
+  double t;
+  assert_int_equal(fpk_schedule_t_of_lambda(s, -INFINITY, &t, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_schedule_t_of_lambda (vp-linear): lambda = -inf", "finite lambda");
+  fpk_schedule_free(s);
+}
+
+/* Runs a reverse sampler from exact p_{t_max} samples; returns the status, and on success checks
+ * that every output is finite. */
+static int revsde_run(const fpk_revsde_type *ty, const fpk_schedule *s, double t_min, double t_max,
+                      int exact, fpk_error *err) {
+  enum { n = 300 };
+  double x[n];
+  fpk_gmm *g = fpk_gmm_alloc(1, 2, W1, MU1, S1, err);
+  fpk_gmm_score_ctx ctx = {g, s};
+  fpk_revsde_params p;
+  fpk_revsde_params_init(&p);
+  p.t_min = t_min, p.t_max = t_max, p.nsteps = 20, p.denoise = 1, p.exact = exact ? &MIX1 : NULL;
+  int rc = fpk_ddpm_mixture_sample(&MIX1, s, t_max == 0 ? fpk_schedule_T(s) : t_max, n, 1, 0, x,
+                                   err);
+  if (!rc) rc = fpk_revsde_sample(ty, s, fpk_gmm_score_fn, &ctx, &p, 1, n, x, NULL, err);
+  if (!rc)
+    for (int i = 0; i < n; i++)
+      if (!isfinite(x[i])) fail_msg("%s: success with x[%d] = %g", ty->name, i, x[i]);
+  fpk_gmm_free(g);
+  return rc;
+}
+
+static void test_revsde_vanishing_signal(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  /* huge β: a_T = 0 */
+  fpk_schedule *s = sched(fpk_schedule_vp_linear, 0.1, 1e6, &err);
+  for (size_t k = 0; fpk_revsde_types[k]; k++) {
+    assert_int_equal(revsde_run(fpk_revsde_types[k], s, 1e-3, 0, 0, &err), FPK_EINVAL);
+    expect_msg(&err, "fpk_revsde_sample", "t_max = 1: the signal a_t = 0");
+  }
+  assert_int_equal(revsde_run(fpk_revsde_ancestral, s, 1e-3, 0, 1, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_revsde_sample (ancestral, exact): the signal a_t = 0", "underflowed");
+  /* a t_max where a_t = e^{−6.25}: every sampler runs, finite */
+  for (size_t k = 0; fpk_revsde_types[k]; k++)
+    assert_int_equal(revsde_run(fpk_revsde_types[k], s, 1e-4, 5e-3, 0, &err), 0);
+  assert_int_equal(revsde_run(fpk_revsde_ancestral, s, 1e-4, 5e-3, 1, &err), 0);
+  fpk_schedule_free(s);
+  /* vp-cosine at T: g² = 5e16 refused for the score-driven samplers; the exact chain runs */
+  s = sched(fpk_schedule_vp_cosine, 0.008, 0, &err);
+  assert_int_equal(revsde_run(fpk_revsde_em, s, 1e-3, 0, 0, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_revsde_sample (reverse-em): t_max = 1", "g^2 = 5.");
+  assert_int_equal(revsde_run(fpk_revsde_ancestral, s, 1e-3, 0, 1, &err), 0);
+  fpk_schedule_free(s);
+  /* t_min near 0 (b² = 1e-301 at 1e-300): the samplers run and stay finite */
+  s = sched(fpk_schedule_vp_linear, 0.1, 20, &err);
+  for (size_t k = 0; fpk_revsde_types[k]; k++)
+    assert_int_equal(revsde_run(fpk_revsde_types[k], s, 1e-300, 0, 0, &err), 0);
+  assert_int_equal(revsde_run(fpk_revsde_ancestral, s, 1e-300, 0, 1, &err), 0);
+  /* the refusals of the probability-flow side name their function */
+  fpk_pfode_params q;
+  fpk_pfode_params_init(&q);
+  q.steps = 4, q.t_min = 0;
+  double x[4] = {0, 0, 0, 0};
+  fpk_gmm *g = fpk_gmm_alloc(1, 2, W1, MU1, S1, &err);
+  fpk_gmm_score_ctx ctx = {g, s};
+  assert_int_equal(fpk_pfode_sample(&q, s, fpk_gmm_score_fn, &ctx, 4, x, NULL, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_pfode_sample: t_min = 0", "positive");
+  double tg[5];
+  assert_int_equal(fpk_time_grid(fpk_time_grid_find("edm"), s, 1, 1e-3, 4, 0, tg, &err),
+                   FPK_EINVAL);
+  expect_msg(&err, "fpk_time_grid (edm): rho = 0", NULL);
+  assert_int_equal(fpk_time_grid(fpk_time_grid_find("edm"), s, 2, 1e-3, 4, 7, tg, &err),
+                   FPK_EINVAL);
+  expect_msg(&err, "fpk_time_grid: t_max = 2", "(0, T = 1]");
+  const double w0[1] = {1}, m0[1] = {0}, v0[1] = {-1};
+  assert_int_equal(fpk_gmm1d_cdf(1, w0, m0, v0, NULL, 0, 1, x, tg, NULL, &err), FPK_EINVAL);
+  expect_msg(&err, "fpk_gmm1d_cdf: variance 1 = -1", NULL);
+  fpk_gmm_free(g);
+  fpk_schedule_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posterior_gmm_underflowing_weight),
       cmocka_unit_test(test_edm_grid_extreme_rho),
+      cmocka_unit_test(test_elbo_one_latent_and_tiny_tmin),
+      cmocka_unit_test(test_extreme_schedules),
+      cmocka_unit_test(test_revsde_vanishing_signal),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

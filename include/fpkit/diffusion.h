@@ -67,7 +67,9 @@ void fpk_schedule_params_init(fpk_schedule_params *p);
 typedef struct fpk_schedule fpk_schedule;
 
 /* FPK_EINVAL (in err, naming the parameter and value) for a parameter out of range (β ≤ 0,
- * β_min >= β_max, σ_min >= σ_max, T <= 0, ...). */
+ * β_min >= β_max, σ_min >= σ_max, T <= 0, ...), and where the variances would leave the doubles:
+ * ve needs 1e-150 <= σ_min and σ_max <= 1e150, ou needs σ <= 1e150 and σ²/(2θ) in
+ * [1e-300, 1e300]. Within these, no schedule function returns NaN on [0, T]. */
 fpk_schedule *fpk_schedule_alloc(const fpk_schedule_type *type, const fpk_schedule_params *p,
                                  fpk_error *err);
 void fpk_schedule_free(fpk_schedule *s); /* NULL is safe */
@@ -82,8 +84,9 @@ double fpk_schedule_var(const fpk_schedule *s, double t);
 double fpk_schedule_f(const fpk_schedule *s, double t);
 double fpk_schedule_g2(const fpk_schedule *s, double t);
 double fpk_schedule_lambda(const fpk_schedule *s, double t);
-/* The time with λ_t = lambda (λ is strictly decreasing in t), in closed form for every type;
- * lambda = +∞ gives 0. FPK_EINVAL when lambda is below λ_T or NaN. */
+/* The time with λ_t = lambda (λ is strictly decreasing in t), in closed form for every type
+ * (to ~1e-11 relative down to t = 1e-12); lambda = +∞ gives 0. FPK_EINVAL when lambda is below
+ * λ_T or NaN, or −∞ (where a_t underflowed to 0, on a whole interval with a huge β). */
 int fpk_schedule_t_of_lambda(const fpk_schedule *s, double lambda, double *t, fpk_error *err);
 
 /* ---- Gaussian mixtures with exact noised scores ------------------------------------------- */
@@ -99,6 +102,17 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
 void fpk_gmm_free(fpk_gmm *m); /* NULL is safe */
 size_t fpk_gmm_dim(const fpk_gmm *m);
 size_t fpk_gmm_components(const fpk_gmm *m);
+/* Accessors (owned by m, valid until fpk_gmm_free; the constructor's layout): fpk_gmm_size = K
+ * (the same as fpk_gmm_components); weights[K] as stored, i.e. the given weights divided by their
+ * sum (which was within 1e-12 of 1); means[K × dim], row k the mean of component k;
+ * covs[K × dim × dim], component k's covariance row-major at covs + k·dim² (in 1D: the K
+ * variances, the `var` argument of fpk_gmm1d_cdf / fpk_gmm1d_pf_map). So the functions that take
+ * a mixture by its arrays (fpk_sample_mode_weights, fpk_gmm1d_*, fpk_posterior_*) accept an
+ * fpk_gmm's: fpk_gmm_weights(g), fpk_gmm_means(g), fpk_gmm_covs(g). */
+size_t fpk_gmm_size(const fpk_gmm *m);
+const double *fpk_gmm_weights(const fpk_gmm *m);
+const double *fpk_gmm_means(const fpk_gmm *m);
+const double *fpk_gmm_covs(const fpk_gmm *m);
 
 /* Mean (dim) and covariance (dim × dim) of the data law. */
 void fpk_gmm_moments(const fpk_gmm *m, double *mean, double *cov);
@@ -115,7 +129,9 @@ void fpk_gmm_sample(const fpk_gmm *m, uint64_t seed, uint64_t path0, size_t n, d
  *   denoised[dim × n]  E[x0 | x_t = x] (Tweedie);
  *   post_cov[dim × dim × n]  Cov[x0 | x_t = x], entry (c, e) of point i at (c·dim + e)·n + i.
  * FPK_EINVAL for t outside [0, T]; FPK_ENUMERIC if a noised covariance is not positive definite
- * (t = 0 with a singular Σ_k cannot happen: the constructor checked). */
+ * (t = 0 with a singular Σ_k cannot happen: the constructor checked). Points are not checked
+ * (the samplers check their own paths): a non-finite point, or one so far out (|x| beyond
+ * ~1e150) that its quadratic form overflows, gets NaN outputs. */
 int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, const double *x,
                  double *log_p, double *score, double *denoised, double *post_cov,
                  fpk_error *err);
@@ -317,7 +333,8 @@ int fpk_girsanov_bound_eval(const fpk_gmm *data, const fpk_schedule *s, double t
 /* The 1D probability-flow map. In 1D the PF-ODE dx/dt = f x − ½g²∇log p_t transports p_{t0} to
  * p_{t1} monotonically, so its flow map is the monotone rearrangement F_{t1}⁻¹ ∘ F_{t0} (F_t the
  * CDF of p_t): every ODE sampler's endpoint error is measurable path by path. The 1D mixture is
- * given by its parameters (K weights, means, variances; fpk_gmm has no accessors), noised by s
+ * given by its parameters (K weights, means, variances: for an fpk_gmm g, fpk_gmm_weights(g),
+ * fpk_gmm_means(g), fpk_gmm_covs(g)), noised by s
  * (NULL: the data). cdf[n] and sf[n] (either may be NULL) get F_t(x) and 1 − F_t(x), each from
  * erfc, so each keeps full relative accuracy in its own tail; map[n] gets F_{t1}⁻¹(F_{t0}(x)), by
  * safeguarded Newton on the logarithm of whichever of F and 1 − F is below ½. FPK_EINVAL for
@@ -396,10 +413,15 @@ typedef struct fpk_ddpm_mixture {
  * Bitwise the same for any thread count. FPK_EINVAL for a bad mixture or t outside [0, T]. */
 int fpk_ddpm_mixture_sample(const fpk_ddpm_mixture *m, const fpk_schedule *s, double t, size_t n,
                             uint64_t seed, uint64_t path0, double *x, fpk_error *err);
+/* The mixture m as an fpk_ddpm_mixture viewing m's arrays (valid while m lives): e.g.
+ * fpk_revsde_params.exact for a mixture held as an fpk_gmm. */
+fpk_ddpm_mixture fpk_gmm_mixture_view(const fpk_gmm *m);
 
 #define FPK_REVSDE_BLOCK 256
 
-/* Stochastic samplers from t_max down to t_min on the time-uniform grid
+/* Stochastic samplers from t_max down to t_min on a time grid t_max = t_N > … > t_0 = t_min:
+ * params.grid names one of fpk_time_grid_types (the grids of the probability-flow samplers,
+ * fpk_time_grid; EDM with params.rho), by default "time-uniform",
  * t_i = t_min + (t_max − t_min) i/N, i = N … 0 (GSL-style table):
  *   "reverse-em"  Euler–Maruyama on the reverse SDE dX = [f X − g² ∇log p_t(X)] dt + g dW̄
  *                 (Anderson 1982; Song et al. 2021, eq. 6), coefficients at the step's start t_i:
@@ -446,13 +468,19 @@ typedef struct fpk_revsde_params {
   int nthreads;           /* <= 0: OpenMP default */
   const struct fpk_ddpm_mixture *exact; /* ancestral: the exact transitions of this mixture
                                           * (NULL: Ho et al.'s Gaussian p_θ from the score) */
+  const char *grid;       /* a name of fpk_time_grid_types: "time-uniform" (default; NULL means
+                           * it too), "logsnr-uniform" or "edm" */
+  double rho;             /* EDM ρ > 0 for grid "edm" (default 7) */
 } fpk_revsde_params;
 
 void fpk_revsde_params_init(fpk_revsde_params *p); /* defaults above, N = 100, t_min = 1e-3 */
 
 /* Runs n paths from x (component-major dim × n, the states at t_max; overwritten by the states at
  * t_min, or x̂0 with denoise). FPK_EINVAL naming the key and value for N < 1, t_min <= 0 or
- * >= t_max, t_max > T, snr <= 0, M < 1; the status of a failing score call; FPK_ENUMERIC (path,
+ * >= t_max, t_max > T, snr <= 0, M < 1, an unknown grid, rho <= 0 with "edm" (and what
+ * fpk_time_grid refuses); for the score-driven samplers (all but ancestral with exact) a t_max
+ * where a_t < 1e-8 or g² >= 1e12 (a huge β, vp-cosine at T: the steps would overflow); for the
+ * exact chain a grid time where a_t underflowed to 0; the status of a failing score call; FPK_ENUMERIC (path,
  * time) when a path becomes non-finite. Returns the total score evaluations per path in *nfe
  * (may be NULL). */
 int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_score_fn score,
@@ -483,6 +511,9 @@ typedef struct fpk_ddpm_elbo_result {
   double entropy0, entropy0_se;   /* h(p_0) */
 } fpk_ddpm_elbo_result;
 
+/* FPK_EINVAL naming the argument for N < 2 (the latents t_1 = t_min and t_N = t_max are two),
+ * t_min, t_max out of order or range, nsamples < 2; FPK_ENUMERIC when a term is not finite (a
+ * t_min so small that SNR = a²/b² overflows). */
 int fpk_ddpm_elbo(const fpk_ddpm_mixture *mix, const fpk_schedule *s,
                   size_t N, double t_min, double t_max, size_t nsamples, uint64_t seed,
                   fpk_ddpm_elbo_result *res, fpk_error *err);
@@ -633,6 +664,54 @@ int fpk_sample_ks_gmm1d(size_t K, const double *weights, const double *means, co
                         size_t n, const double *x, double *ks, fpk_error *err);
 
 /* ==== end of Langevin section ============================================================== */
+
+
+/* ==== Log-Sobolev decay of KL under Langevin (issue 14 part 5, last bullet;
+ * src/diffusion/fpcheck.c; docs/diffusion.md "Log-Sobolev decay check") ======================
+ *
+ * Overdamped Langevin with stationary law π, dX = ∇log π(X) dt + √2 dW (π a mixture: its exact
+ * score), relaxes in relative entropy: d/dt KL(p_t ‖ π) = −I(p_t ‖ π) (the relative Fisher
+ * information), so a log-Sobolev inequality KL(p ‖ π) ≤ I(p ‖ π)/(2ρ) gives
+ * KL(p_t ‖ π) ≤ e^{−2ρt} KL(p_0 ‖ π) (Bakry & Émery 1985 for ρ-convex −log π: ρ = 1/s² for
+ * N(0, s²I); Holley & Stroock 1987 for bounded perturbations; Otto & Villani 2000,
+ * Markowich & Villani 2000). Near π, KL ≈ ½χ², which decays at twice the spectral gap λ
+ * (fpk_spectral_gap of the same model), and ρ ≤ λ. */
+
+/* The model dX = ∇log π(X) dt + √2 dW (name "langevin-gmm", dimension that of π, additive and
+ * autonomous, drift by fpk_gmm_eval with no schedule): for fpkit's FP solvers and
+ * fpk_spectral_gap. One allocation that starts with the fpk_model: release it with
+ * fpk_model_free. π must outlive it. FPK_EINVAL for π NULL. */
+fpk_model *fpk_gmm_langevin_model_alloc(const fpk_gmm *pi, fpk_error *err);
+
+/* KL(p ‖ q) = Σ_j vol [p_j log(p_j/q_j) − p_j + q_j] of two densities on g (each term ≥ 0; the
+ * −p + q terms cancel for equal masses and remove the rounding of the masses, and each term is
+ * evaluated without cancellation, so values down to ~1e-30 are meaningful). p_j ≤ 0 counts as 0;
+ * +∞ where q_j ≤ 0 < p_j. */
+double fpk_grid_relative_entropy(const fpk_grid *g, const double *p, const double *q);
+
+typedef struct fpk_kl_decay_params {
+  double dt;           /* TR-BDF2 step of the FV solver (default 1e-2) */
+  int exact_reference; /* 0 (default): KL to the FV operator's own equilibrium (the discrete
+                        * Gibbs density: in 1D with reflecting walls by its zero-flux product
+                        * formula, accurate in the tails; else fpk_fv_stationary's null vector,
+                        * floored at 1e-300), so the decay is that of the discrete
+                        * operator down to rounding, its rate the discrete gap (O(h²) from the
+                        * continuous one); 1: to π at the cell centres normalised on the grid
+                        * (KL then levels off at the O(h²)-small KL of the two equilibria) */
+} fpk_kl_decay_params;
+void fpk_kl_decay_params_init(fpk_kl_decay_params *p);
+
+/* KL(p_t ‖ π) at the nt non-decreasing times t (from t = 0) for the Langevin dynamics above,
+ * solved by the finite-volume solver (fpkit/fv.h, TR-BDF2, Scharfetter–Gummel fluxes) on g
+ * (reflecting or periodic walls; the mixture's dimension) from the density p0 (g->size
+ * values ≥ 0, normalised to mass 1 on the grid). par NULL: the defaults. FPK_EINVAL (naming the
+ * function, the argument and its value) for a grid of another dimension or with an absorbing
+ * wall, dt ≤ 0, decreasing or negative times, a negative or non-finite p0 or one without mass;
+ * the solver's status and message (prefixed) when it fails. */
+int fpk_langevin_kl_decay(const fpk_gmm *pi, const fpk_grid *g, const double *p0,
+                          const fpk_kl_decay_params *par, size_t nt, const double *t, double *kl,
+                          fpk_error *err);
+/* ==== end of the log-Sobolev section ======================================================== */
 
 #ifdef __cplusplus
 }

@@ -104,14 +104,14 @@ fpk_dsm *fpk_dsm_fit(const fpk_gmm *data, const fpk_schedule *s, const fpk_dsm_p
   const size_t d = fpk_gmm_dim(data), L = p->nlevels, M = p->nfeatures, P = 1 + d + M;
   const double T = fpk_schedule_T(s);
   if (L == 0 || !p->t)
-    return fpk_error_set(err, FPK_EINVAL, "dsm: no noise levels"), NULL;
+    return fpk_error_set(err, FPK_EINVAL, "fpk_dsm_fit: no noise levels"), NULL;
   for (size_t l = 0; l < L; l++)
     if (!(p->t[l] > 0 && p->t[l] <= T) || (l && !(p->t[l] > p->t[l - 1])))
-      return fpk_error_set(err, FPK_EINVAL, "dsm: level %zu at t = %g: levels must increase in "
+      return fpk_error_set(err, FPK_EINVAL, "fpk_dsm_fit: level %zu at t = %g: levels must increase in "
                            "(0, T] = (0, %g]", l + 1, p->t[l], T), NULL;
   if (M == 0 || !(p->lengthscale > 0) || !(p->ridge >= 0) || !isfinite(p->ridge) ||
       p->nsamples < P || p->nvalid < 2)
-    return fpk_error_set(err, FPK_EINVAL, "dsm: nfeatures = %zu, lengthscale = %g, ridge = %g, "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_dsm_fit: nfeatures = %zu, lengthscale = %g, ridge = %g, "
                          "nsamples = %zu, nvalid = %zu: need features >= 1, lengthscale > 0, "
                          "ridge >= 0, nsamples >= %zu (1 + dim + nfeatures), nvalid >= 2", M,
                          p->lengthscale, p->ridge, p->nsamples, p->nvalid, P), NULL;
@@ -124,7 +124,7 @@ fpk_dsm *fpk_dsm_fit(const fpk_gmm *data, const fpk_schedule *s, const fpk_dsm_p
       !(m->levels = calloc(L, sizeof(fpk_dsm_level))) || !(F = malloc(nmax * P * sizeof(double))) ||
       !(x = malloc(d * nmax * sizeof(double))) || !(y = malloc(d * nmax * sizeof(double))) ||
       !(sc = malloc(d * nmax * sizeof(double))) || !(ex = malloc(d * nmax * sizeof(double)))) {
-    fpk_error_set(err, FPK_ENOMEM, "dsm: out of memory (%zu samples × %zu features)", nmax, P);
+    fpk_error_set(err, FPK_ENOMEM, "fpk_dsm_fit: out of memory (%zu samples × %zu features)", nmax, P);
     goto fail;
   }
   m->d = d, m->L = L, m->M = M, m->P = P;
@@ -144,7 +144,7 @@ fpk_dsm *fpk_dsm_fit(const fpk_gmm *data, const fpk_schedule *s, const fpk_dsm_p
   gsl_vector *rhs = gsl_vector_alloc(P), *sol = gsl_vector_alloc(P);
   if (!A || !rhs || !sol) {
     gsl_matrix_free(A), gsl_vector_free(rhs), gsl_vector_free(sol);
-    fpk_error_set(err, FPK_ENOMEM, "dsm: out of memory");
+    fpk_error_set(err, FPK_ENOMEM, "fpk_dsm_fit: out of memory");
     goto fail;
   }
   for (size_t l = 0; l < L; l++) {
@@ -172,7 +172,7 @@ fpk_dsm *fpk_dsm_fit(const fpk_gmm *data, const fpk_schedule *s, const fpk_dsm_p
     gsl_set_error_handler(old);
     if (bad) {
       gsl_matrix_free(A), gsl_vector_free(rhs), gsl_vector_free(sol);
-      fpk_error_set(err, FPK_ENUMERIC, "dsm: level %zu (t = %g): the normal equations are not "
+      fpk_error_set(err, FPK_ENUMERIC, "fpk_dsm_fit: level %zu (t = %g): the normal equations are not "
                     "positive definite (%zu features, ridge %g): raise ridge", l + 1, t, P,
                     p->ridge);
       goto fail;
@@ -226,7 +226,7 @@ int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double 
   double *F = malloc(n * m->P * sizeof(double)), *tmp = malloc(d * n * sizeof(double));
   if (!F || !tmp) {
     free(F), free(tmp);
-    return fpk_error_set(err, FPK_ENOMEM, "dsm: out of memory for %zu points", n);
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_dsm_score: out of memory for %zu points", n);
   }
   if (hi == 0 || hi == m->L) { /* outside [t_1, t_L]: the end level's fit */
     level_score(m, hi == 0 ? 0 : m->L - 1, n, x, F, score);

@@ -34,34 +34,42 @@ void fpk_gmm_free(fpk_gmm *m) {
 
 size_t fpk_gmm_dim(const fpk_gmm *m) { return m->d; }
 size_t fpk_gmm_components(const fpk_gmm *m) { return m->K; }
+size_t fpk_gmm_size(const fpk_gmm *m) { return m->K; }
+const double *fpk_gmm_weights(const fpk_gmm *m) { return m->w; }
+const double *fpk_gmm_means(const fpk_gmm *m) { return m->mu; }
+const double *fpk_gmm_covs(const fpk_gmm *m) { return m->S; }
+fpk_ddpm_mixture fpk_gmm_mixture_view(const fpk_gmm *m) {
+  fpk_ddpm_mixture v = {m->d, m->K, m->w, m->mu, m->S};
+  return v;
+}
 
 fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double *means,
                        const double *covs, fpk_error *err) {
   if (dim < 1 || dim > GMM_MAX_DIM) {
-    fpk_error_set(err, FPK_EINVAL, "gmm: dim = %zu: 1 to %d dimensions", dim, GMM_MAX_DIM);
+    fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: dim = %zu: 1 to %d dimensions", dim, GMM_MAX_DIM);
     return NULL;
   }
   if (K < 1) {
-    fpk_error_set(err, FPK_EINVAL, "gmm: no components");
+    fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: no components");
     return NULL;
   }
   double sw = 0;
   for (size_t k = 0; k < K; k++) {
     if (!(weights[k] > 0) || !isfinite(weights[k])) {
-      fpk_error_set(err, FPK_EINVAL, "gmm: weight %zu = %g must be positive and finite", k + 1,
+      fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: weight %zu = %g must be positive and finite", k + 1,
                     weights[k]);
       return NULL;
     }
     sw += weights[k];
   }
   if (!(fabs(sw - 1) <= 1e-12)) {
-    fpk_error_set(err, FPK_EINVAL, "gmm: the weights sum to %.17g, off 1 by %.3g (> 1e-12)", sw,
+    fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: the weights sum to %.17g, off 1 by %.3g (> 1e-12)", sw,
                   sw - 1);
     return NULL;
   }
   for (size_t k = 0; k < K * dim; k++)
     if (!isfinite(means[k])) {
-      fpk_error_set(err, FPK_EINVAL, "gmm: mean %zu, component %zu = %g is not finite",
+      fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: mean %zu, component %zu = %g is not finite",
                     k / dim + 1, k % dim + 1, means[k]);
       return NULL;
     }
@@ -72,14 +80,14 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
       for (size_t j = 0; j < i; j++)
         if (!(fabs(S[i * dim + j] - S[j * dim + i]) <=
               1e-12 * (fabs(S[i * dim + j]) + fabs(S[j * dim + i])))) {
-          fpk_error_set(err, FPK_EINVAL, "gmm: covariance %zu is not symmetric (entries (%zu, "
+          fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: covariance %zu is not symmetric (entries (%zu, "
                         "%zu) = %g and (%zu, %zu) = %g)", k + 1, i + 1, j + 1, S[i * dim + j],
                         j + 1, i + 1, S[j * dim + i]);
           return NULL;
         }
     const int bad = fpk_cholesky_pd(dim, S, L);
     if (bad >= 0) {
-      fpk_error_set(err, FPK_EINVAL, "gmm: covariance %zu is not positive definite (Cholesky "
+      fpk_error_set(err, FPK_EINVAL, "fpk_gmm_alloc: covariance %zu is not positive definite (Cholesky "
                     "pivot %d fails)", k + 1, bad + 1);
       return NULL;
     }
@@ -90,7 +98,7 @@ fpk_gmm *fpk_gmm_alloc(size_t dim, size_t K, const double *weights, const double
       !(m->S = malloc(K * dim * dim * sizeof(double))) ||
       !(m->L = malloc(K * dim * dim * sizeof(double))) || !(m->cw = malloc(K * sizeof(double)))) {
     fpk_gmm_free(m);
-    fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory for %zu components", K);
+    fpk_error_set(err, FPK_ENOMEM, "fpk_gmm_alloc: out of memory for %zu components", K);
     return NULL;
   }
   m->d = dim, m->K = K;
@@ -173,15 +181,15 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
   if (s) {
     const double T = fpk_schedule_T(s);
     if (!(t >= 0 && t <= T))
-      return fpk_error_set(err, FPK_EINVAL, "gmm: t = %g is outside [0, T] = [0, %g]", t, T);
+      return fpk_error_set(err, FPK_EINVAL, "fpk_gmm_eval: t = %g is outside [0, T] = [0, %g]", t, T);
     a = fpk_schedule_mean_coef(s, t);
     b2 = t == 0 ? 0 : fpk_schedule_var(s, t);
     if (!isfinite(a) || !isfinite(b2) || b2 < 0)
-      return fpk_error_set(err, FPK_ENUMERIC, "gmm: the schedule gives a = %g, b^2 = %g at t = %g",
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_gmm_eval: the schedule gives a = %g, b^2 = %g at t = %g",
                            a, b2, t);
   }
   comp_t *cp = malloc(K * sizeof *cp);
-  if (!cp) return fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory");
+  if (!cp) return fpk_error_set(err, FPK_ENOMEM, "fpk_gmm_eval: out of memory");
   for (size_t k = 0; k < K; k++) {
     const double *S = m->S + k * d * d;
     double C[GMM_MAX_DIM * GMM_MAX_DIM], L[GMM_MAX_DIM * GMM_MAX_DIM];
@@ -190,7 +198,7 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
     const int bad = fpk_cholesky_pd(d, C, L);
     if (bad >= 0) {
       free(cp);
-      return fpk_error_set(err, FPK_ENUMERIC, "gmm: the noised covariance of component %zu is "
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_gmm_eval: the noised covariance of component %zu is "
                            "not positive definite at t = %g (a = %g, b^2 = %g)", k + 1, t, a, b2);
     }
     comp_t *c = cp + k;
@@ -216,7 +224,7 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
   double *lwbuf = malloc((size_t)nth * K * (1 + GMM_MAX_DIM) * sizeof(double));
   if (!lwbuf) {
     free(cp);
-    return fpk_error_set(err, FPK_ENOMEM, "gmm: out of memory");
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_gmm_eval: out of memory");
   }
 #pragma omp parallel for num_threads(nth) schedule(static)
   for (size_t i = 0; i < n; i++) {

@@ -13,10 +13,10 @@
 int fpk_grid_cell_probs(const fpk_grid *g, fpk_lmc_fn log_p, void *user, double *probs,
                         fpk_error *err) {
   if (!g || !log_p || !probs)
-    return fpk_error_set(err, FPK_EINVAL, "cell probabilities: grid, log_p or probs is NULL");
+    return fpk_error_set(err, FPK_EINVAL, "fpk_grid_cell_probs: grid, log_p or probs is NULL");
   const size_t N = g->size, d = g->dim;
   double *xc = calloc(d * N, sizeof *xc);
-  if (!xc) return fpk_error_set(err, FPK_ENOMEM, "cell probabilities: out of memory (%zu cells)", N);
+  if (!xc) return fpk_error_set(err, FPK_ENOMEM, "fpk_grid_cell_probs: out of memory (%zu cells)", N);
   double pt[FPK_MAX_DIM];
   for (size_t j = 0; j < N; j++) {
     fpk_grid_point(g, j, pt);
@@ -24,16 +24,16 @@ int fpk_grid_cell_probs(const fpk_grid *g, fpk_lmc_fn log_p, void *user, double 
   }
   int rc = log_p(N, xc, probs, user);
   free(xc);
-  if (rc < 0) return fpk_error_set(err, FPK_ECALLBACK, "cell probabilities: log_p failed");
+  if (rc < 0) return fpk_error_set(err, FPK_ECALLBACK, "fpk_grid_cell_probs: log_p failed");
   double mx = -INFINITY;
   for (size_t j = 0; j < N; j++) {
     if (isnan(probs[j]) || probs[j] == INFINITY)
-      return fpk_error_set(err, FPK_ENUMERIC, "cell probabilities: log p = %g at cell %zu",
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_grid_cell_probs: log p = %g at cell %zu",
                            probs[j], j);
     if (probs[j] > mx) mx = probs[j];
   }
   if (mx == -INFINITY)
-    return fpk_error_set(err, FPK_ENUMERIC, "cell probabilities: the density vanishes on the grid");
+    return fpk_error_set(err, FPK_ENUMERIC, "fpk_grid_cell_probs: the density vanishes on the grid");
   /* volume is the same for every cell: it cancels in the normalisation */
   double sum = 0;
   for (size_t j = 0; j < N; j++) sum += probs[j] = exp(probs[j] - mx);
@@ -44,11 +44,11 @@ int fpk_grid_cell_probs(const fpk_grid *g, fpk_lmc_fn log_p, void *user, double 
 int fpk_sample_hist_tv_kl(const fpk_grid *g, const double *probs, size_t n, const double *x,
                           double *tv, double *kl, double *out, fpk_error *err) {
   if (!g || !probs || !x || n == 0)
-    return fpk_error_set(err, FPK_EINVAL, "histogram TV/KL: grid, probs or points missing "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_sample_hist_tv_kl: grid, probs or points missing "
                          "(n = %zu)", n);
   const size_t N = g->size, d = g->dim;
   size_t *cnt = calloc(N, sizeof *cnt);
-  if (!cnt) return fpk_error_set(err, FPK_ENOMEM, "histogram TV/KL: out of memory (%zu cells)", N);
+  if (!cnt) return fpk_error_set(err, FPK_ENOMEM, "fpk_sample_hist_tv_kl: out of memory (%zu cells)", N);
   size_t outside = 0;
   for (size_t i = 0; i < n; i++) {
     size_t flat = 0, stride = 1;
@@ -87,25 +87,25 @@ int fpk_sample_mode_weights(size_t dim, size_t K, const double *weights, const d
                             const double *covs, size_t n, const double *x, double *mode_w,
                             double *se, fpk_error *err) {
   if (dim < 1 || dim > 3 || K < 1 || !weights || !means || !covs || !x || !mode_w || n == 0)
-    return fpk_error_set(err, FPK_EINVAL, "mode weights: dim = %zu, K = %zu, n = %zu or a NULL "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_sample_mode_weights: dim = %zu, K = %zu, n = %zu or a NULL "
                          "argument", dim, K, n);
   double *Lc = malloc(K * dim * dim * sizeof *Lc), *ld = malloc(K * sizeof *ld);
   size_t *cnt = calloc(K, sizeof *cnt);
   int rc = FPK_SUCCESS;
   if (!Lc || !ld || !cnt) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "mode weights: out of memory");
+    rc = fpk_error_set(err, FPK_ENOMEM, "fpk_sample_mode_weights: out of memory");
     goto done;
   }
   for (size_t k = 0; k < K; k++) {
     if (!(weights[k] > 0)) {
-      rc = fpk_error_set(err, FPK_EINVAL, "mode weights: weight %zu = %g must be positive", k,
+      rc = fpk_error_set(err, FPK_EINVAL, "fpk_sample_mode_weights: weight %zu = %g must be positive", k,
                          weights[k]);
       goto done;
     }
     double *L = Lc + k * dim * dim;
     const int piv = fpk_cholesky_pd(dim, covs + k * dim * dim, L);
     if (piv >= 0) {
-      rc = fpk_error_set(err, FPK_EINVAL, "mode weights: covariance %zu is not positive definite "
+      rc = fpk_error_set(err, FPK_EINVAL, "fpk_sample_mode_weights: covariance %zu is not positive definite "
                          "(pivot %d)", k, piv);
       goto done;
     }
@@ -151,13 +151,13 @@ static double dist(size_t d, const double *a, size_t na, size_t i, const double 
 int fpk_sample_energy_distance(size_t dim, size_t n, const double *x, size_t m, const double *y,
                                size_t max_pairs, double *d2, fpk_error *err) {
   if (dim < 1 || !x || !y || n < 2 || m < 2 || !d2)
-    return fpk_error_set(err, FPK_EINVAL, "energy distance: need two samples of at least 2 points "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_sample_energy_distance: need two samples of at least 2 points "
                          "(n = %zu, m = %zu)", n, m);
   size_t nn = n, mm = m; /* the strides stay n and m: a cut keeps the first points */
   if (max_pairs) {
     const size_t cap = (size_t)floor(sqrt((double)max_pairs));
     if (cap < 2)
-      return fpk_error_set(err, FPK_EINVAL, "energy distance: max_pairs = %zu keeps fewer than 2 "
+      return fpk_error_set(err, FPK_EINVAL, "fpk_sample_energy_distance: max_pairs = %zu keeps fewer than 2 "
                            "points", max_pairs);
     if (nn > cap) nn = cap;
     if (mm > cap) mm = cap;
@@ -165,7 +165,7 @@ int fpk_sample_energy_distance(size_t dim, size_t n, const double *x, size_t m, 
   /* row sums first, added in a fixed order: the value does not depend on the thread count */
   const size_t rows = nn > mm ? nn : mm;
   double *row = malloc(3 * rows * sizeof *row);
-  if (!row) return fpk_error_set(err, FPK_ENOMEM, "energy distance: out of memory");
+  if (!row) return fpk_error_set(err, FPK_ENOMEM, "fpk_sample_energy_distance: out of memory");
 #pragma omp parallel for schedule(dynamic, 16)
   for (size_t i = 0; i < rows; i++) {
     double a = 0, b = 0, c = 0;
@@ -195,13 +195,13 @@ static int cmp_double(const void *a, const void *b) {
 int fpk_sample_sliced_w2(size_t dim, size_t n, const double *x, const double *y, size_t n_dir,
                          uint64_t seed, double *w2, fpk_error *err) {
   if (dim < 1 || dim > 3 || n < 1 || !x || !y || !w2 || (dim > 1 && n_dir < 1))
-    return fpk_error_set(err, FPK_EINVAL, "sliced W2: dim = %zu, n = %zu, n_dir = %zu", dim, n,
+    return fpk_error_set(err, FPK_EINVAL, "fpk_sample_sliced_w2: dim = %zu, n = %zu, n_dir = %zu", dim, n,
                          n_dir);
   if (dim == 1) n_dir = 1;
   double *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
   if (!px || !py) {
     free(px), free(py);
-    return fpk_error_set(err, FPK_ENOMEM, "sliced W2: out of memory (%zu points)", n);
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_sample_sliced_w2: out of memory (%zu points)", n);
   }
   double acc = 0;
   for (size_t r = 0; r < n_dir; r++) {
@@ -233,13 +233,13 @@ int fpk_sample_sliced_w2(size_t dim, size_t n, const double *x, const double *y,
 int fpk_sample_ks_gmm1d(size_t K, const double *weights, const double *means, const double *sds,
                         size_t n, const double *x, double *ks, fpk_error *err) {
   if (K < 1 || !weights || !means || !sds || n < 1 || !x || !ks)
-    return fpk_error_set(err, FPK_EINVAL, "KS: K = %zu, n = %zu or a NULL argument", K, n);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_sample_ks_gmm1d: K = %zu, n = %zu or a NULL argument", K, n);
   for (size_t k = 0; k < K; k++)
     if (!(sds[k] > 0) || !(weights[k] > 0))
-      return fpk_error_set(err, FPK_EINVAL, "KS: component %zu has weight %g, sd %g (both must "
+      return fpk_error_set(err, FPK_EINVAL, "fpk_sample_ks_gmm1d: component %zu has weight %g, sd %g (both must "
                            "be positive)", k, weights[k], sds[k]);
   double *s = malloc(n * sizeof *s);
-  if (!s) return fpk_error_set(err, FPK_ENOMEM, "KS: out of memory (%zu points)", n);
+  if (!s) return fpk_error_set(err, FPK_ENOMEM, "fpk_sample_ks_gmm1d: out of memory (%zu points)", n);
   memcpy(s, x, n * sizeof *s);
   qsort(s, n, sizeof *s, cmp_double);
   double wsum = 0, D = 0;

@@ -83,39 +83,42 @@ const fpk_time_grid_type *fpk_time_grid_find(const char *name) {
   return NULL;
 }
 
-static int check_span(const fpk_schedule *s, double t_max, double t_min, size_t N,
+static int check_span(const char *fn, const fpk_schedule *s, double t_max, double t_min, size_t N,
                       fpk_error *err) {
   const double T = fpk_schedule_T(s);
   if (!(t_max > 0) || !(t_max <= T))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: t_max = %g must lie in (0, T = %g]", t_max, T);
+    return fpk_error_set(err, FPK_EINVAL, "%s: t_max = %g must lie in (0, T = %g]", fn, t_max,
+                         T);
   if (!(t_min > 0))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: t_min = %g must be positive (the score of the "
-                         "data is not smoothed at t = 0)", t_min);
+    return fpk_error_set(err, FPK_EINVAL, "%s: t_min = %g must be positive (the score of the "
+                         "data is not smoothed at t = 0)", fn, t_min);
   if (!(t_min < t_max))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: t_min = %g must be below t_max = %g", t_min,
-                         t_max);
-  if (N < 1) return fpk_error_set(err, FPK_EINVAL, "pfode: steps = %zu: need at least 1", N);
+    return fpk_error_set(err, FPK_EINVAL, "%s: t_min = %g must be below t_max = %g", fn,
+                         t_min, t_max);
+  if (N < 1) return fpk_error_set(err, FPK_EINVAL, "%s: steps = %zu: need at least 1", fn, N);
   /* the samplers divide by a_t (and scale by a_t/a_s): a signal below 1e-8 at t_max (vp-cosine
    * at T, where a_T = 0 up to rounding) would turn every step into a cancellation */
   const double aT = fpk_schedule_mean_coef(s, t_max);
   if (!(aT >= 1e-8))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: t_max = %g: the signal a_t = %g vanishes there "
-                         "(%s; need a_t >= 1e-8): use a smaller t_max", t_max, aT,
+    return fpk_error_set(err, FPK_EINVAL, "%s: t_max = %g: the signal a_t = %g vanishes there "
+                         "(%s; need a_t >= 1e-8): use a smaller t_max", fn, t_max, aT,
                          fpk_schedule_type_of(s)->name);
   return FPK_SUCCESS;
 }
 
 int fpk_time_grid(const fpk_time_grid_type *grid, const fpk_schedule *s, double t_max,
                   double t_min, size_t N, double rho, double *t, fpk_error *err) {
-  int rc = check_span(s, t_max, t_min, N, err);
+  int rc = check_span("fpk_time_grid", s, t_max, t_min, N, err);
   if (rc) return rc;
   int kind = -1;
   for (int i = 0; i < 3; i++)
     if (grid == &grids[i]) kind = i;
-  if (kind < 0) return fpk_error_set(err, FPK_EINVAL, "pfode: unknown time grid");
+  if (kind < 0) return fpk_error_set(err, FPK_EINVAL, "fpk_time_grid: grid is not one of "
+                                          "fpk_time_grid_types");
   const double l0 = fpk_schedule_lambda(s, t_max), l1 = fpk_schedule_lambda(s, t_min);
   if (kind == G_EDM && !(rho > 0 && isfinite(rho)))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: rho = %g must be positive", rho);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_time_grid (edm): rho = %g must be positive "
+                         "and finite", rho);
   t[0] = t_max;
   t[N] = t_min;
   for (size_t i = 1; i < N; i++) {
@@ -276,37 +279,37 @@ enum { PFODE_BLOCK = 64 }; /* points per block: fixed, so blocks (not threads) s
 int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score_fn score,
                      void *user, size_t n, double *x, size_t *nfe, fpk_error *err) {
   if (!p || !s || !score || (n && !x))
-    return fpk_error_set(err, FPK_EINVAL, "pfode: %s is NULL",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: %s is NULL",
                          !p ? "params" : !s ? "schedule" : !score ? "score" : "x");
   const fpk_pfode_type *st = fpk_pfode_find(p->sampler);
   if (!st && p->sampler && !strcmp(p->sampler, "dpm-solver")) { /* the family: pick by order */
     static const fpk_pfode_type *const fam[3] = {&impls[2].pub, &impls[3].pub, &impls[4].pub};
     if (p->order < 1 || p->order > 3)
-      return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = 'dpm-solver' with order = %d: "
+      return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: sampler = 'dpm-solver' with order = %d: "
                            "its table has orders 1, 2, 3", p->order);
     st = fam[p->order - 1];
   }
   if (!st)
-    return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = '%s' is unknown (euler, heun, ddim, "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: sampler = '%s' is unknown (euler, heun, ddim, "
                          "dpm-solver-1, dpm-solver-2, dpm-solver-3, dpm-solver++2m, or "
                          "dpm-solver with order 1-3)", p->sampler ? p->sampler : "(null)");
   if (p->order && p->order != st->order)
-    return fpk_error_set(err, FPK_EINVAL, "pfode: sampler = '%s' has order %d, not order = %d",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: sampler = '%s' has order %d, not order = %d",
                          p->sampler, st->order, p->order);
   const fpk_time_grid_type *gt = fpk_time_grid_find(p->grid);
   if (!gt)
-    return fpk_error_set(err, FPK_EINVAL, "pfode: grid = '%s' is unknown (time-uniform, "
+    return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: grid = '%s' is unknown (time-uniform, "
                          "logsnr-uniform, edm)", p->grid ? p->grid : "(null)");
-  if (p->dim < 1) return fpk_error_set(err, FPK_EINVAL, "pfode: dim = 0");
+  if (p->dim < 1) return fpk_error_set(err, FPK_EINVAL, "fpk_pfode_sample: dim = 0");
   const double t_max = isnan(p->t_max) ? fpk_schedule_T(s) : p->t_max;
   const size_t N = p->steps;
-  int rc = check_span(s, t_max, p->t_min, N, err);
+  int rc = check_span("fpk_pfode_sample", s, t_max, p->t_min, N, err);
   if (rc) return rc;
   int kind = P_EULER;
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++)
     if (st == &impls[i].pub) kind = impls[i].kind;
   double *tg = malloc((N + 1) * sizeof *tg);
-  if (!tg) return fpk_error_set(err, FPK_ENOMEM, "pfode: out of memory for %zu steps", N);
+  if (!tg) return fpk_error_set(err, FPK_ENOMEM, "fpk_pfode_sample: out of memory for %zu steps", N);
   rc = fpk_time_grid(gt, s, t_max, p->t_min, N, p->rho, tg, err);
   if (rc) {
     free(tg);
@@ -350,11 +353,11 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
   free(tg);
   if (nfe) *nfe = N * (size_t)st->nfe_per_step + (p->denoise != 0); /* + the Tweedie step */
   if (fail == 1)
-    return fpk_error_set(err, FPK_ECALLBACK, "pfode %s: the score callback failed at t = %g",
+    return fpk_error_set(err, FPK_ECALLBACK, "fpk_pfode_sample (%s): the score callback failed at t = %g",
                          st->name, fail_t);
-  if (fail == 2) return fpk_error_set(err, FPK_ENOMEM, "pfode: out of memory for a block");
+  if (fail == 2) return fpk_error_set(err, FPK_ENOMEM, "fpk_pfode_sample: out of memory for a block");
   if (fail == 3)
-    return fpk_error_set(err, FPK_ENUMERIC, "pfode %s: a point is not finite at t_min = %g "
+    return fpk_error_set(err, FPK_ENUMERIC, "fpk_pfode_sample (%s): a point is not finite at t_min = %g "
                          "(steps = %zu)", st->name, p->t_min, N);
   return FPK_SUCCESS;
 }

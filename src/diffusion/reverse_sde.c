@@ -60,17 +60,22 @@ void fpk_revsde_params_init(fpk_revsde_params *p) {
   p->t_min = 1e-3;
   p->snr = 0.16;
   p->corrector_steps = 1;
+  p->grid = "time-uniform";
+  p->rho = 7;
 }
 
 /* ---- mixtures at a time ------------------------------------------------------------------- */
 
-static int mixture_check(const fpk_ddpm_mixture *m, fpk_error *err) {
+static int mixture_check(const char *fn, const fpk_ddpm_mixture *m, fpk_error *err) {
   if (!m || m->dim < 1 || m->dim > MAXD || m->K < 1 || !m->weights || !m->means || !m->covs)
-    return fpk_error_set(err, FPK_EINVAL, "ddpm mixture: dim = %zu, K = %zu: need 1 <= dim <= 3, "
-                         "K >= 1 and the three arrays", m ? m->dim : 0, m ? m->K : 0);
+    return fpk_error_set(err, FPK_EINVAL, "%s: mixture dim = %zu, K = %zu: need 1 <= dim <= 3, "
+                         "K >= 1 and the three arrays", fn, m ? m->dim : 0, m ? m->K : 0);
   /* the constructor of fpk_gmm checks weights, symmetry and definiteness with its messages */
   fpk_gmm *g = fpk_gmm_alloc(m->dim, m->K, m->weights, m->means, m->covs, err);
-  if (!g) return err ? err->status : FPK_EINVAL;
+  if (!g) {
+    fpk_error_prefix(err, "%s: ", fn);
+    return err ? err->status : FPK_EINVAL;
+  }
   fpk_gmm_free(g);
   return FPK_SUCCESS;
 }
@@ -86,8 +91,8 @@ static int noised_chol(const fpk_ddpm_mixture *m, double a, double b2, double *L
     for (size_t i = 0; i < d * d; i++) C[i] = a * a * m->covs[k * d * d + i];
     for (size_t i = 0; i < d; i++) C[i * d + i] += b2;
     if (fpk_cholesky_pd(d, C, L + k * d * d) >= 0)
-      return fpk_error_set(err, FPK_ENUMERIC, "ddpm mixture: noised covariance %zu not positive "
-                           "definite (a = %g, b^2 = %g)", k + 1, a, b2);
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_ddpm_mixture_sample: noised covariance %zu not "
+                           "positive definite (a = %g, b^2 = %g)", k + 1, a, b2);
   }
   return FPK_SUCCESS;
 }
@@ -100,12 +105,12 @@ static size_t pick(const double *cum, size_t K, double u) {
 
 int fpk_ddpm_mixture_sample(const fpk_ddpm_mixture *m, const fpk_schedule *s, double t, size_t n,
                             uint64_t seed, uint64_t path0, double *x, fpk_error *err) {
-  int rc = mixture_check(m, err);
+  int rc = mixture_check("fpk_ddpm_mixture_sample", m, err);
   if (rc) return rc;
   double a = 1, b2 = 0;
   if (s && t != 0) {
     if (!(t >= 0 && t <= fpk_schedule_T(s)))
-      return fpk_error_set(err, FPK_EINVAL, "ddpm mixture: t = %g is outside [0, T] = [0, %g]", t,
+      return fpk_error_set(err, FPK_EINVAL, "fpk_ddpm_mixture_sample: t = %g is outside [0, T] = [0, %g]", t,
                            fpk_schedule_T(s));
     a = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
   }
@@ -113,7 +118,7 @@ int fpk_ddpm_mixture_sample(const fpk_ddpm_mixture *m, const fpk_schedule *s, do
   double *L = malloc(K * d * d * sizeof *L), *cum = malloc(K * sizeof *cum);
   if (!L || !cum) {
     free(L), free(cum);
-    return fpk_error_set(err, FPK_ENOMEM, "ddpm mixture: out of memory");
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_ddpm_mixture_sample: out of memory");
   }
   double c = 0;
   for (size_t k = 0; k < K; k++) cum[k] = (c += m->weights[k]);
@@ -162,13 +167,18 @@ static void inv_from_chol(size_t d, const double *L, double *Ci) {
   }
 }
 
-static int rev_comp_init(const fpk_ddpm_mixture *m, double a_im1, double b2_im1, double a_i,
-                         double b2_i, rev_comp *rc, fpk_error *err) {
+static int rev_comp_init(const fpk_ddpm_mixture *m, double t_im1, double t_i, double a_im1,
+                         double b2_im1, double a_i, double b2_i, rev_comp *rc, fpk_error *err) {
   const size_t d = m->dim;
+  if (!(a_im1 > 0))
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (ancestral, exact): the signal a_t "
+                         "= %g at t = %g has underflowed (the chain's step from t = %g divides by "
+                         "it): use a smaller t_max", a_im1, t_im1, t_i);
   const double al = a_i / a_im1, v = b2_i - al * al * b2_im1;
   if (!(v > 0))
-    return fpk_error_set(err, FPK_ENUMERIC, "ancestral: transition variance %g <= 0 (the grid "
-                         "is too fine for the schedule's b^2)", v);
+    return fpk_error_set(err, FPK_ENUMERIC, "fpk_revsde_sample (ancestral, exact): the transition "
+                         "variance from t = %g to %g is %g <= 0 (the two times are too close for "
+                         "the schedule's b^2 in double precision): use fewer steps", t_im1, t_i, v);
   for (size_t k = 0; k < m->K; k++) {
     rev_comp *c = rc + k;
     const double *S = m->covs + k * d * d;
@@ -178,7 +188,7 @@ static int rev_comp_init(const fpk_ddpm_mixture *m, double a_im1, double b2_im1,
     for (size_t i = 0; i < d * d; i++) C1[i] = al * al * C0[i];
     for (size_t i = 0; i < d; i++) C1[i * d + i] += v;
     if (fpk_cholesky_pd(d, C1, L) >= 0)
-      return fpk_error_set(err, FPK_ENUMERIC, "ancestral: noised covariance %zu not positive "
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_revsde_sample (ancestral, exact): noised covariance %zu not positive "
                            "definite", k + 1);
     c->logdet = 0;
     for (size_t i = 0; i < d; i++) c->logdet += 2 * log(L[i * d + i]);
@@ -198,7 +208,7 @@ static int rev_comp_init(const fpk_ddpm_mixture *m, double a_im1, double b2_im1,
     for (size_t i = 0; i < d; i++) /* symmetrise against rounding */
       for (size_t j = 0; j < i; j++) P[i * d + j] = P[j * d + i] = 0.5 * (P[i * d + j] + P[j * d + i]);
     if (fpk_cholesky_pd(d, P, c->LP) >= 0)
-      return fpk_error_set(err, FPK_ENUMERIC, "ancestral: posterior covariance of component %zu "
+      return fpk_error_set(err, FPK_ENUMERIC, "fpk_revsde_sample (ancestral, exact): posterior covariance of component %zu "
                            "not positive definite", k + 1);
     c->logw = log(m->weights[k]);
     for (size_t i = 0; i < d; i++)
@@ -244,8 +254,30 @@ static void rev_exact_step(size_t d, size_t K, const rev_comp *rc, double *xi, c
 
 /* ---- the samplers ------------------------------------------------------------------------- */
 
-static double grid_t(const fpk_revsde_params *p, double tmax, size_t i) {
-  return i == p->nsteps ? tmax : p->t_min + (tmax - p->t_min) * (double)i / (double)p->nsteps;
+/* The grid increasing in its index: tg[0] = t_min < … < tg[N] = t_max. Time-uniform keeps its
+ * original formula (bitwise the results of the earlier versions); the others come from
+ * fpk_time_grid (pf_ode.c: the same grids as the probability-flow samplers), reversed. */
+static int revsde_grid(const fpk_revsde_params *p, const fpk_schedule *s, double tmax,
+                       double *tg, fpk_error *err) {
+  const size_t N = p->nsteps;
+  const char *name = p->grid ? p->grid : "time-uniform";
+  const fpk_time_grid_type *gt = fpk_time_grid_find(name);
+  if (!gt)
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: grid = '%s' is not a time grid: "
+                         "use time-uniform, logsnr-uniform or edm", name);
+  if (!strcmp(gt->name, "time-uniform")) {
+    for (size_t i = 0; i < N; i++)
+      tg[i] = p->t_min + (tmax - p->t_min) * (double)i / (double)N;
+    tg[N] = tmax;
+    return FPK_SUCCESS;
+  }
+  double *t = malloc((N + 1) * sizeof *t);
+  if (!t) return fpk_error_set(err, FPK_ENOMEM, "fpk_revsde_sample: out of memory");
+  int rc = fpk_time_grid(gt, s, tmax, p->t_min, N, p->rho, t, err);
+  if (rc) fpk_error_prefix(err, "fpk_revsde_sample (grid %s): ", gt->name);
+  for (size_t i = 0; !rc && i <= N; i++) tg[i] = t[N - i];
+  free(t);
+  return rc;
 }
 
 int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_score_fn score,
@@ -254,32 +286,53 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
   const revsde_impl *im = NULL;
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++)
     if (type == &impls[i].pub) im = &impls[i];
-  if (!im) return fpk_error_set(err, FPK_EINVAL, "revsde: unknown sampler type");
-  if (!s || !p) return fpk_error_set(err, FPK_EINVAL, "revsde: no schedule or parameters");
+  if (!im) return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: unknown sampler type");
+  if (!s || !p) return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: no schedule or parameters");
   const double T = fpk_schedule_T(s), tmax = p->t_max == 0 ? T : p->t_max;
   if (dim < 1 || dim > MAXD)
-    return fpk_error_set(err, FPK_EINVAL, "revsde: dim = %zu: 1 to %d", dim, MAXD);
-  if (p->nsteps < 1) return fpk_error_set(err, FPK_EINVAL, "revsde: nsteps = 0: need N >= 1");
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: dim = %zu: 1 to %d", dim, MAXD);
+  if (p->nsteps < 1) return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: nsteps = 0: need N >= 1");
   if (!(tmax > 0 && tmax <= T))
-    return fpk_error_set(err, FPK_EINVAL, "revsde: t_max = %g is outside (0, T] = (0, %g]", tmax, T);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: t_max = %g is outside (0, T] = (0, %g]", tmax, T);
   if (!(p->t_min > 0 && p->t_min < tmax))
-    return fpk_error_set(err, FPK_EINVAL, "revsde: t_min = %g: need 0 < t_min < t_max = %g",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample: t_min = %g: need 0 < t_min < t_max = %g",
                          p->t_min, tmax);
   const int exact = im->kind == R_ANC && p->exact;
+  if (!exact) {
+    /* the score-driven steps divide by a_t (ancestral, pc) or take g² h steps (reverse-em): where
+     * a_t vanishes (a huge β, vp-cosine at T) or g² blows up they return overflowing garbage —
+     * finite numbers, accepted — so refuse, as fpk_pfode_sample does (a_t >= 1e-8) */
+    const double at = fpk_schedule_mean_coef(s, tmax), g2 = fpk_schedule_g2(s, tmax);
+    if (!(at >= 1e-8) || !(g2 < 1e12))
+      return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (%s): t_max = %g: the signal a_t "
+                           "= %g vanishes or g^2 = %g blows up there (%s; need a_t >= 1e-8 and "
+                           "g^2 < 1e12): use a smaller t_max, or ancestral with the exact "
+                           "transitions", im->pub.name, tmax, at, g2,
+                           fpk_schedule_type_of(s)->name);
+  }
   if (!exact && !score)
-    return fpk_error_set(err, FPK_EINVAL, "revsde %s: no score callback", im->pub.name);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (%s): no score callback", im->pub.name);
   if (im->kind == R_PC && !(p->snr > 0 && isfinite(p->snr)))
-    return fpk_error_set(err, FPK_EINVAL, "revsde pc: snr = %g must be positive", p->snr);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (pc): snr = %g must be positive", p->snr);
   if (im->kind == R_PC && p->corrector_steps < 1)
-    return fpk_error_set(err, FPK_EINVAL, "revsde pc: corrector_steps = 0: need M >= 1");
+    return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (pc): corrector_steps = 0: need M >= 1");
   if (exact) {
-    int rc = mixture_check(p->exact, err);
+    int rc = mixture_check("fpk_revsde_sample (ancestral, exact)", p->exact, err);
     if (rc) return rc;
     if (p->exact->dim != dim)
-      return fpk_error_set(err, FPK_EINVAL, "revsde ancestral: the exact mixture has dim %zu, the "
+      return fpk_error_set(err, FPK_EINVAL, "fpk_revsde_sample (ancestral): the exact mixture has dim %zu, the "
                            "points %zu", p->exact->dim, dim);
   }
   const size_t N = p->nsteps, M = im->kind == R_PC ? p->corrector_steps : 0;
+  double *tg = malloc((N + 1) * sizeof *tg);
+  if (!tg) return fpk_error_set(err, FPK_ENOMEM, "fpk_revsde_sample: out of memory");
+  {
+    const int grc = revsde_grid(p, s, tmax, tg, err);
+    if (grc) {
+      free(tg);
+      return grc;
+    }
+  }
   const size_t S = im->kind == R_EM ? dim : im->kind == R_PC ? (1 + M) * dim : dim + 1;
   size_t nfe_path = exact ? 0 : N * (1 + M);
   if (p->denoise && (score || !exact)) nfe_path++;
@@ -289,16 +342,28 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
   const size_t K = exact ? p->exact->K : 0;
   if (exact) {
     rcs = malloc(N * K * sizeof *rcs);
-    if (!rcs) return fpk_error_set(err, FPK_ENOMEM, "revsde: out of memory");
+    if (!rcs) {
+      free(tg);
+      return fpk_error_set(err, FPK_ENOMEM, "fpk_revsde_sample: out of memory");
+    }
     for (size_t i = N; i >= 1; i--) {
-      const double t1 = grid_t(p, tmax, i), t0 = grid_t(p, tmax, i - 1);
-      int rc = rev_comp_init(p->exact, fpk_schedule_mean_coef(s, t0), fpk_schedule_var(s, t0),
+      const double t1 = tg[i], t0 = tg[i - 1];
+      int rc = rev_comp_init(p->exact, t0, t1, fpk_schedule_mean_coef(s, t0), fpk_schedule_var(s, t0),
                              fpk_schedule_mean_coef(s, t1), fpk_schedule_var(s, t1),
                              rcs + (i - 1) * K, err);
       if (rc) {
-        free(rcs);
+        free(rcs), free(tg);
         return rc;
       }
+    }
+  }
+  /* the denoising step of the exact chain without a callback: the mixture's own score */
+  fpk_gmm *gden = NULL;
+  if (p->denoise && !score) {
+    gden = fpk_gmm_alloc(dim, K, p->exact->weights, p->exact->means, p->exact->covs, err);
+    if (!gden) {
+      free(rcs), free(tg);
+      return err ? err->status : FPK_ENOMEM;
     }
   }
   const size_t B = FPK_REVSDE_BLOCK, nblocks = (n + B - 1) / B;
@@ -309,7 +374,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
     double *xb = malloc(dim * B * sizeof *xb), *sb = malloc(dim * B * sizeof *sb);
     double *zb = malloc(S * B * sizeof *zb);
     fpk_error lerr = {0};
-    int lrc = (!xb || !sb || !zb) ? fpk_error_set(&lerr, FPK_ENOMEM, "revsde: out of memory") : 0;
+    int lrc = (!xb || !sb || !zb) ? fpk_error_set(&lerr, FPK_ENOMEM, "fpk_revsde_sample: out of memory") : 0;
 #pragma omp for schedule(dynamic, 1)
     for (size_t blk = 0; blk < nblocks; blk++) {
       int st;
@@ -320,7 +385,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
       for (size_t c = 0; c < dim; c++) memcpy(xb + c * nb, x + c * n + i0, nb * sizeof *xb);
       for (size_t j = 0; j < N && !lrc; j++) {
         const size_t i = N - j;
-        const double t1 = grid_t(p, tmax, i), t0 = grid_t(p, tmax, i - 1), h = t1 - t0;
+        const double t1 = tg[i], t0 = tg[i - 1], h = t1 - t0;
         for (size_t q = 0; q < nb; q++) fpk_rng_normals(p->seed, i0 + q, j * S, S, zb + q * S);
         if (exact) {
           const rev_comp *rc = rcs + (i - 1) * K;
@@ -332,7 +397,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
           }
         } else {
           if ((lrc = score(t1, nb, xb, sb, user))) {
-            fpk_error_set(&lerr, lrc, "revsde %s: the score failed at t = %g", im->pub.name, t1);
+            fpk_error_set(&lerr, lrc, "fpk_revsde_sample (%s): the score failed at t = %g", im->pub.name, t1);
             break;
           }
           if (im->kind == R_ANC) { /* Ho et al. eq. 11: (x + v s)/α + √β̃ z */
@@ -358,7 +423,7 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
             const double alpha = ar * ar;
             for (size_t mm = 1; mm <= M && !lrc; mm++) {
               if ((lrc = score(t0, nb, xb, sb, user))) {
-                fpk_error_set(&lerr, lrc, "revsde pc: the score failed at t = %g", t0);
+                fpk_error_set(&lerr, lrc, "fpk_revsde_sample (pc): the score failed at t = %g", t0);
                 break;
               }
               double zn = 0, sn = 0; /* block means of the per-path norms, in path order */
@@ -382,8 +447,11 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
         for (size_t q = 0; q < nb && !lrc; q++)
           for (size_t c = 0; c < dim; c++)
             if (!isfinite(xb[c * nb + q])) {
-              lrc = fpk_error_set(&lerr, FPK_ENUMERIC, "revsde %s: path %zu is not finite at t = %g "
-                                  "(step %zu of %zu)", im->pub.name, i0 + q, t0, j + 1, N);
+              lrc = fpk_error_set(&lerr, FPK_ENUMERIC, "fpk_revsde_sample (%s): path %zu is not "
+                                  "finite at t = %g (step %zu of %zu, h g^2 = %g: an explicit step "
+                                  "is unstable when h g^2 / b^2 is well above 1): raise nsteps",
+                                  im->pub.name, i0 + q, t0, j + 1, N,
+                                  h * fpk_schedule_g2(s, t1));
               break;
             }
       }
@@ -391,12 +459,9 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
         const double a = fpk_schedule_mean_coef(s, p->t_min), b2 = fpk_schedule_var(s, p->t_min);
         if (score) {
           if ((lrc = score(p->t_min, nb, xb, sb, user)))
-            fpk_error_set(&lerr, lrc, "revsde: the score failed at t_min = %g", p->t_min);
+            fpk_error_set(&lerr, lrc, "fpk_revsde_sample: the score failed at t_min = %g", p->t_min);
         } else { /* exact mixture without a callback: its own score */
-          fpk_gmm *g = fpk_gmm_alloc(dim, K, p->exact->weights, p->exact->means, p->exact->covs,
-                                     &lerr);
-          lrc = g ? fpk_gmm_eval(g, s, p->t_min, nb, xb, NULL, sb, NULL, NULL, &lerr) : lerr.status;
-          fpk_gmm_free(g);
+          lrc = fpk_gmm_eval(gden, s, p->t_min, nb, xb, NULL, sb, NULL, NULL, &lerr);
         }
         if (!lrc)
           for (size_t q = 0; q < nb * dim; q++) xb[q] = (xb[q] + b2 * sb[q]) / a;
@@ -414,7 +479,8 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
     }
     free(xb), free(sb), free(zb);
   }
-  free(rcs);
+  free(rcs), free(tg);
+  fpk_gmm_free(gden);
   return status;
 }
 
@@ -429,7 +495,7 @@ static int mc_term(const fpk_ddpm_mixture *mix, const fpk_gmm *g, const fpk_sche
   double *x = malloc(d * CH * sizeof *x), *v = malloc(d * d * CH * sizeof *v);
   if (!x || !v) {
     free(x), free(v);
-    return fpk_error_set(err, FPK_ENOMEM, "ddpm elbo: out of memory");
+    return fpk_error_set(err, FPK_ENOMEM, "fpk_ddpm_elbo: out of memory");
   }
   double m = 0, m2 = 0; /* Welford over chunks' sums: deterministic order */
   size_t cnt = 0;
@@ -461,26 +527,29 @@ static int mc_term(const fpk_ddpm_mixture *mix, const fpk_gmm *g, const fpk_sche
 int fpk_ddpm_elbo(const fpk_ddpm_mixture *mix, const fpk_schedule *s, size_t N, double t_min,
                   double t_max, size_t nsamples, uint64_t seed, fpk_ddpm_elbo_result *res,
                   fpk_error *err) {
-  int rc = mixture_check(mix, err);
+  int rc = mixture_check("fpk_ddpm_elbo", mix, err);
   if (rc) return rc;
   const double T = fpk_schedule_T(s);
   if (t_max == 0) t_max = T;
-  if (N < 1) return fpk_error_set(err, FPK_EINVAL, "ddpm elbo: N = 0: need N >= 1");
+  if (N < 2)
+    return fpk_error_set(err, FPK_EINVAL, "fpk_ddpm_elbo: N = %zu: the chain's latents t_1 = "
+                         "t_min < ... < t_N = t_max need N >= 2 (with one latent t_min and t_max "
+                         "would have to coincide): use N >= 2", N);
   if (!(t_max > 0 && t_max <= T))
-    return fpk_error_set(err, FPK_EINVAL, "ddpm elbo: t_max = %g is outside (0, T] = (0, %g]",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_ddpm_elbo: t_max = %g is outside (0, T] = (0, %g]",
                          t_max, T);
   if (!(t_min > 0 && t_min < t_max))
-    return fpk_error_set(err, FPK_EINVAL, "ddpm elbo: t_min = %g: need 0 < t_min < t_max = %g",
+    return fpk_error_set(err, FPK_EINVAL, "fpk_ddpm_elbo: t_min = %g: need 0 < t_min < t_max = %g",
                          t_min, t_max);
-  if (nsamples < 2) return fpk_error_set(err, FPK_EINVAL, "ddpm elbo: nsamples = %zu < 2", nsamples);
+  if (nsamples < 2) return fpk_error_set(err, FPK_EINVAL, "fpk_ddpm_elbo: nsamples = %zu < 2", nsamples);
   fpk_gmm *g = fpk_gmm_alloc(mix->dim, mix->K, mix->weights, mix->means, mix->covs, err);
   if (!g) return err ? err->status : FPK_EINVAL;
   memset(res, 0, sizeof *res);
   res->N = N;
   const size_t d = mix->dim;
   const double dd = (double)d;
-  /* t_i, i = 1..N: t_1 = t_min, t_N = t_max (N = 1: the single latent at t_min) */
-#define TI(i) (N == 1 ? t_min : t_min + (t_max - t_min) * (double)((i) - 1) / (double)(N - 1))
+  /* t_i, i = 1..N (N >= 2): t_1 = t_min, t_N = t_max */
+#define TI(i) (t_min + (t_max - t_min) * (double)((i) - 1) / (double)(N - 1))
   double ex2 = 0;
   for (size_t k = 0; k < mix->K; k++)
     for (size_t c = 0; c < d; c++) {
@@ -521,6 +590,14 @@ int fpk_ddpm_elbo(const fpk_ddpm_mixture *mix, const fpk_schedule *s, size_t N, 
     res->cont_mid_se = sqrt(h0s * h0s + h1s * h1s);
     res->cont_nelbo = res->L_T + res->cont_mid + res->L_0;
     res->cont_nelbo_se = sqrt(res->cont_mid_se * res->cont_mid_se + res->L_0_se * res->L_0_se);
+    /* no NaN or overflow leaves with success: SNR = a²/b² overflows for a t_min so small that
+     * b² is subnormal, an a_t that underflowed makes log b² or the I terms meaningless */
+    if (!isfinite(res->nelbo) || !isfinite(res->cont_nelbo) || !isfinite(res->entropy0))
+      rc = fpk_error_set(err, FPK_ENUMERIC, "fpk_ddpm_elbo: the bound is not finite (L_T = %g, "
+                         "L_mid = %g, L_0 = %g, continuous middle = %g; SNR(t_min = %g) = %g): "
+                         "use a larger t_min or a schedule whose a_t, b_t^2 stay normal doubles",
+                         res->L_T, res->L_mid, res->L_0, res->cont_mid, t_min,
+                         pow(fpk_schedule_mean_coef(s, t_min), 2) / fpk_schedule_var(s, t_min));
   }
 #undef TI
   fpk_gmm_free(g);

@@ -73,26 +73,37 @@ fpk_schedule *fpk_schedule_alloc(const fpk_schedule_type *type, const fpk_schedu
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++)
     if (type == &impls[i].pub) im = &impls[i];
   if (!im) {
-    fpk_error_set(err, FPK_EINVAL, "schedule: unknown type");
+    fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc: type is not one of fpk_schedule_types "
+                  "(ou, vp-linear, vp-cosine, subvp, ve)");
     return NULL;
   }
   if (!positive(p->T)) {
-    fpk_error_set(err, FPK_EINVAL, "schedule %s: T = %g must be positive and finite",
+    fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (%s): T = %g must be positive and finite",
                   im->pub.name, p->T);
     return NULL;
   }
   switch (im->kind) {
     case S_OU:
       if (!positive(p->theta) || !positive(p->sigma)) {
-        fpk_error_set(err, FPK_EINVAL, "schedule ou: theta = %g and sigma = %g must be positive "
-                      "and finite", p->theta, p->sigma);
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (ou): theta = %g and sigma = %g must be "
+                      "positive and finite", p->theta, p->sigma);
+        return NULL;
+      }
+      /* σ² and the stationary variance σ²/(2θ) must be normal doubles, or b_t² (and every
+       * score, ∝ 1/b²) is inf or 0 */
+      if (!(p->sigma <= 1e150) || !(p->sigma * p->sigma / (2 * p->theta) >= 1e-300) ||
+          !(p->sigma * p->sigma / (2 * p->theta) <= 1e300)) {
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (ou): theta = %g, sigma = %g: sigma^2 "
+                      "= %g and the stationary variance sigma^2/(2 theta) = %g must lie in "
+                      "[1e-300, 1e300] (sigma <= 1e150): rescale theta or sigma", p->theta,
+                      p->sigma, p->sigma * p->sigma, p->sigma * p->sigma / (2 * p->theta));
         return NULL;
       }
       break;
     case S_VP_LINEAR:
     case S_SUBVP:
       if (!positive(p->beta_min) || !positive(p->beta_max) || !(p->beta_max > p->beta_min)) {
-        fpk_error_set(err, FPK_EINVAL, "schedule %s: beta_min = %g, beta_max = %g: need 0 < "
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (%s): beta_min = %g, beta_max = %g: need 0 < "
                       "beta_min < beta_max (beta must be positive and increasing)",
                       im->pub.name, p->beta_min, p->beta_max);
         return NULL;
@@ -100,22 +111,31 @@ fpk_schedule *fpk_schedule_alloc(const fpk_schedule_type *type, const fpk_schedu
       break;
     case S_VP_COSINE:
       if (!positive(p->s)) {
-        fpk_error_set(err, FPK_EINVAL, "schedule vp-cosine: s = %g must be positive", p->s);
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (vp-cosine): s = %g must be positive and finite", p->s);
         return NULL;
       }
       break;
     case S_VE:
       if (!positive(p->sigma_min) || !positive(p->sigma_max) || !(p->sigma_max > p->sigma_min)) {
-        fpk_error_set(err, FPK_EINVAL, "schedule ve: sigma_min = %g, sigma_max = %g: need 0 < "
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (ve): sigma_min = %g, sigma_max = %g: need 0 < "
                       "sigma_min < sigma_max (sigma(t) must increase)", p->sigma_min,
                       p->sigma_max);
+        return NULL;
+      }
+      /* σ² must be a normal double at both ends: below 1e-150 σ_min² underflows to 0 (b_t² = 0
+       * at t > 0, infinite scores, and 0·∞ = NaN where e^{2t log r/T} overflows), above 1e150
+       * σ_max² overflows. Within these bounds every formula below stays finite. */
+      if (!(p->sigma_min >= 1e-150) || !(p->sigma_max <= 1e150)) {
+        fpk_error_set(err, FPK_EINVAL, "fpk_schedule_alloc (ve): sigma_min = %g, sigma_max = %g: "
+                      "sigma^2 must be representable: use 1e-150 <= sigma_min and sigma_max <= "
+                      "1e150", p->sigma_min, p->sigma_max);
         return NULL;
       }
       break;
   }
   fpk_schedule *s = calloc(1, sizeof *s);
   if (!s) {
-    fpk_error_set(err, FPK_ENOMEM, "schedule: out of memory");
+    fpk_error_set(err, FPK_ENOMEM, "fpk_schedule_alloc: out of memory");
     return NULL;
   }
   s->impl = im;
@@ -163,9 +183,11 @@ double fpk_schedule_var(const fpk_schedule *s, double t) {
       const double e = expm1(-beta_int(s, t));
       return e * e;
     }
-    case S_VP_COSINE: { /* 1 − cos²φ/cos²φ0 = sin(φ − φ0) sin(φ + φ0)/cos²φ0 */
-      const double f = phi(s, t);
-      return sin(f - s->phi0) * sin(f + s->phi0) / (s->c0 * s->c0);
+    case S_VP_COSINE: { /* 1 − cos²φ/cos²φ0 = sin(φ − φ0) sin(φ + φ0)/cos²φ0, with
+                         * δ = φ − φ0 = (t/T)/(1 + s)·π/2 formed directly (φ(t) − φ0 lost
+                         * ~1e-6 relative at t = 1e-12) */
+      const double dl = t / s->p.T / (1 + s->p.s) * M_PI / 2;
+      return sin(dl) * sin(dl + 2 * s->phi0) / (s->c0 * s->c0);
     }
     default: /* ve */
       return s->p.sigma_min * s->p.sigma_min * expm1(2 * t / s->p.T * s->logr);
@@ -204,8 +226,13 @@ double fpk_schedule_lambda(const fpk_schedule *s, double t) {
 int fpk_schedule_t_of_lambda(const fpk_schedule *s, double lambda, double *t, fpk_error *err) {
   const double T = s->p.T, lT = fpk_schedule_lambda(s, T);
   if (isnan(lambda) || lambda < lT)
-    return fpk_error_set(err, FPK_EINVAL, "schedule %s: lambda = %g is outside (lambda_T, +inf) "
-                         "= (%g, +inf)", s->impl->pub.name, lambda, lT);
+    return fpk_error_set(err, FPK_EINVAL, "fpk_schedule_t_of_lambda (%s): lambda = %g is outside "
+                         "[lambda_T, +inf] = [%g, +inf]: pass a log-SNR the schedule reaches",
+                         s->impl->pub.name, lambda, lT);
+  if (lambda == -INFINITY) /* a_t underflowed to 0 on a whole interval: t is not determined */
+    return fpk_error_set(err, FPK_EINVAL, "fpk_schedule_t_of_lambda (%s): lambda = -inf: the "
+                         "signal a_t underflows to 0 there, so t is not determined: pass a "
+                         "finite lambda", s->impl->pub.name);
   if (lambda == INFINITY) {
     *t = 0;
     return FPK_SUCCESS;
@@ -221,24 +248,33 @@ int fpk_schedule_t_of_lambda(const fpk_schedule *s, double lambda, double *t, fp
       double B; /* ∫β from a: VP a² = sigmoid(2λ); sub-VP a/(1 − a²) = e^λ */
       if (s->impl->kind == S_VP_LINEAR) {
         B = log1p(exp(-2 * lambda));
-      } else {
-        const double el = exp(lambda), a = 2 * el / (1 + sqrt(1 + 4 * el * el));
-        B = -2 * log(a);
+      } else { /* y = e^{−λ} = (1 − a²)/a: a = 2/(y + √(y² + 4)), and B = −log a² =
+                * −log1p(−y a) near a = 1 (t → 0), where −2 log a would cancel */
+        const double y = exp(-lambda), a = 2 / (y + sqrt(y * y + 4));
+        B = a > 0.5 ? -log1p(-y * a) : -2 * log(a);
       }
       /* β_min t + Δ t²/(2T) = B, the positive root without cancellation */
       const double d = (s->p.beta_max - s->p.beta_min) / T;
       r = 2 * B / (s->p.beta_min + sqrt(s->p.beta_min * s->p.beta_min + 2 * d * B));
       break;
     }
-    case S_VP_COSINE: { /* cos φ = c0 √ᾱ, ᾱ = sigmoid(2λ) */
-      const double ab = 1 / (1 + exp(-2 * lambda));
-      const double f = acos(s->c0 * sqrt(ab));
-      r = T * (f * 2 / M_PI * (1 + s->p.s) - s->p.s);
+    case S_VP_COSINE: { /* cos φ = c0 √ᾱ, ᾱ = sigmoid(2λ), 1 − ᾱ = sigmoid(−2λ); t ∝ δ = φ − φ0
+                         * directly, without acos near φ0 (which lost ~1e-3 relative at t = 1e-12):
+                         * sin φ = √(s0² + c0²(1 − ᾱ)), so sin δ = c0 (1 − ᾱ)/(sin φ + s0 √ᾱ) and
+                         * cos δ = c0² √ᾱ + s0 sin φ (s0 = sin φ0) */
+      const double ab = 1 / (1 + exp(-2 * lambda)), b2 = 1 / (1 + exp(2 * lambda));
+      const double c0 = s->c0, s0 = sin(s->phi0), sphi = sqrt(s0 * s0 + c0 * c0 * b2);
+      const double dlt = atan2(c0 * b2 / (sphi + s0 * sqrt(ab)), c0 * c0 * sqrt(ab) + s0 * sphi);
+      r = T * dlt * 2 / M_PI * (1 + s->p.s);
       break;
     }
     default: /* ve: b² = e^{−2λ} */
       r = T * log1p(exp(-2 * lambda) / (s->p.sigma_min * s->p.sigma_min)) / (2 * s->logr);
   }
+  if (isnan(r))
+    return fpk_error_set(err, FPK_ENUMERIC, "fpk_schedule_t_of_lambda (%s): lambda = %g gives "
+                         "t = nan (the closed form over/underflows there): pass a lambda nearer "
+                         "0", s->impl->pub.name, lambda);
   *t = r < 0 ? 0 : (r > T ? T : r);
   return FPK_SUCCESS;
 }
