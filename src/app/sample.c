@@ -668,6 +668,12 @@ static int read_observation(fpk_config *c, sample_run *r, fpk_error *err) {
   int any = 0, rc;
   for (size_t i = 0; ok[i]; i++) any |= fpk_config_has(c, "observation", ok[i]);
   if (!any) return FPK_SUCCESS;
+  /* checked first: the reader's "did you mean" for a missing required key would point at a
+   * present one of a similar name ('y' for 'H') */
+  for (size_t i = 0; i < 3; i++)
+    if (!fpk_config_has(c, "observation", ok[i]))
+      return fpk_error_set(err, FPK_EINVAL, "%s: [observation] %s is required but missing: "
+                           "[observation] needs H, y and noise", fpk_config_name(c), ok[i]);
   const size_t d = r->d;
   size_t nh = 0, ny = 0, sc = 0;
   double H[4], y[2];
