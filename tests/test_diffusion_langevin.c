@@ -119,6 +119,73 @@ static void test_registry_and_bad_input(void **state) {
   fpk_gmm_free(m);
 }
 
+/* The defaults of fpk_lmc_params_init run every type (tests/defects/diffusion/
+ * annealed_defaults_diverge.c: the old shared step 0.01 made annealed Langevin's first level
+ * α_1 = ε σ_1²/σ_L² = 1e4, and every path left the doubles). The defect's target and start:
+ * 0.3 N(−2, 0.4²) + 0.7 N(1.5, 0.6²), points spread on [0, 1). Annealed with its defaults (ε 2e-5,
+ * σ 10 → 0.01, L = 10, 1000 steps per level) recovers the weights; ULA and MALA (α = 0.01, 1000
+ * steps) finish with finite points. n = 0 is a no-op, as for fpk_pfode_sample and
+ * fpk_revsde_sample (the parameters are still checked). */
+static void test_defaults_and_empty(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double w[2] = {0.3, 0.7}, mu[2] = {-2, 1.5}, C[2] = {0.16, 0.36};
+  fpk_gmm *m = fpk_gmm_alloc(1, 2, w, mu, C, &err);
+  fpk_lmc_gmm *a = fpk_lmc_gmm_alloc(m, 20, &err);
+  fpk_lmc_target tg = fpk_lmc_gmm_target(a);
+  const size_t n = scaled(4000);
+  double *x = malloc(n * sizeof *x), mw[2], se[2];
+  fpk_lmc_params p;
+  fpk_lmc_params_init(&p);
+  assert_true(isnan(p.step));
+  assert_int_equal(p.n_levels, 10);
+  fpk_lmc_result r;
+  for (size_t i = 0; i < n; i++) x[i] = (double)i / (double)n;
+  assert_int_equal(fpk_lmc_run(fpk_lmc_annealed, &tg, &p, n, x, &r, &err), FPK_SUCCESS);
+  assert_int_equal(r.n_steps, 10000);
+  assert_int_equal(fpk_sample_mode_weights(1, 2, w, mu, C, n, x, mw, se, &err), FPK_SUCCESS);
+  const double sd[2] = {0.4, 0.6};
+  double ks;
+  assert_int_equal(fpk_sample_ks_gmm1d(2, w, mu, sd, n, x, &ks, &err), FPK_SUCCESS);
+  print_message("annealed with the defaults: weight of the 0.3 mode %.4f (SE %.4f, %.2f SE "
+                "off), KS %.4f (sqrt(n) KS %.2f), n = %zu\n", mw[0], se[0],
+                fabs(mw[0] - 0.3) / se[0], ks, sqrt((double)n) * ks, n);
+  assert_true(fabs(mw[0] - 0.3) < 3 * se[0]);
+  assert_true(sqrt((double)n) * ks < 1.63); /* the 1% point of the KS law */
+  fpk_lmc_result_free(&r);
+  const fpk_lmc_type *plain[2] = {fpk_lmc_ula, fpk_lmc_mala};
+  for (int k = 0; k < 2; k++) {
+    for (size_t i = 0; i < n; i++) x[i] = (double)i / (double)n;
+    assert_int_equal(fpk_lmc_run(plain[k], &tg, &p, n, x, &r, &err), FPK_SUCCESS);
+    assert_int_equal(r.n_steps, 1000);
+    for (size_t i = 0; i < n; i++) assert_true(isfinite(x[i]) && fabs(x[i]) < 10);
+    if (k == 1) assert_true(r.acceptance > 0.9 && r.acceptance <= 1);
+    fpk_lmc_result_free(&r);
+  }
+  /* annealed with ε = 0.01 (the old shared default): α_1 = 1e4, the paths blow up */
+  p.step = 0.01;
+  for (size_t i = 0; i < n; i++) x[i] = (double)i / (double)n;
+  assert_int_equal(fpk_lmc_run(fpk_lmc_annealed, &tg, &p, n, x, NULL, &err), FPK_ENUMERIC);
+  /* n = 0 */
+  fpk_lmc_params_init(&p);
+  p.trace_every = 10;
+  p.metric = tv_metric;
+  for (int k = 0; k < 3; k++) {
+    memset(&r, 0xff, sizeof r);
+    assert_int_equal(fpk_lmc_run(fpk_lmc_types[k], &tg, &p, 0, NULL, &r, &err), FPK_SUCCESS);
+    assert_int_equal(r.n_trace, 0);
+    assert_null(r.trace_iter);
+    assert_int_equal(r.n_steps, k == 2 ? 10000 : 1000);
+    fpk_lmc_result_free(&r);
+  }
+  p.step = -1; /* still checked */
+  assert_int_equal(fpk_lmc_run(fpk_lmc_ula, &tg, &p, 0, NULL, NULL, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "step = -1"));
+  free(x);
+  fpk_lmc_gmm_free(a);
+  fpk_gmm_free(m);
+}
+
 /* The adapter's noise-conditional score is the score of Σ w_k N(μ_k, s_k² + σ²), by hand. */
 static void test_gmm_adapter_noise_score(void **state) {
   (void)state;
@@ -510,6 +577,7 @@ static void test_ks(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_registry_and_bad_input),
+      cmocka_unit_test(test_defaults_and_empty),
       cmocka_unit_test(test_gmm_adapter_noise_score),
       cmocka_unit_test(test_ula_bias_mala_exact),
       cmocka_unit_test(test_mala_ks_mixture),

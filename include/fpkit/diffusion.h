@@ -593,7 +593,8 @@ typedef int (*fpk_lmc_metric_fn)(size_t dim, size_t n, const double *x, double *
                                       void *user);
 
 typedef struct fpk_lmc_params {
-  double step;              /* α (ula, mala) or ε (annealed): > 0 */
+  double step;              /* α (ula, mala) or ε (annealed): > 0; NaN (the default): the
+                             type's, α = 0.01 (ula, mala), ε = 2e-5 (annealed) */
   size_t n_iter;            /* steps (ula, mala) or steps per level (annealed): >= 1 */
   size_t n_levels;          /* annealed: L >= 1 (L = 1 uses sigma_min only) */
   double sigma_max, sigma_min; /* annealed: σ_1 >= σ_L > 0 (σ_1 > σ_L when L > 1) */
@@ -603,7 +604,8 @@ typedef struct fpk_lmc_params {
   void *metric_user;
 } fpk_lmc_params;
 
-/* step 0.01, n_iter 1000, n_levels 10, σ 10 → 0.01, seed 1, no trace. */
+/* step NaN (the type's: α = 0.01, annealed ε = 2e-5, so that α_i/σ_i² = ε/σ_L² = 0.2 on every
+ * level, Song & Ermon 2019's ratio), n_iter 1000, n_levels 10, σ 10 → 0.01, seed 1, no trace. */
 void fpk_lmc_params_init(fpk_lmc_params *p);
 
 typedef struct fpk_lmc_result {
@@ -617,7 +619,8 @@ typedef struct fpk_lmc_result {
 void fpk_lmc_result_free(fpk_lmc_result *r); /* frees the arrays; NULL is safe */
 
 /* Runs n paths from the initial points x (dim × n, component-major), overwritten by the final
- * points. FPK_EINVAL (naming the key and value) for bad parameters or a missing callback,
+ * points. n = 0 (x may then be NULL) is a no-op once the parameters are checked (nothing called,
+ * no trace), as for fpk_pfode_sample and fpk_revsde_sample. FPK_EINVAL (naming the key and value) for bad parameters or a missing callback,
  * FPK_ECALLBACK for a fatal callback, FPK_ENUMERIC for a non-finite point. res may be NULL. */
 int fpk_lmc_run(const fpk_lmc_type *type, const fpk_lmc_target *target,
                      const fpk_lmc_params *p, size_t n, double *x, fpk_lmc_result *res,

@@ -340,9 +340,12 @@ static const char *const sample_methods[] = {"euler", "heun", "ddim", "dpm-solve
                                              "dpm-solver-3", "dpm-solver++2m", "reverse-em", "pc",
                                              "ancestral", NULL};
 static const char *const sample_grids[] = {"time-uniform", "logsnr-uniform", "edm", NULL};
-static const char *const sample_families[] = {"pf-ode", "reverse-sde", NULL};
+static const char *const sample_families[] = {"pf-ode", "reverse-sde", "langevin", NULL};
 static const char *const sample_ladder_metrics[] = {"map_error", "l1_error", "ks", NULL};
-static const char *const sample_starts[] = {"exact", "prior", NULL};
+static const char *const sample_starts[] = {"exact", "prior", "uniform", NULL};
+/* family = langevin and [observation] (src/app/sample.c, the block before release()) */
+static const char *const sample_lmc_methods[] = {"ula", "mala", "annealed", NULL};
+static const char *const sample_obs_scores[] = {"exact", "dps", NULL};
 
 /* `fpkit sample` (src/app/sample.c; docs/diffusion.md "The command"). */
 static const char *const sample_fp_solvers[] = {"none", "fv", "spectral", NULL}; /* h14-ode */
@@ -370,7 +373,8 @@ static const fpk_config_key sample_keys[] = {
     KD("schedule", "sigma_max", 0, "50", -INF, INF, 0, NULL, "schedule.type=ve",
        "sigma(T) (> sigma_min)"),
     KC("sampler", "family", 0, "pf-ode", sample_families, NULL, NULL,
-       "pf-ode: probability-flow ODE samplers; reverse-sde: reverse-time SDE samplers"),
+       "pf-ode: probability-flow ODE samplers; reverse-sde: reverse-time SDE samplers; "
+       "langevin: Langevin on the data law (no [schedule])"),
     KC("sampler", "method", V, "dpm-solver-2 (pf-ode), reverse-em (reverse-sde)", sample_methods,
        NULL, NULL, "the sampler, of the family (docs/diffusion.md)"),
     KC("sampler", "grid", 0, "logsnr-uniform", sample_grids, NULL, "sampler.family=pf-ode",
@@ -384,13 +388,13 @@ static const fpk_config_key sample_keys[] = {
     KDL("sampler", "steps", 0, "20", 32, NULL, NULL,
         "steps from t_max to t_min (1 to 1e6); an increasing list (8 16 32 ...) runs a ladder "
         "from the same start points and writes /convergence"),
-    KD("sampler", "target_error", 0, "0.001", 0, INF, 1, NULL, NULL,
+    KD("sampler", "target_error", 0, "0.001", 0, INF, 1, NULL, "sampler.family=pf-ode|reverse-sde",
        "ladder only: the error whose NFE /convergence nfe_to_target interpolates"),
     KC("sampler", "ladder_metric", V, "map_error (1D pf-ode), l1_error otherwise",
-       sample_ladder_metrics, NULL, NULL,
+       sample_ladder_metrics, NULL, "sampler.family=pf-ode|reverse-sde",
        "ladder only: the error fitted against NFE: map_error (1D pf-ode without denoise: the "
        "exact path-by-path map error), l1_error (histogram L1, cells + outside), ks (1D)"),
-    KZ("sampler", "fit_min_steps", 0, "1", 1, 1000000, NULL, NULL,
+    KZ("sampler", "fit_min_steps", 0, "1", 1, 1000000, NULL, "sampler.family=pf-ode|reverse-sde",
        "ladder only: rungs with fewer steps are written but left out of the fitted order (the "
        "pre-asymptotic range)"),
     KD("sampler", "t_min", 0, "0.001", -INF, INF, 0, NULL, NULL, "end time, in (0, t_max)"),
@@ -400,21 +404,55 @@ static const fpk_config_key sample_keys[] = {
        "EDM rho"),
     KB("sampler", "denoise", 0, "false", NULL,
        "end with the Tweedie denoiser x0-hat = E[x0 | x_tmin] (target: the data law)"),
+    /* ---- family = langevin: x <- x + (alpha/2) grad log p + sqrt(alpha) z (Song & Ermon 2019,
+     * Alg. 1), on the data law p_0 with its exact score ---- */
+    KC("sampler", "method", 0, "ula", sample_lmc_methods, NULL, "sampler.family=langevin",
+       "ula (unadjusted), mala (Metropolis-adjusted), annealed (Song & Ermon 2019, Alg. 1)"),
+    KD("sampler", "step", 0, "0.01", 0, INF, 1, NULL, "sampler.family=langevin,sampler.method=ula|mala",
+       "step alpha: x <- x + (alpha/2) grad log p(x) + sqrt(alpha) z"),
+    KZ("sampler", "iterations", 0, "1000", 1, 1000000000, NULL,
+       "sampler.family=langevin,sampler.method=ula|mala", "Langevin steps"),
+    KZ("sampler", "levels", 0, "10", 1, 100000, NULL, "sampler.family=langevin,sampler.method=annealed",
+       "noise levels L, geometric from sigma_max to sigma_min"),
+    KD("sampler", "sigma_max", 0, "10", 0, INF, 1, NULL, "sampler.family=langevin,sampler.method=annealed",
+       "sigma_1, the first (largest) noise level"),
+    KD("sampler", "sigma_min", 0, "0.01", 0, INF, 1, NULL, "sampler.family=langevin,sampler.method=annealed",
+       "sigma_L, the last noise level (< sigma_max)"),
+    KZ("sampler", "steps_per_level", 0, "100", 1, 1000000000, NULL,
+       "sampler.family=langevin,sampler.method=annealed", "Langevin steps T per level"),
+    KD("sampler", "eps", 0, "2e-05", 0, INF, 1, NULL, "sampler.family=langevin,sampler.method=annealed",
+       "step scale: alpha_i = eps sigma_i^2 / sigma_L^2 at level i, each step with the exact score "
+       "of p_0 * N(0, sigma_i^2 I)"),
+    KZ("sampler", "record", 0, "10", 0, 100000, NULL, "sampler.family=langevin",
+       "snapshots along the iterations in /trace: TV and mode weights (0: none)"),
+    /* ---- [observation]: y = H x0 + N(0, noise^2 I); the target becomes the exact posterior ---- */
+    KDL("observation", "H", V, NULL, 4, NULL, NULL,
+        "observation matrix, m x dim row-major, m <= dim (2D: '1 0' observes x_1); required with "
+        "[observation]"),
+    KDL("observation", "y", V, NULL, 2, NULL, NULL, "the observation, m values; required with "
+        "[observation]"),
+    KD("observation", "noise", V, NULL, 0, INF, 1, NULL, NULL,
+       "observation noise sigma_y > 0; required with [observation]"),
+    KC("observation", "score", 0, "exact", sample_obs_scores, NULL,
+       "sampler.family=pf-ode|reverse-sde",
+       "exact: the exact noised posterior score; dps: the prior's score + J^T H^T (y - H x0-hat) "
+       "/ sigma_y^2 (Chung et al. 2023; exact Tweedie Jacobian)"),
     KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, NULL, "number of points"),
     KU("sample", "seed", 0, "1", NULL, NULL, "Philox seed"),
     KZ("sample", "keep", 0, "10", 0, 1000, NULL, NULL, "points stored (at most paths)"),
     KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,
-       "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains); prior: "
-       "N(0, b_tmax^2 I)"),
+       "exact: x_tmax = a x0 + b z from the data (only the sampler's error remains; langevin: "
+       "draws of the target); prior: N(0, b_tmax^2 I) (not langevin); uniform: over the [grid] "
+       "box (langevin only)"),
     /* h14-ode: the reverse-time Fokker-Planck check */
-    KC("fp", "solver", 0, "none", sample_fp_solvers, NULL, NULL,
+    KC("fp", "solver", 0, "none", sample_fp_solvers, NULL, "sampler.family=pf-ode|reverse-sde",
        "solve the reverse-time FP equation with the exact score on [grid] from the exact p_tmax "
        "to t_min and compare with p_tmin: none, fv (finite volumes, TR-BDF2), spectral "
        "(Fourier ETDRK4 on the box made periodic: even n >= 8)"),
     KD("fp", "eta", 0, "1", 0, INF, 0, NULL, "fp.solver=fv|spectral",
        "1: the reverse SDE's FP equation; 0: the PF-ODE continuity equation (any eta >= 0)"),
     KD("fp", "dt", 0, "0.0005", 0, INF, 1, NULL, "fp.solver=fv|spectral", "FP time step"),
-    KC("score", "model", 0, "exact", sample_score_models, NULL, NULL,
+    KC("score", "model", 0, "exact", sample_score_models, NULL, "sampler.family=pf-ode|reverse-sde",
        "exact: the mixture's score; dsm: a score fitted by denoising score matching (random "
        "Fourier features, ridge least squares) at levels log-spaced over [t_min, t_max]"),
     KZ("score", "levels", 0, "12", 1, 1000, NULL, "score.model=dsm", "noise levels of the fit"),

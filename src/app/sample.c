@@ -17,6 +17,7 @@
 #include "app/keys.h"
 #include "app/marginal.h"
 
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -37,11 +38,11 @@
 #define MAX_K 16
 #define MAX_KEEP 1000
 
-static const char *const families[] = {"pf-ode", "reverse-sde", NULL};
-enum { FAMILY_PFODE, FAMILY_REVSDE };
+static const char *const families[] = {"pf-ode", "reverse-sde", "langevin", NULL};
+enum { FAMILY_PFODE, FAMILY_REVSDE, FAMILY_LANGEVIN };
 /* The reverse-SDE noise comes from Philox seed + this (the start points use seed's paths). */
 #define SDE_SEED_OFFSET 0x9E3779B97F4A7C15ULL
-static const char *const starts[] = {"exact", "prior", NULL};
+static const char *const starts[] = {"exact", "prior", "uniform", NULL};
 
 /* ---- h14-ode: the exact 1D map error, the steps ladder (/convergence), the reverse-time FP check
  * (/fp) and the DSM score (/dsm); definitions at the end of the file ---------------------------- */
@@ -118,7 +119,34 @@ typedef struct sample_run {
   double l1, floor_l1, outside, ks, t_target;
   size_t nfe;
   double wall;
+  /* ---- family = langevin (read_langevin, run_langevin) ---- */
+  const fpk_lmc_type *lmc;
+  fpk_lmc_params lp;
+  size_t record;           /* trace snapshots */
+  double acceptance;       /* mala */
+  size_t ntrace;
+  double *tr_iter, *tr_tv; /* [ntrace] */
+  double *tr_mw, *tr_se;   /* [ntrace][K] mode weights and their binomial standard errors */
+  double mw[MAX_K], mw_se[MAX_K]; /* the final points' mode weights */
+  double tmw[MAX_K];       /* the target's, by the same rule, on the grid */
+  /* ---- [observation] (read_observation): the target becomes the posterior ---- */
+  int has_obs, obs_dps;
+  size_t obs_m;
+  double obs_H[9], obs_y[3], obs_noise;
+  double prior_w[MAX_K], prior_mu[MAX_K * 2], prior_S[MAX_K * 4]; /* the data law (the prior) */
+  fpk_gmm *prior_gmm;      /* dps: the prior, for fpk_dps_score_field */
+  fpk_dps_problem dps;
 } sample_run;
+
+/* family = langevin and [observation] (the block before release()) */
+static int read_extras(fpk_config *c, sample_run *r, fpk_error *err);
+static int read_langevin(fpk_config *c, sample_run *r, fpk_error *err);
+static int read_observation(fpk_config *c, sample_run *r, fpk_error *err);
+static int run_langevin(sample_run *r, const fpk_gmm *m, fpk_error *err);
+static int pick_score(sample_run *r, const fpk_schedule *s, fpk_score_fn *fn, void **user,
+                      fpk_error *err);
+static int write_extras(fpk_h5 *f, const sample_run *r);
+static void print_langevin(const sample_run *r);
 
 static int read_data(fpk_config *c, sample_run *r, fpk_error *err) {
   int rc;
@@ -220,6 +248,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   size_t fam = 0;
   if ((rc = fpk_config_choice(c, "sampler", "family", 0, families, &fam, err))) return rc;
   r->family = fam;
+  if (fam == FAMILY_LANGEVIN) return read_langevin(c, r, err);
   static const char *methods[24], *grids[8];
   size_t k = 0, m = 0, g = 0, np = 0;
   for (; fpk_pfode_types[k] && k < 15; k++) methods[k] = fpk_pfode_types[k]->name;
@@ -297,8 +326,9 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
 static int read_config(fpk_config *c, const fpk_run_options *opt, sample_run *r, char *dflt,
                        size_t len, fpk_error *err) {
   int rc;
-  if ((rc = read_data(c, r, err)) || (rc = read_schedule(c, r, err)) ||
-      (rc = read_sampler(c, r, err)))
+  if ((rc = read_data(c, r, err)) || (rc = read_extras(c, r, err)) ||
+      (r->family != FAMILY_LANGEVIN && (rc = read_schedule(c, r, err))) ||
+      (rc = read_sampler(c, r, err)) || (rc = read_observation(c, r, err)))
     return rc;
   r->npaths = 100000, r->seed = 1, r->keep = 10, r->start = 0;
   if ((rc = fpk_config_size(c, "sample", "paths", 0, 1, (size_t)1e9, &r->npaths, err)) ||
@@ -395,10 +425,13 @@ static int compute(sample_run *r, fpk_error *err) {
   }
   if ((rc = ode_keep_start(r, err))) goto done;
   fpk_gmm_score_ctx ctx = {m, s};
-  fpk_score_fn score_fn = fpk_gmm_score_fn; /* h14-ode: or the DSM fit */
+  fpk_score_fn score_fn = fpk_gmm_score_fn; /* or the DSM fit, or DPS's approximation */
   void *score_user = &ctx;
   ode_score(r, &score_fn, &score_user);
-  if (r->family == FAMILY_PFODE) {
+  if ((rc = pick_score(r, s, &score_fn, &score_user, err))) goto done;
+  if (r->family == FAMILY_LANGEVIN) {
+    if ((rc = run_langevin(r, m, err))) goto done;
+  } else if (r->family == FAMILY_PFODE) {
     if ((rc = fpk_pfode_sample(&r->pp, s, score_fn, score_user, n, r->x, &r->nfe, err)))
       goto done;
   } else {
@@ -523,11 +556,13 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   /* /data */
   if (!rc) rc = fpk_h5_group(f, "/data", "the data law: a Gaussian mixture (fpk_gmm)");
   const size_t dk[1] = {K}, dkd[2] = {K, d}, dkdd[3] = {K, d, d};
-  if (!rc) rc = fpk_h5_write(f, "/data/weights", 1, dk, r->w, NULL, "mixture weights");
+  const double *dw = r->has_obs ? r->prior_w : r->w, *dmu = r->has_obs ? r->prior_mu : r->mu;
+  const double *dS = r->has_obs ? r->prior_S : r->S; /* with [observation] r->w... hold the posterior */
+  if (!rc) rc = fpk_h5_write(f, "/data/weights", 1, dk, dw, NULL, "mixture weights");
   if (!rc) rc = fpk_h5_attach_scales(f, "/data/weights", "mixture_component");
-  if (!rc) rc = fpk_h5_write(f, "/data/means", 2, dkd, r->mu, "length", "component means");
+  if (!rc) rc = fpk_h5_write(f, "/data/means", 2, dkd, dmu, "length", "component means");
   if (!rc) rc = fpk_h5_attach_scales(f, "/data/means", "mixture_component component");
-  if (!rc) rc = fpk_h5_write(f, "/data/covs", 3, dkdd, r->S, "length^2", "component covariances");
+  if (!rc) rc = fpk_h5_write(f, "/data/covs", 3, dkdd, dS, "length^2", "component covariances");
   if (!rc) rc = fpk_h5_attach_scales(f, "/data/covs", "mixture_component component component2");
   /* /target */
   if (!rc) rc = fpk_h5_group(f, "/target", "the exact law the sample should follow: p_{t_min} "
@@ -571,8 +606,10 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_string(f, S, "family", families[r->family]);
   if (!rc) rc = fpk_h5_attr_string(f, S, "method", r->sde ? r->sde->name : r->pp.sampler);
   if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->family == FAMILY_PFODE ? r->pp.grid
+                                                 : r->family == FAMILY_LANGEVIN ? "none"
                                                                           : "time-uniform");
-  if (!rc) rc = fpk_h5_attr_string(f, S, "schedule", r->stype->name);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "schedule", r->family == FAMILY_LANGEVIN ? "none"
+                                                                                 : r->stype->name);
   if (!rc) rc = fpk_h5_attr_string(f, S, "start", starts[r->start]);
   if (!rc) rc = fpk_h5_attr_u64(f, S, "steps", r->pp.steps);
   if (!rc) rc = fpk_h5_attr_u64(f, S, "nfe", r->nfe);
@@ -587,6 +624,7 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   if (!rc && d == 1) rc = fpk_h5_attr_double(f, S, "ks", r->ks);
   if (!rc) rc = fpk_h5_attr_double(f, S, "wall_seconds", r->wall);
   if (!rc) rc = ode_write(f, r);
+  if (!rc) rc = write_extras(f, r);
   return rc;
 }
 
@@ -618,6 +656,9 @@ static int ode_read_steps(fpk_config *c, sample_run *r, size_t *steps, fpk_error
 static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
   ode_ext *o = &r->ode;
   int rc;
+  /* Langevin samples p_0 itself, with no noising schedule: no ladder of its steps (its keys are
+   * unknown there, so the strict check names them), no reverse-time FP check, no DSM levels */
+  if (r->family == FAMILY_LANGEVIN) return FPK_SUCCESS;
   o->target_error = 1e-3;
   if ((rc = fpk_config_double(c, "sampler", "target_error", 0, 0.0, 1, INFINITY, &o->target_error,
                               err)))
@@ -966,6 +1007,10 @@ static int ode_read_score(fpk_config *c, sample_run *r, fpk_error *err) {
   if ((rc = fpk_config_choice(c, "score", "model", 0, score_models, &o->score_model, err)))
     return rc;
   if (o->score_model == 0) return FPK_SUCCESS;
+  if (r->has_obs && r->obs_dps)
+    return fpk_config_invalid(c, "score", "model", err, "dsm with [observation] score = dps: DPS "
+                              "builds its score from the prior's exact Tweedie denoiser; use "
+                              "[observation] score = exact to fit the posterior's score by DSM");
   fpk_dsm_params *p = &o->dsm_p;
   if ((rc = fpk_config_size(c, "score", "levels", 0, 1, 1000, &o->dsm_levels, err)) ||
       (rc = fpk_config_size(c, "score", "features", 0, 1, 100000, &p->nfeatures, err)) ||
@@ -1254,9 +1299,417 @@ static void ode_release(sample_run *r) {
 }
 /* ==== end of h14-ode =========================================================================== */
 
+
+/* ==== family = langevin and [observation] (issue 14 parts 2 and 7) ===========================
+ * Langevin: the samplers of fpkit/diffusion.h "Langevin samplers" (fpk_lmc_*) on the data law
+ * p_0 itself, with its exact score (fpk_lmc_gmm: ula, mala; annealed uses the exact score of p_0
+ * convolved with N(0, σ_i² I)). Step convention (Song & Ermon 2019, Algorithm 1):
+ * x ← x + (α/2)∇log p + √α z, annealed α_i = ε σ_i²/σ_L² on geometric σ_1 = sigma_max → σ_L =
+ * sigma_min. There is no schedule: [schedule] is refused, t_min = t_max = 0, the target is p_0.
+ * [observation]: y = H x0 + e, e ~ N(0, noise² I); the target becomes the exact posterior mixture
+ * (fpk_posterior_params), whose arrays replace the data's in r->w, r->mu, r->S (the data law is
+ * kept in r->prior_*, written to /data), so every exact quantity below (start = exact, the target
+ * cells, the ancestral transitions) is the posterior's. score = dps swaps the exact noised
+ * posterior score for the DPS approximation of the prior's (fpk_dps_score_field). */
+
+static const char *const lmc_methods[] = {"ula", "mala", "annealed", NULL};
+static const char *const obs_scores[] = {"exact", "dps", NULL};
+
+/* Checks that need the family before [schedule] is read: langevin has no schedule, and the
+ * [sample] start must be one of the family's. */
+static int read_extras(fpk_config *c, sample_run *r, fpk_error *err) {
+  size_t fam = 0, st = 0;
+  int rc;
+  if ((rc = fpk_config_choice(c, "sampler", "family", 0, families, &fam, err)) ||
+      (rc = fpk_config_choice(c, "sample", "start", 0, starts, &st, err)))
+    return rc;
+  r->family = fam;
+  if (fam == FAMILY_LANGEVIN) {
+    static const char *const sk[] = {"type", "T", "theta", "sigma", "beta_min", "beta_max",
+                                     "s", "sigma_min", "sigma_max", NULL};
+    for (size_t i = 0; sk[i]; i++)
+      if (fpk_config_has(c, "schedule", sk[i]))
+        return fpk_config_invalid(c, "schedule", sk[i], err, "family = langevin samples the "
+                                  "data law p_0 directly and has no noising schedule: remove "
+                                  "[schedule] (the noise levels are [sampler] sigma_max, "
+                                  "sigma_min of method = annealed)");
+    r->stype = fpk_schedule_vp_linear; /* not used: the target time is 0 */
+    fpk_schedule_params_init(&r->sp);
+    if (st == 1)
+      return fpk_config_invalid(c, "sample", "start", err, "prior is N(0, b_tmax^2 I) of the "
+                                "diffusion families; family = langevin starts from exact "
+                                "(draws of the target) or uniform (over the [grid] box)");
+  } else if (st == 2) {
+    return fpk_config_invalid(c, "sample", "start", err, "uniform (over the [grid] box) is a "
+                              "start of family = langevin; %s starts from exact or prior",
+                              families[fam]);
+  }
+  return FPK_SUCCESS;
+}
+
+static int read_langevin(fpk_config *c, sample_run *r, fpk_error *err) {
+  int rc;
+  size_t mi = 0;
+  if ((rc = fpk_config_choice(c, "sampler", "method", 0, lmc_methods, &mi, err))) return rc;
+  r->lmc = fpk_lmc_find(lmc_methods[mi]);
+  r->sde = NULL;
+  fpk_lmc_params *p = &r->lp;
+  fpk_lmc_params_init(p);
+  size_t total;
+  if (r->lmc == fpk_lmc_annealed) {
+    size_t L = 10, T = 100;
+    double eps = 2e-5;
+    if ((rc = fpk_config_size(c, "sampler", "levels", 0, 1, 100000, &L, err)) ||
+        (rc = fpk_config_double(c, "sampler", "sigma_max", 0, 0.0, 1, INFINITY, &p->sigma_max,
+                                err)) ||
+        (rc = fpk_config_double(c, "sampler", "sigma_min", 0, 0.0, 1, INFINITY, &p->sigma_min,
+                                err)) ||
+        (rc = fpk_config_size(c, "sampler", "steps_per_level", 0, 1, 1000000000, &T, err)) ||
+        (rc = fpk_config_double(c, "sampler", "eps", 0, 0.0, 1, INFINITY, &eps, err)))
+      return rc;
+    if (L > 1 ? !(p->sigma_max > p->sigma_min) : !(p->sigma_max >= p->sigma_min))
+      return fpk_config_invalid(c, "sampler", "sigma_min", err, "sigma_min = %g must be below "
+                                "sigma_max = %g: the noise levels decrease geometrically from "
+                                "sigma_max to sigma_min", p->sigma_min, p->sigma_max);
+    p->n_levels = L, p->n_iter = T, p->step = eps;
+    total = L * T;
+  } else {
+    p->step = 0.01, p->n_iter = 1000;
+    if ((rc = fpk_config_double(c, "sampler", "step", 0, 0.0, 1, INFINITY, &p->step, err)) ||
+        (rc = fpk_config_size(c, "sampler", "iterations", 0, 1, 1000000000, &p->n_iter, err)))
+      return rc;
+    total = p->n_iter;
+  }
+  r->record = 10;
+  if ((rc = fpk_config_size(c, "sampler", "record", 0, 0, 100000, &r->record, err))) return rc;
+  /* the diffusion parameters the rest of the command reads: target time 0 (the data law) */
+  fpk_pfode_params_init(&r->pp);
+  r->pp.sampler = r->lmc->name;
+  r->pp.t_min = 0, r->pp.t_max = 0;
+  r->pp.steps = total;
+  r->pp.denoise = 0;
+  r->pp.dim = r->d;
+  return FPK_SUCCESS;
+}
+
+/* [observation]: read after [sampler] (dps needs the method), before the [grid] checks (which
+ * then see the posterior's covariances). */
+static int read_observation(fpk_config *c, sample_run *r, fpk_error *err) {
+  static const char *const ok[] = {"H", "y", "noise", "score", NULL};
+  int any = 0, rc;
+  for (size_t i = 0; ok[i]; i++) any |= fpk_config_has(c, "observation", ok[i]);
+  if (!any) return FPK_SUCCESS;
+  /* checked first: the reader's "did you mean" for a missing required key would point at a
+   * present one of a similar name ('y' for 'H') */
+  for (size_t i = 0; i < 3; i++)
+    if (!fpk_config_has(c, "observation", ok[i]))
+      return fpk_error_set(err, FPK_EINVAL, "%s: [observation] %s is required but missing: "
+                           "[observation] needs H, y and noise", fpk_config_name(c), ok[i]);
+  const size_t d = r->d;
+  size_t nh = 0, ny = 0, sc = 0;
+  double H[4], y[2];
+  if ((rc = fpk_config_double_list(c, "observation", "H", 1, 4, H, &nh, err))) return rc;
+  if (nh % d)
+    return fpk_config_invalid(c, "observation", "H", err, "%zu numbers: H is m x d row-major "
+                              "with d = %zu columns (the data's dim): need a multiple of %zu",
+                              nh, d, d);
+  const size_t m = nh / d;
+  if (m > d)
+    return fpk_config_invalid(c, "observation", "H", err, "%zu rows of %zu: at most d = %zu "
+                              "observations", m, d, d);
+  if ((rc = fpk_config_double_list(c, "observation", "y", 1, 2, y, &ny, err))) return rc;
+  if (ny != m)
+    return fpk_config_invalid(c, "observation", "y", err, "%zu values for the m = %zu rows of H",
+                              ny, m);
+  if ((rc = fpk_config_double(c, "observation", "noise", 1, 0.0, 1, INFINITY, &r->obs_noise,
+                              err)))
+    return rc;
+  if (r->family == FAMILY_LANGEVIN) {
+    if (fpk_config_has(c, "observation", "score"))
+      return fpk_config_invalid(c, "observation", "score", err, "family = langevin samples the "
+                                "posterior with its exact score (at t = 0, where DPS is exact "
+                                "too): remove score");
+  } else if ((rc = fpk_config_choice(c, "observation", "score", 0, obs_scores, &sc, err))) {
+    return rc;
+  }
+  if (sc == 1 && r->sde == fpk_revsde_ancestral && r->exact_transitions)
+    return fpk_config_invalid(c, "observation", "score", err, "dps with method = ancestral and "
+                              "exact_transitions = true: the exact transitions use the exact "
+                              "posterior, not a score; set [sampler] exact_transitions = false");
+  r->has_obs = 1, r->obs_dps = sc == 1, r->obs_m = m;
+  memcpy(r->obs_H, H, nh * sizeof(double));
+  memcpy(r->obs_y, y, m * sizeof(double));
+  const size_t K = r->K;
+  memcpy(r->prior_w, r->w, K * sizeof(double));
+  memcpy(r->prior_mu, r->mu, K * d * sizeof(double));
+  memcpy(r->prior_S, r->S, K * d * d * sizeof(double));
+  fpk_error e = {0};
+  if (fpk_posterior_params(d, K, r->prior_w, r->prior_mu, r->prior_S, m, H, y, r->obs_noise,
+                           r->w, r->mu, r->S, &e))
+    return fpk_config_invalid(c, "observation", strstr(e.msg, "H[") ? "H"
+                                                : strstr(e.msg, "y[") ? "y" : "noise",
+                              err, "%s", e.msg);
+  /* a weight that underflowed (y far in a component's tail): the smallest normal double, as
+   * fpk_posterior_gmm does, so that the mixture stays valid and no sum changes */
+  for (size_t k = 0; k < K; k++)
+    if (r->w[k] == 0) r->w[k] = DBL_MIN;
+  return FPK_SUCCESS;
+}
+
+/* The score of the diffusion samplers: the exact one (the caller's default: the target mixture,
+ * with [observation] the posterior) or DPS on the prior. */
+static int pick_score(sample_run *r, const fpk_schedule *s, fpk_score_fn *fn, void **user,
+                      fpk_error *err) {
+  if (!r->has_obs || !r->obs_dps) return FPK_SUCCESS;
+  r->prior_gmm = fpk_gmm_alloc(r->d, r->K, r->prior_w, r->prior_mu, r->prior_S, err);
+  if (!r->prior_gmm) return err->status;
+  r->dps = (fpk_dps_problem){r->prior_gmm, s, r->obs_m, r->obs_H, r->obs_y, r->obs_noise};
+  *fn = fpk_dps_score_field;
+  *user = &r->dps;
+  return FPK_SUCCESS;
+}
+
+/* The trace: the histogram's distance to the exact cells (the same L1 as /sample l1_error, on
+ * the cells and the outside of the box; TV = L1/2) and the mode weights (fpk_sample_mode_weights:
+ * each point to the component of largest responsibility). Called between iterations, on the
+ * calling thread. */
+typedef struct lmc_trace_ctx {
+  sample_run *r;
+  const double *cells; /* [N] exact cell probabilities */
+  double pout;         /* the target's mass outside the box */
+  double *hist;        /* [N] scratch */
+  size_t k, cap;
+} lmc_trace_ctx;
+
+static double hist_l1(const sample_run *r, const double *cells, double pout, size_t n,
+                      const double *x, double *hist) {
+  const size_t d = r->d, N = r->grid.size;
+  memset(hist, 0, N * sizeof(double));
+  size_t out = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t cell = 0, stride = 1;
+    int in = 1;
+    for (size_t c = 0; c < d; c++) {
+      const double u = (x[c * n + i] - r->grid.lo[c]) / r->grid.h[c];
+      if (!(u >= 0 && u < (double)r->grid.n[c])) in = 0;
+      else cell += (size_t)u * stride;
+      stride *= r->grid.n[c];
+    }
+    if (in) hist[cell] += 1;
+    else out++;
+  }
+  double l1 = fabs((double)out / (double)n - pout);
+  for (size_t j = 0; j < N; j++) l1 += fabs(hist[j] / (double)n - cells[j]);
+  return l1;
+}
+
+static int lmc_trace(size_t dim, size_t n, const double *x, double *value, void *user) {
+  lmc_trace_ctx *t = user;
+  sample_run *r = t->r;
+  if (t->k >= t->cap) return -1;
+  const double tv = 0.5 * hist_l1(r, t->cells, t->pout, n, x, t->hist);
+  if (fpk_sample_mode_weights(dim, r->K, r->w, r->mu, r->S, n, x, r->tr_mw + t->k * r->K,
+                              r->tr_se + t->k * r->K, NULL))
+    return -1;
+  r->tr_tv[t->k++] = tv;
+  *value = tv;
+  return 0;
+}
+
+static int run_langevin(sample_run *r, const fpk_gmm *m, fpk_error *err) {
+  const size_t n = r->npaths, d = r->d, N = r->grid.size, K = r->K;
+  double *x = r->x;
+  /* start: exact draws of the target (only the sampler's error remains), or uniform over the
+   * [grid] box (Song & Ermon 2019's initialisation), from the seed's Philox paths */
+  if (r->start == 0) {
+    fpk_gmm_sample(m, r->seed, 0, n, x);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      double z[3];
+      fpk_rng_normals(r->seed, i, 0, d, z);
+      for (size_t c = 0; c < d; c++)
+        x[c * n + i] = r->grid.lo[c] + (r->grid.hi[c] - r->grid.lo[c]) * 0.5 *
+                                           erfc(-z[c] * M_SQRT1_2);
+    }
+  }
+  const int annealed = r->lmc == fpk_lmc_annealed;
+  fpk_lmc_gmm *a = fpk_lmc_gmm_alloc(m, annealed ? r->lp.sigma_max : 1, err);
+  if (!a) return err->status;
+  fpk_lmc_target tg = fpk_lmc_gmm_target(a);
+  fpk_lmc_params p = r->lp;
+  p.seed = r->seed + SDE_SEED_OFFSET; /* the start used the seed's own paths */
+  const size_t total = annealed ? p.n_levels * p.n_iter : p.n_iter;
+  double *cells = NULL, *hist = NULL, *xc = NULL;
+  lmc_trace_ctx tc = {r, NULL, 0, NULL, 0, 0};
+  int rc = FPK_SUCCESS;
+  cells = malloc(N * sizeof(double));
+  hist = malloc(N * sizeof(double));
+  xc = malloc(d * N * sizeof(double));
+  if (!cells || !hist || !xc) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "langevin: out of memory for %zu cells", N);
+    goto done;
+  }
+  {
+    /* the exact cells of p_0 (as compute() does for /target: 1D by the CDF, 2D density x volume) */
+    if (d == 1) {
+      double Flo = cdf1(r, NULL, 0, r->grid.lo[0]);
+      for (size_t i = 0; i < N; i++) {
+        const double Fhi = cdf1(r, NULL, 0, r->grid.lo[0] + (double)(i + 1) * r->grid.h[0]);
+        cells[i] = Fhi - Flo;
+        Flo = Fhi;
+      }
+    } else {
+      for (size_t i = 0; i < N; i++) {
+        double pt[2];
+        fpk_grid_point(&r->grid, i, pt);
+        for (size_t c = 0; c < d; c++) xc[c * N + i] = pt[c];
+      }
+      if ((rc = fpk_gmm_eval(m, NULL, 0, N, xc, cells, NULL, NULL, NULL, err))) goto done;
+      for (size_t i = 0; i < N; i++) cells[i] = exp(cells[i]) * r->grid.cell_volume;
+    }
+    double pin = 0;
+    for (size_t i = 0; i < N; i++) pin += cells[i];
+    tc.cells = cells, tc.hist = hist, tc.pout = pin < 1 ? 1 - pin : 0;
+    /* The target's mode weights by the same rule (each cell to the most responsible component at
+     * its centre), normalised by the mass in the box: equal to the mixture weights only for
+     * well-separated components (overlapping ones give the larger component the overlap). */
+    for (size_t k = 0; k < K; k++) r->tmw[k] = 0;
+    for (size_t i = 0; i < N; i++) {
+      double pt[2], one[MAX_K];
+      fpk_grid_point(&r->grid, i, pt);
+      if ((rc = fpk_sample_mode_weights(d, K, r->w, r->mu, r->S, 1, pt, one, NULL, err)))
+        goto done;
+      for (size_t k = 0; k < K; k++) r->tmw[k] += one[k] * cells[i] / pin;
+    }
+  }
+  if (r->record) {
+    p.trace_every = (total + r->record - 1) / r->record;
+    tc.cap = total / p.trace_every + 2;
+    r->tr_tv = malloc(tc.cap * sizeof(double));
+    r->tr_iter = malloc(tc.cap * sizeof(double));
+    r->tr_mw = malloc(tc.cap * K * sizeof(double));
+    r->tr_se = malloc(tc.cap * K * sizeof(double));
+    if (!r->tr_tv || !r->tr_iter || !r->tr_mw || !r->tr_se) {
+      rc = fpk_error_set(err, FPK_ENOMEM, "langevin: out of memory for the trace");
+      goto done;
+    }
+    p.metric = lmc_trace;
+    p.metric_user = &tc;
+  }
+  fpk_lmc_result res = {0};
+  if ((rc = fpk_lmc_run(r->lmc, &tg, &p, n, x, &res, err))) goto done;
+  r->ntrace = tc.k;
+  for (size_t j = 0; j < res.n_trace && j < tc.k; j++) r->tr_iter[j] = (double)res.trace_iter[j];
+  r->acceptance = res.acceptance;
+  /* score evaluations per path: one per step (mala: its proposals', plus the start's) */
+  r->nfe = total + (r->lmc == fpk_lmc_mala);
+  fpk_lmc_result_free(&res);
+  rc = fpk_sample_mode_weights(d, K, r->w, r->mu, r->S, n, x, r->mw, r->mw_se, err);
+done:
+  free(cells), free(hist), free(xc);
+  fpk_lmc_gmm_free(a);
+  return rc;
+}
+
+static int write_extras(fpk_h5 *f, const sample_run *r) {
+  const size_t d = r->d, K = r->K;
+  const size_t dk[1] = {K};
+  const char *S = "/sample";
+  int rc = FPK_SUCCESS;
+  if (r->family == FAMILY_LANGEVIN) {
+    const fpk_lmc_params *p = &r->lp;
+    if (r->lmc == fpk_lmc_annealed) {
+      if (!rc) rc = fpk_h5_attr_double(f, S, "eps", p->step);
+      if (!rc) rc = fpk_h5_attr_u64(f, S, "levels", p->n_levels);
+      if (!rc) rc = fpk_h5_attr_u64(f, S, "steps_per_level", p->n_iter);
+      if (!rc) rc = fpk_h5_attr_double(f, S, "sigma_max", p->sigma_max);
+      if (!rc) rc = fpk_h5_attr_double(f, S, "sigma_min", p->sigma_min);
+    } else {
+      if (!rc) rc = fpk_h5_attr_double(f, S, "step", p->step);
+    }
+    if (!rc) rc = fpk_h5_attr_u64(f, S, "iterations", r->pp.steps);
+    if (!rc) rc = fpk_h5_attr_double(f, S, "acceptance", r->acceptance);
+    if (!rc) rc = fpk_h5_write(f, "/sample/mode_weight", 1, dk, r->mw, NULL,
+                               "fraction of the points whose most responsible target component "
+                               "is this one");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/sample/mode_weight", "mixture_component");
+    if (!rc) rc = fpk_h5_write(f, "/sample/mode_weight_se", 1, dk, r->mw_se, NULL,
+                               "binomial standard error sqrt(w (1 - w) / paths)");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/sample/mode_weight_se", "mixture_component");
+    if (!rc) rc = fpk_h5_write(f, "/target/mode_weight", 1, dk, r->tmw, NULL,
+                               "the target's mode weights by the same rule, on the grid (each "
+                               "cell to the component most responsible at its centre; the mass "
+                               "in the box normalised to 1)");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/target/mode_weight", "mixture_component");
+    if (r->ntrace) {
+      const size_t nt[1] = {r->ntrace}, ntk[2] = {r->ntrace, K};
+      if (!rc) rc = fpk_h5_group(f, "/trace", "snapshots along the Langevin iterations");
+      if (!rc) rc = fpk_h5_index_dim(f, "/trace/snapshot", r->ntrace);
+      if (!rc) rc = fpk_h5_write(f, "/trace/iteration", 1, nt, r->tr_iter, NULL,
+                                 "iterations done (0: the start)");
+      if (!rc) rc = fpk_h5_attach_scales(f, "/trace/iteration", "snapshot");
+      if (!rc) rc = fpk_h5_write(f, "/trace/tv", 1, nt, r->tr_tv, NULL,
+                                 "total variation to the exact cell probabilities: half the L1 "
+                                 "of /sample l1_error (cells and outside)");
+      if (!rc) rc = fpk_h5_attach_scales(f, "/trace/tv", "snapshot");
+      if (!rc) rc = fpk_h5_write(f, "/trace/mode_weight", 2, ntk, r->tr_mw, NULL,
+                                 "mode weights at the snapshot");
+      if (!rc) rc = fpk_h5_attach_scales(f, "/trace/mode_weight", "snapshot mixture_component");
+      if (!rc) rc = fpk_h5_write(f, "/trace/mode_weight_se", 2, ntk, r->tr_se, NULL,
+                                 "their binomial standard errors");
+      if (!rc) rc = fpk_h5_attach_scales(f, "/trace/mode_weight_se",
+                                         "snapshot mixture_component");
+    }
+  }
+  if (r->has_obs) {
+    const size_t dkd[2] = {K, d}, dkdd[3] = {K, d, d}, dm[1] = {r->obs_m}, dmd[2] = {r->obs_m, d};
+    const char *P = "/posterior";
+    if (!rc) rc = fpk_h5_group(f, P, "the exact posterior of y = H x0 + e, e ~ N(0, noise^2 I), "
+                                     "under the /data prior: the target");
+    if (!rc) rc = fpk_h5_write(f, "/posterior/weights", 1, dk, r->w, NULL, "posterior weights");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/posterior/weights", "mixture_component");
+    if (!rc) rc = fpk_h5_write(f, "/posterior/means", 2, dkd, r->mu, "length", "posterior means");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/posterior/means", "mixture_component component");
+    if (!rc) rc = fpk_h5_write(f, "/posterior/covs", 3, dkdd, r->S, "length^2",
+                               "posterior covariances");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/posterior/covs",
+                                       "mixture_component component component2");
+    if (!rc) rc = fpk_h5_index_dim(f, "/posterior/observation", r->obs_m);
+    if (!rc) rc = fpk_h5_write(f, "/posterior/H", 2, dmd, r->obs_H, NULL,
+                               "observation matrix (m x dim)");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/posterior/H", "observation component");
+    if (!rc) rc = fpk_h5_write(f, "/posterior/y", 1, dm, r->obs_y, "length", "the observation");
+    if (!rc) rc = fpk_h5_attach_scales(f, "/posterior/y", "observation");
+    if (!rc) rc = fpk_h5_attr_double(f, P, "noise", r->obs_noise);
+    if (!rc) rc = fpk_h5_attr_string(f, P, "score", r->obs_dps ? "dps" : "exact");
+  }
+  return rc;
+}
+
+static void print_langevin(const sample_run *r) {
+  printf("sample      %zuD mixture of %zu%s, langevin %s, %zu iterations", r->d, r->K,
+         r->has_obs ? " (the posterior)" : "", r->lmc->name, r->pp.steps);
+  if (r->lmc == fpk_lmc_annealed)
+    printf(" (%zu levels %g -> %g, %zu each, eps %g)", r->lp.n_levels, r->lp.sigma_max,
+           r->lp.sigma_min, r->lp.n_iter, r->lp.step);
+  else
+    printf(" (step %g)", r->lp.step);
+  if (r->lmc == fpk_lmc_mala) printf(", acceptance %.3f", r->acceptance);
+  printf(", %zu points from %s (%.2f s)\n", r->npaths, starts[r->start], r->wall);
+  printf("distance    L1 %.4f (sampling floor %.4f), outside %.2g", r->l1, r->floor_l1, r->outside);
+  if (r->d == 1) printf(", KS %.4g", r->ks);
+  printf("\nmode weights");
+  for (size_t k = 0; k < r->K; k++)
+    printf(" %.4f +- %.4f (target %.4f)", r->mw[k], r->mw_se[k], r->tmw[k]);
+  printf("\nwrote %s\n", r->output);
+}
+/* ==== end of family = langevin and [observation] ========================================== */
+
 static void release(sample_run *r) {
   free(r->x), free(r->target), free(r->hist), free(r->density);
   ode_release(r);
+  free(r->tr_iter), free(r->tr_tv), free(r->tr_mw), free(r->tr_se);
+  fpk_gmm_free(r->prior_gmm);
   fpk_config_free(r->cfg);
 }
 
@@ -1282,7 +1735,8 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
               write_results(f, &r) || fpk_app_commit_output(f, opt)))
     rc = fpk_error_set(err, FPK_EIO, "%s", fpk_h5_errmsg(f));
   if (f) fpk_h5_close(f);
-  if (!rc && !opt->quiet) {
+  if (!rc && !opt->quiet && r.family == FAMILY_LANGEVIN) print_langevin(&r);
+  else if (!rc && !opt->quiet) {
     printf("sample      %zuD mixture of %zu, schedule %s, %s on %s grid, %zu steps (NFE %zu), "
            "t %g -> %g%s, %zu points from %s (%.2f s)\n", r.d, r.K, r.stype->name,
            r.sde ? r.sde->name : r.pp.sampler, r.sde ? "time-uniform" : r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,

@@ -49,9 +49,19 @@ static int kind_of(const fpk_lmc_type *t) {
   return -1;
 }
 
+/* The step defaults to NaN, "the type's": α = 0.01 for ula and mala, ε = 2e-5 for annealed.
+ * One number cannot serve both: annealed scales it by σ_i²/σ_L², and the old shared 0.01 gave
+ * α_1 = 0.01 · (10/0.01)² = 1e4 on the first level, so every path left the doubles at once on any
+ * target (tests/defects/diffusion/annealed_defaults_diverge.c). With ε = 2e-5 and σ_L = 0.01 the
+ * ratio α_i/σ_i² = ε/σ_L² is 0.2 on every level, Song & Ermon's (2019, §4.2: ε = 2e-5,
+ * σ_L = 0.01); since −∇²log(p ∗ N(0, σ²I)) ≤ I/σ² for any p, a step α_i ≤ 2σ_i² cannot make a
+ * level's Langevin step unstable, whatever the target. */
+#define LMC_DEFAULT_ALPHA 0.01
+#define LMC_DEFAULT_EPS 2e-5
+
 void fpk_lmc_params_init(fpk_lmc_params *p) {
   memset(p, 0, sizeof *p);
-  p->step = 0.01;
+  p->step = NAN;
   p->n_iter = 1000;
   p->n_levels = 10;
   p->sigma_max = 10;
@@ -154,7 +164,8 @@ static int check_params(int kind, const fpk_lmc_type *type, const fpk_lmc_target
   if (!tg || tg->dim < 1 || tg->dim > 3)
     return fpk_error_set(err, FPK_EINVAL, "langevin %s: target dim = %zu must be 1..3", nm,
                          tg ? tg->dim : 0);
-  if (!x || n == 0) return fpk_error_set(err, FPK_EINVAL, "langevin %s: no points (n = %zu)", nm, n);
+  if (!x && n) return fpk_error_set(err, FPK_EINVAL, "langevin %s: x is NULL for n = %zu points",
+                                    nm, n);
   if (!(p->step > 0) || !isfinite(p->step))
     return fpk_error_set(err, FPK_EINVAL, "langevin %s: step = %g must be positive and finite",
                          nm, p->step);
@@ -190,6 +201,9 @@ int fpk_lmc_run(const fpk_lmc_type *type, const fpk_lmc_target *tg,
   const int kind = type ? kind_of(type) : -1;
   if (kind < 0) return fpk_error_set(err, FPK_EINVAL, "langevin: unknown sampler type");
   if (!p) return fpk_error_set(err, FPK_EINVAL, "langevin %s: params is NULL", type->name);
+  fpk_lmc_params pp = *p; /* step NaN: the type's default */
+  if (isnan(pp.step)) pp.step = kind == L_ANNEALED ? LMC_DEFAULT_EPS : LMC_DEFAULT_ALPHA;
+  p = &pp;
   int rc = check_params(kind, type, tg, p, n, x, err);
   if (rc) return rc;
   const size_t d = tg->dim, L = kind == L_ANNEALED ? p->n_levels : 1;
@@ -201,6 +215,9 @@ int fpk_lmc_run(const fpk_lmc_type *type, const fpk_lmc_target *tg,
   memset(r, 0, sizeof *r);
   r->n_steps = total;
   r->acceptance = 1;
+  /* No points: a no-op once the parameters are checked (nothing is called, no trace), as
+   * fpk_pfode_sample and fpk_revsde_sample accept n = 0. */
+  if (n == 0) return FPK_SUCCESS;
   double *s = malloc(d * n * sizeof *s);
   double *y = kind == L_MALA ? malloc(d * n * sizeof *y) : NULL;
   double *sy = kind == L_MALA ? malloc(d * n * sizeof *sy) : NULL;
