@@ -261,13 +261,17 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   grids[k] = NULL;
   for (k = 0; grids[k]; k++)
     if (!strcmp(grids[k], "logsnr-uniform")) g = k;
-  if (fam == FAMILY_REVSDE) m = np; /* reverse-em */
+  if (fam == FAMILY_REVSDE) { /* reverse-em on the time-uniform grid (Song et al. 2021) */
+    m = np;
+    for (k = 0; grids[k]; k++)
+      if (!strcmp(grids[k], "time-uniform")) g = k;
+  }
   if ((rc = fpk_config_choice(c, "sampler", "method", 0, methods, &m, err))) return rc;
   if ((fam == FAMILY_PFODE) != (m < np))
     return fpk_config_invalid(c, "sampler", "method", err, "%s is not a sampler of family = %s "
                               "(pf-ode: euler, heun, ddim, dpm-solver-2/3, dpm-solver++2m; "
                               "reverse-sde: reverse-em, pc, ancestral)", methods[m], families[fam]);
-  if (fam == FAMILY_PFODE && (rc = fpk_config_choice(c, "sampler", "grid", 0, grids, &g, err)))
+  if ((rc = fpk_config_choice(c, "sampler", "grid", 0, grids, &g, err)))
     return rc;
   r->sde = fam == FAMILY_REVSDE ? fpk_revsde_find(methods[m]) : NULL;
   r->snr = 0.16, r->correctors = 1, r->exact_transitions = 1;
@@ -294,7 +298,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
       (rc = fpk_config_bool(c, "sampler", "denoise", 0, &denoise, err)))
     return rc;
   /* ρ shapes the EDM grid only: elsewhere it is an unknown key (strict config) */
-  if (fam == FAMILY_PFODE && !strcmp(grids[g], "edm") &&
+  if (!strcmp(grids[g], "edm") &&
       (rc = fpk_config_double(c, "sampler", "rho", 0, 0.0, 1, INFINITY, &p->rho, err)))
     return rc;
   p->steps = steps;
@@ -444,6 +448,7 @@ static int compute(sample_run *r, fpk_error *err) {
     q.snr = r->snr;
     q.corrector_steps = r->correctors;
     q.seed = r->seed + SDE_SEED_OFFSET;
+    q.grid = r->pp.grid, q.rho = r->pp.rho;
     fpk_ddpm_mixture mix = {d, r->K, r->w, r->mu, r->S};
     q.exact = r->exact_transitions ? &mix : NULL;
     if ((rc = fpk_revsde_sample(r->sde, s, score_fn, score_user, &q, d, n, r->x, &r->nfe, err)))
@@ -605,9 +610,8 @@ static int write_results(fpk_h5 *f, const sample_run *r) {
   const char *S = "/sample";
   if (!rc) rc = fpk_h5_attr_string(f, S, "family", families[r->family]);
   if (!rc) rc = fpk_h5_attr_string(f, S, "method", r->sde ? r->sde->name : r->pp.sampler);
-  if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->family == FAMILY_PFODE ? r->pp.grid
-                                                 : r->family == FAMILY_LANGEVIN ? "none"
-                                                                          : "time-uniform");
+  if (!rc) rc = fpk_h5_attr_string(f, S, "grid", r->family == FAMILY_LANGEVIN ? "none"
+                                                                                : r->pp.grid);
   if (!rc) rc = fpk_h5_attr_string(f, S, "schedule", r->family == FAMILY_LANGEVIN ? "none"
                                                                                  : r->stype->name);
   if (!rc) rc = fpk_h5_attr_string(f, S, "start", starts[r->start]);
@@ -1739,7 +1743,7 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err) {
   else if (!rc && !opt->quiet) {
     printf("sample      %zuD mixture of %zu, schedule %s, %s on %s grid, %zu steps (NFE %zu), "
            "t %g -> %g%s, %zu points from %s (%.2f s)\n", r.d, r.K, r.stype->name,
-           r.sde ? r.sde->name : r.pp.sampler, r.sde ? "time-uniform" : r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,
+           r.sde ? r.sde->name : r.pp.sampler, r.pp.grid, r.pp.steps, r.nfe, r.pp.t_max, r.pp.t_min,
            r.pp.denoise ? " + denoise" : "", r.npaths, starts[r.start], r.wall);
     printf("distance    L1 %.4f (sampling floor %.4f), outside %.2g", r.l1, r.floor_l1, r.outside);
     if (r.d == 1) printf(", KS %.4g", r.ks);

@@ -146,7 +146,20 @@ expect "t_max > T" "\[sampler\] t_max = '2'.*<= T = 1" --set sampler.t_max=2
 expect "steps = 0" "\[sampler\] steps = '0'" --set sampler.steps=0
 expect "unknown method" "\[sampler\] method = 'rk4': expected one of" --set sampler.method=rk4
 expect "family mismatch" "\[sampler\] method = 'euler': euler is not a sampler of family = reverse-sde" --set sampler.family=reverse-sde --set sampler.method=euler
-expect "grid with reverse-sde" "unknown key 'grid' = 'edm' in \[sampler\]" --set sampler.family=reverse-sde --set sampler.grid=edm
+# reverse-sde on the other time grids (fpk_revsde_params.grid): the grid is used and recorded
+if run -o "$tmp/rl.h5" --set sampler.family=reverse-sde --set sampler.grid=logsnr-uniform \
+     --set sampler.steps=100 --set sample.paths=20000 && m=$(check "$tmp/rl.h5" 1.5 0.02) &&
+   "$py" -c "
+import h5py, sys; a = h5py.File('$tmp/rl.h5')['sample'].attrs
+sys.exit(0 if a['grid'] == 'logsnr-uniform' and a['method'] == 'reverse-em' else 1)"; then
+  ok "reverse-em on the logSNR grid, 100 steps: $m"; else bad "reverse-em logSNR grid: ${m:-}"; fi
+if run -o "$tmp/re.h5" --set sampler.family=reverse-sde --set sampler.grid=edm --set sampler.rho=5 \
+     --set sampler.steps=4 --set sample.paths=20000 && run -o "$tmp/re7.h5" --set sampler.family=reverse-sde \
+     --set sampler.grid=edm --set sampler.steps=4 --set sample.paths=20000 &&
+   "$py" -c "
+import h5py, sys; a, b = h5py.File('$tmp/re.h5'), h5py.File('$tmp/re7.h5')
+sys.exit(0 if a['sample'].attrs['l1_error'] != b['sample'].attrs['l1_error'] else 1)"; then
+  ok "reverse-em on the EDM grid: rho is used"; else bad "reverse-em EDM grid rho"; fi
 expect "grid dim" "\[grid\] dim = '2'.*the grid is 2D and the data 1D" --set grid.dim=2 --set "grid.n=10 10" --set "grid.lo=-5 -5" --set "grid.hi=5 5"
 expect "fp spectral odd n" "\[grid\] n = '201'.*spectral needs an even number" --set fp.solver=spectral --set grid.n=201
 expect "fp eta < 0" "\[fp\] eta = '-1'" --set fp.solver=fv --set fp.eta=-1
