@@ -1465,6 +1465,7 @@ static int read_observation(fpk_config *c, sample_run *r, fpk_error *err) {
 static int pick_score(sample_run *r, const fpk_schedule *s, fpk_score_fn *fn, void **user,
                       fpk_error *err) {
   if (!r->has_obs || !r->obs_dps) return FPK_SUCCESS;
+  fpk_gmm_free(r->prior_gmm); /* compute() may run more than once (a ladder of steps) */
   r->prior_gmm = fpk_gmm_alloc(r->d, r->K, r->prior_w, r->prior_mu, r->prior_S, err);
   if (!r->prior_gmm) return err->status;
   r->dps = (fpk_dps_problem){r->prior_gmm, s, r->obs_m, r->obs_H, r->obs_y, r->obs_noise};
@@ -1586,6 +1587,9 @@ static int run_langevin(sample_run *r, const fpk_gmm *m, fpk_error *err) {
       for (size_t k = 0; k < K; k++) r->tmw[k] += one[k] * cells[i] / pin;
     }
   }
+  free(r->tr_tv), free(r->tr_iter), free(r->tr_mw), free(r->tr_se); /* an earlier compute()'s */
+  r->tr_tv = r->tr_iter = r->tr_mw = r->tr_se = NULL;
+  r->ntrace = 0;
   if (r->record) {
     p.trace_every = (total + r->record - 1) / r->record;
     tc.cap = total / p.trace_every + 2;
