@@ -83,10 +83,33 @@ sample "$m1" -o "$out/dsm_exact.h5" --set fp.solver=fv --set fp.dt=0.001 \
   --set grid.n=400 --set grid.lo=-6 --set grid.hi=6 --set sampler.method=dpm-solver-3 \
   --set sampler.steps=30 --set sample.paths=100000
 
+step "(e) Langevin vs annealed Langevin, same budget (5000 score evaluations per point)"
+l1=$here/langevin1d.ini l2=$here/langevin2d.ini
+ula=(--set sampler.method=ula --set sampler.step=0.01 --set sampler.iterations=5000)
+mala=(--set sampler.method=mala --set sampler.step=0.01 --set sampler.iterations=5000)
+annealed=(--set sampler.method=annealed --set sampler.levels=100 --set sampler.steps_per_level=50
+          --set sampler.eps=1e-3 --set sampler.sigma_max=10 --set sampler.sigma_min=0.05)
+sample "$l1" -o "$out/langevin1d_ula.h5" "${ula[@]}"
+sample "$l1" -o "$out/langevin1d_mala.h5" "${mala[@]}"
+sample "$l1" -o "$out/langevin1d_annealed.h5" "${annealed[@]}"
+sample "$l2" -o "$out/langevin2d_ula.h5" "${ula[@]}"
+sample "$l2" -o "$out/langevin2d_annealed.h5" "${annealed[@]}"
+
+step "(f) posterior sampling: inpainting, exact posterior score vs DPS vs MALA"
+p2=$here/posterior2d.ini
+sample "$p2" -o "$out/posterior_ode_exact.h5" --set sampler.steps=30
+sample "$p2" -o "$out/posterior_ode_dps.h5" --set sampler.steps=30 --set observation.score=dps
+sample "$p2" -o "$out/posterior_sde_exact.h5" --set sampler.family=reverse-sde --set sampler.method=reverse-em --set sampler.steps=200
+sample "$p2" -o "$out/posterior_sde_dps.h5" --set sampler.family=reverse-sde --set sampler.method=reverse-em --set sampler.steps=200 --set observation.score=dps
+sample "$p2" -o "$out/posterior_mala.h5" --set sampler.family=langevin --set sampler.method=mala \
+  --set sampler.step=0.1 --set sampler.iterations=500 --set sample.start=uniform
+
 step "figures and checks"
 $py "$here/samplers.py" -r results "${formats[@]}" || status=1
 $py "$here/fpcheck.py" -r results "${formats[@]}" || status=1
 $py "$here/dsm.py" -r results "${formats[@]}" || status=1
+$py "$here/langevin.py" -r results "${formats[@]}" || status=1
+$py "$here/posterior.py" -r results "${formats[@]}" || status=1
 echo
 echo "experiments/diffusion: $((SECONDS - start)) s, status $status"
 exit $status
