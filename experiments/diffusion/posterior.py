@@ -14,7 +14,9 @@ prior's Tweedie denoiser instead. Langevin (MALA) samples the posterior at t = 0
 score. Each sample is compared with the exact posterior on the grid (L1 in units of the sampling
 floor of an exact sample). Targets: the exact posterior score within 1.5 floors with the
 probability-flow ODE and the reverse SDE; MALA within 3 floors; DPS measurably biased (more than 3
-floors with either family: the approximation, not the sampler).
+floors with either family), and the reverse-time FP equation with its score (the continuous-time
+sampler's exact law, no Monte Carlo) far from the posterior where the exact score's is at it:
+the approximation's error, not the sampler's.
 """
 import glob
 import os
@@ -43,7 +45,9 @@ def main():
             R[key] = dict(floors=r.floors(), hist=r.histogram(density=True),
                           p=r.target(density=True), grid=r.grid, mean=r.mean,
                           tmean=r.target_mean, nfe=r.nfe, weights=post["weights"],
-                          score=str(post.attrs["score"]), method=r.method)
+                          score=str(post.attrs["score"]), method=r.method,
+                          fp_l1=(float(r.part("fp").attrs["l1_to_exact"])
+                                 if r.part("fp") is not None else None))
     print("(f) posterior sampling, H = [1 0], y = 0, noise 0.5: L1 to the exact posterior")
     for key, lab in RUNS:
         r = R[key]
@@ -53,7 +57,12 @@ def main():
     print("  posterior weights " + " ".join(f"{w:.4f}" for w in R["ode_exact"]["weights"]))
     check(R["ode_exact"]["floors"] <= 1.5 and R["sde_exact"]["floors"] <= 1.5,
           "exact posterior score within 1.5 sampling floors (PF-ODE and reverse SDE)")
+    fx, fd = R["sde_exact"]["fp_l1"], R["sde_dps"]["fp_l1"]
+    print(f"  reverse-time FP (FV 60 x 60, dt 2e-3), the samplers' exact laws at t_min: L1 "
+          f"{fx:.3g} with the exact posterior score, {fd:.3g} with DPS")
     check(R["mala"]["floors"] <= 3, "MALA on the posterior within 3 floors")
+    check(fx < 0.02 and fd > 0.3, "reverse-time FP: the exact score's law at the posterior "
+          "(L1 < 0.02), DPS's far from it (> 0.3): DPS's bias is its approximation's")
     check(R["ode_dps"]["floors"] > 3 and R["sde_dps"]["floors"] > 3,
           "DPS measurably biased (> 3 floors) with both families")
 
@@ -84,7 +93,8 @@ def main():
     fplot.panel_label(cx, "(c)")
     fplot.save(fig, os.path.join(args.results, "diffusion_posterior"), args.format)
     write_summary(args.results, "posterior", {k: dict(floors=R[k]["floors"], nfe=R[k]["nfe"],
-                                                      mean=R[k]["mean"].tolist())
+                                                      mean=R[k]["mean"].tolist(),
+                                                      fp_l1=R[k]["fp_l1"])
                                               for k, _ in RUNS})
     return 1 if check.failed else 0
 

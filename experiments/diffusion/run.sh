@@ -99,8 +99,12 @@ step "(f) posterior sampling: inpainting, exact posterior score vs DPS vs MALA"
 p2=$here/posterior2d.ini
 sample "$p2" -o "$out/posterior_ode_exact.h5" --set sampler.steps=30
 sample "$p2" -o "$out/posterior_ode_dps.h5" --set sampler.steps=30 --set observation.score=dps
-sample "$p2" -o "$out/posterior_sde_exact.h5" --set sampler.family=reverse-sde --set sampler.method=reverse-em --set sampler.steps=200
-sample "$p2" -o "$out/posterior_sde_dps.h5" --set sampler.family=reverse-sde --set sampler.method=reverse-em --set sampler.steps=200 --set observation.score=dps
+# with [fp]: the reverse-time FP equation with the same score, the sampler's exact law
+sample "$p2" -o "$out/posterior_sde_exact.h5" --set sampler.family=reverse-sde \
+  --set sampler.method=reverse-em --set sampler.steps=200 --set fp.solver=fv --set fp.dt=0.002
+sample "$p2" -o "$out/posterior_sde_dps.h5" --set sampler.family=reverse-sde \
+  --set sampler.method=reverse-em --set sampler.steps=200 --set observation.score=dps \
+  --set fp.solver=fv --set fp.dt=0.002
 sample "$p2" -o "$out/posterior_mala.h5" --set sampler.family=langevin --set sampler.method=mala \
   --set sampler.step=0.1 --set sampler.iterations=500 --set sample.start=uniform
 

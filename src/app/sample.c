@@ -877,7 +877,9 @@ static int ode_fp_check(sample_run *r, fpk_error *err) {
   fpk_score_fn score = fpk_gmm_score_fn;
   void *user = &ctx;
   ode_score(r, &score, &user);
-  fpk_reverse_model *rm = fpk_reverse_model_alloc(s, d, o->fp_eta, score, user, err);
+  fpk_reverse_model *rm = NULL;
+  if (pick_score(r, s, &score, &user, err) == FPK_SUCCESS) /* DPS's approximate score */
+    rm = fpk_reverse_model_alloc(s, d, o->fp_eta, score, user, err);
   fpk_grid g = r->grid;
   fpk_fv *fv = NULL;
   fpk_spectral *sp = NULL;
@@ -963,12 +965,9 @@ static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
   size_t gdims[2];
   for (size_t a = 0; a < d; a++) gdims[a] = r->grid.n[d - 1 - a];
   const char *G = "/fp";
-  int rc = fpk_h5_group(f, G, o->dsm ? "the reverse-time Fokker-Planck equation with the DSM "
-                                       "score, solved on [grid] from the exact p_{t_max} down to "
-                                       "t_min"
-                                     : "the reverse-time Fokker-Planck equation with the exact "
-                                       "score, solved on [grid] from the exact p_{t_max} down to "
-                                       "t_min");
+  int rc = fpk_h5_group(f, G, "the reverse-time Fokker-Planck equation with the sampler's score "
+                              "(attribute score), solved on [grid] from the exact p_{t_max} down "
+                              "to t_min");
   if (!rc) rc = fpk_h5_write(f, "/fp/density", d, gdims, o->fp_density, "1/length^dim",
                              "the solution at t_min (cell averages)");
   if (!rc) rc = fpk_h5_attach_scales(f, "/fp/density", d == 1 ? "x" : "y x");
@@ -985,7 +984,7 @@ static int ode_write_fp(fpk_h5 *f, const sample_run *r) {
   if (!rc && !isfinite(o->fp_kl))
     rc = fpk_h5_attr_string(f, G, "kl_note", "no kl_exact_to_fp: the solution is <= 0 on a cell "
                                              "that p_tmin charges (a spectral solution's tails)");
-  if (!rc) rc = fpk_h5_attr_string(f, G, "score", o->dsm ? "dsm" : "exact");
+  if (!rc) rc = fpk_h5_attr_string(f, G, "score", o->dsm ? "dsm" : r->obs_dps ? "dps" : "exact");
   if (!rc) rc = fpk_h5_attr_double(f, G, "mass", o->fp_mass);
   if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmax", o->fp_out_tmax);
   if (!rc) rc = fpk_h5_attr_double(f, G, "exact_mass_outside_tmin", o->fp_out_tmin);
@@ -1290,7 +1289,7 @@ static void ode_print(const sample_run *r) {
   if (o->fp_solver != FP_NONE)
     printf("fp check    %s, eta %g, dt %g, %s score: L1 to the exact p_tmin %.3g, KL(p_tmin | "
            "fp) %.4g, mass %.12g\n", fp_solvers[o->fp_solver], o->fp_eta, o->fp_dt,
-           o->dsm ? "dsm" : "exact", o->fp_l1, o->fp_kl, o->fp_mass);
+           o->dsm ? "dsm" : r->obs_dps ? "dps" : "exact", o->fp_l1, o->fp_kl, o->fp_mass);
   if (o->has_map)
     printf("map error   %.4g +- %.2g (mean over paths, SE), max %.4g (exact map F_tmin^-1 o "
            "F_tmax)\n", o->map_err, o->map_se, o->map_max);
