@@ -16,16 +16,11 @@ set -uo pipefail
 fpkit=$1 src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# shellcheck source=tests/cli/lib/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 thin=$src/tests/defects/diffusion/thin_target_coarse_grid_2d.ini
 expect() { # name, regex, args...
-  local name=$1 re=$2; shift 2
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$thin" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$thin" -o "$tmp/bad.h5" --quiet "${@:3}"
 }
 expect "thin component, coarse grid" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000
 expect "nearly singular covariance" "\[grid\] n = '100 100'.*component 1" --set sample.paths=1000 \
@@ -90,5 +85,4 @@ print(f"b_tmax^2 {btmax2:.4f} (b_T^2 {1 - math.exp(-2):.4f}), start variance {v:
 sys.exit(0 if abs(v / btmax2 - 1) < 0.03 else 1)
 PY
 then ok "start = prior draws N(0, b_tmax^2)"; else bad "start = prior"; fi
-echo "sample_defects: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary sample_defects

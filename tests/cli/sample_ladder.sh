@@ -15,9 +15,8 @@ fpkit=$1
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# shellcheck source=tests/cli/lib/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 "$fpkit" config sample > "$tmp/s.ini" || { echo "FAIL config sample"; exit 1; }
 run() { "$fpkit" sample "$tmp/s.ini" --quiet --set sample.paths=2000 "$@"; }
 order() { # file, nominal order, expect nfe_to_target finite (1/0)
@@ -83,11 +82,7 @@ PY
 ); then ok "reverse-em KS ladder: $m"; else bad "reverse-em KS ladder: ${m:-}"; fi
 
 expect() { # name, regex, args...
-  local name=$1 re=$2; shift 2
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$tmp/s.ini" -o "$tmp/bad.h5" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$tmp/s.ini" -o "$tmp/bad.h5" "${@:3}"
 }
 expect "non-increasing" "\[sampler\] steps = '8 16 16'.*strictly increasing" --set "sampler.steps=8 16 16"
 expect "decreasing" "\[sampler\] steps = '16 8'.*strictly increasing" --set "sampler.steps=16 8"
@@ -101,5 +96,4 @@ expect "ks in 2D" "\[sampler\] ladder_metric = 'ks'.*1D only" --set data.dim=2 \
   --set "grid.n=60 60" --set "grid.lo=-5 -5" \
   --set "grid.hi=5 5" --set "sampler.steps=8 16" --set sampler.ladder_metric=ks
 expect "fit_min_steps 0" "\[sampler\] fit_min_steps = '0'" --set sampler.fit_min_steps=0
-echo "sample_ladder: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary sample_ladder

@@ -17,9 +17,8 @@ fpkit=$1
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# shellcheck source=tests/cli/lib/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 cat > "$tmp/two.ini" <<'INI'
 [data]
 dim = 1
@@ -113,11 +112,7 @@ for f in ann_s mala_s; do
 done
 
 expect() { # name, regex, config, args...
-  local name=$1 re=$2 ini=$3; shift 3
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$ini" -o "$tmp/bad.h5" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$3" -o "$tmp/bad.h5" "${@:4}"
 }
 printf '[schedule]\ntype = ve\n' > "$tmp/sch.ini"
 cat "$tmp/one.ini" "$tmp/sch.ini" > "$tmp/one_sch.ini"
@@ -133,5 +128,4 @@ expect "unknown method" "\[sampler\] method = 'hmc': expected one of ula, mala, 
 expect "eps with ula" "unknown key 'eps' = '1' in \[sampler\]" "$T" --set sampler.eps=1
 expect "steps with langevin" "unknown key 'steps' in \[sampler\].*valid here: family, step, iterations" "$T" --set sampler.steps=5
 expect "step with pf-ode" "one.ini:8: unknown key 'step' in \[sampler\]" "$T" --set sampler.family=pf-ode --set sample.start=exact
-echo "sample_langevin: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary sample_langevin

@@ -16,9 +16,8 @@ fpkit=$1
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# shellcheck source=tests/cli/lib/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 cat > "$tmp/p.ini" <<'INI'
 [data]
 dim = 2
@@ -90,11 +89,7 @@ if run -o "$tmp/small.h5" --set sampler.steps=10 --set observation.score=dps --s
   ok "dps rerun with 2 threads: identical"; else bad "dps rerun differs"; fi
 
 expect() { # name, regex, args...
-  local name=$1 re=$2; shift 2
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$T" -o "$tmp/bad.h5" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$T" -o "$tmp/bad.h5" "${@:3}"
 }
 # The reverse-time FP equation with each score ([fp]): the exact law of the continuous-time
 # sampler, no Monte Carlo. With the exact posterior score it reproduces the posterior at t_min to
@@ -121,5 +116,4 @@ expect "score with langevin" "\[observation\] score = 'dps': family = langevin s
 expect "dps with exact transitions" "\[observation\] score = 'dps': dps with method = ancestral and exact_transitions = true" --set sampler.family=reverse-sde --set sampler.method=ancestral --set observation.score=dps
 grep -v '^H = ' "$T" > "$tmp/noH.ini"
 T=$tmp/noH.ini expect "missing H" "\[observation\] H is required but missing"
-echo "sample_posterior: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary sample_posterior

@@ -13,9 +13,8 @@ fpkit=$1
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+# shellcheck source=tests/cli/lib/checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 "$fpkit" config sample > "$tmp/s.ini" || { echo "FAIL config sample"; exit 1; }
 run() { "$fpkit" sample "$tmp/s.ini" --quiet "$@"; }
 check() { # file, max L1/floor (or min with "min:"), KS bound ("" to skip)
@@ -128,11 +127,7 @@ PY
 ); then ok "dsm score: $m"; else bad "dsm score: ${m:-}"; fi
 
 expect() { # name, regex, args...
-  local name=$1 re=$2; shift 2
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$tmp/s.ini" -o "$tmp/bad.h5" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$tmp/s.ini" -o "$tmp/bad.h5" "${@:3}"
 }
 expect "weights" "\[data\] weights = '0.3 0.6'.*off 1 by -0.1" --set "data.weights=0.3 0.6"
 expect "covariance" "\[data\] covs = '0.16 -1'.*covariance 2 is not positive definite" --set "data.covs=0.16 -1"
@@ -171,5 +166,4 @@ expect "dsm ridge < 0" "\[score\] ridge = '-1'" --set score.model=dsm --set scor
 expect "dsm levels = 0" "\[score\] levels = '0'" --set score.model=dsm --set score.levels=0
 expect "dsm key with the exact score" "unknown key 'features' = '10' in \[score\]" --set score.features=10
 expect "unknown score model" "\[score\] model = 'nn'" --set score.model=nn
-echo "sample_run: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary sample_run
