@@ -8,6 +8,7 @@
  *   Cov[x0 | x] = Σ r_k (P_k + m_k m_kᵀ) − E Eᵀ,  P_k = Σ_k − a²Σ_k C_k⁻¹ Σ_k
  * (the Gaussian conditional of x0 given x_t within component k, then the law of total
  * covariance). */
+#include <gsl/gsl_integration.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -279,4 +280,77 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
   free(lwbuf);
   free(cp);
   return FPK_SUCCESS;
+}
+
+/* ---- Cell probabilities ------------------------------------------------------------------- */
+
+/* Σ_k w_k Φ((x − a μ_k)/√(a² Σ_k + b²)) in 1D, by erfc (accurate in both tails). */
+static double cdf_1d(const fpk_gmm *m, double a, double b2, double x) {
+  double F = 0;
+  for (size_t k = 0; k < m->K; k++)
+    F += m->w[k] * 0.5 * erfc(-(x - a * m->mu[k]) / sqrt(2 * (a * a * m->S[k] + b2)));
+  return F;
+}
+
+#define CELL_GL_NODES 6   /* Gauss–Legendre nodes per axis and cell */
+#define CELL_CHUNK 4096   /* cells per call of fpk_gmm_eval */
+
+int fpk_gmm_cell_probs(const fpk_gmm *m, const fpk_schedule *s, double t, const fpk_grid *g,
+                       double *P, fpk_error *err) {
+  if (!m || !g || !P) return fpk_error_set(err, FPK_EINVAL, "fpk_gmm_cell_probs: NULL argument");
+  const size_t d = m->d, N = g->size;
+  if (g->dim != d)
+    return fpk_error_set(err, FPK_EINVAL, "fpk_gmm_cell_probs: the grid is %zuD and the mixture "
+                         "%zuD", g->dim, d);
+  double a = 1, b2 = 0;
+  if (s) {
+    if (!(t >= 0 && t <= fpk_schedule_T(s)))
+      return fpk_error_set(err, FPK_EINVAL, "fpk_gmm_cell_probs: t = %g outside [0, T = %g]", t,
+                           fpk_schedule_T(s));
+    if (t > 0) a = fpk_schedule_mean_coef(s, t), b2 = fpk_schedule_var(s, t);
+  }
+  if (d == 1) {
+    double Flo = cdf_1d(m, a, b2, g->lo[0]);
+    for (size_t i = 0; i < N; i++) {
+      const double Fhi = cdf_1d(m, a, b2, g->lo[0] + (double)(i + 1) * g->h[0]);
+      P[i] = Fhi - Flo;
+      Flo = Fhi;
+    }
+    return FPK_SUCCESS;
+  }
+  /* nodes u_q and weights v_q of the rule on [−½, ½] (times h per axis) */
+  const size_t Q = CELL_GL_NODES;
+  size_t nq = 1;
+  for (size_t c = 0; c < d; c++) nq *= Q;
+  double u[CELL_GL_NODES], v[CELL_GL_NODES];
+  gsl_integration_glfixed_table *tab = gsl_integration_glfixed_table_alloc(Q);
+  if (!tab) return fpk_error_set(err, FPK_ENOMEM, "fpk_gmm_cell_probs: out of memory");
+  for (size_t q = 0; q < Q; q++) gsl_integration_glfixed_point(-0.5, 0.5, q, &u[q], &v[q], tab);
+  gsl_integration_glfixed_table_free(tab);
+  const size_t chunk = CELL_CHUNK < N ? CELL_CHUNK : N;
+  double *x = malloc(d * chunk * nq * sizeof(double)), *lp = malloc(chunk * nq * sizeof(double));
+  int rc = x && lp ? FPK_SUCCESS : fpk_error_set(err, FPK_ENOMEM, "fpk_gmm_cell_probs: out of "
+                                                 "memory for %zu nodes", chunk * nq);
+  for (size_t i0 = 0; !rc && i0 < N; i0 += chunk) {
+    const size_t nc = N - i0 < chunk ? N - i0 : chunk, np = nc * nq;
+    for (size_t j = 0; j < nc; j++) {
+      double ctr[GMM_MAX_DIM] = {0};
+      fpk_grid_point(g, i0 + j, ctr);
+      for (size_t q = 0; q < nq; q++) /* node q: digit c of q in base Q picks axis c's node */
+        for (size_t c = 0, r = q; c < d; c++, r /= Q)
+          x[c * np + j * nq + q] = ctr[c] + u[r % Q] * g->h[c];
+    }
+    if ((rc = fpk_gmm_eval(m, s, t, np, x, lp, NULL, NULL, NULL, err))) break;
+    for (size_t j = 0; j < nc; j++) {
+      double sum = 0;
+      for (size_t q = 0; q < nq; q++) {
+        double wq = 1;
+        for (size_t c = 0, r = q; c < d; c++, r /= Q) wq *= v[r % Q];
+        sum += wq * exp(lp[j * nq + q]);
+      }
+      P[i0 + j] = sum * g->cell_volume;
+    }
+  }
+  free(x), free(lp);
+  return rc;
 }

@@ -77,9 +77,9 @@ class SampleFiles(unittest.TestCase):
                 self.assertLess(r.floors(), 3.0)
                 pts = r.points
                 self.assertEqual(pts.shape, (int(r.config.get_float("sample", "keep")), r.grid.dim))
-        with fpkit.open(path("s2d.h5")) as r:  # 2D: p = density at the centres x cell volume
-            np.testing.assert_allclose(r.target(), r.target(density=True) * r.grid.cell_volume,
-                                       rtol=1e-12)
+        with fpkit.open(path("s2d.h5")) as r:  # 2D: p by quadrature, close to density x volume
+            mid = r.target(density=True) * r.grid.cell_volume
+            self.assertLess(np.abs(r.target() - mid).sum(), 0.03)  # the midpoint rule's O(h^2)
             self.assertIsNone(r.ks)
         with fpkit.open(path("s1d.h5")) as r:  # 1D: CDF differences, KS present and small
             self.assertLess(r.ks, 0.03)
