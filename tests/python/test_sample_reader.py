@@ -79,7 +79,7 @@ class SampleFiles(unittest.TestCase):
                 self.assertEqual(pts.shape, (int(r.config.get_float("sample", "keep")), r.grid.dim))
         with fpkit.open(path("s2d.h5")) as r:  # 2D: p by quadrature, close to density x volume
             mid = r.target(density=True) * r.grid.cell_volume
-            self.assertLess(np.abs(r.target() - mid).sum(), 0.03)  # the midpoint rule's O(h^2)
+            self.assertLess(np.abs(r.target() - mid).sum(), 0.06)  # the midpoint rule is O(h^2)
             self.assertIsNone(r.ks)
         with fpkit.open(path("s1d.h5")) as r:  # 1D: CDF differences, KS present and small
             self.assertLess(r.ks, 0.03)
