@@ -456,7 +456,9 @@ static const fpk_config_key sample_keys[] = {
     KC("score", "model", 0, "exact", sample_score_models, NULL, "sampler.family=pf-ode|reverse-sde",
        "exact: the mixture's score; dsm: a score fitted by denoising score matching (random "
        "Fourier features, ridge least squares) at levels log-spaced over [t_min, t_max]"),
-    KZ("score", "levels", 0, "12", 1, 1000, NULL, "score.model=dsm", "noise levels of the fit"),
+    KZ("score", "levels", 0, "12", 2, 1000, NULL, "score.model=dsm",
+       "noise levels of the fit, log-spaced from t_min to t_max (the score is interpolated "
+       "linearly in t between them: at least 2)"),
     KZ("score", "features", 0, "200", 1, 100000, NULL, "score.model=dsm",
        "random Fourier features M"),
     KD("score", "lengthscale", 0, "0.25", 0, INF, 1, NULL, "score.model=dsm",

@@ -398,6 +398,41 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* A sampler that blew up is not a sample: a point farther than DIVERGED_SD standard deviations
+ * (√tr Cov of the target) from the target's mean cannot come from a convergent sampler (a
+ * Gaussian tail there is e^{−5·10⁵}), and its moments and map errors would be written as if
+ * measured (DPM-Solver-2 with a one-level DSM score ended at ±1e10 with exit 0; explicit
+ * samplers just inside vp-cosine's t_max guard at ±4000). Exit 3, naming the sampler. */
+#define DIVERGED_SD 1000.0
+static int check_divergence(const sample_run *r, fpk_error *err) {
+  const size_t n = r->npaths, d = r->d;
+  double tr = 0;
+  for (size_t c = 0; c < d; c++) tr += r->tcov[c * d + c];
+  const double lim = DIVERGED_SD * sqrt(tr);
+  size_t bad = 0;
+  double worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    double q = 0;
+    for (size_t c = 0; c < d; c++) {
+      const double dx = r->x[c * n + i] - r->tmean[c];
+      q += dx * dx;
+    }
+    const double dist = sqrt(q);
+    if (!(dist <= lim)) bad++, worst = isfinite(dist) ? fmax(worst, dist) : INFINITY;
+  }
+  if (!bad) return FPK_SUCCESS;
+  const char *name = r->family == FAMILY_LANGEVIN ? r->lmc->name
+                     : r->sde                     ? r->sde->name
+                                                  : r->pp.sampler;
+  return fpk_error_set(err, FPK_ENUMERIC, "sample: the %s sampler diverged: %zu of %zu points "
+                       "end more than %g standard deviations of the target from its mean (the "
+                       "farthest at %g, the target's sd %g); likely cause: steps too large where "
+                       "the schedule is stiff (near t_max, or t_min on a time-uniform grid) or an "
+                       "inaccurate score ([score] model = dsm with few levels, DPS): use more "
+                       "steps, a smaller t_max, another grid or score", name, bad, n, DIVERGED_SD,
+                       worst, sqrt(tr));
+}
+
 static int compute(sample_run *r, fpk_error *err) {
   const size_t n = r->npaths, d = r->d, N = r->grid.size;
   fpk_gmm *m = fpk_gmm_alloc(d, r->K, r->w, r->mu, r->S, err);
@@ -414,6 +449,45 @@ static int compute(sample_run *r, fpk_error *err) {
   double *xc = malloc(d * N * sizeof(double));
   if (!r->x || !r->target || !r->hist || !r->density || !xc) {
     rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
+    goto done;
+  }
+  /* the target: p_{t_min}, or the data law after the final denoising step */
+  r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
+  for (size_t i = 0; i < N; i++) {
+    double p[2];
+    fpk_grid_point(&r->grid, i, p);
+    for (size_t c = 0; c < d; c++) xc[c * N + i] = p[c];
+  }
+  if ((rc = fpk_gmm_eval(m, r->t_target > 0 ? s : NULL, r->t_target, N, xc, r->density, NULL,
+                         NULL, NULL, err)))
+    goto done;
+  for (size_t i = 0; i < N; i++) r->density[i] = exp(r->density[i]);
+  /* the cell probabilities: 1D by CDF differences, 2D by 6 × 6 Gauss–Legendre nodes per cell
+   * (fpk_gmm_cell_probs). The midpoint rule's O(h²) bias (~4% per cell at h = σ) made an exact
+   * sampler with 10⁶ points show 9 sampling floors. */
+  if ((rc = fpk_gmm_cell_probs(m, r->t_target > 0 ? s : NULL, r->t_target, &r->grid, r->target,
+                               err)))
+    goto done;
+  fpk_gmm_moments(m, r->tmean, r->tcov); /* the data's; noised below */
+  if (r->t_target > 0) {
+    const double at = fpk_schedule_mean_coef(s, r->t_target), bt2 = fpk_schedule_var(s, r->t_target);
+    for (size_t c = 0; c < d; c++) r->tmean[c] *= at;
+    for (size_t q = 0; q < d * d; q++) r->tcov[q] *= at * at;
+    for (size_t c = 0; c < d; c++) r->tcov[c * d + c] += bt2;
+  }
+  /* A box that misses most of the target measures nothing: its L1 on {cells, outside} is
+   * |outside − p_out| + Σ|h − p| ≈ 0 once both the sample and the target are outside (a
+   * sampler 8 standard deviations off showed 0.00 sampling floors). */
+  double pin_target = 0;
+  for (size_t i = 0; i < N; i++) pin_target += r->target[i];
+  if (!(pin_target >= 0.5)) {
+    char mean[64];
+    if (d == 1) snprintf(mean, sizeof mean, "%g", r->tmean[0]);
+    else snprintf(mean, sizeof mean, "(%g, %g)", r->tmean[0], r->tmean[1]);
+    rc = fpk_config_invalid(r->cfg, "grid", "lo", err, "the [grid] box holds %.3g of the target's "
+                            "mass (at t = %g, mean %s): the histogram distances would not see "
+                            "the sampler; widen lo/hi to cover the target", pin_target,
+                            r->t_target, mean);
     goto done;
   }
   /* start: x0 from the data law, then x_tmax = a x0 + b z (exact), or b z (prior: the law the
@@ -454,24 +528,8 @@ static int compute(sample_run *r, fpk_error *err) {
     if ((rc = fpk_revsde_sample(r->sde, s, score_fn, score_user, &q, d, n, r->x, &r->nfe, err)))
       goto done;
   }
+  if ((rc = check_divergence(r, err))) goto done;
   if ((rc = ode_after_sampling(r, s, err))) goto done;
-  /* the target: p_{t_min}, or the data law after the final denoising step */
-  r->t_target = r->pp.denoise ? 0 : r->pp.t_min;
-  for (size_t i = 0; i < N; i++) {
-    double p[2];
-    fpk_grid_point(&r->grid, i, p);
-    for (size_t c = 0; c < d; c++) xc[c * N + i] = p[c];
-  }
-  if ((rc = fpk_gmm_eval(m, r->t_target > 0 ? s : NULL, r->t_target, N, xc, r->density, NULL,
-                         NULL, NULL, err)))
-    goto done;
-  for (size_t i = 0; i < N; i++) r->density[i] = exp(r->density[i]);
-  /* the cell probabilities: 1D by CDF differences, 2D by 6 × 6 Gauss–Legendre nodes per cell
-   * (fpk_gmm_cell_probs). The midpoint rule's O(h²) bias (~4% per cell at h = σ) made an exact
-   * sampler with 10⁶ points show 9 sampling floors. */
-  if ((rc = fpk_gmm_cell_probs(m, r->t_target > 0 ? s : NULL, r->t_target, &r->grid, r->target,
-                               err)))
-    goto done;
   /* histogram, moments, L1 and its sampling floor, KS in 1D */
   size_t out = 0;
   for (size_t i = 0; i < n; i++) {
@@ -501,13 +559,6 @@ static int compute(sample_run *r, fpk_error *err) {
     r->l1 += fabs(r->hist[i] - r->target[i]);
     const double q = r->target[i] > 0 ? r->target[i] : 0;
     r->floor_l1 += sqrt(2 * q * (1 - q) / (M_PI * (double)n));
-  }
-  fpk_gmm_moments(m, r->tmean, r->tcov); /* the data's; noised below */
-  if (r->t_target > 0) {
-    const double at = fpk_schedule_mean_coef(s, r->t_target), bt2 = fpk_schedule_var(s, r->t_target);
-    for (size_t c = 0; c < d; c++) r->tmean[c] *= at;
-    for (size_t q = 0; q < d * d; q++) r->tcov[q] *= at * at;
-    for (size_t c = 0; c < d; c++) r->tcov[c * d + c] += bt2;
   }
   for (size_t c = 0; c < d; c++) {
     double sm = 0;
@@ -983,7 +1034,7 @@ static int ode_read_score(fpk_config *c, sample_run *r, fpk_error *err) {
                               "builds its score from the prior's exact Tweedie denoiser; use "
                               "[observation] score = exact to fit the posterior's score by DSM");
   fpk_dsm_params *p = &o->dsm_p;
-  if ((rc = fpk_config_size(c, "score", "levels", 0, 1, 1000, &o->dsm_levels, err)) ||
+  if ((rc = fpk_config_size(c, "score", "levels", 0, 2, 1000, &o->dsm_levels, err)) ||
       (rc = fpk_config_size(c, "score", "features", 0, 1, 100000, &p->nfeatures, err)) ||
       (rc = fpk_config_double(c, "score", "lengthscale", 0, 0.0, 1, INFINITY, &p->lengthscale,
                               err)) ||
@@ -1228,7 +1279,7 @@ static int ode_write(fpk_h5 *f, const sample_run *r) {
   if (!rc && o->nrungs > 1) rc = ode_write_ladder(f, r);
   if (!rc && o->fp_solver != FP_NONE) rc = ode_write_fp(f, r);
   if (!rc && o->dsm) rc = ode_write_dsm(f, r);
-  if (!rc) rc = fpk_h5_attr_string(f, S, "score", score_models[o->score_model]);
+  if (!rc) rc = fpk_h5_attr_string(f, S, "score", r->obs_dps ? "dps" : score_models[o->score_model]);
   return rc;
 }
 
