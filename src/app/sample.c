@@ -79,6 +79,8 @@ typedef struct ode_ext {
   fpk_dsm *dsm;
   double *dsm_jstar;
   fpk_girsanov_bound girsanov;
+  int girsanov_ok;
+  char girsanov_note[256];
 } ode_ext;
 struct sample_run;
 static int ode_read_steps(fpk_config *c, struct sample_run *r, size_t *steps, fpk_error *err);
@@ -1131,12 +1133,29 @@ static int ode_fit_dsm(sample_run *r, fpk_error *err) {
     if ((rc = ode_fisher(r, m, s, t[l], &I, err))) break;
     o->dsm_jstar[l] = (double)r->d / fpk_schedule_var(s, t[l]) - I;
   }
-  /* the Girsanov term of the fitted score (and KL(p_T ‖ N(0, b_T² I))), both on [grid] */
-  if (!rc) {
+  /* the Girsanov term of the fitted score (and KL(p_T ‖ N(0, b_T² I))), both integrated on
+   * [grid]: only where the box holds p_t at both ends of [t_min, T] to 1e-6 (under VE p_T has
+   * sd σ_max: a box it overflows gave a negative KL and a box-dependent term) */
+  o->girsanov_ok = 0;
+  o->girsanov_note[0] = 0;
+  double *Pc = rc ? NULL : malloc(r->grid.size * sizeof(double));
+  if (!rc && !Pc) rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  const double ends[2] = {r->pp.t_min, fpk_schedule_T(s)};
+  for (int e = 0; !rc && e < 2 && !o->girsanov_note[0]; e++) {
+    if ((rc = fpk_gmm_cell_probs(m, s, ends[e], &r->grid, Pc, err))) break;
+    double in = 0;
+    for (size_t i = 0; i < r->grid.size; i++) in += Pc[i];
+    if (!(in >= 1 - 1e-6))
+      snprintf(o->girsanov_note, sizeof o->girsanov_note, "not computed: the [grid] box holds "
+               "%.9g of p_t at t = %g (needs 1 - 1e-6: the integrals run on the box); widen "
+               "[grid] lo/hi", in, ends[e]);
+  }
+  free(Pc);
+  if (!rc && !o->girsanov_note[0]) {
     fpk_girsanov_bound gb;
     rc = fpk_girsanov_bound_eval(m, s, r->pp.t_min, fpk_dsm_score_fn, o->dsm, &r->grid, 32,
                                  fpk_schedule_var(s, fpk_schedule_T(s)), &gb, err);
-    if (!rc) o->girsanov = gb;
+    if (!rc) o->girsanov = gb, o->girsanov_ok = 1;
   }
   free(t);
   fpk_schedule_free(s);
@@ -1186,8 +1205,10 @@ static int ode_write_dsm(fpk_h5 *f, const sample_run *r) {
   if (!rc) rc = fpk_h5_attr_u64(f, G, "samples", p->nsamples);
   if (!rc) rc = fpk_h5_attr_u64(f, G, "valid", p->nvalid);
   if (!rc) rc = fpk_h5_attr_u64(f, G, "seed", p->seed);
-  if (!rc) rc = fpk_h5_attr_double(f, G, "girsanov_score_term", o->girsanov.score_term);
-  if (!rc) rc = fpk_h5_attr_double(f, G, "girsanov_kl_prior", o->girsanov.kl_prior);
+  if (!rc && o->girsanov_ok)
+    rc = fpk_h5_attr_double(f, G, "girsanov_score_term", o->girsanov.score_term);
+  if (!rc && o->girsanov_ok) rc = fpk_h5_attr_double(f, G, "girsanov_kl_prior", o->girsanov.kl_prior);
+  if (!rc && !o->girsanov_ok) rc = fpk_h5_attr_string(f, G, "girsanov_note", o->girsanov_note);
   free(v);
   return rc;
 }
@@ -1302,8 +1323,10 @@ static void ode_print(const sample_run *r) {
     double worst = 0;
     for (size_t l = 0; l < L; l++)
       worst = fmax(worst, (lv[l].valid_loss - lv[l].exact_loss) / fabs(lv[l].exact_loss));
-    printf("dsm score   %zu levels: held-out loss at most %.3g%% above the exact score's; "
-           "Girsanov term %.4g\n", L, 100 * worst, o->girsanov.score_term);
+    printf("dsm score   %zu levels: held-out loss at most %.3g%% above the exact score's; ", L,
+           100 * worst);
+    if (o->girsanov_ok) printf("Girsanov term %.4g\n", o->girsanov.score_term);
+    else printf("Girsanov term %s\n", o->girsanov_note);
   }
   if (o->fp_solver != FP_NONE)
     printf("fp check    %s, eta %g, dt %g, %s score: L1 to the exact p_tmin %.3g, KL(p_tmin | "
