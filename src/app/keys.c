@@ -438,7 +438,8 @@ static const fpk_config_key sample_keys[] = {
        "sampler.family=pf-ode|reverse-sde",
        "exact: the exact noised posterior score; dps: the prior's score + J^T H^T (y - H x0-hat) "
        "/ sigma_y^2 (Chung et al. 2023; exact Tweedie Jacobian)"),
-    KZ("sample", "paths", 0, "100000", 1, 1000000000, NULL, NULL, "number of points"),
+    KZ("sample", "paths", 0, "100000", 100, 1000000000, NULL, NULL,
+       "number of points (>= 100: the distances' sampling floors are large-sample formulas)"),
     KU("sample", "seed", 0, "1", NULL, NULL, "Philox seed"),
     KZ("sample", "keep", 0, "10", 0, 1000, NULL, NULL, "points stored (at most paths)"),
     KC("sample", "start", 0, "exact", sample_starts, NULL, NULL,

@@ -314,7 +314,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
   /* The score-driven reverse-SDE steps need a finite g² and a signal at t_max (pf-ode refuses
    * a_t < 1e-8 itself): vp-cosine at t_max = T (β infinite) or a vanished a_t made reverse-em and
    * pc diverge to |x| ~ 1e86 with exit 0. The exact ancestral transitions need neither. */
-  if (r->sde && r->sde != fpk_revsde_ancestral) {
+  if (!r->sde || r->sde != fpk_revsde_ancestral) { /* pf-ode too: name the key, not the library */
     fpk_error e = {0};
     fpk_schedule *s = fpk_schedule_alloc(r->stype, &r->sp, &e);
     const double at = s ? fpk_schedule_mean_coef(s, p->t_max) : 1;
@@ -324,7 +324,7 @@ static int read_sampler(fpk_config *c, sample_run *r, fpk_error *err) {
       return fpk_config_invalid(c, "sampler", "t_max", err, "t_max = %g: the signal a_t = %g "
                                 "vanishes or g^2 = %g blows up there (%s; need a_t >= 1e-8 and "
                                 "g^2 < 1e12 for %s): use a smaller t_max", p->t_max, at, g2,
-                                r->stype->name, r->sde->name);
+                                r->stype->name, r->sde ? r->sde->name : p->sampler);
   }
   return FPK_SUCCESS;
 }
@@ -337,7 +337,7 @@ static int read_config(fpk_config *c, const fpk_run_options *opt, sample_run *r,
       (rc = read_sampler(c, r, err)) || (rc = read_observation(c, r, err)))
     return rc;
   r->npaths = 100000, r->seed = 1, r->keep = 10, r->start = 0;
-  if ((rc = fpk_config_size(c, "sample", "paths", 0, 1, (size_t)1e9, &r->npaths, err)) ||
+  if ((rc = fpk_config_size(c, "sample", "paths", 0, 100, (size_t)1e9, &r->npaths, err)) ||
       (rc = fpk_config_u64(c, "sample", "seed", 0, &r->seed, err)) ||
       (rc = fpk_config_size(c, "sample", "keep", 0, 0, MAX_KEEP, &r->keep, err)) ||
       (rc = fpk_config_choice(c, "sample", "start", 0, starts, &r->start, err)))
@@ -711,14 +711,17 @@ static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
   /* Langevin samples p_0 itself, with no noising schedule: no ladder of its steps (its keys are
    * unknown there, so the strict check names them), no reverse-time FP check, no DSM levels */
   if (r->family == FAMILY_LANGEVIN) return FPK_SUCCESS;
-  o->target_error = 1e-3;
-  if ((rc = fpk_config_double(c, "sampler", "target_error", 0, 0.0, 1, INFINITY, &o->target_error,
-                              err)))
-    return rc;
   /* In 1D the PF-ODE flow map is F_{t_min}⁻¹ ∘ F_{t_max} (docs/diffusion.md, "Exact check: the
    * 1D monotone map"): every path's endpoint error is known exactly. */
   o->has_map = r->d == 1 && r->family == FAMILY_PFODE && !r->pp.denoise;
   o->metric = o->has_map ? LADDER_MAP : LADDER_L1;
+  o->target_error = 1e-3;
+  o->fit_min_steps = 1;
+  /* the ladder's keys only with a ladder: one steps value leaves them unknown (named) */
+  if (o->nrungs < 2) return (rc = ode_read_score(c, r, err)) ? rc : ode_read_fp(c, r, err);
+  if ((rc = fpk_config_double(c, "sampler", "target_error", 0, 0.0, 1, INFINITY, &o->target_error,
+                              err)))
+    return rc;
   if ((rc = fpk_config_choice(c, "sampler", "ladder_metric", 0, ladder_metrics, &o->metric, err)))
     return rc;
   if (o->metric == LADDER_MAP && !o->has_map)
@@ -728,7 +731,6 @@ static int ode_read_config(fpk_config *c, sample_run *r, fpk_error *err) {
   if (o->metric == LADDER_KS && r->d != 1)
     return fpk_config_invalid(c, "sampler", "ladder_metric", err, "ks is defined in 1D only (use "
                               "l1_error)");
-  o->fit_min_steps = 1;
   if ((rc = fpk_config_size(c, "sampler", "fit_min_steps", 0, 1, 1000000, &o->fit_min_steps,
                             err)))
     return rc;
@@ -1405,14 +1407,16 @@ static int read_langevin(fpk_config *c, sample_run *r, fpk_error *err) {
     size_t L = 10, T = 100;
     double eps = 2e-5;
     if ((rc = fpk_config_size(c, "sampler", "levels", 0, 1, 100000, &L, err)) ||
-        (rc = fpk_config_double(c, "sampler", "sigma_max", 0, 0.0, 1, INFINITY, &p->sigma_max,
-                                err)) ||
+        /* one level is σ_min alone: sigma_max is then an unknown key, not a silent one */
+        (L > 1 && (rc = fpk_config_double(c, "sampler", "sigma_max", 0, 0.0, 1, INFINITY,
+                                          &p->sigma_max, err))) ||
         (rc = fpk_config_double(c, "sampler", "sigma_min", 0, 0.0, 1, INFINITY, &p->sigma_min,
                                 err)) ||
         (rc = fpk_config_size(c, "sampler", "steps_per_level", 0, 1, 1000000000, &T, err)) ||
         (rc = fpk_config_double(c, "sampler", "eps", 0, 0.0, 1, INFINITY, &eps, err)))
       return rc;
-    if (L > 1 ? !(p->sigma_max > p->sigma_min) : !(p->sigma_max >= p->sigma_min))
+    if (L == 1) p->sigma_max = p->sigma_min;
+    if (L > 1 && !(p->sigma_max > p->sigma_min))
       return fpk_config_invalid(c, "sampler", "sigma_min", err, "sigma_min = %g must be below "
                                 "sigma_max = %g: the noise levels decrease geometrically from "
                                 "sigma_max to sigma_min", p->sigma_min, p->sigma_max);

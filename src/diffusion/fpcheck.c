@@ -167,6 +167,7 @@ done:
 static int comp1d(const char *fn, size_t K, const double *w, const double *var,
                   const fpk_schedule *s, double t, double *a, double *sd, fpk_error *err) {
   if (K < 1) return fpk_error_set(err, FPK_EINVAL, "%s: K = 0 components: give at least one", fn);
+  double sw = 0;
   for (size_t k = 0; k < K; k++) {
     if (!(w[k] > 0) || !isfinite(w[k]))
       return fpk_error_set(err, FPK_EINVAL, "%s: weight %zu = %g must be positive", fn, k + 1,
@@ -174,7 +175,12 @@ static int comp1d(const char *fn, size_t K, const double *w, const double *var,
     if (!(var[k] > 0) || !isfinite(var[k]))
       return fpk_error_set(err, FPK_EINVAL, "%s: variance %zu = %g must be positive", fn, k + 1,
                            var[k]);
+    sw += w[k];
   }
+  /* an improper mixture gave F(2) = 1.218 with success */
+  if (!(fabs(sw - 1) <= 1e-9))
+    return fpk_error_set(err, FPK_EINVAL, "%s: the weights sum to %.17g, off 1 by %.3g (> 1e-9)",
+                         fn, sw, sw - 1);
   double aa = 1, b2 = 0;
   if (s) {
     const double T = fpk_schedule_T(s);

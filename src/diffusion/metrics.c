@@ -10,6 +10,27 @@
 #include "fpkit/diffusion.h"
 #include "fpkit/sde.h"
 
+/* The weights of a mixture passed as arrays: positive, summing to 1 within 1e-9 (as fpk_gmm_alloc
+ * asks to 1e-12; an improper mixture gave a KS against a CDF above 1 with success); and the
+ * points finite (a NaN point gave a KS of 0.558 with success). */
+static int check_mixture_and_points(const char *fn, size_t K, const double *w, size_t np,
+                                    const double *x, fpk_error *err) {
+  double sw = 0;
+  for (size_t k = 0; k < K; k++) {
+    if (!(w[k] > 0) || !isfinite(w[k]))
+      return fpk_error_set(err, FPK_EINVAL, "%s: weight %zu = %g must be positive", fn, k + 1,
+                           w[k]);
+    sw += w[k];
+  }
+  if (K && !(fabs(sw - 1) <= 1e-9))
+    return fpk_error_set(err, FPK_EINVAL, "%s: the weights sum to %.17g, off 1 by %.3g (> 1e-9)",
+                         fn, sw, sw - 1);
+  for (size_t i = 0; i < np; i++)
+    if (!isfinite(x[i]))
+      return fpk_error_set(err, FPK_EINVAL, "%s: point entry %zu = %g is not finite", fn, i, x[i]);
+  return FPK_SUCCESS;
+}
+
 int fpk_grid_cell_probs(const fpk_grid *g, fpk_lmc_fn log_p, void *user, double *probs,
                         fpk_error *err) {
   if (!g || !log_p || !probs)
@@ -89,6 +110,8 @@ int fpk_sample_mode_weights(size_t dim, size_t K, const double *weights, const d
   if (dim < 1 || dim > 3 || K < 1 || !weights || !means || !covs || !x || !mode_w || n == 0)
     return fpk_error_set(err, FPK_EINVAL, "fpk_sample_mode_weights: dim = %zu, K = %zu, n = %zu or a NULL "
                          "argument", dim, K, n);
+  int crc = check_mixture_and_points("fpk_sample_mode_weights", K, weights, dim * n, x, err);
+  if (crc) return crc;
   double *Lc = malloc(K * dim * dim * sizeof *Lc), *ld = malloc(K * sizeof *ld);
   size_t *cnt = calloc(K, sizeof *cnt);
   int rc = FPK_SUCCESS;
@@ -153,6 +176,9 @@ int fpk_sample_energy_distance(size_t dim, size_t n, const double *x, size_t m, 
   if (dim < 1 || !x || !y || n < 2 || m < 2 || !d2)
     return fpk_error_set(err, FPK_EINVAL, "fpk_sample_energy_distance: need two samples of at least 2 points "
                          "(n = %zu, m = %zu)", n, m);
+  int crc = check_mixture_and_points("fpk_sample_energy_distance", 0, NULL, dim * n, x, err);
+  if (!crc) crc = check_mixture_and_points("fpk_sample_energy_distance", 0, NULL, dim * m, y, err);
+  if (crc) return crc;
   size_t nn = n, mm = m; /* the strides stay n and m: a cut keeps the first points */
   if (max_pairs) {
     const size_t cap = (size_t)floor(sqrt((double)max_pairs));
@@ -197,6 +223,9 @@ int fpk_sample_sliced_w2(size_t dim, size_t n, const double *x, const double *y,
   if (dim < 1 || dim > 3 || n < 1 || !x || !y || !w2 || (dim > 1 && n_dir < 1))
     return fpk_error_set(err, FPK_EINVAL, "fpk_sample_sliced_w2: dim = %zu, n = %zu, n_dir = %zu", dim, n,
                          n_dir);
+  int crc = check_mixture_and_points("fpk_sample_sliced_w2", 0, NULL, dim * n, x, err);
+  if (!crc) crc = check_mixture_and_points("fpk_sample_sliced_w2", 0, NULL, dim * n, y, err);
+  if (crc) return crc;
   if (dim == 1) n_dir = 1;
   double *px = malloc(n * sizeof *px), *py = malloc(n * sizeof *py);
   if (!px || !py) {
@@ -238,6 +267,8 @@ int fpk_sample_ks_gmm1d(size_t K, const double *weights, const double *means, co
     if (!(sds[k] > 0) || !(weights[k] > 0))
       return fpk_error_set(err, FPK_EINVAL, "fpk_sample_ks_gmm1d: component %zu has weight %g, sd %g (both must "
                            "be positive)", k, weights[k], sds[k]);
+  int crc = check_mixture_and_points("fpk_sample_ks_gmm1d", K, weights, n, x, err);
+  if (crc) return crc;
   double *s = malloc(n * sizeof *s);
   if (!s) return fpk_error_set(err, FPK_ENOMEM, "fpk_sample_ks_gmm1d: out of memory (%zu points)", n);
   memcpy(s, x, n * sizeof *s);

@@ -95,5 +95,8 @@ expect "ks in 2D" "\[sampler\] ladder_metric = 'ks'.*1D only" --set data.dim=2 \
   --set "data.means=-2 0 1.5 1" --set "data.stds=0.4 0.5 0.6 0.3" --set grid.dim=2 \
   --set "grid.n=60 60" --set "grid.lo=-5 -5" \
   --set "grid.hi=5 5" --set "sampler.steps=8 16" --set sampler.ladder_metric=ks
-expect "fit_min_steps 0" "\[sampler\] fit_min_steps = '0'" --set sampler.fit_min_steps=0
+expect "fit_min_steps 0" "\[sampler\] fit_min_steps = '0'" --set "sampler.steps=8 16" \
+  --set sampler.fit_min_steps=0
+expect "ladder key without a ladder" "unknown key 'target_error' = '5' in \[sampler\]" \
+  --set sampler.steps=16 --set sampler.target_error=5
 summary sample_ladder
