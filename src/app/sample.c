@@ -233,12 +233,16 @@ static int read_schedule(fpk_config *c, sample_run *r, fpk_error *err) {
   fpk_error e = {0};
   fpk_schedule *s = fpk_schedule_alloc(r->stype, p, &e);
   if (!s) {
+    /* the key the refusal is about: the one out of order or out of the doubles' range */
+    const int ve = !strcmp(t, "ve"), ou = !strcmp(t, "ou");
     const char *key = strstr(e.msg, "beta_max") && !(p->beta_max > p->beta_min) ? "beta_max"
                       : strstr(e.msg, "beta")                                  ? "beta_min"
-                      : strstr(e.msg, "sigma_max") && !(p->sigma_max > p->sigma_min)
+                      : ve && (!(p->sigma_max > p->sigma_min) || p->sigma_max > 1e150)
                           ? "sigma_max"
-                      : strstr(e.msg, "sigma_min") ? "sigma_min"
-                                                   : "type";
+                      : ve ? "sigma_min"
+                      : ou && (p->sigma > 1e150 || p->sigma < 1e-150) ? "sigma"
+                      : ou                                            ? "theta"
+                                                                      : "type";
     return fpk_config_invalid(c, "schedule", key, err, "%s", e.msg);
   }
   fpk_schedule_free(s);
