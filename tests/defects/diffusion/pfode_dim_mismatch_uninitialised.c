@@ -2,7 +2,8 @@
  * score of a 1D mixture (fpk_gmm_score_fn) returns rc 0 with garbage: the callback treats the
  * 2 x n block as n 1D points and leaves half of the score buffer unwritten; valgrind reports
  * "Conditional jump or move depends on uninitialised value(s)" and the result here is
- * y = (1.19084, 1.19084, -0.000124, -0.000124) (duplicated coordinates), rc 0.
+ * y = (1.19084, 1.19084, -0.000124, -0.000124) in one run, (1.287, 0.982, 45.6, 152.2) in the
+ * next (uninitialised memory: not reproducible), rc 0.
  * Expected: FPK_EINVAL "dim = 2 but the score's mixture is 1D". fpk_score_fn carries no dim, so
  * the sampler cannot check; fpk_gmm_score_ctx could carry the caller's dim (or the samplers could
  * poison the score buffer with NaN before each call and check it was fully written).
