@@ -11,6 +11,9 @@
 #    h + outside = 1 still.
 #  - a negative standard deviation in [data] stds was squared into a valid variance, silently:
 #    exit 1 naming the key.
+#  - session 2: a box missing the target, a one-level DSM score, ignored keys, a handful of points,
+#    a singular covariance: refused naming the key; a sampler that blows up: exit 3; /sample score
+#    with DPS; the 2D cell probabilities (an exact sampler within its floors).
 # Usage: bash tests/cli/sample_defects.sh FPKIT_BINARY SOURCE_DIR
 set -uo pipefail
 fpkit=$1 src=$2
@@ -32,11 +35,7 @@ if "$fpkit" sample "$thin" -o "$tmp/fine.h5" --quiet --set sample.paths=1000 \
 else bad "a grid finer than the target was refused"; fi
 van=$src/tests/defects/diffusion/revsde_vanishing_signal_exit0.ini
 expect_van() { # name, regex, args...
-  local name=$1 re=$2; shift 2
-  rm -f "$tmp/bad.h5"
-  local msg; msg=$("$fpkit" sample "$van" -o "$tmp/bad.h5" --quiet "$@" 2>&1 >/dev/null); local rc=$?
-  if [ $rc -eq 1 ] && grep -Eq -- "$re" <<<"$msg" && [ ! -e "$tmp/bad.h5" ]; then ok "$name: $msg"
-  else bad "$name: exit $rc, message: $msg"; fi
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$van" -o "$tmp/bad.h5" --quiet "${@:3}"
 }
 expect_van "reverse-em, vp-cosine at T" "\[sampler\] t_max = '1'.*g\^2" --set sample.paths=1000
 expect_van "pc, vp-cosine at T" "\[sampler\] t_max = '1'" --set sample.paths=1000 --set sampler.method=pc
@@ -85,4 +84,48 @@ print(f"b_tmax^2 {btmax2:.4f} (b_T^2 {1 - math.exp(-2):.4f}), start variance {v:
 sys.exit(0 if abs(v / btmax2 - 1) < 0.03 else 1)
 PY
 then ok "start = prior draws N(0, b_tmax^2)"; else bad "start = prior"; fi
+
+# ---- session 2 of the hostile review (reproducers in tests/defects/diffusion) ----
+# refused, key named, no file: a box missing the target (L1 ~ 0 measured nothing), a one-level
+# DSM score (it diverged to 1e10), sigma_max with one annealed level (ignored), ladder keys
+# without a ladder (ignored), pf-ode's t_max at vp-cosine's T (no key named), a handful of
+# points (a sampling floor above 2), an exactly singular covariance (accepted: scores of 1e16)
+ref() { # name, regex, config, args...
+  expect_refused "$1" "$2" "$tmp/bad.h5" "$fpkit" sample "$d/$3" -o "$tmp/bad.h5" --quiet "${@:4}"
+}
+ref "box missing the target" "grid_misses_target_l1_zero_2d.ini:[0-9]+: \[grid\] lo = '-5 -5': the \[grid\] box holds 5.69e-65 of the target's mass" \
+  grid_misses_target_l1_zero_2d.ini
+ref "one DSM level" "\[score\] levels = '1'" dsm_one_level_sampler_diverges_exit0.ini
+ref "sigma_max with one level" "unknown key 'sigma_max'" keys_accepted_and_ignored.ini
+ref "ladder key without a ladder" "unknown key 'ladder_metric'" small_paths_l1_floor_above_2.ini \
+  --set sample.paths=2000 --set sampler.steps=16 --set sampler.ladder_metric=ks
+ref "pf-ode t_max at vp-cosine's T" "pfode_tmax_refusal_names_no_key.ini:[0-9]+: \[sampler\] t_max = '1'" \
+  pfode_tmax_refusal_names_no_key.ini
+ref "one point" "\[sample\] paths = '1'" small_paths_l1_floor_above_2.ini
+ref "singular covariance" "\[data\] covs = .*covariance 1 is not positive definite" \
+  dps_sample_score_attr_says_exact.ini --set "data.covs=1 0.6 0.6 0.36 0.5 -0.2 -0.2 0.8"
+# a sampler that blows up is an error (exit 3, the sampler named), not a result file
+diverged() { # name, config, args...
+  local name=$1 ini=$2
+  rm -f "$tmp/div.h5"
+  local msg rc
+  msg=$("$fpkit" sample "$d/$ini" -o "$tmp/div.h5" --quiet "${@:3}" 2>&1 >/dev/null)
+  rc=$?
+  if [ $rc -eq 3 ] && grep -q "sampler diverged" <<<"$msg" && [ ! -e "$tmp/div.h5" ]; then
+    ok "$name: exit 3: ${msg:0:110}..."; else bad "$name: exit $rc: $msg"; fi
+}
+diverged "heun just inside vp-cosine's t_max guard" vpcosine_near_T_diverges_exit0.ini \
+  --set sampler.family=pf-ode --set sampler.method=heun --set sampler.grid=time-uniform \
+  --set sample.paths=2000
+diverged "a DSM score that cannot fit VE" dsm_ve_girsanov_on_box_negative_kl.ini
+# /sample score names DPS; the 2D target by quadrature: an exact sampler within its floors
+if "$fpkit" sample "$d/dps_sample_score_attr_says_exact.ini" -o "$tmp/dps.h5" --quiet \
+     --set sample.paths=2000 && /usr/bin/python3 -c "
+import h5py, sys; sys.exit(0 if h5py.File('$tmp/dps.h5')['sample'].attrs['score'] == 'dps' else 1)"
+then ok "/sample score = dps"; else bad "/sample score with dps"; fi
+if "$fpkit" sample "$d/grid_2d_midpoint_bias_exact_sampler.ini" -o "$tmp/mid.h5" --quiet \
+     --set sample.paths=300000 && r=$(ratio "$tmp/mid.h5") && /usr/bin/python3 -c "
+import sys; sys.exit(0 if float(sys.argv[1]) < 1.5 else 1)" $r; then
+  ok "2D exact sampler, cells as wide as a component's sd: L1/floor, outside = $r (midpoint: ~5)"
+else bad "2D cell probabilities: L1/floor, outside = ${r:-?}"; fi
 summary sample_defects
