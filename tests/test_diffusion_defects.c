@@ -258,6 +258,39 @@ static void test_revsde_vanishing_signal(void **state) {
   fpk_schedule_free(s);
 }
 
+/* fpk_reverse_model_alloc_from: reverse time from t_start (the spectral solver samples its
+ * stabilising diffusion there, not at T where vp-cosine's beta is infinite). Its drift at τ is
+ * the T-origin model's at τ + T − t_start; t_start outside (0, T] is refused. */
+static void test_reverse_model_from(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_schedule_params sp;
+  fpk_schedule_params_init(&sp);
+  fpk_schedule *s = fpk_schedule_alloc(fpk_schedule_vp_cosine, &sp, &err);
+  const double w[1] = {1}, mu[1] = {0.5}, S[1] = {0.3};
+  fpk_gmm *g = fpk_gmm_alloc(1, 1, w, mu, S, &err);
+  assert_non_null(s);
+  assert_non_null(g);
+  fpk_gmm_score_ctx ctx = {g, s};
+  fpk_reverse_model *a = fpk_reverse_model_alloc(s, 1, 1, fpk_gmm_score_fn, &ctx, &err);
+  fpk_reverse_model *b = fpk_reverse_model_alloc_from(s, 0.9, 1, 1, fpk_gmm_score_fn, &ctx, &err);
+  assert_non_null(a);
+  assert_non_null(b);
+  const double x[3] = {-1, 0.2, 2};
+  double da[3], db[3];
+  for (double tau = 0; tau <= 0.8; tau += 0.2) {
+    assert_int_equal(fpk_model_drift(fpk_reverse_model_get(a), tau + 0.1, 3, x, da, &err), 0);
+    assert_int_equal(fpk_model_drift(fpk_reverse_model_get(b), tau, 3, x, db, &err), 0);
+    for (int i = 0; i < 3; i++) assert_close_rel(db[i], da[i], 1e-12);
+  }
+  assert_null(fpk_reverse_model_alloc_from(s, 1.5, 1, 1, fpk_gmm_score_fn, &ctx, &err));
+  assert_non_null(strstr(err.msg, "t_start = 1.5"));
+  assert_null(fpk_reverse_model_alloc_from(s, 0, 1, 1, fpk_gmm_score_fn, &ctx, &err));
+  fpk_reverse_model_free(a), fpk_reverse_model_free(b);
+  fpk_gmm_free(g);
+  fpk_schedule_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posterior_gmm_underflowing_weight),
@@ -265,6 +298,7 @@ int main(void) {
       cmocka_unit_test(test_elbo_one_latent_and_tiny_tmin),
       cmocka_unit_test(test_extreme_schedules),
       cmocka_unit_test(test_revsde_vanishing_signal),
+      cmocka_unit_test(test_reverse_model_from),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,6 +318,13 @@ typedef struct fpk_reverse_model fpk_reverse_model;
 fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, double eta,
                                            fpk_score_fn score, void *user,
                                            fpk_error *err);
+/* The same with reverse time measured from t_start ∈ (0, T] instead of T: τ = t_start − t. A
+ * solver started at τ = 0 then samples the model at t_start, not at T: fpkit's spectral solver
+ * fixes its stabilising diffusion D̄ at its first sample, and vp-cosine's g² is infinite at T
+ * (from τ = T − t_max it froze the solution: L1 1.21 to the target with exit 0). */
+fpk_reverse_model *fpk_reverse_model_alloc_from(const fpk_schedule *s, double t_start,
+                                                size_t dim, double eta, fpk_score_fn score,
+                                                void *user, fpk_error *err);
 const fpk_model *fpk_reverse_model_get(const fpk_reverse_model *r);
 void fpk_reverse_model_free(fpk_reverse_model *r); /* NULL is safe */
 

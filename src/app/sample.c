@@ -906,7 +906,7 @@ static int ode_fp_check(sample_run *r, fpk_error *err) {
   ode_score(r, &score, &user);
   fpk_reverse_model *rm = NULL;
   if (pick_score(r, s, &score, &user, err) == FPK_SUCCESS) /* DPS's approximate score */
-    rm = fpk_reverse_model_alloc(s, d, o->fp_eta, score, user, err);
+    rm = fpk_reverse_model_alloc_from(s, r->pp.t_max, d, o->fp_eta, score, user, err);
   fpk_grid g = r->grid;
   fpk_fv *fv = NULL;
   fpk_spectral *sp = NULL;
@@ -919,7 +919,8 @@ static int ode_fp_check(sample_run *r, fpk_error *err) {
     fpk_bc bc[FPK_MAX_DIM] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC, FPK_BC_PERIODIC};
     rc = fpk_grid_init(&g, d, r->grid.n, r->grid.lo, r->grid.hi, bc, err);
   }
-  const double T = fpk_schedule_T(s), tau0 = T - r->pp.t_max, tau1 = T - r->pp.t_min;
+  /* reverse time from t_max (fpk_reverse_model_alloc_from): τ = t_max − t */
+  const double tau0 = 0, tau1 = r->pp.t_max - r->pp.t_min;
   if (!rc) rc = fpk_gmm_cell_probs(m, s, r->pp.t_max, &g, P0, err);
   if (!rc) rc = fpk_gmm_cell_probs(m, s, r->pp.t_min, &g, P1, err);
   double m0 = 0, m1 = 0;

@@ -55,8 +55,23 @@ static int reverse_noise(double tau, size_t n, const double *x, double *out, voi
 fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, double eta,
                                            fpk_score_fn score, void *user,
                                            fpk_error *err) {
+  if (!s) {
+    fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc: NULL schedule or score");
+    return NULL;
+  }
+  return fpk_reverse_model_alloc_from(s, fpk_schedule_T(s), dim, eta, score, user, err);
+}
+
+fpk_reverse_model *fpk_reverse_model_alloc_from(const fpk_schedule *s, double t_start,
+                                                size_t dim, double eta, fpk_score_fn score,
+                                                void *user, fpk_error *err) {
   if (!s || !score) {
     fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc: NULL schedule or score");
+    return NULL;
+  }
+  if (!(t_start > 0 && t_start <= fpk_schedule_T(s))) {
+    fpk_error_set(err, FPK_EINVAL, "fpk_reverse_model_alloc_from: t_start = %g outside (0, T = %g]",
+                  t_start, fpk_schedule_T(s));
     return NULL;
   }
   if (dim < 1 || dim > FPK_MAX_DIM) {
@@ -73,7 +88,7 @@ fpk_reverse_model *fpk_reverse_model_alloc(const fpk_schedule *s, size_t dim, do
     fpk_error_set(err, FPK_ENOMEM, "fpk_reverse_model_alloc: out of memory");
     return NULL;
   }
-  r->s = s, r->eta = eta, r->T = fpk_schedule_T(s), r->score = score, r->user = user;
+  r->s = s, r->eta = eta, r->T = t_start, r->score = score, r->user = user;
   r->model.name = eta == 0 ? "pf-ode" : "reverse-sde";
   r->model.dim = dim;
   r->model.drift = reverse_drift;

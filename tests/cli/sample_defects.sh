@@ -128,4 +128,16 @@ if "$fpkit" sample "$d/grid_2d_midpoint_bias_exact_sampler.ini" -o "$tmp/mid.h5"
 import sys; sys.exit(0 if float(sys.argv[1]) < 1.5 else 1)" $r; then
   ok "2D exact sampler, cells as wide as a component's sd: L1/floor, outside = $r (midpoint: ~5)"
 else bad "2D cell probabilities: L1/floor, outside = ${r:-?}"; fi
+# the reverse-time FP check: vp-cosine with the spectral solver froze at the start density (its
+# stabilising diffusion was sampled at t = T, where beta is infinite: L1 1.21, exit 0); 2D
+# spectral compared point values with cell averages (O(h^2): 2e-3 at 128^2)
+fpl1() { /usr/bin/python3 -c "
+import h5py, sys; v = h5py.File(sys.argv[1], 'r')['fp'].attrs['l1_to_exact']
+print(f'{v:.3g}'); sys.exit(0 if v < float(sys.argv[2]) else 1)" "$1" "$2"; }
+if "$fpkit" sample "$d/fp_spectral_vpcosine_solution_frozen.ini" -o "$tmp/fpc.h5" --quiet \
+     --set fp.dt=2e-5 --set grid.n=128 && m=$(fpl1 "$tmp/fpc.h5" 1e-4); then
+  ok "spectral FP check under vp-cosine: L1 $m (was 1.21)"; else bad "vp-cosine spectral FP: ${m:-}"; fi
+if "$fpkit" sample "$d/fp_spectral_2d_point_values_as_cell_averages.ini" -o "$tmp/fp2.h5" --quiet \
+     --set "grid.n=64 64" && m=$(fpl1 "$tmp/fp2.h5" 1e-4); then
+  ok "2D spectral FP check, 64^2: L1 $m (point values: ~9e-3)"; else bad "2D spectral FP: ${m:-}"; fi
 summary sample_defects

@@ -1,4 +1,4 @@
-/* Defect (hostile test, issue 14, session 2): 1D mixture helpers return success with garbage.
+/* Defect (hostile test, issue 14, session 2; FIXED: the functions refuse (rc 1), tests/cli/sample_defects.sh for the CLI): 1D mixture helpers return success with garbage.
  *  - fpk_gmm1d_cdf with weights 0.5 0.9 (sum 1.4): rc 0 and F(2) = 1.218 > 1; fpk_sample_ks_gmm1d
  *    and fpk_sample_mode_weights accept the same weights (rc 0, KS against an improper CDF).
  *    fpk_gmm_alloc refuses them ("the weights sum to 1.4, off 1 by 0.4"); these take raw arrays

@@ -1,4 +1,4 @@
-/* Defect (hostile test, issue 14, session 2): fpk_gmm_alloc accepts an exactly singular covariance
+/* Defect (hostile test, issue 14, session 2; FIXED: the functions refuse (rc 1), tests/cli/sample_defects.sh for the CLI): fpk_gmm_alloc accepts an exactly singular covariance
  * [[1, 0.6], [0.6, 0.36]] (eigenvalues 0 and 1.36; documented "symmetric positive definite"),
  * and fpk_gmm_eval at t = 0 then returns rc 0 with log p = -2.2e15 and score (1.1e16, -1.8e16).
  * In the CLI (--set "data.covs=1 0.6 0.6 0.36 0.5 -0.2 -0.2 0.8" on a 2D config) it is not refused
