@@ -222,7 +222,10 @@ int fpk_dsm_score(const fpk_dsm *m, double t, size_t n, const double *x, double 
 /* A score callback, SUNDIALS style: out (dim × n, component-major like x) = ∇log p_t at the n
  * points x; non-zero return is a failure (reported as FPK_ECALLBACK). The samplers call it on
  * blocks of points from several OpenMP threads at once: it must be reentrant. The dimension is
- * the caller's (fpk_pfode_params.dim). */
+ * the caller's (fpk_pfode_params.dim): the callback is not told it, so a score of another
+ * dimension (a 1D mixture's score under dim = 2) reads and writes the wrong entries unchecked
+ * (tests/defects/diffusion/pfode_dim_mismatch_uninitialised.c); `fpkit sample` builds both from
+ * the one [data] dim. */
 typedef int (*fpk_score_fn)(double t, size_t n, const double *x, double *out, void *user);
 
 /* The exact score of a Gaussian mixture under a schedule: pass fpk_gmm_score_fn with a pointer
