@@ -291,6 +291,40 @@ static void test_reverse_model_from(void **state) {
   fpk_schedule_free(s);
 }
 
+/* A score callback of another dimension than the sampler's (a 1D mixture's score under dim = 2)
+ * left half of the block unwritten and returned success: garbage from uninitialised memory,
+ * different on every run (tests/defects/diffusion/pfode_dim_mismatch_uninitialised.c). The
+ * samplers now fill the block with NaN and require it back finite: FPK_ECALLBACK, the points
+ * untouched or finite, for the PF-ODE and the reverse SDE alike. */
+static void test_score_of_another_dimension(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double w[2] = {0.3, 0.7}, mu[2] = {-2, 1.5}, C[2] = {0.16, 0.36};
+  fpk_gmm *g = fpk_gmm_alloc(1, 2, w, mu, C, &err);
+  fpk_schedule_params sp;
+  fpk_schedule_params_init(&sp);
+  fpk_schedule *s = fpk_schedule_alloc(fpk_schedule_vp_linear, &sp, &err);
+  assert_non_null(g);
+  assert_non_null(s);
+  fpk_gmm_score_ctx ctx = {g, s};
+  double y[4] = {0.1, -0.2, 0.3, 1};
+  fpk_pfode_params p;
+  fpk_pfode_params_init(&p);
+  p.steps = 10, p.dim = 2;
+  assert_int_equal(fpk_pfode_sample(&p, s, fpk_gmm_score_fn, &ctx, 2, y, NULL, &err),
+                   FPK_ECALLBACK);
+  assert_non_null(strstr(err.msg, "another dimension"));
+  fpk_revsde_params q;
+  fpk_revsde_params_init(&q);
+  q.nsteps = 10;
+  double z[4] = {0.1, -0.2, 0.3, 1};
+  assert_int_not_equal(fpk_revsde_sample(fpk_revsde_em, s, fpk_gmm_score_fn, &ctx, &q, 2,
+                                         2, z, NULL, &err), 0);
+  assert_non_null(strstr(err.msg, "another dimension"));
+  fpk_schedule_free(s);
+  fpk_gmm_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posterior_gmm_underflowing_weight),
@@ -299,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_extreme_schedules),
       cmocka_unit_test(test_revsde_vanishing_signal),
       cmocka_unit_test(test_reverse_model_from),
+      cmocka_unit_test(test_score_of_another_dimension),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

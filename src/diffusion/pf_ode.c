@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diffusion/score_call.h"
 #include "fpkit/diffusion.h"
 
 /* ---- the exact mixture score ----------------------------------------------------------- */
@@ -174,7 +175,7 @@ typedef struct block {
 
 /* out = ε̂ = −b ∇log p_t(x) */
 static int eps_at(block *B, coef c, const double *x, double *out) {
-  if (B->score(c.t, B->np, x, out, B->user)) {
+  if (fpk_score_call_checked(B->score, B->user, c.t, B->np, B->m / B->np, x, out)) {
     B->fail_t = c.t;
     return -1;
   }
@@ -206,7 +207,8 @@ static int run_block(int kind, block *B, size_t N, const double *tg, double *x) 
       case P_EULER: { /* x += Δt (f x − ½g² score) */
         const double dt = ct.t - cs.t, f = fpk_schedule_f(s, cs.t),
                      g2 = fpk_schedule_g2(s, cs.t);
-        if (B->score(cs.t, B->np, x, e0, B->user)) return B->fail_t = cs.t, -1;
+        if (fpk_score_call_checked(B->score, B->user, cs.t, B->np, m / B->np, x, e0))
+          return B->fail_t = cs.t, -1;
         for (size_t j = 0; j < m; j++) x[j] += dt * (f * x[j] - 0.5 * g2 * e0[j]);
         break;
       }
@@ -353,8 +355,9 @@ int fpk_pfode_sample(const fpk_pfode_params *p, const fpk_schedule *s, fpk_score
   free(tg);
   if (nfe) *nfe = N * (size_t)st->nfe_per_step + (p->denoise != 0); /* + the Tweedie step */
   if (fail == 1)
-    return fpk_error_set(err, FPK_ECALLBACK, "fpk_pfode_sample (%s): the score callback failed at t = %g",
-                         st->name, fail_t);
+    return fpk_error_set(err, FPK_ECALLBACK, "fpk_pfode_sample (%s): the score callback failed at "
+                         "t = %g, or left entries unwritten or non-finite (a score of another "
+                         "dimension than dim = %zu?)", st->name, fail_t, dim);
   if (fail == 2) return fpk_error_set(err, FPK_ENOMEM, "fpk_pfode_sample: out of memory for a block");
   if (fail == 3)
     return fpk_error_set(err, FPK_ENUMERIC, "fpk_pfode_sample (%s): a point is not finite at t_min = %g "

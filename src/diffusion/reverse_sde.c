@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/linalg.h"
+#include "diffusion/score_call.h"
 #include "fpkit/diffusion.h"
 #include "fpkit/sde.h"
 
@@ -396,8 +397,14 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
             for (size_t c = 0; c < dim; c++) xb[c * nb + q] = xi[c];
           }
         } else {
-          if ((lrc = score(t1, nb, xb, sb, user))) {
-            fpk_error_set(&lerr, lrc, "fpk_revsde_sample (%s): the score failed at t = %g", im->pub.name, t1);
+          if ((lrc = fpk_score_call_checked(score, user, t1, nb, dim, xb, sb))) {
+            if (lrc == FPK_SCORE_NONFINITE)
+              lrc = fpk_error_set(&lerr, FPK_ECALLBACK, "fpk_revsde_sample (%s): the score at t = "
+                                  "%g left entries unwritten or non-finite (a score of another "
+                                  "dimension than dim = %zu?)", im->pub.name, t1, dim);
+            else
+              fpk_error_set(&lerr, lrc, "fpk_revsde_sample (%s): the score failed at t = %g",
+                            im->pub.name, t1);
             break;
           }
           if (im->kind == R_ANC) { /* Ho et al. eq. 11: (x + v s)/α + √β̃ z */
@@ -422,8 +429,10 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
             const double ar = fpk_schedule_mean_coef(s, t0) / fpk_schedule_mean_coef(s, t1);
             const double alpha = ar * ar;
             for (size_t mm = 1; mm <= M && !lrc; mm++) {
-              if ((lrc = score(t0, nb, xb, sb, user))) {
-                fpk_error_set(&lerr, lrc, "fpk_revsde_sample (pc): the score failed at t = %g", t0);
+              if ((lrc = fpk_score_call_checked(score, user, t0, nb, dim, xb, sb))) {
+                if (lrc == FPK_SCORE_NONFINITE) lrc = FPK_ECALLBACK;
+                fpk_error_set(&lerr, lrc, "fpk_revsde_sample (pc): the score failed (or left "
+                              "entries unwritten or non-finite) at t = %g", t0);
                 break;
               }
               double zn = 0, sn = 0; /* block means of the per-path norms, in path order */
@@ -458,7 +467,8 @@ int fpk_revsde_sample(const fpk_revsde_type *type, const fpk_schedule *s, fpk_sc
       if (!lrc && p->denoise) { /* Tweedie: x̂0 = (x + b² ∇log p)/a at t_min */
         const double a = fpk_schedule_mean_coef(s, p->t_min), b2 = fpk_schedule_var(s, p->t_min);
         if (score) {
-          if ((lrc = score(p->t_min, nb, xb, sb, user)))
+          if ((lrc = fpk_score_call_checked(score, user, p->t_min, nb, dim, xb, sb)) &&
+              (lrc = lrc == FPK_SCORE_NONFINITE ? FPK_ECALLBACK : lrc))
             fpk_error_set(&lerr, lrc, "fpk_revsde_sample: the score failed at t_min = %g", p->t_min);
         } else { /* exact mixture without a callback: its own score */
           lrc = fpk_gmm_eval(gden, s, p->t_min, nb, xb, NULL, sb, NULL, NULL, &lerr);

@@ -1,4 +1,4 @@
-/* Defect (hostile test, issue 14, session 2; NOT FIXED: a score callback carries no dimension, so the sampler cannot check it (documented)): fpk_pfode_sample with params.dim = 2 and the exact
+/* Defect (hostile test, issue 14, session 2; FIXED: the samplers fill the score block with NaN and check it comes back finite (FPK_ECALLBACK, "another dimension"); tests/test_diffusion_defects.c): fpk_pfode_sample with params.dim = 2 and the exact
  * score of a 1D mixture (fpk_gmm_score_fn) returns rc 0 with garbage: the callback treats the
  * 2 x n block as n 1D points and leaves half of the score buffer unwritten; valgrind reports
  * "Conditional jump or move depends on uninitialised value(s)" and the result here is
