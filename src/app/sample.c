@@ -1500,9 +1500,16 @@ static int read_observation(fpk_config *c, sample_run *r, fpk_error *err) {
   fpk_error e = {0};
   if (fpk_posterior_params(d, K, r->prior_w, r->prior_mu, r->prior_S, m, H, y, r->obs_noise,
                            r->w, r->mu, r->S, &e))
-    return fpk_config_invalid(c, "observation", strstr(e.msg, "H[") ? "H"
-                                                : strstr(e.msg, "y[") ? "y" : "noise",
+  {
+    /* the key at fault: H named by the message, or so large that H Σ Hᵀ overflows */
+    double hmax = 0;
+    for (size_t q = 0; q < nh; q++) hmax = fmax(hmax, fabs(H[q]));
+    return fpk_config_invalid(c, "observation",
+                              strstr(e.msg, "H[") || hmax > 1e100 ? "H"
+                              : strstr(e.msg, "y[")               ? "y"
+                                                                  : "noise",
                               err, "%s", e.msg);
+  }
   /* a weight that underflowed (y far in a component's tail): the smallest normal double, as
    * fpk_posterior_gmm does, so that the mixture stays valid and no sum changes */
   for (size_t k = 0; k < K; k++)

@@ -112,6 +112,7 @@ expect "y count" "\[observation\] y = '0 1': 2 values for the m = 1 rows of H" -
 expect "noise = 0" "\[observation\] noise = '0': expected a number > 0" --set observation.noise=0
 expect "noise < 0" "\[observation\] noise = '-0.5': expected a number > 0" --set observation.noise=-0.5
 expect "H not finite" "\[observation\] H = '1 nan'" --set "observation.H=1 nan"
+expect "H overflowing" "\[observation\] H = '1e200 0'" --set "observation.H=1e200 0"
 expect "score with langevin" "\[observation\] score = 'dps': family = langevin samples the posterior with its exact score" --set sampler.family=langevin --set sample.start=uniform --set observation.score=dps
 expect "dps with exact transitions" "\[observation\] score = 'dps': dps with method = ancestral and exact_transitions = true" --set sampler.family=reverse-sde --set sampler.method=ancestral --set observation.score=dps
 grep -v '^H = ' "$T" > "$tmp/noH.ini"
