@@ -42,7 +42,8 @@ int fpk_app_read_box_grid(fpk_config *c, fpk_grid *g, fpk_error *err) {
     return rc;
   for (size_t a = 0; a < d; a++) {
     if (nd[a] != floor(nd[a]) || nd[a] < 3 || nd[a] > 1e7)
-      return fpk_config_invalid(c, "grid", "n", err, "cell counts must be integers >= 3");
+      return fpk_config_invalid(c, "grid", "n", err, "cell counts must be integers from 3 to "
+                                "1e7 (axis %zu: %g)", a, nd[a]);
     n[a] = (size_t)nd[a];
     if (!(lo[a] < hi[a]))
       return fpk_config_invalid(c, "grid", "hi", err,

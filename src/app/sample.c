@@ -454,7 +454,9 @@ static int compute(sample_run *r, fpk_error *err) {
   r->density = malloc(N * sizeof(double));
   double *xc = malloc(d * N * sizeof(double));
   if (!r->x || !r->target || !r->hist || !r->density || !xc) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points", n);
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory for %zu points of dimension %zu and a "
+                       "grid of %zu cells (%.3g GB): reduce [sample] paths or [grid] n", n, d, N,
+                       (double)(d * n + (3 + d) * N) * sizeof(double) / 1e9);
     goto done;
   }
   /* the target: p_{t_min}, or the data law after the final denoising step */
