@@ -19,3 +19,28 @@ int fpk_cholesky_pd(size_t d, const double *S, double *L) {
   }
   return -1;
 }
+
+#define LINALG_MAX_D 8 /* the small systems of the mixtures and observations (d <= 3 today) */
+
+void fpk_cholesky_solve(size_t d, const double *L, const double *b, double *x) {
+  double y[LINALG_MAX_D];
+  for (size_t i = 0; i < d; i++) { /* L y = b */
+    double s = b[i];
+    for (size_t j = 0; j < i; j++) s -= L[i * d + j] * y[j];
+    y[i] = s / L[i * d + i];
+  }
+  for (size_t i = d; i-- > 0;) { /* Lᵀ x = y */
+    double s = y[i];
+    for (size_t j = i + 1; j < d; j++) s -= L[j * d + i] * x[j];
+    x[i] = s / L[i * d + i];
+  }
+}
+
+void fpk_cholesky_inverse(size_t d, const double *L, double *inv) {
+  for (size_t c = 0; c < d; c++) {
+    double e[LINALG_MAX_D] = {0}, x[LINALG_MAX_D];
+    e[c] = 1;
+    fpk_cholesky_solve(d, L, e, x);
+    for (size_t i = 0; i < d; i++) inv[i * d + c] = x[i];
+  }
+}

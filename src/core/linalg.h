@@ -11,4 +11,11 @@
  * laws that may be point masses, is fpk_cholesky_psd in src/sde/initial.c.) */
 int fpk_cholesky_pd(size_t d, const double *S, double *L);
 
+/* x = (LLᵀ)⁻¹ b from the factor of fpk_cholesky_pd (d <= 8): L y = b, then Lᵀ x = y. x may not
+ * alias b. */
+void fpk_cholesky_solve(size_t d, const double *L, const double *b, double *x);
+
+/* The inverse (row-major d×d) of LLᵀ, column by column (d <= 8). */
+void fpk_cholesky_inverse(size_t d, const double *L, double *inv);
+
 #endif

@@ -161,24 +161,6 @@ typedef struct comp_t {
   double P[GMM_MAX_DIM * GMM_MAX_DIM], amu[GMM_MAX_DIM], logdet;
 } comp_t;
 
-/* Inverse of C = LLᵀ (d <= 3) from its Cholesky factor, by solving LLᵀX = I column by column. */
-static void chol_inverse(size_t d, const double *L, double *Ci) {
-  for (size_t c = 0; c < d; c++) {
-    double y[GMM_MAX_DIM], x[GMM_MAX_DIM];
-    for (size_t i = 0; i < d; i++) { /* L y = e_c */
-      double s = i == c ? 1 : 0;
-      for (size_t j = 0; j < i; j++) s -= L[i * d + j] * y[j];
-      y[i] = s / L[i * d + i];
-    }
-    for (size_t i = d; i-- > 0;) { /* Lᵀ x = y */
-      double s = y[i];
-      for (size_t j = i + 1; j < d; j++) s -= L[j * d + i] * x[j];
-      x[i] = s / L[i * d + i];
-    }
-    for (size_t i = 0; i < d; i++) Ci[i * d + c] = x[i];
-  }
-}
-
 int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, const double *x,
                  double *log_p, double *score, double *denoised, double *post_cov,
                  fpk_error *err) {
@@ -210,7 +192,7 @@ int fpk_gmm_eval(const fpk_gmm *m, const fpk_schedule *s, double t, size_t n, co
     comp_t *c = cp + k;
     c->logdet = 0;
     for (size_t i = 0; i < d; i++) c->logdet += 2 * log(L[i * d + i]);
-    chol_inverse(d, L, c->Ci);
+    fpk_cholesky_inverse(d, L, c->Ci);
     for (size_t i = 0; i < d; i++) c->amu[i] = a * m->mu[k * d + i];
     for (size_t i = 0; i < d; i++) /* G = aΣC⁻¹ */
       for (size_t j = 0; j < d; j++) {

@@ -20,21 +20,6 @@
 
 #define PD 3 /* the mixtures' largest dimension */
 
-/* Solves L Lᵀ z = r (L lower, m×m row-major). */
-static void chol_solve(size_t m, const double *L, const double *r, double *z) {
-  double w[PD];
-  for (size_t i = 0; i < m; i++) {
-    double s = r[i];
-    for (size_t j = 0; j < i; j++) s -= L[i * m + j] * w[j];
-    w[i] = s / L[i * m + i];
-  }
-  for (size_t i = m; i-- > 0;) {
-    double s = w[i];
-    for (size_t j = i + 1; j < m; j++) s -= L[j * m + i] * z[j];
-    z[i] = s / L[i * m + i];
-  }
-}
-
 static int check_problem(size_t dim, size_t m, const double *H, const double *y, double sigma_y,
                          fpk_error *err) {
   if (dim < 1 || dim > PD)
@@ -89,7 +74,7 @@ int fpk_posterior_params(size_t dim, size_t K, const double *weights, const doub
       r[i] = y[i] - a;
       logdet += 2 * log(L[i * m + i]);
     }
-    chol_solve(m, L, r, v);
+    fpk_cholesky_solve(m, L, r, v);
     for (size_t i = 0; i < m; i++) q += r[i] * v[i];
     w_post[k] = log(weights[k]) - 0.5 * ((double)m * log(2 * M_PI) + logdet + q);
     if (w_post[k] > lmax) lmax = w_post[k];
@@ -100,7 +85,7 @@ int fpk_posterior_params(size_t dim, size_t K, const double *weights, const doub
       mu_post[k * d + j] = mu[j] + a;
       double col[PD], zc[PD];
       for (size_t i = 0; i < m; i++) col[i] = HS[i * d + j];
-      chol_solve(m, L, col, zc);
+      fpk_cholesky_solve(m, L, col, zc);
       for (size_t i = 0; i < m; i++) Z[i * d + j] = zc[i];
     }
     double *C = cov_post + k * d * d;

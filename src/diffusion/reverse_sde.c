@@ -151,23 +151,6 @@ typedef struct rev_comp {
   double amu_i[MAXD], amu_im1[MAXD];
 } rev_comp;
 
-static void inv_from_chol(size_t d, const double *L, double *Ci) {
-  for (size_t c = 0; c < d; c++) {
-    double y[MAXD], x[MAXD];
-    for (size_t i = 0; i < d; i++) {
-      double s = i == c ? 1 : 0;
-      for (size_t j = 0; j < i; j++) s -= L[i * d + j] * y[j];
-      y[i] = s / L[i * d + i];
-    }
-    for (size_t i = d; i-- > 0;) {
-      double s = y[i];
-      for (size_t j = i + 1; j < d; j++) s -= L[j * d + i] * x[j];
-      x[i] = s / L[i * d + i];
-    }
-    for (size_t i = 0; i < d; i++) Ci[i * d + c] = x[i];
-  }
-}
-
 static int rev_comp_init(const fpk_ddpm_mixture *m, double t_im1, double t_i, double a_im1,
                          double b2_im1, double a_i, double b2_i, rev_comp *rc, fpk_error *err) {
   const size_t d = m->dim;
@@ -193,7 +176,7 @@ static int rev_comp_init(const fpk_ddpm_mixture *m, double t_im1, double t_i, do
                            "definite", k + 1);
     c->logdet = 0;
     for (size_t i = 0; i < d; i++) c->logdet += 2 * log(L[i * d + i]);
-    inv_from_chol(d, L, c->Ci_inv);
+    fpk_cholesky_inverse(d, L, c->Ci_inv);
     for (size_t i = 0; i < d; i++)
       for (size_t j = 0; j < d; j++) {
         double g = 0;
