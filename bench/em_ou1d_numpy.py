@@ -7,7 +7,8 @@ Two versions of the loop:
   in-place   : normals drawn into a preallocated array (out=), in-place updates, no temporaries
                (the fastest NumPy formulation we found; run_em.sh's ratio uses this one);
   expression : x = x + h*(-θ*(x - μ)) + σ*sqrt(h)*rng.standard_normal(N), as usually written.
-Usage: em_ou1d_numpy.py [npaths [nsteps]]. NumPy's elementwise ops are single-threaded.
+Usage: em_ou1d_numpy.py [npaths [nsteps [reps]]] (reps: repetitions, best reported; default 3).
+NumPy's elementwise ops are single-threaded.
 """
 import sys
 import time
@@ -44,9 +45,9 @@ def run_expression(npaths, nsteps):
     return x
 
 
-def bench(name, fn, npaths, nsteps):
+def bench(name, fn, npaths, nsteps, reps):
     best = best_cpu = float("inf")
-    for _ in range(3):
+    for _ in range(reps):
         t0, c0 = time.perf_counter(), time.process_time()
         x = fn(npaths, nsteps)
         best = min(best, time.perf_counter() - t0)
@@ -60,8 +61,9 @@ def bench(name, fn, npaths, nsteps):
 def main():
     npaths = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     nsteps = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    bench("in-place", run_inplace, npaths, nsteps)
-    bench("expression", run_expression, npaths, nsteps)
+    reps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    bench("in-place", run_inplace, npaths, nsteps, reps)
+    bench("expression", run_expression, npaths, nsteps, reps)
 
 
 if __name__ == "__main__":

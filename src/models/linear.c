@@ -2,6 +2,7 @@
  * with drift dX = v dt + diag(σ) dW. Both are stored as b(x) = -A x + c (fpk_linear_sde), which
  * is also what the closed forms in fpkit/exact.h consume. */
 #include "fpkit/model.h"
+#include "models/model_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +38,73 @@ static int linear_noise(double t, size_t n, const double *x, double *out, void *
   for (size_t r = 0; r < s->dim; r++)
     for (size_t i = 0; i < n; i++) out[r * n + i] = s->sigma[r];
   return 0;
+}
+
+/* Fused Euler–Maruyama steps (models/model_internal.h): em.c's additive branch with
+ * linear_drift and linear_noise, x += h b + (sqrt(h) σ) z, operation for operation.
+ *
+ * 1D with A != 0 (OU): b = c - a x is formed in a register, as linear_drift's "o = c; o -= a x"
+ * (one statement pair: the same FNMA under contraction), and the update is em_step's statement
+ * "x += h * b + k * z" (contracted to x + fma(h, b, k z) by GCC, as in em_step). Paths are taken
+ * FUSED_LANES at a time through all the steps, their states in registers.
+ * Other cases (d > 1, or A = 0, where b = c would be a loop invariant and h b could be hoisted
+ * out of the loop and no longer contracted the same way): linear_drift itself into `work`, then
+ * em_step's update loop; still no callback, noise call or finiteness pass per step. */
+enum { FUSED_LANES = 32 };
+
+static void linear_em_fused_ou1(const fpk_model *m, double h, size_t nsteps, size_t n, double *x,
+                                const double *z, size_t ld, double *work) {
+  (void)work;
+  const fpk_linear_sde *s = m->params;
+  const double cr = s->c[0], a = s->A[0], k = sqrt(h) * s->sigma[0];
+  size_t i0 = 0;
+  for (; i0 + FUSED_LANES <= n; i0 += FUSED_LANES) {
+    double xr[FUSED_LANES];
+    for (size_t l = 0; l < FUSED_LANES; l++) xr[l] = x[i0 + l];
+    for (size_t j = 0; j < nsteps; j++) {
+      const double *zj = z + j * ld + i0;
+      for (size_t l = 0; l < FUSED_LANES; l++) {
+        double b = cr;
+        b -= a * xr[l];
+        xr[l] += h * b + k * zj[l];
+      }
+    }
+    for (size_t l = 0; l < FUSED_LANES; l++) x[i0 + l] = xr[l];
+  }
+  for (size_t j = 0; j < nsteps && i0 < n; j++) {
+    const double *zj = z + j * ld;
+    for (size_t i = i0; i < n; i++) {
+      double b = cr;
+      b -= a * x[i];
+      x[i] += h * b + k * zj[i];
+    }
+  }
+}
+
+static void linear_em_fused_any(const fpk_model *m, double h, size_t nsteps, size_t n, double *x,
+                                const double *z, size_t ld, double *work) {
+  const fpk_linear_sde *s = m->params;
+  const size_t d = s->dim;
+  const double sqh = sqrt(h);
+  for (size_t j = 0; j < nsteps; j++) {
+    linear_drift(0.0, n, x, work, m->params);
+    for (size_t c = 0; c < d; c++) {
+      double *restrict xc = x + c * n;
+      const double *restrict bc = work + c * n;
+      const double *restrict zc = z + (j * d + c) * ld;
+      const double k = sqh * s->sigma[c];
+      for (size_t i = 0; i < n; i++) xc[i] += h * bc[i] + k * zc[i];
+    }
+  }
+}
+
+model_em_fused_fn model_linear_em_fused(const fpk_model *m) {
+  if (!m || m->drift != linear_drift || m->noise != linear_noise || !m->params ||
+      !(m->flags & FPK_MODEL_ADDITIVE))
+    return NULL;
+  const fpk_linear_sde *s = m->params;
+  if (s->dim != m->dim) return NULL;
+  return s->dim == 1 && s->A[0] != 0.0 ? linear_em_fused_ou1 : linear_em_fused_any;
 }
 
 static fpk_model *linear_alloc(const char *name, size_t dim, const double *A, const double *c,

@@ -57,15 +57,34 @@ typedef struct {
   double *paths;        /* result->paths or NULL */
   size_t zrows;         /* rows of the per-thread normals buffer */
   int absorbing, bridge; /* some axis absorbs; the crossing test is on */
+  model_em_fused_fn fused; /* the model's fused EM kernel (run_block), or NULL */
 } mc_ctx;
 
 typedef struct {
   double *x, *z, *work;
   void *scratch;
   uint64_t *hist, *nout, *nalive;
-  double *xprev, *sig; /* absorbing only: state and σ at the start of the step */
+  double *xprev, *sig; /* absorbing: state and σ at the start of the step; fused: xprev, the
+                        * state at the start of a run of steps */
   unsigned char *alive, *flag;
 } mc_ws;
+
+/* Whether fpk_mc_run may use the built-in models' fused EM kernels (sde_internal.h). */
+static int mc_fused_enabled = 1;
+
+void sde_mc_set_fused(int enable) {
+#pragma omp atomic write
+  mc_fused_enabled = enable != 0;
+}
+
+model_em_fused_fn sde_mc_fused_kernel(const fpk_model *m, const fpk_sde_stepper_type *st) {
+  int on;
+#pragma omp atomic read
+  on = mc_fused_enabled;
+  if (!on || st != &fpk_sde_em_type) return NULL;
+  model_em_fused_fn fn = model_linear_em_fused(m);
+  return fn ? fn : model_gbm_em_fused(m);
+}
 
 static void *alloc64(size_t bytes) {
   size_t r = (bytes + 63) / 64 * 64;
@@ -98,14 +117,15 @@ static int ws_alloc(mc_ws *w, const mc_ctx *C) {
   w->hist = calloc(C->nt * C->cells, sizeof(uint64_t));
   w->nout = calloc(C->nt, sizeof(uint64_t));
   w->nalive = calloc(C->nt, sizeof(uint64_t));
+  if (C->absorbing || C->fused) w->xprev = alloc64(d * B * sizeof(double));
   if (C->absorbing) {
-    w->xprev = alloc64(d * B * sizeof(double));
     w->sig = alloc64(d * B * sizeof(double));
     w->alive = malloc(B);
     w->flag = malloc(B);
   }
   if (!w->x || !w->z || !w->work || !w->scratch || !w->hist || !w->nout || !w->nalive ||
-      (C->absorbing && (!w->xprev || !w->sig || !w->alive || !w->flag))) {
+      ((C->absorbing || C->fused) && !w->xprev) ||
+      (C->absorbing && (!w->sig || !w->alive || !w->flag))) {
     ws_free(w);
     return -1;
   }
@@ -373,6 +393,36 @@ static size_t kill_test(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t 
   return nlive;
 }
 
+/* Normals of the fill that starts at global step s (FPK_MC_FILL_STEPS steps, fewer at the end). */
+static void fill_normals(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t s) {
+  const size_t per_step = C->st->normals_per_dim * C->d;
+  size_t nfill = C->nsteps_total - s;
+  if (nfill > FPK_MC_FILL_STEPS) nfill = FPK_MC_FILL_STEPS;
+  const uint64_t call0 = (FPK_RNG_STEP0 + (uint64_t)s * per_step) / FPK_RNG_PER_CALL;
+  const size_t ncalls = (nfill * per_step + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL;
+  fpk_rng_block(C->seed, p0, nb, call0, ncalls, W->z, nb, W->scratch);
+}
+
+/* Global step s (0-based) at time t of size h, through the stepper, with killing, the
+ * finiteness check and the recording of kept paths; its normals are in the current fill. */
+static int generic_step(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t *nlive, size_t s,
+                        double t, double h, fpk_error *err) {
+  const size_t d = C->d, per_step = C->st->normals_per_dim * d;
+  const size_t sl = s % FPK_MC_FILL_STEPS;
+  double *x = W->x;
+  int rc = C->absorbing ? kill_prepare(C, W, nb, t, err) : FPK_SUCCESS;
+  if (!rc) rc = C->st->step(C->model, t, h, nb, x, W->z + sl * per_step * nb, W->work, err);
+  if (rc)
+    return fpk_error_prefix(err, "Monte Carlo, %s step %zu at t = %g (paths %zu..%zu): ",
+                            C->st->name, s + 1, t, p0, p0 + nb - 1);
+  if (C->absorbing) kill_restore(C, W, nb, *nlive);
+  const size_t bad = fpk_first_nonfinite(x, d, nb);
+  if (bad < nb) return nonfinite_error(C, err, p0 + bad, s + 1);
+  if (C->absorbing && *nlive) *nlive = kill_test(C, W, p0, nb, *nlive, s, h);
+  record_path(C, p0, nb, x, s + 1);
+  return FPK_SUCCESS;
+}
+
 /* Simulates block blk over the whole time span; part receives nt * nstat block moments. */
 static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_error *err) {
   const size_t B = FPK_MC_BLOCK, d = C->d;
@@ -391,33 +441,44 @@ static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_er
     }
   record_path(C, p0, nb, x, 0);
 
+  /* The fused kernel (mc_ctx.fused) takes whole runs of steps: up to the end of the fill or of
+   * the output interval, whichever comes first. It is used only without killing and for blocks
+   * with no kept path (both need every step's state). Every step of a run is checked at once
+   * afterwards: a non-finite component stays non-finite under the kernels' arithmetic
+   * (model_internal.h), so a run that ends finite had every step finite; one that does not is
+   * replayed from its start by generic_step, which finds and reports the exact step and path
+   * with the same bits (the kernels' states are em_step's). */
+  const int fused = C->fused && (!C->paths || p0 >= C->keep);
   size_t s = 0; /* global step index */
   for (size_t k = 0; k < C->nt; k++) {
     const double h = C->h[k], t0 = C->t0[k];
-    for (size_t j = 0; j < C->nsteps[k]; j++, s++) {
+    for (size_t j = 0; j < C->nsteps[k];) {
       if (C->absorbing && nlive == 0) { /* the whole block is dead and frozen */
         record_path(C, p0, nb, x, s + 1);
+        j++, s++;
         continue;
       }
       const size_t sl = s % FPK_MC_FILL_STEPS;
-      if (sl == 0) {
-        size_t nfill = C->nsteps_total - s;
-        if (nfill > FPK_MC_FILL_STEPS) nfill = FPK_MC_FILL_STEPS;
-        const uint64_t call0 = (FPK_RNG_STEP0 + (uint64_t)s * per_step) / FPK_RNG_PER_CALL;
-        const size_t ncalls = (nfill * per_step + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL;
-        fpk_rng_block(C->seed, p0, nb, call0, ncalls, W->z, nb, W->scratch);
+      if (sl == 0) fill_normals(C, W, p0, nb, s);
+      if (fused) {
+        size_t len = FPK_MC_FILL_STEPS - sl;
+        if (len > C->nsteps[k] - j) len = C->nsteps[k] - j;
+        memcpy(W->xprev, x, d * nb * sizeof(double));
+        C->fused(C->model, h, len, nb, x, W->z + sl * per_step * nb, nb, W->work);
+        if (fpk_first_nonfinite(x, d, nb) < nb) {
+          memcpy(x, W->xprev, d * nb * sizeof(double));
+          for (size_t r = 0; r < len; r++) {
+            const int rc = generic_step(C, W, p0, nb, &nlive, s + r, t0 + (double)(j + r) * h,
+                                        h, err);
+            if (rc) return rc;
+          }
+        }
+        j += len, s += len;
+        continue;
       }
-      const double t = t0 + (double)j * h;
-      int rc = C->absorbing ? kill_prepare(C, W, nb, t, err) : FPK_SUCCESS;
-      if (!rc) rc = C->st->step(C->model, t, h, nb, x, W->z + sl * per_step * nb, W->work, err);
-      if (rc)
-        return fpk_error_prefix(err, "Monte Carlo, %s step %zu at t = %g (paths %zu..%zu): ",
-                                C->st->name, s + 1, t, p0, p0 + nb - 1);
-      if (C->absorbing) kill_restore(C, W, nb, nlive);
-      bad = fpk_first_nonfinite(x, d, nb);
-      if (bad < nb) return nonfinite_error(C, err, p0 + bad, s + 1);
-      if (C->absorbing && nlive) nlive = kill_test(C, W, p0, nb, nlive, s, h);
-      record_path(C, p0, nb, x, s + 1);
+      const int rc = generic_step(C, W, p0, nb, &nlive, s, t0 + (double)j * h, h, err);
+      if (rc) return rc;
+      j++, s++;
     }
     observe(C, W, nb, nlive, k, part + k * C->nstat);
   }
@@ -543,6 +604,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
               .nstat = 1 + d + d * (d + 1) / 2, .keep = params->keep_paths};
   for (size_t a = 0; a < d; a++) C.absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   C.bridge = C.absorbing && params->bridge_correction >= 0;
+  if (!C.absorbing) C.fused = sde_mc_fused_kernel(model, st);
   if (params->init_cells) {
     if (!(C.cdf = malloc(grid->size * sizeof(double))))
       return fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory");

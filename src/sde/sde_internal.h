@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "fpkit/sde.h"
+#include "models/model_internal.h"
 
 /* Normals per Philox call, and the first position used by the increments. */
 #define FPK_RNG_PER_CALL 3
@@ -122,6 +123,15 @@ void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid 
  * exact_ou.c); the public pointers and the registry are in steppers.c. */
 extern const fpk_sde_stepper_type fpk_sde_em_type, fpk_sde_milstein_type, fpk_sde_sra1_type,
     fpk_sde_tamed_euler_type, fpk_sde_exact_ou_type;
+
+/* ensemble.c: whether fpk_mc_run may use the fused Euler–Maruyama kernels of the built-in models
+ * (models/model_internal.h; on by default). Off, every model takes the generic path: the stepper
+ * callback per step. Both give the same bits; tests and benchmarks switch it to compare them.
+ * Process-wide; takes effect at the next fpk_mc_run. */
+void sde_mc_set_fused(int enable);
+/* ensemble.c: the fused kernel fpk_mc_run uses for model m with stepper st (Euler–Maruyama and a
+ * built-in model that has one, while enabled; without absorbing axes), or NULL. */
+model_em_fused_fn sde_mc_fused_kernel(const fpk_model *m, const fpk_sde_stepper_type *st);
 
 /* Index of the first of the nb points (component-major, d components) with a non-finite
  * component, or nb if none. The fast check ORs a flag over all components (vectorises); the slow
