@@ -25,7 +25,8 @@
  *
  * libmatheval leaks the nodes it built before a syntax error (its grammar has no %destructor):
  * tens of bytes per failed parse, only on invalid input, i.e. once per bad expression and the
- * prefixes tried for its column. Sanitizer builds therefore suppress leaks from libmatheval.so.
+ * prefixes tried for its column. Sanitizer builds therefore suppress leaks from libmatheval.so,
+ * and from libgccjit.so, whose compiler keeps part of every compilation's memory (tests/lsan.supp).
  *
  * The model is one allocation starting with its fpk_model, like every built-in; the evaluators it
  * owns are destroyed by its release hook, which fpk_model_free() calls before free().
@@ -64,7 +65,9 @@
 #if defined(FPK_ASAN)
 /* LeakSanitizer reads this hook at start-up (sanitizer_common's documented interface). */
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libmatheval.so\n"; }
+const char *__lsan_default_suppressions(void) {
+  return "leak:libmatheval.so\nleak:libgccjit.so\n"; /* libgccjit: tests/lsan.supp says why */
+}
 #endif
 
 #define NVAR_MAX (FPK_MAX_DIM + 1 + FPK_EXPR_MAX_PARAMS)

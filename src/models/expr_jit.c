@@ -317,9 +317,8 @@ static int build_function(jit_build *jb, int w, void *const roots[3][FPK_MAX_DIM
                                       gcc_jit_context_new_rvalue_from_long(ctxt, size, (long)c), n),
         gcc_jit_lvalue_as_rvalue(i));
   for (size_t a = 0; a < jb->dim; a++) {
-    char name[8];
-    snprintf(name, sizeof name, "v%zu", a);
-    gcc_jit_lvalue *v = gcc_jit_function_new_local(f, NULL, jb->dbl, name);
+    static const char *const local_names[FPK_MAX_DIM] = {"v0", "v1", "v2"};
+    gcc_jit_lvalue *v = gcc_jit_function_new_local(f, NULL, jb->dbl, local_names[a]);
     gcc_jit_block_add_assignment(
         body, NULL, v,
         gcc_jit_lvalue_as_rvalue(gcc_jit_context_new_array_access(ctxt, NULL, x, index[a])));
