@@ -289,6 +289,21 @@ static void test_fallback(void **state) {
   print_message("jit = on: %s\n", err.msg);
   expr_jit_test_fail = 0;
 
+  /* no assembler in PATH: libgccjit's driver would exit() the process; the model falls back */
+  if (expr_jit_available()) {
+    const char *path = getenv("PATH");
+    char *saved = path ? strdup(path) : NULL;
+    setenv("PATH", "/nonexistent-fpkit-test", 1);
+    m = alloc_spec(s, FPK_EXPR_JIT_AUTO);
+    if (saved) setenv("PATH", saved, 1);
+    else unsetenv("PATH");
+    free(saved);
+    assert_int_equal(fpk_model_expr_jit(m, &info), 0);
+    assert_non_null(strstr(info, "assembler 'as' (binutils) in PATH"));
+    print_message("no assembler: %s\n", info);
+    fpk_model_free(m);
+  }
+
   const double A = 1.0, mu = 0.0, sig = 1.0;
   fpk_model *ou = fpk_model_ou_alloc(1, &A, &mu, &sig, &err);
   assert_int_equal(fpk_model_expr_jit(ou, &info), -1);

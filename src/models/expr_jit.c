@@ -72,6 +72,7 @@ void expr_jit_free(expr_jit *j) { (void)j; }
 #else
 
 #include <matheval.h>
+#include <unistd.h>
 
 #include FPK_LIBGCCJIT_H
 
@@ -258,6 +259,26 @@ static gcc_jit_rvalue *translate(jit_build *jb, const mv_node *nd) {
   }
 }
 
+/* Whether an executable `name` lies in a directory of PATH (execvp's default "/bin:/usr/bin" when
+ * PATH is unset; an empty entry is the current directory). libgccjit 12 runs GCC's driver inside
+ * the process, and the driver calls exit() when it cannot execute the assembler: the model would
+ * take the whole program down instead of falling back. So `as` and `ld` (binutils, which the
+ * driver and collect2 look up in PATH) are looked for first. */
+static int on_path(const char *name) {
+  const char *path = getenv("PATH");
+  if (!path) path = "/bin:/usr/bin";
+  char file[4096];
+  for (const char *p = path;; p++) {
+    const char *end = strchr(p, ':');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    const int k = len ? snprintf(file, sizeof file, "%.*s/%s", (int)len, p, name)
+                      : snprintf(file, sizeof file, "%s", name);
+    if (k > 0 && (size_t)k < sizeof file && access(file, X_OK) == 0) return 1;
+    if (!end) return 0;
+    p = end;
+  }
+}
+
 struct expr_jit {
   gcc_jit_result *result;
   expr_jit_fn fn[3];
@@ -370,6 +391,14 @@ expr_jit *expr_jit_compile(size_t dim, int nwhich, void *const roots[3][FPK_MAX_
                  "that the compiler reads");
         return NULL;
       }
+    }
+  static const char *const tools[2] = {"as", "ld"};
+  for (int k = 0; k < 2; k++)
+    if (!on_path(tools[k])) {
+      snprintf(why, why_len,
+               "libgccjit needs the %s '%s' (binutils) in PATH, and there is none",
+               k ? "linker" : "assembler", tools[k]);
+      return NULL;
     }
   expr_jit *j = calloc(1, sizeof *j);
   if (!j) {
