@@ -181,7 +181,9 @@ enum { FPK_EXPR_JIT_AUTO = 0, FPK_EXPR_JIT_OFF = 1, FPK_EXPR_JIT_ON = 2 };
  * contains t (both after libmatheval's simplification). m->noise_dx is ∂σ_c/∂x_c by symbolic
  * differentiation, set when the noise is not additive and each σ_c depends on x_c alone (diagonal
  * noise in the sense of Kloeden & Platen 1992, §10.3, which is all that Milstein's scheme uses);
- * NULL otherwise. m->linear and m->solution are NULL.
+ * NULL otherwise. m->linear and m->solution are NULL. With spec->jit = FPK_EXPR_JIT_ON (or
+ * FPK_EXPR_JIT=on), fails with FPK_EUNSUP when the expressions cannot be compiled; an invalid
+ * spec->jit or FPK_EXPR_JIT value is FPK_EINVAL.
  * A callback never fails on a non-finite value (log of a negative number, division by zero):
  * it returns NaN or ±inf in out, which the FP solvers and the Monte Carlo engine detect and report
  * with the time and the path. The callbacks may run on up to FPK_EXPR_MAX_THREADS OpenMP threads
