@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "app/app.h"
+#include "fpkit/config.h"
 #include "fpkit/sde.h"
 #include "models/expr_jit.h"
 
@@ -311,6 +315,43 @@ static void test_fallback(void **state) {
   fpk_model_free(ou);
 }
 
+/* [model] jit through the configuration reader (src/app/model_config.c): off interprets, on
+ * compiles (or fails without libgccjit), anything else is refused with the choices. */
+static void test_config_key(void **state) {
+  (void)state;
+  static const char *const value[] = {"off", "on", "auto", "maybe"};
+  for (int k = 0; k < 4; k++) {
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/tmp/fpk_expr_jit_XXXXXX");
+    const int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const int len = snprintf(text, sizeof text,
+                             "[model]\ntype = expr\ndim = 1\ndrift = -theta*x\nnoise = s*x\n"
+                             "jit = %s\n[parameters]\ntheta = 1.5\ns = 0.3\n",
+                             value[k]);
+    assert_int_equal(write(fd, text, (size_t)len), len);
+    close(fd);
+    fpk_error err = {0};
+    fpk_config *c = fpk_config_load(path, &err);
+    unlink(path);
+    assert_non_null(c);
+    size_t dim = 0;
+    fpk_model *m = NULL;
+    const int rc = fpk_app_read_model(c, &dim, &m, &err);
+    if (k == 3) {
+      assert_int_equal(rc, FPK_EINVAL);
+      assert_non_null(strstr(err.msg, "[model] jit = 'maybe': expected one of auto, on, off"));
+    } else if (k == 1 && !expr_jit_available()) {
+      assert_int_equal(rc, FPK_EUNSUP);
+    } else {
+      assert_int_equal(rc, FPK_SUCCESS);
+      assert_int_equal(fpk_model_expr_jit(m, NULL), k == 0 ? 0 : expr_jit_available());
+    }
+    fpk_model_free(m);
+    fpk_config_free(c);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_function),
@@ -318,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_dimensions),
       cmocka_unit_test(test_monte_carlo),
       cmocka_unit_test(test_fallback),
+      cmocka_unit_test(test_config_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
