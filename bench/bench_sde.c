@@ -4,14 +4,19 @@
  * Cases, each 1D through fpk_mc_run with one output time (a 64-cell histogram at T, so the
  * histogram costs one binning per path), X_0 ~ N(mean, var), T = 1, dt = T/nsteps:
  *   em-ou             Euler–Maruyama, built-in OU: θ = 1, μ = 0, σ = 1, X_0 ~ N(0, 1)
- *   em-ou-expr        Euler–Maruyama, the same OU as an expression model (libmatheval):
- *                     drift "-theta*(x-mu)", noise "sigma"               (nsteps_expr steps)
+ *   em-ou-expr        Euler–Maruyama, the same OU as an expression model interpreted by
+ *                     libmatheval (jit = off): drift "-theta*(x-mu)", noise "sigma"
+ *                                                                        (nsteps_expr steps)
+ *   em-ou-jit         the same expression model compiled by libgccjit (jit = on)
  *   milstein-gbm      Milstein, built-in GBM: μ = 0.05, σ = 0.2, X_0 ~ N(1, 0.1²)
  *   em-gbm            Euler–Maruyama, built-in GBM (reference)
- *   milstein-gbm-expr Milstein, the same GBM as an expression model: drift "m*x", noise "s*x"
- *                     (three callbacks per step: b, σ and ∂σ/∂x)          (nsteps_expr steps)
- * The expression cases take fewer steps (default 10 against 200) so that every case runs for
- * about 0.5–2 s; rates per path-step do not depend on the number of steps.
+ *   milstein-gbm-expr Milstein, the same GBM as an expression model, interpreted: drift "m*x",
+ *                     noise "s*x" (three callbacks per step: b, σ and ∂σ/∂x) (nsteps_expr steps)
+ *   milstein-gbm-jit  the same expression model compiled by libgccjit (∂σ/∂x compiled too)
+ * The interpreted cases take fewer steps (default 10 against 200) so that every case runs for
+ * about 0.5–2 s; rates per path-step do not depend on the number of steps. The compiled cases
+ * are skipped, saying so, in a build without libgccjit. The compiled and interpreted models give
+ * the same paths bit for bit (tests/test_expr_jit.c), so their means agree at equal steps.
  * Each case prints the best of 3 runs, wall clock and CPU time. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,9 +82,13 @@ int main(int argc, char **argv) {
   const char *ou_names[] = {"theta", "mu", "sigma"};
   const double ou_values[] = {theta, mu, sigma};
   fpk_expr_spec ou_spec = {.dim = 1, .drift = {"-theta*(x-mu)"}, .noise = {"sigma"},
-                           .nparams = 3, .param_names = ou_names, .param_values = ou_values};
+                           .nparams = 3, .param_names = ou_names, .param_values = ou_values,
+                           .jit = FPK_EXPR_JIT_OFF};
   fpk_model *ou_expr = fpk_model_expr_alloc(&ou_spec, &err);
   if (!ou_expr) die("ou expression", &err);
+  ou_spec.jit = FPK_EXPR_JIT_ON;
+  fpk_model *ou_jit = fpk_model_expr_alloc(&ou_spec, &err); /* NULL without libgccjit */
+  const char *why_no_jit = ou_jit ? NULL : err.msg;
 
   /* GBM, μ = 0.05, σ = 0.2. */
   const double gmu = 0.05, gsig = 0.2;
@@ -88,9 +97,24 @@ int main(int argc, char **argv) {
   const char *gbm_names[] = {"m", "s"};
   const double gbm_values[] = {gmu, gsig};
   fpk_expr_spec gbm_spec = {.dim = 1, .drift = {"m*x"}, .noise = {"s*x"}, .nparams = 2,
-                            .param_names = gbm_names, .param_values = gbm_values};
+                            .param_names = gbm_names, .param_values = gbm_values,
+                            .jit = FPK_EXPR_JIT_OFF};
   fpk_model *gbm_expr = fpk_model_expr_alloc(&gbm_spec, &err);
   if (!gbm_expr) die("gbm expression", &err);
+  gbm_spec.jit = FPK_EXPR_JIT_ON;
+  fpk_error err_gbm = {0};
+  fpk_model *gbm_jit = fpk_model_expr_alloc(&gbm_spec, &err_gbm);
+  const char *how = NULL;
+  if (ou_jit) {
+    fpk_model_expr_jit(ou_jit, &how);
+    printf("fpkit  jit: OU %s\n", how);
+  } else {
+    printf("fpkit  jit: skipped: %s\n", why_no_jit);
+  }
+  if (gbm_jit) {
+    fpk_model_expr_jit(gbm_jit, &how);
+    printf("fpkit  jit: GBM %s\n", how);
+  }
 
   printf("fpkit  expressions: OU drift %s, noise %s (flags %u); GBM drift %s, noise %s, "
          "noise_dx %s (flags %u)\n",
@@ -103,11 +127,19 @@ int main(int argc, char **argv) {
   run_case("em-ou", ou, fpk_sde_euler_maruyama, 0.0, 1.0, -5.0, 5.0, npaths, nsteps, threads);
   run_case("em-ou-expr", ou_expr, fpk_sde_euler_maruyama, 0.0, 1.0, -5.0, 5.0, npaths,
            nsteps_expr, threads);
+  if (ou_jit)
+    run_case("em-ou-jit", ou_jit, fpk_sde_euler_maruyama, 0.0, 1.0, -5.0, 5.0, npaths, nsteps,
+             threads);
   run_case("milstein-gbm", gbm, fpk_sde_milstein, 1.0, 0.01, 0.0, 3.0, npaths, nsteps, threads);
   run_case("em-gbm", gbm, fpk_sde_euler_maruyama, 1.0, 0.01, 0.0, 3.0, npaths, nsteps, threads);
   run_case("milstein-gbm-expr", gbm_expr, fpk_sde_milstein, 1.0, 0.01, 0.0, 3.0, npaths,
            nsteps_expr, threads);
+  if (gbm_jit)
+    run_case("milstein-gbm-jit", gbm_jit, fpk_sde_milstein, 1.0, 0.01, 0.0, 3.0, npaths, nsteps,
+             threads);
 
+  fpk_model_free(gbm_jit);
+  fpk_model_free(ou_jit);
   fpk_model_free(gbm_expr);
   fpk_model_free(gbm);
   fpk_model_free(ou_expr);

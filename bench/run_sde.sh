@@ -3,7 +3,9 @@
 # peer (bench/sde_numpy.py) alternately, REPS times, and prints per case the range over the
 # repetitions of path-steps/s per core (wall clock and per CPU-second), the ratio fpkit/NumPy
 # (taken within each repetition), fpkit's ns per path-step, the cost of an expression model
-# against the same built-in, and the goal >= 1e8 path-steps/s/core for the built-ins (issue 4).
+# (interpreted by libmatheval, and compiled by libgccjit) against the same built-in, the goal
+# >= 1e8 path-steps/s/core for the built-ins (issue 4) and the goal that a compiled expression
+# model costs at most 1.5x its built-in (issue 15; GOAL lines).
 # Builds nothing: pass a build directory that has bench/bench_sde
 # (e.g. cmake --build BUILD --target bench_sde).
 #   bash bench/run_sde.sh BUILD_DIR [reps [npaths [nsteps [nsteps_expr]]]]
@@ -83,7 +85,7 @@ END {
            rng(c "fns", "%.2f")
   }
   # Expression model against the same built-in: ns per path-step (CPU time) within a repetition.
-  n = split("em-ou-expr:em-ou milstein-gbm-expr:milstein-gbm", pairs, " ")
+  n = split("em-ou-expr:em-ou milstein-gbm-expr:milstein-gbm em-ou-jit:em-ou milstein-gbm-jit:milstein-gbm", pairs, " ")
   for (j = 1; j <= n; j++) {
     split(pairs[j], pc, ":")
     for (r = 1; r <= reps; r++)
@@ -92,6 +94,23 @@ END {
     if (pairs[j] in lo)
       printf "expression vs built-in, ns per path-step: %s / %s = %s (%s against %s ns)\n", pc[1],
              pc[2], rng(pairs[j], "%.1fx"), rng(pc[1] "fns", "%.2f"), rng(pc[2] "fns", "%.2f")
+  }
+  # Goal of issue 15: a compiled expression model within 1.5x of the built-in (CPU time per
+  # path-step, ratio within each repetition; met when the worst repetition meets it).
+  n = split("em-ou-jit:em-ou milstein-gbm-jit:milstein-gbm", pairs, " ")
+  for (j = 1; j <= n; j++) {
+    split(pairs[j], pc, ":")
+    if (!(pairs[j] in lo)) { printf "GOAL %s / %s: not measured (no libgccjit in this build)\n", pc[1], pc[2]; continue }
+    m = 0                              # the median over the repetitions
+    for (r = 1; r <= reps; r++)
+      if (("fpkit", pc[1], r) in ns && ("fpkit", pc[2], r) in ns && ns["fpkit", pc[2], r] > 0) {
+        v = ns["fpkit", pc[1], r] / ns["fpkit", pc[2], r]
+        for (q = ++m; q > 1 && med[q - 1] > v; q--) med[q] = med[q - 1]
+        med[q] = v
+      }
+    printf "GOAL expression model compiled, %s / %s: ratio %.2fx [%.2f, %.2f] over %d repetitions (goal <= 1.5x): %s\n",
+           pc[1], pc[2], m % 2 ? med[(m + 1) / 2] : (med[m / 2] + med[m / 2 + 1]) / 2,
+           lo[pairs[j]], hi[pairs[j]], m, hi[pairs[j]] <= 1.5 ? "met" : "NOT met"
   }
   # Goal for the built-ins: >= 1e8 path-steps/s/core, on the slowest repetition.
   n = split("em-ou milstein-gbm em-gbm", bi, " ")

@@ -8,7 +8,7 @@
 # files link as they are (gsl, fftw3, inih). The others go into Libs.private as the very files
 # the build linked: HDF5 (hdf5.pc names neither the high-level library nor, being an
 # alternatives link, necessarily the HDF5 CMake found), libmatheval (its Libs.private asks for
-# flex's -ll, which Debian does not ship), UMFPACK and libfftw3_omp (no .pc), OpenMP (the
+# flex's -ll, which Debian does not ship), UMFPACK, libfftw3_omp and libgccjit (no .pc), OpenMP (the
 # compiler's flag), libm and libdl. Libs has -lm as well: fpkit/sde.h has an inline function that
 # calls exp() (as gsl.pc lists -lm).
 
@@ -36,6 +36,9 @@ endif()
 list(APPEND fpk_pc_private_libs ${HDF5_C_LIBRARY_hdf5_hl} ${HDF5_C_LIBRARY_hdf5})
 find_library(FPK_MATHEVAL_LIBRARY matheval HINTS ${MATHEVAL_LIBRARY_DIRS} REQUIRED)
 list(APPEND fpk_pc_private_libs ${FPK_MATHEVAL_LIBRARY})
+if(FPK_JIT)
+  list(APPEND fpk_pc_private_libs ${FPK_LIBGCCJIT_LIBRARY})   # no .pc; GCC's private directory
+endif()
 fpk_pc_link_flags(FPK_PC_LIBS_PRIVATE ${fpk_pc_private_libs})
 string(APPEND FPK_PC_LIBS_PRIVATE " ${OpenMP_C_FLAGS} -lm")
 if(CMAKE_DL_LIBS)

@@ -12,6 +12,7 @@ pkgs=(
   libinih-dev         # INI config parsing
   libsuitesparse-dev  # UMFPACK sparse direct LU for implicit FV steps in 2D/3D
   libmatheval-dev     # model expressions, parsed and differentiated symbolically
+  libgccjit-12-dev    # model expressions compiled to native code at run time (optional: FPK_JIT)
   libopenblas-serial-dev  # BLAS products of the separable Gibbs kernels (grid Sinkhorn)
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
   python3-xarray python3-h5netcdf   # the test that opens every output as labelled arrays

@@ -4,7 +4,7 @@
  * right column, unknown symbols and clashing parameter names are refused, and evaluation from
  * several OpenMP threads gives the serial numbers (directly, and through the Monte Carlo engine
  * against the built-in OU model). Also [parameters], the section whose keys are parameter names
- * (fpk_config_section_keys). */
+ * (fpk_config_section_keys). Every test runs twice: interpreted, and compiled by libgccjit. */
 #include "fpk_test.h"
 
 #include <float.h>
@@ -414,10 +414,15 @@ static void test_parallel_evaluation(void **state) {
   fpk_model_free(m);
 }
 
-/* A thread numbered FPK_EXPR_MAX_THREADS or more gets a fatal status, the others succeed. */
+/* Interpreted (the per-thread evaluators; compiled code has no such limit): a thread numbered
+ * FPK_EXPR_MAX_THREADS or more gets a fatal status, the others succeed. */
 static void test_thread_limit(void **state) {
   (void)state;
-  fpk_model *m = expr1("-x", "1", 0, NULL, NULL);
+  fpk_expr_spec s = {.dim = 1, .drift = {"-x"}, .noise = {"1"}, .jit = FPK_EXPR_JIT_OFF};
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_expr_alloc(&s, &err);
+  assert_non_null(m);
+  assert_int_equal(fpk_model_expr_jit(m, NULL), 0);
   const int nth = FPK_EXPR_MAX_THREADS + 2;
   int *rc = calloc((size_t)nth, sizeof *rc), got = 0;
   assert_non_null(rc);
@@ -537,5 +542,13 @@ int main(void) {
       cmocka_unit_test(test_monte_carlo_threads),
       cmocka_unit_test(test_section_keys),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  /* Twice: interpreted by libmatheval (FPK_EXPR_JIT=off, which the models' default jit = auto
+   * obeys), then as the models are made by default (compiled by libgccjit when the build has it;
+   * tests/test_expr_jit.c compares the two bitwise). */
+  setenv("FPK_EXPR_JIT", "off", 1);
+  int rc = cmocka_run_group_tests_name("expression models, interpreted", tests, NULL, NULL);
+  unsetenv("FPK_EXPR_JIT");
+  rc |= cmocka_run_group_tests_name("expression models, default (compiled when available)", tests,
+                                    NULL, NULL);
+  return rc;
 }

@@ -156,11 +156,21 @@ typedef struct fpk_expr_spec {
   size_t nparams;                 /* at most FPK_EXPR_MAX_PARAMS */
   const char *const *param_names; /* named constants usable in the expressions */
   const double *param_values;     /* finite */
+  int jit;                        /* FPK_EXPR_JIT_AUTO (0, the default), _OFF or _ON: below */
 } fpk_expr_spec;
 
+/* How an expression model evaluates (fpk_expr_spec.jit; docs/config.md, "[model] jit"):
+ * AUTO compiles the expressions to native code with libgccjit when this build has it and falls
+ * back to libmatheval's interpreter, saying why (fpk_model_expr_jit), when it has not or the
+ * compilation fails; the environment variable FPK_EXPR_JIT = auto | on | off overrides AUTO.
+ * OFF interprets. ON compiles or fails (FPK_EUNSUP, with the reason). Compiled code gives the
+ * interpreter's results bit for bit (src/models/expr_jit.c says why; tests/test_expr_jit.c). */
+enum { FPK_EXPR_JIT_AUTO = 0, FPK_EXPR_JIT_OFF = 1, FPK_EXPR_JIT_ON = 2 };
+
 #define FPK_EXPR_MAX_PARAMS 32
-/* The evaluators are per OpenMP thread number (libmatheval's evaluator is not re-entrant); a
- * callback run by a thread numbered >= this returns a fatal status. */
+/* Interpreted models keep their evaluators per OpenMP thread number (libmatheval's evaluator is
+ * not re-entrant); a callback run by a thread numbered >= this returns a fatal status. Compiled
+ * models (fpk_model_expr_jit) share one read-only code and have no such limit. */
 #define FPK_EXPR_MAX_THREADS 256
 
 /* The model (m->name "expr"). Fails (FPK_EINVAL, nothing allocated) when an expression does not
@@ -171,7 +181,9 @@ typedef struct fpk_expr_spec {
  * contains t (both after libmatheval's simplification). m->noise_dx is ∂σ_c/∂x_c by symbolic
  * differentiation, set when the noise is not additive and each σ_c depends on x_c alone (diagonal
  * noise in the sense of Kloeden & Platen 1992, §10.3, which is all that Milstein's scheme uses);
- * NULL otherwise. m->linear and m->solution are NULL.
+ * NULL otherwise. m->linear and m->solution are NULL. With spec->jit = FPK_EXPR_JIT_ON (or
+ * FPK_EXPR_JIT=on), fails with FPK_EUNSUP when the expressions cannot be compiled; an invalid
+ * spec->jit or FPK_EXPR_JIT value is FPK_EINVAL.
  * A callback never fails on a non-finite value (log of a negative number, division by zero):
  * it returns NaN or ±inf in out, which the FP solvers and the Monte Carlo engine detect and report
  * with the time and the path. The callbacks may run on up to FPK_EXPR_MAX_THREADS OpenMP threads
@@ -200,6 +212,11 @@ enum {
  * fpk_model_expr_alloc, c >= dim or an unknown `which`. Canonical forms print numbers with 6
  * significant digits (libmatheval's "%g"); evaluation uses the full doubles. */
 const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c);
+
+/* 1 when the expression model m runs native code compiled by libgccjit, 0 when libmatheval
+ * interprets it, -1 when m is not an expression model. *info (optional; owned by m) is one line
+ * for logs: "compiled by libgccjit (N functions, T ms)" or "interpreted (libmatheval): REASON". */
+int fpk_model_expr_jit(const fpk_model *m, const char **info);
 
 /* Cell averages of a density given as an expression of x (y, z in 2D/3D) and the named
  * parameters (no t) on g: avg[cell] = the 3-point Gauss-Legendre rule per axis on each cell, so

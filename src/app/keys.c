@@ -47,6 +47,7 @@ static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "cr
                                          "tr-bdf2", NULL};
 static const char *const spectral_schemes[] = {"etdrk4", "sbdf2", NULL};
 static const char *const planners[] = {"estimate", "measure", "patient", NULL};
+static const char *const expr_jit_modes[] = {"auto", "on", "off", NULL};
 static const char *const run_init_types[] = {"gaussian", "point", "expr", "file", NULL};
 static const char *const init_methods[] = {"exact", "fv", "spectral", "mc", NULL};
 static const char *const converge_init_types[] = {"point", "gaussian", NULL};
@@ -113,6 +114,9 @@ static const char *const discretizations[] = {"points", "cells", NULL};
      "y component of the drift"),                                                                \
   KS("model", "noise_x", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the x axis"),   \
   KS("model", "noise_y", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the y axis"),   \
+  KC("model", "jit", 0, "auto", expr_jit_modes, NULL, CC "model.type=expr",                        \
+     "auto: compile the expressions with libgccjit when this build has it (same numbers, "        \
+     "bit for bit), else interpret; on: compile or fail; off: interpret (libmatheval)"),          \
   KDATA("parameters", "theta=1 s=0.5", CC "model.type=expr",                                        \
         "every key is a parameter name of the expressions, with a finite number")
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app/app.h"
+#include "app/progress.h"
 #include "fpkit/config.h"
 #include "fpkit/model.h"
 
@@ -93,7 +94,13 @@ static int read_expr(fpk_config *c, size_t d, fpk_model **model, fpk_error *err)
                                 err)))
       return rc;
   }
-  fpk_expr_spec spec = {.dim = d, .nparams = np, .param_names = names, .param_values = values};
+  /* [model] jit (docs/config.md): the order of the choices is FPK_EXPR_JIT_AUTO, _ON, _OFF */
+  static const char *const jit_modes[] = {"auto", "on", "off", NULL};
+  static const int jit_values[] = {FPK_EXPR_JIT_AUTO, FPK_EXPR_JIT_ON, FPK_EXPR_JIT_OFF};
+  size_t jit = 0;
+  if ((rc = fpk_config_choice(c, "model", "jit", 0, jit_modes, &jit, err))) return rc;
+  fpk_expr_spec spec = {.dim = d, .nparams = np, .param_names = names, .param_values = values,
+                        .jit = jit_values[jit]};
   for (int w = 0; w < 2; w++)
     for (size_t a = 0; a < d; a++) {
       const char *key = d == 1 ? keys1[w][0] : keys2[w][a], *s = NULL;
@@ -107,7 +114,11 @@ static int read_expr(fpk_config *c, size_t d, fpk_model **model, fpk_error *err)
         spec.drift[a] = s;
     }
   *model = fpk_model_expr_alloc(&spec, err);
-  return *model ? FPK_SUCCESS : model_failed(c, err);
+  if (!*model) return model_failed(c, err);
+  const char *how = NULL;
+  fpk_model_expr_jit(*model, &how);
+  fpk_app_log(FPK_LOG_INFO, "model expr: %s", how);
+  return FPK_SUCCESS;
 }
 
 /* type = bridge: the drift (b − X)/(T − t) is singular at T, so the run must end before T. Checked

@@ -25,10 +25,17 @@
  *
  * libmatheval leaks the nodes it built before a syntax error (its grammar has no %destructor):
  * tens of bytes per failed parse, only on invalid input, i.e. once per bad expression and the
- * prefixes tried for its column. Sanitizer builds therefore suppress leaks from libmatheval.so.
+ * prefixes tried for its column. Sanitizer builds therefore suppress leaks from libmatheval.so,
+ * and from libgccjit.so, whose compiler keeps part of every compilation's memory (tests/lsan.supp).
  *
  * The model is one allocation starting with its fpk_model, like every built-in; the evaluators it
  * owns are destroyed by its release hook, which fpk_model_free() calls before free().
+ *
+ * Native code (src/models/expr_jit.c): unless fpk_expr_spec.jit or FPK_EXPR_JIT says off, the
+ * expressions are compiled once, at alloc, from set 0's trees, into functions that loop over the
+ * block of points; the callbacks then call them and never touch libmatheval. They are checked
+ * against the interpreter at sample points before they are used (bitwise, NaN for NaN), and any
+ * failure leaves the model interpreted, with the reason in fpk_model_expr_jit().
  */
 #include "fpkit/model.h"
 
@@ -39,9 +46,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <matheval.h>
 #include <omp.h>
+
+#include "models/expr_jit.h"
 
 /* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang 14 only answers
  * __has_feature(address_sanitizer) (the fuzz targets, fuzz/README.md). */
@@ -55,7 +65,9 @@
 #if defined(FPK_ASAN)
 /* LeakSanitizer reads this hook at start-up (sanitizer_common's documented interface). */
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libmatheval.so\n"; }
+const char *__lsan_default_suppressions(void) {
+  return "leak:libmatheval.so\nleak:libgccjit.so\n"; /* libgccjit: tests/lsan.supp says why */
+}
 #endif
 
 #define NVAR_MAX (FPK_MAX_DIM + 1 + FPK_EXPR_MAX_PARAMS)
@@ -89,6 +101,9 @@ typedef struct expr_model {
   int used[3][FPK_MAX_DIM][NVAR_MAX];
   char *used_names[3][FPK_MAX_DIM][NVAR_MAX];
   int has_dx;
+  expr_jit *jit;              /* NULL: interpreted */
+  expr_jit_fn jit_fn[3];      /* the compiled drift, noise, ∂σ_c/∂x_c when jit != NULL */
+  char jit_info[320];         /* fpk_model_expr_jit's line */
   _Atomic(expr_set *) sets[FPK_EXPR_MAX_THREADS];
   char text[]; /* "x\0y\0z\0t\0", parameter names, sources */
 } expr_model;
@@ -388,20 +403,33 @@ static int evaluate(void *params, int which, double t, size_t n, const double *x
   return 0;
 }
 
+/* The compiled function of kind `which` when there is one, else the interpreter. */
+static inline int dispatch(void *params, int which, double t, size_t n, const double *x,
+                           double *out) {
+  const expr_model *em = params;
+  if (em->jit) {
+    em->jit_fn[which](t, n, x, out);
+    return 0;
+  }
+  return evaluate(params, which, t, n, x, out);
+}
+
 static int expr_drift(double t, size_t n, const double *x, double *out, void *params) {
-  return evaluate(params, 0, t, n, x, out);
+  return dispatch(params, 0, t, n, x, out);
 }
 
 static int expr_noise(double t, size_t n, const double *x, double *out, void *params) {
-  return evaluate(params, 1, t, n, x, out);
+  return dispatch(params, 1, t, n, x, out);
 }
 
 static int expr_noise_dx(double t, size_t n, const double *x, double *out, void *params) {
-  return evaluate(params, 2, t, n, x, out);
+  return dispatch(params, 2, t, n, x, out);
 }
 
 static void expr_release(fpk_model *m) {
   expr_model *em = (expr_model *)m;
+  expr_jit_free(em->jit);
+  em->jit = NULL;
   for (size_t k = 0; k < FPK_EXPR_MAX_THREADS; k++) {
     expr_set *s = atomic_load_explicit(&em->sets[k], memory_order_acquire);
     if (!s) continue;
@@ -462,8 +490,94 @@ static int check_spec(const fpk_expr_spec *spec, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* The effective jit mode: spec->jit, or FPK_EXPR_JIT for AUTO. */
+static int jit_mode(const fpk_expr_spec *spec, int *mode, fpk_error *err) {
+  if (spec->jit < FPK_EXPR_JIT_AUTO || spec->jit > FPK_EXPR_JIT_ON)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "model expr: jit = %d (FPK_EXPR_JIT_AUTO, _OFF or _ON)", spec->jit);
+  *mode = spec->jit;
+  const char *env = getenv("FPK_EXPR_JIT");
+  if (*mode != FPK_EXPR_JIT_AUTO || !env || !env[0]) return FPK_SUCCESS;
+  if (!strcmp(env, "off")) *mode = FPK_EXPR_JIT_OFF;
+  else if (!strcmp(env, "on")) *mode = FPK_EXPR_JIT_ON;
+  else if (strcmp(env, "auto"))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "model expr: environment variable FPK_EXPR_JIT = \"%.40s\" (auto, on or "
+                         "off)",
+                         env);
+  return FPK_SUCCESS;
+}
+
+/* Compares the compiled functions with the interpreter at sample points (bitwise; a NaN matches
+ * any NaN): 0, or -1 with the first difference in em->jit_info. */
+static int jit_agrees(expr_model *em, int nwhich) {
+  static const double sample[] = {0.0,  1.0,  -1.0, 0.5,   -0.5,  2.0,   -2.0, 0.1,
+                                  -0.1, 3.7,  -3.7, 10.0,  -10.0, 1e-3,  0.999, 1.001,
+                                  100., -0.25, 0.75, 1e-8, 5.0,   -7.5,  0.3,   -1e3};
+  enum { NS = sizeof sample / sizeof sample[0] };
+  static const double times[] = {0.0, 0.3, 1.7};
+  const size_t d = em->model.dim;
+  double x[FPK_MAX_DIM * NS], ref[FPK_MAX_DIM * NS], got[FPK_MAX_DIM * NS];
+  for (size_t a = 0; a < d; a++)
+    for (size_t i = 0; i < NS; i++) x[a * NS + i] = sample[(i + 7 * a) % NS];
+  for (int w = 0; w < nwhich; w++)
+    for (size_t k = 0; k < sizeof times / sizeof times[0]; k++) {
+      if (evaluate(em, w, times[k], NS, x, ref)) {
+        snprintf(em->jit_info, sizeof em->jit_info, "the interpreter failed in the check");
+        return -1;
+      }
+      em->jit_fn[w](times[k], NS, x, got);
+      for (size_t j = 0; j < d * NS; j++)
+        if (!(isnan(ref[j]) && isnan(got[j])) && memcmp(&ref[j], &got[j], sizeof(double))) {
+          snprintf(em->jit_info, sizeof em->jit_info,
+                   "the compiled %s of component %zu gives %a where the interpreter gives %a "
+                   "(t = %g, x = %g)",
+                   w == 0 ? "drift" : w == 1 ? "noise" : "noise derivative", j / NS, got[j],
+                   ref[j], times[k], x[j]);
+          return -1;
+        }
+    }
+  return 0;
+}
+
+/* Compiles the model's expressions from set 0 (mode AUTO or ON) and checks them; on failure the
+ * model stays interpreted, and for ON the error is returned. */
+static int setup_jit(expr_model *em, const expr_set *s0, int mode, fpk_error *err) {
+  if (mode == FPK_EXPR_JIT_OFF) {
+    snprintf(em->jit_info, sizeof em->jit_info, "interpreted (libmatheval): jit = off");
+    return FPK_SUCCESS;
+  }
+  const int nwhich = em->has_dx ? 3 : 2;
+  char why[256] = "";
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  expr_jit *j = expr_jit_compile(em->model.dim, nwhich, s0->ev, (const char *const *)em->names,
+                                 em->nvar, em->param_values, why, sizeof why);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (j) {
+    for (int w = 0; w < nwhich; w++) em->jit_fn[w] = expr_jit_function(j, w);
+    if (jit_agrees(em, nwhich)) {
+      snprintf(why, sizeof why, "%.250s", em->jit_info);
+      expr_jit_free(j);
+      j = NULL;
+    }
+  }
+  if (!j) {
+    snprintf(em->jit_info, sizeof em->jit_info, "interpreted (libmatheval): %s", why);
+    if (mode == FPK_EXPR_JIT_ON)
+      return fpk_error_set(err, FPK_EUNSUP, "model expr: jit = on, but cannot compile: %s", why);
+    return FPK_SUCCESS;
+  }
+  em->jit = j;
+  snprintf(em->jit_info, sizeof em->jit_info, "compiled by libgccjit (%d functions, %.0f ms)",
+           nwhich, 1e3 * (double)(t1.tv_sec - t0.tv_sec) + 1e-6 * (double)(t1.tv_nsec - t0.tv_nsec));
+  return FPK_SUCCESS;
+}
+
 fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
   if (check_spec(spec, err)) return NULL;
+  int mode;
+  if (jit_mode(spec, &mode, err)) return NULL;
   const size_t d = spec->dim, np = spec->nparams;
   size_t text = 8; /* "x\0y\0z\0t\0" */
   for (size_t i = 0; i < np; i++) text += strlen(spec->param_names[i]) + 1;
@@ -556,7 +670,18 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
   }
   em->model.flags = flags;
   em->model.noise_dx = em->has_dx ? expr_noise_dx : NULL;
+  if (setup_jit(em, s0, mode, err)) {
+    fpk_model_free(&em->model);
+    return NULL;
+  }
   return &em->model;
+}
+
+int fpk_model_expr_jit(const fpk_model *m, const char **info) {
+  if (!m || m->drift != expr_drift) return -1;
+  const expr_model *em = (const expr_model *)m;
+  if (info) *info = em->jit_info;
+  return em->jit != NULL;
 }
 
 const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c) {
