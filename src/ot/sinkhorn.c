@@ -165,7 +165,10 @@ int ot_engine_work_alloc(ot_engine_work *W, size_t n, size_t m) {
   W->in_b = malloc(n * sizeof(double));
   W->fs = malloc(n * sizeof(double));
   W->gs = malloc(m * sizeof(double));
-  return W->fh && W->gh && W->in_a && W->in_b && W->fs && W->gs ? 0 : FPK_ENOMEM;
+  W->fn = malloc(n * sizeof(double));
+  W->gn = malloc(m * sizeof(double));
+  return W->fh && W->gh && W->in_a && W->in_b && W->fs && W->gs && W->fn && W->gn ? 0
+                                                                                  : FPK_ENOMEM;
 }
 
 void ot_engine_work_free(ot_engine_work *W) {
@@ -175,6 +178,8 @@ void ot_engine_work_free(ot_engine_work *W) {
   free(W->in_b);
   free(W->fs);
   free(W->gs);
+  free(W->fn);
+  free(W->gn);
   free(W->history);
   memset(W, 0, sizeof *W);
 }
@@ -226,8 +231,14 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
   double ring[2 * RHO_WINDOW + 1];
   size_t nring = 0, local = 0, best_at = 0, patience = 0, settled = 0;
   while (*iter < p->max_iter) {
-    rc = half_step(P, 0, eps, g, W->in_a, fh, err);
-    if (rc) return rc;
+    /* The fused pass (P->fused) computes this iteration's column half-step speculatively, with
+     * the ω in force now; it is used below only if the checks leave ω unchanged and go on. */
+    const double omega_spec = omega;
+    int spec = P->fused && !P->centred ? P->fused(P->ctx, eps, g, f, omega, fh, W->fn, W->gn) : 2;
+    if (spec == 2) {
+      rc = half_step(P, 0, eps, g, W->in_a, fh, err);
+      if (rc) return rc;
+    }
     (*iter)++;
     if (p->progress) p->progress(p->progress_user, *iter, p->max_iter); /* observes only */
     local++;
@@ -306,14 +317,25 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
         }
       }
     }
+    /* The speculative pass used ω = omega_spec; fn is that relaxation of f (the same
+     * arithmetic as below), gn = T_b(fn) when spec == 0. */
+    const int have_g = spec == 0 && omega == omega_spec;
     if (omega == 1) {
       memcpy(f, fh, n * sizeof *f);
-      rc = half_step(P, 1, eps, f, W->in_b, g, err);
-      if (rc) return rc;
+      if (have_g) {
+        memcpy(g, W->gn, m * sizeof *g);
+      } else {
+        rc = half_step(P, 1, eps, f, W->in_b, g, err);
+        if (rc) return rc;
+      }
     } else {
       for (size_t i = 0; i < n; i++) f[i] += omega * (fh[i] - f[i]);
-      rc = half_step(P, 1, eps, f, W->in_b, gh, err);
-      if (rc) return rc;
+      if (have_g) {
+        memcpy(gh, W->gn, m * sizeof *gh);
+      } else {
+        rc = half_step(P, 1, eps, f, W->in_b, gh, err);
+        if (rc) return rc;
+      }
       eb_last = marginal_error(m, P->b, g, gh, eps);
       for (size_t j = 0; j < m; j++) g[j] += omega * (gh[j] - g[j]);
     }
