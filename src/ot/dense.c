@@ -66,6 +66,11 @@ struct fpk_ot_dense {
    * inputs v (max(n, m)), the ε of K (0: no anchor) and counters. */
   double *K, *alpha, *beta, *v;
   double *part, *rowin;   /* fused iterations: FUSED_CHUNKS column sums (m each); inputs (m) */
+  /* Threads used now (team_choose): w->nthreads or 1, chosen by measurement during a solve; the
+   * smoothed seconds per fused iteration with it, and the iteration count of the next probe. */
+  int team;
+  double team_sum, probe_sum;
+  size_t team_n, probe_n, fused_calls, next_probe, probe_gap;
   double K_eps;
   int use_absorbed;
   size_t anchors, absorbed, logdomain;
@@ -102,7 +107,10 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
 /* An n × m matrix (freed by free()). From 4 MiB on, 2 MiB-aligned and marked for transparent
  * huge pages: the first touch of a fresh 32 MB kernel otherwise takes 8192 page faults, about
  * 20 ms at n = m = 2000 (measured: 23% of a 13-iteration solve), where the solve's own passes
- * take 1.3 ms each. Without THP (or where madvise refuses) it is an ordinary allocation. */
+ * take 1.3 ms each (measured 0.056 s against 0.070 s CPU for the whole solve). Where the kernel
+ * must first compact memory for the huge pages (defrag = madvise, a fragmented machine), that
+ * first touch can stall instead (measured up to +0.09 s on a shared machine, one solve in
+ * three). Without THP (or where madvise refuses) it is an ordinary allocation. */
 #define HUGE_PAGE ((size_t)2 << 20)
 static double *matrix_alloc(size_t n, size_t m) {
   const size_t bytes = n * m * sizeof(double);
@@ -130,6 +138,7 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->n = n;
   w->m = m;
   w->nthreads = (size_t)omp_get_max_threads();
+  w->team = (int)w->nthreads;
   size_t nm = n > m ? n : m;
   w->C = matrix_alloc(n, m);
   w->Ct = matrix_alloc(m, n);
@@ -256,7 +265,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
                      const double *in, double *out) {
   const double inv = 1 / eps;
   const size_t nm = w->n > w->m ? w->n : w->m;
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *t = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -281,7 +290,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
 static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
   const double inv = 1 / eps;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+#pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     double *restrict k = w->K + i * m, mx;
@@ -342,7 +351,7 @@ static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
   if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 0;
   const double floor = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) reduction(& : ok) \
+#pragma omp parallel for num_threads(w->team) schedule(static) reduction(& : ok) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     const double s = dot(m, w->K + i * m, w->v);
@@ -362,7 +371,7 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
   if (!scaled_inputs(n, in, w->alpha, w->loga, w->v, &umax)) return 0;
   const double floor = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
-#pragma omp parallel num_threads((int)w->nthreads) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
   {
     const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     const size_t j0 = m * id / nt, j1 = m * (id + 1) / nt, len = j1 - j0;
@@ -392,11 +401,70 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
  * to the other (a static split waits for the slowest thread, issue 15 item 4). The outputs are
  * certified as those of absorbed_rows / absorbed_cols (the same floors and drift bounds). */
 #define FUSED_CHUNKS 16
+
+/* The thread count, chosen by measurement (issue 15, item 4). Results do not depend on it (every
+ * product sums in an order fixed by the data: rows, fixed chunks), so it may change at any
+ * iteration. With libgomp's default wait policy a thread that waits at a barrier or between
+ * parallel regions spins (GOMP_SPINCOUNT, 300000 polls) before it sleeps; where another process
+ * keeps the cores busy the spinning threads and the descheduled ones delay every region's
+ * barrier, and a solve on 2 threads took 1.34 s against 0.49 s on one (measured, n = 2000,
+ * ε = 0.005, 103 iterations, load average 7 on 2 cores; 0.32 s with OMP_WAIT_POLICY=passive,
+ * which a library cannot set: libgomp reads it once, at start-up). So the solver times its
+ * fused iterations: the current team's mean time per iteration against TEAM_PROBE_LEN
+ * iterations with the other choice (w->nthreads or 1), first after TEAM_PROBE_FIRST iterations,
+ * then every probe_gap; a probe at least 10% faster switches. The gap doubles after each probe
+ * that does not switch (8, 16, …, 256), so on an idle machine the probes on one thread cost a
+ * few iterations' worth of the second thread's gain and 2 threads stay faster than 1. Small
+ * problems (n·m < OT_PARALLEL_MIN) run on one thread. */
+#define TEAM_PROBE_FIRST 2
+#define TEAM_PROBE_LEN 4
+#define TEAM_PROBE_GAP 8
+#define TEAM_PROBE_MAX 256
+static int team_choose(fpk_ot_dense *w, int *probing) {
+  *probing = 0;
+  if (w->nthreads < 2 || w->n * w->m < OT_PARALLEL_MIN) return 1;
+  if (w->fused_calls >= w->next_probe && w->team_n > 0) {
+    *probing = 1;
+    return w->team == 1 ? (int)w->nthreads : 1;
+  }
+  return w->team;
+}
+
+/* Iteration times: the current team's mean since its last probe or switch (team_sum/team_n),
+ * against the mean over a probe of TEAM_PROBE_LEN iterations with the other team (under load the
+ * times are bimodal, e.g. 1.3 ms or 12–20 ms on 2 threads, so single iterations mislead). */
+static void team_record(fpk_ot_dense *w, int used, int probing, double dt) {
+  w->fused_calls++;
+  if (w->nthreads < 2 || w->n * w->m < OT_PARALLEL_MIN) return;
+  if (!probing) {
+    w->team_sum += dt;
+    w->team_n++;
+    return;
+  }
+  w->probe_sum += dt;
+  if (++w->probe_n < TEAM_PROBE_LEN) return;
+  const double probe = w->probe_sum / (double)w->probe_n, cur = w->team_sum / (double)w->team_n;
+  if (probe < 0.9 * cur) { /* switch; the probe's times are the new team's */
+    w->team = used;
+    w->team_sum = w->probe_sum;
+    w->team_n = w->probe_n;
+    w->probe_gap = TEAM_PROBE_GAP;
+  } else if (w->probe_gap < TEAM_PROBE_MAX) {
+    w->probe_gap *= 2;
+  }
+  w->probe_sum = 0;
+  w->probe_n = 0;
+  w->next_probe = w->fused_calls + w->probe_gap;
+}
+
 static int dense_fused(void *ctx, double eps, const double *g, const double *f, double omega,
                        double *fh, double *fn, double *gh) {
   fpk_ot_dense *w = ctx;
   if (!w->use_absorbed || w->K_eps != eps || !w->part) return 2;
   const size_t n = w->n, m = w->m;
+  int probing;
+  const int team = team_choose(w, &probing);
+  const double t0 = omp_get_wtime();
   const double inv = 1 / eps;
   double *in = w->rowin;
   for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv; /* as half_step */
@@ -405,7 +473,7 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
   const double floor_r = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok_r = 1, ok_c = 1;
   double umax = 0;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(dynamic, 1) \
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) \
     reduction(& : ok_r, ok_c) reduction(max : umax) if (n * m >= OT_PARALLEL_MIN)
   for (size_t c = 0; c < FUSED_CHUNKS; c++) {
     double *restrict acc = w->part + c * m;
@@ -428,6 +496,7 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
       for (size_t j = 0; j < m; j++) acc[j] += k[j] * u;
     }
   }
+  team_record(w, team, probing, omp_get_wtime() - t0);
   if (!ok_r) return 2;
   w->absorbed++;
   if (!ok_c) return 1;
@@ -484,7 +553,7 @@ static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const dou
   if (!scaled_inputs(n, u, w->alpha, w->loga, u, &umax) ||
       !scaled_inputs(m, w->rowin, w->beta, w->logb, v, &vmax))
     return 0;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+#pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     const double *restrict k = w->K + i * m, *restrict C = w->C + i * m, *restrict vv = v;
@@ -518,7 +587,7 @@ static int dense_cost(void *ctx, double eps, const double *f, const double *g, c
   const double inv = 1 / eps;
   double *in = w->W.in_a; /* m */
   for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv;
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *t = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -558,7 +627,7 @@ static int dense_pert(void *ctx, int dir, double eps, const double *pot, double 
     ell[k] = pot[k] * inv;
     if (wt[k] > 0) first += wt[k] * ell[k];
   }
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *restrict z = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -595,7 +664,7 @@ static int dense_cost_centred(void *ctx, double eps, const double *f, const doub
   fpk_ot_dense *w = ctx;
   const size_t n = w->n, m = w->m;
   const double inv = 1 / eps;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+#pragma omp parallel for num_threads(w->team) schedule(static) \
     if (w->n * w->m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
@@ -730,6 +799,11 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
+  w->team = (int)w->nthreads; /* every solve starts on all threads and measures (team_choose) */
+  w->team_sum = w->probe_sum = 0;
+  w->team_n = w->probe_n = w->fused_calls = 0;
+  w->probe_gap = TEAM_PROBE_GAP;
+  w->next_probe = TEAM_PROBE_FIRST;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
                   .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
                   .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
