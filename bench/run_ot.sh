@@ -5,7 +5,8 @@
 #    line_problem (n cells of [0, 1], cost |x - y|^2, a and b two Gaussian bumps, centres 0.35 and
 #    0.65, widths 0.12 and 0.10), n = 2000 and 4000, eps = 0.05 and 0.005, REPS repetitions
 #    alternating fpkit (bench_ot line: dense with its defaults, dense plain = eps_start = eps and
-#    omega = 1, and the grid solver's defaults through fpk_ot_grid_solve) and POT
+#    omega = 1, and the grid solver's defaults through fpk_ot_grid_solve, each solve in its own
+#    process as POT's) and POT
 #    (ot_numpy.py --line: ot.sinkhorn(a, b, C, reg=eps, method='sinkhorn'), stopThr = 1e-9/sqrt(n)
 #    so that its L1 error is <= 1e-9 like fpkit's tol, and stopThr = 1e-9 as users call it, whose
 #    L1 error is ~1e-8), all on one thread; then once the wider box [0, 4] at eps = 0.005, where
@@ -64,7 +65,12 @@ if [ "${LINE:-1}" != 0 ]; then
     echo "--- POT comparison, repetition $r of $reps (load average $(cut -d' ' -f1-3 /proc/loadavg))"
     for ln in ${LINE_N:-2000 4000}; do
       for le in ${LINE_EPS:-0.05 0.005}; do
-        out=$(OMP_NUM_THREADS=1 "$exe" line "$ln" "$le" 1 1 dense-default,dense-plain,grid)
+        # one process per solve, fpkit's as POT's: each pays its first touch of fresh memory
+        out=""
+        for mode in dense-default dense-plain grid; do
+          out+=$(OMP_NUM_THREADS=1 "$exe" line "$ln" "$le" 1 1 "$mode")$'\n'
+        done
+        out=${out%$'\n'}
         if [ -n "$pot_version" ]; then
           for v in l1 l2; do
             out+=$'\n'$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 "$py" "$here/ot_numpy.py" --line "$ln" "$le" 1 "$v")

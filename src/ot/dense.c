@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "core/vmath.h"
 #include "ot/ot_internal.h"
@@ -104,25 +103,6 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w);
 }
 
-/* An n × m matrix (freed by free()). From 4 MiB on, 2 MiB-aligned and marked for transparent
- * huge pages: the first touch of a fresh 32 MB kernel otherwise takes 8192 page faults, about
- * 20 ms at n = m = 2000 (measured: 23% of a 13-iteration solve), where the solve's own passes
- * take 1.3 ms each (measured 0.056 s against 0.070 s CPU for the whole solve). Where the kernel
- * must first compact memory for the huge pages (defrag = madvise, a fragmented machine), that
- * first touch can stall instead (measured up to +0.09 s on a shared machine, one solve in
- * three). Without THP (or where madvise refuses) it is an ordinary allocation. */
-#define HUGE_PAGE ((size_t)2 << 20)
-static double *matrix_alloc(size_t n, size_t m) {
-  const size_t bytes = n * m * sizeof(double);
-  if (bytes < 2 * HUGE_PAGE) return malloc(bytes);
-  const size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-  double *p = aligned_alloc(HUGE_PAGE, rounded);
-#ifdef MADV_HUGEPAGE
-  if (p) (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure changes nothing */
-#endif
-  return p;
-}
-
 fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   if (n < 1 || m < 1) {
     fpk_error_set(err, FPK_EINVAL, "ot: empty marginal (n = %zu, m = %zu)", n, m);
@@ -140,8 +120,8 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->nthreads = (size_t)omp_get_max_threads();
   w->team = (int)w->nthreads;
   size_t nm = n > m ? n : m;
-  w->C = matrix_alloc(n, m);
-  w->Ct = matrix_alloc(m, n);
+  w->C = malloc(n * m * sizeof(double));
+  w->Ct = malloc(n * m * sizeof(double));
   w->a = malloc(n * sizeof(double));
   w->loga = malloc(n * sizeof(double));
   w->b = malloc(m * sizeof(double));
@@ -792,7 +772,7 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   dense_cost_stats(w, p->eps, positive, &cmax, &cmin);
   w->centred = !ot_test_force_standard && p->eps >= w->osc;
   if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K) {
-    w->K = matrix_alloc(w->n, w->m); /* NULL: the log domain throughout */
+    w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
     w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: no fused iterations */
     w->rowin = malloc(w->m * sizeof(double));
   }

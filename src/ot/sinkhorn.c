@@ -562,9 +562,10 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
                        &abandoned, &predicted, err);
       if (!rc && !abandoned) {
         logf_append(log, logcap,
-                    "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f  (no eps-scaling: "
-                    "converged within the budget of %zu iterations)\n",
-                    p->eps, iter, e, omega, budget);
+                    "  eps %-10.4g %8zu iterations  error %.3e  omega %.3f  (no eps-scaling: %s "
+                    "within the budget of %zu iterations)\n",
+                    p->eps, iter, e, omega,
+                    e <= p->tol ? "converged" : "iteration cap reached", budget);
         eps = p->eps;
         e_final = e;
       } else if (!rc) {
