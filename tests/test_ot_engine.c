@@ -78,8 +78,9 @@ static void solve(double L, double eps, mode md, int threads, double *f, double 
  * log domain. Iterations must match exactly; values and potentials are computed in another
  * order now (one pass per iteration, chunked column sums, the cost through the kernel), so they
  * agree to rounding: 1e-12 relative for the values (the issue's tolerance; measured <= 4e-16),
- * 1e-12 absolute for potentials of size ~0.05 (measured <= 1e-16). The log domain is bitwise
- * the same. */
+ * 1e-12 absolute for potentials of size ~0.05 (measured <= 1e-16). The log domain, whose code
+ * did not change, gave the same bits in the Release build (-O2 -march=x86-64-v3); other builds
+ * contract to FMA differently, so that is not asserted. */
 static const struct {
   double eps;
   int mode;
@@ -123,11 +124,8 @@ static void test_pinned_pre_change(void **state) {
     assert_close_abs(f[100], PINNED[k].f100, 1e-12);
     assert_close_abs(f[150], PINNED[k].f150, 1e-12);
     assert_close_abs(g[150], PINNED[k].g150, 1e-12);
-    if (PINNED[k].mode == LOGDOMAIN) {
-      assert_true(r.primal == PINNED[k].primal && f[150] == PINNED[k].f150);
-    } else { /* absorbed products: fused iterations after the first anchor */
+    if (PINNED[k].mode != LOGDOMAIN) /* absorbed products: fused iterations after the anchor */
       assert_true(counts[1] >= r.iterations);
-    }
   }
 }
 
