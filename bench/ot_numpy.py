@@ -21,7 +21,8 @@ The value reported is the dual D(f, g) = <f, a> + <g, b> - eps (sum pi - 1) and 
 cost <pi, C> of the final pair (one more pass, inside the timed region like fpkit's final
 evaluation).
 
-Optional: POT (python3-pot) when `import ot` works: ot.sinkhorn(a, b, C, reg=eps,
+Optional: POT (not in Debian: built from source, its directory in FPK_POT_DIR, which run_ot.sh
+prepends to PYTHONPATH) when `import ot` works: ot.sinkhorn(a, b, C, reg=eps,
 method='sinkhorn_log', stopThr=tol) with its own stopping rule (it checks the column marginal
 every 10 iterations, and its regulariser reg*sum(pi log pi) differs from fpkit's KL: compare the
 plan and the iterations, not the value).
@@ -216,7 +217,7 @@ def main():
     try:
         import ot  # POT
     except ImportError:
-        print("pot skipped: `import ot` fails (apt-get install python3-pot)", flush=True)
+        print("pot skipped: `import ot` fails (set FPK_POT_DIR to a POT build)", flush=True)
         return
     t0, c0 = time.perf_counter(), time.process_time()
     P, log = ot.sinkhorn(a, b, C, reg=eps, method="sinkhorn_log", stopThr=tol,

@@ -81,6 +81,24 @@ if [ "${LINE:-1}" != 0 ]; then
       done
     done
   done
+  echo "--- threads: dense plain, n = 2000, eps = 0.005, 1 and 2 threads alternately, $reps repetitions"
+  thr_out=""
+  for ((r = 1; r <= reps; r++)); do
+    for t in 1 2; do
+      thr_out+=$("$exe" line 2000 0.005 1 "$t" dense-plain | sed "s/^/$r /")$'\n'
+    done
+  done
+  printf '%s' "$thr_out"
+  printf '%s' "$thr_out" | awk -v la="$(cut -d' ' -f1 /proc/loadavg)" '
+    function val(key,   i, kv) { for (i = 4; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] } return "" }
+    { w[$1, val("threads")] = val("wall"); if ($1 > nr) nr = $1 }
+    END {
+      lo = 1e9; hi = 0
+      for (r = 1; r <= nr; r++) if (w[r, 2] > 0) { q = w[r, 1] / w[r, 2]; v[r] = q; if (q < lo) lo = q; if (q > hi) hi = q }
+      for (i = 1; i <= nr; i++) for (j = i + 1; j <= nr; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      med = nr % 2 ? v[(nr + 1) / 2] : (v[nr / 2] + v[nr / 2 + 1]) / 2
+      printf "GOAL dense solve on 2 threads not slower than on 1 (wall 1-thread / 2-thread, n=2000 eps=0.005 plain): %.2fx [%.2f, %.2f] (goal >= 1 on an idle machine; load average %s): %s\n", med, lo, hi, la, (lo >= 1 ? "met" : "NOT met")
+    }'
   echo "--- the wider box [0, 4] at eps = 0.005 (once)"
   out=$(OMP_NUM_THREADS=1 "$exe" line 2000 0.005 4 1 dense-default)
   if [ -n "$pot_version" ]; then
