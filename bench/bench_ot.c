@@ -2,6 +2,10 @@
  *
  *   bench_ot dense [n [eps [reps [threads [modes]]]]]  defaults 2000 0.25 3 "1,2" "log,plain,default"
  *   bench_ot grid  [reps [nmax [threads [which]]]] defaults 3 512 "1" all
+ *   bench_ot line  [n [eps [L [threads [modes [solves]]]]]] defaults 2000 0.05 1 "1"
+ *                  "dense-plain,dense-default" 1: issue 15's 1D grid problem (run_line below;
+ *                  modes dense-plain, dense-relaxed, dense-default, dense-log, grid), one
+ *                  timed solve per mode (solves > 1: repeated on the same workspace, "-warm")
  *
  * dense: n points in 1D against n points, uniform weights, cost |x − y|², u_i = (i + ½)/n,
  *   x_i = (√3/π) log(u_i/(1 − u_i))   (logistic quantiles: mean 0, variance 1),
@@ -184,8 +188,22 @@ static void plan_errors(fpk_ot_dense *w, size_t n, const double *a, const double
  *                  public API; kernel chosen automatically).
  * wall/cpu: the solve alone (the cost matrix is set before, as POT is given C); set_wall adds
  * fpk_ot_dense_set_points. err_plan: ‖π1 − a‖₁ + ‖πᵀ1 − b‖₁ recomputed from the plan. */
+static void line_print(const char *name, int warm, int threads, size_t n, double eps, double L,
+                       const fpk_ot_result *r, double wall, double cpu_s, double set_wall,
+                       double ea, double eb, const size_t counts[3]) {
+  printf("fpkit line mode=%s%s threads=%d n=%zu eps=%g L=%g iters=%zu stages=%zu wall=%.5f "
+         "cpu=%.5f set_wall=%.5f err=%.3e err_plan=%.3e converged=%d primal=%.15g "
+         "dual=%.15g cost=%.15g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu\n",
+         name, warm ? "-warm" : "", threads, n, eps, L, r->iterations, r->stages, wall, cpu_s,
+         set_wall, r->err_a + r->err_b, ea + eb, r->converged, r->primal, r->dual, r->cost,
+         r->omega, counts[0], counts[1], counts[2]);
+  fflush(stdout);
+}
+
+/* solves > 1: the same solve again on the same workspace, reported as mode "<name>-warm" (the
+ * second of a sequence of solves: no fresh memory to fault in; POT's peer does the same). */
 static void run_line(size_t n, double eps, double L, const int *threads, int nthr,
-                     const char *modes) {
+                     const char *modes, int solves) {
   double *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
          *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
   if (!x || !a || !b || !f || !g) die("line", "out of memory");
@@ -204,10 +222,9 @@ static void run_line(size_t n, double eps, double L, const int *threads, int nth
       if (mode == 0 || mode == 1 || mode == 3) p.eps_start = eps;
       if (mode == 0 || mode == 3) p.omega = 1;
       fpk_ot_result r = {0};
-      double wall, cpu_s, set_wall, ea = NAN, eb = NAN;
-      size_t anchors = 0, absorbed = 0, logdomain = 0;
+      size_t counts[3] = {0, 0, 0};
+      fpk_error err = {0};
       if (mode < 4) {
-        fpk_error err = {0};
         const double s0 = now();
         fpk_ot_dense *w = fpk_ot_dense_alloc(n, n, &err);
         if (!w) die("dense alloc", err.msg);
@@ -215,17 +232,19 @@ static void run_line(size_t n, double eps, double L, const int *threads, int nth
           die("set_points", fpk_ot_dense_errmsg(w));
         if (fpk_ot_dense_set_method(w, mode == 3 ? FPK_OT_DENSE_LOG : FPK_OT_DENSE_AUTO))
           die("set_method", fpk_ot_dense_errmsg(w));
-        const double t0 = now(), c0 = cpu();
-        const int rc = fpk_ot_dense_solve(w, a, b, &p, f, g, &r);
-        wall = now() - t0;
-        cpu_s = cpu() - c0;
-        set_wall = now() - s0;
-        if (rc) die("dense solve", fpk_ot_dense_errmsg(w));
-        fpk_ot_dense_counts(w, &anchors, &absorbed, &logdomain);
-        plan_errors(w, n, a, b, f, g, eps, &ea, &eb);
+        for (int s = 0; s < solves; s++) {
+          const double t0 = now(), c0 = cpu();
+          const int rc = fpk_ot_dense_solve(w, a, b, &p, f, g, &r);
+          const double wall = now() - t0, cpu_s = cpu() - c0, set_wall = now() - s0;
+          if (rc) die("dense solve", fpk_ot_dense_errmsg(w));
+          fpk_ot_dense_counts(w, &counts[0], &counts[1], &counts[2]);
+          double ea, eb;
+          plan_errors(w, n, a, b, f, g, eps, &ea, &eb);
+          line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
+                     s ? wall : set_wall, ea, eb, counts);
+        }
         fpk_ot_dense_free(w);
       } else {
-        fpk_error err = {0};
         fpk_grid G;
         const size_t nn[1] = {n};
         const double lo[1] = {0}, hi[1] = {L};
@@ -233,23 +252,17 @@ static void run_line(size_t n, double eps, double L, const int *threads, int nth
         const double s0 = now();
         fpk_ot_grid *w = fpk_ot_grid_alloc(&G, NULL, &err);
         if (!w) die("grid alloc", err.msg);
-        const double t0 = now(), c0 = cpu();
-        const int rc = fpk_ot_grid_solve(w, a, b, &p, f, g, &r);
-        wall = now() - t0;
-        cpu_s = cpu() - c0;
-        set_wall = now() - s0;
-        if (rc) die("grid solve", fpk_ot_grid_errmsg(w));
+        for (int s = 0; s < solves; s++) {
+          const double t0 = now(), c0 = cpu();
+          const int rc = fpk_ot_grid_solve(w, a, b, &p, f, g, &r);
+          const double wall = now() - t0, cpu_s = cpu() - c0, set_wall = now() - s0;
+          if (rc) die("grid solve", fpk_ot_grid_errmsg(w));
+          /* the solver's own errors (the plan is not formed for the grid) */
+          line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
+                     s ? wall : set_wall, r.err_a, r.err_b, counts);
+        }
         fpk_ot_grid_free(w);
-        ea = r.err_a; /* the solver's own (the plan is not formed for the grid) */
-        eb = r.err_b;
       }
-      printf("fpkit line mode=%s threads=%d n=%zu eps=%g L=%g iters=%zu stages=%zu wall=%.5f "
-             "cpu=%.5f set_wall=%.5f err=%.3e err_plan=%.3e converged=%d primal=%.15g "
-             "dual=%.15g cost=%.15g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu\n",
-             names[mode], threads[k], n, eps, L, r.iterations, r.stages, wall, cpu_s, set_wall,
-             r.err_a + r.err_b, ea + eb, r.converged, r.primal, r.dual, r.cost, r.omega, anchors,
-             absorbed, logdomain);
-      fflush(stdout);
     }
   }
   free(x);
@@ -486,7 +499,7 @@ static void run_grid(int reps, size_t nmax, const int *threads, int nthr, const 
 int main(int argc, char **argv) {
   const char *usage = "usage: bench_ot dense [n [eps [reps [threads [modes]]]]]\n"
                       "       bench_ot grid [reps [nmax [threads [which]]]]\n"
-                      "       bench_ot line [n [eps [L [threads [modes]]]]]\n"
+                      "       bench_ot line [n [eps [L [threads [modes [solves]]]]]]\n"
                       "threads: a comma-separated list, e.g. 1,2; modes: log,plain,default;\n"
                       "line modes: dense-plain,dense-relaxed,dense-default,dense-log,grid;\n"
                       "which: all or back-end names (fft, blas, lse, auto)\n";
@@ -512,11 +525,12 @@ int main(int argc, char **argv) {
     const double L = argc > 4 ? atof(argv[4]) : 1;
     nthr = parse_threads(argc > 5 ? argv[5] : "1", threads, 8);
     const char *modes = argc > 6 ? argv[6] : "dense-plain,dense-default";
-    if (n < 2 || !(eps > 0) || !(L > 0) || !nthr) {
+    const int solves = argc > 7 ? atoi(argv[7]) : 1;
+    if (n < 2 || !(eps > 0) || !(L > 0) || !nthr || solves < 1) {
       fputs(usage, stderr);
       return 1;
     }
-    run_line(n, eps, L, threads, nthr, modes);
+    run_line(n, eps, L, threads, nthr, modes, solves);
   } else if (!strcmp(argv[1], "grid")) {
     const int reps = argc > 2 ? atoi(argv[2]) : 3;
     const size_t nmax = argc > 3 ? strtoull(argv[3], NULL, 10) : 512;
