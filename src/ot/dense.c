@@ -779,11 +779,13 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
-  w->team = (int)w->nthreads; /* every solve starts on all threads and measures (team_choose) */
+  /* Every solve starts on the team the last one chose (all threads at the first, which probes
+   * after TEAM_PROBE_FIRST iterations) and goes on with the last solve's probe gap (team_choose):
+   * under a steady load the probes of the slower choice become rare. */
   w->team_sum = w->probe_sum = 0;
   w->team_n = w->probe_n = w->fused_calls = 0;
-  w->probe_gap = TEAM_PROBE_GAP;
-  w->next_probe = TEAM_PROBE_FIRST;
+  w->next_probe = w->probe_gap ? w->probe_gap : TEAM_PROBE_FIRST;
+  if (!w->probe_gap) w->probe_gap = TEAM_PROBE_GAP;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
                   .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
                   .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
