@@ -129,7 +129,7 @@ function add(key, v) { xs[key, ++cnt[key]] = v; upd(key, v) }
   if (!((cas, row) in rseen)) { rseen[cas, row] = 1; rows[cas, ++nr[cas]] = row }
   cpu[cas, row, r] = val("cpu"); it[cas, row] = val("iters"); err[cas, row] = val("err_plan")
   prim[cas, row] = val("primal"); warn[cas, row] = val("warnings"); fin[cas, row] = val("finite")
-  conv[cas, row] = val("converged")
+  conv[cas, row] = val("converged"); st[cas, row] = val("stages")
   upd(cas SUBSEP row SUBSEP "cpu", val("cpu"))
 }
 END {
@@ -162,6 +162,18 @@ END {
       printf "GOAL %s vs POT kernel mode, n=%s eps=%s [0,1]: ratio %.2fx [%.2f, %.2f] (goal >= 2x at equal L1 tol 1e-9; L1 %s vs POT %s; value rel. diff %.1e <= 1e-9): %s\n",
              row, c[1], c[2], median(key), lo[key], hi[key], err[cas, row], err[cas, "pot l1"], dv, ok ? "met" : "NOT met"
     }
+  }
+  for (k = 1; k <= nc; k++) {
+    cas = corder[k]; split(cas, c, " ")
+    if (c[3] != 1 || !((cas, "fpkit dense-plain") in it) || !((cas, "fpkit dense-default") in it)) continue
+    key = cas SUBSEP "dp"
+    for (r = 1; r <= reps; r++)
+      if ((cas, "fpkit dense-plain", r) in cpu && (cas, "fpkit dense-default", r) in cpu && cpu[cas, "fpkit dense-default", r] > 0)
+        add(key, cpu[cas, "fpkit dense-plain", r] / cpu[cas, "fpkit dense-default", r])
+    if (!(key in lo)) continue
+    ok = it[cas, "fpkit dense-default"] <= it[cas, "fpkit dense-plain"] && median(key) >= 0.9
+    printf "GOAL eps-scaling default never slower than plain, n=%s eps=%s: plain/default CPU %.2fx [%.2f, %.2f], iterations %s (%s stage(s)) vs plain %s (goal: no more iterations, CPU ratio >= 0.9 within noise): %s\n",
+           c[1], c[2], median(key), lo[key], hi[key], it[cas, "fpkit dense-default"], st[cas, "fpkit dense-default"], it[cas, "fpkit dense-plain"], ok ? "met" : "NOT met"
   }
   for (k = 1; k <= nc; k++) {
     cas = corder[k]; split(cas, c, " ")
