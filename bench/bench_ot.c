@@ -2,6 +2,10 @@
  *
  *   bench_ot dense [n [eps [reps [threads [modes]]]]]  defaults 2000 0.25 3 "1,2" "log,plain,default"
  *   bench_ot grid  [reps [nmax [threads [which]]]] defaults 3 512 "1" all
+ *   bench_ot line  [n [eps [L [threads [modes [solves]]]]]] defaults 2000 0.05 1 "1"
+ *                  "dense-plain,dense-default" 1: issue 15's 1D grid problem (run_line below;
+ *                  modes dense-plain, dense-relaxed, dense-default, dense-log, grid), one
+ *                  timed solve per mode (solves > 1: repeated on the same workspace, "-warm")
  *
  * dense: n points in 1D against n points, uniform weights, cost |x − y|², u_i = (i + ½)/n,
  *   x_i = (√3/π) log(u_i/(1 − u_i))   (logistic quantiles: mean 0, variance 1),
@@ -134,6 +138,136 @@ static void run_dense(size_t n, double eps, int reps, const int *threads, int nt
   free(x);
   free(y);
   free(a);
+  free(f);
+  free(g);
+}
+
+/* ---- line: the 1D grid problem of issue 15 ------------------------------------------------ */
+
+/* n cells of [0, L], centres x_i = (i + ½) L/n, the same points for source and target, cost
+ * |x − y|², a_i ∝ exp(−(x_i − 0.35 L)²/(2 (0.12 L)²)), b_j ∝ exp(−(x_j − 0.65 L)²/(2 (0.10 L)²))
+ * (each normalised to sum 1): the 1D section of the grid case below, scaled to the box. The
+ * same closed forms as ot_numpy.py's --line problem (both build the same doubles to rounding). */
+static void line_problem(size_t n, double L, double *x, double *a, double *b) {
+  double sa = 0, sb = 0;
+  for (size_t i = 0; i < n; i++) {
+    x[i] = ((double)i + 0.5) * L / (double)n;
+    const double da = (x[i] - 0.35 * L) / (0.12 * L), db = (x[i] - 0.65 * L) / (0.10 * L);
+    a[i] = exp(-0.5 * da * da);
+    b[i] = exp(-0.5 * db * db);
+    sa += a[i];
+    sb += b[i];
+  }
+  for (size_t i = 0; i < n; i++) a[i] /= sa, b[i] /= sb;
+}
+
+/* L1 marginal errors of the plan of (f, g) at eps, recomputed here from the plan itself
+ * (fpk_ot_dense_plan), independent of the solver's own bookkeeping. */
+static void plan_errors(fpk_ot_dense *w, size_t n, const double *a, const double *b,
+                        const double *f, const double *g, double eps, double *ea, double *eb) {
+  double *P = malloc(n * n * sizeof *P), *col = calloc(n, sizeof *col);
+  if (!P || !col) die("line", "out of memory for the plan");
+  if (fpk_ot_dense_plan(w, a, b, f, g, eps, P)) die("plan", fpk_ot_dense_errmsg(w));
+  *ea = *eb = 0;
+  for (size_t i = 0; i < n; i++) {
+    double r = 0;
+    for (size_t j = 0; j < n; j++) r += P[i * n + j], col[j] += P[i * n + j];
+    *ea += fabs(r - a[i]);
+  }
+  for (size_t j = 0; j < n; j++) *eb += fabs(col[j] - b[j]);
+  free(P);
+  free(col);
+}
+
+/* One timed solve per mode (the script alternates processes for the repetitions):
+ *   dense-plain    eps_start = eps, omega = 1: the plain Sinkhorn iteration, POT's;
+ *   dense-relaxed  eps_start = eps, automatic over-relaxation;
+ *   dense-default  fpk_ot_params_init + eps (the solver's own choice of ε-scaling and ω);
+ *   dense-log      dense-plain with every log-sum-exp in the log domain;
+ *   grid           fpk_ot_grid_solve on the same 1D grid with the defaults (the grid solver's
+ *                  public API; kernel chosen automatically).
+ * wall/cpu: the solve alone (the cost matrix is set before, as POT is given C); set_wall adds
+ * fpk_ot_dense_set_points. err_plan: ‖π1 − a‖₁ + ‖πᵀ1 − b‖₁ recomputed from the plan. */
+static void line_print(const char *name, int warm, int threads, size_t n, double eps, double L,
+                       const fpk_ot_result *r, double wall, double cpu_s, double set_wall,
+                       double ea, double eb, const size_t counts[3]) {
+  printf("fpkit line mode=%s%s threads=%d n=%zu eps=%g L=%g iters=%zu stages=%zu wall=%.5f "
+         "cpu=%.5f set_wall=%.5f err=%.3e err_plan=%.3e converged=%d primal=%.15g "
+         "dual=%.15g cost=%.15g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu\n",
+         name, warm ? "-warm" : "", threads, n, eps, L, r->iterations, r->stages, wall, cpu_s,
+         set_wall, r->err_a + r->err_b, ea + eb, r->converged, r->primal, r->dual, r->cost,
+         r->omega, counts[0], counts[1], counts[2]);
+  fflush(stdout);
+}
+
+/* solves > 1: the same solve again on the same workspace, reported as mode "<name>-warm" (the
+ * second of a sequence of solves: no fresh memory to fault in; POT's peer does the same). */
+static void run_line(size_t n, double eps, double L, const int *threads, int nthr,
+                     const char *modes, int solves) {
+  double *x = malloc(n * sizeof *x), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b),
+         *f = malloc(n * sizeof *f), *g = malloc(n * sizeof *g);
+  if (!x || !a || !b || !f || !g) die("line", "out of memory");
+  line_problem(n, L, x, a, b);
+  static const char *const names[] = {"dense-plain", "dense-relaxed", "dense-default", "dense-log",
+                                      "grid"};
+  for (int k = 0; k < nthr; k++) {
+    omp_set_num_threads(threads[k]);
+    for (int mode = 0; mode < 5; mode++) {
+      if (!strstr(modes, names[mode])) continue;
+      fpk_ot_params p;
+      fpk_ot_params_init(&p);
+      p.eps = eps;
+      p.tol = 1e-9;
+      p.max_iter = 1000000;
+      if (mode == 0 || mode == 1 || mode == 3) p.eps_start = eps;
+      if (mode == 0 || mode == 3) p.omega = 1;
+      fpk_ot_result r = {0};
+      size_t counts[3] = {0, 0, 0};
+      fpk_error err = {0};
+      if (mode < 4) {
+        const double s0 = now();
+        fpk_ot_dense *w = fpk_ot_dense_alloc(n, n, &err);
+        if (!w) die("dense alloc", err.msg);
+        if (fpk_ot_dense_set_points(w, 1, x, x, FPK_OT_COST_SQEUCLID))
+          die("set_points", fpk_ot_dense_errmsg(w));
+        if (fpk_ot_dense_set_method(w, mode == 3 ? FPK_OT_DENSE_LOG : FPK_OT_DENSE_AUTO))
+          die("set_method", fpk_ot_dense_errmsg(w));
+        for (int s = 0; s < solves; s++) {
+          const double t0 = now(), c0 = cpu();
+          const int rc = fpk_ot_dense_solve(w, a, b, &p, f, g, &r);
+          const double wall = now() - t0, cpu_s = cpu() - c0, set_wall = now() - s0;
+          if (rc) die("dense solve", fpk_ot_dense_errmsg(w));
+          fpk_ot_dense_counts(w, &counts[0], &counts[1], &counts[2]);
+          double ea, eb;
+          plan_errors(w, n, a, b, f, g, eps, &ea, &eb);
+          line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
+                     s ? wall : set_wall, ea, eb, counts);
+        }
+        fpk_ot_dense_free(w);
+      } else {
+        fpk_grid G;
+        const size_t nn[1] = {n};
+        const double lo[1] = {0}, hi[1] = {L};
+        if (fpk_grid_init(&G, 1, nn, lo, hi, NULL, &err)) die("grid", err.msg);
+        const double s0 = now();
+        fpk_ot_grid *w = fpk_ot_grid_alloc(&G, NULL, &err);
+        if (!w) die("grid alloc", err.msg);
+        for (int s = 0; s < solves; s++) {
+          const double t0 = now(), c0 = cpu();
+          const int rc = fpk_ot_grid_solve(w, a, b, &p, f, g, &r);
+          const double wall = now() - t0, cpu_s = cpu() - c0, set_wall = now() - s0;
+          if (rc) die("grid solve", fpk_ot_grid_errmsg(w));
+          /* the solver's own errors (the plan is not formed for the grid) */
+          line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
+                     s ? wall : set_wall, r.err_a, r.err_b, counts);
+        }
+        fpk_ot_grid_free(w);
+      }
+    }
+  }
+  free(x);
+  free(a);
+  free(b);
   free(f);
   free(g);
 }
@@ -365,7 +499,9 @@ static void run_grid(int reps, size_t nmax, const int *threads, int nthr, const 
 int main(int argc, char **argv) {
   const char *usage = "usage: bench_ot dense [n [eps [reps [threads [modes]]]]]\n"
                       "       bench_ot grid [reps [nmax [threads [which]]]]\n"
+                      "       bench_ot line [n [eps [L [threads [modes [solves]]]]]]\n"
                       "threads: a comma-separated list, e.g. 1,2; modes: log,plain,default;\n"
+                      "line modes: dense-plain,dense-relaxed,dense-default,dense-log,grid;\n"
                       "which: all or back-end names (fft, blas, lse, auto)\n";
   if (argc < 2) {
     fputs(usage, stderr);
@@ -383,6 +519,18 @@ int main(int argc, char **argv) {
       return 1;
     }
     run_dense(n, eps, reps, threads, nthr, modes);
+  } else if (!strcmp(argv[1], "line")) {
+    const size_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 2000;
+    const double eps = argc > 3 ? atof(argv[3]) : 0.05;
+    const double L = argc > 4 ? atof(argv[4]) : 1;
+    nthr = parse_threads(argc > 5 ? argv[5] : "1", threads, 8);
+    const char *modes = argc > 6 ? argv[6] : "dense-plain,dense-default";
+    const int solves = argc > 7 ? atoi(argv[7]) : 1;
+    if (n < 2 || !(eps > 0) || !(L > 0) || !nthr || solves < 1) {
+      fputs(usage, stderr);
+      return 1;
+    }
+    run_line(n, eps, L, threads, nthr, modes, solves);
   } else if (!strcmp(argv[1], "grid")) {
     const int reps = argc > 2 ? atoi(argv[2]) : 3;
     const size_t nmax = argc > 3 ? strtoull(argv[3], NULL, 10) : 512;

@@ -21,13 +21,16 @@ The value reported is the dual D(f, g) = <f, a> + <g, b> - eps (sum pi - 1) and 
 cost <pi, C> of the final pair (one more pass, inside the timed region like fpkit's final
 evaluation).
 
-Optional: POT (python3-pot) when `import ot` works: ot.sinkhorn(a, b, C, reg=eps,
+Optional: POT (not in Debian: built from source, its directory in FPK_POT_DIR, which run_ot.sh
+prepends to PYTHONPATH) when `import ot` works: ot.sinkhorn(a, b, C, reg=eps,
 method='sinkhorn_log', stopThr=tol) with its own stopping rule (it checks the column marginal
 every 10 iterations, and its regulariser reg*sum(pi log pi) differs from fpkit's KL: compare the
 plan and the iterations, not the value).
 
 Usage: ot_numpy.py [n [eps [reps]]] [--whole] [--pot]   (defaults 2000 0.25 3). NumPy's ufuncs and
 reductions are single-threaded.
+       ot_numpy.py --line n eps L [l1|l2]   POT's kernel mode (ot.sinkhorn, method='sinkhorn') on
+the 1D grid problem of issue 15 (see pot_line), one timed call.
 """
 import math
 import sys
@@ -125,7 +128,65 @@ def sinkhorn_log(a, b, C, eps, tol, max_iter, block=256):
     return f, g, it, err, dual, cost
 
 
+def line_problem(n, L):
+    """The 1D grid problem of issue 15 (bench_ot.c's line_problem, the same closed forms): n cells
+    of [0, L], centres x_i = (i + 1/2) L/n for source and target, cost |x - y|^2,
+    a ~ exp(-(x - 0.35 L)^2 / (2 (0.12 L)^2)), b ~ exp(-(x - 0.65 L)^2 / (2 (0.10 L)^2))."""
+    x = (np.arange(n, dtype=np.float64) + 0.5) * L / n
+    da = (x - 0.35 * L) / (0.12 * L)
+    db = (x - 0.65 * L) / (0.10 * L)
+    a = np.exp(-0.5 * da * da)
+    b = np.exp(-0.5 * db * db)
+    return x, a / a.sum(), b / b.sum()
+
+
+def pot_line(n, eps, L, variant):
+    """POT's kernel mode, ot.sinkhorn(a, b, C, reg=eps, method='sinkhorn'), timed (the call only:
+    C is given, as fpkit's solve is timed after its cost is set). POT's stopping test is the L2
+    norm of the column-marginal error, checked every 10 iterations (ot/bregman/_sinkhorn.py,
+    sinkhorn_knopp); after its last u-update the rows are exact. variant 'l1': stopThr =
+    1e-9/sqrt(n), so that ||.||_1 <= sqrt(n) ||.||_2 makes its L1 error <= 1e-9, the tolerance
+    fpkit is given; variant 'l2': stopThr = 1e-9, as a user would call it (its L1 error is then
+    ~1e-8). The achieved L1 errors (rows + columns) and the value in fpkit's convention,
+    <P, C> + eps KL(P | a x b), are computed here from the plan POT returns."""
+    import warnings
+    import ot  # POT
+
+    x, a, b = line_problem(n, L)
+    C = (x[:, None] - x[None, :]) ** 2
+    thr = 1e-9 / math.sqrt(n) if variant == "l1" else 1e-9
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0, c0 = time.perf_counter(), time.process_time()
+        P, log = ot.sinkhorn(a, b, C, reg=eps, method="sinkhorn", stopThr=thr,
+                             numItermax=1000000, log=True)
+        el, cl = time.perf_counter() - t0, time.process_time() - c0
+    warned = ";".join(sorted({str(w.message).split(" at iteration")[0].replace(" ", "_")
+                              for w in caught}))
+    with np.errstate(all="ignore"):
+        ea = float(np.abs(P.sum(axis=1) - a).sum())
+        eb = float(np.abs(P.sum(axis=0) - b).sum())
+        cost = float((P * C).sum())
+        ab = a[:, None] * b[None, :]
+        pos = P > 0
+        kl = float((P[pos] * np.log(P[pos] / ab[pos])).sum() - P.sum() + 1.0)
+    finite = bool(np.isfinite(P).all())
+    print(f"pot line variant={variant} method=sinkhorn version={ot.__version__} n={n} eps={eps:g} "
+          f"L={L:g} stopThr={thr:.3g} iters={log.get('niter', -1)} wall={el:.5f} cpu={cl:.5f} "
+          f"err_plan={ea + eb:.3e} err_rows={ea:.3e} err_cols={eb:.3e} finite={int(finite)} "
+          f"primal={cost + eps * kl:.15g} cost={cost:.15g} warnings={warned or '-'}", flush=True)
+
+
 def main():
+    if "--line" in sys.argv:  # POT's kernel mode on the issue-15 problem: --line n eps L variant
+        args = [s for s in sys.argv[1:] if not s.startswith("--")]
+        try:
+            import ot  # noqa: F401
+        except ImportError:
+            print("pot skipped: `import ot` fails (set FPK_POT_DIR to a POT build)", flush=True)
+            return
+        pot_line(int(args[0]), float(args[1]), float(args[2]), args[3] if len(args) > 3 else "l1")
+        return
     args = [s for s in sys.argv[1:] if not s.startswith("--")]
     want_pot = "--pot" in sys.argv
     block = 0 if "--whole" in sys.argv else 256
@@ -156,7 +217,7 @@ def main():
     try:
         import ot  # POT
     except ImportError:
-        print("pot skipped: `import ot` fails (apt-get install python3-pot)", flush=True)
+        print("pot skipped: `import ot` fails (set FPK_POT_DIR to a POT build)", flush=True)
         return
     t0, c0 = time.perf_counter(), time.process_time()
     P, log = ot.sinkhorn(a, b, C, reg=eps, method="sinkhorn_log", stopThr=tol,

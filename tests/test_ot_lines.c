@@ -271,7 +271,9 @@ static void test_lines_in_solve(void **state) {
   fpk_ot_grid *w1 = solve(&g, NULL, a, b, eps, 0, f1, g1, &r1);
   const char *lg = fpk_ot_grid_log(w1);
   print_message("auto: %zu iterations, dual %.15g\n%s", r1.iterations, r1.dual, lg);
-  assert_true(count(lg, "kernel blas-lines") == 2); /* the stages below blas's limit */
+  /* the stages below blas's limit: the last two of the ε-scaling schedule, or the one stage at
+   * ε when the automatic schedule's direct attempt converges within its budget (issue 15) */
+  assert_true(count(lg, "kernel blas-lines") >= 1 && count(lg, "kernel blas-lines") <= 2);
   assert_non_null(strstr(lg, "eps 0.18       kernel blas-lines"));
   assert_null(strstr(lg, "kernel lse"));
   assert_null(strstr(lg, "refused"));

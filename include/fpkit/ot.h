@@ -63,7 +63,10 @@ typedef struct fpk_ot_params {
   size_t max_iter;     /* cap on iterations over all stages (default 100000) */
   size_t check_every;  /* marginal error computed every k iterations (default 1) */
   /* ε-scaling: ε_0 = eps_start (0: the largest cost on the support, as Schmitzer 2019), then
-   * ε_{k+1} = max(eps, eps_factor·ε_k). eps_start <= eps: no scaling. */
+   * ε_{k+1} = max(eps, eps_factor·ε_k). eps_start <= eps: no scaling. eps_start = 0 (default)
+   * first tries eps directly, with a budget of 20 iterations per stage of that schedule, and
+   * runs the schedule (from the starting pair) only when the attempt's predicted iteration count
+   * exceeds the budget (docs/ot.md, "The automatic schedule decides whether to scale"). */
   double eps_start;
   double eps_factor;   /* in (0, 1) (default 0.5) */
   double stage_tol;    /* tolerance of the intermediate stages (default 1e-3; >= tol) */

@@ -282,7 +282,7 @@ static const fpk_config_key ot_keys[] = {
     KD("ot", "tol", 0, "1e-9", 0, 1, 1, NULL, NULL, "stop when the L1 marginal error is <= tol at the final eps"),
     KZ("ot", "max_iter", 0, "100000", 1, 1000000000, NULL, NULL, "most iterations of one solve, over all its eps stages"),
     KZ("ot", "check_every", 0, "1", 1, 1000000, NULL, NULL, "iterations between marginal-error checks"),
-    KD("ot", "eps_start", 0, "0", 0, INF, 0, NULL, NULL, "first eps of the eps-scaling (0: the largest cost; <= eps: no scaling)"),
+    KD("ot", "eps_start", 0, "0", 0, INF, 0, NULL, NULL, "first eps of the eps-scaling (0: automatic: eps directly when that is predicted to converge within 20 iterations per stage of the schedule from the largest cost, else that schedule; <= eps: no scaling)"),
     KD("ot", "eps_factor", 0, "0.5", 0, 1, 1, NULL, NULL, "eps-scaling: eps_{k+1} = max(eps, eps_factor eps_k)"),
     KD("ot", "stage_tol", 0, "1e-3", 0, 1, 0, NULL, NULL, "marginal error ending an intermediate eps stage"),
     KD("ot", "omega", 0, "0", 0, 2, 0, NULL, NULL, "over-relaxation: 0 automatic, 1 plain Sinkhorn, else fixed in [1, 2)"),

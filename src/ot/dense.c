@@ -23,9 +23,12 @@
  * so the sums lose nothing to cancellation: each output carries the relative error of its
  * m-term sum, γ_m (Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., §4.2),
  * plus 10 ulp from the exponentials and the row scaling, as the log-domain sum does (γ_m + 4 ulp).
- * What is lost is lost to underflow: kernel entries below 2^−1022 (absolute error below
- * 4·10⁻³⁰⁸ each, the exp floor below included). A product is accepted only when the bound
- * m·max(v)·4·10⁻³⁰⁸ on that loss is below 10⁻¹⁵ of every output and the inputs lie within
+ * What is lost is lost to underflow: kernel entries below 10⁻²⁹⁴ are stored as 0 (absolute
+ * error below 10⁻²⁹⁴ each, the exp floor below included; so that no product K_ij·v_j with
+ * v_j >= e^−30 is subnormal: subnormal operands cost a microcode assist each, which made the
+ * products 20× slower where much of K lies near the exp floor, e.g. ε = 5·10⁻⁴ on [0, 1]). A
+ * product is accepted only when the bound m·max(v)·10⁻²⁹⁴ on that loss is below 10⁻¹⁵ of every
+ * output and the inputs lie within
  * ABS_DRIFT of the anchor (so v = exp(in − β) cannot overflow); otherwise the row half-step
  * re-anchors (one log-domain half-step, plus the n·m divisions) and the column half-step is
  * computed in the log domain. A new ε always re-anchors.
@@ -61,6 +64,12 @@ struct fpk_ot_dense {
   /* Absorbed products: K (n × m, allocated on first use), the anchor α (n), β (m), the scaled
    * inputs v (max(n, m)), the ε of K (0: no anchor) and counters. */
   double *K, *alpha, *beta, *v;
+  double *part, *rowin;   /* fused iterations: FUSED_CHUNKS column sums (m each); inputs (m) */
+  /* Threads used now (team_choose): w->nthreads or 1, chosen by measurement during a solve; the
+   * smoothed seconds per fused iteration with it, and the iteration count of the next probe. */
+  int team;
+  double team_sum, probe_sum;
+  size_t team_n, probe_n, fused_calls, next_probe, probe_gap;
   double K_eps;
   int use_absorbed;
   size_t anchors, absorbed, logdomain;
@@ -86,6 +95,8 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->alpha);
   free(w->beta);
   free(w->v);
+  free(w->part);
+  free(w->rowin);
   free(w->calpha);
   free(w->cbeta);
   ot_engine_work_free(&w->W);
@@ -107,6 +118,7 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->n = n;
   w->m = m;
   w->nthreads = (size_t)omp_get_max_threads();
+  w->team = (int)w->nthreads;
   size_t nm = n > m ? n : m;
   w->C = malloc(n * m * sizeof(double));
   w->Ct = malloc(n * m * sizeof(double));
@@ -233,7 +245,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
                      const double *in, double *out) {
   const double inv = 1 / eps;
   const size_t nm = w->n > w->m ? w->n : w->m;
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *t = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -248,9 +260,9 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
  * tiny. (POT's sinkhorn_stabilized absorbs at 10³, i.e. 6.9; a re-anchoring costs about two
  * absorbed iterations here, so we allow more.) */
 #define ABS_DRIFT 30.0
-/* Absolute error of one stored kernel entry from underflow: entries below DBL_MIN lose their
- * relative accuracy, and the exp floor (exp(−708)/row sum) sits just above it. */
-#define ABS_ENTRY_FLOOR 4e-308
+/* Absolute error of one stored kernel entry: entries below it are stored as 0. It is
+ * DBL_MIN·e^30 rounded up (v >= e^−ABS_DRIFT keeps every product above DBL_MIN). */
+#define ABS_ENTRY_FLOOR 1e-294
 /* Accept a product when its underflow loss is below this fraction of the output. */
 #define ABS_ACCEPT 1e-15
 
@@ -258,7 +270,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
 static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
   const double inv = 1 / eps;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+#pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     double *restrict k = w->K + i * m, mx;
@@ -266,7 +278,10 @@ static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *o
     out[i] = mx + log(s); /* every weight is positive here: mx is finite */
     const double r = 1 / s;
 #pragma omp simd
-    for (size_t j = 0; j < m; j++) k[j] *= r;
+    for (size_t j = 0; j < m; j++) {
+      const double kr = k[j] * r;
+      k[j] = kr < ABS_ENTRY_FLOOR ? 0 : kr;
+    }
     w->alpha[i] = -out[i];
   }
   memcpy(w->beta, in, m * sizeof *in);
@@ -316,7 +331,7 @@ static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
   if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 0;
   const double floor = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) reduction(& : ok) \
+#pragma omp parallel for num_threads(w->team) schedule(static) reduction(& : ok) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     const double s = dot(m, w->K + i * m, w->v);
@@ -336,7 +351,7 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
   if (!scaled_inputs(n, in, w->alpha, w->loga, w->v, &umax)) return 0;
   const double floor = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
-#pragma omp parallel num_threads((int)w->nthreads) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
   {
     const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     const size_t j0 = m * id / nt, j1 = m * (id + 1) / nt, len = j1 - j0;
@@ -353,6 +368,127 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
     }
   }
   return ok;
+}
+
+/* One iteration in one pass over K (ot_problem.fused): row i's product Σ_j K_ij v_j gives f̂_i,
+ * then the relaxed f_i and u_i = exp(loga_i + f_i/ε − α_i), and the same row, still in cache,
+ * is added into the column sums Σ_i K_ij u_i; a Sinkhorn iteration then streams the n × m kernel
+ * once instead of twice (the products are memory-bound: 32 MB per pass at n = m = 2000).
+ * Determinism: the rows are cut into FUSED_CHUNKS fixed chunks (not one per thread), each
+ * chunk's column sums accumulated in row order into its own m-vector and the chunks' vectors
+ * added in chunk order, so the result does not depend on the thread count; the chunks are
+ * handed out dynamically, so a thread slowed by another process on its core leaves its share
+ * to the other (a static split waits for the slowest thread, issue 15 item 4). The outputs are
+ * certified as those of absorbed_rows / absorbed_cols (the same floors and drift bounds). */
+#define FUSED_CHUNKS 16
+
+/* The thread count, chosen by measurement (issue 15, item 4). Results do not depend on it (every
+ * product sums in an order fixed by the data: rows, fixed chunks), so it may change at any
+ * iteration. With libgomp's default wait policy a thread that waits at a barrier or between
+ * parallel regions spins (GOMP_SPINCOUNT, 300000 polls) before it sleeps; where another process
+ * keeps the cores busy the spinning threads and the descheduled ones delay every region's
+ * barrier, and a solve on 2 threads took 1.34 s against 0.49 s on one (measured, n = 2000,
+ * ε = 0.005, 103 iterations, load average 7 on 2 cores; 0.32 s with OMP_WAIT_POLICY=passive,
+ * which a library cannot set: libgomp reads it once, at start-up). So the solver times its
+ * fused iterations: the current team's mean time per iteration against TEAM_PROBE_LEN
+ * iterations with the other choice (w->nthreads or 1), first after TEAM_PROBE_FIRST iterations,
+ * then every probe_gap; a probe at least 10% faster switches. The gap doubles after each probe
+ * that does not switch (8, 16, …, 256), so on an idle machine the probes on one thread cost a
+ * few iterations' worth of the second thread's gain and 2 threads stay faster than 1. Small
+ * problems (n·m < OT_PARALLEL_MIN) run on one thread. */
+#define TEAM_PROBE_FIRST 2
+#define TEAM_PROBE_LEN 4
+#define TEAM_PROBE_GAP 8
+#define TEAM_PROBE_MAX 256
+static int team_choose(fpk_ot_dense *w, int *probing) {
+  *probing = 0;
+  if (w->nthreads < 2 || w->n * w->m < OT_PARALLEL_MIN) return 1;
+  if (w->fused_calls >= w->next_probe && w->team_n > 0) {
+    *probing = 1;
+    return w->team == 1 ? (int)w->nthreads : 1;
+  }
+  return w->team;
+}
+
+/* Iteration times: the current team's mean since its last probe or switch (team_sum/team_n),
+ * against the mean over a probe of TEAM_PROBE_LEN iterations with the other team (under load the
+ * times are bimodal, e.g. 1.3 ms or 12–20 ms on 2 threads, so single iterations mislead). */
+static void team_record(fpk_ot_dense *w, int used, int probing, double dt) {
+  w->fused_calls++;
+  if (w->nthreads < 2 || w->n * w->m < OT_PARALLEL_MIN) return;
+  if (!probing) {
+    w->team_sum += dt;
+    w->team_n++;
+    return;
+  }
+  w->probe_sum += dt;
+  if (++w->probe_n < TEAM_PROBE_LEN) return;
+  const double probe = w->probe_sum / (double)w->probe_n, cur = w->team_sum / (double)w->team_n;
+  if (probe < 0.9 * cur) { /* switch; the probe's times are the new team's */
+    w->team = used;
+    w->team_sum = w->probe_sum;
+    w->team_n = w->probe_n;
+    w->probe_gap = TEAM_PROBE_GAP;
+  } else if (w->probe_gap < TEAM_PROBE_MAX) {
+    w->probe_gap *= 2;
+  }
+  w->probe_sum = 0;
+  w->probe_n = 0;
+  w->next_probe = w->fused_calls + w->probe_gap;
+}
+
+static int dense_fused(void *ctx, double eps, const double *g, const double *f, double omega,
+                       double *fh, double *fn, double *gh) {
+  fpk_ot_dense *w = ctx;
+  if (!w->use_absorbed || w->K_eps != eps || !w->part) return 2;
+  const size_t n = w->n, m = w->m;
+  int probing;
+  const int team = team_choose(w, &probing);
+  const double t0 = omp_get_wtime();
+  const double inv = 1 / eps;
+  double *in = w->rowin;
+  for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv; /* as half_step */
+  double vmax;
+  if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 2;
+  const double floor_r = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
+  int ok_r = 1, ok_c = 1;
+  double umax = 0;
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) \
+    reduction(& : ok_r, ok_c) reduction(max : umax) if (n * m >= OT_PARALLEL_MIN)
+  for (size_t c = 0; c < FUSED_CHUNKS; c++) {
+    double *restrict acc = w->part + c * m;
+    const double *restrict v = w->v;
+    for (size_t j = 0; j < m; j++) acc[j] = 0;
+    for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
+      const double *restrict k = w->K + i * m;
+      const double s = dot(m, k, v);
+      ok_r &= s >= floor_r && s <= DBL_MAX;
+      const double fi = (log(s) - w->alpha[i]) * -eps;
+      fh[i] = fi;
+      const double fr = omega == 1 ? fi : f[i] + omega * (fi - f[i]);
+      fn[i] = fr;
+      const double d = (w->loga[i] + fr * inv) - w->alpha[i];
+      const double drift = d - w->loga[i];
+      ok_c &= drift <= ABS_DRIFT && drift >= -ABS_DRIFT; /* false for NaN */
+      const double u = exp(d);
+      umax = u > umax ? u : umax;
+#pragma omp simd
+      for (size_t j = 0; j < m; j++) acc[j] += k[j] * u;
+    }
+  }
+  team_record(w, team, probing, omp_get_wtime() - t0);
+  if (!ok_r) return 2;
+  w->absorbed++;
+  if (!ok_c) return 1;
+  const double floor_c = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
+  for (size_t j = 0; j < m; j++) {
+    double s = w->part[j];
+    for (size_t c = 1; c < FUSED_CHUNKS; c++) s += w->part[c * m + j];
+    if (!(s >= floor_c && s <= DBL_MAX)) return 1;
+    gh[j] = (log(s) - w->beta[j]) * -eps;
+  }
+  w->absorbed++;
+  return 0;
 }
 
 static int dense_lse(void *ctx, int dir, double eps, const double *in, double *out,
@@ -381,6 +517,43 @@ static int dense_lse(void *ctx, int dir, double eps, const double *in, double *o
   return 0;
 }
 
+/* ⟨π, C⟩ through the absorbed kernel: π_ij = u_i K_ij v_j with u_i = exp(log a_i + f_i/ε − α_i),
+ * v_j = exp(log b_j + g_j/ε − β_j), so ⟨π, C⟩ = Σ_i u_i Σ_j K_ij v_j C_ij: one pass over K and C
+ * and n + m exponentials instead of n·m. Accepted under the bounds of the absorbed products
+ * (inputs within ABS_DRIFT of the anchor; the entries lost to underflow, at most
+ * ABS_ENTRY_FLOOR each, change the sum by less than ABS_ACCEPT of it); 0 otherwise. */
+static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const double *g,
+                         double *cost) {
+  const size_t n = w->n, m = w->m;
+  const double inv = 1 / eps;
+  double *u = w->W.in_b, *v = w->v; /* n, m: free while the engine evaluates */
+  for (size_t i = 0; i < n; i++) u[i] = w->loga[i] + f[i] * inv;
+  for (size_t j = 0; j < m; j++) w->rowin[j] = w->logb[j] + g[j] * inv;
+  double umax, vmax;
+  if (!scaled_inputs(n, u, w->alpha, w->loga, u, &umax) ||
+      !scaled_inputs(m, w->rowin, w->beta, w->logb, v, &vmax))
+    return 0;
+#pragma omp parallel for num_threads(w->team) schedule(static) \
+    if (n * m >= OT_PARALLEL_MIN)
+  for (size_t i = 0; i < n; i++) {
+    const double *restrict k = w->K + i * m, *restrict C = w->C + i * m, *restrict vv = v;
+    double part[DOT_LANES] = {0}, s = 0;
+    size_t j = 0;
+    for (; j + DOT_LANES <= m; j += DOT_LANES)
+#pragma omp simd
+      for (size_t l = 0; l < DOT_LANES; l++) part[l] += k[j + l] * vv[j + l] * C[j + l];
+    for (; j < m; j++) s += k[j] * vv[j] * C[j];
+    for (size_t l = 0; l < DOT_LANES; l++) s += part[l];
+    w->rowacc[i] = u[i] * s;
+  }
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += w->rowacc[i];
+  const double loss = (double)n * (double)m * umax * vmax * w->cabs * ABS_ENTRY_FLOOR;
+  if (!(loss <= ABS_ACCEPT * fabs(s)) || !isfinite(s)) return 0;
+  *cost = s;
+  return 1;
+}
+
 /* ⟨π, C⟩ = Σ_i Σ_j exp(log a_i + f_i/ε + log b_j + g_j/ε − C_ij/ε) C_ij, row by row. */
 static int dense_cost(void *ctx, double eps, const double *f, const double *g, const double *row,
                       const double *col, double *cost, fpk_error *err) {
@@ -388,11 +561,13 @@ static int dense_cost(void *ctx, double eps, const double *f, const double *g, c
   (void)col;
   (void)err;
   fpk_ot_dense *w = ctx;
+  if (w->use_absorbed && w->K_eps == eps && w->rowin && absorbed_cost(w, eps, f, g, cost))
+    return FPK_SUCCESS;
   const size_t n = w->n, m = w->m, nm = n > m ? n : m;
   const double inv = 1 / eps;
   double *in = w->W.in_a; /* m */
   for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv;
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *t = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -432,7 +607,7 @@ static int dense_pert(void *ctx, int dir, double eps, const double *pot, double 
     ell[k] = pot[k] * inv;
     if (wt[k] > 0) first += wt[k] * ell[k];
   }
-#pragma omp parallel num_threads((int)w->nthreads) if (w->n * w->m >= OT_PARALLEL_MIN)
+#pragma omp parallel num_threads(w->team) if (w->n * w->m >= OT_PARALLEL_MIN)
   {
     double *restrict z = w->tmp + (size_t)omp_get_thread_num() * nm;
 #pragma omp for schedule(static)
@@ -469,7 +644,7 @@ static int dense_cost_centred(void *ctx, double eps, const double *f, const doub
   fpk_ot_dense *w = ctx;
   const size_t n = w->n, m = w->m;
   const double inv = 1 / eps;
-#pragma omp parallel for num_threads((int)w->nthreads) schedule(static) \
+#pragma omp parallel for num_threads(w->team) schedule(static) \
     if (w->n * w->m >= OT_PARALLEL_MIN)
   for (size_t i = 0; i < n; i++) {
     double s = 0;
@@ -515,7 +690,8 @@ static void dense_method(void *ctx, char *buf, size_t cap) {
 
 /* One pass over C and one over Cᵀ: the largest cost on the support (ε_0), the range of C on the
  * support and over all entries, the row and column means and κ = ⟨a⊗b, C⟩, and the split. */
-static void dense_cost_stats(fpk_ot_dense *w, double *cmax_out, double *cmin_out) {
+static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *cmax_out,
+                             double *cmin_out) {
   const size_t n = w->n, m = w->m;
   double cmax = 0, cmin = INFINITY, lo = INFINITY, hi = -INFINITY, cabs = 0;
   for (size_t i = 0; i < n; i++) {
@@ -528,14 +704,35 @@ static void dense_cost_stats(fpk_ot_dense *w, double *cmax_out, double *cmin_out
       hi = C[j] > hi ? C[j] : hi;
     }
     w->calpha[i] = c;
-    if (w->a[i] > 0)
+    if (positive) { /* the support is everything: the same extremes, vectorised */
+      double rmax = cmax, rmin = cmin, rabs = cabs;
+#pragma omp simd reduction(max : rmax, rabs) reduction(min : rmin)
+      for (size_t j = 0; j < m; j++) {
+        rmax = C[j] > rmax ? C[j] : rmax;
+        rmin = C[j] < rmin ? C[j] : rmin;
+        const double ac = fabs(C[j]);
+        rabs = ac > rabs ? ac : rabs;
+      }
+      cmax = rmax, cmin = rmin, cabs = rabs;
+    } else if (w->a[i] > 0) {
       for (size_t j = 0; j < m; j++)
         if (b[j] > 0) {
           cmax = C[j] > cmax ? C[j] : cmax;
           cmin = C[j] < cmin ? C[j] : cmin;
           cabs = fabs(C[j]) > cabs ? fabs(C[j]) : cabs;
         }
+    }
   }
+  double kappa = 0;
+  for (size_t i = 0; i < n; i++) kappa += w->a[i] * w->calpha[i];
+  w->kappa = kappa;
+  w->osc = hi - lo;
+  w->cabs = cabs;
+  *cmax_out = cmax;
+  *cmin_out = cmin;
+  /* The split's column part d_j (a pass over Cᵀ) and the centred α only where the solve is
+   * centred (ε >= osc); κ, the row means and the ranges are all the standard solve needs. */
+  if (ot_test_force_standard || eps < w->osc) return;
   for (size_t j = 0; j < m; j++) {
     const double *restrict Ct = w->Ct + j * n, *restrict a = w->a;
     double d = 0;
@@ -543,14 +740,7 @@ static void dense_cost_stats(fpk_ot_dense *w, double *cmax_out, double *cmin_out
     for (size_t i = 0; i < n; i++) d += a[i] * Ct[i];
     w->cbeta[j] = d;
   }
-  double kappa = 0;
-  for (size_t i = 0; i < n; i++) kappa += w->a[i] * w->calpha[i];
   for (size_t i = 0; i < n; i++) w->calpha[i] -= kappa;
-  w->kappa = kappa;
-  w->osc = hi - lo;
-  w->cabs = cabs;
-  *cmax_out = cmax;
-  *cmin_out = cmin;
 }
 
 int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const fpk_ot_params *p,
@@ -572,24 +762,34 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   }
   /* The largest cost between atoms that carry mass (the default ε_0 of the schedule), the
    * centring split, and the representation: centred once ε reaches the cost's oscillation. */
-  double cmax, cmin;
-  dense_cost_stats(w, &cmax, &cmin);
-  w->centred = !ot_test_force_standard && p->eps >= w->osc;
   /* Absorbed products need every weight positive (an empty atom's potential is only defined
    * through the log domain) and room for the kernel; every solve starts without an anchor, so
    * that its numbers do not depend on earlier solves. */
   int positive = 1;
   for (size_t i = 0; i < w->n; i++) positive &= w->a[i] > 0;
   for (size_t j = 0; j < w->m; j++) positive &= w->b[j] > 0;
-  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K)
+  double cmax, cmin;
+  dense_cost_stats(w, p->eps, positive, &cmax, &cmin);
+  w->centred = !ot_test_force_standard && p->eps >= w->osc;
+  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K) {
     w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
+    w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: no fused iterations */
+    w->rowin = malloc(w->m * sizeof(double));
+  }
   w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
+  /* Every solve starts on the team the last one chose (all threads at the first, which probes
+   * after TEAM_PROBE_FIRST iterations) and goes on with the last solve's probe gap (team_choose):
+   * under a steady load the probes of the slower choice become rare. */
+  w->team_sum = w->probe_sum = 0;
+  w->team_n = w->probe_n = w->fused_calls = 0;
+  w->next_probe = w->probe_gap ? w->probe_gap : TEAM_PROBE_FIRST;
+  if (!w->probe_gap) w->probe_gap = TEAM_PROBE_GAP;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
                   .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
                   .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
-                  .method = dense_method};
+                  .method = dense_method, .fused = w->rowin ? dense_fused : NULL};
   if (w->centred) {
     P.centred = 1;
     P.pert = dense_pert;

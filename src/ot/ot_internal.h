@@ -123,12 +123,22 @@ typedef struct ot_problem {
   double prod_rel;
   int cost_nonneg;
   void (*method)(void *ctx, char *buf, size_t cap);
+  /* Optional (NULL: unused): one Sinkhorn iteration in one pass over the kernel's memory, the
+   * two half-steps fused row by row (sinkhorn.c, run_stage). With in_i = logb_j + g_j/ε as in
+   * the lse half-step, it computes, with the same arithmetic as the half-steps and the
+   * engine's relaxation,
+   *   fh = T_a(g),  fn_i = ω == 1 ? fh_i : f_i + ω (fh_i − f_i),  gh = T_b(fn).
+   * Returns 0 (fh, fn, gh all valid), 1 (fh and fn valid, gh not: the engine computes it by the
+   * lse half-step) or 2 (nothing done: both half-steps by lse). Not with the centred form. */
+  int (*fused)(void *ctx, double eps, const double *g, const double *f, double omega,
+               double *fh, double *fn, double *gh);
 } ot_problem;
 
-/* Work space of the engine: 2(n + m) doubles, and history of capacity hcap. */
+/* Work space of the engine: 4(n + m) doubles, and history of capacity hcap. */
 typedef struct ot_engine_work {
   double *fh, *gh, *in_a, *in_b; /* f̂ (n), ĝ (m), lse inputs (m, n) */
   double *fs, *gs;               /* (f, g) saved when the relaxation changes (n, m) */
+  double *fn, *gn;               /* the fused iteration's relaxed f and next g (n, m) */
   double *history;
   size_t hcap, hlen;
 } ot_engine_work;

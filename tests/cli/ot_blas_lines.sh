@@ -62,7 +62,9 @@ with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as l:
         fails.append(f"auto: kernels_used = {used_a!r}, expected 'blas-lines'")
     if used_l != "lse":
         fails.append(f"lse: kernels_used = {used_l!r}")
-    if log.count("kernel blas-lines") != 2 or "kernel lse" in log or "refused" in log:
+    # the last two stages of the schedule, or only eps itself when the automatic schedule's
+    # direct attempt at eps converges within its budget (issue 15)
+    if log.count("kernel blas-lines") not in (1, 2) or "kernel lse" in log or "refused" in log:
         fails.append("auto log:\n" + log)
     if int(a["ot/fallbacks"][()].sum()) != 0:
         fails.append(f"auto: fallbacks = {a['ot/fallbacks'][()]}")
