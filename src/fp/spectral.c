@@ -59,6 +59,7 @@ struct fpk_spectral {
   size_t steps;
   fftw_complex *uh;     /* state: r2c transform of the point values */
   fftw_complex *w[6];   /* stepper work arrays */
+  fftw_complex *nrow;   /* one row of 𝒩 (ncx), formed and combined while in cache */
   /* ETDRK4 coefficients for step hc (per complex index) */
   double hc, *E, *E2, *Q, *f1, *f2, *f3;
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
@@ -209,27 +210,75 @@ static int nonlinear(fpk_spectral *s, const fftw_complex *uh, double t, fftw_com
   return nonlinear_ct(s, t, out);
 }
 
-/* The stage values b and c are only ever transformed, so they are written straight into the
- * transform's scratch array ct (no copy, no array of their own); a is needed again for c, so it
- * is written to both. */
+/* The transforms of 𝒩 for the field the caller has written into s->op.ct (destroyed), at time t,
+ * re-sampling the model first when it depends on time (sampling does not touch ct). */
+static int transform_ct(fpk_spectral *s, double t) {
+  if (!s->autonomous && s->op.t_model != t) {
+    int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
+    if (rc) return rc;
+  }
+  fpk_spectral_op_transform(&s->op);
+  return FPK_SUCCESS;
+}
+
+/* ETDRK4 with each stage combined row by row as 𝒩 is formed (fpk_spectral_op_row): 𝒩(û), 𝒩(a),
+ * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values b and c are only ever
+ * transformed, so they are written straight into the transform's scratch array ct; a is needed
+ * again for c, so it is written to both; 𝒩(û) is kept for c and the update, and 𝒩(a) + 𝒩(b) is
+ * formed as soon as 𝒩(b) is known — the sums and products of Cox & Matthews' update in the order
+ * of the unfused code. In the modes the 2/3 rule drops 𝒩 = 0, so there a stage is e^{z/2} times
+ * its base and the update e^z û (the unfused code added zeros), and the 𝒩 arrays are neither
+ * read nor written there. */
 static int step_etdrk4(fpk_spectral *s, double t, double h) {
   int rc = etd_prepare(s, h, t);
   if (rc) return rc;
-  const size_t nc = s->op.nc;
+  const size_t ncx = s->op.ncx, ny = s->op.ny;
+  const int dealias = s->op.dealias;
   fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
-                         *restrict Na = s->w[2], *restrict Nb = s->w[3], *restrict Nc = s->w[4],
-                         *restrict ct = s->op.ct;
+                         *restrict Nab = s->w[2], *restrict ct = s->op.ct,
+                         *restrict nr = s->nrow;
   const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
                *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
-  if ((rc = nonlinear(s, u, t, Nu))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = a[c] = E2[c] * u[c] + Q[c] * Nu[c];
-  if ((rc = nonlinear_ct(s, t + 0.5 * h, Na))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * u[c] + Q[c] * Na[c]; /* b */
-  if ((rc = nonlinear_ct(s, t + 0.5 * h, Nb))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * a[c] + Q[c] * (2.0 * Nb[c] - Nu[c]); /* c */
-  if ((rc = nonlinear_ct(s, t + h, Nc))) return rc;
-  for (size_t c = 0; c < nc; c++)
-    u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * (Na[c] + Nb[c]) + f3[c] * Nc[c];
+  memcpy(ct, u, s->op.nc * sizeof *u);
+  if ((rc = transform_ct(s, t))) return rc;
+  for (size_t j = 0; j < ny; j++) { /* a = e^{z/2} û + Q 𝒩(û) */
+    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      Nu[c] = nr[i];
+      ct[c] = a[c] = E2[c] * u[c] + Q[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = a[c] = E2[c] * u[c];
+  }
+  if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
+  for (size_t j = 0; j < ny; j++) { /* b = e^{z/2} û + Q 𝒩(a) */
+    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      Nab[c] = nr[i];
+      ct[c] = E2[c] * u[c] + Q[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * u[c];
+  }
+  if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
+  for (size_t j = 0; j < ny; j++) { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
+    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      ct[c] = E2[c] * a[c] + Q[c] * (2.0 * nr[i] - Nu[c]);
+      Nab[c] = Nab[c] + nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * a[c];
+  }
+  if ((rc = transform_ct(s, t + h))) return rc;
+  for (size_t j = 0; j < ny; j++) { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
+    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * Nab[c] + f3[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) u[c] = E[c] * u[c];
+  }
   return FPK_SUCCESS;
 }
 
@@ -271,7 +320,7 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   return FPK_SUCCESS;
 }
 
-static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 5};
+static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 3};
 static const stepper_impl sbdf2_impl = {{"sbdf2", 2}, step_sbdf2, 3};
 
 const fpk_spectral_stepper_type *fpk_spectral_etdrk4 = &etdrk4_impl.pub;
@@ -355,6 +404,7 @@ void fpk_spectral_free(fpk_spectral *s) {
   fpk_spectral_op_free(&s->op);
   fftw_free(s->uh);
   for (size_t k = 0; k < 6; k++) fftw_free(s->w[k]);
+  fftw_free(s->nrow);
   free(s->E), free(s->E2), free(s->Q), free(s->f1), free(s->f2), free(s->f3);
   free(s->values), free(s->cells);
   free(s);
@@ -402,6 +452,7 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   const size_t nc = s->op.nc, M = s->op.M;
   if (!rc) {
     s->uh = fftw_alloc_complex(nc);
+    s->nrow = fftw_alloc_complex(s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
     if (impl == &etdrk4_impl) {
       s->E = malloc(nc * sizeof(double)), s->E2 = malloc(nc * sizeof(double));
@@ -410,7 +461,7 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     }
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
-    int ok = s->uh && s->values && s->cells;
+    int ok = s->uh && s->nrow && s->values && s->cells;
     for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
     if (impl == &etdrk4_impl) ok = ok && s->E && s->E2 && s->Q && s->f1 && s->f2 && s->f3;
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");

@@ -19,6 +19,13 @@
 #include "fpkit/model.h"
 #include "fpkit/spectral.h"
 
+/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
+ * (second = 1, multiplier −k_a²). */
+typedef struct fpk_spectral_term {
+  size_t axis;
+  int second;
+} fpk_spectral_term;
+
 /* Real fields are [ny][nx] (x fastest, as fpk_grid); their r2c transforms are [ny][nx/2 + 1].
  * FFTW's transforms are unnormalised: c2r(r2c(v)) = M v. Fourier-space state in this module is
  * the r2c output itself, so a physical field is c2r(û) / M. */
@@ -43,8 +50,15 @@ typedef struct fpk_spectral_op {
   double t_model; /* time at which b and dd were sampled */
   int sampled;
   fftw_plan r2c, c2r;
-  double *r, *prod;   /* real scratch (M each), aligned */
-  fftw_complex *ct;   /* complex scratch (nc), aligned */
+  double *r;          /* real scratch (M), aligned: the point values */
+  fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
+  /* The terms of 𝒩 of the last fpk_spectral_op_transform, with per term the product with u
+   * (M reals) and its r2c transform (nc complex); arrays allocated for as many terms as the
+   * model has needed so far (at most 2 per axis). */
+  size_t nterms;
+  fpk_spectral_term terms[4];
+  double *prod[4];
+  fftw_complex *F[4];
   double *sig;        /* model noise scratch (dim*M) */
 } fpk_spectral_op;
 
@@ -58,9 +72,18 @@ void fpk_spectral_op_free(fpk_spectral_op *op);
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
 /* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, with the model as last
  * sampled and dealiased when op->dealias, for the field u whose r2c transform the caller has
- * written into op->ct (destroyed by the inverse transform). out may not alias op->ct; an out
- * from fftw_alloc_complex saves a pass: the last transform is written into it directly. */
+ * written into op->ct (destroyed by the inverse transform). out may not alias op->ct. */
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
+/* The transforms of one evaluation of 𝒩 for the field whose r2c transform the caller has written
+ * into op->ct (destroyed): one c2r, the products with the model as last sampled in one sweep,
+ * one r2c per term into op->F. 𝒩 itself is then formed row by row by fpk_spectral_op_row, so
+ * that a stepper combines each row while it is in cache instead of storing 𝒩 and reading it
+ * back (the passes between the transforms are memory-bound). */
+void fpk_spectral_op_transform(fpk_spectral_op *op);
+/* Row j of 𝒩 (Fourier row index j < ny) from the last transform, over the modes the 2/3 rule
+ * keeps (all of them when dealias is 0): writes them to nrow[0..k) and returns k — 0 for a
+ * dropped row, where 𝒩 is zero; the modes k..ncx−1 of the row are zero and not written. */
+size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow);
 /* out = 𝓛u + 𝒩(u), the whole collocation operator without dealiasing, for uh the r2c transform
  * of u (kept): what the stationary solver assembles. */
 void fpk_spectral_op_apply_full(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out);

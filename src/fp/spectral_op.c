@@ -15,6 +15,31 @@ static int fail_alloc(fpk_error *err) {
   return fpk_error_set(err, FPK_ENOMEM, "spectral: out of memory");
 }
 
+/* The terms of 𝒩 at the model as last sampled, in the order x drift, x diffusion, y drift,
+ * y diffusion, each diffusion term only where D_a varies. */
+static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
+  size_t n = 0;
+  for (size_t a = 0; a < op->dim; a++) {
+    terms[n++] = (fpk_spectral_term){a, 0};
+    if (op->vary[a]) terms[n++] = (fpk_spectral_term){a, 1};
+  }
+  return n;
+}
+
+/* Product and transform arrays for n terms (fftw_alloc: the alignment of the planning arrays).
+ * The first term's product overwrites the point values r and its transform the c2r input ct,
+ * both dead by then: the fewer distinct arrays an evaluation touches, the more of them stay in
+ * cache (at 256² each is 0.5 MiB; a separate pair for the first term was measured slower). */
+static int ensure_terms(fpk_spectral_op *op, size_t n) {
+  op->prod[0] = op->r, op->F[0] = op->ct;
+  for (size_t k = 1; k < n; k++) {
+    if (!op->prod[k]) op->prod[k] = fftw_alloc_real(op->M);
+    if (!op->F[k]) op->F[k] = fftw_alloc_complex(op->nc);
+    if (!op->prod[k] || !op->F[k]) return FPK_ENOMEM;
+  }
+  return FPK_SUCCESS;
+}
+
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err) {
   memset(op, 0, sizeof *op);
@@ -76,10 +101,11 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   op->dd = malloc(d * M * sizeof(double));
   op->sig = malloc(d * M * sizeof(double));
   op->r = fftw_alloc_real(M);
-  op->prod = fftw_alloc_real(M);
   op->ct = fftw_alloc_complex(op->nc);
-  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->prod || !op->ct)
-    return fail_alloc(err);
+  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->ct) return fail_alloc(err);
+  /* one product and one transform per term: the drift terms now, the diffusion terms when a
+   * sampling first finds D varying (fpk_spectral_op_sample) */
+  if (ensure_terms(op, d)) return fail_alloc(err);
   for (size_t m = 0; m < M; m++) {
     double p[FPK_MAX_DIM];
     fpk_grid_point(grid, m, p);
@@ -114,7 +140,7 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
   fftw_free(op->r);
-  fftw_free(op->prod);
+  for (size_t k = 1; k < 4; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
 }
@@ -157,6 +183,8 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
     variable |= vary;
   }
   op->variable_D = variable;
+  fpk_spectral_term terms[4];
+  if (ensure_terms(op, term_list(op, terms))) return fail_alloc(err);
   op->t_model = t;
   op->sampled = 1;
   return FPK_SUCCESS;
@@ -190,15 +218,54 @@ void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, doubl
 
 /* ---------------------------------------------------------------------- 𝒩 */
 
-/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
- * (second = 1, multiplier −k_a²). */
-typedef struct term {
-  size_t axis;
-  int second;
-} term;
+/* Products of the point values u with up to four coefficient fields in one sweep: u is read once
+ * for all the terms (before: one sweep per term), and the first product replaces u in place. The
+ * arithmetic is the previous one, (s·c_k[m])·u[m]. */
+static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef) {
+  const double *restrict c0 = coef[0], *restrict c1 = coef[1], *restrict c2 = coef[2],
+                         *restrict c3 = coef[3];
+  double *restrict p0 = prod[0], *restrict p1 = prod[1], *restrict p2 = prod[2],
+                   *restrict p3 = prod[3];
+  switch (n) {
+  case 1:
+    for (size_t m = 0; m < M; m++) p0[m] = s * c0[m] * p0[m];
+    break;
+  case 2:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v;
+    }
+    break;
+  case 3:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v;
+    }
+    break;
+  default:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
+    }
+    break;
+  }
+}
 
-/* The product (multiplier m of a term) × (fr + i fi): −i m f or −m f. second is a constant at
- * every call (always inlined), so each kernel below is branch-free and vectorises. */
+void fpk_spectral_op_transform(fpk_spectral_op *op) {
+  const size_t M = op->M;
+  /* u = physical values; the 1/M of the inverse transform is folded into the products. */
+  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
+  op->nterms = term_list(op, op->terms);
+  const double *coef[4] = {NULL, NULL, NULL, NULL};
+  for (size_t k = 0; k < op->nterms; k++)
+    coef[k] = (op->terms[k].second ? op->dd : op->b) + op->terms[k].axis * M;
+  products(op->nterms, M, 1.0 / (double)M, op->prod, coef);
+  for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
+}
+
+/* The product (multiplier m of a term) × (fr + i fi): −i m f (drift, second = 0) or −m f
+ * (diffusion, second = 1). second is a constant at every call (always inlined), so each kernel
+ * below is branch-free and vectorises. */
 static inline __attribute__((always_inline)) void term_mul(int second, double m, double fr,
                                                            double fi, double *cr, double *ci) {
   if (second)
@@ -207,107 +274,85 @@ static inline __attribute__((always_inline)) void term_mul(int second, double m,
     *cr = m * fi, *ci = -m * fr;
 }
 
-/* One row of a combining pass over n modes (o, f interleaved re/im). Term t's multiplier at x
- * index i is α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term —
- * exact either way. mode 0: o += M1 f; 1: o = M1 f; 2: o = M1 f + M2 o. */
+/* One row of 𝒩 over n modes (interleaved re/im). Term t's multiplier at x index i is
+ * α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term — exact either
+ * way. add = 0: o = t1(f) + t2(g) (t2 absent when g is NULL); add = 1: o += t1(f). */
 static inline __attribute__((always_inline)) void
-row_kernel(int mode, int s1, int s2, double *restrict o, const double *restrict f, size_t n,
-           const double *restrict A1, double a1, double b1, const double *restrict A2, double a2,
-           double b2) {
+row_kernel(int add, int two, int s1, int s2, double *restrict o, const double *restrict f,
+           const double *restrict g, size_t n, const double *restrict A1, double a1, double b1,
+           const double *restrict A2, double a2, double b2) {
   for (size_t i = 0; i < n; i++) {
     double cr, ci;
     term_mul(s1, a1 * A1[i] + b1, f[2 * i], f[2 * i + 1], &cr, &ci);
-    if (mode == 2) {
+    if (two) {
       double dr, di;
-      term_mul(s2, a2 * A2[i] + b2, o[2 * i], o[2 * i + 1], &dr, &di);
+      term_mul(s2, a2 * A2[i] + b2, g[2 * i], g[2 * i + 1], &dr, &di);
       o[2 * i] = cr + dr, o[2 * i + 1] = ci + di;
-    } else if (mode == 1) {
-      o[2 * i] = cr, o[2 * i + 1] = ci;
-    } else {
+    } else if (add) {
       o[2 * i] += cr, o[2 * i + 1] += ci;
+    } else {
+      o[2 * i] = cr, o[2 * i + 1] = ci;
     }
   }
 }
 
-#define ROW(mode, s1, s2) row_kernel(mode, s1, s2, o, f, n, A1, a1, b1, A2, a2, b2)
-static void row_pass(int mode, int s1, int s2, double *restrict o, const double *restrict f,
-                     size_t n, const double *A1, double a1, double b1, const double *A2, double a2,
-                     double b2) {
-  switch (mode * 4 + s1 * 2 + s2) {
-  case 0: case 1: ROW(0, 0, 0); break;
-  case 2: case 3: ROW(0, 1, 0); break;
-  case 4: case 5: ROW(1, 0, 0); break;
-  case 6: case 7: ROW(1, 1, 0); break;
-  case 8: ROW(2, 0, 0); break;
-  case 9: ROW(2, 0, 1); break;
-  case 10: ROW(2, 1, 0); break;
-  default: ROW(2, 1, 1); break;
+#define ROW(add, two, s1, s2) row_kernel(add, two, s1, s2, o, f, g, n, A1, a1, b1, A2, a2, b2)
+static void row_pass(int add, int s1, int s2, double *restrict o, const double *restrict f,
+                     const double *restrict g, size_t n, const double *A1, double a1, double b1,
+                     const double *A2, double a2, double b2) {
+  if (add) {
+    if (s1) ROW(1, 0, 1, 0);
+    else ROW(1, 0, 0, 0);
+  } else if (!g) {
+    if (s1) ROW(0, 0, 1, 0);
+    else ROW(0, 0, 0, 0);
+  } else {
+    switch (s1 * 2 + s2) {
+    case 0: ROW(0, 1, 0, 0); break;
+    case 1: ROW(0, 1, 0, 1); break;
+    case 2: ROW(0, 1, 1, 0); break;
+    default: ROW(0, 1, 1, 1); break;
+    }
   }
 }
 #undef ROW
 
-/* A pass over the retained modes (all of them unless dealias): mode 0 adds term t1 applied to f
- * into out; mode 1 sets out = t1(f); mode 2 sets out = t1(f) + t2(out). Modes 1 and 2 also zero
- * the dropped modes of out (mode 0 leaves them, already zero). */
-static void combine(const fpk_spectral_op *op, int dealias, int mode, fftw_complex *out,
-                    const fftw_complex *f, const term *t1, const term *t2) {
+size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow) {
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
+  if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
-  for (size_t j = 0; j < op->ny; j++) {
-    double *o = (double *)(out + j * ncx);
-    const double *fr = (const double *)(f + j * ncx);
-    if (dealias && op->dim == 2 && !op->keep[1][j]) {
-      if (mode) memset(o, 0, ncx * sizeof(fftw_complex));
-      continue;
-    }
-    const term *t[2] = {t1, t2 ? t2 : t1};
-    const double *A[2];
-    double al[2], be[2];
-    for (int q = 0; q < 2; q++) {
-      const int x = t[q]->axis == 0;
-      A[q] = kx[t[q]->second];
-      al[q] = x ? 1.0 : 0.0;
-      be[q] = x ? 0.0 : (t[q]->second ? op->k2[1][j] : op->k1[1][j]);
-    }
-    row_pass(mode, t[0]->second, t[1]->second, o, fr, nkx, A[0], al[0], be[0], A[1], al[1],
-             be[1]);
-    if (mode && nkx < ncx) memset(o + 2 * nkx, 0, (ncx - nkx) * sizeof(fftw_complex));
+  const double *A[4];
+  double al[4], be[4];
+  for (size_t q = 0; q < op->nterms; q++) {
+    const fpk_spectral_term *t = &op->terms[q];
+    const int x = t->axis == 0;
+    A[q] = kx[t->second];
+    al[q] = x ? 1.0 : 0.0;
+    be[q] = x ? 0.0 : (t->second ? op->k2[1][j] : op->k1[1][j]);
   }
+  double *o = (double *)nrow;
+  const double *f0 = (const double *)(op->F[0] + j * ncx);
+  if (op->nterms == 1) {
+    row_pass(0, op->terms[0].second, 0, o, f0, NULL, nkx, A[0], al[0], be[0], A[0], al[0], be[0]);
+    return nkx;
+  }
+  /* the sums in the order of the previous code: (t0 + t1) + t2 + t3 */
+  row_pass(0, op->terms[0].second, op->terms[1].second, o, f0,
+           (const double *)(op->F[1] + j * ncx), nkx, A[0], al[0], be[0], A[1], al[1], be[1]);
+  for (size_t q = 2; q < op->nterms; q++)
+    row_pass(1, op->terms[q].second, 0, o, (const double *)(op->F[q] + j * ncx), NULL, nkx,
+             A[q], al[q], be[q], A[q], al[q], be[q]);
+  return nkx;
 }
 
-/* 𝒩 of the field whose transform is in op->ct (destroyed). The terms are transformed one by one
- * (x drift, x diffusion, y drift, y diffusion — each diffusion term only where D_a varies): the
- * first into ct, the second straight into out when out has FFTW's alignment, then one pass
- * combines them (multipliers, 2/3 rule) into out, and each later term is transformed into ct and
- * added by one more pass. */
+/* 𝒩 into out, row by row, zeros in the dropped modes. */
 static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
-  const size_t d = op->dim, M = op->M;
-  double *u = op->r, *prod = op->prod;
-  fftw_complex *ct = op->ct;
-  /* u = physical values; the 1/M of the inverse transform is folded into the products below. */
-  fftw_execute_dft_c2r(op->c2r, ct, u);
-  const double s = 1.0 / (double)M;
-  term terms[4];
-  size_t n = 0;
-  for (size_t a = 0; a < d; a++) {
-    terms[n++] = (term){a, 0};
-    if (op->vary[a]) terms[n++] = (term){a, 1};
-  }
-  const int direct = fftw_alignment_of((double *)out) == fftw_alignment_of((double *)ct);
-  for (size_t k = 0; k < n; k++) {
-    const double *coef = (terms[k].second ? op->dd : op->b) + terms[k].axis * M;
-    for (size_t m = 0; m < M; m++) prod[m] = s * coef[m] * u[m];
-    if (k == 1 && direct) {
-      fftw_execute_dft_r2c(op->r2c, prod, out);
-      combine(op, dealias, 2, out, ct, &terms[0], &terms[1]);
-      continue;
-    }
-    fftw_execute_dft_r2c(op->r2c, prod, ct);
-    if (k == 0) {
-      if (n == 1 || !direct) combine(op, dealias, 1, out, ct, &terms[0], NULL);
-    } else {
-      combine(op, dealias, 0, out, ct, &terms[k], NULL);
-    }
+  fpk_spectral_op_transform(op);
+  const size_t ncx = op->ncx;
+  for (size_t j = 0; j < op->ny; j++) {
+    fftw_complex *o = out + j * ncx;
+    const size_t nk = fpk_spectral_op_row(op, j, dealias, o);
+    if (nk < ncx) memset(o + nk, 0, (ncx - nk) * sizeof(fftw_complex));
   }
 }
 
