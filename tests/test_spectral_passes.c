@@ -58,7 +58,8 @@ static pin_case cases[] = {
 #include "test_spectral_pins.inc"
 };
 
-static fpk_spectral *run_case(const pin_case *c, int nthreads, int nsteps, fpk_grid *g) {
+static fpk_spectral *run_case_planned(const pin_case *c, int nthreads, int nsteps, fpk_grid *g,
+                                      fpk_fft_planner planner) {
   fpk_error err = {0};
   const double lo[2] = {0, 0}, hi[2] = {TWO_PI, TWO_PI};
   const fpk_bc bc[2] = {FPK_BC_PERIODIC, FPK_BC_PERIODIC};
@@ -71,7 +72,7 @@ static fpk_spectral *run_case(const pin_case *c, int nthreads, int nsteps, fpk_g
                   .linear = NULL};
   fpk_spectral_options o;
   fpk_spectral_options_default(&o);
-  o.planner = FPK_FFT_ESTIMATE;
+  o.planner = planner;
   o.dealias = c->dealias;
   o.nthreads = nthreads;
   const double dt = 2e-3;
@@ -90,6 +91,10 @@ static fpk_spectral *run_case(const pin_case *c, int nthreads, int nsteps, fpk_g
   free(p);
   if (fpk_spectral_evolve(s, nsteps * dt)) fail_msg("%s: %s", c->name, fpk_spectral_errmsg(s));
   return s;
+}
+
+static fpk_spectral *run_case(const pin_case *c, int nthreads, int nsteps, fpk_grid *g) {
+  return run_case_planned(c, nthreads, nsteps, g, FPK_FFT_ESTIMATE);
 }
 
 static void pins_of(fpk_spectral *s, const fpk_grid *g, double out[4]) {
@@ -132,9 +137,48 @@ static void test_pinned(void **state) {
   }
 }
 
+/* 1 and 2 threads: bitwise the same densities, with FFTW_ESTIMATE and FFTW_MEASURE plans, on
+ * grids where the passes are threaded (>= 128²) and, unless FPK_TEST_QUICK, one where the FFT
+ * plans may be (512², >= FPK_SPECTRAL_FFT_THREADS_MIN). Whatever the plans chosen (by timing only
+ * where the serial and threaded plans agree bitwise, else by size), the numbers must not move. */
+static void test_threads_bitwise(void **state) {
+  (void)state;
+  const int quick = getenv("FPK_TEST_QUICK") != NULL;
+  pin_case big[] = {
+      {"2d etdrk4 vard 128", 2, {128, 128}, 0, 1, {2, {0.3, 0.2}, 0.0, 1.0, 0.5, 1.0, 0.3}, {0}},
+      {"2d sbdf2 additive 160x128", 2, {160, 128}, 1, 1, {2, {0.4, -0.3}, 0.0, 1.0, 0.5, 0.8, 0.0},
+       {0}},
+      {"2d etdrk4 additive t-dep 512", 2, {512, 512}, 0, 1,
+       {2, {0.4, -0.3}, 2.0, 1.0, 0.5, 0.8, 0.0}, {0}},
+  };
+  const size_t ncase = quick ? 2 : 3;
+  for (int planner = 0; planner < 2; planner++)
+    for (size_t k = 0; k < ncase; k++) {
+      if (planner && k == 2) continue; /* FFTW_MEASURE planning of 512² takes seconds */
+      const fpk_fft_planner pl = planner ? FPK_FFT_MEASURE : FPK_FFT_ESTIMATE;
+      fpk_grid g;
+      fpk_spectral *s1 = run_case_planned(&big[k], 1, 3, &g, pl);
+      fpk_spectral *s2 = run_case_planned(&big[k], 2, 3, &g, pl);
+      int r2c, c2r, passes, timed;
+      fpk_spectral_threads(s2, &r2c, &c2r, &passes, &timed);
+      assert_int_equal(passes, 2); /* the passes are split at these sizes */
+      const double *p1 = fpk_spectral_density(s1), *p2 = fpk_spectral_density(s2);
+      if (memcmp(p1, p2, g.size * sizeof *p1) != 0) {
+        size_t m = 0;
+        while (p1[m] == p2[m]) m++;
+        fail_msg("%s (%s): 1 and 2 threads differ at cell %zu: %.17g vs %.17g (threads r2c %d, "
+                 "c2r %d, chosen by %s)",
+                 big[k].name, planner ? "measure" : "estimate", m, p1[m], p2[m], r2c, c2r,
+                 timed ? "timing" : "size");
+      }
+      fpk_spectral_free(s1), fpk_spectral_free(s2);
+    }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pinned),
+      cmocka_unit_test(test_threads_bitwise),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

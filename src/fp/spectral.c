@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ struct fpk_spectral {
   size_t steps;
   fftw_complex *uh;     /* state: r2c transform of the point values */
   fftw_complex *w[6];   /* stepper work arrays */
-  fftw_complex *nrow;   /* one row of 𝒩 (ncx), formed and combined while in cache */
+  fftw_complex *nrow;   /* one row of 𝒩 (ncx) per pass thread, combined while in cache */
   /* ETDRK4 coefficients for step hc (per complex index) */
   double hc, *E, *E2, *Q, *f1, *f2, *f3;
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
@@ -235,14 +236,22 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
   const size_t ncx = s->op.ncx, ny = s->op.ny;
   const int dealias = s->op.dealias;
   fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
-                         *restrict Nab = s->w[2], *restrict ct = s->op.ct,
-                         *restrict nr = s->nrow;
+                         *restrict Nab = s->w[2], *restrict ct = s->op.ct;
   const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
                *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
+  /* rows in parallel (each with its own row buffer): every element is computed alone, so the
+   * results do not depend on the split */
+  const int nt = s->op.pass_threads;
+#define ROWS                                                                                     \
+  _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)") for (size_t j = 0;  \
+                                                                                j < ny; j++)
+#define ROW_SETUP                                                                                \
+  fftw_complex *restrict nr = s->nrow + (size_t)omp_get_thread_num() * ncx;                      \
+  const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr)
   memcpy(ct, u, s->op.nc * sizeof *u);
   if ((rc = transform_ct(s, t))) return rc;
-  for (size_t j = 0; j < ny; j++) { /* a = e^{z/2} û + Q 𝒩(û) */
-    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+  ROWS { /* a = e^{z/2} û + Q 𝒩(û) */
+    ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i;
       Nu[c] = nr[i];
@@ -251,8 +260,8 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     for (size_t c = o + nk; c < o + ncx; c++) ct[c] = a[c] = E2[c] * u[c];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
-  for (size_t j = 0; j < ny; j++) { /* b = e^{z/2} û + Q 𝒩(a) */
-    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+  ROWS { /* b = e^{z/2} û + Q 𝒩(a) */
+    ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i;
       Nab[c] = nr[i];
@@ -261,8 +270,8 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * u[c];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
-  for (size_t j = 0; j < ny; j++) { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
-    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
+    ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i;
       ct[c] = E2[c] * a[c] + Q[c] * (2.0 * nr[i] - Nu[c]);
@@ -271,14 +280,16 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * a[c];
   }
   if ((rc = transform_ct(s, t + h))) return rc;
-  for (size_t j = 0; j < ny; j++) { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
-    const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr);
+  ROWS { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
+    ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i;
       u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * Nab[c] + f3[c] * nr[i];
     }
     for (size_t c = o + nk; c < o + ncx; c++) u[c] = E[c] * u[c];
   }
+#undef ROWS
+#undef ROW_SETUP
   return FPK_SUCCESS;
 }
 
@@ -452,7 +463,7 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   const size_t nc = s->op.nc, M = s->op.M;
   if (!rc) {
     s->uh = fftw_alloc_complex(nc);
-    s->nrow = fftw_alloc_complex(s->op.ncx);
+    s->nrow = fftw_alloc_complex((size_t)s->op.pass_threads * s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
     if (impl == &etdrk4_impl) {
       s->E = malloc(nc * sizeof(double)), s->E2 = malloc(nc * sizeof(double));
@@ -714,6 +725,13 @@ double fpk_spectral_time(const fpk_spectral *s) { return s->t; }
 size_t fpk_spectral_steps_taken(const fpk_spectral *s) { return s->steps; }
 const fpk_spectral_stepper_type *fpk_spectral_stepper(const fpk_spectral *s) { return &s->T->pub; }
 const char *fpk_spectral_errmsg(const fpk_spectral *s) { return s->err.msg; }
+
+void fpk_spectral_threads(const fpk_spectral *s, int *r2c, int *c2r, int *passes, int *timed) {
+  if (r2c) *r2c = s->op.fft_threads[0];
+  if (c2r) *c2r = s->op.fft_threads[1];
+  if (passes) *passes = s->op.pass_threads;
+  if (timed) *timed = s->op.fft_timed[0] && s->op.fft_timed[1];
+}
 const char *fpk_spectral_warning(const fpk_spectral *s) { return s->warning; }
 
 double fpk_spectral_mass(const fpk_spectral *s) {

@@ -50,6 +50,10 @@ typedef struct fpk_spectral_op {
   double t_model; /* time at which b and dd were sampled */
   int sampled;
   fftw_plan r2c, c2r;
+  /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was chosen by timing
+   * (the serial and threaded plans gave bitwise the same output) or by size (they did not) */
+  int fft_threads[2], fft_timed[2];
+  int pass_threads; /* OpenMP threads of the passes between the transforms */
   double *r;          /* real scratch (M), aligned: the point values */
   fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
   /* The terms of 𝒩 of the last fpk_spectral_op_transform, with per term the product with u
@@ -61,6 +65,17 @@ typedef struct fpk_spectral_op {
   fftw_complex *F[4];
   double *sig;        /* model noise scratch (dim*M) */
 } fpk_spectral_op;
+
+/* The thread rules (spectral_op.c, choose_plan). A threaded FFTW plan that rounds differently
+ * from the serial one is used from this many points on (by size, so that the choice never
+ * depends on timing); calibrated with bench/run_spectral.sh (the rows "fft-threads" compare the
+ * serial and threaded FFTW_MEASURE plans per size): on the 2-core machines of issue 15 two
+ * threads paid only from somewhere between 400² and 1024². */
+#define FPK_SPECTRAL_FFT_THREADS_MIN ((size_t)512 * 512)
+/* The pointwise passes (products, 𝒩's rows, the stage combinations) are split over the threads
+ * from this many points: each output element is computed alone, so the results are the same for
+ * any split; below it a parallel region costs more than the pass. */
+#define FPK_SPECTRAL_PASS_THREADS_MIN ((size_t)128 * 128)
 
 /* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
  * FFTW flags given (FFTW_MEASURE etc.; plans are made before any data is stored, since measuring

@@ -6,6 +6,7 @@
 #include "fp/spectral_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,120 @@ static int ensure_terms(fpk_spectral_op *op, size_t n) {
     if (!op->prod[k] || !op->F[k]) return FPK_ENOMEM;
   }
   return FPK_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- plans and threads */
+
+#include <time.h>
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static fftw_plan make_plan(fpk_spectral_op *op, int c2r, int rank, const int *shape,
+                           unsigned flags, int nthreads) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  fftw_plan_with_nthreads(nthreads);
+#else
+  (void)nthreads;
+#endif
+  return c2r ? fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags)
+             : fftw_plan_dft_r2c(rank, shape, op->r, op->ct, flags);
+}
+
+/* Runs plan p once on in → out (in restored from save first: c2r destroys its input). */
+static void run_plan(fftw_plan p, int c2r, void *in, const void *save, size_t inbytes, void *out) {
+  memcpy(in, save, inbytes);
+  if (c2r)
+    fftw_execute_dft_c2r(p, in, out);
+  else
+    fftw_execute_dft_r2c(p, in, out);
+}
+
+/* The thread count of one plan (c2r or r2c), chosen between a serial plan and one with nthreads
+ * threads made with the same flags. FFTW's plans for different thread counts may be different
+ * algorithms (FFTW_MEASURE times each candidate for the thread count it is given, and picks
+ * others: measured here at 64² to 1024²), and then they round differently; a choice by timing
+ * would make the results depend on the machine's load — against the project's rule that a
+ * configuration gives the same numbers whatever the thread count. So:
+ *   - both plans are run on the same pseudo-random input, and only when their outputs are
+ *     bitwise identical (the same arithmetic: FFTW_ESTIMATE, where the threaded plan splits the
+ *     loops of the same serial codelets, or a measured plan that happens to agree) is the faster
+ *     one kept, timed by the minimum over 5 alternating rounds;
+ *   - otherwise the choice is by size alone: nthreads from FPK_SPECTRAL_FFT_THREADS_MIN points
+ *     (fpk_spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
+ *     the configuration, and with a wisdom file (or FFTW_ESTIMATE) so are the bits.
+ * Returns the plan kept (the other destroyed) and its thread count in *chosen. */
+static fftw_plan choose_plan(fpk_spectral_op *op, int c2r, int rank, const int *shape,
+                             unsigned flags, int nthreads, int *chosen, int *timed) {
+  *chosen = 1, *timed = 0;
+  fftw_plan p1 = make_plan(op, c2r, rank, shape, flags, 1);
+  if (!p1 || nthreads <= 1) return p1;
+  fftw_plan pt = make_plan(op, c2r, rank, shape, flags, nthreads);
+  if (!pt) return p1;
+  const size_t M = op->M, nc = op->nc;
+  const size_t inbytes = c2r ? nc * sizeof(fftw_complex) : M * sizeof(double);
+  const size_t outbytes = c2r ? M * sizeof(double) : nc * sizeof(fftw_complex);
+  void *save = fftw_malloc(inbytes), *o1 = fftw_malloc(outbytes), *ot = fftw_malloc(outbytes);
+  void *in = c2r ? (void *)op->ct : (void *)op->r;
+  fftw_plan keep = M >= FPK_SPECTRAL_FFT_THREADS_MIN ? pt : p1;
+  if (save && o1 && ot) {
+    /* the probe: a deterministic pseudo-random field, or its transform for the c2r */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t m = 0; m < M; m++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      op->r[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+    }
+    fftw_plan fwd = c2r ? make_plan(op, 0, rank, shape, FFTW_ESTIMATE, 1) : NULL;
+    if (c2r && fwd) fftw_execute_dft_r2c(fwd, op->r, op->ct);
+    if (fwd) fftw_destroy_plan(fwd);
+    if (!c2r || fwd) {
+      memcpy(save, in, inbytes);
+      run_plan(p1, c2r, in, save, inbytes, o1);
+      run_plan(pt, c2r, in, save, inbytes, ot);
+      if (memcmp(o1, ot, outbytes) == 0) {
+        double best[2] = {INFINITY, INFINITY};
+        for (int round = 0; round < 5; round++)
+          for (int q = 0; q < 2; q++) {
+            memcpy(in, save, inbytes);
+            const double t0 = seconds();
+            if (c2r)
+              fftw_execute_dft_c2r(q ? pt : p1, in, q ? ot : o1);
+            else
+              fftw_execute_dft_r2c(q ? pt : p1, in, q ? ot : o1);
+            best[q] = fmin(best[q], seconds() - t0);
+          }
+        keep = best[1] < best[0] ? pt : p1;
+        *timed = 1;
+      }
+    }
+  }
+  fftw_free(save), fftw_free(o1), fftw_free(ot);
+  fftw_destroy_plan(keep == pt ? p1 : pt);
+  *chosen = keep == pt ? nthreads : 1;
+  return keep;
+}
+
+/* Both plans of the operator (plans are made before any data is stored: measuring overwrites
+ * the arrays). FFTW's planner is global and not thread-safe; solvers are made from one thread. */
+static int plan_both(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
+                     int nthreads) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  static int threads_ready = 0;
+  if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
+  if (threads_ready < 0) nthreads = 1;
+#else
+  nthreads = 1;
+#endif
+  if (nthreads < 1) nthreads = 1;
+  op->r2c = choose_plan(op, 0, rank, shape, flags, nthreads, &op->fft_threads[0], &op->fft_timed[0]);
+  op->c2r = choose_plan(op, 1, rank, shape, flags, nthreads, &op->fft_threads[1], &op->fft_timed[1]);
+#ifdef FPK_HAVE_FFTW_THREADS
+  if (threads_ready > 0) fftw_plan_with_nthreads(1);
+#endif
+  return op->r2c && op->c2r ? FPK_SUCCESS : FPK_EUNSUP;
 }
 
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
@@ -114,22 +229,15 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 
   /* Plan once; every later transform is a new-array execute on buffers from fftw_alloc_*, which
    * share the planning buffers' alignment. */
-#ifdef FPK_HAVE_FFTW_THREADS
-  /* FFTW's planner is global and not thread-safe; solvers are made from one thread. */
-  static int threads_ready = 0;
-  if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
-  if (threads_ready > 0) fftw_plan_with_nthreads(nthreads > 1 ? nthreads : 1);
-#else
-  (void)nthreads;
-#endif
   int dims[2] = {(int)op->ny, (int)op->nx};
   const int rank = d == 2 ? 2 : 1;
   const int *shape = d == 2 ? dims : dims + 1;
-  op->r2c = fftw_plan_dft_r2c(rank, shape, op->r, op->ct, fftw_flags);
-  op->c2r = fftw_plan_dft_c2r(rank, shape, op->ct, op->r, fftw_flags);
-  if (!op->r2c || !op->c2r)
+  int rc = plan_both(op, rank, shape, fftw_flags, nthreads);
+  if (rc == FPK_ENOMEM) return fail_alloc(err);
+  if (rc)
     return fpk_error_set(err, FPK_EUNSUP, "spectral: FFTW could not plan a %zu x %zu transform",
                          op->ny, op->nx);
+  op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
   return FPK_SUCCESS;
 }
 
@@ -221,28 +329,33 @@ void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, doubl
 /* Products of the point values u with up to four coefficient fields in one sweep: u is read once
  * for all the terms (before: one sweep per term), and the first product replaces u in place. The
  * arithmetic is the previous one, (s·c_k[m])·u[m]. */
-static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef) {
+static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef,
+                     int nt) {
   const double *restrict c0 = coef[0], *restrict c1 = coef[1], *restrict c2 = coef[2],
                          *restrict c3 = coef[3];
   double *restrict p0 = prod[0], *restrict p1 = prod[1], *restrict p2 = prod[2],
                    *restrict p3 = prod[3];
   switch (n) {
   case 1:
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) p0[m] = s * c0[m] * p0[m];
     break;
   case 2:
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v;
     }
     break;
   case 3:
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v;
     }
     break;
   default:
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
@@ -259,7 +372,7 @@ void fpk_spectral_op_transform(fpk_spectral_op *op) {
   const double *coef[4] = {NULL, NULL, NULL, NULL};
   for (size_t k = 0; k < op->nterms; k++)
     coef[k] = (op->terms[k].second ? op->dd : op->b) + op->terms[k].axis * M;
-  products(op->nterms, M, 1.0 / (double)M, op->prod, coef);
+  products(op->nterms, M, 1.0 / (double)M, op->prod, coef, op->pass_threads);
   for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
 }
 
@@ -349,6 +462,8 @@ size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fft
 static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
   fpk_spectral_op_transform(op);
   const size_t ncx = op->ncx;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t j = 0; j < op->ny; j++) {
     fftw_complex *o = out + j * ncx;
     const size_t nk = fpk_spectral_op_row(op, j, dealias, o);
