@@ -52,7 +52,13 @@ typedef struct fpk_spectral_op {
   fftw_plan r2c, c2r;
   /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was chosen by timing
    * (the serial and threaded plans gave bitwise the same output) or by size (they did not) */
-  int fft_threads[2], fft_timed[2];
+  int fft_threads[4], fft_timed[4]; /* r2c, c2r, then the pipeline's column passes */
+  /* the row pipeline (2D with the 2/3 rule; NULL plans otherwise): column passes along y over
+   * the half spectrum, in place (inverse: every column; forward: the kept ones), 1D transforms
+   * of blk rows, and per pass thread 4 blocks of blk × nx reals (point values and products) */
+  fftw_plan col_inv, col_fwd, row_c2r, row_r2c;
+  size_t blk;
+  double *blkbuf;
   int pass_threads; /* OpenMP threads of the passes between the transforms */
   double *r;          /* real scratch (M), aligned: the point values */
   fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
@@ -91,10 +97,11 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
 /* The transforms of one evaluation of 𝒩 for the field whose r2c transform the caller has written
  * into op->ct (destroyed): one c2r, the products with the model as last sampled in one sweep,
- * one r2c per term into op->F. 𝒩 itself is then formed row by row by fpk_spectral_op_row, so
+ * one r2c per term into op->F — for 2D grids with dealias, the row pipeline (spectral_op.c,
+ * transform_rows), which leaves in op->F only the modes the 2/3 rule keeps. 𝒩 itself is then formed row by row by fpk_spectral_op_row, so
  * that a stepper combines each row while it is in cache instead of storing 𝒩 and reading it
  * back (the passes between the transforms are memory-bound). */
-void fpk_spectral_op_transform(fpk_spectral_op *op);
+void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias);
 /* Row j of 𝒩 (Fourier row index j < ny) from the last transform, over the modes the 2/3 rule
  * keeps (all of them when dealias is 0): writes them to nrow[0..k) and returns k — 0 for a
  * dropped row, where 𝒩 is zero; the modes k..ncx−1 of the row are zero and not written. */

@@ -6,6 +6,7 @@
 #include "fp/spectral_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,94 +52,125 @@ static double seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static fftw_plan make_plan(fpk_spectral_op *op, int c2r, int rank, const int *shape,
+/* The plans of the operator: full transforms (r2c, c2r, rank 1 or 2) and, for 2D grids with the
+ * 2/3 rule, the column passes of the row pipeline (fpk_spectral_op_transform). */
+enum { K_R2C, K_C2R, K_COLINV, K_COLFWD };
+
+static fftw_plan make_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
                            unsigned flags, int nthreads) {
 #ifdef FPK_HAVE_FFTW_THREADS
   fftw_plan_with_nthreads(nthreads);
 #else
   (void)nthreads;
 #endif
-  return c2r ? fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags)
-             : fftw_plan_dft_r2c(rank, shape, op->r, op->ct, flags);
+  const int ny = (int)op->ny, ncx = (int)op->ncx, nkx = (int)(op->nx / 3 + 1);
+  switch (kind) {
+  case K_R2C: return fftw_plan_dft_r2c(rank, shape, op->r, op->ct, flags);
+  case K_C2R: return fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags);
+  /* along y, in place, over the columns of the half spectrum (all for the inverse, the ones the
+   * 2/3 rule keeps for the forward transforms) */
+  case K_COLINV:
+    return fftw_plan_many_dft(1, &ny, ncx, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
+                              FFTW_BACKWARD, flags);
+  default:
+    return fftw_plan_many_dft(1, &ny, nkx, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
+                              FFTW_FORWARD, flags);
+  }
 }
 
-/* Runs plan p once on in → out (in restored from save first: c2r destroys its input). */
-static void run_plan(fftw_plan p, int c2r, void *in, const void *save, size_t inbytes, void *out) {
-  memcpy(in, save, inbytes);
-  if (c2r)
-    fftw_execute_dft_c2r(p, in, out);
-  else
+/* Runs plan p (of kind) once on the probe save, into out. */
+static void probe_run(fpk_spectral_op *op, int kind, fftw_plan p, const void *save,
+                      size_t inbytes, void *out, size_t outbytes) {
+  void *in = kind == K_R2C ? (void *)op->r : (void *)op->ct;
+  memcpy(in, save, inbytes); /* c2r destroys its input; the column passes work in place */
+  if (kind == K_R2C)
     fftw_execute_dft_r2c(p, in, out);
+  else if (kind == K_C2R)
+    fftw_execute_dft_c2r(p, in, out);
+  else {
+    fftw_execute_dft(p, in, in);
+    memcpy(out, in, outbytes);
+  }
 }
 
-/* The thread count of one plan (c2r or r2c), chosen between a serial plan and one with nthreads
- * threads made with the same flags. FFTW's plans for different thread counts may be different
- * algorithms (FFTW_MEASURE times each candidate for the thread count it is given, and picks
- * others: measured here at 64² to 1024²), and then they round differently; a choice by timing
- * would make the results depend on the machine's load — against the project's rule that a
- * configuration gives the same numbers whatever the thread count. So:
+/* The thread count of one plan, chosen between a serial plan and one with nthreads threads made
+ * with the same flags. FFTW's plans for different thread counts may be different algorithms
+ * (FFTW_MEASURE times each candidate for the thread count it is given, and may pick others),
+ * and then they round differently; a choice by timing would make the results depend on the
+ * machine's load — against the project's rule that a configuration gives the same numbers
+ * whatever the thread count. So:
  *   - both plans are run on the same pseudo-random input, and only when their outputs are
  *     bitwise identical (the same arithmetic: FFTW_ESTIMATE, where the threaded plan splits the
- *     loops of the same serial codelets, or a measured plan that happens to agree) is the faster
- *     one kept, timed by the minimum over 5 alternating rounds;
+ *     loops of the same serial codelets, or a measured plan that reuses the serial plan's
+ *     sub-plans from the in-process wisdom) is the faster one kept, timed by the minimum over 5
+ *     alternating runs;
  *   - otherwise the choice is by size alone: nthreads from FPK_SPECTRAL_FFT_THREADS_MIN points
- *     (fpk_spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
+ *     (spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
  *     the configuration, and with a wisdom file (or FFTW_ESTIMATE) so are the bits.
  * Returns the plan kept (the other destroyed) and its thread count in *chosen. */
-static fftw_plan choose_plan(fpk_spectral_op *op, int c2r, int rank, const int *shape,
+static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
                              unsigned flags, int nthreads, int *chosen, int *timed) {
   *chosen = 1, *timed = 0;
-  fftw_plan p1 = make_plan(op, c2r, rank, shape, flags, 1);
+  fftw_plan p1 = make_plan(op, kind, rank, shape, flags, 1);
   if (!p1 || nthreads <= 1) return p1;
-  fftw_plan pt = make_plan(op, c2r, rank, shape, flags, nthreads);
+  fftw_plan pt = make_plan(op, kind, rank, shape, flags, nthreads);
   if (!pt) return p1;
   const size_t M = op->M, nc = op->nc;
-  const size_t inbytes = c2r ? nc * sizeof(fftw_complex) : M * sizeof(double);
-  const size_t outbytes = c2r ? M * sizeof(double) : nc * sizeof(fftw_complex);
+  const size_t inbytes = kind == K_R2C ? M * sizeof(double) : nc * sizeof(fftw_complex);
+  const size_t outbytes = kind == K_C2R ? M * sizeof(double) : nc * sizeof(fftw_complex);
   void *save = fftw_malloc(inbytes), *o1 = fftw_malloc(outbytes), *ot = fftw_malloc(outbytes);
-  void *in = c2r ? (void *)op->ct : (void *)op->r;
   fftw_plan keep = M >= FPK_SPECTRAL_FFT_THREADS_MIN ? pt : p1;
-  if (save && o1 && ot) {
-    /* the probe: a deterministic pseudo-random field, or its transform for the c2r */
+  fftw_plan fwd = kind == K_C2R ? make_plan(op, K_R2C, rank, shape, FFTW_ESTIMATE, 1) : NULL;
+  if (save && o1 && ot && (kind != K_C2R || fwd)) {
+    /* the probe: a deterministic pseudo-random field; its transform for the c2r (a valid half
+     * spectrum); random complex values for the column passes */
     uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (size_t m = 0; m < M; m++) {
+    double *v = kind >= K_COLINV ? (double *)op->ct : op->r;
+    const size_t nv = kind >= K_COLINV ? 2 * nc : M;
+    for (size_t m = 0; m < nv; m++) {
       x = x * 6364136223846793005ull + 1442695040888963407ull;
-      op->r[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+      v[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
     }
-    fftw_plan fwd = c2r ? make_plan(op, 0, rank, shape, FFTW_ESTIMATE, 1) : NULL;
-    if (c2r && fwd) fftw_execute_dft_r2c(fwd, op->r, op->ct);
-    if (fwd) fftw_destroy_plan(fwd);
-    if (!c2r || fwd) {
-      memcpy(save, in, inbytes);
-      run_plan(p1, c2r, in, save, inbytes, o1);
-      run_plan(pt, c2r, in, save, inbytes, ot);
-      if (memcmp(o1, ot, outbytes) == 0) {
-        double best[2] = {INFINITY, INFINITY};
-        for (int round = 0; round < 5; round++)
-          for (int q = 0; q < 2; q++) {
-            memcpy(in, save, inbytes);
-            const double t0 = seconds();
-            if (c2r)
-              fftw_execute_dft_c2r(q ? pt : p1, in, q ? ot : o1);
-            else
-              fftw_execute_dft_r2c(q ? pt : p1, in, q ? ot : o1);
-            best[q] = fmin(best[q], seconds() - t0);
-          }
-        keep = best[1] < best[0] ? pt : p1;
-        *timed = 1;
-      }
+    if (fwd) fftw_execute_dft_r2c(fwd, op->r, op->ct);
+    memcpy(save, kind == K_R2C ? (void *)op->r : (void *)op->ct, inbytes);
+    probe_run(op, kind, p1, save, inbytes, o1, outbytes);
+    probe_run(op, kind, pt, save, inbytes, ot, outbytes);
+    if (memcmp(o1, ot, outbytes) == 0) {
+      double best[2] = {INFINITY, INFINITY};
+      for (int round = 0; round < 5; round++)
+        for (int q = 0; q < 2; q++) {
+          const double t0 = seconds();
+          probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1, 0);
+          best[q] = fmin(best[q], seconds() - t0);
+        }
+      keep = best[1] < best[0] ? pt : p1;
+      *timed = 1;
     }
   }
+  if (fwd) fftw_destroy_plan(fwd);
   fftw_free(save), fftw_free(o1), fftw_free(ot);
   fftw_destroy_plan(keep == pt ? p1 : pt);
   *chosen = keep == pt ? nthreads : 1;
   return keep;
 }
 
-/* Both plans of the operator (plans are made before any data is stored: measuring overwrites
- * the arrays). FFTW's planner is global and not thread-safe; solvers are made from one thread. */
-static int plan_both(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
-                     int nthreads) {
+/* Rows per block of the pipeline: the largest even divisor of ny up to 8 (ny is even), so that
+ * one plan serves every block, and every block starts at the alignment of the planning arrays
+ * (an even number of rows of ncx complex values, or of nx reals, is a multiple of 32 bytes): the
+ * row plans need no FFTW_UNALIGNED, which made them slower than the 2D plans (measured: 256²
+ * step 2.9 ms with it, 2.0 ms without). A block's point values and products (8 rows of 1024:
+ * 64 KiB each) stay in cache from the inverse row transform to the forward ones; 16 rows
+ * measured the same. */
+static size_t block_rows(size_t ny) {
+  size_t b = 8;
+  while (ny % b) b -= 2;
+  return b;
+}
+
+/* The plans of the operator (made before any data is stored: measuring overwrites the arrays).
+ * FFTW's planner is global and not thread-safe; solvers are made from one thread. */
+static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
+                    int nthreads) {
 #ifdef FPK_HAVE_FFTW_THREADS
   static int threads_ready = 0;
   if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
@@ -147,12 +179,44 @@ static int plan_both(fpk_spectral_op *op, int rank, const int *shape, unsigned f
   nthreads = 1;
 #endif
   if (nthreads < 1) nthreads = 1;
-  op->r2c = choose_plan(op, 0, rank, shape, flags, nthreads, &op->fft_threads[0], &op->fft_timed[0]);
-  op->c2r = choose_plan(op, 1, rank, shape, flags, nthreads, &op->fft_threads[1], &op->fft_timed[1]);
+  int rc = FPK_SUCCESS;
+  op->r2c = choose_plan(op, K_R2C, rank, shape, flags, nthreads, &op->fft_threads[0],
+                        &op->fft_timed[0]);
+  op->c2r = choose_plan(op, K_C2R, rank, shape, flags, nthreads, &op->fft_threads[1],
+                        &op->fft_timed[1]);
+  if (!op->r2c || !op->c2r) rc = FPK_EUNSUP;
+  if (!rc && op->dim == 2 && op->dealias) {
+    /* the row pipeline (fpk_spectral_op_transform) */
+    op->blk = block_rows(op->ny);
+    const size_t bm = op->blk * op->nx;
+    op->blkbuf = fftw_alloc_real((size_t)op->pass_threads * 4 * bm);
+    if (!op->blkbuf) rc = FPK_ENOMEM;
+    /* new-array execution needs every block at the planning arrays' SIMD alignment (true for an
+     * even block on FFTW's 16- and 32-byte alignments; checked, else the 2D plans serve) */
+    const int aligned =
+        op->blkbuf && fftw_alignment_of((double *)(op->ct + op->blk * op->ncx)) ==
+                          fftw_alignment_of((double *)op->ct) &&
+        fftw_alignment_of(op->blkbuf + bm) == fftw_alignment_of(op->blkbuf);
+    if (!rc && aligned) {
+      op->col_inv = choose_plan(op, K_COLINV, rank, shape, flags, nthreads, &op->fft_threads[2],
+                                &op->fft_timed[2]);
+      op->col_fwd = choose_plan(op, K_COLFWD, rank, shape, flags, nthreads, &op->fft_threads[3],
+                                &op->fft_timed[3]);
+#ifdef FPK_HAVE_FFTW_THREADS
+      fftw_plan_with_nthreads(1);
+#endif
+      const int n = (int)op->nx, ncx = (int)op->ncx, b = (int)op->blk;
+      op->row_c2r = fftw_plan_many_dft_c2r(1, &n, b, op->ct, NULL, 1, ncx, op->blkbuf, NULL, 1, n,
+                                           flags);
+      op->row_r2c = fftw_plan_many_dft_r2c(1, &n, b, op->blkbuf, NULL, 1, n, op->ct, NULL, 1, ncx,
+                                           flags);
+      if (!op->col_inv || !op->col_fwd || !op->row_c2r || !op->row_r2c) rc = FPK_EUNSUP;
+    }
+  }
 #ifdef FPK_HAVE_FFTW_THREADS
   if (threads_ready > 0) fftw_plan_with_nthreads(1);
 #endif
-  return op->r2c && op->c2r ? FPK_SUCCESS : FPK_EUNSUP;
+  return rc;
 }
 
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
@@ -232,12 +296,12 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   int dims[2] = {(int)op->ny, (int)op->nx};
   const int rank = d == 2 ? 2 : 1;
   const int *shape = d == 2 ? dims : dims + 1;
-  int rc = plan_both(op, rank, shape, fftw_flags, nthreads);
+  op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
+  int rc = plan_all(op, rank, shape, fftw_flags, nthreads);
   if (rc == FPK_ENOMEM) return fail_alloc(err);
   if (rc)
     return fpk_error_set(err, FPK_EUNSUP, "spectral: FFTW could not plan a %zu x %zu transform",
                          op->ny, op->nx);
-  op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
   return FPK_SUCCESS;
 }
 
@@ -245,6 +309,10 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
   for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
   free(op->x), free(op->b), free(op->dd), free(op->sig);
+  fftw_plan *plans[] = {&op->col_inv, &op->col_fwd, &op->row_c2r, &op->row_r2c};
+  for (size_t k = 0; k < 4; k++)
+    if (*plans[k]) fftw_destroy_plan(*plans[k]);
+  fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
   fftw_free(op->r);
@@ -329,33 +397,28 @@ void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, doubl
 /* Products of the point values u with up to four coefficient fields in one sweep: u is read once
  * for all the terms (before: one sweep per term), and the first product replaces u in place. The
  * arithmetic is the previous one, (s·c_k[m])·u[m]. */
-static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef,
-                     int nt) {
+static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef) {
   const double *restrict c0 = coef[0], *restrict c1 = coef[1], *restrict c2 = coef[2],
                          *restrict c3 = coef[3];
   double *restrict p0 = prod[0], *restrict p1 = prod[1], *restrict p2 = prod[2],
                    *restrict p3 = prod[3];
   switch (n) {
   case 1:
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) p0[m] = s * c0[m] * p0[m];
     break;
   case 2:
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v;
     }
     break;
   case 3:
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v;
     }
     break;
   default:
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
@@ -364,15 +427,61 @@ static void products(size_t n, size_t M, double s, double *const *prod, const do
   }
 }
 
-void fpk_spectral_op_transform(fpk_spectral_op *op) {
+/* The row pipeline (2D, 2/3 rule): the 2D transforms split into their passes along y (FFTW's
+ * many-DFT plans over the columns of the half spectrum) and along x (1D transforms of blocks of
+ * rows), with the products taken between the inverse and the forward row transforms while the
+ * block is in cache: the point values and the products never go to memory (a 2D c2r writes u,
+ * the product pass reads it back and writes the products, each 2D r2c reads them: 8 MiB per
+ * array at 1024²). The forward column pass runs only over the columns the 2/3 rule keeps: the
+ * others are never read. The same transforms as the 2D plans (FFTW's 2D plans are these two
+ * passes), in other sub-plans, so the result agrees to round-off, not bitwise. */
+static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
+  const size_t nx = op->nx, ncx = op->ncx, B = op->blk, nb = op->ny / B, bm = B * nx;
+  const size_t n = op->nterms;
+  const double s = 1.0 / (double)op->M;
+  fftw_execute_dft(op->col_inv, op->ct, op->ct);
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t jb = 0; jb < nb; jb++) {
+    double *buf = op->blkbuf + (size_t)omp_get_thread_num() * 4 * bm;
+    double *prod[4] = {buf, buf + bm, buf + 2 * bm, buf + 3 * bm};
+    const double *c[4] = {NULL, NULL, NULL, NULL};
+    for (size_t k = 0; k < n; k++) c[k] = coef[k] + jb * bm;
+    fftw_execute_dft_c2r(op->row_c2r, op->ct + jb * B * ncx, buf);
+    products(n, bm, s, prod, c);
+    for (size_t k = 0; k < n; k++)
+      fftw_execute_dft_r2c(op->row_r2c, prod[k], op->F[k] + jb * B * ncx);
+  }
+  for (size_t k = 0; k < n; k++) fftw_execute_dft(op->col_fwd, op->F[k], op->F[k]);
+}
+
+void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
   const size_t M = op->M;
-  /* u = physical values; the 1/M of the inverse transform is folded into the products. */
-  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
   op->nterms = term_list(op, op->terms);
   const double *coef[4] = {NULL, NULL, NULL, NULL};
   for (size_t k = 0; k < op->nterms; k++)
     coef[k] = (op->terms[k].second ? op->dd : op->b) + op->terms[k].axis * M;
-  products(op->nterms, M, 1.0 / (double)M, op->prod, coef, op->pass_threads);
+  if (dealias && op->row_c2r) {
+    transform_rows(op, coef);
+    return;
+  }
+  /* u = physical values; the 1/M of the inverse transform is folded into the products. */
+  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
+  const int nt = op->pass_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    /* the thread's share of the points, a multiple of 4 (whole AVX vectors) */
+    const size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
+    const size_t chunk = (M / T + 3) / 4 * 4, m0 = q * chunk < M ? q * chunk : M,
+                 m1 = m0 + chunk < M ? m0 + chunk : M;
+    double *p[4];
+    const double *c[4];
+    for (size_t k = 0; k < 4; k++) {
+      p[k] = op->prod[k] ? op->prod[k] + m0 : NULL;
+      c[k] = coef[k] ? coef[k] + m0 : NULL;
+    }
+    products(op->nterms, m1 - m0, 1.0 / (double)M, p, c);
+  }
   for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
 }
 
@@ -460,7 +569,7 @@ size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fft
 
 /* 𝒩 into out, row by row, zeros in the dropped modes. */
 static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
-  fpk_spectral_op_transform(op);
+  fpk_spectral_op_transform(op, dealias);
   const size_t ncx = op->ncx;
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
