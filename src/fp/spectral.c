@@ -478,6 +478,8 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   }
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
+  if (!rc && fpk_spectral_op_choose_pass_threads(&s->op))
+    rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
   if (!rc && impl == &etdrk4_impl) rc = etd_prepare(s, dt, 0.0);
   if (rc) {

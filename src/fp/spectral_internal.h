@@ -59,7 +59,8 @@ typedef struct fpk_spectral_op {
   fftw_plan col_inv, col_fwd, row_c2r, row_r2c;
   size_t blk;
   double *blkbuf;
-  int pass_threads; /* OpenMP threads of the passes between the transforms */
+  int pass_threads; /* OpenMP threads of the passes between the transforms (buffers are sized
+                       for the nthreads of init; fpk_spectral_op_choose_pass_threads may lower it) */
   double *r;          /* real scratch (M), aligned: the point values */
   fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
   /* The terms of 𝒩 of the last fpk_spectral_op_transform, with per term the product with u
@@ -78,9 +79,10 @@ typedef struct fpk_spectral_op {
  * serial and threaded FFTW_MEASURE plans per size): on the 2-core machines of issue 15 two
  * threads paid only from somewhere between 400² and 1024². */
 #define FPK_SPECTRAL_FFT_THREADS_MIN ((size_t)512 * 512)
-/* The pointwise passes (products, 𝒩's rows, the stage combinations) are split over the threads
- * from this many points: each output element is computed alone, so the results are the same for
- * any split; below it a parallel region costs more than the pass. */
+/* The pointwise passes (products, 𝒩's rows, the stage combinations) may be split over the
+ * threads from this many points (then by timing, fpk_spectral_op_choose_pass_threads): each
+ * output element is computed alone, so the results are the same for any split; below it a
+ * parallel region costs more than the pass. */
 #define FPK_SPECTRAL_PASS_THREADS_MIN ((size_t)128 * 128)
 
 /* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
@@ -89,6 +91,11 @@ typedef struct fpk_spectral_op {
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err);
 void fpk_spectral_op_free(fpk_spectral_op *op);
+/* After the first sampling: the passes' thread count, 1 or the nthreads of init (grids of
+ * >= FPK_SPECTRAL_PASS_THREADS_MIN points only), whichever evaluates 𝒩 faster by the median of 5
+ * alternating timed evaluations. The passes compute every element alone, so the choice never
+ * changes a bit. FPK_ENOMEM when the probe's arrays cannot be allocated. */
+int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op);
 /* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
 /* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, with the model as last

@@ -56,6 +56,19 @@ static double seconds(void) {
  * 2/3 rule, the column passes of the row pipeline (fpk_spectral_op_transform). */
 enum { K_R2C, K_C2R, K_COLINV, K_COLFWD };
 
+/* The median of 5 timings: what a run typically sees (the minimum would favour a threaded plan
+ * that is fast only while the other core happens to be idle). */
+static double median5(const double *t) {
+  double v[5];
+  memcpy(v, t, sizeof v);
+  for (int i = 1; i < 5; i++)
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      const double x = v[j];
+      v[j] = v[j - 1], v[j - 1] = x;
+    }
+  return v[2];
+}
+
 static fftw_plan make_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
                            unsigned flags, int nthreads) {
 #ifdef FPK_HAVE_FFTW_THREADS
@@ -102,7 +115,7 @@ static void probe_run(fpk_spectral_op *op, int kind, fftw_plan p, const void *sa
  *   - both plans are run on the same pseudo-random input, and only when their outputs are
  *     bitwise identical (the same arithmetic: FFTW_ESTIMATE, where the threaded plan splits the
  *     loops of the same serial codelets, or a measured plan that reuses the serial plan's
- *     sub-plans from the in-process wisdom) is the faster one kept, timed by the minimum over 5
+ *     sub-plans from the in-process wisdom) is the faster one kept, timed by the median of 5
  *     alternating runs;
  *   - otherwise the choice is by size alone: nthreads from FPK_SPECTRAL_FFT_THREADS_MIN points
  *     (spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
@@ -136,14 +149,14 @@ static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int 
     probe_run(op, kind, p1, save, inbytes, o1, outbytes);
     probe_run(op, kind, pt, save, inbytes, ot, outbytes);
     if (memcmp(o1, ot, outbytes) == 0) {
-      double best[2] = {INFINITY, INFINITY};
+      double t[2][5];
       for (int round = 0; round < 5; round++)
         for (int q = 0; q < 2; q++) {
           const double t0 = seconds();
           probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1, 0);
-          best[q] = fmin(best[q], seconds() - t0);
+          t[q][round] = seconds() - t0;
         }
-      keep = best[1] < best[0] ? pt : p1;
+      keep = median5(t[1]) < median5(t[0]) ? pt : p1;
       *timed = 1;
     }
   }
@@ -578,6 +591,31 @@ static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
     const size_t nk = fpk_spectral_op_row(op, j, dealias, o);
     if (nk < ncx) memset(o + nk, 0, (ncx - nk) * sizeof(fftw_complex));
   }
+}
+
+int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
+  const int most = op->pass_threads;
+  if (most <= 1) return FPK_SUCCESS;
+  fftw_complex *out = fftw_alloc_complex(op->nc), *save = fftw_alloc_complex(op->nc);
+  if (!out || !save) {
+    fftw_free(out), fftw_free(save);
+    return FPK_ENOMEM;
+  }
+  /* the probe: the transform of the sampled drift's first component, a smooth field */
+  memcpy(op->r, op->b, op->M * sizeof(double));
+  fftw_execute_dft_r2c(op->r2c, op->r, save);
+  double t[2][5];
+  for (int round = 0; round < 5; round++)
+    for (int q = 0; q < 2; q++) {
+      op->pass_threads = q ? most : 1;
+      memcpy(op->ct, save, op->nc * sizeof(fftw_complex));
+      const double t0 = seconds();
+      evaluate(op, out, op->dealias);
+      t[q][round] = seconds() - t0;
+    }
+  op->pass_threads = median5(t[1]) < median5(t[0]) ? most : 1;
+  fftw_free(out), fftw_free(save);
+  return FPK_SUCCESS;
 }
 
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out) {
