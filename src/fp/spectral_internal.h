@@ -84,6 +84,10 @@ typedef struct fpk_spectral_op {
  * output element is computed alone, so the results are the same for any split; below it a
  * parallel region costs more than the pass. */
 #define FPK_SPECTRAL_PASS_THREADS_MIN ((size_t)128 * 128)
+/* Where a thread count is chosen by timing, the threaded variant is kept only if its median time
+ * is below this fraction of the serial one: a near tie is not worth a second core, and the
+ * timing at alloc is only an estimate of what the run will see. */
+#define FPK_SPECTRAL_THREADS_GAIN 0.9
 
 /* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
  * FFTW flags given (FFTW_MEASURE etc.; plans are made before any data is stored, since measuring
@@ -92,9 +96,10 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err);
 void fpk_spectral_op_free(fpk_spectral_op *op);
 /* After the first sampling: the passes' thread count, 1 or the nthreads of init (grids of
- * >= FPK_SPECTRAL_PASS_THREADS_MIN points only), whichever evaluates 𝒩 faster by the median of 5
- * alternating timed evaluations. The passes compute every element alone, so the choice never
- * changes a bit. FPK_ENOMEM when the probe's arrays cannot be allocated. */
+ * >= FPK_SPECTRAL_PASS_THREADS_MIN points only), by the median of 5 alternating timed
+ * evaluations of 𝒩 (nthreads when faster by FPK_SPECTRAL_THREADS_GAIN). The passes compute
+ * every element alone, so the choice never changes a bit. FPK_ENOMEM when the probe's arrays
+ * cannot be allocated. */
 int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op);
 /* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);

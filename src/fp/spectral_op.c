@@ -115,8 +115,8 @@ static void probe_run(fpk_spectral_op *op, int kind, fftw_plan p, const void *sa
  *   - both plans are run on the same pseudo-random input, and only when their outputs are
  *     bitwise identical (the same arithmetic: FFTW_ESTIMATE, where the threaded plan splits the
  *     loops of the same serial codelets, or a measured plan that reuses the serial plan's
- *     sub-plans from the in-process wisdom) is the faster one kept, timed by the median of 5
- *     alternating runs;
+ *     sub-plans from the in-process wisdom) is the threaded one kept if it is faster by
+ *     FPK_SPECTRAL_THREADS_GAIN, timed by the median of 5 alternating runs;
  *   - otherwise the choice is by size alone: nthreads from FPK_SPECTRAL_FFT_THREADS_MIN points
  *     (spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
  *     the configuration, and with a wisdom file (or FFTW_ESTIMATE) so are the bits.
@@ -156,7 +156,7 @@ static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int 
           probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1, 0);
           t[q][round] = seconds() - t0;
         }
-      keep = median5(t[1]) < median5(t[0]) ? pt : p1;
+      keep = median5(t[1]) < FPK_SPECTRAL_THREADS_GAIN * median5(t[0]) ? pt : p1;
       *timed = 1;
     }
   }
@@ -613,7 +613,7 @@ int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
       evaluate(op, out, op->dealias);
       t[q][round] = seconds() - t0;
     }
-  op->pass_threads = median5(t[1]) < median5(t[0]) ? most : 1;
+  op->pass_threads = median5(t[1]) < FPK_SPECTRAL_THREADS_GAIN * median5(t[0]) ? most : 1;
   fftw_free(out), fftw_free(save);
   return FPK_SUCCESS;
 }
