@@ -88,6 +88,11 @@ typedef struct fpk_spectral_op {
  * is below this fraction of the serial one: a near tie is not worth a second core, and the
  * timing at alloc is only an estimate of what the run will see. */
 #define FPK_SPECTRAL_THREADS_GAIN 0.9
+/* Each timed round repeats its variant for at least this many seconds (5 rounds per variant:
+ * at most ~0.1 s per plan at alloc, against seconds of FFTW_MEASURE planning on large grids). On
+ * a machine with more runnable jobs than cores, single 0.1 ms transforms on 2 threads mostly ran
+ * between preemptions and won, then the run was 3–15x slower. */
+#define FPK_SPECTRAL_TIMING_ROUND 0.005
 
 /* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
  * FFTW flags given (FFTW_MEASURE etc.; plans are made before any data is stored, since measuring
