@@ -729,13 +729,10 @@ const fpk_spectral_stepper_type *fpk_spectral_stepper(const fpk_spectral *s) { r
 const char *fpk_spectral_errmsg(const fpk_spectral *s) { return s->err.msg; }
 
 void fpk_spectral_threads(const fpk_spectral *s, int *r2c, int *c2r, int *passes, int *timed) {
-  const int rows = s->op.col_inv != NULL; /* the row pipeline: its column passes */
-  if (r2c) *r2c = s->op.fft_threads[rows ? 3 : 0];
-  if (c2r) *c2r = s->op.fft_threads[rows ? 2 : 1];
+  if (r2c) *r2c = s->op.fft_threads[0];
+  if (c2r) *c2r = s->op.fft_threads[1];
   if (passes) *passes = s->op.pass_threads;
-  if (timed)
-    *timed = s->op.fft_timed[0] && s->op.fft_timed[1] &&
-             (!rows || (s->op.fft_timed[2] && s->op.fft_timed[3]));
+  if (timed) *timed = s->op.fft_timed[0] && s->op.fft_timed[1];
 }
 const char *fpk_spectral_warning(const fpk_spectral *s) { return s->warning; }
 

@@ -52,11 +52,13 @@ typedef struct fpk_spectral_op {
   fftw_plan r2c, c2r;
   /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was chosen by timing
    * (the serial and threaded plans gave bitwise the same output) or by size (they did not) */
-  int fft_threads[4], fft_timed[4]; /* r2c, c2r, then the pipeline's column passes */
+  int fft_threads[2], fft_timed[2]; /* r2c, c2r */
   /* the row pipeline (2D with the 2/3 rule; NULL plans otherwise): column passes along y over
-   * the half spectrum, in place (inverse: every column; forward: the kept ones), 1D transforms
-   * of blk rows, and per pass thread 4 blocks of blk × nx reals (point values and products) */
-  fftw_plan col_inv, col_fwd, row_c2r, row_r2c;
+   * the half spectrum, in place (inverse: every column; forward: the kept ones), by chunks of
+   * FPK_SPECTRAL_COLUMN_CHUNK columns ([0]) and the rest ([1], NULL when there is none), 1D
+   * transforms of blk rows, and per pass thread 4 blocks of blk × nx reals (point values and
+   * products) */
+  fftw_plan col_inv[2], col_fwd[2], row_c2r, row_r2c;
   size_t blk;
   double *blkbuf;
   int pass_threads; /* OpenMP threads of the passes between the transforms (buffers are sized
@@ -73,12 +75,11 @@ typedef struct fpk_spectral_op {
   double *sig;        /* model noise scratch (dim*M) */
 } fpk_spectral_op;
 
-/* The thread rules (spectral_op.c, choose_plan). A threaded FFTW plan that rounds differently
- * from the serial one is used from this many points on (by size, so that the choice never
- * depends on timing); calibrated with bench/run_spectral.sh (the rows "fft-threads" compare the
- * serial and threaded FFTW_MEASURE plans per size): on the 2-core machines of issue 15 two
- * threads paid only from somewhere between 400² and 1024². */
-#define FPK_SPECTRAL_FFT_THREADS_MIN ((size_t)512 * 512)
+/* The column passes of the row pipeline run in fixed chunks of this many columns, whole chunks
+ * per thread, each by the same serial plan: the arithmetic does not depend on the thread count.
+ * (FFTW's own threaded plans may be other algorithms than its serial ones, and round
+ * differently.) 8 columns of 16 bytes fill two 64-byte cache lines per row. */
+#define FPK_SPECTRAL_COLUMN_CHUNK ((size_t)8)
 /* The pointwise passes (products, 𝒩's rows, the stage combinations) may be split over the
  * threads from this many points (then by timing, fpk_spectral_op_choose_pass_threads): each
  * output element is computed alone, so the results are the same for any split; below it a

@@ -54,7 +54,7 @@ static double seconds(void) {
 
 /* The plans of the operator: full transforms (r2c, c2r, rank 1 or 2) and, for 2D grids with the
  * 2/3 rule, the column passes of the row pipeline (fpk_spectral_op_transform). */
-enum { K_R2C, K_C2R, K_COLINV, K_COLFWD };
+enum { K_R2C, K_C2R };
 
 /* The median of 5 timings: what a run typically sees (the minimum would favour a threaded plan
  * that is fast only while the other core happens to be idle). */
@@ -76,51 +76,43 @@ static fftw_plan make_plan(fpk_spectral_op *op, int kind, int rank, const int *s
 #else
   (void)nthreads;
 #endif
-  const int ny = (int)op->ny, ncx = (int)op->ncx, nkx = (int)(op->nx / 3 + 1);
   switch (kind) {
   case K_R2C: return fftw_plan_dft_r2c(rank, shape, op->r, op->ct, flags);
-  case K_C2R: return fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags);
-  /* along y, in place, over the columns of the half spectrum (all for the inverse, the ones the
-   * 2/3 rule keeps for the forward transforms) */
-  case K_COLINV:
-    return fftw_plan_many_dft(1, &ny, ncx, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
-                              FFTW_BACKWARD, flags);
-  default:
-    return fftw_plan_many_dft(1, &ny, nkx, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
-                              FFTW_FORWARD, flags);
+  default: return fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags);
   }
+}
+
+/* A column pass of the row pipeline: DFTs along y, in place, of howmany adjacent columns of the
+ * half spectrum (serial: the passes split whole chunks of columns over threads). */
+static fftw_plan column_plan(fpk_spectral_op *op, size_t howmany, int sign, unsigned flags) {
+  const int ny = (int)op->ny, ncx = (int)op->ncx;
+  return fftw_plan_many_dft(1, &ny, (int)howmany, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
+                            sign, flags);
 }
 
 /* Runs plan p (of kind) once on the probe save, into out. */
 static void probe_run(fpk_spectral_op *op, int kind, fftw_plan p, const void *save,
-                      size_t inbytes, void *out, size_t outbytes) {
+                      size_t inbytes, void *out) {
   void *in = kind == K_R2C ? (void *)op->r : (void *)op->ct;
-  memcpy(in, save, inbytes); /* c2r destroys its input; the column passes work in place */
+  memcpy(in, save, inbytes); /* c2r destroys its input */
   if (kind == K_R2C)
     fftw_execute_dft_r2c(p, in, out);
-  else if (kind == K_C2R)
+  else
     fftw_execute_dft_c2r(p, in, out);
-  else {
-    fftw_execute_dft(p, in, in);
-    memcpy(out, in, outbytes);
-  }
 }
 
-/* The thread count of one plan, chosen between a serial plan and one with nthreads threads made
- * with the same flags. FFTW's plans for different thread counts may be different algorithms
- * (FFTW_MEASURE times each candidate for the thread count it is given, and may pick others),
- * and then they round differently; a choice by timing would make the results depend on the
- * machine's load — against the project's rule that a configuration gives the same numbers
- * whatever the thread count. So:
- *   - both plans are run on the same pseudo-random input, and only when their outputs are
- *     bitwise identical (the same arithmetic: FFTW_ESTIMATE, where the threaded plan splits the
- *     loops of the same serial codelets, or a measured plan that reuses the serial plan's
- *     sub-plans from the in-process wisdom) is the threaded one kept if it is faster by
- *     FPK_SPECTRAL_THREADS_GAIN, timed by the median of 5 alternating runs;
- *   - otherwise the choice is by size alone: nthreads from FPK_SPECTRAL_FFT_THREADS_MIN points
- *     (spectral_internal.h: the calibration), 1 below. Which plan runs is then a function of
- *     the configuration, and with a wisdom file (or FFTW_ESTIMATE) so are the bits.
- * Returns the plan kept (the other destroyed) and its thread count in *chosen. */
+/* The thread count of a full transform (r2c or c2r: 1D grids, runs without the 2/3 rule, the
+ * conversions to and from cell averages), chosen between a serial plan and one with nthreads
+ * threads made with the same flags. FFTW's plans for different thread counts may be different
+ * algorithms (FFTW_MEASURE times each candidate for the thread count it is given: measured with
+ * FFTW 3.3.10, plans made afresh for 1 and 2 threads differed in the last bits at 64²–1024²),
+ * and the project's rule is that a configuration gives the same numbers whatever the thread
+ * count. So both plans are run on the same pseudo-random input, and the threaded one is kept only
+ * when its output is bitwise that of the serial one (the same arithmetic: FFTW_ESTIMATE, where
+ * the threaded plan splits the loops of the same serial codelets, or a measured plan that reuses
+ * the serial plan's sub-plans from the in-process wisdom) and it is faster by
+ * FPK_SPECTRAL_THREADS_GAIN by the median of 5 alternating rounds. Otherwise the serial plan
+ * runs. Returns the plan kept (the other destroyed) and its thread count in *chosen. */
 static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
                              unsigned flags, int nthreads, int *chosen, int *timed) {
   *chosen = 1, *timed = 0;
@@ -132,22 +124,20 @@ static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int 
   const size_t inbytes = kind == K_R2C ? M * sizeof(double) : nc * sizeof(fftw_complex);
   const size_t outbytes = kind == K_C2R ? M * sizeof(double) : nc * sizeof(fftw_complex);
   void *save = fftw_malloc(inbytes), *o1 = fftw_malloc(outbytes), *ot = fftw_malloc(outbytes);
-  fftw_plan keep = M >= FPK_SPECTRAL_FFT_THREADS_MIN ? pt : p1;
+  fftw_plan keep = p1;
   fftw_plan fwd = kind == K_C2R ? make_plan(op, K_R2C, rank, shape, FFTW_ESTIMATE, 1) : NULL;
   if (save && o1 && ot && (kind != K_C2R || fwd)) {
     /* the probe: a deterministic pseudo-random field; its transform for the c2r (a valid half
-     * spectrum); random complex values for the column passes */
+     * spectrum) */
     uint64_t x = 0x9E3779B97F4A7C15ull;
-    double *v = kind >= K_COLINV ? (double *)op->ct : op->r;
-    const size_t nv = kind >= K_COLINV ? 2 * nc : M;
-    for (size_t m = 0; m < nv; m++) {
+    for (size_t m = 0; m < M; m++) {
       x = x * 6364136223846793005ull + 1442695040888963407ull;
-      v[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+      op->r[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
     }
     if (fwd) fftw_execute_dft_r2c(fwd, op->r, op->ct);
     memcpy(save, kind == K_R2C ? (void *)op->r : (void *)op->ct, inbytes);
-    probe_run(op, kind, p1, save, inbytes, o1, outbytes);
-    probe_run(op, kind, pt, save, inbytes, ot, outbytes);
+    probe_run(op, kind, p1, save, inbytes, o1);
+    probe_run(op, kind, pt, save, inbytes, ot);
     if (memcmp(o1, ot, outbytes) == 0) {
       double t[2][5];
       for (int round = 0; round < 5; round++)
@@ -158,7 +148,7 @@ static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int 
           double t1 = t0;
           size_t runs = 0;
           do {
-            probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1, 0);
+            probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1);
             runs++;
           } while ((t1 = seconds()) - t0 < FPK_SPECTRAL_TIMING_ROUND);
           t[q][round] = (t1 - t0) / (double)runs;
@@ -218,19 +208,25 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
                           fftw_alignment_of((double *)op->ct) &&
         fftw_alignment_of(op->blkbuf + bm) == fftw_alignment_of(op->blkbuf);
     if (!rc && aligned) {
-      op->col_inv = choose_plan(op, K_COLINV, rank, shape, flags, nthreads, &op->fft_threads[2],
-                                &op->fft_timed[2]);
-      op->col_fwd = choose_plan(op, K_COLFWD, rank, shape, flags, nthreads, &op->fft_threads[3],
-                                &op->fft_timed[3]);
 #ifdef FPK_HAVE_FFTW_THREADS
       fftw_plan_with_nthreads(1);
 #endif
+      /* column passes in fixed chunks of FPK_SPECTRAL_COLUMN_CHUNK columns (the last chunk the
+       * rest): the same serial plans whatever the thread count, so the same bits */
+      const size_t W = FPK_SPECTRAL_COLUMN_CHUNK, nkx = op->nx / 3 + 1;
+      op->col_inv[0] = column_plan(op, op->ncx < W ? op->ncx : W, FFTW_BACKWARD, flags);
+      op->col_fwd[0] = column_plan(op, nkx < W ? nkx : W, FFTW_FORWARD, flags);
+      if (op->ncx > W && op->ncx % W)
+        op->col_inv[1] = column_plan(op, op->ncx % W, FFTW_BACKWARD, flags);
+      if (nkx > W && nkx % W) op->col_fwd[1] = column_plan(op, nkx % W, FFTW_FORWARD, flags);
       const int n = (int)op->nx, ncx = (int)op->ncx, b = (int)op->blk;
       op->row_c2r = fftw_plan_many_dft_c2r(1, &n, b, op->ct, NULL, 1, ncx, op->blkbuf, NULL, 1, n,
                                            flags);
       op->row_r2c = fftw_plan_many_dft_r2c(1, &n, b, op->blkbuf, NULL, 1, n, op->ct, NULL, 1, ncx,
                                            flags);
-      if (!op->col_inv || !op->col_fwd || !op->row_c2r || !op->row_r2c) rc = FPK_EUNSUP;
+      if (!op->col_inv[0] || !op->col_fwd[0] || (op->ncx > W && op->ncx % W && !op->col_inv[1]) ||
+          (nkx > W && nkx % W && !op->col_fwd[1]) || !op->row_c2r || !op->row_r2c)
+        rc = FPK_EUNSUP;
     }
   }
 #ifdef FPK_HAVE_FFTW_THREADS
@@ -329,8 +325,9 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
   for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
   free(op->x), free(op->b), free(op->dd), free(op->sig);
-  fftw_plan *plans[] = {&op->col_inv, &op->col_fwd, &op->row_c2r, &op->row_r2c};
-  for (size_t k = 0; k < 4; k++)
+  fftw_plan *plans[] = {&op->col_inv[0], &op->col_inv[1], &op->col_fwd[0],
+                        &op->col_fwd[1],  &op->row_c2r,    &op->row_r2c};
+  for (size_t k = 0; k < 6; k++)
     if (*plans[k]) fftw_destroy_plan(*plans[k]);
   fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
@@ -455,11 +452,21 @@ static void products(size_t n, size_t M, double s, double *const *prod, const do
  * array at 1024²). The forward column pass runs only over the columns the 2/3 rule keeps: the
  * others are never read. The same transforms as the 2D plans (FFTW's 2D plans are these two
  * passes), in other sub-plans, so the result agrees to round-off, not bitwise. */
+/* The column pass over the first ncols columns of a, in chunks of FPK_SPECTRAL_COLUMN_CHUNK (plan
+ * p[0]) and the rest (p[1]), whole chunks per thread. */
+static void columns(const fpk_spectral_op *op, fftw_plan const *p, size_t ncols, fftw_complex *a) {
+  const size_t W = FPK_SPECTRAL_COLUMN_CHUNK, nch = (ncols + W - 1) / W;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t q = 0; q < nch; q++) /* p[0] is for min(ncols, W) columns */
+    fftw_execute_dft(p[ncols > W && ncols - q * W < W ? 1 : 0], a + q * W, a + q * W);
+}
+
 static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
   const size_t nx = op->nx, ncx = op->ncx, B = op->blk, nb = op->ny / B, bm = B * nx;
   const size_t n = op->nterms;
   const double s = 1.0 / (double)op->M;
-  fftw_execute_dft(op->col_inv, op->ct, op->ct);
+  columns(op, op->col_inv, ncx, op->ct);
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t jb = 0; jb < nb; jb++) {
@@ -472,7 +479,7 @@ static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
     for (size_t k = 0; k < n; k++)
       fftw_execute_dft_r2c(op->row_r2c, prod[k], op->F[k] + jb * B * ncx);
   }
-  for (size_t k = 0; k < n; k++) fftw_execute_dft(op->col_fwd, op->F[k], op->F[k]);
+  for (size_t k = 0; k < n; k++) columns(op, op->col_fwd, nx / 3 + 1, op->F[k]);
 }
 
 void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
