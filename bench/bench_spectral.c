@@ -20,9 +20,9 @@
  * transforms; the solver's transforms read arrays the passes between them have just written.
  *
  * Per size, each repetition runs, in this order, the floor, the step with nthreads = 1, the step
- * with nthreads = 2 (the solver's own choice of threads per plan, fpk_spectral_threads), and the
- * floor with 2-thread FFTW_MEASURE plans (the calibration of FPK_SPECTRAL_FFT_THREADS_MIN: from
- * which size a threaded plan beats the serial one), each for >= min_seconds (default 1), reps
+ * with nthreads = 2 (the solver's own choice of threads, fpk_spectral_threads), and the floor
+ * with FFTW's 2-thread FFTW_MEASURE plans (for reference: whether FFTW's own threads would pay at
+ * that size; the solver's pipeline splits its transforms itself), each for >= min_seconds (default 1), reps
  * (default 3) times: load on the shared machine hits all alike. Printed: medians, and per ratio
  * the median of the per-repetition ratios with their [min-max]. The step/floor ratio is in CPU
  * time (process CPU time, CLOCK_PROCESS_CPUTIME_ID: less sensitive to other jobs) and wall
@@ -285,8 +285,9 @@ int main(int argc, char **argv) {
          "of the per-rep ratios\n",
          fftw_version, reps, tmin);
   printf("columns: FFTs per step; CPU: floor and 1-thread step ms/step, ratio; wall: the same; "
-         "2 threads: step ms, ratio to 1 thread (wall); threads chosen r2c,c2r,passes "
-         "(t: by timing, s: by size); threaded/serial FFT plans (wall, calibration)\n");
+         "2 threads: step ms, ratio to 1 thread (wall); threads chosen: full r2c, full c2r, "
+         "pipeline and passes (t: full plans bitwise equal and timed, s: serial kept); FFTW's "
+         "threaded/serial plans (wall, reference)\n");
   printf("%-5s %-7s %4s %9s %9s %17s %9s %9s %17s %9s %17s %6s %17s\n", "model", "grid", "FFTs",
          "cpu floor", "cpu step", "ratio [range]", "wal floor", "wal step", "ratio [range]",
          "2thr step", "2thr/1thr", "thr", "fft 2/1 [range]");
