@@ -140,8 +140,9 @@ static void test_pinned(void **state) {
 
 /* 1 and 2 threads: bitwise the same densities, with FFTW_ESTIMATE and FFTW_MEASURE plans, on
  * grids where the passes may be threaded (>= 128², chosen by timing) and, unless FPK_TEST_QUICK,
- * a larger one (512², estimate only: measure planning takes seconds there). Whatever the plans chosen (by timing only
- * where the serial and threaded plans agree bitwise, else by size), the numbers must not move. */
+ * a larger one (512², estimate only: measure planning takes seconds there). Whatever the solver
+ * chose (threads by timing only between variants with the same arithmetic), the numbers must
+ * not move. */
 static void test_threads_bitwise(void **state) {
   (void)state;
   const int quick = getenv("FPK_TEST_QUICK") != NULL;

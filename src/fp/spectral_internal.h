@@ -50,8 +50,9 @@ typedef struct fpk_spectral_op {
   double t_model; /* time at which b and dd were sampled */
   int sampled;
   fftw_plan r2c, c2r;
-  /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was chosen by timing
-   * (the serial and threaded plans gave bitwise the same output) or by size (they did not) */
+  /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was timed (the
+   * serial and threaded plans gave bitwise the same output) or the serial plan kept (they did
+   * not) */
   int fft_threads[2], fft_timed[2]; /* r2c, c2r */
   /* the row pipeline (2D with the 2/3 rule; NULL plans otherwise): column passes along y over
    * the half spectrum, in place (inverse: every column; forward: the kept ones), by chunks of
