@@ -1,6 +1,7 @@
-/* Benchmark: one step of the Fourier spectral Fokker–Planck solver (fpkit/spectral.h) against the
- * bare cost of the FFTs the step must do (its floor), on 2D periodic grids, one FFTW thread.
- *   bench_spectral [-t min_seconds] [-r reps] [-m ou|vard|both] [N ...]     (default N: 256 1024)
+/* Benchmark: one ETDRK4 step of the Fourier spectral Fokker–Planck solver (fpkit/spectral.h)
+ * against the bare cost of the FFTs the step must do (its floor), on 2D periodic grids, and the
+ * step on 2 threads against the step on 1 (issue 15).
+ *   bench_spectral [-t min_seconds] [-r reps] [-m ou|vard|both] [N ...]   (default N: 256 400 512 1024)
  *
  * Models:
  *   ou    2D OU dX = −A X dt + diag(σ) dW, A = [[1, 0.6], [−0.4, 0.8]] (non-symmetric), σ = (1, 0.8),
@@ -8,20 +9,27 @@
  *         2 r2c (the ∂_a(b_a p) terms);
  *   vard  on the torus [0, 2π)²: b_a = −sin x_a + 0.5 cos x_{1−a} + 0.3, σ_a = 1 + 0.3 cos x_a;
  *         D varies, so each evaluation is one c2r and 4 r2c (∂_a(b_a p) and ∂_a²((D_a − D̄_a) p)).
- * ETDRK4 evaluates 𝒩 4 times per step, SBDF2 once.
+ * ETDRK4 evaluates 𝒩 4 times per step.
  *
  * The floor: the transforms of one evaluation — c2r, then the r2c's — executed with plans of the
- * same type as the solver's (same sizes and flags, FFTW_MEASURE, made after the solver's so the
- * planner's in-process wisdom gives the same algorithm; out-of-place new-array execute on buffers
- * from fftw_alloc_*, like spectral_op.c). c2r destroys its input, so the input is restored from a
- * pristine copy before each evaluation, outside the timed region (the solver's own copy before
- * its c2r is part of its overhead). Floor per ETDRK4 step = 4 × floor per evaluation; per SBDF2
- * step = 1 ×.
+ * same type as the solver's (same sizes and flags, FFTW_MEASURE, serial, made after the solver's
+ * so the planner's in-process wisdom gives the same algorithm; out-of-place new-array execute on
+ * buffers from fftw_alloc_*, like spectral_op.c). c2r destroys its input, so the input is restored
+ * from a pristine copy before each evaluation, outside the timed region. Floor per ETDRK4 step =
+ * 4 × floor per evaluation. The floor's three or five arrays stay in cache between its
+ * transforms; the solver's transforms read arrays the passes between them have just written.
+ * The pruned floor: the same, with each forward transform done as the step's row pipeline does
+ * it under the 2/3 rule — r2c of every row, then DFTs along y of only the kept columns (about
+ * 0.79 of a full 2D r2c): the FFT work the step cannot avoid, for an honest comparison.
  *
- * Each measurement runs ≥ min_seconds (default 1.5); reps (default 5) interleave floor, ETDRK4
- * and SBDF2 so that load on the shared machine hits all three alike. Medians over the reps are
- * printed, with the range of the per-rep ratios; wall clock (CLOCK_MONOTONIC) and process CPU
- * time (CLOCK_PROCESS_CPUTIME_ID). */
+ * Per size, each repetition runs, in this order, the floor, the step with nthreads = 1, the step
+ * with nthreads = 2 (the solver's own choice of threads, fpk_spectral_threads), and the floor
+ * with FFTW's 2-thread FFTW_MEASURE plans (for reference: whether FFTW's own threads would pay at
+ * that size; the solver's pipeline splits its transforms itself), each for >= min_seconds (default 1), reps
+ * (default 3) times: load on the shared machine hits all alike. Printed: medians, and per ratio
+ * the median of the per-repetition ratios with their [min-max]. The step/floor ratio is in CPU
+ * time (process CPU time, CLOCK_PROCESS_CPUTIME_ID: less sensitive to other jobs) and wall
+ * clock; the 2-thread/1-thread ratios are wall clock (what threads are for). */
 #include <complex.h>
 #include <fftw3.h>
 #include <math.h>
@@ -95,6 +103,7 @@ static size_t calibrate(fpk_spectral *s, double dt, double tmin) {
 
 typedef struct floor_bufs {
   fftw_plan r2c, c2r;
+  fftw_plan rows, kept; /* the pruned forward transform: row r2c's, then the kept columns */
   fftw_complex *cin, *cpristine, *cout;
   double *r;
   size_t nc, nr2c;
@@ -102,18 +111,26 @@ typedef struct floor_bufs {
 
 /* K evaluations' worth of transforms: per evaluation, restore the c2r input (untimed), then time
  * c2r + nr2c r2c's. */
-static void run_floor(floor_bufs *f, size_t K, meas *m) {
+static void run_floor_(floor_bufs *f, size_t K, meas *m, int pruned) {
   double wall = 0.0, cp = 0.0;
   for (size_t k = 0; k < K; k++) {
     memcpy(f->cin, f->cpristine, f->nc * sizeof(fftw_complex));
     const double t0 = now(), c0 = cpu();
     fftw_execute_dft_c2r(f->c2r, f->cin, f->r);
-    for (size_t a = 0; a < f->nr2c; a++) fftw_execute_dft_r2c(f->r2c, f->r, f->cout);
+    for (size_t a = 0; a < f->nr2c; a++)
+      if (pruned) {
+        fftw_execute_dft_r2c(f->rows, f->r, f->cout);
+        fftw_execute_dft(f->kept, f->cout, f->cout);
+      } else {
+        fftw_execute_dft_r2c(f->r2c, f->r, f->cout);
+      }
     const double c1 = cpu(), t1 = now();
     wall += t1 - t0, cp += c1 - c0;
   }
   m->wall = wall / (double)K, m->cpu = cp / (double)K;
 }
+
+static void run_floor(floor_bufs *f, size_t K, meas *m) { run_floor_(f, K, m, 0); }
 
 typedef struct problem {
   const char *name;
@@ -135,6 +152,53 @@ static void init_density(const problem *P, const fpk_grid *g, double *p) {
   }
 }
 
+static fpk_spectral *make_solver(const problem *P, const fpk_grid *g, double dt, int nthreads,
+                                 const double *p) {
+  fpk_error err = {0};
+  fpk_spectral_options o;
+  fpk_spectral_options_default(&o);
+  o.planner = FPK_FFT_MEASURE;
+  o.nthreads = nthreads;
+  fpk_spectral *s = fpk_spectral_alloc(g, P->model, fpk_spectral_etdrk4, dt, &o, &err);
+  if (!s || fpk_spectral_set_density(s, 0.0, p)) {
+    fprintf(stderr, "bench_spectral: %s\n", s ? fpk_spectral_errmsg(s) : err.msg);
+    exit(1);
+  }
+  return s;
+}
+
+static void make_floor(floor_bufs *f, size_t N, int nthreads, const double *p) {
+  const size_t ncx = N / 2 + 1;
+  f->nc = ncx * N;
+  f->cin = fftw_alloc_complex(f->nc), f->cpristine = fftw_alloc_complex(f->nc);
+  f->cout = fftw_alloc_complex(f->nc);
+  f->r = fftw_alloc_real(N * N);
+  const int shape[2] = {(int)N, (int)N};
+  fftw_plan_with_nthreads(nthreads);
+  f->r2c = fftw_plan_dft_r2c(2, shape, f->r, f->cout, FFTW_MEASURE);
+  f->c2r = fftw_plan_dft_c2r(2, shape, f->cin, f->r, FFTW_MEASURE);
+  /* the pruned floor (serial): the forward transform as the step does it with the 2/3 rule —
+   * r2c along x of every row, then the DFTs along y of only the columns the rule keeps */
+  const int n = (int)N, nh = (int)ncx, nkx = (int)(N / 3 + 1);
+  f->rows = fftw_plan_many_dft_r2c(1, &n, n, f->r, NULL, 1, n, f->cout, NULL, 1, nh, FFTW_MEASURE);
+  f->kept = fftw_plan_many_dft(1, &n, nkx, f->cout, NULL, nh, 1, f->cout, NULL, nh, 1,
+                               FFTW_FORWARD, FFTW_MEASURE);
+  fftw_plan_with_nthreads(1);
+  if (!f->r2c || !f->c2r || !f->rows || !f->kept) {
+    fprintf(stderr, "bench_spectral: FFTW could not plan\n");
+    exit(1);
+  }
+  /* Pristine c2r input: the r2c of the initial density (what the solver's first c2r sees). */
+  memcpy(f->r, p, N * N * sizeof(double));
+  fftw_execute_dft_r2c(f->r2c, f->r, f->cpristine);
+}
+
+static void free_floor(floor_bufs *f) {
+  fftw_destroy_plan(f->r2c), fftw_destroy_plan(f->c2r);
+  fftw_destroy_plan(f->rows), fftw_destroy_plan(f->kept);
+  fftw_free(f->cin), fftw_free(f->cpristine), fftw_free(f->cout), fftw_free(f->r);
+}
+
 static void bench_one(const problem *P, size_t N, double tmin, int reps) {
   fpk_error err = {0};
   fpk_grid g;
@@ -149,91 +213,66 @@ static void bench_one(const problem *P, size_t N, double tmin, int reps) {
    * down to a power of 2 so that every evolve() below steps by exactly dt. */
   const double kmax = TWO_PI / (P->hi - P->lo) * (double)(N / 3);
   const double dt = exp2(floor(log2(0.1 / (P->bmax * kmax))));
-
-  fpk_spectral_options o;
-  fpk_spectral_options_default(&o);
-  o.planner = FPK_FFT_MEASURE;
-  o.nthreads = 1;
-  fpk_spectral *se = fpk_spectral_alloc(&g, P->model, fpk_spectral_etdrk4, dt, &o, &err);
-  fpk_spectral *ss = se ? fpk_spectral_alloc(&g, P->model, fpk_spectral_sbdf2, dt, &o, &err) : NULL;
-  if (!se || !ss) {
-    fprintf(stderr, "bench_spectral: %s\n", err.msg);
-    exit(1);
-  }
   double *p = malloc(g.size * sizeof *p);
   init_density(P, &g, p);
-  if (fpk_spectral_set_density(se, 0.0, p) || fpk_spectral_set_density(ss, 0.0, p)) {
-    fprintf(stderr, "bench_spectral: set_density failed\n");
-    exit(1);
-  }
 
-  /* Floor plans: same rank, sizes, flags, out-of-place, planned after the solver's. */
-  floor_bufs f = {0};
-  const size_t ncx = N / 2 + 1;
-  f.nc = ncx * N;
-  f.nr2c = P->variable_d ? 4 : 2;
-  f.cin = fftw_alloc_complex(f.nc), f.cpristine = fftw_alloc_complex(f.nc);
-  f.cout = fftw_alloc_complex(f.nc);
-  f.r = fftw_alloc_real(N * N);
-  const int shape[2] = {(int)N, (int)N};
-  f.r2c = fftw_plan_dft_r2c(2, shape, f.r, f.cout, FFTW_MEASURE);
-  f.c2r = fftw_plan_dft_c2r(2, shape, f.cin, f.r, FFTW_MEASURE);
-  if (!f.r2c || !f.c2r) {
-    fprintf(stderr, "bench_spectral: FFTW could not plan\n");
-    exit(1);
-  }
-  /* Pristine c2r input: the r2c of the initial density (what the solver's first c2r sees). */
-  memcpy(f.r, p, N * N * sizeof(double));
-  fftw_execute_dft_r2c(f.r2c, f.r, f.cpristine);
+  fpk_spectral *s1 = make_solver(P, &g, dt, 1, p), *s2 = make_solver(P, &g, dt, 2, p);
+  int r2c, c2r, passes, timed;
+  fpk_spectral_threads(s2, &r2c, &c2r, &passes, &timed);
+  floor_bufs f1 = {0}, f2 = {0};
+  f1.nr2c = f2.nr2c = P->variable_d ? 4 : 2;
+  make_floor(&f1, N, 1, p);
+  make_floor(&f2, N, 2, p);
 
-  /* Warm up (page faults, caches), then calibrate the step counts. */
+  /* Warm up (page faults, caches), then calibrate the repetition counts. */
   meas w;
-  run_floor(&f, 4, &w);
+  run_floor(&f1, 4, &w);
   const size_t Kf = (size_t)fmax(4.0, ceil(tmin / fmax(w.wall, 1e-9)));
-  const size_t Ke = calibrate(se, dt, tmin), Ks = calibrate(ss, dt, tmin);
+  run_floor(&f2, 4, &w);
+  const size_t Kf2 = (size_t)fmax(4.0, ceil(tmin / fmax(w.wall, 1e-9)));
+  const size_t K1 = calibrate(s1, dt, tmin), K2 = calibrate(s2, dt, tmin);
 
-  double fw[64], fc[64], ew[64], ec[64], sw[64], sc[64], re[64], rec[64], rs[64], rsc[64];
-  if (reps > 64) reps = 64;
+  enum { R = 64 };
+  double fw[R], fc[R], ew[R], ec[R], tw[R], rw[R], rc[R], rt[R], rf[R], pc[R], rp[R];
+  if (reps > R) reps = R;
   for (int r = 0; r < reps; r++) {
-    meas mf, me, ms;
-    run_floor(&f, Kf, &mf);
-    if (run_steps(se, dt, Ke, &me) || run_steps(ss, dt, Ks, &ms)) exit(1);
+    meas mf, m1, m2, mf2, mp;
+    run_floor(&f1, Kf, &mf);
+    run_floor_(&f1, Kf, &mp, 1);
+    if (run_steps(s1, dt, K1, &m1) || run_steps(s2, dt, K2, &m2)) exit(1);
+    run_floor(&f2, Kf2, &mf2);
     fw[r] = 4.0 * mf.wall, fc[r] = 4.0 * mf.cpu; /* per ETDRK4 step */
-    ew[r] = me.wall, ec[r] = me.cpu, sw[r] = ms.wall, sc[r] = ms.cpu;
-    re[r] = ew[r] / fw[r], rec[r] = ec[r] / fc[r];
-    rs[r] = sw[r] / (0.25 * fw[r]), rsc[r] = sc[r] / (0.25 * fc[r]);
+    ew[r] = m1.wall, ec[r] = m1.cpu, tw[r] = m2.wall;
+    rw[r] = ew[r] / fw[r], rc[r] = ec[r] / fc[r];
+    rt[r] = tw[r] / ew[r];     /* step: 2 threads / 1 thread, wall */
+    rf[r] = mf2.wall / mf.wall; /* transforms: threaded / serial plans, wall */
+    pc[r] = 4.0 * mp.cpu, rp[r] = ec[r] / pc[r]; /* step / pruned floor, CPU */
   }
-  const int ffts = (int)(1 + f.nr2c);
   char grid[32];
   snprintf(grid, sizeof grid, "%zu^2", N);
-  /* One row per stepper: wall-clock medians, then CPU-time medians; ratio = median of the
-   * per-rep ratios, [min-max] over the reps. */
-  for (int st = 0; st < 2; st++) {
-    const double mult = st ? 0.25 : 1.0; /* floor: 4 evaluations (ETDRK4) or 1 (SBDF2) */
-    double *tw = st ? sw : ew, *tc = st ? sc : ec, *rw = st ? rs : re, *rc = st ? rsc : rec;
-    double lo_w, hi_w, lo_c, hi_c;
-    range(rw, reps, &lo_w, &hi_w), range(rc, reps, &lo_c, &hi_c);
-    printf("%-5s %-7s %-7s %4d %10.3f %10.3f %6.2f [%.2f-%.2f] %10.3f %10.3f %6.2f [%.2f-%.2f] "
-           "%4zu %9.3e\n",
-           P->name, grid, st ? "SBDF2" : "ETDRK4", st ? ffts : 4 * ffts,
-           1e3 * mult * median(fw, reps), 1e3 * median(tw, reps), median(rw, reps), lo_w, hi_w,
-           1e3 * mult * median(fc, reps), 1e3 * median(tc, reps), median(rc, reps), lo_c, hi_c,
-           st ? Ks : Ke, dt);
-  }
-  if (fabs(fpk_spectral_mass(se) - 1.0) > 1e-9 || fabs(fpk_spectral_mass(ss) - 1.0) > 1e-9)
-    fprintf(stderr, "bench_spectral: mass drifted (%.12f, %.12f)\n", fpk_spectral_mass(se),
-            fpk_spectral_mass(ss));
+  double lw, hw, lc, hc, lt, ht, lf, hf, lp, hp;
+  range(rw, reps, &lw, &hw), range(rc, reps, &lc, &hc), range(rt, reps, &lt, &ht);
+  range(rf, reps, &lf, &hf), range(rp, reps, &lp, &hp);
+  const double mrw = median(rw, reps), mrc = median(rc, reps), mrt = median(rt, reps),
+               mrf = median(rf, reps);
+  printf("%-5s %-7s %4d %9.3f %9.3f %5.2f [%.2f-%.2f] %9.3f %9.3f %5.2f [%.2f-%.2f] %9.3f "
+         "%5.2f [%.2f-%.2f] %d,%d,%d%s %5.2f [%.2f-%.2f] %9.3f %5.2f [%.2f-%.2f]\n",
+         P->name, grid, (int)(4 * (1 + f1.nr2c)), 1e3 * median(fc, reps), 1e3 * median(ec, reps),
+         mrc, lc, hc, 1e3 * median(fw, reps), 1e3 * median(ew, reps), mrw, lw, hw,
+         1e3 * median(tw, reps), mrt, lt, ht, r2c, c2r, passes, timed ? "t" : "s", mrf, lf, hf,
+         1e3 * median(pc, reps), median(rp, reps), lp, hp);
+  if (fabs(fpk_spectral_mass(s1) - 1.0) > 1e-9 || fabs(fpk_spectral_mass(s2) - 1.0) > 1e-9)
+    fprintf(stderr, "bench_spectral: mass drifted (%.12f, %.12f)\n", fpk_spectral_mass(s1),
+            fpk_spectral_mass(s2));
   fflush(stdout);
-
-  fftw_destroy_plan(f.r2c), fftw_destroy_plan(f.c2r);
-  fftw_free(f.cin), fftw_free(f.cpristine), fftw_free(f.cout), fftw_free(f.r);
+  free_floor(&f1), free_floor(&f2);
   free(p);
-  fpk_spectral_free(se), fpk_spectral_free(ss);
+  fpk_spectral_free(s1), fpk_spectral_free(s2);
 }
 
 int main(int argc, char **argv) {
-  double tmin = 1.5;
-  int reps = 5;
+  double tmin = 1.0;
+  int reps = 3;
   const char *which = "both";
   size_t sizes[16], nsizes = 0;
   for (int k = 1; k < argc; k++) {
@@ -246,7 +285,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!nsizes) sizes[0] = 256, sizes[1] = 1024, nsizes = 2;
+  if (!nsizes) sizes[0] = 256, sizes[1] = 400, sizes[2] = 512, sizes[3] = 1024, nsizes = 4;
   if (reps < 1) reps = 1;
 
   fpk_error err = {0};
@@ -263,14 +302,18 @@ int main(int argc, char **argv) {
   const problem probs[2] = {{"ou", ou, ou, -8.0, 8.0, 1.6 * 8.0, 0},
                             {"vard", NULL, &vard, 0.0, TWO_PI, 1.8, 1}};
 
-  printf("bench_spectral: %s, planner FFTW_MEASURE, FFTW threads = 1; %d reps of >= %.1f s "
-         "each; medians, [min-max] of the per-rep ratios\n",
+  fftw_init_threads();
+  printf("bench_spectral: %s, planner FFTW_MEASURE; %d reps of >= %.1f s each; medians, [min-max] "
+         "of the per-rep ratios\n",
          fftw_version, reps, tmin);
-  printf("%-5s %-7s %-7s %4s %10s %10s %19s %10s %10s %19s %4s %9s\n", "", "", "", "FFTs",
-         "wall:", "", "", "CPU:", "", "", "", "");
-  printf("%-5s %-7s %-7s %4s %10s %10s %19s %10s %10s %19s %4s %9s\n", "model", "grid",
-         "stepper", "/stp", "floor ms", "step ms", "ratio [range]", "floor ms", "step ms",
-         "ratio [range]", "K", "dt");
+  printf("columns: FFTs per step; CPU: floor and 1-thread step ms/step, ratio; wall: the same; "
+         "2 threads: step ms, ratio to 1 thread (wall); threads chosen: full r2c, full c2r, "
+         "pipeline and passes (t: full plans bitwise equal and timed, s: serial kept); FFTW's "
+         "threaded/serial plans (wall, reference); pruned floor: CPU ms and step/pruned floor\n");
+  printf("%-5s %-7s %4s %9s %9s %17s %9s %9s %17s %9s %17s %6s %17s %9s %17s\n", "model", "grid",
+         "FFTs",
+         "cpu floor", "cpu step", "ratio [range]", "wal floor", "wal step", "ratio [range]",
+         "2thr step", "2thr/1thr", "thr", "fft 2/1 [range]", "pruned", "ratio [range]");
   for (size_t k = 0; k < nsizes; k++)
     for (int q = 0; q < 2; q++) {
       if (strcmp(which, "both") && strcmp(which, probs[q].name)) continue;

@@ -58,7 +58,9 @@ typedef struct fpk_spectral_options {
   fpk_fft_planner planner;
   const char *wisdom;    /* wisdom file read before planning and rewritten after; NULL: none */
   int dealias;           /* 2/3 rule on the pseudo-spectral terms (default 1) */
-  int nthreads;          /* FFTW threads (default 1) */
+  int nthreads;          /* at most this many threads (default 1): 1 or nthreads, chosen at
+                            alloc by timing only between variants that give bitwise the same
+                            numbers (fpk_spectral_threads, docs/spectral-scheme.md) */
   size_t contour_points; /* points on each Kassam–Trefethen contour (default 32) */
 } fpk_spectral_options;
 
@@ -155,6 +157,13 @@ double fpk_spectral_tail_energy(const fpk_spectral *s);
 double fpk_spectral_edge_density(const fpk_spectral *s);
 
 const char *fpk_spectral_errmsg(const fpk_spectral *s);
+/* The thread counts chosen at alloc for options.nthreads > 1: of the full forward (r2c) and
+ * inverse (c2r) FFTW plans (1D grids, no 2/3 rule, cell-average conversions) and of the 2D row
+ * pipeline with the passes between the transforms; any argument may be NULL. *timed is 1 when
+ * both full plans were chosen by timing, which happens only where FFTW's threaded plan gives
+ * bitwise the serial plan's transform; 0 when the serial plans were kept because they did not
+ * (docs/spectral-scheme.md, threads). */
+void fpk_spectral_threads(const fpk_spectral *s, int *r2c, int *c2r, int *passes, int *timed);
 /* Non-fatal problems met so far (an unreadable wisdom file); "" if none. */
 const char *fpk_spectral_warning(const fpk_spectral *s);
 

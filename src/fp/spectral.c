@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct fpk_spectral {
   size_t steps;
   fftw_complex *uh;     /* state: r2c transform of the point values */
   fftw_complex *w[6];   /* stepper work arrays */
+  fftw_complex *nrow;   /* one row of 𝒩 (ncx) per pass thread, combined while in cache */
   /* ETDRK4 coefficients for step hc (per complex index) */
   double hc, *E, *E2, *Q, *f1, *f2, *f3;
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
@@ -209,27 +211,85 @@ static int nonlinear(fpk_spectral *s, const fftw_complex *uh, double t, fftw_com
   return nonlinear_ct(s, t, out);
 }
 
-/* The stage values b and c are only ever transformed, so they are written straight into the
- * transform's scratch array ct (no copy, no array of their own); a is needed again for c, so it
- * is written to both. */
+/* The transforms of 𝒩 for the field the caller has written into s->op.ct (destroyed), at time t,
+ * re-sampling the model first when it depends on time (sampling does not touch ct). */
+static int transform_ct(fpk_spectral *s, double t) {
+  if (!s->autonomous && s->op.t_model != t) {
+    int rc = fpk_spectral_op_sample(&s->op, s->model, t, &s->err);
+    if (rc) return rc;
+  }
+  fpk_spectral_op_transform(&s->op, s->op.dealias);
+  return FPK_SUCCESS;
+}
+
+/* ETDRK4 with each stage combined row by row as 𝒩 is formed (fpk_spectral_op_row): 𝒩(û), 𝒩(a),
+ * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values b and c are only ever
+ * transformed, so they are written straight into the transform's scratch array ct; a is needed
+ * again for c, so it is written to both; 𝒩(û) is kept for c and the update, and 𝒩(a) + 𝒩(b) is
+ * formed as soon as 𝒩(b) is known — the sums and products of Cox & Matthews' update in the order
+ * of the unfused code. In the modes the 2/3 rule drops 𝒩 = 0, so there a stage is e^{z/2} times
+ * its base and the update e^z û (the unfused code added zeros), and the 𝒩 arrays are neither
+ * read nor written there. */
 static int step_etdrk4(fpk_spectral *s, double t, double h) {
   int rc = etd_prepare(s, h, t);
   if (rc) return rc;
-  const size_t nc = s->op.nc;
+  const size_t ncx = s->op.ncx, ny = s->op.ny;
+  const int dealias = s->op.dealias;
   fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
-                         *restrict Na = s->w[2], *restrict Nb = s->w[3], *restrict Nc = s->w[4],
-                         *restrict ct = s->op.ct;
+                         *restrict Nab = s->w[2], *restrict ct = s->op.ct;
   const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
                *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
-  if ((rc = nonlinear(s, u, t, Nu))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = a[c] = E2[c] * u[c] + Q[c] * Nu[c];
-  if ((rc = nonlinear_ct(s, t + 0.5 * h, Na))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * u[c] + Q[c] * Na[c]; /* b */
-  if ((rc = nonlinear_ct(s, t + 0.5 * h, Nb))) return rc;
-  for (size_t c = 0; c < nc; c++) ct[c] = E2[c] * a[c] + Q[c] * (2.0 * Nb[c] - Nu[c]); /* c */
-  if ((rc = nonlinear_ct(s, t + h, Nc))) return rc;
-  for (size_t c = 0; c < nc; c++)
-    u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * (Na[c] + Nb[c]) + f3[c] * Nc[c];
+  /* rows in parallel (each with its own row buffer): every element is computed alone, so the
+   * results do not depend on the split */
+  const int nt = s->op.pass_threads;
+#define ROWS                                                                                     \
+  _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)") for (size_t j = 0;  \
+                                                                                j < ny; j++)
+#define ROW_SETUP                                                                                \
+  fftw_complex *restrict nr = s->nrow + (size_t)omp_get_thread_num() * ncx;                      \
+  const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr)
+  memcpy(ct, u, s->op.nc * sizeof *u);
+  if ((rc = transform_ct(s, t))) return rc;
+  ROWS { /* a = e^{z/2} û + Q 𝒩(û) */
+    ROW_SETUP;
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      Nu[c] = nr[i];
+      ct[c] = a[c] = E2[c] * u[c] + Q[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = a[c] = E2[c] * u[c];
+  }
+  if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
+  ROWS { /* b = e^{z/2} û + Q 𝒩(a) */
+    ROW_SETUP;
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      Nab[c] = nr[i];
+      ct[c] = E2[c] * u[c] + Q[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * u[c];
+  }
+  if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
+  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
+    ROW_SETUP;
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      ct[c] = E2[c] * a[c] + Q[c] * (2.0 * nr[i] - Nu[c]);
+      Nab[c] = Nab[c] + nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * a[c];
+  }
+  if ((rc = transform_ct(s, t + h))) return rc;
+  ROWS { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
+    ROW_SETUP;
+    for (size_t i = 0; i < nk; i++) {
+      const size_t c = o + i;
+      u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * Nab[c] + f3[c] * nr[i];
+    }
+    for (size_t c = o + nk; c < o + ncx; c++) u[c] = E[c] * u[c];
+  }
+#undef ROWS
+#undef ROW_SETUP
   return FPK_SUCCESS;
 }
 
@@ -271,7 +331,7 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   return FPK_SUCCESS;
 }
 
-static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 5};
+static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 3};
 static const stepper_impl sbdf2_impl = {{"sbdf2", 2}, step_sbdf2, 3};
 
 const fpk_spectral_stepper_type *fpk_spectral_etdrk4 = &etdrk4_impl.pub;
@@ -355,6 +415,7 @@ void fpk_spectral_free(fpk_spectral *s) {
   fpk_spectral_op_free(&s->op);
   fftw_free(s->uh);
   for (size_t k = 0; k < 6; k++) fftw_free(s->w[k]);
+  fftw_free(s->nrow);
   free(s->E), free(s->E2), free(s->Q), free(s->f1), free(s->f2), free(s->f3);
   free(s->values), free(s->cells);
   free(s);
@@ -402,6 +463,7 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   const size_t nc = s->op.nc, M = s->op.M;
   if (!rc) {
     s->uh = fftw_alloc_complex(nc);
+    s->nrow = fftw_alloc_complex((size_t)s->op.pass_threads * s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
     if (impl == &etdrk4_impl) {
       s->E = malloc(nc * sizeof(double)), s->E2 = malloc(nc * sizeof(double));
@@ -410,12 +472,14 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     }
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
-    int ok = s->uh && s->values && s->cells;
+    int ok = s->uh && s->nrow && s->values && s->cells;
     for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
     if (impl == &etdrk4_impl) ok = ok && s->E && s->E2 && s->Q && s->f1 && s->f2 && s->f3;
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   }
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
+  if (!rc && fpk_spectral_op_choose_pass_threads(&s->op))
+    rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
   if (!rc && impl == &etdrk4_impl) rc = etd_prepare(s, dt, 0.0);
   if (rc) {
@@ -663,6 +727,13 @@ double fpk_spectral_time(const fpk_spectral *s) { return s->t; }
 size_t fpk_spectral_steps_taken(const fpk_spectral *s) { return s->steps; }
 const fpk_spectral_stepper_type *fpk_spectral_stepper(const fpk_spectral *s) { return &s->T->pub; }
 const char *fpk_spectral_errmsg(const fpk_spectral *s) { return s->err.msg; }
+
+void fpk_spectral_threads(const fpk_spectral *s, int *r2c, int *c2r, int *passes, int *timed) {
+  if (r2c) *r2c = s->op.fft_threads[0];
+  if (c2r) *c2r = s->op.fft_threads[1];
+  if (passes) *passes = s->op.pass_threads;
+  if (timed) *timed = s->op.fft_timed[0] && s->op.fft_timed[1];
+}
 const char *fpk_spectral_warning(const fpk_spectral *s) { return s->warning; }
 
 double fpk_spectral_mass(const fpk_spectral *s) {

@@ -19,6 +19,13 @@
 #include "fpkit/model.h"
 #include "fpkit/spectral.h"
 
+/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
+ * (second = 1, multiplier −k_a²). */
+typedef struct fpk_spectral_term {
+  size_t axis;
+  int second;
+} fpk_spectral_term;
+
 /* Real fields are [ny][nx] (x fastest, as fpk_grid); their r2c transforms are [ny][nx/2 + 1].
  * FFTW's transforms are unnormalised: c2r(r2c(v)) = M v. Fourier-space state in this module is
  * the r2c output itself, so a physical field is c2r(û) / M. */
@@ -43,10 +50,51 @@ typedef struct fpk_spectral_op {
   double t_model; /* time at which b and dd were sampled */
   int sampled;
   fftw_plan r2c, c2r;
-  double *r, *prod;   /* real scratch (M each), aligned */
-  fftw_complex *ct;   /* complex scratch (nc), aligned */
+  /* threads of r2c and c2r (1 or the nthreads asked for), and whether each was timed (the
+   * serial and threaded plans gave bitwise the same output) or the serial plan kept (they did
+   * not) */
+  int fft_threads[2], fft_timed[2]; /* r2c, c2r */
+  /* the row pipeline (2D with the 2/3 rule; NULL plans otherwise): column passes along y over
+   * the half spectrum, in place (inverse: every column; forward: the kept ones), by chunks of
+   * FPK_SPECTRAL_COLUMN_CHUNK columns ([0]) and the rest ([1], NULL when there is none), 1D
+   * transforms of blk rows, and per pass thread 4 blocks of blk × nx reals (point values and
+   * products) */
+  fftw_plan col_inv[2], col_fwd[2], row_c2r, row_r2c;
+  size_t blk;
+  double *blkbuf;
+  int pass_threads; /* OpenMP threads of the passes between the transforms (buffers are sized
+                       for the nthreads of init; fpk_spectral_op_choose_pass_threads may lower it) */
+  double *r;          /* real scratch (M), aligned: the point values */
+  fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
+  /* The terms of 𝒩 of the last fpk_spectral_op_transform, with per term the product with u
+   * (M reals) and its r2c transform (nc complex); arrays allocated for as many terms as the
+   * model has needed so far (at most 2 per axis). */
+  size_t nterms;
+  fpk_spectral_term terms[4];
+  double *prod[4];
+  fftw_complex *F[4];
   double *sig;        /* model noise scratch (dim*M) */
 } fpk_spectral_op;
+
+/* The column passes of the row pipeline run in fixed chunks of this many columns, whole chunks
+ * per thread, each by the same serial plan: the arithmetic does not depend on the thread count.
+ * (FFTW's own threaded plans may be other algorithms than its serial ones, and round
+ * differently.) 8 columns of 16 bytes fill two 64-byte cache lines per row. */
+#define FPK_SPECTRAL_COLUMN_CHUNK ((size_t)8)
+/* The pointwise passes (products, 𝒩's rows, the stage combinations) may be split over the
+ * threads from this many points (then by timing, fpk_spectral_op_choose_pass_threads): each
+ * output element is computed alone, so the results are the same for any split; below it a
+ * parallel region costs more than the pass. */
+#define FPK_SPECTRAL_PASS_THREADS_MIN ((size_t)128 * 128)
+/* Where a thread count is chosen by timing, the threaded variant is kept only if its median time
+ * is below this fraction of the serial one: a near tie is not worth a second core, and the
+ * timing at alloc is only an estimate of what the run will see. */
+#define FPK_SPECTRAL_THREADS_GAIN 0.9
+/* Each timed round repeats its variant for at least this many seconds (5 rounds per variant:
+ * at most ~0.1 s per plan at alloc, against seconds of FFTW_MEASURE planning on large grids). On
+ * a machine with more runnable jobs than cores, single 0.1 ms transforms on 2 threads mostly ran
+ * between preemptions and won, then the run was 3–15x slower. */
+#define FPK_SPECTRAL_TIMING_ROUND 0.005
 
 /* Checks the grid (periodic, even n >= 8, dim 1 or 2) and model, allocates, and plans with the
  * FFTW flags given (FFTW_MEASURE etc.; plans are made before any data is stored, since measuring
@@ -54,13 +102,29 @@ typedef struct fpk_spectral_op {
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err);
 void fpk_spectral_op_free(fpk_spectral_op *op);
+/* After the first sampling: the passes' thread count, 1 or the nthreads of init (grids of
+ * >= FPK_SPECTRAL_PASS_THREADS_MIN points only), by the median of 5 alternating timed
+ * evaluations of 𝒩 (nthreads when faster by FPK_SPECTRAL_THREADS_GAIN). The passes compute
+ * every element alone, so the choice never changes a bit. FPK_ENOMEM when the probe's arrays
+ * cannot be allocated. */
+int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op);
 /* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
 /* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, with the model as last
  * sampled and dealiased when op->dealias, for the field u whose r2c transform the caller has
- * written into op->ct (destroyed by the inverse transform). out may not alias op->ct; an out
- * from fftw_alloc_complex saves a pass: the last transform is written into it directly. */
+ * written into op->ct (destroyed by the inverse transform). out may not alias op->ct. */
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
+/* The transforms of one evaluation of 𝒩 for the field whose r2c transform the caller has written
+ * into op->ct (destroyed): one c2r, the products with the model as last sampled in one sweep,
+ * one r2c per term into op->F — for 2D grids with dealias, the row pipeline (spectral_op.c,
+ * transform_rows), which leaves in op->F only the modes the 2/3 rule keeps. 𝒩 itself is then formed row by row by fpk_spectral_op_row, so
+ * that a stepper combines each row while it is in cache instead of storing 𝒩 and reading it
+ * back (the passes between the transforms are memory-bound). */
+void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias);
+/* Row j of 𝒩 (Fourier row index j < ny) from the last transform, over the modes the 2/3 rule
+ * keeps (all of them when dealias is 0): writes them to nrow[0..k) and returns k — 0 for a
+ * dropped row, where 𝒩 is zero; the modes k..ncx−1 of the row are zero and not written. */
+size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow);
 /* out = 𝓛u + 𝒩(u), the whole collocation operator without dealiasing, for uh the r2c transform
  * of u (kept): what the stationary solver assembles. */
 void fpk_spectral_op_apply_full(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out);

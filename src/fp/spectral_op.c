@@ -6,6 +6,8 @@
 #include "fp/spectral_internal.h"
 
 #include <math.h>
+#include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,224 @@ static const double TWO_PI = 6.283185307179586476925;
 
 static int fail_alloc(fpk_error *err) {
   return fpk_error_set(err, FPK_ENOMEM, "spectral: out of memory");
+}
+
+/* The terms of 𝒩 at the model as last sampled, in the order x drift, x diffusion, y drift,
+ * y diffusion, each diffusion term only where D_a varies. */
+static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
+  size_t n = 0;
+  for (size_t a = 0; a < op->dim; a++) {
+    terms[n++] = (fpk_spectral_term){a, 0};
+    if (op->vary[a]) terms[n++] = (fpk_spectral_term){a, 1};
+  }
+  return n;
+}
+
+/* Product and transform arrays for n terms (fftw_alloc: the alignment of the planning arrays).
+ * The first term's product overwrites the point values r and its transform the c2r input ct,
+ * both dead by then: the fewer distinct arrays an evaluation touches, the more of them stay in
+ * cache (at 256² each is 0.5 MiB; a separate pair for the first term was measured slower). */
+static int ensure_terms(fpk_spectral_op *op, size_t n) {
+  op->prod[0] = op->r, op->F[0] = op->ct;
+  for (size_t k = 1; k < n; k++) {
+    if (!op->prod[k]) op->prod[k] = fftw_alloc_real(op->M);
+    if (!op->F[k]) op->F[k] = fftw_alloc_complex(op->nc);
+    if (!op->prod[k] || !op->F[k]) return FPK_ENOMEM;
+  }
+  return FPK_SUCCESS;
+}
+
+/* ---------------------------------------------------------------------- plans and threads */
+
+#include <time.h>
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The plans of the operator: full transforms (r2c, c2r, rank 1 or 2) and, for 2D grids with the
+ * 2/3 rule, the column passes of the row pipeline (fpk_spectral_op_transform). */
+enum { K_R2C, K_C2R };
+
+/* The median of 5 timings: what a run typically sees (the minimum would favour a threaded plan
+ * that is fast only while the other core happens to be idle). */
+static double median5(const double *t) {
+  double v[5];
+  memcpy(v, t, sizeof v);
+  for (int i = 1; i < 5; i++)
+    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
+      const double x = v[j];
+      v[j] = v[j - 1], v[j - 1] = x;
+    }
+  return v[2];
+}
+
+static fftw_plan make_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
+                           unsigned flags, int nthreads) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  fftw_plan_with_nthreads(nthreads);
+#else
+  (void)nthreads;
+#endif
+  switch (kind) {
+  case K_R2C: return fftw_plan_dft_r2c(rank, shape, op->r, op->ct, flags);
+  default: return fftw_plan_dft_c2r(rank, shape, op->ct, op->r, flags);
+  }
+}
+
+/* A column pass of the row pipeline: DFTs along y, in place, of howmany adjacent columns of the
+ * half spectrum (serial: the passes split whole chunks of columns over threads). */
+static fftw_plan column_plan(fpk_spectral_op *op, size_t howmany, int sign, unsigned flags) {
+  const int ny = (int)op->ny, ncx = (int)op->ncx;
+  return fftw_plan_many_dft(1, &ny, (int)howmany, op->ct, NULL, ncx, 1, op->ct, NULL, ncx, 1,
+                            sign, flags);
+}
+
+/* Runs plan p (of kind) once on the probe save, into out. */
+static void probe_run(fpk_spectral_op *op, int kind, fftw_plan p, const void *save,
+                      size_t inbytes, void *out) {
+  void *in = kind == K_R2C ? (void *)op->r : (void *)op->ct;
+  memcpy(in, save, inbytes); /* c2r destroys its input */
+  if (kind == K_R2C)
+    fftw_execute_dft_r2c(p, in, out);
+  else
+    fftw_execute_dft_c2r(p, in, out);
+}
+
+/* The thread count of a full transform (r2c or c2r: 1D grids, runs without the 2/3 rule, the
+ * conversions to and from cell averages), chosen between a serial plan and one with nthreads
+ * threads made with the same flags. FFTW's plans for different thread counts may be different
+ * algorithms (FFTW_MEASURE times each candidate for the thread count it is given: measured with
+ * FFTW 3.3.10, plans made afresh for 1 and 2 threads differed in the last bits at 64²–1024²),
+ * and the project's rule is that a configuration gives the same numbers whatever the thread
+ * count. So both plans are run on the same pseudo-random input, and the threaded one is kept only
+ * when its output is bitwise that of the serial one (the same arithmetic: FFTW_ESTIMATE, where
+ * the threaded plan splits the loops of the same serial codelets, or a measured plan that reuses
+ * the serial plan's sub-plans from the in-process wisdom) and it is faster by
+ * FPK_SPECTRAL_THREADS_GAIN by the median of 5 alternating rounds. Otherwise the serial plan
+ * runs. Returns the plan kept (the other destroyed) and its thread count in *chosen. */
+static fftw_plan choose_plan(fpk_spectral_op *op, int kind, int rank, const int *shape,
+                             unsigned flags, int nthreads, int *chosen, int *timed) {
+  *chosen = 1, *timed = 0;
+  fftw_plan p1 = make_plan(op, kind, rank, shape, flags, 1);
+  if (!p1 || nthreads <= 1) return p1;
+  fftw_plan pt = make_plan(op, kind, rank, shape, flags, nthreads);
+  if (!pt) return p1;
+  const size_t M = op->M, nc = op->nc;
+  const size_t inbytes = kind == K_R2C ? M * sizeof(double) : nc * sizeof(fftw_complex);
+  const size_t outbytes = kind == K_C2R ? M * sizeof(double) : nc * sizeof(fftw_complex);
+  void *save = fftw_malloc(inbytes), *o1 = fftw_malloc(outbytes), *ot = fftw_malloc(outbytes);
+  fftw_plan keep = p1;
+  fftw_plan fwd = kind == K_C2R ? make_plan(op, K_R2C, rank, shape, FFTW_ESTIMATE, 1) : NULL;
+  if (save && o1 && ot && (kind != K_C2R || fwd)) {
+    /* the probe: a deterministic pseudo-random field; its transform for the c2r (a valid half
+     * spectrum) */
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (size_t m = 0; m < M; m++) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      op->r[m] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+    }
+    if (fwd) fftw_execute_dft_r2c(fwd, op->r, op->ct);
+    memcpy(save, kind == K_R2C ? (void *)op->r : (void *)op->ct, inbytes);
+    probe_run(op, kind, p1, save, inbytes, o1);
+    probe_run(op, kind, pt, save, inbytes, ot);
+    if (memcmp(o1, ot, outbytes) == 0) {
+      double t[2][5];
+      for (int round = 0; round < 5; round++)
+        for (int q = 0; q < 2; q++) {
+          /* a round lasts >= FPK_SPECTRAL_TIMING_ROUND: long enough for a busy machine's
+           * preemptions to show, which a single short transform on 2 threads may escape */
+          const double t0 = seconds();
+          double t1 = t0;
+          size_t runs = 0;
+          do {
+            probe_run(op, kind, q ? pt : p1, save, inbytes, q ? ot : o1);
+            runs++;
+          } while ((t1 = seconds()) - t0 < FPK_SPECTRAL_TIMING_ROUND);
+          t[q][round] = (t1 - t0) / (double)runs;
+        }
+      keep = median5(t[1]) < FPK_SPECTRAL_THREADS_GAIN * median5(t[0]) ? pt : p1;
+      *timed = 1;
+    }
+  }
+  if (fwd) fftw_destroy_plan(fwd);
+  fftw_free(save), fftw_free(o1), fftw_free(ot);
+  fftw_destroy_plan(keep == pt ? p1 : pt);
+  *chosen = keep == pt ? nthreads : 1;
+  return keep;
+}
+
+/* Rows per block of the pipeline: the largest even divisor of ny up to 8 (ny is even), so that
+ * one plan serves every block, and every block starts at the alignment of the planning arrays
+ * (an even number of rows of ncx complex values, or of nx reals, is a multiple of 32 bytes): the
+ * row plans need no FFTW_UNALIGNED, which made them slower than the 2D plans (measured: 256²
+ * step 2.9 ms with it, 2.0 ms without). A block's point values and products (8 rows of 1024:
+ * 64 KiB each) stay in cache from the inverse row transform to the forward ones; 16 rows
+ * measured the same. */
+static size_t block_rows(size_t ny) {
+  size_t b = 8;
+  while (ny % b) b -= 2;
+  return b;
+}
+
+/* The plans of the operator (made before any data is stored: measuring overwrites the arrays).
+ * FFTW's planner is global and not thread-safe; solvers are made from one thread. */
+static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
+                    int nthreads) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  static int threads_ready = 0;
+  if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
+  if (threads_ready < 0) nthreads = 1;
+#else
+  nthreads = 1;
+#endif
+  if (nthreads < 1) nthreads = 1;
+  int rc = FPK_SUCCESS;
+  op->r2c = choose_plan(op, K_R2C, rank, shape, flags, nthreads, &op->fft_threads[0],
+                        &op->fft_timed[0]);
+  op->c2r = choose_plan(op, K_C2R, rank, shape, flags, nthreads, &op->fft_threads[1],
+                        &op->fft_timed[1]);
+  if (!op->r2c || !op->c2r) rc = FPK_EUNSUP;
+  if (!rc && op->dim == 2 && op->dealias) {
+    /* the row pipeline (fpk_spectral_op_transform) */
+    op->blk = block_rows(op->ny);
+    const size_t bm = op->blk * op->nx;
+    op->blkbuf = fftw_alloc_real((size_t)op->pass_threads * 4 * bm);
+    if (!op->blkbuf) rc = FPK_ENOMEM;
+    /* new-array execution needs every block at the planning arrays' SIMD alignment (true for an
+     * even block on FFTW's 16- and 32-byte alignments; checked, else the 2D plans serve) */
+    const int aligned =
+        op->blkbuf && fftw_alignment_of((double *)(op->ct + op->blk * op->ncx)) ==
+                          fftw_alignment_of((double *)op->ct) &&
+        fftw_alignment_of(op->blkbuf + bm) == fftw_alignment_of(op->blkbuf);
+    if (!rc && aligned) {
+#ifdef FPK_HAVE_FFTW_THREADS
+      fftw_plan_with_nthreads(1);
+#endif
+      /* column passes in fixed chunks of FPK_SPECTRAL_COLUMN_CHUNK columns (the last chunk the
+       * rest): the same serial plans whatever the thread count, so the same bits */
+      const size_t W = FPK_SPECTRAL_COLUMN_CHUNK, nkx = op->nx / 3 + 1;
+      op->col_inv[0] = column_plan(op, op->ncx < W ? op->ncx : W, FFTW_BACKWARD, flags);
+      op->col_fwd[0] = column_plan(op, nkx < W ? nkx : W, FFTW_FORWARD, flags);
+      if (op->ncx > W && op->ncx % W)
+        op->col_inv[1] = column_plan(op, op->ncx % W, FFTW_BACKWARD, flags);
+      if (nkx > W && nkx % W) op->col_fwd[1] = column_plan(op, nkx % W, FFTW_FORWARD, flags);
+      const int n = (int)op->nx, ncx = (int)op->ncx, b = (int)op->blk;
+      op->row_c2r = fftw_plan_many_dft_c2r(1, &n, b, op->ct, NULL, 1, ncx, op->blkbuf, NULL, 1, n,
+                                           flags);
+      op->row_r2c = fftw_plan_many_dft_r2c(1, &n, b, op->blkbuf, NULL, 1, n, op->ct, NULL, 1, ncx,
+                                           flags);
+      if (!op->col_inv[0] || !op->col_fwd[0] || (op->ncx > W && op->ncx % W && !op->col_inv[1]) ||
+          (nkx > W && nkx % W && !op->col_fwd[1]) || !op->row_c2r || !op->row_r2c)
+        rc = FPK_EUNSUP;
+    }
+  }
+#ifdef FPK_HAVE_FFTW_THREADS
+  if (threads_ready > 0) fftw_plan_with_nthreads(1);
+#endif
+  return rc;
 }
 
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
@@ -76,10 +296,11 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   op->dd = malloc(d * M * sizeof(double));
   op->sig = malloc(d * M * sizeof(double));
   op->r = fftw_alloc_real(M);
-  op->prod = fftw_alloc_real(M);
   op->ct = fftw_alloc_complex(op->nc);
-  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->prod || !op->ct)
-    return fail_alloc(err);
+  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->ct) return fail_alloc(err);
+  /* one product and one transform per term: the drift terms now, the diffusion terms when a
+   * sampling first finds D varying (fpk_spectral_op_sample) */
+  if (ensure_terms(op, d)) return fail_alloc(err);
   for (size_t m = 0; m < M; m++) {
     double p[FPK_MAX_DIM];
     fpk_grid_point(grid, m, p);
@@ -88,20 +309,13 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 
   /* Plan once; every later transform is a new-array execute on buffers from fftw_alloc_*, which
    * share the planning buffers' alignment. */
-#ifdef FPK_HAVE_FFTW_THREADS
-  /* FFTW's planner is global and not thread-safe; solvers are made from one thread. */
-  static int threads_ready = 0;
-  if (!threads_ready) threads_ready = fftw_init_threads() ? 1 : -1;
-  if (threads_ready > 0) fftw_plan_with_nthreads(nthreads > 1 ? nthreads : 1);
-#else
-  (void)nthreads;
-#endif
   int dims[2] = {(int)op->ny, (int)op->nx};
   const int rank = d == 2 ? 2 : 1;
   const int *shape = d == 2 ? dims : dims + 1;
-  op->r2c = fftw_plan_dft_r2c(rank, shape, op->r, op->ct, fftw_flags);
-  op->c2r = fftw_plan_dft_c2r(rank, shape, op->ct, op->r, fftw_flags);
-  if (!op->r2c || !op->c2r)
+  op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
+  int rc = plan_all(op, rank, shape, fftw_flags, nthreads);
+  if (rc == FPK_ENOMEM) return fail_alloc(err);
+  if (rc)
     return fpk_error_set(err, FPK_EUNSUP, "spectral: FFTW could not plan a %zu x %zu transform",
                          op->ny, op->nx);
   return FPK_SUCCESS;
@@ -111,10 +325,15 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
   for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
   free(op->x), free(op->b), free(op->dd), free(op->sig);
+  fftw_plan *plans[] = {&op->col_inv[0], &op->col_inv[1], &op->col_fwd[0],
+                        &op->col_fwd[1],  &op->row_c2r,    &op->row_r2c};
+  for (size_t k = 0; k < 6; k++)
+    if (*plans[k]) fftw_destroy_plan(*plans[k]);
+  fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
   fftw_free(op->r);
-  fftw_free(op->prod);
+  for (size_t k = 1; k < 4; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
 }
@@ -157,6 +376,8 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
     variable |= vary;
   }
   op->variable_D = variable;
+  fpk_spectral_term terms[4];
+  if (ensure_terms(op, term_list(op, terms))) return fail_alloc(err);
   op->t_model = t;
   op->sampled = 1;
   return FPK_SUCCESS;
@@ -190,15 +411,110 @@ void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, doubl
 
 /* ---------------------------------------------------------------------- 𝒩 */
 
-/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
- * (second = 1, multiplier −k_a²). */
-typedef struct term {
-  size_t axis;
-  int second;
-} term;
+/* Products of the point values u with up to four coefficient fields in one sweep: u is read once
+ * for all the terms (before: one sweep per term), and the first product replaces u in place. The
+ * arithmetic is the previous one, (s·c_k[m])·u[m]. */
+static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef) {
+  const double *restrict c0 = coef[0], *restrict c1 = coef[1], *restrict c2 = coef[2],
+                         *restrict c3 = coef[3];
+  double *restrict p0 = prod[0], *restrict p1 = prod[1], *restrict p2 = prod[2],
+                   *restrict p3 = prod[3];
+  switch (n) {
+  case 1:
+    for (size_t m = 0; m < M; m++) p0[m] = s * c0[m] * p0[m];
+    break;
+  case 2:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v;
+    }
+    break;
+  case 3:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v;
+    }
+    break;
+  default:
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
+    }
+    break;
+  }
+}
 
-/* The product (multiplier m of a term) × (fr + i fi): −i m f or −m f. second is a constant at
- * every call (always inlined), so each kernel below is branch-free and vectorises. */
+/* The row pipeline (2D, 2/3 rule): the 2D transforms split into their passes along y (FFTW's
+ * many-DFT plans over the columns of the half spectrum) and along x (1D transforms of blocks of
+ * rows), with the products taken between the inverse and the forward row transforms while the
+ * block is in cache: the point values and the products never go to memory (a 2D c2r writes u,
+ * the product pass reads it back and writes the products, each 2D r2c reads them: 8 MiB per
+ * array at 1024²). The forward column pass runs only over the columns the 2/3 rule keeps: the
+ * others are never read. The same transforms as the 2D plans (FFTW's 2D plans are these two
+ * passes), in other sub-plans, so the result agrees to round-off, not bitwise. */
+/* The column pass over the first ncols columns of a, in chunks of FPK_SPECTRAL_COLUMN_CHUNK (plan
+ * p[0]) and the rest (p[1]), whole chunks per thread. */
+static void columns(const fpk_spectral_op *op, fftw_plan const *p, size_t ncols, fftw_complex *a) {
+  const size_t W = FPK_SPECTRAL_COLUMN_CHUNK, nch = (ncols + W - 1) / W;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t q = 0; q < nch; q++) /* p[0] is for min(ncols, W) columns */
+    fftw_execute_dft(p[ncols > W && ncols - q * W < W ? 1 : 0], a + q * W, a + q * W);
+}
+
+static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
+  const size_t nx = op->nx, ncx = op->ncx, B = op->blk, nb = op->ny / B, bm = B * nx;
+  const size_t n = op->nterms;
+  const double s = 1.0 / (double)op->M;
+  columns(op, op->col_inv, ncx, op->ct);
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t jb = 0; jb < nb; jb++) {
+    double *buf = op->blkbuf + (size_t)omp_get_thread_num() * 4 * bm;
+    double *prod[4] = {buf, buf + bm, buf + 2 * bm, buf + 3 * bm};
+    const double *c[4] = {NULL, NULL, NULL, NULL};
+    for (size_t k = 0; k < n; k++) c[k] = coef[k] + jb * bm;
+    fftw_execute_dft_c2r(op->row_c2r, op->ct + jb * B * ncx, buf);
+    products(n, bm, s, prod, c);
+    for (size_t k = 0; k < n; k++)
+      fftw_execute_dft_r2c(op->row_r2c, prod[k], op->F[k] + jb * B * ncx);
+  }
+  for (size_t k = 0; k < n; k++) columns(op, op->col_fwd, nx / 3 + 1, op->F[k]);
+}
+
+void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
+  const size_t M = op->M;
+  op->nterms = term_list(op, op->terms);
+  const double *coef[4] = {NULL, NULL, NULL, NULL};
+  for (size_t k = 0; k < op->nterms; k++)
+    coef[k] = (op->terms[k].second ? op->dd : op->b) + op->terms[k].axis * M;
+  if (dealias && op->row_c2r) {
+    transform_rows(op, coef);
+    return;
+  }
+  /* u = physical values; the 1/M of the inverse transform is folded into the products. */
+  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
+  const int nt = op->pass_threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    /* the thread's share of the points, a multiple of 4 (whole AVX vectors) */
+    const size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
+    const size_t chunk = (M / T + 3) / 4 * 4, m0 = q * chunk < M ? q * chunk : M,
+                 m1 = m0 + chunk < M ? m0 + chunk : M;
+    double *p[4];
+    const double *c[4];
+    for (size_t k = 0; k < 4; k++) {
+      p[k] = op->prod[k] ? op->prod[k] + m0 : NULL;
+      c[k] = coef[k] ? coef[k] + m0 : NULL;
+    }
+    products(op->nterms, m1 - m0, 1.0 / (double)M, p, c);
+  }
+  for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
+}
+
+/* The product (multiplier m of a term) × (fr + i fi): −i m f (drift, second = 0) or −m f
+ * (diffusion, second = 1). second is a constant at every call (always inlined), so each kernel
+ * below is branch-free and vectorises. */
 static inline __attribute__((always_inline)) void term_mul(int second, double m, double fr,
                                                            double fi, double *cr, double *ci) {
   if (second)
@@ -207,108 +523,118 @@ static inline __attribute__((always_inline)) void term_mul(int second, double m,
     *cr = m * fi, *ci = -m * fr;
 }
 
-/* One row of a combining pass over n modes (o, f interleaved re/im). Term t's multiplier at x
- * index i is α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term —
- * exact either way. mode 0: o += M1 f; 1: o = M1 f; 2: o = M1 f + M2 o. */
+/* One row of 𝒩 over n modes (interleaved re/im). Term t's multiplier at x index i is
+ * α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term — exact either
+ * way. add = 0: o = t1(f) + t2(g) (t2 absent when g is NULL); add = 1: o += t1(f). */
 static inline __attribute__((always_inline)) void
-row_kernel(int mode, int s1, int s2, double *restrict o, const double *restrict f, size_t n,
-           const double *restrict A1, double a1, double b1, const double *restrict A2, double a2,
-           double b2) {
+row_kernel(int add, int two, int s1, int s2, double *restrict o, const double *restrict f,
+           const double *restrict g, size_t n, const double *restrict A1, double a1, double b1,
+           const double *restrict A2, double a2, double b2) {
   for (size_t i = 0; i < n; i++) {
     double cr, ci;
     term_mul(s1, a1 * A1[i] + b1, f[2 * i], f[2 * i + 1], &cr, &ci);
-    if (mode == 2) {
+    if (two) {
       double dr, di;
-      term_mul(s2, a2 * A2[i] + b2, o[2 * i], o[2 * i + 1], &dr, &di);
+      term_mul(s2, a2 * A2[i] + b2, g[2 * i], g[2 * i + 1], &dr, &di);
       o[2 * i] = cr + dr, o[2 * i + 1] = ci + di;
-    } else if (mode == 1) {
-      o[2 * i] = cr, o[2 * i + 1] = ci;
-    } else {
+    } else if (add) {
       o[2 * i] += cr, o[2 * i + 1] += ci;
+    } else {
+      o[2 * i] = cr, o[2 * i + 1] = ci;
     }
   }
 }
 
-#define ROW(mode, s1, s2) row_kernel(mode, s1, s2, o, f, n, A1, a1, b1, A2, a2, b2)
-static void row_pass(int mode, int s1, int s2, double *restrict o, const double *restrict f,
-                     size_t n, const double *A1, double a1, double b1, const double *A2, double a2,
-                     double b2) {
-  switch (mode * 4 + s1 * 2 + s2) {
-  case 0: case 1: ROW(0, 0, 0); break;
-  case 2: case 3: ROW(0, 1, 0); break;
-  case 4: case 5: ROW(1, 0, 0); break;
-  case 6: case 7: ROW(1, 1, 0); break;
-  case 8: ROW(2, 0, 0); break;
-  case 9: ROW(2, 0, 1); break;
-  case 10: ROW(2, 1, 0); break;
-  default: ROW(2, 1, 1); break;
+#define ROW(add, two, s1, s2) row_kernel(add, two, s1, s2, o, f, g, n, A1, a1, b1, A2, a2, b2)
+static void row_pass(int add, int s1, int s2, double *restrict o, const double *restrict f,
+                     const double *restrict g, size_t n, const double *A1, double a1, double b1,
+                     const double *A2, double a2, double b2) {
+  if (add) {
+    if (s1) ROW(1, 0, 1, 0);
+    else ROW(1, 0, 0, 0);
+  } else if (!g) {
+    if (s1) ROW(0, 0, 1, 0);
+    else ROW(0, 0, 0, 0);
+  } else {
+    switch (s1 * 2 + s2) {
+    case 0: ROW(0, 1, 0, 0); break;
+    case 1: ROW(0, 1, 0, 1); break;
+    case 2: ROW(0, 1, 1, 0); break;
+    default: ROW(0, 1, 1, 1); break;
+    }
   }
 }
 #undef ROW
 
-/* A pass over the retained modes (all of them unless dealias): mode 0 adds term t1 applied to f
- * into out; mode 1 sets out = t1(f); mode 2 sets out = t1(f) + t2(out). Modes 1 and 2 also zero
- * the dropped modes of out (mode 0 leaves them, already zero). */
-static void combine(const fpk_spectral_op *op, int dealias, int mode, fftw_complex *out,
-                    const fftw_complex *f, const term *t1, const term *t2) {
+size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow) {
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
+  if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
+  const double *A[4];
+  double al[4], be[4];
+  for (size_t q = 0; q < op->nterms; q++) {
+    const fpk_spectral_term *t = &op->terms[q];
+    const int x = t->axis == 0;
+    A[q] = kx[t->second];
+    al[q] = x ? 1.0 : 0.0;
+    be[q] = x ? 0.0 : (t->second ? op->k2[1][j] : op->k1[1][j]);
+  }
+  double *o = (double *)nrow;
+  const double *f0 = (const double *)(op->F[0] + j * ncx);
+  if (op->nterms == 1) {
+    row_pass(0, op->terms[0].second, 0, o, f0, NULL, nkx, A[0], al[0], be[0], A[0], al[0], be[0]);
+    return nkx;
+  }
+  /* the sums in the order of the previous code: (t0 + t1) + t2 + t3 */
+  row_pass(0, op->terms[0].second, op->terms[1].second, o, f0,
+           (const double *)(op->F[1] + j * ncx), nkx, A[0], al[0], be[0], A[1], al[1], be[1]);
+  for (size_t q = 2; q < op->nterms; q++)
+    row_pass(1, op->terms[q].second, 0, o, (const double *)(op->F[q] + j * ncx), NULL, nkx,
+             A[q], al[q], be[q], A[q], al[q], be[q]);
+  return nkx;
+}
+
+/* 𝒩 into out, row by row, zeros in the dropped modes. */
+static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
+  fpk_spectral_op_transform(op, dealias);
+  const size_t ncx = op->ncx;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t j = 0; j < op->ny; j++) {
-    double *o = (double *)(out + j * ncx);
-    const double *fr = (const double *)(f + j * ncx);
-    if (dealias && op->dim == 2 && !op->keep[1][j]) {
-      if (mode) memset(o, 0, ncx * sizeof(fftw_complex));
-      continue;
-    }
-    const term *t[2] = {t1, t2 ? t2 : t1};
-    const double *A[2];
-    double al[2], be[2];
-    for (int q = 0; q < 2; q++) {
-      const int x = t[q]->axis == 0;
-      A[q] = kx[t[q]->second];
-      al[q] = x ? 1.0 : 0.0;
-      be[q] = x ? 0.0 : (t[q]->second ? op->k2[1][j] : op->k1[1][j]);
-    }
-    row_pass(mode, t[0]->second, t[1]->second, o, fr, nkx, A[0], al[0], be[0], A[1], al[1],
-             be[1]);
-    if (mode && nkx < ncx) memset(o + 2 * nkx, 0, (ncx - nkx) * sizeof(fftw_complex));
+    fftw_complex *o = out + j * ncx;
+    const size_t nk = fpk_spectral_op_row(op, j, dealias, o);
+    if (nk < ncx) memset(o + nk, 0, (ncx - nk) * sizeof(fftw_complex));
   }
 }
 
-/* 𝒩 of the field whose transform is in op->ct (destroyed). The terms are transformed one by one
- * (x drift, x diffusion, y drift, y diffusion — each diffusion term only where D_a varies): the
- * first into ct, the second straight into out when out has FFTW's alignment, then one pass
- * combines them (multipliers, 2/3 rule) into out, and each later term is transformed into ct and
- * added by one more pass. */
-static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
-  const size_t d = op->dim, M = op->M;
-  double *u = op->r, *prod = op->prod;
-  fftw_complex *ct = op->ct;
-  /* u = physical values; the 1/M of the inverse transform is folded into the products below. */
-  fftw_execute_dft_c2r(op->c2r, ct, u);
-  const double s = 1.0 / (double)M;
-  term terms[4];
-  size_t n = 0;
-  for (size_t a = 0; a < d; a++) {
-    terms[n++] = (term){a, 0};
-    if (op->vary[a]) terms[n++] = (term){a, 1};
+int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
+  const int most = op->pass_threads;
+  if (most <= 1) return FPK_SUCCESS;
+  fftw_complex *out = fftw_alloc_complex(op->nc), *save = fftw_alloc_complex(op->nc);
+  if (!out || !save) {
+    fftw_free(out), fftw_free(save);
+    return FPK_ENOMEM;
   }
-  const int direct = fftw_alignment_of((double *)out) == fftw_alignment_of((double *)ct);
-  for (size_t k = 0; k < n; k++) {
-    const double *coef = (terms[k].second ? op->dd : op->b) + terms[k].axis * M;
-    for (size_t m = 0; m < M; m++) prod[m] = s * coef[m] * u[m];
-    if (k == 1 && direct) {
-      fftw_execute_dft_r2c(op->r2c, prod, out);
-      combine(op, dealias, 2, out, ct, &terms[0], &terms[1]);
-      continue;
+  /* the probe: the transform of the sampled drift's first component, a smooth field */
+  memcpy(op->r, op->b, op->M * sizeof(double));
+  fftw_execute_dft_r2c(op->r2c, op->r, save);
+  double t[2][5];
+  for (int round = 0; round < 5; round++)
+    for (int q = 0; q < 2; q++) {
+      op->pass_threads = q ? most : 1;
+      const double t0 = seconds();
+      double t1 = t0;
+      size_t runs = 0;
+      do { /* as in choose_plan: rounds of >= FPK_SPECTRAL_TIMING_ROUND */
+        memcpy(op->ct, save, op->nc * sizeof(fftw_complex));
+        evaluate(op, out, op->dealias);
+        runs++;
+      } while ((t1 = seconds()) - t0 < FPK_SPECTRAL_TIMING_ROUND);
+      t[q][round] = (t1 - t0) / (double)runs;
     }
-    fftw_execute_dft_r2c(op->r2c, prod, ct);
-    if (k == 0) {
-      if (n == 1 || !direct) combine(op, dealias, 1, out, ct, &terms[0], NULL);
-    } else {
-      combine(op, dealias, 0, out, ct, &terms[k], NULL);
-    }
-  }
+  op->pass_threads = median5(t[1]) < FPK_SPECTRAL_THREADS_GAIN * median5(t[0]) ? most : 1;
+  fftw_free(out), fftw_free(save);
+  return FPK_SUCCESS;
 }
 
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out) {
