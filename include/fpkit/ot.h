@@ -178,9 +178,12 @@ extern const fpk_ot_kernel_type *fpk_ot_kernel_blas;
  * their loss is bounded, so every ε is accepted at set-up; a product is refused where an output
  * underflows. O(N Σ_a min(n_a, 2 r_a + 1)), r_a = √(708 ε)/h_a; no dense matrix, no BLAS. */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_band;
-/* Per-axis log-sum-exp over blocks of B cells: each output sums the blocks whose bound on their
- * terms is within e^{-37}/n of the running sum, so the blocks left out change it by less than
- * rounding at any ε and any input. O(N Σ_a (n_a/B + kept terms)), B = max(√n_a, √(37ε)/h_a). */
+/* Per-axis, per line: the band product with the line's own shift where its per-output bound
+ * certifies 1e-12 (or the accuracy asked, if smaller), else a log-sum-exp over blocks of B cells
+ * that sums the blocks whose bound on their terms is within e^{-37}/n of the running sum (exact
+ * to rounding); so every output is within 1e-12 of the exact value at any ε and any input.
+ * O(N Σ_a min(n_a, 2r_a + 1)) plus O(n_a/B + kept terms) per exactly summed output,
+ * B = max(√n_a, √(37ε)/h_a). */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_lse;
 /* NULL-terminated list: fft, blas, lse (the fallback order), then band (named: falls back to lse). */
 extern const fpk_ot_kernel_type *const fpk_ot_kernel_types[];
