@@ -835,7 +835,7 @@ static void test_output_guards(void **state) {
   ot_test_force_standard = 1;
   p.eps = 1e16;
   expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
-               (const char *const[]){"ot (grid, kernel blas) at eps = 1e+16", "OT_eps (primal) = -",
+               (const char *const[]){"ot (grid, kernel band) at eps = 1e+16", "OT_eps (primal) = -",
                                      "cannot be negative",
                                      "likely cause: eps far beyond the cost scale", NULL});
   expect_guard(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), fpk_ot_dense_errmsg(wd),
@@ -854,7 +854,7 @@ static void test_output_guards(void **state) {
   ot_test_result_hook = spoil;
   guard_mode = 1;
   expect_guard(fpk_ot_grid_solve(w, a, b, &p, f, h, &r), fpk_ot_grid_errmsg(w),
-               (const char *const[]){"ot (grid, kernel blas) at eps = 1:", "KL = -0.001",
+               (const char *const[]){"ot (grid, kernel band) at eps = 1:", "KL = -0.001",
                                      "likely cause: kernel underflow", "use kernel = lse", NULL});
   guard_mode = 2;
   expect_guard(fpk_ot_dense_solve(wd, a, b, &p, f, h, &r), fpk_ot_dense_errmsg(wd),

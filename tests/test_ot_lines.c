@@ -304,15 +304,18 @@ static void test_lines_in_solve(void **state) {
   ot_kernel_lines.free(sl);
   ot_kernel_lse.free(ss);
 
-  /* A named back-end never falls back to blas-lines: blas named refuses these ε, lse follows. */
+  /* A named back-end never falls back to blas-lines or band: blas named refuses these ε, lse
+   * follows. */
   fpk_ot_grid *w3 = solve(&g, fpk_ot_kernel_blas, a, b, eps, 0, f2, g2, &r2);
   lg = fpk_ot_grid_log(w3);
   assert_null(strstr(lg, "blas-lines"));
+  assert_null(strstr(lg, "kernel band"));
   assert_non_null(strstr(lg, "eps 0.18       kernel lse"));
   assert_non_null(strstr(lg, "blas refused"));
   fpk_ot_grid_free(w1), fpk_ot_grid_free(w2), fpk_ot_grid_free(w3);
 
-  /* Under 4096 cells the automatic choice keeps lse below blas's limit. */
+  /* Under 4096 cells the automatic choice does not use blas-lines below blas's limit: band,
+   * valid at every ε, takes those stages (lse did before band existed). */
   size_t n2[] = {60, 60};
   fpk_grid gs = fpk_test_grid(2, n2, lo, hi);
   double *as = malloc(gs.size * sizeof *as), *bs = malloc(gs.size * sizeof *bs);
@@ -322,7 +325,8 @@ static void test_lines_in_solve(void **state) {
   w1 = solve(&gs, NULL, as, bs, eps, 0, f1, g1, &r1);
   lg = fpk_ot_grid_log(w1);
   assert_null(strstr(lg, "blas-lines"));
-  assert_non_null(strstr(lg, "eps 0.18       kernel lse"));
+  assert_non_null(strstr(lg, "eps 0.18       kernel band"));
+  assert_null(strstr(lg, "refused"));
   fpk_ot_grid_free(w1);
   free(a), free(b), free(f1), free(g1), free(f2), free(g2), free(in), free(o1), free(o2);
   free(as), free(bs);
@@ -332,8 +336,8 @@ static void test_lines_in_solve(void **state) {
  * ε from 0.01 down to 2e-4 (blas accepts down to 1.4e-3). At 0.0025 blas refuses a product (its
  * far outputs fall to e^{−716}, below its one shift's underflow floor) and blas-lines takes the
  * stage; at 0.00125 the log-domain inputs span more than the exp range along many lines, so
- * blas-lines refuses a product (more than N/32 outputs below their line's floor) and lse takes
- * over: each refusal logged once with its reason, blas-lines not tried again at the smaller ε,
+ * blas-lines refuses a product (more than N/32 outputs below their line's floor), then band, and
+ * lse takes over: each refusal logged once with its reason, blas-lines not tried again at the smaller ε,
  * one fallback per refusing stage; the solve converges and passes its output checks. */
 static void test_lines_fallback(void **state) {
   (void)state;
@@ -353,14 +357,17 @@ static void test_lines_fallback(void **state) {
   print_message("point mass, stages 0.01 .. 2e-4:\n%s", lg);
   assert_int_equal(count(lg, "blas refused a product"), 1);
   assert_int_equal(count(lg, "blas-lines refused a product"), 1);
-  assert_int_equal(count(lg, "refused"), 2);
+  /* band, next in the chain, refuses the same product (its one shift per field cannot hold the
+   * point mass's far outputs either), once: not tried again at the smaller ε */
+  assert_int_equal(count(lg, "band refused a product"), 1);
+  assert_int_equal(count(lg, "refused"), 3);
   assert_non_null(strstr(lg, "below the underflow floor of their line"));
   assert_non_null(strstr(lg, "eps 0.0025     kernel blas-lines"));
   assert_non_null(strstr(lg, "eps 0.00125    kernel blas-lines"));
   assert_int_equal(count(lg, "kernel blas-lines"), 2);
   assert_non_null(strstr(lg, "eps 0.00125    kernel lse"));
   assert_non_null(strstr(lg, "eps 0.0002     kernel lse"));
-  assert_int_equal(fpk_ot_grid_fallbacks(w), 2);
+  assert_int_equal(fpk_ot_grid_fallbacks(w), 3);
   fpk_ot_grid_free(w);
   free(a), free(b), free(f), free(h);
 }

@@ -176,11 +176,19 @@ extern const fpk_ot_kernel_type *fpk_ot_kernel_fft;
 /* Per-axis dense kernel matrices applied by BLAS (dgemm) in the scaling domain, O(N Σ n_a);
  * accepted while no kernel entry or scaled product under/overflows (ε >= max_a L_a²/690). */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_blas;
-/* Per-axis log-sum-exp over blocks of B cells: each output sums the blocks whose bound on their
- * terms is within e^{-37}/n of the running sum, so the blocks left out change it by less than
- * rounding at any ε and any input. O(N Σ_a (n_a/B + kept terms)), B = max(√n_a, √(37ε)/h_a). */
+/* Per-axis Toeplitz products from the kernel's row in SIMD registers, threaded, in the scaling
+ * domain of blas with its certificate; kernel entries below DBL_MIN are left out (a band) and
+ * their loss is bounded, so every ε is accepted at set-up; a product is refused where an output
+ * underflows. O(N Σ_a min(n_a, 2 r_a + 1)), r_a = √(708 ε)/h_a; no dense matrix, no BLAS. */
+extern const fpk_ot_kernel_type *fpk_ot_kernel_band;
+/* Per-axis, per line: the band product with the line's own shift where its per-output bound
+ * certifies 1e-12 (or the accuracy asked, if smaller), else a log-sum-exp over blocks of B cells
+ * that sums the blocks whose bound on their terms is within e^{-37}/n of the running sum (exact
+ * to rounding); so every output is within 1e-12 of the exact value at any ε and any input.
+ * O(N Σ_a min(n_a, 2r_a + 1)) plus O(n_a/B + kept terms) per exactly summed output,
+ * B = max(√n_a, √(37ε)/h_a). */
 extern const fpk_ot_kernel_type *fpk_ot_kernel_lse;
-/* NULL-terminated list: fft, blas, lse (the fallback order). */
+/* NULL-terminated list: fft, blas, lse (the fallback order), then band (named: falls back to lse). */
 extern const fpk_ot_kernel_type *const fpk_ot_kernel_types[];
 /* By name; NULL if unknown. "auto" is not a type: pass NULL to fpk_ot_grid_alloc. */
 const fpk_ot_kernel_type *fpk_ot_kernel_find(const char *name);
@@ -196,13 +204,15 @@ fpk_ot_grid *fpk_ot_grid_alloc(const fpk_grid *g, const fpk_ot_kernel_type *kern
 void fpk_ot_grid_free(fpk_ot_grid *w);
 /* Solves OT_ε(a, b) for cell probabilities a, b (g->size values each, Σ = 1; a density p is
  * passed as p·cell_volume), cost |x − y|² between cell centres. f, g: potentials (g->size each).
- * Automatic kernel choice per stage: fft when the Gibbs kernel stays above 1e-6 across the box
- * (ε >= L²/ln 1e6 for the longest side L) and N >= 4096; blas wherever blas accepts ε (every
- * per-axis kernel entry >= e^{−690}: ε >= max_a L_a²/690, L_a = (n_a − 1) h_a the extent between
- * cell centres); below that, on grids of N >= 4096 cells, the internal blas-lines product (the
- * same dgemm with one shift per line of each axis pass, every output certified or summed exactly;
- * docs/ot.md); lse otherwise; a back-end that refused in this solve is not chosen again at that
- * ε or below. From ε >= 2 Σ_a max|x_a − m_a| max|y_a − m_b| (m_a, m_b the means of a and b) the
+ * Automatic kernel choice per stage: among the back-ends valid at ε — fft when the Gibbs kernel
+ * stays above 1e-6 across the box (ε >= L²/ln 1e6 for the longest side L) and N >= 4096; blas
+ * wherever blas accepts ε (every per-axis kernel entry >= e^{−690}: ε >= max_a L_a²/690,
+ * L_a = (n_a − 1) h_a the extent between cell centres); on grids of N >= 4096 cells the internal
+ * blas-lines product (the same dgemm with one shift per line of each axis pass, every output
+ * certified or summed exactly; docs/ot.md); band at every ε — the one with the smallest cost
+ * predicted by a fixed model of (grid, ε) (constants calibrated once by bench_ot_grid calibrate:
+ * the choice never depends on timings or the thread count); lse when all refused. A back-end
+ * that refused in this solve is not chosen again at that ε or below. From ε >= 2 Σ_a max|x_a − m_a| max|y_a − m_b| (m_a, m_b the means of a and b) the
  * solve is centred (docs/ot.md, "Large ε") and uses no kernel back-end, named or automatic.
  * Failures as fpk_ot_dense_solve. */
 int fpk_ot_grid_solve(fpk_ot_grid *w, const double *a, const double *b, const fpk_ot_params *p,

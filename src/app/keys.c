@@ -53,7 +53,7 @@ static const char *const init_methods[] = {"exact", "fv", "spectral", "mc", NULL
 static const char *const converge_init_types[] = {"point", "gaussian", NULL};
 static const char *const references[] = {"auto", "exact", "level", "finest", NULL};
 static const char *const fits[] = {"plain", "corrected", NULL};
-static const char *const ot_kernels[] = {"auto", "fft", "blas", "lse", NULL};
+static const char *const ot_kernels[] = {"auto", "fft", "blas", "lse", "band", NULL};
 static const char *const ot_costs[] = {"sqeuclid", "half", NULL};
 static const char *const ot_potentials[] = {"none", "last", "all", NULL};
 static const char *const marginal_types[] = {"gaussian", "mixture", "hdf5", NULL};
@@ -286,7 +286,7 @@ static const fpk_config_key ot_keys[] = {
     KD("ot", "eps_factor", 0, "0.5", 0, 1, 1, NULL, NULL, "eps-scaling: eps_{k+1} = max(eps, eps_factor eps_k)"),
     KD("ot", "stage_tol", 0, "1e-3", 0, 1, 0, NULL, NULL, "marginal error ending an intermediate eps stage"),
     KD("ot", "omega", 0, "0", 0, 2, 0, NULL, NULL, "over-relaxation: 0 automatic, 1 plain Sinkhorn, else fixed in [1, 2)"),
-    KC("ot", "kernel", 0, "auto", ot_kernels, NULL, NULL, "Gibbs-kernel back-end tried first (falls back fft -> blas -> lse)"),
+    KC("ot", "kernel", 0, "auto", ot_kernels, NULL, NULL, "Gibbs-kernel back-end tried first (falls back fft -> blas -> lse; band -> lse)"),
     KB("ot", "normalize", 0, "false", NULL, "rescale both marginals to unit mass"),
     KC("ot", "cost", 0, "sqeuclid", ot_costs, NULL, NULL, "cost |x - y|^2 or |x - y|^2 / 2"),
     KB("ot", "divergence", 0, "false", NULL, "also the Sinkhorn divergence S_eps"),

@@ -23,13 +23,15 @@
 
 #define GRID_LOG_CAP 16384
 
-/* The back-ends in fallback order: the public ones (fpk_ot_kernel_types: fft, blas, lse) and,
- * between blas and lse, the internal blas-lines product (kernel_lines.c), which only the
- * automatic choice uses (grid_lines_allowed). */
-#define GRID_NCHAIN 4
-enum { K_FFT, K_BLAS, K_LINES, K_LSE };
-static const ot_kernel_impl *const chain[GRID_NCHAIN] = {&ot_kernel_fft, &ot_kernel_blas,
-                                                         &ot_kernel_lines, &ot_kernel_lse};
+/* The back-ends in fallback order: the public ones (fpk_ot_kernel_types: fft, blas, lse, band)
+ * and, between blas and band, the internal blas-lines product (kernel_lines.c), which only the
+ * automatic choice uses (grid_lines_allowed). blas-lines comes before band because it accepts
+ * more products (one shift per line where band, like blas, has one for the field): after blas
+ * refused a product band would refuse it too. */
+#define GRID_NCHAIN 5
+enum { K_FFT, K_BLAS, K_LINES, K_BAND, K_LSE };
+static const ot_kernel_impl *const chain[GRID_NCHAIN] = {
+    &ot_kernel_fft, &ot_kernel_blas, &ot_kernel_lines, &ot_kernel_band, &ot_kernel_lse};
 
 /* The automatic choice uses blas-lines on grids of at least this many cells, fft's threshold.
  * Below it an lse product costs about a millisecond or less (64²: 1.0 ms against 0.05 ms by
@@ -132,23 +134,94 @@ static int grid_lines_allowed(const fpk_ot_grid *w, double eps) {
   return !w->requested && w->N >= GRID_LINES_MIN_CELLS && !(eps <= w->refused_at[K_LINES]);
 }
 
-/* The automatic rule (fpkit/ot.h): fft while the Gibbs kernel stays above 1e-6 across the box
- * on grids of 4096 cells or more (below that blas is as fast); blas wherever its own set_eps test
- * accepts ε (ot_blas_accepts_eps: no kernel entry below e^{−690}); blas-lines where
- * grid_lines_allowed; lse otherwise. A back-end that refused ε (at set-up or on a product)
- * earlier in this solve is not chosen again at that ε or any smaller one (a smaller ε only makes
- * its outputs smaller), so a solve falls back at most once per back-end instead of at every
- * stage. */
+/* The automatic choice's cost model: predicted single-thread nanoseconds per product, with
+ * constants measured once on the reference machine by `bench_ot_grid calibrate` (a least-squares
+ * fit of product times on 1D and 2D grids; bench/run_ot_grid.sh, docs/performance.md, "Grid
+ * Sinkhorn kernels vs POT") and written here, so that the choice, and with it every result,
+ * depends only on the problem (grid, ε), never on a timing or the thread count. Per product of
+ * N cells:
+ *   fft:  GRID_COST_FFT · N · log2 N                 (FFTW on the zero-padded grid)
+ *   blas: GRID_COST_GEMM · N · Σ_a n_a + GRID_COST_ELEM · N   (dgemm per axis, exp/log/check;
+ *         GRID_COST_GEMV instead on an axis with fewer than 8 lines, N/n_a < 8: a matrix-vector
+ *         product, bound by memory bandwidth once the n_a × n_a matrix leaves the cache)
+ *   band: N · (GRID_COST_BAND0 · m_0 + GRID_COST_BANDS · Σ_{a>=1} m_a) + GRID_COST_ELEM · N
+ *         (m_a = min(n_a, 2 r_a + 1) terms per output; the strided passes cost more per term)
+ *   blas-lines: blas + GRID_COST_LINE · N per axis (an exp and a log per pass)
+ * They are valid where their own set-up tests accept (fft: the rule below; blas:
+ * ot_blas_accepts_eps; band: every ε; blas-lines: grid_lines_allowed) and certify the same
+ * accuracy (1e-2·tol), so choosing among them changes a result only within that accuracy. Reference machine: 2-core Intel Xeon (AVX-512),
+ * 2026-12-07. */
+#define GRID_COST_FFT 1.55
+#define GRID_COST_GEMM 0.0347
+#define GRID_COST_GEMV 0.257
+#define GRID_COST_BAND0 0.05
+#define GRID_COST_BANDS 0.1
+#define GRID_COST_ELEM 6.25
+#define GRID_COST_LINE 1.9
+
+static double cost_band(const fpk_grid *g, double eps) {
+  double s = 0;
+  for (size_t a = 0; a < g->dim; a++) {
+    const size_t r = ot_band_radius(g->n[a], g->h[a], eps);
+    const double m = (double)(2 * r + 1 < g->n[a] ? 2 * r + 1 : g->n[a]);
+    s += m * (a ? GRID_COST_BANDS : GRID_COST_BAND0);
+  }
+  return (double)g->size * (s + GRID_COST_ELEM);
+}
+
+static double cost_blas(const fpk_grid *g) {
+  double s = 0;
+  for (size_t a = 0; a < g->dim; a++)
+    s += (double)g->n[a] * (g->size / g->n[a] < 8 ? GRID_COST_GEMV : GRID_COST_GEMM);
+  return (double)g->size * (s + GRID_COST_ELEM);
+}
+
+static double cost_fft(const fpk_grid *g) {
+  const double N = (double)g->size;
+  return GRID_COST_FFT * N * log2(N);
+}
+
+/* The automatic rule (fpkit/ot.h): among the back-ends valid at ε — fft while the Gibbs kernel
+ * stays above 1e-6 across the box on grids of 4096 cells or more, blas wherever its own set_eps
+ * test accepts ε (ot_blas_accepts_eps: no kernel entry below e^{−690}), blas-lines where
+ * grid_lines_allowed, band at every ε — the one with the smallest predicted cost (above; ties to
+ * the earlier in fallback order); lse when all of them refused. A back-end that refused ε (at set-up or on a
+ * product) earlier in this solve is not chosen again at that ε or any smaller one (a smaller ε
+ * only makes its outputs smaller), so a solve falls back at most once per back-end instead of at
+ * every stage. */
 static int auto_kernel(const fpk_ot_grid *w, double eps) {
   double L2 = 0;
   for (size_t a = 0; a < w->g.dim; a++) {
     double L = w->g.hi[a] - w->g.lo[a];
     if (L * L > L2) L2 = L * L;
   }
-  if (eps >= L2 / log(1e6) && w->N >= 4096 && !(eps <= w->refused_at[K_FFT])) return K_FFT;
-  if (ot_blas_accepts_eps(&w->g, eps) && !(eps <= w->refused_at[K_BLAS])) return K_BLAS;
-  if (grid_lines_allowed(w, eps)) return K_LINES;
-  return K_LSE;
+  int best = -1;
+  double best_cost = INFINITY;
+  if (eps >= L2 / log(1e6) && w->N >= 4096 && !(eps <= w->refused_at[K_FFT]))
+    best = K_FFT, best_cost = cost_fft(&w->g);
+  if (ot_blas_accepts_eps(&w->g, eps) && !(eps <= w->refused_at[K_BLAS])) {
+    const double c = cost_blas(&w->g);
+    if (c < best_cost) best = K_BLAS, best_cost = c;
+  }
+  if (grid_lines_allowed(w, eps)) {
+    const double c = cost_blas(&w->g) + GRID_COST_LINE * (double)w->g.dim * (double)w->N;
+    if (c < best_cost) best = K_LINES, best_cost = c;
+  }
+  if (!(eps <= w->refused_at[K_BAND])) {
+    const double c = cost_band(&w->g, eps);
+    if (c < best_cost) best = K_BAND, best_cost = c;
+  }
+  return best >= 0 ? best : K_LSE;
+}
+
+/* For tests and benchmarks (ot_internal.h): the back-end the automatic rule picks first at ε on
+ * grid g in a fresh solve. */
+const fpk_ot_kernel_type *ot_grid_auto_choice(const fpk_grid *g, double eps) {
+  fpk_ot_grid w;
+  memset(&w, 0, sizeof w);
+  w.g = *g;
+  w.N = g->size;
+  return &chain[auto_kernel(&w, eps)]->pub;
 }
 
 /* Makes back-end k ready at ε: 0, or 1 when it refuses (the reason is logged), or −status on a
@@ -171,11 +244,14 @@ static int try_kernel(fpk_ot_grid *w, int k, double eps, fpk_error *err) {
 }
 
 /* Activates the first back-end from `from` on (in fallback order, blas-lines only where
- * grid_lines_allowed) that accepts ε; a refusal on the way counts one fallback. */
+ * grid_lines_allowed, band only for the automatic choice or where named: a named fft or blas
+ * falls back along the public order fft → blas → lse) that accepts ε; a refusal on the way
+ * counts one fallback. */
 static int activate(fpk_ot_grid *w, int from, double eps, fpk_error *err) {
   int refused = 0;
   for (int k = from; k < GRID_NCHAIN; k++) {
     if (k == K_LINES && !grid_lines_allowed(w, eps)) continue;
+    if (k == K_BAND && w->requested && w->requested != &ot_kernel_band) continue;
     int rc = try_kernel(w, k, eps, err);
     if (rc < 0) return -rc;
     if (rc == 0) {

@@ -29,9 +29,28 @@ typedef struct ot_kernel_impl {
 
 #define OT_KERNEL_IMPL(type) ((const ot_kernel_impl *)(const void *)(type))
 
-/* The three back-ends (kernel_fft.c, kernel_blas.c, kernel_lse.c); each file also defines the
- * public pointer, e.g. const fpk_ot_kernel_type *fpk_ot_kernel_fft = &ot_kernel_fft.pub. */
-extern const ot_kernel_impl ot_kernel_fft, ot_kernel_blas, ot_kernel_lse;
+/* The public back-ends (kernel_fft.c, kernel_blas.c, kernel_band.c, kernel_lse.c); each file
+ * also defines the public pointer, e.g. const fpk_ot_kernel_type *fpk_ot_kernel_fft =
+ * &ot_kernel_fft.pub. */
+extern const ot_kernel_impl ot_kernel_fft, ot_kernel_blas, ot_kernel_band, ot_kernel_lse;
+/* The band back-end's half-width at ε along n cells of width h: the largest t < n with
+ * exp(−(t h)²/ε) >= DBL_MIN (kernel_band.c); ot_band_width: the one set up (state of band). */
+size_t ot_band_radius(size_t n, double h, double eps);
+/* The band's kernel row, shared with the lse back-end: row has 2n − 1 + 2·OT_BAND_PAD entries,
+ * k_t = exp(−(t h)²/ε) at row[OT_BAND_PAD + n − 1 ± t] for t <= r (the returned half-width, every
+ * kept entry >= DBL_MIN), exact zeros elsewhere; *sum (may be NULL) = Σ_t k_|t|. */
+#define OT_BAND_PAD 64
+size_t ot_band_fill_row(double *row, size_t n, double h, double eps, double *sum);
+/* One contiguous line, serial: y_i = Σ_{|i−j| <= r} k_{i−j} x_j, kc = row + OT_BAND_PAD + n − 1,
+ * each output summed over j in increasing order with FMAs, in SIMD blocks (kernel_band.c). */
+void ot_band_line(const double *kc, size_t n, size_t r, const double *x, double *y);
+/* Counts since alloc of the lse back-end's outputs per pass taken from its scaled fast path and
+ * summed exactly (kernel_lse.c; tests, benchmarks). */
+void ot_lse_stats(const void *state, size_t *fast, size_t *exact);
+size_t ot_band_width(const void *state, size_t axis);
+/* The back-end the grid solver's automatic rule picks first at ε on grid g (grid.c), from its
+ * deterministic cost model; for tests and benchmarks. */
+const fpk_ot_kernel_type *ot_grid_auto_choice(const fpk_grid *g, double eps);
 /* Internal to the grid solver's automatic choice, not in the public registry (kernel_lines.c):
  * the blas back-end's per-axis dgemm with one shift per line of each pass (ot_grid_propagate's
  * step 2), uncertified outputs summed exactly, refused beyond N/32 of them. */

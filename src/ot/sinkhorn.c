@@ -412,7 +412,7 @@ static const char *likely_cause(const ot_problem *P, const char *method, double 
              P->cscale > 0 ? eps / P->cscale : INFINITY);
     return buf;
   }
-  if (strstr(method, "kernel fft") || strstr(method, "kernel blas")) {
+  if (strstr(method, "kernel fft") || strstr(method, "kernel blas") || strstr(method, "kernel band")) {
     snprintf(buf, cap,
              "kernel underflow or rounding in the scaling-domain products of %s: use kernel = lse "
              "(exact to rounding at every eps)", method);
