@@ -46,6 +46,29 @@ typedef struct fpk_fv_op {
   int assembled;
 } fpk_fv_op;
 
+/* The grid lines along axis a (for the split solver and the axis-wise operator): line (o, i),
+ * o < outer, i < stride, holds the cells o n stride + k stride + i, k < n, and its faces are
+ * o (n + 1) stride + k stride + i, k <= n, on the face grid of axis a (op->out_left[a], ...).
+ * Lines are numbered l = o stride + i. Work is split between threads by contiguous ranges of
+ * lines, done in chunks of up to FPK_FV_LINE_BLOCK neighbouring lines in lockstep; each line's
+ * arithmetic does not depend on the chunks, so results are bitwise the same for any number of
+ * threads. */
+#define FPK_FV_LINE_BLOCK 16
+typedef struct fpk_fv_lines {
+  size_t n, stride, outer;
+  int periodic;
+} fpk_fv_lines;
+
+static inline fpk_fv_lines fv_lines_of(const fpk_grid *g, size_t a) {
+  fpk_fv_lines L = {g->n[a], 1, 1, g->bc[a] == FPK_BC_PERIODIC};
+  for (size_t b = 0; b < a; b++) L.stride *= g->n[b];
+  L.outer = g->size / (L.stride * L.n);
+  return L;
+}
+
+/* Grids below this size run the split solver's loops on one thread (the fork costs more). */
+#define FPK_FV_PARALLEL_MIN 4096
+
 int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
 void fpk_fv_op_free(fpk_fv_op *op);
 /* Evaluates the model on every face (one batched drift and noise call per axis) and, unless the
@@ -53,6 +76,9 @@ void fpk_fv_op_free(fpk_fv_op *op);
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
 /* y = L x. */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
+/* y = L x = sum_a L_a x, computed line by line from the face coefficients (threaded; the same
+ * operator as fpk_fv_op_apply, different rounding). Used by the split solver's steppers. */
+void fv_op_apply_lines(const fpk_fv_op *op, const double *x, double *y);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 
@@ -64,6 +90,13 @@ double fpk_fv_op_max_diag(const fpk_fv_op *op);
 typedef struct fpk_linsolve fpk_linsolve;
 
 fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err);
+/* The split solver (2D/3D; 1D grids get the exact Thomas solver): "solve" applies
+ * (I - c L_d)^{-1} ... (I - c L_1)^{-1}, an O(c²) approximation of (I - c L)^{-1}, with L_a the
+ * part of L along axis a (docs/fv-scheme.md). Same cache, prepare and checkpoint interface; no
+ * transposed solve. */
+fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err);
+/* 1 if ls is the split solver (not exact). */
+int fv_linsolve_is_split(const fpk_linsolve *ls);
 void fpk_linsolve_free(fpk_linsolve *ls);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */

@@ -19,6 +19,7 @@
 #include "fp/fv_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,6 +340,50 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
   for (size_t j = 0; j < n; j++) {
     const double xj = x[j];
     for (int k = Ap[j]; k < Ap[j + 1]; k++) y[Ai[k]] += Ax[k] * xj;
+  }
+}
+
+/* (L_a x) on the lines [lo, hi) of axis a, written (add = 0) or added (add = 1) into y: cell k
+ * of a line receives out_left[face k] x_{k-1} + out_right[face k+1] x_{k+1} and loses
+ * (out_right[face k] + out_left[face k+1]) x_k; periodic lines wrap (face 0 carries the
+ * coefficients of face n), other boundary faces carry a wall's outflow or zero. */
+static void apply_axis_lines(const fpk_fv_lines *L, const double *ol, const double *orr,
+                             const double *x, double *y, int add, size_t lo, size_t hi) {
+  const size_t n = L->n, st = L->stride;
+  for (size_t l = lo; l < hi;) {
+    const size_t o = l / st, i0 = l % st;
+    size_t m = st - i0;
+    if (m > hi - l) m = hi - l;
+    const size_t cb = o * n * st + i0, fb = o * (n + 1) * st + i0;
+    const double *xl = x + cb, *olf = ol + fb, *orf = orr + fb;
+    double *yl = y + cb;
+    for (size_t k = 0; k < n; k++) {
+      const size_t q0 = k * st;
+      const int wrap_lo = k == 0, wrap_hi = k + 1 == n;
+      for (size_t i = 0; i < m; i++) {
+        const size_t q = q0 + i;
+        const double left = wrap_lo ? (L->periodic ? xl[(n - 1) * st + i] : 0.0) : xl[q - st];
+        const double right = wrap_hi ? (L->periodic ? xl[i] : 0.0) : xl[q + st];
+        const double v = olf[q] * left + orf[q + st] * right - (orf[q] + olf[q + st]) * xl[q];
+        yl[q] = add ? yl[q] + v : v;
+      }
+    }
+    l += m;
+  }
+}
+
+void fv_op_apply_lines(const fpk_fv_op *op, const double *x, double *y) {
+  const size_t dim = op->grid.dim;
+#pragma omp parallel if (op->n >= FPK_FV_PARALLEL_MIN)
+  {
+    const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    for (size_t a = 0; a < dim; a++) {
+      const fpk_fv_lines L = fv_lines_of(&op->grid, a);
+      const size_t nl = op->n / L.n;
+      apply_axis_lines(&L, op->out_left[a], op->out_right[a], x, y, a > 0, nl * t / nt,
+                       nl * (t + 1) / nt);
+#pragma omp barrier
+    }
   }
 }
 
