@@ -291,8 +291,12 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   fpk_density_guard_init(&s->guard);
   for (size_t a = 0; a < grid->dim; a++) s->absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   const size_t n = grid->size;
-  int rc = fpk_fv_op_init(&s->op, grid, err);
+  /* The matrix (CSC) serves explicit Euler, the direct solver and 1D (Thomas on its entries);
+   * the split solver works on the face arrays alone. */
+  int rc = fv_op_init_faces(&s->op, grid, err);
+  if (!rc && (!impl->pub.implicit || grid->dim == 1)) rc = fv_op_add_csc(&s->op, err);
   if (rc) {
+    fpk_fv_op_free(&s->op);
     free(s);
     return NULL;
   }
@@ -309,6 +313,7 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
     fpk_fv_free(s);
     return NULL;
   }
+  if (s->autonomous) fv_op_release_scratch(&s->op); /* assembled once: the batches are done */
   if (!impl->pub.implicit) {
     const double md = fpk_fv_op_max_diag(&s->op);
     if (md > 0.0 && dt > 1.0 / md) {
@@ -346,6 +351,8 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   s->solver = solver;
   if (!s->ls || solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
     return FPK_SUCCESS; /* explicit stepper (no solver), or already this one */
+  if (solver == FPK_FV_SOLVER_DIRECT && fv_op_add_csc(&s->op, &s->err))
+    return fpk_error_prefix(&s->err, "fv: switching to the direct solver: ");
   fpk_linsolve *ls = solver == FPK_FV_SOLVER_SPLIT ? fv_linsolve_alloc_split(&s->op, &s->err)
                                                    : fpk_linsolve_alloc(&s->op, &s->err);
   if (!ls) return fpk_error_prefix(&s->err, "fv: switching the solver: ");

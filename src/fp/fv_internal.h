@@ -69,12 +69,20 @@ static inline fpk_fv_lines fv_lines_of(const fpk_grid *g, size_t a) {
 /* Grids below this size run the split solver's loops on one thread (the fork costs more). */
 #define FPK_FV_PARALLEL_MIN 4096
 
+/* The face arrays and the matrix (CSC); fv_op_init_faces the face arrays only (the split solver
+ * needs no matrix: Ap, Ai, Ax and slot stay NULL), fv_op_add_csc adds the matrix later (filled
+ * from the faces if assembled). */
 int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
+int fv_op_init_faces(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
+int fv_op_add_csc(fpk_fv_op *op, fpk_error *err);
+/* Frees the model-call batch buffers (xf, bf, sf, xc, Dc) between assemblies; the next assembly
+ * allocates them again. For autonomous models, assembled once. */
+void fv_op_release_scratch(fpk_fv_op *op);
 void fpk_fv_op_free(fpk_fv_op *op);
 /* Evaluates the model on every face (one batched drift and noise call per axis) and, unless the
  * model is FPK_MODEL_ADDITIVE, the noise at every cell centre (one batched call), and fills Ax. */
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
-/* y = L x. */
+/* y = L x (needs the matrix). */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
 /* y = L x = sum_a L_a x, computed line by line from the face coefficients (threaded; the same
  * operator as fpk_fv_op_apply, different rounding). Used by the split solver's steppers. */

@@ -116,29 +116,19 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   memset(op, 0, sizeof *op);
 }
 
-int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
+/* The face arrays only (no matrix): what the split solver needs. */
+int fv_op_init_faces(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   memset(op, 0, sizeof *op);
   op->grid = *grid;
   const fpk_grid *g = &op->grid;
-  const size_t d = g->dim, n = g->size, per = 2 * d + 1;
+  const size_t d = g->dim, n = g->size;
   if (n > (size_t)(0x7fffffff / (2 * FPK_MAX_DIM + 1)))
     return fpk_error_set(err, FPK_EINVAL, "fv: grid of %zu cells is too large for 32-bit indices",
                          n);
   op->n = n;
-  size_t maxf = 0;
-  for (size_t a = 0; a < d; a++) {
-    op->nfaces[a] = n / g->n[a] * (g->n[a] + 1);
-    if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
-  }
-  op->Ap = malloc((n + 1) * sizeof *op->Ap);
-  op->Ai = malloc(n * per * sizeof *op->Ai);
-  op->Ax = calloc(n * per, sizeof *op->Ax);
-  op->slot = malloc(n * per * sizeof *op->slot);
-  op->xf = malloc(d * maxf * sizeof *op->xf);
-  op->bf = malloc(d * maxf * sizeof *op->bf);
-  op->sf = malloc(d * maxf * sizeof *op->sf);
-  int ok = op->Ap && op->Ai && op->Ax && op->slot && op->xf && op->bf && op->sf;
+  int ok = 1;
   for (size_t a = 0; a < d && ok; a++) {
+    op->nfaces[a] = n / g->n[a] * (g->n[a] + 1);
     op->out_left[a] = calloc(op->nfaces[a], sizeof(double));
     op->out_right[a] = calloc(op->nfaces[a], sizeof(double));
     ok = op->out_left[a] && op->out_right[a];
@@ -146,6 +136,59 @@ int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   if (!ok) {
     fpk_fv_op_free(op);
     return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+  }
+  return FPK_SUCCESS;
+}
+
+/* Batch buffers of the model calls: allocated by the assembly, released by
+ * fv_op_release_scratch. */
+static int alloc_scratch(fpk_fv_op *op) {
+  if (op->xf) return 0;
+  const size_t d = op->grid.dim;
+  size_t maxf = 0;
+  for (size_t a = 0; a < d; a++)
+    if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
+  op->xf = malloc(d * maxf * sizeof *op->xf);
+  op->bf = malloc(d * maxf * sizeof *op->bf);
+  op->sf = malloc(d * maxf * sizeof *op->sf);
+  if (op->xf && op->bf && op->sf) return 0;
+  fv_op_release_scratch(op);
+  return -1;
+}
+
+void fv_op_release_scratch(fpk_fv_op *op) {
+  free(op->xf);
+  free(op->bf);
+  free(op->sf);
+  free(op->xc);
+  free(op->Dc);
+  op->xf = op->bf = op->sf = op->xc = op->Dc = NULL;
+}
+
+static void fill_csc(fpk_fv_op *op);
+
+int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
+  int rc = fv_op_init_faces(op, grid, err);
+  if (!rc) rc = fv_op_add_csc(op, err);
+  return rc;
+}
+
+int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
+  if (op->Ap) return FPK_SUCCESS;
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  op->Ap = malloc((n + 1) * sizeof *op->Ap);
+  op->Ai = malloc(n * per * sizeof *op->Ai);
+  op->Ax = calloc(n * per, sizeof *op->Ax);
+  op->slot = malloc(n * per * sizeof *op->slot);
+  if (!op->Ap || !op->Ai || !op->Ax || !op->slot) {
+    free(op->Ap);
+    free(op->Ai);
+    free(op->Ax);
+    free(op->slot);
+    op->Ap = op->Ai = op->slot = NULL;
+    op->Ax = NULL;
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for the matrix of %zu cells", n);
   }
 
   /* Pattern: column j has the diagonal and, per axis, the neighbours that exist. */
@@ -192,13 +235,42 @@ int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   }
   op->Ap[n] = (int)nnz;
   op->nnz = nnz;
+  if (op->assembled) fill_csc(op);
   return FPK_SUCCESS;
+}
+
+/* Columns of L from the face coefficients: p_j loses through each of its faces and feeds the
+ * neighbour behind it. */
+static void fill_csc(fpk_fv_op *op) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  for (size_t j = 0; j < n; j++) {
+    size_t idx[FPK_MAX_DIM];
+    unflatten(g, j, idx);
+    const int *sl = op->slot + j * per;
+    double diag = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      size_t fi[FPK_MAX_DIM];
+      memcpy(fi, idx, sizeof fi);
+      const size_t fl = face_flat(g, a, fi); /* left face of cell j */
+      fi[a] = idx[a] + 1;
+      const size_t fr = face_flat(g, a, fi); /* right face of cell j */
+      const double out_to_left = op->out_right[a][fl]; /* j is the right cell of its left face */
+      const double out_to_right = op->out_left[a][fr];
+      if (sl[1 + 2 * a] >= 0) op->Ax[sl[1 + 2 * a]] = out_to_left;
+      if (sl[2 + 2 * a] >= 0) op->Ax[sl[2 + 2 * a]] = out_to_right;
+      diag -= out_to_left + out_to_right;
+    }
+    op->Ax[sl[0]] = diag;
+  }
 }
 
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err) {
   const fpk_grid *g = &op->grid;
-  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  const size_t d = g->dim, n = op->n;
 
+  if (alloc_scratch(op))
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
   /* 0. D at the cell centres (one batched noise call), needed unless σ is constant in x. */
   const int variable_D = (model->flags & FPK_MODEL_ADDITIVE) == 0;
   if (variable_D) {
@@ -307,26 +379,7 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
     }
   }
 
-  /* 2. Columns of L: p_j loses through each of its faces and feeds the neighbour behind it. */
-  for (size_t j = 0; j < n; j++) {
-    size_t idx[FPK_MAX_DIM];
-    unflatten(g, j, idx);
-    const int *sl = op->slot + j * per;
-    double diag = 0.0;
-    for (size_t a = 0; a < d; a++) {
-      size_t fi[FPK_MAX_DIM];
-      memcpy(fi, idx, sizeof fi);
-      const size_t fl = face_flat(g, a, fi); /* left face of cell j */
-      fi[a] = idx[a] + 1;
-      const size_t fr = face_flat(g, a, fi); /* right face of cell j */
-      const double out_to_left = op->out_right[a][fl]; /* j is the right cell of its left face */
-      const double out_to_right = op->out_left[a][fr];
-      if (sl[1 + 2 * a] >= 0) op->Ax[sl[1 + 2 * a]] = out_to_left;
-      if (sl[2 + 2 * a] >= 0) op->Ax[sl[2 + 2 * a]] = out_to_right;
-      diag -= out_to_left + out_to_right;
-    }
-    op->Ax[sl[0]] = diag;
-  }
+  if (op->Ap) fill_csc(op);
   op->t = t;
   op->assembled = 1;
   return FPK_SUCCESS;
@@ -390,6 +443,24 @@ void fv_op_apply_lines(const fpk_fv_op *op, const double *x, double *y) {
 double fpk_fv_op_max_diag(const fpk_fv_op *op) {
   const size_t per = 2 * op->grid.dim + 1;
   double m = 0.0;
+  if (!op->Ap) { /* no matrix: the diagonal from the faces, summed as fill_csc does */
+    const fpk_grid *g = &op->grid;
+    for (size_t j = 0; j < op->n; j++) {
+      size_t idx[FPK_MAX_DIM];
+      unflatten(g, j, idx);
+      double diag = 0.0;
+      for (size_t a = 0; a < g->dim; a++) {
+        size_t fi[FPK_MAX_DIM];
+        memcpy(fi, idx, sizeof fi);
+        const size_t fl = face_flat(g, a, fi);
+        fi[a] = idx[a] + 1;
+        const size_t fr = face_flat(g, a, fi);
+        diag -= op->out_right[a][fl] + op->out_left[a][fr];
+      }
+      if (fabs(diag) > m) m = fabs(diag);
+    }
+    return m;
+  }
   for (size_t j = 0; j < op->n; j++) {
     const double v = fabs(op->Ax[op->slot[j * per]]);
     if (v > m) m = v;
