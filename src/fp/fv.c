@@ -114,31 +114,24 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
  * formed line by line (fv_op_apply_lines, threaded). Implicit Euler takes the plain factorised
  * step instead (step_implicit_euler says why). */
 
-/* p += M^{-1} w, with M = Π_a (I - κ L_a) current; w is overwritten (the solve is in place). */
+/* w = M^{-1} w and p += w, with M = Π_a (I - κ L_a) current. */
 static int split_add(fpk_fv *s, double *w) {
-  int rc = fpk_linsolve_solve(s->ls, w, w, &s->err);
-  if (rc) return rc;
-  double *p = s->p;
-  const size_t n = s->op.n;
-#pragma omp parallel for schedule(static) if (n >= FPK_FV_PARALLEL_MIN)
-  for (size_t i = 0; i < n; i++) p[i] += w[i];
-  return FPK_SUCCESS;
+  return fv_linsolve_split_solve_add(s->ls, w, s->p, &s->err);
 }
 
-/* w = κ L(t0) p + κ L(t1) p (t0 == t1 for an autonomous model: one product, doubled exactly),
- * with the factorisation of I - κ L(t1) made current. The right-hand side of a trapezoidal stage
- * r = p + κ L(t0) p in delta form with the predictor p. */
-static int split_trapezoid_rhs(fpk_fv *s, double t0, double t1, double kappa, double *w,
-                               double *tmp) {
-  const size_t n = s->op.n;
+/* w = κ L(t0) p + κ L(t1) p (t0 == t1 for an autonomous model: one product times 2κ, which is
+ * exactly κ Lp + κ Lp), with the factorisation of I - κ L(t1) made current: the right-hand side
+ * of a trapezoidal stage r = p + κ L(t0) p in delta form with the predictor p. */
+static int split_trapezoid_rhs(fpk_fv *s, double t0, double t1, double kappa, double *w) {
   int rc = ensure_L(s, t0);
   if (rc) return rc;
-  fv_op_apply_lines(&s->op, s->p, w);
+  if (s->autonomous) {
+    fv_op_apply_lines(&s->op, 2.0 * kappa, s->p, 0.0, NULL, w);
+    return ensure_factor(s, t1, kappa);
+  }
+  fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, w);
   if ((rc = ensure_factor(s, t1, kappa))) return rc;
-  if (!s->autonomous) fv_op_apply_lines(&s->op, s->p, tmp);
-  const double *w1 = s->autonomous ? w : tmp;
-#pragma omp parallel for schedule(static) if (n >= FPK_FV_PARALLEL_MIN)
-  for (size_t i = 0; i < n; i++) w[i] = kappa * w[i] + kappa * w1[i];
+  fv_op_apply_lines(&s->op, kappa, s->p, 1.0, w, w);
   return FPK_SUCCESS;
 }
 
@@ -165,7 +158,7 @@ static int step_crank_nicolson(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* Douglas θ = ½ (Hundsdorfer & Verwer §IV.3.2): (Π_a (I - h/2 L_a)) (p' - p) =
      * h/2 L(t) p + h/2 L(t+h) p */
-    if ((rc = split_trapezoid_rhs(s, t, t + h, 0.5 * h, s->w1, s->w2))) return rc;
+    if ((rc = split_trapezoid_rhs(s, t, t + h, 0.5 * h, s->w1))) return rc;
     return split_add(s, s->w1);
   }
   if ((rc = ensure_L(s, t))) return rc;
@@ -183,16 +176,12 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* trapezoidal stage, predictor p: δ = M⁻¹ (c L(t) p + c L(t+γh) p), p_γ = p + δ */
     double *w1 = s->w1, *d = s->w2, *p = s->p;
-    if ((rc = split_trapezoid_rhs(s, t, t + g * h, c, d, w1))) return rc;
-    if ((rc = fpk_linsolve_solve(s->ls, d, d, &s->err))) return rc;
-#pragma omp parallel for schedule(static) if (n >= FPK_FV_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) p[i] += d[i];
+    if ((rc = split_trapezoid_rhs(s, t, t + g * h, c, d))) return rc;
+    if ((rc = split_add(s, d))) return rc; /* d = δ, p = p_γ */
     /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
      * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
     if ((rc = ensure_factor(s, t + h, c))) return rc;
-    fv_op_apply_lines(&s->op, p, w1);
-#pragma omp parallel for schedule(static) if (n >= FPK_FV_PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) w1[i] = b * d[i] + c * w1[i];
+    fv_op_apply_lines(&s->op, c, p, b, d, w1);
     return split_add(s, w1);
   }
   if ((rc = ensure_L(s, t))) return rc;

@@ -84,9 +84,11 @@ void fpk_fv_op_free(fpk_fv_op *op);
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
 /* y = L x (needs the matrix). */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
-/* y = L x = sum_a L_a x, computed line by line from the face coefficients (threaded; the same
- * operator as fpk_fv_op_apply, different rounding). Used by the split solver's steppers. */
-void fv_op_apply_lines(const fpk_fv_op *op, const double *x, double *y);
+/* y = alpha L x + beta z, L x = sum_a L_a x formed cell by cell from the face coefficients
+ * (threaded over rows; the same operator as fpk_fv_op_apply, different rounding; y may be z, not
+ * x; beta = 0: z unused). Used by the split solver's steppers. */
+void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                       const double *z, double *y);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 
@@ -105,6 +107,9 @@ fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err);
 fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err);
 /* 1 if ls is the split solver (not exact). */
 int fv_linsolve_is_split(const fpk_linsolve *ls);
+/* Split solver: w = M^{-1} w in place, then p += w, in one threaded pass (the addition fused into
+ * the last axis). */
+int fv_linsolve_split_solve_add(fpk_linsolve *ls, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */

@@ -396,47 +396,55 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
   }
 }
 
-/* (L_a x) on the lines [lo, hi) of axis a, written (add = 0) or added (add = 1) into y: cell k
- * of a line receives out_left[face k] x_{k-1} + out_right[face k+1] x_{k+1} and loses
- * (out_right[face k] + out_left[face k+1]) x_k; periodic lines wrap (face 0 carries the
- * coefficients of face n), other boundary faces carry a wall's outflow or zero. */
-static void apply_axis_lines(const fpk_fv_lines *L, const double *ol, const double *orr,
-                             const double *x, double *y, int add, size_t lo, size_t hi) {
-  const size_t n = L->n, st = L->stride;
-  for (size_t l = lo; l < hi;) {
-    const size_t o = l / st, i0 = l % st;
-    size_t m = st - i0;
-    if (m > hi - l) m = hi - l;
-    const size_t cb = o * n * st + i0, fb = o * (n + 1) * st + i0;
-    const double *xl = x + cb, *olf = ol + fb, *orf = orr + fb;
-    double *yl = y + cb;
-    for (size_t k = 0; k < n; k++) {
-      const size_t q0 = k * st;
-      const int wrap_lo = k == 0, wrap_hi = k + 1 == n;
-      for (size_t i = 0; i < m; i++) {
-        const size_t q = q0 + i;
-        const double left = wrap_lo ? (L->periodic ? xl[(n - 1) * st + i] : 0.0) : xl[q - st];
-        const double right = wrap_hi ? (L->periodic ? xl[i] : 0.0) : xl[q + st];
-        const double v = olf[q] * left + orf[q + st] * right - (orf[q] + olf[q + st]) * xl[q];
-        yl[q] = add ? yl[q] + v : v;
-      }
+/* y = alpha L x + beta z (beta = 0: z unused; y may be z) in one pass over the cells, by rows
+ * (the lines of axis 0, contiguous): every cell sums the axes in order 0, 1, ..., d-1, each term
+ * out_left[face k] x_{k-1} + out_right[face k+1] x_{k+1} - (out_right[face k] + out_left[face
+ * k+1]) x_k of its line along that axis (periodic lines wrap; other boundary faces carry a wall's
+ * outflow or zero). A cell q = o n_a s_a + k s_a + i of axis a has its left face at q + o s_a on
+ * the face grid of axis a. Rows are split between threads statically; no cell depends on
+ * another's result, so the partition changes no bit. */
+void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                       const double *z, double *y) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n0 = g->n[0], rows = op->n / n0;
+  const int per0 = g->bc[0] == FPK_BC_PERIODIC;
+#pragma omp parallel for schedule(static) if (op->n >= FPK_FV_PARALLEL_MIN)
+  for (size_t r = 0; r < rows; r++) {
+    const size_t q0 = r * n0;
+    const double *xr = x + q0;
+    double *yr = y + q0;
+    { /* axis 0: faces of row r at r (n0 + 1) */
+      const double *ol = op->out_left[0] + r * (n0 + 1), *orr = op->out_right[0] + r * (n0 + 1);
+      const double xlast = xr[n0 - 1], xfirst = xr[0];
+      yr[0] = (per0 ? ol[0] * xlast : 0.0) + orr[1] * xr[1] - (orr[0] + ol[1]) * xr[0];
+      for (size_t i = 1; i + 1 < n0; i++)
+        yr[i] = ol[i] * xr[i - 1] + orr[i + 1] * xr[i + 1] - (orr[i] + ol[i + 1]) * xr[i];
+      const size_t i = n0 - 1;
+      yr[i] = ol[i] * xr[i - 1] + (per0 ? orr[i + 1] * xfirst : 0.0) - (orr[i] + ol[i + 1]) * xr[i];
     }
-    l += m;
-  }
-}
-
-void fv_op_apply_lines(const fpk_fv_op *op, const double *x, double *y) {
-  const size_t dim = op->grid.dim;
-#pragma omp parallel if (op->n >= FPK_FV_PARALLEL_MIN)
-  {
-    const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
-    for (size_t a = 0; a < dim; a++) {
-      const fpk_fv_lines L = fv_lines_of(&op->grid, a);
-      const size_t nl = op->n / L.n;
-      apply_axis_lines(&L, op->out_left[a], op->out_right[a], x, y, a > 0, nl * t / nt,
-                       nl * (t + 1) / nt);
-#pragma omp barrier
+    size_t st = n0;
+    for (size_t a = 1; a < d; a++) {
+      const size_t na = g->n[a], o = q0 / (na * st), k = (q0 / st) % na;
+      const int per = g->bc[a] == FPK_BC_PERIODIC;
+      const double *ol = op->out_left[a] + q0 + o * st, *orr = op->out_right[a] + q0 + o * st;
+      /* neighbours along a: k - 1 and k + 1, wrapped on periodic lines, absent at walls */
+      const double *xm = k > 0 ? xr - st : per ? xr + (na - 1) * st : NULL;
+      const double *xp = k + 1 < na ? xr + st : per ? xr - (na - 1) * st : NULL;
+      if (xm && xp)
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += ol[i] * xm[i] + orr[i + st] * xp[i] - (orr[i] + ol[i + st]) * xr[i];
+      else if (xp)
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += orr[i + st] * xp[i] - (orr[i] + ol[i + st]) * xr[i];
+      else
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += ol[i] * xm[i] - (orr[i] + ol[i + st]) * xr[i];
+      st *= na;
     }
+    if (beta != 0.0)
+      for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i] + beta * z[q0 + i];
+    else
+      for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i];
   }
 }
 

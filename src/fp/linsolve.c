@@ -445,7 +445,7 @@ static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s
 
 /* x = A_d^{-1} ... A_1^{-1} x, in place: one axis after the other (a barrier between axes, since
  * the lines of axis a + 1 cross those of axis a), each thread on its share of the lines. */
-static void solve_split(const fpk_linsolve *ls, const slot *s, double *x) {
+static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double *p) {
   size_t dim = 0;
   while (dim < FPK_MAX_DIM && s->ax[dim].mult) dim++;
 #pragma omp parallel if (ls->n >= FPK_FV_PARALLEL_MIN)
@@ -468,10 +468,20 @@ static void solve_split(const fpk_linsolve *ls, const slot *s, double *x) {
         thomas_solve(n, 1, 1, f->mult + cb, f->dinv + cb, f->sup + cb, x + cb);
       else
         thomas_solve(n, st, m, f->mult + cb, f->dinv + cb, f->sup + cb, x + cb);
+      if (p && a + 1 == dim) /* the last axis: these cells are final */
+        for (size_t k = 0; k < n; k++)
+          for (size_t i = 0; i < m; i++) p[cb + k * st + i] += x[cb + k * st + i];
       l += m;
     }
 #pragma omp barrier
   }
+}
+
+int fv_linsolve_split_solve_add(fpk_linsolve *ls, double *w, double *p, fpk_error *err) {
+  if (ls->kind != KIND_SPLIT || ls->cur < 0)
+    return fpk_error_set(err, FPK_ENUMERIC, "fv: split solve without a split factorisation");
+  solve_split(ls, &ls->s[ls->cur], w, p);
+  return FPK_SUCCESS;
 }
 
 int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int refactor,
@@ -570,7 +580,7 @@ int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *
   }
   if (ls->kind == KIND_SPLIT) {
     if (x != b) memcpy(x, b, n * sizeof *x);
-    solve_split(ls, s, x);
+    solve_split(ls, s, x, NULL);
     return FPK_SUCCESS;
   }
   int st = umfpack_di_wsolve(UMFPACK_A, ls->Ap, ls->Ai, s->Mx, x, b, s->numeric, ls->control,
