@@ -53,7 +53,7 @@ typedef struct fpk_fv_op {
  * lines, done in chunks of up to FPK_FV_LINE_BLOCK neighbouring lines in lockstep; each line's
  * arithmetic does not depend on the chunks, so results are bitwise the same for any number of
  * threads. */
-#define FPK_FV_LINE_BLOCK 16
+#define FPK_FV_LINE_BLOCK 64
 typedef struct fpk_fv_lines {
   size_t n, stride, outer;
   int periodic;

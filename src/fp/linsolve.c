@@ -473,7 +473,9 @@ static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double
           for (size_t i = 0; i < m; i++) p[cb + k * st + i] += x[cb + k * st + i];
       l += m;
     }
+    if (a + 1 < dim) { /* after the last axis the end of the region is the barrier */
 #pragma omp barrier
+    }
   }
 }
 
