@@ -111,28 +111,23 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
  * stays an exact fixed point; every factor has 1ᵀ(I - κ L_a) = 1ᵀ (zero column sums of L_a), so
  * 1ᵀx = 1ᵀr as with the exact solve; the splitting error is κ² (Σ_{a<b} L_a L_b + ...)(x - y) =
  * O(h³) per step since x - y = O(h): CN and TR-BDF2 stay second order (docs/fv-scheme.md). L y is
- * formed line by line (fv_op_apply_lines, threaded). Implicit Euler takes the plain factorised
+ * formed from the face coefficients inside the solver's parallel region (fv_linsolve_split_stage). Implicit Euler takes the plain factorised
  * step instead (step_implicit_euler says why). */
 
-/* w = M^{-1} w and p += w, with M = Π_a (I - κ L_a) current. */
-static int split_add(fpk_fv *s, double *w) {
-  return fv_linsolve_split_solve_add(s->ls, w, s->p, &s->err);
-}
-
-/* w = κ L(t0) p + κ L(t1) p (t0 == t1 for an autonomous model: one product times 2κ, which is
- * exactly κ Lp + κ Lp), with the factorisation of I - κ L(t1) made current: the right-hand side
- * of a trapezoidal stage r = p + κ L(t0) p in delta form with the predictor p. */
-static int split_trapezoid_rhs(fpk_fv *s, double t0, double t1, double kappa, double *w) {
+/* A trapezoidal stage r = p + κ L(t0) p, (I - κ L(t1)) x = r in delta form with the predictor p:
+ * w = M⁻¹ (κ L(t0) p + κ L(t1) p), p += w. An autonomous model takes one product times 2κ
+ * (exactly κ Lp + κ Lp), formed inside the solver's parallel region. */
+static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, double *w) {
   int rc = ensure_L(s, t0);
   if (rc) return rc;
   if (s->autonomous) {
-    fv_op_apply_lines(&s->op, 2.0 * kappa, s->p, 0.0, NULL, w);
-    return ensure_factor(s, t1, kappa);
+    if ((rc = ensure_factor(s, t1, kappa))) return rc;
+    return fv_linsolve_split_stage(s->ls, &s->op, 2.0 * kappa, s->p, 0.0, NULL, w, s->p,
+                                   &s->err);
   }
   fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, w);
-  if ((rc = ensure_factor(s, t1, kappa))) return rc;
-  fv_op_apply_lines(&s->op, kappa, s->p, 1.0, w, w);
-  return FPK_SUCCESS;
+  if ((rc = ensure_factor(s, t1, kappa))) return rc; /* L(t1) */
+  return fv_linsolve_split_stage(s->ls, &s->op, kappa, s->p, 1.0, w, w, s->p, &s->err);
 }
 
 static int step_implicit_euler(fpk_fv *s, double t, double h) {
@@ -158,8 +153,7 @@ static int step_crank_nicolson(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* Douglas θ = ½ (Hundsdorfer & Verwer §IV.3.2): (Π_a (I - h/2 L_a)) (p' - p) =
      * h/2 L(t) p + h/2 L(t+h) p */
-    if ((rc = split_trapezoid_rhs(s, t, t + h, 0.5 * h, s->w1))) return rc;
-    return split_add(s, s->w1);
+    return split_trapezoid_stage(s, t, t + h, 0.5 * h, s->w1);
   }
   if ((rc = ensure_L(s, t))) return rc;
   fpk_fv_op_apply(&s->op, s->p, s->w1);
@@ -176,13 +170,11 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* trapezoidal stage, predictor p: δ = M⁻¹ (c L(t) p + c L(t+γh) p), p_γ = p + δ */
     double *w1 = s->w1, *d = s->w2, *p = s->p;
-    if ((rc = split_trapezoid_rhs(s, t, t + g * h, c, d))) return rc;
-    if ((rc = split_add(s, d))) return rc; /* d = δ, p = p_γ */
+    if ((rc = split_trapezoid_stage(s, t, t + g * h, c, d))) return rc; /* d = δ, p = p_γ */
     /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
      * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
     if ((rc = ensure_factor(s, t + h, c))) return rc;
-    fv_op_apply_lines(&s->op, c, p, b, d, w1);
-    return split_add(s, w1);
+    return fv_linsolve_split_stage(s->ls, &s->op, c, p, b, d, w1, p, &s->err);
   }
   if ((rc = ensure_L(s, t))) return rc;
   /* trapezoidal stage to t + γh */

@@ -89,6 +89,9 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
  * x; beta = 0: z unused). Used by the split solver's steppers. */
 void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
                        const double *z, double *y);
+/* The same on rows r0 .. r1-1 only (row r: cells r n0 .. r n0 + n0 - 1), in the calling thread. */
+void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                      const double *z, double *y, size_t r0, size_t r1);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 
@@ -107,9 +110,12 @@ fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err);
 fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err);
 /* 1 if ls is the split solver (not exact). */
 int fv_linsolve_is_split(const fpk_linsolve *ls);
-/* Split solver: w = M^{-1} w in place, then p += w, in one threaded pass (the addition fused into
- * the last axis). */
-int fv_linsolve_split_solve_add(fpk_linsolve *ls, double *w, double *p, fpk_error *err);
+/* A whole delta-form stage of the split solver in one parallel region: w = alpha L x + beta z
+ * (fv_op_apply_rows), w = M^{-1} w, p += w (fused into the last axis's solve). Each thread forms the rows it then solves along axis 0 (the rows are the
+ * lines of axis 0), so the product needs no barrier of its own; x may be p (every product is
+ * done before the first addition). */
+int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
+                            double beta, const double *z, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */

@@ -401,15 +401,14 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
  * out_left[face k] x_{k-1} + out_right[face k+1] x_{k+1} - (out_right[face k] + out_left[face
  * k+1]) x_k of its line along that axis (periodic lines wrap; other boundary faces carry a wall's
  * outflow or zero). A cell q = o n_a s_a + k s_a + i of axis a has its left face at q + o s_a on
- * the face grid of axis a. Rows are split between threads statically; no cell depends on
- * another's result, so the partition changes no bit. */
-void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
-                       const double *z, double *y) {
+ * the face grid of axis a. Rows r0 .. r1-1 (rows = lines of axis 0, r = flat index / n0); no
+ * cell depends on another's result, so a partition between threads changes no bit. */
+void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                      const double *z, double *y, size_t r0, size_t r1) {
   const fpk_grid *g = &op->grid;
-  const size_t d = g->dim, n0 = g->n[0], rows = op->n / n0;
+  const size_t d = g->dim, n0 = g->n[0];
   const int per0 = g->bc[0] == FPK_BC_PERIODIC;
-#pragma omp parallel for schedule(static) if (op->n >= FPK_FV_PARALLEL_MIN)
-  for (size_t r = 0; r < rows; r++) {
+  for (size_t r = r0; r < r1; r++) {
     const size_t q0 = r * n0;
     const double *xr = x + q0;
     double *yr = y + q0;
@@ -445,6 +444,16 @@ void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, doubl
       for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i] + beta * z[q0 + i];
     else
       for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i];
+  }
+}
+
+void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                       const double *z, double *y) {
+  const size_t rows = op->n / op->grid.n[0];
+#pragma omp parallel if (op->n >= FPK_FV_PARALLEL_MIN)
+  {
+    const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    fv_op_apply_rows(op, alpha, x, beta, z, y, rows * t / nt, rows * (t + 1) / nt);
   }
 }
 

@@ -445,7 +445,15 @@ static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s
 
 /* x = A_d^{-1} ... A_1^{-1} x, in place: one axis after the other (a barrier between axes, since
  * the lines of axis a + 1 cross those of axis a), each thread on its share of the lines. */
-static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double *p) {
+/* The delta-form right-hand side fused into solve_split: x = alpha L u + beta z. */
+typedef struct stage_rhs {
+  const fpk_fv_op *op;
+  double alpha, beta;
+  const double *u, *z;
+} stage_rhs;
+
+static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double *p,
+                        const stage_rhs *rhs) {
   size_t dim = 0;
   while (dim < FPK_MAX_DIM && s->ax[dim].mult) dim++;
 #pragma omp parallel if (ls->n >= FPK_FV_PARALLEL_MIN)
@@ -455,6 +463,8 @@ static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double
     const size_t n = L->n, st = L->stride;
     size_t lo, hi;
     thread_share(ls->n / n, &lo, &hi);
+    if (a == 0 && rhs) /* axis 0's lines are the rows: form this thread's rows first */
+      fv_op_apply_rows(rhs->op, rhs->alpha, rhs->u, rhs->beta, rhs->z, x, lo, hi);
     for (size_t l = lo; l < hi;) {
       const size_t o = l / st, i0 = l % st;
       size_t m = st - i0;
@@ -479,10 +489,12 @@ static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double
   }
 }
 
-int fv_linsolve_split_solve_add(fpk_linsolve *ls, double *w, double *p, fpk_error *err) {
+int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
+                            double beta, const double *z, double *w, double *p, fpk_error *err) {
   if (ls->kind != KIND_SPLIT || ls->cur < 0)
     return fpk_error_set(err, FPK_ENUMERIC, "fv: split solve without a split factorisation");
-  solve_split(ls, &ls->s[ls->cur], w, p);
+  const stage_rhs rhs = {op, alpha, beta, x, z};
+  solve_split(ls, &ls->s[ls->cur], w, p, &rhs);
   return FPK_SUCCESS;
 }
 
@@ -582,7 +594,7 @@ int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *
   }
   if (ls->kind == KIND_SPLIT) {
     if (x != b) memcpy(x, b, n * sizeof *x);
-    solve_split(ls, s, x, NULL);
+    solve_split(ls, s, x, NULL, NULL);
     return FPK_SUCCESS;
   }
   int st = umfpack_di_wsolve(UMFPACK_A, ls->Ap, ls->Ai, s->Mx, x, b, s->numeric, ls->control,
