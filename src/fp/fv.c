@@ -49,8 +49,7 @@ struct fpk_fv {
   double *p, *w1, *w2;
   fpk_fv_op op;
   fpk_linsolve *ls;
-  fpk_fv_solver solver; /* as set; 1D grids always solve exactly (Thomas) */
-  int split;            /* ls is the split solver: the steppers take the Douglas delta form */
+  int split; /* ls is the split solver (2D/3D): the steppers take the split forms below */
   fpk_error err;
   /* Output guard: tolerances; the expected mass is that of the density set, kept without an
    * absorbing wall, non-increasing with one (mass_prev is the mass at the last output). */
@@ -110,14 +109,16 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
  * The right-hand side vanishes at a state with L y = 0 and r = y, so the discrete Gibbs density
  * stays an exact fixed point; every factor has 1ᵀ(I - κ L_a) = 1ᵀ (zero column sums of L_a), so
  * 1ᵀx = 1ᵀr as with the exact solve; the splitting error is κ² (Σ_{a<b} L_a L_b + ...)(x - y) =
- * O(h³) per step since x - y = O(h): CN and TR-BDF2 stay second order (docs/fv-scheme.md). L y is
- * formed from the face coefficients inside the solver's parallel region (fv_linsolve_split_stage). Implicit Euler takes the plain factorised
- * step instead (step_implicit_euler says why). */
+ * O(h³) per step since x - y = O(h): CN and TR-BDF2 stay second order (docs/fv-scheme.md). L y
+ * is formed from the face coefficients inside the solver's parallel region
+ * (fv_linsolve_split_stage). Implicit Euler takes the plain factorised step instead
+ * (step_implicit_euler says why). */
 
 /* A trapezoidal stage r = p + κ L(t0) p, (I - κ L(t1)) x = r in delta form with the predictor p:
- * w = M⁻¹ (κ L(t0) p + κ L(t1) p), p += w. An autonomous model takes one product times 2κ
+ * w = M⁻¹ (κ L(t0) p + κ L(t1) p), p += w (tmp: scratch, not w). An autonomous model takes one product times 2κ
  * (exactly κ Lp + κ Lp), formed inside the solver's parallel region. */
-static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, double *w) {
+static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, double *w,
+                                 double *tmp) {
   int rc = ensure_L(s, t0);
   if (rc) return rc;
   if (s->autonomous) {
@@ -125,9 +126,9 @@ static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, 
     return fv_linsolve_split_stage(s->ls, &s->op, 2.0 * kappa, s->p, 0.0, NULL, w, s->p,
                                    &s->err);
   }
-  fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, w);
-  if ((rc = ensure_factor(s, t1, kappa))) return rc; /* L(t1) */
-  return fv_linsolve_split_stage(s->ls, &s->op, kappa, s->p, 1.0, w, w, s->p, &s->err);
+  fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, tmp); /* κ L(t0) p */
+  if ((rc = ensure_factor(s, t1, kappa))) return rc;      /* L(t1) */
+  return fv_linsolve_split_stage(s->ls, &s->op, kappa, s->p, 1.0, tmp, w, s->p, &s->err);
 }
 
 static int step_implicit_euler(fpk_fv *s, double t, double h) {
@@ -153,7 +154,7 @@ static int step_crank_nicolson(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* Douglas θ = ½ (Hundsdorfer & Verwer §IV.3.2): (Π_a (I - h/2 L_a)) (p' - p) =
      * h/2 L(t) p + h/2 L(t+h) p */
-    return split_trapezoid_stage(s, t, t + h, 0.5 * h, s->w1);
+    return split_trapezoid_stage(s, t, t + h, 0.5 * h, s->w1, s->w2);
   }
   if ((rc = ensure_L(s, t))) return rc;
   fpk_fv_op_apply(&s->op, s->p, s->w1);
@@ -170,7 +171,7 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
   if (s->split) {
     /* trapezoidal stage, predictor p: δ = M⁻¹ (c L(t) p + c L(t+γh) p), p_γ = p + δ */
     double *w1 = s->w1, *d = s->w2, *p = s->p;
-    if ((rc = split_trapezoid_stage(s, t, t + g * h, c, d))) return rc; /* d = δ, p = p_γ */
+    if ((rc = split_trapezoid_stage(s, t, t + g * h, c, d, w1))) return rc; /* d = δ, p = p_γ */
     /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
      * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
     if ((rc = ensure_factor(s, t + h, c))) return rc;
@@ -307,7 +308,7 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
       return NULL;
     }
   } else {
-    s->solver = FPK_FV_SOLVER_SPLIT; /* the default (fpkit/fv.h); 1D grids solve exactly */
+    /* the default solver is split (fpkit/fv.h); 1D grids get the exact Thomas solve */
     s->ls = fv_linsolve_alloc_split(&s->op, err);
     if (!s->ls) {
       fpk_fv_free(s);
@@ -329,9 +330,9 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
                          "fv: cannot change the solver while an interrupted evolve to t = %g is "
                          "pending",
                          s->iv_t1);
-  s->solver = solver;
-  if (!s->ls || solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
-    return FPK_SUCCESS; /* explicit stepper (no solver), or already this one */
+  if (!s->ls || s->grid.dim == 1 ||
+      solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
+    return FPK_SUCCESS; /* explicit stepper (no solver), 1D (exact either way), or unchanged */
   if (solver == FPK_FV_SOLVER_DIRECT && fv_op_add_csc(&s->op, &s->err))
     return fpk_error_prefix(&s->err, "fv: switching to the direct solver: ");
   fpk_linsolve *ls = solver == FPK_FV_SOLVER_SPLIT ? fv_linsolve_alloc_split(&s->op, &s->err)

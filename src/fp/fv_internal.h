@@ -2,8 +2,9 @@
  *
  *   fv_operator.c  the semi-discrete operator L (dp/dt = L p) in compressed-column form, with
  *                  Scharfetter–Gummel face fluxes, assembled generically over the axes;
- *   linsolve.c     solves (I - c L) x = b: Thomas / cyclic Thomas in 1D, UMFPACK otherwise, with
- *                  the factorisation cached per value of c;
+ *   linsolve.c     solves (I - c L) x = b: Thomas / cyclic Thomas in 1D, UMFPACK (direct) or the
+ *                  split solver (Thomas per grid line and axis) in 2D/3D, with the factorisation
+ *                  cached per value of c;
  *   fv.c           the solver object and the time-stepper type tables.
  * See docs/fv-scheme.md for the scheme.
  */
@@ -85,8 +86,8 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
 /* y = L x (needs the matrix). */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
 /* y = alpha L x + beta z, L x = sum_a L_a x formed cell by cell from the face coefficients
- * (threaded over rows; the same operator as fpk_fv_op_apply, different rounding; y may be z, not
- * x; beta = 0: z unused). Used by the split solver's steppers. */
+ * (threaded over rows; the same operator as fpk_fv_op_apply, different rounding; y must not be x
+ * or z; beta = 0: z unused). Used by the split solver's steppers. */
 void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
                        const double *z, double *y);
 /* The same on rows r0 .. r1-1 only (row r: cells r n0 .. r n0 + n0 - 1), in the calling thread. */
@@ -95,9 +96,10 @@ void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 
-/* Solver for (I - c L) x = b on the pattern of op. 1D grids use a stored Thomas factorisation
- * (Sherman–Morrison for the periodic corner entries; no pivoting is needed because I - cL is a
- * column diagonally dominant M-matrix); 2D/3D use UMFPACK with the symbolic analysis done once.
+/* Solver for (I - c L) x = b on the pattern of op (fpk_linsolve_alloc needs the matrix). 1D grids
+ * use a stored Thomas factorisation (Sherman–Morrison for the periodic corner entries; no
+ * pivoting is needed because I - cL is a column diagonally dominant M-matrix); 2D/3D use UMFPACK
+ * with the symbolic analysis done once.
  * Up to FPK_LINSOLVE_SLOTS numeric factorisations are kept, keyed on c. */
 #define FPK_LINSOLVE_SLOTS 2
 typedef struct fpk_linsolve fpk_linsolve;
@@ -111,9 +113,9 @@ fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err);
 /* 1 if ls is the split solver (not exact). */
 int fv_linsolve_is_split(const fpk_linsolve *ls);
 /* A whole delta-form stage of the split solver in one parallel region: w = alpha L x + beta z
- * (fv_op_apply_rows), w = M^{-1} w, p += w (fused into the last axis's solve). Each thread forms the rows it then solves along axis 0 (the rows are the
- * lines of axis 0), so the product needs no barrier of its own; x may be p (every product is
- * done before the first addition). */
+ * (fv_op_apply_rows), w = M^{-1} w, p += w (fused into the last axis's solve). Each thread forms
+ * the rows it then solves along axis 0 (the rows are the lines of axis 0), so the product needs
+ * no barrier of its own; x may be p (every product is done before the first addition). */
 int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
                             double beta, const double *z, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
