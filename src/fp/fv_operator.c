@@ -398,9 +398,9 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
 
 /* y = alpha L x + beta z (beta = 0: z unused; y is written before z is read, so y may alias
  * neither) in one pass over the cells, by rows (the lines of axis 0, contiguous): every cell
- * sums the axes in order 0, 1, ..., d-1, each term out_left[face k] x_{k-1} + out_right[face k+1] x_{k+1} - (out_right[face k] + out_left[face
- * k+1]) x_k of its line along that axis (periodic lines wrap; other boundary faces carry a wall's
- * outflow or zero). A cell q = o n_a s_a + k s_a + i of axis a has its left face at q + o s_a on
+ * sums the axes in order 0, 1, ..., d-1, each term out_left[face k] x_{k-1} + out_right[face
+ * k+1] x_{k+1} - (out_right[face k] + out_left[face k+1]) x_k of its line along that axis
+ * (periodic lines wrap; other boundary faces carry a wall's outflow or zero). A cell q = o n_a s_a + k s_a + i of axis a has its left face at q + o s_a on
  * the face grid of axis a. Rows r0 .. r1-1 (rows = lines of axis 0, r = flat index / n0); no
  * cell depends on another's result, so a partition between threads changes no bit. */
 void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
