@@ -61,9 +61,11 @@ void fpk_fv_free(fpk_fv *s); /* safe on NULL */
  *   axes, L = Σ_a L_a, each stage solved in delta form with one tridiagonal solve per grid line
  *   and axis: O(N) time and memory, threaded over lines (OpenMP; results bitwise the same for any
  *   number of threads). It keeps the steppers' orders (implicit Euler 1, Crank–Nicolson and
- *   TR-BDF2 2), mass to round-off and the discrete Gibbs density of a gradient drift as an exact
- *   steady state; it adds a splitting error O(h²) per unit time, and it is positivity-preserving
- *   only for moderate steps (docs/fv-scheme.md gives the bounds). In 1D it is the exact solve.
+ *   TR-BDF2 2), mass to round-off, the discrete Gibbs density of a gradient drift as an exact
+ *   steady state, and implicit Euler's positivity for any dt; it adds a splitting error (O(h²)
+ *   per unit time for CN and TR-BDF2, O(h) for implicit Euler, whose fixed point moves by O(h)
+ *   when the stationary flux circulates). docs/fv-scheme.md gives the errors and the positivity
+ *   bounds of CN. In 1D it is the exact solve.
  * Set before the first evolve (refused while an interrupted evolve is pending); a restored
  * checkpoint needs the solver of the saved run. Ignored by explicit Euler. */
 typedef enum fpk_fv_solver { FPK_FV_SOLVER_DIRECT = 0, FPK_FV_SOLVER_SPLIT = 1 } fpk_fv_solver;
