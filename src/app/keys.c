@@ -45,6 +45,7 @@ static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1",
                                            "exact-ou", NULL};
 static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "crank-nicolson",
                                          "tr-bdf2", NULL};
+static const char *const fv_solvers[] = {"split", "direct", NULL}; /* FPK_FV_SOLVER_* */
 static const char *const spectral_schemes[] = {"etdrk4", "sbdf2", NULL};
 static const char *const planners[] = {"estimate", "measure", "patient", NULL};
 static const char *const expr_jit_modes[] = {"auto", "on", "off", NULL};
@@ -157,6 +158,9 @@ static const fpk_config_key run_keys[] = {
     KB("fp", "enabled", 0, "true", NULL, "run the Fokker-Planck solvers"),
     KS("fp", "method", 0, "fv", NULL, NULL, "fv, spectral or both (\"fv spectral\")"),
     KC("fp", "scheme", 0, "tr-bdf2", fv_schemes, NULL, NULL, "finite-volume time stepper"),
+    KC("fp", "fv_solver", 0, "split", fv_solvers, NULL, NULL,
+       "linear solver of the implicit FV steps on 2D/3D grids: split (ADI along the axes, O(N), "
+       "threaded) or direct (UMFPACK, exact); 1D grids always solve exactly"),
     KD("fp", "dt", V, NULL, 0, INF, 1, "0.01", NULL,
        "finite-volume time step (required when fv runs)"),
     KC("spectral", "scheme", 0, "etdrk4", spectral_schemes, NULL, NULL, "spectral time stepper"),

@@ -58,6 +58,7 @@ typedef struct experiment {
   double t[MAX_TIMES];
   int fv_on, spectral_on, mc_on, exact_on;
   const fpk_fv_stepper_type *fv_scheme;
+  fpk_fv_solver fv_solver; /* [fp] fv_solver */
   double fv_dt;
   const fpk_spectral_stepper_type *spectral_scheme;
   double spectral_dt;
@@ -341,6 +342,11 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     }
     if ((rc = fpk_config_choice(c, "fp", "scheme", 0, names, &scheme, err))) return rc;
     x->fv_scheme = fpk_fv_steppers[scheme];
+    /* the order of keys.c's fv_solvers: split, direct */
+    static const char *const solvers[] = {"split", "direct", NULL};
+    size_t solver = 0;
+    if ((rc = fpk_config_choice(c, "fp", "fv_solver", 0, solvers, &solver, err))) return rc;
+    x->fv_solver = solver == 0 ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT;
     if ((rc = read_step(c, "fp", x->fv_on, &x->fv_dt, err))) return rc;
   }
   {
@@ -889,6 +895,14 @@ static int ck_read_fv(run_state *s, fpk_fv *fv, size_t *k, int *done, double *wa
   return rc;
 }
 
+/* The linear solver the FV run uses, as fpk_fv_solver_name names it (checked against it in
+ * run_fv): also known to a resumed run that has nothing left to step. */
+static const char *fv_solver_used(const experiment *x) {
+  if (!x->fv_scheme->implicit) return "none";
+  if (x->grid.dim == 1 || x->fv_solver == FPK_FV_SOLVER_DIRECT) return "direct";
+  return "split";
+}
+
 static int run_fv(run_state *s, fpk_error *err) {
   const experiment *x = &s->x;
   const fpk_run_options *opt = s->opt;
@@ -906,6 +920,17 @@ static int run_fv(run_state *s, fpk_error *err) {
   }
   fpk_fv *fv = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
   if (!fv) return fpk_error_prefix(err, "[fp]: ");
+  if (fpk_fv_set_solver(fv, x->fv_solver)) {
+    rc = fpk_error_set(err, FPK_EINVAL, "[fp] fv_solver: %s", fpk_fv_errmsg(fv));
+    fpk_fv_free(fv);
+    return rc;
+  }
+  if (strcmp(fpk_fv_solver_name(fv), fv_solver_used(x)) != 0) { /* the two must agree */
+    rc = fpk_error_set(err, FPK_EINVAL, "[fp] fv_solver: the solver in use is %s, not %s",
+                       fpk_fv_solver_name(fv), fv_solver_used(x));
+    fpk_fv_free(fv);
+    return rc;
+  }
   if (resumed) {
     if ((rc = ck_read_fv(s, fv, &k, &done, &wall, err))) {
       fpk_fv_free(fv);
@@ -1757,6 +1782,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         fpk_h5_write(f, "/fv/min_density", 1, &nt, s->fv_min, "1/length^dim", "minimum of the density") ||
         fpk_h5_attach_scales(f, "/fv/mass", "t") || fpk_h5_attach_scales(f, "/fv/min_density", "t") ||
         fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
+        fpk_h5_attr_string(f, "/fv", "solver", fv_solver_used(x)) ||
         fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
         fpk_h5_attr_u64(f, "/fv", "steps", s->fv_steps) ||
         fpk_h5_attr_double(f, "/fv", "wall_seconds", s->wall_fv))

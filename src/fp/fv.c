@@ -49,6 +49,7 @@ struct fpk_fv {
   double *p, *w1, *w2;
   fpk_fv_op op;
   fpk_linsolve *ls;
+  int split; /* ls is the split solver (2D/3D): the steppers take the split forms below */
   fpk_error err;
   /* Output guard: tolerances; the expected mass is that of the density set, kept without an
    * absorbing wall, non-increasing with one (mass_prev is the mass at the last output). */
@@ -100,17 +101,62 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
   return FPK_SUCCESS;
 }
 
+/* ---- The split solver's steppers: Douglas delta form ------------------------------------------
+ * Crank–Nicolson and TR-BDF2 solve each implicit stage (I - κ L) x = r for the increment over a
+ * predictor y,
+ *   (I - κ L_1) ... (I - κ L_d) (x - y) = r - y + κ L y         (exact: I - κL on the left),
+ * with y the latest known state (Douglas & Rachford 1956; Hundsdorfer & Verwer 2003, §IV.3).
+ * The right-hand side vanishes at a state with L y = 0 and r = y, so the discrete Gibbs density
+ * stays an exact fixed point; every factor has 1ᵀ(I - κ L_a) = 1ᵀ (zero column sums of L_a), so
+ * 1ᵀx = 1ᵀr as with the exact solve; the splitting error is κ² (Σ_{a<b} L_a L_b + ...)(x - y) =
+ * O(h³) per step since x - y = O(h): CN and TR-BDF2 stay second order (docs/fv-scheme.md). L y
+ * is formed from the face coefficients inside the solver's parallel region
+ * (fv_linsolve_split_stage). Implicit Euler takes the plain factorised step instead
+ * (step_implicit_euler says why). */
+
+/* A trapezoidal stage r = p + κ L(t0) p, (I - κ L(t1)) x = r in delta form with the predictor p:
+ * w = M⁻¹ (κ L(t0) p + κ L(t1) p), p += w (tmp: scratch, not w). An autonomous model takes one product times 2κ
+ * (exactly κ Lp + κ Lp), formed inside the solver's parallel region. */
+static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, double *w,
+                                 double *tmp) {
+  int rc = ensure_L(s, t0);
+  if (rc) return rc;
+  if (s->autonomous) {
+    if ((rc = ensure_factor(s, t1, kappa))) return rc;
+    return fv_linsolve_split_stage(s->ls, &s->op, 2.0 * kappa, s->p, 0.0, NULL, w, s->p,
+                                   &s->err);
+  }
+  fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, tmp); /* κ L(t0) p */
+  if ((rc = ensure_factor(s, t1, kappa))) return rc;      /* L(t1) */
+  return fv_linsolve_split_stage(s->ls, &s->op, kappa, s->p, 1.0, tmp, w, s->p, &s->err);
+}
+
 static int step_implicit_euler(fpk_fv *s, double t, double h) {
   int rc = ensure_factor(s, t + h, h);
   if (rc) return rc;
+  if (s->split) {
+    /* Not the delta form: p' = (I - h L_d)^{-1} ... (I - h L_1)^{-1} p (Lie splitting, one
+     * implicit Euler step per axis), a product of inverses of M-matrices, hence non-negative for
+     * every h as the exact step is; the delta form p + M⁻¹ h L p = M⁻¹ (I + h² L_1 L_2) p is not
+     * (I + h² L_1 L_2 has negative entries), and implicit Euler is the stepper chosen for
+     * positivity at large steps. The zero-flux (Gibbs) state of a gradient drift has L_a p = 0
+     * for every axis, so it stays an exact fixed point; a stationary state with circulating
+     * flux (non-symmetric drift) is reproduced only to O(h) (docs/fv-scheme.md). */
+    return fpk_linsolve_solve(s->ls, s->p, s->p, &s->err);
+  }
   memcpy(s->w1, s->p, s->op.n * sizeof *s->w1);
   return fpk_linsolve_solve(s->ls, s->w1, s->p, &s->err);
 }
 
 static int step_crank_nicolson(fpk_fv *s, double t, double h) {
   const size_t n = s->op.n;
-  int rc = ensure_L(s, t);
-  if (rc) return rc;
+  int rc;
+  if (s->split) {
+    /* Douglas θ = ½ (Hundsdorfer & Verwer §IV.3.2): (Π_a (I - h/2 L_a)) (p' - p) =
+     * h/2 L(t) p + h/2 L(t+h) p */
+    return split_trapezoid_stage(s, t, t + h, 0.5 * h, s->w1, s->w2);
+  }
+  if ((rc = ensure_L(s, t))) return rc;
   fpk_fv_op_apply(&s->op, s->p, s->w1);
   for (size_t i = 0; i < n; i++) s->w1[i] = s->p[i] + 0.5 * h * s->w1[i];
   if ((rc = ensure_factor(s, t + h, 0.5 * h))) return rc;
@@ -121,8 +167,17 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
   const double g = TRBDF2_GAMMA, c = 0.5 * g * h;
   const double a = 1.0 / (g * (2.0 - g)), b = (1.0 - g) * (1.0 - g) / (g * (2.0 - g));
   const size_t n = s->op.n;
-  int rc = ensure_L(s, t);
-  if (rc) return rc;
+  int rc;
+  if (s->split) {
+    /* trapezoidal stage, predictor p: δ = M⁻¹ (c L(t) p + c L(t+γh) p), p_γ = p + δ */
+    double *w1 = s->w1, *d = s->w2, *p = s->p;
+    if ((rc = split_trapezoid_stage(s, t, t + g * h, c, d, w1))) return rc; /* d = δ, p = p_γ */
+    /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
+     * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
+    if ((rc = ensure_factor(s, t + h, c))) return rc;
+    return fv_linsolve_split_stage(s->ls, &s->op, c, p, b, d, w1, p, &s->err);
+  }
+  if ((rc = ensure_L(s, t))) return rc;
   /* trapezoidal stage to t + γh */
   fpk_fv_op_apply(&s->op, s->p, s->w1);
   for (size_t i = 0; i < n; i++) s->w1[i] = s->p[i] + c * s->w1[i];
@@ -218,8 +273,12 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   fpk_density_guard_init(&s->guard);
   for (size_t a = 0; a < grid->dim; a++) s->absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   const size_t n = grid->size;
-  int rc = fpk_fv_op_init(&s->op, grid, err);
+  /* The matrix (CSC) serves explicit Euler, the direct solver and 1D (Thomas on its entries);
+   * the split solver works on the face arrays alone. */
+  int rc = fv_op_init_faces(&s->op, grid, err);
+  if (!rc && (!impl->pub.implicit || grid->dim == 1)) rc = fv_op_add_csc(&s->op, err);
   if (rc) {
+    fpk_fv_op_free(&s->op);
     free(s);
     return NULL;
   }
@@ -236,6 +295,7 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
     fpk_fv_free(s);
     return NULL;
   }
+  if (s->autonomous) fv_op_release_scratch(&s->op); /* assembled once: the batches are done */
   if (!impl->pub.implicit) {
     const double md = fpk_fv_op_max_diag(&s->op);
     if (md > 0.0 && dt > 1.0 / md) {
@@ -247,11 +307,47 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
       fpk_fv_free(s);
       return NULL;
     }
-  } else if (!(s->ls = fpk_linsolve_alloc(&s->op, err))) {
-    fpk_fv_free(s);
-    return NULL;
+  } else {
+    /* the default solver is split (fpkit/fv.h); 1D grids get the exact Thomas solve */
+    s->ls = fv_linsolve_alloc_split(&s->op, err);
+    if (!s->ls) {
+      fpk_fv_free(s);
+      return NULL;
+    }
+    s->split = fv_linsolve_is_split(s->ls);
   }
   return s;
+}
+
+int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
+  if (!s) return FPK_EINVAL;
+  if (solver != FPK_FV_SOLVER_DIRECT && solver != FPK_FV_SOLVER_SPLIT)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv: unknown solver %d (FPK_FV_SOLVER_DIRECT or FPK_FV_SOLVER_SPLIT)",
+                         (int)solver);
+  if (s->iv_n)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv: cannot change the solver while an interrupted evolve to t = %g is "
+                         "pending",
+                         s->iv_t1);
+  if (!s->ls || s->grid.dim == 1 ||
+      solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
+    return FPK_SUCCESS; /* explicit stepper (no solver), 1D (exact either way), or unchanged */
+  if (solver == FPK_FV_SOLVER_DIRECT && fv_op_add_csc(&s->op, &s->err))
+    return fpk_error_prefix(&s->err, "fv: switching to the direct solver: ");
+  fpk_linsolve *ls = solver == FPK_FV_SOLVER_SPLIT ? fv_linsolve_alloc_split(&s->op, &s->err)
+                                                   : fpk_linsolve_alloc(&s->op, &s->err);
+  if (!ls) return fpk_error_prefix(&s->err, "fv: switching the solver: ");
+  fpk_linsolve_free(s->ls);
+  s->ls = ls;
+  s->split = fv_linsolve_is_split(ls);
+  return FPK_SUCCESS;
+}
+
+const char *fpk_fv_solver_name(const fpk_fv *s) {
+  if (!s) return NULL;
+  if (!s->ls) return "none";
+  return s->split ? "split" : "direct";
 }
 
 int fpk_fv_set_density(fpk_fv *s, double t, const double *p) {

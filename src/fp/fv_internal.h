@@ -2,8 +2,9 @@
  *
  *   fv_operator.c  the semi-discrete operator L (dp/dt = L p) in compressed-column form, with
  *                  Scharfetter–Gummel face fluxes, assembled generically over the axes;
- *   linsolve.c     solves (I - c L) x = b: Thomas / cyclic Thomas in 1D, UMFPACK otherwise, with
- *                  the factorisation cached per value of c;
+ *   linsolve.c     solves (I - c L) x = b: Thomas / cyclic Thomas in 1D, UMFPACK (direct) or the
+ *                  split solver (Thomas per grid line and axis) in 2D/3D, with the factorisation
+ *                  cached per value of c;
  *   fv.c           the solver object and the time-stepper type tables.
  * See docs/fv-scheme.md for the scheme.
  */
@@ -46,24 +47,77 @@ typedef struct fpk_fv_op {
   int assembled;
 } fpk_fv_op;
 
+/* The grid lines along axis a (for the split solver and the axis-wise operator): line (o, i),
+ * o < outer, i < stride, holds the cells o n stride + k stride + i, k < n, and its faces are
+ * o (n + 1) stride + k stride + i, k <= n, on the face grid of axis a (op->out_left[a], ...).
+ * Lines are numbered l = o stride + i. Work is split between threads by contiguous ranges of
+ * lines, done in chunks of up to FPK_FV_LINE_BLOCK neighbouring lines in lockstep; each line's
+ * arithmetic does not depend on the chunks, so results are bitwise the same for any number of
+ * threads. */
+#define FPK_FV_LINE_BLOCK 64
+typedef struct fpk_fv_lines {
+  size_t n, stride, outer;
+  int periodic;
+} fpk_fv_lines;
+
+static inline fpk_fv_lines fv_lines_of(const fpk_grid *g, size_t a) {
+  fpk_fv_lines L = {g->n[a], 1, 1, g->bc[a] == FPK_BC_PERIODIC};
+  for (size_t b = 0; b < a; b++) L.stride *= g->n[b];
+  L.outer = g->size / (L.stride * L.n);
+  return L;
+}
+
+/* Grids below this size run the split solver's loops on one thread (the fork costs more). */
+#define FPK_FV_PARALLEL_MIN 4096
+
+/* The face arrays and the matrix (CSC); fv_op_init_faces the face arrays only (the split solver
+ * needs no matrix: Ap, Ai, Ax and slot stay NULL), fv_op_add_csc adds the matrix later (filled
+ * from the faces if assembled). */
 int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
+int fv_op_init_faces(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err);
+int fv_op_add_csc(fpk_fv_op *op, fpk_error *err);
+/* Frees the model-call batch buffers (xf, bf, sf, xc, Dc) between assemblies; the next assembly
+ * allocates them again. For autonomous models, assembled once. */
+void fv_op_release_scratch(fpk_fv_op *op);
 void fpk_fv_op_free(fpk_fv_op *op);
 /* Evaluates the model on every face (one batched drift and noise call per axis) and, unless the
  * model is FPK_MODEL_ADDITIVE, the noise at every cell centre (one batched call), and fills Ax. */
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err);
-/* y = L x. */
+/* y = L x (needs the matrix). */
 void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y);
+/* y = alpha L x + beta z, L x = sum_a L_a x formed cell by cell from the face coefficients
+ * (threaded over rows; the same operator as fpk_fv_op_apply, different rounding; y must not be x
+ * or z; beta = 0: z unused). Used by the split solver's steppers. */
+void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                       const double *z, double *y);
+/* The same on rows r0 .. r1-1 only (row r: cells r n0 .. r n0 + n0 - 1), in the calling thread. */
+void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                      const double *z, double *y, size_t r0, size_t r1);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 
-/* Solver for (I - c L) x = b on the pattern of op. 1D grids use a stored Thomas factorisation
- * (Sherman–Morrison for the periodic corner entries; no pivoting is needed because I - cL is a
- * column diagonally dominant M-matrix); 2D/3D use UMFPACK with the symbolic analysis done once.
+/* Solver for (I - c L) x = b on the pattern of op (fpk_linsolve_alloc needs the matrix). 1D grids
+ * use a stored Thomas factorisation (Sherman–Morrison for the periodic corner entries; no
+ * pivoting is needed because I - cL is a column diagonally dominant M-matrix); 2D/3D use UMFPACK
+ * with the symbolic analysis done once.
  * Up to FPK_LINSOLVE_SLOTS numeric factorisations are kept, keyed on c. */
 #define FPK_LINSOLVE_SLOTS 2
 typedef struct fpk_linsolve fpk_linsolve;
 
 fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err);
+/* The split solver (2D/3D; 1D grids get the exact Thomas solver): "solve" applies
+ * (I - c L_d)^{-1} ... (I - c L_1)^{-1}, an O(c²) approximation of (I - c L)^{-1}, with L_a the
+ * part of L along axis a (docs/fv-scheme.md). Same cache, prepare and checkpoint interface; no
+ * transposed solve. */
+fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err);
+/* 1 if ls is the split solver (not exact). */
+int fv_linsolve_is_split(const fpk_linsolve *ls);
+/* A whole delta-form stage of the split solver in one parallel region: w = alpha L x + beta z
+ * (fv_op_apply_rows), w = M^{-1} w, p += w (fused into the last axis's solve). Each thread forms
+ * the rows it then solves along axis 0 (the rows are the lines of axis 0), so the product needs
+ * no barrier of its own; x may be p (every product is done before the first addition). */
+int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
+                            double beta, const double *z, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */

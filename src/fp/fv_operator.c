@@ -19,6 +19,7 @@
 #include "fp/fv_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,29 +116,19 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   memset(op, 0, sizeof *op);
 }
 
-int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
+/* The face arrays only (no matrix): what the split solver needs. */
+int fv_op_init_faces(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   memset(op, 0, sizeof *op);
   op->grid = *grid;
   const fpk_grid *g = &op->grid;
-  const size_t d = g->dim, n = g->size, per = 2 * d + 1;
+  const size_t d = g->dim, n = g->size;
   if (n > (size_t)(0x7fffffff / (2 * FPK_MAX_DIM + 1)))
     return fpk_error_set(err, FPK_EINVAL, "fv: grid of %zu cells is too large for 32-bit indices",
                          n);
   op->n = n;
-  size_t maxf = 0;
-  for (size_t a = 0; a < d; a++) {
-    op->nfaces[a] = n / g->n[a] * (g->n[a] + 1);
-    if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
-  }
-  op->Ap = malloc((n + 1) * sizeof *op->Ap);
-  op->Ai = malloc(n * per * sizeof *op->Ai);
-  op->Ax = calloc(n * per, sizeof *op->Ax);
-  op->slot = malloc(n * per * sizeof *op->slot);
-  op->xf = malloc(d * maxf * sizeof *op->xf);
-  op->bf = malloc(d * maxf * sizeof *op->bf);
-  op->sf = malloc(d * maxf * sizeof *op->sf);
-  int ok = op->Ap && op->Ai && op->Ax && op->slot && op->xf && op->bf && op->sf;
+  int ok = 1;
   for (size_t a = 0; a < d && ok; a++) {
+    op->nfaces[a] = n / g->n[a] * (g->n[a] + 1);
     op->out_left[a] = calloc(op->nfaces[a], sizeof(double));
     op->out_right[a] = calloc(op->nfaces[a], sizeof(double));
     ok = op->out_left[a] && op->out_right[a];
@@ -145,6 +136,59 @@ int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   if (!ok) {
     fpk_fv_op_free(op);
     return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+  }
+  return FPK_SUCCESS;
+}
+
+/* Batch buffers of the model calls: allocated by the assembly, released by
+ * fv_op_release_scratch. */
+static int alloc_scratch(fpk_fv_op *op) {
+  if (op->xf) return 0;
+  const size_t d = op->grid.dim;
+  size_t maxf = 0;
+  for (size_t a = 0; a < d; a++)
+    if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
+  op->xf = malloc(d * maxf * sizeof *op->xf);
+  op->bf = malloc(d * maxf * sizeof *op->bf);
+  op->sf = malloc(d * maxf * sizeof *op->sf);
+  if (op->xf && op->bf && op->sf) return 0;
+  fv_op_release_scratch(op);
+  return -1;
+}
+
+void fv_op_release_scratch(fpk_fv_op *op) {
+  free(op->xf);
+  free(op->bf);
+  free(op->sf);
+  free(op->xc);
+  free(op->Dc);
+  op->xf = op->bf = op->sf = op->xc = op->Dc = NULL;
+}
+
+static void fill_csc(fpk_fv_op *op);
+
+int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
+  int rc = fv_op_init_faces(op, grid, err);
+  if (!rc) rc = fv_op_add_csc(op, err);
+  return rc;
+}
+
+int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
+  if (op->Ap) return FPK_SUCCESS;
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  op->Ap = malloc((n + 1) * sizeof *op->Ap);
+  op->Ai = malloc(n * per * sizeof *op->Ai);
+  op->Ax = calloc(n * per, sizeof *op->Ax);
+  op->slot = malloc(n * per * sizeof *op->slot);
+  if (!op->Ap || !op->Ai || !op->Ax || !op->slot) {
+    free(op->Ap);
+    free(op->Ai);
+    free(op->Ax);
+    free(op->slot);
+    op->Ap = op->Ai = op->slot = NULL;
+    op->Ax = NULL;
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for the matrix of %zu cells", n);
   }
 
   /* Pattern: column j has the diagonal and, per axis, the neighbours that exist. */
@@ -191,13 +235,42 @@ int fpk_fv_op_init(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
   }
   op->Ap[n] = (int)nnz;
   op->nnz = nnz;
+  if (op->assembled) fill_csc(op);
   return FPK_SUCCESS;
+}
+
+/* Columns of L from the face coefficients: p_j loses through each of its faces and feeds the
+ * neighbour behind it. */
+static void fill_csc(fpk_fv_op *op) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  for (size_t j = 0; j < n; j++) {
+    size_t idx[FPK_MAX_DIM];
+    unflatten(g, j, idx);
+    const int *sl = op->slot + j * per;
+    double diag = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      size_t fi[FPK_MAX_DIM];
+      memcpy(fi, idx, sizeof fi);
+      const size_t fl = face_flat(g, a, fi); /* left face of cell j */
+      fi[a] = idx[a] + 1;
+      const size_t fr = face_flat(g, a, fi); /* right face of cell j */
+      const double out_to_left = op->out_right[a][fl]; /* j is the right cell of its left face */
+      const double out_to_right = op->out_left[a][fr];
+      if (sl[1 + 2 * a] >= 0) op->Ax[sl[1 + 2 * a]] = out_to_left;
+      if (sl[2 + 2 * a] >= 0) op->Ax[sl[2 + 2 * a]] = out_to_right;
+      diag -= out_to_left + out_to_right;
+    }
+    op->Ax[sl[0]] = diag;
+  }
 }
 
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err) {
   const fpk_grid *g = &op->grid;
-  const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  const size_t d = g->dim, n = op->n;
 
+  if (alloc_scratch(op))
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
   /* 0. D at the cell centres (one batched noise call), needed unless σ is constant in x. */
   const int variable_D = (model->flags & FPK_MODEL_ADDITIVE) == 0;
   if (variable_D) {
@@ -306,26 +379,7 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
     }
   }
 
-  /* 2. Columns of L: p_j loses through each of its faces and feeds the neighbour behind it. */
-  for (size_t j = 0; j < n; j++) {
-    size_t idx[FPK_MAX_DIM];
-    unflatten(g, j, idx);
-    const int *sl = op->slot + j * per;
-    double diag = 0.0;
-    for (size_t a = 0; a < d; a++) {
-      size_t fi[FPK_MAX_DIM];
-      memcpy(fi, idx, sizeof fi);
-      const size_t fl = face_flat(g, a, fi); /* left face of cell j */
-      fi[a] = idx[a] + 1;
-      const size_t fr = face_flat(g, a, fi); /* right face of cell j */
-      const double out_to_left = op->out_right[a][fl]; /* j is the right cell of its left face */
-      const double out_to_right = op->out_left[a][fr];
-      if (sl[1 + 2 * a] >= 0) op->Ax[sl[1 + 2 * a]] = out_to_left;
-      if (sl[2 + 2 * a] >= 0) op->Ax[sl[2 + 2 * a]] = out_to_right;
-      diag -= out_to_left + out_to_right;
-    }
-    op->Ax[sl[0]] = diag;
-  }
+  if (op->Ap) fill_csc(op);
   op->t = t;
   op->assembled = 1;
   return FPK_SUCCESS;
@@ -342,9 +396,88 @@ void fpk_fv_op_apply(const fpk_fv_op *op, const double *x, double *y) {
   }
 }
 
+/* y = alpha L x + beta z (beta = 0: z unused; y is written before z is read, so y may alias
+ * neither) in one pass over the cells, by rows (the lines of axis 0, contiguous): every cell
+ * sums the axes in order 0, 1, ..., d-1, each term out_left[face k] x_{k-1} + out_right[face
+ * k+1] x_{k+1} - (out_right[face k] + out_left[face k+1]) x_k of its line along that axis
+ * (periodic lines wrap; other boundary faces carry a wall's outflow or zero). A cell q = o n_a s_a + k s_a + i of axis a has its left face at q + o s_a on
+ * the face grid of axis a. Rows r0 .. r1-1 (rows = lines of axis 0, r = flat index / n0); no
+ * cell depends on another's result, so a partition between threads changes no bit. */
+void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                      const double *z, double *y, size_t r0, size_t r1) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n0 = g->n[0];
+  const int per0 = g->bc[0] == FPK_BC_PERIODIC;
+  for (size_t r = r0; r < r1; r++) {
+    const size_t q0 = r * n0;
+    const double *xr = x + q0;
+    double *yr = y + q0;
+    { /* axis 0: faces of row r at r (n0 + 1) */
+      const double *ol = op->out_left[0] + r * (n0 + 1), *orr = op->out_right[0] + r * (n0 + 1);
+      const double xlast = xr[n0 - 1], xfirst = xr[0];
+      yr[0] = (per0 ? ol[0] * xlast : 0.0) + orr[1] * xr[1] - (orr[0] + ol[1]) * xr[0];
+      for (size_t i = 1; i + 1 < n0; i++)
+        yr[i] = ol[i] * xr[i - 1] + orr[i + 1] * xr[i + 1] - (orr[i] + ol[i + 1]) * xr[i];
+      const size_t i = n0 - 1;
+      yr[i] = ol[i] * xr[i - 1] + (per0 ? orr[i + 1] * xfirst : 0.0) - (orr[i] + ol[i + 1]) * xr[i];
+    }
+    size_t st = n0;
+    for (size_t a = 1; a < d; a++) {
+      const size_t na = g->n[a], o = q0 / (na * st), k = (q0 / st) % na;
+      const int per = g->bc[a] == FPK_BC_PERIODIC;
+      const double *ol = op->out_left[a] + q0 + o * st, *orr = op->out_right[a] + q0 + o * st;
+      /* neighbours along a: k - 1 and k + 1, wrapped on periodic lines, absent at walls */
+      const double *xm = k > 0 ? xr - st : per ? xr + (na - 1) * st : NULL;
+      const double *xp = k + 1 < na ? xr + st : per ? xr - (na - 1) * st : NULL;
+      if (xm && xp)
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += ol[i] * xm[i] + orr[i + st] * xp[i] - (orr[i] + ol[i + st]) * xr[i];
+      else if (xp)
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += orr[i + st] * xp[i] - (orr[i] + ol[i + st]) * xr[i];
+      else
+        for (size_t i = 0; i < n0; i++)
+          yr[i] += ol[i] * xm[i] - (orr[i] + ol[i + st]) * xr[i];
+      st *= na;
+    }
+    if (beta != 0.0)
+      for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i] + beta * z[q0 + i];
+    else
+      for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i];
+  }
+}
+
+void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, double beta,
+                       const double *z, double *y) {
+  const size_t rows = op->n / op->grid.n[0];
+#pragma omp parallel if (op->n >= FPK_FV_PARALLEL_MIN)
+  {
+    const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    fv_op_apply_rows(op, alpha, x, beta, z, y, rows * t / nt, rows * (t + 1) / nt);
+  }
+}
+
 double fpk_fv_op_max_diag(const fpk_fv_op *op) {
   const size_t per = 2 * op->grid.dim + 1;
   double m = 0.0;
+  if (!op->Ap) { /* no matrix: the diagonal from the faces, summed as fill_csc does */
+    const fpk_grid *g = &op->grid;
+    for (size_t j = 0; j < op->n; j++) {
+      size_t idx[FPK_MAX_DIM];
+      unflatten(g, j, idx);
+      double diag = 0.0;
+      for (size_t a = 0; a < g->dim; a++) {
+        size_t fi[FPK_MAX_DIM];
+        memcpy(fi, idx, sizeof fi);
+        const size_t fl = face_flat(g, a, fi);
+        fi[a] = idx[a] + 1;
+        const size_t fr = face_flat(g, a, fi);
+        diag -= op->out_right[a][fl] + op->out_left[a][fr];
+      }
+      if (fabs(diag) > m) m = fabs(diag);
+    }
+    return m;
+  }
   for (size_t j = 0; j < op->n; j++) {
     const double v = fabs(op->Ax[op->slot[j * per]]);
     if (v > m) m = v;

@@ -9,16 +9,33 @@
  *    only on the pattern and is done once; umfpack_di_numeric runs once per distinct c for
  *    autonomous models (and once per stage for non-autonomous ones); solves use
  *    umfpack_di_wsolve with preallocated workspace so that no step allocates.
+ *  - the split solver (KIND_SPLIT, 2D/3D) factors each axis factor A_a = I - c L_a of
+ *    L = sum_a L_a separately: L_a couples only the cells of one grid line along axis a, so A_a
+ *    is a set of independent (cyclic) tridiagonal M-matrices, one per line, factored by the same
+ *    Thomas / Sherman–Morrison code as the 1D solve, run in lockstep over neighbouring lines
+ *    (unit stride across lines, so the loops vectorise) and threaded over blocks of lines.
+ *    Solve applies A_d^{-1} ... A_1^{-1}: the approximate factorisation of I - cL used by the
+ *    Douglas (delta-form) steppers of fv.c, see docs/fv-scheme.md. O(N) memory and work.
  * FPK_LINSOLVE_SLOTS factorisations are cached, keyed on c (least recently used is replaced).
  */
 #include "fp/fv_internal.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <umfpack.h>
 
-enum { KIND_TRIDIAG = 0, KIND_UMFPACK = 1 };
+enum { KIND_TRIDIAG = 0, KIND_UMFPACK = 1, KIND_SPLIT = 2 };
+
+/* One axis factor A_a = I - c L_a of the split solver: the (cyclic) Thomas factorisation of
+ * every line along axis a, stored in the grid's layout (element k of line (o, i) at
+ * o n_a s + k s + i, s = stride of axis a), and for periodic axes the Sherman–Morrison data of
+ * each line (per-line scalars at o s + i). */
+typedef struct axis_factor {
+  double *mult, *dinv, *sup, *z;
+  double *gamma, *beta_top, *den;
+} axis_factor;
 
 typedef struct slot {
   int valid;
@@ -34,6 +51,8 @@ typedef struct slot {
   /* UMFPACK */
   double *Mx;
   void *numeric;
+  /* split: one factor per axis, allocated at the slot's first use */
+  axis_factor ax[FPK_MAX_DIM];
 } slot;
 
 struct fpk_linsolve {
@@ -46,6 +65,7 @@ struct fpk_linsolve {
   int *Wi;
   double *W;
   double *sub, *diag; /* tridiagonal scratch for factoring */
+  fpk_fv_lines lines[FPK_MAX_DIM]; /* split: the line layout of each axis */
   slot s[FPK_LINSOLVE_SLOTS];
   int cur;
   unsigned long clock;
@@ -74,6 +94,16 @@ void fpk_linsolve_free(fpk_linsolve *ls) {
     free(s->zt);
     free(s->Mx);
     if (s->numeric) umfpack_di_free_numeric(&s->numeric);
+    for (size_t a = 0; a < FPK_MAX_DIM; a++) {
+      axis_factor *f = &s->ax[a];
+      free(f->mult);
+      free(f->dinv);
+      free(f->sup);
+      free(f->z);
+      free(f->gamma);
+      free(f->beta_top);
+      free(f->den);
+    }
   }
   if (ls->symbolic) umfpack_di_free_symbolic(&ls->symbolic);
   free(ls->Wi);
@@ -149,36 +179,97 @@ fpk_linsolve *fpk_linsolve_alloc(const fpk_fv_op *op, fpk_error *err) {
   return ls;
 }
 
-/* Thomas elimination of the tridiagonal (sub, diag, sup) into slot s; returns 0 or -1 on a
- * zero pivot (cannot happen for an M-matrix, checked anyway). */
-static int thomas_factor(size_t n, const double *sub, const double *diag, slot *s) {
-  double d = diag[0];
-  if (!(d != 0.0) || !isfinite(d)) return -1;
-  s->dinv[0] = 1.0 / d;
-  s->mult[0] = 0.0;
-  for (size_t i = 1; i < n; i++) {
-    const double m = sub[i] * s->dinv[i - 1];
-    d = diag[i] - m * s->sup[i - 1];
-    if (!(d != 0.0) || !isfinite(d)) return -1;
-    s->mult[i] = m;
-    s->dinv[i] = 1.0 / d;
+/* The Thomas algorithm on m lines in lockstep: element k of line i at k*st + i (1D: st = m = 1,
+ * one line; split solver: m neighbouring lines of an axis, contiguous in i, so the inner loops
+ * run at unit stride and vectorise). No pivoting: every line is a column diagonally dominant
+ * M-matrix (see the top of the file).
+ *
+ * Factor: on entry mult holds the sub-diagonal, dinv the diagonal (they may be the same arrays
+ * as sub and diag: each entry is read before it is written), sup the super-diagonal; on exit
+ * mult holds the multipliers of L (unit lower bidiagonal) and dinv the inverse pivots of U.
+ * Returns 0, or -1 on a zero or non-finite pivot (cannot happen for an M-matrix, checked
+ * anyway). */
+static int thomas_factor(size_t n, size_t st, size_t m, const double *sub, const double *diag,
+                         const double *sup, double *mult, double *dinv) {
+  int bad = 0;
+  for (size_t i = 0; i < m; i++) {
+    const double d = diag[i];
+    bad |= !(d != 0.0) || !isfinite(d);
+    dinv[i] = 1.0 / d;
+    mult[i] = 0.0;
   }
-  return 0;
+  for (size_t k = 1; k < n; k++) {
+    const size_t q0 = k * st;
+    for (size_t i = 0; i < m; i++) {
+      const size_t q = q0 + i;
+      const double mu = sub[q] * dinv[q - st];
+      const double d = diag[q] - mu * sup[q - st];
+      bad |= !(d != 0.0) || !isfinite(d);
+      mult[q] = mu;
+      dinv[q] = 1.0 / d;
+    }
+  }
+  return bad ? -1 : 0;
 }
 
-static void thomas_solve(size_t n, const slot *s, double *x) {
-  for (size_t i = 1; i < n; i++) x[i] -= s->mult[i] * x[i - 1];
-  x[n - 1] *= s->dinv[n - 1];
-  for (size_t i = n - 1; i-- > 0;) x[i] = (x[i] - s->sup[i] * x[i + 1]) * s->dinv[i];
+static void thomas_solve(size_t n, size_t st, size_t m, const double *mult, const double *dinv,
+                         const double *sup, double *x) {
+  for (size_t k = 1; k < n; k++)
+    for (size_t i = 0; i < m; i++) x[k * st + i] -= mult[k * st + i] * x[(k - 1) * st + i];
+  for (size_t i = 0; i < m; i++) x[(n - 1) * st + i] *= dinv[(n - 1) * st + i];
+  for (size_t k = n - 1; k-- > 0;)
+    for (size_t i = 0; i < m; i++) {
+      const size_t q = k * st + i;
+      x[q] = (x[q] - sup[q] * x[q + st]) * dinv[q];
+    }
 }
 
 /* Tᵀx = b with the factorisation T = LU of thomas_factor (L unit lower bidiagonal with the
  * multipliers, U upper bidiagonal with pivots 1/dinv and super-diagonal sup): Uᵀy = b forward,
- * then Lᵀx = y backward. */
+ * then Lᵀx = y backward. One line (the 1D solver's transposed solve). */
 static void thomas_solve_transpose(size_t n, const slot *s, double *x) {
   x[0] *= s->dinv[0];
   for (size_t i = 1; i < n; i++) x[i] = (x[i] - s->sup[i - 1] * x[i - 1]) * s->dinv[i];
   for (size_t i = n - 1; i-- > 0;) x[i] -= s->mult[i + 1] * x[i + 1];
+}
+
+/* Cyclic tridiagonal lines (periodic axes), Numerical Recipes cyclic(): M = T + u vᵀ with
+ * u = (γ, 0, …, 0, α), v = (1, 0, …, 0, β/γ), γ = -M[0][0], α = M[n-1][0], β = M[0][n-1].
+ * On entry as thomas_factor, with alpha[i], beta[i] the corner entries of line i; modifies the
+ * diagonal of T, factors it, and stores z = T⁻¹u and den = 1 + vᵀz per line. */
+static int cyclic_factor(size_t n, size_t st, size_t m, double *sub, double *diag,
+                         const double *sup, const double *alpha, const double *beta,
+                         double *mult, double *dinv, double *z, double *gamma, double *den) {
+  for (size_t i = 0; i < m; i++) {
+    gamma[i] = -diag[i];
+    diag[i] -= gamma[i];
+    diag[(n - 1) * st + i] -= alpha[i] * beta[i] / gamma[i];
+  }
+  if (thomas_factor(n, st, m, sub, diag, sup, mult, dinv)) return -1;
+  for (size_t k = 0; k < n; k++)
+    for (size_t i = 0; i < m; i++) z[k * st + i] = 0.0;
+  for (size_t i = 0; i < m; i++) {
+    z[i] = gamma[i];
+    z[(n - 1) * st + i] = alpha[i];
+  }
+  thomas_solve(n, st, m, mult, dinv, sup, z);
+  int bad = 0;
+  for (size_t i = 0; i < m; i++) {
+    den[i] = 1.0 + z[i] + beta[i] * z[(n - 1) * st + i] / gamma[i];
+    bad |= !(den[i] != 0.0) || !isfinite(den[i]);
+  }
+  return bad ? -1 : 0;
+}
+
+/* x = M⁻¹x for cyclic lines: T⁻¹x, then the Sherman–Morrison correction. */
+static void cyclic_solve(size_t n, size_t st, size_t m, const double *mult, const double *dinv,
+                         const double *sup, const double *z, const double *gamma,
+                         const double *beta, const double *den, double *x) {
+  thomas_solve(n, st, m, mult, dinv, sup, x);
+  for (size_t i = 0; i < m; i++) {
+    const double f = (x[i] + beta[i] * x[(n - 1) * st + i] / gamma[i]) / den[i];
+    for (size_t k = 0; k < n; k++) x[k * st + i] -= f * z[k * st + i];
+  }
 }
 
 static int factor_tridiag(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s,
@@ -203,19 +294,11 @@ static int factor_tridiag(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot 
     }
   }
   if (ls->periodic) {
-    /* Numerical Recipes cyclic(): M = T + u vᵀ, u = (γ, 0, …, 0, α), v = (1, 0, …, 0, β/γ). */
-    const double gamma = -diag[0];
-    diag[0] -= gamma;
-    diag[n - 1] -= alpha_bot * beta_top / gamma;
-    s->gamma = gamma;
+    if (cyclic_factor(n, 1, 1, sub, diag, sup, &alpha_bot, &beta_top, s->mult, s->dinv, s->z,
+                      &s->gamma, &s->den))
+      goto singular;
     s->beta_top = beta_top;
-    if (thomas_factor(n, sub, diag, s)) goto singular;
-    memset(s->z, 0, n * sizeof *s->z);
-    s->z[0] = gamma;
-    s->z[n - 1] = alpha_bot;
-    thomas_solve(n, s, s->z);
-    s->den = 1.0 + s->z[0] + beta_top * s->z[n - 1] / gamma;
-    if (!(s->den != 0.0) || !isfinite(s->den)) goto singular;
+    const double gamma = s->gamma;
     /* Mᵀ = Tᵀ + v uᵀ: Sherman–Morrison with the roles of u and v exchanged. */
     memset(s->zt, 0, n * sizeof *s->zt);
     s->zt[0] = 1.0;
@@ -224,7 +307,7 @@ static int factor_tridiag(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot 
     s->alpha_bot = alpha_bot;
     s->dent = 1.0 + gamma * s->zt[0] + alpha_bot * s->zt[n - 1];
     if (!(s->dent != 0.0) || !isfinite(s->dent)) goto singular;
-  } else if (thomas_factor(n, sub, diag, s)) {
+  } else if (thomas_factor(n, 1, 1, sub, diag, sup, s->mult, s->dinv)) {
     goto singular;
   }
   return FPK_SUCCESS;
@@ -247,6 +330,171 @@ static int factor_umfpack(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot 
                          "fv: UMFPACK factorisation of I - %g L failed (%s, status %d)", c,
                          umf_status(st), st);
   }
+  return FPK_SUCCESS;
+}
+
+/* ---- The split solver ---------------------------------------------------------------------- */
+
+fpk_linsolve *fv_linsolve_alloc_split(const fpk_fv_op *op, fpk_error *err) {
+  if (op->grid.dim == 1) return fpk_linsolve_alloc(op, err); /* 1D: exact, nothing to split */
+  fpk_linsolve *ls = calloc(1, sizeof *ls);
+  if (!ls) {
+    fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for the split solver");
+    return NULL;
+  }
+  ls->kind = KIND_SPLIT;
+  ls->n = op->n;
+  ls->nnz = op->nnz;
+  ls->Ap = op->Ap;
+  ls->Ai = op->Ai;
+  ls->cur = -1;
+  for (size_t a = 0; a < op->grid.dim; a++) ls->lines[a] = fv_lines_of(&op->grid, a);
+  return ls; /* the factors are allocated at a slot's first use: one step size, one slot */
+}
+
+int fv_linsolve_is_split(const fpk_linsolve *ls) { return ls && ls->kind == KIND_SPLIT; }
+
+static int alloc_split_slot(const fpk_linsolve *ls, size_t dim, slot *s) {
+  const size_t n = ls->n;
+  for (size_t a = 0; a < dim; a++) {
+    axis_factor *f = &s->ax[a];
+    if (f->mult) continue;
+    f->mult = malloc(n * sizeof *f->mult);
+    f->dinv = malloc(n * sizeof *f->dinv);
+    f->sup = malloc(n * sizeof *f->sup);
+    if (!f->mult || !f->dinv || !f->sup) return -1;
+    if (ls->lines[a].periodic) {
+      const size_t nl = n / ls->lines[a].n;
+      f->z = malloc(n * sizeof *f->z);
+      f->gamma = malloc(nl * sizeof *f->gamma);
+      f->beta_top = malloc(nl * sizeof *f->beta_top);
+      f->den = malloc(nl * sizeof *f->den);
+      if (!f->z || !f->gamma || !f->beta_top || !f->den) return -1;
+    }
+  }
+  return 0;
+}
+
+/* This thread's contiguous share [*lo, *hi) of the nl lines (static partition). */
+static void thread_share(size_t nl, size_t *lo, size_t *hi) {
+  const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+  *lo = nl * t / nt;
+  *hi = nl * (t + 1) / nt;
+}
+
+/* Factors the lines [lo, hi) of axis factor A_a = I - c L_a: the tridiagonal entries from the
+ * face coefficients (L_a feeds cell k from k-1 at out_left of face k and from k+1 at out_right of
+ * face k+1; cell k loses out_right[face k] + out_left[face k+1]), then the (cyclic) Thomas
+ * factorisation of each chunk of neighbouring lines in lockstep. */
+static int factor_axis_lines(const fpk_fv_lines *L, const double *ol, const double *orr,
+                             double c, axis_factor *f, size_t lo, size_t hi) {
+  const size_t n = L->n, st = L->stride;
+  double alpha[FPK_FV_LINE_BLOCK];
+  int bad = 0;
+  for (size_t l = lo; l < hi;) {
+    const size_t o = l / st, i0 = l % st;
+    size_t m = st - i0;
+    if (m > hi - l) m = hi - l;
+    if (m > FPK_FV_LINE_BLOCK) m = FPK_FV_LINE_BLOCK;
+    const size_t cb = o * n * st + i0, fb = o * (n + 1) * st + i0, lb = o * st + i0;
+    double *sub = f->mult + cb, *diag = f->dinv + cb, *sup = f->sup + cb;
+    const double *olf = ol + fb, *orf = orr + fb;
+    for (size_t k = 0; k < n; k++)
+      for (size_t i = 0; i < m; i++) {
+        const size_t q = k * st + i;
+        sub[q] = k > 0 ? -c * olf[q] : 0.0;
+        sup[q] = k + 1 < n ? -c * orf[q + st] : 0.0;
+        diag[q] = 1.0 + c * (orf[q] + olf[q + st]);
+      }
+    if (L->periodic) {
+      for (size_t i = 0; i < m; i++) {
+        alpha[i] = -c * orf[i];                  /* M[n-1][0]: rate from cell 0 to cell n-1 */
+        f->beta_top[lb + i] = -c * olf[n * st + i]; /* M[0][n-1] */
+      }
+      bad |= cyclic_factor(n, st, m, sub, diag, sup, alpha, f->beta_top + lb, f->mult + cb,
+                           f->dinv + cb, f->z + cb, f->gamma + lb, f->den + lb);
+    } else {
+      bad |= thomas_factor(n, st, m, sub, diag, sup, f->mult + cb, f->dinv + cb);
+    }
+    l += m;
+  }
+  return bad;
+}
+
+static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s,
+                        fpk_error *err) {
+  const size_t dim = op->grid.dim;
+  if (alloc_split_slot(ls, dim, s))
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for the split solver (%zu cells)",
+                         ls->n);
+  int bad = 0;
+#pragma omp parallel if (ls->n >= FPK_FV_PARALLEL_MIN) reduction(| : bad)
+  for (size_t a = 0; a < dim; a++) {
+    const fpk_fv_lines *L = &ls->lines[a];
+    size_t lo, hi;
+    thread_share(ls->n / L->n, &lo, &hi);
+    bad |= factor_axis_lines(L, op->out_left[a], op->out_right[a], c, &s->ax[a], lo, hi);
+  }
+  if (bad)
+    return fpk_error_set(err, FPK_ENUMERIC,
+                         "fv split solver: tridiagonal factorisation of I - %g L_a hit a zero "
+                         "pivot (non-finite operator?)",
+                         c);
+  return FPK_SUCCESS;
+}
+
+/* x = A_d^{-1} ... A_1^{-1} x, in place: one axis after the other (a barrier between axes, since
+ * the lines of axis a + 1 cross those of axis a), each thread on its share of the lines. */
+/* The delta-form right-hand side fused into solve_split: x = alpha L u + beta z. */
+typedef struct stage_rhs {
+  const fpk_fv_op *op;
+  double alpha, beta;
+  const double *u, *z;
+} stage_rhs;
+
+static void solve_split(const fpk_linsolve *ls, const slot *s, double *x, double *p,
+                        const stage_rhs *rhs) {
+  size_t dim = 0;
+  while (dim < FPK_MAX_DIM && s->ax[dim].mult) dim++;
+#pragma omp parallel if (ls->n >= FPK_FV_PARALLEL_MIN)
+  for (size_t a = 0; a < dim; a++) {
+    const fpk_fv_lines *L = &ls->lines[a];
+    const axis_factor *f = &s->ax[a];
+    const size_t n = L->n, st = L->stride;
+    size_t lo, hi;
+    thread_share(ls->n / n, &lo, &hi);
+    if (a == 0 && rhs) /* axis 0's lines are the rows: form this thread's rows first */
+      fv_op_apply_rows(rhs->op, rhs->alpha, rhs->u, rhs->beta, rhs->z, x, lo, hi);
+    for (size_t l = lo; l < hi;) {
+      const size_t o = l / st, i0 = l % st;
+      size_t m = st - i0;
+      if (m > hi - l) m = hi - l;
+      if (m > FPK_FV_LINE_BLOCK) m = FPK_FV_LINE_BLOCK;
+      const size_t cb = o * n * st + i0, lb = o * st + i0;
+      if (L->periodic)
+        cyclic_solve(n, st, m, f->mult + cb, f->dinv + cb, f->sup + cb, f->z + cb,
+                     f->gamma + lb, f->beta_top + lb, f->den + lb, x + cb);
+      else if (st == 1) /* contiguous lines, one at a time: let the compiler see m = 1 */
+        thomas_solve(n, 1, 1, f->mult + cb, f->dinv + cb, f->sup + cb, x + cb);
+      else
+        thomas_solve(n, st, m, f->mult + cb, f->dinv + cb, f->sup + cb, x + cb);
+      if (p && a + 1 == dim) /* the last axis: these cells are final */
+        for (size_t k = 0; k < n; k++)
+          for (size_t i = 0; i < m; i++) p[cb + k * st + i] += x[cb + k * st + i];
+      l += m;
+    }
+    if (a + 1 < dim) { /* after the last axis the end of the region is the barrier */
+#pragma omp barrier
+    }
+  }
+}
+
+int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
+                            double beta, const double *z, double *w, double *p, fpk_error *err) {
+  if (ls->kind != KIND_SPLIT || ls->cur < 0)
+    return fpk_error_set(err, FPK_ENUMERIC, "fv: split solve without a split factorisation");
+  const stage_rhs rhs = {op, alpha, beta, x, z};
+  solve_split(ls, &ls->s[ls->cur], w, p, &rhs);
   return FPK_SUCCESS;
 }
 
@@ -276,7 +524,8 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
   slot *s = &ls->s[victim];
   s->valid = 0;
   ls->cur = -1;
-  int rc = ls->kind == KIND_TRIDIAG ? factor_tridiag(ls, op, c, s, err)
+  int rc = ls->kind == KIND_TRIDIAG  ? factor_tridiag(ls, op, c, s, err)
+           : ls->kind == KIND_SPLIT ? factor_split(ls, op, c, s, err)
                                     : factor_umfpack(ls, op, c, s, err);
   if (rc) return rc;
   ls->nfact++;
@@ -318,7 +567,8 @@ int fpk_linsolve_cache_set(fpk_linsolve *ls, const fpk_fv_op *op, const double *
     for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) {
       if (!(keys[k] > 0.0) || recency[k] != r) continue;
       slot *s = &ls->s[k];
-      int rc = ls->kind == KIND_TRIDIAG ? factor_tridiag(ls, op, keys[k], s, err)
+      int rc = ls->kind == KIND_TRIDIAG  ? factor_tridiag(ls, op, keys[k], s, err)
+               : ls->kind == KIND_SPLIT ? factor_split(ls, op, keys[k], s, err)
                                         : factor_umfpack(ls, op, keys[k], s, err);
       if (rc) return rc;
       ls->nfact++;
@@ -336,11 +586,15 @@ int fpk_linsolve_solve(fpk_linsolve *ls, const double *b, double *x, fpk_error *
   const size_t n = ls->n;
   if (ls->kind == KIND_TRIDIAG) {
     memcpy(x, b, n * sizeof *x);
-    thomas_solve(n, s, x);
-    if (ls->periodic) {
-      const double f = (x[0] + s->beta_top * x[n - 1] / s->gamma) / s->den;
-      for (size_t i = 0; i < n; i++) x[i] -= f * s->z[i];
-    }
+    if (ls->periodic)
+      cyclic_solve(n, 1, 1, s->mult, s->dinv, s->sup, s->z, &s->gamma, &s->beta_top, &s->den, x);
+    else
+      thomas_solve(n, 1, 1, s->mult, s->dinv, s->sup, x);
+    return FPK_SUCCESS;
+  }
+  if (ls->kind == KIND_SPLIT) {
+    if (x != b) memcpy(x, b, n * sizeof *x);
+    solve_split(ls, s, x, NULL, NULL);
     return FPK_SUCCESS;
   }
   int st = umfpack_di_wsolve(UMFPACK_A, ls->Ap, ls->Ai, s->Mx, x, b, s->numeric, ls->control,
@@ -365,6 +619,10 @@ int fpk_linsolve_solve_transpose(fpk_linsolve *ls, const double *b, double *x, f
     }
     return FPK_SUCCESS;
   }
+  if (ls->kind == KIND_SPLIT)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "fv split solver: no transposed solve (use the direct solver for the "
+                         "adjoint equation)");
   /* UMFPACK_At solves Aᵀx = b with the same numeric factorisation (no refactoring). */
   int st = umfpack_di_wsolve(UMFPACK_At, ls->Ap, ls->Ai, s->Mx, x, b, s->numeric, ls->control,
                              ls->info, ls->Wi, ls->W);
