@@ -9,8 +9,9 @@
  *                                         fpk_ot_grid_solve with each back-end requested, and auto
  *   bench_ot_grid onedim N EPS [reps]     1D, N cells on [0,1]: solves to L1 tol 1e-9, plain
  *                                         (eps_start = eps, omega = 1) and defaults, kernel auto
- *   bench_ot_grid tts N EPS [reps]        2D N×N: time to L1 tolerance 1e-9 of fpk_ot_grid_solve
- *                                         (defaults: ε-scaling, over-relaxation, kernel auto) on
+ *   bench_ot_grid tts N EPS [reps [omega [eps_start]]]  2D N×N: time to L1 tolerance 1e-9 of
+ *                                         fpk_ot_grid_solve (defaults, omega = eps_start = 0:
+ *                                         ε-scaling, over-relaxation, kernel auto) on
  *                                         the problem of ot_pot_grid.py conv_tts: grid points
  *                                         i/(N − 1) (POT's linspace), a and b the bumps of conv
  *   bench_ot_grid calibrate [reps]        the automatic choice's cost-model constants (grid.c),
@@ -255,7 +256,7 @@ static void run_onedim(size_t n, double eps, int reps) {
  * the points linspace(0, 1, N) along each axis, so the grid here has N cells of width
  * h = 1/(N − 1) on [−h/2, 1 + h/2] (centres i·h); a, b are POT's bumps2, evaluated at (i + ½)/N
  * whatever the grid, so both solve the same discrete problem (equal cost to the tolerance). */
-static void run_tts(size_t n, double eps, int reps) {
+static void run_tts(size_t n, double eps, int reps, double omega, double eps_start) {
   fpk_grid G;
   fpk_error err = {0};
   const double h = 1.0 / (double)(n - 1);
@@ -283,6 +284,8 @@ static void run_tts(size_t n, double eps, int reps) {
   fpk_ot_params_init(&p);
   p.eps = eps;
   p.tol = 1e-9;
+  p.omega = omega;
+  p.eps_start = eps_start;
   double bw = 1e300, bc = 1e300;
   fpk_ot_result r;
   for (int k = 0; k < reps; k++) {
@@ -298,6 +301,7 @@ static void run_tts(size_t n, double eps, int reps) {
   const char *last = NULL;
   for (const char *q = strstr(lg, " kernel "); q; q = strstr(q + 1, " kernel ")) last = q;
   if (last) sscanf(last, " kernel %63s", used);
+  if (getenv("FPK_BENCH_LOG")) fputs(lg, stderr);
   printf("fpkit tts n=%zu eps=%g kernel=%s iters=%zu wall=%.5g cpu=%.5g err_l1=%.3e "
          "cost=%.15g primal=%.15g omega=%.4g fallbacks=%zu threads=%d\n",
          n, eps, used, r.iterations, bw, bc, r.err_a + r.err_b, r.cost, r.primal, r.omega,
@@ -416,7 +420,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(argv[1], "onedim"))
     run_onedim(n, eps, reps);
   else if (!strcmp(argv[1], "tts"))
-    run_tts(n, eps, reps);
+    run_tts(n, eps, reps, argc > 5 ? strtod(argv[5], NULL) : 0, argc > 6 ? strtod(argv[6], NULL) : 0);
   else {
     fputs(usage, stderr);
     return 2;
