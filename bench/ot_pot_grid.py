@@ -128,10 +128,13 @@ def run_conv_tts(ot, n, eps, tol, cap):
     K1 = np.exp(-C1 / eps)
     cost = float((U[0] * ((K1 * C1) @ V[0] @ K1.T + K1 @ V[0] @ (K1 * C1).T)).sum())
     extra = "extrapolated=0"
-    if err > tol and np.isfinite(err) and len(hist) >= 10:
-        j = hist[int(0.8 * len(hist))]
+    if not err <= tol:
+        # stopped by the cap (or a non-finite error): extrapolate when the error still contracts
+        extra = "extrapolated=1 iters_extrap=nan"
+    if not err <= tol and np.isfinite(err) and len(hist) >= 2:
+        j = hist[min(int(0.8 * len(hist)), len(hist) - 2)]
         rho = (err / j[1]) ** (1.0 / (it - j[0]))
-        if rho < 1:
+        if 0 < rho < 1:
             more = np.log(tol / err) / np.log(rho)
             extra = (f"extrapolated=1 rho={rho:.8f} iters_extrap={it + more:.0f} "
                      f"cpu_extrap={cpu * (it + more) / it:.4g} wall_extrap={wall * (it + more) / it:.4g}")
