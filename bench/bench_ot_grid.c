@@ -9,6 +9,11 @@
  *                                         fpk_ot_grid_solve with each back-end requested, and auto
  *   bench_ot_grid onedim N EPS [reps]     1D, N cells on [0,1]: solves to L1 tol 1e-9, plain
  *                                         (eps_start = eps, omega = 1) and defaults, kernel auto
+ *   bench_ot_grid tts N EPS [reps [omega [eps_start]]]  2D N×N: time to L1 tolerance 1e-9 of
+ *                                         fpk_ot_grid_solve (defaults, omega = eps_start = 0:
+ *                                         ε-scaling, over-relaxation, kernel auto) on
+ *                                         the problem of ot_pot_grid.py conv_tts: grid points
+ *                                         i/(N − 1) (POT's linspace), a and b the bumps of conv
  *   bench_ot_grid calibrate [reps]        the automatic choice's cost-model constants (grid.c),
  *                                         fitted to product times at 64²…512², ε = 0.5 and 0.004
  *
@@ -247,6 +252,64 @@ static void run_onedim(size_t n, double eps, int reps) {
   free(a), free(b), free(f), free(g);
 }
 
+/* Time to solution on POT's convolutional problem (ot_pot_grid.py conv_tts): POT's kernel uses
+ * the points linspace(0, 1, N) along each axis, so the grid here has N cells of width
+ * h = 1/(N − 1) on [−h/2, 1 + h/2] (centres i·h); a, b are POT's bumps2, evaluated at (i + ½)/N
+ * whatever the grid, so both solve the same discrete problem (equal cost to the tolerance). */
+static void run_tts(size_t n, double eps, int reps, double omega, double eps_start) {
+  fpk_grid G;
+  fpk_error err = {0};
+  const double h = 1.0 / (double)(n - 1);
+  const size_t nn[2] = {n, n};
+  const double lo[2] = {-h / 2, -h / 2}, hi[2] = {1 + h / 2, 1 + h / 2};
+  if (fpk_grid_init(&G, 2, nn, lo, hi, NULL, &err)) die("grid", err.msg);
+  const size_t N = G.size;
+  double *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+  double *f = malloc(N * sizeof *f), *g = malloc(N * sizeof *g);
+  if (!a || !b || !f || !g) die("tts", "out of memory");
+  const double cx[2] = {0.35, 0.65}, cy[2] = {0.40, 0.60}, sd[2] = {0.12, 0.10};
+  for (int k = 0; k < 2; k++) {
+    double *p = k ? b : a, s = 0;
+    for (size_t i = 0; i < n; i++)
+      for (size_t j = 0; j < n; j++) {
+        const double dx = ((double)i + 0.5) / (double)n - cx[k];
+        const double dy = ((double)j + 0.5) / (double)n - cy[k];
+        s += p[i * n + j] = exp(-(dx * dx + dy * dy) / (2 * sd[k] * sd[k]));
+      }
+    for (size_t c = 0; c < N; c++) p[c] /= s;
+  }
+  fpk_ot_grid *w = fpk_ot_grid_alloc(&G, NULL, &err);
+  if (!w) die("grid alloc", err.msg);
+  fpk_ot_params p;
+  fpk_ot_params_init(&p);
+  p.eps = eps;
+  p.tol = 1e-9;
+  p.omega = omega;
+  p.eps_start = eps_start;
+  double bw = 1e300, bc = 1e300;
+  fpk_ot_result r;
+  for (int k = 0; k < reps; k++) {
+    const double t0 = now(), c0 = cpu();
+    const int rc = fpk_ot_grid_solve(w, a, b, &p, f, g, &r);
+    const double el = now() - t0, cl = cpu() - c0;
+    if (rc) die("tts solve", fpk_ot_grid_errmsg(w));
+    if (el < bw) bw = el;
+    if (cl < bc) bc = cl;
+  }
+  char used[64] = "?";
+  const char *lg = fpk_ot_grid_log(w);
+  const char *last = NULL;
+  for (const char *q = strstr(lg, " kernel "); q; q = strstr(q + 1, " kernel ")) last = q;
+  if (last) sscanf(last, " kernel %63s", used);
+  if (getenv("FPK_BENCH_LOG")) fputs(lg, stderr);
+  printf("fpkit tts n=%zu eps=%g kernel=%s iters=%zu wall=%.5g cpu=%.5g err_l1=%.3e "
+         "cost=%.15g primal=%.15g omega=%.4g fallbacks=%zu threads=%d\n",
+         n, eps, used, r.iterations, bw, bc, r.err_a + r.err_b, r.cost, r.primal, r.omega,
+         fpk_ot_grid_fallbacks(w), omp_get_max_threads());
+  fpk_ot_grid_free(w);
+  free(a), free(b), free(f), free(g);
+}
+
 /* Least squares (relative residuals) for the model's constants from single-thread product
  * times: blas = c_gemm·N·Σ_a n_a [c_gemv on axes whose passes are matrix-vector products,
  * N/n_a < 8] + c_elem·N, band = N·(c_band0·m_0 + c_bands·Σ_{a>=1} m_a) + c_elem·N (c_elem shared: the O(N) exp, log
@@ -327,7 +390,7 @@ static void run_calibrate(int reps) {
 
 int main(int argc, char **argv) {
   const char *usage = "usage: bench_ot_grid product|iter N EPS [reps [which]]\n"
-                      "       bench_ot_grid onedim N EPS [reps]\n"
+                      "       bench_ot_grid onedim|tts N EPS [reps]\n"
                       "       bench_ot_grid calibrate [reps]\n";
   if (argc < 2) {
     fputs(usage, stderr);
@@ -356,6 +419,8 @@ int main(int argc, char **argv) {
     run_iter(n, eps, reps, argc > 5 ? argv[5] : "all");
   else if (!strcmp(argv[1], "onedim"))
     run_onedim(n, eps, reps);
+  else if (!strcmp(argv[1], "tts"))
+    run_tts(n, eps, reps, argc > 5 ? strtod(argv[5], NULL) : 0, argc > 6 ? strtod(argv[6], NULL) : 0);
   else {
     fputs(usage, stderr);
     return 2;
