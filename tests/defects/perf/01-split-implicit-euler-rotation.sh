@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# FIXED (h15-hostile, tests/test_perf_defects.c): split implicit Euler is corrected to the exact step.
 # What: FV implicit Euler with the split (ADI) solver, the 2D default since issue 15 round 1, on
 #   a rotating OU (non-symmetric drift) at large steps. The split step (I - hL_2)^-1 (I - hL_1)^-1
 #   has the fixed point L p = h L_1 L_2 p, not L p = 0: the O(h) shift of docs/fv-scheme.md is
