@@ -6,7 +6,10 @@
  *     (circulating stationary current) at dt = 1 the density was O(1) wrong (FV vs exact L1 1.6
  *     against 0.03) with exit 0. Each split step is now corrected to the exact implicit-Euler
  *     step (defect correction, else the direct solve), so split and direct agree to round-off
- *     for every dt, the result stays non-negative, and threads change no bit. */
+ *     for every dt, the result stays non-negative, and threads change no bit.
+ * 02: the guard's "likely cause" for Crank–Nicolson and TR-BDF2 stated the positivity bound
+ *     1/(2c max|L_ii|), half the scheme's c h max|L_ii| <= 1 (CN: dt <= 2/max|L_ii| stated as
+ *     1/max|L_ii|), and the split solver's own bound (per axis) was not stated at all. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -88,9 +91,57 @@ static void test_split_implicit_euler_rotation(void **state) {
   fpk_model_free(m);
 }
 
+/* The bound and the 1/max|L_ii| a guard message states: "... dt <= B here (1/max... = L; ..." */
+static void stated_bound(const char *msg, double *bound, double *limit) {
+  const char *p = strstr(msg, "only for dt <= ");
+  if (!p) fail_msg("no bound in: %s", msg);
+  *bound = strtod(p + strlen("only for dt <= "), NULL);
+  p = strstr(p, " = ");
+  if (!p) fail_msg("no 1/max|L_ii| in: %s", msg);
+  *limit = strtod(p + 3, NULL);
+}
+
+static void test_guard_cause_bound(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_ou_alloc(2, A_ROT, MU0, SIG, &err);
+  assert_non_null(m);
+  fpk_grid g;
+  const size_t n[2] = {60, 60};
+  const double lo[2] = {-4, -4}, hi[2] = {4, 4};
+  const fpk_bc bc[2] = {FPK_BC_REFLECTING, FPK_BC_REFLECTING};
+  if (fpk_grid_init(&g, 2, n, lo, hi, bc, &err)) fail_msg("grid: %s", err.msg);
+  fpk_gaussian law = {.dim = 2};
+  law.mean[0] = 0.5, law.mean[1] = -0.5;
+  law.cov[0] = law.cov[3] = 0.16;
+  double *p0 = malloc(g.size * sizeof *p0);
+  assert_int_equal(fpk_gaussian_density_grid(&law, &g, p0, &err), FPK_SUCCESS);
+  const fpk_fv_stepper_type *T[2] = {fpk_fv_crank_nicolson, fpk_fv_tr_bdf2};
+  const double c[2] = {0.5, 0.5 * (2.0 - sqrt(2.0))}; /* the explicit weight of the TR stage */
+  for (int k = 0; k < 2; k++)
+    for (int split = 0; split < 2; split++) {
+      fpk_fv *s = fpk_fv_alloc(&g, m, T[k], 0.5, &err);
+      assert_non_null(s);
+      assert_int_equal(fpk_fv_set_solver(s, split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT),
+                       FPK_SUCCESS);
+      assert_int_equal(fpk_fv_set_density(s, 0.0, p0), FPK_SUCCESS);
+      assert_int_not_equal(fpk_fv_evolve(s, 2.0), FPK_SUCCESS); /* negative densities */
+      double bound, limit;
+      stated_bound(fpk_fv_errmsg(s), &bound, &limit);
+      printf("  %s, %s: stated bound %.4g, 1/max diag %.4g: ratio %.3f (1/c = %.3f)\n",
+             T[k]->name, split ? "split" : "direct", bound, limit, bound / limit, 1.0 / c[k]);
+      assert_true(fabs(bound / limit * c[k] - 1.0) < 0.01); /* %.3g in the message */
+      if (split) assert_non_null(strstr(fpk_fv_errmsg(s), "max_a max|(L_a)_ii|"));
+      fpk_fv_free(s);
+    }
+  free(p0);
+  fpk_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_implicit_euler_rotation),
+      cmocka_unit_test(test_guard_cause_bound),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
