@@ -63,8 +63,10 @@ void fpk_fv_free(fpk_fv *s); /* safe on NULL */
  *   number of threads). It keeps the steppers' orders (implicit Euler 1, Crank–Nicolson and
  *   TR-BDF2 2), mass to round-off, the discrete Gibbs density of a gradient drift as an exact
  *   steady state, and implicit Euler's positivity for any dt; it adds a splitting error (O(h²)
- *   per unit time for CN and TR-BDF2, O(h) for implicit Euler, whose fixed point moves by O(h)
- *   when the stationary flux circulates). docs/fv-scheme.md gives the errors and the positivity
+ *   per unit time for CN and TR-BDF2). Implicit Euler corrects each split step to the exact
+ *   implicit-Euler step (defect correction with the split factors, to 1e-13 relative; steps
+ *   where that does not contract fast enough, e.g. large dt with a rotating drift, take the
+ *   exact UMFPACK solve instead): its result is the direct solver's to round-off. docs/fv-scheme.md gives the errors and the positivity
  *   bounds of CN. In 1D it is the exact solve.
  * Set before the first evolve (refused while an interrupted evolve is pending); a restored
  * checkpoint needs the solver of the saved run. Ignored by explicit Euler. */

@@ -95,6 +95,9 @@ void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double
                       const double *z, double *y, size_t r0, size_t r1);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
+/* max_a max_j |(L_a)_jj|: the largest diagonal of one axis's part of L (the split solver's
+ * positivity bounds, docs/fv-scheme.md). */
+double fv_op_max_axis_diag(const fpk_fv_op *op);
 
 /* Solver for (I - c L) x = b on the pattern of op (fpk_linsolve_alloc needs the matrix). 1D grids
  * use a stored Thomas factorisation (Sherman–Morrison for the periodic corner entries; no

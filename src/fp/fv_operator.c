@@ -457,27 +457,39 @@ void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, doubl
   }
 }
 
+/* max over the cells of |Σ_{a in axes} (L_a)_jj| from the faces, summed as fill_csc does; axes:
+ * one axis (0 <= axis < dim) or all (axis = dim). */
+static double max_diag_faces(const fpk_fv_op *op, size_t axis) {
+  const fpk_grid *g = &op->grid;
+  double m = 0.0;
+  for (size_t j = 0; j < op->n; j++) {
+    size_t idx[FPK_MAX_DIM];
+    unflatten(g, j, idx);
+    double diag = 0.0;
+    for (size_t a = 0; a < g->dim; a++) {
+      if (axis < g->dim && a != axis) continue;
+      size_t fi[FPK_MAX_DIM];
+      memcpy(fi, idx, sizeof fi);
+      const size_t fl = face_flat(g, a, fi);
+      fi[a] = idx[a] + 1;
+      const size_t fr = face_flat(g, a, fi);
+      diag -= op->out_right[a][fl] + op->out_left[a][fr];
+    }
+    if (fabs(diag) > m) m = fabs(diag);
+  }
+  return m;
+}
+
+double fv_op_max_axis_diag(const fpk_fv_op *op) {
+  double m = 0.0;
+  for (size_t a = 0; a < op->grid.dim; a++) m = fmax(m, max_diag_faces(op, a));
+  return m;
+}
+
 double fpk_fv_op_max_diag(const fpk_fv_op *op) {
   const size_t per = 2 * op->grid.dim + 1;
   double m = 0.0;
-  if (!op->Ap) { /* no matrix: the diagonal from the faces, summed as fill_csc does */
-    const fpk_grid *g = &op->grid;
-    for (size_t j = 0; j < op->n; j++) {
-      size_t idx[FPK_MAX_DIM];
-      unflatten(g, j, idx);
-      double diag = 0.0;
-      for (size_t a = 0; a < g->dim; a++) {
-        size_t fi[FPK_MAX_DIM];
-        memcpy(fi, idx, sizeof fi);
-        const size_t fl = face_flat(g, a, fi);
-        fi[a] = idx[a] + 1;
-        const size_t fr = face_flat(g, a, fi);
-        diag -= op->out_right[a][fl] + op->out_left[a][fr];
-      }
-      if (fabs(diag) > m) m = fabs(diag);
-    }
-    return m;
-  }
+  if (!op->Ap) return max_diag_faces(op, op->grid.dim); /* no matrix: from the faces */
   for (size_t j = 0; j < op->n; j++) {
     const double v = fabs(op->Ax[op->slot[j * per]]);
     if (v > m) m = v;

@@ -635,6 +635,13 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
         for (size_t a = 0; a < d; a++)
           if (a != c && uses(s0->ev[1][c], axes + a, 1)) diagonal = 0;
       }
+      /* libmatheval 1.1.11 differentiates two functions wrongly: d asinh(u) = u'/sqrt(1 - u^2)
+       * (it is u'/sqrt(1 + u^2)) and d acoth(u) = u'/(u^2 - 1) (it is u'/(1 - u^2)); Milstein
+       * would take that σ' without a sign of trouble (tests/defects/perf/03), so a noise using
+       * them gets no derivative and Milstein refuses the model. */
+      for (size_t c = 0; c < d && diagonal; c++)
+        if (strstr(em->canon[1][c], "asinh(") || strstr(em->canon[1][c], "acoth("))
+          diagonal = 0;
       em->has_dx = !(flags & FPK_MODEL_ADDITIVE) && diagonal;
       for (size_t c = 0; c < d && em->has_dx; c++) {
         if (!(s0->ev[2][c] = evaluator_derivative(s0->ev[1][c], em->names[c]))) {

@@ -14,7 +14,9 @@ static int milstein_check(const fpk_model *m, fpk_error *err) {
   if (!(m->flags & FPK_MODEL_ADDITIVE) && !m->noise_dx)
     return fpk_error_set(err, FPK_EINVAL,
                          "the noise depends on x and the model gives no derivative dσ/dx "
-                         "(noise_dx); use euler-maruyama, or give the model as an expression");
+                         "(noise_dx); use euler-maruyama (an expression model has it when each "
+                         "noise component depends on its own axis alone and uses neither asinh "
+                         "nor acoth, which libmatheval differentiates wrongly)");
   return FPK_SUCCESS;
 }
 
