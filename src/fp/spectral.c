@@ -64,6 +64,11 @@ struct fpk_spectral {
   /* ETDRK4 coefficients for step hc, per complex index of the rows j <= ny/2 (coef_row) */
   double hc, *E, *E2, *Q, *f1, *f2, *f3;
   size_t ncoef;
+  /* op.ct holds a copy of û, written by the last ETDRK4 update (the copy that starts the next
+   * step, folded into the update while its rows are in cache). Set only by step_etdrk4 and valid
+   * only between the steps of one evolve loop with no callback in between: anything else may use
+   * ct as scratch, so fpk_spectral_evolve clears it on entry and after every callback. */
+  int ct_is_u;
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
    * (same_step) */
   double hist_h;
@@ -238,7 +243,8 @@ static int transform_ct(fpk_spectral *s, double t) {
  * formed as soon as 𝒩(b) is known — the sums and products of Cox & Matthews' update in the order
  * of the unfused code. In the modes the 2/3 rule drops 𝒩 = 0, so there a stage is e^{z/2} times
  * its base and the update e^z û (the unfused code added zeros), and the 𝒩 arrays are neither
- * read nor written there. */
+ * read nor written there. The update also writes û' into ct, the next step's c2r input (ct_is_u),
+ * so a step of an evolve loop starts without a separate copy pass over û. */
 static int step_etdrk4(fpk_spectral *s, double t, double h) {
   int rc = etd_prepare(s, h, t);
   if (rc) return rc;
@@ -257,7 +263,8 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
 #define ROW_SETUP                                                                                \
   fftw_complex *restrict nr = s->nrow + (size_t)omp_get_thread_num() * ncx;                      \
   const size_t o = j * ncx, oc = coef_row(&s->op, j), nk = fpk_spectral_op_row(&s->op, j, dealias, nr)
-  memcpy(ct, u, s->op.nc * sizeof *u);
+  if (!s->ct_is_u) memcpy(ct, u, s->op.nc * sizeof *u);
+  s->ct_is_u = 0;
   if ((rc = transform_ct(s, t))) return rc;
   ROWS { /* a = e^{z/2} û + Q 𝒩(û) */
     ROW_SETUP;
@@ -293,10 +300,11 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i, k = oc + i;
-      u[c] = E[k] * u[c] + f1[k] * Nu[c] + 2.0 * f2[k] * Nab[c] + f3[k] * nr[i];
+      ct[c] = u[c] = E[k] * u[c] + f1[k] * Nu[c] + 2.0 * f2[k] * Nab[c] + f3[k] * nr[i];
     }
-    for (size_t i = nk; i < ncx; i++) u[o + i] = E[oc + i] * u[o + i];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
   }
+  s->ct_is_u = 1; /* the next step's c2r input, already written */
 #undef ROWS
 #undef ROW_SETUP
   return FPK_SUCCESS;
@@ -569,9 +577,10 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
   const double t0 = s->iv_t0, h = s->iv_h;
   const size_t n = s->iv_n;
   s->values_ok = s->cells_ok = 0;
+  s->ct_is_u = 0;
   for (size_t k = s->iv_i; k < n; k++) {
     const double t = t0 + (double)k * h;
-    if (s->poll && s->poll(s->poll_user)) {
+    if (s->poll && (s->ct_is_u = 0, s->poll(s->poll_user))) {
       /* a safe point: the state is û at t, k steps of the interval done */
       s->iv_i = k;
       s->t = t;
@@ -591,7 +600,7 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
                      "the density became non-finite (spectral, step %zu, dt = %g)", s->steps, h);
       return guard_cause(s);
     }
-    if (s->progress) s->progress(s->progress_user, k + 1, n);
+    if (s->progress) s->ct_is_u = 0, s->progress(s->progress_user, k + 1, n);
   }
   s->iv_n = 0;
   s->t = t_target;
