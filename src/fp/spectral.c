@@ -237,9 +237,11 @@ static int transform_ct(fpk_spectral *s, double t) {
 }
 
 /* ETDRK4 with each stage combined row by row as 𝒩 is formed (fpk_spectral_op_row): 𝒩(û), 𝒩(a),
- * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values b and c are only ever
- * transformed, so they are written straight into the transform's scratch array ct; a is needed
- * again for c, so it is written to both; 𝒩(û) is kept for c and the update, and 𝒩(a) + 𝒩(b) is
+ * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values a, b and c are written
+ * straight into the transform's scratch array ct; a is needed again for c, where it is
+ * recomputed from û and 𝒩(û) by the same expression (the same bits) instead of being stored: c
+ * reads û instead of a, and the step neither writes nor keeps a sixth array; 𝒩(û) is kept for c
+ * and the update, and 𝒩(a) + 𝒩(b) is
  * formed as soon as 𝒩(b) is known — the sums and products of Cox & Matthews' update in the order
  * of the unfused code. In the modes the 2/3 rule drops 𝒩 = 0, so there a stage is e^{z/2} times
  * its base and the update e^z û (the unfused code added zeros), and the 𝒩 arrays are neither
@@ -250,8 +252,8 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
   if (rc) return rc;
   const size_t ncx = s->op.ncx, ny = s->op.ny;
   const int dealias = s->op.dealias;
-  fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
-                         *restrict Nab = s->w[2], *restrict ct = s->op.ct;
+  fftw_complex *restrict u = s->uh, *restrict Nu = s->w[0], *restrict Nab = s->w[1],
+                         *restrict ct = s->op.ct;
   const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
                *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
   /* rows in parallel (each with its own row buffer): every element is computed alone, so the
@@ -271,9 +273,9 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i, k = oc + i;
       Nu[c] = nr[i];
-      ct[c] = a[c] = E2[k] * u[c] + Q[k] * nr[i];
+      ct[c] = E2[k] * u[c] + Q[k] * nr[i];
     }
-    for (size_t i = nk; i < ncx; i++) ct[o + i] = a[o + i] = E2[oc + i] * u[o + i];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * u[o + i];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
   ROWS { /* b = e^{z/2} û + Q 𝒩(a) */
@@ -286,14 +288,15 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
     for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * u[o + i];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
-  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
+  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)), a recomputed as in its stage (see above) */
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
       const size_t c = o + i, k = oc + i;
-      ct[c] = E2[k] * a[c] + Q[k] * (2.0 * nr[i] - Nu[c]);
+      const fftw_complex ac = E2[k] * u[c] + Q[k] * Nu[c];
+      ct[c] = E2[k] * ac + Q[k] * (2.0 * nr[i] - Nu[c]);
       Nab[c] = Nab[c] + nr[i];
     }
-    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * a[o + i];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * (E2[oc + i] * u[o + i]);
   }
   if ((rc = transform_ct(s, t + h))) return rc;
   ROWS { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
@@ -348,7 +351,7 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   return FPK_SUCCESS;
 }
 
-static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 3};
+static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 2};
 static const stepper_impl sbdf2_impl = {{"sbdf2", 2}, step_sbdf2, 3};
 
 const fpk_spectral_stepper_type *fpk_spectral_etdrk4 = &etdrk4_impl.pub;
