@@ -61,8 +61,14 @@ struct fpk_spectral {
   fftw_complex *uh;     /* state: r2c transform of the point values */
   fftw_complex *w[6];   /* stepper work arrays */
   fftw_complex *nrow;   /* one row of 𝒩 (ncx) per pass thread, combined while in cache */
-  /* ETDRK4 coefficients for step hc (per complex index) */
+  /* ETDRK4 coefficients for step hc, per complex index of the rows j <= ny/2 (coef_row) */
   double hc, *E, *E2, *Q, *f1, *f2, *f3;
+  size_t ncoef;
+  /* op.ct holds a copy of û, written by the last ETDRK4 update (the copy that starts the next
+   * step, folded into the update while its rows are in cache). Set only by step_etdrk4 and valid
+   * only between the steps of one evolve loop with no callback in between: anything else may use
+   * ct as scratch, so fpk_spectral_evolve clears it on entry and after every callback. */
+  int ct_is_u;
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
    * (same_step) */
   double hist_h;
@@ -152,6 +158,15 @@ static double rel_diff(double a, double b, double scale) {
   return fabs(a - b) / fmax(fmax(fabs(b), scale), 1e-300);
 }
 
+/* The ETDRK4 coefficients are functions of z = hλ, and λ = −D̄_x k_x² − D̄_y k_y² is the same for
+ * the rows j and ny − j (k_y and −k_y: the same k_y² to the bit), so they are stored for the rows
+ * j <= ny/2 only: the offset of row j's coefficients. Half the bytes of the six arrays (0.75 MiB
+ * of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
+ * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
+static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
+  return (j <= op->ny / 2 ? j : op->ny - j) * op->ncx;
+}
+
 /* Coefficient arrays for step h. The check tolerance, 1e-10 relative, is far above the
  * contour's accuracy with 32 points (~1e-14 at worst, where a contour point passes near 0 for
  * z ≈ −1) and far below anything that would change ETDRK4's fourth-order behaviour. It is
@@ -162,10 +177,9 @@ static double rel_diff(double a, double b, double scale) {
 static int etd_prepare(fpk_spectral *s, double h, double t) {
   if (s->hc > 0.0 && same_step(h, s->hc, t)) return FPK_SUCCESS;
   fpk_spectral_op *op = &s->op;
-  const size_t nc = op->nc;
   double worst = 0.0, worst_z = 0.0;
   /* λ takes few distinct values along each axis; in 1D every entry is distinct but cheap. */
-  for (size_t c = 0; c < nc; c++) {
+  for (size_t c = 0; c < s->ncoef; c++) {
     const double z = h * fpk_spectral_op_lambda(op, c);
     etd_coef sc;
     const etd_coef k = etd_contour(z, s->opt.contour_points), r = etd_reference(z, &sc);
@@ -223,20 +237,23 @@ static int transform_ct(fpk_spectral *s, double t) {
 }
 
 /* ETDRK4 with each stage combined row by row as 𝒩 is formed (fpk_spectral_op_row): 𝒩(û), 𝒩(a),
- * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values b and c are only ever
- * transformed, so they are written straight into the transform's scratch array ct; a is needed
- * again for c, so it is written to both; 𝒩(û) is kept for c and the update, and 𝒩(a) + 𝒩(b) is
+ * 𝒩(b), 𝒩(c) are never written out whole and read back. The stage values a, b and c are written
+ * straight into the transform's scratch array ct; a is needed again for c, where it is
+ * recomputed from û and 𝒩(û) by the same expression (the same bits) instead of being stored: c
+ * reads û instead of a, and the step neither writes nor keeps a sixth array; 𝒩(û) is kept for c
+ * and the update, and 𝒩(a) + 𝒩(b) is
  * formed as soon as 𝒩(b) is known — the sums and products of Cox & Matthews' update in the order
  * of the unfused code. In the modes the 2/3 rule drops 𝒩 = 0, so there a stage is e^{z/2} times
  * its base and the update e^z û (the unfused code added zeros), and the 𝒩 arrays are neither
- * read nor written there. */
+ * read nor written there. The update also writes û' into ct, the next step's c2r input (ct_is_u),
+ * so a step of an evolve loop starts without a separate copy pass over û. */
 static int step_etdrk4(fpk_spectral *s, double t, double h) {
   int rc = etd_prepare(s, h, t);
   if (rc) return rc;
   const size_t ncx = s->op.ncx, ny = s->op.ny;
   const int dealias = s->op.dealias;
-  fftw_complex *restrict u = s->uh, *restrict a = s->w[0], *restrict Nu = s->w[1],
-                         *restrict Nab = s->w[2], *restrict ct = s->op.ct;
+  fftw_complex *restrict u = s->uh, *restrict Nu = s->w[0], *restrict Nab = s->w[1],
+                         *restrict ct = s->op.ct;
   const double *restrict E = s->E, *restrict E2 = s->E2, *restrict Q = s->Q,
                *restrict f1 = s->f1, *restrict f2 = s->f2, *restrict f3 = s->f3;
   /* rows in parallel (each with its own row buffer): every element is computed alone, so the
@@ -247,47 +264,50 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
                                                                                 j < ny; j++)
 #define ROW_SETUP                                                                                \
   fftw_complex *restrict nr = s->nrow + (size_t)omp_get_thread_num() * ncx;                      \
-  const size_t o = j * ncx, nk = fpk_spectral_op_row(&s->op, j, dealias, nr)
-  memcpy(ct, u, s->op.nc * sizeof *u);
+  const size_t o = j * ncx, oc = coef_row(&s->op, j), nk = fpk_spectral_op_row(&s->op, j, dealias, nr)
+  if (!s->ct_is_u) memcpy(ct, u, s->op.nc * sizeof *u);
+  s->ct_is_u = 0;
   if ((rc = transform_ct(s, t))) return rc;
   ROWS { /* a = e^{z/2} û + Q 𝒩(û) */
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
-      const size_t c = o + i;
+      const size_t c = o + i, k = oc + i;
       Nu[c] = nr[i];
-      ct[c] = a[c] = E2[c] * u[c] + Q[c] * nr[i];
+      ct[c] = E2[k] * u[c] + Q[k] * nr[i];
     }
-    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = a[c] = E2[c] * u[c];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * u[o + i];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
   ROWS { /* b = e^{z/2} û + Q 𝒩(a) */
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
-      const size_t c = o + i;
+      const size_t c = o + i, k = oc + i;
       Nab[c] = nr[i];
-      ct[c] = E2[c] * u[c] + Q[c] * nr[i];
+      ct[c] = E2[k] * u[c] + Q[k] * nr[i];
     }
-    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * u[c];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * u[o + i];
   }
   if ((rc = transform_ct(s, t + 0.5 * h))) return rc;
-  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)) */
+  ROWS { /* c = e^{z/2} a + Q (2𝒩(b) − 𝒩(û)), a recomputed as in its stage (see above) */
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
-      const size_t c = o + i;
-      ct[c] = E2[c] * a[c] + Q[c] * (2.0 * nr[i] - Nu[c]);
+      const size_t c = o + i, k = oc + i;
+      const fftw_complex ac = E2[k] * u[c] + Q[k] * Nu[c];
+      ct[c] = E2[k] * ac + Q[k] * (2.0 * nr[i] - Nu[c]);
       Nab[c] = Nab[c] + nr[i];
     }
-    for (size_t c = o + nk; c < o + ncx; c++) ct[c] = E2[c] * a[c];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = E2[oc + i] * (E2[oc + i] * u[o + i]);
   }
   if ((rc = transform_ct(s, t + h))) return rc;
   ROWS { /* û' = e^z û + f1 𝒩(û) + 2 f2 (𝒩(a) + 𝒩(b)) + f3 𝒩(c) */
     ROW_SETUP;
     for (size_t i = 0; i < nk; i++) {
-      const size_t c = o + i;
-      u[c] = E[c] * u[c] + f1[c] * Nu[c] + 2.0 * f2[c] * Nab[c] + f3[c] * nr[i];
+      const size_t c = o + i, k = oc + i;
+      ct[c] = u[c] = E[k] * u[c] + f1[k] * Nu[c] + 2.0 * f2[k] * Nab[c] + f3[k] * nr[i];
     }
-    for (size_t c = o + nk; c < o + ncx; c++) u[c] = E[c] * u[c];
+    for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
   }
+  s->ct_is_u = 1; /* the next step's c2r input, already written */
 #undef ROWS
 #undef ROW_SETUP
   return FPK_SUCCESS;
@@ -331,7 +351,7 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   return FPK_SUCCESS;
 }
 
-static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 3};
+static const stepper_impl etdrk4_impl = {{"etdrk4", 4}, step_etdrk4, 2};
 static const stepper_impl sbdf2_impl = {{"sbdf2", 2}, step_sbdf2, 3};
 
 const fpk_spectral_stepper_type *fpk_spectral_etdrk4 = &etdrk4_impl.pub;
@@ -466,9 +486,10 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     s->nrow = fftw_alloc_complex((size_t)s->op.pass_threads * s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
     if (impl == &etdrk4_impl) {
-      s->E = malloc(nc * sizeof(double)), s->E2 = malloc(nc * sizeof(double));
-      s->Q = malloc(nc * sizeof(double)), s->f1 = malloc(nc * sizeof(double));
-      s->f2 = malloc(nc * sizeof(double)), s->f3 = malloc(nc * sizeof(double));
+      const size_t n = s->ncoef = coef_row(&s->op, s->op.ny / 2) + s->op.ncx; /* rows <= ny/2 */
+      s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
+      s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
+      s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
     }
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
@@ -559,9 +580,10 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
   const double t0 = s->iv_t0, h = s->iv_h;
   const size_t n = s->iv_n;
   s->values_ok = s->cells_ok = 0;
+  s->ct_is_u = 0;
   for (size_t k = s->iv_i; k < n; k++) {
     const double t = t0 + (double)k * h;
-    if (s->poll && s->poll(s->poll_user)) {
+    if (s->poll && (s->ct_is_u = 0, s->poll(s->poll_user))) {
       /* a safe point: the state is û at t, k steps of the interval done */
       s->iv_i = k;
       s->t = t;
@@ -581,7 +603,7 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
                      "the density became non-finite (spectral, step %zu, dt = %g)", s->steps, h);
       return guard_cause(s);
     }
-    if (s->progress) s->progress(s->progress_user, k + 1, n);
+    if (s->progress) s->ct_is_u = 0, s->progress(s->progress_user, k + 1, n);
   }
   s->iv_n = 0;
   s->t = t_target;
