@@ -65,6 +65,11 @@ struct fpk_ot_dense {
    * inputs v (max(n, m)), the ε of K (0: no anchor) and counters. */
   double *K, *alpha, *beta, *v;
   double *part, *rowin;   /* fused iterations: FUSED_CHUNKS column sums (m each); inputs (m) */
+  /* The anchor's kind: 0 rows (anchor_rows), 1 columns (anchor_cols); for a column anchor, the
+   * row inputs' offset in − β at the anchor (m), the centre of their drift window. colmin (m):
+   * the column minima of C (dense_cost_stats), for the column anchor's shifts. */
+  int anchor_cols;
+  double *rcentre, *colmin;
   /* Threads used now (team_choose): w->nthreads or 1, chosen by measurement during a solve; the
    * smoothed seconds per fused iteration with it, and the iteration count of the next probe. */
   int team;
@@ -97,6 +102,8 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->v);
   free(w->part);
   free(w->rowin);
+  free(w->rcentre);
+  free(w->colmin);
   free(w->calpha);
   free(w->cbeta);
   ot_engine_work_free(&w->W);
@@ -133,8 +140,10 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->v = malloc(nm * sizeof(double));
   w->calpha = malloc(n * sizeof(double));
   w->cbeta = malloc(m * sizeof(double));
+  w->rcentre = malloc(m * sizeof(double));
+  w->colmin = malloc(m * sizeof(double));
   if (!w->C || !w->Ct || !w->a || !w->loga || !w->b || !w->logb || !w->tmp || !w->rowacc ||
-      !w->alpha || !w->beta || !w->v || !w->calpha || !w->cbeta ||
+      !w->alpha || !w->beta || !w->v || !w->calpha || !w->cbeta || !w->rcentre || !w->colmin ||
       ot_engine_work_alloc(&w->W, n, m))
     goto nomem;
   return w;
@@ -286,7 +295,71 @@ static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *o
   }
   memcpy(w->beta, in, m * sizeof *in);
   w->K_eps = eps;
+  w->anchor_cols = 0;
   w->anchors++;
+}
+
+/* The fused passes' and the column anchor's fixed chunks of rows (dense_fused). */
+#define FUSED_CHUNKS 16
+static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, double *gh);
+
+/* The anchor at a column half-step: input α = in (n), output o (m) = log Σ_i exp(in_i − C_ij/ε),
+ * and the kernel K_ij = exp(α_i + β_j − C_ij/ε) with β_j = −σ_j, where σ_j = max_i in_i −
+ * min_i C_ij/ε bounds column j's largest exponent from above (so no entry exceeds 1 + rounding,
+ * without a pass for the exact maxima); then o_j = σ_j + log Σ_i K_ij. The absorbed products
+ * hold for any α, β (the identities above), so the row and column products go on unchanged; the
+ * kernel's columns sum to s_j = e^{o_j − σ_j} instead of 1, and the row inputs start at
+ * exp(in_j − β_j) = b_j/s_j (their drift window is centred there: rcentre). One pass over C,
+ * n·m exponentials, writing K: the row anchor needs the column half-step before it in the log
+ * domain (a pass over Cᵀ and n·m more exponentials), which this replaces. Each sum Σ_i K_ij is
+ * a sum of n nonnegative terms (γ_n, as the log-domain sum), accumulated in FUSED_CHUNKS fixed
+ * chunks of rows added in order (the same bits on any thread count). Entries below
+ * ABS_ENTRY_FLOOR are stored as 0 and the outputs certified as in absorbed_cols (u = 1); 0 when
+ * a sum is not certified (a range of inputs so wide that the bound σ_j lies far above the true
+ * maximum): the caller then takes the log domain and the row anchor. */
+static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *out) {
+  const size_t n = w->n, m = w->m;
+  const double inv = 1 / eps;
+  double inmax = -INFINITY;
+  for (size_t i = 0; i < n; i++) inmax = in[i] > inmax ? in[i] : inmax;
+  double *sigma = w->rowin; /* m: the shifts σ_j */
+  for (size_t j = 0; j < m; j++) sigma[j] = inmax - w->colmin[j] * inv;
+#pragma omp parallel for num_threads(w->team) schedule(dynamic, 1) \
+    if (n * m >= OT_PARALLEL_MIN)
+  for (size_t c = 0; c < FUSED_CHUNKS; c++) {
+    double *restrict acc = w->part + c * m;
+    const double *restrict sg = sigma;
+    for (size_t j = 0; j < m; j++) acc[j] = 0;
+    for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
+      double *restrict k = w->K + i * m;
+      const double *restrict C = w->C + i * m;
+      const double ai = in[i];
+#pragma omp simd
+      for (size_t j = 0; j < m; j++) {
+        const double t = (ai - C[j] * inv) - sg[j];
+        k[j] = t < LSE_EXP_FLOOR ? LSE_EXP_FLOOR : t;
+      }
+      fpk_vexp(m, k, k);
+#pragma omp simd
+      for (size_t j = 0; j < m; j++) {
+        const double kj = k[j] < ABS_ENTRY_FLOOR ? 0 : k[j];
+        k[j] = kj;
+        acc[j] += kj;
+      }
+    }
+  }
+  memcpy(w->alpha, in, n * sizeof *in);
+  for (size_t j = 0; j < m; j++) w->beta[j] = -sigma[j];
+  w->K_eps = eps;
+  w->anchor_cols = 1;
+  /* u_i = exp(in_i − α_i) = 1: the certification floor of absorbed_cols with umax = 1 */
+  if (absorbed_cols_sum(w, (double)n * ABS_ENTRY_FLOOR / ABS_ACCEPT, 0, out)) {
+    for (size_t j = 0; j < m; j++) w->rcentre[j] = w->logb[j] - (out[j] + w->beta[j]);
+    w->anchors++;
+    return 1;
+  }
+  w->K_eps = 0;
+  return 0;
 }
 
 /* v_k = exp(in_k − anchor_k − shift_k) for k < len, shift = NULL or log-weights; 0 when the
@@ -328,7 +401,7 @@ static double dot(size_t m, const double *restrict k, const double *restrict v) 
 static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
   double vmax;
-  if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 0;
+  if (!scaled_inputs(m, in, w->beta, w->anchor_cols ? w->rcentre : NULL, w->v, &vmax)) return 0;
   const double floor = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
 #pragma omp parallel for num_threads(w->team) schedule(static) reduction(& : ok) \
@@ -348,7 +421,7 @@ static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
 static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
   const size_t n = w->n, m = w->m, nm = n > m ? n : m;
   double umax;
-  if (!scaled_inputs(n, in, w->alpha, w->loga, w->v, &umax)) return 0;
+  if (!scaled_inputs(n, in, w->alpha, w->anchor_cols ? NULL : w->loga, w->v, &umax)) return 0;
   const double floor = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
 #pragma omp parallel num_threads(w->team) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
@@ -380,7 +453,6 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
  * handed out dynamically, so a thread slowed by another process on its core leaves its share
  * to the other (a static split waits for the slowest thread, issue 15 item 4). The outputs are
  * certified as those of absorbed_rows / absorbed_cols (the same floors and drift bounds). */
-#define FUSED_CHUNKS 16
 
 /* The thread count, chosen by measurement (issue 15, item 4). Results do not depend on it (every
  * product sums in an order fixed by the data: rows, fixed chunks), so it may change at any
@@ -449,7 +521,8 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
   double *in = w->rowin;
   for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv; /* as half_step */
   double vmax;
-  if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 2;
+  if (!scaled_inputs(m, in, w->beta, w->anchor_cols ? w->rcentre : NULL, w->v, &vmax)) return 2;
+  const int centre_a = !w->anchor_cols; /* the column inputs' drift window: log a or 0 */
   const double floor_r = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok_r = 1, ok_c = 1;
   double umax = 0;
@@ -468,7 +541,7 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
       const double fr = omega == 1 ? fi : f[i] + omega * (fi - f[i]);
       fn[i] = fr;
       const double d = (w->loga[i] + fr * inv) - w->alpha[i];
-      const double drift = d - w->loga[i];
+      const double drift = centre_a ? d - w->loga[i] : d;
       ok_c &= drift <= ABS_DRIFT && drift >= -ABS_DRIFT; /* false for NaN */
       const double u = exp(d);
       umax = u > umax ? u : umax;
@@ -480,15 +553,23 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
   if (!ok_r) return 2;
   w->absorbed++;
   if (!ok_c) return 1;
-  const double floor_c = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
+  if (!absorbed_cols_sum(w, (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT, -eps, gh)) return 1;
+  w->absorbed++;
+  return 0;
+}
+
+/* The column outputs of a fused pass or a column anchor from the chunks' sums (w->part, added in
+ * chunk order): (log s_j − β_j)·scale (scale −ε: potentials; 0: the log-sum-exps themselves);
+ * 0 when some s_j is below floor_c or not finite. */
+static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, double *gh) {
+  const size_t m = w->m;
   for (size_t j = 0; j < m; j++) {
     double s = w->part[j];
     for (size_t c = 1; c < FUSED_CHUNKS; c++) s += w->part[c * m + j];
-    if (!(s >= floor_c && s <= DBL_MAX)) return 1;
-    gh[j] = (log(s) - w->beta[j]) * -eps;
+    if (!(s >= floor_c && s <= DBL_MAX)) return 0;
+    gh[j] = scale != 0 ? (log(s) - w->beta[j]) * scale : log(s) - w->beta[j];
   }
-  w->absorbed++;
-  return 0;
+  return 1;
 }
 
 static int dense_lse(void *ctx, int dir, double eps, const double *in, double *out,
@@ -508,6 +589,7 @@ static int dense_lse(void *ctx, int dir, double eps, const double *in, double *o
       w->absorbed++;
       return 0;
     }
+    if (w->K_eps != eps && w->part && anchor_cols(w, eps, in, out)) return 0;
   }
   w->logdomain++;
   if (dir == 0)
@@ -530,8 +612,8 @@ static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const dou
   for (size_t i = 0; i < n; i++) u[i] = w->loga[i] + f[i] * inv;
   for (size_t j = 0; j < m; j++) w->rowin[j] = w->logb[j] + g[j] * inv;
   double umax, vmax;
-  if (!scaled_inputs(n, u, w->alpha, w->loga, u, &umax) ||
-      !scaled_inputs(m, w->rowin, w->beta, w->logb, v, &vmax))
+  if (!scaled_inputs(n, u, w->alpha, w->anchor_cols ? NULL : w->loga, u, &umax) ||
+      !scaled_inputs(m, w->rowin, w->beta, w->anchor_cols ? w->rcentre : w->logb, v, &vmax))
     return 0;
 #pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
@@ -694,6 +776,8 @@ static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *
                              double *cmin_out) {
   const size_t n = w->n, m = w->m;
   double cmax = 0, cmin = INFINITY, lo = INFINITY, hi = -INFINITY, cabs = 0;
+  double *restrict cm = w->colmin; /* column minima, for the column anchor */
+  for (size_t j = 0; j < m; j++) cm[j] = INFINITY;
   for (size_t i = 0; i < n; i++) {
     const double *restrict C = w->C + i * m, *restrict b = w->b;
     double c = 0;
@@ -702,6 +786,7 @@ static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *
       c += b[j] * C[j];
       lo = C[j] < lo ? C[j] : lo;
       hi = C[j] > hi ? C[j] : hi;
+      cm[j] = C[j] < cm[j] ? C[j] : cm[j];
     }
     w->calpha[i] = c;
     if (positive) { /* the support is everything: the same extremes, vectorised */
