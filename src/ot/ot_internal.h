@@ -160,6 +160,10 @@ typedef struct ot_engine_work {
   double *fn, *gn;               /* the fused iteration's relaxed f and next g (n, m) */
   double *history;
   size_t hcap, hlen;
+  /* Set by a stage that stopped converged with ω = 1 at exact_eps: then g = T_b(f) and
+   * fh = T_a(g), as the final evaluation would recompute them (ot_engine_solve). */
+  int exact_pair;
+  double exact_eps;
 } ot_engine_work;
 
 /* The buffers of W for n × m problems (history excluded: sized per solve); 0 or FPK_ENOMEM.
