@@ -100,6 +100,10 @@ struct fpk_ot_dense {
   double *calpha, *cbeta;
   int centred;
   double kappa, osc, cabs;
+  /* The range of C over all entries (store_transpose) and whether κ is left to the cost pass
+   * (dense_cost_stats). */
+  double all_lo, all_hi;
+  int kappa_late;
   ot_engine_work W;
   fpk_error err;
 };
@@ -177,10 +181,24 @@ static void store_transpose(fpk_ot_dense *w) {
     for (size_t j0 = 0; j0 < m; j0 += B)
       for (size_t i = i0; i < i0 + B && i < n; i++)
         for (size_t j = j0; j < j0 + B && j < m; j++) w->Ct[j * n + i] = w->C[i * m + j];
-  double cmax = 0;
-  for (size_t k = 0; k < n * m; k++)
-    if (w->C[k] > cmax) cmax = w->C[k];
+  /* The range of C and its column minima: what the statistics of a solve with positive weights
+   * need besides κ (dense_cost_stats), taken here, where C is read anyway. */
+  double cmax = 0, lo = INFINITY, hi = -INFINITY;
+  double *restrict cm = w->colmin;
+  for (size_t j = 0; j < m; j++) cm[j] = INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    const double *restrict C = w->C + i * m;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (size_t j = 0; j < m; j++) {
+      lo = C[j] < lo ? C[j] : lo;
+      hi = C[j] > hi ? C[j] : hi;
+      cm[j] = C[j] < cm[j] ? C[j] : cm[j];
+    }
+  }
+  if (hi > cmax) cmax = hi;
   w->cmax = cmax;
+  w->all_lo = lo;
+  w->all_hi = hi;
   w->has_cost = 1;
   w->K_eps = 0; /* a new cost: no anchor */
 }
@@ -232,6 +250,16 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
  * lanes against 2.1 ns, measured). −∞ (an atom without mass) becomes exp(−708) ≈ 0 too. The
  * comparison is written so that a NaN passes through and is seen by the engine's checks. */
 #define LSE_EXP_FLOOR (-708.0)
+
+/* c_i = Σ_j b_j C_ij, one row's mean under b (κ = Σ_i a_i c_i = ⟨a⊗b, C⟩): one function for the
+ * statistics pass and the cost passes that take κ over (dense_cost_stats), so that κ has the
+ * same bits whichever pass forms it. */
+static inline double row_mean(size_t m, const double *restrict b, const double *restrict C) {
+  double c = 0;
+#pragma omp simd reduction(+ : c)
+  for (size_t j = 0; j < m; j++) c += b[j] * C[j];
+  return c;
+}
 
 /* s = Σ_j exp(t_j − max), t_j = in_j − row_j/ε, and *mx = max (−∞ with s = 0 when every t_j is
  * −∞); t is scratch for nc values and keeps the terms. The max and the sum are SIMD reductions
@@ -617,6 +645,15 @@ static int dense_lse(void *ctx, int dir, double eps, const double *in, double *o
   return 0;
 }
 
+/* κ = Σ_i a_i c_i from the row means in calpha, where the cost pass took κ over
+ * (dense_cost_stats); the same sum as there. */
+static void kappa_from_rows(fpk_ot_dense *w) {
+  if (!w->kappa_late) return;
+  double kappa = 0;
+  for (size_t i = 0; i < w->n; i++) kappa += w->a[i] * w->calpha[i];
+  w->kappa = kappa;
+}
+
 /* ⟨π, C⟩ through the absorbed kernel: π_ij = u_i K_ij v_j with u_i = exp(log a_i + f_i/ε − α_i),
  * v_j = exp(log b_j + g_j/ε − β_j), so ⟨π, C⟩ = Σ_i u_i Σ_j K_ij v_j C_ij: one pass over K and C
  * and n + m exponentials instead of n·m. Accepted under the bounds of the absorbed products
@@ -645,7 +682,9 @@ static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const dou
     for (; j < m; j++) s += k[j] * vv[j] * C[j];
     for (size_t l = 0; l < DOT_LANES; l++) s += part[l];
     w->rowacc[i] = u[i] * s;
+    if (w->kappa_late) w->calpha[i] = row_mean(m, w->b, C); /* the row is in cache */
   }
+  kappa_from_rows(w);
   double s = 0;
   for (size_t i = 0; i < n; i++) s += w->rowacc[i];
   const double loss = (double)n * (double)m * umax * vmax * w->cabs * ABS_ENTRY_FLOOR;
@@ -680,8 +719,10 @@ static int dense_cost(void *ctx, double eps, const double *f, const double *g, c
         for (size_t j = 0; j < m; j++) s += t[j] * C[j];
       }
       w->rowacc[i] = s;
+      if (w->kappa_late) w->calpha[i] = row_mean(m, w->b, w->C + i * m); /* in cache */
     }
   }
+  kappa_from_rows(w);
   double s = 0;
   for (size_t i = 0; i < n; i++) s += w->rowacc[i];
   *cost = s;
@@ -788,36 +829,35 @@ static void dense_method(void *ctx, char *buf, size_t cap) {
                                                   : ", log domain");
 }
 
-/* One pass over C and one over Cᵀ: the largest cost on the support (ε_0), the range of C on the
- * support and over all entries, the row and column means and κ = ⟨a⊗b, C⟩, and the split. */
+/* The largest cost on the support (ε_0), the range of C on the support and over all entries,
+ * the row and column means and κ = ⟨a⊗b, C⟩, and the split. With every weight positive the
+ * ranges are those of C, taken when the cost was set (store_transpose); then a standard solve
+ * needs only κ, which the final cost pass forms from the rows of C it reads anyway (dense_cost,
+ * absorbed_cost: kappa_late), so the solve makes no pass over C for its statistics. Otherwise
+ * one pass over C, and one over Cᵀ where the solve is centred. */
 static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *cmax_out,
                              double *cmin_out) {
   const size_t n = w->n, m = w->m;
-  double cmax = 0, cmin = INFINITY, lo = INFINITY, hi = -INFINITY, cabs = 0;
-  double *restrict cm = w->colmin; /* column minima, for the column anchor */
-  for (size_t j = 0; j < m; j++) cm[j] = INFINITY;
+  double cmax = 0, cmin = INFINITY, cabs = 0;
+  w->osc = w->all_hi - w->all_lo;
+  w->kappa_late = 0;
+  if (positive) { /* the support is everything */
+    cmax = w->cmax;
+    cmin = w->all_lo;
+    cabs = fmax(fabs(w->all_lo), fabs(w->all_hi));
+    w->cabs = cabs;
+    *cmax_out = cmax;
+    *cmin_out = cmin;
+    if (ot_test_force_standard || eps < w->osc) {
+      w->kappa_late = 1;
+      w->kappa = NAN; /* until the cost pass */
+      return;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     const double *restrict C = w->C + i * m, *restrict b = w->b;
-    double c = 0;
-#pragma omp simd reduction(+ : c) reduction(min : lo) reduction(max : hi)
-    for (size_t j = 0; j < m; j++) {
-      c += b[j] * C[j];
-      lo = C[j] < lo ? C[j] : lo;
-      hi = C[j] > hi ? C[j] : hi;
-      cm[j] = C[j] < cm[j] ? C[j] : cm[j];
-    }
-    w->calpha[i] = c;
-    if (positive) { /* the support is everything: the same extremes, vectorised */
-      double rmax = cmax, rmin = cmin, rabs = cabs;
-#pragma omp simd reduction(max : rmax, rabs) reduction(min : rmin)
-      for (size_t j = 0; j < m; j++) {
-        rmax = C[j] > rmax ? C[j] : rmax;
-        rmin = C[j] < rmin ? C[j] : rmin;
-        const double ac = fabs(C[j]);
-        rabs = ac > rabs ? ac : rabs;
-      }
-      cmax = rmax, cmin = rmin, cabs = rabs;
-    } else if (w->a[i] > 0) {
+    w->calpha[i] = row_mean(m, b, C);
+    if (!positive && w->a[i] > 0) {
       for (size_t j = 0; j < m; j++)
         if (b[j] > 0) {
           cmax = C[j] > cmax ? C[j] : cmax;
@@ -829,10 +869,11 @@ static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *
   double kappa = 0;
   for (size_t i = 0; i < n; i++) kappa += w->a[i] * w->calpha[i];
   w->kappa = kappa;
-  w->osc = hi - lo;
-  w->cabs = cabs;
-  *cmax_out = cmax;
-  *cmin_out = cmin;
+  if (!positive) {
+    w->cabs = cabs;
+    *cmax_out = cmax;
+    *cmin_out = cmin;
+  }
   /* The split's column part d_j (a pass over Cᵀ) and the centred α only where the solve is
    * centred (ε >= osc); κ, the row means and the ranges are all the standard solve needs. */
   if (ot_test_force_standard || eps < w->osc) return;
@@ -891,7 +932,8 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   if (!w->probe_gap) w->probe_gap = TEAM_PROBE_GAP;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
                   .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
-                  .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
+                  .base = w->kappa, .base_late = w->kappa_late ? &w->kappa : NULL,
+                  .cscale = w->cabs, .cost_nonneg = cmin >= 0,
                   .method = dense_method, .fused = w->rowin ? dense_fused : NULL};
   if (w->centred) {
     P.centred = 1;

@@ -136,6 +136,9 @@ typedef struct ot_problem {
    * (max |C| on the support, or max |C̃| when centred), whether C >= 0 on the support, and a
    * description of the method for messages ("dense", "grid, kernel blas"). */
   double base, cscale;
+  /* Non-NULL: ⟨a⊗b, C⟩ is read from here instead of base, after the cost callback (which may
+   * compute it in its own pass over C: dense, issue 15). */
+  const double *base_late;
   /* The relative accuracy the products are certified to beyond rounding (grid: the accuracy
    * asked of every grid kernel product — fft, blas and blas-lines certify to it, lse to
    * rounding — 1e-2·tol; 0 where only rounding is lost). */

@@ -453,7 +453,7 @@ static int ot_check_output(const ot_problem *P, const fpk_ot_params *p, const fp
   const double cterm = P->centred ? P->cscale * fmin(1, P->cscale / eps) : P->cscale;
   const double W = t->fabs + t->gabs + fabs(t->cost) + cterm;
   const double tau_kl = 64 * u * sq * W + 4 * fmin(eps, P->cscale) * P->prod_rel;
-  const double tau = tau_kl + 64 * u * sq * (fabs(P->shift) + fabs(P->base));
+  const double tau = tau_kl + 64 * u * sq * (fabs(P->shift) + fabs(r->base));
   const double B = 0.5 * t->ea * (t->fmax - t->fmin) + 0.5 * t->eb * (t->gmax - t->gmin) +
                    fabs(t->dma * 0.5 * (t->fmax + t->fmin) + t->dmb * 0.5 * (t->gmax + t->gmin));
   char quantity[160] = "", bound[200] = "";
@@ -697,8 +697,8 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
   r->dual = P->shift + dual_ex;
   r->primal = P->shift + (dual_ex + (t.gap + t.corr));
   r->kl = (dual_ex + t.gap - cost) / eps;
-  r->base = P->base;
-  r->excess = P->centred ? dual_ex + (P->shift - P->base) : r->dual - P->base;
+  r->base = P->base_late ? *P->base_late : P->base;
+  r->excess = P->centred ? dual_ex + (P->shift - r->base) : r->dual - r->base;
   r->err_a = t.ea;
   r->err_b = t.eb;
   r->iterations = iter;
