@@ -262,7 +262,8 @@ static void test_dense_absorbed(void **state) {
   fpk_error err = {0};
   fpk_ot_dense *w = fpk_ot_dense_alloc(n, m, &err);
   assert_int_equal(fpk_ot_dense_set_points(w, 1, x, y, FPK_OT_COST_SQEUCLID), 0);
-  struct { double eps, eps_start; } cases[] = {{0.5, 0}, {0.005, 0}, {0.02, 0.02}};
+  /* (0.005 warm: inputs spanning ~2400, so the column anchor takes the exact column maxima) */
+  struct { double eps, eps_start; } cases[] = {{0.5, 0}, {0.005, 0}, {0.02, 0.02}, {0.005, 0.005}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     fpk_ot_params p;
     fpk_ot_params_init(&p);
@@ -292,6 +293,8 @@ static void test_dense_absorbed(void **state) {
     assert_true(absorbed > 2 * r1.iterations - 2 * anchors - 2 * r1.stages - 2);
     assert_true(anchors >= r1.stages);
     if (p.eps_start > 0) assert_true(anchors >= 2); /* the first iterations drift past the bound */
+    /* a solve anchors on its first (column) half-step: no log-domain pass at the start */
+    if (p.eps_start == 0 && r1.stages == 1) assert_int_equal(logdomain, 0);
     assert_true(r1.iterations + 1 >= r0.iterations && r0.iterations + 1 >= r1.iterations);
     assert_close_rel(r1.dual, r0.dual, 1e-12);
     assert_close_rel(r1.cost, r0.cost, 1e-10);

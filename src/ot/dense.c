@@ -44,7 +44,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <sys/mman.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,23 +51,6 @@
 
 #include "core/vmath.h"
 #include "ot/ot_internal.h"
-
-/* An n·m matrix of doubles (C, Cᵀ, K). Large ones are aligned to 2 MiB and marked for
- * transparent huge pages (madvise(2), Linux; elsewhere a no-op): the solve's first touch of K
- * (32 MB at n = m = 2000) then faults in 16 pages instead of 8192 — at about 1 µs of kernel time
- * per 4 KiB fault, 8 ms of a 60 ms solve (perf, issue 15) —, and the passes over it miss the
- * TLB 512× less often. Freed with free(). */
-#define HUGE_ALIGN ((size_t)2 << 20)
-static double *alloc_matrix(size_t count) {
-  const size_t bytes = count * sizeof(double);
-  if (bytes < 2 * HUGE_ALIGN) return malloc(bytes);
-  void *p = NULL;
-  if (posix_memalign(&p, HUGE_ALIGN, bytes)) return NULL;
-#ifdef MADV_HUGEPAGE
-  (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only: 4 KiB pages where refused */
-#endif
-  return p;
-}
 
 struct fpk_ot_dense {
   size_t n, m, nthreads;
@@ -149,8 +131,8 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->nthreads = (size_t)omp_get_max_threads();
   w->team = (int)w->nthreads;
   size_t nm = n > m ? n : m;
-  w->C = alloc_matrix(n * m);
-  w->Ct = alloc_matrix(n * m);
+  w->C = malloc(n * m * sizeof(double));
+  w->Ct = malloc(n * m * sizeof(double));
   w->a = malloc(n * sizeof(double));
   w->loga = malloc(n * sizeof(double));
   w->b = malloc(m * sizeof(double));
@@ -352,7 +334,8 @@ static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, doub
 /* The anchor at a column half-step: input α = in (n), output o (m) = log Σ_i exp(in_i − C_ij/ε),
  * and the kernel K_ij = exp(α_i + β_j − C_ij/ε) with β_j = −σ_j, where σ_j = max_i in_i −
  * min_i C_ij/ε bounds column j's largest exponent from above (so no entry exceeds 1 + rounding,
- * without a pass for the exact maxima); then o_j = σ_j + log Σ_i K_ij. The absorbed products
+ * without a pass for the exact maxima, unless the inputs span more than ANCHOR_BOUND_RANGE);
+ * then o_j = σ_j + log Σ_i K_ij. The absorbed products
  * hold for any α, β (the identities above), so the row and column products go on unchanged; the
  * kernel's columns sum to s_j = e^{o_j − σ_j} instead of 1, and the row inputs start at
  * exp(in_j − β_j) = b_j/s_j (their drift window is centred there: rcentre). One pass over C,
@@ -363,13 +346,46 @@ static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, doub
  * ABS_ENTRY_FLOOR are stored as 0 and the outputs certified as in absorbed_cols (u = 1); 0 when
  * a sum is not certified (a range of inputs so wide that the bound σ_j lies far above the true
  * maximum): the caller then takes the log domain and the row anchor. */
+/* Inputs spanning at most this (in log) take the bound σ_j: the term of the row with the
+ * column's least cost is then >= e^−600 ≈ 10⁻²⁶¹, so every sum passes the certification floor
+ * n·10⁻²⁹⁴/10⁻¹⁵ (up to n = 10¹⁵). */
+#define ANCHOR_BOUND_RANGE 600.0
 static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
   const double inv = 1 / eps;
-  double inmax = -INFINITY;
-  for (size_t i = 0; i < n; i++) inmax = in[i] > inmax ? in[i] : inmax;
+  double inmax = -INFINITY, inmin = INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    inmax = in[i] > inmax ? in[i] : inmax;
+    inmin = in[i] < inmin ? in[i] : inmin;
+  }
   double *sigma = w->rowin; /* m: the shifts σ_j */
-  for (size_t j = 0; j < m; j++) sigma[j] = inmax - w->colmin[j] * inv;
+  if (inmax - inmin <= ANCHOR_BOUND_RANGE) {
+    for (size_t j = 0; j < m; j++) sigma[j] = inmax - w->colmin[j] * inv;
+  } else {
+    /* A wide range of inputs (a warm start, the later stages of ε-scaling): the bound could
+     * lie so far above a column's largest exponent that its sum underflows, so take the
+     * exact maxima, in a pass over C without exponentials (each column then has a term 1). */
+#pragma omp parallel for num_threads(w->team) schedule(dynamic, 1) \
+    if (n * m >= OT_PARALLEL_MIN)
+    for (size_t c = 0; c < FUSED_CHUNKS; c++) {
+      double *restrict mx = w->part + c * m;
+      for (size_t j = 0; j < m; j++) mx[j] = -INFINITY;
+      for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
+        const double *restrict C = w->C + i * m;
+        const double ai = in[i];
+#pragma omp simd
+        for (size_t j = 0; j < m; j++) {
+          const double t = ai - C[j] * inv;
+          mx[j] = t > mx[j] ? t : mx[j];
+        }
+      }
+    }
+    for (size_t j = 0; j < m; j++) {
+      double mx = w->part[j];
+      for (size_t c = 1; c < FUSED_CHUNKS; c++) mx = w->part[c * m + j] > mx ? w->part[c * m + j] : mx;
+      sigma[j] = mx;
+    }
+  }
 #pragma omp parallel for num_threads(w->team) schedule(dynamic, 1) \
     if (n * m >= OT_PARALLEL_MIN)
   for (size_t c = 0; c < FUSED_CHUNKS; c++) {
@@ -916,7 +932,7 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   dense_cost_stats(w, p->eps, positive, &cmax, &cmin);
   w->centred = !ot_test_force_standard && p->eps >= w->osc;
   if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K) {
-    w->K = alloc_matrix(w->n * w->m); /* NULL: the log domain throughout */
+    w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
     w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: no fused iterations */
     w->rowin = malloc(w->m * sizeof(double));
   }
