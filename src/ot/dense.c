@@ -70,6 +70,11 @@ struct fpk_ot_dense {
    * the column minima of C (dense_cost_stats), for the column anchor's shifts. */
   int anchor_cols;
   double *rcentre, *colmin;
+  /* K is stored in the memory of Cᵀ (K == Ct): Cᵀ is read only by the log-domain column
+   * half-steps and the centred form, neither of which a solve with absorbed products needs
+   * once it has anchored (its log-domain columns stream C: lse_cols_stream). ct_valid: Ct holds
+   * Cᵀ (set by store_transpose, cleared by an anchor; a solve that needs Cᵀ rebuilds it). */
+  int ct_valid;
   /* Threads used now (team_choose): w->nthreads or 1, chosen by measurement during a solve; the
    * smoothed seconds per fused iteration with it, and the iteration count of the next probe. */
   int team;
@@ -100,7 +105,6 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->logb);
   free(w->tmp);
   free(w->rowacc);
-  free(w->K);
   free(w->alpha);
   free(w->beta);
   free(w->v);
@@ -157,12 +161,18 @@ nomem:
   return NULL;
 }
 
-static void store_transpose(fpk_ot_dense *w) {
+static void transpose_cost(fpk_ot_dense *w) {
   const size_t n = w->n, m = w->m, B = 64;
   for (size_t i0 = 0; i0 < n; i0 += B)
     for (size_t j0 = 0; j0 < m; j0 += B)
       for (size_t i = i0; i < i0 + B && i < n; i++)
         for (size_t j = j0; j < j0 + B && j < m; j++) w->Ct[j * n + i] = w->C[i * m + j];
+  w->ct_valid = 1;
+}
+
+static void store_transpose(fpk_ot_dense *w) {
+  const size_t n = w->n, m = w->m;
+  transpose_cost(w);
   /* The range of C and its column minima: what the statistics of a solve with positive weights
    * need besides κ (dense_cost_stats), taken here, where C is read anyway. */
   double cmax = 0, lo = INFINITY, hi = -INFINITY;
@@ -306,6 +316,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
 /* The anchor: the row half-step in the log domain (out), storing the normalised kernel rows. */
 static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
+  w->ct_valid = 0; /* K is stored over Cᵀ */
   const double inv = 1 / eps;
 #pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
@@ -350,8 +361,11 @@ static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, doub
  * column's least cost is then >= e^−600 ≈ 10⁻²⁶¹, so every sum passes the certification floor
  * n·10⁻²⁹⁴/10⁻¹⁵ (up to n = 10¹⁵). */
 #define ANCHOR_BOUND_RANGE 600.0
-static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *out) {
-  const size_t n = w->n, m = w->m;
+/* The column pass of anchor_cols: σ (into w->rowin; exact maxima when exact or when the inputs
+ * span more than ANCHOR_BOUND_RANGE) and the chunks' sums Σ_i exp(in_i − C_ij/ε − σ_j) (into
+ * w->part); the terms are stored in K when store, else in per-thread scratch. */
+static void cols_exp_sums(fpk_ot_dense *w, double eps, const double *in, int exact, int store) {
+  const size_t n = w->n, m = w->m, nm = n > m ? n : m;
   const double inv = 1 / eps;
   double inmax = -INFINITY, inmin = INFINITY;
   for (size_t i = 0; i < n; i++) {
@@ -359,7 +373,7 @@ static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *ou
     inmin = in[i] < inmin ? in[i] : inmin;
   }
   double *sigma = w->rowin; /* m: the shifts σ_j */
-  if (inmax - inmin <= ANCHOR_BOUND_RANGE) {
+  if (!exact && inmax - inmin <= ANCHOR_BOUND_RANGE) {
     for (size_t j = 0; j < m; j++) sigma[j] = inmax - w->colmin[j] * inv;
   } else {
     /* A wide range of inputs (a warm start, the later stages of ε-scaling): the bound could
@@ -393,7 +407,7 @@ static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *ou
     const double *restrict sg = sigma;
     for (size_t j = 0; j < m; j++) acc[j] = 0;
     for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
-      double *restrict k = w->K + i * m;
+      double *restrict k = store ? w->K + i * m : w->tmp + (size_t)omp_get_thread_num() * nm;
       const double *restrict C = w->C + i * m;
       const double ai = in[i];
 #pragma omp simd
@@ -410,6 +424,13 @@ static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *ou
       }
     }
   }
+}
+
+static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *out) {
+  const size_t n = w->n, m = w->m;
+  w->ct_valid = 0; /* K is stored over Cᵀ */
+  cols_exp_sums(w, eps, in, 0, 1);
+  const double *sigma = w->rowin;
   memcpy(w->alpha, in, n * sizeof *in);
   for (size_t j = 0; j < m; j++) w->beta[j] = -sigma[j];
   w->K_eps = eps;
@@ -634,6 +655,19 @@ static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, doub
   return 1;
 }
 
+/* The column log-sum-exps in the log domain once K is stored over Cᵀ: streaming the rows of C
+ * (cols_exp_sums with the exact maxima; one pass more than a pass over Cᵀ, n·m exponentials
+ * all the same). Every column has a term exp(0) = 1, so log s_j is finite. */
+static void lse_cols_stream(fpk_ot_dense *w, double eps, const double *in, double *out) {
+  const size_t m = w->m;
+  cols_exp_sums(w, eps, in, 1, 0);
+  for (size_t j = 0; j < m; j++) {
+    double s = w->part[j];
+    for (size_t c = 1; c < FUSED_CHUNKS; c++) s += w->part[c * m + j];
+    out[j] = w->rowin[j] + log(s);
+  }
+}
+
 static int dense_lse(void *ctx, int dir, double eps, const double *in, double *out,
                      fpk_error *err) {
   (void)err;
@@ -656,8 +690,10 @@ static int dense_lse(void *ctx, int dir, double eps, const double *in, double *o
   w->logdomain++;
   if (dir == 0)
     lse_rows(w, w->C, w->n, w->m, eps, in, out);
-  else
+  else if (w->ct_valid)
     lse_rows(w, w->Ct, w->m, w->n, eps, in, out);
+  else
+    lse_cols_stream(w, eps, in, out);
   return 0;
 }
 
@@ -893,6 +929,7 @@ static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *
   /* The split's column part d_j (a pass over Cᵀ) and the centred α only where the solve is
    * centred (ε >= osc); κ, the row means and the ranges are all the standard solve needs. */
   if (ot_test_force_standard || eps < w->osc) return;
+  if (!w->ct_valid) transpose_cost(w); /* K of an earlier solve was stored over it */
   for (size_t j = 0; j < m; j++) {
     const double *restrict Ct = w->Ct + j * n, *restrict a = w->a;
     double d = 0;
@@ -931,12 +968,14 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   double cmax, cmin;
   dense_cost_stats(w, p->eps, positive, &cmax, &cmin);
   w->centred = !ot_test_force_standard && p->eps >= w->osc;
-  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K) {
-    w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
-    w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: no fused iterations */
+  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->part) {
+    w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: the log domain throughout */
     w->rowin = malloc(w->m * sizeof(double));
   }
-  w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
+  w->use_absorbed =
+      !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->part && w->rowin;
+  w->K = w->use_absorbed ? w->Ct : NULL;
+  if (!w->use_absorbed && !w->ct_valid) transpose_cost(w); /* after an absorbed solve */
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
   /* Every solve starts on the team the last one chose (all threads at the first, which probes
