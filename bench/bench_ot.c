@@ -190,13 +190,13 @@ static void plan_errors(fpk_ot_dense *w, size_t n, const double *a, const double
  * fpk_ot_dense_set_points. err_plan: ‖π1 − a‖₁ + ‖πᵀ1 − b‖₁ recomputed from the plan. */
 static void line_print(const char *name, int warm, int threads, size_t n, double eps, double L,
                        const fpk_ot_result *r, double wall, double cpu_s, double set_wall,
-                       double ea, double eb, const size_t counts[3]) {
+                       double ea, double eb, const size_t counts[3], const char *kernel) {
   printf("fpkit line mode=%s%s threads=%d n=%zu eps=%g L=%g iters=%zu stages=%zu wall=%.5f "
          "cpu=%.5f set_wall=%.5f err=%.3e err_plan=%.3e converged=%d primal=%.15g "
-         "dual=%.15g cost=%.15g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu\n",
+         "dual=%.15g cost=%.15g omega=%.3f anchors=%zu absorbed=%zu logdomain=%zu kernel=%s\n",
          name, warm ? "-warm" : "", threads, n, eps, L, r->iterations, r->stages, wall, cpu_s,
          set_wall, r->err_a + r->err_b, ea + eb, r->converged, r->primal, r->dual, r->cost,
-         r->omega, counts[0], counts[1], counts[2]);
+         r->omega, counts[0], counts[1], counts[2], kernel);
   fflush(stdout);
 }
 
@@ -241,7 +241,7 @@ static void run_line(size_t n, double eps, double L, const int *threads, int nth
           double ea, eb;
           plan_errors(w, n, a, b, f, g, eps, &ea, &eb);
           line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
-                     s ? wall : set_wall, ea, eb, counts);
+                     s ? wall : set_wall, ea, eb, counts, "-");
         }
         fpk_ot_dense_free(w);
       } else {
@@ -257,9 +257,16 @@ static void run_line(size_t n, double eps, double L, const int *threads, int nth
           const int rc = fpk_ot_grid_solve(w, a, b, &p, f, g, &r);
           const double wall = now() - t0, cpu_s = cpu() - c0, set_wall = now() - s0;
           if (rc) die("grid solve", fpk_ot_grid_errmsg(w));
-          /* the solver's own errors (the plan is not formed for the grid) */
+          /* the solver's own errors (the plan is not formed for the grid); the back-end that
+           * ran, from the log's line "  eps E kernel NAME" */
+          char kernel[32] = "?";
+          for (const char *ln = fpk_ot_grid_log(w); ln && *ln;
+               ln = strchr(ln, '\n') ? strchr(ln, '\n') + 1 : NULL) {
+            double e;
+            if (sscanf(ln, " eps %lf kernel %31s", &e, kernel) == 2) break;
+          }
           line_print(names[mode], s > 0, threads[k], n, eps, L, &r, wall, cpu_s,
-                     s ? wall : set_wall, r.err_a, r.err_b, counts);
+                     s ? wall : set_wall, r.err_a, r.err_b, counts, kernel);
         }
         fpk_ot_grid_free(w);
       }

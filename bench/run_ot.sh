@@ -129,7 +129,7 @@ function add(key, v) { xs[key, ++cnt[key]] = v; upd(key, v) }
   if (!((cas, row) in rseen)) { rseen[cas, row] = 1; rows[cas, ++nr[cas]] = row }
   cpu[cas, row, r] = val("cpu"); it[cas, row] = val("iters"); err[cas, row] = val("err_plan")
   prim[cas, row] = val("primal"); warn[cas, row] = val("warnings"); fin[cas, row] = val("finite")
-  conv[cas, row] = val("converged"); st[cas, row] = val("stages")
+  conv[cas, row] = val("converged"); st[cas, row] = val("stages"); kern[cas, row] = val("kernel")
   upd(cas SUBSEP row SUBSEP "cpu", val("cpu"))
 }
 END {
@@ -159,8 +159,8 @@ END {
       if (row !~ /^fpkit/ || !(key in lo)) continue
       dv = (prim[cas, row] - prim[cas, "pot l1"]) / prim[cas, "pot l1"]; if (dv < 0) dv = -dv
       ok = lo[key] >= 2 && dv <= 1e-9 && err[cas, row] <= 1e-9
-      printf "GOAL %s vs POT kernel mode, n=%s eps=%s [0,1]: ratio %.2fx [%.2f, %.2f] (goal >= 2x at equal L1 tol 1e-9; L1 %s vs POT %s; value rel. diff %.1e <= 1e-9): %s\n",
-             row, c[1], c[2], median(key), lo[key], hi[key], err[cas, row], err[cas, "pot l1"], dv, ok ? "met" : "NOT met"
+      printf "GOAL %s%s vs POT kernel mode, n=%s eps=%s [0,1]: ratio %.2fx [%.2f, %.2f] (goal >= 2x at equal L1 tol 1e-9; L1 %s vs POT %s; value rel. diff %.1e <= 1e-9): %s\n",
+             row, (kern[cas, row] != "" && kern[cas, row] != "-") ? " (kernel " kern[cas, row] ")" : "", c[1], c[2], median(key), lo[key], hi[key], err[cas, row], err[cas, "pot l1"], dv, ok ? "met" : "NOT met"
     }
   }
   for (k = 1; k <= nc; k++) {

@@ -65,6 +65,16 @@ struct fpk_ot_dense {
    * inputs v (max(n, m)), the ε of K (0: no anchor) and counters. */
   double *K, *alpha, *beta, *v;
   double *part, *rowin;   /* fused iterations: FUSED_CHUNKS column sums (m each); inputs (m) */
+  /* The anchor's kind: 0 rows (anchor_rows), 1 columns (anchor_cols); for a column anchor, the
+   * row inputs' offset in − β at the anchor (m), the centre of their drift window. colmin (m):
+   * the column minima of C (dense_cost_stats), for the column anchor's shifts. */
+  int anchor_cols;
+  double *rcentre, *colmin;
+  /* K is stored in the memory of Cᵀ (K == Ct): Cᵀ is read only by the log-domain column
+   * half-steps and the centred form, neither of which a solve with absorbed products needs
+   * once it has anchored (its log-domain columns stream C: lse_cols_stream). ct_valid: Ct holds
+   * Cᵀ (set by store_transpose, cleared by an anchor; a solve that needs Cᵀ rebuilds it). */
+  int ct_valid;
   /* Threads used now (team_choose): w->nthreads or 1, chosen by measurement during a solve; the
    * smoothed seconds per fused iteration with it, and the iteration count of the next probe. */
   int team;
@@ -77,6 +87,10 @@ struct fpk_ot_dense {
   double *calpha, *cbeta;
   int centred;
   double kappa, osc, cabs;
+  /* The range of C over all entries (store_transpose) and whether κ is left to the cost pass
+   * (dense_cost_stats). */
+  double all_lo, all_hi;
+  int kappa_late;
   ot_engine_work W;
   fpk_error err;
 };
@@ -91,12 +105,13 @@ void fpk_ot_dense_free(fpk_ot_dense *w) {
   free(w->logb);
   free(w->tmp);
   free(w->rowacc);
-  free(w->K);
   free(w->alpha);
   free(w->beta);
   free(w->v);
   free(w->part);
   free(w->rowin);
+  free(w->rcentre);
+  free(w->colmin);
   free(w->calpha);
   free(w->cbeta);
   ot_engine_work_free(&w->W);
@@ -133,8 +148,10 @@ fpk_ot_dense *fpk_ot_dense_alloc(size_t n, size_t m, fpk_error *err) {
   w->v = malloc(nm * sizeof(double));
   w->calpha = malloc(n * sizeof(double));
   w->cbeta = malloc(m * sizeof(double));
+  w->rcentre = malloc(m * sizeof(double));
+  w->colmin = malloc(m * sizeof(double));
   if (!w->C || !w->Ct || !w->a || !w->loga || !w->b || !w->logb || !w->tmp || !w->rowacc ||
-      !w->alpha || !w->beta || !w->v || !w->calpha || !w->cbeta ||
+      !w->alpha || !w->beta || !w->v || !w->calpha || !w->cbeta || !w->rcentre || !w->colmin ||
       ot_engine_work_alloc(&w->W, n, m))
     goto nomem;
   return w;
@@ -144,16 +161,36 @@ nomem:
   return NULL;
 }
 
-static void store_transpose(fpk_ot_dense *w) {
+static void transpose_cost(fpk_ot_dense *w) {
   const size_t n = w->n, m = w->m, B = 64;
   for (size_t i0 = 0; i0 < n; i0 += B)
     for (size_t j0 = 0; j0 < m; j0 += B)
       for (size_t i = i0; i < i0 + B && i < n; i++)
         for (size_t j = j0; j < j0 + B && j < m; j++) w->Ct[j * n + i] = w->C[i * m + j];
-  double cmax = 0;
-  for (size_t k = 0; k < n * m; k++)
-    if (w->C[k] > cmax) cmax = w->C[k];
+  w->ct_valid = 1;
+}
+
+static void store_transpose(fpk_ot_dense *w) {
+  const size_t n = w->n, m = w->m;
+  transpose_cost(w);
+  /* The range of C and its column minima: what the statistics of a solve with positive weights
+   * need besides κ (dense_cost_stats), taken here, where C is read anyway. */
+  double cmax = 0, lo = INFINITY, hi = -INFINITY;
+  double *restrict cm = w->colmin;
+  for (size_t j = 0; j < m; j++) cm[j] = INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    const double *restrict C = w->C + i * m;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (size_t j = 0; j < m; j++) {
+      lo = C[j] < lo ? C[j] : lo;
+      hi = C[j] > hi ? C[j] : hi;
+      cm[j] = C[j] < cm[j] ? C[j] : cm[j];
+    }
+  }
+  if (hi > cmax) cmax = hi;
   w->cmax = cmax;
+  w->all_lo = lo;
+  w->all_hi = hi;
   w->has_cost = 1;
   w->K_eps = 0; /* a new cost: no anchor */
 }
@@ -205,6 +242,16 @@ int fpk_ot_dense_set_points(fpk_ot_dense *w, size_t d, const double *x, const do
  * lanes against 2.1 ns, measured). −∞ (an atom without mass) becomes exp(−708) ≈ 0 too. The
  * comparison is written so that a NaN passes through and is seen by the engine's checks. */
 #define LSE_EXP_FLOOR (-708.0)
+
+/* c_i = Σ_j b_j C_ij, one row's mean under b (κ = Σ_i a_i c_i = ⟨a⊗b, C⟩): one function for the
+ * statistics pass and the cost passes that take κ over (dense_cost_stats), so that κ has the
+ * same bits whichever pass forms it. */
+static inline double row_mean(size_t m, const double *restrict b, const double *restrict C) {
+  double c = 0;
+#pragma omp simd reduction(+ : c)
+  for (size_t j = 0; j < m; j++) c += b[j] * C[j];
+  return c;
+}
 
 /* s = Σ_j exp(t_j − max), t_j = in_j − row_j/ε, and *mx = max (−∞ with s = 0 when every t_j is
  * −∞); t is scratch for nc values and keeps the terms. The max and the sum are SIMD reductions
@@ -269,6 +316,7 @@ static void lse_rows(fpk_ot_dense *w, const double *M, size_t nr, size_t nc, dou
 /* The anchor: the row half-step in the log domain (out), storing the normalised kernel rows. */
 static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
+  w->ct_valid = 0; /* K is stored over Cᵀ */
   const double inv = 1 / eps;
 #pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
@@ -286,7 +334,115 @@ static void anchor_rows(fpk_ot_dense *w, double eps, const double *in, double *o
   }
   memcpy(w->beta, in, m * sizeof *in);
   w->K_eps = eps;
+  w->anchor_cols = 0;
   w->anchors++;
+}
+
+/* The fused passes' and the column anchor's fixed chunks of rows (dense_fused). */
+#define FUSED_CHUNKS 16
+static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, double *gh);
+
+/* The anchor at a column half-step: input α = in (n), output o (m) = log Σ_i exp(in_i − C_ij/ε),
+ * and the kernel K_ij = exp(α_i + β_j − C_ij/ε) with β_j = −σ_j, where σ_j = max_i in_i −
+ * min_i C_ij/ε bounds column j's largest exponent from above (so no entry exceeds 1 + rounding,
+ * without a pass for the exact maxima, unless the inputs span more than ANCHOR_BOUND_RANGE);
+ * then o_j = σ_j + log Σ_i K_ij. The absorbed products
+ * hold for any α, β (the identities above), so the row and column products go on unchanged; the
+ * kernel's columns sum to s_j = e^{o_j − σ_j} instead of 1, and the row inputs start at
+ * exp(in_j − β_j) = b_j/s_j (their drift window is centred there: rcentre). One pass over C,
+ * n·m exponentials, writing K: the row anchor needs the column half-step before it in the log
+ * domain (a pass over Cᵀ and n·m more exponentials), which this replaces. Each sum Σ_i K_ij is
+ * a sum of n nonnegative terms (γ_n, as the log-domain sum), accumulated in FUSED_CHUNKS fixed
+ * chunks of rows added in order (the same bits on any thread count). Entries below
+ * ABS_ENTRY_FLOOR are stored as 0 and the outputs certified as in absorbed_cols (u = 1); 0 when
+ * a sum is not certified (a range of inputs so wide that the bound σ_j lies far above the true
+ * maximum): the caller then takes the log domain and the row anchor. */
+/* Inputs spanning at most this (in log) take the bound σ_j: the term of the row with the
+ * column's least cost is then >= e^−600 ≈ 10⁻²⁶¹, so every sum passes the certification floor
+ * n·10⁻²⁹⁴/10⁻¹⁵ (up to n = 10¹⁵). */
+#define ANCHOR_BOUND_RANGE 600.0
+/* The column pass of anchor_cols: σ (into w->rowin; exact maxima when exact or when the inputs
+ * span more than ANCHOR_BOUND_RANGE) and the chunks' sums Σ_i exp(in_i − C_ij/ε − σ_j) (into
+ * w->part); the terms are stored in K when store, else in per-thread scratch. */
+static void cols_exp_sums(fpk_ot_dense *w, double eps, const double *in, int exact, int store) {
+  const size_t n = w->n, m = w->m, nm = n > m ? n : m;
+  const double inv = 1 / eps;
+  double inmax = -INFINITY, inmin = INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    inmax = in[i] > inmax ? in[i] : inmax;
+    inmin = in[i] < inmin ? in[i] : inmin;
+  }
+  double *sigma = w->rowin; /* m: the shifts σ_j */
+  if (!exact && inmax - inmin <= ANCHOR_BOUND_RANGE) {
+    for (size_t j = 0; j < m; j++) sigma[j] = inmax - w->colmin[j] * inv;
+  } else {
+    /* A wide range of inputs (a warm start, the later stages of ε-scaling): the bound could
+     * lie so far above a column's largest exponent that its sum underflows, so take the
+     * exact maxima, in a pass over C without exponentials (each column then has a term 1). */
+#pragma omp parallel for num_threads(w->team) schedule(dynamic, 1) \
+    if (n * m >= OT_PARALLEL_MIN)
+    for (size_t c = 0; c < FUSED_CHUNKS; c++) {
+      double *restrict mx = w->part + c * m;
+      for (size_t j = 0; j < m; j++) mx[j] = -INFINITY;
+      for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
+        const double *restrict C = w->C + i * m;
+        const double ai = in[i];
+#pragma omp simd
+        for (size_t j = 0; j < m; j++) {
+          const double t = ai - C[j] * inv;
+          mx[j] = t > mx[j] ? t : mx[j];
+        }
+      }
+    }
+    for (size_t j = 0; j < m; j++) {
+      double mx = w->part[j];
+      for (size_t c = 1; c < FUSED_CHUNKS; c++) mx = w->part[c * m + j] > mx ? w->part[c * m + j] : mx;
+      sigma[j] = mx;
+    }
+  }
+#pragma omp parallel for num_threads(w->team) schedule(dynamic, 1) \
+    if (n * m >= OT_PARALLEL_MIN)
+  for (size_t c = 0; c < FUSED_CHUNKS; c++) {
+    double *restrict acc = w->part + c * m;
+    const double *restrict sg = sigma;
+    for (size_t j = 0; j < m; j++) acc[j] = 0;
+    for (size_t i = n * c / FUSED_CHUNKS; i < n * (c + 1) / FUSED_CHUNKS; i++) {
+      double *restrict k = store ? w->K + i * m : w->tmp + (size_t)omp_get_thread_num() * nm;
+      const double *restrict C = w->C + i * m;
+      const double ai = in[i];
+#pragma omp simd
+      for (size_t j = 0; j < m; j++) {
+        const double t = (ai - C[j] * inv) - sg[j];
+        k[j] = t < LSE_EXP_FLOOR ? LSE_EXP_FLOOR : t;
+      }
+      fpk_vexp(m, k, k);
+#pragma omp simd
+      for (size_t j = 0; j < m; j++) {
+        const double kj = k[j] < ABS_ENTRY_FLOOR ? 0 : k[j];
+        k[j] = kj;
+        acc[j] += kj;
+      }
+    }
+  }
+}
+
+static int anchor_cols(fpk_ot_dense *w, double eps, const double *in, double *out) {
+  const size_t n = w->n, m = w->m;
+  w->ct_valid = 0; /* K is stored over Cᵀ */
+  cols_exp_sums(w, eps, in, 0, 1);
+  const double *sigma = w->rowin;
+  memcpy(w->alpha, in, n * sizeof *in);
+  for (size_t j = 0; j < m; j++) w->beta[j] = -sigma[j];
+  w->K_eps = eps;
+  w->anchor_cols = 1;
+  /* u_i = exp(in_i − α_i) = 1: the certification floor of absorbed_cols with umax = 1 */
+  if (absorbed_cols_sum(w, (double)n * ABS_ENTRY_FLOOR / ABS_ACCEPT, 0, out)) {
+    for (size_t j = 0; j < m; j++) w->rcentre[j] = w->logb[j] - (out[j] + w->beta[j]);
+    w->anchors++;
+    return 1;
+  }
+  w->K_eps = 0;
+  return 0;
 }
 
 /* v_k = exp(in_k − anchor_k − shift_k) for k < len, shift = NULL or log-weights; 0 when the
@@ -328,7 +484,7 @@ static double dot(size_t m, const double *restrict k, const double *restrict v) 
 static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
   const size_t n = w->n, m = w->m;
   double vmax;
-  if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 0;
+  if (!scaled_inputs(m, in, w->beta, w->anchor_cols ? w->rcentre : NULL, w->v, &vmax)) return 0;
   const double floor = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
 #pragma omp parallel for num_threads(w->team) schedule(static) reduction(& : ok) \
@@ -348,7 +504,7 @@ static int absorbed_rows(fpk_ot_dense *w, const double *in, double *out) {
 static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
   const size_t n = w->n, m = w->m, nm = n > m ? n : m;
   double umax;
-  if (!scaled_inputs(n, in, w->alpha, w->loga, w->v, &umax)) return 0;
+  if (!scaled_inputs(n, in, w->alpha, w->anchor_cols ? NULL : w->loga, w->v, &umax)) return 0;
   const double floor = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok = 1;
 #pragma omp parallel num_threads(w->team) reduction(& : ok) if (n * m >= OT_PARALLEL_MIN)
@@ -380,7 +536,6 @@ static int absorbed_cols(fpk_ot_dense *w, const double *in, double *out) {
  * handed out dynamically, so a thread slowed by another process on its core leaves its share
  * to the other (a static split waits for the slowest thread, issue 15 item 4). The outputs are
  * certified as those of absorbed_rows / absorbed_cols (the same floors and drift bounds). */
-#define FUSED_CHUNKS 16
 
 /* The thread count, chosen by measurement (issue 15, item 4). Results do not depend on it (every
  * product sums in an order fixed by the data: rows, fixed chunks), so it may change at any
@@ -449,7 +604,8 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
   double *in = w->rowin;
   for (size_t j = 0; j < m; j++) in[j] = w->logb[j] + g[j] * inv; /* as half_step */
   double vmax;
-  if (!scaled_inputs(m, in, w->beta, NULL, w->v, &vmax)) return 2;
+  if (!scaled_inputs(m, in, w->beta, w->anchor_cols ? w->rcentre : NULL, w->v, &vmax)) return 2;
+  const int centre_a = !w->anchor_cols; /* the column inputs' drift window: log a or 0 */
   const double floor_r = (double)m * vmax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
   int ok_r = 1, ok_c = 1;
   double umax = 0;
@@ -468,7 +624,7 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
       const double fr = omega == 1 ? fi : f[i] + omega * (fi - f[i]);
       fn[i] = fr;
       const double d = (w->loga[i] + fr * inv) - w->alpha[i];
-      const double drift = d - w->loga[i];
+      const double drift = centre_a ? d - w->loga[i] : d;
       ok_c &= drift <= ABS_DRIFT && drift >= -ABS_DRIFT; /* false for NaN */
       const double u = exp(d);
       umax = u > umax ? u : umax;
@@ -480,15 +636,36 @@ static int dense_fused(void *ctx, double eps, const double *g, const double *f, 
   if (!ok_r) return 2;
   w->absorbed++;
   if (!ok_c) return 1;
-  const double floor_c = (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT;
+  if (!absorbed_cols_sum(w, (double)n * umax * ABS_ENTRY_FLOOR / ABS_ACCEPT, -eps, gh)) return 1;
+  w->absorbed++;
+  return 0;
+}
+
+/* The column outputs of a fused pass or a column anchor from the chunks' sums (w->part, added in
+ * chunk order): (log s_j − β_j)·scale (scale −ε: potentials; 0: the log-sum-exps themselves);
+ * 0 when some s_j is below floor_c or not finite. */
+static int absorbed_cols_sum(fpk_ot_dense *w, double floor_c, double scale, double *gh) {
+  const size_t m = w->m;
   for (size_t j = 0; j < m; j++) {
     double s = w->part[j];
     for (size_t c = 1; c < FUSED_CHUNKS; c++) s += w->part[c * m + j];
-    if (!(s >= floor_c && s <= DBL_MAX)) return 1;
-    gh[j] = (log(s) - w->beta[j]) * -eps;
+    if (!(s >= floor_c && s <= DBL_MAX)) return 0;
+    gh[j] = scale != 0 ? (log(s) - w->beta[j]) * scale : log(s) - w->beta[j];
   }
-  w->absorbed++;
-  return 0;
+  return 1;
+}
+
+/* The column log-sum-exps in the log domain once K is stored over Cᵀ: streaming the rows of C
+ * (cols_exp_sums with the exact maxima; one pass more than a pass over Cᵀ, n·m exponentials
+ * all the same). Every column has a term exp(0) = 1, so log s_j is finite. */
+static void lse_cols_stream(fpk_ot_dense *w, double eps, const double *in, double *out) {
+  const size_t m = w->m;
+  cols_exp_sums(w, eps, in, 1, 0);
+  for (size_t j = 0; j < m; j++) {
+    double s = w->part[j];
+    for (size_t c = 1; c < FUSED_CHUNKS; c++) s += w->part[c * m + j];
+    out[j] = w->rowin[j] + log(s);
+  }
 }
 
 static int dense_lse(void *ctx, int dir, double eps, const double *in, double *out,
@@ -508,13 +685,25 @@ static int dense_lse(void *ctx, int dir, double eps, const double *in, double *o
       w->absorbed++;
       return 0;
     }
+    if (w->K_eps != eps && w->part && anchor_cols(w, eps, in, out)) return 0;
   }
   w->logdomain++;
   if (dir == 0)
     lse_rows(w, w->C, w->n, w->m, eps, in, out);
-  else
+  else if (w->ct_valid)
     lse_rows(w, w->Ct, w->m, w->n, eps, in, out);
+  else
+    lse_cols_stream(w, eps, in, out);
   return 0;
+}
+
+/* κ = Σ_i a_i c_i from the row means in calpha, where the cost pass took κ over
+ * (dense_cost_stats); the same sum as there. */
+static void kappa_from_rows(fpk_ot_dense *w) {
+  if (!w->kappa_late) return;
+  double kappa = 0;
+  for (size_t i = 0; i < w->n; i++) kappa += w->a[i] * w->calpha[i];
+  w->kappa = kappa;
 }
 
 /* ⟨π, C⟩ through the absorbed kernel: π_ij = u_i K_ij v_j with u_i = exp(log a_i + f_i/ε − α_i),
@@ -530,8 +719,8 @@ static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const dou
   for (size_t i = 0; i < n; i++) u[i] = w->loga[i] + f[i] * inv;
   for (size_t j = 0; j < m; j++) w->rowin[j] = w->logb[j] + g[j] * inv;
   double umax, vmax;
-  if (!scaled_inputs(n, u, w->alpha, w->loga, u, &umax) ||
-      !scaled_inputs(m, w->rowin, w->beta, w->logb, v, &vmax))
+  if (!scaled_inputs(n, u, w->alpha, w->anchor_cols ? NULL : w->loga, u, &umax) ||
+      !scaled_inputs(m, w->rowin, w->beta, w->anchor_cols ? w->rcentre : w->logb, v, &vmax))
     return 0;
 #pragma omp parallel for num_threads(w->team) schedule(static) \
     if (n * m >= OT_PARALLEL_MIN)
@@ -545,7 +734,9 @@ static int absorbed_cost(fpk_ot_dense *w, double eps, const double *f, const dou
     for (; j < m; j++) s += k[j] * vv[j] * C[j];
     for (size_t l = 0; l < DOT_LANES; l++) s += part[l];
     w->rowacc[i] = u[i] * s;
+    if (w->kappa_late) w->calpha[i] = row_mean(m, w->b, C); /* the row is in cache */
   }
+  kappa_from_rows(w);
   double s = 0;
   for (size_t i = 0; i < n; i++) s += w->rowacc[i];
   const double loss = (double)n * (double)m * umax * vmax * w->cabs * ABS_ENTRY_FLOOR;
@@ -580,8 +771,10 @@ static int dense_cost(void *ctx, double eps, const double *f, const double *g, c
         for (size_t j = 0; j < m; j++) s += t[j] * C[j];
       }
       w->rowacc[i] = s;
+      if (w->kappa_late) w->calpha[i] = row_mean(m, w->b, w->C + i * m); /* in cache */
     }
   }
+  kappa_from_rows(w);
   double s = 0;
   for (size_t i = 0; i < n; i++) s += w->rowacc[i];
   *cost = s;
@@ -688,33 +881,35 @@ static void dense_method(void *ctx, char *buf, size_t cap) {
                                                   : ", log domain");
 }
 
-/* One pass over C and one over Cᵀ: the largest cost on the support (ε_0), the range of C on the
- * support and over all entries, the row and column means and κ = ⟨a⊗b, C⟩, and the split. */
+/* The largest cost on the support (ε_0), the range of C on the support and over all entries,
+ * the row and column means and κ = ⟨a⊗b, C⟩, and the split. With every weight positive the
+ * ranges are those of C, taken when the cost was set (store_transpose); then a standard solve
+ * needs only κ, which the final cost pass forms from the rows of C it reads anyway (dense_cost,
+ * absorbed_cost: kappa_late), so the solve makes no pass over C for its statistics. Otherwise
+ * one pass over C, and one over Cᵀ where the solve is centred. */
 static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *cmax_out,
                              double *cmin_out) {
   const size_t n = w->n, m = w->m;
-  double cmax = 0, cmin = INFINITY, lo = INFINITY, hi = -INFINITY, cabs = 0;
+  double cmax = 0, cmin = INFINITY, cabs = 0;
+  w->osc = w->all_hi - w->all_lo;
+  w->kappa_late = 0;
+  if (positive) { /* the support is everything */
+    cmax = w->cmax;
+    cmin = w->all_lo;
+    cabs = fmax(fabs(w->all_lo), fabs(w->all_hi));
+    w->cabs = cabs;
+    *cmax_out = cmax;
+    *cmin_out = cmin;
+    if (ot_test_force_standard || eps < w->osc) {
+      w->kappa_late = 1;
+      w->kappa = NAN; /* until the cost pass */
+      return;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     const double *restrict C = w->C + i * m, *restrict b = w->b;
-    double c = 0;
-#pragma omp simd reduction(+ : c) reduction(min : lo) reduction(max : hi)
-    for (size_t j = 0; j < m; j++) {
-      c += b[j] * C[j];
-      lo = C[j] < lo ? C[j] : lo;
-      hi = C[j] > hi ? C[j] : hi;
-    }
-    w->calpha[i] = c;
-    if (positive) { /* the support is everything: the same extremes, vectorised */
-      double rmax = cmax, rmin = cmin, rabs = cabs;
-#pragma omp simd reduction(max : rmax, rabs) reduction(min : rmin)
-      for (size_t j = 0; j < m; j++) {
-        rmax = C[j] > rmax ? C[j] : rmax;
-        rmin = C[j] < rmin ? C[j] : rmin;
-        const double ac = fabs(C[j]);
-        rabs = ac > rabs ? ac : rabs;
-      }
-      cmax = rmax, cmin = rmin, cabs = rabs;
-    } else if (w->a[i] > 0) {
+    w->calpha[i] = row_mean(m, b, C);
+    if (!positive && w->a[i] > 0) {
       for (size_t j = 0; j < m; j++)
         if (b[j] > 0) {
           cmax = C[j] > cmax ? C[j] : cmax;
@@ -726,13 +921,15 @@ static void dense_cost_stats(fpk_ot_dense *w, double eps, int positive, double *
   double kappa = 0;
   for (size_t i = 0; i < n; i++) kappa += w->a[i] * w->calpha[i];
   w->kappa = kappa;
-  w->osc = hi - lo;
-  w->cabs = cabs;
-  *cmax_out = cmax;
-  *cmin_out = cmin;
+  if (!positive) {
+    w->cabs = cabs;
+    *cmax_out = cmax;
+    *cmin_out = cmin;
+  }
   /* The split's column part d_j (a pass over Cᵀ) and the centred α only where the solve is
    * centred (ε >= osc); κ, the row means and the ranges are all the standard solve needs. */
   if (ot_test_force_standard || eps < w->osc) return;
+  if (!w->ct_valid) transpose_cost(w); /* K of an earlier solve was stored over it */
   for (size_t j = 0; j < m; j++) {
     const double *restrict Ct = w->Ct + j * n, *restrict a = w->a;
     double d = 0;
@@ -771,12 +968,14 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   double cmax, cmin;
   dense_cost_stats(w, p->eps, positive, &cmax, &cmin);
   w->centred = !ot_test_force_standard && p->eps >= w->osc;
-  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->K) {
-    w->K = malloc(w->n * w->m * sizeof(double)); /* NULL: the log domain throughout */
-    w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: no fused iterations */
+  if (!w->centred && w->method == FPK_OT_DENSE_AUTO && positive && !w->part) {
+    w->part = malloc(FUSED_CHUNKS * w->m * sizeof(double)); /* NULL: the log domain throughout */
     w->rowin = malloc(w->m * sizeof(double));
   }
-  w->use_absorbed = !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->K;
+  w->use_absorbed =
+      !w->centred && w->method == FPK_OT_DENSE_AUTO && positive && w->part && w->rowin;
+  w->K = w->use_absorbed ? w->Ct : NULL;
+  if (!w->use_absorbed && !w->ct_valid) transpose_cost(w); /* after an absorbed solve */
   w->K_eps = 0;
   w->anchors = w->absorbed = w->logdomain = 0;
   /* Every solve starts on the team the last one chose (all threads at the first, which probes
@@ -788,7 +987,8 @@ int fpk_ot_dense_solve(fpk_ot_dense *w, const double *a, const double *b, const 
   if (!w->probe_gap) w->probe_gap = TEAM_PROBE_GAP;
   ot_problem P = {.n = w->n, .m = w->m, .a = w->a, .b = w->b, .loga = w->loga, .logb = w->logb,
                   .cmax = cmax, .ctx = w, .set_eps = NULL, .lse = dense_lse, .cost = dense_cost,
-                  .base = w->kappa, .cscale = w->cabs, .cost_nonneg = cmin >= 0,
+                  .base = w->kappa, .base_late = w->kappa_late ? &w->kappa : NULL,
+                  .cscale = w->cabs, .cost_nonneg = cmin >= 0,
                   .method = dense_method, .fused = w->rowin ? dense_fused : NULL};
   if (w->centred) {
     P.centred = 1;

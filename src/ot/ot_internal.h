@@ -136,6 +136,9 @@ typedef struct ot_problem {
    * (max |C| on the support, or max |C̃| when centred), whether C >= 0 on the support, and a
    * description of the method for messages ("dense", "grid, kernel blas"). */
   double base, cscale;
+  /* Non-NULL: ⟨a⊗b, C⟩ is read from here instead of base, after the cost callback (which may
+   * compute it in its own pass over C: dense, issue 15). */
+  const double *base_late;
   /* The relative accuracy the products are certified to beyond rounding (grid: the accuracy
    * asked of every grid kernel product — fft, blas and blas-lines certify to it, lse to
    * rounding — 1e-2·tol; 0 where only rounding is lost). */
@@ -160,6 +163,10 @@ typedef struct ot_engine_work {
   double *fn, *gn;               /* the fused iteration's relaxed f and next g (n, m) */
   double *history;
   size_t hcap, hlen;
+  /* Set by a stage that stopped converged with ω = 1 at exact_eps: then g = T_b(f) and
+   * fh = T_a(g), as the final evaluation would recompute them (ot_engine_solve). */
+  int exact_pair;
+  double exact_eps;
 } ot_engine_work;
 
 /* The buffers of W for n × m problems (history excluded: sized per solve); 0 or FPK_ENOMEM.

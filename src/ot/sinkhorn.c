@@ -231,6 +231,7 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
                      size_t *predicted, fpk_error *err) {
   const size_t n = P->n, m = P->m;
   double *fh = W->fh, *gh = W->gh;
+  W->exact_pair = 0;
   int rc = half_step(P, 1, eps, f, W->in_b, g, err); /* g = T_b(f): exact columns */
   if (rc) return rc;
   const int automatic = p->omega == 0;
@@ -295,7 +296,11 @@ static int run_stage(const ot_problem *P, const fpk_ot_params *p, double eps, do
                              "ot: the marginal error became %g at iteration %zu (eps = %g)", e,
                              *iter, eps);
       if (e <= tol) {
-        if (omega == 1) break; /* (f, g) with g = T_b(f) is the answer */
+        if (omega == 1) { /* (f, g) with g = T_b(f) is the answer, fh = T_a(g) */
+          W->exact_pair = 1;
+          W->exact_eps = eps;
+          break;
+        }
         /* Finish with plain steps: exact columns, then a measured row error. */
         omega = 1;
         polishing = 1;
@@ -448,7 +453,7 @@ static int ot_check_output(const ot_problem *P, const fpk_ot_params *p, const fp
   const double cterm = P->centred ? P->cscale * fmin(1, P->cscale / eps) : P->cscale;
   const double W = t->fabs + t->gabs + fabs(t->cost) + cterm;
   const double tau_kl = 64 * u * sq * W + 4 * fmin(eps, P->cscale) * P->prod_rel;
-  const double tau = tau_kl + 64 * u * sq * (fabs(P->shift) + fabs(P->base));
+  const double tau = tau_kl + 64 * u * sq * (fabs(P->shift) + fabs(r->base));
   const double B = 0.5 * t->ea * (t->fmax - t->fmin) + 0.5 * t->eb * (t->gmax - t->gmin) +
                    fabs(t->dma * 0.5 * (t->fmax + t->fmin) + t->dmb * 0.5 * (t->gmax + t->gmin));
   char quantity[160] = "", bound[200] = "";
@@ -613,6 +618,7 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
       eps = p->eps;
       stages++;
       if (P->set_eps && (rc = P->set_eps(P->ctx, eps, err))) return rc;
+      W->exact_pair = 0;
       rc = half_step(P, 1, eps, f, W->in_b, g, err);
       if (rc) return rc;
       logf_append(log, logcap, "  eps %-10.4g: iteration cap reached before this stage\n", eps);
@@ -633,9 +639,17 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
    * plan's own marginals). */
   eps = p->eps;
   double *fh = W->fh, *gh = W->gh;
-  rc = half_step(P, 0, eps, g, W->in_a, fh, err);
-  if (!rc) rc = half_step(P, 1, eps, f, W->in_b, gh, err);
-  if (rc) return rc;
+  if (W->exact_pair && W->exact_eps == eps) {
+    /* The last stage stopped on its check: fh = T_a(g) is the row half-step that check used and
+     * g = T_b(f) the last column half-step, so the two half-steps below would recompute them
+     * (two more passes over the kernel; up to the summation order of the columns, which the
+     * fused pass and the plain product choose differently, i.e. to rounding). */
+    memcpy(gh, g, m * sizeof *gh);
+  } else {
+    rc = half_step(P, 0, eps, g, W->in_a, fh, err);
+    if (!rc) rc = half_step(P, 1, eps, f, W->in_b, gh, err);
+    if (rc) return rc;
+  }
   ot_value_terms t = {0};
   t.fmin = t.gmin = INFINITY;
   t.fmax = t.gmax = -INFINITY;
@@ -683,8 +697,8 @@ int ot_engine_solve(const ot_problem *P, const fpk_ot_params *p, double *f, doub
   r->dual = P->shift + dual_ex;
   r->primal = P->shift + (dual_ex + (t.gap + t.corr));
   r->kl = (dual_ex + t.gap - cost) / eps;
-  r->base = P->base;
-  r->excess = P->centred ? dual_ex + (P->shift - P->base) : r->dual - P->base;
+  r->base = P->base_late ? *P->base_late : P->base;
+  r->excess = P->centred ? dual_ex + (P->shift - r->base) : r->dual - r->base;
   r->err_a = t.ea;
   r->err_b = t.eb;
   r->iterations = iter;
