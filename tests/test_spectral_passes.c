@@ -20,32 +20,7 @@
 #include "fp/spectral_internal.h"
 #include "fpkit/spectral.h"
 
-static const double TWO_PI = 6.283185307179586476925;
-
-/* b_a = F_a cos(ω t) − A sin(x_a) + C cos(x_{1−a}), σ_a = s0 (1 + ε cos(x_a)) on [0, 2π)^d */
-typedef struct torus {
-  size_t dim;
-  double F[2], omega, A, C, s0, eps;
-} torus;
-
-static int torus_drift(double t, size_t n, const double *x, double *out, void *params) {
-  const torus *m = params;
-  for (size_t a = 0; a < m->dim; a++)
-    for (size_t i = 0; i < n; i++) {
-      double v = m->F[a] * cos(m->omega * t) - m->A * sin(x[a * n + i]);
-      if (m->dim == 2) v += m->C * cos(x[(1 - a) * n + i]);
-      out[a * n + i] = v;
-    }
-  return 0;
-}
-
-static int torus_noise(double t, size_t n, const double *x, double *out, void *params) {
-  (void)t;
-  const torus *m = params;
-  for (size_t a = 0; a < m->dim; a++)
-    for (size_t i = 0; i < n; i++) out[a * n + i] = m->s0 * (1.0 + m->eps * cos(x[a * n + i]));
-  return 0;
-}
+#include "fpk_test_torus.h"
 
 typedef struct pin_case {
   const char *name;
