@@ -349,18 +349,7 @@ static int band_apply(void *state, const double *in, double *out, fpk_error *err
     s->part_r[blk] = wr;
     s->part_i[blk] = wi;
   }
-  double worst = 0;
-  size_t at = 0;
-  for (size_t b = 0; b < s->nfin; b++)
-    if (s->part_r[b] > worst) worst = s->part_r[b], at = s->part_i[b];
-  if (worst > s->acc) {
-    fpk_error_set(err, FPK_EUNSUP,
-                  "band: at eps = %.4g output %zu is %.3g of the largest weight (log %.1f), below "
-                  "the underflow floor: error bound ratio %.3g > accuracy %.2g",
-                  s->eps, at, w[at], log(w[at]), worst, s->acc);
-    return 1;
-  }
-  return 0;
+  return ot_scaled_outputs_check("band", s->nfin, s->part_r, s->part_i, w, s->eps, s->acc, err);
 }
 
 size_t ot_band_width(const void *state, size_t axis) {

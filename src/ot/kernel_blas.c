@@ -337,15 +337,21 @@ static int blas_apply(void *state, const double *in, double *out, fpk_error *err
       s->part_i[blk] = wi;
     }
   }
+  return ot_scaled_outputs_check("blas", s->nfin, s->part_r, s->part_i, w, s->eps, s->acc, err);
+}
+
+int ot_scaled_outputs_check(const char *name, size_t nblk, const double *part_r,
+                            const size_t *part_i, const double *w, double eps, double acc,
+                            fpk_error *err) {
   double worst = 0;
   size_t at = 0;
-  for (size_t b = 0; b < s->nfin; b++)
-    if (s->part_r[b] > worst) worst = s->part_r[b], at = s->part_i[b];
-  if (worst > s->acc) {
+  for (size_t b = 0; b < nblk; b++)
+    if (part_r[b] > worst) worst = part_r[b], at = part_i[b];
+  if (worst > acc) {
     fpk_error_set(err, FPK_EUNSUP,
-                  "blas: at eps = %.4g output %zu is %.3g of the largest weight (log %.1f), below "
+                  "%s: at eps = %.4g output %zu is %.3g of the largest weight (log %.1f), below "
                   "the underflow floor: error bound ratio %.3g > accuracy %.2g",
-                  s->eps, at, w[at], log(w[at]), worst, s->acc);
+                  name, eps, at, w[at], log(w[at]), worst, acc);
     return 1;
   }
   return 0;

@@ -229,6 +229,14 @@ double ot_blas_min_eps(const fpk_grid *g);
  * when it could not be loaded (ot_blas_available() == 0). */
 int ot_blas_gemm(size_t m, size_t n, size_t k, const double *A, const double *B, double *C);
 int ot_blas_available(void);
+/* The scaling-domain back-ends' (blas, band) output certificate: part_r[b] is the worst error-bound
+ * ratio of elementwise block b and part_i[b] the output where it occurs; returns 1 with the
+ * back-end's refusal in err (naming the output, its weight w and the ratio) when the worst ratio
+ * exceeds acc, 0 otherwise. The blocks are scanned in order, so the output named is the same for
+ * any thread count. */
+int ot_scaled_outputs_check(const char *name, size_t nblk, const double *part_r,
+                            const size_t *part_i, const double *w, double eps, double acc,
+                            fpk_error *err);
 
 /* ---- Grid propagation (src/ot/propagate.c) ---------------------------------------------------
  * The kernel applications outside Sinkhorn (the Schrödinger-bridge queries), in the log domain:
