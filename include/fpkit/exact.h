@@ -46,8 +46,8 @@ double fpk_gaussian_kl(const fpk_gaussian *g0, const fpk_gaussian *g1);
 
 /* ---- Stationary laws of non-linear models (src/exact/stationary.c) ----------------------- */
 
-/* Gibbs density e^{-βU}/Z of the potential of m (fpk_model_potential: Langevin models only,
- * FPK_EINVAL otherwise) on the box of g, as cell averages p[c] (so Σ p·cell_volume = 1) with
+/* Gibbs density e^{-βU}/Z of the potential of m (fpk_model_potential: Langevin models, and
+ * Kramers models with U(x) + v²/2 in phase space; FPK_EINVAL otherwise) on the box of g, as cell averages p[c] (so Σ p·cell_volume = 1) with
  * Z = ∫_box e^{-βU}. β is an argument, not read from m: this is the stationary law of m on ℝ^d,
  * on a reflecting box, or on a torus U is periodic on, only when β is m's β and m has no tilt
  * and no noise modulation. Each cell integral uses composite Gauss–Legendre quadrature (tensor
@@ -84,7 +84,8 @@ int fpk_exact_stationary_periodic_1d(const fpk_model *m, const fpk_grid *g, doub
  * N(A⁻¹c, Σ∞), Σ∞ from the Lyapunov equation; dim <= 2), a mixture-Langevin model on a box with
  * reflecting walls (the mixture), each as cell probabilities renormalised to the box; any 1D model
  * on a periodic grid (fpk_exact_stationary_periodic_1d); a Langevin model without tilt and
- * without noise modulation (fpk_exact_gibbs_cells with m's β). *what (may be NULL) is set to a
+ * without noise modulation (fpk_exact_gibbs_cells with m's β); a Kramers model without tilt (the
+ * phase-space Gibbs density, likewise). *what (may be NULL) is set to a
  * one-line description of the closed form used. FPK_EUNSUP (err saying so) when there is none:
  * an unstable linear model, a mixture on a non-reflecting box, a tilted or modulated Langevin
  * model off the periodic 1D case, any other model; other failures as the functions above. */

@@ -1,4 +1,5 @@
-/* fpkit/model.h — SDE models dX = b(X,t) dt + diag(σ(X,t)) dW and Gaussian laws.
+/* fpkit/model.h — SDE models dX = b(X,t) dt + σ(X,t) dW and Gaussian laws. σ is diagonal
+ * (one Brownian component per coordinate) or a d × m noise matrix (issue 16; docs/noise.md).
  *
  * A model is a set of callbacks with user data (SUNDIALS style): the FP solvers and the Monte
  * Carlo engine consume the same object and know nothing else about the problem. Callbacks work on
@@ -33,21 +34,34 @@ enum {
   FPK_MODEL_AUTONOMOUS = 1u << 1  /* b and σ do not depend on t (FP operators are built once) */
 };
 
-/* Linear SDE with diagonal additive noise: b(x) = -A x + c, σ = diag(sigma). OU with mean μ has
- * c = A μ; Brownian motion with drift v has A = 0, c = v. Closed forms (fpkit/exact.h) exist for
- * every model that exposes this. A is row-major, A[i*dim + j]. */
+/* The most Brownian components a noise matrix may have (m in σ's d × m). */
+#define FPK_MAX_NOISE 6
+
+/* Linear SDE with additive noise: b(x) = -A x + c, and σ = diag(sigma) (noise_dim = 0) or the
+ * d × noise_dim matrix B (noise_dim >= 1; full, or with zero rows: degenerate noise, e.g. the
+ * harmonic Kramers equation). OU with mean μ has c = A μ; Brownian motion with drift v has A = 0,
+ * c = v. Closed forms (fpkit/exact.h) exist for every model that exposes this; they use BBᵀ only
+ * (fpk_linear_sde_bbt). A and B are row-major, A[i*dim + j], B[i*noise_dim + k]. */
 typedef struct fpk_linear_sde {
   size_t dim;
   double A[FPK_MAX_DIM * FPK_MAX_DIM];
   double c[FPK_MAX_DIM];
-  double sigma[FPK_MAX_DIM];
+  double sigma[FPK_MAX_DIM];            /* diagonal noise (noise_dim == 0) */
+  size_t noise_dim;                     /* 0: diagonal; else m, the columns of B */
+  double B[FPK_MAX_DIM * FPK_MAX_NOISE]; /* noise matrix (noise_dim >= 1) */
 } fpk_linear_sde;
+
+/* BBᵀ (d × d, row-major) of a linear SDE: diag(sigma²) or B Bᵀ. */
+void fpk_linear_sde_bbt(const fpk_linear_sde *s, double *bbt);
 
 typedef struct fpk_model {
   const char *name;
   size_t dim;
   fpk_field_fn drift; /* b(x, t) */
-  fpk_field_fn noise; /* diagonal of σ(x, t); the diffusion matrix is D = ½ diag(σ²) */
+  /* Diagonal of σ(x, t); the diffusion matrix is D = ½ diag(σ²). NULL for a model with a noise
+   * matrix (below), so that code written for diagonal noise fails (fpk_model_noise: FPK_EUNSUP,
+   * naming the model) instead of misreading a matrix. */
+  fpk_field_fn noise;
   void *params;
   unsigned flags;
   const fpk_linear_sde *linear; /* non-NULL when the drift is linear and the noise additive */
@@ -60,13 +74,49 @@ typedef struct fpk_model {
    * evaluators of an expression model); fpk_model_free() calls it before free(). NULL for every
    * model that is a single allocation. */
   void (*release)(struct fpk_model *m);
+  /* Optional (issue 16). A general noise matrix σ(x, t), d × noise_dim, for models whose noise
+   * is not diagonal (correlated, or degenerate: rows of zeros), same batch layout with the
+   * entries row-major: out[(r*noise_dim + k)*n + i] = σ_rk at point i. When set, `noise` and
+   * `noise_dx` are NULL, noise_dim is 1..FPK_MAX_NOISE and D = ½ σσᵀ. Read it through
+   * fpk_model_noise_matrix() / fpk_model_diffusion(), which also serve diagonal models. */
+  fpk_field_fn noise_matrix;
+  size_t noise_dim;
 } fpk_model;
+
+/* ---- Noise of any model (src/models/noise.c) --------------------------------------------
+ * m, the number of Brownian components: noise_dim for a matrix model, dim for a diagonal one. */
+size_t fpk_model_noise_dim(const fpk_model *m);
+/* 1 when the noise is diagonal (m->noise set, no noise matrix). */
+int fpk_model_noise_is_diagonal(const fpk_model *m);
+/* σ(x, t) as a d × m matrix for any model (a diagonal model's off-diagonal entries are 0):
+ * out[(r*m + k)*n + i], room for d*m*n doubles. */
+int fpk_model_noise_matrix(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                           fpk_error *err);
+/* The diffusion matrix D = ½ σσᵀ (d × d, symmetric) for any model: out[(a*d + b)*n + i], room
+ * for d*d*n doubles; work: room for d*m*n doubles (may be NULL for a diagonal model). */
+int fpk_model_diffusion(const fpk_model *m, double t, size_t n, const double *x, double *out,
+                        double *work, fpk_error *err);
+/* Rows of σ that are identically zero for every x and t (no diffusion along that axis), as a
+ * bit mask: bit a set when row a is zero. Decided from the linear model's B, the Kramers model's
+ * structure, an expression model's zero strings, or (other models) by sampling σ at the given
+ * points (n points of x, component-major); 0 for diagonal models, whose σ_a must be positive. */
+unsigned fpk_model_zero_noise_rows(const fpk_model *m, size_t n, const double *x, fpk_error *err);
+/* A noise matrix for a user-given diffusion matrix D (d × d, row-major): checks that D is
+ * symmetric (to 1e-12 of its largest entry) and positive semi-definite (eigenvalues >= −1e-12 of
+ * the largest; the message gives the most negative one and its eigenvector), and writes the
+ * d × d matrix B = V diag(√(2 λ₊)) with ½ BBᵀ = D (eigenvalues below the tolerance set to 0). */
+int fpk_diffusion_factor(size_t d, const double *D, double *B, fpk_error *err);
 
 /* Built-ins. OU: dX = -A(X - μ) dt + diag(σ) dW, A any real matrix (anisotropic, non-symmetric).
  * Brownian motion with drift: dX = v dt + diag(σ) dW. Both fail for σ_i <= 0 or non-finite input. */
 fpk_model *fpk_model_ou_alloc(size_t dim, const double *A, const double *mu, const double *sigma,
                               fpk_error *err);
 fpk_model *fpk_model_bm_alloc(size_t dim, const double *v, const double *sigma, fpk_error *err);
+/* OU with a noise matrix: dX = -A(X - μ) dt + B dW, B d × m row-major (B[i*m + k]), m in
+ * 1..FPK_MAX_NOISE; rows of zeros allowed (degenerate noise). m->name "ou", m->noise_matrix set,
+ * m->linear with noise_dim = m. Fails for non-finite entries or B = 0. */
+fpk_model *fpk_model_ou_matrix_alloc(size_t dim, const double *A, const double *mu, size_t m,
+                                     const double *B, fpk_error *err);
 
 /* Overdamped Langevin dynamics with a tilt and a modulated temperature (src/models/langevin.c):
  *
@@ -89,7 +139,8 @@ typedef struct fpk_langevin_params {
 /* A potential U (GSL-style type table; the functions are private to src/models/):
  *   "double-well"    U = Σ_a (x_a⁴/4 − x_a²/2)                    (amplitude unused)
  *   "tilted-cosine"  U = −amplitude Σ_a cos(2π x_a / period)       (the periodic part; the tilt
- *                                                                   is the force F, not in U) */
+ *                                                                   is the force F, not in U)
+ *   "harmonic"       U = amplitude Σ_a x_a²/2                      (amplitude > 0; issue 16) */
 typedef struct fpk_potential_type {
   const char *name;
   size_t max_dim;  /* defined for dimensions 1..max_dim */
@@ -100,6 +151,7 @@ typedef struct fpk_potential_type {
 
 extern const fpk_potential_type *fpk_potential_double_well;
 extern const fpk_potential_type *fpk_potential_tilted_cosine;
+extern const fpk_potential_type *fpk_potential_harmonic;
 /* NULL-terminated registry of every potential, and lookup by name (NULL if unknown). */
 extern const fpk_potential_type *const fpk_potentials[];
 const fpk_potential_type *fpk_potential_lookup(const char *name);
@@ -116,6 +168,45 @@ double fpk_model_potential(const fpk_model *m, const double *x);
 /* The potential of a Langevin model and its parameters; NULL for any other model. */
 const fpk_potential_type *fpk_model_potential_type(const fpk_model *m);
 const fpk_langevin_params *fpk_model_langevin_params(const fpk_model *m);
+
+/* ---- Underdamped Langevin dynamics: the Kramers equation (src/models/langevin.c) ----------
+ * A particle of unit mass in phase space (x, v), 1D position:
+ *
+ *   dX = V dt,   dV = (−U'(X) + F − γV) dt + √(2γ/β) dW,
+ *
+ * a 2D model (component 0 is x, 1 is v) with the 2 × 1 noise matrix [0; √(2γ/β)]: no diffusion
+ * in x (hypoelliptic). Its Fokker–Planck equation is the Kramers (Klein–Kramers) equation
+ * (Risken 1989, §10.1, eq. 10.1 with m = 1)
+ *
+ *   ∂p/∂t = −v ∂p/∂x + ∂_v[(U'(x) − F + γv) p] + (γ/β) ∂²p/∂v²,
+ *
+ * whose stationary density for F = 0 (U confining, or periodic on a torus) is the Gibbs measure
+ * e^{−β(U(x) + v²/2)}/Z (fpk_exact_kramers_gibbs_cells, fpkit/exact.h). As γ → ∞ the position on
+ * the time scale γt follows the overdamped (Smoluchowski) dynamics dX = −U'(X) dt + √(2/β) dW
+ * (Risken §10.4). Potentials from fpk_potentials (1D): "double-well", "tilted-cosine",
+ * "harmonic" (U = κx²/2, κ = amplitude). The harmonic model is linear: m->linear has
+ * A = [[0, −1], [κ, γ]], c = [0, F] and B = [0; √(2γ/β)], so its law is the exact Gaussian of
+ * fpk_exact_linear_law (Van Loan with the degenerate BBᵀ). Flags ADDITIVE | AUTONOMOUS. */
+typedef struct fpk_kramers_params {
+  double beta;      /* inverse temperature > 0 */
+  double gamma;     /* friction > 0 */
+  double amplitude; /* of the potential (harmonic: the stiffness κ > 0) */
+  double period;    /* > 0; tilted-cosine's period */
+  double tilt;      /* constant force F (default 0) */
+} fpk_kramers_params;
+
+/* m->name "kramers-<potential>". Fails (FPK_EINVAL, nothing allocated) for an unknown potential
+ * (the message lists the known ones), β or γ not positive and finite, period not positive and
+ * finite, a non-finite amplitude or tilt, or a harmonic potential with κ <= 0. */
+fpk_model *fpk_model_kramers_alloc(const char *potential, const fpk_kramers_params *p,
+                                   fpk_error *err);
+/* The parameters and potential of a Kramers model; NULL for any other model. */
+const fpk_kramers_params *fpk_model_kramers_params(const fpk_model *m);
+const fpk_potential_type *fpk_model_kramers_potential(const fpk_model *m);
+/* The force −U'(x) + F at n positions x (the velocity update of splitting schemes such as
+ * BAOAB); FPK_EINVAL for a model that is not a Kramers model. */
+int fpk_model_kramers_force(const fpk_model *m, size_t n, const double *x, double *f,
+                            fpk_error *err);
 
 /* Safe on NULL; only for models made by the *_alloc functions of this header (each is one
  * allocation that starts with the fpk_model, so a plain free() releases it, after m->release for

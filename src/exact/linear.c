@@ -106,8 +106,12 @@ static int check_sde(const fpk_linear_sde *sde, fpk_error *err) {
   size_t d = sde->dim;
   if (d < 1 || d > D)
     return fpk_error_set(err, FPK_EINVAL, "linear SDE: dimension %zu, must be 1..%d", d, D);
-  if (!all_finite(d * d, sde->A) || !all_finite(d, sde->c) || !all_finite(d, sde->sigma))
-    return fpk_error_set(err, FPK_EINVAL, "linear SDE: A, c or sigma has a non-finite entry");
+  if (sde->noise_dim > FPK_MAX_NOISE)
+    return fpk_error_set(err, FPK_EINVAL, "linear SDE: noise matrix with %zu columns, must be "
+                         "0 (diagonal) .. %d", sde->noise_dim, FPK_MAX_NOISE);
+  if (!all_finite(d * d, sde->A) || !all_finite(d, sde->c) || !all_finite(d, sde->sigma) ||
+      !all_finite(d * sde->noise_dim, sde->B))
+    return fpk_error_set(err, FPK_EINVAL, "linear SDE: A, c, sigma or B has a non-finite entry");
   return FPK_SUCCESS;
 }
 
@@ -169,13 +173,14 @@ static int vanloan_mean(const fpk_linear_sde *sde, double tau, double *Phi, doub
 static int vanloan_cov(const fpk_linear_sde *sde, double tau, const double *Phi, double *Q,
                        fpk_error *err) {
   size_t d = sde->dim, n = 2 * d;
-  double M[4 * D * D] = {0}, E[4 * D * D], G[D * D], PhiT[D * D];
+  double M[4 * D * D] = {0}, E[4 * D * D], G[D * D], PhiT[D * D], BBt[D * D];
+  fpk_linear_sde_bbt(sde, BBt);
   for (size_t i = 0; i < d; i++) {
     for (size_t j = 0; j < d; j++) {
       M[i * n + j] = -sde->A[i * d + j] * tau;
       M[(d + i) * n + d + j] = sde->A[j * d + i] * tau;
     }
-    M[i * n + d + i] = sde->sigma[i] * sde->sigma[i] * tau;
+    for (size_t j = 0; j < d; j++) M[i * n + d + j] = BBt[i * d + j] * tau;
   }
   int s = expm(n, M, E, err);
   if (s) return s;
@@ -276,7 +281,7 @@ int fpk_exact_lyapunov(const fpk_linear_sde *sde, double *cov, fpk_error *err) {
         K[(i * d + j) * n + k * d + j] += sde->A[i * d + k];
         K[(i * d + j) * n + i * d + k] += sde->A[j * d + k];
       }
-  for (size_t i = 0; i < d; i++) rhs[i * d + i] = sde->sigma[i] * sde->sigma[i];
+  fpk_linear_sde_bbt(sde, rhs);
   gsl_matrix_view Kv = gsl_matrix_view_array(K, n, n);
   gsl_vector_view bv = gsl_vector_view_array(rhs, n), xv = gsl_vector_view_array(x, n);
   gsl_permutation *perm = gsl_permutation_alloc(n);
@@ -302,11 +307,14 @@ int fpk_exact_lyapunov(const fpk_linear_sde *sde, double *cov, fpk_error *err) {
 /* nsteps steps of m <- (I - hA) m + h c, S <- (I - hA) S (I - hA)ᵀ + h BBᵀ. */
 static void em_interval(const fpk_linear_sde *sde, size_t nsteps, double h, double *m, double *S) {
   size_t d = sde->dim;
-  double M[D * D], hc[D], hBB[D * D] = {0};
+  double M[D * D], hc[D], hBB[D * D];
+  fpk_linear_sde_bbt(sde, hBB);
+  for (size_t i = 0; i < d * d; i++) hBB[i] *= h;
+  if (sde->noise_dim == 0) /* h σ² in the order used before noise matrices: same bits */
+    for (size_t i = 0; i < d; i++) hBB[i * d + i] = h * sde->sigma[i] * sde->sigma[i];
   for (size_t i = 0; i < d; i++) {
     for (size_t j = 0; j < d; j++) M[i * d + j] = (i == j) - h * sde->A[i * d + j];
     hc[i] = h * sde->c[i];
-    hBB[i * d + i] = h * sde->sigma[i] * sde->sigma[i];
   }
   for (size_t k = 0; k < nsteps; k++) {
     mat_vec_add(d, M, m, hc, m);

@@ -723,6 +723,17 @@ int fpk_exact_stationary_cells(const fpk_model *m, const fpk_grid *g, double *p,
       return FPK_SUCCESS;
     }
   }
+  /* Kramers equation without tilt: the phase-space Gibbs density e^{-beta (U(x) + v^2/2)}/Z
+   * (Risken 1989, eq. 10.5); fpk_model_potential of a Kramers model is U(x) + v²/2. */
+  const fpk_kramers_params *kp = fpk_model_kramers_params(m);
+  if (kp && kp->tilt == 0.0) {
+    int rc = fpk_exact_gibbs_cells(m, kp->beta, g, p, NULL, err);
+    if (rc) return rc;
+    *what = "phase-space Gibbs density exp(-beta (U(x) + v^2/2))/Z, Z by Gauss-Legendre "
+            "quadrature over the box";
+    return FPK_SUCCESS;
+  }
   return none(err, "not a stable linear model, a mixture-Langevin model on a reflecting box, a 1D "
-                   "model on a periodic grid or an untilted, unmodulated Langevin model");
+                   "model on a periodic grid, an untilted, unmodulated Langevin model or an "
+                   "untilted Kramers model");
 }

@@ -98,6 +98,31 @@ static void linear_em_fused_any(const fpk_model *m, double h, size_t nsteps, siz
   }
 }
 
+/* out[(r*q + k)*n + i] = B_rk: the noise matrix, the same at every point. */
+static int linear_noise_matrix(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t;
+  (void)x;
+  const fpk_linear_sde *s = params;
+  const size_t q = s->noise_dim;
+  for (size_t rk = 0; rk < s->dim * q; rk++)
+    for (size_t i = 0; i < n; i++) out[rk * n + i] = s->B[rk];
+  return 0;
+}
+
+void fpk_linear_sde_bbt(const fpk_linear_sde *s, double *bbt) {
+  const size_t d = s->dim, q = s->noise_dim;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j < d; j++) {
+      double v = 0.0;
+      if (q == 0) {
+        if (i == j) v = s->sigma[i] * s->sigma[i];
+      } else {
+        for (size_t k = 0; k < q; k++) v += s->B[i * q + k] * s->B[j * q + k];
+      }
+      bbt[i * d + j] = v;
+    }
+}
+
 model_em_fused_fn model_linear_em_fused(const fpk_model *m) {
   if (!m || m->drift != linear_drift || m->noise != linear_noise || !m->params ||
       !(m->flags & FPK_MODEL_ADDITIVE))
@@ -161,4 +186,39 @@ fpk_model *fpk_model_ou_alloc(size_t dim, const double *A, const double *mu, con
 
 fpk_model *fpk_model_bm_alloc(size_t dim, const double *v, const double *sigma, fpk_error *err) {
   return linear_alloc("bm", dim, NULL, v, sigma, err);
+}
+
+fpk_model *fpk_model_ou_matrix_alloc(size_t dim, const double *A, const double *mu, size_t m,
+                                     const double *B, fpk_error *err) {
+  if (m < 1 || m > FPK_MAX_NOISE || !B) {
+    fpk_error_set(err, FPK_EINVAL, "model ou: noise matrix with %zu columns, must be 1..%d", m,
+                  FPK_MAX_NOISE);
+    return NULL;
+  }
+  int nonzero = 0;
+  if (dim >= 1 && dim <= FPK_MAX_DIM)
+    for (size_t i = 0; i < dim * m; i++) {
+      if (!isfinite(B[i])) {
+        fpk_error_set(err, FPK_EINVAL, "model ou: B[%zu][%zu] = %g is not finite", i / m, i % m,
+                      B[i]);
+        return NULL;
+      }
+      nonzero |= B[i] != 0.0;
+    }
+  if (dim >= 1 && dim <= FPK_MAX_DIM && !nonzero) {
+    fpk_error_set(err, FPK_EINVAL, "model ou: the noise matrix B is zero (no noise)");
+    return NULL;
+  }
+  /* linear_alloc checks the dimension, A and μ; the diagonal it is given is a placeholder. */
+  const double one[FPK_MAX_DIM] = {1.0, 1.0, 1.0};
+  fpk_model *md = fpk_model_ou_alloc(dim, A, mu, one, err);
+  if (!md) return NULL;
+  linear_model *lm = (linear_model *)md;
+  for (size_t i = 0; i < dim; i++) lm->sde.sigma[i] = 0.0;
+  lm->sde.noise_dim = m;
+  memcpy(lm->sde.B, B, dim * m * sizeof *B);
+  md->noise = NULL;
+  md->noise_matrix = linear_noise_matrix;
+  md->noise_dim = m;
+  return md;
 }

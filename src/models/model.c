@@ -19,6 +19,11 @@ int fpk_model_drift(const fpk_model *m, double t, size_t n, const double *x, dou
 
 int fpk_model_noise(const fpk_model *m, double t, size_t n, const double *x, double *out,
                     fpk_error *err) {
+  if (!m->noise)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "model %s has a %zu x %zu noise matrix, not diagonal noise; this method "
+                         "reads diagonal noise only",
+                         m->name ? m->name : "?", m->dim, m->noise_dim);
   return call("noise", m->noise, m, t, n, x, out, err);
 }
 

@@ -142,7 +142,7 @@ static int model_diagnostics(fpk_sb *s, const sb_view *v, fpk_sb_path_diag *out)
     if ((rc = fpk_sb_log_phi_hat(s, t, lph)) || (rc = fpk_sb_log_phi(s, t, lphi)) ||
         (rc = fpk_sb_drift(s, t, fwd, NULL)) || (rc = fpk_sb_backward_drift(s, t, bwd, NULL)))
       goto done;
-    if (m->drift(t, N, xc, f, m->params) || m->noise(t, N, xc, sg, m->params)) {
+    if (!m->noise || m->drift(t, N, xc, f, m->params) || m->noise(t, N, xc, sg, m->params)) {
       rc = fpk_error_set(v->err, FPK_ENUMERIC, "sb: path diagnostics: the reference model's drift "
                          "or noise failed at t = %g", t);
       goto done;

@@ -166,6 +166,11 @@ static double model_sigma(const fpk_model *m, const fpk_grid *g, const char **wh
   *why = "the model's noise is not additive and autonomous (the bridge's Euler-Maruyama sampler "
          "takes one constant sigma)";
   if (!(m->flags & FPK_MODEL_ADDITIVE) || !(m->flags & FPK_MODEL_AUTONOMOUS)) return NAN;
+  if (!m->noise) {
+    *why = "the model has a noise matrix (the bridge's Euler-Maruyama sampler takes one sigma for "
+           "every axis)";
+    return NAN;
+  }
   double x[FPK_MAX_DIM], sg[FPK_MAX_DIM];
   fpk_grid_point(g, 0, x);
   if (m->noise(0, 1, x, sg, m->params)) return NAN;
