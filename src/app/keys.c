@@ -40,7 +40,7 @@
  * out here so that a new entry there fails the check until it is described here. */
 static const char *const model_types[] = {"ou", "bm", "langevin", "gbm", "bridge",
                                           "mixture-langevin", "expr", NULL};
-static const char *const potentials[] = {"double-well", "tilted-cosine", NULL};
+static const char *const potentials[] = {"double-well", "tilted-cosine", "harmonic", NULL};
 static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1", "tamed-euler",
                                            "exact-ou", NULL};
 static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "crank-nicolson",
