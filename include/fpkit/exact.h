@@ -92,6 +92,26 @@ int fpk_exact_stationary_periodic_1d(const fpk_model *m, const fpk_grid *g, doub
 int fpk_exact_stationary_cells(const fpk_model *m, const fpk_grid *g, double *p,
                                const char **what, fpk_error *err);
 
+/* ---- Escape over a barrier (src/exact/escape.c) --------------------------------------------- */
+
+/* Kramers' rate (1940) for a Kramers model (fpk_model_kramers_alloc) in the spatial-diffusion,
+ * moderate-to-high friction regime (Hänggi, Talkner & Borkovec 1990, §IV.A):
+ *   k = (λ_b/ω_b)(ω_0/2π) e^{−βΔU},  λ_b = √(γ²/4 + ω_b²) − γ/2,
+ * the rate from one well over one barrier: double-well (ω_0 = √2, ω_b = 1, ΔU = 1/4) or the
+ * untilted tilted-cosine with amplitude > 0 (to one neighbour). Relative error O(1/(βΔU)), and
+ * too large in the energy-diffusion regime γ ≲ ω_b/(βΔU). FPK_EINVAL for another model,
+ * FPK_EUNSUP for a tilt or a potential without a barrier. */
+int fpk_exact_kramers_rate(const fpk_model *m, double *rate, fpk_error *err);
+
+/* Mean first-passage time from x0 to b > x0 of a 1D Langevin model (fpk_model_langevin_alloc,
+ * no noise modulation; a tilt is included) with a reflecting wall at lo (lo = −INFINITY: none,
+ * for a confining potential): T = β ∫_{x0}^{b} e^{βV(y)} ∫_{lo}^{y} e^{−βV(z)} dz dy, V = U − Fx
+ * (Gardiner, Handbook of Stochastic Methods, §5.2.7), by nested QUADPACK to 1e-10. Exact at any
+ * β: the reference for the high-friction limit of the Kramers model, whose escape time over the
+ * same barrier is γ T (1 + O(1/γ²)). */
+int fpk_exact_mfpt_1d(const fpk_model *m, double lo, double x0, double b, double *T,
+                      fpk_error *err);
+
 /* ---- The Kolmogorov distribution (src/exact/kolmogorov.c) ------------------------------------ */
 
 /* K(x) = P(sup_{0<=t<=1} |B⁰_t| <= x) for the standard Brownian bridge B⁰ on [0, 1]: the limit
