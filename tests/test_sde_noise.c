@@ -480,6 +480,88 @@ static void test_threads_and_killing(void **state) {
   fpk_model_free(kr);
 }
 
+/* Killing with a noise matrix, against a closed form. dX = B dW with the 2 × 3 B of the OU
+ * tests, axis 0 absorbing on [−1, 1], axis 1 free (a wide reflecting box, which does not act on
+ * paths). X₀ alone is a Brownian motion with σ₀ = |row 0 of B|, so its survival is the image
+ * series  S(t) = Σ_n 4/((2n+1)π) sin((2n+1)π(x₀ − a)/L) e^{−((2n+1)π/L)² σ₀² t/2},  and the
+ * engine's exit-plus-bridge test is exact per step for it (EM is exact for Brownian motion): the
+ * Monte Carlo survival must match at a coarse step, within 4 binomial standard errors. A wrong
+ * σ_a (row 0's first entry, the sum of entries, a column) shifts it by tens of SE. The same run
+ * without the bridge test overestimates survival (the O(√h) exit error), as with diagonal noise. */
+static double bm_interval_survival(double x0, double a, double b, double s2t) {
+  const double L = b - a;
+  double S = 0.0;
+  for (int n = 0; n < 200; n++) {
+    const double k = (2.0 * n + 1.0) * M_PI / L;
+    S += 4.0 / ((2.0 * n + 1.0) * M_PI) * sin(k * (x0 - a)) * exp(-k * k * s2t / 2.0);
+  }
+  return S;
+}
+
+static void test_killing_matrix(void **state) {
+  (void)state;
+  const double A0[4] = {0, 0, 0, 0}, mu[2] = {0, 0};
+  fpk_error err = {0};
+  fpk_model *bm = fpk_model_ou_matrix_alloc(2, A0, mu, 3, OU_B, &err);
+  if (!bm) fail_msg("%s", err.msg);
+  const size_t n[2] = {20, 4};
+  const double lo[2] = {-1, -50}, hi[2] = {1, 50};
+  fpk_grid g = fpk_test_grid(2, n, lo, hi);
+  g.bc[0] = FPK_BC_ABSORBING;
+  const double x0[2] = {0.3, 0.0}, zero[4] = {0}, T[2] = {0.25, 0.5};
+  fpk_gaussian init = fpk_test_gaussian(2, x0, zero);
+  const double s0 = sqrt(OU_B[0] * OU_B[0] + OU_B[1] * OU_B[1] + OU_B[2] * OU_B[2]);
+  const size_t N = quick() ? 16384 : 131072;
+  for (int bridge = 1; bridge >= 0; bridge--) {
+    fpk_mc_params p = {.npaths = N, .dt = 0.05, .seed = 31,
+                       .bridge_correction = bridge ? FPK_MC_BRIDGE_ON : FPK_MC_BRIDGE_OFF};
+    fpk_mc_result r = {0};
+    if (fpk_mc_run(bm, &init, &g, T, 2, &p, &r, &err)) fail_msg("%s", err.msg);
+    for (size_t k = 0; k < 2; k++) {
+      const double ex = bm_interval_survival(x0[0], -1.0, 1.0, s0 * s0 * T[k]);
+      const double se = sqrt(ex * (1.0 - ex) / (double)N), z = (r.survival[k] - ex) / se;
+      printf("killed BM with a 2 x 3 B (sigma_0 = %.4f), dt = 0.05, bridge %s: survival at t = "
+             "%.2f %.5f, exact %.5f (%+.1f SE)\n", s0, bridge ? "on " : "off", T[k],
+             r.survival[k], ex, z);
+      if (bridge)
+        assert_true(fabs(z) < 4.0);
+      else
+        assert_true(z > 8.0); /* exits between steps are missed without the bridge test */
+    }
+    fpk_mc_result_free(&r);
+  }
+  fpk_model_free(bm);
+}
+
+/* Exact OU with a truly singular Σ_h: B = [0.5; 0] and a diagonal A, so x₁ gets no noise at all
+ * (x₁(t) = x₁(0) e^{−A₁₁ t}). Plain Cholesky has a zero pivot here; the eigen factor gives x₁ its
+ * deterministic value (variance 0) and x₀ its exact law. */
+static void test_exact_ou_singular(void **state) {
+  (void)state;
+  const double A[4] = {1.0, 0.0, 0.0, 0.5}, mu[2] = {0, 0}, B[2] = {0.5, 0.0};
+  fpk_error err = {0};
+  fpk_model *m = fpk_model_ou_matrix_alloc(2, A, mu, 1, B, &err);
+  if (!m) fail_msg("%s", err.msg);
+  const size_t n[2] = {8, 8};
+  const double lo[2] = {-5, -5}, hi[2] = {5, 5}, x0[2] = {1.0, 2.0}, zero[4] = {0}, T = 1.0;
+  fpk_grid g = fpk_test_grid(2, n, lo, hi);
+  fpk_gaussian init = fpk_test_gaussian(2, x0, zero), law;
+  assert_int_equal(fpk_exact_linear_law(m->linear, &init, T, &law, &err), FPK_SUCCESS);
+  const size_t N = quick() ? 16384 : 131072;
+  fpk_mc_params p = {.stepper = fpk_sde_exact_ou, .npaths = N, .dt = 0.25, .seed = 8};
+  fpk_mc_result r = {0};
+  if (fpk_mc_run(m, &init, &g, &T, 1, &p, &r, &err)) fail_msg("%s", err.msg);
+  const double zm = (r.mean[0] - law.mean[0]) / sqrt(law.cov[0] / (double)N);
+  const double zv = (r.cov[0] - law.cov[0]) / (law.cov[0] * sqrt(2.0 / (double)N));
+  printf("exact-ou, singular Sigma_h: x1 mean %.17g (exact %.17g), var %.3g; x0 mean %+.1f SE, "
+         "var %+.1f SE\n", r.mean[1], law.mean[1], r.cov[3], zm, zv);
+  assert_close_rel(r.mean[1], law.mean[1], 1e-12);
+  assert_true(r.cov[3] < 1e-24);
+  assert_true(fabs(zm) < 4.0 && fabs(zv) < 4.0);
+  fpk_mc_result_free(&r);
+  fpk_model_free(m);
+}
+
 /* Strong error of EM on the OU with a 2 × 3 B on a refinement ladder (shared Brownian paths with
  * m = 3 components, reference level 512 steps): additive noise, strong order 1. */
 static void test_ladder_matrix(void **state) {
@@ -521,7 +603,8 @@ int main(void) {
       cmocka_unit_test(test_ou_full_noise),         cmocka_unit_test(test_kramers_harmonic_mc),
       cmocka_unit_test(test_invariant_harmonic),    cmocka_unit_test(test_invariant_double_well),
       cmocka_unit_test(test_refusals),              cmocka_unit_test(test_threads_and_killing),
-      cmocka_unit_test(test_ladder_matrix),
+      cmocka_unit_test(test_ladder_matrix),         cmocka_unit_test(test_killing_matrix),
+      cmocka_unit_test(test_exact_ou_singular),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
