@@ -29,21 +29,27 @@ extern "C" {
 /* Writes n standard normals of path `path`, stream positions [first, first + n), into z.
  * Position k is the same number whichever (first, n) window it is requested through.
  * fpk_mc_run draws path p's X_0 from positions 0 .. dim-1 and the normals of step s (0-based,
- * over the whole run) from positions 3 + s*q*dim + r*dim + c (r < q = stepper normals_per_dim,
- * component c < dim), so any path can be regenerated with this function. Position k comes from
+ * over the whole run) from positions 3 + s*q*m + r*m + c (r < q = stepper normals_per_dim,
+ * component c < m = fpk_model_noise_dim(model), which is dim for a diagonal model; a stepper
+ * with a normals_per_step callback takes that many per step instead: 3 + s*N + j, j < N), so any
+ * path can be regenerated with this function. Position k comes from
  * Philox call k/3 of the path; the bit layout is in src/sde/sde_internal.h. */
 void fpk_rng_normals(uint64_t seed, uint64_t path, uint64_t first, size_t n, double *z);
 
 /* ---- Steppers (GSL-style type table) ----------------------------------------------------- */
 /* A stepper advances a batch of points by one step of size h. Its randomness comes in as
- * standard normals z, normals_per_dim rows per component, component-major in blocks of n:
- *     z[(r*dim + c)*n + i],   r < normals_per_dim.
+ * standard normals z, normals_per_dim rows per Brownian component, component-major in blocks
+ * of n:
+ *     z[(r*m + c)*n + i],   r < normals_per_dim,  c < m = fpk_model_noise_dim(model)
+ * (m = dim for diagonal noise; m columns of the d × m noise matrix σ otherwise, issue 16).
  * Row 0 is ξ₁ = ΔW/√h, the Brownian increment of the step. Row 1 (normals_per_dim = 2) is ξ₂,
  * independent of ξ₁, which with it gives the iterated integral I₁₀ = ∫_t^{t+h} (W_s − W_t) ds:
  *     I₁₀ = h^{3/2} (ξ₁ + ξ₂/√3) / 2      (Kloeden & Platen 1992, §10.4, eq. (4.3)).
  * So a coarse step can be given exactly the Brownian path of several fine steps (fpk_sde_ladder
  * sums ΔW and I₁₀ over them and converts back to ξ₁, ξ₂).
- * work: work_fixed + work_per_point*dim*n doubles, owned by one thread, zeroed when allocated and
+ * work: fpk_sde_work_size(st, model, n) doubles = work_fixed + work_per_point*dim*n, plus
+ * dim*m*n for a model with a noise matrix (the stepper keeps σ there, from
+ * work + work_fixed + work_per_point*dim*n), owned by one thread, zeroed when allocated and
  * kept between calls, so a stepper may cache per-step coefficients in its first work_fixed
  * doubles (keyed by h: the exact OU stepper keeps its transition matrices there). */
 typedef struct fpk_sde_stepper_type {
@@ -56,6 +62,10 @@ typedef struct fpk_sde_stepper_type {
   /* Optional: whether the stepper can integrate m (FPK_EINVAL with the reason otherwise), e.g.
    * Milstein needs noise_dx for multiplicative noise, SRA1 additive noise. NULL: any model. */
   int (*check)(const fpk_model *m, fpk_error *err);
+  /* Optional: the standard normals one step takes for model m, when that is not
+   * normals_per_dim * fpk_model_noise_dim(m) (the exact OU transition takes dim, the rank of its
+   * one-step covariance, whatever m). NULL: normals_per_dim * m. */
+  size_t (*normals_per_step)(const fpk_model *m);
 } fpk_sde_stepper_type;
 
 /* Euler–Maruyama: strong ½ (1 for additive noise), weak 1.            "euler-maruyama" ("em")
@@ -63,16 +73,25 @@ typedef struct fpk_sde_stepper_type {
  * Rößler's SRA1 for additive noise: strong 1.5, weak 2.               "sra1"
  * Tamed Euler (drifts that grow faster than linearly): strong ½.      "tamed-euler"
  * Exact transition of linear models (OU, Brownian motion): exact.     "exact-ou"
+ * Kinetic Langevin (Kramers models only; Leimkuhler & Matthews 2013):
+ *   BAOAB splitting, weak 2, ⟨x²⟩ exact for a harmonic potential.      "baoab"
+ *   OBABO splitting, weak 2.                                           "obabo"
  * The references and the update formulas are in src/sde/<name>.c and docs/sde-schemes.md. */
 extern const fpk_sde_stepper_type *fpk_sde_euler_maruyama;
 extern const fpk_sde_stepper_type *fpk_sde_milstein;
 extern const fpk_sde_stepper_type *fpk_sde_sra1;
 extern const fpk_sde_stepper_type *fpk_sde_tamed_euler;
 extern const fpk_sde_stepper_type *fpk_sde_exact_ou;
+extern const fpk_sde_stepper_type *fpk_sde_baoab;
+extern const fpk_sde_stepper_type *fpk_sde_obabo;
 extern const fpk_sde_stepper_type *const fpk_sde_steppers[]; /* NULL-terminated */
 const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name);
 /* FPK_SUCCESS if st can integrate m, else FPK_EINVAL naming the stepper, the model and why. */
 int fpk_sde_stepper_check(const fpk_sde_stepper_type *st, const fpk_model *m, fpk_error *err);
+/* Standard normals per step of st on model m (normals_per_step, else normals_per_dim * m). */
+size_t fpk_sde_normals_per_step(const fpk_sde_stepper_type *st, const fpk_model *m);
+/* Doubles of work a step of st on n points of model m needs (see the stepper type above). */
+size_t fpk_sde_work_size(const fpk_sde_stepper_type *st, const fpk_model *m, size_t n);
 
 /* ---- Ensembles --------------------------------------------------------------------------- */
 struct fpk_mc_state;

@@ -42,7 +42,7 @@ static const char *const model_types[] = {"ou", "bm", "langevin", "gbm", "bridge
                                           "mixture-langevin", "expr", NULL};
 static const char *const potentials[] = {"double-well", "tilted-cosine", "harmonic", NULL};
 static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1", "tamed-euler",
-                                           "exact-ou", NULL};
+                                           "exact-ou", "baoab", "obabo", NULL};
 static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "crank-nicolson",
                                          "tr-bdf2", NULL};
 static const char *const fv_solvers[] = {"split", "direct", NULL}; /* FPK_FV_SOLVER_* */

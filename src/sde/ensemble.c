@@ -49,6 +49,7 @@ typedef struct {
   const fpk_sde_stepper_type *st;
   uint64_t seed;
   size_t d, npaths, nt, cells, nstat, nsteps_total, keep;
+  size_t per_step;  /* normals per step (fpk_sde_normals_per_step: q*m, m Brownian components) */
   double mean0[FPK_MAX_DIM], chol[FPK_MAX_DIM * FPK_MAX_DIM];
   double *cdf;      /* an initial law on the grid (params->init_cells): cumulative masses */
   size_t cdf_last;  /* its last cell with mass */
@@ -66,6 +67,7 @@ typedef struct {
   uint64_t *hist, *nout, *nalive;
   double *xprev, *sig; /* absorbing: state and σ at the start of the step; fused: xprev, the
                         * state at the start of a run of steps */
+  double *sigm;        /* absorbing with a noise matrix: σ (d × m) at the start of the step */
   unsigned char *alive, *flag;
 } mc_ws;
 
@@ -101,6 +103,7 @@ static void ws_free(mc_ws *w) {
   free(w->nalive);
   free(w->xprev);
   free(w->sig);
+  free(w->sigm);
   free(w->alive);
   free(w->flag);
   memset(w, 0, sizeof *w);
@@ -111,7 +114,7 @@ static int ws_alloc(mc_ws *w, const mc_ctx *C) {
   memset(w, 0, sizeof *w);
   w->x = alloc64(d * B * sizeof(double));
   w->z = alloc64(C->zrows * B * sizeof(double));
-  const size_t nwork = C->st->work_fixed + (C->st->work_per_point ? C->st->work_per_point : 1) * d * B;
+  const size_t nwork = fpk_sde_work_size(C->st, C->model, B);
   w->work = alloc64(nwork * sizeof(double));
   w->scratch = alloc64(FPK_RNG_SCRATCH(B));
   w->hist = calloc(C->nt * C->cells, sizeof(uint64_t));
@@ -120,12 +123,15 @@ static int ws_alloc(mc_ws *w, const mc_ctx *C) {
   if (C->absorbing || C->fused) w->xprev = alloc64(d * B * sizeof(double));
   if (C->absorbing) {
     w->sig = alloc64(d * B * sizeof(double));
+    if (!fpk_model_noise_is_diagonal(C->model))
+      w->sigm = alloc64(d * C->model->noise_dim * B * sizeof(double));
     w->alive = malloc(B);
     w->flag = malloc(B);
   }
   if (!w->x || !w->z || !w->work || !w->scratch || !w->hist || !w->nout || !w->nalive ||
       ((C->absorbing || C->fused) && !w->xprev) ||
-      (C->absorbing && (!w->sig || !w->alive || !w->flag))) {
+      (C->absorbing && (!w->sig || !w->alive || !w->flag)) ||
+      (C->absorbing && !fpk_model_noise_is_diagonal(C->model) && !w->sigm)) {
     ws_free(w);
     return -1;
   }
@@ -243,11 +249,10 @@ static double step_time(const mc_ctx *C, size_t s, double *h) {
  * hot loop keeps no history. The batch of one may round differently from the block's batch in
  * the last bits (vectorised loops), which does not matter for a report. */
 static int regenerate(const mc_ctx *C, uint64_t path, size_t n, double *x) {
-  const size_t d = C->d, q = C->st->normals_per_dim * d;
+  const size_t q = C->per_step;
   double *z = malloc(FPK_RNG_PER_CALL * FPK_MAX_DIM * sizeof(double));
   double *zs = malloc(q * sizeof(double));
-  double *work = calloc(C->st->work_fixed + (C->st->work_per_point ? C->st->work_per_point : 1) * d,
-                        sizeof(double));
+  double *work = calloc(fpk_sde_work_size(C->st, C->model, 1), sizeof(double));
   void *scratch = alloc64(FPK_RNG_SCRATCH(1));
   int rc = z && zs && work && scratch ? FPK_SUCCESS : FPK_ENOMEM;
   if (!rc) start_paths(C, path, 1, x, z, scratch);
@@ -306,11 +311,37 @@ static int inside_absorbing(const fpk_grid *g, size_t d, const double *x, size_t
   return 1;
 }
 
-/* Before step s: the state and (crossing test) the noise at the step's start. */
+/* Before step s: the state and (crossing test) the noise at the step's start.
+ * A model with a d × m noise matrix (issue 16): axis a moves by the Brownian motion Σ_k σ_ak W_k,
+ * which is, on its own, a Brownian motion of variance σ_a² t with σ_a = √(Σ_k σ_ak²), so the
+ * bridge test of axis a uses that σ_a (the crossing probability of one axis' bridge does not
+ * depend on the other axes' noise). An axis whose row of σ is zero has σ_a = 0: it moves by pure
+ * transport (the x of the Kramers model), there is no bridge to correct for, and kill_test skips
+ * the crossing test on it: a crossing is detected from the step's endpoint only. */
 static int kill_prepare(const mc_ctx *C, mc_ws *W, size_t nb, double t, fpk_error *err) {
   const size_t d = C->d;
   memcpy(W->xprev, W->x, d * nb * sizeof(double));
   if (!C->bridge) return FPK_SUCCESS;
+  if (!fpk_model_noise_is_diagonal(C->model)) {
+    const size_t nm = C->model->noise_dim;
+    const int add = (C->model->flags & FPK_MODEL_ADDITIVE) != 0; /* σ at one point, as em.c */
+    const size_t np = add ? 1 : nb;
+    double x0[FPK_MAX_DIM];
+    for (size_t c = 0; c < d; c++) x0[c] = W->xprev[c * nb];
+    int rc = fpk_model_noise_matrix(C->model, t, np, add ? x0 : W->xprev, W->sigm, err);
+    if (rc) return rc;
+    for (size_t a = 0; a < d; a++)
+      for (size_t i = 0; i < nb; i++) {
+        const size_t j = add ? 0 : i;
+        double s2 = 0.0;
+        for (size_t k = 0; k < nm; k++) {
+          const double v = W->sigm[(a * nm + k) * np + j];
+          s2 += v * v;
+        }
+        W->sig[a * nb + i] = sqrt(s2);
+      }
+    return FPK_SUCCESS;
+  }
   if (C->model->flags & FPK_MODEL_ADDITIVE) { /* one point, as em.c */
     double x0[FPK_MAX_DIM], sig[FPK_MAX_DIM];
     for (size_t c = 0; c < d; c++) x0[c] = W->xprev[c * nb];
@@ -370,6 +401,7 @@ static size_t kill_test(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t 
     for (size_t a = 0; a < d && !kill && C->bridge; a++) {
       if (g->bc[a] != FPK_BC_ABSORBING) continue;
       const double sg = W->sig[a * nb + i], s2h = sg * sg * h;
+      if (sg == 0.0) continue; /* no noise on this axis: pure transport, no bridge (kill_prepare) */
       const double x0 = xp[a * nb + i], x1 = x[a * nb + i];
       for (unsigned wall = 0; wall < 2 && !kill; wall++) {
         const double wa = wall ? g->hi[a] : g->lo[a];
@@ -395,7 +427,7 @@ static size_t kill_test(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t 
 
 /* Normals of the fill that starts at global step s (FPK_MC_FILL_STEPS steps, fewer at the end). */
 static void fill_normals(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t s) {
-  const size_t per_step = C->st->normals_per_dim * C->d;
+  const size_t per_step = C->per_step;
   size_t nfill = C->nsteps_total - s;
   if (nfill > FPK_MC_FILL_STEPS) nfill = FPK_MC_FILL_STEPS;
   const uint64_t call0 = (FPK_RNG_STEP0 + (uint64_t)s * per_step) / FPK_RNG_PER_CALL;
@@ -407,7 +439,7 @@ static void fill_normals(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t
  * finiteness check and the recording of kept paths; its normals are in the current fill. */
 static int generic_step(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t *nlive, size_t s,
                         double t, double h, fpk_error *err) {
-  const size_t d = C->d, per_step = C->st->normals_per_dim * d;
+  const size_t d = C->d, per_step = C->per_step;
   const size_t sl = s % FPK_MC_FILL_STEPS;
   double *x = W->x;
   int rc = C->absorbing ? kill_prepare(C, W, nb, t, err) : FPK_SUCCESS;
@@ -427,7 +459,7 @@ static int generic_step(const mc_ctx *C, mc_ws *W, size_t p0, size_t nb, size_t 
 static int run_block(const mc_ctx *C, mc_ws *W, size_t blk, double *part, fpk_error *err) {
   const size_t B = FPK_MC_BLOCK, d = C->d;
   const size_t p0 = blk * B, nb = C->npaths - p0 < B ? C->npaths - p0 : B;
-  const size_t per_step = C->st->normals_per_dim * d;
+  const size_t per_step = C->per_step;
   double *restrict x = W->x;
 
   start_paths(C, p0, nb, x, W->z, W->scratch);
@@ -559,9 +591,15 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   if (d < 1 || d > FPK_MAX_DIM)
     return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: model %s has dimension %zu (1..%d)",
                          model->name ? model->name : "?", d, FPK_MAX_DIM);
-  if (!model->drift || !model->noise)
+  /* noise: diagonal (noise) or a d × m matrix (noise_matrix, issue 16): the steppers take m
+   * normals per Brownian component row (sde_internal.h, stream layout) */
+  if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: model %s lacks a drift or noise callback",
                          model->name ? model->name : "?");
+  if (model->noise_matrix && (model->noise_dim < 1 || model->noise_dim > FPK_MAX_NOISE))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "Monte Carlo: model %s has a noise matrix with %zu columns (1..%d)",
+                         model->name ? model->name : "?", model->noise_dim, FPK_MAX_NOISE);
   if (!params->init_cells && init->dim != d)
     return fpk_error_set(err, FPK_EINVAL,
                          "Monte Carlo: initial law has dimension %zu but the model has %zu",
@@ -604,6 +642,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
               .nstat = 1 + d + d * (d + 1) / 2, .keep = params->keep_paths};
   for (size_t a = 0; a < d; a++) C.absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   C.bridge = C.absorbing && params->bridge_correction >= 0;
+  C.per_step = fpk_sde_normals_per_step(st, model);
   if (!C.absorbing) C.fused = sde_mc_fused_kernel(model, st);
   if (params->init_cells) {
     if (!(C.cdf = malloc(grid->size * sizeof(double))))
@@ -657,8 +696,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   C.t0 = t0k;
   C.nsteps_total = total;
   {
-    /* whole Philox calls: X_0 takes one, a fill ceil(FILL_STEPS * q * d / PER_CALL) */
-    size_t rows = FPK_MC_FILL_STEPS * st->normals_per_dim * d;
+    /* whole Philox calls: X_0 takes one, a fill ceil(FILL_STEPS * q * m / PER_CALL) */
+    size_t rows = FPK_MC_FILL_STEPS * C.per_step;
     rows = (rows + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL * FPK_RNG_PER_CALL;
     C.zrows = rows > FPK_RNG_PER_CALL ? rows : FPK_RNG_PER_CALL;
   }

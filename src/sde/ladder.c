@@ -1,9 +1,9 @@
 /* Refinement ladders on shared Brownian paths (fpkit/sde.h, fpk_sde_ladder).
  *
  * One pass per block of FPK_MC_BLOCK paths: the fine increments come from the path streams at the
- * positions fpk_mc_run uses for the fine step (FPK_RNG_STEP0 + s q d + r d + c), and every level
- * advances as soon as the fine steps it spans are complete. A coarse step of size H = m h over
- * fine steps k = 0..m−1 receives
+ * positions fpk_mc_run uses for the fine step (FPK_RNG_STEP0 + s q m + r m + c, m = noise_dim
+ * Brownian components, m = d for diagonal noise), and every level advances as soon as the fine
+ * steps it spans are complete. A coarse step of size H = m h over fine steps k = 0..m−1 receives
  *     ΔW  = Σ_k ΔW_k,
  *     I₁₀ = ∫ (W_s − W_{t_0}) ds = Σ_k [h (W_{t_k} − W_{t_0}) + I₁₀,k],
  * exactly the Brownian path the fine level sees (Kloeden & Platen 1992, §10.4 for I₁₀; the
@@ -28,7 +28,7 @@
 typedef struct {
   const fpk_model *model;
   const fpk_ladder_params *p;
-  size_t d, L, nlev, fine, q, nfun, nq, zrows;
+  size_t d, nm, L, nlev, fine, q, nfun, nq, zrows; /* nm: Brownian components (noise_dim) */
   size_t m[NLEV];                       /* fine steps per step of each level */
   double H[NLEV];                       /* step of each level */
   const fpk_sde_stepper_type *st[NLEV]; /* level L is the reference level when there is one */
@@ -63,22 +63,23 @@ static void lws_free(lws *w, size_t nlev) {
 
 static int lws_alloc(lws *w, const lctx *C) {
   const size_t B = FPK_MC_BLOCK, dB = C->d * B, nf = C->nfun ? C->nfun : 1;
+  const size_t mB = C->nm * B; /* increments: one row per Brownian component */
   memset(w, 0, sizeof *w);
   int bad = 0;
   for (size_t l = 0; l < C->nlev; l++) {
     const fpk_sde_stepper_type *st = C->st[l];
     w->x[l] = alloc64(dB);
-    w->work[l] = alloc64(st->work_fixed + (st->work_per_point ? st->work_per_point : 1) * dB);
-    w->dw[l] = alloc64(dB);
-    w->i10[l] = alloc64(dB);
+    w->work[l] = alloc64(fpk_sde_work_size(st, C->model, B));
+    w->dw[l] = alloc64(mB);
+    w->i10[l] = alloc64(mB);
     bad |= !w->x[l] || !w->work[l] || !w->dw[l] || !w->i10[l];
   }
-  w->zl = alloc64(2 * dB);
+  w->zl = alloc64(2 * mB);
   w->zf = alloc64(C->zrows * B);
-  w->dwf = alloc64(dB);
-  w->i10f = alloc64(dB);
+  w->dwf = alloc64(mB);
+  w->i10f = alloc64(mB);
   w->x0 = alloc64(dB);
-  w->wT = alloc64(dB);
+  w->wT = alloc64(mB);
   w->xref = alloc64(dB);
   w->fref = alloc64(nf * B);
   w->fl = alloc64(nf * B);
@@ -126,18 +127,21 @@ static int level_step(const lctx *C, lws *W, size_t l, size_t k, size_t nb, cons
 static int run_block(const lctx *C, lws *W, size_t blk, double *part, fpk_error *err) {
   const size_t B = FPK_MC_BLOCK, d = C->d, q = C->q;
   const size_t p0 = blk * B, nb = C->p->npaths - p0 < B ? C->p->npaths - p0 : B, dn = d * nb;
+  /* the Brownian increments have m = noise_dim components (m = d for diagonal noise, the same
+   * arrays as before noise matrices) */
+  const size_t mn = C->nm * nb;
   const double hf = C->hf, sqhf = sqrt(hf), k3 = 1.0 / sqrt(3.0), r3 = sqrt(3.0);
   const int exact = C->p->reference == FPK_LADDER_REF_EXACT;
 
   fpk_mc_initial_state(C->p->seed, p0, nb, d, C->mean0, C->chol, W->x0, W->zf, W->scratch);
   for (size_t l = 0; l < C->nlev; l++) {
     memcpy(W->x[l], W->x0, dn * sizeof(double));
-    memset(W->dw[l], 0, dn * sizeof(double));
-    memset(W->i10[l], 0, dn * sizeof(double));
+    memset(W->dw[l], 0, mn * sizeof(double));
+    memset(W->i10[l], 0, mn * sizeof(double));
   }
-  memset(W->wT, 0, dn * sizeof(double));
+  memset(W->wT, 0, mn * sizeof(double));
 
-  const size_t per_step = q * d;
+  const size_t per_step = q * C->nm;
   int rc;
   for (size_t s = 0; s < C->fine; s++) {
     const size_t sl = s % FPK_MC_FILL_STEPS;
@@ -150,13 +154,13 @@ static int run_block(const lctx *C, lws *W, size_t blk, double *part, fpk_error 
     }
     const double *zf = W->zf + sl * per_step * nb;
     /* the fine increments ΔW_k and I₁₀,k */
-    for (size_t k = 0; k < dn; k++) W->dwf[k] = sqhf * zf[k];
+    for (size_t k = 0; k < mn; k++) W->dwf[k] = sqhf * zf[k];
     if (q == 2) {
       const double a = 0.5 * hf * sqhf;
-      for (size_t k = 0; k < dn; k++) W->i10f[k] = a * (zf[k] + k3 * zf[dn + k]);
+      for (size_t k = 0; k < mn; k++) W->i10f[k] = a * (zf[k] + k3 * zf[mn + k]);
     }
     if (exact)
-      for (size_t k = 0; k < dn; k++) W->wT[k] += W->dwf[k];
+      for (size_t k = 0; k < mn; k++) W->wT[k] += W->dwf[k];
     for (size_t l = 0; l < C->nlev; l++) {
       const size_t m = C->m[l];
       if (m == 1) {
@@ -165,17 +169,17 @@ static int run_block(const lctx *C, lws *W, size_t blk, double *part, fpk_error 
       }
       double *restrict dw = W->dw[l], *restrict i10 = W->i10[l];
       if (q == 2)
-        for (size_t k = 0; k < dn; k++) i10[k] += hf * dw[k] + W->i10f[k];
-      for (size_t k = 0; k < dn; k++) dw[k] += W->dwf[k];
+        for (size_t k = 0; k < mn; k++) i10[k] += hf * dw[k] + W->i10f[k];
+      for (size_t k = 0; k < mn; k++) dw[k] += W->dwf[k];
       if ((s + 1) % m) continue;
       const double H = C->H[l], rs = 1.0 / sqrt(H), c2 = 2.0 / (H * sqrt(H));
-      double *restrict z1 = W->zl, *restrict z2 = W->zl + dn;
-      for (size_t k = 0; k < dn; k++) z1[k] = dw[k] * rs;
+      double *restrict z1 = W->zl, *restrict z2 = W->zl + mn;
+      for (size_t k = 0; k < mn; k++) z1[k] = dw[k] * rs;
       if (C->st[l]->normals_per_dim == 2)
-        for (size_t k = 0; k < dn; k++) z2[k] = r3 * (c2 * i10[k] - z1[k]);
+        for (size_t k = 0; k < mn; k++) z2[k] = r3 * (c2 * i10[k] - z1[k]);
       if ((rc = level_step(C, W, l, (s + 1) / m - 1, nb, W->zl, p0, err))) return rc;
-      memset(dw, 0, dn * sizeof(double));
-      memset(i10, 0, dn * sizeof(double));
+      memset(dw, 0, mn * sizeof(double));
+      memset(i10, 0, mn * sizeof(double));
     }
   }
 
@@ -263,6 +267,7 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
   C->model = model;
   C->p = p;
   C->d = d;
+  C->nm = fpk_model_noise_dim(model);
   C->L = p->nlevels;
   C->nfun = p->nfun;
   switch (p->reference) {
@@ -276,7 +281,7 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
       C->nlev = C->L + 1;
       break;
     case FPK_LADDER_REF_EXACT:
-      if (!model->solution)
+      if (!model->solution || !fpk_model_noise_is_diagonal(model))
         return fpk_error_set(err, FPK_EINVAL, "ladder: model %s has no pathwise exact solution; "
                              "use a reference level", model->name ? model->name : "?");
       C->fine = p->steps[C->L - 1];
@@ -304,11 +309,15 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
     if (!(C->H[l] > 0.0) || !(p->T - C->H[l] < p->T))
       return fpk_error_set(err, FPK_EINVAL, "ladder: level %zu's step T/%zu = %g is below the "
                            "resolution of T = %g: t would not advance", l, n, C->H[l], p->T);
+    if (C->st[l]->normals_per_step &&
+        C->st[l]->normals_per_step(model) != C->st[l]->normals_per_dim * C->nm)
+      return fpk_error_set(err, FPK_EINVAL, "ladder: stepper %s does not take Brownian "
+                           "increments per noise component", C->st[l]->name);
     if (C->st[l]->normals_per_dim > C->q) C->q = C->st[l]->normals_per_dim;
   }
   C->hf = p->T / (double)C->fine;
   C->nq = C->L + (2 * C->L + 1) * C->nfun + 1;
-  size_t rows = FPK_MC_FILL_STEPS * C->q * d;
+  size_t rows = FPK_MC_FILL_STEPS * C->q * C->nm;
   rows = (rows + FPK_RNG_PER_CALL - 1) / FPK_RNG_PER_CALL * FPK_RNG_PER_CALL;
   C->zrows = rows > FPK_RNG_PER_CALL ? rows : FPK_RNG_PER_CALL;
   for (size_t c = 0; c < d; c++)

@@ -5,12 +5,22 @@
  * per component, with b, σ, σ' at (X_k, t_k) (Kloeden & Platen, "Numerical Solution of SDEs",
  * 1992, §10.3, eq. (3.3); Milstein 1974). With diagonal noise each component is driven by its own
  * Wiener process, the noise is commutative and no Lévy areas are needed: strong order 1, weak
- * order 1. For additive noise σ' = 0 and the scheme is Euler–Maruyama. */
+ * order 1. For additive noise σ' = 0 and the scheme is Euler–Maruyama, also for a d × m noise
+ * matrix (issue 16); multiplicative matrix noise is refused (milstein_check). */
 #include <math.h>
 
 #include "sde/sde_internal.h"
 
 static int milstein_check(const fpk_model *m, fpk_error *err) {
+  /* A noise matrix: additive noise makes Milstein Euler–Maruyama (σ' = 0, no Lévy areas), which
+   * takes the matrix; multiplicative matrix noise needs the σ_j' σ_k terms and, unless the noise
+   * is commutative, the Lévy areas (Kloeden & Platen §10.3), which this scheme does not have. */
+  if (!fpk_model_noise_is_diagonal(m) && !(m->flags & FPK_MODEL_ADDITIVE))
+    return fpk_error_set(err, FPK_EINVAL,
+                         "Milstein needs diagonal noise (commutative noise), and this noise "
+                         "matrix (%zu × %zu) depends on x; use euler-maruyama, tamed-euler, or "
+                         "sra1 for additive noise",
+                         m->dim, m->noise_dim);
   if (!(m->flags & FPK_MODEL_ADDITIVE) && !m->noise_dx)
     return fpk_error_set(err, FPK_EINVAL,
                          "the noise depends on x and the model gives no derivative dσ/dx "

@@ -29,8 +29,14 @@
  *    (seed, p, s, a, w), like the normals.
  * Positions [0, FPK_RNG_STEP0) are reserved for the initial condition (X_0 uses the first dim
  * of them); step s (0-based, counted over the whole run) uses positions
- *     FPK_RNG_STEP0 + s*q*dim + r*dim + c,   r < q = stepper->normals_per_dim, c < dim,
- * i.e. exactly the component-major layout the steppers expect.
+ *     FPK_RNG_STEP0 + s*q*m + r*m + c,   r < q = stepper->normals_per_dim, c < m,
+ * m = fpk_model_noise_dim(model): the number of Brownian components, i.e. the columns of the
+ * d × m noise matrix σ, and m = dim for a diagonal model, so that diagonal models keep the
+ * layout (and the bits) they had before noise matrices (issue 16). This is exactly the
+ * component-major layout the steppers expect, z[(r*m + c)*n + i]. A stepper that sets
+ * normals_per_step takes N = normals_per_step(model) normals per step instead, at positions
+ * FPK_RNG_STEP0 + s*N + j (the exact OU transition: N = dim, the factor of its one-step
+ * covariance; for a diagonal model that is q*m again). fpk_sde_normals_per_step gives the count.
  */
 #ifndef FPK_SDE_INTERNAL_H
 #define FPK_SDE_INTERNAL_H
@@ -122,7 +128,33 @@ void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid 
 /* The stepper type tables (one file each: em.c, milstein.c, sra1.c, tamed_euler.c,
  * exact_ou.c); the public pointers and the registry are in steppers.c. */
 extern const fpk_sde_stepper_type fpk_sde_em_type, fpk_sde_milstein_type, fpk_sde_sra1_type,
-    fpk_sde_tamed_euler_type, fpk_sde_exact_ou_type;
+    fpk_sde_tamed_euler_type, fpk_sde_exact_ou_type, fpk_sde_baoab_type, fpk_sde_obabo_type;
+
+/* baoab.c: FPK_SUCCESS for a Kramers model (fpk_model_kramers_params), else FPK_EINVAL saying
+ * what the kinetic-Langevin splitting `scheme` (BAOAB, OBABO) needs and what to use instead. */
+int sde_kinetic_check(const char *scheme, const fpk_model *m, fpk_error *err);
+
+/* Where a stepper keeps the d × m noise matrix of n points of a matrix-noise model: after its
+ * own work (fpk_sde_work_size), room for d*m*n doubles, σ_rk of point i at [(r*m + k)*n + i]. */
+static inline double *sde_sigma_work(const fpk_sde_stepper_type *st, const fpk_model *m,
+                                     size_t n, double *work) {
+  return work + st->work_fixed + (st->work_per_point ? st->work_per_point : 1) * m->dim * n;
+}
+
+/* x_c += Σ_k s_ck z_k for c < d, k < nm, on n points: the noise of one step with σ given at one
+ * point (s[c*nm + k], additive noise) scaled by `scale`. Rows of z: z + k*n. */
+static inline void sde_add_matrix_noise_const(size_t d, size_t nm, size_t n, double scale,
+                                              const double *s, const double *z, double *x) {
+  for (size_t c = 0; c < d; c++) {
+    double *restrict xc = x + c * n;
+    for (size_t k = 0; k < nm; k++) {
+      const double a = scale * s[c * nm + k];
+      if (a == 0.0) continue; /* a zero entry (degenerate noise) adds nothing */
+      const double *restrict zk = z + k * n;
+      for (size_t i = 0; i < n; i++) xc[i] += a * zk[i];
+    }
+  }
+}
 
 /* ensemble.c: whether fpk_mc_run may use the fused Euler–Maruyama kernels of the built-in models
  * (models/model_internal.h; on by default). Off, every model takes the generic path: the stepper

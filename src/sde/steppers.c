@@ -9,10 +9,12 @@ const fpk_sde_stepper_type *fpk_sde_milstein = &fpk_sde_milstein_type;
 const fpk_sde_stepper_type *fpk_sde_sra1 = &fpk_sde_sra1_type;
 const fpk_sde_stepper_type *fpk_sde_tamed_euler = &fpk_sde_tamed_euler_type;
 const fpk_sde_stepper_type *fpk_sde_exact_ou = &fpk_sde_exact_ou_type;
+const fpk_sde_stepper_type *fpk_sde_baoab = &fpk_sde_baoab_type;
+const fpk_sde_stepper_type *fpk_sde_obabo = &fpk_sde_obabo_type;
 
 const fpk_sde_stepper_type *const fpk_sde_steppers[] = {
     &fpk_sde_em_type, &fpk_sde_milstein_type, &fpk_sde_sra1_type, &fpk_sde_tamed_euler_type,
-    &fpk_sde_exact_ou_type, NULL};
+    &fpk_sde_exact_ou_type, &fpk_sde_baoab_type, &fpk_sde_obabo_type, NULL};
 
 const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name) {
   if (!name) return NULL;
@@ -33,4 +35,16 @@ int fpk_sde_stepper_check(const fpk_sde_stepper_type *st, const fpk_model *m, fp
     fpk_error_prefix(err, "stepper %s cannot integrate model %s: ", st->name,
                      m->name ? m->name : "?");
   return rc;
+}
+
+size_t fpk_sde_normals_per_step(const fpk_sde_stepper_type *st, const fpk_model *m) {
+  if (!st || !m) return 0;
+  return st->normals_per_step ? st->normals_per_step(m)
+                              : st->normals_per_dim * fpk_model_noise_dim(m);
+}
+
+size_t fpk_sde_work_size(const fpk_sde_stepper_type *st, const fpk_model *m, size_t n) {
+  if (!st || !m) return 0;
+  const size_t d = m->dim, per = st->work_per_point ? st->work_per_point : 1;
+  return st->work_fixed + per * d * n + (fpk_model_noise_is_diagonal(m) ? 0 : d * m->noise_dim * n);
 }
