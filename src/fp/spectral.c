@@ -1,7 +1,7 @@
 /* The Fourier spectral Fokker–Planck solver object and its time steppers (fpkit/spectral.h).
  *
- * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −Σ_a D̄_a k_a² ≤ 0
- * (spectral_op.c). For a step h from t, with z = hλ:
+ * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −kᵀD̄k ≤ 0
+ * (spectral_op.c; D̄ the diffusion matrix where it is constant, full or degenerate). For a step h from t, with z = hλ:
  *
  * ETDRK4 (Cox & Matthews 2002, eq. (26)–(29)):
  *   a = e^{z/2} û + Q 𝒩(û, t)            Q  = h (e^{z/2} − 1) / z
@@ -160,11 +160,12 @@ static double rel_diff(double a, double b, double scale) {
 
 /* The ETDRK4 coefficients are functions of z = hλ, and λ = −D̄_x k_x² − D̄_y k_y² is the same for
  * the rows j and ny − j (k_y and −k_y: the same k_y² to the bit), so they are stored for the rows
- * j <= ny/2 only: the offset of row j's coefficients. Half the bytes of the six arrays (0.75 MiB
+ * j <= ny/2 only: the offset of row j's coefficients. A correlated D̄ (D̄_xy ≠ 0) adds
+ * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the six arrays (0.75 MiB
  * of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
  * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
 static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
-  return (j <= op->ny / 2 ? j : op->ny - j) * op->ncx;
+  return (j <= op->ny / 2 || op->Dbar_xy != 0.0 ? j : op->ny - j) * op->ncx;
 }
 
 /* Coefficient arrays for step h. The check tolerance, 1e-10 relative, is far above the
@@ -320,24 +321,27 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
                          *restrict N = s->w[2];
   int rc = nonlinear(s, u, t, N);
   if (rc) return rc;
-  /* λ = −D̄_x k_x² − D̄_y k_y², as fpk_spectral_op_lambda, by rows */
-  const double *restrict k2x = op->k2[0];
-  const double D0 = op->Dbar[0];
+  /* λ = −D̄_x k_x² − D̄_y k_y² (− 2 D̄_xy k_x k_y), as fpk_spectral_op_lambda, by rows */
+  const double *restrict k2x = op->k2[0], *restrict k1x = op->k1[0];
+  const double D0 = op->Dbar[0], Dxy = op->Dbar_xy;
   const int restart = !(s->hist_h > 0.0 && same_step(h, s->hist_h, t));
   for (size_t j = 0; j < ny; j++) {
     const double ly = op->dim == 2 ? op->Dbar[1] * op->k2[1][j] : 0.0;
+    const double cxy = Dxy != 0.0 ? 2.0 * Dxy * op->k1[1][j] : 0.0;
     fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
     const fftw_complex *restrict Nj = N + j * ncx, *restrict Pj = Nprev + j * ncx;
     if (restart) {
       /* IMEX Euler start: (1 − hλ) û' = û + h𝒩 */
       for (size_t i = 0; i < ncx; i++) {
-        const double l = -D0 * k2x[i] - ly;
+        double l = -D0 * k2x[i] - ly;
+        if (Dxy != 0.0) l -= cxy * k1x[i];
         pj[i] = uj[i];
         uj[i] = (uj[i] + h * Nj[i]) / (1.0 - h * l);
       }
     } else {
       for (size_t i = 0; i < ncx; i++) {
-        const double l = -D0 * k2x[i] - ly;
+        double l = -D0 * k2x[i] - ly;
+        if (Dxy != 0.0) l -= cxy * k1x[i];
         const fftw_complex un =
             (4.0 * uj[i] - pj[i] + 2.0 * h * (2.0 * Nj[i] - Pj[i])) / (3.0 - 2.0 * h * l);
         pj[i] = uj[i];
@@ -485,20 +489,23 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     s->uh = fftw_alloc_complex(nc);
     s->nrow = fftw_alloc_complex((size_t)s->op.pass_threads * s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
-    if (impl == &etdrk4_impl) {
-      const size_t n = s->ncoef = coef_row(&s->op, s->op.ny / 2) + s->op.ncx; /* rows <= ny/2 */
-      s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
-      s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
-      s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
-    }
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
     int ok = s->uh && s->nrow && s->values && s->cells;
     for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
-    if (impl == &etdrk4_impl) ok = ok && s->E && s->E2 && s->Q && s->f1 && s->f2 && s->f3;
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   }
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
+  if (!rc && impl == &etdrk4_impl) {
+    /* after the first sampling, which fixes D̄ and so which rows share coefficients (coef_row) */
+    const size_t n = s->ncoef =
+        s->op.Dbar_xy != 0.0 ? s->op.nc : coef_row(&s->op, s->op.ny / 2) + s->op.ncx;
+    s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
+    s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
+    s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
+    if (!s->E || !s->E2 || !s->Q || !s->f1 || !s->f2 || !s->f3)
+      rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
+  }
   if (!rc && fpk_spectral_op_choose_pass_threads(&s->op))
     rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
