@@ -306,7 +306,10 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
       const size_t c = o + i, k = oc + i;
       ct[c] = u[c] = E[k] * u[c] + f1[k] * Nu[c] + 2.0 * f2[k] * Nab[c] + f3[k] * nr[i];
     }
-    for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
+    if (s->op.truncate) /* the dropped modes dropped from û too (spectral_internal.h) */
+      for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = 0.0;
+    else
+      for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
   }
   s->ct_is_u = 1; /* the next step's c2r input, already written */
 #undef ROWS
@@ -349,6 +352,10 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
       }
     }
   }
+  if (op->truncate) /* the modes the 2/3 rule drops, dropped from û too (spectral_internal.h) */
+    for (size_t j = 0; j < ny; j++)
+      for (size_t i = 0; i < ncx; i++)
+        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j])) u[j * ncx + i] = 0.0;
   /* 𝒩 of this step becomes the history: swap instead of copying. */
   s->w[1] = N, s->w[2] = Nprev;
   s->hist_h = h;

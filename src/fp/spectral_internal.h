@@ -57,6 +57,13 @@ typedef struct fpk_spectral_op {
   double Dbar_xy;
   int variable_D; /* some D_ab is not constant: the ∂_a∂_b((D_ab − D̄_ab)p) terms are needed */
   int vary[3];    /* per axis (2: the mixed term): D_ab − D̄_ab ≢ 0 (only those get a term) */
+  /* With the 2/3 rule and an axis without diffusion (D_aa ≡ 0 at the first sampling: the
+   * position of the Kramers equation), the modes the rule drops from 𝒩 are also dropped from the
+   * solution (Orszag's truncation): there λ = 0 along that axis, so they would keep their initial
+   * values for ever instead of evolving or decaying (measured: a harmonic Kramers run relaxed to
+   * the Gibbs density only to 1.5e-5 L1 on 64², the frozen modes of its start). With diffusion
+   * along every axis they decay like e^{−D̄k²t} and are kept, as before. */
+  int truncate;
   double *D;      /* D = ½σσᵀ at the centres, fpk_model_diffusion's layout D[(a*d + b)*M + m] */
   double t_model; /* time at which b and dd were sampled */
   int sampled;

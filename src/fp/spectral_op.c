@@ -382,6 +382,12 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       mid[e] = 0.5 * (lo + hi);
     }
     op->Dbar[0] = mid[0];
+    op->truncate = 0;
+    for (size_t e = 0; e < d; e++) {
+      double amax = 0.0;
+      for (size_t m = 0; m < M; m++) amax = fmax(amax, fabs(Dab[e][m]));
+      if (amax == 0.0 && op->dealias) op->truncate = 1;
+    }
     if (d == 2) {
       op->Dbar[1] = mid[1];
       /* λ = −kᵀD̄k <= 0 needs D̄ positive semi-definite: a variable D's mid-ranges may not be
