@@ -1,7 +1,8 @@
 /* The Fourier spectral Fokker–Planck solver object and its time steppers (fpkit/spectral.h).
  *
  * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −kᵀD̄k ≤ 0
- * (spectral_op.c; D̄ the diffusion matrix where it is constant, full or degenerate). For a step h from t, with z = hλ:
+ * (spectral_op.c; D̄ the diffusion matrix where it is constant, full or degenerate). For a step
+ * h from t, with z = hλ:
  *
  * ETDRK4 (Cox & Matthews 2002, eq. (26)–(29)):
  *   a = e^{z/2} û + Q 𝒩(û, t)            Q  = h (e^{z/2} − 1) / z
@@ -161,8 +162,8 @@ static double rel_diff(double a, double b, double scale) {
 /* The ETDRK4 coefficients are functions of z = hλ, and λ = −D̄_x k_x² − D̄_y k_y² is the same for
  * the rows j and ny − j (k_y and −k_y: the same k_y² to the bit), so they are stored for the rows
  * j <= ny/2 only: the offset of row j's coefficients. A correlated D̄ (D̄_xy ≠ 0) adds
- * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the six arrays (0.75 MiB
- * of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
+ * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the
+ * six arrays (0.75 MiB of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
  * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
 static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
   return (j <= op->ny / 2 || op->Dbar_xy != 0.0 ? j : op->ny - j) * op->ncx;
