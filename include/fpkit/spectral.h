@@ -1,12 +1,15 @@
 /* fpkit/spectral.h — Fourier pseudo-spectral Fokker–Planck solver on periodic boxes (FFTW).
  *
- *   ∂p/∂t = Σ_a ∂_a [ ∂_a(D_a p) − b_a p ],   D_a = ½ σ_a²,
+ *   ∂p/∂t = Σ_a ∂_a [ Σ_b ∂_b(D_ab p) − b_a p ],   D = ½ σσᵀ,
  *
- * written in conservative form, so the mean (k = 0 mode) is conserved to round-off whatever b and
- * σ are. Split as ∂p/∂t = 𝓛p + 𝒩(p, t): the stiff constant-coefficient part 𝓛 = Σ_a D̄_a ∂_a²
- * (D̄_a the mid-range of D_a over the grid) is diagonal in Fourier space and treated exactly; the
- * rest, 𝒩 = Σ_a ∂_a² ((D_a − D̄_a) p) − ∂_a(b_a p), is evaluated pseudo-spectrally (products in
- * physical space, derivatives in Fourier space), with the 2/3 rule removing aliased modes.
+ * σ diagonal or a noise matrix (fpk_model_diffusion: correlated, or degenerate — the Kramers
+ * equation, no diffusion in x), written in conservative form, so the mean (k = 0 mode) is
+ * conserved to round-off whatever b and σ are. Split as ∂p/∂t = 𝓛p + 𝒩(p, t): the stiff
+ * constant-coefficient part 𝓛 = Σ_ab D̄_ab ∂_a∂_b (D̄ the mid-range of D over the grid; all of D,
+ * cross terms included, for additive noise) is diagonal in Fourier space, λ = −kᵀD̄k, and treated
+ * exactly; the rest, 𝒩 = Σ_ab ∂_a∂_b((D_ab − D̄_ab) p) − Σ_a ∂_a(b_a p), is evaluated
+ * pseudo-spectrally (products in physical space, derivatives in Fourier space), with the 2/3 rule
+ * removing aliased modes (and, along an axis without diffusion, dropping them from the solution).
  * See docs/spectral-scheme.md.
  *
  * Steppers (GSL-style type table):
@@ -170,13 +173,16 @@ const char *fpk_spectral_warning(const fpk_spectral *s);
 /* Stationary density of an autonomous model on a periodic grid without time stepping: the
  * unit-mass null vector of the collocation operator (no dealiasing), by a dense LU solve with the
  * mass condition in place of one equation. Writes cell averages. Dense, so limited to
- * grid->size <= FPK_SPECTRAL_DENSE_MAX unknowns. */
+ * grid->size <= FPK_SPECTRAL_DENSE_MAX unknowns. Refused (FPK_EUNSUP) for a model with an axis
+ * without diffusion (degenerate noise: the Kramers equation), whose collocation operator has
+ * spurious zero modes: evolve with etdrk4 to a long time instead, or use fv. */
 #define FPK_SPECTRAL_DENSE_MAX 4096
 int fpk_spectral_stationary(const fpk_grid *grid, const fpk_model *model, double *p,
                             fpk_error *err);
 /* Spectral gap of the collocation operator: the smallest |Re λ| over its eigenvalues λ ≠ 0
  * (the zero eigenvalue, whose eigenvector is the stationary density, excluded as the one of
- * smallest modulus). Relaxation to equilibrium goes like e^{−gap·t}. Same size limit. */
+ * smallest modulus). Relaxation to equilibrium goes like e^{−gap·t}. Same size limit and the
+ * same refusal of degenerate noise. */
 int fpk_spectral_gap(const fpk_grid *grid, const fpk_model *model, double *gap, fpk_error *err);
 
 #ifdef __cplusplus

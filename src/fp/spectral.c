@@ -1,7 +1,8 @@
 /* The Fourier spectral Fokker–Planck solver object and its time steppers (fpkit/spectral.h).
  *
- * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −Σ_a D̄_a k_a² ≤ 0
- * (spectral_op.c). For a step h from t, with z = hλ:
+ * Semi-discretely, each Fourier coefficient obeys dû/dt = λ û + 𝒩̂(u, t), λ = −kᵀD̄k ≤ 0
+ * (spectral_op.c; D̄ the diffusion matrix where it is constant, full or degenerate). For a step
+ * h from t, with z = hλ:
  *
  * ETDRK4 (Cox & Matthews 2002, eq. (26)–(29)):
  *   a = e^{z/2} û + Q 𝒩(û, t)            Q  = h (e^{z/2} − 1) / z
@@ -160,11 +161,12 @@ static double rel_diff(double a, double b, double scale) {
 
 /* The ETDRK4 coefficients are functions of z = hλ, and λ = −D̄_x k_x² − D̄_y k_y² is the same for
  * the rows j and ny − j (k_y and −k_y: the same k_y² to the bit), so they are stored for the rows
- * j <= ny/2 only: the offset of row j's coefficients. Half the bytes of the six arrays (0.75 MiB
- * of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
+ * j <= ny/2 only: the offset of row j's coefficients. A correlated D̄ (D̄_xy ≠ 0) adds
+ * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the
+ * six arrays (0.75 MiB of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
  * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
 static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
-  return (j <= op->ny / 2 ? j : op->ny - j) * op->ncx;
+  return (j <= op->ny / 2 || op->Dbar_xy != 0.0 ? j : op->ny - j) * op->ncx;
 }
 
 /* Coefficient arrays for step h. The check tolerance, 1e-10 relative, is far above the
@@ -305,7 +307,10 @@ static int step_etdrk4(fpk_spectral *s, double t, double h) {
       const size_t c = o + i, k = oc + i;
       ct[c] = u[c] = E[k] * u[c] + f1[k] * Nu[c] + 2.0 * f2[k] * Nab[c] + f3[k] * nr[i];
     }
-    for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
+    if (s->op.truncate) /* the dropped modes dropped from û too (spectral_internal.h) */
+      for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = 0.0;
+    else
+      for (size_t i = nk; i < ncx; i++) ct[o + i] = u[o + i] = E[oc + i] * u[o + i];
   }
   s->ct_is_u = 1; /* the next step's c2r input, already written */
 #undef ROWS
@@ -320,24 +325,27 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
                          *restrict N = s->w[2];
   int rc = nonlinear(s, u, t, N);
   if (rc) return rc;
-  /* λ = −D̄_x k_x² − D̄_y k_y², as fpk_spectral_op_lambda, by rows */
-  const double *restrict k2x = op->k2[0];
-  const double D0 = op->Dbar[0];
+  /* λ = −D̄_x k_x² − D̄_y k_y² (− 2 D̄_xy k_x k_y), as fpk_spectral_op_lambda, by rows */
+  const double *restrict k2x = op->k2[0], *restrict k1x = op->k1[0];
+  const double D0 = op->Dbar[0], Dxy = op->Dbar_xy;
   const int restart = !(s->hist_h > 0.0 && same_step(h, s->hist_h, t));
   for (size_t j = 0; j < ny; j++) {
     const double ly = op->dim == 2 ? op->Dbar[1] * op->k2[1][j] : 0.0;
+    const double cxy = Dxy != 0.0 ? 2.0 * Dxy * op->k1[1][j] : 0.0;
     fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
     const fftw_complex *restrict Nj = N + j * ncx, *restrict Pj = Nprev + j * ncx;
     if (restart) {
       /* IMEX Euler start: (1 − hλ) û' = û + h𝒩 */
       for (size_t i = 0; i < ncx; i++) {
-        const double l = -D0 * k2x[i] - ly;
+        double l = -D0 * k2x[i] - ly;
+        if (Dxy != 0.0) l -= cxy * k1x[i];
         pj[i] = uj[i];
         uj[i] = (uj[i] + h * Nj[i]) / (1.0 - h * l);
       }
     } else {
       for (size_t i = 0; i < ncx; i++) {
-        const double l = -D0 * k2x[i] - ly;
+        double l = -D0 * k2x[i] - ly;
+        if (Dxy != 0.0) l -= cxy * k1x[i];
         const fftw_complex un =
             (4.0 * uj[i] - pj[i] + 2.0 * h * (2.0 * Nj[i] - Pj[i])) / (3.0 - 2.0 * h * l);
         pj[i] = uj[i];
@@ -345,6 +353,10 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
       }
     }
   }
+  if (op->truncate) /* the modes the 2/3 rule drops, dropped from û too (spectral_internal.h) */
+    for (size_t j = 0; j < ny; j++)
+      for (size_t i = 0; i < ncx; i++)
+        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j])) u[j * ncx + i] = 0.0;
   /* 𝒩 of this step becomes the history: swap instead of copying. */
   s->w[1] = N, s->w[2] = Nprev;
   s->hist_h = h;
@@ -380,6 +392,7 @@ void fpk_spectral_options_default(fpk_spectral_options *o) {
  * ignored), and rewritten after planning under a temporary name renamed into place, so a
  * crash never leaves a truncated wisdom file. */
 static int wisdom_replaceable(const char *path);
+static void kramers_resolution_warning(fpk_spectral *s);
 
 static void wisdom_load(fpk_spectral *s) {
   const char *path = s->opt.wisdom;
@@ -485,22 +498,26 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     s->uh = fftw_alloc_complex(nc);
     s->nrow = fftw_alloc_complex((size_t)s->op.pass_threads * s->op.ncx);
     for (size_t k = 0; k < impl->nwork; k++) s->w[k] = fftw_alloc_complex(nc);
-    if (impl == &etdrk4_impl) {
-      const size_t n = s->ncoef = coef_row(&s->op, s->op.ny / 2) + s->op.ncx; /* rows <= ny/2 */
-      s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
-      s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
-      s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
-    }
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
     int ok = s->uh && s->nrow && s->values && s->cells;
     for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
-    if (impl == &etdrk4_impl) ok = ok && s->E && s->E2 && s->Q && s->f1 && s->f2 && s->f3;
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   }
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
+  if (!rc && impl == &etdrk4_impl) {
+    /* after the first sampling, which fixes D̄ and so which rows share coefficients (coef_row) */
+    const size_t n = s->ncoef =
+        s->op.Dbar_xy != 0.0 ? s->op.nc : coef_row(&s->op, s->op.ny / 2) + s->op.ncx;
+    s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
+    s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
+    s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
+    if (!s->E || !s->E2 || !s->Q || !s->f1 || !s->f2 || !s->f3)
+      rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
+  }
   if (!rc && fpk_spectral_op_choose_pass_threads(&s->op))
     rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
+  if (!rc) kramers_resolution_warning(s);
   /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
   if (!rc && impl == &etdrk4_impl) rc = etd_prepare(s, dt, 0.0);
   if (rc) {
@@ -509,6 +526,25 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     return NULL;
   }
   return s;
+}
+
+/* A Kramers model's velocity grid against the thermal velocity σ_v = 1/√β, the width of the
+ * Maxwellian e^{−βv²/2} every density relaxes to in v: the 2/3 rule keeps wavenumbers up to
+ * (2/3)π/h_v, where the Maxwellian's transform e^{−k²σ_v²/2} must be negligible (1e-6 at
+ * h_v = 0.4σ_v), and the periodic box must hold it (e^{−18} at 6σ_v). A warning with the numbers,
+ * not an error: a coarse grid is a legitimate first look. */
+static void kramers_resolution_warning(fpk_spectral *s) {
+  const fpk_kramers_params *kp = fpk_model_kramers_params(s->model);
+  if (!kp || s->op.dim != 2 || s->warning[0]) return;
+  const double sv = 1.0 / sqrt(kp->beta), hv = s->op.grid.h[1];
+  const double vmax = fmin(fabs(s->op.grid.lo[1]), fabs(s->op.grid.hi[1]));
+  if (hv > 0.4 * sv || vmax < 6.0 * sv)
+    snprintf(s->warning, sizeof s->warning,
+             "spectral: the velocity grid does not resolve the thermal velocity 1/sqrt(beta) = "
+             "%.3g of model %s: h_v = %.3g (resolved: <= 0.4/sqrt(beta) = %.3g), the v axis "
+             "reaches |v| = %.3g (holds the Maxwellian: >= 6/sqrt(beta) = %.3g); refine or "
+             "widen the v axis",
+             sv, s->model->name ? s->model->name : "(unnamed)", hv, 0.4 * sv, vmax, 6.0 * sv);
 }
 
 int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p) {

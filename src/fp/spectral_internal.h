@@ -19,12 +19,16 @@
 #include "fpkit/model.h"
 #include "fpkit/spectral.h"
 
-/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a) or ∂_a²((D_a − D̄_a) u)
- * (second = 1, multiplier −k_a²). */
+/* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a), ∂_a²((D_aa − D̄_aa) u)
+ * (second = 1, multiplier −k_a²), or, axis = 2 (2D only), the mixed term
+ * 2 ∂_x∂_y((D_xy − D̄_xy) u) (second = 1, multiplier −2 k_x k_y). */
 typedef struct fpk_spectral_term {
   size_t axis;
   int second;
 } fpk_spectral_term;
+
+/* Terms of 𝒩 at most: a drift and a diffusion term per axis, and the mixed diffusion term. */
+#define FPK_SPECTRAL_MAX_TERMS 5
 
 /* Real fields are [ny][nx] (x fastest, as fpk_grid); their r2c transforms are [ny][nx/2 + 1].
  * FFTW's transforms are unnormalised: c2r(r2c(v)) = M v. Fourier-space state in this module is
@@ -43,10 +47,24 @@ typedef struct fpk_spectral_op {
   int dealias;
   double *x;      /* cell centres, component-major: x[a*M + m] */
   double *b;      /* drift at the centres: b[a*M + m] */
-  double *dd;     /* D_a - D̄_a at the centres: dd[a*M + m] */
-  double Dbar[2]; /* D̄_a, mid-range of D_a = σ_a²/2 over the grid */
-  int variable_D; /* some D_a is not constant: the ∂²((D - D̄)p) terms are needed */
-  int vary[2];    /* per axis: D_a − D̄_a ≢ 0 (only those axes get the ∂_a² term) */
+  /* D_aa − D̄_aa at the centres, dd[a*M + m], and in 2D D_xy − D̄_xy at dd[2*M + m] (the
+   * "axis 2" of the mixed term) */
+  double *dd;
+  double Dbar[2]; /* D̄_aa, mid-range of D_aa over the grid (D = ½σσᵀ) */
+  /* D̄_xy (2D): the mid-range of D_xy, limited to |D̄_xy| <= √(D̄_xx D̄_yy) so that the exact
+   * part 𝓛 = ∇·D̄∇ has λ = −kᵀD̄k <= 0. Non-zero only for correlated noise: then λ is not even
+   * in k_y alone (the rows j and ny − j differ) */
+  double Dbar_xy;
+  int variable_D; /* some D_ab is not constant: the ∂_a∂_b((D_ab − D̄_ab)p) terms are needed */
+  int vary[3];    /* per axis (2: the mixed term): D_ab − D̄_ab ≢ 0 (only those get a term) */
+  /* With the 2/3 rule and an axis without diffusion (D_aa ≡ 0 at the first sampling: the
+   * position of the Kramers equation), the modes the rule drops from 𝒩 are also dropped from the
+   * solution (Orszag's truncation): there λ = 0 along that axis, so they would keep their initial
+   * values for ever instead of evolving or decaying (measured: a harmonic Kramers run relaxed to
+   * the Gibbs density only to 1.5e-5 L1 on 64², the frozen modes of its start). With diffusion
+   * along every axis they decay like e^{−D̄k²t} and are kept, as before. */
+  int truncate;
+  double *D;      /* D = ½σσᵀ at the centres, fpk_model_diffusion's layout D[(a*d + b)*M + m] */
   double t_model; /* time at which b and dd were sampled */
   int sampled;
   fftw_plan r2c, c2r;
@@ -57,8 +75,8 @@ typedef struct fpk_spectral_op {
   /* the row pipeline (2D with the 2/3 rule; NULL plans otherwise): column passes along y over
    * the half spectrum, in place (inverse: every column; forward: the kept ones), by chunks of
    * FPK_SPECTRAL_COLUMN_CHUNK columns ([0]) and the rest ([1], NULL when there is none), 1D
-   * transforms of blk rows, and per pass thread 4 blocks of blk × nx reals (point values and
-   * products) */
+   * transforms of blk rows, and per pass thread FPK_SPECTRAL_MAX_TERMS blocks of blk × nx reals
+   * (point values and products) */
   fftw_plan col_inv[2], col_fwd[2], row_c2r, row_r2c;
   size_t blk;
   double *blkbuf;
@@ -68,12 +86,12 @@ typedef struct fpk_spectral_op {
   fftw_complex *ct;   /* complex scratch (nc), aligned: the c2r input */
   /* The terms of 𝒩 of the last fpk_spectral_op_transform, with per term the product with u
    * (M reals) and its r2c transform (nc complex); arrays allocated for as many terms as the
-   * model has needed so far (at most 2 per axis). */
+   * model has needed so far (at most 2 per axis and the mixed term). */
   size_t nterms;
-  fpk_spectral_term terms[4];
-  double *prod[4];
-  fftw_complex *F[4];
-  double *sig;        /* model noise scratch (dim*M) */
+  fpk_spectral_term terms[FPK_SPECTRAL_MAX_TERMS];
+  double *prod[FPK_SPECTRAL_MAX_TERMS];
+  fftw_complex *F[FPK_SPECTRAL_MAX_TERMS];
+  double *sig;        /* noise-matrix scratch of fpk_model_diffusion (dim*m*M; NULL: diagonal) */
 } fpk_spectral_op;
 
 /* The column passes of the row pipeline run in fixed chunks of this many columns, whole chunks
@@ -108,9 +126,10 @@ void fpk_spectral_op_free(fpk_spectral_op *op);
  * every element alone, so the choice never changes a bit. FPK_ENOMEM when the probe's arrays
  * cannot be allocated. */
 int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op);
-/* Samples b and σ at the centres at time t; sets D̄ (the first time) and dd. */
+/* Samples b and D = ½σσᵀ (fpk_model_diffusion: diagonal or matrix noise) at the centres at
+ * time t; sets D̄ (the first time) and dd. */
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err);
-/* out = 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) in Fourier space, with the model as last
+/* out = 𝒩(u) = Σ_ab ∂_a∂_b((D_ab − D̄_ab) u) − Σ_a ∂_a(b_a u) in Fourier space, with the model as last
  * sampled and dealiased when op->dealias, for the field u whose r2c transform the caller has
  * written into op->ct (destroyed by the inverse transform). out may not alias op->ct. */
 void fpk_spectral_op_apply_ct(fpk_spectral_op *op, fftw_complex *out);
@@ -128,11 +147,15 @@ size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fft
 /* out = 𝓛u + 𝒩(u), the whole collocation operator without dealiasing, for uh the r2c transform
  * of u (kept): what the stationary solver assembles. */
 void fpk_spectral_op_apply_full(fpk_spectral_op *op, const fftw_complex *uh, fftw_complex *out);
-/* The eigenvalue of 𝓛 = Σ_a D̄_a ∂_a² for the mode at complex index c. */
+/* The eigenvalue λ = −kᵀD̄k of 𝓛 = Σ_ab D̄_ab ∂_a∂_b for the mode at complex index c: the cross
+ * term −2 D̄_xy k_x k_y with the first-derivative wavenumbers (Nyquist modes 0, as for any odd
+ * derivative of a real field). Zero diffusion along an axis (D̄_aa = 0: the position of the
+ * Kramers equation) is simply λ = 0 for the modes along it: nothing divides by D̄. */
 static inline double fpk_spectral_op_lambda(const fpk_spectral_op *op, size_t c) {
   const size_t i = c % op->ncx, j = c / op->ncx;
   double l = -op->Dbar[0] * op->k2[0][i];
   if (op->dim == 2) l -= op->Dbar[1] * op->k2[1][j];
+  if (op->Dbar_xy != 0.0) l -= 2.0 * op->Dbar_xy * op->k1[0][i] * op->k1[1][j];
   return l;
 }
 /* Cell averages ↔ Fourier coefficients of the interpolant of the point values. */

@@ -1,7 +1,8 @@
 /* The pseudo-spectral Fokker–Planck operator on a periodic box (see spectral_internal.h and
  * docs/spectral-scheme.md): wavenumbers, FFTW plans made once, the model sampled at the cell
- * centres, and 𝒩(u) = Σ_a ∂_a²((D_a − D̄_a) u) − ∂_a(b_a u) by products in physical space and
- * derivatives in Fourier space (Canuto, Hussaini, Quarteroni & Zang, Spectral Methods, 2006,
+ * centres, and 𝒩(u) = Σ_ab ∂_a∂_b((D_ab − D̄_ab) u) − Σ_a ∂_a(b_a u), D = ½σσᵀ any diffusion
+ * matrix (diagonal, correlated, degenerate), by products in physical space and derivatives in
+ * Fourier space (Canuto, Hussaini, Quarteroni & Zang, Spectral Methods, 2006,
  * §3.3 on the collocation/pseudo-spectral evaluation and the 2/3 rule). */
 #include "fp/spectral_internal.h"
 
@@ -18,13 +19,14 @@ static int fail_alloc(fpk_error *err) {
 }
 
 /* The terms of 𝒩 at the model as last sampled, in the order x drift, x diffusion, y drift,
- * y diffusion, each diffusion term only where D_a varies. */
+ * y diffusion, mixed diffusion, each diffusion term only where D_ab varies. */
 static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
   size_t n = 0;
   for (size_t a = 0; a < op->dim; a++) {
     terms[n++] = (fpk_spectral_term){a, 0};
     if (op->vary[a]) terms[n++] = (fpk_spectral_term){a, 1};
   }
+  if (op->dim == 2 && op->vary[2]) terms[n++] = (fpk_spectral_term){2, 1};
   return n;
 }
 
@@ -199,7 +201,7 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
     /* the row pipeline (fpk_spectral_op_transform) */
     op->blk = block_rows(op->ny);
     const size_t bm = op->blk * op->nx;
-    op->blkbuf = fftw_alloc_real((size_t)op->pass_threads * 4 * bm);
+    op->blkbuf = fftw_alloc_real((size_t)op->pass_threads * FPK_SPECTRAL_MAX_TERMS * bm);
     if (!op->blkbuf) rc = FPK_ENOMEM;
     /* new-array execution needs every block at the planning arrays' SIMD alignment (true for an
      * even block on FFTW's 16- and 32-byte alignments; checked, else the 2D plans serve) */
@@ -239,7 +241,7 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err) {
   memset(op, 0, sizeof *op);
   if (!grid || !model) return fpk_error_set(err, FPK_EINVAL, "spectral: grid or model is NULL");
-  if (!model->drift || !model->noise)
+  if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "spectral: model %s lacks a drift or noise callback",
                          model->name ? model->name : "(unnamed)");
   if (grid->dim < 1 || grid->dim > 2)
@@ -293,11 +295,16 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   }
   op->x = malloc(d * M * sizeof(double));
   op->b = malloc(d * M * sizeof(double));
-  op->dd = malloc(d * M * sizeof(double));
-  op->sig = malloc(d * M * sizeof(double));
+  op->dd = malloc((d == 2 ? 3 : 1) * M * sizeof(double)); /* + the mixed term in 2D */
+  op->D = malloc(d * d * M * sizeof(double));
+  /* the noise matrix, scratch of fpk_model_diffusion (a diagonal model needs none) */
+  op->sig = model->noise_matrix ? malloc(d * fpk_model_noise_dim(model) * M * sizeof(double))
+                                : NULL;
   op->r = fftw_alloc_real(M);
   op->ct = fftw_alloc_complex(op->nc);
-  if (!op->x || !op->b || !op->dd || !op->sig || !op->r || !op->ct) return fail_alloc(err);
+  if (!op->x || !op->b || !op->dd || !op->D || (model->noise_matrix && !op->sig) || !op->r ||
+      !op->ct)
+    return fail_alloc(err);
   /* one product and one transform per term: the drift terms now, the diffusion terms when a
    * sampling first finds D varying (fpk_spectral_op_sample) */
   if (ensure_terms(op, d)) return fail_alloc(err);
@@ -324,7 +331,7 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
   for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
-  free(op->x), free(op->b), free(op->dd), free(op->sig);
+  free(op->x), free(op->b), free(op->dd), free(op->D), free(op->sig);
   fftw_plan *plans[] = {&op->col_inv[0], &op->col_inv[1], &op->col_fwd[0],
                         &op->col_fwd[1],  &op->row_c2r,    &op->row_r2c};
   for (size_t k = 0; k < 6; k++)
@@ -333,7 +340,7 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
   fftw_free(op->r);
-  for (size_t k = 1; k < 4; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
+  for (size_t k = 1; k < FPK_SPECTRAL_MAX_TERMS; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
 }
@@ -341,42 +348,69 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err) {
   const size_t d = op->dim, M = op->M;
   int rc = fpk_model_drift(model, t, M, op->x, op->b, err);
-  if (!rc) rc = fpk_model_noise(model, t, M, op->x, op->sig, err);
+  /* D = ½σσᵀ for diagonal and matrix noise alike. For a diagonal model D_aa = σ_a²/2 is the same
+   * expression as before matrix noise (0.5σ·σ, rounded and stored before use: computed inside
+   * D − D̄, GCC's default -ffp-contract=fast fused 0.5σ·σ − D̄ into one FMA whose exact residual
+   * is not 0 for a constant σ, so additive noise looked variable and cost two needless
+   * transforms per evaluation in 2D) and the off-diagonal entries are exact zeros. */
+  if (!rc) rc = fpk_model_diffusion(model, t, M, op->x, op->D, op->sig, err);
   if (rc) return rc;
+  const double *D = op->D;
   for (size_t k = 0; k < d * M; k++)
-    if (!isfinite(op->b[k]) || !isfinite(op->sig[k]))
+    if (!isfinite(op->b[k]))
       return fpk_error_set(err, FPK_ENUMERIC,
                            "spectral: model %s gives a non-finite drift or noise at t = %g",
                            model->name ? model->name : "(unnamed)", t);
-  /* D = σ²/2, rounded and stored before use. Computed inside D − D̄, GCC's default
-   * -ffp-contract=fast fuses 0.5σ·σ − D̄ into one FMA whose exact residual is not 0 for a
-   * constant σ (σ = 0.8: ~1e-17): additive noise then looked variable and cost two needless
-   * transforms per evaluation in 2D. */
-  double *D = op->sig;
-  for (size_t k = 0; k < d * M; k++) D[k] = 0.5 * D[k] * D[k];
+  for (size_t k = 0; k < d * d * M; k++)
+    if (!isfinite(D[k]))
+      return fpk_error_set(err, FPK_ENUMERIC,
+                           "spectral: model %s gives a non-finite drift or noise at t = %g",
+                           model->name ? model->name : "(unnamed)", t);
+  /* the entries D_xx, D_yy (and D_xy in 2D) as "axes" 0, 1 (2) of dd */
+  const double *Dab[3] = {D, d == 2 ? D + 3 * M : NULL, d == 2 ? D + M : NULL};
+  const size_t nent = d == 2 ? 3 : 1;
   if (!op->sampled) {
     /* D̄ is fixed at the first sampling: the mid-range minimises max |D − D̄|, the size of the
      * explicitly treated diffusion, and D̄ >= max D / 2 is the classical condition for the
      * stabilised semi-implicit treatment of variable diffusion (Douglas & Dupont, SIAM J.
-     * Numer. Anal. 7 (1970) 575). */
-    for (size_t a = 0; a < d; a++) {
+     * Numer. Anal. 7 (1970) 575). A constant D (additive noise: full, correlated or degenerate)
+     * is then D̄ itself, treated exactly, and 𝒩 is the drift alone. */
+    double mid[3];
+    for (size_t e = 0; e < nent; e++) {
       double lo = INFINITY, hi = -INFINITY;
-      for (size_t m = 0; m < M; m++) lo = fmin(lo, D[a * M + m]), hi = fmax(hi, D[a * M + m]);
-      op->Dbar[a] = 0.5 * (lo + hi);
+      for (size_t m = 0; m < M; m++) lo = fmin(lo, Dab[e][m]), hi = fmax(hi, Dab[e][m]);
+      mid[e] = 0.5 * (lo + hi);
+    }
+    op->Dbar[0] = mid[0];
+    op->truncate = 0;
+    for (size_t e = 0; e < d; e++) {
+      double amax = 0.0;
+      for (size_t m = 0; m < M; m++) amax = fmax(amax, fabs(Dab[e][m]));
+      if (amax == 0.0 && op->dealias) op->truncate = 1;
+    }
+    if (d == 2) {
+      op->Dbar[1] = mid[1];
+      /* λ = −kᵀD̄k <= 0 needs D̄ positive semi-definite: a variable D's mid-ranges may not be
+       * (D̄_xy² > D̄_xx D̄_yy), then D̄_xy is pulled in to the bound (the rest stays in 𝒩). A
+       * constant rank-1 D (one noise column) sits on the bound up to round-off: a relative
+       * 1e-12 is let through, so it is not split into a part and a 1-ulp remainder. */
+      const double bound = sqrt(fmax(mid[0], 0.0) * fmax(mid[1], 0.0));
+      op->Dbar_xy = fabs(mid[2]) <= bound * (1.0 + 1e-12) ? mid[2] : copysign(bound, mid[2]);
     }
   }
-  int variable = 0; /* whether ∂²((D − D̄)p) terms are needed at this time, per axis */
-  for (size_t a = 0; a < d; a++) {
+  const double bar[3] = {op->Dbar[0], op->Dbar[1], op->Dbar_xy};
+  int variable = 0; /* whether ∂_a∂_b((D_ab − D̄_ab)p) terms are needed at this time */
+  for (size_t e = 0; e < nent; e++) {
     int vary = 0;
     for (size_t m = 0; m < M; m++) {
-      op->dd[a * M + m] = D[a * M + m] - op->Dbar[a];
-      vary |= op->dd[a * M + m] != 0.0;
+      op->dd[e * M + m] = Dab[e][m] - bar[e];
+      vary |= op->dd[e * M + m] != 0.0;
     }
-    op->vary[a] = vary;
+    op->vary[e] = vary;
     variable |= vary;
   }
   op->variable_D = variable;
-  fpk_spectral_term terms[4];
+  fpk_spectral_term terms[FPK_SPECTRAL_MAX_TERMS];
   if (ensure_terms(op, term_list(op, terms))) return fail_alloc(err);
   op->t_model = t;
   op->sampled = 1;
@@ -411,14 +445,14 @@ void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, doubl
 
 /* ---------------------------------------------------------------------- 𝒩 */
 
-/* Products of the point values u with up to four coefficient fields in one sweep: u is read once
+/* Products of the point values u with up to five coefficient fields in one sweep: u is read once
  * for all the terms (before: one sweep per term), and the first product replaces u in place. The
  * arithmetic is the previous one, (s·c_k[m])·u[m]. */
 static void products(size_t n, size_t M, double s, double *const *prod, const double *const *coef) {
   const double *restrict c0 = coef[0], *restrict c1 = coef[1], *restrict c2 = coef[2],
-                         *restrict c3 = coef[3];
+                         *restrict c3 = coef[3], *restrict c4 = coef[4];
   double *restrict p0 = prod[0], *restrict p1 = prod[1], *restrict p2 = prod[2],
-                   *restrict p3 = prod[3];
+                   *restrict p3 = prod[3], *restrict p4 = prod[4];
   switch (n) {
   case 1:
     for (size_t m = 0; m < M; m++) p0[m] = s * c0[m] * p0[m];
@@ -435,10 +469,17 @@ static void products(size_t n, size_t M, double s, double *const *prod, const do
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v;
     }
     break;
-  default:
+  case 4:
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
+    }
+    break;
+  default: /* 5: both axes' variable diffusion and the mixed term */
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
+      p4[m] = s * c4[m] * v;
     }
     break;
   }
@@ -470,9 +511,10 @@ static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t jb = 0; jb < nb; jb++) {
-    double *buf = op->blkbuf + (size_t)omp_get_thread_num() * 4 * bm;
-    double *prod[4] = {buf, buf + bm, buf + 2 * bm, buf + 3 * bm};
-    const double *c[4] = {NULL, NULL, NULL, NULL};
+    double *buf = op->blkbuf + (size_t)omp_get_thread_num() * FPK_SPECTRAL_MAX_TERMS * bm;
+    double *prod[FPK_SPECTRAL_MAX_TERMS] = {buf, buf + bm, buf + 2 * bm, buf + 3 * bm,
+                                            buf + 4 * bm};
+    const double *c[FPK_SPECTRAL_MAX_TERMS] = {NULL, NULL, NULL, NULL, NULL};
     for (size_t k = 0; k < n; k++) c[k] = coef[k] + jb * bm;
     fftw_execute_dft_c2r(op->row_c2r, op->ct + jb * B * ncx, buf);
     products(n, bm, s, prod, c);
@@ -485,7 +527,7 @@ static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
 void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
   const size_t M = op->M;
   op->nterms = term_list(op, op->terms);
-  const double *coef[4] = {NULL, NULL, NULL, NULL};
+  const double *coef[FPK_SPECTRAL_MAX_TERMS] = {NULL, NULL, NULL, NULL, NULL};
   for (size_t k = 0; k < op->nterms; k++)
     coef[k] = (op->terms[k].second ? op->dd : op->b) + op->terms[k].axis * M;
   if (dealias && op->row_c2r) {
@@ -501,9 +543,9 @@ void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
     const size_t T = (size_t)omp_get_num_threads(), q = (size_t)omp_get_thread_num();
     const size_t chunk = (M / T + 3) / 4 * 4, m0 = q * chunk < M ? q * chunk : M,
                  m1 = m0 + chunk < M ? m0 + chunk : M;
-    double *p[4];
-    const double *c[4];
-    for (size_t k = 0; k < 4; k++) {
+    double *p[FPK_SPECTRAL_MAX_TERMS];
+    const double *c[FPK_SPECTRAL_MAX_TERMS];
+    for (size_t k = 0; k < FPK_SPECTRAL_MAX_TERMS; k++) {
       p[k] = op->prod[k] ? op->prod[k] + m0 : NULL;
       c[k] = coef[k] ? coef[k] + m0 : NULL;
     }
@@ -524,8 +566,8 @@ static inline __attribute__((always_inline)) void term_mul(int second, double m,
 }
 
 /* One row of 𝒩 over n modes (interleaved re/im). Term t's multiplier at x index i is
- * α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term — exact either
- * way. add = 0: o = t1(f) + t2(g) (t2 absent when g is NULL); add = 1: o += t1(f). */
+ * α_t A_t[i] + β_t: (1, k_x, 0) for an x term, (0, any, k_y(row)) for a y term, (2k_y(row),
+ * k_x, 0) for the mixed term — exact each way. add = 0: o = t1(f) + t2(g) (t2 absent when g is NULL); add = 1: o += t1(f). */
 static inline __attribute__((always_inline)) void
 row_kernel(int add, int two, int s1, int s2, double *restrict o, const double *restrict f,
            const double *restrict g, size_t n, const double *restrict A1, double a1, double b1,
@@ -570,10 +612,18 @@ size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fft
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
   if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
-  const double *A[4];
-  double al[4], be[4];
+  const double *A[FPK_SPECTRAL_MAX_TERMS];
+  double al[FPK_SPECTRAL_MAX_TERMS], be[FPK_SPECTRAL_MAX_TERMS];
   for (size_t q = 0; q < op->nterms; q++) {
     const fpk_spectral_term *t = &op->terms[q];
+    if (t->axis == 2) {
+      /* the mixed term 2∂_x∂_y: multiplier 2 k_y k_x (term_mul's second form negates it), the
+       * first-derivative wavenumbers along both axes */
+      A[q] = op->k1[0];
+      al[q] = 2.0 * op->k1[1][j];
+      be[q] = 0.0;
+      continue;
+    }
     const int x = t->axis == 0;
     A[q] = kx[t->second];
     al[q] = x ? 1.0 : 0.0;

@@ -10,7 +10,8 @@
  *   gap: the eigenvalues of A (GSL's Francis QR for non-symmetric matrices); the one of
  *     smallest modulus is the zero eigenvalue of the stationary state, and the gap is the
  *     smallest |Re λ| among the others.
- * Dense O(M³) work: limited to FPK_SPECTRAL_DENSE_MAX unknowns.
+ * Dense O(M³) work: limited to FPK_SPECTRAL_DENSE_MAX unknowns. Refused for degenerate noise
+ * (an axis without diffusion), whose collocation operator has spurious zero modes (below).
  */
 #include "fpkit/spectral.h"
 
@@ -43,6 +44,20 @@ static int build_matrix(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mod
                          "points, or fv's sparse stationary solver)",
                          what, M, FPK_SPECTRAL_DENSE_MAX);
   if ((rc = fpk_spectral_op_sample(op, model, 0.0, err))) return rc;
+  /* Degenerate noise (an axis without diffusion: the position of the Kramers equation): the
+   * collocation operator has a second, spurious null vector (measured for the double-well
+   * Kramers model on 16² and 32²: a second eigenvalue of modulus ~1e-14, and the "stationary"
+   * solution off the Gibbs density by 0.3–1.2 in L1). Pure transport leaves the modes it
+   * cannot resolve undamped (the first derivative's Nyquist mode is 0), and no diffusion damps
+   * them; the time steppers drop them (the 2/3 rule's truncation), the dense solve cannot. */
+  for (size_t a = 0; a < op->dim; a++)
+    if (op->Dbar[a] == 0.0 && !op->vary[a])
+      return fpk_error_set(err, FPK_EUNSUP,
+                           "spectral %s: model %s has no diffusion along axis %zu (degenerate "
+                           "noise): the dense collocation operator then has spurious zero modes; "
+                           "evolve with etdrk4 (2/3 rule on) to a long time, or use fv's "
+                           "stationary solver",
+                           what, model->name ? model->name : "(unnamed)", a);
   /* apply_full adds the D̄ part back: the columns are those of the whole operator. */
   gsl_matrix *A = gsl_matrix_alloc(M, M);
   double *e = fftw_alloc_real(M), *col = fftw_alloc_real(M);
