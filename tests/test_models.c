@@ -67,11 +67,12 @@ static void test_registry(void **state) {
   (void)state;
   assert_ptr_equal(fpk_potential_lookup("double-well"), fpk_potential_double_well);
   assert_ptr_equal(fpk_potential_lookup("tilted-cosine"), fpk_potential_tilted_cosine);
-  assert_null(fpk_potential_lookup("harmonic"));
+  assert_ptr_equal(fpk_potential_lookup("harmonic"), fpk_potential_harmonic);
+  assert_null(fpk_potential_lookup("quartic"));
   assert_null(fpk_potential_lookup(NULL));
   size_t k = 0;
   while (fpk_potentials[k]) k++;
-  assert_int_equal(k, 2);
+  assert_int_equal(k, 3);
   assert_true(fpk_potential_double_well->confining && fpk_potential_double_well->separable);
   assert_false(fpk_potential_tilted_cosine->confining);
   assert_true(fpk_potential_tilted_cosine->periodic && fpk_potential_tilted_cosine->separable);
@@ -161,7 +162,7 @@ static void test_langevin_invalid(void **state) {
     fpk_langevin_params p;
     const char *msg;
   } bad[] = {
-      {"harmonic", 1, ok, "unknown potential 'harmonic' (known: double-well, tilted-cosine)"},
+      {"quartic", 1, ok, "unknown potential 'quartic' (known: double-well, tilted-cosine, harmonic)"},
       {NULL, 1, ok, "unknown potential"},
       {"double-well", 0, ok, "dimension 0"},
       {"double-well", 3, ok, "dimension 3"},
