@@ -420,6 +420,11 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     for (size_t i = 0; fpk_sde_steppers[i] && ns < 15; i++) names[ns++] = fpk_sde_steppers[i]->name;
     if ((rc = fpk_config_choice(c, "mc", "stepper", 0, names, &stepper, err))) return rc;
     x->mc.stepper = fpk_sde_steppers[stepper];
+    /* the stepper's own refusal (a noise matrix, degenerate noise, ...: src/sde says why and
+     * what would work), with the configuration's file:line, before anything runs */
+    fpk_error refusal = {0};
+    if (x->mc_on && fpk_sde_stepper_check(x->mc.stepper, x->model, &refusal))
+      return fpk_config_invalid(c, "mc", "stepper", err, "%s", refusal.msg);
     x->mc.npaths = 100000;
     x->mc.seed = 1;
     x->mc.keep_paths = 0;
@@ -627,7 +632,8 @@ static int check_steps(fpk_config *c, const experiment *x, fpk_error *err) {
 static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
                            char *default_out, size_t len, fpk_error *err) {
   int rc;
-  if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) || (rc = read_init(c, x, err)) ||
+  if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) ||
+      (rc = fpk_app_check_kramers_grid(c, x->model, &x->grid, err)) || (rc = read_init(c, x, err)) ||
       (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
       (rc = read_guard(c, x, err)) || (rc = load_init(c, x, err)) ||
       (rc = check_steps(c, x, err)))

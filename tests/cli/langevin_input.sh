@@ -74,8 +74,8 @@ f=$(variant 's/^beta = 2/beta = 2\nsigma = 1/' sigma)
 expect "sigma is not a langevin key" 1 "sigma.ini:6: unknown key 'sigma' = '1' in \[model\]" run "$f" -o "$out"
 f=$(variant 's/^potential = tilted-cosine/potential = double-well/' dwamp)
 expect "amplitude is not a double-well key" 1 "dwamp.ini:6: unknown key 'amplitude'" run "$f" -o "$out"
-f=$(variant 's/^potential = tilted-cosine/potential = harmonic/' harmonic)
-expect "unknown potential" 1 "harmonic.ini:4: \[model\] potential = 'harmonic': expected one of double-well, tilted-cosine" run "$f" -o "$out"
+f=$(variant 's/^potential = tilted-cosine/potential = quartic/' quartic)
+expect "unknown potential" 1 "quartic.ini:4: \[model\] potential = 'quartic': expected one of double-well, tilted-cosine, harmonic" run "$f" -o "$out"
 f=$(variant '/^potential/d' nopot)
 expect "missing potential" 1 "\[model\] potential is required" run "$f" -o "$out"
 f=$(variant '/^beta/d' nobeta)
