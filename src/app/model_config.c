@@ -316,6 +316,9 @@ static int read_ou_noise(fpk_config *c, size_t d, double *sigma, size_t *m, doub
   if (!nonzero)
     return fpk_config_invalid(c, "model", "sigma", err, "the noise matrix is zero (no noise)");
   *m = k;
+  /* a column written one number per line is a d × 1 matrix, not the diagonal: say which it is */
+  fpk_app_log(FPK_LOG_INFO, "model ou: the noise matrix B is %zu x %zu (%zu Brownian component%s)",
+              d, k, k, k == 1 ? "" : "s");
   return FPK_SUCCESS;
 }
 
