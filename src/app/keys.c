@@ -154,6 +154,9 @@ static const fpk_config_key run_keys[] = {
     KL("init", "cov", V, NULL, NULL, "init.type=gaussian",
        "covariance, dim x dim row-major (instead of std)"),
     KL("init", "x0", R, NULL, "0", "init.type=point", "the point per axis"),
+    KB("init", "maxwellian", 0, "false", "model.type=kramers,init.type=gaussian|point",
+       "kramers: the velocity starts Maxwellian, N(0, 1/beta); mean/std (or x0) are the "
+       "position's, one number"),
     KD("init", "width", V, "2 cells", 0, INF, 1, NULL, "init.type=point",
        "standard deviation of the narrow Gaussian standing for the point (default: two cells "
        "of the coarsest axis)"),

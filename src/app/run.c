@@ -261,6 +261,28 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
                                 MIN_STD);
     for (size_t i = 0; i < d; i++) g->cov[i * d + i] = w * w;
   }
+  /* Kramers model: the position law given by mean/std (or x0) times the Maxwellian N(0, 1/β) in
+   * the velocity (docs/noise.md, "Initial laws"); the velocity's own entries must not disagree */
+  const fpk_kramers_params *kp = fpk_model_kramers_params(x->model);
+  int maxwellian = 0;
+  if (kp && (rc = fpk_config_bool(c, "init", "maxwellian", 0, &maxwellian, err))) return rc;
+  if (maxwellian) {
+    if (type == 0 && fpk_config_has(c, "init", "cov"))
+      return fpk_config_invalid(c, "init", "cov", err,
+                                "with maxwellian = true the velocity law is N(0, 1/beta): give "
+                                "the position's std (one number), not cov");
+    if (g->mean[0] != g->mean[1] && g->mean[1] != 0.0)
+      return fpk_config_invalid(c, "init", type == 0 ? "mean" : "x0", err,
+                                "with maxwellian = true the velocity starts at mean 0: give the "
+                                "position's %s alone (one number)",
+                                type == 0 ? "mean" : "x0");
+    if (g->cov[0] != g->cov[3])
+      return fpk_config_invalid(c, "init", "std", err,
+                                "with maxwellian = true the velocity law is N(0, 1/beta): give "
+                                "the position's std alone (one number)");
+    g->mean[1] = 0.0;
+    g->cov[3] = 1.0 / kp->beta;
+  }
   double out = fpk_gaussian_mass_outside(g, &x->grid);
   if (out > 1e-6)
     return fpk_config_invalid(c, "init", type == 0 ? "mean" : "x0", err,

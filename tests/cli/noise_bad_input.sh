@@ -138,6 +138,13 @@ expect_refused "friction 0" "kgam.ini:5: \[model\] gamma = '0': expected a numbe
 f=$(variant kr "s/^amplitude = 1/amplitude = 1\nsigma = 1/" ksig)
 expect_refused "kramers has no sigma" "ksig.ini:7: unknown key 'sigma'" "$out" "$fpkit" run "$f" -o "$out"
 
+f=$(variant kr "s/^mean = 0.5 0/mean = 0.5 0.3\nmaxwellian = true/" kmaxm)
+expect_refused "maxwellian with a velocity mean" "kmaxm.ini:9: \[init\] mean = '0.5 0.3': with maxwellian = true the velocity starts at mean 0" "$out" "$fpkit" run "$f" -o "$out"
+f=$(variant kr "s/^std = 0.3/std = 0.3 0.5\nmaxwellian = true/" kmaxs)
+expect_refused "maxwellian with a velocity std" "kmaxs.ini:10: \[init\] std = '0.3 0.5': with maxwellian = true the velocity law is N\(0, 1/beta\)" "$out" "$fpkit" run "$f" -o "$out"
+f=$(variant ou "s/^std = 0.3/std = 0.3\nmaxwellian = true/" oumax)
+expect_refused "maxwellian is a kramers key" "oumax.ini:11: unknown key 'maxwellian'" "$out" "$fpkit" run "$f" -o "$out"
+
 f=$(variant ex "s/^        0, s/        0/" eragged)
 expect_refused "expr ragged" "eragged.ini:6: \[model\] noise = 's, 0.3\*y \| 0': expected a 2 x m noise matrix .*row 2 has 1 entry" "$out" "$fpkit" run "$f" -o "$out"
 f=$(variant ex "s/^        0, s/        0, s +/" eparse)

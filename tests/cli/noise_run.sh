@@ -119,6 +119,23 @@ for case in ou ou_d kr; do
   fi
 done
 
+# the harmonic Kramers model started in its Gibbs law (x ~ N(0, 1/(beta kappa)) by std, the
+# velocity Maxwellian by [init] maxwellian) stays there: the exact law with the degenerate B
+sed 's/^mean = 0.5 0.2/mean = 0\nmaxwellian = true/; s/^std = 0.3/std = 0.408248290463863/' \
+  "$tmp/kr.ini" > "$tmp/kr_gibbs.ini"
+rm -f "$tmp/kr_gibbs.h5"
+if "$fpkit" run "$tmp/kr_gibbs.ini" -o "$tmp/kr_gibbs.h5" --quiet > "$tmp/log" 2>&1 &&
+   msg=$("$py" - "$tmp/kr_gibbs.h5" <<'PY' 2>&1
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+gibbs = np.diag([1 / (4 * 1.5), 1 / 4])
+c, m = f["/exact/cov"][()], f["/exact/mean"][()]
+d = max(np.abs(c - gibbs).max(), np.abs(m).max())
+print(f"Gibbs start (maxwellian): cov(0) = {c[0].ravel().tolist()}, max drift of the law {d:.2e}")
+sys.exit(0 if d < 1e-12 and abs(c[0][1][1] - 0.25) < 1e-15 else 1)
+PY
+); then ok "kramers $msg"; else bad "kramers Gibbs start: $(cat "$tmp/log") ${msg:-}"; fi
+
 # sigma and diffusion give the same law (B from D's eigenvectors, not the sigma given: rounding)
 if msg=$("$py" - "$tmp/ou.h5" "$tmp/ou_d.h5" <<'PY' 2>&1
 import sys, h5py, numpy as np
