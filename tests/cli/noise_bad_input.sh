@@ -153,6 +153,8 @@ f=$(variant ex "s/^        0, s/        0, q/" esym)
 expect_refused "expr entry symbol" "esym.ini:6: \[model\] noise = 's, 0.3\*y \| 0, q': entry \(row 2, column 2\): unknown symbol 'q'" "$out" "$fpkit" run "$f" -o "$out"
 f=$(variant ex "s/^drift_y = -y/drift_y = -y\nnoise_x = s/" eboth)
 expect_refused "expr noise and noise_x" "eboth.ini:7: \[model\] noise = .*give either the noise matrix noise or the diagonal noise_x, noise_y" "$out" "$fpkit" run "$f" -o "$out"
+printf '[model]\ntype = expr\ndim = 1\ndrift = -x\nnoise = 0.3, q\n[init]\nstd = 0.3\n[grid]\nlo = -4\nhi = 4\nn = 32\n[time]\nt_end = 0.2\n[fp]\ndt = 0.01\n[mc]\nenabled = false\n' > "$tmp/e1.ini"
+expect_refused "1D expr 1 x 2 entry" "e1.ini:5: \[model\] noise = '0.3, q': entry \(row 1, column 2\): unknown symbol 'q'" "$out" "$fpkit" run "$tmp/e1.ini" -o "$out"
 # Milstein cannot take a multiplicative noise matrix: the stepper's refusal, at [mc] stepper
 expect_refused "milstein refuses" "ex.ini:32: \[mc\] stepper = 'milstein': stepper milstein cannot integrate model expr" "$out" "$fpkit" run "$tmp/ex.ini" -o "$out"
 
