@@ -67,12 +67,12 @@ static void test_registry(void **state) {
   (void)state;
   assert_ptr_equal(fpk_potential_lookup("double-well"), fpk_potential_double_well);
   assert_ptr_equal(fpk_potential_lookup("tilted-cosine"), fpk_potential_tilted_cosine);
+  assert_ptr_equal(fpk_potential_lookup("harmonic"), fpk_potential_harmonic);
   assert_null(fpk_potential_lookup("quartic"));
   assert_null(fpk_potential_lookup(NULL));
   size_t k = 0;
   while (fpk_potentials[k]) k++;
   assert_int_equal(k, 3);
-  assert_ptr_equal(fpk_potential_lookup("harmonic"), fpk_potential_harmonic);
   assert_true(fpk_potential_double_well->confining && fpk_potential_double_well->separable);
   assert_false(fpk_potential_tilted_cosine->confining);
   assert_true(fpk_potential_tilted_cosine->periodic && fpk_potential_tilted_cosine->separable);

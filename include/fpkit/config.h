@@ -79,6 +79,21 @@ int fpk_config_doubles(fpk_config *c, const char *section, const char *key, int 
 int fpk_config_double_list(fpk_config *c, const char *section, const char *key, int required,
                            size_t max_n, double *out, size_t *n, fpk_error *err);
 
+/* A matrix of finite doubles (a noise matrix, issue 16): one row per line — the key's line and
+ * its indented continuation lines —, or rows separated by '|' (for --set: "model.sigma=1 0 | 0.5
+ * 1"); the numbers of a row separated as in a list. 1..max_rows rows (at most 16), each of
+ * 1..max_cols numbers, every row the same count; *rows and *cols receive the shape, out (room for
+ * max_rows*max_cols) the entries row-major. A value read so is kept with '|' between its rows, so
+ * the resolved configuration reads back as the same matrix. The caller checks the shape against
+ * what it needs (fpk_config_invalid). The key is a "list" in the key table. */
+int fpk_config_matrix(fpk_config *c, const char *section, const char *key, int required,
+                      size_t max_rows, size_t max_cols, double *out, size_t *rows, size_t *cols,
+                      fpk_error *err);
+/* The same rows as text (a matrix of expressions): *text is the value with " | " between rows
+ * (owned by c), *nrows the number of rows. The key is a "string" in the key table. */
+int fpk_config_matrix_text(fpk_config *c, const char *section, const char *key, int required,
+                           size_t max_rows, const char **text, size_t *nrows, fpk_error *err);
+
 /* The keys given in [section] (in the file or by --set), in file order, for a section whose every
  * key is data rather than schema (the named parameters of an expression model, [parameters]).
  * Marks them used, so fpk_config_check_unused() accepts them and fpk_config_resolved() lists

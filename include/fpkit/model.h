@@ -243,7 +243,15 @@ typedef struct fpk_gaussian {
 typedef struct fpk_expr_spec {
   size_t dim;                     /* 1, 2 or 3 */
   const char *drift[FPK_MAX_DIM]; /* b_c(x, y, z, t, params...) */
-  const char *noise[FPK_MAX_DIM]; /* σ_c(...): the diagonal noise amplitude, NOT D = σ²/2 */
+  const char *noise[FPK_MAX_DIM]; /* σ_c(...): the diagonal noise amplitude, NOT D = σ²/2;
+                                     used when noise_dim == 0 */
+  /* A noise matrix instead of the diagonal (issue 16; docs/noise.md): noise_dim = m in
+   * 1..FPK_MAX_NOISE Brownian components and the d × m entries σ_rk as strings, row-major
+   * (noise_matrix[r*m + k]); the literal 0 for an entry that vanishes (a zero row: no diffusion
+   * along that axis, recognised exactly by fpk_model_zero_noise_rows). noise_dim = 0: diagonal
+   * noise from noise[] as above, and noise_matrix is not read. */
+  size_t noise_dim;
+  const char *noise_matrix[FPK_MAX_DIM * FPK_MAX_NOISE];
   size_t nparams;                 /* at most FPK_EXPR_MAX_PARAMS */
   const char *const *param_names; /* named constants usable in the expressions */
   const double *param_values;     /* finite */
@@ -265,14 +273,21 @@ enum { FPK_EXPR_JIT_AUTO = 0, FPK_EXPR_JIT_OFF = 1, FPK_EXPR_JIT_ON = 2 };
 #define FPK_EXPR_MAX_THREADS 256
 
 /* The model (m->name "expr"). Fails (FPK_EINVAL, nothing allocated) when an expression does not
- * parse — the message gives the column, the expression and a caret —, uses a symbol that is
+ * parse — the message gives the column, the expression and a caret, and names the component
+ * ("drift_x", "noise", or "noise[r][k]" (0-based row r, column k) of a noise matrix) —, uses a
+ * symbol that is
  * neither a variable nor a parameter (the message names it and the known names), or when a
  * parameter name is not an identifier, is x, y, z or t, or is a libmatheval function or constant.
  * Flags: ADDITIVE when no noise expression contains x, y or z; AUTONOMOUS when no expression
  * contains t (both after libmatheval's simplification). m->noise_dx is ∂σ_c/∂x_c by symbolic
  * differentiation, set when the noise is not additive and each σ_c depends on x_c alone (diagonal
  * noise in the sense of Kloeden & Platen 1992, §10.3, which is all that Milstein's scheme uses);
- * NULL otherwise. m->linear and m->solution are NULL. With spec->jit = FPK_EXPR_JIT_ON (or
+ * NULL otherwise. With a noise matrix (spec->noise_dim >= 1) the model sets m->noise_matrix and
+ * m->noise_dim, leaves m->noise and m->noise_dx NULL (fpk_model_noise refuses it; read σ through
+ * fpk_model_noise_matrix), and ADDITIVE / AUTONOMOUS look at every entry σ_rk; a noise_dim
+ * outside 0..FPK_MAX_NOISE or a NULL entry is FPK_EINVAL. m->linear and m->solution are NULL
+ * (an expression OU is not recognised as linear: build it with fpk_model_ou_matrix_alloc for the
+ * closed forms). With spec->jit = FPK_EXPR_JIT_ON (or
  * FPK_EXPR_JIT=on), fails with FPK_EUNSUP when the expressions cannot be compiled; an invalid
  * spec->jit or FPK_EXPR_JIT value is FPK_EINVAL.
  * A callback never fails on a non-finite value (log of a negative number, division by zero):
@@ -297,10 +312,14 @@ enum {
   FPK_EXPR_NOISE = 1,        /* canonical form of σ_c */
   FPK_EXPR_NOISE_DX = 2,     /* canonical form of ∂σ_c/∂x_c (NULL when m->noise_dx is NULL) */
   FPK_EXPR_DRIFT_SOURCE = 3, /* b_c as given */
-  FPK_EXPR_NOISE_SOURCE = 4  /* σ_c as given */
+  FPK_EXPR_NOISE_SOURCE = 4, /* σ_c as given */
+  FPK_EXPR_NOISE_MATRIX = 5,        /* canonical form of the matrix entry σ_rk, c = r*m + k */
+  FPK_EXPR_NOISE_MATRIX_SOURCE = 6  /* σ_rk as given, c = r*m + k */
 };
 /* The expression `which` of component c, owned by m; NULL for a model not made by
- * fpk_model_expr_alloc, c >= dim or an unknown `which`. Canonical forms print numbers with 6
+ * fpk_model_expr_alloc, c >= dim (c >= dim*m for the matrix kinds) or an unknown `which`; the
+ * diagonal kinds (NOISE, NOISE_DX, NOISE_SOURCE) are NULL for a noise-matrix model and the matrix
+ * kinds NULL for a diagonal one. Canonical forms print numbers with 6
  * significant digits (libmatheval's "%g"); evaluation uses the full doubles. */
 const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c);
 

@@ -104,5 +104,11 @@ struct fpk_config;
 struct fpk_model;
 int fpk_app_read_model(struct fpk_config *c, size_t *dim, struct fpk_model **model,
                        fpk_error *err);
+/* For a Kramers model (type = kramers): whether the grid's velocity axis holds and resolves the
+ * velocity scale 1/√β; an error naming [grid] file:line when it does not contain ±4/√β, a warning
+ * on stderr when it is coarse (docs/noise.md). Nothing for other models. */
+struct fpk_grid;
+int fpk_app_check_kramers_grid(struct fpk_config *c, const struct fpk_model *m,
+                               const struct fpk_grid *g, fpk_error *err);
 
 #endif

@@ -39,7 +39,7 @@
 /* Registries the code builds its choices from (fpk_sde_steppers, fpk_fv_steppers, ...): written
  * out here so that a new entry there fails the check until it is described here. */
 static const char *const model_types[] = {"ou", "bm", "langevin", "gbm", "bridge",
-                                          "mixture-langevin", "expr", NULL};
+                                          "mixture-langevin", "expr", "kramers", NULL};
 static const char *const potentials[] = {"double-well", "tilted-cosine", "harmonic", NULL};
 static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1", "tamed-euler",
                                            "exact-ou", "baoab", "obabo", NULL};
@@ -72,10 +72,17 @@ static const char *const discretizations[] = {"points", "cells", NULL};
 #define MODEL_KEYS_IF(C, CC)                                                                                 \
   KC("model", "type", R, NULL, model_types, "ou", C,                                          \
      "the diffusion: ou, bm (Brownian motion with drift), langevin, gbm, bridge, "               \
-     "mixture-langevin, expr"),                                                                  \
-  KZ("model", "dim", R, NULL, 1, 2, "1", C, "dimension of the state"),                       \
+     "mixture-langevin, expr, kramers (underdamped Langevin in phase space (x, v))"),           \
+  KZ("model", "dim", R, NULL, 1, 2, "1",                                                       \
+     CC "model.type=ou|bm|langevin|gbm|bridge|mixture-langevin|expr", "dimension of the state"), \
+  KZ("model", "dim", 0, "2", 1, 3, NULL, CC "model.type=kramers",                                  \
+     "kramers: must be 2, the phase space (x, v)"),                                              \
   KL("model", "sigma", R, NULL, "1", CC "model.type=ou|bm|gbm|bridge",                              \
-     "noise amplitude per axis (diagonal, > 0); one value for every axis"),                      \
+     "noise amplitude per axis (diagonal, > 0; one value for every axis); ou: or the dim x m "   \
+     "noise matrix B, one row per line (docs/noise.md)"),                                        \
+  KL("model", "diffusion", V, NULL, NULL, CC "model.type=ou",                                       \
+     "ou: the diffusion matrix D = B B^T / 2, dim x dim, one row per line (instead of sigma; "   \
+     "symmetric positive semi-definite)"),                                                       \
   KD("model", "theta", R, NULL, -INF, INF, 0, "1", CC "model.type=ou",                              \
      "mean reversion rate, A = theta I (required unless A is given)"),                           \
   KL("model", "A", V, NULL, NULL, CC "model.type=ou",                                               \
@@ -87,14 +94,19 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KL("model", "b", 0, "0", NULL, CC "model.type=bridge", "end of the bridge per axis, at time T"), \
   KD("model", "T", R, NULL, 0, INF, 1, "2", CC "model.type=bridge",                                 \
      "time the bridge reaches b (> [time] t_end; in fpkit sb > [sb] T)"),                                              \
-  KC("model", "potential", R, NULL, potentials, "double-well", CC "model.type=langevin",           \
-     "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW"),          \
-  KD("model", "beta", R, NULL, 0, INF, 1, "1", CC "model.type=langevin", "inverse temperature"),   \
+  KC("model", "potential", R, NULL, potentials, "double-well", CC "model.type=langevin|kramers",   \
+     "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW (kramers: "  \
+     "of dV = (-U'(X) + tilt - gamma V) dt + sqrt(2 gamma/beta) dW, dX = V dt)"),                 \
+  KD("model", "beta", R, NULL, 0, INF, 1, "1", CC "model.type=langevin|kramers",                    \
+     "inverse temperature"),                                                                     \
+  KD("model", "gamma", R, NULL, 0, INF, 1, "1", CC "model.type=kramers", "friction"),             \
   KD("model", "amplitude", 0, "1", -INF, INF, 0, NULL,                                           \
-     CC "model.type=langevin,model.potential=tilted-cosine", "amplitude of the cosine potential"),   \
-  KD("model", "period", 0, "1", 0, INF, 1, NULL, CC "model.type=langevin",                          \
+     CC "model.type=langevin|kramers,model.potential=tilted-cosine|harmonic",                     \
+     "amplitude of the cosine potential; harmonic: the stiffness kappa > 0 of U = kappa x^2/2"),  \
+  KD("model", "period", 0, "1", 0, INF, 1, NULL, CC "model.type=langevin|kramers",                  \
      "period of the potential (and of the noise modulation)"),                                   \
-  KL("model", "tilt", 0, "0", NULL, CC "model.type=langevin", "constant force per axis"),          \
+  KL("model", "tilt", 0, "0", NULL, CC "model.type=langevin|kramers",                               \
+     "constant force per axis (kramers: one number, the force on the particle)"),                \
   KD("model", "modulation", 0, "0", -INF, INF, 0, NULL, CC "model.type=langevin",                   \
      "noise modulation epsilon, |epsilon| < 1"),                                                 \
   KDL("model", "weights", R, NULL, 16, "0.5 0.5", CC "model.type=mixture-langevin",                 \
@@ -108,13 +120,17 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KS("model", "drift", R, NULL, "-theta*x", CC "model.type=expr,model.dim=1",                       \
      "drift b(x, t): an expression in x, t and [parameters]"),                                   \
   KS("model", "noise", R, NULL, "s", CC "model.type=expr,model.dim=1",                              \
-     "noise sigma(x, t) (the amplitude of dW): an expression"),                                  \
+     "noise sigma(x, t) (the amplitude of dW): an expression; or a 1 x m matrix, entries "        \
+     "separated by ','"),                                                                        \
   KS("model", "drift_x", R, NULL, "-theta*x", CC "model.type=expr,model.dim=2",                     \
      "x component of the drift: an expression in x, y, t and [parameters]"),                     \
   KS("model", "drift_y", R, NULL, "-theta*y", CC "model.type=expr,model.dim=2",                     \
      "y component of the drift"),                                                                \
   KS("model", "noise_x", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the x axis"),   \
   KS("model", "noise_y", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the y axis"),   \
+  KS("model", "noise", V, NULL, NULL, CC "model.type=expr,model.dim=2",                             \
+     "a 2 x m noise matrix instead of noise_x, noise_y: one row per line, entries separated by "  \
+     "','"),                                                                                     \
   KC("model", "jit", 0, "auto", expr_jit_modes, NULL, CC "model.type=expr",                        \
      "auto: compile the expressions with libgccjit when this build has it (same numbers, "        \
      "bit for bit), else interpret; on: compile or fail; off: interpret (libmatheval)"),          \
@@ -138,6 +154,9 @@ static const fpk_config_key run_keys[] = {
     KL("init", "cov", V, NULL, NULL, "init.type=gaussian",
        "covariance, dim x dim row-major (instead of std)"),
     KL("init", "x0", R, NULL, "0", "init.type=point", "the point per axis"),
+    KB("init", "maxwellian", 0, "false", "model.type=kramers,init.type=gaussian|point",
+       "kramers: the velocity starts Maxwellian, N(0, 1/beta); mean/std (or x0) are the "
+       "position's, one number"),
     KD("init", "width", V, "2 cells", 0, INF, 1, NULL, "init.type=point",
        "standard deviation of the narrow Gaussian standing for the point (default: two cells "
        "of the coarsest axis)"),

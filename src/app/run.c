@@ -261,6 +261,28 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
                                 MIN_STD);
     for (size_t i = 0; i < d; i++) g->cov[i * d + i] = w * w;
   }
+  /* Kramers model: the position law given by mean/std (or x0) times the Maxwellian N(0, 1/β) in
+   * the velocity (docs/noise.md, "Initial laws"); the velocity's own entries must not disagree */
+  const fpk_kramers_params *kp = fpk_model_kramers_params(x->model);
+  int maxwellian = 0;
+  if (kp && (rc = fpk_config_bool(c, "init", "maxwellian", 0, &maxwellian, err))) return rc;
+  if (maxwellian) {
+    if (type == 0 && fpk_config_has(c, "init", "cov"))
+      return fpk_config_invalid(c, "init", "cov", err,
+                                "with maxwellian = true the velocity law is N(0, 1/beta): give "
+                                "the position's std (one number), not cov");
+    if (g->mean[0] != g->mean[1] && g->mean[1] != 0.0)
+      return fpk_config_invalid(c, "init", type == 0 ? "mean" : "x0", err,
+                                "with maxwellian = true the velocity starts at mean 0: give the "
+                                "position's %s alone (one number)",
+                                type == 0 ? "mean" : "x0");
+    if (g->cov[0] != g->cov[3])
+      return fpk_config_invalid(c, "init", "std", err,
+                                "with maxwellian = true the velocity law is N(0, 1/beta): give "
+                                "the position's std alone (one number)");
+    g->mean[1] = 0.0;
+    g->cov[3] = 1.0 / kp->beta;
+  }
   double out = fpk_gaussian_mass_outside(g, &x->grid);
   if (out > 1e-6)
     return fpk_config_invalid(c, "init", type == 0 ? "mean" : "x0", err,
@@ -420,6 +442,11 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     for (size_t i = 0; fpk_sde_steppers[i] && ns < 15; i++) names[ns++] = fpk_sde_steppers[i]->name;
     if ((rc = fpk_config_choice(c, "mc", "stepper", 0, names, &stepper, err))) return rc;
     x->mc.stepper = fpk_sde_steppers[stepper];
+    /* the stepper's own refusal (a noise matrix, degenerate noise, ...: src/sde says why and
+     * what would work), with the configuration's file:line, before anything runs */
+    fpk_error refusal = {0};
+    if (x->mc_on && fpk_sde_stepper_check(x->mc.stepper, x->model, &refusal))
+      return fpk_config_invalid(c, "mc", "stepper", err, "%s", refusal.msg);
     x->mc.npaths = 100000;
     x->mc.seed = 1;
     x->mc.keep_paths = 0;
@@ -627,7 +654,8 @@ static int check_steps(fpk_config *c, const experiment *x, fpk_error *err) {
 static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
                            char *default_out, size_t len, fpk_error *err) {
   int rc;
-  if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) || (rc = read_init(c, x, err)) ||
+  if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) ||
+      (rc = fpk_app_check_kramers_grid(c, x->model, &x->grid, err)) || (rc = read_init(c, x, err)) ||
       (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
       (rc = read_guard(c, x, err)) || (rc = load_init(c, x, err)) ||
       (rc = check_steps(c, x, err)))

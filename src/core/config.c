@@ -31,7 +31,12 @@ typedef struct entry {
   size_t order;  /* when it was first read, for the resolved listing */
   char *comment;    /* the inline comment of one of its lines ("; -2"), or NULL */
   int comment_line; /* the line of that comment (the key's, or a continuation line's) */
+  /* Where each continuation line starts in value (the rows of a matrix, fpk_config_matrix):
+   * nlines lines in all, the offsets of lines 1..ROWS_MAX-1 kept. */
+  size_t nlines;
+  size_t line_start[16];
 } entry;
+#define ROWS_MAX 16
 
 struct fpk_config {
   char *name;
@@ -84,7 +89,7 @@ static entry *add(fpk_config *c, const char *section, const char *key, const cha
     c->cap = cap;
   }
   entry *x = &c->e[c->n];
-  *x = (entry){dup(section), dup(key), dup(value), line, 0, 0, NULL, 0};
+  *x = (entry){dup(section), dup(key), dup(value), line, 0, 0, NULL, 0, 1, {0}};
   if (!x->section || !x->key || !x->value) {
     free(x->section), free(x->key), free(x->value);
     return NULL;
@@ -359,6 +364,10 @@ static int on_pair(void *user, const char *section, const char *name, const char
     if (k) v[k++] = ' '; /* "key =" then indented lines: no leading space */
     memcpy(v + k, value, m + 1);
     old->value = v;
+    if (k == 0) /* "key =" alone: the first indented line is the first row */
+      old->nlines = 1;
+    else if (old->nlines++ < ROWS_MAX)
+      old->line_start[old->nlines - 1] = k;
     note_comment(c, old);
     return 1;
   }
@@ -533,6 +542,7 @@ int fpk_config_set(fpk_config *c, const char *assignment, fpk_error *err) {
     free(x->value);
     x->value = v;
     x->line = 0;
+    x->nlines = 1;
     free(x->comment); /* the file's comment went with the file's value */
     x->comment = NULL;
     x->comment_line = 0;
@@ -785,6 +795,112 @@ static int bad_value(fpk_config *c, const entry *x, fpk_error *err, const char *
                          x->comment, x->comment[0]);
   return fpk_error_set(err, FPK_EINVAL, "%s: [%s] %s = '%s': expected %s", where, x->section,
                        x->key, x->value, expected);
+}
+
+/* ---- matrices: rows on lines, or separated by '|' ----------------------------------------- */
+
+static long parse_list(const char *s, double *out, size_t max_n);
+static int check_separators(fpk_config *c, const entry *x, fpk_error *err);
+
+/* Rewrites a value given over several lines with " | " between the rows, so that the rows
+ * survive the resolved listing (which splits long values at spaces) and --set. */
+static int rows_normalise(entry *x) {
+  if (x->nlines <= 1 || strchr(x->value, '|')) return FPK_SUCCESS;
+  const size_t nl = x->nlines < ROWS_MAX ? x->nlines : ROWS_MAX, len = strlen(x->value);
+  char *v = malloc(len + 3 * nl + 1);
+  if (!v) return FPK_ENOMEM;
+  size_t k = 0;
+  for (size_t r = 0; r < nl; r++) {
+    const size_t b = x->line_start[r], e = r + 1 < nl ? x->line_start[r + 1] - 1 : len;
+    if (r) memcpy(v + k, " | ", 3), k += 3;
+    memcpy(v + k, x->value + b, e - b), k += e - b;
+  }
+  v[k] = '\0';
+  free(x->value);
+  x->value = v;
+  x->nlines = 1;
+  return FPK_SUCCESS;
+}
+
+static int matrix_entry(fpk_config *c, const char *section, const char *key, int required,
+                        fpk_key_type type, entry **x, size_t max_rows, size_t *nrows,
+                        fpk_error *err) {
+  const want w = {.type = type, .required = required};
+  int rc = schema_check(c, section, key, &w, err);
+  if (rc) return rc;
+  if ((rc = lookup(c, section, key, required, x, err)) || !*x) return rc;
+  if ((*x)->nlines > ROWS_MAX || (*x)->nlines > max_rows) {
+    char expected[96];
+    snprintf(expected, sizeof expected, "at most %zu rows (one per line), not %zu", max_rows,
+             (*x)->nlines);
+    return bad_value(c, *x, err, expected);
+  }
+  if (rows_normalise(*x)) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  size_t r = 1;
+  for (const char *p = (*x)->value; *p; p++) r += *p == '|';
+  if (r > max_rows) {
+    char expected[96];
+    snprintf(expected, sizeof expected, "at most %zu rows, not %zu", max_rows, r);
+    return bad_value(c, *x, err, expected);
+  }
+  *nrows = r;
+  return FPK_SUCCESS;
+}
+
+int fpk_config_matrix_text(fpk_config *c, const char *section, const char *key, int required,
+                           size_t max_rows, const char **text, size_t *nrows, fpk_error *err) {
+  entry *x = NULL;
+  int rc = matrix_entry(c, section, key, required, FPK_KEY_STRING, &x, max_rows, nrows, err);
+  if (rc || !x) return rc;
+  if (!x->value[0]) return bad_value(c, x, err, "a non-empty value");
+  *text = x->value;
+  return FPK_SUCCESS;
+}
+
+int fpk_config_matrix(fpk_config *c, const char *section, const char *key, int required,
+                      size_t max_rows, size_t max_cols, double *out, size_t *rows, size_t *cols,
+                      fpk_error *err) {
+  entry *x = NULL;
+  size_t nr = 0;
+  int rc = matrix_entry(c, section, key, required, FPK_KEY_LIST, &x, max_rows, &nr, err);
+  if (rc || !x) return rc;
+  if ((rc = check_separators(c, x, err))) return rc;
+  char *buf = dup(x->value);
+  if (!buf) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  size_t ncol = 0, r = 0;
+  char *save = NULL, expected[160];
+  for (char *row = strtok_r(buf, "|", &save); row || r < nr; row = strtok_r(NULL, "|", &save), r++) {
+    double tmp[64];
+    const long k = row ? parse_list(row, tmp, 64) : 0;
+    if (k == -2) {
+      rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+      break;
+    }
+    if (k < 0) {
+      rc = bad_value(c, x, err, "rows of numbers (one row per line, or rows separated by '|')");
+      break;
+    }
+    if (r == 0) ncol = (size_t)k;
+    if (k == 0 || (size_t)k > max_cols || (size_t)k != ncol) {
+      if (k == 0)
+        snprintf(expected, sizeof expected, "a number in every row (row %zu is empty)", r + 1);
+      else if ((size_t)k > max_cols)
+        snprintf(expected, sizeof expected, "at most %zu numbers per row (row %zu has %ld)",
+                 max_cols, r + 1, k);
+      else
+        snprintf(expected, sizeof expected,
+                 "the same count of numbers in every row (row 1 has %zu, row %zu has %ld)", ncol,
+                 r + 1, k);
+      rc = bad_value(c, x, err, expected);
+      break;
+    }
+    memcpy(out + r * ncol, tmp, ncol * sizeof *out);
+    if (!row) break;
+  }
+  free(buf);
+  if (rc) return rc;
+  *rows = nr, *cols = ncol;
+  return FPK_SUCCESS;
 }
 
 int fpk_config_invalid(const fpk_config *c, const char *section, const char *key,

@@ -52,6 +52,7 @@
 #include <omp.h>
 
 #include "models/expr_jit.h"
+#include "models/model_internal.h"
 
 /* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang 14 only answers
  * __has_feature(address_sanitizer) (the fuzz targets, fuzz/README.md). */
@@ -71,6 +72,7 @@ const char *__lsan_default_suppressions(void) {
 #endif
 
 #define NVAR_MAX (FPK_MAX_DIM + 1 + FPK_EXPR_MAX_PARAMS)
+#define NCOMP_MAX EXPR_JIT_NCOMP_MAX /* d × m entries of a noise matrix (3 × 6) */
 #define EXPR_MAX_LEN 4096 /* far beyond any formula; bounds the column search */
 
 static const char *const axis_names[FPK_MAX_DIM] = {"x", "y", "z"};
@@ -79,9 +81,10 @@ static const char functions[] =
     "exp log sqrt sin cos tan cot sec csc asin acos atan acot asec acsc sinh cosh tanh coth "
     "sech csch asinh acosh atanh acoth asech acsch abs step delta nandelta erf";
 
-/* One thread's evaluators: which = 0 drift, 1 noise, 2 ∂σ_c/∂x_c. */
+/* One thread's evaluators: which = 0 drift, 1 noise (σ_c, or the entries σ_rk of a noise matrix
+ * at r*m + k), 2 ∂σ_c/∂x_c. */
 typedef struct expr_set {
-  void *ev[3][FPK_MAX_DIM];
+  void *ev[3][NCOMP_MAX];
   double values[NVAR_MAX]; /* x, y, z (the first dim), t, parameters: the order of names[] */
   atomic_int busy;
 } expr_set;
@@ -89,17 +92,19 @@ typedef struct expr_set {
 typedef struct expr_model {
   fpk_model model; /* first: fpk_model_free() frees the whole record after release() */
   size_t nparams, nvar;
+  size_t noise_dim;               /* 0: diagonal noise; m: a d × m noise matrix */
+  size_t ncomp[3];                /* expressions of each kind: d, d (or d*m), d (or 0) */
   char *names[NVAR_MAX];          /* variables handed to evaluator_evaluate, into text[] */
   double param_values[FPK_EXPR_MAX_PARAMS];
-  char *source[2][FPK_MAX_DIM];   /* the strings as given, into text[] */
-  const char *canon[3][FPK_MAX_DIM]; /* evaluator_get_string of set 0, owned by its evaluators */
-  int varies[3][FPK_MAX_DIM];     /* the expression contains x, y or z */
+  char *source[2][NCOMP_MAX];     /* the strings as given, into text[] */
+  const char *canon[3][NCOMP_MAX]; /* evaluator_get_string of set 0, owned by its evaluators */
+  int varies[3][NCOMP_MAX];       /* the expression contains x, y or z */
   /* The variables each expression uses, as indices into names[]: evaluator_evaluate() looks
    * every name it is given up in a hash table, which was 65% of the time when all of x, t and
    * the parameters were passed to every expression (bench/run_sde.sh). */
-  int nused[3][FPK_MAX_DIM];
-  int used[3][FPK_MAX_DIM][NVAR_MAX];
-  char *used_names[3][FPK_MAX_DIM][NVAR_MAX];
+  int nused[3][NCOMP_MAX];
+  int used[3][NCOMP_MAX][NVAR_MAX];
+  char *used_names[3][NCOMP_MAX][NVAR_MAX];
   int has_dx;
   expr_jit *jit;              /* NULL: interpreted */
   expr_jit_fn jit_fn[3];      /* the compiled drift, noise, ∂σ_c/∂x_c when jit != NULL */
@@ -326,7 +331,7 @@ static void set_destroy(expr_set *s) {
   if (!s) return;
   /* derivatives first: each holds a reference to its parent's symbol table */
   for (int w = 2; w >= 0; w--)
-    for (size_t c = 0; c < FPK_MAX_DIM; c++)
+    for (size_t c = 0; c < NCOMP_MAX; c++)
       if (s->ev[w][c]) evaluator_destroy(s->ev[w][c]);
   free(s);
 }
@@ -338,8 +343,8 @@ static expr_set *set_create(const expr_model *em, int with_dx) {
   if (!s) return NULL;
   atomic_init(&s->busy, 0);
   const size_t d = em->model.dim;
-  for (size_t c = 0; c < d; c++)
-    for (int w = 0; w < 2; w++)
+  for (int w = 0; w < 2; w++)
+    for (size_t c = 0; c < em->ncomp[w]; c++)
       if (!(s->ev[w][c] = evaluator_create(em->source[w][c]))) {
         set_destroy(s);
         return NULL;
@@ -374,16 +379,17 @@ static expr_set *acquire(expr_model *em) {
   return s;
 }
 
-/* out[c*n + i] = expression `which` of component c at point i. An expression without x, y, z is
+/* out[c*n + i] = expression `which` of component c at point i (c < ncomp[which]: for a noise
+ * matrix c = r*m + k, the layout of fpk_model.noise_matrix). An expression without x, y, z is
  * evaluated once per call. Non-finite results are returned as they are (see model.h). */
 static int evaluate(void *params, int which, double t, size_t n, const double *x, double *out) {
   expr_model *em = params;
   expr_set *s = acquire(em);
   if (!s) return -1;
-  const size_t d = em->model.dim;
+  const size_t d = em->model.dim, nc = em->ncomp[which];
   double *v = s->values, u[NVAR_MAX];
   v[d] = t;
-  for (size_t c = 0; c < d; c++) {
+  for (size_t c = 0; c < nc; c++) {
     if (em->varies[which][c]) continue;
     const int k = em->nused[which][c];
     for (int j = 0; j < k; j++) u[j] = v[em->used[which][c][j]];
@@ -392,7 +398,7 @@ static int evaluate(void *params, int which, double t, size_t n, const double *x
   }
   for (size_t i = 0; i < n; i++) {
     for (size_t c = 0; c < d; c++) v[c] = x[c * n + i];
-    for (size_t c = 0; c < d; c++) {
+    for (size_t c = 0; c < nc; c++) {
       if (!em->varies[which][c]) continue;
       const int k = em->nused[which][c];
       for (int j = 0; j < k; j++) u[j] = v[em->used[which][c][j]];
@@ -424,6 +430,12 @@ static int expr_noise(double t, size_t n, const double *x, double *out, void *pa
 
 static int expr_noise_dx(double t, size_t n, const double *x, double *out, void *params) {
   return dispatch(params, 2, t, n, x, out);
+}
+
+/* The noise matrix: the same kind as expr_noise, d*m expressions instead of d. A function of its
+ * own, so that m->noise stays NULL (fpkit/model.h) and cannot be mistaken for this. */
+static int expr_noise_matrix(double t, size_t n, const double *x, double *out, void *params) {
+  return dispatch(params, 1, t, n, x, out);
 }
 
 static void expr_release(fpk_model *m) {
@@ -478,12 +490,21 @@ static int check_spec(const fpk_expr_spec *spec, fpk_error *err) {
       return fpk_error_set(err, FPK_EINVAL, "model expr: parameter %s = %g is not finite",
                            spec->param_names[i], spec->param_values[i]);
   }
+  const size_t m = spec->noise_dim;
+  if (m > FPK_MAX_NOISE)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "model expr: a noise matrix with %zu columns (Brownian components), "
+                         "must be 1..%d (or 0: diagonal noise)",
+                         m, FPK_MAX_NOISE);
   for (int w = 0; w < 2; w++)
-    for (size_t c = 0; c < d; c++) {
-      const char *s = w ? spec->noise[c] : spec->drift[c];
+    for (size_t c = 0; c < (w && m ? d * m : d); c++) {
+      const char *s = !w ? spec->drift[c] : m ? spec->noise_matrix[c] : spec->noise[c];
       if (fpk_expr_check(s, d, np, spec->param_names, err)) {
-        char what[16];
-        component_name(what, sizeof what, w ? "noise" : "drift", d, c);
+        char what[32];
+        if (w && m)
+          snprintf(what, sizeof what, "noise[%zu][%zu]", c / m, c % m);
+        else
+          component_name(what, sizeof what, w ? "noise" : "drift", d, c);
         return fpk_error_prefix(err, "model expr: %s: ", what);
       }
     }
@@ -517,7 +538,7 @@ static int jit_agrees(expr_model *em, int nwhich) {
   enum { NS = sizeof sample / sizeof sample[0] };
   static const double times[] = {0.0, 0.3, 1.7};
   const size_t d = em->model.dim;
-  double x[FPK_MAX_DIM * NS], ref[FPK_MAX_DIM * NS], got[FPK_MAX_DIM * NS];
+  double x[FPK_MAX_DIM * NS], ref[NCOMP_MAX * NS], got[NCOMP_MAX * NS];
   for (size_t a = 0; a < d; a++)
     for (size_t i = 0; i < NS; i++) x[a * NS + i] = sample[(i + 7 * a) % NS];
   for (int w = 0; w < nwhich; w++)
@@ -527,13 +548,13 @@ static int jit_agrees(expr_model *em, int nwhich) {
         return -1;
       }
       em->jit_fn[w](times[k], NS, x, got);
-      for (size_t j = 0; j < d * NS; j++)
+      for (size_t j = 0; j < em->ncomp[w] * NS; j++)
         if (!(isnan(ref[j]) && isnan(got[j])) && memcmp(&ref[j], &got[j], sizeof(double))) {
           snprintf(em->jit_info, sizeof em->jit_info,
                    "the compiled %s of component %zu gives %a where the interpreter gives %a "
                    "(t = %g, x = %g)",
                    w == 0 ? "drift" : w == 1 ? "noise" : "noise derivative", j / NS, got[j],
-                   ref[j], times[k], x[j]);
+                   ref[j], times[k], x[j % NS]);
           return -1;
         }
     }
@@ -551,8 +572,9 @@ static int setup_jit(expr_model *em, const expr_set *s0, int mode, fpk_error *er
   char why[256] = "";
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  expr_jit *j = expr_jit_compile(em->model.dim, nwhich, s0->ev, (const char *const *)em->names,
-                                 em->nvar, em->param_values, why, sizeof why);
+  expr_jit *j = expr_jit_compile(em->model.dim, nwhich, em->ncomp, s0->ev,
+                                 (const char *const *)em->names, em->nvar, em->param_values, why,
+                                 sizeof why);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   if (j) {
     for (int w = 0; w < nwhich; w++) em->jit_fn[w] = expr_jit_function(j, w);
@@ -578,10 +600,13 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
   if (check_spec(spec, err)) return NULL;
   int mode;
   if (jit_mode(spec, &mode, err)) return NULL;
-  const size_t d = spec->dim, np = spec->nparams;
+  const size_t d = spec->dim, np = spec->nparams, nm = spec->noise_dim;
+  const size_t nnoise = nm ? d * nm : d;
+  const char *const *noise_src = nm ? spec->noise_matrix : spec->noise;
   size_t text = 8; /* "x\0y\0z\0t\0" */
   for (size_t i = 0; i < np; i++) text += strlen(spec->param_names[i]) + 1;
-  for (size_t c = 0; c < d; c++) text += strlen(spec->drift[c]) + strlen(spec->noise[c]) + 2;
+  for (size_t c = 0; c < d; c++) text += strlen(spec->drift[c]) + 1;
+  for (size_t c = 0; c < nnoise; c++) text += strlen(noise_src[c]) + 1;
   expr_model *em = calloc(1, sizeof *em + text);
   if (!em) {
     fpk_error_set(err, FPK_ENOMEM, "model expr: out of memory");
@@ -596,17 +621,19 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
     p += strlen(p) + 1;
     em->param_values[i] = spec->param_values[i];
   }
-  for (size_t c = 0; c < d; c++)
-    for (int w = 0; w < 2; w++) {
-      em->source[w][c] = strcpy(p, w ? spec->noise[c] : spec->drift[c]);
+  for (int w = 0; w < 2; w++)
+    for (size_t c = 0; c < (w ? nnoise : d); c++) {
+      em->source[w][c] = strcpy(p, w ? noise_src[c] : spec->drift[c]);
       p += strlen(p) + 1;
     }
+  em->noise_dim = nm;
+  em->ncomp[0] = d, em->ncomp[1] = nnoise, em->ncomp[2] = nm ? 0 : d;
   em->nparams = np;
   em->nvar = d + 1 + np;
   em->model = (fpk_model){.name = "expr",
                           .dim = d,
                           .drift = expr_drift,
-                          .noise = expr_noise,
+                          .noise = nm ? NULL : expr_noise,
                           .params = em,
                           .linear = NULL,
                           .solution = NULL,
@@ -623,18 +650,19 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
 #pragma omp critical(fpk_matheval)
   {
     if ((s0 = set_create(em, 0))) {
-      int diagonal = 1;
-      for (size_t c = 0; c < d; c++) {
-        for (int w = 0; w < 2; w++) {
+      /* a noise matrix has no σ_c ∂σ_c/∂x_c (Milstein for general noise needs the Lévy areas) */
+      int diagonal = nm == 0;
+      for (int w = 0; w < 2; w++)
+        for (size_t c = 0; c < em->ncomp[w]; c++) {
           em->varies[w][c] = uses(s0->ev[w][c], axes, d);
           if (uses(s0->ev[w][c], tname, 1)) flags &= ~(unsigned)FPK_MODEL_AUTONOMOUS;
           em->canon[w][c] = evaluator_get_string(s0->ev[w][c]);
+          if (w == 1 && em->varies[1][c]) flags &= ~(unsigned)FPK_MODEL_ADDITIVE;
         }
-        if (em->varies[1][c]) flags &= ~(unsigned)FPK_MODEL_ADDITIVE;
-        /* σ_c must depend on x_c alone for the diagonal Milstein term σ_c ∂σ_c/∂x_c */
+      /* σ_c must depend on x_c alone for the diagonal Milstein term σ_c ∂σ_c/∂x_c */
+      for (size_t c = 0; c < d && diagonal; c++)
         for (size_t a = 0; a < d; a++)
           if (a != c && uses(s0->ev[1][c], axes + a, 1)) diagonal = 0;
-      }
       /* libmatheval 1.1.11 differentiates two functions wrongly: d asinh(u) = u'/sqrt(1 - u^2)
        * (it is u'/sqrt(1 + u^2)) and d acoth(u) = u'/(u^2 - 1) (it is u'/(1 - u^2)); Milstein
        * would take that σ' without a sign of trouble (tests/defects/perf/03), so a noise using
@@ -652,7 +680,7 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
         em->canon[2][c] = evaluator_get_string(s0->ev[2][c]);
       }
       for (int w = 0; w < 3; w++)
-        for (size_t c = 0; c < d; c++) {
+        for (size_t c = 0; c < em->ncomp[w]; c++) {
           if (!s0->ev[w][c]) continue;
           char **vars;
           int nv;
@@ -677,6 +705,11 @@ fpk_model *fpk_model_expr_alloc(const fpk_expr_spec *spec, fpk_error *err) {
   }
   em->model.flags = flags;
   em->model.noise_dx = em->has_dx ? expr_noise_dx : NULL;
+  if (!em->has_dx) em->ncomp[2] = 0;
+  if (nm) {
+    em->model.noise_matrix = expr_noise_matrix;
+    em->model.noise_dim = nm;
+  }
   if (setup_jit(em, s0, mode, err)) {
     fpk_model_free(&em->model);
     return NULL;
@@ -692,21 +725,44 @@ int fpk_model_expr_jit(const fpk_model *m, const char **info) {
 }
 
 const char *fpk_model_expr_string(const fpk_model *m, int which, size_t c) {
-  if (!m || m->drift != expr_drift || c >= m->dim) return NULL;
+  if (!m || m->drift != expr_drift) return NULL;
   const expr_model *em = (const expr_model *)m;
+  if (which == FPK_EXPR_NOISE_MATRIX || which == FPK_EXPR_NOISE_MATRIX_SOURCE) {
+    if (!em->noise_dim || c >= em->ncomp[1]) return NULL;
+    return which == FPK_EXPR_NOISE_MATRIX ? em->canon[1][c] : em->source[1][c];
+  }
+  if (c >= m->dim) return NULL;
   switch (which) {
     case FPK_EXPR_DRIFT:
+      return em->canon[0][c];
     case FPK_EXPR_NOISE:
-      return em->canon[which][c];
+      return em->noise_dim ? NULL : em->canon[1][c];
     case FPK_EXPR_NOISE_DX:
       return em->has_dx ? em->canon[2][c] : NULL;
     case FPK_EXPR_DRIFT_SOURCE:
       return em->source[0][c];
     case FPK_EXPR_NOISE_SOURCE:
-      return em->source[1][c];
+      return em->noise_dim ? NULL : em->source[1][c];
     default:
       return NULL;
   }
+}
+
+/* fpk_model_zero_noise_rows' exact answer for an expression model with a noise matrix
+ * (models/model_internal.h): a row is zero when every entry's simplified form is the literal
+ * "0" (libmatheval prints the number +0.0 as "0" and nothing else so: "%g"). */
+int model_expr_zero_noise_rows(const fpk_model *m, unsigned *mask) {
+  if (!m || m->drift != expr_drift || !m->noise_matrix) return 0;
+  const expr_model *em = (const expr_model *)m;
+  const size_t d = m->dim, q = em->noise_dim;
+  unsigned z = 0u;
+  for (size_t r = 0; r < d; r++) {
+    int zero = 1;
+    for (size_t k = 0; k < q; k++) zero &= strcmp(em->canon[1][r * q + k], "0") == 0;
+    if (zero) z |= 1u << r;
+  }
+  *mask = z;
+  return 1;
 }
 
 /* ---- densities from expressions -------------------------------------------------------------

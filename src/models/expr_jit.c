@@ -39,7 +39,8 @@
  *     { for (i = 0; i < n; i++) { v_a = x[a*n + i] for every axis a;
  *                                 out[c*n + i] = expr_c(v, t) for every component c; } }
  * the order of expr.c's evaluate(): every coordinate of a point is read before its results are
- * written. The result (machine code in a dlopen'ed object) is read-only, shared by every thread. */
+ * written. A noise matrix (issue 16) is the noise function with d*m results instead of d,
+ * out[(r*m + k)*n + i] = σ_rk: the layout of fpk_model.noise_matrix, so nothing else changes. The result (machine code in a dlopen'ed object) is read-only, shared by every thread. */
 #include "models/expr_jit.h"
 
 #include <math.h>
@@ -54,10 +55,10 @@ int expr_jit_test_fail = 0;
 
 int expr_jit_available(void) { return 0; }
 
-expr_jit *expr_jit_compile(size_t dim, int nwhich, void *const roots[3][FPK_MAX_DIM],
-                           const char *const *names, size_t nvar, const double *param_values,
-                           char *why, size_t why_len) {
-  (void)dim, (void)nwhich, (void)roots, (void)names, (void)nvar, (void)param_values;
+expr_jit *expr_jit_compile(size_t dim, int nwhich, const size_t ncomp[3],
+                           void *const roots[3][EXPR_JIT_NCOMP_MAX], const char *const *names,
+                           size_t nvar, const double *param_values, char *why, size_t why_len) {
+  (void)dim, (void)nwhich, (void)ncomp, (void)roots, (void)names, (void)nvar, (void)param_values;
   snprintf(why, why_len, "this build has no libgccjit (CMake option FPK_JIT)");
   return NULL;
 }
@@ -298,9 +299,10 @@ void expr_jit_free(expr_jit *j) {
 
 static const char *const fn_names[3] = {"fpk_expr_drift", "fpk_expr_noise", "fpk_expr_noise_dx"};
 
-/* Builds the function of kind w into jb->ctxt; 0, or -1 (why set) for an unknown variable. */
-static int build_function(jit_build *jb, int w, void *const roots[3][FPK_MAX_DIM], char *why,
-                          size_t why_len) {
+/* Builds the function of kind w (nc expressions) into jb->ctxt; 0, or -1 (why set) for an
+ * unknown variable. */
+static int build_function(jit_build *jb, int w, size_t nc,
+                          void *const roots[3][EXPR_JIT_NCOMP_MAX], char *why, size_t why_len) {
   gcc_jit_context *ctxt = jb->ctxt;
   gcc_jit_type *size = gcc_jit_context_get_type(ctxt, GCC_JIT_TYPE_SIZE_T);
   gcc_jit_type *cptr = gcc_jit_type_get_pointer(gcc_jit_type_get_const(jb->dbl));
@@ -329,9 +331,10 @@ static int build_function(jit_build *jb, int w, void *const roots[3][FPK_MAX_DIM
       gcc_jit_context_new_comparison(ctxt, NULL, GCC_JIT_COMPARISON_LT,
                                      gcc_jit_lvalue_as_rvalue(i), n),
       body, done);
-  /* index c*n + i of component c */
-  gcc_jit_rvalue *index[FPK_MAX_DIM];
-  for (size_t c = 0; c < jb->dim; c++)
+  /* index c*n + i of component c (of the coordinates: c < dim; of the results: c < nc) */
+  gcc_jit_rvalue *index[EXPR_JIT_NCOMP_MAX];
+  const size_t nindex = nc > jb->dim ? nc : jb->dim;
+  for (size_t c = 0; c < nindex; c++)
     index[c] = gcc_jit_context_new_binary_op(
         ctxt, NULL, GCC_JIT_BINARY_OP_PLUS, size,
         gcc_jit_context_new_binary_op(ctxt, NULL, GCC_JIT_BINARY_OP_MULT, size,
@@ -345,7 +348,7 @@ static int build_function(jit_build *jb, int w, void *const roots[3][FPK_MAX_DIM
         gcc_jit_lvalue_as_rvalue(gcc_jit_context_new_array_access(ctxt, NULL, x, index[a])));
     jb->axis[a] = gcc_jit_lvalue_as_rvalue(v);
   }
-  for (size_t c = 0; c < jb->dim; c++) {
+  for (size_t c = 0; c < nc; c++) {
     gcc_jit_rvalue *value = translate(jb, ((const mv_evaluator *)roots[w][c])->root);
     if (!value) {
       snprintf(why, why_len, "%s of component %zu uses a variable the model does not know",
@@ -363,16 +366,16 @@ static int build_function(jit_build *jb, int w, void *const roots[3][FPK_MAX_DIM
   return 0;
 }
 
-expr_jit *expr_jit_compile(size_t dim, int nwhich, void *const roots[3][FPK_MAX_DIM],
-                           const char *const *names, size_t nvar, const double *param_values,
-                           char *why, size_t why_len) {
+expr_jit *expr_jit_compile(size_t dim, int nwhich, const size_t ncomp[3],
+                           void *const roots[3][EXPR_JIT_NCOMP_MAX], const char *const *names,
+                           size_t nvar, const double *param_values, char *why, size_t why_len) {
   if (expr_jit_test_fail) {
     snprintf(why, why_len, "libgccjit failed: compilation failure injected by a test");
     return NULL;
   }
   /* check 1 of the header comment: the mirrored layout prints libmatheval's own strings */
   for (int w = 0; w < nwhich; w++)
-    for (size_t c = 0; c < dim; c++) {
+    for (size_t c = 0; c < ncomp[w]; c++) {
       strbuf b = {0};
       int bad = tree_write(((const mv_evaluator *)roots[w][c])->root, &b, 0);
       const char *expected;
@@ -432,7 +435,8 @@ expr_jit *expr_jit_compile(size_t dim, int nwhich, void *const roots[3][FPK_MAX_
   jb.sqrt_fn = gcc_jit_context_get_builtin_function(ctxt, "__builtin_sqrt");
   jb.fabs_fn = gcc_jit_context_get_builtin_function(ctxt, "__builtin_fabs");
   int rc = 0;
-  for (int w = 0; w < nwhich && !rc; w++) rc = build_function(&jb, w, roots, why, why_len);
+  for (int w = 0; w < nwhich && !rc; w++)
+    rc = build_function(&jb, w, ncomp[w], roots, why, why_len);
   if (!rc) {
     j->result = gcc_jit_context_compile(ctxt);
     for (int w = 0; w < nwhich && j->result; w++)

@@ -11,8 +11,12 @@
 
 #include "fpkit/model.h"
 
+/* The most expressions of one kind: the d × m entries of a noise matrix. */
+#define EXPR_JIT_NCOMP_MAX (FPK_MAX_DIM * FPK_MAX_NOISE)
+
 /* out[c*n + i] = expression c at the point (x[0*n + i], ..., x[(dim-1)*n + i]) and time t, for
- * c < dim: the layout of fpk_field_fn. */
+ * c < ncomp (dim, or d*m for a noise matrix): the layout of fpk_field_fn and of
+ * fpk_model.noise_matrix. */
 typedef void (*expr_jit_fn)(double t, size_t n, const double *x, double *out);
 
 typedef struct expr_jit expr_jit;
@@ -20,12 +24,13 @@ typedef struct expr_jit expr_jit;
 /* Whether this build has libgccjit (CMake option FPK_JIT). */
 int expr_jit_available(void);
 
-/* Compiles the expressions roots[w][c] (libmatheval evaluators, w < nwhich, c < dim) of the
+/* Compiles the expressions roots[w][c] (libmatheval evaluators, w < nwhich, c < ncomp[w]) of the
  * variables names[0..nvar): the dim axes, then t, then the parameters, whose values
  * param_values[k] (k = index − dim − 1) become constants of the code. NULL on failure, with
  * the reason in why (a full sentence, why_len bytes). The evaluators are only read; the caller
  * makes sure no other thread changes them meanwhile. */
-expr_jit *expr_jit_compile(size_t dim, int nwhich, void *const roots[3][FPK_MAX_DIM],
+expr_jit *expr_jit_compile(size_t dim, int nwhich, const size_t ncomp[3],
+                           void *const roots[3][EXPR_JIT_NCOMP_MAX],
                            const char *const *names, size_t nvar, const double *param_values,
                            char *why, size_t why_len);
 

@@ -29,4 +29,9 @@ typedef void (*model_em_fused_fn)(const fpk_model *m, double h, size_t nsteps, s
 model_em_fused_fn model_linear_em_fused(const fpk_model *m); /* linear.c */
 model_em_fused_fn model_gbm_em_fused(const fpk_model *m);    /* gbm.c */
 
+/* The zero rows of an expression model's noise matrix, decided from its strings (an entry is zero
+ * when it simplifies to the literal 0; expr.c): 1 with *mask set for such a model, 0 for any
+ * other (fpk_model_zero_noise_rows then samples σ). */
+int model_expr_zero_noise_rows(const fpk_model *m, unsigned *mask);
+
 #endif

@@ -4,6 +4,7 @@
  * through these, so a diagonal model and a matrix model with the same σσᵀ give the same
  * Fokker–Planck operator. */
 #include "fpkit/model.h"
+#include "models/model_internal.h"
 
 #include <float.h>
 #include <math.h>
@@ -98,6 +99,7 @@ unsigned fpk_model_zero_noise_rows(const fpk_model *m, size_t n, const double *x
     }
     return mask;
   }
+  if (model_expr_zero_noise_rows(m, &mask)) return mask;
   /* Sample σ at the given points (and t = 0): a row zero at every one is taken as zero. */
   if (!x || n == 0) return 0u;
   enum { CHUNK = 64 };

