@@ -203,7 +203,7 @@ for case in ou kr; do
       # wrong factor in D moves the covariance by > 0.05
       fv) sets=(--set fp.enabled=true --set fp.method=fv --set fp.dt=0.005); tol=1e-2 ;;
       spectral) sets=(--set fp.enabled=true --set fp.method=spectral --set spectral.dt=0.005
-                      --set grid.bc=periodic); tol=1e-2 ;;
+                      --set grid.bc=periodic --set grid.n=96); tol=1e-2 ;;
       mc) sets=(--set mc.enabled=true --set mc.dt=0.005 --set mc.paths=$paths); tol=0 ;;
     esac
     rm -f "$tmp/m.h5"
