@@ -442,27 +442,6 @@ static void test_diagonal_as_matrix(void **state) {
   fpk_model_free(md), fpk_model_free(mm);
 }
 
-/* A Kramers grid that does not resolve the thermal velocity 1/√β is warned about, with the
- * numbers; a resolving one is not. */
-static void test_velocity_resolution_warning(void **state) {
-  (void)state;
-  fpk_error err = {0};
-  fpk_kramers_params kp = {.beta = 4.0, .gamma = 1.0, .amplitude = 1.0, .period = 1.0};
-  fpk_model *m = fpk_model_kramers_alloc("harmonic", &kp, &err);
-  assert_non_null(m);
-  fpk_grid g = box(16, 16, -5, 5, -4, 4); /* h_v = 0.5 > 0.4/√β = 0.2 */
-  fpk_spectral *s = make(&g, m, 0.01);
-  printf("  warning: %s\n", fpk_spectral_warning(s));
-  assert_non_null(strstr(fpk_spectral_warning(s), "thermal velocity 1/sqrt(beta) = 0.5"));
-  assert_non_null(strstr(fpk_spectral_warning(s), "h_v = 0.5"));
-  fpk_spectral_free(s);
-  g = box(16, 64, -5, 5, -4, 4); /* h_v = 0.125, |v| <= 4 >= 3 */
-  s = make(&g, m, 0.01);
-  assert_string_equal(fpk_spectral_warning(s), "");
-  fpk_spectral_free(s);
-  fpk_model_free(m);
-}
-
 /* A model with neither noise nor a noise matrix is refused. */
 static void test_no_noise(void **state) {
   (void)state;
@@ -479,7 +458,6 @@ int main(void) {
       cmocka_unit_test(test_ou_full_b),        cmocka_unit_test(test_kramers_harmonic),
       cmocka_unit_test(test_kramers_gibbs),    cmocka_unit_test(test_variable_full_d),
       cmocka_unit_test(test_diagonal_as_matrix), cmocka_unit_test(test_no_noise),
-      cmocka_unit_test(test_velocity_resolution_warning),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,7 +392,6 @@ void fpk_spectral_options_default(fpk_spectral_options *o) {
  * ignored), and rewritten after planning under a temporary name renamed into place, so a
  * crash never leaves a truncated wisdom file. */
 static int wisdom_replaceable(const char *path);
-static void kramers_resolution_warning(fpk_spectral *s);
 
 static void wisdom_load(fpk_spectral *s) {
   const char *path = s->opt.wisdom;
@@ -517,7 +516,6 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   }
   if (!rc && fpk_spectral_op_choose_pass_threads(&s->op))
     rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
-  if (!rc) kramers_resolution_warning(s);
   /* Check the φ-functions for the nominal step now, so a bad dt fails before any work. */
   if (!rc && impl == &etdrk4_impl) rc = etd_prepare(s, dt, 0.0);
   if (rc) {
@@ -526,25 +524,6 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     return NULL;
   }
   return s;
-}
-
-/* A Kramers model's velocity grid against the thermal velocity σ_v = 1/√β, the width of the
- * Maxwellian e^{−βv²/2} every density relaxes to in v: the 2/3 rule keeps wavenumbers up to
- * (2/3)π/h_v, where the Maxwellian's transform e^{−k²σ_v²/2} must be negligible (1e-6 at
- * h_v = 0.4σ_v), and the periodic box must hold it (e^{−18} at 6σ_v). A warning with the numbers,
- * not an error: a coarse grid is a legitimate first look. */
-static void kramers_resolution_warning(fpk_spectral *s) {
-  const fpk_kramers_params *kp = fpk_model_kramers_params(s->model);
-  if (!kp || s->op.dim != 2 || s->warning[0]) return;
-  const double sv = 1.0 / sqrt(kp->beta), hv = s->op.grid.h[1];
-  const double vmax = fmin(fabs(s->op.grid.lo[1]), fabs(s->op.grid.hi[1]));
-  if (hv > 0.4 * sv || vmax < 6.0 * sv)
-    snprintf(s->warning, sizeof s->warning,
-             "spectral: the velocity grid does not resolve the thermal velocity 1/sqrt(beta) = "
-             "%.3g of model %s: h_v = %.3g (resolved: <= 0.4/sqrt(beta) = %.3g), the v axis "
-             "reaches |v| = %.3g (holds the Maxwellian: >= 6/sqrt(beta) = %.3g); refine or "
-             "widen the v axis",
-             sv, s->model->name ? s->model->name : "(unnamed)", hv, 0.4 * sv, vmax, 6.0 * sv);
 }
 
 int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p) {
