@@ -81,6 +81,10 @@ q = k["pawula"][0]
 assert np.all(np.abs(q - 1) < 0.2), q
 PY
 
+# fpkit rerun reproduces a km result bit for bit (simulated and recorded paths)
+if "$fpkit" rerun "$tmp/a.h5" -o "$tmp/a_rerun.h5" -q; then ok "rerun of a simulation: identical"
+else bad "rerun of a simulation differs or fails"; fi
+
 # ---- recorded paths: [path][time] with dt from the attribute, [time], --dt, 2D
 if "$fpkit" km "$tmp/ou.ini" --input "$tmp/paths.h5" --dataset paths -o "$tmp/p.h5" -q &&
    "$fpkit" km "$tmp/ou.ini" --input "$tmp/paths.h5" --dataset /nodt -o "$tmp/n.h5" -q \
@@ -98,6 +102,8 @@ assert p.attrs["d1_coverage"] >= 0.8 and p.attrs["d2_coverage"] >= 0.8, dict(p.a
 assert o.attrs["windows"] == (400 * 1001 - 1) // 2, o.attrs["windows"]
 assert o["count"][()].sum() + o.attrs["outside"] == o.attrs["windows"]
 PY
+if "$fpkit" rerun "$tmp/p.h5" -o "$tmp/p_rerun.h5" -q; then ok "rerun of recorded paths: identical"
+else bad "rerun of recorded paths differs or fails"; fi
 sed -e 's/^dim = 1$/dim = 2/' -e '/^\[model\]/,/^$/d' "$tmp/ou.ini" > "$tmp/plane.ini"
 if "$fpkit" km "$tmp/plane.ini" --input "$tmp/paths.h5" --dataset plane -o "$tmp/q.h5" -q \
      --set km.min_count=50 &&
