@@ -97,6 +97,9 @@ struct fpk_grid;
 int fpk_app_write_box_grid(struct fpk_h5 *f, const struct fpk_grid *g);
 /* `fpkit sample`: diffusion samplers with exact mixture scores (src/app/sample.c). */
 int fpk_app_sample(const fpk_run_options *opt, fpk_error *err);
+/* `fpkit km`: Kramers-Moyal drift and diffusion from simulated or recorded paths
+ * (src/app/km.c; docs/km.md). */
+int fpk_app_km(const fpk_run_options *opt, fpk_error *err);
 
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */

@@ -505,6 +505,41 @@ static const fpk_config_key sample_keys[] = {
     OUT_FILE,
 };
 
+/* `fpkit km` (src/app/km.c; docs/km.md): Kramers-Moyal estimates of drift and diffusion from
+ * paths simulated from [model] or read from an HDF5 file (km.input). */
+static const char *const km_corrections[] = {"none", "first-order", NULL};
+static const fpk_config_key km_keys[] = {
+    MODEL_KEYS_IF(NULL, ""),
+    KZ("grid", "dim", R, NULL, 1, 2, "1", NULL, "dimension of the state (the bins)"),
+    KL("grid", "n", R, NULL, "40", NULL, "bins per axis"),
+    KL("grid", "lo", R, NULL, "-2", NULL, "lower edge of the bins per axis"),
+    KL("grid", "hi", R, NULL, "2", NULL, "upper edge of the bins per axis"),
+    KL("init", "mean", 0, "0", NULL, NULL, "simulation: mean of X_0 per axis"),
+    KL("init", "std", R, NULL, "0.7", NULL,
+       "simulation: standard deviation of X_0 per axis (> 0); not read with km.input"),
+    KS("km", "input", V, NULL, NULL, NULL,
+       "HDF5 file of recorded paths (--input); none: simulate [model]"),
+    KS("km", "dataset", V, NULL, NULL, NULL,
+       "km.input: the dataset, [time], [path][time] or [path][time][component] (--dataset)"),
+    KD("km", "dt", V, NULL, 0, INF, 1, "0.01", NULL,
+       "sampling interval (--dt; with km.input default: the dataset's attribute dt)"),
+    KZ("km", "lag", 0, "1", 1, 1000000, NULL, NULL,
+       "lag in samples, tau = lag * dt (a window spans 2 lag samples)"),
+    KC("km", "correction", 0, "first-order", km_corrections, NULL, NULL,
+       "finite-tau bias: none (O(tau)) or first-order (Richardson over tau and 2 tau: O(tau^2))"),
+    KZ("km", "min_count", 0, "100", 2, 1000000000, NULL, NULL,
+       "bins with fewer windows get NaN estimates"),
+    KZ("km", "paths", 0, "1000", 1, (uint64_t)1 << 40, NULL, NULL, "simulation: number of paths"),
+    KZ("km", "steps", 0, "1000", 2, 1000000000, NULL, NULL,
+       "simulation: samples per path after X_0"),
+    KZ("km", "substeps", 0, "1", 1, 1000000, NULL, NULL,
+       "simulation: SDE steps per sampling interval"),
+    KC("km", "stepper", 0, "euler-maruyama", sde_steppers, NULL, NULL, "simulation: SDE scheme"),
+    KU("km", "seed", 0, "1", NULL, NULL, "simulation: Philox seed (results do not depend on "
+       "threads)"),
+    OUT_FILE,
+};
+
 typedef struct command_keys {
   const char *name;
   const fpk_config_key *keys;
@@ -520,6 +555,7 @@ static const command_keys commands[] = {
     COMMAND("ot", ot_keys, "fpkit ot: entropic optimal transport"),
     COMMAND("sb", sb_keys, "fpkit sb: Schroedinger bridge, Brownian, OU or model reference"),
     COMMAND("sample", sample_keys, "fpkit sample: diffusion samplers with exact mixture scores"),
+    COMMAND("km", km_keys, "fpkit km: Kramers-Moyal drift and diffusion from paths"),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -264,11 +264,12 @@ int fpk_app_rerun(const fpk_run_options *opt, int *identical, fpk_error *err) {
          : !strcmp(s.command, "sb")       ? fpk_app_sb
          : !strcmp(s.command, "sample")   ? fpk_app_sample
          : !strcmp(s.command, "ot")       ? fpk_app_ot
+         : !strcmp(s.command, "km")       ? fpk_app_km
                                           : NULL;
     if (!fn)
       rc = fpk_error_set(err, FPK_EINVAL,
                          "'%s': stored command '%s' is not one fpkit rerun knows (run, converge, "
-                         "bridge, ot, sb)",
+                         "bridge, ot, sb, sample, km)",
                          opt->rerun_of, s.command);
   }
   if (!rc) {

@@ -6,6 +6,7 @@
  *   fpkit converge CONFIG [same options]
  *   fpkit bridge CONFIG [same options]
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
+ *   fpkit km CONFIG [same options] [--input FILE.h5 --dataset NAME [--dt DT]]
  *   fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]
  *   every command above (rerun included) also takes [--progress=auto|bar|plain|none]
  *                    [--log FILE [--log-level error|warn|info|debug]] (docs/workflow.md)
@@ -45,6 +46,7 @@ static const char usage_text[] =
     "       fpkit ot CONFIG [same options] [--allow-unconverged]\n"
     "       fpkit sb CONFIG [same options]\n"
     "       fpkit sample CONFIG [same options]\n"
+    "       fpkit km CONFIG [same options] [--input FILE.h5 --dataset NAME [--dt DT]]\n"
     "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
     "       each of run, converge, bridge, ot and rerun also takes [--progress=M]\n"
     "                        [--log FILE [--log-level L]]\n"
@@ -64,6 +66,10 @@ static const char usage_text[] =
     "fields of an fpkit HDF5 file), for a list of eps: values, potentials, plan moments, Sinkhorn\n"
     "divergence, closed forms between Gaussians (docs/ot.md). Exits 3 when a solve does not\n"
     "converge (after writing the file) unless --allow-unconverged.\n"
+    "km: Kramers-Moyal estimates of drift and diffusion on the bins of [grid] from paths simulated\n"
+    "from [model] or recorded in an HDF5 dataset (--input, --dataset, --dt: the keys km.input,\n"
+    "km.dataset, km.dt), with 95% intervals, K4 and the Pawula check; with a model, its true\n"
+    "coefficients and the coverage of the intervals (docs/km.md).\n"
     "rerun: runs the command stored in an fpkit output FILE again from its stored configuration\n"
     "into NEW (default FILE.rerun.h5; never FILE itself) and compares every dataset bit for bit:\n"
     "exit 0 when all are identical, 1 listing those that differ and by how much; differences of\n"
@@ -205,7 +211,14 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       {"progress", required_argument, NULL, 'g'},
       {"log", required_argument, NULL, 'l'},
       {"log-level", required_argument, NULL, 'v'},
+      {"input", required_argument, NULL, 'I'},
+      {"dataset", required_argument, NULL, 'D'},
+      {"dt", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
+  /* km's --input, --dataset, --dt: the keys km.input, km.dataset, km.dt, applied after the
+   * --set options (so they win) */
+  static char km_sets[3][4200];
+  int km_given[3] = {0, 0, 0};
   int progress_mode = -1; /* --progress: -1 auto */
   const char *log_path = NULL;
   int log_level = FPK_LOG_INFO;
@@ -270,6 +283,26 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
           return usage_error("--log-level '%s': expected error, warn, info or debug", optarg);
         }
         break;
+      case 'I':
+      case 'D':
+      case 'T': {
+        const int i = c == 'I' ? 0 : c == 'D' ? 1 : 2;
+        static const char *const keys[3] = {"input", "dataset", "dt"};
+        if (strcmp(name, "km")) {
+          free(sets);
+          fprintf(stderr, "fpkit: --%s applies to 'fpkit km' only (not %s)\nTry 'fpkit --help'.\n",
+                  keys[i], name);
+          return 2;
+        }
+        if (!optarg[0] || strlen(optarg) > 4000) {
+          free(sets);
+          fprintf(stderr, "fpkit: km: --%s: empty or too long\nTry 'fpkit --help'.\n", keys[i]);
+          return 2;
+        }
+        snprintf(km_sets[i], sizeof km_sets[i], "km.%s=%s", keys[i], optarg);
+        km_given[i] = 1;
+        break;
+      }
       case 'F': opt.force = 1; break;
       case 'K':
         /* converge and bridge have no partial result worth keeping: their numerical failure is
@@ -346,6 +379,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
     free(sets);
     return usage_error("%s: --checkpoint needs --checkpoint-every (or --resume)", name);
   }
+  for (int i = 0; i < 3; i++)
+    if (km_given[i]) sets[opt.nsets++] = km_sets[i];
   if (fn == rerun_command)
     opt.rerun_of = argv[optind];
   else
@@ -445,10 +480,11 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "sb")) return cmd_config(argc - 1, argv + 1, "sb", fpk_app_sb);
   if (!strcmp(argv[1], "sample"))
     return cmd_config(argc - 1, argv + 1, "sample", fpk_app_sample);
+  if (!strcmp(argv[1], "km")) return cmd_config(argc - 1, argv + 1, "km", fpk_app_km);
   if (!strcmp(argv[1], "rerun")) return cmd_config(argc - 1, argv + 1, "rerun", rerun_command);
   if (!strcmp(argv[1], "keys")) return fpk_app_keys(argc - 1, argv + 1);
   if (!strcmp(argv[1], "config")) return fpk_app_config_template(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, sample, rerun, keys "
+  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, sample, km, rerun, keys "
                      "or config)",
                      argv[1]);
 }
