@@ -396,6 +396,69 @@ static int results_identical(const fpk_km_result *a, const fpk_km_result *b) {
   return memcmp(a->count, b->count, a->cells * sizeof(uint64_t)) == 0;
 }
 
+/* (d') The same correlated OU simulated by fpk_km_simulate with Euler–Maruyama, which draws the
+ * m = 3 normals per step of a 2 × 3 noise matrix at the engine's stream positions: the paths
+ * are those of fpk_mc_run (checked on the recorded last state of path 0 against an independent
+ * EM loop over fpk_rng_normals), and D_01 = ½(BBᵀ)_01 is recovered within 4 standard errors. */
+static void test_simulate_matrix_noise(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double A[4] = {1, 0.3, -0.2, 0.8}, mu[2] = {0, 0}, B[6] = {0.8, 0, 0.3, 0.5, 0.6, -0.2};
+  fpk_model *m = fpk_model_ou_matrix_alloc(2, A, mu, 3, B, &err);
+  if (!m) fail_msg("%s", err.msg);
+  const double D01 = 0.5 * (0.8 * 0.5 + 0.3 * -0.2);
+  const size_t n[2] = {12, 12};
+  const double lo[2] = {-1.2, -1.2}, hi[2] = {1.2, 1.2};
+  fpk_grid g = fpk_test_grid(2, n, lo, hi);
+  const size_t np = quick() ? 400 : 2000, ns = 400;
+  double *rec = malloc(np * (ns + 1) * 2 * sizeof(double));
+  fpk_gaussian init = {.dim = 2, .cov = {0.25, 0, 0, 0.25}};
+  /* 10 EM substeps per sample: the EM chain's own O(h) bias in D_01, (h/4)(A BBᵀ + BBᵀ Aᵀ)_01
+   * = 3.3e-3 at h = 0.02 (its two-step covariance has −h², the SDE's −2h², times that term),
+   * is then 3.3e-4, below the standard error. */
+  fpk_km_sim sim = {.npaths = np, .nsamples = ns, .substeps = 10, .seed = 17, .nthreads = 2,
+                    .record = rec};
+  fpk_km *km = km_sim(m, &g, 0.02, 1, 200, &init, &sim);
+  /* path 0 by hand: X_0 = 0.5 ξ (positions 0, 1), then EM with positions 3 + 3 s + k */
+  double x[2], z[3];
+  fpk_rng_normals(17, 0, 0, 2, z);
+  x[0] = 0.5 * z[0], x[1] = 0.5 * z[1];
+  const double h = 0.002, sh = sqrt(h);
+  for (size_t s = 0; s < 10 * ns; s++) {
+    fpk_rng_normals(17, 0, 3 + 3 * (uint64_t)s, 3, z);
+    const double b0 = -(A[0] * x[0] + A[1] * x[1]), b1 = -(A[2] * x[0] + A[3] * x[1]);
+    const double w0 = B[0] * z[0] + B[1] * z[1] + B[2] * z[2];
+    const double w1 = B[3] * z[0] + B[4] * z[1] + B[5] * z[2];
+    x[0] += h * b0 + sh * w0, x[1] += h * b1 + sh * w1;
+  }
+  const double *last = rec + ns * 2;
+  printf("simulate, 2 x 3 noise: path 0 at t = %g: (%.15g, %.15g), by hand (%.15g, %.15g)\n",
+         10 * ns * h, last[0], last[1], x[0], x[1]);
+  assert_close_abs(last[0], x[0], 1e-12);
+  assert_close_abs(last[1], x[1], 1e-12);
+  fpk_km_result r;
+  km_result(km, FPK_KM_CORRECTION_FIRST_ORDER, m, &r);
+  double s01 = 0, w = 0, v01 = 0;
+  for (size_t b = 0; b < r.cells; b++)
+    if (r.count[b] >= r.min_count) {
+      const double hw = (r.d2_hi[r.cells + b] - r.d2_lo[r.cells + b]) / (2 * FPK_KM_Z95);
+      s01 += (double)r.count[b] * r.d2[r.cells + b];
+      v01 += pow((double)r.count[b] * hw, 2);
+      w += (double)r.count[b];
+    }
+  const double mean01 = s01 / w, se01 = sqrt(v01) / w;
+  printf("simulate, 2 x 3 noise: %zu valid bins, D_01 weighted mean %.5f +- %.5f (true %.5f); "
+         "drift covered %.3f, diffusion %.3f\n", r.valid, mean01, se01, D01, r.d1_coverage,
+         r.d2_coverage);
+  assert_true(r.valid >= 20);
+  assert_true(fabs(mean01 - D01) <= 4 * se01);
+  assert_true(r.d1_coverage >= 0.85 && r.d2_coverage >= 0.85);
+  fpk_km_result_free(&r);
+  fpk_km_free(km);
+  free(rec);
+  fpk_model_free(m);
+}
+
 /* (e) paths written to HDF5 ([path][time]) and read back give the estimates of the in-memory
  * paths and of the streaming simulation, bitwise; (f) the thread count changes nothing. */
 static void test_hdf5_and_threads(void **state) {
@@ -497,7 +560,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ou_coverage),     cmocka_unit_test(test_ou_bias_order),
       cmocka_unit_test(test_double_well),     cmocka_unit_test(test_pawula),
-      cmocka_unit_test(test_ou_2d_correlated), cmocka_unit_test(test_hdf5_and_threads),
+      cmocka_unit_test(test_ou_2d_correlated), cmocka_unit_test(test_simulate_matrix_noise),
+      cmocka_unit_test(test_hdf5_and_threads),
       cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

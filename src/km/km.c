@@ -24,6 +24,8 @@
 /* Blocks accumulated in parallel per round, each into its own scratch; the round's scratch is
  * added to the total in block order, so the sums do not depend on the thread count. */
 #define KM_ROUND_BLOCKS 16
+/* Most standard normals one step may take: 2 rows (Milstein, SRA1, OBABO) of FPK_MAX_NOISE. */
+#define KM_MAX_NORMALS (2 * FPK_MAX_NOISE)
 
 struct fpk_km {
   fpk_grid grid;
@@ -248,15 +250,17 @@ static int km_sim_block(const fpk_km *km, const fpk_model *m, const fpk_gaussian
                         const double *chol, const fpk_km_sim *sim,
                         const fpk_sde_stepper_type *st, size_t p0, size_t nb, double *s,
                         size_t *nin, size_t *nout, fpk_error *err) {
-  const size_t d = km->dim, q = st->normals_per_dim, k = km->lag;
+  /* qn normals per step at the engine's positions (fpkit/sde.h): q × m for m Brownian
+   * components, so a path here is the path fpk_mc_run makes from the same seed. */
+  const size_t d = km->dim, qn = fpk_sde_normals_per_step(st, m), k = km->lag;
   const size_t sub = sim->substeps ? sim->substeps : 1;
   const double h = km->dt / (double)sub;
   double *x = malloc(d * nb * sizeof(double));
   double *org = malloc(d * nb * sizeof(double));
   double *inc = malloc(d * nb * sizeof(double));
-  double *z = malloc(q * d * nb * sizeof(double));
-  double *work = calloc(st->work_fixed + st->work_per_point * d * nb, sizeof(double));
-  double zz[2 * FPK_MAX_DIM * 4];
+  double *z = malloc(qn * nb * sizeof(double));
+  double *work = calloc(fpk_sde_work_size(st, m, nb), sizeof(double));
+  double zz[KM_MAX_NORMALS];
   int rc = FPK_SUCCESS;
   if (!x || !org || !inc || !z || !work) {
     rc = fpk_error_set(err, FPK_ENOMEM, "Kramers-Moyal: out of memory for a block of paths");
@@ -276,8 +280,8 @@ static int km_sim_block(const fpk_km *km, const fpk_model *m, const fpk_gaussian
     for (size_t u = 0; u < sub; u++) {
       const size_t step = (j - 1) * sub + u;
       for (size_t i = 0; i < nb; i++) {
-        fpk_rng_normals(sim->seed, p0 + i, 3 + (uint64_t)step * q * d, q * d, zz);
-        for (size_t r = 0; r < q * d; r++) z[r * nb + i] = zz[r];
+        fpk_rng_normals(sim->seed, p0 + i, 3 + (uint64_t)step * qn, qn, zz);
+        for (size_t r = 0; r < qn; r++) z[r * nb + i] = zz[r];
       }
       rc = st->step(m, (double)step * h, h, nb, x, z, work, err);
       if (rc) {
@@ -346,16 +350,12 @@ int fpk_km_simulate(fpk_km *km, const fpk_model *model, const fpk_gaussian *init
                          "Kramers-Moyal: model %s is not autonomous: its conditional moments "
                          "depend on t, which binning the state alone cannot resolve", name);
   const fpk_sde_stepper_type *st = sim->stepper ? sim->stepper : fpk_sde_euler_maruyama;
-  if (st->normals_per_dim > 4)
-    return fpk_error_set(&km->err, FPK_EUNSUP, "Kramers-Moyal: stepper %s takes %zu normals per "
-                         "component", st->name, st->normals_per_dim);
   int rc = fpk_sde_stepper_check(st, model, &km->err);
   if (rc) return rc;
-  if (!fpk_model_noise_is_diagonal(model) && st->normals_per_dim * d < fpk_model_noise_dim(model))
-    return fpk_error_set(&km->err, FPK_EUNSUP,
-                         "Kramers-Moyal: model %s has a %zu-column noise matrix, more than the "
-                         "%zu normals per step stepper %s draws",
-                         name, fpk_model_noise_dim(model), st->normals_per_dim * d, st->name);
+  if (fpk_sde_normals_per_step(st, model) > KM_MAX_NORMALS)
+    return fpk_error_set(&km->err, FPK_EUNSUP, "Kramers-Moyal: stepper %s takes %zu normals per "
+                         "step of model %s, more than %d", st->name,
+                         fpk_sde_normals_per_step(st, model), name, KM_MAX_NORMALS);
   if (sim->npaths == 0)
     return fpk_error_set(&km->err, FPK_EINVAL, "Kramers-Moyal: paths = 0");
   if (sim->nsamples < 2 * km->lag)
