@@ -1,6 +1,12 @@
 /* fpkit/fv.h — conservative finite-volume Fokker–Planck solver.
  *
- *   ∂p/∂t = -∇·J,  J_a = b_a p - D_aa ∂_a p,  D = ½ diag(σ²)
+ *   ∂p/∂t = -∇·J,  J_a = b_a p - Σ_b ∂_b(D_ab p),  D = ½ σσᵀ
+ *
+ * σ is the model's noise, diagonal or a d × m matrix (fpk_model_diffusion). Off-diagonal D_ab
+ * (cross-diffusion) are discretised with the centred 9-point stencil: second order, exact in the
+ * direct solver's matrix, explicit with a Craig–Sneyd correction in the split solver, and not
+ * positivity-preserving (the output guard says so, naming the cross-diffusion). An axis with
+ * D_aa = 0 (the Kramers equation's x) gets the upwind flux, first order.
  *
  * Face fluxes are Scharfetter–Gummel (exponential fitting, see docs/fv-scheme.md): mass is
  * conserved to round-off, the discrete Gibbs density of a gradient drift is an exact steady state,

@@ -14,7 +14,10 @@
  * zero column sums. Boundary faces: reflecting = no flux; periodic = an ordinary face between the
  * last and the first cell; absorbing = the half-cell flux to a wall value u = D p = 0 (whatever D
  * is at the wall) at distance δ = h/2, i.e. the outflow (D_cell/(δh)) B(∓z_δ) p_cell with
- * z_δ = b_f δ / D_f at the wall face (minus sign at the upper wall). See docs/fv-scheme.md.
+ * z_δ = b_f δ / D_f at the wall face (minus sign at the upper wall). D = ½σσᵀ comes from
+ * fpk_model_diffusion (diagonal or matrix noise); its diagonal D_aa gives the SG fluxes above (D = 0:
+ * upwinding), its off-diagonal D_ab the cross-diffusion fluxes (below, "Cross-diffusion"). See
+ * docs/fv-scheme.md.
  */
 #include "fp/fv_internal.h"
 
