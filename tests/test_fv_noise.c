@@ -81,7 +81,8 @@ static void test_correlated_ou_order(void **state) {
   const double t = 1.0;
   assert_int_equal(fpk_exact_linear_law(m->linear, &init, t, &law, &err), FPK_SUCCESS);
   negative_tol = 2e-2; /* the coarsest grid undershoots by 1.3e-2 of the peak (printed) */
-  const size_t ns[4] = {32, 64, 128, 256};
+  /* quick: 64² and 128² (32² is pre-asymptotic: order 1.69 on 32², 64²) */
+  const size_t ns4[4] = {32, 64, 128, 256}, *ns = quick() ? ns4 + 1 : ns4;
   const size_t nl = quick() ? 2 : 4;
   const fpk_fv_solver solvers[2] = {FPK_FV_SOLVER_SPLIT, FPK_FV_SOLVER_DIRECT};
   const fpk_fv_stepper_type *steppers[2] = {fpk_fv_tr_bdf2, fpk_fv_crank_nicolson};
@@ -259,8 +260,11 @@ static void test_zero_diffusion_flux(void **state) {
       assert_true(isfinite(op.out_left[0][f]) && isfinite(op.out_right[0][f]));
     }
     printf("  zero-diffusion flux, σ_x = %g: max deviation from upwind %.2e\n", eps[k], worst);
-    /* exact for D = 0 and underflowing D; for D = 5e-15 the SG correction is O(D/h) */
-    if (k < 2) assert_true(worst == 0.0);
+    /* exact for D = 0; for D = 5e-321 (subnormal; 0 where the build flushes subnormals) the
+     * deviation is the diffusion D/h² itself at v = 0, and for D = 5e-15 the SG correction
+     * O(D/h) */
+    if (k == 0) assert_true(worst == 0.0);
+    else if (k == 1) assert_true(worst < 1e-300);
     else assert_true(worst < 1e-12);
     fpk_fv_op_free(&op);
     fpk_model_free(m);
