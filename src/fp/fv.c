@@ -128,8 +128,26 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
  * the error M⁻¹κL_x (w₁ − w) = O(κ² w) = O(h³) per step, so CN and TR-BDF2 stay second order
  * (measured in tests/test_fv_noise.c). 1ᵀL_x = 0 and 1ᵀM = 1ᵀ keep the mass; L y = 0 with r = 0
  * gives w = 0, so stationary states stay fixed points. */
+/* The split solver's stability limit for the explicit second-order upwind correction along a
+ * zero-diffusion axis: κ max|v|/h <= FPK_FV_UPWIND2_KAPPA_NU (fv_internal.h; measured on the
+ * harmonic Kramers equation, docs/fv-scheme.md). c: the stepper's implicit coefficient (κ = c dt). */
+static int upwind2_split_check(const fpk_fv *s, double c, double dt, fpk_error *err) {
+  if (!s->split || !s->op.upwind2 || c * dt * s->op.upwind2_rate <= FPK_FV_UPWIND2_KAPPA_NU)
+    return FPK_SUCCESS;
+  const double limit = FPK_FV_UPWIND2_KAPPA_NU / (c * s->op.upwind2_rate);
+  return fpk_error_set(err, FPK_EINVAL,
+                       "fv %s with the split solver: dt = %g exceeds the stability limit %.6g of "
+                       "the explicit second-order upwind transport along the axis without "
+                       "diffusion (dt max|v|/h <= %g, max|v|/h = %.6g); use dt <= %.6g, the "
+                       "direct solver, or implicit-euler",
+                       s->T->pub.name, dt, limit, FPK_FV_UPWIND2_KAPPA_NU / c,
+                       s->op.upwind2_rate, limit);
+}
+
 static int split_stage(fpk_fv *s, double kappa, double alpha, const double *x, double beta,
                        const double *z, double *w, double *p) {
+  if (s->op.upwind2 && kappa * s->op.upwind2_rate > FPK_FV_UPWIND2_KAPPA_NU * (1.0 + 1e-12))
+    return upwind2_split_check(s, s->T->c, kappa / s->T->c, &s->err); /* a later assembly */
   if (!s->op.cross)
     return fv_linsolve_split_stage(s->ls, &s->op, alpha, x, beta, z, w, p, &s->err);
   const size_t n = s->op.n;
@@ -415,6 +433,10 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
       return NULL;
     }
     s->split = fv_linsolve_is_split(s->ls);
+    if (impl != &implicit_euler_impl && upwind2_split_check(s, impl->c, dt, err)) {
+      fpk_fv_free(s);
+      return NULL;
+    }
   }
   return s;
 }
@@ -441,6 +463,8 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   fpk_linsolve_free(s->ls);
   s->ls = ls;
   s->split = fv_linsolve_is_split(ls);
+  /* implicit Euler corrects every split step to the exact one (or takes it with UMFPACK) */
+  if (s->T != &implicit_euler_impl) return upwind2_split_check(s, s->T->c, s->dt, &s->err);
   return FPK_SUCCESS;
 }
 
@@ -476,7 +500,18 @@ int fpk_fv_set_guard(fpk_fv *s, const fpk_density_guard *spec) {
 
 /* Why a density may have failed its guard, for the message: the scheme's positivity bound. */
 static void guard_cause(fpk_fv *s) {
-  if (s->op.cross) {
+  if (s->op.upwind2 && !s->op.mixed) {
+    /* the second-order upwind transport along a zero-diffusion axis (docs/fv-scheme.md) */
+    fpk_guard_cause(&s->err,
+                    "the second-order upwind flux along the axis without diffusion (axis "
+                    "%d): %s transports with a linear second-order (Beam–Warming) flux, which "
+                    "is not positivity-preserving; the undershoot is a spatial error where the "
+                    "density is steep along that axis: refine the grid there, start from a "
+                    "smoother density, or loosen the guard's negative_tol (dt = %g)",
+                    __builtin_ctz(s->op.upwind2), s->T->pub.name, s->dt);
+    return;
+  }
+  if (s->op.mixed) {
     /* The mixed-derivative stencil is not monotone (docs/fv-scheme.md, "Positivity"): no step
      * bound of the stepper restores positivity, so the cause named is the cross-diffusion. */
     const size_t d = s->grid.dim, np = d * (d - 1) / 2;

@@ -54,6 +54,21 @@ typedef struct fpk_fv_op {
    * (kept between assemblies: the split solver forms L y from it). */
   int cross;
   double *Dx;
+  /* The explicit part L_x (terms outside the axis tridiagonals) has two sources: cross-diffusion
+   * (mixed = 1, Dx set) and the second-order upwind transport along axes without diffusion
+   * (bit a of upwind2 set: D_aa = 0 on every face at the first assembly, n_a >= 3): there the
+   * face flux is the first-order upwind flux v p_up (in the axis tridiagonal, from sg_face) plus
+   * the correction (v/2)(p_up − p_upup), p_upup the next cell upstream (linear second-order
+   * upwind, Beam–Warming; none where that cell is beyond a wall). vf[a]: the drift v_a on the
+   * faces of such an axis (kept, like Dx). cross = mixed || upwind2. */
+  int mixed;
+  unsigned upwind2;
+  double *vf[FPK_MAX_DIM];
+  double upwind2_rate; /* max over those axes of max_f |v_f| / h_a (the split solver's limit) */
+  /* L_x as a row-compressed matrix (rows ascending, duplicates merged), rebuilt by every
+   * assembly when cross is set: what the split solver's products apply. */
+  int *Xp, *Xi;
+  double *Xx;
   double t;             /* time of the values in Ax */
   int assembled;
 } fpk_fv_op;
@@ -159,5 +174,11 @@ size_t fpk_linsolve_factorizations(const fpk_linsolve *ls);
 /* Number of factorisations done by the solver object (fv.c); for tests. */
 struct fpk_fv;
 size_t fpk_fv_factorizations(const struct fpk_fv *s);
+
+/* The split solver keeps the second-order upwind correction explicit (Craig–Sneyd stage, fv.c),
+ * which is stable only for κ max|v|/h <= FPK_FV_UPWIND2_KAPPA_NU (κ the implicit weight c·dt of
+ * the stage; measured, docs/fv-scheme.md): dt max|v|/h <= 8 for Crank–Nicolson, 13.7 for
+ * TR-BDF2. */
+#define FPK_FV_UPWIND2_KAPPA_NU 4.0
 
 #endif

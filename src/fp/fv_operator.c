@@ -157,8 +157,10 @@ static int grad_stencil(const fpk_grid *g, const size_t *ci, size_t b, size_t *c
 }
 
 /* Row j of L_x: (L_x p)_j = Σ_k coef_k p_{cols_k} (with repeats), D_ab from op->Dx. Returns the
- * number of terms: 2 faces × (d − 1) transverse axes × 2 cells × 2 weights per axis. */
-#define FV_CROSS_ROW (8 * FPK_MAX_DIM * (FPK_MAX_DIM - 1))
+ * number of terms: 2 faces × (d − 1) transverse axes × 2 cells × 2 weights per axis, plus 2
+ * faces × 2 cells per second-order upwind axis. */
+#define FV_CROSS_ROW (8 * FPK_MAX_DIM * (FPK_MAX_DIM - 1) + 4 * FPK_MAX_DIM)
+static inline size_t face_flat(const fpk_grid *g, size_t a, const size_t *idx);
 static int cross_row(const fpk_fv_op *op, size_t j, size_t *cols, double *coef) {
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n;
@@ -168,6 +170,29 @@ static int cross_row(const fpk_fv_op *op, size_t j, size_t *cols, double *coef) 
     r /= g->n[a];
   }
   int m = 0;
+  for (size_t a = 0; a < d; a++) {
+    if (!(op->upwind2 & (1u << a))) continue;
+    /* face (l, r) of axis a: J_corr = (v/2)(p_up − p_upup), up = l, upup = l − e_a for v > 0,
+     * up = r, upup = r + e_a for v < 0; dp_j/dt gets −side J_corr / h_a */
+    for (int side = -1; side <= 1; side += 2) {
+      size_t l[FPK_MAX_DIM], r[FPK_MAX_DIM], fi[FPK_MAX_DIM];
+      memcpy(l, idx, sizeof l);
+      memcpy(r, idx, sizeof r);
+      if (!step_idx(g, side > 0 ? r : l, a, side)) continue; /* a wall */
+      memcpy(fi, idx, sizeof fi);
+      if (side > 0) fi[a] = idx[a] + 1; /* the right face of j (index n_a: the periodic face) */
+      const double v = op->vf[a][face_flat(g, a, fi)];
+      if (v == 0.0) continue;
+      size_t up[FPK_MAX_DIM];
+      memcpy(up, v > 0.0 ? l : r, sizeof up);
+      const size_t cu = cell_flat(g, up);
+      if (!step_idx(g, up, a, v > 0.0 ? -1 : +1)) continue; /* no cell upstream: first order */
+      const double c = -side * 0.5 * v / g->h[a];
+      cols[m] = cu, coef[m++] = c;
+      cols[m] = cell_flat(g, up), coef[m++] = -c;
+    }
+  }
+  if (!op->mixed) return m;
   for (size_t a = 0; a < d; a++) {
     if (g->n[a] < 2) continue;
     /* the faces of j along a: right (j, j + e_a), flux leaves j: −J/h_a; left (j − e_a, j): +J/h_a */
@@ -195,15 +220,48 @@ static int cross_row(const fpk_fv_op *op, size_t j, size_t *cols, double *coef) 
   return m;
 }
 
+/* op->Xp/Xi/Xx from cross_row, row by row (duplicates merged, columns ascending). */
+static int build_cross_csr(fpk_fv_op *op) {
+  const size_t n = op->n;
+  if (!op->Xp) {
+    op->Xp = malloc((n + 1) * sizeof *op->Xp);
+    op->Xi = malloc(n * FV_CROSS_ROW * sizeof *op->Xi);
+    op->Xx = malloc(n * FV_CROSS_ROW * sizeof *op->Xx);
+    if (!op->Xp || !op->Xi || !op->Xx) return -1;
+  }
+  size_t cols[FV_CROSS_ROW], nz = 0;
+  double coef[FV_CROSS_ROW];
+  for (size_t j = 0; j < n; j++) {
+    op->Xp[j] = (int)nz;
+    const int m = cross_row(op, j, cols, coef);
+    for (int u = 1; u < m; u++) /* insertion sort by column */
+      for (int v = u; v > 0 && cols[v - 1] > cols[v]; v--) {
+        const size_t tc = cols[v];
+        const double tx = coef[v];
+        cols[v] = cols[v - 1], coef[v] = coef[v - 1];
+        cols[v - 1] = tc, coef[v - 1] = tx;
+      }
+    for (int u = 0; u < m; u++) {
+      if (nz > (size_t)op->Xp[j] && (size_t)op->Xi[nz - 1] == cols[u]) {
+        op->Xx[nz - 1] += coef[u];
+      } else {
+        op->Xi[nz] = (int)cols[u];
+        op->Xx[nz++] = coef[u];
+      }
+    }
+  }
+  op->Xp[n] = (int)nz;
+  return 0;
+}
+
 static void cross_rows(const fpk_fv_op *op, double alpha, const double *x, double *y, size_t r0,
                        size_t r1) {
   const size_t n0 = op->grid.n[0];
-  size_t cols[FV_CROSS_ROW];
-  double coef[FV_CROSS_ROW];
+  const int *Xp = op->Xp, *Xi = op->Xi;
+  const double *Xx = op->Xx;
   for (size_t j = r0 * n0; j < r1 * n0; j++) {
-    const int m = cross_row(op, j, cols, coef);
     double acc = 0.0;
-    for (int k = 0; k < m; k++) acc += coef[k] * x[cols[k]];
+    for (int k = Xp[j]; k < Xp[j + 1]; k++) acc += Xx[k] * x[Xi[k]];
     y[j] += alpha * acc;
   }
 }
@@ -235,6 +293,10 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   free(op->xc);
   free(op->Dc);
   free(op->Dx);
+  for (size_t a = 0; a < FPK_MAX_DIM; a++) free(op->vf[a]);
+  free(op->Xp);
+  free(op->Xi);
+  free(op->Xx);
   memset(op, 0, sizeof *op);
 }
 
@@ -302,7 +364,7 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n, per = 2 * d + 1;
   /* with cross-diffusion, column j also feeds the diagonal neighbours j ± e_a ± e_b, a < b */
-  const size_t cap = op->cross ? per + 2 * d * (d - 1) : per;
+  const size_t cap = op->cross ? per + 2 * d * (d - 1) + 2 * d : per;
   op->Ap = malloc((n + 1) * sizeof *op->Ap);
   op->Ai = malloc(n * cap * sizeof *op->Ai);
   op->Ax = calloc(n * cap, sizeof *op->Ax);
@@ -322,7 +384,8 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
   for (size_t j = 0; j < n; j++) {
     size_t idx[FPK_MAX_DIM];
     unflatten(g, j, idx);
-    int rows[2 * FPK_MAX_DIM * FPK_MAX_DIM + 1], kind[2 * FPK_MAX_DIM * FPK_MAX_DIM + 1];
+    int rows[2 * FPK_MAX_DIM * FPK_MAX_DIM + 2 * FPK_MAX_DIM + 1];
+    int kind[2 * FPK_MAX_DIM * FPK_MAX_DIM + 2 * FPK_MAX_DIM + 1];
     size_t m = 0;
     rows[m] = (int)j;
     kind[m++] = 0;
@@ -342,7 +405,15 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
         kind[m++] = (int)(2 + 2 * a);
       }
     }
-    if (op->cross) /* the corners of the 9-point stencil of every pair a < b */
+    for (size_t a = 0; a < d; a++) /* second-order upwind: the cells two away along a */
+      for (int sa = -1; (op->upwind2 & (1u << a)) && sa <= 1; sa += 2) {
+        size_t nb[FPK_MAX_DIM];
+        memcpy(nb, idx, sizeof nb);
+        if (!step_idx(g, nb, a, sa) || !step_idx(g, nb, a, sa)) continue;
+        rows[m] = (int)cell_flat(g, nb);
+        kind[m++] = -1;
+      }
+    if (op->mixed) /* the corners of the 9-point stencil of every pair a < b */
       for (size_t a = 0; a < d; a++)
         for (size_t b = a + 1; b < d; b++)
           for (int sa = -1; sa <= 1; sa += 2)
@@ -462,13 +533,13 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
       for (size_t a = 0; a < d && !any; a++)
         for (size_t b = a + 1; b < d && !any; b++)
           for (size_t j = 0; j < n && !any; j++) any = op->sf[(a * d + b) * n + j] != 0.0;
-      if (!op->assembled) op->cross = any;
-      if (any && !op->cross)
+      if (!op->assembled && !op->Ap) op->mixed = any;
+      if (any && !op->mixed)
         return fpk_error_set(err, FPK_EINVAL,
                              "fv: model %s has cross-diffusion (off-diagonal D) at t = %g, but the "
                              "operator was built without it at its first assembly",
                              model->name, t);
-      if (op->cross) {
+      if (op->mixed) {
         if (!op->Dx && !(op->Dx = malloc(d * (d - 1) / 2 * n * sizeof *op->Dx)))
           return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
         for (size_t a = 0; a < d; a++)
@@ -555,7 +626,32 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
         }
       }
     }
+    /* No diffusion along a (the Kramers equation's x): sg_face gave the first-order upwind flux;
+     * the second-order upwind correction needs the face drift (decided at the first assembly,
+     * before the matrix pattern exists). */
+    int zero_D = d >= 2 && na >= 3 && model->noise_matrix != NULL;
+    for (size_t f = 0; f < nf && zero_D; f++) zero_D = Daa[f] == 0.0;
+    if (!op->assembled && !op->Ap && zero_D) op->upwind2 |= 1u << a;
+    if (op->upwind2 & (1u << a)) {
+      if (!zero_D)
+        return fpk_error_set(err, FPK_EINVAL,
+                             "fv: model %s has diffusion along axis %zu at t = %g, which had none "
+                             "at the first assembly (its second-order upwind transport assumes "
+                             "none)",
+                             model->name, a, t);
+      if (!op->vf[a] && !(op->vf[a] = malloc(nf * sizeof *op->vf[a])))
+        return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+      memcpy(op->vf[a], v, nf * sizeof *v);
+      if (a == 0 || !(op->upwind2 & ((1u << a) - 1))) op->upwind2_rate = 0.0; /* first such axis */
+      for (size_t f = 0; f < nf; f++) op->upwind2_rate = fmax(op->upwind2_rate, fabs(v[f]) / h);
+      if (g->bc[a] == FPK_BC_PERIODIC) /* one face at lo and hi, as above */
+        for (size_t f = 0; f < nf; f++)
+          if ((f / inner) % (na + 1) == 0) op->vf[a][f] = op->vf[a][f + na * inner];
+    }
   }
+  if (!op->assembled && !op->Ap) op->cross = op->mixed || op->upwind2 != 0;
+  if (op->cross && build_cross_csr(op))
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
 
   if (op->Ap) fill_csc(op);
   op->t = t;
