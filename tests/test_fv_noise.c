@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "fpk_test.h"
 #include "fp/fv_internal.h"
 #include "fpkit/exact.h"
@@ -155,6 +157,99 @@ static void test_correlated_ou_split_time_order(void **state) {
   negative_tol = 0.0;
   free(ref);
   free(p0);
+  fpk_model_free(m);
+}
+
+/* 3D: every pair of axes has cross-diffusion (the 19-point stencil); periodic and absorbing
+ * walls with cross terms; thread-count independence of the split solver with L_x. */
+static void test_correlated_ou_3d_and_walls(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double A[9] = {1.0, 0.3, 0.0, -0.3, 0.9, 0.2, 0.1, -0.2, 1.1}, mu[3] = {0, 0, 0};
+  const double B[9] = {1.0, 0.0, 0.0, 0.6, 0.8, 0.0, -0.5, 0.3, 0.8};
+  fpk_model *m = fpk_model_ou_matrix_alloc(3, A, mu, 3, B, &err);
+  if (!m) fail_msg("ou3: %s", err.msg);
+  const double S0[9] = {0.5, 0.1, 0.0, 0.1, 0.4, 0.05, 0.0, 0.05, 0.45}, m0[3] = {0.5, -0.3, 0.2};
+  const fpk_gaussian init = fpk_test_gaussian(3, m0, S0);
+  fpk_gaussian law;
+  const double t = 0.5;
+  assert_int_equal(fpk_exact_linear_law(m->linear, &init, t, &law, &err), FPK_SUCCESS);
+  negative_tol = 2e-2;
+  /* quick: 12³, 24³; else 24³, 48³ (h = 0.29, 0.15 against standard deviations 0.6–0.7) */
+  const size_t ns3[3] = {12, 24, 48}, *ns = quick() ? ns3 : ns3 + 1;
+  const size_t nl = 2;
+  double h[2], e[2];
+  for (size_t k = 0; k < nl; k++) {
+    const size_t n[3] = {ns[k], ns[k], ns[k]};
+    const double lo[3] = {-3.5, -3.5, -3.5}, hi[3] = {3.5, 3.5, 3.5};
+    const fpk_grid g = fpk_test_grid(3, n, lo, hi);
+    double *p0 = gauss_cells(&init, &g), *q = gauss_cells(&law, &g), drift;
+    const double dt = 0.1 * 12.0 / (double)ns[k];
+    double *p = run(&g, m, fpk_fv_tr_bdf2, dt, FPK_FV_SOLVER_SPLIT, p0, t, &drift);
+    h[k] = g.h[0];
+    e[k] = l1(&g, p, q);
+    if (k == 0) { /* the direct solver on the coarsest grid: the same discretisation */
+      double *pd = run(&g, m, fpk_fv_tr_bdf2, dt, FPK_FV_SOLVER_DIRECT, p0, t, NULL);
+      const double sd = l1(&g, p, pd), ed = l1(&g, pd, q);
+      printf("  3D correlated OU n = %zu: direct L1 = %.4e, split vs direct %.2e\n", ns[k], ed, sd);
+      assert_true(sd < 0.1 * ed);
+      free(pd);
+    }
+    printf("  3D correlated OU tr-bdf2 split n = %2zu: L1 = %.4e (mass drift %.1e)\n", ns[k], e[k],
+           drift);
+    assert_true(drift < 1e-12);
+    free(p0), free(q), free(p);
+  }
+  const double order = fpk_test_fit_order(nl, h, e);
+  printf("  3D correlated OU: fitted order %.3f\n", order);
+  assert_in_range_d(order, quick() ? 1.5 : 1.75, 2.25);
+  fpk_model_free(m);
+
+  /* 2D walls: periodic keeps the mass to round-off, absorbing loses mass monotonically; the
+   * split solver gives the same bits for 1, 2 and 3 threads */
+  m = fpk_model_ou_matrix_alloc(2, OU_A, OU_MU, 2, OU_B, &err);
+  assert_non_null(m);
+  const double S2[4] = {0.5, 0.2, 0.2, 0.4}, m2[2] = {0.8, -0.5};
+  const fpk_gaussian i2 = fpk_test_gaussian(2, m2, S2);
+  const fpk_bc bcs[2][2] = {{FPK_BC_PERIODIC, FPK_BC_PERIODIC}, {FPK_BC_ABSORBING, FPK_BC_REFLECTING}};
+  for (int b = 0; b < 2; b++) {
+    fpk_grid g;
+    const size_t n[2] = {64, 70};
+    const double lo[2] = {-3.5, -3.5}, hi[2] = {3.5, 3.5};
+    assert_int_equal(fpk_grid_init(&g, 2, n, lo, hi, bcs[b], &err), FPK_SUCCESS);
+    double *p0 = gauss_cells(&i2, &g), *ref = NULL;
+    for (int nt = 1; nt <= 3; nt++) {
+      omp_set_num_threads(nt);
+      fpk_fv *s = fpk_fv_alloc(&g, m, fpk_fv_tr_bdf2, 0.02, &err);
+      assert_non_null(s);
+      const fpk_density_guard gd = {.mass_tol = FPK_GUARD_MASS_TOL, .negative_tol = 1e-4};
+      assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS); /* undershoot 5e-6 of the peak */
+      assert_int_equal(fpk_fv_set_density(s, 0.0, p0), 0);
+      const double m0v = fpk_fv_mass(s);
+      double prev = m0v;
+      for (int k = 1; k <= 4; k++) {
+        if (fpk_fv_evolve(s, 0.25 * k)) fail_msg("walls: %s", fpk_fv_errmsg(s));
+        const double mk = fpk_fv_mass(s);
+        if (b == 0) assert_true(fabs(mk - m0v) < 1e-12 * m0v);
+        else assert_true(mk <= prev * (1 + 1e-14));
+        prev = mk;
+      }
+      if (nt == 1) {
+        printf("  2D correlated OU, %s walls, t = 1: mass %.15f\n", b ? "absorbing x" : "periodic",
+               prev);
+        if (b == 1) assert_true(prev < (1.0 - 1e-5) * m0v); /* the wall took mass */
+        ref = malloc(g.size * sizeof *ref);
+        memcpy(ref, fpk_fv_density(s), g.size * sizeof *ref);
+      } else if (memcmp(ref, fpk_fv_density(s), g.size * sizeof *ref) != 0) {
+        fail_msg("split solver with cross-diffusion: %d threads differ from 1", nt);
+      }
+      fpk_fv_free(s);
+    }
+    free(ref);
+    free(p0);
+  }
+  omp_set_num_threads(2);
+  negative_tol = 0.0;
   fpk_model_free(m);
 }
 
@@ -394,6 +489,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_correlated_ou_order),
       cmocka_unit_test(test_correlated_ou_split_time_order),
+      cmocka_unit_test(test_correlated_ou_3d_and_walls),
       cmocka_unit_test(test_kramers_harmonic),
       cmocka_unit_test(test_kramers_double_well_stationary),
       cmocka_unit_test(test_zero_diffusion_flux),
