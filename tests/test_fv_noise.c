@@ -448,15 +448,33 @@ static void test_cross_positivity_message(void **state) {
     assert_non_null(k);
     const fpk_grid gk = grid2(80, 80, -4.5, 4.5, -4.5, 4.5);
     /* max|v|/h = 4.44375 / 0.1125 = 39.5: CN's limit is 8 / 39.5 = 0.2025 */
+    const double Sk[4] = {0.16, 0.0, 0.0, 0.25}, mk[2] = {1.0, 0.0};
+    const fpk_gaussian ik = fpk_test_gaussian(2, mk, Sk);
+    double *pk = gauss_cells(&ik, &gk);
     fpk_fv *s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.25, &err);
-    printf("  harmonic Kramers, split crank-nicolson, dt = 0.25: %s\n", s ? "accepted" : err.msg);
-    assert_null(s);
-    assert_non_null(strstr(err.msg, "dt = 0.25"));
-    assert_non_null(strstr(err.msg, "stability limit 0.2025"));
-    assert_non_null(strstr(err.msg, "direct solver"));
+    assert_non_null(s);
+    const fpk_density_guard gd = {.mass_tol = FPK_GUARD_MASS_TOL, .negative_tol = 2e-2};
+    assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS); /* the upwind2 undershoot, 80² */
+    assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
+    assert_int_equal(fpk_fv_evolve(s, 0.25), FPK_EINVAL); /* the default split solver refuses */
+    printf("  harmonic Kramers, split crank-nicolson, dt = 0.25: %s\n", fpk_fv_errmsg(s));
+    assert_non_null(strstr(fpk_fv_errmsg(s), "dt = 0.25"));
+    assert_non_null(strstr(fpk_fv_errmsg(s), "stability limit 0.2025"));
+    assert_non_null(strstr(fpk_fv_errmsg(s), "direct solver"));
+    /* the direct solver takes that step; switching back to split is refused */
+    assert_int_equal(fpk_fv_set_solver(s, FPK_FV_SOLVER_DIRECT), FPK_SUCCESS);
+    assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
+    if (fpk_fv_evolve(s, 0.25)) fail_msg("direct: %s", fpk_fv_errmsg(s));
+    assert_int_equal(fpk_fv_set_solver(s, FPK_FV_SOLVER_SPLIT), FPK_EINVAL);
+    assert_non_null(strstr(fpk_fv_errmsg(s), "stability limit"));
+    fpk_fv_free(s);
     s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.2, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS);
+    assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
+    if (fpk_fv_evolve(s, 0.2)) fail_msg("split below the limit: %s", fpk_fv_errmsg(s));
     fpk_fv_free(s);
+    free(pk);
     s = fpk_fv_alloc(&gk, k, fpk_fv_implicit_euler, 0.25, &err); /* corrected to the exact step */
     assert_non_null(s);
     fpk_fv_free(s);

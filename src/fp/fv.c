@@ -131,8 +131,8 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
 /* The split solver's stability limit for the explicit second-order upwind correction along a
  * zero-diffusion axis: κ max|v|/h <= FPK_FV_UPWIND2_KAPPA_NU (fv_internal.h; measured on the
  * harmonic Kramers equation, docs/fv-scheme.md). c: the stepper's implicit coefficient (κ = c dt). */
-static int upwind2_split_check(const fpk_fv *s, double c, double dt, fpk_error *err) {
-  if (!s->split || !s->op.upwind2 || c * dt * s->op.upwind2_rate <= FPK_FV_UPWIND2_KAPPA_NU)
+static int upwind2_split_check(const fpk_fv *s, int split, double c, double dt, fpk_error *err) {
+  if (!split || !s->op.upwind2 || c * dt * s->op.upwind2_rate <= FPK_FV_UPWIND2_KAPPA_NU)
     return FPK_SUCCESS;
   const double limit = FPK_FV_UPWIND2_KAPPA_NU / (c * s->op.upwind2_rate);
   return fpk_error_set(err, FPK_EINVAL,
@@ -147,7 +147,7 @@ static int upwind2_split_check(const fpk_fv *s, double c, double dt, fpk_error *
 static int split_stage(fpk_fv *s, double kappa, double alpha, const double *x, double beta,
                        const double *z, double *w, double *p) {
   if (s->op.upwind2 && kappa * s->op.upwind2_rate > FPK_FV_UPWIND2_KAPPA_NU * (1.0 + 1e-12))
-    return upwind2_split_check(s, s->T->c, kappa / s->T->c, &s->err); /* a later assembly */
+    return upwind2_split_check(s, 1, s->T->c, kappa / s->T->c, &s->err); /* a re-assembly */
   if (!s->op.cross)
     return fv_linsolve_split_stage(s->ls, &s->op, alpha, x, beta, z, w, p, &s->err);
   const size_t n = s->op.n;
@@ -433,10 +433,8 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
       return NULL;
     }
     s->split = fv_linsolve_is_split(s->ls);
-    if (impl != &implicit_euler_impl && upwind2_split_check(s, impl->c, dt, err)) {
-      fpk_fv_free(s);
-      return NULL;
-    }
+    /* the split solver's limit on dt for a zero-diffusion axis is checked by each stage
+     * (split_stage), not here: a caller may still pick the direct solver, which has none */
   }
   return s;
 }
@@ -455,6 +453,10 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   if (!s->ls || s->grid.dim == 1 ||
       solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
     return FPK_SUCCESS; /* explicit stepper (no solver), 1D (exact either way), or unchanged */
+  /* implicit Euler corrects every split step to the exact one (or takes it with UMFPACK) */
+  if (s->T != &implicit_euler_impl &&
+      upwind2_split_check(s, solver == FPK_FV_SOLVER_SPLIT, s->T->c, s->dt, &s->err))
+    return s->err.status;
   if (solver == FPK_FV_SOLVER_DIRECT && fv_op_add_csc(&s->op, &s->err))
     return fpk_error_prefix(&s->err, "fv: switching to the direct solver: ");
   fpk_linsolve *ls = solver == FPK_FV_SOLVER_SPLIT ? fv_linsolve_alloc_split(&s->op, &s->err)
@@ -463,8 +465,6 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   fpk_linsolve_free(s->ls);
   s->ls = ls;
   s->split = fv_linsolve_is_split(ls);
-  /* implicit Euler corrects every split step to the exact one (or takes it with UMFPACK) */
-  if (s->T != &implicit_euler_impl) return upwind2_split_check(s, s->T->c, s->dt, &s->err);
   return FPK_SUCCESS;
 }
 
