@@ -1,6 +1,16 @@
 /* fpkit/fv.h — conservative finite-volume Fokker–Planck solver.
  *
- *   ∂p/∂t = -∇·J,  J_a = b_a p - D_aa ∂_a p,  D = ½ diag(σ²)
+ *   ∂p/∂t = -∇·J,  J_a = b_a p - Σ_b ∂_b(D_ab p),  D = ½ σσᵀ
+ *
+ * σ is the model's noise, diagonal or a d × m matrix (fpk_model_diffusion). Off-diagonal D_ab
+ * (cross-diffusion) are discretised with the centred 9-point stencil: second order, exact in the
+ * direct solver's matrix, explicit with a Craig–Sneyd correction in the split solver, and not
+ * positivity-preserving (the output guard says so, naming the cross-diffusion). An axis with
+ * D_aa = 0 on every face (the Kramers equation's x) gets the linear second-order upwind
+ * (Beam–Warming) flux: second order, not positivity-preserving either (the guard names it), and
+ * with the split solver Crank–Nicolson and TR-BDF2 need dt max|v|/h <= 8 and 13.7 (refused
+ * above, naming dt and the limit). Without these two, L is a Metzler matrix and implicit Euler
+ * keeps densities non-negative for every dt.
  *
  * Face fluxes are Scharfetter–Gummel (exponential fitting, see docs/fv-scheme.md): mass is
  * conserved to round-off, the discrete Gibbs density of a gradient drift is an exact steady state,

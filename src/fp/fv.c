@@ -48,6 +48,7 @@ struct fpk_fv {
   size_t steps;
   double *p, *w1, *w2;
   double *w3; /* split implicit Euler's correction (allocated at its first step) */
+  double *c1, *c2; /* the Craig–Sneyd stage's right-hand side and predictor (cross-diffusion) */
   fpk_linsolve *exact; /* split implicit Euler's exact solve, for the steps it needs it */
   fpk_fv_op op;
   fpk_linsolve *ls;
@@ -116,6 +117,54 @@ static int step_explicit_euler(fpk_fv *s, double t, double h) {
  * (fv_linsolve_split_stage). Implicit Euler takes the plain factorised step instead
  * (step_implicit_euler says why). */
 
+/* One delta-form stage of the split solver: w = M⁻¹ (α L x + β z), p += w, with κ the implicit
+ * weight of the current factorisation M = Π_a (I − κ L_a). Without cross-diffusion it is
+ * fv_linsolve_split_stage. The mixed-derivative part L_x of L has no line structure, so it stays
+ * explicit (it is in L x but not in M), and one Craig–Sneyd correction restores second order
+ * (Craig & Sneyd 1988; in 't Hout & Welfert, Appl. Numer. Math. 57 (2007) 19–35, scheme CS with
+ * θ = ½): with r = α L x + β z,
+ *   w₁ = M⁻¹ r,   w = M⁻¹ (r + κ L_x w₁).
+ * The exact stage solves (I − κL) w = r, i.e. M w = r + κ L_x w + O(κ²) w; the correction makes
+ * the error M⁻¹κL_x (w₁ − w) = O(κ² w) = O(h³) per step, so CN and TR-BDF2 stay second order
+ * (measured in tests/test_fv_noise.c). 1ᵀL_x = 0 and 1ᵀM = 1ᵀ keep the mass; L y = 0 with r = 0
+ * gives w = 0, so stationary states stay fixed points. */
+/* The split solver's stability limit for the explicit second-order upwind correction along a
+ * zero-diffusion axis: κ max|v|/h <= FPK_FV_UPWIND2_KAPPA_NU (fv_internal.h; measured on the
+ * harmonic Kramers equation, docs/fv-scheme.md). c: the stepper's implicit coefficient (κ = c dt). */
+static int upwind2_split_check(const fpk_fv *s, int split, double c, double dt, fpk_error *err) {
+  if (!split || !s->op.upwind2 || c * dt * s->op.upwind2_rate <= FPK_FV_UPWIND2_KAPPA_NU)
+    return FPK_SUCCESS;
+  const double limit = FPK_FV_UPWIND2_KAPPA_NU / (c * s->op.upwind2_rate);
+  return fpk_error_set(err, FPK_EINVAL,
+                       "fv %s with the split solver: dt = %g exceeds the stability limit %.6g of "
+                       "the explicit second-order upwind transport along the axis without "
+                       "diffusion (dt max|v|/h <= %g, max|v|/h = %.6g); use dt <= %.6g, the "
+                       "direct solver, or implicit-euler",
+                       s->T->pub.name, dt, limit, FPK_FV_UPWIND2_KAPPA_NU / c,
+                       s->op.upwind2_rate, limit);
+}
+
+static int split_stage(fpk_fv *s, double kappa, double alpha, const double *x, double beta,
+                       const double *z, double *w, double *p) {
+  if (s->op.upwind2 && kappa * s->op.upwind2_rate > FPK_FV_UPWIND2_KAPPA_NU * (1.0 + 1e-12))
+    return upwind2_split_check(s, 1, s->T->c, kappa / s->T->c, &s->err); /* a re-assembly */
+  if (!s->op.cross)
+    return fv_linsolve_split_stage(s->ls, &s->op, alpha, x, beta, z, w, p, &s->err);
+  const size_t n = s->op.n;
+  if (!s->c1 && !(s->c1 = malloc(n * sizeof *s->c1)))
+    return fpk_error_set(&s->err, FPK_ENOMEM, "fv: out of memory for %zu cells", n);
+  if (!s->c2 && !(s->c2 = malloc(n * sizeof *s->c2)))
+    return fpk_error_set(&s->err, FPK_ENOMEM, "fv: out of memory for %zu cells", n);
+  double *r = s->c1, *w1 = s->c2;
+  fv_op_apply_lines(&s->op, alpha, x, beta, z, r); /* r = α L x + β z (L with its cross part) */
+  int rc = fpk_linsolve_solve(s->ls, r, w1, &s->err);
+  if (rc) return rc;
+  fv_op_apply_cross(&s->op, kappa, w1, r); /* r += κ L_x w₁ */
+  if ((rc = fpk_linsolve_solve(s->ls, r, w, &s->err))) return rc;
+  for (size_t i = 0; i < n; i++) p[i] += w[i];
+  return FPK_SUCCESS;
+}
+
 /* A trapezoidal stage r = p + κ L(t0) p, (I - κ L(t1)) x = r in delta form with the predictor p:
  * w = M⁻¹ (κ L(t0) p + κ L(t1) p), p += w (tmp: scratch, not w). An autonomous model takes one product times 2κ
  * (exactly κ Lp + κ Lp), formed inside the solver's parallel region. */
@@ -125,12 +174,11 @@ static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, 
   if (rc) return rc;
   if (s->autonomous) {
     if ((rc = ensure_factor(s, t1, kappa))) return rc;
-    return fv_linsolve_split_stage(s->ls, &s->op, 2.0 * kappa, s->p, 0.0, NULL, w, s->p,
-                                   &s->err);
+    return split_stage(s, kappa, 2.0 * kappa, s->p, 0.0, NULL, w, s->p);
   }
   fv_op_apply_lines(&s->op, kappa, s->p, 0.0, NULL, tmp); /* κ L(t0) p */
   if ((rc = ensure_factor(s, t1, kappa))) return rc;      /* L(t1) */
-  return fv_linsolve_split_stage(s->ls, &s->op, kappa, s->p, 1.0, tmp, w, s->p, &s->err);
+  return split_stage(s, kappa, kappa, s->p, 1.0, tmp, w, s->p);
 }
 
 /* Split implicit Euler. The Lie-split step x = M⁻¹ p (M = Π_a (I - h L_a)) has the fixed point
@@ -237,7 +285,7 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
     /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
      * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
     if ((rc = ensure_factor(s, t + h, c))) return rc;
-    return fv_linsolve_split_stage(s->ls, &s->op, c, p, b, d, w1, p, &s->err);
+    return split_stage(s, c, c, p, b, d, w1, p);
   }
   if ((rc = ensure_L(s, t))) return rc;
   /* trapezoidal stage to t + γh */
@@ -283,7 +331,7 @@ static const stepper_impl *impl_of(const fpk_fv_stepper_type *T) {
 static int check_grid_model(const fpk_grid *grid, const fpk_model *model, fpk_error *err) {
   if (!grid) return fpk_error_set(err, FPK_EINVAL, "fv: grid is NULL");
   if (!model) return fpk_error_set(err, FPK_EINVAL, "fv: model is NULL");
-  if (!model->drift || !model->noise)
+  if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "fv: model %s lacks a drift or noise callback",
                          model->name ? model->name : "(unnamed)");
   if (grid->dim < 1 || grid->dim > FPK_MAX_DIM || grid->size == 0)
@@ -304,6 +352,8 @@ void fpk_fv_free(fpk_fv *s) {
   free(s->w1);
   free(s->w2);
   free(s->w3);
+  free(s->c1);
+  free(s->c2);
   free(s);
 }
 
@@ -340,7 +390,6 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   /* The matrix (CSC) serves explicit Euler, the direct solver and 1D (Thomas on its entries);
    * the split solver works on the face arrays alone. */
   int rc = fv_op_init_faces(&s->op, grid, err);
-  if (!rc && (!impl->pub.implicit || grid->dim == 1)) rc = fv_op_add_csc(&s->op, err);
   if (rc) {
     fpk_fv_op_free(&s->op);
     free(s);
@@ -356,6 +405,11 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   }
   if ((rc = fpk_fv_op_assemble(&s->op, model, 0.0, err))) {
     fpk_error_prefix(err, "fv: assembling the operator at t = 0: ");
+    fpk_fv_free(s);
+    return NULL;
+  }
+  /* after the first assembly: it decides whether the pattern has the cross-diffusion stencil */
+  if ((!impl->pub.implicit || grid->dim == 1) && fv_op_add_csc(&s->op, err)) {
     fpk_fv_free(s);
     return NULL;
   }
@@ -379,6 +433,8 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
       return NULL;
     }
     s->split = fv_linsolve_is_split(s->ls);
+    /* the split solver's limit on dt for a zero-diffusion axis is checked by each stage
+     * (split_stage), not here: a caller may still pick the direct solver, which has none */
   }
   return s;
 }
@@ -397,6 +453,10 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   if (!s->ls || s->grid.dim == 1 ||
       solver == (s->split ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT))
     return FPK_SUCCESS; /* explicit stepper (no solver), 1D (exact either way), or unchanged */
+  /* implicit Euler corrects every split step to the exact one (or takes it with UMFPACK) */
+  if (s->T != &implicit_euler_impl &&
+      upwind2_split_check(s, solver == FPK_FV_SOLVER_SPLIT, s->T->c, s->dt, &s->err))
+    return s->err.status;
   if (solver == FPK_FV_SOLVER_DIRECT && fv_op_add_csc(&s->op, &s->err))
     return fpk_error_prefix(&s->err, "fv: switching to the direct solver: ");
   fpk_linsolve *ls = solver == FPK_FV_SOLVER_SPLIT ? fv_linsolve_alloc_split(&s->op, &s->err)
@@ -440,6 +500,33 @@ int fpk_fv_set_guard(fpk_fv *s, const fpk_density_guard *spec) {
 
 /* Why a density may have failed its guard, for the message: the scheme's positivity bound. */
 static void guard_cause(fpk_fv *s) {
+  if (s->op.upwind2 && !s->op.mixed) {
+    /* the second-order upwind transport along a zero-diffusion axis (docs/fv-scheme.md) */
+    fpk_guard_cause(&s->err,
+                    "the second-order upwind flux along the axis without diffusion (axis "
+                    "%d): %s transports with a linear second-order (Beam–Warming) flux, which "
+                    "is not positivity-preserving; the undershoot is a spatial error where the "
+                    "density is steep along that axis: refine the grid there, start from a "
+                    "smoother density, or loosen the guard's negative_tol (dt = %g)",
+                    __builtin_ctz(s->op.upwind2), s->T->pub.name, s->dt);
+    return;
+  }
+  if (s->op.mixed) {
+    /* The mixed-derivative stencil is not monotone (docs/fv-scheme.md, "Positivity"): no step
+     * bound of the stepper restores positivity, so the cause named is the cross-diffusion. */
+    const size_t d = s->grid.dim, np = d * (d - 1) / 2;
+    double dmax = 0.0;
+    for (size_t k = 0; k < np * s->op.n; k++) dmax = fmax(dmax, fabs(s->op.Dx[k]));
+    fpk_guard_cause(&s->err,
+                    "the cross-diffusion of the noise matrix (off-diagonal D = ½σσᵀ, max |D_ab| "
+                    "= %.3g): %s discretises the mixed derivatives with the centred 9-point "
+                    "stencil, whose corner coefficients ±D_ab/(2 h_a h_b) have both signs, so no "
+                    "dt keeps densities non-negative; the undershoot is a spatial error where the "
+                    "density is steep (a point-like start, a narrow ridge): refine the grid, start "
+                    "from a smoother density, or loosen the guard's negative_tol (dt = %g)",
+                    dmax, s->T->pub.name, s->dt);
+    return;
+  }
   const double md = fpk_fv_op_max_diag(&s->op);
   const double limit = md > 0.0 ? 1.0 / md : INFINITY;
   if (s->T == &crank_nicolson_impl || s->T == &tr_bdf2_impl) {
@@ -656,8 +743,8 @@ int fpk_fv_stationary(const fpk_grid *grid, const fpk_model *model, double *p, f
                          "have no stationary density in general)",
                          model->name ? model->name : "(unnamed)");
   fpk_fv_op op;
-  if ((rc = fpk_fv_op_init(&op, grid, err))) return rc;
-  if ((rc = fpk_fv_op_assemble(&op, model, 0.0, err))) {
+  if ((rc = fv_op_init_faces(&op, grid, err))) return rc;
+  if ((rc = fpk_fv_op_assemble(&op, model, 0.0, err)) || (rc = fv_op_add_csc(&op, err))) {
     fpk_fv_op_free(&op);
     return rc;
   }

@@ -39,10 +39,36 @@ typedef struct fpk_fv_op {
    * out_right[f] = the same for the cell right of it (per unit density, per unit time). */
   double *out_left[FPK_MAX_DIM], *out_right[FPK_MAX_DIM];
   size_t nfaces[FPK_MAX_DIM];
-  double *xf, *bf, *sf; /* batch buffers: face coordinates, drift, noise (dim * max nfaces) */
+  /* batch buffers: face coordinates and drift (dim * max nfaces), the diffusion matrix
+   * (dim * dim * max nfaces, fpk_model_diffusion's layout) and its work (dim * m * max nfaces, m
+   * the noise dimension; NULL for a diagonal model) */
+  double *xf, *bf, *sf, *wf;
   /* Cell-centre coordinates and D_a = ½σ_a² there (dim * n each), for the flux J = b p − ∂(D p);
    * allocated at the first assembly of a model without FPK_MODEL_ADDITIVE, NULL until then. */
   double *xc, *Dc;
+  /* Cross-diffusion (off-diagonal D_ab of a noise matrix, docs/fv-scheme.md): cross = 1 when
+   * the operator carries the terms ∂_a(∂_b(D_ab p)), a ≠ b; decided at the first assembly (an
+   * autonomous model with D_ab = 0 at every cell centre has none) and fixed afterwards, since the
+   * matrix pattern (the 9-point stencil in 2D, 19-point in 3D) depends on it. Dx: D_ab at the cell
+   * centres for the pairs a < b, pair k = the k-th in the order (0,1), (0,2), (1,2): Dx[k n + j]
+   * (kept between assemblies: the split solver forms L y from it). */
+  int cross;
+  double *Dx;
+  /* The explicit part L_x (terms outside the axis tridiagonals) has two sources: cross-diffusion
+   * (mixed = 1, Dx set) and the second-order upwind transport along axes without diffusion
+   * (bit a of upwind2 set: D_aa = 0 on every face at the first assembly, n_a >= 3): there the
+   * face flux is the first-order upwind flux v p_up (in the axis tridiagonal, from sg_face) plus
+   * the correction (v/2)(p_up − p_upup), p_upup the next cell upstream (linear second-order
+   * upwind, Beam–Warming; none where that cell is beyond a wall). vf[a]: the drift v_a on the
+   * faces of such an axis (kept, like Dx). cross = mixed || upwind2. */
+  int mixed;
+  unsigned upwind2;
+  double *vf[FPK_MAX_DIM];
+  double upwind2_rate; /* max over those axes of max_f |v_f| / h_a (the split solver's limit) */
+  /* L_x as a row-compressed matrix (rows ascending, duplicates merged), rebuilt by every
+   * assembly when cross is set: what the split solver's products apply. */
+  int *Xp, *Xi;
+  double *Xx;
   double t;             /* time of the values in Ax */
   int assembled;
 } fpk_fv_op;
@@ -93,6 +119,10 @@ void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, doubl
 /* The same on rows r0 .. r1-1 only (row r: cells r n0 .. r n0 + n0 - 1), in the calling thread. */
 void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double beta,
                       const double *z, double *y, size_t r0, size_t r1);
+/* y += alpha L_x x, L_x the cross-diffusion part of L alone (nothing when op->cross is 0), on all
+ * cells (threaded over rows, bitwise the same for any thread count). The Craig–Sneyd correction
+ * of the split steppers (fv.c). */
+void fv_op_apply_cross(const fpk_fv_op *op, double alpha, const double *x, double *y);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
 /* max_a max_j |(L_a)_jj|: the largest diagonal of one axis's part of L (the split solver's
@@ -144,5 +174,11 @@ size_t fpk_linsolve_factorizations(const fpk_linsolve *ls);
 /* Number of factorisations done by the solver object (fv.c); for tests. */
 struct fpk_fv;
 size_t fpk_fv_factorizations(const struct fpk_fv *s);
+
+/* The split solver keeps the second-order upwind correction explicit (Craig–Sneyd stage, fv.c),
+ * which is stable only for κ max|v|/h <= FPK_FV_UPWIND2_KAPPA_NU (κ the implicit weight c·dt of
+ * the stage; measured, docs/fv-scheme.md): dt max|v|/h <= 8 for Crank–Nicolson, 13.7 for
+ * TR-BDF2. */
+#define FPK_FV_UPWIND2_KAPPA_NU 4.0
 
 #endif

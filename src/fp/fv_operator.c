@@ -14,7 +14,10 @@
  * zero column sums. Boundary faces: reflecting = no flux; periodic = an ordinary face between the
  * last and the first cell; absorbing = the half-cell flux to a wall value u = D p = 0 (whatever D
  * is at the wall) at distance δ = h/2, i.e. the outflow (D_cell/(δh)) B(∓z_δ) p_cell with
- * z_δ = b_f δ / D_f at the wall face (minus sign at the upper wall). See docs/fv-scheme.md.
+ * z_δ = b_f δ / D_f at the wall face (minus sign at the upper wall). D = ½σσᵀ comes from
+ * fpk_model_diffusion (diagonal or matrix noise); its diagonal D_aa gives the SG fluxes above (D = 0:
+ * upwinding), its off-diagonal D_ab the cross-diffusion fluxes (below, "Cross-diffusion"). See
+ * docs/fv-scheme.md.
  */
 #include "fp/fv_internal.h"
 
@@ -98,6 +101,181 @@ static inline size_t cell_flat(const fpk_grid *g, const size_t *idx) {
   return f;
 }
 
+/* ---- Cross-diffusion (docs/fv-scheme.md, "Cross-diffusion") -------------------------------
+ * The Itô flux along a carries, besides the Scharfetter–Gummel part, −Σ_{b≠a} ∂_b(D_ab p). On
+ * the face of axis a between cells l and r = l + e_a it is the average of the transverse
+ * derivative of u = D_ab p in the two cells (the 4-cell / 9-point discretisation, second order):
+ *   J^x_a = −½ [G_b(l) + G_b(r)],  G_b(c) = (u_{c+e_b} − u_{c−e_b}) / (2 h_b),
+ * one-sided ((u_{c+e_b} − u_c)/h_b, or (u_c − u_{c−e_b})/h_b) next to a wall along b, and wrapped
+ * on a periodic axis. Wall faces of axis a carry no cross flux (reflecting: J·n = 0; absorbing:
+ * u = 0 along the wall, so its transverse derivative vanishes). Each face's flux leaves one cell
+ * and enters the other, so 1ᵀL_x = 0: mass is conserved exactly as for the axis fluxes. */
+
+/* Index of the pair a < b in Dx. */
+static inline size_t pair_index(size_t d, size_t a, size_t b) {
+  return a * (2 * d - a - 1) / 2 + (b - a - 1);
+}
+
+/* idx moved by s = ±1 along a: 0 (and idx unchanged) beyond a wall, 1 otherwise (wrapped on a
+ * periodic axis). */
+static inline int step_idx(const fpk_grid *g, size_t *idx, size_t a, int s) {
+  const size_t na = g->n[a];
+  if (s > 0) {
+    if (idx[a] + 1 < na) idx[a]++;
+    else if (g->bc[a] == FPK_BC_PERIODIC && na > 1) idx[a] = 0;
+    else return 0;
+  } else {
+    if (idx[a] > 0) idx[a]--;
+    else if (g->bc[a] == FPK_BC_PERIODIC && na > 1) idx[a] = na - 1;
+    else return 0;
+  }
+  return 1;
+}
+
+static inline size_t cell_flat(const fpk_grid *g, const size_t *idx);
+
+/* G_b at the cell with multi-index ci as (cell, weight) pairs: G_b = Σ w_k u_{cell_k}. */
+static int grad_stencil(const fpk_grid *g, const size_t *ci, size_t b, size_t *cells, double *w) {
+  size_t up[FPK_MAX_DIM], dn[FPK_MAX_DIM];
+  memcpy(up, ci, sizeof up);
+  memcpy(dn, ci, sizeof dn);
+  const int has_up = step_idx(g, up, b, +1), has_dn = step_idx(g, dn, b, -1);
+  const double h = g->h[b];
+  if (has_up && has_dn) {
+    cells[0] = cell_flat(g, up), w[0] = 0.5 / h;
+    cells[1] = cell_flat(g, dn), w[1] = -0.5 / h;
+  } else if (has_up) {
+    cells[0] = cell_flat(g, up), w[0] = 1.0 / h;
+    cells[1] = cell_flat(g, ci), w[1] = -1.0 / h;
+  } else if (has_dn) {
+    cells[0] = cell_flat(g, ci), w[0] = 1.0 / h;
+    cells[1] = cell_flat(g, dn), w[1] = -1.0 / h;
+  } else {
+    return 0; /* one cell along b: no transverse derivative */
+  }
+  return 2;
+}
+
+/* Row j of L_x: (L_x p)_j = Σ_k coef_k p_{cols_k} (with repeats), D_ab from op->Dx. Returns the
+ * number of terms: 2 faces × (d − 1) transverse axes × 2 cells × 2 weights per axis, plus 2
+ * faces × 2 cells per second-order upwind axis. */
+#define FV_CROSS_ROW (8 * FPK_MAX_DIM * (FPK_MAX_DIM - 1) + 4 * FPK_MAX_DIM)
+static inline size_t face_flat(const fpk_grid *g, size_t a, const size_t *idx);
+static int cross_row(const fpk_fv_op *op, size_t j, size_t *cols, double *coef) {
+  const fpk_grid *g = &op->grid;
+  const size_t d = g->dim, n = op->n;
+  size_t idx[FPK_MAX_DIM];
+  for (size_t a = 0, r = j; a < d; a++) {
+    idx[a] = r % g->n[a];
+    r /= g->n[a];
+  }
+  int m = 0;
+  for (size_t a = 0; a < d; a++) {
+    if (!(op->upwind2 & (1u << a))) continue;
+    /* face (l, r) of axis a: J_corr = (v/2)(p_up − p_upup), up = l, upup = l − e_a for v > 0,
+     * up = r, upup = r + e_a for v < 0; dp_j/dt gets −side J_corr / h_a */
+    for (int side = -1; side <= 1; side += 2) {
+      size_t l[FPK_MAX_DIM], r[FPK_MAX_DIM], fi[FPK_MAX_DIM];
+      memcpy(l, idx, sizeof l);
+      memcpy(r, idx, sizeof r);
+      if (!step_idx(g, side > 0 ? r : l, a, side)) continue; /* a wall */
+      memcpy(fi, idx, sizeof fi);
+      if (side > 0) fi[a] = idx[a] + 1; /* the right face of j (index n_a: the periodic face) */
+      const double v = op->vf[a][face_flat(g, a, fi)];
+      if (v == 0.0) continue;
+      size_t up[FPK_MAX_DIM];
+      memcpy(up, v > 0.0 ? l : r, sizeof up);
+      const size_t cu = cell_flat(g, up);
+      if (!step_idx(g, up, a, v > 0.0 ? -1 : +1)) continue; /* no cell upstream: first order */
+      const double c = -side * 0.5 * v / g->h[a];
+      cols[m] = cu, coef[m++] = c;
+      cols[m] = cell_flat(g, up), coef[m++] = -c;
+    }
+  }
+  if (!op->mixed) return m;
+  for (size_t a = 0; a < d; a++) {
+    if (g->n[a] < 2) continue;
+    /* the faces of j along a: right (j, j + e_a), flux leaves j: −J/h_a; left (j − e_a, j): +J/h_a */
+    for (int side = -1; side <= 1; side += 2) {
+      size_t other[FPK_MAX_DIM];
+      memcpy(other, idx, sizeof other);
+      if (!step_idx(g, other, a, side)) continue; /* a wall: no cross flux */
+      /* dp_j/dt gets −side J/h_a, J = −½ [G_b(j) + G_b(other)]: + side/(2 h_a) Σ w u */
+      const double s = 0.5 * side / g->h[a];
+      for (size_t b = 0; b < d; b++) {
+        if (b == a) continue;
+        const double *Dab = op->Dx + pair_index(d, a < b ? a : b, a < b ? b : a) * n;
+        size_t c[2];
+        double w[2];
+        for (int cell = 0; cell < 2; cell++) {
+          const int q = grad_stencil(g, cell ? other : idx, b, c, w);
+          for (int k = 0; k < q; k++) {
+            cols[m] = c[k];
+            coef[m++] = s * w[k] * Dab[c[k]];
+          }
+        }
+      }
+    }
+  }
+  return m;
+}
+
+/* op->Xp/Xi/Xx from cross_row, row by row (duplicates merged, columns ascending). */
+static int build_cross_csr(fpk_fv_op *op) {
+  const size_t n = op->n;
+  if (!op->Xp) {
+    op->Xp = malloc((n + 1) * sizeof *op->Xp);
+    op->Xi = malloc(n * FV_CROSS_ROW * sizeof *op->Xi);
+    op->Xx = malloc(n * FV_CROSS_ROW * sizeof *op->Xx);
+    if (!op->Xp || !op->Xi || !op->Xx) return -1;
+  }
+  size_t cols[FV_CROSS_ROW], nz = 0;
+  double coef[FV_CROSS_ROW];
+  for (size_t j = 0; j < n; j++) {
+    op->Xp[j] = (int)nz;
+    const int m = cross_row(op, j, cols, coef);
+    for (int u = 1; u < m; u++) /* insertion sort by column */
+      for (int v = u; v > 0 && cols[v - 1] > cols[v]; v--) {
+        const size_t tc = cols[v];
+        const double tx = coef[v];
+        cols[v] = cols[v - 1], coef[v] = coef[v - 1];
+        cols[v - 1] = tc, coef[v - 1] = tx;
+      }
+    for (int u = 0; u < m; u++) {
+      if (nz > (size_t)op->Xp[j] && (size_t)op->Xi[nz - 1] == cols[u]) {
+        op->Xx[nz - 1] += coef[u];
+      } else {
+        op->Xi[nz] = (int)cols[u];
+        op->Xx[nz++] = coef[u];
+      }
+    }
+  }
+  op->Xp[n] = (int)nz;
+  return 0;
+}
+
+static void cross_rows(const fpk_fv_op *op, double alpha, const double *x, double *y, size_t r0,
+                       size_t r1) {
+  const size_t n0 = op->grid.n[0];
+  const int *Xp = op->Xp, *Xi = op->Xi;
+  const double *Xx = op->Xx;
+  for (size_t j = r0 * n0; j < r1 * n0; j++) {
+    double acc = 0.0;
+    for (int k = Xp[j]; k < Xp[j + 1]; k++) acc += Xx[k] * x[Xi[k]];
+    y[j] += alpha * acc;
+  }
+}
+
+void fv_op_apply_cross(const fpk_fv_op *op, double alpha, const double *x, double *y) {
+  if (!op->cross) return;
+  const size_t rows = op->n / op->grid.n[0];
+#pragma omp parallel if (op->n >= FPK_FV_PARALLEL_MIN)
+  {
+    const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+    cross_rows(op, alpha, x, y, rows * t / nt, rows * (t + 1) / nt);
+  }
+}
+
 void fpk_fv_op_free(fpk_fv_op *op) {
   if (!op) return;
   free(op->Ap);
@@ -111,8 +289,14 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   free(op->xf);
   free(op->bf);
   free(op->sf);
+  free(op->wf);
   free(op->xc);
   free(op->Dc);
+  free(op->Dx);
+  for (size_t a = 0; a < FPK_MAX_DIM; a++) free(op->vf[a]);
+  free(op->Xp);
+  free(op->Xi);
+  free(op->Xx);
   memset(op, 0, sizeof *op);
 }
 
@@ -142,16 +326,17 @@ int fv_op_init_faces(fpk_fv_op *op, const fpk_grid *grid, fpk_error *err) {
 
 /* Batch buffers of the model calls: allocated by the assembly, released by
  * fv_op_release_scratch. */
-static int alloc_scratch(fpk_fv_op *op) {
+static int alloc_scratch(fpk_fv_op *op, const fpk_model *model) {
   if (op->xf) return 0;
   const size_t d = op->grid.dim;
-  size_t maxf = 0;
+  size_t maxf = op->n; /* the cell-centre batch uses the same buffers */
   for (size_t a = 0; a < d; a++)
     if (op->nfaces[a] > maxf) maxf = op->nfaces[a];
   op->xf = malloc(d * maxf * sizeof *op->xf);
   op->bf = malloc(d * maxf * sizeof *op->bf);
-  op->sf = malloc(d * maxf * sizeof *op->sf);
-  if (op->xf && op->bf && op->sf) return 0;
+  op->sf = malloc(d * d * maxf * sizeof *op->sf);
+  if (model->noise_matrix) op->wf = malloc(d * fpk_model_noise_dim(model) * maxf * sizeof *op->wf);
+  if (op->xf && op->bf && op->sf && (op->wf || !model->noise_matrix)) return 0;
   fv_op_release_scratch(op);
   return -1;
 }
@@ -160,9 +345,10 @@ void fv_op_release_scratch(fpk_fv_op *op) {
   free(op->xf);
   free(op->bf);
   free(op->sf);
+  free(op->wf);
   free(op->xc);
   free(op->Dc);
-  op->xf = op->bf = op->sf = op->xc = op->Dc = NULL;
+  op->xf = op->bf = op->sf = op->wf = op->xc = op->Dc = NULL;
 }
 
 static void fill_csc(fpk_fv_op *op);
@@ -177,9 +363,11 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
   if (op->Ap) return FPK_SUCCESS;
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  /* with cross-diffusion, column j also feeds the diagonal neighbours j ± e_a ± e_b, a < b */
+  const size_t cap = op->cross ? per + 2 * d * (d - 1) + 2 * d : per;
   op->Ap = malloc((n + 1) * sizeof *op->Ap);
-  op->Ai = malloc(n * per * sizeof *op->Ai);
-  op->Ax = calloc(n * per, sizeof *op->Ax);
+  op->Ai = malloc(n * cap * sizeof *op->Ai);
+  op->Ax = calloc(n * cap, sizeof *op->Ax);
   op->slot = malloc(n * per * sizeof *op->slot);
   if (!op->Ap || !op->Ai || !op->Ax || !op->slot) {
     free(op->Ap);
@@ -196,7 +384,8 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
   for (size_t j = 0; j < n; j++) {
     size_t idx[FPK_MAX_DIM];
     unflatten(g, j, idx);
-    int rows[2 * FPK_MAX_DIM + 1], kind[2 * FPK_MAX_DIM + 1];
+    int rows[2 * FPK_MAX_DIM * FPK_MAX_DIM + 2 * FPK_MAX_DIM + 1];
+    int kind[2 * FPK_MAX_DIM * FPK_MAX_DIM + 2 * FPK_MAX_DIM + 1];
     size_t m = 0;
     rows[m] = (int)j;
     kind[m++] = 0;
@@ -216,6 +405,25 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
         kind[m++] = (int)(2 + 2 * a);
       }
     }
+    for (size_t a = 0; a < d; a++) /* second-order upwind: the cells two away along a */
+      for (int sa = -1; (op->upwind2 & (1u << a)) && sa <= 1; sa += 2) {
+        size_t nb[FPK_MAX_DIM];
+        memcpy(nb, idx, sizeof nb);
+        if (!step_idx(g, nb, a, sa) || !step_idx(g, nb, a, sa)) continue;
+        rows[m] = (int)cell_flat(g, nb);
+        kind[m++] = -1;
+      }
+    if (op->mixed) /* the corners of the 9-point stencil of every pair a < b */
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a + 1; b < d; b++)
+          for (int sa = -1; sa <= 1; sa += 2)
+            for (int sb = -1; sb <= 1; sb += 2) {
+              size_t nb[FPK_MAX_DIM];
+              memcpy(nb, idx, sizeof nb);
+              if (!step_idx(g, nb, a, sa) || !step_idx(g, nb, b, sb)) continue;
+              rows[m] = (int)cell_flat(g, nb);
+              kind[m++] = -1;
+            }
     /* insertion sort by row (UMFPACK wants ascending row indices) */
     for (size_t u = 1; u < m; u++)
       for (size_t v = u; v > 0 && rows[v - 1] > rows[v]; v--) {
@@ -228,8 +436,13 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
     op->Ap[j] = (int)nnz;
     for (size_t k = 0; k < per; k++) op->slot[j * per + k] = -1;
     for (size_t u = 0; u < m; u++) {
+      /* with cross terms on a periodic axis of 2 cells a row can repeat: one entry each */
+      if (op->cross && u > 0 && rows[u] == rows[u - 1]) {
+        if (kind[u] >= 0) op->slot[j * per + (size_t)kind[u]] = (int)nnz - 1;
+        continue;
+      }
       op->Ai[nnz] = rows[u];
-      op->slot[j * per + (size_t)kind[u]] = (int)nnz;
+      if (kind[u] >= 0) op->slot[j * per + (size_t)kind[u]] = (int)nnz;
       nnz++;
     }
   }
@@ -240,10 +453,11 @@ int fv_op_add_csc(fpk_fv_op *op, fpk_error *err) {
 }
 
 /* Columns of L from the face coefficients: p_j loses through each of its faces and feeds the
- * neighbour behind it. */
+ * neighbour behind it; then the cross-diffusion terms, row by row. */
 static void fill_csc(fpk_fv_op *op) {
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n, per = 2 * d + 1;
+  if (op->cross) memset(op->Ax, 0, op->nnz * sizeof *op->Ax);
   for (size_t j = 0; j < n; j++) {
     size_t idx[FPK_MAX_DIM];
     unflatten(g, j, idx);
@@ -263,17 +477,32 @@ static void fill_csc(fpk_fv_op *op) {
     }
     op->Ax[sl[0]] = diag;
   }
+  if (!op->cross) return;
+  size_t cols[FV_CROSS_ROW];
+  double coef[FV_CROSS_ROW];
+  for (size_t i = 0; i < n; i++) {
+    const int m = cross_row(op, i, cols, coef);
+    for (int k = 0; k < m; k++) {
+      int q = op->Ap[cols[k]];
+      while (op->Ai[q] != (int)i) q++; /* in the pattern by construction (the 9-point stencil) */
+      op->Ax[q] += coef[k];
+    }
+  }
 }
 
 int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_error *err) {
   const fpk_grid *g = &op->grid;
   const size_t d = g->dim, n = op->n;
 
-  if (alloc_scratch(op))
+  if (alloc_scratch(op, model))
     return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
-  /* 0. D at the cell centres (one batched noise call), needed unless σ is constant in x. */
+  /* 0. D at the cell centres (one batched diffusion call), needed unless σ is constant in x (the
+   * diagonal) and for the cross-diffusion terms of a noise matrix (the off-diagonal). D comes from
+   * fpk_model_diffusion, D = ½σσᵀ; for a diagonal model its D_aa = 0.5 σ_a σ_a is the expression
+   * used before noise matrices, so those operators are bitwise unchanged. */
   const int variable_D = (model->flags & FPK_MODEL_ADDITIVE) == 0;
-  if (variable_D) {
+  const int matrix2 = model->noise_matrix != NULL && d >= 2;
+  if (variable_D || matrix2) {
     if (!op->Dc) {
       op->xc = calloc(d * n, sizeof *op->xc); /* calloc: GCC cannot see every entry is set */
       op->Dc = malloc(d * n * sizeof *op->Dc);
@@ -289,14 +518,34 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
         for (size_t b = 0; b < d; b++) op->xc[b * n + j] = fpk_grid_center(g, b, idx[b]);
       }
     }
-    int rc = fpk_model_noise(model, t, n, op->xc, op->Dc, err);
+    int rc = fpk_model_diffusion(model, t, n, op->xc, op->sf, op->wf, err);
     if (rc) return rc;
-    for (size_t k = 0; k < d * n; k++) {
-      op->Dc[k] = 0.5 * op->Dc[k] * op->Dc[k];
-      if (!isfinite(op->Dc[k]))
+    for (size_t k = 0; k < d * d * n; k++)
+      if (!isfinite(op->sf[k]))
         return fpk_error_set(err, FPK_ENUMERIC,
                              "fv: model %s gives a non-finite noise at t = %g at a cell centre",
                              model->name, t);
+    for (size_t a = 0; a < d; a++) memcpy(op->Dc + a * n, op->sf + (a * d + a) * n, n * sizeof *op->Dc);
+    if (matrix2) {
+      /* cross-diffusion: decided at the first assembly (fixed afterwards: the matrix pattern);
+       * an autonomous model with D_ab = 0 at every centre has none */
+      int any = !(model->flags & FPK_MODEL_AUTONOMOUS);
+      for (size_t a = 0; a < d && !any; a++)
+        for (size_t b = a + 1; b < d && !any; b++)
+          for (size_t j = 0; j < n && !any; j++) any = op->sf[(a * d + b) * n + j] != 0.0;
+      if (!op->assembled && !op->Ap) op->mixed = any;
+      if (any && !op->mixed)
+        return fpk_error_set(err, FPK_EINVAL,
+                             "fv: model %s has cross-diffusion (off-diagonal D) at t = %g, but the "
+                             "operator was built without it at its first assembly",
+                             model->name, t);
+      if (op->mixed) {
+        if (!op->Dx && !(op->Dx = malloc(d * (d - 1) / 2 * n * sizeof *op->Dx)))
+          return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+        for (size_t a = 0; a < d; a++)
+          for (size_t b = a + 1; b < d; b++)
+            memcpy(op->Dx + pair_index(d, a, b) * n, op->sf + (a * d + b) * n, n * sizeof *op->Dx);
+      }
     }
   }
 
@@ -315,17 +564,17 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
     }
     int rc = fpk_model_drift(model, t, nf, op->xf, op->bf, err);
     if (rc) return rc;
-    rc = fpk_model_noise(model, t, nf, op->xf, op->sf, err);
+    rc = fpk_model_diffusion(model, t, nf, op->xf, op->sf, op->wf, err);
     if (rc) return rc;
-    const double *v = op->bf + a * nf, *sig = op->sf + a * nf;
+    const double *v = op->bf + a * nf, *Daa = op->sf + (a * d + a) * nf;
     double *ol = op->out_left[a], *orr = op->out_right[a];
     /* Face index along a of flat face f: (f / prod_{b<a} n_b) % (na + 1). */
     size_t inner = 1;
     for (size_t b = 0; b < a; b++) inner *= g->n[b];
-    const double *Dca = variable_D ? op->Dc + a * n : NULL;
+    const double *Dca = variable_D ? op->Dc + a * n : NULL; /* additive: D_l = D_r = D_f */
     for (size_t f = 0; f < nf; f++) {
       const size_t ia = (f / inner) % (na + 1);
-      const double D = 0.5 * sig[f] * sig[f];
+      const double D = Daa[f]; /* ½ σ_a² for a diagonal model, (½σσᵀ)_aa for a matrix */
       if (!isfinite(v[f]) || !isfinite(D))
         return fpk_error_set(err, FPK_ENUMERIC,
                              "fv: model %s gives a non-finite drift or noise at t = %g on a face "
@@ -377,7 +626,32 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
         }
       }
     }
+    /* No diffusion along a (the Kramers equation's x): sg_face gave the first-order upwind flux;
+     * the second-order upwind correction needs the face drift (decided at the first assembly,
+     * before the matrix pattern exists). */
+    int zero_D = d >= 2 && na >= 3 && model->noise_matrix != NULL;
+    for (size_t f = 0; f < nf && zero_D; f++) zero_D = Daa[f] == 0.0;
+    if (!op->assembled && !op->Ap && zero_D) op->upwind2 |= 1u << a;
+    if (op->upwind2 & (1u << a)) {
+      if (!zero_D)
+        return fpk_error_set(err, FPK_EINVAL,
+                             "fv: model %s has diffusion along axis %zu at t = %g, which had none "
+                             "at the first assembly (its second-order upwind transport assumes "
+                             "none)",
+                             model->name, a, t);
+      if (!op->vf[a] && !(op->vf[a] = malloc(nf * sizeof *op->vf[a])))
+        return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+      memcpy(op->vf[a], v, nf * sizeof *v);
+      if (a == 0 || !(op->upwind2 & ((1u << a) - 1))) op->upwind2_rate = 0.0; /* first such axis */
+      for (size_t f = 0; f < nf; f++) op->upwind2_rate = fmax(op->upwind2_rate, fabs(v[f]) / h);
+      if (g->bc[a] == FPK_BC_PERIODIC) /* one face at lo and hi, as above */
+        for (size_t f = 0; f < nf; f++)
+          if ((f / inner) % (na + 1) == 0) op->vf[a][f] = op->vf[a][f + na * inner];
+    }
   }
+  if (!op->assembled && !op->Ap) op->cross = op->mixed || op->upwind2 != 0;
+  if (op->cross && build_cross_csr(op))
+    return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
 
   if (op->Ap) fill_csc(op);
   op->t = t;
@@ -440,6 +714,7 @@ void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double
           yr[i] += ol[i] * xm[i] - (orr[i] + ol[i + st]) * xr[i];
       st *= na;
     }
+    if (op->cross) cross_rows(op, 1.0, x, y, r, r + 1); /* the mixed-derivative fluxes */
     if (beta != 0.0)
       for (size_t i = 0; i < n0; i++) yr[i] = alpha * yr[i] + beta * z[q0 + i];
     else
