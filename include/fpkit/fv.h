@@ -3,9 +3,10 @@
  *   ∂p/∂t = -∇·J,  J_a = b_a p - Σ_b ∂_b(D_ab p),  D = ½ σσᵀ
  *
  * σ is the model's noise, diagonal or a d × m matrix (fpk_model_diffusion). Off-diagonal D_ab
- * (cross-diffusion) are discretised with the centred 9-point stencil: second order, exact in the
- * direct solver's matrix, explicit with a Craig–Sneyd correction in the split solver, and not
- * positivity-preserving (the output guard says so, naming the cross-diffusion). An axis with
+ * (cross-diffusion) are discretised with the 7-point stencil oriented by the sign of D_ab:
+ * second order, exact in the direct solver's matrix, explicit with a Craig–Sneyd correction in
+ * the split solver, and positivity-preserving (an M-matrix) only where |D_ab| <=
+ * min(D_aa h_b/h_a, D_bb h_a/h_b) (the output guard names the cross-diffusion). An axis with
  * D_aa = 0 on every face (the Kramers equation's x) gets the linear second-order upwind
  * (Beam–Warming) flux: second order, not positivity-preserving either (the guard names it), and
  * with the split solver Crank–Nicolson and TR-BDF2 need dt max|v|/h <= 8 and 13.7 (refused

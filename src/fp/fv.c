@@ -512,17 +512,20 @@ static void guard_cause(fpk_fv *s) {
     return;
   }
   if (s->op.mixed) {
-    /* The mixed-derivative stencil is not monotone (docs/fv-scheme.md, "Positivity"): no step
-     * bound of the stepper restores positivity, so the cause named is the cross-diffusion. */
+    /* The mixed-derivative stencil is monotone only under a bound on |D_ab| (docs/fv-scheme.md,
+     * "Positivity"): the cause named is the cross-diffusion. */
     const size_t d = s->grid.dim, np = d * (d - 1) / 2;
     double dmax = 0.0;
     for (size_t k = 0; k < np * s->op.n; k++) dmax = fmax(dmax, fabs(s->op.Dx[k]));
     fpk_guard_cause(&s->err,
                     "the cross-diffusion of the noise matrix (off-diagonal D = ½σσᵀ, max |D_ab| "
-                    "= %.3g): %s discretises the mixed derivatives with the centred 9-point "
-                    "stencil, whose corner coefficients ±D_ab/(2 h_a h_b) have both signs, so no "
-                    "dt keeps densities non-negative; the undershoot is a spatial error where the "
-                    "density is steep (a point-like start, a narrow ridge): refine the grid, start "
+                    "= %.3g): %s discretises the mixed derivatives with the 7-point stencil "
+                    "oriented by the sign of D_ab, which keeps densities non-negative only where "
+                    "|D_ab|/(h_a h_b) stays below the axis coefficients (without drift: |D_ab| <= "
+                    "min(D_aa h_b/h_a, D_bb h_a/h_b); a drift lowers the downstream ones); noise "
+                    "more strongly correlated than the cells allow breaks it; the undershoot is a spatial "
+                    "error where the density is steep (a point-like start, a narrow ridge): "
+                    "refine the grid, choose h_b/h_a between |D_ab|/D_aa and D_bb/|D_ab|, start "
                     "from a smoother density, or loosen the guard's negative_tol (dt = %g)",
                     dmax, s->T->pub.name, s->dt);
     return;

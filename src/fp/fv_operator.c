@@ -103,13 +103,23 @@ static inline size_t cell_flat(const fpk_grid *g, const size_t *idx) {
 
 /* ---- Cross-diffusion (docs/fv-scheme.md, "Cross-diffusion") -------------------------------
  * The Itô flux along a carries, besides the Scharfetter–Gummel part, −Σ_{b≠a} ∂_b(D_ab p). On
- * the face of axis a between cells l and r = l + e_a it is the average of the transverse
- * derivative of u = D_ab p in the two cells (the 4-cell / 9-point discretisation, second order):
- *   J^x_a = −½ [G_b(l) + G_b(r)],  G_b(c) = (u_{c+e_b} − u_{c−e_b}) / (2 h_b),
- * one-sided ((u_{c+e_b} − u_c)/h_b, or (u_c − u_{c−e_b})/h_b) next to a wall along b, and wrapped
- * on a periodic axis. Wall faces of axis a carry no cross flux (reflecting: J·n = 0; absorbing:
- * u = 0 along the wall, so its transverse derivative vanishes). Each face's flux leaves one cell
- * and enters the other, so 1ᵀL_x = 0: mass is conserved exactly as for the axis fluxes. */
+ * the face of axis a between cells l and r = l + e_a it is the average of one-sided transverse
+ * differences of u = D_ab p in the two cells, oriented by the sign of D_ab on the face:
+ *   J^x_a = −½ [G_b(l) + G_b(r)],   D_ab > 0: G_b(r) = (u_{r+e_b} − u_r)/h_b,
+ *                                             G_b(l) = (u_l − u_{l−e_b})/h_b,
+ * and the other way round for D_ab < 0. For constant D this is the 7-point stencil that takes
+ * the mixed difference along the diagonal aligned with the sign of D_ab (corners (+1, +1) and
+ * (−1, −1) for D_ab > 0); the one-sided errors ±(h_b/2)∂²_b u cancel to O(h²) in the average,
+ * so it is second order like the centred 9-point stencil, but its off-diagonal coefficients
+ * are +|D_ab|/(h_a h_b) at the two corners and −|D_ab|/(h_a h_b) on the axes: L is an M-matrix
+ * (every scheme that is positive for diagonal D stays positive) when
+ * |D_ab| ≤ min(D_aa h_b/h_a, D_bb h_a/h_b) (P. Ikonen & J. Toivanen, "Operator splitting
+ * methods for pricing American options under stochastic volatility", Numer. Math. 113 (2009)
+ * 299–324, §3, the same stencil for the Heston mixed derivative). Next to a wall along b the
+ * one difference available is used; periodic axes wrap. Wall faces of axis a carry no cross flux
+ * (reflecting: J·n = 0; absorbing: u = 0 along the wall, so its transverse derivative
+ * vanishes). Each face's flux leaves one cell and enters the other, so 1ᵀL_x = 0: mass is
+ * conserved exactly as for the axis fluxes. */
 
 /* Index of the pair a < b in Dx. */
 static inline size_t pair_index(size_t d, size_t a, size_t b) {
@@ -134,17 +144,17 @@ static inline int step_idx(const fpk_grid *g, size_t *idx, size_t a, int s) {
 
 static inline size_t cell_flat(const fpk_grid *g, const size_t *idx);
 
-/* G_b at the cell with multi-index ci as (cell, weight) pairs: G_b = Σ w_k u_{cell_k}. */
-static int grad_stencil(const fpk_grid *g, const size_t *ci, size_t b, size_t *cells, double *w) {
+/* G_b at the cell with multi-index ci as (cell, weight) pairs, G_b = Σ w_k u_{cell_k}: the
+ * one-sided difference forward (dir > 0) or backward (dir < 0) along b, the other one next to a
+ * wall. */
+static int grad_stencil(const fpk_grid *g, const size_t *ci, size_t b, int dir, size_t *cells,
+                        double *w) {
   size_t up[FPK_MAX_DIM], dn[FPK_MAX_DIM];
   memcpy(up, ci, sizeof up);
   memcpy(dn, ci, sizeof dn);
   const int has_up = step_idx(g, up, b, +1), has_dn = step_idx(g, dn, b, -1);
   const double h = g->h[b];
-  if (has_up && has_dn) {
-    cells[0] = cell_flat(g, up), w[0] = 0.5 / h;
-    cells[1] = cell_flat(g, dn), w[1] = -0.5 / h;
-  } else if (has_up) {
+  if (has_up && (dir > 0 || !has_dn)) {
     cells[0] = cell_flat(g, up), w[0] = 1.0 / h;
     cells[1] = cell_flat(g, ci), w[1] = -1.0 / h;
   } else if (has_dn) {
@@ -205,10 +215,15 @@ static int cross_row(const fpk_fv_op *op, size_t j, size_t *cols, double *coef) 
       for (size_t b = 0; b < d; b++) {
         if (b == a) continue;
         const double *Dab = op->Dx + pair_index(d, a < b ? a : b, a < b ? b : a) * n;
+        /* the face's sign of D_ab; the upper cell along a (r) differences forward along b for
+         * D_ab > 0, the lower one (l) backward, and the other way round for D_ab < 0 */
+        const double dface = Dab[j] + Dab[cell_flat(g, other)];
         size_t c[2];
         double w[2];
         for (int cell = 0; cell < 2; cell++) {
-          const int q = grad_stencil(g, cell ? other : idx, b, c, w);
+          const int upper = (cell == 0) == (side < 0); /* j is r for side −1, other for +1 */
+          const int dir = (upper ? 1 : -1) * (dface >= 0.0 ? 1 : -1);
+          const int q = grad_stencil(g, cell ? other : idx, b, dir, c, w);
           for (int k = 0; k < q; k++) {
             cols[m] = c[k];
             coef[m++] = s * w[k] * Dab[c[k]];
