@@ -47,11 +47,13 @@ static fpk_grid grid2(size_t nx, size_t ny, double x0, double x1, double y0, dou
  * negative_tol > 0: the output guard's tolerance on negative values (the cross-diffusion
  * stencil undershoots by a spatial error, docs/fv-scheme.md); 0: the default. */
 static double negative_tol = 0.0;
+static fpk_fv_transport transport = FPK_FV_TRANSPORT_LIMITED; /* along a zero-diffusion axis */
 static double *run(const fpk_grid *g, const fpk_model *m, const fpk_fv_stepper_type *T, double dt,
                    fpk_fv_solver solver, const double *p0, double t, double *mass_drift) {
   fpk_error err = {0};
   fpk_fv *s = fpk_fv_alloc(g, m, T, dt, &err);
   if (!s) fail_msg("fpk_fv_alloc(%s): %s", m->name, err.msg);
+  if (fpk_fv_set_transport(s, transport)) fail_msg("transport: %s", fpk_fv_errmsg(s));
   assert_int_equal(fpk_fv_set_solver(s, solver), FPK_SUCCESS);
   assert_int_equal(fpk_fv_set_density(s, 0.0, p0), FPK_SUCCESS);
   if (negative_tol > 0.0) {
@@ -269,7 +271,11 @@ static void test_kramers_harmonic(void **state) {
   const size_t ns[3] = {40, 80, 160};
   const size_t nl = quick() ? 2 : 3;
   negative_tol = 2e-2; /* the linear second-order upwind flux undershoots (printed) */
-  for (int sv = 0; sv < 2; sv++) {
+  /* limited (the default; split and direct), linear (Beam–Warming; split and direct) */
+  for (int cfg = 0; cfg < 4; cfg++) {
+    const int sv = cfg & 1;
+    transport = cfg < 2 ? FPK_FV_TRANSPORT_LIMITED : FPK_FV_TRANSPORT_LINEAR;
+    const char *tn = fpk_fv_transport_name(transport);
     double h[3], e[3], under[3];
     for (size_t k = 0; k < nl; k++) {
       const fpk_grid g = grid2(ns[k], ns[k], -4.5, 4.5, -4.5, 4.5);
@@ -282,20 +288,26 @@ static void test_kramers_harmonic(void **state) {
       double mn = 0.0, mx = 0.0;
       for (size_t i = 0; i < g.size; i++) mn = fmin(mn, p[i]), mx = fmax(mx, p[i]);
       under[k] = -mn / mx;
-      printf("  harmonic Kramers tr-bdf2 %s n = %3zu: L1 = %.4e (mass drift %.1e, min p / max p "
-             "= %.2e)\n",
-             sv ? "direct" : "split", ns[k], e[k], drift, -under[k]);
+      printf("  harmonic Kramers tr-bdf2 %s %s n = %3zu: L1 = %.4e (mass drift %.1e, min p / "
+             "max p = %.2e)\n",
+             tn, sv ? "direct" : "split", ns[k], e[k], drift, -under[k]);
       assert_true(drift < 1e-12);
       free(p0);
       free(q);
       free(p);
     }
     const double order = fpk_test_fit_order(nl, h, e);
-    printf("  harmonic Kramers %s: fitted order %.3f\n", sv ? "direct" : "split", order);
-    /* x is pure transport (D_xx = 0): second-order upwind flux there (docs/fv-scheme.md) */
-    assert_in_range_d(order, 1.75, 2.25);
-    assert_true(under[nl - 1] <= 0.25 * under[nl - 2] + 1e-15);
+    printf("  harmonic Kramers %s %s: fitted order %.3f\n", tn, sv ? "direct" : "split", order);
+    /* x is pure transport (D_xx = 0): limited or linear second-order flux (docs/fv-scheme.md) */
+    if (transport == FPK_FV_TRANSPORT_LIMITED) {
+      assert_in_range_d(order, 1.7, 2.3);
+      assert_true(under[nl - 1] == 0.0); /* no negative value at all */
+    } else {
+      assert_in_range_d(order, 1.75, 2.25);
+      assert_true(under[nl - 1] <= 0.25 * under[nl - 2] + 1e-15);
+    }
   }
+  transport = FPK_FV_TRANSPORT_LIMITED;
   negative_tol = 0.0;
   fpk_model_free(m);
 }
@@ -352,10 +364,19 @@ static void test_zero_diffusion_flux(void **state) {
     if (!m) fail_msg("ou matrix: %s", err.msg);
     const fpk_grid g = grid2(8, 9, -2.0, 2.0, -2.0, 2.0);
     fpk_fv_op op;
+    /* the default transport: the limited flux on x (and only x) when σ_x = 0 */
     assert_int_equal(fv_op_init_faces(&op, &g, &err), FPK_SUCCESS);
     if (fpk_fv_op_assemble(&op, m, 0.0, &err)) fail_msg("assemble: %s", err.msg);
+    assert_int_equal(op.limited, k == 0 ? 1u : 0u);
+    assert_int_equal(op.upwind2, 0u);
+    assert_int_equal(op.cross, 0);
+    fpk_fv_op_free(&op);
+    /* linear: the second-order upwind correction is switched on for x (and only x) */
+    assert_int_equal(fv_op_init_faces(&op, &g, &err), FPK_SUCCESS);
+    op.transport = FPK_FV_TRANSPORT_LINEAR;
+    if (fpk_fv_op_assemble(&op, m, 0.0, &err)) fail_msg("assemble: %s", err.msg);
     assert_int_equal(op.mixed, 0);
-    /* σ_x = 0: the second-order upwind correction is switched on for x (and only x) */
+    assert_int_equal(op.limited, 0u);
     if (k == 0) assert_int_equal(op.upwind2, 1u);
     if (k == 2) assert_int_equal(op.upwind2, 0u);
     double worst = 0.0;
@@ -453,6 +474,7 @@ static void test_cross_positivity_message(void **state) {
     double *pk = gauss_cells(&ik, &gk);
     fpk_fv *s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.25, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     const fpk_density_guard gd = {.mass_tol = FPK_GUARD_MASS_TOL, .negative_tol = 2e-2};
     assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS); /* the upwind2 undershoot, 80² */
     assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
@@ -470,6 +492,7 @@ static void test_cross_positivity_message(void **state) {
     fpk_fv_free(s);
     s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.2, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
     if (fpk_fv_evolve(s, 0.2)) fail_msg("split below the limit: %s", fpk_fv_errmsg(s));
@@ -485,12 +508,25 @@ static void test_cross_positivity_message(void **state) {
     p1[10 * 21 + 14] = 1.0 / gs.cell_volume;
     s = fpk_fv_alloc(&gs, k, fpk_fv_implicit_euler, 0.05, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_density(s, 0.0, p1), 0);
     assert_int_equal(fpk_fv_evolve(s, 0.05), FPK_ENUMERIC);
-    printf("  harmonic Kramers, one-cell start: %s\n", fpk_fv_errmsg(s));
+    printf("  harmonic Kramers, one-cell start, linear transport: %s\n", fpk_fv_errmsg(s));
     assert_non_null(strstr(fpk_fv_errmsg(s), "second-order upwind"));
     assert_non_null(strstr(fpk_fv_errmsg(s), "implicit-euler"));
     fpk_fv_free(s);
+    /* the limited transport (the default) keeps it non-negative: implicit Euler with a Metzler
+     * L, whatever dt (0.05 and 5) */
+    for (int big = 0; big < 2; big++) {
+      s = fpk_fv_alloc(&gs, k, fpk_fv_implicit_euler, big ? 5.0 : 0.05, &err);
+      assert_non_null(s);
+      assert_int_equal(fpk_fv_set_density(s, 0.0, p1), 0);
+      if (fpk_fv_evolve(s, big ? 10.0 : 0.05)) fail_msg("limited, one cell: %s", fpk_fv_errmsg(s));
+      printf("  harmonic Kramers, one-cell start, limited transport, dt = %g: min p = %.3g\n",
+             big ? 5.0 : 0.05, fpk_fv_min_density(s));
+      assert_true(fpk_fv_min_density(s) >= 0.0);
+      fpk_fv_free(s);
+    }
     free(p1);
     fpk_model_free(k);
   }
