@@ -379,6 +379,87 @@ static void test_kramers_steep_positivity(void **state) {
   fpk_model_free(m);
 }
 
+
+/* The limited transport's other guarantees: explicit Euler's bound counts α = 2 (refused above
+ * it, non-negative below), `upwind` is first order, and an interrupted evolve restored into a
+ * fresh solver continues bitwise (the flux is frozen from the state, no cache to carry). */
+static int stop_after(void *user) { return --*(int *)user < 0; }
+
+static void test_kramers_limited_extras(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const fpk_kramers_params kp = {.beta = 1.0, .gamma = 1.0, .amplitude = 1.0, .period = 1.0};
+  fpk_model *m = fpk_model_kramers_alloc("harmonic", &kp, &err);
+  assert_non_null(m);
+  const double S0[4] = {0.04, 0.0, 0.0, 0.04}, m0[2] = {1.0, 0.0};
+  const fpk_gaussian init = fpk_test_gaussian(2, m0, S0);
+  const fpk_grid g = grid2(40, 40, -4.0, 4.0, -4.0, 4.0);
+  double *p0 = gauss_cells(&init, &g);
+  /* explicit Euler: the bound with α = 2 on x, half the first-order one there */
+  fpk_fv *s = fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, 1e-3, &err);
+  assert_non_null(s);
+  const double dtmax = fpk_fv_explicit_dt_max(s);
+  assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_UPWIND), FPK_SUCCESS);
+  const double dtmax_up = fpk_fv_explicit_dt_max(s);
+  printf("  explicit Euler bound, limited %.5g, upwind %.5g\n", dtmax, dtmax_up);
+  assert_true(dtmax < dtmax_up && dtmax > 0.4 * dtmax_up);
+  fpk_fv_free(s);
+  assert_null(fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, 1.01 * dtmax, &err));
+  printf("  %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "limited transport"));
+  s = fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, dtmax, &err);
+  assert_non_null(s);
+  assert_int_equal(fpk_fv_set_density(s, 0.0, p0), 0);
+  if (fpk_fv_evolve(s, 0.5)) fail_msg("explicit limited: %s", fpk_fv_errmsg(s));
+  printf("  explicit Euler at its bound, t = 0.5: min p = %.3g\n", fpk_fv_min_density(s));
+  assert_true(fpk_fv_min_density(s) >= 0.0);
+  fpk_fv_free(s);
+  /* upwind: first order (L1 at t = 1 on 40², 80²) */
+  {
+    fpk_gaussian law;
+    assert_int_equal(fpk_exact_linear_law(m->linear, &init, 1.0, &law, &err), 0);
+    double h[2], e[2];
+    transport = FPK_FV_TRANSPORT_UPWIND;
+    for (int k = 0; k < 2; k++) {
+      const fpk_grid gk = grid2(40u << k, 40u << k, -4.0, 4.0, -4.0, 4.0);
+      double *a = gauss_cells(&init, &gk), *q = gauss_cells(&law, &gk);
+      double *p = run(&gk, m, fpk_fv_tr_bdf2, 0.05 / (double)(1 << k), FPK_FV_SOLVER_SPLIT, a,
+                      1.0, NULL);
+      h[k] = gk.h[0], e[k] = l1(&gk, p, q);
+      free(a), free(q), free(p);
+    }
+    transport = FPK_FV_TRANSPORT_LIMITED;
+    const double order = fpk_test_fit_order(2, h, e);
+    printf("  upwind transport: L1 %.4e, %.4e on 40², 80²: order %.3f\n", e[0], e[1], order);
+    assert_in_range_d(order, 0.6, 1.3);
+  }
+  /* checkpoint: interrupted after 7 steps, restored into a fresh solver, bitwise */
+  for (int sv = 0; sv < 2; sv++) {
+    const fpk_fv_solver so = sv ? FPK_FV_SOLVER_DIRECT : FPK_FV_SOLVER_SPLIT;
+    double *ref = run(&g, m, fpk_fv_tr_bdf2, 0.05, so, p0, 1.0, NULL);
+    fpk_fv *a = fpk_fv_alloc(&g, m, fpk_fv_tr_bdf2, 0.05, &err);
+    assert_non_null(a);
+    assert_int_equal(fpk_fv_set_solver(a, so), 0);
+    int budget = 7;
+    assert_int_equal(fpk_fv_set_interrupt(a, stop_after, &budget), 0);
+    assert_int_equal(fpk_fv_set_density(a, 0.0, p0), 0);
+    assert_int_equal(fpk_fv_evolve(a, 1.0), FPK_EINTR);
+    fpk_fv_state st;
+    assert_int_equal(fpk_fv_get_state(a, &st), 0);
+    fpk_fv *b = fpk_fv_alloc(&g, m, fpk_fv_tr_bdf2, 0.05, &err);
+    assert_non_null(b);
+    assert_int_equal(fpk_fv_set_solver(b, so), 0);
+    if (fpk_fv_restore(b, &st)) fail_msg("restore: %s", fpk_fv_errmsg(b));
+    if (fpk_fv_evolve(b, 1.0)) fail_msg("continue: %s", fpk_fv_errmsg(b));
+    assert_memory_equal(fpk_fv_density(b), ref, g.size * sizeof *ref);
+    printf("  limited transport, %s: interrupted at step 7, restored: bitwise equal\n",
+           sv ? "direct" : "split");
+    fpk_fv_free(a), fpk_fv_free(b), free(ref);
+  }
+  free(p0);
+  fpk_model_free(m);
+}
+
 static void test_kramers_double_well_stationary(void **state) {
   (void)state;
   fpk_error err = {0};
@@ -613,6 +694,7 @@ int main(void) {
       cmocka_unit_test(test_correlated_ou_3d_and_walls),
       cmocka_unit_test(test_kramers_harmonic),
       cmocka_unit_test(test_kramers_steep_positivity),
+      cmocka_unit_test(test_kramers_limited_extras),
       cmocka_unit_test(test_kramers_double_well_stationary),
       cmocka_unit_test(test_zero_diffusion_flux),
       cmocka_unit_test(test_diagonal_as_matrix),
