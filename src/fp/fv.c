@@ -102,6 +102,9 @@ static int ensure_factor(fpk_fv *s, double t, double c) {
   if (!s->autonomous) {
     if ((rc = ensure_L(s, t))) return rc;
     rc = fpk_linsolve_prepare(s->ls, &s->op, c, 1, &s->err);
+  } else if (s->lim_dirty && s->split) {
+    /* only the limited axes changed: the other axis factors are kept */
+    rc = fv_linsolve_refactor_axes(s->ls, &s->op, c, s->op.limited, &s->err);
   } else {
     rc = fpk_linsolve_prepare(s->ls, &s->op, c, s->lim_dirty, &s->err);
   }

@@ -172,6 +172,12 @@ int fv_linsolve_is_split(const fpk_linsolve *ls);
 int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
                             double beta, const double *z, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
+/* After a change of L along the axes in the bit mask axes only (the limited transport of an
+ * autonomous model): refactors those axes of the split solver's current factorisation when it
+ * is of exactly this c, and makes it current; otherwise (another c, the direct or 1D solver)
+ * fpk_linsolve_prepare with refactor. The result is bitwise that of a full refactorisation. */
+int fv_linsolve_refactor_axes(fpk_linsolve *ls, const fpk_fv_op *op, double c, unsigned axes,
+                              fpk_error *err);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */
 int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int refactor,
