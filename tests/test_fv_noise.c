@@ -47,11 +47,13 @@ static fpk_grid grid2(size_t nx, size_t ny, double x0, double x1, double y0, dou
  * negative_tol > 0: the output guard's tolerance on negative values (the cross-diffusion
  * stencil undershoots by a spatial error, docs/fv-scheme.md); 0: the default. */
 static double negative_tol = 0.0;
+static fpk_fv_transport transport = FPK_FV_TRANSPORT_LIMITED; /* along a zero-diffusion axis */
 static double *run(const fpk_grid *g, const fpk_model *m, const fpk_fv_stepper_type *T, double dt,
                    fpk_fv_solver solver, const double *p0, double t, double *mass_drift) {
   fpk_error err = {0};
   fpk_fv *s = fpk_fv_alloc(g, m, T, dt, &err);
   if (!s) fail_msg("fpk_fv_alloc(%s): %s", m->name, err.msg);
+  if (fpk_fv_set_transport(s, transport)) fail_msg("transport: %s", fpk_fv_errmsg(s));
   assert_int_equal(fpk_fv_set_solver(s, solver), FPK_SUCCESS);
   assert_int_equal(fpk_fv_set_density(s, 0.0, p0), FPK_SUCCESS);
   if (negative_tol > 0.0) {
@@ -269,7 +271,11 @@ static void test_kramers_harmonic(void **state) {
   const size_t ns[3] = {40, 80, 160};
   const size_t nl = quick() ? 2 : 3;
   negative_tol = 2e-2; /* the linear second-order upwind flux undershoots (printed) */
-  for (int sv = 0; sv < 2; sv++) {
+  /* limited (the default; split and direct), linear (Beam–Warming; split and direct) */
+  for (int cfg = 0; cfg < 4; cfg++) {
+    const int sv = cfg & 1;
+    transport = cfg < 2 ? FPK_FV_TRANSPORT_LIMITED : FPK_FV_TRANSPORT_LINEAR;
+    const char *tn = fpk_fv_transport_name(transport);
     double h[3], e[3], under[3];
     for (size_t k = 0; k < nl; k++) {
       const fpk_grid g = grid2(ns[k], ns[k], -4.5, 4.5, -4.5, 4.5);
@@ -282,22 +288,222 @@ static void test_kramers_harmonic(void **state) {
       double mn = 0.0, mx = 0.0;
       for (size_t i = 0; i < g.size; i++) mn = fmin(mn, p[i]), mx = fmax(mx, p[i]);
       under[k] = -mn / mx;
-      printf("  harmonic Kramers tr-bdf2 %s n = %3zu: L1 = %.4e (mass drift %.1e, min p / max p "
-             "= %.2e)\n",
-             sv ? "direct" : "split", ns[k], e[k], drift, -under[k]);
+      printf("  harmonic Kramers tr-bdf2 %s %s n = %3zu: L1 = %.4e (mass drift %.1e, min p / "
+             "max p = %.2e)\n",
+             tn, sv ? "direct" : "split", ns[k], e[k], drift, -under[k]);
       assert_true(drift < 1e-12);
       free(p0);
       free(q);
       free(p);
     }
     const double order = fpk_test_fit_order(nl, h, e);
-    printf("  harmonic Kramers %s: fitted order %.3f\n", sv ? "direct" : "split", order);
-    /* x is pure transport (D_xx = 0): second-order upwind flux there (docs/fv-scheme.md) */
-    assert_in_range_d(order, 1.75, 2.25);
-    assert_true(under[nl - 1] <= 0.25 * under[nl - 2] + 1e-15);
+    printf("  harmonic Kramers %s %s: fitted order %.3f\n", tn, sv ? "direct" : "split", order);
+    /* x is pure transport (D_xx = 0): limited or linear second-order flux (docs/fv-scheme.md) */
+    if (transport == FPK_FV_TRANSPORT_LIMITED) {
+      /* 2.19 on the full ladder; quick (40², 80²) 2.38: the coarse pair is pre-asymptotic */
+      assert_in_range_d(order, 1.7, quick() ? 2.5 : 2.3);
+      assert_true(under[nl - 1] == 0.0); /* no negative value at all */
+    } else {
+      assert_in_range_d(order, 1.75, 2.25);
+      assert_true(under[nl - 1] <= 0.25 * under[nl - 2] + 1e-15);
+    }
   }
+  transport = FPK_FV_TRANSPORT_LIMITED;
   negative_tol = 0.0;
   fpk_model_free(m);
+}
+
+
+/* A steep start (std 0.2, one cell of the 40² grid) of the harmonic Kramers equation on
+ * [−4, 4]²: the limited transport keeps every output non-negative (min p >= −1e-14 max p) and
+ * converges at second order to the exact Gaussian law; the linear (Beam–Warming) flux
+ * undershoots here beyond the guard's 1e-6 (so the positivity check can fail). */
+static void test_kramers_steep_positivity(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const fpk_kramers_params kp = {.beta = 1.0, .gamma = 1.0, .amplitude = 1.0, .period = 1.0};
+  fpk_model *m = fpk_model_kramers_alloc("harmonic", &kp, &err);
+  if (!m) fail_msg("kramers: %s", err.msg);
+  const double S0[4] = {0.04, 0.0, 0.0, 0.04}, m0[2] = {1.0, 0.0};
+  const fpk_gaussian init = fpk_test_gaussian(2, m0, S0);
+  const size_t ns[3] = {40, 80, 160}, nl = quick() ? 2 : 3, nout = 8;
+  const double t_out = 0.25; /* outputs at 0.25, 0.5, ..., 2 */
+  fpk_gaussian law;
+  assert_int_equal(fpk_exact_linear_law(m->linear, &init, t_out * nout, &law, &err), 0);
+  const fpk_density_guard loose = {.mass_tol = FPK_GUARD_MASS_TOL, .negative_tol = 1.0};
+  /* cfg: limited tr-bdf2 split, limited tr-bdf2 direct, limited implicit-euler split, limited
+   * crank-nicolson split, linear tr-bdf2 split */
+  const fpk_fv_stepper_type *Ts[5] = {fpk_fv_tr_bdf2, fpk_fv_tr_bdf2, fpk_fv_implicit_euler,
+                                      fpk_fv_crank_nicolson, fpk_fv_tr_bdf2};
+  for (int cfg = 0; cfg < 5; cfg++) {
+    const fpk_fv_transport tr = cfg < 4 ? FPK_FV_TRANSPORT_LIMITED : FPK_FV_TRANSPORT_LINEAR;
+    const fpk_fv_solver so = cfg == 1 ? FPK_FV_SOLVER_DIRECT : FPK_FV_SOLVER_SPLIT;
+    double h[3], e[3];
+    const size_t nk = cfg == 0 ? nl : 2; /* 160² for the first only (test time) */
+    for (size_t k = 0; k < nk; k++) {
+      const fpk_grid g = grid2(ns[k], ns[k], -4.0, 4.0, -4.0, 4.0);
+      double *p0 = gauss_cells(&init, &g), *q = gauss_cells(&law, &g);
+      const double dt = 0.05 * 40.0 / (double)ns[k];
+      fpk_fv *s = fpk_fv_alloc(&g, m, Ts[cfg], dt, &err);
+      if (!s) fail_msg("alloc: %s", err.msg);
+      assert_int_equal(fpk_fv_set_transport(s, tr), FPK_SUCCESS);
+      assert_int_equal(fpk_fv_set_solver(s, so), FPK_SUCCESS);
+      assert_int_equal(fpk_fv_set_guard(s, &loose), FPK_SUCCESS);
+      assert_int_equal(fpk_fv_set_density(s, 0.0, p0), FPK_SUCCESS);
+      double worst = 0.0; /* min over the outputs of min p / max p */
+      for (size_t o = 1; o <= nout; o++) {
+        if (fpk_fv_evolve(s, t_out * (double)o)) fail_msg("steep: %s", fpk_fv_errmsg(s));
+        const double *p = fpk_fv_density(s);
+        double mn = INFINITY, mx = 0.0;
+        for (size_t i = 0; i < g.size; i++) mn = fmin(mn, p[i]), mx = fmax(mx, p[i]);
+        worst = fmin(worst, mn / mx);
+      }
+      h[k] = g.h[0];
+      e[k] = l1(&g, fpk_fv_density(s), q);
+      printf("  steep harmonic Kramers %s %s %s n = %3zu: L1 at t = 2 = %.4e, min over the 8 "
+             "outputs of min p / max p = %.2e\n",
+             fpk_fv_transport_name(tr), Ts[cfg]->name, so == FPK_FV_SOLVER_DIRECT ? "direct" : "split",
+             ns[k], e[k], worst);
+      if (tr == FPK_FV_TRANSPORT_LIMITED) assert_true(worst >= -1e-14);
+      else if (k == 0) assert_true(worst < -1e-6); /* the linear flux undershoots */
+      fpk_fv_free(s);
+      free(p0);
+      free(q);
+    }
+    const double order = fpk_test_fit_order(nk, h, e);
+    printf("  steep harmonic Kramers %s %s %s: fitted order %.3f\n", fpk_fv_transport_name(tr),
+           Ts[cfg]->name, so == FPK_FV_SOLVER_DIRECT ? "direct" : "split", order);
+    /* dt ∝ h: implicit Euler's first order in time dominates; the others are second order */
+    if (Ts[cfg] == fpk_fv_implicit_euler) assert_in_range_d(order, 0.8, 1.3);
+    else assert_in_range_d(order, 1.7, 2.4);
+  }
+  fpk_model_free(m);
+}
+
+
+/* The limited transport's other guarantees: explicit Euler's bound counts α = 2 (refused above
+ * it, non-negative below), `upwind` is first order, and an interrupted evolve restored into a
+ * fresh solver continues bitwise (the flux is frozen from the state, no cache to carry). */
+static int stop_after(void *user) { return --*(int *)user < 0; }
+
+static void test_kramers_limited_extras(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const fpk_kramers_params kp = {.beta = 1.0, .gamma = 1.0, .amplitude = 1.0, .period = 1.0};
+  fpk_model *m = fpk_model_kramers_alloc("harmonic", &kp, &err);
+  assert_non_null(m);
+  const double S0[4] = {0.04, 0.0, 0.0, 0.04}, m0[2] = {1.0, 0.0};
+  const fpk_gaussian init = fpk_test_gaussian(2, m0, S0);
+  const fpk_grid g = grid2(40, 40, -4.0, 4.0, -4.0, 4.0);
+  double *p0 = gauss_cells(&init, &g);
+  /* explicit Euler: the bound with α = 2 on x, half the first-order one there */
+  fpk_fv *s = fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, 1e-3, &err);
+  assert_non_null(s);
+  const double dtmax = fpk_fv_explicit_dt_max(s);
+  assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_UPWIND), FPK_SUCCESS);
+  const double dtmax_up = fpk_fv_explicit_dt_max(s);
+  printf("  explicit Euler bound, limited %.5g, upwind %.5g\n", dtmax, dtmax_up);
+  assert_true(dtmax < dtmax_up && dtmax > 0.4 * dtmax_up);
+  fpk_fv_free(s);
+  assert_null(fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, 1.01 * dtmax, &err));
+  printf("  %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "limited transport"));
+  s = fpk_fv_alloc(&g, m, fpk_fv_explicit_euler, dtmax, &err);
+  assert_non_null(s);
+  assert_int_equal(fpk_fv_set_density(s, 0.0, p0), 0);
+  if (fpk_fv_evolve(s, 0.5)) fail_msg("explicit limited: %s", fpk_fv_errmsg(s));
+  printf("  explicit Euler at its bound, t = 0.5: min p = %.3g\n", fpk_fv_min_density(s));
+  assert_true(fpk_fv_min_density(s) >= 0.0);
+  fpk_fv_free(s);
+  /* upwind: first order (L1 at t = 1 on 40², 80²) */
+  {
+    fpk_gaussian law;
+    assert_int_equal(fpk_exact_linear_law(m->linear, &init, 1.0, &law, &err), 0);
+    double h[2], e[2];
+    transport = FPK_FV_TRANSPORT_UPWIND;
+    for (int k = 0; k < 2; k++) {
+      const fpk_grid gk = grid2(40u << k, 40u << k, -4.0, 4.0, -4.0, 4.0);
+      double *a = gauss_cells(&init, &gk), *q = gauss_cells(&law, &gk);
+      double *p = run(&gk, m, fpk_fv_tr_bdf2, 0.05 / (double)(1 << k), FPK_FV_SOLVER_SPLIT, a,
+                      1.0, NULL);
+      h[k] = gk.h[0], e[k] = l1(&gk, p, q);
+      free(a), free(q), free(p);
+    }
+    transport = FPK_FV_TRANSPORT_LIMITED;
+    const double order = fpk_test_fit_order(2, h, e);
+    printf("  upwind transport: L1 %.4e, %.4e on 40², 80²: order %.3f\n", e[0], e[1], order);
+    assert_in_range_d(order, 0.6, 1.3);
+  }
+  /* checkpoint: interrupted after 7 steps, restored into a fresh solver, bitwise */
+  for (int sv = 0; sv < 2; sv++) {
+    const fpk_fv_solver so = sv ? FPK_FV_SOLVER_DIRECT : FPK_FV_SOLVER_SPLIT;
+    double *ref = run(&g, m, fpk_fv_tr_bdf2, 0.05, so, p0, 1.0, NULL);
+    fpk_fv *a = fpk_fv_alloc(&g, m, fpk_fv_tr_bdf2, 0.05, &err);
+    assert_non_null(a);
+    assert_int_equal(fpk_fv_set_solver(a, so), 0);
+    int budget = 7;
+    assert_int_equal(fpk_fv_set_interrupt(a, stop_after, &budget), 0);
+    assert_int_equal(fpk_fv_set_density(a, 0.0, p0), 0);
+    assert_int_equal(fpk_fv_evolve(a, 1.0), FPK_EINTR);
+    fpk_fv_state st;
+    assert_int_equal(fpk_fv_get_state(a, &st), 0);
+    fpk_fv *b = fpk_fv_alloc(&g, m, fpk_fv_tr_bdf2, 0.05, &err);
+    assert_non_null(b);
+    assert_int_equal(fpk_fv_set_solver(b, so), 0);
+    if (fpk_fv_restore(b, &st)) fail_msg("restore: %s", fpk_fv_errmsg(b));
+    if (fpk_fv_evolve(b, 1.0)) fail_msg("continue: %s", fpk_fv_errmsg(b));
+    assert_memory_equal(fpk_fv_density(b), ref, g.size * sizeof *ref);
+    printf("  limited transport, %s: interrupted at step 7, restored: bitwise equal\n",
+           sv ? "direct" : "split");
+    fpk_fv_free(a), fpk_fv_free(b), free(ref);
+  }
+  /* a model flagged non-autonomous (the same coefficients, re-assembled at every stage time:
+   * the limited coefficients are frozen again after each re-assembly, and every factor is
+   * recomputed): the autonomous result (measured: bitwise, since κy + κy = (2κ)y exactly) */
+  {
+    fpk_model na = *m;
+    na.flags &= ~(unsigned)FPK_MODEL_AUTONOMOUS;
+    double *pa = run(&g, m, fpk_fv_tr_bdf2, 0.05, FPK_FV_SOLVER_SPLIT, p0, 1.0, NULL);
+    double *pn = run(&g, &na, fpk_fv_tr_bdf2, 0.05, FPK_FV_SOLVER_SPLIT, p0, 1.0, NULL);
+    double mn = INFINITY;
+    for (size_t i = 0; i < g.size; i++) mn = fmin(mn, pn[i]);
+    const double d = l1(&g, pa, pn);
+    printf("  limited transport, non-autonomous flag: L1 vs autonomous %.2e, min p %.3g\n", d, mn);
+    assert_true(d < 1e-12 && mn >= 0.0);
+    free(pa), free(pn);
+  }
+  free(p0);
+  fpk_model_free(m);
+  /* 3D: x1 transported by x2 (a zero row of B), x2, x3 diffusing: the limited flux on axis 0
+   * only, non-negative, mass kept, closer to the exact law than first-order upwind */
+  {
+    const double A3[9] = {0.0, -1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.3, 1.0}, mu3[3] = {0, 0, 0};
+    const double B3[9] = {0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.8};
+    fpk_model *m3 = fpk_model_ou_matrix_alloc(3, A3, mu3, 3, B3, &err);
+    if (!m3) fail_msg("ou3: %s", err.msg);
+    const double S3[9] = {0.09, 0, 0, 0, 0.16, 0, 0, 0, 0.16}, c3[3] = {0.8, 0.0, 0.0};
+    const fpk_gaussian i3 = fpk_test_gaussian(3, c3, S3);
+    fpk_gaussian law3;
+    assert_int_equal(fpk_exact_linear_law(m3->linear, &i3, 0.5, &law3, &err), 0);
+    const size_t n3[3] = {24, 24, 24};
+    const double lo3[3] = {-3.5, -3.5, -3.5}, hi3[3] = {3.5, 3.5, 3.5};
+    const fpk_grid g3 = fpk_test_grid(3, n3, lo3, hi3);
+    double *a = gauss_cells(&i3, &g3), *q = gauss_cells(&law3, &g3), e[2], drift[2], mn = INFINITY;
+    for (int k = 0; k < 2; k++) {
+      transport = k ? FPK_FV_TRANSPORT_UPWIND : FPK_FV_TRANSPORT_LIMITED;
+      double *p = run(&g3, m3, fpk_fv_tr_bdf2, 0.025, FPK_FV_SOLVER_SPLIT, a, 0.5, &drift[k]);
+      e[k] = l1(&g3, p, q);
+      if (k == 0)
+        for (size_t i = 0; i < g3.size; i++) mn = fmin(mn, p[i]);
+      free(p);
+    }
+    transport = FPK_FV_TRANSPORT_LIMITED;
+    printf("  3D, zero row of B: L1 vs exact limited %.4e (min p %.3g, mass drift %.1e), upwind "
+           "%.4e\n", e[0], mn, drift[0], e[1]);
+    assert_true(mn >= 0.0 && drift[0] < 1e-12 && e[0] < 0.6 * e[1]);
+    free(a), free(q);
+    fpk_model_free(m3);
+  }
 }
 
 static void test_kramers_double_well_stationary(void **state) {
@@ -352,10 +558,19 @@ static void test_zero_diffusion_flux(void **state) {
     if (!m) fail_msg("ou matrix: %s", err.msg);
     const fpk_grid g = grid2(8, 9, -2.0, 2.0, -2.0, 2.0);
     fpk_fv_op op;
+    /* the default transport: the limited flux on x (and only x) when σ_x = 0 */
     assert_int_equal(fv_op_init_faces(&op, &g, &err), FPK_SUCCESS);
     if (fpk_fv_op_assemble(&op, m, 0.0, &err)) fail_msg("assemble: %s", err.msg);
+    assert_int_equal(op.limited, k == 0 ? 1u : 0u);
+    assert_int_equal(op.upwind2, 0u);
+    assert_int_equal(op.cross, 0);
+    fpk_fv_op_free(&op);
+    /* linear: the second-order upwind correction is switched on for x (and only x) */
+    assert_int_equal(fv_op_init_faces(&op, &g, &err), FPK_SUCCESS);
+    op.transport = FPK_FV_TRANSPORT_LINEAR;
+    if (fpk_fv_op_assemble(&op, m, 0.0, &err)) fail_msg("assemble: %s", err.msg);
     assert_int_equal(op.mixed, 0);
-    /* σ_x = 0: the second-order upwind correction is switched on for x (and only x) */
+    assert_int_equal(op.limited, 0u);
     if (k == 0) assert_int_equal(op.upwind2, 1u);
     if (k == 2) assert_int_equal(op.upwind2, 0u);
     double worst = 0.0;
@@ -455,6 +670,7 @@ static void test_cross_positivity_message(void **state) {
     double *pk = gauss_cells(&ik, &gk);
     fpk_fv *s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.25, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     const fpk_density_guard gd = {.mass_tol = FPK_GUARD_MASS_TOL, .negative_tol = 2e-2};
     assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS); /* the upwind2 undershoot, 80² */
     assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
@@ -472,6 +688,7 @@ static void test_cross_positivity_message(void **state) {
     fpk_fv_free(s);
     s = fpk_fv_alloc(&gk, k, fpk_fv_crank_nicolson, 0.2, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_guard(s, &gd), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_density(s, 0.0, pk), 0);
     if (fpk_fv_evolve(s, 0.2)) fail_msg("split below the limit: %s", fpk_fv_errmsg(s));
@@ -487,12 +704,25 @@ static void test_cross_positivity_message(void **state) {
     p1[10 * 21 + 14] = 1.0 / gs.cell_volume;
     s = fpk_fv_alloc(&gs, k, fpk_fv_implicit_euler, 0.05, &err);
     assert_non_null(s);
+    assert_int_equal(fpk_fv_set_transport(s, FPK_FV_TRANSPORT_LINEAR), FPK_SUCCESS);
     assert_int_equal(fpk_fv_set_density(s, 0.0, p1), 0);
     assert_int_equal(fpk_fv_evolve(s, 0.05), FPK_ENUMERIC);
-    printf("  harmonic Kramers, one-cell start: %s\n", fpk_fv_errmsg(s));
+    printf("  harmonic Kramers, one-cell start, linear transport: %s\n", fpk_fv_errmsg(s));
     assert_non_null(strstr(fpk_fv_errmsg(s), "second-order upwind"));
     assert_non_null(strstr(fpk_fv_errmsg(s), "implicit-euler"));
     fpk_fv_free(s);
+    /* the limited transport (the default) keeps it non-negative: implicit Euler with a Metzler
+     * L, whatever dt (0.05 and 5) */
+    for (int big = 0; big < 2; big++) {
+      s = fpk_fv_alloc(&gs, k, fpk_fv_implicit_euler, big ? 5.0 : 0.05, &err);
+      assert_non_null(s);
+      assert_int_equal(fpk_fv_set_density(s, 0.0, p1), 0);
+      if (fpk_fv_evolve(s, big ? 10.0 : 0.05)) fail_msg("limited, one cell: %s", fpk_fv_errmsg(s));
+      printf("  harmonic Kramers, one-cell start, limited transport, dt = %g: min p = %.3g\n",
+             big ? 5.0 : 0.05, fpk_fv_min_density(s));
+      assert_true(fpk_fv_min_density(s) >= 0.0);
+      fpk_fv_free(s);
+    }
     free(p1);
     fpk_model_free(k);
   }
@@ -511,6 +741,8 @@ int main(void) {
       cmocka_unit_test(test_correlated_ou_split_time_order),
       cmocka_unit_test(test_correlated_ou_3d_and_walls),
       cmocka_unit_test(test_kramers_harmonic),
+      cmocka_unit_test(test_kramers_steep_positivity),
+      cmocka_unit_test(test_kramers_limited_extras),
       cmocka_unit_test(test_kramers_double_well_stationary),
       cmocka_unit_test(test_zero_diffusion_flux),
       cmocka_unit_test(test_diagonal_as_matrix),

@@ -7,11 +7,15 @@
  * second order, exact in the direct solver's matrix, explicit with a Craig–Sneyd correction in
  * the split solver, and positivity-preserving (an M-matrix) only where |D_ab| <=
  * min(D_aa h_b/h_a, D_bb h_a/h_b) (the output guard names the cross-diffusion). An axis with
- * D_aa = 0 on every face (the Kramers equation's x) gets the linear second-order upwind
- * (Beam–Warming) flux: second order, not positivity-preserving either (the guard names it), and
- * with the split solver Crank–Nicolson and TR-BDF2 need dt max|v|/h <= 8 and 13.7 (refused
- * above, naming dt and the limit). Without these two, L is a Metzler matrix and implicit Euler
- * keeps densities non-negative for every dt.
+ * D_aa = 0 on every face (the Kramers equation's x) is pure transport; by default
+ * (fpk_fv_set_transport) it gets the van Leer-limited MUSCL flux, written as upwind face
+ * coefficients α|v|/h with α ∈ [0, 2] frozen at each stage's predictor: L stays a Metzler matrix
+ * (implicit Euler positive for every dt, explicit Euler under its bound), second order away from
+ * extrema. The linear second-order upwind (Beam–Warming) flux is kept for comparison: not
+ * positivity-preserving (the guard names it), and with the split solver Crank–Nicolson and
+ * TR-BDF2 need dt max|v|/h <= 8 and 13.7 (refused above, naming dt and the limit). Without
+ * cross-diffusion beyond that bound and the linear flux, L is a Metzler matrix and
+ * implicit Euler keeps densities non-negative for every dt.
  *
  * Face fluxes are Scharfetter–Gummel (exponential fitting, see docs/fv-scheme.md): mass is
  * conserved to round-off, the discrete Gibbs density of a gradient drift is an exact steady state,
@@ -86,6 +90,35 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver);
 /* The solver in use: "split", "direct" (1D grids: always; the exact Thomas solve), or "none"
  * (explicit Euler). For provenance. */
 const char *fpk_fv_solver_name(const fpk_fv *s);
+
+/* ---- Transport along axes without diffusion (docs/fv-scheme.md, "Zero diffusion") ----------
+ * An axis a of a 2D/3D grid with n_a >= 3 whose D_aa is 0 on every face (a noise matrix with a
+ * zero row: the Kramers equation's x) carries pure transport v p. Its face flux:
+ * LIMITED (the default): first-order upwind plus the van Leer-limited MUSCL slope correction
+ *   (LeVeque 2002, ch. 6; van Leer 1974; Sweby 1984), written as an upwind coefficient
+ *   α_f ∈ [0, 2] of the upwind cell and frozen at the state a stage starts from (its predictor):
+ *   every stage solves with a Metzler L, so implicit Euler keeps densities non-negative for any
+ *   dt, Crank–Nicolson for dt <= 2/max|L_ii| (the bound it has without the axis), explicit Euler
+ *   for dt <= 1/max|L_ii| with α = 2 (ν = dt|v|/h <= 1/2 on a pure-transport grid). The matrix
+ *   changes with the density, so each stage refactors (the split solver: O(N); the direct
+ *   solver: one UMFPACK numeric factorisation per stage). Order ≈ 2 in h away from extrema.
+ * LINEAR: the linear second-order upwind (Beam–Warming) flux: second order, not positive; the
+ *   split solver's explicit correction needs dt max|v|/h <= 8 (CN), 13.7 (TR-BDF2).
+ * UPWIND: first-order upwind (the Scharfetter–Gummel limit alone): positive, first order.
+ * fpk_fv_stationary always uses LINEAR (a linear null-vector problem).
+ * Set before the first evolve (refused while an interrupted evolve is pending); no effect on
+ * models without such an axis. */
+typedef enum fpk_fv_transport {
+  FPK_FV_TRANSPORT_LIMITED = 0,
+  FPK_FV_TRANSPORT_LINEAR = 1,
+  FPK_FV_TRANSPORT_UPWIND = 2
+} fpk_fv_transport;
+int fpk_fv_set_transport(fpk_fv *s, fpk_fv_transport transport);
+/* "limited", "linear", "upwind" (NULL for another value), and back (FPK_EINVAL if unknown). */
+const char *fpk_fv_transport_name(fpk_fv_transport transport);
+int fpk_fv_transport_lookup(const char *name, fpk_fv_transport *transport);
+/* The transport of s (FPK_FV_TRANSPORT_LIMITED unless set). */
+fpk_fv_transport fpk_fv_get_transport(const fpk_fv *s);
 
 /* Copies p (grid->size values, a density: integral 1 for a probability) as the state at time t. */
 int fpk_fv_set_density(fpk_fv *s, double t, const double *p);

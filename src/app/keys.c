@@ -46,6 +46,7 @@ static const char *const sde_steppers[] = {"euler-maruyama", "milstein", "sra1",
 static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "crank-nicolson",
                                          "tr-bdf2", NULL};
 static const char *const fv_solvers[] = {"split", "direct", NULL}; /* FPK_FV_SOLVER_* */
+static const char *const fv_transports[] = {"limited", "linear", "upwind", NULL}; /* FPK_FV_TRANSPORT_* */
 static const char *const spectral_schemes[] = {"etdrk4", "sbdf2", NULL};
 static const char *const planners[] = {"estimate", "measure", "patient", NULL};
 static const char *const expr_jit_modes[] = {"auto", "on", "off", NULL};
@@ -180,6 +181,9 @@ static const fpk_config_key run_keys[] = {
     KC("fp", "fv_solver", 0, "split", fv_solvers, NULL, NULL,
        "linear solver of the implicit FV steps on 2D/3D grids: split (ADI along the axes, O(N), "
        "threaded) or direct (UMFPACK, exact); 1D grids always solve exactly"),
+    KC("fp", "transport", 0, "limited", fv_transports, NULL, NULL,
+       "FV flux along an axis without diffusion (Kramers x): limited (van Leer MUSCL, positive, "
+       "~2nd order), linear (Beam-Warming, 2nd order, not positive) or upwind (1st order)"),
     KD("fp", "dt", V, NULL, 0, INF, 1, "0.01", NULL,
        "finite-volume time step (required when fv runs)"),
     KC("spectral", "scheme", 0, "etdrk4", spectral_schemes, NULL, NULL, "spectral time stepper"),

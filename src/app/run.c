@@ -59,6 +59,7 @@ typedef struct experiment {
   int fv_on, spectral_on, mc_on, exact_on;
   const fpk_fv_stepper_type *fv_scheme;
   fpk_fv_solver fv_solver; /* [fp] fv_solver */
+  fpk_fv_transport fv_transport; /* [fp] transport */
   double fv_dt;
   const fpk_spectral_stepper_type *spectral_scheme;
   double spectral_dt;
@@ -369,6 +370,10 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     size_t solver = 0;
     if ((rc = fpk_config_choice(c, "fp", "fv_solver", 0, solvers, &solver, err))) return rc;
     x->fv_solver = solver == 0 ? FPK_FV_SOLVER_SPLIT : FPK_FV_SOLVER_DIRECT;
+    static const char *const transports[] = {"limited", "linear", "upwind", NULL}; /* enum order */
+    size_t transport = 0;
+    if ((rc = fpk_config_choice(c, "fp", "transport", 0, transports, &transport, err))) return rc;
+    x->fv_transport = (fpk_fv_transport)transport;
     if ((rc = read_step(c, "fp", x->fv_on, &x->fv_dt, err))) return rc;
   }
   {
@@ -948,6 +953,11 @@ static int run_fv(run_state *s, fpk_error *err) {
   }
   fpk_fv *fv = fpk_fv_alloc(&x->grid, x->model, x->fv_scheme, x->fv_dt, err);
   if (!fv) return fpk_error_prefix(err, "[fp]: ");
+  if (fpk_fv_set_transport(fv, x->fv_transport)) {
+    rc = fpk_error_set(err, FPK_EINVAL, "[fp] transport: %s", fpk_fv_errmsg(fv));
+    fpk_fv_free(fv);
+    return rc;
+  }
   if (fpk_fv_set_solver(fv, x->fv_solver)) {
     rc = fpk_error_set(err, FPK_EINVAL, "[fp] fv_solver: %s", fpk_fv_errmsg(fv));
     fpk_fv_free(fv);
@@ -1811,6 +1821,7 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
         fpk_h5_attach_scales(f, "/fv/mass", "t") || fpk_h5_attach_scales(f, "/fv/min_density", "t") ||
         fpk_h5_attr_string(f, "/fv", "scheme", x->fv_scheme->name) ||
         fpk_h5_attr_string(f, "/fv", "solver", fv_solver_used(x)) ||
+        fpk_h5_attr_string(f, "/fv", "transport", fpk_fv_transport_name(x->fv_transport)) ||
         fpk_h5_attr_double(f, "/fv", "dt", x->fv_dt) ||
         fpk_h5_attr_u64(f, "/fv", "steps", s->fv_steps) ||
         fpk_h5_attr_double(f, "/fv", "wall_seconds", s->wall_fv))

@@ -53,6 +53,12 @@ struct fpk_fv {
   fpk_fv_op op;
   fpk_linsolve *ls;
   int split; /* ls is the split solver (2D/3D): the steppers take the split forms below */
+  /* The limited transport along an axis without diffusion (op.limited): lim_y is the state the
+   * current stage freezes the flux at (its predictor), set by limit_at; lim_dirty says the
+   * factorisation in ls is of an older L (refactor at the next ensure_factor). */
+  fpk_fv_transport transport;
+  const double *lim_y;
+  int lim_dirty;
   fpk_error err;
   /* Output guard: tolerances; the expected mass is that of the density set, kept without an
    * absorbing wall, non-increasing with one (mass_prev is the mass at the last output). */
@@ -71,27 +77,51 @@ struct fpk_fv {
 
 static const double TRBDF2_GAMMA = 2.0 - 1.4142135623730950488; /* 2 - √2 */
 
-/* Makes op hold L(t). Autonomous models were assembled once at alloc. */
+/* Makes op hold L(t). Autonomous models were assembled once at alloc. A re-assembly resets the
+ * limited axes to first order: their flux is frozen again at the stage's state. */
 static int ensure_L(fpk_fv *s, double t) {
   if (s->op.assembled && (s->autonomous || s->op.t == t)) return FPK_SUCCESS;
-  return fpk_fv_op_assemble(&s->op, s->model, t, &s->err);
+  int rc = fpk_fv_op_assemble(&s->op, s->model, t, &s->err);
+  if (!rc && s->op.limited && s->lim_y) fv_op_limit(&s->op, s->lim_y);
+  return rc;
+}
+
+/* The limited transport of a stage (docs/fv-scheme.md, "Zero diffusion"): its face coefficients
+ * frozen at y, the state the stage starts from (every stage calls this before it forms L y or
+ * factors). The operator then changes from stage to stage, so the next factorisation is new. */
+static void limit_at(fpk_fv *s, const double *y) {
+  if (!s->op.limited) return;
+  s->lim_y = y;
+  fv_op_limit(&s->op, y);
+  s->lim_dirty = 1;
 }
 
 /* Factorisation of I - c L(t) current. */
 static int ensure_factor(fpk_fv *s, double t, double c) {
+  int rc;
   if (!s->autonomous) {
-    int rc = ensure_L(s, t);
-    if (rc) return rc;
-    return fpk_linsolve_prepare(s->ls, &s->op, c, 1, &s->err);
+    if ((rc = ensure_L(s, t))) return rc;
+    rc = fpk_linsolve_prepare(s->ls, &s->op, c, 1, &s->err);
+  } else if (s->lim_dirty && s->split) {
+    /* only the limited axes changed: the other axis factors are kept */
+    rc = fv_linsolve_refactor_axes(s->ls, &s->op, c, s->op.limited, &s->err);
+  } else {
+    rc = fpk_linsolve_prepare(s->ls, &s->op, c, s->lim_dirty, &s->err);
   }
-  return fpk_linsolve_prepare(s->ls, &s->op, c, 0, &s->err);
+  if (!rc) s->lim_dirty = 0;
+  return rc;
 }
 
+/* The largest explicit-Euler rate max|L_ii|, over every limited flux (α = 2) when an axis has
+ * one: 1/this is the step that keeps I + hL >= 0 whatever state the flux is frozen at. */
+static double explicit_rate(const fpk_fv *s) { return fv_op_max_diag_bound(&s->op); }
+
 static int step_explicit_euler(fpk_fv *s, double t, double h) {
+  limit_at(s, s->p);
   int rc = ensure_L(s, t);
   if (rc) return rc;
   if (!s->autonomous) {
-    const double md = fpk_fv_op_max_diag(&s->op);
+    const double md = explicit_rate(s);
     if (md > 0.0 && h > 1.0 / md)
       return fpk_error_set(&s->err, FPK_EINVAL,
                            "fv explicit-euler: step %g at t = %g exceeds the largest stable, "
@@ -170,6 +200,7 @@ static int split_stage(fpk_fv *s, double kappa, double alpha, const double *x, d
  * (exactly κ Lp + κ Lp), formed inside the solver's parallel region. */
 static int split_trapezoid_stage(fpk_fv *s, double t0, double t1, double kappa, double *w,
                                  double *tmp) {
+  limit_at(s, s->p);
   int rc = ensure_L(s, t0);
   if (rc) return rc;
   if (s->autonomous) {
@@ -216,7 +247,9 @@ static int exact_implicit_euler(fpk_fv *s, double h, const double *b, double *x)
       return fpk_error_prefix(&s->err, "fv implicit-euler: the exact solve for a step the split "
                                        "solver cannot correct: ");
   }
-  if ((rc = fpk_linsolve_prepare(s->exact, &s->op, h, !s->autonomous, &s->err))) return rc;
+  /* a limited transport changed L since the last step: refactor */
+  if ((rc = fpk_linsolve_prepare(s->exact, &s->op, h, !s->autonomous || s->op.limited, &s->err)))
+    return rc;
   return fpk_linsolve_solve(s->exact, b, x, &s->err);
 }
 
@@ -246,6 +279,7 @@ static int split_implicit_euler(fpk_fv *s, double h) {
 }
 
 static int step_implicit_euler(fpk_fv *s, double t, double h) {
+  limit_at(s, s->p);
   int rc = ensure_factor(s, t + h, h);
   if (rc) return rc;
   if (s->split) {
@@ -266,6 +300,7 @@ static int step_crank_nicolson(fpk_fv *s, double t, double h) {
      * h/2 L(t) p + h/2 L(t+h) p */
     return split_trapezoid_stage(s, t, t + h, 0.5 * h, s->w1, s->w2);
   }
+  limit_at(s, s->p);
   if ((rc = ensure_L(s, t))) return rc;
   fpk_fv_op_apply(&s->op, s->p, s->w1);
   for (size_t i = 0; i < n; i++) s->w1[i] = s->p[i] + 0.5 * h * s->w1[i];
@@ -284,9 +319,11 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
     if ((rc = split_trapezoid_stage(s, t, t + g * h, c, d, w1))) return rc; /* d = δ, p = p_γ */
     /* BDF2 stage, predictor p_γ: r - p_γ + c L p_γ with r = a p_γ - b p_old and a - 1 = b
      * (a - b = 1) is b (p_γ - p_old) + c L p_γ = b δ + c L(t+h) p_γ */
+    limit_at(s, p); /* the limited transport frozen at p_γ */
     if ((rc = ensure_factor(s, t + h, c))) return rc;
     return split_stage(s, c, c, p, b, d, w1, p);
   }
+  limit_at(s, s->p);
   if ((rc = ensure_L(s, t))) return rc;
   /* trapezoidal stage to t + γh */
   fpk_fv_op_apply(&s->op, s->p, s->w1);
@@ -295,6 +332,7 @@ static int step_tr_bdf2(fpk_fv *s, double t, double h) {
   if ((rc = fpk_linsolve_solve(s->ls, s->w1, s->w2, &s->err))) return rc;
   /* BDF2 stage to t + h; (1-γ)/(2-γ) h = c */
   for (size_t i = 0; i < n; i++) s->w1[i] = a * s->w2[i] - b * s->p[i];
+  limit_at(s, s->w2); /* the limited transport frozen at p_γ */
   if ((rc = ensure_factor(s, t + h, c))) return rc;
   return fpk_linsolve_solve(s->ls, s->w1, s->p, &s->err);
 }
@@ -343,6 +381,42 @@ static int check_grid_model(const fpk_grid *grid, const fpk_model *model, fpk_er
   return FPK_SUCCESS;
 }
 
+/* The operator of a solver: the face arrays, the first assembly (at t; it decides the
+ * cross-diffusion and zero-diffusion axes, with the given transport), and the matrix (CSC) for
+ * explicit Euler and 1D (Thomas on its entries; the direct solver adds it when chosen; the split
+ * solver works on the face arrays alone). Autonomous models release the batch buffers. */
+static int build_op(fpk_fv_op *op, const fpk_grid *grid, const fpk_model *model,
+                    const stepper_impl *impl, fpk_fv_transport transport, double t,
+                    fpk_error *err) {
+  int rc = fv_op_init_faces(op, grid, err);
+  if (rc) return rc;
+  op->transport = (int)transport;
+  if ((rc = fpk_fv_op_assemble(op, model, t, err))) {
+    fpk_error_prefix(err, "fv: assembling the operator at t = %g: ", t);
+  } else if (!impl->pub.implicit || grid->dim == 1) {
+    rc = fv_op_add_csc(op, err);
+  }
+  if (rc) {
+    fpk_fv_op_free(op);
+    return rc;
+  }
+  if (model->flags & FPK_MODEL_AUTONOMOUS) fv_op_release_scratch(op); /* assembled once */
+  return FPK_SUCCESS;
+}
+
+/* Explicit Euler's bound dt <= 1/max|L_ii| (with α = 2 on a limited axis: explicit_rate). */
+static int explicit_dt_check(fpk_fv *s, fpk_error *err) {
+  const double md = explicit_rate(s);
+  if (md > 0.0 && s->dt > 1.0 / md)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "fv explicit-euler: dt = %g exceeds the largest stable, "
+                         "positivity-preserving step 1/max|L_ii| = %.6g (largest allowed dt "
+                         "%.6g%s); use a smaller dt or an implicit stepper",
+                         s->dt, 1.0 / md, 1.0 / md,
+                         s->op.limited ? ", with the limited transport's rate doubled" : "");
+  return FPK_SUCCESS;
+}
+
 void fpk_fv_free(fpk_fv *s) {
   if (!s) return;
   fpk_linsolve_free(s->ls);
@@ -387,11 +461,8 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
   fpk_density_guard_init(&s->guard);
   for (size_t a = 0; a < grid->dim; a++) s->absorbing |= grid->bc[a] == FPK_BC_ABSORBING;
   const size_t n = grid->size;
-  /* The matrix (CSC) serves explicit Euler, the direct solver and 1D (Thomas on its entries);
-   * the split solver works on the face arrays alone. */
-  int rc = fv_op_init_faces(&s->op, grid, err);
+  int rc = build_op(&s->op, grid, model, impl, FPK_FV_TRANSPORT_LIMITED, 0.0, err);
   if (rc) {
-    fpk_fv_op_free(&s->op);
     free(s);
     return NULL;
   }
@@ -403,25 +474,8 @@ fpk_fv *fpk_fv_alloc(const fpk_grid *grid, const fpk_model *model, const fpk_fv_
     fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for %zu cells", n);
     return NULL;
   }
-  if ((rc = fpk_fv_op_assemble(&s->op, model, 0.0, err))) {
-    fpk_error_prefix(err, "fv: assembling the operator at t = 0: ");
-    fpk_fv_free(s);
-    return NULL;
-  }
-  /* after the first assembly: it decides whether the pattern has the cross-diffusion stencil */
-  if ((!impl->pub.implicit || grid->dim == 1) && fv_op_add_csc(&s->op, err)) {
-    fpk_fv_free(s);
-    return NULL;
-  }
-  if (s->autonomous) fv_op_release_scratch(&s->op); /* assembled once: the batches are done */
   if (!impl->pub.implicit) {
-    const double md = fpk_fv_op_max_diag(&s->op);
-    if (md > 0.0 && dt > 1.0 / md) {
-      fpk_error_set(err, FPK_EINVAL,
-                    "fv explicit-euler: dt = %g exceeds the largest stable, positivity-preserving "
-                    "step 1/max|L_ii| = %.6g (largest allowed dt %.6g); use a smaller dt or an "
-                    "implicit stepper",
-                    dt, 1.0 / md, 1.0 / md);
+    if (explicit_dt_check(s, err)) {
       fpk_fv_free(s);
       return NULL;
     }
@@ -465,6 +519,71 @@ int fpk_fv_set_solver(fpk_fv *s, fpk_fv_solver solver) {
   fpk_linsolve_free(s->ls);
   s->ls = ls;
   s->split = fv_linsolve_is_split(ls);
+  return FPK_SUCCESS;
+}
+
+static const char *const transport_names[] = {"limited", "linear", "upwind"}; /* enum order */
+
+const char *fpk_fv_transport_name(fpk_fv_transport transport) {
+  return (unsigned)transport < 3 ? transport_names[transport] : NULL;
+}
+
+int fpk_fv_transport_lookup(const char *name, fpk_fv_transport *transport) {
+  for (int k = 0; name && k < 3; k++)
+    if (strcmp(name, transport_names[k]) == 0) {
+      if (transport) *transport = (fpk_fv_transport)k;
+      return FPK_SUCCESS;
+    }
+  return FPK_EINVAL;
+}
+
+fpk_fv_transport fpk_fv_get_transport(const fpk_fv *s) {
+  return s ? s->transport : FPK_FV_TRANSPORT_LIMITED;
+}
+
+/* Rebuilds the operator with the new transport (the first assembly decides the pattern) and the
+ * solver on it. */
+int fpk_fv_set_transport(fpk_fv *s, fpk_fv_transport transport) {
+  if (!s) return FPK_EINVAL;
+  if (!fpk_fv_transport_name(transport))
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv: unknown transport %d (FPK_FV_TRANSPORT_LIMITED, _LINEAR or _UPWIND)",
+                         (int)transport);
+  if (s->iv_n)
+    return fpk_error_set(&s->err, FPK_EINVAL,
+                         "fv: cannot change the transport while an interrupted evolve to t = %g "
+                         "is pending",
+                         s->iv_t1);
+  if (transport == s->transport) return FPK_SUCCESS;
+  fpk_fv_op op;
+  int rc = build_op(&op, &s->grid, s->model, s->T, transport, s->t, &s->err);
+  if (rc) return fpk_error_prefix(&s->err, "fv: transport %s: ", transport_names[transport]);
+  if (s->ls && !s->split && (rc = fv_op_add_csc(&op, &s->err))) {
+    fpk_fv_op_free(&op);
+    return rc;
+  }
+  fpk_linsolve *ls = NULL;
+  if (s->ls && !(ls = s->split ? fv_linsolve_alloc_split(&op, &s->err)
+                               : fpk_linsolve_alloc(&op, &s->err))) {
+    fpk_fv_op_free(&op);
+    return fpk_error_prefix(&s->err, "fv: transport %s: ", transport_names[transport]);
+  }
+  fpk_fv_op old = s->op;
+  s->op = op;
+  if (!s->T->pub.implicit && (rc = explicit_dt_check(s, &s->err))) {
+    fpk_linsolve_free(ls);
+    fpk_fv_op_free(&s->op);
+    s->op = old;
+    return rc;
+  }
+  fpk_fv_op_free(&old);
+  fpk_linsolve_free(s->ls);
+  fpk_linsolve_free(s->exact);
+  s->ls = ls;
+  s->exact = NULL;
+  s->transport = transport;
+  s->lim_y = NULL;
+  s->lim_dirty = 0;
   return FPK_SUCCESS;
 }
 
@@ -553,7 +672,9 @@ static void guard_cause(fpk_fv *s) {
              "positivity-preserving for any dt, or a smaller dt",
              s->T->pub.name, limit / c, limit, s->dt);
   } else if (s->T == &explicit_euler_impl) {
-    fpk_guard_cause(&s->err, "explicit-euler needs dt <= 1/max|L_ii| = %.3g (dt = %g)", limit, s->dt);
+    const double mb = explicit_rate(s);
+    fpk_guard_cause(&s->err, "explicit-euler needs dt <= 1/max|L_ii| = %.3g (dt = %g)",
+                    mb > 0.0 ? 1.0 / mb : INFINITY, s->dt);
   } else {
     fpk_guard_cause(&s->err,
              "implicit-euler is positivity-preserving for any dt, so the model's coefficients "
@@ -645,7 +766,7 @@ _Static_assert(2 * FPK_LINSOLVE_SLOTS <= FPK_FV_STATE_CACHE, "FPK_FV_STATE_CACHE
 
 /* The factorisation cache matters only where it is reused: implicit steppers of autonomous
  * models (the others refactor at every stage). */
-static int cache_kept(const fpk_fv *s) { return s->ls && s->autonomous; }
+static int cache_kept(const fpk_fv *s) { return s->ls && s->autonomous && !s->op.limited; }
 
 int fpk_fv_get_state(const fpk_fv *s, fpk_fv_state *st) {
   if (!s || !st) return FPK_EINVAL;
@@ -721,7 +842,7 @@ double fpk_fv_explicit_dt_max(const fpk_fv *s) {
    * only) changes a cache, not the observable state, so the const is cast away here. */
   fpk_fv *m = (fpk_fv *)s;
   if (ensure_L(m, m->t)) return NAN;
-  const double md = fpk_fv_op_max_diag(&m->op);
+  const double md = explicit_rate(m);
   return md > 0.0 ? 1.0 / md : INFINITY;
 }
 
@@ -747,6 +868,9 @@ int fpk_fv_stationary(const fpk_grid *grid, const fpk_model *model, double *p, f
                          model->name ? model->name : "(unnamed)");
   fpk_fv_op op;
   if ((rc = fv_op_init_faces(&op, grid, err))) return rc;
+  /* L p = 0 is a linear problem: an axis without diffusion takes the linear second-order upwind
+   * flux here (the limited one is non-linear; docs/fv-scheme.md, "Zero diffusion") */
+  op.transport = FPK_FV_TRANSPORT_LINEAR;
   if ((rc = fpk_fv_op_assemble(&op, model, 0.0, err)) || (rc = fv_op_add_csc(&op, err))) {
     fpk_fv_op_free(&op);
     return rc;

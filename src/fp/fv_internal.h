@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include "fpkit/error.h"
+#include "fpkit/fv.h"
 #include "fpkit/grid.h"
 #include "fpkit/model.h"
 
@@ -65,6 +66,15 @@ typedef struct fpk_fv_op {
   unsigned upwind2;
   double *vf[FPK_MAX_DIM];
   double upwind2_rate; /* max over those axes of max_f |v_f| / h_a (the split solver's limit) */
+  /* The transport along axes without diffusion (fpk_fv_transport; set before the first
+   * assembly, which decides the axes): LINEAR sets upwind2 above; LIMITED (the default, 0) sets
+   * bit a of limited instead, and the axis keeps the first-order upwind coefficients of sg_face
+   * in lim_l[a], lim_r[a] (out_left/out_right at α = 1), from which fv_op_limit forms the face
+   * coefficients α_f · (upwind rate) of the MUSCL / van Leer flux frozen at a given density
+   * (docs/fv-scheme.md, "Zero diffusion"); UPWIND keeps the first-order flux. */
+  int transport;
+  unsigned limited;
+  double *lim_l[FPK_MAX_DIM], *lim_r[FPK_MAX_DIM];
   /* L_x as a row-compressed matrix (rows ascending, duplicates merged), rebuilt by every
    * assembly when cross is set: what the split solver's products apply. */
   int *Xp, *Xi;
@@ -125,6 +135,16 @@ void fv_op_apply_rows(const fpk_fv_op *op, double alpha, const double *x, double
 void fv_op_apply_cross(const fpk_fv_op *op, double alpha, const double *x, double *y);
 /* max_i |L_ii|. */
 double fpk_fv_op_max_diag(const fpk_fv_op *op);
+/* Sets the face coefficients of the limited axes (op->limited) to the van Leer-limited MUSCL flux
+ * frozen at the density p (grid->size values): the outflow of the upwind cell through face f is
+ * α_f |v_f|/h p_up with α_f = 1 + c_f / p_up ∈ [0, 2] (c_f the limited slope correction of p),
+ * so L stays a Metzler matrix with zero column sums and L p is the MUSCL flux divergence of p.
+ * Refills the matrix when there is one. Nothing when op->limited is 0. */
+void fv_op_limit(fpk_fv_op *op, const double *p);
+/* max_i |L_ii| over every α_f in [0, 2] of the limited axes (their rate counted twice): the
+ * explicit Euler bound that holds whatever density the flux is frozen at; fpk_fv_op_max_diag
+ * when op->limited is 0. */
+double fv_op_max_diag_bound(const fpk_fv_op *op);
 /* max_a max_j |(L_a)_jj|: the largest diagonal of one axis's part of L (the split solver's
  * positivity bounds, docs/fv-scheme.md). */
 double fv_op_max_axis_diag(const fpk_fv_op *op);
@@ -152,6 +172,12 @@ int fv_linsolve_is_split(const fpk_linsolve *ls);
 int fv_linsolve_split_stage(fpk_linsolve *ls, const fpk_fv_op *op, double alpha, const double *x,
                             double beta, const double *z, double *w, double *p, fpk_error *err);
 void fpk_linsolve_free(fpk_linsolve *ls);
+/* After a change of L along the axes in the bit mask axes only (the limited transport of an
+ * autonomous model): refactors those axes of the split solver's current factorisation when it
+ * is of exactly this c, and makes it current; otherwise (another c, the direct or 1D solver)
+ * fpk_linsolve_prepare with refactor. The result is bitwise that of a full refactorisation. */
+int fv_linsolve_refactor_axes(fpk_linsolve *ls, const fpk_fv_op *op, double c, unsigned axes,
+                              fpk_error *err);
 /* Makes the factorisation of I - c L current: reuses a cached one with the same c unless
  * refactor is set (L changed), otherwise factors into the least recently used slot. */
 int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int refactor,

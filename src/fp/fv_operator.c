@@ -308,7 +308,11 @@ void fpk_fv_op_free(fpk_fv_op *op) {
   free(op->xc);
   free(op->Dc);
   free(op->Dx);
-  for (size_t a = 0; a < FPK_MAX_DIM; a++) free(op->vf[a]);
+  for (size_t a = 0; a < FPK_MAX_DIM; a++) {
+    free(op->vf[a]);
+    free(op->lim_l[a]);
+    free(op->lim_r[a]);
+  }
   free(op->Xp);
   free(op->Xi);
   free(op->Xx);
@@ -646,7 +650,24 @@ int fpk_fv_op_assemble(fpk_fv_op *op, const fpk_model *model, double t, fpk_erro
      * before the matrix pattern exists). */
     int zero_D = d >= 2 && na >= 3 && model->noise_matrix != NULL;
     for (size_t f = 0; f < nf && zero_D; f++) zero_D = Daa[f] == 0.0;
-    if (!op->assembled && !op->Ap && zero_D) op->upwind2 |= 1u << a;
+    if (!op->assembled && !op->Ap && zero_D) {
+      if (op->transport == FPK_FV_TRANSPORT_LINEAR) op->upwind2 |= 1u << a;
+      else if (op->transport == FPK_FV_TRANSPORT_LIMITED) op->limited |= 1u << a;
+    }
+    if (op->limited & (1u << a)) {
+      /* the limited flux: keep the first-order upwind coefficients (α = 1) for fv_op_limit */
+      if (!zero_D)
+        return fpk_error_set(err, FPK_EINVAL,
+                             "fv: model %s has diffusion along axis %zu at t = %g, which had none "
+                             "at the first assembly (its limited transport assumes none)",
+                             model->name, a, t);
+      if (!op->lim_l[a] && !(op->lim_l[a] = malloc(nf * sizeof *op->lim_l[a])))
+        return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+      if (!op->lim_r[a] && !(op->lim_r[a] = malloc(nf * sizeof *op->lim_r[a])))
+        return fpk_error_set(err, FPK_ENOMEM, "fv: out of memory for a grid of %zu cells", n);
+      memcpy(op->lim_l[a], ol, nf * sizeof *ol);
+      memcpy(op->lim_r[a], orr, nf * sizeof *orr);
+    }
     if (op->upwind2 & (1u << a)) {
       if (!zero_D)
         return fpk_error_set(err, FPK_EINVAL,
@@ -747,9 +768,74 @@ void fv_op_apply_lines(const fpk_fv_op *op, double alpha, const double *x, doubl
   }
 }
 
+/* ---- The limited transport along an axis without diffusion (docs/fv-scheme.md) -------------
+ * Face f between cells l and r = l + e_a with v_f > 0 (upwind cell u = l, next upstream uu =
+ * l − e_a, downwind dn = r; mirrored for v_f < 0): the MUSCL face value with the van Leer limiter
+ * (B. van Leer, J. Comput. Phys. 14 (1974) 361–370; Sweby, SIAM J. Numer. Anal. 21 (1984)
+ * 995–1011; LeVeque 2002, §6.9–6.12) is
+ *   p_f = p_u + ½ φ(θ) (p_dn − p_u),  θ = (p_u − p_uu)/(p_dn − p_u),  φ(θ) = (θ + |θ|)/(1 + |θ|),
+ * i.e. p_f = p_u + c_f with c_f = Δ₋Δ₊/(Δ₋ + Δ₊) when Δ₋ = p_u − p_uu and Δ₊ = p_dn − p_u have the
+ * same sign, else 0 (the harmonic-mean form: no division by zero). |c_f| <= min(|Δ₋|, |Δ₊|), so
+ * for p >= 0, −p_u <= c_f <= p_u: the flux v_f p_f = α_f v_f p_u with α_f = 1 + c_f / p_u ∈
+ * [0, 2]. Frozen at a density p*, the flux α_f(p*) v_f x_u is linear in x with a non-negative
+ * coefficient on the upwind cell: L(p*) is a Metzler matrix with zero column sums, and
+ * L(p*) p* is exactly the limited flux divergence of p*. Faces at a wall and faces whose cell uu
+ * lies beyond a wall keep α = 1 (first order there); p_u <= 0 (rounding) gives α = 1; α is
+ * clipped to [0, 2] against rounding. */
+static inline double vanleer_alpha(double pu, double puu, double pdn) {
+  const double dm = pu - puu, dp = pdn - pu;
+  if (!(pu > 0.0) || !(dm * dp > 0.0)) return 1.0;
+  const double alpha = 1.0 + dm * dp / ((dm + dp) * pu);
+  return alpha < 0.0 ? 0.0 : alpha > 2.0 ? 2.0 : alpha;
+}
+
+void fv_op_limit(fpk_fv_op *op, const double *p) {
+  if (!op->limited) return;
+  const fpk_grid *g = &op->grid;
+  for (size_t a = 0; a < g->dim; a++) {
+    if (!(op->limited & (1u << a))) continue;
+    const fpk_fv_lines L = fv_lines_of(g, a);
+    const size_t na = L.n, st = L.stride;
+    const double *bl = op->lim_l[a], *br = op->lim_r[a];
+    double *ol = op->out_left[a], *orr = op->out_right[a];
+    for (size_t o = 0; o < L.outer; o++)
+      for (size_t i = 0; i < st; i++) {
+        const double *q = p + o * na * st + i; /* q[k st]: cell k of this line */
+        const size_t f0 = o * (na + 1) * st + i; /* face k at f0 + k st */
+        for (size_t k = 0; k <= na; k++) {
+          const size_t f = f0 + k * st;
+          ol[f] = bl[f], orr[f] = br[f];
+          if ((k == 0 || k == na) && !L.periodic) continue; /* a wall: first order */
+          /* cells left (k − 1) and right (k) of the face, wrapped on a periodic line */
+          const size_t kl = k == 0 ? na - 1 : k - 1, kr = k == na ? 0 : k;
+          if (bl[f] > 0.0) { /* v > 0: upwind kl, next upstream kl − 1 */
+            if (kl == 0 && !L.periodic) continue;
+            const size_t kuu = kl == 0 ? na - 1 : kl - 1;
+            ol[f] = bl[f] * vanleer_alpha(q[kl * st], q[kuu * st], q[kr * st]);
+          } else if (br[f] > 0.0) { /* v < 0: upwind kr, next upstream kr + 1 */
+            if (kr + 1 == na && !L.periodic) continue;
+            const size_t kuu = kr + 1 == na ? 0 : kr + 1;
+            orr[f] = br[f] * vanleer_alpha(q[kr * st], q[kuu * st], q[kl * st]);
+          }
+        }
+      }
+  }
+  if (op->Ap) fill_csc(op);
+}
+
 /* max over the cells of |Σ_{a in axes} (L_a)_jj| from the faces, summed as fill_csc does; axes:
- * one axis (0 <= axis < dim) or all (axis = dim). */
+ * one axis (0 <= axis < dim) or all (axis = dim). worst: the limited axes with α = 2 on every
+ * face (their first-order rates doubled). */
+static double max_diag_faces_w(const fpk_fv_op *op, size_t axis, int worst);
 static double max_diag_faces(const fpk_fv_op *op, size_t axis) {
+  return max_diag_faces_w(op, axis, 0);
+}
+
+double fv_op_max_diag_bound(const fpk_fv_op *op) {
+  return op->limited ? max_diag_faces_w(op, op->grid.dim, 1) : fpk_fv_op_max_diag(op);
+}
+
+static double max_diag_faces_w(const fpk_fv_op *op, size_t axis, int worst) {
   const fpk_grid *g = &op->grid;
   double m = 0.0;
   for (size_t j = 0; j < op->n; j++) {
@@ -763,7 +849,10 @@ static double max_diag_faces(const fpk_fv_op *op, size_t axis) {
       const size_t fl = face_flat(g, a, fi);
       fi[a] = idx[a] + 1;
       const size_t fr = face_flat(g, a, fi);
-      diag -= op->out_right[a][fl] + op->out_left[a][fr];
+      if (worst && (op->limited & (1u << a)))
+        diag -= 2.0 * (op->lim_r[a][fl] + op->lim_l[a][fr]);
+      else
+        diag -= op->out_right[a][fl] + op->out_left[a][fr];
     }
     if (fabs(diag) > m) m = fabs(diag);
   }

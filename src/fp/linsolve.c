@@ -421,7 +421,8 @@ static int factor_axis_lines(const fpk_fv_lines *L, const double *ol, const doub
   return bad;
 }
 
-static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s,
+/* The factors of the axes in the bit mask axes (all: ~0u). */
+static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s, unsigned axes,
                         fpk_error *err) {
   const size_t dim = op->grid.dim;
   if (alloc_split_slot(ls, dim, s))
@@ -430,6 +431,7 @@ static int factor_split(fpk_linsolve *ls, const fpk_fv_op *op, double c, slot *s
   int bad = 0;
 #pragma omp parallel if (ls->n >= FPK_FV_PARALLEL_MIN) reduction(| : bad)
   for (size_t a = 0; a < dim; a++) {
+    if (!(axes & (1u << a))) continue;
     const fpk_fv_lines *L = &ls->lines[a];
     size_t lo, hi;
     thread_share(ls->n / L->n, &lo, &hi);
@@ -525,7 +527,7 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
   s->valid = 0;
   ls->cur = -1;
   int rc = ls->kind == KIND_TRIDIAG  ? factor_tridiag(ls, op, c, s, err)
-           : ls->kind == KIND_SPLIT ? factor_split(ls, op, c, s, err)
+           : ls->kind == KIND_SPLIT ? factor_split(ls, op, c, s, ~0u, err)
                                     : factor_umfpack(ls, op, c, s, err);
   if (rc) return rc;
   ls->nfact++;
@@ -533,6 +535,24 @@ int fpk_linsolve_prepare(fpk_linsolve *ls, const fpk_fv_op *op, double c, int re
   s->key = c;
   s->stamp = ls->clock;
   ls->cur = victim;
+  return FPK_SUCCESS;
+}
+
+int fv_linsolve_refactor_axes(fpk_linsolve *ls, const fpk_fv_op *op, double c, unsigned axes,
+                              fpk_error *err) {
+  /* only the split solver's current factorisation of exactly this c (every other axis factor is
+   * then bitwise the one a full factorisation would compute); otherwise everything */
+  if (ls->kind != KIND_SPLIT || ls->cur < 0 || !ls->s[ls->cur].valid || ls->s[ls->cur].key != c)
+    return fpk_linsolve_prepare(ls, op, c, 1, err);
+  slot *s = &ls->s[ls->cur];
+  for (int k = 0; k < FPK_LINSOLVE_SLOTS; k++) /* the others hold an older operator */
+    if (k != ls->cur) ls->s[k].valid = 0;
+  s->valid = 0;
+  int rc = factor_split(ls, op, c, s, axes, err);
+  if (rc) return rc;
+  ls->nfact++;
+  s->valid = 1;
+  s->stamp = ++ls->clock;
   return FPK_SUCCESS;
 }
 
@@ -568,7 +588,7 @@ int fpk_linsolve_cache_set(fpk_linsolve *ls, const fpk_fv_op *op, const double *
       if (!(keys[k] > 0.0) || recency[k] != r) continue;
       slot *s = &ls->s[k];
       int rc = ls->kind == KIND_TRIDIAG  ? factor_tridiag(ls, op, keys[k], s, err)
-               : ls->kind == KIND_SPLIT ? factor_split(ls, op, keys[k], s, err)
+               : ls->kind == KIND_SPLIT ? factor_split(ls, op, keys[k], s, ~0u, err)
                                         : factor_umfpack(ls, op, keys[k], s, err);
       if (rc) return rc;
       ls->nfact++;
