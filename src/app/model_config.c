@@ -261,6 +261,17 @@ static int read_kramers(fpk_config *c, fpk_model **model, fpk_error *err) {
   return *model ? FPK_SUCCESS : model_failed(c, err);
 }
 
+/* [model] sigma as dim positive numbers on one line (or one for every axis): diagonal noise. */
+static int read_diagonal_sigma(fpk_config *c, size_t d, double *sigma, fpk_error *err) {
+  int rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err);
+  if (rc) return rc;
+  for (size_t i = 0; i < d; i++)
+    if (!(sigma[i] > 0.0))
+      return fpk_config_invalid(c, "model", "sigma", err,
+                                "diffusion must be positive (component %zu is %g)", i, sigma[i]);
+  return FPK_SUCCESS;
+}
+
 /* type = ou: σ from `sigma` — dim numbers on one line (diagonal, as before issue 16), or a
  * dim × m noise matrix B, one row per line — or from `diffusion`, a dim × dim matrix D that
  * fpk_diffusion_factor checks (symmetric, positive semi-definite) and factors. *m = 0 for the
@@ -296,15 +307,8 @@ static int read_ou_noise(fpk_config *c, size_t d, double *sigma, size_t *m, doub
       (rc = fpk_config_matrix(c, "model", "sigma", 1, FPK_MAX_DIM, FPK_MAX_NOISE, B, &r, &k, err)))
     return rc;
   /* one line of 1 or dim numbers (and every 1D value of one number): the diagonal, read as before */
-  if (!has_sigma || (r == 1 && (k == 1 || (k == d && d > 1)))) {
-    if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
-    for (size_t i = 0; i < d; i++)
-      if (!(sigma[i] > 0.0))
-        return fpk_config_invalid(c, "model", "sigma", err,
-                                  "diffusion must be positive (component %zu is %g)", i,
-                                  sigma[i]);
-    return FPK_SUCCESS;
-  }
+  if (!has_sigma || (r == 1 && (k == 1 || (k == d && d > 1))))
+    return read_diagonal_sigma(c, d, sigma, err);
   if (r != d)
     return fpk_config_invalid(
         c, "model", "sigma", err,
@@ -376,13 +380,8 @@ int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error 
   size_t m = 0;
   if (type == 0) {
     if ((rc = read_ou_noise(c, d, sigma, &m, B, err))) return rc;
-  } else {
-    if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
-    for (size_t i = 0; i < d; i++)
-      if (!(sigma[i] > 0.0))
-        return fpk_config_invalid(c, "model", "sigma", err,
-                                  "diffusion must be positive (component %zu is %g)", i,
-                                  sigma[i]);
+  } else if ((rc = read_diagonal_sigma(c, d, sigma, err))) {
+    return rc;
   }
   if (type == 0) {
     double A[FPK_MAX_DIM * FPK_MAX_DIM] = {0}, mu[FPK_MAX_DIM] = {0}, theta = 1.0;
