@@ -47,13 +47,7 @@ static fpk_spectral *make_with(const fpk_grid *g, const fpk_model *m,
 }
 
 static fpk_spectral *make(const fpk_grid *g, const fpk_model *m, double dt) {
-  fpk_error err = {0};
-  fpk_spectral_options o;
-  fpk_spectral_options_default(&o);
-  o.planner = FPK_FFT_ESTIMATE;
-  fpk_spectral *s = fpk_spectral_alloc(g, m, fpk_spectral_etdrk4, dt, &o, &err);
-  if (!s) fail_msg("fpk_spectral_alloc: %s", err.msg);
-  return s;
+  return make_with(g, m, fpk_spectral_etdrk4, dt);
 }
 
 /* The coarse rungs of a ladder are under-resolved on purpose (that is what the ladder measures):
