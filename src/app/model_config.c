@@ -245,15 +245,23 @@ static int read_kramers(fpk_config *c, fpk_model **model, fpk_error *err) {
   if ((rc = fpk_config_choice(c, "model", "potential", 1, pots, &pot, err))) return rc;
   fpk_kramers_params kp = {.amplitude = 1.0, .period = 1.0};
   double tilt[1] = {0.0};
+  /* amplitude exists for the tilted cosine (depth) and the harmonic potential (stiffness), period
+   * for the tilted cosine only: the double well x^4/4 - x^2/2 has neither, and a key that is read
+   * but not used would change nothing while the user believes the barrier moved (as for type =
+   * langevin, an unread key is refused as unknown). */
+  const int tilted = fpk_potentials[pot] == fpk_potential_tilted_cosine;
+  const int harmonic = fpk_potentials[pot] == fpk_potential_harmonic;
   if ((rc = fpk_config_double(c, "model", "beta", 1, 0.0, 1, INFINITY, &kp.beta, err)) ||
       (rc = fpk_config_double(c, "model", "gamma", 1, 0.0, 1, INFINITY, &kp.gamma, err)) ||
-      (rc = fpk_config_double(c, "model", "amplitude", 0, -INFINITY, 0, INFINITY, &kp.amplitude,
-                              err)) ||
-      (rc = fpk_config_double(c, "model", "period", 0, 0.0, 1, INFINITY, &kp.period, err)) ||
+      ((tilted || harmonic) &&
+       (rc = fpk_config_double(c, "model", "amplitude", 0, -INFINITY, 0, INFINITY, &kp.amplitude,
+                               err))) ||
+      (tilted &&
+       (rc = fpk_config_double(c, "model", "period", 0, 0.0, 1, INFINITY, &kp.period, err))) ||
       (rc = fpk_config_doubles(c, "model", "tilt", 0, 1, 0, tilt, err)))
     return rc;
   kp.tilt = tilt[0];
-  if (fpk_potentials[pot] == fpk_potential_harmonic && !(kp.amplitude > 0.0))
+  if (harmonic && !(kp.amplitude > 0.0))
     return fpk_config_invalid(c, "model", "amplitude", err,
                               "the harmonic potential U = amplitude x^2/2 needs a stiffness "
                               "amplitude > 0");
