@@ -144,7 +144,17 @@ static int km_window(const fpk_km *km, double *acc, const double *x, const doubl
   s[0] += 1.0;
   double centre[FPK_MAX_DIM];
   fpk_grid_point(&km->grid, b, centre);
-  for (size_t i = 0; i < d; i++) s[km_off_xsum() + i] += x[i] - centre[i];
+  /* the origin's offset from the bin centre; on a periodic axis the origin of an unwrapped path
+   * may lie periods away from the bin it was wrapped into, and x_mean (where the estimate is
+   * attributed and the truth evaluated) must be the wrapped mean, inside the bin */
+  for (size_t i = 0; i < d; i++) {
+    double off = x[i] - centre[i];
+    if (km->grid.bc[i] == FPK_BC_PERIODIC) {
+      const double L = km->grid.hi[i] - km->grid.lo[i];
+      off -= L * floor(off / L + 0.5);
+    }
+    s[km_off_xsum() + i] += off;
+  }
   double q[2 * FPK_MAX_DIM + 2 * 6];
   const double tau = km->tau;
   for (size_t i = 0; i < d; i++) {
