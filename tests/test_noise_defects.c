@@ -57,9 +57,39 @@ static void test_km_periodic_x_mean(void **state) {
   fpk_model_free(m);
 }
 
+/* Defect 05: finite samples whose increments overflow the sums of their powers (a⁸ for K4's
+ * interval is infinite beyond |a| ≈ 1e38) gave infinite estimates with FPK_SUCCESS; `fpkit km`
+ * then stopped in the HDF5 writer ("a solver produced a value its checks did not catch; please
+ * report it"). fpk_km_compute must fail with FPK_ENUMERIC and name the cause. */
+static void test_km_overflow_named(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const size_t n = 4;
+  const double lo = -2.0, hi = 2.0;
+  fpk_grid g = fpk_test_grid(1, &n, &lo, &hi);
+  fpk_km_params p = {.dt = 0.01, .lag = 1, .min_count = 2};
+  fpk_km *km = fpk_km_alloc(&g, &p, &err);
+  assert_non_null(km);
+  enum { NP = 20, LEN = 41 };
+  double *x = malloc(NP * LEN * sizeof *x);
+  assert_non_null(x);
+  for (size_t q = 0; q < NP; q++)
+    for (size_t j = 0; j < LEN; j++)  /* origins (even samples) in the grid, odd ones far away */
+      x[q * LEN + j] = (j % 2 ? 1e40 : 0.0) + 0.1 * (double)(q % 7) - 0.3;
+  assert_int_equal(fpk_km_add_paths(km, NP, LEN, x, 1), FPK_SUCCESS);
+  fpk_km_result r = {0};
+  assert_int_equal(fpk_km_compute(km, FPK_KM_CORRECTION_FIRST_ORDER, &r), FPK_ENUMERIC);
+  printf("  %s\n", fpk_km_error(km)->msg);
+  assert_non_null(strstr(fpk_km_error(km)->msg, "overflow"));
+  fpk_km_result_free(&r);
+  fpk_km_free(km);
+  free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_km_periodic_x_mean),
+      cmocka_unit_test(test_km_overflow_named),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

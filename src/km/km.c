@@ -515,6 +515,27 @@ int fpk_km_compute(fpk_km *km, fpk_km_correction correction, fpk_km_result *res)
       res->d2_hi[p * n + b] = m + hw;
     }
   }
+  /* Finite samples can still overflow the sums: K4's interval needs a⁸ of each increment, which
+   * is infinite beyond |a| ≈ 1e38 (and a² beyond 1e154). Say so here rather than hand back an
+   * infinite estimate, which a writer would refuse without naming the cause. */
+  for (size_t b = 0; b < n; b++) {
+    if (res->count[b] < km->min_count) continue;
+    int finite = 1;
+    for (size_t i = 0; i < d; i++)
+      finite &= isfinite(res->d1_lo[i * n + b]) && isfinite(res->d1_hi[i * n + b]) &&
+                isfinite(res->k4_lo[i * n + b]) && isfinite(res->k4_hi[i * n + b]) &&
+                !isinf(res->pawula_lo[i * n + b]) && !isinf(res->pawula_hi[i * n + b]);
+    for (size_t p = 0; p < P; p++)
+      finite &= isfinite(res->d2_lo[p * n + b]) && isfinite(res->d2_hi[p * n + b]);
+    if (!finite) {
+      fpk_km_result_free(res);
+      return fpk_error_set(&km->err, FPK_ENUMERIC,
+                           "Kramers-Moyal: the estimates of bin %zu overflow: the increments are "
+                           "too large for the sums of their powers up to the 8th (K4's interval; "
+                           "|increment| must stay below about 1e38): rescale the data",
+                           b);
+    }
+  }
   if (res->valid == 0) {
     const size_t windows = km->windows, outside = km->outside;
     fpk_km_result_free(res);
