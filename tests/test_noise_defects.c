@@ -86,10 +86,25 @@ static void test_km_overflow_named(void **state) {
   free(x);
 }
 
+/* Defect 07: the asymmetry message of fpk_diffusion_factor printed both entries with %g, so a
+ * D that is asymmetric by 1e-7 read "D[0][1] = 0.16 but D[1][0] = 0.16". */
+static void test_diffusion_asymmetry_digits(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  double B[4];
+  assert_int_equal(fpk_diffusion_factor(2, (double[]){0.365, 0.16, 0.1600001, 0.26}, B, &err),
+                   FPK_EINVAL);
+  printf("  %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "D[0][1] = 0.16 but D[1][0] = 0.1600001"));
+  assert_int_equal(fpk_diffusion_factor(2, (double[]){1.0, 0.2, 0.3, 1.0}, B, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "D[0][1] = 0.2 but D[1][0] = 0.3"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_km_periodic_x_mean),
       cmocka_unit_test(test_km_overflow_named),
+      cmocka_unit_test(test_diffusion_asymmetry_digits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
