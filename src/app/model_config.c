@@ -307,10 +307,29 @@ static int read_ou_noise(fpk_config *c, size_t d, double *sigma, size_t *m, doub
   if (!has_sigma || (r == 1 && (k == 1 || (k == d && d > 1)))) {
     if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
     for (size_t i = 0; i < d; i++)
-      if (!(sigma[i] > 0.0))
+      if (!(sigma[i] > 0.0)) {
+        /* a zero on the diagonal beside positive entries is degenerate noise, which the matrix
+         * form takes: show it */
+        int nonnegative = 1, positive = 0;
+        for (size_t a = 0; a < d; a++) {
+          nonnegative &= sigma[a] >= 0.0;
+          positive |= sigma[a] > 0.0;
+        }
+        const int hint = d > 1 && nonnegative && positive;
+        char rows[256] = "";
+        for (size_t a = 0, len = 0; a < d && len < sizeof rows; a++)
+          for (size_t b = 0; b < d && len < sizeof rows; b++)
+            len += (size_t)snprintf(rows + len, sizeof rows - len, "%s%g",
+                                    b ? " " : (a ? " | " : ""), a == b ? sigma[a] : 0.0);
         return fpk_config_invalid(c, "model", "sigma", err,
-                                  "diffusion must be positive (component %zu is %g)", i,
-                                  sigma[i]);
+                                  "diffusion must be positive (component %zu is %g)%s%s%s", i,
+                                  sigma[i],
+                                  hint ? "; for no noise along an axis (degenerate noise) give "
+                                         "the noise matrix, one row per line (or rows "
+                                         "separated by '|'): sigma = "
+                                       : "",
+                                  hint ? rows : "", hint ? " (docs/noise.md)" : "");
+      }
     return FPK_SUCCESS;
   }
   if (r != d)
