@@ -99,8 +99,13 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
     return fpk_config_invalid(c, "model", "noise", err, "the noise matrix is too long");
   strcpy(buf, text);
   size_t m = 0, r = 0;
-  char *save_row = NULL;
-  for (char *row = strtok_r(buf, "|", &save_row); row; row = strtok_r(NULL, "|", &save_row), r++) {
+  /* split at every '|' (strtok would skip an empty row, as fpk_config_matrix does not) */
+  for (char *row = buf, *next = NULL; row; row = next, r++) {
+    next = strchr(row, '|');
+    if (next) *next++ = '\0';
+    if (!row[strspn(row, " \t")])
+      return fpk_config_invalid(c, "model", "noise", err,
+                                "expected an expression in every row (row %zu is empty)", r + 1);
     size_t k = 0;
     for (char *cell = row;; k++) {
       char *end = strchr(cell, ',');
@@ -119,13 +124,15 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
     }
     k++;
     if (r == 0) m = k;
-    if (k > FPK_MAX_NOISE || k != m)
+    if (k > FPK_MAX_NOISE || k != m) {
+      char first[48] = "";
+      if (k <= FPK_MAX_NOISE) snprintf(first, sizeof first, " where row 1 has %zu", m);
       return fpk_config_invalid(
           c, "model", "noise", err,
           "expected a %zu x m noise matrix (m = 1..%d Brownian components): %zu rows, one per "
           "line, of m expressions separated by ','; row %zu has %zu entr%s%s",
-          d, FPK_MAX_NOISE, d, r + 1, k, k == 1 ? "y" : "ies",
-          k > FPK_MAX_NOISE ? "" : r ? " where row 1 has a different count" : "");
+          d, FPK_MAX_NOISE, d, r + 1, k, k == 1 ? "y" : "ies", first);
+    }
   }
   if (r != d)
     return fpk_config_invalid(c, "model", "noise", err,
