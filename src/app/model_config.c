@@ -411,6 +411,18 @@ int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error 
   if (type == 0) {
     if ((rc = read_ou_noise(c, d, sigma, &m, B, err))) return rc;
   } else {
+    /* bm, gbm, bridge take diagonal noise: a matrix (rows) is refused by name, not as "expected
+     * 1 or d numbers" */
+    size_t rows = 0, cols = 0;
+    if (fpk_config_has(c, "model", "sigma") &&
+        !fpk_config_matrix(c, "model", "sigma", 1, FPK_MAX_DIM, FPK_MAX_NOISE, B, &rows, &cols,
+                           NULL) &&
+        rows > 1)
+      return fpk_config_invalid(c, "model", "sigma", err,
+                                "a noise matrix (%zu rows) is for type = ou, or type = expr with "
+                                "noise as a matrix (docs/noise.md); this model takes diagonal "
+                                "noise: %zu numbers on one line (or one for every axis)",
+                                rows, d);
     if ((rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err))) return rc;
     for (size_t i = 0; i < d; i++)
       if (!(sigma[i] > 0.0))
