@@ -84,9 +84,9 @@ int fpk_km_add_paths(fpk_km *km, size_t npaths, size_t len, const double *x, int
 
 /* Paths simulated by fpkit's Monte Carlo engine, accumulated as they are made (nothing stored
  * unless `record`). Path p is the path fpk_mc_run would draw with the same seed and step: X_0 ~
- * init from stream positions 0..dim-1, the normals of step s from positions
- * 3 + s·q·dim + r·dim + c (fpk_rng_normals), advanced by the stepper, sampled every `substeps`
- * steps of size dt/substeps. */
+ * init from stream positions 0..dim-1, the normals of step s from positions 3 + s·q·m + r·m + c
+ * for m noise columns (fpk_rng_normals), advanced by the stepper, sampled every `substeps` steps
+ * of size dt/substeps. */
 typedef struct fpk_km_sim {
   const fpk_sde_stepper_type *stepper; /* NULL: Euler–Maruyama */
   size_t npaths;

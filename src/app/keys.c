@@ -105,7 +105,7 @@ static const char *const discretizations[] = {"points", "cells", NULL};
      CC "model.type=langevin|kramers,model.potential=tilted-cosine|harmonic",                     \
      "amplitude of the cosine potential; harmonic: the stiffness kappa > 0 of U = kappa x^2/2"),  \
   KD("model", "period", 0, "1", 0, INF, 1, NULL, CC "model.type=langevin|kramers",                  \
-     "period of the potential (and of the noise modulation)"),                                   \
+     "period of the potential (and of the noise modulation); kramers: tilted-cosine only"),      \
   KL("model", "tilt", 0, "0", NULL, CC "model.type=langevin|kramers",                               \
      "constant force per axis (kramers: one number, the force on the particle)"),                \
   KD("model", "modulation", 0, "0", -INF, INF, 0, NULL, CC "model.type=langevin",                   \

@@ -81,14 +81,24 @@ static int read_input_shape(fpk_config *c, km_job *J, fpk_h5_reader *r, fpk_erro
                               "dataset '%s' of %s has %zu path(s) of %zu",
                               J->kp.lag, 2 * J->kp.lag + 1, J->dataset, J->input, J->npaths,
                               J->len);
+  double dt = NAN;
+  const int has_dt = fpk_h5_has_attr(r, J->dataset, "dt") &&
+                     !fpk_h5_read_attr_double(r, J->dataset, "dt", &dt) && dt > 0.0 &&
+                     isfinite(dt);
   if (!(J->kp.dt > 0.0)) {
-    double dt = NAN;
-    if (!fpk_h5_has_attr(r, J->dataset, "dt") ||
-        fpk_h5_read_attr_double(r, J->dataset, "dt", &dt) || !(dt > 0.0) || !isfinite(dt))
+    if (!has_dt)
       return fpk_config_invalid(c, "km", "dt", err,
                                 "no sampling interval: give --dt (km.dt) or an attribute dt > 0 "
                                 "on dataset '%s' of %s", J->dataset, J->input);
     J->kp.dt = dt;
+  } else if (has_dt && fabs(J->kp.dt - dt) > 1e-9 * dt) {
+    /* every estimate scales with 1/dt: a km.dt left in the configuration (`fpkit config km`
+     * writes one) must not silently replace the interval the dataset records */
+    return fpk_config_invalid(c, "km", "dt", err,
+                              "dt = %g, but dataset '%s' of %s records its sampling interval, "
+                              "attribute dt = %g: the estimates scale with 1/dt; remove km.dt "
+                              "(--dt) to use the dataset's, or correct the one that is wrong",
+                              J->kp.dt, J->dataset, J->input, dt);
   }
   return FPK_SUCCESS;
 }

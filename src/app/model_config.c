@@ -99,8 +99,13 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
     return fpk_config_invalid(c, "model", "noise", err, "the noise matrix is too long");
   strcpy(buf, text);
   size_t m = 0, r = 0;
-  char *save_row = NULL;
-  for (char *row = strtok_r(buf, "|", &save_row); row; row = strtok_r(NULL, "|", &save_row), r++) {
+  /* split at every '|' (strtok would skip an empty row, as fpk_config_matrix does not) */
+  for (char *row = buf, *next = NULL; row; row = next, r++) {
+    next = strchr(row, '|');
+    if (next) *next++ = '\0';
+    if (!row[strspn(row, " \t")])
+      return fpk_config_invalid(c, "model", "noise", err,
+                                "expected an expression in every row (row %zu is empty)", r + 1);
     size_t k = 0;
     for (char *cell = row;; k++) {
       char *end = strchr(cell, ',');
@@ -119,13 +124,15 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
     }
     k++;
     if (r == 0) m = k;
-    if (k > FPK_MAX_NOISE || k != m)
+    if (k > FPK_MAX_NOISE || k != m) {
+      char first[48] = "";
+      if (k <= FPK_MAX_NOISE) snprintf(first, sizeof first, " where row 1 has %zu", m);
       return fpk_config_invalid(
           c, "model", "noise", err,
           "expected a %zu x m noise matrix (m = 1..%d Brownian components): %zu rows, one per "
           "line, of m expressions separated by ','; row %zu has %zu entr%s%s",
-          d, FPK_MAX_NOISE, d, r + 1, k, k == 1 ? "y" : "ies",
-          k > FPK_MAX_NOISE ? "" : r ? " where row 1 has a different count" : "");
+          d, FPK_MAX_NOISE, d, r + 1, k, k == 1 ? "y" : "ies", first);
+    }
   }
   if (r != d)
     return fpk_config_invalid(c, "model", "noise", err,
@@ -245,15 +252,23 @@ static int read_kramers(fpk_config *c, fpk_model **model, fpk_error *err) {
   if ((rc = fpk_config_choice(c, "model", "potential", 1, pots, &pot, err))) return rc;
   fpk_kramers_params kp = {.amplitude = 1.0, .period = 1.0};
   double tilt[1] = {0.0};
+  /* amplitude exists for the tilted cosine (depth) and the harmonic potential (stiffness), period
+   * for the tilted cosine only: the double well x^4/4 - x^2/2 has neither, and a key that is read
+   * but not used would change nothing while the user believes the barrier moved (as for type =
+   * langevin, an unread key is refused as unknown). */
+  const int tilted = fpk_potentials[pot] == fpk_potential_tilted_cosine;
+  const int harmonic = fpk_potentials[pot] == fpk_potential_harmonic;
   if ((rc = fpk_config_double(c, "model", "beta", 1, 0.0, 1, INFINITY, &kp.beta, err)) ||
       (rc = fpk_config_double(c, "model", "gamma", 1, 0.0, 1, INFINITY, &kp.gamma, err)) ||
-      (rc = fpk_config_double(c, "model", "amplitude", 0, -INFINITY, 0, INFINITY, &kp.amplitude,
-                              err)) ||
-      (rc = fpk_config_double(c, "model", "period", 0, 0.0, 1, INFINITY, &kp.period, err)) ||
+      ((tilted || harmonic) &&
+       (rc = fpk_config_double(c, "model", "amplitude", 0, -INFINITY, 0, INFINITY, &kp.amplitude,
+                               err))) ||
+      (tilted &&
+       (rc = fpk_config_double(c, "model", "period", 0, 0.0, 1, INFINITY, &kp.period, err))) ||
       (rc = fpk_config_doubles(c, "model", "tilt", 0, 1, 0, tilt, err)))
     return rc;
   kp.tilt = tilt[0];
-  if (fpk_potentials[pot] == fpk_potential_harmonic && !(kp.amplitude > 0.0))
+  if (harmonic && !(kp.amplitude > 0.0))
     return fpk_config_invalid(c, "model", "amplitude", err,
                               "the harmonic potential U = amplitude x^2/2 needs a stiffness "
                               "amplitude > 0");
@@ -261,14 +276,35 @@ static int read_kramers(fpk_config *c, fpk_model **model, fpk_error *err) {
   return *model ? FPK_SUCCESS : model_failed(c, err);
 }
 
-/* [model] sigma as dim positive numbers on one line (or one for every axis): diagonal noise. */
-static int read_diagonal_sigma(fpk_config *c, size_t d, double *sigma, fpk_error *err) {
+/* [model] sigma as dim positive numbers on one line (or one for every axis): diagonal noise.
+ * matrix_hint (ou): a zero beside positive entries is degenerate noise, which the matrix form
+ * takes, so the message shows that form. */
+static int read_diagonal_sigma(fpk_config *c, size_t d, double *sigma, int matrix_hint,
+                               fpk_error *err) {
   int rc = fpk_config_doubles(c, "model", "sigma", 1, d, 1, sigma, err);
   if (rc) return rc;
-  for (size_t i = 0; i < d; i++)
-    if (!(sigma[i] > 0.0))
-      return fpk_config_invalid(c, "model", "sigma", err,
-                                "diffusion must be positive (component %zu is %g)", i, sigma[i]);
+  for (size_t i = 0; i < d; i++) {
+    if (sigma[i] > 0.0) continue;
+    int nonnegative = 1, positive = 0;
+    for (size_t a = 0; a < d; a++) {
+      nonnegative &= sigma[a] >= 0.0;
+      positive |= sigma[a] > 0.0;
+    }
+    const int hint = matrix_hint && d > 1 && nonnegative && positive;
+    char rows[256] = "";
+    for (size_t a = 0, len = 0; a < d && len < sizeof rows; a++)
+      for (size_t b = 0; b < d && len < sizeof rows; b++)
+        len += (size_t)snprintf(rows + len, sizeof rows - len, "%s%g",
+                                b ? " " : (a ? " | " : ""), a == b ? sigma[a] : 0.0);
+    return fpk_config_invalid(c, "model", "sigma", err,
+                              "diffusion must be positive (component %zu is %g)%s%s%s", i,
+                              sigma[i],
+                              hint ? "; for no noise along an axis (degenerate noise) give the "
+                                     "noise matrix, one row per line (or rows separated by "
+                                     "'|'): sigma = "
+                                   : "",
+                              hint ? rows : "", hint ? " (docs/noise.md)" : "");
+  }
   return FPK_SUCCESS;
 }
 
@@ -308,7 +344,7 @@ static int read_ou_noise(fpk_config *c, size_t d, double *sigma, size_t *m, doub
     return rc;
   /* one line of 1 or dim numbers (and every 1D value of one number): the diagonal, read as before */
   if (!has_sigma || (r == 1 && (k == 1 || (k == d && d > 1))))
-    return read_diagonal_sigma(c, d, sigma, err);
+    return read_diagonal_sigma(c, d, sigma, 1, err);
   if (r != d)
     return fpk_config_invalid(
         c, "model", "sigma", err,
@@ -380,8 +416,20 @@ int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error 
   size_t m = 0;
   if (type == 0) {
     if ((rc = read_ou_noise(c, d, sigma, &m, B, err))) return rc;
-  } else if ((rc = read_diagonal_sigma(c, d, sigma, err))) {
-    return rc;
+  } else {
+    /* bm, gbm, bridge take diagonal noise: a matrix (rows) is refused by name, not as "expected
+     * 1 or d numbers" */
+    size_t rows = 0, cols = 0;
+    if (fpk_config_has(c, "model", "sigma") &&
+        !fpk_config_matrix(c, "model", "sigma", 1, FPK_MAX_DIM, FPK_MAX_NOISE, B, &rows, &cols,
+                           NULL) &&
+        rows > 1)
+      return fpk_config_invalid(c, "model", "sigma", err,
+                                "a noise matrix (%zu rows) is for type = ou, or type = expr with "
+                                "noise as a matrix (docs/noise.md); this model takes diagonal "
+                                "noise: %zu numbers on one line (or one for every axis)",
+                                rows, d);
+    if ((rc = read_diagonal_sigma(c, d, sigma, 0, err))) return rc;
   }
   if (type == 0) {
     double A[FPK_MAX_DIM * FPK_MAX_DIM] = {0}, mu[FPK_MAX_DIM] = {0}, theta = 1.0;
@@ -440,13 +488,22 @@ int fpk_app_check_kramers_grid(fpk_config *c, const fpk_model *m, const fpk_grid
                               "+-%g",
                               lo, hi, 4.0 * s, s, 6.0 * s);
   const double half = fmin(-lo, hi);
-  if (half < 6.0 * s || h > 0.25 * s) {
-    char msg[512];
+  const int coarse = h > 0.25 * s, narrow = half < 6.0 * s;
+  if (coarse || narrow) {
+    /* name only the criteria that fail: a listed number that is fine reads as the cause */
+    char msg[512], why_h[160] = "", why_box[160] = "";
+    if (coarse)
+      snprintf(why_h, sizeof why_h,
+               "the cell width h_v = %g is above (1/sqrt(beta))/4 = %g (4 cells per thermal "
+               "velocity)",
+               h, 0.25 * s);
+    if (narrow)
+      snprintf(why_box, sizeof why_box,
+               "the box [%g, %g] is narrower than +-6/sqrt(beta) = +-%g", lo, hi, 6.0 * s);
     snprintf(msg, sizeof msg,
              "%s: [grid]: the velocity axis does not resolve the velocity scale 1/sqrt(beta) = "
-             "%g of the Kramers model: cell width h_v = %g (want <= %g = (1/sqrt(beta))/4), box "
-             "[%g, %g] (want +-%g = 6/sqrt(beta)); the FP solution may be inaccurate",
-             fpk_config_name(c), s, h, 0.25 * s, lo, hi, 6.0 * s);
+             "%g of the Kramers model: %s%s%s; densities on this grid may be inaccurate",
+             fpk_config_name(c), s, why_h, coarse && narrow ? ", and " : "", why_box);
     fprintf(stderr, "fpkit: warning: %s\n", msg);
     fpk_app_log(FPK_LOG_WARN, "%s", msg);
   }

@@ -868,10 +868,13 @@ int fpk_config_matrix(fpk_config *c, const char *section, const char *key, int r
   char *buf = dup(x->value);
   if (!buf) return fpk_error_set(err, FPK_ENOMEM, "out of memory");
   size_t ncol = 0, r = 0;
-  char *save = NULL, expected[160];
-  for (char *row = strtok_r(buf, "|", &save); row || r < nr; row = strtok_r(NULL, "|", &save), r++) {
+  char expected[160];
+  /* split at every '|' (not strtok, which skips empty rows and so named the wrong one empty) */
+  for (char *row = buf, *next = NULL; row && r < nr; row = next, r++) {
+    next = strchr(row, '|');
+    if (next) *next++ = '\0';
     double tmp[64];
-    const long k = row ? parse_list(row, tmp, 64) : 0;
+    const long k = parse_list(row, tmp, 64);
     if (k == -2) {
       rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
       break;
@@ -895,7 +898,6 @@ int fpk_config_matrix(fpk_config *c, const char *section, const char *key, int r
       break;
     }
     memcpy(out + r * ncol, tmp, ncol * sizeof *out);
-    if (!row) break;
   }
   free(buf);
   if (rc) return rc;

@@ -144,7 +144,17 @@ static int km_window(const fpk_km *km, double *acc, const double *x, const doubl
   s[0] += 1.0;
   double centre[FPK_MAX_DIM];
   fpk_grid_point(&km->grid, b, centre);
-  for (size_t i = 0; i < d; i++) s[km_off_xsum() + i] += x[i] - centre[i];
+  /* the origin's offset from the bin centre; on a periodic axis the origin of an unwrapped path
+   * may lie periods away from the bin it was wrapped into, and x_mean (where the estimate is
+   * attributed and the truth evaluated) must be the wrapped mean, inside the bin */
+  for (size_t i = 0; i < d; i++) {
+    double off = x[i] - centre[i];
+    if (km->grid.bc[i] == FPK_BC_PERIODIC) {
+      const double L = km->grid.hi[i] - km->grid.lo[i];
+      off -= L * floor(off / L + 0.5);
+    }
+    s[km_off_xsum() + i] += off;
+  }
   double q[2 * FPK_MAX_DIM + 2 * 6];
   const double tau = km->tau;
   for (size_t i = 0; i < d; i++) {
@@ -503,6 +513,27 @@ int fpk_km_compute(fpk_km *km, fpk_km_correction correction, fpk_km_result *res)
       res->d2[p * n + b] = m;
       res->d2_lo[p * n + b] = m - hw;
       res->d2_hi[p * n + b] = m + hw;
+    }
+  }
+  /* Finite samples can still overflow the sums: K4's interval needs a⁸ of each increment, which
+   * is infinite beyond |a| ≈ 1e38 (and a² beyond 1e154). Say so here rather than hand back an
+   * infinite estimate, which a writer would refuse without naming the cause. */
+  for (size_t b = 0; b < n; b++) {
+    if (res->count[b] < km->min_count) continue;
+    int finite = 1;
+    for (size_t i = 0; i < d; i++)
+      finite &= isfinite(res->d1_lo[i * n + b]) && isfinite(res->d1_hi[i * n + b]) &&
+                isfinite(res->k4_lo[i * n + b]) && isfinite(res->k4_hi[i * n + b]) &&
+                !isinf(res->pawula_lo[i * n + b]) && !isinf(res->pawula_hi[i * n + b]);
+    for (size_t p = 0; p < P; p++)
+      finite &= isfinite(res->d2_lo[p * n + b]) && isfinite(res->d2_hi[p * n + b]);
+    if (!finite) {
+      fpk_km_result_free(res);
+      return fpk_error_set(&km->err, FPK_ENUMERIC,
+                           "Kramers-Moyal: the estimates of bin %zu overflow: the increments are "
+                           "too large for the sums of their powers up to the 8th (K4's interval; "
+                           "|increment| must stay below about 1e38): rescale the data",
+                           b);
     }
   }
   if (res->valid == 0) {

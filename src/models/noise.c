@@ -117,6 +117,18 @@ unsigned fpk_model_zero_noise_rows(const fpk_model *m, size_t n, const double *x
   return mask;
 }
 
+/* The fewest significant digits (6 to 17) that print a and b differently: an asymmetry of
+ * 1e-7 must not read "D[0][1] = 0.16 but D[1][0] = 0.16". */
+static int distinct_digits(double a, double b) {
+  char x[40], y[40];
+  for (int p = 6; p < 17; p++) {
+    snprintf(x, sizeof x, "%.*g", p, a);
+    snprintf(y, sizeof y, "%.*g", p, b);
+    if (strcmp(x, y)) return p;
+  }
+  return 17;
+}
+
 int fpk_diffusion_factor(size_t d, const double *D, double *B, fpk_error *err) {
   if (!D || !B) return fpk_error_set(err, FPK_EINVAL, "diffusion matrix: NULL argument");
   if (d < 1 || d > FPK_MAX_DIM)
@@ -134,9 +146,10 @@ int fpk_diffusion_factor(size_t d, const double *D, double *B, fpk_error *err) {
     for (size_t j = i + 1; j < d; j++)
       if (fabs(D[i * d + j] - D[j * d + i]) > 1e-12 * big)
         return fpk_error_set(err, FPK_EINVAL,
-                             "diffusion matrix: not symmetric, D[%zu][%zu] = %g but D[%zu][%zu] "
-                             "= %g",
-                             i, j, D[i * d + j], j, i, D[j * d + i]);
+                             "diffusion matrix: not symmetric, D[%zu][%zu] = %.*g but "
+                             "D[%zu][%zu] = %.*g",
+                             i, j, distinct_digits(D[i * d + j], D[j * d + i]), D[i * d + j],
+                             j, i, distinct_digits(D[i * d + j], D[j * d + i]), D[j * d + i]);
   double a[FPK_MAX_DIM * FPK_MAX_DIM], lam[FPK_MAX_DIM], V[FPK_MAX_DIM * FPK_MAX_DIM];
   for (size_t i = 0; i < d; i++)
     for (size_t j = 0; j < d; j++) a[i * d + j] = 0.5 * (D[i * d + j] + D[j * d + i]);

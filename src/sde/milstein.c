@@ -19,8 +19,13 @@ static int milstein_check(const fpk_model *m, fpk_error *err) {
     return fpk_error_set(err, FPK_EINVAL,
                          "Milstein needs diagonal noise (commutative noise), and this noise "
                          "matrix (%zu × %zu) depends on x; use euler-maruyama, tamed-euler, or "
-                         "sra1 for additive noise",
-                         m->dim, m->noise_dim);
+                         "sra1 for additive noise%s",
+                         m->dim, m->noise_dim,
+                         m->dim == m->noise_dim
+                             ? " (a diagonal σ written as a matrix is taken as a matrix: write "
+                               "it as diagonal noise, noise_x/noise_y of an expression model, "
+                               "for milstein)"
+                             : "");
   if (!(m->flags & FPK_MODEL_ADDITIVE) && !m->noise_dx)
     return fpk_error_set(err, FPK_EINVAL,
                          "the noise depends on x and the model gives no derivative dσ/dx "
