@@ -98,7 +98,7 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KC("model", "potential", R, NULL, potentials, "double-well", CC "model.type=langevin|kramers",   \
      "potential U of dX = (-grad U + tilt) dt + sqrt(2/beta) (1 + modulation cos) dW (kramers: "  \
      "of dV = (-U'(X) + tilt - gamma V) dt + sqrt(2 gamma/beta) dW, dX = V dt)"),                 \
-  KD("model", "beta", R, NULL, 0, INF, 1, "1", CC "model.type=langevin|kramers",                    \
+  KD("model", "beta", R, NULL, 0, INF, 1, "4", CC "model.type=langevin|kramers",                    \
      "inverse temperature"),                                                                     \
   KD("model", "gamma", R, NULL, 0, INF, 1, "1", CC "model.type=kramers", "friction"),             \
   KD("model", "amplitude", 0, "1", -INF, INF, 0, NULL,                                           \
