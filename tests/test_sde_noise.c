@@ -598,13 +598,66 @@ static void test_ladder_matrix(void **state) {
   fpk_model_free(ou);
 }
 
+/* Linear stability of a step (src/sde/stability.c): the spectral radius read off the stepper's
+ * code equals the closed forms — EM on 1D OU |1 − θh|, exact OU e^{−θh}, BAOAB on the harmonic
+ * Kramers model below 1 exactly for h < 2/ω (the Verlet limit, Leimkuhler & Matthews 2013) — and
+ * fpk_mc_run refuses an unstable step of a stable linear SDE, naming the largest stable dt;
+ * a non-linear model is not judged (NaN). tests/defects/noise/13. */
+static void test_step_stability(void **state) {
+  (void)state;
+  fpk_error err = {0};
+  const double th = 1.3, A[1] = {th}, mu[1] = {0}, sg[1] = {1};
+  fpk_model *ou = fpk_model_ou_alloc(1, A, mu, sg, &err);
+  double rho;
+  for (double h = 0.25; h < 3; h += 0.5) {
+    assert_int_equal(fpk_sde_step_radius(fpk_sde_euler_maruyama, ou, h, &rho, &err), FPK_SUCCESS);
+    assert_close_abs(rho, fabs(1 - th * h), 1e-12);
+    assert_int_equal(fpk_sde_step_radius(fpk_sde_exact_ou, ou, h, &rho, &err), FPK_SUCCESS);
+    assert_close_rel(rho, exp(-th * h), 1e-10);
+    assert_int_equal(fpk_sde_step_check(fpk_sde_exact_ou, ou, h, &err), FPK_SUCCESS);
+  }
+  assert_int_equal(fpk_sde_step_check(fpk_sde_euler_maruyama, ou, 1.5, &err), FPK_SUCCESS);
+  assert_int_equal(fpk_sde_step_check(fpk_sde_euler_maruyama, ou, 1.6, &err), FPK_EINVAL);
+  printf("EM on OU, theta = 1.3, dt = 1.6: %s\n", err.msg);
+  assert_non_null(strstr(err.msg, "use dt < 1.54")); /* 2/θ = 1.538 */
+  /* fpk_mc_run refuses it before any path is drawn */
+  const size_t n = 8;
+  fpk_grid g = fpk_test_grid(1, &n, (double[]){-3}, (double[]){3});
+  fpk_gaussian init = {.dim = 1, .cov = {0.1}};
+  fpk_mc_params p = {.stepper = fpk_sde_euler_maruyama, .npaths = 64, .dt = 1.6, .seed = 1};
+  fpk_mc_result res;
+  const double t_out[2] = {0, 16};
+  assert_int_equal(fpk_mc_run(ou, &init, &g, t_out, 2, &p, &res, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "Monte Carlo: stepper euler-maruyama with dt = 1.6 is unstable"));
+  fpk_model_free(ou);
+
+  const fpk_kramers_params kp = {.beta = 4, .gamma = 0.7, .amplitude = 1.5, .period = 1};
+  fpk_model *kr = fpk_model_kramers_alloc("harmonic", &kp, &err);
+  const double hv = 2 / sqrt(kp.amplitude); /* 1.633 */
+  assert_int_equal(fpk_sde_step_radius(fpk_sde_baoab, kr, 0.99 * hv, &rho, &err), FPK_SUCCESS);
+  printf("BAOAB, harmonic Kramers: rho(0.99 * 2/omega) = %.6f", rho);
+  assert_true(rho < 1.0);
+  assert_int_equal(fpk_sde_step_radius(fpk_sde_baoab, kr, 1.01 * hv, &rho, &err), FPK_SUCCESS);
+  printf(", rho(1.01 * 2/omega) = %.6f\n", rho);
+  assert_true(rho > 1.0);
+  assert_int_equal(fpk_sde_step_check(fpk_sde_baoab, kr, 2.5, &err), FPK_EINVAL);
+  assert_non_null(strstr(err.msg, "use dt < 1.63"));
+  fpk_model_free(kr);
+
+  fpk_model *dw = fpk_model_kramers_alloc("double-well", &kp, &err);
+  assert_int_equal(fpk_sde_step_radius(fpk_sde_baoab, dw, 2.5, &rho, &err), FPK_SUCCESS);
+  assert_true(isnan(rho));
+  assert_int_equal(fpk_sde_step_check(fpk_sde_baoab, dw, 2.5, &err), FPK_SUCCESS);
+  fpk_model_free(dw);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ou_full_noise),         cmocka_unit_test(test_kramers_harmonic_mc),
       cmocka_unit_test(test_invariant_harmonic),    cmocka_unit_test(test_invariant_double_well),
       cmocka_unit_test(test_refusals),              cmocka_unit_test(test_threads_and_killing),
       cmocka_unit_test(test_ladder_matrix),         cmocka_unit_test(test_killing_matrix),
-      cmocka_unit_test(test_exact_ou_singular),
+      cmocka_unit_test(test_exact_ou_singular),     cmocka_unit_test(test_step_stability),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,18 @@ extern const fpk_sde_stepper_type *const fpk_sde_steppers[]; /* NULL-terminated 
 const fpk_sde_stepper_type *fpk_sde_stepper_lookup(const char *name);
 /* FPK_SUCCESS if st can integrate m, else FPK_EINVAL naming the stepper, the model and why. */
 int fpk_sde_stepper_check(const fpk_sde_stepper_type *st, const fpk_model *m, fpk_error *err);
+/* Linear stability of one step of size h (src/sde/stability.c). For a linear model (m->linear)
+ * the step with zero normals is an affine map x ↦ M x + c, read off the stepper's own code; *rho
+ * is the spectral radius of M, the factor by which one step multiplies deviations (NaN for a
+ * non-linear model: unknown). fpk_sde_step_check refuses (FPK_EINVAL) a step with ρ(M) > 1 for a
+ * linear SDE that is itself stable (every eigenvalue of A with a positive real part), naming the
+ * stepper, dt, ρ and the largest stable dt below it; fpk_mc_run, fpk_sde_ladder and the
+ * Kramers–Moyal simulation call it. Non-linear models are not checked: the engine's finiteness
+ * check is all they get. */
+int fpk_sde_step_radius(const fpk_sde_stepper_type *st, const fpk_model *m, double h,
+                        double *rho, fpk_error *err);
+int fpk_sde_step_check(const fpk_sde_stepper_type *st, const fpk_model *m, double h,
+                       fpk_error *err);
 /* Standard normals per step of st on model m (normals_per_step, else normals_per_dim * m). */
 size_t fpk_sde_normals_per_step(const fpk_sde_stepper_type *st, const fpk_model *m);
 /* Doubles of work a step of st on n points of model m needs (see the stepper type above). */

@@ -458,6 +458,9 @@ static int read_methods(fpk_config *c, experiment *x, fpk_error *err) {
     if ((rc = fpk_config_size(c, "mc", "paths", 0, 2, (size_t)1 << 40, &x->mc.npaths, err)))
       return rc;
     if ((rc = read_step(c, "mc", x->mc_on, &x->mc.dt, err))) return rc;
+    /* an unstable step for a linear model (fpk_sde_step_check), at [mc] dt, before anything runs */
+    if (x->mc_on && fpk_sde_step_check(x->mc.stepper, x->model, x->mc.dt, &refusal))
+      return fpk_config_invalid(c, "mc", "dt", err, "%s", refusal.msg);
     if ((rc = fpk_config_u64(c, "mc", "seed", 0, &x->mc.seed, err))) return rc;
     if ((rc = fpk_config_size(c, "mc", "keep_paths", 0, 0, x->mc.npaths, &x->mc.keep_paths, err)))
       return rc;

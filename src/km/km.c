@@ -361,6 +361,8 @@ int fpk_km_simulate(fpk_km *km, const fpk_model *model, const fpk_gaussian *init
                          "depend on t, which binning the state alone cannot resolve", name);
   const fpk_sde_stepper_type *st = sim->stepper ? sim->stepper : fpk_sde_euler_maruyama;
   int rc = fpk_sde_stepper_check(st, model, &km->err);
+  if (!rc) rc = fpk_sde_step_check(st, model, km->dt / (double)(sim->substeps ? sim->substeps : 1),
+                                   &km->err);
   if (rc) return rc;
   if (fpk_sde_normals_per_step(st, model) > KM_MAX_NORMALS)
     return fpk_error_set(&km->err, FPK_EUNSUP, "Kramers-Moyal: stepper %s takes %zu normals per "

@@ -620,6 +620,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
                          params->keep_paths, params->npaths);
   const fpk_sde_stepper_type *st = params->stepper ? params->stepper : fpk_sde_euler_maruyama;
   int rc = fpk_sde_stepper_check(st, model, err);
+  if (!rc) rc = fpk_sde_step_check(st, model, params->dt, err);
   if (rc) return fpk_error_prefix(err, "Monte Carlo: ");
   if (nt < 1) return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: no output times (nt = 0)");
   for (size_t k = 0; k < nt; k++) {

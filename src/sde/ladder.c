@@ -309,6 +309,8 @@ static int check_params(const fpk_model *model, const fpk_gaussian *init,
     if (!(C->H[l] > 0.0) || !(p->T - C->H[l] < p->T))
       return fpk_error_set(err, FPK_EINVAL, "ladder: level %zu's step T/%zu = %g is below the "
                            "resolution of T = %g: t would not advance", l, n, C->H[l], p->T);
+    if ((rc = fpk_sde_step_check(C->st[l], model, C->H[l], err)))
+      return fpk_error_prefix(err, "ladder: level %zu: ", l);
     if (C->st[l]->normals_per_step &&
         C->st[l]->normals_per_step(model) != C->st[l]->normals_per_dim * C->nm)
       return fpk_error_set(err, FPK_EINVAL, "ladder: stepper %s does not take Brownian "

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# OPEN (found by h16-hostile; not fixed: src/sde/ensemble.c and the steppers, no check of a
-#   stepper's stability).
+# FIXED (lead, src/sde/stability.c fpk_sde_step_check, called by fpk_mc_run, fpk_sde_ladder, km
+#   and at [mc] dt in fpkit run; tests/cli/noise_defects.sh, tests/test_sde_noise.c).
 # What: the Monte Carlo engine checks that every path stays finite, not that the step is stable.
 #   An unstable step makes the paths grow geometrically; while they stay below ~1e154 the run
 #   ends normally with absurd moments, and when the squares overflow the HDF5 writer stops on an
@@ -28,4 +28,11 @@ if [ $rc -eq 0 ]; then
   exit 1
 fi
 grep -q "please report" <<<"$msg" && exit 1
+grep -q "is unstable for the linear model kramers-harmonic" <<<"$msg" || exit 1
+# the 2D OU with Euler-Maruyama at dt = 5 (stable for dt < 2/1.3 = 1.538)
+printf '[model]\ntype = ou\ndim = 2\nA = 1 0.3 -0.2 1.5\nmu = 0 0\nsigma = 0.5 0.5\n[init]\nmean = 0.5 0.2\nstd = 0.3\n[grid]\nlo = -4\nhi = 4\nn = 64\n[time]\nt_end = 50\nn_out = 2\n[fp]\nenabled = false\n[mc]\npaths = 100\ndt = 5\nseed = 5\n' > "$tmp/o.ini"
+msg=$("$fpkit" run "$tmp/o.ini" -o "$tmp/o2.h5" -q 2>&1); rc=$?
+echo "  euler-maruyama dt = 5: exit $rc ${msg:0:240}"
+[ $rc -ne 0 ] && [ ! -e "$tmp/o2.h5" ] && grep -q "use dt < 1.54" <<<"$msg" || exit 1
+"$fpkit" run "$tmp/o.ini" -o "$tmp/o3.h5" -q --set mc.dt=1.5 || exit 1
 exit 0
