@@ -121,7 +121,11 @@ import sys, h5py
 with h5py.File(sys.argv[1] + "/index.h5", "r") as f:
     st = [s.decode() for s in f["points/status"][()]]
     n = int(sys.argv[2])
-    assert st[:n] == ["ok"] * n and all(s in ("not-run", "interrupted") for s in st[n:]), st
+    # jobs 1: the points ran in order; the one running at the signal may have renamed its file
+    # and been stopped before it exited (then "interrupted", and skipped on resume as complete)
+    k = st.count("ok")
+    assert k in (n - 1, n) and st[:k] == ["ok"] * k, st
+    assert all(s in ("not-run", "interrupted") for s in st[k:]), st
 PY
 "$fpkit" sweep ou.ini "${over[@]}" "${gather[@]}" -o part --jobs 2 --threads 2 > part2.log 2>&1
 rc=$?
