@@ -294,11 +294,10 @@ static int point_complete(const sweep *s, size_t p, char *why, size_t len) {
                     file), 0;
   fpk_error e = {0};
   fpk_h5_reader *r = fpk_h5_reader_open(file, &e);
-  char *stored = NULL, *failed = NULL;
+  char *stored = NULL;
   int ok = r && !fpk_h5_read_attr_string(r, "/", "config", &stored);
   if (ok && fpk_h5_has_attr(r, "/", "failed")) ok = 0; /* --keep-failed output is not a result */
   fpk_h5_reader_close(r);
-  free(failed);
   if (!ok) {
     free(stored);
     return snprintf(why, len, "%.1000s has no stored configuration or is marked failed: running the "
@@ -718,9 +717,14 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
     free_sweep(&s);
     return rc;
   }
+  snprintf(s.index_path, sizeof s.index_path, "%s/index.h5", opt->outdir);
+  if (!access(s.index_path, F_OK) && !fpk_h5_is_fpkit_file(s.index_path)) {
+    free_sweep(&s);
+    return fpk_error_set(err, FPK_EIO, "sweep: %s exists and is not an fpkit file: it would be "
+                         "replaced by the index; move it or choose another -o", s.index_path);
+  }
   s.width = 4;
   for (size_t m = 10000; m < s.npoints; m *= 10) s.width++;
-  snprintf(s.index_path, sizeof s.index_path, "%s/index.h5", opt->outdir);
   const int jobs = opt->jobs > 0 ? opt->jobs : 1;
   const int threads = opt->threads > 0 ? opt->threads : omp_get_num_procs();
   s.threads_per_job = threads / jobs > 0 ? threads / jobs : 1;

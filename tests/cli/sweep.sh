@@ -211,6 +211,9 @@ if [ "$(id -u)" != 0 ]; then
   msg=$("$fpkit" sweep ou.ini --over grid.n=30 -o ro 2>&1); rc=$?
   if [ $rc -eq 1 ] && grep -q "'ro' is not writable" <<<"$msg"; then ok "read-only OUTDIR: $msg"; else bad "read-only OUTDIR: exit $rc: $msg"; fi
 fi
+mkdir -p foreign && echo "not an index" > foreign/index.h5
+msg=$("$fpkit" sweep ou.ini --over grid.n=30 -o foreign 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q "foreign/index.h5 exists and is not an fpkit file" <<<"$msg" && [ ! -e foreign/point_0000.h5 ]; then ok "foreign index.h5: refused before running: $msg"; else bad "foreign index.h5: exit $rc: $msg"; fi
 msg=$("$fpkit" sweep ou.ini -o x 2>&1); rc=$?
 [ $rc -eq 2 ] && [ ! -e x ] && ok "no --over: usage error (exit 2)" || bad "no --over: exit $rc: $msg"
 msg=$("$fpkit" sweep ou.ini --over grid.n=30 --jobs 0 2>&1); rc=$?
