@@ -712,6 +712,31 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
       else s.config_text[len] = '\0';
     }
   }
+  /* a key of the table that this configuration does not read (model.beta for an OU model):
+   * each value alone on CONFIG, read as the run reads it; an unknown key is refused now, other
+   * errors (a range, a check across keys) are the point's and recorded when it runs */
+  for (size_t k = 0; !rc && k < s.nkeys; k++)
+    for (size_t i = 0; !rc && i < s.keys[k].n; i++) {
+      const char **sets = calloc(opt->nsets + 1, sizeof *sets);
+      const size_t len = strlen(s.keys[k].name) + strlen(s.keys[k].values[i]) + 2;
+      char *mine = malloc(len);
+      if (!sets || !mine) {
+        free(sets), free(mine);
+        rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+        break;
+      }
+      for (size_t j = 0; j < opt->nsets; j++) sets[j] = opt->sets[j];
+      snprintf(mine, len, "%s=%s", s.keys[k].name, s.keys[k].values[i]);
+      sets[opt->nsets] = mine;
+      fpk_run_options o = {.config_path = opt->config_path, .sets = sets,
+                           .nsets = opt->nsets + 1, .quiet = 1};
+      char *resolved = NULL;
+      fpk_error e = {0};
+      if (fpk_app_run_resolve(&o, &resolved, &e) && strstr(e.msg, "unknown key"))
+        rc = fpk_error_set(err, FPK_EINVAL, "sweep: --over %s: %s; nothing was run",
+                           opt->over[k], e.msg);
+      free(resolved), free(mine), free(sets);
+    }
   if (!rc) rc = prepare_outdir(opt->outdir, err);
   if (rc) {
     free_sweep(&s);

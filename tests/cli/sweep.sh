@@ -193,6 +193,7 @@ refuse() {
   else bad "$name: exit $rc, message: $msg, $(ls bad_out 2>&1 | head -3)"; fi
 }
 refuse "unknown key" "unknown key grid\.nn .*nothing was run" --over grid.n=30,40 --over grid.nn=3,4 -o bad_out
+refuse "key of another model" "model\.beta=1,2: --set: unknown key 'beta' in \[model\].*nothing was run" --over grid.n=30,40 --over model.beta=1,2 -o bad_out
 refuse "unknown section" "unknown key gird\.n" --over gird.n=30 -o bad_out
 refuse "empty item" "grid\.n=30,,40.*item 2 of the list is empty" --over grid.n=30,,40 -o bad_out
 refuse "empty list" "item 1 of the list is empty" --over fp.dt= -o bad_out
