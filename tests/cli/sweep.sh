@@ -3,7 +3,8 @@
 # uninterrupted; the same sweep stopped half way by SIGTERM (exit 143, a valid index of what
 # finished) and resumed: the finished points are skipped (the log says so) and the index equals
 # the uninterrupted one in every dataset but the wall times; --jobs 1 and --jobs 2 give bitwise
-# identical point files; the gathered datasets are the points' own, stacked in point order, and
+# identical point files; a point whose process is killed (SIGKILL) is recorded, the others
+# finish; the gathered datasets are the points' own, stacked in point order, and
 # each point ran its own values (its stored configuration); a failing point is recorded with its
 # message while the others finish (exit 1); --zip; bad input refused before anything runs: an
 # unknown key (named, no OUTDIR created), a list that does not parse, an unwritable OUTDIR, --zip
@@ -171,6 +172,27 @@ with h5py.File(sys.argv[1] + "/index.h5", "r") as f:
     assert f.attrs["failed"] == 1
     print("failed point's message:", er[1])
 PY
+
+# ---- a point's process killed (as by a crash) takes only that point down
+big=10000000
+[ "${FPK_TEST_QUICK:-0}" = 1 ] && big=2000000
+"$fpkit" sweep ou.ini --over mc.seed=1,2,3 --set mc.paths=$big -o crash --jobs 1 --threads 1 > crash.log 2>&1 &
+pid=$!
+child=
+for _ in $(seq 1 2000); do
+  child=$(pgrep -P $pid | head -1)
+  [ -n "$child" ] && break
+  sleep 0.005
+done
+[ -n "$child" ] && kill -KILL "$child"
+wait $pid
+rc=$?
+if [ -n "$child" ] && [ $rc -eq 1 ] && $py -c "
+import h5py; f = h5py.File('crash/index.h5', 'r')
+st = list(f['points/status'].asstr()[()]); er = list(f['points/error'].asstr()[()])
+assert st == ['failed', 'ok', 'ok'], st
+assert er[0].startswith('killed by signal 9'), er"; then ok "a point killed by SIGKILL: recorded 'killed by signal 9', the other 2 points ok, exit 1"
+else bad "killed point: child '$child', exit $rc: $(tail -3 crash.log)"; fi
 
 # ---- --zip
 "$fpkit" sweep ou.ini --zip --over grid.n=30,40,50 --over mc.seed=5,6,7 -o zipped -q > zip.log 2>&1
