@@ -74,6 +74,10 @@ int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, c
 int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                            const double *data, const char *units, const char *description,
                            const char *nan_means);
+/* A 1-D dataset of n variable-length UTF-8 strings (values[i] non-NULL) with a "description"
+ * attribute (may be NULL); intermediate groups must exist. */
+int fpk_h5_write_strings(fpk_h5 *f, const char *name, size_t n, const char *const *values,
+                         const char *description);
 /* Dimension scales (HDF5 H5DS, the netCDF-4 data model), so that netCDF-4 readers (xarray with
  * engine "h5netcdf", netCDF-C) open every group with named, labelled axes. A dimension is named
  * by the last component of its scale's path. fpk_h5_make_scale makes an existing 1-D dataset a

@@ -101,6 +101,35 @@ int fpk_app_sample(const fpk_run_options *opt, fpk_error *err);
  * (src/app/km.c; docs/km.md). */
 int fpk_app_km(const fpk_run_options *opt, fpk_error *err);
 
+/* `fpkit sweep` (src/app/sweep.c; docs/sweep.md): one `fpkit run` of config_path per point,
+ * each a separate process with the point's values as --set overrides, into
+ * outdir/point_NNNN.h5, and the index outdir/index.h5. */
+#define FPK_SWEEP_MAX_POINTS 100000 /* the most points one sweep may have */
+typedef struct fpk_sweep_options {
+  const char *config_path;
+  const char *const *over;   /* "section.key=v1,v2,..." */
+  size_t nover;
+  int zip;                   /* the lists element-wise (equal lengths) instead of their product */
+  const char *outdir;
+  int jobs;                  /* points run at once (<= 0: 1) */
+  int threads;               /* threads in all, split evenly over the jobs (<= 0: every core) */
+  const char *const *gather; /* datasets stacked into the index */
+  size_t ngather;
+  const char *const *sets;   /* --set overrides applied to every point, before its own values */
+  size_t nsets;
+  int quiet;                 /* no line per point on stdout */
+  int argc;                  /* the command line, recorded in the index */
+  const char *const *argv;
+  volatile sig_atomic_t *stopped_by; /* set to the signal that stopped the sweep (FPK_EINTR) */
+} fpk_sweep_options;
+/* Returns FPK_SUCCESS when every point is ok; an error naming the first failed point when one
+ * failed (after all ran and the index is written), the bad argument before anything ran, or
+ * FPK_EINTR when a signal stopped it (the index records what finished). */
+int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err);
+/* The resolved configuration `fpkit run` stores for these options (src/app/run.c), read and
+ * checked as the run reads it, without computing anything; *resolved is malloc'd. */
+int fpk_app_run_resolve(const fpk_run_options *opt, char **resolved, fpk_error *err);
+
 /* Reads [model] (src/app/model_config.c): *dim and a new model (release with fpk_model_free).
  * On failure *model is NULL and err names file:line, key and value. */
 struct fpk_config;

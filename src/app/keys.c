@@ -575,6 +575,16 @@ int fpk_app_set_keys(fpk_config *c, const char *command, fpk_error *err) {
   return fpk_config_add_schema(c, k->keys, k->n, err);
 }
 
+const fpk_config_key *fpk_app_key_find(const char *command, const char *section,
+                                       const char *key) {
+  const command_keys *k = find_command(command);
+  for (size_t i = 0; k && i < k->n; i++)
+    if (!strcmp(k->keys[i].section, section) &&
+        (k->keys[i].type == FPK_KEY_DATA || !strcmp(k->keys[i].key, key)))
+      return &k->keys[i];
+  return NULL;
+}
+
 /* ---- conditions ("section.key=v1|v2,section.key=v") */
 
 /* The value a template gives section.key: the value written, else the default. NULL: none. */

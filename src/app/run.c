@@ -1953,3 +1953,23 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   release(&s);
   return rc;
 }
+
+/* fpkit sweep (src/app/sweep.c): the configuration `fpkit run` would store for these options,
+ * read and checked exactly as the run reads it (every key, its range, the unused ones), without
+ * computing anything. *resolved is malloc'd. */
+int fpk_app_run_resolve(const fpk_run_options *opt, char **resolved, fpk_error *err) {
+  run_state s;
+  memset(&s, 0, sizeof s);
+  char default_out[1024];
+  fpk_run_options o = *opt;
+  s.opt = &o;
+  *resolved = NULL;
+  s.cfg = fpk_app_load_config(opt, NULL, err);
+  int rc = s.cfg ? FPK_SUCCESS : err->status;
+  if (!rc) rc = fpk_app_set_keys(s.cfg, "run", err);
+  if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
+  if (!rc && !(*resolved = strdup(fpk_config_resolved(s.cfg))))
+    rc = fpk_error_set(err, FPK_ENOMEM, "out of memory");
+  release(&s);
+  return rc;
+}

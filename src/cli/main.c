@@ -8,6 +8,8 @@
  *   fpkit ot CONFIG [same options] [--allow-unconverged]
  *   fpkit km CONFIG [same options] [--input FILE.h5 --dataset NAME [--dt DT]]
  *   fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]
+ *   fpkit sweep CONFIG --over section.key=v1,v2,... [--over ...] [--zip] [-o OUTDIR]
+ *               [--jobs N] [--threads N] [--gather DATASET]... [--set K=V]... [--quiet]
  *   every command above (rerun included) also takes [--progress=auto|bar|plain|none]
  *                    [--log FILE [--log-level error|warn|info|debug]] (docs/workflow.md)
  *   fpkit keys [COMMAND[/MODEL]]        the configuration keys (src/app/keys.c)
@@ -48,6 +50,8 @@ static const char usage_text[] =
     "       fpkit sample CONFIG [same options]\n"
     "       fpkit km CONFIG [same options] [--input FILE.h5 --dataset NAME [--dt DT]]\n"
     "       fpkit rerun FILE.h5 [-o NEW.h5] [--threads N] [--quiet] [--force]\n"
+    "       fpkit sweep CONFIG --over section.key=v1,v2,... [--over ...] [--zip] [-o OUTDIR]\n"
+    "                        [--jobs N] [--threads N] [--gather DATASET]... [--set K=V]...\n"
     "       each of run, converge, bridge, ot and rerun also takes [--progress=M]\n"
     "                        [--log FILE [--log-level L]]\n"
     "       fpkit keys [COMMAND[/MODEL]]   every configuration key: type, default, range\n"
@@ -77,6 +81,13 @@ static const char usage_text[] =
     "(docs/reproducibility.md). Attributes are compared too (numbers bitwise, strings as\n"
     "text), except /provenance, the root's creation time and wall-clock timings. With --quiet\n"
     "nothing goes to stdout: the verdict is the exit status, and what differs goes to stderr.\n"
+    "sweep: one `fpkit run` of CONFIG per point of the --over lists (their product, or with --zip\n"
+    "element-wise), each a separate process with the point's values as --set, into\n"
+    "OUTDIR/point_NNNN.h5 (default OUTDIR: sweep), --jobs at a time (default 1) sharing --threads\n"
+    "(default: every core); OUTDIR/index.h5 holds the points, their status, errors, wall times\n"
+    "and each --gather DATASET stacked [point][...]. Rerunning resumes: a point whose file is\n"
+    "complete with the same configuration is skipped. Exit 1 when a point failed (the others\n"
+    "still run), 128 + N when signal N stopped it (docs/sweep.md).\n"
     "\n"
     "options:\n"
     "  -o, --output FILE   output file (default: [output] file, else results/<CONFIG stem>.h5;\n"
@@ -453,6 +464,89 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   return status;
 }
 
+/* fpkit sweep CONFIG --over K=V1,V2 [--over ...] [--zip] [-o OUTDIR] [--jobs N] [--threads N]
+ * [--gather DATASET]... [--set K=V]... [--quiet] (src/app/sweep.c, docs/sweep.md). Exit 0 when
+ * every point is ok, 1 when one failed or on a bad argument found before anything ran (the
+ * message names it), 2 on a usage error, 128 + N when signal N stopped it (rerun to resume). */
+static int cmd_sweep(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
+      {"threads", required_argument, NULL, 't'}, {"jobs", required_argument, NULL, 'J'},
+      {"over", required_argument, NULL, 'O'},   {"zip", no_argument, NULL, 'Z'},
+      {"gather", required_argument, NULL, 'G'}, {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+  const char **lists = calloc(3 * (size_t)argc + 3, sizeof *lists);
+  if (!lists) return 1;
+  const char **over = lists, **gather = lists + argc + 1, **sets = lists + 2 * (argc + 1);
+  static volatile sig_atomic_t stopped_by;
+  fpk_sweep_options opt = {.outdir = "sweep", .stopped_by = &stopped_by};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "o:s:j:qh", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o':
+        if (!optarg[0]) {
+          free(lists);
+          return usage_error("%s", "sweep: -o: empty directory name");
+        }
+        opt.outdir = optarg;
+        break;
+      case 's': sets[opt.nsets++] = optarg; break;
+      case 'O': over[opt.nover++] = optarg; break;
+      case 'G': gather[opt.ngather++] = optarg; break;
+      case 'Z': opt.zip = 1; break;
+      case 'q': opt.quiet = 1; break;
+      case 'j':
+      case 't':
+      case 'J': {
+        char *end;
+        errno = 0;
+        long n = strtol(optarg, &end, 10);
+        if (*end || errno || end == optarg || n < 1 || n > 4096) {
+          free(lists);
+          return usage_error(c == 'J' ? "--jobs '%s': expected an integer in [1, 4096]"
+                                      : "--threads '%s': expected an integer in [1, 4096]",
+                             optarg);
+        }
+        *(c == 'J' ? &opt.jobs : &opt.threads) = (int)n;
+        break;
+      }
+      case 'h': fputs(usage_text, stdout); free(lists); return 0;
+      default:
+        free(lists);
+        fprintf(stderr, "fpkit: sweep: unknown or incomplete option '%s'\nTry 'fpkit --help'.\n",
+                argv[optind - 1]);
+        return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    free(lists);
+    fprintf(stderr, "fpkit: sweep: expected exactly one CONFIG file%s\nTry 'fpkit --help'.\n",
+            optind < argc - 1 ? " (extra arguments given)" : "");
+    return 2;
+  }
+  if (!opt.nover) {
+    free(lists);
+    return usage_error("%s", "sweep: no --over section.key=v1,v2,...: nothing to sweep");
+  }
+  opt.config_path = argv[optind];
+  opt.over = over, opt.gather = gather, opt.sets = sets;
+  opt.argc = full_argc, opt.argv = full_argv;
+  fpk_error err = {0};
+  const int rc = fpk_app_sweep(&opt, &err);
+  free(lists);
+  if (rc == FPK_EINTR && stopped_by) {
+    fprintf(stderr, "fpkit: %s\n", err.msg);
+    return 128 + (int)stopped_by;
+  }
+  if (rc) {
+    fprintf(stderr, "fpkit: error: %s\n", err.msg[0] ? err.msg : "sweep failed");
+    return 1;
+  }
+  return 0;
+}
+
 /* fpkit rerun FILE [-o NEW] [options]: cmd_config with rerun_command; exit 0 when every dataset
  * and attribute of the rerun is identical to FILE's, 1 when one differs or the rerun fails, 2 on
  * usage, 3 when the rerun failed numerically without writing a file. */
@@ -482,9 +576,10 @@ int main(int argc, char **argv) {
     return cmd_config(argc - 1, argv + 1, "sample", fpk_app_sample);
   if (!strcmp(argv[1], "km")) return cmd_config(argc - 1, argv + 1, "km", fpk_app_km);
   if (!strcmp(argv[1], "rerun")) return cmd_config(argc - 1, argv + 1, "rerun", rerun_command);
+  if (!strcmp(argv[1], "sweep")) return cmd_sweep(argc - 1, argv + 1);
   if (!strcmp(argv[1], "keys")) return fpk_app_keys(argc - 1, argv + 1);
   if (!strcmp(argv[1], "config")) return fpk_app_config_template(argc - 1, argv + 1);
-  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, sample, km, rerun, keys "
-                     "or config)",
+  return usage_error("unknown command '%s' (expected run, converge, bridge, ot, sb, sample, km, rerun, "
+                     "sweep, keys or config)",
                      argv[1]);
 }

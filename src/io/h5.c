@@ -482,6 +482,24 @@ int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_
                        nan_means ? nan_means : "not defined");
 }
 
+int fpk_h5_write_strings(fpk_h5 *f, const char *name, size_t n, const char *const *values,
+                         const char *description) {
+  /* variable-length UTF-8, as the string attributes: h5py reads each element as str
+   * (.asstr()) */
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const hsize_t dim = (hsize_t)n;
+  hid_t space = H5Screate_simple(1, &dim, NULL);
+  hid_t d = H5Dcreate2(f->file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = d < 0 ? -1 : n ? H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) : 0;
+  if (rc >= 0 && description) rc = attr_string_id(d, "description", description);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(space);
+  H5Tclose(type);
+  return rc < 0 ? h5_fail(f, FPK_EIO, "cannot write the string dataset '%s'", name) : FPK_SUCCESS;
+}
+
 static int with_object(fpk_h5 *f, const char *object, const char *name, hid_t *obj) {
   *obj = H5Oopen(f->file, object, H5P_DEFAULT);
   if (*obj < 0) {
