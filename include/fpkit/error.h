@@ -39,8 +39,10 @@ typedef int (*fpk_interrupt_fn)(void *user);
 /* A progress report (fpk_fv_set_progress, fpk_spectral_set_progress, fpk_mc_params.progress,
  * fpk_ladder_params.progress), SUNDIALS-style: called by a long computation with the user pointer
  * it was registered with, `done` units of work out of `total` (time steps of the current evolve,
- * paths of the ensemble). It is called from one thread only (the calling thread, or OpenMP's
- * thread 0 between two blocks of paths), never concurrently with itself, and it only observes:
+ * paths of the ensemble) with `done` non-decreasing. It is never called concurrently with
+ * itself: from the calling thread, or (Monte Carlo, ladders) from the OpenMP thread that finished
+ * a block of paths, one thread at a time — not always thread 0, whose reports could otherwise be
+ * missing when the OS holds it back on a loaded machine. It only observes:
  * nothing it does changes a number of the computation (tested bitwise with it on and off). Keep
  * it cheap: it may be called after every time step. */
 typedef void (*fpk_progress_fn)(void *user, size_t done, size_t total);

@@ -45,7 +45,8 @@
 #include "sde/sde_internal.h"
 
 /* The progress of the part running (NULL: none; src/app/progress.h): its loops count finished
- * units and OpenMP's thread 0 draws them, so nothing of a result depends on it. */
+ * units and the thread that finished them draws them, one thread at a time, so nothing of a
+ * result depends on it. */
 static fpk_app_progress *part_bar;
 static size_t part_done;
 
@@ -54,7 +55,8 @@ static void part_tick(size_t units) {
   size_t done;
 #pragma omp atomic capture
   done = part_done += units;
-  if (omp_get_thread_num() == 0) fpk_app_progress_update(part_bar, done);
+#pragma omp critical(fpk_bridge_progress) /* any thread, one at a time (sde/ensemble.c) */
+  fpk_app_progress_update(part_bar, done);
 }
 
 /* Stream of path i of a part: the part in bits 48..55 of the Philox path counter (paths are

@@ -77,6 +77,7 @@ void fpk_app_progress_start(fpk_app_progress *p, int mode, const char *phase, co
 }
 
 void fpk_app_progress_update(fpk_app_progress *p, size_t done) {
+  if (done < p->done) return; /* threads may report out of order: keep the largest count */
   p->done = done;
   if (p->mode == FPK_PROGRESS_NONE) return;
   const double t = now();

@@ -768,9 +768,10 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   int want = 0, stop = FPK_SUCCESS;
   size_t stopped_at = 0;
   size_t err_block = (size_t)-1; /* lowest failing block: its error is the one reported */
-  /* progress: blocks finished by any thread; thread 0 reports them (fpk_progress_fn), so the
-   * callback never runs concurrently and nothing of the reduction depends on it */
-  size_t blocks_done = first_block;
+  /* progress: blocks finished by any thread, reported by that thread inside a critical section
+   * (fpk_progress_fn), so the callback never runs concurrently and nothing of the reduction
+   * depends on it; a count smaller than one already reported is dropped (non-decreasing) */
+  size_t blocks_done = first_block, blocks_reported = first_block;
   const int nth = params->nthreads > 0 ? params->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -811,8 +812,13 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
           size_t bd;
 #pragma omp atomic capture
           bd = ++blocks_done;
-          if (omp_get_thread_num() == 0)
+          /* any thread, one at a time: with "thread 0 only", a thread 0 descheduled on a
+           * loaded machine reported nothing before the end (tests/cli/progress.sh) */
+#pragma omp critical(fpk_mc_progress)
+          if (bd > blocks_reported) {
+            blocks_reported = bd;
             params->progress(params->progress_user, bd * B < N ? bd * B : N, N);
+          }
         }
       }
 #pragma omp single

@@ -344,7 +344,9 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
   if (!part) return fpk_error_set(err, FPK_ENOMEM, "ladder: out of memory (%zu blocks)", nblocks);
   int failed = 0;
   size_t err_block = (size_t)-1;
-  size_t blocks_done = 0; /* progress: thread 0 reports (fpk_progress_fn); changes no number */
+  /* progress: reported by the thread that finished a block, one at a time and non-decreasing
+   * (fpk_progress_fn, ensemble.c); changes no number */
+  size_t blocks_done = 0, blocks_reported = 0;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -379,8 +381,11 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
         size_t bd;
 #pragma omp atomic capture
         bd = ++blocks_done;
-        if (omp_get_thread_num() == 0)
+#pragma omp critical(fpk_ladder_progress) /* any thread, one at a time, non-decreasing */
+        if (bd > blocks_reported) {
+          blocks_reported = bd;
           p->progress(p->progress_user, bd * B < p->npaths ? bd * B : p->npaths, p->npaths);
+        }
       }
     }
     lws_free(&W, C.nlev);
