@@ -45,7 +45,7 @@ static const char *const fv_schemes[] = {"explicit-euler", "implicit-euler", "cr
 static const char *const sp_schemes[] = {"etdrk4", "sbdf2", NULL};
 static const char *const planners[] = {"estimate", "measure", "patient", NULL};
 static const char *const steppers[] = {"euler-maruyama", "milstein", "sra1", "tamed-euler",
-                                       "exact-ou", NULL};
+                                       "exact-ou", "baoab", "obabo", NULL};
 static const char *const references[] = {"auto", "exact", "level", "finest", NULL};
 static const char *const fits[] = {"plain", "corrected", NULL};
 static const char *const kernels[] = {"auto", "fft", "blas", "lse", NULL};
@@ -183,14 +183,19 @@ static int read_key(fpk_config *c, const key *k, size_t dim, fpk_error *err) {
   return rc;
 }
 
-/* Evaluates the model's callbacks at a few points (n = 3, component-major). */
+/* Evaluates the model's callbacks at a few points (n = 3, component-major): the drift, the
+ * noise as a matrix (any model: a diagonal model's noise, or a noise matrix, whose `noise` is
+ * NULL), D = ½σσᵀ, and σ' when there is one. */
 static void touch_model(const fpk_model *m) {
-  double x[3 * FPK_MAX_DIM], out[3 * FPK_MAX_DIM];
+  double x[3 * FPK_MAX_DIM], out[3 * FPK_MAX_DIM * FPK_MAX_NOISE];
+  double D[3 * FPK_MAX_DIM * FPK_MAX_DIM], work[3 * FPK_MAX_DIM * FPK_MAX_NOISE];
+  fpk_error err = {0};
   static const double pts[3] = {-1.5, 0.25, 2.0};
   for (size_t c = 0; c < m->dim; c++)
     for (size_t i = 0; i < 3; i++) x[c * 3 + i] = pts[(i + c) % 3];
   (void)m->drift(0.5, 3, x, out, m->params);
-  (void)m->noise(0.5, 3, x, out, m->params);
+  (void)fpk_model_noise_matrix(m, 0.5, 3, x, out, &err);
+  (void)fpk_model_diffusion(m, 0.5, 3, x, D, work, &err);
   if (m->noise_dx) (void)m->noise_dx(0.5, 3, x, out, m->params);
 }
 
