@@ -237,6 +237,21 @@ static int write_field(fpk_h5 *f, const fpk_grid *g, const char *name, size_t ro
   return rc;
 }
 
+/* An estimate and its 95% interval: NAME, NAME_lo, NAME_hi, the interval's ends described as
+ * "<what>: lower/upper end of the 95% interval". */
+static int write_estimate(fpk_h5 *f, const fpk_grid *g, const char *name, size_t rows,
+                          const char *axis0, const double *v, const double *lo, const double *hi,
+                          const char *units, const char *desc, const char *what) {
+  char nlo[64], nhi[64], dlo[128], dhi[128];
+  snprintf(nlo, sizeof nlo, "%s_lo", name);
+  snprintf(nhi, sizeof nhi, "%s_hi", name);
+  snprintf(dlo, sizeof dlo, "%s: lower end of the 95%% interval", what);
+  snprintf(dhi, sizeof dhi, "%s: upper end of the 95%% interval", what);
+  return write_field(f, g, name, rows, axis0, v, units, desc) ||
+         write_field(f, g, nlo, rows, axis0, lo, units, dlo) ||
+         write_field(f, g, nhi, rows, axis0, hi, units, dhi);
+}
+
 static int write_result(fpk_h5 *f, const km_job *J, const fpk_km *km, const fpk_km_result *R,
                         const fpk_run_options *opt, fpk_config *cfg, const char *created,
                         double wall) {
@@ -274,29 +289,17 @@ static int write_result(fpk_h5 *f, const km_job *J, const fpk_km *km, const fpk_
            fpk_h5_attach_scales(f, "/km/count", g->dim == 1 ? "x" : "y x") ||
            write_field(f, g, "/km/x_mean", d, "component", R->x_mean, "length",
                        "mean origin in the bin (where the estimate is attributed)") ||
-           write_field(f, g, "/km/d1", d, "component", R->d1, "length/time", "drift D1") ||
-           write_field(f, g, "/km/d1_lo", d, "component", R->d1_lo, "length/time",
-                       "drift: lower end of the 95% interval") ||
-           write_field(f, g, "/km/d1_hi", d, "component", R->d1_hi, "length/time",
-                       "drift: upper end of the 95% interval") ||
-           write_field(f, g, "/km/d2", P, "pair", R->d2, "length^2/time",
-                       "diffusion D2 = D = sigma sigma^T / 2, packed upper triangle") ||
-           write_field(f, g, "/km/d2_lo", P, "pair", R->d2_lo, "length^2/time",
-                       "diffusion: lower end of the 95% interval") ||
-           write_field(f, g, "/km/d2_hi", P, "pair", R->d2_hi, "length^2/time",
-                       "diffusion: upper end of the 95% interval") ||
-           write_field(f, g, "/km/k4", d, "component", R->k4, "length^4/time",
-                       "fourth Kramers-Moyal coefficient M4/(24 tau) at lag tau") ||
-           write_field(f, g, "/km/k4_lo", d, "component", R->k4_lo, "length^4/time",
-                       "K4: lower end of the 95% interval") ||
-           write_field(f, g, "/km/k4_hi", d, "component", R->k4_hi, "length^4/time",
-                       "K4: upper end of the 95% interval") ||
-           write_field(f, g, "/km/pawula", d, "component", R->pawula, "1",
-                       "Pawula ratio Q = M4/(3 M2^2) = 2 K4/(tau D2^2): 1 for a diffusion") ||
-           write_field(f, g, "/km/pawula_lo", d, "component", R->pawula_lo, "1",
-                       "Q: lower end of the 95% interval") ||
-           write_field(f, g, "/km/pawula_hi", d, "component", R->pawula_hi, "1",
-                       "Q: upper end of the 95% interval");
+           write_estimate(f, g, "/km/d1", d, "component", R->d1, R->d1_lo, R->d1_hi,
+                          "length/time", "drift D1", "drift") ||
+           write_estimate(f, g, "/km/d2", P, "pair", R->d2, R->d2_lo, R->d2_hi, "length^2/time",
+                          "diffusion D2 = D = sigma sigma^T / 2, packed upper triangle",
+                          "diffusion") ||
+           write_estimate(f, g, "/km/k4", d, "component", R->k4, R->k4_lo, R->k4_hi,
+                          "length^4/time",
+                          "fourth Kramers-Moyal coefficient M4/(24 tau) at lag tau", "K4") ||
+           write_estimate(f, g, "/km/pawula", d, "component", R->pawula, R->pawula_lo,
+                          R->pawula_hi, "1",
+                          "Pawula ratio Q = M4/(3 M2^2) = 2 K4/(tau D2^2): 1 for a diffusion", "Q");
   if (!rc && R->d1_true)
     rc = write_field(f, g, "/km/d1_true", d, "component", R->d1_true, "length/time",
                      "the model's drift at x_mean") ||
