@@ -39,6 +39,12 @@ list(APPEND fpk_pc_private_libs ${FPK_MATHEVAL_LIBRARY})
 if(FPK_JIT)
   list(APPEND fpk_pc_private_libs ${FPK_LIBGCCJIT_LIBRARY})   # no .pc; GCC's private directory
 endif()
+if(FPK_HAVE_FFTW_MPI)
+  list(APPEND fpk_pc_private_libs ${FFTW3_MPI_LIBRARY})       # no .pc
+endif()
+if(FPK_HAVE_MPI)
+  list(APPEND fpk_pc_private_libs ${MPI_C_LIBRARIES})         # the very MPI the build linked
+endif()
 fpk_pc_link_flags(FPK_PC_LIBS_PRIVATE ${fpk_pc_private_libs})
 string(APPEND FPK_PC_LIBS_PRIVATE " ${OpenMP_C_FLAGS} -lm")
 if(CMAKE_DL_LIBS)

@@ -14,6 +14,10 @@ pkgs=(
   libmatheval-dev     # model expressions, parsed and differentiated symbolically
   libgccjit-12-dev    # model expressions compiled to native code at run time (optional: FPK_JIT)
   libopenblas-serial-dev  # BLAS products of the separable Gibbs kernels (grid Sinkhorn)
+  # MPI (docs/parallel.md; optional at build time): processes for ensembles, sweeps and the 3D
+  # spectral solver, FFTW's distributed transforms, HDF5's collective writes. libhdf5-openmpi-dev
+  # sits beside libhdf5-dev (the MPI build is the one fpkit links where both are installed).
+  openmpi-bin libopenmpi-dev libfftw3-mpi-dev libhdf5-openmpi-dev
   python3 python3-numpy python3-matplotlib python3-h5py   # figures, benchmark peer
   python3-xarray python3-h5netcdf   # the test that opens every output as labelled arrays
   doxygen             # the API reference (cmake --build build --target docs)

@@ -50,6 +50,13 @@ typedef struct fpk_h5_create_options {
   int no_sidecar;            /* never an XDMF sidecar (a checkpoint): its path is not checked,
                                 fpk_h5_xdmf_field registers nothing that is written, and the commit
                                 only removes an earlier sidecar fpkit wrote for this file */
+  /* The processes that write this file together (fpkit/parallel.h; NULL: this one). With more
+   * than one, fpk_h5_create is collective: rank 0 checks the destination and writes the file,
+   * the other ranks get a handle that discards what it is given (they hold the same values), and
+   * fpk_h5_commit is collective too: rank 0 renames the temporary only when every rank agrees
+   * that it succeeded (a failure anywhere: every rank's commit fails, with that rank's message,
+   * and no result file is left). */
+  const struct fpk_comm *comm;
 } fpk_h5_create_options;
 
 /* Checks the destination (see above) and creates the temporary file. opt may be NULL (no

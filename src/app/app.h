@@ -42,6 +42,10 @@ typedef struct fpk_run_options {
   const char *config_name;
   /* fpkit rerun: the file whose stored configuration is run again; an input, never written. */
   const char *rerun_of;
+  /* The processes running this command together (fpkit/parallel.h; main.c's world under mpirun,
+   * NULL or one process otherwise): they split the Monte Carlo path blocks, rank 0 alone writes
+   * the output file (docs/parallel.md). */
+  const struct fpk_comm *comm;
 } fpk_run_options;
 
 /* `fpkit run`. Returns FPK_EINTR when a signal stopped a checkpointed run: err then says where,
@@ -121,6 +125,7 @@ typedef struct fpk_sweep_options {
   int argc;                  /* the command line, recorded in the index */
   const char *const *argv;
   volatile sig_atomic_t *stopped_by; /* set to the signal that stopped the sweep (FPK_EINTR) */
+  const struct fpk_comm *comm; /* under mpirun: the points are dealt over the ranks (NULL: one) */
 } fpk_sweep_options;
 /* Returns FPK_SUCCESS when every point is ok; an error naming the first failed point when one
  * failed (after all ran and the index is written), the bad argument before anything ran, or

@@ -48,7 +48,8 @@ fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
   all[0] = opt->rerun_of ? opt->rerun_of : opt->config_path;
   for (size_t i = 0; i < ninputs; i++) all[1 + i] = inputs[i];
   all[ninputs + 1] = fpk_app_log_path(); /* --log: replacing it would lose the log */
-  const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 2};
+  const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 2,
+                                    .comm = opt->comm};
   fpk_h5 *f = fpk_h5_create(path, &co, err);
   free(all);
   if (!f) return NULL;

@@ -36,7 +36,12 @@
 #include "app/app.h"
 #include "app/keys.h"
 #include "app/progress.h"
+#include "fpkit/parallel.h"
 #include "fpkit/provenance.h"
+
+/* The processes of this command (fpkit/parallel.h): MPI's world under mpirun, one process
+ * otherwise (set by main before any command runs). */
+static fpk_comm *world;
 
 static const char usage_text[] =
     "usage: fpkit run CONFIG [-o OUT.h5] [--set section.key=value]... [--threads N] [--quiet]\n"
@@ -399,6 +404,7 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   opt.sets = sets;
   opt.argc = full_argc;
   opt.argv = full_argv;
+  opt.comm = world;
   /* auto: a bar on a terminal unless --quiet; nothing on a pipe or file (a batch job asks for
    * --progress=plain) */
   if (progress_mode >= 0)
@@ -443,6 +449,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   fpk_error err = {0};
   const double t0 = wall_seconds();
   int rc = fn(&opt, &err);
+  /* every rank ends with the status and message of the lowest failing rank */
+  rc = fpk_comm_agree(world, rc, &err);
   free(sets);
   int status = 0;
   if (rc == FPK_EINTR && interrupted) {
@@ -533,6 +541,7 @@ static int cmd_sweep(int argc, char **argv) {
   opt.config_path = argv[optind];
   opt.over = over, opt.gather = gather, opt.sets = sets;
   opt.argc = full_argc, opt.argv = full_argv;
+  opt.comm = world;
   fpk_error err = {0};
   const int rc = fpk_app_sweep(&opt, &err);
   free(lists);
@@ -551,7 +560,20 @@ static int cmd_sweep(int argc, char **argv) {
  * and attribute of the rerun is identical to FILE's, 1 when one differs or the rerun fails, 2 on
  * usage, 3 when the rerun failed numerically without writing a file. */
 
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv) {
+  fpk_error perr = {0};
+  if (fpk_parallel_init(&argc, &argv, &world, &perr)) {
+    fprintf(stderr, "fpkit: error: %s\n", perr.msg);
+    return 1;
+  }
+  const int status = dispatch(argc, argv);
+  fpk_parallel_finalize(world);
+  return status;
+}
+
+static int dispatch(int argc, char **argv) {
   /* a copy of the pointers: getopt_long reorders argv */
   static const char *argv_as_given[4096];
   full_argc = argc < 4096 ? argc : 4095;

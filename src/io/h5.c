@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* mkostemp */
 #include "fpkit/io.h"
+#include "fpkit/parallel.h"
 #include "fpkit/version.h"
 #include "io/xdmf_internal.h"
 
@@ -89,6 +90,10 @@ struct fpk_h5 {
   int force;              /* the caller's opt->force: also for a foreign file at the sidecar's path */
   int no_sidecar;         /* opt->no_sidecar: never a sidecar (checkpoints) */
   const char *no_sidecar_reason; /* decided at creation: XDMF cannot name this file */
+  /* The processes writing this file (opt->comm; NULL: one). With more than one, rank 0 writes
+   * and the others' handles discard (docs/parallel.md): they are given the same values. */
+  const fpk_comm *comm;
+  int discard;
   fpk_error err;
 };
 
@@ -283,8 +288,48 @@ static herr_t image_udata_free(void *udata) {
 
 static int attr_string_id(hid_t obj, const char *name, const char *value);
 
+/* The handle of a rank other than 0 of a file written by rank 0: no file, every write a no-op. */
+static fpk_h5 *discarding_handle(const char *path, const fpk_comm *comm, fpk_error *err) {
+  fpk_h5 *f = calloc(1, sizeof *f);
+  const size_t k = strlen(path);
+  if (!f || !(f->path = malloc(k + 1)) || !(f->tmp = malloc(k + 1))) {
+    if (f) free(f->path), free(f);
+    fpk_error_set(err, FPK_ENOMEM, "out of memory");
+    return NULL;
+  }
+  memcpy(f->path, path, k + 1);
+  memcpy(f->tmp, path, k + 1);
+  f->file = H5I_INVALID_HID;
+  f->fd = -1;
+  f->comm = comm;
+  f->discard = 1;
+  f->committed = 1; /* nothing to remove at close */
+  return f;
+}
+
 fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
   quiet_hdf5();
+  /* Several processes: rank 0 checks the destination and writes; the others learn of a failure
+   * through the agreement after the check, so that all of them fail before anything runs. */
+  const fpk_comm *comm = opt ? opt->comm : NULL;
+  if (fpk_comm_size(comm) > 1) {
+    fpk_h5 *f = NULL;
+    fpk_error local = {0};
+    if (fpk_comm_rank(comm) == 0) {
+      fpk_h5_create_options one = *opt;
+      one.comm = NULL;
+      f = fpk_h5_create(path, &one, &local);
+      if (f) f->comm = comm;
+    } else {
+      f = discarding_handle(path, comm, &local);
+    }
+    if (fpk_comm_agree(comm, f ? FPK_SUCCESS : local.status, &local)) {
+      fpk_h5_close(f);
+      fpk_error_copy(err, &local);
+      return NULL;
+    }
+    return f;
+  }
   if (check_destination(path, opt, err)) return NULL;
   /* The XDMF sidecar's destination is checked now too, with the output's rules, so that a
    * conflict there fails before anything is computed rather than after the whole run. A name
@@ -375,6 +420,7 @@ static int attr_string_id(hid_t obj, const char *name, const char *value) {
 }
 
 int fpk_h5_group(fpk_h5 *f, const char *name, const char *description) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   hid_t g = H5Gcreate2(f->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return h5_fail(f, FPK_EIO, "cannot create group '%s'", name);
   int rc = description ? attr_string_id(g, "description", description) : 0;
@@ -433,6 +479,7 @@ static size_t first_bad(const double *v, size_t n, int nan_ok) {
 static int write_dataset(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                          const double *data, const char *units, const char *description,
                          const char *nan_means) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   hsize_t hd[FPK_H5_MAX_RANK] = {0};
   if (rank < 1 || rank > FPK_H5_MAX_RANK)
     return fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s' has rank %zu", f->path, name, rank);
@@ -484,6 +531,7 @@ int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_
 
 int fpk_h5_write_strings(fpk_h5 *f, const char *name, size_t n, const char *const *values,
                          const char *description) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   /* variable-length UTF-8, as the string attributes: h5py reads each element as str
    * (.asstr()) */
   hid_t type = H5Tcopy(H5T_C_S1);
@@ -511,6 +559,7 @@ static int with_object(fpk_h5 *f, const char *object, const char *name, hid_t *o
 }
 
 int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const char *value) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   hid_t o;
   if (with_object(f, object, name, &o)) return f->err.status;
   int rc = attr_string_id(o, name, value);
@@ -521,6 +570,7 @@ int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const ch
 
 static int attr_scalar(fpk_h5 *f, const char *object, const char *name, hid_t ftype, hid_t mtype,
                        const void *value) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   hid_t o;
   if (with_object(f, object, name, &o)) return f->err.status;
   hid_t space = H5Screate(H5S_SCALAR);
@@ -547,6 +597,7 @@ int fpk_h5_attr_u64(fpk_h5 *f, const char *object, const char *name, uint64_t va
 
 int fpk_h5_mark_failed(fpk_h5 *f, const char *reason) {
   f->failed = 1;
+  if (f->discard) return FPK_SUCCESS;
   int rc = fpk_h5_attr_u64(f, "/", "failed", 1);
   return rc ? rc : fpk_h5_attr_string(f, "/", "failed_reason", reason ? reason : "");
 }
@@ -601,6 +652,7 @@ static long long length_1d(hid_t d) {
 }
 
 int fpk_h5_make_scale(fpk_h5 *f, const char *dataset) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   hid_t d = H5Dopen2(f->file, dataset, H5P_DEFAULT);
   if (d < 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -624,6 +676,7 @@ int fpk_h5_write_scale(fpk_h5 *f, const char *name, size_t n, const double *valu
 }
 
 int fpk_h5_index_dim(fpk_h5 *f, const char *name, size_t n) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   /* netCDF-C's placeholder: a 32-bit float dataset of the dimension's length that is never
    * written (no storage is allocated; it reads as zeros). */
   hsize_t hn = n;
@@ -705,6 +758,7 @@ static hid_t find_scale(fpk_h5 *f, const char *dataset, const char *group, const
 }
 
 int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   char names[FPK_H5_MAX_RANK][64];
   size_t k = 0;
   for (const char *p = dims ? dims : ""; *p;) {
@@ -756,6 +810,7 @@ int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims) {
 }
 
 int fpk_h5_xdmf_field(fpk_h5 *f, const char *dataset) {
+  if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
   char **grown = realloc(f->xdmf, (f->nxdmf + 1) * sizeof *grown);
   if (!grown) return fpk_error_set(&f->err, FPK_ENOMEM, "out of memory");
   f->xdmf = grown;
@@ -792,7 +847,28 @@ static int write_all(int fd, const unsigned char *buf, size_t n) {
   return 0;
 }
 
+/* The commit of one process (below: the agreement of several first). */
+static int commit_one(fpk_h5 *f);
+
+/* Several processes: every rank calls the commit, which agrees on every rank's state first
+ * (fpkit/parallel.h), so that rank 0 renames its temporary only when no rank failed; rank 0's
+ * own failure to write is then agreed on as well. A failed agreement leaves the temporary to
+ * fpk_h5_close, which removes it: no result file. */
 int fpk_h5_commit(fpk_h5 *f) {
+  if (fpk_comm_size(f->comm) <= 1) return commit_one(f);
+  fpk_error e = {0};
+  if (fpk_comm_agree(f->comm, FPK_SUCCESS, &e)) return fpk_error_copy(&f->err, &e);
+  const int rc = f->discard ? FPK_SUCCESS : commit_one(f);
+  if (fpk_comm_agree(f->comm, rc, &f->err)) {
+    if (!f->discard && f->committed) { /* renamed, but told to fail afterwards: not a result */
+      unlink(f->path);
+    }
+    return f->err.status;
+  }
+  return FPK_SUCCESS;
+}
+
+static int commit_one(fpk_h5 *f) {
   /* H5Fclose flushes into the image and frees it: image_free writes it to the temporary. */
   f->write_image = 1;
   herr_t closed = H5Fclose(f->file);
