@@ -12,6 +12,8 @@
 #    the layout: [t][z][y][x] on an anisotropic 20 x 16 x 12 grid, dimension scales (xarray
 #    opens /fv, /mc, /exact, /errors), the XDMF sidecar's 3D mesh.
 #  - type = expr in 3D gives the OU model's FV density (drift_z is the z axis).
+#  - [init] type = file from a 3D field: FV starts from it, and the Monte Carlo histogram at t = 0
+#    matches the multinomial prediction of the field's cell probabilities.
 #  - absorbing walls: Brownian motion with drift, absorbing on x in [-1, 1], reflecting on y,
 #    periodic on z; FV mass and MC survival against the eigenfunction series of the 1D killed
 #    process (FV within 2% of the absorbed mass, MC within 4 standard errors).
@@ -80,6 +82,24 @@ run "$tmp/ou3d.ini" --set mc.paths=$paths --threads 1 -o "$tmp/all1.h5"
 run "$tmp/ou3d.ini" --set mc.paths=$paths --threads 2 -o "$tmp/all2.h5"
 "$py" "$here/h5tools.py" config "$tmp/all2.h5" "$tmp/stored.ini"
 run "$tmp/stored.ini" -o "$tmp/all3.h5"
+
+# a start from a 3D field of a file (Monte Carlo samples the cell law: src/sde/initial.c)
+cat > "$tmp/fromfile.ini" <<INI
+$(sed -n '/^\[model\]/,/^bc = /p' "$tmp/ou3d.ini")
+[init]
+type = file
+file = $tmp/all1.h5
+method = fv
+[time]
+t_end = 0.5
+n_out = 2
+[fp]
+dt = 0.005
+[mc]
+paths = $paths
+dt = 0.01
+INI
+run "$tmp/fromfile.ini" -o "$tmp/fromfile.h5"
 
 # the same process as an expression model
 cat > "$tmp/expr3d.ini" <<'INI'
@@ -202,6 +222,23 @@ for tag, n in (("mcN", N), ("mc4N", 4 * N)):
     check(abs(meas - pred) < 4 * sd, f"MC {n} paths: histogram L1 within 4 SD of the multinomial prediction ({(meas - pred) / sd:.2f} SD)")
     if tag == "mcN": l1N, predN = meas, pred
     else: print(f"MC histogram L1 shrinks by {l1N / meas:.3f} from N to 4N paths (predicted {predN / pred:.3f})")
+
+# --- a start from a 3D field: the histogram at t = 0 samples the file's cell probabilities ---
+with h5py.File(f"{tmp}/fromfile.h5") as f, h5py.File(f"{tmp}/all1.h5") as g:
+    q = g["fv/density"][-1] * (7 / 20) * (7 / 16) * (7 / 12)
+    hist = f["mc/density"][0] * (7 / 20) * (7 / 16) * (7 / 12)
+    fv0 = f["fv/density"][0] * (7 / 20) * (7 / 16) * (7 / 12)
+    mm, fm, fc = f["mc/mean"][0], f["fv/mean"][0], f["fv/cov"][0]
+q = np.clip(q, 0, None); q /= q.sum()
+mads = np.array([mad(N, qi) for qi in q.ravel()])
+pred = mads.sum() / N
+sd = math.sqrt(np.sum(N * q.ravel() * (1 - q.ravel()) - mads ** 2)) / N
+meas = np.sum(np.abs(hist - q))
+print(f"start from a 3D field, {N} paths: histogram L1 at t = 0 {meas:.4e}, multinomial prediction {pred:.4e} +- {sd:.1e}")
+check(np.max(np.abs(fv0 - q)) < 1e-14, "the FV start is the file's field")
+check(abs(meas - pred) < 4 * sd, f"start from a 3D field: MC histogram L1 within 4 SD of the prediction ({(meas - pred) / sd:.2f} SD)")
+worst = max(abs(mm[a] - fm[a]) / math.sqrt(fc[a, a] / N) for a in range(3))
+check(worst < 4, f"start from a 3D field: MC mean at t = 0 within 4 SE of the field's ({worst:.2f} SE)")
 
 # --- threads, stored config, layout ---
 d1, a1 = datasets(f"{tmp}/all1.h5")
