@@ -12,7 +12,7 @@
 #    multinomial prediction sum_i E|Bin(N, q_i)/N - q_i| (de Moivre's mean absolute deviation)
 #    within 4 of its standard deviations, at N and at 4N (so it shrinks as the noise does).
 #  - every dataset bitwise identical with 1 and 2 threads, with 2 MPI ranks (where built with
-#    MPI), and from the stored configuration;
+#    MPI), from the stored configuration, and after SIGINT and --resume from a checkpoint;
 #    the layout: [t][z][y][x] on an anisotropic 20 x 16 x 12 grid, dimension scales (xarray
 #    opens /fv, /mc, /exact, /errors), the XDMF sidecar's 3D mesh.
 #  - type = expr in 3D gives the OU model's FV density (drift_z is the z axis).
@@ -167,6 +167,23 @@ paths = $paths
 dt = 0.01
 INI
 run "$tmp/fromfile.ini" -o "$tmp/fromfile.h5"
+
+# checkpoint and resume in 3D: SIGINT once a checkpoint exists, resume, compare with a run
+# that was not interrupted (the FV steps are made small so that the run outlasts a checkpoint)
+ckn=32; [ "$quick" = 1 ] && ckn=24
+ckset=(--set grid.n=$ckn --set fp.dt=0.0005 --set mc.paths=$paths)
+"$fpkit" run "$tmp/ou3d.ini" "${ckset[@]}" -o "$tmp/ck.h5" --checkpoint-every 0.05s --quiet 2>"$tmp/ck.err" &
+ckpid=$!
+for _ in $(seq 400); do [ -e "$tmp/ck.h5.ckpt" ] && break; sleep 0.05; done
+kill -INT $ckpid 2>/dev/null
+wait $ckpid
+ckrc=$?
+if [ $ckrc -eq 130 ] && [ -e "$tmp/ck.h5.ckpt" ] && [ ! -e "$tmp/ck.h5" ]; then
+  "$fpkit" run --resume "$tmp/ck.h5.ckpt" -o "$tmp/ck.h5" --quiet || bad "--resume: exit $?"
+  run "$tmp/ou3d.ini" "${ckset[@]}" -o "$tmp/ck_ref.h5"
+else
+  bad "3D checkpoint: the run exited $ckrc before SIGINT found a checkpoint (expected 130): $(cat "$tmp/ck.err")"
+fi
 
 # the same process as an expression model
 cat > "$tmp/expr3d.ini" <<'INI'
@@ -333,6 +350,10 @@ d3, _ = datasets(f"{tmp}/all3.h5")
 diff = identical(d1, ((d2, "2 threads"), (d3, "stored config")))
 check(not diff, "every dataset bitwise identical with 1 and 2 threads and from the stored config" + ("" if not diff else ": " + "; ".join(diff)))
 import os
+if os.path.exists(f"{tmp}/ck_ref.h5"):
+    dr, _ = datasets(f"{tmp}/ck_ref.h5"); dc, _ = datasets(f"{tmp}/ck.h5")
+    diff = identical(dr, ((dc, "interrupted and resumed"),))
+    check(not diff, "3D run interrupted by SIGINT and resumed from its checkpoint: every dataset bitwise identical" + ("" if not diff else ": " + "; ".join(diff)))
 if os.path.exists(f"{tmp}/all_mpi.h5"):
     dm, _ = datasets(f"{tmp}/all_mpi.h5")
     diff = identical(d1, ((dm, "2 ranks"),))
