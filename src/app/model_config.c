@@ -154,7 +154,8 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
 
 /* type = expr: b and σ as expressions (src/models/expr.c) of x (y in 2D, y and z in 3D), t and
  * the parameters of [parameters], every key of which is a parameter name with a number. Keys:
- * drift and noise in 1D; drift_x, drift_y, noise_x, noise_y in 2D (and drift_z, noise_z in 3D). noise is σ, the amplitude of dW (D = σ²/2); or
+ * drift and noise in 1D; drift_x, drift_y, noise_x, noise_y in 2D (and drift_z, noise_z in 3D).
+ * noise is σ, the amplitude of dW (D = σ²/2); or
  * noise as a d × m matrix (read_noise_matrix). */
 static int read_expr(fpk_config *c, size_t d, fpk_model **model, fpk_error *err) {
   static const char *const keys1[2][1] = {{"drift"}, {"noise"}};

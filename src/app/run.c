@@ -690,11 +690,12 @@ static int check_fields(fpk_config *c, const fpk_run_options *opt, const experim
 static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
                            char *default_out, size_t len, fpk_error *err) {
   int rc;
-  if ((rc = fpk_app_read_model_dims(c, 3, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) ||
+  if ((rc = fpk_app_read_model_dims(c, 3, &x->dim, &x->model, err)) ||
+      (rc = read_grid(c, x, err)) ||
       (rc = fpk_app_check_kramers_grid(c, x->model, &x->grid, err)) || (rc = read_init(c, x, err)) ||
       (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
-      (rc = check_fields(c, opt, x, err)) || (rc = read_guard(c, x, err)) || (rc = load_init(c, x, err)) ||
-      (rc = check_steps(c, x, err)))
+      (rc = check_fields(c, opt, x, err)) || (rc = read_guard(c, x, err)) ||
+      (rc = load_init(c, x, err)) || (rc = check_steps(c, x, err)))
     return rc;
   /* Default output: results/<config stem>.h5 */
   const char *base = strrchr(opt->config_path, '/');
@@ -1286,7 +1287,8 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
   if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim",
                          d == 3 ? "probability density: cell averages on /grid, indexed "
                                   "[t][z][y][x]"
-                                : "probability density: cell averages on /grid, indexed [t][y][x]")) ||
+                                : "probability density: cell averages on /grid, indexed "
+                                  "[t][y][x]")) ||
       (rc = fpk_h5_attach_scales(f, name, d == 1 ? "t x" : d == 2 ? "t y x" : "t z y x")) ||
       (d >= 2 && (rc = fpk_h5_xdmf_field(f, name))))
     return rc;

@@ -67,8 +67,8 @@ void fpk_mc_initial_state(uint64_t seed, uint64_t p0, size_t nb, size_t d, const
 /* ---- initial laws given on the grid ----------------------------------------------------------
  * A piecewise-constant density on the cells: the cell by inversion of the cumulative masses with
  * a 53-bit uniform (32-bit in 3D), the point uniform inside the cell. All from Philox call 0 of
- * the path's main stream (positions 0..2, reserved for X_0: sde_internal.h), so X_0 is a pure function of
- * (seed, path) as for the Gaussian start, and the increments are the same in both. */
+ * the path's main stream (positions 0..2, reserved for X_0: sde_internal.h), so X_0 is a pure
+ * function of (seed, path) as for the Gaussian start, and the increments are the same in both. */
 
 int fpk_mc_cell_cdf(const fpk_grid *g, const double *mass, double *cdf, size_t *last,
                     fpk_error *err) {
