@@ -141,6 +141,9 @@ struct fpk_config;
 struct fpk_model;
 int fpk_app_read_model(struct fpk_config *c, size_t *dim, struct fpk_model **model,
                        fpk_error *err);
+/* The same with [model] dim read in 1..max_dim (fpk_app_read_model: 1..2; fpkit run: 1..3). */
+int fpk_app_read_model_dims(struct fpk_config *c, size_t max_dim, size_t *dim,
+                            struct fpk_model **model, fpk_error *err);
 /* For a Kramers model (type = kramers): whether the grid's velocity axis holds and resolves the
  * velocity scale 1/√β; an error naming [grid] file:line when it does not contain ±4/√β, a warning
  * on stderr when it is coarse (docs/noise.md). Nothing for other models. */

@@ -70,12 +70,22 @@ static const char *const discretizations[] = {"points", "cells", NULL};
  * reference = model (MODEL_KEYS_IF: C is the condition of the entries that have none, CC a
  * prefix of every other condition). */
 #define MODEL_KEYS MODEL_KEYS_IF(NULL, "")
-#define MODEL_KEYS_IF(C, CC)                                                                                 \
+#define MODEL_KEYS_IF(C, CC) MODEL_KEYS_DIM(C, CC, 2, "2", "1 or 2")
+/* MAXD: the largest [model] dim the command reads (fpk_app_read_model_dims); DIMS_XY: the
+ * model.dim values with the expr keys drift_x, drift_y, ...; DOC: the dims in words. fpkit run
+ * reads 1..3 (MODEL_KEYS_3D plus EXPR_KEYS_3D), every other command 1..2. */
+#define MODEL_KEYS_3D MODEL_KEYS_DIM(NULL, "", 3, "2|3", "1, 2 or 3")
+#define EXPR_KEYS_3D                                                                             \
+  KS("model", "drift_z", R, NULL, "-theta*z", "model.type=expr,model.dim=3",                     \
+     "z component of the drift (3D): an expression in x, y, z, t and [parameters]"),            \
+  KS("model", "noise_z", R, NULL, "s", "model.type=expr,model.dim=3", "noise on the z axis (3D)")
+#define MODEL_KEYS_DIM(C, CC, MAXD, DIMS_XY, DOC)                                                \
   KC("model", "type", R, NULL, model_types, "ou", C,                                          \
      "the diffusion: ou, bm (Brownian motion with drift), langevin, gbm, bridge, "               \
      "mixture-langevin, expr, kramers (underdamped Langevin in phase space (x, v))"),           \
-  KZ("model", "dim", R, NULL, 1, 2, "1",                                                       \
-     CC "model.type=ou|bm|langevin|gbm|bridge|mixture-langevin|expr", "dimension of the state"), \
+  KZ("model", "dim", R, NULL, 1, MAXD, "1",                                                    \
+     CC "model.type=ou|bm|langevin|gbm|bridge|mixture-langevin|expr",                            \
+     "dimension of the state: " DOC),                                                            \
   KZ("model", "dim", 0, "2", 1, 3, NULL, CC "model.type=kramers",                                  \
      "kramers: must be 2, the phase space (x, v)"),                                              \
   KL("model", "sigma", R, NULL, "1", CC "model.type=ou|bm|gbm|bridge",                              \
@@ -123,15 +133,17 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KS("model", "noise", R, NULL, "s", CC "model.type=expr,model.dim=1",                              \
      "noise sigma(x, t) (the amplitude of dW): an expression; or a 1 x m matrix, entries "        \
      "separated by ','"),                                                                        \
-  KS("model", "drift_x", R, NULL, "-theta*x", CC "model.type=expr,model.dim=2",                     \
+  KS("model", "drift_x", R, NULL, "-theta*x", CC "model.type=expr,model.dim=" DIMS_XY,            \
      "x component of the drift: an expression in x, y, t and [parameters]"),                     \
-  KS("model", "drift_y", R, NULL, "-theta*y", CC "model.type=expr,model.dim=2",                     \
+  KS("model", "drift_y", R, NULL, "-theta*y", CC "model.type=expr,model.dim=" DIMS_XY,            \
      "y component of the drift"),                                                                \
-  KS("model", "noise_x", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the x axis"),   \
-  KS("model", "noise_y", R, NULL, "s", CC "model.type=expr,model.dim=2", "noise on the y axis"),   \
-  KS("model", "noise", V, NULL, NULL, CC "model.type=expr,model.dim=2",                             \
-     "a 2 x m noise matrix instead of noise_x, noise_y: one row per line, entries separated by "  \
-     "','"),                                                                                     \
+  KS("model", "noise_x", R, NULL, "s", CC "model.type=expr,model.dim=" DIMS_XY,                   \
+     "noise on the x axis"),                                                                     \
+  KS("model", "noise_y", R, NULL, "s", CC "model.type=expr,model.dim=" DIMS_XY,                   \
+     "noise on the y axis"),                                                                     \
+  KS("model", "noise", V, NULL, NULL, CC "model.type=expr,model.dim=" DIMS_XY,                    \
+     "a dim x m noise matrix instead of noise_x, noise_y: one row per line, entries separated "   \
+     "by ','"),                                                                                  \
   KC("model", "jit", 0, "auto", expr_jit_modes, NULL, CC "model.type=expr",                        \
      "auto: compile the expressions with libgccjit when this build has it (same numbers, "        \
      "bit for bit), else interpret; on: compile or fail; off: interpret (libmatheval)"),          \
@@ -139,7 +151,8 @@ static const char *const discretizations[] = {"points", "cells", NULL};
         "every key is a parameter name of the expressions, with a finite number")
 
 static const fpk_config_key run_keys[] = {
-    MODEL_KEYS,
+    MODEL_KEYS_3D,
+    EXPR_KEYS_3D,
     KL("grid", "lo", R, NULL, "-4", NULL, "lower edge per axis (one value for every axis)"),
     KL("grid", "hi", R, NULL, "4", NULL, "upper edge per axis"),
     KL("grid", "n", R, NULL, "200", NULL,

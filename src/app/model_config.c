@@ -152,13 +152,15 @@ static int read_noise_matrix(fpk_config *c, size_t d, size_t np, const char *con
   return FPK_SUCCESS;
 }
 
-/* type = expr: b and σ as expressions (src/models/expr.c) of x (y in 2D), t and the parameters of
- * [parameters], every key of which is a parameter name with a number. Keys: drift and noise in
- * 1D; drift_x, drift_y, noise_x, noise_y in 2D. noise is σ, the amplitude of dW (D = σ²/2); or
+/* type = expr: b and σ as expressions (src/models/expr.c) of x (y in 2D, y and z in 3D), t and
+ * the parameters of [parameters], every key of which is a parameter name with a number. Keys:
+ * drift and noise in 1D; drift_x, drift_y, noise_x, noise_y in 2D (and drift_z, noise_z in 3D).
+ * noise is σ, the amplitude of dW (D = σ²/2); or
  * noise as a d × m matrix (read_noise_matrix). */
 static int read_expr(fpk_config *c, size_t d, fpk_model **model, fpk_error *err) {
   static const char *const keys1[2][1] = {{"drift"}, {"noise"}};
-  static const char *const keys2[2][2] = {{"drift_x", "drift_y"}, {"noise_x", "noise_y"}};
+  static const char *const keys3[2][3] = {{"drift_x", "drift_y", "drift_z"},
+                                          {"noise_x", "noise_y", "noise_z"}};
   const char *names[2 * FPK_EXPR_MAX_PARAMS];
   double values[FPK_EXPR_MAX_PARAMS];
   int rc;
@@ -187,13 +189,16 @@ static int read_expr(fpk_config *c, size_t d, fpk_model **model, fpk_error *err)
       if (w == 1 && a == 0) { /* the drift is read: now the noise, a matrix or the diagonal */
         if ((rc = read_noise_matrix(c, d, np, names, &spec, cells, err))) return rc;
         if (spec.noise_dim && d > 1 &&
-            (fpk_config_has(c, "model", "noise_x") || fpk_config_has(c, "model", "noise_y")))
+            (fpk_config_has(c, "model", "noise_x") || fpk_config_has(c, "model", "noise_y") ||
+             (d == 3 && fpk_config_has(c, "model", "noise_z"))))
           return fpk_config_invalid(c, "model", "noise", err,
-                                    "give either the noise matrix noise or the diagonal "
-                                    "noise_x, noise_y, not both");
+                                    d == 3 ? "give either the noise matrix noise or the diagonal "
+                                             "noise_x, noise_y, noise_z, not both"
+                                           : "give either the noise matrix noise or the diagonal "
+                                             "noise_x, noise_y, not both");
       }
       if (w && spec.noise_dim) break;
-      const char *key = d == 1 ? keys1[w][0] : keys2[w][a], *s = NULL;
+      const char *key = d == 1 ? keys1[w][0] : keys3[w][a], *s = NULL;
       if ((rc = fpk_config_string(c, "model", key, 1, &s, err))) return rc;
       fpk_error e = {0};
       if (fpk_expr_check(s, d, np, names, &e))
@@ -363,6 +368,11 @@ static int read_ou_noise(fpk_config *c, size_t d, double *sigma, size_t *m, doub
 }
 
 int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error *err) {
+  return fpk_app_read_model_dims(c, 2, dim, model, err);
+}
+
+int fpk_app_read_model_dims(fpk_config *c, size_t max_dim, size_t *dim, fpk_model **model,
+                            fpk_error *err) {
   static const char *const types[] = {"ou",     "bm",   "langevin", "gbm", "bridge",
                                       "mixture-langevin", "expr", "kramers", NULL};
   size_t type = 0, d = 1;
@@ -380,7 +390,7 @@ int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error 
     *dim = 2;
     return read_kramers(c, model, err);
   }
-  if ((rc = fpk_config_size(c, "model", "dim", 1, 1, 2, &d, err))) return rc;
+  if ((rc = fpk_config_size(c, "model", "dim", 1, 1, max_dim, &d, err))) return rc;
   *dim = d;
   if (type == 2) {
     /* Overdamped Langevin dX = (-∇U + F) dt + √(2/β)(1 + ε cos(2πx/period)) dW: the noise comes

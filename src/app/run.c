@@ -232,7 +232,14 @@ static int read_init(fpk_config *c, experiment *x, fpk_error *err) {
                                     "variance %g is below the smallest normal double (%.3g): "
                                     "for a point start use [init] type = point",
                                     g->cov[i * d + i], MIN_STD * MIN_STD);
-      double det = d == 1 ? g->cov[0] : g->cov[0] * g->cov[3] - g->cov[1] * g->cov[2];
+      /* Sylvester's criterion: every leading principal minor > 0 (indices of the d x d matrix) */
+      const double *C = g->cov;
+      double det = d == 1   ? C[0]
+                   : d == 2 ? C[0] * C[3] - C[1] * C[2]
+                            : C[0] * (C[4] * C[8] - C[5] * C[7]) -
+                                  C[1] * (C[3] * C[8] - C[5] * C[6]) +
+                                  C[2] * (C[3] * C[7] - C[4] * C[6]);
+      if (d == 3 && !(C[0] * C[4] - C[1] * C[3] > 0.0)) det = -1.0;
       if (!(g->cov[0] > 0.0) || !(det > 0.0))
         return fpk_config_invalid(c, "init", "cov", err, "covariance must be positive definite");
     } else {
@@ -659,14 +666,36 @@ static int check_steps(fpk_config *c, const experiment *x, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* The fields the run holds at once, [nt][cells] doubles each: one per method (Monte Carlo also
+ * holds one histogram of 8-byte counts per thread while it runs). A 3D grid makes this large
+ * (128^3 cells at 5 output times are 84 MB per field), so a run that cannot fit in memory is
+ * refused before anything is computed, naming [grid] n, rather than failing to allocate late. */
+static int check_fields(fpk_config *c, const fpk_run_options *opt, const experiment *x,
+                        fpk_error *err) {
+  const double threads = opt->threads > 0 ? (double)opt->threads : (double)omp_get_max_threads();
+  const double fields = (double)(x->exact_on + x->fv_on + x->spectral_on) +
+                        (x->mc_on ? 1.0 + threads : 0.0);
+  const double bytes = 8.0 * (double)x->grid.size * (double)x->nt * fields;
+  const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+  if (ram > 0.0 && bytes > 0.5 * ram)
+    return fpk_config_invalid(c, "grid", "n", err,
+                              "the run holds %.0f fields of %zu cells at %zu output times "
+                              "(one per method; Monte Carlo one more per thread): %.3g GB, more "
+                              "than half of this machine's %.3g GB: use fewer cells or fewer "
+                              "output times ([time] n_out or times)",
+                              fields, x->grid.size, x->nt, bytes / 1e9, ram / 1e9);
+  return FPK_SUCCESS;
+}
+
 static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment *x,
                            char *default_out, size_t len, fpk_error *err) {
   int rc;
-  if ((rc = fpk_app_read_model(c, &x->dim, &x->model, err)) || (rc = read_grid(c, x, err)) ||
+  if ((rc = fpk_app_read_model_dims(c, 3, &x->dim, &x->model, err)) ||
+      (rc = read_grid(c, x, err)) ||
       (rc = fpk_app_check_kramers_grid(c, x->model, &x->grid, err)) || (rc = read_init(c, x, err)) ||
       (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
-      (rc = read_guard(c, x, err)) || (rc = load_init(c, x, err)) ||
-      (rc = check_steps(c, x, err)))
+      (rc = check_fields(c, opt, x, err)) || (rc = read_guard(c, x, err)) ||
+      (rc = load_init(c, x, err)) || (rc = check_steps(c, x, err)))
     return rc;
   /* Default output: results/<config stem>.h5 */
   const char *base = strrchr(opt->config_path, '/');
@@ -1256,7 +1285,10 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
   if ((rc = fpk_h5_write_scale(f, name, nt, x->t, "time", "output times"))) return rc;
   snprintf(name, sizeof name, "/%s/density", m->name);
   if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim",
-                         "probability density: cell averages on /grid, indexed [t][y][x]")) ||
+                         d == 3 ? "probability density: cell averages on /grid, indexed "
+                                  "[t][z][y][x]"
+                                : "probability density: cell averages on /grid, indexed "
+                                  "[t][y][x]")) ||
       (rc = fpk_h5_attach_scales(f, name, d == 1 ? "t x" : d == 2 ? "t y x" : "t z y x")) ||
       (d >= 2 && (rc = fpk_h5_xdmf_field(f, name))))
     return rc;
@@ -1321,7 +1353,10 @@ static int write_errors(fpk_h5 *f, const experiment *x, const method_out *a, con
 
 static int write_grid(fpk_h5 *f, const experiment *x) {
   static const char *axis[] = {"x", "y", "z"};
-  int rc = fpk_h5_group(f, "/grid", "uniform cell-centred grid; densities are indexed [t][y][x]");
+  int rc = fpk_h5_group(f, "/grid", x->dim == 3 ? "uniform cell-centred grid; densities are "
+                                                  "indexed [t][z][y][x]"
+                                                : "uniform cell-centred grid; densities are "
+                                                  "indexed [t][y][x]");
   for (size_t a = 0; a < x->dim && !rc; a++) {
     double *c = malloc(x->grid.n[a] * sizeof *c);
     if (!c) return FPK_ENOMEM;

@@ -66,17 +66,16 @@ void fpk_mc_initial_state(uint64_t seed, uint64_t p0, size_t nb, size_t d, const
 
 /* ---- initial laws given on the grid ----------------------------------------------------------
  * A piecewise-constant density on the cells: the cell by inversion of the cumulative masses with
- * a 53-bit uniform, the point uniform inside the cell. All from Philox call 0 of the path's main
- * stream (positions 0..2, reserved for X_0: sde_internal.h), so X_0 is a pure function of
- * (seed, path) as for the Gaussian start, and the increments are the same in both. */
+ * a 53-bit uniform (32-bit in 3D), the point uniform inside the cell. All from Philox call 0 of
+ * the path's main stream (positions 0..2, reserved for X_0: sde_internal.h), so X_0 is a pure
+ * function of (seed, path) as for the Gaussian start, and the increments are the same in both. */
 
 int fpk_mc_cell_cdf(const fpk_grid *g, const double *mass, double *cdf, size_t *last,
                     fpk_error *err) {
-  if (g->dim > 2)
+  if (g->dim > 3)
     return fpk_error_set(err, FPK_EUNSUP,
-                         "an initial law on a %zuD grid: implemented in 1D and 2D (the 2 uniforms "
-                         "of Philox call 0 left after the cell place one point in at most 2 "
-                         "dimensions)",
+                         "an initial law on a %zuD grid: implemented in 1D, 2D and 3D (the 4 "
+                         "words of Philox call 0 place one point in at most 3 dimensions)",
                          g->dim);
   double s = 0.0;
   *last = g->size;
@@ -99,9 +98,11 @@ void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid 
   const size_t N = g->size, d = g->dim;
   const double total = cdf[N - 1];
   for (size_t i = 0; i < nb; i++) {
-    /* u in (0, 1) from the top 53 bits of (w0, w1) */
-    const uint64_t bits = ((uint64_t)w[i] << 21) | (w[nb + i] >> 11);
-    const double target = ((double)bits + 0.5) * 0x1p-53 * total;
+    /* u in (0, 1) from the top 53 bits of (w0, w1); in 3D from w0 alone (32 bits), since the
+     * point needs w1, w2, w3: a cell's probability is then resolved to 2^-32 of the total,
+     * far below the sampling error of any feasible ensemble (and 1D/2D keep their bits) */
+    const uint64_t bits = d == 3 ? (uint64_t)w[i] : ((uint64_t)w[i] << 21) | (w[nb + i] >> 11);
+    const double target = ((double)bits + 0.5) * (d == 3 ? 0x1p-32 : 0x1p-53) * total;
     size_t lo = 0, hi = N - 1;
     while (lo < hi) { /* the first cell whose cumulative mass exceeds target */
       const size_t mid = lo + (hi - lo) / 2;
@@ -113,7 +114,7 @@ void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid 
     for (size_t a = 0; a < d; a++) {
       const size_t ia = rest % g->n[a];
       rest /= g->n[a];
-      const double v = ((double)w[(2 + a) * nb + i] + 0.5) * 0x1p-32;
+      const double v = ((double)w[((d == 3 ? 1 : 2) + a) * nb + i] + 0.5) * 0x1p-32;
       x[a * nb + i] = g->lo[a] + ((double)ia + v) * g->h[a];
     }
   }

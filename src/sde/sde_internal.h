@@ -116,12 +116,13 @@ void fpk_mc_initial_state(uint64_t seed, uint64_t p0, size_t nb, size_t d, const
 
 /* initial.c: an initial law on the grid (fpk_mc_params.init_cells): cdf[i] = cumulative cell
  * masses (not normalised), *last = the last cell with positive mass. FPK_EINVAL for a negative or
- * non-finite mass or no mass; FPK_EUNSUP beyond 2D. */
+ * non-finite mass or no mass; FPK_EUNSUP beyond 3D. */
 int fpk_mc_cell_cdf(const fpk_grid *g, const double *mass, double *cdf, size_t *last,
                     fpk_error *err);
 /* initial.c: X_0 of paths p0 .. p0+nb-1 from that law (component-major x, g->dim*nb), from the
  * four words of Philox call 0 of each path: (w0, w1) the cell (inverse of cdf at a 53-bit
- * uniform), w2 (and w3 in 2D) the point in it. w: room for 4*nb words. */
+ * uniform), w2 (and w3 in 2D) the point in it; in 3D w0 the cell (a 32-bit uniform), w1, w2, w3
+ * the point. w: room for 4*nb words. */
 void fpk_mc_initial_cells(uint64_t seed, uint64_t p0, size_t nb, const fpk_grid *g,
                           const double *cdf, size_t last, double *x, uint32_t *w);
 
