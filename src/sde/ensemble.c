@@ -801,7 +801,13 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 
   const size_t B = FPK_MC_BLOCK, N = params->npaths;
   const size_t nblocks = (N + B - 1) / B;
-  const size_t R = nblocks < FPK_MC_ROUND ? nblocks : FPK_MC_ROUND;
+  /* Blocks per round. Several processes: at least 8 per rank (a round of FPK_MC_ROUND blocks
+   * would leave ranks beyond the 256th idle); the merge runs block after block whatever the round
+   * size, so the numbers do not depend on it (checkpoints, whose states are per round, are
+   * refused with several processes). */
+  size_t R = FPK_MC_ROUND;
+  if (nranks > 1 && (size_t)nranks * 8 > R) R = (size_t)nranks * 8;
+  if (nblocks < R) R = nblocks;
   const fpk_mc_state *resume = params->resume;
   if (resume && (rc = check_resume(resume, &C, nblocks, err))) {
     free(nsteps), free(hk), free(t0k), free(C.cdf);
