@@ -10,7 +10,9 @@
 # (the issue asks >= 90%), with the efficiency of the best and of the worst pairing of the
 # repetitions as its range. Every 2-rank output is checked bitwise against the 1-rank one
 # (tests/cli/mpi_h5same.py); a difference is an error. The machine has other work at times:
-# the load average is printed at the start and the end.
+# the load average is printed at the start and the end. The ranks are not bound to cores by default
+# (MPI_FLAGS="--bind-to none"): on a machine shared with other work a bound rank waits for its
+# one core while the one-process run moves to a free one; on a dedicated node set MPI_FLAGS=.
 #   bash bench/bench_mpi_ensemble.sh BUILD_DIR [npaths [nsteps [reps]]]
 set -euo pipefail
 build=${1:?usage: bash bench/bench_mpi_ensemble.sh BUILD_DIR [npaths [nsteps [reps]]]}
@@ -27,6 +29,7 @@ grep -q '#define FPK_HAVE_MPI 1' "$build/include/fpkit/version.h" ||
   { echo "bench_mpi_ensemble.sh: $fpkit was built without MPI" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_WAIT_POLICY=passive
+read -r -a mpi_flags <<< "${MPI_FLAGS---bind-to none}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/ens.ini" <<INI
@@ -59,6 +62,7 @@ file = $tmp/ens.h5
 INI
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $("$mpiexec" --version 2>/dev/null | head -1)"
 echo "ensemble: 1D OU, Euler-Maruyama, $npaths paths x $nsteps steps = $("$py" -c "print(f'{$npaths * $nsteps:.3g}')") path-steps, 200-cell histogram, 4 outputs"
+echo "mpiexec flags: ${mpi_flags[*]:-(none)}"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 engine() { "$py" -c "import h5py,sys; print(h5py.File(sys.argv[1],'r')['mc'].attrs['wall_seconds'])" "$1"; }
 now() { date +%s.%N; }
@@ -67,7 +71,7 @@ for r in $(seq 1 "$reps"); do
   t0=$(now)
   "$fpkit" run "$tmp/ens.ini" -o "$tmp/one.h5" --threads 1 --quiet --force
   t1=$(now)
-  "$mpiexec" -n 2 "$fpkit" run "$tmp/ens.ini" -o "$tmp/two.h5" --threads 1 --quiet --force
+  "$mpiexec" "${mpi_flags[@]}" -n 2 "$fpkit" run "$tmp/ens.ini" -o "$tmp/two.h5" --threads 1 --quiet --force
   t2=$(now)
   e1=$(engine "$tmp/one.h5")
   e2=$(engine "$tmp/two.h5")
