@@ -10,6 +10,8 @@
  *  - fpk_mc_run with comm = world is bitwise the one-process run (comm NULL) on every rank:
  *    density, mean, cov, outside, survival (absorbing walls: killing) and kept paths spanning
  *    both ranks' blocks, over several rounds (FPK_MC_ROUND blocks) with a short last one;
+ *  - the work is split, not repeated: a drift that counts its points is evaluated on each rank
+ *    at its share of the path-steps only, the counts adding up to the one-process count;
  *  - fpk_sde_ladder with comm = world is bitwise the one-process ladder (every mean, variance
  *    and group mean);
  *  - more ranks than blocks: FPK_EINVAL on every rank, the message naming paths, blocks, ranks;
@@ -182,6 +184,70 @@ static void test_mc(void **state) {
   mc_case(1, 0, 513, 513, 1);     /* 3 blocks, the last of one path */
 }
 
+/* A 1D OU model written here, dX = -X dt + dW, whose drift counts the points it is evaluated at
+ * (the generic stepper, not a fused kernel, so every step calls it): with several ranks each
+ * rank must evaluate only its share of the paths. */
+static uint64_t drift_points;
+static int counting_drift(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t, (void)params;
+#pragma omp atomic
+  drift_points += n;
+  for (size_t i = 0; i < n; i++) out[i] = -x[i];
+  return 0;
+}
+static int unit_noise(double t, size_t n, const double *x, double *out, void *params) {
+  (void)t, (void)x, (void)params;
+  for (size_t i = 0; i < n; i++) out[i] = 1.0;
+  return 0;
+}
+
+/* The work is split, not repeated: each rank evaluates the drift at its share of the path-steps
+ * (the ranks' counts add up to the one-process count, and no rank does more than its blocks'
+ * share plus one block per round), and the results are bitwise the one-process ones. */
+static void test_work_split(void **state) {
+  (void)state;
+  const size_t P = (size_t)fpk_comm_size(world);
+  fpk_model m;
+  memset(&m, 0, sizeof m);
+  m.name = "counting-ou";
+  m.dim = 1;
+  m.drift = counting_drift;
+  m.noise = unit_noise;
+  fpk_grid g;
+  const size_t n = 20;
+  const double lo = -4, hi = 4;
+  fpk_error err = {0};
+  assert_int_equal(fpk_grid_init(&g, 1, &n, &lo, &hi, NULL, &err), 0);
+  fpk_gaussian init;
+  memset(&init, 0, sizeof init);
+  init.dim = 1;
+  init.cov[0] = 0.25;
+  const double t[2] = {0.5, 1.0};
+  const size_t npaths = 256 * 37 + 11; /* 38 blocks, the last of 11 paths */
+  fpk_mc_params p = {.npaths = npaths, .dt = 0.05, .seed = 3, .nthreads = 2};
+  fpk_mc_result one, dist;
+  drift_points = 0;
+  if (fpk_mc_run(&m, &init, &g, t, 2, &p, &one, &err)) fail_msg("one process: %s", err.msg);
+  const uint64_t all = drift_points;
+  assert_int_equal(all, (uint64_t)npaths * 20); /* 20 steps of every path */
+  drift_points = 0;
+  p.comm = world;
+  if (fpk_mc_run(&m, &init, &g, t, 2, &p, &dist, &err)) fail_msg("distributed: %s", err.msg);
+  uint64_t mine = drift_points, sum = mine;
+  assert_int_equal(fpk_comm_sum_u64(world, &sum, 1, &err), 0);
+  assert_int_equal(sum, all);
+  /* one round of 38 blocks: this rank's range of ceil(38 / P) blocks at most */
+  const uint64_t most = (uint64_t)((38 + P - 1) / P) * 256 * 20;
+  if (mine > most) fail_msg("rank %d evaluated %llu drift points, its share is at most %llu",
+                            fpk_comm_rank(world), (unsigned long long)mine,
+                            (unsigned long long)most);
+  same_bits("density", dist.density, one.density, 2 * g.size);
+  same_bits("mean", dist.mean, one.mean, 2);
+  same_bits("cov", dist.cov, one.cov, 2);
+  fpk_mc_result_free(&one);
+  fpk_mc_result_free(&dist);
+}
+
 static int f_moments(size_t n, const double *x, double *out, void *params) {
   (void)params;
   for (size_t i = 0; i < n; i++) out[i] = x[i], out[n + i] = x[i] * x[i];
@@ -273,7 +339,8 @@ int main(int argc, char **argv) {
   }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_collectives), cmocka_unit_test(test_agree),
-      cmocka_unit_test(test_mc),          cmocka_unit_test(test_ladder),
+      cmocka_unit_test(test_mc),          cmocka_unit_test(test_work_split),
+      cmocka_unit_test(test_ladder),
       cmocka_unit_test(test_refusals),
   };
   const int rc = cmocka_run_group_tests(tests, NULL, NULL);
