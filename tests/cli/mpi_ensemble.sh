@@ -5,8 +5,8 @@
 # bridge` give files whose every dataset and attribute (provenance aside: tests/cli/mpi_h5same.py)
 # is bitwise the same for 1x1, 1x2, 2x1 and 2x2 ranks x --threads; rank 0 alone prints the
 # summary. Bad input: more ranks than path blocks is refused on every rank with the same message,
-# no file, no hang; a non-finite path in a block that only rank 1 runs makes every rank exit 3
-# with the one-process run's message and leaves no file; checkpoints under mpirun are refused
+# no file, no hang; a non-finite path in a block that only rank 1 runs (run, and converge's
+# ladder) makes every rank exit 3 with the one-process run's message and leaves no file; checkpoints under mpirun are refused
 # (FPK_EUNSUP, exit 1, naming the alternative); rerun under mpirun is refused.
 # Skips (77) without MPI. FPK_TEST_QUICK=1: fewer paths (same checks).
 # Usage: bash tests/cli/mpi_ensemble.sh FPKIT_BINARY SOURCE_DIR
@@ -200,6 +200,39 @@ for t in 1 2; do
     ok "2x$t: both ranks exit 3 with the one-process message, no file"
   else bad "2x$t: exit $rc, $same_lines ranks with the message: $msg"; fi
 done
+
+# the same for the ladder (converge): the same initial law, level 0 (16 steps) sends path 520 to
+# infinity first
+cat > cblow.ini <<INI
+[model]
+type = langevin
+dim = 1
+potential = double-well
+beta = 2
+[init]
+type = gaussian
+mean = 0
+std = 1.6
+[time]
+t_end = 1
+[converge]
+stepper = euler-maruyama
+steps = 16 32 64 128
+fit = plain
+paths = 1024
+seed = 3
+INI
+one=$("$fpkit" converge cblow.ini -o cblow1.h5 --threads 1 2>&1 >/dev/null)
+rc1=$?
+if [ $rc1 = 3 ] && grep -q "ladder level 0 (16 steps, euler-maruyama): path 520 became non-finite" <<<"$one" && [ ! -e cblow1.h5 ]; then
+  ok "converge, one process: path 520 (rank 1's half) fails"
+else bad "converge, one process: exit $rc1: $one"; fi
+msg=$(mpi 2 converge cblow.ini -o cblow2.h5 --threads 2 2>&1 >/dev/null)
+rc=$?
+same_lines=$(grep -cxF -- "$one" <<<"$msg")
+if [ $rc = 3 ] && [ "$same_lines" = 2 ] && [ ! -e cblow2.h5 ]; then
+  ok "converge 2x2: both ranks exit 3 with the one-process message, no file"
+else bad "converge 2x2: exit $rc, $same_lines ranks with the message: $msg"; fi
 
 # 5. checkpoints and rerun are one process's: refused (exit 1, the alternative named), no file
 expect_refused "checkpoint under mpirun" "not supported with 2 MPI processes: run a checkpointed job in one process" \
