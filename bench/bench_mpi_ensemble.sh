@@ -33,6 +33,10 @@ grep -q '#define FPK_HAVE_MPI 1' "$build/include/fpkit/version.h" ||
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_WAIT_POLICY=passive
 read -r -a mpi_flags <<< "${MPI_FLAGS---bind-to none}"
+# a rank waiting in a collective yields its core instead of spinning (OpenMPI): on a shared
+# machine the spin takes time from the other rank (CPU efficiency 75-87% spinning, 90-93% yielding
+# in this script's runs; docs/performance.md)
+export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/ens.ini" <<INI
@@ -65,7 +69,7 @@ file = $tmp/ens.h5
 INI
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $("$mpiexec" --version 2>/dev/null | head -1)"
 echo "ensemble: 1D OU, Euler-Maruyama, $npaths paths x $nsteps steps = $("$py" -c "print(f'{$npaths * $nsteps:.3g}')") path-steps, 200-cell histogram, 4 outputs"
-echo "mpiexec flags: ${mpi_flags[*]:-(none)}"
+echo "mpiexec flags: ${mpi_flags[*]:-(none)}; OMPI_MCA_mpi_yield_when_idle=$OMPI_MCA_mpi_yield_when_idle"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 engine() { "$py" -c "import h5py,sys; print(h5py.File(sys.argv[1],'r')['mc'].attrs['wall_seconds'])" "$1"; }
 now() { date +%s.%N; }
