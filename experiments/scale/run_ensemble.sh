@@ -16,6 +16,10 @@ py=/usr/bin/python3
 mpiexec=${FPK_MPIEXEC:-$(command -v mpiexec || true)}
 [ -n "$mpiexec" ] || { echo "run_ensemble.sh: no mpiexec on PATH (set FPK_MPIEXEC)" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# as bench/bench_mpi_ensemble.sh on a shared machine: unbound ranks that yield while waiting
+# (MPI_FLAGS= and OMPI_MCA_mpi_yield_when_idle=0 for mpirun's defaults on a dedicated node)
+read -r -a mpi_flags <<< "${MPI_FLAGS---bind-to none}"
+export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle-1}
 cd "$root"
 mkdir -p results/scale
 one=results/scale/ensemble_1e9_1rank.h5
@@ -24,7 +28,7 @@ now() { date +%s.%N; }
 t0=$(now)
 "$build/fpkit" run "$here/ensemble_1e9.ini" -o "$one" --threads 1 --quiet --force
 t1=$(now)
-"$mpiexec" -n 2 "$build/fpkit" run "$here/ensemble_1e9.ini" -o "$two" --threads 1 --quiet --force
+"$mpiexec" "${mpi_flags[@]}" -n 2 "$build/fpkit" run "$here/ensemble_1e9.ini" -o "$two" --threads 1 --quiet --force
 t2=$(now)
 "$py" - "$one" "$two" "$t0" "$t1" "$t2" <<'PY'
 import sys, h5py, numpy as np
