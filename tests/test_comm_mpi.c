@@ -102,7 +102,8 @@ static void test_collectives(void **state) {
     fpk_comm_min_u64(world, &mn, 1, &err);
     fpk_comm_max_u64(world, &mx, 1, &err);
     assert_true(mx - mn <= 1);
-    assert_int_equal(first, (size_t)me * (n / (size_t)P) + ((size_t)me < n % (size_t)P ? (size_t)me : n % (size_t)P));
+    const size_t rem = n % (size_t)P;
+    assert_int_equal(first, (size_t)me * (n / (size_t)P) + ((size_t)me < rem ? (size_t)me : rem));
   }
 }
 

@@ -983,7 +983,8 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
   }
   if (!rc && r->B.on && r->B.em) {
     t0 = PART_START("bridge em", "paths", r->B.N);
-    if (!(rc = run_bridge_em(&r->B, r->seed, nth, opt->comm, err))) r->B.em_wall = omp_get_wtime() - t0;
+    if (!(rc = run_bridge_em(&r->B, r->seed, nth, opt->comm, err)))
+      r->B.em_wall = omp_get_wtime() - t0;
     PART_END();
   }
   if (!rc && r->K.on) {

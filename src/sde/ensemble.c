@@ -37,8 +37,9 @@
  * rank's threads take its range dynamically as above. After the round the main thread of every
  * rank (MPI is initialised FUNNELED) agrees on the status (fpk_comm_agree: every rank fails with
  * the lowest failing rank's message, which holds the lowest failing block, the ranges being
- * contiguous; returned without the agreement's "rank R: ", as one process would word it), gathers the round's block partials in block order (fpk_comm_allgatherv) and the
- * kept-path rows of its blocks; every rank then runs the same serial merge on the same values.
+ * contiguous; returned without the agreement's "rank R: ", as one process would word it),
+ * gathers the round's block partials in block order (fpk_comm_allgatherv) and the kept-path rows
+ * of its blocks; every rank then runs the same serial merge on the same values.
  * Integer counts are summed over the ranks at the end (fpk_comm_sum_u64: exact). So nothing a
  * rank computes depends on P or on which rank ran a block, and with one process (comm NULL or of
  * size 1) none of this runs. */
@@ -652,10 +653,10 @@ static int mc_round_exchange(const mc_ctx *C, const fpk_comm *comm, size_t b0, s
     size_t mine_at = (b0 + lo) * B;
     if (mine_at > rows_end) mine_at = rows_end;
     /* every rank reaches this point: a failed allocation is agreed on before the gather */
-    rc = agree_plain(comm, tmp ? FPK_SUCCESS
-                                  : fpk_error_set(err, FPK_ENOMEM,
-                                                  "Monte Carlo: out of memory gathering kept paths"),
-                        err);
+    const int st = tmp ? FPK_SUCCESS
+                       : fpk_error_set(err, FPK_ENOMEM,
+                                       "Monte Carlo: out of memory gathering kept paths");
+    rc = agree_plain(comm, st, err);
     if (!rc) rc = fpk_comm_allgatherv(comm, C->paths + mine_at * row, tmp, counts, err);
     if (!rc) memcpy(C->paths + first * row, tmp, total * sizeof(double));
     free(tmp);
@@ -706,7 +707,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   const fpk_comm *comm = params->comm;
   const int nranks = fpk_comm_size(comm), rank = fpk_comm_rank(comm);
   if (nranks > 1) {
-    if (fpk_mc_check_ranks(params->npaths, comm, err)) return fpk_error_prefix(err, "Monte Carlo: ");
+    if (fpk_mc_check_ranks(params->npaths, comm, err))
+      return fpk_error_prefix(err, "Monte Carlo: ");
     if (params->poll || params->checkpoint || params->resume)
       return fpk_error_set(err, FPK_EUNSUP,
                            "Monte Carlo: checkpoints and resume with %d processes are not "
@@ -839,7 +841,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   /* running count (1), mean (d) and co-moment (packed) of the survivors */
   double *M2 = calloc(nt * C.nstat, sizeof(double));
   if (!res->t || !res->density || !res->mean || !res->cov || !res->outside || !res->survival ||
-      !counts || !nout || !nalive || !part || !M2 || (nranks > 1 && (!part_all || !gather_counts))) {
+      !counts || !nout || !nalive || !part || !M2 ||
+      (nranks > 1 && (!part_all || !gather_counts))) {
     rc = fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory for %zu outputs x %zu cells",
                        nt, grid->size);
     goto done;
