@@ -107,6 +107,7 @@ size_t fpk_sde_work_size(const fpk_sde_stepper_type *st, const fpk_model *m, siz
 
 /* ---- Ensembles --------------------------------------------------------------------------- */
 struct fpk_mc_state;
+struct fpk_comm; /* fpkit/parallel.h */
 
 typedef struct fpk_mc_params {
   const fpk_sde_stepper_type *stepper;
@@ -145,6 +146,17 @@ typedef struct fpk_mc_params {
    * number (the reduction order does not depend on it). */
   fpk_progress_fn progress;
   void *progress_user;
+  /* The processes computing this ensemble together (fpkit/parallel.h; NULL or a communicator of
+   * one process: this process alone, exactly as before). Every process of comm calls fpk_mc_run
+   * with the same arguments; each round's blocks are split over the ranks in contiguous ranges
+   * (fpk_comm_range, threads inside a rank), the block partials are gathered and merged in block
+   * order on every rank and the integer counts summed, so every rank returns the same result,
+   * bitwise the one of a single process with any thread count (docs/parallel.md "Distributed
+   * ensembles"). A failure in any block makes every rank fail with the message of the lowest
+   * failing rank ("rank R: ..."). More ranks than blocks of FPK_MC_BLOCK_PATHS paths: FPK_EINVAL
+   * on every rank before any work. Checkpoints (poll, checkpoint, resume) with more than one
+   * process: FPK_EUNSUP. Progress is reported by rank 0 only, after each round. */
+  const struct fpk_comm *comm;
 } fpk_mc_params;
 
 enum { FPK_MC_BRIDGE_ON = 0, FPK_MC_BRIDGE_OFF = -1 };
@@ -202,6 +214,11 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
                const double *t_out, size_t nt, const fpk_mc_params *params, fpk_mc_result *res,
                fpk_error *err);
 void fpk_mc_result_free(fpk_mc_result *res); /* safe on NULL and on a zeroed struct */
+/* Whether the processes of comm can share an ensemble of npaths paths: FPK_EINVAL ("N paths make
+ * B blocks of 256 paths: at most B ranks (P given)") when comm has more processes than there are
+ * blocks of FPK_MC_BLOCK_PATHS paths, which fpk_mc_run and fpk_sde_ladder refuse; a command
+ * checks it before any work. Pure arithmetic: every rank gives the same answer. */
+int fpk_mc_check_ranks(size_t npaths, const struct fpk_comm *comm, fpk_error *err);
 
 /* ---- Killing at absorbing walls (docs/killed-diffusions.md) -------------------------------- */
 /* On an axis with FPK_BC_ABSORBING, fpk_mc_run kills a path
@@ -271,6 +288,11 @@ typedef struct fpk_ladder_params {
    * OpenMP's thread 0 after each block of paths it ran and once at the end; changes no number. */
   fpk_progress_fn progress;
   void *progress_user;
+  /* The processes computing this ladder together (fpkit/parallel.h; NULL or one process: as
+   * before): the blocks are split over the ranks in contiguous ranges, the per-block sums gathered
+   * and merged in block order on every rank, so the result is bitwise the one-process result on
+   * every rank. Failures, too many ranks and progress: as fpk_mc_params.comm. */
+  const struct fpk_comm *comm;
 } fpk_ladder_params;
 
 #define FPK_LADDER_MAX 16

@@ -41,6 +41,7 @@
 #include "fpkit/grid.h"
 #include "fpkit/io.h"
 #include "fpkit/model.h"
+#include "fpkit/parallel.h"
 #include "fpkit/sde.h"
 #include "sde/sde_internal.h"
 
@@ -465,7 +466,8 @@ static int run_bridge(bridge_part *B, uint64_t seed, int nthreads, fpk_error *er
  * is O(1) relative to the variance (σ²h(π²/6 − 1) at T − h, σ²h at T). The sample moments are
  * compared with the chain's (z-scores with the Gaussian standard errors √(V_k/N) for the mean,
  * V_k √(2/(N − 1)) for the variance). */
-static int run_bridge_em(bridge_part *B, uint64_t seed, int nthreads, fpk_error *err) {
+static int run_bridge_em(bridge_part *B, uint64_t seed, int nthreads, const fpk_comm *comm,
+                         fpk_error *err) {
   const size_t m = B->m, n1 = m + 1;
   const double h = B->T / (double)m, s2h = B->sigma * B->sigma * h;
   fpk_model *model = fpk_model_bridge_alloc(1, &B->a, &B->b, B->T, &B->sigma, err);
@@ -482,7 +484,8 @@ static int run_bridge_em(bridge_part *B, uint64_t seed, int nthreads, fpk_error 
   fpk_mc_params mp = {.stepper = fpk_sde_euler_maruyama, .npaths = B->N, .dt = h, .seed = seed,
                       .keep_paths = 0, .nthreads = nthreads,
                       .progress = part_bar ? fpk_app_progress_cb : NULL,
-                      .progress_user = part_bar};
+                      .progress_user = part_bar,
+                      .comm = comm}; /* the one part split over MPI processes */
   fpk_mc_result res;
   memset(&res, 0, sizeof res);
   int rc = fpk_grid_init(&grid, 1, &cells, &lo, &hi, NULL, err);
@@ -980,7 +983,8 @@ static int execute(bridge_run *r, const fpk_run_options *opt, fpk_error *err) {
   }
   if (!rc && r->B.on && r->B.em) {
     t0 = PART_START("bridge em", "paths", r->B.N);
-    if (!(rc = run_bridge_em(&r->B, r->seed, nth, err))) r->B.em_wall = omp_get_wtime() - t0;
+    if (!(rc = run_bridge_em(&r->B, r->seed, nth, opt->comm, err)))
+      r->B.em_wall = omp_get_wtime() - t0;
     PART_END();
   }
   if (!rc && r->K.on) {
@@ -1018,6 +1022,9 @@ int fpk_app_bridge(const fpk_run_options *opt, fpk_error *err) {
   r.cfg = fpk_app_load_config(opt, "bridge", err);
   int rc = r.cfg ? FPK_SUCCESS : err->status;
   if (!rc) rc = read_config(r.cfg, opt, &r, default_out, sizeof default_out, err);
+  /* several processes split the em part's path blocks: they must go round (before any work) */
+  if (!rc && r.B.on && r.B.em && fpk_mc_check_ranks(r.B.N, opt->comm, err))
+    rc = fpk_error_prefix(err, "[bridge] paths: ");
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(r.cfg));
   if (!rc) rc = execute(&r, opt, err);
   release(&r);

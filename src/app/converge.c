@@ -44,6 +44,7 @@
 #include "fpkit/fit.h"
 #include "fpkit/io.h"
 #include "fpkit/model.h"
+#include "fpkit/parallel.h"
 #include "fpkit/sde.h"
 
 #define MAXL FPK_LADDER_MAX
@@ -835,7 +836,8 @@ static int run_study(study *S, fpk_config *cfg, const fpk_run_options *opt, fpk_
                           .reference = S->ref, .ref_steps = S->ref_steps,
                           .ref_stepper = S->ref_stepper, .T = S->T, .npaths = S->npaths,
                           .seed = S->seed, .nthreads = opt->threads, .nfun = nf,
-                          .functional = functional_eval, .functional_params = &S->F};
+                          .functional = functional_eval, .functional_params = &S->F,
+                          .comm = opt->comm}; /* several processes split the blocks */
   fpk_app_progress bar;
   fpk_app_progress_start(&bar, opt->progress, "converge", "paths", S->npaths, 0);
   if (fpk_app_progress_on(&bar)) lp.progress = fpk_app_progress_cb, lp.progress_user = &bar;
@@ -1095,6 +1097,9 @@ int fpk_app_converge(const fpk_run_options *opt, fpk_error *err) {
   fpk_config *cfg = fpk_app_load_config(opt, "converge", err);
   int rc = cfg ? FPK_SUCCESS : err->status;
   if (!rc) rc = read_study(cfg, opt, &S, default_out, sizeof default_out, err);
+  /* several processes: the ladder's blocks must go round (before the output is created) */
+  if (!rc && fpk_mc_check_ranks(S.npaths, opt->comm, err))
+    rc = fpk_error_prefix(err, "[converge] paths: ");
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", fpk_config_resolved(cfg));
   if (!rc) rc = run_study(&S, cfg, opt, err);
   functionals_free(&S.F);

@@ -28,6 +28,7 @@
 #include "fpkit/guard.h"
 #include "fpkit/io.h"
 #include "fpkit/model.h"
+#include "fpkit/parallel.h"
 #include "fpkit/sde.h"
 #include "fpkit/spectral.h"
 
@@ -1732,6 +1733,7 @@ static int compute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   if (x->mc_on) {
     if ((rc = ck_between(s, "mc", err))) return rc;
     x->mc.nthreads = opt->threads;
+    x->mc.comm = opt->comm; /* several processes split the path blocks (docs/parallel.md) */
     double wall = 0.0;
     if (s->resume && fpk_h5_exists(s->resume, "/mc")) {
       if ((rc = ck_read_mc(s, &s->mc_resume, &wall, err))) return rc;
@@ -1966,6 +1968,22 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   return FPK_SUCCESS;
 }
 
+/* Several processes (mpirun; docs/parallel.md): the ensemble's blocks must go round, and
+ * checkpoints are one process's (refused before any work, on every rank alike). */
+static int check_processes(const run_state *s, const fpk_run_options *opt, fpk_error *err) {
+  const int P = fpk_comm_size(opt->comm);
+  if (P <= 1) return FPK_SUCCESS;
+  if (opt->checkpoint_every > 0.0 || opt->resume_path)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "run: --checkpoint-every and --resume are not supported with %d MPI "
+                         "processes: run a checkpointed job in one process (its threads give "
+                         "the same numbers) or drop the checkpoint options",
+                         P);
+  if (s->x.mc_on && fpk_mc_check_ranks(s->x.mc.npaths, opt->comm, err))
+    return fpk_error_prefix(err, "[mc] paths: ");
+  return FPK_SUCCESS;
+}
+
 int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   run_state s;
   memset(&s, 0, sizeof s);
@@ -1984,6 +2002,7 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   if (!rc) rc = fpk_app_set_keys(s.cfg, "run", err); /* src/app/keys.c */
   if (!rc) rc = read_experiment(s.cfg, &o, &s.x, default_out, sizeof default_out, err);
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", config_text(&s));
+  if (!rc) rc = check_processes(&s, &o, err);
   if (!rc) rc = execute(&s, &o, err);
   release(&s);
   return rc;

@@ -5,8 +5,15 @@
  * sweep leaves a valid index and a rerun resumes it (points whose file is complete and whose
  * stored configuration equals the point's are skipped).
  *
- * The points are independent jobs numbered in a fixed order: a later MPI launcher hands point
- * indices to ranks instead of to the local pool (run_point / finish_point are the unit). */
+ * Under an MPI launcher (opt->comm with P > 1 processes; docs/sweep.md "Over MPI ranks") the
+ * points are dealt round-robin, point p to rank p mod P (neighbouring points, which often differ
+ * most in cost along the last swept key, go to different ranks), and each rank runs its own with
+ * the local pool above; the children are plain processes (the launcher's OMPI_, PMIX_ and PMI_
+ * variables are removed from their environment, so they do not take themselves for ranks).
+ * After the pool every rank's states, walls and errors are gathered; rank 0 reads the gathered
+ * datasets of every finished point in point order and writes the index, which is then the one a
+ * --jobs 1 sweep writes (but the wall times). The index is written once at the end there, not
+ * after every point: a resume reads the point files, not the index. */
 #include "app/app.h"
 #include "app/keys.h"
 
@@ -28,7 +35,10 @@
 
 #include "fpkit/config.h"
 #include "fpkit/io.h"
+#include "fpkit/parallel.h"
 #include "fpkit/provenance.h"
+
+extern char **environ;
 
 typedef enum { PT_PENDING, PT_RUNNING, PT_OK, PT_FAILED, PT_INTERRUPTED } point_state;
 static const char *const state_names[] = {"not-run", "running", "ok", "failed", "interrupted"};
@@ -322,6 +332,30 @@ static int point_complete(const sweep *s, size_t p, char *why, size_t len) {
   return same;
 }
 
+/* In the child of a sweep started by an MPI launcher: removes the launcher's variables (OMPI_*,
+ * PMIX_*, PMI_*, MPI_LOCALNRANKS, MPI_LOCALRANKID), so that `fpkit run` starts as a plain process
+ * and does not try to join the launcher's job (fpk_parallel_launched reads them). */
+static void strip_launcher_environment(void) {
+  static const char *const prefixes[] = {"OMPI_", "PMIX_", "PMI_", "MPI_LOCALNRANKS=",
+                                         "MPI_LOCALRANKID="};
+  for (size_t i = 0; environ && environ[i];) {
+    const char *e = environ[i];
+    int launcher = 0;
+    for (size_t k = 0; k < sizeof prefixes / sizeof *prefixes; k++)
+      launcher |= !strncmp(e, prefixes[k], strlen(prefixes[k]));
+    const size_t len = strcspn(e, "=");
+    char name[512];
+    if (!launcher || len >= sizeof name) {
+      i++;
+      continue;
+    }
+    memcpy(name, e, len);
+    name[len] = '\0';
+    unsetenv(name); /* shifts the later entries down */
+    if (environ[i] == e) i++;
+  }
+}
+
 /* fork + exec of this binary: `fpkit run CONFIG --set ... -o FILE --quiet --threads T`, stderr
  * into point_NNNN.log, stdout discarded. Its own process: a crash takes only this point down. */
 static pid_t start_point(const sweep *s, size_t p) {
@@ -351,6 +385,7 @@ static pid_t start_point(const sweep *s, size_t p) {
     if (fd >= 0) dup2(fd, STDERR_FILENO);
     if (devnull >= 0) dup2(devnull, STDOUT_FILENO), dup2(devnull, STDIN_FILENO);
     signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL), signal(SIGHUP, SIG_DFL);
+    if (fpk_parallel_launched()) strip_launcher_environment();
     execv("/proc/self/exe", (char *const *)argv);
     fprintf(stderr, "fpkit: sweep: cannot execute /proc/self/exe: %s\n", strerror(errno));
     _exit(127);
@@ -602,8 +637,8 @@ static int write_index(sweep *s, fpk_error *err) {
 
 /* ---- the pool */
 
-/* A point's process ended: its state, error and gathered values. */
-static int finish_point(sweep *s, size_t p, int wstatus, fpk_error *err) {
+/* A point's process ended: its state, error and (gather) its gathered values. */
+static int finish_point(sweep *s, size_t p, int wstatus, int gather, fpk_error *err) {
   point *pt = &s->pts[p];
   pt->wall = now_seconds() - pt->start;
   char file[PATH_MAX], log[PATH_MAX];
@@ -632,7 +667,7 @@ static int finish_point(sweep *s, size_t p, int wstatus, fpk_error *err) {
   /* the log of a point that ran cleanly and said nothing is of no use */
   struct stat st;
   if (pt->state == PT_OK && !stat(log, &st) && st.st_size == 0) unlink(log);
-  return pt->state == PT_OK ? gather_point(s, p, err) : FPK_SUCCESS;
+  return pt->state == PT_OK && gather ? gather_point(s, p, err) : FPK_SUCCESS;
 }
 
 static void report(const sweep *s, size_t p, const char *what) {
@@ -641,6 +676,87 @@ static void report(const sweep *s, size_t p, const char *what) {
   describe_point(s, p, desc, sizeof desc);
   printf("sweep: point %0*zu/%zu (%s): %s\n", s->width, p, s->npoints, desc, what);
   fflush(stdout);
+}
+
+/* ---- several ranks */
+
+/* What a rank tells the others of each of its points (its error text follows separately). */
+typedef struct point_record {
+  int32_t state, skipped;
+  double wall;
+  uint64_t error_len; /* bytes of the error, without the terminating zero (0: none) */
+} point_record;
+
+/* Points of rank r: r, r + P, r + 2P, ... below n. */
+static size_t points_of(size_t n, size_t P, size_t r) { return r < n ? (n - r + P - 1) / P : 0; }
+
+/* After the pool, on every rank: the agreement on each rank's own status (a failed waitpid),
+ * then every rank's points (state, skipped, wall, error) to every rank, and the largest stop
+ * signal seen (mpirun forwards a signal to every rank). Then all ranks hold every point's
+ * outcome, as the one process of a local sweep does. */
+static int share_points(sweep *s, const fpk_comm *comm, int status, fpk_error *err) {
+  int rc = fpk_comm_agree(comm, status, err);
+  if (rc) return rc;
+  const size_t P = (size_t)fpk_comm_size(comm), me = (size_t)fpk_comm_rank(comm), n = s->npoints;
+  size_t *counts = calloc(P, sizeof *counts);
+  point_record *all = calloc(n ? n : 1, sizeof *all), *mine = calloc(n ? n : 1, sizeof *mine);
+  char *text = NULL, *all_text = NULL;
+  size_t ntext = 0, nall_text = 0;
+  int lrc = counts && all && mine ? FPK_SUCCESS : FPK_ENOMEM;
+  for (size_t p = me, k = 0; !lrc && p < n; p += P, k++) {
+    const point *pt = &s->pts[p];
+    mine[k] = (point_record){.state = (int32_t)pt->state, .skipped = pt->skipped,
+                             .wall = pt->wall, .error_len = pt->error ? strlen(pt->error) : 0};
+    ntext += mine[k].error_len;
+  }
+  if (!lrc && !(text = malloc(ntext ? ntext : 1))) lrc = FPK_ENOMEM;
+  for (size_t p = me, u = 0; !lrc && p < n; p += P)
+    if (s->pts[p].error) {
+      const size_t len = strlen(s->pts[p].error);
+      memcpy(text + u, s->pts[p].error, len);
+      u += len;
+    }
+  if (lrc) fpk_error_set(err, lrc, "sweep: out of memory sharing the points' outcomes");
+  if (!(rc = fpk_comm_agree(comm, lrc, err))) {
+    for (size_t r = 0; r < P; r++) counts[r] = points_of(n, P, r) * sizeof(point_record);
+    rc = fpk_comm_allgatherv(comm, mine, all, counts, err);
+  }
+  /* the error texts: rank r's total from its records */
+  size_t at = 0;
+  for (size_t r = 0; !rc && r < P; r++) {
+    counts[r] = 0;
+    for (size_t k = 0; k < points_of(n, P, r); k++) counts[r] += all[at + k].error_len;
+    nall_text += counts[r];
+    at += points_of(n, P, r);
+  }
+  if (!rc) {
+    all_text = malloc(nall_text ? nall_text : 1);
+    rc = fpk_comm_agree(comm, all_text ? FPK_SUCCESS
+                                       : fpk_error_set(err, FPK_ENOMEM, "sweep: out of memory"),
+                        err);
+  }
+  if (!rc) rc = fpk_comm_allgatherv(comm, text, all_text, counts, err);
+  if (!rc) {
+    size_t rec = 0, u = 0;
+    for (size_t r = 0; r < P; r++)
+      for (size_t k = 0; k < points_of(n, P, r); k++, rec++) {
+        const point_record *pr = &all[rec];
+        point *pt = &s->pts[r + k * P];
+        if (r != me) {
+          pt->state = (point_state)pr->state;
+          pt->skipped = pr->skipped;
+          pt->wall = pr->wall;
+          free(pt->error);
+          pt->error = pr->error_len ? strndup(all_text + u, pr->error_len) : NULL;
+        }
+        u += pr->error_len;
+      }
+    uint64_t sig = (uint64_t)stop_signal;
+    rc = fpk_comm_max_u64(comm, &sig, 1, err);
+    if (!rc && sig) stop_signal = (sig_atomic_t)sig;
+  }
+  free(counts), free(all), free(mine), free(text), free(all_text);
+  return rc;
 }
 
 int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
@@ -737,16 +853,24 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
                            opt->over[k], e.msg);
       free(resolved), free(mine), free(sets);
     }
-  if (!rc) rc = prepare_outdir(opt->outdir, err);
+  /* several ranks (mpirun): rank 0 prepares the directory, the others wait for its word */
+  const fpk_comm *comm = opt->comm;
+  const int nranks = fpk_comm_size(comm), me = fpk_comm_rank(comm), dist = nranks > 1;
+  if (!rc && me == 0) rc = prepare_outdir(opt->outdir, err);
+  snprintf(s.index_path, sizeof s.index_path, "%s/index.h5", opt->outdir);
+  if (!rc && me == 0 && !access(s.index_path, F_OK) && !fpk_h5_is_fpkit_file(s.index_path))
+    rc = fpk_error_set(err, FPK_EIO, "sweep: %s exists and is not an fpkit file: it would be "
+                       "replaced by the index; move it or choose another -o", s.index_path);
+  if (dist) {
+    /* every rank's own message when it failed itself (they all read the same arguments) */
+    fpk_error agreed = *err;
+    const int arc = fpk_comm_agree(comm, rc, &agreed);
+    if (arc && !rc) *err = agreed;
+    rc = arc;
+  }
   if (rc) {
     free_sweep(&s);
     return rc;
-  }
-  snprintf(s.index_path, sizeof s.index_path, "%s/index.h5", opt->outdir);
-  if (!access(s.index_path, F_OK) && !fpk_h5_is_fpkit_file(s.index_path)) {
-    free_sweep(&s);
-    return fpk_error_set(err, FPK_EIO, "sweep: %s exists and is not an fpkit file: it would be "
-                         "replaced by the index; move it or choose another -o", s.index_path);
   }
   s.width = 4;
   for (size_t m = 10000; m < s.npoints; m *= 10) s.width++;
@@ -773,13 +897,16 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
   stop_signal = 0;
 
   const double t0 = now_seconds();
-  size_t next = 0, running = 0, nskipped = 0;
+  /* this rank's points: all of them, or every nranks-th from its rank (round-robin deal) */
+  size_t next = (size_t)me, running = 0, nskipped = 0;
+  const size_t stride = (size_t)nranks;
   int fatal = 0;
   fpk_error ferr = {0};
   while (!stop_signal && !fatal && (next < s.npoints || running)) {
     /* launch while there is room; a complete point is skipped without a process */
     while (!stop_signal && !fatal && next < s.npoints && running < (size_t)jobs) {
-      const size_t p = next++;
+      const size_t p = next;
+      next += stride;
       char why[1200];
       if (point_complete(&s, p, why, sizeof why)) {
         s.pts[p].state = PT_OK;
@@ -787,6 +914,7 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
         s.pts[p].wall = 0.0;
         nskipped++;
         report(&s, p, "skipped: its file is complete with the same configuration");
+        if (dist) continue; /* gathered and indexed by rank 0 at the end */
         if (gather_point(&s, p, &ferr)) fatal = 1;
         else if ((rc = write_index(&s, err))) fatal = 2;
         continue;
@@ -815,7 +943,8 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
     for (size_t p = 0; p < s.npoints; p++)
       if (s.pts[p].state == PT_RUNNING && s.pts[p].pid == pid) {
         running--;
-        if (finish_point(&s, p, wstatus, &ferr)) fatal = 1;
+        /* several ranks: the datasets are gathered by rank 0 at the end */
+        if (finish_point(&s, p, wstatus, !dist, &ferr)) fatal = 1;
         if (s.pts[p].state == PT_OK) {
           char what[64];
           snprintf(what, sizeof what, "ok in %.2f s", s.pts[p].wall);
@@ -825,7 +954,7 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
           snprintf(what, sizeof what, "%s: %s", state_names[s.pts[p].state], s.pts[p].error);
           report(&s, p, what);
         }
-        if (!fatal && (rc = write_index(&s, err))) fatal = 2;
+        if (!fatal && !dist && (rc = write_index(&s, err))) fatal = 2;
         break;
       }
   }
@@ -846,21 +975,49 @@ int fpk_app_sweep(const fpk_sweep_options *opt, fpk_error *err) {
           if (fatal || stop_signal) {
             s.pts[p].state = PT_INTERRUPTED;
             s.pts[p].wall = NAN;
-            if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) finish_point(&s, p, wstatus, &ferr);
+            if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+              finish_point(&s, p, wstatus, !dist, &ferr);
           }
         }
     }
   }
   for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+  if (dist) {
+    /* every rank's outcomes to every rank; rank 0 gathers the datasets in point order (as a
+     * --jobs 1 sweep does) and writes the index; every rank ends with rank 0's verdict */
+    if ((rc = share_points(&s, comm, fatal == 2 ? rc : FPK_SUCCESS, err))) {
+      free_sweep(&s);
+      return rc;
+    }
+    fatal = 0;
+    int status = FPK_SUCCESS;
+    if (me == 0) {
+      for (size_t p = 0; p < s.npoints && !fatal; p++)
+        if (s.pts[p].state == PT_OK && gather_point(&s, p, &ferr)) fatal = 1;
+      fpk_error ierr = {0};
+      if ((rc = write_index(&s, &ierr)) && !fatal) *err = ierr, fatal = 2;
+      status = fatal == 1 ? ferr.status : fatal == 2 ? err->status : FPK_SUCCESS;
+      if (fatal == 1) *err = ferr;
+    }
+    fpk_error agreed = *err;
+    rc = fpk_comm_agree(comm, status, &agreed);
+    if (rc) {
+      if (!status) *err = agreed;
+      free_sweep(&s);
+      return rc;
+    }
+    nskipped = 0;
+    for (size_t p = 0; p < s.npoints; p++) nskipped += s.pts[p].skipped;
+  }
   size_t nfailed = 0, nok = 0;
   for (size_t p = 0; p < s.npoints; p++)
     nfailed += s.pts[p].state == PT_FAILED, nok += s.pts[p].state == PT_OK;
-  if (fatal != 2) {
+  if (fatal != 2 && !dist) {
     fpk_error ierr = {0};
     if ((rc = write_index(&s, &ierr)) && !fatal) *err = ierr;
   }
   const double total = now_seconds() - t0;
-  if (!opt->quiet)
+  if (!opt->quiet && me == 0)
     printf("sweep: %zu points: %zu ok (%zu skipped as complete), %zu failed, %zu not run, in "
            "%.2f s; index %s\n",
            s.npoints, nok, nskipped, nfailed, s.npoints - nok - nfailed, total, s.index_path);

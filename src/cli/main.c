@@ -397,6 +397,15 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   }
   for (int i = 0; i < 3; i++)
     if (km_given[i]) sets[opt.nsets++] = km_sets[i];
+  if (fn == rerun_command && fpk_comm_size(world) > 1) {
+    /* the rerun reads back the file rank 0 writes and compares it: one process's job (the
+     * commands it reruns are split over processes when run directly; docs/parallel.md) */
+    free(sets);
+    fprintf(stderr, "fpkit: rerun: not supported under mpirun with %d processes: run fpkit rerun "
+                    "in one process\n",
+            fpk_comm_size(world));
+    return 1;
+  }
   if (fn == rerun_command)
     opt.rerun_of = argv[optind];
   else
@@ -411,6 +420,12 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
     opt.progress = progress_mode;
   else
     opt.progress = !opt.quiet && isatty(STDERR_FILENO) ? FPK_PROGRESS_BAR : FPK_PROGRESS_NONE;
+  /* under mpirun only rank 0 speaks: summaries and progress (the others compute the same run;
+   * errors are still printed by every rank, with the agreed message) */
+  if (fpk_comm_rank(world) > 0) {
+    opt.quiet = 1;
+    opt.progress = FPK_PROGRESS_NONE;
+  }
   if (log_path) {
     /* an unwritable log, or one that would append to an input, is a usage error, found before
      * anything is computed; the output refuses the log in turn (fpk_app_create_output) */
@@ -449,8 +464,14 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   fpk_error err = {0};
   const double t0 = wall_seconds();
   int rc = fn(&opt, &err);
-  /* every rank ends with the status and message of the lowest failing rank */
+  /* every rank ends with the status of the lowest failing rank; a rank that failed itself keeps
+   * its own message (a distributed ensemble's failure is agreed on inside the engine, and every
+   * rank then holds the failing block's message as one process words it), the others report
+   * the failing rank's, prefixed "rank R: " */
+  const fpk_error own = err;
+  const int own_rc = rc;
   rc = fpk_comm_agree(world, rc, &err);
+  if (own_rc && rc) err = own, err.status = rc;
   free(sets);
   int status = 0;
   if (rc == FPK_EINTR && interrupted) {

@@ -30,7 +30,19 @@
  * counts are order-free. With a poll set, one call after each round decides; only when it asks
  * do the threads fold their histograms into the shared counts (and zero their own), so that the
  * state can be handed to the checkpoint callback. A resumed run starts from those counts and
- * moments at the next block: the remaining merges are the same operations on the same values. */
+ * moments at the next block: the remaining merges are the same operations on the same values.
+ *
+ * Several processes (params->comm, fpkit/parallel.h; docs/parallel.md "Distributed ensembles"):
+ * each round's blocks are split into contiguous ranges in rank order (fpk_comm_range), and a
+ * rank's threads take its range dynamically as above. After the round the main thread of every
+ * rank (MPI is initialised FUNNELED) agrees on the status (fpk_comm_agree: every rank fails with
+ * the lowest failing rank's message, which holds the lowest failing block, the ranges being
+ * contiguous; returned without the agreement's "rank R: ", as one process would word it),
+ * gathers the round's block partials in block order (fpk_comm_allgatherv) and the kept-path rows
+ * of its blocks; every rank then runs the same serial merge on the same values.
+ * Integer counts are summed over the ranks at the end (fpk_comm_sum_u64: exact). So nothing a
+ * rank computes depends on P or on which rank ran a block, and with one process (comm NULL or of
+ * size 1) none of this runs. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -39,9 +51,22 @@
 #include <string.h>
 
 #include "fpkit/guard.h"
+#include "fpkit/parallel.h"
 #include "sde/sde_internal.h"
 
 _Static_assert(FPK_MC_BLOCK_PATHS == FPK_MC_BLOCK, "FPK_MC_BLOCK_PATHS");
+
+/* fpk_comm_agree, with the message as the failing rank gave it: the agreement prefixes
+ * "rank R: ", which is dropped so that a failure reads exactly as a one-process run's (the
+ * failing block is named by its paths; docs/parallel.md). */
+static int agree_plain(const fpk_comm *comm, int status, fpk_error *err) {
+  const int rc = fpk_comm_agree(comm, status, err);
+  if (rc && err && !strncmp(err->msg, "rank ", 5)) {
+    const char *colon = strstr(err->msg, ": ");
+    if (colon) memmove(err->msg, colon + 2, strlen(colon + 2) + 1);
+  }
+  return rc;
+}
 
 typedef struct {
   const fpk_model *model;
@@ -578,6 +603,67 @@ static int check_resume(const fpk_mc_state *r, const mc_ctx *C, size_t nblocks, 
   return FPK_SUCCESS;
 }
 
+int fpk_mc_check_ranks(size_t npaths, const fpk_comm *comm, fpk_error *err) {
+  const size_t P = (size_t)fpk_comm_size(comm), B = FPK_MC_BLOCK;
+  const size_t nblocks = (npaths + B - 1) / B;
+  if (P > nblocks)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "%zu paths make %zu block%s of %zu paths: at most %zu rank%s (%zu given)",
+                         npaths, nblocks, nblocks == 1 ? "" : "s", B, nblocks,
+                         nblocks == 1 ? "" : "s", P);
+  return FPK_SUCCESS;
+}
+
+/* Sizes in bytes of each rank's share of n consecutive units of `unit` bytes (fpk_comm_range's
+ * split, for fpk_comm_allgatherv). */
+static void range_bytes(size_t P, size_t n, size_t unit, size_t *counts) {
+  const size_t q = n / P, rem = n % P;
+  for (size_t r = 0; r < P; r++) counts[r] = (q + (r < rem ? 1 : 0)) * unit;
+}
+
+/* The exchange after a round [b0, b1) with several processes, on each rank's main thread: the
+ * agreement on the status, then the block partials of the round in block order into `all`, and
+ * the kept-path rows of its blocks into C->paths. Returns the agreed status (err: the lowest
+ * failing rank's message). */
+static int mc_round_exchange(const mc_ctx *C, const fpk_comm *comm, size_t b0, size_t b1,
+                             int status, const double *part, double *all, size_t *counts,
+                             fpk_error *err) {
+  int rc = agree_plain(comm, status, err);
+  if (rc) return rc;
+  const size_t P = (size_t)fpk_comm_size(comm), n = b1 - b0, B = FPK_MC_BLOCK;
+  const size_t stride = C->nt * C->nstat;
+  size_t lo, hi;
+  fpk_comm_range(comm, n, &lo, &hi);
+  range_bytes(P, n, stride * sizeof(double), counts);
+  rc = fpk_comm_allgatherv(comm, part + lo * stride, all, counts, err);
+  if (rc) return rc;
+  /* kept paths: rows [b0 B, min(b1 B, keep)), the rows of rank r's blocks from rank r */
+  if (C->paths && b0 * B < C->keep) {
+    const size_t row = (C->nsteps_total + 1) * C->d;
+    const size_t rows_end = b1 * B < C->keep ? b1 * B : C->keep;
+    const size_t q = n / P, rem = n % P;
+    for (size_t r = 0; r < P; r++) {
+      const size_t rlo = b0 + r * q + (r < rem ? r : rem), rhi = rlo + q + (r < rem ? 1 : 0);
+      const size_t a = rlo * B < rows_end ? rlo * B : rows_end;
+      const size_t e = rhi * B < rows_end ? rhi * B : rows_end;
+      counts[r] = (e - a) * row * sizeof(double);
+    }
+    const size_t first = b0 * B, total = (rows_end - first) * row;
+    double *tmp = malloc(total ? total * sizeof(double) : 1);
+    size_t mine_at = (b0 + lo) * B;
+    if (mine_at > rows_end) mine_at = rows_end;
+    /* every rank reaches this point: a failed allocation is agreed on before the gather */
+    const int st = tmp ? FPK_SUCCESS
+                       : fpk_error_set(err, FPK_ENOMEM,
+                                       "Monte Carlo: out of memory gathering kept paths");
+    rc = agree_plain(comm, st, err);
+    if (!rc) rc = fpk_comm_allgatherv(comm, C->paths + mine_at * row, tmp, counts, err);
+    if (!rc) memcpy(C->paths + first * row, tmp, total * sizeof(double));
+    free(tmp);
+  }
+  return rc;
+}
+
 int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid *grid,
                const double *t_out, size_t nt, const fpk_mc_params *params, fpk_mc_result *res,
                fpk_error *err) {
@@ -618,6 +704,18 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   if (params->keep_paths > params->npaths)
     return fpk_error_set(err, FPK_EINVAL, "Monte Carlo: keep_paths = %zu exceeds npaths = %zu",
                          params->keep_paths, params->npaths);
+  const fpk_comm *comm = params->comm;
+  const int nranks = fpk_comm_size(comm), rank = fpk_comm_rank(comm);
+  if (nranks > 1) {
+    if (fpk_mc_check_ranks(params->npaths, comm, err))
+      return fpk_error_prefix(err, "Monte Carlo: ");
+    if (params->poll || params->checkpoint || params->resume)
+      return fpk_error_set(err, FPK_EUNSUP,
+                           "Monte Carlo: checkpoints and resume with %d processes are not "
+                           "supported: run the checkpointed ensemble in one process (its threads "
+                           "give the same numbers)",
+                           nranks);
+  }
   const fpk_sde_stepper_type *st = params->stepper ? params->stepper : fpk_sde_euler_maruyama;
   int rc = fpk_sde_stepper_check(st, model, err);
   if (!rc) rc = fpk_sde_step_check(st, model, params->dt, err);
@@ -705,7 +803,13 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 
   const size_t B = FPK_MC_BLOCK, N = params->npaths;
   const size_t nblocks = (N + B - 1) / B;
-  const size_t R = nblocks < FPK_MC_ROUND ? nblocks : FPK_MC_ROUND;
+  /* Blocks per round. Several processes: at least 8 per rank (a round of FPK_MC_ROUND blocks
+   * would leave ranks beyond the 256th idle); the merge runs block after block whatever the round
+   * size, so the numbers do not depend on it (checkpoints, whose states are per round, are
+   * refused with several processes). */
+  size_t R = FPK_MC_ROUND;
+  if (nranks > 1 && (size_t)nranks * 8 > R) R = (size_t)nranks * 8;
+  if (nblocks < R) R = nblocks;
   const fpk_mc_state *resume = params->resume;
   if (resume && (rc = check_resume(resume, &C, nblocks, err))) {
     free(nsteps), free(hk), free(t0k), free(C.cdf);
@@ -730,10 +834,15 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
   uint64_t *counts = calloc(nt * grid->size, sizeof(uint64_t));
   uint64_t *nout = calloc(nt, sizeof(uint64_t)), *nalive = calloc(nt, sizeof(uint64_t));
   double *part = malloc(R * nt * C.nstat * sizeof(double));
+  /* several processes: the round's partials of every rank (gathered), and the gather's sizes */
+  double *part_all = nranks > 1 ? malloc(R * nt * C.nstat * sizeof(double)) : NULL;
+  size_t *gather_counts = nranks > 1 ? malloc((size_t)nranks * sizeof(size_t)) : NULL;
+  const double *merge_from = nranks > 1 ? part_all : part;
   /* running count (1), mean (d) and co-moment (packed) of the survivors */
   double *M2 = calloc(nt * C.nstat, sizeof(double));
   if (!res->t || !res->density || !res->mean || !res->cov || !res->outside || !res->survival ||
-      !counts || !nout || !nalive || !part || !M2) {
+      !counts || !nout || !nalive || !part || !M2 ||
+      (nranks > 1 && (!part_all || !gather_counts))) {
     rc = fpk_error_set(err, FPK_ENOMEM, "Monte Carlo: out of memory for %zu outputs x %zu cells",
                        nt, grid->size);
     goto done;
@@ -790,8 +899,11 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 #pragma omp barrier
     for (size_t b0 = first_block; b0 < nblocks; b0 += R) {
       const size_t b1 = b0 + R < nblocks ? b0 + R : nblocks;
+      /* this rank's blocks of the round (all of them with one process) */
+      size_t lo = 0, hi = b1 - b0;
+      if (nranks > 1) fpk_comm_range(comm, b1 - b0, &lo, &hi);
 #pragma omp for schedule(dynamic, 1)
-      for (size_t b = b0; b < b1; b++) {
+      for (size_t b = b0 + lo; b < b0 + hi; b++) {
         int f;
 #pragma omp atomic read
         f = failed;
@@ -808,7 +920,7 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
 #pragma omp atomic write
           failed = 1;
         }
-        if (params->progress) {
+        if (params->progress && nranks == 1) {
           size_t bd;
 #pragma omp atomic capture
           bd = ++blocks_done;
@@ -821,13 +933,28 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
           }
         }
       }
+      if (nranks > 1) {
+        /* MPI from the main thread only (FUNNELED); the omp for's barrier has passed */
+#pragma omp master
+        {
+          const int arc = mc_round_exchange(&C, comm, b0, b1, failed ? fail_status : FPK_SUCCESS,
+                                            part, part_all, gather_counts, err);
+          if (arc) {
+            fail_status = arc;
+            failed = 1;
+          } else if (params->progress && rank == 0) {
+            params->progress(params->progress_user, b1 * B < N ? b1 * B : N, N);
+          }
+        }
+#pragma omp barrier
+      }
 #pragma omp single
       {
         if (!failed)
           for (size_t b = b0; b < b1; b++)
             for (size_t k = 0; k < nt; k++) {
               /* counts are whole numbers below 2^53: exact as doubles */
-              const double *pb = part + ((b - b0) * nt + k) * C.nstat;
+              const double *pb = merge_from + ((b - b0) * nt + k) * C.nstat;
               double *tot = M2 + k * C.nstat;
               const double nB = pb[0], nA = tot[0], n = nA + nB;
               if (nB == 0.0) continue;
@@ -888,7 +1015,16 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     }
     ws_free(&W);
   }
-  if (params->progress && !failed && !stop) params->progress(params->progress_user, N, N);
+  /* several processes: the counts of every rank (the last round's agreement succeeded when
+   * nothing failed, so every rank is here with failed == 0, or every rank with failed == 1) */
+  if (nranks > 1 && !failed) {
+    rc = fpk_comm_sum_u64(comm, counts, nt * grid->size, err);
+    if (!rc) rc = fpk_comm_sum_u64(comm, nout, nt, err);
+    if (!rc) rc = fpk_comm_sum_u64(comm, nalive, nt, err);
+    if (rc) goto done;
+  }
+  if (params->progress && !failed && !stop && rank == 0)
+    params->progress(params->progress_user, N, N);
   if (failed) {
     rc = fail_status;
     goto done;
@@ -947,6 +1083,8 @@ done:
   free(nout);
   free(nalive);
   free(part);
+  free(part_all);
+  free(gather_counts);
   free(M2);
   if (rc) fpk_mc_result_free(res);
   return rc;

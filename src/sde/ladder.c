@@ -12,17 +12,35 @@
  * normals as they are, bit for bit.
  * Statistics: for each quantity, the block mean and centred sum of squares (two passes in path
  * order), merged over blocks in block order with Chan, Golub & LeVeque's update, as in
- * ensemble.c, so the result does not depend on the number of threads. */
+ * ensemble.c, so the result does not depend on the number of threads.
+ * Several processes (p->comm; docs/parallel.md "Distributed ensembles"): rank r runs the blocks
+ * of its contiguous range (fpk_comm_range), the ranks agree on the status (the lowest failing
+ * rank's message, hence the lowest failing block's), the per-block sums are gathered in block
+ * order (fpk_comm_allgatherv) and every rank merges all of them as one process would: the result
+ * does not depend on the number of processes either. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fpkit/parallel.h"
 #include "sde/sde_internal.h"
 
 #define NLEV (FPK_LADDER_MAX + 1)
 /* quantities per path: squared errors [L], functionals [L+1][nfun], differences [L][nfun], then
  * |X^ref_T|² (the scale against which an error is at the round-off level) */
+/* fpk_comm_agree, with the message as the failing rank gave it: the agreement prefixes
+ * "rank R: ", which is dropped so that a failure reads exactly as a one-process run's (the
+ * failing block is named by its paths; docs/parallel.md). */
+static int agree_plain(const fpk_comm *comm, int status, fpk_error *err) {
+  const int rc = fpk_comm_agree(comm, status, err);
+  if (rc && err && !strncmp(err->msg, "rank ", 5)) {
+    const char *colon = strstr(err->msg, ": ");
+    if (colon) memmove(err->msg, colon + 2, strlen(colon + 2) + 1);
+  }
+  return rc;
+}
+
 #define NQ_MAX (FPK_LADDER_MAX + (2 * FPK_LADDER_MAX + 1) * FPK_LADDER_MAX_FUN + 1)
 
 typedef struct {
@@ -338,6 +356,10 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
   memset(&C, 0, sizeof C);
   int rc = check_params(model, init, p, &C, err);
   if (rc) return rc;
+  const fpk_comm *comm = p->comm;
+  const int nranks = fpk_comm_size(comm), rank = fpk_comm_rank(comm);
+  if (nranks > 1 && (rc = fpk_mc_check_ranks(p->npaths, comm, err)))
+    return fpk_error_prefix(err, "ladder: ");
 
   const size_t B = FPK_MC_BLOCK, nblocks = (p->npaths + B - 1) / B;
   double *part = malloc(nblocks * C.nq * 2 * sizeof(double));
@@ -347,6 +369,10 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
   /* progress: reported by the thread that finished a block, one at a time and non-decreasing
    * (fpk_progress_fn, ensemble.c); changes no number */
   size_t blocks_done = 0, blocks_reported = 0;
+  /* this rank's blocks (all of them with one process); its progress is scaled to the whole */
+  size_t lo = 0, hi = nblocks;
+  if (nranks > 1) fpk_comm_range(comm, nblocks, &lo, &hi);
+  const int report = p->progress && rank == 0;
   const int nth = p->nthreads > 0 ? p->nthreads : omp_get_max_threads();
 #pragma omp parallel num_threads(nth)
   {
@@ -362,7 +388,7 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
     }
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
-    for (size_t b = 0; b < nblocks; b++) {
+    for (size_t b = lo; b < hi; b++) {
       int f;
 #pragma omp atomic read
       f = failed;
@@ -377,20 +403,50 @@ int fpk_sde_ladder(const fpk_model *model, const fpk_gaussian *init, const fpk_l
 #pragma omp atomic write
         failed = 1;
       }
-      if (p->progress) {
+      if (report) {
         size_t bd;
 #pragma omp atomic capture
         bd = ++blocks_done;
 #pragma omp critical(fpk_ladder_progress) /* any thread, one at a time, non-decreasing */
         if (bd > blocks_reported) {
           blocks_reported = bd;
-          p->progress(p->progress_user, bd * B < p->npaths ? bd * B : p->npaths, p->npaths);
+          /* rank 0's share done, as a share of all paths (the ranks' shares differ by a block) */
+          const size_t all = nranks > 1 ? bd * nblocks / (hi - lo) : bd;
+          p->progress(p->progress_user, all * B < p->npaths ? all * B : p->npaths, p->npaths);
         }
       }
     }
     lws_free(&W, C.nlev);
   }
-  if (p->progress && !failed) p->progress(p->progress_user, p->npaths, p->npaths);
+  if (nranks > 1) {
+    /* agreement first (a failing rank goes straight to it), then the gather in block order */
+    rc = agree_plain(comm, failed ? (rc ? rc : FPK_ENUMERIC) : FPK_SUCCESS, err);
+    size_t *counts = NULL;
+    double *all = NULL;
+    if (!rc) {
+      counts = malloc((size_t)nranks * sizeof *counts);
+      all = malloc(nblocks * C.nq * 2 * sizeof(double));
+      rc = agree_plain(comm, counts && all ? FPK_SUCCESS
+                                              : fpk_error_set(err, FPK_ENOMEM,
+                                                              "ladder: out of memory (gather)"),
+                          err);
+    }
+    if (!rc) {
+      const size_t q = nblocks / (size_t)nranks, rem = nblocks % (size_t)nranks;
+      for (size_t r = 0; r < (size_t)nranks; r++)
+        counts[r] = (q + (r < rem ? 1 : 0)) * C.nq * 2 * sizeof(double);
+      rc = fpk_comm_allgatherv(comm, part + lo * C.nq * 2, all, counts, err);
+    }
+    free(counts);
+    if (rc) {
+      free(all);
+      free(part);
+      return rc;
+    }
+    free(part);
+    part = all;
+  }
+  if (report && !failed) p->progress(p->progress_user, p->npaths, p->npaths);
   if (failed) {
     free(part);
     return rc ? rc : FPK_ENUMERIC;
