@@ -122,7 +122,8 @@ int fpk_h5_mark_failed(fpk_h5 *f, const char *reason);
 int fpk_h5_commit(fpk_h5 *f);
 /* Closes and removes the temporary file; safe on NULL and after commit. Frees f. */
 void fpk_h5_close(fpk_h5 *f);
-/* Name of the temporary file (for a signal handler that must remove it). */
+/* Name of the temporary file (for a signal handler that must remove it); NULL for a rank > 0
+ * of a file rank 0 writes (fpk_h5_create_options.comm), which has none. */
 const char *fpk_h5_temp_path(const fpk_h5 *f);
 const char *fpk_h5_errmsg(const fpk_h5 *f);
 /* Status of the last failure on f (FPK_SUCCESS if none). */

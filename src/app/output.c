@@ -53,7 +53,8 @@ fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
   fpk_h5 *f = fpk_h5_create(path, &co, err);
   free(all);
   if (!f) return NULL;
-  if (opt->on_temp_file) opt->on_temp_file(fpk_h5_temp_path(f));
+  /* a rank > 0 under mpirun has no temporary (rank 0 writes the file): nothing to remove */
+  if (opt->on_temp_file && fpk_h5_temp_path(f)) opt->on_temp_file(fpk_h5_temp_path(f));
   const size_t stale = fpk_h5_stale_removed(f);
   if (stale && !opt->quiet)
     fprintf(stderr, "fpkit: removed %zu stale temporary file%s of %s left by an interrupted run\n",

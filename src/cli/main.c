@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,41 @@ static int rerun_command(const fpk_run_options *opt, fpk_error *err) {
 
 /* Every command takes the same options: CONFIG (rerun: FILE.h5), -o, --set (not rerun),
  * --threads, --quiet, --force, --progress, --log, --log-level; some take more. */
+/* Under mpirun every rank reads its command line and configuration itself: they must be the
+ * same job, or the ranks would merge blocks of different runs (an MPMD launch with other
+ * options, a configuration edited while the ranks start, node-local copies that differ) or
+ * enter different collectives. The ranks compare a digest (FNV-1a, 64 bits) of the command line
+ * as given and of the configuration file's bytes before any work, and all refuse a mismatch. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+static int same_job_on_every_rank(const char *config_path, fpk_error *err) {
+  if (fpk_comm_size(world) <= 1) return FPK_SUCCESS;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int i = 0; i < full_argc; i++) h = fnv1a(h, full_argv[i], strlen(full_argv[i]) + 1);
+  FILE *fp = config_path ? fopen(config_path, "rb") : NULL;
+  if (fp) {
+    unsigned char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, fp)) > 0) h = fnv1a(h, buf, k);
+    fclose(fp);
+  }
+  uint64_t lo = h, hi = h;
+  if (fpk_comm_min_u64(world, &lo, 1, err) || fpk_comm_max_u64(world, &hi, 1, err))
+    return err->status;
+  if (lo != hi)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "the MPI ranks were given different jobs: their command lines or the "
+                         "bytes of their configuration file '%s' differ (every rank must run the "
+                         "same command on the same configuration; an MPMD launch or a file "
+                         "changed while the ranks started gives this)",
+                         config_path ? config_path : "(none)");
+  return FPK_SUCCESS;
+}
+
 static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
   static const struct option longopts[] = {
       {"output", required_argument, NULL, 'o'}, {"set", required_argument, NULL, 's'},
@@ -439,7 +475,12 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
       free(sets);
       return usage_error("--log '%s' is the output file: give another log file", log_path);
     }
-    if (fpk_app_log_open(log_path, log_level, &input, 1, &lerr)) {
+    /* under mpirun rank 0 alone keeps the log (one record of the run, as in one process); every
+     * rank learns whether it could be opened, so that all of them stop together */
+    const int lrc = fpk_comm_rank(world) == 0
+                        ? fpk_app_log_open(log_path, log_level, &input, 1, &lerr)
+                        : FPK_SUCCESS;
+    if (fpk_comm_agree(world, lrc, &lerr)) {
       free(sets);
       return usage_error("%s", lerr.msg);
     }
@@ -463,7 +504,8 @@ static int cmd_config(int argc, char **argv, const char *name, command_fn fn) {
 
   fpk_error err = {0};
   const double t0 = wall_seconds();
-  int rc = fn(&opt, &err);
+  int rc = same_job_on_every_rank(opt.config_path, &err);
+  if (!rc) rc = fn(&opt, &err);
   /* every rank ends with the status of the lowest failing rank; a rank that failed itself keeps
    * its own message (a distributed ensemble's failure is agreed on inside the engine, and every
    * rank then holds the failing block's message as one process words it), the others report
@@ -564,7 +606,8 @@ static int cmd_sweep(int argc, char **argv) {
   opt.argc = full_argc, opt.argv = full_argv;
   opt.comm = world;
   fpk_error err = {0};
-  const int rc = fpk_app_sweep(&opt, &err);
+  int rc = same_job_on_every_rank(opt.config_path, &err);
+  if (!rc) rc = fpk_app_sweep(&opt, &err);
   free(lists);
   if (rc == FPK_EINTR && stopped_by) {
     fprintf(stderr, "fpkit: %s\n", err.msg);

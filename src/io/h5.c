@@ -292,13 +292,13 @@ static int attr_string_id(hid_t obj, const char *name, const char *value);
 static fpk_h5 *discarding_handle(const char *path, const fpk_comm *comm, fpk_error *err) {
   fpk_h5 *f = calloc(1, sizeof *f);
   const size_t k = strlen(path);
-  if (!f || !(f->path = malloc(k + 1)) || !(f->tmp = malloc(k + 1))) {
-    if (f) free(f->path), free(f);
+  if (!f || !(f->path = malloc(k + 1))) {
+    free(f);
     fpk_error_set(err, FPK_ENOMEM, "out of memory");
     return NULL;
   }
   memcpy(f->path, path, k + 1);
-  memcpy(f->tmp, path, k + 1);
+  f->tmp = NULL; /* no temporary: nothing for a signal handler to remove (fpk_h5_temp_path) */
   f->file = H5I_INVALID_HID;
   f->fd = -1;
   f->comm = comm;
@@ -858,11 +858,13 @@ int fpk_h5_commit(fpk_h5 *f) {
   if (fpk_comm_size(f->comm) <= 1) return commit_one(f);
   fpk_error e = {0};
   if (fpk_comm_agree(f->comm, FPK_SUCCESS, &e)) return fpk_error_copy(&f->err, &e);
+  /* Only rank 0 can fail here (the others hold nothing to write), and after its rename only in
+   * what one process would report the same way ("written, but ..."): the file is kept, as one
+   * process keeps it, and rank 0 keeps its own words. */
   const int rc = f->discard ? FPK_SUCCESS : commit_one(f);
+  const fpk_error own = f->err;
   if (fpk_comm_agree(f->comm, rc, &f->err)) {
-    if (!f->discard && f->committed) { /* renamed, but told to fail afterwards: not a result */
-      unlink(f->path);
-    }
+    if (rc) f->err = own;
     return f->err.status;
   }
   return FPK_SUCCESS;
