@@ -69,7 +69,8 @@ typedef struct fpk_spectral_options {
 
 void fpk_spectral_options_default(fpk_spectral_options *o);
 
-/* Fails (FPK_EINVAL) unless every axis is periodic (use fv or a periodic box for other
+/* Grids of dimension 1, 2 or 3 (3D: docs/spectral-scheme.md, "Three dimensions").
+ * Fails (FPK_EINVAL) unless every axis is periodic (use fv or a periodic box for other
  * boundaries), every n is even and >= 8, dt > 0, and the model's dimension is the grid's; with
  * FPK_ENUMERIC when the φ-functions of ETDRK4 cannot be evaluated accurately for h = dt (the
  * contour result is checked against an independent series/closed-form evaluation). A wisdom file

@@ -165,7 +165,36 @@ static double rel_diff(double a, double b, double scale) {
  * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the
  * six arrays (0.75 MiB of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
  * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
+/* 3D: whether D̄ has cross terms (then every row has its own coefficients). */
+static inline int cross3(const fpk_spectral_op *op) {
+  return op->Dbar_off[0] != 0.0 || op->Dbar_off[1] != 0.0 || op->Dbar_off[2] != 0.0;
+}
+
+/* 3D without cross terms: λ is even in k_y and in k_z separately, so the coefficients are stored
+ * for jy <= n_y/2, jz <= n_z/2 only, row (jz', jy') at (jz' (n_y/2 + 1) + jy') ncx. */
+static inline size_t coef_row3(const fpk_spectral_op *op, size_t j) {
+  if (cross3(op)) return j * op->ncx;
+  const size_t n1 = op->n[1], n2 = op->n[2], jy = j % n1, jz = j / n1;
+  const size_t fy = jy <= n1 / 2 ? jy : n1 - jy, fz = jz <= n2 / 2 ? jz : n2 - jz;
+  return (fz * (n1 / 2 + 1) + fy) * op->ncx;
+}
+
+/* The number of stored coefficients per array. */
+static size_t coef_count(const fpk_spectral_op *op) {
+  if (op->dim == 3)
+    return cross3(op) ? op->nc : (op->n[2] / 2 + 1) * (op->n[1] / 2 + 1) * op->ncx;
+  return op->Dbar_xy != 0.0 ? op->nc : (op->ny / 2) * op->ncx + op->ncx;
+}
+
+/* λ of the stored coefficient k (the inverse of coef_row's folding). */
+static double coef_lambda(const fpk_spectral_op *op, size_t k) {
+  if (op->dim != 3 || cross3(op)) return fpk_spectral_op_lambda(op, k);
+  const size_t i = k % op->ncx, r = k / op->ncx, w = op->n[1] / 2 + 1;
+  return fpk_spectral_op_lambda3(op, i, r % w, r / w);
+}
+
 static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
+  if (op->dim == 3) return coef_row3(op, j);
   return (j <= op->ny / 2 || op->Dbar_xy != 0.0 ? j : op->ny - j) * op->ncx;
 }
 
@@ -182,7 +211,7 @@ static int etd_prepare(fpk_spectral *s, double h, double t) {
   double worst = 0.0, worst_z = 0.0;
   /* λ takes few distinct values along each axis; in 1D every entry is distinct but cheap. */
   for (size_t c = 0; c < s->ncoef; c++) {
-    const double z = h * fpk_spectral_op_lambda(op, c);
+    const double z = h * coef_lambda(op, c);
     etd_coef sc;
     const etd_coef k = etd_contour(z, s->opt.contour_points), r = etd_reference(z, &sc);
     const double e = fmax(fmax(rel_diff(k.q, r.q, sc.q), rel_diff(k.f1, r.f1, sc.f1)),
@@ -329,7 +358,20 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   const double *restrict k2x = op->k2[0], *restrict k1x = op->k1[0];
   const double D0 = op->Dbar[0], Dxy = op->Dbar_xy;
   const int restart = !(s->hist_h > 0.0 && same_step(h, s->hist_h, t));
-  for (size_t j = 0; j < ny; j++) {
+  for (size_t j = 0; j < ny && op->dim == 3; j++) {
+    /* 3D: λ per mode (fpk_spectral_op_lambda), the same updates */
+    fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
+    const fftw_complex *restrict Nj = N + j * ncx, *restrict Pj = Nprev + j * ncx;
+    for (size_t i = 0; i < ncx; i++) {
+      const double l = fpk_spectral_op_lambda(op, j * ncx + i);
+      const fftw_complex un =
+          restart ? (uj[i] + h * Nj[i]) / (1.0 - h * l)
+                  : (4.0 * uj[i] - pj[i] + 2.0 * h * (2.0 * Nj[i] - Pj[i])) / (3.0 - 2.0 * h * l);
+      pj[i] = uj[i];
+      uj[i] = un;
+    }
+  }
+  for (size_t j = 0; j < ny && op->dim != 3; j++) {
     const double ly = op->dim == 2 ? op->Dbar[1] * op->k2[1][j] : 0.0;
     const double cxy = Dxy != 0.0 ? 2.0 * Dxy * op->k1[1][j] : 0.0;
     fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
@@ -356,7 +398,9 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   if (op->truncate) /* the modes the 2/3 rule drops, dropped from û too (spectral_internal.h) */
     for (size_t j = 0; j < ny; j++)
       for (size_t i = 0; i < ncx; i++)
-        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j])) u[j * ncx + i] = 0.0;
+        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j]) ||
+            (op->dim == 3 && (!op->keep[1][j % op->n[1]] || !op->keep[2][j / op->n[1]])))
+          u[j * ncx + i] = 0.0;
   /* 𝒩 of this step becomes the history: swap instead of copying. */
   s->w[1] = N, s->w[2] = Nprev;
   s->hist_h = h;
@@ -506,8 +550,7 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
   if (!rc && impl == &etdrk4_impl) {
     /* after the first sampling, which fixes D̄ and so which rows share coefficients (coef_row) */
-    const size_t n = s->ncoef =
-        s->op.Dbar_xy != 0.0 ? s->op.nc : coef_row(&s->op, s->op.ny / 2) + s->op.ncx;
+    const size_t n = s->ncoef = coef_count(&s->op);
     s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
     s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
     s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
@@ -815,17 +858,21 @@ double fpk_spectral_min_density(const fpk_spectral *s) {
 double fpk_spectral_tail_energy(const fpk_spectral *s) {
   const fpk_spectral_op *op = &s->op;
   const double kx = 0.9 * (double)(op->dealias ? op->nx / 3 : op->nx / 2);
-  const double ky = 0.9 * (double)(op->dealias ? op->ny / 3 : op->ny / 2);
+  const size_t n1 = op->dim == 3 ? op->n[1] : op->ny, n2 = op->n[2];
+  const double ky = 0.9 * (double)(op->dealias ? n1 / 3 : n1 / 2);
+  const double kz = 0.9 * (double)(op->dealias ? n2 / 3 : n2 / 2);
   double tail = 0.0, all = 0.0;
   for (size_t j = 0; j < op->ny; j++) {
-    const double mj = fabs((double)(j <= op->ny / 2 ? (long)j : (long)j - (long)op->ny));
+    const size_t jy = j % n1, jz = j / n1;
+    const double mj = fabs((double)(jy <= n1 / 2 ? (long)jy : (long)jy - (long)n1));
+    const double mz = fabs((double)(jz <= n2 / 2 ? (long)jz : (long)jz - (long)n2));
     for (size_t i = 0; i < op->ncx; i++) {
       /* r2c stores half the x-spectrum: interior columns stand for two modes */
       const double w = (i == 0 || 2 * i == op->nx) ? 1.0 : 2.0;
       const double e = w * (creal(s->uh[j * op->ncx + i]) * creal(s->uh[j * op->ncx + i]) +
                             cimag(s->uh[j * op->ncx + i]) * cimag(s->uh[j * op->ncx + i]));
       all += e;
-      if ((double)i > kx || (op->dim == 2 && mj > ky)) tail += e;
+      if ((double)i > kx || (op->dim >= 2 && mj > ky) || (op->dim == 3 && mz > kz)) tail += e;
     }
   }
   return all > 0.0 ? tail / all : 0.0;
@@ -839,7 +886,9 @@ double fpk_spectral_edge_density(const fpk_spectral *s) {
     for (size_t i = 0; i < op->nx; i++) {
       const double v = fabs(u[j * op->nx + i]);
       top = fmax(top, v);
-      if (i == 0 || i == op->nx - 1 || (op->dim == 2 && (j == 0 || j == op->ny - 1)))
+      const size_t n1 = op->dim == 3 ? op->n[1] : op->ny, jy = j % n1, jz = j / n1;
+      if (i == 0 || i == op->nx - 1 || (op->dim >= 2 && (jy == 0 || jy == n1 - 1)) ||
+          (op->dim == 3 && (jz == 0 || jz == op->n[2] - 1)))
         edge = fmax(edge, v);
     }
   return top > 0.0 ? edge / top : 0.0;

@@ -19,7 +19,8 @@ static int fail_alloc(fpk_error *err) {
 }
 
 /* The terms of 𝒩 at the model as last sampled, in the order x drift, x diffusion, y drift,
- * y diffusion, mixed diffusion, each diffusion term only where D_ab varies. */
+ * y diffusion, (z drift, z diffusion,) mixed diffusion (xy; in 3D xy, xz, yz), each diffusion
+ * term only where D_ab varies. */
 static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
   size_t n = 0;
   for (size_t a = 0; a < op->dim; a++) {
@@ -27,6 +28,9 @@ static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
     if (op->vary[a]) terms[n++] = (fpk_spectral_term){a, 1};
   }
   if (op->dim == 2 && op->vary[2]) terms[n++] = (fpk_spectral_term){2, 1};
+  if (op->dim == 3)
+    for (size_t e = 3; e < 6; e++)
+      if (op->vary[e]) terms[n++] = (fpk_spectral_term){e, 1};
   return n;
 }
 
@@ -244,9 +248,9 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "spectral: model %s lacks a drift or noise callback",
                          model->name ? model->name : "(unnamed)");
-  if (grid->dim < 1 || grid->dim > 2)
+  if (grid->dim < 1 || grid->dim > 3)
     return fpk_error_set(err, FPK_EUNSUP,
-                         "spectral: grids of dimension %zu are not supported (1 or 2); use fv",
+                         "spectral: grids of dimension %zu are not supported (1, 2 or 3); use fv",
                          grid->dim);
   if (model->dim != grid->dim)
     return fpk_error_set(err, FPK_EINVAL,
@@ -268,7 +272,9 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   op->grid = *grid;
   op->dim = grid->dim;
   op->nx = grid->n[0];
-  op->ny = grid->dim == 2 ? grid->n[1] : 1;
+  op->ny = grid->dim >= 2 ? grid->n[1] : 1;
+  if (grid->dim == 3) op->ny *= grid->n[2]; /* the rows of the [nz][ny][nx] array */
+  for (size_t a = 0; a < 3; a++) op->n[a] = a < grid->dim ? grid->n[a] : 1;
   op->M = op->nx * op->ny;
   op->ncx = op->nx / 2 + 1;
   op->nc = op->ncx * op->ny;
@@ -295,7 +301,8 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   }
   op->x = malloc(d * M * sizeof(double));
   op->b = malloc(d * M * sizeof(double));
-  op->dd = malloc((d == 2 ? 3 : 1) * M * sizeof(double)); /* + the mixed term in 2D */
+  /* the entries of D: 1 in 1D, + the mixed term in 2D, the six of the symmetric 3 × 3 in 3D */
+  op->dd = malloc((d == 3 ? 6 : d == 2 ? 3 : 1) * M * sizeof(double));
   op->D = malloc(d * d * M * sizeof(double));
   /* the noise matrix, scratch of fpk_model_diffusion (a diagonal model needs none) */
   op->sig = model->noise_matrix ? malloc(d * fpk_model_noise_dim(model) * M * sizeof(double))
@@ -316,9 +323,9 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 
   /* Plan once; every later transform is a new-array execute on buffers from fftw_alloc_*, which
    * share the planning buffers' alignment. */
-  int dims[2] = {(int)op->ny, (int)op->nx};
-  const int rank = d == 2 ? 2 : 1;
-  const int *shape = d == 2 ? dims : dims + 1;
+  int dims[3] = {(int)op->n[2], (int)op->n[1], (int)op->nx};
+  const int rank = (int)d;
+  const int *shape = dims + (3 - d);
   op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
   int rc = plan_all(op, rank, shape, fftw_flags, nthreads);
   if (rc == FPK_ENOMEM) return fail_alloc(err);
@@ -330,7 +337,7 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 
 void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
-  for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
+  for (size_t a = 0; a < 3; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
   free(op->x), free(op->b), free(op->dd), free(op->D), free(op->sig);
   fftw_plan *plans[] = {&op->col_inv[0], &op->col_inv[1], &op->col_fwd[0],
                         &op->col_fwd[1],  &op->row_c2r,    &op->row_r2c};
@@ -343,6 +350,21 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   for (size_t k = 1; k < FPK_SPECTRAL_MAX_TERMS; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
+}
+
+/* Whether the symmetric 3 × 3 matrix with diagonal a and off-diagonals o = (xy, xz, yz) is
+ * positive semi-definite, up to a relative 1e-12 (a constant rank-deficient D, one or two noise
+ * columns, sits on the boundary up to round-off): every principal minor >= −1e-12 × the product
+ * of its diagonal. */
+static int psd3(const double *a, const double *o) {
+  const double tol = 1e-12;
+  if (a[0] < 0.0 || a[1] < 0.0 || a[2] < 0.0) return 0;
+  if (a[0] * a[1] - o[0] * o[0] < -tol * a[0] * a[1]) return 0;
+  if (a[0] * a[2] - o[1] * o[1] < -tol * a[0] * a[2]) return 0;
+  if (a[1] * a[2] - o[2] * o[2] < -tol * a[1] * a[2]) return 0;
+  const double det = a[0] * (a[1] * a[2] - o[2] * o[2]) - o[0] * (o[0] * a[2] - o[2] * o[1]) +
+                     o[1] * (o[0] * o[2] - a[1] * o[1]);
+  return det >= -tol * a[0] * a[1] * a[2];
 }
 
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err) {
@@ -366,16 +388,22 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       return fpk_error_set(err, FPK_ENUMERIC,
                            "spectral: model %s gives a non-finite drift or noise at t = %g",
                            model->name ? model->name : "(unnamed)", t);
-  /* the entries D_xx, D_yy (and D_xy in 2D) as "axes" 0, 1 (2) of dd */
-  const double *Dab[3] = {D, d == 2 ? D + 3 * M : NULL, d == 2 ? D + M : NULL};
-  const size_t nent = d == 2 ? 3 : 1;
+  /* the entries D_xx, D_yy (and D_xy in 2D) as "axes" 0, 1 (2) of dd; in 3D D_xx, D_yy, D_zz,
+   * D_xy, D_xz, D_yz as 0..5 */
+  const double *Dab[FPK_SPECTRAL_MAX_ENTRIES] = {D, d == 2 ? D + 3 * M : NULL,
+                                                 d == 2 ? D + M : NULL};
+  if (d == 3) {
+    Dab[1] = D + 4 * M, Dab[2] = D + 8 * M;
+    Dab[3] = D + 1 * M, Dab[4] = D + 2 * M, Dab[5] = D + 5 * M;
+  }
+  const size_t nent = d == 3 ? 6 : d == 2 ? 3 : 1;
   if (!op->sampled) {
     /* D̄ is fixed at the first sampling: the mid-range minimises max |D − D̄|, the size of the
      * explicitly treated diffusion, and D̄ >= max D / 2 is the classical condition for the
      * stabilised semi-implicit treatment of variable diffusion (Douglas & Dupont, SIAM J.
      * Numer. Anal. 7 (1970) 575). A constant D (additive noise: full, correlated or degenerate)
      * is then D̄ itself, treated exactly, and 𝒩 is the drift alone. */
-    double mid[3];
+    double mid[FPK_SPECTRAL_MAX_ENTRIES];
     for (size_t e = 0; e < nent; e++) {
       double lo = INFINITY, hi = -INFINITY;
       for (size_t m = 0; m < M; m++) lo = fmin(lo, Dab[e][m]), hi = fmax(hi, Dab[e][m]);
@@ -397,8 +425,16 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       const double bound = sqrt(fmax(mid[0], 0.0) * fmax(mid[1], 0.0));
       op->Dbar_xy = fabs(mid[2]) <= bound * (1.0 + 1e-12) ? mid[2] : copysign(bound, mid[2]);
     }
+    if (d == 3) {
+      op->Dbar[1] = mid[1], op->Dbar[2] = mid[2];
+      op->Dbar_off[0] = mid[3], op->Dbar_off[1] = mid[4], op->Dbar_off[2] = mid[5];
+      if (!psd3(op->Dbar, op->Dbar_off)) /* a variable D's mid-ranges: cross diffusion in 𝒩 */
+        op->Dbar_off[0] = op->Dbar_off[1] = op->Dbar_off[2] = 0.0;
+    }
   }
-  const double bar[3] = {op->Dbar[0], op->Dbar[1], op->Dbar_xy};
+  double bar[FPK_SPECTRAL_MAX_ENTRIES] = {op->Dbar[0], op->Dbar[1], op->Dbar_xy};
+  if (d == 3)
+    for (size_t e = 1; e < 6; e++) bar[e] = e < 3 ? op->Dbar[e] : op->Dbar_off[e - 3];
   int variable = 0; /* whether ∂_a∂_b((D_ab − D̄_ab)p) terms are needed at this time */
   for (size_t e = 0; e < nent; e++) {
     int vary = 0;
@@ -428,7 +464,9 @@ void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_c
   memcpy(op->r, cells, op->M * sizeof(double));
   fftw_execute_dft_r2c(op->r2c, op->r, uh);
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    const double ay = op->dim == 3   ? op->avg[1][j % op->n[1]] * op->avg[2][j / op->n[1]]
+                      : op->dim == 2 ? op->avg[1][j]
+                                     : 1.0;
     for (size_t i = 0; i < op->ncx; i++) uh[j * op->ncx + i] /= ay * op->avg[0][i];
   }
 }
@@ -436,7 +474,9 @@ void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_c
 void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, double *cells) {
   const double s = 1.0 / (double)op->M;
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    const double ay = op->dim == 3   ? op->avg[1][j % op->n[1]] * op->avg[2][j / op->n[1]]
+                      : op->dim == 2 ? op->avg[1][j]
+                                     : 1.0;
     for (size_t i = 0; i < op->ncx; i++)
       op->ct[j * op->ncx + i] = uh[j * op->ncx + i] * (s * ay * op->avg[0][i]);
   }
@@ -475,11 +515,18 @@ static void products(size_t n, size_t M, double s, double *const *prod, const do
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
     }
     break;
-  default: /* 5: both axes' variable diffusion and the mixed term */
+  case 5: /* both axes' variable diffusion and the mixed term */
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
       p4[m] = s * c4[m] * v;
+    }
+    break;
+  default: /* 6 to 9 (3D with variable diffusion): the same products, term by term */
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      for (size_t k = 1; k < n; k++) prod[k][m] = s * coef[k][m] * v;
+      p0[m] = s * c0[m] * v;
     }
     break;
   }
@@ -611,11 +658,28 @@ static void row_pass(int add, int s1, int s2, double *restrict o, const double *
 size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow) {
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
   if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
+  const size_t jy = op->dim == 3 ? j % op->n[1] : j, jz = op->dim == 3 ? j / op->n[1] : 0;
+  if (dealias && op->dim == 3 && (!op->keep[1][jy] || !op->keep[2][jz])) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
   const double *A[FPK_SPECTRAL_MAX_TERMS];
   double al[FPK_SPECTRAL_MAX_TERMS], be[FPK_SPECTRAL_MAX_TERMS];
   for (size_t q = 0; q < op->nterms; q++) {
     const fpk_spectral_term *t = &op->terms[q];
+    if (op->dim == 3) {
+      /* as in 2D, with the row's (jy, jz): x terms (1, k_x, 0), y and z terms (0, any, k),
+       * xy and xz (2k_y or 2k_z, k_x, 0), yz (0, any, 2 k_y k_z) */
+      const size_t e = t->axis;
+      A[q] = e >= 3 ? op->k1[0] : kx[t->second];
+      switch (e) {
+      case 0: al[q] = 1.0, be[q] = 0.0; break;
+      case 1: al[q] = 0.0, be[q] = t->second ? op->k2[1][jy] : op->k1[1][jy]; break;
+      case 2: al[q] = 0.0, be[q] = t->second ? op->k2[2][jz] : op->k1[2][jz]; break;
+      case 3: al[q] = 2.0 * op->k1[1][jy], be[q] = 0.0; break;
+      case 4: al[q] = 2.0 * op->k1[2][jz], be[q] = 0.0; break;
+      default: al[q] = 0.0, be[q] = 2.0 * op->k1[1][jy] * op->k1[2][jz]; break;
+      }
+      continue;
+    }
     if (t->axis == 2) {
       /* the mixed term 2∂_x∂_y: multiplier 2 k_y k_x (term_mul's second form negates it), the
        * first-derivative wavenumbers along both axes */
