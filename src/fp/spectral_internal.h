@@ -17,6 +17,7 @@
 #include "fpkit/error.h"
 #include "fpkit/grid.h"
 #include "fpkit/model.h"
+#include "fpkit/parallel.h"
 #include "fpkit/spectral.h"
 
 /* A term of 𝒩: −∂_a(b_a u) (second = 0, Fourier multiplier −i k_a), ∂_a²((D_aa − D̄_aa) u)
@@ -45,6 +46,7 @@ typedef struct fpk_spectral_op {
   fpk_grid grid;
   size_t dim, nx, ny, M; /* M = nx * ny real values; ny: rows (n_y in 2D, n_y · n_z in 3D) */
   size_t n[3];           /* points per axis (1 beyond dim) */
+  size_t Mg;             /* real values of the whole grid (M but over ranks): the 1/Mg of c2r */
   size_t ncx, nc;        /* nc = (nx/2 + 1) * ny complex values */
   /* Per-axis wavenumbers indexed by the Fourier index along that axis (i < ncx for x, j < ny
    * for y): k1 is the first-derivative multiplier with the Nyquist mode set to 0 (its derivative
@@ -104,7 +106,30 @@ typedef struct fpk_spectral_op {
   double *prod[FPK_SPECTRAL_MAX_TERMS];
   fftw_complex *F[FPK_SPECTRAL_MAX_TERMS];
   double *sig;        /* noise-matrix scratch of fpk_model_diffusion (dim*m*M; NULL: diagonal) */
+  /* ---- 3D: transforms that do not depend on the decomposition (fpk_spectral_op_r2c/c2r) ----
+   * A 3D r2c is a 2D r2c of every (y, x) plane, then a c2c of length n_z along every z line of
+   * the half spectrum: the planes by one plan (p2_r2c), each line by one plan (pz_fwd) on a
+   * contiguous copy, whatever the thread count or the number of ranks — so the same bits for
+   * every decomposition (FFTW's own 3D, threaded or MPI plans may be other algorithms for other
+   * sizes and round differently). The lines are made contiguous by a transpose of the
+   * [nz][Q] complex array (Q = n_y (n_x/2 + 1)) to [Q][nz] and back: a local copy on one
+   * process, FFTW-MPI's distributed transpose (pure data movement) over ranks. With ranks the
+   * real field and the spectrum are slabs of planes along z (grid axis 2, the slowest index):
+   * this rank's planes z0 .. z0 + nzl − 1, rows row0 = z0 n_y .. of the global rows (M, ny,
+   * nc above are this rank's), and the transposed lines q0 .. q0 + Ql − 1. */
+  fftw_plan p2_r2c, p2_c2r, pz_fwd, pz_bwd;
+  fftw_complex *ta, *tb;   /* transpose scratch, talloc complex values each */
+  size_t talloc, Q, nzl, z0, Ql, q0, row0;
+  size_t nz_block;         /* planes per rank (FFTW-MPI's block; the last rank may have fewer) */
+  const fpk_comm *comm;    /* NULL or one process: local transposes */
+  int nproc, rank;
+  void *tr_fwd, *tr_bwd;   /* FFTW-MPI transpose plans [nz][Q] -> [Q][nz] and back (fftw_plan) */
 } fpk_spectral_op;
+
+/* The global row index of local row j (3D slabs: row0 + j; 1D/2D: j). */
+static inline size_t fpk_spectral_op_grow(const fpk_spectral_op *op, size_t j) {
+  return op->row0 + j;
+}
 
 /* The column passes of the row pipeline run in fixed chunks of this many columns, whole chunks
  * per thread, each by the same serial plan: the arithmetic does not depend on the thread count.
@@ -131,6 +156,17 @@ typedef struct fpk_spectral_op {
  * overwrites the arrays). */
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err);
+/* The same for a 3D grid distributed over comm's ranks (slabs of planes along z; comm NULL or
+ * of one process: fpk_spectral_op_init). Collective: every rank calls it with the same
+ * arguments. Fails (FPK_EINVAL) on every rank, naming both numbers, when some rank would get no
+ * plane. */
+int fpk_spectral_op_init_comm(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
+                              unsigned fftw_flags, int nthreads, int dealias,
+                              const fpk_comm *comm, fpk_error *err);
+/* The forward (r2c) and inverse (c2r, unnormalised; destroys in) transforms of the op's field:
+ * FFTW's plans for 1D/2D, the plane/line transforms above for 3D. */
+void fpk_spectral_op_r2c(fpk_spectral_op *op, double *in, fftw_complex *out);
+void fpk_spectral_op_c2r(fpk_spectral_op *op, fftw_complex *in, double *out);
 void fpk_spectral_op_free(fpk_spectral_op *op);
 /* After the first sampling: the passes' thread count, 1 or the nthreads of init (grids of
  * >= FPK_SPECTRAL_PASS_THREADS_MIN points only), by the median of 5 alternating timed
@@ -175,7 +211,10 @@ static inline double fpk_spectral_op_lambda3(const fpk_spectral_op *op, size_t i
 }
 static inline double fpk_spectral_op_lambda(const fpk_spectral_op *op, size_t c) {
   const size_t i = c % op->ncx, j = c / op->ncx;
-  if (op->dim == 3) return fpk_spectral_op_lambda3(op, i, j % op->n[1], j / op->n[1]);
+  if (op->dim == 3) {
+    const size_t g = fpk_spectral_op_grow(op, j); /* c is a local index */
+    return fpk_spectral_op_lambda3(op, i, g % op->n[1], g / op->n[1]);
+  }
   double l = -op->Dbar[0] * op->k2[0][i];
   if (op->dim == 2) l -= op->Dbar[1] * op->k2[1][j];
   if (op->Dbar_xy != 0.0) l -= 2.0 * op->Dbar_xy * op->k1[0][i] * op->k1[1][j];

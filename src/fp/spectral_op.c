@@ -4,6 +4,8 @@
  * matrix (diagonal, correlated, degenerate), by products in physical space and derivatives in
  * Fourier space (Canuto, Hussaini, Quarteroni & Zang, Spectral Methods, 2006,
  * §3.3 on the collocation/pseudo-spectral evaluation and the 2/3 rule). */
+#include "fpkit/version.h"
+
 #include "fp/spectral_internal.h"
 
 #include <math.h>
@@ -11,6 +13,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if FPK_HAVE_FFTW_MPI
+#include <fftw3-mpi.h>
+
+#include "core/comm_internal.h"
+#endif
 
 static const double TWO_PI = 6.283185307179586476925;
 
@@ -183,6 +191,115 @@ static size_t block_rows(size_t ny) {
   return b;
 }
 
+/* ---------------------------------------------------------------------- 3D transforms */
+
+/* [n0][n1] complex → [n1][n0] (the local transpose of one process), in tiles that stay in cache. */
+static void transpose_local(const fftw_complex *in, fftw_complex *out, size_t n0, size_t n1,
+                            int nt) {
+  const size_t T = 16;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t b1 = 0; b1 < n1; b1 += T)
+    for (size_t b0 = 0; b0 < n0; b0 += T)
+      for (size_t i1 = b1; i1 < b1 + T && i1 < n1; i1++)
+        for (size_t i0 = b0; i0 < b0 + T && i0 < n0; i0++) out[i1 * n0 + i0] = in[i0 * n1 + i1];
+}
+
+/* ta [nzl][Q] → tb [Ql][nz] (lines along z contiguous), and back. */
+static void transpose_fwd(fpk_spectral_op *op) {
+#if FPK_HAVE_FFTW_MPI
+  if (op->tr_fwd) {
+    fftw_mpi_execute_r2r((fftw_plan)op->tr_fwd, (double *)op->ta, (double *)op->tb);
+    return;
+  }
+#endif
+  transpose_local(op->ta, op->tb, op->n[2], op->Q, op->pass_threads);
+}
+
+static void transpose_bwd(fpk_spectral_op *op) {
+#if FPK_HAVE_FFTW_MPI
+  if (op->tr_bwd) {
+    fftw_mpi_execute_r2r((fftw_plan)op->tr_bwd, (double *)op->tb, (double *)op->ta);
+    return;
+  }
+#endif
+  transpose_local(op->tb, op->ta, op->Q, op->n[2], op->pass_threads);
+}
+
+/* Every local z line of tb by the one line plan p (in place, contiguous). */
+static void z_lines(fpk_spectral_op *op, fftw_plan p) {
+  const size_t nz = op->n[2], nl = op->Ql;
+  fftw_complex *tb = op->tb;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t q = 0; q < nl; q++) fftw_execute_dft(p, tb + q * nz, tb + q * nz);
+}
+
+static void r2c3(fpk_spectral_op *op, double *in, fftw_complex *out) {
+  const size_t pm = op->n[1] * op->nx, Q = op->Q, nzl = op->nzl;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t z = 0; z < nzl; z++) fftw_execute_dft_r2c(op->p2_r2c, in + z * pm, op->ta + z * Q);
+  transpose_fwd(op);
+  z_lines(op, op->pz_fwd);
+  transpose_bwd(op);
+  memcpy(out, op->ta, op->nc * sizeof *out);
+}
+
+static void c2r3(fpk_spectral_op *op, fftw_complex *in, double *out) {
+  const size_t pm = op->n[1] * op->nx, Q = op->Q, nzl = op->nzl;
+  const int nt = op->pass_threads;
+  memcpy(op->ta, in, op->nc * sizeof *in);
+  transpose_fwd(op);
+  z_lines(op, op->pz_bwd);
+  transpose_bwd(op);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t z = 0; z < nzl; z++) fftw_execute_dft_c2r(op->p2_c2r, op->ta + z * Q, out + z * pm);
+}
+
+void fpk_spectral_op_r2c(fpk_spectral_op *op, double *in, fftw_complex *out) {
+  if (op->dim == 3)
+    r2c3(op, in, out);
+  else
+    fftw_execute_dft_r2c(op->r2c, in, out);
+}
+
+void fpk_spectral_op_c2r(fpk_spectral_op *op, fftw_complex *in, double *out) {
+  if (op->dim == 3)
+    c2r3(op, in, out);
+  else
+    fftw_execute_dft_c2r(op->c2r, in, out);
+}
+
+/* The 3D plans: serial, FFTW_UNALIGNED (executed on every plane and line, whatever its
+ * address), made on the transpose scratch. */
+static int plan3(fpk_spectral_op *op, unsigned flags) {
+#ifdef FPK_HAVE_FFTW_THREADS
+  fftw_plan_with_nthreads(1);
+#endif
+  const int n2[2] = {(int)op->n[1], (int)op->nx}, nz = (int)op->n[2];
+  flags |= FFTW_UNALIGNED;
+  op->p2_r2c = fftw_plan_dft_r2c(2, n2, (double *)op->tb, op->ta, flags);
+  op->p2_c2r = fftw_plan_dft_c2r(2, n2, op->ta, (double *)op->tb, flags);
+  op->pz_fwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_FORWARD, flags);
+  op->pz_bwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_BACKWARD, flags);
+  if (!op->p2_r2c || !op->p2_c2r || !op->pz_fwd || !op->pz_bwd) return FPK_EUNSUP;
+#if FPK_HAVE_FFTW_MPI
+  if (op->nproc > 1) {
+    /* pure data movement: the plan only decides how, never what (FFTW_ESTIMATE: no timing) */
+    MPI_Comm c = fpk_comm_mpi(op->comm);
+    const ptrdiff_t bz = (ptrdiff_t)op->nz_block, bq = (ptrdiff_t)((op->Q + (size_t)op->nproc - 1) / (size_t)op->nproc);
+    op->tr_fwd = fftw_mpi_plan_many_transpose((ptrdiff_t)op->n[2], (ptrdiff_t)op->Q, 2, bz, bq,
+                                              (double *)op->ta, (double *)op->tb, c,
+                                              FFTW_ESTIMATE);
+    op->tr_bwd = fftw_mpi_plan_many_transpose((ptrdiff_t)op->Q, (ptrdiff_t)op->n[2], 2, bq, bz,
+                                              (double *)op->tb, (double *)op->ta, c,
+                                              FFTW_ESTIMATE);
+    if (!op->tr_fwd || !op->tr_bwd) return FPK_EUNSUP;
+  }
+#endif
+  return FPK_SUCCESS;
+}
+
 /* The plans of the operator (made before any data is stored: measuring overwrites the arrays).
  * FFTW's planner is global and not thread-safe; solvers are made from one thread. */
 static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
@@ -196,6 +313,14 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
 #endif
   if (nthreads < 1) nthreads = 1;
   int rc = FPK_SUCCESS;
+  if (op->dim == 3) {
+    op->fft_threads[0] = op->fft_threads[1] = 1;
+    rc = plan3(op, flags);
+#ifdef FPK_HAVE_FFTW_THREADS
+    if (threads_ready > 0) fftw_plan_with_nthreads(1);
+#endif
+    return rc;
+  }
   op->r2c = choose_plan(op, K_R2C, rank, shape, flags, nthreads, &op->fft_threads[0],
                         &op->fft_timed[0]);
   op->c2r = choose_plan(op, K_C2R, rank, shape, flags, nthreads, &op->fft_threads[1],
@@ -243,7 +368,58 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
 
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err) {
+  return fpk_spectral_op_init_comm(op, grid, model, fftw_flags, nthreads, dealias, NULL, err);
+}
+
+/* The most ranks that each get a plane of n_z (blocks of ceil(n_z/P) planes). */
+static size_t max_ranks(size_t nz) {
+  size_t P = nz;
+  while (P > 1 && (P - 1) * ((nz + P - 1) / P) >= nz) P--;
+  return P;
+}
+
+/* The slabs of a 3D grid: this rank's planes along z and lines of the transposed spectrum, and
+ * the transpose scratch's size (FFTW-MPI's, which may exceed the slab). */
+static int decompose3(fpk_spectral_op *op, const fpk_comm *comm, fpk_error *err) {
+  const size_t nz = op->n[2], P = (size_t)fpk_comm_size(comm), r = (size_t)fpk_comm_rank(comm);
+  op->comm = comm, op->nproc = (int)P, op->rank = (int)r;
+  op->Q = op->n[1] * op->ncx;
+  op->nz_block = (nz + P - 1) / P;
+  if (P > 1 && (P - 1) * op->nz_block >= nz)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "spectral: %zu ranks but the grid has %zu planes along axis 2 (z): the "
+                         "slab decomposition gives every rank ceil(%zu/%zu) = %zu planes and "
+                         "leaves the last rank none; use at most %zu ranks",
+                         P, nz, nz, P, op->nz_block, max_ranks(nz));
+  op->nzl = nz, op->z0 = 0, op->Ql = op->Q, op->q0 = 0;
+  op->talloc = nz * op->Q;
+#if FPK_HAVE_FFTW_MPI
+  if (P > 1) {
+    static int mpi_ready = 0;
+    if (!mpi_ready) fftw_mpi_init(), mpi_ready = 1;
+    const ptrdiff_t n[2] = {(ptrdiff_t)nz, (ptrdiff_t)op->Q};
+    const ptrdiff_t bq = (ptrdiff_t)((op->Q + P - 1) / P);
+    ptrdiff_t nzl, z0, ql, q0;
+    const ptrdiff_t alloc = fftw_mpi_local_size_many_transposed(
+        2, n, 2, (ptrdiff_t)op->nz_block, bq, fpk_comm_mpi(comm), &nzl, &z0, &ql, &q0);
+    op->nzl = (size_t)nzl, op->z0 = (size_t)z0, op->Ql = (size_t)ql, op->q0 = (size_t)q0;
+    op->talloc = (size_t)alloc / 2 + 1;
+  }
+#else
+  if (P > 1)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "spectral: %zu ranks, but this build has no FFTW-MPI (3D grids run on "
+                         "one process; rebuild with MPI and libfftw3-mpi)", P);
+#endif
+  op->row0 = op->z0 * op->n[1];
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_op_init_comm(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
+                              unsigned fftw_flags, int nthreads, int dealias,
+                              const fpk_comm *comm, fpk_error *err) {
   memset(op, 0, sizeof *op);
+  op->nproc = 1;
   if (!grid || !model) return fpk_error_set(err, FPK_EINVAL, "spectral: grid or model is NULL");
   if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "spectral: model %s lacks a drift or noise callback",
@@ -277,7 +453,19 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   for (size_t a = 0; a < 3; a++) op->n[a] = a < grid->dim ? grid->n[a] : 1;
   op->M = op->nx * op->ny;
   op->ncx = op->nx / 2 + 1;
+  if (op->dim == 3) {
+    int rc = decompose3(op, comm, err);
+    if (rc) return rc;
+    op->ny = op->nzl * op->n[1];
+    op->M = op->nx * op->ny;
+  } else if (fpk_comm_size(comm) > 1) {
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "spectral: only 3D grids are distributed over ranks (this grid has "
+                         "dimension %zu): run it on one process",
+                         op->dim);
+  }
   op->nc = op->ncx * op->ny;
+  op->Mg = grid->size;
   op->dealias = dealias;
   const size_t d = op->dim, M = op->M;
 
@@ -309,15 +497,21 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
                                 : NULL;
   op->r = fftw_alloc_real(M);
   op->ct = fftw_alloc_complex(op->nc);
+  if (d == 3) {
+    op->ta = fftw_alloc_complex(op->talloc);
+    op->tb = fftw_alloc_complex(op->talloc);
+    if (!op->ta || !op->tb) return fail_alloc(err);
+  }
   if (!op->x || !op->b || !op->dd || !op->D || (model->noise_matrix && !op->sig) || !op->r ||
       !op->ct)
     return fail_alloc(err);
   /* one product and one transform per term: the drift terms now, the diffusion terms when a
    * sampling first finds D varying (fpk_spectral_op_sample) */
   if (ensure_terms(op, d)) return fail_alloc(err);
+  const size_t m_first = op->z0 * op->n[1] * op->nx; /* this rank's slab (3D) */
   for (size_t m = 0; m < M; m++) {
     double p[FPK_MAX_DIM];
-    fpk_grid_point(grid, m, p);
+    fpk_grid_point(grid, m_first + m, p);
     for (size_t a = 0; a < d; a++) op->x[a * M + m] = p[a];
   }
 
@@ -346,10 +540,40 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
+  fftw_plan *p3[] = {&op->p2_r2c, &op->p2_c2r, &op->pz_fwd, &op->pz_bwd,
+                     (fftw_plan *)&op->tr_fwd, (fftw_plan *)&op->tr_bwd};
+  for (size_t k = 0; k < 6; k++)
+    if (*p3[k]) fftw_destroy_plan(*p3[k]);
+  fftw_free(op->ta), fftw_free(op->tb);
   fftw_free(op->r);
   for (size_t k = 1; k < FPK_SPECTRAL_MAX_TERMS; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
+}
+
+/* Doubles as order-preserving unsigned keys (so that fpk_comm_min/max_u64 reduce them
+ * exactly), and back. */
+static uint64_t dkey(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u >> 63 ? ~u : u | (1ull << 63);
+}
+
+static double dval(uint64_t k) {
+  const uint64_t u = k >> 63 ? k & ~(1ull << 63) : ~k;
+  double x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* lo, hi: per-entry minima and maxima over this rank's points, made those of the whole grid. */
+static int extremes(fpk_spectral_op *op, size_t n, double *lo, double *hi, fpk_error *err) {
+  uint64_t a[FPK_SPECTRAL_MAX_ENTRIES], b[FPK_SPECTRAL_MAX_ENTRIES];
+  for (size_t e = 0; e < n; e++) a[e] = dkey(lo[e]), b[e] = dkey(hi[e]);
+  int rc = fpk_comm_min_u64(op->comm, a, n, err);
+  if (!rc) rc = fpk_comm_max_u64(op->comm, b, n, err);
+  for (size_t e = 0; !rc && e < n; e++) lo[e] = dval(a[e]), hi[e] = dval(b[e]);
+  return rc;
 }
 
 /* Whether the symmetric 3 × 3 matrix with diagonal a and off-diagonals o = (xy, xz, yz) is
@@ -376,8 +600,21 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
    * is not 0 for a constant σ, so additive noise looked variable and cost two needless
    * transforms per evaluation in 2D) and the off-diagonal entries are exact zeros. */
   if (!rc) rc = fpk_model_diffusion(model, t, M, op->x, op->D, op->sig, err);
-  if (rc) return rc;
   const double *D = op->D;
+  if (op->nproc > 1) {
+    /* over ranks (3D slabs): every rank checks its points, then all agree before the
+     * reductions below (a failing rank must not leave the others in a collective) */
+    for (size_t k = 0; !rc && k < d * M; k++)
+      if (!isfinite(op->b[k])) rc = FPK_ENUMERIC;
+    for (size_t k = 0; !rc && k < d * d * M; k++)
+      if (!isfinite(D[k])) rc = FPK_ENUMERIC;
+    if (rc == FPK_ENUMERIC)
+      fpk_error_set(err, FPK_ENUMERIC,
+                    "spectral: model %s gives a non-finite drift or noise at t = %g",
+                    model->name ? model->name : "(unnamed)", t);
+    if ((rc = fpk_comm_agree(op->comm, rc, err))) return rc;
+  }
+  if (rc) return rc;
   for (size_t k = 0; k < d * M; k++)
     if (!isfinite(op->b[k]))
       return fpk_error_set(err, FPK_ENUMERIC,
@@ -404,16 +641,24 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
      * Numer. Anal. 7 (1970) 575). A constant D (additive noise: full, correlated or degenerate)
      * is then D̄ itself, treated exactly, and 𝒩 is the drift alone. */
     double mid[FPK_SPECTRAL_MAX_ENTRIES];
+    double los[FPK_SPECTRAL_MAX_ENTRIES], his[FPK_SPECTRAL_MAX_ENTRIES];
     for (size_t e = 0; e < nent; e++) {
       double lo = INFINITY, hi = -INFINITY;
       for (size_t m = 0; m < M; m++) lo = fmin(lo, Dab[e][m]), hi = fmax(hi, Dab[e][m]);
+      los[e] = lo, his[e] = hi;
       mid[e] = 0.5 * (lo + hi);
+    }
+    if (op->nproc > 1) {
+      /* the grid's extremes over every rank's slab (min and max are exact in any order) */
+      if ((rc = extremes(op, nent, los, his, err))) return rc;
+      for (size_t e = 0; e < nent; e++) mid[e] = 0.5 * (los[e] + his[e]);
     }
     op->Dbar[0] = mid[0];
     op->truncate = 0;
     for (size_t e = 0; e < d; e++) {
       double amax = 0.0;
       for (size_t m = 0; m < M; m++) amax = fmax(amax, fabs(Dab[e][m]));
+      if (op->nproc > 1) amax = fmax(fabs(los[e]), fabs(his[e])); /* max |D| over the grid */
       if (amax == 0.0 && op->dealias) op->truncate = 1;
     }
     if (d == 2) {
@@ -443,8 +688,15 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       vary |= op->dd[e * M + m] != 0.0;
     }
     op->vary[e] = vary;
-    variable |= vary;
   }
+  if (op->nproc > 1) {
+    /* a term is needed when D varies anywhere on the grid: the same terms on every rank */
+    uint64_t v[FPK_SPECTRAL_MAX_ENTRIES];
+    for (size_t e = 0; e < nent; e++) v[e] = (uint64_t)op->vary[e];
+    if ((rc = fpk_comm_max_u64(op->comm, v, nent, err))) return rc;
+    for (size_t e = 0; e < nent; e++) op->vary[e] = (int)v[e];
+  }
+  for (size_t e = 0; e < nent; e++) variable |= op->vary[e];
   op->variable_D = variable;
   fpk_spectral_term terms[FPK_SPECTRAL_MAX_TERMS];
   if (ensure_terms(op, term_list(op, terms))) return fail_alloc(err);
@@ -455,16 +707,17 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
 
 void fpk_spectral_op_to_values(fpk_spectral_op *op, const fftw_complex *uh, double *u) {
   memcpy(op->ct, uh, op->nc * sizeof(fftw_complex)); /* c2r destroys its input */
-  fftw_execute_dft_c2r(op->c2r, op->ct, u);
-  const double s = 1.0 / (double)op->M;
+  fpk_spectral_op_c2r(op, op->ct, u);
+  const double s = 1.0 / (double)op->Mg;
   for (size_t m = 0; m < op->M; m++) u[m] *= s;
 }
 
 void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_complex *uh) {
   memcpy(op->r, cells, op->M * sizeof(double));
-  fftw_execute_dft_r2c(op->r2c, op->r, uh);
+  fpk_spectral_op_r2c(op, op->r, uh);
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 3   ? op->avg[1][j % op->n[1]] * op->avg[2][j / op->n[1]]
+    const size_t g = fpk_spectral_op_grow(op, j);
+    const double ay = op->dim == 3   ? op->avg[1][g % op->n[1]] * op->avg[2][g / op->n[1]]
                       : op->dim == 2 ? op->avg[1][j]
                                      : 1.0;
     for (size_t i = 0; i < op->ncx; i++) uh[j * op->ncx + i] /= ay * op->avg[0][i];
@@ -472,15 +725,16 @@ void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_c
 }
 
 void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, double *cells) {
-  const double s = 1.0 / (double)op->M;
+  const double s = 1.0 / (double)op->Mg;
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 3   ? op->avg[1][j % op->n[1]] * op->avg[2][j / op->n[1]]
+    const size_t g = fpk_spectral_op_grow(op, j);
+    const double ay = op->dim == 3   ? op->avg[1][g % op->n[1]] * op->avg[2][g / op->n[1]]
                       : op->dim == 2 ? op->avg[1][j]
                                      : 1.0;
     for (size_t i = 0; i < op->ncx; i++)
       op->ct[j * op->ncx + i] = uh[j * op->ncx + i] * (s * ay * op->avg[0][i]);
   }
-  fftw_execute_dft_c2r(op->c2r, op->ct, cells);
+  fpk_spectral_op_c2r(op, op->ct, cells);
 }
 
 /* ---------------------------------------------------------------------- 𝒩 */
@@ -553,7 +807,7 @@ static void columns(const fpk_spectral_op *op, fftw_plan const *p, size_t ncols,
 static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
   const size_t nx = op->nx, ncx = op->ncx, B = op->blk, nb = op->ny / B, bm = B * nx;
   const size_t n = op->nterms;
-  const double s = 1.0 / (double)op->M;
+  const double s = 1.0 / (double)op->Mg;
   columns(op, op->col_inv, ncx, op->ct);
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -582,7 +836,7 @@ void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
     return;
   }
   /* u = physical values; the 1/M of the inverse transform is folded into the products. */
-  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
+  fpk_spectral_op_c2r(op, op->ct, op->r);
   const int nt = op->pass_threads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -596,9 +850,9 @@ void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
       p[k] = op->prod[k] ? op->prod[k] + m0 : NULL;
       c[k] = coef[k] ? coef[k] + m0 : NULL;
     }
-    products(op->nterms, m1 - m0, 1.0 / (double)M, p, c);
+    products(op->nterms, m1 - m0, 1.0 / (double)op->Mg, p, c);
   }
-  for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
+  for (size_t k = 0; k < op->nterms; k++) fpk_spectral_op_r2c(op, op->prod[k], op->F[k]);
 }
 
 /* The product (multiplier m of a term) × (fr + i fi): −i m f (drift, second = 0) or −m f
@@ -658,7 +912,8 @@ static void row_pass(int add, int s1, int s2, double *restrict o, const double *
 size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow) {
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
   if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
-  const size_t jy = op->dim == 3 ? j % op->n[1] : j, jz = op->dim == 3 ? j / op->n[1] : 0;
+  const size_t jg = fpk_spectral_op_grow(op, j);
+  const size_t jy = op->dim == 3 ? jg % op->n[1] : j, jz = op->dim == 3 ? jg / op->n[1] : 0;
   if (dealias && op->dim == 3 && (!op->keep[1][jy] || !op->keep[2][jz])) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
   const double *A[FPK_SPECTRAL_MAX_TERMS];
@@ -723,7 +978,9 @@ static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
 
 int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
   const int most = op->pass_threads;
-  if (most <= 1) return FPK_SUCCESS;
+  /* over ranks the timing loops would run different numbers of collective transposes: the
+   * threads asked for are kept (the choice never changes a bit) */
+  if (most <= 1 || op->nproc > 1) return FPK_SUCCESS;
   fftw_complex *out = fftw_alloc_complex(op->nc), *save = fftw_alloc_complex(op->nc);
   if (!out || !save) {
     fftw_free(out), fftw_free(save);
@@ -731,7 +988,7 @@ int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
   }
   /* the probe: the transform of the sampled drift's first component, a smooth field */
   memcpy(op->r, op->b, op->M * sizeof(double));
-  fftw_execute_dft_r2c(op->r2c, op->r, save);
+  fpk_spectral_op_r2c(op, op->r, save);
   double t[2][5];
   for (int round = 0; round < 5; round++)
     for (int q = 0; q < 2; q++) {
