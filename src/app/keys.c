@@ -74,7 +74,7 @@ static const char *const discretizations[] = {"points", "cells", NULL};
   KC("model", "type", R, NULL, model_types, "ou", C,                                          \
      "the diffusion: ou, bm (Brownian motion with drift), langevin, gbm, bridge, "               \
      "mixture-langevin, expr, kramers (underdamped Langevin in phase space (x, v))"),           \
-  KZ("model", "dim", R, NULL, 1, 2, "1",                                                       \
+  KZ("model", "dim", R, NULL, 1, 3, "1",                                                       \
      CC "model.type=ou|bm|langevin|gbm|bridge|mixture-langevin|expr", "dimension of the state"), \
   KZ("model", "dim", 0, "2", 1, 3, NULL, CC "model.type=kramers",                                  \
      "kramers: must be 2, the phase space (x, v)"),                                              \

@@ -380,7 +380,7 @@ int fpk_app_read_model(fpk_config *c, size_t *dim, fpk_model **model, fpk_error 
     *dim = 2;
     return read_kramers(c, model, err);
   }
-  if ((rc = fpk_config_size(c, "model", "dim", 1, 1, 2, &d, err))) return rc;
+  if ((rc = fpk_config_size(c, "model", "dim", 1, 1, 3, &d, err))) return rc;
   *dim = d;
   if (type == 2) {
     /* Overdamped Langevin dX = (-∇U + F) dt + √(2/β)(1 + ε cos(2πx/period)) dW: the noise comes

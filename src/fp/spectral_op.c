@@ -371,9 +371,8 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   return fpk_spectral_op_init_comm(op, grid, model, fftw_flags, nthreads, dealias, NULL, err);
 }
 
-/* The most ranks that each get a plane of n_z (blocks of ceil(n_z/P) planes). */
-static size_t max_ranks(size_t nz) {
-  size_t P = nz;
+/* The most ranks up to P that each get a plane of n_z (blocks of ceil(n_z/P) planes). */
+static size_t max_ranks(size_t nz, size_t P) {
   while (P > 1 && (P - 1) * ((nz + P - 1) / P) >= nz) P--;
   return P;
 }
@@ -389,8 +388,9 @@ static int decompose3(fpk_spectral_op *op, const fpk_comm *comm, fpk_error *err)
     return fpk_error_set(err, FPK_EINVAL,
                          "spectral: %zu ranks but the grid has %zu planes along axis 2 (z): the "
                          "slab decomposition gives every rank ceil(%zu/%zu) = %zu planes and "
-                         "leaves the last rank none; use at most %zu ranks",
-                         P, nz, nz, P, op->nz_block, max_ranks(nz));
+                         "leaves the last rank none; use %zu ranks (or any number whose blocks "
+                         "give every rank a plane)",
+                         P, nz, nz, P, op->nz_block, max_ranks(nz, P));
   op->nzl = nz, op->z0 = 0, op->Ql = op->Q, op->q0 = 0;
   op->talloc = nz * op->Q;
 #if FPK_HAVE_FFTW_MPI
