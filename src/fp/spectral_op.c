@@ -271,8 +271,13 @@ void fpk_spectral_op_c2r(fpk_spectral_op *op, fftw_complex *in, double *out) {
 }
 
 /* The 3D plans: serial, FFTW_UNALIGNED (executed on every plane and line, whatever its
- * address), made on the transpose scratch. */
+ * address), made on the transpose scratch, and FFTW_ESTIMATE whatever the planner option: a
+ * measured plan is chosen by timing, which each rank (and each run) does on its own and may
+ * settle differently — another algorithm, other bits. The estimate is a function of the problem
+ * alone (a wisdom file of measured plans may still be used by FFTW: then every rank and run must
+ * read the same one). */
 static int plan3(fpk_spectral_op *op, unsigned flags) {
+  flags = FFTW_ESTIMATE;
 #ifdef FPK_HAVE_FFTW_THREADS
   fftw_plan_with_nthreads(1);
 #endif
