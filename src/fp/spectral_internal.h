@@ -118,6 +118,10 @@ typedef struct fpk_spectral_op {
    * this rank's planes z0 .. z0 + nzl − 1, rows row0 = z0 n_y .. of the global rows (M, ny,
    * nc above are this rank's), and the transposed lines q0 .. q0 + Ql − 1. */
   fftw_plan p2_r2c, p2_c2r, pz_fwd, pz_bwd;
+  /* z lines FPK_SPECTRAL_LINE_BATCH at a time, kept only where the batch plan gives every line
+   * bitwise the single-line plan's result (probed at plan time; NULL: one line at a time) */
+  fftw_plan pzb_fwd, pzb_bwd;
+  fftw_complex *lbuf; /* one process: per thread a batch of z lines gathered from the columns */
   fftw_complex *ta, *tb;   /* transpose scratch, talloc complex values each */
   size_t talloc, Q, nzl, z0, Ql, q0, row0;
   size_t nz_block;         /* planes per rank (FFTW-MPI's block; the last rank may have fewer) */
@@ -136,6 +140,8 @@ static inline size_t fpk_spectral_op_grow(const fpk_spectral_op *op, size_t j) {
  * (FFTW's own threaded plans may be other algorithms than its serial ones, and round
  * differently.) 8 columns of 16 bytes fill two 64-byte cache lines per row. */
 #define FPK_SPECTRAL_COLUMN_CHUNK ((size_t)8)
+/* z lines per execution of the batched line plans (fpk_spectral_op, 3D). */
+#define FPK_SPECTRAL_LINE_BATCH ((size_t)8)
 /* The pointwise passes (products, 𝒩's rows, the stage combinations) may be split over the
  * threads from this many points (then by timing, fpk_spectral_op_choose_pass_threads): each
  * output element is computed alone, so the results are the same for any split; below it a

@@ -225,13 +225,41 @@ static void transpose_bwd(fpk_spectral_op *op) {
   transpose_local(op->tb, op->ta, op->Q, op->n[2], op->pass_threads);
 }
 
-/* Every local z line of tb by the one line plan p (in place, contiguous). */
-static void z_lines(fpk_spectral_op *op, fftw_plan p) {
-  const size_t nz = op->n[2], nl = op->Ql;
+/* Every local z line of tb by the one line plan p (in place, contiguous), or, with a batch
+ * plan pb, whole batches of FPK_SPECTRAL_LINE_BATCH lines by pb and the rest by p: pb is kept
+ * only if it gives each line p's bits (plan3), so a line's result does not depend on which
+ * batch, rank or thread it falls in. */
+static void z_lines(fpk_spectral_op *op, fftw_plan p, fftw_plan pb) {
+  const size_t nz = op->n[2], nl = op->Ql, B = FPK_SPECTRAL_LINE_BATCH;
   fftw_complex *tb = op->tb;
   const int nt = op->pass_threads;
+  const size_t nb = pb ? nl / B : 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-  for (size_t q = 0; q < nl; q++) fftw_execute_dft(p, tb + q * nz, tb + q * nz);
+  for (size_t q = 0; q < nb; q++) fftw_execute_dft(pb, tb + q * B * nz, tb + q * B * nz);
+  for (size_t q = nb * B; q < nl; q++) fftw_execute_dft(p, tb + q * nz, tb + q * nz);
+}
+
+/* One process: the z lines of the [nz][Q] array `in`, FPK_SPECTRAL_LINE_BATCH columns at a time
+ * gathered into a contiguous per-thread buffer, transformed (the batch plan, or the line plan
+ * for a partial batch or without one) and scattered into `out` (may be `in`): the same line
+ * arithmetic as the transposed lines over ranks, without the two transposes. */
+static void z_columns(fpk_spectral_op *op, const fftw_complex *in, fftw_complex *out,
+                      fftw_plan p, fftw_plan pb) {
+  const size_t nz = op->n[2], Q = op->Q, B = FPK_SPECTRAL_LINE_BATCH, ng = (Q + B - 1) / B;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t gi = 0; gi < ng; gi++) {
+    fftw_complex *buf = op->lbuf + (size_t)omp_get_thread_num() * B * nz;
+    const size_t q0 = gi * B, w = Q - q0 < B ? Q - q0 : B;
+    for (size_t z = 0; z < nz; z++)
+      for (size_t l = 0; l < w; l++) buf[l * nz + z] = in[z * Q + q0 + l];
+    if (w == B && pb)
+      fftw_execute_dft(pb, buf, buf);
+    else
+      for (size_t l = 0; l < w; l++) fftw_execute_dft(p, buf + l * nz, buf + l * nz);
+    for (size_t z = 0; z < nz; z++)
+      for (size_t l = 0; l < w; l++) out[z * Q + q0 + l] = buf[l * nz + z];
+  }
 }
 
 static void r2c3(fpk_spectral_op *op, double *in, fftw_complex *out) {
@@ -239,8 +267,12 @@ static void r2c3(fpk_spectral_op *op, double *in, fftw_complex *out) {
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t z = 0; z < nzl; z++) fftw_execute_dft_r2c(op->p2_r2c, in + z * pm, op->ta + z * Q);
+  if (!op->tr_fwd) { /* one process */
+    z_columns(op, op->ta, out, op->pz_fwd, op->pzb_fwd);
+    return;
+  }
   transpose_fwd(op);
-  z_lines(op, op->pz_fwd);
+  z_lines(op, op->pz_fwd, op->pzb_fwd);
   transpose_bwd(op);
   memcpy(out, op->ta, op->nc * sizeof *out);
 }
@@ -248,12 +280,46 @@ static void r2c3(fpk_spectral_op *op, double *in, fftw_complex *out) {
 static void c2r3(fpk_spectral_op *op, fftw_complex *in, double *out) {
   const size_t pm = op->n[1] * op->nx, Q = op->Q, nzl = op->nzl;
   const int nt = op->pass_threads;
-  memcpy(op->ta, in, op->nc * sizeof *in);
-  transpose_fwd(op);
-  z_lines(op, op->pz_bwd);
-  transpose_bwd(op);
+  if (op->tr_fwd) {
+    memcpy(op->ta, in, op->nc * sizeof *in);
+    transpose_fwd(op);
+    z_lines(op, op->pz_bwd, op->pzb_bwd);
+    transpose_bwd(op);
+  } else { /* one process */
+    z_columns(op, in, op->ta, op->pz_bwd, op->pzb_bwd);
+  }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
   for (size_t z = 0; z < nzl; z++) fftw_execute_dft_c2r(op->p2_c2r, op->ta + z * Q, out + z * pm);
+}
+
+/* A batch plan of FPK_SPECTRAL_LINE_BATCH z lines, kept when it gives every line of a
+ * pseudo-random probe bitwise the single-line plan p's result (the same arithmetic: FFTW may
+ * instead vectorise across lines with other codelets, which round differently); else NULL. */
+static fftw_plan batch_plan(fpk_spectral_op *op, fftw_plan p, int sign, unsigned flags) {
+  const size_t nz = op->n[2], B = FPK_SPECTRAL_LINE_BATCH, len = B * nz;
+  if (op->talloc < len) return NULL;
+  const int n = (int)nz;
+  fftw_plan pb = fftw_plan_many_dft(1, &n, (int)B, op->tb, NULL, 1, n, op->tb, NULL, 1, n, sign,
+                                    flags);
+  fftw_complex *a = fftw_alloc_complex(len), *b = fftw_alloc_complex(len);
+  int same = pb && a && b;
+  if (same) {
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (size_t k = 0; k < len; k++) {
+      double v[2];
+      for (int c = 0; c < 2; c++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        v[c] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+      }
+      a[k] = b[k] = v[0] + I * v[1];
+    }
+    fftw_execute_dft(pb, a, a);
+    for (size_t q = 0; q < B; q++) fftw_execute_dft(p, b + q * nz, b + q * nz);
+    same = memcmp(a, b, len * sizeof *a) == 0;
+  }
+  fftw_free(a), fftw_free(b);
+  if (!same && pb) fftw_destroy_plan(pb), pb = NULL;
+  return pb;
 }
 
 void fpk_spectral_op_r2c(fpk_spectral_op *op, double *in, fftw_complex *out) {
@@ -288,6 +354,9 @@ static int plan3(fpk_spectral_op *op, unsigned flags) {
   op->pz_fwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_FORWARD, flags);
   op->pz_bwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_BACKWARD, flags);
   if (!op->p2_r2c || !op->p2_c2r || !op->pz_fwd || !op->pz_bwd) return FPK_EUNSUP;
+  /* deterministic (FFTW_ESTIMATE, the same probe): every rank keeps the same batch plans */
+  op->pzb_fwd = batch_plan(op, op->pz_fwd, FFTW_FORWARD, flags);
+  op->pzb_bwd = batch_plan(op, op->pz_bwd, FFTW_BACKWARD, flags);
 #if FPK_HAVE_FFTW_MPI
   if (op->nproc > 1) {
     /* pure data movement: the plan only decides how, never what (FFTW_ESTIMATE: no timing) */
@@ -505,7 +574,9 @@ int fpk_spectral_op_init_comm(fpk_spectral_op *op, const fpk_grid *grid, const f
   if (d == 3) {
     op->ta = fftw_alloc_complex(op->talloc);
     op->tb = fftw_alloc_complex(op->talloc);
-    if (!op->ta || !op->tb) return fail_alloc(err);
+    op->lbuf = fftw_alloc_complex((size_t)(nthreads > 1 ? nthreads : 1) *
+                                  FPK_SPECTRAL_LINE_BATCH * op->n[2]);
+    if (!op->ta || !op->tb || !op->lbuf) return fail_alloc(err);
   }
   if (!op->x || !op->b || !op->dd || !op->D || (model->noise_matrix && !op->sig) || !op->r ||
       !op->ct)
@@ -526,6 +597,12 @@ int fpk_spectral_op_init_comm(fpk_spectral_op *op, const fpk_grid *grid, const f
   const int rank = (int)d;
   const int *shape = dims + (3 - d);
   op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
+  /* over ranks: the planning of the transposes is collective, so every rank gets here or none
+   * goes on (a rank that failed above returns to its caller's agreement) */
+  if (op->nproc > 1) {
+    const int arc = fpk_comm_agree(comm, FPK_SUCCESS, err);
+    if (arc) return arc;
+  }
   int rc = plan_all(op, rank, shape, fftw_flags, nthreads);
   if (rc == FPK_ENOMEM) return fail_alloc(err);
   if (rc)
@@ -545,11 +622,11 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
-  fftw_plan *p3[] = {&op->p2_r2c, &op->p2_c2r, &op->pz_fwd, &op->pz_bwd,
-                     (fftw_plan *)&op->tr_fwd, (fftw_plan *)&op->tr_bwd};
-  for (size_t k = 0; k < 6; k++)
+  fftw_plan *p3[] = {&op->p2_r2c, &op->p2_c2r, &op->pz_fwd, &op->pz_bwd, &op->pzb_fwd,
+                     &op->pzb_bwd, (fftw_plan *)&op->tr_fwd, (fftw_plan *)&op->tr_bwd};
+  for (size_t k = 0; k < 8; k++)
     if (*p3[k]) fftw_destroy_plan(*p3[k]);
-  fftw_free(op->ta), fftw_free(op->tb);
+  fftw_free(op->ta), fftw_free(op->tb), fftw_free(op->lbuf);
   fftw_free(op->r);
   for (size_t k = 1; k < FPK_SPECTRAL_MAX_TERMS; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
