@@ -34,6 +34,7 @@
 #include "fpkit/grid.h"
 #include "fpkit/guard.h"
 #include "fpkit/model.h"
+#include "fpkit/parallel.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,11 +66,21 @@ typedef struct fpk_spectral_options {
                             alloc by timing only between variants that give bitwise the same
                             numbers (fpk_spectral_threads, docs/spectral-scheme.md) */
   size_t contour_points; /* points on each Kassam–Trefethen contour (default 32) */
+  /* Ranks to distribute a 3D grid over (NULL, the default, or one process: not distributed).
+   * Slabs of planes along z (grid axis 2), FFTW-MPI transposes between them; the numbers are
+   * bitwise those of one process for any ranks × threads (docs/spectral-scheme.md). With more
+   * than one process every rank calls every function of the solver in the same order (they are
+   * collective: fpk_spectral_density and the diagnostics gather), fpk_spectral_set_density takes
+   * the whole density on every rank, and fpk_spectral_density/values return the whole field on
+   * every rank. Checkpoints (get_state/restore) are not available there (FPK_EUNSUP). More ranks
+   * than can each get a plane: FPK_EINVAL on every rank, naming both numbers. */
+  const fpk_comm *comm;
 } fpk_spectral_options;
 
 void fpk_spectral_options_default(fpk_spectral_options *o);
 
-/* Fails (FPK_EINVAL) unless every axis is periodic (use fv or a periodic box for other
+/* Grids of dimension 1, 2 or 3 (3D: docs/spectral-scheme.md, "Three dimensions").
+ * Fails (FPK_EINVAL) unless every axis is periodic (use fv or a periodic box for other
  * boundaries), every n is even and >= 8, dt > 0, and the model's dimension is the grid's; with
  * FPK_ENUMERIC when the φ-functions of ETDRK4 cannot be evaluated accurately for h = dt (the
  * contour result is checked against an independent series/closed-form evaluation). A wisdom file

@@ -1200,6 +1200,12 @@ static int run_spectral(run_state *s, fpk_error *err) {
   fpk_spectral_options so = x->spectral_opt;
   /* FFTW threads pay off only on large 2D grids; small transforms run on one thread. */
   so.nthreads = cells >= 65536 ? omp_get_max_threads() : 1;
+  /* A 3D grid under mpirun is distributed over the ranks (slabs along z, bitwise the
+   * one-process result: docs/spectral-scheme.md); the density comes back whole on every rank,
+   * so the output code below is unchanged (rank 0 writes). Checkpoints of a distributed solver
+   * are not supported: no interrupt is polled then. */
+  const int spread = x->grid.dim == 3 && fpk_comm_size(opt->comm) > 1;
+  if (spread) so.comm = opt->comm;
   size_t k = 0, flag = 0;
   int rc, done = 0;
   double wall = 0.0; /* seconds spent before this process */
@@ -1225,7 +1231,7 @@ static int run_spectral(run_state *s, fpk_error *err) {
     rc = fpk_spectral_set_density(sp, 0.0, m->density);
   }
   if (!rc) rc = fpk_spectral_set_guard(sp, &x->guard);
-  if (!rc && s->ck_on) rc = fpk_spectral_set_interrupt(sp, ck_poll, s);
+  if (!rc && s->ck_on && !spread) rc = fpk_spectral_set_interrupt(sp, ck_poll, s);
   fpk_app_progress bar;
   fpk_app_progress_start(&bar, opt->progress, "spectral", "steps",
                          steps_before(x, x->spectral_dt, x->nt),

@@ -73,7 +73,11 @@ struct fpk_spectral {
   /* SBDF2 history: û and 𝒩 of the previous step, valid when hist_h is the current step
    * (same_step) */
   double hist_h;
-  double *values, *cells; /* outputs, computed on demand */
+  double *values, *cells; /* outputs, computed on demand (this rank's slab over ranks) */
+  double *full_values, *full_cells; /* over ranks: the whole fields, gathered on every rank */
+  size_t *slab_bytes;     /* over ranks: bytes of each rank's slab of a real field */
+  size_t *row_bytes;      /* over ranks: bytes of each rank's (all, tail) row sums */
+  double *tail_part, *tail_mine; /* 3D: the rows' (all, tail) sums: all rows, this rank's */
   int values_ok, cells_ok;
   char warning[512];
   fpk_error err;
@@ -87,6 +91,9 @@ struct fpk_spectral {
   double iv_t0, iv_t1, iv_h;
   size_t iv_n, iv_i;
 };
+
+/* Whether the solver is distributed over ranks. */
+static int distributed(const fpk_spectral *s) { return s->op.nproc > 1; }
 
 /* ---------------------------------------------------------------------- φ-functions */
 
@@ -165,7 +172,38 @@ static double rel_diff(double a, double b, double scale) {
  * −2 D̄_xy k_x k_y, odd in k_y: then every row has its own (ncoef = nc). Half the bytes of the
  * six arrays (0.75 MiB of 1.5 at 256²) that every step reads (1.8 MiB per step at 256²: E^{z/2} in three stages,
  * Q in three, e^z and the f's once) and half the contour integrals at alloc; the same numbers. */
+/* 3D: whether D̄ has cross terms (then every row has its own coefficients). */
+static inline int cross3(const fpk_spectral_op *op) {
+  return op->Dbar_off[0] != 0.0 || op->Dbar_off[1] != 0.0 || op->Dbar_off[2] != 0.0;
+}
+
+/* 3D without cross terms: λ is even in k_y and in k_z separately, so the coefficients are stored
+ * for jy <= n_y/2, jz <= n_z/2 only, row (jz', jy') at (jz' (n_y/2 + 1) + jy') ncx. */
+static inline size_t coef_row3(const fpk_spectral_op *op, size_t j) {
+  const size_t g = fpk_spectral_op_grow(op, j); /* j is a local row */
+  if (cross3(op)) return g * op->ncx;
+  const size_t n1 = op->n[1], n2 = op->n[2], jy = g % n1, jz = g / n1;
+  const size_t fy = jy <= n1 / 2 ? jy : n1 - jy, fz = jz <= n2 / 2 ? jz : n2 - jz;
+  return (fz * (n1 / 2 + 1) + fy) * op->ncx;
+}
+
+/* The number of stored coefficients per array. */
+static size_t coef_count(const fpk_spectral_op *op) {
+  if (op->dim == 3) /* every global row (over ranks too: the arrays are small beside a slab) */
+    return cross3(op) ? op->n[2] * op->n[1] * op->ncx
+                      : (op->n[2] / 2 + 1) * (op->n[1] / 2 + 1) * op->ncx;
+  return op->Dbar_xy != 0.0 ? op->nc : (op->ny / 2) * op->ncx + op->ncx;
+}
+
+/* λ of the stored coefficient k (the inverse of coef_row's folding). */
+static double coef_lambda(const fpk_spectral_op *op, size_t k) {
+  if (op->dim != 3) return fpk_spectral_op_lambda(op, k);
+  const size_t i = k % op->ncx, r = k / op->ncx, w = cross3(op) ? op->n[1] : op->n[1] / 2 + 1;
+  return fpk_spectral_op_lambda3(op, i, r % w, r / w);
+}
+
 static inline size_t coef_row(const fpk_spectral_op *op, size_t j) {
+  if (op->dim == 3) return coef_row3(op, j);
   return (j <= op->ny / 2 || op->Dbar_xy != 0.0 ? j : op->ny - j) * op->ncx;
 }
 
@@ -182,7 +220,7 @@ static int etd_prepare(fpk_spectral *s, double h, double t) {
   double worst = 0.0, worst_z = 0.0;
   /* λ takes few distinct values along each axis; in 1D every entry is distinct but cheap. */
   for (size_t c = 0; c < s->ncoef; c++) {
-    const double z = h * fpk_spectral_op_lambda(op, c);
+    const double z = h * coef_lambda(op, c);
     etd_coef sc;
     const etd_coef k = etd_contour(z, s->opt.contour_points), r = etd_reference(z, &sc);
     const double e = fmax(fmax(rel_diff(k.q, r.q, sc.q), rel_diff(k.f1, r.f1, sc.f1)),
@@ -329,7 +367,20 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   const double *restrict k2x = op->k2[0], *restrict k1x = op->k1[0];
   const double D0 = op->Dbar[0], Dxy = op->Dbar_xy;
   const int restart = !(s->hist_h > 0.0 && same_step(h, s->hist_h, t));
-  for (size_t j = 0; j < ny; j++) {
+  for (size_t j = 0; j < ny && op->dim == 3; j++) {
+    /* 3D: λ per mode (fpk_spectral_op_lambda), the same updates */
+    fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
+    const fftw_complex *restrict Nj = N + j * ncx, *restrict Pj = Nprev + j * ncx;
+    for (size_t i = 0; i < ncx; i++) {
+      const double l = fpk_spectral_op_lambda(op, j * ncx + i);
+      const fftw_complex un =
+          restart ? (uj[i] + h * Nj[i]) / (1.0 - h * l)
+                  : (4.0 * uj[i] - pj[i] + 2.0 * h * (2.0 * Nj[i] - Pj[i])) / (3.0 - 2.0 * h * l);
+      pj[i] = uj[i];
+      uj[i] = un;
+    }
+  }
+  for (size_t j = 0; j < ny && op->dim != 3; j++) {
     const double ly = op->dim == 2 ? op->Dbar[1] * op->k2[1][j] : 0.0;
     const double cxy = Dxy != 0.0 ? 2.0 * Dxy * op->k1[1][j] : 0.0;
     fftw_complex *restrict uj = u + j * ncx, *restrict pj = uprev + j * ncx;
@@ -356,7 +407,10 @@ static int step_sbdf2(fpk_spectral *s, double t, double h) {
   if (op->truncate) /* the modes the 2/3 rule drops, dropped from û too (spectral_internal.h) */
     for (size_t j = 0; j < ny; j++)
       for (size_t i = 0; i < ncx; i++)
-        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j])) u[j * ncx + i] = 0.0;
+        if (!op->keep[0][i] || (op->dim == 2 && !op->keep[1][j]) ||
+            (op->dim == 3 && (!op->keep[1][fpk_spectral_op_grow(op, j) % op->n[1]] ||
+                              !op->keep[2][fpk_spectral_op_grow(op, j) / op->n[1]])))
+          u[j * ncx + i] = 0.0;
   /* 𝒩 of this step becomes the history: swap instead of copying. */
   s->w[1] = N, s->w[2] = Nprev;
   s->hist_h = h;
@@ -386,6 +440,7 @@ void fpk_spectral_options_default(fpk_spectral_options *o) {
   o->dealias = 1;
   o->nthreads = 1;
   o->contour_points = 32;
+  o->comm = NULL;
 }
 
 /* Wisdom: read before planning (a file that exists but cannot be read is reported and
@@ -450,6 +505,8 @@ void fpk_spectral_free(fpk_spectral *s) {
   fftw_free(s->nrow);
   free(s->E), free(s->E2), free(s->Q), free(s->f1), free(s->f2), free(s->f3);
   free(s->values), free(s->cells);
+  free(s->full_values), free(s->full_cells), free(s->slab_bytes), free(s->row_bytes);
+  free(s->tail_part), free(s->tail_mine);
   free(s);
 }
 
@@ -489,8 +546,8 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
   static const unsigned flags[] = {FFTW_ESTIMATE, FFTW_MEASURE, FFTW_PATIENT};
   const unsigned planner = flags[s->opt.planner <= FPK_FFT_PATIENT ? s->opt.planner : 1];
   wisdom_load(s);
-  int rc = fpk_spectral_op_init(&s->op, grid, model, planner, s->opt.nthreads, s->opt.dealias,
-                                &s->err);
+  int rc = fpk_spectral_op_init_comm(&s->op, grid, model, planner, s->opt.nthreads,
+                                     s->opt.dealias, s->opt.comm, &s->err);
   if (!rc) wisdom_save(s);
   const size_t nc = s->op.nc, M = s->op.M;
   if (!rc) {
@@ -500,14 +557,33 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
     s->values = malloc(M * sizeof(double));
     s->cells = fftw_alloc_real(M);
     int ok = s->uh && s->nrow && s->values && s->cells;
+    if (s->op.dim == 3) {
+      s->tail_part = malloc(2 * s->op.n[1] * s->op.n[2] * sizeof(double));
+      s->tail_mine = malloc(2 * s->op.ny * sizeof(double));
+      ok = ok && s->tail_part && s->tail_mine;
+    }
+    if (distributed(s)) {
+      const size_t P = (size_t)s->op.nproc, plane = s->op.n[1] * s->op.nx;
+      s->full_values = malloc(grid->size * sizeof(double));
+      s->full_cells = malloc(grid->size * sizeof(double));
+      s->slab_bytes = malloc(P * sizeof(size_t));
+      s->row_bytes = malloc(P * sizeof(size_t));
+      ok = ok && s->full_values && s->full_cells && s->slab_bytes && s->row_bytes;
+      for (size_t r = 0; ok && r < P; r++) { /* FFTW-MPI's blocks: the last rank the rest */
+        const size_t z0 = r * s->op.nz_block, nz = s->op.n[2];
+        const size_t planes =
+            z0 >= nz ? 0 : nz - z0 < s->op.nz_block ? nz - z0 : s->op.nz_block;
+        s->slab_bytes[r] = planes * plane * sizeof(double);
+        s->row_bytes[r] = planes * s->op.n[1] * 2 * sizeof(double);
+      }
+    }
     for (size_t k = 0; k < impl->nwork; k++) ok = ok && s->w[k];
     if (!ok) rc = fpk_error_set(&s->err, FPK_ENOMEM, "spectral: out of memory");
   }
   if (!rc) rc = fpk_spectral_op_sample(&s->op, model, 0.0, &s->err);
   if (!rc && impl == &etdrk4_impl) {
     /* after the first sampling, which fixes D̄ and so which rows share coefficients (coef_row) */
-    const size_t n = s->ncoef =
-        s->op.Dbar_xy != 0.0 ? s->op.nc : coef_row(&s->op, s->op.ny / 2) + s->op.ncx;
+    const size_t n = s->ncoef = coef_count(&s->op);
     s->E = malloc(n * sizeof(double)), s->E2 = malloc(n * sizeof(double));
     s->Q = malloc(n * sizeof(double)), s->f1 = malloc(n * sizeof(double));
     s->f2 = malloc(n * sizeof(double)), s->f3 = malloc(n * sizeof(double));
@@ -527,11 +603,13 @@ fpk_spectral *fpk_spectral_alloc(const fpk_grid *grid, const fpk_model *model,
 }
 
 int fpk_spectral_set_density(fpk_spectral *s, double t, const double *p) {
-  for (size_t m = 0; m < s->op.M; m++)
+  const size_t all = s->op.grid.size; /* the whole density, on every rank over ranks */
+  for (size_t m = 0; m < all; m++)
     if (!isfinite(p[m]))
       return fpk_error_set(&s->err, FPK_EINVAL, "spectral: initial density is not finite at cell %zu", m);
-  /* fftw_execute_dft_r2c needs an aligned input: go through the aligned cells buffer. */
-  memcpy(s->cells, p, s->op.M * sizeof(double));
+  /* fftw_execute_dft_r2c needs an aligned input: go through the aligned cells buffer (this
+   * rank's slab over ranks) */
+  memcpy(s->cells, p + s->op.z0 * s->op.n[1] * s->op.nx, s->op.M * sizeof(double));
   fpk_spectral_op_from_cells(&s->op, s->cells, s->uh);
   s->guard.mass = fpk_grid_integral(&s->op.grid, p);
   s->t = t;
@@ -548,6 +626,17 @@ int fpk_spectral_set_guard(fpk_spectral *s, const fpk_density_guard *spec) {
   s->guard.mass_tol = spec->mass_tol;
   s->guard.negative_tol = spec->negative_tol;
   return FPK_SUCCESS;
+}
+
+/* A yes/no of this rank made every rank's (yes if any rank says yes): over ranks, the decisions
+ * that end an evolve (an interrupt, a non-finite state) must be taken by all together, or some
+ * ranks would wait in a transpose for ranks that left. One process: the flag itself. */
+static int agreed_flag(fpk_spectral *s, int flag) {
+  if (!distributed(s)) return flag;
+  uint64_t v = flag ? 1 : 0;
+  fpk_error e = {0};
+  if (fpk_comm_max_u64(s->op.comm, &v, 1, &e)) return 1;
+  return v != 0;
 }
 
 /* The likely cause of a failed guard. An unstable step makes the solution grow geometrically,
@@ -625,7 +714,7 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
   s->ct_is_u = 0;
   for (size_t k = s->iv_i; k < n; k++) {
     const double t = t0 + (double)k * h;
-    if (s->poll && (s->ct_is_u = 0, s->poll(s->poll_user))) {
+    if (s->poll && (s->ct_is_u = 0, agreed_flag(s, s->poll(s->poll_user) != 0))) {
       /* a safe point: the state is û at t, k steps of the interval done */
       s->iv_i = k;
       s->t = t;
@@ -639,7 +728,7 @@ int fpk_spectral_evolve(fpk_spectral *s, double t_target) {
     }
     s->steps++;
     /* A blow-up reaches every mode within a step or two; the mean mode is the cheap witness. */
-    if (!isfinite(creal(s->uh[0])) || !isfinite(cimag(s->uh[1 % s->op.nc]))) {
+    if (agreed_flag(s, !isfinite(creal(s->uh[0])) || !isfinite(cimag(s->uh[1 % s->op.nc])))) {
       s->iv_n = 0;
       fpk_guard_fail(&s->err, s->T->pub.name, t + h,
                      "the density became non-finite (spectral, step %zu, dt = %g)", s->steps, h);
@@ -673,6 +762,11 @@ int fpk_spectral_set_interrupt(fpk_spectral *s, fpk_interrupt_fn poll, void *use
 
 int fpk_spectral_get_state(const fpk_spectral *s, fpk_spectral_state *st) {
   if (!s || !st) return FPK_EINVAL;
+  if (distributed(s))
+    return fpk_error_set((fpk_error *)&s->err, FPK_EUNSUP,
+                         "spectral: checkpoints of a solver distributed over %d ranks are not "
+                         "supported (run on one process to checkpoint)",
+                         s->op.nproc);
   *st = (fpk_spectral_state){.t = s->t, .steps = s->steps, .mass = s->guard.mass,
                              .nc = s->op.nc, .uh = (const double *)s->uh};
   if (s->iv_n) {
@@ -697,6 +791,11 @@ static size_t first_nonfinite(const double *v, size_t n) {
 
 int fpk_spectral_restore(fpk_spectral *s, const fpk_spectral_state *st) {
   if (!s) return FPK_EINVAL;
+  if (distributed(s))
+    return fpk_error_set(&s->err, FPK_EUNSUP,
+                         "spectral: checkpoints of a solver distributed over %d ranks are not "
+                         "supported (run on one process to checkpoint)",
+                         s->op.nproc);
   const size_t nc = s->op.nc;
   if (!st || !st->uh) return fpk_error_set(&s->err, FPK_EINVAL, "spectral restore: no state");
   if (st->nc != nc)
@@ -775,16 +874,30 @@ int fpk_spectral_import_wisdom(const char *wisdom) {
   return FPK_SUCCESS;
 }
 
+/* Over ranks: every rank's slab of a real field into the whole field, on every rank (the slabs
+ * are consecutive planes: rank order is the grid's order). */
+static void gather_field(fpk_spectral *s, const double *slab, double *all) {
+  fpk_error e = {0};
+  if (fpk_comm_allgatherv(s->op.comm, slab, all, s->slab_bytes, &e))
+    for (size_t i = 0; i < s->op.grid.size; i++) all[i] = NAN; /* a failed gather is no result */
+}
+
 const double *fpk_spectral_values(fpk_spectral *s) {
-  if (!s->values_ok) fpk_spectral_op_to_values(&s->op, s->uh, s->values);
+  if (!s->values_ok) {
+    fpk_spectral_op_to_values(&s->op, s->uh, s->values);
+    if (distributed(s)) gather_field(s, s->values, s->full_values);
+  }
   s->values_ok = 1;
-  return s->values;
+  return distributed(s) ? s->full_values : s->values;
 }
 
 const double *fpk_spectral_density(fpk_spectral *s) {
-  if (!s->cells_ok) fpk_spectral_op_to_cells(&s->op, s->uh, s->cells);
+  if (!s->cells_ok) {
+    fpk_spectral_op_to_cells(&s->op, s->uh, s->cells);
+    if (distributed(s)) gather_field(s, s->cells, s->full_cells);
+  }
   s->cells_ok = 1;
-  return s->cells;
+  return distributed(s) ? s->full_cells : s->cells;
 }
 
 double fpk_spectral_time(const fpk_spectral *s) { return s->t; }
@@ -802,30 +915,74 @@ const char *fpk_spectral_warning(const fpk_spectral *s) { return s->warning; }
 
 double fpk_spectral_mass(const fpk_spectral *s) {
   /* û_0 = Σ_m u_m, and ∫ p = Σ_m u_m · cell volume for the trigonometric interpolant. */
-  return creal(s->uh[0]) * s->op.grid.cell_volume;
+  double u0 = creal(s->uh[0]); /* over ranks: rank 0 holds the k_z = 0 plane */
+  if (distributed(s)) {
+    fpk_error e = {0};
+    if (fpk_comm_bcast(s->op.comm, &u0, sizeof u0, 0, &e)) return NAN;
+  }
+  return u0 * s->op.grid.cell_volume;
 }
 
 double fpk_spectral_min_density(const fpk_spectral *s) {
   const double *u = fpk_spectral_values((fpk_spectral *)s);
   double m = INFINITY;
-  for (size_t i = 0; i < s->op.M; i++) m = fmin(m, u[i]);
+  for (size_t i = 0; i < s->op.grid.size; i++) m = fmin(m, u[i]);
   return m;
+}
+
+/* 3D: Σ over each row first (rows in global order), then over the rows, so that the sums over
+ * ranks (every rank's rows gathered) are those of one process. */
+static double tail_energy3(const fpk_spectral *s) {
+  const fpk_spectral_op *op = &s->op;
+  const size_t n1 = op->n[1], n2 = op->n[2], rows = n1 * n2;
+  const double kx = 0.9 * (double)(op->dealias ? op->nx / 3 : op->nx / 2);
+  const double ky = 0.9 * (double)(op->dealias ? n1 / 3 : n1 / 2);
+  const double kz = 0.9 * (double)(op->dealias ? n2 / 3 : n2 / 2);
+  double *mine = s->tail_mine, *part = s->tail_part; /* (all, tail) pairs per row */
+  for (size_t j = 0; j < op->ny; j++) {
+    const size_t g = fpk_spectral_op_grow(op, j), jy = g % n1, jz = g / n1;
+    const double mj = fabs((double)(jy <= n1 / 2 ? (long)jy : (long)jy - (long)n1));
+    const double mz = fabs((double)(jz <= n2 / 2 ? (long)jz : (long)jz - (long)n2));
+    double all = 0.0, tail = 0.0;
+    for (size_t i = 0; i < op->ncx; i++) {
+      const fftw_complex u = s->uh[j * op->ncx + i];
+      const double w = (i == 0 || 2 * i == op->nx) ? 1.0 : 2.0;
+      const double e = w * (creal(u) * creal(u) + cimag(u) * cimag(u));
+      all += e;
+      if ((double)i > kx || mj > ky || mz > kz) tail += e;
+    }
+    mine[2 * j] = all, mine[2 * j + 1] = tail;
+  }
+  if (distributed(s)) {
+    fpk_error e = {0};
+    if (fpk_comm_allgatherv(op->comm, mine, part, s->row_bytes, &e)) return NAN;
+  } else {
+    memcpy(part, mine, 2 * rows * sizeof(double));
+  }
+  double tail = 0.0, all = 0.0;
+  for (size_t r = 0; r < rows; r++) all += part[2 * r], tail += part[2 * r + 1];
+  return all > 0.0 ? tail / all : 0.0;
 }
 
 double fpk_spectral_tail_energy(const fpk_spectral *s) {
   const fpk_spectral_op *op = &s->op;
+  if (op->dim == 3) return tail_energy3(s);
   const double kx = 0.9 * (double)(op->dealias ? op->nx / 3 : op->nx / 2);
-  const double ky = 0.9 * (double)(op->dealias ? op->ny / 3 : op->ny / 2);
+  const size_t n1 = op->dim == 3 ? op->n[1] : op->ny, n2 = op->n[2];
+  const double ky = 0.9 * (double)(op->dealias ? n1 / 3 : n1 / 2);
+  const double kz = 0.9 * (double)(op->dealias ? n2 / 3 : n2 / 2);
   double tail = 0.0, all = 0.0;
   for (size_t j = 0; j < op->ny; j++) {
-    const double mj = fabs((double)(j <= op->ny / 2 ? (long)j : (long)j - (long)op->ny));
+    const size_t jy = j % n1, jz = j / n1;
+    const double mj = fabs((double)(jy <= n1 / 2 ? (long)jy : (long)jy - (long)n1));
+    const double mz = fabs((double)(jz <= n2 / 2 ? (long)jz : (long)jz - (long)n2));
     for (size_t i = 0; i < op->ncx; i++) {
       /* r2c stores half the x-spectrum: interior columns stand for two modes */
       const double w = (i == 0 || 2 * i == op->nx) ? 1.0 : 2.0;
       const double e = w * (creal(s->uh[j * op->ncx + i]) * creal(s->uh[j * op->ncx + i]) +
                             cimag(s->uh[j * op->ncx + i]) * cimag(s->uh[j * op->ncx + i]));
       all += e;
-      if ((double)i > kx || (op->dim == 2 && mj > ky)) tail += e;
+      if ((double)i > kx || (op->dim >= 2 && mj > ky) || (op->dim == 3 && mz > kz)) tail += e;
     }
   }
   return all > 0.0 ? tail / all : 0.0;
@@ -835,11 +992,14 @@ double fpk_spectral_edge_density(const fpk_spectral *s) {
   const fpk_spectral_op *op = &s->op;
   const double *u = fpk_spectral_values((fpk_spectral *)s);
   double edge = 0.0, top = 0.0;
-  for (size_t j = 0; j < op->ny; j++)
+  const size_t nrows = op->dim == 3 ? op->n[1] * op->n[2] : op->ny; /* the whole field's */
+  for (size_t j = 0; j < nrows; j++)
     for (size_t i = 0; i < op->nx; i++) {
       const double v = fabs(u[j * op->nx + i]);
       top = fmax(top, v);
-      if (i == 0 || i == op->nx - 1 || (op->dim == 2 && (j == 0 || j == op->ny - 1)))
+      const size_t n1 = op->dim == 3 ? op->n[1] : op->ny, jy = j % n1, jz = j / n1;
+      if (i == 0 || i == op->nx - 1 || (op->dim >= 2 && (jy == 0 || jy == n1 - 1)) ||
+          (op->dim == 3 && (jz == 0 || jz == op->n[2] - 1)))
         edge = fmax(edge, v);
     }
   return top > 0.0 ? edge / top : 0.0;

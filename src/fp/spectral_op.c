@@ -4,6 +4,8 @@
  * matrix (diagonal, correlated, degenerate), by products in physical space and derivatives in
  * Fourier space (Canuto, Hussaini, Quarteroni & Zang, Spectral Methods, 2006,
  * §3.3 on the collocation/pseudo-spectral evaluation and the 2/3 rule). */
+#include "fpkit/version.h"
+
 #include "fp/spectral_internal.h"
 
 #include <math.h>
@@ -12,6 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if FPK_HAVE_FFTW_MPI
+#include <fftw3-mpi.h>
+
+#include "core/comm_internal.h"
+#endif
+
 static const double TWO_PI = 6.283185307179586476925;
 
 static int fail_alloc(fpk_error *err) {
@@ -19,7 +27,8 @@ static int fail_alloc(fpk_error *err) {
 }
 
 /* The terms of 𝒩 at the model as last sampled, in the order x drift, x diffusion, y drift,
- * y diffusion, mixed diffusion, each diffusion term only where D_ab varies. */
+ * y diffusion, (z drift, z diffusion,) mixed diffusion (xy; in 3D xy, xz, yz), each diffusion
+ * term only where D_ab varies. */
 static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
   size_t n = 0;
   for (size_t a = 0; a < op->dim; a++) {
@@ -27,6 +36,9 @@ static size_t term_list(const fpk_spectral_op *op, fpk_spectral_term *terms) {
     if (op->vary[a]) terms[n++] = (fpk_spectral_term){a, 1};
   }
   if (op->dim == 2 && op->vary[2]) terms[n++] = (fpk_spectral_term){2, 1};
+  if (op->dim == 3)
+    for (size_t e = 3; e < 6; e++)
+      if (op->vary[e]) terms[n++] = (fpk_spectral_term){e, 1};
   return n;
 }
 
@@ -179,6 +191,189 @@ static size_t block_rows(size_t ny) {
   return b;
 }
 
+/* ---------------------------------------------------------------------- 3D transforms */
+
+/* [n0][n1] complex → [n1][n0] (the local transpose of one process), in tiles that stay in cache. */
+static void transpose_local(const fftw_complex *in, fftw_complex *out, size_t n0, size_t n1,
+                            int nt) {
+  const size_t T = 16;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t b1 = 0; b1 < n1; b1 += T)
+    for (size_t b0 = 0; b0 < n0; b0 += T)
+      for (size_t i1 = b1; i1 < b1 + T && i1 < n1; i1++)
+        for (size_t i0 = b0; i0 < b0 + T && i0 < n0; i0++) out[i1 * n0 + i0] = in[i0 * n1 + i1];
+}
+
+/* ta [nzl][Q] → tb [Ql][nz] (lines along z contiguous), and back. */
+static void transpose_fwd(fpk_spectral_op *op) {
+#if FPK_HAVE_FFTW_MPI
+  if (op->tr_fwd) {
+    fftw_mpi_execute_r2r((fftw_plan)op->tr_fwd, (double *)op->ta, (double *)op->tb);
+    return;
+  }
+#endif
+  transpose_local(op->ta, op->tb, op->n[2], op->Q, op->pass_threads);
+}
+
+static void transpose_bwd(fpk_spectral_op *op) {
+#if FPK_HAVE_FFTW_MPI
+  if (op->tr_bwd) {
+    fftw_mpi_execute_r2r((fftw_plan)op->tr_bwd, (double *)op->tb, (double *)op->ta);
+    return;
+  }
+#endif
+  transpose_local(op->tb, op->ta, op->Q, op->n[2], op->pass_threads);
+}
+
+/* Every local z line of tb by the one line plan p (in place, contiguous), or, with a batch
+ * plan pb, whole batches of FPK_SPECTRAL_LINE_BATCH lines by pb and the rest by p: pb is kept
+ * only if it gives each line p's bits (plan3), so a line's result does not depend on which
+ * batch, rank or thread it falls in. */
+static void z_lines(fpk_spectral_op *op, fftw_plan p, fftw_plan pb) {
+  const size_t nz = op->n[2], nl = op->Ql, B = FPK_SPECTRAL_LINE_BATCH;
+  fftw_complex *tb = op->tb;
+  const int nt = op->pass_threads;
+  const size_t nb = pb ? nl / B : 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t q = 0; q < nb; q++) fftw_execute_dft(pb, tb + q * B * nz, tb + q * B * nz);
+  for (size_t q = nb * B; q < nl; q++) fftw_execute_dft(p, tb + q * nz, tb + q * nz);
+}
+
+/* One process: the z lines of the [nz][Q] array `in`, FPK_SPECTRAL_LINE_BATCH columns at a time
+ * gathered into a contiguous per-thread buffer, transformed (the batch plan, or the line plan
+ * for a partial batch or without one) and scattered into `out` (may be `in`): the same line
+ * arithmetic as the transposed lines over ranks, without the two transposes. */
+static void z_columns(fpk_spectral_op *op, const fftw_complex *in, fftw_complex *out,
+                      fftw_plan p, fftw_plan pb) {
+  const size_t nz = op->n[2], Q = op->Q, B = FPK_SPECTRAL_LINE_BATCH, ng = (Q + B - 1) / B;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t gi = 0; gi < ng; gi++) {
+    fftw_complex *buf = op->lbuf + (size_t)omp_get_thread_num() * B * nz;
+    const size_t q0 = gi * B, w = Q - q0 < B ? Q - q0 : B;
+    for (size_t z = 0; z < nz; z++)
+      for (size_t l = 0; l < w; l++) buf[l * nz + z] = in[z * Q + q0 + l];
+    if (w == B && pb)
+      fftw_execute_dft(pb, buf, buf);
+    else
+      for (size_t l = 0; l < w; l++) fftw_execute_dft(p, buf + l * nz, buf + l * nz);
+    for (size_t z = 0; z < nz; z++)
+      for (size_t l = 0; l < w; l++) out[z * Q + q0 + l] = buf[l * nz + z];
+  }
+}
+
+static void r2c3(fpk_spectral_op *op, double *in, fftw_complex *out) {
+  const size_t pm = op->n[1] * op->nx, Q = op->Q, nzl = op->nzl;
+  const int nt = op->pass_threads;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t z = 0; z < nzl; z++) fftw_execute_dft_r2c(op->p2_r2c, in + z * pm, op->ta + z * Q);
+  if (!op->tr_fwd) { /* one process */
+    z_columns(op, op->ta, out, op->pz_fwd, op->pzb_fwd);
+    return;
+  }
+  transpose_fwd(op);
+  z_lines(op, op->pz_fwd, op->pzb_fwd);
+  transpose_bwd(op);
+  memcpy(out, op->ta, op->nc * sizeof *out);
+}
+
+static void c2r3(fpk_spectral_op *op, fftw_complex *in, double *out) {
+  const size_t pm = op->n[1] * op->nx, Q = op->Q, nzl = op->nzl;
+  const int nt = op->pass_threads;
+  if (op->tr_fwd) {
+    memcpy(op->ta, in, op->nc * sizeof *in);
+    transpose_fwd(op);
+    z_lines(op, op->pz_bwd, op->pzb_bwd);
+    transpose_bwd(op);
+  } else { /* one process */
+    z_columns(op, in, op->ta, op->pz_bwd, op->pzb_bwd);
+  }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (size_t z = 0; z < nzl; z++) fftw_execute_dft_c2r(op->p2_c2r, op->ta + z * Q, out + z * pm);
+}
+
+/* A batch plan of FPK_SPECTRAL_LINE_BATCH z lines, kept when it gives every line of a
+ * pseudo-random probe bitwise the single-line plan p's result (the same arithmetic: FFTW may
+ * instead vectorise across lines with other codelets, which round differently); else NULL. */
+static fftw_plan batch_plan(fpk_spectral_op *op, fftw_plan p, int sign, unsigned flags) {
+  const size_t nz = op->n[2], B = FPK_SPECTRAL_LINE_BATCH, len = B * nz;
+  if (op->talloc < len) return NULL;
+  const int n = (int)nz;
+  fftw_plan pb = fftw_plan_many_dft(1, &n, (int)B, op->tb, NULL, 1, n, op->tb, NULL, 1, n, sign,
+                                    flags);
+  fftw_complex *a = fftw_alloc_complex(len), *b = fftw_alloc_complex(len);
+  int same = pb && a && b;
+  if (same) {
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (size_t k = 0; k < len; k++) {
+      double v[2];
+      for (int c = 0; c < 2; c++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        v[c] = (double)(x >> 11) * 0x1.0p-53 - 0.5;
+      }
+      a[k] = b[k] = v[0] + I * v[1];
+    }
+    fftw_execute_dft(pb, a, a);
+    for (size_t q = 0; q < B; q++) fftw_execute_dft(p, b + q * nz, b + q * nz);
+    same = memcmp(a, b, len * sizeof *a) == 0;
+  }
+  fftw_free(a), fftw_free(b);
+  if (!same && pb) fftw_destroy_plan(pb), pb = NULL;
+  return pb;
+}
+
+void fpk_spectral_op_r2c(fpk_spectral_op *op, double *in, fftw_complex *out) {
+  if (op->dim == 3)
+    r2c3(op, in, out);
+  else
+    fftw_execute_dft_r2c(op->r2c, in, out);
+}
+
+void fpk_spectral_op_c2r(fpk_spectral_op *op, fftw_complex *in, double *out) {
+  if (op->dim == 3)
+    c2r3(op, in, out);
+  else
+    fftw_execute_dft_c2r(op->c2r, in, out);
+}
+
+/* The 3D plans: serial, FFTW_UNALIGNED (executed on every plane and line, whatever its
+ * address), made on the transpose scratch, and FFTW_ESTIMATE whatever the planner option: a
+ * measured plan is chosen by timing, which each rank (and each run) does on its own and may
+ * settle differently — another algorithm, other bits. The estimate is a function of the problem
+ * alone (a wisdom file of measured plans may still be used by FFTW: then every rank and run must
+ * read the same one). */
+static int plan3(fpk_spectral_op *op, unsigned flags) {
+  flags = FFTW_ESTIMATE;
+#ifdef FPK_HAVE_FFTW_THREADS
+  fftw_plan_with_nthreads(1);
+#endif
+  const int n2[2] = {(int)op->n[1], (int)op->nx}, nz = (int)op->n[2];
+  flags |= FFTW_UNALIGNED;
+  op->p2_r2c = fftw_plan_dft_r2c(2, n2, (double *)op->tb, op->ta, flags);
+  op->p2_c2r = fftw_plan_dft_c2r(2, n2, op->ta, (double *)op->tb, flags);
+  op->pz_fwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_FORWARD, flags);
+  op->pz_bwd = fftw_plan_dft_1d(nz, op->tb, op->tb, FFTW_BACKWARD, flags);
+  if (!op->p2_r2c || !op->p2_c2r || !op->pz_fwd || !op->pz_bwd) return FPK_EUNSUP;
+  /* deterministic (FFTW_ESTIMATE, the same probe): every rank keeps the same batch plans */
+  op->pzb_fwd = batch_plan(op, op->pz_fwd, FFTW_FORWARD, flags);
+  op->pzb_bwd = batch_plan(op, op->pz_bwd, FFTW_BACKWARD, flags);
+#if FPK_HAVE_FFTW_MPI
+  if (op->nproc > 1) {
+    /* pure data movement: the plan only decides how, never what (FFTW_ESTIMATE: no timing) */
+    MPI_Comm c = fpk_comm_mpi(op->comm);
+    const ptrdiff_t bz = (ptrdiff_t)op->nz_block, bq = (ptrdiff_t)((op->Q + (size_t)op->nproc - 1) / (size_t)op->nproc);
+    op->tr_fwd = fftw_mpi_plan_many_transpose((ptrdiff_t)op->n[2], (ptrdiff_t)op->Q, 2, bz, bq,
+                                              (double *)op->ta, (double *)op->tb, c,
+                                              FFTW_ESTIMATE);
+    op->tr_bwd = fftw_mpi_plan_many_transpose((ptrdiff_t)op->Q, (ptrdiff_t)op->n[2], 2, bq, bz,
+                                              (double *)op->tb, (double *)op->ta, c,
+                                              FFTW_ESTIMATE);
+    if (!op->tr_fwd || !op->tr_bwd) return FPK_EUNSUP;
+  }
+#endif
+  return FPK_SUCCESS;
+}
+
 /* The plans of the operator (made before any data is stored: measuring overwrites the arrays).
  * FFTW's planner is global and not thread-safe; solvers are made from one thread. */
 static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned flags,
@@ -192,6 +387,14 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
 #endif
   if (nthreads < 1) nthreads = 1;
   int rc = FPK_SUCCESS;
+  if (op->dim == 3) {
+    op->fft_threads[0] = op->fft_threads[1] = 1;
+    rc = plan3(op, flags);
+#ifdef FPK_HAVE_FFTW_THREADS
+    if (threads_ready > 0) fftw_plan_with_nthreads(1);
+#endif
+    return rc;
+  }
   op->r2c = choose_plan(op, K_R2C, rank, shape, flags, nthreads, &op->fft_threads[0],
                         &op->fft_timed[0]);
   op->c2r = choose_plan(op, K_C2R, rank, shape, flags, nthreads, &op->fft_threads[1],
@@ -239,14 +442,65 @@ static int plan_all(fpk_spectral_op *op, int rank, const int *shape, unsigned fl
 
 int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
                          unsigned fftw_flags, int nthreads, int dealias, fpk_error *err) {
+  return fpk_spectral_op_init_comm(op, grid, model, fftw_flags, nthreads, dealias, NULL, err);
+}
+
+/* The most ranks up to P that each get a plane of n_z (blocks of ceil(n_z/P) planes). */
+static size_t max_ranks(size_t nz, size_t P) {
+  while (P > 1 && (P - 1) * ((nz + P - 1) / P) >= nz) P--;
+  return P;
+}
+
+/* The slabs of a 3D grid: this rank's planes along z and lines of the transposed spectrum, and
+ * the transpose scratch's size (FFTW-MPI's, which may exceed the slab). */
+static int decompose3(fpk_spectral_op *op, const fpk_comm *comm, fpk_error *err) {
+  const size_t nz = op->n[2], P = (size_t)fpk_comm_size(comm), r = (size_t)fpk_comm_rank(comm);
+  op->comm = comm, op->nproc = (int)P, op->rank = (int)r;
+  op->Q = op->n[1] * op->ncx;
+  op->nz_block = (nz + P - 1) / P;
+  if (P > 1 && (P - 1) * op->nz_block >= nz)
+    return fpk_error_set(err, FPK_EINVAL,
+                         "spectral: %zu ranks but the grid has %zu planes along axis 2 (z): the "
+                         "slab decomposition gives every rank ceil(%zu/%zu) = %zu planes and "
+                         "leaves the last rank none; use %zu ranks (or any number whose blocks "
+                         "give every rank a plane)",
+                         P, nz, nz, P, op->nz_block, max_ranks(nz, P));
+  op->nzl = nz, op->z0 = 0, op->Ql = op->Q, op->q0 = 0;
+  op->talloc = nz * op->Q;
+#if FPK_HAVE_FFTW_MPI
+  if (P > 1) {
+    static int mpi_ready = 0;
+    if (!mpi_ready) fftw_mpi_init(), mpi_ready = 1;
+    const ptrdiff_t n[2] = {(ptrdiff_t)nz, (ptrdiff_t)op->Q};
+    const ptrdiff_t bq = (ptrdiff_t)((op->Q + P - 1) / P);
+    ptrdiff_t nzl, z0, ql, q0;
+    const ptrdiff_t alloc = fftw_mpi_local_size_many_transposed(
+        2, n, 2, (ptrdiff_t)op->nz_block, bq, fpk_comm_mpi(comm), &nzl, &z0, &ql, &q0);
+    op->nzl = (size_t)nzl, op->z0 = (size_t)z0, op->Ql = (size_t)ql, op->q0 = (size_t)q0;
+    op->talloc = (size_t)alloc / 2 + 1;
+  }
+#else
+  if (P > 1)
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "spectral: %zu ranks, but this build has no FFTW-MPI (3D grids run on "
+                         "one process; rebuild with MPI and libfftw3-mpi)", P);
+#endif
+  op->row0 = op->z0 * op->n[1];
+  return FPK_SUCCESS;
+}
+
+int fpk_spectral_op_init_comm(fpk_spectral_op *op, const fpk_grid *grid, const fpk_model *model,
+                              unsigned fftw_flags, int nthreads, int dealias,
+                              const fpk_comm *comm, fpk_error *err) {
   memset(op, 0, sizeof *op);
+  op->nproc = 1;
   if (!grid || !model) return fpk_error_set(err, FPK_EINVAL, "spectral: grid or model is NULL");
   if (!model->drift || (!model->noise && !model->noise_matrix))
     return fpk_error_set(err, FPK_EINVAL, "spectral: model %s lacks a drift or noise callback",
                          model->name ? model->name : "(unnamed)");
-  if (grid->dim < 1 || grid->dim > 2)
+  if (grid->dim < 1 || grid->dim > 3)
     return fpk_error_set(err, FPK_EUNSUP,
-                         "spectral: grids of dimension %zu are not supported (1 or 2); use fv",
+                         "spectral: grids of dimension %zu are not supported (1, 2 or 3); use fv",
                          grid->dim);
   if (model->dim != grid->dim)
     return fpk_error_set(err, FPK_EINVAL,
@@ -268,10 +522,24 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   op->grid = *grid;
   op->dim = grid->dim;
   op->nx = grid->n[0];
-  op->ny = grid->dim == 2 ? grid->n[1] : 1;
+  op->ny = grid->dim >= 2 ? grid->n[1] : 1;
+  if (grid->dim == 3) op->ny *= grid->n[2]; /* the rows of the [nz][ny][nx] array */
+  for (size_t a = 0; a < 3; a++) op->n[a] = a < grid->dim ? grid->n[a] : 1;
   op->M = op->nx * op->ny;
   op->ncx = op->nx / 2 + 1;
+  if (op->dim == 3) {
+    int rc = decompose3(op, comm, err);
+    if (rc) return rc;
+    op->ny = op->nzl * op->n[1];
+    op->M = op->nx * op->ny;
+  } else if (fpk_comm_size(comm) > 1) {
+    return fpk_error_set(err, FPK_EUNSUP,
+                         "spectral: only 3D grids are distributed over ranks (this grid has "
+                         "dimension %zu): run it on one process",
+                         op->dim);
+  }
   op->nc = op->ncx * op->ny;
+  op->Mg = grid->size;
   op->dealias = dealias;
   const size_t d = op->dim, M = op->M;
 
@@ -295,31 +563,46 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
   }
   op->x = malloc(d * M * sizeof(double));
   op->b = malloc(d * M * sizeof(double));
-  op->dd = malloc((d == 2 ? 3 : 1) * M * sizeof(double)); /* + the mixed term in 2D */
+  /* the entries of D: 1 in 1D, + the mixed term in 2D, the six of the symmetric 3 × 3 in 3D */
+  op->dd = malloc((d == 3 ? 6 : d == 2 ? 3 : 1) * M * sizeof(double));
   op->D = malloc(d * d * M * sizeof(double));
   /* the noise matrix, scratch of fpk_model_diffusion (a diagonal model needs none) */
   op->sig = model->noise_matrix ? malloc(d * fpk_model_noise_dim(model) * M * sizeof(double))
                                 : NULL;
   op->r = fftw_alloc_real(M);
   op->ct = fftw_alloc_complex(op->nc);
+  if (d == 3) {
+    op->ta = fftw_alloc_complex(op->talloc);
+    op->tb = fftw_alloc_complex(op->talloc);
+    op->lbuf = fftw_alloc_complex((size_t)(nthreads > 1 ? nthreads : 1) *
+                                  FPK_SPECTRAL_LINE_BATCH * op->n[2]);
+    if (!op->ta || !op->tb || !op->lbuf) return fail_alloc(err);
+  }
   if (!op->x || !op->b || !op->dd || !op->D || (model->noise_matrix && !op->sig) || !op->r ||
       !op->ct)
     return fail_alloc(err);
   /* one product and one transform per term: the drift terms now, the diffusion terms when a
    * sampling first finds D varying (fpk_spectral_op_sample) */
   if (ensure_terms(op, d)) return fail_alloc(err);
+  const size_t m_first = op->z0 * op->n[1] * op->nx; /* this rank's slab (3D) */
   for (size_t m = 0; m < M; m++) {
     double p[FPK_MAX_DIM];
-    fpk_grid_point(grid, m, p);
+    fpk_grid_point(grid, m_first + m, p);
     for (size_t a = 0; a < d; a++) op->x[a * M + m] = p[a];
   }
 
   /* Plan once; every later transform is a new-array execute on buffers from fftw_alloc_*, which
    * share the planning buffers' alignment. */
-  int dims[2] = {(int)op->ny, (int)op->nx};
-  const int rank = d == 2 ? 2 : 1;
-  const int *shape = d == 2 ? dims : dims + 1;
+  int dims[3] = {(int)op->n[2], (int)op->n[1], (int)op->nx};
+  const int rank = (int)d;
+  const int *shape = dims + (3 - d);
   op->pass_threads = nthreads > 1 && M >= FPK_SPECTRAL_PASS_THREADS_MIN ? nthreads : 1;
+  /* over ranks: the planning of the transposes is collective, so every rank gets here or none
+   * goes on (a rank that failed above returns to its caller's agreement) */
+  if (op->nproc > 1) {
+    const int arc = fpk_comm_agree(comm, FPK_SUCCESS, err);
+    if (arc) return arc;
+  }
   int rc = plan_all(op, rank, shape, fftw_flags, nthreads);
   if (rc == FPK_ENOMEM) return fail_alloc(err);
   if (rc)
@@ -330,7 +613,7 @@ int fpk_spectral_op_init(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mo
 
 void fpk_spectral_op_free(fpk_spectral_op *op) {
   if (!op) return;
-  for (size_t a = 0; a < 2; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
+  for (size_t a = 0; a < 3; a++) free(op->k1[a]), free(op->k2[a]), free(op->avg[a]), free(op->keep[a]);
   free(op->x), free(op->b), free(op->dd), free(op->D), free(op->sig);
   fftw_plan *plans[] = {&op->col_inv[0], &op->col_inv[1], &op->col_fwd[0],
                         &op->col_fwd[1],  &op->row_c2r,    &op->row_r2c};
@@ -339,10 +622,55 @@ void fpk_spectral_op_free(fpk_spectral_op *op) {
   fftw_free(op->blkbuf);
   if (op->r2c) fftw_destroy_plan(op->r2c);
   if (op->c2r) fftw_destroy_plan(op->c2r);
+  fftw_plan *p3[] = {&op->p2_r2c, &op->p2_c2r, &op->pz_fwd, &op->pz_bwd, &op->pzb_fwd,
+                     &op->pzb_bwd, (fftw_plan *)&op->tr_fwd, (fftw_plan *)&op->tr_bwd};
+  for (size_t k = 0; k < 8; k++)
+    if (*p3[k]) fftw_destroy_plan(*p3[k]);
+  fftw_free(op->ta), fftw_free(op->tb), fftw_free(op->lbuf);
   fftw_free(op->r);
   for (size_t k = 1; k < FPK_SPECTRAL_MAX_TERMS; k++) fftw_free(op->prod[k]), fftw_free(op->F[k]);
   fftw_free(op->ct);
   memset(op, 0, sizeof *op);
+}
+
+/* Doubles as order-preserving unsigned keys (so that fpk_comm_min/max_u64 reduce them
+ * exactly), and back. */
+static uint64_t dkey(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u);
+  return u >> 63 ? ~u : u | (1ull << 63);
+}
+
+static double dval(uint64_t k) {
+  const uint64_t u = k >> 63 ? k & ~(1ull << 63) : ~k;
+  double x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* lo, hi: per-entry minima and maxima over this rank's points, made those of the whole grid. */
+static int extremes(fpk_spectral_op *op, size_t n, double *lo, double *hi, fpk_error *err) {
+  uint64_t a[FPK_SPECTRAL_MAX_ENTRIES], b[FPK_SPECTRAL_MAX_ENTRIES];
+  for (size_t e = 0; e < n; e++) a[e] = dkey(lo[e]), b[e] = dkey(hi[e]);
+  int rc = fpk_comm_min_u64(op->comm, a, n, err);
+  if (!rc) rc = fpk_comm_max_u64(op->comm, b, n, err);
+  for (size_t e = 0; !rc && e < n; e++) lo[e] = dval(a[e]), hi[e] = dval(b[e]);
+  return rc;
+}
+
+/* Whether the symmetric 3 × 3 matrix with diagonal a and off-diagonals o = (xy, xz, yz) is
+ * positive semi-definite, up to a relative 1e-12 (a constant rank-deficient D, one or two noise
+ * columns, sits on the boundary up to round-off): every principal minor >= −1e-12 × the product
+ * of its diagonal. */
+static int psd3(const double *a, const double *o) {
+  const double tol = 1e-12;
+  if (a[0] < 0.0 || a[1] < 0.0 || a[2] < 0.0) return 0;
+  if (a[0] * a[1] - o[0] * o[0] < -tol * a[0] * a[1]) return 0;
+  if (a[0] * a[2] - o[1] * o[1] < -tol * a[0] * a[2]) return 0;
+  if (a[1] * a[2] - o[2] * o[2] < -tol * a[1] * a[2]) return 0;
+  const double det = a[0] * (a[1] * a[2] - o[2] * o[2]) - o[0] * (o[0] * a[2] - o[2] * o[1]) +
+                     o[1] * (o[0] * o[2] - a[1] * o[1]);
+  return det >= -tol * a[0] * a[1] * a[2];
 }
 
 int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t, fpk_error *err) {
@@ -354,8 +682,21 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
    * is not 0 for a constant σ, so additive noise looked variable and cost two needless
    * transforms per evaluation in 2D) and the off-diagonal entries are exact zeros. */
   if (!rc) rc = fpk_model_diffusion(model, t, M, op->x, op->D, op->sig, err);
-  if (rc) return rc;
   const double *D = op->D;
+  if (op->nproc > 1) {
+    /* over ranks (3D slabs): every rank checks its points, then all agree before the
+     * reductions below (a failing rank must not leave the others in a collective) */
+    for (size_t k = 0; !rc && k < d * M; k++)
+      if (!isfinite(op->b[k])) rc = FPK_ENUMERIC;
+    for (size_t k = 0; !rc && k < d * d * M; k++)
+      if (!isfinite(D[k])) rc = FPK_ENUMERIC;
+    if (rc == FPK_ENUMERIC)
+      fpk_error_set(err, FPK_ENUMERIC,
+                    "spectral: model %s gives a non-finite drift or noise at t = %g",
+                    model->name ? model->name : "(unnamed)", t);
+    if ((rc = fpk_comm_agree(op->comm, rc, err))) return rc;
+  }
+  if (rc) return rc;
   for (size_t k = 0; k < d * M; k++)
     if (!isfinite(op->b[k]))
       return fpk_error_set(err, FPK_ENUMERIC,
@@ -366,26 +707,40 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       return fpk_error_set(err, FPK_ENUMERIC,
                            "spectral: model %s gives a non-finite drift or noise at t = %g",
                            model->name ? model->name : "(unnamed)", t);
-  /* the entries D_xx, D_yy (and D_xy in 2D) as "axes" 0, 1 (2) of dd */
-  const double *Dab[3] = {D, d == 2 ? D + 3 * M : NULL, d == 2 ? D + M : NULL};
-  const size_t nent = d == 2 ? 3 : 1;
+  /* the entries D_xx, D_yy (and D_xy in 2D) as "axes" 0, 1 (2) of dd; in 3D D_xx, D_yy, D_zz,
+   * D_xy, D_xz, D_yz as 0..5 */
+  const double *Dab[FPK_SPECTRAL_MAX_ENTRIES] = {D, d == 2 ? D + 3 * M : NULL,
+                                                 d == 2 ? D + M : NULL};
+  if (d == 3) {
+    Dab[1] = D + 4 * M, Dab[2] = D + 8 * M;
+    Dab[3] = D + 1 * M, Dab[4] = D + 2 * M, Dab[5] = D + 5 * M;
+  }
+  const size_t nent = d == 3 ? 6 : d == 2 ? 3 : 1;
   if (!op->sampled) {
     /* D̄ is fixed at the first sampling: the mid-range minimises max |D − D̄|, the size of the
      * explicitly treated diffusion, and D̄ >= max D / 2 is the classical condition for the
      * stabilised semi-implicit treatment of variable diffusion (Douglas & Dupont, SIAM J.
      * Numer. Anal. 7 (1970) 575). A constant D (additive noise: full, correlated or degenerate)
      * is then D̄ itself, treated exactly, and 𝒩 is the drift alone. */
-    double mid[3];
+    double mid[FPK_SPECTRAL_MAX_ENTRIES];
+    double los[FPK_SPECTRAL_MAX_ENTRIES], his[FPK_SPECTRAL_MAX_ENTRIES];
     for (size_t e = 0; e < nent; e++) {
       double lo = INFINITY, hi = -INFINITY;
       for (size_t m = 0; m < M; m++) lo = fmin(lo, Dab[e][m]), hi = fmax(hi, Dab[e][m]);
+      los[e] = lo, his[e] = hi;
       mid[e] = 0.5 * (lo + hi);
+    }
+    if (op->nproc > 1) {
+      /* the grid's extremes over every rank's slab (min and max are exact in any order) */
+      if ((rc = extremes(op, nent, los, his, err))) return rc;
+      for (size_t e = 0; e < nent; e++) mid[e] = 0.5 * (los[e] + his[e]);
     }
     op->Dbar[0] = mid[0];
     op->truncate = 0;
     for (size_t e = 0; e < d; e++) {
       double amax = 0.0;
       for (size_t m = 0; m < M; m++) amax = fmax(amax, fabs(Dab[e][m]));
+      if (op->nproc > 1) amax = fmax(fabs(los[e]), fabs(his[e])); /* max |D| over the grid */
       if (amax == 0.0 && op->dealias) op->truncate = 1;
     }
     if (d == 2) {
@@ -397,8 +752,16 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       const double bound = sqrt(fmax(mid[0], 0.0) * fmax(mid[1], 0.0));
       op->Dbar_xy = fabs(mid[2]) <= bound * (1.0 + 1e-12) ? mid[2] : copysign(bound, mid[2]);
     }
+    if (d == 3) {
+      op->Dbar[1] = mid[1], op->Dbar[2] = mid[2];
+      op->Dbar_off[0] = mid[3], op->Dbar_off[1] = mid[4], op->Dbar_off[2] = mid[5];
+      if (!psd3(op->Dbar, op->Dbar_off)) /* a variable D's mid-ranges: cross diffusion in 𝒩 */
+        op->Dbar_off[0] = op->Dbar_off[1] = op->Dbar_off[2] = 0.0;
+    }
   }
-  const double bar[3] = {op->Dbar[0], op->Dbar[1], op->Dbar_xy};
+  double bar[FPK_SPECTRAL_MAX_ENTRIES] = {op->Dbar[0], op->Dbar[1], op->Dbar_xy};
+  if (d == 3)
+    for (size_t e = 1; e < 6; e++) bar[e] = e < 3 ? op->Dbar[e] : op->Dbar_off[e - 3];
   int variable = 0; /* whether ∂_a∂_b((D_ab − D̄_ab)p) terms are needed at this time */
   for (size_t e = 0; e < nent; e++) {
     int vary = 0;
@@ -407,8 +770,15 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
       vary |= op->dd[e * M + m] != 0.0;
     }
     op->vary[e] = vary;
-    variable |= vary;
   }
+  if (op->nproc > 1) {
+    /* a term is needed when D varies anywhere on the grid: the same terms on every rank */
+    uint64_t v[FPK_SPECTRAL_MAX_ENTRIES];
+    for (size_t e = 0; e < nent; e++) v[e] = (uint64_t)op->vary[e];
+    if ((rc = fpk_comm_max_u64(op->comm, v, nent, err))) return rc;
+    for (size_t e = 0; e < nent; e++) op->vary[e] = (int)v[e];
+  }
+  for (size_t e = 0; e < nent; e++) variable |= op->vary[e];
   op->variable_D = variable;
   fpk_spectral_term terms[FPK_SPECTRAL_MAX_TERMS];
   if (ensure_terms(op, term_list(op, terms))) return fail_alloc(err);
@@ -419,28 +789,34 @@ int fpk_spectral_op_sample(fpk_spectral_op *op, const fpk_model *model, double t
 
 void fpk_spectral_op_to_values(fpk_spectral_op *op, const fftw_complex *uh, double *u) {
   memcpy(op->ct, uh, op->nc * sizeof(fftw_complex)); /* c2r destroys its input */
-  fftw_execute_dft_c2r(op->c2r, op->ct, u);
-  const double s = 1.0 / (double)op->M;
+  fpk_spectral_op_c2r(op, op->ct, u);
+  const double s = 1.0 / (double)op->Mg;
   for (size_t m = 0; m < op->M; m++) u[m] *= s;
 }
 
 void fpk_spectral_op_from_cells(fpk_spectral_op *op, const double *cells, fftw_complex *uh) {
   memcpy(op->r, cells, op->M * sizeof(double));
-  fftw_execute_dft_r2c(op->r2c, op->r, uh);
+  fpk_spectral_op_r2c(op, op->r, uh);
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    const size_t g = fpk_spectral_op_grow(op, j);
+    const double ay = op->dim == 3   ? op->avg[1][g % op->n[1]] * op->avg[2][g / op->n[1]]
+                      : op->dim == 2 ? op->avg[1][j]
+                                     : 1.0;
     for (size_t i = 0; i < op->ncx; i++) uh[j * op->ncx + i] /= ay * op->avg[0][i];
   }
 }
 
 void fpk_spectral_op_to_cells(fpk_spectral_op *op, const fftw_complex *uh, double *cells) {
-  const double s = 1.0 / (double)op->M;
+  const double s = 1.0 / (double)op->Mg;
   for (size_t j = 0; j < op->ny; j++) {
-    const double ay = op->dim == 2 ? op->avg[1][j] : 1.0;
+    const size_t g = fpk_spectral_op_grow(op, j);
+    const double ay = op->dim == 3   ? op->avg[1][g % op->n[1]] * op->avg[2][g / op->n[1]]
+                      : op->dim == 2 ? op->avg[1][j]
+                                     : 1.0;
     for (size_t i = 0; i < op->ncx; i++)
       op->ct[j * op->ncx + i] = uh[j * op->ncx + i] * (s * ay * op->avg[0][i]);
   }
-  fftw_execute_dft_c2r(op->c2r, op->ct, cells);
+  fpk_spectral_op_c2r(op, op->ct, cells);
 }
 
 /* ---------------------------------------------------------------------- 𝒩 */
@@ -475,11 +851,18 @@ static void products(size_t n, size_t M, double s, double *const *prod, const do
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
     }
     break;
-  default: /* 5: both axes' variable diffusion and the mixed term */
+  case 5: /* both axes' variable diffusion and the mixed term */
     for (size_t m = 0; m < M; m++) {
       const double v = p0[m];
       p0[m] = s * c0[m] * v, p1[m] = s * c1[m] * v, p2[m] = s * c2[m] * v, p3[m] = s * c3[m] * v;
       p4[m] = s * c4[m] * v;
+    }
+    break;
+  default: /* 6 to 9 (3D with variable diffusion): the same products, term by term */
+    for (size_t m = 0; m < M; m++) {
+      const double v = p0[m];
+      for (size_t k = 1; k < n; k++) prod[k][m] = s * coef[k][m] * v;
+      p0[m] = s * c0[m] * v;
     }
     break;
   }
@@ -506,7 +889,7 @@ static void columns(const fpk_spectral_op *op, fftw_plan const *p, size_t ncols,
 static void transform_rows(fpk_spectral_op *op, const double *const *coef) {
   const size_t nx = op->nx, ncx = op->ncx, B = op->blk, nb = op->ny / B, bm = B * nx;
   const size_t n = op->nterms;
-  const double s = 1.0 / (double)op->M;
+  const double s = 1.0 / (double)op->Mg;
   columns(op, op->col_inv, ncx, op->ct);
   const int nt = op->pass_threads;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -535,7 +918,7 @@ void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
     return;
   }
   /* u = physical values; the 1/M of the inverse transform is folded into the products. */
-  fftw_execute_dft_c2r(op->c2r, op->ct, op->r);
+  fpk_spectral_op_c2r(op, op->ct, op->r);
   const int nt = op->pass_threads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -549,9 +932,9 @@ void fpk_spectral_op_transform(fpk_spectral_op *op, int dealias) {
       p[k] = op->prod[k] ? op->prod[k] + m0 : NULL;
       c[k] = coef[k] ? coef[k] + m0 : NULL;
     }
-    products(op->nterms, m1 - m0, 1.0 / (double)M, p, c);
+    products(op->nterms, m1 - m0, 1.0 / (double)op->Mg, p, c);
   }
-  for (size_t k = 0; k < op->nterms; k++) fftw_execute_dft_r2c(op->r2c, op->prod[k], op->F[k]);
+  for (size_t k = 0; k < op->nterms; k++) fpk_spectral_op_r2c(op, op->prod[k], op->F[k]);
 }
 
 /* The product (multiplier m of a term) × (fr + i fi): −i m f (drift, second = 0) or −m f
@@ -611,11 +994,29 @@ static void row_pass(int add, int s1, int s2, double *restrict o, const double *
 size_t fpk_spectral_op_row(const fpk_spectral_op *op, size_t j, int dealias, fftw_complex *nrow) {
   const size_t ncx = op->ncx, nkx = dealias ? op->nx / 3 + 1 : ncx;
   if (dealias && op->dim == 2 && !op->keep[1][j]) return 0;
+  const size_t jg = fpk_spectral_op_grow(op, j);
+  const size_t jy = op->dim == 3 ? jg % op->n[1] : j, jz = op->dim == 3 ? jg / op->n[1] : 0;
+  if (dealias && op->dim == 3 && (!op->keep[1][jy] || !op->keep[2][jz])) return 0;
   const double *kx[2] = {op->k1[0], op->k2[0]};
   const double *A[FPK_SPECTRAL_MAX_TERMS];
   double al[FPK_SPECTRAL_MAX_TERMS], be[FPK_SPECTRAL_MAX_TERMS];
   for (size_t q = 0; q < op->nterms; q++) {
     const fpk_spectral_term *t = &op->terms[q];
+    if (op->dim == 3) {
+      /* as in 2D, with the row's (jy, jz): x terms (1, k_x, 0), y and z terms (0, any, k),
+       * xy and xz (2k_y or 2k_z, k_x, 0), yz (0, any, 2 k_y k_z) */
+      const size_t e = t->axis;
+      A[q] = e >= 3 ? op->k1[0] : kx[t->second];
+      switch (e) {
+      case 0: al[q] = 1.0, be[q] = 0.0; break;
+      case 1: al[q] = 0.0, be[q] = t->second ? op->k2[1][jy] : op->k1[1][jy]; break;
+      case 2: al[q] = 0.0, be[q] = t->second ? op->k2[2][jz] : op->k1[2][jz]; break;
+      case 3: al[q] = 2.0 * op->k1[1][jy], be[q] = 0.0; break;
+      case 4: al[q] = 2.0 * op->k1[2][jz], be[q] = 0.0; break;
+      default: al[q] = 0.0, be[q] = 2.0 * op->k1[1][jy] * op->k1[2][jz]; break;
+      }
+      continue;
+    }
     if (t->axis == 2) {
       /* the mixed term 2∂_x∂_y: multiplier 2 k_y k_x (term_mul's second form negates it), the
        * first-derivative wavenumbers along both axes */
@@ -659,7 +1060,9 @@ static void evaluate(fpk_spectral_op *op, fftw_complex *out, int dealias) {
 
 int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
   const int most = op->pass_threads;
-  if (most <= 1) return FPK_SUCCESS;
+  /* over ranks the timing loops would run different numbers of collective transposes: the
+   * threads asked for are kept (the choice never changes a bit) */
+  if (most <= 1 || op->nproc > 1) return FPK_SUCCESS;
   fftw_complex *out = fftw_alloc_complex(op->nc), *save = fftw_alloc_complex(op->nc);
   if (!out || !save) {
     fftw_free(out), fftw_free(save);
@@ -667,7 +1070,7 @@ int fpk_spectral_op_choose_pass_threads(fpk_spectral_op *op) {
   }
   /* the probe: the transform of the sampled drift's first component, a smooth field */
   memcpy(op->r, op->b, op->M * sizeof(double));
-  fftw_execute_dft_r2c(op->r2c, op->r, save);
+  fpk_spectral_op_r2c(op, op->r, save);
   double t[2][5];
   for (int round = 0; round < 5; round++)
     for (int q = 0; q < 2; q++) {

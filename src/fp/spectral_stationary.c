@@ -69,7 +69,7 @@ static int build_matrix(fpk_spectral_op *op, const fpk_grid *grid, const fpk_mod
   memset(e, 0, M * sizeof *e);
   for (size_t j = 0; j < M; j++) {
     e[j] = 1.0;
-    fftw_execute_dft_r2c(op->r2c, e, eh);
+    fpk_spectral_op_r2c(op, e, eh);
     e[j] = 0.0;
     fpk_spectral_op_apply_full(op, eh, ah);
     fpk_spectral_op_to_values(op, ah, col);
