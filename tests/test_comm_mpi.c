@@ -74,6 +74,14 @@ static void test_collectives(void **state) {
   k = 0;
   for (int r = 1; r < P; r++)
     for (int i = 0; i <= r; i++, k++) assert_int_equal(all[k], r + 1);
+  /* gatherv: only the root (the last rank) receives, in rank order; the others' buffers stay */
+  for (int r = 0; r < P; r++) counts[r] = (size_t)r + 1;
+  memset(all, 0xEE, sizeof all);
+  assert_int_equal(fpk_comm_gatherv(world, mine, all, counts, P - 1, &err), 0);
+  k = 0;
+  for (int r = 0; r < P; r++)
+    for (int i = 0; i <= r; i++, k++) assert_int_equal(all[k], me == P - 1 ? r + 1 : 0xEE);
+  assert_int_equal(all[total], 0xEE);
   free(counts);
   /* sums, min, max: exact integers */
   uint64_t v[3] = {(uint64_t)me + 1, ((uint64_t)1 << 40) + (uint64_t)me, 7};

@@ -63,6 +63,11 @@ int fpk_comm_size(const fpk_comm *comm);
  * bytes from `mine` (any size: messages are split below MPI's int counts). */
 int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const size_t *counts,
                         fpk_error *err);
+/* Rank `root` receives everyone's bytes, concatenated in rank order, into `all` (used only on
+ * root; may be NULL elsewhere): as fpk_comm_allgatherv, but only root receives, so a gather
+ * that only one rank needs costs the others nothing but their own send. */
+int fpk_comm_gatherv(const fpk_comm *comm, const void *mine, void *all, const size_t *counts,
+                     int root, fpk_error *err);
 /* Rank `root`'s bytes to everyone. */
 int fpk_comm_bcast(const fpk_comm *comm, void *buf, size_t bytes, int root, fpk_error *err);
 /* In-place integer sums (exact, so any order gives the same result). */

@@ -152,6 +152,10 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
     if (counts[0] && all != mine) memmove(all, mine, counts[0]);
     return FPK_SUCCESS;
   }
+  /* pieces of at most `chunk` bytes per rank, so that the P pieces of a round and their
+   * displacements fit MPI's int counts */
+  const size_t chunk = (size_t)INT32_MAX / (size_t)P < FPK_COMM_CHUNK ? (size_t)INT32_MAX / (size_t)P
+                                                                      : FPK_COMM_CHUNK;
   /* one round per chunk: each rank sends min(remaining, CHUNK) of its bytes per round, received
    * at its place in the rank-ordered concatenation */
   size_t *off = malloc((size_t)P * sizeof *off), maxc = 0;
@@ -168,7 +172,7 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
     total += counts[r];
     if (counts[r] > maxc) maxc = counts[r];
   }
-  const size_t rounds = (maxc + FPK_COMM_CHUNK - 1) / FPK_COMM_CHUNK;
+  const size_t rounds = (maxc + chunk - 1) / chunk;
   if (rounds <= 1) {
     for (int r = 0; r < P; r++) {
       rc_counts[r] = (int)counts[r];
@@ -182,21 +186,22 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
     }
   }
   /* large: pack each round into a temporary of at most P * CHUNK bytes */
-  buf = malloc((size_t)P * FPK_COMM_CHUNK < total ? (size_t)P * FPK_COMM_CHUNK : total);
-  if (!buf) {
-    rc = fpk_error_set(err, FPK_ENOMEM, "communicator: out of memory");
+  buf = malloc((size_t)P * chunk < total ? (size_t)P * chunk : total);
+  /* every rank takes this branch (the counts are the same everywhere): agree on the buffers */
+  if ((rc = fpk_comm_agree(comm, buf ? FPK_SUCCESS
+                                     : fpk_error_set(err, FPK_ENOMEM, "communicator: out of memory"),
+                           err)))
     goto done;
-  }
   for (size_t k = 0; k < rounds && !rc; k++) {
     size_t pos = 0;
     for (int r = 0; r < P; r++) {
-      size_t a = k * FPK_COMM_CHUNK, n = counts[r] > a ? counts[r] - a : 0;
-      if (n > FPK_COMM_CHUNK) n = FPK_COMM_CHUNK;
+      size_t a = k * chunk, n = counts[r] > a ? counts[r] - a : 0;
+      if (n > chunk) n = chunk;
       rc_counts[r] = (int)n;
       displs[r] = (int)pos;
       pos += n;
     }
-    const size_t a = k * FPK_COMM_CHUNK;
+    const size_t a = k * chunk;
     int m = MPI_Allgatherv((const unsigned char *)mine + (counts[me] > a ? a : counts[me]),
                            rc_counts[me], MPI_BYTE, buf, rc_counts, displs, MPI_BYTE, comm->comm);
     if (m != MPI_SUCCESS) {
@@ -209,6 +214,70 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
 done:
   free(buf);
   free(off);
+  free(rc_counts);
+  free(displs);
+  return rc;
+}
+
+int fpk_comm_gatherv(const fpk_comm *comm, const void *mine, void *all, const size_t *counts,
+                     int root, fpk_error *err) {
+  const int P = fpk_comm_size(comm), me = fpk_comm_rank(comm);
+  if (!mpi_on(comm)) {
+    if (counts[0] && all != mine) memmove(all, mine, counts[0]);
+    return FPK_SUCCESS;
+  }
+  /* pieces of at most `chunk` bytes per rank, so that the P pieces of a round and their
+   * displacements fit MPI's int counts */
+  const size_t chunk = (size_t)INT32_MAX / (size_t)P < FPK_COMM_CHUNK ? (size_t)INT32_MAX / (size_t)P
+                                                                      : FPK_COMM_CHUNK;
+  int *rc_counts = malloc((size_t)P * sizeof *rc_counts), *displs = malloc((size_t)P * sizeof *displs);
+  unsigned char *buf = NULL;
+  int rc = FPK_SUCCESS;
+  if (!rc_counts || !displs) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "communicator: out of memory");
+    goto done;
+  }
+  size_t maxc = 0, total = 0;
+  for (int r = 0; r < P; r++) {
+    total += counts[r];
+    if (counts[r] > maxc) maxc = counts[r];
+  }
+  /* rounds of at most chunk bytes per rank; root receives round k's pieces straight at
+   * their places when the displacements fit an int, through a packed buffer otherwise */
+  const size_t rounds = maxc ? (maxc + chunk - 1) / chunk : 1;
+  const int direct = rounds == 1 && total <= (size_t)INT32_MAX;
+  if (!direct && me == root && !(buf = malloc(total < (size_t)P * chunk
+                                                  ? (total ? total : 1)
+                                                  : (size_t)P * chunk))) {
+    rc = fpk_error_set(err, FPK_ENOMEM, "communicator: out of memory");
+  }
+  /* root's buffer is agreed on before any rank sends (direct is the same on every rank) */
+  if (!direct && (rc = fpk_comm_agree(comm, rc, err))) goto done;
+  for (size_t k = 0; k < rounds && !rc; k++) {
+    const size_t a = k * chunk;
+    size_t pos = 0, off = 0;
+    for (int r = 0; r < P; r++) {
+      size_t n = counts[r] > a ? counts[r] - a : 0;
+      if (n > chunk) n = chunk;
+      rc_counts[r] = (int)n;
+      displs[r] = direct ? (int)off : (int)pos;
+      pos += n;
+      off += counts[r];
+    }
+    int m = MPI_Gatherv((const unsigned char *)mine + (counts[me] > a ? a : counts[me]),
+                        rc_counts[me], MPI_BYTE, direct ? all : buf, rc_counts, displs, MPI_BYTE,
+                        root, comm->comm);
+    if (m != MPI_SUCCESS) rc = fpk_comm_mpi_error(m, err, "communicator: MPI_Gatherv");
+    else if (!direct && me == root) {
+      size_t o = 0;
+      for (int r = 0; r < P; r++) {
+        if (rc_counts[r]) memcpy((unsigned char *)all + o + a, buf + displs[r], (size_t)rc_counts[r]);
+        o += counts[r];
+      }
+    }
+  }
+done:
+  free(buf);
   free(rc_counts);
   free(displs);
   return rc;
@@ -278,6 +347,12 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
                         fpk_error *err) {
   (void)comm;
   (void)err;
+  if (counts[0] && all != mine) memmove(all, mine, counts[0]);
+  return FPK_SUCCESS;
+}
+int fpk_comm_gatherv(const fpk_comm *comm, const void *mine, void *all, const size_t *counts,
+                     int root, fpk_error *err) {
+  (void)comm, (void)root, (void)err;
   if (counts[0] && all != mine) memmove(all, mine, counts[0]);
   return FPK_SUCCESS;
 }

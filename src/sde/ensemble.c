@@ -38,9 +38,12 @@
  * rank (MPI is initialised FUNNELED) agrees on the status (fpk_comm_agree: every rank fails with
  * the lowest failing rank's message, which holds the lowest failing block, the ranges being
  * contiguous; returned without the agreement's "rank R: ", as one process would word it),
- * gathers the round's block partials in block order (fpk_comm_allgatherv) and the kept-path rows
- * of its blocks; every rank then runs the same serial merge on the same values.
- * Integer counts are summed over the ranks at the end (fpk_comm_sum_u64: exact). So nothing a
+ * gathers the round's block partials in block order on rank 0 (fpk_comm_gatherv: only rank 0
+ * receives, so the bytes a round moves do not grow with P on the other ranks; docs/parallel.md
+ * "Scaling model") and the kept-path rows of its blocks on every rank; rank 0 runs the serial
+ * merge, as one process does, and broadcasts the merged moments once at the end, so every rank
+ * returns the same result. Integer counts are summed over the ranks at the end
+ * (fpk_comm_sum_u64: exact). So nothing a
  * rank computes depends on P or on which rank ran a block, and with one process (comm NULL or of
  * size 1) none of this runs. */
 #include <math.h>
@@ -635,8 +638,9 @@ static int mc_round_exchange(const mc_ctx *C, const fpk_comm *comm, size_t b0, s
   size_t lo, hi;
   fpk_comm_range(comm, n, &lo, &hi);
   range_bytes(P, n, stride * sizeof(double), counts);
-  rc = fpk_comm_allgatherv(comm, part + lo * stride, all, counts, err);
-  if (rc) return rc;
+  rc = fpk_comm_gatherv(comm, part + lo * stride, all, counts, 0, err);
+  /* a failed gather (an MPI error) is agreed on before anything else is exchanged */
+  if ((rc = agree_plain(comm, rc, err))) return rc;
   /* kept paths: rows [b0 B, min(b1 B, keep)), the rows of rank r's blocks from rank r */
   if (C->paths && b0 * B < C->keep) {
     const size_t row = (C->nsteps_total + 1) * C->d;
@@ -950,7 +954,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
       }
 #pragma omp single
       {
-        if (!failed)
+        /* the merge: rank 0's (it alone holds the gathered partials of a distributed round) */
+        if (!failed && rank == 0)
           for (size_t b = b0; b < b1; b++)
             for (size_t k = 0; k < nt; k++) {
               /* counts are whole numbers below 2^53: exact as doubles */
@@ -1021,6 +1026,8 @@ int fpk_mc_run(const fpk_model *model, const fpk_gaussian *init, const fpk_grid 
     rc = fpk_comm_sum_u64(comm, counts, nt * grid->size, err);
     if (!rc) rc = fpk_comm_sum_u64(comm, nout, nt, err);
     if (!rc) rc = fpk_comm_sum_u64(comm, nalive, nt, err);
+    /* rank 0's merged moments to every rank: all return the same result */
+    if (!rc) rc = fpk_comm_bcast(comm, M2, nt * C.nstat * sizeof(double), 0, err);
     if (rc) goto done;
   }
   if (params->progress && !failed && !stop && rank == 0)
