@@ -1,5 +1,7 @@
 # Shared by the reproducers of tests/defects/mpi/ (sourced): mpi NP ARGS... runs fpkit under
 # mpirun (60 s limit: a hang is the defect or a failure), need_mpi skips (exit 0) without MPI.
+# the scripts work in a temporary directory: fpkit by its absolute path
+case $fpkit in /*) ;; *) fpkit=$(cd "$(dirname "$fpkit")" && pwd)/$(basename "$fpkit") ;; esac
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMP_WAIT_POLICY=passive
 MPIEXEC=${FPK_MPIEXEC:-$(command -v mpirun || true)}
