@@ -21,7 +21,7 @@
 set -u
 fpkit=${1:-build/fpkit}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=tests/defects/mpi/lib.sh
 source "$here/lib.sh"
 need_mpi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -58,7 +58,7 @@ before=$(stat -c %s out.h5)
 # timeout passes the TERM on to mpirun, which forwards it to the ranks (3 tries: the order in
 # which mpirun signals and kills its ranks varies)
 gone=0
-for i in 1 2 3; do
+for _ in 1 2 3; do
   [ -e out.h5 ] || "$fpkit" run long.ini -o out.h5 --quiet --set mc.paths=1000 --set mc.dt=0.1
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 timeout 60 "$MPIEXEC" --oversubscribe \
     -n 2 "$fpkit" run long.ini -o out.h5 --force --threads 1 --quiet >/dev/null 2>&1 &
@@ -91,7 +91,7 @@ seed = 1
 weak = x, x^2
 INI
 lost=0
-for i in 1 2 3 4 5 6 7 8; do
+for _ in 1 2 3 4 5 6 7 8; do
   rm -f cvx.h5
   msg=$(mpi 3 converge cv.ini -o cvx.h5 --threads 2 --quiet 2>&1 >/dev/null)
   if grep -q "cvx.h5 is written" <<<"$msg" && [ ! -e cvx.h5 ]; then lost=$((lost + 1)); fi

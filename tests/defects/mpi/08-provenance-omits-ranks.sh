@@ -14,7 +14,7 @@
 set -u
 fpkit=${1:-build/fpkit}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=tests/defects/mpi/lib.sh
 source "$here/lib.sh"
 need_mpi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

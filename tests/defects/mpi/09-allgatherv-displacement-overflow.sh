@@ -20,7 +20,7 @@
 set -u
 fpkit=${1:-build/fpkit}
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=tests/defects/mpi/lib.sh
 source "$here/lib.sh"
 need_mpi
 avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo 2>/dev/null)

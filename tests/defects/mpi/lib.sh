@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the reproducers of tests/defects/mpi/ (sourced): mpi NP ARGS... runs fpkit under
 # mpirun (60 s limit: a hang is the defect or a failure), need_mpi skips (exit 0) without MPI.
 # the scripts work in a temporary directory: fpkit by its absolute path
