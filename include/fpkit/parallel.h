@@ -56,6 +56,9 @@ void fpk_comm_free(fpk_comm *comm); /* safe on NULL */
 /* Rank and size; NULL is the one-process communicator (rank 0 of 1). */
 int fpk_comm_rank(const fpk_comm *comm);
 int fpk_comm_size(const fpk_comm *comm);
+/* How many processes of comm share this process's node (its memory): MPI's shared-memory split
+ * (MPI_COMM_TYPE_SHARED), 1 without MPI. For memory checks of data every rank holds. */
+int fpk_comm_node_size(const fpk_comm *comm);
 
 /* ---- Collectives (every process of comm calls them, in the same order) ------------------- */
 
@@ -89,6 +92,14 @@ int fpk_comm_barrier(const fpk_comm *comm, fpk_error *err);
  * program. The failing rank's agreement then meets its peers' next agreement, whichever it is,
  * and all of them fail together with that rank's reason. */
 int fpk_comm_agree(const fpk_comm *comm, int status, fpk_error *err);
+/* fpk_comm_agree at a named point of the program (point: a string naming it, e.g. "fpk_mc_run
+ * round"). When every rank calls it at the same point, a failure is *coordinated*: every rank
+ * learns it at the same place and they may go on together (a run that writes its file marked
+ * failed, --keep-failed), so it is not remembered, and every rank receives the failing rank's
+ * message in its own words (no "rank R: " prefix). When the ranks are at different points (a
+ * rank that failed elsewhere meets this agreement with its own), the failure is remembered as
+ * fpk_comm_agree's. point NULL: fpk_comm_agree. */
+int fpk_comm_agree_at(const fpk_comm *comm, int status, const char *point, fpk_error *err);
 
 /* Splits n work units into size contiguous ranges in rank order: rank r gets [*lo, *hi), the
  * first n % size ranks one unit more. Pure arithmetic (no communication). */

@@ -1,5 +1,6 @@
 /* Output files of the commands: checked, created first, removed on failure (fpkit/io.h). */
 #include "app/app.h"
+#include "fpkit/parallel.h"
 #include "app/keys.h"
 #include "app/progress.h"
 
@@ -31,7 +32,11 @@ static int write_provenance(fpk_h5 *f, const fpk_run_options *opt) {
   char cwd[PATH_MAX], start[32];
   if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, "unknown");
   fpk_utc_now(start);
+  /* mpi_ranks: the processes that computed the file (1 without mpirun); every number is the
+   * same for any count (docs/parallel.md), so it is provenance, not configuration */
   const int bad = !line || fpk_h5_attr_u64(f, "/provenance", "threads", (uint64_t)p.threads) ||
+                  fpk_h5_attr_u64(f, "/provenance", "mpi_ranks",
+                                  (uint64_t)fpk_comm_size(opt->comm)) ||
                   fpk_h5_attr_string(f, "/provenance", "command_line", line) ||
                   fpk_h5_attr_string(f, "/provenance", "working_directory", cwd) ||
                   fpk_h5_attr_string(f, "/provenance", "start_time", start) ||

@@ -676,15 +676,58 @@ static int check_fields(fpk_config *c, const fpk_run_options *opt, const experim
   const double threads = opt->threads > 0 ? (double)opt->threads : (double)omp_get_max_threads();
   const double fields = (double)(x->exact_on + x->fv_on + x->spectral_on) +
                         (x->mc_on ? 1.0 + threads : 0.0);
-  const double bytes = 8.0 * (double)x->grid.size * (double)x->nt * fields;
+  /* under mpirun every rank holds every field: the ranks sharing this node's memory count */
+  const double ranks = (double)fpk_comm_node_size(opt->comm);
+  const double bytes = 8.0 * (double)x->grid.size * (double)x->nt * fields * ranks;
   const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
   if (ram > 0.0 && bytes > 0.5 * ram)
     return fpk_config_invalid(c, "grid", "n", err,
                               "the run holds %.0f fields of %zu cells at %zu output times "
-                              "(one per method; Monte Carlo one more per thread): %.3g GB, more "
-                              "than half of this machine's %.3g GB: use fewer cells or fewer "
-                              "output times ([time] n_out or times)",
-                              fields, x->grid.size, x->nt, bytes / 1e9, ram / 1e9);
+                              "(one per method; Monte Carlo one more per thread)%s: %.3g GB, "
+                              "more than half of this machine's %.3g GB: use fewer cells or "
+                              "fewer output times ([time] n_out or times)%s",
+                              fields, x->grid.size, x->nt,
+                              ranks > 1 ? " in each of the MPI ranks on this node" : "",
+                              bytes / 1e9, ram / 1e9, ranks > 1 ? ", or fewer ranks per node" : "");
+  return FPK_SUCCESS;
+}
+
+/* Periodic walls are a statement about the model: a drift that is not periodic on the box (a
+ * linear drift that depends on the periodic coordinate) turns the problem on the torus (finite
+ * volumes, spectral: the drift cut at the walls) into another one than the SDE on R^d (Monte
+ * Carlo, whose positions are only wrapped for the histogram) and the exact law on R^d, once the
+ * density reaches the walls; /errors would then compare three problems as one (exit 0, O(1)
+ * differences: tests/defects/mpi/10). For a linear model from a Gaussian start the exact law
+ * says when that happens: its marginal mass beyond the walls of every periodic axis whose drift
+ * row is not zero must stay below 1e-6 at every output time, as for the start (read_init). */
+static int check_periodic_walls(fpk_config *c, const experiment *x, fpk_error *err) {
+  const fpk_linear_sde *L = x->model->linear;
+  if (!L || x->init_p) return FPK_SUCCESS;
+  const size_t d = x->dim;
+  for (size_t a = 0; a < d; a++) {
+    if (x->grid.bc[a] != FPK_BC_PERIODIC) continue;
+    int depends = 0;
+    for (size_t b = 0; b < d; b++) depends |= L->A[a * d + b] != 0.0;
+    if (!depends) continue; /* a constant drift along a: periodic */
+    for (size_t k = 0; k < x->nt; k++) {
+      fpk_gaussian g;
+      int rc = fpk_exact_linear_law(L, &x->init, x->t[k], &g, err);
+      if (rc) return rc;
+      const double m = g.mean[a], sd = sqrt(g.cov[a * d + a]);
+      const double out = sd > 0.0 ? 0.5 * erfc((m - x->grid.lo[a]) / (sd * M_SQRT2)) +
+                                        0.5 * erfc((x->grid.hi[a] - m) / (sd * M_SQRT2))
+                                  : (m < x->grid.lo[a] || m > x->grid.hi[a] ? 1.0 : 0.0);
+      if (out > 1e-6)
+        return fpk_config_invalid(
+            c, "grid", "bc", err,
+            "axis %zu is periodic but the drift of this linear model depends on it (not periodic "
+            "on the box), and at t = %g the exact law puts %.3g of its mass beyond that axis's "
+            "walls [%g, %g] (at most 1e-6): the finite-volume and spectral solvers (the torus), "
+            "Monte Carlo and the exact law (the whole space) would solve different problems; "
+            "enlarge [grid] lo/hi or use reflecting walls",
+            a, x->t[k], out, x->grid.lo[a], x->grid.hi[a]);
+    }
+  }
   return FPK_SUCCESS;
 }
 
@@ -694,8 +737,8 @@ static int read_experiment(fpk_config *c, const fpk_run_options *opt, experiment
   if ((rc = fpk_app_read_model_dims(c, 3, &x->dim, &x->model, err)) ||
       (rc = read_grid(c, x, err)) ||
       (rc = fpk_app_check_kramers_grid(c, x->model, &x->grid, err)) || (rc = read_init(c, x, err)) ||
-      (rc = read_times(c, x, err)) || (rc = read_methods(c, x, err)) ||
-      (rc = check_fields(c, opt, x, err)) || (rc = read_guard(c, x, err)) ||
+      (rc = read_times(c, x, err)) || (rc = check_periodic_walls(c, x, err)) ||
+      (rc = read_methods(c, x, err)) || (rc = check_fields(c, opt, x, err)) || (rc = read_guard(c, x, err)) ||
       (rc = load_init(c, x, err)) || (rc = check_steps(c, x, err)))
     return rc;
   /* Default output: results/<config stem>.h5 */

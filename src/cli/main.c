@@ -22,6 +22,7 @@
  * signal stopped a checkpointed run after writing its checkpoint (docs/checkpoint.md). */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -631,6 +632,21 @@ int main(int argc, char **argv) {
   if (fpk_parallel_init(&argc, &argv, &world, &perr)) {
     fprintf(stderr, "fpkit: error: %s\n", perr.msg);
     return 1;
+  }
+  /* under mpirun only rank 0 speaks, as one process would: the other ranks compute the same
+   * run, and a failure of theirs reaches rank 0 through the agreement that ends every command
+   * ("rank R: ..."); their stdout and stderr go to /dev/null (warnings, summaries and verdicts
+   * once per job, not once per rank). A sweep is the exception: each rank runs its own points
+   * and prints their lines (docs/sweep.md). */
+  if (fpk_comm_rank(world) > 0 && !(argc > 1 && !strcmp(argv[1], "sweep"))) {
+    const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd >= 0) {
+      fflush(stdout);
+      fflush(stderr);
+      dup2(null_fd, STDOUT_FILENO);
+      dup2(null_fd, STDERR_FILENO);
+      close(null_fd);
+    }
   }
   const int status = dispatch(argc, argv);
   fpk_parallel_finalize(world);

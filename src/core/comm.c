@@ -17,6 +17,7 @@
 
 struct fpk_comm {
   int rank, size;
+  int node_size; /* processes on this node (MPI_COMM_TYPE_SHARED); 0 read as 1 */
   /* A failed agreement is remembered: every rank has then learnt of the failure and goes on to
    * exit, so a later fpk_comm_agree returns it again without communicating (a rank that failed
    * before a collective its peers have already passed would otherwise wait forever). */
@@ -72,6 +73,9 @@ void fpk_comm_free(fpk_comm *comm) {
 }
 
 int fpk_comm_rank(const fpk_comm *comm) { return comm ? comm->rank : 0; }
+int fpk_comm_node_size(const fpk_comm *comm) {
+  return comm && comm->node_size > 1 ? comm->node_size : 1;
+}
 int fpk_comm_size(const fpk_comm *comm) { return comm ? comm->size : 1; }
 
 void fpk_comm_range(const fpk_comm *comm, size_t n, size_t *lo, size_t *hi) {
@@ -114,6 +118,12 @@ int fpk_comm_wrap_mpi(fpk_comm **out, const void *mpi_comm, fpk_error *err) {
   MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(c->comm, &c->rank);
   MPI_Comm_size(c->comm, &c->size);
+  MPI_Comm node;
+  c->node_size = 1;
+  if (MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    MPI_Comm_size(node, &c->node_size);
+    MPI_Comm_free(&node);
+  }
   *out = c;
   return FPK_SUCCESS;
 }
@@ -380,6 +390,10 @@ int fpk_comm_barrier(const fpk_comm *comm, fpk_error *err) {
 #endif
 
 int fpk_comm_agree(const fpk_comm *comm, int status, fpk_error *err) {
+  return fpk_comm_agree_at(comm, status, NULL, err);
+}
+
+int fpk_comm_agree_at(const fpk_comm *comm, int status, const char *point, fpk_error *err) {
   const int P = fpk_comm_size(comm);
   if (P <= 1) return status;
   fpk_comm *mut = (fpk_comm *)comm; /* the remembered failure is the handle's own state */
@@ -394,10 +408,25 @@ int fpk_comm_agree(const fpk_comm *comm, int status, fpk_error *err) {
     else fpk_error_set(&local, status, "%s", fpk_strerror(status));
     local.status = status;
   }
-  uint64_t first = status ? (uint64_t)fpk_comm_rank(comm) : (uint64_t)P;
-  if (fpk_comm_min_u64(comm, &first, 1, err)) return err ? err->status : FPK_EIO;
+  /* one exchange: the lowest failing rank, and the lowest and highest point name digest
+   * (min of h and of ~h): all equal and non-zero = every rank is at this point */
+  uint64_t h = 0;
+  if (point) {
+    h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *q = (const unsigned char *)point; *q; q++)
+      h = (h ^ *q) * 0x100000001b3ULL;
+    if (!h) h = 1;
+  }
+  uint64_t v[3] = {status ? (uint64_t)fpk_comm_rank(comm) : (uint64_t)P, h, ~h};
+  if (fpk_comm_min_u64(comm, v, 3, err)) return err ? err->status : FPK_EIO;
+  const uint64_t first = v[0];
+  const int coordinated = h != 0 && v[1] == h && ~v[2] == h;
   if (first == (uint64_t)P) return FPK_SUCCESS;
   if (fpk_comm_bcast(comm, &local, sizeof local, (int)first, err)) return err ? err->status : FPK_EIO;
+  if (coordinated) { /* every rank learnt it here: not remembered, the failing rank's words */
+    if (err) fpk_error_copy(err, &local);
+    return local.status;
+  }
   mut->failed = 1;
   fpk_error_set(&mut->failure, local.status, "rank %d: %.*s", (int)first, FPK_ERRMSG_MAX - 16,
                 local.msg);

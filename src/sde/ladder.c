@@ -29,16 +29,12 @@
 #define NLEV (FPK_LADDER_MAX + 1)
 /* quantities per path: squared errors [L], functionals [L+1][nfun], differences [L][nfun], then
  * |X^ref_T|² (the scale against which an error is at the round-off level) */
-/* fpk_comm_agree, with the message as the failing rank gave it: the agreement prefixes
- * "rank R: ", which is dropped so that a failure reads exactly as a one-process run's (the
- * failing block is named by its paths; docs/parallel.md). */
+/* The engine's agreements: every rank meets them at the same point of its loop, so a failure is
+ * coordinated (fpk_comm_agree_at): every rank returns it with the failing rank's message in the
+ * words of a one-process run, and may go on (the command writes its file marked failed under
+ * --keep-failed; docs/parallel.md). */
 static int agree_plain(const fpk_comm *comm, int status, fpk_error *err) {
-  const int rc = fpk_comm_agree(comm, status, err);
-  if (rc && err && !strncmp(err->msg, "rank ", 5)) {
-    const char *colon = strstr(err->msg, ": ");
-    if (colon) memmove(err->msg, colon + 2, strlen(colon + 2) + 1);
-  }
-  return rc;
+  return fpk_comm_agree_at(comm, status, "fpk_sde_ladder", err);
 }
 
 #define NQ_MAX (FPK_LADDER_MAX + (2 * FPK_LADDER_MAX + 1) * FPK_LADDER_MAX_FUN + 1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/cli/main.c: rank 0 alone keeps --log; run by tests/cli/mpi_defects.sh)
 # What: under mpirun, --log FILE is opened and appended by every rank (src/cli/main.c opens the
 #   log before looking at the rank; only stdout/progress are silenced on ranks > 0): the log
 #   holds P interleaved copies of every line, and ranks > 0 log their own share of a distributed

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/io/h5.c: a rank > 0 has no temporary; src/app/output.c; run by tests/cli/mpi_defects.sh)
 # What: a rank > 0 holds a discarding HDF5 handle whose "temporary" name is the output path
 #   itself (src/io/h5.c discarding_handle: f->tmp = path), and src/app/output.c hands that name
 #   to the CLI's signal handler (opt->on_temp_file -> main.c remember_temp). A SIGINT/SIGTERM/

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/cli/main.c same_job_on_every_rank: a digest of command line and configuration compared before any work; run by tests/cli/mpi_defects.sh)
 # What: the ranks never check that they run the same job. Each rank reads CONFIG and its --set
 #   options itself, and the ensemble merges whatever each rank computed for its blocks. An MPMD
 #   launch (`mpirun -n 1 fpkit run a.ini : -n 1 fpkit run a.ini --set mc.seed=99`), a config file

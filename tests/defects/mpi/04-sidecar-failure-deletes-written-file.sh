@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/io/h5.c fpk_h5_commit: the file kept after a post-rename failure, rank 0's own message; run by tests/cli/mpi_defects.sh)
 # What: when rank 0's commit fails after the rename (the XDMF sidecar cannot be written, or the
 #   directory cannot be flushed), fpk_h5_commit (src/io/h5.c, several processes) unlinks the
 #   renamed file, but the message, word for word the one-process one, still says

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/app/run.c check_fields: the ranks on this node (fpk_comm_node_size) counted; run by tests/cli/mpi_defects.sh)
 # What: fpkit run refuses a grid whose fields need more than half of the machine's memory
 #   (src/app/run.c check_fields; docs/config.md [grid] n: "the fields the run holds at once ...
 #   at most half the machine's memory ... refused ... before anything runs"), but the check is

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; docs/sweep.md describes the forwarded signal; run by tests/cli/mpi_defects.sh)
 # What: docs/sweep.md "Over MPI ranks" says: "A signal to mpirun (OpenMPI 4.1) does not reach
 #   the ranks' handlers: mpirun ends the job (the ranks are killed about a second later, exit 1)
 #   and no index is written by the interrupted run". With OpenMPI 4.1.4 here, SIGTERM or SIGINT

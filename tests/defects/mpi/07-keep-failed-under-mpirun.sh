@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/core/comm.c fpk_comm_agree_at: a coordinated failure is not remembered; the engines agree at named points; run by tests/cli/mpi_defects.sh)
 # What: `fpkit run --keep-failed` keeps nothing under mpirun. A numerical failure of the
 #   distributed ensemble is agreed on inside the engine (fpk_comm_agree), and the communicator
 #   remembers the failure (src/core/comm.c: every later agreement returns it without

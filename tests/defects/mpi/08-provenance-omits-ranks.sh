@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/app/output.c: /provenance mpi_ranks; run by tests/cli/mpi_defects.sh)
 # What: a file written under mpirun does not say so. /provenance records `threads` (one rank's
 #   omp_get_max_threads()) and `command_line` (fpkit's own argv, without the launcher), and no
 #   process count: a run on 3 ranks x 2 threads reads "threads = 2", the same as a one-process

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile) - found by reading the code; not reproduced here (it needs ~40 GB of memory)
+# FIXED (h17-hostile; src/core/comm.c: pieces of at most INT32_MAX / P bytes per rank; checked by reading, the script needs 40 GB; run by tests/cli/mpi_defects.sh)
 # What: fpk_comm_allgatherv (src/core/comm.c) splits large gathers into rounds of at most
 #   FPK_COMM_CHUNK = 2^30 bytes per rank, but packs each round into one buffer of up to
 #   P * 2^30 bytes whose displacements are C ints: `displs[r] = (int)pos`. With 3 or more ranks

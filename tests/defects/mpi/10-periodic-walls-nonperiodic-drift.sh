@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile; not MPI: 3D inherits it from 1D/2D)
+# FIXED (h17-hostile; src/app/run.c check_periodic_walls: refused when the exact law reaches the walls of a periodic axis the linear drift depends on; run by tests/cli/mpi_defects.sh)
 # What: on periodic walls with a drift that is not periodic (an OU model, whose drift -A(x - mu)
 #   differs at lo and hi), the three methods of fpkit run solve three different problems and
 #   /errors compares them as one: finite volumes solve the PDE on the torus with the drift cut

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OPEN (h17-hostile)
+# FIXED (h17-hostile; src/cli/main.c: ranks > 0 write to /dev/null (but in a sweep); run by tests/cli/mpi_defects.sh)
 # What: under mpirun, ranks > 0 are made quiet for the summary and the progress only
 #   (src/cli/main.c sets opt.quiet on ranks > 0), so every warning and diagnostic written
 #   straight to stderr comes once per rank: the Kramers grid warning of the config reader,
