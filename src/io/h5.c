@@ -108,7 +108,10 @@ struct fpk_h5 {
 
 const char *fpk_h5_errmsg(const fpk_h5 *f) { return f ? f->err.msg : "no file"; }
 int fpk_h5_status(const fpk_h5 *f) { return f ? f->err.status : FPK_EIO; }
-const char *fpk_h5_temp_path(const fpk_h5 *f) { return f ? f->tmp : NULL; }
+/* a collective file's temporary is rank 0's to remove (the others hold its name only) */
+const char *fpk_h5_temp_path(const fpk_h5 *f) {
+  return f && !(f->collective && fpk_comm_rank(f->comm) != 0) ? f->tmp : NULL;
+}
 size_t fpk_h5_stale_removed(const fpk_h5 *f) { return f ? f->stale : 0; }
 const char *fpk_h5_sidecar_skipped(const fpk_h5 *f) { return f ? f->no_sidecar_reason : NULL; }
 
