@@ -2040,6 +2040,10 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", config_text(&s));
   if (!rc) rc = check_processes(&s, &o, err);
   if (!rc) rc = execute(&s, &o, err);
+  /* A collective output file is closed by every rank together (H5Fclose is collective): a rank
+   * that failed alone first meets the others here or at their next write's agreement
+   * (fpkit/parallel.h), so all of them close it after the same agreement, with its message. */
+  if (s.file && s.x.slab_file && fpk_comm_agree(o.comm, rc, err)) rc = err->status;
   release(&s);
   return rc;
 }
