@@ -10,7 +10,8 @@
 #  - the file was written by every rank through MPI-IO, not by rank 0 alone: parallel HDF5
 #    allocates the storage of every dataset when it is created, so the never-written index axis
 #    /component has 12 bytes of storage in the collective file and none in the 1-process file;
-#  - xarray (h5netcdf) opens every group of the collective file with its dimensions;
+#  - xarray (h5netcdf) opens every group of the collective file with its dimensions, and its XDMF
+#    sidecar (rank 0's, after the rename) is the 1-process one but for the file name;
 #  - failures: an output directory that does not exist, and an output path that is a
 #    directory: every rank exits non-zero with rank 0's message, no file and no temporary.
 #    (A failure of rank 1 alone in the middle of the write, a non-finite value only in its slab,
@@ -61,6 +62,11 @@ if [ -e "$tmp/n64_1x1.h5" ]; then
   if "$py" "$here/mpi_h5same.py" "$tmp/n64_1x1.h5" "$tmp/n64_2x1.h5"; then ok; else
     bad "64^3: the collective file differs from the 1-process file"; fi
 fi
+
+# the XDMF sidecar: rank 0's, written after the rename, the 1-process one but for the file name
+if [ -f "$tmp/n48_2x1.h5.xmf" ] &&
+  diff <(sed 's/n48_1x1/NAME/g' "$tmp/n48_1x1.h5.xmf") <(sed 's/n48_2x1/NAME/g' "$tmp/n48_2x1.h5.xmf") > /dev/null
+then ok; else bad "the sidecar of the collective file is missing or differs"; fi
 
 # layout, the MPI-IO mark, the chunks of the density, and xarray
 if "$py" - "$tmp" <<'PY'
