@@ -57,6 +57,18 @@ typedef struct fpk_h5_create_options {
    * that it succeeded (a failure anywhere: every rank's commit fails, with that rank's message,
    * and no result file is left). */
   const struct fpk_comm *comm;
+  /* With comm of more than one process, in a build with parallel HDF5 (FPK_HAVE_PHDF5): every
+   * rank opens the same temporary (rank 0 checks the destination, creates the temporary and
+   * broadcasts its name) through HDF5's MPI-IO driver, and every fpk_h5_ call is collective: all
+   * ranks make it, in the same order, with the same names and shapes. Attribute values are rank
+   * 0's (broadcast); a replicated dataset (fpk_h5_write) is written from rank 0's selection
+   * (the others select nothing) in one collective transfer; a distributed one from every rank's
+   * slab (fpk_h5_write_slab). Each call first agrees over the ranks (fpkit/parallel.h), so a
+   * rank that fails (a non-finite value in its slab) takes every rank out with its message. The
+   * commit closes the file on every rank, agrees, and rank 0 renames it. Variable-length string
+   * datasets (fpk_h5_write_strings) are refused (HDF5 1.10 writes none in parallel). Ignored
+   * without parallel HDF5 (rank 0 writes the file, as above). docs/parallel.md. */
+  int collective;
 } fpk_h5_create_options;
 
 /* Checks the destination (see above) and creates the temporary file. opt may be NULL (no
@@ -75,6 +87,18 @@ int fpk_h5_group(fpk_h5 *f, const char *name, const char *description);
  * and the index) unless the file is marked failed. */
 int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, const double *data,
                  const char *units, const char *description);
+/* A double dataset of shape dims (rank 1..8) distributed along axis `axis`: this process holds
+ * the planes [offset, offset + count) of that axis, data being that block in C order (shape
+ * dims with count on `axis`; count may be 0). In a collective file (fpk_h5_create_options.
+ * collective) every rank calls it with its own slab: the slabs must tile the axis in rank order
+ * (checked: FPK_EINVAL naming the rank), and each rank writes its hyperslab in one collective
+ * transfer, into the layout fpk_h5_write gives (the same chunks, filters and attributes), so
+ * the file is the one a single process writes. Refuses a non-finite value of any rank's slab
+ * (FPK_ENUMERIC on every rank, naming the dataset's index) unless the file is marked failed.
+ * Elsewhere the slab must be the whole dataset (offset 0, count dims[axis]): fpk_h5_write. */
+int fpk_h5_write_slab(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, size_t axis,
+                      size_t offset, size_t count, const double *data, const char *units,
+                      const char *description);
 /* The same for a dataset where NaN means "not defined" (the mean of no surviving path, a
  * relative error without a reference); nan_means is stored as its attribute "nan". Infinities
  * are still refused. */

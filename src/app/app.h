@@ -59,6 +59,11 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err);
 struct fpk_h5;
 struct fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
                                      const char *const *inputs, size_t ninputs, fpk_error *err);
+/* The same with `collective` set: under mpirun, in a build with parallel HDF5, every rank opens
+ * the file and writes it collectively (fpk_h5_create_options.collective; docs/parallel.md). */
+struct fpk_h5 *fpk_app_create_output_collective(const fpk_run_options *opt, const char *path,
+                                                const char *const *inputs, size_t ninputs,
+                                                int collective, fpk_error *err);
 /* A numerical failure (FPK_ENUMERIC from a solver's output guard) under --keep-failed: marks f
  * failed with the reason, so the caller writes what it has and commits; returns FPK_SUCCESS, or
  * the writer's error. The command still fails with `failure` afterwards. */

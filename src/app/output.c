@@ -47,6 +47,12 @@ static int write_provenance(fpk_h5 *f, const fpk_run_options *opt) {
 
 fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
                               const char *const *inputs, size_t ninputs, fpk_error *err) {
+  return fpk_app_create_output_collective(opt, path, inputs, ninputs, 0, err);
+}
+
+fpk_h5 *fpk_app_create_output_collective(const fpk_run_options *opt, const char *path,
+                                         const char *const *inputs, size_t ninputs,
+                                         int collective, fpk_error *err) {
   const char **all = calloc(ninputs + 2, sizeof *all);
   if (!all) return fpk_error_set(err, FPK_ENOMEM, "out of memory"), NULL;
   /* a rerun's configuration comes from the file rerun: that file is the input never to write */
@@ -54,11 +60,12 @@ fpk_h5 *fpk_app_create_output(const fpk_run_options *opt, const char *path,
   for (size_t i = 0; i < ninputs; i++) all[1 + i] = inputs[i];
   all[ninputs + 1] = fpk_app_log_path(); /* --log: replacing it would lose the log */
   const fpk_h5_create_options co = {.force = opt->force, .inputs = all, .ninputs = ninputs + 2,
-                                    .comm = opt->comm};
+                                    .comm = opt->comm, .collective = collective};
   fpk_h5 *f = fpk_h5_create(path, &co, err);
   free(all);
   if (!f) return NULL;
-  /* a rank > 0 under mpirun has no temporary (rank 0 writes the file): nothing to remove */
+  /* a rank > 0 under mpirun has no temporary to remove (rank 0 writes the file, or owns the
+   * temporary of a collective file) */
   if (opt->on_temp_file && fpk_h5_temp_path(f)) opt->on_temp_file(fpk_h5_temp_path(f));
   const size_t stale = fpk_h5_stale_removed(f);
   if (stale && !opt->quiet)

@@ -4,6 +4,7 @@
  * (--checkpoint-every, --resume; docs/checkpoint.md) the run writes its whole state at safe points
  * (between methods, between time steps, between rounds of Monte Carlo paths) when the interval
  * has passed or a signal came, and a resumed run continues from it to the same bits. */
+#include "fpkit/version.h" /* FPK_HAVE_PHDF5 */
 #include "app/app.h"
 #include "app/keys.h"
 #include "app/progress.h"
@@ -69,6 +70,10 @@ typedef struct experiment {
   fpk_mc_params mc;
   fpk_density_guard guard; /* [guard] tolerances of the FP solvers' output guards */
   const char *output;
+  /* The output written collectively (parallel HDF5, a distributed 3D spectral run): each rank
+   * writes the planes [slab_z0, slab_z0 + slab_nz) along z of every 3D density to slab_file. */
+  const fpk_h5 *slab_file;
+  size_t slab_z0, slab_nz;
 } experiment;
 
 /* Results, each [nt][cells] densities and [nt][dim], [nt][dim][dim] moments. */
@@ -1334,11 +1339,23 @@ static int write_method(fpk_h5 *f, const experiment *x, const method_out *m, con
   snprintf(name, sizeof name, "/%s/t", m->name);
   if ((rc = fpk_h5_write_scale(f, name, nt, x->t, "time", "output times"))) return rc;
   snprintf(name, sizeof name, "/%s/density", m->name);
-  if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim",
-                         d == 3 ? "probability density: cell averages on /grid, indexed "
-                                  "[t][z][y][x]"
-                                : "probability density: cell averages on /grid, indexed "
-                                  "[t][y][x]")) ||
+  const char *what = d == 3 ? "probability density: cell averages on /grid, indexed [t][z][y][x]"
+                            : "probability density: cell averages on /grid, indexed [t][y][x]";
+  if (d == 3 && f == x->slab_file) {
+    /* this rank's planes of every time (the densities are whole on every rank) */
+    const size_t plane = dims[2] * dims[3], z0 = x->slab_z0, nzl = x->slab_nz;
+    double *slab = malloc((nt * nzl * plane + 1) * sizeof *slab);
+    if (!slab) return FPK_ENOMEM; /* alone: the file's next agreement takes every rank out */
+    for (size_t k = 0; k < nt; k++)
+      memcpy(slab + k * nzl * plane, m->density + (k * dims[1] + z0) * plane,
+             nzl * plane * sizeof *slab);
+    rc = fpk_h5_write_slab(f, name, rank, dims, 1, z0, nzl, slab, "1/length^dim", what);
+    free(slab);
+    if (rc) return rc;
+  } else if ((rc = fpk_h5_write(f, name, rank, dims, m->density, "1/length^dim", what))) {
+    return rc;
+  }
+  if (
       (rc = fpk_h5_attach_scales(f, name, d == 1 ? "t x" : d == 2 ? "t y x" : "t z y x")) ||
       (d >= 2 && (rc = fpk_h5_xdmf_field(f, name))))
     return rc;
@@ -1870,8 +1887,21 @@ static int execute(run_state *s, const fpk_run_options *opt, fpk_error *err) {
   size_t ninputs = 0;
   if (opt->resume_path) inputs[ninputs++] = opt->resume_path;
   if (x->init_file) inputs[ninputs++] = x->init_file; /* [init] type = file */
-  s->file = fpk_app_create_output(opt, x->output, inputs, ninputs, err);
+  /* A 3D spectral run distributed over ranks writes its file collectively (docs/parallel.md,
+   * "Parallel HDF5"): each rank its slab of the densities, along z as the solver's slabs are
+   * (FFTW-MPI's blocks: b = ceil(nz / P) planes, the last rank the rest). Without parallel HDF5,
+   * rank 0 writes the whole file. */
+  const int P = fpk_comm_size(opt->comm);
+  const int collective = FPK_HAVE_PHDF5 && x->spectral_on && x->grid.dim == 3 && P > 1;
+  s->file = fpk_app_create_output_collective(opt, x->output, inputs, ninputs, collective, err);
   if (!s->file) return err->status;
+  if (collective) {
+    const size_t nz = x->grid.n[2], b = (nz + (size_t)P - 1) / (size_t)P;
+    const size_t z0 = (size_t)fpk_comm_rank(opt->comm) * b;
+    x->slab_file = s->file;
+    x->slab_z0 = z0 < nz ? z0 : nz;
+    x->slab_nz = z0 >= nz ? 0 : nz - z0 < b ? nz - z0 : b;
+  }
   int rc = ck_prepare(s, opt, err);
   if (rc) return rc;
   if (s->resume && !opt->quiet) {
@@ -2053,6 +2083,10 @@ int fpk_app_run(const fpk_run_options *opt, fpk_error *err) {
   if (!rc) fpk_app_log_text(FPK_LOG_DEBUG, "config", config_text(&s));
   if (!rc) rc = check_processes(&s, &o, err);
   if (!rc) rc = execute(&s, &o, err);
+  /* A collective output file is closed by every rank together (H5Fclose is collective): a rank
+   * that failed alone first meets the others here or at their next write's agreement
+   * (fpkit/parallel.h), so all of them close it after the same agreement, with its message. */
+  if (s.file && s.x.slab_file && fpk_comm_agree(o.comm, rc, err)) rc = err->status;
   release(&s);
   return rc;
 }

@@ -21,6 +21,10 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
+#if FPK_HAVE_PHDF5
+#include "core/comm_internal.h"
+#endif
+
 /* fpkit reports HDF5 failures through fpk_error; HDF5's own stack printing would only add noise
  * (the reason worth keeping is extracted by h5_reason). */
 static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -94,12 +98,20 @@ struct fpk_h5 {
    * and the others' handles discard (docs/parallel.md): they are given the same values. */
   const fpk_comm *comm;
   int discard;
+  /* Collective mode (opt->collective, parallel HDF5): every rank holds the same file open through
+   * MPI-IO and makes every HDF5 call; replicated data is written from rank 0's selection, slabs
+   * (fpk_h5_write_slab) by each rank. dxpl: the collective transfer list. */
+  int collective;
+  hid_t dxpl;
   fpk_error err;
 };
 
 const char *fpk_h5_errmsg(const fpk_h5 *f) { return f ? f->err.msg : "no file"; }
 int fpk_h5_status(const fpk_h5 *f) { return f ? f->err.status : FPK_EIO; }
-const char *fpk_h5_temp_path(const fpk_h5 *f) { return f ? f->tmp : NULL; }
+/* a collective file's temporary is rank 0's to remove (the others hold its name only) */
+const char *fpk_h5_temp_path(const fpk_h5 *f) {
+  return f && !(f->collective && fpk_comm_rank(f->comm) != 0) ? f->tmp : NULL;
+}
 size_t fpk_h5_stale_removed(const fpk_h5 *f) { return f ? f->stale : 0; }
 const char *fpk_h5_sidecar_skipped(const fpk_h5 *f) { return f ? f->no_sidecar_reason : NULL; }
 
@@ -307,29 +319,9 @@ static fpk_h5 *discarding_handle(const char *path, const fpk_comm *comm, fpk_err
   return f;
 }
 
-fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
-  quiet_hdf5();
-  /* Several processes: rank 0 checks the destination and writes; the others learn of a failure
-   * through the agreement after the check, so that all of them fail before anything runs. */
-  const fpk_comm *comm = opt ? opt->comm : NULL;
-  if (fpk_comm_size(comm) > 1) {
-    fpk_h5 *f = NULL;
-    fpk_error local = {0};
-    if (fpk_comm_rank(comm) == 0) {
-      fpk_h5_create_options one = *opt;
-      one.comm = NULL;
-      f = fpk_h5_create(path, &one, &local);
-      if (f) f->comm = comm;
-    } else {
-      f = discarding_handle(path, comm, &local);
-    }
-    if (fpk_comm_agree(comm, f ? FPK_SUCCESS : local.status, &local)) {
-      fpk_h5_close(f);
-      fpk_error_copy(err, &local);
-      return NULL;
-    }
-    return f;
-  }
+/* The destination's checks, the stale temporaries' removal and the temporary itself, created
+ * and locked (fpk_h5_create; rank 0's part of a collective file): f with fd and tmp set. */
+static fpk_h5 *prepare_temp(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
   if (check_destination(path, opt, err)) return NULL;
   /* The XDMF sidecar's destination is checked now too, with the output's rules, so that a
    * conflict there fails before anything is computed rather than after the whole run. A name
@@ -364,6 +356,146 @@ fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_er
   mode_t mask = umask(0);
   umask(mask);
   if (fchmod(f->fd, 0666 & ~mask)) { /* not fatal: the file stays private */ }
+  f->dxpl = H5I_INVALID_HID;
+  return f;
+}
+
+/* ---- collective mode (parallel HDF5) ---- */
+
+/* The agreement of every rank of a collective file on status (f->err holds a failure's message):
+ * entered by every rank at the same point before each collective HDF5 call that a rank could
+ * fail to reach (fpkit/parallel.h: a failing rank goes straight to its next agreement). */
+static int coll_agree(fpk_h5 *f, int status) {
+  fpk_error e = f->err;
+  if (!status) fpk_error_clear(&e);
+  const int rc = fpk_comm_agree(f->comm, status, &e);
+  if (rc) f->err = e;
+  return rc;
+}
+
+/* Rank 0's bytes of a value given by every rank (an attribute: the values the ranks hold may
+ * differ, as a start time does, and HDF5 wants the same on every rank; the file holds rank 0's,
+ * as it does in the rank-0 mode). Entered after a successful coll_agree. */
+static int coll_same(fpk_h5 *f, void *buf, size_t bytes) {
+  return fpk_comm_bcast(f->comm, buf, bytes, 0, &f->err);
+}
+
+/* Rank 0's string on every rank: *out is value on rank 0, a malloc'd copy elsewhere (*owned). */
+static int coll_same_string(fpk_h5 *f, const char *value, const char **out, char **owned) {
+  *owned = NULL;
+  *out = value;
+  uint64_t n = fpk_comm_rank(f->comm) == 0 ? (uint64_t)strlen(value) : 0;
+  if (coll_same(f, &n, sizeof n)) return f->err.status;
+  char *copy = NULL;
+  if (fpk_comm_rank(f->comm) != 0) {
+    copy = malloc((size_t)n + 1);
+    if (!copy) abort(); /* a rank alone without memory cannot leave the collective calls */
+  }
+  const int rc = fpk_comm_bcast(f->comm, copy ? copy : (char *)value, (size_t)n, 0, &f->err);
+  if (copy) {
+    copy[n] = '\0';
+    *out = *owned = copy;
+  }
+  return rc;
+}
+
+#if FPK_HAVE_PHDF5
+/* Every rank opens the temporary rank 0 created (its name broadcast), with HDF5's MPI-IO
+ * driver; the destination's checks, the stale temporaries and the lock stay rank 0's. */
+static fpk_h5 *create_collective(const char *path, const fpk_h5_create_options *opt,
+                                 fpk_error *err) {
+  const fpk_comm *comm = opt->comm;
+  const int rank = fpk_comm_rank(comm);
+  fpk_error local = {0};
+  fpk_h5 *f = NULL;
+  const size_t k = strlen(path);
+  if (rank == 0) {
+    fpk_h5_create_options one = *opt;
+    one.comm = NULL;
+    f = prepare_temp(path, &one, &local);
+  } else if ((f = calloc(1, sizeof *f)) && (f->path = malloc(k + 1)) && (f->tmp = calloc(1, k + 16))) {
+    memcpy(f->path, path, k + 1);
+    f->fd = -1;
+    f->committed = 1; /* rank 0 alone removes the temporary */
+    f->no_sidecar = opt->no_sidecar;
+  } else {
+    if (f) free(f->path), free(f);
+    f = NULL;
+    fpk_error_set(&local, FPK_ENOMEM, "out of memory");
+  }
+  if (f) {
+    f->file = H5I_INVALID_HID;
+    f->dxpl = H5I_INVALID_HID;
+    f->comm = comm;
+    f->collective = 1;
+    f->force = opt->force;
+  }
+  if (fpk_comm_agree(comm, f ? FPK_SUCCESS : local.status, &local)) {
+    if (f) f->collective = 0; /* nothing HDF5 opened: the plain close */
+    fpk_h5_close(f);
+    fpk_error_copy(err, &local);
+    return NULL;
+  }
+  /* rank 0's name (path plus ".tmp.XXXXXX": k + 12 bytes with the NUL) */
+  int rc = fpk_comm_bcast(comm, f->tmp, k + 12, 0, &local);
+  hid_t fapl = rc ? H5I_INVALID_HID : H5Pcreate(H5P_FILE_ACCESS);
+  if (!rc) {
+    /* metadata reads and writes collective: every rank's metadata cache sees the same
+     * operations, and the writes are aggregated */
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, fpk_comm_mpi(comm), MPI_INFO_NULL) < 0 ||
+        H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0 ||
+        H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+        (f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0 ||
+        (f->dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 ||
+        H5Pset_dxpl_mpio(f->dxpl, H5FD_MPIO_COLLECTIVE) < 0) {
+      char why[200];
+      h5_reason(why, sizeof why);
+      rc = fpk_error_set(&local, FPK_EIO, "cannot create HDF5 file '%s' with MPI-IO%s", f->tmp,
+                         why);
+    }
+  }
+  if (fapl >= 0) H5Pclose(fapl);
+  /* the file is open on every rank or on none: HDF5's create is collective */
+  if (fpk_comm_agree(comm, rc, &local) ||
+      (attr_string_id(f->file, "fpkit_version", fpk_version()) &&
+       fpk_error_set(&local, FPK_EIO, "cannot write the attribute fpkit_version of '%s'", f->tmp))) {
+    fpk_h5_close(f);
+    fpk_error_copy(err, &local);
+    return NULL;
+  }
+  if (rank != 0) f->no_sidecar_reason = opt->no_sidecar ? NULL : fpk_xdmf_name_problem(path);
+  return f;
+}
+#endif
+
+fpk_h5 *fpk_h5_create(const char *path, const fpk_h5_create_options *opt, fpk_error *err) {
+  quiet_hdf5();
+  /* Several processes: rank 0 checks the destination and writes; the others learn of a failure
+   * through the agreement after the check, so that all of them fail before anything runs. */
+  const fpk_comm *comm = opt ? opt->comm : NULL;
+#if FPK_HAVE_PHDF5
+  if (fpk_comm_size(comm) > 1 && opt->collective) return create_collective(path, opt, err);
+#endif
+  if (fpk_comm_size(comm) > 1) {
+    fpk_h5 *f = NULL;
+    fpk_error local = {0};
+    if (fpk_comm_rank(comm) == 0) {
+      fpk_h5_create_options one = *opt;
+      one.comm = NULL;
+      f = fpk_h5_create(path, &one, &local);
+      if (f) f->comm = comm;
+    } else {
+      f = discarding_handle(path, comm, &local);
+    }
+    if (fpk_comm_agree(comm, f ? FPK_SUCCESS : local.status, &local)) {
+      fpk_h5_close(f);
+      fpk_error_copy(err, &local);
+      return NULL;
+    }
+    return f;
+  }
+  fpk_h5 *f = prepare_temp(path, opt, err);
+  if (!f) return NULL;
   /* File format >= 1.8: version-2 object headers, B-trees and superblock carry checksums of
    * their own, so corrupted metadata is detected as well as corrupted data. */
   /* increment 1: the image grows to exactly the end of what was written, which is the file */
@@ -421,6 +553,7 @@ static int attr_string_id(hid_t obj, const char *name, const char *value) {
 
 int fpk_h5_group(fpk_h5 *f, const char *name, const char *description) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  if (f->collective && coll_agree(f, FPK_SUCCESS)) return f->err.status;
   hid_t g = H5Gcreate2(f->file, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return h5_fail(f, FPK_EIO, "cannot create group '%s'", name);
   int rc = description ? attr_string_id(g, "description", description) : 0;
@@ -476,6 +609,29 @@ static size_t first_bad(const double *v, size_t n, int nan_ok) {
   return (size_t)-1;
 }
 
+/* The message of a non-finite value at index bad of data, a block of shape dims (the whole
+ * dataset, or a slab that starts at `offset` along `axis`: the index named is the dataset's). */
+static int refuse_bad(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, size_t axis,
+                      size_t offset, const double *data, size_t bad) {
+  char at[160] = "";
+  size_t rest = bad;
+  for (size_t i = rank; i-- > 0;) {
+    char part[32];
+    snprintf(part, sizeof part, "[%zu]", rest % dims[i] + (i == axis ? offset : 0));
+    memmove(at + strlen(part), at, strlen(at) + 1);
+    memcpy(at, part, strlen(part));
+    rest /= dims[i];
+  }
+  return fpk_error_set(&f->err, FPK_ENUMERIC,
+                       "%s: dataset '%s'%s = %g is not finite: refusing to write it (a solver "
+                       "produced a value its checks did not catch; please report it)",
+                       f->path, name, at, data[bad]);
+}
+
+static int create_and_write(fpk_h5 *f, const char *name, size_t rank, const hsize_t *hd,
+                            const hsize_t *local, const hsize_t *start, const double *data,
+                            const char *units, const char *description, const char *nan_means);
+
 static int write_dataset(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                          const double *data, const char *units, const char *description,
                          const char *nan_means) {
@@ -488,25 +644,42 @@ static int write_dataset(fpk_h5 *f, const char *name, size_t rank, const size_t 
   /* The last guard before a number reaches a file (fpkit/guard.h does the checks with causes;
    * this one catches whatever a caller did not check). */
   const size_t bad = f->failed ? (size_t)-1 : first_bad(data, n, nan_means != NULL);
-  if (bad != (size_t)-1) {
-    char at[160] = "";
-    size_t rest = bad;
-    for (size_t i = rank; i-- > 0;) {
-      char part[32];
-      snprintf(part, sizeof part, "[%zu]", rest % dims[i]);
-      memmove(at + strlen(part), at, strlen(at) + 1);
-      memcpy(at, part, strlen(part));
-      rest /= dims[i];
-    }
-    return fpk_error_set(&f->err, FPK_ENUMERIC,
-                         "%s: dataset '%s'%s = %g is not finite: refusing to write it (a solver "
-                         "produced a value its checks did not catch; please report it)",
-                         f->path, name, at, data[bad]);
+  if (bad != (size_t)-1 || f->collective) {
+    int status = FPK_SUCCESS;
+    if (bad != (size_t)-1) status = refuse_bad(f, name, rank, dims, 0, 0, data, bad);
+    /* collective: a rank that refuses takes every rank out before the collective create */
+    if (f->collective) status = coll_agree(f, status);
+    if (status) return status;
   }
+  return create_and_write(f, name, rank, hd, hd, NULL, data, units, description, nan_means);
+}
+
+/* Creates the dataset of shape hd (rank dimensions) and writes data: the whole dataset from one
+ * process; in a collective file, the block start[]..start[]+local[] of this rank (start NULL:
+ * the whole, from rank 0's selection; the others select nothing), with a collective transfer. */
+static int create_and_write(fpk_h5 *f, const char *name, size_t rank, const hsize_t *hd,
+                            const hsize_t *local, const hsize_t *start, const double *data,
+                            const char *units, const char *description, const char *nan_means) {
   hid_t space = H5Screate_simple((int)rank, hd, NULL);
   hid_t dcpl = checksummed_layout(rank, hd);
   hid_t d = H5Dcreate2(f->file, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  herr_t rc = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+  hid_t fsel = H5S_ALL, msel = H5S_ALL, xfer = H5P_DEFAULT;
+  herr_t rc = d < 0 ? -1 : 0;
+  if (f->collective && rc >= 0) {
+    xfer = f->dxpl;
+    size_t nlocal = 1;
+    for (size_t i = 0; i < rank; i++) nlocal *= (size_t)local[i];
+    const int mine = start ? nlocal > 0 : fpk_comm_rank(f->comm) == 0;
+    fsel = H5Scopy(space);
+    msel = H5Screate_simple((int)rank, local, NULL);
+    if (fsel < 0 || msel < 0) rc = -1;
+    else if (!mine) rc = H5Sselect_none(fsel) < 0 || H5Sselect_none(msel) < 0 ? -1 : 0;
+    else if (start)
+      rc = H5Sselect_hyperslab(fsel, H5S_SELECT_SET, start, NULL, local, NULL);
+  }
+  if (rc >= 0) rc = H5Dwrite(d, H5T_NATIVE_DOUBLE, msel, fsel, xfer, data);
+  if (fsel != H5S_ALL && fsel >= 0) H5Sclose(fsel);
+  if (msel != H5S_ALL && msel >= 0) H5Sclose(msel);
   if (rc >= 0 && units) rc = attr_string_id(d, "units", units);
   if (rc >= 0 && description) rc = attr_string_id(d, "description", description);
   if (rc >= 0 && nan_means) rc = attr_string_id(d, "nan", nan_means);
@@ -522,6 +695,61 @@ int fpk_h5_write(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, c
   return write_dataset(f, name, rank, dims, data, units, description, NULL);
 }
 
+int fpk_h5_write_slab(fpk_h5 *f, const char *name, size_t rank, const size_t *dims, size_t axis,
+                      size_t offset, size_t count, const double *data, const char *units,
+                      const char *description) {
+  if (rank < 1 || rank > FPK_H5_MAX_RANK || axis >= rank || offset > dims[axis] ||
+      count > dims[axis] - offset)
+    return fpk_error_set(&f->err, FPK_EINVAL, "%s: slab [%zu, %zu) of axis %zu of dataset '%s' "
+                         "(rank %zu): outside the dataset", f->path, offset, offset + count, axis,
+                         name, rank);
+  if (!f->collective) {
+    /* one process, or rank 0 writing alone: the slab must be the whole dataset */
+    if (offset != 0 || count != dims[axis])
+      return fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s': a slab [%zu, %zu) of %zu "
+                           "needs a collective file (fpk_h5_create_options.collective)", f->path,
+                           name, offset, offset + count, dims[axis]);
+    return write_dataset(f, name, rank, dims, data, units, description, NULL);
+  }
+  size_t local[FPK_H5_MAX_RANK];
+  hsize_t hd[FPK_H5_MAX_RANK], hl[FPK_H5_MAX_RANK], start[FPK_H5_MAX_RANK] = {0};
+  size_t n = 1;
+  for (size_t i = 0; i < rank; i++) {
+    local[i] = i == axis ? count : dims[i];
+    hd[i] = dims[i], hl[i] = local[i], n *= local[i];
+  }
+  start[axis] = offset;
+  const size_t bad = f->failed ? (size_t)-1 : first_bad(data, n, 0);
+  int status = bad == (size_t)-1 ? FPK_SUCCESS
+                                 : refuse_bad(f, name, rank, local, axis, offset, data, bad);
+  /* a rank that refuses its slab takes every rank out before the collective create */
+  if ((status = coll_agree(f, status))) return status;
+  /* the slabs must tile the axis in rank order: every rank checks every rank's (the same
+   * verdict everywhere, so no agreement is needed after it) */
+  const int P = fpk_comm_size(f->comm);
+  uint64_t mine[2] = {offset, count}, *all = calloc(2 * (size_t)P, sizeof *all);
+  size_t *bytes = calloc((size_t)P, sizeof *bytes);
+  if (!all || !bytes) abort(); /* a rank alone without memory cannot leave the collective */
+  for (int r = 0; r < P; r++) bytes[r] = sizeof mine;
+  status = fpk_comm_allgatherv(f->comm, mine, all, bytes, &f->err);
+  uint64_t next = 0;
+  for (int r = 0; !status && r < P; r++) {
+    if (all[2 * r] != next && all[2 * r + 1] > 0)
+      status = fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s': rank %d's slab starts at "
+                             "%llu along axis %zu, not %llu: the slabs must tile the axis in "
+                             "rank order", f->path, name, r, (unsigned long long)all[2 * r],
+                             axis, (unsigned long long)next);
+    next += all[2 * r + 1];
+  }
+  if (!status && next != dims[axis])
+    status = fpk_error_set(&f->err, FPK_EINVAL, "%s: dataset '%s': the slabs cover %llu of the "
+                           "%zu planes of axis %zu", f->path, name, (unsigned long long)next,
+                           dims[axis], axis);
+  free(all), free(bytes);
+  if (status) return status;
+  return create_and_write(f, name, rank, hd, hl, start, data, units, description, NULL);
+}
+
 int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_t *dims,
                            const double *data, const char *units, const char *description,
                            const char *nan_means) {
@@ -532,6 +760,10 @@ int fpk_h5_write_undefined(fpk_h5 *f, const char *name, size_t rank, const size_
 int fpk_h5_write_strings(fpk_h5 *f, const char *name, size_t n, const char *const *values,
                          const char *description) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  if (f->collective) /* HDF5 1.10's parallel writes refuse variable-length data */
+    return fpk_error_set(&f->err, FPK_EUNSUP, "%s: the string dataset '%s' cannot be written "
+                         "collectively (parallel HDF5 writes no variable-length data)", f->path,
+                         name);
   /* variable-length UTF-8, as the string attributes: h5py reads each element as str
    * (.asstr()) */
   hid_t type = H5Tcopy(H5T_C_S1);
@@ -560,17 +792,28 @@ static int with_object(fpk_h5 *f, const char *object, const char *name, hid_t *o
 
 int fpk_h5_attr_string(fpk_h5 *f, const char *object, const char *name, const char *value) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  char *owned = NULL;
+  if (f->collective &&
+      (coll_agree(f, FPK_SUCCESS) || coll_same_string(f, value, &value, &owned)))
+    return f->err.status;
   hid_t o;
-  if (with_object(f, object, name, &o)) return f->err.status;
+  if (with_object(f, object, name, &o)) return free(owned), f->err.status;
   int rc = attr_string_id(o, name, value);
   int status = rc ? h5_fail(f, FPK_EIO, "cannot write attribute '%s'", name) : FPK_SUCCESS;
   H5Oclose(o);
+  free(owned);
   return status;
 }
 
 static int attr_scalar(fpk_h5 *f, const char *object, const char *name, hid_t ftype, hid_t mtype,
                        const void *value) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  unsigned char same[8]; /* rank 0's value (a double or a uint64) */
+  if (f->collective) {
+    memcpy(same, value, sizeof same);
+    if (coll_agree(f, FPK_SUCCESS) || coll_same(f, same, sizeof same)) return f->err.status;
+    value = same;
+  }
   hid_t o;
   if (with_object(f, object, name, &o)) return f->err.status;
   hid_t space = H5Screate(H5S_SCALAR);
@@ -653,6 +896,7 @@ static long long length_1d(hid_t d) {
 
 int fpk_h5_make_scale(fpk_h5 *f, const char *dataset) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  if (f->collective && coll_agree(f, FPK_SUCCESS)) return f->err.status;
   hid_t d = H5Dopen2(f->file, dataset, H5P_DEFAULT);
   if (d < 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -677,6 +921,7 @@ int fpk_h5_write_scale(fpk_h5 *f, const char *name, size_t n, const double *valu
 
 int fpk_h5_index_dim(fpk_h5 *f, const char *name, size_t n) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  if (f->collective && coll_agree(f, FPK_SUCCESS)) return f->err.status;
   /* netCDF-C's placeholder: a 32-bit float dataset of the dimension's length that is never
    * written (no storage is allocated; it reads as zeros). */
   hsize_t hn = n;
@@ -759,6 +1004,7 @@ static hid_t find_scale(fpk_h5 *f, const char *dataset, const char *group, const
 
 int fpk_h5_attach_scales(fpk_h5 *f, const char *dataset, const char *dims) {
   if (f->discard) return FPK_SUCCESS; /* a rank > 0 of a file rank 0 writes */
+  if (f->collective && coll_agree(f, FPK_SUCCESS)) return f->err.status;
   char names[FPK_H5_MAX_RANK][64];
   size_t k = 0;
   for (const char *p = dims ? dims : ""; *p;) {
@@ -854,8 +1100,30 @@ static int commit_one(fpk_h5 *f);
  * (fpkit/parallel.h), so that rank 0 renames its temporary only when no rank failed; rank 0's
  * own failure to write is then agreed on as well. A failed agreement leaves the temporary to
  * fpk_h5_close, which removes it: no result file. */
+static int publish(fpk_h5 *f);
+
+/* A collective file: every rank closes it (H5Fclose is collective: the last metadata and raw
+ * data reach the temporary from every rank), the ranks agree that it closed everywhere, and only
+ * then rank 0 flushes it to the disk and renames it; a failure anywhere leaves the temporary to
+ * rank 0's fpk_h5_close, which removes it. */
+static int commit_collective(fpk_h5 *f) {
+  if (coll_agree(f, FPK_SUCCESS)) return f->err.status;
+  const herr_t closed = H5Fclose(f->file);
+  f->file = H5I_INVALID_HID;
+  int rc = closed < 0 ? h5_fail(f, FPK_EIO, "closing the HDF5 file failed%s", "") : FPK_SUCCESS;
+  if (coll_agree(f, rc)) return f->err.status;
+  rc = fpk_comm_rank(f->comm) == 0 ? publish(f) : FPK_SUCCESS;
+  const fpk_error own = f->err;
+  if (fpk_comm_agree(f->comm, rc, &f->err)) {
+    if (rc) f->err = own;
+    return f->err.status;
+  }
+  return FPK_SUCCESS;
+}
+
 int fpk_h5_commit(fpk_h5 *f) {
   if (fpk_comm_size(f->comm) <= 1) return commit_one(f);
+  if (f->collective) return commit_collective(f);
   fpk_error e = {0};
   if (fpk_comm_agree(f->comm, FPK_SUCCESS, &e)) return fpk_error_copy(&f->err, &e);
   /* Only rank 0 can fail here (the others hold nothing to write), and after its rename only in
@@ -883,6 +1151,12 @@ static int commit_one(fpk_h5 *f) {
   if (!f->image_written)
     return fpk_error_set(&f->err, FPK_EIO, "%s: HDF5 closed the file without handing over its "
                          "image", f->path);
+  return publish(f);
+}
+
+/* The closed temporary to the disk, renamed onto the destination, the directory flushed, and the
+ * sidecar (rank 0's part of the commit). */
+static int publish(fpk_h5 *f) {
   if (fsync(f->fd))
     return fpk_error_set(&f->err, FPK_EIO, "%s: cannot flush '%s' to the disk: %s", f->path,
                          f->tmp, strerror(errno));
@@ -913,7 +1187,8 @@ static int commit_one(fpk_h5 *f) {
 
 void fpk_h5_close(fpk_h5 *f) {
   if (!f) return;
-  if (f->file >= 0) H5Fclose(f->file);
+  if (f->file >= 0) H5Fclose(f->file); /* collective in a collective file: every rank is here */
+  if (f->collective && f->dxpl >= 0) H5Pclose(f->dxpl);
   H5Eclear2(H5E_DEFAULT);
   if (!f->committed) unlink(f->tmp);
   if (f->fd >= 0) close(f->fd);
