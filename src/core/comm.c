@@ -155,6 +155,13 @@ void fpk_parallel_finalize(fpk_comm *world) {
   }
 }
 
+/* The largest piece one rank sends in a round of a large gather: the P pieces of a round and
+ * their displacements must fit MPI's int counts. */
+static size_t piece_limit(int P) {
+  const size_t fit = (size_t)INT32_MAX / (size_t)P;
+  return fit < FPK_COMM_CHUNK ? fit : FPK_COMM_CHUNK;
+}
+
 int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const size_t *counts,
                         fpk_error *err) {
   const int P = fpk_comm_size(comm), me = fpk_comm_rank(comm);
@@ -162,10 +169,7 @@ int fpk_comm_allgatherv(const fpk_comm *comm, const void *mine, void *all, const
     if (counts[0] && all != mine) memmove(all, mine, counts[0]);
     return FPK_SUCCESS;
   }
-  /* pieces of at most `chunk` bytes per rank, so that the P pieces of a round and their
-   * displacements fit MPI's int counts */
-  const size_t chunk = (size_t)INT32_MAX / (size_t)P < FPK_COMM_CHUNK ? (size_t)INT32_MAX / (size_t)P
-                                                                      : FPK_COMM_CHUNK;
+  const size_t chunk = piece_limit(P);
   /* one round per chunk: each rank sends min(remaining, CHUNK) of its bytes per round, received
    * at its place in the rank-ordered concatenation */
   size_t *off = malloc((size_t)P * sizeof *off), maxc = 0;
@@ -236,10 +240,7 @@ int fpk_comm_gatherv(const fpk_comm *comm, const void *mine, void *all, const si
     if (counts[0] && all != mine) memmove(all, mine, counts[0]);
     return FPK_SUCCESS;
   }
-  /* pieces of at most `chunk` bytes per rank, so that the P pieces of a round and their
-   * displacements fit MPI's int counts */
-  const size_t chunk = (size_t)INT32_MAX / (size_t)P < FPK_COMM_CHUNK ? (size_t)INT32_MAX / (size_t)P
-                                                                      : FPK_COMM_CHUNK;
+  const size_t chunk = piece_limit(P);
   int *rc_counts = malloc((size_t)P * sizeof *rc_counts), *displs = malloc((size_t)P * sizeof *displs);
   unsigned char *buf = NULL;
   int rc = FPK_SUCCESS;
